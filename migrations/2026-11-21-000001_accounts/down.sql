@@ -1,0 +1,3 @@
+DROP TABLE audit_log;
+DROP TABLE refresh_tokens;
+DROP TABLE users;

@@ -1,0 +1,9 @@
+DROP TABLE contacts;
+DROP TABLE support_sessions;
+DROP TABLE blocks;
+DROP TABLE friendships;
+DROP TABLE friend_requests;
+DROP TABLE reactions;
+DROP TABLE messages;
+DROP TABLE room_members;
+DROP TABLE rooms;

@@ -1,0 +1,72 @@
+# Shared by run.sh and test.sh: installing what is missing (Debian/Ubuntu, apt-get) and private
+# PostgreSQL clusters. Sourced, not run.
+
+PLAUDER_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# ensure_packages PKG...: installs the Debian packages that are not installed yet.
+ensure_packages() {
+    local missing=() p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get to install them"
+    log "installing ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+ensure_postgres() {
+    if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+        ensure_packages postgresql
+    fi
+    PG_BIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
+    [ -x "$PG_BIN/initdb" ] || die "PostgreSQL's initdb not found under /usr/lib/postgresql"
+}
+
+# free_port START: the first port from START up that nothing listens on.
+free_port() {
+    local port=$1
+    while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+    echo "$port"
+}
+
+# Runs a PostgreSQL tool as the cluster's owner: initdb refuses root, so root uses `postgres`.
+as_pg_owner() {
+    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# pg_start DIR PORT [initdb args...]: creates the cluster in DIR/data if needed, then starts it
+# listening on 127.0.0.1:PORT with its socket in DIR. Extra settings go in DIR/extra.conf.
+pg_start() {
+    local dir=$1 port=$2; shift 2
+    ensure_postgres
+    if [ "$(id -u)" -eq 0 ]; then
+        install -d -o postgres -g postgres "$dir"
+    else
+        mkdir -p "$dir"
+    fi
+    if [ ! -f "$dir/data/PG_VERSION" ]; then
+        as_pg_owner "$PG_BIN/initdb" -D "$dir/data" -U postgres -E UTF8 --locale=C.UTF-8 "$@" >/dev/null
+        {
+            echo "listen_addresses = '127.0.0.1'"
+            echo "unix_socket_directories = '$dir'"
+            echo "include_if_exists = '$dir/extra.conf'"
+        } | as_pg_owner tee -a "$dir/data/postgresql.conf" >/dev/null
+    fi
+    as_pg_owner "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/log" -o "-p $port" -w start >/dev/null \
+        || { tail -n 20 "$dir/log" >&2; die "PostgreSQL did not start (log: $dir/log)"; }
+}
+
+pg_stop() {
+    local dir=$1
+    [ -f "$dir/data/postmaster.pid" ] || return 0
+    as_pg_owner "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+}

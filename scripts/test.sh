@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh Debian/Ubuntu machine with Rust installed: installs
+# PostgreSQL if missing, starts a throw-away cluster (fsync off) on a free port, runs every test
+# against it (each test gets its own database cloned from a migrated template), and removes the
+# cluster afterwards. Arguments go to the test runner, e.g. `scripts/test.sh auth::`.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$PLAUDER_ROOT"
+
+ensure_postgres
+pg_dir="$(mktemp -d "${TMPDIR:-/tmp}/plauder-test-pg.XXXXXX")"
+chmod 755 "$pg_dir"
+cleanup() { pg_stop "$pg_dir"; rm -rf "$pg_dir"; }
+trap cleanup EXIT
+pg_port="$(free_port 55432)"
+log "starting a throw-away PostgreSQL on 127.0.0.1:$pg_port"
+pg_start "$pg_dir" "$pg_port" --auth=trust
+cat <<CONF | as_pg_owner tee "$pg_dir/extra.conf" >/dev/null
+# Durability buys nothing for throw-away test data and costs most of the I/O.
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+max_connections = 400
+CONF
+as_pg_owner "$PG_BIN/pg_ctl" -D "$pg_dir/data" -w restart -o "-p $pg_port" -l "$pg_dir/log" >/dev/null
+
+export PLAUDER_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:${pg_port}"
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --no-fail-fast "$@"
+else
+    log "cargo-nextest not found; using cargo test"
+    cargo test --no-fail-fast "$@"
+fi

@@ -1,0 +1,98 @@
+//! How malformed requests become PROTOCOL.md errors: JSON syntax errors are `bad_request`, JSON of
+//! the wrong shape `validation_failed`, bodies over the limit `payload_too_large`, unparseable
+//! path ids `not_found`, and bad query strings `validation_failed`, all with the usual error body.
+
+use actix_web::dev::Payload;
+use actix_web::error::{PathError, PayloadError, QueryPayloadError};
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::{Deserialize, Deserializer};
+
+use crate::error::ApiError;
+
+/// A JSON request body, parsed the way PROTOCOL.md classifies errors. actix's own `Json` cannot
+/// tell `[1,2` (malformed: `bad_request`) from `[1,2]` (well-formed, wrong shape:
+/// `validation_failed`), because serde reports both as type errors; this re-checks the syntax on
+/// the error path only. The size limit comes from `PayloadConfig` (`server.max_json_body_bytes`).
+/// The Content-Type is not checked, so clients that forget it still get their JSON read.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T> ApiJson<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for ApiJson<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let bytes = body.await.map_err(|e| match e.as_error::<PayloadError>() {
+                Some(PayloadError::Overflow) => {
+                    ApiError::PayloadTooLarge("The request body is larger than the server accepts.".into())
+                }
+                _ => ApiError::BadRequest(format!("Unreadable request body: {e}")),
+            })?;
+            parse_json(&bytes).map(ApiJson)
+        })
+    }
+}
+
+/// Parses a JSON body, telling malformed JSON (`bad_request`) from the wrong shape (`validation_failed`).
+///
+/// # Errors
+/// As described.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::BadRequest("The request body is empty; JSON was expected.".into()));
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        if e.is_data() && serde_json::from_slice::<IgnoredAny>(bytes).is_ok() {
+            ApiError::Validation { message: format!("Invalid request body: {e}"), details: None }
+        } else {
+            ApiError::BadRequest(format!("Malformed JSON: {e}"))
+        }
+    })
+}
+
+/// Caps request bodies; `ApiJson` reads through it.
+pub fn payload_config(limit: usize) -> web::PayloadConfig {
+    web::PayloadConfig::new(limit)
+}
+
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|_err: PathError, _req| ApiError::NotFound("No such resource.".into()).into())
+}
+
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err: QueryPayloadError, _req| {
+        ApiError::Validation { message: format!("Invalid query string: {err}"), details: None }.into()
+    })
+}
+
+/// For PATCH bodies: tells an absent field (`None`) from an explicit `null` (`Some(None)`).
+/// Use with `#[serde(default, deserialize_with = "double_option")]`.
+pub fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// The fallback for unknown routes: the usual error body rather than an empty 404.
+pub async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound("No such route.".into()))
+}

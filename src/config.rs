@@ -1,0 +1,176 @@
+//! Settings: config/default.toml, then config/$PLAUDER_ENV.toml, then PLAUDER__SECTION__KEY
+//! environment variables (and DATABASE_URL / REDIS_URL), checked once at start-up so that a bad
+//! value stops the process with a message naming the key rather than failing later.
+
+use std::path::Path;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub auth: AuthSettings,
+    pub rate_limit: RateLimitSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub workers: usize,
+    pub instance_id: String,
+    pub shutdown_timeout_secs: u64,
+    pub max_json_body_bytes: usize,
+    pub trust_forwarded_headers: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub pool_max_size: usize,
+    pub pool_timeout_ms: u64,
+    pub migrate_on_start: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    pub url: SecretString,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub jwt_secret: SecretString,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_days: u32,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    pub auth_burst: u32,
+    pub auth_replenish_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Auto,
+    Json,
+    Pretty,
+}
+
+/// The deployment environment, from PLAUDER_ENV (default `development`).
+pub fn environment() -> String {
+    std::env::var("PLAUDER_ENV").unwrap_or_else(|_| "development".to_owned())
+}
+
+impl Settings {
+    /// Loads the layered settings from `config_dir` and the process environment.
+    ///
+    /// # Errors
+    /// A missing config/default.toml, a malformed file, an unknown key, a value of the wrong type
+    /// or a value that fails [`Settings::validate`]; the message names the key.
+    pub fn load(config_dir: &Path) -> Result<Self, String> {
+        let settings = Self::load_unchecked(config_dir, &environment())?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// The layered settings for environment `env`, before [`Settings::validate`]; the tests use it
+    /// to fill in their database and secret first.
+    ///
+    /// # Errors
+    /// As [`Settings::load`], less validation.
+    pub fn load_unchecked(config_dir: &Path, env: &str) -> Result<Self, String> {
+        let conventional = |plauder: &str, name: &str| {
+            if std::env::var_os(plauder).is_some() {
+                None
+            } else {
+                std::env::var(name).ok()
+            }
+        };
+        config::Config::builder()
+            .add_source(config::File::from(config_dir.join("default.toml")).required(true))
+            .add_source(config::File::from(config_dir.join(format!("{env}.toml"))).required(false))
+            .add_source(
+                config::Environment::with_prefix("PLAUDER")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .set_override_option(
+                "database.url",
+                conventional("PLAUDER__DATABASE__URL", "DATABASE_URL"),
+            )
+            .and_then(|b| {
+                b.set_override_option("redis.url", conventional("PLAUDER__REDIS__URL", "REDIS_URL"))
+            })
+            .and_then(|b| b.build())
+            .and_then(config::Config::try_deserialize)
+            .map_err(|e| format!("configuration (PLAUDER_ENV={env}): {e}"))
+    }
+
+    /// Checks what serde cannot: required secrets and ranges.
+    ///
+    /// # Errors
+    /// The first bad setting, named by its key and the environment variable that sets it.
+    pub fn validate(&self) -> Result<(), String> {
+        let bad = |key: &str, why: &str| {
+            let var = format!("PLAUDER__{}", key.replace('.', "__").to_uppercase());
+            Err(format!("configuration: {key} {why} (set it in config/ or with {var})"))
+        };
+        if self.database.url.expose_secret().is_empty() {
+            return bad("database.url", "is required (DATABASE_URL also works)");
+        }
+        if self.auth.jwt_secret.expose_secret().len() < 32 {
+            return bad("auth.jwt_secret", "must be at least 32 bytes");
+        }
+        if self.auth.access_token_ttl_secs == 0 {
+            return bad("auth.access_token_ttl_secs", "must be positive");
+        }
+        if self.auth.refresh_token_ttl_days == 0 {
+            return bad("auth.refresh_token_ttl_days", "must be positive");
+        }
+        if self.database.pool_max_size == 0 {
+            return bad("database.pool_max_size", "must be positive");
+        }
+        if self.rate_limit.auth_burst == 0 {
+            return bad("rate_limit.auth_burst", "must be positive");
+        }
+        if self.rate_limit.auth_replenish_interval_ms == 0 {
+            return bad("rate_limit.auth_replenish_interval_ms", "must be positive");
+        }
+        if self.server.max_json_body_bytes < 1024 {
+            return bad("server.max_json_body_bytes", "must be at least 1024");
+        }
+        Ok(())
+    }
+
+    /// Whether logs should be JSON, resolving `auto` by the environment.
+    pub fn json_logs(&self) -> bool {
+        match self.log.format {
+            LogFormat::Json => true,
+            LogFormat::Pretty => false,
+            LogFormat::Auto => environment() == "production",
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! Queries on `users`.
+
+use diesel::dsl::now;
+use diesel::prelude::*;
+use diesel::sql_types::{Nullable, Text};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::db::models::{NewUser, User, UserChanges};
+use crate::schema::users;
+
+diesel::define_sql_function!(fn lower(x: Text) -> Text);
+diesel::define_sql_function!(#[sql_name = "lower"] fn lower_opt(x: Nullable<Text>) -> Nullable<Text>);
+
+pub async fn insert(conn: &mut AsyncPgConnection, new: &NewUser<'_>) -> QueryResult<User> {
+    diesel::insert_into(users::table)
+        .values(new)
+        .returning(User::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<User>> {
+    users::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// The account whose username or email equals `login`, ignoring case (both unique that way).
+pub async fn find_by_login(conn: &mut AsyncPgConnection, login: &str) -> QueryResult<Option<User>> {
+    let login = login.to_lowercase();
+    users::table
+        .filter(lower(users::username).eq(&login).or(lower_opt(users::email).eq(&login)))
+        .select(User::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Users whose username starts with `q` or whose display name contains it, guests left out,
+/// by username. The index on lower(username) text_pattern_ops serves the prefix.
+pub async fn search(conn: &mut AsyncPgConnection, q: &str, limit: i64) -> QueryResult<Vec<User>> {
+    let escaped = escape_like(&q.to_lowercase());
+    users::table
+        .filter(users::role.ne("guest"))
+        .filter(
+            lower(users::username)
+                .like(format!("{escaped}%"))
+                .or(users::display_name.ilike(format!("%{escaped}%"))),
+        )
+        .order(lower(users::username))
+        .limit(limit)
+        .select(User::as_select())
+        .load(conn)
+        .await
+}
+
+pub async fn update_profile(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    changes: &UserChanges,
+) -> QueryResult<User> {
+    diesel::update(users::table.find(id))
+        .set(changes)
+        .returning(User::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Invalidates every access token issued so far (they carry the old version).
+pub async fn bump_token_version(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set((users::token_version.eq(users::token_version + 1), users::updated_at.eq(now)))
+        .execute(conn)
+        .await
+}
+
+pub async fn set_password_hash(conn: &mut AsyncPgConnection, id: Uuid, hash: &str) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set(users::password_hash.eq(hash))
+        .execute(conn)
+        .await
+}
+
+/// Escapes LIKE's wildcards so user input matches literally.
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -1,0 +1,163 @@
+//! The one error type of the API. Each variant maps to a PROTOCOL.md code and HTTP status here and
+//! nowhere else; the WebSocket side (later) uses the same codes. Internal causes are logged by the
+//! request's root span (see `telemetry`) and never reach the client.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderValue, RETRY_AFTER};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use serde_json::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{message}")]
+    Validation { message: String, details: Option<Value> },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("Too many requests; retry in {retry_after_ms} ms.")]
+    RateLimited { retry_after_ms: u64 },
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// A dependency (PostgreSQL, Redis) is down or saturated; the cause is logged.
+    #[error("service unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The JSON body of every error: `{"error": {"code", "message", "details"?}}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorObject,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorObject {
+    /// One of PROTOCOL.md's codes: bad_request, validation_failed, unauthorized, forbidden,
+    /// not_found, conflict, rate_limited, payload_too_large, unavailable, internal.
+    pub code: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<Value>,
+}
+
+impl ApiError {
+    pub fn validation(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        let details = serde_json::json!({ "fields": { field: message } });
+        ApiError::Validation { message, details: Some(details) }
+    }
+
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        ApiError::Internal(e.into())
+    }
+
+    /// The protocol's machine code for this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Validation { .. } => "validation_failed",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// The client-safe body; internal causes stay out of it.
+    pub fn body(&self) -> ErrorBody {
+        let (message, details) = match self {
+            ApiError::Validation { message, details } => (message.clone(), details.clone()),
+            ApiError::RateLimited { retry_after_ms } => (
+                self.to_string(),
+                Some(serde_json::json!({ "retry_after_ms": retry_after_ms })),
+            ),
+            ApiError::Unavailable(_) => {
+                ("The service is temporarily unavailable; try again shortly.".to_owned(), None)
+            }
+            ApiError::Internal(_) => ("Something went wrong on our side.".to_owned(), None),
+            other => (other.to_string(), None),
+        };
+        ErrorBody { error: ErrorObject { code: self.code(), message, details } }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code()).json(self.body());
+        if let ApiError::RateLimited { retry_after_ms } = self {
+            // Retry-After is in whole seconds; round up so a client never retries too early.
+            let secs = retry_after_ms.div_ceil(1000).max(1);
+            if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
+                response.headers_mut().insert(RETRY_AFTER, value);
+            }
+        }
+        response
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match e {
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) | Error::BrokenTransactionManager => {
+                ApiError::Unavailable(e.into())
+            }
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<crate::db::PoolError> for ApiError {
+    fn from(e: crate::db::PoolError) -> Self {
+        ApiError::Unavailable(anyhow::anyhow!("database pool: {e}"))
+    }
+}
+
+/// Turns a unique-constraint violation into `conflict` where the caller knows what clashed
+/// (realworld's ResultExt), leaving every other database error as it was.
+pub trait ConflictExt<T> {
+    fn on_conflict(self, message: &str) -> ApiResult<T>;
+}
+
+impl<T> ConflictExt<T> for Result<T, diesel::result::Error> {
+    fn on_conflict(self, message: &str) -> ApiResult<T> {
+        use diesel::result::{DatabaseErrorKind, Error};
+        self.map_err(|e| match e {
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                ApiError::Conflict(message.to_owned())
+            }
+            other => other.into(),
+        })
+    }
+}

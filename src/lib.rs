@@ -1,0 +1,12 @@
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod metrics;
+pub mod schema;
+pub mod service;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod views;

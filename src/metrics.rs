@@ -1,0 +1,49 @@
+//! Prometheus metrics: the process-wide recorder, its text rendering for `GET /metrics`, and the
+//! middleware that counts and times every request by route pattern (not raw path, which would
+//! make one series per user id) and status.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use actix_web::Error;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the recorder once per process; later calls (several apps in one test process) reuse it.
+pub fn init() {
+    HANDLE.get_or_init(|| {
+        let buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+        PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
+            .and_then(PrometheusBuilder::install_recorder)
+            .map_err(|e| tracing::error!("metrics recorder not installed: {e}"))
+            .ok()
+    });
+}
+
+pub fn render() -> String {
+    HANDLE.get().and_then(Option::as_ref).map(PrometheusHandle::render).unwrap_or_default()
+}
+
+/// Records `http_requests_total` and `http_request_duration_seconds` by method, route and status.
+pub async fn track_requests(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let res = next.call(req).await;
+    let status = match &res {
+        Ok(r) => r.status().as_u16().to_string(),
+        Err(e) => e.as_response_error().status_code().as_u16().to_string(),
+    };
+    let labels = [("method", method), ("route", route), ("status", status)];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
+    res
+}

@@ -1,0 +1,181 @@
+// @generated automatically by Diesel CLI.
+
+pub mod sql_types {
+    #[derive(diesel::query_builder::QueryId, Clone, diesel::sql_types::SqlType)]
+    #[diesel(postgres_type(name = "tsvector", schema = "pg_catalog"))]
+    pub struct Tsvector;
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> Int8,
+        actor_id -> Nullable<Uuid>,
+        action -> Text,
+        target_type -> Text,
+        target_id -> Text,
+        details -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    blocks (blocker_id, blocked_id) {
+        blocker_id -> Uuid,
+        blocked_id -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    contacts (id) {
+        id -> Uuid,
+        name -> Text,
+        email -> Text,
+        message -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    friend_requests (id) {
+        id -> Uuid,
+        from_user_id -> Uuid,
+        to_user_id -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    friendships (user_id, friend_id) {
+        user_id -> Uuid,
+        friend_id -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::sql_types::Tsvector;
+
+    messages (id) {
+        id -> Uuid,
+        room_id -> Uuid,
+        seq -> Int8,
+        rev -> Int8,
+        sender_id -> Nullable<Uuid>,
+        body -> Text,
+        reply_to -> Nullable<Uuid>,
+        client_msg_id -> Nullable<Text>,
+        created_at -> Timestamptz,
+        edited_at -> Nullable<Timestamptz>,
+        deleted_at -> Nullable<Timestamptz>,
+        search -> Nullable<Tsvector>,
+    }
+}
+
+diesel::table! {
+    reactions (message_id, user_id, emoji) {
+        message_id -> Uuid,
+        user_id -> Uuid,
+        emoji -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        family_id -> Uuid,
+        token_hash -> Bytea,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        spent_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    room_members (room_id, user_id) {
+        room_id -> Uuid,
+        user_id -> Uuid,
+        role -> Text,
+        joined_at -> Timestamptz,
+        last_read_seq -> Int8,
+    }
+}
+
+diesel::table! {
+    rooms (id) {
+        id -> Uuid,
+        kind -> Text,
+        name -> Nullable<Text>,
+        topic -> Nullable<Text>,
+        is_public -> Bool,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        last_seq -> Int8,
+        last_activity_at -> Timestamptz,
+        direct_key -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    support_sessions (id) {
+        id -> Uuid,
+        room_id -> Uuid,
+        guest_id -> Uuid,
+        visitor_name -> Text,
+        visitor_email -> Nullable<Text>,
+        status -> Text,
+        created_at -> Timestamptz,
+        first_response_at -> Nullable<Timestamptz>,
+        closed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Uuid,
+        username -> Text,
+        email -> Nullable<Text>,
+        display_name -> Text,
+        avatar_url -> Nullable<Text>,
+        bio -> Nullable<Text>,
+        role -> Text,
+        password_hash -> Nullable<Text>,
+        token_version -> Int4,
+        banned_at -> Nullable<Timestamptz>,
+        ban_reason -> Nullable<Text>,
+        last_seen_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(audit_log -> users (actor_id));
+diesel::joinable!(messages -> rooms (room_id));
+diesel::joinable!(messages -> users (sender_id));
+diesel::joinable!(reactions -> messages (message_id));
+diesel::joinable!(reactions -> users (user_id));
+diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(room_members -> rooms (room_id));
+diesel::joinable!(room_members -> users (user_id));
+diesel::joinable!(rooms -> users (created_by));
+diesel::joinable!(support_sessions -> rooms (room_id));
+diesel::joinable!(support_sessions -> users (guest_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    audit_log,
+    blocks,
+    contacts,
+    friend_requests,
+    friendships,
+    messages,
+    reactions,
+    refresh_tokens,
+    room_members,
+    rooms,
+    support_sessions,
+    users,
+);

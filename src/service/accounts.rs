@@ -1,0 +1,263 @@
+//! Accounts and sessions: register, login, refresh-token rotation, logout, logout-all, password
+//! change, and the CLI's user creation.
+//!
+//! A login starts a refresh-token *family*. Each refresh spends the presented token and issues the
+//! next one in the family; presenting a spent token again means it was copied, so the whole family
+//! is revoked (OAuth 2.0 Security BCP, refresh token rotation).
+
+use chrono::{Duration, Utc};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::auth::refresh;
+use crate::db::models::{NewRefreshToken, NewUser, Role, User};
+use crate::db::queries::{refresh_tokens, users};
+use crate::error::{ApiError, ApiResult};
+use crate::service::validate;
+use crate::state::AppState;
+use crate::views::UserView;
+
+/// What register, login and refresh answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AuthResponse {
+    pub user: UserView,
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+}
+
+pub struct Registration {
+    pub username: String,
+    pub email: String,
+    pub password: String,
+    pub display_name: Option<String>,
+}
+
+fn invalid_credentials() -> ApiError {
+    ApiError::Unauthorized("Invalid login or password.".into())
+}
+
+fn invalid_refresh() -> ApiError {
+    ApiError::Unauthorized("Invalid or expired refresh token.".into())
+}
+
+fn banned() -> ApiError {
+    ApiError::Forbidden("This account is banned.".into())
+}
+
+/// Validates and stores a new account with a hashed password; registration and the CLI share it.
+async fn create_account(state: &AppState, reg: Registration, role: Role) -> ApiResult<User> {
+    validate::username(&reg.username)?;
+    validate::email(&reg.email)?;
+    validate::password(&reg.password, &reg.username)?;
+    let display_name = match &reg.display_name {
+        Some(name) => validate::display_name(name)?,
+        None => reg.username.clone(),
+    };
+    let hash = state.passwords.hash(reg.password).await.map_err(ApiError::Internal)?;
+    let mut conn = state.db().await?;
+    let new = NewUser {
+        id: Uuid::new_v4(),
+        username: &reg.username,
+        email: Some(&reg.email),
+        display_name: &display_name,
+        role: role.as_str(),
+        password_hash: Some(&hash),
+    };
+    users::insert(&mut conn, &new).await.map_err(|e| match unique_violation(&e) {
+        Some(c) if c.contains("email") => ApiError::Conflict("That email is already registered.".into()),
+        Some(_) => ApiError::Conflict("That username is taken.".into()),
+        None => e.into(),
+    })
+}
+
+fn unique_violation(e: &diesel::result::Error) -> Option<String> {
+    match e {
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, info) => {
+            Some(info.constraint_name().unwrap_or_default().to_owned())
+        }
+        _ => None,
+    }
+}
+
+/// `POST /auth/register`.
+///
+/// # Errors
+/// `validation_failed` naming the bad field, `conflict` for a taken username or email.
+pub async fn register(state: &AppState, reg: Registration) -> ApiResult<AuthResponse> {
+    let user = create_account(state, reg, Role::User).await?;
+    let mut conn = state.db().await?;
+    start_session(state, &mut conn, &user).await
+}
+
+/// `plauder user create`: an account of any role, with the same rules as registration.
+///
+/// # Errors
+/// As [`register`].
+pub async fn create_user(state: &AppState, reg: Registration, role: Role) -> ApiResult<UserView> {
+    create_account(state, reg, role).await.map(|u| UserView::own(&u))
+}
+
+/// `POST /auth/login`: by username or email, case-insensitively.
+///
+/// # Errors
+/// The same `unauthorized` for an unknown login and a wrong password; `forbidden` when banned.
+pub async fn login(state: &AppState, login: &str, password: String) -> ApiResult<AuthResponse> {
+    let mut conn = state.db().await?;
+    let user = users::find_by_login(&mut conn, login.trim()).await?;
+    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    // Verified even for an unknown login (against a dummy hash) so timing does not tell them apart.
+    let ok = state.passwords.verify(password, stored).await.map_err(ApiError::Internal)?;
+    let user = user.filter(|_| ok).ok_or_else(invalid_credentials)?;
+    if user.is_banned() {
+        return Err(banned());
+    }
+    start_session(state, &mut conn, &user).await
+}
+
+/// Issues an access token and the first refresh token of a new family.
+///
+/// # Errors
+/// Database failures only.
+pub async fn start_session(state: &AppState, conn: &mut AsyncPgConnection, user: &User) -> ApiResult<AuthResponse> {
+    let refresh_token = insert_refresh_token(state, conn, user.id, Uuid::new_v4()).await?;
+    respond(state, user, refresh_token)
+}
+
+async fn insert_refresh_token(
+    state: &AppState,
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    family_id: Uuid,
+) -> ApiResult<String> {
+    let token = refresh::generate().map_err(ApiError::Internal)?;
+    let hash = refresh::hash(&token);
+    let ttl = Duration::days(i64::from(state.settings.auth.refresh_token_ttl_days));
+    let new = NewRefreshToken {
+        id: Uuid::new_v4(),
+        user_id,
+        family_id,
+        token_hash: &hash,
+        expires_at: Utc::now() + ttl,
+    };
+    refresh_tokens::insert(conn, &new).await?;
+    Ok(token)
+}
+
+fn respond(state: &AppState, user: &User, refresh_token: String) -> ApiResult<AuthResponse> {
+    let access_token = state.jwt.issue(user).map_err(ApiError::Internal)?;
+    Ok(AuthResponse { user: UserView::own(user), access_token, refresh_token, expires_in: state.jwt.ttl_secs })
+}
+
+enum Rotation {
+    Rotated(Box<User>, String),
+    Replayed,
+    Invalid,
+    Banned,
+}
+
+/// `POST /auth/refresh`: spends the token and returns a new pair.
+///
+/// # Errors
+/// `unauthorized` for an unknown, expired, revoked or spent token (a spent one also revokes its
+/// family); `forbidden` when the account is banned.
+pub async fn refresh(state: &AppState, token: &str) -> ApiResult<AuthResponse> {
+    let hash = refresh::hash(token);
+    let mut conn = state.db().await?;
+    let outcome = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+                let Some(row) = refresh_tokens::find_by_hash_for_update(conn, &hash).await? else {
+                    return Ok(Rotation::Invalid);
+                };
+                if row.revoked_at.is_some() || row.expires_at <= Utc::now() {
+                    return Ok(Rotation::Invalid);
+                }
+                if row.spent_at.is_some() {
+                    // Committed, not rolled back: the revocation must outlive this failed request.
+                    refresh_tokens::revoke_family(conn, row.family_id).await?;
+                    return Ok(Rotation::Replayed);
+                }
+                let Some(user) = users::find(conn, row.user_id).await? else {
+                    return Ok(Rotation::Invalid);
+                };
+                if user.is_banned() {
+                    return Ok(Rotation::Banned);
+                }
+                refresh_tokens::mark_spent(conn, row.id).await?;
+                let next = insert_refresh_token(state, conn, user.id, row.family_id).await?;
+                Ok(Rotation::Rotated(Box::new(user), next))
+        })
+        .await?;
+    match outcome {
+        Rotation::Rotated(user, next) => respond(state, &user, next),
+        Rotation::Replayed => {
+            tracing::warn!("spent refresh token presented again; its family is revoked");
+            Err(invalid_refresh())
+        }
+        Rotation::Invalid => Err(invalid_refresh()),
+        Rotation::Banned => Err(banned()),
+    }
+}
+
+/// `POST /auth/logout`: ends the session (refresh-token family) the token belongs to. Unknown
+/// tokens are accepted silently, so logout is idempotent.
+///
+/// # Errors
+/// Database failures only.
+pub async fn logout(state: &AppState, token: &str) -> ApiResult<()> {
+    let hash = refresh::hash(token);
+    let mut conn = state.db().await?;
+    conn.transaction::<_, ApiError, _>(async move |conn| {
+            if let Some(row) = refresh_tokens::find_by_hash_for_update(conn, &hash).await? {
+                refresh_tokens::revoke_family(conn, row.family_id).await?;
+            }
+            Ok(())
+    })
+    .await
+}
+
+/// Revokes every access and refresh token of the user: bumps the token version (access tokens
+/// carry it) and revokes all refresh tokens, in one transaction.
+///
+/// # Errors
+/// Database failures only.
+pub async fn revoke_all(conn: &mut AsyncPgConnection, user_id: Uuid) -> ApiResult<()> {
+    conn.transaction::<_, ApiError, _>(async move |conn| {
+            users::bump_token_version(conn, user_id).await?;
+            refresh_tokens::revoke_all_for_user(conn, user_id).await?;
+            Ok(())
+    })
+    .await
+}
+
+/// `POST /auth/logout-all`.
+///
+/// # Errors
+/// Database failures only.
+pub async fn logout_all(state: &AppState, user_id: Uuid) -> ApiResult<()> {
+    let mut conn = state.db().await?;
+    revoke_all(&mut conn, user_id).await
+}
+
+/// `POST /users/me/password`: checks the current password, stores the new one and revokes every
+/// earlier token, so other devices must log in again.
+///
+/// # Errors
+/// `forbidden` for a wrong current password, `validation_failed` for a weak new one.
+pub async fn change_password(state: &AppState, user: &User, current: String, new: String) -> ApiResult<()> {
+    let ok = state.passwords.verify(current, user.password_hash.clone()).await.map_err(ApiError::Internal)?;
+    if !ok {
+        return Err(ApiError::Forbidden("The current password is wrong.".into()));
+    }
+    validate::password(&new, &user.username)?;
+    let hash = state.passwords.hash(new).await.map_err(ApiError::Internal)?;
+    let mut conn = state.db().await?;
+    let user_id = user.id;
+    conn.transaction::<_, ApiError, _>(async move |conn| {
+            users::set_password_hash(conn, user_id, &hash).await?;
+            revoke_all(conn, user_id).await
+    })
+    .await
+}

@@ -1,0 +1,7 @@
+//! The rules of plauder, called by the REST handlers and (later) the WebSocket connection actors
+//! alike, so both paths behave the same. Services speak `ApiError` and wire views; they take the
+//! shared state and plain inputs, never HTTP types.
+
+pub mod accounts;
+pub mod users;
+pub mod validate;

@@ -1,0 +1,68 @@
+//! Profiles: reading and updating one's own, finding others.
+
+use uuid::Uuid;
+
+use crate::db::models::UserChanges;
+use crate::db::queries::users;
+use crate::error::{ApiError, ApiResult};
+use crate::service::validate;
+use crate::state::AppState;
+use crate::views::UserView;
+
+/// A profile update as the client sent it: absent fields stay, `null` clears bio and avatar.
+#[derive(Debug, Default)]
+pub struct ProfileUpdate {
+    pub display_name: Option<String>,
+    pub bio: Option<Option<String>>,
+    pub avatar_url: Option<Option<String>>,
+}
+
+/// `PATCH /users/me`.
+///
+/// # Errors
+/// `validation_failed` naming the bad field.
+pub async fn update_profile(state: &AppState, user_id: Uuid, update: ProfileUpdate) -> ApiResult<UserView> {
+    let display_name = update.display_name.as_deref().map(validate::display_name).transpose()?;
+    if let Some(Some(bio)) = &update.bio {
+        validate::bio(bio)?;
+    }
+    if let Some(Some(url)) = &update.avatar_url {
+        validate::avatar_url(url)?;
+    }
+    let changes = UserChanges { display_name, bio: update.bio, avatar_url: update.avatar_url };
+    let mut conn = state.db().await?;
+    let user = if changes.display_name.is_none() && changes.bio.is_none() && changes.avatar_url.is_none() {
+        users::find(&mut conn, user_id).await?.ok_or_else(|| ApiError::NotFound("No such user.".into()))?
+    } else {
+        users::update_profile(&mut conn, user_id, &changes).await?
+    };
+    Ok(UserView::own(&user))
+}
+
+/// `GET /users?q=&limit=`: at most 100, default 20.
+///
+/// # Errors
+/// `validation_failed` for an empty query or a limit out of range.
+pub async fn search(state: &AppState, q: &str, limit: Option<i64>) -> ApiResult<Vec<UserView>> {
+    let q = q.trim();
+    if q.is_empty() || q.chars().count() > 64 {
+        return Err(ApiError::validation("q", "Search text must be 1 to 64 characters."));
+    }
+    let limit = limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::validation("limit", "limit must be between 1 and 100."));
+    }
+    let mut conn = state.db().await?;
+    let found = users::search(&mut conn, q, limit).await?;
+    Ok(found.iter().map(UserView::public).collect())
+}
+
+/// `GET /users/{id}`.
+///
+/// # Errors
+/// `not_found` for an unknown id.
+pub async fn get(state: &AppState, id: Uuid) -> ApiResult<UserView> {
+    let mut conn = state.db().await?;
+    let user = users::find(&mut conn, id).await?.ok_or_else(|| ApiError::NotFound("No such user.".into()))?;
+    Ok(UserView::public(&user))
+}

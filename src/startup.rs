@@ -1,0 +1,101 @@
+//! Builds the application from settings: state, migrations, the HTTP server bound to its own
+//! listener (so port 0 works and the tests learn the port), and the background housekeeping.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{Compress, from_fn};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use tracing_actix_web::TracingLogger;
+
+use crate::api;
+use crate::config::Settings;
+use crate::state::AppState;
+use crate::telemetry::PlauderRootSpan;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    pub state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Migrates (when configured), binds and prepares the server without running it.
+    ///
+    /// # Errors
+    /// PostgreSQL unreachable for migrations, the address in use, or a bad setting.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        crate::metrics::init();
+        if settings.database.migrate_on_start {
+            let applied = crate::db::run_migrations(settings.database.url.expose_secret().to_owned()).await?;
+            if !applied.is_empty() {
+                tracing::info!(?applied, "migrations applied");
+            }
+        }
+        let instance_id = if settings.server.instance_id.is_empty() {
+            uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
+        } else {
+            settings.server.instance_id.clone()
+        };
+        let address = format!("{}:{}", settings.server.host, settings.server.port);
+        let listener = TcpListener::bind(&address).with_context(|| format!("binding {address}"))?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState::new(settings, instance_id)?);
+        let server = run(listener, state.clone())?;
+        spawn_housekeeping(state.clone().into_inner());
+        tracing::info!(port, instance = %state.instance_id, "plauder listening");
+        Ok(Self { port, server, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT/SIGTERM (actix handles both), then drains in-flight requests for up to
+    /// `server.shutdown_timeout_secs`.
+    ///
+    /// # Errors
+    /// An I/O error of the server.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
+    let server_settings = state.settings.server.clone();
+    let json_limit = server_settings.max_json_body_bytes;
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .wrap(from_fn(crate::metrics::track_requests))
+            .wrap(from_fn(crate::telemetry::request_id_header))
+            .wrap(Compress::default())
+            .wrap(TracingLogger::<PlauderRootSpan>::new())
+            .app_data(state.clone())
+            .app_data(api::extract::payload_config(json_limit))
+            .app_data(api::extract::path_config())
+            .app_data(api::extract::query_config())
+            .configure(api::configure)
+            .default_service(web::to(api::extract::not_found))
+    })
+    .shutdown_timeout(server_settings.shutdown_timeout_secs)
+    .listen(listener)?;
+    if server_settings.workers > 0 {
+        server = server.workers(server_settings.workers);
+    }
+    Ok(server.run())
+}
+
+/// Periodic upkeep that is nobody's request: forgetting idle rate-limit keys.
+fn spawn_housekeeping(state: Arc<AppState>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            state.auth_limiter.sweep();
+        }
+    });
+}

@@ -1,0 +1,50 @@
+//! What every handler shares: the pool, the token keys, the password hasher, the rate limiters and
+//! this instance's identity. Built once in `startup` and handed to actix as `web::Data`.
+
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::password::PasswordHasher;
+use crate::auth::ratelimit::IpRateLimiter;
+use crate::config::Settings;
+use crate::db::{PgConn, PgPool};
+use crate::error::ApiError;
+
+pub struct AppState {
+    pub pool: PgPool,
+    pub jwt: JwtKeys,
+    pub passwords: PasswordHasher,
+    pub auth_limiter: IpRateLimiter,
+    pub settings: Settings,
+    pub instance_id: String,
+}
+
+impl AppState {
+    /// # Errors
+    /// A setting the pool, hasher or limiter rejects.
+    pub fn new(settings: Settings, instance_id: String) -> anyhow::Result<Self> {
+        let pool = crate::db::build_pool(&settings.database, settings.database.url.expose_secret())?;
+        let rl = &settings.rate_limit;
+        Ok(Self {
+            pool,
+            jwt: JwtKeys::new(&settings.auth),
+            passwords: PasswordHasher::new(&settings.auth)?,
+            auth_limiter: IpRateLimiter::new(
+                rl.auth_burst,
+                Duration::from_millis(rl.auth_replenish_interval_ms),
+            )?,
+            instance_id,
+            settings,
+        })
+    }
+
+    /// A pooled connection.
+    ///
+    /// # Errors
+    /// `unavailable` when PostgreSQL is down or every connection stays busy past the pool timeout.
+    pub async fn db(&self) -> Result<PgConn, ApiError> {
+        Ok(self.pool.get().await?)
+    }
+}

@@ -1,0 +1,131 @@
+//! Register and login.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, assert_error, spawn_app, spawn_app_with};
+
+#[actix_web::test]
+async fn register_returns_201_with_the_user_and_a_token_pair() {
+    let app = spawn_app().await;
+    let res = app.register_raw("ada", "ada@example.org", PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["user"]["username"], "ada");
+    assert_eq!(body["user"]["display_name"], "ada");
+    assert_eq!(body["user"]["email"], "ada@example.org");
+    assert_eq!(body["user"]["role"], "user");
+    assert_eq!(body["expires_in"], 900);
+    assert!(body["access_token"].as_str().unwrap().len() > 20);
+    assert!(body["refresh_token"].as_str().unwrap().len() >= 43);
+    // RFC 3339, UTC, milliseconds.
+    let created = body["user"]["created_at"].as_str().unwrap();
+    assert_eq!(created.len(), "2026-01-01T00:00:00.000Z".len(), "{created}");
+    assert!(created.ends_with('Z'));
+    assert!(body["user"].get("password_hash").is_none());
+    let me: Value = app.me(body["access_token"].as_str().unwrap()).await.json().await.unwrap();
+    assert_eq!(me["id"], body["user"]["id"]);
+}
+
+#[actix_web::test]
+async fn a_taken_username_or_email_is_409_ignoring_case() {
+    let app = spawn_app().await;
+    app.register("ada").await;
+    assert_error(app.register_raw("ADA", "other@example.org", PASSWORD).await, StatusCode::CONFLICT, "conflict").await;
+    let body = assert_error(app.register_raw("bob", "Ada@Example.org", PASSWORD).await, StatusCode::CONFLICT, "conflict").await;
+    assert!(body["error"]["message"].as_str().unwrap().contains("email"));
+}
+
+#[actix_web::test]
+async fn bad_usernames_emails_and_weak_passwords_are_422_naming_the_field() {
+    let app = spawn_app().await;
+    let cases = [
+        ("a", "a@example.org", PASSWORD, "username"),
+        ("has space", "b@example.org", PASSWORD, "username"),
+        ("ümlaut", "c@example.org", PASSWORD, "username"),
+        ("dora", "not-an-email", PASSWORD, "email"),
+        ("dora", "dora@nodot", PASSWORD, "email"),
+        ("dora", "dora@example.org", "short", "password"),
+        ("dora", "dora@example.org", "password123", "password"),
+        ("dora", "dora@example.org", "dora-dora-dora", "password"),
+        ("dora", "dora@example.org", "aaaaaaaaaaaa", "password"),
+    ];
+    for (username, email, password, field) in cases {
+        let res = app.register_raw(username, email, password).await;
+        let body = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        assert!(body["error"]["details"]["fields"][field].is_string(), "{username}/{email}/{password}: {body}");
+    }
+    // Nothing was stored along the way.
+    app.register("dora").await;
+}
+
+#[actix_web::test]
+async fn login_works_by_username_or_email_in_any_case() {
+    let app = spawn_app().await;
+    app.register("ada").await;
+    for login in ["ada", "ADA", "ada@example.org", "Ada@Example.ORG"] {
+        let res = app.login(login, PASSWORD).await;
+        assert_eq!(res.status(), StatusCode::OK, "{login}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["user"]["username"], "ada");
+        assert!(body["access_token"].is_string() && body["refresh_token"].is_string());
+    }
+}
+
+#[actix_web::test]
+async fn unknown_user_and_wrong_password_get_the_same_401() {
+    let app = spawn_app().await;
+    app.register("ada").await;
+    let wrong = assert_error(app.login("ada", "not the password").await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let unknown = assert_error(app.login("nobody", PASSWORD).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_eq!(wrong, unknown);
+}
+
+#[actix_web::test]
+async fn a_banned_user_cannot_log_in() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    app.sql(&format!("UPDATE users SET banned_at = now(), ban_reason = 'spam' WHERE id = '{}'", ada.id)).await;
+    assert_error(app.login("ada", PASSWORD).await, StatusCode::FORBIDDEN, "forbidden").await;
+    // A wrong password still says nothing about the ban.
+    assert_error(app.login("ada", "wrong password!").await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
+
+#[actix_web::test]
+async fn login_and_register_are_rate_limited_per_ip_with_retry_after() {
+    let app = spawn_app_with(|s| {
+        s.rate_limit.auth_burst = 3;
+        s.rate_limit.auth_replenish_interval_ms = 60_000;
+    })
+    .await;
+    for _ in 0..3 {
+        assert_eq!(app.login("nobody", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
+    }
+    let res = app.login("nobody", PASSWORD).await;
+    let retry_after: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    let body = assert_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    let ms = body["error"]["details"]["retry_after_ms"].as_u64().unwrap();
+    assert!(ms > 50_000 && ms <= 60_000, "{ms}");
+    // Registration shares the per-IP budget.
+    let res = app.register_raw("ada", "ada@example.org", PASSWORD).await;
+    assert_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+}
+
+#[actix_web::test]
+async fn unicode_and_sql_looking_input_is_stored_literally() {
+    let app = spawn_app().await;
+    let name = "Robert'); DROP TABLE users;-- 👩‍💻 Zoë 中文";
+    let res = app
+        .post("/api/v1/auth/register", None, json!({"username": "bobby", "email": "bobby@example.org", "password": PASSWORD, "display_name": name}))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["user"]["display_name"], name);
+    let token = body["access_token"].as_str().unwrap();
+    let me: Value = app.me(token).await.json().await.unwrap();
+    assert_eq!(me["display_name"], name);
+    // SQL-looking logins are just wrong logins.
+    assert_error(app.login("' OR '1'='1", "' OR '1'='1").await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_eq!(app.login("bobby", PASSWORD).await.status(), StatusCode::OK);
+}

@@ -1,0 +1,73 @@
+//! Layered configuration: the shipped files parse, and bad files are refused with the key named.
+
+use std::path::Path;
+
+use plauder::config::{LogFormat, Settings};
+
+fn write_config(default_toml: &str) -> tempdir::Dir {
+    let dir = tempdir::Dir::new();
+    std::fs::write(dir.path().join("default.toml"), default_toml).unwrap();
+    dir
+}
+
+mod tempdir {
+    /// A directory removed on drop (no dev-dependency needed for this one use).
+    pub struct Dir(std::path::PathBuf);
+    impl Dir {
+        pub fn new() -> Self {
+            let p = std::env::temp_dir().join(format!("plauder-cfg-{}", uuid::Uuid::new_v4().simple()));
+            std::fs::create_dir_all(&p).unwrap();
+            Self(p)
+        }
+        pub fn path(&self) -> &std::path::Path {
+            &self.0
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn shipped() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config"))
+}
+
+#[test]
+fn every_shipped_environment_parses() {
+    for env in ["development", "test", "production"] {
+        let s = Settings::load_unchecked(shipped(), env).unwrap_or_else(|e| panic!("{env}: {e}"));
+        assert!(s.server.max_json_body_bytes >= 1024);
+    }
+    let prod = Settings::load_unchecked(shipped(), "production").unwrap();
+    assert_eq!(prod.log.format, LogFormat::Json);
+    assert!(prod.server.trust_forwarded_headers);
+}
+
+#[test]
+fn an_unknown_key_in_a_file_is_refused_by_name() {
+    let default = std::fs::read_to_string(shipped().join("default.toml")).unwrap();
+    let dir = write_config(&default.replace("[server]\n", "[server]\nlisten_backlog = 5\n"));
+    let err = Settings::load_unchecked(dir.path(), "none").unwrap_err();
+    assert!(err.contains("listen_backlog"), "{err}");
+}
+
+#[test]
+fn a_missing_default_file_is_refused() {
+    let dir = tempdir::Dir::new();
+    assert!(Settings::load_unchecked(dir.path(), "none").is_err());
+}
+
+#[test]
+fn validation_names_the_key_and_its_variable() {
+    let mut s = Settings::load_unchecked(shipped(), "test").unwrap();
+    s.database.url = "postgres://localhost/x".to_owned().into();
+    s.auth.jwt_secret = "short".to_owned().into();
+    let err = s.validate().unwrap_err();
+    assert!(err.contains("auth.jwt_secret") && err.contains("PLAUDER__AUTH__JWT_SECRET"), "{err}");
+    s.auth.jwt_secret = "x".repeat(32).into();
+    assert!(s.validate().is_ok());
+    s.database.pool_max_size = 0;
+    assert!(s.validate().unwrap_err().contains("database.pool_max_size"));
+}

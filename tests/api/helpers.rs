@@ -1,0 +1,216 @@
+//! The test harness: `spawn_app()` gives each test its own database (cloned from a migrated
+//! template) and its own server on a random port, and `TestApp` has a method per endpoint.
+
+use std::path::Path;
+use std::time::Duration;
+
+use diesel::sql_types::{BigInt, Text};
+use diesel::{QueryableByName, sql_query};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use plauder::config::Settings;
+use plauder::startup::Application;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+use uuid::Uuid;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const JWT_SECRET: &str = "test-secret-that-is-at-least-32-bytes-long!";
+
+/// The server PostgreSQL, without a database name; scripts/test.sh sets it.
+pub fn base_url() -> String {
+    std::env::var("PLAUDER_TEST_DATABASE_URL")
+        .expect("PLAUDER_TEST_DATABASE_URL is not set: run the tests with scripts/test.sh")
+}
+
+/// A name that changes whenever a migration file does, so a stale template is never reused.
+fn template_name() -> String {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let mut entries: Vec<_> = walk(&dir);
+    entries.sort();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for (name, content) in entries {
+        for b in name.bytes().chain(content) {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("plauder_tpl_{hash:016x}")
+}
+
+fn walk(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("migrations dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push((path.display().to_string(), std::fs::read(&path).expect("migration file")));
+        }
+    }
+    out
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+
+/// Builds the migrated template once per cluster: nextest runs each test in its own process, so
+/// processes coordinate through an advisory lock and the template's existence.
+async fn template() -> String {
+    TEMPLATE
+        .get_or_init(|| async {
+            let name = template_name();
+            let mut admin = AsyncPgConnection::establish(&format!("{}/postgres", base_url()))
+                .await
+                .expect("connect to the test PostgreSQL");
+            sql_query("SELECT pg_advisory_lock(727274)").execute(&mut admin).await.expect("lock");
+            let exists: Count = sql_query("SELECT count(*) AS n FROM pg_database WHERE datname = $1")
+                .bind::<Text, _>(&name)
+                .get_result(&mut admin)
+                .await
+                .expect("look up template");
+            if exists.n == 0 {
+                let building = format!("{name}_building");
+                sql_query(format!("DROP DATABASE IF EXISTS {building}")).execute(&mut admin).await.expect("drop");
+                sql_query(format!("CREATE DATABASE {building}")).execute(&mut admin).await.expect("create");
+                plauder::db::run_migrations(format!("{}/{building}", base_url())).await.expect("migrate template");
+                sql_query(format!("ALTER DATABASE {building} RENAME TO {name}")).execute(&mut admin).await.expect("rename");
+            }
+            sql_query("SELECT pg_advisory_unlock(727274)").execute(&mut admin).await.expect("unlock");
+            name
+        })
+        .await
+        .clone()
+}
+
+/// A new empty database with the schema, for one test.
+pub async fn fresh_database() -> String {
+    let template = template().await;
+    let name = format!("plauder_test_{}", Uuid::new_v4().simple());
+    let mut admin = AsyncPgConnection::establish(&format!("{}/postgres", base_url())).await.expect("connect");
+    sql_query(format!("CREATE DATABASE {name} TEMPLATE {template}")).execute(&mut admin).await.expect("clone template");
+    format!("{}/{name}", base_url())
+}
+
+/// The test settings (config/test.toml) pointed at a fresh database.
+pub async fn test_settings() -> Settings {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let mut settings = Settings::load_unchecked(&dir, "test").expect("config/test.toml");
+    settings.database.url = format!("{}", fresh_database().await).into();
+    settings.auth.jwt_secret = JWT_SECRET.to_owned().into();
+    settings.database.migrate_on_start = false;
+    settings.validate().expect("valid test settings");
+    settings
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub db_url: String,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Spawns the app after `adjust` has changed its settings (rate limits, token lifetimes...).
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = test_settings().await;
+    adjust(&mut settings);
+    let db_url = secrecy::ExposeSecret::expose_secret(&settings.database.url).to_owned();
+    let app = Application::build(settings).await.expect("build the application");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+    TestApp { address, client, db_url }
+}
+
+/// A registered account with its tokens.
+pub struct TestUser {
+    pub id: Uuid,
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+impl TestApp {
+    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> reqwest::Response {
+        let mut req = self.client.request(method, format!("{}{}", self.address, path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send().await.expect("request")
+    }
+
+    /// Sends a raw body with a JSON content type (for malformed JSON tests).
+    pub async fn raw(&self, method: Method, path: &str, token: Option<&str>, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.address, path))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        req.send().await.expect("request")
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        self.request(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> reqwest::Response {
+        self.request(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn register_raw(&self, username: &str, email: &str, password: &str) -> reqwest::Response {
+        self.post("/api/v1/auth/register", None, json!({"username": username, "email": email, "password": password}))
+            .await
+    }
+
+    pub async fn login(&self, login: &str, password: &str) -> reqwest::Response {
+        self.post("/api/v1/auth/login", None, json!({"login": login, "password": password})).await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> reqwest::Response {
+        self.post("/api/v1/auth/refresh", None, json!({"refresh_token": refresh_token})).await
+    }
+
+    pub async fn me(&self, token: &str) -> reqwest::Response {
+        self.get("/api/v1/users/me", Some(token)).await
+    }
+
+    /// Registers `username` (email `username@example.org`, password [`PASSWORD`]).
+    pub async fn register(&self, username: &str) -> TestUser {
+        let res = self.register_raw(username, &format!("{username}@example.org"), PASSWORD).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "register {username}");
+        let body: Value = res.json().await.expect("json");
+        TestUser {
+            id: body["user"]["id"].as_str().and_then(|s| s.parse().ok()).expect("user id"),
+            access_token: body["access_token"].as_str().expect("access token").to_owned(),
+            refresh_token: body["refresh_token"].as_str().expect("refresh token").to_owned(),
+        }
+    }
+
+    /// Runs SQL against this test's database, for arranging states the API cannot reach.
+    pub async fn sql(&self, statement: &str) {
+        let mut conn = AsyncPgConnection::establish(&self.db_url).await.expect("connect");
+        sql_query(statement).execute(&mut conn).await.expect("sql");
+    }
+}
+
+/// Asserts the protocol's error shape and code, returning the body.
+pub async fn assert_error(res: reqwest::Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(res.status(), status, "status");
+    let body: Value = res.json().await.expect("error body is JSON");
+    assert_eq!(body["error"]["code"], code, "code in {body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "message in {body}");
+    body
+}

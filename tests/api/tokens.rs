@@ -1,0 +1,180 @@
+//! Access and refresh tokens: rotation, replay, logout, revocation, and every way a token can be bad.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{EncodingKey, Header, encode};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{JWT_SECRET, PASSWORD, assert_error, spawn_app};
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+fn sign(claims: &Value, secret: &str) -> String {
+    encode(&Header::default(), claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+}
+
+#[actix_web::test]
+async fn refresh_spends_the_token_and_returns_a_new_pair() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let res = app.refresh(&ada.refresh_token).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    let new_refresh = body["refresh_token"].as_str().unwrap();
+    assert_ne!(new_refresh, ada.refresh_token);
+    assert_eq!(body["user"]["username"], "ada");
+    assert_eq!(app.me(body["access_token"].as_str().unwrap()).await.status(), StatusCode::OK);
+    // The new one works in turn.
+    assert_eq!(app.refresh(new_refresh).await.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn reusing_a_spent_refresh_token_revokes_its_whole_family() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let other_session: Value = app.login("ada", PASSWORD).await.json().await.unwrap();
+    let second: Value = app.refresh(&ada.refresh_token).await.json().await.unwrap();
+    let second = second["refresh_token"].as_str().unwrap();
+
+    assert_error(app.refresh(&ada.refresh_token).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    // The thief's (or the owner's) newer token from the same family is dead too...
+    assert_error(app.refresh(second).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    // ...but another login's session is not.
+    let other = other_session["refresh_token"].as_str().unwrap();
+    assert_eq!(app.refresh(other).await.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn unknown_and_garbage_refresh_tokens_are_401() {
+    let app = spawn_app().await;
+    for token in ["", "nope", "' OR 1=1 --", &"x".repeat(5000)] {
+        assert_error(app.refresh(token).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+}
+
+#[actix_web::test]
+async fn an_expired_refresh_token_is_401() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    app.sql("UPDATE refresh_tokens SET expires_at = now() - interval '1 second'").await;
+    assert_error(app.refresh(&ada.refresh_token).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
+
+#[actix_web::test]
+async fn logout_ends_that_session_only_and_is_idempotent() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let other: Value = app.login("ada", PASSWORD).await.json().await.unwrap();
+    let res = app.post("/api/v1/auth/logout", None, json!({"refresh_token": ada.refresh_token})).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_error(app.refresh(&ada.refresh_token).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_eq!(app.refresh(other["refresh_token"].as_str().unwrap()).await.status(), StatusCode::OK);
+    let again = app.post("/api/v1/auth/logout", None, json!({"refresh_token": ada.refresh_token})).await;
+    assert_eq!(again.status(), StatusCode::NO_CONTENT);
+    let unknown = app.post("/api/v1/auth/logout", None, json!({"refresh_token": "never issued"})).await;
+    assert_eq!(unknown.status(), StatusCode::NO_CONTENT);
+}
+
+#[actix_web::test]
+async fn logout_all_revokes_every_access_and_refresh_token_at_once() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let other: Value = app.login("ada", PASSWORD).await.json().await.unwrap();
+    let other_access = other["access_token"].as_str().unwrap();
+    let res = app.post("/api/v1/auth/logout-all", Some(&ada.access_token), json!({})).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_error(app.me(&ada.access_token).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_error(app.me(other_access).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_error(app.refresh(&ada.refresh_token).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_error(app.refresh(other["refresh_token"].as_str().unwrap()).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    // Logging in again works and gives working tokens.
+    let fresh: Value = app.login("ada", PASSWORD).await.json().await.unwrap();
+    assert_eq!(app.me(fresh["access_token"].as_str().unwrap()).await.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn logout_all_needs_a_token() {
+    let app = spawn_app().await;
+    let res = app.post("/api/v1/auth/logout-all", None, json!({})).await;
+    assert_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
+
+#[actix_web::test]
+async fn missing_malformed_expired_tampered_and_foreign_tokens_are_401() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let sub = ada.id.to_string();
+
+    let expired = sign(&json!({"sub": sub, "role": "user", "ver": 0, "iat": now() - 3600, "exp": now() - 60}), JWT_SECRET);
+    let foreign = sign(&json!({"sub": sub, "role": "user", "ver": 0, "iat": now(), "exp": now() + 600}), "another-secret-that-is-also-32-bytes-long");
+    let alg_none = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#),
+        URL_SAFE_NO_PAD.encode(json!({"sub": sub, "role": "admin", "ver": 0, "iat": now(), "exp": now() + 600}).to_string())
+    );
+    // Same header and signature, claims swapped for an admin role: the signature no longer fits.
+    let parts: Vec<&str> = ada.access_token.split('.').collect();
+    let forged_claims = URL_SAFE_NO_PAD.encode(json!({"sub": sub, "role": "admin", "ver": 0, "iat": now(), "exp": now() + 600}).to_string());
+    let tampered = format!("{}.{}.{}", parts[0], forged_claims, parts[2]);
+    let mut bad_sig = ada.access_token.clone();
+    let last = bad_sig.pop().unwrap();
+    bad_sig.push(if last == 'A' { 'B' } else { 'A' });
+
+    for token in [expired.as_str(), foreign.as_str(), alg_none.as_str(), tampered.as_str(), bad_sig.as_str(), "garbage", "a.b.c"] {
+        assert_error(app.me(token).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+    // No header, and the wrong scheme.
+    assert_error(app.get("/api/v1/users/me", None).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let basic = app.client.get(format!("{}/api/v1/users/me", app.address)).header("authorization", "Basic YWRhOnB3").send().await.unwrap();
+    assert_error(basic, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    // A correctly signed token for a real user still works: the checks above are not vacuous.
+    let good = sign(&json!({"sub": sub, "role": "user", "ver": 0, "iat": now(), "exp": now() + 600}), JWT_SECRET);
+    assert_eq!(app.me(&good).await.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn the_token_of_a_deleted_user_is_401() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    app.sql(&format!("DELETE FROM users WHERE id = '{}'", ada.id)).await;
+    assert_error(app.me(&ada.access_token).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_error(app.refresh(&ada.refresh_token).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
+
+#[actix_web::test]
+async fn the_tokens_of_a_banned_user_are_403_at_once() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    app.sql(&format!("UPDATE users SET banned_at = now() WHERE id = '{}'", ada.id)).await;
+    assert_error(app.me(&ada.access_token).await, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_error(app.refresh(&ada.refresh_token).await, StatusCode::FORBIDDEN, "forbidden").await;
+}
+
+#[actix_web::test]
+async fn changing_the_password_revokes_earlier_tokens() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let new_password = "a much better passphrase";
+    let body = json!({"current_password": PASSWORD, "new_password": new_password});
+    let res = app.post("/api/v1/users/me/password", Some(&ada.access_token), body).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_error(app.me(&ada.access_token).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_error(app.refresh(&ada.refresh_token).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_error(app.login("ada", PASSWORD).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_eq!(app.login("ada", new_password).await.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn a_wrong_current_password_or_a_weak_new_one_changes_nothing() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let wrong = json!({"current_password": "not it at all", "new_password": "a much better passphrase"});
+    assert_error(app.post("/api/v1/users/me/password", Some(&ada.access_token), wrong).await, StatusCode::FORBIDDEN, "forbidden").await;
+    let weak = json!({"current_password": PASSWORD, "new_password": "short"});
+    assert_error(app.post("/api/v1/users/me/password", Some(&ada.access_token), weak).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_eq!(app.me(&ada.access_token).await.status(), StatusCode::OK);
+    assert_eq!(app.login("ada", PASSWORD).await.status(), StatusCode::OK);
+}
