@@ -95,6 +95,17 @@ impl Settings {
         Ok(settings)
     }
 
+    /// As [`Settings::load`], checking only what `plauder migrate` needs (the database URL), so
+    /// migrations can run where the server's secrets are not present.
+    ///
+    /// # Errors
+    /// As [`Settings::load`], for the database settings only.
+    pub fn load_for_migrations(config_dir: &Path) -> Result<Self, String> {
+        let settings = Self::load_unchecked(config_dir, &environment())?;
+        settings.validate_database()?;
+        Ok(settings)
+    }
+
     /// The layered settings for environment `env`, before [`Settings::validate`]; the tests use it
     /// to fill in their database and secret first.
     ///
@@ -134,13 +145,7 @@ impl Settings {
     /// # Errors
     /// The first bad setting, named by its key and the environment variable that sets it.
     pub fn validate(&self) -> Result<(), String> {
-        let bad = |key: &str, why: &str| {
-            let var = format!("PLAUDER__{}", key.replace('.', "__").to_uppercase());
-            Err(format!("configuration: {key} {why} (set it in config/ or with {var})"))
-        };
-        if self.database.url.expose_secret().is_empty() {
-            return bad("database.url", "is required (DATABASE_URL also works)");
-        }
+        self.validate_database()?;
         if self.auth.jwt_secret.expose_secret().len() < 32 {
             return bad("auth.jwt_secret", "must be at least 32 bytes");
         }
@@ -149,9 +154,6 @@ impl Settings {
         }
         if self.auth.refresh_token_ttl_days == 0 {
             return bad("auth.refresh_token_ttl_days", "must be positive");
-        }
-        if self.database.pool_max_size == 0 {
-            return bad("database.pool_max_size", "must be positive");
         }
         if self.rate_limit.auth_burst == 0 {
             return bad("rate_limit.auth_burst", "must be positive");
@@ -165,6 +167,18 @@ impl Settings {
         Ok(())
     }
 
+    /// # Errors
+    /// A missing database URL or an empty pool.
+    pub fn validate_database(&self) -> Result<(), String> {
+        if self.database.url.expose_secret().is_empty() {
+            return bad("database.url", "is required (DATABASE_URL also works)");
+        }
+        if self.database.pool_max_size == 0 {
+            return bad("database.pool_max_size", "must be positive");
+        }
+        Ok(())
+    }
+
     /// Whether logs should be JSON, resolving `auto` by the environment.
     pub fn json_logs(&self) -> bool {
         match self.log.format {
@@ -173,4 +187,9 @@ impl Settings {
             LogFormat::Auto => environment() == "production",
         }
     }
+}
+
+fn bad(key: &str, why: &str) -> Result<(), String> {
+    let var = format!("PLAUDER__{}", key.replace('.', "__").to_uppercase());
+    Err(format!("configuration: {key} {why} (set it in config/ or with {var})"))
 }

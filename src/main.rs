@@ -54,7 +54,12 @@ enum UserCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::load(&cli.config_dir) {
+    let command = cli.command.unwrap_or(Command::Serve);
+    let loaded = match command {
+        Command::Migrate => Settings::load_for_migrations(&cli.config_dir),
+        _ => Settings::load(&cli.config_dir),
+    };
+    let settings = match loaded {
         Ok(s) => s,
         Err(e) => {
             eprintln!("plauder: {e}");
@@ -62,7 +67,7 @@ fn main() -> ExitCode {
         }
     };
     plauder::telemetry::init(&settings.log.level, settings.json_logs());
-    let result = match cli.command.unwrap_or(Command::Serve) {
+    let result = match command {
         Command::Serve => actix_web::rt::System::new().block_on(serve(settings)),
         Command::Migrate => tokio_block_on(migrate(settings)),
         Command::User { command: UserCommand::Create { username, email, password, role, display_name } } => {
