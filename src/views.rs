@@ -5,7 +5,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};
 use uuid::Uuid;
 
-use crate::db::models::{Role, User};
+use crate::db::models::{MemberRole, Message, Reaction, Role, Room, RoomKind, RoomMember, User};
 
 /// The protocol's time format: RFC 3339, UTC, milliseconds.
 pub fn format_time(t: &DateTime<Utc>) -> String {
@@ -52,4 +52,167 @@ impl UserView {
     pub fn own(u: &User) -> Self {
         Self { email: u.email.clone(), ..Self::public(u) }
     }
+}
+
+fn ser_opt_time<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&format_time(t)),
+        None => s.serialize_none(),
+    }
+}
+
+/// A user's presence as others may see it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PresenceView {
+    /// `online`, `away`, `dnd` or `offline` (invisible users show as offline).
+    pub status: &'static str,
+    #[serde(serialize_with = "ser_opt_time")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+/// A user object with `presence` embedded (friend lists).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct UserWithPresence {
+    #[serde(flatten)]
+    pub user: UserView,
+    pub presence: PresenceView,
+}
+
+/// The `room` object.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RoomView {
+    pub id: Uuid,
+    pub kind: RoomKind,
+    pub name: Option<String>,
+    pub topic: Option<String>,
+    pub is_public: bool,
+    pub created_by: Option<Uuid>,
+    #[serde(serialize_with = "ser_time")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<Utc>,
+    pub last_seq: i64,
+}
+
+impl RoomView {
+    pub fn new(r: &Room) -> Self {
+        Self {
+            id: r.id,
+            kind: r.kind(),
+            name: r.name.clone(),
+            topic: r.topic.clone(),
+            is_public: r.is_public,
+            created_by: r.created_by,
+            created_at: r.created_at,
+            last_seq: r.last_seq,
+        }
+    }
+}
+
+/// A room as its member sees it in listings: the room plus their standing in it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RoomListing {
+    #[serde(flatten)]
+    pub room: RoomView,
+    pub my_role: MemberRole,
+    /// The caller's read marker.
+    pub last_read_seq: i64,
+    pub unread_count: i64,
+    pub last_message: Option<MessageView>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MemberView {
+    pub user: UserView,
+    pub role: MemberRole,
+    #[serde(serialize_with = "ser_time")]
+    #[schema(value_type = String, format = DateTime)]
+    pub joined_at: DateTime<Utc>,
+}
+
+impl MemberView {
+    pub fn new(m: &RoomMember, u: &User) -> Self {
+        Self { user: UserView::public(u), role: m.role(), joined_at: m.joined_at }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ReactionView {
+    pub emoji: String,
+    /// In the order the reactions were made.
+    pub user_ids: Vec<Uuid>,
+}
+
+/// The `message` object. A deleted message keeps id, seq and rev, with an empty body.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MessageView {
+    pub id: Uuid,
+    pub room_id: Uuid,
+    pub seq: i64,
+    pub rev: i64,
+    pub sender_id: Option<Uuid>,
+    pub body: String,
+    pub reply_to: Option<Uuid>,
+    pub client_msg_id: Option<String>,
+    #[serde(serialize_with = "ser_time")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "ser_opt_time")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub edited_at: Option<DateTime<Utc>>,
+    pub deleted: bool,
+    pub reactions: Vec<ReactionView>,
+}
+
+impl MessageView {
+    /// The view of `m` with its reactions taken from `reactions` (which may hold other messages').
+    pub fn new(m: Message, reactions: &[Reaction]) -> Self {
+        let mut grouped: Vec<ReactionView> = Vec::new();
+        for r in reactions.iter().filter(|r| r.message_id == m.id) {
+            match grouped.iter_mut().find(|g| g.emoji == r.emoji) {
+                Some(g) => g.user_ids.push(r.user_id),
+                None => grouped.push(ReactionView { emoji: r.emoji.clone(), user_ids: vec![r.user_id] }),
+            }
+        }
+        Self {
+            id: m.id,
+            room_id: m.room_id,
+            seq: m.seq,
+            rev: m.rev,
+            sender_id: m.sender_id,
+            body: m.body,
+            reply_to: m.reply_to,
+            client_msg_id: m.client_msg_id,
+            created_at: m.created_at,
+            edited_at: m.edited_at,
+            deleted: m.deleted_at.is_some(),
+            reactions: grouped,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FriendView {
+    pub user: UserWithPresence,
+    #[serde(serialize_with = "ser_time")]
+    #[schema(value_type = String, format = DateTime)]
+    pub since: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FriendRequestView {
+    pub id: Uuid,
+    pub from: UserView,
+    pub to: UserView,
+    #[serde(serialize_with = "ser_time")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BlockView {
+    pub user: UserView,
+    #[serde(serialize_with = "ser_time")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<Utc>,
 }

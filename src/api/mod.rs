@@ -5,7 +5,10 @@
 pub mod auth;
 pub mod extract;
 pub mod health;
+pub mod messages;
 pub mod openapi;
+pub mod rooms;
+pub mod social;
 pub mod users;
 
 use actix_web::web;
@@ -26,6 +29,48 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/users/me").get(users::get_me).patch(users::update_me))
                 .service(web::resource("/users/me/password").post(users::change_password))
                 .service(web::resource("/users").get(users::search_users))
-                .service(web::resource("/users/{id}").get(users::get_user)),
+                .service(web::resource("/users/{id}").get(users::get_user))
+                .service(web::resource("/friends").get(social::list_friends))
+                .service(
+                    web::resource("/friends/requests")
+                        .get(social::list_friend_requests)
+                        .post(social::send_friend_request),
+                )
+                .service(web::resource("/friends/requests/{id}/accept").post(social::accept_friend_request))
+                .service(web::resource("/friends/requests/{id}/decline").post(social::decline_friend_request))
+                .service(web::resource("/friends/{user_id}").delete(social::remove_friend))
+                .service(web::resource("/blocks").get(social::list_blocks).post(social::block_user))
+                .service(web::resource("/blocks/{user_id}").delete(social::unblock_user))
+                .service(web::resource("/rooms").get(rooms::list_rooms).post(rooms::create_room))
+                .service(
+                    web::resource("/rooms/{id}")
+                        .get(rooms::get_room)
+                        .patch(rooms::update_room)
+                        .delete(rooms::delete_room),
+                )
+                .service(web::resource("/rooms/{id}/members").get(rooms::list_members).post(rooms::add_members))
+                .service(
+                    web::resource("/rooms/{id}/members/{user_id}")
+                        .delete(rooms::remove_member)
+                        .patch(rooms::set_member_role),
+                )
+                .service(web::resource("/rooms/{id}/join").post(rooms::join_room))
+                .service(web::resource("/rooms/{id}/read").post(rooms::mark_read))
+                .service(
+                    web::resource("/rooms/{id}/messages")
+                        .get(messages::list_messages)
+                        .post(messages::send_message),
+                )
+                .service(
+                    web::resource("/messages/{id}")
+                        .patch(messages::edit_message)
+                        .delete(messages::delete_message),
+                )
+                .service(
+                    web::resource("/messages/{id}/reactions/{emoji}")
+                        .put(messages::add_reaction)
+                        .delete(messages::remove_reaction),
+                )
+                .service(web::resource("/search/messages").get(messages::search_messages)),
         );
 }

@@ -5,7 +5,7 @@ use actix_web::web;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{auth, health, users};
+use crate::api::{auth, health, messages, rooms, social, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,9 +14,17 @@ use crate::api::{auth, health, users};
         health::health, health::ready, health::metrics,
         auth::register, auth::login, auth::refresh, auth::logout, auth::logout_all,
         users::get_me, users::update_me, users::change_password, users::search_users, users::get_user,
+        social::list_friends, social::remove_friend, social::send_friend_request, social::list_friend_requests,
+        social::accept_friend_request, social::decline_friend_request, social::list_blocks, social::block_user,
+        social::unblock_user,
+        rooms::create_room, rooms::list_rooms, rooms::get_room, rooms::update_room, rooms::delete_room,
+        rooms::list_members, rooms::add_members, rooms::remove_member, rooms::set_member_role, rooms::join_room,
+        rooms::mark_read,
+        messages::list_messages, messages::send_message, messages::edit_message, messages::delete_message,
+        messages::add_reaction, messages::remove_reaction, messages::search_messages,
     ),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "users"), (name = "operations"))
+    tags((name = "auth"), (name = "users"), (name = "friends"), (name = "rooms"), (name = "messages"), (name = "operations"))
 )]
 pub struct ApiDoc;
 

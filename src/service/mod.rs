@@ -2,6 +2,10 @@
 //! alike, so both paths behave the same. Services speak `ApiError` and wire views; they take the
 //! shared state and plain inputs, never HTTP types.
 
+pub mod access;
 pub mod accounts;
+pub mod messages;
+pub mod rooms;
+pub mod social;
 pub mod users;
 pub mod validate;

@@ -122,6 +122,8 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = test_settings().await;
     adjust(&mut settings);
+    // Failures log their causes; nextest shows a test's output when it fails.
+    plauder::telemetry::init(&settings.log.level, false);
     let db_url = secrecy::ExposeSecret::expose_secret(&settings.database.url).to_owned();
     let app = Application::build(settings).await.expect("build the application");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -138,7 +140,8 @@ pub struct TestUser {
 }
 
 impl TestApp {
-    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> reqwest::Response {
+    /// The request is built at once, so the future borrows nothing and closures can return it.
+    pub fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> impl Future<Output = reqwest::Response> + use<> {
         let mut req = self.client.request(method, format!("{}{}", self.address, path));
         if let Some(token) = token {
             req = req.bearer_auth(token);
@@ -146,7 +149,7 @@ impl TestApp {
         if let Some(body) = body {
             req = req.json(&body);
         }
-        req.send().await.expect("request")
+        async move { req.send().await.expect("request") }
     }
 
     /// Sends a raw body with a JSON content type (for malformed JSON tests).
@@ -162,12 +165,12 @@ impl TestApp {
         req.send().await.expect("request")
     }
 
-    pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
-        self.request(Method::GET, path, token, None).await
+    pub fn get(&self, path: &str, token: Option<&str>) -> impl Future<Output = reqwest::Response> + use<> {
+        self.request(Method::GET, path, token, None)
     }
 
-    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> reqwest::Response {
-        self.request(Method::POST, path, token, Some(body)).await
+    pub fn post(&self, path: &str, token: Option<&str>, body: Value) -> impl Future<Output = reqwest::Response> + use<> {
+        self.request(Method::POST, path, token, Some(body))
     }
 
     pub async fn register_raw(&self, username: &str, email: &str, password: &str) -> reqwest::Response {
@@ -197,6 +200,37 @@ impl TestApp {
             access_token: body["access_token"].as_str().expect("access token").to_owned(),
             refresh_token: body["refresh_token"].as_str().expect("refresh token").to_owned(),
         }
+    }
+
+    pub fn patch(&self, path: &str, token: Option<&str>, body: Value) -> impl Future<Output = reqwest::Response> + use<> {
+        self.request(Method::PATCH, path, token, Some(body))
+    }
+
+    pub fn delete(&self, path: &str, token: Option<&str>) -> impl Future<Output = reqwest::Response> + use<> {
+        self.request(Method::DELETE, path, token, None)
+    }
+
+    /// Creates a group room owned by `owner` with `members`; returns its id.
+    pub async fn group(&self, owner: &TestUser, name: &str, members: &[&TestUser]) -> Uuid {
+        let ids: Vec<Uuid> = members.iter().map(|m| m.id).collect();
+        let res = self.post("/api/v1/rooms", Some(&owner.access_token), json!({"kind": "group", "name": name, "member_ids": ids})).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "create room");
+        let body: Value = res.json().await.expect("json");
+        body["id"].as_str().and_then(|s| s.parse().ok()).expect("room id")
+    }
+
+    /// Sends `body` to `room` as `user`, asserting success; returns the message.
+    pub async fn send(&self, user: &TestUser, room: Uuid, body: &str) -> Value {
+        let res = self.post(&format!("/api/v1/rooms/{room}/messages"), Some(&user.access_token), json!({"body": body})).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "send");
+        res.json().await.expect("json")
+    }
+
+    /// A history page of `room` as `user`, with `query` (e.g. "?limit=5").
+    pub async fn history(&self, user: &TestUser, room: Uuid, query: &str) -> Value {
+        let res = self.get(&format!("/api/v1/rooms/{room}/messages{query}"), Some(&user.access_token)).await;
+        assert_eq!(res.status(), StatusCode::OK, "history");
+        res.json().await.expect("json")
     }
 
     /// Runs SQL against this test's database, for arranging states the API cannot reach.

@@ -1,7 +1,14 @@
-//! Row structs (one file per table): `X` as read, `NewX` to insert, `XChanges` to update.
+//! Row structs (one file per table or close group): `X` as read, `NewX` to insert, `XChanges` to
+//! update. Text columns with a fixed set of values (roles, kinds) get an enum with `parse`.
 
+pub mod message;
 pub mod refresh_token;
+pub mod room;
+pub mod social;
 pub mod user;
 
+pub use message::{MESSAGE_COLUMNS, Message, Reaction};
 pub use refresh_token::{NewRefreshToken, RefreshToken};
+pub use room::{MemberRole, NewRoom, NewRoomMember, Room, RoomChanges, RoomKind, RoomMember};
+pub use social::{Block, FriendRequest};
 pub use user::{NewUser, Role, User, UserChanges};

@@ -1,5 +1,8 @@
-//! Queries, one file per table. Each takes `&mut AsyncPgConnection` so services can run several in
-//! one transaction; none knows about HTTP or the protocol's errors.
+//! Queries, one file per table or close group. Each takes `&mut AsyncPgConnection` so services can
+//! run several in one transaction; none knows about HTTP or the protocol's errors.
 
+pub mod messages;
 pub mod refresh_tokens;
+pub mod rooms;
+pub mod social;
 pub mod users;

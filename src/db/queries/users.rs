@@ -96,3 +96,10 @@ fn escape_like(s: &str) -> String {
     }
     out
 }
+
+pub async fn find_many(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec<User>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    users::table.filter(users::id.eq_any(ids)).select(User::as_select()).load(conn).await
+}

@@ -1,0 +1,197 @@
+//! Queries on `rooms` and `room_members`.
+
+use diesel::dsl::now;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Text, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::db::models::{NewRoom, NewRoomMember, Room, RoomChanges, RoomMember, User};
+use crate::schema::{room_members, rooms, users};
+
+pub async fn insert(conn: &mut AsyncPgConnection, new: &NewRoom<'_>) -> QueryResult<Room> {
+    diesel::insert_into(rooms::table).values(new).returning(Room::as_returning()).get_result(conn).await
+}
+
+pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Room>> {
+    rooms::table.find(id).select(Room::as_select()).first(conn).await.optional()
+}
+
+pub async fn find_direct(conn: &mut AsyncPgConnection, key: &str) -> QueryResult<Option<Room>> {
+    rooms::table
+        .filter(rooms::direct_key.eq(key))
+        .select(Room::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// The room and the user's membership in it, in one round trip: what every authorisation needs.
+pub async fn find_with_membership(
+    conn: &mut AsyncPgConnection,
+    room_id: Uuid,
+    user_id: Uuid,
+) -> QueryResult<Option<(Room, Option<RoomMember>)>> {
+    rooms::table
+        .left_join(
+            room_members::table
+                .on(room_members::room_id.eq(rooms::id).and(room_members::user_id.eq(user_id))),
+        )
+        .filter(rooms::id.eq(room_id))
+        .select((Room::as_select(), Option::<RoomMember>::as_select()))
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn update(conn: &mut AsyncPgConnection, id: Uuid, changes: &RoomChanges) -> QueryResult<Room> {
+    diesel::update(rooms::table.find(id)).set(changes).returning(Room::as_returning()).get_result(conn).await
+}
+
+pub async fn delete(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<usize> {
+    diesel::delete(rooms::table.find(id)).execute(conn).await
+}
+
+/// Locks the room row until the transaction ends. Every change to a room's history takes this
+/// lock before any other (the send CTE takes it in its first step), so concurrent changes queue
+/// on the room instead of deadlocking on each other's message and reaction rows. Returns whether
+/// the room exists.
+pub async fn lock(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+    rooms::table
+        .find(id)
+        .select(rooms::id)
+        .for_no_key_update()
+        .first::<Uuid>(conn)
+        .await
+        .optional()
+        .map(|r| r.is_some())
+}
+
+/// Marks activity (a join): GET /rooms sorts by it.
+pub async fn touch(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<usize> {
+    diesel::update(rooms::table.find(id)).set(rooms::last_activity_at.eq(now)).execute(conn).await
+}
+
+/// Adds members, skipping those already in; returns the user ids actually added.
+pub async fn add_members(conn: &mut AsyncPgConnection, new: &[NewRoomMember<'_>]) -> QueryResult<Vec<Uuid>> {
+    diesel::insert_into(room_members::table)
+        .values(new)
+        .on_conflict_do_nothing()
+        .returning(room_members::user_id)
+        .get_results(conn)
+        .await
+}
+
+pub async fn remove_member(conn: &mut AsyncPgConnection, room_id: Uuid, user_id: Uuid) -> QueryResult<usize> {
+    diesel::delete(room_members::table.find((room_id, user_id))).execute(conn).await
+}
+
+pub async fn set_member_role(
+    conn: &mut AsyncPgConnection,
+    room_id: Uuid,
+    user_id: Uuid,
+    role: &str,
+) -> QueryResult<usize> {
+    diesel::update(room_members::table.find((room_id, user_id)))
+        .set(room_members::role.eq(role))
+        .execute(conn)
+        .await
+}
+
+/// Members with their accounts, longest-standing first.
+pub async fn members(conn: &mut AsyncPgConnection, room_id: Uuid) -> QueryResult<Vec<(RoomMember, User)>> {
+    room_members::table
+        .inner_join(users::table)
+        .filter(room_members::room_id.eq(room_id))
+        // Within one joining moment (a room's creation), owner before moderators before members:
+        // the role names happen to sort that way descending.
+        .order((room_members::joined_at, room_members::role.desc(), users::username))
+        .select((RoomMember::as_select(), User::as_select()))
+        .load(conn)
+        .await
+}
+
+pub async fn member_ids(conn: &mut AsyncPgConnection, room_id: Uuid) -> QueryResult<Vec<Uuid>> {
+    room_members::table
+        .filter(room_members::room_id.eq(room_id))
+        .select(room_members::user_id)
+        .load(conn)
+        .await
+}
+
+/// Moves the read marker forward only (a late, lower `read` must not mark messages unread
+/// again), never past the room's history; returns the marker as it now stands.
+pub async fn advance_read_marker(
+    conn: &mut AsyncPgConnection,
+    room_id: Uuid,
+    user_id: Uuid,
+    seq: i64,
+) -> QueryResult<Option<i64>> {
+    #[derive(QueryableByName)]
+    struct Marker {
+        #[diesel(sql_type = BigInt)]
+        last_read_seq: i64,
+    }
+    diesel::sql_query(
+        "UPDATE room_members m SET last_read_seq = GREATEST(m.last_read_seq, LEAST($3, r.last_seq)) \
+         FROM rooms r WHERE r.id = m.room_id AND m.room_id = $1 AND m.user_id = $2 \
+         RETURNING m.last_read_seq",
+    )
+    .bind::<SqlUuid, _>(room_id)
+    .bind::<SqlUuid, _>(user_id)
+    .bind::<BigInt, _>(seq)
+    .get_result::<Marker>(conn)
+    .await
+    .optional()
+    .map(|m| m.map(|m| m.last_read_seq))
+}
+
+/// Messages after the marker that others sent and that still stand.
+pub async fn unread_count(conn: &mut AsyncPgConnection, room_id: Uuid, user_id: Uuid, after_seq: i64) -> QueryResult<i64> {
+    use crate::schema::messages;
+    messages::table
+        .filter(messages::room_id.eq(room_id))
+        .filter(messages::seq.gt(after_seq))
+        .filter(messages::deleted_at.is_null())
+        .filter(messages::sender_id.is_distinct_from(user_id))
+        .count()
+        .get_result(conn)
+        .await
+}
+
+/// One row of the caller's room list.
+#[derive(Debug, QueryableByName)]
+pub struct RoomListRow {
+    #[diesel(embed)]
+    pub room: Room,
+    #[diesel(sql_type = Text)]
+    pub my_role: String,
+    #[diesel(sql_type = BigInt)]
+    pub last_read_seq: i64,
+    #[diesel(sql_type = BigInt)]
+    pub unread_count: i64,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    pub last_message_id: Option<Uuid>,
+}
+
+/// The user's rooms, most recent activity first, each with role, unread count and the id of its
+/// latest message: one statement whatever the number of rooms (the last messages themselves are
+/// fetched by id in one more).
+pub async fn list_for_user(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<Vec<RoomListRow>> {
+    diesel::sql_query(
+        "SELECT r.id, r.kind, r.name, r.topic, r.is_public, r.created_by, r.created_at, r.last_seq, \
+                r.last_activity_at, r.direct_key, \
+                m.role AS my_role, m.last_read_seq, \
+                (SELECT count(*) FROM messages u \
+                  WHERE u.room_id = r.id AND u.seq > m.last_read_seq \
+                    AND u.deleted_at IS NULL AND u.sender_id IS DISTINCT FROM m.user_id) AS unread_count, \
+                (SELECT l.id FROM messages l WHERE l.room_id = r.id ORDER BY l.seq DESC LIMIT 1) \
+                  AS last_message_id \
+         FROM room_members m JOIN rooms r ON r.id = m.room_id \
+         WHERE m.user_id = $1 \
+         ORDER BY r.last_activity_at DESC, r.id",
+    )
+    .bind::<SqlUuid, _>(user_id)
+    .load(conn)
+    .await
+}

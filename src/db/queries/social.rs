@@ -1,0 +1,155 @@
+//! Queries on `friend_requests`, `friendships` and `blocks`.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::db::models::{Block, FriendRequest, User};
+use crate::schema::{blocks, friend_requests, friendships, users};
+
+pub async fn friends(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<Vec<(DateTime<Utc>, User)>> {
+    friendships::table
+        .inner_join(users::table.on(users::id.eq(friendships::friend_id)))
+        .filter(friendships::user_id.eq(user_id))
+        .order(users::username)
+        .select((friendships::created_at, User::as_select()))
+        .load(conn)
+        .await
+}
+
+pub async fn friend_ids(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<Vec<Uuid>> {
+    friendships::table.filter(friendships::user_id.eq(user_id)).select(friendships::friend_id).load(conn).await
+}
+
+pub async fn are_friends(conn: &mut AsyncPgConnection, a: Uuid, b: Uuid) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(friendships::table.find((a, b)))).get_result(conn).await
+}
+
+/// Both directions, so either side lists the other with one index scan.
+pub async fn befriend(conn: &mut AsyncPgConnection, a: Uuid, b: Uuid) -> QueryResult<DateTime<Utc>> {
+    let since: Vec<DateTime<Utc>> = diesel::insert_into(friendships::table)
+        .values(&vec![
+            (friendships::user_id.eq(a), friendships::friend_id.eq(b)),
+            (friendships::user_id.eq(b), friendships::friend_id.eq(a)),
+        ])
+        .on_conflict_do_nothing()
+        .returning(friendships::created_at)
+        .get_results(conn)
+        .await?;
+    Ok(since.into_iter().next().unwrap_or_else(Utc::now))
+}
+
+/// Returns whether they were friends.
+pub async fn unfriend(conn: &mut AsyncPgConnection, a: Uuid, b: Uuid) -> QueryResult<bool> {
+    diesel::delete(
+        friendships::table.filter(
+            (friendships::user_id.eq(a).and(friendships::friend_id.eq(b)))
+                .or(friendships::user_id.eq(b).and(friendships::friend_id.eq(a))),
+        ),
+    )
+    .execute(conn)
+    .await
+    .map(|n| n > 0)
+}
+
+pub async fn insert_request(conn: &mut AsyncPgConnection, id: Uuid, from: Uuid, to: Uuid) -> QueryResult<FriendRequest> {
+    diesel::insert_into(friend_requests::table)
+        .values((friend_requests::id.eq(id), friend_requests::from_user_id.eq(from), friend_requests::to_user_id.eq(to)))
+        .returning(FriendRequest::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn find_request(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<FriendRequest>> {
+    friend_requests::table.find(id).select(FriendRequest::as_select()).first(conn).await.optional()
+}
+
+/// A pending request from `from` to `to`.
+pub async fn request_from(conn: &mut AsyncPgConnection, from: Uuid, to: Uuid) -> QueryResult<Option<FriendRequest>> {
+    friend_requests::table
+        .filter(friend_requests::from_user_id.eq(from).and(friend_requests::to_user_id.eq(to)))
+        .select(FriendRequest::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn delete_request(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<usize> {
+    diesel::delete(friend_requests::table.find(id)).execute(conn).await
+}
+
+pub async fn delete_requests_between(conn: &mut AsyncPgConnection, a: Uuid, b: Uuid) -> QueryResult<usize> {
+    diesel::delete(
+        friend_requests::table.filter(
+            (friend_requests::from_user_id.eq(a).and(friend_requests::to_user_id.eq(b)))
+                .or(friend_requests::from_user_id.eq(b).and(friend_requests::to_user_id.eq(a))),
+        ),
+    )
+    .execute(conn)
+    .await
+}
+
+/// Requests addressed to `user_id`, with their senders, newest first.
+pub async fn incoming(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<Vec<(FriendRequest, User)>> {
+    friend_requests::table
+        .inner_join(users::table.on(users::id.eq(friend_requests::from_user_id)))
+        .filter(friend_requests::to_user_id.eq(user_id))
+        .order(friend_requests::created_at.desc())
+        .select((FriendRequest::as_select(), User::as_select()))
+        .load(conn)
+        .await
+}
+
+/// Requests `user_id` sent, with their recipients, newest first.
+pub async fn outgoing(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<Vec<(FriendRequest, User)>> {
+    friend_requests::table
+        .inner_join(users::table.on(users::id.eq(friend_requests::to_user_id)))
+        .filter(friend_requests::from_user_id.eq(user_id))
+        .order(friend_requests::created_at.desc())
+        .select((FriendRequest::as_select(), User::as_select()))
+        .load(conn)
+        .await
+}
+
+/// Returns the block, new or existing.
+pub async fn block(conn: &mut AsyncPgConnection, blocker: Uuid, blocked: Uuid) -> QueryResult<Block> {
+    diesel::insert_into(blocks::table)
+        .values((blocks::blocker_id.eq(blocker), blocks::blocked_id.eq(blocked)))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
+    blocks::table.find((blocker, blocked)).select(Block::as_select()).first(conn).await
+}
+
+/// Returns whether there was such a block.
+pub async fn unblock(conn: &mut AsyncPgConnection, blocker: Uuid, blocked: Uuid) -> QueryResult<bool> {
+    diesel::delete(blocks::table.find((blocker, blocked))).execute(conn).await.map(|n| n > 0)
+}
+
+/// Whether either user blocks the other.
+pub async fn blocked_either_way(conn: &mut AsyncPgConnection, a: Uuid, b: Uuid) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        blocks::table.filter(
+            (blocks::blocker_id.eq(a).and(blocks::blocked_id.eq(b)))
+                .or(blocks::blocker_id.eq(b).and(blocks::blocked_id.eq(a))),
+        ),
+    ))
+    .get_result(conn)
+    .await
+}
+
+pub async fn blocks_of(conn: &mut AsyncPgConnection, blocker: Uuid) -> QueryResult<Vec<(Block, User)>> {
+    blocks::table
+        .inner_join(users::table.on(users::id.eq(blocks::blocked_id)))
+        .filter(blocks::blocker_id.eq(blocker))
+        .order(blocks::created_at.desc())
+        .select((Block::as_select(), User::as_select()))
+        .load(conn)
+        .await
+}
+
+/// Whether `blocker` blocks `blocked` (one direction).
+pub async fn is_blocking(conn: &mut AsyncPgConnection, blocker: Uuid, blocked: Uuid) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(blocks::table.find((blocker, blocked)))).get_result(conn).await
+}

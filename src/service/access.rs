@@ -1,0 +1,105 @@
+//! Who may do what in a room: the one place these rules live. Every room and message service
+//! loads a [`RoomAccess`] (one query: the room and the caller's membership) and asks it.
+//!
+//! The rules:
+//! - members read and write their rooms; anyone but a guest may read a public group room;
+//! - a room's owner and moderators (and global admins and moderators) moderate it: rename,
+//!   kick, delete others' messages; only the owner (or a global admin) deletes the room;
+//! - global admins and moderators read and answer every support room without joining it;
+//! - non-members get 403 on a private room; an unknown room is 404.
+
+use uuid::Uuid;
+
+use crate::auth::AuthUser;
+use crate::db::models::{MemberRole, Role, Room, RoomKind, RoomMember};
+use crate::db::queries::rooms;
+use crate::error::{ApiError, ApiResult};
+
+pub struct RoomAccess {
+    pub room: Room,
+    pub member: Option<RoomMember>,
+    pub caller_id: Uuid,
+    pub caller_role: Role,
+}
+
+pub fn no_such_room() -> ApiError {
+    ApiError::NotFound("No such room.".into())
+}
+
+fn not_a_member() -> ApiError {
+    ApiError::Forbidden("You are not a member of this room.".into())
+}
+
+impl RoomAccess {
+    /// # Errors
+    /// `not_found` for an unknown room.
+    pub async fn load(conn: &mut diesel_async::AsyncPgConnection, room_id: Uuid, caller: &AuthUser) -> ApiResult<Self> {
+        let (room, member) = rooms::find_with_membership(conn, room_id, caller.id).await?.ok_or_else(no_such_room)?;
+        Ok(Self { room, member, caller_id: caller.id, caller_role: caller.role })
+    }
+
+    pub fn my_role(&self) -> Option<MemberRole> {
+        self.member.as_ref().map(RoomMember::role)
+    }
+
+    fn staff_support(&self) -> bool {
+        self.room.kind() == RoomKind::Support && self.caller_role.is_staff()
+    }
+
+    /// May see the room, its members and its history.
+    ///
+    /// # Errors
+    /// `forbidden` otherwise.
+    pub fn require_read(&self) -> ApiResult<()> {
+        let public = self.room.is_public && self.room.kind() == RoomKind::Group && self.caller_role != Role::Guest;
+        if self.member.is_some() || public || self.staff_support() {
+            Ok(())
+        } else {
+            Err(not_a_member())
+        }
+    }
+
+    /// May post messages, react and mark read.
+    ///
+    /// # Errors
+    /// `forbidden` otherwise.
+    pub fn require_write(&self) -> ApiResult<()> {
+        if self.member.is_some() || self.staff_support() { Ok(()) } else { Err(not_a_member()) }
+    }
+
+    /// Must be a member (read markers, leaving).
+    ///
+    /// # Errors
+    /// `forbidden` otherwise.
+    pub fn require_member(&self) -> ApiResult<&RoomMember> {
+        self.member.as_ref().ok_or_else(not_a_member)
+    }
+
+    /// Room owner or moderator, or global admin or moderator.
+    pub fn can_moderate(&self) -> bool {
+        matches!(self.my_role(), Some(MemberRole::Owner | MemberRole::Moderator)) || self.caller_role.is_staff()
+    }
+
+    /// # Errors
+    /// `forbidden` unless [`RoomAccess::can_moderate`]; `forbidden` for non-members of a private
+    /// room first, so the room's existence is all they learn.
+    pub fn require_moderate(&self) -> ApiResult<()> {
+        if self.can_moderate() {
+            Ok(())
+        } else {
+            self.require_read()?;
+            Err(ApiError::Forbidden("Only the room's owner or moderators may do that.".into()))
+        }
+    }
+
+    /// # Errors
+    /// `forbidden` unless owner or global admin.
+    pub fn require_owner(&self) -> ApiResult<()> {
+        if self.my_role() == Some(MemberRole::Owner) || self.caller_role == Role::Admin {
+            Ok(())
+        } else {
+            self.require_read()?;
+            Err(ApiError::Forbidden("Only the room's owner may do that.".into()))
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! Messages: send (idempotent by client_msg_id), history pages, edit, delete (tombstone),
+//! reactions, and full-text search. Every change takes the room's next seq in the statement that
+//! makes it (see `db::queries::messages`).
+
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::auth::AuthUser;
+use crate::db::models::{Message, RoomKind};
+use crate::db::queries::messages::{self as q, Change, NewMessage};
+use crate::db::queries::{rooms, social};
+use crate::error::{ApiError, ApiResult};
+use crate::service::access::RoomAccess;
+use crate::service::rooms::direct_pair;
+use crate::state::AppState;
+use crate::views::MessageView;
+
+/// Longest body, in Unicode code points.
+pub const MAX_BODY_CHARS: usize = 4000;
+/// Longest client_msg_id, in characters.
+pub const MAX_CLIENT_MSG_ID_CHARS: usize = 64;
+/// Largest history page.
+pub const MAX_PAGE: i64 = 100;
+
+pub struct SendMessage {
+    pub body: String,
+    pub client_msg_id: Option<String>,
+    pub reply_to: Option<Uuid>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MessagePage {
+    pub messages: Vec<MessageView>,
+    pub has_more: bool,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SearchResult {
+    pub message: MessageView,
+    /// HTML-escaped text around the matches, each wrapped in `<mark>…</mark>`.
+    pub snippet: String,
+    pub rank: f32,
+}
+
+/// Bodies are kept exactly as sent; only the checks look at the trimmed text.
+fn validate_body(body: &str) -> ApiResult<()> {
+    if body.chars().count() > MAX_BODY_CHARS {
+        return Err(ApiError::PayloadTooLarge(format!("A message body may hold at most {MAX_BODY_CHARS} characters.")));
+    }
+    if body.trim().is_empty() {
+        return Err(ApiError::validation("body", "A message body must not be empty."));
+    }
+    Ok(())
+}
+
+fn no_such_message() -> ApiError {
+    ApiError::NotFound("No such message.".into())
+}
+
+fn deleted() -> ApiError {
+    ApiError::Conflict("The message was deleted.".into())
+}
+
+async fn view(conn: &mut AsyncPgConnection, m: Message) -> ApiResult<MessageView> {
+    let reactions = q::reactions_for(conn, &[m.id]).await?;
+    Ok(MessageView::new(m, &reactions))
+}
+
+/// In a direct room, a block either way stops messages.
+async fn check_direct_block(conn: &mut AsyncPgConnection, access: &RoomAccess) -> ApiResult<()> {
+    if access.room.kind() != RoomKind::Direct {
+        return Ok(());
+    }
+    let Some((a, b)) = access.room.direct_key.as_deref().and_then(direct_pair) else {
+        return Ok(());
+    };
+    let other = if a == access.caller_id { b } else { a };
+    if social::blocked_either_way(conn, access.caller_id, other).await? {
+        return Err(ApiError::Forbidden("You cannot message this user.".into()));
+    }
+    Ok(())
+}
+
+/// `POST /rooms/{id}/messages` and `message.send`. Returns the message as committed and whether it
+/// is new: a retry with a known client_msg_id returns the original with `false`, and must not be
+/// announced again.
+///
+/// # Errors
+/// `payload_too_large` over 4,000 characters; `validation_failed` for an empty body, a bad
+/// client_msg_id or a reply_to outside the room; `forbidden` for non-members and blocked direct
+/// rooms; `not_found` for an unknown room.
+pub async fn send(state: &AppState, caller: &AuthUser, room_id: Uuid, req: SendMessage) -> ApiResult<(MessageView, bool)> {
+    validate_body(&req.body)?;
+    if let Some(id) = &req.client_msg_id {
+        let len = id.chars().count();
+        if len == 0 || len > MAX_CLIENT_MSG_ID_CHARS {
+            return Err(ApiError::validation("client_msg_id", "client_msg_id must be 1 to 64 characters."));
+        }
+    }
+    let mut conn = state.db().await?;
+    let access = RoomAccess::load(&mut conn, room_id, caller).await?;
+    access.require_write()?;
+    check_direct_block(&mut conn, &access).await?;
+    if let Some(reply_to) = req.reply_to {
+        let parent = q::find(&mut conn, reply_to).await?;
+        if parent.is_none_or(|p| p.room_id != room_id) {
+            return Err(ApiError::validation("reply_to", "reply_to must be a message in the same room."));
+        }
+    }
+    let new = NewMessage {
+        id: Uuid::new_v4(),
+        room_id,
+        sender_id: caller.id,
+        body: &req.body,
+        reply_to: req.reply_to,
+        client_msg_id: req.client_msg_id.as_deref(),
+    };
+    // Optimistic: insert, and treat a clash on (room, sender, client_msg_id) as the retry it is.
+    // The clash rolls back the seq increment with the statement, so no seq is lost.
+    match q::insert_next(&mut conn, &new).await {
+        Ok(m) => Ok((MessageView::new(m, &[]), true)),
+        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _))
+            if new.client_msg_id.is_some() =>
+        {
+            let cmid = new.client_msg_id.unwrap_or_default();
+            let original = q::find_by_client_id(&mut conn, room_id, caller.id, cmid).await?.ok_or_else(no_such_message)?;
+            Ok((view(&mut conn, original).await?, false))
+        }
+        Err(diesel::result::Error::NotFound) => Err(crate::service::access::no_such_room()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `GET /rooms/{id}/messages`: newest first below `before_seq`, or oldest first above
+/// `after_seq`; `limit` 1–100 (default 50).
+///
+/// # Errors
+/// `validation_failed` for a bad limit or negative seq; as [`crate::service::rooms::get`] for access.
+pub async fn history(
+    state: &AppState,
+    caller: &AuthUser,
+    room_id: Uuid,
+    before: Option<i64>,
+    after: Option<i64>,
+    limit: Option<i64>,
+) -> ApiResult<MessagePage> {
+    let limit = limit.unwrap_or(50);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::validation("limit", "limit must be between 1 and 100."));
+    }
+    if before.is_some_and(|s| s < 0) || after.is_some_and(|s| s < 0) {
+        return Err(ApiError::validation("before_seq", "seq values must not be negative."));
+    }
+    let mut conn = state.db().await?;
+    RoomAccess::load(&mut conn, room_id, caller).await?.require_read()?;
+    let mut rows = q::page(&mut conn, room_id, before, after, limit + 1).await?;
+    let has_more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let ids: Vec<Uuid> = rows.iter().map(|m| m.id).collect();
+    let reactions = q::reactions_for(&mut conn, &ids).await?;
+    Ok(MessagePage { messages: rows.into_iter().map(|m| MessageView::new(m, &reactions)).collect(), has_more })
+}
+
+/// The message and the caller's access to its room.
+async fn load_message(conn: &mut AsyncPgConnection, caller: &AuthUser, id: Uuid) -> ApiResult<(Message, RoomAccess)> {
+    let m = q::find(conn, id).await?.ok_or_else(no_such_message)?;
+    let access = RoomAccess::load(conn, m.room_id, caller).await?;
+    Ok((m, access))
+}
+
+/// `PATCH /messages/{id}`: the sender changes the body; the message takes a new rev.
+///
+/// # Errors
+/// `forbidden` for anyone but the sender (who must still be in the room); `conflict` for a
+/// deleted message; body errors as [`send`].
+pub async fn edit(state: &AppState, caller: &AuthUser, id: Uuid, body: &str) -> ApiResult<MessageView> {
+    validate_body(body)?;
+    let mut conn = state.db().await?;
+    let (m, access) = load_message(&mut conn, caller, id).await?;
+    access.require_write()?;
+    if m.sender_id != Some(caller.id) {
+        return Err(ApiError::Forbidden("Only the sender can edit a message.".into()));
+    }
+    if m.deleted_at.is_some() {
+        return Err(deleted());
+    }
+    let room_id = m.room_id;
+    let changed = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            let current = lock_and_reload(conn, room_id, id).await?;
+            if current.deleted_at.is_some() {
+                return Err(deleted());
+            }
+            Ok(q::change(conn, room_id, id, Change::Edit(body)).await?)
+        })
+        .await?;
+    view(&mut conn, changed).await
+}
+
+/// Takes the room lock (see `rooms::lock`), then reads the message as it now stands: a change
+/// committed while this transaction waited for the lock is seen.
+async fn lock_and_reload(conn: &mut AsyncPgConnection, room_id: Uuid, id: Uuid) -> ApiResult<Message> {
+    rooms::lock(conn, room_id).await?;
+    q::find(conn, id).await?.ok_or_else(no_such_message)
+}
+
+/// `DELETE /messages/{id}`: leaves a tombstone (empty body, `deleted: true`, reactions gone) under
+/// a new rev. Deleting a deleted message changes nothing.
+///
+/// # Errors
+/// `forbidden` unless the sender (still a member), a moderator of the room, or global staff.
+pub async fn delete(state: &AppState, caller: &AuthUser, id: Uuid) -> ApiResult<MessageView> {
+    let mut conn = state.db().await?;
+    let (m, access) = load_message(&mut conn, caller, id).await?;
+    let own = m.sender_id == Some(caller.id) && access.member.is_some();
+    if !own && !access.can_moderate() {
+        access.require_read()?;
+        return Err(ApiError::Forbidden("You cannot delete this message.".into()));
+    }
+    let room_id = m.room_id;
+    let tombstone = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            let current = lock_and_reload(conn, room_id, id).await?;
+            if current.deleted_at.is_some() {
+                // Already deleted: nothing changes, no new rev.
+                return Ok(current);
+            }
+            q::clear_reactions(conn, id).await?;
+            Ok(q::change(conn, room_id, id, Change::Delete).await?)
+        })
+        .await?;
+    Ok(MessageView::new(tombstone, &[]))
+}
+
+fn validate_emoji(emoji: &str) -> ApiResult<()> {
+    let len = emoji.chars().count();
+    if len == 0 || len > 16 || emoji.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ApiError::validation("emoji", "An emoji must be 1 to 16 characters without spaces."));
+    }
+    Ok(())
+}
+
+/// `PUT` / `DELETE /messages/{id}/reactions/{emoji}`. Only a real change takes a new rev:
+/// adding a reaction twice or removing one that is not there returns the message unchanged.
+///
+/// # Errors
+/// `forbidden` for non-members; `conflict` on a deleted message; `validation_failed` for a bad
+/// emoji.
+pub async fn react(state: &AppState, caller: &AuthUser, id: Uuid, emoji: &str, add: bool) -> ApiResult<MessageView> {
+    validate_emoji(emoji)?;
+    let mut conn = state.db().await?;
+    let (m, access) = load_message(&mut conn, caller, id).await?;
+    access.require_write()?;
+    let (room_id, user_id, emoji) = (m.room_id, caller.id, emoji.to_owned());
+    let message = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            let current = lock_and_reload(conn, room_id, id).await?;
+            if current.deleted_at.is_some() {
+                return Err(deleted());
+            }
+            let changed = if add {
+                q::add_reaction(conn, id, user_id, &emoji).await?
+            } else {
+                q::remove_reaction(conn, id, user_id, &emoji).await?
+            };
+            Ok(if changed { q::change(conn, room_id, id, Change::Touch).await? } else { current })
+        })
+        .await?;
+    view(&mut conn, message).await
+}
+
+/// `GET /search/messages`: full-text search over the caller's rooms, or one of them.
+///
+/// # Errors
+/// `validation_failed` for an empty or long query or a bad limit; `forbidden` / `not_found` for
+/// a `room_id` the caller cannot search.
+pub async fn search(
+    state: &AppState,
+    caller: &AuthUser,
+    q_text: &str,
+    room_id: Option<Uuid>,
+    limit: Option<i64>,
+) -> ApiResult<Vec<SearchResult>> {
+    let text = q_text.trim();
+    if text.is_empty() || text.chars().count() > 200 {
+        return Err(ApiError::validation("q", "Search text must be 1 to 200 characters."));
+    }
+    let limit = limit.unwrap_or(20);
+    if !(1..=50).contains(&limit) {
+        return Err(ApiError::validation("limit", "limit must be between 1 and 50."));
+    }
+    let mut conn = state.db().await?;
+    if let Some(room_id) = room_id {
+        RoomAccess::load(&mut conn, room_id, caller).await?.require_member()?;
+    }
+    let rows = q::search(&mut conn, caller.id, text, room_id, i32::try_from(limit).unwrap_or(50)).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.message.id).collect();
+    let reactions = q::reactions_for(&mut conn, &ids).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| SearchResult { message: MessageView::new(r.message, &reactions), snippet: r.snippet, rank: r.rank })
+        .collect())
+}

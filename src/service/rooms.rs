@@ -1,0 +1,448 @@
+//! Rooms and membership: create (group, direct), list, read, update, delete, members, join,
+//! leave or kick, member roles, read markers.
+
+use std::collections::HashMap;
+
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::auth::AuthUser;
+use crate::db::models::{MemberRole, NewRoom, NewRoomMember, Role, RoomChanges, RoomKind, User};
+use crate::db::queries::{messages, rooms, social, users};
+use crate::error::{ApiError, ApiResult, ConflictExt};
+use crate::service::access::RoomAccess;
+use crate::state::AppState;
+use crate::views::{MemberView, MessageView, RoomListing, RoomView};
+
+/// Most users a room can be created with or have added in one call.
+pub const MAX_MEMBERS_PER_CALL: usize = 200;
+
+pub struct CreateRoom {
+    pub kind: String,
+    pub name: Option<String>,
+    pub topic: Option<String>,
+    pub is_public: Option<bool>,
+    pub member_ids: Vec<Uuid>,
+}
+
+pub struct UpdateRoom {
+    pub name: Option<String>,
+    pub topic: Option<Option<String>>,
+    pub is_public: Option<bool>,
+}
+
+/// A room as `GET /rooms/{id}` shows it: the room, and the caller's standing when a member.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RoomDetail {
+    #[serde(flatten)]
+    pub room: RoomView,
+    pub my_role: Option<MemberRole>,
+    pub last_read_seq: Option<i64>,
+    pub unread_count: Option<i64>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReadMarker {
+    pub room_id: Uuid,
+    pub last_read_seq: i64,
+    pub unread_count: i64,
+}
+
+fn validate_name(name: &str) -> ApiResult<String> {
+    let trimmed = name.trim();
+    let len = trimmed.chars().count();
+    if len == 0 || len > 100 || trimmed.chars().any(char::is_control) {
+        return Err(ApiError::validation("name", "Room name must be 1 to 100 characters without control characters."));
+    }
+    Ok(trimmed.to_owned())
+}
+
+fn validate_topic(topic: &str) -> ApiResult<()> {
+    if topic.chars().count() > 500 {
+        return Err(ApiError::validation("topic", "Topic must be at most 500 characters."));
+    }
+    Ok(())
+}
+
+fn no_guests(caller: &AuthUser) -> ApiResult<()> {
+    if caller.role == Role::Guest {
+        return Err(ApiError::Forbidden("Guests can only use their support room.".into()));
+    }
+    Ok(())
+}
+
+/// The distinct other users among `ids`, which must all exist and not be guests.
+async fn other_users(conn: &mut AsyncPgConnection, caller: Uuid, ids: &[Uuid]) -> ApiResult<Vec<User>> {
+    let mut wanted: Vec<Uuid> = ids.iter().copied().filter(|id| *id != caller).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    if wanted.len() > MAX_MEMBERS_PER_CALL {
+        return Err(ApiError::validation("member_ids", format!("At most {MAX_MEMBERS_PER_CALL} users at a time.")));
+    }
+    let found: Vec<User> = users::find_many(conn, &wanted).await?.into_iter().filter(|u| u.role() != Role::Guest).collect();
+    if found.len() != wanted.len() {
+        let missing: Vec<String> = wanted.iter().filter(|id| !found.iter().any(|u| u.id == **id)).map(ToString::to_string).collect();
+        return Err(ApiError::Validation {
+            message: "Some users do not exist.".into(),
+            details: Some(serde_json::json!({ "fields": { "member_ids": "unknown users" }, "unknown_user_ids": missing })),
+        });
+    }
+    Ok(found)
+}
+
+/// `POST /rooms`. Returns the room and whether it was created (a direct room that already
+/// existed comes back with `false`).
+///
+/// # Errors
+/// `validation_failed` for a bad kind, name, topic or member list; `forbidden` for guests and
+/// for a direct room between users where one blocks the other; `not_found` for an unknown
+/// direct partner.
+pub async fn create(state: &AppState, caller: &AuthUser, req: CreateRoom) -> ApiResult<(RoomView, bool)> {
+    no_guests(caller)?;
+    match RoomKind::parse(&req.kind) {
+        Some(RoomKind::Group) => create_group(state, caller, req).await.map(|r| (r, true)),
+        Some(RoomKind::Direct) => create_direct(state, caller, &req.member_ids).await,
+        Some(RoomKind::Support) => Err(ApiError::validation("kind", "Support rooms are opened with POST /support/sessions.")),
+        None => Err(ApiError::validation("kind", "kind must be group or direct.")),
+    }
+}
+
+async fn create_group(state: &AppState, caller: &AuthUser, req: CreateRoom) -> ApiResult<RoomView> {
+    let name = validate_name(req.name.as_deref().unwrap_or_default())?;
+    if let Some(topic) = &req.topic {
+        validate_topic(topic)?;
+    }
+    let mut conn = state.db().await?;
+    let others = other_users(&mut conn, caller.id, &req.member_ids).await?;
+    let caller_id = caller.id;
+    let room = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            let room = rooms::insert(
+                conn,
+                &NewRoom {
+                    id: Uuid::new_v4(),
+                    kind: RoomKind::Group.as_str(),
+                    name: Some(&name),
+                    topic: req.topic.as_deref(),
+                    is_public: req.is_public.unwrap_or(false),
+                    created_by: Some(caller_id),
+                    direct_key: None,
+                },
+            )
+            .await?;
+            let mut members = vec![NewRoomMember { room_id: room.id, user_id: caller_id, role: MemberRole::Owner.as_str() }];
+            members.extend(others.iter().map(|u| NewRoomMember { room_id: room.id, user_id: u.id, role: MemberRole::Member.as_str() }));
+            rooms::add_members(conn, &members).await?;
+            Ok(room)
+        })
+        .await?;
+    Ok(RoomView::new(&room))
+}
+
+/// The key that makes a pair's direct room unique, whoever creates it.
+fn direct_key(a: Uuid, b: Uuid) -> String {
+    let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+    format!("{lo}:{hi}")
+}
+
+/// The two members of a direct room, from its key (no query needed).
+pub fn direct_pair(key: &str) -> Option<(Uuid, Uuid)> {
+    let (a, b) = key.split_once(':')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+async fn create_direct(state: &AppState, caller: &AuthUser, member_ids: &[Uuid]) -> ApiResult<(RoomView, bool)> {
+    let [other] = member_ids else {
+        return Err(ApiError::validation("member_ids", "A direct room needs exactly one other user."));
+    };
+    if *other == caller.id {
+        return Err(ApiError::validation("member_ids", "A direct room needs another user than yourself."));
+    }
+    let mut conn = state.db().await?;
+    let partner = users::find(&mut conn, *other).await?.filter(|u| u.role() != Role::Guest);
+    let partner = partner.ok_or_else(|| ApiError::NotFound("No such user.".into()))?;
+    if social::blocked_either_way(&mut conn, caller.id, partner.id).await? {
+        return Err(ApiError::Forbidden("You cannot open a direct room with this user.".into()));
+    }
+    let key = direct_key(caller.id, partner.id);
+    let (caller_id, partner_id) = (caller.id, partner.id);
+    let members = |room_id| {
+        [caller_id, partner_id].map(|user_id| NewRoomMember { room_id, user_id, role: MemberRole::Member.as_str() })
+    };
+    if let Some(room) = rooms::find_direct(&mut conn, &key).await? {
+        // Someone who left comes back into the same room and history.
+        rooms::add_members(&mut conn, &members(room.id)).await?;
+        return Ok((RoomView::new(&room), false));
+    }
+    let created = conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            let room = rooms::insert(
+                conn,
+                &NewRoom {
+                    id: Uuid::new_v4(),
+                    kind: RoomKind::Direct.as_str(),
+                    name: None,
+                    topic: None,
+                    is_public: false,
+                    created_by: Some(caller_id),
+                    direct_key: Some(&key),
+                },
+            )
+            .await?;
+            rooms::add_members(conn, &members(room.id)).await?;
+            Ok(room)
+        })
+        .await;
+    match created {
+        Ok(room) => Ok((RoomView::new(&room), true)),
+        // Both users created it at once: the other request won; answer with its room.
+        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
+            let room = rooms::find_direct(&mut conn, &key).await?.ok_or_else(crate::service::access::no_such_room)?;
+            Ok((RoomView::new(&room), false))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `GET /rooms`: three queries whatever the number of rooms (rooms with counts, their last
+/// messages, those messages' reactions).
+///
+/// # Errors
+/// Database failures only.
+pub async fn list(state: &AppState, caller: &AuthUser) -> ApiResult<Vec<RoomListing>> {
+    let mut conn = state.db().await?;
+    let rows = rooms::list_for_user(&mut conn, caller.id).await?;
+    let last_ids: Vec<Uuid> = rows.iter().filter_map(|r| r.last_message_id).collect();
+    let last = messages::by_ids(&mut conn, &last_ids).await?;
+    let reactions = messages::reactions_for(&mut conn, &last_ids).await?;
+    let mut last: HashMap<Uuid, MessageView> =
+        last.into_iter().map(|m| (m.id, MessageView::new(m, &reactions))).collect();
+    Ok(rows
+        .into_iter()
+        .map(|row| RoomListing {
+            room: RoomView::new(&row.room),
+            my_role: MemberRole::parse(&row.my_role).unwrap_or(MemberRole::Member),
+            last_read_seq: row.last_read_seq,
+            unread_count: row.unread_count,
+            last_message: row.last_message_id.and_then(|id| last.remove(&id)),
+        })
+        .collect())
+}
+
+/// `GET /rooms/{id}`.
+///
+/// # Errors
+/// `not_found`, or `forbidden` for a private room the caller is not in.
+pub async fn get(state: &AppState, caller: &AuthUser, room_id: Uuid) -> ApiResult<RoomDetail> {
+    let mut conn = state.db().await?;
+    let access = RoomAccess::load(&mut conn, room_id, caller).await?;
+    access.require_read()?;
+    let unread_count = match &access.member {
+        Some(m) => Some(rooms::unread_count(&mut conn, room_id, caller.id, m.last_read_seq).await?),
+        None => None,
+    };
+    Ok(RoomDetail {
+        room: RoomView::new(&access.room),
+        my_role: access.my_role(),
+        last_read_seq: access.member.as_ref().map(|m| m.last_read_seq),
+        unread_count,
+    })
+}
+
+/// `PATCH /rooms/{id}`.
+///
+/// # Errors
+/// `forbidden` unless a moderator of the room; `validation_failed` for bad fields or a direct
+/// room.
+pub async fn update(state: &AppState, caller: &AuthUser, room_id: Uuid, req: UpdateRoom) -> ApiResult<RoomView> {
+    let mut conn = state.db().await?;
+    let access = RoomAccess::load(&mut conn, room_id, caller).await?;
+    access.require_moderate()?;
+    if access.room.kind() != RoomKind::Group {
+        return Err(ApiError::validation("kind", "Only group rooms can be renamed or made public."));
+    }
+    let name = req.name.as_deref().map(validate_name).transpose()?;
+    if let Some(Some(topic)) = &req.topic {
+        validate_topic(topic)?;
+    }
+    let changes = RoomChanges { name, topic: req.topic, is_public: req.is_public };
+    if changes.name.is_none() && changes.topic.is_none() && changes.is_public.is_none() {
+        return Ok(RoomView::new(&access.room));
+    }
+    Ok(RoomView::new(&rooms::update(&mut conn, room_id, &changes).await?))
+}
+
+/// `DELETE /rooms/{id}`: the room and its history go.
+///
+/// # Errors
+/// `forbidden` unless the owner or a global admin.
+pub async fn delete(state: &AppState, caller: &AuthUser, room_id: Uuid) -> ApiResult<()> {
+    let mut conn = state.db().await?;
+    let access = RoomAccess::load(&mut conn, room_id, caller).await?;
+    access.require_owner()?;
+    rooms::delete(&mut conn, room_id).await?;
+    Ok(())
+}
+
+/// `GET /rooms/{id}/members`.
+///
+/// # Errors
+/// As [`get`].
+pub async fn members(state: &AppState, caller: &AuthUser, room_id: Uuid) -> ApiResult<Vec<MemberView>> {
+    let mut conn = state.db().await?;
+    RoomAccess::load(&mut conn, room_id, caller).await?.require_read()?;
+    let rows = rooms::members(&mut conn, room_id).await?;
+    Ok(rows.iter().map(|(m, u)| MemberView::new(m, u)).collect())
+}
+
+/// `POST /rooms/{id}/members`: adds users (skipping those already in); returns those added.
+///
+/// # Errors
+/// `forbidden` unless a moderator of the room; `validation_failed` for unknown users or a room
+/// that is not a group.
+pub async fn add_members(state: &AppState, caller: &AuthUser, room_id: Uuid, user_ids: &[Uuid]) -> ApiResult<Vec<MemberView>> {
+    let mut conn = state.db().await?;
+    let access = RoomAccess::load(&mut conn, room_id, caller).await?;
+    access.require_moderate()?;
+    if access.room.kind() != RoomKind::Group {
+        return Err(ApiError::validation("kind", "Members can only be added to group rooms."));
+    }
+    if user_ids.is_empty() {
+        return Err(ApiError::validation("user_ids", "Name at least one user."));
+    }
+    let users = other_users(&mut conn, caller.id, user_ids).await?;
+    let new: Vec<NewRoomMember> =
+        users.iter().map(|u| NewRoomMember { room_id, user_id: u.id, role: MemberRole::Member.as_str() }).collect();
+    let added = rooms::add_members(&mut conn, &new).await?;
+    let all = rooms::members(&mut conn, room_id).await?;
+    Ok(all.iter().filter(|(m, _)| added.contains(&m.user_id)).map(|(m, u)| MemberView::new(m, u)).collect())
+}
+
+/// `DELETE /rooms/{id}/members/{user_id}`: leaving (oneself) or kicking (a moderator). An owner
+/// who leaves hands the room to the longest-standing moderator, else member; a room whose last
+/// member leaves is kept with its history.
+///
+/// # Errors
+/// `forbidden` for a kick without the right; `not_found` when the user is not a member.
+pub async fn remove_member(state: &AppState, caller: &AuthUser, room_id: Uuid, user_id: Uuid) -> ApiResult<()> {
+    let mut conn = state.db().await?;
+    let access = RoomAccess::load(&mut conn, room_id, caller).await?;
+    if user_id == caller.id {
+        access.require_member()?;
+    } else {
+        access.require_moderate()?;
+    }
+    let members = rooms::members(&mut conn, room_id).await?;
+    let target = members.iter().find(|(m, _)| m.user_id == user_id).map(|(m, _)| m.role());
+    let target = target.ok_or_else(|| ApiError::NotFound("That user is not a member of this room.".into()))?;
+    if user_id != caller.id {
+        let allowed = match access.my_role() {
+            _ if caller.role == Role::Admin => true,
+            Some(MemberRole::Owner) => true,
+            _ if caller.role.is_staff() => target != MemberRole::Owner,
+            Some(MemberRole::Moderator) => target == MemberRole::Member,
+            _ => false,
+        };
+        if !allowed {
+            return Err(ApiError::Forbidden("You cannot remove this member.".into()));
+        }
+    }
+    let heir = (target == MemberRole::Owner)
+        .then(|| {
+            let mut rest: Vec<_> = members.iter().filter(|(m, _)| m.user_id != user_id).map(|(m, _)| m).collect();
+            // Moderators first, then seniority (members() is ordered by joined_at).
+            rest.sort_by_key(|m| std::cmp::Reverse(m.role()));
+            rest.first().map(|m| m.user_id)
+        })
+        .flatten();
+    conn.transaction::<_, ApiError, _>(async move |conn| {
+        rooms::remove_member(conn, room_id, user_id).await?;
+        if let Some(heir) = heir {
+            rooms::set_member_role(conn, room_id, heir, MemberRole::Owner.as_str()).await?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// `PATCH /rooms/{id}/members/{user_id}`: the owner makes a member a moderator or back, or hands
+/// over ownership (becoming a moderator).
+///
+/// # Errors
+/// `forbidden` unless the owner or a global admin; `not_found` for a non-member;
+/// `validation_failed` for a bad role.
+pub async fn set_member_role(
+    state: &AppState,
+    caller: &AuthUser,
+    room_id: Uuid,
+    user_id: Uuid,
+    role: &str,
+) -> ApiResult<MemberView> {
+    let role = MemberRole::parse(role).ok_or_else(|| ApiError::validation("role", "role must be owner, moderator or member."))?;
+    let mut conn = state.db().await?;
+    let access = RoomAccess::load(&mut conn, room_id, caller).await?;
+    access.require_owner()?;
+    if access.room.kind() != RoomKind::Group {
+        return Err(ApiError::validation("kind", "Only group rooms have roles."));
+    }
+    let members = rooms::members(&mut conn, room_id).await?;
+    let (target, user) = members
+        .iter()
+        .find(|(m, _)| m.user_id == user_id)
+        .ok_or_else(|| ApiError::NotFound("That user is not a member of this room.".into()))?;
+    if target.role() == MemberRole::Owner && role != MemberRole::Owner {
+        return Err(ApiError::Conflict("Hand ownership to another member instead.".into()));
+    }
+    let previous_owners: Vec<Uuid> =
+        members.iter().filter(|(m, _)| m.role() == MemberRole::Owner && m.user_id != user_id).map(|(m, _)| m.user_id).collect();
+    conn.transaction::<_, ApiError, _>(async move |conn| {
+        rooms::set_member_role(conn, room_id, user_id, role.as_str()).await?;
+        if role == MemberRole::Owner {
+            for old in previous_owners {
+                rooms::set_member_role(conn, room_id, old, MemberRole::Moderator.as_str()).await?;
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    let mut view = MemberView::new(target, user);
+    view.role = role;
+    Ok(view)
+}
+
+/// `POST /rooms/{id}/join`: public group rooms only; joining again is harmless.
+///
+/// # Errors
+/// `forbidden` for private, direct and support rooms and for guests.
+pub async fn join(state: &AppState, caller: &AuthUser, room_id: Uuid) -> ApiResult<RoomView> {
+    no_guests(caller)?;
+    let mut conn = state.db().await?;
+    let access = RoomAccess::load(&mut conn, room_id, caller).await?;
+    if access.member.is_none() {
+        if !(access.room.is_public && access.room.kind() == RoomKind::Group) {
+            return Err(ApiError::Forbidden("This room is not public.".into()));
+        }
+        let me = [NewRoomMember { room_id, user_id: caller.id, role: MemberRole::Member.as_str() }];
+        rooms::add_members(&mut conn, &me).await.on_conflict("Already a member.")?;
+        rooms::touch(&mut conn, room_id).await?;
+    }
+    Ok(RoomView::new(&access.room))
+}
+
+/// `POST /rooms/{id}/read {seq}`: moves the caller's read marker forward (never back, never past
+/// the room's last seq).
+///
+/// # Errors
+/// `forbidden` for non-members; `validation_failed` for a negative seq.
+pub async fn mark_read(state: &AppState, caller: &AuthUser, room_id: Uuid, seq: i64) -> ApiResult<ReadMarker> {
+    if seq < 0 {
+        return Err(ApiError::validation("seq", "seq must not be negative."));
+    }
+    let mut conn = state.db().await?;
+    let access = RoomAccess::load(&mut conn, room_id, caller).await?;
+    access.require_member()?;
+    let marker = rooms::advance_read_marker(&mut conn, room_id, caller.id, seq).await?.unwrap_or(0);
+    let unread_count = rooms::unread_count(&mut conn, room_id, caller.id, marker).await?;
+    Ok(ReadMarker { room_id, last_read_seq: marker, unread_count })
+}

@@ -1,0 +1,190 @@
+//! Friends and blocks. A block ends any friendship and pending request between the two, and while
+//! it stands neither can send the other a friend request or open or write in a direct room with
+//! them.
+
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::auth::AuthUser;
+use crate::db::models::{Role, User};
+use crate::db::queries::{social, users};
+use crate::error::{ApiError, ApiResult, ConflictExt};
+use crate::state::AppState;
+use crate::views::{BlockView, FriendRequestView, FriendView, PresenceView, UserView, UserWithPresence};
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FriendRequests {
+    pub incoming: Vec<FriendRequestView>,
+    pub outgoing: Vec<FriendRequestView>,
+}
+
+/// What others see of a user's presence. Until the real-time layer tracks connections, nobody is
+/// connected, so everyone is offline with the last time the database saw them.
+pub fn presence_of(user: &User) -> PresenceView {
+    PresenceView { status: "offline", last_seen_at: user.last_seen_at }
+}
+
+fn with_presence(user: &User) -> UserWithPresence {
+    UserWithPresence { user: UserView::public(user), presence: presence_of(user) }
+}
+
+/// Another existing, non-guest user.
+async fn other_user(conn: &mut AsyncPgConnection, caller: &AuthUser, id: Uuid) -> ApiResult<User> {
+    if id == caller.id {
+        return Err(ApiError::validation("user_id", "That is you."));
+    }
+    users::find(conn, id)
+        .await?
+        .filter(|u| u.role() != Role::Guest)
+        .ok_or_else(|| ApiError::NotFound("No such user.".into()))
+}
+
+/// `GET /friends`.
+///
+/// # Errors
+/// Database failures only.
+pub async fn friends(state: &AppState, caller: &AuthUser) -> ApiResult<Vec<FriendView>> {
+    let mut conn = state.db().await?;
+    let rows = social::friends(&mut conn, caller.id).await?;
+    Ok(rows.iter().map(|(since, u)| FriendView { user: with_presence(u), since: *since }).collect())
+}
+
+/// `POST /friends/requests`.
+///
+/// # Errors
+/// `forbidden` when either blocks the other; `conflict` when already friends or a request is
+/// pending either way; `not_found` / `validation_failed` for a bad user id.
+pub async fn send_request(state: &AppState, caller: &AuthUser, to: Uuid) -> ApiResult<FriendRequestView> {
+    let mut conn = state.db().await?;
+    let target = other_user(&mut conn, caller, to).await?;
+    if social::blocked_either_way(&mut conn, caller.id, to).await? {
+        return Err(ApiError::Forbidden("You cannot send this user a friend request.".into()));
+    }
+    if social::are_friends(&mut conn, caller.id, to).await? {
+        return Err(ApiError::Conflict("You are already friends.".into()));
+    }
+    if social::request_from(&mut conn, to, caller.id).await?.is_some() {
+        return Err(ApiError::Conflict("They already sent you a request: accept it instead.".into()));
+    }
+    let request = social::insert_request(&mut conn, Uuid::new_v4(), caller.id, to)
+        .await
+        .on_conflict("You already sent this user a request.")?;
+    Ok(FriendRequestView {
+        id: request.id,
+        from: UserView::public(&caller.user),
+        to: UserView::public(&target),
+        created_at: request.created_at,
+    })
+}
+
+/// `GET /friends/requests`.
+///
+/// # Errors
+/// Database failures only.
+pub async fn requests(state: &AppState, caller: &AuthUser) -> ApiResult<FriendRequests> {
+    let mut conn = state.db().await?;
+    let me = UserView::public(&caller.user);
+    let incoming = social::incoming(&mut conn, caller.id).await?;
+    let outgoing = social::outgoing(&mut conn, caller.id).await?;
+    Ok(FriendRequests {
+        incoming: incoming
+            .iter()
+            .map(|(r, from)| FriendRequestView { id: r.id, from: UserView::public(from), to: me.clone(), created_at: r.created_at })
+            .collect(),
+        outgoing: outgoing
+            .iter()
+            .map(|(r, to)| FriendRequestView { id: r.id, from: me.clone(), to: UserView::public(to), created_at: r.created_at })
+            .collect(),
+    })
+}
+
+fn no_such_request() -> ApiError {
+    ApiError::NotFound("No such friend request.".into())
+}
+
+/// `POST /friends/requests/{id}/accept`: the recipient accepts; returns the new friend.
+///
+/// # Errors
+/// `not_found` unless the request exists and is addressed to the caller.
+pub async fn accept(state: &AppState, caller: &AuthUser, request_id: Uuid) -> ApiResult<FriendView> {
+    let mut conn = state.db().await?;
+    let request = social::find_request(&mut conn, request_id).await?.filter(|r| r.to_user_id == caller.id);
+    let request = request.ok_or_else(no_such_request)?;
+    let friend = users::find(&mut conn, request.from_user_id).await?.ok_or_else(no_such_request)?;
+    let (a, b) = (caller.id, friend.id);
+    let since = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            let since = social::befriend(conn, a, b).await?;
+            social::delete_requests_between(conn, a, b).await?;
+            Ok(since)
+        })
+        .await?;
+    Ok(FriendView { user: with_presence(&friend), since })
+}
+
+/// `POST /friends/requests/{id}/decline`: the recipient declines, or the sender withdraws.
+///
+/// # Errors
+/// `not_found` unless the request exists and involves the caller.
+pub async fn decline(state: &AppState, caller: &AuthUser, request_id: Uuid) -> ApiResult<()> {
+    let mut conn = state.db().await?;
+    let request = social::find_request(&mut conn, request_id).await?;
+    let request = request.filter(|r| r.to_user_id == caller.id || r.from_user_id == caller.id).ok_or_else(no_such_request)?;
+    social::delete_request(&mut conn, request.id).await?;
+    Ok(())
+}
+
+/// `DELETE /friends/{user_id}`.
+///
+/// # Errors
+/// `not_found` when they are not friends.
+pub async fn unfriend(state: &AppState, caller: &AuthUser, user_id: Uuid) -> ApiResult<()> {
+    let mut conn = state.db().await?;
+    if !social::unfriend(&mut conn, caller.id, user_id).await? {
+        return Err(ApiError::NotFound("You are not friends with that user.".into()));
+    }
+    Ok(())
+}
+
+/// `POST /blocks`: returns the block and whether it is new (blocking twice is harmless).
+///
+/// # Errors
+/// `not_found` / `validation_failed` for a bad user id.
+pub async fn block(state: &AppState, caller: &AuthUser, user_id: Uuid) -> ApiResult<(BlockView, bool)> {
+    let mut conn = state.db().await?;
+    let target = other_user(&mut conn, caller, user_id).await?;
+    let (a, b) = (caller.id, user_id);
+    let (block, existed) = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            let existed = social::is_blocking(conn, a, b).await?;
+            let block = social::block(conn, a, b).await?;
+            social::unfriend(conn, a, b).await?;
+            social::delete_requests_between(conn, a, b).await?;
+            Ok((block, existed))
+        })
+        .await?;
+    Ok((BlockView { user: UserView::public(&target), created_at: block.created_at }, !existed))
+}
+
+/// `DELETE /blocks/{user_id}`.
+///
+/// # Errors
+/// `not_found` when the caller does not block that user.
+pub async fn unblock(state: &AppState, caller: &AuthUser, user_id: Uuid) -> ApiResult<()> {
+    let mut conn = state.db().await?;
+    if !social::unblock(&mut conn, caller.id, user_id).await? {
+        return Err(ApiError::NotFound("You do not block that user.".into()));
+    }
+    Ok(())
+}
+
+/// `GET /blocks`: the users the caller blocks.
+///
+/// # Errors
+/// Database failures only.
+pub async fn blocks(state: &AppState, caller: &AuthUser) -> ApiResult<Vec<BlockView>> {
+    let mut conn = state.db().await?;
+    let rows = social::blocks_of(&mut conn, caller.id).await?;
+    Ok(rows.iter().map(|(b, u)| BlockView { user: UserView::public(u), created_at: b.created_at }).collect())
+}

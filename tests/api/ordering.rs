@@ -1,0 +1,129 @@
+//! seq under concurrency: gapless per room with racing writers, and one message for racing retries.
+
+use std::collections::HashMap;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{TestApp, TestUser, spawn_app};
+
+/// Every message of the room, oldest first, paging forwards.
+async fn all_messages(app: &TestApp, user: &TestUser, room: Uuid) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = app.history(user, room, &format!("?after_seq={after}&limit=100")).await;
+        let messages = page["messages"].as_array().unwrap().clone();
+        if let Some(last) = messages.last() {
+            after = last["seq"].as_i64().unwrap();
+        }
+        out.extend(messages);
+        if page["has_more"] == false {
+            return out;
+        }
+    }
+}
+
+#[actix_web::test]
+async fn eight_concurrent_writers_of_200_messages_get_seqs_1_to_1600_without_gaps() {
+    let app = spawn_app().await;
+    let mut writers = Vec::new();
+    for i in 0..8 {
+        writers.push(app.register(&format!("writer{i}")).await);
+    }
+    let others: Vec<&TestUser> = writers[1..].iter().collect();
+    let room = app.group(&writers[0], "busy", &others).await;
+
+    let tasks = writers.iter().map(|w| {
+        let app = &app;
+        async move {
+            for n in 0..200 {
+                let body = json!({"body": format!("{} {n}", w.id), "client_msg_id": format!("{n}")});
+                let res = app.post(&format!("/api/v1/rooms/{room}/messages"), Some(&w.access_token), body).await;
+                assert_eq!(res.status(), StatusCode::CREATED);
+            }
+        }
+    });
+    futures_util::future::join_all(tasks).await;
+
+    let messages = all_messages(&app, &writers[0], room).await;
+    let seqs: Vec<i64> = messages.iter().map(|m| m["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, (1..=1600).collect::<Vec<_>>(), "gapless, no duplicates");
+    // Each writer's messages keep their send order.
+    let mut next: HashMap<String, u32> = HashMap::new();
+    for m in &messages {
+        let (sender, n) = m["body"].as_str().unwrap().split_once(' ').unwrap();
+        let expected = next.entry(sender.to_owned()).or_insert(0);
+        assert_eq!(n.parse::<u32>().unwrap(), *expected, "{sender} out of order");
+        *expected += 1;
+    }
+    assert!(next.values().all(|n| *n == 200));
+}
+
+#[actix_web::test]
+async fn racing_retries_of_one_client_msg_id_create_one_message() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let room = app.group(&ada, "r", &[]).await;
+    let sends = (0..12).map(|_| app.post(&format!("/api/v1/rooms/{room}/messages"), Some(&ada.access_token), json!({"body": "once", "client_msg_id": "same"})));
+    let results = futures_util::future::join_all(sends).await;
+    let mut created = 0;
+    let mut ids = Vec::new();
+    for res in results {
+        match res.status() {
+            StatusCode::CREATED => created += 1,
+            StatusCode::OK => {}
+            other => panic!("unexpected {other}"),
+        }
+        ids.push(res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned());
+    }
+    ids.dedup();
+    assert_eq!((created, ids.len()), (1, 1));
+    let messages = all_messages(&app, &ada, room).await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0]["seq"], 1);
+    // The refused duplicates left no hole: the next message is seq 2.
+    assert_eq!(app.send(&ada, room, "next").await["seq"], 2);
+}
+
+#[actix_web::test]
+async fn concurrent_sends_edits_and_reactions_share_one_gapless_counter() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let room = app.group(&ada, "r", &[&bob]).await;
+    let target = app.send(&ada, room, "edit me").await;
+    let target_id = target["id"].as_str().unwrap().to_owned();
+
+    let sender = async {
+        for i in 0..60 {
+            app.send(&bob, room, &format!("m{i}")).await;
+        }
+    };
+    let editor = async {
+        for i in 0..60 {
+            let res = app.patch(&format!("/api/v1/messages/{target_id}"), Some(&ada.access_token), json!({"body": format!("v{i}")})).await;
+            assert_eq!(res.status(), StatusCode::OK);
+        }
+    };
+    let reactor = async {
+        for i in 0..30 {
+            let path = format!("/api/v1/messages/{target_id}/reactions/r{i}");
+            let res = app.request(reqwest::Method::PUT, &path, Some(&bob.access_token), None).await;
+            assert_eq!(res.status(), StatusCode::OK);
+        }
+    };
+    tokio::join!(sender, editor, reactor);
+
+    // 1 + 60 sends + 60 edits + 30 reactions, each one seq.
+    let detail: Value = app.get(&format!("/api/v1/rooms/{room}"), Some(&ada.access_token)).await.json().await.unwrap();
+    assert_eq!(detail["last_seq"], 151);
+    let messages = all_messages(&app, &ada, room).await;
+    let mut used: Vec<i64> = messages.iter().map(|m| m["seq"].as_i64().unwrap()).collect();
+    used.extend(messages.iter().filter(|m| m["rev"] != m["seq"]).map(|m| m["rev"].as_i64().unwrap()));
+    used.sort_unstable();
+    used.dedup();
+    assert_eq!(used.len(), 62, "61 message seqs and the edited message's distinct latest rev");
+    assert!(used.iter().all(|s| (1..=151).contains(s)));
+}

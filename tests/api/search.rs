@@ -1,0 +1,93 @@
+//! Full-text search: ranked, highlighted, any language, and only over the caller's rooms.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{TestApp, TestUser, assert_error, spawn_app};
+
+async fn search(app: &TestApp, user: &TestUser, query: &str) -> Vec<Value> {
+    let res = app.get(&format!("/api/v1/search/messages?{query}"), Some(&user.access_token)).await;
+    assert_eq!(res.status(), StatusCode::OK, "{query}");
+    let body: Value = res.json().await.unwrap();
+    body["results"].as_array().unwrap().clone()
+}
+
+fn bodies(results: &[Value]) -> Vec<&str> {
+    results.iter().map(|r| r["message"]["body"].as_str().unwrap()).collect()
+}
+
+#[actix_web::test]
+async fn search_is_ranked_and_highlights_matches() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let room = app.group(&ada, "r", &[]).await;
+    app.send(&ada, room, "the deploy went fine").await;
+    app.send(&ada, room, "deploy deploy deploy: rollback the deploy").await;
+    app.send(&ada, room, "unrelated chatter").await;
+    let results = search(&app, &ada, "q=deploy").await;
+    assert_eq!(bodies(&results), ["deploy deploy deploy: rollback the deploy", "the deploy went fine"]);
+    assert!(results[0]["rank"].as_f64().unwrap() > results[1]["rank"].as_f64().unwrap());
+    assert!(results[1]["snippet"].as_str().unwrap().contains("<mark>deploy</mark>"), "{}", results[1]["snippet"]);
+    assert_eq!(results[0]["message"]["room_id"], room.to_string());
+    // Phrases and exclusions (websearch syntax).
+    assert_eq!(bodies(&search(&app, &ada, "q=deploy%20-rollback").await), ["the deploy went fine"]);
+    assert_eq!(bodies(&search(&app, &ada, "q=%22went%20fine%22").await), ["the deploy went fine"]);
+    assert_eq!(search(&app, &ada, "q=deploy&limit=1").await.len(), 1);
+}
+
+#[actix_web::test]
+async fn search_works_for_non_english_text() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let room = app.group(&ada, "r", &[]).await;
+    for body in ["Grüße aus der Straße", "Привет, как дела?", "Καλημέρα κόσμε", "مرحبا بالعالم", "Ça va très bien"] {
+        app.send(&ada, room, body).await;
+    }
+    let cases = [("Stra%C3%9Fe", "Grüße aus der Straße"), ("%D0%BF%D1%80%D0%B8%D0%B2%D0%B5%D1%82", "Привет, как дела?"), ("%CE%BA%CF%8C%CF%83%CE%BC%CE%B5", "Καλημέρα κόσμε"), ("%D8%A8%D8%A7%D9%84%D8%B9%D8%A7%D9%84%D9%85", "مرحبا بالعالم"), ("TR%C3%88S", "Ça va très bien")];
+    for (q, expected) in cases {
+        assert_eq!(bodies(&search(&app, &ada, &format!("q={q}")).await), [expected], "{q}");
+    }
+}
+
+#[actix_web::test]
+async fn search_covers_only_the_callers_rooms_and_skips_deleted_messages() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let shared = app.group(&ada, "shared", &[&bob]).await;
+    let adas = app.group(&ada, "mine", &[]).await;
+    app.send(&ada, shared, "secret plans everyone may see").await;
+    let hidden = app.send(&ada, adas, "secret plans for ada only").await;
+    let gone = app.send(&bob, shared, "secret plans deleted").await;
+    app.delete(&format!("/api/v1/messages/{}", gone["id"].as_str().unwrap()), Some(&bob.access_token)).await;
+
+    assert_eq!(bodies(&search(&app, &bob, "q=secret").await), ["secret plans everyone may see"]);
+    assert_eq!(search(&app, &ada, "q=secret").await.len(), 2);
+    assert_eq!(bodies(&search(&app, &ada, &format!("q=secret&room_id={adas}")).await), ["secret plans for ada only"]);
+    let res = app.get(&format!("/api/v1/search/messages?q=secret&room_id={adas}"), Some(&bob.access_token)).await;
+    assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    let res = app.get(&format!("/api/v1/search/messages?q=secret&room_id={}", uuid::Uuid::new_v4()), Some(&bob.access_token)).await;
+    assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
+    let _ = hidden;
+}
+
+#[actix_web::test]
+async fn snippets_escape_html_and_bad_queries_are_422() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let room = app.group(&ada, "r", &[]).await;
+    app.send(&ada, room, "<img src=x onerror=alert(1)> payload").await;
+    let results = search(&app, &ada, "q=payload").await;
+    let snippet = results[0]["snippet"].as_str().unwrap();
+    assert!(snippet.contains("<mark>payload</mark>"), "{snippet}");
+    let unmarked = snippet.replace("<mark>", "").replace("</mark>", "");
+    assert!(!unmarked.contains('<') && !unmarked.contains('>'), "only <mark> tags may remain: {snippet}");
+    assert!(unmarked.contains("&gt;"), "{snippet}");
+    assert_eq!(results[0]["message"]["body"], "<img src=x onerror=alert(1)> payload", "the body itself is untouched");
+    // Queries that are only operators or punctuation find nothing rather than failing.
+    assert!(search(&app, &ada, "q=%26%7C!").await.is_empty());
+    for q in ["q=", "q=%20%20", "", &format!("q={}", "x".repeat(201)), "q=a&limit=0", "q=a&limit=51", "q=a&room_id=nope"] {
+        let res = app.get(&format!("/api/v1/search/messages?{q}"), Some(&ada.access_token)).await;
+        assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    }
+}
