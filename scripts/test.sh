@@ -29,5 +29,6 @@ if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --no-fail-fast "$@"
 else
     log "cargo-nextest not found; using cargo test"
-    cargo test --no-fail-fast "$@"
+    # One thread: some tests read process-wide metrics (query counts) that parallel tests would skew.
+    cargo test --no-fail-fast "$@" -- --test-threads=1
 fi

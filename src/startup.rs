@@ -30,6 +30,7 @@ impl Application {
     /// PostgreSQL unreachable for migrations, the address in use, or a bad setting.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         crate::metrics::init();
+        crate::db::instrumentation::install();
         if settings.database.migrate_on_start {
             let applied = crate::db::run_migrations(settings.database.url.expose_secret().to_owned()).await?;
             if !applied.is_empty() {

@@ -2,6 +2,7 @@
 //! `queries/` (one file per table) and take `&mut AsyncPgConnection`, so that services can compose
 //! them inside one transaction.
 
+pub mod instrumentation;
 pub mod models;
 pub mod queries;
 
@@ -10,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use diesel_async::AsyncPgConnection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
-use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
@@ -28,7 +29,12 @@ pub use diesel_async::pooled_connection::deadpool::PoolError;
 /// # Errors
 /// Only an invalid pool configuration.
 pub fn build_pool(settings: &DatabaseSettings, url: &str) -> anyhow::Result<PgPool> {
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+    // Fast recycling skips a `SELECT 1` on every checkout, a round trip per request. A connection
+    // that died meanwhile fails its first query instead (503, and the pool discards it); the
+    // readiness probe and clients' retries cover that window.
+    let mut config = ManagerConfig::default();
+    config.recycling_method = RecyclingMethod::Fast;
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
     let timeout = Some(Duration::from_millis(settings.pool_timeout_ms));
     Pool::builder(manager)
         .max_size(settings.pool_max_size)
