@@ -15,6 +15,7 @@ pub struct Settings {
     pub redis: RedisSettings,
     pub auth: AuthSettings,
     pub rate_limit: RateLimitSettings,
+    pub realtime: RealtimeSettings,
     pub log: LogSettings,
 }
 
@@ -61,6 +62,24 @@ pub struct AuthSettings {
 pub struct RateLimitSettings {
     pub auth_burst: u32,
     pub auth_replenish_interval_ms: u64,
+    pub message_burst: u32,
+    pub message_replenish_interval_ms: u64,
+    pub command_burst: u32,
+    pub command_replenish_interval_ms: u64,
+    pub abuse_close_after: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RealtimeSettings {
+    pub heartbeat_interval_ms: u64,
+    pub max_frame_bytes: usize,
+    pub outbox_limit: usize,
+    pub room_idle_ms: u64,
+    pub gap_timeout_ms: u64,
+    pub presence_offline_grace_ms: u64,
+    pub presence_flush_ms: u64,
+    pub last_seen_flush_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -160,6 +179,23 @@ impl Settings {
         }
         if self.rate_limit.auth_replenish_interval_ms == 0 {
             return bad("rate_limit.auth_replenish_interval_ms", "must be positive");
+        }
+        for (key, value) in [
+            ("rate_limit.message_burst", u64::from(self.rate_limit.message_burst)),
+            ("rate_limit.message_replenish_interval_ms", self.rate_limit.message_replenish_interval_ms),
+            ("rate_limit.command_burst", u64::from(self.rate_limit.command_burst)),
+            ("rate_limit.command_replenish_interval_ms", self.rate_limit.command_replenish_interval_ms),
+            ("realtime.heartbeat_interval_ms", self.realtime.heartbeat_interval_ms),
+            ("realtime.outbox_limit", self.realtime.outbox_limit as u64),
+            ("realtime.presence_flush_ms", self.realtime.presence_flush_ms),
+            ("realtime.last_seen_flush_ms", self.realtime.last_seen_flush_ms),
+        ] {
+            if value == 0 {
+                return bad(key, "must be positive");
+            }
+        }
+        if self.realtime.max_frame_bytes < 1024 {
+            return bad("realtime.max_frame_bytes", "must be at least 1024");
         }
         if self.server.max_json_body_bytes < 1024 {
             return bad("server.max_json_body_bytes", "must be at least 1024");

@@ -4,6 +4,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod metrics;
+pub mod realtime;
 pub mod schema;
 pub mod service;
 pub mod startup;

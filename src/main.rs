@@ -69,10 +69,11 @@ fn main() -> ExitCode {
     plauder::telemetry::init(&settings.log.level, settings.json_logs());
     let result = match command {
         Command::Serve => actix_web::rt::System::new().block_on(serve(settings)),
-        Command::Migrate => tokio_block_on(migrate(settings)),
+        Command::Migrate => actix_web::rt::System::new().block_on(migrate(settings)),
         Command::User { command: UserCommand::Create { username, email, password, role, display_name } } => {
             let reg = Registration { username, email, password, display_name };
-            tokio_block_on(create_user(settings, reg, Role::parse(&role).unwrap_or(Role::User)))
+            let role = Role::parse(&role).unwrap_or(Role::User);
+            actix_web::rt::System::new().block_on(create_user(settings, reg, role))
         }
     };
     match result {
@@ -83,10 +84,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn tokio_block_on(f: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(f)
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

@@ -62,6 +62,16 @@ impl Application {
     /// # Errors
     /// An I/O error of the server.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let state = self.state.clone();
+        actix_web::rt::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: closing WebSockets with 1001, then draining requests");
+            state.realtime.begin_shutdown();
+            // Connections reply to the commands they are running, then close; give them a moment.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            handle.stop(true).await;
+        });
         self.server.await
     }
 }
@@ -83,6 +93,8 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
             .default_service(web::to(api::extract::not_found))
     })
     .shutdown_timeout(server_settings.shutdown_timeout_secs)
+    // Signals are ours (see run_until_stopped): WebSockets must be told before the workers stop.
+    .disable_signals()
     .listen(listener)?;
     if server_settings.workers > 0 {
         server = server.workers(server_settings.workers);
@@ -97,6 +109,29 @@ fn spawn_housekeeping(state: Arc<AppState>) {
         loop {
             tick.tick().await;
             state.auth_limiter.sweep();
+            state.user_limits.sweep();
         }
     });
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
 }

@@ -7,25 +7,31 @@ use secrecy::ExposeSecret;
 
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::PasswordHasher;
-use crate::auth::ratelimit::IpRateLimiter;
+use crate::auth::ratelimit::{IpRateLimiter, UserRateLimits};
 use crate::config::Settings;
 use crate::db::{PgConn, PgPool};
 use crate::error::ApiError;
+use crate::realtime::Realtime;
 
 pub struct AppState {
     pub pool: PgPool,
     pub jwt: JwtKeys,
     pub passwords: PasswordHasher,
     pub auth_limiter: IpRateLimiter,
+    pub user_limits: UserRateLimits,
+    pub realtime: Realtime,
     pub settings: Settings,
     pub instance_id: String,
 }
 
 impl AppState {
+    /// Must run inside an actix system: it starts the real-time actors.
+    ///
     /// # Errors
     /// A setting the pool, hasher or limiter rejects.
     pub fn new(settings: Settings, instance_id: String) -> anyhow::Result<Self> {
         let pool = crate::db::build_pool(&settings.database, settings.database.url.expose_secret())?;
+        let realtime = Realtime::start(pool.clone(), &settings.realtime);
         let rl = &settings.rate_limit;
         Ok(Self {
             pool,
@@ -35,6 +41,8 @@ impl AppState {
                 rl.auth_burst,
                 Duration::from_millis(rl.auth_replenish_interval_ms),
             )?,
+            user_limits: UserRateLimits::new(rl)?,
+            realtime,
             instance_id,
             settings,
         })

@@ -78,6 +78,7 @@ pub async fn send_message(
     id: web::Path<Uuid>,
     body: ApiJson<SendRequest>,
 ) -> ApiResult<HttpResponse> {
+    state.user_limits.check(caller.id, true)?;
     let b = body.into_inner();
     let req = SendMessage { body: b.body, client_msg_id: b.client_msg_id, reply_to: b.reply_to };
     let (message, created) = messages::send(&state, &caller, id.into_inner(), req).await?;
@@ -94,6 +95,7 @@ pub async fn edit_message(
     id: web::Path<Uuid>,
     body: ApiJson<EditRequest>,
 ) -> ApiResult<web::Json<MessageView>> {
+    state.user_limits.check(caller.id, true)?;
     Ok(web::Json(messages::edit(&state, &caller, id.into_inner(), &body.body).await?))
 }
 
@@ -102,6 +104,7 @@ pub async fn edit_message(
     params(("id" = Uuid, Path)),
     responses((status = 200, body = MessageView, description = "The tombstone"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete_message(state: web::Data<AppState>, caller: AuthUser, id: web::Path<Uuid>) -> ApiResult<web::Json<MessageView>> {
+    state.user_limits.check(caller.id, true)?;
     Ok(web::Json(messages::delete(&state, &caller, id.into_inner()).await?))
 }
 
@@ -110,6 +113,7 @@ pub async fn delete_message(state: web::Data<AppState>, caller: AuthUser, id: we
     params(("id" = Uuid, Path), ("emoji" = String, Path)),
     responses((status = 200, body = MessageView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn add_reaction(state: web::Data<AppState>, caller: AuthUser, path: web::Path<(Uuid, String)>) -> ApiResult<web::Json<MessageView>> {
+    state.user_limits.check(caller.id, true)?;
     let (id, emoji) = path.into_inner();
     Ok(web::Json(messages::react(&state, &caller, id, &emoji, true).await?))
 }
@@ -119,6 +123,7 @@ pub async fn add_reaction(state: web::Data<AppState>, caller: AuthUser, path: we
     params(("id" = Uuid, Path), ("emoji" = String, Path)),
     responses((status = 200, body = MessageView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn remove_reaction(state: web::Data<AppState>, caller: AuthUser, path: web::Path<(Uuid, String)>) -> ApiResult<web::Json<MessageView>> {
+    state.user_limits.check(caller.id, true)?;
     let (id, emoji) = path.into_inner();
     Ok(web::Json(messages::react(&state, &caller, id, &emoji, false).await?))
 }

@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod rooms;
 pub mod social;
 pub mod users;
+pub mod ws;
 
 use actix_web::web;
 
@@ -18,6 +19,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/health").get(health::health))
         .service(web::resource("/health/ready").get(health::ready))
         .service(web::resource("/metrics").get(health::metrics))
+        .service(web::resource("/ws").get(ws::connect))
         .service(
             web::scope("/api/v1")
                 .service(web::resource("/openapi.json").get(openapi::openapi_json))

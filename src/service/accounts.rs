@@ -238,7 +238,9 @@ pub async fn revoke_all(conn: &mut AsyncPgConnection, user_id: Uuid) -> ApiResul
 /// Database failures only.
 pub async fn logout_all(state: &AppState, user_id: Uuid) -> ApiResult<()> {
     let mut conn = state.db().await?;
-    revoke_all(&mut conn, user_id).await
+    revoke_all(&mut conn, user_id).await?;
+    state.realtime.close_user(user_id, crate::realtime::protocol::close::TOKEN_REVOKED, "tokens revoked");
+    Ok(())
 }
 
 /// `POST /users/me/password`: checks the current password, stores the new one and revokes every
@@ -256,8 +258,10 @@ pub async fn change_password(state: &AppState, user: &User, current: String, new
     let mut conn = state.db().await?;
     let user_id = user.id;
     conn.transaction::<_, ApiError, _>(async move |conn| {
-            users::set_password_hash(conn, user_id, &hash).await?;
-            revoke_all(conn, user_id).await
+        users::set_password_hash(conn, user_id, &hash).await?;
+        revoke_all(conn, user_id).await
     })
-    .await
+    .await?;
+    state.realtime.close_user(user_id, crate::realtime::protocol::close::TOKEN_REVOKED, "password changed");
+    Ok(())
 }

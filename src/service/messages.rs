@@ -119,7 +119,11 @@ pub async fn send(state: &AppState, caller: &AuthUser, room_id: Uuid, req: SendM
     // Optimistic: insert, and treat a clash on (room, sender, client_msg_id) as the retry it is.
     // The clash rolls back the seq increment with the statement, so no seq is lost.
     match q::insert_next(&mut conn, &new).await {
-        Ok(m) => Ok((MessageView::new(m, &[]), true)),
+        Ok(m) => {
+            let view = MessageView::new(m, &[]);
+            state.realtime.message_changed("message.new", &view);
+            Ok((view, true))
+        }
         Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _))
             if new.client_msg_id.is_some() =>
         {
@@ -162,6 +166,44 @@ pub async fn history(
     Ok(MessagePage { messages: rows.into_iter().map(|m| MessageView::new(m, &reactions)).collect(), has_more })
 }
 
+/// What `sync` answers.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SyncPage {
+    pub room_id: Uuid,
+    /// The room's seq when the answer was read: a client that got `has_more: false` is now
+    /// current up to it.
+    pub last_seq: i64,
+    /// Every message whose rev is above `since_seq`, in rev order: new, edited and deleted.
+    pub messages: Vec<MessageView>,
+    pub has_more: bool,
+}
+
+/// `sync`: whatever changed in the room after `since_seq`, oldest change first; `limit` 1–500
+/// (default 100). A client pages by calling again with the last message's rev.
+///
+/// # Errors
+/// `validation_failed` for a negative seq or bad limit; access as for history.
+pub async fn sync(state: &AppState, caller: &AuthUser, room_id: Uuid, since_seq: i64, limit: Option<i64>) -> ApiResult<SyncPage> {
+    let limit = limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::validation("limit", "limit must be between 1 and 500."));
+    }
+    if since_seq < 0 {
+        return Err(ApiError::validation("since_seq", "since_seq must not be negative."));
+    }
+    let mut conn = state.db().await?;
+    let access = RoomAccess::load(&mut conn, room_id, caller).await?;
+    access.require_read()?;
+    let mut rows = q::changed_since(&mut conn, room_id, since_seq, limit + 1).await?;
+    let has_more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let ids: Vec<Uuid> = rows.iter().map(|m| m.id).collect();
+    let reactions = q::reactions_for(&mut conn, &ids).await?;
+    // Changes may have committed between reading the room and reading the messages.
+    let last_seq = rows.last().map_or(access.room.last_seq, |m| m.rev.max(access.room.last_seq));
+    Ok(SyncPage { room_id, last_seq, messages: rows.into_iter().map(|m| MessageView::new(m, &reactions)).collect(), has_more })
+}
+
 /// The message and the caller's access to its room.
 async fn load_message(conn: &mut AsyncPgConnection, caller: &AuthUser, id: Uuid) -> ApiResult<(Message, RoomAccess)> {
     let m = q::find(conn, id).await?.ok_or_else(no_such_message)?;
@@ -195,7 +237,9 @@ pub async fn edit(state: &AppState, caller: &AuthUser, id: Uuid, body: &str) -> 
             Ok(q::change(conn, room_id, id, Change::Edit(body)).await?)
         })
         .await?;
-    view(&mut conn, changed).await
+    let view = view(&mut conn, changed).await?;
+    state.realtime.message_changed("message.updated", &view);
+    Ok(view)
 }
 
 /// Takes the room lock (see `rooms::lock`), then reads the message as it now stands: a change
@@ -224,13 +268,18 @@ pub async fn delete(state: &AppState, caller: &AuthUser, id: Uuid) -> ApiResult<
             let current = lock_and_reload(conn, room_id, id).await?;
             if current.deleted_at.is_some() {
                 // Already deleted: nothing changes, no new rev.
-                return Ok(current);
+                return Ok((current, false));
             }
             q::clear_reactions(conn, id).await?;
-            Ok(q::change(conn, room_id, id, Change::Delete).await?)
+            Ok((q::change(conn, room_id, id, Change::Delete).await?, true))
         })
         .await?;
-    Ok(MessageView::new(tombstone, &[]))
+    let (tombstone, changed) = tombstone;
+    let view = MessageView::new(tombstone, &[]);
+    if changed {
+        state.realtime.message_changed("message.deleted", &view);
+    }
+    Ok(view)
 }
 
 fn validate_emoji(emoji: &str) -> ApiResult<()> {
@@ -264,10 +313,15 @@ pub async fn react(state: &AppState, caller: &AuthUser, id: Uuid, emoji: &str, a
             } else {
                 q::remove_reaction(conn, id, user_id, &emoji).await?
             };
-            Ok(if changed { q::change(conn, room_id, id, Change::Touch).await? } else { current })
+            Ok(if changed { (q::change(conn, room_id, id, Change::Touch).await?, true) } else { (current, false) })
         })
         .await?;
-    view(&mut conn, message).await
+    let (message, changed) = message;
+    let view = view(&mut conn, message).await?;
+    if changed {
+        state.realtime.message_changed("reaction.updated", &view);
+    }
+    Ok(view)
 }
 
 /// `GET /search/messages`: full-text search over the caller's rooms, or one of them.

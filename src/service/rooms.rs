@@ -13,7 +13,7 @@ use crate::db::queries::{messages, rooms, social, users};
 use crate::error::{ApiError, ApiResult, ConflictExt};
 use crate::service::access::RoomAccess;
 use crate::state::AppState;
-use crate::views::{MemberView, MessageView, RoomListing, RoomView};
+use crate::views::{MemberView, MessageView, RoomListing, RoomView, UserView};
 
 /// Most users a room can be created with or have added in one call.
 pub const MAX_MEMBERS_PER_CALL: usize = 200;
@@ -115,6 +115,8 @@ async fn create_group(state: &AppState, caller: &AuthUser, req: CreateRoom) -> A
     }
     let mut conn = state.db().await?;
     let others = other_users(&mut conn, caller.id, &req.member_ids).await?;
+    let mut everyone = vec![UserView::public(&caller.user)];
+    everyone.extend(others.iter().map(UserView::public));
     let caller_id = caller.id;
     let room = conn
         .transaction::<_, ApiError, _>(async move |conn| {
@@ -137,7 +139,9 @@ async fn create_group(state: &AppState, caller: &AuthUser, req: CreateRoom) -> A
             Ok(room)
         })
         .await?;
-    Ok(RoomView::new(&room))
+    let view = RoomView::new(&room);
+    state.realtime.members_added(&view, &everyone);
+    Ok(view)
 }
 
 /// The key that makes a pair's direct room unique, whoever creates it.
@@ -170,10 +174,14 @@ async fn create_direct(state: &AppState, caller: &AuthUser, member_ids: &[Uuid])
     let members = |room_id| {
         [caller_id, partner_id].map(|user_id| NewRoomMember { room_id, user_id, role: MemberRole::Member.as_str() })
     };
+    let pair = [UserView::public(&caller.user), UserView::public(&partner)];
     if let Some(room) = rooms::find_direct(&mut conn, &key).await? {
         // Someone who left comes back into the same room and history.
-        rooms::add_members(&mut conn, &members(room.id)).await?;
-        return Ok((RoomView::new(&room), false));
+        let back = rooms::add_members(&mut conn, &members(room.id)).await?;
+        let view = RoomView::new(&room);
+        let returning: Vec<UserView> = pair.into_iter().filter(|u| back.contains(&u.id)).collect();
+        state.realtime.members_added(&view, &returning);
+        return Ok((view, false));
     }
     let created = conn
         .transaction::<_, diesel::result::Error, _>(async |conn| {
@@ -195,7 +203,11 @@ async fn create_direct(state: &AppState, caller: &AuthUser, member_ids: &[Uuid])
         })
         .await;
     match created {
-        Ok(room) => Ok((RoomView::new(&room), true)),
+        Ok(room) => {
+            let view = RoomView::new(&room);
+            state.realtime.members_added(&view, &pair);
+            Ok((view, true))
+        }
         // Both users created it at once: the other request won; answer with its room.
         Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
             let room = rooms::find_direct(&mut conn, &key).await?.ok_or_else(crate::service::access::no_such_room)?;
@@ -270,7 +282,9 @@ pub async fn update(state: &AppState, caller: &AuthUser, room_id: Uuid, req: Upd
     if changes.name.is_none() && changes.topic.is_none() && changes.is_public.is_none() {
         return Ok(RoomView::new(&access.room));
     }
-    Ok(RoomView::new(&rooms::update(&mut conn, room_id, &changes).await?))
+    let view = RoomView::new(&rooms::update(&mut conn, room_id, &changes).await?);
+    state.realtime.room_event(room_id, "room.updated", serde_json::json!({ "room": view }));
+    Ok(view)
 }
 
 /// `DELETE /rooms/{id}`: the room and its history go.
@@ -281,7 +295,9 @@ pub async fn delete(state: &AppState, caller: &AuthUser, room_id: Uuid) -> ApiRe
     let mut conn = state.db().await?;
     let access = RoomAccess::load(&mut conn, room_id, caller).await?;
     access.require_owner()?;
+    let members = rooms::member_ids(&mut conn, room_id).await?;
     rooms::delete(&mut conn, room_id).await?;
+    state.realtime.room_deleted(room_id, &members);
     Ok(())
 }
 
@@ -316,7 +332,10 @@ pub async fn add_members(state: &AppState, caller: &AuthUser, room_id: Uuid, use
         users.iter().map(|u| NewRoomMember { room_id, user_id: u.id, role: MemberRole::Member.as_str() }).collect();
     let added = rooms::add_members(&mut conn, &new).await?;
     let all = rooms::members(&mut conn, room_id).await?;
-    Ok(all.iter().filter(|(m, _)| added.contains(&m.user_id)).map(|(m, u)| MemberView::new(m, u)).collect())
+    let views: Vec<MemberView> = all.iter().filter(|(m, _)| added.contains(&m.user_id)).map(|(m, u)| MemberView::new(m, u)).collect();
+    let users: Vec<UserView> = views.iter().map(|m| m.user.clone()).collect();
+    state.realtime.members_added(&RoomView::new(&access.room), &users);
+    Ok(views)
 }
 
 /// `DELETE /rooms/{id}/members/{user_id}`: leaving (oneself) or kicking (a moderator). An owner
@@ -363,7 +382,9 @@ pub async fn remove_member(state: &AppState, caller: &AuthUser, room_id: Uuid, u
         }
         Ok(())
     })
-    .await
+    .await?;
+    state.realtime.member_removed(room_id, user_id);
+    Ok(())
 }
 
 /// `PATCH /rooms/{id}/members/{user_id}`: the owner makes a member a moderator or back, or hands
@@ -424,8 +445,11 @@ pub async fn join(state: &AppState, caller: &AuthUser, room_id: Uuid) -> ApiResu
             return Err(ApiError::Forbidden("This room is not public.".into()));
         }
         let me = [NewRoomMember { room_id, user_id: caller.id, role: MemberRole::Member.as_str() }];
-        rooms::add_members(&mut conn, &me).await.on_conflict("Already a member.")?;
+        let added = rooms::add_members(&mut conn, &me).await.on_conflict("Already a member.")?;
         rooms::touch(&mut conn, room_id).await?;
+        if !added.is_empty() {
+            state.realtime.members_added(&RoomView::new(&access.room), &[UserView::public(&caller.user)]);
+        }
     }
     Ok(RoomView::new(&access.room))
 }
@@ -444,5 +468,6 @@ pub async fn mark_read(state: &AppState, caller: &AuthUser, room_id: Uuid, seq: 
     access.require_member()?;
     let marker = rooms::advance_read_marker(&mut conn, room_id, caller.id, seq).await?.unwrap_or(0);
     let unread_count = rooms::unread_count(&mut conn, room_id, caller.id, marker).await?;
+    state.realtime.room_event(room_id, "read", serde_json::json!({ "room_id": room_id, "user_id": caller.id, "seq": marker }));
     Ok(ReadMarker { room_id, last_read_seq: marker, unread_count })
 }

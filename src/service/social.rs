@@ -2,6 +2,8 @@
 //! it stands neither can send the other a friend request or open or write in a direct room with
 //! them.
 
+use std::collections::HashMap;
+
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::Serialize;
 use uuid::Uuid;
@@ -10,6 +12,7 @@ use crate::auth::AuthUser;
 use crate::db::models::{Role, User};
 use crate::db::queries::{social, users};
 use crate::error::{ApiError, ApiResult, ConflictExt};
+use crate::realtime::presence;
 use crate::state::AppState;
 use crate::views::{BlockView, FriendRequestView, FriendView, PresenceView, UserView, UserWithPresence};
 
@@ -19,14 +22,54 @@ pub struct FriendRequests {
     pub outgoing: Vec<FriendRequestView>,
 }
 
-/// What others see of a user's presence. Until the real-time layer tracks connections, nobody is
-/// connected, so everyone is offline with the last time the database saw them.
-pub fn presence_of(user: &User) -> PresenceView {
-    PresenceView { status: "offline", last_seen_at: user.last_seen_at }
+/// Live statuses from the presence tracker for these users; absent ones are offline.
+async fn live_statuses(state: &AppState, ids: Vec<Uuid>) -> HashMap<Uuid, &'static str> {
+    state.realtime.presence.send(presence::Query(ids)).await.unwrap_or_default()
 }
 
-fn with_presence(user: &User) -> UserWithPresence {
-    UserWithPresence { user: UserView::public(user), presence: presence_of(user) }
+/// What others see of a user's presence: the live status, or offline with when they were last
+/// seen.
+fn presence_of(user: &User, live: &HashMap<Uuid, &'static str>) -> PresenceView {
+    match live.get(&user.id) {
+        Some(status) if user.role() != Role::Guest => PresenceView { status, last_seen_at: None },
+        _ => PresenceView { status: "offline", last_seen_at: user.last_seen_at },
+    }
+}
+
+fn with_presence(user: &User, live: &HashMap<Uuid, &'static str>) -> UserWithPresence {
+    UserWithPresence { user: UserView::public(user), presence: presence_of(user, live) }
+}
+
+#[derive(Debug, Serialize)]
+pub struct PresenceStatus {
+    pub user_id: Uuid,
+    #[serde(flatten)]
+    pub presence: PresenceView,
+}
+
+/// `presence.subscribe`'s answer: each named user's status (unknown users are left out).
+///
+/// # Errors
+/// Database failures only.
+pub async fn presence_statuses(state: &AppState, ids: &[Uuid]) -> ApiResult<Vec<PresenceStatus>> {
+    let users = {
+        let mut conn = state.db().await?;
+        users::find_many(&mut conn, ids).await?
+    };
+    let live = live_statuses(state, ids.to_vec()).await;
+    Ok(users.iter().map(|u| PresenceStatus { user_id: u.id, presence: presence_of(u, &live) }).collect())
+}
+
+/// What a new connection needs: the user's rooms (to attach to) and friends (whose presence to
+/// follow).
+///
+/// # Errors
+/// Database failures only.
+pub async fn rooms_and_friends(state: &AppState, user_id: Uuid) -> ApiResult<(Vec<Uuid>, Vec<Uuid>)> {
+    let mut conn = state.db().await?;
+    let rooms = crate::db::queries::rooms::room_ids_of(&mut conn, user_id).await?;
+    let friends = social::friend_ids(&mut conn, user_id).await?;
+    Ok((rooms, friends))
 }
 
 /// Another existing, non-guest user.
@@ -47,7 +90,9 @@ async fn other_user(conn: &mut AsyncPgConnection, caller: &AuthUser, id: Uuid) -
 pub async fn friends(state: &AppState, caller: &AuthUser) -> ApiResult<Vec<FriendView>> {
     let mut conn = state.db().await?;
     let rows = social::friends(&mut conn, caller.id).await?;
-    Ok(rows.iter().map(|(since, u)| FriendView { user: with_presence(u), since: *since }).collect())
+    drop(conn);
+    let live = live_statuses(state, rows.iter().map(|(_, u)| u.id).collect()).await;
+    Ok(rows.iter().map(|(since, u)| FriendView { user: with_presence(u, &live), since: *since }).collect())
 }
 
 /// `POST /friends/requests`.
@@ -70,12 +115,14 @@ pub async fn send_request(state: &AppState, caller: &AuthUser, to: Uuid) -> ApiR
     let request = social::insert_request(&mut conn, Uuid::new_v4(), caller.id, to)
         .await
         .on_conflict("You already sent this user a request.")?;
-    Ok(FriendRequestView {
+    let view = FriendRequestView {
         id: request.id,
         from: UserView::public(&caller.user),
         to: UserView::public(&target),
         created_at: request.created_at,
-    })
+    };
+    state.realtime.user_event(to, "friend.request", serde_json::json!({ "request": view }));
+    Ok(view)
 }
 
 /// `GET /friends/requests`.
@@ -120,7 +167,10 @@ pub async fn accept(state: &AppState, caller: &AuthUser, request_id: Uuid) -> Ap
             Ok(since)
         })
         .await?;
-    Ok(FriendView { user: with_presence(&friend), since })
+    state.realtime.befriended(caller.id, friend.id);
+    state.realtime.user_event(friend.id, "friend.accepted", serde_json::json!({ "user": UserView::public(&caller.user) }));
+    let live = live_statuses(state, vec![friend.id]).await;
+    Ok(FriendView { user: with_presence(&friend, &live), since })
 }
 
 /// `POST /friends/requests/{id}/decline`: the recipient declines, or the sender withdraws.

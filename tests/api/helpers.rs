@@ -127,7 +127,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let db_url = secrecy::ExposeSecret::expose_secret(&settings.database.url).to_owned();
     let app = Application::build(settings).await.expect("build the application");
     let address = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
+    actix_web::rt::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
     TestApp { address, client, db_url }
 }

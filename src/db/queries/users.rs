@@ -103,3 +103,20 @@ pub async fn find_many(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResul
     }
     users::table.filter(users::id.eq_any(ids)).select(User::as_select()).load(conn).await
 }
+
+/// Records when users were last seen, all in one statement.
+pub async fn set_last_seen(conn: &mut AsyncPgConnection, batch: &[(Uuid, chrono::DateTime<chrono::Utc>)]) -> QueryResult<usize> {
+    if batch.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<Uuid> = batch.iter().map(|(id, _)| *id).collect();
+    let times: Vec<chrono::DateTime<chrono::Utc>> = batch.iter().map(|(_, t)| *t).collect();
+    diesel::sql_query(
+        "UPDATE users SET last_seen_at = b.seen FROM unnest($1::uuid[], $2::timestamptz[]) AS b(id, seen) \
+         WHERE users.id = b.id AND (users.last_seen_at IS NULL OR users.last_seen_at < b.seen)",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(ids)
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Timestamptz>, _>(times)
+    .execute(conn)
+    .await
+}

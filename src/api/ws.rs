@@ -1,0 +1,28 @@
+//! `GET /ws`: authenticates before the upgrade (401 / 403 as for REST), then hands the socket to
+//! a connection actor.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+use crate::auth::extractor::{authenticate, bearer_token};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+pub struct WsQuery {
+    /// For browsers, which cannot set headers on a WebSocket: the access token.
+    pub token: Option<String>,
+}
+
+/// `GET /ws`
+pub async fn connect(
+    req: HttpRequest,
+    stream: web::Payload,
+    state: web::Data<AppState>,
+    query: web::Query<WsQuery>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let token = bearer_token(&req).map(str::to_owned).or_else(|| query.into_inner().token);
+    let token = token.ok_or_else(|| ApiError::Unauthorized("Missing access token.".into()))?;
+    let caller = authenticate(&state, &token).await?;
+    crate::realtime::connection::start(&req, stream, state, caller)
+}

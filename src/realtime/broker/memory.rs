@@ -1,0 +1,101 @@
+//! The in-process broker: an actor holding topic → subscribers. Publishing is a message to it, so
+//! there is no lock to contend on; it forwards each envelope (an `Arc`) to the topic's subscribers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix::{Actor, Addr, Context, Handler, Message, Recipient};
+
+use super::{Broker, Envelope, Published, SubscriberId, Topic};
+
+#[derive(Default)]
+pub struct MemoryBrokerActor {
+    topics: HashMap<Topic, HashMap<SubscriberId, Recipient<Published>>>,
+}
+
+impl Actor for MemoryBrokerActor {
+    type Context = Context<Self>;
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Publish(Topic, Arc<Envelope>);
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Subscribe(Topic, SubscriberId, Recipient<Published>);
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Unsubscribe(Topic, SubscriberId);
+
+/// How many topics have subscribers: for tests and metrics.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct TopicCount;
+
+impl Handler<Publish> for MemoryBrokerActor {
+    type Result = ();
+    fn handle(&mut self, Publish(topic, envelope): Publish, _: &mut Context<Self>) {
+        if let Some(subscribers) = self.topics.get_mut(&topic) {
+            // A subscriber whose actor is gone is dropped here rather than on its own unsubscribe.
+            subscribers.retain(|_, r| r.connected());
+            for r in subscribers.values() {
+                r.do_send(Published { topic, envelope: envelope.clone() });
+            }
+            if subscribers.is_empty() {
+                self.topics.remove(&topic);
+            }
+        }
+    }
+}
+
+impl Handler<Subscribe> for MemoryBrokerActor {
+    type Result = ();
+    fn handle(&mut self, Subscribe(topic, id, r): Subscribe, _: &mut Context<Self>) {
+        self.topics.entry(topic).or_default().insert(id, r);
+    }
+}
+
+impl Handler<Unsubscribe> for MemoryBrokerActor {
+    type Result = ();
+    fn handle(&mut self, Unsubscribe(topic, id): Unsubscribe, _: &mut Context<Self>) {
+        if let Some(subscribers) = self.topics.get_mut(&topic) {
+            subscribers.remove(&id);
+            if subscribers.is_empty() {
+                self.topics.remove(&topic);
+            }
+        }
+    }
+}
+
+impl Handler<TopicCount> for MemoryBrokerActor {
+    type Result = usize;
+    fn handle(&mut self, _: TopicCount, _: &mut Context<Self>) -> usize {
+        self.topics.len()
+    }
+}
+
+pub struct MemoryBroker {
+    pub addr: Addr<MemoryBrokerActor>,
+}
+
+impl MemoryBroker {
+    pub fn start() -> Self {
+        Self { addr: MemoryBrokerActor::default().start() }
+    }
+}
+
+impl Broker for MemoryBroker {
+    fn publish(&self, topic: Topic, envelope: Envelope) {
+        self.addr.do_send(Publish(topic, Arc::new(envelope)));
+    }
+
+    fn subscribe(&self, topic: Topic, id: SubscriberId, subscriber: Recipient<Published>) {
+        self.addr.do_send(Subscribe(topic, id, subscriber));
+    }
+
+    fn unsubscribe(&self, topic: Topic, id: SubscriberId) {
+        self.addr.do_send(Unsubscribe(topic, id));
+    }
+}

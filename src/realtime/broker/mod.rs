@@ -1,0 +1,87 @@
+//! The seam between producers of events (services, after commit) and their delivery. Topics are
+//! per room (`room:{id}`), per user (`user:{id}`: control events and personal notifications) and
+//! per user's presence (`presence:{id}`), so an instance only hears about rooms and users it has
+//! local connections for. The in-process broker is the embedded default; a Redis broker behind the
+//! same trait carries events between instances.
+
+pub mod memory;
+
+use std::fmt;
+use std::sync::Arc;
+
+use actix::{Message, Recipient};
+use bytestring::ByteString;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Topic {
+    Room(Uuid),
+    User(Uuid),
+    Presence(Uuid),
+}
+
+impl fmt::Display for Topic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Topic::Room(id) => write!(f, "room:{id}"),
+            Topic::User(id) => write!(f, "user:{id}"),
+            Topic::Presence(id) => write!(f, "presence:{id}"),
+        }
+    }
+}
+
+/// What travels on a topic.
+#[derive(Debug, Clone)]
+pub enum Envelope {
+    /// A protocol event, serialised once and shared by every recipient.
+    Event {
+        /// The room seq the event carries, for room history events; the room actor orders by it.
+        seq: Option<i64>,
+        text: ByteString,
+        /// Not delivered to this user's connections (typing goes to the others only).
+        exclude_user: Option<Uuid>,
+    },
+    /// Membership and session changes that actors act on.
+    Control(Control),
+}
+
+#[derive(Debug, Clone)]
+pub enum Control {
+    /// On a user topic: the user joined this room; their connections attach to it.
+    Attach { room_id: Uuid },
+    /// On a room topic: this user left or was removed; their connections detach.
+    Detach { user_id: Uuid },
+    /// On a room topic: the room is gone.
+    RoomDeleted,
+    /// On a user topic: the user left or lost this room; their connections forget it.
+    Left { room_id: Uuid },
+    /// On a user topic: close the user's connections with this code.
+    Close { code: u16, reason: &'static str },
+    /// On a user topic: start receiving this user's presence (a new friend).
+    WatchPresence { user_id: Uuid },
+}
+
+/// A delivery from the broker to a subscriber.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct Published {
+    pub topic: Topic,
+    pub envelope: Arc<Envelope>,
+}
+
+/// Identifies one subscription so it can be removed (recipients have no identity of their own).
+pub type SubscriberId = u64;
+
+pub trait Broker: Send + Sync + 'static {
+    /// Sends to every subscriber of `topic` on every instance, once.
+    fn publish(&self, topic: Topic, envelope: Envelope);
+    fn subscribe(&self, topic: Topic, id: SubscriberId, subscriber: Recipient<Published>);
+    fn unsubscribe(&self, topic: Topic, id: SubscriberId);
+}
+
+static NEXT_SUBSCRIBER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// A process-unique subscriber id.
+pub fn next_subscriber_id() -> SubscriberId {
+    NEXT_SUBSCRIBER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}

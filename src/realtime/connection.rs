@@ -1,0 +1,392 @@
+//! One actor per WebSocket. It parses frames into commands, applies the per-user rate limits,
+//! runs each command through the same services the REST routes use (as futures spawned off its
+//! mailbox, so a slow query never holds up event delivery), writes replies, and writes the event
+//! text that room actors and the broker hand it. It knows no SQL and no other connection.
+//!
+//! actix-web-actors is deprecated upstream; it is confined to this file.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use actix_web::web;
+use actix_web_actors::ws::{self, CloseCode, CloseReason};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::auth::AuthUser;
+use crate::db::models::Role;
+use crate::error::{ApiError, ApiResult};
+use crate::realtime::broker::{Control, Envelope, Published, SubscriberId, Topic, next_subscriber_id};
+use crate::realtime::outbox::{ConnHandle, ConnId, Deliver, Outbox};
+use crate::realtime::presence::{self, Status};
+use crate::realtime::protocol::{self, Command, CommandId, close};
+use crate::realtime::registry::{Attach, Detach};
+use crate::service::{messages, rooms, social};
+use crate::state::AppState;
+use crate::views::UserView;
+
+/// Most users one `presence.subscribe` may name.
+const MAX_PRESENCE_SUBSCRIBE: usize = 500;
+
+pub struct WsConnection {
+    id: ConnId,
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    session_id: Uuid,
+    last_heard: Instant,
+    outbox: Arc<Outbox>,
+    rooms: HashSet<Uuid>,
+    subscriber: SubscriberId,
+    watched: HashSet<Uuid>,
+    /// Message writes of one connection commit in the order they were sent.
+    write_order: Arc<tokio::sync::Mutex<()>>,
+    limited_in_a_row: u32,
+    /// Commands running; on shutdown the connection closes once they have replied.
+    in_flight: usize,
+    draining: bool,
+}
+
+impl WsConnection {
+    pub fn new(state: web::Data<AppState>, caller: AuthUser) -> Self {
+        Self {
+            id: next_subscriber_id(),
+            state,
+            caller,
+            session_id: Uuid::new_v4(),
+            last_heard: Instant::now(),
+            outbox: Arc::new(Outbox::default()),
+            rooms: HashSet::new(),
+            subscriber: 0,
+            watched: HashSet::new(),
+            write_order: Arc::new(tokio::sync::Mutex::new(())),
+            limited_in_a_row: 0,
+            in_flight: 0,
+            draining: false,
+        }
+    }
+
+    fn conn_handle(&self, ctx: &ws::WebsocketContext<Self>) -> ConnHandle {
+        ConnHandle {
+            id: self.id,
+            user_id: self.caller.id,
+            recipient: ctx.address().recipient(),
+            outbox: self.outbox.clone(),
+            limit: self.state.settings.realtime.outbox_limit,
+        }
+    }
+
+    fn attach(&mut self, room_id: Uuid, ctx: &ws::WebsocketContext<Self>) {
+        if self.rooms.insert(room_id) {
+            self.state.realtime.registry.do_send(Attach { room_id, conn: self.conn_handle(ctx) });
+        }
+    }
+
+    fn watch(&mut self, user_id: Uuid, ctx: &ws::WebsocketContext<Self>) {
+        if self.watched.insert(user_id) {
+            self.state.realtime.broker.subscribe(Topic::Presence(user_id), self.subscriber, ctx.address().recipient());
+        }
+    }
+
+    fn close(&mut self, code: u16, reason: &str, ctx: &mut ws::WebsocketContext<Self>) {
+        ctx.close(Some(CloseReason { code: CloseCode::Other(code), description: Some(reason.to_owned()) }));
+        ctx.stop();
+    }
+
+    fn respond(&mut self, id: Option<CommandId>, result: ApiResult<Value>, ctx: &mut ws::WebsocketContext<Self>) {
+        match (id, result) {
+            (Some(id), Ok(data)) => ctx.text(protocol::reply_ok(&id, data)),
+            (Some(id), Err(e)) => ctx.text(protocol::reply_err(&id, &e)),
+            (None, Ok(_)) => {}
+            (None, Err(e)) => ctx.text(protocol::error_event(&e)),
+        }
+    }
+
+    /// Runs a command's service call off the mailbox and replies when it completes.
+    fn run<F>(&mut self, id: Option<CommandId>, fut: F, ctx: &mut ws::WebsocketContext<Self>)
+    where
+        F: Future<Output = ApiResult<Value>> + 'static,
+    {
+        self.in_flight += 1;
+        ctx.spawn(fut.into_actor(self).map(move |result, act, ctx| {
+            act.in_flight -= 1;
+            act.respond(id, result, ctx);
+            if act.draining && act.in_flight == 0 {
+                act.close(close::GOING_AWAY, "server shutting down", ctx);
+            }
+        }));
+    }
+
+    /// Shutdown: stop taking commands, let the running ones reply, then close with 1001.
+    fn drain(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        self.draining = true;
+        if self.in_flight == 0 {
+            self.close(close::GOING_AWAY, "server shutting down", ctx);
+        }
+    }
+
+    fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
+        let parsed = protocol::parse(text);
+        if parsed.bare_ping {
+            ctx.text(r#"{"type":"pong"}"#);
+            return;
+        }
+        let id = parsed.id;
+        if self.draining {
+            let e = ApiError::Unavailable(anyhow::anyhow!("shutting down"));
+            return self.respond(id, Err(e), ctx);
+        }
+        let command = match parsed.command {
+            Ok(c) => c,
+            Err(e) => return self.respond(id, Err(e), ctx),
+        };
+        if !matches!(command, Command::Ping) {
+            if let Err(e) = self.state.user_limits.check(self.caller.id, command.is_message_write()) {
+                self.limited_in_a_row += 1;
+                if self.limited_in_a_row > self.state.settings.rate_limit.abuse_close_after {
+                    return self.close(close::POLICY, "rate limit exceeded persistently", ctx);
+                }
+                return self.respond(id, Err(e), ctx);
+            }
+            self.limited_in_a_row = 0;
+        }
+        self.dispatch(id, command, ctx);
+    }
+
+    fn dispatch(&mut self, id: Option<CommandId>, command: Command, ctx: &mut ws::WebsocketContext<Self>) {
+        let state = self.state.clone();
+        let caller = self.caller.clone();
+        let order = self.write_order.clone();
+        match command {
+            Command::Ping => self.respond(id, Ok(json!({})), ctx),
+            Command::Typing(d) => {
+                // Membership is known locally; typing never touches the database.
+                let result = if self.rooms.contains(&d.room_id) {
+                    self.state.realtime.typing(d.room_id, self.caller.id, d.active);
+                    Ok(json!({}))
+                } else {
+                    Err(ApiError::Forbidden("You are not a member of this room.".into()))
+                };
+                self.respond(id, result, ctx);
+            }
+            Command::PresenceSet(d) => {
+                let result = match (Status::parse(&d.status), self.caller.role) {
+                    (_, Role::Guest) => Err(ApiError::Forbidden("Guests have no presence.".into())),
+                    (None, _) => Err(ApiError::validation("status", "status must be online, away, dnd or invisible.")),
+                    (Some(status), _) => {
+                        self.state.realtime.presence.do_send(presence::SetStatus { user_id: self.caller.id, conn_id: self.id, status });
+                        Ok(json!({}))
+                    }
+                };
+                self.respond(id, result, ctx);
+            }
+            Command::PresenceSubscribe(d) => {
+                if d.user_ids.len() > MAX_PRESENCE_SUBSCRIBE {
+                    let e = ApiError::validation("user_ids", format!("At most {MAX_PRESENCE_SUBSCRIBE} users."));
+                    return self.respond(id, Err(e), ctx);
+                }
+                for user_id in &d.user_ids {
+                    self.watch(*user_id, ctx);
+                }
+                self.run(id, async move { social::presence_statuses(&state, &d.user_ids).await.map(|s| json!({ "statuses": s })) }, ctx);
+            }
+            Command::Send(d) => self.run(
+                id,
+                async move {
+                    let _in_order = order.lock().await;
+                    let req = messages::SendMessage { body: d.body, client_msg_id: d.client_msg_id, reply_to: d.reply_to };
+                    messages::send(&state, &caller, d.room_id, req).await.map(|(m, _)| json!({ "message": m }))
+                },
+                ctx,
+            ),
+            Command::Edit(d) => self.run(
+                id,
+                async move {
+                    let _in_order = order.lock().await;
+                    messages::edit(&state, &caller, d.message_id, &d.body).await.map(|m| json!({ "message": m }))
+                },
+                ctx,
+            ),
+            Command::Delete(d) => self.run(
+                id,
+                async move {
+                    let _in_order = order.lock().await;
+                    messages::delete(&state, &caller, d.message_id).await.map(|_| json!({}))
+                },
+                ctx,
+            ),
+            Command::ReactionAdd(d) => self.run(id, react(state, caller, order, d, true), ctx),
+            Command::ReactionRemove(d) => self.run(id, react(state, caller, order, d, false), ctx),
+            Command::Read(d) => self.run(
+                id,
+                async move { rooms::mark_read(&state, &caller, d.room_id, d.seq).await.map(|r| json!({ "unread_count": r.unread_count })) },
+                ctx,
+            ),
+            Command::Sync(d) => self.run(
+                id,
+                async move { messages::sync(&state, &caller, d.room_id, d.since_seq, d.limit).await.map(|s| json!(s)) },
+                ctx,
+            ),
+        }
+    }
+}
+
+async fn react(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    order: Arc<tokio::sync::Mutex<()>>,
+    d: protocol::ReactionData,
+    add: bool,
+) -> ApiResult<Value> {
+    let _in_order = order.lock().await;
+    messages::react(&state, &caller, d.message_id, &d.emoji, add).await.map(|m| json!({ "message": m }))
+}
+
+/// Upgrades an authenticated request to a WebSocket served by a new connection actor.
+///
+/// # Errors
+/// The request is not a valid WebSocket handshake.
+pub fn start(
+    req: &actix_web::HttpRequest,
+    stream: web::Payload,
+    state: web::Data<AppState>,
+    caller: AuthUser,
+) -> Result<actix_web::HttpResponse, actix_web::Error> {
+    let frame_size = state.settings.realtime.max_frame_bytes;
+    ws::WsResponseBuilder::new(WsConnection::new(state, caller), req, stream).frame_size(frame_size).start()
+}
+
+impl Actor for WsConnection {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        metrics::gauge!("ws_connections").increment(1.0);
+        let realtime = &self.state.realtime;
+        let hello = json!({
+            "user": UserView::own(&self.caller.user),
+            "session_id": self.session_id,
+            "heartbeat_ms": self.state.settings.realtime.heartbeat_interval_ms,
+            "instance": self.state.instance_id,
+        });
+        ctx.text(protocol::event("hello", hello));
+
+        self.subscriber = self.id;
+        realtime.broker.subscribe(Topic::User(self.caller.id), self.subscriber, ctx.address().recipient());
+        if self.caller.role != Role::Guest {
+            realtime.presence.do_send(presence::Connect { user_id: self.caller.id, conn_id: self.id });
+        }
+        let mut shutdown = realtime.shutdown_signal();
+        ctx.spawn(
+            async move {
+                let _ = shutdown.changed().await;
+            }
+            .into_actor(self)
+            .map(|_, act, ctx| act.drain(ctx)),
+        );
+
+        let heartbeat = Duration::from_millis(self.state.settings.realtime.heartbeat_interval_ms);
+        ctx.run_interval(heartbeat, move |act, ctx| {
+            if act.last_heard.elapsed() > heartbeat * 3 {
+                act.close(close::GOING_AWAY, "no heartbeat", ctx);
+            } else {
+                ctx.ping(b"");
+            }
+        });
+
+        // Rooms and friends before any frame is handled, so typing and presence checks see them.
+        let (state, user_id) = (self.state.clone(), self.caller.id);
+        let load = async move { social::rooms_and_friends(&state, user_id).await };
+        ctx.wait(load.into_actor(self).map(|loaded, act, ctx| match loaded {
+            Ok((rooms, friends)) => {
+                for room_id in rooms {
+                    act.attach(room_id, ctx);
+                }
+                for friend in friends {
+                    act.watch(friend, ctx);
+                }
+            }
+            Err(e) => {
+                tracing::warn!("closing a new connection: its rooms could not be loaded: {e}");
+                act.close(close::GOING_AWAY, "service unavailable", ctx);
+            }
+        }));
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        metrics::gauge!("ws_connections").decrement(1.0);
+        let realtime = &self.state.realtime;
+        realtime.registry.do_send(Detach { conn_id: self.id, room_ids: self.rooms.drain().collect() });
+        realtime.broker.unsubscribe(Topic::User(self.caller.id), self.subscriber);
+        for user_id in self.watched.drain() {
+            realtime.broker.unsubscribe(Topic::Presence(user_id), self.subscriber);
+        }
+        if self.caller.role != Role::Guest {
+            realtime.presence.do_send(presence::Disconnect { user_id: self.caller.id, conn_id: self.id });
+        }
+    }
+}
+
+impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsConnection {
+    fn handle(&mut self, msg: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        self.last_heard = Instant::now();
+        match msg {
+            Ok(ws::Message::Text(text)) => self.on_text(&text, ctx),
+            Ok(ws::Message::Binary(_)) => {
+                let e = ApiError::BadRequest("Binary frames are not supported; send JSON text.".into());
+                ctx.text(protocol::error_event(&e));
+            }
+            Ok(ws::Message::Ping(bytes)) => ctx.pong(&bytes),
+            Ok(ws::Message::Pong(_) | ws::Message::Nop) => {}
+            Ok(ws::Message::Continuation(_)) => {
+                let e = ApiError::BadRequest("Fragmented frames are not supported.".into());
+                ctx.text(protocol::error_event(&e));
+            }
+            Ok(ws::Message::Close(reason)) => {
+                ctx.close(reason);
+                ctx.stop();
+            }
+            Err(ws::ProtocolError::Overflow) => self.close(close::TOO_BIG, "frame too large", ctx),
+            Err(e) => {
+                tracing::debug!("websocket protocol error: {e}");
+                ctx.stop();
+            }
+        }
+    }
+}
+
+impl Handler<Deliver> for WsConnection {
+    type Result = ();
+    fn handle(&mut self, Deliver(text): Deliver, ctx: &mut Self::Context) {
+        self.outbox.taken();
+        if self.outbox.overflowed() {
+            return self.close(close::TOO_SLOW, "too slow: reconnect and sync", ctx);
+        }
+        if !text.is_empty() {
+            ctx.text(text);
+        }
+    }
+}
+
+impl Handler<Published> for WsConnection {
+    type Result = ();
+    fn handle(&mut self, msg: Published, ctx: &mut Self::Context) {
+        match msg.envelope.as_ref() {
+            Envelope::Event { text, exclude_user, .. } => {
+                if *exclude_user != Some(self.caller.id) {
+                    ctx.text(text.clone());
+                }
+            }
+            Envelope::Control(Control::Attach { room_id }) => self.attach(*room_id, ctx),
+            Envelope::Control(Control::Close { code, reason }) => self.close(*code, reason, ctx),
+            Envelope::Control(Control::WatchPresence { user_id }) => self.watch(*user_id, ctx),
+            Envelope::Control(Control::Left { room_id }) => {
+                if self.rooms.remove(room_id) {
+                    self.state.realtime.registry.do_send(Detach { conn_id: self.id, room_ids: vec![*room_id] });
+                }
+            }
+            Envelope::Control(Control::Detach { .. } | Control::RoomDeleted) => {}
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! The real-time core: WebSocket connections, room actors, the presence tracker and the registry,
+//! exchanging typed actix messages, with a broker between the producers of events and the room
+//! actors that deliver them. `Realtime` is the handle the rest of the application uses: services
+//! call it after they commit, and every event takes the same path whether the change came over
+//! REST or WebSocket:
+//!
+//! ```text
+//! service commits → Realtime::publish → broker topic room:{id} → room actor (seq order)
+//!                 → each local connection's outbox → socket
+//! ```
+
+pub mod broker;
+pub mod connection;
+pub mod events;
+pub mod outbox;
+pub mod presence;
+pub mod protocol;
+pub mod registry;
+pub mod room;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{Actor, Addr};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::config::RealtimeSettings;
+use crate::db::PgPool;
+use crate::views::{MessageView, RoomView, UserView};
+use broker::memory::MemoryBroker;
+use broker::{Broker, Control, Envelope, Topic};
+use presence::Presence;
+use registry::Registry;
+
+pub struct Realtime {
+    pub broker: Arc<dyn Broker>,
+    pub registry: Addr<Registry>,
+    pub presence: Addr<Presence>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+impl Realtime {
+    /// Starts the broker, registry and presence actors on the current actix system.
+    pub fn start(pool: PgPool, settings: &RealtimeSettings) -> Self {
+        let broker: Arc<dyn Broker> = Arc::new(MemoryBroker::start());
+        let registry = Registry::new(
+            pool.clone(),
+            broker.clone(),
+            Duration::from_millis(settings.gap_timeout_ms),
+            Duration::from_millis(settings.room_idle_ms),
+        )
+        .start();
+        let presence = Presence::new(
+            broker.clone(),
+            pool,
+            Duration::from_millis(settings.presence_offline_grace_ms),
+            Duration::from_millis(settings.presence_flush_ms),
+            Duration::from_millis(settings.last_seen_flush_ms),
+        )
+        .start();
+        let (shutdown, _) = tokio::sync::watch::channel(false);
+        Self { broker, registry, presence, shutdown }
+    }
+
+    /// A history change of a message (`message.new`, `message.updated`, `message.deleted`,
+    /// `reaction.updated`), to every member's connections in seq order.
+    pub fn message_changed(&self, kind: &str, message: &MessageView) {
+        self.broker.publish(Topic::Room(message.room_id), events::history(kind, message));
+    }
+
+    /// An event without a seq to every member's connections.
+    pub fn room_event(&self, room_id: Uuid, kind: &str, data: Value) {
+        self.broker.publish(Topic::Room(room_id), events::plain(kind, data));
+    }
+
+    /// `typing` to the other members' connections (none of the sender's).
+    pub fn typing(&self, room_id: Uuid, user_id: Uuid, active: bool) {
+        let text = protocol::event("typing", json!({"room_id": room_id, "user_id": user_id, "active": active}));
+        self.broker.publish(Topic::Room(room_id), Envelope::Event { seq: None, text: text.into(), exclude_user: Some(user_id) });
+    }
+
+    /// An event to every connection of one user.
+    pub fn user_event(&self, user_id: Uuid, kind: &str, data: Value) {
+        self.broker.publish(Topic::User(user_id), events::plain(kind, data));
+    }
+
+    /// Users joined a room: the members already there hear `room.member_added`, and each new
+    /// member's connections attach to the room and hear it too.
+    pub fn members_added(&self, room: &RoomView, users: &[UserView]) {
+        for user in users {
+            let data = json!({"room_id": room.id, "user": user, "room": room});
+            self.room_event(room.id, "room.member_added", data.clone());
+            self.broker.publish(Topic::User(user.id), Envelope::Control(Control::Attach { room_id: room.id }));
+            self.user_event(user.id, "room.member_added", data);
+        }
+    }
+
+    /// A user left or was removed: everyone, the user included, hears `room.member_removed`,
+    /// then that user's connections stop receiving the room.
+    pub fn member_removed(&self, room_id: Uuid, user_id: Uuid) {
+        self.room_event(room_id, "room.member_removed", json!({"room_id": room_id, "user_id": user_id}));
+        self.broker.publish(Topic::Room(room_id), Envelope::Control(Control::Detach { user_id }));
+        self.broker.publish(Topic::User(user_id), Envelope::Control(Control::Left { room_id }));
+    }
+
+    /// The room is gone: members hear `room.deleted` and their connections drop it.
+    pub fn room_deleted(&self, room_id: Uuid, member_ids: &[Uuid]) {
+        self.room_event(room_id, "room.deleted", json!({"room_id": room_id}));
+        self.broker.publish(Topic::Room(room_id), Envelope::Control(Control::RoomDeleted));
+        for user_id in member_ids {
+            self.broker.publish(Topic::User(*user_id), Envelope::Control(Control::Left { room_id }));
+        }
+    }
+
+    /// Closes every connection of the user, on every instance.
+    pub fn close_user(&self, user_id: Uuid, code: u16, reason: &'static str) {
+        self.broker.publish(Topic::User(user_id), Envelope::Control(Control::Close { code, reason }));
+    }
+
+    /// Two users became friends: each starts receiving the other's presence.
+    pub fn befriended(&self, a: Uuid, b: Uuid) {
+        self.broker.publish(Topic::User(a), Envelope::Control(Control::WatchPresence { user_id: b }));
+        self.broker.publish(Topic::User(b), Envelope::Control(Control::WatchPresence { user_id: a }));
+    }
+
+    /// Resolves when shutdown begins.
+    pub fn shutdown_signal(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Tells every local connection to close with 1001.
+    pub fn begin_shutdown(&self) {
+        let _ = self.shutdown.send(true);
+    }
+}

@@ -1,0 +1,299 @@
+//! The presence tracker: one per instance. It knows each local user's connections and the status
+//! each one set, aggregates them (invisible hides everything; otherwise dnd over online over
+//! away), and publishes a user's visible status on `presence:{id}` when it changes. Changes are
+//! coalesced: a flush every `presence_flush_ms` publishes only each user's latest state, and a
+//! user whose last connection closed stays online for `presence_offline_grace_ms`, so a reload
+//! or a flapping client does not storm their friends. `last_seen_at` is written in batches, one
+//! statement per `last_seen_flush_ms`, never per event.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::db::PgPool;
+use crate::realtime::broker::{Broker, Topic};
+use crate::realtime::events;
+use crate::realtime::outbox::ConnId;
+use crate::views::format_time;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Online,
+    Away,
+    Dnd,
+    Invisible,
+}
+
+impl Status {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "online" => Some(Status::Online),
+            "away" => Some(Status::Away),
+            "dnd" => Some(Status::Dnd),
+            "invisible" => Some(Status::Invisible),
+            _ => None,
+        }
+    }
+}
+
+/// What others see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visible {
+    Online,
+    Away,
+    Dnd,
+    Offline,
+}
+
+impl Visible {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visible::Online => "online",
+            Visible::Away => "away",
+            Visible::Dnd => "dnd",
+            Visible::Offline => "offline",
+        }
+    }
+}
+
+/// The status others see for a user with these connection statuses.
+pub fn aggregate<'a>(statuses: impl IntoIterator<Item = &'a Status>) -> Visible {
+    let mut best = Visible::Offline;
+    for s in statuses {
+        let v = match s {
+            Status::Invisible => return Visible::Offline,
+            Status::Dnd => Visible::Dnd,
+            Status::Online => Visible::Online,
+            Status::Away => Visible::Away,
+        };
+        let rank = |v: Visible| match v {
+            Visible::Dnd => 3,
+            Visible::Online => 2,
+            Visible::Away => 1,
+            Visible::Offline => 0,
+        };
+        if rank(v) > rank(best) {
+            best = v;
+        }
+    }
+    best
+}
+
+#[derive(Default)]
+struct UserPresence {
+    conns: HashMap<ConnId, Status>,
+    /// What was last published for the user.
+    published: Option<Visible>,
+    /// When the last connection closed.
+    empty_since: Option<Instant>,
+    last_seen: Option<DateTime<Utc>>,
+}
+
+pub struct Presence {
+    users: HashMap<Uuid, UserPresence>,
+    dirty: HashSet<Uuid>,
+    unsaved_last_seen: HashMap<Uuid, DateTime<Utc>>,
+    broker: Arc<dyn Broker>,
+    pool: PgPool,
+    grace: Duration,
+    flush_every: Duration,
+    save_every: Duration,
+}
+
+impl Presence {
+    pub fn new(broker: Arc<dyn Broker>, pool: PgPool, grace: Duration, flush_every: Duration, save_every: Duration) -> Self {
+        Self {
+            users: HashMap::new(),
+            dirty: HashSet::new(),
+            unsaved_last_seen: HashMap::new(),
+            broker,
+            pool,
+            grace,
+            flush_every,
+            save_every,
+        }
+    }
+
+    fn visible(&self, user: &UserPresence, now: Instant) -> Visible {
+        if user.conns.is_empty() {
+            // Within the grace period the user still shows as they were.
+            match (user.empty_since, user.published) {
+                (Some(since), Some(shown)) if now.duration_since(since) < self.grace => shown,
+                _ => Visible::Offline,
+            }
+        } else {
+            aggregate(user.conns.values())
+        }
+    }
+
+    /// Publishes the latest visible state of every user that changed since the last flush.
+    fn flush(&mut self) {
+        let now = Instant::now();
+        let mut still_dirty = HashSet::new();
+        for user_id in std::mem::take(&mut self.dirty) {
+            let Some(user) = self.users.get(&user_id) else { continue };
+            let visible = self.visible(user, now);
+            if user.conns.is_empty() && visible != Visible::Offline {
+                // Still in grace: look again next flush.
+                still_dirty.insert(user_id);
+                continue;
+            }
+            let never_shown = user.published.is_none() && visible == Visible::Offline;
+            if user.published != Some(visible) && !never_shown {
+                let last_seen = if visible == Visible::Offline { user.last_seen } else { None };
+                let data = json!({
+                    "user_id": user_id,
+                    "status": visible.as_str(),
+                    "last_seen_at": last_seen.as_ref().map(format_time),
+                });
+                self.broker.publish(Topic::Presence(user_id), events::plain("presence", data));
+                metrics::counter!("presence_events_total").increment(1);
+            }
+            if let Some(user) = self.users.get_mut(&user_id) {
+                user.published = Some(visible);
+            }
+            if visible == Visible::Offline && self.users.get(&user_id).is_some_and(|u| u.conns.is_empty()) {
+                self.users.remove(&user_id);
+            }
+        }
+        self.dirty = still_dirty;
+        metrics::gauge!("presence_users").set(self.users.len() as f64);
+    }
+
+    /// Writes the batch of last-seen times in one statement.
+    fn save_last_seen(&mut self, ctx: &mut Context<Self>) {
+        if self.unsaved_last_seen.is_empty() {
+            return;
+        }
+        let batch: Vec<(Uuid, DateTime<Utc>)> = self.unsaved_last_seen.drain().collect();
+        let pool = self.pool.clone();
+        ctx.spawn(
+            async move {
+                let Ok(mut conn) = pool.get().await else {
+                    tracing::warn!(users = batch.len(), "last_seen_at not saved: database unavailable");
+                    return;
+                };
+                if let Err(e) = crate::db::queries::users::set_last_seen(&mut conn, &batch).await {
+                    tracing::warn!("last_seen_at not saved: {e}");
+                }
+            }
+            .into_actor(self),
+        );
+    }
+}
+
+impl Actor for Presence {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(self.flush_every, |act, _| act.flush());
+        ctx.run_interval(self.save_every, |act, ctx| act.save_last_seen(ctx));
+    }
+
+    fn stopping(&mut self, ctx: &mut Context<Self>) -> Running {
+        self.save_last_seen(ctx);
+        Running::Stop
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Connect {
+    pub user_id: Uuid,
+    pub conn_id: ConnId,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Disconnect {
+    pub user_id: Uuid,
+    pub conn_id: ConnId,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetStatus {
+    pub user_id: Uuid,
+    pub conn_id: ConnId,
+    pub status: Status,
+}
+
+/// The visible status of each of these users on this instance (absent: offline here).
+#[derive(Message)]
+#[rtype(result = "HashMap<Uuid, &'static str>")]
+pub struct Query(pub Vec<Uuid>);
+
+impl Handler<Connect> for Presence {
+    type Result = ();
+    fn handle(&mut self, m: Connect, _: &mut Context<Self>) {
+        let user = self.users.entry(m.user_id).or_default();
+        user.conns.insert(m.conn_id, Status::Online);
+        user.empty_since = None;
+        self.dirty.insert(m.user_id);
+    }
+}
+
+impl Handler<Disconnect> for Presence {
+    type Result = ();
+    fn handle(&mut self, m: Disconnect, _: &mut Context<Self>) {
+        if let Some(user) = self.users.get_mut(&m.user_id) {
+            user.conns.remove(&m.conn_id);
+            if user.conns.is_empty() {
+                let now = Utc::now();
+                user.empty_since = Some(Instant::now());
+                user.last_seen = Some(now);
+                self.unsaved_last_seen.insert(m.user_id, now);
+            }
+            self.dirty.insert(m.user_id);
+        }
+    }
+}
+
+impl Handler<SetStatus> for Presence {
+    type Result = ();
+    fn handle(&mut self, m: SetStatus, _: &mut Context<Self>) {
+        if let Some(user) = self.users.get_mut(&m.user_id) {
+            if let Some(status) = user.conns.get_mut(&m.conn_id) {
+                *status = m.status;
+                self.dirty.insert(m.user_id);
+            }
+        }
+    }
+}
+
+impl Handler<Query> for Presence {
+    type Result = MessageResult<Query>;
+    fn handle(&mut self, Query(ids): Query, _: &mut Context<Self>) -> Self::Result {
+        let now = Instant::now();
+        let mut out = HashMap::new();
+        for id in ids {
+            if let Some(user) = self.users.get(&id) {
+                let v = self.visible(user, now);
+                if v != Visible::Offline {
+                    out.insert(id, v.as_str());
+                }
+            }
+        }
+        MessageResult(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_aggregate_dnd_over_online_over_away_and_invisible_hides() {
+        use Status::*;
+        assert_eq!(aggregate(&[Away, Online]), Visible::Online);
+        assert_eq!(aggregate(&[Online, Dnd, Away]), Visible::Dnd);
+        assert_eq!(aggregate(&[Away]), Visible::Away);
+        assert_eq!(aggregate(&[Online, Invisible]), Visible::Offline);
+        assert_eq!(aggregate(&[]), Visible::Offline);
+    }
+}

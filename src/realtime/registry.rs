@@ -1,0 +1,198 @@
+//! The registry: one per instance. It finds or starts the room actor for a room, keeps the record
+//! of which local connections are attached to which room, and restarts a room actor that died
+//! (a panic) with that record, so a fault in one room costs that room a moment and nothing else.
+//! It sits on the path of attaching and detaching only; events go broker → room actor directly.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use uuid::Uuid;
+
+use crate::db::PgPool;
+use crate::realtime::broker::Broker;
+use crate::realtime::outbox::{ConnHandle, ConnId};
+use crate::realtime::room::{AddConn, Crash, RemoveConn, RoomActor};
+
+pub struct Registry {
+    rooms: HashMap<Uuid, RoomEntry>,
+    pool: PgPool,
+    broker: Arc<dyn Broker>,
+    gap_timeout: Duration,
+    idle_timeout: Duration,
+}
+
+struct RoomEntry {
+    addr: Addr<RoomActor>,
+    conns: HashMap<ConnId, ConnHandle>,
+}
+
+impl Registry {
+    pub fn new(pool: PgPool, broker: Arc<dyn Broker>, gap_timeout: Duration, idle_timeout: Duration) -> Self {
+        Self { rooms: HashMap::new(), pool, broker, gap_timeout, idle_timeout }
+    }
+
+    fn spawn_room(&self, room_id: Uuid, conns: HashMap<ConnId, ConnHandle>, ctx: &Context<Self>) -> Addr<RoomActor> {
+        RoomActor::new(room_id, self.pool.clone(), self.broker.clone(), ctx.address(), conns, self.gap_timeout, self.idle_timeout)
+            .start()
+    }
+
+    fn report(&self) {
+        metrics::gauge!("realtime_registry_rooms").set(self.rooms.len() as f64);
+        let attachments: usize = self.rooms.values().map(|r| r.conns.len()).sum();
+        metrics::gauge!("realtime_registry_attachments").set(attachments as f64);
+    }
+
+    /// Restarts room actors that are gone without having been retired (they panicked).
+    fn revive(&mut self, ctx: &Context<Self>) {
+        let dead: Vec<Uuid> = self.rooms.iter().filter(|(_, e)| !e.addr.connected()).map(|(id, _)| *id).collect();
+        for room_id in dead {
+            if let Some(entry) = self.rooms.get(&room_id) {
+                tracing::error!(room = %room_id, "room actor died; restarting it");
+                metrics::counter!("realtime_room_restarts_total").increment(1);
+                let addr = self.spawn_room(room_id, entry.conns.clone(), ctx);
+                if let Some(entry) = self.rooms.get_mut(&room_id) {
+                    entry.addr = addr;
+                }
+            }
+        }
+    }
+}
+
+impl Actor for Registry {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(Duration::from_millis(500), |act, ctx| act.revive(ctx));
+    }
+}
+
+/// A local connection of a member joins the room's fan-out.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Attach {
+    pub room_id: Uuid,
+    pub conn: ConnHandle,
+}
+
+/// A connection leaves rooms (it closed, or its user left them).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Detach {
+    pub conn_id: ConnId,
+    pub room_ids: Vec<Uuid>,
+}
+
+/// A room actor dropped a connection itself (member removed, room deleted): forget the record.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Forget {
+    pub room_id: Uuid,
+    pub conn_id: ConnId,
+}
+
+/// A room actor has had no connections for its idle time.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RoomIdle {
+    pub room_id: Uuid,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegistryStats {
+    pub rooms: usize,
+    pub attachments: usize,
+}
+
+#[derive(Message)]
+#[rtype(result = "RegistryStats")]
+pub struct Stats;
+
+/// Fault injection: panics the room's actor (for the supervision test). Answers whether it ran.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct CrashRoom(pub Uuid);
+
+impl Handler<Attach> for Registry {
+    type Result = ();
+    fn handle(&mut self, Attach { room_id, conn }: Attach, ctx: &mut Context<Self>) {
+        match self.rooms.get_mut(&room_id) {
+            Some(entry) if entry.addr.connected() => {
+                entry.conns.insert(conn.id, conn.clone());
+                entry.addr.do_send(AddConn(conn));
+            }
+            _ => {
+                let mut conns = self.rooms.remove(&room_id).map(|e| e.conns).unwrap_or_default();
+                conns.insert(conn.id, conn);
+                let addr = self.spawn_room(room_id, conns.clone(), ctx);
+                self.rooms.insert(room_id, RoomEntry { addr, conns });
+            }
+        }
+        self.report();
+    }
+}
+
+impl Handler<Detach> for Registry {
+    type Result = ();
+    fn handle(&mut self, Detach { conn_id, room_ids }: Detach, _: &mut Context<Self>) {
+        for room_id in room_ids {
+            if let Some(entry) = self.rooms.get_mut(&room_id) {
+                if entry.conns.remove(&conn_id).is_some() {
+                    entry.addr.do_send(RemoveConn(conn_id));
+                }
+            }
+        }
+        self.report();
+    }
+}
+
+impl Handler<Forget> for Registry {
+    type Result = ();
+    fn handle(&mut self, Forget { room_id, conn_id }: Forget, _: &mut Context<Self>) {
+        if let Some(entry) = self.rooms.get_mut(&room_id) {
+            entry.conns.remove(&conn_id);
+        }
+        self.report();
+    }
+}
+
+impl Handler<RoomIdle> for Registry {
+    type Result = ();
+    fn handle(&mut self, RoomIdle { room_id }: RoomIdle, _: &mut Context<Self>) {
+        // Only if nothing attached meanwhile (the attach would have reset the room's idle timer,
+        // but its RoomIdle may already have been on the way).
+        if self.rooms.get(&room_id).is_some_and(|e| e.conns.is_empty()) {
+            if let Some(entry) = self.rooms.remove(&room_id) {
+                entry.addr.do_send(Retire);
+            }
+        }
+        self.report();
+    }
+}
+
+impl Handler<Stats> for Registry {
+    type Result = MessageResult<Stats>;
+    fn handle(&mut self, _: Stats, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(RegistryStats { rooms: self.rooms.len(), attachments: self.rooms.values().map(|r| r.conns.len()).sum() })
+    }
+}
+
+impl Handler<CrashRoom> for Registry {
+    type Result = bool;
+    fn handle(&mut self, CrashRoom(room_id): CrashRoom, _: &mut Context<Self>) -> bool {
+        self.rooms.get(&room_id).map(|e| e.addr.do_send(Crash)).is_some()
+    }
+}
+
+/// Tells an idle room actor to stop.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Retire;
+
+impl Handler<Retire> for RoomActor {
+    type Result = ();
+    fn handle(&mut self, _: Retire, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}

@@ -1,0 +1,232 @@
+//! One actor per room with local connections. It subscribes the room's broker topic while it
+//! runs, puts history events in seq order (a later one waits until the gap fills, and what does
+//! not arrive within `gap_timeout_ms` is read from the database), and hands each event's text,
+//! serialised once, to its local connections. Membership is cached here and changed by the
+//! registry (attach, detach) and by control envelopes on the topic (a member removed).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use bytestring::ByteString;
+use uuid::Uuid;
+
+use crate::db::PgPool;
+use crate::db::queries::{messages, rooms};
+use crate::realtime::broker::{Broker, Control, Envelope, Published, SubscriberId, Topic, next_subscriber_id};
+use crate::realtime::events;
+use crate::realtime::outbox::{ConnHandle, ConnId};
+use crate::realtime::registry::{Registry, RoomIdle};
+
+pub struct RoomActor {
+    room_id: Uuid,
+    pool: PgPool,
+    broker: Arc<dyn Broker>,
+    registry: Addr<Registry>,
+    subscriber: SubscriberId,
+    conns: HashMap<ConnId, ConnHandle>,
+    /// The seq the next history event must carry; 0 until the baseline is loaded.
+    next_seq: i64,
+    /// History events that arrived ahead of a gap.
+    held: BTreeMap<i64, ByteString>,
+    gap_timer: Option<SpawnHandle>,
+    gap_timeout: Duration,
+    idle_timeout: Duration,
+    idle_timer: Option<SpawnHandle>,
+}
+
+impl RoomActor {
+    pub fn new(
+        room_id: Uuid,
+        pool: PgPool,
+        broker: Arc<dyn Broker>,
+        registry: Addr<Registry>,
+        conns: HashMap<ConnId, ConnHandle>,
+        gap_timeout: Duration,
+        idle_timeout: Duration,
+    ) -> Self {
+        Self {
+            room_id,
+            pool,
+            broker,
+            registry,
+            subscriber: next_subscriber_id(),
+            conns,
+            next_seq: 0,
+            held: BTreeMap::new(),
+            gap_timer: None,
+            gap_timeout,
+            idle_timeout,
+            idle_timer: None,
+        }
+    }
+
+    fn fan_out(&self, text: &ByteString, exclude_user: Option<Uuid>) {
+        for conn in self.conns.values() {
+            if Some(conn.user_id) != exclude_user {
+                conn.deliver(text);
+            }
+        }
+    }
+
+    /// Takes a history event: delivers it if it is next, holds it if it is early, drops it if it
+    /// was already delivered.
+    fn on_history(&mut self, seq: i64, text: ByteString, ctx: &mut Context<Self>) {
+        if seq < self.next_seq {
+            return;
+        }
+        self.held.insert(seq, text);
+        self.drain();
+        if self.held.is_empty() {
+            if let Some(timer) = self.gap_timer.take() {
+                ctx.cancel_future(timer);
+            }
+        } else if self.gap_timer.is_none() {
+            self.gap_timer = Some(ctx.run_later(self.gap_timeout, |act, ctx| {
+                act.gap_timer = None;
+                act.fill_gap(ctx);
+            }));
+        }
+    }
+
+    fn drain(&mut self) {
+        while let Some(text) = self.held.remove(&self.next_seq) {
+            self.fan_out(&text, None);
+            self.next_seq += 1;
+        }
+    }
+
+    /// The gap did not fill in time (the event was lost, or superseded before it was published):
+    /// read what changed from the database, then deliver everything held in order.
+    fn fill_gap(&mut self, ctx: &mut Context<Self>) {
+        let Some(&upto) = self.held.keys().next_back() else { return };
+        let since = self.next_seq - 1;
+        let (pool, room_id) = (self.pool.clone(), self.room_id);
+        metrics::counter!("realtime_gap_fetches_total").increment(1);
+        let fetch = async move {
+            let mut conn = pool.get().await.map_err(|e| e.to_string())?;
+            let changed = messages::changed_since(&mut conn, room_id, since, upto - since).await.map_err(|e| e.to_string())?;
+            let ids: Vec<Uuid> = changed.iter().map(|m| m.id).collect();
+            let reactions = messages::reactions_for(&mut conn, &ids).await.map_err(|e| e.to_string())?;
+            Ok::<_, String>((changed, reactions))
+        };
+        ctx.wait(fetch.into_actor(self).map(move |result, act, _| {
+            match result {
+                Ok((changed, reactions)) => {
+                    for m in changed.into_iter().filter(|m| m.rev <= upto) {
+                        let rev = m.rev;
+                        act.held.entry(rev).or_insert_with(|| events::from_row(m, &reactions));
+                    }
+                }
+                Err(e) => tracing::warn!(room = %act.room_id, "gap fetch failed, skipping the gap: {e}"),
+            }
+            // Whatever is still missing was superseded by a later change of the same message.
+            if let Some(&first) = act.held.keys().next() {
+                act.next_seq = act.next_seq.max(first);
+            }
+            act.drain();
+        }));
+    }
+
+    fn schedule_idle_check(&mut self, ctx: &mut Context<Self>) {
+        if let Some(timer) = self.idle_timer.take() {
+            ctx.cancel_future(timer);
+        }
+        if self.conns.is_empty() {
+            self.idle_timer = Some(ctx.run_later(self.idle_timeout, |act, _| {
+                act.idle_timer = None;
+                if act.conns.is_empty() {
+                    act.registry.do_send(RoomIdle { room_id: act.room_id });
+                }
+            }));
+        }
+    }
+}
+
+impl Actor for RoomActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.broker.subscribe(Topic::Room(self.room_id), self.subscriber, ctx.address().recipient());
+        metrics::gauge!("realtime_rooms_active").increment(1.0);
+        // The baseline: events up to the room's current seq are history the clients load
+        // themselves. Other messages wait in the mailbox meanwhile.
+        let (pool, room_id) = (self.pool.clone(), self.room_id);
+        let load = async move {
+            let mut conn = pool.get().await.ok()?;
+            rooms::find(&mut conn, room_id).await.ok().flatten().map(|r| r.last_seq)
+        };
+        ctx.wait(load.into_actor(self).map(|last_seq, act, _| {
+            act.next_seq = last_seq.unwrap_or(0) + 1;
+        }));
+        self.schedule_idle_check(ctx);
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.broker.unsubscribe(Topic::Room(self.room_id), self.subscriber);
+        metrics::gauge!("realtime_rooms_active").decrement(1.0);
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AddConn(pub ConnHandle);
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RemoveConn(pub ConnId);
+
+/// Fault injection for the supervision test: makes the room actor panic.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Crash;
+
+impl Handler<AddConn> for RoomActor {
+    type Result = ();
+    fn handle(&mut self, AddConn(conn): AddConn, ctx: &mut Context<Self>) {
+        self.conns.insert(conn.id, conn);
+        self.schedule_idle_check(ctx);
+    }
+}
+
+impl Handler<RemoveConn> for RoomActor {
+    type Result = ();
+    fn handle(&mut self, RemoveConn(id): RemoveConn, ctx: &mut Context<Self>) {
+        self.conns.remove(&id);
+        self.schedule_idle_check(ctx);
+    }
+}
+
+impl Handler<Crash> for RoomActor {
+    type Result = ();
+    fn handle(&mut self, _: Crash, _: &mut Context<Self>) {
+        panic!("room {} crashed on purpose", self.room_id);
+    }
+}
+
+impl Handler<Published> for RoomActor {
+    type Result = ();
+    fn handle(&mut self, msg: Published, ctx: &mut Context<Self>) {
+        match msg.envelope.as_ref() {
+            Envelope::Event { seq: Some(seq), text, .. } => self.on_history(*seq, text.clone(), ctx),
+            Envelope::Event { seq: None, text, exclude_user } => self.fan_out(text, *exclude_user),
+            Envelope::Control(Control::Detach { user_id }) => {
+                let gone: Vec<ConnId> = self.conns.values().filter(|c| c.user_id == *user_id).map(|c| c.id).collect();
+                for id in gone {
+                    self.conns.remove(&id);
+                    self.registry.do_send(crate::realtime::registry::Forget { room_id: self.room_id, conn_id: id });
+                }
+                self.schedule_idle_check(ctx);
+            }
+            Envelope::Control(Control::RoomDeleted) => {
+                for id in self.conns.keys() {
+                    self.registry.do_send(crate::realtime::registry::Forget { room_id: self.room_id, conn_id: *id });
+                }
+                self.conns.clear();
+                self.schedule_idle_check(ctx);
+            }
+            Envelope::Control(_) => {}
+        }
+    }
+}
