@@ -23,7 +23,7 @@ use crate::realtime::broker::{Control, Envelope, Published, SubscriberId, Topic,
 use crate::realtime::outbox::{ConnHandle, ConnId, Deliver, Outbox};
 use crate::realtime::presence::{self, Status};
 use crate::realtime::protocol::{self, Command, CommandId, close};
-use crate::realtime::registry::{Attach, Detach};
+use crate::realtime::registry::{Attach, AttachMany, Detach};
 use crate::service::{messages, rooms, social};
 use crate::state::AppState;
 use crate::views::UserView;
@@ -264,14 +264,6 @@ impl Actor for WsConnection {
     fn started(&mut self, ctx: &mut Self::Context) {
         metrics::gauge!("ws_connections").increment(1.0);
         let realtime = &self.state.realtime;
-        let hello = json!({
-            "user": UserView::own(&self.caller.user),
-            "session_id": self.session_id,
-            "heartbeat_ms": self.state.settings.realtime.heartbeat_interval_ms,
-            "instance": self.state.instance_id,
-        });
-        ctx.text(protocol::event("hello", hello));
-
         self.subscriber = self.id;
         realtime.broker.subscribe(Topic::User(self.caller.id), self.subscriber, ctx.address().recipient());
         if self.caller.role != Role::Guest {
@@ -295,17 +287,28 @@ impl Actor for WsConnection {
             }
         });
 
-        // Rooms and friends before any frame is handled, so typing and presence checks see them.
-        let (state, user_id) = (self.state.clone(), self.caller.id);
-        let load = async move { social::rooms_and_friends(&state, user_id).await };
+        // Attached to every room before `hello` and before any frame is handled: from `hello` on,
+        // every event of the user's rooms reaches this connection, and typing checks see them.
+        let (state, user_id, handle) = (self.state.clone(), self.caller.id, self.conn_handle(ctx));
+        let load = async move {
+            let (rooms, friends) = social::rooms_and_friends(&state, user_id).await?;
+            let attach = AttachMany { room_ids: rooms.clone(), conn: handle };
+            state.realtime.registry.send(attach).await.map_err(|e| ApiError::internal(anyhow::anyhow!("registry: {e}")))?;
+            Ok::<_, ApiError>((rooms, friends))
+        };
         ctx.wait(load.into_actor(self).map(|loaded, act, ctx| match loaded {
             Ok((rooms, friends)) => {
-                for room_id in rooms {
-                    act.attach(room_id, ctx);
-                }
+                act.rooms.extend(rooms);
                 for friend in friends {
                     act.watch(friend, ctx);
                 }
+                let hello = json!({
+                    "user": UserView::own(&act.caller.user),
+                    "session_id": act.session_id,
+                    "heartbeat_ms": act.state.settings.realtime.heartbeat_interval_ms,
+                    "instance": act.state.instance_id,
+                });
+                ctx.text(protocol::event("hello", hello));
             }
             Err(e) => {
                 tracing::warn!("closing a new connection: its rooms could not be loaded: {e}");

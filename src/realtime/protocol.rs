@@ -106,14 +106,6 @@ pub struct Parsed {
     pub bare_ping: bool,
 }
 
-#[derive(Deserialize)]
-struct RawFrame {
-    id: Option<Value>,
-    #[serde(rename = "type")]
-    kind: Option<Value>,
-    #[serde(default)]
-    data: Option<Value>,
-}
 
 fn data<T: DeserializeOwned>(data: Option<Value>) -> Result<T, ApiError> {
     serde_json::from_value(data.unwrap_or_else(|| json!({})))
@@ -122,33 +114,36 @@ fn data<T: DeserializeOwned>(data: Option<Value>) -> Result<T, ApiError> {
 
 /// Parses one text frame.
 pub fn parse(text: &str) -> Parsed {
-    let raw: RawFrame = match serde_json::from_str(text) {
+    // A map, not a struct: serde would read a struct from a JSON array too.
+    let mut raw: serde_json::Map<String, Value> = match serde_json::from_str(text) {
         Ok(raw) => raw,
         Err(e) => {
             let message = if e.is_data() { "A frame must be a JSON object." } else { "The frame is not valid JSON." };
             return Parsed { id: None, command: Err(ApiError::BadRequest(message.into())), bare_ping: false };
         }
     };
-    let id = raw.id.filter(|v| !v.is_null());
+    let id = raw.remove("id").filter(|v| !v.is_null());
+    let kind = raw.remove("type");
+    let data_value = raw.remove("data");
     if let Some(bad) = id.as_ref().filter(|v| !(v.is_i64() || v.is_u64() || v.is_string())) {
         let _ = bad;
         return Parsed { id: None, command: Err(ApiError::BadRequest("id must be an integer or a string.".into())), bare_ping: false };
     }
-    let Some(kind) = raw.kind.as_ref().and_then(Value::as_str) else {
+    let Some(kind) = kind.as_ref().and_then(Value::as_str) else {
         return Parsed { id, command: Err(ApiError::BadRequest("The frame has no type.".into())), bare_ping: false };
     };
     let bare_ping = kind == "ping" && id.is_none();
     let command = match kind {
-        "message.send" => data(raw.data).map(Command::Send),
-        "message.edit" => data(raw.data).map(Command::Edit),
-        "message.delete" => data(raw.data).map(Command::Delete),
-        "reaction.add" => data(raw.data).map(Command::ReactionAdd),
-        "reaction.remove" => data(raw.data).map(Command::ReactionRemove),
-        "typing" => data(raw.data).map(Command::Typing),
-        "read" => data(raw.data).map(Command::Read),
-        "sync" => data(raw.data).map(Command::Sync),
-        "presence.set" => data(raw.data).map(Command::PresenceSet),
-        "presence.subscribe" => data(raw.data).map(Command::PresenceSubscribe),
+        "message.send" => data(data_value.clone()).map(Command::Send),
+        "message.edit" => data(data_value.clone()).map(Command::Edit),
+        "message.delete" => data(data_value.clone()).map(Command::Delete),
+        "reaction.add" => data(data_value.clone()).map(Command::ReactionAdd),
+        "reaction.remove" => data(data_value.clone()).map(Command::ReactionRemove),
+        "typing" => data(data_value.clone()).map(Command::Typing),
+        "read" => data(data_value.clone()).map(Command::Read),
+        "sync" => data(data_value.clone()).map(Command::Sync),
+        "presence.set" => data(data_value.clone()).map(Command::PresenceSet),
+        "presence.subscribe" => data(data_value.clone()).map(Command::PresenceSubscribe),
         "ping" => Ok(Command::Ping),
         other => Err(ApiError::BadRequest(format!("Unknown type '{}'.", other.chars().take(64).collect::<String>()))),
     };

@@ -76,6 +76,15 @@ pub struct Attach {
     pub conn: ConnHandle,
 }
 
+/// A new connection joins the fan-out of all its rooms at once; answered when recorded, so the
+/// connection can say `hello` knowing every later event of those rooms will reach it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AttachMany {
+    pub room_ids: Vec<Uuid>,
+    pub conn: ConnHandle,
+}
+
 /// A connection leaves rooms (it closed, or its user left them).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -130,6 +139,15 @@ impl Handler<Attach> for Registry {
             }
         }
         self.report();
+    }
+}
+
+impl Handler<AttachMany> for Registry {
+    type Result = ();
+    fn handle(&mut self, AttachMany { room_ids, conn }: AttachMany, ctx: &mut Context<Self>) {
+        for room_id in room_ids {
+            self.handle(Attach { room_id, conn: conn.clone() }, ctx);
+        }
     }
 }
 

@@ -112,6 +112,8 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub db_url: String,
+    /// The running application's state, for fault injection and counters.
+    pub state: actix_web::web::Data<plauder::state::AppState>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -127,9 +129,10 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let db_url = secrecy::ExposeSecret::expose_secret(&settings.database.url).to_owned();
     let app = Application::build(settings).await.expect("build the application");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state.clone();
     actix_web::rt::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
-    TestApp { address, client, db_url }
+    TestApp { address, client, db_url, state }
 }
 
 /// A registered account with its tokens.
@@ -231,6 +234,33 @@ impl TestApp {
         let res = self.get(&format!("/api/v1/rooms/{room}/messages{query}"), Some(&user.access_token)).await;
         assert_eq!(res.status(), StatusCode::OK, "history");
         res.json().await.expect("json")
+    }
+
+    /// Opens a WebSocket with the token in the Authorization header and reads its `hello`.
+    pub async fn ws(&self, token: &str) -> crate::ws::WsClient {
+        let mut client = self.ws_raw(token).await.expect("websocket upgrade");
+        let hello = client.next_frame().await;
+        assert_eq!(hello["type"], "hello", "first frame: {hello}");
+        client.hello = hello;
+        client
+    }
+
+    /// Opens a WebSocket without reading anything.
+    pub async fn ws_raw(&self, token: &str) -> Result<crate::ws::WsClient, tokio_tungstenite::tungstenite::Error> {
+        crate::ws::WsClient::connect(&self.ws_url(), Some(token)).await
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("{}/ws", self.address.replace("http://", "ws://"))
+    }
+
+    /// A counter or gauge from /metrics, summed over its labels.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self.get("/metrics", None).await.text().await.expect("metrics");
+        text.lines()
+            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
     }
 
     /// Runs SQL against this test's database, for arranging states the API cannot reach.

@@ -15,3 +15,8 @@ mod search;
 mod social;
 mod tokens;
 mod users;
+mod ws;
+mod ws_delivery;
+mod ws_presence;
+mod ws_protocol;
+mod ws_resilience;

@@ -1,0 +1,150 @@
+//! A WebSocket test client: commands with ids and their replies, events queued in arrival order,
+//! close codes, all with time-outs so a missing frame fails the test instead of hanging it.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Error, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub struct WsClient {
+    stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Events read while waiting for something else.
+    queued: VecDeque<Value>,
+    next_id: u64,
+    pub hello: Value,
+    pub closed: Option<u16>,
+}
+
+impl WsClient {
+    /// Connects to `url` (`ws://host:port/ws[?token=…]`), with the token as a bearer header if given.
+    pub async fn connect(url: &str, token: Option<&str>) -> Result<Self, Error> {
+        let mut request = url.into_client_request()?;
+        if let Some(token) = token {
+            request.headers_mut().insert("authorization", format!("Bearer {token}").parse().expect("header"));
+        }
+        let (stream, _) = tokio_tungstenite::connect_async(request).await?;
+        Ok(Self { stream, queued: VecDeque::new(), next_id: 1, hello: Value::Null, closed: None })
+    }
+
+    pub async fn send_text(&mut self, text: impl Into<String>) {
+        self.stream.send(Message::text(text.into())).await.expect("send frame");
+    }
+
+    pub async fn send_json(&mut self, frame: Value) {
+        self.send_text(frame.to_string()).await;
+    }
+
+    pub async fn send_binary(&mut self, bytes: Vec<u8>) {
+        self.stream.send(Message::binary(bytes)).await.expect("send frame");
+    }
+
+    /// The next JSON frame from the socket, or `{"type":"closed","code":..}` when it closes.
+    pub async fn next_frame(&mut self) -> Value {
+        if let Some(v) = self.queued.pop_front() {
+            return v;
+        }
+        self.read().await
+    }
+
+    async fn read(&mut self) -> Value {
+        if let Some(code) = self.closed {
+            // Reading on after the close would spin: callers must stop at the first "closed".
+            panic!("read after the connection closed with {code}");
+        }
+        loop {
+            let msg = tokio::time::timeout(WAIT, self.stream.next()).await.expect("a frame within the time-out");
+            match msg {
+                Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).expect("JSON frame"),
+                Some(Ok(Message::Close(frame))) => {
+                    let code = frame.map(|f: CloseFrame| u16::from(f.code)).unwrap_or(1005);
+                    self.closed = Some(code);
+                    return json!({"type": "closed", "code": code});
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => {
+                    self.closed = Some(1006);
+                    return json!({"type": "closed", "code": 1006});
+                }
+            }
+        }
+    }
+
+    /// Sends a command with a fresh id and returns its reply; events that arrive meanwhile are
+    /// kept for later.
+    pub async fn command(&mut self, kind: &str, data: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send_json(json!({"id": id, "type": kind, "data": data})).await;
+        self.reply_to(json!(id)).await
+    }
+
+    pub async fn reply_to(&mut self, id: Value) -> Value {
+        loop {
+            let frame = self.read().await;
+            if frame["type"] == "reply" && frame["id"] == id {
+                return frame;
+            }
+            assert_ne!(frame["type"], "closed", "closed while waiting for reply {id}");
+            self.queued.push_back(frame);
+        }
+    }
+
+    /// The next event of this type, skipping (and dropping) others.
+    pub async fn event(&mut self, kind: &str) -> Value {
+        loop {
+            let frame = self.next_frame().await;
+            if frame["type"] == kind {
+                return frame["data"].clone();
+            }
+            assert_ne!(frame["type"], "closed", "closed while waiting for {kind}");
+        }
+    }
+
+    /// Every frame that arrives within `window`.
+    pub async fn frames_within(&mut self, window: Duration) -> Vec<Value> {
+        let mut out: Vec<Value> = self.queued.drain(..).collect();
+        let deadline = tokio::time::Instant::now() + window;
+        while let Ok(msg) = tokio::time::timeout_at(deadline, self.stream.next()).await {
+            match msg {
+                Some(Ok(Message::Text(t))) => out.push(serde_json::from_str(&t).expect("JSON frame")),
+                Some(Ok(Message::Close(frame))) => {
+                    let code = frame.map(|f| u16::from(f.code)).unwrap_or(1005);
+                    self.closed = Some(code);
+                    out.push(json!({"type": "closed", "code": code}));
+                    break;
+                }
+                Some(Ok(_)) => {}
+                _ => break,
+            }
+        }
+        out
+    }
+
+    /// Asserts that no event of this type arrives within `window`.
+    pub async fn no_event(&mut self, kind: &str, window: Duration) {
+        let frames = self.frames_within(window).await;
+        assert!(frames.iter().all(|f| f["type"] != kind), "unexpected {kind}: {frames:?}");
+    }
+
+    /// Reads until the server closes; returns the close code.
+    pub async fn closed_with(&mut self) -> u16 {
+        loop {
+            let frame = self.read().await;
+            if frame["type"] == "closed" {
+                return frame["code"].as_u64().expect("code") as u16;
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.stream.close(None).await;
+    }
+}

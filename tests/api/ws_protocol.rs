@@ -1,0 +1,181 @@
+//! The WebSocket contract itself: authentication at the upgrade, hello, replies, bad frames,
+//! frame size, rate limits, and revocation closing live sockets.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Error;
+
+use crate::helpers::{PASSWORD, spawn_app, spawn_app_with};
+
+fn upgrade_status(result: Result<crate::ws::WsClient, Error>) -> u16 {
+    match result {
+        Err(Error::Http(response)) => response.status().as_u16(),
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(_) => panic!("the upgrade should have been refused"),
+    }
+}
+
+#[actix_web::test]
+async fn the_upgrade_needs_a_valid_token_and_a_banned_user_gets_403() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    assert_eq!(upgrade_status(crate::ws::WsClient::connect(&app.ws_url(), None).await), 401);
+    assert_eq!(upgrade_status(app.ws_raw("garbage").await), 401);
+    // The browser form: ?token=
+    let mut via_query = crate::ws::WsClient::connect(&format!("{}?token={}", app.ws_url(), ada.access_token), None).await.expect("?token= accepted");
+    assert_eq!(via_query.next_frame().await["type"], "hello");
+    app.sql(&format!("UPDATE users SET banned_at = now() WHERE id = '{}'", ada.id)).await;
+    assert_eq!(upgrade_status(app.ws_raw(&ada.access_token).await), 403);
+}
+
+#[actix_web::test]
+async fn hello_comes_first_with_user_session_heartbeat_and_instance() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let a = app.ws(&ada.access_token).await;
+    let b = app.ws(&ada.access_token).await;
+    let hello = &a.hello["data"];
+    assert_eq!(hello["user"]["username"], "ada");
+    assert_eq!(hello["heartbeat_ms"], 15000);
+    assert!(hello["instance"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(hello["session_id"].is_string());
+    assert_ne!(hello["session_id"], b.hello["data"]["session_id"]);
+}
+
+#[actix_web::test]
+async fn ping_gets_a_reply_with_an_id_and_a_pong_without() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let mut ws = app.ws(&ada.access_token).await;
+    let reply = ws.command("ping", json!({})).await;
+    assert_eq!(reply["ok"], true);
+    assert_eq!(reply["data"], json!({}));
+    ws.send_json(json!({"type": "ping"})).await;
+    assert_eq!(ws.next_frame().await, json!({"type": "pong"}));
+    // String ids come back as strings.
+    ws.send_json(json!({"id": "abc", "type": "ping"})).await;
+    assert_eq!(ws.reply_to(json!("abc")).await["ok"], true);
+}
+
+#[actix_web::test]
+async fn bad_frames_get_errors_and_the_connection_stays_usable() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let room = app.group(&ada, "r", &[]).await;
+    let mut ws = app.ws(&ada.access_token).await;
+
+    ws.send_text("{not json").await;
+    let e = ws.next_frame().await;
+    assert_eq!((e["type"].as_str(), e["data"]["error"]["code"].as_str()), (Some("error"), Some("bad_request")));
+    ws.send_text("[1, 2, 3]").await;
+    assert_eq!(ws.next_frame().await["data"]["error"]["code"], "bad_request");
+    ws.send_binary(vec![1, 2, 3]).await;
+    assert_eq!(ws.next_frame().await["data"]["error"]["code"], "bad_request");
+
+    let r = ws.command("no.such.thing", json!({})).await;
+    assert_eq!((r["ok"].as_bool(), r["error"]["code"].as_str()), (Some(false), Some("bad_request")));
+    let r = ws.command("message.send", json!({"room_id": "not-a-uuid", "body": "x"})).await;
+    assert_eq!(r["error"]["code"], "validation_failed");
+    let r = ws.command("message.send", json!({"room_id": room})).await;
+    assert_eq!(r["error"]["code"], "validation_failed");
+    let r = ws.command("message.send", json!({"room_id": room, "body": "   "})).await;
+    assert_eq!(r["error"]["code"], "validation_failed");
+    let r = ws.command("message.send", json!({"room_id": room, "body": "x".repeat(4001)})).await;
+    assert_eq!(r["error"]["code"], "payload_too_large");
+    ws.send_json(json!({"id": {"nested": true}, "type": "ping"})).await;
+    assert_eq!(ws.next_frame().await["data"]["error"]["code"], "bad_request");
+
+    // Still open and working.
+    let r = ws.command("message.send", json!({"room_id": room, "body": "still here"})).await;
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["data"]["message"]["seq"], 1, "the refused sends took no seq");
+}
+
+#[actix_web::test]
+async fn a_text_frame_over_the_limit_closes_with_1009() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let mut ws = app.ws(&ada.access_token).await;
+    ws.send_text(format!("{{\"type\":\"ping\",\"pad\":\"{}\"}}", "x".repeat(70_000))).await;
+    assert_eq!(ws.closed_with().await, 1009);
+}
+
+#[actix_web::test]
+async fn over_the_rate_limit_commands_and_rest_sends_are_refused_with_a_wait() {
+    let app = spawn_app_with(|s| {
+        s.rate_limit.message_burst = 3;
+        s.rate_limit.message_replenish_interval_ms = 60_000;
+    })
+    .await;
+    let ada = app.register("ada").await;
+    let room = app.group(&ada, "r", &[]).await;
+    let mut ws = app.ws(&ada.access_token).await;
+    for i in 0..3 {
+        let r = ws.command("message.send", json!({"room_id": room, "body": format!("m{i}")})).await;
+        assert_eq!(r["ok"], true);
+    }
+    let r = ws.command("message.send", json!({"room_id": room, "body": "one too many"})).await;
+    assert_eq!(r["error"]["code"], "rate_limited");
+    assert!(r["error"]["details"]["retry_after_ms"].as_u64().unwrap() > 1000);
+    // Other commands have their own budget.
+    assert_eq!(ws.command("ping", json!({})).await["ok"], true);
+    // REST shares the user's message budget.
+    let res = app.post(&format!("/api/v1/rooms/{room}/messages"), Some(&ada.access_token), json!({"body": "via REST"})).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.headers().contains_key("retry-after"));
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+}
+
+#[actix_web::test]
+async fn sustained_abuse_closes_with_1008() {
+    let app = spawn_app_with(|s| {
+        s.rate_limit.command_burst = 1;
+        s.rate_limit.command_replenish_interval_ms = 60_000;
+        s.rate_limit.abuse_close_after = 5;
+    })
+    .await;
+    let ada = app.register("ada").await;
+    let room = app.group(&ada, "r", &[]).await;
+    let mut ws = app.ws(&ada.access_token).await;
+    for _ in 0..10 {
+        ws.send_json(json!({"type": "typing", "data": {"room_id": room, "active": true}})).await;
+    }
+    assert_eq!(ws.closed_with().await, 1008);
+}
+
+#[actix_web::test]
+async fn logout_all_and_password_change_close_live_sockets_with_4001() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let mut a = app.ws(&ada.access_token).await;
+    let mut b = app.ws(&ada.access_token).await;
+    let bob = app.register("bob").await;
+    let mut bobs = app.ws(&bob.access_token).await;
+    app.post("/api/v1/auth/logout-all", Some(&ada.access_token), json!({})).await;
+    assert_eq!(a.closed_with().await, 4001);
+    assert_eq!(b.closed_with().await, 4001);
+    assert_eq!(bobs.command("ping", json!({})).await["ok"], true, "other users are untouched");
+
+    let res = app.post("/api/v1/users/me/password", Some(&bob.access_token), json!({"current_password": PASSWORD, "new_password": "another good passphrase"})).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(bobs.closed_with().await, 4001);
+}
+
+#[actix_web::test]
+async fn a_silent_connection_is_closed_after_three_heartbeats() {
+    let app = spawn_app_with(|s| s.realtime.heartbeat_interval_ms = 100).await;
+    let ada = app.register("ada").await;
+    let mut ws = app.ws(&ada.access_token).await;
+    assert_eq!(ws.hello["data"]["heartbeat_ms"], 100);
+    // Not reading means not answering the server's pings.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(ws.closed_with().await, 1001);
+    // An attentive client stays: reading answers pings.
+    let mut alive = app.ws(&ada.access_token).await;
+    let frames = alive.frames_within(Duration::from_millis(600)).await;
+    assert!(frames.iter().all(|f| f["type"] != "closed"), "{frames:?}");
+    assert_eq!(alive.command("ping", json!({})).await["ok"], true);
+}

@@ -1,0 +1,190 @@
+//! The guarantees under stress: seq gaps filled from the database, slow consumers closed with
+//! 4009, a crashed room restarted alone, no actors left behind by churn, and many connections in
+//! many rooms each getting every message once and in order.
+
+use std::time::Duration;
+
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::helpers::{TestUser, spawn_app, spawn_app_with};
+
+#[actix_web::test]
+async fn a_lost_event_is_read_from_the_database_so_delivery_stays_in_seq_order() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let room = app.group(&ada, "r", &[&bob]).await;
+    let mut bobs = app.ws(&bob.access_token).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A commit whose event never reached the broker (a crash between commit and publish, or
+    // another instance's publish lost with Redis): seq 1 exists only in the database.
+    app.sql(&format!(
+        "WITH s AS (UPDATE rooms SET last_seq = last_seq + 1 WHERE id = '{room}' RETURNING last_seq) \
+         INSERT INTO messages (id, room_id, seq, rev, sender_id, body) SELECT gen_random_uuid(), '{room}', s.last_seq, s.last_seq, '{}', 'lost in transit' FROM s",
+        ada.id
+    ))
+    .await;
+    app.send(&ada, room, "published").await;
+    let first = bobs.event("message.new").await;
+    let second = bobs.event("message.new").await;
+    assert_eq!((first["seq"].as_i64(), first["message"]["body"].as_str()), (Some(1), Some("lost in transit")));
+    assert_eq!((second["seq"].as_i64(), second["message"]["body"].as_str()), (Some(2), Some("published")));
+    assert!(app.metric("realtime_gap_fetches_total").await >= 1.0);
+}
+
+#[actix_web::test]
+async fn a_consumer_that_stops_reading_is_closed_with_4009_and_its_queue_stays_bounded() {
+    let app = spawn_app_with(|s| s.realtime.outbox_limit = 100).await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let room = app.group(&ada, "r", &[&bob]).await;
+    let mut bobs = app.ws(&bob.access_token).await;
+    let mut adas = app.ws(&ada.access_token).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // bob does not read while far more than the socket buffers can hold is pushed at the room;
+    // ada reads all along.
+    let big = "x".repeat(32 * 1024);
+    let fast_reader = async {
+        let mut fast = 0;
+        while fast < 1500 {
+            let frame = adas.next_frame().await;
+            assert_ne!(frame["type"], "closed", "the fast consumer must not be closed");
+            if frame["type"] == "test.filler" {
+                fast += 1;
+            }
+        }
+    };
+    let flood = async {
+        for i in 0..1500 {
+            app.state.realtime.room_event(room, "test.filler", json!({"i": i, "pad": big}));
+            // Paced so a reading client keeps up; bob, not reading, cannot.
+            if i % 10 == 0 {
+                tokio::time::sleep(Duration::from_millis(3)).await;
+            }
+        }
+    };
+    tokio::join!(fast_reader, flood);
+    let mut received = 0;
+    let code = loop {
+        let frame = bobs.next_frame().await;
+        match frame["type"].as_str() {
+            Some("test.filler") => received += 1,
+            Some("closed") => break frame["code"].as_u64().unwrap(),
+            _ => {}
+        }
+    };
+    assert_eq!(code, 4009);
+    assert!(received < 1500, "a slow consumer must not get everything queued for it ({received})");
+    assert!(app.metric("ws_slow_consumers_total").await >= 1.0);
+    assert_eq!(adas.command("ping", json!({})).await["ok"], true);
+}
+
+#[actix_web::test]
+async fn a_crashed_room_actor_is_restarted_and_other_rooms_do_not_notice() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let crashing = app.group(&ada, "crashing", &[&bob]).await;
+    let calm = app.group(&ada, "calm", &[&bob]).await;
+    let mut bobs = app.ws(&bob.access_token).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.send(&ada, crashing, "before").await;
+    assert_eq!(bobs.event("message.new").await["message"]["body"], "before");
+
+    let crashed = app.state.realtime.registry.send(plauder::realtime::registry::CrashRoom(crashing)).await.unwrap();
+    assert!(crashed);
+    app.send(&ada, calm, "calm room").await;
+    assert_eq!(bobs.event("message.new").await["message"]["body"], "calm room");
+    // The registry notices within its check interval and restarts the room with its connections.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(app.metric("realtime_room_restarts_total").await >= 1.0);
+    app.send(&ada, crashing, "after").await;
+    let ev = bobs.event("message.new").await;
+    assert_eq!((ev["seq"].as_i64(), ev["message"]["body"].as_str()), (Some(2), Some("after")));
+    assert_eq!(bobs.command("ping", json!({})).await["ok"], true);
+}
+
+#[actix_web::test]
+async fn five_hundred_connect_disconnect_cycles_leave_no_actor_or_registry_entry_behind() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    for i in 0..3 {
+        app.group(&ada, &format!("room {i}"), &[&bob]).await;
+    }
+    for i in 0..500 {
+        let who = if i % 2 == 0 { &ada } else { &bob };
+        let ws = app.ws(&who.access_token).await;
+        if i % 50 == 0 {
+            // After hello, the connection is attached to its three rooms.
+            assert!(app.metric("realtime_registry_attachments").await >= 3.0);
+        }
+        ws.close().await;
+    }
+    // Disconnects are processed, then idle rooms stop (room_idle_ms is 300 in tests).
+    let mut settled = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let counts = (
+            app.metric("ws_connections").await,
+            app.metric("realtime_registry_attachments").await,
+            app.metric("realtime_registry_rooms").await,
+            app.metric("realtime_rooms_active").await,
+        );
+        if counts == (0.0, 0.0, 0.0, 0.0) {
+            settled = true;
+            break;
+        }
+    }
+    assert!(settled, "connections, attachments, rooms: {} {} {} {}",
+        app.metric("ws_connections").await, app.metric("realtime_registry_attachments").await,
+        app.metric("realtime_registry_rooms").await, app.metric("realtime_rooms_active").await);
+    let stats = app.state.realtime.registry.send(plauder::realtime::registry::Stats).await.unwrap();
+    assert_eq!((stats.rooms, stats.attachments), (0, 0));
+}
+
+#[actix_web::test]
+async fn two_hundred_connections_in_twenty_rooms_each_get_every_message_of_their_room_once_in_order() {
+    let app = spawn_app().await;
+    let mut users: Vec<TestUser> = Vec::new();
+    for i in 0..200 {
+        users.push(app.register(&format!("user{i:03}")).await);
+    }
+    let mut rooms: Vec<Uuid> = Vec::new();
+    for r in 0..20 {
+        let members: Vec<&TestUser> = users[r * 10 + 1..r * 10 + 10].iter().collect();
+        rooms.push(app.group(&users[r * 10], &format!("room {r}"), &members).await);
+    }
+    let mut sockets = Vec::new();
+    for u in &users {
+        sockets.push(app.ws(&u.access_token).await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Every member of every room sends 3 messages, all rooms at once.
+    let sends = users.iter().enumerate().map(|(i, u)| {
+        let app = &app;
+        let room = rooms[i / 10];
+        async move {
+            for n in 0..3 {
+                let res = app.post(&format!("/api/v1/rooms/{room}/messages"), Some(&u.access_token), json!({"body": format!("{} {n}", u.id)})).await;
+                assert_eq!(res.status(), reqwest::StatusCode::CREATED);
+            }
+        }
+    });
+    futures_util::future::join_all(sends).await;
+    let reads = sockets.iter_mut().enumerate().map(|(i, ws)| {
+        let room = rooms[i / 10];
+        async move {
+            let mut seqs = Vec::new();
+            while seqs.len() < 30 {
+                let ev = ws.event("message.new").await;
+                assert_eq!(ev["message"]["room_id"], room.to_string(), "an event of another room");
+                seqs.push(ev["seq"].as_i64().unwrap());
+            }
+            assert_eq!(seqs, (1..=30).collect::<Vec<_>>());
+            ws.no_event("message.new", Duration::from_millis(200)).await;
+        }
+    });
+    futures_util::future::join_all(reads).await;
+}
