@@ -75,6 +75,7 @@ pub struct RealtimeSettings {
     pub heartbeat_interval_ms: u64,
     pub max_frame_bytes: usize,
     pub outbox_limit: usize,
+    pub max_in_flight_per_connection: usize,
     pub room_idle_ms: u64,
     pub gap_timeout_ms: u64,
     pub presence_offline_grace_ms: u64,
@@ -187,6 +188,7 @@ impl Settings {
             ("rate_limit.command_replenish_interval_ms", self.rate_limit.command_replenish_interval_ms),
             ("realtime.heartbeat_interval_ms", self.realtime.heartbeat_interval_ms),
             ("realtime.outbox_limit", self.realtime.outbox_limit as u64),
+            ("realtime.max_in_flight_per_connection", self.realtime.max_in_flight_per_connection as u64),
             ("realtime.presence_flush_ms", self.realtime.presence_flush_ms),
             ("realtime.last_seen_flush_ms", self.realtime.last_seen_flush_ms),
         ] {

@@ -26,7 +26,19 @@ pub fn init() {
 }
 
 pub fn render() -> String {
+    if let Some(rss) = resident_memory_bytes() {
+        metrics::gauge!("process_resident_memory_bytes").set(rss as f64);
+    }
     HANDLE.get().and_then(Option::as_ref).map(PrometheusHandle::render).unwrap_or_default()
+}
+
+/// The process's resident set size (Linux), so benchmarks can read memory per connection from
+/// /metrics.
+fn resident_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// Records `http_requests_total` and `http_request_duration_seconds` by method, route and status.

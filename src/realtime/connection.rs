@@ -109,6 +109,10 @@ impl WsConnection {
     where
         F: Future<Output = ApiResult<Value>> + 'static,
     {
+        if self.in_flight >= self.state.settings.realtime.max_in_flight_per_connection {
+            metrics::counter!("ws_commands_refused_busy_total").increment(1);
+            return self.respond(id, Err(ApiError::RateLimited { retry_after_ms: 50 }), ctx);
+        }
         self.in_flight += 1;
         ctx.spawn(fut.into_actor(self).map(move |result, act, ctx| {
             act.in_flight -= 1;

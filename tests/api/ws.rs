@@ -87,6 +87,9 @@ impl WsClient {
     }
 
     pub async fn reply_to(&mut self, id: Value) -> Value {
+        if let Some(pos) = self.queued.iter().position(|f| f["type"] == "reply" && f["id"] == id) {
+            return self.queued.remove(pos).expect("queued reply");
+        }
         loop {
             let frame = self.read().await;
             if frame["type"] == "reply" && frame["id"] == id {

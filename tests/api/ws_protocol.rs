@@ -179,3 +179,57 @@ async fn a_silent_connection_is_closed_after_three_heartbeats() {
     assert!(frames.iter().all(|f| f["type"] != "closed"), "{frames:?}");
     assert_eq!(alive.command("ping", json!({})).await["ok"], true);
 }
+
+#[actix_web::test]
+async fn on_shutdown_running_commands_reply_before_sockets_close_with_1001() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let room = app.group(&ada, "r", &[]).await;
+    let mut ws = app.ws(&ada.access_token).await;
+    let mut idle = app.ws(&ada.access_token).await;
+    ws.send_json(json!({"id": 1, "type": "message.send", "data": {"room_id": room, "body": "last words"}})).await;
+    app.state.realtime.begin_shutdown();
+    let mut replied = None;
+    let code = loop {
+        let frame = ws.next_frame().await;
+        match frame["type"].as_str() {
+            Some("reply") => replied = Some(frame),
+            Some("closed") => break frame["code"].as_u64().unwrap(),
+            _ => {}
+        }
+    };
+    assert_eq!(code, 1001);
+    let reply = replied.expect("the command was answered before the close");
+    if reply["ok"] == true {
+        let page = app.history(&ada, room, "").await;
+        assert_eq!(page["messages"][0]["body"], "last words", "an ok reply means committed");
+    } else {
+        assert_eq!(reply["error"]["code"], "unavailable");
+    }
+    assert_eq!(idle.closed_with().await, 1001);
+}
+
+#[actix_web::test]
+async fn a_connection_sending_faster_than_commits_is_refused_not_buffered() {
+    let app = spawn_app_with(|s| s.realtime.max_in_flight_per_connection = 2).await;
+    let ada = app.register("ada").await;
+    let room = app.group(&ada, "r", &[]).await;
+    let mut ws = app.ws(&ada.access_token).await;
+    for i in 0..30 {
+        ws.send_json(json!({"id": i, "type": "message.send", "data": {"room_id": room, "body": format!("m{i}")}})).await;
+    }
+    let (mut ok, mut busy) = (0, 0);
+    for i in 0..30 {
+        let reply = ws.reply_to(json!(i)).await;
+        if reply["ok"] == true {
+            ok += 1;
+        } else {
+            assert_eq!(reply["error"]["code"], "rate_limited", "{reply}");
+            assert!(reply["error"]["details"]["retry_after_ms"].as_u64().is_some());
+            busy += 1;
+        }
+    }
+    assert!(ok >= 2 && busy >= 1, "ok {ok}, refused {busy}");
+    let page = app.history(&ada, room, "?limit=100").await;
+    assert_eq!(page["messages"].as_array().unwrap().len(), ok, "every ok reply is a stored message, nothing else");
+}
