@@ -99,6 +99,23 @@ pub async fn send(state: &AppState, caller: &AuthUser, room_id: Uuid, req: SendM
         }
     }
     let mut conn = state.db().await?;
+    let new = NewMessage {
+        id: Uuid::new_v4(),
+        room_id,
+        sender_id: caller.id,
+        body: &req.body,
+        reply_to: req.reply_to,
+        client_msg_id: req.client_msg_id.as_deref(),
+    };
+    // The common case, a member writing to a group room without a reply, is one statement that
+    // checks membership, takes the seq and inserts. Anything else takes the checked path below.
+    if req.reply_to.is_none() {
+        match q::insert_next_as_member(&mut conn, &new).await {
+            Ok(Some(m)) => return Ok((announce_new(state, m), true)),
+            Ok(None) => {}
+            Err(e) => return retried_or(e, &mut conn, caller, &new).await,
+        }
+    }
     let access = RoomAccess::load(&mut conn, room_id, caller).await?;
     access.require_write()?;
     check_direct_block(&mut conn, &access).await?;
@@ -108,31 +125,34 @@ pub async fn send(state: &AppState, caller: &AuthUser, room_id: Uuid, req: SendM
             return Err(ApiError::validation("reply_to", "reply_to must be a message in the same room."));
         }
     }
-    let new = NewMessage {
-        id: Uuid::new_v4(),
-        room_id,
-        sender_id: caller.id,
-        body: &req.body,
-        reply_to: req.reply_to,
-        client_msg_id: req.client_msg_id.as_deref(),
-    };
-    // Optimistic: insert, and treat a clash on (room, sender, client_msg_id) as the retry it is.
-    // The clash rolls back the seq increment with the statement, so no seq is lost.
     match q::insert_next(&mut conn, &new).await {
-        Ok(m) => {
-            let view = MessageView::new(m, &[]);
-            state.realtime.message_changed("message.new", &view);
-            Ok((view, true))
-        }
-        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _))
-            if new.client_msg_id.is_some() =>
-        {
-            let cmid = new.client_msg_id.unwrap_or_default();
-            let original = q::find_by_client_id(&mut conn, room_id, caller.id, cmid).await?.ok_or_else(no_such_message)?;
-            Ok((view(&mut conn, original).await?, false))
-        }
+        Ok(m) => Ok((announce_new(state, m), true)),
         Err(diesel::result::Error::NotFound) => Err(crate::service::access::no_such_room()),
-        Err(e) => Err(e.into()),
+        Err(e) => retried_or(e, &mut conn, caller, &new).await,
+    }
+}
+
+fn announce_new(state: &AppState, m: Message) -> MessageView {
+    let view = MessageView::new(m, &[]);
+    state.realtime.message_changed("message.new", &view);
+    view
+}
+
+/// A send that failed on the (room, sender, client_msg_id) key is a retry: answer with the
+/// original, not announced again. The clash rolled back the seq increment with its statement, so
+/// no seq is lost. Any other error stands.
+async fn retried_or(
+    e: diesel::result::Error,
+    conn: &mut AsyncPgConnection,
+    caller: &AuthUser,
+    new: &NewMessage<'_>,
+) -> ApiResult<(MessageView, bool)> {
+    match (&e, new.client_msg_id) {
+        (diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _), Some(cmid)) => {
+            let original = q::find_by_client_id(conn, new.room_id, caller.id, cmid).await?.ok_or_else(no_such_message)?;
+            Ok((view(conn, original).await?, false))
+        }
+        _ => Err(e.into()),
     }
 }
 

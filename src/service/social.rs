@@ -67,9 +67,8 @@ pub async fn presence_statuses(state: &AppState, ids: &[Uuid]) -> ApiResult<Vec<
 /// Database failures only.
 pub async fn rooms_and_friends(state: &AppState, user_id: Uuid) -> ApiResult<(Vec<Uuid>, Vec<Uuid>)> {
     let mut conn = state.db().await?;
-    let rooms = crate::db::queries::rooms::room_ids_of(&mut conn, user_id).await?;
-    let friends = social::friend_ids(&mut conn, user_id).await?;
-    Ok((rooms, friends))
+    let both = social::rooms_and_friends(&mut conn, user_id).await?;
+    Ok((both.rooms, both.friends))
 }
 
 /// Another existing, non-guest user.

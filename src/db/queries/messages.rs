@@ -41,6 +41,30 @@ pub async fn insert_next(conn: &mut AsyncPgConnection, new: &NewMessage<'_>) -> 
     .await
 }
 
+/// The fast path of a send: like [`insert_next`], but only when the sender is a member of the room
+/// and the room is not a direct one (where blocks need checking), all in one statement. `None`
+/// means "not that simple": the caller takes the checked path.
+pub async fn insert_next_as_member(conn: &mut AsyncPgConnection, new: &NewMessage<'_>) -> QueryResult<Option<Message>> {
+    diesel::sql_query(format!(
+        "WITH s AS (UPDATE rooms SET last_seq = last_seq + 1, last_activity_at = now() \
+                    WHERE id = $2 AND kind <> 'direct' \
+                      AND EXISTS (SELECT 1 FROM room_members WHERE room_id = $2 AND user_id = $3) \
+                    RETURNING last_seq) \
+         INSERT INTO messages (id, room_id, seq, rev, sender_id, body, reply_to, client_msg_id) \
+         SELECT $1, $2, s.last_seq, s.last_seq, $3, $4, $5, $6 FROM s \
+         RETURNING {MESSAGE_COLUMNS}"
+    ))
+    .bind::<SqlUuid, _>(new.id)
+    .bind::<SqlUuid, _>(new.room_id)
+    .bind::<SqlUuid, _>(new.sender_id)
+    .bind::<Text, _>(new.body)
+    .bind::<Nullable<SqlUuid>, _>(new.reply_to)
+    .bind::<Nullable<Text>, _>(new.client_msg_id)
+    .get_result(conn)
+    .await
+    .optional()
+}
+
 /// What a change does to the message besides taking a new rev.
 pub enum Change<'a> {
     Edit(&'a str),

@@ -111,10 +111,6 @@ pub async fn members(conn: &mut AsyncPgConnection, room_id: Uuid) -> QueryResult
         .await
 }
 
-pub async fn room_ids_of(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<Vec<Uuid>> {
-    room_members::table.filter(room_members::user_id.eq(user_id)).select(room_members::room_id).load(conn).await
-}
-
 pub async fn member_ids(conn: &mut AsyncPgConnection, room_id: Uuid) -> QueryResult<Vec<Uuid>> {
     room_members::table
         .filter(room_members::room_id.eq(room_id))

@@ -18,10 +18,6 @@ pub async fn friends(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult
         .await
 }
 
-pub async fn friend_ids(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<Vec<Uuid>> {
-    friendships::table.filter(friendships::user_id.eq(user_id)).select(friendships::friend_id).load(conn).await
-}
-
 pub async fn are_friends(conn: &mut AsyncPgConnection, a: Uuid, b: Uuid) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(friendships::table.find((a, b)))).get_result(conn).await
 }
@@ -152,4 +148,23 @@ pub async fn blocks_of(conn: &mut AsyncPgConnection, blocker: Uuid) -> QueryResu
 /// Whether `blocker` blocks `blocked` (one direction).
 pub async fn is_blocking(conn: &mut AsyncPgConnection, blocker: Uuid, blocked: Uuid) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(blocks::table.find((blocker, blocked)))).get_result(conn).await
+}
+
+#[derive(QueryableByName)]
+pub struct RoomsAndFriends {
+    #[diesel(sql_type = diesel::sql_types::Array<diesel::sql_types::Uuid>)]
+    pub rooms: Vec<Uuid>,
+    #[diesel(sql_type = diesel::sql_types::Array<diesel::sql_types::Uuid>)]
+    pub friends: Vec<Uuid>,
+}
+
+/// A user's room ids and friend ids in one round trip: what a new WebSocket connection needs.
+pub async fn rooms_and_friends(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<RoomsAndFriends> {
+    diesel::sql_query(
+        "SELECT COALESCE((SELECT array_agg(room_id) FROM room_members WHERE user_id = $1), '{}') AS rooms, \
+                COALESCE((SELECT array_agg(friend_id) FROM friendships WHERE user_id = $1), '{}') AS friends",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(user_id)
+    .get_result(conn)
+    .await
 }
