@@ -44,26 +44,54 @@ pub async fn insert_next(conn: &mut AsyncPgConnection, new: &NewMessage<'_>) -> 
 /// The fast path of a send: like [`insert_next`], but only when the sender is a member of the room
 /// and the room is not a direct one (where blocks need checking), all in one statement. `None`
 /// means "not that simple": the caller takes the checked path.
+///
+/// Written as a query fragment rather than `sql_query`, because diesel never caches the
+/// prepared statement of a `sql_query`: PostgreSQL would parse and plan this CTE on every send.
 pub async fn insert_next_as_member(conn: &mut AsyncPgConnection, new: &NewMessage<'_>) -> QueryResult<Option<Message>> {
-    diesel::sql_query(format!(
-        "WITH s AS (UPDATE rooms SET last_seq = last_seq + 1, last_activity_at = now() \
-                    WHERE id = $2 AND kind <> 'direct' \
-                      AND EXISTS (SELECT 1 FROM room_members WHERE room_id = $2 AND user_id = $3) \
-                    RETURNING last_seq) \
-         INSERT INTO messages (id, room_id, seq, rev, sender_id, body, reply_to, client_msg_id) \
-         SELECT $1, $2, s.last_seq, s.last_seq, $3, $4, $5, $6 FROM s \
-         RETURNING {MESSAGE_COLUMNS}"
-    ))
-    .bind::<SqlUuid, _>(new.id)
-    .bind::<SqlUuid, _>(new.room_id)
-    .bind::<SqlUuid, _>(new.sender_id)
-    .bind::<Text, _>(new.body)
-    .bind::<Nullable<SqlUuid>, _>(new.reply_to)
-    .bind::<Nullable<Text>, _>(new.client_msg_id)
-    .get_result(conn)
-    .await
-    .optional()
+    InsertAsMember { new }.get_result(conn).await.optional()
 }
+
+struct InsertAsMember<'a> {
+    new: &'a NewMessage<'a>,
+}
+
+impl diesel::query_builder::QueryId for InsertAsMember<'_> {
+    type QueryId = ();
+    // No type-level id: diesel caches the prepared statement by its SQL text instead.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl diesel::query_builder::Query for InsertAsMember<'_> {
+    type SqlType = diesel::sql_types::Untyped;
+}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for InsertAsMember<'_> {
+    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
+        let n = self.new;
+        out.push_sql("WITH s AS (UPDATE rooms SET last_seq = last_seq + 1, last_activity_at = now() WHERE id = ");
+        out.push_bind_param::<SqlUuid, _>(&n.room_id)?;
+        out.push_sql(" AND kind <> 'direct' AND EXISTS (SELECT 1 FROM room_members WHERE room_id = ");
+        out.push_bind_param::<SqlUuid, _>(&n.room_id)?;
+        out.push_sql(" AND user_id = ");
+        out.push_bind_param::<SqlUuid, _>(&n.sender_id)?;
+        out.push_sql(") RETURNING last_seq) INSERT INTO messages (id, room_id, seq, rev, sender_id, body, reply_to, client_msg_id) SELECT ");
+        out.push_bind_param::<SqlUuid, _>(&n.id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<SqlUuid, _>(&n.room_id)?;
+        out.push_sql(", s.last_seq, s.last_seq, ");
+        out.push_bind_param::<SqlUuid, _>(&n.sender_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&n.body)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<SqlUuid>, _>(&n.reply_to)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&n.client_msg_id)?;
+        out.push_sql(" FROM s RETURNING ");
+        out.push_sql(MESSAGE_COLUMNS);
+        Ok(())
+    }
+}
+
 
 /// What a change does to the message besides taking a new rev.
 pub enum Change<'a> {
