@@ -92,6 +92,13 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
             .configure(api::configure)
             .default_service(web::to(api::extract::not_found))
     })
+    // Small frames (replies, events) must leave at once, not wait for Nagle's algorithm to
+    // coalesce them with the next write while the client delays its ACK.
+    .on_connect(|conn, _| {
+        if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            let _ = tcp.set_nodelay(true);
+        }
+    })
     .shutdown_timeout(server_settings.shutdown_timeout_secs)
     // Signals are ours (see run_until_stopped): WebSockets must be told before the workers stop.
     .disable_signals()
