@@ -57,5 +57,5 @@ for s in "${scenarios[@]}"; do
         idle) "${load[@]}" idle --connections 19500 --hold-secs 5 ;;
         churn) "${load[@]}" churn --cycles 20000 --concurrency 50 ;;
         *) die "unknown scenario $s" ;;
-    esac
+    esac || echo "!! scenario $s failed its checks"
 done

@@ -191,6 +191,8 @@ struct NewEventMessage<'a> {
 struct Received {
     seqs: Vec<i64>,
     latencies_us: Vec<u64>,
+    /// The close code, when the server closed this connection (4009: it fell behind).
+    closed: Option<u16>,
 }
 
 async fn fanout(t: Arc<Target>, rooms: usize, members: usize, duration: Duration, rate: Option<u64>) -> anyhow::Result<()> {
@@ -216,6 +218,11 @@ async fn fanout(t: Arc<Target>, rooms: usize, members: usize, duration: Duration
         let (rec, rep, refused) = (received.clone(), replies.clone(), refused.clone());
         let task = tokio::spawn(async move {
             while let Some(Ok(msg)) = stream.next().await {
+                if let Message::Close(frame) = &msg {
+                    let code = frame.as_ref().map_or(1005, |f| u16::from(f.code));
+                    rec.lock().unwrap_or_else(std::sync::PoisonError::into_inner).closed = Some(code);
+                    break;
+                }
                 let Message::Text(text) = msg else { continue };
                 if text.contains("\"type\":\"reply\"") {
                     if text.contains("\"ok\":false") {
@@ -294,8 +301,20 @@ async fn fanout(t: Arc<Target>, rooms: usize, members: usize, duration: Duration
         }
     }
     let send_elapsed = started.elapsed();
-    // Let the last deliveries arrive.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Let the last deliveries arrive: until nothing new came for a second (at most 30 s).
+    let total = |readers: &Vec<(usize, Arc<std::sync::Mutex<Received>>, Arc<tokio::sync::Notify>, tokio::task::JoinHandle<()>)>| {
+        readers.iter().map(|(_, r, _, _)| r.lock().map_or(0, |r| r.seqs.len())).sum::<usize>()
+    };
+    let drain_deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = usize::MAX;
+    while Instant::now() < drain_deadline {
+        let now = total(&readers);
+        if now == last {
+            break;
+        }
+        last = now;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
     let rss_after = t.rss().await.unwrap_or(0.0);
 
     let mut per_room_max: HashMap<usize, i64> = HashMap::new();
@@ -306,6 +325,7 @@ async fn fanout(t: Arc<Target>, rooms: usize, members: usize, duration: Duration
         *e = (*e).max(max);
     }
     let (mut lost, mut duplicated, mut out_of_order, mut deliveries) = (0u64, 0u64, 0u64, 0u64);
+    let mut closed: HashMap<u16, u64> = HashMap::new();
     let mut latencies = Vec::new();
     for (room, received, _, _) in &readers {
         let r = received.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -323,7 +343,11 @@ async fn fanout(t: Arc<Target>, rooms: usize, members: usize, duration: Duration
             }
             last = s;
         }
-        lost += (1..=expected).filter(|s| !seen.contains(s)).count() as u64;
+        match r.closed {
+            // A closed connection misses what came after; a client recovers it with sync.
+            Some(code) => *closed.entry(code).or_insert(0) += 1,
+            None => lost += (1..=expected).filter(|s| !seen.contains(s)).count() as u64,
+        }
     }
     latencies.sort_unstable();
     let secs = send_elapsed.as_secs_f64();
@@ -338,7 +362,8 @@ async fn fanout(t: Arc<Target>, rooms: usize, members: usize, duration: Duration
     );
     println!("deliveries: {deliveries} ({:.0}/s)", deliveries as f64 / secs);
     println!("latency ms: p50 {:.2}  p99 {:.2}  max {:.2}", percentile(&latencies, 0.5), percentile(&latencies, 0.99), percentile(&latencies, 1.0));
-    println!("lost: {lost}  duplicated: {duplicated}  out of order: {out_of_order}");
+    println!("lost: {lost}  duplicated: {duplicated}  out of order: {out_of_order}  (on connections still open)");
+    println!("connections closed by the server: {closed:?}");
     println!("server RSS: {:.1} MB before the run, {:.1} MB after", rss_before / 1e6, rss_after / 1e6);
     drop(sinks);
     for (_, _, _, task) in readers {
