@@ -12,29 +12,13 @@ duration="${1:-15}"
 connections="${2:-32}"
 
 ensure_packages wrk curl
-ensure_postgres
-work="$(mktemp -d "${TMPDIR:-/tmp}/plauder-bench.XXXXXX")"
-chmod 755 "$work"
-server_pid=""
-cleanup() {
-    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-    pg_stop "$work/pg"
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-pg_port="$(free_port 56432)"
-pg_start "$work/pg" "$pg_port" --auth=trust
-echo "max_connections = 200" | as_pg_owner tee "$work/pg/extra.conf" >/dev/null
-as_pg_owner "$PG_BIN/pg_ctl" -D "$work/pg/data" -w restart -o "-p $pg_port" -l "$work/pg/log" >/dev/null
-"$PG_BIN/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres plauder_bench
+bench_env 56432
 
 log "building plauder (release)"
 cargo build --release --quiet --bin plauder
 port="$(free_port 18500)"
-export DATABASE_URL="postgres://postgres@127.0.0.1:${pg_port}/plauder_bench"
 export PLAUDER__AUTH__JWT_SECRET="bench-secret-bench-secret-bench-secret-42"
-export PLAUDER__SERVER__PORT="$port" PLAUDER__RATE_LIMIT__AUTH_BURST=100000 PLAUDER__LOG__LEVEL=warn
+export PLAUDER__SERVER__PORT="$port" PLAUDER__RATE_LIMIT__AUTH_BURST=100000 PLAUDER__RATE_LIMIT__MESSAGE_BURST=1000000 PLAUDER__LOG__LEVEL=warn
 export PLAUDER__DATABASE__POOL_MAX_SIZE="${PLAUDER_BENCH_POOL:-32}"
 target/release/plauder serve 2>"$work/server.log" &
 server_pid=$!
@@ -83,7 +67,7 @@ LUA
 echo "== machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
 echo "== send: POST /api/v1/rooms/{id}/messages, ${connections} connections, ${duration}s"
 wrk -t2 -c"$connections" -d"${duration}s" --latency -s "$work/send.lua" "$base"
-stored=$("$PG_BIN/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d plauder_bench -tAc \
+stored=$("$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -d plauder_bench -tAc \
     "SELECT count(*) || ' messages, seqs 1..' || max(seq) || ', distinct seqs ' || count(DISTINCT seq) FROM messages")
 echo "== stored: $stored"
 echo "== send to 32 rooms in turn (the room lock no longer serialises every commit), ${connections} connections, ${duration}s"

@@ -11,30 +11,15 @@ cd "$PLAUDER_ROOT"
 scenarios=("${@:-fanout fixed wide idle churn}")
 read -r -a scenarios <<< "${scenarios[*]}"
 
-ensure_postgres
 # One process here may hold at most 20,000 files; the server and the load tool each need that.
 ulimit -n 20000
-work="$(mktemp -d "${TMPDIR:-/tmp}/plauder-bench.XXXXXX")"
-chmod 755 "$work"
-server_pid=""
-cleanup() {
-    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-    pg_stop "$work/pg"
-    rm -rf "$work"
-}
-trap cleanup EXIT
-pg_port="$(free_port 56632)"
-pg_start "$work/pg" "$pg_port" --auth=trust
 # PLAUDER_BENCH_PG_EXTRA adds settings for diagnosis (e.g. "synchronous_commit = off" to see
 # what the commit costs); the figures in docs/benchmarks.md are without it.
-printf 'max_connections = 200\n%s\n' "${PLAUDER_BENCH_PG_EXTRA:-}" | as_pg_owner tee "$work/pg/extra.conf" >/dev/null
-as_pg_owner "$PG_BIN/pg_ctl" -D "$work/pg/data" -w restart -o "-p $pg_port" -l "$work/pg/log" >/dev/null
-"$PG_BIN/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres plauder_bench
+bench_env 56632 "${PLAUDER_BENCH_PG_EXTRA:-}"
 
 log "building plauder and plauder-load (release)"
 cargo build --release --quiet --features load --bins
 port="$(free_port 18600)"
-export DATABASE_URL="postgres://postgres@127.0.0.1:${pg_port}/plauder_bench"
 export PLAUDER__AUTH__JWT_SECRET="bench-secret-bench-secret-bench-secret-42"
 export PLAUDER__SERVER__PORT="$port" PLAUDER__LOG__LEVEL=warn
 export PLAUDER__RATE_LIMIT__AUTH_BURST=1000000 PLAUDER__RATE_LIMIT__MESSAGE_BURST=1000000 PLAUDER__RATE_LIMIT__COMMAND_BURST=1000000

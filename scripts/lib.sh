@@ -70,3 +70,29 @@ pg_stop() {
     [ -f "$dir/data/postmaster.pid" ] || return 0
     as_pg_owner "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
 }
+
+# bench_env FIRST_PG_PORT [extra postgresql.conf lines]: for the benchmark scripts, a work
+# directory ($work) and a throw-away PostgreSQL with production durability holding the database
+# plauder_bench ($DATABASE_URL exported). On exit the server whose pid is in $server_pid, the
+# cluster and the directory go.
+bench_env() {
+    ensure_postgres
+    work="$(mktemp -d "${TMPDIR:-/tmp}/plauder-bench.XXXXXX")"
+    chmod 755 "$work"
+    server_pid=""
+    trap 'bench_cleanup' EXIT
+    local port
+    port="$(free_port "$1")"
+    pg_start "$work/pg" "$port" --auth=trust
+    printf 'max_connections = 200\n%s\n' "${2:-}" | as_pg_owner tee "$work/pg/extra.conf" >/dev/null
+    as_pg_owner "$PG_BIN/pg_ctl" -D "$work/pg/data" -w restart -o "-p $port" -l "$work/pg/log" >/dev/null
+    "$PG_BIN/createdb" -h 127.0.0.1 -p "$port" -U postgres plauder_bench
+    export DATABASE_URL="postgres://postgres@127.0.0.1:${port}/plauder_bench"
+    PG_PORT="$port"
+}
+
+bench_cleanup() {
+    if [ -n "${server_pid:-}" ]; then kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null; fi
+    pg_stop "$work/pg"
+    rm -rf "$work"
+}
