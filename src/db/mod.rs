@@ -4,6 +4,7 @@
 
 pub mod instrumentation;
 pub mod models;
+pub mod prepared;
 pub mod queries;
 
 use std::time::Duration;

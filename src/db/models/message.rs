@@ -23,9 +23,14 @@ pub struct Message {
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
-/// The column list matching [`Message`], for hand-written SQL (`RETURNING`, CTEs).
-pub const MESSAGE_COLUMNS: &str =
-    "id, room_id, seq, rev, sender_id, body, reply_to, client_msg_id, created_at, edited_at, deleted_at";
+/// The column list matching [`Message`], for hand-written SQL (`RETURNING`): a macro, so that it
+/// can be `concat!`ed into the static SQL of prepared statements.
+#[macro_export]
+macro_rules! message_columns {
+    () => {
+        "id, room_id, seq, rev, sender_id, body, reply_to, client_msg_id, created_at, edited_at, deleted_at"
+    };
+}
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = reactions, check_for_backend(diesel::pg::Pg))]

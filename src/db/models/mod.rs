@@ -7,7 +7,7 @@ pub mod room;
 pub mod social;
 pub mod user;
 
-pub use message::{MESSAGE_COLUMNS, Message, Reaction};
+pub use message::{Message, Reaction};
 pub use refresh_token::{NewRefreshToken, RefreshToken};
 pub use room::{MemberRole, NewRoom, NewRoomMember, Room, RoomChanges, RoomKind, RoomMember};
 pub use social::{Block, FriendRequest};

@@ -6,11 +6,12 @@
 //! client_msg_id, say) rolls the increment back with it, so seq stays gapless.
 
 use diesel::prelude::*;
-use diesel::sql_types::{Float4, Integer, Nullable, Text, Uuid as SqlUuid};
+use diesel::sql_types::{Float4, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::db::models::{MESSAGE_COLUMNS, Message, Reaction};
+use crate::db::models::{Message, Reaction};
+use crate::db::prepared::{Param, Prepared};
 use crate::schema::{messages, reactions};
 
 pub struct NewMessage<'a> {
@@ -24,74 +25,45 @@ pub struct NewMessage<'a> {
 
 /// Inserts a message with the room's next seq (also its first rev) and marks the room active.
 pub async fn insert_next(conn: &mut AsyncPgConnection, new: &NewMessage<'_>) -> QueryResult<Message> {
-    diesel::sql_query(format!(
-        "WITH s AS (UPDATE rooms SET last_seq = last_seq + 1, last_activity_at = now() \
-                    WHERE id = $2 RETURNING last_seq) \
-         INSERT INTO messages (id, room_id, seq, rev, sender_id, body, reply_to, client_msg_id) \
-         SELECT $1, $2, s.last_seq, s.last_seq, $3, $4, $5, $6 FROM s \
-         RETURNING {MESSAGE_COLUMNS}"
-    ))
-    .bind::<SqlUuid, _>(new.id)
-    .bind::<SqlUuid, _>(new.room_id)
-    .bind::<SqlUuid, _>(new.sender_id)
-    .bind::<Text, _>(new.body)
-    .bind::<Nullable<SqlUuid>, _>(new.reply_to)
-    .bind::<Nullable<Text>, _>(new.client_msg_id)
-    .get_result(conn)
-    .await
+    const SQL: &[&str] = &[
+        "WITH s AS (UPDATE rooms SET last_seq = last_seq + 1, last_activity_at = now() WHERE id = ",
+        " RETURNING last_seq) \
+         INSERT INTO messages (id, room_id, seq, rev, sender_id, body, reply_to, client_msg_id) SELECT ",
+        ", ", ", s.last_seq, s.last_seq, ", ", ", ", ", ", ",
+        concat!(" FROM s RETURNING ", crate::message_columns!()),
+    ];
+    Prepared::new(SQL, insert_params(new)).get_result(conn).await
+}
+
+fn insert_params<'a>(new: &'a NewMessage<'a>) -> Vec<Param<'a>> {
+    vec![
+        Param::Uuid(new.room_id),
+        Param::Uuid(new.id),
+        Param::Uuid(new.room_id),
+        Param::Uuid(new.sender_id),
+        Param::Text(new.body),
+        Param::OptUuid(new.reply_to),
+        Param::OptText(new.client_msg_id),
+    ]
 }
 
 /// The fast path of a send: like [`insert_next`], but only when the sender is a member of the room
 /// and the room is not a direct one (where blocks need checking), all in one statement. `None`
 /// means "not that simple": the caller takes the checked path.
-///
-/// Written as a query fragment rather than `sql_query`, because diesel never caches the
-/// prepared statement of a `sql_query`: PostgreSQL would parse and plan this CTE on every send.
 pub async fn insert_next_as_member(conn: &mut AsyncPgConnection, new: &NewMessage<'_>) -> QueryResult<Option<Message>> {
-    InsertAsMember { new }.get_result(conn).await.optional()
+    const SQL: &[&str] = &[
+        "WITH s AS (UPDATE rooms SET last_seq = last_seq + 1, last_activity_at = now() WHERE id = ",
+        " AND kind <> 'direct' AND EXISTS (SELECT 1 FROM room_members WHERE room_id = ",
+        " AND user_id = ",
+        ") RETURNING last_seq) \
+         INSERT INTO messages (id, room_id, seq, rev, sender_id, body, reply_to, client_msg_id) SELECT ",
+        ", ", ", s.last_seq, s.last_seq, ", ", ", ", ", ", ",
+        concat!(" FROM s RETURNING ", crate::message_columns!()),
+    ];
+    let mut params = vec![Param::Uuid(new.room_id), Param::Uuid(new.room_id), Param::Uuid(new.sender_id)];
+    params.extend(insert_params(new).into_iter().skip(1));
+    Prepared::new(SQL, params).get_result(conn).await.optional()
 }
-
-struct InsertAsMember<'a> {
-    new: &'a NewMessage<'a>,
-}
-
-impl diesel::query_builder::QueryId for InsertAsMember<'_> {
-    type QueryId = ();
-    // No type-level id: diesel caches the prepared statement by its SQL text instead.
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl diesel::query_builder::Query for InsertAsMember<'_> {
-    type SqlType = diesel::sql_types::Untyped;
-}
-
-impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for InsertAsMember<'_> {
-    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
-        let n = self.new;
-        out.push_sql("WITH s AS (UPDATE rooms SET last_seq = last_seq + 1, last_activity_at = now() WHERE id = ");
-        out.push_bind_param::<SqlUuid, _>(&n.room_id)?;
-        out.push_sql(" AND kind <> 'direct' AND EXISTS (SELECT 1 FROM room_members WHERE room_id = ");
-        out.push_bind_param::<SqlUuid, _>(&n.room_id)?;
-        out.push_sql(" AND user_id = ");
-        out.push_bind_param::<SqlUuid, _>(&n.sender_id)?;
-        out.push_sql(") RETURNING last_seq) INSERT INTO messages (id, room_id, seq, rev, sender_id, body, reply_to, client_msg_id) SELECT ");
-        out.push_bind_param::<SqlUuid, _>(&n.id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<SqlUuid, _>(&n.room_id)?;
-        out.push_sql(", s.last_seq, s.last_seq, ");
-        out.push_bind_param::<SqlUuid, _>(&n.sender_id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(&n.body)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<SqlUuid>, _>(&n.reply_to)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Text>, _>(&n.client_msg_id)?;
-        out.push_sql(" FROM s RETURNING ");
-        out.push_sql(MESSAGE_COLUMNS);
-        Ok(())
-    }
-}
-
 
 /// What a change does to the message besides taking a new rev.
 pub enum Change<'a> {
@@ -103,22 +75,18 @@ pub enum Change<'a> {
 
 /// Applies `change` to message `id` of room `room_id` under the room's next seq, as its new rev.
 pub async fn change(conn: &mut AsyncPgConnection, room_id: Uuid, id: Uuid, change: Change<'_>) -> QueryResult<Message> {
-    let set = match change {
-        Change::Edit(_) => ", body = $3, edited_at = now()",
-        Change::Delete => ", body = '', deleted_at = now()",
-        Change::Touch => "",
+    const HEAD: &str = "WITH s AS (UPDATE rooms SET last_seq = last_seq + 1 WHERE id = ";
+    // `s` has only last_seq, so the message columns need no qualifying.
+    const TAIL: &str = concat!(" RETURNING ", crate::message_columns!());
+    const EDIT: &[&str] = &[HEAD, " RETURNING last_seq) UPDATE messages SET rev = s.last_seq, body = ", ", edited_at = now() FROM s WHERE messages.id = ", " AND messages.room_id = ", TAIL];
+    const DELETE: &[&str] = &[HEAD, " RETURNING last_seq) UPDATE messages SET rev = s.last_seq, body = '', deleted_at = now() FROM s WHERE messages.id = ", " AND messages.room_id = ", TAIL];
+    const TOUCH: &[&str] = &[HEAD, " RETURNING last_seq) UPDATE messages SET rev = s.last_seq FROM s WHERE messages.id = ", " AND messages.room_id = ", TAIL];
+    let query = match change {
+        Change::Edit(body) => Prepared::new(EDIT, vec![Param::Uuid(room_id), Param::Text(body), Param::Uuid(id), Param::Uuid(room_id)]),
+        Change::Delete => Prepared::new(DELETE, vec![Param::Uuid(room_id), Param::Uuid(id), Param::Uuid(room_id)]),
+        Change::Touch => Prepared::new(TOUCH, vec![Param::Uuid(room_id), Param::Uuid(id), Param::Uuid(room_id)]),
     };
-    let query = diesel::sql_query(format!(
-        "WITH s AS (UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq) \
-         UPDATE messages SET rev = s.last_seq{set} FROM s WHERE messages.id = $2 AND messages.room_id = $1 \
-         RETURNING {MESSAGE_COLUMNS}"
-    ))
-    .bind::<SqlUuid, _>(room_id)
-    .bind::<SqlUuid, _>(id);
-    match change {
-        Change::Edit(body) => query.bind::<Text, _>(body).get_result(conn).await,
-        Change::Delete | Change::Touch => query.get_result(conn).await,
-    }
+    query.get_result(conn).await
 }
 
 pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Message>> {
@@ -234,24 +202,25 @@ pub async fn search(
     room_id: Option<Uuid>,
     limit: i32,
 ) -> QueryResult<Vec<SearchRow>> {
-    diesel::sql_query(
+    const SQL: &[&str] = &[
         "SELECT m.id, m.room_id, m.seq, m.rev, m.sender_id, m.body, m.reply_to, m.client_msg_id, \
                 m.created_at, m.edited_at, m.deleted_at, \
                 ts_rank(m.search, q.query) AS rank, \
                 ts_headline('simple', \
                     replace(replace(replace(replace(m.body, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), '\"', '&quot;'), \
                     q.query, 'StartSel=<mark>, StopSel=</mark>, MaxWords=24, MinWords=8, MaxFragments=2') AS snippet \
-         FROM websearch_to_tsquery('simple', $2) AS q(query), room_members rm \
+         FROM websearch_to_tsquery('simple', ",
+        ") AS q(query), room_members rm \
          JOIN messages m ON m.room_id = rm.room_id \
-         WHERE rm.user_id = $1 AND ($3::uuid IS NULL OR rm.room_id = $3) \
-           AND m.search @@ q.query AND m.deleted_at IS NULL \
+         WHERE rm.user_id = ",
+        " AND (",
+        "::uuid IS NULL OR rm.room_id = ",
+        ") AND m.search @@ q.query AND m.deleted_at IS NULL \
          ORDER BY rank DESC, m.created_at DESC, m.id \
-         LIMIT $4",
-    )
-    .bind::<SqlUuid, _>(user_id)
-    .bind::<Text, _>(q)
-    .bind::<Nullable<SqlUuid>, _>(room_id)
-    .bind::<Integer, _>(limit)
+         LIMIT ",
+        "",
+    ];
+    Prepared::new(SQL, vec![Param::Text(q), Param::Uuid(user_id), Param::OptUuid(room_id), Param::OptUuid(room_id), Param::Int(limit)])
     .load(conn)
     .await
 }

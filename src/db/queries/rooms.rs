@@ -3,6 +3,8 @@
 use diesel::dsl::now;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Uuid as SqlUuid};
+
+use crate::db::prepared::{Param, Prepared};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -132,17 +134,16 @@ pub async fn advance_read_marker(
         #[diesel(sql_type = BigInt)]
         last_read_seq: i64,
     }
-    diesel::sql_query(
-        "UPDATE room_members m SET last_read_seq = GREATEST(m.last_read_seq, LEAST($3, r.last_seq)) \
-         FROM rooms r WHERE r.id = m.room_id AND m.room_id = $1 AND m.user_id = $2 \
-         RETURNING m.last_read_seq",
-    )
-    .bind::<SqlUuid, _>(room_id)
-    .bind::<SqlUuid, _>(user_id)
-    .bind::<BigInt, _>(seq)
-    .get_result::<Marker>(conn)
-    .await
-    .optional()
+    const SQL: &[&str] = &[
+        "UPDATE room_members m SET last_read_seq = GREATEST(m.last_read_seq, LEAST(",
+        ", r.last_seq)) FROM rooms r WHERE r.id = m.room_id AND m.room_id = ",
+        " AND m.user_id = ",
+        " RETURNING m.last_read_seq",
+    ];
+    Prepared::new(SQL, vec![Param::BigInt(seq), Param::Uuid(room_id), Param::Uuid(user_id)])
+        .get_result::<Marker>(conn)
+        .await
+        .optional()
     .map(|m| m.map(|m| m.last_read_seq))
 }
 
@@ -178,7 +179,7 @@ pub struct RoomListRow {
 /// latest message: one statement whatever the number of rooms (the last messages themselves are
 /// fetched by id in one more).
 pub async fn list_for_user(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<Vec<RoomListRow>> {
-    diesel::sql_query(
+    const SQL: &[&str] = &[
         "SELECT r.id, r.kind, r.name, r.topic, r.is_public, r.created_by, r.created_at, r.last_seq, \
                 r.last_activity_at, r.direct_key, \
                 m.role AS my_role, m.last_read_seq, \
@@ -188,10 +189,10 @@ pub async fn list_for_user(conn: &mut AsyncPgConnection, user_id: Uuid) -> Query
                 (SELECT l.id FROM messages l WHERE l.room_id = r.id ORDER BY l.seq DESC LIMIT 1) \
                   AS last_message_id \
          FROM room_members m JOIN rooms r ON r.id = m.room_id \
-         WHERE m.user_id = $1 \
-         ORDER BY r.last_activity_at DESC, r.id",
-    )
-    .bind::<SqlUuid, _>(user_id)
+         WHERE m.user_id = ",
+        " ORDER BY r.last_activity_at DESC, r.id",
+    ];
+    Prepared::new(SQL, vec![Param::Uuid(user_id)])
     .load(conn)
     .await
 }

@@ -160,11 +160,12 @@ pub struct RoomsAndFriends {
 
 /// A user's room ids and friend ids in one round trip: what a new WebSocket connection needs.
 pub async fn rooms_and_friends(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<RoomsAndFriends> {
-    diesel::sql_query(
-        "SELECT COALESCE((SELECT array_agg(room_id) FROM room_members WHERE user_id = $1), '{}') AS rooms, \
-                COALESCE((SELECT array_agg(friend_id) FROM friendships WHERE user_id = $1), '{}') AS friends",
-    )
-    .bind::<diesel::sql_types::Uuid, _>(user_id)
+    const SQL: &[&str] = &[
+        "SELECT COALESCE((SELECT array_agg(room_id) FROM room_members WHERE user_id = ",
+        "), '{}') AS rooms, COALESCE((SELECT array_agg(friend_id) FROM friendships WHERE user_id = ",
+        "), '{}') AS friends",
+    ];
+    crate::db::prepared::Prepared::new(SQL, vec![crate::db::prepared::Param::Uuid(user_id), crate::db::prepared::Param::Uuid(user_id)])
     .get_result(conn)
     .await
 }
