@@ -26,17 +26,19 @@ chmod 700 "$data"
 pg_password="$(cat "$data/pg-password")"
 
 ensure_packages ca-certificates
+ensure_postgres
 if [ ! -f "$data/pg/data/PG_VERSION" ] && [ "$(id -u)" -eq 0 ]; then
     install -d -o postgres -g postgres "$data/pg"
 fi
-pwfile="$(mktemp)"; printf '%s\n' "$pg_password" > "$pwfile"; chmod 644 "$pwfile"
 if ! (exec 3<>"/dev/tcp/127.0.0.1/$pg_port") 2>/dev/null; then
     log "starting PostgreSQL on 127.0.0.1:$pg_port (data: $data/pg)"
+    # initdb reads the password from a file; it is removed as soon as the cluster exists.
+    pwfile="$(mktemp)"; printf '%s\n' "$pg_password" > "$pwfile"; chmod 644 "$pwfile"
     pg_start "$data/pg" "$pg_port" --auth-local=peer --auth-host=scram-sha-256 --pwfile="$pwfile"
+    rm -f "$pwfile"
 elif [ ! -f "$data/pg/data/postmaster.pid" ]; then
-    rm -f "$pwfile"; die "port $pg_port is taken by another program; set PLAUDER_PG_PORT"
+    die "port $pg_port is taken by another program; set PLAUDER_PG_PORT"
 fi
-rm -f "$pwfile"
 export DATABASE_URL="postgres://postgres:${pg_password}@127.0.0.1:${pg_port}/plauder"
 PGPASSWORD="$pg_password" "$PG_BIN/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -tAq \
     -c "SELECT 1 FROM pg_database WHERE datname = 'plauder'" | grep -q 1 \
