@@ -56,9 +56,9 @@ impl ConnHandle {
             return;
         }
         if self.outbox.queued.fetch_add(1, Ordering::Relaxed) >= self.limit {
-            self.outbox.queued.fetch_sub(1, Ordering::Relaxed);
             self.outbox.overflowed.store(true, Ordering::Relaxed);
-            // One more message so that the connection, once it runs, notices and closes.
+            // One more (empty, and counted like the others) so that the connection, once it runs,
+            // notices and closes.
             self.recipient.do_send(Deliver(ByteString::new()));
             metrics::counter!("ws_slow_consumers_total").increment(1);
             return;
