@@ -109,7 +109,7 @@ async fn room_list_is_ordered_by_activity_with_unread_counts_last_message_and_ro
     let bob = app.register("bob").await;
     let older = app.group(&ada, "older", &[&bob]).await;
     let newer = app.group(&bob, "newer", &[&ada]).await;
-    let quiet = app.group(&ada, "quiet", &[]).await;
+    app.group(&ada, "quiet", &[]).await;
     app.send(&bob, older, "one").await;
     app.send(&bob, older, "two").await;
     app.send(&ada, older, "mine").await;
@@ -128,7 +128,6 @@ async fn room_list_is_ordered_by_activity_with_unread_counts_last_message_and_ro
     assert_eq!(rooms[1]["last_seq"], 3);
     assert_eq!(rooms[2]["last_message"], Value::Null);
     assert_eq!(rooms[2]["unread_count"], 0);
-    let _ = quiet;
 }
 
 #[actix_web::test]

@@ -57,7 +57,7 @@ async fn search_covers_only_the_callers_rooms_and_skips_deleted_messages() {
     let shared = app.group(&ada, "shared", &[&bob]).await;
     let adas = app.group(&ada, "mine", &[]).await;
     app.send(&ada, shared, "secret plans everyone may see").await;
-    let hidden = app.send(&ada, adas, "secret plans for ada only").await;
+    app.send(&ada, adas, "secret plans for ada only").await;
     let gone = app.send(&bob, shared, "secret plans deleted").await;
     app.delete(&format!("/api/v1/messages/{}", gone["id"].as_str().unwrap()), Some(&bob.access_token)).await;
 
@@ -68,7 +68,6 @@ async fn search_covers_only_the_callers_rooms_and_skips_deleted_messages() {
     assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
     let res = app.get(&format!("/api/v1/search/messages?q=secret&room_id={}", uuid::Uuid::new_v4()), Some(&bob.access_token)).await;
     assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
-    let _ = hidden;
 }
 
 #[actix_web::test]
