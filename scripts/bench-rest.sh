@@ -12,7 +12,7 @@ duration="${1:-15}"
 connections="${2:-32}"
 
 ensure_packages wrk curl
-bench_env 56432
+bench_env 26432
 
 log "building plauder (release)"
 cargo build --release --quiet --bin plauder

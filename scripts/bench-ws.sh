@@ -15,7 +15,7 @@ read -r -a scenarios <<< "${scenarios[*]}"
 ulimit -n 20000
 # PLAUDER_BENCH_PG_EXTRA adds settings for diagnosis (e.g. "synchronous_commit = off" to see
 # what the commit costs); the figures in docs/benchmarks.md are without it.
-bench_env 56632 "${PLAUDER_BENCH_PG_EXTRA:-}"
+bench_env 26632 "${PLAUDER_BENCH_PG_EXTRA:-}"
 
 log "building plauder and plauder-load (release)"
 cargo build --release --quiet --features load --bins

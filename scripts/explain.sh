@@ -8,7 +8,7 @@ ensure_postgres
 work="$(mktemp -d "${TMPDIR:-/tmp}/plauder-explain.XXXXXX")"
 chmod 755 "$work"
 trap 'pg_stop "$work/pg"; rm -rf "$work"' EXIT
-port="$(free_port 56532)"
+port="$(free_port 26532)"
 pg_start "$work/pg" "$port" --auth=trust >&2
 "$PG_BIN/createdb" -h 127.0.0.1 -p "$port" -U postgres plauder_explain
 cargo build --quiet --bin plauder

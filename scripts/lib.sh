@@ -31,7 +31,9 @@ ensure_postgres() {
     [ -x "$PG_BIN/initdb" ] || die "PostgreSQL's initdb not found under /usr/lib/postgresql"
 }
 
-# free_port START: the first port from START up that nothing listens on.
+# free_port START: the first port from START up that nothing listens on. Start below the
+# ephemeral range (32768 and up on Linux): a port there can be held by a client socket in
+# TIME_WAIT, which no connect test sees but which makes a listen fail.
 free_port() {
     local port=$1
     while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done

@@ -8,14 +8,14 @@
 #                                      any other plauder command, with the same database
 #
 # Data lives in $PLAUDER_DATA_DIR (default /var/lib/plauder as root, ~/.local/share/plauder
-# otherwise); PostgreSQL listens on 127.0.0.1:$PLAUDER_PG_PORT (default 54329).
+# otherwise); PostgreSQL listens on 127.0.0.1:$PLAUDER_PG_PORT (default 25329).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$PLAUDER_ROOT"
 
 if [ "$(id -u)" -eq 0 ]; then default_data=/var/lib/plauder; else default_data="$HOME/.local/share/plauder"; fi
 data="${PLAUDER_DATA_DIR:-$default_data}"
-pg_port="${PLAUDER_PG_PORT:-54329}"
+pg_port="${PLAUDER_PG_PORT:-25329}"
 mkdir -p "$data"
 chmod 700 "$data"
 [ "$(id -u)" -eq 0 ] && chmod 711 "$data"   # postgres must reach its cluster directory inside

@@ -12,7 +12,7 @@ pg_dir="$(mktemp -d "${TMPDIR:-/tmp}/plauder-test-pg.XXXXXX")"
 chmod 755 "$pg_dir"
 cleanup() { pg_stop "$pg_dir"; rm -rf "$pg_dir"; }
 trap cleanup EXIT
-pg_port="$(free_port 55432)"
+pg_port="$(free_port 25432)"
 log "starting a throw-away PostgreSQL on 127.0.0.1:$pg_port"
 pg_start "$pg_dir" "$pg_port" --auth=trust
 cat <<CONF | as_pg_owner tee "$pg_dir/extra.conf" >/dev/null
@@ -23,6 +23,11 @@ full_page_writes = off
 max_connections = 400
 CONF
 as_pg_owner "$PG_BIN/pg_ctl" -D "$pg_dir/data" -w restart -o "-p $pg_port" -l "$pg_dir/log" >/dev/null
+
+# The load generator is behind a feature so the server build does not carry its client libraries;
+# make sure it still compiles (before the tests, so the test runner's summary closes the output).
+log "building the load tool (plauder-load)"
+cargo build --quiet --features load --bin plauder-load
 
 export PLAUDER_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:${pg_port}"
 if cargo nextest --version >/dev/null 2>&1; then
