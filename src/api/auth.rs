@@ -35,7 +35,7 @@ pub struct RefreshRequest {
 }
 
 fn limit_by_ip(state: &AppState, req: &HttpRequest) -> ApiResult<()> {
-    state.auth_limiter.check(client_ip(req, state.settings.server.trust_forwarded_headers))
+    state.auth_limiter.check(&client_ip(req, state.settings.server.trust_forwarded_headers))
 }
 
 /// `POST /api/v1/auth/register`

@@ -1,5 +1,6 @@
-//! Per-client-IP rate limiting (governor's keyed GCRA) for the unauthenticated routes that cost
-//! the most: register and login (Argon2), later support sessions and the contact form.
+//! Rate limiting with governor's keyed GCRA: per client IP for the unauthenticated routes that
+//! cost the most (register and login, with Argon2), and per user for message writes and
+//! WebSocket commands.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -11,12 +12,13 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::error::ApiError;
 
-pub struct IpRateLimiter {
-    limiter: DefaultKeyedRateLimiter<IpAddr>,
+/// A governor keyed limiter that answers with the protocol's `rate_limited` error.
+pub struct KeyedLimiter<K: std::hash::Hash + Eq + Clone> {
+    limiter: DefaultKeyedRateLimiter<K>,
     clock: DefaultClock,
 }
 
-impl IpRateLimiter {
+impl<K: std::hash::Hash + Eq + Clone> KeyedLimiter<K> {
     /// `burst` requests at once, then one more every `replenish`.
     ///
     /// # Errors
@@ -30,62 +32,52 @@ impl IpRateLimiter {
     }
 
     /// # Errors
-    /// `rate_limited` with the wait until the next request from `ip` would pass.
-    pub fn check(&self, ip: IpAddr) -> Result<(), ApiError> {
-        self.limiter.check_key(&ip).map_err(|not_until| {
+    /// `rate_limited` with the wait until the next request for `key` would pass.
+    pub fn check(&self, key: &K) -> Result<(), ApiError> {
+        self.limiter.check_key(key).map_err(|not_until| {
             let wait = not_until.wait_time_from(self.clock.now());
             let retry_after_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
             ApiError::RateLimited { retry_after_ms }
         })
     }
 
-    /// Forgets addresses whose allowance is full again, so the map does not grow without bound.
+    /// Forgets keys whose allowance is full again, so the map does not grow without bound.
     pub fn sweep(&self) {
         self.limiter.retain_recent();
         self.limiter.shrink_to_fit();
     }
 }
 
+/// Per client address: register and login.
+pub type IpRateLimiter = KeyedLimiter<IpAddr>;
+
 /// Per-user budgets shared by every connection and by REST: one for message writes, one for the
 /// other WebSocket commands.
 pub struct UserRateLimits {
-    messages: DefaultKeyedRateLimiter<uuid::Uuid>,
-    commands: DefaultKeyedRateLimiter<uuid::Uuid>,
-    clock: DefaultClock,
+    messages: KeyedLimiter<uuid::Uuid>,
+    commands: KeyedLimiter<uuid::Uuid>,
 }
 
 impl UserRateLimits {
     /// # Errors
     /// A zero burst or interval.
     pub fn new(settings: &crate::config::RateLimitSettings) -> anyhow::Result<Self> {
-        let quota = |burst: u32, ms: u64| -> anyhow::Result<Quota> {
-            let burst = NonZeroU32::new(burst).ok_or_else(|| anyhow::anyhow!("burst must be positive"))?;
-            Ok(Quota::with_period(Duration::from_millis(ms))
-                .ok_or_else(|| anyhow::anyhow!("interval must be positive"))?
-                .allow_burst(burst))
-        };
+        let ms = Duration::from_millis;
         Ok(Self {
-            messages: RateLimiter::keyed(quota(settings.message_burst, settings.message_replenish_interval_ms)?),
-            commands: RateLimiter::keyed(quota(settings.command_burst, settings.command_replenish_interval_ms)?),
-            clock: DefaultClock::default(),
+            messages: KeyedLimiter::new(settings.message_burst, ms(settings.message_replenish_interval_ms))?,
+            commands: KeyedLimiter::new(settings.command_burst, ms(settings.command_replenish_interval_ms))?,
         })
     }
 
     /// # Errors
     /// `rate_limited` with the wait until the user's next command of this kind would pass.
     pub fn check(&self, user: uuid::Uuid, message_write: bool) -> Result<(), ApiError> {
-        let limiter = if message_write { &self.messages } else { &self.commands };
-        limiter.check_key(&user).map_err(|not_until| {
-            let wait = not_until.wait_time_from(self.clock.now());
-            ApiError::RateLimited { retry_after_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1) }
-        })
+        if message_write { self.messages.check(&user) } else { self.commands.check(&user) }
     }
 
     pub fn sweep(&self) {
-        self.messages.retain_recent();
-        self.commands.retain_recent();
-        self.messages.shrink_to_fit();
-        self.commands.shrink_to_fit();
+        self.messages.sweep();
+        self.commands.sweep();
     }
 }
 

@@ -178,12 +178,20 @@ pub async fn history(
     }
     let mut conn = state.db().await?;
     RoomAccess::load(&mut conn, room_id, caller).await?.require_read()?;
-    let mut rows = q::page(&mut conn, room_id, before, after, limit + 1).await?;
-    let has_more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let rows = q::page(&mut conn, room_id, before, after, limit + 1).await?;
+    let (messages, has_more) = views_of_page(&mut conn, rows, limit).await?;
+    Ok(MessagePage { messages, has_more })
+}
+
+/// Rows fetched with one more than `limit` (to learn whether more exist): the first `limit` as
+/// views with their reactions (one query), and whether there were more.
+async fn views_of_page(conn: &mut AsyncPgConnection, mut rows: Vec<Message>, limit: i64) -> ApiResult<(Vec<MessageView>, bool)> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let has_more = rows.len() > limit;
+    rows.truncate(limit);
     let ids: Vec<Uuid> = rows.iter().map(|m| m.id).collect();
-    let reactions = q::reactions_for(&mut conn, &ids).await?;
-    Ok(MessagePage { messages: rows.into_iter().map(|m| MessageView::new(m, &reactions)).collect(), has_more })
+    let reactions = q::reactions_for(conn, &ids).await?;
+    Ok((rows.into_iter().map(|m| MessageView::new(m, &reactions)).collect(), has_more))
 }
 
 /// What `sync` answers.
@@ -214,14 +222,11 @@ pub async fn sync(state: &AppState, caller: &AuthUser, room_id: Uuid, since_seq:
     let mut conn = state.db().await?;
     let access = RoomAccess::load(&mut conn, room_id, caller).await?;
     access.require_read()?;
-    let mut rows = q::changed_since(&mut conn, room_id, since_seq, limit + 1).await?;
-    let has_more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let ids: Vec<Uuid> = rows.iter().map(|m| m.id).collect();
-    let reactions = q::reactions_for(&mut conn, &ids).await?;
+    let rows = q::changed_since(&mut conn, room_id, since_seq, limit + 1).await?;
+    let (messages, has_more) = views_of_page(&mut conn, rows, limit).await?;
     // Changes may have committed between reading the room and reading the messages.
-    let last_seq = rows.last().map_or(access.room.last_seq, |m| m.rev.max(access.room.last_seq));
-    Ok(SyncPage { room_id, last_seq, messages: rows.into_iter().map(|m| MessageView::new(m, &reactions)).collect(), has_more })
+    let last_seq = messages.last().map_or(access.room.last_seq, |m| m.rev.max(access.room.last_seq));
+    Ok(SyncPage { room_id, last_seq, messages, has_more })
 }
 
 /// The message and the caller's access to its room.
