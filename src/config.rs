@@ -38,6 +38,8 @@ pub struct DatabaseSettings {
     pub pool_max_size: usize,
     pub pool_timeout_ms: u64,
     pub migrate_on_start: bool,
+    pub send_writers: usize,
+    pub send_batch_max: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -213,6 +215,12 @@ impl Settings {
         }
         if self.database.pool_max_size == 0 {
             return bad("database.pool_max_size", "must be positive");
+        }
+        if self.database.send_writers == 0 || self.database.send_writers >= self.database.pool_max_size {
+            return bad("database.send_writers", "must be positive and below database.pool_max_size");
+        }
+        if self.database.send_batch_max == 0 {
+            return bad("database.send_batch_max", "must be positive");
         }
         Ok(())
     }

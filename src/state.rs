@@ -12,6 +12,7 @@ use crate::config::Settings;
 use crate::db::{PgConn, PgPool};
 use crate::error::ApiError;
 use crate::realtime::Realtime;
+use crate::service::send_batch::SendBatcher;
 
 pub struct AppState {
     pub pool: PgPool,
@@ -20,6 +21,7 @@ pub struct AppState {
     pub auth_limiter: IpRateLimiter,
     pub user_limits: UserRateLimits,
     pub realtime: Realtime,
+    pub send_batcher: SendBatcher,
     pub settings: Settings,
     pub instance_id: String,
 }
@@ -32,6 +34,7 @@ impl AppState {
     pub fn new(settings: Settings, instance_id: String) -> anyhow::Result<Self> {
         let pool = crate::db::build_pool(&settings.database, settings.database.url.expose_secret())?;
         let realtime = Realtime::start(pool.clone(), &settings.realtime);
+        let send_batcher = SendBatcher::start(pool.clone(), settings.database.send_writers, settings.database.send_batch_max);
         let rl = &settings.rate_limit;
         Ok(Self {
             pool,
@@ -43,6 +46,7 @@ impl AppState {
             )?,
             user_limits: UserRateLimits::new(rl)?,
             realtime,
+            send_batcher,
             instance_id,
             settings,
         })

@@ -8,7 +8,7 @@
 
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{BigInt, Integer, Nullable, Text, Untyped, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Untyped, Uuid as SqlUuid};
 use diesel::QueryResult;
 use uuid::Uuid;
 
@@ -21,6 +21,10 @@ pub enum Param<'a> {
     OptText(Option<&'a str>),
     BigInt(i64),
     Int(i32),
+    /// Arrays, for statements that take a whole batch of rows through `unnest`.
+    UuidArray(&'a [Uuid]),
+    TextArray(&'a [&'a str]),
+    OptTextArray(&'a [Option<&'a str>]),
 }
 
 /// SQL as `parts[0] $1 parts[1] $2 … parts[n]`: one more part than parameters.
@@ -58,6 +62,9 @@ impl QueryFragment<Pg> for Prepared<'_> {
                 Some(Param::OptText(v)) => out.push_bind_param::<Nullable<Text>, _>(v)?,
                 Some(Param::BigInt(v)) => out.push_bind_param::<BigInt, _>(v)?,
                 Some(Param::Int(v)) => out.push_bind_param::<Integer, _>(v)?,
+                Some(Param::UuidArray(v)) => out.push_bind_param::<Array<SqlUuid>, [Uuid]>(*v)?,
+                Some(Param::TextArray(v)) => out.push_bind_param::<Array<Text>, [&str]>(*v)?,
+                Some(Param::OptTextArray(v)) => out.push_bind_param::<Array<Nullable<Text>>, [Option<&str>]>(*v)?,
             }
         }
         Ok(())

@@ -13,6 +13,7 @@ use crate::db::queries::{rooms, social};
 use crate::error::{ApiError, ApiResult};
 use crate::service::access::RoomAccess;
 use crate::service::rooms::direct_pair;
+use crate::service::send_batch::{Outcome, QueuedSend};
 use crate::state::AppState;
 use crate::views::MessageView;
 
@@ -90,7 +91,7 @@ async fn check_direct_block(conn: &mut AsyncPgConnection, access: &RoomAccess) -
 /// `payload_too_large` over 4,000 characters; `validation_failed` for an empty body, a bad
 /// client_msg_id or a reply_to outside the room; `forbidden` for non-members and blocked direct
 /// rooms; `not_found` for an unknown room.
-pub async fn send(state: &AppState, caller: &AuthUser, room_id: Uuid, req: SendMessage) -> ApiResult<(MessageView, bool)> {
+pub async fn send(state: &AppState, caller: &AuthUser, room_id: Uuid, mut req: SendMessage) -> ApiResult<(MessageView, bool)> {
     validate_body(&req.body)?;
     if let Some(id) = &req.client_msg_id {
         let len = id.chars().count();
@@ -98,24 +99,27 @@ pub async fn send(state: &AppState, caller: &AuthUser, room_id: Uuid, req: SendM
             return Err(ApiError::validation("client_msg_id", "client_msg_id must be 1 to 64 characters."));
         }
     }
+    // The common case, a member writing to a group room without a reply, goes to the group-commit
+    // writer (one statement checks membership, takes the seq and inserts, for many sends at once).
+    // Anything else takes the checked path below.
+    let id = Uuid::new_v4();
+    if req.reply_to.is_none() {
+        let queued = QueuedSend { id, room_id, sender_id: caller.id, body: req.body, client_msg_id: req.client_msg_id };
+        match state.send_batcher.submit(queued).await {
+            Outcome::Inserted(m) => return Ok((announce_new(state, m), true)),
+            Outcome::NotSimple(back) => (req.body, req.client_msg_id) = (back.body, back.client_msg_id),
+            Outcome::Failed(e) => return Err(e),
+        }
+    }
     let mut conn = state.db().await?;
     let new = NewMessage {
-        id: Uuid::new_v4(),
+        id,
         room_id,
         sender_id: caller.id,
         body: &req.body,
         reply_to: req.reply_to,
         client_msg_id: req.client_msg_id.as_deref(),
     };
-    // The common case, a member writing to a group room without a reply, is one statement that
-    // checks membership, takes the seq and inserts. Anything else takes the checked path below.
-    if req.reply_to.is_none() {
-        match q::insert_next_as_member(&mut conn, &new).await {
-            Ok(Some(m)) => return Ok((announce_new(state, m), true)),
-            Ok(None) => {}
-            Err(e) => return retried_or(e, &mut conn, caller, &new).await,
-        }
-    }
     let access = RoomAccess::load(&mut conn, room_id, caller).await?;
     access.require_write()?;
     check_direct_block(&mut conn, &access).await?;

@@ -6,6 +6,7 @@ pub mod access;
 pub mod accounts;
 pub mod messages;
 pub mod rooms;
+pub mod send_batch;
 pub mod social;
 pub mod users;
 pub mod validate;

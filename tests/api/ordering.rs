@@ -127,3 +127,86 @@ async fn concurrent_sends_edits_and_reactions_share_one_gapless_counter() {
     assert_eq!(used.len(), 62, "61 message seqs and the edited message's distinct latest rev");
     assert!(used.iter().all(|s| (1..=151).contains(s)));
 }
+
+#[actix_web::test]
+async fn one_send_batch_inserts_only_the_simple_sends_and_leaves_no_seq_gap() {
+    use plauder::db::queries::messages::{NewMessage, insert_batch};
+
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let eve = app.register("eve").await;
+    let a = app.group(&ada, "a", &[&bob]).await;
+    let b = app.group(&bob, "b", &[]).await;
+    let direct: Value = app
+        .post("/api/v1/rooms", Some(&ada.access_token), json!({"kind": "direct", "member_ids": [bob.id]}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let direct = Uuid::parse_str(direct["id"].as_str().unwrap()).unwrap();
+    let earlier = app.post(&format!("/api/v1/rooms/{a}/messages"), Some(&ada.access_token), json!({"body": "x", "client_msg_id": "k1"})).await;
+    assert_eq!(earlier.status(), StatusCode::CREATED);
+
+    let row = |room, sender, body, cmid| NewMessage { id: Uuid::new_v4(), room_id: room, sender_id: sender, body, reply_to: None, client_msg_id: cmid };
+    let batch = [
+        row(a, ada.id, "a1", None),
+        row(a, eve.id, "not a member", None),
+        row(b, bob.id, "b1", Some("k1")),
+        row(a, ada.id, "retry of k1", Some("k1")),
+        row(direct, ada.id, "direct rooms take the checked path", None),
+        row(a, bob.id, "a2", None),
+        row(Uuid::new_v4(), ada.id, "no such room", None),
+    ];
+    let mut conn = app.state.pool.get().await.unwrap();
+    let inserted = insert_batch(&mut conn, &batch).await.unwrap();
+    drop(conn);
+
+    let got: Vec<(Uuid, &str, i64, i64)> = inserted.iter().map(|m| (m.room_id, m.body.as_str(), m.seq, m.rev)).collect();
+    let mut got = got;
+    got.sort_by_key(|(room, _, seq, _)| (*room == b, *seq));
+    assert_eq!(got, vec![(a, "a1", 2, 2), (a, "a2", 3, 3), (b, "b1", 1, 1)], "batch order kept within a room");
+    // The left-out sends took no seq: the rooms go on without a hole.
+    assert_eq!(app.send(&ada, a, "next").await["seq"], 4);
+    assert_eq!(app.send(&bob, b, "next").await["seq"], 2);
+    assert_eq!(app.send(&ada, direct, "first").await["seq"], 1);
+}
+
+#[actix_web::test]
+async fn concurrent_sends_from_members_and_strangers_over_many_rooms_each_get_their_answer() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let eve = app.register("eve").await;
+    let mut rooms = Vec::new();
+    for i in 0..5 {
+        rooms.push(app.group(&ada, &format!("r{i}"), &[]).await);
+    }
+    let first = app.post(&format!("/api/v1/rooms/{}/messages", rooms[0]), Some(&ada.access_token), json!({"body": "x", "client_msg_id": "dup"})).await;
+    let first: Value = first.json().await.unwrap();
+
+    let mut sends = Vec::new();
+    for round in 0..10 {
+        for room in &rooms {
+            let path = format!("/api/v1/rooms/{room}/messages");
+            sends.push((201, app.post(&path, Some(&ada.access_token), json!({"body": format!("m{round}")}))));
+            sends.push((403, app.post(&path, Some(&eve.access_token), json!({"body": "let me in"}))));
+        }
+        let path = format!("/api/v1/rooms/{}/messages", rooms[0]);
+        sends.push((200, app.post(&path, Some(&ada.access_token), json!({"body": "x", "client_msg_id": "dup"}))));
+    }
+    let (expected, futures): (Vec<u16>, Vec<_>) = sends.into_iter().unzip();
+    let results = futures_util::future::join_all(futures).await;
+    for (want, res) in expected.into_iter().zip(results) {
+        let status = res.status().as_u16();
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(status, want, "{body}");
+        if want == 200 {
+            assert_eq!(body["id"], first["id"], "a retry gets the original");
+        }
+    }
+    for (i, room) in rooms.iter().enumerate() {
+        let seqs: Vec<i64> = all_messages(&app, &ada, *room).await.iter().map(|m| m["seq"].as_i64().unwrap()).collect();
+        let total = if i == 0 { 11 } else { 10 };
+        assert_eq!(seqs, (1..=total).collect::<Vec<_>>(), "room {i}: gapless");
+    }
+}

@@ -47,22 +47,58 @@ fn insert_params<'a>(new: &'a NewMessage<'a>) -> Vec<Param<'a>> {
     ]
 }
 
-/// The fast path of a send: like [`insert_next`], but only when the sender is a member of the room
-/// and the room is not a direct one (where blocks need checking), all in one statement. `None`
-/// means "not that simple": the caller takes the checked path.
-pub async fn insert_next_as_member(conn: &mut AsyncPgConnection, new: &NewMessage<'_>) -> QueryResult<Option<Message>> {
+/// The fast path of sends, for a whole batch in one statement: each message whose sender is a
+/// member of its room, the room a group room, and whose client_msg_id is not taken yet, is inserted
+/// under its room's next seqs (consecutive, in the batch's order within each room). Rows left out
+/// are "not that simple" and take the checked path one by one, which gives them their proper error
+/// or their original message. Left-out rows consume no seq, so seq stays gapless; a client_msg_id
+/// committed concurrently by another statement makes the whole statement fail with a unique
+/// violation and roll back, and the batch then takes the checked path too.
+///
+/// The SQL text does not depend on the batch size, so it is prepared once per connection.
+pub async fn insert_batch(conn: &mut AsyncPgConnection, batch: &[NewMessage<'_>]) -> QueryResult<Vec<Message>> {
     const SQL: &[&str] = &[
-        "WITH s AS (UPDATE rooms SET last_seq = last_seq + 1, last_activity_at = now() WHERE id = ",
-        " AND kind <> 'direct' AND EXISTS (SELECT 1 FROM room_members WHERE room_id = ",
-        " AND user_id = ",
-        ") RETURNING last_seq) \
-         INSERT INTO messages (id, room_id, seq, rev, sender_id, body, reply_to, client_msg_id) SELECT ",
-        ", ", ", s.last_seq, s.last_seq, ", ", ", ", ", ", ",
-        concat!(" FROM s RETURNING ", crate::message_columns!()),
+        "WITH input AS (\
+            SELECT * FROM unnest(",
+        "::uuid[], ",
+        "::uuid[], ",
+        "::uuid[], ",
+        "::text[], ",
+        concat!(
+            "::text[]) WITH ORDINALITY AS i(id, room_id, sender_id, body, client_msg_id, ord)), \
+         ok AS (\
+            SELECT i.* FROM input i JOIN rooms r ON r.id = i.room_id \
+            WHERE r.kind = 'group' \
+              AND EXISTS (SELECT 1 FROM room_members m WHERE m.room_id = i.room_id AND m.user_id = i.sender_id) \
+              AND (i.client_msg_id IS NULL OR NOT EXISTS (SELECT 1 FROM messages x \
+                   WHERE x.room_id = i.room_id AND x.sender_id = i.sender_id AND x.client_msg_id = i.client_msg_id))), \
+         counts AS (SELECT room_id, count(*) AS n FROM ok GROUP BY room_id), \
+         bumped AS (\
+            UPDATE rooms SET last_seq = rooms.last_seq + counts.n, last_activity_at = now() \
+            FROM counts WHERE rooms.id = counts.room_id RETURNING rooms.id, rooms.last_seq, counts.n), \
+         numbered AS (\
+            SELECT ok.id, ok.room_id, ok.sender_id, ok.body, ok.client_msg_id, \
+                   b.last_seq - b.n + row_number() OVER (PARTITION BY ok.room_id ORDER BY ok.ord) AS seq \
+            FROM ok JOIN bumped b ON b.id = ok.room_id) \
+         INSERT INTO messages (id, room_id, seq, rev, sender_id, body, reply_to, client_msg_id) \
+         SELECT id, room_id, seq, seq, sender_id, body, NULL, client_msg_id FROM numbered \
+         RETURNING ",
+            crate::message_columns!()
+        ),
     ];
-    let mut params = vec![Param::Uuid(new.room_id), Param::Uuid(new.room_id), Param::Uuid(new.sender_id)];
-    params.extend(insert_params(new).into_iter().skip(1));
-    Prepared::new(SQL, params).get_result(conn).await.optional()
+    let ids: Vec<Uuid> = batch.iter().map(|m| m.id).collect();
+    let rooms: Vec<Uuid> = batch.iter().map(|m| m.room_id).collect();
+    let senders: Vec<Uuid> = batch.iter().map(|m| m.sender_id).collect();
+    let bodies: Vec<&str> = batch.iter().map(|m| m.body).collect();
+    let client_ids: Vec<Option<&str>> = batch.iter().map(|m| m.client_msg_id).collect();
+    let params = vec![
+        Param::UuidArray(&ids),
+        Param::UuidArray(&rooms),
+        Param::UuidArray(&senders),
+        Param::TextArray(&bodies),
+        Param::OptTextArray(&client_ids),
+    ];
+    Prepared::new(SQL, params).load(conn).await
 }
 
 /// What a change does to the message besides taking a new rev.

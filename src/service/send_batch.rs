@@ -1,0 +1,148 @@
+//! Group commit for message sends: concurrent fast-path sends (a member writing to a group room,
+//! no reply) are queued to a few writer tasks, and each writer inserts whatever has queued up while
+//! its previous statement ran as one multi-row statement (`queries::messages::insert_batch`), one
+//! commit. Under load this turns a commit per message into a commit per batch, which is where
+//! PostgreSQL spent its time; with a single sender a batch is one message and nothing waits.
+//!
+//! Rooms are spread over the writers by id, so a room's sends stay in arrival order and two
+//! concurrent batches never lock the same room row (no lock-order deadlocks between batches).
+
+use std::collections::{HashMap, HashSet};
+
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::db::PgPool;
+use crate::db::models::Message;
+use crate::db::queries::messages::{self as q, NewMessage};
+use crate::error::ApiError;
+
+/// A send as the writer needs it: owned, since it crosses to the writer task.
+pub struct QueuedSend {
+    pub id: Uuid,
+    pub room_id: Uuid,
+    pub sender_id: Uuid,
+    pub body: String,
+    pub client_msg_id: Option<String>,
+}
+
+/// What became of a queued send.
+pub enum Outcome {
+    /// Committed; the message as stored.
+    Inserted(Message),
+    /// Not a fast-path send after all (not a member, not a group room, a known client_msg_id, …):
+    /// the caller takes the checked path, which gives the precise answer. The send comes back.
+    NotSimple(QueuedSend),
+    Failed(ApiError),
+}
+
+struct Job {
+    send: QueuedSend,
+    reply: oneshot::Sender<Outcome>,
+}
+
+#[derive(Clone)]
+pub struct SendBatcher {
+    writers: Vec<mpsc::Sender<Job>>,
+}
+
+impl SendBatcher {
+    /// Starts `writers` writer tasks on the current runtime, each inserting at most `max_batch`
+    /// messages per statement.
+    pub fn start(pool: PgPool, writers: usize, max_batch: usize) -> Self {
+        let writers = (0..writers.max(1))
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(max_batch.max(1) * 4);
+                actix_web::rt::spawn(run_writer(pool.clone(), rx, max_batch.max(1)));
+                tx
+            })
+            .collect();
+        Self { writers }
+    }
+
+    /// Queues a send and waits for its statement to commit (or fail).
+    pub async fn submit(&self, send: QueuedSend) -> Outcome {
+        let shard = (send.room_id.as_u128() % self.writers.len() as u128) as usize;
+        let (reply, answer) = oneshot::channel();
+        if self.writers[shard].send(Job { send, reply }).await.is_err() {
+            return Outcome::Failed(ApiError::Unavailable(anyhow::anyhow!("send writer stopped")));
+        }
+        answer.await.unwrap_or_else(|_| Outcome::Failed(ApiError::Unavailable(anyhow::anyhow!("send writer stopped"))))
+    }
+}
+
+async fn run_writer(pool: PgPool, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+    let mut jobs = Vec::with_capacity(max_batch);
+    while rx.recv_many(&mut jobs, max_batch).await > 0 {
+        metrics::histogram!("db_send_batch_size").record(jobs.len() as f64);
+        write(&pool, &mut jobs).await;
+    }
+}
+
+/// Inserts one batch and answers every job in it.
+async fn write(pool: &PgPool, jobs: &mut Vec<Job>) {
+    // A retry racing its original in the same batch would clash with it inside one statement and
+    // fail the whole batch; it goes the checked path instead, after the original has committed.
+    let mut seen = HashSet::new();
+    let (batch, repeats): (Vec<Job>, Vec<Job>) = jobs.drain(..).partition(|j| match &j.send.client_msg_id {
+        Some(cmid) => seen.insert((j.send.room_id, j.send.sender_id, cmid.clone())),
+        None => true,
+    });
+    let rows: Vec<NewMessage<'_>> = batch
+        .iter()
+        .map(|j| NewMessage {
+            id: j.send.id,
+            room_id: j.send.room_id,
+            sender_id: j.send.sender_id,
+            body: &j.send.body,
+            reply_to: None,
+            client_msg_id: j.send.client_msg_id.as_deref(),
+        })
+        .collect();
+    let result = insert(pool, &rows).await;
+    drop(rows);
+    match result {
+        Ok(inserted) => {
+            let mut inserted: HashMap<Uuid, Message> = inserted.into_iter().map(|m| (m.id, m)).collect();
+            for job in batch {
+                let outcome = match inserted.remove(&job.send.id) {
+                    Some(m) => Outcome::Inserted(m),
+                    None => Outcome::NotSimple(job.send),
+                };
+                let _ = job.reply.send(outcome);
+            }
+        }
+        Err(None) => {
+            for job in batch {
+                let _ = job.reply.send(Outcome::NotSimple(job.send));
+            }
+        }
+        Err(Some(error)) => {
+            tracing::error!(error = ?error, size = batch.len(), "send batch failed");
+            for job in batch {
+                let _ = job.reply.send(Outcome::Failed(same_error(&error)));
+            }
+        }
+    }
+    for job in repeats {
+        let _ = job.reply.send(Outcome::NotSimple(job.send));
+    }
+}
+
+/// `Err(None)`: a client_msg_id committed meanwhile clashed, and the statement rolled back whole.
+async fn insert(pool: &PgPool, rows: &[NewMessage<'_>]) -> Result<Vec<Message>, Option<ApiError>> {
+    use diesel::result::{DatabaseErrorKind, Error};
+    let mut conn = pool.get().await.map_err(|e| Some(e.into()))?;
+    q::insert_batch(&mut conn, rows).await.map_err(|e| match e {
+        Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => None,
+        other => Some(other.into()),
+    })
+}
+
+/// One failure answers every send of the batch; `ApiError` is not `Clone` (it owns its cause).
+fn same_error(e: &ApiError) -> ApiError {
+    match e {
+        ApiError::Unavailable(cause) => ApiError::Unavailable(anyhow::anyhow!("{cause:#}")),
+        other => ApiError::Internal(anyhow::anyhow!("{other:#}")),
+    }
+}
