@@ -30,7 +30,7 @@ target/release/plauder serve 2>"$work/server.log" &
 server_pid=$!
 url="http://127.0.0.1:$port"
 for _ in $(seq 100); do curl -sf "$url/health" >/dev/null && break; sleep 0.1; done
-load=(target/release/plauder-load --url "$url")
+load=(target/release/plauder-load --url "$url" --pg-pid "$(head -1 "$work/pg/data/postmaster.pid")")
 
 for s in "${scenarios[@]}"; do
     echo

@@ -29,6 +29,9 @@ pub fn render() -> String {
     if let Some(rss) = resident_memory_bytes() {
         metrics::gauge!("process_resident_memory_bytes").set(rss as f64);
     }
+    if let Some(cpu) = cpu_seconds(&std::fs::read_to_string("/proc/self/stat").unwrap_or_default()) {
+        metrics::gauge!("process_cpu_seconds_total").set(cpu);
+    }
     HANDLE.get().and_then(Option::as_ref).map(PrometheusHandle::render).unwrap_or_default()
 }
 
@@ -39,6 +42,16 @@ fn resident_memory_bytes() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+/// User plus system CPU time from a `/proc/<pid>/stat` line (Linux; clock ticks are 1/100 s on
+/// every Linux ABI). Benchmarks divide it by the work done: CPU per delivery stays comparable on a
+/// machine whose other load changes the throughput.
+pub fn cpu_seconds(stat: &str) -> Option<f64> {
+    // The command name may contain spaces and parentheses; the fields after it are fixed.
+    let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
 }
 
 /// Records `http_requests_total` and `http_request_duration_seconds` by method, route and status.

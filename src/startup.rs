@@ -81,15 +81,24 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
     let json_limit = server_settings.max_json_body_bytes;
     let mut server = HttpServer::new(move || {
         App::new()
-            .wrap(from_fn(crate::metrics::track_requests))
-            .wrap(from_fn(crate::telemetry::request_id_header))
-            .wrap(Compress::default())
-            .wrap(TracingLogger::<PlauderRootSpan>::new())
             .app_data(state.clone())
             .app_data(api::extract::payload_config(json_limit))
             .app_data(api::extract::path_config())
             .app_data(api::extract::query_config())
-            .configure(api::configure)
+            // A WebSocket's response body is its stream of frames: every layer of middleware
+            // would wrap every frame sent (spans entered, compression passed through), so /ws
+            // sits outside them and logs its refusals itself.
+            .service(web::resource("/ws").get(api::ws::connect))
+            .service(
+                web::scope("")
+                    .wrap(from_fn(crate::metrics::track_requests))
+                    .wrap(from_fn(crate::telemetry::request_id_header))
+                    .wrap(Compress::default())
+                    .wrap(TracingLogger::<PlauderRootSpan>::new())
+                    .configure(api::configure)
+                    .default_service(web::to(api::extract::not_found)),
+            )
+            // Unknown paths under a nested scope (/api/v1/…) fall through to the app's default.
             .default_service(web::to(api::extract::not_found))
     })
     // Small frames (replies, events) must leave at once, not wait for Nagle's algorithm to

@@ -14,12 +14,11 @@ pub mod ws;
 
 use actix_web::web;
 
-/// Every route of the application.
+/// Every route of the application but `/ws`, which `startup` mounts outside the middleware.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/health").get(health::health))
         .service(web::resource("/health/ready").get(health::ready))
         .service(web::resource("/metrics").get(health::metrics))
-        .service(web::resource("/ws").get(ws::connect))
         .service(
             web::scope("/api/v1")
                 .service(web::resource("/openapi.json").get(openapi::openapi_json))

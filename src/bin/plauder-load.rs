@@ -35,6 +35,10 @@ struct Cli {
     /// The server's base URL.
     #[arg(long, default_value = "http://127.0.0.1:8080", global = true)]
     url: String,
+    /// PostgreSQL's postmaster pid, when it runs on this machine: the report then includes the CPU
+    /// its processes used during the run.
+    #[arg(long, global = true)]
+    pg_pid: Option<u32>,
     #[command(subcommand)]
     mode: Mode,
 }
@@ -81,14 +85,15 @@ struct Target {
     ws_host: SocketAddr,
     ws_url: String,
     client: reqwest::Client,
+    pg_pid: Option<u32>,
 }
 
 impl Target {
-    fn new(url: &str) -> anyhow::Result<Self> {
+    fn new(url: &str, pg_pid: Option<u32>) -> anyhow::Result<Self> {
         let http = url.trim_end_matches('/').to_owned();
         let hostport = http.trim_start_matches("http://");
         let ws_host: SocketAddr = hostport.parse().map_err(|_| anyhow::anyhow!("--url must be http://IP:PORT"))?;
-        Ok(Self { ws_url: format!("ws://{hostport}/ws"), http, ws_host, client: reqwest::Client::new() })
+        Ok(Self { ws_url: format!("ws://{hostport}/ws"), http, ws_host, client: reqwest::Client::new(), pg_pid })
     }
 
     async fn register(&self, name: &str) -> anyhow::Result<(String, String)> {
@@ -113,11 +118,35 @@ impl Target {
     }
 
     async fn rss(&self) -> anyhow::Result<f64> {
+        self.metric("process_resident_memory_bytes").await
+    }
+
+    /// CPU seconds of PostgreSQL's postmaster and its children (backends, WAL writer, …).
+    fn pg_cpu(&self) -> f64 {
+        let Some(root) = self.pg_pid else { return 0.0 };
+        let Ok(dir) = std::fs::read_dir("/proc") else { return 0.0 };
+        dir.flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+            .filter(|stat| {
+                let pid = stat.split(' ').next().and_then(|p| p.parse::<u32>().ok());
+                let ppid = stat.rsplit_once(") ").and_then(|(_, rest)| rest.split(' ').nth(1)?.parse::<u32>().ok());
+                pid == Some(root) || ppid == Some(root)
+            })
+            .filter_map(|stat| plauder::metrics::cpu_seconds(&stat))
+            .sum()
+    }
+
+    /// The server's CPU seconds so far.
+    async fn cpu(&self) -> anyhow::Result<f64> {
+        self.metric("process_cpu_seconds_total").await
+    }
+
+    async fn metric(&self, name: &str) -> anyhow::Result<f64> {
         let text = self.client.get(format!("{}/metrics", self.http)).send().await?.text().await?;
         text.lines()
-            .find(|l| l.starts_with("process_resident_memory_bytes"))
+            .find(|l| l.split(' ').next() == Some(name))
             .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-            .ok_or_else(|| anyhow::anyhow!("no process_resident_memory_bytes in /metrics"))
+            .ok_or_else(|| anyhow::anyhow!("no {name} in /metrics"))
     }
 
     /// A WebSocket from source address `source` (127.0.0.x), its hello read.
@@ -162,6 +191,11 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     }
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[idx.min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+/// This process's CPU seconds (see `plauder::metrics::cpu_seconds`).
+fn own_cpu() -> f64 {
+    plauder::metrics::cpu_seconds(&std::fs::read_to_string("/proc/self/stat").unwrap_or_default()).unwrap_or(0.0)
 }
 
 fn loadavg() -> String {
@@ -248,6 +282,7 @@ async fn fanout(t: Arc<Target>, rooms: usize, members: usize, duration: Duration
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_before = t.rss().await.unwrap_or(0.0);
+    let (cpu_before, own_cpu_before, pg_cpu_before) = (t.cpu().await.unwrap_or(0.0), own_cpu(), t.pg_cpu());
     eprintln!("run: {} rooms x {} members, {}s, {}", rooms, members, duration.as_secs(), rate.map_or("closed loop".to_owned(), |r| format!("{r} msg/s")));
     let sent = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
@@ -316,6 +351,7 @@ async fn fanout(t: Arc<Target>, rooms: usize, members: usize, duration: Duration
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     let rss_after = t.rss().await.unwrap_or(0.0);
+    let (server_cpu, own_cpu, pg_cpu) = (t.cpu().await.unwrap_or(0.0) - cpu_before, own_cpu() - own_cpu_before, t.pg_cpu() - pg_cpu_before);
 
     let mut per_room_max: HashMap<usize, i64> = HashMap::new();
     for (room, received, _, _) in &readers {
@@ -365,6 +401,12 @@ async fn fanout(t: Arc<Target>, rooms: usize, members: usize, duration: Duration
     println!("lost: {lost}  duplicated: {duplicated}  out of order: {out_of_order}  (on connections still open)");
     println!("connections closed by the server: {closed:?}");
     println!("server RSS: {:.1} MB before the run, {:.1} MB after", rss_before / 1e6, rss_after / 1e6);
+    // CPU time per delivery does not depend on what else runs on the machine the way rates do.
+    println!(
+        "CPU: server {server_cpu:.2} s ({:.2} us per delivery), PostgreSQL {}, load tool {own_cpu:.2} s",
+        server_cpu * 1e6 / deliveries.max(1) as f64,
+        if t.pg_pid.is_some() { format!("{pg_cpu:.2} s ({:.1} us per message)", pg_cpu * 1e6 / sent.load(Ordering::Relaxed).max(1) as f64) } else { "not measured (--pg-pid)".into() }
+    );
     drop(sinks);
     for (_, _, _, task) in readers {
         task.abort();
@@ -455,7 +497,7 @@ async fn churn(t: Arc<Target>, cycles: usize, concurrency: usize) -> anyhow::Res
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let t = Arc::new(Target::new(&cli.url)?);
+    let t = Arc::new(Target::new(&cli.url, cli.pg_pid)?);
     match cli.mode {
         Mode::Fanout { rooms, members, duration_secs, rate } => {
             fanout(t, rooms, members, Duration::from_secs(duration_secs), rate).await
