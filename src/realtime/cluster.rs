@@ -106,6 +106,8 @@ pub struct ClusterPresence {
     reports: mpsc::UnboundedSender<Report>,
     /// A report failed since the last full resync: Redis may hold stale statuses of ours.
     stale: Arc<AtomicBool>,
+    /// Shutting down: no more heartbeats, so the survivors take our users over at once.
+    leaving: AtomicBool,
     heartbeat: Duration,
     ttl: Duration,
     pool: PgPool,
@@ -120,6 +122,7 @@ impl ClusterPresence {
             broker,
             reports,
             stale,
+            leaving: AtomicBool::new(false),
             heartbeat: Duration::from_millis(settings.heartbeat_interval_ms),
             ttl: Duration::from_millis(settings.instance_ttl_ms),
             pool,
@@ -140,10 +143,24 @@ impl ClusterPresence {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
+                if this.leaving.load(Ordering::Relaxed) {
+                    return;
+                }
                 if let Err(e) = this.beat(&presence).await {
                     tracing::debug!("presence heartbeat failed: {e}");
                 }
             }
+        });
+    }
+
+    /// On shutdown: stop heartbeating and drop our liveness key, so the survivors sweep our users
+    /// at their next heartbeat instead of after the key's TTL.
+    pub fn leave(&self) {
+        self.leaving.store(true, Ordering::Relaxed);
+        let key = self.key(&format!("instance:{}", self.broker.instance_id()));
+        let mut conn = self.broker.connection();
+        tokio::spawn(async move {
+            let _ = redis::cmd("DEL").arg(key).query_async::<()>(&mut conn).await;
         });
     }
 
@@ -234,6 +251,10 @@ impl ClusterPresence {
     pub async fn statuses(&self, ids: &[Uuid]) -> redis::RedisResult<HashMap<Uuid, &'static str>> {
         if ids.is_empty() {
             return Ok(HashMap::new());
+        }
+        if !self.broker.connected() {
+            // Do not wait out reconnection attempts: the caller answers from this instance.
+            return Err((redis::ErrorKind::Io, "Redis is unreachable").into());
         }
         let keys: Vec<String> = ids.iter().map(|id| self.key(&format!("presence_shown:{id}"))).collect();
         let mut conn = self.broker.connection();

@@ -164,8 +164,12 @@ impl Realtime {
         self.shutdown.subscribe()
     }
 
-    /// Tells every local connection to close with 1001.
+    /// Tells every local connection to close with 1001, and hands this instance's users over to
+    /// the other instances' presence.
     pub fn begin_shutdown(&self) {
         let _ = self.shutdown.send(true);
+        if let Some(cluster) = &self.cluster {
+            cluster.leave();
+        }
     }
 }

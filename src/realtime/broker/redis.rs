@@ -52,14 +52,14 @@ struct Shared {
     /// Local subscribers per topic: the first one subscribes the channel, the last one leaving
     /// unsubscribes it. Kept here, synchronously, so subscribe commands reach the subscriber task
     /// in the order they were made.
-    topics: Mutex<HashMap<Topic, HashSet<SubscriberId>>>,
+    topics: Mutex<HashMap<Topic, HashMap<SubscriberId, Recipient<Published>>>>,
     sub_tx: mpsc::UnboundedSender<SubCommand>,
     pub_tx: mpsc::Sender<(Topic, Vec<u8>)>,
     subscriber_up: AtomicBool,
 }
 
 impl Shared {
-    fn topics(&self) -> MutexGuard<'_, HashMap<Topic, HashSet<SubscriberId>>> {
+    fn topics(&self) -> MutexGuard<'_, HashMap<Topic, HashMap<SubscriberId, Recipient<Published>>>> {
         // The map stays consistent even if a holder panicked: every change is a single insert or
         // remove.
         self.topics.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -129,6 +129,11 @@ impl RedisBroker {
         self.shared.local.publish(topic, envelope);
     }
 
+    /// Whether the pub/sub connection is up (cheap; no round trip).
+    pub fn connected(&self) -> bool {
+        self.shared.subscriber_up.load(Ordering::Relaxed)
+    }
+
     /// Whether Redis answers: the subscriber connection is up and a PING returns in time.
     ///
     /// # Errors
@@ -157,20 +162,21 @@ impl Broker for RedisBroker {
     }
 
     fn subscribe(&self, topic: Topic, id: SubscriberId, subscriber: Recipient<Published>) {
-        self.shared.local.subscribe(topic, id, subscriber);
+        self.shared.local.subscribe(topic, id, subscriber.clone());
         let mut topics = self.shared.topics();
         let ids = topics.entry(topic).or_default();
         if ids.is_empty() {
             let _ = self.shared.sub_tx.send(SubCommand::Subscribe(wire::channel(&self.shared.prefix, topic)));
         }
-        ids.insert(id);
+        ids.insert(id, subscriber);
     }
 
     fn unsubscribe(&self, topic: Topic, id: SubscriberId) {
         self.shared.local.unsubscribe(topic, id);
         let mut topics = self.shared.topics();
         if let Some(ids) = topics.get_mut(&topic) {
-            if ids.remove(&id) && ids.is_empty() {
+            // An actor that died without unsubscribing (a panic) must not keep the channel.
+            if ids.remove(&id).is_some() && { ids.retain(|_, r| r.connected()); ids.is_empty() } {
                 topics.remove(&topic);
                 let _ = self.shared.sub_tx.send(SubCommand::Unsubscribe(wire::channel(&self.shared.prefix, topic)));
             }
