@@ -18,7 +18,8 @@
 //!
 //! When Redis lost our reports (restarted empty, or a report failed while it was away), the next
 //! heartbeat notices (our key was gone, or a failure is pending) and the presence actor reports
-//! all its users again, removing the ones that left meanwhile.
+//! all its users again, removing the ones that left meanwhile. The first heartbeat does the same,
+//! for an instance restarted under its old id before its previous reports were swept.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -104,7 +105,8 @@ struct Report {
 pub struct ClusterPresence {
     broker: RedisBroker,
     reports: mpsc::UnboundedSender<Report>,
-    /// A report failed since the last full resync: Redis may hold stale statuses of ours.
+    /// Redis may hold statuses of ours that are not true any more: at start, or a report failed
+    /// since the last full resync.
     stale: Arc<AtomicBool>,
     /// Shutting down: no more heartbeats, so the survivors take our users over at once.
     leaving: AtomicBool,
@@ -116,7 +118,9 @@ pub struct ClusterPresence {
 impl ClusterPresence {
     pub fn start(broker: RedisBroker, settings: &RedisSettings, pool: PgPool) -> Arc<Self> {
         let (reports, rx) = mpsc::unbounded_channel();
-        let stale = Arc::new(AtomicBool::new(false));
+        // Stale from the start: an instance restarted under the same id within the TTL finds its
+        // previous life's reports still there, and must withdraw those of users not back.
+        let stale = Arc::new(AtomicBool::new(true));
         tokio::spawn(reporter(broker.clone(), rx, stale.clone()));
         Arc::new(Self {
             broker,
