@@ -67,6 +67,29 @@ pg_start() {
         || { tail -n 20 "$dir/log" >&2; die "PostgreSQL did not start (log: $dir/log)"; }
 }
 
+# redis_start DIR PORT: a throw-away redis-server (no persistence) on 127.0.0.1:PORT, pid in DIR.
+# apt never starts services on these machines, and the tests want their own anyway.
+redis_start() {
+    local dir=$1 port=$2
+    ensure_packages redis-server
+    mkdir -p "$dir"
+    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+        --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --dir "$dir" --maxclients 4096 \
+        || die "redis-server did not start (log: $dir/redis.log)"
+    local i
+    for i in $(seq 50); do
+        redis-cli -p "$port" ping >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    die "redis-server on port $port does not answer (log: $dir/redis.log)"
+}
+
+redis_stop() {
+    local dir=$1
+    [ -f "$dir/redis.pid" ] || return 0
+    kill "$(cat "$dir/redis.pid")" 2>/dev/null || true
+}
+
 pg_stop() {
     local dir=$1
     [ -f "$dir/data/postmaster.pid" ] || return 0

@@ -1,17 +1,27 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh Debian/Ubuntu machine with Rust installed: installs
-# PostgreSQL if missing, starts a throw-away cluster (fsync off) on a free port, runs every test
-# against it (each test gets its own database cloned from a migrated template), and removes the
-# cluster afterwards. Arguments go to the test runner, e.g. `scripts/test.sh auth::`.
+# PostgreSQL, redis-server and nginx if missing, starts a throw-away PostgreSQL cluster (fsync off)
+# and a throw-away Redis on free ports, runs every test against them (each test gets its own
+# database cloned from a migrated template and its own Redis key prefix; the cluster tests start
+# their own nginx, and a redis-server of their own where they kill it), and removes both
+# afterwards. Arguments go to the test runner, e.g. `scripts/test.sh auth::`.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$PLAUDER_ROOT"
 
 ensure_postgres
+ensure_packages redis-server nginx
 pg_dir="$(mktemp -d "${TMPDIR:-/tmp}/plauder-test-pg.XXXXXX")"
 chmod 755 "$pg_dir"
-cleanup() { pg_stop "$pg_dir"; rm -rf "$pg_dir"; }
+cleanup() { redis_stop "$pg_dir/redis"; pg_stop "$pg_dir"; rm -rf "$pg_dir"; }
 trap cleanup EXIT
+redis_port="$(free_port 26379)"
+log "starting a throw-away Redis on 127.0.0.1:$redis_port"
+redis_start "$pg_dir/redis" "$redis_port"
+export PLAUDER_TEST_REDIS_URL="redis://127.0.0.1:${redis_port}"
+# The cluster tests start nginx and redis-server themselves; Debian keeps nginx in /usr/sbin.
+export PATH="$PATH:/usr/sbin:/usr/bin"
+
 pg_port="$(free_port 25432)"
 log "starting a throw-away PostgreSQL on 127.0.0.1:$pg_port"
 pg_start "$pg_dir" "$pg_port" --auth=trust

@@ -46,6 +46,19 @@ pub struct DatabaseSettings {
 #[serde(deny_unknown_fields)]
 pub struct RedisSettings {
     pub url: SecretString,
+    pub channel_prefix: String,
+    pub heartbeat_interval_ms: u64,
+    pub instance_ttl_ms: u64,
+    pub reconnect_min_ms: u64,
+    pub reconnect_max_ms: u64,
+    pub publish_queue: usize,
+}
+
+impl RedisSettings {
+    /// Whether instances share events through Redis (a URL is set) or run on the in-process broker.
+    pub fn enabled(&self) -> bool {
+        !self.url.expose_secret().is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -200,6 +213,26 @@ impl Settings {
         }
         if self.realtime.max_frame_bytes < 1024 {
             return bad("realtime.max_frame_bytes", "must be at least 1024");
+        }
+        if self.redis.enabled() {
+            for (key, value) in [
+                ("redis.heartbeat_interval_ms", self.redis.heartbeat_interval_ms),
+                ("redis.reconnect_min_ms", self.redis.reconnect_min_ms),
+                ("redis.publish_queue", self.redis.publish_queue as u64),
+            ] {
+                if value == 0 {
+                    return bad(key, "must be positive");
+                }
+            }
+            if self.redis.instance_ttl_ms < 2 * self.redis.heartbeat_interval_ms {
+                return bad("redis.instance_ttl_ms", "must be at least twice redis.heartbeat_interval_ms");
+            }
+            if self.redis.reconnect_max_ms < self.redis.reconnect_min_ms {
+                return bad("redis.reconnect_max_ms", "must be at least redis.reconnect_min_ms");
+            }
+            if self.redis.channel_prefix.is_empty() || self.redis.channel_prefix.contains(char::is_whitespace) {
+                return bad("redis.channel_prefix", "must be non-empty, without spaces");
+            }
         }
         if self.server.max_json_body_bytes < 1024 {
             return bad("server.max_json_body_bytes", "must be at least 1024");

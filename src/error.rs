@@ -130,9 +130,10 @@ impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
         match e {
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) | Error::BrokenTransactionManager => {
-                ApiError::Unavailable(e.into())
-            }
+            // UnableToSendCommand is what diesel-async reports when the socket to PostgreSQL is
+            // gone (server down or restarting, network cut): a pooled connection that broke.
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _)
+            | Error::BrokenTransactionManager => ApiError::Unavailable(e.into()),
             other => ApiError::Internal(other.into()),
         }
     }

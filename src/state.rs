@@ -33,7 +33,7 @@ impl AppState {
     /// A setting the pool, hasher or limiter rejects.
     pub fn new(settings: Settings, instance_id: String) -> anyhow::Result<Self> {
         let pool = crate::db::build_pool(&settings.database, settings.database.url.expose_secret())?;
-        let realtime = Realtime::start(pool.clone(), &settings.realtime);
+        let realtime = Realtime::start(pool.clone(), &settings, &instance_id)?;
         let send_batcher = SendBatcher::start(pool.clone(), settings.database.send_writers, settings.database.send_batch_max);
         let rl = &settings.rate_limit;
         Ok(Self {

@@ -1,4 +1,5 @@
-//! Operations routes: liveness, readiness and Prometheus metrics.
+//! Operations routes: liveness, readiness (PostgreSQL, and Redis where configured) and Prometheus
+//! metrics.
 
 use std::time::Duration;
 
@@ -25,6 +26,9 @@ pub struct Readiness {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Checks {
     pub postgres: String,
+    /// Present only where Redis is configured (`redis.url`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis: Option<String>,
 }
 
 /// `GET /health`
@@ -42,8 +46,15 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
         Ok(Err(e)) => format!("down: {e}"),
         Err(_) => "down: no answer within 2 s".to_owned(),
     };
-    let ok = postgres == "up";
-    let body = Readiness { status: if ok { "ok" } else { "unavailable" }, checks: Checks { postgres } };
+    let redis = match &state.realtime.redis {
+        Some(broker) => Some(match broker.check().await {
+            Ok(()) => "up".to_owned(),
+            Err(e) => format!("down: {e}"),
+        }),
+        None => None,
+    };
+    let ok = postgres == "up" && redis.as_deref().is_none_or(|r| r == "up");
+    let body = Readiness { status: if ok { "ok" } else { "unavailable" }, checks: Checks { postgres, redis } };
     if ok { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
 }
 

@@ -298,6 +298,8 @@ impl Actor for WsConnection {
             let (rooms, friends) = social::rooms_and_friends(&state, user_id).await?;
             let attach = AttachMany { room_ids: rooms.clone(), conn: handle };
             state.realtime.registry.send(attach).await.map_err(|e| ApiError::internal(anyhow::anyhow!("registry: {e}")))?;
+            // Subscriptions to other instances' events (Redis) confirmed, or Redis is down.
+            state.realtime.broker.ready().await;
             Ok::<_, ApiError>((rooms, friends))
         };
         ctx.wait(load.into_actor(self).map(|loaded, act, ctx| match loaded {

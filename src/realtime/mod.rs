@@ -10,6 +10,7 @@
 //! ```
 
 pub mod broker;
+pub mod cluster;
 pub mod connection;
 pub mod events;
 pub mod outbox;
@@ -18,18 +19,22 @@ pub mod protocol;
 pub mod registry;
 pub mod room;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{Actor, Addr};
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::config::RealtimeSettings;
+use crate::config::Settings;
 use crate::db::PgPool;
 use crate::views::{MessageView, RoomView, UserView};
 use broker::memory::MemoryBroker;
+use broker::redis::RedisBroker;
 use broker::{Broker, Control, Envelope, Topic};
+use cluster::ClusterPresence;
 use presence::Presence;
 use registry::Registry;
 
@@ -37,13 +42,27 @@ pub struct Realtime {
     pub broker: Arc<dyn Broker>,
     pub registry: Addr<Registry>,
     pub presence: Addr<Presence>,
+    /// Set when instances share events through Redis (`redis.url`).
+    pub redis: Option<RedisBroker>,
+    cluster: Option<Arc<ClusterPresence>>,
     shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl Realtime {
-    /// Starts the broker, registry and presence actors on the current actix system.
-    pub fn start(pool: PgPool, settings: &RealtimeSettings) -> Self {
-        let broker: Arc<dyn Broker> = Arc::new(MemoryBroker::start());
+    /// Starts the broker (Redis when `redis.url` is set, else in-process), the registry and the
+    /// presence actor on the current actix system.
+    ///
+    /// # Errors
+    /// A malformed Redis URL.
+    pub fn start(pool: PgPool, all: &Settings, instance_id: &str) -> anyhow::Result<Self> {
+        let settings = &all.realtime;
+        let (broker, redis, cluster): (Arc<dyn Broker>, _, _) = if all.redis.enabled() {
+            let redis = RedisBroker::start(&all.redis, all.redis.url.expose_secret(), instance_id)?;
+            let cluster = ClusterPresence::start(redis.clone(), &all.redis, pool.clone());
+            (Arc::new(redis.clone()), Some(redis), Some(cluster))
+        } else {
+            (Arc::new(MemoryBroker::start()), None, None)
+        };
         let registry = Registry::new(
             pool.clone(),
             broker.clone(),
@@ -57,10 +76,26 @@ impl Realtime {
             Duration::from_millis(settings.presence_offline_grace_ms),
             Duration::from_millis(settings.presence_flush_ms),
             Duration::from_millis(settings.last_seen_flush_ms),
+            cluster.clone(),
         )
         .start();
+        if let Some(cluster) = &cluster {
+            cluster.run_heartbeat(presence.clone().recipient());
+        }
         let (shutdown, _) = tokio::sync::watch::channel(false);
-        Self { broker, registry, presence, shutdown }
+        Ok(Self { broker, registry, presence, redis, cluster, shutdown })
+    }
+
+    /// The live status of each of these users that is not offline, across the cluster when there
+    /// is one (this instance's view while Redis is unreachable).
+    pub async fn live_statuses(&self, ids: Vec<Uuid>) -> HashMap<Uuid, &'static str> {
+        if let Some(cluster) = &self.cluster {
+            match cluster.statuses(&ids).await {
+                Ok(statuses) => return statuses,
+                Err(e) => tracing::debug!("cluster presence unavailable, answering from this instance: {e}"),
+            }
+        }
+        self.presence.send(presence::Query(ids)).await.unwrap_or_default()
     }
 
     /// A history change of a message (`message.new`, `message.updated`, `message.deleted`,
@@ -129,8 +164,12 @@ impl Realtime {
         self.shutdown.subscribe()
     }
 
-    /// Tells every local connection to close with 1001.
+    /// Tells every local connection to close with 1001, and hands this instance's users over to
+    /// the other instances' presence.
     pub fn begin_shutdown(&self) {
         let _ = self.shutdown.send(true);
+        if let Some(cluster) = &self.cluster {
+            cluster.leave();
+        }
     }
 }

@@ -5,6 +5,9 @@
 //! user whose last connection closed stays online for `presence_offline_grace_ms`, so a reload
 //! or a flapping client does not storm their friends. `last_seen_at` is written in batches, one
 //! statement per `last_seen_flush_ms`, never per event.
+//!
+//! With Redis configured, this actor reports each user's local status to the cluster presence
+//! (`cluster.rs`) instead of publishing it: the cluster aggregates all instances and publishes.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -17,6 +20,7 @@ use uuid::Uuid;
 
 use crate::db::PgPool;
 use crate::realtime::broker::{Broker, Topic};
+use crate::realtime::cluster::ClusterPresence;
 use crate::realtime::events;
 use crate::realtime::outbox::ConnId;
 use crate::views::format_time;
@@ -61,6 +65,24 @@ impl Visible {
     }
 }
 
+/// The status a user's connections here add up to, invisible kept as such (the cluster
+/// aggregates it with the other instances'); None without connections.
+pub fn local_status<'a>(statuses: impl IntoIterator<Item = &'a Status>) -> Option<Status> {
+    let mut best: Option<Status> = None;
+    for s in statuses {
+        let rank = |s: Status| match s {
+            Status::Invisible => 4,
+            Status::Dnd => 3,
+            Status::Online => 2,
+            Status::Away => 1,
+        };
+        if best.is_none_or(|b| rank(*s) > rank(b)) {
+            best = Some(*s);
+        }
+    }
+    best
+}
+
 /// The status others see for a user with these connection statuses.
 pub fn aggregate<'a>(statuses: impl IntoIterator<Item = &'a Status>) -> Visible {
     let mut best = Visible::Offline;
@@ -92,6 +114,8 @@ struct UserPresence {
     /// When the last connection closed.
     empty_since: Option<Instant>,
     last_seen: Option<DateTime<Utc>>,
+    /// What was last reported to the cluster (None inside: no connections here).
+    reported: Option<Option<Status>>,
 }
 
 pub struct Presence {
@@ -103,11 +127,20 @@ pub struct Presence {
     grace: Duration,
     flush_every: Duration,
     save_every: Duration,
+    cluster: Option<Arc<ClusterPresence>>,
 }
 
 impl Presence {
-    pub fn new(broker: Arc<dyn Broker>, pool: PgPool, grace: Duration, flush_every: Duration, save_every: Duration) -> Self {
+    pub fn new(
+        broker: Arc<dyn Broker>,
+        pool: PgPool,
+        grace: Duration,
+        flush_every: Duration,
+        save_every: Duration,
+        cluster: Option<Arc<ClusterPresence>>,
+    ) -> Self {
         Self {
+            cluster,
             users: HashMap::new(),
             dirty: HashSet::new(),
             unsaved_last_seen: HashMap::new(),
@@ -144,7 +177,12 @@ impl Presence {
                 continue;
             }
             let never_shown = user.published.is_none() && visible == Visible::Offline;
-            if user.published != Some(visible) && !never_shown {
+            if let Some(cluster) = &self.cluster {
+                let local = local_status(user.conns.values());
+                if user.reported != Some(local) {
+                    cluster.report(user_id, local, user.last_seen);
+                }
+            } else if user.published != Some(visible) && !never_shown {
                 let last_seen = if visible == Visible::Offline { user.last_seen } else { None };
                 let data = json!({
                     "user_id": user_id,
@@ -156,6 +194,7 @@ impl Presence {
             }
             if let Some(user) = self.users.get_mut(&user_id) {
                 user.published = Some(visible);
+                user.reported = Some(local_status(user.conns.values()));
             }
             if visible == Visible::Offline && self.users.get(&user_id).is_some_and(|u| u.conns.is_empty()) {
                 self.users.remove(&user_id);
@@ -228,6 +267,32 @@ pub struct SetStatus {
 #[rtype(result = "HashMap<Uuid, &'static str>")]
 pub struct Query(pub Vec<Uuid>);
 
+/// Redis lost (or may have lost) this instance's reports: report every local user again, and
+/// report as gone the users Redis still lists for this instance that are no longer here.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Resync {
+    pub known: Vec<Uuid>,
+}
+
+impl Handler<Resync> for Presence {
+    type Result = ();
+    fn handle(&mut self, Resync { known }: Resync, _: &mut Context<Self>) {
+        let Some(cluster) = &self.cluster else { return };
+        for user_id in known {
+            if !self.users.contains_key(&user_id) {
+                cluster.report(user_id, None, Some(Utc::now()));
+            }
+        }
+        for (user_id, user) in &mut self.users {
+            // A user in their grace period is reported as they were shown.
+            let status = if user.conns.is_empty() { user.reported.flatten() } else { local_status(user.conns.values()) };
+            cluster.report(*user_id, status, user.last_seen);
+            user.reported = Some(status);
+        }
+    }
+}
+
 impl Handler<Connect> for Presence {
     type Result = ();
     fn handle(&mut self, m: Connect, _: &mut Context<Self>) {
@@ -295,5 +360,13 @@ mod tests {
         assert_eq!(aggregate(&[Away]), Visible::Away);
         assert_eq!(aggregate(&[Online, Invisible]), Visible::Offline);
         assert_eq!(aggregate(&[]), Visible::Offline);
+    }
+
+    #[test]
+    fn the_local_status_keeps_invisible_for_the_cluster_to_apply() {
+        use Status::*;
+        assert_eq!(local_status(&[Away, Online]), Some(Online));
+        assert_eq!(local_status(&[Online, Invisible, Dnd]), Some(Invisible));
+        assert_eq!(local_status(&[]), None);
     }
 }

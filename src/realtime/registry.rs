@@ -35,7 +35,7 @@ impl Registry {
 
     fn spawn_room(&self, room_id: Uuid, conns: HashMap<ConnId, ConnHandle>, ctx: &Context<Self>) -> Addr<RoomActor> {
         RoomActor::new(room_id, self.pool.clone(), self.broker.clone(), ctx.address(), conns, self.gap_timeout, self.idle_timeout)
-            .start()
+            .start_subscribed()
     }
 
     fn report(&self) {

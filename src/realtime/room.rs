@@ -62,6 +62,16 @@ impl RoomActor {
         }
     }
 
+    /// Starts the actor, subscribed to its topic before this returns, so the subscription is
+    /// ordered before anything its creator does next (a connection's wait for the broker to be
+    /// ready before `hello`).
+    pub fn start_subscribed(self) -> Addr<Self> {
+        RoomActor::create(|ctx| {
+            self.broker.subscribe(Topic::Room(self.room_id), self.subscriber, ctx.address().recipient());
+            self
+        })
+    }
+
     fn fan_out(&self, text: &ByteString, exclude_user: Option<Uuid>) {
         for conn in self.conns.values() {
             if Some(conn.user_id) != exclude_user {
@@ -148,12 +158,14 @@ impl Actor for RoomActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.broker.subscribe(Topic::Room(self.room_id), self.subscriber, ctx.address().recipient());
         metrics::gauge!("realtime_rooms_active").increment(1.0);
         // The baseline: events up to the room's current seq are history the clients load
-        // themselves. Other messages wait in the mailbox meanwhile.
+        // themselves. Other messages wait in the mailbox meanwhile. It is read only once the
+        // subscription hears every instance, so every later event reaches this actor.
         let (pool, room_id) = (self.pool.clone(), self.room_id);
+        let subscribed = self.broker.ready();
         let load = async move {
+            subscribed.await;
             let mut conn = pool.get().await.ok()?;
             rooms::find(&mut conn, room_id).await.ok().flatten().map(|r| r.last_seq)
         };

@@ -12,7 +12,6 @@ use crate::auth::AuthUser;
 use crate::db::models::{Role, User};
 use crate::db::queries::{social, users};
 use crate::error::{ApiError, ApiResult, ConflictExt};
-use crate::realtime::presence;
 use crate::state::AppState;
 use crate::views::{BlockView, FriendRequestView, FriendView, PresenceView, UserView, UserWithPresence};
 
@@ -24,7 +23,7 @@ pub struct FriendRequests {
 
 /// Live statuses from the presence tracker for these users; absent ones are offline.
 async fn live_statuses(state: &AppState, ids: Vec<Uuid>) -> HashMap<Uuid, &'static str> {
-    state.realtime.presence.send(presence::Query(ids)).await.unwrap_or_default()
+    state.realtime.live_statuses(ids).await
 }
 
 /// What others see of a user's presence: the live status, or offline with when they were last

@@ -124,6 +124,11 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = test_settings().await;
     adjust(&mut settings);
+    spawn_app_from(settings).await
+}
+
+/// Spawns the app with exactly these settings (the cluster tests start several on one database).
+pub async fn spawn_app_from(settings: Settings) -> TestApp {
     // Failures log their causes; nextest shows a test's output when it fails.
     plauder::telemetry::init(&settings.log.level, false);
     let db_url = secrecy::ExposeSecret::expose_secret(&settings.database.url).to_owned();

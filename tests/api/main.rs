@@ -4,6 +4,8 @@
 mod auth;
 mod bad_input;
 mod cli;
+mod cluster;
+mod cluster_support;
 mod config;
 mod authorization;
 mod helpers;

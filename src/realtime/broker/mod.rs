@@ -5,8 +5,12 @@
 //! same trait carries events between instances.
 
 pub mod memory;
+pub mod redis;
+pub mod wire;
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use actix::{Message, Recipient};
@@ -77,6 +81,14 @@ pub trait Broker: Send + Sync + 'static {
     fn publish(&self, topic: Topic, envelope: Envelope);
     fn subscribe(&self, topic: Topic, id: SubscriberId, subscriber: Recipient<Published>);
     fn unsubscribe(&self, topic: Topic, id: SubscriberId);
+    /// Resolves once every subscription made before the call hears publications from every
+    /// instance (Redis confirmed the SUBSCRIBE), or at once when that cannot be had now (Redis
+    /// down: the channels are subscribed when it returns). A new connection waits for it before
+    /// `hello`, a new room actor before it reads its baseline seq, so nothing published after
+    /// either is missed. In-process brokers are ready at once.
+    fn ready(&self) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(std::future::ready(()))
+    }
 }
 
 static NEXT_SUBSCRIBER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);

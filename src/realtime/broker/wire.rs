@@ -1,0 +1,197 @@
+//! How an envelope travels between instances: one JSON header line (the publishing instance, the
+//! seq, the excluded user, or the control change), a newline, then the event's text exactly as it
+//! was serialised once by the publisher. The receiving instance decodes each payload once and
+//! shares the text with all its local recipients. Topics map to channel names under the
+//! deployment's prefix (`{prefix}:room:{id}`).
+
+use std::borrow::Cow;
+
+use bytestring::ByteString;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{Control, Envelope, Topic};
+use crate::realtime::protocol::close;
+
+#[derive(Serialize, Deserialize)]
+struct Header<'a> {
+    /// The publishing instance; empty for messages published by a Redis script on behalf of the
+    /// whole cluster (presence), which every instance delivers.
+    #[serde(borrow)]
+    o: Cow<'a, str>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    s: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    x: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    c: Option<WireControl>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "k", rename_all = "snake_case")]
+enum WireControl {
+    Attach { room_id: Uuid },
+    Detach { user_id: Uuid },
+    RoomDeleted,
+    Left { room_id: Uuid },
+    Close { code: u16, reason: String },
+    WatchPresence { user_id: Uuid },
+}
+
+impl From<&Control> for WireControl {
+    fn from(c: &Control) -> Self {
+        match c {
+            Control::Attach { room_id } => WireControl::Attach { room_id: *room_id },
+            Control::Detach { user_id } => WireControl::Detach { user_id: *user_id },
+            Control::RoomDeleted => WireControl::RoomDeleted,
+            Control::Left { room_id } => WireControl::Left { room_id: *room_id },
+            Control::Close { code, reason } => WireControl::Close { code: *code, reason: (*reason).to_owned() },
+            Control::WatchPresence { user_id } => WireControl::WatchPresence { user_id: *user_id },
+        }
+    }
+}
+
+impl From<WireControl> for Control {
+    fn from(c: WireControl) -> Self {
+        match c {
+            WireControl::Attach { room_id } => Control::Attach { room_id },
+            WireControl::Detach { user_id } => Control::Detach { user_id },
+            WireControl::RoomDeleted => Control::RoomDeleted,
+            WireControl::Left { room_id } => Control::Left { room_id },
+            WireControl::Close { code, reason } => Control::Close { code, reason: close_reason(code, &reason) },
+            WireControl::WatchPresence { user_id } => Control::WatchPresence { user_id },
+        }
+    }
+}
+
+/// `Control::Close` carries a `&'static str` (the reasons are fixed strings at their call sites);
+/// a reason from another instance is matched against the known ones, and an unknown one is
+/// replaced by a generic text for its code rather than leaked. The code is what clients act on.
+fn close_reason(code: u16, reason: &str) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "tokens revoked",
+        "password changed",
+        "banned",
+        "account banned",
+        "account deleted",
+        "server shutting down",
+        "too slow: reconnect and sync",
+    ];
+    if let Some(known) = KNOWN.iter().find(|k| **k == reason) {
+        return known;
+    }
+    match code {
+        close::BANNED => "banned",
+        close::TOKEN_REVOKED => "tokens revoked",
+        _ => "closed by the server",
+    }
+}
+
+/// The payload published for `envelope` by instance `origin`.
+pub fn encode(origin: &str, envelope: &Envelope) -> Vec<u8> {
+    let (header, text) = match envelope {
+        Envelope::Event { seq, text, exclude_user } => {
+            (Header { o: Cow::Borrowed(origin), s: *seq, x: *exclude_user, c: None }, Some(text))
+        }
+        Envelope::Control(c) => (Header { o: Cow::Borrowed(origin), s: None, x: None, c: Some(c.into()) }, None),
+    };
+    // A header of known types cannot fail to serialise; an empty one would be rejected on decode.
+    let mut out = serde_json::to_vec(&header).unwrap_or_default();
+    out.push(b'\n');
+    if let Some(text) = text {
+        out.extend_from_slice(text.as_bytes());
+    }
+    out
+}
+
+/// The header line that [`decode`] reads, for payloads built outside Rust (the presence script).
+pub fn cluster_header() -> String {
+    "{\"o\":\"\"}\n".to_owned()
+}
+
+/// A decoded payload: who published it and what it carries.
+pub struct Decoded {
+    pub origin: String,
+    pub envelope: Envelope,
+}
+
+/// # Errors
+/// A payload that is not a header line and an event text or control change.
+pub fn decode(payload: &[u8]) -> Result<Decoded, String> {
+    let newline = payload.iter().position(|b| *b == b'\n').ok_or("no header line")?;
+    let header: Header<'_> = serde_json::from_slice(&payload[..newline]).map_err(|e| format!("header: {e}"))?;
+    let body = &payload[newline + 1..];
+    let envelope = match header.c {
+        Some(c) => Envelope::Control(c.into()),
+        None => {
+            let text = std::str::from_utf8(body).map_err(|e| format!("event text: {e}"))?;
+            if text.is_empty() {
+                return Err("empty event".to_owned());
+            }
+            Envelope::Event { seq: header.s, text: ByteString::from(text.to_owned()), exclude_user: header.x }
+        }
+    };
+    Ok(Decoded { origin: header.o.into_owned(), envelope })
+}
+
+/// The Redis channel of a topic.
+pub fn channel(prefix: &str, topic: Topic) -> String {
+    format!("{prefix}:{topic}")
+}
+
+/// The topic of a channel under `prefix`, if it is one of ours.
+pub fn topic(prefix: &str, channel: &str) -> Option<Topic> {
+    let rest = channel.strip_prefix(prefix)?.strip_prefix(':')?;
+    let (kind, id) = rest.split_once(':')?;
+    let id: Uuid = id.parse().ok()?;
+    match kind {
+        "room" => Some(Topic::Room(id)),
+        "user" => Some(Topic::User(id)),
+        "presence" => Some(Topic::Presence(id)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_round_trips_with_its_seq_exclusion_and_origin() {
+        let user = Uuid::new_v4();
+        let env = Envelope::Event { seq: Some(7), text: "{\"type\":\"x\",\"data\":\"a\\nb\"}".into(), exclude_user: Some(user) };
+        let decoded = decode(&encode("node-a", &env)).expect("decodes");
+        assert_eq!(decoded.origin, "node-a");
+        match decoded.envelope {
+            Envelope::Event { seq, text, exclude_user } => {
+                assert_eq!(seq, Some(7));
+                assert_eq!(&*text, "{\"type\":\"x\",\"data\":\"a\\nb\"}");
+                assert_eq!(exclude_user, Some(user));
+            }
+            Envelope::Control(_) => panic!("not an event"),
+        }
+    }
+
+    #[test]
+    fn a_close_control_keeps_its_code_and_a_known_reason() {
+        let env = Envelope::Control(Control::Close { code: close::BANNED, reason: "banned" });
+        let decoded = decode(&encode("n", &env)).expect("decodes");
+        assert!(matches!(decoded.envelope, Envelope::Control(Control::Close { code: 4003, reason: "banned" })));
+    }
+
+    #[test]
+    fn garbage_payloads_are_rejected_not_panicked_on() {
+        for bad in [&b""[..], b"no newline", b"{}\n", b"{\"o\":1}\nx", b"{\"o\":\"a\"}\n\xff"] {
+            assert!(decode(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn channels_map_back_to_topics_only_under_the_prefix() {
+        let id = Uuid::new_v4();
+        let ch = channel("p1", Topic::Room(id));
+        assert_eq!(topic("p1", &ch), Some(Topic::Room(id)));
+        assert_eq!(topic("p2", &ch), None);
+        assert_eq!(topic("p1", "p1:room:nope"), None);
+    }
+}

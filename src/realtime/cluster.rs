@@ -1,0 +1,325 @@
+//! Presence across instances, kept in Redis next to the broker.
+//!
+//! Each instance reports each of its users' local status (the aggregate of that user's
+//! connections here) into a hash per user, `{prefix}:presence:{user}` (instance → status). A Lua
+//! script writes the report, aggregates the hash with the same rule as one instance does
+//! (invisible hides everything; otherwise dnd over online over away), and, only when the result
+//! differs from what was last shown, stores it and PUBLISHes the `presence` event to the user's
+//! presence channel: write, aggregate and publish are one atomic step, so concurrent reports from
+//! two instances cannot publish their results out of order. A user online on any instance is
+//! therefore online everywhere, and goes offline only when no instance has them.
+//!
+//! Liveness: each instance renews `{prefix}:instance:{id}` (TTL `redis.instance_ttl_ms`) every
+//! `redis.heartbeat_interval_ms` and lists itself in `{prefix}:instances`; the users it reported
+//! are in `{prefix}:instance_users:{id}`. Every heartbeat, each instance looks for listed
+//! instances whose key has expired, and one of them (a short lock) removes the dead instance's
+//! reports through the same script. A dead instance's users are thus offline everywhere within
+//! `instance_ttl_ms + heartbeat_interval_ms` of its last heartbeat.
+//!
+//! When Redis lost our reports (restarted empty, or a report failed while it was away), the next
+//! heartbeat notices (our key was gone, or a failure is pending) and the presence actor reports
+//! all its users again, removing the ones that left meanwhile. The first heartbeat does the same,
+//! for an instance restarted under its old id before its previous reports were swept.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use actix::Recipient;
+use chrono::{DateTime, Utc};
+use redis::aio::ConnectionManager;
+use serde_json::json;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use crate::config::RedisSettings;
+use crate::db::PgPool;
+use crate::realtime::broker::redis::RedisBroker;
+use crate::realtime::broker::{Topic, wire};
+use crate::realtime::events;
+use crate::realtime::presence::{Resync, Status, Visible};
+use crate::realtime::protocol;
+use crate::views::format_time;
+
+/// KEYS: the user's presence hash, the user's shown status, the reporting instance's user set.
+/// ARGV: instance, status ('' removes the report), user id, channel, then the event text around
+/// the status for a visible status (prefix, suffix) and for offline (prefix, suffix), then the
+/// payload header line. Returns the status now shown when it changed, else false.
+const REPORT_SCRIPT: &str = r"
+if ARGV[2] == '' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('SREM', KEYS[3], ARGV[3])
+else
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('SADD', KEYS[3], ARGV[3])
+end
+local rank = {away = 1, online = 2, dnd = 3}
+local best, best_rank = 'offline', 0
+for _, v in ipairs(redis.call('HVALS', KEYS[1])) do
+  if v == 'invisible' then best = 'offline'; break end
+  local r = rank[v] or 0
+  if r > best_rank then best, best_rank = v, r end
+end
+local shown = redis.call('GET', KEYS[2]) or 'offline'
+if best == shown then return false end
+local text
+if best == 'offline' then
+  redis.call('DEL', KEYS[2])
+  text = ARGV[7] .. best .. ARGV[8]
+else
+  redis.call('SET', KEYS[2], best)
+  text = ARGV[5] .. best .. ARGV[6]
+end
+redis.call('PUBLISH', ARGV[4], ARGV[9] .. text)
+return best
+";
+
+/// Stands for the status in the event text the script completes.
+const MARK: &str = "@status@";
+
+fn status_str(s: Status) -> &'static str {
+    match s {
+        Status::Online => "online",
+        Status::Away => "away",
+        Status::Dnd => "dnd",
+        Status::Invisible => "invisible",
+    }
+}
+
+fn shown_str(s: &str) -> Option<&'static str> {
+    match s {
+        "online" => Some("online"),
+        "away" => Some("away"),
+        "dnd" => Some("dnd"),
+        _ => None,
+    }
+}
+
+struct Report {
+    user_id: Uuid,
+    status: Option<Status>,
+    last_seen: Option<DateTime<Utc>>,
+}
+
+pub struct ClusterPresence {
+    broker: RedisBroker,
+    reports: mpsc::UnboundedSender<Report>,
+    /// Redis may hold statuses of ours that are not true any more: at start, or a report failed
+    /// since the last full resync.
+    stale: Arc<AtomicBool>,
+    /// Shutting down: no more heartbeats, so the survivors take our users over at once.
+    leaving: AtomicBool,
+    heartbeat: Duration,
+    ttl: Duration,
+    pool: PgPool,
+}
+
+impl ClusterPresence {
+    pub fn start(broker: RedisBroker, settings: &RedisSettings, pool: PgPool) -> Arc<Self> {
+        let (reports, rx) = mpsc::unbounded_channel();
+        // Stale from the start: an instance restarted under the same id within the TTL finds its
+        // previous life's reports still there, and must withdraw those of users not back.
+        let stale = Arc::new(AtomicBool::new(true));
+        tokio::spawn(reporter(broker.clone(), rx, stale.clone()));
+        Arc::new(Self {
+            broker,
+            reports,
+            stale,
+            leaving: AtomicBool::new(false),
+            heartbeat: Duration::from_millis(settings.heartbeat_interval_ms),
+            ttl: Duration::from_millis(settings.instance_ttl_ms),
+            pool,
+        })
+    }
+
+    /// This instance's status for the user (None: no connections here any more), reported in
+    /// the order of the calls.
+    pub fn report(&self, user_id: Uuid, status: Option<Status>, last_seen: Option<DateTime<Utc>>) {
+        let _ = self.reports.send(Report { user_id, status, last_seen });
+    }
+
+    /// Starts the heartbeat, the sweep of dead instances and the resync of `presence`.
+    pub fn run_heartbeat(self: &Arc<Self>, presence: Recipient<Resync>) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(this.heartbeat);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if this.leaving.load(Ordering::Relaxed) {
+                    return;
+                }
+                if let Err(e) = this.beat(&presence).await {
+                    tracing::debug!("presence heartbeat failed: {e}");
+                }
+            }
+        });
+    }
+
+    /// On shutdown: stop heartbeating and drop our liveness key, so the survivors sweep our users
+    /// at their next heartbeat instead of after the key's TTL.
+    pub fn leave(&self) {
+        self.leaving.store(true, Ordering::Relaxed);
+        let key = self.key(&format!("instance:{}", self.broker.instance_id()));
+        let mut conn = self.broker.connection();
+        tokio::spawn(async move {
+            let _ = redis::cmd("DEL").arg(key).query_async::<()>(&mut conn).await;
+        });
+    }
+
+    fn key(&self, rest: &str) -> String {
+        format!("{}:{rest}", self.broker.prefix())
+    }
+
+    async fn beat(&self, presence: &Recipient<Resync>) -> redis::RedisResult<()> {
+        let me = self.broker.instance_id();
+        let mut conn = self.broker.connection();
+        let (previous,): (Option<String>,) = redis::pipe()
+            .cmd("SET")
+            .arg(self.key(&format!("instance:{me}")))
+            .arg(1)
+            .arg("PX")
+            .arg(self.ttl.as_millis() as u64)
+            .arg("GET")
+            .cmd("SADD")
+            .arg(self.key("instances"))
+            .arg(me)
+            .ignore()
+            .query_async(&mut conn)
+            .await?;
+        if previous.is_none() || self.stale.swap(false, Ordering::Relaxed) {
+            let known: Vec<String> =
+                redis::cmd("SMEMBERS").arg(self.key(&format!("instance_users:{me}"))).query_async(&mut conn).await?;
+            let known = known.iter().filter_map(|u| u.parse().ok()).collect();
+            tracing::info!("reporting every local presence to Redis again");
+            presence.do_send(Resync { known });
+        }
+        self.sweep(&mut conn).await
+    }
+
+    /// Removes the reports of instances whose liveness key expired.
+    async fn sweep(&self, conn: &mut ConnectionManager) -> redis::RedisResult<()> {
+        let me = self.broker.instance_id();
+        let instances: Vec<String> = redis::cmd("SMEMBERS").arg(self.key("instances")).query_async(conn).await?;
+        for dead in instances.iter().filter(|i| i.as_str() != me) {
+            let alive: bool = redis::cmd("EXISTS").arg(self.key(&format!("instance:{dead}"))).query_async(conn).await?;
+            if alive {
+                continue;
+            }
+            let locked: Option<String> = redis::cmd("SET")
+                .arg(self.key(&format!("sweep:{dead}")))
+                .arg(me)
+                .arg("NX")
+                .arg("PX")
+                .arg(self.ttl.as_millis() as u64)
+                .query_async(conn)
+                .await?;
+            if locked.is_none() {
+                continue;
+            }
+            let users_key = self.key(&format!("instance_users:{dead}"));
+            let users: Vec<String> = redis::cmd("SMEMBERS").arg(&users_key).query_async(conn).await?;
+            let now = Utc::now();
+            let mut seen = Vec::new();
+            for user_id in users.iter().filter_map(|u| u.parse::<Uuid>().ok()) {
+                run_report(conn, &self.broker, dead, &Report { user_id, status: None, last_seen: Some(now) }).await?;
+                seen.push((user_id, now));
+            }
+            redis::pipe().cmd("DEL").arg(&users_key).ignore().cmd("SREM").arg(self.key("instances")).arg(dead).ignore().query_async::<()>(conn).await?;
+            metrics::counter!("cluster_instances_swept_total", "instance" => me.to_owned()).increment(1);
+            tracing::warn!(instance = %dead, users = seen.len(), "instance stopped heartbeating; its users are offline now");
+            self.save_last_seen(seen).await;
+        }
+        Ok(())
+    }
+
+    async fn save_last_seen(&self, batch: Vec<(Uuid, DateTime<Utc>)>) {
+        if batch.is_empty() {
+            return;
+        }
+        match self.pool.get().await {
+            Ok(mut db) => {
+                if let Err(e) = crate::db::queries::users::set_last_seen(&mut db, &batch).await {
+                    tracing::warn!("last_seen_at of a dead instance's users not saved: {e}");
+                }
+            }
+            Err(e) => tracing::warn!("last_seen_at of a dead instance's users not saved: {e}"),
+        }
+    }
+
+    /// The status the cluster shows for each of these users (absent: offline).
+    ///
+    /// # Errors
+    /// Redis unreachable.
+    pub async fn statuses(&self, ids: &[Uuid]) -> redis::RedisResult<HashMap<Uuid, &'static str>> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        if !self.broker.connected() {
+            // Do not wait out reconnection attempts: the caller answers from this instance.
+            return Err((redis::ErrorKind::Io, "Redis is unreachable").into());
+        }
+        let keys: Vec<String> = ids.iter().map(|id| self.key(&format!("presence_shown:{id}"))).collect();
+        let mut conn = self.broker.connection();
+        let shown: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query_async(&mut conn).await?;
+        Ok(ids.iter().zip(shown).filter_map(|(id, s)| Some((*id, shown_str(&s?)?))).collect())
+    }
+}
+
+/// Runs reports one at a time, in order. A report Redis cannot take is shown to this instance's
+/// watchers as this instance sees it, and leaves a resync pending.
+async fn reporter(broker: RedisBroker, mut rx: mpsc::UnboundedReceiver<Report>, stale: Arc<AtomicBool>) {
+    let mut conn = broker.connection();
+    let me = broker.instance_id().to_owned();
+    while let Some(report) = rx.recv().await {
+        if let Err(e) = run_report(&mut conn, &broker, &me, &report).await {
+            if !stale.swap(true, Ordering::Relaxed) {
+                tracing::warn!("presence not reported to Redis, shown locally only until it returns: {e}");
+            }
+            let visible = match report.status {
+                None | Some(Status::Invisible) => Visible::Offline,
+                Some(Status::Online) => Visible::Online,
+                Some(Status::Away) => Visible::Away,
+                Some(Status::Dnd) => Visible::Dnd,
+            };
+            let last_seen = if visible == Visible::Offline { report.last_seen } else { None };
+            let data = json!({"user_id": report.user_id, "status": visible.as_str(), "last_seen_at": last_seen.as_ref().map(format_time)});
+            broker.publish_local(Topic::Presence(report.user_id), events::plain("presence", data));
+        }
+    }
+}
+
+async fn run_report(conn: &mut ConnectionManager, broker: &RedisBroker, instance: &str, r: &Report) -> redis::RedisResult<()> {
+    let prefix = broker.prefix();
+    let text = |last_seen: Option<String>| {
+        let t = protocol::event("presence", json!({"user_id": r.user_id, "status": MARK, "last_seen_at": last_seen}));
+        match t.split_once(MARK) {
+            Some((a, b)) => (a.to_owned(), b.to_owned()),
+            None => (t, String::new()),
+        }
+    };
+    let (on_prefix, on_suffix) = text(None);
+    let (off_prefix, off_suffix) = text(Some(format_time(&r.last_seen.unwrap_or_else(Utc::now))));
+    let shown: Option<String> = redis::cmd("EVAL")
+        .arg(REPORT_SCRIPT)
+        .arg(3)
+        .arg(format!("{prefix}:presence:{}", r.user_id))
+        .arg(format!("{prefix}:presence_shown:{}", r.user_id))
+        .arg(format!("{prefix}:instance_users:{instance}"))
+        .arg(instance)
+        .arg(r.status.map(status_str).unwrap_or(""))
+        .arg(r.user_id.to_string())
+        .arg(wire::channel(prefix, Topic::Presence(r.user_id)))
+        .arg(on_prefix)
+        .arg(on_suffix)
+        .arg(off_prefix)
+        .arg(off_suffix)
+        .arg(wire::cluster_header())
+        .query_async(conn)
+        .await?;
+    if shown.is_some() {
+        metrics::counter!("presence_events_total").increment(1);
+    }
+    Ok(())
+}

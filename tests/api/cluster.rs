@@ -1,0 +1,354 @@
+//! Two instances behind a real nginx over a real Redis behave as one server: delivery, presence,
+//! typing, read markers, closing a user's sockets, room removal, and the failures (Redis killed
+//! and restarted, an instance killed with -9, PostgreSQL cut off).
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::cluster_support::{Cluster, PgProxy, RedisServer, free_port, instance_metric, instance_settings, redis_url};
+use crate::helpers::{JWT_SECRET, TestApp, TestUser, spawn_app_from, test_settings};
+use crate::ws::WsClient;
+
+async fn befriend(app: &TestApp, a: &TestUser, b: &TestUser) {
+    let req: Value = app.post("/api/v1/friends/requests", Some(&a.access_token), json!({"user_id": b.id})).await.json().await.unwrap();
+    let res = app.post(&format!("/api/v1/friends/requests/{}/accept", req["id"].as_str().unwrap()), Some(&b.access_token), json!({})).await;
+    assert!(res.status().is_success(), "accept");
+}
+
+/// The bodies of the `message.new` events among the frames.
+fn new_bodies(frames: &[Value]) -> Vec<String> {
+    frames
+        .iter()
+        .filter(|f| f["type"] == "message.new")
+        .map(|f| f["data"]["message"]["body"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The next `presence` event about `user`.
+async fn presence_of(ws: &mut WsClient, user: &TestUser) -> Value {
+    loop {
+        let ev = ws.event("presence").await;
+        if ev["user_id"] == user.id.to_string() {
+            return ev;
+        }
+    }
+}
+
+#[actix_web::test]
+async fn each_instance_says_who_it_is_in_hello_and_readiness_checks_redis() {
+    let c = Cluster::start(&redis_url()).await;
+    let ada = c.front.register("ada").await;
+    assert_eq!(c.ws_on(&ada.access_token, "alpha").await.hello["data"]["instance"], "alpha");
+    assert_eq!(c.ws_on(&ada.access_token, "beta").await.hello["data"]["instance"], "beta");
+    for app in [&c.a, &c.b, &c.front] {
+        let res = app.get("/health/ready", None).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["checks"]["redis"], "up", "{body}");
+    }
+}
+
+#[actix_web::test]
+async fn a_message_reaches_members_on_both_instances_exactly_once() {
+    let c = Cluster::start(&redis_url()).await;
+    let ada = c.front.register("ada").await;
+    let bob = c.front.register("bob").await;
+    let room = c.front.group(&ada, "both", &[&bob]).await;
+    let mut ada_a = c.ws_on(&ada.access_token, "alpha").await;
+    let mut bob_b = c.ws_on(&bob.access_token, "beta").await;
+
+    let r = ada_a.command("message.send", json!({"room_id": room, "body": "over websocket on alpha"})).await;
+    assert_eq!(r["ok"], true, "{r}");
+    c.front.send(&bob, room, "over REST through nginx").await;
+
+    for ws in [&mut ada_a, &mut bob_b] {
+        let bodies = new_bodies(&ws.frames_within(Duration::from_millis(1500)).await);
+        assert_eq!(bodies, ["over websocket on alpha", "over REST through nginx"], "once each, in order");
+    }
+    // beta heard alpha's publication through Redis; alpha skipped its own echo.
+    assert!(instance_metric(&c.b, "broker_received_total", "beta").await >= 1.0);
+    assert_eq!(instance_metric(&c.a, "broker_dropped_no_local_total", "alpha").await, 0.0);
+}
+
+#[actix_web::test]
+async fn an_instance_hears_only_rooms_it_has_members_of() {
+    let c = Cluster::start(&redis_url()).await;
+    let ada = c.front.register("ada").await;
+    let bob = c.front.register("bob").await;
+    let quiet = c.front.group(&ada, "alpha only", &[]).await;
+    let shared = c.front.group(&ada, "shared", &[&bob]).await;
+    let _ada_a = c.ws_on(&ada.access_token, "alpha").await;
+    let mut bob_b = c.ws_on(&bob.access_token, "beta").await;
+    let before = instance_metric(&c.b, "broker_received_total", "beta").await;
+
+    for i in 0..5 {
+        c.a.send(&ada, quiet, &format!("quiet {i}")).await;
+    }
+    c.a.send(&ada, shared, "shared").await;
+    assert_eq!(bob_b.event("message.new").await["message"]["body"], "shared");
+    let received = instance_metric(&c.b, "broker_received_total", "beta").await - before;
+    assert_eq!(received, 1.0, "beta received only the shared room's event");
+}
+
+#[actix_web::test]
+async fn presence_is_the_same_on_every_instance() {
+    let c = Cluster::start(&redis_url()).await;
+    let ada = c.front.register("ada").await;
+    let bob = c.front.register("bob").await;
+    befriend(&c.front, &ada, &bob).await;
+    let mut bob_b = c.ws_on(&bob.access_token, "beta").await;
+
+    let phone = c.ws_on(&ada.access_token, "alpha").await;
+    assert_eq!(presence_of(&mut bob_b, &ada).await["status"], "online");
+    let r = bob_b.command("presence.subscribe", json!({"user_ids": [ada.id]})).await;
+    assert_eq!(r["data"]["statuses"][0]["status"], "online", "beta answers with alpha's user: {r}");
+
+    // A second device on beta: closing the first keeps ada online everywhere.
+    let mut laptop = c.ws_on(&ada.access_token, "beta").await;
+    laptop.command("presence.set", json!({"status": "dnd"})).await;
+    assert_eq!(presence_of(&mut bob_b, &ada).await["status"], "dnd");
+    phone.close().await;
+    let frames = bob_b.frames_within(Duration::from_millis(1200)).await;
+    assert!(frames.iter().all(|f| f["type"] != "presence" || f["data"]["status"] == "dnd"), "{frames:?}");
+    let friends: Value = c.a.get("/api/v1/friends", Some(&bob.access_token)).await.json().await.unwrap();
+    assert_eq!(friends["friends"][0]["user"]["presence"]["status"], "dnd", "alpha sees beta's device");
+
+    laptop.close().await;
+    let ev = presence_of(&mut bob_b, &ada).await;
+    assert_eq!(ev["status"], "offline");
+    assert!(ev["last_seen_at"].is_string(), "{ev}");
+}
+
+#[actix_web::test]
+async fn typing_and_read_markers_cross_instances() {
+    let c = Cluster::start(&redis_url()).await;
+    let ada = c.front.register("ada").await;
+    let bob = c.front.register("bob").await;
+    let room = c.front.group(&ada, "typing", &[&bob]).await;
+    let mut ada_a = c.ws_on(&ada.access_token, "alpha").await;
+    let mut bob_b = c.ws_on(&bob.access_token, "beta").await;
+
+    assert_eq!(ada_a.command("typing", json!({"room_id": room, "active": true})).await["ok"], true);
+    let ev = bob_b.event("typing").await;
+    assert_eq!((ev["user_id"].as_str(), ev["active"].as_bool()), (Some(ada.id.to_string().as_str()), Some(true)));
+    ada_a.no_event("typing", Duration::from_millis(300)).await;
+
+    let m = c.b.send(&bob, room, "read me").await;
+    ada_a.event("message.new").await;
+    let r = ada_a.command("read", json!({"room_id": room, "seq": m["seq"]})).await;
+    assert_eq!(r["ok"], true, "{r}");
+    let ev = bob_b.event("read").await;
+    assert_eq!((ev["user_id"].as_str(), ev["seq"].as_i64()), (Some(ada.id.to_string().as_str()), m["seq"].as_i64()));
+}
+
+#[actix_web::test]
+async fn closing_a_user_closes_their_sockets_on_every_instance() {
+    let c = Cluster::start(&redis_url()).await;
+    let ada = c.front.register("ada").await;
+    let bob = c.front.register("bob").await;
+    let mut on_a = c.ws_on(&ada.access_token, "alpha").await;
+    let mut on_b = c.ws_on(&ada.access_token, "beta").await;
+    let mut bob_b = c.ws_on(&bob.access_token, "beta").await;
+
+    // A ban (the admin routes call close_user with 4003) issued on alpha.
+    c.a.state.realtime.close_user(ada.id, plauder::realtime::protocol::close::BANNED, "banned");
+    assert_eq!(on_a.closed_with().await, 4003);
+    assert_eq!(on_b.closed_with().await, 4003);
+    assert_eq!(bob_b.command("ping", json!({})).await["ok"], true, "others stay connected");
+
+    // Revoking every token through nginx closes bob's sockets wherever they are, with 4001.
+    let mut bob_a = c.ws_on(&bob.access_token, "alpha").await;
+    let res = c.front.post("/api/v1/auth/logout-all", Some(&bob.access_token), json!({})).await;
+    assert!(res.status().is_success(), "logout-all: {}", res.status());
+    assert_eq!(bob_a.closed_with().await, 4001);
+    assert_eq!(bob_b.closed_with().await, 4001);
+}
+
+#[actix_web::test]
+async fn removal_and_deletion_stop_a_rooms_events_on_every_instance() {
+    let c = Cluster::start(&redis_url()).await;
+    let ada = c.front.register("ada").await;
+    let bob = c.front.register("bob").await;
+    let cy = c.front.register("cyd").await;
+    let room = c.front.group(&ada, "leaving", &[&bob, &cy]).await;
+    let mut bob_b = c.ws_on(&bob.access_token, "beta").await;
+    let mut cy_b = c.ws_on(&cy.access_token, "beta").await;
+
+    let res = c.a.delete(&format!("/api/v1/rooms/{room}/members/{}", bob.id), Some(&ada.access_token)).await;
+    assert!(res.status().is_success(), "remove: {}", res.status());
+    assert_eq!(bob_b.event("room.member_removed").await["user_id"], bob.id.to_string());
+    c.a.send(&ada, room, "after bob left").await;
+    assert_eq!(cy_b.event("message.new").await["message"]["body"], "after bob left");
+    bob_b.no_event("message.new", Duration::from_millis(800)).await;
+    // Typing is checked against the connection's rooms on beta: bob's has dropped the room.
+    typing_refused(&mut bob_b, room).await;
+
+    let res = c.a.delete(&format!("/api/v1/rooms/{room}"), Some(&ada.access_token)).await;
+    assert!(res.status().is_success(), "delete: {}", res.status());
+    assert_eq!(cy_b.event("room.deleted").await["room_id"], room.to_string());
+    typing_refused(&mut cy_b, room).await;
+}
+
+/// The connection no longer counts itself a member. The change reaches it on the user's channel,
+/// which Redis may deliver a moment after the room's event the client already saw.
+async fn typing_refused(ws: &mut WsClient, room: uuid::Uuid) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let r = ws.command("typing", json!({"room_id": room, "active": true})).await;
+        if r["error"]["code"] == "forbidden" {
+            return;
+        }
+        assert!(Instant::now() < deadline, "typing still accepted: {r}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Sends `n` messages as `user` over `ws`, returning the seqs committed (acknowledged).
+async fn send_burst(ws: &mut WsClient, room: uuid::Uuid, tag: &str, n: usize) -> Vec<i64> {
+    let mut seqs = Vec::new();
+    for i in 0..n {
+        let r = ws.command("message.send", json!({"room_id": room, "body": format!("{tag} {i}")})).await;
+        assert_eq!(r["ok"], true, "{r}");
+        seqs.push(r["data"]["message"]["seq"].as_i64().unwrap());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    seqs
+}
+
+#[actix_web::test]
+async fn with_redis_killed_each_instance_serves_its_own_and_sync_recovers_everything_after() {
+    let mut redis = RedisServer::start().await;
+    let c = Cluster::start(&redis.url()).await;
+    let ada = c.front.register("ada").await;
+    let bob = c.front.register("bob").await;
+    let cy = c.front.register("cyd").await;
+    let room = c.front.group(&ada, "outage", &[&bob, &cy]).await;
+    let mut ada_a = c.ws_on(&ada.access_token, "alpha").await;
+    let mut cy_a = c.ws_on(&cy.access_token, "alpha").await;
+    let mut bob_b = c.ws_on(&bob.access_token, "beta").await;
+
+    let mut committed = send_burst(&mut ada_a, room, "before", 5).await;
+    redis.kill();
+    committed.extend(send_burst(&mut ada_a, room, "during", 10).await);
+    // Local delivery on alpha does not need Redis.
+    let bodies = new_bodies(&cy_a.frames_within(Duration::from_millis(800)).await);
+    assert_eq!(bodies.iter().filter(|b| b.starts_with("during")).count(), 10, "{bodies:?}");
+    let res = c.a.get("/health/ready", None).await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["checks"]["redis"].as_str().unwrap().starts_with("down"), "{body}");
+    assert_eq!(body["checks"]["postgres"], "up");
+    assert!(instance_metric(&c.a, "broker_publish_errors_total", "alpha").await >= 1.0);
+
+    redis.restart().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.b.get("/health/ready", None).await.status() != StatusCode::OK || c.a.get("/health/ready", None).await.status() != StatusCode::OK {
+        assert!(Instant::now() < deadline, "the brokers did not reconnect");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    committed.extend(send_burst(&mut ada_a, room, "after", 3).await);
+
+    // Bob on beta saw what crossed before and after; what he missed he gets from sync.
+    let frames = bob_b.frames_within(Duration::from_millis(1500)).await;
+    let bodies = new_bodies(&frames);
+    assert!(bodies.iter().filter(|b| b.starts_with("after")).count() == 3, "delivery resumed: {bodies:?}");
+    let r = bob_b.command("sync", json!({"room_id": room, "since_seq": 0, "limit": 100})).await;
+    let synced: BTreeSet<i64> = r["data"]["messages"].as_array().unwrap().iter().map(|m| m["seq"].as_i64().unwrap()).collect();
+    for seq in &committed {
+        assert!(synced.contains(seq), "committed seq {seq} recoverable by sync: {synced:?}");
+    }
+    assert_eq!(r["data"]["has_more"], false);
+}
+
+#[actix_web::test]
+async fn an_instance_killed_with_sigkill_has_its_users_offline_everywhere_within_the_bound() {
+    let base = test_settings().await;
+    let prefix = format!("t{}", uuid::Uuid::new_v4().simple());
+    let alive = spawn_app_from(instance_settings(&base, &redis_url(), &prefix, "survivor")).await;
+    // The victim is a separate `plauder serve` process so that it can die without any cleanup.
+    let port = free_port();
+    let mut victim = std::process::Command::new(env!("CARGO_BIN_EXE_plauder"))
+        .arg("--config-dir")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/config"))
+        .arg("serve")
+        .env("PLAUDER_ENV", "test")
+        .env("PLAUDER__AUTH__JWT_SECRET", JWT_SECRET)
+        .env("PLAUDER__DATABASE__URL", secrecy::ExposeSecret::expose_secret(&base.database.url))
+        .env("PLAUDER__DATABASE__MIGRATE_ON_START", "false")
+        .env("PLAUDER__REDIS__URL", redis_url())
+        .env("PLAUDER__REDIS__CHANNEL_PREFIX", &prefix)
+        .env("PLAUDER__SERVER__INSTANCE_ID", "victim")
+        .env("PLAUDER__SERVER__PORT", port.to_string())
+        .env_remove("RUST_LOG")
+        .spawn()
+        .expect("start plauder serve");
+    let victim_app = TestApp { address: format!("http://127.0.0.1:{port}"), client: alive.client.clone(), db_url: alive.db_url.clone(), state: alive.state.clone() };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while reqwest::get(format!("{}/health", victim_app.address)).await.is_err() {
+        assert!(Instant::now() < deadline, "plauder serve did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ada = alive.register("ada").await;
+    let bob = alive.register("bob").await;
+    befriend(&alive, &ada, &bob).await;
+    let mut bob_s = alive.ws(&bob.access_token).await;
+    let ada_v = victim_app.ws(&ada.access_token).await;
+    assert_eq!(ada_v.hello["data"]["instance"], "victim");
+    assert_eq!(presence_of(&mut bob_s, &ada).await["status"], "online");
+
+    victim.kill().expect("kill -9");
+    let killed = Instant::now();
+    let _ = victim.wait();
+    let ev = presence_of(&mut bob_s, &ada).await;
+    let took = killed.elapsed();
+    assert_eq!(ev["status"], "offline");
+    // The bound: instance_ttl_ms + heartbeat_interval_ms (config/test.toml: 1000 + 200), plus
+    // slack for a loaded machine.
+    let r = &base.redis;
+    let bound = Duration::from_millis(r.instance_ttl_ms + r.heartbeat_interval_ms + 1000);
+    assert!(took <= bound, "offline after {took:?}, bound {bound:?}");
+    let friends: Value = alive.get("/api/v1/friends", Some(&bob.access_token)).await.json().await.unwrap();
+    assert_eq!(friends["friends"][0]["user"]["presence"]["status"], "offline");
+    drop(ada_v);
+}
+
+#[actix_web::test]
+async fn with_postgresql_cut_off_commands_fail_with_unavailable_and_service_resumes() {
+    let mut base = test_settings().await;
+    let db_url = secrecy::ExposeSecret::expose_secret(&base.database.url).to_owned();
+    let pg_port: u16 = db_url.rsplit(':').next().and_then(|r| r.split('/').next()).and_then(|p| p.parse().ok()).expect("pg port");
+    let proxy = PgProxy::start(pg_port).await;
+    base.database.url = db_url.replace(&format!(":{pg_port}/"), &format!(":{}/", proxy.port)).into();
+    base.database.pool_timeout_ms = 1000;
+    let app = spawn_app_from(instance_settings(&base, &redis_url(), &format!("t{}", uuid::Uuid::new_v4().simple()), "pg")).await;
+    let ada = app.register("ada").await;
+    let room = app.group(&ada, "pg", &[]).await;
+    let mut ws = app.ws(&ada.access_token).await;
+    app.send(&ada, room, "before").await;
+
+    proxy.cut();
+    let res = app.post(&format!("/api/v1/rooms/{room}/messages"), Some(&ada.access_token), json!({"body": "during"})).await;
+    crate::helpers::assert_error(res, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    let r = ws.command("message.send", json!({"room_id": room, "body": "during"})).await;
+    assert_eq!(r["error"]["code"], "unavailable", "{r}");
+    let res = app.get("/health/ready", None).await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ws.command("ping", json!({})).await["ok"], true, "the socket survives");
+
+    proxy.restore();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let res = app.post(&format!("/api/v1/rooms/{room}/messages"), Some(&ada.access_token), json!({"body": "after"})).await;
+        if res.status() == StatusCode::CREATED {
+            break;
+        }
+        assert!(Instant::now() < deadline, "service did not resume: {}", res.status());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = ws.command("message.send", json!({"room_id": room, "body": "after, over websocket"})).await;
+    assert_eq!(r["ok"], true, "{r}");
+}
+
