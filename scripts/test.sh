@@ -8,6 +8,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$PLAUDER_ROOT"
 
 ensure_postgres
+# The browser tests (tests/api/browser) drive headless Chromium through chromedriver. They must
+# run wherever the packages can be installed; only a machine that cannot install them skips them.
+# The emoji font is for the screenshots the tests save (reactions, icons).
+if (ensure_packages chromium chromium-driver fonts-noto-color-emoji); then
+    export PLAUDER_REQUIRE_BROWSER=1
+else
+    log "chromium/chromium-driver could not be installed: the browser tests will be skipped"
+fi
 pg_dir="$(mktemp -d "${TMPDIR:-/tmp}/plauder-test-pg.XXXXXX")"
 chmod 755 "$pg_dir"
 cleanup() { pg_stop "$pg_dir"; rm -rf "$pg_dir"; }

@@ -90,6 +90,7 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
             .app_data(api::extract::path_config())
             .app_data(api::extract::query_config())
             .configure(api::configure)
+            .configure(crate::web::configure)
             .default_service(web::to(api::extract::not_found))
     })
     // Small frames (replies, events) must leave at once, not wait for Nagle's algorithm to
