@@ -29,6 +29,7 @@ export class ChatView {
       if (message.room_id === this.roomId) this.renderMessages();
     });
     store.on('pending', ({ roomId }) => roomId === this.roomId && this.renderMessages());
+    store.on('connection', () => this.roomId && this.renderMessages());
     store.on('receipts', ({ roomId }) => roomId === this.roomId && this.renderMessages());
     store.on('typing', ({ roomId }) => roomId === this.roomId && this.renderTyping());
     store.on('presence', () => this.roomId && this.renderHead());
@@ -77,6 +78,7 @@ export class ChatView {
   }
 
   build() {
+    this.cache = new Map();
     this.head = h('header.chat-head');
     this.list = h('ol.messages#messages', { 'aria-label': 'Messages' });
     this.olderEl = h('div.older');
@@ -184,17 +186,36 @@ export class ChatView {
       if (!readersAt.has(at.id)) readersAt.set(at.id, []);
       readersAt.get(at.id).push(uid);
     }
-    const items = [];
+    // Items are cached by key with a signature of what they show, and only rebuilt when that
+    // changes: an arriving message does not take focus or a click target from the others.
+    const nodes = [];
+    const item = (key, sig, build) => {
+      let cached = this.cache.get(key);
+      if (!cached || cached.sig !== sig) {
+        cached = { sig, el: build() };
+        this.cache.set(key, cached);
+      }
+      nodes.push(cached.el);
+    };
     let prev = null;
     for (const m of messages) {
-      if (!prev || dayLabel(prev.created_at) !== dayLabel(m.created_at)) items.push(h('li.day', h('span', dayLabel(m.created_at))));
-      const grouped = prev && prev.sender_id === m.sender_id && new Date(m.created_at) - new Date(prev.created_at) < 5 * 60000 && dayLabel(prev.created_at) === dayLabel(m.created_at);
-      items.push(this.messageItem(m, byId, grouped, readersAt.get(m.id), room));
+      const day = dayLabel(m.created_at);
+      if (!prev || dayLabel(prev.created_at) !== day) item(`day:${day}`, day, () => h('li.day', h('span', day)));
+      const grouped = Boolean(prev && prev.sender_id === m.sender_id && new Date(m.created_at) - new Date(prev.created_at) < 5 * 60000 && dayLabel(prev.created_at) === day);
+      const readers = readersAt.get(m.id);
+      const quote = m.reply_to ? byId.get(m.reply_to) : null;
+      const sig = [m.rev, grouped, readers?.map((id) => store.name(id)).join(), quote ? `${quote.rev}:${store.name(quote.sender_id)}` : '', store.name(m.sender_id), room?.my_role].join('|');
+      item(m.id, sig, () => this.messageItem(m, byId, grouped, readers, room));
       prev = m;
     }
-    for (const p of client.pending(roomId)) items.push(this.pendingItem(p, byId));
-    replace(this.list, items);
-    if (!messages.length && !client.pending(roomId).length && this.loaded.has(roomId)) this.list.append(h('li.day', h('span', 'No messages yet: say hello!')));
+    for (const p of client.pending(roomId)) {
+      item(`pending:${p.client_msg_id}`, [p.state, client.state, p.error?.message].join('|'), () => this.pendingItem(p, byId));
+    }
+    nodes.forEach((node, i) => {
+      if (this.list.children[i] !== node) this.list.insertBefore(node, this.list.children[i] ?? null);
+    });
+    while (this.list.children.length > nodes.length) this.list.lastElementChild.remove();
+    if (!nodes.length && this.loaded.has(roomId)) this.list.append(h('li.day', h('span', 'No messages yet: say hello!')));
     if (stick) {
       this.scrollToBottom();
       this.markRead();

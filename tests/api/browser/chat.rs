@@ -245,3 +245,75 @@ async fn a_message_body_that_looks_like_html_is_shown_as_text() {
     a.close().await;
     b.close().await;
 }
+
+#[actix_web::test]
+async fn history_pages_in_on_scroll_and_edits_replies_and_deletes_work_from_the_page() {
+    let Some(driver) = Driver::start().await else { return };
+    let app = spawn_app().await;
+    let ada = register_session(&app, "ada", "Ada").await;
+    let bob = register_session(&app, "bob", "Bob").await;
+    let room = create_room(&app, &ada, json!({"kind": "group", "name": "Archive", "member_ids": [bob["user"]["id"]]})).await;
+    let ada_token = ada["access_token"].as_str().unwrap().to_owned();
+    for i in 1..=120 {
+        let res = app.post(&format!("/api/v1/rooms/{room}/messages"), Some(&ada_token), json!({"body": format!("message {i}")})).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let b = driver.browser(1100, 800).await;
+    open_signed_in(&b, &app, &bob).await;
+    b.wait_text("#room-list .unread-badge", "99+").await;
+    open_room(&b, &room).await;
+    b.wait_text("#messages", "message 120").await;
+    let count = "return document.querySelectorAll('#messages li.msg[data-id]').length;";
+    assert_eq!(b.script(count, json!([])).await, json!(50), "the newest page first");
+
+    // Scrolling to the top loads the pages before it, keeping each message once.
+    for expected in [100, 120] {
+        b.script("const s = document.querySelector('.scroller'); s.scrollTop = 0; s.dispatchEvent(new Event('scroll'));", json!([])).await;
+        b.wait_until(&format!("{expected} messages"), &format!("return document.querySelectorAll('#messages li.msg[data-id]').length === {expected};"), json!([])).await;
+    }
+    assert_eq!(count_messages(&b, "message 1").await, 1);
+    assert_eq!(count_messages(&b, "message 60").await, 1);
+
+    // Bob writes with a typo, edits it with ↑, and replies to Ada's last message.
+    b.type_into("#composer", &format!("helo everyone{ENTER}")).await;
+    b.wait_until("stored", "return [...document.querySelectorAll('#messages li.msg.mine[data-id] .body')].some(x => x.textContent === 'helo everyone');", json!([])).await;
+    b.type_into("#composer", "\u{E013}").await; // ArrowUp in the empty composer
+    b.wait_text(".compose-context", "Editing").await;
+    b.clear("#composer").await;
+    b.type_into("#composer", &format!("hello everyone{ENTER}")).await;
+    b.wait_text("#messages li.msg.mine", "(edited)").await;
+    assert_eq!(count_messages(&b, "hello everyone").await, 1);
+    assert_eq!(count_messages(&b, "helo everyone").await, 0);
+    b.script(
+        "const li = [...document.querySelectorAll('#messages li.msg')].find(l => l.querySelector('.body')?.textContent === 'message 120'); \
+         li.querySelector('.actions button[aria-label=Reply]').click();",
+        json!([]),
+    )
+    .await;
+    b.wait_text(".compose-context", "Replying to Ada").await;
+    b.type_into("#composer", &format!("Agreed!{ENTER}")).await;
+    b.wait_text("#messages .quote", "message 120").await;
+
+    // Ada deletes a message over the API: it turns into a tombstone on Bob's page.
+    let history = app.get(&format!("/api/v1/rooms/{room}/messages?limit=5"), Some(&ada_token)).await.json::<Value>().await.unwrap();
+    let messages = history["messages"].as_array().unwrap();
+    let reply = messages.iter().find(|m| m["body"] == "Agreed!").expect("the reply is stored");
+    let original = messages.iter().find(|m| m["body"] == "message 120").expect("message 120");
+    assert_eq!(reply["reply_to"], original["id"]);
+    assert!(messages.iter().any(|m| m["body"] == "hello everyone" && !m["edited_at"].is_null()));
+    let res = app.delete(&format!("/api/v1/messages/{}", original["id"].as_str().unwrap()), Some(&ada_token)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    b.wait_until("the tombstone", "return [...document.querySelectorAll('#messages li.msg.deleted .body')].some(x => x.textContent === 'This message was deleted.');", json!([])).await;
+    assert_eq!(count_messages(&b, "message 120").await, 0);
+
+    // Bob deletes his own message from the page (confirming the dialog).
+    b.script(
+        "const li = [...document.querySelectorAll('#messages li.msg.mine')].find(l => l.querySelector('.body')?.textContent === 'Agreed!'); \
+         li.querySelector('.actions button[aria-label=Delete]').click();",
+        json!([]),
+    )
+    .await;
+    b.accept_alert().await;
+    b.wait_until("Bob's message gone", "return ![...document.querySelectorAll('#messages .body')].some(x => x.textContent === 'Agreed!');", json!([])).await;
+    b.close().await;
+}

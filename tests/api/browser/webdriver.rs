@@ -174,6 +174,20 @@ impl Browser {
         self.on_element(css, "value", json!({ "text": text })).await;
     }
 
+    /// Empties an input or textarea.
+    pub async fn clear(&self, css: &str) {
+        self.on_element(css, "clear", json!({})).await;
+    }
+
+    /// Accepts the open confirm dialog, waiting for it to appear.
+    pub async fn accept_alert(&self) {
+        let deadline = Instant::now() + WAIT;
+        while self.call(reqwest::Method::POST, "/alert/accept", Some(json!({}))).await.is_err() {
+            assert!(Instant::now() < deadline, "no dialog to accept");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Runs an element command, finding the element again when the page re-rendered it between
     /// the lookup and the command (the app redraws lists as events arrive).
     async fn on_element(&self, css: &str, command: &str, body: Value) {
