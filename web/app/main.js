@@ -142,14 +142,15 @@ async function startApp() {
   });
   on('error', ({ error }) => toast(error?.message ?? 'Something went wrong.', 'error'));
 
+  // Drawn before the loads: a room clicked as soon as the list shows must stay open.
+  sidebar.render();
+  chat.open(null);
   try {
     await Promise.all([loadRooms(app), loadPeople(app)]);
   } catch (e) {
     if (!client.session) return;
     toast(e.message, 'error');
   }
-  sidebar.render();
-  chat.open(null);
   client.connect();
 }
 

@@ -292,7 +292,7 @@ async fn history_pages_in_on_scroll_and_edits_replies_and_deletes_work_from_the_
     .await;
     b.wait_text(".compose-context", "Replying to Ada").await;
     b.type_into("#composer", &format!("Agreed!{ENTER}")).await;
-    b.wait_text("#messages .quote", "message 120").await;
+    b.wait_text("#messages li.msg[data-id] .quote", "message 120").await;
 
     // Ada deletes a message over the API: it turns into a tombstone on Bob's page.
     let history = app.get(&format!("/api/v1/rooms/{room}/messages?limit=5"), Some(&ada_token)).await.json::<Value>().await.unwrap();

@@ -18,6 +18,15 @@ pub const ENTER: &str = "\u{E007}";
 
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
+/// Collects the page's uncaught errors, unhandled rejections and Content-Security-Policy
+/// violations, so a test can insist there were none.
+const ERROR_COLLECTOR: &str = r#"
+window.__errors = [];
+window.addEventListener('error', (e) => window.__errors.push('error: ' + e.message));
+window.addEventListener('unhandledrejection', (e) => window.__errors.push('unhandled rejection: ' + (e.reason && e.reason.message || e.reason)));
+document.addEventListener('securitypolicyviolation', (e) => window.__errors.push('CSP: ' + e.violatedDirective + ' ' + e.blockedURI));
+"#;
+
 fn find_program(names: &[&str]) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     for dir in std::env::split_paths(&path).chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/lib/chromium")]) {
@@ -98,7 +107,9 @@ impl Driver {
         let res = self.http.post(format!("{}/session", self.url)).json(&caps).send().await.expect("new session");
         let body: Value = res.json().await.expect("session JSON");
         let id = body["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {body}")).to_owned();
-        Browser { base: format!("{}/session/{id}", self.url), http: self.http.clone() }
+        let browser = Browser { base: format!("{}/session/{id}", self.url), http: self.http.clone() };
+        browser.on_new_document(ERROR_COLLECTOR).await;
+        browser
     }
 }
 
@@ -257,7 +268,10 @@ impl Browser {
         self.post("/window/rect", json!({ "width": width, "height": height })).await;
     }
 
+    /// Ends the session, failing the test if the page reported errors or CSP violations.
     pub async fn close(self) {
+        let errors = self.script("return window.__errors || [];", json!([])).await;
         let _ = self.call(reqwest::Method::DELETE, "", None).await;
+        assert_eq!(errors, json!([]), "the page reported errors");
     }
 }
