@@ -293,8 +293,9 @@ export class PlauderClient extends EventTarget {
    * Spends the refresh token for a new pair. One refresh at a time, across tabs where the
    * browser has Web Locks: a token spent twice would revoke the whole session.
    * @param {boolean} force refresh even if another tab just did
+   * @param {string} [endReason] the `signedout` reason if the server refuses
    */
-  #refresh(force) {
+  #refresh(force, endReason = 'expired') {
     if (this.#refreshing) return this.#refreshing;
     const run = async () => {
       const stored = this.#loadSession();
@@ -311,7 +312,7 @@ export class PlauderClient extends EventTarget {
         this.#setSession(res);
       } catch (e) {
         if (e instanceof ApiError && (e.status === 401 || e.status === 403)) {
-          this.#endSession(e.status === 403 ? 'banned' : 'expired');
+          this.#endSession(e.status === 403 ? 'banned' : endReason);
         } else {
           // Offline or a server hiccup: try again soon; the socket needs no fresh token.
           clearTimeout(this.#refreshTimer);
@@ -390,7 +391,7 @@ export class PlauderClient extends EventTarget {
     if (final === 'revoked') {
       // Revoked tokens: a refresh will fail too, and that ends the session; if it works (the
       // revocation was of an older family), carry on with the new token.
-      this.#refresh(true).then(() => this.#scheduleReconnect(), () => {});
+      this.#refresh(true, 'revoked').then(() => this.#scheduleReconnect(), () => {});
       this.#setState('reconnecting');
       return;
     }

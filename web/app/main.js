@@ -90,6 +90,8 @@ async function startApp() {
   });
   on('message', ({ message, kind }) => {
     const room = store.rooms.get(message.room_id);
+    // A room we have not listed yet (its member_added raced the message): list it again.
+    if (!room) loadRooms(app).catch(() => {});
     const prevLast = room?.last_seq ?? 0;
     const fresh = (kind === 'message.new' || kind === 'sync') && message.seq > prevLast;
     const changed = store.upsertMessage(message, { live: fresh });

@@ -92,7 +92,7 @@ export class Store {
       room.last_seq = Math.max(room.last_seq ?? 0, m.rev);
       const last = room.last_message;
       if (!last || last.id === m.id || m.seq > last.seq) room.last_message = m.deleted && last?.id !== m.id ? last : m;
-      if (live && !old && !m.deleted && m.sender_id !== this.me?.id && this.current !== m.room_id) {
+      if (live && !old && !m.deleted && m.sender_id !== this.me?.id && (this.current !== m.room_id || document.hidden)) {
         room.unread_count = (room.unread_count ?? 0) + 1;
       }
     }

@@ -317,3 +317,98 @@ async fn history_pages_in_on_scroll_and_edits_replies_and_deletes_work_from_the_
     b.wait_until("Bob's message gone", "return ![...document.querySelectorAll('#messages .body')].some(x => x.textContent === 'Agreed!');", json!([])).await;
     b.close().await;
 }
+
+#[actix_web::test]
+async fn the_page_refreshes_its_token_before_expiry_and_leaves_when_signed_out_everywhere() {
+    let Some(driver) = Driver::start().await else { return };
+    // A 62-second token: the client refreshes a minute before expiry, i.e. within seconds.
+    let app = crate::helpers::spawn_app_with(|s| s.auth.access_token_ttl_secs = 62).await;
+    let ada = register_session(&app, "ada", "Ada").await;
+    let bob = register_session(&app, "bob", "Bob").await;
+    let a = driver.browser(1100, 800).await;
+    open_signed_in(&a, &app, &ada).await;
+
+    // Ada makes a group with Bob from the New chat dialog.
+    a.click("#new-chat").await;
+    a.click("#kind-group").await;
+    a.type_into("#group-name", "Weekend plans").await;
+    a.type_into("#new-chat-search", "bob").await;
+    a.click(".modal .pick-user").await;
+    a.wait_text(".modal .chosen", "Bob").await;
+    a.click("#create-group").await;
+    a.wait_text("#room-title", "Weekend plans").await;
+    a.wait_text("#room-subtitle", "2 members").await;
+    let rooms = app.get("/api/v1/rooms", Some(bob["access_token"].as_str().unwrap())).await.json::<Value>().await.unwrap();
+    assert_eq!(rooms["rooms"][0]["name"], "Weekend plans", "{rooms}");
+
+    // The stored session rotates without any action from Ada.
+    let old_refresh = ada["refresh_token"].as_str().unwrap().to_owned();
+    a.wait_until(
+        "a refreshed session",
+        "const s = JSON.parse(localStorage.getItem('plauder.session') || 'null'); return !!s && s.refresh_token !== arguments[0];",
+        json!([old_refresh]),
+    )
+    .await;
+    // The new tokens work, from the page: a message goes through after the refresh.
+    a.type_into("#composer", &format!("Still here after the refresh{ENTER}")).await;
+    a.wait_until(
+        "the message stored",
+        "return [...document.querySelectorAll('#messages li.msg[data-id] .body')].some(b => b.textContent === arguments[0]);",
+        json!(["Still here after the refresh"]),
+    )
+    .await;
+
+    // Logging out everywhere (from another device) closes the socket with 4001; the page cannot
+    // refresh any more and shows the sign-in screen with the reason.
+    let token = a
+        .script("return JSON.parse(localStorage.getItem('plauder.session')).access_token;", json!([]))
+        .await;
+    let res = app.post("/api/v1/auth/logout-all", Some(token.as_str().unwrap()), json!({})).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    a.wait_for("#login-form").await;
+    a.wait_text("#auth-error", "signed out everywhere").await;
+    assert_eq!(a.script("return localStorage.getItem('plauder.session');", json!([])).await, Value::Null);
+    a.close().await;
+}
+
+#[actix_web::test]
+async fn a_message_to_someone_who_blocked_you_is_shown_as_not_sent_with_retry_and_discard() {
+    let Some(driver) = Driver::start().await else { return };
+    let app = spawn_app().await;
+    let ada = register_session(&app, "ada", "Ada").await;
+    let bob = register_session(&app, "bob", "Bob").await;
+    let room = create_room(&app, &ada, json!({"kind": "direct", "member_ids": [bob["user"]["id"]]})).await;
+    let a = driver.browser(1100, 800).await;
+    let b = driver.browser(1100, 800).await;
+    open_signed_in(&a, &app, &ada).await;
+    open_signed_in(&b, &app, &bob).await;
+
+    // Bob blocks Ada from the People tab.
+    b.click("#tab-people").await;
+    b.type_into("#find-people", "ada").await;
+    b.wait_text(".found", "Ada").await;
+    b.script("[...document.querySelectorAll('.found button')].find(x => x.textContent === 'Block').click();", json!([])).await;
+    b.accept_alert().await;
+    b.wait_text("#blocked", "Ada").await;
+
+    open_room(&a, &room).await;
+    a.type_into("#composer", &format!("Are you there?{ENTER}")).await;
+    a.wait_text("#messages li.pending.failed", "Not sent").await;
+    a.wait_text("#messages li.pending.failed", "Retry").await;
+    assert_eq!(count_messages(&a, "Are you there?").await, 0, "never shown as sent");
+
+    // Unblocked, the retry goes through once.
+    b.script("[...document.querySelectorAll('#blocked button')].find(x => x.textContent === 'Unblock').click();", json!([])).await;
+    b.wait_until("unblocked", "return !document.querySelector('#blocked');", json!([])).await;
+    a.script("[...document.querySelectorAll('#messages li.pending.failed button')].find(x => x.textContent === 'Retry').click();", json!([])).await;
+    a.wait_until(
+        "the retried message",
+        "return [...document.querySelectorAll('#messages li.msg[data-id] .body')].some(b => b.textContent === arguments[0]);",
+        json!(["Are you there?"]),
+    )
+    .await;
+    a.wait_until("no pending", "return !document.querySelector('#messages li.pending');", json!([])).await;
+    assert_eq!(count_messages(&a, "Are you there?").await, 1);
+    a.close().await;
+    b.close().await;
+}
