@@ -37,7 +37,8 @@ export class ChatView {
     store.on('current', () => this.roomId && this.renderHead());
     store.on('hello', () => this.roomId && app.loadMembers(this.roomId).catch(() => {}));
     // Typing expires without an event when the typer's connection drops.
-    setInterval(() => this.roomId && this.renderTyping(), 2000);
+    const tick = setInterval(() => this.roomId && this.renderTyping(), 2000);
+    app.signal.addEventListener('abort', () => clearInterval(tick));
     document.addEventListener('visibilitychange', () => this.markRead(), { signal: app.signal });
     window.addEventListener('focus', () => this.markRead(), { signal: app.signal });
   }
