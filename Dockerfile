@@ -9,6 +9,8 @@ RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && rm -rf src
 COPY src src
 COPY migrations migrations
+# The browser client is compiled into the binary (include_bytes! in src/web/assets.rs).
+COPY web web
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin plauder
 
 FROM debian:bookworm-slim

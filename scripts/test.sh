@@ -11,6 +11,14 @@ cd "$PLAUDER_ROOT"
 
 ensure_postgres
 ensure_packages redis-server nginx
+# The browser tests (tests/api/browser) drive headless Chromium through chromedriver. They must
+# run wherever the packages can be installed; only a machine that cannot install them skips them.
+# The emoji font is for the screenshots the tests save (reactions, icons).
+if (ensure_packages chromium chromium-driver fonts-noto-color-emoji); then
+    export PLAUDER_REQUIRE_BROWSER=1
+else
+    log "chromium/chromium-driver could not be installed: the browser tests will be skipped"
+fi
 pg_dir="$(mktemp -d "${TMPDIR:-/tmp}/plauder-test-pg.XXXXXX")"
 chmod 755 "$pg_dir"
 cleanup() { redis_stop "$pg_dir/redis"; pg_stop "$pg_dir"; rm -rf "$pg_dir"; }

@@ -96,6 +96,7 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
                     .wrap(Compress::default())
                     .wrap(TracingLogger::<PlauderRootSpan>::new())
                     .configure(api::configure)
+                    .configure(crate::web::configure)
                     .default_service(web::to(api::extract::not_found)),
             )
             // Unknown paths under a nested scope (/api/v1/…) fall through to the app's default.

@@ -128,11 +128,14 @@ pub struct MemberView {
     #[serde(serialize_with = "ser_time")]
     #[schema(value_type = String, format = DateTime)]
     pub joined_at: DateTime<Utc>,
+    /// The member's read marker, so clients can show read receipts from the start (live changes
+    /// come as `read` events).
+    pub last_read_seq: i64,
 }
 
 impl MemberView {
     pub fn new(m: &RoomMember, u: &User) -> Self {
-        Self { user: UserView::public(u), role: m.role(), joined_at: m.joined_at }
+        Self { user: UserView::public(u), role: m.role(), joined_at: m.joined_at, last_read_seq: m.last_read_seq }
     }
 }
 

@@ -1,0 +1,414 @@
+//! The chat app in two browsers at once.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use super::webdriver::{Driver, ENTER};
+use super::{count_messages, open_room, open_signed_in, register_session, screenshot_path};
+use crate::helpers::{PASSWORD, spawn_app};
+
+/// Records every WebSocket the page opens and, while `__blockSockets` is set, points new ones at
+/// a path with no WebSocket behind it: the page loses its connection as on a network outage,
+/// without the app being told.
+const SOCKET_CUTTER: &str = r#"
+(() => {
+  const Native = window.WebSocket;
+  window.__sockets = [];
+  window.__blockSockets = false;
+  function Cuttable(url, protocols) {
+    const target = window.__blockSockets ? String(url).replace('/ws?', '/ws-blocked?') : url;
+    const ws = protocols === undefined ? new Native(target) : new Native(target, protocols);
+    window.__sockets.push(ws);
+    return ws;
+  }
+  Cuttable.prototype = Native.prototype;
+  for (const k of ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED']) Cuttable[k] = Native[k];
+  window.WebSocket = Cuttable;
+})();
+"#;
+
+async fn create_room(app: &crate::helpers::TestApp, owner: &Value, body: Value) -> String {
+    let token = owner["access_token"].as_str().expect("token");
+    let res = app.post("/api/v1/rooms", Some(token), body).await;
+    assert!(res.status() == StatusCode::CREATED || res.status() == StatusCode::OK, "create room: {}", res.status());
+    let room: Value = res.json().await.expect("json");
+    room["id"].as_str().expect("room id").to_owned()
+}
+
+#[actix_web::test]
+async fn two_browsers_chat_live_and_see_each_others_typing_and_read_receipts() {
+    let Some(driver) = Driver::start().await else { return };
+    let app = spawn_app().await;
+    register_session(&app, "bob", "Bob").await;
+    let a = driver.browser(1280, 820).await;
+    let b = driver.browser(1280, 820).await;
+
+    // Ada registers in the page; Bob signs in with his password.
+    a.goto(&format!("{}/", app.address)).await;
+    a.wait_for("#login-form").await;
+    a.screenshot(&screenshot_path("sign-in.png")).await;
+    a.click("#tab-register").await;
+    a.type_into("#register-form input[name=username]", "ada").await;
+    a.type_into("#register-form input[name=display_name]", "Ada Lovelace").await;
+    a.type_into("#register-form input[name=email]", "ada@example.org").await;
+    a.type_into("#register-form input[name=password]", PASSWORD).await;
+    a.click("#register-form button[type=submit]").await;
+    a.wait_for("#new-chat").await;
+
+    b.goto(&format!("{}/", app.address)).await;
+    b.type_into("#login-form input[name=login]", "bob").await;
+    b.type_into("#login-form input[name=password]", &format!("{PASSWORD}{ENTER}")).await;
+    b.wait_for("#new-chat").await;
+
+    // Ada starts a direct chat with Bob from the New chat dialog and writes.
+    a.click("#new-chat").await;
+    a.type_into("#new-chat-search", "bob").await;
+    a.click(".modal .pick-user").await;
+    a.wait_text("#room-title", "Bob").await;
+    a.type_into("#composer", &format!("Hi Bob! Got a minute?{ENTER}")).await;
+
+    // Bob's list shows the new room with an unread badge and the last message.
+    b.wait_text("#room-list", "Hi Bob! Got a minute?").await;
+    b.wait_text("#room-list .unread-badge", "1").await;
+    b.click("#room-list .room").await;
+    b.wait_text("#messages", "Hi Bob! Got a minute?").await;
+    b.wait_text("#room-title", "Ada Lovelace").await;
+    // Reading it clears the badge and shows Ada a receipt under her message.
+    b.wait_until("the badge to go", "return !document.querySelector('#room-list .unread-badge');", json!([])).await;
+    a.wait_text("#messages .receipt", "Seen").await;
+
+    // Bob types: Ada sees it; Bob sends: Ada sees the message and the indicator goes.
+    b.type_into("#composer", "Sure, what's up?").await;
+    a.wait_text("#typing", "Bob is typing").await;
+    b.type_into("#composer", ENTER).await;
+    a.wait_text("#messages", "Sure, what's up?").await;
+    a.wait_until("typing to end", "return document.querySelector('#typing').textContent === '';", json!([])).await;
+    assert_eq!(count_messages(&a, "Sure, what's up?").await, 1);
+    assert_eq!(count_messages(&b, "Sure, what's up?").await, 1);
+    // Ada had the room open, so Bob sees that she read his answer.
+    b.wait_text("#messages .receipt", "Seen").await;
+
+    // A reaction and a reply round the picture off for the screenshots.
+    a.script(
+        "const li = [...document.querySelectorAll('#messages li.msg')].find(l => l.textContent.includes('Sure')); \
+         li.querySelector('.actions button[aria-label=React]').click();",
+        json!([]),
+    )
+    .await;
+    a.click(".picker button[aria-label='React with 🎉']").await;
+    b.wait_text("#messages .reaction", "🎉 1").await;
+    a.type_into("#composer", &format!("Lunch at the usual place? 🍜{ENTER}")).await;
+    b.wait_text("#messages", "Lunch at the usual place?").await;
+    a.wait_text("#messages .receipt", "Seen").await;
+    a.screenshot(&screenshot_path("chat.png")).await;
+
+    // Dark theme (system → light → dark), the People tab, and phone width.
+    b.click("#theme-toggle").await;
+    b.click("#theme-toggle").await;
+    b.wait_until("dark theme", "return document.documentElement.dataset.theme === 'dark';", json!([])).await;
+    b.screenshot(&screenshot_path("chat-dark.png")).await;
+    // Friends: Bob finds Ada and asks; Ada sees the request on her People tab and accepts; both
+    // then list each other as online friends.
+    b.click("#tab-people").await;
+    b.wait_for("#find-people").await;
+    b.type_into("#find-people", "ada").await;
+    b.wait_text(".found", "Ada Lovelace").await;
+    b.script("[...document.querySelectorAll('.found button')].find(x => x.textContent === 'Add friend').click();", json!([])).await;
+    b.wait_text(".found", "Request sent").await;
+    a.wait_text("#tab-people .badge", "1").await;
+    a.click("#tab-people").await;
+    a.wait_text("#incoming-requests", "Bob").await;
+    a.click("#incoming-requests .chip.primary").await;
+    a.wait_text("#friends", "Bob").await;
+    b.wait_text("#friends", "Ada Lovelace").await;
+    b.wait_text("#friends", "online").await;
+    b.script("const i = document.querySelector('#find-people'); i.value = ''; i.dispatchEvent(new Event('input'));", json!([])).await;
+    b.screenshot(&screenshot_path("people.png")).await;
+    a.click("#tab-chats").await;
+    a.resize(390, 780).await;
+    a.wait_until("phone layout", "return getComputedStyle(document.querySelector('.sidebar')).display === 'none';", json!([])).await;
+    a.screenshot(&screenshot_path("phone.png")).await;
+
+    a.close().await;
+    b.close().await;
+}
+
+#[actix_web::test]
+async fn a_message_sent_while_a_browser_is_offline_appears_after_it_reconnects_once_and_without_reload() {
+    let Some(driver) = Driver::start().await else { return };
+    let app = spawn_app().await;
+    let ada = register_session(&app, "ada", "Ada").await;
+    let bob = register_session(&app, "bob", "Bob").await;
+    let room = create_room(&app, &ada, json!({"kind": "group", "name": "Team", "member_ids": [bob["user"]["id"]]})).await;
+    let a = driver.browser(1100, 800).await;
+    let b = driver.browser(1100, 800).await;
+    b.on_new_document(SOCKET_CUTTER).await;
+    open_signed_in(&a, &app, &ada).await;
+    open_signed_in(&b, &app, &bob).await;
+    open_room(&a, &room).await;
+    open_room(&b, &room).await;
+    a.type_into("#composer", &format!("Before the outage{ENTER}")).await;
+    b.wait_text("#messages", "Before the outage").await;
+
+    // Bob's connection drops and cannot come back for now.
+    b.script("window.__noReload = 42; window.__blockSockets = true; window.__sockets.forEach(s => s.close());", json!([])).await;
+    b.wait_text(".conn", "Reconnecting").await;
+
+    // Ada writes meanwhile; Bob writes too, and his message waits in the queue.
+    a.type_into("#composer", &format!("Sent while Bob was away{ENTER}")).await;
+    a.wait_until(
+        "Ada's message stored",
+        "return [...document.querySelectorAll('#messages li.msg[data-id] .body')].some(b => b.textContent === arguments[0]);",
+        json!(["Sent while Bob was away"]),
+    )
+    .await;
+    b.type_into("#composer", &format!("Bob typed this offline{ENTER}")).await;
+    b.wait_text("#messages li.pending", "Waiting for connection").await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(count_messages(&b, "Sent while Bob was away").await, 0, "Bob is offline: nothing can arrive");
+    assert_eq!(count_messages(&a, "Bob typed this offline").await, 0);
+
+    // The network is back: the client reconnects, syncs the room and sends its queue.
+    b.script("window.__blockSockets = false; window.dispatchEvent(new Event('online'));", json!([])).await;
+    b.wait_until(
+        "the missed message",
+        "return [...document.querySelectorAll('#messages li.msg[data-id] .body')].some(b => b.textContent === arguments[0]);",
+        json!(["Sent while Bob was away"]),
+    )
+    .await;
+    a.wait_until(
+        "Bob's queued message",
+        "return [...document.querySelectorAll('#messages li.msg[data-id] .body')].some(b => b.textContent === arguments[0]);",
+        json!(["Bob typed this offline"]),
+    )
+    .await;
+    b.wait_until("the queue to empty", "return !document.querySelector('#messages li.pending');", json!([])).await;
+    // Give late duplicates every chance to show up.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for body in ["Before the outage", "Sent while Bob was away", "Bob typed this offline"] {
+        assert_eq!(count_messages(&a, body).await, 1, "Ada sees {body:?} once");
+        assert_eq!(count_messages(&b, body).await, 1, "Bob sees {body:?} once");
+    }
+    assert_eq!(b.script("return window.__noReload;", json!([])).await, json!(42), "the page was not reloaded");
+    assert!(b.text(".conn").await.is_empty(), "connected again");
+    let sockets = b.script("return window.__sockets.length;", json!([])).await.as_u64().unwrap_or(0);
+    assert!(sockets >= 3, "the client reconnected (sockets opened: {sockets})");
+
+    // And the server holds each message once.
+    let history = app
+        .get(&format!("/api/v1/rooms/{room}/messages"), Some(ada["access_token"].as_str().unwrap()))
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(history["messages"].as_array().unwrap().len(), 3, "{history}");
+
+    a.close().await;
+    b.close().await;
+}
+
+#[actix_web::test]
+async fn a_message_body_that_looks_like_html_is_shown_as_text() {
+    let Some(driver) = Driver::start().await else { return };
+    let app = spawn_app().await;
+    let ada = register_session(&app, "ada", "Ada").await;
+    let bob = register_session(&app, "bob", "Bob").await;
+    let room = create_room(&app, &ada, json!({"kind": "direct", "member_ids": [bob["user"]["id"]]})).await;
+    let a = driver.browser(1100, 800).await;
+    let b = driver.browser(1100, 800).await;
+    open_signed_in(&a, &app, &ada).await;
+    open_signed_in(&b, &app, &bob).await;
+    open_room(&a, &room).await;
+
+    let evil = "<img src=x onerror=alert(1)>";
+    a.type_into("#composer", &format!("{evil}{ENTER}")).await;
+    // Bob sees it in the room list preview and in the room, as the very characters sent.
+    b.wait_text("#room-list", evil).await;
+    open_room(&b, &room).await;
+    b.wait_until("the message", "return document.querySelectorAll('#messages li.msg[data-id]').length === 1;", json!([])).await;
+    assert_eq!(count_messages(&b, evil).await, 1);
+    assert_eq!(count_messages(&a, evil).await, 1);
+
+    // Search results mark matches without turning the body into HTML either.
+    b.type_into("#search", "onerror").await;
+    b.wait_text("#search-results .snippet", "alert").await;
+    b.wait_text("#search-results mark", "onerror").await;
+    b.screenshot(&screenshot_path("search.png")).await;
+
+    for browser in [&a, &b] {
+        let images = browser.script("return document.querySelectorAll('img').length;", json!([])).await;
+        assert_eq!(images, json!(0), "no image element was created");
+        assert_eq!(browser.alert_text().await, None, "no script ran");
+    }
+    a.close().await;
+    b.close().await;
+}
+
+#[actix_web::test]
+async fn history_pages_in_on_scroll_and_edits_replies_and_deletes_work_from_the_page() {
+    let Some(driver) = Driver::start().await else { return };
+    let app = spawn_app().await;
+    let ada = register_session(&app, "ada", "Ada").await;
+    let bob = register_session(&app, "bob", "Bob").await;
+    let room = create_room(&app, &ada, json!({"kind": "group", "name": "Archive", "member_ids": [bob["user"]["id"]]})).await;
+    let ada_token = ada["access_token"].as_str().unwrap().to_owned();
+    for i in 1..=120 {
+        let res = app.post(&format!("/api/v1/rooms/{room}/messages"), Some(&ada_token), json!({"body": format!("message {i}")})).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let b = driver.browser(1100, 800).await;
+    open_signed_in(&b, &app, &bob).await;
+    b.wait_text("#room-list .unread-badge", "99+").await;
+    open_room(&b, &room).await;
+    b.wait_text("#messages", "message 120").await;
+    let count = "return document.querySelectorAll('#messages li.msg[data-id]').length;";
+    assert_eq!(b.script(count, json!([])).await, json!(50), "the newest page first");
+
+    // Scrolling to the top loads the pages before it, keeping each message once.
+    for expected in [100, 120] {
+        b.script("const s = document.querySelector('.scroller'); s.scrollTop = 0; s.dispatchEvent(new Event('scroll'));", json!([])).await;
+        b.wait_until(&format!("{expected} messages"), &format!("return document.querySelectorAll('#messages li.msg[data-id]').length === {expected};"), json!([])).await;
+    }
+    assert_eq!(count_messages(&b, "message 1").await, 1);
+    assert_eq!(count_messages(&b, "message 60").await, 1);
+
+    // Bob writes with a typo, edits it with ↑, and replies to Ada's last message.
+    b.type_into("#composer", &format!("helo everyone{ENTER}")).await;
+    b.wait_until("stored", "return [...document.querySelectorAll('#messages li.msg.mine[data-id] .body')].some(x => x.textContent === 'helo everyone');", json!([])).await;
+    b.type_into("#composer", "\u{E013}").await; // ArrowUp in the empty composer
+    b.wait_text(".compose-context", "Editing").await;
+    b.clear("#composer").await;
+    b.type_into("#composer", &format!("hello everyone{ENTER}")).await;
+    b.wait_text("#messages li.msg.mine", "(edited)").await;
+    assert_eq!(count_messages(&b, "hello everyone").await, 1);
+    assert_eq!(count_messages(&b, "helo everyone").await, 0);
+    b.script(
+        "const li = [...document.querySelectorAll('#messages li.msg')].find(l => l.querySelector('.body')?.textContent === 'message 120'); \
+         li.querySelector('.actions button[aria-label=Reply]').click();",
+        json!([]),
+    )
+    .await;
+    b.wait_text(".compose-context", "Replying to Ada").await;
+    b.type_into("#composer", &format!("Agreed!{ENTER}")).await;
+    b.wait_text("#messages li.msg[data-id] .quote", "message 120").await;
+
+    // Ada deletes a message over the API: it turns into a tombstone on Bob's page.
+    let history = app.get(&format!("/api/v1/rooms/{room}/messages?limit=5"), Some(&ada_token)).await.json::<Value>().await.unwrap();
+    let messages = history["messages"].as_array().unwrap();
+    let reply = messages.iter().find(|m| m["body"] == "Agreed!").expect("the reply is stored");
+    let original = messages.iter().find(|m| m["body"] == "message 120").expect("message 120");
+    assert_eq!(reply["reply_to"], original["id"]);
+    assert!(messages.iter().any(|m| m["body"] == "hello everyone" && !m["edited_at"].is_null()));
+    let res = app.delete(&format!("/api/v1/messages/{}", original["id"].as_str().unwrap()), Some(&ada_token)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    b.wait_until("the tombstone", "return [...document.querySelectorAll('#messages li.msg.deleted .body')].some(x => x.textContent === 'This message was deleted.');", json!([])).await;
+    assert_eq!(count_messages(&b, "message 120").await, 0);
+
+    // Bob deletes his own message from the page (confirming the dialog).
+    b.script(
+        "const li = [...document.querySelectorAll('#messages li.msg.mine')].find(l => l.querySelector('.body')?.textContent === 'Agreed!'); \
+         li.querySelector('.actions button[aria-label=Delete]').click();",
+        json!([]),
+    )
+    .await;
+    b.accept_alert().await;
+    b.wait_until("Bob's message gone", "return ![...document.querySelectorAll('#messages .body')].some(x => x.textContent === 'Agreed!');", json!([])).await;
+    b.close().await;
+}
+
+#[actix_web::test]
+async fn the_page_refreshes_its_token_before_expiry_and_leaves_when_signed_out_everywhere() {
+    let Some(driver) = Driver::start().await else { return };
+    // A 62-second token: the client refreshes a minute before expiry, i.e. within seconds.
+    let app = crate::helpers::spawn_app_with(|s| s.auth.access_token_ttl_secs = 62).await;
+    let ada = register_session(&app, "ada", "Ada").await;
+    let bob = register_session(&app, "bob", "Bob").await;
+    let a = driver.browser(1100, 800).await;
+    open_signed_in(&a, &app, &ada).await;
+
+    // Ada makes a group with Bob from the New chat dialog.
+    a.click("#new-chat").await;
+    a.click("#kind-group").await;
+    a.type_into("#group-name", "Weekend plans").await;
+    a.type_into("#new-chat-search", "bob").await;
+    a.click(".modal .pick-user").await;
+    a.wait_text(".modal .chosen", "Bob").await;
+    a.click("#create-group").await;
+    a.wait_text("#room-title", "Weekend plans").await;
+    a.wait_text("#room-subtitle", "2 members").await;
+    let rooms = app.get("/api/v1/rooms", Some(bob["access_token"].as_str().unwrap())).await.json::<Value>().await.unwrap();
+    assert_eq!(rooms["rooms"][0]["name"], "Weekend plans", "{rooms}");
+
+    // The stored session rotates without any action from Ada.
+    let old_refresh = ada["refresh_token"].as_str().unwrap().to_owned();
+    a.wait_until(
+        "a refreshed session",
+        "const s = JSON.parse(localStorage.getItem('plauder.session') || 'null'); return !!s && s.refresh_token !== arguments[0];",
+        json!([old_refresh]),
+    )
+    .await;
+    // The new tokens work, from the page: a message goes through after the refresh.
+    a.type_into("#composer", &format!("Still here after the refresh{ENTER}")).await;
+    a.wait_until(
+        "the message stored",
+        "return [...document.querySelectorAll('#messages li.msg[data-id] .body')].some(b => b.textContent === arguments[0]);",
+        json!(["Still here after the refresh"]),
+    )
+    .await;
+
+    // Logging out everywhere (from another device) closes the socket with 4001; the page cannot
+    // refresh any more and shows the sign-in screen with the reason.
+    let token = a
+        .script("return JSON.parse(localStorage.getItem('plauder.session')).access_token;", json!([]))
+        .await;
+    let res = app.post("/api/v1/auth/logout-all", Some(token.as_str().unwrap()), json!({})).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    a.wait_for("#login-form").await;
+    a.wait_text("#auth-error", "signed out everywhere").await;
+    assert_eq!(a.script("return localStorage.getItem('plauder.session');", json!([])).await, Value::Null);
+    a.close().await;
+}
+
+#[actix_web::test]
+async fn a_message_to_someone_who_blocked_you_is_shown_as_not_sent_with_retry_and_discard() {
+    let Some(driver) = Driver::start().await else { return };
+    let app = spawn_app().await;
+    let ada = register_session(&app, "ada", "Ada").await;
+    let bob = register_session(&app, "bob", "Bob").await;
+    let room = create_room(&app, &ada, json!({"kind": "direct", "member_ids": [bob["user"]["id"]]})).await;
+    let a = driver.browser(1100, 800).await;
+    let b = driver.browser(1100, 800).await;
+    open_signed_in(&a, &app, &ada).await;
+    open_signed_in(&b, &app, &bob).await;
+
+    // Bob blocks Ada from the People tab.
+    b.click("#tab-people").await;
+    b.type_into("#find-people", "ada").await;
+    b.wait_text(".found", "Ada").await;
+    b.script("[...document.querySelectorAll('.found button')].find(x => x.textContent === 'Block').click();", json!([])).await;
+    b.accept_alert().await;
+    b.wait_text("#blocked", "Ada").await;
+
+    open_room(&a, &room).await;
+    a.type_into("#composer", &format!("Are you there?{ENTER}")).await;
+    a.wait_text("#messages li.pending.failed", "Not sent").await;
+    a.wait_text("#messages li.pending.failed", "Retry").await;
+    assert_eq!(count_messages(&a, "Are you there?").await, 0, "never shown as sent");
+
+    // Unblocked, the retry goes through once.
+    b.script("[...document.querySelectorAll('#blocked button')].find(x => x.textContent === 'Unblock').click();", json!([])).await;
+    b.wait_until("unblocked", "return !document.querySelector('#blocked');", json!([])).await;
+    a.script("[...document.querySelectorAll('#messages li.pending.failed button')].find(x => x.textContent === 'Retry').click();", json!([])).await;
+    a.wait_until(
+        "the retried message",
+        "return [...document.querySelectorAll('#messages li.msg[data-id] .body')].some(b => b.textContent === arguments[0]);",
+        json!(["Are you there?"]),
+    )
+    .await;
+    a.wait_until("no pending", "return !document.querySelector('#messages li.pending');", json!([])).await;
+    assert_eq!(count_messages(&a, "Are you there?").await, 1);
+    a.close().await;
+    b.close().await;
+}

@@ -1,0 +1,63 @@
+//! End-to-end tests of the chat app in real headless Chromium, driven over WebDriver
+//! (chromedriver) against the real server: two people chatting live, recovery after a lost
+//! connection, and message bodies that look like HTML. They save the screenshots in
+//! docs/screenshots/ that the README shows. Skipped only when chromedriver is missing and
+//! PLAUDER_REQUIRE_BROWSER is unset (scripts/test.sh installs Chromium and sets it).
+
+mod chat;
+pub mod webdriver;
+
+use std::path::PathBuf;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, TestApp};
+use webdriver::Browser;
+
+/// Where the README's screenshots live.
+pub fn screenshot_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots").join(name)
+}
+
+/// Registers `username` over the API and returns the session the app keeps in localStorage
+/// (`{user, access_token, refresh_token}`).
+pub async fn register_session(app: &TestApp, username: &str, display_name: &str) -> Value {
+    let res = app
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({"username": username, "email": format!("{username}@example.org"), "password": PASSWORD, "display_name": display_name}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED, "register {username}");
+    let body: Value = res.json().await.expect("json");
+    json!({"user": body["user"], "access_token": body["access_token"], "refresh_token": body["refresh_token"]})
+}
+
+/// Opens the app signed in as `session` (put where the client library keeps it) and waits
+/// until the room list is there.
+pub async fn open_signed_in(browser: &Browser, app: &TestApp, session: &Value) {
+    browser.goto(&format!("{}/", app.address)).await;
+    browser.script("localStorage.setItem('plauder.session', arguments[0]);", json!([session.to_string()])).await;
+    browser.goto(&format!("{}/", app.address)).await;
+    browser.wait_for("#new-chat").await;
+}
+
+/// Opens the room whose list entry has this id, and waits for its history.
+pub async fn open_room(browser: &Browser, room_id: &str) {
+    browser.click(&format!("#room-list .room[data-room-id=\"{room_id}\"]")).await;
+    browser.wait_for(&format!("section.chat[data-room-id=\"{room_id}\"] #composer")).await;
+}
+
+/// How many message items in the open room have exactly this body.
+pub async fn count_messages(browser: &Browser, body: &str) -> u64 {
+    browser
+        .script(
+            "return [...document.querySelectorAll('#messages li.msg[data-id] .body')].filter(b => b.textContent === arguments[0]).length;",
+            json!([body]),
+        )
+        .await
+        .as_u64()
+        .unwrap_or(0)
+}

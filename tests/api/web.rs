@@ -1,0 +1,153 @@
+//! The browser client's HTTP side: the page and its assets, cache validators, security headers,
+//! and that none of it shadows the API.
+
+use reqwest::StatusCode;
+use reqwest::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
+
+use crate::helpers::{assert_error, spawn_app};
+
+/// The asset URLs index.html refers to.
+fn asset_urls(html: &str) -> Vec<String> {
+    html.split(['"', '\''])
+        .filter(|s| s.starts_with("/static/"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[actix_web::test]
+async fn the_app_page_is_served_at_the_root_with_a_strict_content_security_policy() {
+    let app = spawn_app().await;
+    let res = app.get("/", None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+    let csp = res.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap().to_owned();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{csp}");
+    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    let host = app.address.trim_start_matches("http://");
+    assert!(csp.contains(&format!("connect-src 'self' ws://{host} wss://{host}")), "{csp}");
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(res.headers()[CACHE_CONTROL], "no-cache");
+    let html = res.text().await.unwrap();
+    assert!(!html.contains("<script>") && !html.contains("style="), "no inline script or style: {html}");
+    assert!(html.contains("type=\"module\""));
+}
+
+#[actix_web::test]
+async fn a_hostile_host_header_does_not_reach_the_policy() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(format!("{}/", app.address))
+        .header("host", "evil.example; script-src *")
+        .send()
+        .await
+        .unwrap();
+    let csp = res.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap().to_owned();
+    assert!(!csp.contains("evil") && !csp.contains("script-src *"), "{csp}");
+    assert!(csp.contains("connect-src 'self';"), "{csp}");
+}
+
+#[actix_web::test]
+async fn every_asset_the_page_names_is_served_immutable_with_its_type() {
+    let app = spawn_app().await;
+    let html = app.get("/", None).await.text().await.unwrap();
+    let urls = asset_urls(&html);
+    assert!(urls.len() >= 5, "{urls:?}");
+    for url in urls {
+        let res = app.get(&url, None).await;
+        assert_eq!(res.status(), StatusCode::OK, "{url}");
+        assert_eq!(res.headers()[CACHE_CONTROL], "public, max-age=31536000, immutable", "{url}");
+        let ct = res.headers()[CONTENT_TYPE].to_str().unwrap().to_owned();
+        let expected = if url.ends_with(".js") {
+            "text/javascript"
+        } else if url.ends_with(".css") {
+            "text/css"
+        } else {
+            "image/svg+xml"
+        };
+        assert!(ct.starts_with(expected), "{url}: {ct}");
+        assert!(!res.bytes().await.unwrap().is_empty(), "{url}");
+    }
+}
+
+#[actix_web::test]
+async fn modules_import_each_other_within_the_same_version() {
+    let app = spawn_app().await;
+    let html = app.get("/", None).await.text().await.unwrap();
+    let main = asset_urls(&html).into_iter().find(|u| u.ends_with("/app/main.js")).expect("main.js");
+    let version_dir = main.trim_end_matches("app/main.js").to_owned();
+    let js = app.get(&main, None).await.text().await.unwrap();
+    // Every relative import of main.js resolves to a served file under the same version.
+    for spec in js.lines().filter(|l| l.starts_with("import ")).filter_map(|l| l.split('\'').nth(1)) {
+        let resolved = match spec.strip_prefix("../") {
+            Some(rest) => format!("{version_dir}{rest}"),
+            None => format!("{version_dir}app/{}", spec.trim_start_matches("./")),
+        };
+        assert_eq!(app.get(&resolved, None).await.status(), StatusCode::OK, "{spec} -> {resolved}");
+    }
+}
+
+#[actix_web::test]
+async fn unversioned_assets_revalidate_and_an_unchanged_copy_gets_304() {
+    let app = spawn_app().await;
+    let res = app.get("/static/plauder-client.js", None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[CACHE_CONTROL], "no-cache");
+    let etag = res.headers()[ETAG].to_str().unwrap().to_owned();
+    assert!(etag.starts_with('"') && etag.len() > 10, "{etag}");
+    let body = res.text().await.unwrap();
+    assert!(body.contains("export class PlauderClient"));
+
+    let again = app.client.get(format!("{}/static/plauder-client.js", app.address)).header(IF_NONE_MATCH, &etag).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(again.headers()[ETAG].to_str().unwrap(), etag);
+    assert!(again.bytes().await.unwrap().is_empty());
+
+    let stale = app.client.get(format!("{}/static/plauder-client.js", app.address)).header(IF_NONE_MATCH, "\"other\"").send().await.unwrap();
+    assert_eq!(stale.status(), StatusCode::OK);
+
+    let page = app.get("/", None).await;
+    let page_etag = page.headers()[ETAG].to_str().unwrap().to_owned();
+    let page_again = app.client.get(format!("{}/", app.address)).header(IF_NONE_MATCH, &page_etag).send().await.unwrap();
+    assert_eq!(page_again.status(), StatusCode::NOT_MODIFIED);
+}
+
+#[actix_web::test]
+async fn an_older_version_in_the_url_gets_todays_file_without_the_long_cache() {
+    let app = spawn_app().await;
+    let res = app.get("/static/000000000000/app.css", None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[CACHE_CONTROL], "no-cache");
+}
+
+#[actix_web::test]
+async fn unknown_static_paths_are_404_with_the_error_body() {
+    let app = spawn_app().await;
+    for path in ["/static/nope.js", "/static/", "/static/../Cargo.toml", "/static/%2e%2e/Cargo.toml", "/static/app/", "/index.html"] {
+        assert_error(app.get(path, None).await, StatusCode::NOT_FOUND, "not_found").await;
+    }
+}
+
+#[actix_web::test]
+async fn assets_are_gzipped_for_clients_that_accept_it() {
+    let app = spawn_app().await;
+    let res = app.client.get(format!("{}/static/app.css", app.address)).header("accept-encoding", "gzip").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-encoding"], "gzip");
+}
+
+#[actix_web::test]
+async fn the_app_routes_leave_the_api_and_operations_alone() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/health", None).await.status(), StatusCode::OK);
+    assert_eq!(app.get("/metrics", None).await.status(), StatusCode::OK);
+    assert_error(app.get("/api/v1/users/me", None).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_error(app.get("/api/v1/nothing", None).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_error(app.get("/ws", None).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    // The page is GET and HEAD only.
+    let res = app.post("/", None, serde_json::json!({})).await;
+    assert!(res.status().is_client_error(), "{}", res.status());
+    let head = app.client.head(format!("{}/", app.address)).send().await.unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+}

@@ -1,0 +1,491 @@
+// The chat view of one room: history (older pages load on scrolling up), the composer with
+// replies and edits, reactions, typing indicators, read receipts and pending sends.
+
+import { h, replace, avatar, dayLabel, lastSeen, toast } from './dom.js';
+import { roomMembersDialog } from './people.js';
+
+const EMOJI = ['👍', '❤️', '😂', '🎉', '😮', '😢', '🙏', '👀'];
+const PAGE = 50;
+/** Typing is re-announced this often while the user keeps typing, and ends after this pause. */
+const TYPING_REPEAT_MS = 3000;
+const TYPING_IDLE_MS = 4000;
+
+export class ChatView {
+  constructor(app, el) {
+    this.app = app;
+    this.el = el;
+    this.roomId = null;
+    /** Rooms whose newest page has been loaded. */
+    this.loaded = new Set();
+    this.loadingOlder = false;
+    this.reply = null;
+    this.editing = null;
+    this.typingSentAt = 0;
+    this.typingTimer = null;
+    this.picker = null;
+
+    const { store } = app;
+    store.on('message', ({ message }) => {
+      if (message.room_id === this.roomId) this.renderMessages();
+    });
+    store.on('pending', ({ roomId }) => roomId === this.roomId && this.renderMessages());
+    store.on('connection', () => this.roomId && this.renderMessages());
+    store.on('receipts', ({ roomId }) => roomId === this.roomId && this.renderMessages());
+    store.on('typing', ({ roomId }) => roomId === this.roomId && this.renderTyping());
+    store.on('presence', () => this.roomId && this.renderHead());
+    store.on('members', ({ roomId }) => roomId === this.roomId && this.renderHead());
+    store.on('current', () => this.roomId && this.renderHead());
+    store.on('hello', () => this.roomId && app.loadMembers(this.roomId).catch(() => {}));
+    // Typing expires without an event when the typer's connection drops.
+    const tick = setInterval(() => this.roomId && this.renderTyping(), 2000);
+    app.signal.addEventListener('abort', () => clearInterval(tick));
+    document.addEventListener('visibilitychange', () => this.markRead(), { signal: app.signal });
+    window.addEventListener('focus', () => this.markRead(), { signal: app.signal });
+  }
+
+  /** Shows a room, or the empty state for null. */
+  async open(roomId) {
+    this.stopTyping();
+    this.roomId = roomId;
+    this.reply = null;
+    this.editing = null;
+    this.closePicker();
+    if (!roomId) {
+      replace(
+        this.el,
+        h('div.empty-chat', h('span.logo.big', { 'aria-hidden': 'true' }), h('h2', 'Welcome to plauder'), h('p.muted', 'Pick a chat on the left, or start a new one.')),
+      );
+      return;
+    }
+    this.build();
+    this.renderHead();
+    this.renderMessages();
+    this.renderTyping();
+    this.input.focus();
+    this.app.loadMembers(roomId).catch(() => {});
+    if (!this.loaded.has(roomId)) {
+      try {
+        await this.loadPage(roomId, null);
+        this.loaded.add(roomId);
+      } catch (e) {
+        toast(e.message, 'error');
+      }
+    }
+    if (this.roomId === roomId) {
+      this.scrollToBottom();
+      this.markRead();
+      this.jumpIfAsked();
+    }
+  }
+
+  build() {
+    this.cache = new Map();
+    this.head = h('header.chat-head');
+    this.list = h('ol.messages#messages', { 'aria-label': 'Messages' });
+    this.olderEl = h('div.older');
+    this.scroller = h('div.scroller', { role: 'log', 'aria-live': 'polite', tabindex: '0', onscroll: () => this.onScroll() }, this.olderEl, this.list);
+    this.typingEl = h('div.typing-line#typing', { 'aria-live': 'polite' });
+    this.contextEl = h('div.compose-context', { hidden: true });
+    this.input = h('textarea#composer', {
+      rows: 1,
+      placeholder: 'Write a message…',
+      'aria-label': 'Message',
+      maxlength: 4000,
+      onkeydown: (e) => this.onKey(e),
+      oninput: () => this.onInput(),
+      onblur: () => this.stopTyping(),
+    });
+    this.sendBtn = h('button.primary.send#send', { type: 'submit', 'aria-label': 'Send' }, 'Send');
+    const form = h('form.compose', { onsubmit: (e) => { e.preventDefault(); this.submit(); } }, this.contextEl, h('div.compose-row', this.input, this.sendBtn));
+    replace(this.el, h('section.chat', { dataset: { roomId: this.roomId } }, this.head, this.scroller, this.typingEl, form));
+  }
+
+  renderHead() {
+    if (!this.head) return;
+    const { store } = this.app;
+    const room = store.rooms.get(this.roomId);
+    if (!room) return;
+    const peer = store.peer(room);
+    const members = store.members.get(this.roomId);
+    let subtitle;
+    if (peer) {
+      const p = store.presence.get(peer.id);
+      subtitle = p?.status && p.status !== 'offline' ? { online: 'online', away: 'away', dnd: 'do not disturb' }[p.status] ?? p.status : lastSeen(p?.last_seen_at);
+    } else {
+      const n = members?.size ?? 0;
+      const online = [...(members?.keys() ?? [])].filter((id) => id !== store.me?.id && ['online', 'away', 'dnd'].includes(store.presence.get(id)?.status)).length;
+      subtitle = `${n} member${n === 1 ? '' : 's'}${online ? `, ${online} online` : ''}${room.topic ? ` · ${room.topic}` : ''}`;
+    }
+    replace(
+      this.head,
+      h('button.icon.back', { type: 'button', 'aria-label': 'Back to chats', onclick: () => this.app.closeRoom() }, '←'),
+      peer ? avatar(peer, store.presence.get(peer.id)?.status ?? 'offline') : avatar({ id: room.id, display_name: store.roomTitle(room) }, undefined, 'square'),
+      h('div.head-text', h('h2#room-title', store.roomTitle(room)), h('span.subtitle#room-subtitle', subtitle)),
+      room.kind !== 'direct' ? h('button.icon', { type: 'button', title: 'Members', 'aria-label': 'Members', onclick: () => roomMembersDialog(this.app, room) }, '👥') : null,
+    );
+  }
+
+  /** A page of history: the newest (before = null) or the one before the oldest loaded. */
+  async loadPage(roomId, before) {
+    const q = before ? `?before_seq=${before}&limit=${PAGE}` : `?limit=${PAGE}`;
+    const res = await this.app.client.api('GET', `/rooms/${roomId}/messages${q}`);
+    for (const m of res.messages) this.app.store.upsertMessage(m);
+    if (!before || !res.has_more) this.app.store.hasOlder.set(roomId, res.has_more);
+    else this.app.store.hasOlder.set(roomId, true);
+    this.renderMessages();
+  }
+
+  async onScroll() {
+    if (this.scroller.scrollTop < 120) this.loadOlder();
+    if (this.atBottom()) this.markRead();
+  }
+
+  async loadOlder() {
+    const { store } = this.app;
+    const roomId = this.roomId;
+    if (this.loadingOlder || !store.hasOlder.get(roomId)) return;
+    const oldest = store.ordered(roomId)[0];
+    if (!oldest) return;
+    this.loadingOlder = true;
+    this.olderEl.textContent = 'Loading older messages…';
+    const fromBottom = this.scroller.scrollHeight - this.scroller.scrollTop;
+    try {
+      await this.loadPage(roomId, oldest.seq);
+      // Keep what the reader was looking at in place while older messages appear above it.
+      if (this.roomId === roomId) this.scroller.scrollTop = this.scroller.scrollHeight - fromBottom;
+    } catch (e) {
+      toast(e.message, 'error');
+    } finally {
+      this.loadingOlder = false;
+      if (this.olderEl) this.olderEl.textContent = '';
+    }
+  }
+
+  atBottom() {
+    return this.scroller.scrollHeight - this.scroller.scrollTop - this.scroller.clientHeight < 40;
+  }
+
+  scrollToBottom() {
+    this.scroller.scrollTop = this.scroller.scrollHeight;
+  }
+
+  renderMessages() {
+    if (!this.list || !this.roomId) return;
+    const { store, client } = this.app;
+    const roomId = this.roomId;
+    const stick = this.atBottom();
+    const messages = store.ordered(roomId);
+    const byId = store.messages.get(roomId) ?? new Map();
+    const room = store.rooms.get(roomId);
+    const markers = store.members.get(roomId) ?? new Map();
+    // Each reader is shown once, under the newest message by someone else that they have read.
+    const readersAt = new Map();
+    for (const [uid, seq] of markers) {
+      if (uid === store.me?.id || !seq) continue;
+      const at = [...messages].reverse().find((m) => m.seq <= seq && !m.deleted && m.sender_id !== uid);
+      if (!at) continue;
+      if (!readersAt.has(at.id)) readersAt.set(at.id, []);
+      readersAt.get(at.id).push(uid);
+    }
+    // Items are cached by key with a signature of what they show, and only rebuilt when that
+    // changes: an arriving message does not take focus or a click target from the others.
+    const nodes = [];
+    const item = (key, sig, build) => {
+      let cached = this.cache.get(key);
+      if (!cached || cached.sig !== sig) {
+        cached = { sig, el: build() };
+        this.cache.set(key, cached);
+      }
+      nodes.push(cached.el);
+    };
+    let prev = null;
+    for (const m of messages) {
+      const day = dayLabel(m.created_at);
+      if (!prev || dayLabel(prev.created_at) !== day) item(`day:${day}`, day, () => h('li.day', h('span', day)));
+      const grouped = Boolean(prev && prev.sender_id === m.sender_id && new Date(m.created_at) - new Date(prev.created_at) < 5 * 60000 && dayLabel(prev.created_at) === day);
+      const readers = readersAt.get(m.id);
+      const quote = m.reply_to ? byId.get(m.reply_to) : null;
+      const sig = [m.rev, grouped, readers?.map((id) => store.name(id)).join(), quote ? `${quote.rev}:${store.name(quote.sender_id)}` : '', store.name(m.sender_id), room?.my_role].join('|');
+      item(m.id, sig, () => this.messageItem(m, byId, grouped, readers, room));
+      prev = m;
+    }
+    for (const p of client.pending(roomId)) {
+      item(`pending:${p.client_msg_id}`, [p.state, client.state, p.error?.message].join('|'), () => this.pendingItem(p, byId));
+    }
+    nodes.forEach((node, i) => {
+      if (this.list.children[i] !== node) this.list.insertBefore(node, this.list.children[i] ?? null);
+    });
+    while (this.list.children.length > nodes.length) this.list.lastElementChild.remove();
+    if (!nodes.length && this.loaded.has(roomId)) this.list.append(h('li.day', h('span', 'No messages yet: say hello!')));
+    if (stick) {
+      this.scrollToBottom();
+      this.markRead();
+    }
+  }
+
+  messageItem(m, byId, grouped, readers, room) {
+    const { store } = this.app;
+    const mine = m.sender_id === store.me?.id;
+    const canModerate = ['owner', 'moderator'].includes(room?.my_role) || ['admin', 'moderator'].includes(store.me?.role);
+    const quote = m.reply_to ? byId.get(m.reply_to) : null;
+    const actions = m.deleted
+      ? null
+      : h(
+          'div.actions',
+          h('button.icon.small', { type: 'button', title: 'React', 'aria-label': 'React', onclick: (e) => this.openPicker(m, e.currentTarget) }, '☺'),
+          h('button.icon.small', { type: 'button', title: 'Reply', 'aria-label': 'Reply', onclick: () => this.startReply(m) }, '↩'),
+          mine ? h('button.icon.small', { type: 'button', title: 'Edit', 'aria-label': 'Edit', onclick: () => this.startEdit(m) }, '✎') : null,
+          mine || canModerate ? h('button.icon.small', { type: 'button', title: 'Delete', 'aria-label': 'Delete', onclick: () => this.remove(m) }, '🗑') : null,
+        );
+    return h(
+      `li.msg${mine ? '.mine' : ''}${m.deleted ? '.deleted' : ''}${grouped ? '.grouped' : ''}`,
+      { dataset: { id: m.id, seq: String(m.seq), rev: String(m.rev) } },
+      !grouped && !mine ? avatar(store.users.get(m.sender_id) ?? { id: m.sender_id, display_name: store.name(m.sender_id) }, undefined, 'small') : h('span.avatar-gap'),
+      h(
+        'div.msg-main',
+        grouped ? null : h('div.meta', h('span.author', mine ? 'You' : store.name(m.sender_id)), h('time', { datetime: m.created_at, title: new Date(m.created_at).toLocaleString() }, timeOf(m.created_at))),
+        h(
+          'div.bubble',
+          m.reply_to
+            ? h('button.quote', { type: 'button', onclick: () => this.jumpTo(m.reply_to) }, h('strong', quote ? store.name(quote.sender_id) : 'Reply'), h('span', quote ? (quote.deleted ? 'message deleted' : quote.body) : 'an earlier message'))
+            : null,
+          h('div.body', m.deleted ? 'This message was deleted.' : m.body),
+          m.edited_at && !m.deleted ? h('span.edited', { title: new Date(m.edited_at).toLocaleString() }, '(edited)') : null,
+        ),
+        m.reactions?.length
+          ? h(
+              'div.reactions',
+              m.reactions.map((r) =>
+                h(
+                  `button.reaction${r.user_ids.includes(store.me?.id) ? '.me' : ''}`,
+                  { type: 'button', title: r.user_ids.map((id) => store.name(id)).join(', '), onclick: () => this.toggleReaction(m, r.emoji) },
+                  `${r.emoji} ${r.user_ids.length}`,
+                ),
+              ),
+            )
+          : null,
+        readers?.length
+          ? h('div.receipt', { title: readers.map((id) => store.name(id)).join(', ') }, room?.kind === 'direct' ? 'Seen' : `Seen by ${readers.map((id) => store.name(id)).join(', ')}`)
+          : null,
+      ),
+      actions,
+    );
+  }
+
+  pendingItem(p, byId) {
+    const { client, store } = this.app;
+    const quote = p.reply_to ? byId.get(p.reply_to) : null;
+    return h(
+      `li.msg.mine.pending${p.state === 'failed' ? '.failed' : ''}`,
+      { dataset: { clientMsgId: p.client_msg_id } },
+      h('span.avatar-gap'),
+      h(
+        'div.msg-main',
+        h(
+          'div.bubble',
+          quote ? h('div.quote', h('strong', store.name(quote.sender_id)), h('span', quote.body)) : null,
+          h('div.body', p.body),
+        ),
+        p.state === 'failed'
+          ? h(
+              'div.pending-state',
+              h('span', `Not sent: ${p.error?.message ?? 'error'} `),
+              h('button.link', { type: 'button', onclick: () => client.retry(p.client_msg_id) }, 'Retry'),
+              ' · ',
+              h('button.link', { type: 'button', onclick: () => client.discard(p.client_msg_id) }, 'Discard'),
+            )
+          : h('div.pending-state', client.state === 'open' ? 'Sending…' : 'Waiting for connection…'),
+      ),
+    );
+  }
+
+  renderTyping() {
+    if (!this.typingEl) return;
+    const { store } = this.app;
+    const names = store.typers(this.roomId).map((id) => store.name(id));
+    const text =
+      names.length === 0 ? '' : names.length === 1 ? `${names[0]} is typing…` : names.length === 2 ? `${names[0]} and ${names[1]} are typing…` : 'Several people are typing…';
+    if (this.typingEl.textContent !== text) this.typingEl.textContent = text;
+  }
+
+  /** Marks everything shown as read, when the reader can actually see it. */
+  markRead() {
+    if (!this.roomId || document.hidden || !this.scroller || !this.atBottom()) return;
+    const { store, client } = this.app;
+    const room = store.rooms.get(this.roomId);
+    const messages = store.ordered(this.roomId);
+    const top = messages.length ? messages[messages.length - 1].seq : 0;
+    const mine = store.members.get(this.roomId)?.get(store.me?.id) ?? room?.last_read_seq ?? 0;
+    if (!room || top <= mine || top <= (this.readSent?.[this.roomId] ?? 0)) {
+      if (room?.unread_count) {
+        room.unread_count = 0;
+        store.emit('rooms');
+      }
+      return;
+    }
+    this.readSent = { ...this.readSent, [this.roomId]: top };
+    const roomId = this.roomId;
+    client.markRead(roomId, top).then(
+      (r) => {
+        room.unread_count = r?.unread_count ?? 0;
+        room.last_read_seq = top;
+        store.setReadMarker(roomId, store.me.id, top);
+        store.emit('rooms');
+      },
+      () => {
+        if (this.readSent) delete this.readSent[roomId];
+      },
+    );
+  }
+
+  onKey(e) {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      this.submit();
+    } else if (e.key === 'Escape') {
+      this.cancelContext();
+    } else if (e.key === 'ArrowUp' && !this.input.value) {
+      const mine = this.app.store.ordered(this.roomId).filter((m) => m.sender_id === this.app.store.me?.id && !m.deleted);
+      if (mine.length) {
+        e.preventDefault();
+        this.startEdit(mine[mine.length - 1]);
+      }
+    }
+  }
+
+  onInput() {
+    this.input.style.height = 'auto';
+    this.input.style.height = `${Math.min(this.input.scrollHeight, 200)}px`;
+    if (this.editing) return;
+    const now = Date.now();
+    if (this.input.value.trim() && now - this.typingSentAt > TYPING_REPEAT_MS) {
+      this.typingSentAt = now;
+      this.app.client.typing(this.roomId, true);
+    }
+    clearTimeout(this.typingTimer);
+    this.typingTimer = setTimeout(() => this.stopTyping(), TYPING_IDLE_MS);
+  }
+
+  stopTyping() {
+    clearTimeout(this.typingTimer);
+    if (this.typingSentAt && this.roomId) this.app.client.typing(this.roomId, false);
+    this.typingSentAt = 0;
+  }
+
+  async submit() {
+    const body = this.input.value;
+    if (!body.trim()) return;
+    const roomId = this.roomId;
+    if (this.editing) {
+      const id = this.editing.id;
+      this.cancelContext();
+      try {
+        await this.app.client.edit(id, body);
+      } catch (e) {
+        toast(`Not saved: ${e.message}`, 'error');
+      }
+      return;
+    }
+    const replyTo = this.reply?.id ?? null;
+    this.input.value = '';
+    this.onInput();
+    this.stopTyping();
+    this.cancelContext();
+    this.scrollToBottom();
+    this.app.client.send(roomId, body, { replyTo }).catch(() => {
+      // The failed entry stays in the list with Retry and Discard.
+    });
+  }
+
+  startReply(m) {
+    this.editing = null;
+    this.reply = m;
+    this.showContext(`Replying to ${this.app.store.name(m.sender_id)}`, m.body);
+  }
+
+  startEdit(m) {
+    this.reply = null;
+    this.editing = m;
+    this.input.value = m.body;
+    this.onInput();
+    this.showContext('Editing message', 'Enter to save, Esc to cancel');
+  }
+
+  showContext(title, text) {
+    replace(
+      this.contextEl,
+      h('div.context-text', h('strong', title), h('span', text)),
+      h('button.icon.small', { type: 'button', 'aria-label': 'Cancel', onclick: () => this.cancelContext() }, '✕'),
+    );
+    this.contextEl.hidden = false;
+    this.input.focus();
+  }
+
+  cancelContext() {
+    if (this.editing) this.input.value = '';
+    this.reply = null;
+    this.editing = null;
+    if (this.contextEl) this.contextEl.hidden = true;
+  }
+
+  async remove(m) {
+    if (!confirm('Delete this message for everyone?')) return;
+    try {
+      await this.app.client.remove(m.id);
+    } catch (e) {
+      toast(e.message, 'error');
+    }
+  }
+
+  async toggleReaction(m, emoji) {
+    const { client, store } = this.app;
+    const mineAlready = m.reactions?.find((r) => r.emoji === emoji)?.user_ids.includes(store.me?.id);
+    try {
+      if (mineAlready) await client.unreact(m.id, emoji);
+      else await client.react(m.id, emoji);
+    } catch (e) {
+      toast(e.message, 'error');
+    }
+  }
+
+  openPicker(m, anchor) {
+    this.closePicker();
+    const picker = h(
+      'div.picker',
+      { role: 'menu', onkeydown: (e) => e.key === 'Escape' && this.closePicker() },
+      EMOJI.map((emoji) =>
+        h('button.icon', { type: 'button', role: 'menuitem', 'aria-label': `React with ${emoji}`, onclick: () => { this.closePicker(); this.toggleReaction(m, emoji); } }, emoji),
+      ),
+    );
+    document.body.append(picker);
+    const r = anchor.getBoundingClientRect();
+    picker.style.top = `${Math.max(8, r.top - picker.offsetHeight - 6)}px`;
+    picker.style.left = `${Math.min(window.innerWidth - picker.offsetWidth - 8, Math.max(8, r.left - picker.offsetWidth / 2))}px`;
+    picker.querySelector('button')?.focus();
+    this.picker = picker;
+    setTimeout(() => document.addEventListener('click', this.outside = (e) => !picker.contains(e.target) && this.closePicker()), 0);
+  }
+
+  closePicker() {
+    this.picker?.remove();
+    this.picker = null;
+    if (this.outside) document.removeEventListener('click', this.outside);
+  }
+
+  jumpTo(id) {
+    const el = this.list?.querySelector(`li[data-id="${CSS.escape(id)}"]`);
+    if (!el) return false;
+    el.scrollIntoView({ block: 'center' });
+    el.classList.add('flash');
+    setTimeout(() => el.classList.remove('flash'), 1500);
+    return true;
+  }
+
+  jumpIfAsked() {
+    if (this.app.pendingJump && this.jumpTo(this.app.pendingJump)) this.app.pendingJump = null;
+  }
+}
+
+function timeOf(iso) {
+  return new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}

@@ -1,0 +1,123 @@
+// DOM helpers. Everything user-supplied goes in through textContent or attribute values, never
+// through HTML parsing: there is no innerHTML anywhere in the app.
+
+/**
+ * Builds an element: `h('button.primary', {onclick, title: 'Send'}, 'Send')`.
+ * Attributes starting with `on` become listeners; `dataset` and `style` take objects; `class`
+ * adds classes; `false`/`null` values are skipped. Children: nodes, strings (as text), arrays.
+ * @param {string} spec tag with optional `#id` and `.class` parts
+ * @param {object} [attrs]
+ * @param {...any} children
+ * @returns {HTMLElement}
+ */
+export function h(spec, attrs = {}, ...children) {
+  const [, tag = 'div', rest = ''] = spec.match(/^([a-z0-9-]*)(.*)$/i) ?? [];
+  const el = document.createElement(tag || 'div');
+  for (const part of rest.match(/[#.][^#.]+/g) ?? []) {
+    if (part[0] === '#') el.id = part.slice(1);
+    else el.classList.add(part.slice(1));
+  }
+  if (attrs && (typeof attrs !== 'object' || attrs instanceof Node || Array.isArray(attrs))) {
+    children.unshift(attrs);
+    attrs = {};
+  }
+  for (const [k, v] of Object.entries(attrs ?? {})) {
+    if (v === false || v === null || v === undefined) continue;
+    if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+    else if (k === 'dataset') Object.assign(el.dataset, v);
+    else if (k === 'class') for (const c of String(v).split(/\s+/).filter(Boolean)) el.classList.add(c);
+    else if (k === 'style' && typeof v === 'object') {
+      for (const [prop, value] of Object.entries(v)) el.style.setProperty(prop.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), String(value));
+    }
+    else if (k in el && typeof v !== 'string') el[k] = v;
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const c of children) {
+    if (c === null || c === undefined || c === false) continue;
+    if (Array.isArray(c)) append(el, c);
+    else el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+}
+
+/** Replaces an element's children. */
+export function replace(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
+/** 'HH:MM' today, else a short date. */
+export function shortTime(iso) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  const now = new Date();
+  if (d.toDateString() === now.toDateString()) return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  const days = (now - d) / 86400000;
+  if (days < 6) return d.toLocaleDateString([], { weekday: 'short' });
+  return d.toLocaleDateString([], { day: 'numeric', month: 'short' });
+}
+
+/** A day heading: 'Today', 'Yesterday' or a date. */
+export function dayLabel(iso) {
+  const d = new Date(iso);
+  const now = new Date();
+  if (d.toDateString() === now.toDateString()) return 'Today';
+  const y = new Date(now);
+  y.setDate(now.getDate() - 1);
+  if (d.toDateString() === y.toDateString()) return 'Yesterday';
+  return d.toLocaleDateString([], { weekday: 'long', day: 'numeric', month: 'long', year: d.getFullYear() === now.getFullYear() ? undefined : 'numeric' });
+}
+
+/** 'last seen 5 min ago' and the like. */
+export function lastSeen(iso) {
+  if (!iso) return 'offline';
+  const mins = Math.round((Date.now() - new Date(iso)) / 60000);
+  if (mins < 1) return 'last seen just now';
+  if (mins < 60) return `last seen ${mins} min ago`;
+  const hours = Math.round(mins / 60);
+  if (hours < 24) return `last seen ${hours} h ago`;
+  return `last seen ${shortTime(iso)}`;
+}
+
+const HUES = [210, 340, 150, 30, 270, 190, 0, 100, 300, 50];
+
+/** A round avatar with initials, coloured by the user id; a presence dot when given. */
+export function avatar(user, presence = undefined, size = '') {
+  const name = user?.display_name || user?.username || '?';
+  const initials = name.split(/\s+/).filter(Boolean).slice(0, 2).map((w) => [...w][0]).join('').toUpperCase();
+  let hash = 0;
+  for (const ch of user?.id ?? name) hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;
+  const el = h(`span.avatar${size ? `.${size}` : ''}`, { style: { '--hue': HUES[hash % HUES.length] }, 'aria-hidden': 'true' }, initials || '?');
+  if (presence !== undefined) el.append(h(`span.dot.${presence || 'offline'}`, { title: presence || 'offline' }));
+  return el;
+}
+
+/**
+ * Turns a search snippet (HTML-escaped text with <mark>…</mark>) into nodes without parsing
+ * HTML: split on the two known tags, unescape the five entities, everything else stays text.
+ */
+export function snippetNodes(snippet) {
+  const unescape = (s) => s.replace(/&(lt|gt|quot|#39|#x27|amp);/g, (_, e) => ({ lt: '<', gt: '>', quot: '"', '#39': "'", '#x27': "'", amp: '&' })[e]);
+  const out = [];
+  let marked = false;
+  for (const part of snippet.split(/(<mark>|<\/mark>)/)) {
+    if (part === '<mark>') marked = true;
+    else if (part === '</mark>') marked = false;
+    else if (part) out.push(marked ? h('mark', unescape(part)) : unescape(part));
+  }
+  return out;
+}
+
+/** Shows a short message at the bottom of the screen. */
+export function toast(text, kind = 'info') {
+  const host = document.getElementById('toasts');
+  if (!host) return;
+  const el = h(`div.toast.${kind}`, { role: 'status' }, text);
+  host.append(el);
+  setTimeout(() => el.remove(), 4500);
+}

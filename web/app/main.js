@@ -1,0 +1,251 @@
+// The chat app's entry point: signs in (or shows the sign-in screen), loads the user's rooms and
+// friends, feeds the client's events into the store, and lays out the sidebar and chat view.
+
+import { PlauderClient } from '../plauder-client.js';
+import { Store } from './store.js';
+import { h, replace, toast } from './dom.js';
+import { renderAuth } from './auth.js';
+import { Sidebar } from './sidebar.js';
+import { ChatView } from './chat.js';
+import { Notifier } from './notify.js';
+
+const client = new PlauderClient();
+const root = /** @type {HTMLElement} */ (document.getElementById('app'));
+/** Listeners of the signed-in session, removed together at sign-out. */
+let session = null;
+
+const SIGNED_OUT = {
+  banned: 'Your account has been suspended.',
+  revoked: 'You were signed out everywhere.',
+  expired: 'Your session has expired; please sign in again.',
+};
+
+client.addEventListener('signedout', (e) => {
+  session?.abort();
+  session = null;
+  const text = SIGNED_OUT[e.detail.reason];
+  showAuth(text);
+});
+
+function showAuth(notice = '') {
+  document.title = 'plauder';
+  renderAuth(root, client, startApp, notice);
+}
+
+/** The app after sign-in. Everything it registers is undone through `session`. */
+async function startApp() {
+  session?.abort();
+  session = new AbortController();
+  const signal = session.signal;
+  const store = new Store();
+  store.me = client.user;
+  store.addUser(client.user);
+
+  const shell = h('div.shell');
+  const aside = h('aside.sidebar', { 'aria-label': 'Chats and people' });
+  const main = h('main.main');
+  shell.append(aside, main);
+  replace(root, shell);
+
+  const app = {
+    client,
+    store,
+    shell,
+    signal,
+    /** Opens a room in the chat view (and, at phone width, switches to it). */
+    openRoom: (id) => {
+      store.current = id;
+      shell.classList.toggle('room-open', Boolean(id));
+      store.emit('current');
+      chat.open(id);
+    },
+    closeRoom: () => {
+      store.current = null;
+      shell.classList.remove('room-open');
+      store.emit('current');
+      chat.open(null);
+    },
+    reloadRooms: () => loadRooms(app),
+    reloadPeople: () => loadPeople(app),
+    loadMembers: (roomId) => loadMembers(app, roomId),
+  };
+  const notifier = new Notifier(app);
+  const sidebar = new Sidebar(app, aside, notifier);
+  const chat = new ChatView(app, main);
+  app.sidebar = sidebar;
+
+  const on = (type, fn) => client.addEventListener(type, (e) => fn(e.detail), { signal });
+  on('state', ({ state }) => {
+    store.connection = state;
+    store.emit('connection');
+  });
+  on('hello', ({ reconnect, user }) => {
+    if (user) store.addUser(user);
+    if (reconnect) {
+      loadRooms(app).catch(() => {});
+      loadPeople(app).catch(() => {});
+    }
+    subscribeKnown(app);
+    store.emit('hello', { reconnect });
+  });
+  on('message', ({ message, kind }) => {
+    const room = store.rooms.get(message.room_id);
+    // A room we have not listed yet (its member_added raced the message): list it again.
+    if (!room) loadRooms(app).catch(() => {});
+    const prevLast = room?.last_seq ?? 0;
+    const fresh = (kind === 'message.new' || kind === 'sync') && message.seq > prevLast;
+    const changed = store.upsertMessage(message, { live: fresh });
+    if (changed && fresh && !message.deleted && message.sender_id !== store.me?.id) notifier.message(message);
+  });
+  on('pending', ({ room_id }) => store.emit('pending', { roomId: room_id }));
+  on('typing', ({ room_id, user_id, active }) => store.setTyping(room_id, user_id, active));
+  on('read', ({ room_id, user_id, seq }) => {
+    store.setReadMarker(room_id, user_id, seq);
+    const room = store.rooms.get(room_id);
+    if (user_id === store.me?.id && room && seq >= (room.last_message?.seq ?? 0)) {
+      room.unread_count = 0;
+      store.emit('rooms');
+    }
+  });
+  on('presence', ({ user_id, status, last_seen_at }) => {
+    store.presence.set(user_id, { status, last_seen_at });
+    store.emit('presence', { userId: user_id });
+  });
+  on('room.member_added', ({ room_id, user, room }) => {
+    store.addUser(user);
+    store.setReadMarker(room_id, user.id, 0);
+    if (user.id === store.me?.id && room && !store.rooms.has(room_id)) {
+      store.rooms.set(room_id, { ...room, unread_count: 0, last_message: null, my_role: 'member', last_read_seq: 0 });
+      loadMembers(app, room_id).catch(() => {});
+    }
+    store.emit('rooms');
+    store.emit('members', { roomId: room_id });
+  });
+  on('room.member_removed', ({ room_id, user_id }) => {
+    store.members.get(room_id)?.delete(user_id);
+    if (user_id === store.me?.id) dropRoom(app, room_id, 'You left or were removed from the room.');
+    store.emit('members', { roomId: room_id });
+  });
+  on('room.updated', ({ room }) => {
+    const old = store.rooms.get(room.id);
+    if (old) store.rooms.set(room.id, { ...old, ...room });
+    store.emit('rooms');
+    store.emit('current');
+  });
+  on('room.deleted', ({ room_id }) => dropRoom(app, room_id, 'The room was deleted.'));
+  on('friend.request', ({ request }) => {
+    store.addUser(request.from);
+    toast(`${request.from.display_name || request.from.username} sent you a friend request.`);
+    loadPeople(app).catch(() => {});
+  });
+  on('friend.accepted', ({ user }) => {
+    toast(`${user.display_name || user.username} accepted your friend request.`);
+    loadPeople(app).catch(() => {});
+  });
+  on('error', ({ error }) => toast(error?.message ?? 'Something went wrong.', 'error'));
+
+  // Drawn before the loads: a room clicked as soon as the list shows must stay open.
+  sidebar.render();
+  chat.open(null);
+  try {
+    await Promise.all([loadRooms(app), loadPeople(app)]);
+  } catch (e) {
+    if (!client.session) return;
+    toast(e.message, 'error');
+  }
+  client.connect();
+}
+
+/** The room list; every room is watched so the client syncs it after a reconnect. */
+async function loadRooms(app) {
+  const { store, client } = app;
+  const { rooms } = await client.api('GET', '/rooms');
+  const seen = new Set();
+  for (const r of rooms) {
+    seen.add(r.id);
+    const old = store.rooms.get(r.id);
+    // Keep a newer preview that arrived live while the list was loading.
+    if (old?.last_message && r.last_message && old.last_message.seq > r.last_message.seq) r.last_message = old.last_message;
+    store.rooms.set(r.id, r);
+    client.watchRoom(r.id, r.last_seq);
+  }
+  for (const id of [...store.rooms.keys()]) if (!seen.has(id)) dropRoom(app, id, null);
+  // Direct rooms are named after the other person: their members are needed for the list.
+  await Promise.all(rooms.filter((r) => r.kind === 'direct' && !store.members.has(r.id)).map((r) => loadMembers(app, r.id).catch(() => {})));
+  store.emit('rooms');
+}
+
+/** A room's members with their read markers; subscribes to their presence. */
+async function loadMembers(app, roomId) {
+  const { store, client } = app;
+  const { members } = await client.api('GET', `/rooms/${roomId}/members`);
+  const markers = new Map();
+  for (const m of members) {
+    store.addUser(m.user);
+    markers.set(m.user.id, m.last_read_seq ?? 0);
+  }
+  store.members.set(roomId, markers);
+  store.emit('members', { roomId });
+  store.emit('receipts', { roomId });
+  const others = members.map((m) => m.user.id).filter((id) => id !== store.me?.id && m_notGuest(store, id));
+  if (others.length && client.state === 'open') {
+    client.subscribePresence(others).then(({ statuses }) => {
+      for (const s of statuses) store.presence.set(s.user_id, { status: s.status, last_seen_at: s.last_seen_at });
+      store.emit('presence', {});
+    }, () => {});
+  }
+  return members;
+}
+
+function m_notGuest(store, id) {
+  return store.users.get(id)?.role !== 'guest';
+}
+
+/** Presence subscriptions end with the socket: renew them for every known room member. */
+function subscribeKnown(app) {
+  const { store, client } = app;
+  const ids = new Set();
+  for (const markers of store.members.values()) for (const id of markers.keys()) if (id !== store.me?.id && m_notGuest(store, id)) ids.add(id);
+  if (!ids.size) return;
+  client.subscribePresence([...ids]).then(({ statuses }) => {
+    for (const s of statuses) store.presence.set(s.user_id, { status: s.status, last_seen_at: s.last_seen_at });
+    store.emit('presence', {});
+  }, () => {});
+}
+
+async function loadPeople(app) {
+  const { store, client } = app;
+  const [friends, requests, blocks] = await Promise.all([
+    client.api('GET', '/friends'),
+    client.api('GET', '/friends/requests'),
+    client.api('GET', '/blocks'),
+  ]);
+  store.friends = friends.friends;
+  for (const f of store.friends) store.addUser(f.user);
+  store.requests = requests;
+  for (const r of [...requests.incoming, ...requests.outgoing]) {
+    store.addUser(r.from);
+    store.addUser(r.to);
+  }
+  store.blocks = blocks.blocks;
+  store.emit('people');
+  store.emit('presence', {});
+}
+
+function dropRoom(app, roomId, notice) {
+  const { store, client } = app;
+  client.forgetRoom(roomId);
+  store.rooms.delete(roomId);
+  store.messages.delete(roomId);
+  if (store.current === roomId) {
+    app.closeRoom();
+    if (notice) toast(notice);
+  }
+  store.emit('rooms');
+}
+
+if (client.session) {
+  startApp();
+} else {
+  showAuth();
+}

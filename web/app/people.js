@@ -1,0 +1,355 @@
+// People: friends with presence and last seen, friend requests, blocks, finding users; and the
+// dialogs for new direct and group chats and a room's members.
+
+import { h, replace, avatar, lastSeen, toast } from './dom.js';
+
+const STATUS_TEXT = { online: 'online', away: 'away', dnd: 'do not disturb' };
+
+function presenceText(p) {
+  return p?.status && p.status !== 'offline' ? STATUS_TEXT[p.status] ?? p.status : lastSeen(p?.last_seen_at);
+}
+
+/** Runs an API action, reporting failure as a toast; returns the result or undefined. */
+async function attempt(action, done = '') {
+  try {
+    const r = await action();
+    if (done) toast(done);
+    return r;
+  } catch (e) {
+    toast(e.message, 'error');
+    return undefined;
+  }
+}
+
+/** Opens (or creates) the direct room with a user. */
+export async function openDirect(app, userId) {
+  const room = await attempt(() => app.client.api('POST', '/rooms', { kind: 'direct', member_ids: [userId] }));
+  if (!room) return;
+  await app.reloadRooms();
+  app.openRoom(room.id);
+}
+
+export class People {
+  constructor(app, el) {
+    this.app = app;
+    this.el = el;
+    this.found = null;
+    this.timer = null;
+    this.findInput = h('input#find-people', { type: 'search', placeholder: 'Find people by name', 'aria-label': 'Find people', oninput: () => this.find() });
+    this.foundEl = h('div.found');
+    this.listsEl = h('div.people-lists');
+    el.append(h('div.find', this.findInput), this.foundEl, this.listsEl);
+    app.store.on('people', () => this.render());
+    app.store.on('presence', () => this.render());
+  }
+
+  find() {
+    clearTimeout(this.timer);
+    const q = this.findInput.value.trim();
+    if (!q) {
+      this.found = null;
+      this.renderFound();
+      return;
+    }
+    this.timer = setTimeout(async () => {
+      const res = await attempt(() => this.app.client.api('GET', `/users?q=${encodeURIComponent(q)}&limit=20`));
+      if (res && this.findInput.value.trim() === q) {
+        this.found = res.users.filter((u) => u.id !== this.app.store.me?.id);
+        for (const u of this.found) this.app.store.addUser(u);
+        this.renderFound();
+      }
+    }, 250);
+  }
+
+  relation(userId) {
+    const { store } = this.app;
+    if (store.friends.some((f) => f.user.id === userId)) return 'friend';
+    if (store.blocks.some((b) => b.user.id === userId)) return 'blocked';
+    if (store.requests.outgoing.some((r) => r.to.id === userId)) return 'asked';
+    if (store.requests.incoming.some((r) => r.from.id === userId)) return 'asking';
+    return 'none';
+  }
+
+  userRow(user, buttons, sub = '') {
+    const { store } = this.app;
+    const p = store.presence.get(user.id);
+    return h(
+      'li.person',
+      { dataset: { userId: user.id } },
+      avatar(user, p?.status ?? (sub ? 'offline' : undefined)),
+      h('span.person-text', h('span.person-name', user.display_name || user.username), h('span.muted.small', sub || `@${user.username}`)),
+      h('span.person-actions', buttons),
+    );
+  }
+
+  button(label, onclick, cls = '') {
+    return h(`button.chip${cls}`, { type: 'button', onclick }, label);
+  }
+
+  actionsFor(user) {
+    const { client } = this.app;
+    const rel = this.relation(user.id);
+    const reload = () => this.app.reloadPeople();
+    const out = [];
+    if (rel !== 'blocked') out.push(this.button('Message', () => openDirect(this.app, user.id)));
+    if (rel === 'none')
+      out.push(this.button('Add friend', async () => { await attempt(() => client.api('POST', '/friends/requests', { user_id: user.id }), 'Friend request sent.'); reload(); }));
+    if (rel === 'asked') out.push(h('span.muted.small', 'Request sent'));
+    if (rel === 'asking') out.push(h('span.muted.small', 'Wants to be friends'));
+    if (rel === 'blocked') out.push(this.button('Unblock', async () => { await attempt(() => client.api('DELETE', `/blocks/${user.id}`)); reload(); }));
+    else out.push(this.button('Block', async () => this.block(user), '.danger'));
+    return out;
+  }
+
+  async block(user) {
+    if (!confirm(`Block ${user.display_name || user.username}? They will not be able to message you or send you requests.`)) return;
+    await attempt(() => this.app.client.api('POST', '/blocks', { user_id: user.id }), 'Blocked.');
+    this.app.reloadPeople();
+  }
+
+  renderFound() {
+    if (!this.found) {
+      replace(this.foundEl);
+      return;
+    }
+    replace(
+      this.foundEl,
+      h('h3.section', 'Search results'),
+      this.found.length ? h('ul.people-list', this.found.map((u) => this.userRow(u, this.actionsFor(u)))) : h('p.muted.pad', 'Nobody found.'),
+    );
+  }
+
+  render() {
+    const { store, client } = this.app;
+    const reload = () => this.app.reloadPeople();
+    const sections = [];
+    if (store.requests.incoming.length) {
+      sections.push(
+        h('h3.section', 'Friend requests'),
+        h(
+          'ul.people-list#incoming-requests',
+          store.requests.incoming.map((r) =>
+            this.userRow(r.from, [
+              this.button('Accept', async () => { await attempt(() => client.api('POST', `/friends/requests/${r.id}/accept`)); reload(); }, '.primary'),
+              this.button('Decline', async () => { await attempt(() => client.api('POST', `/friends/requests/${r.id}/decline`)); reload(); }),
+            ]),
+          ),
+        ),
+      );
+    }
+    if (store.requests.outgoing.length) {
+      sections.push(
+        h('h3.section', 'Sent requests'),
+        h(
+          'ul.people-list',
+          store.requests.outgoing.map((r) =>
+            this.userRow(r.to, [this.button('Cancel', async () => { await attempt(() => client.api('POST', `/friends/requests/${r.id}/decline`)); reload(); })]),
+          ),
+        ),
+      );
+    }
+    const friends = [...store.friends].sort((a, b) => rank(store, b.user.id) - rank(store, a.user.id));
+    sections.push(
+      h('h3.section', `Friends (${friends.length})`),
+      friends.length
+        ? h(
+            'ul.people-list#friends',
+            friends.map((f) =>
+              this.userRow(f.user, [
+                this.button('Message', () => openDirect(this.app, f.user.id)),
+                this.button('Remove', async () => {
+                  if (!confirm(`Remove ${f.user.display_name} from your friends?`)) return;
+                  await attempt(() => client.api('DELETE', `/friends/${f.user.id}`));
+                  reload();
+                }),
+                this.button('Block', () => this.block(f.user), '.danger'),
+              ], presenceText(store.presence.get(f.user.id) ?? f.user.presence)),
+            ),
+          )
+        : h('p.muted.pad', 'No friends yet: find people above.'),
+    );
+    if (store.blocks.length) {
+      sections.push(
+        h('h3.section', 'Blocked'),
+        h(
+          'ul.people-list#blocked',
+          store.blocks.map((b) => this.userRow(b.user, [this.button('Unblock', async () => { await attempt(() => client.api('DELETE', `/blocks/${b.user.id}`)); reload(); })])),
+        ),
+      );
+    }
+    replace(this.listsEl, sections);
+    this.renderFound();
+  }
+}
+
+function rank(store, id) {
+  return { online: 3, away: 2, dnd: 1 }[store.presence.get(id)?.status] ?? 0;
+}
+
+/** A modal dialog; resolves when it closes. */
+function dialog(title, body, { onclose } = {}) {
+  const d = h('dialog.modal', { 'aria-label': title }, h('header.modal-head', h('h2', title), h('button.icon', { type: 'button', 'aria-label': 'Close', onclick: () => d.close() }, '✕')), body);
+  d.addEventListener('close', () => {
+    d.remove();
+    onclose?.();
+  });
+  document.body.append(d);
+  d.showModal();
+  return d;
+}
+
+/** New chat: a direct chat with one person, or a group with a name and members. */
+export function newChatDialog(app) {
+  const { client, store } = app;
+  const chosen = new Map();
+  let kind = 'direct';
+  const nameInput = h('input#group-name', { placeholder: 'Group name', 'aria-label': 'Group name', maxlength: 100 });
+  const q = h('input#new-chat-search', { type: 'search', placeholder: 'Search people', 'aria-label': 'Search people' });
+  const results = h('ul.people-list.pick');
+  const chips = h('div.chosen');
+  const create = h('button.primary#create-group', { type: 'submit' }, 'Create group');
+  const groupPart = h('div.group-part', { hidden: true }, nameInput, chips);
+  const tabs = h(
+    'div.tabs',
+    { role: 'tablist' },
+    h('button.tab', { type: 'button', role: 'tab', 'aria-selected': 'true', onclick: (e) => setKind('direct', e.currentTarget) }, 'Direct'),
+    h('button.tab#kind-group', { type: 'button', role: 'tab', 'aria-selected': 'false', onclick: (e) => setKind('group', e.currentTarget) }, 'Group'),
+  );
+  const form = h('form.new-chat', { method: 'dialog', onsubmit: (e) => { e.preventDefault(); createGroup(); } }, tabs, groupPart, q, results, h('div.modal-foot', create));
+  const d = dialog('New chat', form);
+
+  function setKind(k, btn) {
+    kind = k;
+    for (const t of tabs.children) t.setAttribute('aria-selected', String(t === btn));
+    groupPart.hidden = k !== 'group';
+    create.hidden = k !== 'group';
+    (k === 'group' ? nameInput : q).focus();
+    list(lastUsers);
+  }
+
+  let lastUsers = store.friends.map((f) => f.user);
+  function list(users) {
+    lastUsers = users;
+    replace(
+      results,
+      users.length
+        ? users.map((u) =>
+            h(
+              'li',
+              h(
+                `button.pick-user${chosen.has(u.id) ? '.chosen' : ''}`,
+                {
+                  type: 'button',
+                  onclick: () => {
+                    if (kind === 'direct') {
+                      d.close();
+                      openDirect(app, u.id);
+                      return;
+                    }
+                    if (chosen.has(u.id)) chosen.delete(u.id);
+                    else chosen.set(u.id, u);
+                    renderChips();
+                    list(lastUsers);
+                  },
+                },
+                avatar(u, store.presence.get(u.id)?.status),
+                h('span.person-text', h('span.person-name', u.display_name || u.username), h('span.muted.small', `@${u.username}`)),
+                kind === 'group' ? h('span.check', chosen.has(u.id) ? '✓' : '') : null,
+              ),
+            ),
+          )
+        : h('li.muted.pad', 'Search for people by name.'),
+    );
+  }
+  function renderChips() {
+    replace(chips, [...chosen.values()].map((u) => h('span.chip', u.display_name || u.username)));
+  }
+  let timer;
+  q.addEventListener('input', () => {
+    clearTimeout(timer);
+    const text = q.value.trim();
+    if (!text) return list(store.friends.map((f) => f.user));
+    timer = setTimeout(async () => {
+      const res = await attempt(() => client.api('GET', `/users?q=${encodeURIComponent(text)}&limit=20`));
+      if (res && q.value.trim() === text) list(res.users.filter((u) => u.id !== store.me?.id));
+    }, 200);
+  });
+  async function createGroup() {
+    if (kind !== 'group') return;
+    const name = nameInput.value.trim();
+    if (!name) {
+      nameInput.focus();
+      toast('Give the group a name.', 'error');
+      return;
+    }
+    const room = await attempt(() => client.api('POST', '/rooms', { kind: 'group', name, member_ids: [...chosen.keys()] }));
+    if (!room) return;
+    d.close();
+    await app.reloadRooms();
+    app.openRoom(room.id);
+  }
+  create.hidden = true;
+  list(lastUsers);
+  q.focus();
+}
+
+/** A room's members with presence; owners and moderators can add people and leave. */
+export async function roomMembersDialog(app, room) {
+  const { client, store } = app;
+  const members = await attempt(() => app.loadMembers(room.id));
+  if (!members) return;
+  const canAdd = ['owner', 'moderator'].includes(room.my_role);
+  const add = h('input', { type: 'search', placeholder: 'Add people', 'aria-label': 'Add people' });
+  const found = h('ul.people-list.pick');
+  const body = h(
+    'div',
+    h(
+      'ul.people-list',
+      members.map((m) =>
+        h(
+          'li.person',
+          avatar(m.user, store.presence.get(m.user.id)?.status ?? 'offline'),
+          h('span.person-text', h('span.person-name', m.user.display_name || m.user.username), h('span.muted.small', `${m.role} · ${presenceText(store.presence.get(m.user.id))}`)),
+        ),
+      ),
+    ),
+    canAdd ? h('div.find', add) : null,
+    found,
+    h(
+      'div.modal-foot',
+      h('button.chip.danger', {
+        type: 'button',
+        onclick: async () => {
+          if (!confirm('Leave this room?')) return;
+          await attempt(() => client.api('DELETE', `/rooms/${room.id}/members/${store.me.id}`));
+          d.close();
+        },
+      }, 'Leave room'),
+    ),
+  );
+  const d = dialog(store.roomTitle(room), body);
+  let timer;
+  add.addEventListener('input', () => {
+    clearTimeout(timer);
+    const text = add.value.trim();
+    timer = setTimeout(async () => {
+      if (!text) return replace(found);
+      const res = await attempt(() => client.api('GET', `/users?q=${encodeURIComponent(text)}&limit=10`));
+      if (!res) return;
+      replace(
+        found,
+        res.users
+          .filter((u) => !members.some((m) => m.user.id === u.id))
+          .map((u) =>
+            h('li', h('button.pick-user', {
+              type: 'button',
+              onclick: async () => {
+                await attempt(() => client.api('POST', `/rooms/${room.id}/members`, { user_ids: [u.id] }), 'Added.');
+                d.close();
+              },
+            }, avatar(u), h('span.person-name', u.display_name || u.username))),
+          ),
+      );
+    }, 200);
+  });
+}

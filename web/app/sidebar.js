@@ -1,0 +1,266 @@
+// The sidebar: who I am (status, theme, notifications, sign out), message search, the room list
+// with unread badges and last messages, and the People tab.
+
+import { h, replace, avatar, shortTime, snippetNodes, toast } from './dom.js';
+import { People, newChatDialog } from './people.js';
+
+const THEMES = ['system', 'light', 'dark'];
+const THEME_ICON = { system: '◐', light: '☀', dark: '☾' };
+
+export class Sidebar {
+  constructor(app, el, notifier) {
+    this.app = app;
+    this.el = el;
+    this.notifier = notifier;
+    this.tab = 'chats';
+    this.query = '';
+    this.results = null;
+    this.searchTimer = null;
+    this.status = 'online';
+
+    this.meEl = h('header.me');
+    this.searchInput = h('input#search', {
+      type: 'search',
+      placeholder: 'Search messages',
+      'aria-label': 'Search messages',
+      oninput: () => this.onSearch(),
+      onkeydown: (e) => {
+        if (e.key === 'Escape') {
+          this.searchInput.value = '';
+          this.onSearch();
+        }
+      },
+    });
+    this.tabChats = h('button.tab#tab-chats', { type: 'button', role: 'tab', onclick: () => this.setTab('chats') }, 'Chats');
+    this.peopleBadge = h('span.badge', { hidden: true });
+    this.tabPeople = h('button.tab#tab-people', { type: 'button', role: 'tab', onclick: () => this.setTab('people') }, 'People ', this.peopleBadge);
+    this.listEl = h('div.list#room-list');
+    this.people = new People(app, h('div.people'));
+    this.connEl = h('div.conn', { role: 'status' });
+    el.append(
+      this.meEl,
+      this.connEl,
+      h('div.search', this.searchInput),
+      h('div.tabs', { role: 'tablist' }, this.tabChats, this.tabPeople),
+      this.listEl,
+      h('footer.side-foot', h('button.primary.wide#new-chat', { type: 'button', onclick: () => newChatDialog(app) }, '+ New chat')),
+    );
+
+    const { store } = app;
+    store.on('rooms', () => this.renderList());
+    store.on('current', () => this.renderList());
+    store.on('presence', () => {
+      this.renderList();
+      this.renderMe();
+    });
+    store.on('people', () => this.renderBadge());
+    store.on('connection', () => this.renderConnection());
+    store.on('members', () => this.renderList());
+  }
+
+  render() {
+    this.renderMe();
+    this.renderBadge();
+    this.setTab(this.tab);
+    this.renderConnection();
+  }
+
+  renderConnection() {
+    const s = this.app.store.connection;
+    const text = { connecting: 'Connecting…', reconnecting: 'Reconnecting…', closed: 'Offline' }[s] ?? '';
+    this.connEl.textContent = text;
+    this.connEl.hidden = !text;
+    this.connEl.dataset.state = s;
+  }
+
+  renderMe() {
+    const { store, client } = this.app;
+    const me = store.me;
+    const theme = localStorage.getItem('plauder.theme') || 'system';
+    const statusSel = h(
+      'select.status#status',
+      {
+        'aria-label': 'Your status',
+        onchange: async (e) => {
+          this.status = e.target.value;
+          try {
+            await client.setPresence(this.status);
+          } catch (err) {
+            toast(err.message, 'error');
+          }
+          this.renderMe();
+        },
+      },
+      ['online', 'away', 'dnd', 'invisible'].map((s) =>
+        h('option', { value: s, selected: s === this.status }, { online: 'Online', away: 'Away', dnd: 'Do not disturb', invisible: 'Invisible' }[s]),
+      ),
+    );
+    replace(
+      this.meEl,
+      avatar(me, this.status === 'invisible' ? 'offline' : this.status),
+      h('div.me-text', h('strong.me-name', me?.display_name || me?.username), statusSel),
+      h(
+        'div.me-actions',
+        h('button.icon#theme-toggle', { type: 'button', title: `Theme: ${theme}`, 'aria-label': `Theme: ${theme}. Change theme`, onclick: () => this.cycleTheme() }, THEME_ICON[theme]),
+        h('button.icon#notify-toggle', { type: 'button', title: this.notifier.label(), 'aria-label': this.notifier.label(), onclick: async () => { await this.notifier.toggle(); this.renderMe(); } }, this.notifier.enabled() ? '🔔' : '🔕'),
+        h('button.icon#logout', { type: 'button', title: 'Sign out', 'aria-label': 'Sign out', onclick: () => client.logout() }, '⎋'),
+      ),
+    );
+  }
+
+  cycleTheme() {
+    const cur = localStorage.getItem('plauder.theme') || 'system';
+    const next = THEMES[(THEMES.indexOf(cur) + 1) % THEMES.length];
+    if (next === 'system') {
+      localStorage.removeItem('plauder.theme');
+      document.documentElement.removeAttribute('data-theme');
+    } else {
+      localStorage.setItem('plauder.theme', next);
+      document.documentElement.setAttribute('data-theme', next);
+    }
+    this.renderMe();
+  }
+
+  renderBadge() {
+    const n = this.app.store.requests.incoming.length;
+    this.peopleBadge.hidden = n === 0;
+    this.peopleBadge.textContent = String(n);
+    if (this.tab === 'people') this.people.render();
+  }
+
+  setTab(tab) {
+    this.tab = tab;
+    this.tabChats.setAttribute('aria-selected', String(tab === 'chats'));
+    this.tabPeople.setAttribute('aria-selected', String(tab === 'people'));
+    this.renderList();
+  }
+
+  onSearch() {
+    clearTimeout(this.searchTimer);
+    const q = this.searchInput.value.trim();
+    this.query = q;
+    if (!q) {
+      this.results = null;
+      this.renderList();
+      return;
+    }
+    this.searchTimer = setTimeout(async () => {
+      try {
+        const res = await this.app.client.api('GET', `/search/messages?q=${encodeURIComponent(q)}&limit=30`);
+        if (this.query === q) {
+          this.results = res.results;
+          this.renderList();
+        }
+      } catch (e) {
+        if (this.query === q) {
+          this.results = [];
+          this.renderList();
+          toast(e.message, 'error');
+        }
+      }
+    }, 250);
+  }
+
+  renderList() {
+    if (this.query) return this.renderResults();
+    if (this.tab === 'people') {
+      // The panel redraws itself on people and presence changes; re-attaching it would only
+      // take the focus out of its search field.
+      if (this.listEl.firstChild !== this.people.el) {
+        replace(this.listEl, this.people.el);
+        this.people.render();
+      }
+      return;
+    }
+    const { store } = this.app;
+    const rooms = store.roomList();
+    if (!rooms.length) {
+      replace(this.listEl, h('div.empty-list', h('p', 'No chats yet.'), h('p.muted', 'Start one with “New chat”, or find friends under People.')));
+      return;
+    }
+    // Items are kept per room and updated in place: a redraw never takes the button a user is
+    // focusing or clicking away from under them.
+    this.items ??= new Map();
+    this.roomsEl ??= h('ul.rooms', { role: 'list' });
+    const keep = new Set(rooms.map((r) => r.id));
+    for (const id of this.items.keys()) if (!keep.has(id)) this.items.delete(id);
+    const lis = rooms.map((r) => this.roomItem(r));
+    lis.forEach((li, i) => {
+      if (this.roomsEl.children[i] !== li) this.roomsEl.insertBefore(li, this.roomsEl.children[i] ?? null);
+    });
+    while (this.roomsEl.children.length > lis.length) this.roomsEl.lastElementChild.remove();
+    if (this.listEl.firstChild !== this.roomsEl || this.listEl.childNodes.length !== 1) replace(this.listEl, this.roomsEl);
+  }
+
+  roomItem(room) {
+    const { store } = this.app;
+    const peer = store.peer(room);
+    const title = store.roomTitle(room);
+    const last = room.last_message;
+    let preview = '';
+    if (last) {
+      const who = last.sender_id === store.me?.id ? 'You: ' : room.kind === 'direct' ? '' : `${store.name(last.sender_id)}: `;
+      preview = last.deleted ? `${who}message deleted` : who + last.body.replace(/\s+/g, ' ');
+    }
+    const unread = room.unread_count ?? 0;
+    const icon = peer ? avatar(peer, store.presence.get(peer.id)?.status ?? 'offline') : avatar({ id: room.id, display_name: title }, undefined, 'square');
+    let li = this.items.get(room.id);
+    if (!li) {
+      const button = h('button.room', { type: 'button', dataset: { roomId: room.id }, onclick: () => this.app.openRoom(room.id) });
+      li = h('li', button);
+      this.items.set(room.id, li);
+    }
+    const button = li.firstChild;
+    const active = store.current === room.id;
+    button.classList.toggle('active', active);
+    button.classList.toggle('unread', unread > 0);
+    if (active) button.setAttribute('aria-current', 'true');
+    else button.removeAttribute('aria-current');
+    replace(
+      button,
+      icon,
+      h(
+        'span.room-text',
+        h('span.room-top', h('span.room-name', title), h('time.room-time', shortTime(last?.created_at ?? room.created_at))),
+        h('span.room-bottom', h('span.room-preview', preview || (room.topic ?? '')), unread ? h('span.badge.unread-badge', { 'aria-label': `${unread} unread` }, unread > 99 ? '99+' : String(unread)) : null),
+      ),
+    );
+    return li;
+  }
+
+  renderResults() {
+    const { store } = this.app;
+    if (this.results === null) {
+      replace(this.listEl, h('p.muted.pad', 'Searching…'));
+      return;
+    }
+    if (!this.results.length) {
+      replace(this.listEl, h('p.muted.pad', 'No messages found.'));
+      return;
+    }
+    replace(
+      this.listEl,
+      h(
+        'ul.results#search-results',
+        this.results.map(({ message, snippet }) =>
+          h(
+            'li',
+            h(
+              'button.result',
+              {
+                type: 'button',
+                onclick: () => {
+                  this.app.openRoom(message.room_id);
+                  this.app.pendingJump = message.id;
+                },
+              },
+              h('span.room-top', h('span.room-name', store.roomTitle(store.rooms.get(message.room_id))), h('time.room-time', shortTime(message.created_at))),
+              h('span.result-who', store.name(message.sender_id)),
+              h('span.snippet', snippetNodes(snippet)),
+            ),
+          ),
+        ),
+      ),
+    );
+  }
+}

@@ -1,0 +1,774 @@
+// plauder-client.js: a small client for plauder's REST API and WebSocket protocol.
+// An ES module with no dependencies and no build step. See docs/client.md.
+//
+// What it takes care of, so an app does not have to:
+// - the session: login/register, tokens kept in storage, access-token refresh before expiry
+//   (one tab at a time refreshes, so rotation never looks like a replay to the server);
+// - the socket: connect with the token, reconnect with exponential backoff and full jitter;
+// - recovery: after every `hello` and on any seq gap it `sync`s each watched room from the last
+//   seq it saw, so nothing is lost; every message is announced at most once per (id, rev);
+// - sending: a pending queue with a client_msg_id per message, re-sent after a reconnect (the
+//   server never stores a client_msg_id twice), retried after `rate_limited`.
+
+/**
+ * @typedef {{status: string, last_seen_at: ?string}} Presence
+ * @typedef {{id: string, username: string, display_name: string, avatar_url: ?string, bio: ?string,
+ *   role: string, created_at: string, email?: string, presence?: Presence}} User
+ * @typedef {{emoji: string, user_ids: string[]}} Reaction
+ * @typedef {{id: string, room_id: string, seq: number, rev: number, sender_id: ?string, body: string,
+ *   reply_to: ?string, client_msg_id: ?string, created_at: string, edited_at: ?string,
+ *   deleted: boolean, reactions: Reaction[]}} Message
+ * @typedef {{id: string, kind: 'group'|'direct'|'support', name: ?string, topic: ?string,
+ *   is_public: boolean, created_by: ?string, created_at: string, last_seq: number,
+ *   my_role?: string, last_read_seq?: number, unread_count?: number, last_message?: ?Message}} Room
+ * @typedef {{user: User, access_token: string, refresh_token: string}} Session
+ * @typedef {{client_msg_id: string, room_id: string, body: string, reply_to: ?string,
+ *   state: 'queued'|'sending'|'failed', error: ?ApiError, created_at: string}} PendingMessage
+ * @typedef {'idle'|'connecting'|'open'|'reconnecting'|'closed'} ConnectionState
+ */
+
+/** An error in the protocol's model: `code` is one of PROTOCOL.md's codes. */
+export class ApiError extends Error {
+  /**
+   * @param {string} code
+   * @param {string} message
+   * @param {number} [status] HTTP status, 0 for WebSocket replies and network failures
+   * @param {object} [details]
+   */
+  constructor(code, message, status = 0, details = undefined) {
+    super(message);
+    this.name = 'ApiError';
+    this.code = code;
+    this.status = status;
+    this.details = details;
+  }
+}
+
+/** Close codes after which reconnecting cannot help. */
+const FINAL_CLOSE = new Map([
+  [4001, 'revoked'],
+  [4003, 'banned'],
+]);
+
+const HISTORY_EVENTS = new Set(['message.new', 'message.updated', 'message.deleted', 'reaction.updated']);
+
+/** A random id for client_msg_id, also outside secure contexts where randomUUID is missing. */
+function randomId() {
+  if (globalThis.crypto?.randomUUID) return crypto.randomUUID();
+  const b = new Uint8Array(16);
+  crypto.getRandomValues(b);
+  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+/** Seconds since the epoch at which a JWT expires, or 0 when it cannot be read. */
+function tokenExpiry(token) {
+  try {
+    const payload = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    return Number(JSON.parse(atob(payload)).exp) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * The client. Events (all `CustomEvent`s; read `event.detail`):
+ * - `state` `{state}`: the connection's {@link ConnectionState} changed;
+ * - `hello` `{user, session_id, heartbeat_ms, instance, reconnect}`: a connection is ready;
+ * - `message` `{message, kind}`: a message is new or changed (kind is the event's type, or `sync`
+ *   or `sent`); each (id, rev) is announced once;
+ * - `synced` `{room_id, last_seq}`: a room has caught up after a reconnect or a gap;
+ * - `pending` `{room_id}`: the pending queue of a room changed (see {@link PlauderClient#pending});
+ * - `session` `{session}`: tokens changed (login, refresh); `signedout` `{reason}`: the session
+ *   ended (`logout`, `revoked`, `banned`, `expired`);
+ * - every other server event under its own name with its `data` as detail: `typing`, `read`,
+ *   `presence`, `room.member_added`, `room.member_removed`, `room.updated`, `room.deleted`,
+ *   `friend.request`, `friend.accepted`, `support.session_created`, `error`.
+ */
+export class PlauderClient extends EventTarget {
+  /**
+   * @param {object} [options]
+   * @param {string} [options.baseUrl] the server's origin; the page's own by default
+   * @param {?Storage} [options.storage] where the session is kept (localStorage by default; null
+   *   keeps it in memory only)
+   * @param {string} [options.storageKey]
+   * @param {number} [options.maxBackoffMs] the longest wait between reconnect attempts
+   */
+  constructor(options = {}) {
+    super();
+    this.baseUrl = (options.baseUrl ?? globalThis.location?.origin ?? '').replace(/\/$/, '');
+    this.storage = options.storage === undefined ? (globalThis.localStorage ?? null) : options.storage;
+    this.storageKey = options.storageKey ?? 'plauder.session';
+    this.maxBackoffMs = options.maxBackoffMs ?? 30000;
+    /** @type {?Session} */
+    this.session = this.#loadSession();
+    /** @type {ConnectionState} */
+    this.state = 'idle';
+    /** @type {?WebSocket} */
+    this.#ws = null;
+    this.#wanted = false;
+    this.#attempt = 0;
+    this.#nextId = 1;
+    /** Replies awaited, by command id. */
+    this.#inflight = new Map();
+    /** Highest seq seen per watched room. */
+    this.#lastSeq = new Map();
+    /** Latest rev announced per message id. */
+    this.#revs = new Map();
+    /** Rooms with a sync running. */
+    this.#syncing = new Map();
+    /** @type {PendingMessage[]} */
+    this.#queue = [];
+    this.#helloCount = 0;
+    if (globalThis.addEventListener) {
+      globalThis.addEventListener('storage', (e) => this.#onStorage(e));
+      globalThis.addEventListener('online', () => this.#wakeUp());
+    }
+    this.#scheduleRefresh();
+  }
+
+  #ws; #wanted; #attempt; #nextId; #inflight; #lastSeq; #revs; #syncing; #queue; #helloCount;
+  #reconnectTimer = null; #refreshTimer = null; #refreshing = null; #watchdog = null;
+  #heartbeatMs = 15000; #lastFrameAt = 0; #pingTimer = null;
+
+  /** The signed-in user, or null. @returns {?User} */
+  get user() {
+    return this.session?.user ?? null;
+  }
+
+  // ---- session ---------------------------------------------------------------------------
+
+  /**
+   * Creates an account and signs in.
+   * @param {{username: string, email: string, password: string, display_name?: string}} fields
+   * @returns {Promise<User>}
+   */
+  async register(fields) {
+    const res = await this.#fetch('POST', '/auth/register', fields, null);
+    this.#setSession(res);
+    return res.user;
+  }
+
+  /**
+   * Signs in with a username or email.
+   * @param {string} login
+   * @param {string} password
+   * @returns {Promise<User>}
+   */
+  async login(login, password) {
+    const res = await this.#fetch('POST', '/auth/login', { login, password }, null);
+    this.#setSession(res);
+    return res.user;
+  }
+
+  /** Ends the session on the server and here, and closes the socket. */
+  async logout() {
+    const token = this.session?.refresh_token;
+    this.disconnect();
+    if (token) {
+      try {
+        await this.#fetch('POST', '/auth/logout', { refresh_token: token }, null);
+      } catch {
+        // The session ends here either way; the server forgets the token when it expires.
+      }
+    }
+    this.#endSession('logout');
+  }
+
+  /**
+   * A REST call under `/api/v1` with the access token, refreshed first when it is about to
+   * expire (and once more after a 401).
+   * @param {string} method
+   * @param {string} path e.g. `/rooms`
+   * @param {object} [body]
+   * @returns {Promise<any>} the JSON body, or null for 204
+   * @throws {ApiError}
+   */
+  async api(method, path, body = undefined) {
+    if (!this.session) throw new ApiError('unauthorized', 'Not signed in.', 401);
+    await this.#freshToken();
+    try {
+      return await this.#fetch(method, path, body, this.session?.access_token);
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401 && this.session) {
+        await this.#refresh(true);
+        return this.#fetch(method, path, body, this.session?.access_token);
+      }
+      throw e;
+    }
+  }
+
+  async #fetch(method, path, body, token) {
+    const headers = {};
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (token) headers.authorization = `Bearer ${token}`;
+    let res;
+    try {
+      res = await fetch(`${this.baseUrl}/api/v1${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch {
+      throw new ApiError('unavailable', 'The server cannot be reached.', 0);
+    }
+    if (res.status === 204) return null;
+    let json = null;
+    try {
+      json = await res.json();
+    } catch {
+      // A proxy's HTML error page, say: reported by status below.
+    }
+    if (!res.ok) {
+      const err = json?.error;
+      throw new ApiError(err?.code ?? 'internal', err?.message ?? `HTTP ${res.status}`, res.status, err?.details);
+    }
+    return json;
+  }
+
+  #setSession(res) {
+    this.session = { user: res.user, access_token: res.access_token, refresh_token: res.refresh_token };
+    this.#saveSession();
+    this.#scheduleRefresh();
+    this.#emit('session', { session: this.session });
+  }
+
+  #endSession(reason) {
+    this.disconnect();
+    this.session = null;
+    this.storage?.removeItem(this.storageKey);
+    clearTimeout(this.#refreshTimer);
+    for (const p of this.#queue) p.state = 'failed';
+    this.#queue = [];
+    this.#lastSeq.clear();
+    this.#revs.clear();
+    this.#emit('signedout', { reason });
+  }
+
+  #loadSession() {
+    try {
+      const raw = this.storage?.getItem(this.storageKey);
+      const s = raw ? JSON.parse(raw) : null;
+      return s?.access_token && s?.refresh_token && s?.user?.id ? s : null;
+    } catch {
+      return null;
+    }
+  }
+
+  #saveSession() {
+    try {
+      this.storage?.setItem(this.storageKey, JSON.stringify(this.session));
+    } catch {
+      // Storage full or forbidden (private mode): the session lives in memory only.
+    }
+  }
+
+  /** Another tab refreshed or signed out: adopt its tokens rather than spend ours. */
+  #onStorage(e) {
+    if (e.key !== this.storageKey || e.storageArea !== this.storage) return;
+    const other = this.#loadSession();
+    if (!other) {
+      if (this.session) this.#endSession('logout');
+    } else if (this.session && other.user.id === this.session.user.id) {
+      this.session = other;
+      this.#scheduleRefresh();
+    }
+  }
+
+  #scheduleRefresh() {
+    clearTimeout(this.#refreshTimer);
+    if (!this.session) return;
+    const exp = tokenExpiry(this.session.access_token);
+    if (!exp) return;
+    // A minute early, with a little spread so tabs do not all wake at once.
+    const ms = Math.max(5000, exp * 1000 - Date.now() - 60000 - Math.random() * 10000);
+    this.#refreshTimer = setTimeout(() => this.#refresh(false).catch(() => {}), ms);
+  }
+
+  async #freshToken() {
+    const exp = tokenExpiry(this.session?.access_token ?? '');
+    if (exp && exp * 1000 - Date.now() < 30000) await this.#refresh(false);
+  }
+
+  /**
+   * Spends the refresh token for a new pair. One refresh at a time, across tabs where the
+   * browser has Web Locks: a token spent twice would revoke the whole session.
+   * @param {boolean} force refresh even if another tab just did
+   * @param {string} [endReason] the `signedout` reason if the server refuses
+   */
+  #refresh(force, endReason = 'expired') {
+    if (this.#refreshing) return this.#refreshing;
+    const run = async () => {
+      const stored = this.#loadSession();
+      if (stored && this.session && stored.user.id === this.session.user.id && stored.refresh_token !== this.session.refresh_token) {
+        this.session = stored;
+        if (!force || tokenExpiry(stored.access_token) * 1000 - Date.now() > 60000) {
+          this.#scheduleRefresh();
+          return;
+        }
+      }
+      if (!this.session) return;
+      try {
+        const res = await this.#fetch('POST', '/auth/refresh', { refresh_token: this.session.refresh_token }, null);
+        this.#setSession(res);
+      } catch (e) {
+        if (e instanceof ApiError && (e.status === 401 || e.status === 403)) {
+          this.#endSession(e.status === 403 ? 'banned' : endReason);
+        } else {
+          // Offline or a server hiccup: try again soon; the socket needs no fresh token.
+          clearTimeout(this.#refreshTimer);
+          this.#refreshTimer = setTimeout(() => this.#refresh(false).catch(() => {}), 15000);
+        }
+        throw e;
+      }
+    };
+    const locked = globalThis.navigator?.locks ? () => navigator.locks.request('plauder-refresh', run) : run;
+    this.#refreshing = locked().finally(() => {
+      this.#refreshing = null;
+    });
+    return this.#refreshing;
+  }
+
+  // ---- connection ------------------------------------------------------------------------
+
+  /** Opens the socket (and keeps it open until {@link PlauderClient#disconnect}). */
+  connect() {
+    this.#wanted = true;
+    if (this.#ws || this.#reconnectTimer) return;
+    this.#open();
+  }
+
+  /** Closes the socket and stops reconnecting. Pending messages stay queued. */
+  disconnect() {
+    this.#wanted = false;
+    clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = null;
+    clearInterval(this.#pingTimer);
+    const ws = this.#ws;
+    this.#ws = null;
+    if (ws) {
+      ws.onclose = ws.onmessage = ws.onerror = null;
+      ws.close(1000);
+      this.#failInflight();
+    }
+    this.#setState('closed');
+  }
+
+  async #open() {
+    if (!this.session || !this.#wanted) return;
+    this.#setState(this.#helloCount > 0 || this.#attempt > 0 ? 'reconnecting' : 'connecting');
+    try {
+      await this.#freshToken();
+    } catch (e) {
+      if (!this.session) return;
+    }
+    if (!this.session || !this.#wanted || this.#ws) return;
+    const url = new URL('/ws', this.baseUrl || globalThis.location.href);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    url.searchParams.set('token', this.session.access_token);
+    let ws;
+    try {
+      ws = new WebSocket(url.toString());
+    } catch {
+      this.#scheduleReconnect();
+      return;
+    }
+    this.#ws = ws;
+    ws.onmessage = (e) => this.#onFrame(e.data);
+    ws.onclose = (e) => this.#onClose(ws, e.code);
+    ws.onerror = () => {};
+  }
+
+  #onClose(ws, code) {
+    if (ws !== this.#ws) return;
+    this.#ws = null;
+    clearInterval(this.#pingTimer);
+    this.#failInflight();
+    const final = FINAL_CLOSE.get(code);
+    if (final === 'banned') {
+      this.#endSession('banned');
+      return;
+    }
+    if (final === 'revoked') {
+      // Revoked tokens: a refresh will fail too, and that ends the session; if it works (the
+      // revocation was of an older family), carry on with the new token.
+      this.#refresh(true, 'revoked').then(() => this.#scheduleReconnect(), () => {});
+      this.#setState('reconnecting');
+      return;
+    }
+    // Before the first hello, an upgrade refused for an expired token looks like 1006 too.
+    if (this.#attempt > 0 && tokenExpiry(this.session?.access_token ?? '') * 1000 < Date.now() + 30000) {
+      this.#refresh(true).catch(() => {});
+    }
+    this.#scheduleReconnect();
+  }
+
+  #scheduleReconnect() {
+    if (!this.#wanted || !this.session) {
+      this.#setState('closed');
+      return;
+    }
+    this.#setState('reconnecting');
+    // Full jitter: a server restart does not get every client back in the same instant.
+    const cap = Math.min(this.maxBackoffMs, 500 * 2 ** Math.min(this.#attempt, 10));
+    const delay = Math.random() * cap;
+    this.#attempt += 1;
+    clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = null;
+      this.#open();
+    }, delay);
+  }
+
+  /** Back online or the tab woke up: try at once instead of waiting out the backoff. */
+  #wakeUp() {
+    if (this.#wanted && !this.#ws && this.#reconnectTimer) {
+      clearTimeout(this.#reconnectTimer);
+      this.#reconnectTimer = null;
+      this.#open();
+    }
+  }
+
+  #setState(state) {
+    if (this.state === state) return;
+    this.state = state;
+    this.#emit('state', { state });
+  }
+
+  #emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  #onFrame(text) {
+    this.#lastFrameAt = Date.now();
+    let frame;
+    try {
+      frame = JSON.parse(text);
+    } catch {
+      return;
+    }
+    if (frame.type === 'reply') {
+      const waiter = this.#inflight.get(frame.id);
+      if (!waiter) return;
+      this.#inflight.delete(frame.id);
+      if (frame.ok) waiter.resolve(frame.data ?? {});
+      else waiter.reject(new ApiError(frame.error?.code ?? 'internal', frame.error?.message ?? 'Error', 0, frame.error?.details));
+      return;
+    }
+    if (frame.type === 'pong') return;
+    const data = frame.data ?? {};
+    if (frame.type === 'hello') {
+      this.#onHello(data);
+      return;
+    }
+    if (HISTORY_EVENTS.has(frame.type)) {
+      this.#onHistory(frame.type, data);
+      return;
+    }
+    if (frame.type === 'room.member_added' && data.room && data.user?.id === this.user?.id) {
+      this.watchRoom(data.room.id, data.room.last_seq ?? 0);
+    }
+    if (frame.type === 'room.deleted' || (frame.type === 'room.member_removed' && data.user_id === this.user?.id)) {
+      this.forgetRoom(data.room_id);
+    }
+    this.#emit(frame.type, data);
+  }
+
+  async #onHello(data) {
+    const reconnect = this.#helloCount > 0;
+    this.#helloCount += 1;
+    this.#attempt = 0;
+    this.#heartbeatMs = data.heartbeat_ms || 15000;
+    if (data.user && this.session) {
+      this.session.user = { ...this.session.user, ...data.user };
+    }
+    this.#setState('open');
+    this.#startWatchdog();
+    this.#emit('hello', { ...data, reconnect });
+    // Whatever happened while we were away is in the database: catch up, then send what waits.
+    await Promise.all([...this.#lastSeq.keys()].map((room) => this.#syncRoom(room).catch(() => {})));
+    this.#flush();
+  }
+
+  /** Pings at the heartbeat; a socket silent for two heartbeats is dead even if no close came. */
+  #startWatchdog() {
+    clearInterval(this.#pingTimer);
+    const ws = this.#ws;
+    this.#pingTimer = setInterval(() => {
+      if (ws !== this.#ws || ws.readyState !== 1) return;
+      if (Date.now() - this.#lastFrameAt > 2 * this.#heartbeatMs + 5000) {
+        ws.close(4000);
+        this.#onClose(ws, 1006);
+        return;
+      }
+      ws.send('{"type":"ping"}');
+    }, this.#heartbeatMs);
+  }
+
+  #failInflight() {
+    for (const waiter of this.#inflight.values()) waiter.reject(new ApiError('unavailable', 'Disconnected.', 0));
+    this.#inflight.clear();
+    for (const p of this.#queue) if (p.state === 'sending') p.state = 'queued';
+  }
+
+  /**
+   * Sends a command and resolves with its reply's data.
+   * @param {string} type e.g. `typing`
+   * @param {object} data
+   * @returns {Promise<any>}
+   * @throws {ApiError} the server's error, or `unavailable` when not connected
+   */
+  command(type, data) {
+    const ws = this.#ws;
+    if (!ws || ws.readyState !== 1 || this.state !== 'open') {
+      return Promise.reject(new ApiError('unavailable', 'Not connected.', 0));
+    }
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#inflight.set(id, { resolve, reject });
+      ws.send(JSON.stringify({ id, type, data }));
+    });
+  }
+
+  // ---- rooms and recovery ----------------------------------------------------------------
+
+  /**
+   * Keeps a room in sync from `lastSeq` on: after every reconnect and on a seq gap, the client
+   * asks for the changes since the last seq it saw. Rooms the user is added to are watched
+   * automatically.
+   * @param {string} roomId
+   * @param {number} lastSeq the room's `last_seq` as the app last loaded it
+   */
+  watchRoom(roomId, lastSeq) {
+    const known = this.#lastSeq.get(roomId);
+    if (known === undefined || lastSeq > known) this.#lastSeq.set(roomId, lastSeq);
+  }
+
+  /** Stops watching a room (left or deleted). @param {string} roomId */
+  forgetRoom(roomId) {
+    this.#lastSeq.delete(roomId);
+  }
+
+  /**
+   * Records a message the app loaded itself (history over REST), so the same revision is not
+   * announced again and older ones never overwrite it. Returns whether it is news.
+   * @param {Message} message
+   * @returns {boolean}
+   */
+  accept(message) {
+    const known = this.#revs.get(message.id);
+    if (known !== undefined && known >= message.rev) return false;
+    this.#revs.set(message.id, message.rev);
+    return true;
+  }
+
+  #deliver(message, kind) {
+    if (this.accept(message)) this.#emit('message', { message, kind });
+  }
+
+  #onHistory(kind, data) {
+    const message = data.message;
+    if (!message) return;
+    const room = message.room_id;
+    const seq = data.seq ?? message.rev;
+    const last = this.#lastSeq.get(room);
+    if (last !== undefined && seq > last + 1) {
+      // A gap: something was missed (or superseded); sync from what we had. The event itself is
+      // still applied now: sync may return it again, and the rev check drops the repeat.
+      this.#syncRoom(room, last).catch(() => {});
+    }
+    if (last === undefined || seq > last) this.#lastSeq.set(room, seq);
+    this.#deliver(message, kind);
+  }
+
+  /**
+   * Fetches every change of a room since `since` (paging on the last rev) and announces it.
+   * @param {string} roomId
+   * @param {number} [since] defaults to the last seq seen
+   */
+  #syncRoom(roomId, since = this.#lastSeq.get(roomId) ?? 0) {
+    const running = this.#syncing.get(roomId);
+    if (running && running.since <= since) return running.promise;
+    const promise = (async () => {
+      let from = since;
+      for (;;) {
+        const r = await this.command('sync', { room_id: roomId, since_seq: from, limit: 500 });
+        for (const m of r.messages ?? []) this.#deliver(m, 'sync');
+        const lastRev = r.messages?.length ? r.messages[r.messages.length - 1].rev : from;
+        if (!r.has_more || lastRev <= from) {
+          const top = Math.max(r.last_seq ?? 0, lastRev);
+          if (this.#lastSeq.has(roomId) && top > (this.#lastSeq.get(roomId) ?? 0)) this.#lastSeq.set(roomId, top);
+          this.#emit('synced', { room_id: roomId, last_seq: this.#lastSeq.get(roomId) ?? top });
+          return;
+        }
+        from = lastRev;
+      }
+    })().finally(() => {
+      if (this.#syncing.get(roomId)?.promise === promise) this.#syncing.delete(roomId);
+    });
+    this.#syncing.set(roomId, { since, promise });
+    return promise;
+  }
+
+  // ---- sending ---------------------------------------------------------------------------
+
+  /**
+   * Queues a message and sends it as soon as the socket is open; re-sent with the same
+   * client_msg_id after a reconnect until the server confirms it.
+   * @param {string} roomId
+   * @param {string} body
+   * @param {{replyTo?: ?string}} [options]
+   * @returns {Promise<Message>} the stored message; rejects with the server's error when it is
+   *   refused for good (the entry then stays in {@link PlauderClient#pending} as `failed`)
+   */
+  send(roomId, body, options = {}) {
+    return new Promise((resolve, reject) => {
+      /** @type {PendingMessage & {resolve: Function, reject: Function}} */
+      const entry = {
+        client_msg_id: randomId(),
+        room_id: roomId,
+        body,
+        reply_to: options.replyTo ?? null,
+        state: 'queued',
+        error: null,
+        created_at: new Date().toISOString(),
+        resolve,
+        reject,
+      };
+      this.#queue.push(entry);
+      this.#emit('pending', { room_id: roomId });
+      this.#flush();
+    });
+  }
+
+  /**
+   * Messages of a room not yet confirmed by the server, oldest first.
+   * @param {string} roomId
+   * @returns {PendingMessage[]}
+   */
+  pending(roomId) {
+    return this.#queue
+      .filter((p) => p.room_id === roomId)
+      .map(({ client_msg_id, room_id, body, reply_to, state, error, created_at }) => ({ client_msg_id, room_id, body, reply_to, state, error, created_at }));
+  }
+
+  /** Sends a failed message again. @param {string} clientMsgId */
+  retry(clientMsgId) {
+    const p = this.#queue.find((q) => q.client_msg_id === clientMsgId);
+    if (p && p.state === 'failed') {
+      p.state = 'queued';
+      p.error = null;
+      this.#emit('pending', { room_id: p.room_id });
+      this.#flush();
+    }
+  }
+
+  /** Drops a failed or queued message. @param {string} clientMsgId */
+  discard(clientMsgId) {
+    const i = this.#queue.findIndex((q) => q.client_msg_id === clientMsgId && q.state !== 'sending');
+    if (i < 0) return;
+    const [p] = this.#queue.splice(i, 1);
+    p.reject(new ApiError('bad_request', 'Discarded.', 0));
+    this.#emit('pending', { room_id: p.room_id });
+  }
+
+  #flush() {
+    if (this.state !== 'open') return;
+    for (const p of this.#queue) {
+      if (p.state !== 'queued' || p.retryAt > Date.now()) continue;
+      p.state = 'sending';
+      const data = { room_id: p.room_id, body: p.body, client_msg_id: p.client_msg_id };
+      if (p.reply_to) data.reply_to = p.reply_to;
+      this.command('message.send', data).then(
+        (r) => {
+          this.#queue = this.#queue.filter((q) => q !== p);
+          this.#deliver(r.message, 'sent');
+          this.#emit('pending', { room_id: p.room_id });
+          p.resolve(r.message);
+        },
+        (e) => this.#sendFailed(p, e),
+      );
+    }
+  }
+
+  #sendFailed(p, e) {
+    if (!this.#queue.includes(p)) return;
+    if (e.code === 'unavailable' || e.code === 'internal') {
+      // Disconnected, or the server is in trouble: the same client_msg_id goes again later,
+      // after the next hello (or in a few seconds, for a server error).
+      p.state = 'queued';
+      if (e.code === 'internal' || this.state === 'open') this.#retryLater(p, 2000 + Math.random() * 3000);
+      return;
+    }
+    if (e.code === 'rate_limited') {
+      p.state = 'queued';
+      this.#retryLater(p, Number(e.details?.retry_after_ms) || 1000);
+      return;
+    }
+    p.state = 'failed';
+    p.error = e;
+    this.#emit('pending', { room_id: p.room_id });
+    p.reject(e);
+  }
+
+  #retryLater(p, ms) {
+    p.retryAt = Date.now() + ms;
+    setTimeout(() => this.#flush(), ms + 10);
+  }
+
+  // ---- commands --------------------------------------------------------------------------
+
+  /** @param {string} messageId @param {string} body @returns {Promise<Message>} */
+  async edit(messageId, body) {
+    const r = await this.command('message.edit', { message_id: messageId, body });
+    this.#deliver(r.message, 'message.updated');
+    return r.message;
+  }
+
+  /** @param {string} messageId @returns {Promise<void>} */
+  async remove(messageId) {
+    await this.command('message.delete', { message_id: messageId });
+  }
+
+  /** @param {string} messageId @param {string} emoji @returns {Promise<Message>} */
+  async react(messageId, emoji) {
+    const r = await this.command('reaction.add', { message_id: messageId, emoji });
+    this.#deliver(r.message, 'reaction.updated');
+    return r.message;
+  }
+
+  /** @param {string} messageId @param {string} emoji @returns {Promise<Message>} */
+  async unreact(messageId, emoji) {
+    const r = await this.command('reaction.remove', { message_id: messageId, emoji });
+    this.#deliver(r.message, 'reaction.updated');
+    return r.message;
+  }
+
+  /** Tells the room's other members that the user is (not) typing. Never throws. */
+  typing(roomId, active) {
+    return this.command('typing', { room_id: roomId, active }).catch(() => {});
+  }
+
+  /**
+   * Moves the read marker (over the socket, or REST when it is down).
+   * @param {string} roomId @param {number} seq
+   * @returns {Promise<{unread_count: number}>}
+   */
+  async markRead(roomId, seq) {
+    if (this.state === 'open') return this.command('read', { room_id: roomId, seq });
+    return this.api('POST', `/rooms/${encodeURIComponent(roomId)}/read`, { seq });
+  }
+
+  /** @param {'online'|'away'|'dnd'|'invisible'} status */
+  setPresence(status) {
+    return this.command('presence.set', { status });
+  }
+
+  /**
+   * Current presence of users, and `presence` events for them from now on.
+   * @param {string[]} userIds at most 500
+   * @returns {Promise<{statuses: {user_id: string, status: string, last_seen_at: ?string}[]}>}
+   */
+  subscribePresence(userIds) {
+    return this.command('presence.subscribe', { user_ids: userIds.slice(0, 500) });
+  }
+}
