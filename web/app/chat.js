@@ -209,7 +209,10 @@ export class ChatView {
       item(m.id, sig, () => this.messageItem(m, byId, grouped, readers, room));
       prev = m;
     }
+    // The live event can beat the send's reply: the stored copy then stands in for the pending one.
+    const stored = new Set(messages.filter((m) => m.sender_id === store.me?.id && m.client_msg_id).map((m) => m.client_msg_id));
     for (const p of client.pending(roomId)) {
+      if (stored.has(p.client_msg_id)) continue;
       item(`pending:${p.client_msg_id}`, [p.state, client.state, p.error?.message].join('|'), () => this.pendingItem(p, byId));
     }
     nodes.forEach((node, i) => {
