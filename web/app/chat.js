@@ -85,6 +85,7 @@ export class ChatView {
     this.olderEl = h('div.older');
     this.scroller = h('div.scroller', { role: 'log', 'aria-live': 'polite', tabindex: '0', onscroll: () => this.onScroll() }, this.olderEl, this.list);
     this.typingEl = h('div.typing-line#typing', { 'aria-live': 'polite' });
+    this.jumpBtn = h('button.jump#jump', { type: 'button', hidden: true, onclick: () => { this.scrollToBottom(); this.onScroll(); } }, '↓ Latest');
     this.contextEl = h('div.compose-context', { hidden: true });
     this.input = h('textarea#composer', {
       rows: 1,
@@ -97,7 +98,7 @@ export class ChatView {
     });
     this.sendBtn = h('button.primary.send#send', { type: 'submit', 'aria-label': 'Send' }, 'Send');
     const form = h('form.compose', { onsubmit: (e) => { e.preventDefault(); this.submit(); } }, this.contextEl, h('div.compose-row', this.input, this.sendBtn));
-    replace(this.el, h('section.chat', { dataset: { roomId: this.roomId } }, this.head, this.scroller, this.typingEl, form));
+    replace(this.el, h('section.chat', { dataset: { roomId: this.roomId } }, this.head, this.scroller, this.jumpBtn, this.typingEl, form));
   }
 
   renderHead() {
@@ -137,7 +138,13 @@ export class ChatView {
 
   async onScroll() {
     if (this.scroller.scrollTop < 120) this.loadOlder();
-    if (this.atBottom()) this.markRead();
+    if (this.atBottom()) {
+      this.jumpBtn.hidden = true;
+      this.jumpBtn.textContent = '↓ Latest';
+      this.markRead();
+    } else if (this.scroller.scrollHeight - this.scroller.scrollTop - this.scroller.clientHeight > 600) {
+      this.jumpBtn.hidden = false;
+    }
   }
 
   async loadOlder() {
@@ -189,6 +196,7 @@ export class ChatView {
     }
     // Items are cached by key with a signature of what they show, and only rebuilt when that
     // changes: an arriving message does not take focus or a click target from the others.
+    const lastBefore = this.list.lastElementChild;
     const nodes = [];
     const item = (key, sig, build) => {
       let cached = this.cache.get(key);
@@ -223,6 +231,10 @@ export class ChatView {
     if (stick) {
       this.scrollToBottom();
       this.markRead();
+    } else if (lastBefore && this.list.lastElementChild !== lastBefore && !this.loadingOlder) {
+      // Something arrived below while the reader is up in the history: offer the way down.
+      this.jumpBtn.textContent = '↓ New messages';
+      this.jumpBtn.hidden = false;
     }
   }
 
