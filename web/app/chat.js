@@ -131,8 +131,7 @@ export class ChatView {
     const q = before ? `?before_seq=${before}&limit=${PAGE}` : `?limit=${PAGE}`;
     const res = await this.app.client.api('GET', `/rooms/${roomId}/messages${q}`);
     for (const m of res.messages) this.app.store.upsertMessage(m);
-    if (!before || !res.has_more) this.app.store.hasOlder.set(roomId, res.has_more);
-    else this.app.store.hasOlder.set(roomId, true);
+    this.app.store.hasOlder.set(roomId, res.has_more);
     this.renderMessages();
   }
 
