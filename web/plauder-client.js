@@ -241,6 +241,9 @@ export class PlauderClient extends EventTarget {
     this.#queue = [];
     this.#lastSeq.clear();
     this.#revs.clear();
+    // The next sign-in starts afresh: its first hello is not a reconnect.
+    this.#helloCount = 0;
+    this.#attempt = 0;
     this.#emit('signedout', { reason });
   }
 

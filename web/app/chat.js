@@ -85,6 +85,7 @@ export class ChatView {
     this.olderEl = h('div.older');
     this.scroller = h('div.scroller', { role: 'log', 'aria-live': 'polite', tabindex: '0', onscroll: () => this.onScroll() }, this.olderEl, this.list);
     this.typingEl = h('div.typing-line#typing', { 'aria-live': 'polite' });
+    this.jumpBtn = h('button.jump#jump', { type: 'button', hidden: true, onclick: () => { this.scrollToBottom(); this.onScroll(); } }, '↓ Latest');
     this.contextEl = h('div.compose-context', { hidden: true });
     this.input = h('textarea#composer', {
       rows: 1,
@@ -97,7 +98,7 @@ export class ChatView {
     });
     this.sendBtn = h('button.primary.send#send', { type: 'submit', 'aria-label': 'Send' }, 'Send');
     const form = h('form.compose', { onsubmit: (e) => { e.preventDefault(); this.submit(); } }, this.contextEl, h('div.compose-row', this.input, this.sendBtn));
-    replace(this.el, h('section.chat', { dataset: { roomId: this.roomId } }, this.head, this.scroller, this.typingEl, form));
+    replace(this.el, h('section.chat', { dataset: { roomId: this.roomId } }, this.head, this.scroller, this.jumpBtn, this.typingEl, form));
   }
 
   renderHead() {
@@ -130,14 +131,19 @@ export class ChatView {
     const q = before ? `?before_seq=${before}&limit=${PAGE}` : `?limit=${PAGE}`;
     const res = await this.app.client.api('GET', `/rooms/${roomId}/messages${q}`);
     for (const m of res.messages) this.app.store.upsertMessage(m);
-    if (!before || !res.has_more) this.app.store.hasOlder.set(roomId, res.has_more);
-    else this.app.store.hasOlder.set(roomId, true);
+    this.app.store.hasOlder.set(roomId, res.has_more);
     this.renderMessages();
   }
 
   async onScroll() {
     if (this.scroller.scrollTop < 120) this.loadOlder();
-    if (this.atBottom()) this.markRead();
+    if (this.atBottom()) {
+      this.jumpBtn.hidden = true;
+      this.jumpBtn.textContent = '↓ Latest';
+      this.markRead();
+    } else if (this.scroller.scrollHeight - this.scroller.scrollTop - this.scroller.clientHeight > 600) {
+      this.jumpBtn.hidden = false;
+    }
   }
 
   async loadOlder() {
@@ -189,6 +195,7 @@ export class ChatView {
     }
     // Items are cached by key with a signature of what they show, and only rebuilt when that
     // changes: an arriving message does not take focus or a click target from the others.
+    const lastBefore = this.list.lastElementChild;
     const nodes = [];
     const item = (key, sig, build) => {
       let cached = this.cache.get(key);
@@ -209,7 +216,10 @@ export class ChatView {
       item(m.id, sig, () => this.messageItem(m, byId, grouped, readers, room));
       prev = m;
     }
+    // The live event can beat the send's reply: the stored copy then stands in for the pending one.
+    const stored = new Set(messages.filter((m) => m.sender_id === store.me?.id && m.client_msg_id).map((m) => m.client_msg_id));
     for (const p of client.pending(roomId)) {
+      if (stored.has(p.client_msg_id)) continue;
       item(`pending:${p.client_msg_id}`, [p.state, client.state, p.error?.message].join('|'), () => this.pendingItem(p, byId));
     }
     nodes.forEach((node, i) => {
@@ -220,6 +230,10 @@ export class ChatView {
     if (stick) {
       this.scrollToBottom();
       this.markRead();
+    } else if (lastBefore && this.list.lastElementChild !== lastBefore && !this.loadingOlder) {
+      // Something arrived below while the reader is up in the history: offer the way down.
+      this.jumpBtn.textContent = '↓ New messages';
+      this.jumpBtn.hidden = false;
     }
   }
 

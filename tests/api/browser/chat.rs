@@ -237,6 +237,12 @@ async fn a_message_body_that_looks_like_html_is_shown_as_text() {
     b.wait_text("#search-results mark", "onerror").await;
     b.screenshot(&screenshot_path("search.png")).await;
 
+    // The theme follows the system's colour scheme when none was chosen.
+    let background = "return getComputedStyle(document.body).backgroundColor;";
+    assert_eq!(a.script(background, json!([])).await, json!("rgb(244, 245, 251)"));
+    a.cdp("Emulation.setEmulatedMedia", json!({"features": [{"name": "prefers-color-scheme", "value": "dark"}]})).await;
+    a.wait_until("the dark theme", "return getComputedStyle(document.body).backgroundColor === 'rgb(15, 16, 23)';", json!([])).await;
+
     for browser in [&a, &b] {
         let images = browser.script("return document.querySelectorAll('img').length;", json!([])).await;
         assert_eq!(images, json!(0), "no image element was created");
@@ -273,6 +279,16 @@ async fn history_pages_in_on_scroll_and_edits_replies_and_deletes_work_from_the_
     }
     assert_eq!(count_messages(&b, "message 1").await, 1);
     assert_eq!(count_messages(&b, "message 60").await, 1);
+
+    // Up in the history, a new message does not yank the view down but offers the way there.
+    let res = app.post(&format!("/api/v1/rooms/{room}/messages"), Some(&ada_token), json!({"body": "message 121"})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    b.wait_text("#jump", "New messages").await;
+    let below = "const s = document.querySelector('.scroller'); return s.scrollHeight - s.scrollTop - s.clientHeight;";
+    assert!(b.script(below, json!([])).await.as_f64().unwrap_or(0.0) > 1000.0, "the view stayed up in the history");
+    b.click("#jump").await;
+    b.wait_until("the jump button to go", "return document.querySelector('#jump').hidden;", json!([])).await;
+    assert_eq!(count_messages(&b, "message 121").await, 1);
 
     // Bob writes with a typo, edits it with ↑, and replies to Ada's last message.
     b.type_into("#composer", &format!("helo everyone{ENTER}")).await;

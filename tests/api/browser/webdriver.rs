@@ -157,7 +157,12 @@ impl Browser {
     /// Runs `source` before any script of every page this session loads (a Chrome DevTools
     /// command, so the page's Content-Security-Policy does not apply to it).
     pub async fn on_new_document(&self, source: &str) {
-        self.post("/goog/cdp/execute", json!({"cmd": "Page.addScriptToEvaluateOnNewDocument", "params": {"source": source}})).await;
+        self.cdp("Page.addScriptToEvaluateOnNewDocument", json!({ "source": source })).await;
+    }
+
+    /// A Chrome DevTools Protocol command, through chromedriver.
+    pub async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.post("/goog/cdp/execute", json!({ "cmd": cmd, "params": params })).await
     }
 
     /// Runs a function body in the page (`arguments` holds `args`) and returns its result.
