@@ -4,8 +4,12 @@
 
 pub mod access;
 pub mod accounts;
+pub mod admin;
+pub mod audit;
+pub mod contacts;
 pub mod messages;
 pub mod rooms;
 pub mod social;
+pub mod support;
 pub mod users;
 pub mod validate;

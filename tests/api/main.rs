@@ -1,10 +1,12 @@
 //! Integration tests: the real server on a random port against a real PostgreSQL, one fresh
 //! database per test (see helpers.rs). Run them with scripts/test.sh.
 
+mod admin;
 mod auth;
 mod bad_input;
 mod cli;
 mod config;
+mod contact;
 mod authorization;
 mod helpers;
 mod messages;
@@ -13,6 +15,7 @@ mod ordering;
 mod rooms;
 mod search;
 mod social;
+mod support;
 mod tokens;
 mod users;
 mod ws;

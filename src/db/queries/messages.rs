@@ -48,12 +48,12 @@ fn insert_params<'a>(new: &'a NewMessage<'a>) -> Vec<Param<'a>> {
 }
 
 /// The fast path of a send: like [`insert_next`], but only when the sender is a member of the room
-/// and the room is not a direct one (where blocks need checking), all in one statement. `None`
-/// means "not that simple": the caller takes the checked path.
+/// and the room is a group (direct rooms need their blocks checked, support rooms their session's
+/// state), all in one statement. `None` means "not that simple": the caller takes the checked path.
 pub async fn insert_next_as_member(conn: &mut AsyncPgConnection, new: &NewMessage<'_>) -> QueryResult<Option<Message>> {
     const SQL: &[&str] = &[
         "WITH s AS (UPDATE rooms SET last_seq = last_seq + 1, last_activity_at = now() WHERE id = ",
-        " AND kind <> 'direct' AND EXISTS (SELECT 1 FROM room_members WHERE room_id = ",
+        " AND kind = 'group' AND EXISTS (SELECT 1 FROM room_members WHERE room_id = ",
         " AND user_id = ",
         ") RETURNING last_seq) \
          INSERT INTO messages (id, room_id, seq, rev, sender_id, body, reply_to, client_msg_id) SELECT ",
