@@ -93,6 +93,17 @@ impl RoomAccess {
         self.member.as_ref().ok_or_else(not_a_member)
     }
 
+    /// Moderating by global role alone (not the room's owner or a room moderator): such actions
+    /// go on the audit log.
+    pub fn moderates_by_global_role(&self) -> bool {
+        !matches!(self.my_role(), Some(MemberRole::Owner | MemberRole::Moderator)) && self.caller_role.is_staff()
+    }
+
+    /// Acting as owner by global role alone (an admin who does not own the room).
+    pub fn owns_by_global_role(&self) -> bool {
+        self.my_role() != Some(MemberRole::Owner) && self.caller_role == Role::Admin
+    }
+
     /// Room owner or moderator, or global admin or moderator.
     pub fn can_moderate(&self) -> bool {
         matches!(self.my_role(), Some(MemberRole::Owner | MemberRole::Moderator)) || self.caller_role.is_staff()

@@ -168,10 +168,8 @@ pub async fn update_user(state: &AppState, caller: &AuthUser, id: Uuid, req: Use
         return Err(ApiError::Forbidden("Admins cannot change their own role or ban themselves.".into()));
     }
     let role = role.filter(|r| *r != target.role());
-    if let Some(new) = role {
-        if new == Role::Guest || target.role() == Role::Guest {
-            return Err(ApiError::validation("role", "Guests are support visitors: no account becomes or stops being one."));
-        }
+    if role.is_some_and(|new| new == Role::Guest || target.role() == Role::Guest) {
+        return Err(ApiError::validation("role", "Guests are support visitors: no account becomes or stops being one."));
     }
     let ban = req.banned.filter(|b| *b || target.is_banned());
     if role.is_none() && ban.is_none() {

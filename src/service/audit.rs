@@ -1,5 +1,6 @@
-//! The moderation trail: every action an admin or moderator takes through their role is recorded
-//! here, in the same transaction as the action, so an action and its record commit together.
+//! The moderation trail: every action an admin or moderator takes through their global role
+//! (not as a room's owner or moderator) is recorded here, in the same transaction as the action,
+//! so an action and its record commit together.
 //! The log is append-only; reading it is `GET /admin/audit-log` (admins).
 
 use diesel_async::AsyncPgConnection;
@@ -22,6 +23,11 @@ pub enum Action {
     UserBanned,
     UserUnbanned,
     MessageDeleted,
+    RoomUpdated,
+    RoomMembersAdded,
+    RoomMemberRemoved,
+    RoomMemberRoleChanged,
+    RoomDeleted,
     SupportClosed,
     ContactDeleted,
 }
@@ -33,6 +39,11 @@ impl Action {
             Action::UserBanned => "user.banned",
             Action::UserUnbanned => "user.unbanned",
             Action::MessageDeleted => "message.deleted",
+            Action::RoomUpdated => "room.updated",
+            Action::RoomMembersAdded => "room.members_added",
+            Action::RoomMemberRemoved => "room.member_removed",
+            Action::RoomMemberRoleChanged => "room.member_role_changed",
+            Action::RoomDeleted => "room.deleted",
             Action::SupportClosed => "support.session_closed",
             Action::ContactDeleted => "contact.deleted",
         }
@@ -42,6 +53,11 @@ impl Action {
         match self {
             Action::UserRoleChanged | Action::UserBanned | Action::UserUnbanned => "user",
             Action::MessageDeleted => "message",
+            Action::RoomUpdated
+            | Action::RoomMembersAdded
+            | Action::RoomMemberRemoved
+            | Action::RoomMemberRoleChanged
+            | Action::RoomDeleted => "room",
             Action::SupportClosed => "support_session",
             Action::ContactDeleted => "contact",
         }
@@ -71,10 +87,11 @@ pub struct AuditEntryView {
     pub id: i64,
     /// Who acted; null once that account is deleted.
     pub actor_id: Option<Uuid>,
-    /// `user.role_changed`, `user.banned`, `user.unbanned`, `message.deleted`,
+    /// `user.role_changed`, `user.banned`, `user.unbanned`, `message.deleted`, `room.updated`,
+    /// `room.members_added`, `room.member_removed`, `room.member_role_changed`, `room.deleted`,
     /// `support.session_closed` or `contact.deleted`.
     pub action: String,
-    /// `user`, `message`, `support_session` or `contact`.
+    /// `user`, `message`, `room`, `support_session` or `contact`.
     pub target_type: String,
     pub target_id: String,
     /// What the action changed (e.g. `{from, to}` for a role, `reason` for a ban).

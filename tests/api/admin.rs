@@ -385,3 +385,51 @@ async fn bad_admin_requests_get_clear_errors() {
         assert_error(app.get(&format!("/api/v1/admin/contacts{bad}"), t).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     }
 }
+
+#[actix_web::test]
+async fn room_moderation_by_global_role_is_audited_and_by_room_role_is_not() {
+    let app = spawn_app().await;
+    let admin = user_with_role(&app, "root", "admin").await;
+    let moderator = user_with_role(&app, "mod", "moderator").await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let carl = app.register("carl").await;
+    let dan = app.register("dan").await;
+    let room = app.group(&ada, "r", &[&bob, &carl]).await;
+    let r = |p: &str| format!("/api/v1/rooms/{room}{p}");
+    let (at, mt, own) = (Some(admin.access_token.as_str()), Some(moderator.access_token.as_str()), Some(ada.access_token.as_str()));
+
+    // The owner's own moderation is not staff action.
+    assert_eq!(app.patch(&r(""), own, json!({"topic": "by the owner"})).await.status(), StatusCode::OK);
+    assert_eq!(app.patch(&r(&format!("/members/{}", bob.id)), own, json!({"role": "member"})).await.status(), StatusCode::OK);
+    assert!(audit(&app, &admin, "").await.is_empty());
+
+    assert_eq!(app.patch(&r(""), mt, json!({"name": "renamed"})).await.status(), StatusCode::OK);
+    assert_eq!(app.post(&r("/members"), mt, json!({"user_ids": [dan.id]})).await.status(), StatusCode::CREATED);
+    assert_eq!(app.delete(&r(&format!("/members/{}", carl.id)), mt).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.patch(&r(&format!("/members/{}", bob.id)), at, json!({"role": "moderator"})).await.status(), StatusCode::OK);
+    assert_eq!(app.delete(&r(""), at).await.status(), StatusCode::NO_CONTENT);
+
+    let entries = audit(&app, &admin, "").await;
+    let got: Vec<(&str, &str, &str)> = entries
+        .iter()
+        .rev()
+        .map(|e| (e["action"].as_str().unwrap(), e["target_type"].as_str().unwrap(), e["actor_id"].as_str().unwrap()))
+        .collect();
+    let (a, m) = (admin.id.to_string(), moderator.id.to_string());
+    assert_eq!(
+        got,
+        [
+            ("room.updated", "room", m.as_str()),
+            ("room.members_added", "room", m.as_str()),
+            ("room.member_removed", "room", m.as_str()),
+            ("room.member_role_changed", "room", a.as_str()),
+            ("room.deleted", "room", a.as_str()),
+        ]
+    );
+    assert!(entries.iter().all(|e| e["target_id"] == room.to_string()));
+    assert_eq!(entries[4]["details"]["name"], "renamed");
+    assert_eq!(entries[3]["details"]["user_ids"], json!([dan.id]));
+    assert_eq!(entries[2]["details"]["user_id"], carl.id.to_string());
+    assert_eq!(entries[1]["details"], json!({"user_id": bob.id, "from": "member", "to": "moderator"}));
+}
