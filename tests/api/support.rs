@@ -352,3 +352,27 @@ async fn bad_support_requests_get_clear_errors() {
     // No email is fine.
     assert_eq!(open(json!({"name": "vera"})).await.status(), StatusCode::CREATED);
 }
+
+#[actix_web::test]
+async fn the_inbox_runs_the_same_few_queries_for_2_sessions_or_20() {
+    let app = spawn_app().await;
+    let admin = user_with_role(&app, "root", "admin").await;
+    let mut count_for = Vec::new();
+    let mut opened = 0;
+    for target in [2, 20] {
+        while opened < target {
+            let v = open_session(&app, &format!("v{opened}")).await;
+            app.send(&v.guest, v.room, "hello").await;
+            opened += 1;
+        }
+        let before = app.metric("db_queries_total").await;
+        let list = sessions(&app, &admin, "").await;
+        let after = app.metric("db_queries_total").await;
+        assert_eq!(list.len(), target);
+        assert!(list.iter().all(|s| s["last_message"]["body"] == "hello" && s["unread_count"] == 1));
+        count_for.push(after - before);
+    }
+    assert_eq!(count_for[0], count_for[1], "queries for 2 sessions vs 20: {count_for:?}");
+    // The token check, the sessions with counts, their rooms, visitors, last messages, reactions.
+    assert!(count_for[0] <= 6.0, "{count_for:?}");
+}
