@@ -352,3 +352,33 @@ async fn with_postgresql_cut_off_commands_fail_with_unavailable_and_service_resu
     assert_eq!(r["ok"], true, "{r}");
 }
 
+
+#[actix_web::test]
+async fn an_instance_starts_and_serves_its_own_clients_while_redis_is_unreachable() {
+    let base = test_settings().await;
+    let nowhere = format!("redis://127.0.0.1:{}", free_port());
+    let app = spawn_app_from(instance_settings(&base, &nowhere, "tnowhere", "lonely")).await;
+    let res = app.get("/health/ready", None).await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["checks"]["redis"].as_str().unwrap().starts_with("down"), "{body}");
+
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    befriend(&app, &ada, &bob).await;
+    let room = app.group(&ada, "local", &[&bob]).await;
+    let mut bobs = app.ws(&bob.access_token).await;
+    let mut adas = app.ws(&ada.access_token).await;
+    assert_eq!(presence_of(&mut bobs, &ada).await["status"], "online", "presence falls back to this instance");
+    let r = adas.command("message.send", json!({"room_id": room, "body": "no redis needed"})).await;
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(bobs.event("message.new").await["message"]["body"], "no redis needed");
+}
+
+#[actix_web::test]
+async fn a_malformed_redis_url_stops_start_up_with_a_clear_error() {
+    let base = test_settings().await;
+    let settings = instance_settings(&base, "definitely not a url", "tbad", "bad");
+    let err = plauder::startup::Application::build(settings).await.err().expect("refused");
+    assert!(format!("{err:#}").contains("redis.url is not a valid Redis URL"), "{err:#}");
+}

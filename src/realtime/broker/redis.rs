@@ -85,7 +85,8 @@ impl RedisBroker {
     /// # Errors
     /// A malformed Redis URL.
     pub fn start(settings: &RedisSettings, url: &str, instance_id: &str) -> anyhow::Result<Self> {
-        let client = redis::Client::open(url)?;
+        // The URL is not repeated: it may hold a password.
+        let client = redis::Client::open(url).map_err(|e| anyhow::anyhow!("redis.url is not a valid Redis URL: {e}"))?;
         let min = Duration::from_millis(settings.reconnect_min_ms);
         let max = Duration::from_millis(settings.reconnect_max_ms);
         let config = ConnectionManagerConfig::new()
