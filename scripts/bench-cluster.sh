@@ -2,8 +2,12 @@
 # Cluster benchmarks with the load tool (src/bin/plauder-load.rs), against one throw-away
 # PostgreSQL with production durability and a throw-away Redis:
 #
-#   scripts/bench-cluster.sh compare [SECONDS]   the same fan-out load through nginx on two
-#                                                instances and directly on one (default 20 s)
+#   scripts/bench-cluster.sh compare [SECONDS] [RATE]
+#                                                the same fan-out load through nginx on two
+#                                                instances, through nginx on one, and directly
+#                                                on one: at RATE msg/s
+#                                                (default 2000; latency) and closed-loop
+#                                                (throughput), default 20 s each
 #   scripts/bench-cluster.sh span [SECONDS]      four instances holding 75,000 connections
 #                                                between them (18,750 each: a process here may
 #                                                hold 20,000 files), and fan-out through nginx in
@@ -16,6 +20,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$PLAUDER_ROOT"
 mode="${1:-compare}"
 secs="${2:-20}"
+rate="${3:-2000}"
 
 ulimit -n 20000
 ensure_packages redis-server nginx
@@ -96,7 +101,7 @@ compare)
     start_nginx "$port_a" "$port_b"
     echo
     echo "== two instances behind nginx (http://127.0.0.1:$nginx_port)"
-    run_fanout "http://127.0.0.1:$nginx_port" --rooms 100 --members 10 --rate 2000
+    run_fanout "http://127.0.0.1:$nginx_port" --rooms 100 --members 10 --rate "$rate"
     run_fanout "http://127.0.0.1:$nginx_port" --rooms 100 --members 10
     broker_counters "$port_a" alpha
     broker_counters "$port_b" beta
@@ -105,12 +110,21 @@ compare)
     pids=()
     port_s="$(free_port 18750)"
     start_instance single "$port_s"
+    # The same proxy in front of the one instance, to tell nginx's cost from crossing instances.
+    start_nginx "$port_s"
+    echo
+    echo "== one instance behind nginx (http://127.0.0.1:$nginx_port)"
+    run_fanout "http://127.0.0.1:$nginx_port" --rooms 100 --members 10 --rate "$rate"
+    run_fanout "http://127.0.0.1:$nginx_port" --rooms 100 --members 10
     echo
     echo "== one instance, direct (http://127.0.0.1:$port_s)"
-    run_fanout "http://127.0.0.1:$port_s" --rooms 100 --members 10 --rate 2000
+    run_fanout "http://127.0.0.1:$port_s" --rooms 100 --members 10 --rate "$rate"
     run_fanout "http://127.0.0.1:$port_s" --rooms 100 --members 10
     ;;
 span)
+    # The idle connections of the load tool do not read, so they never answer the server's pings;
+    # without this the server would close them after three heartbeats (45 s), mid-run.
+    export PLAUDER__REALTIME__HEARTBEAT_INTERVAL_MS=600000
     ports=()
     next=18700
     for id in n1 n2 n3 n4; do
