@@ -60,6 +60,20 @@ broker_counters() {
     curl -sf "http://127.0.0.1:$1/metrics" | grep -E "^broker_(published|received|dropped_no_local|publish_errors)_total\{instance=\"$2\"\}" || true
 }
 
+# transit PORT ID: publish-to-decode time of what this instance received from the others, from
+# its histogram: count, mean, and the bucket bounds holding the median and the 99th percentile.
+transit() {
+    curl -sf "http://127.0.0.1:$1/metrics" | awk -v id="$2" '
+        index($0, "broker_transit_seconds_bucket{") == 1 && index($0, "instance=\"" id "\"") {
+            match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5); n++; les[n] = le; cum[n] = $NF }
+        index($0, "broker_transit_seconds_sum{") == 1 && index($0, "instance=\"" id "\"") { sum = $NF }
+        index($0, "broker_transit_seconds_count{") == 1 && index($0, "instance=\"" id "\"") { count = $NF }
+        END {
+            if (count == 0) { print "  " id ": no transit samples"; exit }
+            for (i = 1; i <= n; i++) { if (p50 == "" && cum[i] >= count * 0.5) p50 = les[i]; if (p99 == "" && cum[i] >= count * 0.99) p99 = les[i] }
+            printf "  %s: broker transit of %d messages: mean %.2f ms, p50 <= %s s, p99 <= %s s\n", id, count, sum / count * 1000, p50, p99 }'
+}
+
 run_fanout() {
     local url=$1; shift
     echo "-- fanout $*  ($(date -u +%FT%TZ); uptime:$(uptime | sed 's/.*load/ load/'))"
@@ -105,6 +119,8 @@ compare)
     run_fanout "http://127.0.0.1:$nginx_port" --rooms 100 --members 10
     broker_counters "$port_a" alpha
     broker_counters "$port_b" beta
+    transit "$port_a" alpha
+    transit "$port_b" beta
 
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
     pids=()
@@ -159,6 +175,7 @@ span)
     for i in 0 1 2 3; do
         echo "  n$((i + 1)): $(metric "${ports[$i]}" ws_connections) connections"
         broker_counters "${ports[$i]}" "n$((i + 1))"
+        transit "${ports[$i]}" "n$((i + 1))"
     done
     wait "${idle_pids[@]}" || true
     for i in 0 1 2 3; do sed -n '1,4p' "$work/idle-$i.txt"; done

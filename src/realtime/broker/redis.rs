@@ -388,6 +388,12 @@ fn deliver(shared: &Shared, msg: &redis::Msg) {
         return;
     }
     metrics::counter!("broker_received_total", "instance" => instance.clone()).increment(1);
+    if let Some(sent) = decoded.published_us {
+        // Publish on one instance to decode on this one: what crossing instances costs (clocks
+        // of one machine, or NTP-synchronised ones).
+        let secs = wire::now_us().saturating_sub(sent) as f64 / 1e6;
+        metrics::histogram!("broker_transit_seconds", "instance" => instance.clone()).record(secs);
+    }
     if !shared.has_local(&topic) {
         // Unsubscribed while it was on its way.
         metrics::counter!("broker_dropped_no_local_total", "instance" => instance.clone()).increment(1);
