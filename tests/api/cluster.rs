@@ -263,6 +263,16 @@ async fn with_redis_killed_each_instance_serves_its_own_and_sync_recovers_everyt
     assert_eq!(r["data"]["has_more"], false);
 }
 
+/// Kills the child process when the test ends, also when it fails before killing it itself.
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[actix_web::test]
 async fn an_instance_killed_with_sigkill_has_its_users_offline_everywhere_within_the_bound() {
     let base = test_settings().await;
@@ -270,7 +280,7 @@ async fn an_instance_killed_with_sigkill_has_its_users_offline_everywhere_within
     let alive = spawn_app_from(instance_settings(&base, &redis_url(), &prefix, "survivor")).await;
     // The victim is a separate `plauder serve` process so that it can die without any cleanup.
     let port = free_port();
-    let mut victim = std::process::Command::new(env!("CARGO_BIN_EXE_plauder"))
+    let mut victim = ChildGuard(std::process::Command::new(env!("CARGO_BIN_EXE_plauder"))
         .arg("--config-dir")
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/config"))
         .arg("serve")
@@ -284,7 +294,7 @@ async fn an_instance_killed_with_sigkill_has_its_users_offline_everywhere_within
         .env("PLAUDER__SERVER__PORT", port.to_string())
         .env_remove("RUST_LOG")
         .spawn()
-        .expect("start plauder serve");
+        .expect("start plauder serve"));
     let victim_app = TestApp { address: format!("http://127.0.0.1:{port}"), client: alive.client.clone(), db_url: alive.db_url.clone(), state: alive.state.clone() };
     let deadline = Instant::now() + Duration::from_secs(20);
     while reqwest::get(format!("{}/health", victim_app.address)).await.is_err() {
@@ -299,9 +309,9 @@ async fn an_instance_killed_with_sigkill_has_its_users_offline_everywhere_within
     assert_eq!(ada_v.hello["data"]["instance"], "victim");
     assert_eq!(presence_of(&mut bob_s, &ada).await["status"], "online");
 
-    victim.kill().expect("kill -9");
+    victim.0.kill().expect("kill -9");
     let killed = Instant::now();
-    let _ = victim.wait();
+    let _ = victim.0.wait();
     let ev = presence_of(&mut bob_s, &ada).await;
     let took = killed.elapsed();
     assert_eq!(ev["status"], "offline");
