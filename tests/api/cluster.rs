@@ -392,3 +392,17 @@ async fn a_malformed_redis_url_stops_start_up_with_a_clear_error() {
     let err = plauder::startup::Application::build(settings).await.err().expect("refused");
     assert!(format!("{err:#}").contains("redis.url is not a valid Redis URL"), "{err:#}");
 }
+
+#[actix_web::test]
+async fn an_idle_subscriber_connection_is_kept_not_reconnected() {
+    let c = Cluster::start(&redis_url()).await;
+    let ada = c.front.register("ada").await;
+    let bob = c.front.register("bob").await;
+    let room = c.front.group(&ada, "idle", &[&bob]).await;
+    let mut bob_b = c.ws_on(&bob.access_token, "beta").await;
+    // Longer than the subscriber's keep-alive PING period (5 s), with nothing published.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(instance_metric(&c.b, "broker_reconnects_total", "beta").await, 0.0, "the PING answer was taken as a failure");
+    c.a.send(&ada, room, "still there").await;
+    assert_eq!(bob_b.event("message.new").await["message"]["body"], "still there");
+}

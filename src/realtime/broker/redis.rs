@@ -343,7 +343,9 @@ async fn serve(
                 deliver(shared, &msg);
             }
             _ = ping.tick() => {
-                if !matches!(tokio::time::timeout(REDIS_TIMEOUT, sink.ping::<String>()).await, Ok(Ok(_))) {
+                // In subscribed mode Redis answers PING with ["pong", ""], not +PONG: any answer
+                // will do.
+                if !matches!(tokio::time::timeout(REDIS_TIMEOUT, sink.ping::<redis::Value>()).await, Ok(Ok(_))) {
                     return false;
                 }
             }
