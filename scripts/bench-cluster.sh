@@ -57,7 +57,8 @@ start_instance() {
 
 # broker_counters PORT ID: what one instance received from Redis and dropped.
 broker_counters() {
-    curl -sf "http://127.0.0.1:$1/metrics" | grep -E "^broker_(published|received|dropped_no_local|publish_errors)_total\{instance=\"$2\"\}" || true
+    curl -sf "http://127.0.0.1:$1/metrics" \
+        | grep -E "^(broker_(published|received|dropped_no_local|publish_errors|reconnects)_total\{instance=\"$2\"\}|realtime_gap_fetches_total)" || true
 }
 
 # transit PORT ID: publish-to-decode time of what this instance received from the others, from
