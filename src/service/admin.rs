@@ -120,14 +120,7 @@ fn parse_role(field: &str, role: &str) -> ApiResult<Role> {
 /// `validation_failed` for a bad role, limit, offset or an over-long `q`.
 pub async fn list_users(state: &AppState, query: UserQuery) -> ApiResult<UserPage> {
     let role = query.role.as_deref().map(|r| parse_role("role", r)).transpose()?;
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::validation("limit", format!("limit must be between 1 and {MAX_PAGE}.")));
-    }
-    let offset = query.offset.unwrap_or(0);
-    if offset < 0 {
-        return Err(ApiError::validation("offset", "offset must not be negative."));
-    }
+    let (limit, offset) = crate::service::validate::page(query.limit, query.offset, 50, MAX_PAGE)?;
     if query.q.as_ref().is_some_and(|q| q.chars().count() > 100) {
         return Err(ApiError::validation("q", "q must be at most 100 characters."));
     }

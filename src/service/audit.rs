@@ -120,10 +120,7 @@ impl AuditEntryView {
 /// # Errors
 /// `validation_failed` for a bad limit or cursor.
 pub async fn list(state: &AppState, limit: Option<i64>, before_id: Option<i64>) -> ApiResult<Vec<AuditEntryView>> {
-    let limit = limit.unwrap_or(100);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::validation("limit", format!("limit must be between 1 and {MAX_PAGE}.")));
-    }
+    let (limit, _) = crate::service::validate::page(limit, None, 100, MAX_PAGE)?;
     if before_id.is_some_and(|id| id < 1) {
         return Err(ApiError::validation("before_id", "before_id must be positive."));
     }

@@ -64,14 +64,7 @@ pub async fn submit(state: &AppState, name: &str, email: &str, message: &str) ->
 /// # Errors
 /// `validation_failed` for a bad limit or offset.
 pub async fn list(state: &AppState, limit: Option<i64>, offset: Option<i64>) -> ApiResult<Vec<ContactView>> {
-    let limit = limit.unwrap_or(50);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::validation("limit", format!("limit must be between 1 and {MAX_PAGE}.")));
-    }
-    let offset = offset.unwrap_or(0);
-    if offset < 0 {
-        return Err(ApiError::validation("offset", "offset must not be negative."));
-    }
+    let (limit, offset) = crate::service::validate::page(limit, offset, 50, MAX_PAGE)?;
     let mut conn = state.db().await?;
     Ok(contacts::list(&mut conn, limit, offset).await?.into_iter().map(ContactView::new).collect())
 }

@@ -167,14 +167,7 @@ pub async fn inbox(state: &AppState, status: Option<&str>, limit: Option<i64>, o
     let status = status
         .map(|s| SupportStatus::parse(s).ok_or_else(|| ApiError::validation("status", "status must be open or closed.")))
         .transpose()?;
-    let limit = limit.unwrap_or(50);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::validation("limit", format!("limit must be between 1 and {MAX_PAGE}.")));
-    }
-    let offset = offset.unwrap_or(0);
-    if offset < 0 {
-        return Err(ApiError::validation("offset", "offset must not be negative."));
-    }
+    let (limit, offset) = crate::service::validate::page(limit, offset, 50, MAX_PAGE)?;
     let mut conn = state.db().await?;
     let rows = support::inbox(&mut conn, status.map(SupportStatus::as_str), None, limit, offset).await?;
     views(&mut conn, rows).await

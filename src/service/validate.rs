@@ -1,4 +1,5 @@
-//! Field rules for account data, each returning `validation_failed` naming the field.
+//! Field rules for account data and list paging, each returning `validation_failed` naming the
+//! field.
 
 use crate::error::{ApiError, ApiResult};
 
@@ -18,6 +19,19 @@ pub fn username(s: &str) -> ApiResult<()> {
         ));
     }
     Ok(())
+}
+
+/// A page size `limit` (default `default`, at most `max`) and a non-negative `offset` (default 0).
+pub fn page(limit: Option<i64>, offset: Option<i64>, default: i64, max: i64) -> ApiResult<(i64, i64)> {
+    let limit = limit.unwrap_or(default);
+    if !(1..=max).contains(&limit) {
+        return Err(ApiError::validation("limit", format!("limit must be between 1 and {max}.")));
+    }
+    let offset = offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(ApiError::validation("offset", "offset must not be negative."));
+    }
+    Ok((limit, offset))
 }
 
 /// A plausible address: one `@`, something before it, a dotted domain after, no spaces, at most
