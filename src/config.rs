@@ -77,6 +77,10 @@ pub struct AuthSettings {
 pub struct RateLimitSettings {
     pub auth_burst: u32,
     pub auth_replenish_interval_ms: u64,
+    pub support_burst: u32,
+    pub support_replenish_interval_ms: u64,
+    pub contact_burst: u32,
+    pub contact_replenish_interval_ms: u64,
     pub message_burst: u32,
     pub message_replenish_interval_ms: u64,
     pub command_burst: u32,
@@ -197,6 +201,10 @@ impl Settings {
             return bad("rate_limit.auth_replenish_interval_ms", "must be positive");
         }
         for (key, value) in [
+            ("rate_limit.support_burst", u64::from(self.rate_limit.support_burst)),
+            ("rate_limit.support_replenish_interval_ms", self.rate_limit.support_replenish_interval_ms),
+            ("rate_limit.contact_burst", u64::from(self.rate_limit.contact_burst)),
+            ("rate_limit.contact_replenish_interval_ms", self.rate_limit.contact_replenish_interval_ms),
             ("rate_limit.message_burst", u64::from(self.rate_limit.message_burst)),
             ("rate_limit.message_replenish_interval_ms", self.rate_limit.message_replenish_interval_ms),
             ("rate_limit.command_burst", u64::from(self.rate_limit.command_burst)),

@@ -127,6 +127,8 @@ fn spawn_housekeeping(state: Arc<AppState>) {
         loop {
             tick.tick().await;
             state.auth_limiter.sweep();
+            state.support_limiter.sweep();
+            state.contact_limiter.sweep();
             state.user_limits.sweep();
         }
     });

@@ -19,6 +19,10 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub passwords: PasswordHasher,
     pub auth_limiter: IpRateLimiter,
+    /// Per client IP: opening support sessions.
+    pub support_limiter: IpRateLimiter,
+    /// Per client IP: contact form entries.
+    pub contact_limiter: IpRateLimiter,
     pub user_limits: UserRateLimits,
     pub realtime: Realtime,
     pub send_batcher: SendBatcher,
@@ -44,6 +48,8 @@ impl AppState {
                 rl.auth_burst,
                 Duration::from_millis(rl.auth_replenish_interval_ms),
             )?,
+            support_limiter: IpRateLimiter::new(rl.support_burst, Duration::from_millis(rl.support_replenish_interval_ms))?,
+            contact_limiter: IpRateLimiter::new(rl.contact_burst, Duration::from_millis(rl.contact_replenish_interval_ms))?,
             user_limits: UserRateLimits::new(rl)?,
             realtime,
             send_batcher,

@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::api::extract::ApiJson;
-use crate::auth::AuthUser;
+use crate::auth::{AnyUser, AuthUser};
 use crate::error::{ApiResult, ErrorBody};
 use crate::service::messages::{self, MessagePage, SearchResult, SendMessage};
 use crate::state::AppState;
@@ -59,7 +59,7 @@ pub struct SearchResults {
     responses((status = 200, body = MessagePage), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list_messages(
     state: web::Data<AppState>,
-    caller: AuthUser,
+    caller: AnyUser,
     id: web::Path<Uuid>,
     query: web::Query<HistoryQuery>,
 ) -> ApiResult<web::Json<MessagePage>> {
@@ -74,7 +74,7 @@ pub async fn list_messages(
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn send_message(
     state: web::Data<AppState>,
-    caller: AuthUser,
+    caller: AnyUser,
     id: web::Path<Uuid>,
     body: ApiJson<SendRequest>,
 ) -> ApiResult<HttpResponse> {
@@ -91,7 +91,7 @@ pub async fn send_message(
     responses((status = 200, body = MessageView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn edit_message(
     state: web::Data<AppState>,
-    caller: AuthUser,
+    caller: AnyUser,
     id: web::Path<Uuid>,
     body: ApiJson<EditRequest>,
 ) -> ApiResult<web::Json<MessageView>> {
@@ -103,7 +103,7 @@ pub async fn edit_message(
 #[utoipa::path(delete, path = "/api/v1/messages/{id}", tag = "messages", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, body = MessageView, description = "The tombstone"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn delete_message(state: web::Data<AppState>, caller: AuthUser, id: web::Path<Uuid>) -> ApiResult<web::Json<MessageView>> {
+pub async fn delete_message(state: web::Data<AppState>, caller: AnyUser, id: web::Path<Uuid>) -> ApiResult<web::Json<MessageView>> {
     state.user_limits.check(caller.id, true)?;
     Ok(web::Json(messages::delete(&state, &caller, id.into_inner()).await?))
 }
@@ -112,7 +112,7 @@ pub async fn delete_message(state: web::Data<AppState>, caller: AuthUser, id: we
 #[utoipa::path(put, path = "/api/v1/messages/{id}/reactions/{emoji}", tag = "messages", security(("bearer" = [])),
     params(("id" = Uuid, Path), ("emoji" = String, Path)),
     responses((status = 200, body = MessageView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn add_reaction(state: web::Data<AppState>, caller: AuthUser, path: web::Path<(Uuid, String)>) -> ApiResult<web::Json<MessageView>> {
+pub async fn add_reaction(state: web::Data<AppState>, caller: AnyUser, path: web::Path<(Uuid, String)>) -> ApiResult<web::Json<MessageView>> {
     state.user_limits.check(caller.id, true)?;
     let (id, emoji) = path.into_inner();
     Ok(web::Json(messages::react(&state, &caller, id, &emoji, true).await?))
@@ -122,7 +122,7 @@ pub async fn add_reaction(state: web::Data<AppState>, caller: AuthUser, path: we
 #[utoipa::path(delete, path = "/api/v1/messages/{id}/reactions/{emoji}", tag = "messages", security(("bearer" = [])),
     params(("id" = Uuid, Path), ("emoji" = String, Path)),
     responses((status = 200, body = MessageView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn remove_reaction(state: web::Data<AppState>, caller: AuthUser, path: web::Path<(Uuid, String)>) -> ApiResult<web::Json<MessageView>> {
+pub async fn remove_reaction(state: web::Data<AppState>, caller: AnyUser, path: web::Path<(Uuid, String)>) -> ApiResult<web::Json<MessageView>> {
     state.user_limits.check(caller.id, true)?;
     let (id, emoji) = path.into_inner();
     Ok(web::Json(messages::react(&state, &caller, id, &emoji, false).await?))

@@ -2,6 +2,7 @@
 //! Handlers parse and authorise the request, call a service, and shape the response; the rules
 //! live in `service`.
 
+pub mod admin;
 pub mod auth;
 pub mod extract;
 pub mod health;
@@ -9,6 +10,7 @@ pub mod messages;
 pub mod openapi;
 pub mod rooms;
 pub mod social;
+pub mod support;
 pub mod users;
 pub mod ws;
 
@@ -72,6 +74,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .put(messages::add_reaction)
                         .delete(messages::remove_reaction),
                 )
-                .service(web::resource("/search/messages").get(messages::search_messages)),
+                .service(web::resource("/search/messages").get(messages::search_messages))
+                .service(web::resource("/support/sessions").post(support::open_session))
+                .service(web::resource("/contact").post(support::submit_contact))
+                .service(web::resource("/admin/stats").get(admin::get_stats))
+                .service(web::resource("/admin/users").get(admin::list_users))
+                .service(web::resource("/admin/users/{id}").patch(admin::update_user))
+                .service(web::resource("/admin/messages/{id}").delete(admin::delete_message))
+                .service(web::resource("/admin/support/sessions").get(admin::list_support_sessions))
+                .service(web::resource("/admin/support/sessions/{id}/close").post(admin::close_support_session))
+                .service(web::resource("/admin/audit-log").get(admin::audit_log))
+                .service(web::resource("/admin/contacts").get(admin::list_contacts))
+                .service(web::resource("/admin/contacts/{id}").delete(admin::delete_contact)),
         );
 }

@@ -5,7 +5,7 @@ use actix_web::web;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{auth, health, messages, rooms, social, users};
+use crate::api::{admin, auth, health, messages, rooms, social, support, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,9 +22,12 @@ use crate::api::{auth, health, messages, rooms, social, users};
         rooms::mark_read,
         messages::list_messages, messages::send_message, messages::edit_message, messages::delete_message,
         messages::add_reaction, messages::remove_reaction, messages::search_messages,
+        support::open_session, support::submit_contact,
+        admin::get_stats, admin::list_users, admin::update_user, admin::delete_message, admin::list_support_sessions,
+        admin::close_support_session, admin::audit_log, admin::list_contacts, admin::delete_contact,
     ),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "users"), (name = "friends"), (name = "rooms"), (name = "messages"), (name = "operations"))
+    tags((name = "auth"), (name = "users"), (name = "friends"), (name = "rooms"), (name = "messages"), (name = "support"), (name = "admin"), (name = "operations"))
 )]
 pub struct ApiDoc;
 

@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::api::extract::{ApiJson, double_option};
-use crate::auth::AuthUser;
+use crate::auth::{AnyUser, AuthUser};
 use crate::error::{ApiResult, ErrorBody};
 use crate::service::rooms::{self, CreateRoom, ReadMarker, RoomDetail, UpdateRoom};
 use crate::state::AppState;
@@ -79,14 +79,14 @@ pub async fn create_room(state: web::Data<AppState>, caller: AuthUser, body: Api
 /// `GET /api/v1/rooms`
 #[utoipa::path(get, path = "/api/v1/rooms", tag = "rooms", security(("bearer" = [])),
     responses((status = 200, body = RoomList, description = "The caller's rooms, most recent activity first")))]
-pub async fn list_rooms(state: web::Data<AppState>, caller: AuthUser) -> ApiResult<web::Json<RoomList>> {
+pub async fn list_rooms(state: web::Data<AppState>, caller: AnyUser) -> ApiResult<web::Json<RoomList>> {
     Ok(web::Json(RoomList { rooms: rooms::list(&state, &caller).await? }))
 }
 
 /// `GET /api/v1/rooms/{id}`
 #[utoipa::path(get, path = "/api/v1/rooms/{id}", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = RoomDetail), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_room(state: web::Data<AppState>, caller: AuthUser, id: web::Path<Uuid>) -> ApiResult<web::Json<RoomDetail>> {
+pub async fn get_room(state: web::Data<AppState>, caller: AnyUser, id: web::Path<Uuid>) -> ApiResult<web::Json<RoomDetail>> {
     Ok(web::Json(rooms::get(&state, &caller, id.into_inner()).await?))
 }
 
@@ -116,7 +116,7 @@ pub async fn delete_room(state: web::Data<AppState>, caller: AuthUser, id: web::
 /// `GET /api/v1/rooms/{id}/members`
 #[utoipa::path(get, path = "/api/v1/rooms/{id}/members", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = MemberList), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn list_members(state: web::Data<AppState>, caller: AuthUser, id: web::Path<Uuid>) -> ApiResult<web::Json<MemberList>> {
+pub async fn list_members(state: web::Data<AppState>, caller: AnyUser, id: web::Path<Uuid>) -> ApiResult<web::Json<MemberList>> {
     Ok(web::Json(MemberList { members: rooms::members(&state, &caller, id.into_inner()).await? }))
 }
 
@@ -172,7 +172,7 @@ pub async fn join_room(state: web::Data<AppState>, caller: AuthUser, id: web::Pa
     responses((status = 200, body = ReadMarker), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn mark_read(
     state: web::Data<AppState>,
-    caller: AuthUser,
+    caller: AnyUser,
     id: web::Path<Uuid>,
     body: ApiJson<ReadRequest>,
 ) -> ApiResult<web::Json<ReadMarker>> {

@@ -6,7 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::api::extract::{ApiJson, double_option};
-use crate::auth::AuthUser;
+use crate::auth::{AnyUser, AuthUser};
 use crate::error::{ApiResult, ErrorBody};
 use crate::service::{accounts, users};
 use crate::state::AppState;
@@ -47,7 +47,7 @@ pub struct UserList {
 /// `GET /api/v1/users/me`
 #[utoipa::path(get, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = UserView), (status = 401, body = ErrorBody)))]
-pub async fn get_me(caller: AuthUser) -> web::Json<UserView> {
+pub async fn get_me(caller: AnyUser) -> web::Json<UserView> {
     web::Json(UserView::own(&caller.user))
 }
 

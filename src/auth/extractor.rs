@@ -1,9 +1,19 @@
-//! `AuthUser`: the authenticated caller of a protected route. Taking it as a handler argument is
-//! what protects the route. It checks the token's signature and expiry, then the account as it is
-//! now (one primary-key read), so that bans, deletions, role changes and revocations apply at once
-//! to tokens already handed out.
+//! Who the caller is and what their global role lets them reach: the one place roles are
+//! enforced for routes. Taking one of these as a handler argument is what protects the route:
+//!
+//! - [`AuthUser`]: any signed-in account except a guest (support-chat visitor);
+//! - [`AnyUser`]: any signed-in account, guests included, for the few routes PROTOCOL.md opens to
+//!   guests (their support room's read and write routes, `GET /users/me`); what a guest may do
+//!   inside a room is then [`crate::service::access::RoomAccess`]'s business;
+//! - [`StaffUser`]: an admin or a moderator (the routes PROTOCOL.md marks M);
+//! - [`AdminUser`]: an admin.
+//!
+//! Each checks the token's signature and expiry, then the account as it is now (one primary-key
+//! read), so bans, deletions, role changes and revocations apply at once to tokens already handed
+//! out. A missing or bad token is 401; a banned account or the wrong role 403.
 
 use std::future::Future;
+use std::ops::Deref;
 use std::pin::Pin;
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
@@ -20,22 +30,99 @@ pub struct AuthUser {
     pub user: User,
 }
 
+/// A signed-in caller of any role, guests included.
+#[derive(Debug, Clone)]
+pub struct AnyUser(pub AuthUser);
+
+/// A signed-in admin or moderator.
+#[derive(Debug, Clone)]
+pub struct StaffUser(pub AuthUser);
+
+/// A signed-in admin.
+#[derive(Debug, Clone)]
+pub struct AdminUser(pub AuthUser);
+
+type Extracted<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
+
+/// Authenticates the request, then lets `allowed` judge the role; `refusal` is the 403 message.
+fn extract<T: 'static>(
+    req: &HttpRequest,
+    allowed: fn(Role) -> bool,
+    refusal: &'static str,
+    wrap: fn(AuthUser) -> T,
+) -> Extracted<T> {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let token = bearer_token(req).map(str::to_owned);
+    Box::pin(async move {
+        let state = state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("AppState missing")))?;
+        let token = token.ok_or_else(|| ApiError::Unauthorized("Missing access token.".into()))?;
+        let caller = authenticate(&state, &token).await?;
+        if !allowed(caller.role) {
+            return Err(ApiError::Forbidden(refusal.into()));
+        }
+        Ok(wrap(caller))
+    })
+}
+
 impl FromRequest for AuthUser {
     type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+    type Future = Extracted<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let token = bearer_token(req).map(str::to_owned);
-        Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("AppState missing")))?;
-            let token = token.ok_or_else(|| ApiError::Unauthorized("Missing access token.".into()))?;
-            authenticate(&state, &token).await
-        })
+        extract(req, |r| r != Role::Guest, "Guests can only use their support room.", |u| u)
     }
 }
 
-/// Checks an access token against the account as it is now; shared with the WebSocket upgrade.
+impl FromRequest for AnyUser {
+    type Error = ApiError;
+    type Future = Extracted<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        extract(req, |_| true, "", AnyUser)
+    }
+}
+
+impl FromRequest for StaffUser {
+    type Error = ApiError;
+    type Future = Extracted<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        extract(req, Role::is_staff, "Only admins and moderators may do that.", StaffUser)
+    }
+}
+
+impl FromRequest for AdminUser {
+    type Error = ApiError;
+    type Future = Extracted<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        extract(req, |r| r == Role::Admin, "Only admins may do that.", AdminUser)
+    }
+}
+
+impl Deref for AnyUser {
+    type Target = AuthUser;
+    fn deref(&self) -> &AuthUser {
+        &self.0
+    }
+}
+
+impl Deref for StaffUser {
+    type Target = AuthUser;
+    fn deref(&self) -> &AuthUser {
+        &self.0
+    }
+}
+
+impl Deref for AdminUser {
+    type Target = AuthUser;
+    fn deref(&self) -> &AuthUser {
+        &self.0
+    }
+}
+
+/// Checks an access token against the account as it is now, whatever its role; shared with the
+/// WebSocket upgrade (which guests may use).
 ///
 /// # Errors
 /// `unauthorized` for a bad, expired or revoked token or a deleted account; `forbidden` for a
@@ -45,11 +132,13 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, Api
     let claims = state.jwt.verify(token).ok_or_else(invalid)?;
     let mut conn = state.db().await?;
     let user = crate::db::queries::users::find(&mut conn, claims.sub).await?.ok_or_else(invalid)?;
-    if user.token_version != claims.ver {
-        return Err(invalid());
-    }
+    // Before the version: a ban also revokes the tokens, and the client should learn that it is
+    // banned rather than that its token is stale.
     if user.is_banned() {
         return Err(ApiError::Forbidden("This account is banned.".into()));
+    }
+    if user.token_version != claims.ver {
+        return Err(invalid());
     }
     Ok(AuthUser { id: user.id, role: user.role(), user })
 }

@@ -1,6 +1,6 @@
 //! Rate limiting with governor's keyed GCRA: per client IP for the unauthenticated routes that
-//! cost the most (register and login, with Argon2), and per user for message writes and
-//! WebSocket commands.
+//! cost the most or store what anyone sends (register and login, with Argon2; support sessions;
+//! the contact form), and per user for message writes and WebSocket commands.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -48,7 +48,7 @@ impl<K: std::hash::Hash + Eq + Clone> KeyedLimiter<K> {
     }
 }
 
-/// Per client address: register and login.
+/// Per client address: register and login, support sessions, contact form.
 pub type IpRateLimiter = KeyedLimiter<IpAddr>;
 
 /// Per-user budgets shared by every connection and by REST: one for message writes, one for the

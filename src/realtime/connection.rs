@@ -24,7 +24,7 @@ use crate::realtime::outbox::{ConnHandle, ConnId, Deliver, Outbox};
 use crate::realtime::presence::{self, Status};
 use crate::realtime::protocol::{self, Command, CommandId, close};
 use crate::realtime::registry::{Attach, AttachMany, Detach};
-use crate::service::{messages, rooms, social};
+use crate::service::{messages, rooms, social, support};
 use crate::state::AppState;
 use crate::views::UserView;
 
@@ -268,8 +268,12 @@ impl Actor for WsConnection {
     fn started(&mut self, ctx: &mut Self::Context) {
         metrics::gauge!("ws_connections").increment(1.0);
         let realtime = &self.state.realtime;
+        realtime.connection_opened();
         self.subscriber = self.id;
         realtime.broker.subscribe(Topic::User(self.caller.id), self.subscriber, ctx.address().recipient());
+        if self.caller.role.is_staff() {
+            realtime.broker.subscribe(Topic::Staff, self.subscriber, ctx.address().recipient());
+        }
         if self.caller.role != Role::Guest {
             realtime.presence.do_send(presence::Connect { user_id: self.caller.id, conn_id: self.id });
         }
@@ -294,8 +298,13 @@ impl Actor for WsConnection {
         // Attached to every room before `hello` and before any frame is handled: from `hello` on,
         // every event of the user's rooms reaches this connection, and typing checks see them.
         let (state, user_id, handle) = (self.state.clone(), self.caller.id, self.conn_handle(ctx));
+        let staff = self.caller.role.is_staff();
         let load = async move {
-            let (rooms, friends) = social::rooms_and_friends(&state, user_id).await?;
+            let (mut rooms, friends) = social::rooms_and_friends(&state, user_id).await?;
+            if staff {
+                // Admins and moderators follow every open support room without being members.
+                rooms.extend(support::open_room_ids(&state).await?);
+            }
             let attach = AttachMany { room_ids: rooms.clone(), conn: handle };
             state.realtime.registry.send(attach).await.map_err(|e| ApiError::internal(anyhow::anyhow!("registry: {e}")))?;
             // Subscriptions to other instances' events (Redis) confirmed, or Redis is down.
@@ -326,8 +335,12 @@ impl Actor for WsConnection {
     fn stopped(&mut self, _: &mut Self::Context) {
         metrics::gauge!("ws_connections").decrement(1.0);
         let realtime = &self.state.realtime;
+        realtime.connection_closed();
         realtime.registry.do_send(Detach { conn_id: self.id, room_ids: self.rooms.drain().collect() });
         realtime.broker.unsubscribe(Topic::User(self.caller.id), self.subscriber);
+        if self.caller.role.is_staff() {
+            realtime.broker.unsubscribe(Topic::Staff, self.subscriber);
+        }
         for user_id in self.watched.drain() {
             realtime.broker.unsubscribe(Topic::Presence(user_id), self.subscriber);
         }

@@ -8,6 +8,11 @@
 //! service commits → Realtime::publish → broker topic room:{id} → room actor (seq order)
 //!                 → each local connection's outbox → socket
 //! ```
+//!
+//! Support rooms reach admins and moderators, who are not their members, the same way: every
+//! staff connection subscribes the `staff` topic and attaches to the room actor of every open
+//! support room (at connect, and when `support_opened` announces a new one), so a visitor's
+//! messages reach the inbox through the room actor, in seq order, like any member's.
 
 pub mod broker;
 pub mod cluster;
@@ -21,6 +26,7 @@ pub mod room;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actix::{Actor, Addr};
@@ -46,6 +52,8 @@ pub struct Realtime {
     pub redis: Option<RedisBroker>,
     cluster: Option<Arc<ClusterPresence>>,
     shutdown: tokio::sync::watch::Sender<bool>,
+    /// Open WebSocket connections on this instance (the admin panel's `connections`).
+    connections: AtomicUsize,
 }
 
 impl Realtime {
@@ -83,7 +91,7 @@ impl Realtime {
             cluster.run_heartbeat(presence.clone().recipient());
         }
         let (shutdown, _) = tokio::sync::watch::channel(false);
-        Ok(Self { broker, registry, presence, redis, cluster, shutdown })
+        Ok(Self { broker, registry, presence, redis, cluster, shutdown, connections: AtomicUsize::new(0) })
     }
 
     /// The live status of each of these users that is not offline, across the cluster when there
@@ -157,6 +165,38 @@ impl Realtime {
     pub fn befriended(&self, a: Uuid, b: Uuid) {
         self.broker.publish(Topic::User(a), Envelope::Control(Control::WatchPresence { user_id: b }));
         self.broker.publish(Topic::User(b), Envelope::Control(Control::WatchPresence { user_id: a }));
+    }
+
+    /// A new support session: every online admin and moderator hears `support.session_created`
+    /// and their connections attach to the room, so the visitor's messages reach them too.
+    pub fn support_opened(&self, data: Value, room_id: Uuid) {
+        self.broker.publish(Topic::Staff, Envelope::Control(Control::Attach { room_id }));
+        self.broker.publish(Topic::Staff, events::plain("support.session_created", data));
+    }
+
+    /// A support session was closed: the visitor and the staff attached to the room hear
+    /// `support.session_closed`, the visitor's last event of the session.
+    pub fn support_closed(&self, room_id: Uuid, data: Value) {
+        self.room_event(room_id, "support.session_closed", data);
+    }
+
+    /// The user's global role changed: their live connections were set up for the old one (the
+    /// staff topic, support rooms), so they are closed with 4001 and reconnect as the new role.
+    pub fn role_changed(&self, user_id: Uuid) {
+        self.close_user(user_id, protocol::close::TOKEN_REVOKED, "role changed: reconnect");
+    }
+
+    pub fn connection_opened(&self) {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn connection_closed(&self) {
+        self.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Open WebSocket connections on this instance.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::Relaxed)
     }
 
     /// Resolves when shutdown begins.

@@ -293,6 +293,19 @@ impl Handler<Resync> for Presence {
     }
 }
 
+/// How many users have at least one open connection on this instance, whatever status they
+/// chose (invisible ones included: this is for the admin panel, not for other users).
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct OnlineCount;
+
+impl Handler<OnlineCount> for Presence {
+    type Result = usize;
+    fn handle(&mut self, _: OnlineCount, _: &mut Context<Self>) -> usize {
+        self.users.values().filter(|u| !u.conns.is_empty()).count()
+    }
+}
+
 impl Handler<Connect> for Presence {
     type Result = ();
     fn handle(&mut self, m: Connect, _: &mut Context<Self>) {

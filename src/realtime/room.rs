@@ -83,11 +83,21 @@ impl RoomActor {
     /// Takes a history event: delivers it if it is next, holds it if it is early, drops it if it
     /// was already delivered.
     fn on_history(&mut self, seq: i64, text: ByteString, ctx: &mut Context<Self>) {
+        if self.next_seq == 0 {
+            // The baseline is still loading; see `started`.
+            self.held.insert(seq, text);
+            return;
+        }
         if seq < self.next_seq {
             return;
         }
         self.held.insert(seq, text);
         self.drain();
+        self.watch_gap(ctx);
+    }
+
+    /// Starts the gap timer while events wait behind a missing seq, stops it when none do.
+    fn watch_gap(&mut self, ctx: &mut Context<Self>) {
         if self.held.is_empty() {
             if let Some(timer) = self.gap_timer.take() {
                 ctx.cancel_future(timer);
@@ -160,8 +170,11 @@ impl Actor for RoomActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         metrics::gauge!("realtime_rooms_active").increment(1.0);
         // The baseline: events up to the room's current seq are history the clients load
-        // themselves. Other messages wait in the mailbox meanwhile. It is read only once the
-        // subscription hears every instance, so every later event reaches this actor.
+        // themselves. History events that arrive while it loads are held: they were published
+        // after this actor subscribed, so they are news to connections that attached before
+        // (a message sent right after `hello` commits before this read more often than not),
+        // and delivery starts from the lowest of them even when the read already counts it. The
+        // read waits until the subscription hears every instance (Redis), so no later event is missed.
         let (pool, room_id) = (self.pool.clone(), self.room_id);
         let subscribed = self.broker.ready();
         let load = async move {
@@ -169,8 +182,11 @@ impl Actor for RoomActor {
             let mut conn = pool.get().await.ok()?;
             rooms::find(&mut conn, room_id).await.ok().flatten().map(|r| r.last_seq)
         };
-        ctx.wait(load.into_actor(self).map(|last_seq, act, _| {
-            act.next_seq = last_seq.unwrap_or(0) + 1;
+        ctx.spawn(load.into_actor(self).map(|last_seq, act, ctx| {
+            let baseline = last_seq.unwrap_or(0) + 1;
+            act.next_seq = act.held.keys().next().map_or(baseline, |&first| first.min(baseline));
+            act.drain();
+            act.watch_gap(ctx);
         }));
         self.schedule_idle_check(ctx);
     }

@@ -6,13 +6,17 @@
 //! - a room's owner and moderators (and global admins and moderators) moderate it: rename,
 //!   kick, delete others' messages; only the owner (or a global admin) deletes the room;
 //! - global admins and moderators read and answer every support room without joining it;
+//! - a guest (support visitor) is a member of its own support room only, and reaches nothing
+//!   else: public rooms are not readable by guests either;
+//! - nobody writes to the room of a closed support session (its history stays readable);
 //! - non-members get 403 on a private room; an unknown room is 404.
 
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
 use crate::db::models::{MemberRole, Role, Room, RoomKind, RoomMember};
-use crate::db::queries::rooms;
+use crate::db::models::SupportStatus;
+use crate::db::queries::{rooms, support};
 use crate::error::{ApiError, ApiResult};
 
 pub struct RoomAccess {
@@ -20,6 +24,8 @@ pub struct RoomAccess {
     pub member: Option<RoomMember>,
     pub caller_id: Uuid,
     pub caller_role: Role,
+    /// For support rooms, whether the session is closed (false for other rooms).
+    pub support_closed: bool,
 }
 
 pub fn no_such_room() -> ApiError {
@@ -35,7 +41,13 @@ impl RoomAccess {
     /// `not_found` for an unknown room.
     pub async fn load(conn: &mut diesel_async::AsyncPgConnection, room_id: Uuid, caller: &AuthUser) -> ApiResult<Self> {
         let (room, member) = rooms::find_with_membership(conn, room_id, caller.id).await?.ok_or_else(no_such_room)?;
-        Ok(Self { room, member, caller_id: caller.id, caller_role: caller.role })
+        // Only support rooms pay for the second query.
+        let support_closed = if room.kind() == RoomKind::Support {
+            support::find_by_room(conn, room_id).await?.is_none_or(|s| s.status() == SupportStatus::Closed)
+        } else {
+            false
+        };
+        Ok(Self { room, member, caller_id: caller.id, caller_role: caller.role, support_closed })
     }
 
     pub fn my_role(&self) -> Option<MemberRole> {
@@ -59,12 +71,18 @@ impl RoomAccess {
         }
     }
 
-    /// May post messages, react and mark read.
+    /// May post messages, edit them and react.
     ///
     /// # Errors
-    /// `forbidden` otherwise.
+    /// `forbidden` otherwise, and for everyone once a support session is closed.
     pub fn require_write(&self) -> ApiResult<()> {
-        if self.member.is_some() || self.staff_support() { Ok(()) } else { Err(not_a_member()) }
+        if !(self.member.is_some() || self.staff_support()) {
+            return Err(not_a_member());
+        }
+        if self.support_closed {
+            return Err(ApiError::Forbidden("This support session is closed.".into()));
+        }
+        Ok(())
     }
 
     /// Must be a member (read markers, leaving).
@@ -73,6 +91,17 @@ impl RoomAccess {
     /// `forbidden` otherwise.
     pub fn require_member(&self) -> ApiResult<&RoomMember> {
         self.member.as_ref().ok_or_else(not_a_member)
+    }
+
+    /// Moderating by global role alone (not the room's owner or a room moderator): such actions
+    /// go on the audit log.
+    pub fn moderates_by_global_role(&self) -> bool {
+        !matches!(self.my_role(), Some(MemberRole::Owner | MemberRole::Moderator)) && self.caller_role.is_staff()
+    }
+
+    /// Acting as owner by global role alone (an admin who does not own the room).
+    pub fn owns_by_global_role(&self) -> bool {
+        self.my_role() != Some(MemberRole::Owner) && self.caller_role == Role::Admin
     }
 
     /// Room owner or moderator, or global admin or moderator.

@@ -171,6 +171,14 @@ pub async fn refresh(state: &AppState, token: &str) -> ApiResult<AuthResponse> {
                 let Some(row) = refresh_tokens::find_by_hash_for_update(conn, &hash).await? else {
                     return Ok(Rotation::Invalid);
                 };
+                let Some(user) = users::find(conn, row.user_id).await? else {
+                    return Ok(Rotation::Invalid);
+                };
+                // Before the token's own state: a ban revokes the tokens too, and the client
+                // should learn that it is banned, not that its token is stale.
+                if user.is_banned() {
+                    return Ok(Rotation::Banned);
+                }
                 if row.revoked_at.is_some() || row.expires_at <= Utc::now() {
                     return Ok(Rotation::Invalid);
                 }
@@ -178,12 +186,6 @@ pub async fn refresh(state: &AppState, token: &str) -> ApiResult<AuthResponse> {
                     // Committed, not rolled back: the revocation must outlive this failed request.
                     refresh_tokens::revoke_family(conn, row.family_id).await?;
                     return Ok(Rotation::Replayed);
-                }
-                let Some(user) = users::find(conn, row.user_id).await? else {
-                    return Ok(Rotation::Invalid);
-                };
-                if user.is_banned() {
-                    return Ok(Rotation::Banned);
                 }
                 refresh_tokens::mark_spent(conn, row.id).await?;
                 let next = insert_refresh_token(state, conn, user.id, row.family_id).await?;

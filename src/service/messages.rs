@@ -12,6 +12,7 @@ use crate::db::queries::messages::{self as q, Change, NewMessage};
 use crate::db::queries::{rooms, social};
 use crate::error::{ApiError, ApiResult};
 use crate::service::access::RoomAccess;
+use crate::service::audit;
 use crate::service::rooms::direct_pair;
 use crate::service::send_batch::{Outcome, QueuedSend};
 use crate::state::AppState;
@@ -130,7 +131,12 @@ pub async fn send(state: &AppState, caller: &AuthUser, room_id: Uuid, mut req: S
         }
     }
     match q::insert_next(&mut conn, &new).await {
-        Ok(m) => Ok((announce_new(state, m), true)),
+        Ok(m) => {
+            if access.room.kind() == RoomKind::Support && caller.role.is_staff() {
+                crate::service::support::answered(&mut conn, room_id).await;
+            }
+            Ok((announce_new(state, m), true))
+        }
         Err(diesel::result::Error::NotFound) => Err(crate::service::access::no_such_room()),
         Err(e) => retried_or(e, &mut conn, caller, &new).await,
     }
@@ -279,10 +285,12 @@ async fn lock_and_reload(conn: &mut AsyncPgConnection, room_id: Uuid, id: Uuid) 
 }
 
 /// `DELETE /messages/{id}`: leaves a tombstone (empty body, `deleted: true`, reactions gone) under
-/// a new rev. Deleting a deleted message changes nothing.
+/// a new rev. Deleting a deleted message changes nothing. Global staff deleting someone else's
+/// message is recorded in the audit log.
 ///
 /// # Errors
-/// `forbidden` unless the sender (still a member), a moderator of the room, or global staff.
+/// `forbidden` unless the sender (still a member, and not in a closed support session), a
+/// moderator of the room, or global staff.
 pub async fn delete(state: &AppState, caller: &AuthUser, id: Uuid) -> ApiResult<MessageView> {
     let mut conn = state.db().await?;
     let (m, access) = load_message(&mut conn, caller, id).await?;
@@ -291,7 +299,13 @@ pub async fn delete(state: &AppState, caller: &AuthUser, id: Uuid) -> ApiResult<
         access.require_read()?;
         return Err(ApiError::Forbidden("You cannot delete this message.".into()));
     }
+    if !access.can_moderate() {
+        // A sender's own deletion is a write like any other (a closed support session stops it).
+        access.require_write()?;
+    }
     let room_id = m.room_id;
+    // Removal by global staff of someone else's message is moderation, and goes on the record.
+    let audited = (!own && caller.role.is_staff()).then_some((caller.id, m.sender_id));
     let tombstone = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             let current = lock_and_reload(conn, room_id, id).await?;
@@ -300,6 +314,10 @@ pub async fn delete(state: &AppState, caller: &AuthUser, id: Uuid) -> ApiResult<
                 return Ok((current, false));
             }
             q::clear_reactions(conn, id).await?;
+            if let Some((actor, sender_id)) = audited {
+                let details = serde_json::json!({ "room_id": room_id, "sender_id": sender_id });
+                audit::record(conn, actor, audit::Action::MessageDeleted, id, details).await?;
+            }
             Ok((q::change(conn, room_id, id, Change::Delete).await?, true))
         })
         .await?;

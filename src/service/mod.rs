@@ -4,9 +4,13 @@
 
 pub mod access;
 pub mod accounts;
+pub mod admin;
+pub mod audit;
+pub mod contacts;
 pub mod messages;
 pub mod rooms;
 pub mod send_batch;
 pub mod social;
+pub mod support;
 pub mod users;
 pub mod validate;

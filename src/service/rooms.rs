@@ -1,10 +1,12 @@
 //! Rooms and membership: create (group, direct), list, read, update, delete, members, join,
-//! leave or kick, member roles, read markers.
+//! leave or kick, member roles, read markers. What global staff do here by their global role
+//! (not as the room's owner or moderator) goes on the audit log with the change.
 
 use std::collections::HashMap;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::Serialize;
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
@@ -12,6 +14,7 @@ use crate::db::models::{MemberRole, NewRoom, NewRoomMember, Role, RoomChanges, R
 use crate::db::queries::{messages, rooms, social, users};
 use crate::error::{ApiError, ApiResult, ConflictExt};
 use crate::service::access::RoomAccess;
+use crate::service::audit::{self, Action};
 use crate::state::AppState;
 use crate::views::{MemberView, MessageView, RoomListing, RoomView, UserView};
 
@@ -282,7 +285,20 @@ pub async fn update(state: &AppState, caller: &AuthUser, room_id: Uuid, req: Upd
     if changes.name.is_none() && changes.topic.is_none() && changes.is_public.is_none() {
         return Ok(RoomView::new(&access.room));
     }
-    let view = RoomView::new(&rooms::update(&mut conn, room_id, &changes).await?);
+    let audited = access.moderates_by_global_role().then(|| {
+        json!({ "name": changes.name, "topic": changes.topic, "is_public": changes.is_public })
+    });
+    let actor = caller.id;
+    let room = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            let room = rooms::update(conn, room_id, &changes).await?;
+            if let Some(details) = audited {
+                audit::record(conn, actor, Action::RoomUpdated, room_id, details).await?;
+            }
+            Ok(room)
+        })
+        .await?;
+    let view = RoomView::new(&room);
     state.realtime.room_event(room_id, "room.updated", serde_json::json!({ "room": view }));
     Ok(view)
 }
@@ -296,7 +312,16 @@ pub async fn delete(state: &AppState, caller: &AuthUser, room_id: Uuid) -> ApiRe
     let access = RoomAccess::load(&mut conn, room_id, caller).await?;
     access.require_owner()?;
     let members = rooms::member_ids(&mut conn, room_id).await?;
-    rooms::delete(&mut conn, room_id).await?;
+    let audited = access.owns_by_global_role().then(|| json!({ "name": access.room.name, "kind": access.room.kind }));
+    let actor = caller.id;
+    conn.transaction::<_, ApiError, _>(async move |conn| {
+        if let Some(details) = audited {
+            audit::record(conn, actor, Action::RoomDeleted, room_id, details).await?;
+        }
+        rooms::delete(conn, room_id).await?;
+        Ok(())
+    })
+    .await?;
     state.realtime.room_deleted(room_id, &members);
     Ok(())
 }
@@ -330,7 +355,17 @@ pub async fn add_members(state: &AppState, caller: &AuthUser, room_id: Uuid, use
     let users = other_users(&mut conn, caller.id, user_ids).await?;
     let new: Vec<NewRoomMember> =
         users.iter().map(|u| NewRoomMember { room_id, user_id: u.id, role: MemberRole::Member.as_str() }).collect();
-    let added = rooms::add_members(&mut conn, &new).await?;
+    let audited = access.moderates_by_global_role();
+    let actor = caller.id;
+    let added = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            let added = rooms::add_members(conn, &new).await?;
+            if audited && !added.is_empty() {
+                audit::record(conn, actor, Action::RoomMembersAdded, room_id, json!({ "user_ids": added })).await?;
+            }
+            Ok(added)
+        })
+        .await?;
     let all = rooms::members(&mut conn, room_id).await?;
     let views: Vec<MemberView> = all.iter().filter(|(m, _)| added.contains(&m.user_id)).map(|(m, u)| MemberView::new(m, u)).collect();
     let users: Vec<UserView> = views.iter().map(|m| m.user.clone()).collect();
@@ -375,10 +410,21 @@ pub async fn remove_member(state: &AppState, caller: &AuthUser, room_id: Uuid, u
             rest.first().map(|m| m.user_id)
         })
         .flatten();
+    // A kick the caller's room role alone would not allow was made by global role.
+    let by_room_role = match access.my_role() {
+        Some(MemberRole::Owner) => true,
+        Some(MemberRole::Moderator) => target == MemberRole::Member,
+        _ => false,
+    };
+    let audited = (user_id != caller.id && !by_room_role).then(|| json!({ "user_id": user_id, "role": target }));
+    let actor = caller.id;
     conn.transaction::<_, ApiError, _>(async move |conn| {
         rooms::remove_member(conn, room_id, user_id).await?;
         if let Some(heir) = heir {
             rooms::set_member_role(conn, room_id, heir, MemberRole::Owner.as_str()).await?;
+        }
+        if let Some(details) = audited {
+            audit::record(conn, actor, Action::RoomMemberRemoved, room_id, details).await?;
         }
         Ok(())
     })
@@ -417,12 +463,17 @@ pub async fn set_member_role(
     }
     let previous_owners: Vec<Uuid> =
         members.iter().filter(|(m, _)| m.role() == MemberRole::Owner && m.user_id != user_id).map(|(m, _)| m.user_id).collect();
+    let audited = access.owns_by_global_role().then(|| json!({ "user_id": user_id, "from": target.role(), "to": role }));
+    let actor = caller.id;
     conn.transaction::<_, ApiError, _>(async move |conn| {
         rooms::set_member_role(conn, room_id, user_id, role.as_str()).await?;
         if role == MemberRole::Owner {
             for old in previous_owners {
                 rooms::set_member_role(conn, room_id, old, MemberRole::Moderator.as_str()).await?;
             }
+        }
+        if let Some(details) = audited {
+            audit::record(conn, actor, Action::RoomMemberRoleChanged, room_id, details).await?;
         }
         Ok(())
     })

@@ -1,12 +1,14 @@
 //! Integration tests: the real server on a random port against a real PostgreSQL, one fresh
 //! database per test (see helpers.rs). Run them with scripts/test.sh.
 
+mod admin;
 mod auth;
 mod bad_input;
 mod cli;
 mod cluster;
 mod cluster_support;
 mod config;
+mod contact;
 mod authorization;
 mod browser;
 mod helpers;
@@ -16,6 +18,7 @@ mod ordering;
 mod rooms;
 mod search;
 mod social;
+mod support;
 mod tokens;
 mod users;
 mod web;

@@ -48,6 +48,17 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/v1/messages/{id}/reactions/{emoji}"),
     ("delete", "/api/v1/messages/{id}/reactions/{emoji}"),
     ("get", "/api/v1/search/messages"),
+    ("post", "/api/v1/support/sessions"),
+    ("post", "/api/v1/contact"),
+    ("get", "/api/v1/admin/stats"),
+    ("get", "/api/v1/admin/users"),
+    ("patch", "/api/v1/admin/users/{id}"),
+    ("delete", "/api/v1/admin/messages/{id}"),
+    ("get", "/api/v1/admin/support/sessions"),
+    ("post", "/api/v1/admin/support/sessions/{id}/close"),
+    ("get", "/api/v1/admin/audit-log"),
+    ("get", "/api/v1/admin/contacts"),
+    ("delete", "/api/v1/admin/contacts/{id}"),
 ];
 
 #[actix_web::test]

@@ -1,8 +1,12 @@
 //! Queries, one file per table or close group. Each takes `&mut AsyncPgConnection` so services can
 //! run several in one transaction; none knows about HTTP or the protocol's errors.
 
+pub mod audit_log;
+pub mod contacts;
 pub mod messages;
 pub mod refresh_tokens;
 pub mod rooms;
 pub mod social;
+pub mod stats;
+pub mod support;
 pub mod users;

@@ -196,3 +196,10 @@ pub async fn list_for_user(conn: &mut AsyncPgConnection, user_id: Uuid) -> Query
     .load(conn)
     .await
 }
+
+pub async fn by_ids(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec<Room>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    rooms::table.filter(rooms::id.eq_any(ids)).select(Room::as_select()).load(conn).await
+}

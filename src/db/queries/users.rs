@@ -86,7 +86,7 @@ pub async fn set_password_hash(conn: &mut AsyncPgConnection, id: Uuid, hash: &st
 }
 
 /// Escapes LIKE's wildcards so user input matches literally.
-fn escape_like(s: &str) -> String {
+pub fn escape_like(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if matches!(c, '%' | '_' | '\\') {
@@ -119,4 +119,83 @@ pub async fn set_last_seen(conn: &mut AsyncPgConnection, batch: &[(Uuid, chrono:
     .bind::<diesel::sql_types::Array<diesel::sql_types::Timestamptz>, _>(times)
     .execute(conn)
     .await
+}
+
+/// The admin panel's user filter: all of it optional.
+#[derive(Debug, Default)]
+pub struct AdminFilter<'a> {
+    /// Start of the username or email, or any part of the display name, ignoring case.
+    pub q: Option<&'a str>,
+    pub role: Option<&'a str>,
+    pub banned: Option<bool>,
+}
+
+fn admin_filtered<'a>(f: &AdminFilter<'_>) -> users::BoxedQuery<'a, diesel::pg::Pg> {
+    let mut query = users::table.into_boxed();
+    if let Some(q) = f.q.map(str::trim).filter(|q| !q.is_empty()) {
+        let escaped = escape_like(&q.to_lowercase());
+        query = query.filter(
+            lower(users::username)
+                .like(format!("{escaped}%"))
+                .or(lower_opt(users::email).like(format!("{escaped}%")))
+                .or(users::display_name.ilike(format!("%{escaped}%"))),
+        );
+    }
+    if let Some(role) = f.role {
+        query = query.filter(users::role.eq(role.to_owned()));
+    }
+    match f.banned {
+        Some(true) => query = query.filter(users::banned_at.is_not_null()),
+        Some(false) => query = query.filter(users::banned_at.is_null()),
+        None => {}
+    }
+    query
+}
+
+/// One page of users matching the filter, by username, and how many match in all.
+pub async fn admin_search(
+    conn: &mut AsyncPgConnection,
+    filter: &AdminFilter<'_>,
+    limit: i64,
+    offset: i64,
+) -> QueryResult<(Vec<User>, i64)> {
+    let total = admin_filtered(filter).count().get_result(conn).await?;
+    let page = admin_filtered(filter)
+        .order((lower(users::username), users::id))
+        .limit(limit)
+        .offset(offset)
+        .select(User::as_select())
+        .load(conn)
+        .await?;
+    Ok((page, total))
+}
+
+/// Sets the global role.
+pub async fn set_role(conn: &mut AsyncPgConnection, id: Uuid, role: &str) -> QueryResult<User> {
+    diesel::update(users::table.find(id))
+        .set(users::role.eq(role))
+        .returning(User::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Bans (keeping the time of a ban already in force) with this reason, or lifts a ban (clearing
+/// the reason).
+pub async fn set_banned(conn: &mut AsyncPgConnection, id: Uuid, banned: bool, reason: Option<&str>) -> QueryResult<User> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Nullable as N, Timestamptz};
+    let target = users::table.find(id);
+    if banned {
+        diesel::update(target)
+            .set((users::banned_at.eq(sql::<N<Timestamptz>>("COALESCE(banned_at, now())")), users::ban_reason.eq(reason)))
+            .returning(User::as_returning())
+            .get_result(conn)
+            .await
+    } else {
+        diesel::update(target)
+            .set((users::banned_at.eq(None::<chrono::DateTime<chrono::Utc>>), users::ban_reason.eq(None::<String>)))
+            .returning(User::as_returning())
+            .get_result(conn)
+            .await
+    }
 }

@@ -1,7 +1,8 @@
 //! The seam between producers of events (services, after commit) and their delivery. Topics are
-//! per room (`room:{id}`), per user (`user:{id}`: control events and personal notifications) and
-//! per user's presence (`presence:{id}`), so an instance only hears about rooms and users it has
-//! local connections for. The in-process broker is the embedded default; a Redis broker behind the
+//! per room (`room:{id}`), per user (`user:{id}`: control events and personal notifications),
+//! per user's presence (`presence:{id}`), and one for the staff (`staff`: what every online admin
+//! and moderator hears, such as new support sessions), so an instance only hears about rooms and
+//! users it has local connections for. The in-process broker is the embedded default; a Redis broker behind the
 //! same trait carries events between instances.
 
 pub mod memory;
@@ -22,6 +23,8 @@ pub enum Topic {
     Room(Uuid),
     User(Uuid),
     Presence(Uuid),
+    /// Every connection of an admin or moderator subscribes it while open.
+    Staff,
 }
 
 impl fmt::Display for Topic {
@@ -30,6 +33,7 @@ impl fmt::Display for Topic {
             Topic::Room(id) => write!(f, "room:{id}"),
             Topic::User(id) => write!(f, "user:{id}"),
             Topic::Presence(id) => write!(f, "presence:{id}"),
+            Topic::Staff => f.write_str("staff"),
         }
     }
 }
@@ -51,7 +55,8 @@ pub enum Envelope {
 
 #[derive(Debug, Clone)]
 pub enum Control {
-    /// On a user topic: the user joined this room; their connections attach to it.
+    /// On a user topic: the user joined this room; their connections attach to it. On the staff
+    /// topic: a support room opened; every staff connection attaches to it without membership.
     Attach { room_id: Uuid },
     /// On a room topic: this user left or was removed; their connections detach.
     Detach { user_id: Uuid },

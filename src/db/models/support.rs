@@ -1,0 +1,106 @@
+//! The `support_sessions`, `contacts` and `audit_log` rows: the support inbox, the contact form
+//! and the moderation trail.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use crate::schema::{audit_log, contacts, support_sessions};
+
+/// A support session's state. Stored as text (`support_sessions.status`, with a CHECK constraint).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SupportStatus {
+    Open,
+    Closed,
+}
+
+impl SupportStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SupportStatus::Open => "open",
+            SupportStatus::Closed => "closed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "open" => Some(SupportStatus::Open),
+            "closed" => Some(SupportStatus::Closed),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, QueryableByName, Identifiable)]
+#[diesel(table_name = support_sessions, check_for_backend(diesel::pg::Pg))]
+pub struct SupportSession {
+    pub id: Uuid,
+    pub room_id: Uuid,
+    pub guest_id: Uuid,
+    pub visitor_name: String,
+    pub visitor_email: Option<String>,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub first_response_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+impl SupportSession {
+    /// An unknown stored value (impossible under the CHECK constraint) counts as closed, the
+    /// state that allows less.
+    pub fn status(&self) -> SupportStatus {
+        SupportStatus::parse(&self.status).unwrap_or(SupportStatus::Closed)
+    }
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = support_sessions)]
+pub struct NewSupportSession<'a> {
+    pub id: Uuid,
+    pub room_id: Uuid,
+    pub guest_id: Uuid,
+    pub visitor_name: &'a str,
+    pub visitor_email: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = contacts, check_for_backend(diesel::pg::Pg))]
+pub struct Contact {
+    pub id: Uuid,
+    pub name: String,
+    pub email: String,
+    pub message: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = contacts)]
+pub struct NewContact<'a> {
+    pub id: Uuid,
+    pub name: &'a str,
+    pub email: &'a str,
+    pub message: &'a str,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = audit_log, check_for_backend(diesel::pg::Pg))]
+pub struct AuditEntry {
+    pub id: i64,
+    pub actor_id: Option<Uuid>,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: String,
+    pub details: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = audit_log)]
+pub struct NewAuditEntry<'a> {
+    pub actor_id: Option<Uuid>,
+    pub action: &'a str,
+    pub target_type: &'a str,
+    pub target_id: &'a str,
+    pub details: serde_json::Value,
+}

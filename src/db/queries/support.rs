@@ -1,0 +1,108 @@
+//! Queries on `support_sessions`: the support inbox.
+
+use diesel::dsl::now;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Text, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::db::models::{NewSupportSession, SupportSession};
+use crate::schema::support_sessions;
+
+pub async fn insert(conn: &mut AsyncPgConnection, new: &NewSupportSession<'_>) -> QueryResult<SupportSession> {
+    diesel::insert_into(support_sessions::table)
+        .values(new)
+        .returning(SupportSession::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<SupportSession>> {
+    support_sessions::table.find(id).select(SupportSession::as_select()).first(conn).await.optional()
+}
+
+pub async fn find_by_room(conn: &mut AsyncPgConnection, room_id: Uuid) -> QueryResult<Option<SupportSession>> {
+    support_sessions::table
+        .filter(support_sessions::room_id.eq(room_id))
+        .select(SupportSession::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Closes an open session; `None` when it was not open (unknown or already closed).
+pub async fn close(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<SupportSession>> {
+    diesel::update(support_sessions::table.find(id).filter(support_sessions::status.eq("open")))
+        .set((support_sessions::status.eq("closed"), support_sessions::closed_at.eq(now)))
+        .returning(SupportSession::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+/// Notes the first answer by staff in the session of this room (later answers change nothing).
+pub async fn record_first_response(conn: &mut AsyncPgConnection, room_id: Uuid) -> QueryResult<usize> {
+    diesel::update(
+        support_sessions::table
+            .filter(support_sessions::room_id.eq(room_id))
+            .filter(support_sessions::first_response_at.is_null()),
+    )
+    .set(support_sessions::first_response_at.eq(now))
+    .execute(conn)
+    .await
+}
+
+/// The rooms of open sessions: what a staff connection attaches to.
+pub async fn open_room_ids(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Uuid>> {
+    support_sessions::table
+        .filter(support_sessions::status.eq("open"))
+        .select(support_sessions::room_id)
+        .load(conn)
+        .await
+}
+
+/// One row of the inbox.
+#[derive(Debug, QueryableByName)]
+pub struct InboxRow {
+    #[diesel(embed)]
+    pub session: SupportSession,
+    /// The visitor's messages since staff last wrote in the room (all of them before the first
+    /// answer), deleted ones left out: what is waiting for an answer.
+    #[diesel(sql_type = BigInt)]
+    pub unread_count: i64,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    pub last_message_id: Option<Uuid>,
+}
+
+/// Sessions, optionally of one status (or just the session `only`), most recent activity first,
+/// with their unanswered counts and the ids of their latest messages; `limit` rows after
+/// skipping `offset`.
+pub async fn inbox(
+    conn: &mut AsyncPgConnection,
+    status: Option<&str>,
+    only: Option<Uuid>,
+    limit: i64,
+    offset: i64,
+) -> QueryResult<Vec<InboxRow>> {
+    diesel::sql_query(
+        "SELECT s.id, s.room_id, s.guest_id, s.visitor_name, s.visitor_email, s.status, s.created_at, \
+                s.first_response_at, s.closed_at, \
+                (SELECT count(*) FROM messages u \
+                  WHERE u.room_id = s.room_id AND u.sender_id = s.guest_id AND u.deleted_at IS NULL \
+                    AND u.seq > COALESCE((SELECT max(a.seq) FROM messages a \
+                                          WHERE a.room_id = s.room_id \
+                                            AND a.sender_id IS DISTINCT FROM s.guest_id), 0)) AS unread_count, \
+                (SELECT l.id FROM messages l WHERE l.room_id = s.room_id ORDER BY l.seq DESC LIMIT 1) \
+                  AS last_message_id \
+         FROM support_sessions s JOIN rooms r ON r.id = s.room_id \
+         WHERE ($1::text IS NULL OR s.status = $1) AND ($4::uuid IS NULL OR s.id = $4) \
+         ORDER BY r.last_activity_at DESC, s.id \
+         LIMIT $2 OFFSET $3",
+    )
+    .bind::<Nullable<Text>, _>(status)
+    .bind::<BigInt, _>(limit)
+    .bind::<BigInt, _>(offset)
+    .bind::<Nullable<SqlUuid>, _>(only)
+    .load(conn)
+    .await
+}

@@ -1,0 +1,210 @@
+//! The admin panel: counters, the user directory, role changes and bans. Who may call what is
+//! settled by the route's extractor (`AdminUser`, `StaffUser`); the rules here are about targets.
+//!
+//! An admin cannot change their own role or ban themselves: the panel always keeps at least the
+//! admin who is using it, and a slip cannot lock the last admin out.
+
+use diesel_async::AsyncConnection;
+use serde::Serialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::auth::AuthUser;
+use crate::db::models::{Role, User};
+use crate::db::queries::{stats, users};
+use crate::error::{ApiError, ApiResult};
+use crate::realtime::presence::OnlineCount;
+use crate::realtime::protocol::close;
+use crate::service::{accounts, audit};
+use crate::state::AppState;
+use crate::views::{UserView, format_time};
+
+/// Largest page of the user directory.
+pub const MAX_PAGE: i64 = 100;
+/// Longest ban reason, in characters.
+pub const MAX_BAN_REASON_CHARS: usize = 500;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Stats {
+    /// Accounts other than guests.
+    pub users_total: i64,
+    /// Users with at least one open WebSocket on this instance.
+    pub users_online: usize,
+    pub rooms_total: i64,
+    /// Messages not deleted.
+    pub messages_total: i64,
+    /// Messages not deleted, created since midnight UTC.
+    pub messages_today: i64,
+    /// Open WebSocket connections on this instance.
+    pub connections: usize,
+    pub support_open: i64,
+    /// Mean seconds from a support session's opening to staff's first answer; null before any.
+    pub avg_first_response_secs: Option<f64>,
+}
+
+/// `GET /admin/stats`. The live counters (`users_online`, `connections`) are this instance's.
+///
+/// # Errors
+/// Database failures only.
+pub async fn stats(state: &AppState) -> ApiResult<Stats> {
+    let db = {
+        let mut conn = state.db().await?;
+        stats::load(&mut conn).await?
+    };
+    let users_online = state
+        .realtime
+        .presence
+        .send(OnlineCount)
+        .await
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("presence: {e}")))?;
+    Ok(Stats {
+        users_total: db.users_total,
+        users_online,
+        rooms_total: db.rooms_total,
+        messages_total: db.messages_total,
+        messages_today: db.messages_today,
+        connections: state.realtime.connections(),
+        support_open: db.support_open,
+        avg_first_response_secs: db.avg_first_response_secs,
+    })
+}
+
+/// A user as the panel shows them: the profile with email, and the moderation state.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AdminUserView {
+    #[serde(flatten)]
+    pub user: UserView,
+    pub banned: bool,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub banned_at: Option<String>,
+    pub ban_reason: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_seen_at: Option<String>,
+}
+
+impl AdminUserView {
+    pub fn new(u: &User) -> Self {
+        Self {
+            user: UserView::own(u),
+            banned: u.is_banned(),
+            banned_at: u.banned_at.as_ref().map(format_time),
+            ban_reason: u.ban_reason.clone(),
+            last_seen_at: u.last_seen_at.as_ref().map(format_time),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UserPage {
+    pub users: Vec<AdminUserView>,
+    /// How many users match the filter in all.
+    pub total: i64,
+    pub has_more: bool,
+}
+
+pub struct UserQuery {
+    pub q: Option<String>,
+    pub role: Option<String>,
+    pub banned: Option<bool>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+fn parse_role(field: &str, role: &str) -> ApiResult<Role> {
+    Role::parse(role).ok_or_else(|| ApiError::validation(field, "role must be admin, moderator, user or guest."))
+}
+
+/// `GET /admin/users?q=&role=&banned=&limit=&offset=`: by username.
+///
+/// # Errors
+/// `validation_failed` for a bad role, limit, offset or an over-long `q`.
+pub async fn list_users(state: &AppState, query: UserQuery) -> ApiResult<UserPage> {
+    let role = query.role.as_deref().map(|r| parse_role("role", r)).transpose()?;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::validation("limit", format!("limit must be between 1 and {MAX_PAGE}.")));
+    }
+    let offset = query.offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(ApiError::validation("offset", "offset must not be negative."));
+    }
+    if query.q.as_ref().is_some_and(|q| q.chars().count() > 100) {
+        return Err(ApiError::validation("q", "q must be at most 100 characters."));
+    }
+    let filter = users::AdminFilter { q: query.q.as_deref(), role: role.map(Role::as_str), banned: query.banned };
+    let mut conn = state.db().await?;
+    let (page, total) = users::admin_search(&mut conn, &filter, limit, offset).await?;
+    let has_more = offset + (page.len() as i64) < total;
+    Ok(UserPage { users: page.iter().map(AdminUserView::new).collect(), total, has_more })
+}
+
+pub struct UserUpdate {
+    pub role: Option<String>,
+    pub banned: Option<bool>,
+    pub ban_reason: Option<String>,
+}
+
+/// `PATCH /admin/users/{id}`: role change, ban (with reason) or unban, each recorded in the
+/// audit log in the same transaction. A ban also revokes every token of the user and closes
+/// their live sockets with 4003 on every instance; a role change closes them with 4001 so they
+/// reconnect as the new role.
+///
+/// # Errors
+/// `not_found` for an unknown user; `validation_failed` for a bad role, a reason without a ban or
+/// an over-long reason, and for making anyone a guest or a guest anything else (guests are
+/// support visitors, not accounts); `forbidden` for changing one's own role or banning oneself.
+pub async fn update_user(state: &AppState, caller: &AuthUser, id: Uuid, req: UserUpdate) -> ApiResult<AdminUserView> {
+    let role = req.role.as_deref().map(|r| parse_role("role", r)).transpose()?;
+    if req.ban_reason.is_some() && req.banned != Some(true) {
+        return Err(ApiError::validation("ban_reason", "ban_reason goes with banned: true."));
+    }
+    let reason = req.ban_reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+    if reason.is_some_and(|r| r.chars().count() > MAX_BAN_REASON_CHARS) {
+        return Err(ApiError::validation("ban_reason", format!("ban_reason must be at most {MAX_BAN_REASON_CHARS} characters.")));
+    }
+    let mut conn = state.db().await?;
+    let target = users::find(&mut conn, id).await?.ok_or_else(|| ApiError::NotFound("No such user.".into()))?;
+    if id == caller.id && (role.is_some_and(|r| r != target.role()) || req.banned == Some(true)) {
+        return Err(ApiError::Forbidden("Admins cannot change their own role or ban themselves.".into()));
+    }
+    let role = role.filter(|r| *r != target.role());
+    if role.is_some_and(|new| new == Role::Guest || target.role() == Role::Guest) {
+        return Err(ApiError::validation("role", "Guests are support visitors: no account becomes or stops being one."));
+    }
+    let ban = req.banned.filter(|b| *b || target.is_banned());
+    if role.is_none() && ban.is_none() {
+        return Ok(AdminUserView::new(&target));
+    }
+    let (actor, old_role) = (caller.id, target.role());
+    let reason = reason.map(str::to_owned);
+    let updated = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            let mut user = target;
+            if let Some(new) = role {
+                user = users::set_role(conn, id, new.as_str()).await?;
+                let details = json!({ "from": old_role.as_str(), "to": new.as_str() });
+                audit::record(conn, actor, audit::Action::UserRoleChanged, id, details).await?;
+            }
+            match ban {
+                Some(true) => {
+                    user = users::set_banned(conn, id, true, reason.as_deref()).await?;
+                    accounts::revoke_all(conn, id).await?;
+                    audit::record(conn, actor, audit::Action::UserBanned, id, json!({ "reason": reason })).await?;
+                }
+                Some(false) => {
+                    user = users::set_banned(conn, id, false, None).await?;
+                    audit::record(conn, actor, audit::Action::UserUnbanned, id, json!({})).await?;
+                }
+                None => {}
+            }
+            // The token version may have moved; read the row as committed.
+            Ok(users::find(conn, id).await?.unwrap_or(user))
+        })
+        .await?;
+    if ban == Some(true) {
+        state.realtime.close_user(id, close::BANNED, "banned");
+    } else if role.is_some() {
+        state.realtime.role_changed(id);
+    }
+    Ok(AdminUserView::new(&updated))
+}

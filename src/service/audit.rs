@@ -1,0 +1,133 @@
+//! The moderation trail: every action an admin or moderator takes through their global role
+//! (not as a room's owner or moderator) is recorded here, in the same transaction as the action,
+//! so an action and its record commit together.
+//! The log is append-only; reading it is `GET /admin/audit-log` (admins).
+
+use diesel_async::AsyncPgConnection;
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::db::models::{AuditEntry, NewAuditEntry};
+use crate::db::queries::audit_log;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// Largest page of `GET /admin/audit-log`.
+pub const MAX_PAGE: i64 = 500;
+
+/// What was done; the names are the `action` values clients see.
+#[derive(Debug, Clone, Copy)]
+pub enum Action {
+    UserRoleChanged,
+    UserBanned,
+    UserUnbanned,
+    MessageDeleted,
+    RoomUpdated,
+    RoomMembersAdded,
+    RoomMemberRemoved,
+    RoomMemberRoleChanged,
+    RoomDeleted,
+    SupportClosed,
+    ContactDeleted,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::UserRoleChanged => "user.role_changed",
+            Action::UserBanned => "user.banned",
+            Action::UserUnbanned => "user.unbanned",
+            Action::MessageDeleted => "message.deleted",
+            Action::RoomUpdated => "room.updated",
+            Action::RoomMembersAdded => "room.members_added",
+            Action::RoomMemberRemoved => "room.member_removed",
+            Action::RoomMemberRoleChanged => "room.member_role_changed",
+            Action::RoomDeleted => "room.deleted",
+            Action::SupportClosed => "support.session_closed",
+            Action::ContactDeleted => "contact.deleted",
+        }
+    }
+
+    fn target_type(self) -> &'static str {
+        match self {
+            Action::UserRoleChanged | Action::UserBanned | Action::UserUnbanned => "user",
+            Action::MessageDeleted => "message",
+            Action::RoomUpdated
+            | Action::RoomMembersAdded
+            | Action::RoomMemberRemoved
+            | Action::RoomMemberRoleChanged
+            | Action::RoomDeleted => "room",
+            Action::SupportClosed => "support_session",
+            Action::ContactDeleted => "contact",
+        }
+    }
+}
+
+/// Appends one entry.
+///
+/// # Errors
+/// Database failures only.
+pub async fn record(conn: &mut AsyncPgConnection, actor: Uuid, action: Action, target: Uuid, details: Value) -> ApiResult<()> {
+    let target_id = target.to_string();
+    let new = NewAuditEntry {
+        actor_id: Some(actor),
+        action: action.as_str(),
+        target_type: action.target_type(),
+        target_id: &target_id,
+        details,
+    };
+    audit_log::insert(conn, &new).await?;
+    Ok(())
+}
+
+/// An entry as `GET /admin/audit-log` shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AuditEntryView {
+    pub id: i64,
+    /// Who acted; null once that account is deleted.
+    pub actor_id: Option<Uuid>,
+    /// `user.role_changed`, `user.banned`, `user.unbanned`, `message.deleted`, `room.updated`,
+    /// `room.members_added`, `room.member_removed`, `room.member_role_changed`, `room.deleted`,
+    /// `support.session_closed` or `contact.deleted`.
+    pub action: String,
+    /// `user`, `message`, `room`, `support_session` or `contact`.
+    pub target_type: String,
+    pub target_id: String,
+    /// What the action changed (e.g. `{from, to}` for a role, `reason` for a ban).
+    #[schema(value_type = Object)]
+    pub details: Value,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: String,
+}
+
+impl AuditEntryView {
+    fn new(e: AuditEntry) -> Self {
+        Self {
+            id: e.id,
+            actor_id: e.actor_id,
+            action: e.action,
+            target_type: e.target_type,
+            target_id: e.target_id,
+            details: e.details,
+            created_at: crate::views::format_time(&e.created_at),
+        }
+    }
+}
+
+/// `GET /admin/audit-log?limit=&before_id=`: newest first, `limit` 1–500 (default 100).
+///
+/// # Errors
+/// `validation_failed` for a bad limit or cursor.
+pub async fn list(state: &AppState, limit: Option<i64>, before_id: Option<i64>) -> ApiResult<Vec<AuditEntryView>> {
+    let limit = limit.unwrap_or(100);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::validation("limit", format!("limit must be between 1 and {MAX_PAGE}.")));
+    }
+    if before_id.is_some_and(|id| id < 1) {
+        return Err(ApiError::validation("before_id", "before_id must be positive."));
+    }
+    let mut conn = state.db().await?;
+    let rows = audit_log::list(&mut conn, limit, before_id).await?;
+    Ok(rows.into_iter().map(AuditEntryView::new).collect())
+}

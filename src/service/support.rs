@@ -1,0 +1,252 @@
+//! Support chat: a website visitor opens a session and gets a guest account confined to one
+//! `support` room; every admin and moderator reads and answers every support room without joining
+//! it (see [`crate::service::access`]) and works them from the inbox; staff close sessions.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use serde::Serialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::auth::AuthUser;
+use crate::db::models::{MemberRole, NewRoom, NewRoomMember, NewSupportSession, NewUser, Role, RoomKind, SupportSession, SupportStatus};
+use crate::db::queries::{messages, rooms, support, users};
+use crate::error::{ApiError, ApiResult};
+use crate::service::{accounts, audit, validate};
+use crate::state::AppState;
+use crate::views::{MessageView, RoomView, UserView, format_time};
+
+/// Largest page of the inbox.
+pub const MAX_PAGE: i64 = 200;
+
+/// What `POST /support/sessions` answers: the session and the guest's credentials.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OpenedSession {
+    pub session_id: Uuid,
+    pub room: RoomView,
+    pub user: UserView,
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Seconds until the access token expires; the refresh token renews it.
+    pub expires_in: u64,
+}
+
+/// A session as the inbox shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SessionView {
+    /// The session_id.
+    pub id: Uuid,
+    pub room: RoomView,
+    /// The visitor's guest account; its display name is the name the visitor gave.
+    pub user: UserView,
+    /// The email the visitor gave, if any.
+    pub email: Option<String>,
+    pub status: SupportStatus,
+    /// The visitor's messages since staff last wrote (all of them before the first answer).
+    pub unread_count: i64,
+    pub last_message: Option<MessageView>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: String,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub first_response_at: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub closed_at: Option<String>,
+}
+
+fn opt_time(t: Option<DateTime<Utc>>) -> Option<String> {
+    t.as_ref().map(format_time)
+}
+
+fn validate_name(name: &str) -> ApiResult<String> {
+    let trimmed = name.trim();
+    let len = trimmed.chars().count();
+    if len == 0 || len > 64 || trimmed.chars().any(char::is_control) {
+        return Err(ApiError::validation("name", "Name must be 1 to 64 characters without control characters."));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// `POST /support/sessions`: a guest account, its support room and the session, in one
+/// transaction, then the guest's first tokens. Online staff hear `support.session_created`.
+///
+/// # Errors
+/// `validation_failed` for a bad name or email.
+pub async fn open(state: &AppState, name: &str, email: Option<&str>) -> ApiResult<OpenedSession> {
+    let name = validate_name(name)?;
+    let email = email.map(str::trim).filter(|e| !e.is_empty());
+    if let Some(email) = email {
+        validate::email(email)?;
+    }
+    let mut conn = state.db().await?;
+    let guest_id = Uuid::new_v4();
+    // Guests never log in by name; the id makes the name unique without a retry loop.
+    let username = format!("guest-{}", guest_id.simple());
+    let (session, room, guest, auth) = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            let guest = users::insert(
+                conn,
+                &NewUser {
+                    id: guest_id,
+                    username: &username,
+                    // The visitor's email stays on the session: users.email is unique and a
+                    // returning visitor may open several sessions.
+                    email: None,
+                    display_name: &name,
+                    role: Role::Guest.as_str(),
+                    password_hash: None,
+                },
+            )
+            .await?;
+            let room = rooms::insert(
+                conn,
+                &NewRoom {
+                    id: Uuid::new_v4(),
+                    kind: RoomKind::Support.as_str(),
+                    name: Some(&name),
+                    topic: None,
+                    is_public: false,
+                    created_by: Some(guest_id),
+                    direct_key: None,
+                },
+            )
+            .await?;
+            let member = NewRoomMember { room_id: room.id, user_id: guest_id, role: MemberRole::Member.as_str() };
+            rooms::add_members(conn, &[member]).await?;
+            let session = support::insert(
+                conn,
+                &NewSupportSession { id: Uuid::new_v4(), room_id: room.id, guest_id, visitor_name: &name, visitor_email: email },
+            )
+            .await?;
+            let auth = accounts::start_session(state, conn, &guest).await?;
+            Ok((session, room, guest, auth))
+        })
+        .await?;
+    let room = RoomView::new(&room);
+    let user = UserView::public(&guest);
+    let announced = json!({
+        "room": room,
+        "user": user,
+        "session": {"id": session.id, "email": session.visitor_email, "status": "open", "created_at": format_time(&session.created_at)},
+    });
+    state.realtime.support_opened(announced, room.id);
+    metrics::counter!("support_sessions_opened_total").increment(1);
+    Ok(OpenedSession {
+        session_id: session.id,
+        room,
+        user: UserView::own(&guest),
+        access_token: auth.access_token,
+        refresh_token: auth.refresh_token,
+        expires_in: auth.expires_in,
+    })
+}
+
+/// Notes staff's first answer in a support room (for `avg_first_response_secs`). The message is
+/// committed by then, so a failure here is logged, not returned.
+pub async fn answered(conn: &mut AsyncPgConnection, room_id: Uuid) {
+    if let Err(e) = support::record_first_response(conn, room_id).await {
+        tracing::warn!(room = %room_id, "first response time not recorded: {e}");
+    }
+}
+
+/// The rooms of the open sessions, for a staff connection to attach to.
+///
+/// # Errors
+/// Database failures only.
+pub async fn open_room_ids(state: &AppState) -> ApiResult<Vec<Uuid>> {
+    let mut conn = state.db().await?;
+    Ok(support::open_room_ids(&mut conn).await?)
+}
+
+/// `GET /admin/support/sessions?status=&limit=&offset=`: most recent activity first.
+///
+/// # Errors
+/// `validation_failed` for a bad status, limit or offset.
+pub async fn inbox(state: &AppState, status: Option<&str>, limit: Option<i64>, offset: Option<i64>) -> ApiResult<Vec<SessionView>> {
+    let status = status
+        .map(|s| SupportStatus::parse(s).ok_or_else(|| ApiError::validation("status", "status must be open or closed.")))
+        .transpose()?;
+    let limit = limit.unwrap_or(50);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::validation("limit", format!("limit must be between 1 and {MAX_PAGE}.")));
+    }
+    let offset = offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(ApiError::validation("offset", "offset must not be negative."));
+    }
+    let mut conn = state.db().await?;
+    let rows = support::inbox(&mut conn, status.map(SupportStatus::as_str), None, limit, offset).await?;
+    views(&mut conn, rows).await
+}
+
+/// Inbox rows with their rooms, visitors and last messages (four queries for the whole page).
+async fn views(conn: &mut AsyncPgConnection, rows: Vec<support::InboxRow>) -> ApiResult<Vec<SessionView>> {
+    let room_ids: Vec<Uuid> = rows.iter().map(|r| r.session.room_id).collect();
+    let guest_ids: Vec<Uuid> = rows.iter().map(|r| r.session.guest_id).collect();
+    let last_ids: Vec<Uuid> = rows.iter().filter_map(|r| r.last_message_id).collect();
+    let mut rooms: HashMap<Uuid, RoomView> = rooms::by_ids(conn, &room_ids).await?.iter().map(|r| (r.id, RoomView::new(r))).collect();
+    let guests: HashMap<Uuid, UserView> = users::find_many(conn, &guest_ids).await?.iter().map(|u| (u.id, UserView::public(u))).collect();
+    let reactions = messages::reactions_for(conn, &last_ids).await?;
+    let mut last: HashMap<Uuid, MessageView> =
+        messages::by_ids(conn, &last_ids).await?.into_iter().map(|m| (m.id, MessageView::new(m, &reactions))).collect();
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let s = row.session;
+        // Room and guest go with the session (ON DELETE CASCADE), so both are there.
+        let (Some(room), Some(user)) = (rooms.remove(&s.room_id), guests.get(&s.guest_id).cloned()) else { continue };
+        out.push(SessionView {
+            id: s.id,
+            room,
+            user,
+            email: s.visitor_email.clone(),
+            status: s.status(),
+            unread_count: row.unread_count,
+            last_message: row.last_message_id.and_then(|id| last.remove(&id)),
+            created_at: format_time(&s.created_at),
+            first_response_at: opt_time(s.first_response_at),
+            closed_at: opt_time(s.closed_at),
+        });
+    }
+    Ok(out)
+}
+
+/// `POST /admin/support/sessions/{id}/close`: the visitor gets `support.session_closed` and
+/// cannot write any more; the history stays readable. Closing a closed session changes nothing.
+///
+/// # Errors
+/// `not_found` for an unknown session.
+pub async fn close(state: &AppState, caller: &AuthUser, id: Uuid) -> ApiResult<SupportSession> {
+    let mut conn = state.db().await?;
+    let actor = caller.id;
+    let closed = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            let Some(session) = support::close(conn, id).await? else { return Ok(None) };
+            audit::record(conn, actor, audit::Action::SupportClosed, id, json!({ "room_id": session.room_id })).await?;
+            Ok(Some(session))
+        })
+        .await?;
+    match closed {
+        Some(session) => {
+            let data = json!({
+                "session_id": session.id,
+                "room_id": session.room_id,
+                "status": "closed",
+                "closed_at": opt_time(session.closed_at),
+            });
+            state.realtime.support_closed(session.room_id, data);
+            Ok(session)
+        }
+        None => support::find(&mut conn, id).await?.ok_or_else(|| ApiError::NotFound("No such support session.".into())),
+    }
+}
+
+/// The inbox entry of one session (what the close route answers).
+///
+/// # Errors
+/// `not_found` when the session is gone.
+pub async fn view_of(state: &AppState, id: Uuid) -> ApiResult<SessionView> {
+    let mut conn = state.db().await?;
+    let rows = support::inbox(&mut conn, None, Some(id), 1, 0).await?;
+    views(&mut conn, rows).await?.pop().ok_or_else(|| ApiError::NotFound("No such support session.".into()))
+}

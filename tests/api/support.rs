@@ -1,0 +1,378 @@
+//! Support chat: opening a session, the guest's confinement to its room, staff answering without
+//! joining, the inbox updating live over WebSocket, closing a session, a returning visitor, and
+//! the per-IP limit.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{TestApp, TestUser, assert_error, spawn_app, spawn_app_with};
+use crate::operations::ROUTES;
+
+/// A support visitor: its guest account (as a `TestUser`), session and room.
+pub struct Visitor {
+    pub guest: TestUser,
+    pub session_id: Uuid,
+    pub room: Uuid,
+}
+
+fn uuid_of(v: &Value) -> Uuid {
+    v.as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("not a uuid: {v}"))
+}
+
+/// Opens a support session as visitor `name`.
+pub async fn open_session(app: &TestApp, name: &str) -> Visitor {
+    let res = app.post("/api/v1/support/sessions", None, json!({"name": name, "email": format!("{name}@visitor.example")})).await;
+    assert_eq!(res.status(), StatusCode::CREATED, "open a support session");
+    let body: Value = res.json().await.expect("json");
+    Visitor {
+        guest: TestUser {
+            id: uuid_of(&body["user"]["id"]),
+            access_token: body["access_token"].as_str().expect("access token").to_owned(),
+            refresh_token: body["refresh_token"].as_str().expect("refresh token").to_owned(),
+        },
+        session_id: uuid_of(&body["session_id"]),
+        room: uuid_of(&body["room"]["id"]),
+    }
+}
+
+/// A registered user given a global role by SQL (what `plauder user create --role` makes).
+pub async fn user_with_role(app: &TestApp, name: &str, role: &str) -> TestUser {
+    let user = app.register(name).await;
+    app.sql(&format!("UPDATE users SET role = '{role}' WHERE id = '{}'", user.id)).await;
+    user
+}
+
+async fn sessions(app: &TestApp, staff: &TestUser, query: &str) -> Vec<Value> {
+    let res = app.get(&format!("/api/v1/admin/support/sessions{query}"), Some(&staff.access_token)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    body["sessions"].as_array().unwrap().clone()
+}
+
+#[actix_web::test]
+async fn opening_a_session_gives_a_guest_that_can_use_its_own_room() {
+    let app = spawn_app().await;
+    let res = app.post("/api/v1/support/sessions", None, json!({"name": "  Vera Visitor ", "email": "vera@example.org"})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["user"]["role"], "guest");
+    assert_eq!(body["user"]["display_name"], "Vera Visitor");
+    assert_eq!(body["room"]["kind"], "support");
+    assert_eq!(body["room"]["is_public"], false);
+    assert!(body["session_id"].is_string() && body["refresh_token"].is_string() && body["expires_in"].is_u64());
+    let token = body["access_token"].as_str().unwrap();
+    let room = body["room"]["id"].as_str().unwrap();
+
+    let me: Value = app.me(token).await.json().await.unwrap();
+    assert_eq!(me["role"], "guest");
+    let rooms: Value = app.get("/api/v1/rooms", Some(token)).await.json().await.unwrap();
+    let rooms = rooms["rooms"].as_array().unwrap();
+    assert_eq!(rooms.len(), 1);
+    assert_eq!(rooms[0]["id"], room);
+
+    let t = Some(token);
+    let sent = app.post(&format!("/api/v1/rooms/{room}/messages"), t, json!({"body": "Hello, is anyone there?"})).await;
+    assert_eq!(sent.status(), StatusCode::CREATED);
+    let msg: Value = sent.json().await.unwrap();
+    let id = msg["id"].as_str().unwrap();
+    assert_eq!(app.get(&format!("/api/v1/rooms/{room}"), t).await.status(), StatusCode::OK);
+    assert_eq!(app.get(&format!("/api/v1/rooms/{room}/members"), t).await.status(), StatusCode::OK);
+    assert_eq!(app.patch(&format!("/api/v1/messages/{id}"), t, json!({"body": "Hello?"})).await.status(), StatusCode::OK);
+    assert_eq!(app.request(Method::PUT, &format!("/api/v1/messages/{id}/reactions/👋"), t, None).await.status(), StatusCode::OK);
+    assert_eq!(app.post(&format!("/api/v1/rooms/{room}/read"), t, json!({"seq": 3})).await.status(), StatusCode::OK);
+    let history: Value = app.get(&format!("/api/v1/rooms/{room}/messages"), t).await.json().await.unwrap();
+    assert_eq!(history["messages"][0]["body"], "Hello?");
+
+    // The visitor's socket works in its room; guests have no presence.
+    let mut ws = app.ws(token).await;
+    assert_eq!(ws.hello["data"]["user"]["role"], "guest");
+    let reply = ws.command("message.send", json!({"room_id": room, "body": "over the socket"})).await;
+    assert_eq!(reply["ok"], true, "{reply}");
+    assert_eq!(ws.command("typing", json!({"room_id": room, "active": true})).await["ok"], true);
+    assert_eq!(ws.command("presence.set", json!({"status": "online"})).await["error"]["code"], "forbidden");
+}
+
+/// A body of the right shape for each route with one, so the answer is about who calls, never
+/// about the body.
+fn sample_body(method: &str, path: &str, someone: Uuid) -> Option<Value> {
+    let body = match (method, path) {
+        ("patch", "/api/v1/users/me") => json!({"bio": "x"}),
+        ("post", "/api/v1/users/me/password") => json!({"current_password": "a", "new_password": "b"}),
+        ("post", "/api/v1/friends/requests") | ("post", "/api/v1/blocks") => json!({"user_id": someone}),
+        ("post", "/api/v1/rooms") => json!({"kind": "group", "name": "escape"}),
+        ("patch", "/api/v1/rooms/{id}") => json!({"name": "renamed"}),
+        ("post", "/api/v1/rooms/{id}/members") => json!({"user_ids": [someone]}),
+        ("patch", "/api/v1/rooms/{id}/members/{user_id}") => json!({"role": "moderator"}),
+        ("post", "/api/v1/rooms/{id}/read") => json!({"seq": 1}),
+        ("post", "/api/v1/rooms/{id}/messages") | ("patch", "/api/v1/messages/{id}") => json!({"body": "hi"}),
+        ("patch", "/api/v1/admin/users/{id}") => json!({"role": "admin"}),
+        _ if method == "post" || method == "patch" => json!({}),
+        _ => return None,
+    };
+    Some(body)
+}
+
+#[actix_web::test]
+async fn a_guest_gets_403_on_every_route_outside_its_own_room() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let group = app.group(&ada, "elsewhere", &[]).await;
+    let public = app.post("/api/v1/rooms", Some(&ada.access_token), json!({"kind": "group", "name": "open", "is_public": true})).await;
+    let public = uuid_of(&public.json::<Value>().await.unwrap()["id"]);
+    let other = open_session(&app, "other").await;
+    let v = open_session(&app, "vera").await;
+    let own = app.send(&v.guest, v.room, "mine").await;
+    let own_msg = uuid_of(&own["id"]);
+    let elsewhere_msg = uuid_of(&app.send(&ada, group, "not yours").await["id"]);
+
+    // Public routes, and the routes a guest may use in its own room (checked by the test above).
+    let public_routes = ["/health", "/health/ready", "/metrics", "/api/v1/auth/register", "/api/v1/auth/login",
+        "/api/v1/auth/refresh", "/api/v1/auth/logout", "/api/v1/support/sessions", "/api/v1/contact"];
+    let own_room_routes = [("get", "/api/v1/users/me"), ("get", "/api/v1/rooms"), ("get", "/api/v1/rooms/{id}"),
+        ("get", "/api/v1/rooms/{id}/members"), ("post", "/api/v1/rooms/{id}/read"), ("get", "/api/v1/rooms/{id}/messages"),
+        ("post", "/api/v1/rooms/{id}/messages"), ("patch", "/api/v1/messages/{id}"), ("delete", "/api/v1/messages/{id}"),
+        ("put", "/api/v1/messages/{id}/reactions/{emoji}"), ("delete", "/api/v1/messages/{id}/reactions/{emoji}")];
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for (method, path) in ROUTES {
+        if public_routes.contains(path) {
+            continue;
+        }
+        if matches!(*path, "/api/v1/users/me" | "/api/v1/rooms") && *method == "get" {
+            continue;
+        }
+        // Routes open to guests are tried on somebody else's room, a public room and another
+        // visitor's room; all the others on the guest's own room too.
+        let targets: Vec<(Uuid, Uuid)> = if own_room_routes.contains(&(*method, *path)) {
+            vec![(group, elsewhere_msg), (public, elsewhere_msg), (other.room, elsewhere_msg)]
+        } else {
+            vec![(v.room, own_msg), (group, elsewhere_msg)]
+        };
+        for (room, msg) in targets {
+            let id = if path.starts_with("/api/v1/rooms/") { room } else if path.starts_with("/api/v1/messages/") { msg } else { ada.id };
+            let query = match *path {
+                "/api/v1/users" | "/api/v1/search/messages" => "?q=a",
+                _ => "",
+            };
+            let url = format!("{path}{query}")
+                .replace("{id}", &id.to_string())
+                .replace("{user_id}", &ada.id.to_string())
+                .replace("{emoji}", "%F0%9F%91%8D");
+            let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let res = app.request(m, &url, Some(&v.guest.access_token), sample_body(method, path, ada.id)).await;
+            checked += 1;
+            if res.status() != StatusCode::FORBIDDEN {
+                failures.push(format!("{method} {url}: {}", res.status()));
+            } else {
+                let body: Value = res.json().await.unwrap();
+                assert_eq!(body["error"]["code"], "forbidden");
+            }
+        }
+    }
+    assert!(failures.is_empty(), "a guest reached:\n{}", failures.join("\n"));
+    assert!(checked > 60, "only {checked} requests checked");
+    // Nothing the guest tried changed anything of others'.
+    let ada_rooms: Value = app.get("/api/v1/rooms", Some(&ada.access_token)).await.json().await.unwrap();
+    assert_eq!(ada_rooms["rooms"].as_array().unwrap().len(), 2);
+}
+
+#[actix_web::test]
+async fn staff_read_and_answer_any_support_room_without_joining_and_the_first_answer_is_timed() {
+    let app = spawn_app().await;
+    let admin = user_with_role(&app, "root", "admin").await;
+    let moderator = user_with_role(&app, "mod", "moderator").await;
+    let v = open_session(&app, "vera").await;
+    app.send(&v.guest, v.room, "I need help").await;
+    for staff in [&admin, &moderator] {
+        let history = app.history(staff, v.room, "").await;
+        assert_eq!(history["messages"][0]["body"], "I need help");
+        let room: Value = app.get(&format!("/api/v1/rooms/{}", v.room), Some(&staff.access_token)).await.json().await.unwrap();
+        assert_eq!(room["my_role"], Value::Null, "staff are not members");
+    }
+    let before = &sessions(&app, &admin, "").await[0];
+    assert_eq!(before["unread_count"], 1);
+    assert_eq!(before["first_response_at"], Value::Null);
+    assert_eq!(before["last_message"]["body"], "I need help");
+
+    app.send(&moderator, v.room, "Happy to help").await;
+    let history = app.history(&v.guest, v.room, "").await;
+    assert_eq!(history["messages"][0]["body"], "Happy to help");
+    let after = &sessions(&app, &admin, "").await[0];
+    assert_eq!(after["unread_count"], 0, "answered");
+    assert!(after["first_response_at"].is_string());
+    assert_eq!(after["last_message"]["body"], "Happy to help");
+    assert_eq!(after["user"]["id"], v.guest.id.to_string());
+    assert_eq!(after["email"], "vera@visitor.example");
+
+    // Staff stay out of the member list and cannot be confused with the visitor.
+    let members: Value = app.get(&format!("/api/v1/rooms/{}/members", v.room), Some(&admin.access_token)).await.json().await.unwrap();
+    assert_eq!(members["members"].as_array().unwrap().len(), 1);
+    // A plain user cannot read it.
+    let ada = app.register("ada").await;
+    assert_error(app.get(&format!("/api/v1/rooms/{}/messages", v.room), Some(&ada.access_token)).await, StatusCode::FORBIDDEN, "forbidden").await;
+}
+
+#[actix_web::test]
+async fn the_inbox_updates_live_over_websocket_for_every_online_admin_and_moderator() {
+    let app = spawn_app().await;
+    let admin = user_with_role(&app, "root", "admin").await;
+    let moderator = user_with_role(&app, "mod", "moderator").await;
+    let ada = app.register("ada").await;
+    let mut admin_ws = app.ws(&admin.access_token).await;
+    let mut mod_ws = app.ws(&moderator.access_token).await;
+    let mut ada_ws = app.ws(&ada.access_token).await;
+
+    let v = open_session(&app, "vera").await;
+    for ws in [&mut admin_ws, &mut mod_ws] {
+        let created = ws.event("support.session_created").await;
+        assert_eq!(created["room"]["id"], v.room.to_string());
+        assert_eq!(created["user"]["id"], v.guest.id.to_string());
+        assert_eq!(created["room"]["kind"], "support");
+    }
+    let mut visitor_ws = app.ws(&v.guest.access_token).await;
+    let mut reply = visitor_ws.command("message.send", json!({"room_id": v.room, "body": "anyone?"})).await;
+    assert_eq!(reply["ok"], true, "{reply}");
+    for ws in [&mut admin_ws, &mut mod_ws] {
+        let new = ws.event("message.new").await;
+        assert_eq!(new["message"]["body"], "anyone?");
+        assert_eq!(new["seq"], 1);
+    }
+    // The answer goes over the admin's socket and reaches the visitor and the other staff.
+    reply = admin_ws.command("message.send", json!({"room_id": v.room, "body": "yes, here"})).await;
+    assert_eq!(reply["ok"], true, "{reply}");
+    assert_eq!(visitor_ws.event("message.new").await["message"]["body"], "anyone?");
+    assert_eq!(visitor_ws.event("message.new").await["message"]["body"], "yes, here");
+    assert_eq!(mod_ws.event("message.new").await["message"]["body"], "yes, here");
+    assert_eq!(admin_ws.command("typing", json!({"room_id": v.room, "active": true})).await["ok"], true);
+    assert_eq!(visitor_ws.event("typing").await["user_id"], admin.id.to_string());
+
+    // A staff member who connects later follows the open sessions too.
+    let mut late_ws = app.ws(&moderator.access_token).await;
+    app.send(&v.guest, v.room, "thanks").await;
+    assert_eq!(late_ws.event("message.new").await["message"]["body"], "thanks");
+    // Plain users hear nothing of it.
+    let frames = ada_ws.frames_within(Duration::from_millis(300)).await;
+    assert!(frames.iter().all(|f| f["type"] != "support.session_created" && f["type"] != "message.new"), "{frames:?}");
+}
+
+#[actix_web::test]
+async fn closing_a_session_sends_a_final_event_and_the_visitor_cannot_write_any_more() {
+    let app = spawn_app().await;
+    let moderator = user_with_role(&app, "mod", "moderator").await;
+    let v = open_session(&app, "vera").await;
+    let msg = app.send(&v.guest, v.room, "bye").await;
+    let mut visitor_ws = app.ws(&v.guest.access_token).await;
+    let mut mod_ws = app.ws(&moderator.access_token).await;
+
+    let res = app.post(&format!("/api/v1/admin/support/sessions/{}/close", v.session_id), Some(&moderator.access_token), json!({})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let closed: Value = res.json().await.unwrap();
+    assert_eq!(closed["status"], "closed");
+    assert!(closed["closed_at"].is_string());
+    let event = visitor_ws.event("support.session_closed").await;
+    assert_eq!(event["session_id"], v.session_id.to_string());
+    assert_eq!(mod_ws.event("support.session_closed").await["room_id"], v.room.to_string());
+
+    let t = Some(v.guest.access_token.as_str());
+    let res = app.post(&format!("/api/v1/rooms/{}/messages", v.room), t, json!({"body": "wait"})).await;
+    let body = assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    assert!(body["error"]["message"].as_str().unwrap().contains("closed"));
+    let reply = visitor_ws.command("message.send", json!({"room_id": v.room, "body": "wait"})).await;
+    assert_eq!(reply["error"]["code"], "forbidden");
+    let id = msg["id"].as_str().unwrap();
+    assert_eq!(app.patch(&format!("/api/v1/messages/{id}"), t, json!({"body": "x"})).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.delete(&format!("/api/v1/messages/{id}"), t).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.request(Method::PUT, &format!("/api/v1/messages/{id}/reactions/👍"), t, None).await.status(), StatusCode::FORBIDDEN);
+    // Staff cannot write there either; the history stays readable.
+    let res = app.post(&format!("/api/v1/rooms/{}/messages", v.room), Some(&moderator.access_token), json!({"body": "late"})).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.history(&v.guest, v.room, "").await["messages"][0]["body"], "bye");
+
+    assert_eq!(sessions(&app, &moderator, "?status=open").await.len(), 0);
+    assert_eq!(sessions(&app, &moderator, "?status=closed").await.len(), 1);
+    // Closing again changes nothing.
+    let again = app.post(&format!("/api/v1/admin/support/sessions/{}/close", v.session_id), Some(&moderator.access_token), json!({})).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(again.json::<Value>().await.unwrap()["closed_at"], closed["closed_at"]);
+}
+
+#[actix_web::test]
+async fn a_returning_visitor_with_its_token_sees_its_history() {
+    let app = spawn_app().await;
+    let admin = user_with_role(&app, "root", "admin").await;
+    let v = open_session(&app, "vera").await;
+    app.send(&v.guest, v.room, "first visit").await;
+    app.send(&admin, v.room, "answer while away").await;
+    // Later: the widget kept the refresh token.
+    let res = app.refresh(&v.guest.refresh_token).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    let token = body["access_token"].as_str().unwrap();
+    assert_eq!(body["user"]["role"], "guest");
+    let rooms: Value = app.get("/api/v1/rooms", Some(token)).await.json().await.unwrap();
+    assert_eq!(rooms["rooms"][0]["unread_count"], 1);
+    let history: Value = app.get(&format!("/api/v1/rooms/{}/messages", v.room), Some(token)).await.json().await.unwrap();
+    let bodies: Vec<&str> = history["messages"].as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap()).collect();
+    assert_eq!(bodies, ["answer while away", "first visit"]);
+}
+
+#[actix_web::test]
+async fn opening_sessions_is_limited_per_ip() {
+    let app = spawn_app_with(|s| {
+        s.rate_limit.support_burst = 2;
+        s.rate_limit.support_replenish_interval_ms = 60_000;
+    })
+    .await;
+    open_session(&app, "one").await;
+    open_session(&app, "two").await;
+    let res = app.post("/api/v1/support/sessions", None, json!({"name": "three"})).await;
+    assert!(res.headers().get("retry-after").is_some());
+    let body = assert_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert!(body["error"]["details"]["retry_after_ms"].as_u64().unwrap() > 0);
+}
+
+#[actix_web::test]
+async fn bad_support_requests_get_clear_errors() {
+    let app = spawn_app().await;
+    let open = |body: Value| app.post("/api/v1/support/sessions", None, body);
+    assert_error(open(json!({"name": ""})).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_error(open(json!({"name": "   "})).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_error(open(json!({"name": "x".repeat(65)})).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_error(open(json!({"name": "a\u{0007}b"})).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let body = assert_error(open(json!({"name": "vera", "email": "not-an-email"})).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert!(body["error"]["details"]["fields"]["email"].is_string());
+    assert_error(open(json!({"name": "vera", "role": "admin"})).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_error(open(json!({})).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_error(app.raw(Method::POST, "/api/v1/support/sessions", None, "{\"name\": ").await, StatusCode::BAD_REQUEST, "bad_request").await;
+    let huge = json!({"name": "x".repeat(100_000)});
+    assert_error(open(huge).await, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    // No email is fine.
+    assert_eq!(open(json!({"name": "vera"})).await.status(), StatusCode::CREATED);
+}
+
+#[actix_web::test]
+async fn the_inbox_runs_the_same_few_queries_for_2_sessions_or_20() {
+    let app = spawn_app().await;
+    let admin = user_with_role(&app, "root", "admin").await;
+    let mut count_for = Vec::new();
+    let mut opened = 0;
+    for target in [2, 20] {
+        while opened < target {
+            let v = open_session(&app, &format!("v{opened}")).await;
+            app.send(&v.guest, v.room, "hello").await;
+            opened += 1;
+        }
+        let before = app.metric("db_queries_total").await;
+        let list = sessions(&app, &admin, "").await;
+        let after = app.metric("db_queries_total").await;
+        assert_eq!(list.len(), target);
+        assert!(list.iter().all(|s| s["last_message"]["body"] == "hello" && s["unread_count"] == 1));
+        count_for.push(after - before);
+    }
+    assert_eq!(count_for[0], count_for[1], "queries for 2 sessions vs 20: {count_for:?}");
+    // The token check, the sessions with counts, their rooms, visitors, last messages, reactions.
+    assert!(count_for[0] <= 6.0, "{count_for:?}");
+}
