@@ -116,7 +116,7 @@ async fn the_panels_views_show_live_stats_remove_messages_change_roles_and_handl
     }
     admin.screenshot(&screenshot_path("admin-audit.png")).await;
     admin.click("a[data-view=overview]").await;
-    admin.wait_text("[data-stat=messages_total] .stat-value", "1").await;
+    admin.wait_text("[data-stat=rooms_total] .stat-value", "1").await;
     admin.screenshot(&screenshot_path("admin.png")).await;
 
     // At phone width the panel still fits: no horizontal scrolling.
