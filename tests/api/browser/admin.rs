@@ -118,6 +118,13 @@ async fn the_panels_views_show_live_stats_remove_messages_change_roles_and_handl
     admin.click("a[data-view=overview]").await;
     admin.wait_text("[data-stat=rooms_total] .stat-value", "1").await;
     admin.screenshot(&screenshot_path("admin.png")).await;
+    // The theme switch (system → light → dark), stored as the chat app stores it.
+    admin.click("#theme-toggle").await;
+    admin.click("#theme-toggle").await;
+    admin.wait_text("#theme-toggle", "dark").await;
+    admin.wait_until("the dark theme", "return getComputedStyle(document.body).backgroundColor === 'rgb(15, 16, 23)';", json!([])).await;
+    assert_eq!(admin.script("return localStorage.getItem('plauder.theme');", json!([])).await, "dark");
+    admin.screenshot(&screenshot_path("admin-dark.png")).await;
 
     // At phone width the panel still fits: no horizontal scrolling.
     admin.resize(390, 800).await;

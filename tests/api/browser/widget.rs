@@ -141,6 +141,10 @@ async fn a_visitor_on_another_site_chats_with_an_admin_who_answers_from_the_pane
     widget_wait(&visitor, "the closed notice", "return w.querySelector('.notice')?.textContent.includes('closed');", json!([])).await;
     admin.wait_text("#session-list", "No open support chats").await;
 
+    // The widget follows the visitor's dark system theme.
+    visitor.cdp("Emulation.setEmulatedMedia", json!({"features": [{"name": "prefers-color-scheme", "value": "dark"}]})).await;
+    widget_wait(&visitor, "the dark panel", "return getComputedStyle(w.querySelector('.panel')).backgroundColor === 'rgb(23, 25, 35)';", json!([])).await;
+
     visitor.close().await;
     admin.close().await;
 }
