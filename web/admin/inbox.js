@@ -33,8 +33,10 @@ export class InboxView {
       reload();
       if (this.open && d.room_id === this.open.session.room.id) this.markClosed();
     });
+    // A new chat announces itself (support.session_created) before its messages, so a message
+    // of a room the list does not know is from one of the staff member's own rooms: no reload.
     on('message', ({ message }) => {
-      if (this.byRoom.has(message.room_id) || this.status === 'open') reload();
+      if (this.byRoom.has(message.room_id)) reload();
       if (this.open && message.room_id === this.open.session.room.id) this.showMessage(message);
     });
     // After a reconnect, what the list missed is in the database.

@@ -43,7 +43,8 @@ export function mount({ origin, settings }) {
   for (const [name, prop] of Object.entries(COLOR_SETTINGS)) {
     if (opts[name] && CSS.supports('color', opts[name])) host.style.setProperty(prop, opts[name]);
   }
-  root.append(el('link', { rel: 'stylesheet', href: new URL('./widget.css', import.meta.url).href }));
+  const stylesheet = el('link', { rel: 'stylesheet', href: new URL('./widget.css', import.meta.url).href });
+  root.append(stylesheet);
 
   const client = new PlauderClient({ baseUrl: origin, storageKey: `plauder.widget:${origin}` });
   /** @type {?string} */
@@ -68,7 +69,11 @@ export function mount({ origin, settings }) {
     el('header', { class: 'head' }, el('div', { class: 'head-text' }, el('strong', {}, opts.title), status), closeBtn),
     body,
   );
-  const frame = el('div', { class: `frame ${opts.position === 'left' ? 'left' : 'right'}` }, panel, launcher);
+  // Hidden until its stylesheet is in: an unstyled button must not flash on the host page.
+  const frame = el('div', { class: `frame ${opts.position === 'left' ? 'left' : 'right'}`, hidden: true }, panel, launcher);
+  const reveal = () => frame.removeAttribute('hidden');
+  stylesheet.addEventListener('load', reveal, { once: true });
+  stylesheet.addEventListener('error', reveal, { once: true });
   root.append(frame);
   panel.addEventListener('keydown', (e) => {
     if (e.key === 'Escape') {

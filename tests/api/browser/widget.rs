@@ -84,7 +84,14 @@ async fn a_visitor_on_another_site_chats_with_an_admin_who_answers_from_the_pane
     // The button appears on the shop's page, in the colour its tag asks for; the page's own
     // button rule does not reach into the widget.
     visitor.goto(&shop).await;
-    let colour = widget_wait(&visitor, "the widget's button", "const b = w.querySelector('.launcher'); return b && getComputedStyle(b).backgroundColor;", json!([])).await;
+    // It shows only once styled (no unstyled flash), so the first visible button has the colour.
+    let colour = widget_wait(
+        &visitor,
+        "the widget's button",
+        "const b = w.querySelector('.launcher'); return b && b.getClientRects().length > 0 && getComputedStyle(b).backgroundColor;",
+        json!([]),
+    )
+    .await;
     assert_eq!(colour, "rgb(10, 125, 90)");
     visitor.script(&format!("{SHADOW} w.querySelector('.launcher').click();"), json!([])).await;
     widget_wait(&visitor, "the greeting", "return w.querySelector('.greeting')?.textContent === 'Hello from the shop! Ask us anything.';", json!([])).await;
@@ -122,7 +129,7 @@ async fn a_visitor_on_another_site_chats_with_an_admin_who_answers_from_the_pane
 
     // After a reload the conversation is still there (the guest session was kept).
     visitor.goto(&shop).await;
-    widget_wait(&visitor, "the button after the reload", "return !!w.querySelector('.launcher');", json!([])).await;
+    widget_wait(&visitor, "the button after the reload", "return w.querySelector('.launcher')?.getClientRects().length > 0;", json!([])).await;
     visitor.script(&format!("{SHADOW} w.querySelector('.launcher').click();"), json!([])).await;
     widget_has_message(&visitor, "mine", "Hi! My order #1234 has not arrived.").await;
     widget_has_message(&visitor, "staff", "Sorry to hear that, Grace! Let me check.").await;
