@@ -95,6 +95,9 @@ async fn a_visitor_on_another_site_chats_with_an_admin_who_answers_from_the_pane
     assert_eq!(colour, "rgb(10, 125, 90)");
     visitor.script(&format!("{SHADOW} w.querySelector('.launcher').click();"), json!([])).await;
     widget_wait(&visitor, "the greeting", "return w.querySelector('.greeting')?.textContent === 'Hello from the shop! Ask us anything.';", json!([])).await;
+    // A name of blanks passes the browser's check but not the server's: the visitor is told.
+    widget_submit(&visitor, ".start input[name=name]", "   ").await;
+    widget_wait(&visitor, "the server's refusal in the form", "return w.querySelector('.start .error')?.textContent.includes('Name must be');", json!([])).await;
     visitor.script(&format!("{SHADOW} w.querySelector('.start input[name=email]').value = 'grace@example.org';"), json!([])).await;
     widget_submit(&visitor, ".start input[name=name]", "Grace Hopper").await;
     widget_submit(&visitor, ".composer textarea", "Hi! My order #1234 has not arrived.").await;
