@@ -27,6 +27,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpSocket;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 #[derive(Parser)]
@@ -159,7 +160,10 @@ impl Target {
         stream.set_nodelay(true)?;
         let mut request = self.ws_url.as_str().into_client_request()?;
         request.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
-        let (mut ws, _) = tokio_tungstenite::client_async(request, stream).await?;
+        // tungstenite zero-fills its whole read buffer (128 KiB by default) before every read: with
+        // one small frame per read that memset was most of this tool's CPU.
+        let config = WebSocketConfig::default().read_buffer_size(8 * 1024);
+        let (mut ws, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await?;
         match ws.next().await {
             Some(Ok(Message::Text(t))) if t.contains("\"hello\"") => Ok(ws),
             other => anyhow::bail!("expected hello, got {other:?}"),

@@ -78,9 +78,9 @@ impl WsConnection {
         }
     }
 
-    fn attach(&mut self, room_id: Uuid, ctx: &ws::WebsocketContext<Self>) {
+    fn attach(&mut self, room_id: Uuid, from_seq: Option<i64>, ctx: &ws::WebsocketContext<Self>) {
         if self.rooms.insert(room_id) {
-            self.state.realtime.registry.do_send(Attach { room_id, conn: self.conn_handle(ctx) });
+            self.state.realtime.registry.do_send(Attach { room_id, conn: self.conn_handle(ctx), from_seq });
         }
     }
 
@@ -400,7 +400,7 @@ impl Handler<Published> for WsConnection {
                     ctx.text(text.clone());
                 }
             }
-            Envelope::Control(Control::Attach { room_id }) => self.attach(*room_id, ctx),
+            Envelope::Control(Control::Attach { room_id, from_seq }) => self.attach(*room_id, *from_seq, ctx),
             Envelope::Control(Control::Close { code, reason }) => self.close(*code, reason, ctx),
             Envelope::Control(Control::WatchPresence { user_id }) => self.watch(*user_id, ctx),
             Envelope::Control(Control::Left { room_id }) => {

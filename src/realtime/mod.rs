@@ -134,7 +134,7 @@ impl Realtime {
         for user in users {
             let data = json!({"room_id": room.id, "user": user, "room": room});
             self.room_event(room.id, "room.member_added", data.clone());
-            self.broker.publish(Topic::User(user.id), Envelope::Control(Control::Attach { room_id: room.id }));
+            self.broker.publish(Topic::User(user.id), Envelope::Control(Control::Attach { room_id: room.id, from_seq: Some(room.last_seq) }));
             self.user_event(user.id, "room.member_added", data);
         }
     }
@@ -170,7 +170,8 @@ impl Realtime {
     /// A new support session: every online admin and moderator hears `support.session_created`
     /// and their connections attach to the room, so the visitor's messages reach them too.
     pub fn support_opened(&self, data: Value, room_id: Uuid) {
-        self.broker.publish(Topic::Staff, Envelope::Control(Control::Attach { room_id }));
+        // A new session's room has no history yet that staff could have seen.
+        self.broker.publish(Topic::Staff, Envelope::Control(Control::Attach { room_id, from_seq: Some(0) }));
         self.broker.publish(Topic::Staff, events::plain("support.session_created", data));
     }
 

@@ -33,8 +33,9 @@ impl Registry {
         Self { rooms: HashMap::new(), pool, broker, gap_timeout, idle_timeout }
     }
 
-    fn spawn_room(&self, room_id: Uuid, conns: HashMap<ConnId, ConnHandle>, ctx: &Context<Self>) -> Addr<RoomActor> {
+    fn spawn_room(&self, room_id: Uuid, conns: HashMap<ConnId, ConnHandle>, from_seq: Option<i64>, ctx: &Context<Self>) -> Addr<RoomActor> {
         RoomActor::new(room_id, self.pool.clone(), self.broker.clone(), ctx.address(), conns, self.gap_timeout, self.idle_timeout)
+            .delivering_after(from_seq)
             .start_subscribed()
     }
 
@@ -51,7 +52,7 @@ impl Registry {
             if let Some(entry) = self.rooms.get(&room_id) {
                 tracing::error!(room = %room_id, "room actor died; restarting it");
                 metrics::counter!("realtime_room_restarts_total").increment(1);
-                let addr = self.spawn_room(room_id, entry.conns.clone(), ctx);
+                let addr = self.spawn_room(room_id, entry.conns.clone(), None, ctx);
                 if let Some(entry) = self.rooms.get_mut(&room_id) {
                     entry.addr = addr;
                 }
@@ -74,6 +75,8 @@ impl Actor for Registry {
 pub struct Attach {
     pub room_id: Uuid,
     pub conn: ConnHandle,
+    /// For a membership that began while the connection was open: the room's last seq then.
+    pub from_seq: Option<i64>,
 }
 
 /// A new connection joins the fan-out of all its rooms at once; answered when recorded, so the
@@ -125,16 +128,16 @@ pub struct CrashRoom(pub Uuid);
 
 impl Handler<Attach> for Registry {
     type Result = ();
-    fn handle(&mut self, Attach { room_id, conn }: Attach, ctx: &mut Context<Self>) {
+    fn handle(&mut self, Attach { room_id, conn, from_seq }: Attach, ctx: &mut Context<Self>) {
         match self.rooms.get_mut(&room_id) {
             Some(entry) if entry.addr.connected() => {
                 entry.conns.insert(conn.id, conn.clone());
-                entry.addr.do_send(AddConn(conn));
+                entry.addr.do_send(AddConn { conn, from_seq });
             }
             _ => {
                 let mut conns = self.rooms.remove(&room_id).map(|e| e.conns).unwrap_or_default();
                 conns.insert(conn.id, conn);
-                let addr = self.spawn_room(room_id, conns.clone(), ctx);
+                let addr = self.spawn_room(room_id, conns.clone(), from_seq, ctx);
                 self.rooms.insert(room_id, RoomEntry { addr, conns });
             }
         }
@@ -146,7 +149,7 @@ impl Handler<AttachMany> for Registry {
     type Result = ();
     fn handle(&mut self, AttachMany { room_ids, conn }: AttachMany, ctx: &mut Context<Self>) {
         for room_id in room_ids {
-            self.handle(Attach { room_id, conn: conn.clone() }, ctx);
+            self.handle(Attach { room_id, conn: conn.clone(), from_seq: None }, ctx);
         }
     }
 }

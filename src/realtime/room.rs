@@ -30,6 +30,9 @@ pub struct RoomActor {
     next_seq: i64,
     /// History events that arrived ahead of a gap.
     held: BTreeMap<i64, ByteString>,
+    /// While the baseline loads: the lowest seq a connection attached for a new membership still
+    /// needs (its events may have been published before this actor subscribed).
+    floor: Option<i64>,
     gap_timer: Option<SpawnHandle>,
     gap_timeout: Duration,
     idle_timeout: Duration,
@@ -55,11 +58,19 @@ impl RoomActor {
             conns,
             next_seq: 0,
             held: BTreeMap::new(),
+            floor: None,
             gap_timer: None,
             gap_timeout,
             idle_timeout,
             idle_timer: None,
         }
+    }
+
+    /// The actor is started for a connection whose membership began at seq `from_seq`: delivery
+    /// starts after it even if the room has moved on by the time the baseline is read.
+    pub fn delivering_after(mut self, from_seq: Option<i64>) -> Self {
+        self.floor = from_seq.map(|s| s + 1);
+        self
     }
 
     /// Starts the actor, subscribed to its topic before this returns, so the subscription is
@@ -105,7 +116,7 @@ impl RoomActor {
         } else if self.gap_timer.is_none() {
             self.gap_timer = Some(ctx.run_later(self.gap_timeout, |act, ctx| {
                 act.gap_timer = None;
-                act.fill_gap(ctx);
+                act.fill_gap(ctx, 0);
             }));
         }
     }
@@ -117,26 +128,22 @@ impl RoomActor {
         }
     }
 
-    /// The gap did not fill in time (the event was lost, or superseded before it was published):
-    /// read what changed from the database, then deliver everything held in order.
-    fn fill_gap(&mut self, ctx: &mut Context<Self>) {
-        let Some(&upto) = self.held.keys().next_back() else { return };
+    /// The gap did not fill in time (the event was lost, or superseded before it was published),
+    /// or events before the baseline are owed to a new member: read what changed up to
+    /// `at_least` (or the last held event) from the database, then deliver everything in order.
+    fn fill_gap(&mut self, ctx: &mut Context<Self>, at_least: i64) {
+        let upto = self.held.keys().next_back().map_or(at_least, |&last| last.max(at_least));
         let since = self.next_seq - 1;
-        let (pool, room_id) = (self.pool.clone(), self.room_id);
+        if upto <= since {
+            return;
+        }
         metrics::counter!("realtime_gap_fetches_total").increment(1);
-        let fetch = async move {
-            let mut conn = pool.get().await.map_err(|e| e.to_string())?;
-            let changed = messages::changed_since(&mut conn, room_id, since, upto - since).await.map_err(|e| e.to_string())?;
-            let ids: Vec<Uuid> = changed.iter().map(|m| m.id).collect();
-            let reactions = messages::reactions_for(&mut conn, &ids).await.map_err(|e| e.to_string())?;
-            Ok::<_, String>((changed, reactions))
-        };
+        let fetch = read_changes(self.pool.clone(), self.room_id, since, upto);
         ctx.wait(fetch.into_actor(self).map(move |result, act, _| {
             match result {
-                Ok((changed, reactions)) => {
-                    for m in changed.into_iter().filter(|m| m.rev <= upto) {
-                        let rev = m.rev;
-                        act.held.entry(rev).or_insert_with(|| events::from_row(m, &reactions));
+                Ok(changed) => {
+                    for (rev, text) in changed {
+                        act.held.entry(rev).or_insert(text);
                     }
                 }
                 Err(e) => tracing::warn!(room = %act.room_id, "gap fetch failed, skipping the gap: {e}"),
@@ -146,6 +153,26 @@ impl RoomActor {
                 act.next_seq = act.next_seq.max(first);
             }
             act.drain();
+        }));
+    }
+
+    /// A connection attached for a membership that began at `from`, after this actor delivered
+    /// past it (the membership's events raced the attach): it gets what it missed from the
+    /// database before anything newer. The mailbox waits meanwhile, so nothing overtakes.
+    fn catch_up(&mut self, conn: ConnHandle, from: i64, ctx: &mut Context<Self>) {
+        let upto = self.next_seq - 1;
+        metrics::counter!("realtime_attach_catch_ups_total").increment(1);
+        let fetch = read_changes(self.pool.clone(), self.room_id, from, upto);
+        ctx.wait(fetch.into_actor(self).map(move |result, act, _| {
+            match result {
+                Ok(changed) => {
+                    for (_, text) in &changed {
+                        conn.deliver(text);
+                    }
+                }
+                Err(e) => tracing::warn!(room = %act.room_id, "catch-up read failed; the client recovers with sync: {e}"),
+            }
+            act.conns.insert(conn.id, conn);
         }));
     }
 
@@ -184,8 +211,13 @@ impl Actor for RoomActor {
         };
         ctx.spawn(load.into_actor(self).map(|last_seq, act, ctx| {
             let baseline = last_seq.unwrap_or(0) + 1;
-            act.next_seq = act.held.keys().next().map_or(baseline, |&first| first.min(baseline));
+            let first_held = act.held.keys().next().copied();
+            act.next_seq = [Some(baseline), first_held, act.floor.take()].into_iter().flatten().min().unwrap_or(baseline);
             act.drain();
+            if act.next_seq < baseline {
+                // A new member's first events were committed before this actor subscribed.
+                act.fill_gap(ctx, baseline - 1);
+            }
             act.watch_gap(ctx);
         }));
         self.schedule_idle_check(ctx);
@@ -197,9 +229,13 @@ impl Actor for RoomActor {
     }
 }
 
+/// A connection joins the room's fan-out; `from_seq` as in [`crate::realtime::registry::Attach`].
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct AddConn(pub ConnHandle);
+pub struct AddConn {
+    pub conn: ConnHandle,
+    pub from_seq: Option<i64>,
+}
 
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -212,8 +248,17 @@ pub struct Crash;
 
 impl Handler<AddConn> for RoomActor {
     type Result = ();
-    fn handle(&mut self, AddConn(conn): AddConn, ctx: &mut Context<Self>) {
-        self.conns.insert(conn.id, conn);
+    fn handle(&mut self, AddConn { conn, from_seq }: AddConn, ctx: &mut Context<Self>) {
+        match from_seq {
+            Some(from) if self.next_seq == 0 => {
+                self.floor = Some(self.floor.map_or(from + 1, |f| f.min(from + 1)));
+                self.conns.insert(conn.id, conn);
+            }
+            Some(from) if from + 1 < self.next_seq => self.catch_up(conn, from, ctx),
+            _ => {
+                self.conns.insert(conn.id, conn);
+            }
+        }
         self.schedule_idle_check(ctx);
     }
 }
@@ -257,4 +302,13 @@ impl Handler<Published> for RoomActor {
             Envelope::Control(_) => {}
         }
     }
+}
+
+/// The room's changes with `since < rev <= upto`, as events in rev order.
+async fn read_changes(pool: PgPool, room_id: Uuid, since: i64, upto: i64) -> Result<Vec<(i64, ByteString)>, String> {
+    let mut conn = pool.get().await.map_err(|e| e.to_string())?;
+    let changed = messages::changed_since(&mut conn, room_id, since, upto - since).await.map_err(|e| e.to_string())?;
+    let ids: Vec<Uuid> = changed.iter().map(|m| m.id).collect();
+    let reactions = messages::reactions_for(&mut conn, &ids).await.map_err(|e| e.to_string())?;
+    Ok(changed.into_iter().filter(|m| m.rev <= upto).map(|m| (m.rev, events::from_row(m, &reactions))).collect())
 }

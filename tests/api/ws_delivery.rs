@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 use crate::helpers::spawn_app;
 
@@ -235,4 +236,59 @@ async fn new_rooms_and_friend_requests_reach_the_people_concerned() {
     let mut adas = app.ws(&ada.access_token).await;
     app.post(&format!("/api/v1/friends/requests/{}/accept", req["id"].as_str().unwrap()), Some(&bob.access_token), json!({})).await;
     assert_eq!(adas.event("friend.accepted").await["user"]["id"], bob.id.to_string());
+}
+
+/// The `message.new` bodies among `frames`, in arrival order, for `room`.
+fn new_bodies(frames: &[Value], room: Uuid) -> Vec<String> {
+    frames
+        .iter()
+        .filter(|f| f["type"] == "message.new" && f["data"]["message"]["room_id"] == room.to_string())
+        .map(|f| f["data"]["message"]["body"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// What `members_added` publishes, sent by hand so that the test decides when it arrives.
+fn late_attach(app: &crate::helpers::TestApp, user: Uuid, room: Uuid, from_seq: i64) {
+    use plauder::realtime::broker::{Control, Envelope, Topic};
+    app.state.realtime.broker.publish(Topic::User(user), Envelope::Control(Control::Attach { room_id: room, from_seq: Some(from_seq) }));
+}
+
+#[actix_web::test]
+async fn a_new_members_messages_committed_before_its_attach_arrives_still_reach_it_in_order() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let mut bobs = app.ws(&bob.access_token).await;
+
+    // The attach arrives after the room's first messages were committed and published (a slow
+    // broker, or simply a sender quicker than the attach): once with no room actor running on
+    // this instance, once with one running and already past them.
+    let fresh = app.group(&ada, "fresh", &[]).await;
+    let busy = app.group(&ada, "busy", &[]).await;
+    let mut adas = app.ws(&ada.access_token).await;
+    app.send(&ada, busy, "before bob").await;
+    adas.event("message.new").await;
+    for room in [fresh, busy] {
+        app.sql(&format!("INSERT INTO room_members (room_id, user_id) VALUES ('{room}', '{}')", bob.id)).await;
+    }
+    for n in 1..=3 {
+        app.send(&ada, fresh, &format!("m{n}")).await;
+        app.send(&ada, busy, &format!("m{n}")).await;
+    }
+    for _ in 0..3 {
+        adas.event("message.new").await;
+    }
+    late_attach(&app, bob.id, fresh, 0);
+    late_attach(&app, bob.id, busy, 1);
+    app.send(&ada, busy, "m4").await;
+
+    // Read until the seven expected messages are in (next_frame fails the test after its
+    // time-out), then a little longer for anything extra.
+    let mut frames = Vec::new();
+    while new_bodies(&frames, fresh).len() + new_bodies(&frames, busy).len() < 7 {
+        frames.push(bobs.next_frame().await);
+    }
+    frames.extend(bobs.frames_within(Duration::from_millis(300)).await);
+    assert_eq!(new_bodies(&frames, fresh), ["m1", "m2", "m3"], "fresh room: everything since joining, once, in order");
+    assert_eq!(new_bodies(&frames, busy), ["m1", "m2", "m3", "m4"], "busy room: nothing from before joining");
 }

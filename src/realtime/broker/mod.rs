@@ -57,7 +57,9 @@ pub enum Envelope {
 pub enum Control {
     /// On a user topic: the user joined this room; their connections attach to it. On the staff
     /// topic: a support room opened; every staff connection attaches to it without membership.
-    Attach { room_id: Uuid },
+    /// `from_seq`: the room's last seq when the membership was committed; events after it that
+    /// the room actor already passed are read back for this connection (see `room::AddConn`).
+    Attach { room_id: Uuid, from_seq: Option<i64> },
     /// On a room topic: this user left or was removed; their connections detach.
     Detach { user_id: Uuid },
     /// On a room topic: the room is gone.

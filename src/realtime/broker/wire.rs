@@ -30,7 +30,11 @@ struct Header<'a> {
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "k", rename_all = "snake_case")]
 enum WireControl {
-    Attach { room_id: Uuid },
+    Attach {
+        room_id: Uuid,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from_seq: Option<i64>,
+    },
     Detach { user_id: Uuid },
     RoomDeleted,
     Left { room_id: Uuid },
@@ -41,7 +45,7 @@ enum WireControl {
 impl From<&Control> for WireControl {
     fn from(c: &Control) -> Self {
         match c {
-            Control::Attach { room_id } => WireControl::Attach { room_id: *room_id },
+            Control::Attach { room_id, from_seq } => WireControl::Attach { room_id: *room_id, from_seq: *from_seq },
             Control::Detach { user_id } => WireControl::Detach { user_id: *user_id },
             Control::RoomDeleted => WireControl::RoomDeleted,
             Control::Left { room_id } => WireControl::Left { room_id: *room_id },
@@ -54,7 +58,7 @@ impl From<&Control> for WireControl {
 impl From<WireControl> for Control {
     fn from(c: WireControl) -> Self {
         match c {
-            WireControl::Attach { room_id } => Control::Attach { room_id },
+            WireControl::Attach { room_id, from_seq } => Control::Attach { room_id, from_seq },
             WireControl::Detach { user_id } => Control::Detach { user_id },
             WireControl::RoomDeleted => Control::RoomDeleted,
             WireControl::Left { room_id } => Control::Left { room_id },
