@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs plauder on http://127.0.0.1:8080 on a fresh Debian/Ubuntu machine with Rust installed:
 # installs PostgreSQL if missing, starts a private cluster (kept in the data directory across
-# runs), builds the release binary, migrates and serves. Ctrl-C stops both.
+# runs), builds the release binary, migrates, creates an admin account on the first start (its
+# password is printed and kept in the data directory) and serves. Ctrl-C stops the server.
 #
 #   scripts/run.sh                     serve
 #   scripts/run.sh user create --username admin --email admin@example.org --role admin
@@ -51,13 +52,32 @@ export PLAUDER__AUTH__JWT_SECRET="$(cat "$data/jwt-secret")"
 if [ $# -gt 0 ]; then
     exec target/release/plauder "$@"
 fi
+
+# The first start bootstraps an admin for /admin, with a generated password kept beside the data.
+if [ ! -f "$data/admin-password" ]; then
+    target/release/plauder migrate >/dev/null
+    admin_password="$(head -c 18 /dev/urandom | base64 | tr -d '/+=\n')"
+    if PLAUDER_USER_PASSWORD="$admin_password" target/release/plauder user create \
+        --username admin --email admin@plauder.local --role admin >/dev/null; then
+        (umask 077; printf '%s\n' "$admin_password" > "$data/admin-password")
+    else
+        log "could not create the admin account (does a user 'admin' exist already?)"
+    fi
+fi
+admin_line="Admin panel: http://127.0.0.1:8080/admin (create an admin with: scripts/run.sh user create --role admin ...)"
+if [ -f "$data/admin-password" ]; then
+    admin_line="Admin panel: http://127.0.0.1:8080/admin  user: admin  password: $(cat "$data/admin-password")
+  (kept in $data/admin-password)"
+fi
 cat >&2 <<MSG
 
   plauder is starting on http://127.0.0.1:8080 (Ctrl-C stops it; PostgreSQL keeps running,
   stop it with: $PG_BIN/pg_ctl -D $data/pg/data stop)
 
-  Create the first admin, from another terminal:
-    PLAUDER_USER_PASSWORD='choose-a-long-one' scripts/run.sh user create --username admin --email admin@example.org --role admin
+  $admin_line
+
+  More accounts, from another terminal:
+    PLAUDER_USER_PASSWORD='choose-a-long-one' scripts/run.sh user create --username NAME --email E --role admin|moderator|user
 
 MSG
 exec target/release/plauder serve

@@ -263,6 +263,16 @@ async fn with_redis_killed_each_instance_serves_its_own_and_sync_recovers_everyt
     assert_eq!(r["data"]["has_more"], false);
 }
 
+/// Kills the child process when the test ends, also when it fails before killing it itself.
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[actix_web::test]
 async fn an_instance_killed_with_sigkill_has_its_users_offline_everywhere_within_the_bound() {
     let base = test_settings().await;
@@ -270,7 +280,7 @@ async fn an_instance_killed_with_sigkill_has_its_users_offline_everywhere_within
     let alive = spawn_app_from(instance_settings(&base, &redis_url(), &prefix, "survivor")).await;
     // The victim is a separate `plauder serve` process so that it can die without any cleanup.
     let port = free_port();
-    let mut victim = std::process::Command::new(env!("CARGO_BIN_EXE_plauder"))
+    let mut victim = ChildGuard(std::process::Command::new(env!("CARGO_BIN_EXE_plauder"))
         .arg("--config-dir")
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/config"))
         .arg("serve")
@@ -284,7 +294,7 @@ async fn an_instance_killed_with_sigkill_has_its_users_offline_everywhere_within
         .env("PLAUDER__SERVER__PORT", port.to_string())
         .env_remove("RUST_LOG")
         .spawn()
-        .expect("start plauder serve");
+        .expect("start plauder serve"));
     let victim_app = TestApp { address: format!("http://127.0.0.1:{port}"), client: alive.client.clone(), db_url: alive.db_url.clone(), state: alive.state.clone() };
     let deadline = Instant::now() + Duration::from_secs(20);
     while reqwest::get(format!("{}/health", victim_app.address)).await.is_err() {
@@ -299,9 +309,9 @@ async fn an_instance_killed_with_sigkill_has_its_users_offline_everywhere_within
     assert_eq!(ada_v.hello["data"]["instance"], "victim");
     assert_eq!(presence_of(&mut bob_s, &ada).await["status"], "online");
 
-    victim.kill().expect("kill -9");
+    victim.0.kill().expect("kill -9");
     let killed = Instant::now();
-    let _ = victim.wait();
+    let _ = victim.0.wait();
     let ev = presence_of(&mut bob_s, &ada).await;
     let took = killed.elapsed();
     assert_eq!(ev["status"], "offline");
@@ -352,3 +362,47 @@ async fn with_postgresql_cut_off_commands_fail_with_unavailable_and_service_resu
     assert_eq!(r["ok"], true, "{r}");
 }
 
+
+#[actix_web::test]
+async fn an_instance_starts_and_serves_its_own_clients_while_redis_is_unreachable() {
+    let base = test_settings().await;
+    let nowhere = format!("redis://127.0.0.1:{}", free_port());
+    let app = spawn_app_from(instance_settings(&base, &nowhere, "tnowhere", "lonely")).await;
+    let res = app.get("/health/ready", None).await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["checks"]["redis"].as_str().unwrap().starts_with("down"), "{body}");
+
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    befriend(&app, &ada, &bob).await;
+    let room = app.group(&ada, "local", &[&bob]).await;
+    let mut bobs = app.ws(&bob.access_token).await;
+    let mut adas = app.ws(&ada.access_token).await;
+    assert_eq!(presence_of(&mut bobs, &ada).await["status"], "online", "presence falls back to this instance");
+    let r = adas.command("message.send", json!({"room_id": room, "body": "no redis needed"})).await;
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(bobs.event("message.new").await["message"]["body"], "no redis needed");
+}
+
+#[actix_web::test]
+async fn a_malformed_redis_url_stops_start_up_with_a_clear_error() {
+    let base = test_settings().await;
+    let settings = instance_settings(&base, "definitely not a url", "tbad", "bad");
+    let err = plauder::startup::Application::build(settings).await.err().expect("refused");
+    assert!(format!("{err:#}").contains("redis.url is not a valid Redis URL"), "{err:#}");
+}
+
+#[actix_web::test]
+async fn an_idle_subscriber_connection_is_kept_not_reconnected() {
+    let c = Cluster::start(&redis_url()).await;
+    let ada = c.front.register("ada").await;
+    let bob = c.front.register("bob").await;
+    let room = c.front.group(&ada, "idle", &[&bob]).await;
+    let mut bob_b = c.ws_on(&bob.access_token, "beta").await;
+    // Longer than the subscriber's keep-alive PING period (5 s), with nothing published.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(instance_metric(&c.b, "broker_reconnects_total", "beta").await, 0.0, "the PING answer was taken as a failure");
+    c.a.send(&ada, room, "still there").await;
+    assert_eq!(bob_b.event("message.new").await["message"]["body"], "still there");
+}

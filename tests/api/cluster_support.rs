@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use actix_web::rt::task::JoinHandle;
 use plauder::config::Settings;
-use serde_json::Value;
 use uuid::Uuid;
 
 use crate::helpers::{TestApp, spawn_app_from, test_settings};
@@ -249,7 +248,7 @@ impl Cluster {
     pub async fn ws_on(&self, token: &str, instance: &str) -> WsClient {
         for _ in 0..20 {
             let client = self.front.ws(token).await;
-            if client.hello["data"]["instance"] == Value::from(instance) {
+            if client.hello["data"]["instance"] == instance {
                 return client;
             }
             client.close().await;

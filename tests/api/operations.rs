@@ -72,6 +72,7 @@ async fn health_is_ok_and_ready_checks_postgres() {
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["status"], "ok");
     assert_eq!(body["checks"]["postgres"], "up");
+    assert!(body["checks"].get("redis").is_none(), "no Redis configured, none checked: {body}");
 }
 
 fn unreachable_database(s: &mut plauder::config::Settings) {

@@ -85,7 +85,8 @@ impl RedisBroker {
     /// # Errors
     /// A malformed Redis URL.
     pub fn start(settings: &RedisSettings, url: &str, instance_id: &str) -> anyhow::Result<Self> {
-        let client = redis::Client::open(url)?;
+        // The URL is not repeated: it may hold a password.
+        let client = redis::Client::open(url).map_err(|e| anyhow::anyhow!("redis.url is not a valid Redis URL: {e}"))?;
         let min = Duration::from_millis(settings.reconnect_min_ms);
         let max = Duration::from_millis(settings.reconnect_max_ms);
         let config = ConnectionManagerConfig::new()
@@ -342,7 +343,9 @@ async fn serve(
                 deliver(shared, &msg);
             }
             _ = ping.tick() => {
-                if !matches!(tokio::time::timeout(REDIS_TIMEOUT, sink.ping::<String>()).await, Ok(Ok(_))) {
+                // In subscribed mode Redis answers PING with ["pong", ""], not +PONG: any answer
+                // will do.
+                if !matches!(tokio::time::timeout(REDIS_TIMEOUT, sink.ping::<redis::Value>()).await, Ok(Ok(_))) {
                     return false;
                 }
             }
@@ -387,6 +390,12 @@ fn deliver(shared: &Shared, msg: &redis::Msg) {
         return;
     }
     metrics::counter!("broker_received_total", "instance" => instance.clone()).increment(1);
+    if let Some(sent) = decoded.published_us {
+        // Publish on one instance to decode on this one: what crossing instances costs (clocks
+        // of one machine, or NTP-synchronised ones).
+        let secs = wire::now_us().saturating_sub(sent) as f64 / 1e6;
+        metrics::histogram!("broker_transit_seconds", "instance" => instance.clone()).record(secs);
+    }
     if !shared.has_local(&topic) {
         // Unsubscribed while it was on its way.
         metrics::counter!("broker_dropped_no_local_total", "instance" => instance.clone()).increment(1);

@@ -25,6 +25,9 @@ struct Header<'a> {
     x: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     c: Option<WireControl>,
+    /// When it was published (µs since the Unix epoch), for the transit-time histogram.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    t: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -91,13 +94,19 @@ fn close_reason(code: u16, reason: &str) -> &'static str {
     }
 }
 
+/// Now, in µs since the Unix epoch (0 if the clock is before it).
+pub fn now_us() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+}
+
 /// The payload published for `envelope` by instance `origin`.
 pub fn encode(origin: &str, envelope: &Envelope) -> Vec<u8> {
+    let t = Some(now_us());
     let (header, text) = match envelope {
         Envelope::Event { seq, text, exclude_user } => {
-            (Header { o: Cow::Borrowed(origin), s: *seq, x: *exclude_user, c: None }, Some(text))
+            (Header { o: Cow::Borrowed(origin), s: *seq, x: *exclude_user, c: None, t }, Some(text))
         }
-        Envelope::Control(c) => (Header { o: Cow::Borrowed(origin), s: None, x: None, c: Some(c.into()) }, None),
+        Envelope::Control(c) => (Header { o: Cow::Borrowed(origin), s: None, x: None, c: Some(c.into()), t }, None),
     };
     // A header of known types cannot fail to serialise; an empty one would be rejected on decode.
     let mut out = serde_json::to_vec(&header).unwrap_or_default();
@@ -117,6 +126,8 @@ pub fn cluster_header() -> String {
 pub struct Decoded {
     pub origin: String,
     pub envelope: Envelope,
+    /// When the publisher encoded it (µs since the Unix epoch), if it said.
+    pub published_us: Option<u64>,
 }
 
 /// # Errors
@@ -135,7 +146,7 @@ pub fn decode(payload: &[u8]) -> Result<Decoded, String> {
             Envelope::Event { seq: header.s, text: ByteString::from(text.to_owned()), exclude_user: header.x }
         }
     };
-    Ok(Decoded { origin: header.o.into_owned(), envelope })
+    Ok(Decoded { origin: header.o.into_owned(), envelope, published_us: header.t })
 }
 
 /// The Redis channel of a topic.
