@@ -91,6 +91,7 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
             .service(web::resource("/ws").get(api::ws::connect))
             .service(
                 web::scope("")
+                    .wrap(from_fn(crate::web::cors::widget_cors))
                     .wrap(from_fn(crate::metrics::track_requests))
                     .wrap(from_fn(crate::telemetry::request_id_header))
                     .wrap(Compress::default())

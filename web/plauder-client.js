@@ -82,7 +82,8 @@ function tokenExpiry(token) {
  *   ended (`logout`, `revoked`, `banned`, `expired`);
  * - every other server event under its own name with its `data` as detail: `typing`, `read`,
  *   `presence`, `room.member_added`, `room.member_removed`, `room.updated`, `room.deleted`,
- *   `friend.request`, `friend.accepted`, `support.session_created`, `error`.
+ *   `friend.request`, `friend.accepted`, `support.session_created`, `support.session_closed`,
+ *   `error`.
  */
 export class PlauderClient extends EventTarget {
   /**
@@ -158,6 +159,18 @@ export class PlauderClient extends EventTarget {
     const res = await this.#fetch('POST', '/auth/login', { login, password }, null);
     this.#setSession(res);
     return res.user;
+  }
+
+  /**
+   * Opens a support chat as a visitor, without an account: the server creates a guest user and
+   * a support room that the site's staff answer, and this becomes the session.
+   * @param {{name: string, email?: string}} fields
+   * @returns {Promise<{session_id: string, room: Room, user: User}>}
+   */
+  async openSupport(fields) {
+    const res = await this.#fetch('POST', '/support/sessions', fields, null);
+    this.#setSession(res);
+    return { session_id: res.session_id, room: res.room, user: res.user };
   }
 
   /** Ends the session on the server and here, and closes the socket. */

@@ -24,7 +24,8 @@ macro_rules! asset {
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 
-/// Everything under `/static/`. index.html is not here: it is served at `/` (see [`index`]).
+/// Everything under `/static/`. The pages (index.html, admin.html) and the widget's loader are
+/// not here: they are served at `/`, `/admin` and `/widget.js` with the version filled in.
 static ASSETS: &[Asset] = &[
     asset!("plauder-client.js", JS),
     asset!("app.css", CSS),
@@ -38,9 +39,22 @@ static ASSETS: &[Asset] = &[
     asset!("app/chat.js", JS),
     asset!("app/people.js", JS),
     asset!("app/notify.js", JS),
+    asset!("admin.css", CSS),
+    asset!("admin/main.js", JS),
+    asset!("admin/common.js", JS),
+    asset!("admin/overview.js", JS),
+    asset!("admin/inbox.js", JS),
+    asset!("admin/users.js", JS),
+    asset!("admin/moderation.js", JS),
+    asset!("admin/audit.js", JS),
+    asset!("admin/contacts.js", JS),
+    asset!("widget/widget.js", JS),
+    asset!("widget/widget.css", CSS),
 ];
 
 const INDEX_TEMPLATE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/index.html"));
+const ADMIN_TEMPLATE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/admin.html"));
+const WIDGET_LOADER_TEMPLATE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/widget.js"));
 
 /// The placeholder in index.html that becomes the asset version.
 const VERSION_PLACEHOLDER: &str = "__VERSION__";
@@ -64,12 +78,21 @@ pub static VERSION: LazyLock<String> = LazyLock::new(|| {
     hex(&hasher.finalize(), 12)
 });
 
-/// index.html with its asset URLs pointing at the current version, and its ETag.
-pub static INDEX: LazyLock<(String, String)> = LazyLock::new(|| {
-    let html = INDEX_TEMPLATE.replace(VERSION_PLACEHOLDER, &VERSION);
-    let etag = format!("\"{}\"", hex(&Sha256::digest(html.as_bytes()), 20));
-    (html, etag)
-});
+/// A template with its asset URLs pointing at the current version, and its ETag.
+fn versioned(template: &str) -> (String, String) {
+    let text = template.replace(VERSION_PLACEHOLDER, &VERSION);
+    let etag = format!("\"{}\"", hex(&Sha256::digest(text.as_bytes()), 20));
+    (text, etag)
+}
+
+/// The chat app's page and its ETag.
+pub static INDEX: LazyLock<(String, String)> = LazyLock::new(|| versioned(INDEX_TEMPLATE));
+
+/// The admin panel's page and its ETag.
+pub static ADMIN: LazyLock<(String, String)> = LazyLock::new(|| versioned(ADMIN_TEMPLATE));
+
+/// The support widget's loader (`/widget.js`, a classic script other sites include) and its ETag.
+pub static WIDGET_LOADER: LazyLock<(String, String)> = LazyLock::new(|| versioned(WIDGET_LOADER_TEMPLATE));
 
 /// The asset at `path` (relative to `/static/`) and its ETag.
 pub fn find(path: &str) -> Option<(&'static Asset, &'static str)> {
@@ -93,5 +116,13 @@ mod tests {
     fn index_points_at_the_current_version() {
         assert!(!INDEX.0.contains(VERSION_PLACEHOLDER));
         assert!(INDEX.0.contains(&format!("/static/{}/app/main.js", *VERSION)));
+    }
+
+    #[test]
+    fn the_admin_page_and_the_widget_loader_point_at_the_current_version() {
+        assert!(!ADMIN.0.contains(VERSION_PLACEHOLDER));
+        assert!(ADMIN.0.contains(&format!("/static/{}/admin/main.js", *VERSION)));
+        assert!(!WIDGET_LOADER.0.contains(VERSION_PLACEHOLDER));
+        assert!(WIDGET_LOADER.0.contains(&*VERSION));
     }
 }

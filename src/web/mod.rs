@@ -1,10 +1,12 @@
-//! The browser client: the chat app at `/` and its embedded files under `/static/`, with the
-//! caching and security headers pages need. Versioned asset URLs (`/static/<version>/…`, the
+//! The browser client: the chat app at `/`, the admin panel at `/admin`, the support widget's
+//! loader at `/widget.js`, and their embedded files under `/static/`, with the caching, security
+//! and cross-origin headers they need. Versioned asset URLs (`/static/<version>/…`, the
 //! ones index.html uses) are immutable and cached for a year; unversioned ones
 //! (`/static/plauder-client.js`, for other people's pages) and the page itself revalidate with
 //! their ETag on every use.
 
 pub mod assets;
+pub mod cors;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -19,15 +21,38 @@ const REVALIDATE: &str = "no-cache";
 /// The routes of the browser client; none shadows `/api/v1`, `/ws`, `/health` or `/metrics`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/").route(web::get().to(index)).route(web::head().to(index)))
+        .service(web::resource("/admin").route(web::get().to(admin)).route(web::head().to(admin)))
+        .service(web::resource("/widget.js").route(web::get().to(widget_loader)).route(web::head().to(widget_loader)))
         .service(web::resource("/static/{path:.*}").route(web::get().to(static_file)).route(web::head().to(static_file)));
 }
 
 /// `GET /`: the chat app.
 pub async fn index(req: HttpRequest) -> HttpResponse {
     let (html, etag) = &*assets::INDEX;
-    let mut res = cached(&req, etag, REVALIDATE, "text/html; charset=utf-8", html.as_bytes());
+    page(&req, html, etag)
+}
+
+/// `GET /admin`: the admin panel (the API decides who may use it; the page itself is public).
+pub async fn admin(req: HttpRequest) -> HttpResponse {
+    let (html, etag) = &*assets::ADMIN;
+    page(&req, html, etag)
+}
+
+/// `GET /widget.js`: the support widget's loader, a classic script that other sites include with
+/// a `<script src>` tag. Any origin may load it (and the versioned modules it imports, see
+/// [`static_file`]); it revalidates so sites pick up a new build at once.
+pub async fn widget_loader(req: HttpRequest) -> HttpResponse {
+    let (js, etag) = &*assets::WIDGET_LOADER;
+    let mut res = cached(&req, etag, REVALIDATE, "text/javascript; charset=utf-8", js.as_bytes());
+    res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    res
+}
+
+/// A page with its Content-Security-Policy and framing rules.
+fn page(req: &HttpRequest, html: &'static str, etag: &str) -> HttpResponse {
+    let mut res = cached(req, etag, REVALIDATE, "text/html; charset=utf-8", html.as_bytes());
     let headers = res.headers_mut();
-    if let Ok(csp) = HeaderValue::from_str(&content_security_policy(&req)) {
+    if let Ok(csp) = HeaderValue::from_str(&content_security_policy(req)) {
         headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -36,6 +61,10 @@ pub async fn index(req: HttpRequest) -> HttpResponse {
 }
 
 /// `GET /static/{path}`: an embedded file, by its plain or versioned path.
+///
+/// Every origin may read these files (`Access-Control-Allow-Origin: *`): they are public, carry
+/// no credentials, and the support widget imports its modules from here into other sites' pages,
+/// which browsers fetch in CORS mode.
 ///
 /// # Errors
 /// 404 `not_found` for a path that names no asset.
@@ -50,7 +79,9 @@ pub async fn static_file(req: HttpRequest, path: web::Path<String>) -> Result<Ht
         _ => (path.as_str(), REVALIDATE),
     };
     let (asset, etag) = assets::find(name).ok_or_else(|| ApiError::NotFound("No such file.".into()))?;
-    Ok(cached(&req, etag, cache, asset.content_type, asset.bytes))
+    let mut res = cached(&req, etag, cache, asset.content_type, asset.bytes);
+    res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    Ok(res)
 }
 
 fn is_version(s: &str) -> bool {

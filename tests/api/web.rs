@@ -151,3 +151,109 @@ async fn the_app_routes_leave_the_api_and_operations_alone() {
     let head = app.client.head(format!("{}/", app.address)).send().await.unwrap();
     assert_eq!(head.status(), StatusCode::OK);
 }
+
+#[actix_web::test]
+async fn the_admin_page_is_served_with_the_same_strict_policy_and_its_assets_exist() {
+    let app = spawn_app().await;
+    let res = app.get("/admin", None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let csp = res.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap().to_owned();
+    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{csp}");
+    assert_eq!(res.headers()["x-frame-options"], "DENY");
+    let html = res.text().await.unwrap();
+    assert!(!html.contains("<script>") && !html.contains("style="), "no inline script or style: {html}");
+    let urls = asset_urls(&html);
+    assert!(urls.iter().any(|u| u.ends_with("/admin/main.js")), "{urls:?}");
+    for url in urls {
+        assert_eq!(app.get(&url, None).await.status(), StatusCode::OK, "{url}");
+    }
+}
+
+#[actix_web::test]
+async fn the_widget_loader_is_a_script_any_site_may_load_and_it_names_the_current_widget() {
+    let app = spawn_app().await;
+    let res = app.client.get(format!("{}/widget.js", app.address)).header("origin", "https://shop.example").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("text/javascript"));
+    assert_eq!(res.headers()["access-control-allow-origin"], "*");
+    assert_eq!(res.headers()[CACHE_CONTROL], "no-cache");
+    let js = res.text().await.unwrap();
+    let module = js.split('\'').find(|s| s.starts_with("/static/") && s.ends_with("/widget/widget.js")).expect("the module's URL").to_owned();
+    // The module it imports, and the modules that one imports, are readable cross-origin too.
+    let res = app.client.get(format!("{}{module}", app.address)).header("origin", "https://shop.example").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["access-control-allow-origin"], "*");
+    let client = module.replace("widget/widget.js", "plauder-client.js");
+    let res = app.client.get(format!("{}{client}", app.address)).header("origin", "https://shop.example").send().await.unwrap();
+    assert_eq!(res.headers()["access-control-allow-origin"], "*");
+}
+
+#[actix_web::test]
+async fn the_widgets_routes_answer_a_cross_origin_preflight() {
+    let app = spawn_app().await;
+    for path in ["/api/v1/support/sessions", "/api/v1/auth/refresh", "/api/v1/rooms", "/api/v1/users/me"] {
+        let res = app
+            .client
+            .request(reqwest::Method::OPTIONS, format!("{}{path}", app.address))
+            .header("origin", "https://shop.example")
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization, content-type")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::NO_CONTENT, "{path}");
+        assert_eq!(res.headers()["access-control-allow-origin"], "*", "{path}");
+        let allowed = res.headers()["access-control-allow-headers"].to_str().unwrap();
+        assert!(allowed.contains("authorization") && allowed.contains("content-type"), "{path}: {allowed}");
+    }
+    let rooms = format!("/api/v1/rooms/{}/messages", uuid::Uuid::new_v4());
+    let res = app
+        .client
+        .request(reqwest::Method::OPTIONS, format!("{}{rooms}", app.address))
+        .header("origin", "https://shop.example")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+}
+
+#[actix_web::test]
+async fn other_routes_stay_same_origin_only() {
+    let app = spawn_app().await;
+    for path in ["/api/v1/auth/login", "/api/v1/auth/register", "/api/v1/friends", "/api/v1/users/me/password"] {
+        let res = app
+            .client
+            .request(reqwest::Method::OPTIONS, format!("{}{path}", app.address))
+            .header("origin", "https://evil.example")
+            .header("access-control-request-method", "POST")
+            .send()
+            .await
+            .unwrap();
+        assert!(res.headers().get("access-control-allow-origin").is_none(), "{path}");
+        assert_ne!(res.status(), StatusCode::NO_CONTENT, "{path}");
+    }
+    let res = app.client.get(format!("{}/api/v1/friends", app.address)).header("origin", "https://evil.example").send().await.unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+}
+
+#[actix_web::test]
+async fn a_cross_origin_answer_of_a_widget_route_is_readable_errors_included() {
+    let app = spawn_app().await;
+    let user = app.register("ada").await;
+    let res = app
+        .client
+        .get(format!("{}/api/v1/users/me", app.address))
+        .header("origin", "https://shop.example")
+        .bearer_auth(&user.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["access-control-allow-origin"], "*");
+    // A refusal must be readable too, or the widget could not tell an expired session from an outage.
+    let res = app.client.get(format!("{}/api/v1/users/me", app.address)).header("origin", "https://shop.example").send().await.unwrap();
+    assert_eq!(res.headers()["access-control-allow-origin"], "*");
+    assert_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}

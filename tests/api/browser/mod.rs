@@ -1,11 +1,14 @@
-//! End-to-end tests of the chat app in real headless Chromium, driven over WebDriver
-//! (chromedriver) against the real server: two people chatting live, recovery after a lost
-//! connection, and message bodies that look like HTML. They save the screenshots in
+//! End-to-end tests of the chat app, the admin panel and the support widget in real headless
+//! Chromium, driven over WebDriver (chromedriver) against the real server: two people chatting
+//! live, recovery after a lost connection, message bodies that look like HTML, a visitor on
+//! another site talking to an admin in the panel, and the panel's views. They save the screenshots in
 //! docs/screenshots/ that the README shows. Skipped only when chromedriver is missing and
 //! PLAUDER_REQUIRE_BROWSER is unset (scripts/test.sh installs Chromium and sets it).
 
+mod admin;
 mod chat;
 pub mod webdriver;
+mod widget;
 
 use std::path::PathBuf;
 
@@ -60,4 +63,19 @@ pub async fn count_messages(browser: &Browser, body: &str) -> u64 {
         .await
         .as_u64()
         .unwrap_or(0)
+}
+
+/// Registers `username` and makes them an admin (as `plauder user create --role admin` would).
+pub async fn register_admin(app: &TestApp, username: &str, display_name: &str) -> Value {
+    let session = register_session(app, username, display_name).await;
+    app.sql(&format!("UPDATE users SET role = 'admin' WHERE username = '{username}'")).await;
+    session
+}
+
+/// Signs in on the admin panel's own form and waits for its navigation.
+pub async fn open_admin(browser: &Browser, app: &TestApp, login: &str) {
+    browser.goto(&format!("{}/admin", app.address)).await;
+    browser.type_into("#login-form input[name=login]", login).await;
+    browser.type_into("#login-form input[name=password]", &format!("{PASSWORD}{}", webdriver::ENTER)).await;
+    browser.wait_for(".admin-nav").await;
 }

@@ -1,0 +1,193 @@
+// The support inbox: the visitors' conversations (GET /admin/support/sessions) with unread
+// counts and last messages, kept live by the WebSocket (`support.session_created`, every
+// message of a support room, `support.session_closed`), and one conversation open to read,
+// answer, remove messages from and close.
+
+import { h, replace, shortTime, avatar } from '../app/dom.js';
+import { attempt, dateTime, debounce, heading, userLabel } from './common.js';
+
+export class InboxView {
+  constructor(ctx, container) {
+    this.ctx = ctx;
+    this.container = container;
+    this.stopped = new AbortController();
+    this.status = 'open';
+    /** Sessions as last loaded, by room id (events name the room). */
+    this.byRoom = new Map();
+    /** The open conversation: {session, list, shown: Map<id, li>} or null. */
+    this.open = null;
+    this.names = new Map();
+
+    const tab = (status, label) =>
+      h('button.tab', { type: 'button', role: 'tab', 'aria-selected': String(status === this.status), dataset: { status }, onclick: () => this.setStatus(status) }, label);
+    this.tabs = h('div.tabs', { role: 'tablist', 'aria-label': 'Session status' }, tab('open', 'Open'), tab('closed', 'Closed'));
+    this.list = h('ul.sessions#session-list', { 'aria-label': 'Support chats' });
+    this.pane = h('div.conversation#conversation', h('p.muted.empty-chat', 'Pick a conversation.'));
+    replace(container, heading('Support', this.tabs), h('div.inbox', h('div.inbox-list', this.list), this.pane));
+
+    const signal = AbortSignal.any([ctx.signal, this.stopped.signal]);
+    const reload = debounce(() => this.load(), 250);
+    const on = (type, fn) => ctx.client.addEventListener(type, (e) => fn(e.detail), { signal });
+    on('support.session_created', reload);
+    on('support.session_closed', (d) => {
+      reload();
+      if (this.open && d.room_id === this.open.session.room.id) this.markClosed();
+    });
+    // A new chat announces itself (support.session_created) before its messages, so a message
+    // of a room the list does not know is from one of the staff member's own rooms: no reload.
+    on('message', ({ message }) => {
+      if (this.byRoom.has(message.room_id)) reload();
+      if (this.open && message.room_id === this.open.session.room.id) this.showMessage(message);
+    });
+    // After a reconnect, what the list missed is in the database.
+    on('hello', ({ reconnect }) => reconnect && reload());
+    this.load();
+  }
+
+  setStatus(status) {
+    this.status = status;
+    for (const t of this.tabs.children) t.setAttribute('aria-selected', String(t.dataset.status === status));
+    this.load();
+  }
+
+  async load() {
+    const res = await attempt(() => this.ctx.client.api('GET', `/admin/support/sessions?status=${this.status}&limit=100`));
+    if (!res || this.stopped.signal.aborted) return;
+    this.byRoom = new Map(res.sessions.map((s) => [s.room.id, s]));
+    if (!res.sessions.length) {
+      replace(this.list, h('li.empty-list.muted', this.status === 'open' ? 'No open support chats.' : 'No closed support chats.'));
+      return;
+    }
+    replace(this.list, res.sessions.map((s) => this.item(s)));
+  }
+
+  item(s) {
+    const last = s.last_message;
+    const preview = last ? (last.deleted ? 'Message removed' : last.body) : 'No messages yet';
+    const active = this.open?.session.id === s.id;
+    return h(
+      'li',
+      h(
+        'button.room.session',
+        { type: 'button', class: [active && 'active', s.unread_count > 0 && 'unread'].filter(Boolean).join(' '), dataset: { sessionId: s.id, roomId: s.room.id }, 'aria-current': active ? 'true' : false, onclick: () => this.openSession(s) },
+        avatar(s.user),
+        h(
+          'span.room-text',
+          h('span.room-top', h('span.room-name', s.user.display_name || s.user.username), h('span.room-time', shortTime(last?.created_at ?? s.created_at))),
+          h('span.room-bottom', h('span.room-preview', preview), s.unread_count > 0 ? h('span.badge.unread-badge', { 'aria-label': `${s.unread_count} unanswered` }, String(s.unread_count)) : null),
+        ),
+      ),
+    );
+  }
+
+  async openSession(s) {
+    const list = h('ol.messages.support-messages#support-messages', { 'aria-live': 'polite' });
+    const scroller = h('div.scroller', list);
+    const input = h('textarea#reply', { rows: 1, maxlength: 4000, 'aria-label': `Reply to ${s.user.display_name}`, placeholder: 'Write a reply…' });
+    const send = async (e) => {
+      e.preventDefault();
+      const text = input.value;
+      if (!text.trim()) return;
+      input.value = '';
+      const m = await attempt(() => this.ctx.client.send(s.room.id, text));
+      if (m) this.showMessage(m);
+      else input.value = text;
+    };
+    input.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && !e.shiftKey) send(e);
+    });
+    const composer = h('form.composer-row#reply-form', { onsubmit: send }, input, h('button.primary', { type: 'submit' }, 'Send'));
+    const closeBtn = h('button.chip.danger#close-session', { type: 'button', onclick: () => this.closeSession(s) }, 'Close chat');
+    const back = h('button.chip.back', { type: 'button', onclick: () => this.closePane() }, '← Chats');
+    const closedNote = h('p.muted.small.closed-note', { hidden: s.status !== 'closed' }, 'This conversation is closed.');
+    replace(
+      this.pane,
+      h(
+        'div.conv-head',
+        back,
+        h('div.head-text', h('h3#conversation-title', s.user.display_name || s.user.username), h('span.subtitle', [s.email ?? 'no email given', ' · since ', dateTime(s.created_at)].join(''))),
+        s.status === 'open' ? closeBtn : null,
+      ),
+      scroller,
+      closedNote,
+      s.status === 'open' ? composer : null,
+    );
+    this.open = { session: s, list, scroller, shown: new Map(), composer, closeBtn, closedNote };
+    this.container.classList.add('conversation-open');
+    for (const b of this.list.querySelectorAll('.session')) {
+      const on = b.dataset.sessionId === s.id;
+      b.classList.toggle('active', on);
+      b.toggleAttribute('aria-current', on);
+    }
+    this.ctx.client.watchRoom(s.room.id, s.room.last_seq ?? 0);
+    const res = await attempt(() => this.ctx.client.api('GET', `/rooms/${s.room.id}/messages?limit=100`));
+    if (res && this.open?.session.id === s.id) {
+      for (const m of res.messages.reverse()) {
+        this.ctx.client.accept(m);
+        this.showMessage(m);
+      }
+    }
+    if (s.status === 'open') input.focus();
+  }
+
+  showMessage(m) {
+    const open = this.open;
+    if (!open || m.room_id !== open.session.room.id) return;
+    const visitor = m.sender_id === open.session.user.id;
+    const li = open.shown.get(m.id) ?? h('li');
+    li.className = `msg ${visitor ? 'visitor' : 'mine'}${m.deleted ? ' deleted' : ''}`;
+    li.dataset.id = m.id;
+    li.dataset.seq = String(m.seq);
+    const who = h('span.author', visitor ? open.session.user.display_name : '…');
+    if (!visitor) this.name(m.sender_id).then((n) => { who.textContent = n; });
+    replace(
+      li,
+      h(
+        'div.msg-main',
+        h('div.meta', who, h('time', { datetime: m.created_at }, shortTime(m.created_at))),
+        h('div.bubble', h('span.body', m.deleted ? 'Message removed' : m.body)),
+        m.deleted
+          ? null
+          : h('button.link.small.remove-message', { type: 'button', 'aria-label': 'Remove this message', onclick: () => attempt(() => this.ctx.client.api('DELETE', `/admin/messages/${m.id}`)).then((d) => d && this.showMessage(d)) }, 'Remove'),
+      ),
+    );
+    if (!open.shown.has(m.id)) {
+      const after = [...open.list.children].find((x) => Number(x.dataset.seq) > m.seq);
+      open.list.insertBefore(li, after ?? null);
+      open.shown.set(m.id, li);
+      open.scroller.scrollTop = open.scroller.scrollHeight;
+    }
+  }
+
+  name(id) {
+    if (id === this.ctx.me.id) return Promise.resolve('You');
+    if (!this.names.has(id)) this.names.set(id, this.ctx.client.api('GET', `/users/${id}`).then(userLabel, () => 'Staff'));
+    return this.names.get(id);
+  }
+
+  async closeSession(s) {
+    const res = await attempt(() => this.ctx.client.api('POST', `/admin/support/sessions/${s.id}/close`));
+    if (res) {
+      this.markClosed();
+      this.load();
+    }
+  }
+
+  markClosed() {
+    if (!this.open) return;
+    this.open.session = { ...this.open.session, status: 'closed' };
+    this.open.composer.remove();
+    this.open.closeBtn.remove();
+    this.open.closedNote.hidden = false;
+  }
+
+  closePane() {
+    this.open = null;
+    this.container.classList.remove('conversation-open');
+    replace(this.pane, h('p.muted.empty-chat', 'Pick a conversation.'));
+  }
+
+  stop() {
+    this.stopped.abort();
+  }
+}

@@ -1,0 +1,210 @@
+// The admin panel's entry point: sign-in for admins and moderators, the navigation between the
+// views, and the one WebSocket connection whose events keep the views live. Moderators see the
+// views their role may use (support, moderation, contacts); the rest are the admin's.
+
+import { PlauderClient } from '../plauder-client.js';
+import { h, replace, toast } from '../app/dom.js';
+import { OverviewView } from './overview.js';
+import { InboxView } from './inbox.js';
+import { UsersView } from './users.js';
+import { ModerationView } from './moderation.js';
+import { AuditView } from './audit.js';
+import { ContactsView } from './contacts.js';
+
+// Its own session key: signing in here (or being refused) never touches the chat app's session.
+const client = new PlauderClient({ storageKey: 'plauder.admin.session' });
+const root = /** @type {HTMLElement} */ (document.getElementById('app'));
+const STAFF = new Set(['admin', 'moderator']);
+
+const VIEWS = [
+  { id: 'overview', label: 'Overview', admin: true, View: OverviewView },
+  { id: 'support', label: 'Support', admin: false, View: InboxView },
+  { id: 'users', label: 'Users', admin: true, View: UsersView },
+  { id: 'moderation', label: 'Messages', admin: false, View: ModerationView },
+  { id: 'audit', label: 'Audit log', admin: true, View: AuditView },
+  { id: 'contacts', label: 'Contacts', admin: false, View: ContactsView },
+];
+
+const SIGNED_OUT = {
+  banned: 'This account has been suspended.',
+  revoked: 'You were signed out everywhere.',
+  expired: 'Your session has expired; please sign in again.',
+};
+
+/** The signed-in panel's listeners and timers, undone together at sign-out. */
+let session = null;
+
+client.addEventListener('signedout', (e) => {
+  session?.abort();
+  session = null;
+  showLogin(SIGNED_OUT[e.detail.reason] ?? '');
+});
+
+function showLogin(notice = '') {
+  const login = h('input', { name: 'login', autocomplete: 'username', required: true, autofocus: true });
+  const password = h('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true });
+  const error = h('p.form-error#auth-error', { role: 'alert' }, notice);
+  const submit = h('button.primary.wide', { type: 'submit' }, 'Sign in');
+  const form = h(
+    'form.auth-form#login-form',
+    {
+      onsubmit: async (e) => {
+        e.preventDefault();
+        error.textContent = '';
+        submit.disabled = true;
+        try {
+          await client.login(login.value.trim(), password.value);
+          start();
+        } catch (err) {
+          error.textContent = err.code === 'unauthorized' ? 'Wrong username/email or password.' : err.message;
+        } finally {
+          submit.disabled = false;
+        }
+      },
+    },
+    h('label.field', h('span', 'Username or email'), login),
+    h('label.field', h('span', 'Password'), password),
+    submit,
+  );
+  replace(
+    root,
+    h(
+      'div.auth',
+      h(
+        'section.auth-card',
+        h('div.brand', h('span.logo', { 'aria-hidden': 'true' }), h('h1', 'plauder admin')),
+        h('p.tagline', 'For administrators and moderators.'),
+        error,
+        form,
+        h('p.small.muted', h('a', { href: '/' }, 'Back to the chat')),
+      ),
+    ),
+  );
+  document.title = 'plauder admin';
+  login.focus();
+}
+
+/** A signed-in account that is not staff: say so plainly and offer to switch accounts. */
+function showRefusal() {
+  const user = client.user;
+  replace(
+    root,
+    h(
+      'div.auth',
+      h(
+        'section.auth-card#refusal',
+        h('div.brand', h('span.logo', { 'aria-hidden': 'true' }), h('h1', 'plauder admin')),
+        h('p.form-error', { role: 'alert' }, `@${user?.username ?? '?'} is not an administrator or moderator, so this panel is not available to this account.`),
+        h('button.primary.wide', { type: 'button', onclick: () => client.logout() }, 'Sign in with another account'),
+        h('p.small.muted', h('a', { href: '/' }, 'Back to the chat')),
+      ),
+    ),
+  );
+}
+
+function start() {
+  if (!STAFF.has(client.user?.role)) {
+    showRefusal();
+    return;
+  }
+  session?.abort();
+  session = new AbortController();
+  const signal = session.signal;
+  const isAdmin = client.user.role === 'admin';
+  const views = VIEWS.filter((v) => isAdmin || !v.admin);
+
+  const conn = h('span.conn-state', { role: 'status' });
+  const nav = h(
+    'nav.admin-nav',
+    { 'aria-label': 'Admin sections' },
+    views.map((v) => h('a.nav-link', { href: `#${v.id}`, dataset: { view: v.id } }, v.label)),
+  );
+  const main = h('main.admin-main#admin-main');
+  const themeBtn = h('button.chip#theme-toggle', { type: 'button', onclick: () => cycleTheme(themeBtn) });
+  themeLabel(themeBtn);
+  replace(
+    root,
+    h(
+      'div.admin',
+      h(
+        'header.admin-head',
+        h('div.brand', h('span.logo', { 'aria-hidden': 'true' }), h('strong', 'plauder admin')),
+        nav,
+        h(
+          'div.admin-me',
+          conn,
+          h('span.small.muted#admin-user', `@${client.user.username} · ${client.user.role}`),
+          themeBtn,
+          h('button.chip#sign-out', { type: 'button', onclick: () => client.logout() }, 'Sign out'),
+        ),
+      ),
+      main,
+    ),
+  );
+
+  const ctx = { client, signal, isAdmin, me: client.user };
+  let current = null;
+  const show = () => {
+    const wanted = location.hash.slice(1);
+    const view = views.find((v) => v.id === wanted) ?? views[0];
+    if (current?.id === view.id) return;
+    current?.instance.stop();
+    const container = h('section.view', { id: `view-${view.id}`, 'aria-label': view.label });
+    replace(main, container);
+    current = { id: view.id, instance: new view.View(ctx, container) };
+    for (const a of nav.querySelectorAll('a')) a.toggleAttribute('aria-current', a.dataset.view === view.id);
+    if (a11yFocus) container.querySelector('h2')?.focus();
+    document.title = `${view.label} · plauder admin`;
+  };
+  let a11yFocus = false;
+  window.addEventListener('hashchange', () => { a11yFocus = true; show(); }, { signal });
+  signal.addEventListener('abort', () => current?.instance.stop());
+
+  client.addEventListener(
+    'state',
+    (e) => {
+      const s = e.detail.state;
+      conn.textContent = s === 'open' ? 'live' : s === 'closed' || s === 'idle' ? '' : 'reconnecting…';
+      conn.className = `conn-state ${s}`;
+    },
+    { signal },
+  );
+  client.addEventListener('support.session_created', (e) => toast(`New support chat: ${e.detail.user?.display_name ?? 'a visitor'}`), { signal });
+  client.connect();
+  show();
+}
+
+const THEMES = ['system', 'light', 'dark'];
+
+function themeLabel(btn) {
+  const t = document.documentElement.getAttribute('data-theme') ?? 'system';
+  btn.textContent = `Theme: ${t}`;
+}
+
+/** The same choice the chat app stores, so both pages look alike. */
+function cycleTheme(btn) {
+  const t = document.documentElement.getAttribute('data-theme') ?? 'system';
+  const next = THEMES[(THEMES.indexOf(t) + 1) % THEMES.length];
+  if (next === 'system') document.documentElement.removeAttribute('data-theme');
+  else document.documentElement.setAttribute('data-theme', next);
+  try {
+    if (next === 'system') localStorage.removeItem('plauder.theme');
+    else localStorage.setItem('plauder.theme', next);
+  } catch {
+    // Storage disabled: the choice lasts for this page.
+  }
+  themeLabel(btn);
+}
+
+if (client.session) {
+  // The stored user may be stale (a role changed since): ask the server who this is.
+  client
+    .api('GET', '/users/me')
+    .then((me) => {
+      client.session.user = { ...client.session.user, ...me };
+      start();
+    })
+    .catch((err) => {
+      if (client.session) showLogin(err.message);
+    });
+} else showLogin();

@@ -1,0 +1,63 @@
+// Overview: the server's numbers (GET /admin/stats), polled every few seconds while shown and
+// reloaded at once when the WebSocket reports activity (a new message or support chat).
+
+import { h, replace } from '../app/dom.js';
+import { debounce, duration, heading } from './common.js';
+
+const POLL_MS = 5000;
+
+const CARDS = [
+  ['users_total', 'Users'],
+  ['users_online', 'Online now'],
+  ['connections', 'Connections'],
+  ['rooms_total', 'Rooms'],
+  ['messages_total', 'Messages'],
+  ['messages_today', 'Messages today'],
+  ['support_open', 'Open support chats'],
+  ['avg_first_response_secs', 'Avg. first response'],
+];
+
+export class OverviewView {
+  constructor(ctx, container) {
+    this.ctx = ctx;
+    this.stopped = new AbortController();
+    this.grid = h('div.stats#stats', { 'aria-live': 'polite' });
+    this.updated = h('span.small.muted#stats-updated');
+    replace(container, heading('Overview', this.updated), this.grid);
+    this.load();
+    this.timer = setInterval(() => this.load(), POLL_MS);
+    const soon = debounce(() => this.load(), 400);
+    const signal = AbortSignal.any([ctx.signal, this.stopped.signal]);
+    for (const type of ['message', 'support.session_created', 'support.session_closed', 'hello']) {
+      ctx.client.addEventListener(type, soon, { signal });
+    }
+  }
+
+  async load() {
+    let stats;
+    try {
+      stats = await this.ctx.client.api('GET', '/admin/stats');
+    } catch (err) {
+      this.updated.textContent = `Could not load: ${err.message}`;
+      return;
+    }
+    if (this.stopped.signal.aborted) return;
+    replace(
+      this.grid,
+      CARDS.map(([key, label]) =>
+        h(
+          'div.stat',
+          { dataset: { stat: key } },
+          h('span.stat-value', key === 'avg_first_response_secs' ? duration(stats[key]) : String(stats[key] ?? 0)),
+          h('span.stat-label', label),
+        ),
+      ),
+    );
+    this.updated.textContent = `Updated ${new Date().toLocaleTimeString()}`;
+  }
+
+  stop() {
+    clearInterval(this.timer);
+    this.stopped.abort();
+  }
+}
