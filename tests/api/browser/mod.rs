@@ -1,8 +1,8 @@
 //! End-to-end tests of the chat app, the admin panel and the support widget in real headless
 //! Chromium, driven over WebDriver (chromedriver) against the real server: two people chatting
 //! live, recovery after a lost connection, message bodies that look like HTML, a visitor on
-//! another site talking to an admin in the panel, and the panel's views. They save the screenshots in
-//! docs/screenshots/ that the README shows. Skipped only when chromedriver is missing and
+//! another site talking to an admin in the panel, and the panel's views. They take the screenshots in
+//! docs/screenshots/ that the README shows (see `screenshot_path`). Skipped only when chromedriver is missing and
 //! PLAUDER_REQUIRE_BROWSER is unset (scripts/test.sh installs Chromium and sets it).
 
 mod admin;
@@ -18,9 +18,18 @@ use serde_json::{Value, json};
 use crate::helpers::{PASSWORD, TestApp};
 use webdriver::Browser;
 
-/// Where the README's screenshots live.
+/// Where to save a screenshot: the README's copy in docs/screenshots/ when it does not exist yet
+/// or `PLAUDER_UPDATE_SCREENSHOTS` is set; otherwise target/screenshots/, so that an ordinary
+/// test run does not rewrite tracked images (PNG bytes differ on every render).
 pub fn screenshot_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots").join(name)
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let readme_copy = root.join("docs/screenshots").join(name);
+    if std::env::var_os("PLAUDER_UPDATE_SCREENSHOTS").is_some() || !readme_copy.exists() {
+        return readme_copy;
+    }
+    let dir = root.join("target/screenshots");
+    let _ = std::fs::create_dir_all(&dir);
+    dir.join(name)
 }
 
 /// Registers `username` over the API and returns the session the app keeps in localStorage
