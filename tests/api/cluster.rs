@@ -406,3 +406,17 @@ async fn an_idle_subscriber_connection_is_kept_not_reconnected() {
     c.a.send(&ada, room, "still there").await;
     assert_eq!(bob_b.event("message.new").await["message"]["body"], "still there");
 }
+
+#[actix_web::test]
+async fn a_support_session_opened_on_one_instance_reaches_staff_on_the_other() {
+    let c = Cluster::start(&redis_url()).await;
+    let admin = crate::support::user_with_role(&c.front, "root", "admin").await;
+    let mut admin_b = c.ws_on(&admin.access_token, "beta").await;
+
+    let v = crate::support::open_session(&c.a, "vera").await;
+    let created = admin_b.event("support.session_created").await;
+    assert_eq!(created["room"]["id"], v.room.to_string());
+    // The staff attach crossed too: the visitor's message on alpha reaches the admin on beta.
+    c.a.send(&v.guest, v.room, "anyone there?").await;
+    assert_eq!(admin_b.event("message.new").await["message"]["body"], "anyone there?");
+}

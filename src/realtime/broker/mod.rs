@@ -38,6 +38,23 @@ impl fmt::Display for Topic {
     }
 }
 
+impl Topic {
+    /// The inverse of `Display`: a topic from its name (brokers that carry names on the wire).
+    pub fn parse(name: &str) -> Option<Topic> {
+        if name == "staff" {
+            return Some(Topic::Staff);
+        }
+        let (kind, id) = name.split_once(':')?;
+        let id: Uuid = id.parse().ok()?;
+        match kind {
+            "room" => Some(Topic::Room(id)),
+            "user" => Some(Topic::User(id)),
+            "presence" => Some(Topic::Presence(id)),
+            _ => None,
+        }
+    }
+}
+
 /// What travels on a topic.
 #[derive(Debug, Clone)]
 pub enum Envelope {

@@ -156,15 +156,7 @@ pub fn channel(prefix: &str, topic: Topic) -> String {
 
 /// The topic of a channel under `prefix`, if it is one of ours.
 pub fn topic(prefix: &str, channel: &str) -> Option<Topic> {
-    let rest = channel.strip_prefix(prefix)?.strip_prefix(':')?;
-    let (kind, id) = rest.split_once(':')?;
-    let id: Uuid = id.parse().ok()?;
-    match kind {
-        "room" => Some(Topic::Room(id)),
-        "user" => Some(Topic::User(id)),
-        "presence" => Some(Topic::Presence(id)),
-        _ => None,
-    }
+    Topic::parse(channel.strip_prefix(prefix)?.strip_prefix(':')?)
 }
 
 #[cfg(test)]
@@ -204,9 +196,12 @@ mod tests {
     #[test]
     fn channels_map_back_to_topics_only_under_the_prefix() {
         let id = Uuid::new_v4();
-        let ch = channel("p1", Topic::Room(id));
-        assert_eq!(topic("p1", &ch), Some(Topic::Room(id)));
-        assert_eq!(topic("p2", &ch), None);
+        for t in [Topic::Room(id), Topic::User(id), Topic::Presence(id), Topic::Staff] {
+            let ch = channel("p1", t);
+            assert_eq!(topic("p1", &ch), Some(t), "{ch}");
+            assert_eq!(topic("p2", &ch), None);
+        }
         assert_eq!(topic("p1", "p1:room:nope"), None);
+        assert_eq!(topic("p1", "p1:staffer"), None);
     }
 }
