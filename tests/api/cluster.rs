@@ -10,21 +10,12 @@ use serde_json::{Value, json};
 
 use crate::cluster_support::{Cluster, PgProxy, RedisServer, free_port, instance_metric, instance_settings, redis_url};
 use crate::helpers::{JWT_SECRET, TestApp, TestUser, spawn_app_from, test_settings};
-use crate::ws::WsClient;
+use crate::ws::{WsClient, new_bodies};
 
 async fn befriend(app: &TestApp, a: &TestUser, b: &TestUser) {
     let req: Value = app.post("/api/v1/friends/requests", Some(&a.access_token), json!({"user_id": b.id})).await.json().await.unwrap();
     let res = app.post(&format!("/api/v1/friends/requests/{}/accept", req["id"].as_str().unwrap()), Some(&b.access_token), json!({})).await;
     assert!(res.status().is_success(), "accept");
-}
-
-/// The bodies of the `message.new` events among the frames.
-fn new_bodies(frames: &[Value]) -> Vec<String> {
-    frames
-        .iter()
-        .filter(|f| f["type"] == "message.new")
-        .map(|f| f["data"]["message"]["body"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 /// The next `presence` event about `user`.
@@ -65,7 +56,7 @@ async fn a_message_reaches_members_on_both_instances_exactly_once() {
     c.front.send(&bob, room, "over REST through nginx").await;
 
     for ws in [&mut ada_a, &mut bob_b] {
-        let bodies = new_bodies(&ws.frames_within(Duration::from_millis(1500)).await);
+        let bodies = new_bodies(&ws.frames_within(Duration::from_millis(1500)).await, None);
         assert_eq!(bodies, ["over websocket on alpha", "over REST through nginx"], "once each, in order");
     }
     // beta heard alpha's publication through Redis; alpha skipped its own echo.
@@ -234,7 +225,7 @@ async fn with_redis_killed_each_instance_serves_its_own_and_sync_recovers_everyt
     redis.kill();
     committed.extend(send_burst(&mut ada_a, room, "during", 10).await);
     // Local delivery on alpha does not need Redis.
-    let bodies = new_bodies(&cy_a.frames_within(Duration::from_millis(800)).await);
+    let bodies = new_bodies(&cy_a.frames_within(Duration::from_millis(800)).await, None);
     assert_eq!(bodies.iter().filter(|b| b.starts_with("during")).count(), 10, "{bodies:?}");
     let res = c.a.get("/health/ready", None).await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -253,7 +244,7 @@ async fn with_redis_killed_each_instance_serves_its_own_and_sync_recovers_everyt
 
     // Bob on beta saw what crossed before and after; what he missed he gets from sync.
     let frames = bob_b.frames_within(Duration::from_millis(1500)).await;
-    let bodies = new_bodies(&frames);
+    let bodies = new_bodies(&frames, None);
     assert!(bodies.iter().filter(|b| b.starts_with("after")).count() == 3, "delivery resumed: {bodies:?}");
     let r = bob_b.command("sync", json!({"room_id": room, "since_seq": 0, "limit": 100})).await;
     let synced: BTreeSet<i64> = r["data"]["messages"].as_array().unwrap().iter().map(|m| m["seq"].as_i64().unwrap()).collect();

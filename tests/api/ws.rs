@@ -151,3 +151,14 @@ impl WsClient {
         let _ = self.stream.close(None).await;
     }
 }
+
+/// The bodies of the `message.new` events among `frames`, in arrival order; only those of `room`
+/// when one is given.
+pub fn new_bodies(frames: &[Value], room: Option<uuid::Uuid>) -> Vec<String> {
+    frames
+        .iter()
+        .filter(|f| f["type"] == "message.new")
+        .filter(|f| room.is_none_or(|r| f["data"]["message"]["room_id"] == r.to_string()))
+        .map(|f| f["data"]["message"]["body"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
