@@ -152,28 +152,16 @@ impl Settings {
     /// As [`Settings::load`], less validation.
     pub fn load_unchecked(config_dir: &Path, env: &str) -> Result<Self, String> {
         let conventional = |plauder: &str, name: &str| {
-            if std::env::var_os(plauder).is_some() {
-                None
-            } else {
-                std::env::var(name).ok()
-            }
+            if std::env::var_os(plauder).is_some() { None } else { std::env::var(name).ok() }
         };
         config::Config::builder()
             .add_source(config::File::from(config_dir.join("default.toml")).required(true))
             .add_source(config::File::from(config_dir.join(format!("{env}.toml"))).required(false))
             .add_source(
-                config::Environment::with_prefix("PLAUDER")
-                    .prefix_separator("__")
-                    .separator("__")
-                    .try_parsing(true),
+                config::Environment::with_prefix("PLAUDER").prefix_separator("__").separator("__").try_parsing(true),
             )
-            .set_override_option(
-                "database.url",
-                conventional("PLAUDER__DATABASE__URL", "DATABASE_URL"),
-            )
-            .and_then(|b| {
-                b.set_override_option("redis.url", conventional("PLAUDER__REDIS__URL", "REDIS_URL"))
-            })
+            .set_override_option("database.url", conventional("PLAUDER__DATABASE__URL", "DATABASE_URL"))
+            .and_then(|b| b.set_override_option("redis.url", conventional("PLAUDER__REDIS__URL", "REDIS_URL")))
             .and_then(|b| b.build())
             .and_then(config::Config::try_deserialize)
             .map_err(|e| format!("configuration (PLAUDER_ENV={env}): {e}"))

@@ -83,13 +83,10 @@ impl ApiError {
     pub fn body(&self) -> ErrorBody {
         let (message, details) = match self {
             ApiError::Validation { message, details } => (message.clone(), details.clone()),
-            ApiError::RateLimited { retry_after_ms } => (
-                self.to_string(),
-                Some(serde_json::json!({ "retry_after_ms": retry_after_ms })),
-            ),
-            ApiError::Unavailable(_) => {
-                ("The service is temporarily unavailable; try again shortly.".to_owned(), None)
+            ApiError::RateLimited { retry_after_ms } => {
+                (self.to_string(), Some(serde_json::json!({ "retry_after_ms": retry_after_ms })))
             }
+            ApiError::Unavailable(_) => ("The service is temporarily unavailable; try again shortly.".to_owned(), None),
             ApiError::Internal(_) => ("Something went wrong on our side.".to_owned(), None),
             other => (other.to_string(), None),
         };
@@ -155,9 +152,7 @@ impl<T> ConflictExt<T> for Result<T, diesel::result::Error> {
     fn on_conflict(self, message: &str) -> ApiResult<T> {
         use diesel::result::{DatabaseErrorKind, Error};
         self.map_err(|e| match e {
-            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                ApiError::Conflict(message.to_owned())
-            }
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => ApiError::Conflict(message.to_owned()),
             other => other.into(),
         })
     }

@@ -102,9 +102,8 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
 async fn create_user(settings: Settings, reg: Registration, role: Role) -> anyhow::Result<()> {
     plauder::db::run_migrations(settings.database.url.expose_secret().to_owned()).await?;
     let state = AppState::new(settings, "cli".to_owned())?;
-    let user = accounts::create_user(&state, reg, role)
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", e.body().error.message))?;
+    let user =
+        accounts::create_user(&state, reg, role).await.map_err(|e| anyhow::anyhow!("{}", e.body().error.message))?;
     println!("created {} {} ({})", user.role.as_str(), user.username, user.id);
     Ok(())
 }

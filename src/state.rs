@@ -38,18 +38,22 @@ impl AppState {
     pub fn new(settings: Settings, instance_id: String) -> anyhow::Result<Self> {
         let pool = crate::db::build_pool(&settings.database, settings.database.url.expose_secret())?;
         let realtime = Realtime::start(pool.clone(), &settings, &instance_id)?;
-        let send_batcher = SendBatcher::start(pool.clone(), settings.database.send_writers, settings.database.send_batch_max);
+        let send_batcher =
+            SendBatcher::start(pool.clone(), settings.database.send_writers, settings.database.send_batch_max);
         let rl = &settings.rate_limit;
         Ok(Self {
             pool,
             jwt: JwtKeys::new(&settings.auth),
             passwords: PasswordHasher::new(&settings.auth)?,
-            auth_limiter: IpRateLimiter::new(
-                rl.auth_burst,
-                Duration::from_millis(rl.auth_replenish_interval_ms),
+            auth_limiter: IpRateLimiter::new(rl.auth_burst, Duration::from_millis(rl.auth_replenish_interval_ms))?,
+            support_limiter: IpRateLimiter::new(
+                rl.support_burst,
+                Duration::from_millis(rl.support_replenish_interval_ms),
             )?,
-            support_limiter: IpRateLimiter::new(rl.support_burst, Duration::from_millis(rl.support_replenish_interval_ms))?,
-            contact_limiter: IpRateLimiter::new(rl.contact_burst, Duration::from_millis(rl.contact_replenish_interval_ms))?,
+            contact_limiter: IpRateLimiter::new(
+                rl.contact_burst,
+                Duration::from_millis(rl.contact_replenish_interval_ms),
+            )?,
             user_limits: UserRateLimits::new(rl)?,
             realtime,
             send_batcher,

@@ -17,11 +17,8 @@ use crate::error::ApiError;
 pub fn init(level: &str, json: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if json {
-        builder.json().with_current_span(true).with_span_list(false).try_init()
-    } else {
-        builder.try_init()
-    };
+    let _ =
+        if json { builder.json().with_current_span(true).with_span_list(false).try_init() } else { builder.try_init() };
 }
 
 pub struct PlauderRootSpan;

@@ -93,7 +93,11 @@ pub async fn get_stats(state: web::Data<AppState>, _caller: AdminUser) -> ApiRes
 #[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", security(("bearer" = [])), params(UsersQuery),
     responses((status = 200, body = UserPage), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
-pub async fn list_users(state: web::Data<AppState>, _caller: AdminUser, query: web::Query<UsersQuery>) -> ApiResult<web::Json<UserPage>> {
+pub async fn list_users(
+    state: web::Data<AppState>,
+    _caller: AdminUser,
+    query: web::Query<UsersQuery>,
+) -> ApiResult<web::Json<UserPage>> {
     let q = query.into_inner();
     let query = UserQuery { q: q.q, role: q.role, banned: q.banned, limit: q.limit, offset: q.offset };
     Ok(web::Json(admin::list_users(&state, query).await?))
@@ -120,7 +124,11 @@ pub async fn update_user(
 #[utoipa::path(delete, path = "/api/v1/admin/messages/{id}", tag = "admin", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = MessageView, description = "The tombstone"), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn delete_message(state: web::Data<AppState>, caller: StaffUser, id: web::Path<Uuid>) -> ApiResult<web::Json<MessageView>> {
+pub async fn delete_message(
+    state: web::Data<AppState>,
+    caller: StaffUser,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<MessageView>> {
     Ok(web::Json(messages::delete(&state, &caller, id.into_inner()).await?))
 }
 
@@ -142,7 +150,11 @@ pub async fn list_support_sessions(
     params(("id" = Uuid, Path)),
     responses((status = 200, body = SessionView, description = "Closed (closing a closed session changes nothing)"),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn close_support_session(state: web::Data<AppState>, caller: StaffUser, id: web::Path<Uuid>) -> ApiResult<web::Json<SessionView>> {
+pub async fn close_support_session(
+    state: web::Data<AppState>,
+    caller: StaffUser,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<SessionView>> {
     let session = support::close(&state, &caller, id.into_inner()).await?;
     Ok(web::Json(support::view_of(&state, session.id).await?))
 }
@@ -151,7 +163,11 @@ pub async fn close_support_session(state: web::Data<AppState>, caller: StaffUser
 #[utoipa::path(get, path = "/api/v1/admin/audit-log", tag = "admin", security(("bearer" = [])), params(AuditQuery),
     responses((status = 200, body = AuditLog, description = "Newest first"), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn audit_log(state: web::Data<AppState>, _caller: AdminUser, query: web::Query<AuditQuery>) -> ApiResult<web::Json<AuditLog>> {
+pub async fn audit_log(
+    state: web::Data<AppState>,
+    _caller: AdminUser,
+    query: web::Query<AuditQuery>,
+) -> ApiResult<web::Json<AuditLog>> {
     let q = query.into_inner();
     Ok(web::Json(AuditLog { entries: audit::list(&state, q.limit, q.before_id).await? }))
 }
@@ -160,7 +176,11 @@ pub async fn audit_log(state: web::Data<AppState>, _caller: AdminUser, query: we
 #[utoipa::path(get, path = "/api/v1/admin/contacts", tag = "admin", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, body = ContactList, description = "Newest first"), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn list_contacts(state: web::Data<AppState>, _caller: StaffUser, query: web::Query<PageQuery>) -> ApiResult<web::Json<ContactList>> {
+pub async fn list_contacts(
+    state: web::Data<AppState>,
+    _caller: StaffUser,
+    query: web::Query<PageQuery>,
+) -> ApiResult<web::Json<ContactList>> {
     let q = query.into_inner();
     Ok(web::Json(ContactList { contacts: contacts::list(&state, q.limit, q.offset).await? }))
 }
@@ -169,7 +189,11 @@ pub async fn list_contacts(state: web::Data<AppState>, _caller: StaffUser, query
 #[utoipa::path(delete, path = "/api/v1/admin/contacts/{id}", tag = "admin", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 204, description = "Removed"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
-pub async fn delete_contact(state: web::Data<AppState>, caller: StaffUser, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+pub async fn delete_contact(
+    state: web::Data<AppState>,
+    caller: StaffUser,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
     contacts::delete(&state, &caller, id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -73,7 +73,8 @@ pub fn payload_config(limit: usize) -> web::PayloadConfig {
 }
 
 pub fn path_config() -> web::PathConfig {
-    web::PathConfig::default().error_handler(|_err: PathError, _req| ApiError::NotFound("No such resource.".into()).into())
+    web::PathConfig::default()
+        .error_handler(|_err: PathError, _req| ApiError::NotFound("No such resource.".into()).into())
 }
 
 pub fn query_config() -> web::QueryConfig {

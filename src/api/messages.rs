@@ -103,7 +103,11 @@ pub async fn edit_message(
 #[utoipa::path(delete, path = "/api/v1/messages/{id}", tag = "messages", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, body = MessageView, description = "The tombstone"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn delete_message(state: web::Data<AppState>, caller: AnyUser, id: web::Path<Uuid>) -> ApiResult<web::Json<MessageView>> {
+pub async fn delete_message(
+    state: web::Data<AppState>,
+    caller: AnyUser,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<MessageView>> {
     state.user_limits.check(caller.id, true)?;
     Ok(web::Json(messages::delete(&state, &caller, id.into_inner()).await?))
 }
@@ -112,7 +116,11 @@ pub async fn delete_message(state: web::Data<AppState>, caller: AnyUser, id: web
 #[utoipa::path(put, path = "/api/v1/messages/{id}/reactions/{emoji}", tag = "messages", security(("bearer" = [])),
     params(("id" = Uuid, Path), ("emoji" = String, Path)),
     responses((status = 200, body = MessageView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn add_reaction(state: web::Data<AppState>, caller: AnyUser, path: web::Path<(Uuid, String)>) -> ApiResult<web::Json<MessageView>> {
+pub async fn add_reaction(
+    state: web::Data<AppState>,
+    caller: AnyUser,
+    path: web::Path<(Uuid, String)>,
+) -> ApiResult<web::Json<MessageView>> {
     state.user_limits.check(caller.id, true)?;
     let (id, emoji) = path.into_inner();
     Ok(web::Json(messages::react(&state, &caller, id, &emoji, true).await?))
@@ -122,7 +130,11 @@ pub async fn add_reaction(state: web::Data<AppState>, caller: AnyUser, path: web
 #[utoipa::path(delete, path = "/api/v1/messages/{id}/reactions/{emoji}", tag = "messages", security(("bearer" = [])),
     params(("id" = Uuid, Path), ("emoji" = String, Path)),
     responses((status = 200, body = MessageView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn remove_reaction(state: web::Data<AppState>, caller: AnyUser, path: web::Path<(Uuid, String)>) -> ApiResult<web::Json<MessageView>> {
+pub async fn remove_reaction(
+    state: web::Data<AppState>,
+    caller: AnyUser,
+    path: web::Path<(Uuid, String)>,
+) -> ApiResult<web::Json<MessageView>> {
     state.user_limits.check(caller.id, true)?;
     let (id, emoji) = path.into_inner();
     Ok(web::Json(messages::react(&state, &caller, id, &emoji, false).await?))

@@ -60,15 +60,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(web::resource("/rooms/{id}/join").post(rooms::join_room))
                 .service(web::resource("/rooms/{id}/read").post(rooms::mark_read))
                 .service(
-                    web::resource("/rooms/{id}/messages")
-                        .get(messages::list_messages)
-                        .post(messages::send_message),
+                    web::resource("/rooms/{id}/messages").get(messages::list_messages).post(messages::send_message),
                 )
-                .service(
-                    web::resource("/messages/{id}")
-                        .patch(messages::edit_message)
-                        .delete(messages::delete_message),
-                )
+                .service(web::resource("/messages/{id}").patch(messages::edit_message).delete(messages::delete_message))
                 .service(
                     web::resource("/messages/{id}/reactions/{emoji}")
                         .put(messages::add_reaction)

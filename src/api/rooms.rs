@@ -69,9 +69,14 @@ pub struct MemberList {
 #[utoipa::path(post, path = "/api/v1/rooms", tag = "rooms", security(("bearer" = [])), request_body = CreateRoomRequest,
     responses((status = 201, body = RoomView), (status = 200, body = RoomView, description = "The pair's existing direct room"),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn create_room(state: web::Data<AppState>, caller: AuthUser, body: ApiJson<CreateRoomRequest>) -> ApiResult<HttpResponse> {
+pub async fn create_room(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    body: ApiJson<CreateRoomRequest>,
+) -> ApiResult<HttpResponse> {
     let b = body.into_inner();
-    let req = CreateRoom { kind: b.kind, name: b.name, topic: b.topic, is_public: b.is_public, member_ids: b.member_ids };
+    let req =
+        CreateRoom { kind: b.kind, name: b.name, topic: b.topic, is_public: b.is_public, member_ids: b.member_ids };
     let (room, created) = rooms::create(&state, &caller, req).await?;
     Ok(if created { HttpResponse::Created().json(room) } else { HttpResponse::Ok().json(room) })
 }
@@ -86,7 +91,11 @@ pub async fn list_rooms(state: web::Data<AppState>, caller: AnyUser) -> ApiResul
 /// `GET /api/v1/rooms/{id}`
 #[utoipa::path(get, path = "/api/v1/rooms/{id}", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = RoomDetail), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_room(state: web::Data<AppState>, caller: AnyUser, id: web::Path<Uuid>) -> ApiResult<web::Json<RoomDetail>> {
+pub async fn get_room(
+    state: web::Data<AppState>,
+    caller: AnyUser,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<RoomDetail>> {
     Ok(web::Json(rooms::get(&state, &caller, id.into_inner()).await?))
 }
 
@@ -116,7 +125,11 @@ pub async fn delete_room(state: web::Data<AppState>, caller: AuthUser, id: web::
 /// `GET /api/v1/rooms/{id}/members`
 #[utoipa::path(get, path = "/api/v1/rooms/{id}/members", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = MemberList), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn list_members(state: web::Data<AppState>, caller: AnyUser, id: web::Path<Uuid>) -> ApiResult<web::Json<MemberList>> {
+pub async fn list_members(
+    state: web::Data<AppState>,
+    caller: AnyUser,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<MemberList>> {
     Ok(web::Json(MemberList { members: rooms::members(&state, &caller, id.into_inner()).await? }))
 }
 
@@ -139,7 +152,11 @@ pub async fn add_members(
 #[utoipa::path(delete, path = "/api/v1/rooms/{id}/members/{user_id}", tag = "rooms", security(("bearer" = [])),
     params(("id" = Uuid, Path), ("user_id" = Uuid, Path)),
     responses((status = 204, description = "Left or removed"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn remove_member(state: web::Data<AppState>, caller: AuthUser, path: web::Path<(Uuid, Uuid)>) -> ApiResult<HttpResponse> {
+pub async fn remove_member(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    path: web::Path<(Uuid, Uuid)>,
+) -> ApiResult<HttpResponse> {
     let (room_id, user_id) = path.into_inner();
     rooms::remove_member(&state, &caller, room_id, user_id).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -162,7 +179,11 @@ pub async fn set_member_role(
 /// `POST /api/v1/rooms/{id}/join`
 #[utoipa::path(post, path = "/api/v1/rooms/{id}/join", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = RoomView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn join_room(state: web::Data<AppState>, caller: AuthUser, id: web::Path<Uuid>) -> ApiResult<web::Json<RoomView>> {
+pub async fn join_room(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<RoomView>> {
     Ok(web::Json(rooms::join(&state, &caller, id.into_inner()).await?))
 }
 

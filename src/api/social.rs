@@ -38,7 +38,11 @@ pub async fn list_friends(state: web::Data<AppState>, caller: AuthUser) -> ApiRe
 /// `DELETE /api/v1/friends/{user_id}`
 #[utoipa::path(delete, path = "/api/v1/friends/{user_id}", tag = "friends", security(("bearer" = [])),
     params(("user_id" = Uuid, Path)), responses((status = 204, description = "No longer friends"), (status = 404, body = ErrorBody)))]
-pub async fn remove_friend(state: web::Data<AppState>, caller: AuthUser, user_id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+pub async fn remove_friend(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    user_id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
     social::unfriend(&state, &caller, user_id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -46,7 +50,11 @@ pub async fn remove_friend(state: web::Data<AppState>, caller: AuthUser, user_id
 /// `POST /api/v1/friends/requests`
 #[utoipa::path(post, path = "/api/v1/friends/requests", tag = "friends", security(("bearer" = [])), request_body = UserIdRequest,
     responses((status = 201, body = FriendRequestView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn send_friend_request(state: web::Data<AppState>, caller: AuthUser, body: ApiJson<UserIdRequest>) -> ApiResult<HttpResponse> {
+pub async fn send_friend_request(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    body: ApiJson<UserIdRequest>,
+) -> ApiResult<HttpResponse> {
     let request = social::send_request(&state, &caller, body.user_id).await?;
     Ok(HttpResponse::Created().json(request))
 }
@@ -54,21 +62,32 @@ pub async fn send_friend_request(state: web::Data<AppState>, caller: AuthUser, b
 /// `GET /api/v1/friends/requests`
 #[utoipa::path(get, path = "/api/v1/friends/requests", tag = "friends", security(("bearer" = [])),
     responses((status = 200, body = FriendRequests)))]
-pub async fn list_friend_requests(state: web::Data<AppState>, caller: AuthUser) -> ApiResult<web::Json<FriendRequests>> {
+pub async fn list_friend_requests(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+) -> ApiResult<web::Json<FriendRequests>> {
     Ok(web::Json(social::requests(&state, &caller).await?))
 }
 
 /// `POST /api/v1/friends/requests/{id}/accept`
 #[utoipa::path(post, path = "/api/v1/friends/requests/{id}/accept", tag = "friends", security(("bearer" = [])),
     params(("id" = Uuid, Path)), responses((status = 200, body = FriendView), (status = 404, body = ErrorBody)))]
-pub async fn accept_friend_request(state: web::Data<AppState>, caller: AuthUser, id: web::Path<Uuid>) -> ApiResult<web::Json<FriendView>> {
+pub async fn accept_friend_request(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<FriendView>> {
     Ok(web::Json(social::accept(&state, &caller, id.into_inner()).await?))
 }
 
 /// `POST /api/v1/friends/requests/{id}/decline`
 #[utoipa::path(post, path = "/api/v1/friends/requests/{id}/decline", tag = "friends", security(("bearer" = [])),
     params(("id" = Uuid, Path)), responses((status = 204, description = "Declined or withdrawn"), (status = 404, body = ErrorBody)))]
-pub async fn decline_friend_request(state: web::Data<AppState>, caller: AuthUser, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+pub async fn decline_friend_request(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
     social::decline(&state, &caller, id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -83,7 +102,11 @@ pub async fn list_blocks(state: web::Data<AppState>, caller: AuthUser) -> ApiRes
 /// `POST /api/v1/blocks`
 #[utoipa::path(post, path = "/api/v1/blocks", tag = "friends", security(("bearer" = [])), request_body = UserIdRequest,
     responses((status = 201, body = BlockView), (status = 200, body = BlockView, description = "Already blocked"), (status = 404, body = ErrorBody)))]
-pub async fn block_user(state: web::Data<AppState>, caller: AuthUser, body: ApiJson<UserIdRequest>) -> ApiResult<HttpResponse> {
+pub async fn block_user(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    body: ApiJson<UserIdRequest>,
+) -> ApiResult<HttpResponse> {
     let (block, created) = social::block(&state, &caller, body.user_id).await?;
     Ok(if created { HttpResponse::Created().json(block) } else { HttpResponse::Ok().json(block) })
 }
@@ -91,7 +114,11 @@ pub async fn block_user(state: web::Data<AppState>, caller: AuthUser, body: ApiJ
 /// `DELETE /api/v1/blocks/{user_id}`
 #[utoipa::path(delete, path = "/api/v1/blocks/{user_id}", tag = "friends", security(("bearer" = [])),
     params(("user_id" = Uuid, Path)), responses((status = 204, description = "Unblocked"), (status = 404, body = ErrorBody)))]
-pub async fn unblock_user(state: web::Data<AppState>, caller: AuthUser, user_id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+pub async fn unblock_user(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    user_id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
     social::unblock(&state, &caller, user_id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -35,7 +35,11 @@ pub struct ContactRequest {
 #[utoipa::path(post, path = "/api/v1/support/sessions", tag = "support", request_body = OpenSessionRequest,
     responses((status = 201, body = OpenedSession, description = "A guest account confined to its new support room, with its tokens"),
               (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
-pub async fn open_session(state: web::Data<AppState>, req: HttpRequest, body: ApiJson<OpenSessionRequest>) -> ApiResult<HttpResponse> {
+pub async fn open_session(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: ApiJson<OpenSessionRequest>,
+) -> ApiResult<HttpResponse> {
     state.support_limiter.check(&client_ip(&req, state.settings.server.trust_forwarded_headers))?;
     let b = body.into_inner();
     let opened = support::open(&state, &b.name, b.email.as_deref()).await?;
@@ -46,7 +50,11 @@ pub async fn open_session(state: web::Data<AppState>, req: HttpRequest, body: Ap
 #[utoipa::path(post, path = "/api/v1/contact", tag = "support", request_body = ContactRequest,
     responses((status = 201, body = ContactView), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
               (status = 429, body = ErrorBody)))]
-pub async fn submit_contact(state: web::Data<AppState>, req: HttpRequest, body: ApiJson<ContactRequest>) -> ApiResult<HttpResponse> {
+pub async fn submit_contact(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: ApiJson<ContactRequest>,
+) -> ApiResult<HttpResponse> {
     state.contact_limiter.check(&client_ip(&req, state.settings.server.trust_forwarded_headers))?;
     let b = body.into_inner();
     let contact = contacts::submit(&state, &b.name, &b.email, &b.message).await?;

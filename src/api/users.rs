@@ -95,6 +95,10 @@ pub async fn search_users(
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
-pub async fn get_user(state: web::Data<AppState>, _caller: AuthUser, id: web::Path<Uuid>) -> ApiResult<web::Json<UserView>> {
+pub async fn get_user(
+    state: web::Data<AppState>,
+    _caller: AuthUser,
+    id: web::Path<Uuid>,
+) -> ApiResult<web::Json<UserView>> {
     Ok(web::Json(users::get(&state, id.into_inner()).await?))
 }

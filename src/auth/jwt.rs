@@ -49,13 +49,8 @@ impl JwtKeys {
     /// Only if serialising the claims fails.
     pub fn issue(&self, user: &User) -> anyhow::Result<String> {
         let iat = now_secs();
-        let claims = Claims {
-            sub: user.id,
-            role: user.role.clone(),
-            ver: user.token_version,
-            iat,
-            exp: iat + self.ttl_secs,
-        };
+        let claims =
+            Claims { sub: user.id, role: user.role.clone(), ver: user.token_version, iat, exp: iat + self.ttl_secs };
         Ok(encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
     }
 

@@ -20,13 +20,9 @@ impl PasswordHasher {
     /// # Errors
     /// Argon2 parameters out of range.
     pub fn new(settings: &AuthSettings) -> anyhow::Result<Self> {
-        let params = Params::new(
-            settings.argon2_memory_kib,
-            settings.argon2_iterations,
-            settings.argon2_parallelism,
-            None,
-        )
-        .map_err(|e| anyhow::anyhow!("configuration: auth.argon2_* out of range: {e}"))?;
+        let params =
+            Params::new(settings.argon2_memory_kib, settings.argon2_iterations, settings.argon2_parallelism, None)
+                .map_err(|e| anyhow::anyhow!("configuration: auth.argon2_* out of range: {e}"))?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
         let dummy_hash = argon
             .hash_password(b"plauder timing equaliser")

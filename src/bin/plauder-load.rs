@@ -27,8 +27,8 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpSocket;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 #[derive(Parser)]
 #[command(name = "plauder-load", about = "Load generator and checker for plauder")]
@@ -103,7 +103,10 @@ impl Target {
         let status = res.status();
         let v: Value = res.json().await?;
         anyhow::ensure!(status.is_success(), "register {name}: {status} {v}");
-        Ok((v["user"]["id"].as_str().unwrap_or_default().to_owned(), v["access_token"].as_str().unwrap_or_default().to_owned()))
+        Ok((
+            v["user"]["id"].as_str().unwrap_or_default().to_owned(),
+            v["access_token"].as_str().unwrap_or_default().to_owned(),
+        ))
     }
 
     async fn create_room(&self, token: &str, name: &str, members: &[String]) -> anyhow::Result<String> {
@@ -186,7 +189,11 @@ async fn register_many(t: &Arc<Target>, prefix: &str, n: usize) -> anyhow::Resul
 }
 
 fn run_id() -> String {
-    format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0) % 0xffff_ffff)
+    format!(
+        "{:x}",
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)
+            % 0xffff_ffff
+    )
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
@@ -203,7 +210,9 @@ fn own_cpu() -> f64 {
 }
 
 fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 #[derive(serde::Deserialize)]
@@ -233,7 +242,13 @@ struct Received {
     closed: Option<u16>,
 }
 
-async fn fanout(t: Arc<Target>, rooms: usize, members: usize, duration: Duration, rate: Option<u64>) -> anyhow::Result<()> {
+async fn fanout(
+    t: Arc<Target>,
+    rooms: usize,
+    members: usize,
+    duration: Duration,
+    rate: Option<u64>,
+) -> anyhow::Result<()> {
     let id = run_id();
     eprintln!("setup: registering {} users", rooms * members);
     let users = register_many(&t, &format!("f{id}"), rooms * members).await?;
@@ -282,12 +297,23 @@ async fn fanout(t: Arc<Target>, rooms: usize, members: usize, duration: Duration
             }
         });
         readers.push((i / members, received, replies, task));
-        senders.push(if i % members == 0 { Some(sink) } else { drop(sink); None });
+        senders.push(if i % members == 0 {
+            Some(sink)
+        } else {
+            drop(sink);
+            None
+        });
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_before = t.rss().await.unwrap_or(0.0);
     let (cpu_before, own_cpu_before, pg_cpu_before) = (t.cpu().await.unwrap_or(0.0), own_cpu(), t.pg_cpu());
-    eprintln!("run: {} rooms x {} members, {}s, {}", rooms, members, duration.as_secs(), rate.map_or("closed loop".to_owned(), |r| format!("{r} msg/s")));
+    eprintln!(
+        "run: {} rooms x {} members, {}s, {}",
+        rooms,
+        members,
+        duration.as_secs(),
+        rate.map_or("closed loop".to_owned(), |r| format!("{r} msg/s"))
+    );
     let sent = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + duration;
@@ -341,9 +367,12 @@ async fn fanout(t: Arc<Target>, rooms: usize, members: usize, duration: Duration
     }
     let send_elapsed = started.elapsed();
     // Let the last deliveries arrive: until nothing new came for a second (at most 30 s).
-    let total = |readers: &Vec<(usize, Arc<std::sync::Mutex<Received>>, Arc<tokio::sync::Notify>, tokio::task::JoinHandle<()>)>| {
-        readers.iter().map(|(_, r, _, _)| r.lock().map_or(0, |r| r.seqs.len())).sum::<usize>()
-    };
+    let total = |readers: &Vec<(
+        usize,
+        Arc<std::sync::Mutex<Received>>,
+        Arc<tokio::sync::Notify>,
+        tokio::task::JoinHandle<()>,
+    )>| { readers.iter().map(|(_, r, _, _)| r.lock().map_or(0, |r| r.seqs.len())).sum::<usize>() };
     let drain_deadline = Instant::now() + Duration::from_secs(30);
     let mut last = usize::MAX;
     while Instant::now() < drain_deadline {
@@ -355,7 +384,8 @@ async fn fanout(t: Arc<Target>, rooms: usize, members: usize, duration: Duration
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     let rss_after = t.rss().await.unwrap_or(0.0);
-    let (server_cpu, own_cpu, pg_cpu) = (t.cpu().await.unwrap_or(0.0) - cpu_before, own_cpu() - own_cpu_before, t.pg_cpu() - pg_cpu_before);
+    let (server_cpu, own_cpu, pg_cpu) =
+        (t.cpu().await.unwrap_or(0.0) - cpu_before, own_cpu() - own_cpu_before, t.pg_cpu() - pg_cpu_before);
 
     let mut per_room_max: HashMap<usize, i64> = HashMap::new();
     for (room, received, _, _) in &readers {
@@ -391,7 +421,10 @@ async fn fanout(t: Arc<Target>, rooms: usize, members: usize, duration: Duration
     }
     latencies.sort_unstable();
     let secs = send_elapsed.as_secs_f64();
-    println!("mode: fanout, {rooms} rooms x {members} members, {}", rate.map_or("closed loop".into(), |r| format!("fixed rate {r} msg/s")));
+    println!(
+        "mode: fanout, {rooms} rooms x {members} members, {}",
+        rate.map_or("closed loop".into(), |r| format!("fixed rate {r} msg/s"))
+    );
     println!("machine load at end: {}", loadavg());
     println!(
         "messages sent: {} ({:.0}/s), refused by the server: {}, send errors: {}",
@@ -401,7 +434,12 @@ async fn fanout(t: Arc<Target>, rooms: usize, members: usize, duration: Duration
         errors.load(Ordering::Relaxed)
     );
     println!("deliveries: {deliveries} ({:.0}/s)", deliveries as f64 / secs);
-    println!("latency ms: p50 {:.2}  p99 {:.2}  max {:.2}", percentile(&latencies, 0.5), percentile(&latencies, 0.99), percentile(&latencies, 1.0));
+    println!(
+        "latency ms: p50 {:.2}  p99 {:.2}  max {:.2}",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        percentile(&latencies, 1.0)
+    );
     println!("lost: {lost}  duplicated: {duplicated}  out of order: {out_of_order}  (on connections still open)");
     println!("connections closed by the server: {closed:?}");
     println!("server RSS: {:.1} MB before the run, {:.1} MB after", rss_before / 1e6, rss_after / 1e6);
@@ -409,7 +447,11 @@ async fn fanout(t: Arc<Target>, rooms: usize, members: usize, duration: Duration
     println!(
         "CPU: server {server_cpu:.2} s ({:.2} us per delivery), PostgreSQL {}, load tool {own_cpu:.2} s",
         server_cpu * 1e6 / deliveries.max(1) as f64,
-        if t.pg_pid.is_some() { format!("{pg_cpu:.2} s ({:.1} us per message)", pg_cpu * 1e6 / sent.load(Ordering::Relaxed).max(1) as f64) } else { "not measured (--pg-pid)".into() }
+        if t.pg_pid.is_some() {
+            format!("{pg_cpu:.2} s ({:.1} us per message)", pg_cpu * 1e6 / sent.load(Ordering::Relaxed).max(1) as f64)
+        } else {
+            "not measured (--pg-pid)".into()
+        }
     );
     drop(sinks);
     for (_, _, _, task) in readers {
@@ -426,7 +468,13 @@ fn source_for(i: usize) -> Option<IpAddr> {
     (i >= 25_000).then(|| IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (i / 25_000) as u8)))
 }
 
-async fn idle(t: Arc<Target>, connections: usize, hold: Duration, users: usize, concurrency: usize) -> anyhow::Result<()> {
+async fn idle(
+    t: Arc<Target>,
+    connections: usize,
+    hold: Duration,
+    users: usize,
+    concurrency: usize,
+) -> anyhow::Result<()> {
     let id = run_id();
     let accounts = register_many(&t, &format!("i{id}"), users).await?;
     let rss_before = t.rss().await?;
@@ -448,9 +496,16 @@ async fn idle(t: Arc<Target>, connections: usize, hold: Duration, users: usize, 
     let open = connections - failed;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_open = t.rss().await?;
-    println!("mode: idle, {connections} connections from {} source addresses, {users} users", connections.div_ceil(25_000));
+    println!(
+        "mode: idle, {connections} connections from {} source addresses, {users} users",
+        connections.div_ceil(25_000)
+    );
     println!("machine load: {}", loadavg());
-    println!("opened: {open} ({failed} failed) in {:.2}s: {:.0} connects/s", elapsed.as_secs_f64(), open as f64 / elapsed.as_secs_f64());
+    println!(
+        "opened: {open} ({failed} failed) in {:.2}s: {:.0} connects/s",
+        elapsed.as_secs_f64(),
+        open as f64 / elapsed.as_secs_f64()
+    );
     println!(
         "server RSS: {:.1} MB before, {:.1} MB with them open: {:.2} KiB per connection",
         rss_before / 1e6,
@@ -494,7 +549,12 @@ async fn churn(t: Arc<Target>, cycles: usize, concurrency: usize) -> anyhow::Res
     println!("mode: churn, {cycles} connect/disconnect cycles, concurrency {concurrency}");
     println!("machine load: {}", loadavg());
     println!("cycles/s: {:.0}, failures: {}", cycles as f64 / elapsed.as_secs_f64(), failures.load(Ordering::Relaxed));
-    println!("server RSS: {:.1} MB before, {:.1} MB after ({:+.1} MB)", rss_before / 1e6, rss_after / 1e6, (rss_after - rss_before) / 1e6);
+    println!(
+        "server RSS: {:.1} MB before, {:.1} MB after ({:+.1} MB)",
+        rss_before / 1e6,
+        rss_after / 1e6,
+        (rss_after - rss_before) / 1e6
+    );
     Ok(())
 }
 

@@ -6,10 +6,10 @@
 //! [`Prepared`] is the same SQL written as fragments around its parameters; it is cached by its
 //! text like any other diesel query.
 
+use diesel::QueryResult;
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Untyped, Uuid as SqlUuid};
-use diesel::QueryResult;
 use uuid::Uuid;
 
 /// One parameter.

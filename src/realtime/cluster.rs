@@ -226,7 +226,16 @@ impl ClusterPresence {
                 run_report(conn, &self.broker, dead, &Report { user_id, status: None, last_seen: Some(now) }).await?;
                 seen.push((user_id, now));
             }
-            redis::pipe().cmd("DEL").arg(&users_key).ignore().cmd("SREM").arg(self.key("instances")).arg(dead).ignore().query_async::<()>(conn).await?;
+            redis::pipe()
+                .cmd("DEL")
+                .arg(&users_key)
+                .ignore()
+                .cmd("SREM")
+                .arg(self.key("instances"))
+                .arg(dead)
+                .ignore()
+                .query_async::<()>(conn)
+                .await?;
             metrics::counter!("cluster_instances_swept_total", "instance" => me.to_owned()).increment(1);
             tracing::warn!(instance = %dead, users = seen.len(), "instance stopped heartbeating; its users are offline now");
             self.save_last_seen(seen).await;
@@ -290,7 +299,12 @@ async fn reporter(broker: RedisBroker, mut rx: mpsc::UnboundedReceiver<Report>, 
     }
 }
 
-async fn run_report(conn: &mut ConnectionManager, broker: &RedisBroker, instance: &str, r: &Report) -> redis::RedisResult<()> {
+async fn run_report(
+    conn: &mut ConnectionManager,
+    broker: &RedisBroker,
+    instance: &str,
+    r: &Report,
+) -> redis::RedisResult<()> {
     let prefix = broker.prefix();
     let text = |last_seen: Option<String>| {
         let t = protocol::event("presence", json!({"user_id": r.user_id, "status": MARK, "last_seen_at": last_seen}));

@@ -180,7 +180,11 @@ impl WsConnection {
                     (_, Role::Guest) => Err(ApiError::Forbidden("Guests have no presence.".into())),
                     (None, _) => Err(ApiError::validation("status", "status must be online, away, dnd or invisible.")),
                     (Some(status), _) => {
-                        self.state.realtime.presence.do_send(presence::SetStatus { user_id: self.caller.id, conn_id: self.id, status });
+                        self.state.realtime.presence.do_send(presence::SetStatus {
+                            user_id: self.caller.id,
+                            conn_id: self.id,
+                            status,
+                        });
                         Ok(json!({}))
                     }
                 };
@@ -200,7 +204,8 @@ impl WsConnection {
                 id,
                 async move {
                     let _in_order = order.lock().await;
-                    let req = messages::SendMessage { body: d.body, client_msg_id: d.client_msg_id, reply_to: d.reply_to };
+                    let req =
+                        messages::SendMessage { body: d.body, client_msg_id: d.client_msg_id, reply_to: d.reply_to };
                     messages::send(&state, &caller, d.room_id, req).await.map(|(m, _)| json!({ "message": m }))
                 },
                 ctx,
@@ -225,7 +230,11 @@ impl WsConnection {
             Command::ReactionRemove(d) => self.run(id, react(state, caller, order, d, false), ctx),
             Command::Read(d) => self.run(
                 id,
-                async move { rooms::mark_read(&state, &caller, d.room_id, d.seq).await.map(|r| json!({ "unread_count": r.unread_count })) },
+                async move {
+                    rooms::mark_read(&state, &caller, d.room_id, d.seq)
+                        .await
+                        .map(|r| json!({ "unread_count": r.unread_count }))
+                },
                 ctx,
             ),
             Command::Sync(d) => self.run(
@@ -306,7 +315,12 @@ impl Actor for WsConnection {
                 rooms.extend(support::open_room_ids(&state).await?);
             }
             let attach = AttachMany { room_ids: rooms.clone(), conn: handle };
-            state.realtime.registry.send(attach).await.map_err(|e| ApiError::internal(anyhow::anyhow!("registry: {e}")))?;
+            state
+                .realtime
+                .registry
+                .send(attach)
+                .await
+                .map_err(|e| ApiError::internal(anyhow::anyhow!("registry: {e}")))?;
             // Subscriptions to other instances' events (Redis) confirmed, or Redis is down.
             state.realtime.broker.ready().await;
             Ok::<_, ApiError>((rooms, friends))

@@ -120,7 +120,10 @@ impl Realtime {
     /// `typing` to the other members' connections (none of the sender's).
     pub fn typing(&self, room_id: Uuid, user_id: Uuid, active: bool) {
         let text = protocol::event("typing", json!({"room_id": room_id, "user_id": user_id, "active": active}));
-        self.broker.publish(Topic::Room(room_id), Envelope::Event { seq: None, text: text.into(), exclude_user: Some(user_id) });
+        self.broker.publish(
+            Topic::Room(room_id),
+            Envelope::Event { seq: None, text: text.into(), exclude_user: Some(user_id) },
+        );
     }
 
     /// An event to every connection of one user.
@@ -134,7 +137,10 @@ impl Realtime {
         for user in users {
             let data = json!({"room_id": room.id, "user": user, "room": room});
             self.room_event(room.id, "room.member_added", data.clone());
-            self.broker.publish(Topic::User(user.id), Envelope::Control(Control::Attach { room_id: room.id, from_seq: Some(room.last_seq) }));
+            self.broker.publish(
+                Topic::User(user.id),
+                Envelope::Control(Control::Attach { room_id: room.id, from_seq: Some(room.last_seq) }),
+            );
             self.user_event(user.id, "room.member_added", data);
         }
     }

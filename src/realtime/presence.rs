@@ -286,7 +286,8 @@ impl Handler<Resync> for Presence {
         }
         for (user_id, user) in &mut self.users {
             // A user in their grace period is reported as they were shown.
-            let status = if user.conns.is_empty() { user.reported.flatten() } else { local_status(user.conns.values()) };
+            let status =
+                if user.conns.is_empty() { user.reported.flatten() } else { local_status(user.conns.values()) };
             cluster.report(*user_id, status, user.last_seen);
             user.reported = Some(status);
         }

@@ -94,7 +94,14 @@ pub enum Command {
 impl Command {
     /// Whether this command spends the per-user message budget (the one REST sends share).
     pub fn is_message_write(&self) -> bool {
-        matches!(self, Command::Send(_) | Command::Edit(_) | Command::Delete(_) | Command::ReactionAdd(_) | Command::ReactionRemove(_))
+        matches!(
+            self,
+            Command::Send(_)
+                | Command::Edit(_)
+                | Command::Delete(_)
+                | Command::ReactionAdd(_)
+                | Command::ReactionRemove(_)
+        )
     }
 }
 
@@ -105,7 +112,6 @@ pub struct Parsed {
     /// `{"type":"ping"}` without id: answered with a bare `pong`.
     pub bare_ping: bool,
 }
-
 
 fn data<T: DeserializeOwned>(data: Option<Value>) -> Result<T, ApiError> {
     serde_json::from_value(data.unwrap_or_else(|| json!({})))
@@ -127,7 +133,11 @@ pub fn parse(text: &str) -> Parsed {
     let data_value = raw.remove("data");
     if let Some(bad) = id.as_ref().filter(|v| !(v.is_i64() || v.is_u64() || v.is_string())) {
         let _ = bad;
-        return Parsed { id: None, command: Err(ApiError::BadRequest("id must be an integer or a string.".into())), bare_ping: false };
+        return Parsed {
+            id: None,
+            command: Err(ApiError::BadRequest("id must be an integer or a string.".into())),
+            bare_ping: false,
+        };
     }
     let Some(kind) = kind.as_ref().and_then(Value::as_str) else {
         return Parsed { id, command: Err(ApiError::BadRequest("The frame has no type.".into())), bare_ping: false };

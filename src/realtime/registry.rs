@@ -33,10 +33,24 @@ impl Registry {
         Self { rooms: HashMap::new(), pool, broker, gap_timeout, idle_timeout }
     }
 
-    fn spawn_room(&self, room_id: Uuid, conns: HashMap<ConnId, ConnHandle>, from_seq: Option<i64>, ctx: &Context<Self>) -> Addr<RoomActor> {
-        RoomActor::new(room_id, self.pool.clone(), self.broker.clone(), ctx.address(), conns, self.gap_timeout, self.idle_timeout)
-            .delivering_after(from_seq)
-            .start_subscribed()
+    fn spawn_room(
+        &self,
+        room_id: Uuid,
+        conns: HashMap<ConnId, ConnHandle>,
+        from_seq: Option<i64>,
+        ctx: &Context<Self>,
+    ) -> Addr<RoomActor> {
+        RoomActor::new(
+            room_id,
+            self.pool.clone(),
+            self.broker.clone(),
+            ctx.address(),
+            conns,
+            self.gap_timeout,
+            self.idle_timeout,
+        )
+        .delivering_after(from_seq)
+        .start_subscribed()
     }
 
     fn report(&self) {
@@ -195,7 +209,10 @@ impl Handler<RoomIdle> for Registry {
 impl Handler<Stats> for Registry {
     type Result = MessageResult<Stats>;
     fn handle(&mut self, _: Stats, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(RegistryStats { rooms: self.rooms.len(), attachments: self.rooms.values().map(|r| r.conns.len()).sum() })
+        MessageResult(RegistryStats {
+            rooms: self.rooms.len(),
+            attachments: self.rooms.values().map(|r| r.conns.len()).sum(),
+        })
     }
 }
 

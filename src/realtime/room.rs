@@ -170,7 +170,9 @@ impl RoomActor {
                         conn.deliver(text);
                     }
                 }
-                Err(e) => tracing::warn!(room = %act.room_id, "catch-up read failed; the client recovers with sync: {e}"),
+                Err(e) => {
+                    tracing::warn!(room = %act.room_id, "catch-up read failed; the client recovers with sync: {e}")
+                }
             }
             act.conns.insert(conn.id, conn);
         }));
@@ -212,7 +214,8 @@ impl Actor for RoomActor {
         ctx.spawn(load.into_actor(self).map(|last_seq, act, ctx| {
             let baseline = last_seq.unwrap_or(0) + 1;
             let first_held = act.held.keys().next().copied();
-            act.next_seq = [Some(baseline), first_held, act.floor.take()].into_iter().flatten().min().unwrap_or(baseline);
+            act.next_seq =
+                [Some(baseline), first_held, act.floor.take()].into_iter().flatten().min().unwrap_or(baseline);
             act.drain();
             if act.next_seq < baseline {
                 // A new member's first events were committed before this actor subscribed.

@@ -14,8 +14,8 @@
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
-use crate::db::models::{MemberRole, Role, Room, RoomKind, RoomMember};
 use crate::db::models::SupportStatus;
+use crate::db::models::{MemberRole, Role, Room, RoomKind, RoomMember};
 use crate::db::queries::{rooms, support};
 use crate::error::{ApiError, ApiResult};
 
@@ -64,11 +64,7 @@ impl RoomAccess {
     /// `forbidden` otherwise.
     pub fn require_read(&self) -> ApiResult<()> {
         let public = self.room.is_public && self.room.kind() == RoomKind::Group && self.caller_role != Role::Guest;
-        if self.member.is_some() || public || self.staff_support() {
-            Ok(())
-        } else {
-            Err(not_a_member())
-        }
+        if self.member.is_some() || public || self.staff_support() { Ok(()) } else { Err(not_a_member()) }
     }
 
     /// May post messages, edit them and react.

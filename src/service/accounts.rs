@@ -135,13 +135,8 @@ async fn insert_refresh_token(
     let token = refresh::generate().map_err(ApiError::Internal)?;
     let hash = refresh::hash(&token);
     let ttl = Duration::days(i64::from(state.settings.auth.refresh_token_ttl_days));
-    let new = NewRefreshToken {
-        id: Uuid::new_v4(),
-        user_id,
-        family_id,
-        token_hash: &hash,
-        expires_at: Utc::now() + ttl,
-    };
+    let new =
+        NewRefreshToken { id: Uuid::new_v4(), user_id, family_id, token_hash: &hash, expires_at: Utc::now() + ttl };
     refresh_tokens::insert(conn, &new).await?;
     Ok(token)
 }
@@ -168,28 +163,28 @@ pub async fn refresh(state: &AppState, token: &str) -> ApiResult<AuthResponse> {
     let mut conn = state.db().await?;
     let outcome = conn
         .transaction::<_, ApiError, _>(async move |conn| {
-                let Some(row) = refresh_tokens::find_by_hash_for_update(conn, &hash).await? else {
-                    return Ok(Rotation::Invalid);
-                };
-                let Some(user) = users::find(conn, row.user_id).await? else {
-                    return Ok(Rotation::Invalid);
-                };
-                // Before the token's own state: a ban revokes the tokens too, and the client
-                // should learn that it is banned, not that its token is stale.
-                if user.is_banned() {
-                    return Ok(Rotation::Banned);
-                }
-                if row.revoked_at.is_some() || row.expires_at <= Utc::now() {
-                    return Ok(Rotation::Invalid);
-                }
-                if row.spent_at.is_some() {
-                    // Committed, not rolled back: the revocation must outlive this failed request.
-                    refresh_tokens::revoke_family(conn, row.family_id).await?;
-                    return Ok(Rotation::Replayed);
-                }
-                refresh_tokens::mark_spent(conn, row.id).await?;
-                let next = insert_refresh_token(state, conn, user.id, row.family_id).await?;
-                Ok(Rotation::Rotated(Box::new(user), next))
+            let Some(row) = refresh_tokens::find_by_hash_for_update(conn, &hash).await? else {
+                return Ok(Rotation::Invalid);
+            };
+            let Some(user) = users::find(conn, row.user_id).await? else {
+                return Ok(Rotation::Invalid);
+            };
+            // Before the token's own state: a ban revokes the tokens too, and the client
+            // should learn that it is banned, not that its token is stale.
+            if user.is_banned() {
+                return Ok(Rotation::Banned);
+            }
+            if row.revoked_at.is_some() || row.expires_at <= Utc::now() {
+                return Ok(Rotation::Invalid);
+            }
+            if row.spent_at.is_some() {
+                // Committed, not rolled back: the revocation must outlive this failed request.
+                refresh_tokens::revoke_family(conn, row.family_id).await?;
+                return Ok(Rotation::Replayed);
+            }
+            refresh_tokens::mark_spent(conn, row.id).await?;
+            let next = insert_refresh_token(state, conn, user.id, row.family_id).await?;
+            Ok(Rotation::Rotated(Box::new(user), next))
         })
         .await?;
     match outcome {
@@ -212,10 +207,10 @@ pub async fn logout(state: &AppState, token: &str) -> ApiResult<()> {
     let hash = refresh::hash(token);
     let mut conn = state.db().await?;
     conn.transaction::<_, ApiError, _>(async move |conn| {
-            if let Some(row) = refresh_tokens::find_by_hash_for_update(conn, &hash).await? {
-                refresh_tokens::revoke_family(conn, row.family_id).await?;
-            }
-            Ok(())
+        if let Some(row) = refresh_tokens::find_by_hash_for_update(conn, &hash).await? {
+            refresh_tokens::revoke_family(conn, row.family_id).await?;
+        }
+        Ok(())
     })
     .await
 }
@@ -227,9 +222,9 @@ pub async fn logout(state: &AppState, token: &str) -> ApiResult<()> {
 /// Database failures only.
 pub async fn revoke_all(conn: &mut AsyncPgConnection, user_id: Uuid) -> ApiResult<()> {
     conn.transaction::<_, ApiError, _>(async move |conn| {
-            users::bump_token_version(conn, user_id).await?;
-            refresh_tokens::revoke_all_for_user(conn, user_id).await?;
-            Ok(())
+        users::bump_token_version(conn, user_id).await?;
+        refresh_tokens::revoke_all_for_user(conn, user_id).await?;
+        Ok(())
     })
     .await
 }

@@ -153,7 +153,10 @@ pub async fn update_user(state: &AppState, caller: &AuthUser, id: Uuid, req: Use
     }
     let reason = req.ban_reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
     if reason.is_some_and(|r| r.chars().count() > MAX_BAN_REASON_CHARS) {
-        return Err(ApiError::validation("ban_reason", format!("ban_reason must be at most {MAX_BAN_REASON_CHARS} characters.")));
+        return Err(ApiError::validation(
+            "ban_reason",
+            format!("ban_reason must be at most {MAX_BAN_REASON_CHARS} characters."),
+        ));
     }
     let mut conn = state.db().await?;
     let target = users::find(&mut conn, id).await?.ok_or_else(|| ApiError::NotFound("No such user.".into()))?;
@@ -162,7 +165,10 @@ pub async fn update_user(state: &AppState, caller: &AuthUser, id: Uuid, req: Use
     }
     let role = role.filter(|r| *r != target.role());
     if role.is_some_and(|new| new == Role::Guest || target.role() == Role::Guest) {
-        return Err(ApiError::validation("role", "Guests are support visitors: no account becomes or stops being one."));
+        return Err(ApiError::validation(
+            "role",
+            "Guests are support visitors: no account becomes or stops being one.",
+        ));
     }
     let ban = req.banned.filter(|b| *b || target.is_banned());
     if role.is_none() && ban.is_none() {

@@ -68,7 +68,13 @@ impl Action {
 ///
 /// # Errors
 /// Database failures only.
-pub async fn record(conn: &mut AsyncPgConnection, actor: Uuid, action: Action, target: Uuid, details: Value) -> ApiResult<()> {
+pub async fn record(
+    conn: &mut AsyncPgConnection,
+    actor: Uuid,
+    action: Action,
+    target: Uuid,
+    details: Value,
+) -> ApiResult<()> {
     let target_id = target.to_string();
     let new = NewAuditEntry {
         actor_id: Some(actor),

@@ -78,8 +78,10 @@ pub async fn delete(state: &AppState, caller: &AuthUser, id: Uuid) -> ApiResult<
     let mut conn = state.db().await?;
     let actor = caller.id;
     conn.transaction::<_, ApiError, _>(async move |conn| {
-        let gone = contacts::delete(conn, id).await?.ok_or_else(|| ApiError::NotFound("No such contact entry.".into()))?;
-        audit::record(conn, actor, audit::Action::ContactDeleted, id, json!({ "name": gone.name, "email": gone.email })).await
+        let gone =
+            contacts::delete(conn, id).await?.ok_or_else(|| ApiError::NotFound("No such contact entry.".into()))?;
+        audit::record(conn, actor, audit::Action::ContactDeleted, id, json!({ "name": gone.name, "email": gone.email }))
+            .await
     })
     .await
 }

@@ -92,7 +92,12 @@ async fn check_direct_block(conn: &mut AsyncPgConnection, access: &RoomAccess) -
 /// `payload_too_large` over 4,000 characters; `validation_failed` for an empty body, a bad
 /// client_msg_id or a reply_to outside the room; `forbidden` for non-members and blocked direct
 /// rooms; `not_found` for an unknown room.
-pub async fn send(state: &AppState, caller: &AuthUser, room_id: Uuid, mut req: SendMessage) -> ApiResult<(MessageView, bool)> {
+pub async fn send(
+    state: &AppState,
+    caller: &AuthUser,
+    room_id: Uuid,
+    mut req: SendMessage,
+) -> ApiResult<(MessageView, bool)> {
     validate_body(&req.body)?;
     if let Some(id) = &req.client_msg_id {
         let len = id.chars().count();
@@ -159,7 +164,8 @@ async fn retried_or(
 ) -> ApiResult<(MessageView, bool)> {
     match (&e, new.client_msg_id) {
         (diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _), Some(cmid)) => {
-            let original = q::find_by_client_id(conn, new.room_id, caller.id, cmid).await?.ok_or_else(no_such_message)?;
+            let original =
+                q::find_by_client_id(conn, new.room_id, caller.id, cmid).await?.ok_or_else(no_such_message)?;
             Ok((view(conn, original).await?, false))
         }
         _ => Err(e.into()),
@@ -195,7 +201,11 @@ pub async fn history(
 
 /// Rows fetched with one more than `limit` (to learn whether more exist): the first `limit` as
 /// views with their reactions (one query), and whether there were more.
-async fn views_of_page(conn: &mut AsyncPgConnection, mut rows: Vec<Message>, limit: i64) -> ApiResult<(Vec<MessageView>, bool)> {
+async fn views_of_page(
+    conn: &mut AsyncPgConnection,
+    mut rows: Vec<Message>,
+    limit: i64,
+) -> ApiResult<(Vec<MessageView>, bool)> {
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     let has_more = rows.len() > limit;
     rows.truncate(limit);
@@ -221,7 +231,13 @@ pub struct SyncPage {
 ///
 /// # Errors
 /// `validation_failed` for a negative seq or bad limit; access as for history.
-pub async fn sync(state: &AppState, caller: &AuthUser, room_id: Uuid, since_seq: i64, limit: Option<i64>) -> ApiResult<SyncPage> {
+pub async fn sync(
+    state: &AppState,
+    caller: &AuthUser,
+    room_id: Uuid,
+    since_seq: i64,
+    limit: Option<i64>,
+) -> ApiResult<SyncPage> {
     let limit = limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::validation("limit", "limit must be between 1 and 500."));

@@ -83,12 +83,16 @@ async fn other_users(conn: &mut AsyncPgConnection, caller: Uuid, ids: &[Uuid]) -
     if wanted.len() > MAX_MEMBERS_PER_CALL {
         return Err(ApiError::validation("member_ids", format!("At most {MAX_MEMBERS_PER_CALL} users at a time.")));
     }
-    let found: Vec<User> = users::find_many(conn, &wanted).await?.into_iter().filter(|u| u.role() != Role::Guest).collect();
+    let found: Vec<User> =
+        users::find_many(conn, &wanted).await?.into_iter().filter(|u| u.role() != Role::Guest).collect();
     if found.len() != wanted.len() {
-        let missing: Vec<String> = wanted.iter().filter(|id| !found.iter().any(|u| u.id == **id)).map(ToString::to_string).collect();
+        let missing: Vec<String> =
+            wanted.iter().filter(|id| !found.iter().any(|u| u.id == **id)).map(ToString::to_string).collect();
         return Err(ApiError::Validation {
             message: "Some users do not exist.".into(),
-            details: Some(serde_json::json!({ "fields": { "member_ids": "unknown users" }, "unknown_user_ids": missing })),
+            details: Some(
+                serde_json::json!({ "fields": { "member_ids": "unknown users" }, "unknown_user_ids": missing }),
+            ),
         });
     }
     Ok(found)
@@ -106,7 +110,9 @@ pub async fn create(state: &AppState, caller: &AuthUser, req: CreateRoom) -> Api
     match RoomKind::parse(&req.kind) {
         Some(RoomKind::Group) => create_group(state, caller, req).await.map(|r| (r, true)),
         Some(RoomKind::Direct) => create_direct(state, caller, &req.member_ids).await,
-        Some(RoomKind::Support) => Err(ApiError::validation("kind", "Support rooms are opened with POST /support/sessions.")),
+        Some(RoomKind::Support) => {
+            Err(ApiError::validation("kind", "Support rooms are opened with POST /support/sessions."))
+        }
         None => Err(ApiError::validation("kind", "kind must be group or direct.")),
     }
 }
@@ -136,8 +142,13 @@ async fn create_group(state: &AppState, caller: &AuthUser, req: CreateRoom) -> A
                 },
             )
             .await?;
-            let mut members = vec![NewRoomMember { room_id: room.id, user_id: caller_id, role: MemberRole::Owner.as_str() }];
-            members.extend(others.iter().map(|u| NewRoomMember { room_id: room.id, user_id: u.id, role: MemberRole::Member.as_str() }));
+            let mut members =
+                vec![NewRoomMember { room_id: room.id, user_id: caller_id, role: MemberRole::Owner.as_str() }];
+            members.extend(others.iter().map(|u| NewRoomMember {
+                room_id: room.id,
+                user_id: u.id,
+                role: MemberRole::Member.as_str(),
+            }));
             rooms::add_members(conn, &members).await?;
             Ok(room)
         })
@@ -285,9 +296,9 @@ pub async fn update(state: &AppState, caller: &AuthUser, room_id: Uuid, req: Upd
     if changes.name.is_none() && changes.topic.is_none() && changes.is_public.is_none() {
         return Ok(RoomView::new(&access.room));
     }
-    let audited = access.moderates_by_global_role().then(|| {
-        json!({ "name": changes.name, "topic": changes.topic, "is_public": changes.is_public })
-    });
+    let audited = access
+        .moderates_by_global_role()
+        .then(|| json!({ "name": changes.name, "topic": changes.topic, "is_public": changes.is_public }));
     let actor = caller.id;
     let room = conn
         .transaction::<_, ApiError, _>(async move |conn| {
@@ -342,7 +353,12 @@ pub async fn members(state: &AppState, caller: &AuthUser, room_id: Uuid) -> ApiR
 /// # Errors
 /// `forbidden` unless a moderator of the room; `validation_failed` for unknown users or a room
 /// that is not a group.
-pub async fn add_members(state: &AppState, caller: &AuthUser, room_id: Uuid, user_ids: &[Uuid]) -> ApiResult<Vec<MemberView>> {
+pub async fn add_members(
+    state: &AppState,
+    caller: &AuthUser,
+    room_id: Uuid,
+    user_ids: &[Uuid],
+) -> ApiResult<Vec<MemberView>> {
     let mut conn = state.db().await?;
     let access = RoomAccess::load(&mut conn, room_id, caller).await?;
     access.require_moderate()?;
@@ -367,7 +383,8 @@ pub async fn add_members(state: &AppState, caller: &AuthUser, room_id: Uuid, use
         })
         .await?;
     let all = rooms::members(&mut conn, room_id).await?;
-    let views: Vec<MemberView> = all.iter().filter(|(m, _)| added.contains(&m.user_id)).map(|(m, u)| MemberView::new(m, u)).collect();
+    let views: Vec<MemberView> =
+        all.iter().filter(|(m, _)| added.contains(&m.user_id)).map(|(m, u)| MemberView::new(m, u)).collect();
     let users: Vec<UserView> = views.iter().map(|m| m.user.clone()).collect();
     state.realtime.members_added(&RoomView::new(&access.room), &users);
     Ok(views)
@@ -446,7 +463,8 @@ pub async fn set_member_role(
     user_id: Uuid,
     role: &str,
 ) -> ApiResult<MemberView> {
-    let role = MemberRole::parse(role).ok_or_else(|| ApiError::validation("role", "role must be owner, moderator or member."))?;
+    let role = MemberRole::parse(role)
+        .ok_or_else(|| ApiError::validation("role", "role must be owner, moderator or member."))?;
     let mut conn = state.db().await?;
     let access = RoomAccess::load(&mut conn, room_id, caller).await?;
     access.require_owner()?;
@@ -461,9 +479,13 @@ pub async fn set_member_role(
     if target.role() == MemberRole::Owner && role != MemberRole::Owner {
         return Err(ApiError::Conflict("Hand ownership to another member instead.".into()));
     }
-    let previous_owners: Vec<Uuid> =
-        members.iter().filter(|(m, _)| m.role() == MemberRole::Owner && m.user_id != user_id).map(|(m, _)| m.user_id).collect();
-    let audited = access.owns_by_global_role().then(|| json!({ "user_id": user_id, "from": target.role(), "to": role }));
+    let previous_owners: Vec<Uuid> = members
+        .iter()
+        .filter(|(m, _)| m.role() == MemberRole::Owner && m.user_id != user_id)
+        .map(|(m, _)| m.user_id)
+        .collect();
+    let audited =
+        access.owns_by_global_role().then(|| json!({ "user_id": user_id, "from": target.role(), "to": role }));
     let actor = caller.id;
     conn.transaction::<_, ApiError, _>(async move |conn| {
         rooms::set_member_role(conn, room_id, user_id, role.as_str()).await?;
@@ -519,6 +541,10 @@ pub async fn mark_read(state: &AppState, caller: &AuthUser, room_id: Uuid, seq: 
     access.require_member()?;
     let marker = rooms::advance_read_marker(&mut conn, room_id, caller.id, seq).await?.unwrap_or(0);
     let unread_count = rooms::unread_count(&mut conn, room_id, caller.id, marker).await?;
-    state.realtime.room_event(room_id, "read", serde_json::json!({ "room_id": room_id, "user_id": caller.id, "seq": marker }));
+    state.realtime.room_event(
+        room_id,
+        "read",
+        serde_json::json!({ "room_id": room_id, "user_id": caller.id, "seq": marker }),
+    );
     Ok(ReadMarker { room_id, last_read_seq: marker, unread_count })
 }

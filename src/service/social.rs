@@ -135,11 +135,21 @@ pub async fn requests(state: &AppState, caller: &AuthUser) -> ApiResult<FriendRe
     Ok(FriendRequests {
         incoming: incoming
             .iter()
-            .map(|(r, from)| FriendRequestView { id: r.id, from: UserView::public(from), to: me.clone(), created_at: r.created_at })
+            .map(|(r, from)| FriendRequestView {
+                id: r.id,
+                from: UserView::public(from),
+                to: me.clone(),
+                created_at: r.created_at,
+            })
             .collect(),
         outgoing: outgoing
             .iter()
-            .map(|(r, to)| FriendRequestView { id: r.id, from: me.clone(), to: UserView::public(to), created_at: r.created_at })
+            .map(|(r, to)| FriendRequestView {
+                id: r.id,
+                from: me.clone(),
+                to: UserView::public(to),
+                created_at: r.created_at,
+            })
             .collect(),
     })
 }
@@ -166,7 +176,11 @@ pub async fn accept(state: &AppState, caller: &AuthUser, request_id: Uuid) -> Ap
         })
         .await?;
     state.realtime.befriended(caller.id, friend.id);
-    state.realtime.user_event(friend.id, "friend.accepted", serde_json::json!({ "user": UserView::public(&caller.user) }));
+    state.realtime.user_event(
+        friend.id,
+        "friend.accepted",
+        serde_json::json!({ "user": UserView::public(&caller.user) }),
+    );
     let live = live_statuses(state, vec![friend.id]).await;
     Ok(FriendView { user: with_presence(&friend, &live), since })
 }
@@ -178,7 +192,8 @@ pub async fn accept(state: &AppState, caller: &AuthUser, request_id: Uuid) -> Ap
 pub async fn decline(state: &AppState, caller: &AuthUser, request_id: Uuid) -> ApiResult<()> {
     let mut conn = state.db().await?;
     let request = social::find_request(&mut conn, request_id).await?;
-    let request = request.filter(|r| r.to_user_id == caller.id || r.from_user_id == caller.id).ok_or_else(no_such_request)?;
+    let request =
+        request.filter(|r| r.to_user_id == caller.id || r.from_user_id == caller.id).ok_or_else(no_such_request)?;
     social::delete_request(&mut conn, request.id).await?;
     Ok(())
 }

@@ -11,7 +11,9 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
-use crate::db::models::{MemberRole, NewRoom, NewRoomMember, NewSupportSession, NewUser, Role, RoomKind, SupportSession, SupportStatus};
+use crate::db::models::{
+    MemberRole, NewRoom, NewRoomMember, NewSupportSession, NewUser, Role, RoomKind, SupportSession, SupportStatus,
+};
 use crate::db::queries::{messages, rooms, support, users};
 use crate::error::{ApiError, ApiResult};
 use crate::service::{accounts, audit, validate};
@@ -116,7 +118,13 @@ pub async fn open(state: &AppState, name: &str, email: Option<&str>) -> ApiResul
             rooms::add_members(conn, &[member]).await?;
             let session = support::insert(
                 conn,
-                &NewSupportSession { id: Uuid::new_v4(), room_id: room.id, guest_id, visitor_name: &name, visitor_email: email },
+                &NewSupportSession {
+                    id: Uuid::new_v4(),
+                    room_id: room.id,
+                    guest_id,
+                    visitor_name: &name,
+                    visitor_email: email,
+                },
             )
             .await?;
             let auth = accounts::start_session(state, conn, &guest).await?;
@@ -163,9 +171,16 @@ pub async fn open_room_ids(state: &AppState) -> ApiResult<Vec<Uuid>> {
 ///
 /// # Errors
 /// `validation_failed` for a bad status, limit or offset.
-pub async fn inbox(state: &AppState, status: Option<&str>, limit: Option<i64>, offset: Option<i64>) -> ApiResult<Vec<SessionView>> {
+pub async fn inbox(
+    state: &AppState,
+    status: Option<&str>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+) -> ApiResult<Vec<SessionView>> {
     let status = status
-        .map(|s| SupportStatus::parse(s).ok_or_else(|| ApiError::validation("status", "status must be open or closed.")))
+        .map(|s| {
+            SupportStatus::parse(s).ok_or_else(|| ApiError::validation("status", "status must be open or closed."))
+        })
         .transpose()?;
     let (limit, offset) = crate::service::validate::page(limit, offset, 50, MAX_PAGE)?;
     let mut conn = state.db().await?;
@@ -178,8 +193,10 @@ async fn views(conn: &mut AsyncPgConnection, rows: Vec<support::InboxRow>) -> Ap
     let room_ids: Vec<Uuid> = rows.iter().map(|r| r.session.room_id).collect();
     let guest_ids: Vec<Uuid> = rows.iter().map(|r| r.session.guest_id).collect();
     let last_ids: Vec<Uuid> = rows.iter().filter_map(|r| r.last_message_id).collect();
-    let mut rooms: HashMap<Uuid, RoomView> = rooms::by_ids(conn, &room_ids).await?.iter().map(|r| (r.id, RoomView::new(r))).collect();
-    let guests: HashMap<Uuid, UserView> = users::find_many(conn, &guest_ids).await?.iter().map(|u| (u.id, UserView::public(u))).collect();
+    let mut rooms: HashMap<Uuid, RoomView> =
+        rooms::by_ids(conn, &room_ids).await?.iter().map(|r| (r.id, RoomView::new(r))).collect();
+    let guests: HashMap<Uuid, UserView> =
+        users::find_many(conn, &guest_ids).await?.iter().map(|u| (u.id, UserView::public(u))).collect();
     let reactions = messages::reactions_for(conn, &last_ids).await?;
     let mut last: HashMap<Uuid, MessageView> =
         messages::by_ids(conn, &last_ids).await?.into_iter().map(|m| (m.id, MessageView::new(m, &reactions))).collect();
@@ -230,7 +247,9 @@ pub async fn close(state: &AppState, caller: &AuthUser, id: Uuid) -> ApiResult<S
             state.realtime.support_closed(session.room_id, data);
             Ok(session)
         }
-        None => support::find(&mut conn, id).await?.ok_or_else(|| ApiError::NotFound("No such support session.".into())),
+        None => {
+            support::find(&mut conn, id).await?.ok_or_else(|| ApiError::NotFound("No such support session.".into()))
+        }
     }
 }
 

@@ -42,9 +42,7 @@ pub fn email(s: &str) -> ApiResult<()> {
         return Err(bad());
     }
     let (local, domain) = s.split_once('@').ok_or_else(bad)?;
-    let domain_ok = domain.contains('.')
-        && !domain.contains('@')
-        && domain.split('.').all(|part| !part.is_empty());
+    let domain_ok = domain.contains('.') && !domain.contains('@') && domain.split('.').all(|part| !part.is_empty());
     if local.is_empty() || !domain_ok {
         return Err(bad());
     }
@@ -52,9 +50,27 @@ pub fn email(s: &str) -> ApiResult<()> {
 }
 
 const COMMON_PASSWORDS: &[&str] = &[
-    "password", "password1", "password123", "12345678", "123456789", "1234567890", "qwerty123",
-    "qwertyuiop", "iloveyou", "11111111", "00000000", "abc12345", "letmein1", "welcome1",
-    "passw0rd", "admin123", "changeme", "sunshine", "football", "baseball", "trustno1",
+    "password",
+    "password1",
+    "password123",
+    "12345678",
+    "123456789",
+    "1234567890",
+    "qwerty123",
+    "qwertyuiop",
+    "iloveyou",
+    "11111111",
+    "00000000",
+    "abc12345",
+    "letmein1",
+    "welcome1",
+    "passw0rd",
+    "admin123",
+    "changeme",
+    "sunshine",
+    "football",
+    "baseball",
+    "trustno1",
 ];
 
 /// At least 8 and at most 256 characters, not a well-known password, not the username, and not

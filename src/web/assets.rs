@@ -17,7 +17,11 @@ pub struct Asset {
 
 macro_rules! asset {
     ($path:literal, $type:expr) => {
-        Asset { path: $path, content_type: $type, bytes: include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/", $path)) }
+        Asset {
+            path: $path,
+            content_type: $type,
+            bytes: include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/", $path)),
+        }
     };
 }
 
@@ -60,7 +64,12 @@ const WIDGET_LOADER_TEMPLATE: &str = include_str!(concat!(env!("CARGO_MANIFEST_D
 const VERSION_PLACEHOLDER: &str = "__VERSION__";
 
 fn hex(bytes: &[u8], len: usize) -> String {
-    bytes.iter().flat_map(|b| [b >> 4, b & 0xf]).take(len).map(|n| char::from_digit(u32::from(n), 16).unwrap_or('0')).collect()
+    bytes
+        .iter()
+        .flat_map(|b| [b >> 4, b & 0xf])
+        .take(len)
+        .map(|n| char::from_digit(u32::from(n), 16).unwrap_or('0'))
+        .collect()
 }
 
 /// Hashes of every asset, in table order, as quoted ETag values.

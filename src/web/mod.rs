@@ -23,7 +23,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/").route(web::get().to(index)).route(web::head().to(index)))
         .service(web::resource("/admin").route(web::get().to(admin)).route(web::head().to(admin)))
         .service(web::resource("/widget.js").route(web::get().to(widget_loader)).route(web::head().to(widget_loader)))
-        .service(web::resource("/static/{path:.*}").route(web::get().to(static_file)).route(web::head().to(static_file)));
+        .service(
+            web::resource("/static/{path:.*}").route(web::get().to(static_file)).route(web::head().to(static_file)),
+        );
 }
 
 /// `GET /`: the chat app.
@@ -89,7 +91,13 @@ fn is_version(s: &str) -> bool {
 }
 
 /// 200 with the body, or 304 when the client's copy (If-None-Match) is current.
-fn cached(req: &HttpRequest, etag: &str, cache_control: &'static str, content_type: &'static str, body: &'static [u8]) -> HttpResponse {
+fn cached(
+    req: &HttpRequest,
+    etag: &str,
+    cache_control: &'static str,
+    content_type: &'static str,
+    body: &'static [u8],
+) -> HttpResponse {
     let fresh = req
         .headers()
         .get(header::IF_NONE_MATCH)
@@ -99,11 +107,7 @@ fn cached(req: &HttpRequest, etag: &str, cache_control: &'static str, content_ty
     res.insert_header((header::CACHE_CONTROL, cache_control))
         .insert_header((header::ETAG, etag))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"));
-    if fresh {
-        res.finish()
-    } else {
-        res.content_type(content_type).body(body)
-    }
+    if fresh { res.finish() } else { res.content_type(content_type).body(body) }
 }
 
 /// Scripts, styles and images only from this origin (no inline script, no eval); network access

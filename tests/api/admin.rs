@@ -22,7 +22,8 @@ async fn targets(app: &TestApp, n: usize) -> Targets {
     let room = app.group(&user, "t", &[]).await;
     let message = app.send(&user, room, "to be removed").await["id"].as_str().unwrap().to_owned();
     let visitor = open_session(app, &format!("visitor{n}")).await;
-    let res = app.post("/api/v1/contact", None, json!({"name": "C", "email": "c@example.org", "message": "hello"})).await;
+    let res =
+        app.post("/api/v1/contact", None, json!({"name": "C", "email": "c@example.org", "message": "hello"})).await;
     let contact = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
     Targets { user, visitor, message, contact }
 }
@@ -31,18 +32,33 @@ async fn call(app: &TestApp, token: Option<&str>, route: &str, t: &Targets) -> S
     let res = match route {
         "stats" => app.get("/api/v1/admin/stats", token).await,
         "list users" => app.get("/api/v1/admin/users", token).await,
-        "change role" => app.patch(&format!("/api/v1/admin/users/{}", t.user.id), token, json!({"role": "moderator"})).await,
-        "ban" => app.patch(&format!("/api/v1/admin/users/{}", t.user.id), token, json!({"banned": true, "ban_reason": "spam"})).await,
+        "change role" => {
+            app.patch(&format!("/api/v1/admin/users/{}", t.user.id), token, json!({"role": "moderator"})).await
+        }
+        "ban" => {
+            app.patch(
+                &format!("/api/v1/admin/users/{}", t.user.id),
+                token,
+                json!({"banned": true, "ban_reason": "spam"}),
+            )
+            .await
+        }
         "remove message" => app.delete(&format!("/api/v1/admin/messages/{}", t.message), token).await,
         "inbox" => app.get("/api/v1/admin/support/sessions?status=open", token).await,
-        "close session" => app.post(&format!("/api/v1/admin/support/sessions/{}/close", t.visitor.session_id), token, json!({})).await,
+        "close session" => {
+            app.post(&format!("/api/v1/admin/support/sessions/{}/close", t.visitor.session_id), token, json!({})).await
+        }
         "audit log" => app.get("/api/v1/admin/audit-log", token).await,
         "contacts" => app.get("/api/v1/admin/contacts", token).await,
         "remove contact" => app.delete(&format!("/api/v1/admin/contacts/{}", t.contact), token).await,
         "open session" => app.post("/api/v1/support/sessions", token, json!({"name": "someone"})).await,
-        "contact form" => app.post("/api/v1/contact", token, json!({"name": "n", "email": "n@example.org", "message": "m"})).await,
+        "contact form" => {
+            app.post("/api/v1/contact", token, json!({"name": "n", "email": "n@example.org", "message": "m"})).await
+        }
         "read support room" => app.get(&format!("/api/v1/rooms/{}/messages", t.visitor.room), token).await,
-        "answer support room" => app.post(&format!("/api/v1/rooms/{}/messages", t.visitor.room), token, json!({"body": "hi"})).await,
+        "answer support room" => {
+            app.post(&format!("/api/v1/rooms/{}/messages", t.visitor.room), token, json!({"body": "hi"})).await
+        }
         "support room details" => app.get(&format!("/api/v1/rooms/{}", t.visitor.room), token).await,
         other => panic!("unknown route {other}"),
     };
@@ -112,7 +128,13 @@ async fn a_ban_closes_live_sockets_with_4003_and_login_and_refresh_then_get_403_
     let mut first = app.ws(&ada.access_token).await;
     let mut second = app.ws(&ada.access_token).await;
 
-    let res = app.patch(&format!("/api/v1/admin/users/{}", ada.id), Some(&admin.access_token), json!({"banned": true, "ban_reason": "spam"})).await;
+    let res = app
+        .patch(
+            &format!("/api/v1/admin/users/{}", ada.id),
+            Some(&admin.access_token),
+            json!({"banned": true, "ban_reason": "spam"}),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["banned"], true);
@@ -125,11 +147,14 @@ async fn a_ban_closes_live_sockets_with_4003_and_login_and_refresh_then_get_403_
     // The refresh token was revoked with the ban, but the answer says why: banned.
     assert_error(app.refresh(&ada.refresh_token).await, StatusCode::FORBIDDEN, "forbidden").await;
     assert_error(app.me(&ada.access_token).await, StatusCode::FORBIDDEN, "forbidden").await;
-    let banned: Value = app.get("/api/v1/admin/users?banned=true", Some(&admin.access_token)).await.json().await.unwrap();
+    let banned: Value =
+        app.get("/api/v1/admin/users?banned=true", Some(&admin.access_token)).await.json().await.unwrap();
     assert_eq!(banned["users"].as_array().unwrap().len(), 1);
     assert_eq!(banned["users"][0]["id"], ada.id.to_string());
 
-    let res = app.patch(&format!("/api/v1/admin/users/{}", ada.id), Some(&admin.access_token), json!({"banned": false})).await;
+    let res = app
+        .patch(&format!("/api/v1/admin/users/{}", ada.id), Some(&admin.access_token), json!({"banned": false}))
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = res.json().await.unwrap();
     assert_eq!((body["banned"].clone(), body["ban_reason"].clone()), (json!(false), Value::Null));
@@ -166,7 +191,9 @@ async fn a_role_change_applies_at_once_to_requests_and_live_sockets() {
     assert_eq!(app.get("/api/v1/admin/support/sessions", t).await.status(), StatusCode::FORBIDDEN);
     let mut ws = app.ws(&ada.access_token).await;
 
-    let res = app.patch(&format!("/api/v1/admin/users/{}", ada.id), Some(&admin.access_token), json!({"role": "moderator"})).await;
+    let res = app
+        .patch(&format!("/api/v1/admin/users/{}", ada.id), Some(&admin.access_token), json!({"role": "moderator"}))
+        .await;
     assert_eq!(res.json::<Value>().await.unwrap()["role"], "moderator");
     assert_eq!(ws.closed_with().await, 4001, "the socket was set up for the old role");
     assert_eq!(app.get("/api/v1/admin/support/sessions", t).await.status(), StatusCode::OK, "same token, new role");
@@ -192,7 +219,9 @@ async fn the_user_directory_filters_and_pages() {
     app.sql(&format!("UPDATE users SET banned_at = now(), ban_reason = 'x' WHERE id = '{}'", banned.id)).await;
     open_session(&app, "visitor").await;
     let list = |q: &str| app.get(&format!("/api/v1/admin/users{q}"), Some(&admin.access_token));
-    let names = |v: &Value| -> Vec<String> { v["users"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap().to_owned()).collect() };
+    let names = |v: &Value| -> Vec<String> {
+        v["users"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap().to_owned()).collect()
+    };
 
     let all: Value = list("").await.json().await.unwrap();
     assert_eq!(all["total"], 8, "{all}");
@@ -237,7 +266,15 @@ async fn stats_move_after_activity() {
     let app = spawn_app().await;
     let admin = user_with_role(&app, "root", "admin").await;
     let before = stats(&app, &admin).await;
-    for key in ["users_total", "users_online", "rooms_total", "messages_total", "messages_today", "connections", "support_open"] {
+    for key in [
+        "users_total",
+        "users_online",
+        "rooms_total",
+        "messages_total",
+        "messages_today",
+        "connections",
+        "support_open",
+    ] {
         assert!(before[key].is_u64(), "{key} in {before}");
     }
     assert_eq!(before["users_total"], 1);
@@ -266,7 +303,8 @@ async fn stats_move_after_activity() {
     assert_eq!(after["avg_first_response_secs"], Value::Null);
 
     app.send(&admin, v.room, "here").await;
-    app.post(&format!("/api/v1/admin/support/sessions/{}/close", v.session_id), Some(&admin.access_token), json!({})).await;
+    app.post(&format!("/api/v1/admin/support/sessions/{}/close", v.session_id), Some(&admin.access_token), json!({}))
+        .await;
     let last = stats(&app, &admin).await;
     assert!(last["avg_first_response_secs"].as_f64().is_some_and(|s| s >= 0.0), "{last}");
     assert_eq!(last["support_open"], 0);
@@ -289,7 +327,8 @@ async fn the_audit_log_records_each_admin_and_moderator_action() {
     let m2 = app.send(&ada, room, "two").await["id"].as_str().unwrap().to_owned();
     let own = app.send(&ada, room, "three").await["id"].as_str().unwrap().to_owned();
     let v = open_session(&app, "vera").await;
-    let contact = app.post("/api/v1/contact", None, json!({"name": "C", "email": "c@example.org", "message": "m"})).await;
+    let contact =
+        app.post("/api/v1/contact", None, json!({"name": "C", "email": "c@example.org", "message": "m"})).await;
     let contact = contact.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
     let (at, mt) = (Some(admin.access_token.as_str()), Some(moderator.access_token.as_str()));
     let user_path = format!("/api/v1/admin/users/{}", ada.id);
@@ -300,14 +339,50 @@ async fn the_audit_log_records_each_admin_and_moderator_action() {
     assert!(audit(&app, &admin, "").await.is_empty());
 
     let steps: Vec<(reqwest::Response, &str, &str, String, &TestUser)> = vec![
-        (app.patch(&user_path, at, json!({"role": "moderator"})).await, "user.role_changed", "user", ada.id.to_string(), &admin),
-        (app.patch(&user_path, at, json!({"banned": true, "ban_reason": "spam"})).await, "user.banned", "user", ada.id.to_string(), &admin),
-        (app.patch(&user_path, at, json!({"banned": false})).await, "user.unbanned", "user", ada.id.to_string(), &admin),
-        (app.delete(&format!("/api/v1/admin/messages/{m1}"), mt).await, "message.deleted", "message", m1.clone(), &moderator),
+        (
+            app.patch(&user_path, at, json!({"role": "moderator"})).await,
+            "user.role_changed",
+            "user",
+            ada.id.to_string(),
+            &admin,
+        ),
+        (
+            app.patch(&user_path, at, json!({"banned": true, "ban_reason": "spam"})).await,
+            "user.banned",
+            "user",
+            ada.id.to_string(),
+            &admin,
+        ),
+        (
+            app.patch(&user_path, at, json!({"banned": false})).await,
+            "user.unbanned",
+            "user",
+            ada.id.to_string(),
+            &admin,
+        ),
+        (
+            app.delete(&format!("/api/v1/admin/messages/{m1}"), mt).await,
+            "message.deleted",
+            "message",
+            m1.clone(),
+            &moderator,
+        ),
         // Moderation through the ordinary route is recorded as well.
         (app.delete(&format!("/api/v1/messages/{m2}"), mt).await, "message.deleted", "message", m2.clone(), &moderator),
-        (app.post(&format!("/api/v1/admin/support/sessions/{}/close", v.session_id), mt, json!({})).await, "support.session_closed", "support_session", v.session_id.to_string(), &moderator),
-        (app.delete(&format!("/api/v1/admin/contacts/{contact}"), at).await, "contact.deleted", "contact", contact.clone(), &admin),
+        (
+            app.post(&format!("/api/v1/admin/support/sessions/{}/close", v.session_id), mt, json!({})).await,
+            "support.session_closed",
+            "support_session",
+            v.session_id.to_string(),
+            &moderator,
+        ),
+        (
+            app.delete(&format!("/api/v1/admin/contacts/{contact}"), at).await,
+            "contact.deleted",
+            "contact",
+            contact.clone(),
+            &admin,
+        ),
     ];
     let mut expected = Vec::new();
     for (res, action, target_type, target_id, actor) in steps {
@@ -356,33 +431,91 @@ async fn bad_admin_requests_get_clear_errors() {
     let ada_path = format!("/api/v1/admin/users/{}", ada.id);
     let unknown = Uuid::new_v4();
 
-    assert_error(app.patch(&format!("/api/v1/admin/users/{unknown}"), t, json!({"role": "user"})).await, StatusCode::NOT_FOUND, "not_found").await;
-    assert_error(app.patch("/api/v1/admin/users/not-a-uuid", t, json!({"role": "user"})).await, StatusCode::NOT_FOUND, "not_found").await;
-    let body = assert_error(app.patch(&ada_path, t, json!({"role": "owner"})).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_error(
+        app.patch(&format!("/api/v1/admin/users/{unknown}"), t, json!({"role": "user"})).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_error(
+        app.patch("/api/v1/admin/users/not-a-uuid", t, json!({"role": "user"})).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let body = assert_error(
+        app.patch(&ada_path, t, json!({"role": "owner"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
     assert!(body["error"]["details"]["fields"]["role"].is_string());
-    assert_error(app.patch(&ada_path, t, json!({"role": "guest"})).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
-    assert_error(app.patch(&format!("/api/v1/admin/users/{}", guest.id), t, json!({"role": "admin"})).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
-    assert_error(app.patch(&ada_path, t, json!({"ban_reason": "no ban"})).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_error(
+        app.patch(&ada_path, t, json!({"role": "guest"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert_error(
+        app.patch(&format!("/api/v1/admin/users/{}", guest.id), t, json!({"role": "admin"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert_error(
+        app.patch(&ada_path, t, json!({"ban_reason": "no ban"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
     let long = json!({"banned": true, "ban_reason": "x".repeat(501)});
     assert_error(app.patch(&ada_path, t, long).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
-    assert_error(app.patch(&ada_path, t, json!({"banned": "yes"})).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
-    assert_error(app.patch(&ada_path, t, json!({"nickname": "x"})).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_error(
+        app.patch(&ada_path, t, json!({"banned": "yes"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert_error(
+        app.patch(&ada_path, t, json!({"nickname": "x"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
     assert_error(app.raw(Method::PATCH, &ada_path, t, "{").await, StatusCode::BAD_REQUEST, "bad_request").await;
     // Nothing of that changed ada.
     let ada_now: Value = app.get("/api/v1/admin/users?q=ada", t).await.json().await.unwrap();
-    assert_eq!((ada_now["users"][0]["role"].clone(), ada_now["users"][0]["banned"].clone()), (json!("user"), json!(false)));
+    assert_eq!(
+        (ada_now["users"][0]["role"].clone(), ada_now["users"][0]["banned"].clone()),
+        (json!("user"), json!(false))
+    );
     // A guest can be banned (an abusive visitor).
-    assert_eq!(app.patch(&format!("/api/v1/admin/users/{}", guest.id), t, json!({"banned": true})).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.patch(&format!("/api/v1/admin/users/{}", guest.id), t, json!({"banned": true})).await.status(),
+        StatusCode::OK
+    );
 
-    assert_error(app.delete(&format!("/api/v1/admin/messages/{unknown}"), t).await, StatusCode::NOT_FOUND, "not_found").await;
-    assert_error(app.post(&format!("/api/v1/admin/support/sessions/{unknown}/close"), t, json!({})).await, StatusCode::NOT_FOUND, "not_found").await;
-    assert_error(app.delete(&format!("/api/v1/admin/contacts/{unknown}"), t).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_error(app.delete(&format!("/api/v1/admin/messages/{unknown}"), t).await, StatusCode::NOT_FOUND, "not_found")
+        .await;
+    assert_error(
+        app.post(&format!("/api/v1/admin/support/sessions/{unknown}/close"), t, json!({})).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_error(app.delete(&format!("/api/v1/admin/contacts/{unknown}"), t).await, StatusCode::NOT_FOUND, "not_found")
+        .await;
     for bad in ["?status=pending", "?status=", "?limit=0", "?limit=201", "?offset=-5"] {
         let res = app.get(&format!("/api/v1/admin/support/sessions{bad}"), t).await;
         assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     }
     for bad in ["?limit=0", "?limit=101", "?offset=-1"] {
-        assert_error(app.get(&format!("/api/v1/admin/contacts{bad}"), t).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        assert_error(
+            app.get(&format!("/api/v1/admin/contacts{bad}"), t).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .await;
     }
 }
 
@@ -397,17 +530,24 @@ async fn room_moderation_by_global_role_is_audited_and_by_room_role_is_not() {
     let dan = app.register("dan").await;
     let room = app.group(&ada, "r", &[&bob, &carl]).await;
     let r = |p: &str| format!("/api/v1/rooms/{room}{p}");
-    let (at, mt, own) = (Some(admin.access_token.as_str()), Some(moderator.access_token.as_str()), Some(ada.access_token.as_str()));
+    let (at, mt, own) =
+        (Some(admin.access_token.as_str()), Some(moderator.access_token.as_str()), Some(ada.access_token.as_str()));
 
     // The owner's own moderation is not staff action.
     assert_eq!(app.patch(&r(""), own, json!({"topic": "by the owner"})).await.status(), StatusCode::OK);
-    assert_eq!(app.patch(&r(&format!("/members/{}", bob.id)), own, json!({"role": "member"})).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.patch(&r(&format!("/members/{}", bob.id)), own, json!({"role": "member"})).await.status(),
+        StatusCode::OK
+    );
     assert!(audit(&app, &admin, "").await.is_empty());
 
     assert_eq!(app.patch(&r(""), mt, json!({"name": "renamed"})).await.status(), StatusCode::OK);
     assert_eq!(app.post(&r("/members"), mt, json!({"user_ids": [dan.id]})).await.status(), StatusCode::CREATED);
     assert_eq!(app.delete(&r(&format!("/members/{}", carl.id)), mt).await.status(), StatusCode::NO_CONTENT);
-    assert_eq!(app.patch(&r(&format!("/members/{}", bob.id)), at, json!({"role": "moderator"})).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.patch(&r(&format!("/members/{}", bob.id)), at, json!({"role": "moderator"})).await.status(),
+        StatusCode::OK
+    );
     assert_eq!(app.delete(&r(""), at).await.status(), StatusCode::NO_CONTENT);
 
     let entries = audit(&app, &admin, "").await;

@@ -32,7 +32,9 @@ async fn a_taken_username_or_email_is_409_ignoring_case() {
     let app = spawn_app().await;
     app.register("ada").await;
     assert_error(app.register_raw("ADA", "other@example.org", PASSWORD).await, StatusCode::CONFLICT, "conflict").await;
-    let body = assert_error(app.register_raw("bob", "Ada@Example.org", PASSWORD).await, StatusCode::CONFLICT, "conflict").await;
+    let body =
+        assert_error(app.register_raw("bob", "Ada@Example.org", PASSWORD).await, StatusCode::CONFLICT, "conflict")
+            .await;
     assert!(body["error"]["message"].as_str().unwrap().contains("email"));
 }
 
@@ -76,7 +78,8 @@ async fn login_works_by_username_or_email_in_any_case() {
 async fn unknown_user_and_wrong_password_get_the_same_401() {
     let app = spawn_app().await;
     app.register("ada").await;
-    let wrong = assert_error(app.login("ada", "not the password").await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let wrong =
+        assert_error(app.login("ada", "not the password").await, StatusCode::UNAUTHORIZED, "unauthorized").await;
     let unknown = assert_error(app.login("nobody", PASSWORD).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
     assert_eq!(wrong, unknown);
 }
@@ -117,7 +120,11 @@ async fn unicode_and_sql_looking_input_is_stored_literally() {
     let app = spawn_app().await;
     let name = "Robert'); DROP TABLE users;-- 👩‍💻 Zoë 中文";
     let res = app
-        .post("/api/v1/auth/register", None, json!({"username": "bobby", "email": "bobby@example.org", "password": PASSWORD, "display_name": name}))
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({"username": "bobby", "email": "bobby@example.org", "password": PASSWORD, "display_name": name}),
+        )
         .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let body: Value = res.json().await.unwrap();

@@ -22,9 +22,21 @@ struct Cast {
 
 /// A fresh private room with the cast in their places and one message by `author`.
 async fn scene(app: &TestApp, cast: &Cast) -> (Uuid, String) {
-    let room = app.group(&cast.owner, "private", &[&cast.moderator, &cast.peer_moderator, &cast.member, &cast.author, &cast.victim]).await;
+    let room = app
+        .group(
+            &cast.owner,
+            "private",
+            &[&cast.moderator, &cast.peer_moderator, &cast.member, &cast.author, &cast.victim],
+        )
+        .await;
     for m in [&cast.moderator, &cast.peer_moderator] {
-        let res = app.patch(&format!("/api/v1/rooms/{room}/members/{}", m.id), Some(&cast.owner.access_token), json!({"role": "moderator"})).await;
+        let res = app
+            .patch(
+                &format!("/api/v1/rooms/{room}/members/{}", m.id),
+                Some(&cast.owner.access_token),
+                json!({"role": "moderator"}),
+            )
+            .await;
         assert_eq!(res.status(), StatusCode::OK);
     }
     let m = app.send(&cast.author, room, "by the author").await;
@@ -119,7 +131,12 @@ async fn every_caller_against_every_room_action() {
 
     // The author may edit and delete their own message; unknown rooms are 404 for everyone.
     let (_, msg) = scene(&app, &cast).await;
-    assert_eq!(app.patch(&format!("/api/v1/messages/{msg}"), Some(&cast.author.access_token), json!({"body": "mine"})).await.status(), S::OK);
+    assert_eq!(
+        app.patch(&format!("/api/v1/messages/{msg}"), Some(&cast.author.access_token), json!({"body": "mine"}))
+            .await
+            .status(),
+        S::OK
+    );
     assert_eq!(app.delete(&format!("/api/v1/messages/{msg}"), Some(&cast.author.access_token)).await.status(), S::OK);
     for who in callers {
         assert_eq!(act(&app, &cast, who, "get room", Uuid::new_v4(), &msg).await, S::NOT_FOUND);
@@ -136,9 +153,15 @@ async fn a_member_who_left_loses_access_to_writing_and_reading() {
     app.delete(&format!("/api/v1/rooms/{room}/members/{}", bob.id), Some(&bob.access_token)).await;
     let t = Some(bob.access_token.as_str());
     assert_eq!(app.get(&format!("/api/v1/rooms/{room}/messages"), t).await.status(), StatusCode::FORBIDDEN);
-    assert_eq!(app.post(&format!("/api/v1/rooms/{room}/messages"), t, json!({"body": "x"})).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.post(&format!("/api/v1/rooms/{room}/messages"), t, json!({"body": "x"})).await.status(),
+        StatusCode::FORBIDDEN
+    );
     let id = m["id"].as_str().unwrap();
-    assert_eq!(app.patch(&format!("/api/v1/messages/{id}"), t, json!({"body": "x"})).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.patch(&format!("/api/v1/messages/{id}"), t, json!({"body": "x"})).await.status(),
+        StatusCode::FORBIDDEN
+    );
     assert_eq!(app.delete(&format!("/api/v1/messages/{id}"), t).await.status(), StatusCode::FORBIDDEN);
     let list: Value = app.get("/api/v1/rooms", t).await.json().await.unwrap();
     assert_eq!(list["rooms"].as_array().unwrap().len(), 0);

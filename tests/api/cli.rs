@@ -22,7 +22,8 @@ fn plauder() -> Command {
 async fn migrate_applies_the_migrations_once() {
     let db = empty_database().await;
     // Migrations need no server secrets.
-    let out = plauder().arg("migrate").env("DATABASE_URL", &db).env_remove("PLAUDER__AUTH__JWT_SECRET").output().unwrap();
+    let out =
+        plauder().arg("migrate").env("DATABASE_URL", &db).env_remove("PLAUDER__AUTH__JWT_SECRET").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let first = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(!first.starts_with("0 "), "{first}");
@@ -77,7 +78,12 @@ async fn user_create_makes_an_admin_who_can_log_in() {
 
 #[test]
 fn a_missing_secret_stops_start_up_naming_the_key() {
-    let out = plauder().arg("serve").env("DATABASE_URL", "postgres://x@127.0.0.1:1/x").env_remove("PLAUDER__AUTH__JWT_SECRET").output().unwrap();
+    let out = plauder()
+        .arg("serve")
+        .env("DATABASE_URL", "postgres://x@127.0.0.1:1/x")
+        .env_remove("PLAUDER__AUTH__JWT_SECRET")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("auth.jwt_secret") && err.contains("PLAUDER__AUTH__JWT_SECRET"), "{err}");
@@ -92,12 +98,22 @@ fn a_missing_database_url_stops_start_up_naming_the_key() {
 
 #[test]
 fn a_mistyped_or_unknown_setting_stops_start_up_naming_the_key() {
-    let out = plauder().arg("serve").env("DATABASE_URL", "postgres://x@127.0.0.1:1/x").env("PLAUDER__SERVER__PORT", "eighty").output().unwrap();
+    let out = plauder()
+        .arg("serve")
+        .env("DATABASE_URL", "postgres://x@127.0.0.1:1/x")
+        .env("PLAUDER__SERVER__PORT", "eighty")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("port"), "{err}");
 
-    let out = plauder().arg("serve").env("DATABASE_URL", "postgres://x@127.0.0.1:1/x").env("PLAUDER__SERVER__PROT", "80").output().unwrap();
+    let out = plauder()
+        .arg("serve")
+        .env("DATABASE_URL", "postgres://x@127.0.0.1:1/x")
+        .env("PLAUDER__SERVER__PROT", "80")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("prot"), "{err}");

@@ -13,8 +13,19 @@ use crate::helpers::{JWT_SECRET, TestApp, TestUser, spawn_app_from, test_setting
 use crate::ws::{WsClient, new_bodies};
 
 async fn befriend(app: &TestApp, a: &TestUser, b: &TestUser) {
-    let req: Value = app.post("/api/v1/friends/requests", Some(&a.access_token), json!({"user_id": b.id})).await.json().await.unwrap();
-    let res = app.post(&format!("/api/v1/friends/requests/{}/accept", req["id"].as_str().unwrap()), Some(&b.access_token), json!({})).await;
+    let req: Value = app
+        .post("/api/v1/friends/requests", Some(&a.access_token), json!({"user_id": b.id}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let res = app
+        .post(
+            &format!("/api/v1/friends/requests/{}/accept", req["id"].as_str().unwrap()),
+            Some(&b.access_token),
+            json!({}),
+        )
+        .await;
     assert!(res.status().is_success(), "accept");
 }
 
@@ -236,7 +247,9 @@ async fn with_redis_killed_each_instance_serves_its_own_and_sync_recovers_everyt
 
     redis.restart().await;
     let deadline = Instant::now() + Duration::from_secs(10);
-    while c.b.get("/health/ready", None).await.status() != StatusCode::OK || c.a.get("/health/ready", None).await.status() != StatusCode::OK {
+    while c.b.get("/health/ready", None).await.status() != StatusCode::OK
+        || c.a.get("/health/ready", None).await.status() != StatusCode::OK
+    {
         assert!(Instant::now() < deadline, "the brokers did not reconnect");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -247,7 +260,8 @@ async fn with_redis_killed_each_instance_serves_its_own_and_sync_recovers_everyt
     let bodies = new_bodies(&frames, None);
     assert!(bodies.iter().filter(|b| b.starts_with("after")).count() == 3, "delivery resumed: {bodies:?}");
     let r = bob_b.command("sync", json!({"room_id": room, "since_seq": 0, "limit": 100})).await;
-    let synced: BTreeSet<i64> = r["data"]["messages"].as_array().unwrap().iter().map(|m| m["seq"].as_i64().unwrap()).collect();
+    let synced: BTreeSet<i64> =
+        r["data"]["messages"].as_array().unwrap().iter().map(|m| m["seq"].as_i64().unwrap()).collect();
     for seq in &committed {
         assert!(synced.contains(seq), "committed seq {seq} recoverable by sync: {synced:?}");
     }
@@ -271,22 +285,29 @@ async fn an_instance_killed_with_sigkill_has_its_users_offline_everywhere_within
     let alive = spawn_app_from(instance_settings(&base, &redis_url(), &prefix, "survivor")).await;
     // The victim is a separate `plauder serve` process so that it can die without any cleanup.
     let port = free_port();
-    let mut victim = ChildGuard(std::process::Command::new(env!("CARGO_BIN_EXE_plauder"))
-        .arg("--config-dir")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/config"))
-        .arg("serve")
-        .env("PLAUDER_ENV", "test")
-        .env("PLAUDER__AUTH__JWT_SECRET", JWT_SECRET)
-        .env("PLAUDER__DATABASE__URL", secrecy::ExposeSecret::expose_secret(&base.database.url))
-        .env("PLAUDER__DATABASE__MIGRATE_ON_START", "false")
-        .env("PLAUDER__REDIS__URL", redis_url())
-        .env("PLAUDER__REDIS__CHANNEL_PREFIX", &prefix)
-        .env("PLAUDER__SERVER__INSTANCE_ID", "victim")
-        .env("PLAUDER__SERVER__PORT", port.to_string())
-        .env_remove("RUST_LOG")
-        .spawn()
-        .expect("start plauder serve"));
-    let victim_app = TestApp { address: format!("http://127.0.0.1:{port}"), client: alive.client.clone(), db_url: alive.db_url.clone(), state: alive.state.clone() };
+    let mut victim = ChildGuard(
+        std::process::Command::new(env!("CARGO_BIN_EXE_plauder"))
+            .arg("--config-dir")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/config"))
+            .arg("serve")
+            .env("PLAUDER_ENV", "test")
+            .env("PLAUDER__AUTH__JWT_SECRET", JWT_SECRET)
+            .env("PLAUDER__DATABASE__URL", secrecy::ExposeSecret::expose_secret(&base.database.url))
+            .env("PLAUDER__DATABASE__MIGRATE_ON_START", "false")
+            .env("PLAUDER__REDIS__URL", redis_url())
+            .env("PLAUDER__REDIS__CHANNEL_PREFIX", &prefix)
+            .env("PLAUDER__SERVER__INSTANCE_ID", "victim")
+            .env("PLAUDER__SERVER__PORT", port.to_string())
+            .env_remove("RUST_LOG")
+            .spawn()
+            .expect("start plauder serve"),
+    );
+    let victim_app = TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        client: alive.client.clone(),
+        db_url: alive.db_url.clone(),
+        state: alive.state.clone(),
+    };
     let deadline = Instant::now() + Duration::from_secs(20);
     while reqwest::get(format!("{}/health", victim_app.address)).await.is_err() {
         assert!(Instant::now() < deadline, "plauder serve did not start");
@@ -320,18 +341,22 @@ async fn an_instance_killed_with_sigkill_has_its_users_offline_everywhere_within
 async fn with_postgresql_cut_off_commands_fail_with_unavailable_and_service_resumes() {
     let mut base = test_settings().await;
     let db_url = secrecy::ExposeSecret::expose_secret(&base.database.url).to_owned();
-    let pg_port: u16 = db_url.rsplit(':').next().and_then(|r| r.split('/').next()).and_then(|p| p.parse().ok()).expect("pg port");
+    let pg_port: u16 =
+        db_url.rsplit(':').next().and_then(|r| r.split('/').next()).and_then(|p| p.parse().ok()).expect("pg port");
     let proxy = PgProxy::start(pg_port).await;
     base.database.url = db_url.replace(&format!(":{pg_port}/"), &format!(":{}/", proxy.port)).into();
     base.database.pool_timeout_ms = 1000;
-    let app = spawn_app_from(instance_settings(&base, &redis_url(), &format!("t{}", uuid::Uuid::new_v4().simple()), "pg")).await;
+    let app =
+        spawn_app_from(instance_settings(&base, &redis_url(), &format!("t{}", uuid::Uuid::new_v4().simple()), "pg"))
+            .await;
     let ada = app.register("ada").await;
     let room = app.group(&ada, "pg", &[]).await;
     let mut ws = app.ws(&ada.access_token).await;
     app.send(&ada, room, "before").await;
 
     proxy.cut();
-    let res = app.post(&format!("/api/v1/rooms/{room}/messages"), Some(&ada.access_token), json!({"body": "during"})).await;
+    let res =
+        app.post(&format!("/api/v1/rooms/{room}/messages"), Some(&ada.access_token), json!({"body": "during"})).await;
     crate::helpers::assert_error(res, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
     let r = ws.command("message.send", json!({"room_id": room, "body": "during"})).await;
     assert_eq!(r["error"]["code"], "unavailable", "{r}");
@@ -342,7 +367,9 @@ async fn with_postgresql_cut_off_commands_fail_with_unavailable_and_service_resu
     proxy.restore();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let res = app.post(&format!("/api/v1/rooms/{room}/messages"), Some(&ada.access_token), json!({"body": "after"})).await;
+        let res = app
+            .post(&format!("/api/v1/rooms/{room}/messages"), Some(&ada.access_token), json!({"body": "after"}))
+            .await;
         if res.status() == StatusCode::CREATED {
             break;
         }
@@ -352,7 +379,6 @@ async fn with_postgresql_cut_off_commands_fail_with_unavailable_and_service_resu
     let r = ws.command("message.send", json!({"room_id": room, "body": "after, over websocket"})).await;
     assert_eq!(r["ok"], true, "{r}");
 }
-
 
 #[actix_web::test]
 async fn an_instance_starts_and_serves_its_own_clients_while_redis_is_unreachable() {
@@ -393,7 +419,11 @@ async fn an_idle_subscriber_connection_is_kept_not_reconnected() {
     let mut bob_b = c.ws_on(&bob.access_token, "beta").await;
     // Longer than the subscriber's keep-alive PING period (5 s), with nothing published.
     tokio::time::sleep(Duration::from_secs(6)).await;
-    assert_eq!(instance_metric(&c.b, "broker_reconnects_total", "beta").await, 0.0, "the PING answer was taken as a failure");
+    assert_eq!(
+        instance_metric(&c.b, "broker_reconnects_total", "beta").await,
+        0.0,
+        "the PING answer was taken as a failure"
+    );
     c.a.send(&ada, room, "still there").await;
     assert_eq!(bob_b.event("message.new").await["message"]["body"], "still there");
 }

@@ -18,7 +18,8 @@ use crate::ws::WsClient;
 
 /// The suite's Redis; scripts/test.sh starts it.
 pub fn redis_url() -> String {
-    std::env::var("PLAUDER_TEST_REDIS_URL").expect("PLAUDER_TEST_REDIS_URL is not set: run the tests with scripts/test.sh")
+    std::env::var("PLAUDER_TEST_REDIS_URL")
+        .expect("PLAUDER_TEST_REDIS_URL is not set: run the tests with scripts/test.sh")
 }
 
 pub fn free_port() -> u16 {

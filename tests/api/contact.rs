@@ -30,7 +30,8 @@ async fn a_submitted_message_is_listed_for_staff_until_removed() {
 
     let id = created["id"].as_str().unwrap();
     assert_eq!(app.delete(&format!("/api/v1/admin/contacts/{id}"), t).await.status(), StatusCode::NO_CONTENT);
-    assert_error(app.delete(&format!("/api/v1/admin/contacts/{id}"), t).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_error(app.delete(&format!("/api/v1/admin/contacts/{id}"), t).await, StatusCode::NOT_FOUND, "not_found")
+        .await;
     let list: Value = app.get("/api/v1/admin/contacts", t).await.json().await.unwrap();
     assert_eq!(list["contacts"].as_array().unwrap().len(), 1);
 }
@@ -43,18 +44,53 @@ async fn bad_contact_submissions_get_clear_errors_and_store_nothing() {
         app.post("/api/v1/contact", None, json!({"name": name, "email": email, "message": message}))
     };
     let field = |body: &Value, f: &str| body["error"]["details"]["fields"][f].is_string();
-    let b = assert_error(send("", "a@example.org", "m".into()).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let b = assert_error(
+        send("", "a@example.org", "m".into()).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
     assert!(field(&b, "name"));
     let long_name = "n".repeat(101);
-    assert_error(send(&long_name, "a@example.org", "m".into()).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
-    let b = assert_error(send("A", "nope", "m".into()).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_error(
+        send(&long_name, "a@example.org", "m".into()).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    let b =
+        assert_error(send("A", "nope", "m".into()).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     assert!(field(&b, "email"));
-    let b = assert_error(send("A", "a@example.org", " \n ".into()).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let b = assert_error(
+        send("A", "a@example.org", " \n ".into()).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
     assert!(field(&b, "message"));
-    assert_error(send("A", "a@example.org", "é".repeat(5001)).await, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
-    assert_eq!(send("A", "a@example.org", "é".repeat(5000)).await.status(), StatusCode::CREATED, "the limit is in characters");
-    assert_error(app.post("/api/v1/contact", None, json!({"name": "A", "email": "a@example.org"})).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
-    assert_error(app.raw(Method::POST, "/api/v1/contact", None, "not json").await, StatusCode::BAD_REQUEST, "bad_request").await;
+    assert_error(
+        send("A", "a@example.org", "é".repeat(5001)).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    )
+    .await;
+    assert_eq!(
+        send("A", "a@example.org", "é".repeat(5000)).await.status(),
+        StatusCode::CREATED,
+        "the limit is in characters"
+    );
+    assert_error(
+        app.post("/api/v1/contact", None, json!({"name": "A", "email": "a@example.org"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert_error(
+        app.raw(Method::POST, "/api/v1/contact", None, "not json").await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
 
     let list: Value = app.get("/api/v1/admin/contacts", Some(&admin.access_token)).await.json().await.unwrap();
     assert_eq!(list["contacts"].as_array().unwrap().len(), 1, "only the valid one");

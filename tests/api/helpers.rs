@@ -79,7 +79,10 @@ async fn template() -> String {
                 sql_query(format!("DROP DATABASE IF EXISTS {building}")).execute(&mut admin).await.expect("drop");
                 sql_query(format!("CREATE DATABASE {building}")).execute(&mut admin).await.expect("create");
                 plauder::db::run_migrations(format!("{}/{building}", base_url())).await.expect("migrate template");
-                sql_query(format!("ALTER DATABASE {building} RENAME TO {name}")).execute(&mut admin).await.expect("rename");
+                sql_query(format!("ALTER DATABASE {building} RENAME TO {name}"))
+                    .execute(&mut admin)
+                    .await
+                    .expect("rename");
             }
             sql_query("SELECT pg_advisory_unlock(727274)").execute(&mut admin).await.expect("unlock");
             name
@@ -149,7 +152,13 @@ pub struct TestUser {
 
 impl TestApp {
     /// The request is built at once, so the future borrows nothing and closures can return it.
-    pub fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> impl Future<Output = reqwest::Response> + use<> {
+    pub fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> impl Future<Output = reqwest::Response> + use<> {
         let mut req = self.client.request(method, format!("{}{}", self.address, path));
         if let Some(token) = token {
             req = req.bearer_auth(token);
@@ -161,7 +170,13 @@ impl TestApp {
     }
 
     /// Sends a raw body with a JSON content type (for malformed JSON tests).
-    pub async fn raw(&self, method: Method, path: &str, token: Option<&str>, body: impl Into<reqwest::Body>) -> reqwest::Response {
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
         let mut req = self
             .client
             .request(method, format!("{}{}", self.address, path))
@@ -177,7 +192,12 @@ impl TestApp {
         self.request(Method::GET, path, token, None)
     }
 
-    pub fn post(&self, path: &str, token: Option<&str>, body: Value) -> impl Future<Output = reqwest::Response> + use<> {
+    pub fn post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> impl Future<Output = reqwest::Response> + use<> {
         self.request(Method::POST, path, token, Some(body))
     }
 
@@ -210,7 +230,12 @@ impl TestApp {
         }
     }
 
-    pub fn patch(&self, path: &str, token: Option<&str>, body: Value) -> impl Future<Output = reqwest::Response> + use<> {
+    pub fn patch(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> impl Future<Output = reqwest::Response> + use<> {
         self.request(Method::PATCH, path, token, Some(body))
     }
 
@@ -221,7 +246,9 @@ impl TestApp {
     /// Creates a group room owned by `owner` with `members`; returns its id.
     pub async fn group(&self, owner: &TestUser, name: &str, members: &[&TestUser]) -> Uuid {
         let ids: Vec<Uuid> = members.iter().map(|m| m.id).collect();
-        let res = self.post("/api/v1/rooms", Some(&owner.access_token), json!({"kind": "group", "name": name, "member_ids": ids})).await;
+        let res = self
+            .post("/api/v1/rooms", Some(&owner.access_token), json!({"kind": "group", "name": name, "member_ids": ids}))
+            .await;
         assert_eq!(res.status(), StatusCode::CREATED, "create room");
         let body: Value = res.json().await.expect("json");
         body["id"].as_str().and_then(|s| s.parse().ok()).expect("room id")
@@ -229,7 +256,8 @@ impl TestApp {
 
     /// Sends `body` to `room` as `user`, asserting success; returns the message.
     pub async fn send(&self, user: &TestUser, room: Uuid, body: &str) -> Value {
-        let res = self.post(&format!("/api/v1/rooms/{room}/messages"), Some(&user.access_token), json!({"body": body})).await;
+        let res =
+            self.post(&format!("/api/v1/rooms/{room}/messages"), Some(&user.access_token), json!({"body": body})).await;
         assert_eq!(res.status(), StatusCode::CREATED, "send");
         res.json().await.expect("json")
     }

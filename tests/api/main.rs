@@ -3,14 +3,14 @@
 
 mod admin;
 mod auth;
+mod authorization;
 mod bad_input;
+mod browser;
 mod cli;
 mod cluster;
 mod cluster_support;
 mod config;
 mod contact;
-mod authorization;
-mod browser;
 mod helpers;
 mod messages;
 mod operations;

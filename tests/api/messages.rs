@@ -72,7 +72,12 @@ async fn empty_bodies_are_422_and_oversize_bodies_413_and_nothing_is_stored() {
         assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     }
     let over = "a".repeat(4001);
-    let body = assert_error(post_message(&app, &ada, room, json!({ "body": over })).await, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    let body = assert_error(
+        post_message(&app, &ada, room, json!({ "body": over })).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    )
+    .await;
     assert!(body["error"]["message"].as_str().unwrap().contains("4000"));
     // The limit counts code points, not bytes: 4,000 four-byte emoji fit.
     let max = "😀".repeat(4000);
@@ -95,7 +100,8 @@ async fn a_retry_with_the_same_client_msg_id_returns_the_original() {
     let bob = app.register("bob").await;
     let room = app.group(&ada, "r", &[&bob]).await;
     let other_room = app.group(&ada, "s", &[]).await;
-    let first: Value = post_message(&app, &ada, room, json!({"body": "once", "client_msg_id": "k"})).await.json().await.unwrap();
+    let first: Value =
+        post_message(&app, &ada, room, json!({"body": "once", "client_msg_id": "k"})).await.json().await.unwrap();
     let res = post_message(&app, &ada, room, json!({"body": "once, retried", "client_msg_id": "k"})).await;
     assert_eq!(res.status(), StatusCode::OK);
     let retry: Value = res.json().await.unwrap();
@@ -199,7 +205,8 @@ async fn an_edit_by_the_sender_takes_a_new_rev_and_keeps_the_seq() {
     assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
     let res = app.patch(&format!("/api/v1/messages/{id}"), Some(&ada.access_token), json!({"body": " "})).await;
     assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
-    let res = app.patch(&format!("/api/v1/messages/{id}"), Some(&ada.access_token), json!({"body": "x".repeat(4001)})).await;
+    let res =
+        app.patch(&format!("/api/v1/messages/{id}"), Some(&ada.access_token), json!({"body": "x".repeat(4001)})).await;
     assert_error(res, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
     assert_eq!(last_seq(&app, &ada, room).await, 3, "refused edits take no seq");
 }
@@ -222,11 +229,13 @@ async fn a_delete_leaves_a_tombstone_under_a_new_rev() {
     let page = app.history(&ada, room, "").await;
     assert_eq!(page["messages"][0], tomb);
     // Deleting again changes nothing.
-    let again: Value = app.delete(&format!("/api/v1/messages/{id}"), Some(&ada.access_token)).await.json().await.unwrap();
+    let again: Value =
+        app.delete(&format!("/api/v1/messages/{id}"), Some(&ada.access_token)).await.json().await.unwrap();
     assert_eq!(again["rev"], 3);
     let res = app.patch(&format!("/api/v1/messages/{id}"), Some(&ada.access_token), json!({"body": "undo"})).await;
     assert_error(res, StatusCode::CONFLICT, "conflict").await;
-    let res = app.request(Method::PUT, &format!("/api/v1/messages/{id}/reactions/👍"), Some(&ada.access_token), None).await;
+    let res =
+        app.request(Method::PUT, &format!("/api/v1/messages/{id}/reactions/👍"), Some(&ada.access_token), None).await;
     assert_error(res, StatusCode::CONFLICT, "conflict").await;
 }
 
@@ -272,7 +281,14 @@ async fn oversize_json_is_413_for_messages_too() {
     let room = app.group(&ada, "r", &[]).await;
     let res = post_message(&app, &ada, room, json!({"body": "x".repeat(70_000)})).await;
     assert_error(res, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
-    let res = app.raw(Method::POST, &format!("/api/v1/rooms/{room}/messages"), Some(&ada.access_token), "{\"body\": \"unterminated").await;
+    let res = app
+        .raw(
+            Method::POST,
+            &format!("/api/v1/rooms/{room}/messages"),
+            Some(&ada.access_token),
+            "{\"body\": \"unterminated",
+        )
+        .await;
     assert_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
     assert_eq!(last_seq(&app, &ada, room).await, 0);
 }

@@ -66,7 +66,13 @@ async fn racing_retries_of_one_client_msg_id_create_one_message() {
     let app = spawn_app().await;
     let ada = app.register("ada").await;
     let room = app.group(&ada, "r", &[]).await;
-    let sends = (0..12).map(|_| app.post(&format!("/api/v1/rooms/{room}/messages"), Some(&ada.access_token), json!({"body": "once", "client_msg_id": "same"})));
+    let sends = (0..12).map(|_| {
+        app.post(
+            &format!("/api/v1/rooms/{room}/messages"),
+            Some(&ada.access_token),
+            json!({"body": "once", "client_msg_id": "same"}),
+        )
+    });
     let results = futures_util::future::join_all(sends).await;
     let mut created = 0;
     let mut ids = Vec::new();
@@ -103,7 +109,13 @@ async fn concurrent_sends_edits_and_reactions_share_one_gapless_counter() {
     };
     let editor = async {
         for i in 0..60 {
-            let res = app.patch(&format!("/api/v1/messages/{target_id}"), Some(&ada.access_token), json!({"body": format!("v{i}")})).await;
+            let res = app
+                .patch(
+                    &format!("/api/v1/messages/{target_id}"),
+                    Some(&ada.access_token),
+                    json!({"body": format!("v{i}")}),
+                )
+                .await;
             assert_eq!(res.status(), StatusCode::OK);
         }
     };
@@ -145,10 +157,23 @@ async fn one_send_batch_inserts_only_the_simple_sends_and_leaves_no_seq_gap() {
         .await
         .unwrap();
     let direct = Uuid::parse_str(direct["id"].as_str().unwrap()).unwrap();
-    let earlier = app.post(&format!("/api/v1/rooms/{a}/messages"), Some(&ada.access_token), json!({"body": "x", "client_msg_id": "k1"})).await;
+    let earlier = app
+        .post(
+            &format!("/api/v1/rooms/{a}/messages"),
+            Some(&ada.access_token),
+            json!({"body": "x", "client_msg_id": "k1"}),
+        )
+        .await;
     assert_eq!(earlier.status(), StatusCode::CREATED);
 
-    let row = |room, sender, body, cmid| NewMessage { id: Uuid::new_v4(), room_id: room, sender_id: sender, body, reply_to: None, client_msg_id: cmid };
+    let row = |room, sender, body, cmid| NewMessage {
+        id: Uuid::new_v4(),
+        room_id: room,
+        sender_id: sender,
+        body,
+        reply_to: None,
+        client_msg_id: cmid,
+    };
     let batch = [
         row(a, ada.id, "a1", None),
         row(a, eve.id, "not a member", None),
@@ -162,7 +187,8 @@ async fn one_send_batch_inserts_only_the_simple_sends_and_leaves_no_seq_gap() {
     let inserted = insert_batch(&mut conn, &batch).await.unwrap();
     drop(conn);
 
-    let got: Vec<(Uuid, &str, i64, i64)> = inserted.iter().map(|m| (m.room_id, m.body.as_str(), m.seq, m.rev)).collect();
+    let got: Vec<(Uuid, &str, i64, i64)> =
+        inserted.iter().map(|m| (m.room_id, m.body.as_str(), m.seq, m.rev)).collect();
     let mut got = got;
     got.sort_by_key(|(room, _, seq, _)| (*room == b, *seq));
     assert_eq!(got, vec![(a, "a1", 2, 2), (a, "a2", 3, 3), (b, "b1", 1, 1)], "batch order kept within a room");
@@ -181,7 +207,13 @@ async fn concurrent_sends_from_members_and_strangers_over_many_rooms_each_get_th
     for i in 0..5 {
         rooms.push(app.group(&ada, &format!("r{i}"), &[]).await);
     }
-    let first = app.post(&format!("/api/v1/rooms/{}/messages", rooms[0]), Some(&ada.access_token), json!({"body": "x", "client_msg_id": "dup"})).await;
+    let first = app
+        .post(
+            &format!("/api/v1/rooms/{}/messages", rooms[0]),
+            Some(&ada.access_token),
+            json!({"body": "x", "client_msg_id": "dup"}),
+        )
+        .await;
     let first: Value = first.json().await.unwrap();
 
     let mut sends = Vec::new();

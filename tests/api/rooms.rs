@@ -12,7 +12,11 @@ async fn creating_a_group_returns_201_and_makes_the_creator_owner() {
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let res = app
-        .post("/api/v1/rooms", Some(&ada.access_token), json!({"kind": "group", "name": " Rust 🦀 ", "topic": "crabs", "member_ids": [bob.id, bob.id, ada.id]}))
+        .post(
+            "/api/v1/rooms",
+            Some(&ada.access_token),
+            json!({"kind": "group", "name": " Rust 🦀 ", "topic": "crabs", "member_ids": [bob.id, bob.id, ada.id]}),
+        )
         .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let room: Value = res.json().await.unwrap();
@@ -22,7 +26,12 @@ async fn creating_a_group_returns_201_and_makes_the_creator_owner() {
     assert_eq!(room["is_public"], false);
     assert_eq!(room["created_by"], ada.id.to_string());
     assert_eq!(room["last_seq"], 0);
-    let members: Value = app.get(&format!("/api/v1/rooms/{}/members", room["id"].as_str().unwrap()), Some(&bob.access_token)).await.json().await.unwrap();
+    let members: Value = app
+        .get(&format!("/api/v1/rooms/{}/members", room["id"].as_str().unwrap()), Some(&bob.access_token))
+        .await
+        .json()
+        .await
+        .unwrap();
     let members = members["members"].as_array().unwrap();
     assert_eq!(members.len(), 2);
     assert_eq!(members[0]["user"]["username"], "ada");
@@ -62,17 +71,22 @@ async fn a_direct_room_is_one_per_pair_whoever_asks() {
     let app = spawn_app().await;
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
-    let res = app.post("/api/v1/rooms", Some(&ada.access_token), json!({"kind": "direct", "member_ids": [bob.id]})).await;
+    let res =
+        app.post("/api/v1/rooms", Some(&ada.access_token), json!({"kind": "direct", "member_ids": [bob.id]})).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let first: Value = res.json().await.unwrap();
     assert_eq!(first["kind"], "direct");
-    let res = app.post("/api/v1/rooms", Some(&ada.access_token), json!({"kind": "direct", "member_ids": [bob.id]})).await;
+    let res =
+        app.post("/api/v1/rooms", Some(&ada.access_token), json!({"kind": "direct", "member_ids": [bob.id]})).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.json::<Value>().await.unwrap()["id"], first["id"]);
-    let res = app.post("/api/v1/rooms", Some(&bob.access_token), json!({"kind": "direct", "member_ids": [ada.id]})).await;
+    let res =
+        app.post("/api/v1/rooms", Some(&bob.access_token), json!({"kind": "direct", "member_ids": [ada.id]})).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.json::<Value>().await.unwrap()["id"], first["id"]);
-    let unknown = app.post("/api/v1/rooms", Some(&ada.access_token), json!({"kind": "direct", "member_ids": [Uuid::new_v4()]})).await;
+    let unknown = app
+        .post("/api/v1/rooms", Some(&ada.access_token), json!({"kind": "direct", "member_ids": [Uuid::new_v4()]}))
+        .await;
     assert_error(unknown, StatusCode::NOT_FOUND, "not_found").await;
 }
 
@@ -84,7 +98,11 @@ async fn racing_direct_room_creations_give_one_room() {
     let mut tasks = Vec::new();
     for i in 0..8 {
         let (me, other) = if i % 2 == 0 { (&ada, &bob) } else { (&bob, &ada) };
-        tasks.push(app.post("/api/v1/rooms", Some(&me.access_token), json!({"kind": "direct", "member_ids": [other.id]})));
+        tasks.push(app.post(
+            "/api/v1/rooms",
+            Some(&me.access_token),
+            json!({"kind": "direct", "member_ids": [other.id]}),
+        ));
     }
     let results = futures_util::future::join_all(tasks).await;
     let mut ids = Vec::new();
@@ -169,21 +187,28 @@ async fn public_rooms_can_be_joined_and_private_ones_cannot() {
     let app = spawn_app().await;
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
-    let res = app.post("/api/v1/rooms", Some(&ada.access_token), json!({"kind": "group", "name": "lobby", "is_public": true})).await;
+    let res = app
+        .post("/api/v1/rooms", Some(&ada.access_token), json!({"kind": "group", "name": "lobby", "is_public": true}))
+        .await;
     let lobby: Value = res.json().await.unwrap();
     let lobby_id = lobby["id"].as_str().unwrap();
     let private = app.group(&ada, "private", &[]).await;
 
     // Outsiders can read a public room but not write to it.
-    assert_eq!(app.get(&format!("/api/v1/rooms/{lobby_id}/messages"), Some(&bob.access_token)).await.status(), StatusCode::OK);
-    let res = app.post(&format!("/api/v1/rooms/{lobby_id}/messages"), Some(&bob.access_token), json!({"body": "hi"})).await;
+    assert_eq!(
+        app.get(&format!("/api/v1/rooms/{lobby_id}/messages"), Some(&bob.access_token)).await.status(),
+        StatusCode::OK
+    );
+    let res =
+        app.post(&format!("/api/v1/rooms/{lobby_id}/messages"), Some(&bob.access_token), json!({"body": "hi"})).await;
     assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
 
     let res = app.post(&format!("/api/v1/rooms/{lobby_id}/join"), Some(&bob.access_token), json!({})).await;
     assert_eq!(res.status(), StatusCode::OK);
     let res = app.post(&format!("/api/v1/rooms/{lobby_id}/join"), Some(&bob.access_token), json!({})).await;
     assert_eq!(res.status(), StatusCode::OK, "joining twice is harmless");
-    let res = app.post(&format!("/api/v1/rooms/{lobby_id}/messages"), Some(&bob.access_token), json!({"body": "hi"})).await;
+    let res =
+        app.post(&format!("/api/v1/rooms/{lobby_id}/messages"), Some(&bob.access_token), json!({"body": "hi"})).await;
     assert_eq!(res.status(), StatusCode::CREATED);
 
     let res = app.post(&format!("/api/v1/rooms/{private}/join"), Some(&bob.access_token), json!({})).await;
@@ -199,15 +224,28 @@ async fn leaving_keeps_the_room_and_an_owner_who_leaves_hands_it_on() {
     let bob = app.register("bob").await;
     let carol = app.register("carol").await;
     let room = app.group(&ada, "r", &[&bob, &carol]).await;
-    app.patch(&format!("/api/v1/rooms/{room}/members/{}", carol.id), Some(&ada.access_token), json!({"role": "moderator"})).await;
+    app.patch(
+        &format!("/api/v1/rooms/{room}/members/{}", carol.id),
+        Some(&ada.access_token),
+        json!({"role": "moderator"}),
+    )
+    .await;
     app.send(&bob, room, "history stays").await;
 
     let res = app.delete(&format!("/api/v1/rooms/{room}/members/{}", ada.id), Some(&ada.access_token)).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    let members: Value = app.get(&format!("/api/v1/rooms/{room}/members"), Some(&bob.access_token)).await.json().await.unwrap();
-    let carol_role = members["members"].as_array().unwrap().iter().find(|m| m["user"]["username"] == "carol").unwrap()["role"].clone();
+    let members: Value =
+        app.get(&format!("/api/v1/rooms/{room}/members"), Some(&bob.access_token)).await.json().await.unwrap();
+    let carol_role = members["members"].as_array().unwrap().iter().find(|m| m["user"]["username"] == "carol").unwrap()
+        ["role"]
+        .clone();
     assert_eq!(carol_role, "owner", "the moderator inherits");
-    assert_error(app.get(&format!("/api/v1/rooms/{room}"), Some(&ada.access_token)).await, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_error(
+        app.get(&format!("/api/v1/rooms/{room}"), Some(&ada.access_token)).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
 
     for u in [&bob, &carol] {
         let res = app.delete(&format!("/api/v1/rooms/{room}/members/{}", u.id), Some(&u.access_token)).await;
@@ -216,7 +254,12 @@ async fn leaving_keeps_the_room_and_an_owner_who_leaves_hands_it_on() {
     // Empty, but kept with its history.
     app.sql(&format!("UPDATE users SET role = 'admin' WHERE id = '{}'", ada.id)).await;
     // Admins do not read private rooms they are not in either.
-    assert_error(app.get(&format!("/api/v1/rooms/{room}"), Some(&ada.access_token)).await, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_error(
+        app.get(&format!("/api/v1/rooms/{room}"), Some(&ada.access_token)).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
     app.sql(&format!("INSERT INTO room_members (room_id, user_id) VALUES ('{room}', '{}')", ada.id)).await;
     let page = app.history(&ada, room, "").await;
     assert_eq!(page["messages"][0]["body"], "history stays");
@@ -227,11 +270,25 @@ async fn renaming_and_topic_changes_follow_patch_semantics() {
     let app = spawn_app().await;
     let ada = app.register("ada").await;
     let room = app.group(&ada, "old", &[]).await;
-    let res = app.patch(&format!("/api/v1/rooms/{room}"), Some(&ada.access_token), json!({"name": "new", "topic": "t", "is_public": true})).await;
+    let res = app
+        .patch(
+            &format!("/api/v1/rooms/{room}"),
+            Some(&ada.access_token),
+            json!({"name": "new", "topic": "t", "is_public": true}),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = res.json().await.unwrap();
-    assert_eq!((body["name"].as_str(), body["topic"].as_str(), body["is_public"].as_bool()), (Some("new"), Some("t"), Some(true)));
-    let body: Value = app.patch(&format!("/api/v1/rooms/{room}"), Some(&ada.access_token), json!({"topic": null})).await.json().await.unwrap();
+    assert_eq!(
+        (body["name"].as_str(), body["topic"].as_str(), body["is_public"].as_bool()),
+        (Some("new"), Some("t"), Some(true))
+    );
+    let body: Value = app
+        .patch(&format!("/api/v1/rooms/{room}"), Some(&ada.access_token), json!({"topic": null}))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(body["topic"], Value::Null);
     assert_eq!(body["name"], "new");
     let res = app.patch(&format!("/api/v1/rooms/{room}"), Some(&ada.access_token), json!({"name": ""})).await;
@@ -244,14 +301,26 @@ async fn ownership_can_be_handed_over_and_the_owner_cannot_be_demoted_directly()
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let room = app.group(&ada, "r", &[&bob]).await;
-    let res = app.patch(&format!("/api/v1/rooms/{room}/members/{}", ada.id), Some(&ada.access_token), json!({"role": "member"})).await;
+    let res = app
+        .patch(&format!("/api/v1/rooms/{room}/members/{}", ada.id), Some(&ada.access_token), json!({"role": "member"}))
+        .await;
     assert_error(res, StatusCode::CONFLICT, "conflict").await;
-    let res = app.patch(&format!("/api/v1/rooms/{room}/members/{}", bob.id), Some(&ada.access_token), json!({"role": "boss"})).await;
+    let res = app
+        .patch(&format!("/api/v1/rooms/{room}/members/{}", bob.id), Some(&ada.access_token), json!({"role": "boss"}))
+        .await;
     assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
-    let res = app.patch(&format!("/api/v1/rooms/{room}/members/{}", bob.id), Some(&ada.access_token), json!({"role": "owner"})).await;
+    let res = app
+        .patch(&format!("/api/v1/rooms/{room}/members/{}", bob.id), Some(&ada.access_token), json!({"role": "owner"}))
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
-    let members: Value = app.get(&format!("/api/v1/rooms/{room}/members"), Some(&bob.access_token)).await.json().await.unwrap();
-    let roles: Vec<(&str, &str)> = members["members"].as_array().unwrap().iter().map(|m| (m["user"]["username"].as_str().unwrap(), m["role"].as_str().unwrap())).collect();
+    let members: Value =
+        app.get(&format!("/api/v1/rooms/{room}/members"), Some(&bob.access_token)).await.json().await.unwrap();
+    let roles: Vec<(&str, &str)> = members["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["user"]["username"].as_str().unwrap(), m["role"].as_str().unwrap()))
+        .collect();
     assert_eq!(roles, [("bob", "owner"), ("ada", "moderator")]);
 }
 
@@ -262,14 +331,24 @@ async fn adding_members_skips_those_already_in() {
     let bob = app.register("bob").await;
     let carol = app.register("carol").await;
     let room = app.group(&ada, "r", &[&bob]).await;
-    let res = app.post(&format!("/api/v1/rooms/{room}/members"), Some(&ada.access_token), json!({"user_ids": [bob.id, carol.id]})).await;
+    let res = app
+        .post(
+            &format!("/api/v1/rooms/{room}/members"),
+            Some(&ada.access_token),
+            json!({"user_ids": [bob.id, carol.id]}),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let body: Value = res.json().await.unwrap();
-    let added: Vec<&str> = body["members"].as_array().unwrap().iter().map(|m| m["user"]["username"].as_str().unwrap()).collect();
+    let added: Vec<&str> =
+        body["members"].as_array().unwrap().iter().map(|m| m["user"]["username"].as_str().unwrap()).collect();
     assert_eq!(added, ["carol"]);
-    let res = app.post(&format!("/api/v1/rooms/{room}/members"), Some(&ada.access_token), json!({"user_ids": []})).await;
+    let res =
+        app.post(&format!("/api/v1/rooms/{room}/members"), Some(&ada.access_token), json!({"user_ids": []})).await;
     assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
-    let res = app.post(&format!("/api/v1/rooms/{room}/members"), Some(&ada.access_token), json!({"user_ids": [Uuid::new_v4()]})).await;
+    let res = app
+        .post(&format!("/api/v1/rooms/{room}/members"), Some(&ada.access_token), json!({"user_ids": [Uuid::new_v4()]}))
+        .await;
     assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
 }
 
@@ -282,9 +361,23 @@ async fn deleting_a_room_removes_it_and_its_history() {
     let m = app.send(&bob, room, "bye").await;
     let res = app.delete(&format!("/api/v1/rooms/{room}"), Some(&bob.access_token)).await;
     assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
-    assert_eq!(app.delete(&format!("/api/v1/rooms/{room}"), Some(&ada.access_token)).await.status(), StatusCode::NO_CONTENT);
-    assert_error(app.get(&format!("/api/v1/rooms/{room}"), Some(&ada.access_token)).await, StatusCode::NOT_FOUND, "not_found").await;
-    let res = app.patch(&format!("/api/v1/messages/{}", m["id"].as_str().unwrap()), Some(&bob.access_token), json!({"body": "x"})).await;
+    assert_eq!(
+        app.delete(&format!("/api/v1/rooms/{room}"), Some(&ada.access_token)).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_error(
+        app.get(&format!("/api/v1/rooms/{room}"), Some(&ada.access_token)).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let res = app
+        .patch(
+            &format!("/api/v1/messages/{}", m["id"].as_str().unwrap()),
+            Some(&bob.access_token),
+            json!({"body": "x"}),
+        )
+        .await;
     assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
     let list: Value = app.get("/api/v1/rooms", Some(&bob.access_token)).await.json().await.unwrap();
     assert_eq!(list["rooms"].as_array().unwrap().len(), 0);

@@ -40,10 +40,17 @@ async fn search_works_for_non_english_text() {
     let app = spawn_app().await;
     let ada = app.register("ada").await;
     let room = app.group(&ada, "r", &[]).await;
-    for body in ["Grüße aus der Straße", "Привет, как дела?", "Καλημέρα κόσμε", "مرحبا بالعالم", "Ça va très bien"] {
+    for body in ["Grüße aus der Straße", "Привет, как дела?", "Καλημέρα κόσμε", "مرحبا بالعالم", "Ça va très bien"]
+    {
         app.send(&ada, room, body).await;
     }
-    let cases = [("Stra%C3%9Fe", "Grüße aus der Straße"), ("%D0%BF%D1%80%D0%B8%D0%B2%D0%B5%D1%82", "Привет, как дела?"), ("%CE%BA%CF%8C%CF%83%CE%BC%CE%B5", "Καλημέρα κόσμε"), ("%D8%A8%D8%A7%D9%84%D8%B9%D8%A7%D9%84%D9%85", "مرحبا بالعالم"), ("TR%C3%88S", "Ça va très bien")];
+    let cases = [
+        ("Stra%C3%9Fe", "Grüße aus der Straße"),
+        ("%D0%BF%D1%80%D0%B8%D0%B2%D0%B5%D1%82", "Привет, как дела?"),
+        ("%CE%BA%CF%8C%CF%83%CE%BC%CE%B5", "Καλημέρα κόσμε"),
+        ("%D8%A8%D8%A7%D9%84%D8%B9%D8%A7%D9%84%D9%85", "مرحبا بالعالم"),
+        ("TR%C3%88S", "Ça va très bien"),
+    ];
     for (q, expected) in cases {
         assert_eq!(bodies(&search(&app, &ada, &format!("q={q}")).await), [expected], "{q}");
     }
@@ -66,7 +73,9 @@ async fn search_covers_only_the_callers_rooms_and_skips_deleted_messages() {
     assert_eq!(bodies(&search(&app, &ada, &format!("q=secret&room_id={adas}")).await), ["secret plans for ada only"]);
     let res = app.get(&format!("/api/v1/search/messages?q=secret&room_id={adas}"), Some(&bob.access_token)).await;
     assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
-    let res = app.get(&format!("/api/v1/search/messages?q=secret&room_id={}", uuid::Uuid::new_v4()), Some(&bob.access_token)).await;
+    let res = app
+        .get(&format!("/api/v1/search/messages?q=secret&room_id={}", uuid::Uuid::new_v4()), Some(&bob.access_token))
+        .await;
     assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
 }
 
@@ -85,7 +94,9 @@ async fn snippets_escape_html_and_bad_queries_are_422() {
     assert_eq!(results[0]["message"]["body"], "<img src=x onerror=alert(1)> payload", "the body itself is untouched");
     // Queries that are only operators or punctuation find nothing rather than failing.
     assert!(search(&app, &ada, "q=%26%7C!").await.is_empty());
-    for q in ["q=", "q=%20%20", "", &format!("q={}", "x".repeat(201)), "q=a&limit=0", "q=a&limit=51", "q=a&room_id=nope"] {
+    for q in
+        ["q=", "q=%20%20", "", &format!("q={}", "x".repeat(201)), "q=a&limit=0", "q=a&limit=51", "q=a&room_id=nope"]
+    {
         let res = app.get(&format!("/api/v1/search/messages?{q}"), Some(&ada.access_token)).await;
         assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     }

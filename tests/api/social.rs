@@ -51,9 +51,17 @@ async fn a_request_accepted_makes_friends_on_both_sides() {
     assert_eq!(bobs["incoming"], json!([]));
 
     assert_error(request(&app, &ada, bob.id).await, StatusCode::CONFLICT, "conflict").await;
-    assert_eq!(app.delete(&format!("/api/v1/friends/{}", bob.id), Some(&ada.access_token)).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.delete(&format!("/api/v1/friends/{}", bob.id), Some(&ada.access_token)).await.status(),
+        StatusCode::NO_CONTENT
+    );
     assert!(friends_of(&app, &bob).await.is_empty());
-    assert_error(app.delete(&format!("/api/v1/friends/{}", bob.id), Some(&ada.access_token)).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_error(
+        app.delete(&format!("/api/v1/friends/{}", bob.id), Some(&ada.access_token)).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
 }
 
 #[actix_web::test]
@@ -78,9 +86,11 @@ async fn requests_can_be_declined_by_the_recipient_or_withdrawn_by_the_sender() 
     let carol = app.register("carol").await;
     let req: Value = request(&app, &ada, bob.id).await.json().await.unwrap();
     let decline = format!("/api/v1/friends/requests/{}/decline", req["id"].as_str().unwrap());
-    assert_error(app.post(&decline, Some(&carol.access_token), json!({})).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_error(app.post(&decline, Some(&carol.access_token), json!({})).await, StatusCode::NOT_FOUND, "not_found")
+        .await;
     assert_eq!(app.post(&decline, Some(&bob.access_token), json!({})).await.status(), StatusCode::NO_CONTENT);
-    assert_error(app.post(&decline, Some(&bob.access_token), json!({})).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_error(app.post(&decline, Some(&bob.access_token), json!({})).await, StatusCode::NOT_FOUND, "not_found")
+        .await;
 
     let req: Value = request(&app, &ada, bob.id).await.json().await.unwrap();
     let withdraw = format!("/api/v1/friends/requests/{}/decline", req["id"].as_str().unwrap());
@@ -94,8 +104,18 @@ async fn a_block_ends_friendship_and_stops_requests_and_direct_rooms_both_ways()
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let req: Value = request(&app, &ada, bob.id).await.json().await.unwrap();
-    app.post(&format!("/api/v1/friends/requests/{}/accept", req["id"].as_str().unwrap()), Some(&bob.access_token), json!({})).await;
-    let dm: Value = app.post("/api/v1/rooms", Some(&ada.access_token), json!({"kind": "direct", "member_ids": [bob.id]})).await.json().await.unwrap();
+    app.post(
+        &format!("/api/v1/friends/requests/{}/accept", req["id"].as_str().unwrap()),
+        Some(&bob.access_token),
+        json!({}),
+    )
+    .await;
+    let dm: Value = app
+        .post("/api/v1/rooms", Some(&ada.access_token), json!({"kind": "direct", "member_ids": [bob.id]}))
+        .await
+        .json()
+        .await
+        .unwrap();
     let dm = dm["id"].as_str().unwrap().to_owned();
 
     let res = app.post("/api/v1/blocks", Some(&bob.access_token), json!({"user_id": ada.id})).await;
@@ -110,9 +130,12 @@ async fn a_block_ends_friendship_and_stops_requests_and_direct_rooms_both_ways()
     assert_error(request(&app, &ada, bob.id).await, StatusCode::FORBIDDEN, "forbidden").await;
     assert_error(request(&app, &bob, ada.id).await, StatusCode::FORBIDDEN, "forbidden").await;
     for (me, other) in [(&ada, &bob), (&bob, &ada)] {
-        let res = app.post("/api/v1/rooms", Some(&me.access_token), json!({"kind": "direct", "member_ids": [other.id]})).await;
+        let res = app
+            .post("/api/v1/rooms", Some(&me.access_token), json!({"kind": "direct", "member_ids": [other.id]}))
+            .await;
         assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
-        let res = app.post(&format!("/api/v1/rooms/{dm}/messages"), Some(&me.access_token), json!({"body": "hello?"})).await;
+        let res =
+            app.post(&format!("/api/v1/rooms/{dm}/messages"), Some(&me.access_token), json!({"body": "hello?"})).await;
         assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
     }
     // Group rooms are not affected.
@@ -121,9 +144,19 @@ async fn a_block_ends_friendship_and_stops_requests_and_direct_rooms_both_ways()
 
     let blocks: Value = app.get("/api/v1/blocks", Some(&bob.access_token)).await.json().await.unwrap();
     assert_eq!(blocks["blocks"].as_array().unwrap().len(), 1);
-    assert_eq!(app.delete(&format!("/api/v1/blocks/{}", ada.id), Some(&bob.access_token)).await.status(), StatusCode::NO_CONTENT);
-    assert_error(app.delete(&format!("/api/v1/blocks/{}", ada.id), Some(&bob.access_token)).await, StatusCode::NOT_FOUND, "not_found").await;
-    let res = app.post(&format!("/api/v1/rooms/{dm}/messages"), Some(&ada.access_token), json!({"body": "hello again"})).await;
+    assert_eq!(
+        app.delete(&format!("/api/v1/blocks/{}", ada.id), Some(&bob.access_token)).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_error(
+        app.delete(&format!("/api/v1/blocks/{}", ada.id), Some(&bob.access_token)).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let res = app
+        .post(&format!("/api/v1/rooms/{dm}/messages"), Some(&ada.access_token), json!({"body": "hello again"}))
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     assert_eq!(request(&app, &ada, bob.id).await.status(), StatusCode::CREATED);
 }

@@ -24,7 +24,9 @@ fn uuid_of(v: &Value) -> Uuid {
 
 /// Opens a support session as visitor `name`.
 pub async fn open_session(app: &TestApp, name: &str) -> Visitor {
-    let res = app.post("/api/v1/support/sessions", None, json!({"name": name, "email": format!("{name}@visitor.example")})).await;
+    let res = app
+        .post("/api/v1/support/sessions", None, json!({"name": name, "email": format!("{name}@visitor.example")}))
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED, "open a support session");
     let body: Value = res.json().await.expect("json");
     Visitor {
@@ -55,7 +57,9 @@ async fn sessions(app: &TestApp, staff: &TestUser, query: &str) -> Vec<Value> {
 #[actix_web::test]
 async fn opening_a_session_gives_a_guest_that_can_use_its_own_room() {
     let app = spawn_app().await;
-    let res = app.post("/api/v1/support/sessions", None, json!({"name": "  Vera Visitor ", "email": "vera@example.org"})).await;
+    let res = app
+        .post("/api/v1/support/sessions", None, json!({"name": "  Vera Visitor ", "email": "vera@example.org"}))
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["user"]["role"], "guest");
@@ -80,8 +84,14 @@ async fn opening_a_session_gives_a_guest_that_can_use_its_own_room() {
     let id = msg["id"].as_str().unwrap();
     assert_eq!(app.get(&format!("/api/v1/rooms/{room}"), t).await.status(), StatusCode::OK);
     assert_eq!(app.get(&format!("/api/v1/rooms/{room}/members"), t).await.status(), StatusCode::OK);
-    assert_eq!(app.patch(&format!("/api/v1/messages/{id}"), t, json!({"body": "Hello?"})).await.status(), StatusCode::OK);
-    assert_eq!(app.request(Method::PUT, &format!("/api/v1/messages/{id}/reactions/👋"), t, None).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.patch(&format!("/api/v1/messages/{id}"), t, json!({"body": "Hello?"})).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.request(Method::PUT, &format!("/api/v1/messages/{id}/reactions/👋"), t, None).await.status(),
+        StatusCode::OK
+    );
     assert_eq!(app.post(&format!("/api/v1/rooms/{room}/read"), t, json!({"seq": 3})).await.status(), StatusCode::OK);
     let history: Value = app.get(&format!("/api/v1/rooms/{room}/messages"), t).await.json().await.unwrap();
     assert_eq!(history["messages"][0]["body"], "Hello?");
@@ -120,7 +130,9 @@ async fn a_guest_gets_403_on_every_route_outside_its_own_room() {
     let app = spawn_app().await;
     let ada = app.register("ada").await;
     let group = app.group(&ada, "elsewhere", &[]).await;
-    let public = app.post("/api/v1/rooms", Some(&ada.access_token), json!({"kind": "group", "name": "open", "is_public": true})).await;
+    let public = app
+        .post("/api/v1/rooms", Some(&ada.access_token), json!({"kind": "group", "name": "open", "is_public": true}))
+        .await;
     let public = uuid_of(&public.json::<Value>().await.unwrap()["id"]);
     let other = open_session(&app, "other").await;
     let v = open_session(&app, "vera").await;
@@ -129,12 +141,30 @@ async fn a_guest_gets_403_on_every_route_outside_its_own_room() {
     let elsewhere_msg = uuid_of(&app.send(&ada, group, "not yours").await["id"]);
 
     // Public routes, and the routes a guest may use in its own room (checked by the test above).
-    let public_routes = ["/health", "/health/ready", "/metrics", "/api/v1/auth/register", "/api/v1/auth/login",
-        "/api/v1/auth/refresh", "/api/v1/auth/logout", "/api/v1/support/sessions", "/api/v1/contact"];
-    let own_room_routes = [("get", "/api/v1/users/me"), ("get", "/api/v1/rooms"), ("get", "/api/v1/rooms/{id}"),
-        ("get", "/api/v1/rooms/{id}/members"), ("post", "/api/v1/rooms/{id}/read"), ("get", "/api/v1/rooms/{id}/messages"),
-        ("post", "/api/v1/rooms/{id}/messages"), ("patch", "/api/v1/messages/{id}"), ("delete", "/api/v1/messages/{id}"),
-        ("put", "/api/v1/messages/{id}/reactions/{emoji}"), ("delete", "/api/v1/messages/{id}/reactions/{emoji}")];
+    let public_routes = [
+        "/health",
+        "/health/ready",
+        "/metrics",
+        "/api/v1/auth/register",
+        "/api/v1/auth/login",
+        "/api/v1/auth/refresh",
+        "/api/v1/auth/logout",
+        "/api/v1/support/sessions",
+        "/api/v1/contact",
+    ];
+    let own_room_routes = [
+        ("get", "/api/v1/users/me"),
+        ("get", "/api/v1/rooms"),
+        ("get", "/api/v1/rooms/{id}"),
+        ("get", "/api/v1/rooms/{id}/members"),
+        ("post", "/api/v1/rooms/{id}/read"),
+        ("get", "/api/v1/rooms/{id}/messages"),
+        ("post", "/api/v1/rooms/{id}/messages"),
+        ("patch", "/api/v1/messages/{id}"),
+        ("delete", "/api/v1/messages/{id}"),
+        ("put", "/api/v1/messages/{id}/reactions/{emoji}"),
+        ("delete", "/api/v1/messages/{id}/reactions/{emoji}"),
+    ];
     let mut failures = Vec::new();
     let mut checked = 0;
     for (method, path) in ROUTES {
@@ -152,7 +182,13 @@ async fn a_guest_gets_403_on_every_route_outside_its_own_room() {
             vec![(v.room, own_msg), (group, elsewhere_msg)]
         };
         for (room, msg) in targets {
-            let id = if path.starts_with("/api/v1/rooms/") { room } else if path.starts_with("/api/v1/messages/") { msg } else { ada.id };
+            let id = if path.starts_with("/api/v1/rooms/") {
+                room
+            } else if path.starts_with("/api/v1/messages/") {
+                msg
+            } else {
+                ada.id
+            };
             let query = match *path {
                 "/api/v1/users" | "/api/v1/search/messages" => "?q=a",
                 _ => "",
@@ -189,7 +225,8 @@ async fn staff_read_and_answer_any_support_room_without_joining_and_the_first_an
     for staff in [&admin, &moderator] {
         let history = app.history(staff, v.room, "").await;
         assert_eq!(history["messages"][0]["body"], "I need help");
-        let room: Value = app.get(&format!("/api/v1/rooms/{}", v.room), Some(&staff.access_token)).await.json().await.unwrap();
+        let room: Value =
+            app.get(&format!("/api/v1/rooms/{}", v.room), Some(&staff.access_token)).await.json().await.unwrap();
         assert_eq!(room["my_role"], Value::Null, "staff are not members");
     }
     let before = &sessions(&app, &admin, "").await[0];
@@ -208,11 +245,17 @@ async fn staff_read_and_answer_any_support_room_without_joining_and_the_first_an
     assert_eq!(after["email"], "vera@visitor.example");
 
     // Staff stay out of the member list and cannot be confused with the visitor.
-    let members: Value = app.get(&format!("/api/v1/rooms/{}/members", v.room), Some(&admin.access_token)).await.json().await.unwrap();
+    let members: Value =
+        app.get(&format!("/api/v1/rooms/{}/members", v.room), Some(&admin.access_token)).await.json().await.unwrap();
     assert_eq!(members["members"].as_array().unwrap().len(), 1);
     // A plain user cannot read it.
     let ada = app.register("ada").await;
-    assert_error(app.get(&format!("/api/v1/rooms/{}/messages", v.room), Some(&ada.access_token)).await, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_error(
+        app.get(&format!("/api/v1/rooms/{}/messages", v.room), Some(&ada.access_token)).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
 }
 
 #[actix_web::test]
@@ -267,7 +310,13 @@ async fn closing_a_session_sends_a_final_event_and_the_visitor_cannot_write_any_
     let mut visitor_ws = app.ws(&v.guest.access_token).await;
     let mut mod_ws = app.ws(&moderator.access_token).await;
 
-    let res = app.post(&format!("/api/v1/admin/support/sessions/{}/close", v.session_id), Some(&moderator.access_token), json!({})).await;
+    let res = app
+        .post(
+            &format!("/api/v1/admin/support/sessions/{}/close", v.session_id),
+            Some(&moderator.access_token),
+            json!({}),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let closed: Value = res.json().await.unwrap();
     assert_eq!(closed["status"], "closed");
@@ -283,18 +332,32 @@ async fn closing_a_session_sends_a_final_event_and_the_visitor_cannot_write_any_
     let reply = visitor_ws.command("message.send", json!({"room_id": v.room, "body": "wait"})).await;
     assert_eq!(reply["error"]["code"], "forbidden");
     let id = msg["id"].as_str().unwrap();
-    assert_eq!(app.patch(&format!("/api/v1/messages/{id}"), t, json!({"body": "x"})).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.patch(&format!("/api/v1/messages/{id}"), t, json!({"body": "x"})).await.status(),
+        StatusCode::FORBIDDEN
+    );
     assert_eq!(app.delete(&format!("/api/v1/messages/{id}"), t).await.status(), StatusCode::FORBIDDEN);
-    assert_eq!(app.request(Method::PUT, &format!("/api/v1/messages/{id}/reactions/👍"), t, None).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.request(Method::PUT, &format!("/api/v1/messages/{id}/reactions/👍"), t, None).await.status(),
+        StatusCode::FORBIDDEN
+    );
     // Staff cannot write there either; the history stays readable.
-    let res = app.post(&format!("/api/v1/rooms/{}/messages", v.room), Some(&moderator.access_token), json!({"body": "late"})).await;
+    let res = app
+        .post(&format!("/api/v1/rooms/{}/messages", v.room), Some(&moderator.access_token), json!({"body": "late"}))
+        .await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert_eq!(app.history(&v.guest, v.room, "").await["messages"][0]["body"], "bye");
 
     assert_eq!(sessions(&app, &moderator, "?status=open").await.len(), 0);
     assert_eq!(sessions(&app, &moderator, "?status=closed").await.len(), 1);
     // Closing again changes nothing.
-    let again = app.post(&format!("/api/v1/admin/support/sessions/{}/close", v.session_id), Some(&moderator.access_token), json!({})).await;
+    let again = app
+        .post(
+            &format!("/api/v1/admin/support/sessions/{}/close", v.session_id),
+            Some(&moderator.access_token),
+            json!({}),
+        )
+        .await;
     assert_eq!(again.status(), StatusCode::OK);
     assert_eq!(again.json::<Value>().await.unwrap()["closed_at"], closed["closed_at"]);
 }
@@ -314,8 +377,10 @@ async fn a_returning_visitor_with_its_token_sees_its_history() {
     assert_eq!(body["user"]["role"], "guest");
     let rooms: Value = app.get("/api/v1/rooms", Some(token)).await.json().await.unwrap();
     assert_eq!(rooms["rooms"][0]["unread_count"], 1);
-    let history: Value = app.get(&format!("/api/v1/rooms/{}/messages", v.room), Some(token)).await.json().await.unwrap();
-    let bodies: Vec<&str> = history["messages"].as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap()).collect();
+    let history: Value =
+        app.get(&format!("/api/v1/rooms/{}/messages", v.room), Some(token)).await.json().await.unwrap();
+    let bodies: Vec<&str> =
+        history["messages"].as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap()).collect();
     assert_eq!(bodies, ["answer while away", "first visit"]);
 }
 
@@ -340,13 +405,30 @@ async fn bad_support_requests_get_clear_errors() {
     let open = |body: Value| app.post("/api/v1/support/sessions", None, body);
     assert_error(open(json!({"name": ""})).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     assert_error(open(json!({"name": "   "})).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
-    assert_error(open(json!({"name": "x".repeat(65)})).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
-    assert_error(open(json!({"name": "a\u{0007}b"})).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
-    let body = assert_error(open(json!({"name": "vera", "email": "not-an-email"})).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_error(open(json!({"name": "x".repeat(65)})).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+        .await;
+    assert_error(open(json!({"name": "a\u{0007}b"})).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+        .await;
+    let body = assert_error(
+        open(json!({"name": "vera", "email": "not-an-email"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
     assert!(body["error"]["details"]["fields"]["email"].is_string());
-    assert_error(open(json!({"name": "vera", "role": "admin"})).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_error(
+        open(json!({"name": "vera", "role": "admin"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
     assert_error(open(json!({})).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
-    assert_error(app.raw(Method::POST, "/api/v1/support/sessions", None, "{\"name\": ").await, StatusCode::BAD_REQUEST, "bad_request").await;
+    assert_error(
+        app.raw(Method::POST, "/api/v1/support/sessions", None, "{\"name\": ").await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
     let huge = json!({"name": "x".repeat(100_000)});
     assert_error(open(huge).await, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
     // No email is fine.

@@ -89,7 +89,8 @@ async fn logout_all_revokes_every_access_and_refresh_token_at_once() {
     assert_error(app.me(&ada.access_token).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
     assert_error(app.me(other_access).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
     assert_error(app.refresh(&ada.refresh_token).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    assert_error(app.refresh(other["refresh_token"].as_str().unwrap()).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_error(app.refresh(other["refresh_token"].as_str().unwrap()).await, StatusCode::UNAUTHORIZED, "unauthorized")
+        .await;
     // Logging in again works and gives working tokens.
     let fresh: Value = app.login("ada", PASSWORD).await.json().await.unwrap();
     assert_eq!(app.me(fresh["access_token"].as_str().unwrap()).await.status(), StatusCode::OK);
@@ -108,27 +109,41 @@ async fn missing_malformed_expired_tampered_and_foreign_tokens_are_401() {
     let ada = app.register("ada").await;
     let sub = ada.id.to_string();
 
-    let expired = sign(&json!({"sub": sub, "role": "user", "ver": 0, "iat": now() - 3600, "exp": now() - 60}), JWT_SECRET);
-    let foreign = sign(&json!({"sub": sub, "role": "user", "ver": 0, "iat": now(), "exp": now() + 600}), "another-secret-that-is-also-32-bytes-long");
+    let expired =
+        sign(&json!({"sub": sub, "role": "user", "ver": 0, "iat": now() - 3600, "exp": now() - 60}), JWT_SECRET);
+    let foreign = sign(
+        &json!({"sub": sub, "role": "user", "ver": 0, "iat": now(), "exp": now() + 600}),
+        "another-secret-that-is-also-32-bytes-long",
+    );
     let alg_none = format!(
         "{}.{}.",
         URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#),
-        URL_SAFE_NO_PAD.encode(json!({"sub": sub, "role": "admin", "ver": 0, "iat": now(), "exp": now() + 600}).to_string())
+        URL_SAFE_NO_PAD
+            .encode(json!({"sub": sub, "role": "admin", "ver": 0, "iat": now(), "exp": now() + 600}).to_string())
     );
     // Same header and signature, claims swapped for an admin role: the signature no longer fits.
     let parts: Vec<&str> = ada.access_token.split('.').collect();
-    let forged_claims = URL_SAFE_NO_PAD.encode(json!({"sub": sub, "role": "admin", "ver": 0, "iat": now(), "exp": now() + 600}).to_string());
+    let forged_claims = URL_SAFE_NO_PAD
+        .encode(json!({"sub": sub, "role": "admin", "ver": 0, "iat": now(), "exp": now() + 600}).to_string());
     let tampered = format!("{}.{}.{}", parts[0], forged_claims, parts[2]);
     let mut bad_sig = ada.access_token.clone();
     let last = bad_sig.pop().unwrap();
     bad_sig.push(if last == 'A' { 'B' } else { 'A' });
 
-    for token in [expired.as_str(), foreign.as_str(), alg_none.as_str(), tampered.as_str(), bad_sig.as_str(), "garbage", "a.b.c"] {
+    for token in
+        [expired.as_str(), foreign.as_str(), alg_none.as_str(), tampered.as_str(), bad_sig.as_str(), "garbage", "a.b.c"]
+    {
         assert_error(app.me(token).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
     }
     // No header, and the wrong scheme.
     assert_error(app.get("/api/v1/users/me", None).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    let basic = app.client.get(format!("{}/api/v1/users/me", app.address)).header("authorization", "Basic YWRhOnB3").send().await.unwrap();
+    let basic = app
+        .client
+        .get(format!("{}/api/v1/users/me", app.address))
+        .header("authorization", "Basic YWRhOnB3")
+        .send()
+        .await
+        .unwrap();
     assert_error(basic, StatusCode::UNAUTHORIZED, "unauthorized").await;
     // A correctly signed token for a real user still works: the checks above are not vacuous.
     let good = sign(&json!({"sub": sub, "role": "user", "ver": 0, "iat": now(), "exp": now() + 600}), JWT_SECRET);
@@ -172,9 +187,19 @@ async fn a_wrong_current_password_or_a_weak_new_one_changes_nothing() {
     let app = spawn_app().await;
     let ada = app.register("ada").await;
     let wrong = json!({"current_password": "not it at all", "new_password": "a much better passphrase"});
-    assert_error(app.post("/api/v1/users/me/password", Some(&ada.access_token), wrong).await, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_error(
+        app.post("/api/v1/users/me/password", Some(&ada.access_token), wrong).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
     let weak = json!({"current_password": PASSWORD, "new_password": "short"});
-    assert_error(app.post("/api/v1/users/me/password", Some(&ada.access_token), weak).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_error(
+        app.post("/api/v1/users/me/password", Some(&ada.access_token), weak).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
     assert_eq!(app.me(&ada.access_token).await.status(), StatusCode::OK);
     assert_eq!(app.login("ada", PASSWORD).await.status(), StatusCode::OK);
 }

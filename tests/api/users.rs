@@ -11,7 +11,14 @@ async fn patch_me_updates_only_the_fields_sent_and_null_clears() {
     let ada = app.register("ada").await;
     let t = Some(ada.access_token.as_str());
     let res = app
-        .request(Method::PATCH, "/api/v1/users/me", t, Some(json!({"display_name": "  Ada L. ", "bio": "Analyst 🧮", "avatar_url": "https://example.org/ada.png"})))
+        .request(
+            Method::PATCH,
+            "/api/v1/users/me",
+            t,
+            Some(
+                json!({"display_name": "  Ada L. ", "bio": "Analyst 🧮", "avatar_url": "https://example.org/ada.png"}),
+            ),
+        )
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = res.json().await.unwrap();
@@ -61,7 +68,13 @@ async fn search_finds_by_username_prefix_or_display_name_and_hides_emails() {
     let ada = app.register("ada").await;
     let adam = app.register("adam").await;
     app.register("bob").await;
-    app.request(Method::PATCH, "/api/v1/users/me", Some(&adam.access_token), Some(json!({"display_name": "Bobby Tables"}))).await;
+    app.request(
+        Method::PATCH,
+        "/api/v1/users/me",
+        Some(&adam.access_token),
+        Some(json!({"display_name": "Bobby Tables"})),
+    )
+    .await;
     app.sql("INSERT INTO users (id, username, display_name, role) VALUES (gen_random_uuid(), 'adaguest', 'Visitor', 'guest')").await;
 
     let res = app.get("/api/v1/users?q=AD", Some(&ada.access_token)).await;
@@ -90,7 +103,13 @@ async fn search_validates_its_query() {
     let app = spawn_app().await;
     let ada = app.register("ada").await;
     let t = Some(ada.access_token.as_str());
-    for path in ["/api/v1/users?q=", "/api/v1/users", "/api/v1/users?q=a&limit=0", "/api/v1/users?q=a&limit=101", "/api/v1/users?q=a&limit=ten"] {
+    for path in [
+        "/api/v1/users?q=",
+        "/api/v1/users",
+        "/api/v1/users?q=a&limit=0",
+        "/api/v1/users?q=a&limit=101",
+        "/api/v1/users?q=a&limit=ten",
+    ] {
         assert_error(app.get(path, t).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     }
     assert_error(app.get("/api/v1/users?q=a", None).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
@@ -111,6 +130,16 @@ async fn get_user_by_id_shows_the_public_profile() {
     }
     let unknown = format!("/api/v1/users/{}", uuid::Uuid::new_v4());
     assert_error(app.get(&unknown, Some(&ada.access_token)).await, StatusCode::NOT_FOUND, "not_found").await;
-    assert_error(app.get("/api/v1/users/not-a-uuid", Some(&ada.access_token)).await, StatusCode::NOT_FOUND, "not_found").await;
-    assert_error(app.get("/api/v1/users/'%20OR%201=1", Some(&ada.access_token)).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_error(
+        app.get("/api/v1/users/not-a-uuid", Some(&ada.access_token)).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_error(
+        app.get("/api/v1/users/'%20OR%201=1", Some(&ada.access_token)).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
 }

@@ -8,10 +8,7 @@ use crate::helpers::{assert_error, spawn_app};
 
 /// The asset URLs index.html refers to.
 fn asset_urls(html: &str) -> Vec<String> {
-    html.split(['"', '\''])
-        .filter(|s| s.starts_with("/static/"))
-        .map(str::to_owned)
-        .collect()
+    html.split(['"', '\'']).filter(|s| s.starts_with("/static/")).map(str::to_owned).collect()
 }
 
 #[actix_web::test]
@@ -36,13 +33,8 @@ async fn the_app_page_is_served_at_the_root_with_a_strict_content_security_polic
 #[actix_web::test]
 async fn a_hostile_host_header_does_not_reach_the_policy() {
     let app = spawn_app().await;
-    let res = app
-        .client
-        .get(format!("{}/", app.address))
-        .header("host", "evil.example; script-src *")
-        .send()
-        .await
-        .unwrap();
+    let res =
+        app.client.get(format!("{}/", app.address)).header("host", "evil.example; script-src *").send().await.unwrap();
     let csp = res.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap().to_owned();
     assert!(!csp.contains("evil") && !csp.contains("script-src *"), "{csp}");
     assert!(csp.contains("connect-src 'self';"), "{csp}");
@@ -99,17 +91,30 @@ async fn unversioned_assets_revalidate_and_an_unchanged_copy_gets_304() {
     let body = res.text().await.unwrap();
     assert!(body.contains("export class PlauderClient"));
 
-    let again = app.client.get(format!("{}/static/plauder-client.js", app.address)).header(IF_NONE_MATCH, &etag).send().await.unwrap();
+    let again = app
+        .client
+        .get(format!("{}/static/plauder-client.js", app.address))
+        .header(IF_NONE_MATCH, &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
     assert_eq!(again.headers()[ETAG].to_str().unwrap(), etag);
     assert!(again.bytes().await.unwrap().is_empty());
 
-    let stale = app.client.get(format!("{}/static/plauder-client.js", app.address)).header(IF_NONE_MATCH, "\"other\"").send().await.unwrap();
+    let stale = app
+        .client
+        .get(format!("{}/static/plauder-client.js", app.address))
+        .header(IF_NONE_MATCH, "\"other\"")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(stale.status(), StatusCode::OK);
 
     let page = app.get("/", None).await;
     let page_etag = page.headers()[ETAG].to_str().unwrap().to_owned();
-    let page_again = app.client.get(format!("{}/", app.address)).header(IF_NONE_MATCH, &page_etag).send().await.unwrap();
+    let page_again =
+        app.client.get(format!("{}/", app.address)).header(IF_NONE_MATCH, &page_etag).send().await.unwrap();
     assert_eq!(page_again.status(), StatusCode::NOT_MODIFIED);
 }
 
@@ -124,7 +129,14 @@ async fn an_older_version_in_the_url_gets_todays_file_without_the_long_cache() {
 #[actix_web::test]
 async fn unknown_static_paths_are_404_with_the_error_body() {
     let app = spawn_app().await;
-    for path in ["/static/nope.js", "/static/", "/static/../Cargo.toml", "/static/%2e%2e/Cargo.toml", "/static/app/", "/index.html"] {
+    for path in [
+        "/static/nope.js",
+        "/static/",
+        "/static/../Cargo.toml",
+        "/static/%2e%2e/Cargo.toml",
+        "/static/app/",
+        "/index.html",
+    ] {
         assert_error(app.get(path, None).await, StatusCode::NOT_FOUND, "not_found").await;
     }
 }
@@ -132,7 +144,13 @@ async fn unknown_static_paths_are_404_with_the_error_body() {
 #[actix_web::test]
 async fn assets_are_gzipped_for_clients_that_accept_it() {
     let app = spawn_app().await;
-    let res = app.client.get(format!("{}/static/app.css", app.address)).header("accept-encoding", "gzip").send().await.unwrap();
+    let res = app
+        .client
+        .get(format!("{}/static/app.css", app.address))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["content-encoding"], "gzip");
 }
@@ -173,19 +191,41 @@ async fn the_admin_page_is_served_with_the_same_strict_policy_and_its_assets_exi
 #[actix_web::test]
 async fn the_widget_loader_is_a_script_any_site_may_load_and_it_names_the_current_widget() {
     let app = spawn_app().await;
-    let res = app.client.get(format!("{}/widget.js", app.address)).header("origin", "https://shop.example").send().await.unwrap();
+    let res = app
+        .client
+        .get(format!("{}/widget.js", app.address))
+        .header("origin", "https://shop.example")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("text/javascript"));
     assert_eq!(res.headers()["access-control-allow-origin"], "*");
     assert_eq!(res.headers()[CACHE_CONTROL], "no-cache");
     let js = res.text().await.unwrap();
-    let module = js.split('\'').find(|s| s.starts_with("/static/") && s.ends_with("/widget/widget.js")).expect("the module's URL").to_owned();
+    let module = js
+        .split('\'')
+        .find(|s| s.starts_with("/static/") && s.ends_with("/widget/widget.js"))
+        .expect("the module's URL")
+        .to_owned();
     // The module it imports, and the modules that one imports, are readable cross-origin too.
-    let res = app.client.get(format!("{}{module}", app.address)).header("origin", "https://shop.example").send().await.unwrap();
+    let res = app
+        .client
+        .get(format!("{}{module}", app.address))
+        .header("origin", "https://shop.example")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["access-control-allow-origin"], "*");
     let client = module.replace("widget/widget.js", "plauder-client.js");
-    let res = app.client.get(format!("{}{client}", app.address)).header("origin", "https://shop.example").send().await.unwrap();
+    let res = app
+        .client
+        .get(format!("{}{client}", app.address))
+        .header("origin", "https://shop.example")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.headers()["access-control-allow-origin"], "*");
 }
 
@@ -234,7 +274,13 @@ async fn other_routes_stay_same_origin_only() {
         assert!(res.headers().get("access-control-allow-origin").is_none(), "{path}");
         assert_ne!(res.status(), StatusCode::NO_CONTENT, "{path}");
     }
-    let res = app.client.get(format!("{}/api/v1/friends", app.address)).header("origin", "https://evil.example").send().await.unwrap();
+    let res = app
+        .client
+        .get(format!("{}/api/v1/friends", app.address))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
     assert!(res.headers().get("access-control-allow-origin").is_none());
 }
 
@@ -253,7 +299,13 @@ async fn a_cross_origin_answer_of_a_widget_route_is_readable_errors_included() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["access-control-allow-origin"], "*");
     // A refusal must be readable too, or the widget could not tell an expired session from an outage.
-    let res = app.client.get(format!("{}/api/v1/users/me", app.address)).header("origin", "https://shop.example").send().await.unwrap();
+    let res = app
+        .client
+        .get(format!("{}/api/v1/users/me", app.address))
+        .header("origin", "https://shop.example")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.headers()["access-control-allow-origin"], "*");
     assert_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
 }

@@ -21,7 +21,8 @@ async fn a_send_reaches_every_connection_of_every_member_once_and_no_one_else() 
     let mut bob1 = app.ws(&bob.access_token).await;
     let mut eve1 = app.ws(&eve.access_token).await;
 
-    let reply = ada1.command("message.send", json!({"room_id": room, "body": "hello all", "client_msg_id": "x1"})).await;
+    let reply =
+        ada1.command("message.send", json!({"room_id": room, "body": "hello all", "client_msg_id": "x1"})).await;
     assert_eq!(reply["ok"], true, "{reply}");
     let message = &reply["data"]["message"];
     assert_eq!(message["seq"], 1);
@@ -50,14 +51,26 @@ async fn a_retried_client_msg_id_returns_the_original_and_announces_nothing_new(
     let mut other = app.ws(&ada.access_token).await;
     let first = ws.command("message.send", json!({"room_id": room, "body": "once", "client_msg_id": "k"})).await;
     // Racing retries from two connections.
-    ws.send_json(json!({"id": 100, "type": "message.send", "data": {"room_id": room, "body": "once", "client_msg_id": "k"}})).await;
-    other.send_json(json!({"id": 200, "type": "message.send", "data": {"room_id": room, "body": "once", "client_msg_id": "k"}})).await;
+    ws.send_json(
+        json!({"id": 100, "type": "message.send", "data": {"room_id": room, "body": "once", "client_msg_id": "k"}}),
+    )
+    .await;
+    other
+        .send_json(
+            json!({"id": 200, "type": "message.send", "data": {"room_id": room, "body": "once", "client_msg_id": "k"}}),
+        )
+        .await;
     let r1 = ws.reply_to(json!(100)).await;
     let r2 = other.reply_to(json!(200)).await;
     assert_eq!(r1["data"]["message"], first["data"]["message"]);
     assert_eq!(r2["data"]["message"], first["data"]["message"]);
     for c in [&mut ws, &mut other] {
-        let news: Vec<Value> = c.frames_within(Duration::from_millis(400)).await.into_iter().filter(|f| f["type"] == "message.new").collect();
+        let news: Vec<Value> = c
+            .frames_within(Duration::from_millis(400))
+            .await
+            .into_iter()
+            .filter(|f| f["type"] == "message.new")
+            .collect();
         assert_eq!(news.len(), 1, "{news:?}");
     }
 }
@@ -78,7 +91,12 @@ async fn concurrent_writers_are_seen_in_seq_order_exactly_once() {
         let app = &app;
         async move {
             for n in 0..50 {
-                app.post(&format!("/api/v1/rooms/{room}/messages"), Some(&w.access_token), json!({"body": format!("{n}")})).await;
+                app.post(
+                    &format!("/api/v1/rooms/{room}/messages"),
+                    Some(&w.access_token),
+                    json!({"body": format!("{n}")}),
+                )
+                .await;
             }
         }
     });
@@ -108,7 +126,13 @@ async fn edits_deletes_and_reactions_are_pushed_with_their_seq() {
     bobs.command("reaction.remove", json!({"message_id": id, "emoji": "🎉"})).await;
     let deleted = adas.command("message.delete", json!({"message_id": id})).await;
     assert_eq!(deleted["data"], json!({}));
-    let expected = [("message.new", 1), ("message.updated", 2), ("reaction.updated", 3), ("reaction.updated", 4), ("message.deleted", 5)];
+    let expected = [
+        ("message.new", 1),
+        ("message.updated", 2),
+        ("reaction.updated", 3),
+        ("reaction.updated", 4),
+        ("message.deleted", 5),
+    ];
     for (kind, seq) in expected {
         let ev = bobs.event(kind).await;
         assert_eq!(ev["seq"], seq, "{kind}");
@@ -156,7 +180,12 @@ async fn sync_returns_exactly_what_was_missed_edits_and_deletes_included() {
     app.send(&ada, room, "two").await;
     // bob saw up to seq 2, then went away; meanwhile: a new message, an edit, a delete.
     let m3 = app.send(&ada, room, "three").await;
-    app.patch(&format!("/api/v1/messages/{}", m1["id"].as_str().unwrap()), Some(&ada.access_token), json!({"body": "one, edited"})).await;
+    app.patch(
+        &format!("/api/v1/messages/{}", m1["id"].as_str().unwrap()),
+        Some(&ada.access_token),
+        json!({"body": "one, edited"}),
+    )
+    .await;
     app.delete(&format!("/api/v1/messages/{}", m3["id"].as_str().unwrap()), Some(&ada.access_token)).await;
 
     let mut ws = app.ws(&bob.access_token).await;
@@ -165,9 +194,17 @@ async fn sync_returns_exactly_what_was_missed_edits_and_deletes_included() {
     assert_eq!(data["room_id"], room.to_string());
     assert_eq!(data["last_seq"], 5);
     assert_eq!(data["has_more"], false);
-    let got: Vec<(i64, &str, bool)> = data["messages"].as_array().unwrap().iter()
-        .map(|m| (m["rev"].as_i64().unwrap(), m["body"].as_str().unwrap(), m["deleted"].as_bool().unwrap())).collect();
-    assert_eq!(got, [(4, "one, edited", false), (5, "", true)], "message three was created and deleted: only its latest state");
+    let got: Vec<(i64, &str, bool)> = data["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["rev"].as_i64().unwrap(), m["body"].as_str().unwrap(), m["deleted"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        [(4, "one, edited", false), (5, "", true)],
+        "message three was created and deleted: only its latest state"
+    );
 
     let r = ws.command("sync", json!({"room_id": room, "since_seq": 0, "limit": 2})).await;
     assert_eq!(r["data"]["has_more"], true);
@@ -224,25 +261,43 @@ async fn new_rooms_and_friend_requests_reach_the_people_concerned() {
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let mut bobs = app.ws(&bob.access_token).await;
-    let dm: Value = app.post("/api/v1/rooms", Some(&ada.access_token), json!({"kind": "direct", "member_ids": [bob.id]})).await.json().await.unwrap();
+    let dm: Value = app
+        .post("/api/v1/rooms", Some(&ada.access_token), json!({"kind": "direct", "member_ids": [bob.id]}))
+        .await
+        .json()
+        .await
+        .unwrap();
     let ev = bobs.event("room.member_added").await;
     assert_eq!(ev["room_id"], dm["id"]);
     tokio::time::sleep(Duration::from_millis(100)).await;
     app.send(&ada, dm["id"].as_str().unwrap().parse().unwrap(), "psst").await;
     assert_eq!(bobs.event("message.new").await["message"]["body"], "psst");
 
-    let req: Value = app.post("/api/v1/friends/requests", Some(&ada.access_token), json!({"user_id": bob.id})).await.json().await.unwrap();
+    let req: Value = app
+        .post("/api/v1/friends/requests", Some(&ada.access_token), json!({"user_id": bob.id}))
+        .await
+        .json()
+        .await
+        .unwrap();
     let ev = bobs.event("friend.request").await;
     assert_eq!(ev["request"]["id"], req["id"]);
     let mut adas = app.ws(&ada.access_token).await;
-    app.post(&format!("/api/v1/friends/requests/{}/accept", req["id"].as_str().unwrap()), Some(&bob.access_token), json!({})).await;
+    app.post(
+        &format!("/api/v1/friends/requests/{}/accept", req["id"].as_str().unwrap()),
+        Some(&bob.access_token),
+        json!({}),
+    )
+    .await;
     assert_eq!(adas.event("friend.accepted").await["user"]["id"], bob.id.to_string());
 }
 
 /// What `members_added` publishes, sent by hand so that the test decides when it arrives.
 fn late_attach(app: &crate::helpers::TestApp, user: Uuid, room: Uuid, from_seq: i64) {
     use plauder::realtime::broker::{Control, Envelope, Topic};
-    app.state.realtime.broker.publish(Topic::User(user), Envelope::Control(Control::Attach { room_id: room, from_seq: Some(from_seq) }));
+    app.state
+        .realtime
+        .broker
+        .publish(Topic::User(user), Envelope::Control(Control::Attach { room_id: room, from_seq: Some(from_seq) }));
 }
 
 #[actix_web::test]
@@ -281,6 +336,10 @@ async fn a_new_members_messages_committed_before_its_attach_arrives_still_reach_
         frames.push(bobs.next_frame().await);
     }
     frames.extend(bobs.frames_within(Duration::from_millis(300)).await);
-    assert_eq!(new_bodies(&frames, Some(fresh)), ["m1", "m2", "m3"], "fresh room: everything since joining, once, in order");
+    assert_eq!(
+        new_bodies(&frames, Some(fresh)),
+        ["m1", "m2", "m3"],
+        "fresh room: everything since joining, once, in order"
+    );
     assert_eq!(new_bodies(&frames, Some(busy)), ["m1", "m2", "m3", "m4"], "busy room: nothing from before joining");
 }

@@ -8,8 +8,18 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, TestUser, spawn_app};
 
 async fn befriend(app: &TestApp, a: &TestUser, b: &TestUser) {
-    let req: Value = app.post("/api/v1/friends/requests", Some(&a.access_token), json!({"user_id": b.id})).await.json().await.unwrap();
-    app.post(&format!("/api/v1/friends/requests/{}/accept", req["id"].as_str().unwrap()), Some(&b.access_token), json!({})).await;
+    let req: Value = app
+        .post("/api/v1/friends/requests", Some(&a.access_token), json!({"user_id": b.id}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.post(
+        &format!("/api/v1/friends/requests/{}/accept", req["id"].as_str().unwrap()),
+        Some(&b.access_token),
+        json!({}),
+    )
+    .await;
 }
 
 /// The statuses in `presence` events about `user` among the frames.

@@ -24,7 +24,9 @@ async fn the_upgrade_needs_a_valid_token_and_a_banned_user_gets_403() {
     assert_eq!(upgrade_status(crate::ws::WsClient::connect(&app.ws_url(), None).await), 401);
     assert_eq!(upgrade_status(app.ws_raw("garbage").await), 401);
     // The browser form: ?token=
-    let mut via_query = crate::ws::WsClient::connect(&format!("{}?token={}", app.ws_url(), ada.access_token), None).await.expect("?token= accepted");
+    let mut via_query = crate::ws::WsClient::connect(&format!("{}?token={}", app.ws_url(), ada.access_token), None)
+        .await
+        .expect("?token= accepted");
     assert_eq!(via_query.next_frame().await["type"], "hello");
     app.sql(&format!("UPDATE users SET banned_at = now() WHERE id = '{}'", ada.id)).await;
     assert_eq!(upgrade_status(app.ws_raw(&ada.access_token).await), 403);
@@ -122,7 +124,8 @@ async fn over_the_rate_limit_commands_and_rest_sends_are_refused_with_a_wait() {
     // Other commands have their own budget.
     assert_eq!(ws.command("ping", json!({})).await["ok"], true);
     // REST shares the user's message budget.
-    let res = app.post(&format!("/api/v1/rooms/{room}/messages"), Some(&ada.access_token), json!({"body": "via REST"})).await;
+    let res =
+        app.post(&format!("/api/v1/rooms/{room}/messages"), Some(&ada.access_token), json!({"body": "via REST"})).await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(res.headers().contains_key("retry-after"));
     let body: Value = res.json().await.unwrap();
@@ -159,7 +162,13 @@ async fn logout_all_and_password_change_close_live_sockets_with_4001() {
     assert_eq!(b.closed_with().await, 4001);
     assert_eq!(bobs.command("ping", json!({})).await["ok"], true, "other users are untouched");
 
-    let res = app.post("/api/v1/users/me/password", Some(&bob.access_token), json!({"current_password": PASSWORD, "new_password": "another good passphrase"})).await;
+    let res = app
+        .post(
+            "/api/v1/users/me/password",
+            Some(&bob.access_token),
+            json!({"current_password": PASSWORD, "new_password": "another good passphrase"}),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert_eq!(bobs.closed_with().await, 4001);
 }
@@ -216,7 +225,8 @@ async fn a_connection_sending_faster_than_commits_is_refused_not_buffered() {
     let room = app.group(&ada, "r", &[]).await;
     let mut ws = app.ws(&ada.access_token).await;
     for i in 0..30 {
-        ws.send_json(json!({"id": i, "type": "message.send", "data": {"room_id": room, "body": format!("m{i}")}})).await;
+        ws.send_json(json!({"id": i, "type": "message.send", "data": {"room_id": room, "body": format!("m{i}")}}))
+            .await;
     }
     let (mut ok, mut busy) = (0, 0);
     for i in 0..30 {

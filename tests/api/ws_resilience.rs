@@ -137,9 +137,14 @@ async fn five_hundred_connect_disconnect_cycles_leave_no_actor_or_registry_entry
             break;
         }
     }
-    assert!(settled, "connections, attachments, rooms: {} {} {} {}",
-        app.metric("ws_connections").await, app.metric("realtime_registry_attachments").await,
-        app.metric("realtime_registry_rooms").await, app.metric("realtime_rooms_active").await);
+    assert!(
+        settled,
+        "connections, attachments, rooms: {} {} {} {}",
+        app.metric("ws_connections").await,
+        app.metric("realtime_registry_attachments").await,
+        app.metric("realtime_registry_rooms").await,
+        app.metric("realtime_rooms_active").await
+    );
     let stats = app.state.realtime.registry.send(plauder::realtime::registry::Stats).await.unwrap();
     assert_eq!((stats.rooms, stats.attachments), (0, 0));
 }
@@ -167,7 +172,13 @@ async fn two_hundred_connections_in_twenty_rooms_each_get_every_message_of_their
         let room = rooms[i / 10];
         async move {
             for n in 0..3 {
-                let res = app.post(&format!("/api/v1/rooms/{room}/messages"), Some(&u.access_token), json!({"body": format!("{} {n}", u.id)})).await;
+                let res = app
+                    .post(
+                        &format!("/api/v1/rooms/{room}/messages"),
+                        Some(&u.access_token),
+                        json!({"body": format!("{} {n}", u.id)}),
+                    )
+                    .await;
                 assert_eq!(res.status(), reqwest::StatusCode::CREATED);
             }
         }

@@ -29,7 +29,11 @@ pub async fn insert_next(conn: &mut AsyncPgConnection, new: &NewMessage<'_>) -> 
         "WITH s AS (UPDATE rooms SET last_seq = last_seq + 1, last_activity_at = now() WHERE id = ",
         " RETURNING last_seq) \
          INSERT INTO messages (id, room_id, seq, rev, sender_id, body, reply_to, client_msg_id) SELECT ",
-        ", ", ", s.last_seq, s.last_seq, ", ", ", ", ", ", ",
+        ", ",
+        ", s.last_seq, s.last_seq, ",
+        ", ",
+        ", ",
+        ", ",
         concat!(" FROM s RETURNING ", crate::message_columns!()),
     ];
     Prepared::new(SQL, insert_params(new)).get_result(conn).await
@@ -114,11 +118,29 @@ pub async fn change(conn: &mut AsyncPgConnection, room_id: Uuid, id: Uuid, chang
     const HEAD: &str = "WITH s AS (UPDATE rooms SET last_seq = last_seq + 1 WHERE id = ";
     // `s` has only last_seq, so the message columns need no qualifying.
     const TAIL: &str = concat!(" RETURNING ", crate::message_columns!());
-    const EDIT: &[&str] = &[HEAD, " RETURNING last_seq) UPDATE messages SET rev = s.last_seq, body = ", ", edited_at = now() FROM s WHERE messages.id = ", " AND messages.room_id = ", TAIL];
-    const DELETE: &[&str] = &[HEAD, " RETURNING last_seq) UPDATE messages SET rev = s.last_seq, body = '', deleted_at = now() FROM s WHERE messages.id = ", " AND messages.room_id = ", TAIL];
-    const TOUCH: &[&str] = &[HEAD, " RETURNING last_seq) UPDATE messages SET rev = s.last_seq FROM s WHERE messages.id = ", " AND messages.room_id = ", TAIL];
+    const EDIT: &[&str] = &[
+        HEAD,
+        " RETURNING last_seq) UPDATE messages SET rev = s.last_seq, body = ",
+        ", edited_at = now() FROM s WHERE messages.id = ",
+        " AND messages.room_id = ",
+        TAIL,
+    ];
+    const DELETE: &[&str] = &[
+        HEAD,
+        " RETURNING last_seq) UPDATE messages SET rev = s.last_seq, body = '', deleted_at = now() FROM s WHERE messages.id = ",
+        " AND messages.room_id = ",
+        TAIL,
+    ];
+    const TOUCH: &[&str] = &[
+        HEAD,
+        " RETURNING last_seq) UPDATE messages SET rev = s.last_seq FROM s WHERE messages.id = ",
+        " AND messages.room_id = ",
+        TAIL,
+    ];
     let query = match change {
-        Change::Edit(body) => Prepared::new(EDIT, vec![Param::Uuid(room_id), Param::Text(body), Param::Uuid(id), Param::Uuid(room_id)]),
+        Change::Edit(body) => {
+            Prepared::new(EDIT, vec![Param::Uuid(room_id), Param::Text(body), Param::Uuid(id), Param::Uuid(room_id)])
+        }
         Change::Delete => Prepared::new(DELETE, vec![Param::Uuid(room_id), Param::Uuid(id), Param::Uuid(room_id)]),
         Change::Touch => Prepared::new(TOUCH, vec![Param::Uuid(room_id), Param::Uuid(id), Param::Uuid(room_id)]),
     };
@@ -174,7 +196,12 @@ pub async fn page(
 }
 
 /// Messages whose latest change is after `since`, in rev order: what `sync` returns.
-pub async fn changed_since(conn: &mut AsyncPgConnection, room_id: Uuid, since: i64, limit: i64) -> QueryResult<Vec<Message>> {
+pub async fn changed_since(
+    conn: &mut AsyncPgConnection,
+    room_id: Uuid,
+    since: i64,
+    limit: i64,
+) -> QueryResult<Vec<Message>> {
     messages::table
         .filter(messages::room_id.eq(room_id))
         .filter(messages::rev.gt(since))
@@ -198,7 +225,12 @@ pub async fn reactions_for(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryR
 }
 
 /// Returns whether the reaction is new.
-pub async fn add_reaction(conn: &mut AsyncPgConnection, message_id: Uuid, user_id: Uuid, emoji: &str) -> QueryResult<bool> {
+pub async fn add_reaction(
+    conn: &mut AsyncPgConnection,
+    message_id: Uuid,
+    user_id: Uuid,
+    emoji: &str,
+) -> QueryResult<bool> {
     diesel::insert_into(reactions::table)
         .values((reactions::message_id.eq(message_id), reactions::user_id.eq(user_id), reactions::emoji.eq(emoji)))
         .on_conflict_do_nothing()
@@ -208,11 +240,13 @@ pub async fn add_reaction(conn: &mut AsyncPgConnection, message_id: Uuid, user_i
 }
 
 /// Returns whether there was such a reaction.
-pub async fn remove_reaction(conn: &mut AsyncPgConnection, message_id: Uuid, user_id: Uuid, emoji: &str) -> QueryResult<bool> {
-    diesel::delete(reactions::table.find((message_id, user_id, emoji)))
-        .execute(conn)
-        .await
-        .map(|n| n > 0)
+pub async fn remove_reaction(
+    conn: &mut AsyncPgConnection,
+    message_id: Uuid,
+    user_id: Uuid,
+    emoji: &str,
+) -> QueryResult<bool> {
+    diesel::delete(reactions::table.find((message_id, user_id, emoji))).execute(conn).await.map(|n| n > 0)
 }
 
 pub async fn clear_reactions(conn: &mut AsyncPgConnection, message_id: Uuid) -> QueryResult<usize> {
@@ -256,7 +290,10 @@ pub async fn search(
          LIMIT ",
         "",
     ];
-    Prepared::new(SQL, vec![Param::Text(q), Param::Uuid(user_id), Param::OptUuid(room_id), Param::OptUuid(room_id), Param::Int(limit)])
+    Prepared::new(
+        SQL,
+        vec![Param::Text(q), Param::Uuid(user_id), Param::OptUuid(room_id), Param::OptUuid(room_id), Param::Int(limit)],
+    )
     .load(conn)
     .await
 }

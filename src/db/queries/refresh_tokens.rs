@@ -14,10 +14,7 @@ pub async fn insert(conn: &mut AsyncPgConnection, new: &NewRefreshToken<'_>) -> 
 
 /// The token with this hash, row-locked so two concurrent refreshes of one token serialise and the
 /// second sees it spent.
-pub async fn find_by_hash_for_update(
-    conn: &mut AsyncPgConnection,
-    hash: &[u8],
-) -> QueryResult<Option<RefreshToken>> {
+pub async fn find_by_hash_for_update(conn: &mut AsyncPgConnection, hash: &[u8]) -> QueryResult<Option<RefreshToken>> {
     refresh_tokens::table
         .filter(refresh_tokens::token_hash.eq(hash))
         .select(RefreshToken::as_select())
@@ -28,10 +25,7 @@ pub async fn find_by_hash_for_update(
 }
 
 pub async fn mark_spent(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<usize> {
-    diesel::update(refresh_tokens::table.find(id))
-        .set(refresh_tokens::spent_at.eq(now))
-        .execute(conn)
-        .await
+    diesel::update(refresh_tokens::table.find(id)).set(refresh_tokens::spent_at.eq(now)).execute(conn).await
 }
 
 pub async fn revoke_family(conn: &mut AsyncPgConnection, family_id: Uuid) -> QueryResult<usize> {
@@ -47,9 +41,7 @@ pub async fn revoke_family(conn: &mut AsyncPgConnection, family_id: Uuid) -> Que
 
 pub async fn revoke_all_for_user(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<usize> {
     diesel::update(
-        refresh_tokens::table
-            .filter(refresh_tokens::user_id.eq(user_id))
-            .filter(refresh_tokens::revoked_at.is_null()),
+        refresh_tokens::table.filter(refresh_tokens::user_id.eq(user_id)).filter(refresh_tokens::revoked_at.is_null()),
     )
     .set(refresh_tokens::revoked_at.eq(now))
     .execute(conn)

@@ -20,12 +20,7 @@ pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<
 }
 
 pub async fn find_direct(conn: &mut AsyncPgConnection, key: &str) -> QueryResult<Option<Room>> {
-    rooms::table
-        .filter(rooms::direct_key.eq(key))
-        .select(Room::as_select())
-        .first(conn)
-        .await
-        .optional()
+    rooms::table.filter(rooms::direct_key.eq(key)).select(Room::as_select()).first(conn).await.optional()
 }
 
 /// The room and the user's membership in it, in one round trip: what every authorisation needs.
@@ -35,10 +30,7 @@ pub async fn find_with_membership(
     user_id: Uuid,
 ) -> QueryResult<Option<(Room, Option<RoomMember>)>> {
     rooms::table
-        .left_join(
-            room_members::table
-                .on(room_members::room_id.eq(rooms::id).and(room_members::user_id.eq(user_id))),
-        )
+        .left_join(room_members::table.on(room_members::room_id.eq(rooms::id).and(room_members::user_id.eq(user_id))))
         .filter(rooms::id.eq(room_id))
         .select((Room::as_select(), Option::<RoomMember>::as_select()))
         .first(conn)
@@ -94,10 +86,7 @@ pub async fn set_member_role(
     user_id: Uuid,
     role: &str,
 ) -> QueryResult<usize> {
-    diesel::update(room_members::table.find((room_id, user_id)))
-        .set(room_members::role.eq(role))
-        .execute(conn)
-        .await
+    diesel::update(room_members::table.find((room_id, user_id))).set(room_members::role.eq(role)).execute(conn).await
 }
 
 /// Members with their accounts, longest-standing first.
@@ -114,11 +103,7 @@ pub async fn members(conn: &mut AsyncPgConnection, room_id: Uuid) -> QueryResult
 }
 
 pub async fn member_ids(conn: &mut AsyncPgConnection, room_id: Uuid) -> QueryResult<Vec<Uuid>> {
-    room_members::table
-        .filter(room_members::room_id.eq(room_id))
-        .select(room_members::user_id)
-        .load(conn)
-        .await
+    room_members::table.filter(room_members::room_id.eq(room_id)).select(room_members::user_id).load(conn).await
 }
 
 /// Moves the read marker forward only (a late, lower `read` must not mark messages unread
@@ -144,11 +129,16 @@ pub async fn advance_read_marker(
         .get_result::<Marker>(conn)
         .await
         .optional()
-    .map(|m| m.map(|m| m.last_read_seq))
+        .map(|m| m.map(|m| m.last_read_seq))
 }
 
 /// Messages after the marker that others sent and that still stand.
-pub async fn unread_count(conn: &mut AsyncPgConnection, room_id: Uuid, user_id: Uuid, after_seq: i64) -> QueryResult<i64> {
+pub async fn unread_count(
+    conn: &mut AsyncPgConnection,
+    room_id: Uuid,
+    user_id: Uuid,
+    after_seq: i64,
+) -> QueryResult<i64> {
     use crate::schema::messages;
     messages::table
         .filter(messages::room_id.eq(room_id))
@@ -192,9 +182,7 @@ pub async fn list_for_user(conn: &mut AsyncPgConnection, user_id: Uuid) -> Query
          WHERE m.user_id = ",
         " ORDER BY r.last_activity_at DESC, r.id",
     ];
-    Prepared::new(SQL, vec![Param::Uuid(user_id)])
-    .load(conn)
-    .await
+    Prepared::new(SQL, vec![Param::Uuid(user_id)]).load(conn).await
 }
 
 pub async fn by_ids(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec<Room>> {

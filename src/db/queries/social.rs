@@ -49,9 +49,18 @@ pub async fn unfriend(conn: &mut AsyncPgConnection, a: Uuid, b: Uuid) -> QueryRe
     .map(|n| n > 0)
 }
 
-pub async fn insert_request(conn: &mut AsyncPgConnection, id: Uuid, from: Uuid, to: Uuid) -> QueryResult<FriendRequest> {
+pub async fn insert_request(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    from: Uuid,
+    to: Uuid,
+) -> QueryResult<FriendRequest> {
     diesel::insert_into(friend_requests::table)
-        .values((friend_requests::id.eq(id), friend_requests::from_user_id.eq(from), friend_requests::to_user_id.eq(to)))
+        .values((
+            friend_requests::id.eq(id),
+            friend_requests::from_user_id.eq(from),
+            friend_requests::to_user_id.eq(to),
+        ))
         .returning(FriendRequest::as_returning())
         .get_result(conn)
         .await
@@ -165,7 +174,10 @@ pub async fn rooms_and_friends(conn: &mut AsyncPgConnection, user_id: Uuid) -> Q
         "), '{}') AS rooms, COALESCE((SELECT array_agg(friend_id) FROM friendships WHERE user_id = ",
         "), '{}') AS friends",
     ];
-    crate::db::prepared::Prepared::new(SQL, vec![crate::db::prepared::Param::Uuid(user_id), crate::db::prepared::Param::Uuid(user_id)])
+    crate::db::prepared::Prepared::new(
+        SQL,
+        vec![crate::db::prepared::Param::Uuid(user_id), crate::db::prepared::Param::Uuid(user_id)],
+    )
     .get_result(conn)
     .await
 }

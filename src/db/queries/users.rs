@@ -13,20 +13,11 @@ diesel::define_sql_function!(fn lower(x: Text) -> Text);
 diesel::define_sql_function!(#[sql_name = "lower"] fn lower_opt(x: Nullable<Text>) -> Nullable<Text>);
 
 pub async fn insert(conn: &mut AsyncPgConnection, new: &NewUser<'_>) -> QueryResult<User> {
-    diesel::insert_into(users::table)
-        .values(new)
-        .returning(User::as_returning())
-        .get_result(conn)
-        .await
+    diesel::insert_into(users::table).values(new).returning(User::as_returning()).get_result(conn).await
 }
 
 pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<User>> {
-    users::table
-        .find(id)
-        .select(User::as_select())
-        .first(conn)
-        .await
-        .optional()
+    users::table.find(id).select(User::as_select()).first(conn).await.optional()
 }
 
 /// The account whose username or email equals `login`, ignoring case (both unique that way).
@@ -47,9 +38,7 @@ pub async fn search(conn: &mut AsyncPgConnection, q: &str, limit: i64) -> QueryR
     users::table
         .filter(users::role.ne("guest"))
         .filter(
-            lower(users::username)
-                .like(format!("{escaped}%"))
-                .or(users::display_name.ilike(format!("%{escaped}%"))),
+            lower(users::username).like(format!("{escaped}%")).or(users::display_name.ilike(format!("%{escaped}%"))),
         )
         .order(lower(users::username))
         .limit(limit)
@@ -58,16 +47,8 @@ pub async fn search(conn: &mut AsyncPgConnection, q: &str, limit: i64) -> QueryR
         .await
 }
 
-pub async fn update_profile(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-    changes: &UserChanges,
-) -> QueryResult<User> {
-    diesel::update(users::table.find(id))
-        .set(changes)
-        .returning(User::as_returning())
-        .get_result(conn)
-        .await
+pub async fn update_profile(conn: &mut AsyncPgConnection, id: Uuid, changes: &UserChanges) -> QueryResult<User> {
+    diesel::update(users::table.find(id)).set(changes).returning(User::as_returning()).get_result(conn).await
 }
 
 /// Invalidates every access token issued so far (they carry the old version).
@@ -79,10 +60,7 @@ pub async fn bump_token_version(conn: &mut AsyncPgConnection, id: Uuid) -> Query
 }
 
 pub async fn set_password_hash(conn: &mut AsyncPgConnection, id: Uuid, hash: &str) -> QueryResult<usize> {
-    diesel::update(users::table.find(id))
-        .set(users::password_hash.eq(hash))
-        .execute(conn)
-        .await
+    diesel::update(users::table.find(id)).set(users::password_hash.eq(hash)).execute(conn).await
 }
 
 /// Escapes LIKE's wildcards so user input matches literally.
@@ -105,7 +83,10 @@ pub async fn find_many(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResul
 }
 
 /// Records when users were last seen, all in one statement.
-pub async fn set_last_seen(conn: &mut AsyncPgConnection, batch: &[(Uuid, chrono::DateTime<chrono::Utc>)]) -> QueryResult<usize> {
+pub async fn set_last_seen(
+    conn: &mut AsyncPgConnection,
+    batch: &[(Uuid, chrono::DateTime<chrono::Utc>)],
+) -> QueryResult<usize> {
     if batch.is_empty() {
         return Ok(0);
     }
@@ -181,13 +162,21 @@ pub async fn set_role(conn: &mut AsyncPgConnection, id: Uuid, role: &str) -> Que
 
 /// Bans (keeping the time of a ban already in force) with this reason, or lifts a ban (clearing
 /// the reason).
-pub async fn set_banned(conn: &mut AsyncPgConnection, id: Uuid, banned: bool, reason: Option<&str>) -> QueryResult<User> {
+pub async fn set_banned(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    banned: bool,
+    reason: Option<&str>,
+) -> QueryResult<User> {
     use diesel::dsl::sql;
     use diesel::sql_types::{Nullable as N, Timestamptz};
     let target = users::table.find(id);
     if banned {
         diesel::update(target)
-            .set((users::banned_at.eq(sql::<N<Timestamptz>>("COALESCE(banned_at, now())")), users::ban_reason.eq(reason)))
+            .set((
+                users::banned_at.eq(sql::<N<Timestamptz>>("COALESCE(banned_at, now())")),
+                users::ban_reason.eq(reason),
+            ))
             .returning(User::as_returning())
             .get_result(conn)
             .await

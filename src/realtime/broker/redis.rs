@@ -86,7 +86,8 @@ impl RedisBroker {
     /// A malformed Redis URL.
     pub fn start(settings: &RedisSettings, url: &str, instance_id: &str) -> anyhow::Result<Self> {
         // The URL is not repeated: it may hold a password.
-        let client = redis::Client::open(url).map_err(|e| anyhow::anyhow!("redis.url is not a valid Redis URL: {e}"))?;
+        let client =
+            redis::Client::open(url).map_err(|e| anyhow::anyhow!("redis.url is not a valid Redis URL: {e}"))?;
         let min = Duration::from_millis(settings.reconnect_min_ms);
         let max = Duration::from_millis(settings.reconnect_max_ms);
         let config = ConnectionManagerConfig::new()
@@ -158,7 +159,8 @@ impl Broker for RedisBroker {
         self.shared.local.publish(topic, envelope);
         if self.shared.pub_tx.try_send((topic, payload)).is_err() {
             // Full (Redis too slow or away) or closed (shutting down): not held, see the module doc.
-            metrics::counter!("broker_publish_errors_total", "instance" => self.shared.instance_id.clone()).increment(1);
+            metrics::counter!("broker_publish_errors_total", "instance" => self.shared.instance_id.clone())
+                .increment(1);
         }
     }
 
@@ -177,7 +179,10 @@ impl Broker for RedisBroker {
         let mut topics = self.shared.topics();
         if let Some(ids) = topics.get_mut(&topic) {
             // An actor that died without unsubscribing (a panic) must not keep the channel.
-            if ids.remove(&id).is_some() && { ids.retain(|_, r| r.connected()); ids.is_empty() } {
+            if ids.remove(&id).is_some() && {
+                ids.retain(|_, r| r.connected());
+                ids.is_empty()
+            } {
                 topics.remove(&topic);
                 let _ = self.shared.sub_tx.send(SubCommand::Unsubscribe(wire::channel(&self.shared.prefix, topic)));
             }

@@ -38,11 +38,20 @@ enum WireControl {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         from_seq: Option<i64>,
     },
-    Detach { user_id: Uuid },
+    Detach {
+        user_id: Uuid,
+    },
     RoomDeleted,
-    Left { room_id: Uuid },
-    Close { code: u16, reason: String },
-    WatchPresence { user_id: Uuid },
+    Left {
+        room_id: Uuid,
+    },
+    Close {
+        code: u16,
+        reason: String,
+    },
+    WatchPresence {
+        user_id: Uuid,
+    },
 }
 
 impl From<&Control> for WireControl {
@@ -166,7 +175,11 @@ mod tests {
     #[test]
     fn an_event_round_trips_with_its_seq_exclusion_and_origin() {
         let user = Uuid::new_v4();
-        let env = Envelope::Event { seq: Some(7), text: "{\"type\":\"x\",\"data\":\"a\\nb\"}".into(), exclude_user: Some(user) };
+        let env = Envelope::Event {
+            seq: Some(7),
+            text: "{\"type\":\"x\",\"data\":\"a\\nb\"}".into(),
+            exclude_user: Some(user),
+        };
         let decoded = decode(&encode("node-a", &env)).expect("decodes");
         assert_eq!(decoded.origin, "node-a");
         match decoded.envelope {

@@ -29,7 +29,9 @@ async fn a_ban_in_the_panel_closes_the_banned_users_chat_page_and_the_audit_log_
     )
     .await;
     admin.click("#user-list .user[data-username=mallory] .ban").await;
-    admin.type_into("#user-list .user[data-username=mallory] .ban-reason", &format!("Spamming every room{ENTER}")).await;
+    admin
+        .type_into("#user-list .user[data-username=mallory] .ban-reason", &format!("Spamming every room{ENTER}"))
+        .await;
     admin.wait_text("#user-list .user[data-username=mallory] .pill", "banned").await;
     admin.wait_text("#user-list .user[data-username=mallory] .ban-note", "Spamming every room").await;
     admin.screenshot(&screenshot_path("admin-users.png")).await;
@@ -41,7 +43,13 @@ async fn a_ban_in_the_panel_closes_the_banned_users_chat_page_and_the_audit_log_
 
     // Unbanned, the account works again.
     admin.click("#user-list .user[data-username=mallory] .unban").await;
-    admin.wait_until("the ban to go", "return !document.querySelector('#user-list .user[data-username=mallory] .pill');", json!([])).await;
+    admin
+        .wait_until(
+            "the ban to go",
+            "return !document.querySelector('#user-list .user[data-username=mallory] .pill');",
+            json!([]),
+        )
+        .await;
     assert_eq!(app.login("mallory", crate::helpers::PASSWORD).await.status(), StatusCode::OK);
 
     // Both actions are in the audit log, by the admin.
@@ -71,10 +79,13 @@ async fn the_panels_views_show_live_stats_remove_messages_change_roles_and_handl
     admin.wait_text("[data-stat=users_total] .stat-value", "3").await;
 
     // Messages: remove one by its id; its room sees it deleted.
-    let res = app.post("/api/v1/rooms", Some(&ada_token), json!({"kind": "group", "name": "Lab", "member_ids": []})).await;
+    let res =
+        app.post("/api/v1/rooms", Some(&ada_token), json!({"kind": "group", "name": "Lab", "member_ids": []})).await;
     let room: serde_json::Value = res.json().await.expect("room");
     let room_id = room["id"].as_str().expect("id").to_owned();
-    let res = app.post(&format!("/api/v1/rooms/{room_id}/messages"), Some(&ada_token), json!({"body": "buy cheap watches"})).await;
+    let res = app
+        .post(&format!("/api/v1/rooms/{room_id}/messages"), Some(&ada_token), json!({"body": "buy cheap watches"}))
+        .await;
     let message: serde_json::Value = res.json().await.expect("message");
     let message_id = message["id"].as_str().expect("id").to_owned();
     admin.click("a[data-view=moderation]").await;
@@ -84,7 +95,8 @@ async fn the_panels_views_show_live_stats_remove_messages_change_roles_and_handl
     admin.clear("#remove-message-id").await;
     admin.type_into("#remove-message-id", &format!("{message_id}{ENTER}")).await;
     admin.wait_text("#remove-result", "Removed message").await;
-    let history: serde_json::Value = app.get(&format!("/api/v1/rooms/{room_id}/messages"), Some(&ada_token)).await.json().await.expect("history");
+    let history: serde_json::Value =
+        app.get(&format!("/api/v1/rooms/{room_id}/messages"), Some(&ada_token)).await.json().await.expect("history");
     assert_eq!(history["messages"][0]["deleted"], true);
 
     // Users: make Ada a moderator from the role menu.
@@ -97,11 +109,18 @@ async fn the_panels_views_show_live_stats_remove_messages_change_roles_and_handl
         )
         .await;
     admin.wait_text("#toasts", "@ada is now moderator").await;
-    let users: serde_json::Value = app.get("/api/v1/admin/users?q=ada", Some(&login_token(&app, "root").await)).await.json().await.expect("users");
+    let users: serde_json::Value =
+        app.get("/api/v1/admin/users?q=ada", Some(&login_token(&app, "root").await)).await.json().await.expect("users");
     assert_eq!(users["users"][0]["role"], "moderator");
 
     // Contacts: an entry from the public form is listed as text and can be deleted.
-    let res = app.post("/api/v1/contact", None, json!({"name": "Eve", "email": "eve@example.org", "message": "<b>Call me</b> about pricing"})).await;
+    let res = app
+        .post(
+            "/api/v1/contact",
+            None,
+            json!({"name": "Eve", "email": "eve@example.org", "message": "<b>Call me</b> about pricing"}),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     admin.click("a[data-view=contacts]").await;
     admin.wait_text("#contact-list .contact-message", "<b>Call me</b> about pricing").await;
@@ -122,7 +141,13 @@ async fn the_panels_views_show_live_stats_remove_messages_change_roles_and_handl
     admin.click("#theme-toggle").await;
     admin.click("#theme-toggle").await;
     admin.wait_text("#theme-toggle", "dark").await;
-    admin.wait_until("the dark theme", "return getComputedStyle(document.body).backgroundColor === 'rgb(15, 16, 23)';", json!([])).await;
+    admin
+        .wait_until(
+            "the dark theme",
+            "return getComputedStyle(document.body).backgroundColor === 'rgb(15, 16, 23)';",
+            json!([]),
+        )
+        .await;
     assert_eq!(admin.script("return localStorage.getItem('plauder.theme');", json!([])).await, "dark");
     admin.screenshot(&screenshot_path("admin-dark.png")).await;
 
@@ -130,7 +155,9 @@ async fn the_panels_views_show_live_stats_remove_messages_change_roles_and_handl
     admin.resize(390, 800).await;
     admin.click("a[data-view=support]").await;
     admin.wait_for("#session-list").await;
-    let overflow = admin.script("return document.documentElement.scrollWidth - document.documentElement.clientWidth;", json!([])).await;
+    let overflow = admin
+        .script("return document.documentElement.scrollWidth - document.documentElement.clientWidth;", json!([]))
+        .await;
     assert_eq!(overflow, 0, "the page scrolls sideways at phone width");
     admin.close().await;
 }
@@ -164,7 +191,8 @@ async fn a_user_who_is_not_staff_is_refused_and_a_moderator_sees_only_the_modera
     page.type_into("#login-form input[name=login]", "mia").await;
     page.type_into("#login-form input[name=password]", &format!("{}{ENTER}", crate::helpers::PASSWORD)).await;
     page.wait_for(".admin-nav").await;
-    let views = page.script("return [...document.querySelectorAll('.admin-nav a')].map(a => a.dataset.view);", json!([])).await;
+    let views =
+        page.script("return [...document.querySelectorAll('.admin-nav a')].map(a => a.dataset.view);", json!([])).await;
     assert_eq!(views, json!(["support", "moderation", "contacts"]));
     page.wait_text("#session-list", "No open support chats").await;
 

@@ -115,7 +115,11 @@ async fn two_browsers_chat_live_and_see_each_others_typing_and_read_receipts() {
     b.wait_for("#find-people").await;
     b.type_into("#find-people", "ada").await;
     b.wait_text(".found", "Ada Lovelace").await;
-    b.script("[...document.querySelectorAll('.found button')].find(x => x.textContent === 'Add friend').click();", json!([])).await;
+    b.script(
+        "[...document.querySelectorAll('.found button')].find(x => x.textContent === 'Add friend').click();",
+        json!([]),
+    )
+    .await;
     b.wait_text(".found", "Request sent").await;
     a.wait_text("#tab-people .badge", "1").await;
     a.click("#tab-people").await;
@@ -124,11 +128,20 @@ async fn two_browsers_chat_live_and_see_each_others_typing_and_read_receipts() {
     a.wait_text("#friends", "Bob").await;
     b.wait_text("#friends", "Ada Lovelace").await;
     b.wait_text("#friends", "online").await;
-    b.script("const i = document.querySelector('#find-people'); i.value = ''; i.dispatchEvent(new Event('input'));", json!([])).await;
+    b.script(
+        "const i = document.querySelector('#find-people'); i.value = ''; i.dispatchEvent(new Event('input'));",
+        json!([]),
+    )
+    .await;
     b.screenshot(&screenshot_path("people.png")).await;
     a.click("#tab-chats").await;
     a.resize(390, 780).await;
-    a.wait_until("phone layout", "return getComputedStyle(document.querySelector('.sidebar')).display === 'none';", json!([])).await;
+    a.wait_until(
+        "phone layout",
+        "return getComputedStyle(document.querySelector('.sidebar')).display === 'none';",
+        json!([]),
+    )
+    .await;
     a.screenshot(&screenshot_path("phone.png")).await;
 
     a.close().await;
@@ -141,7 +154,8 @@ async fn a_message_sent_while_a_browser_is_offline_appears_after_it_reconnects_o
     let app = spawn_app().await;
     let ada = register_session(&app, "ada", "Ada").await;
     let bob = register_session(&app, "bob", "Bob").await;
-    let room = create_room(&app, &ada, json!({"kind": "group", "name": "Team", "member_ids": [bob["user"]["id"]]})).await;
+    let room =
+        create_room(&app, &ada, json!({"kind": "group", "name": "Team", "member_ids": [bob["user"]["id"]]})).await;
     let a = driver.browser(1100, 800).await;
     let b = driver.browser(1100, 800).await;
     b.on_new_document(SOCKET_CUTTER).await;
@@ -153,7 +167,11 @@ async fn a_message_sent_while_a_browser_is_offline_appears_after_it_reconnects_o
     b.wait_text("#messages", "Before the outage").await;
 
     // Bob's connection drops and cannot come back for now.
-    b.script("window.__noReload = 42; window.__blockSockets = true; window.__sockets.forEach(s => s.close());", json!([])).await;
+    b.script(
+        "window.__noReload = 42; window.__blockSockets = true; window.__sockets.forEach(s => s.close());",
+        json!([]),
+    )
+    .await;
     b.wait_text(".conn", "Reconnecting").await;
 
     // Ada writes meanwhile; Bob writes too, and his message waits in the queue.
@@ -227,7 +245,12 @@ async fn a_message_body_that_looks_like_html_is_shown_as_text() {
     // Bob sees it in the room list preview and in the room, as the very characters sent.
     b.wait_text("#room-list", evil).await;
     open_room(&b, &room).await;
-    b.wait_until("the message", "return document.querySelectorAll('#messages li.msg[data-id]').length === 1;", json!([])).await;
+    b.wait_until(
+        "the message",
+        "return document.querySelectorAll('#messages li.msg[data-id]').length === 1;",
+        json!([]),
+    )
+    .await;
     assert_eq!(count_messages(&b, evil).await, 1);
     assert_eq!(count_messages(&a, evil).await, 1);
 
@@ -241,7 +264,12 @@ async fn a_message_body_that_looks_like_html_is_shown_as_text() {
     let background = "return getComputedStyle(document.body).backgroundColor;";
     assert_eq!(a.script(background, json!([])).await, json!("rgb(244, 245, 251)"));
     a.cdp("Emulation.setEmulatedMedia", json!({"features": [{"name": "prefers-color-scheme", "value": "dark"}]})).await;
-    a.wait_until("the dark theme", "return getComputedStyle(document.body).backgroundColor === 'rgb(15, 16, 23)';", json!([])).await;
+    a.wait_until(
+        "the dark theme",
+        "return getComputedStyle(document.body).backgroundColor === 'rgb(15, 16, 23)';",
+        json!([]),
+    )
+    .await;
 
     for browser in [&a, &b] {
         let images = browser.script("return document.querySelectorAll('img').length;", json!([])).await;
@@ -258,10 +286,13 @@ async fn history_pages_in_on_scroll_and_edits_replies_and_deletes_work_from_the_
     let app = spawn_app().await;
     let ada = register_session(&app, "ada", "Ada").await;
     let bob = register_session(&app, "bob", "Bob").await;
-    let room = create_room(&app, &ada, json!({"kind": "group", "name": "Archive", "member_ids": [bob["user"]["id"]]})).await;
+    let room =
+        create_room(&app, &ada, json!({"kind": "group", "name": "Archive", "member_ids": [bob["user"]["id"]]})).await;
     let ada_token = ada["access_token"].as_str().unwrap().to_owned();
     for i in 1..=120 {
-        let res = app.post(&format!("/api/v1/rooms/{room}/messages"), Some(&ada_token), json!({"body": format!("message {i}")})).await;
+        let res = app
+            .post(&format!("/api/v1/rooms/{room}/messages"), Some(&ada_token), json!({"body": format!("message {i}")}))
+            .await;
         assert_eq!(res.status(), StatusCode::CREATED);
     }
     let b = driver.browser(1100, 800).await;
@@ -274,14 +305,24 @@ async fn history_pages_in_on_scroll_and_edits_replies_and_deletes_work_from_the_
 
     // Scrolling to the top loads the pages before it, keeping each message once.
     for expected in [100, 120] {
-        b.script("const s = document.querySelector('.scroller'); s.scrollTop = 0; s.dispatchEvent(new Event('scroll'));", json!([])).await;
-        b.wait_until(&format!("{expected} messages"), &format!("return document.querySelectorAll('#messages li.msg[data-id]').length === {expected};"), json!([])).await;
+        b.script(
+            "const s = document.querySelector('.scroller'); s.scrollTop = 0; s.dispatchEvent(new Event('scroll'));",
+            json!([]),
+        )
+        .await;
+        b.wait_until(
+            &format!("{expected} messages"),
+            &format!("return document.querySelectorAll('#messages li.msg[data-id]').length === {expected};"),
+            json!([]),
+        )
+        .await;
     }
     assert_eq!(count_messages(&b, "message 1").await, 1);
     assert_eq!(count_messages(&b, "message 60").await, 1);
 
     // Up in the history, a new message does not yank the view down but offers the way there.
-    let res = app.post(&format!("/api/v1/rooms/{room}/messages"), Some(&ada_token), json!({"body": "message 121"})).await;
+    let res =
+        app.post(&format!("/api/v1/rooms/{room}/messages"), Some(&ada_token), json!({"body": "message 121"})).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     b.wait_text("#jump", "New messages").await;
     let below = "const s = document.querySelector('.scroller'); return s.scrollHeight - s.scrollTop - s.clientHeight;";
@@ -311,7 +352,12 @@ async fn history_pages_in_on_scroll_and_edits_replies_and_deletes_work_from_the_
     b.wait_text("#messages li.msg[data-id] .quote", "message 120").await;
 
     // Ada deletes a message over the API: it turns into a tombstone on Bob's page.
-    let history = app.get(&format!("/api/v1/rooms/{room}/messages?limit=5"), Some(&ada_token)).await.json::<Value>().await.unwrap();
+    let history = app
+        .get(&format!("/api/v1/rooms/{room}/messages?limit=5"), Some(&ada_token))
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
     let messages = history["messages"].as_array().unwrap();
     let reply = messages.iter().find(|m| m["body"] == "Agreed!").expect("the reply is stored");
     let original = messages.iter().find(|m| m["body"] == "message 120").expect("message 120");
@@ -330,7 +376,12 @@ async fn history_pages_in_on_scroll_and_edits_replies_and_deletes_work_from_the_
     )
     .await;
     b.accept_alert().await;
-    b.wait_until("Bob's message gone", "return ![...document.querySelectorAll('#messages .body')].some(x => x.textContent === 'Agreed!');", json!([])).await;
+    b.wait_until(
+        "Bob's message gone",
+        "return ![...document.querySelectorAll('#messages .body')].some(x => x.textContent === 'Agreed!');",
+        json!([]),
+    )
+    .await;
     b.close().await;
 }
 
@@ -354,7 +405,8 @@ async fn the_page_refreshes_its_token_before_expiry_and_leaves_when_signed_out_e
     a.click("#create-group").await;
     a.wait_text("#room-title", "Weekend plans").await;
     a.wait_text("#room-subtitle", "2 members").await;
-    let rooms = app.get("/api/v1/rooms", Some(bob["access_token"].as_str().unwrap())).await.json::<Value>().await.unwrap();
+    let rooms =
+        app.get("/api/v1/rooms", Some(bob["access_token"].as_str().unwrap())).await.json::<Value>().await.unwrap();
     assert_eq!(rooms["rooms"][0]["name"], "Weekend plans", "{rooms}");
 
     // The stored session rotates without any action from Ada.
@@ -376,9 +428,7 @@ async fn the_page_refreshes_its_token_before_expiry_and_leaves_when_signed_out_e
 
     // Logging out everywhere (from another device) closes the socket with 4001; the page cannot
     // refresh any more and shows the sign-in screen with the reason.
-    let token = a
-        .script("return JSON.parse(localStorage.getItem('plauder.session')).access_token;", json!([]))
-        .await;
+    let token = a.script("return JSON.parse(localStorage.getItem('plauder.session')).access_token;", json!([])).await;
     let res = app.post("/api/v1/auth/logout-all", Some(token.as_str().unwrap()), json!({})).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     a.wait_for("#login-form").await;
@@ -403,7 +453,11 @@ async fn a_message_to_someone_who_blocked_you_is_shown_as_not_sent_with_retry_an
     b.click("#tab-people").await;
     b.type_into("#find-people", "ada").await;
     b.wait_text(".found", "Ada").await;
-    b.script("[...document.querySelectorAll('.found button')].find(x => x.textContent === 'Block').click();", json!([])).await;
+    b.script(
+        "[...document.querySelectorAll('.found button')].find(x => x.textContent === 'Block').click();",
+        json!([]),
+    )
+    .await;
     b.accept_alert().await;
     b.wait_text("#blocked", "Ada").await;
 
@@ -414,7 +468,11 @@ async fn a_message_to_someone_who_blocked_you_is_shown_as_not_sent_with_retry_an
     assert_eq!(count_messages(&a, "Are you there?").await, 0, "never shown as sent");
 
     // Unblocked, the retry goes through once.
-    b.script("[...document.querySelectorAll('#blocked button')].find(x => x.textContent === 'Unblock').click();", json!([])).await;
+    b.script(
+        "[...document.querySelectorAll('#blocked button')].find(x => x.textContent === 'Unblock').click();",
+        json!([]),
+    )
+    .await;
     b.wait_until("unblocked", "return !document.querySelector('#blocked');", json!([])).await;
     a.script("[...document.querySelectorAll('#messages li.pending.failed button')].find(x => x.textContent === 'Retry').click();", json!([])).await;
     a.wait_until(

@@ -177,7 +177,8 @@ impl Browser {
 
     /// Waits until `css` matches an element, then returns it.
     pub async fn wait_for(&self, css: &str) -> Element {
-        self.wait_until(&format!("selector {css}"), "return !!document.querySelector(arguments[0]);", json!([css])).await;
+        self.wait_until(&format!("selector {css}"), "return !!document.querySelector(arguments[0]);", json!([css]))
+            .await;
         self.find(css).await
     }
 
@@ -212,7 +213,13 @@ impl Browser {
             let el = self.wait_for(css).await;
             match self.call(reqwest::Method::POST, &format!("/element/{}/{command}", el.0), Some(body.clone())).await {
                 Ok(_) => return,
-                Err(e) if Instant::now() < deadline && matches!(e["error"].as_str(), Some("stale element reference" | "element click intercepted" | "element not interactable")) => {
+                Err(e)
+                    if Instant::now() < deadline
+                        && matches!(
+                            e["error"].as_str(),
+                            Some("stale element reference" | "element click intercepted" | "element not interactable")
+                        ) =>
+                {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(e) => panic!("{command} on {css}: {e}"),
@@ -250,7 +257,9 @@ impl Browser {
     }
 
     pub async fn text(&self, css: &str) -> String {
-        let v = self.script("const el = document.querySelector(arguments[0]); return el ? el.textContent : null;", json!([css])).await;
+        let v = self
+            .script("const el = document.querySelector(arguments[0]); return el ? el.textContent : null;", json!([css]))
+            .await;
         v.as_str().unwrap_or_default().to_owned()
     }
 

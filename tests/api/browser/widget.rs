@@ -26,10 +26,13 @@ fn host_page(plauder: &str) -> String {
     let port = listener.local_addr().expect("address").port();
     let server = HttpServer::new(move || {
         let html = html.clone();
-        App::new().route("/", web::get().to(move || {
-            let html = html.clone();
-            async move { HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html) }
-        }))
+        App::new().route(
+            "/",
+            web::get().to(move || {
+                let html = html.clone();
+                async move { HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html) }
+            }),
+        )
     })
     .workers(1)
     .listen(listener)
@@ -94,11 +97,28 @@ async fn a_visitor_on_another_site_chats_with_an_admin_who_answers_from_the_pane
     .await;
     assert_eq!(colour, "rgb(10, 125, 90)");
     visitor.script(&format!("{SHADOW} w.querySelector('.launcher').click();"), json!([])).await;
-    widget_wait(&visitor, "the greeting", "return w.querySelector('.greeting')?.textContent === 'Hello from the shop! Ask us anything.';", json!([])).await;
+    widget_wait(
+        &visitor,
+        "the greeting",
+        "return w.querySelector('.greeting')?.textContent === 'Hello from the shop! Ask us anything.';",
+        json!([]),
+    )
+    .await;
     // A name of blanks passes the browser's check but not the server's: the visitor is told.
     widget_submit(&visitor, ".start input[name=name]", "   ").await;
-    widget_wait(&visitor, "the server's refusal in the form", "return w.querySelector('.start .error')?.textContent.includes('Name must be');", json!([])).await;
-    visitor.script(&format!("{SHADOW} w.querySelector('.start input[name=email]').value = 'grace@example.org';"), json!([])).await;
+    widget_wait(
+        &visitor,
+        "the server's refusal in the form",
+        "return w.querySelector('.start .error')?.textContent.includes('Name must be');",
+        json!([]),
+    )
+    .await;
+    visitor
+        .script(
+            &format!("{SHADOW} w.querySelector('.start input[name=email]').value = 'grace@example.org';"),
+            json!([]),
+        )
+        .await;
     widget_submit(&visitor, ".start input[name=name]", "Grace Hopper").await;
     widget_submit(&visitor, ".composer textarea", "Hi! My order #1234 has not arrived.").await;
     widget_has_message(&visitor, "mine", "Hi! My order #1234 has not arrived.").await;
@@ -114,7 +134,9 @@ async fn a_visitor_on_another_site_chats_with_an_admin_who_answers_from_the_pane
 
     // The visitor sees the answer live; the inbox counts the chat as answered.
     widget_has_message(&visitor, "staff", "Sorry to hear that, Grace! Let me check.").await;
-    admin.wait_until("the badge to go", "return !document.querySelector('#session-list .unread-badge');", json!([])).await;
+    admin
+        .wait_until("the badge to go", "return !document.querySelector('#session-list .unread-badge');", json!([]))
+        .await;
 
     // Text that looks like HTML stays text on both sides.
     let html = "<img src=x onerror=alert(1)>";
@@ -132,7 +154,13 @@ async fn a_visitor_on_another_site_chats_with_an_admin_who_answers_from_the_pane
 
     // After a reload the conversation is still there (the guest session was kept).
     visitor.goto(&shop).await;
-    widget_wait(&visitor, "the button after the reload", "return w.querySelector('.launcher')?.getClientRects().length > 0;", json!([])).await;
+    widget_wait(
+        &visitor,
+        "the button after the reload",
+        "return w.querySelector('.launcher')?.getClientRects().length > 0;",
+        json!([]),
+    )
+    .await;
     visitor.script(&format!("{SHADOW} w.querySelector('.launcher').click();"), json!([])).await;
     widget_has_message(&visitor, "mine", "Hi! My order #1234 has not arrived.").await;
     widget_has_message(&visitor, "staff", "Sorry to hear that, Grace! Let me check.").await;
@@ -141,19 +169,39 @@ async fn a_visitor_on_another_site_chats_with_an_admin_who_answers_from_the_pane
     // The admin writes while the visitor's panel is closed: the button counts it.
     visitor.script(&format!("{SHADOW} w.querySelector('.close').click();"), json!([])).await;
     admin.type_into("#reply", &format!("Found it: it ships tomorrow.{ENTER}")).await;
-    widget_wait(&visitor, "the unread count on the button", "return w.querySelector('.launcher .badge')?.textContent === '1';", json!([])).await;
+    widget_wait(
+        &visitor,
+        "the unread count on the button",
+        "return w.querySelector('.launcher .badge')?.textContent === '1';",
+        json!([]),
+    )
+    .await;
     visitor.script(&format!("{SHADOW} w.querySelector('.launcher').click();"), json!([])).await;
     widget_has_message(&visitor, "staff", "Found it: it ships tomorrow.").await;
 
     // Closing the chat in the panel tells the visitor, who may start a new one.
     admin.click("#close-session").await;
     admin.wait_text("#conversation .closed-note", "closed").await;
-    widget_wait(&visitor, "the closed notice", "return w.querySelector('.notice')?.textContent.includes('closed');", json!([])).await;
+    widget_wait(
+        &visitor,
+        "the closed notice",
+        "return w.querySelector('.notice')?.textContent.includes('closed');",
+        json!([]),
+    )
+    .await;
     admin.wait_text("#session-list", "No open support chats").await;
 
     // The widget follows the visitor's dark system theme.
-    visitor.cdp("Emulation.setEmulatedMedia", json!({"features": [{"name": "prefers-color-scheme", "value": "dark"}]})).await;
-    widget_wait(&visitor, "the dark panel", "return getComputedStyle(w.querySelector('.panel')).backgroundColor === 'rgb(23, 25, 35)';", json!([])).await;
+    visitor
+        .cdp("Emulation.setEmulatedMedia", json!({"features": [{"name": "prefers-color-scheme", "value": "dark"}]}))
+        .await;
+    widget_wait(
+        &visitor,
+        "the dark panel",
+        "return getComputedStyle(w.querySelector('.panel')).backgroundColor === 'rgb(23, 25, 35)';",
+        json!([]),
+    )
+    .await;
 
     visitor.close().await;
     admin.close().await;
