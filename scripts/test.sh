@@ -4,10 +4,16 @@
 # and a throw-away Redis on free ports, runs every test against them (each test gets its own
 # database cloned from a migrated template and its own Redis key prefix; the cluster tests start
 # their own nginx, and a redis-server of their own where they kill it), and removes both
-# afterwards. Arguments go to the test runner, e.g. `scripts/test.sh auth::`.
+# afterwards. Formatting and clippy's lints are checked first. Arguments go to the test runner,
+# e.g. `scripts/test.sh auth::`.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$PLAUDER_ROOT"
+
+# Formatting and lints first: they fail in seconds, before any server is started.
+log "checking formatting (cargo fmt --check) and lints (cargo clippy -D warnings)"
+cargo fmt --check
+cargo clippy --quiet --all-targets --features load -- -D warnings
 
 ensure_postgres
 ensure_packages redis-server nginx

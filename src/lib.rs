@@ -4,6 +4,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod metrics;
+pub mod protocol;
 pub mod realtime;
 pub mod schema;
 pub mod service;

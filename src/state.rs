@@ -1,6 +1,7 @@
 //! What every handler shares: the pool, the token keys, the password hasher, the rate limiters and
 //! this instance's identity. Built once in `startup` and handed to actix as `web::Data`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
@@ -9,10 +10,11 @@ use crate::auth::jwt::JwtKeys;
 use crate::auth::password::PasswordHasher;
 use crate::auth::ratelimit::{IpRateLimiter, UserRateLimits};
 use crate::config::Settings;
+use crate::db::send_batch::SendBatcher;
 use crate::db::{PgConn, PgPool};
 use crate::error::ApiError;
 use crate::realtime::Realtime;
-use crate::service::send_batch::SendBatcher;
+use crate::service::notify::Notify;
 
 pub struct AppState {
     pub pool: PgPool,
@@ -24,7 +26,10 @@ pub struct AppState {
     /// Per client IP: contact form entries.
     pub contact_limiter: IpRateLimiter,
     pub user_limits: UserRateLimits,
-    pub realtime: Realtime,
+    /// The WebSocket side: connection actors, rooms, presence. The WebSocket route uses it.
+    pub realtime: Arc<Realtime>,
+    /// The same, as services see it: where they publish what they changed.
+    pub notify: Arc<dyn Notify>,
     pub send_batcher: SendBatcher,
     pub settings: Settings,
     pub instance_id: String,
@@ -55,6 +60,7 @@ impl AppState {
                 Duration::from_millis(rl.contact_replenish_interval_ms),
             )?,
             user_limits: UserRateLimits::new(rl)?,
+            notify: realtime.clone(),
             realtime,
             send_batcher,
             instance_id,

@@ -29,17 +29,17 @@ impl RootSpanBuilder for PlauderRootSpan {
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
-        if let Ok(response) = outcome {
-            if response.status().is_server_error() {
-                let cause = response.response().error().map_or_else(
-                    || "no error attached".to_owned(),
-                    |e| match e.as_error::<ApiError>() {
-                        Some(ApiError::Internal(c) | ApiError::Unavailable(c)) => format!("{c:#}"),
-                        _ => e.to_string(),
-                    },
-                );
-                span.in_scope(|| tracing::error!(status = response.status().as_u16(), cause, "request failed"));
-            }
+        if let Ok(response) = outcome
+            && response.status().is_server_error()
+        {
+            let cause = response.response().error().map_or_else(
+                || "no error attached".to_owned(),
+                |e| match e.as_error::<ApiError>() {
+                    Some(ApiError::Internal(c) | ApiError::Unavailable(c)) => format!("{c:#}"),
+                    _ => e.to_string(),
+                },
+            );
+            span.in_scope(|| tracing::error!(status = response.status().as_u16(), cause, "request failed"));
         }
         DefaultRootSpanBuilder::on_request_end(span, outcome);
     }

@@ -6,6 +6,7 @@ use serde::{Serialize, Serializer};
 use uuid::Uuid;
 
 use crate::db::models::{MemberRole, Message, Reaction, Role, Room, RoomKind, RoomMember, User};
+use crate::protocol::presence::Visible;
 
 /// The protocol's time format: RFC 3339, UTC, milliseconds.
 pub fn format_time(t: &DateTime<Utc>) -> String {
@@ -64,8 +65,8 @@ fn ser_opt_time<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok,
 /// A user's presence as others may see it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PresenceView {
-    /// `online`, `away`, `dnd` or `offline` (invisible users show as offline).
-    pub status: &'static str,
+    /// Invisible users show as offline.
+    pub status: Visible,
     #[serde(serialize_with = "ser_opt_time")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_seen_at: Option<DateTime<Utc>>,

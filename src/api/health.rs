@@ -46,13 +46,10 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
         Ok(Err(e)) => format!("down: {e}"),
         Err(_) => "down: no answer within 2 s".to_owned(),
     };
-    let redis = match &state.realtime.redis {
-        Some(broker) => Some(match broker.check().await {
-            Ok(()) => "up".to_owned(),
-            Err(e) => format!("down: {e}"),
-        }),
-        None => None,
-    };
+    let redis = state.realtime.check_redis().await.map(|checked| match checked {
+        Ok(()) => "up".to_owned(),
+        Err(e) => format!("down: {e}"),
+    });
     let ok = postgres == "up" && redis.as_deref().is_none_or(|r| r == "up");
     let body = Readiness { status: if ok { "ok" } else { "unavailable" }, checks: Checks { postgres, redis } };
     if ok { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }

@@ -85,14 +85,13 @@ impl UserRateLimits {
 /// (`server.trust_forwarded_headers`).
 pub fn client_ip(req: &HttpRequest, trust_forwarded: bool) -> IpAddr {
     let unspecified = IpAddr::from([0, 0, 0, 0]);
-    if trust_forwarded {
-        if let Some(ip) = req
+    if trust_forwarded
+        && let Some(ip) = req
             .connection_info()
             .realip_remote_addr()
             .and_then(|s| s.parse::<std::net::SocketAddr>().map(|a| a.ip()).ok().or_else(|| s.parse().ok()))
-        {
-            return ip;
-        }
+    {
+        return ip;
     }
     req.peer_addr().map_or(unspecified, |a| a.ip())
 }

@@ -234,6 +234,9 @@ struct NewEventMessage<'a> {
     body: std::borrow::Cow<'a, str>,
 }
 
+/// One reading client: its room index, what it received, its reply signal and its task.
+type Reader = (usize, Arc<std::sync::Mutex<Received>>, Arc<tokio::sync::Notify>, tokio::task::JoinHandle<()>);
+
 #[derive(Default)]
 struct Received {
     seqs: Vec<i64>,
@@ -367,12 +370,8 @@ async fn fanout(
     }
     let send_elapsed = started.elapsed();
     // Let the last deliveries arrive: until nothing new came for a second (at most 30 s).
-    let total = |readers: &Vec<(
-        usize,
-        Arc<std::sync::Mutex<Received>>,
-        Arc<tokio::sync::Notify>,
-        tokio::task::JoinHandle<()>,
-    )>| { readers.iter().map(|(_, r, _, _)| r.lock().map_or(0, |r| r.seqs.len())).sum::<usize>() };
+    let total =
+        |readers: &[Reader]| readers.iter().map(|(_, r, _, _)| r.lock().map_or(0, |r| r.seqs.len())).sum::<usize>();
     let drain_deadline = Instant::now() + Duration::from_secs(30);
     let mut last = usize::MAX;
     while Instant::now() < drain_deadline {

@@ -6,6 +6,7 @@ pub mod instrumentation;
 pub mod models;
 pub mod prepared;
 pub mod queries;
+pub mod send_batch;
 
 use std::time::Duration;
 

@@ -26,26 +26,36 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use actix::Recipient;
+use actix::{Message, Recipient};
 use chrono::{DateTime, Utc};
 use redis::aio::ConnectionManager;
-use serde_json::json;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::config::RedisSettings;
 use crate::db::PgPool;
+use crate::protocol::ServerEvent;
+use crate::protocol::events::Presence;
+use crate::protocol::presence::{Status, Visible, shown};
 use crate::realtime::broker::redis::RedisBroker;
-use crate::realtime::broker::{Topic, wire};
-use crate::realtime::events;
-use crate::realtime::presence::{Resync, Status, Visible};
-use crate::realtime::protocol;
+use crate::realtime::broker::{Envelope, Topic, wire};
 use crate::views::format_time;
 
+/// To the presence actor: Redis lost (or may have lost) this instance's reports; report every
+/// local user again, and report as gone the users Redis still lists for this instance that are
+/// no longer here.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Resync {
+    pub known: Vec<Uuid>,
+}
+
+/// The rule of `protocol::presence::{combined, shown}` applied across instances, in Lua because
+/// Redis must add up and publish in one atomic step; keep the two in step.
 /// KEYS: the user's presence hash, the user's shown status, the reporting instance's user set.
-/// ARGV: instance, status ('' removes the report), user id, channel, then the event text around
-/// the status for a visible status (prefix, suffix) and for offline (prefix, suffix), then the
-/// payload header line. Returns the status now shown when it changed, else false.
+/// ARGV: instance, status ('' removes the report), user id, channel, then the event's whole text
+/// for each status that can be shown (online, away, dnd, offline), then the payload header line.
+/// Returns the status now shown when it changed, else false.
 const REPORT_SCRIPT: &str = r"
 if ARGV[2] == '' then
   redis.call('HDEL', KEYS[1], ARGV[1])
@@ -63,38 +73,16 @@ for _, v in ipairs(redis.call('HVALS', KEYS[1])) do
 end
 local shown = redis.call('GET', KEYS[2]) or 'offline'
 if best == shown then return false end
-local text
+local texts = {online = ARGV[5], away = ARGV[6], dnd = ARGV[7], offline = ARGV[8]}
 if best == 'offline' then
   redis.call('DEL', KEYS[2])
-  text = ARGV[7] .. best .. ARGV[8]
 else
   redis.call('SET', KEYS[2], best)
-  text = ARGV[5] .. best .. ARGV[6]
 end
+local text = texts[best]
 redis.call('PUBLISH', ARGV[4], ARGV[9] .. text)
 return best
 ";
-
-/// Stands for the status in the event text the script completes.
-const MARK: &str = "@status@";
-
-fn status_str(s: Status) -> &'static str {
-    match s {
-        Status::Online => "online",
-        Status::Away => "away",
-        Status::Dnd => "dnd",
-        Status::Invisible => "invisible",
-    }
-}
-
-fn shown_str(s: &str) -> Option<&'static str> {
-    match s {
-        "online" => Some("online"),
-        "away" => Some("away"),
-        "dnd" => Some("dnd"),
-        _ => None,
-    }
-}
 
 struct Report {
     user_id: Uuid,
@@ -261,7 +249,7 @@ impl ClusterPresence {
     ///
     /// # Errors
     /// Redis unreachable.
-    pub async fn statuses(&self, ids: &[Uuid]) -> redis::RedisResult<HashMap<Uuid, &'static str>> {
+    pub async fn statuses(&self, ids: &[Uuid]) -> redis::RedisResult<HashMap<Uuid, Visible>> {
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
@@ -272,7 +260,9 @@ impl ClusterPresence {
         let keys: Vec<String> = ids.iter().map(|id| self.key(&format!("presence_shown:{id}"))).collect();
         let mut conn = self.broker.connection();
         let shown: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query_async(&mut conn).await?;
-        Ok(ids.iter().zip(shown).filter_map(|(id, s)| Some((*id, shown_str(&s?)?))).collect())
+        // Only visible statuses are stored; anything else reads as offline (left out).
+        let visible = |s: Option<String>| s?.parse::<Visible>().ok().filter(|v| *v != Visible::Offline);
+        Ok(ids.iter().zip(shown).filter_map(|(id, s)| Some((*id, visible(s)?))).collect())
     }
 }
 
@@ -286,15 +276,14 @@ async fn reporter(broker: RedisBroker, mut rx: mpsc::UnboundedReceiver<Report>, 
             if !stale.swap(true, Ordering::Relaxed) {
                 tracing::warn!("presence not reported to Redis, shown locally only until it returns: {e}");
             }
-            let visible = match report.status {
-                None | Some(Status::Invisible) => Visible::Offline,
-                Some(Status::Online) => Visible::Online,
-                Some(Status::Away) => Visible::Away,
-                Some(Status::Dnd) => Visible::Dnd,
-            };
-            let last_seen = if visible == Visible::Offline { report.last_seen } else { None };
-            let data = json!({"user_id": report.user_id, "status": visible.as_str(), "last_seen_at": last_seen.as_ref().map(format_time)});
-            broker.publish_local(Topic::Presence(report.user_id), events::plain("presence", data));
+            let status = shown(report.status);
+            let last_seen = if status == Visible::Offline { report.last_seen } else { None };
+            let event = ServerEvent::Presence(Presence {
+                user_id: report.user_id,
+                status,
+                last_seen_at: last_seen.as_ref().map(format_time),
+            });
+            broker.publish_local(Topic::Presence(report.user_id), Envelope::event(&event));
         }
     }
 }
@@ -306,15 +295,10 @@ async fn run_report(
     r: &Report,
 ) -> redis::RedisResult<()> {
     let prefix = broker.prefix();
-    let text = |last_seen: Option<String>| {
-        let t = protocol::event("presence", json!({"user_id": r.user_id, "status": MARK, "last_seen_at": last_seen}));
-        match t.split_once(MARK) {
-            Some((a, b)) => (a.to_owned(), b.to_owned()),
-            None => (t, String::new()),
-        }
+    let text = |status: Visible| {
+        let last_seen_at = (status == Visible::Offline).then(|| format_time(&r.last_seen.unwrap_or_else(Utc::now)));
+        ServerEvent::Presence(Presence { user_id: r.user_id, status, last_seen_at }).to_text().to_string()
     };
-    let (on_prefix, on_suffix) = text(None);
-    let (off_prefix, off_suffix) = text(Some(format_time(&r.last_seen.unwrap_or_else(Utc::now))));
     let shown: Option<String> = redis::cmd("EVAL")
         .arg(REPORT_SCRIPT)
         .arg(3)
@@ -322,13 +306,13 @@ async fn run_report(
         .arg(format!("{prefix}:presence_shown:{}", r.user_id))
         .arg(format!("{prefix}:instance_users:{instance}"))
         .arg(instance)
-        .arg(r.status.map(status_str).unwrap_or(""))
+        .arg(r.status.map_or("", Status::as_str))
         .arg(r.user_id.to_string())
         .arg(wire::channel(prefix, Topic::Presence(r.user_id)))
-        .arg(on_prefix)
-        .arg(on_suffix)
-        .arg(off_prefix)
-        .arg(off_suffix)
+        .arg(text(Visible::Online))
+        .arg(text(Visible::Away))
+        .arg(text(Visible::Dnd))
+        .arg(text(Visible::Offline))
         .arg(wire::cluster_header())
         .query_async(conn)
         .await?;

@@ -1,7 +1,7 @@
-//! One actor per WebSocket. It parses frames into commands, applies the per-user rate limits,
-//! runs each command through the same services the REST routes use (as futures spawned off its
-//! mailbox, so a slow query never holds up event delivery), writes replies, and writes the event
-//! text that room actors and the broker hand it. It knows no SQL and no other connection.
+//! One actor per WebSocket: the socket, its bounded outbox and its life cycle. It parses frames
+//! into commands, applies the per-user rate limits, hands each command to `dispatch` (which runs
+//! the services, off the mailbox when they wait), writes the replies, and writes the event text
+//! that room actors and the broker queue in its outbox. It knows no SQL and no other connection.
 //!
 //! actix-web-actors is deprecated upstream; it is confined to this file.
 
@@ -12,24 +12,23 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use actix_web::web;
-use actix_web_actors::ws::{self, CloseCode, CloseReason};
-use serde_json::{Value, json};
+use actix_web_actors::ws::{self, CloseCode};
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
 use crate::db::models::Role;
-use crate::error::{ApiError, ApiResult};
-use crate::realtime::broker::{Control, Envelope, Published, SubscriberId, Topic, next_subscriber_id};
+use crate::error::ApiError;
+use crate::protocol::commands::{self, Command, CommandId};
+use crate::protocol::events::Hello;
+use crate::protocol::{CloseReason, ServerEvent};
+use crate::realtime::broker::{Control, Envelope, Published, Subscriber, SubscriberId, Topic, next_subscriber_id};
+use crate::realtime::dispatch::{self, Reply, Session, Step};
 use crate::realtime::outbox::{ConnHandle, ConnId, Deliver, Outbox};
-use crate::realtime::presence::{self, Status};
-use crate::realtime::protocol::{self, Command, CommandId, close};
+use crate::realtime::presence;
 use crate::realtime::registry::{Attach, AttachMany, Detach};
-use crate::service::{messages, rooms, social, support};
+use crate::service::{social, support};
 use crate::state::AppState;
 use crate::views::UserView;
-
-/// Most users one `presence.subscribe` may name.
-const MAX_PRESENCE_SUBSCRIBE: usize = 500;
 
 pub struct WsConnection {
     id: ConnId,
@@ -80,34 +79,41 @@ impl WsConnection {
 
     fn attach(&mut self, room_id: Uuid, from_seq: Option<i64>, ctx: &ws::WebsocketContext<Self>) {
         if self.rooms.insert(room_id) {
-            self.state.realtime.registry.do_send(Attach { room_id, conn: self.conn_handle(ctx), from_seq });
+            self.state.realtime.registry().do_send(Attach { room_id, conn: self.conn_handle(ctx), from_seq });
         }
+    }
+
+    /// How the broker reaches this connection: events through the outbox, control as messages.
+    fn broker_subscriber(&self, ctx: &ws::WebsocketContext<Self>) -> Subscriber {
+        Subscriber::Connection { control: ctx.address().recipient(), outbox: self.conn_handle(ctx) }
     }
 
     fn watch(&mut self, user_id: Uuid, ctx: &ws::WebsocketContext<Self>) {
         if self.watched.insert(user_id) {
-            self.state.realtime.broker.subscribe(Topic::Presence(user_id), self.subscriber, ctx.address().recipient());
+            let subscriber = self.broker_subscriber(ctx);
+            self.state.realtime.broker().subscribe(Topic::Presence(user_id), self.subscriber, subscriber);
         }
     }
 
-    fn close(&mut self, code: u16, reason: &str, ctx: &mut ws::WebsocketContext<Self>) {
-        ctx.close(Some(CloseReason { code: CloseCode::Other(code), description: Some(reason.to_owned()) }));
+    fn close(&mut self, reason: CloseReason, ctx: &mut ws::WebsocketContext<Self>) {
+        let description = Some(reason.text().to_owned());
+        ctx.close(Some(ws::CloseReason { code: CloseCode::Other(reason.code()), description }));
         ctx.stop();
     }
 
-    fn respond(&mut self, id: Option<CommandId>, result: ApiResult<Value>, ctx: &mut ws::WebsocketContext<Self>) {
+    fn respond(&mut self, id: Option<CommandId>, result: Reply, ctx: &mut ws::WebsocketContext<Self>) {
         match (id, result) {
-            (Some(id), Ok(data)) => ctx.text(protocol::reply_ok(&id, data)),
-            (Some(id), Err(e)) => ctx.text(protocol::reply_err(&id, &e)),
+            (Some(id), Ok(data)) => ctx.text(commands::reply_ok(&id, &data)),
+            (Some(id), Err(e)) => ctx.text(commands::reply_err(&id, &e)),
             (None, Ok(_)) => {}
-            (None, Err(e)) => ctx.text(protocol::error_event(&e)),
+            (None, Err(e)) => ctx.text(commands::error_event(&e)),
         }
     }
 
     /// Runs a command's service call off the mailbox and replies when it completes.
     fn run<F>(&mut self, id: Option<CommandId>, fut: F, ctx: &mut ws::WebsocketContext<Self>)
     where
-        F: Future<Output = ApiResult<Value>> + 'static,
+        F: Future<Output = Reply> + 'static,
     {
         if self.in_flight >= self.state.settings.realtime.max_in_flight_per_connection {
             metrics::counter!("ws_commands_refused_busy_total").increment(1);
@@ -118,7 +124,7 @@ impl WsConnection {
             act.in_flight -= 1;
             act.respond(id, result, ctx);
             if act.draining && act.in_flight == 0 {
-                act.close(close::GOING_AWAY, "server shutting down", ctx);
+                act.close(CloseReason::ShuttingDown, ctx);
             }
         }));
     }
@@ -127,14 +133,14 @@ impl WsConnection {
     fn drain(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
         self.draining = true;
         if self.in_flight == 0 {
-            self.close(close::GOING_AWAY, "server shutting down", ctx);
+            self.close(CloseReason::ShuttingDown, ctx);
         }
     }
 
     fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
-        let parsed = protocol::parse(text);
+        let parsed = commands::parse(text);
         if parsed.bare_ping {
-            ctx.text(r#"{"type":"pong"}"#);
+            ctx.text(ServerEvent::Pong.to_text());
             return;
         }
         let id = parsed.id;
@@ -150,111 +156,30 @@ impl WsConnection {
             if let Err(e) = self.state.user_limits.check(self.caller.id, command.is_message_write()) {
                 self.limited_in_a_row += 1;
                 if self.limited_in_a_row > self.state.settings.rate_limit.abuse_close_after {
-                    return self.close(close::POLICY, "rate limit exceeded persistently", ctx);
+                    return self.close(CloseReason::RateLimitAbuse, ctx);
                 }
                 return self.respond(id, Err(e), ctx);
             }
             self.limited_in_a_row = 0;
         }
-        self.dispatch(id, command, ctx);
-    }
-
-    fn dispatch(&mut self, id: Option<CommandId>, command: Command, ctx: &mut ws::WebsocketContext<Self>) {
-        let state = self.state.clone();
-        let caller = self.caller.clone();
-        let order = self.write_order.clone();
-        match command {
-            Command::Ping => self.respond(id, Ok(json!({})), ctx),
-            Command::Typing(d) => {
-                // Membership is known locally; typing never touches the database.
-                let result = if self.rooms.contains(&d.room_id) {
-                    self.state.realtime.typing(d.room_id, self.caller.id, d.active);
-                    Ok(json!({}))
-                } else {
-                    Err(ApiError::Forbidden("You are not a member of this room.".into()))
-                };
-                self.respond(id, result, ctx);
-            }
-            Command::PresenceSet(d) => {
-                let result = match (Status::parse(&d.status), self.caller.role) {
-                    (_, Role::Guest) => Err(ApiError::Forbidden("Guests have no presence.".into())),
-                    (None, _) => Err(ApiError::validation("status", "status must be online, away, dnd or invisible.")),
-                    (Some(status), _) => {
-                        self.state.realtime.presence.do_send(presence::SetStatus {
-                            user_id: self.caller.id,
-                            conn_id: self.id,
-                            status,
-                        });
-                        Ok(json!({}))
-                    }
-                };
-                self.respond(id, result, ctx);
-            }
-            Command::PresenceSubscribe(d) => {
-                if d.user_ids.len() > MAX_PRESENCE_SUBSCRIBE {
-                    let e = ApiError::validation("user_ids", format!("At most {MAX_PRESENCE_SUBSCRIBE} users."));
-                    return self.respond(id, Err(e), ctx);
+        let session = Session {
+            state: &self.state,
+            caller: &self.caller,
+            conn_id: self.id,
+            rooms: &self.rooms,
+            write_order: &self.write_order,
+        };
+        match dispatch::command(session, command) {
+            Step::Done(reply) => self.respond(id, reply, ctx),
+            Step::Run(fut) => self.run(id, fut, ctx),
+            Step::Watch(users, fut) => {
+                for user_id in users {
+                    self.watch(user_id, ctx);
                 }
-                for user_id in &d.user_ids {
-                    self.watch(*user_id, ctx);
-                }
-                self.run(id, async move { social::presence_statuses(&state, &d.user_ids).await.map(|s| json!({ "statuses": s })) }, ctx);
+                self.run(id, fut, ctx);
             }
-            Command::Send(d) => self.run(
-                id,
-                async move {
-                    let _in_order = order.lock().await;
-                    let req =
-                        messages::SendMessage { body: d.body, client_msg_id: d.client_msg_id, reply_to: d.reply_to };
-                    messages::send(&state, &caller, d.room_id, req).await.map(|(m, _)| json!({ "message": m }))
-                },
-                ctx,
-            ),
-            Command::Edit(d) => self.run(
-                id,
-                async move {
-                    let _in_order = order.lock().await;
-                    messages::edit(&state, &caller, d.message_id, &d.body).await.map(|m| json!({ "message": m }))
-                },
-                ctx,
-            ),
-            Command::Delete(d) => self.run(
-                id,
-                async move {
-                    let _in_order = order.lock().await;
-                    messages::delete(&state, &caller, d.message_id).await.map(|_| json!({}))
-                },
-                ctx,
-            ),
-            Command::ReactionAdd(d) => self.run(id, react(state, caller, order, d, true), ctx),
-            Command::ReactionRemove(d) => self.run(id, react(state, caller, order, d, false), ctx),
-            Command::Read(d) => self.run(
-                id,
-                async move {
-                    rooms::mark_read(&state, &caller, d.room_id, d.seq)
-                        .await
-                        .map(|r| json!({ "unread_count": r.unread_count }))
-                },
-                ctx,
-            ),
-            Command::Sync(d) => self.run(
-                id,
-                async move { messages::sync(&state, &caller, d.room_id, d.since_seq, d.limit).await.map(|s| json!(s)) },
-                ctx,
-            ),
         }
     }
-}
-
-async fn react(
-    state: web::Data<AppState>,
-    caller: AuthUser,
-    order: Arc<tokio::sync::Mutex<()>>,
-    d: protocol::ReactionData,
-    add: bool,
-) -> ApiResult<Value> {
-    let _in_order = order.lock().await;
-    messages::react(&state, &caller, d.message_id, &d.emoji, add).await.map(|m| json!({ "message": m }))
 }
 
 /// Upgrades an authenticated request to a WebSocket served by a new connection actor.
@@ -279,12 +204,12 @@ impl Actor for WsConnection {
         let realtime = &self.state.realtime;
         realtime.connection_opened();
         self.subscriber = self.id;
-        realtime.broker.subscribe(Topic::User(self.caller.id), self.subscriber, ctx.address().recipient());
+        realtime.broker().subscribe(Topic::User(self.caller.id), self.subscriber, self.broker_subscriber(ctx));
         if self.caller.role.is_staff() {
-            realtime.broker.subscribe(Topic::Staff, self.subscriber, ctx.address().recipient());
+            realtime.broker().subscribe(Topic::Staff, self.subscriber, self.broker_subscriber(ctx));
         }
         if self.caller.role != Role::Guest {
-            realtime.presence.do_send(presence::Connect { user_id: self.caller.id, conn_id: self.id });
+            realtime.presence().do_send(presence::Connect { user_id: self.caller.id, conn_id: self.id });
         }
         let mut shutdown = realtime.shutdown_signal();
         ctx.spawn(
@@ -298,7 +223,7 @@ impl Actor for WsConnection {
         let heartbeat = Duration::from_millis(self.state.settings.realtime.heartbeat_interval_ms);
         ctx.run_interval(heartbeat, move |act, ctx| {
             if act.last_heard.elapsed() > heartbeat * 3 {
-                act.close(close::GOING_AWAY, "no heartbeat", ctx);
+                act.close(CloseReason::NoHeartbeat, ctx);
             } else {
                 ctx.ping(b"");
             }
@@ -322,7 +247,7 @@ impl Actor for WsConnection {
                 .await
                 .map_err(|e| ApiError::internal(anyhow::anyhow!("registry: {e}")))?;
             // Subscriptions to other instances' events (Redis) confirmed, or Redis is down.
-            state.realtime.broker.ready().await;
+            state.realtime.broker().ready().await;
             Ok::<_, ApiError>((rooms, friends))
         };
         ctx.wait(load.into_actor(self).map(|loaded, act, ctx| match loaded {
@@ -331,17 +256,18 @@ impl Actor for WsConnection {
                 for friend in friends {
                     act.watch(friend, ctx);
                 }
-                let hello = json!({
-                    "user": UserView::own(&act.caller.user),
-                    "session_id": act.session_id,
-                    "heartbeat_ms": act.state.settings.realtime.heartbeat_interval_ms,
-                    "instance": act.state.instance_id,
+                let user = UserView::own(&act.caller.user);
+                let hello = ServerEvent::Hello(Hello {
+                    user: &user,
+                    session_id: act.session_id,
+                    heartbeat_ms: act.state.settings.realtime.heartbeat_interval_ms,
+                    instance: &act.state.instance_id,
                 });
-                ctx.text(protocol::event("hello", hello));
+                ctx.text(hello.to_text());
             }
             Err(e) => {
                 tracing::warn!("closing a new connection: its rooms could not be loaded: {e}");
-                act.close(close::GOING_AWAY, "service unavailable", ctx);
+                act.close(CloseReason::Unavailable, ctx);
             }
         }));
     }
@@ -350,16 +276,16 @@ impl Actor for WsConnection {
         metrics::gauge!("ws_connections").decrement(1.0);
         let realtime = &self.state.realtime;
         realtime.connection_closed();
-        realtime.registry.do_send(Detach { conn_id: self.id, room_ids: self.rooms.drain().collect() });
-        realtime.broker.unsubscribe(Topic::User(self.caller.id), self.subscriber);
+        realtime.registry().do_send(Detach { conn_id: self.id, room_ids: self.rooms.drain().collect() });
+        realtime.broker().unsubscribe(Topic::User(self.caller.id), self.subscriber);
         if self.caller.role.is_staff() {
-            realtime.broker.unsubscribe(Topic::Staff, self.subscriber);
+            realtime.broker().unsubscribe(Topic::Staff, self.subscriber);
         }
         for user_id in self.watched.drain() {
-            realtime.broker.unsubscribe(Topic::Presence(user_id), self.subscriber);
+            realtime.broker().unsubscribe(Topic::Presence(user_id), self.subscriber);
         }
         if self.caller.role != Role::Guest {
-            realtime.presence.do_send(presence::Disconnect { user_id: self.caller.id, conn_id: self.id });
+            realtime.presence().do_send(presence::Disconnect { user_id: self.caller.id, conn_id: self.id });
         }
     }
 }
@@ -371,19 +297,19 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsConnection {
             Ok(ws::Message::Text(text)) => self.on_text(&text, ctx),
             Ok(ws::Message::Binary(_)) => {
                 let e = ApiError::BadRequest("Binary frames are not supported; send JSON text.".into());
-                ctx.text(protocol::error_event(&e));
+                ctx.text(commands::error_event(&e));
             }
             Ok(ws::Message::Ping(bytes)) => ctx.pong(&bytes),
             Ok(ws::Message::Pong(_) | ws::Message::Nop) => {}
             Ok(ws::Message::Continuation(_)) => {
                 let e = ApiError::BadRequest("Fragmented frames are not supported.".into());
-                ctx.text(protocol::error_event(&e));
+                ctx.text(commands::error_event(&e));
             }
             Ok(ws::Message::Close(reason)) => {
                 ctx.close(reason);
                 ctx.stop();
             }
-            Err(ws::ProtocolError::Overflow) => self.close(close::TOO_BIG, "frame too large", ctx),
+            Err(ws::ProtocolError::Overflow) => self.close(CloseReason::FrameTooLarge, ctx),
             Err(e) => {
                 tracing::debug!("websocket protocol error: {e}");
                 ctx.stop();
@@ -397,7 +323,7 @@ impl Handler<Deliver> for WsConnection {
     fn handle(&mut self, Deliver(text): Deliver, ctx: &mut Self::Context) {
         self.outbox.taken();
         if self.outbox.overflowed() {
-            return self.close(close::TOO_SLOW, "too slow: reconnect and sync", ctx);
+            return self.close(CloseReason::TooSlow, ctx);
         }
         if !text.is_empty() {
             ctx.text(text);
@@ -409,17 +335,14 @@ impl Handler<Published> for WsConnection {
     type Result = ();
     fn handle(&mut self, msg: Published, ctx: &mut Self::Context) {
         match msg.envelope.as_ref() {
-            Envelope::Event { text, exclude_user, .. } => {
-                if *exclude_user != Some(self.caller.id) {
-                    ctx.text(text.clone());
-                }
-            }
+            // Events come through the outbox (`Subscriber::Connection`), never as messages.
+            Envelope::Event { .. } => {}
             Envelope::Control(Control::Attach { room_id, from_seq }) => self.attach(*room_id, *from_seq, ctx),
-            Envelope::Control(Control::Close { code, reason }) => self.close(*code, reason, ctx),
+            Envelope::Control(Control::Close(reason)) => self.close(*reason, ctx),
             Envelope::Control(Control::WatchPresence { user_id }) => self.watch(*user_id, ctx),
             Envelope::Control(Control::Left { room_id }) => {
                 if self.rooms.remove(room_id) {
-                    self.state.realtime.registry.do_send(Detach { conn_id: self.id, room_ids: vec![*room_id] });
+                    self.state.realtime.registry().do_send(Detach { conn_id: self.id, room_ids: vec![*room_id] });
                 }
             }
             Envelope::Control(Control::Detach { .. } | Control::RoomDeleted) => {}

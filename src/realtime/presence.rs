@@ -1,7 +1,6 @@
 //! The presence tracker: one per instance. It knows each local user's connections and the status
-//! each one set, aggregates them (invisible hides everything; otherwise dnd over online over
-//! away), and publishes a user's visible status on `presence:{id}` when it changes. Changes are
-//! coalesced: a flush every `presence_flush_ms` publishes only each user's latest state, and a
+//! each one set, adds them up (`protocol::presence`'s rule), and publishes a user's visible status
+//! on `presence:{id}` when it changes. Changes are coalesced: a flush every `presence_flush_ms` publishes only each user's latest state, and a
 //! user whose last connection closed stays online for `presence_offline_grace_ms`, so a reload
 //! or a flapping client does not storm their friends. `last_seen_at` is written in batches, one
 //! statement per `last_seen_flush_ms`, never per event.
@@ -15,96 +14,16 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::db::PgPool;
-use crate::realtime::broker::{Broker, Topic};
-use crate::realtime::cluster::ClusterPresence;
-use crate::realtime::events;
+use crate::protocol::ServerEvent;
+use crate::protocol::events::Presence as PresenceEvent;
+use crate::protocol::presence::{Status, Visible, combined, shown};
+use crate::realtime::broker::{Broker, Envelope, Topic};
+use crate::realtime::cluster::{ClusterPresence, Resync};
 use crate::realtime::outbox::ConnId;
 use crate::views::format_time;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Online,
-    Away,
-    Dnd,
-    Invisible,
-}
-
-impl Status {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "online" => Some(Status::Online),
-            "away" => Some(Status::Away),
-            "dnd" => Some(Status::Dnd),
-            "invisible" => Some(Status::Invisible),
-            _ => None,
-        }
-    }
-}
-
-/// What others see.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Visible {
-    Online,
-    Away,
-    Dnd,
-    Offline,
-}
-
-impl Visible {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Visible::Online => "online",
-            Visible::Away => "away",
-            Visible::Dnd => "dnd",
-            Visible::Offline => "offline",
-        }
-    }
-}
-
-/// The status a user's connections here add up to, invisible kept as such (the cluster
-/// aggregates it with the other instances'); None without connections.
-pub fn local_status<'a>(statuses: impl IntoIterator<Item = &'a Status>) -> Option<Status> {
-    let mut best: Option<Status> = None;
-    for s in statuses {
-        let rank = |s: Status| match s {
-            Status::Invisible => 4,
-            Status::Dnd => 3,
-            Status::Online => 2,
-            Status::Away => 1,
-        };
-        if best.is_none_or(|b| rank(*s) > rank(b)) {
-            best = Some(*s);
-        }
-    }
-    best
-}
-
-/// The status others see for a user with these connection statuses.
-pub fn aggregate<'a>(statuses: impl IntoIterator<Item = &'a Status>) -> Visible {
-    let mut best = Visible::Offline;
-    for s in statuses {
-        let v = match s {
-            Status::Invisible => return Visible::Offline,
-            Status::Dnd => Visible::Dnd,
-            Status::Online => Visible::Online,
-            Status::Away => Visible::Away,
-        };
-        let rank = |v: Visible| match v {
-            Visible::Dnd => 3,
-            Visible::Online => 2,
-            Visible::Away => 1,
-            Visible::Offline => 0,
-        };
-        if rank(v) > rank(best) {
-            best = v;
-        }
-    }
-    best
-}
 
 #[derive(Default)]
 struct UserPresence {
@@ -160,7 +79,7 @@ impl Presence {
                 _ => Visible::Offline,
             }
         } else {
-            aggregate(user.conns.values())
+            shown(combined(user.conns.values()))
         }
     }
 
@@ -178,23 +97,23 @@ impl Presence {
             }
             let never_shown = user.published.is_none() && visible == Visible::Offline;
             if let Some(cluster) = &self.cluster {
-                let local = local_status(user.conns.values());
+                let local = combined(user.conns.values());
                 if user.reported != Some(local) {
                     cluster.report(user_id, local, user.last_seen);
                 }
             } else if user.published != Some(visible) && !never_shown {
                 let last_seen = if visible == Visible::Offline { user.last_seen } else { None };
-                let data = json!({
-                    "user_id": user_id,
-                    "status": visible.as_str(),
-                    "last_seen_at": last_seen.as_ref().map(format_time),
+                let event = ServerEvent::Presence(PresenceEvent {
+                    user_id,
+                    status: visible,
+                    last_seen_at: last_seen.as_ref().map(format_time),
                 });
-                self.broker.publish(Topic::Presence(user_id), events::plain("presence", data));
+                self.broker.publish(Topic::Presence(user_id), Envelope::event(&event));
                 metrics::counter!("presence_events_total").increment(1);
             }
             if let Some(user) = self.users.get_mut(&user_id) {
                 user.published = Some(visible);
-                user.reported = Some(local_status(user.conns.values()));
+                user.reported = Some(combined(user.conns.values()));
             }
             if visible == Visible::Offline && self.users.get(&user_id).is_some_and(|u| u.conns.is_empty()) {
                 self.users.remove(&user_id);
@@ -264,16 +183,8 @@ pub struct SetStatus {
 
 /// The visible status of each of these users on this instance (absent: offline here).
 #[derive(Message)]
-#[rtype(result = "HashMap<Uuid, &'static str>")]
+#[rtype(result = "HashMap<Uuid, Visible>")]
 pub struct Query(pub Vec<Uuid>);
-
-/// Redis lost (or may have lost) this instance's reports: report every local user again, and
-/// report as gone the users Redis still lists for this instance that are no longer here.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Resync {
-    pub known: Vec<Uuid>,
-}
 
 impl Handler<Resync> for Presence {
     type Result = ();
@@ -286,8 +197,7 @@ impl Handler<Resync> for Presence {
         }
         for (user_id, user) in &mut self.users {
             // A user in their grace period is reported as they were shown.
-            let status =
-                if user.conns.is_empty() { user.reported.flatten() } else { local_status(user.conns.values()) };
+            let status = if user.conns.is_empty() { user.reported.flatten() } else { combined(user.conns.values()) };
             cluster.report(*user_id, status, user.last_seen);
             user.reported = Some(status);
         }
@@ -336,11 +246,11 @@ impl Handler<Disconnect> for Presence {
 impl Handler<SetStatus> for Presence {
     type Result = ();
     fn handle(&mut self, m: SetStatus, _: &mut Context<Self>) {
-        if let Some(user) = self.users.get_mut(&m.user_id) {
-            if let Some(status) = user.conns.get_mut(&m.conn_id) {
-                *status = m.status;
-                self.dirty.insert(m.user_id);
-            }
+        if let Some(user) = self.users.get_mut(&m.user_id)
+            && let Some(status) = user.conns.get_mut(&m.conn_id)
+        {
+            *status = m.status;
+            self.dirty.insert(m.user_id);
         }
     }
 }
@@ -354,33 +264,10 @@ impl Handler<Query> for Presence {
             if let Some(user) = self.users.get(&id) {
                 let v = self.visible(user, now);
                 if v != Visible::Offline {
-                    out.insert(id, v.as_str());
+                    out.insert(id, v);
                 }
             }
         }
         MessageResult(out)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn devices_aggregate_dnd_over_online_over_away_and_invisible_hides() {
-        use Status::*;
-        assert_eq!(aggregate(&[Away, Online]), Visible::Online);
-        assert_eq!(aggregate(&[Online, Dnd, Away]), Visible::Dnd);
-        assert_eq!(aggregate(&[Away]), Visible::Away);
-        assert_eq!(aggregate(&[Online, Invisible]), Visible::Offline);
-        assert_eq!(aggregate(&[]), Visible::Offline);
-    }
-
-    #[test]
-    fn the_local_status_keeps_invisible_for_the_cluster_to_apply() {
-        use Status::*;
-        assert_eq!(local_status(&[Away, Online]), Some(Online));
-        assert_eq!(local_status(&[Online, Invisible, Dnd]), Some(Invisible));
-        assert_eq!(local_status(&[]), None);
     }
 }

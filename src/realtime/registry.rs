@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::db::PgPool;
 use crate::realtime::broker::Broker;
 use crate::realtime::outbox::{ConnHandle, ConnId};
-use crate::realtime::room::{AddConn, Crash, RemoveConn, RoomActor};
+use crate::realtime::room::{AddConn, Crash, Forget, Owner, RemoveConn, Retire, RoomActor, RoomIdle};
 
 pub struct Registry {
     rooms: HashMap<Uuid, RoomEntry>,
@@ -40,11 +40,12 @@ impl Registry {
         from_seq: Option<i64>,
         ctx: &Context<Self>,
     ) -> Addr<RoomActor> {
+        let owner = Owner { forget: ctx.address().recipient(), idle: ctx.address().recipient() };
         RoomActor::new(
             room_id,
             self.pool.clone(),
             self.broker.clone(),
-            ctx.address(),
+            owner,
             conns,
             self.gap_timeout,
             self.idle_timeout,
@@ -110,21 +111,6 @@ pub struct Detach {
     pub room_ids: Vec<Uuid>,
 }
 
-/// A room actor dropped a connection itself (member removed, room deleted): forget the record.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Forget {
-    pub room_id: Uuid,
-    pub conn_id: ConnId,
-}
-
-/// A room actor has had no connections for its idle time.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RoomIdle {
-    pub room_id: Uuid,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RegistryStats {
     pub rooms: usize,
@@ -172,10 +158,10 @@ impl Handler<Detach> for Registry {
     type Result = ();
     fn handle(&mut self, Detach { conn_id, room_ids }: Detach, _: &mut Context<Self>) {
         for room_id in room_ids {
-            if let Some(entry) = self.rooms.get_mut(&room_id) {
-                if entry.conns.remove(&conn_id).is_some() {
-                    entry.addr.do_send(RemoveConn(conn_id));
-                }
+            if let Some(entry) = self.rooms.get_mut(&room_id)
+                && entry.conns.remove(&conn_id).is_some()
+            {
+                entry.addr.do_send(RemoveConn(conn_id));
             }
         }
         self.report();
@@ -197,10 +183,10 @@ impl Handler<RoomIdle> for Registry {
     fn handle(&mut self, RoomIdle { room_id }: RoomIdle, _: &mut Context<Self>) {
         // Only if nothing attached meanwhile (the attach would have reset the room's idle timer,
         // but its RoomIdle may already have been on the way).
-        if self.rooms.get(&room_id).is_some_and(|e| e.conns.is_empty()) {
-            if let Some(entry) = self.rooms.remove(&room_id) {
-                entry.addr.do_send(Retire);
-            }
+        if self.rooms.get(&room_id).is_some_and(|e| e.conns.is_empty())
+            && let Some(entry) = self.rooms.remove(&room_id)
+        {
+            entry.addr.do_send(Retire);
         }
         self.report();
     }
@@ -220,17 +206,5 @@ impl Handler<CrashRoom> for Registry {
     type Result = bool;
     fn handle(&mut self, CrashRoom(room_id): CrashRoom, _: &mut Context<Self>) -> bool {
         self.rooms.get(&room_id).map(|e| e.addr.do_send(Crash)).is_some()
-    }
-}
-
-/// Tells an idle room actor to stop.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Retire;
-
-impl Handler<Retire> for RoomActor {
-    type Result = ();
-    fn handle(&mut self, _: Retire, ctx: &mut Context<Self>) {
-        ctx.stop();
     }
 }

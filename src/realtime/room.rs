@@ -14,16 +14,45 @@ use uuid::Uuid;
 
 use crate::db::PgPool;
 use crate::db::queries::{messages, rooms};
-use crate::realtime::broker::{Broker, Control, Envelope, Published, SubscriberId, Topic, next_subscriber_id};
+use crate::realtime::broker::{
+    Broker, Control, Envelope, Published, Subscriber, SubscriberId, Topic, next_subscriber_id,
+};
 use crate::realtime::events;
 use crate::realtime::outbox::{ConnHandle, ConnId};
-use crate::realtime::registry::{Registry, RoomIdle};
+
+/// What a room actor tells its owner (the registry): it dropped connections itself, or it has
+/// been idle. Addressed through recipients, so the room knows nothing of who owns it.
+#[derive(Clone)]
+pub struct Owner {
+    pub forget: Recipient<Forget>,
+    pub idle: Recipient<RoomIdle>,
+}
+
+/// A room actor dropped a connection itself (member removed, room deleted): forget the record.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Forget {
+    pub room_id: Uuid,
+    pub conn_id: ConnId,
+}
+
+/// A room actor has had no connections for its idle time.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RoomIdle {
+    pub room_id: Uuid,
+}
+
+/// Tells an idle room actor to stop.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Retire;
 
 pub struct RoomActor {
     room_id: Uuid,
     pool: PgPool,
     broker: Arc<dyn Broker>,
-    registry: Addr<Registry>,
+    owner: Owner,
     subscriber: SubscriberId,
     conns: HashMap<ConnId, ConnHandle>,
     /// The seq the next history event must carry; 0 until the baseline is loaded.
@@ -44,7 +73,7 @@ impl RoomActor {
         room_id: Uuid,
         pool: PgPool,
         broker: Arc<dyn Broker>,
-        registry: Addr<Registry>,
+        owner: Owner,
         conns: HashMap<ConnId, ConnHandle>,
         gap_timeout: Duration,
         idle_timeout: Duration,
@@ -53,7 +82,7 @@ impl RoomActor {
             room_id,
             pool,
             broker,
-            registry,
+            owner,
             subscriber: next_subscriber_id(),
             conns,
             next_seq: 0,
@@ -78,7 +107,11 @@ impl RoomActor {
     /// ready before `hello`).
     pub fn start_subscribed(self) -> Addr<Self> {
         RoomActor::create(|ctx| {
-            self.broker.subscribe(Topic::Room(self.room_id), self.subscriber, ctx.address().recipient());
+            self.broker.subscribe(
+                Topic::Room(self.room_id),
+                self.subscriber,
+                Subscriber::Actor(ctx.address().recipient()),
+            );
             self
         })
     }
@@ -186,7 +219,7 @@ impl RoomActor {
             self.idle_timer = Some(ctx.run_later(self.idle_timeout, |act, _| {
                 act.idle_timer = None;
                 if act.conns.is_empty() {
-                    act.registry.do_send(RoomIdle { room_id: act.room_id });
+                    act.owner.idle.do_send(RoomIdle { room_id: act.room_id });
                 }
             }));
         }
@@ -232,7 +265,7 @@ impl Actor for RoomActor {
     }
 }
 
-/// A connection joins the room's fan-out; `from_seq` as in [`crate::realtime::registry::Attach`].
+/// A connection joins the room's fan-out; `from_seq` as in the registry's `Attach`.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct AddConn {
@@ -274,6 +307,13 @@ impl Handler<RemoveConn> for RoomActor {
     }
 }
 
+impl Handler<Retire> for RoomActor {
+    type Result = ();
+    fn handle(&mut self, _: Retire, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
 impl Handler<Crash> for RoomActor {
     type Result = ();
     fn handle(&mut self, _: Crash, _: &mut Context<Self>) {
@@ -291,13 +331,13 @@ impl Handler<Published> for RoomActor {
                 let gone: Vec<ConnId> = self.conns.values().filter(|c| c.user_id == *user_id).map(|c| c.id).collect();
                 for id in gone {
                     self.conns.remove(&id);
-                    self.registry.do_send(crate::realtime::registry::Forget { room_id: self.room_id, conn_id: id });
+                    self.owner.forget.do_send(Forget { room_id: self.room_id, conn_id: id });
                 }
                 self.schedule_idle_check(ctx);
             }
             Envelope::Control(Control::RoomDeleted) => {
                 for id in self.conns.keys() {
-                    self.registry.do_send(crate::realtime::registry::Forget { room_id: self.room_id, conn_id: *id });
+                    self.owner.forget.do_send(Forget { room_id: self.room_id, conn_id: *id });
                 }
                 self.conns.clear();
                 self.schedule_idle_check(ctx);

@@ -14,6 +14,7 @@ use crate::auth::refresh;
 use crate::db::models::{NewRefreshToken, NewUser, Role, User};
 use crate::db::queries::{refresh_tokens, users};
 use crate::error::{ApiError, ApiResult};
+use crate::protocol::CloseReason;
 use crate::service::validate;
 use crate::state::AppState;
 use crate::views::UserView;
@@ -236,7 +237,7 @@ pub async fn revoke_all(conn: &mut AsyncPgConnection, user_id: Uuid) -> ApiResul
 pub async fn logout_all(state: &AppState, user_id: Uuid) -> ApiResult<()> {
     let mut conn = state.db().await?;
     revoke_all(&mut conn, user_id).await?;
-    state.realtime.close_user(user_id, crate::realtime::protocol::close::TOKEN_REVOKED, "tokens revoked");
+    state.notify.close_user(user_id, CloseReason::TokensRevoked);
     Ok(())
 }
 
@@ -259,6 +260,6 @@ pub async fn change_password(state: &AppState, user: &User, current: String, new
         revoke_all(conn, user_id).await
     })
     .await?;
-    state.realtime.close_user(user_id, crate::realtime::protocol::close::TOKEN_REVOKED, "password changed");
+    state.notify.close_user(user_id, CloseReason::PasswordChanged);
     Ok(())
 }

@@ -13,8 +13,7 @@ use crate::auth::AuthUser;
 use crate::db::models::{Role, User};
 use crate::db::queries::{stats, users};
 use crate::error::{ApiError, ApiResult};
-use crate::realtime::presence::OnlineCount;
-use crate::realtime::protocol::close;
+use crate::protocol::CloseReason;
 use crate::service::{accounts, audit};
 use crate::state::AppState;
 use crate::views::{UserView, format_time};
@@ -51,19 +50,14 @@ pub async fn stats(state: &AppState) -> ApiResult<Stats> {
         let mut conn = state.db().await?;
         stats::load(&mut conn).await?
     };
-    let users_online = state
-        .realtime
-        .presence
-        .send(OnlineCount)
-        .await
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("presence: {e}")))?;
+    let users_online = state.notify.online_count().await?;
     Ok(Stats {
         users_total: db.users_total,
         users_online,
         rooms_total: db.rooms_total,
         messages_total: db.messages_total,
         messages_today: db.messages_today,
-        connections: state.realtime.connections(),
+        connections: state.notify.connections(),
         support_open: db.support_open,
         avg_first_response_secs: db.avg_first_response_secs,
     })
@@ -201,9 +195,9 @@ pub async fn update_user(state: &AppState, caller: &AuthUser, id: Uuid, req: Use
         })
         .await?;
     if ban == Some(true) {
-        state.realtime.close_user(id, close::BANNED, "banned");
+        state.notify.close_user(id, CloseReason::Banned);
     } else if role.is_some() {
-        state.realtime.role_changed(id);
+        state.notify.close_user(id, CloseReason::RoleChanged);
     }
     Ok(AdminUserView::new(&updated))
 }

@@ -10,11 +10,12 @@ use crate::auth::AuthUser;
 use crate::db::models::{Message, RoomKind};
 use crate::db::queries::messages::{self as q, Change, NewMessage};
 use crate::db::queries::{rooms, social};
+use crate::db::send_batch::{Outcome, QueuedSend};
 use crate::error::{ApiError, ApiResult};
+use crate::protocol::ServerEvent;
 use crate::service::access::RoomAccess;
 use crate::service::audit;
 use crate::service::rooms::direct_pair;
-use crate::service::send_batch::{Outcome, QueuedSend};
 use crate::state::AppState;
 use crate::views::MessageView;
 
@@ -149,7 +150,7 @@ pub async fn send(
 
 fn announce_new(state: &AppState, m: Message) -> MessageView {
     let view = MessageView::new(m, &[]);
-    state.realtime.message_changed("message.new", &view);
+    state.notify.room_event(view.room_id, &ServerEvent::message_new(&view));
     view
 }
 
@@ -289,7 +290,7 @@ pub async fn edit(state: &AppState, caller: &AuthUser, id: Uuid, body: &str) -> 
         })
         .await?;
     let view = view(&mut conn, changed).await?;
-    state.realtime.message_changed("message.updated", &view);
+    state.notify.room_event(view.room_id, &ServerEvent::message_updated(&view));
     Ok(view)
 }
 
@@ -340,7 +341,7 @@ pub async fn delete(state: &AppState, caller: &AuthUser, id: Uuid) -> ApiResult<
     let (tombstone, changed) = tombstone;
     let view = MessageView::new(tombstone, &[]);
     if changed {
-        state.realtime.message_changed("message.deleted", &view);
+        state.notify.room_event(view.room_id, &ServerEvent::message_deleted(&view));
     }
     Ok(view)
 }
@@ -382,7 +383,7 @@ pub async fn react(state: &AppState, caller: &AuthUser, id: Uuid, emoji: &str, a
     let (message, changed) = message;
     let view = view(&mut conn, message).await?;
     if changed {
-        state.realtime.message_changed("reaction.updated", &view);
+        state.notify.room_event(view.room_id, &ServerEvent::reaction_updated(&view));
     }
     Ok(view)
 }

@@ -1,6 +1,7 @@
-//! The rules of plauder, called by the REST handlers and (later) the WebSocket connection actors
-//! alike, so both paths behave the same. Services speak `ApiError` and wire views; they take the
-//! shared state and plain inputs, never HTTP types.
+//! The rules of plauder, called by the REST handlers and the WebSocket connection actors alike,
+//! so both paths behave the same. Services speak `ApiError` and wire views; they take the shared
+//! state and plain inputs, never HTTP types, and publish what they changed through `notify`
+//! after it commits.
 
 pub mod access;
 pub mod accounts;
@@ -8,8 +9,8 @@ pub mod admin;
 pub mod audit;
 pub mod contacts;
 pub mod messages;
+pub mod notify;
 pub mod rooms;
-pub mod send_batch;
 pub mod social;
 pub mod support;
 pub mod users;

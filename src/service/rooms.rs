@@ -13,6 +13,8 @@ use crate::auth::AuthUser;
 use crate::db::models::{MemberRole, NewRoom, NewRoomMember, Role, RoomChanges, RoomKind, User};
 use crate::db::queries::{messages, rooms, social, users};
 use crate::error::{ApiError, ApiResult, ConflictExt};
+use crate::protocol::ServerEvent;
+use crate::protocol::events::{Read, RoomUpdated};
 use crate::service::access::RoomAccess;
 use crate::service::audit::{self, Action};
 use crate::state::AppState;
@@ -154,7 +156,7 @@ async fn create_group(state: &AppState, caller: &AuthUser, req: CreateRoom) -> A
         })
         .await?;
     let view = RoomView::new(&room);
-    state.realtime.members_added(&view, &everyone);
+    state.notify.members_added(&view, &everyone);
     Ok(view)
 }
 
@@ -194,7 +196,7 @@ async fn create_direct(state: &AppState, caller: &AuthUser, member_ids: &[Uuid])
         let back = rooms::add_members(&mut conn, &members(room.id)).await?;
         let view = RoomView::new(&room);
         let returning: Vec<UserView> = pair.into_iter().filter(|u| back.contains(&u.id)).collect();
-        state.realtime.members_added(&view, &returning);
+        state.notify.members_added(&view, &returning);
         return Ok((view, false));
     }
     let created = conn
@@ -219,7 +221,7 @@ async fn create_direct(state: &AppState, caller: &AuthUser, member_ids: &[Uuid])
     match created {
         Ok(room) => {
             let view = RoomView::new(&room);
-            state.realtime.members_added(&view, &pair);
+            state.notify.members_added(&view, &pair);
             Ok((view, true))
         }
         // Both users created it at once: the other request won; answer with its room.
@@ -310,7 +312,7 @@ pub async fn update(state: &AppState, caller: &AuthUser, room_id: Uuid, req: Upd
         })
         .await?;
     let view = RoomView::new(&room);
-    state.realtime.room_event(room_id, "room.updated", serde_json::json!({ "room": view }));
+    state.notify.room_event(room_id, &ServerEvent::RoomUpdated(RoomUpdated { room: &view }));
     Ok(view)
 }
 
@@ -333,7 +335,7 @@ pub async fn delete(state: &AppState, caller: &AuthUser, room_id: Uuid) -> ApiRe
         Ok(())
     })
     .await?;
-    state.realtime.room_deleted(room_id, &members);
+    state.notify.room_deleted(room_id, &members);
     Ok(())
 }
 
@@ -386,7 +388,7 @@ pub async fn add_members(
     let views: Vec<MemberView> =
         all.iter().filter(|(m, _)| added.contains(&m.user_id)).map(|(m, u)| MemberView::new(m, u)).collect();
     let users: Vec<UserView> = views.iter().map(|m| m.user.clone()).collect();
-    state.realtime.members_added(&RoomView::new(&access.room), &users);
+    state.notify.members_added(&RoomView::new(&access.room), &users);
     Ok(views)
 }
 
@@ -446,7 +448,7 @@ pub async fn remove_member(state: &AppState, caller: &AuthUser, room_id: Uuid, u
         Ok(())
     })
     .await?;
-    state.realtime.member_removed(room_id, user_id);
+    state.notify.member_removed(room_id, user_id);
     Ok(())
 }
 
@@ -521,7 +523,7 @@ pub async fn join(state: &AppState, caller: &AuthUser, room_id: Uuid) -> ApiResu
         let added = rooms::add_members(&mut conn, &me).await.on_conflict("Already a member.")?;
         rooms::touch(&mut conn, room_id).await?;
         if !added.is_empty() {
-            state.realtime.members_added(&RoomView::new(&access.room), &[UserView::public(&caller.user)]);
+            state.notify.members_added(&RoomView::new(&access.room), &[UserView::public(&caller.user)]);
         }
     }
     Ok(RoomView::new(&access.room))
@@ -541,10 +543,6 @@ pub async fn mark_read(state: &AppState, caller: &AuthUser, room_id: Uuid, seq: 
     access.require_member()?;
     let marker = rooms::advance_read_marker(&mut conn, room_id, caller.id, seq).await?.unwrap_or(0);
     let unread_count = rooms::unread_count(&mut conn, room_id, caller.id, marker).await?;
-    state.realtime.room_event(
-        room_id,
-        "read",
-        serde_json::json!({ "room_id": room_id, "user_id": caller.id, "seq": marker }),
-    );
+    state.notify.room_event(room_id, &ServerEvent::Read(Read { room_id, user_id: caller.id, seq: marker }));
     Ok(ReadMarker { room_id, last_read_seq: marker, unread_count })
 }

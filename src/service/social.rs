@@ -12,6 +12,9 @@ use crate::auth::AuthUser;
 use crate::db::models::{Role, User};
 use crate::db::queries::{social, users};
 use crate::error::{ApiError, ApiResult, ConflictExt};
+use crate::protocol::ServerEvent;
+use crate::protocol::events::{FriendAccepted, FriendRequest};
+use crate::protocol::presence::Visible;
 use crate::state::AppState;
 use crate::views::{BlockView, FriendRequestView, FriendView, PresenceView, UserView, UserWithPresence};
 
@@ -22,20 +25,20 @@ pub struct FriendRequests {
 }
 
 /// Live statuses from the presence tracker for these users; absent ones are offline.
-async fn live_statuses(state: &AppState, ids: Vec<Uuid>) -> HashMap<Uuid, &'static str> {
-    state.realtime.live_statuses(ids).await
+async fn live_statuses(state: &AppState, ids: Vec<Uuid>) -> HashMap<Uuid, Visible> {
+    state.notify.live_statuses(ids).await
 }
 
 /// What others see of a user's presence: the live status, or offline with when they were last
 /// seen.
-fn presence_of(user: &User, live: &HashMap<Uuid, &'static str>) -> PresenceView {
+fn presence_of(user: &User, live: &HashMap<Uuid, Visible>) -> PresenceView {
     match live.get(&user.id) {
-        Some(status) if user.role() != Role::Guest => PresenceView { status, last_seen_at: None },
-        _ => PresenceView { status: "offline", last_seen_at: user.last_seen_at },
+        Some(status) if user.role() != Role::Guest => PresenceView { status: *status, last_seen_at: None },
+        _ => PresenceView { status: Visible::Offline, last_seen_at: user.last_seen_at },
     }
 }
 
-fn with_presence(user: &User, live: &HashMap<Uuid, &'static str>) -> UserWithPresence {
+fn with_presence(user: &User, live: &HashMap<Uuid, Visible>) -> UserWithPresence {
     UserWithPresence { user: UserView::public(user), presence: presence_of(user, live) }
 }
 
@@ -119,7 +122,7 @@ pub async fn send_request(state: &AppState, caller: &AuthUser, to: Uuid) -> ApiR
         to: UserView::public(&target),
         created_at: request.created_at,
     };
-    state.realtime.user_event(to, "friend.request", serde_json::json!({ "request": view }));
+    state.notify.user_event(to, &ServerEvent::FriendRequest(FriendRequest { request: &view }));
     Ok(view)
 }
 
@@ -175,12 +178,9 @@ pub async fn accept(state: &AppState, caller: &AuthUser, request_id: Uuid) -> Ap
             Ok(since)
         })
         .await?;
-    state.realtime.befriended(caller.id, friend.id);
-    state.realtime.user_event(
-        friend.id,
-        "friend.accepted",
-        serde_json::json!({ "user": UserView::public(&caller.user) }),
-    );
+    state.notify.befriended(caller.id, friend.id);
+    let user = UserView::public(&caller.user);
+    state.notify.user_event(friend.id, &ServerEvent::FriendAccepted(FriendAccepted { user: &user }));
     let live = live_statuses(state, vec![friend.id]).await;
     Ok(FriendView { user: with_presence(&friend, &live), since })
 }

@@ -16,6 +16,8 @@ use crate::db::models::{
 };
 use crate::db::queries::{messages, rooms, support, users};
 use crate::error::{ApiError, ApiResult};
+use crate::protocol::ServerEvent;
+use crate::protocol::events::{SessionOpened, SupportSessionClosed, SupportSessionCreated};
 use crate::service::{accounts, audit, validate};
 use crate::state::AppState;
 use crate::views::{MessageView, RoomView, UserView, format_time};
@@ -133,12 +135,15 @@ pub async fn open(state: &AppState, name: &str, email: Option<&str>) -> ApiResul
         .await?;
     let room = RoomView::new(&room);
     let user = UserView::public(&guest);
-    let announced = json!({
-        "room": room,
-        "user": user,
-        "session": {"id": session.id, "email": session.visitor_email, "status": "open", "created_at": format_time(&session.created_at)},
-    });
-    state.realtime.support_opened(announced, room.id);
+    let session_opened = SessionOpened {
+        id: session.id,
+        email: session.visitor_email.as_deref(),
+        status: SupportStatus::Open.as_str(),
+        created_at: format_time(&session.created_at),
+    };
+    let announced =
+        ServerEvent::SupportSessionCreated(SupportSessionCreated { room: &room, user: &user, session: session_opened });
+    state.notify.support_opened(room.id, &announced);
     metrics::counter!("support_sessions_opened_total").increment(1);
     Ok(OpenedSession {
         session_id: session.id,
@@ -238,13 +243,13 @@ pub async fn close(state: &AppState, caller: &AuthUser, id: Uuid) -> ApiResult<S
         .await?;
     match closed {
         Some(session) => {
-            let data = json!({
-                "session_id": session.id,
-                "room_id": session.room_id,
-                "status": "closed",
-                "closed_at": opt_time(session.closed_at),
+            let closed = ServerEvent::SupportSessionClosed(SupportSessionClosed {
+                session_id: session.id,
+                room_id: session.room_id,
+                status: SupportStatus::Closed.as_str(),
+                closed_at: opt_time(session.closed_at),
             });
-            state.realtime.support_closed(session.room_id, data);
+            state.notify.room_event(session.room_id, &closed);
             Ok(session)
         }
         None => {

@@ -156,7 +156,7 @@ async fn closing_a_user_closes_their_sockets_on_every_instance() {
     let mut bob_b = c.ws_on(&bob.access_token, "beta").await;
 
     // A ban (the admin routes call close_user with 4003) issued on alpha.
-    c.a.state.realtime.close_user(ada.id, plauder::realtime::protocol::close::BANNED, "banned");
+    c.a.state.notify.close_user(ada.id, plauder::protocol::CloseReason::Banned);
     assert_eq!(on_a.closed_with().await, 4003);
     assert_eq!(on_b.closed_with().await, 4003);
     assert_eq!(bob_b.command("ping", json!({})).await["ok"], true, "others stay connected");
@@ -440,4 +440,22 @@ async fn a_support_session_opened_on_one_instance_reaches_staff_on_the_other() {
     // The staff attach crossed too: the visitor's message on alpha reaches the admin on beta.
     c.a.send(&v.guest, v.room, "anyone there?").await;
     assert_eq!(admin_b.event("message.new").await["message"]["body"], "anyone there?");
+}
+
+#[actix_web::test]
+async fn a_role_change_closes_sockets_with_the_same_code_and_text_on_every_instance() {
+    let c = Cluster::start(&redis_url()).await;
+    let admin = crate::support::user_with_role(&c.front, "root", "admin").await;
+    let ada = c.front.register("ada").await;
+    let mut on_a = c.ws_on(&ada.access_token, "alpha").await;
+    let mut on_b = c.ws_on(&ada.access_token, "beta").await;
+
+    // Issued on alpha: its socket is closed there, beta's on the word of the broker.
+    let res =
+        c.a.patch(&format!("/api/v1/admin/users/{}", ada.id), Some(&admin.access_token), json!({"role": "moderator"}))
+            .await;
+    assert!(res.status().is_success(), "role change: {}", res.status());
+    let expected = (4001, "role changed: reconnect".to_owned());
+    assert_eq!(on_a.closed_with_reason().await, expected, "on the instance that made the change");
+    assert_eq!(on_b.closed_with_reason().await, expected, "on the other instance");
 }

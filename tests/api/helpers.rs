@@ -104,7 +104,7 @@ pub async fn fresh_database() -> String {
 pub async fn test_settings() -> Settings {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     let mut settings = Settings::load_unchecked(&dir, "test").expect("config/test.toml");
-    settings.database.url = format!("{}", fresh_database().await).into();
+    settings.database.url = fresh_database().await.to_string().into();
     settings.auth.jwt_secret = JWT_SECRET.to_owned().into();
     settings.database.migrate_on_start = false;
     settings.validate().expect("valid test settings");

@@ -46,7 +46,8 @@ impl WsClient {
         self.stream.send(Message::binary(bytes)).await.expect("send frame");
     }
 
-    /// The next JSON frame from the socket, or `{"type":"closed","code":..}` when it closes.
+    /// The next JSON frame from the socket, or `{"type":"closed","code":..,"reason":..}` when it
+    /// closes.
     pub async fn next_frame(&mut self) -> Value {
         if let Some(v) = self.queued.pop_front() {
             return v;
@@ -64,9 +65,11 @@ impl WsClient {
             match msg {
                 Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).expect("JSON frame"),
                 Some(Ok(Message::Close(frame))) => {
-                    let code = frame.map(|f: CloseFrame| u16::from(f.code)).unwrap_or(1005);
+                    let (code, reason) = frame
+                        .map(|f: CloseFrame| (u16::from(f.code), f.reason.to_string()))
+                        .unwrap_or((1005, String::new()));
                     self.closed = Some(code);
-                    return json!({"type": "closed", "code": code});
+                    return json!({"type": "closed", "code": code, "reason": reason});
                 }
                 Some(Ok(_)) => continue,
                 Some(Err(_)) | None => {
@@ -143,6 +146,17 @@ impl WsClient {
             let frame = self.read().await;
             if frame["type"] == "closed" {
                 return frame["code"].as_u64().expect("code") as u16;
+            }
+        }
+    }
+
+    /// The close code and the reason text that came with it.
+    pub async fn closed_with_reason(&mut self) -> (u16, String) {
+        loop {
+            let frame = self.read().await;
+            if frame["type"] == "closed" {
+                let code = frame["code"].as_u64().expect("code") as u16;
+                return (code, frame["reason"].as_str().unwrap_or_default().to_owned());
             }
         }
     }

@@ -296,7 +296,7 @@ fn late_attach(app: &crate::helpers::TestApp, user: Uuid, room: Uuid, from_seq: 
     use plauder::realtime::broker::{Control, Envelope, Topic};
     app.state
         .realtime
-        .broker
+        .broker()
         .publish(Topic::User(user), Envelope::Control(Control::Attach { room_id: room, from_seq: Some(from_seq) }));
 }
 

@@ -2,6 +2,7 @@
 //! 4009, a crashed room restarted alone, no actors left behind by churn, and many connections in
 //! many rooms each getting every message once and in order.
 
+use plauder::realtime::broker::{Envelope, Topic};
 use std::time::Duration;
 
 use serde_json::json;
@@ -57,7 +58,10 @@ async fn a_consumer_that_stops_reading_is_closed_with_4009_and_its_queue_stays_b
     };
     let flood = async {
         for i in 0..1500 {
-            app.state.realtime.room_event(room, "test.filler", json!({"i": i, "pad": big}));
+            // Not a protocol event: published on the room's topic as the services' events are.
+            let text = json!({"type": "test.filler", "data": {"i": i, "pad": big}}).to_string();
+            let filler = Envelope::Event { seq: None, text: text.into(), exclude_user: None };
+            app.state.realtime.broker().publish(Topic::Room(room), filler);
             // Paced so a reading client keeps up; bob, not reading, cannot.
             if i % 10 == 0 {
                 tokio::time::sleep(Duration::from_millis(3)).await;
@@ -92,7 +96,7 @@ async fn a_crashed_room_actor_is_restarted_and_other_rooms_do_not_notice() {
     app.send(&ada, crashing, "before").await;
     assert_eq!(bobs.event("message.new").await["message"]["body"], "before");
 
-    let crashed = app.state.realtime.registry.send(plauder::realtime::registry::CrashRoom(crashing)).await.unwrap();
+    let crashed = app.state.realtime.crash_room(crashing).await.unwrap();
     assert!(crashed);
     app.send(&ada, calm, "calm room").await;
     assert_eq!(bobs.event("message.new").await["message"]["body"], "calm room");
@@ -145,7 +149,7 @@ async fn five_hundred_connect_disconnect_cycles_leave_no_actor_or_registry_entry
         app.metric("realtime_registry_rooms").await,
         app.metric("realtime_rooms_active").await
     );
-    let stats = app.state.realtime.registry.send(plauder::realtime::registry::Stats).await.unwrap();
+    let stats = app.state.realtime.registry_stats().await.unwrap();
     assert_eq!((stats.rooms, stats.attachments), (0, 0));
 }
 

@@ -27,16 +27,21 @@ export class InboxView {
 
     const signal = AbortSignal.any([ctx.signal, this.stopped.signal]);
     const reload = debounce(() => this.load(), 250);
+    this.reload = reload;
+    // Rooms of messages that came while the list did not know them yet (see load).
+    this.unplaced = new Set();
     const on = (type, fn) => ctx.client.addEventListener(type, (e) => fn(e.detail), { signal });
     on('support.session_created', reload);
     on('support.session_closed', (d) => {
       reload();
       if (this.open && d.room_id === this.open.session.room.id) this.markClosed();
     });
-    // A new chat announces itself (support.session_created) before its messages, so a message
-    // of a room the list does not know is from one of the staff member's own rooms: no reload.
+    // A new chat announces itself (support.session_created) before its messages, so a message of
+    // a room the list does not know is from one of the staff member's own rooms, or of a chat
+    // whose reload is still on its way: remembered, and load() tells which.
     on('message', ({ message }) => {
       if (this.byRoom.has(message.room_id)) reload();
+      else this.unplaced.add(message.room_id);
       if (this.open && message.room_id === this.open.session.room.id) this.showMessage(message);
     });
     // After a reconnect, what the list missed is in the database.
@@ -54,6 +59,10 @@ export class InboxView {
     const res = await attempt(() => this.ctx.client.api('GET', `/admin/support/sessions?status=${this.status}&limit=100`));
     if (!res || this.stopped.signal.aborted) return;
     this.byRoom = new Map(res.sessions.map((s) => [s.room.id, s]));
+    // A new chat's first message can arrive after its announcement but before this answer: the
+    // answer may predate it, so a chat it lists that had such a message is loaded once more.
+    if ([...this.unplaced].some((room) => this.byRoom.has(room))) this.reload();
+    this.unplaced.clear();
     if (!res.sessions.length) {
       replace(this.list, h('li.empty-list.muted', this.status === 'open' ? 'No open support chats.' : 'No closed support chats.'));
       return;

@@ -4,13 +4,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use actix::{Actor, Addr, Context, Handler, Message, Recipient};
+use actix::{Actor, Addr, Context, Handler, Message};
 
-use super::{Broker, Envelope, Published, SubscriberId, Topic};
+use super::{Broker, Envelope, Subscriber, SubscriberId, Topic};
 
 #[derive(Default)]
 pub struct MemoryBrokerActor {
-    topics: HashMap<Topic, HashMap<SubscriberId, Recipient<Published>>>,
+    topics: HashMap<Topic, HashMap<SubscriberId, Subscriber>>,
 }
 
 impl Actor for MemoryBrokerActor {
@@ -23,7 +23,7 @@ struct Publish(Topic, Arc<Envelope>);
 
 #[derive(Message)]
 #[rtype(result = "()")]
-struct Subscribe(Topic, SubscriberId, Recipient<Published>);
+struct Subscribe(Topic, SubscriberId, Subscriber);
 
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -40,8 +40,8 @@ impl Handler<Publish> for MemoryBrokerActor {
         if let Some(subscribers) = self.topics.get_mut(&topic) {
             // A subscriber whose actor is gone is dropped here rather than on its own unsubscribe.
             subscribers.retain(|_, r| r.connected());
-            for r in subscribers.values() {
-                r.do_send(Published { topic, envelope: envelope.clone() });
+            for subscriber in subscribers.values() {
+                subscriber.deliver(topic, &envelope);
             }
             if subscribers.is_empty() {
                 self.topics.remove(&topic);
@@ -91,7 +91,7 @@ impl Broker for MemoryBroker {
         self.addr.do_send(Publish(topic, Arc::new(envelope)));
     }
 
-    fn subscribe(&self, topic: Topic, id: SubscriberId, subscriber: Recipient<Published>) {
+    fn subscribe(&self, topic: Topic, id: SubscriberId, subscriber: Subscriber) {
         self.addr.do_send(Subscribe(topic, id, subscriber));
     }
 

@@ -18,6 +18,9 @@ use actix::{Message, Recipient};
 use bytestring::ByteString;
 use uuid::Uuid;
 
+use crate::protocol::{CloseReason, ServerEvent};
+use crate::realtime::outbox::ConnHandle;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Topic {
     Room(Uuid),
@@ -70,6 +73,18 @@ pub enum Envelope {
     Control(Control),
 }
 
+impl Envelope {
+    /// A protocol event, serialised here once; history events carry their seq.
+    pub fn event(event: &ServerEvent<'_>) -> Self {
+        Envelope::Event { seq: event.seq(), text: event.to_text(), exclude_user: None }
+    }
+
+    /// An event for everyone on the topic but this user's connections.
+    pub fn event_except(event: &ServerEvent<'_>, user_id: Uuid) -> Self {
+        Envelope::Event { seq: event.seq(), text: event.to_text(), exclude_user: Some(user_id) }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Control {
     /// On a user topic: the user joined this room; their connections attach to it. On the staff
@@ -83,8 +98,8 @@ pub enum Control {
     RoomDeleted,
     /// On a user topic: the user left or lost this room; their connections forget it.
     Left { room_id: Uuid },
-    /// On a user topic: close the user's connections with this code.
-    Close { code: u16, reason: &'static str },
+    /// On a user topic: close the user's connections.
+    Close(CloseReason),
     /// On a user topic: start receiving this user's presence (a new friend).
     WatchPresence { user_id: Uuid },
 }
@@ -100,10 +115,42 @@ pub struct Published {
 /// Identifies one subscription so it can be removed (recipients have no identity of their own).
 pub type SubscriberId = u64;
 
+/// Who hears a topic. A room actor takes every envelope as a [`Published`] message. A connection
+/// takes events through its bounded outbox, like the events room actors hand it (counted, and
+/// nothing more once it is too far behind, so no topic can grow its memory), and control changes
+/// as messages: they are rare, and a close must not be dropped.
+#[derive(Clone)]
+pub enum Subscriber {
+    Actor(Recipient<Published>),
+    Connection { control: Recipient<Published>, outbox: ConnHandle },
+}
+
+impl Subscriber {
+    pub fn deliver(&self, topic: Topic, envelope: &Arc<Envelope>) {
+        match (self, envelope.as_ref()) {
+            (Subscriber::Connection { outbox, .. }, Envelope::Event { text, exclude_user, .. }) => {
+                if *exclude_user != Some(outbox.user_id) {
+                    outbox.deliver(text);
+                }
+            }
+            (Subscriber::Connection { control: r, .. } | Subscriber::Actor(r), _) => {
+                r.do_send(Published { topic, envelope: envelope.clone() });
+            }
+        }
+    }
+
+    /// Whether the subscriber's actor still runs.
+    pub fn connected(&self) -> bool {
+        match self {
+            Subscriber::Actor(r) | Subscriber::Connection { control: r, .. } => r.connected(),
+        }
+    }
+}
+
 pub trait Broker: Send + Sync + 'static {
     /// Sends to every subscriber of `topic` on every instance, once.
     fn publish(&self, topic: Topic, envelope: Envelope);
-    fn subscribe(&self, topic: Topic, id: SubscriberId, subscriber: Recipient<Published>);
+    fn subscribe(&self, topic: Topic, id: SubscriberId, subscriber: Subscriber);
     fn unsubscribe(&self, topic: Topic, id: SubscriberId);
     /// Resolves once every subscription made before the call hears publications from every
     /// instance (Redis confirmed the SUBSCRIBE), or at once when that cannot be had now (Redis

@@ -20,13 +20,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use actix::Recipient;
 use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink};
 use tokio::sync::{mpsc, oneshot};
 
 use super::memory::MemoryBroker;
-use super::{Broker, Envelope, Published, SubscriberId, Topic, wire};
+use super::{Broker, Envelope, Subscriber, SubscriberId, Topic, wire};
 use crate::config::RedisSettings;
 
 /// Channels per SUBSCRIBE when resubscribing after a reconnect.
@@ -52,14 +51,14 @@ struct Shared {
     /// Local subscribers per topic: the first one subscribes the channel, the last one leaving
     /// unsubscribes it. Kept here, synchronously, so subscribe commands reach the subscriber task
     /// in the order they were made.
-    topics: Mutex<HashMap<Topic, HashMap<SubscriberId, Recipient<Published>>>>,
+    topics: Mutex<HashMap<Topic, HashMap<SubscriberId, Subscriber>>>,
     sub_tx: mpsc::UnboundedSender<SubCommand>,
     pub_tx: mpsc::Sender<(Topic, Vec<u8>)>,
     subscriber_up: AtomicBool,
 }
 
 impl Shared {
-    fn topics(&self) -> MutexGuard<'_, HashMap<Topic, HashMap<SubscriberId, Recipient<Published>>>> {
+    fn topics(&self) -> MutexGuard<'_, HashMap<Topic, HashMap<SubscriberId, Subscriber>>> {
         // The map stays consistent even if a holder panicked: every change is a single insert or
         // remove.
         self.topics.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -164,7 +163,7 @@ impl Broker for RedisBroker {
         }
     }
 
-    fn subscribe(&self, topic: Topic, id: SubscriberId, subscriber: Recipient<Published>) {
+    fn subscribe(&self, topic: Topic, id: SubscriberId, subscriber: Subscriber) {
         self.shared.local.subscribe(topic, id, subscriber.clone());
         let mut topics = self.shared.topics();
         let ids = topics.entry(topic).or_default();

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{Control, Envelope, Topic};
-use crate::realtime::protocol::close;
+use crate::protocol::CloseReason;
 
 #[derive(Serialize, Deserialize)]
 struct Header<'a> {
@@ -45,9 +45,9 @@ enum WireControl {
     Left {
         room_id: Uuid,
     },
+    /// The reason by name: every instance closes with the same code and text.
     Close {
-        code: u16,
-        reason: String,
+        reason: CloseReason,
     },
     WatchPresence {
         user_id: Uuid,
@@ -61,7 +61,7 @@ impl From<&Control> for WireControl {
             Control::Detach { user_id } => WireControl::Detach { user_id: *user_id },
             Control::RoomDeleted => WireControl::RoomDeleted,
             Control::Left { room_id } => WireControl::Left { room_id: *room_id },
-            Control::Close { code, reason } => WireControl::Close { code: *code, reason: (*reason).to_owned() },
+            Control::Close(reason) => WireControl::Close { reason: *reason },
             Control::WatchPresence { user_id } => WireControl::WatchPresence { user_id: *user_id },
         }
     }
@@ -74,32 +74,9 @@ impl From<WireControl> for Control {
             WireControl::Detach { user_id } => Control::Detach { user_id },
             WireControl::RoomDeleted => Control::RoomDeleted,
             WireControl::Left { room_id } => Control::Left { room_id },
-            WireControl::Close { code, reason } => Control::Close { code, reason: close_reason(code, &reason) },
+            WireControl::Close { reason } => Control::Close(reason),
             WireControl::WatchPresence { user_id } => Control::WatchPresence { user_id },
         }
-    }
-}
-
-/// `Control::Close` carries a `&'static str` (the reasons are fixed strings at their call sites);
-/// a reason from another instance is matched against the known ones, and an unknown one is
-/// replaced by a generic text for its code rather than leaked. The code is what clients act on.
-fn close_reason(code: u16, reason: &str) -> &'static str {
-    const KNOWN: &[&str] = &[
-        "tokens revoked",
-        "password changed",
-        "banned",
-        "account banned",
-        "account deleted",
-        "server shutting down",
-        "too slow: reconnect and sync",
-    ];
-    if let Some(known) = KNOWN.iter().find(|k| **k == reason) {
-        return known;
-    }
-    match code {
-        close::BANNED => "banned",
-        close::TOKEN_REVOKED => "tokens revoked",
-        _ => "closed by the server",
     }
 }
 
@@ -193,10 +170,17 @@ mod tests {
     }
 
     #[test]
-    fn a_close_control_keeps_its_code_and_a_known_reason() {
-        let env = Envelope::Control(Control::Close { code: close::BANNED, reason: "banned" });
-        let decoded = decode(&encode("n", &env)).expect("decodes");
-        assert!(matches!(decoded.envelope, Envelope::Control(Control::Close { code: 4003, reason: "banned" })));
+    fn a_close_control_keeps_its_reason() {
+        for reason in [CloseReason::Banned, CloseReason::RoleChanged, CloseReason::PasswordChanged] {
+            let env = Envelope::Control(Control::Close(reason));
+            let decoded = decode(&encode("n", &env)).expect("decodes");
+            assert!(matches!(decoded.envelope, Envelope::Control(Control::Close(r)) if r == reason), "{reason:?}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_close_reason_is_rejected() {
+        assert!(decode(b"{\"o\":\"a\",\"c\":{\"k\":\"close\",\"reason\":\"nope\"}}\n").is_err());
     }
 
     #[test]

@@ -1,28 +1,21 @@
-//! The WebSocket wire format: client commands parsed into typed values, server frames (replies and
-//! events) built as JSON text, and the close codes. Parsing never fails the connection: every bad
-//! frame becomes an error reply (or an `error` event when it has no id).
+//! Client commands parsed into typed values, and the replies to them. Parsing never fails the
+//! connection: every bad frame becomes an error reply (or an `error` event when it has no id).
+//! Command data rejects unknown fields, as the REST bodies do.
 
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-
-/// Close codes (PROTOCOL.md): named so no code appears as a bare number elsewhere.
-pub mod close {
-    pub const GOING_AWAY: u16 = 1001;
-    pub const POLICY: u16 = 1008;
-    pub const TOO_BIG: u16 = 1009;
-    pub const TOKEN_REVOKED: u16 = 4001;
-    pub const BANNED: u16 = 4003;
-    pub const TOO_SLOW: u16 = 4009;
-}
+use crate::protocol::events::{ErrorEvent, ServerEvent};
+use crate::protocol::presence::Status;
 
 /// A command's correlation id: an integer or a string, echoed verbatim in the reply.
 pub type CommandId = Value;
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SendData {
     pub room_id: Uuid,
     pub body: String,
@@ -31,35 +24,41 @@ pub struct SendData {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EditData {
     pub message_id: Uuid,
     pub body: String,
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MessageIdData {
     pub message_id: Uuid,
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReactionData {
     pub message_id: Uuid,
     pub emoji: String,
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TypingData {
     pub room_id: Uuid,
     pub active: bool,
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReadData {
     pub room_id: Uuid,
     pub seq: i64,
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SyncData {
     pub room_id: Uuid,
     pub since_seq: i64,
@@ -67,11 +66,24 @@ pub struct SyncData {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PresenceSetData {
+    /// Kept as text so an unknown status gets a validation error naming the field.
     pub status: String,
 }
 
+impl PresenceSetData {
+    /// # Errors
+    /// `validation_failed` for a status other than online, away, dnd or invisible.
+    pub fn status(&self) -> Result<Status, ApiError> {
+        self.status
+            .parse()
+            .map_err(|_| ApiError::validation("status", "status must be online, away, dnd or invisible."))
+    }
+}
+
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PresenceSubscribeData {
     pub user_ids: Vec<Uuid>,
 }
@@ -114,7 +126,7 @@ pub struct Parsed {
 }
 
 fn data<T: DeserializeOwned>(data: Option<Value>) -> Result<T, ApiError> {
-    serde_json::from_value(data.unwrap_or_else(|| json!({})))
+    serde_json::from_value(data.unwrap_or_else(|| Value::Object(serde_json::Map::new())))
         .map_err(|e| ApiError::Validation { message: format!("Invalid data: {e}"), details: None })
 }
 
@@ -131,8 +143,7 @@ pub fn parse(text: &str) -> Parsed {
     let id = raw.remove("id").filter(|v| !v.is_null());
     let kind = raw.remove("type");
     let data_value = raw.remove("data");
-    if let Some(bad) = id.as_ref().filter(|v| !(v.is_i64() || v.is_u64() || v.is_string())) {
-        let _ = bad;
+    if id.as_ref().is_some_and(|v| !(v.is_i64() || v.is_u64() || v.is_string())) {
         return Parsed {
             id: None,
             command: Err(ApiError::BadRequest("id must be an integer or a string.".into())),
@@ -144,38 +155,58 @@ pub fn parse(text: &str) -> Parsed {
     };
     let bare_ping = kind == "ping" && id.is_none();
     let command = match kind {
-        "message.send" => data(data_value.clone()).map(Command::Send),
-        "message.edit" => data(data_value.clone()).map(Command::Edit),
-        "message.delete" => data(data_value.clone()).map(Command::Delete),
-        "reaction.add" => data(data_value.clone()).map(Command::ReactionAdd),
-        "reaction.remove" => data(data_value.clone()).map(Command::ReactionRemove),
-        "typing" => data(data_value.clone()).map(Command::Typing),
-        "read" => data(data_value.clone()).map(Command::Read),
-        "sync" => data(data_value.clone()).map(Command::Sync),
-        "presence.set" => data(data_value.clone()).map(Command::PresenceSet),
-        "presence.subscribe" => data(data_value.clone()).map(Command::PresenceSubscribe),
+        "message.send" => data(data_value).map(Command::Send),
+        "message.edit" => data(data_value).map(Command::Edit),
+        "message.delete" => data(data_value).map(Command::Delete),
+        "reaction.add" => data(data_value).map(Command::ReactionAdd),
+        "reaction.remove" => data(data_value).map(Command::ReactionRemove),
+        "typing" => data(data_value).map(Command::Typing),
+        "read" => data(data_value).map(Command::Read),
+        "sync" => data(data_value).map(Command::Sync),
+        "presence.set" => data(data_value).map(Command::PresenceSet),
+        "presence.subscribe" => data(data_value).map(Command::PresenceSubscribe),
         "ping" => Ok(Command::Ping),
         other => Err(ApiError::BadRequest(format!("Unknown type '{}'.", other.chars().take(64).collect::<String>()))),
     };
     Parsed { id, command, bare_ping }
 }
 
+#[derive(Serialize)]
+struct Reply<'a, T> {
+    r#type: &'static str,
+    id: &'a CommandId,
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a crate::error::ErrorObject>,
+}
+
+fn write<T: Serialize>(reply: &Reply<'_, T>) -> String {
+    // Replies hold views and ids only: serialising them cannot fail.
+    serde_json::to_string(reply).unwrap_or_else(|e| {
+        tracing::error!("reply not serialised: {e}");
+        String::new()
+    })
+}
+
 /// `{"type":"reply","id":..,"ok":true,"data":..}`
-pub fn reply_ok(id: &CommandId, data: Value) -> String {
-    json!({"type": "reply", "id": id, "ok": true, "data": data}).to_string()
+pub fn reply_ok<T: Serialize>(id: &CommandId, data: &T) -> String {
+    write(&Reply { r#type: "reply", id, ok: true, data: Some(data), error: None })
 }
 
 /// `{"type":"reply","id":..,"ok":false,"error":..}`
 pub fn reply_err(id: &CommandId, err: &ApiError) -> String {
-    json!({"type": "reply", "id": id, "ok": false, "error": err.body().error}).to_string()
+    let body = err.body();
+    write::<()>(&Reply { r#type: "reply", id, ok: false, data: None, error: Some(&body.error) })
 }
 
 /// `{"type":"error","data":{"error":..}}`, for bad frames without an id.
-pub fn error_event(err: &ApiError) -> String {
-    event("error", json!({ "error": err.body().error }))
+pub fn error_event(err: &ApiError) -> bytestring::ByteString {
+    let body = err.body();
+    ServerEvent::Error(ErrorEvent { error: &body.error }).to_text()
 }
 
-/// `{"type": <kind>, "data": <data>}`
-pub fn event(kind: &str, data: Value) -> String {
-    json!({"type": kind, "data": data}).to_string()
-}
+/// The reply data of commands that answer `{}`.
+#[derive(Debug, Serialize)]
+pub struct Empty {}

@@ -6,6 +6,10 @@
 //!
 //! Rooms are spread over the writers by id, so a room's sends stay in arrival order and two
 //! concurrent batches never lock the same room row (no lock-order deadlocks between batches).
+//!
+//! This is a database writer, not a rule: the only rules it applies are the ones the batch
+//! statement checks in SQL (a member, a group room, no reply, a new client_msg_id); everything
+//! else goes back to `service::messages`, which takes the checked path.
 
 use std::collections::{HashMap, HashSet};
 

@@ -1,0 +1,69 @@
+//! Why the server closes a socket: each reason carries its close code (PROTOCOL.md) and the text
+//! sent with it. The same value travels between instances (the broker's wire format names the
+//! variant), so a socket closed on behalf of another instance gets the same code and text as one
+//! closed where the change happened.
+
+use serde::{Deserialize, Serialize};
+
+/// Close codes (PROTOCOL.md): named so no code appears as a bare number elsewhere.
+pub mod code {
+    pub const GOING_AWAY: u16 = 1001;
+    pub const POLICY: u16 = 1008;
+    pub const TOO_BIG: u16 = 1009;
+    pub const TOKEN_REVOKED: u16 = 4001;
+    pub const BANNED: u16 = 4003;
+    pub const TOO_SLOW: u16 = 4009;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseReason {
+    /// The server is shutting down (after the connection's running commands replied).
+    ShuttingDown,
+    /// Nothing heard for three heartbeat intervals.
+    NoHeartbeat,
+    /// A new connection's rooms could not be loaded.
+    Unavailable,
+    /// Too many rate-limited commands in a row.
+    RateLimitAbuse,
+    /// A text frame over `realtime.max_frame_bytes`.
+    FrameTooLarge,
+    /// Logout everywhere (or an admin action that revokes the user's sessions).
+    TokensRevoked,
+    PasswordChanged,
+    /// The global role changed: the connection was set up for the old one (staff topic, support
+    /// rooms), so it reconnects as the new one.
+    RoleChanged,
+    Banned,
+    /// The outgoing queue passed its limit: the client reconnects and syncs.
+    TooSlow,
+}
+
+impl CloseReason {
+    pub const fn code(self) -> u16 {
+        match self {
+            CloseReason::ShuttingDown | CloseReason::NoHeartbeat | CloseReason::Unavailable => code::GOING_AWAY,
+            CloseReason::RateLimitAbuse => code::POLICY,
+            CloseReason::FrameTooLarge => code::TOO_BIG,
+            CloseReason::TokensRevoked | CloseReason::PasswordChanged | CloseReason::RoleChanged => code::TOKEN_REVOKED,
+            CloseReason::Banned => code::BANNED,
+            CloseReason::TooSlow => code::TOO_SLOW,
+        }
+    }
+
+    /// The close frame's reason text, as documented in docs/protocol.md.
+    pub const fn text(self) -> &'static str {
+        match self {
+            CloseReason::ShuttingDown => "server shutting down",
+            CloseReason::NoHeartbeat => "no heartbeat",
+            CloseReason::Unavailable => "service unavailable",
+            CloseReason::RateLimitAbuse => "rate limit exceeded persistently",
+            CloseReason::FrameTooLarge => "frame too large",
+            CloseReason::TokensRevoked => "tokens revoked",
+            CloseReason::PasswordChanged => "password changed",
+            CloseReason::RoleChanged => "role changed: reconnect",
+            CloseReason::Banned => "banned",
+            CloseReason::TooSlow => "too slow: reconnect and sync",
+        }
+    }
+}

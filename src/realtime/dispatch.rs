@@ -1,0 +1,149 @@
+//! What each client command does. The connection actor (`connection.rs`) owns the socket and
+//! hands every parsed, rate-checked command here: what the connection knows locally (typing in
+//! one of its rooms, its presence status) is answered at once; everything else runs the same
+//! services the REST routes use, as a future the connection spawns off its mailbox, so a slow
+//! query never holds up event delivery.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use actix_web::web;
+use futures_util::future::LocalBoxFuture;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::auth::AuthUser;
+use crate::db::models::Role;
+use crate::error::{ApiError, ApiResult};
+use crate::protocol::commands::{Command, Empty, ReactionData};
+use crate::realtime::outbox::ConnId;
+use crate::realtime::presence;
+use crate::service::messages::SyncPage;
+use crate::service::social::PresenceStatus;
+use crate::service::{messages, rooms, social};
+use crate::state::AppState;
+use crate::views::MessageView;
+
+/// Most users one `presence.subscribe` may name.
+const MAX_PRESENCE_SUBSCRIBE: usize = 500;
+
+/// A reply's `data`, one shape per command (docs/protocol.md).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub(super) enum ReplyData {
+    /// `{}`: ping, typing, presence.set, message.delete.
+    Empty(Empty),
+    /// message.send, message.edit, reaction.add, reaction.remove.
+    Message {
+        message: MessageView,
+    },
+    /// read.
+    Unread {
+        unread_count: i64,
+    },
+    Sync(SyncPage),
+    /// presence.subscribe.
+    Statuses {
+        statuses: Vec<PresenceStatus>,
+    },
+}
+
+pub(super) type Reply = ApiResult<ReplyData>;
+
+/// What the connection does with a command.
+pub(super) enum Step {
+    /// Answer at once.
+    Done(Reply),
+    /// Spawn off the mailbox; reply when it completes.
+    Run(LocalBoxFuture<'static, Reply>),
+    /// Start receiving these users' presence, then as `Run`.
+    Watch(Vec<Uuid>, LocalBoxFuture<'static, Reply>),
+}
+
+/// The connection as the commands see it.
+pub(super) struct Session<'a> {
+    pub state: &'a web::Data<AppState>,
+    pub caller: &'a AuthUser,
+    pub conn_id: ConnId,
+    /// The rooms the connection is attached to: the members' rooms, kept current by the broker.
+    pub rooms: &'a HashSet<Uuid>,
+    /// Message writes of one connection commit in the order they were sent.
+    pub write_order: &'a Arc<tokio::sync::Mutex<()>>,
+}
+
+pub(super) fn command(session: Session<'_>, command: Command) -> Step {
+    let state = session.state.clone();
+    let caller = session.caller.clone();
+    let order = session.write_order.clone();
+    match command {
+        Command::Ping => Step::Done(Ok(ReplyData::Empty(Empty {}))),
+        Command::Typing(d) => Step::Done(if session.rooms.contains(&d.room_id) {
+            // Membership is known locally; typing never touches the database.
+            state.realtime.typing(d.room_id, caller.id, d.active);
+            Ok(ReplyData::Empty(Empty {}))
+        } else {
+            Err(ApiError::Forbidden("You are not a member of this room.".into()))
+        }),
+        Command::PresenceSet(d) => Step::Done(match (d.status(), caller.role) {
+            (_, Role::Guest) => Err(ApiError::Forbidden("Guests have no presence.".into())),
+            (Err(e), _) => Err(e),
+            (Ok(status), _) => {
+                let set = presence::SetStatus { user_id: caller.id, conn_id: session.conn_id, status };
+                state.realtime.presence().do_send(set);
+                Ok(ReplyData::Empty(Empty {}))
+            }
+        }),
+        Command::PresenceSubscribe(d) => {
+            if d.user_ids.len() > MAX_PRESENCE_SUBSCRIBE {
+                let e = ApiError::validation("user_ids", format!("At most {MAX_PRESENCE_SUBSCRIBE} users."));
+                return Step::Done(Err(e));
+            }
+            let ids = d.user_ids.clone();
+            Step::Watch(
+                d.user_ids,
+                Box::pin(async move {
+                    let statuses = social::presence_statuses(&state, &ids).await?;
+                    Ok(ReplyData::Statuses { statuses })
+                }),
+            )
+        }
+        Command::Send(d) => Step::Run(Box::pin(async move {
+            let _in_order = order.lock().await;
+            let req = messages::SendMessage { body: d.body, client_msg_id: d.client_msg_id, reply_to: d.reply_to };
+            let (message, _) = messages::send(&state, &caller, d.room_id, req).await?;
+            Ok(ReplyData::Message { message })
+        })),
+        Command::Edit(d) => Step::Run(Box::pin(async move {
+            let _in_order = order.lock().await;
+            let message = messages::edit(&state, &caller, d.message_id, &d.body).await?;
+            Ok(ReplyData::Message { message })
+        })),
+        Command::Delete(d) => Step::Run(Box::pin(async move {
+            let _in_order = order.lock().await;
+            messages::delete(&state, &caller, d.message_id).await?;
+            Ok(ReplyData::Empty(Empty {}))
+        })),
+        Command::ReactionAdd(d) => Step::Run(Box::pin(react(state, caller, order, d, true))),
+        Command::ReactionRemove(d) => Step::Run(Box::pin(react(state, caller, order, d, false))),
+        Command::Read(d) => Step::Run(Box::pin(async move {
+            let read = rooms::mark_read(&state, &caller, d.room_id, d.seq).await?;
+            Ok(ReplyData::Unread { unread_count: read.unread_count })
+        })),
+        Command::Sync(d) => Step::Run(Box::pin(async move {
+            let page = messages::sync(&state, &caller, d.room_id, d.since_seq, d.limit).await?;
+            Ok(ReplyData::Sync(page))
+        })),
+    }
+}
+
+async fn react(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    order: Arc<tokio::sync::Mutex<()>>,
+    d: ReactionData,
+    add: bool,
+) -> Reply {
+    let _in_order = order.lock().await;
+    let message = messages::react(&state, &caller, d.message_id, &d.emoji, add).await?;
+    Ok(ReplyData::Message { message })
+}
