@@ -11,6 +11,8 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use secrecy::ExposeSecret;
 use tracing_actix_web::TracingLogger;
+use utoipa::OpenApi;
+use utoipa_actix_web::{AppExt, scope};
 
 use crate::api;
 use crate::config::Settings;
@@ -80,7 +82,7 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
     let server_settings = state.settings.server.clone();
     let json_limit = server_settings.max_json_body_bytes;
     let mut server = HttpServer::new(move || {
-        App::new()
+        let (app, document) = App::new()
             .app_data(state.clone())
             .app_data(api::extract::payload_config(json_limit))
             .app_data(api::extract::path_config())
@@ -89,19 +91,28 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
             // would wrap every frame sent (spans entered, compression passed through), so /ws
             // sits outside them and logs its refusals itself.
             .service(web::resource("/ws").get(api::ws::connect))
+            // From here on, registering an API handler also adds its operation to the document.
+            .into_utoipa_app()
+            .openapi(api::openapi::ApiDoc::openapi())
             .service(
-                web::scope("")
+                scope("")
                     .wrap(from_fn(crate::web::cors::widget_cors))
                     .wrap(from_fn(crate::metrics::track_requests))
                     .wrap(from_fn(crate::telemetry::request_id_header))
                     .wrap(Compress::default())
                     .wrap(TracingLogger::<PlauderRootSpan>::new())
+                    // The document does not describe itself, so it goes on the plain actix scope,
+                    // ahead of the /api/v1 scope (which would answer for it with its 404).
+                    .map(|scope| scope.service(web::resource("/api/v1/openapi.json").get(api::openapi::openapi_json)))
                     .configure(api::configure)
-                    .configure(crate::web::configure)
+                    // The browser client's pages are not part of the API or its document.
+                    .map(|scope| scope.configure(crate::web::configure))
                     .default_service(web::to(api::extract::not_found)),
             )
             // Unknown paths under a nested scope (/api/v1/…) fall through to the app's default.
             .default_service(web::to(api::extract::not_found))
+            .split_for_parts();
+        app.app_data(web::Data::new(api::openapi::Document(document)))
     })
     // Small frames (replies, events) must leave at once, not wait for Nagle's algorithm to
     // coalesce them with the next write while the client delays its ACK.

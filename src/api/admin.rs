@@ -1,7 +1,7 @@
 //! The admin panel under `/api/v1/admin`. Each handler's extractor is its role rule: `AdminUser`
 //! for admins only, `StaffUser` for the routes PROTOCOL.md marks M (admins and moderators).
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, delete, get, patch, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -82,17 +82,19 @@ pub struct ContactList {
 }
 
 /// `GET /api/v1/admin/stats`
-#[utoipa::path(get, path = "/api/v1/admin/stats", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = Stats, description = "users_online and connections count this instance"),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[get("/admin/stats")]
 pub async fn get_stats(state: web::Data<AppState>, _caller: AdminUser) -> ApiResult<web::Json<Stats>> {
     Ok(web::Json(admin::stats(&state).await?))
 }
 
 /// `GET /api/v1/admin/users`
-#[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", security(("bearer" = [])), params(UsersQuery),
+#[utoipa::path(tag = "admin", security(("bearer" = [])), params(UsersQuery),
     responses((status = 200, body = UserPage), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
+#[get("/admin/users")]
 pub async fn list_users(
     state: web::Data<AppState>,
     _caller: AdminUser,
@@ -104,11 +106,12 @@ pub async fn list_users(
 }
 
 /// `PATCH /api/v1/admin/users/{id}`
-#[utoipa::path(patch, path = "/api/v1/admin/users/{id}", tag = "admin", security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(tag = "admin", security(("bearer" = [])), params(("id" = Uuid, Path)),
     request_body = UpdateUserRequest,
     responses((status = 200, body = AdminUserView), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody, description = "Not an admin, or an admin changing their own role or banning themselves"),
               (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[patch("/admin/users/{id}")]
 pub async fn update_user(
     state: web::Data<AppState>,
     caller: AdminUser,
@@ -121,9 +124,10 @@ pub async fn update_user(
 }
 
 /// `DELETE /api/v1/admin/messages/{id}`
-#[utoipa::path(delete, path = "/api/v1/admin/messages/{id}", tag = "admin", security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(tag = "admin", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = MessageView, description = "The tombstone"), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[delete("/admin/messages/{id}")]
 pub async fn delete_message(
     state: web::Data<AppState>,
     caller: StaffUser,
@@ -133,9 +137,10 @@ pub async fn delete_message(
 }
 
 /// `GET /api/v1/admin/support/sessions`
-#[utoipa::path(get, path = "/api/v1/admin/support/sessions", tag = "admin", security(("bearer" = [])), params(SessionsQuery),
+#[utoipa::path(tag = "admin", security(("bearer" = [])), params(SessionsQuery),
     responses((status = 200, body = SessionList, description = "Most recent activity first"), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[get("/admin/support/sessions")]
 pub async fn list_support_sessions(
     state: web::Data<AppState>,
     _caller: StaffUser,
@@ -146,10 +151,11 @@ pub async fn list_support_sessions(
 }
 
 /// `POST /api/v1/admin/support/sessions/{id}/close`
-#[utoipa::path(post, path = "/api/v1/admin/support/sessions/{id}/close", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, body = SessionView, description = "Closed (closing a closed session changes nothing)"),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[post("/admin/support/sessions/{id}/close")]
 pub async fn close_support_session(
     state: web::Data<AppState>,
     caller: StaffUser,
@@ -160,9 +166,10 @@ pub async fn close_support_session(
 }
 
 /// `GET /api/v1/admin/audit-log`
-#[utoipa::path(get, path = "/api/v1/admin/audit-log", tag = "admin", security(("bearer" = [])), params(AuditQuery),
+#[utoipa::path(tag = "admin", security(("bearer" = [])), params(AuditQuery),
     responses((status = 200, body = AuditLog, description = "Newest first"), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[get("/admin/audit-log")]
 pub async fn audit_log(
     state: web::Data<AppState>,
     _caller: AdminUser,
@@ -173,9 +180,10 @@ pub async fn audit_log(
 }
 
 /// `GET /api/v1/admin/contacts`
-#[utoipa::path(get, path = "/api/v1/admin/contacts", tag = "admin", security(("bearer" = [])), params(PageQuery),
+#[utoipa::path(tag = "admin", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, body = ContactList, description = "Newest first"), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[get("/admin/contacts")]
 pub async fn list_contacts(
     state: web::Data<AppState>,
     _caller: StaffUser,
@@ -186,9 +194,10 @@ pub async fn list_contacts(
 }
 
 /// `DELETE /api/v1/admin/contacts/{id}`
-#[utoipa::path(delete, path = "/api/v1/admin/contacts/{id}", tag = "admin", security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(tag = "admin", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 204, description = "Removed"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
+#[delete("/admin/contacts/{id}")]
 pub async fn delete_contact(
     state: web::Data<AppState>,
     caller: StaffUser,

@@ -1,6 +1,6 @@
 //! Account routes under `/api/v1/auth`.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, post, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -39,9 +39,10 @@ fn limit_by_ip(state: &AppState, req: &HttpRequest) -> ApiResult<()> {
 }
 
 /// `POST /api/v1/auth/register`
-#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
+#[utoipa::path(tag = "auth", request_body = RegisterRequest,
     responses((status = 201, body = AuthResponse), (status = 409, body = ErrorBody),
               (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[post("/auth/register")]
 pub async fn register(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -55,9 +56,10 @@ pub async fn register(
 }
 
 /// `POST /api/v1/auth/login`
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+#[utoipa::path(tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = AuthResponse), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[post("/auth/login")]
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -69,23 +71,26 @@ pub async fn login(
 }
 
 /// `POST /api/v1/auth/refresh`
-#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
+#[utoipa::path(tag = "auth", request_body = RefreshRequest,
     responses((status = 200, body = AuthResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[post("/auth/refresh")]
 pub async fn refresh(state: web::Data<AppState>, body: ApiJson<RefreshRequest>) -> ApiResult<web::Json<AuthResponse>> {
     Ok(web::Json(accounts::refresh(&state, &body.refresh_token).await?))
 }
 
 /// `POST /api/v1/auth/logout`
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = RefreshRequest,
+#[utoipa::path(tag = "auth", request_body = RefreshRequest,
     responses((status = 204, description = "The refresh token's session is ended (also when it was unknown).")))]
+#[post("/auth/logout")]
 pub async fn logout(state: web::Data<AppState>, body: ApiJson<RefreshRequest>) -> ApiResult<HttpResponse> {
     accounts::logout(&state, &body.refresh_token).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// `POST /api/v1/auth/logout-all`
-#[utoipa::path(post, path = "/api/v1/auth/logout-all", tag = "auth", security(("bearer" = [])),
+#[utoipa::path(tag = "auth", security(("bearer" = [])),
     responses((status = 204, description = "Every token of the caller is revoked."), (status = 401, body = ErrorBody)))]
+#[post("/auth/logout-all")]
 pub async fn logout_all(state: web::Data<AppState>, caller: AuthUser) -> ApiResult<HttpResponse> {
     accounts::logout_all(&state, caller.id).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, get, web};
 use diesel_async::RunQueryDsl;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -32,14 +32,16 @@ pub struct Checks {
 }
 
 /// `GET /health`
-#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, body = Health)))]
+#[utoipa::path(tag = "operations", responses((status = 200, body = Health)))]
+#[get("/health")]
 pub async fn health() -> web::Json<Health> {
     web::Json(Health { status: "ok" })
 }
 
 /// `GET /health/ready`
-#[utoipa::path(get, path = "/health/ready", tag = "operations",
+#[utoipa::path(tag = "operations",
     responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
+#[get("/health/ready")]
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let postgres = match tokio::time::timeout(Duration::from_secs(2), ping_postgres(&state)).await {
         Ok(Ok(())) => "up".to_owned(),
@@ -64,8 +66,9 @@ async fn ping_postgres(state: &AppState) -> Result<(), String> {
 }
 
 /// `GET /metrics`
-#[utoipa::path(get, path = "/metrics", tag = "operations",
+#[utoipa::path(tag = "operations",
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
+#[get("/metrics")]
 pub async fn metrics() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(crate::metrics::render())
 }

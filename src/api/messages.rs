@@ -1,7 +1,7 @@
 //! Message routes: history and send under a room, edit, delete and reactions by message id, and
 //! search.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -54,9 +54,10 @@ pub struct SearchResults {
 }
 
 /// `GET /api/v1/rooms/{id}/messages`
-#[utoipa::path(get, path = "/api/v1/rooms/{id}/messages", tag = "messages", security(("bearer" = [])),
+#[utoipa::path(tag = "messages", security(("bearer" = [])),
     params(("id" = Uuid, Path), HistoryQuery),
     responses((status = 200, body = MessagePage), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[get("/rooms/{id}/messages")]
 pub async fn list_messages(
     state: web::Data<AppState>,
     caller: AnyUser,
@@ -68,10 +69,11 @@ pub async fn list_messages(
 }
 
 /// `POST /api/v1/rooms/{id}/messages`
-#[utoipa::path(post, path = "/api/v1/rooms/{id}/messages", tag = "messages", security(("bearer" = [])),
+#[utoipa::path(tag = "messages", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = SendRequest,
     responses((status = 201, body = MessageView), (status = 200, body = MessageView, description = "A retry: the original message"),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[post("/rooms/{id}/messages")]
 pub async fn send_message(
     state: web::Data<AppState>,
     caller: AnyUser,
@@ -86,9 +88,10 @@ pub async fn send_message(
 }
 
 /// `PATCH /api/v1/messages/{id}`
-#[utoipa::path(patch, path = "/api/v1/messages/{id}", tag = "messages", security(("bearer" = [])),
+#[utoipa::path(tag = "messages", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = EditRequest,
     responses((status = 200, body = MessageView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[patch("/messages/{id}")]
 pub async fn edit_message(
     state: web::Data<AppState>,
     caller: AnyUser,
@@ -100,9 +103,10 @@ pub async fn edit_message(
 }
 
 /// `DELETE /api/v1/messages/{id}`
-#[utoipa::path(delete, path = "/api/v1/messages/{id}", tag = "messages", security(("bearer" = [])),
+#[utoipa::path(tag = "messages", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, body = MessageView, description = "The tombstone"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[delete("/messages/{id}")]
 pub async fn delete_message(
     state: web::Data<AppState>,
     caller: AnyUser,
@@ -113,9 +117,10 @@ pub async fn delete_message(
 }
 
 /// `PUT /api/v1/messages/{id}/reactions/{emoji}`
-#[utoipa::path(put, path = "/api/v1/messages/{id}/reactions/{emoji}", tag = "messages", security(("bearer" = [])),
+#[utoipa::path(tag = "messages", security(("bearer" = [])),
     params(("id" = Uuid, Path), ("emoji" = String, Path)),
     responses((status = 200, body = MessageView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[put("/messages/{id}/reactions/{emoji}")]
 pub async fn add_reaction(
     state: web::Data<AppState>,
     caller: AnyUser,
@@ -127,9 +132,10 @@ pub async fn add_reaction(
 }
 
 /// `DELETE /api/v1/messages/{id}/reactions/{emoji}`
-#[utoipa::path(delete, path = "/api/v1/messages/{id}/reactions/{emoji}", tag = "messages", security(("bearer" = [])),
+#[utoipa::path(tag = "messages", security(("bearer" = [])),
     params(("id" = Uuid, Path), ("emoji" = String, Path)),
     responses((status = 200, body = MessageView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[delete("/messages/{id}/reactions/{emoji}")]
 pub async fn remove_reaction(
     state: web::Data<AppState>,
     caller: AnyUser,
@@ -141,8 +147,9 @@ pub async fn remove_reaction(
 }
 
 /// `GET /api/v1/search/messages`
-#[utoipa::path(get, path = "/api/v1/search/messages", tag = "messages", security(("bearer" = [])), params(SearchQuery),
+#[utoipa::path(tag = "messages", security(("bearer" = [])), params(SearchQuery),
     responses((status = 200, body = SearchResults), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[get("/search/messages")]
 pub async fn search_messages(
     state: web::Data<AppState>,
     caller: AuthUser,

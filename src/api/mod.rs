@@ -1,6 +1,16 @@
 //! The REST API: routing, request extraction rules, and one module of handlers per resource.
 //! Handlers parse and authorise the request, call a service, and shape the response; the rules
 //! live in `service`.
+//!
+//! One registration makes both a route and its entry in the OpenAPI document. A handler carries
+//! `#[utoipa::path]` (the operation) above its actix route macro (`#[get("/rooms/{id}")]`: path
+//! and method, which utoipa reads as well), and [`configure`] registers it through
+//! `utoipa-actix-web`, whose scopes and service configs add each service's operations to the
+//! document while registering its route. Their `service` accepts only services that describe
+//! themselves (`OpenApiFactory`), so an API handler without `#[utoipa::path]` does not compile, and
+//! the served document is the router's own list of operations. [`configure`] uses nothing else;
+//! what the document leaves out on purpose (the document itself, `/ws`, the browser client's
+//! pages) `startup` registers on the plain actix scope, the one way around it.
 
 pub mod admin;
 pub mod auth;
@@ -14,71 +24,124 @@ pub mod support;
 pub mod users;
 pub mod ws;
 
+use actix_web::dev::{AppService, HttpServiceFactory};
 use actix_web::web;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::path::Paths;
+use utoipa::openapi::schema::Schema;
+use utoipa_actix_web::OpenApiFactory;
+use utoipa_actix_web::scope;
+use utoipa_actix_web::service_config::ServiceConfig;
 
-/// Every route of the application but `/ws`, which `startup` mounts outside the middleware.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/health").get(health::health))
-        .service(web::resource("/health/ready").get(health::ready))
-        .service(web::resource("/metrics").get(health::metrics))
-        .service(
-            web::scope("/api/v1")
-                .service(web::resource("/openapi.json").get(openapi::openapi_json))
-                .service(web::resource("/auth/register").post(auth::register))
-                .service(web::resource("/auth/login").post(auth::login))
-                .service(web::resource("/auth/refresh").post(auth::refresh))
-                .service(web::resource("/auth/logout").post(auth::logout))
-                .service(web::resource("/auth/logout-all").post(auth::logout_all))
-                .service(web::resource("/users/me").get(users::get_me).patch(users::update_me))
-                .service(web::resource("/users/me/password").post(users::change_password))
-                .service(web::resource("/users").get(users::search_users))
-                .service(web::resource("/users/{id}").get(users::get_user))
-                .service(web::resource("/friends").get(social::list_friends))
-                .service(
-                    web::resource("/friends/requests")
-                        .get(social::list_friend_requests)
-                        .post(social::send_friend_request),
-                )
-                .service(web::resource("/friends/requests/{id}/accept").post(social::accept_friend_request))
-                .service(web::resource("/friends/requests/{id}/decline").post(social::decline_friend_request))
-                .service(web::resource("/friends/{user_id}").delete(social::remove_friend))
-                .service(web::resource("/blocks").get(social::list_blocks).post(social::block_user))
-                .service(web::resource("/blocks/{user_id}").delete(social::unblock_user))
-                .service(web::resource("/rooms").get(rooms::list_rooms).post(rooms::create_room))
-                .service(
-                    web::resource("/rooms/{id}")
-                        .get(rooms::get_room)
-                        .patch(rooms::update_room)
-                        .delete(rooms::delete_room),
-                )
-                .service(web::resource("/rooms/{id}/members").get(rooms::list_members).post(rooms::add_members))
-                .service(
-                    web::resource("/rooms/{id}/members/{user_id}")
-                        .delete(rooms::remove_member)
-                        .patch(rooms::set_member_role),
-                )
-                .service(web::resource("/rooms/{id}/join").post(rooms::join_room))
-                .service(web::resource("/rooms/{id}/read").post(rooms::mark_read))
-                .service(
-                    web::resource("/rooms/{id}/messages").get(messages::list_messages).post(messages::send_message),
-                )
-                .service(web::resource("/messages/{id}").patch(messages::edit_message).delete(messages::delete_message))
-                .service(
-                    web::resource("/messages/{id}/reactions/{emoji}")
-                        .put(messages::add_reaction)
-                        .delete(messages::remove_reaction),
-                )
-                .service(web::resource("/search/messages").get(messages::search_messages))
-                .service(web::resource("/support/sessions").post(support::open_session))
-                .service(web::resource("/contact").post(support::submit_contact))
-                .service(web::resource("/admin/stats").get(admin::get_stats))
-                .service(web::resource("/admin/users").get(admin::list_users))
-                .service(web::resource("/admin/users/{id}").patch(admin::update_user))
-                .service(web::resource("/admin/messages/{id}").delete(admin::delete_message))
-                .service(web::resource("/admin/support/sessions").get(admin::list_support_sessions))
-                .service(web::resource("/admin/support/sessions/{id}/close").post(admin::close_support_session))
-                .service(web::resource("/admin/audit-log").get(admin::audit_log))
-                .service(web::resource("/admin/contacts").get(admin::list_contacts))
-                .service(web::resource("/admin/contacts/{id}").delete(admin::delete_contact)),
-        );
+/// Every route of the API, each with its operation in the document. `startup` mounts the rest:
+/// `/ws` outside the middleware, `/api/v1/openapi.json`, and the browser client's pages
+/// (`crate::web`). Paths in the handlers' route macros are relative to the scope they are
+/// registered in.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(resource(health::health)).service(resource(health::ready)).service(resource(health::metrics));
+    cfg.service(
+        scope("/api/v1")
+            .service(resource(auth::register))
+            .service(resource(auth::login))
+            .service(resource(auth::refresh))
+            .service(resource(auth::logout))
+            .service(resource(auth::logout_all))
+            .service(resource(users::get_me).and(users::update_me))
+            .service(resource(users::change_password))
+            .service(resource(users::search_users))
+            .service(resource(users::get_user))
+            .service(resource(social::list_friends))
+            .service(resource(social::list_friend_requests).and(social::send_friend_request))
+            .service(resource(social::accept_friend_request))
+            .service(resource(social::decline_friend_request))
+            .service(resource(social::remove_friend))
+            .service(resource(social::list_blocks).and(social::block_user))
+            .service(resource(social::unblock_user))
+            .service(resource(rooms::list_rooms).and(rooms::create_room))
+            .service(resource(rooms::get_room).and(rooms::update_room).and(rooms::delete_room))
+            .service(resource(rooms::list_members).and(rooms::add_members))
+            .service(resource(rooms::remove_member).and(rooms::set_member_role))
+            .service(resource(rooms::join_room))
+            .service(resource(rooms::mark_read))
+            .service(resource(messages::list_messages).and(messages::send_message))
+            .service(resource(messages::edit_message).and(messages::delete_message))
+            .service(resource(messages::add_reaction).and(messages::remove_reaction))
+            .service(resource(messages::search_messages))
+            .service(resource(support::open_session))
+            .service(resource(support::submit_contact))
+            .service(resource(admin::get_stats))
+            .service(resource(admin::list_users))
+            .service(resource(admin::update_user))
+            .service(resource(admin::delete_message))
+            .service(resource(admin::list_support_sessions))
+            .service(resource(admin::close_support_session))
+            .service(resource(admin::audit_log))
+            .service(resource(admin::list_contacts))
+            .service(resource(admin::delete_contact)),
+    );
+}
+
+/// A handler as the route macros make it: an actix service for one path and method that also
+/// describes itself as an OpenAPI operation (`#[utoipa::path]` implements `utoipa::Path` for it).
+pub trait Operation: HttpServiceFactory + OpenApiFactory + utoipa::Path + 'static {}
+
+impl<H: HttpServiceFactory + OpenApiFactory + utoipa::Path + 'static> Operation for H {}
+
+/// Registers one handler's route.
+type Registration = Box<dyn FnOnce(&mut AppService)>;
+
+/// The operations on one path, registered together; see [`resource`].
+pub struct Resource {
+    path: String,
+    handlers: Vec<Registration>,
+    paths: Paths,
+    schemas: Vec<(String, RefOr<Schema>)>,
+}
+
+/// Starts the operations on `handler`'s path; [`Resource::and`] adds the path's other methods.
+///
+/// They must be grouped because a route macro guards its whole resource by method: alone, a
+/// request with a method the path does not have would fall through to a later pattern that also
+/// matches, or to the 404 of unknown paths. After the group's handlers comes a resource without
+/// routes, which answers the other methods as one `web::resource` with several methods did: 405
+/// and an `Allow` header naming the methods the request was checked against, the group's.
+pub fn resource<H: Operation>(handler: H) -> Resource {
+    Resource { path: H::path(), handlers: Vec::new(), paths: Paths::new(), schemas: Vec::new() }.and(handler)
+}
+
+impl Resource {
+    /// Adds another method on the same path.
+    ///
+    /// # Panics
+    /// When `handler`'s path is another one: a grouping mistake in [`configure`], which every
+    /// start of the server (and so every test) would hit.
+    #[must_use]
+    pub fn and<H: Operation>(mut self, handler: H) -> Self {
+        assert_eq!(H::path(), self.path, "a resource groups the handlers of one path");
+        self.paths.merge(handler.paths());
+        handler.schemas(&mut self.schemas);
+        self.handlers.push(Box::new(move |config: &mut AppService| handler.register(config)));
+        self
+    }
+}
+
+impl HttpServiceFactory for Resource {
+    fn register(self, config: &mut AppService) {
+        for register in self.handlers {
+            register(config);
+        }
+        // The path as utoipa reports it, which is the route macro's as long as it has no regex
+        // segments (`{tail:.*}`); none of the API's has.
+        web::resource(self.path).register(config);
+    }
+}
+
+impl OpenApiFactory for Resource {
+    fn paths(&self) -> Paths {
+        self.paths.clone()
+    }
+
+    fn schemas(&self, schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.extend(self.schemas.iter().cloned());
+    }
 }

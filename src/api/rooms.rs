@@ -1,6 +1,6 @@
 //! Room routes under `/api/v1/rooms`.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, delete, get, patch, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -66,9 +66,10 @@ pub struct MemberList {
 }
 
 /// `POST /api/v1/rooms`
-#[utoipa::path(post, path = "/api/v1/rooms", tag = "rooms", security(("bearer" = [])), request_body = CreateRoomRequest,
+#[utoipa::path(tag = "rooms", security(("bearer" = [])), request_body = CreateRoomRequest,
     responses((status = 201, body = RoomView), (status = 200, body = RoomView, description = "The pair's existing direct room"),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[post("/rooms")]
 pub async fn create_room(
     state: web::Data<AppState>,
     caller: AuthUser,
@@ -82,15 +83,17 @@ pub async fn create_room(
 }
 
 /// `GET /api/v1/rooms`
-#[utoipa::path(get, path = "/api/v1/rooms", tag = "rooms", security(("bearer" = [])),
+#[utoipa::path(tag = "rooms", security(("bearer" = [])),
     responses((status = 200, body = RoomList, description = "The caller's rooms, most recent activity first")))]
+#[get("/rooms")]
 pub async fn list_rooms(state: web::Data<AppState>, caller: AnyUser) -> ApiResult<web::Json<RoomList>> {
     Ok(web::Json(RoomList { rooms: rooms::list(&state, &caller).await? }))
 }
 
 /// `GET /api/v1/rooms/{id}`
-#[utoipa::path(get, path = "/api/v1/rooms/{id}", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = RoomDetail), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[get("/rooms/{id}")]
 pub async fn get_room(
     state: web::Data<AppState>,
     caller: AnyUser,
@@ -100,9 +103,10 @@ pub async fn get_room(
 }
 
 /// `PATCH /api/v1/rooms/{id}`
-#[utoipa::path(patch, path = "/api/v1/rooms/{id}", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
     request_body = UpdateRoomRequest,
     responses((status = 200, body = RoomView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[patch("/rooms/{id}")]
 pub async fn update_room(
     state: web::Data<AppState>,
     caller: AuthUser,
@@ -115,16 +119,18 @@ pub async fn update_room(
 }
 
 /// `DELETE /api/v1/rooms/{id}`
-#[utoipa::path(delete, path = "/api/v1/rooms/{id}", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 204, description = "Deleted with its history"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[delete("/rooms/{id}")]
 pub async fn delete_room(state: web::Data<AppState>, caller: AuthUser, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
     rooms::delete(&state, &caller, id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// `GET /api/v1/rooms/{id}/members`
-#[utoipa::path(get, path = "/api/v1/rooms/{id}/members", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = MemberList), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[get("/rooms/{id}/members")]
 pub async fn list_members(
     state: web::Data<AppState>,
     caller: AnyUser,
@@ -134,10 +140,11 @@ pub async fn list_members(
 }
 
 /// `POST /api/v1/rooms/{id}/members`
-#[utoipa::path(post, path = "/api/v1/rooms/{id}/members", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
     request_body = AddMembersRequest,
     responses((status = 201, body = MemberList, description = "The members added (those already in are skipped)"),
               (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[post("/rooms/{id}/members")]
 pub async fn add_members(
     state: web::Data<AppState>,
     caller: AuthUser,
@@ -149,9 +156,10 @@ pub async fn add_members(
 }
 
 /// `DELETE /api/v1/rooms/{id}/members/{user_id}`
-#[utoipa::path(delete, path = "/api/v1/rooms/{id}/members/{user_id}", tag = "rooms", security(("bearer" = [])),
+#[utoipa::path(tag = "rooms", security(("bearer" = [])),
     params(("id" = Uuid, Path), ("user_id" = Uuid, Path)),
     responses((status = 204, description = "Left or removed"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[delete("/rooms/{id}/members/{user_id}")]
 pub async fn remove_member(
     state: web::Data<AppState>,
     caller: AuthUser,
@@ -163,9 +171,10 @@ pub async fn remove_member(
 }
 
 /// `PATCH /api/v1/rooms/{id}/members/{user_id}`
-#[utoipa::path(patch, path = "/api/v1/rooms/{id}/members/{user_id}", tag = "rooms", security(("bearer" = [])),
+#[utoipa::path(tag = "rooms", security(("bearer" = [])),
     params(("id" = Uuid, Path), ("user_id" = Uuid, Path)), request_body = MemberRoleRequest,
     responses((status = 200, body = MemberView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[patch("/rooms/{id}/members/{user_id}")]
 pub async fn set_member_role(
     state: web::Data<AppState>,
     caller: AuthUser,
@@ -177,8 +186,9 @@ pub async fn set_member_role(
 }
 
 /// `POST /api/v1/rooms/{id}/join`
-#[utoipa::path(post, path = "/api/v1/rooms/{id}/join", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = RoomView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[post("/rooms/{id}/join")]
 pub async fn join_room(
     state: web::Data<AppState>,
     caller: AuthUser,
@@ -188,9 +198,10 @@ pub async fn join_room(
 }
 
 /// `POST /api/v1/rooms/{id}/read`
-#[utoipa::path(post, path = "/api/v1/rooms/{id}/read", tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
+#[utoipa::path(tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
     request_body = ReadRequest,
     responses((status = 200, body = ReadMarker), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[post("/rooms/{id}/read")]
 pub async fn mark_read(
     state: web::Data<AppState>,
     caller: AnyUser,

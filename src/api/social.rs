@@ -1,6 +1,6 @@
 //! Friend and block routes under `/api/v1/friends` and `/api/v1/blocks`.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, delete, get, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -29,15 +29,17 @@ pub struct BlockList {
 }
 
 /// `GET /api/v1/friends`
-#[utoipa::path(get, path = "/api/v1/friends", tag = "friends", security(("bearer" = [])),
+#[utoipa::path(tag = "friends", security(("bearer" = [])),
     responses((status = 200, body = FriendList)))]
+#[get("/friends")]
 pub async fn list_friends(state: web::Data<AppState>, caller: AuthUser) -> ApiResult<web::Json<FriendList>> {
     Ok(web::Json(FriendList { friends: social::friends(&state, &caller).await? }))
 }
 
 /// `DELETE /api/v1/friends/{user_id}`
-#[utoipa::path(delete, path = "/api/v1/friends/{user_id}", tag = "friends", security(("bearer" = [])),
+#[utoipa::path(tag = "friends", security(("bearer" = [])),
     params(("user_id" = Uuid, Path)), responses((status = 204, description = "No longer friends"), (status = 404, body = ErrorBody)))]
+#[delete("/friends/{user_id}")]
 pub async fn remove_friend(
     state: web::Data<AppState>,
     caller: AuthUser,
@@ -48,8 +50,9 @@ pub async fn remove_friend(
 }
 
 /// `POST /api/v1/friends/requests`
-#[utoipa::path(post, path = "/api/v1/friends/requests", tag = "friends", security(("bearer" = [])), request_body = UserIdRequest,
+#[utoipa::path(tag = "friends", security(("bearer" = [])), request_body = UserIdRequest,
     responses((status = 201, body = FriendRequestView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[post("/friends/requests")]
 pub async fn send_friend_request(
     state: web::Data<AppState>,
     caller: AuthUser,
@@ -60,8 +63,9 @@ pub async fn send_friend_request(
 }
 
 /// `GET /api/v1/friends/requests`
-#[utoipa::path(get, path = "/api/v1/friends/requests", tag = "friends", security(("bearer" = [])),
+#[utoipa::path(tag = "friends", security(("bearer" = [])),
     responses((status = 200, body = FriendRequests)))]
+#[get("/friends/requests")]
 pub async fn list_friend_requests(
     state: web::Data<AppState>,
     caller: AuthUser,
@@ -70,8 +74,9 @@ pub async fn list_friend_requests(
 }
 
 /// `POST /api/v1/friends/requests/{id}/accept`
-#[utoipa::path(post, path = "/api/v1/friends/requests/{id}/accept", tag = "friends", security(("bearer" = [])),
+#[utoipa::path(tag = "friends", security(("bearer" = [])),
     params(("id" = Uuid, Path)), responses((status = 200, body = FriendView), (status = 404, body = ErrorBody)))]
+#[post("/friends/requests/{id}/accept")]
 pub async fn accept_friend_request(
     state: web::Data<AppState>,
     caller: AuthUser,
@@ -81,8 +86,9 @@ pub async fn accept_friend_request(
 }
 
 /// `POST /api/v1/friends/requests/{id}/decline`
-#[utoipa::path(post, path = "/api/v1/friends/requests/{id}/decline", tag = "friends", security(("bearer" = [])),
+#[utoipa::path(tag = "friends", security(("bearer" = [])),
     params(("id" = Uuid, Path)), responses((status = 204, description = "Declined or withdrawn"), (status = 404, body = ErrorBody)))]
+#[post("/friends/requests/{id}/decline")]
 pub async fn decline_friend_request(
     state: web::Data<AppState>,
     caller: AuthUser,
@@ -93,15 +99,17 @@ pub async fn decline_friend_request(
 }
 
 /// `GET /api/v1/blocks`
-#[utoipa::path(get, path = "/api/v1/blocks", tag = "friends", security(("bearer" = [])),
+#[utoipa::path(tag = "friends", security(("bearer" = [])),
     responses((status = 200, body = BlockList)))]
+#[get("/blocks")]
 pub async fn list_blocks(state: web::Data<AppState>, caller: AuthUser) -> ApiResult<web::Json<BlockList>> {
     Ok(web::Json(BlockList { blocks: social::blocks(&state, &caller).await? }))
 }
 
 /// `POST /api/v1/blocks`
-#[utoipa::path(post, path = "/api/v1/blocks", tag = "friends", security(("bearer" = [])), request_body = UserIdRequest,
+#[utoipa::path(tag = "friends", security(("bearer" = [])), request_body = UserIdRequest,
     responses((status = 201, body = BlockView), (status = 200, body = BlockView, description = "Already blocked"), (status = 404, body = ErrorBody)))]
+#[post("/blocks")]
 pub async fn block_user(
     state: web::Data<AppState>,
     caller: AuthUser,
@@ -112,8 +120,9 @@ pub async fn block_user(
 }
 
 /// `DELETE /api/v1/blocks/{user_id}`
-#[utoipa::path(delete, path = "/api/v1/blocks/{user_id}", tag = "friends", security(("bearer" = [])),
+#[utoipa::path(tag = "friends", security(("bearer" = [])),
     params(("user_id" = Uuid, Path)), responses((status = 204, description = "Unblocked"), (status = 404, body = ErrorBody)))]
+#[delete("/blocks/{user_id}")]
 pub async fn unblock_user(
     state: web::Data<AppState>,
     caller: AuthUser,

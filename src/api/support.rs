@@ -1,7 +1,7 @@
 //! The public routes for website visitors: `POST /api/v1/support/sessions` (the chat widget) and
 //! `POST /api/v1/contact` (the contact form), both limited per client IP.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, post, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -32,9 +32,10 @@ pub struct ContactRequest {
 }
 
 /// `POST /api/v1/support/sessions`
-#[utoipa::path(post, path = "/api/v1/support/sessions", tag = "support", request_body = OpenSessionRequest,
+#[utoipa::path(tag = "support", request_body = OpenSessionRequest,
     responses((status = 201, body = OpenedSession, description = "A guest account confined to its new support room, with its tokens"),
               (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[post("/support/sessions")]
 pub async fn open_session(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -47,9 +48,10 @@ pub async fn open_session(
 }
 
 /// `POST /api/v1/contact`
-#[utoipa::path(post, path = "/api/v1/contact", tag = "support", request_body = ContactRequest,
+#[utoipa::path(tag = "support", request_body = ContactRequest,
     responses((status = 201, body = ContactView), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
               (status = 429, body = ErrorBody)))]
+#[post("/contact")]
 pub async fn submit_contact(
     state: web::Data<AppState>,
     req: HttpRequest,

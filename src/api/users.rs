@@ -1,6 +1,6 @@
 //! Profile routes under `/api/v1/users`.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, get, patch, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -45,15 +45,17 @@ pub struct UserList {
 }
 
 /// `GET /api/v1/users/me`
-#[utoipa::path(get, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
+#[utoipa::path(tag = "users", security(("bearer" = [])),
     responses((status = 200, body = UserView), (status = 401, body = ErrorBody)))]
+#[get("/users/me")]
 pub async fn get_me(caller: AnyUser) -> web::Json<UserView> {
     web::Json(UserView::own(&caller.user))
 }
 
 /// `PATCH /api/v1/users/me`
-#[utoipa::path(patch, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])), request_body = UpdateMeRequest,
+#[utoipa::path(tag = "users", security(("bearer" = [])), request_body = UpdateMeRequest,
     responses((status = 200, body = UserView), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[patch("/users/me")]
 pub async fn update_me(
     state: web::Data<AppState>,
     caller: AuthUser,
@@ -65,10 +67,11 @@ pub async fn update_me(
 }
 
 /// `POST /api/v1/users/me/password`
-#[utoipa::path(post, path = "/api/v1/users/me/password", tag = "users", security(("bearer" = [])),
+#[utoipa::path(tag = "users", security(("bearer" = [])),
     request_body = ChangePasswordRequest,
     responses((status = 204, description = "Changed; every earlier token is revoked."),
               (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[post("/users/me/password")]
 pub async fn change_password(
     state: web::Data<AppState>,
     caller: AuthUser,
@@ -80,8 +83,9 @@ pub async fn change_password(
 }
 
 /// `GET /api/v1/users?q=&limit=`
-#[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("bearer" = [])), params(SearchQuery),
+#[utoipa::path(tag = "users", security(("bearer" = [])), params(SearchQuery),
     responses((status = 200, body = UserList), (status = 422, body = ErrorBody)))]
+#[get("/users")]
 pub async fn search_users(
     state: web::Data<AppState>,
     _caller: AuthUser,
@@ -92,9 +96,10 @@ pub async fn search_users(
 }
 
 /// `GET /api/v1/users/{id}`
-#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = [])),
+#[utoipa::path(tag = "users", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
+#[get("/users/{id}")]
 pub async fn get_user(
     state: web::Data<AppState>,
     _caller: AuthUser,
