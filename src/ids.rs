@@ -96,9 +96,33 @@ pub struct Seq(pub i64);
 
 impl Seq {
     pub const ZERO: Seq = Seq(0);
+}
 
-    pub fn next(self) -> Seq {
-        Seq(self.0 + 1)
+/// Seqs are counted: the next one is `seq + 1`, a range is `upto - since` changes long.
+impl std::ops::Add<i64> for Seq {
+    type Output = Seq;
+    fn add(self, n: i64) -> Seq {
+        Seq(self.0 + n)
+    }
+}
+
+impl std::ops::AddAssign<i64> for Seq {
+    fn add_assign(&mut self, n: i64) {
+        self.0 += n;
+    }
+}
+
+impl std::ops::Sub<i64> for Seq {
+    type Output = Seq;
+    fn sub(self, n: i64) -> Seq {
+        Seq(self.0 - n)
+    }
+}
+
+impl std::ops::Sub for Seq {
+    type Output = i64;
+    fn sub(self, other: Seq) -> i64 {
+        self.0 - other.0
     }
 }
 

@@ -3,6 +3,7 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod ids;
 pub mod metrics;
 pub mod protocol;
 pub mod realtime;

@@ -72,8 +72,11 @@ fn main() -> ExitCode {
         Command::Migrate => actix_web::rt::System::new().block_on(migrate(settings)),
         Command::User { command: UserCommand::Create { username, email, password, role, display_name } } => {
             let reg = Registration { username, email, password, display_name };
-            let role = Role::parse(&role).unwrap_or(Role::User);
-            actix_web::rt::System::new().block_on(create_user(settings, reg, role))
+            // clap allows only the names of these roles.
+            match role.parse::<Role>() {
+                Ok(role) => actix_web::rt::System::new().block_on(create_user(settings, reg, role)),
+                Err(_) => Err(anyhow::anyhow!("unknown role '{role}'")),
+            }
         }
     };
     match result {

@@ -3,9 +3,9 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};
-use uuid::Uuid;
 
 use crate::db::models::{MemberRole, Message, Reaction, Role, Room, RoomKind, RoomMember, User};
+use crate::ids::{FriendRequestId, MessageId, RoomId, Seq, UserId};
 use crate::protocol::presence::Visible;
 
 /// The protocol's time format: RFC 3339, UTC, milliseconds.
@@ -20,7 +20,7 @@ fn ser_time<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
 /// The `user` object.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UserView {
-    pub id: Uuid,
+    pub id: UserId,
     pub username: String,
     pub display_name: String,
     pub avatar_url: Option<String>,
@@ -43,7 +43,7 @@ impl UserView {
             display_name: u.display_name.clone(),
             avatar_url: u.avatar_url.clone(),
             bio: u.bio.clone(),
-            role: u.role(),
+            role: u.role,
             created_at: u.created_at,
             email: None,
         }
@@ -83,23 +83,23 @@ pub struct UserWithPresence {
 /// The `room` object.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RoomView {
-    pub id: Uuid,
+    pub id: RoomId,
     pub kind: RoomKind,
     pub name: Option<String>,
     pub topic: Option<String>,
     pub is_public: bool,
-    pub created_by: Option<Uuid>,
+    pub created_by: Option<UserId>,
     #[serde(serialize_with = "ser_time")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
-    pub last_seq: i64,
+    pub last_seq: Seq,
 }
 
 impl RoomView {
     pub fn new(r: &Room) -> Self {
         Self {
             id: r.id,
-            kind: r.kind(),
+            kind: r.kind,
             name: r.name.clone(),
             topic: r.topic.clone(),
             is_public: r.is_public,
@@ -117,7 +117,7 @@ pub struct RoomListing {
     pub room: RoomView,
     pub my_role: MemberRole,
     /// The caller's read marker.
-    pub last_read_seq: i64,
+    pub last_read_seq: Seq,
     pub unread_count: i64,
     pub last_message: Option<MessageView>,
 }
@@ -131,12 +131,12 @@ pub struct MemberView {
     pub joined_at: DateTime<Utc>,
     /// The member's read marker, so clients can show read receipts from the start (live changes
     /// come as `read` events).
-    pub last_read_seq: i64,
+    pub last_read_seq: Seq,
 }
 
 impl MemberView {
     pub fn new(m: &RoomMember, u: &User) -> Self {
-        Self { user: UserView::public(u), role: m.role(), joined_at: m.joined_at, last_read_seq: m.last_read_seq }
+        Self { user: UserView::public(u), role: m.role, joined_at: m.joined_at, last_read_seq: m.last_read_seq }
     }
 }
 
@@ -144,19 +144,19 @@ impl MemberView {
 pub struct ReactionView {
     pub emoji: String,
     /// In the order the reactions were made.
-    pub user_ids: Vec<Uuid>,
+    pub user_ids: Vec<UserId>,
 }
 
 /// The `message` object. A deleted message keeps id, seq and rev, with an empty body.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MessageView {
-    pub id: Uuid,
-    pub room_id: Uuid,
-    pub seq: i64,
-    pub rev: i64,
-    pub sender_id: Option<Uuid>,
+    pub id: MessageId,
+    pub room_id: RoomId,
+    pub seq: Seq,
+    pub rev: Seq,
+    pub sender_id: Option<UserId>,
     pub body: String,
-    pub reply_to: Option<Uuid>,
+    pub reply_to: Option<MessageId>,
     pub client_msg_id: Option<String>,
     #[serde(serialize_with = "ser_time")]
     #[schema(value_type = String, format = DateTime)]
@@ -205,7 +205,7 @@ pub struct FriendView {
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FriendRequestView {
-    pub id: Uuid,
+    pub id: FriendRequestId,
     pub from: UserView,
     pub to: UserView,
     #[serde(serialize_with = "ser_time")]

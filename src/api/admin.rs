@@ -4,11 +4,11 @@
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 
 use crate::api::extract::ApiJson;
 use crate::auth::{AdminUser, StaffUser};
 use crate::error::{ApiResult, ErrorBody};
+use crate::ids::{ContactId, MessageId, SessionId, UserId};
 use crate::service::admin::{self, AdminUserView, Stats, UserPage, UserQuery, UserUpdate};
 use crate::service::audit::{self, AuditEntryView};
 use crate::service::contacts::{self, ContactView};
@@ -115,7 +115,7 @@ pub async fn list_users(
 pub async fn update_user(
     state: web::Data<AppState>,
     caller: AdminUser,
-    id: web::Path<Uuid>,
+    id: web::Path<UserId>,
     body: ApiJson<UpdateUserRequest>,
 ) -> ApiResult<web::Json<AdminUserView>> {
     let b = body.into_inner();
@@ -131,7 +131,7 @@ pub async fn update_user(
 pub async fn delete_message(
     state: web::Data<AppState>,
     caller: StaffUser,
-    id: web::Path<Uuid>,
+    id: web::Path<MessageId>,
 ) -> ApiResult<web::Json<MessageView>> {
     Ok(web::Json(messages::delete(&state, &caller, id.into_inner()).await?))
 }
@@ -159,7 +159,7 @@ pub async fn list_support_sessions(
 pub async fn close_support_session(
     state: web::Data<AppState>,
     caller: StaffUser,
-    id: web::Path<Uuid>,
+    id: web::Path<SessionId>,
 ) -> ApiResult<web::Json<SessionView>> {
     let session = support::close(&state, &caller, id.into_inner()).await?;
     Ok(web::Json(support::view_of(&state, session.id).await?))
@@ -201,7 +201,7 @@ pub async fn list_contacts(
 pub async fn delete_contact(
     state: web::Data<AppState>,
     caller: StaffUser,
-    id: web::Path<Uuid>,
+    id: web::Path<ContactId>,
 ) -> ApiResult<HttpResponse> {
     contacts::delete(&state, &caller, id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -4,11 +4,11 @@
 use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 
 use crate::api::extract::ApiJson;
 use crate::auth::{AnyUser, AuthUser};
 use crate::error::{ApiResult, ErrorBody};
+use crate::ids::{MessageId, RoomId, Seq};
 use crate::service::messages::{self, MessagePage, SearchResult, SendMessage};
 use crate::state::AppState;
 use crate::views::MessageView;
@@ -16,9 +16,9 @@ use crate::views::MessageView;
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct HistoryQuery {
     /// Only messages with a smaller seq.
-    pub before_seq: Option<i64>,
+    pub before_seq: Option<Seq>,
     /// Only messages with a larger seq; switches the order to oldest first.
-    pub after_seq: Option<i64>,
+    pub after_seq: Option<Seq>,
     /// 1–100, default 50.
     pub limit: Option<i64>,
 }
@@ -30,7 +30,7 @@ pub struct SendRequest {
     pub body: String,
     /// Makes retries safe: the same id from the same sender in the same room returns the original.
     pub client_msg_id: Option<String>,
-    pub reply_to: Option<Uuid>,
+    pub reply_to: Option<MessageId>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -43,7 +43,7 @@ pub struct EditRequest {
 pub struct SearchQuery {
     /// Words to find; quotes for phrases, `-word` to exclude (websearch syntax).
     pub q: String,
-    pub room_id: Option<Uuid>,
+    pub room_id: Option<RoomId>,
     /// 1–50, default 20.
     pub limit: Option<i64>,
 }
@@ -61,7 +61,7 @@ pub struct SearchResults {
 pub async fn list_messages(
     state: web::Data<AppState>,
     caller: AnyUser,
-    id: web::Path<Uuid>,
+    id: web::Path<RoomId>,
     query: web::Query<HistoryQuery>,
 ) -> ApiResult<web::Json<MessagePage>> {
     let q = query.into_inner();
@@ -77,7 +77,7 @@ pub async fn list_messages(
 pub async fn send_message(
     state: web::Data<AppState>,
     caller: AnyUser,
-    id: web::Path<Uuid>,
+    id: web::Path<RoomId>,
     body: ApiJson<SendRequest>,
 ) -> ApiResult<HttpResponse> {
     state.user_limits.check(caller.id, true)?;
@@ -95,7 +95,7 @@ pub async fn send_message(
 pub async fn edit_message(
     state: web::Data<AppState>,
     caller: AnyUser,
-    id: web::Path<Uuid>,
+    id: web::Path<MessageId>,
     body: ApiJson<EditRequest>,
 ) -> ApiResult<web::Json<MessageView>> {
     state.user_limits.check(caller.id, true)?;
@@ -110,7 +110,7 @@ pub async fn edit_message(
 pub async fn delete_message(
     state: web::Data<AppState>,
     caller: AnyUser,
-    id: web::Path<Uuid>,
+    id: web::Path<MessageId>,
 ) -> ApiResult<web::Json<MessageView>> {
     state.user_limits.check(caller.id, true)?;
     Ok(web::Json(messages::delete(&state, &caller, id.into_inner()).await?))
@@ -124,7 +124,7 @@ pub async fn delete_message(
 pub async fn add_reaction(
     state: web::Data<AppState>,
     caller: AnyUser,
-    path: web::Path<(Uuid, String)>,
+    path: web::Path<(MessageId, String)>,
 ) -> ApiResult<web::Json<MessageView>> {
     state.user_limits.check(caller.id, true)?;
     let (id, emoji) = path.into_inner();
@@ -139,7 +139,7 @@ pub async fn add_reaction(
 pub async fn remove_reaction(
     state: web::Data<AppState>,
     caller: AnyUser,
-    path: web::Path<(Uuid, String)>,
+    path: web::Path<(MessageId, String)>,
 ) -> ApiResult<web::Json<MessageView>> {
     state.user_limits.check(caller.id, true)?;
     let (id, emoji) = path.into_inner();

@@ -3,11 +3,11 @@
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use crate::api::extract::{ApiJson, double_option};
 use crate::auth::{AnyUser, AuthUser};
 use crate::error::{ApiResult, ErrorBody};
+use crate::ids::{RoomId, Seq, UserId};
 use crate::service::rooms::{self, CreateRoom, ReadMarker, RoomDetail, UpdateRoom};
 use crate::state::AppState;
 use crate::views::{MemberView, RoomListing, RoomView};
@@ -23,7 +23,7 @@ pub struct CreateRoomRequest {
     pub is_public: Option<bool>,
     /// For `direct`: exactly one other user.
     #[serde(default)]
-    pub member_ids: Vec<Uuid>,
+    pub member_ids: Vec<UserId>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -39,7 +39,7 @@ pub struct UpdateRoomRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMembersRequest {
-    pub user_ids: Vec<Uuid>,
+    pub user_ids: Vec<UserId>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -52,7 +52,7 @@ pub struct MemberRoleRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReadRequest {
-    pub seq: i64,
+    pub seq: Seq,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -97,7 +97,7 @@ pub async fn list_rooms(state: web::Data<AppState>, caller: AnyUser) -> ApiResul
 pub async fn get_room(
     state: web::Data<AppState>,
     caller: AnyUser,
-    id: web::Path<Uuid>,
+    id: web::Path<RoomId>,
 ) -> ApiResult<web::Json<RoomDetail>> {
     Ok(web::Json(rooms::get(&state, &caller, id.into_inner()).await?))
 }
@@ -110,7 +110,7 @@ pub async fn get_room(
 pub async fn update_room(
     state: web::Data<AppState>,
     caller: AuthUser,
-    id: web::Path<Uuid>,
+    id: web::Path<RoomId>,
     body: ApiJson<UpdateRoomRequest>,
 ) -> ApiResult<web::Json<RoomView>> {
     let b = body.into_inner();
@@ -122,7 +122,11 @@ pub async fn update_room(
 #[utoipa::path(tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 204, description = "Deleted with its history"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[delete("/rooms/{id}")]
-pub async fn delete_room(state: web::Data<AppState>, caller: AuthUser, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+pub async fn delete_room(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    id: web::Path<RoomId>,
+) -> ApiResult<HttpResponse> {
     rooms::delete(&state, &caller, id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -134,7 +138,7 @@ pub async fn delete_room(state: web::Data<AppState>, caller: AuthUser, id: web::
 pub async fn list_members(
     state: web::Data<AppState>,
     caller: AnyUser,
-    id: web::Path<Uuid>,
+    id: web::Path<RoomId>,
 ) -> ApiResult<web::Json<MemberList>> {
     Ok(web::Json(MemberList { members: rooms::members(&state, &caller, id.into_inner()).await? }))
 }
@@ -148,7 +152,7 @@ pub async fn list_members(
 pub async fn add_members(
     state: web::Data<AppState>,
     caller: AuthUser,
-    id: web::Path<Uuid>,
+    id: web::Path<RoomId>,
     body: ApiJson<AddMembersRequest>,
 ) -> ApiResult<HttpResponse> {
     let added = rooms::add_members(&state, &caller, id.into_inner(), &body.user_ids).await?;
@@ -163,7 +167,7 @@ pub async fn add_members(
 pub async fn remove_member(
     state: web::Data<AppState>,
     caller: AuthUser,
-    path: web::Path<(Uuid, Uuid)>,
+    path: web::Path<(RoomId, UserId)>,
 ) -> ApiResult<HttpResponse> {
     let (room_id, user_id) = path.into_inner();
     rooms::remove_member(&state, &caller, room_id, user_id).await?;
@@ -178,7 +182,7 @@ pub async fn remove_member(
 pub async fn set_member_role(
     state: web::Data<AppState>,
     caller: AuthUser,
-    path: web::Path<(Uuid, Uuid)>,
+    path: web::Path<(RoomId, UserId)>,
     body: ApiJson<MemberRoleRequest>,
 ) -> ApiResult<web::Json<MemberView>> {
     let (room_id, user_id) = path.into_inner();
@@ -192,7 +196,7 @@ pub async fn set_member_role(
 pub async fn join_room(
     state: web::Data<AppState>,
     caller: AuthUser,
-    id: web::Path<Uuid>,
+    id: web::Path<RoomId>,
 ) -> ApiResult<web::Json<RoomView>> {
     Ok(web::Json(rooms::join(&state, &caller, id.into_inner()).await?))
 }
@@ -205,7 +209,7 @@ pub async fn join_room(
 pub async fn mark_read(
     state: web::Data<AppState>,
     caller: AnyUser,
-    id: web::Path<Uuid>,
+    id: web::Path<RoomId>,
     body: ApiJson<ReadRequest>,
 ) -> ApiResult<web::Json<ReadMarker>> {
     Ok(web::Json(rooms::mark_read(&state, &caller, id.into_inner(), body.seq).await?))

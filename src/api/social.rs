@@ -3,11 +3,11 @@
 use actix_web::{HttpResponse, delete, get, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use crate::api::extract::ApiJson;
 use crate::auth::AuthUser;
 use crate::error::{ApiResult, ErrorBody};
+use crate::ids::{FriendRequestId, UserId};
 use crate::service::social::{self, FriendRequests};
 use crate::state::AppState;
 use crate::views::{BlockView, FriendRequestView, FriendView};
@@ -15,7 +15,7 @@ use crate::views::{BlockView, FriendRequestView, FriendView};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserIdRequest {
-    pub user_id: Uuid,
+    pub user_id: UserId,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -43,7 +43,7 @@ pub async fn list_friends(state: web::Data<AppState>, caller: AuthUser) -> ApiRe
 pub async fn remove_friend(
     state: web::Data<AppState>,
     caller: AuthUser,
-    user_id: web::Path<Uuid>,
+    user_id: web::Path<UserId>,
 ) -> ApiResult<HttpResponse> {
     social::unfriend(&state, &caller, user_id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -80,7 +80,7 @@ pub async fn list_friend_requests(
 pub async fn accept_friend_request(
     state: web::Data<AppState>,
     caller: AuthUser,
-    id: web::Path<Uuid>,
+    id: web::Path<FriendRequestId>,
 ) -> ApiResult<web::Json<FriendView>> {
     Ok(web::Json(social::accept(&state, &caller, id.into_inner()).await?))
 }
@@ -92,7 +92,7 @@ pub async fn accept_friend_request(
 pub async fn decline_friend_request(
     state: web::Data<AppState>,
     caller: AuthUser,
-    id: web::Path<Uuid>,
+    id: web::Path<FriendRequestId>,
 ) -> ApiResult<HttpResponse> {
     social::decline(&state, &caller, id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -126,7 +126,7 @@ pub async fn block_user(
 pub async fn unblock_user(
     state: web::Data<AppState>,
     caller: AuthUser,
-    user_id: web::Path<Uuid>,
+    user_id: web::Path<UserId>,
 ) -> ApiResult<HttpResponse> {
     social::unblock(&state, &caller, user_id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())

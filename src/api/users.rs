@@ -3,11 +3,11 @@
 use actix_web::{HttpResponse, get, patch, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 
 use crate::api::extract::{ApiJson, double_option};
 use crate::auth::{AnyUser, AuthUser};
 use crate::error::{ApiResult, ErrorBody};
+use crate::ids::UserId;
 use crate::service::{accounts, users};
 use crate::state::AppState;
 use crate::views::UserView;
@@ -103,7 +103,7 @@ pub async fn search_users(
 pub async fn get_user(
     state: web::Data<AppState>,
     _caller: AuthUser,
-    id: web::Path<Uuid>,
+    id: web::Path<UserId>,
 ) -> ApiResult<web::Json<UserView>> {
     Ok(web::Json(users::get(&state, id.into_inner()).await?))
 }

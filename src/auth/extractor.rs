@@ -17,15 +17,15 @@ use std::ops::Deref;
 use std::pin::Pin;
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
-use uuid::Uuid;
 
 use crate::db::models::{Role, User};
 use crate::error::ApiError;
+use crate::ids::UserId;
 use crate::state::AppState;
 
 #[derive(Debug, Clone)]
 pub struct AuthUser {
-    pub id: Uuid,
+    pub id: UserId,
     pub role: Role,
     pub user: User,
 }
@@ -140,7 +140,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, Api
     if user.token_version != claims.ver {
         return Err(invalid());
     }
-    Ok(AuthUser { id: user.id, role: user.role(), user })
+    Ok(AuthUser { id: user.id, role: user.role, user })
 }
 
 /// The token from `Authorization: Bearer <token>`.

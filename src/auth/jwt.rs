@@ -7,14 +7,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::config::AuthSettings;
 use crate::db::models::User;
+use crate::ids::UserId;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
-    pub sub: Uuid,
+    pub sub: UserId,
     pub role: String,
     /// `users.token_version` when the token was issued.
     pub ver: i32,
@@ -49,8 +49,13 @@ impl JwtKeys {
     /// Only if serialising the claims fails.
     pub fn issue(&self, user: &User) -> anyhow::Result<String> {
         let iat = now_secs();
-        let claims =
-            Claims { sub: user.id, role: user.role.clone(), ver: user.token_version, iat, exp: iat + self.ttl_secs };
+        let claims = Claims {
+            sub: user.id,
+            role: user.role.as_str().to_owned(),
+            ver: user.token_version,
+            iat,
+            exp: iat + self.ttl_secs,
+        };
         Ok(encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
     }
 

@@ -11,6 +11,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::error::ApiError;
+use crate::ids::UserId;
 
 /// A governor keyed limiter that answers with the protocol's `rate_limited` error.
 pub struct KeyedLimiter<K: std::hash::Hash + Eq + Clone> {
@@ -54,8 +55,8 @@ pub type IpRateLimiter = KeyedLimiter<IpAddr>;
 /// Per-user budgets shared by every connection and by REST: one for message writes, one for the
 /// other WebSocket commands.
 pub struct UserRateLimits {
-    messages: KeyedLimiter<uuid::Uuid>,
-    commands: KeyedLimiter<uuid::Uuid>,
+    messages: KeyedLimiter<UserId>,
+    commands: KeyedLimiter<UserId>,
 }
 
 impl UserRateLimits {
@@ -71,7 +72,7 @@ impl UserRateLimits {
 
     /// # Errors
     /// `rate_limited` with the wait until the user's next command of this kind would pass.
-    pub fn check(&self, user: uuid::Uuid, message_write: bool) -> Result<(), ApiError> {
+    pub fn check(&self, user: UserId, message_write: bool) -> Result<(), ApiError> {
         if message_write { self.messages.check(&user) } else { self.commands.check(&user) }
     }
 

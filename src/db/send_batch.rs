@@ -14,18 +14,18 @@
 use std::collections::{HashMap, HashSet};
 
 use tokio::sync::{mpsc, oneshot};
-use uuid::Uuid;
 
 use crate::db::PgPool;
 use crate::db::models::Message;
 use crate::db::queries::messages::{self as q, NewMessage};
 use crate::error::ApiError;
+use crate::ids::{MessageId, RoomId, UserId};
 
 /// A send as the writer needs it: owned, since it crosses to the writer task.
 pub struct QueuedSend {
-    pub id: Uuid,
-    pub room_id: Uuid,
-    pub sender_id: Uuid,
+    pub id: MessageId,
+    pub room_id: RoomId,
+    pub sender_id: UserId,
     pub body: String,
     pub client_msg_id: Option<String>,
 }
@@ -66,7 +66,7 @@ impl SendBatcher {
 
     /// Queues a send and waits for its statement to commit (or fail).
     pub async fn submit(&self, send: QueuedSend) -> Outcome {
-        let shard = (send.room_id.as_u128() % self.writers.len() as u128) as usize;
+        let shard = (send.room_id.0.as_u128() % self.writers.len() as u128) as usize;
         let (reply, answer) = oneshot::channel();
         if self.writers[shard].send(Job { send, reply }).await.is_err() {
             return Outcome::Failed(ApiError::Unavailable(anyhow::anyhow!("send writer stopped")));
@@ -107,7 +107,7 @@ async fn write(pool: &PgPool, jobs: &mut Vec<Job>) {
     drop(rows);
     match result {
         Ok(inserted) => {
-            let mut inserted: HashMap<Uuid, Message> = inserted.into_iter().map(|m| (m.id, m)).collect();
+            let mut inserted: HashMap<MessageId, Message> = inserted.into_iter().map(|m| (m.id, m)).collect();
             for job in batch {
                 let outcome = match inserted.remove(&job.send.id) {
                     Some(m) => Outcome::Inserted(m),

@@ -5,9 +5,9 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::ids::{MessageId, RoomId, Seq, UserId};
 use crate::protocol::events::{ErrorEvent, ServerEvent};
 use crate::protocol::presence::Status;
 
@@ -17,51 +17,51 @@ pub type CommandId = Value;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SendData {
-    pub room_id: Uuid,
+    pub room_id: RoomId,
     pub body: String,
     pub client_msg_id: Option<String>,
-    pub reply_to: Option<Uuid>,
+    pub reply_to: Option<MessageId>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EditData {
-    pub message_id: Uuid,
+    pub message_id: MessageId,
     pub body: String,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MessageIdData {
-    pub message_id: Uuid,
+    pub message_id: MessageId,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReactionData {
-    pub message_id: Uuid,
+    pub message_id: MessageId,
     pub emoji: String,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TypingData {
-    pub room_id: Uuid,
+    pub room_id: RoomId,
     pub active: bool,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReadData {
-    pub room_id: Uuid,
-    pub seq: i64,
+    pub room_id: RoomId,
+    pub seq: Seq,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SyncData {
-    pub room_id: Uuid,
-    pub since_seq: i64,
+    pub room_id: RoomId,
+    pub since_seq: Seq,
     pub limit: Option<i64>,
 }
 
@@ -85,7 +85,7 @@ impl PresenceSetData {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PresenceSubscribeData {
-    pub user_ids: Vec<Uuid>,
+    pub user_ids: Vec<UserId>,
 }
 
 #[derive(Debug)]

@@ -8,6 +8,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::ErrorObject;
+use crate::ids::{RoomId, Seq, SessionId, UserId};
 use crate::protocol::presence::Visible;
 use crate::views::{FriendRequestView, MessageView, RoomView, UserView};
 
@@ -76,7 +77,7 @@ impl<'a> ServerEvent<'a> {
 
     /// The room seq a history event carries (room actors deliver these in seq order); None for
     /// every other event.
-    pub fn seq(&self) -> Option<i64> {
+    pub fn seq(&self) -> Option<Seq> {
         match self {
             ServerEvent::MessageNew(h)
             | ServerEvent::MessageUpdated(h)
@@ -112,7 +113,7 @@ pub struct Hello<'a> {
 /// message is its whole state after the change.
 #[derive(Debug, Serialize)]
 pub struct History<'a> {
-    pub seq: i64,
+    pub seq: Seq,
     pub message: &'a MessageView,
 }
 
@@ -124,21 +125,21 @@ impl<'a> History<'a> {
 
 #[derive(Debug, Serialize)]
 pub struct Typing {
-    pub room_id: Uuid,
-    pub user_id: Uuid,
+    pub room_id: RoomId,
+    pub user_id: UserId,
     pub active: bool,
 }
 
 #[derive(Debug, Serialize)]
 pub struct Read {
-    pub room_id: Uuid,
-    pub user_id: Uuid,
-    pub seq: i64,
+    pub room_id: RoomId,
+    pub user_id: UserId,
+    pub seq: Seq,
 }
 
 #[derive(Debug, Serialize)]
 pub struct Presence {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub status: Visible,
     /// Set when the status is offline and the time is known.
     pub last_seen_at: Option<String>,
@@ -146,15 +147,15 @@ pub struct Presence {
 
 #[derive(Debug, Serialize)]
 pub struct MemberAdded<'a> {
-    pub room_id: Uuid,
+    pub room_id: RoomId,
     pub user: &'a UserView,
     pub room: &'a RoomView,
 }
 
 #[derive(Debug, Serialize)]
 pub struct MemberRemoved {
-    pub room_id: Uuid,
-    pub user_id: Uuid,
+    pub room_id: RoomId,
+    pub user_id: UserId,
 }
 
 #[derive(Debug, Serialize)]
@@ -164,7 +165,7 @@ pub struct RoomUpdated<'a> {
 
 #[derive(Debug, Serialize)]
 pub struct RoomDeleted {
-    pub room_id: Uuid,
+    pub room_id: RoomId,
 }
 
 #[derive(Debug, Serialize)]
@@ -187,7 +188,7 @@ pub struct SupportSessionCreated<'a> {
 
 #[derive(Debug, Serialize)]
 pub struct SessionOpened<'a> {
-    pub id: Uuid,
+    pub id: SessionId,
     /// The address the visitor left for a reply, if any.
     pub email: Option<&'a str>,
     pub status: &'static str,
@@ -196,8 +197,8 @@ pub struct SessionOpened<'a> {
 
 #[derive(Debug, Serialize)]
 pub struct SupportSessionClosed {
-    pub session_id: Uuid,
-    pub room_id: Uuid,
+    pub session_id: SessionId,
+    pub room_id: RoomId,
     pub status: &'static str,
     pub closed_at: Option<String>,
 }
@@ -213,7 +214,7 @@ mod tests {
 
     #[test]
     fn an_event_is_its_type_and_data() {
-        let (room_id, user_id) = (Uuid::nil(), Uuid::max());
+        let (room_id, user_id) = (RoomId(Uuid::nil()), UserId(Uuid::max()));
         let text = ServerEvent::Typing(Typing { room_id, user_id, active: true }).to_text();
         let v: serde_json::Value = serde_json::from_str(&text).expect("json");
         assert_eq!(v["type"], "typing");
@@ -224,8 +225,9 @@ mod tests {
 
     #[test]
     fn presence_keeps_a_null_last_seen() {
-        let text = ServerEvent::Presence(Presence { user_id: Uuid::nil(), status: Visible::Dnd, last_seen_at: None })
-            .to_text();
+        let text =
+            ServerEvent::Presence(Presence { user_id: UserId(Uuid::nil()), status: Visible::Dnd, last_seen_at: None })
+                .to_text();
         let v: serde_json::Value = serde_json::from_str(&text).expect("json");
         assert_eq!(v["data"]["status"], "dnd");
         assert!(v["data"].as_object().is_some_and(|d| d.contains_key("last_seen_at")));

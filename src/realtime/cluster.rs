@@ -30,10 +30,10 @@ use actix::{Message, Recipient};
 use chrono::{DateTime, Utc};
 use redis::aio::ConnectionManager;
 use tokio::sync::mpsc;
-use uuid::Uuid;
 
 use crate::config::RedisSettings;
 use crate::db::PgPool;
+use crate::ids::UserId;
 use crate::protocol::ServerEvent;
 use crate::protocol::events::Presence;
 use crate::protocol::presence::{Status, Visible, shown};
@@ -47,7 +47,7 @@ use crate::views::format_time;
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Resync {
-    pub known: Vec<Uuid>,
+    pub known: Vec<UserId>,
 }
 
 /// The rule of `protocol::presence::{combined, shown}` applied across instances, in Lua because
@@ -85,7 +85,7 @@ return best
 ";
 
 struct Report {
-    user_id: Uuid,
+    user_id: UserId,
     status: Option<Status>,
     last_seen: Option<DateTime<Utc>>,
 }
@@ -123,7 +123,7 @@ impl ClusterPresence {
 
     /// This instance's status for the user (None: no connections here any more), reported in
     /// the order of the calls.
-    pub fn report(&self, user_id: Uuid, status: Option<Status>, last_seen: Option<DateTime<Utc>>) {
+    pub fn report(&self, user_id: UserId, status: Option<Status>, last_seen: Option<DateTime<Utc>>) {
         let _ = self.reports.send(Report { user_id, status, last_seen });
     }
 
@@ -210,7 +210,7 @@ impl ClusterPresence {
             let users: Vec<String> = redis::cmd("SMEMBERS").arg(&users_key).query_async(conn).await?;
             let now = Utc::now();
             let mut seen = Vec::new();
-            for user_id in users.iter().filter_map(|u| u.parse::<Uuid>().ok()) {
+            for user_id in users.iter().filter_map(|u| u.parse::<UserId>().ok()) {
                 run_report(conn, &self.broker, dead, &Report { user_id, status: None, last_seen: Some(now) }).await?;
                 seen.push((user_id, now));
             }
@@ -231,7 +231,7 @@ impl ClusterPresence {
         Ok(())
     }
 
-    async fn save_last_seen(&self, batch: Vec<(Uuid, DateTime<Utc>)>) {
+    async fn save_last_seen(&self, batch: Vec<(UserId, DateTime<Utc>)>) {
         if batch.is_empty() {
             return;
         }
@@ -249,7 +249,7 @@ impl ClusterPresence {
     ///
     /// # Errors
     /// Redis unreachable.
-    pub async fn statuses(&self, ids: &[Uuid]) -> redis::RedisResult<HashMap<Uuid, Visible>> {
+    pub async fn statuses(&self, ids: &[UserId]) -> redis::RedisResult<HashMap<UserId, Visible>> {
         if ids.is_empty() {
             return Ok(HashMap::new());
         }

@@ -18,12 +18,13 @@ use uuid::Uuid;
 use crate::auth::AuthUser;
 use crate::db::models::Role;
 use crate::error::ApiError;
+use crate::ids::{ConnId, RoomId, Seq, UserId};
 use crate::protocol::commands::{self, Command, CommandId};
 use crate::protocol::events::Hello;
 use crate::protocol::{CloseReason, ServerEvent};
 use crate::realtime::broker::{Control, Envelope, Published, Subscriber, SubscriberId, Topic, next_subscriber_id};
 use crate::realtime::dispatch::{self, Reply, Session, Step};
-use crate::realtime::outbox::{ConnHandle, ConnId, Deliver, Outbox};
+use crate::realtime::outbox::{ConnHandle, Deliver, Outbox};
 use crate::realtime::presence;
 use crate::realtime::registry::{Attach, AttachMany, Detach};
 use crate::service::{social, support};
@@ -37,9 +38,9 @@ pub struct WsConnection {
     session_id: Uuid,
     last_heard: Instant,
     outbox: Arc<Outbox>,
-    rooms: HashSet<Uuid>,
+    rooms: HashSet<RoomId>,
     subscriber: SubscriberId,
-    watched: HashSet<Uuid>,
+    watched: HashSet<UserId>,
     /// Message writes of one connection commit in the order they were sent.
     write_order: Arc<tokio::sync::Mutex<()>>,
     limited_in_a_row: u32,
@@ -51,7 +52,7 @@ pub struct WsConnection {
 impl WsConnection {
     pub fn new(state: web::Data<AppState>, caller: AuthUser) -> Self {
         Self {
-            id: next_subscriber_id(),
+            id: ConnId(next_subscriber_id()),
             state,
             caller,
             session_id: Uuid::new_v4(),
@@ -77,7 +78,7 @@ impl WsConnection {
         }
     }
 
-    fn attach(&mut self, room_id: Uuid, from_seq: Option<i64>, ctx: &ws::WebsocketContext<Self>) {
+    fn attach(&mut self, room_id: RoomId, from_seq: Option<Seq>, ctx: &ws::WebsocketContext<Self>) {
         if self.rooms.insert(room_id) {
             self.state.realtime.registry().do_send(Attach { room_id, conn: self.conn_handle(ctx), from_seq });
         }
@@ -88,7 +89,7 @@ impl WsConnection {
         Subscriber::Connection { control: ctx.address().recipient(), outbox: self.conn_handle(ctx) }
     }
 
-    fn watch(&mut self, user_id: Uuid, ctx: &ws::WebsocketContext<Self>) {
+    fn watch(&mut self, user_id: UserId, ctx: &ws::WebsocketContext<Self>) {
         if self.watched.insert(user_id) {
             let subscriber = self.broker_subscriber(ctx);
             self.state.realtime.broker().subscribe(Topic::Presence(user_id), self.subscriber, subscriber);
@@ -203,7 +204,7 @@ impl Actor for WsConnection {
         metrics::gauge!("ws_connections").increment(1.0);
         let realtime = &self.state.realtime;
         realtime.connection_opened();
-        self.subscriber = self.id;
+        self.subscriber = self.id.0;
         realtime.broker().subscribe(Topic::User(self.caller.id), self.subscriber, self.broker_subscriber(ctx));
         if self.caller.role.is_staff() {
             realtime.broker().subscribe(Topic::Staff, self.subscriber, self.broker_subscriber(ctx));

@@ -10,13 +10,12 @@ use std::sync::Arc;
 use actix_web::web;
 use futures_util::future::LocalBoxFuture;
 use serde::Serialize;
-use uuid::Uuid;
 
 use crate::auth::AuthUser;
 use crate::db::models::Role;
 use crate::error::{ApiError, ApiResult};
+use crate::ids::{ConnId, RoomId, UserId};
 use crate::protocol::commands::{Command, Empty, ReactionData};
-use crate::realtime::outbox::ConnId;
 use crate::realtime::presence;
 use crate::service::messages::SyncPage;
 use crate::service::social::PresenceStatus;
@@ -57,7 +56,7 @@ pub(super) enum Step {
     /// Spawn off the mailbox; reply when it completes.
     Run(LocalBoxFuture<'static, Reply>),
     /// Start receiving these users' presence, then as `Run`.
-    Watch(Vec<Uuid>, LocalBoxFuture<'static, Reply>),
+    Watch(Vec<UserId>, LocalBoxFuture<'static, Reply>),
 }
 
 /// The connection as the commands see it.
@@ -66,7 +65,7 @@ pub(super) struct Session<'a> {
     pub caller: &'a AuthUser,
     pub conn_id: ConnId,
     /// The rooms the connection is attached to: the members' rooms, kept current by the broker.
-    pub rooms: &'a HashSet<Uuid>,
+    pub rooms: &'a HashSet<RoomId>,
     /// Message writes of one connection commit in the order they were sent.
     pub write_order: &'a Arc<tokio::sync::Mutex<()>>,
 }

@@ -35,11 +35,11 @@ use std::time::Duration;
 use actix::{Actor, Addr};
 use futures_util::future::BoxFuture;
 use secrecy::ExposeSecret;
-use uuid::Uuid;
 
 use crate::config::Settings;
 use crate::db::PgPool;
 use crate::error::{ApiError, ApiResult};
+use crate::ids::{RoomId, Seq, UserId};
 use crate::protocol::events::{MemberAdded, MemberRemoved, RoomDeleted, Typing};
 use crate::protocol::presence::Visible;
 use crate::protocol::{CloseReason, ServerEvent};
@@ -126,7 +126,7 @@ impl Realtime {
     }
 
     /// `typing` to the other members' connections (none of the sender's).
-    pub(crate) fn typing(&self, room_id: Uuid, user_id: Uuid, active: bool) {
+    pub(crate) fn typing(&self, room_id: RoomId, user_id: UserId, active: bool) {
         let event = ServerEvent::Typing(Typing { room_id, user_id, active });
         self.broker.publish(Topic::Room(room_id), Envelope::event_except(&event, user_id));
     }
@@ -157,7 +157,7 @@ impl Realtime {
     ///
     /// # Errors
     /// The registry is gone.
-    pub async fn crash_room(&self, room_id: Uuid) -> Result<bool, actix::MailboxError> {
+    pub async fn crash_room(&self, room_id: RoomId) -> Result<bool, actix::MailboxError> {
         self.registry.send(registry::CrashRoom(room_id)).await
     }
 
@@ -171,11 +171,11 @@ impl Realtime {
 }
 
 impl Notify for Realtime {
-    fn room_event(&self, room_id: Uuid, event: &ServerEvent<'_>) {
+    fn room_event(&self, room_id: RoomId, event: &ServerEvent<'_>) {
         self.broker.publish(Topic::Room(room_id), Envelope::event(event));
     }
 
-    fn user_event(&self, user_id: Uuid, event: &ServerEvent<'_>) {
+    fn user_event(&self, user_id: UserId, event: &ServerEvent<'_>) {
         self.broker.publish(Topic::User(user_id), Envelope::event(event));
     }
 
@@ -189,13 +189,13 @@ impl Notify for Realtime {
         }
     }
 
-    fn member_removed(&self, room_id: Uuid, user_id: Uuid) {
+    fn member_removed(&self, room_id: RoomId, user_id: UserId) {
         self.room_event(room_id, &ServerEvent::MemberRemoved(MemberRemoved { room_id, user_id }));
         self.broker.publish(Topic::Room(room_id), Envelope::Control(Control::Detach { user_id }));
         self.broker.publish(Topic::User(user_id), Envelope::Control(Control::Left { room_id }));
     }
 
-    fn room_deleted(&self, room_id: Uuid, member_ids: &[Uuid]) {
+    fn room_deleted(&self, room_id: RoomId, member_ids: &[UserId]) {
         self.room_event(room_id, &ServerEvent::RoomDeleted(RoomDeleted { room_id }));
         self.broker.publish(Topic::Room(room_id), Envelope::Control(Control::RoomDeleted));
         for user_id in member_ids {
@@ -203,22 +203,22 @@ impl Notify for Realtime {
         }
     }
 
-    fn befriended(&self, a: Uuid, b: Uuid) {
+    fn befriended(&self, a: UserId, b: UserId) {
         self.broker.publish(Topic::User(a), Envelope::Control(Control::WatchPresence { user_id: b }));
         self.broker.publish(Topic::User(b), Envelope::Control(Control::WatchPresence { user_id: a }));
     }
 
-    fn support_opened(&self, room_id: Uuid, event: &ServerEvent<'_>) {
+    fn support_opened(&self, room_id: RoomId, event: &ServerEvent<'_>) {
         // A new session's room has no history yet that staff could have seen.
-        self.broker.publish(Topic::Staff, Envelope::Control(Control::Attach { room_id, from_seq: Some(0) }));
+        self.broker.publish(Topic::Staff, Envelope::Control(Control::Attach { room_id, from_seq: Some(Seq::ZERO) }));
         self.broker.publish(Topic::Staff, Envelope::event(event));
     }
 
-    fn close_user(&self, user_id: Uuid, reason: CloseReason) {
+    fn close_user(&self, user_id: UserId, reason: CloseReason) {
         self.broker.publish(Topic::User(user_id), Envelope::Control(Control::Close(reason)));
     }
 
-    fn live_statuses(&self, ids: Vec<Uuid>) -> BoxFuture<'_, HashMap<Uuid, Visible>> {
+    fn live_statuses(&self, ids: Vec<UserId>) -> BoxFuture<'_, HashMap<UserId, Visible>> {
         Box::pin(async move {
             if let Some(cluster) = &self.cluster {
                 match cluster.statuses(&ids).await {

@@ -7,11 +7,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use crate::ids::{ConnId, UserId};
 use actix::{Message, Recipient};
 use bytestring::ByteString;
-use uuid::Uuid;
-
-pub type ConnId = u64;
 
 /// One event's text, shared by every recipient.
 #[derive(Message)]
@@ -43,7 +41,7 @@ impl Outbox {
 #[derive(Clone)]
 pub struct ConnHandle {
     pub id: ConnId,
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub recipient: Recipient<Deliver>,
     pub outbox: Arc<Outbox>,
     pub limit: usize,

@@ -14,15 +14,14 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 use crate::db::PgPool;
+use crate::ids::{ConnId, UserId};
 use crate::protocol::ServerEvent;
 use crate::protocol::events::Presence as PresenceEvent;
 use crate::protocol::presence::{Status, Visible, combined, shown};
 use crate::realtime::broker::{Broker, Envelope, Topic};
 use crate::realtime::cluster::{ClusterPresence, Resync};
-use crate::realtime::outbox::ConnId;
 use crate::views::format_time;
 
 #[derive(Default)]
@@ -38,9 +37,9 @@ struct UserPresence {
 }
 
 pub struct Presence {
-    users: HashMap<Uuid, UserPresence>,
-    dirty: HashSet<Uuid>,
-    unsaved_last_seen: HashMap<Uuid, DateTime<Utc>>,
+    users: HashMap<UserId, UserPresence>,
+    dirty: HashSet<UserId>,
+    unsaved_last_seen: HashMap<UserId, DateTime<Utc>>,
     broker: Arc<dyn Broker>,
     pool: PgPool,
     grace: Duration,
@@ -128,7 +127,7 @@ impl Presence {
         if self.unsaved_last_seen.is_empty() {
             return;
         }
-        let batch: Vec<(Uuid, DateTime<Utc>)> = self.unsaved_last_seen.drain().collect();
+        let batch: Vec<(UserId, DateTime<Utc>)> = self.unsaved_last_seen.drain().collect();
         let pool = self.pool.clone();
         ctx.spawn(
             async move {
@@ -162,29 +161,29 @@ impl Actor for Presence {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Connect {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub conn_id: ConnId,
 }
 
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Disconnect {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub conn_id: ConnId,
 }
 
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct SetStatus {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub conn_id: ConnId,
     pub status: Status,
 }
 
 /// The visible status of each of these users on this instance (absent: offline here).
 #[derive(Message)]
-#[rtype(result = "HashMap<Uuid, Visible>")]
-pub struct Query(pub Vec<Uuid>);
+#[rtype(result = "HashMap<UserId, Visible>")]
+pub struct Query(pub Vec<UserId>);
 
 impl Handler<Resync> for Presence {
     type Result = ();

@@ -8,15 +8,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use uuid::Uuid;
 
 use crate::db::PgPool;
+use crate::ids::{ConnId, RoomId, Seq};
 use crate::realtime::broker::Broker;
-use crate::realtime::outbox::{ConnHandle, ConnId};
+use crate::realtime::outbox::ConnHandle;
 use crate::realtime::room::{AddConn, Crash, Forget, Owner, RemoveConn, Retire, RoomActor, RoomIdle};
 
 pub struct Registry {
-    rooms: HashMap<Uuid, RoomEntry>,
+    rooms: HashMap<RoomId, RoomEntry>,
     pool: PgPool,
     broker: Arc<dyn Broker>,
     gap_timeout: Duration,
@@ -35,9 +35,9 @@ impl Registry {
 
     fn spawn_room(
         &self,
-        room_id: Uuid,
+        room_id: RoomId,
         conns: HashMap<ConnId, ConnHandle>,
-        from_seq: Option<i64>,
+        from_seq: Option<Seq>,
         ctx: &Context<Self>,
     ) -> Addr<RoomActor> {
         let owner = Owner { forget: ctx.address().recipient(), idle: ctx.address().recipient() };
@@ -62,7 +62,7 @@ impl Registry {
 
     /// Restarts room actors that are gone without having been retired (they panicked).
     fn revive(&mut self, ctx: &Context<Self>) {
-        let dead: Vec<Uuid> = self.rooms.iter().filter(|(_, e)| !e.addr.connected()).map(|(id, _)| *id).collect();
+        let dead: Vec<RoomId> = self.rooms.iter().filter(|(_, e)| !e.addr.connected()).map(|(id, _)| *id).collect();
         for room_id in dead {
             if let Some(entry) = self.rooms.get(&room_id) {
                 tracing::error!(room = %room_id, "room actor died; restarting it");
@@ -88,10 +88,10 @@ impl Actor for Registry {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Attach {
-    pub room_id: Uuid,
+    pub room_id: RoomId,
     pub conn: ConnHandle,
     /// For a membership that began while the connection was open: the room's last seq then.
-    pub from_seq: Option<i64>,
+    pub from_seq: Option<Seq>,
 }
 
 /// A new connection joins the fan-out of all its rooms at once; answered when recorded, so the
@@ -99,7 +99,7 @@ pub struct Attach {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct AttachMany {
-    pub room_ids: Vec<Uuid>,
+    pub room_ids: Vec<RoomId>,
     pub conn: ConnHandle,
 }
 
@@ -108,7 +108,7 @@ pub struct AttachMany {
 #[rtype(result = "()")]
 pub struct Detach {
     pub conn_id: ConnId,
-    pub room_ids: Vec<Uuid>,
+    pub room_ids: Vec<RoomId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,7 +124,7 @@ pub struct Stats;
 /// Fault injection: panics the room's actor (for the supervision test). Answers whether it ran.
 #[derive(Message)]
 #[rtype(result = "bool")]
-pub struct CrashRoom(pub Uuid);
+pub struct CrashRoom(pub RoomId);
 
 impl Handler<Attach> for Registry {
     type Result = ();

@@ -10,15 +10,15 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use bytestring::ByteString;
-use uuid::Uuid;
 
 use crate::db::PgPool;
 use crate::db::queries::{messages, rooms};
+use crate::ids::{ConnId, MessageId, RoomId, Seq, UserId};
 use crate::realtime::broker::{
     Broker, Control, Envelope, Published, Subscriber, SubscriberId, Topic, next_subscriber_id,
 };
 use crate::realtime::events;
-use crate::realtime::outbox::{ConnHandle, ConnId};
+use crate::realtime::outbox::ConnHandle;
 
 /// What a room actor tells its owner (the registry): it dropped connections itself, or it has
 /// been idle. Addressed through recipients, so the room knows nothing of who owns it.
@@ -32,7 +32,7 @@ pub struct Owner {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Forget {
-    pub room_id: Uuid,
+    pub room_id: RoomId,
     pub conn_id: ConnId,
 }
 
@@ -40,7 +40,7 @@ pub struct Forget {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct RoomIdle {
-    pub room_id: Uuid,
+    pub room_id: RoomId,
 }
 
 /// Tells an idle room actor to stop.
@@ -49,19 +49,19 @@ pub struct RoomIdle {
 pub struct Retire;
 
 pub struct RoomActor {
-    room_id: Uuid,
+    room_id: RoomId,
     pool: PgPool,
     broker: Arc<dyn Broker>,
     owner: Owner,
     subscriber: SubscriberId,
     conns: HashMap<ConnId, ConnHandle>,
     /// The seq the next history event must carry; 0 until the baseline is loaded.
-    next_seq: i64,
+    next_seq: Seq,
     /// History events that arrived ahead of a gap.
-    held: BTreeMap<i64, ByteString>,
+    held: BTreeMap<Seq, ByteString>,
     /// While the baseline loads: the lowest seq a connection attached for a new membership still
     /// needs (its events may have been published before this actor subscribed).
-    floor: Option<i64>,
+    floor: Option<Seq>,
     gap_timer: Option<SpawnHandle>,
     gap_timeout: Duration,
     idle_timeout: Duration,
@@ -70,7 +70,7 @@ pub struct RoomActor {
 
 impl RoomActor {
     pub fn new(
-        room_id: Uuid,
+        room_id: RoomId,
         pool: PgPool,
         broker: Arc<dyn Broker>,
         owner: Owner,
@@ -85,7 +85,7 @@ impl RoomActor {
             owner,
             subscriber: next_subscriber_id(),
             conns,
-            next_seq: 0,
+            next_seq: Seq::ZERO,
             held: BTreeMap::new(),
             floor: None,
             gap_timer: None,
@@ -97,7 +97,7 @@ impl RoomActor {
 
     /// The actor is started for a connection whose membership began at seq `from_seq`: delivery
     /// starts after it even if the room has moved on by the time the baseline is read.
-    pub fn delivering_after(mut self, from_seq: Option<i64>) -> Self {
+    pub fn delivering_after(mut self, from_seq: Option<Seq>) -> Self {
         self.floor = from_seq.map(|s| s + 1);
         self
     }
@@ -116,7 +116,7 @@ impl RoomActor {
         })
     }
 
-    fn fan_out(&self, text: &ByteString, exclude_user: Option<Uuid>) {
+    fn fan_out(&self, text: &ByteString, exclude_user: Option<UserId>) {
         for conn in self.conns.values() {
             if Some(conn.user_id) != exclude_user {
                 conn.deliver(text);
@@ -126,8 +126,8 @@ impl RoomActor {
 
     /// Takes a history event: delivers it if it is next, holds it if it is early, drops it if it
     /// was already delivered.
-    fn on_history(&mut self, seq: i64, text: ByteString, ctx: &mut Context<Self>) {
-        if self.next_seq == 0 {
+    fn on_history(&mut self, seq: Seq, text: ByteString, ctx: &mut Context<Self>) {
+        if self.next_seq == Seq::ZERO {
             // The baseline is still loading; see `started`.
             self.held.insert(seq, text);
             return;
@@ -149,7 +149,7 @@ impl RoomActor {
         } else if self.gap_timer.is_none() {
             self.gap_timer = Some(ctx.run_later(self.gap_timeout, |act, ctx| {
                 act.gap_timer = None;
-                act.fill_gap(ctx, 0);
+                act.fill_gap(ctx, Seq::ZERO);
             }));
         }
     }
@@ -164,7 +164,7 @@ impl RoomActor {
     /// The gap did not fill in time (the event was lost, or superseded before it was published),
     /// or events before the baseline are owed to a new member: read what changed up to
     /// `at_least` (or the last held event) from the database, then deliver everything in order.
-    fn fill_gap(&mut self, ctx: &mut Context<Self>, at_least: i64) {
+    fn fill_gap(&mut self, ctx: &mut Context<Self>, at_least: Seq) {
         let upto = self.held.keys().next_back().map_or(at_least, |&last| last.max(at_least));
         let since = self.next_seq - 1;
         if upto <= since {
@@ -192,7 +192,7 @@ impl RoomActor {
     /// A connection attached for a membership that began at `from`, after this actor delivered
     /// past it (the membership's events raced the attach): it gets what it missed from the
     /// database before anything newer. The mailbox waits meanwhile, so nothing overtakes.
-    fn catch_up(&mut self, conn: ConnHandle, from: i64, ctx: &mut Context<Self>) {
+    fn catch_up(&mut self, conn: ConnHandle, from: Seq, ctx: &mut Context<Self>) {
         let upto = self.next_seq - 1;
         metrics::counter!("realtime_attach_catch_ups_total").increment(1);
         let fetch = read_changes(self.pool.clone(), self.room_id, from, upto);
@@ -245,7 +245,7 @@ impl Actor for RoomActor {
             rooms::find(&mut conn, room_id).await.ok().flatten().map(|r| r.last_seq)
         };
         ctx.spawn(load.into_actor(self).map(|last_seq, act, ctx| {
-            let baseline = last_seq.unwrap_or(0) + 1;
+            let baseline = last_seq.unwrap_or(Seq::ZERO) + 1;
             let first_held = act.held.keys().next().copied();
             act.next_seq =
                 [Some(baseline), first_held, act.floor.take()].into_iter().flatten().min().unwrap_or(baseline);
@@ -270,7 +270,7 @@ impl Actor for RoomActor {
 #[rtype(result = "()")]
 pub struct AddConn {
     pub conn: ConnHandle,
-    pub from_seq: Option<i64>,
+    pub from_seq: Option<Seq>,
 }
 
 #[derive(Message)]
@@ -286,7 +286,7 @@ impl Handler<AddConn> for RoomActor {
     type Result = ();
     fn handle(&mut self, AddConn { conn, from_seq }: AddConn, ctx: &mut Context<Self>) {
         match from_seq {
-            Some(from) if self.next_seq == 0 => {
+            Some(from) if self.next_seq == Seq::ZERO => {
                 self.floor = Some(self.floor.map_or(from + 1, |f| f.min(from + 1)));
                 self.conns.insert(conn.id, conn);
             }
@@ -348,10 +348,10 @@ impl Handler<Published> for RoomActor {
 }
 
 /// The room's changes with `since < rev <= upto`, as events in rev order.
-async fn read_changes(pool: PgPool, room_id: Uuid, since: i64, upto: i64) -> Result<Vec<(i64, ByteString)>, String> {
+async fn read_changes(pool: PgPool, room_id: RoomId, since: Seq, upto: Seq) -> Result<Vec<(Seq, ByteString)>, String> {
     let mut conn = pool.get().await.map_err(|e| e.to_string())?;
     let changed = messages::changed_since(&mut conn, room_id, since, upto - since).await.map_err(|e| e.to_string())?;
-    let ids: Vec<Uuid> = changed.iter().map(|m| m.id).collect();
+    let ids: Vec<MessageId> = changed.iter().map(|m| m.id).collect();
     let reactions = messages::reactions_for(&mut conn, &ids).await.map_err(|e| e.to_string())?;
     Ok(changed.into_iter().filter(|m| m.rev <= upto).map(|m| (m.rev, events::from_row(m, &reactions))).collect())
 }

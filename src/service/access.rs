@@ -11,18 +11,17 @@
 //! - nobody writes to the room of a closed support session (its history stays readable);
 //! - non-members get 403 on a private room; an unknown room is 404.
 
-use uuid::Uuid;
-
 use crate::auth::AuthUser;
 use crate::db::models::SupportStatus;
 use crate::db::models::{MemberRole, Role, Room, RoomKind, RoomMember};
 use crate::db::queries::{rooms, support};
 use crate::error::{ApiError, ApiResult};
+use crate::ids::{RoomId, UserId};
 
 pub struct RoomAccess {
     pub room: Room,
     pub member: Option<RoomMember>,
-    pub caller_id: Uuid,
+    pub caller_id: UserId,
     pub caller_role: Role,
     /// For support rooms, whether the session is closed (false for other rooms).
     pub support_closed: bool,
@@ -39,11 +38,15 @@ fn not_a_member() -> ApiError {
 impl RoomAccess {
     /// # Errors
     /// `not_found` for an unknown room.
-    pub async fn load(conn: &mut diesel_async::AsyncPgConnection, room_id: Uuid, caller: &AuthUser) -> ApiResult<Self> {
+    pub async fn load(
+        conn: &mut diesel_async::AsyncPgConnection,
+        room_id: RoomId,
+        caller: &AuthUser,
+    ) -> ApiResult<Self> {
         let (room, member) = rooms::find_with_membership(conn, room_id, caller.id).await?.ok_or_else(no_such_room)?;
         // Only support rooms pay for the second query.
-        let support_closed = if room.kind() == RoomKind::Support {
-            support::find_by_room(conn, room_id).await?.is_none_or(|s| s.status() == SupportStatus::Closed)
+        let support_closed = if room.kind == RoomKind::Support {
+            support::find_by_room(conn, room_id).await?.is_none_or(|s| s.status == SupportStatus::Closed)
         } else {
             false
         };
@@ -51,11 +54,11 @@ impl RoomAccess {
     }
 
     pub fn my_role(&self) -> Option<MemberRole> {
-        self.member.as_ref().map(RoomMember::role)
+        self.member.as_ref().map(|m| m.role)
     }
 
     fn staff_support(&self) -> bool {
-        self.room.kind() == RoomKind::Support && self.caller_role.is_staff()
+        self.room.kind == RoomKind::Support && self.caller_role.is_staff()
     }
 
     /// May see the room, its members and its history.
@@ -63,7 +66,7 @@ impl RoomAccess {
     /// # Errors
     /// `forbidden` otherwise.
     pub fn require_read(&self) -> ApiResult<()> {
-        let public = self.room.is_public && self.room.kind() == RoomKind::Group && self.caller_role != Role::Guest;
+        let public = self.room.is_public && self.room.kind == RoomKind::Group && self.caller_role != Role::Guest;
         if self.member.is_some() || public || self.staff_support() { Ok(()) } else { Err(not_a_member()) }
     }
 

@@ -14,6 +14,7 @@ use crate::auth::refresh;
 use crate::db::models::{NewRefreshToken, NewUser, Role, User};
 use crate::db::queries::{refresh_tokens, users};
 use crate::error::{ApiError, ApiResult};
+use crate::ids::UserId;
 use crate::protocol::CloseReason;
 use crate::service::validate;
 use crate::state::AppState;
@@ -60,11 +61,11 @@ async fn create_account(state: &AppState, reg: Registration, role: Role) -> ApiR
     let hash = state.passwords.hash(reg.password).await.map_err(ApiError::Internal)?;
     let mut conn = state.db().await?;
     let new = NewUser {
-        id: Uuid::new_v4(),
+        id: UserId::new(),
         username: &reg.username,
         email: Some(&reg.email),
         display_name: &display_name,
-        role: role.as_str(),
+        role,
         password_hash: Some(&hash),
     };
     users::insert(&mut conn, &new).await.map_err(|e| match unique_violation(&e) {
@@ -130,7 +131,7 @@ pub async fn start_session(state: &AppState, conn: &mut AsyncPgConnection, user:
 async fn insert_refresh_token(
     state: &AppState,
     conn: &mut AsyncPgConnection,
-    user_id: Uuid,
+    user_id: UserId,
     family_id: Uuid,
 ) -> ApiResult<String> {
     let token = refresh::generate().map_err(ApiError::Internal)?;
@@ -221,7 +222,7 @@ pub async fn logout(state: &AppState, token: &str) -> ApiResult<()> {
 ///
 /// # Errors
 /// Database failures only.
-pub async fn revoke_all(conn: &mut AsyncPgConnection, user_id: Uuid) -> ApiResult<()> {
+pub async fn revoke_all(conn: &mut AsyncPgConnection, user_id: UserId) -> ApiResult<()> {
     conn.transaction::<_, ApiError, _>(async move |conn| {
         users::bump_token_version(conn, user_id).await?;
         refresh_tokens::revoke_all_for_user(conn, user_id).await?;
@@ -234,7 +235,7 @@ pub async fn revoke_all(conn: &mut AsyncPgConnection, user_id: Uuid) -> ApiResul
 ///
 /// # Errors
 /// Database failures only.
-pub async fn logout_all(state: &AppState, user_id: Uuid) -> ApiResult<()> {
+pub async fn logout_all(state: &AppState, user_id: UserId) -> ApiResult<()> {
     let mut conn = state.db().await?;
     revoke_all(&mut conn, user_id).await?;
     state.notify.close_user(user_id, CloseReason::TokensRevoked);

@@ -7,12 +7,12 @@
 use diesel_async::AsyncConnection;
 use serde::Serialize;
 use serde_json::json;
-use uuid::Uuid;
 
 use crate::auth::AuthUser;
 use crate::db::models::{Role, User};
 use crate::db::queries::{stats, users};
 use crate::error::{ApiError, ApiResult};
+use crate::ids::UserId;
 use crate::protocol::CloseReason;
 use crate::service::{accounts, audit};
 use crate::state::AppState;
@@ -105,7 +105,7 @@ pub struct UserQuery {
 }
 
 fn parse_role(field: &str, role: &str) -> ApiResult<Role> {
-    Role::parse(role).ok_or_else(|| ApiError::validation(field, "role must be admin, moderator, user or guest."))
+    role.parse::<Role>().map_err(|_| ApiError::validation(field, "role must be admin, moderator, user or guest."))
 }
 
 /// `GET /admin/users?q=&role=&banned=&limit=&offset=`: by username.
@@ -140,7 +140,7 @@ pub struct UserUpdate {
 /// `not_found` for an unknown user; `validation_failed` for a bad role, a reason without a ban or
 /// an over-long reason, and for making anyone a guest or a guest anything else (guests are
 /// support visitors, not accounts); `forbidden` for changing one's own role or banning oneself.
-pub async fn update_user(state: &AppState, caller: &AuthUser, id: Uuid, req: UserUpdate) -> ApiResult<AdminUserView> {
+pub async fn update_user(state: &AppState, caller: &AuthUser, id: UserId, req: UserUpdate) -> ApiResult<AdminUserView> {
     let role = req.role.as_deref().map(|r| parse_role("role", r)).transpose()?;
     if req.ban_reason.is_some() && req.banned != Some(true) {
         return Err(ApiError::validation("ban_reason", "ban_reason goes with banned: true."));
@@ -154,11 +154,11 @@ pub async fn update_user(state: &AppState, caller: &AuthUser, id: Uuid, req: Use
     }
     let mut conn = state.db().await?;
     let target = users::find(&mut conn, id).await?.ok_or_else(|| ApiError::NotFound("No such user.".into()))?;
-    if id == caller.id && (role.is_some_and(|r| r != target.role()) || req.banned == Some(true)) {
+    if id == caller.id && (role.is_some_and(|r| r != target.role) || req.banned == Some(true)) {
         return Err(ApiError::Forbidden("Admins cannot change their own role or ban themselves.".into()));
     }
-    let role = role.filter(|r| *r != target.role());
-    if role.is_some_and(|new| new == Role::Guest || target.role() == Role::Guest) {
+    let role = role.filter(|r| *r != target.role);
+    if role.is_some_and(|new| new == Role::Guest || target.role == Role::Guest) {
         return Err(ApiError::validation(
             "role",
             "Guests are support visitors: no account becomes or stops being one.",
@@ -168,13 +168,13 @@ pub async fn update_user(state: &AppState, caller: &AuthUser, id: Uuid, req: Use
     if role.is_none() && ban.is_none() {
         return Ok(AdminUserView::new(&target));
     }
-    let (actor, old_role) = (caller.id, target.role());
+    let (actor, old_role) = (caller.id, target.role);
     let reason = reason.map(str::to_owned);
     let updated = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             let mut user = target;
             if let Some(new) = role {
-                user = users::set_role(conn, id, new.as_str()).await?;
+                user = users::set_role(conn, id, new).await?;
                 let details = json!({ "from": old_role.as_str(), "to": new.as_str() });
                 audit::record(conn, actor, audit::Action::UserRoleChanged, id, details).await?;
             }

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::db::models::{AuditEntry, NewAuditEntry};
 use crate::db::queries::audit_log;
 use crate::error::{ApiError, ApiResult};
+use crate::ids::UserId;
 use crate::state::AppState;
 
 /// Largest page of `GET /admin/audit-log`.
@@ -70,12 +71,12 @@ impl Action {
 /// Database failures only.
 pub async fn record(
     conn: &mut AsyncPgConnection,
-    actor: Uuid,
+    actor: UserId,
     action: Action,
-    target: Uuid,
+    target: impl Into<Uuid>,
     details: Value,
 ) -> ApiResult<()> {
-    let target_id = target.to_string();
+    let target_id = target.into().to_string();
     let new = NewAuditEntry {
         actor_id: Some(actor),
         action: action.as_str(),
@@ -92,7 +93,7 @@ pub async fn record(
 pub struct AuditEntryView {
     pub id: i64,
     /// Who acted; null once that account is deleted.
-    pub actor_id: Option<Uuid>,
+    pub actor_id: Option<UserId>,
     /// `user.role_changed`, `user.banned`, `user.unbanned`, `message.deleted`, `room.updated`,
     /// `room.members_added`, `room.member_removed`, `room.member_role_changed`, `room.deleted`,
     /// `support.session_closed` or `contact.deleted`.

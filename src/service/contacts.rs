@@ -2,12 +2,12 @@
 
 use serde::Serialize;
 use serde_json::json;
-use uuid::Uuid;
 
 use crate::auth::AuthUser;
 use crate::db::models::{Contact, NewContact};
 use crate::db::queries::contacts;
 use crate::error::{ApiError, ApiResult};
+use crate::ids::ContactId;
 use crate::service::{audit, validate};
 use crate::state::AppState;
 use crate::views::format_time;
@@ -19,7 +19,7 @@ pub const MAX_PAGE: i64 = 100;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ContactView {
-    pub id: Uuid,
+    pub id: ContactId,
     pub name: String,
     pub email: String,
     pub message: String,
@@ -53,7 +53,7 @@ pub async fn submit(state: &AppState, name: &str, email: &str, message: &str) ->
         return Err(ApiError::validation("message", "The message must not be empty."));
     }
     let mut conn = state.db().await?;
-    let new = NewContact { id: Uuid::new_v4(), name, email, message };
+    let new = NewContact { id: ContactId::new(), name, email, message };
     let contact = contacts::insert(&mut conn, &new).await?;
     metrics::counter!("contacts_received_total").increment(1);
     Ok(ContactView::new(contact))
@@ -73,7 +73,7 @@ pub async fn list(state: &AppState, limit: Option<i64>, offset: Option<i64>) -> 
 ///
 /// # Errors
 /// `not_found` for an unknown entry.
-pub async fn delete(state: &AppState, caller: &AuthUser, id: Uuid) -> ApiResult<()> {
+pub async fn delete(state: &AppState, caller: &AuthUser, id: ContactId) -> ApiResult<()> {
     use diesel_async::AsyncConnection;
     let mut conn = state.db().await?;
     let actor = caller.id;

@@ -4,7 +4,6 @@
 
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::Serialize;
-use uuid::Uuid;
 
 use crate::auth::AuthUser;
 use crate::db::models::{Message, RoomKind};
@@ -12,6 +11,7 @@ use crate::db::queries::messages::{self as q, Change, NewMessage};
 use crate::db::queries::{rooms, social};
 use crate::db::send_batch::{Outcome, QueuedSend};
 use crate::error::{ApiError, ApiResult};
+use crate::ids::{MessageId, RoomId, Seq};
 use crate::protocol::ServerEvent;
 use crate::service::access::RoomAccess;
 use crate::service::audit;
@@ -29,7 +29,7 @@ pub const MAX_PAGE: i64 = 100;
 pub struct SendMessage {
     pub body: String,
     pub client_msg_id: Option<String>,
-    pub reply_to: Option<Uuid>,
+    pub reply_to: Option<MessageId>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -72,7 +72,7 @@ async fn view(conn: &mut AsyncPgConnection, m: Message) -> ApiResult<MessageView
 
 /// In a direct room, a block either way stops messages.
 async fn check_direct_block(conn: &mut AsyncPgConnection, access: &RoomAccess) -> ApiResult<()> {
-    if access.room.kind() != RoomKind::Direct {
+    if access.room.kind != RoomKind::Direct {
         return Ok(());
     }
     let Some((a, b)) = access.room.direct_key.as_deref().and_then(direct_pair) else {
@@ -96,7 +96,7 @@ async fn check_direct_block(conn: &mut AsyncPgConnection, access: &RoomAccess) -
 pub async fn send(
     state: &AppState,
     caller: &AuthUser,
-    room_id: Uuid,
+    room_id: RoomId,
     mut req: SendMessage,
 ) -> ApiResult<(MessageView, bool)> {
     validate_body(&req.body)?;
@@ -109,7 +109,7 @@ pub async fn send(
     // The common case, a member writing to a group room without a reply, goes to the group-commit
     // writer (one statement checks membership, takes the seq and inserts, for many sends at once).
     // Anything else takes the checked path below.
-    let id = Uuid::new_v4();
+    let id = MessageId::new();
     if req.reply_to.is_none() {
         let queued = QueuedSend { id, room_id, sender_id: caller.id, body: req.body, client_msg_id: req.client_msg_id };
         match state.send_batcher.submit(queued).await {
@@ -138,7 +138,7 @@ pub async fn send(
     }
     match q::insert_next(&mut conn, &new).await {
         Ok(m) => {
-            if access.room.kind() == RoomKind::Support && caller.role.is_staff() {
+            if access.room.kind == RoomKind::Support && caller.role.is_staff() {
                 crate::service::support::answered(&mut conn, room_id).await;
             }
             Ok((announce_new(state, m), true))
@@ -181,16 +181,16 @@ async fn retried_or(
 pub async fn history(
     state: &AppState,
     caller: &AuthUser,
-    room_id: Uuid,
-    before: Option<i64>,
-    after: Option<i64>,
+    room_id: RoomId,
+    before: Option<Seq>,
+    after: Option<Seq>,
     limit: Option<i64>,
 ) -> ApiResult<MessagePage> {
     let limit = limit.unwrap_or(50);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::validation("limit", "limit must be between 1 and 100."));
     }
-    if before.is_some_and(|s| s < 0) || after.is_some_and(|s| s < 0) {
+    if before.is_some_and(|s| s < Seq::ZERO) || after.is_some_and(|s| s < Seq::ZERO) {
         return Err(ApiError::validation("before_seq", "seq values must not be negative."));
     }
     let mut conn = state.db().await?;
@@ -210,7 +210,7 @@ async fn views_of_page(
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     let has_more = rows.len() > limit;
     rows.truncate(limit);
-    let ids: Vec<Uuid> = rows.iter().map(|m| m.id).collect();
+    let ids: Vec<MessageId> = rows.iter().map(|m| m.id).collect();
     let reactions = q::reactions_for(conn, &ids).await?;
     Ok((rows.into_iter().map(|m| MessageView::new(m, &reactions)).collect(), has_more))
 }
@@ -218,10 +218,10 @@ async fn views_of_page(
 /// What `sync` answers.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SyncPage {
-    pub room_id: Uuid,
+    pub room_id: RoomId,
     /// The room's seq when the answer was read: a client that got `has_more: false` is now
     /// current up to it.
-    pub last_seq: i64,
+    pub last_seq: Seq,
     /// Every message whose rev is above `since_seq`, in rev order: new, edited and deleted.
     pub messages: Vec<MessageView>,
     pub has_more: bool,
@@ -235,15 +235,15 @@ pub struct SyncPage {
 pub async fn sync(
     state: &AppState,
     caller: &AuthUser,
-    room_id: Uuid,
-    since_seq: i64,
+    room_id: RoomId,
+    since_seq: Seq,
     limit: Option<i64>,
 ) -> ApiResult<SyncPage> {
     let limit = limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::validation("limit", "limit must be between 1 and 500."));
     }
-    if since_seq < 0 {
+    if since_seq < Seq::ZERO {
         return Err(ApiError::validation("since_seq", "since_seq must not be negative."));
     }
     let mut conn = state.db().await?;
@@ -257,7 +257,11 @@ pub async fn sync(
 }
 
 /// The message and the caller's access to its room.
-async fn load_message(conn: &mut AsyncPgConnection, caller: &AuthUser, id: Uuid) -> ApiResult<(Message, RoomAccess)> {
+async fn load_message(
+    conn: &mut AsyncPgConnection,
+    caller: &AuthUser,
+    id: MessageId,
+) -> ApiResult<(Message, RoomAccess)> {
     let m = q::find(conn, id).await?.ok_or_else(no_such_message)?;
     let access = RoomAccess::load(conn, m.room_id, caller).await?;
     Ok((m, access))
@@ -268,7 +272,7 @@ async fn load_message(conn: &mut AsyncPgConnection, caller: &AuthUser, id: Uuid)
 /// # Errors
 /// `forbidden` for anyone but the sender (who must still be in the room); `conflict` for a
 /// deleted message; body errors as [`send`].
-pub async fn edit(state: &AppState, caller: &AuthUser, id: Uuid, body: &str) -> ApiResult<MessageView> {
+pub async fn edit(state: &AppState, caller: &AuthUser, id: MessageId, body: &str) -> ApiResult<MessageView> {
     validate_body(body)?;
     let mut conn = state.db().await?;
     let (m, access) = load_message(&mut conn, caller, id).await?;
@@ -296,7 +300,7 @@ pub async fn edit(state: &AppState, caller: &AuthUser, id: Uuid, body: &str) -> 
 
 /// Takes the room lock (see `rooms::lock`), then reads the message as it now stands: a change
 /// committed while this transaction waited for the lock is seen.
-async fn lock_and_reload(conn: &mut AsyncPgConnection, room_id: Uuid, id: Uuid) -> ApiResult<Message> {
+async fn lock_and_reload(conn: &mut AsyncPgConnection, room_id: RoomId, id: MessageId) -> ApiResult<Message> {
     rooms::lock(conn, room_id).await?;
     q::find(conn, id).await?.ok_or_else(no_such_message)
 }
@@ -308,7 +312,7 @@ async fn lock_and_reload(conn: &mut AsyncPgConnection, room_id: Uuid, id: Uuid) 
 /// # Errors
 /// `forbidden` unless the sender (still a member, and not in a closed support session), a
 /// moderator of the room, or global staff.
-pub async fn delete(state: &AppState, caller: &AuthUser, id: Uuid) -> ApiResult<MessageView> {
+pub async fn delete(state: &AppState, caller: &AuthUser, id: MessageId) -> ApiResult<MessageView> {
     let mut conn = state.db().await?;
     let (m, access) = load_message(&mut conn, caller, id).await?;
     let own = m.sender_id == Some(caller.id) && access.member.is_some();
@@ -360,7 +364,13 @@ fn validate_emoji(emoji: &str) -> ApiResult<()> {
 /// # Errors
 /// `forbidden` for non-members; `conflict` on a deleted message; `validation_failed` for a bad
 /// emoji.
-pub async fn react(state: &AppState, caller: &AuthUser, id: Uuid, emoji: &str, add: bool) -> ApiResult<MessageView> {
+pub async fn react(
+    state: &AppState,
+    caller: &AuthUser,
+    id: MessageId,
+    emoji: &str,
+    add: bool,
+) -> ApiResult<MessageView> {
     validate_emoji(emoji)?;
     let mut conn = state.db().await?;
     let (m, access) = load_message(&mut conn, caller, id).await?;
@@ -397,7 +407,7 @@ pub async fn search(
     state: &AppState,
     caller: &AuthUser,
     q_text: &str,
-    room_id: Option<Uuid>,
+    room_id: Option<RoomId>,
     limit: Option<i64>,
 ) -> ApiResult<Vec<SearchResult>> {
     let text = q_text.trim();
@@ -413,7 +423,7 @@ pub async fn search(
         RoomAccess::load(&mut conn, room_id, caller).await?.require_member()?;
     }
     let rows = q::search(&mut conn, caller.id, text, room_id, i32::try_from(limit).unwrap_or(50)).await?;
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.message.id).collect();
+    let ids: Vec<MessageId> = rows.iter().map(|r| r.message.id).collect();
     let reactions = q::reactions_for(&mut conn, &ids).await?;
     Ok(rows
         .into_iter()

@@ -6,9 +6,9 @@
 use std::collections::HashMap;
 
 use futures_util::future::BoxFuture;
-use uuid::Uuid;
 
 use crate::error::ApiResult;
+use crate::ids::{RoomId, UserId};
 use crate::protocol::presence::Visible;
 use crate::protocol::{CloseReason, ServerEvent};
 use crate::views::{RoomView, UserView};
@@ -16,10 +16,10 @@ use crate::views::{RoomView, UserView};
 pub trait Notify: Send + Sync {
     /// To every connection attached to the room (its members', and staff following a support
     /// room). History events are delivered in their seq order.
-    fn room_event(&self, room_id: Uuid, event: &ServerEvent<'_>);
+    fn room_event(&self, room_id: RoomId, event: &ServerEvent<'_>);
 
     /// To every connection of one user.
-    fn user_event(&self, user_id: Uuid, event: &ServerEvent<'_>);
+    fn user_event(&self, user_id: UserId, event: &ServerEvent<'_>);
 
     /// Users joined a room: the members already there hear `room.member_added`, and each new
     /// member's connections attach to the room and hear it too.
@@ -27,24 +27,24 @@ pub trait Notify: Send + Sync {
 
     /// A user left or was removed: everyone, the user included, hears `room.member_removed`,
     /// then that user's connections stop receiving the room.
-    fn member_removed(&self, room_id: Uuid, user_id: Uuid);
+    fn member_removed(&self, room_id: RoomId, user_id: UserId);
 
     /// The room is gone: members hear `room.deleted` and their connections drop it.
-    fn room_deleted(&self, room_id: Uuid, member_ids: &[Uuid]);
+    fn room_deleted(&self, room_id: RoomId, member_ids: &[UserId]);
 
     /// Two users became friends: each starts receiving the other's presence.
-    fn befriended(&self, a: Uuid, b: Uuid);
+    fn befriended(&self, a: UserId, b: UserId);
 
     /// A new support session (`support.session_created`): every online admin and moderator hears
     /// it, and their connections follow the room from now on.
-    fn support_opened(&self, room_id: Uuid, event: &ServerEvent<'_>);
+    fn support_opened(&self, room_id: RoomId, event: &ServerEvent<'_>);
 
     /// Closes every connection of the user, on every instance.
-    fn close_user(&self, user_id: Uuid, reason: CloseReason);
+    fn close_user(&self, user_id: UserId, reason: CloseReason);
 
     /// The status others see of each of these users that is not offline, across the cluster
     /// when there is one.
-    fn live_statuses(&self, ids: Vec<Uuid>) -> BoxFuture<'_, HashMap<Uuid, Visible>>;
+    fn live_statuses(&self, ids: Vec<UserId>) -> BoxFuture<'_, HashMap<UserId, Visible>>;
 
     /// How many users have at least one open connection on this instance.
     fn online_count(&self) -> BoxFuture<'_, ApiResult<usize>>;

@@ -7,12 +7,12 @@ use std::collections::HashMap;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::Serialize;
 use serde_json::json;
-use uuid::Uuid;
 
 use crate::auth::AuthUser;
 use crate::db::models::{MemberRole, NewRoom, NewRoomMember, Role, RoomChanges, RoomKind, User};
 use crate::db::queries::{messages, rooms, social, users};
 use crate::error::{ApiError, ApiResult, ConflictExt};
+use crate::ids::{MessageId, RoomId, Seq, UserId};
 use crate::protocol::ServerEvent;
 use crate::protocol::events::{Read, RoomUpdated};
 use crate::service::access::RoomAccess;
@@ -28,7 +28,7 @@ pub struct CreateRoom {
     pub name: Option<String>,
     pub topic: Option<String>,
     pub is_public: Option<bool>,
-    pub member_ids: Vec<Uuid>,
+    pub member_ids: Vec<UserId>,
 }
 
 pub struct UpdateRoom {
@@ -43,14 +43,14 @@ pub struct RoomDetail {
     #[serde(flatten)]
     pub room: RoomView,
     pub my_role: Option<MemberRole>,
-    pub last_read_seq: Option<i64>,
+    pub last_read_seq: Option<Seq>,
     pub unread_count: Option<i64>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ReadMarker {
-    pub room_id: Uuid,
-    pub last_read_seq: i64,
+    pub room_id: RoomId,
+    pub last_read_seq: Seq,
     pub unread_count: i64,
 }
 
@@ -78,15 +78,15 @@ fn no_guests(caller: &AuthUser) -> ApiResult<()> {
 }
 
 /// The distinct other users among `ids`, which must all exist and not be guests.
-async fn other_users(conn: &mut AsyncPgConnection, caller: Uuid, ids: &[Uuid]) -> ApiResult<Vec<User>> {
-    let mut wanted: Vec<Uuid> = ids.iter().copied().filter(|id| *id != caller).collect();
+async fn other_users(conn: &mut AsyncPgConnection, caller: UserId, ids: &[UserId]) -> ApiResult<Vec<User>> {
+    let mut wanted: Vec<UserId> = ids.iter().copied().filter(|id| *id != caller).collect();
     wanted.sort_unstable();
     wanted.dedup();
     if wanted.len() > MAX_MEMBERS_PER_CALL {
         return Err(ApiError::validation("member_ids", format!("At most {MAX_MEMBERS_PER_CALL} users at a time.")));
     }
     let found: Vec<User> =
-        users::find_many(conn, &wanted).await?.into_iter().filter(|u| u.role() != Role::Guest).collect();
+        users::find_many(conn, &wanted).await?.into_iter().filter(|u| u.role != Role::Guest).collect();
     if found.len() != wanted.len() {
         let missing: Vec<String> =
             wanted.iter().filter(|id| !found.iter().any(|u| u.id == **id)).map(ToString::to_string).collect();
@@ -109,7 +109,7 @@ async fn other_users(conn: &mut AsyncPgConnection, caller: Uuid, ids: &[Uuid]) -
 /// direct partner.
 pub async fn create(state: &AppState, caller: &AuthUser, req: CreateRoom) -> ApiResult<(RoomView, bool)> {
     no_guests(caller)?;
-    match RoomKind::parse(&req.kind) {
+    match req.kind.parse::<RoomKind>().ok() {
         Some(RoomKind::Group) => create_group(state, caller, req).await.map(|r| (r, true)),
         Some(RoomKind::Direct) => create_direct(state, caller, &req.member_ids).await,
         Some(RoomKind::Support) => {
@@ -134,8 +134,8 @@ async fn create_group(state: &AppState, caller: &AuthUser, req: CreateRoom) -> A
             let room = rooms::insert(
                 conn,
                 &NewRoom {
-                    id: Uuid::new_v4(),
-                    kind: RoomKind::Group.as_str(),
+                    id: RoomId::new(),
+                    kind: RoomKind::Group,
                     name: Some(&name),
                     topic: req.topic.as_deref(),
                     is_public: req.is_public.unwrap_or(false),
@@ -144,12 +144,11 @@ async fn create_group(state: &AppState, caller: &AuthUser, req: CreateRoom) -> A
                 },
             )
             .await?;
-            let mut members =
-                vec![NewRoomMember { room_id: room.id, user_id: caller_id, role: MemberRole::Owner.as_str() }];
+            let mut members = vec![NewRoomMember { room_id: room.id, user_id: caller_id, role: MemberRole::Owner }];
             members.extend(others.iter().map(|u| NewRoomMember {
                 room_id: room.id,
                 user_id: u.id,
-                role: MemberRole::Member.as_str(),
+                role: MemberRole::Member,
             }));
             rooms::add_members(conn, &members).await?;
             Ok(room)
@@ -161,18 +160,18 @@ async fn create_group(state: &AppState, caller: &AuthUser, req: CreateRoom) -> A
 }
 
 /// The key that makes a pair's direct room unique, whoever creates it.
-fn direct_key(a: Uuid, b: Uuid) -> String {
+fn direct_key(a: UserId, b: UserId) -> String {
     let (lo, hi) = if a < b { (a, b) } else { (b, a) };
     format!("{lo}:{hi}")
 }
 
 /// The two members of a direct room, from its key (no query needed).
-pub fn direct_pair(key: &str) -> Option<(Uuid, Uuid)> {
+pub fn direct_pair(key: &str) -> Option<(UserId, UserId)> {
     let (a, b) = key.split_once(':')?;
     Some((a.parse().ok()?, b.parse().ok()?))
 }
 
-async fn create_direct(state: &AppState, caller: &AuthUser, member_ids: &[Uuid]) -> ApiResult<(RoomView, bool)> {
+async fn create_direct(state: &AppState, caller: &AuthUser, member_ids: &[UserId]) -> ApiResult<(RoomView, bool)> {
     let [other] = member_ids else {
         return Err(ApiError::validation("member_ids", "A direct room needs exactly one other user."));
     };
@@ -180,16 +179,15 @@ async fn create_direct(state: &AppState, caller: &AuthUser, member_ids: &[Uuid])
         return Err(ApiError::validation("member_ids", "A direct room needs another user than yourself."));
     }
     let mut conn = state.db().await?;
-    let partner = users::find(&mut conn, *other).await?.filter(|u| u.role() != Role::Guest);
+    let partner = users::find(&mut conn, *other).await?.filter(|u| u.role != Role::Guest);
     let partner = partner.ok_or_else(|| ApiError::NotFound("No such user.".into()))?;
     if social::blocked_either_way(&mut conn, caller.id, partner.id).await? {
         return Err(ApiError::Forbidden("You cannot open a direct room with this user.".into()));
     }
     let key = direct_key(caller.id, partner.id);
     let (caller_id, partner_id) = (caller.id, partner.id);
-    let members = |room_id| {
-        [caller_id, partner_id].map(|user_id| NewRoomMember { room_id, user_id, role: MemberRole::Member.as_str() })
-    };
+    let members =
+        |room_id| [caller_id, partner_id].map(|user_id| NewRoomMember { room_id, user_id, role: MemberRole::Member });
     let pair = [UserView::public(&caller.user), UserView::public(&partner)];
     if let Some(room) = rooms::find_direct(&mut conn, &key).await? {
         // Someone who left comes back into the same room and history.
@@ -204,8 +202,8 @@ async fn create_direct(state: &AppState, caller: &AuthUser, member_ids: &[Uuid])
             let room = rooms::insert(
                 conn,
                 &NewRoom {
-                    id: Uuid::new_v4(),
-                    kind: RoomKind::Direct.as_str(),
+                    id: RoomId::new(),
+                    kind: RoomKind::Direct,
                     name: None,
                     topic: None,
                     is_public: false,
@@ -241,16 +239,16 @@ async fn create_direct(state: &AppState, caller: &AuthUser, member_ids: &[Uuid])
 pub async fn list(state: &AppState, caller: &AuthUser) -> ApiResult<Vec<RoomListing>> {
     let mut conn = state.db().await?;
     let rows = rooms::list_for_user(&mut conn, caller.id).await?;
-    let last_ids: Vec<Uuid> = rows.iter().filter_map(|r| r.last_message_id).collect();
+    let last_ids: Vec<MessageId> = rows.iter().filter_map(|r| r.last_message_id).collect();
     let last = messages::by_ids(&mut conn, &last_ids).await?;
     let reactions = messages::reactions_for(&mut conn, &last_ids).await?;
-    let mut last: HashMap<Uuid, MessageView> =
+    let mut last: HashMap<MessageId, MessageView> =
         last.into_iter().map(|m| (m.id, MessageView::new(m, &reactions))).collect();
     Ok(rows
         .into_iter()
         .map(|row| RoomListing {
             room: RoomView::new(&row.room),
-            my_role: MemberRole::parse(&row.my_role).unwrap_or(MemberRole::Member),
+            my_role: row.my_role,
             last_read_seq: row.last_read_seq,
             unread_count: row.unread_count,
             last_message: row.last_message_id.and_then(|id| last.remove(&id)),
@@ -262,7 +260,7 @@ pub async fn list(state: &AppState, caller: &AuthUser) -> ApiResult<Vec<RoomList
 ///
 /// # Errors
 /// `not_found`, or `forbidden` for a private room the caller is not in.
-pub async fn get(state: &AppState, caller: &AuthUser, room_id: Uuid) -> ApiResult<RoomDetail> {
+pub async fn get(state: &AppState, caller: &AuthUser, room_id: RoomId) -> ApiResult<RoomDetail> {
     let mut conn = state.db().await?;
     let access = RoomAccess::load(&mut conn, room_id, caller).await?;
     access.require_read()?;
@@ -283,11 +281,11 @@ pub async fn get(state: &AppState, caller: &AuthUser, room_id: Uuid) -> ApiResul
 /// # Errors
 /// `forbidden` unless a moderator of the room; `validation_failed` for bad fields or a direct
 /// room.
-pub async fn update(state: &AppState, caller: &AuthUser, room_id: Uuid, req: UpdateRoom) -> ApiResult<RoomView> {
+pub async fn update(state: &AppState, caller: &AuthUser, room_id: RoomId, req: UpdateRoom) -> ApiResult<RoomView> {
     let mut conn = state.db().await?;
     let access = RoomAccess::load(&mut conn, room_id, caller).await?;
     access.require_moderate()?;
-    if access.room.kind() != RoomKind::Group {
+    if access.room.kind != RoomKind::Group {
         return Err(ApiError::validation("kind", "Only group rooms can be renamed or made public."));
     }
     let name = req.name.as_deref().map(validate_name).transpose()?;
@@ -320,7 +318,7 @@ pub async fn update(state: &AppState, caller: &AuthUser, room_id: Uuid, req: Upd
 ///
 /// # Errors
 /// `forbidden` unless the owner or a global admin.
-pub async fn delete(state: &AppState, caller: &AuthUser, room_id: Uuid) -> ApiResult<()> {
+pub async fn delete(state: &AppState, caller: &AuthUser, room_id: RoomId) -> ApiResult<()> {
     let mut conn = state.db().await?;
     let access = RoomAccess::load(&mut conn, room_id, caller).await?;
     access.require_owner()?;
@@ -343,7 +341,7 @@ pub async fn delete(state: &AppState, caller: &AuthUser, room_id: Uuid) -> ApiRe
 ///
 /// # Errors
 /// As [`get`].
-pub async fn members(state: &AppState, caller: &AuthUser, room_id: Uuid) -> ApiResult<Vec<MemberView>> {
+pub async fn members(state: &AppState, caller: &AuthUser, room_id: RoomId) -> ApiResult<Vec<MemberView>> {
     let mut conn = state.db().await?;
     RoomAccess::load(&mut conn, room_id, caller).await?.require_read()?;
     let rows = rooms::members(&mut conn, room_id).await?;
@@ -358,13 +356,13 @@ pub async fn members(state: &AppState, caller: &AuthUser, room_id: Uuid) -> ApiR
 pub async fn add_members(
     state: &AppState,
     caller: &AuthUser,
-    room_id: Uuid,
-    user_ids: &[Uuid],
+    room_id: RoomId,
+    user_ids: &[UserId],
 ) -> ApiResult<Vec<MemberView>> {
     let mut conn = state.db().await?;
     let access = RoomAccess::load(&mut conn, room_id, caller).await?;
     access.require_moderate()?;
-    if access.room.kind() != RoomKind::Group {
+    if access.room.kind != RoomKind::Group {
         return Err(ApiError::validation("kind", "Members can only be added to group rooms."));
     }
     if user_ids.is_empty() {
@@ -372,7 +370,7 @@ pub async fn add_members(
     }
     let users = other_users(&mut conn, caller.id, user_ids).await?;
     let new: Vec<NewRoomMember> =
-        users.iter().map(|u| NewRoomMember { room_id, user_id: u.id, role: MemberRole::Member.as_str() }).collect();
+        users.iter().map(|u| NewRoomMember { room_id, user_id: u.id, role: MemberRole::Member }).collect();
     let audited = access.moderates_by_global_role();
     let actor = caller.id;
     let added = conn
@@ -398,7 +396,7 @@ pub async fn add_members(
 ///
 /// # Errors
 /// `forbidden` for a kick without the right; `not_found` when the user is not a member.
-pub async fn remove_member(state: &AppState, caller: &AuthUser, room_id: Uuid, user_id: Uuid) -> ApiResult<()> {
+pub async fn remove_member(state: &AppState, caller: &AuthUser, room_id: RoomId, user_id: UserId) -> ApiResult<()> {
     let mut conn = state.db().await?;
     let access = RoomAccess::load(&mut conn, room_id, caller).await?;
     if user_id == caller.id {
@@ -407,7 +405,7 @@ pub async fn remove_member(state: &AppState, caller: &AuthUser, room_id: Uuid, u
         access.require_moderate()?;
     }
     let members = rooms::members(&mut conn, room_id).await?;
-    let target = members.iter().find(|(m, _)| m.user_id == user_id).map(|(m, _)| m.role());
+    let target = members.iter().find(|(m, _)| m.user_id == user_id).map(|(m, _)| m.role);
     let target = target.ok_or_else(|| ApiError::NotFound("That user is not a member of this room.".into()))?;
     if user_id != caller.id {
         let allowed = match access.my_role() {
@@ -425,7 +423,7 @@ pub async fn remove_member(state: &AppState, caller: &AuthUser, room_id: Uuid, u
         .then(|| {
             let mut rest: Vec<_> = members.iter().filter(|(m, _)| m.user_id != user_id).map(|(m, _)| m).collect();
             // Moderators first, then seniority (members() is ordered by joined_at).
-            rest.sort_by_key(|m| std::cmp::Reverse(m.role()));
+            rest.sort_by_key(|m| std::cmp::Reverse(m.role));
             rest.first().map(|m| m.user_id)
         })
         .flatten();
@@ -440,7 +438,7 @@ pub async fn remove_member(state: &AppState, caller: &AuthUser, room_id: Uuid, u
     conn.transaction::<_, ApiError, _>(async move |conn| {
         rooms::remove_member(conn, room_id, user_id).await?;
         if let Some(heir) = heir {
-            rooms::set_member_role(conn, room_id, heir, MemberRole::Owner.as_str()).await?;
+            rooms::set_member_role(conn, room_id, heir, MemberRole::Owner).await?;
         }
         if let Some(details) = audited {
             audit::record(conn, actor, Action::RoomMemberRemoved, room_id, details).await?;
@@ -461,16 +459,17 @@ pub async fn remove_member(state: &AppState, caller: &AuthUser, room_id: Uuid, u
 pub async fn set_member_role(
     state: &AppState,
     caller: &AuthUser,
-    room_id: Uuid,
-    user_id: Uuid,
+    room_id: RoomId,
+    user_id: UserId,
     role: &str,
 ) -> ApiResult<MemberView> {
-    let role = MemberRole::parse(role)
-        .ok_or_else(|| ApiError::validation("role", "role must be owner, moderator or member."))?;
+    let role = role
+        .parse::<MemberRole>()
+        .map_err(|_| ApiError::validation("role", "role must be owner, moderator or member."))?;
     let mut conn = state.db().await?;
     let access = RoomAccess::load(&mut conn, room_id, caller).await?;
     access.require_owner()?;
-    if access.room.kind() != RoomKind::Group {
+    if access.room.kind != RoomKind::Group {
         return Err(ApiError::validation("kind", "Only group rooms have roles."));
     }
     let members = rooms::members(&mut conn, room_id).await?;
@@ -478,22 +477,21 @@ pub async fn set_member_role(
         .iter()
         .find(|(m, _)| m.user_id == user_id)
         .ok_or_else(|| ApiError::NotFound("That user is not a member of this room.".into()))?;
-    if target.role() == MemberRole::Owner && role != MemberRole::Owner {
+    if target.role == MemberRole::Owner && role != MemberRole::Owner {
         return Err(ApiError::Conflict("Hand ownership to another member instead.".into()));
     }
-    let previous_owners: Vec<Uuid> = members
+    let previous_owners: Vec<UserId> = members
         .iter()
-        .filter(|(m, _)| m.role() == MemberRole::Owner && m.user_id != user_id)
+        .filter(|(m, _)| m.role == MemberRole::Owner && m.user_id != user_id)
         .map(|(m, _)| m.user_id)
         .collect();
-    let audited =
-        access.owns_by_global_role().then(|| json!({ "user_id": user_id, "from": target.role(), "to": role }));
+    let audited = access.owns_by_global_role().then(|| json!({ "user_id": user_id, "from": target.role, "to": role }));
     let actor = caller.id;
     conn.transaction::<_, ApiError, _>(async move |conn| {
-        rooms::set_member_role(conn, room_id, user_id, role.as_str()).await?;
+        rooms::set_member_role(conn, room_id, user_id, role).await?;
         if role == MemberRole::Owner {
             for old in previous_owners {
-                rooms::set_member_role(conn, room_id, old, MemberRole::Moderator.as_str()).await?;
+                rooms::set_member_role(conn, room_id, old, MemberRole::Moderator).await?;
             }
         }
         if let Some(details) = audited {
@@ -511,15 +509,15 @@ pub async fn set_member_role(
 ///
 /// # Errors
 /// `forbidden` for private, direct and support rooms and for guests.
-pub async fn join(state: &AppState, caller: &AuthUser, room_id: Uuid) -> ApiResult<RoomView> {
+pub async fn join(state: &AppState, caller: &AuthUser, room_id: RoomId) -> ApiResult<RoomView> {
     no_guests(caller)?;
     let mut conn = state.db().await?;
     let access = RoomAccess::load(&mut conn, room_id, caller).await?;
     if access.member.is_none() {
-        if !(access.room.is_public && access.room.kind() == RoomKind::Group) {
+        if !(access.room.is_public && access.room.kind == RoomKind::Group) {
             return Err(ApiError::Forbidden("This room is not public.".into()));
         }
-        let me = [NewRoomMember { room_id, user_id: caller.id, role: MemberRole::Member.as_str() }];
+        let me = [NewRoomMember { room_id, user_id: caller.id, role: MemberRole::Member }];
         let added = rooms::add_members(&mut conn, &me).await.on_conflict("Already a member.")?;
         rooms::touch(&mut conn, room_id).await?;
         if !added.is_empty() {
@@ -534,14 +532,14 @@ pub async fn join(state: &AppState, caller: &AuthUser, room_id: Uuid) -> ApiResu
 ///
 /// # Errors
 /// `forbidden` for non-members; `validation_failed` for a negative seq.
-pub async fn mark_read(state: &AppState, caller: &AuthUser, room_id: Uuid, seq: i64) -> ApiResult<ReadMarker> {
-    if seq < 0 {
+pub async fn mark_read(state: &AppState, caller: &AuthUser, room_id: RoomId, seq: Seq) -> ApiResult<ReadMarker> {
+    if seq < Seq::ZERO {
         return Err(ApiError::validation("seq", "seq must not be negative."));
     }
     let mut conn = state.db().await?;
     let access = RoomAccess::load(&mut conn, room_id, caller).await?;
     access.require_member()?;
-    let marker = rooms::advance_read_marker(&mut conn, room_id, caller.id, seq).await?.unwrap_or(0);
+    let marker = rooms::advance_read_marker(&mut conn, room_id, caller.id, seq).await?.unwrap_or(Seq::ZERO);
     let unread_count = rooms::unread_count(&mut conn, room_id, caller.id, marker).await?;
     state.notify.room_event(room_id, &ServerEvent::Read(Read { room_id, user_id: caller.id, seq: marker }));
     Ok(ReadMarker { room_id, last_read_seq: marker, unread_count })

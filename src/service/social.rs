@@ -6,12 +6,12 @@ use std::collections::HashMap;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::Serialize;
-use uuid::Uuid;
 
 use crate::auth::AuthUser;
 use crate::db::models::{Role, User};
 use crate::db::queries::{social, users};
 use crate::error::{ApiError, ApiResult, ConflictExt};
+use crate::ids::{FriendRequestId, RoomId, UserId};
 use crate::protocol::ServerEvent;
 use crate::protocol::events::{FriendAccepted, FriendRequest};
 use crate::protocol::presence::Visible;
@@ -25,26 +25,26 @@ pub struct FriendRequests {
 }
 
 /// Live statuses from the presence tracker for these users; absent ones are offline.
-async fn live_statuses(state: &AppState, ids: Vec<Uuid>) -> HashMap<Uuid, Visible> {
+async fn live_statuses(state: &AppState, ids: Vec<UserId>) -> HashMap<UserId, Visible> {
     state.notify.live_statuses(ids).await
 }
 
 /// What others see of a user's presence: the live status, or offline with when they were last
 /// seen.
-fn presence_of(user: &User, live: &HashMap<Uuid, Visible>) -> PresenceView {
+fn presence_of(user: &User, live: &HashMap<UserId, Visible>) -> PresenceView {
     match live.get(&user.id) {
-        Some(status) if user.role() != Role::Guest => PresenceView { status: *status, last_seen_at: None },
+        Some(status) if user.role != Role::Guest => PresenceView { status: *status, last_seen_at: None },
         _ => PresenceView { status: Visible::Offline, last_seen_at: user.last_seen_at },
     }
 }
 
-fn with_presence(user: &User, live: &HashMap<Uuid, Visible>) -> UserWithPresence {
+fn with_presence(user: &User, live: &HashMap<UserId, Visible>) -> UserWithPresence {
     UserWithPresence { user: UserView::public(user), presence: presence_of(user, live) }
 }
 
 #[derive(Debug, Serialize)]
 pub struct PresenceStatus {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     #[serde(flatten)]
     pub presence: PresenceView,
 }
@@ -53,7 +53,7 @@ pub struct PresenceStatus {
 ///
 /// # Errors
 /// Database failures only.
-pub async fn presence_statuses(state: &AppState, ids: &[Uuid]) -> ApiResult<Vec<PresenceStatus>> {
+pub async fn presence_statuses(state: &AppState, ids: &[UserId]) -> ApiResult<Vec<PresenceStatus>> {
     let users = {
         let mut conn = state.db().await?;
         users::find_many(&mut conn, ids).await?
@@ -67,20 +67,20 @@ pub async fn presence_statuses(state: &AppState, ids: &[Uuid]) -> ApiResult<Vec<
 ///
 /// # Errors
 /// Database failures only.
-pub async fn rooms_and_friends(state: &AppState, user_id: Uuid) -> ApiResult<(Vec<Uuid>, Vec<Uuid>)> {
+pub async fn rooms_and_friends(state: &AppState, user_id: UserId) -> ApiResult<(Vec<RoomId>, Vec<UserId>)> {
     let mut conn = state.db().await?;
     let both = social::rooms_and_friends(&mut conn, user_id).await?;
     Ok((both.rooms, both.friends))
 }
 
 /// Another existing, non-guest user.
-async fn other_user(conn: &mut AsyncPgConnection, caller: &AuthUser, id: Uuid) -> ApiResult<User> {
+async fn other_user(conn: &mut AsyncPgConnection, caller: &AuthUser, id: UserId) -> ApiResult<User> {
     if id == caller.id {
         return Err(ApiError::validation("user_id", "That is you."));
     }
     users::find(conn, id)
         .await?
-        .filter(|u| u.role() != Role::Guest)
+        .filter(|u| u.role != Role::Guest)
         .ok_or_else(|| ApiError::NotFound("No such user.".into()))
 }
 
@@ -101,7 +101,7 @@ pub async fn friends(state: &AppState, caller: &AuthUser) -> ApiResult<Vec<Frien
 /// # Errors
 /// `forbidden` when either blocks the other; `conflict` when already friends or a request is
 /// pending either way; `not_found` / `validation_failed` for a bad user id.
-pub async fn send_request(state: &AppState, caller: &AuthUser, to: Uuid) -> ApiResult<FriendRequestView> {
+pub async fn send_request(state: &AppState, caller: &AuthUser, to: UserId) -> ApiResult<FriendRequestView> {
     let mut conn = state.db().await?;
     let target = other_user(&mut conn, caller, to).await?;
     if social::blocked_either_way(&mut conn, caller.id, to).await? {
@@ -113,7 +113,7 @@ pub async fn send_request(state: &AppState, caller: &AuthUser, to: Uuid) -> ApiR
     if social::request_from(&mut conn, to, caller.id).await?.is_some() {
         return Err(ApiError::Conflict("They already sent you a request: accept it instead.".into()));
     }
-    let request = social::insert_request(&mut conn, Uuid::new_v4(), caller.id, to)
+    let request = social::insert_request(&mut conn, FriendRequestId::new(), caller.id, to)
         .await
         .on_conflict("You already sent this user a request.")?;
     let view = FriendRequestView {
@@ -165,7 +165,7 @@ fn no_such_request() -> ApiError {
 ///
 /// # Errors
 /// `not_found` unless the request exists and is addressed to the caller.
-pub async fn accept(state: &AppState, caller: &AuthUser, request_id: Uuid) -> ApiResult<FriendView> {
+pub async fn accept(state: &AppState, caller: &AuthUser, request_id: FriendRequestId) -> ApiResult<FriendView> {
     let mut conn = state.db().await?;
     let request = social::find_request(&mut conn, request_id).await?.filter(|r| r.to_user_id == caller.id);
     let request = request.ok_or_else(no_such_request)?;
@@ -189,7 +189,7 @@ pub async fn accept(state: &AppState, caller: &AuthUser, request_id: Uuid) -> Ap
 ///
 /// # Errors
 /// `not_found` unless the request exists and involves the caller.
-pub async fn decline(state: &AppState, caller: &AuthUser, request_id: Uuid) -> ApiResult<()> {
+pub async fn decline(state: &AppState, caller: &AuthUser, request_id: FriendRequestId) -> ApiResult<()> {
     let mut conn = state.db().await?;
     let request = social::find_request(&mut conn, request_id).await?;
     let request =
@@ -202,7 +202,7 @@ pub async fn decline(state: &AppState, caller: &AuthUser, request_id: Uuid) -> A
 ///
 /// # Errors
 /// `not_found` when they are not friends.
-pub async fn unfriend(state: &AppState, caller: &AuthUser, user_id: Uuid) -> ApiResult<()> {
+pub async fn unfriend(state: &AppState, caller: &AuthUser, user_id: UserId) -> ApiResult<()> {
     let mut conn = state.db().await?;
     if !social::unfriend(&mut conn, caller.id, user_id).await? {
         return Err(ApiError::NotFound("You are not friends with that user.".into()));
@@ -214,7 +214,7 @@ pub async fn unfriend(state: &AppState, caller: &AuthUser, user_id: Uuid) -> Api
 ///
 /// # Errors
 /// `not_found` / `validation_failed` for a bad user id.
-pub async fn block(state: &AppState, caller: &AuthUser, user_id: Uuid) -> ApiResult<(BlockView, bool)> {
+pub async fn block(state: &AppState, caller: &AuthUser, user_id: UserId) -> ApiResult<(BlockView, bool)> {
     let mut conn = state.db().await?;
     let target = other_user(&mut conn, caller, user_id).await?;
     let (a, b) = (caller.id, user_id);
@@ -234,7 +234,7 @@ pub async fn block(state: &AppState, caller: &AuthUser, user_id: Uuid) -> ApiRes
 ///
 /// # Errors
 /// `not_found` when the caller does not block that user.
-pub async fn unblock(state: &AppState, caller: &AuthUser, user_id: Uuid) -> ApiResult<()> {
+pub async fn unblock(state: &AppState, caller: &AuthUser, user_id: UserId) -> ApiResult<()> {
     let mut conn = state.db().await?;
     if !social::unblock(&mut conn, caller.id, user_id).await? {
         return Err(ApiError::NotFound("You do not block that user.".into()));

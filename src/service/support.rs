@@ -8,7 +8,6 @@ use chrono::{DateTime, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::Serialize;
 use serde_json::json;
-use uuid::Uuid;
 
 use crate::auth::AuthUser;
 use crate::db::models::{
@@ -16,6 +15,7 @@ use crate::db::models::{
 };
 use crate::db::queries::{messages, rooms, support, users};
 use crate::error::{ApiError, ApiResult};
+use crate::ids::{MessageId, RoomId, SessionId, UserId};
 use crate::protocol::ServerEvent;
 use crate::protocol::events::{SessionOpened, SupportSessionClosed, SupportSessionCreated};
 use crate::service::{accounts, audit, validate};
@@ -28,7 +28,7 @@ pub const MAX_PAGE: i64 = 200;
 /// What `POST /support/sessions` answers: the session and the guest's credentials.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OpenedSession {
-    pub session_id: Uuid,
+    pub session_id: SessionId,
     pub room: RoomView,
     pub user: UserView,
     pub access_token: String,
@@ -41,7 +41,7 @@ pub struct OpenedSession {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SessionView {
     /// The session_id.
-    pub id: Uuid,
+    pub id: SessionId,
     pub room: RoomView,
     /// The visitor's guest account; its display name is the name the visitor gave.
     pub user: UserView,
@@ -84,9 +84,9 @@ pub async fn open(state: &AppState, name: &str, email: Option<&str>) -> ApiResul
         validate::email(email)?;
     }
     let mut conn = state.db().await?;
-    let guest_id = Uuid::new_v4();
+    let guest_id = UserId::new();
     // Guests never log in by name; the id makes the name unique without a retry loop.
-    let username = format!("guest-{}", guest_id.simple());
+    let username = format!("guest-{}", guest_id.0.simple());
     let (session, room, guest, auth) = conn
         .transaction::<_, ApiError, _>(async |conn| {
             let guest = users::insert(
@@ -98,7 +98,7 @@ pub async fn open(state: &AppState, name: &str, email: Option<&str>) -> ApiResul
                     // returning visitor may open several sessions.
                     email: None,
                     display_name: &name,
-                    role: Role::Guest.as_str(),
+                    role: Role::Guest,
                     password_hash: None,
                 },
             )
@@ -106,8 +106,8 @@ pub async fn open(state: &AppState, name: &str, email: Option<&str>) -> ApiResul
             let room = rooms::insert(
                 conn,
                 &NewRoom {
-                    id: Uuid::new_v4(),
-                    kind: RoomKind::Support.as_str(),
+                    id: RoomId::new(),
+                    kind: RoomKind::Support,
                     name: Some(&name),
                     topic: None,
                     is_public: false,
@@ -116,12 +116,12 @@ pub async fn open(state: &AppState, name: &str, email: Option<&str>) -> ApiResul
                 },
             )
             .await?;
-            let member = NewRoomMember { room_id: room.id, user_id: guest_id, role: MemberRole::Member.as_str() };
+            let member = NewRoomMember { room_id: room.id, user_id: guest_id, role: MemberRole::Member };
             rooms::add_members(conn, &[member]).await?;
             let session = support::insert(
                 conn,
                 &NewSupportSession {
-                    id: Uuid::new_v4(),
+                    id: SessionId::new(),
                     room_id: room.id,
                     guest_id,
                     visitor_name: &name,
@@ -157,7 +157,7 @@ pub async fn open(state: &AppState, name: &str, email: Option<&str>) -> ApiResul
 
 /// Notes staff's first answer in a support room (for `avg_first_response_secs`). The message is
 /// committed by then, so a failure here is logged, not returned.
-pub async fn answered(conn: &mut AsyncPgConnection, room_id: Uuid) {
+pub async fn answered(conn: &mut AsyncPgConnection, room_id: RoomId) {
     if let Err(e) = support::record_first_response(conn, room_id).await {
         tracing::warn!(room = %room_id, "first response time not recorded: {e}");
     }
@@ -167,7 +167,7 @@ pub async fn answered(conn: &mut AsyncPgConnection, room_id: Uuid) {
 ///
 /// # Errors
 /// Database failures only.
-pub async fn open_room_ids(state: &AppState) -> ApiResult<Vec<Uuid>> {
+pub async fn open_room_ids(state: &AppState) -> ApiResult<Vec<RoomId>> {
     let mut conn = state.db().await?;
     Ok(support::open_room_ids(&mut conn).await?)
 }
@@ -184,7 +184,7 @@ pub async fn inbox(
 ) -> ApiResult<Vec<SessionView>> {
     let status = status
         .map(|s| {
-            SupportStatus::parse(s).ok_or_else(|| ApiError::validation("status", "status must be open or closed."))
+            s.parse::<SupportStatus>().map_err(|_| ApiError::validation("status", "status must be open or closed."))
         })
         .transpose()?;
     let (limit, offset) = crate::service::validate::page(limit, offset, 50, MAX_PAGE)?;
@@ -195,15 +195,15 @@ pub async fn inbox(
 
 /// Inbox rows with their rooms, visitors and last messages (four queries for the whole page).
 async fn views(conn: &mut AsyncPgConnection, rows: Vec<support::InboxRow>) -> ApiResult<Vec<SessionView>> {
-    let room_ids: Vec<Uuid> = rows.iter().map(|r| r.session.room_id).collect();
-    let guest_ids: Vec<Uuid> = rows.iter().map(|r| r.session.guest_id).collect();
-    let last_ids: Vec<Uuid> = rows.iter().filter_map(|r| r.last_message_id).collect();
-    let mut rooms: HashMap<Uuid, RoomView> =
+    let room_ids: Vec<RoomId> = rows.iter().map(|r| r.session.room_id).collect();
+    let guest_ids: Vec<UserId> = rows.iter().map(|r| r.session.guest_id).collect();
+    let last_ids: Vec<MessageId> = rows.iter().filter_map(|r| r.last_message_id).collect();
+    let mut rooms: HashMap<RoomId, RoomView> =
         rooms::by_ids(conn, &room_ids).await?.iter().map(|r| (r.id, RoomView::new(r))).collect();
-    let guests: HashMap<Uuid, UserView> =
+    let guests: HashMap<UserId, UserView> =
         users::find_many(conn, &guest_ids).await?.iter().map(|u| (u.id, UserView::public(u))).collect();
     let reactions = messages::reactions_for(conn, &last_ids).await?;
-    let mut last: HashMap<Uuid, MessageView> =
+    let mut last: HashMap<MessageId, MessageView> =
         messages::by_ids(conn, &last_ids).await?.into_iter().map(|m| (m.id, MessageView::new(m, &reactions))).collect();
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
@@ -215,7 +215,7 @@ async fn views(conn: &mut AsyncPgConnection, rows: Vec<support::InboxRow>) -> Ap
             room,
             user,
             email: s.visitor_email.clone(),
-            status: s.status(),
+            status: s.status,
             unread_count: row.unread_count,
             last_message: row.last_message_id.and_then(|id| last.remove(&id)),
             created_at: format_time(&s.created_at),
@@ -231,7 +231,7 @@ async fn views(conn: &mut AsyncPgConnection, rows: Vec<support::InboxRow>) -> Ap
 ///
 /// # Errors
 /// `not_found` for an unknown session.
-pub async fn close(state: &AppState, caller: &AuthUser, id: Uuid) -> ApiResult<SupportSession> {
+pub async fn close(state: &AppState, caller: &AuthUser, id: SessionId) -> ApiResult<SupportSession> {
     let mut conn = state.db().await?;
     let actor = caller.id;
     let closed = conn
@@ -262,7 +262,7 @@ pub async fn close(state: &AppState, caller: &AuthUser, id: Uuid) -> ApiResult<S
 ///
 /// # Errors
 /// `not_found` when the session is gone.
-pub async fn view_of(state: &AppState, id: Uuid) -> ApiResult<SessionView> {
+pub async fn view_of(state: &AppState, id: SessionId) -> ApiResult<SessionView> {
     let mut conn = state.db().await?;
     let rows = support::inbox(&mut conn, None, Some(id), 1, 0).await?;
     views(&mut conn, rows).await?.pop().ok_or_else(|| ApiError::NotFound("No such support session.".into()))

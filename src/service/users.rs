@@ -1,10 +1,9 @@
 //! Profiles: reading and updating one's own, finding others.
 
-use uuid::Uuid;
-
 use crate::db::models::UserChanges;
 use crate::db::queries::users;
 use crate::error::{ApiError, ApiResult};
+use crate::ids::UserId;
 use crate::service::validate;
 use crate::state::AppState;
 use crate::views::UserView;
@@ -21,7 +20,7 @@ pub struct ProfileUpdate {
 ///
 /// # Errors
 /// `validation_failed` naming the bad field.
-pub async fn update_profile(state: &AppState, user_id: Uuid, update: ProfileUpdate) -> ApiResult<UserView> {
+pub async fn update_profile(state: &AppState, user_id: UserId, update: ProfileUpdate) -> ApiResult<UserView> {
     let display_name = update.display_name.as_deref().map(validate::display_name).transpose()?;
     if let Some(Some(bio)) = &update.bio {
         validate::bio(bio)?;
@@ -61,7 +60,7 @@ pub async fn search(state: &AppState, q: &str, limit: Option<i64>) -> ApiResult<
 ///
 /// # Errors
 /// `not_found` for an unknown id.
-pub async fn get(state: &AppState, id: Uuid) -> ApiResult<UserView> {
+pub async fn get(state: &AppState, id: UserId) -> ApiResult<UserView> {
     let mut conn = state.db().await?;
     let user = users::find(&mut conn, id).await?.ok_or_else(|| ApiError::NotFound("No such user.".into()))?;
     Ok(UserView::public(&user))

@@ -156,7 +156,7 @@ async fn closing_a_user_closes_their_sockets_on_every_instance() {
     let mut bob_b = c.ws_on(&bob.access_token, "beta").await;
 
     // A ban (the admin routes call close_user with 4003) issued on alpha.
-    c.a.state.notify.close_user(ada.id, plauder::protocol::CloseReason::Banned);
+    c.a.state.notify.close_user(ada.id.into(), plauder::protocol::CloseReason::Banned);
     assert_eq!(on_a.closed_with().await, 4003);
     assert_eq!(on_b.closed_with().await, 4003);
     assert_eq!(bob_b.command("ping", json!({})).await["ok"], true, "others stay connected");

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use plauder::ids::MessageId;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -166,10 +167,10 @@ async fn one_send_batch_inserts_only_the_simple_sends_and_leaves_no_seq_gap() {
         .await;
     assert_eq!(earlier.status(), StatusCode::CREATED);
 
-    let row = |room, sender, body, cmid| NewMessage {
-        id: Uuid::new_v4(),
-        room_id: room,
-        sender_id: sender,
+    let row = |room: Uuid, sender: Uuid, body, cmid| NewMessage {
+        id: MessageId::new(),
+        room_id: room.into(),
+        sender_id: sender.into(),
         body,
         reply_to: None,
         client_msg_id: cmid,
@@ -188,7 +189,7 @@ async fn one_send_batch_inserts_only_the_simple_sends_and_leaves_no_seq_gap() {
     drop(conn);
 
     let got: Vec<(Uuid, &str, i64, i64)> =
-        inserted.iter().map(|m| (m.room_id, m.body.as_str(), m.seq, m.rev)).collect();
+        inserted.iter().map(|m| (m.room_id.0, m.body.as_str(), m.seq.0, m.rev.0)).collect();
     let mut got = got;
     got.sort_by_key(|(room, _, seq, _)| (*room == b, *seq));
     assert_eq!(got, vec![(a, "a1", 2, 2), (a, "a2", 3, 3), (b, "b1", 1, 1)], "batch order kept within a room");

@@ -293,11 +293,12 @@ async fn new_rooms_and_friend_requests_reach_the_people_concerned() {
 
 /// What `members_added` publishes, sent by hand so that the test decides when it arrives.
 fn late_attach(app: &crate::helpers::TestApp, user: Uuid, room: Uuid, from_seq: i64) {
+    use plauder::ids::Seq;
     use plauder::realtime::broker::{Control, Envelope, Topic};
-    app.state
-        .realtime
-        .broker()
-        .publish(Topic::User(user), Envelope::Control(Control::Attach { room_id: room, from_seq: Some(from_seq) }));
+    app.state.realtime.broker().publish(
+        Topic::User(user.into()),
+        Envelope::Control(Control::Attach { room_id: room.into(), from_seq: Some(Seq(from_seq)) }),
+    );
 }
 
 #[actix_web::test]

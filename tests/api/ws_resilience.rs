@@ -61,7 +61,7 @@ async fn a_consumer_that_stops_reading_is_closed_with_4009_and_its_queue_stays_b
             // Not a protocol event: published on the room's topic as the services' events are.
             let text = json!({"type": "test.filler", "data": {"i": i, "pad": big}}).to_string();
             let filler = Envelope::Event { seq: None, text: text.into(), exclude_user: None };
-            app.state.realtime.broker().publish(Topic::Room(room), filler);
+            app.state.realtime.broker().publish(Topic::Room(room.into()), filler);
             // Paced so a reading client keeps up; bob, not reading, cannot.
             if i % 10 == 0 {
                 tokio::time::sleep(Duration::from_millis(3)).await;
@@ -96,7 +96,7 @@ async fn a_crashed_room_actor_is_restarted_and_other_rooms_do_not_notice() {
     app.send(&ada, crashing, "before").await;
     assert_eq!(bobs.event("message.new").await["message"]["body"], "before");
 
-    let crashed = app.state.realtime.crash_room(crashing).await.unwrap();
+    let crashed = app.state.realtime.crash_room(crashing.into()).await.unwrap();
     assert!(crashed);
     app.send(&ada, calm, "calm room").await;
     assert_eq!(bobs.event("message.new").await["message"]["body"], "calm room");

@@ -2,21 +2,21 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use uuid::Uuid;
 
+use crate::ids::{MessageId, RoomId, Seq, UserId};
 use crate::schema::{messages, reactions};
 
 /// A message as stored; the `search` column is the database's business and never read back.
 #[derive(Debug, Clone, Queryable, Selectable, QueryableByName, Identifiable)]
 #[diesel(table_name = messages, check_for_backend(diesel::pg::Pg))]
 pub struct Message {
-    pub id: Uuid,
-    pub room_id: Uuid,
-    pub seq: i64,
-    pub rev: i64,
-    pub sender_id: Option<Uuid>,
+    pub id: MessageId,
+    pub room_id: RoomId,
+    pub seq: Seq,
+    pub rev: Seq,
+    pub sender_id: Option<UserId>,
     pub body: String,
-    pub reply_to: Option<Uuid>,
+    pub reply_to: Option<MessageId>,
     pub client_msg_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub edited_at: Option<DateTime<Utc>>,
@@ -35,8 +35,8 @@ macro_rules! message_columns {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = reactions, check_for_backend(diesel::pg::Pg))]
 pub struct Reaction {
-    pub message_id: Uuid,
-    pub user_id: Uuid,
+    pub message_id: MessageId,
+    pub user_id: UserId,
     pub emoji: String,
     pub created_at: DateTime<Utc>,
 }

@@ -1,6 +1,37 @@
 //! Row structs (one file per table or close group): `X` as read, `NewX` to insert, `XChanges` to
 //! update. Text columns with a fixed set of values (roles, kinds) get an enum with `parse`.
 
+/// Maps an enum stored as text (a column with a CHECK constraint) to and from PostgreSQL by
+/// its names (strum's `IntoStaticStr` and `EnumString`, `serialize_all = "lowercase"`). A stored
+/// value the enum does not know is an error, never a silent fallback.
+macro_rules! text_enum {
+    ($name:ident) => {
+        impl diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg> for $name {
+            fn to_sql<'b>(
+                &'b self,
+                out: &mut diesel::serialize::Output<'b, '_, diesel::pg::Pg>,
+            ) -> diesel::serialize::Result {
+                use std::io::Write;
+                out.write_all(self.as_str().as_bytes())?;
+                Ok(diesel::serialize::IsNull::No)
+            }
+        }
+
+        impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg> for $name {
+            fn from_sql(value: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
+                let text = std::str::from_utf8(value.as_bytes())?;
+                text.parse().map_err(|_| format!("unknown {} '{}' in the database", stringify!($name), text).into())
+            }
+        }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                self.into()
+            }
+        }
+    };
+}
+
 pub mod message;
 pub mod refresh_token;
 pub mod room;

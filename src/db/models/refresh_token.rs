@@ -4,13 +4,14 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
+use crate::ids::UserId;
 use crate::schema::refresh_tokens;
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = refresh_tokens, check_for_backend(diesel::pg::Pg))]
 pub struct RefreshToken {
     pub id: Uuid,
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub family_id: Uuid,
     pub token_hash: Vec<u8>,
     pub created_at: DateTime<Utc>,
@@ -23,7 +24,7 @@ pub struct RefreshToken {
 #[diesel(table_name = refresh_tokens)]
 pub struct NewRefreshToken<'a> {
     pub id: Uuid,
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub family_id: Uuid,
     pub token_hash: &'a [u8],
     pub expires_at: DateTime<Utc>,

@@ -3,95 +3,87 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
+use crate::ids::{RoomId, Seq, UserId};
 use crate::schema::{room_members, rooms};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum RoomKind {
     Group,
     Direct,
     Support,
 }
 
-impl RoomKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RoomKind::Group => "group",
-            RoomKind::Direct => "direct",
-            RoomKind::Support => "support",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "group" => Some(RoomKind::Group),
-            "direct" => Some(RoomKind::Direct),
-            "support" => Some(RoomKind::Support),
-            _ => None,
-        }
-    }
-}
+text_enum!(RoomKind);
 
 /// A member's role within one room (distinct from the global `Role`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum MemberRole {
     Member,
     Moderator,
     Owner,
 }
 
-impl MemberRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MemberRole::Owner => "owner",
-            MemberRole::Moderator => "moderator",
-            MemberRole::Member => "member",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "owner" => Some(MemberRole::Owner),
-            "moderator" => Some(MemberRole::Moderator),
-            "member" => Some(MemberRole::Member),
-            _ => None,
-        }
-    }
-}
+text_enum!(MemberRole);
 
 #[derive(Debug, Clone, Queryable, Selectable, QueryableByName, Identifiable)]
 #[diesel(table_name = rooms, check_for_backend(diesel::pg::Pg))]
 pub struct Room {
-    pub id: Uuid,
-    pub kind: String,
+    pub id: RoomId,
+    pub kind: RoomKind,
     pub name: Option<String>,
     pub topic: Option<String>,
     pub is_public: bool,
-    pub created_by: Option<Uuid>,
+    pub created_by: Option<UserId>,
     pub created_at: DateTime<Utc>,
-    pub last_seq: i64,
+    pub last_seq: Seq,
     pub last_activity_at: DateTime<Utc>,
     pub direct_key: Option<String>,
-}
-
-impl Room {
-    pub fn kind(&self) -> RoomKind {
-        RoomKind::parse(&self.kind).unwrap_or(RoomKind::Group)
-    }
 }
 
 #[derive(Debug, Insertable)]
 #[diesel(table_name = rooms)]
 pub struct NewRoom<'a> {
-    pub id: Uuid,
-    pub kind: &'a str,
+    pub id: RoomId,
+    pub kind: RoomKind,
     pub name: Option<&'a str>,
     pub topic: Option<&'a str>,
     pub is_public: bool,
-    pub created_by: Option<Uuid>,
+    pub created_by: Option<UserId>,
     pub direct_key: Option<&'a str>,
 }
 
@@ -106,23 +98,17 @@ pub struct RoomChanges {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = room_members, check_for_backend(diesel::pg::Pg))]
 pub struct RoomMember {
-    pub room_id: Uuid,
-    pub user_id: Uuid,
-    pub role: String,
+    pub room_id: RoomId,
+    pub user_id: UserId,
+    pub role: MemberRole,
     pub joined_at: DateTime<Utc>,
-    pub last_read_seq: i64,
-}
-
-impl RoomMember {
-    pub fn role(&self) -> MemberRole {
-        MemberRole::parse(&self.role).unwrap_or(MemberRole::Member)
-    }
+    pub last_read_seq: Seq,
 }
 
 #[derive(Debug, Insertable)]
 #[diesel(table_name = room_members)]
-pub struct NewRoomMember<'a> {
-    pub room_id: Uuid,
-    pub user_id: Uuid,
-    pub role: &'a str,
+pub struct NewRoomMember {
+    pub room_id: RoomId,
+    pub user_id: UserId,
+    pub role: MemberRole,
 }

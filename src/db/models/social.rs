@@ -2,23 +2,23 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use uuid::Uuid;
 
+use crate::ids::{FriendRequestId, UserId};
 use crate::schema::{blocks, friend_requests};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = friend_requests, check_for_backend(diesel::pg::Pg))]
 pub struct FriendRequest {
-    pub id: Uuid,
-    pub from_user_id: Uuid,
-    pub to_user_id: Uuid,
+    pub id: FriendRequestId,
+    pub from_user_id: UserId,
+    pub to_user_id: UserId,
     pub created_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = blocks, check_for_backend(diesel::pg::Pg))]
 pub struct Block {
-    pub blocker_id: Uuid,
-    pub blocked_id: Uuid,
+    pub blocker_id: UserId,
+    pub blocked_id: UserId,
     pub created_at: DateTime<Utc>,
 }

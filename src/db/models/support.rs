@@ -3,63 +3,57 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use uuid::Uuid;
 
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ContactId, RoomId, SessionId, UserId};
 use crate::schema::{audit_log, contacts, support_sessions};
 
 /// A support session's state. Stored as text (`support_sessions.status`, with a CHECK constraint).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum SupportStatus {
     Open,
     Closed,
 }
 
-impl SupportStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SupportStatus::Open => "open",
-            SupportStatus::Closed => "closed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "open" => Some(SupportStatus::Open),
-            "closed" => Some(SupportStatus::Closed),
-            _ => None,
-        }
-    }
-}
+text_enum!(SupportStatus);
 
 #[derive(Debug, Clone, Queryable, Selectable, QueryableByName, Identifiable)]
 #[diesel(table_name = support_sessions, check_for_backend(diesel::pg::Pg))]
 pub struct SupportSession {
-    pub id: Uuid,
-    pub room_id: Uuid,
-    pub guest_id: Uuid,
+    pub id: SessionId,
+    pub room_id: RoomId,
+    pub guest_id: UserId,
     pub visitor_name: String,
     pub visitor_email: Option<String>,
-    pub status: String,
+    pub status: SupportStatus,
     pub created_at: DateTime<Utc>,
     pub first_response_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
 }
 
-impl SupportSession {
-    /// An unknown stored value (impossible under the CHECK constraint) counts as closed, the
-    /// state that allows less.
-    pub fn status(&self) -> SupportStatus {
-        SupportStatus::parse(&self.status).unwrap_or(SupportStatus::Closed)
-    }
-}
-
 #[derive(Debug, Insertable)]
 #[diesel(table_name = support_sessions)]
 pub struct NewSupportSession<'a> {
-    pub id: Uuid,
-    pub room_id: Uuid,
-    pub guest_id: Uuid,
+    pub id: SessionId,
+    pub room_id: RoomId,
+    pub guest_id: UserId,
     pub visitor_name: &'a str,
     pub visitor_email: Option<&'a str>,
 }
@@ -67,7 +61,7 @@ pub struct NewSupportSession<'a> {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = contacts, check_for_backend(diesel::pg::Pg))]
 pub struct Contact {
-    pub id: Uuid,
+    pub id: ContactId,
     pub name: String,
     pub email: String,
     pub message: String,
@@ -77,7 +71,7 @@ pub struct Contact {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = contacts)]
 pub struct NewContact<'a> {
-    pub id: Uuid,
+    pub id: ContactId,
     pub name: &'a str,
     pub email: &'a str,
     pub message: &'a str,
@@ -87,7 +81,7 @@ pub struct NewContact<'a> {
 #[diesel(table_name = audit_log, check_for_backend(diesel::pg::Pg))]
 pub struct AuditEntry {
     pub id: i64,
-    pub actor_id: Option<Uuid>,
+    pub actor_id: Option<UserId>,
     pub action: String,
     pub target_type: String,
     pub target_id: String,
@@ -98,7 +92,7 @@ pub struct AuditEntry {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = audit_log)]
 pub struct NewAuditEntry<'a> {
-    pub actor_id: Option<Uuid>,
+    pub actor_id: Option<UserId>,
     pub action: &'a str,
     pub target_type: &'a str,
     pub target_id: &'a str,

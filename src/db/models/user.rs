@@ -3,13 +3,28 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
+use crate::ids::UserId;
 use crate::schema::users;
 
 /// Global role. Stored as text (`users.role`, with a CHECK constraint).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Role {
     Admin,
     Moderator,
@@ -17,26 +32,9 @@ pub enum Role {
     Guest,
 }
 
+text_enum!(Role);
+
 impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Moderator => "moderator",
-            Role::User => "user",
-            Role::Guest => "guest",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "admin" => Some(Role::Admin),
-            "moderator" => Some(Role::Moderator),
-            "user" => Some(Role::User),
-            "guest" => Some(Role::Guest),
-            _ => None,
-        }
-    }
-
     /// Admins and moderators: the staff who moderate rooms and answer support chats.
     pub fn is_staff(self) -> bool {
         matches!(self, Role::Admin | Role::Moderator)
@@ -46,13 +44,13 @@ impl Role {
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
 pub struct User {
-    pub id: Uuid,
+    pub id: UserId,
     pub username: String,
     pub email: Option<String>,
     pub display_name: String,
     pub avatar_url: Option<String>,
     pub bio: Option<String>,
-    pub role: String,
+    pub role: Role,
     pub password_hash: Option<String>,
     pub token_version: i32,
     pub banned_at: Option<DateTime<Utc>>,
@@ -63,12 +61,6 @@ pub struct User {
 }
 
 impl User {
-    /// The role; an unknown stored value (impossible under the CHECK constraint) counts as the
-    /// least privileged.
-    pub fn role(&self) -> Role {
-        Role::parse(&self.role).unwrap_or(Role::Guest)
-    }
-
     pub fn is_banned(&self) -> bool {
         self.banned_at.is_some()
     }
@@ -77,11 +69,11 @@ impl User {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = users)]
 pub struct NewUser<'a> {
-    pub id: Uuid,
+    pub id: UserId,
     pub username: &'a str,
     pub email: Option<&'a str>,
     pub display_name: &'a str,
-    pub role: &'a str,
+    pub role: Role,
     pub password_hash: Option<&'a str>,
 }
 

@@ -2,9 +2,9 @@
 
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use uuid::Uuid;
 
 use crate::db::models::{Contact, NewContact};
+use crate::ids::ContactId;
 use crate::schema::contacts;
 
 pub async fn insert(conn: &mut AsyncPgConnection, new: &NewContact<'_>) -> QueryResult<Contact> {
@@ -23,6 +23,6 @@ pub async fn list(conn: &mut AsyncPgConnection, limit: i64, offset: i64) -> Quer
 }
 
 /// The entry removed, if it existed.
-pub async fn delete(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Contact>> {
+pub async fn delete(conn: &mut AsyncPgConnection, id: ContactId) -> QueryResult<Option<Contact>> {
     diesel::delete(contacts::table.find(id)).returning(Contact::as_returning()).get_result(conn).await.optional()
 }

@@ -12,14 +12,15 @@ use uuid::Uuid;
 
 use crate::db::models::{Message, Reaction};
 use crate::db::prepared::{Param, Prepared};
+use crate::ids::{MessageId, RoomId, Seq, UserId};
 use crate::schema::{messages, reactions};
 
 pub struct NewMessage<'a> {
-    pub id: Uuid,
-    pub room_id: Uuid,
-    pub sender_id: Uuid,
+    pub id: MessageId,
+    pub room_id: RoomId,
+    pub sender_id: UserId,
     pub body: &'a str,
-    pub reply_to: Option<Uuid>,
+    pub reply_to: Option<MessageId>,
     pub client_msg_id: Option<&'a str>,
 }
 
@@ -41,12 +42,12 @@ pub async fn insert_next(conn: &mut AsyncPgConnection, new: &NewMessage<'_>) -> 
 
 fn insert_params<'a>(new: &'a NewMessage<'a>) -> Vec<Param<'a>> {
     vec![
-        Param::Uuid(new.room_id),
-        Param::Uuid(new.id),
-        Param::Uuid(new.room_id),
-        Param::Uuid(new.sender_id),
+        Param::Uuid(new.room_id.into()),
+        Param::Uuid(new.id.into()),
+        Param::Uuid(new.room_id.into()),
+        Param::Uuid(new.sender_id.into()),
         Param::Text(new.body),
-        Param::OptUuid(new.reply_to),
+        Param::OptUuid(new.reply_to.map(Into::into)),
         Param::OptText(new.client_msg_id),
     ]
 }
@@ -90,9 +91,9 @@ pub async fn insert_batch(conn: &mut AsyncPgConnection, batch: &[NewMessage<'_>]
             crate::message_columns!()
         ),
     ];
-    let ids: Vec<Uuid> = batch.iter().map(|m| m.id).collect();
-    let rooms: Vec<Uuid> = batch.iter().map(|m| m.room_id).collect();
-    let senders: Vec<Uuid> = batch.iter().map(|m| m.sender_id).collect();
+    let ids: Vec<Uuid> = batch.iter().map(|m| m.id.into()).collect();
+    let rooms: Vec<Uuid> = batch.iter().map(|m| m.room_id.into()).collect();
+    let senders: Vec<Uuid> = batch.iter().map(|m| m.sender_id.into()).collect();
     let bodies: Vec<&str> = batch.iter().map(|m| m.body).collect();
     let client_ids: Vec<Option<&str>> = batch.iter().map(|m| m.client_msg_id).collect();
     let params = vec![
@@ -114,7 +115,12 @@ pub enum Change<'a> {
 }
 
 /// Applies `change` to message `id` of room `room_id` under the room's next seq, as its new rev.
-pub async fn change(conn: &mut AsyncPgConnection, room_id: Uuid, id: Uuid, change: Change<'_>) -> QueryResult<Message> {
+pub async fn change(
+    conn: &mut AsyncPgConnection,
+    room_id: RoomId,
+    id: MessageId,
+    change: Change<'_>,
+) -> QueryResult<Message> {
     const HEAD: &str = "WITH s AS (UPDATE rooms SET last_seq = last_seq + 1 WHERE id = ";
     // `s` has only last_seq, so the message columns need no qualifying.
     const TAIL: &str = concat!(" RETURNING ", crate::message_columns!());
@@ -138,23 +144,29 @@ pub async fn change(conn: &mut AsyncPgConnection, room_id: Uuid, id: Uuid, chang
         TAIL,
     ];
     let query = match change {
-        Change::Edit(body) => {
-            Prepared::new(EDIT, vec![Param::Uuid(room_id), Param::Text(body), Param::Uuid(id), Param::Uuid(room_id)])
+        Change::Edit(body) => Prepared::new(
+            EDIT,
+            vec![Param::Uuid(room_id.into()), Param::Text(body), Param::Uuid(id.into()), Param::Uuid(room_id.into())],
+        ),
+        Change::Delete => Prepared::new(
+            DELETE,
+            vec![Param::Uuid(room_id.into()), Param::Uuid(id.into()), Param::Uuid(room_id.into())],
+        ),
+        Change::Touch => {
+            Prepared::new(TOUCH, vec![Param::Uuid(room_id.into()), Param::Uuid(id.into()), Param::Uuid(room_id.into())])
         }
-        Change::Delete => Prepared::new(DELETE, vec![Param::Uuid(room_id), Param::Uuid(id), Param::Uuid(room_id)]),
-        Change::Touch => Prepared::new(TOUCH, vec![Param::Uuid(room_id), Param::Uuid(id), Param::Uuid(room_id)]),
     };
     query.get_result(conn).await
 }
 
-pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Message>> {
+pub async fn find(conn: &mut AsyncPgConnection, id: MessageId) -> QueryResult<Option<Message>> {
     messages::table.find(id).select(Message::as_select()).first(conn).await.optional()
 }
 
 pub async fn find_by_client_id(
     conn: &mut AsyncPgConnection,
-    room_id: Uuid,
-    sender_id: Uuid,
+    room_id: RoomId,
+    sender_id: UserId,
     client_msg_id: &str,
 ) -> QueryResult<Option<Message>> {
     messages::table
@@ -167,7 +179,7 @@ pub async fn find_by_client_id(
         .optional()
 }
 
-pub async fn by_ids(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec<Message>> {
+pub async fn by_ids(conn: &mut AsyncPgConnection, ids: &[MessageId]) -> QueryResult<Vec<Message>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -179,9 +191,9 @@ pub async fn by_ids(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<V
 /// asks for one more than it shows to learn `has_more`.
 pub async fn page(
     conn: &mut AsyncPgConnection,
-    room_id: Uuid,
-    before: Option<i64>,
-    after: Option<i64>,
+    room_id: RoomId,
+    before: Option<Seq>,
+    after: Option<Seq>,
     limit: i64,
 ) -> QueryResult<Vec<Message>> {
     let mut q = messages::table.filter(messages::room_id.eq(room_id)).select(Message::as_select()).into_boxed();
@@ -198,8 +210,8 @@ pub async fn page(
 /// Messages whose latest change is after `since`, in rev order: what `sync` returns.
 pub async fn changed_since(
     conn: &mut AsyncPgConnection,
-    room_id: Uuid,
-    since: i64,
+    room_id: RoomId,
+    since: Seq,
     limit: i64,
 ) -> QueryResult<Vec<Message>> {
     messages::table
@@ -212,7 +224,7 @@ pub async fn changed_since(
         .await
 }
 
-pub async fn reactions_for(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec<Reaction>> {
+pub async fn reactions_for(conn: &mut AsyncPgConnection, ids: &[MessageId]) -> QueryResult<Vec<Reaction>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -227,8 +239,8 @@ pub async fn reactions_for(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryR
 /// Returns whether the reaction is new.
 pub async fn add_reaction(
     conn: &mut AsyncPgConnection,
-    message_id: Uuid,
-    user_id: Uuid,
+    message_id: MessageId,
+    user_id: UserId,
     emoji: &str,
 ) -> QueryResult<bool> {
     diesel::insert_into(reactions::table)
@@ -242,14 +254,14 @@ pub async fn add_reaction(
 /// Returns whether there was such a reaction.
 pub async fn remove_reaction(
     conn: &mut AsyncPgConnection,
-    message_id: Uuid,
-    user_id: Uuid,
+    message_id: MessageId,
+    user_id: UserId,
     emoji: &str,
 ) -> QueryResult<bool> {
     diesel::delete(reactions::table.find((message_id, user_id, emoji))).execute(conn).await.map(|n| n > 0)
 }
 
-pub async fn clear_reactions(conn: &mut AsyncPgConnection, message_id: Uuid) -> QueryResult<usize> {
+pub async fn clear_reactions(conn: &mut AsyncPgConnection, message_id: MessageId) -> QueryResult<usize> {
     diesel::delete(reactions::table.filter(reactions::message_id.eq(message_id))).execute(conn).await
 }
 
@@ -267,9 +279,9 @@ pub struct SearchRow {
 /// The snippet is HTML-escaped text with `<mark>` around matches, so it is safe to render as HTML.
 pub async fn search(
     conn: &mut AsyncPgConnection,
-    user_id: Uuid,
+    user_id: UserId,
     q: &str,
-    room_id: Option<Uuid>,
+    room_id: Option<RoomId>,
     limit: i32,
 ) -> QueryResult<Vec<SearchRow>> {
     const SQL: &[&str] = &[
@@ -292,7 +304,13 @@ pub async fn search(
     ];
     Prepared::new(
         SQL,
-        vec![Param::Text(q), Param::Uuid(user_id), Param::OptUuid(room_id), Param::OptUuid(room_id), Param::Int(limit)],
+        vec![
+            Param::Text(q),
+            Param::Uuid(user_id.into()),
+            Param::OptUuid(room_id.map(Into::into)),
+            Param::OptUuid(room_id.map(Into::into)),
+            Param::Int(limit),
+        ],
     )
     .load(conn)
     .await

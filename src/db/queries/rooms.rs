@@ -5,17 +5,18 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Uuid as SqlUuid};
 
 use crate::db::prepared::{Param, Prepared};
+use crate::ids::{MessageId, RoomId, Seq, UserId};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::db::models::{NewRoom, NewRoomMember, Room, RoomChanges, RoomMember, User};
+use crate::db::models::{MemberRole, NewRoom, NewRoomMember, Room, RoomChanges, RoomMember, User};
 use crate::schema::{room_members, rooms, users};
 
 pub async fn insert(conn: &mut AsyncPgConnection, new: &NewRoom<'_>) -> QueryResult<Room> {
     diesel::insert_into(rooms::table).values(new).returning(Room::as_returning()).get_result(conn).await
 }
 
-pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Room>> {
+pub async fn find(conn: &mut AsyncPgConnection, id: RoomId) -> QueryResult<Option<Room>> {
     rooms::table.find(id).select(Room::as_select()).first(conn).await.optional()
 }
 
@@ -26,8 +27,8 @@ pub async fn find_direct(conn: &mut AsyncPgConnection, key: &str) -> QueryResult
 /// The room and the user's membership in it, in one round trip: what every authorisation needs.
 pub async fn find_with_membership(
     conn: &mut AsyncPgConnection,
-    room_id: Uuid,
-    user_id: Uuid,
+    room_id: RoomId,
+    user_id: UserId,
 ) -> QueryResult<Option<(Room, Option<RoomMember>)>> {
     rooms::table
         .left_join(room_members::table.on(room_members::room_id.eq(rooms::id).and(room_members::user_id.eq(user_id))))
@@ -38,11 +39,11 @@ pub async fn find_with_membership(
         .optional()
 }
 
-pub async fn update(conn: &mut AsyncPgConnection, id: Uuid, changes: &RoomChanges) -> QueryResult<Room> {
+pub async fn update(conn: &mut AsyncPgConnection, id: RoomId, changes: &RoomChanges) -> QueryResult<Room> {
     diesel::update(rooms::table.find(id)).set(changes).returning(Room::as_returning()).get_result(conn).await
 }
 
-pub async fn delete(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<usize> {
+pub async fn delete(conn: &mut AsyncPgConnection, id: RoomId) -> QueryResult<usize> {
     diesel::delete(rooms::table.find(id)).execute(conn).await
 }
 
@@ -50,7 +51,7 @@ pub async fn delete(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<usize
 /// lock before any other (the send CTE takes it in its first step), so concurrent changes queue
 /// on the room instead of deadlocking on each other's message and reaction rows. Returns whether
 /// the room exists.
-pub async fn lock(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+pub async fn lock(conn: &mut AsyncPgConnection, id: RoomId) -> QueryResult<bool> {
     rooms::table
         .find(id)
         .select(rooms::id)
@@ -62,12 +63,12 @@ pub async fn lock(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
 }
 
 /// Marks activity (a join): GET /rooms sorts by it.
-pub async fn touch(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<usize> {
+pub async fn touch(conn: &mut AsyncPgConnection, id: RoomId) -> QueryResult<usize> {
     diesel::update(rooms::table.find(id)).set(rooms::last_activity_at.eq(now)).execute(conn).await
 }
 
 /// Adds members, skipping those already in; returns the user ids actually added.
-pub async fn add_members(conn: &mut AsyncPgConnection, new: &[NewRoomMember<'_>]) -> QueryResult<Vec<Uuid>> {
+pub async fn add_members(conn: &mut AsyncPgConnection, new: &[NewRoomMember]) -> QueryResult<Vec<UserId>> {
     diesel::insert_into(room_members::table)
         .values(new)
         .on_conflict_do_nothing()
@@ -76,21 +77,21 @@ pub async fn add_members(conn: &mut AsyncPgConnection, new: &[NewRoomMember<'_>]
         .await
 }
 
-pub async fn remove_member(conn: &mut AsyncPgConnection, room_id: Uuid, user_id: Uuid) -> QueryResult<usize> {
+pub async fn remove_member(conn: &mut AsyncPgConnection, room_id: RoomId, user_id: UserId) -> QueryResult<usize> {
     diesel::delete(room_members::table.find((room_id, user_id))).execute(conn).await
 }
 
 pub async fn set_member_role(
     conn: &mut AsyncPgConnection,
-    room_id: Uuid,
-    user_id: Uuid,
-    role: &str,
+    room_id: RoomId,
+    user_id: UserId,
+    role: MemberRole,
 ) -> QueryResult<usize> {
     diesel::update(room_members::table.find((room_id, user_id))).set(room_members::role.eq(role)).execute(conn).await
 }
 
 /// Members with their accounts, longest-standing first.
-pub async fn members(conn: &mut AsyncPgConnection, room_id: Uuid) -> QueryResult<Vec<(RoomMember, User)>> {
+pub async fn members(conn: &mut AsyncPgConnection, room_id: RoomId) -> QueryResult<Vec<(RoomMember, User)>> {
     room_members::table
         .inner_join(users::table)
         .filter(room_members::room_id.eq(room_id))
@@ -102,7 +103,7 @@ pub async fn members(conn: &mut AsyncPgConnection, room_id: Uuid) -> QueryResult
         .await
 }
 
-pub async fn member_ids(conn: &mut AsyncPgConnection, room_id: Uuid) -> QueryResult<Vec<Uuid>> {
+pub async fn member_ids(conn: &mut AsyncPgConnection, room_id: RoomId) -> QueryResult<Vec<UserId>> {
     room_members::table.filter(room_members::room_id.eq(room_id)).select(room_members::user_id).load(conn).await
 }
 
@@ -110,14 +111,14 @@ pub async fn member_ids(conn: &mut AsyncPgConnection, room_id: Uuid) -> QueryRes
 /// again), never past the room's history; returns the marker as it now stands.
 pub async fn advance_read_marker(
     conn: &mut AsyncPgConnection,
-    room_id: Uuid,
-    user_id: Uuid,
-    seq: i64,
-) -> QueryResult<Option<i64>> {
+    room_id: RoomId,
+    user_id: UserId,
+    seq: Seq,
+) -> QueryResult<Option<Seq>> {
     #[derive(QueryableByName)]
     struct Marker {
         #[diesel(sql_type = BigInt)]
-        last_read_seq: i64,
+        last_read_seq: Seq,
     }
     const SQL: &[&str] = &[
         "UPDATE room_members m SET last_read_seq = GREATEST(m.last_read_seq, LEAST(",
@@ -125,7 +126,7 @@ pub async fn advance_read_marker(
         " AND m.user_id = ",
         " RETURNING m.last_read_seq",
     ];
-    Prepared::new(SQL, vec![Param::BigInt(seq), Param::Uuid(room_id), Param::Uuid(user_id)])
+    Prepared::new(SQL, vec![Param::BigInt(seq.0), Param::Uuid(room_id.into()), Param::Uuid(user_id.into())])
         .get_result::<Marker>(conn)
         .await
         .optional()
@@ -135,9 +136,9 @@ pub async fn advance_read_marker(
 /// Messages after the marker that others sent and that still stand.
 pub async fn unread_count(
     conn: &mut AsyncPgConnection,
-    room_id: Uuid,
-    user_id: Uuid,
-    after_seq: i64,
+    room_id: RoomId,
+    user_id: UserId,
+    after_seq: Seq,
 ) -> QueryResult<i64> {
     use crate::schema::messages;
     messages::table
@@ -156,19 +157,19 @@ pub struct RoomListRow {
     #[diesel(embed)]
     pub room: Room,
     #[diesel(sql_type = Text)]
-    pub my_role: String,
+    pub my_role: MemberRole,
     #[diesel(sql_type = BigInt)]
-    pub last_read_seq: i64,
+    pub last_read_seq: Seq,
     #[diesel(sql_type = BigInt)]
     pub unread_count: i64,
     #[diesel(sql_type = Nullable<SqlUuid>)]
-    pub last_message_id: Option<Uuid>,
+    pub last_message_id: Option<MessageId>,
 }
 
 /// The user's rooms, most recent activity first, each with role, unread count and the id of its
 /// latest message: one statement whatever the number of rooms (the last messages themselves are
 /// fetched by id in one more).
-pub async fn list_for_user(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<Vec<RoomListRow>> {
+pub async fn list_for_user(conn: &mut AsyncPgConnection, user_id: UserId) -> QueryResult<Vec<RoomListRow>> {
     const SQL: &[&str] = &[
         "SELECT r.id, r.kind, r.name, r.topic, r.is_public, r.created_by, r.created_at, r.last_seq, \
                 r.last_activity_at, r.direct_key, \
@@ -182,10 +183,10 @@ pub async fn list_for_user(conn: &mut AsyncPgConnection, user_id: Uuid) -> Query
          WHERE m.user_id = ",
         " ORDER BY r.last_activity_at DESC, r.id",
     ];
-    Prepared::new(SQL, vec![Param::Uuid(user_id)]).load(conn).await
+    Prepared::new(SQL, vec![Param::Uuid(user_id.into())]).load(conn).await
 }
 
-pub async fn by_ids(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec<Room>> {
+pub async fn by_ids(conn: &mut AsyncPgConnection, ids: &[RoomId]) -> QueryResult<Vec<Room>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }

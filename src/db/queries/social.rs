@@ -3,12 +3,12 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use uuid::Uuid;
 
 use crate::db::models::{Block, FriendRequest, User};
+use crate::ids::{FriendRequestId, RoomId, UserId};
 use crate::schema::{blocks, friend_requests, friendships, users};
 
-pub async fn friends(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<Vec<(DateTime<Utc>, User)>> {
+pub async fn friends(conn: &mut AsyncPgConnection, user_id: UserId) -> QueryResult<Vec<(DateTime<Utc>, User)>> {
     friendships::table
         .inner_join(users::table.on(users::id.eq(friendships::friend_id)))
         .filter(friendships::user_id.eq(user_id))
@@ -18,12 +18,12 @@ pub async fn friends(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult
         .await
 }
 
-pub async fn are_friends(conn: &mut AsyncPgConnection, a: Uuid, b: Uuid) -> QueryResult<bool> {
+pub async fn are_friends(conn: &mut AsyncPgConnection, a: UserId, b: UserId) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(friendships::table.find((a, b)))).get_result(conn).await
 }
 
 /// Both directions, so either side lists the other with one index scan.
-pub async fn befriend(conn: &mut AsyncPgConnection, a: Uuid, b: Uuid) -> QueryResult<DateTime<Utc>> {
+pub async fn befriend(conn: &mut AsyncPgConnection, a: UserId, b: UserId) -> QueryResult<DateTime<Utc>> {
     let since: Vec<DateTime<Utc>> = diesel::insert_into(friendships::table)
         .values(&vec![
             (friendships::user_id.eq(a), friendships::friend_id.eq(b)),
@@ -37,7 +37,7 @@ pub async fn befriend(conn: &mut AsyncPgConnection, a: Uuid, b: Uuid) -> QueryRe
 }
 
 /// Returns whether they were friends.
-pub async fn unfriend(conn: &mut AsyncPgConnection, a: Uuid, b: Uuid) -> QueryResult<bool> {
+pub async fn unfriend(conn: &mut AsyncPgConnection, a: UserId, b: UserId) -> QueryResult<bool> {
     diesel::delete(
         friendships::table.filter(
             (friendships::user_id.eq(a).and(friendships::friend_id.eq(b)))
@@ -51,9 +51,9 @@ pub async fn unfriend(conn: &mut AsyncPgConnection, a: Uuid, b: Uuid) -> QueryRe
 
 pub async fn insert_request(
     conn: &mut AsyncPgConnection,
-    id: Uuid,
-    from: Uuid,
-    to: Uuid,
+    id: FriendRequestId,
+    from: UserId,
+    to: UserId,
 ) -> QueryResult<FriendRequest> {
     diesel::insert_into(friend_requests::table)
         .values((
@@ -66,12 +66,16 @@ pub async fn insert_request(
         .await
 }
 
-pub async fn find_request(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<FriendRequest>> {
+pub async fn find_request(conn: &mut AsyncPgConnection, id: FriendRequestId) -> QueryResult<Option<FriendRequest>> {
     friend_requests::table.find(id).select(FriendRequest::as_select()).first(conn).await.optional()
 }
 
 /// A pending request from `from` to `to`.
-pub async fn request_from(conn: &mut AsyncPgConnection, from: Uuid, to: Uuid) -> QueryResult<Option<FriendRequest>> {
+pub async fn request_from(
+    conn: &mut AsyncPgConnection,
+    from: UserId,
+    to: UserId,
+) -> QueryResult<Option<FriendRequest>> {
     friend_requests::table
         .filter(friend_requests::from_user_id.eq(from).and(friend_requests::to_user_id.eq(to)))
         .select(FriendRequest::as_select())
@@ -80,11 +84,11 @@ pub async fn request_from(conn: &mut AsyncPgConnection, from: Uuid, to: Uuid) ->
         .optional()
 }
 
-pub async fn delete_request(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<usize> {
+pub async fn delete_request(conn: &mut AsyncPgConnection, id: FriendRequestId) -> QueryResult<usize> {
     diesel::delete(friend_requests::table.find(id)).execute(conn).await
 }
 
-pub async fn delete_requests_between(conn: &mut AsyncPgConnection, a: Uuid, b: Uuid) -> QueryResult<usize> {
+pub async fn delete_requests_between(conn: &mut AsyncPgConnection, a: UserId, b: UserId) -> QueryResult<usize> {
     diesel::delete(
         friend_requests::table.filter(
             (friend_requests::from_user_id.eq(a).and(friend_requests::to_user_id.eq(b)))
@@ -96,7 +100,7 @@ pub async fn delete_requests_between(conn: &mut AsyncPgConnection, a: Uuid, b: U
 }
 
 /// Requests addressed to `user_id`, with their senders, newest first.
-pub async fn incoming(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<Vec<(FriendRequest, User)>> {
+pub async fn incoming(conn: &mut AsyncPgConnection, user_id: UserId) -> QueryResult<Vec<(FriendRequest, User)>> {
     friend_requests::table
         .inner_join(users::table.on(users::id.eq(friend_requests::from_user_id)))
         .filter(friend_requests::to_user_id.eq(user_id))
@@ -107,7 +111,7 @@ pub async fn incoming(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResul
 }
 
 /// Requests `user_id` sent, with their recipients, newest first.
-pub async fn outgoing(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<Vec<(FriendRequest, User)>> {
+pub async fn outgoing(conn: &mut AsyncPgConnection, user_id: UserId) -> QueryResult<Vec<(FriendRequest, User)>> {
     friend_requests::table
         .inner_join(users::table.on(users::id.eq(friend_requests::to_user_id)))
         .filter(friend_requests::from_user_id.eq(user_id))
@@ -118,7 +122,7 @@ pub async fn outgoing(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResul
 }
 
 /// Returns the block, new or existing.
-pub async fn block(conn: &mut AsyncPgConnection, blocker: Uuid, blocked: Uuid) -> QueryResult<Block> {
+pub async fn block(conn: &mut AsyncPgConnection, blocker: UserId, blocked: UserId) -> QueryResult<Block> {
     diesel::insert_into(blocks::table)
         .values((blocks::blocker_id.eq(blocker), blocks::blocked_id.eq(blocked)))
         .on_conflict_do_nothing()
@@ -128,12 +132,12 @@ pub async fn block(conn: &mut AsyncPgConnection, blocker: Uuid, blocked: Uuid) -
 }
 
 /// Returns whether there was such a block.
-pub async fn unblock(conn: &mut AsyncPgConnection, blocker: Uuid, blocked: Uuid) -> QueryResult<bool> {
+pub async fn unblock(conn: &mut AsyncPgConnection, blocker: UserId, blocked: UserId) -> QueryResult<bool> {
     diesel::delete(blocks::table.find((blocker, blocked))).execute(conn).await.map(|n| n > 0)
 }
 
 /// Whether either user blocks the other.
-pub async fn blocked_either_way(conn: &mut AsyncPgConnection, a: Uuid, b: Uuid) -> QueryResult<bool> {
+pub async fn blocked_either_way(conn: &mut AsyncPgConnection, a: UserId, b: UserId) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         blocks::table.filter(
             (blocks::blocker_id.eq(a).and(blocks::blocked_id.eq(b)))
@@ -144,7 +148,7 @@ pub async fn blocked_either_way(conn: &mut AsyncPgConnection, a: Uuid, b: Uuid) 
     .await
 }
 
-pub async fn blocks_of(conn: &mut AsyncPgConnection, blocker: Uuid) -> QueryResult<Vec<(Block, User)>> {
+pub async fn blocks_of(conn: &mut AsyncPgConnection, blocker: UserId) -> QueryResult<Vec<(Block, User)>> {
     blocks::table
         .inner_join(users::table.on(users::id.eq(blocks::blocked_id)))
         .filter(blocks::blocker_id.eq(blocker))
@@ -155,20 +159,20 @@ pub async fn blocks_of(conn: &mut AsyncPgConnection, blocker: Uuid) -> QueryResu
 }
 
 /// Whether `blocker` blocks `blocked` (one direction).
-pub async fn is_blocking(conn: &mut AsyncPgConnection, blocker: Uuid, blocked: Uuid) -> QueryResult<bool> {
+pub async fn is_blocking(conn: &mut AsyncPgConnection, blocker: UserId, blocked: UserId) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(blocks::table.find((blocker, blocked)))).get_result(conn).await
 }
 
 #[derive(QueryableByName)]
 pub struct RoomsAndFriends {
     #[diesel(sql_type = diesel::sql_types::Array<diesel::sql_types::Uuid>)]
-    pub rooms: Vec<Uuid>,
+    pub rooms: Vec<RoomId>,
     #[diesel(sql_type = diesel::sql_types::Array<diesel::sql_types::Uuid>)]
-    pub friends: Vec<Uuid>,
+    pub friends: Vec<UserId>,
 }
 
 /// A user's room ids and friend ids in one round trip: what a new WebSocket connection needs.
-pub async fn rooms_and_friends(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<RoomsAndFriends> {
+pub async fn rooms_and_friends(conn: &mut AsyncPgConnection, user_id: UserId) -> QueryResult<RoomsAndFriends> {
     const SQL: &[&str] = &[
         "SELECT COALESCE((SELECT array_agg(room_id) FROM room_members WHERE user_id = ",
         "), '{}') AS rooms, COALESCE((SELECT array_agg(friend_id) FROM friendships WHERE user_id = ",
@@ -176,7 +180,7 @@ pub async fn rooms_and_friends(conn: &mut AsyncPgConnection, user_id: Uuid) -> Q
     ];
     crate::db::prepared::Prepared::new(
         SQL,
-        vec![crate::db::prepared::Param::Uuid(user_id), crate::db::prepared::Param::Uuid(user_id)],
+        vec![crate::db::prepared::Param::Uuid(user_id.into()), crate::db::prepared::Param::Uuid(user_id.into())],
     )
     .get_result(conn)
     .await

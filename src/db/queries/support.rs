@@ -4,9 +4,9 @@ use diesel::dsl::now;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use uuid::Uuid;
 
-use crate::db::models::{NewSupportSession, SupportSession};
+use crate::db::models::{NewSupportSession, SupportSession, SupportStatus};
+use crate::ids::{MessageId, RoomId, SessionId};
 use crate::schema::support_sessions;
 
 pub async fn insert(conn: &mut AsyncPgConnection, new: &NewSupportSession<'_>) -> QueryResult<SupportSession> {
@@ -17,11 +17,11 @@ pub async fn insert(conn: &mut AsyncPgConnection, new: &NewSupportSession<'_>) -
         .await
 }
 
-pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<SupportSession>> {
+pub async fn find(conn: &mut AsyncPgConnection, id: SessionId) -> QueryResult<Option<SupportSession>> {
     support_sessions::table.find(id).select(SupportSession::as_select()).first(conn).await.optional()
 }
 
-pub async fn find_by_room(conn: &mut AsyncPgConnection, room_id: Uuid) -> QueryResult<Option<SupportSession>> {
+pub async fn find_by_room(conn: &mut AsyncPgConnection, room_id: RoomId) -> QueryResult<Option<SupportSession>> {
     support_sessions::table
         .filter(support_sessions::room_id.eq(room_id))
         .select(SupportSession::as_select())
@@ -31,9 +31,9 @@ pub async fn find_by_room(conn: &mut AsyncPgConnection, room_id: Uuid) -> QueryR
 }
 
 /// Closes an open session; `None` when it was not open (unknown or already closed).
-pub async fn close(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<SupportSession>> {
-    diesel::update(support_sessions::table.find(id).filter(support_sessions::status.eq("open")))
-        .set((support_sessions::status.eq("closed"), support_sessions::closed_at.eq(now)))
+pub async fn close(conn: &mut AsyncPgConnection, id: SessionId) -> QueryResult<Option<SupportSession>> {
+    diesel::update(support_sessions::table.find(id).filter(support_sessions::status.eq(SupportStatus::Open)))
+        .set((support_sessions::status.eq(SupportStatus::Closed), support_sessions::closed_at.eq(now)))
         .returning(SupportSession::as_returning())
         .get_result(conn)
         .await
@@ -41,7 +41,7 @@ pub async fn close(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option
 }
 
 /// Notes the first answer by staff in the session of this room (later answers change nothing).
-pub async fn record_first_response(conn: &mut AsyncPgConnection, room_id: Uuid) -> QueryResult<usize> {
+pub async fn record_first_response(conn: &mut AsyncPgConnection, room_id: RoomId) -> QueryResult<usize> {
     diesel::update(
         support_sessions::table
             .filter(support_sessions::room_id.eq(room_id))
@@ -53,9 +53,9 @@ pub async fn record_first_response(conn: &mut AsyncPgConnection, room_id: Uuid) 
 }
 
 /// The rooms of open sessions: what a staff connection attaches to.
-pub async fn open_room_ids(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Uuid>> {
+pub async fn open_room_ids(conn: &mut AsyncPgConnection) -> QueryResult<Vec<RoomId>> {
     support_sessions::table
-        .filter(support_sessions::status.eq("open"))
+        .filter(support_sessions::status.eq(SupportStatus::Open))
         .select(support_sessions::room_id)
         .load(conn)
         .await
@@ -71,7 +71,7 @@ pub struct InboxRow {
     #[diesel(sql_type = BigInt)]
     pub unread_count: i64,
     #[diesel(sql_type = Nullable<SqlUuid>)]
-    pub last_message_id: Option<Uuid>,
+    pub last_message_id: Option<MessageId>,
 }
 
 /// Sessions, optionally of one status (or just the session `only`), most recent activity first,
@@ -80,7 +80,7 @@ pub struct InboxRow {
 pub async fn inbox(
     conn: &mut AsyncPgConnection,
     status: Option<&str>,
-    only: Option<Uuid>,
+    only: Option<SessionId>,
     limit: i64,
     offset: i64,
 ) -> QueryResult<Vec<InboxRow>> {

@@ -4,9 +4,9 @@ use diesel::dsl::now;
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use uuid::Uuid;
 
-use crate::db::models::{NewUser, User, UserChanges};
+use crate::db::models::{NewUser, Role, User, UserChanges};
+use crate::ids::UserId;
 use crate::schema::users;
 
 diesel::define_sql_function!(fn lower(x: Text) -> Text);
@@ -16,7 +16,7 @@ pub async fn insert(conn: &mut AsyncPgConnection, new: &NewUser<'_>) -> QueryRes
     diesel::insert_into(users::table).values(new).returning(User::as_returning()).get_result(conn).await
 }
 
-pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<User>> {
+pub async fn find(conn: &mut AsyncPgConnection, id: UserId) -> QueryResult<Option<User>> {
     users::table.find(id).select(User::as_select()).first(conn).await.optional()
 }
 
@@ -47,19 +47,19 @@ pub async fn search(conn: &mut AsyncPgConnection, q: &str, limit: i64) -> QueryR
         .await
 }
 
-pub async fn update_profile(conn: &mut AsyncPgConnection, id: Uuid, changes: &UserChanges) -> QueryResult<User> {
+pub async fn update_profile(conn: &mut AsyncPgConnection, id: UserId, changes: &UserChanges) -> QueryResult<User> {
     diesel::update(users::table.find(id)).set(changes).returning(User::as_returning()).get_result(conn).await
 }
 
 /// Invalidates every access token issued so far (they carry the old version).
-pub async fn bump_token_version(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<usize> {
+pub async fn bump_token_version(conn: &mut AsyncPgConnection, id: UserId) -> QueryResult<usize> {
     diesel::update(users::table.find(id))
         .set((users::token_version.eq(users::token_version + 1), users::updated_at.eq(now)))
         .execute(conn)
         .await
 }
 
-pub async fn set_password_hash(conn: &mut AsyncPgConnection, id: Uuid, hash: &str) -> QueryResult<usize> {
+pub async fn set_password_hash(conn: &mut AsyncPgConnection, id: UserId, hash: &str) -> QueryResult<usize> {
     diesel::update(users::table.find(id)).set(users::password_hash.eq(hash)).execute(conn).await
 }
 
@@ -75,7 +75,7 @@ pub fn escape_like(s: &str) -> String {
     out
 }
 
-pub async fn find_many(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec<User>> {
+pub async fn find_many(conn: &mut AsyncPgConnection, ids: &[UserId]) -> QueryResult<Vec<User>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -85,12 +85,12 @@ pub async fn find_many(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResul
 /// Records when users were last seen, all in one statement.
 pub async fn set_last_seen(
     conn: &mut AsyncPgConnection,
-    batch: &[(Uuid, chrono::DateTime<chrono::Utc>)],
+    batch: &[(UserId, chrono::DateTime<chrono::Utc>)],
 ) -> QueryResult<usize> {
     if batch.is_empty() {
         return Ok(0);
     }
-    let ids: Vec<Uuid> = batch.iter().map(|(id, _)| *id).collect();
+    let ids: Vec<UserId> = batch.iter().map(|(id, _)| *id).collect();
     let times: Vec<chrono::DateTime<chrono::Utc>> = batch.iter().map(|(_, t)| *t).collect();
     diesel::sql_query(
         "UPDATE users SET last_seen_at = b.seen FROM unnest($1::uuid[], $2::timestamptz[]) AS b(id, seen) \
@@ -152,7 +152,7 @@ pub async fn admin_search(
 }
 
 /// Sets the global role.
-pub async fn set_role(conn: &mut AsyncPgConnection, id: Uuid, role: &str) -> QueryResult<User> {
+pub async fn set_role(conn: &mut AsyncPgConnection, id: UserId, role: Role) -> QueryResult<User> {
     diesel::update(users::table.find(id))
         .set(users::role.eq(role))
         .returning(User::as_returning())
@@ -164,7 +164,7 @@ pub async fn set_role(conn: &mut AsyncPgConnection, id: Uuid, role: &str) -> Que
 /// the reason).
 pub async fn set_banned(
     conn: &mut AsyncPgConnection,
-    id: Uuid,
+    id: UserId,
     banned: bool,
     reason: Option<&str>,
 ) -> QueryResult<User> {

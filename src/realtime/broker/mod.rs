@@ -18,14 +18,15 @@ use actix::{Message, Recipient};
 use bytestring::ByteString;
 use uuid::Uuid;
 
+use crate::ids::{RoomId, Seq, UserId};
 use crate::protocol::{CloseReason, ServerEvent};
 use crate::realtime::outbox::ConnHandle;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Topic {
-    Room(Uuid),
-    User(Uuid),
-    Presence(Uuid),
+    Room(RoomId),
+    User(UserId),
+    Presence(UserId),
     /// Every connection of an admin or moderator subscribes it while open.
     Staff,
 }
@@ -50,9 +51,9 @@ impl Topic {
         let (kind, id) = name.split_once(':')?;
         let id: Uuid = id.parse().ok()?;
         match kind {
-            "room" => Some(Topic::Room(id)),
-            "user" => Some(Topic::User(id)),
-            "presence" => Some(Topic::Presence(id)),
+            "room" => Some(Topic::Room(id.into())),
+            "user" => Some(Topic::User(id.into())),
+            "presence" => Some(Topic::Presence(id.into())),
             _ => None,
         }
     }
@@ -64,10 +65,10 @@ pub enum Envelope {
     /// A protocol event, serialised once and shared by every recipient.
     Event {
         /// The room seq the event carries, for room history events; the room actor orders by it.
-        seq: Option<i64>,
+        seq: Option<Seq>,
         text: ByteString,
         /// Not delivered to this user's connections (typing goes to the others only).
-        exclude_user: Option<Uuid>,
+        exclude_user: Option<UserId>,
     },
     /// Membership and session changes that actors act on.
     Control(Control),
@@ -80,7 +81,7 @@ impl Envelope {
     }
 
     /// An event for everyone on the topic but this user's connections.
-    pub fn event_except(event: &ServerEvent<'_>, user_id: Uuid) -> Self {
+    pub fn event_except(event: &ServerEvent<'_>, user_id: UserId) -> Self {
         Envelope::Event { seq: event.seq(), text: event.to_text(), exclude_user: Some(user_id) }
     }
 }
@@ -91,17 +92,17 @@ pub enum Control {
     /// topic: a support room opened; every staff connection attaches to it without membership.
     /// `from_seq`: the room's last seq when the membership was committed; events after it that
     /// the room actor already passed are read back for this connection (see `room::AddConn`).
-    Attach { room_id: Uuid, from_seq: Option<i64> },
+    Attach { room_id: RoomId, from_seq: Option<Seq> },
     /// On a room topic: this user left or was removed; their connections detach.
-    Detach { user_id: Uuid },
+    Detach { user_id: UserId },
     /// On a room topic: the room is gone.
     RoomDeleted,
     /// On a user topic: the user left or lost this room; their connections forget it.
-    Left { room_id: Uuid },
+    Left { room_id: RoomId },
     /// On a user topic: close the user's connections.
     Close(CloseReason),
     /// On a user topic: start receiving this user's presence (a new friend).
-    WatchPresence { user_id: Uuid },
+    WatchPresence { user_id: UserId },
 }
 
 /// A delivery from the broker to a subscriber.

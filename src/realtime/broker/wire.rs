@@ -8,9 +8,9 @@ use std::borrow::Cow;
 
 use bytestring::ByteString;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::{Control, Envelope, Topic};
+use crate::ids::{RoomId, Seq, UserId};
 use crate::protocol::CloseReason;
 
 #[derive(Serialize, Deserialize)]
@@ -20,9 +20,9 @@ struct Header<'a> {
     #[serde(borrow)]
     o: Cow<'a, str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    s: Option<i64>,
+    s: Option<Seq>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    x: Option<Uuid>,
+    x: Option<UserId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     c: Option<WireControl>,
     /// When it was published (µs since the Unix epoch), for the transit-time histogram.
@@ -34,23 +34,23 @@ struct Header<'a> {
 #[serde(tag = "k", rename_all = "snake_case")]
 enum WireControl {
     Attach {
-        room_id: Uuid,
+        room_id: RoomId,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        from_seq: Option<i64>,
+        from_seq: Option<Seq>,
     },
     Detach {
-        user_id: Uuid,
+        user_id: UserId,
     },
     RoomDeleted,
     Left {
-        room_id: Uuid,
+        room_id: RoomId,
     },
     /// The reason by name: every instance closes with the same code and text.
     Close {
         reason: CloseReason,
     },
     WatchPresence {
-        user_id: Uuid,
+        user_id: UserId,
     },
 }
 
@@ -147,13 +147,15 @@ pub fn topic(prefix: &str, channel: &str) -> Option<Topic> {
 
 #[cfg(test)]
 mod tests {
+    use uuid::Uuid;
+
     use super::*;
 
     #[test]
     fn an_event_round_trips_with_its_seq_exclusion_and_origin() {
-        let user = Uuid::new_v4();
+        let user = UserId::new();
         let env = Envelope::Event {
-            seq: Some(7),
+            seq: Some(Seq(7)),
             text: "{\"type\":\"x\",\"data\":\"a\\nb\"}".into(),
             exclude_user: Some(user),
         };
@@ -161,7 +163,7 @@ mod tests {
         assert_eq!(decoded.origin, "node-a");
         match decoded.envelope {
             Envelope::Event { seq, text, exclude_user } => {
-                assert_eq!(seq, Some(7));
+                assert_eq!(seq, Some(Seq(7)));
                 assert_eq!(&*text, "{\"type\":\"x\",\"data\":\"a\\nb\"}");
                 assert_eq!(exclude_user, Some(user));
             }
@@ -193,7 +195,7 @@ mod tests {
     #[test]
     fn channels_map_back_to_topics_only_under_the_prefix() {
         let id = Uuid::new_v4();
-        for t in [Topic::Room(id), Topic::User(id), Topic::Presence(id), Topic::Staff] {
+        for t in [Topic::Room(id.into()), Topic::User(id.into()), Topic::Presence(id.into()), Topic::Staff] {
             let ch = channel("p1", t);
             assert_eq!(topic("p1", &ch), Some(t), "{ch}");
             assert_eq!(topic("p2", &ch), None);
