@@ -9,8 +9,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::cluster_support::{Cluster, PgProxy, RedisServer, free_port, instance_metric, instance_settings, redis_url};
+use crate::helpers::ws::{WsClient, new_bodies};
 use crate::helpers::{JWT_SECRET, TestApp, TestUser, spawn_app_from, test_settings};
-use crate::ws::{WsClient, new_bodies};
 
 async fn befriend(app: &TestApp, a: &TestUser, b: &TestUser) {
     let req: Value = app

@@ -13,8 +13,8 @@ use actix_web::rt::task::JoinHandle;
 use plauder::config::Settings;
 use uuid::Uuid;
 
+use crate::helpers::ws::WsClient;
 use crate::helpers::{TestApp, spawn_app_from, test_settings};
-use crate::ws::WsClient;
 
 /// The suite's Redis; scripts/test.sh starts it.
 pub fn redis_url() -> String {

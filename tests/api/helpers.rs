@@ -14,6 +14,10 @@ use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
+use self::ws::WsClient;
+
+pub mod ws;
+
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const JWT_SECRET: &str = "test-secret-that-is-at-least-32-bytes-long!";
 
@@ -270,7 +274,7 @@ impl TestApp {
     }
 
     /// Opens a WebSocket with the token in the Authorization header and reads its `hello`.
-    pub async fn ws(&self, token: &str) -> crate::ws::WsClient {
+    pub async fn ws(&self, token: &str) -> WsClient {
         let mut client = self.ws_raw(token).await.expect("websocket upgrade");
         let hello = client.next_frame().await;
         assert_eq!(hello["type"], "hello", "first frame: {hello}");
@@ -279,8 +283,8 @@ impl TestApp {
     }
 
     /// Opens a WebSocket without reading anything.
-    pub async fn ws_raw(&self, token: &str) -> Result<crate::ws::WsClient, tokio_tungstenite::tungstenite::Error> {
-        crate::ws::WsClient::connect(&self.ws_url(), Some(token)).await
+    pub async fn ws_raw(&self, token: &str) -> Result<WsClient, tokio_tungstenite::tungstenite::Error> {
+        WsClient::connect(&self.ws_url(), Some(token)).await
     }
 
     pub fn ws_url(&self) -> String {

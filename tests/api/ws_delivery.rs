@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::helpers::spawn_app;
-use crate::ws::new_bodies;
+use crate::helpers::ws::new_bodies;
 
 #[actix_web::test]
 async fn a_send_reaches_every_connection_of_every_member_once_and_no_one_else() {

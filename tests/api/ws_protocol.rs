@@ -7,9 +7,10 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Error;
 
+use crate::helpers::ws::WsClient;
 use crate::helpers::{PASSWORD, spawn_app, spawn_app_with};
 
-fn upgrade_status(result: Result<crate::ws::WsClient, Error>) -> u16 {
+fn upgrade_status(result: Result<WsClient, Error>) -> u16 {
     match result {
         Err(Error::Http(response)) => response.status().as_u16(),
         Err(other) => panic!("unexpected error {other}"),
@@ -21,10 +22,10 @@ fn upgrade_status(result: Result<crate::ws::WsClient, Error>) -> u16 {
 async fn the_upgrade_needs_a_valid_token_and_a_banned_user_gets_403() {
     let app = spawn_app().await;
     let ada = app.register("ada").await;
-    assert_eq!(upgrade_status(crate::ws::WsClient::connect(&app.ws_url(), None).await), 401);
+    assert_eq!(upgrade_status(WsClient::connect(&app.ws_url(), None).await), 401);
     assert_eq!(upgrade_status(app.ws_raw("garbage").await), 401);
     // The browser form: ?token=
-    let mut via_query = crate::ws::WsClient::connect(&format!("{}?token={}", app.ws_url(), ada.access_token), None)
+    let mut via_query = WsClient::connect(&format!("{}?token={}", app.ws_url(), ada.access_token), None)
         .await
         .expect("?token= accepted");
     assert_eq!(via_query.next_frame().await["type"], "hello");
