@@ -10,33 +10,11 @@ use serde_json::{Value, json};
 
 use crate::cluster_support::{Cluster, PgProxy, RedisServer, free_port, instance_metric, instance_settings, redis_url};
 use crate::helpers::ws::{WsClient, new_bodies};
-use crate::helpers::{JWT_SECRET, TestApp, TestUser, spawn_app_from, test_settings};
-
-async fn befriend(app: &TestApp, a: &TestUser, b: &TestUser) {
-    let req: Value = app
-        .post("/api/v1/friends/requests", Some(&a.access_token), json!({"user_id": b.id}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let res = app
-        .post(
-            &format!("/api/v1/friends/requests/{}/accept", req["id"].as_str().unwrap()),
-            Some(&b.access_token),
-            json!({}),
-        )
-        .await;
-    assert!(res.status().is_success(), "accept");
-}
+use crate::helpers::{JWT_SECRET, TestApp, TestUser, open_session, spawn_app_from, test_settings, user_with_role};
 
 /// The next `presence` event about `user`.
 async fn presence_of(ws: &mut WsClient, user: &TestUser) -> Value {
-    loop {
-        let ev = ws.event("presence").await;
-        if ev["user_id"] == user.id.to_string() {
-            return ev;
-        }
-    }
+    ws.event_where("presence", |ev| ev["user_id"] == user.id.to_string()).await
 }
 
 #[actix_web::test]
@@ -100,7 +78,7 @@ async fn presence_is_the_same_on_every_instance() {
     let c = Cluster::start(&redis_url()).await;
     let ada = c.front.register("ada").await;
     let bob = c.front.register("bob").await;
-    befriend(&c.front, &ada, &bob).await;
+    c.front.befriend(&ada, &bob).await;
     let mut bob_b = c.ws_on(&bob.access_token, "beta").await;
 
     let phone = c.ws_on(&ada.access_token, "alpha").await;
@@ -115,7 +93,7 @@ async fn presence_is_the_same_on_every_instance() {
     phone.close().await;
     let frames = bob_b.frames_within(Duration::from_millis(1200)).await;
     assert!(frames.iter().all(|f| f["type"] != "presence" || f["data"]["status"] == "dnd"), "{frames:?}");
-    let friends: Value = c.a.get("/api/v1/friends", Some(&bob.access_token)).await.json().await.unwrap();
+    let friends = c.a.friends(&bob).await;
     assert_eq!(friends["friends"][0]["user"]["presence"]["status"], "dnd", "alpha sees beta's device");
 
     laptop.close().await;
@@ -315,7 +293,7 @@ async fn an_instance_killed_with_sigkill_has_its_users_offline_everywhere_within
     }
     let ada = alive.register("ada").await;
     let bob = alive.register("bob").await;
-    befriend(&alive, &ada, &bob).await;
+    alive.befriend(&ada, &bob).await;
     let mut bob_s = alive.ws(&bob.access_token).await;
     let ada_v = victim_app.ws(&ada.access_token).await;
     assert_eq!(ada_v.hello["data"]["instance"], "victim");
@@ -332,7 +310,7 @@ async fn an_instance_killed_with_sigkill_has_its_users_offline_everywhere_within
     let r = &base.redis;
     let bound = Duration::from_millis(r.instance_ttl_ms + r.heartbeat_interval_ms + 1000);
     assert!(took <= bound, "offline after {took:?}, bound {bound:?}");
-    let friends: Value = alive.get("/api/v1/friends", Some(&bob.access_token)).await.json().await.unwrap();
+    let friends = alive.friends(&bob).await;
     assert_eq!(friends["friends"][0]["user"]["presence"]["status"], "offline");
     drop(ada_v);
 }
@@ -392,7 +370,7 @@ async fn an_instance_starts_and_serves_its_own_clients_while_redis_is_unreachabl
 
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
-    befriend(&app, &ada, &bob).await;
+    app.befriend(&ada, &bob).await;
     let room = app.group(&ada, "local", &[&bob]).await;
     let mut bobs = app.ws(&bob.access_token).await;
     let mut adas = app.ws(&ada.access_token).await;
@@ -431,10 +409,10 @@ async fn an_idle_subscriber_connection_is_kept_not_reconnected() {
 #[actix_web::test]
 async fn a_support_session_opened_on_one_instance_reaches_staff_on_the_other() {
     let c = Cluster::start(&redis_url()).await;
-    let admin = crate::support::user_with_role(&c.front, "root", "admin").await;
+    let admin = user_with_role(&c.front, "root", "admin").await;
     let mut admin_b = c.ws_on(&admin.access_token, "beta").await;
 
-    let v = crate::support::open_session(&c.a, "vera").await;
+    let v = open_session(&c.a, "vera").await;
     let created = admin_b.event("support.session_created").await;
     assert_eq!(created["room"]["id"], v.room.to_string());
     // The staff attach crossed too: the visitor's message on alpha reaches the admin on beta.

@@ -108,7 +108,7 @@ pub async fn fresh_database() -> String {
 pub async fn test_settings() -> Settings {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     let mut settings = Settings::load_unchecked(&dir, "test").expect("config/test.toml");
-    settings.database.url = format!("{}", fresh_database().await).into();
+    settings.database.url = fresh_database().await.into();
     settings.auth.jwt_secret = JWT_SECRET.to_owned().into();
     settings.database.migrate_on_start = false;
     settings.validate().expect("valid test settings");
@@ -273,6 +273,28 @@ impl TestApp {
         res.json().await.expect("json")
     }
 
+    /// Makes `a` and `b` friends: `a` asks, `b` accepts.
+    pub async fn befriend(&self, a: &TestUser, b: &TestUser) {
+        let res = self.post("/api/v1/friends/requests", Some(&a.access_token), json!({"user_id": b.id})).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "friend request");
+        let req: Value = res.json().await.expect("json");
+        let res = self
+            .post(
+                &format!("/api/v1/friends/requests/{}/accept", req["id"].as_str().expect("request id")),
+                Some(&b.access_token),
+                json!({}),
+            )
+            .await;
+        assert!(res.status().is_success(), "accept: {}", res.status());
+    }
+
+    /// `user`'s friend list (`{"friends": [{"user": {.., "presence": ..}, ..}]}`).
+    pub async fn friends(&self, user: &TestUser) -> Value {
+        let res = self.get("/api/v1/friends", Some(&user.access_token)).await;
+        assert_eq!(res.status(), StatusCode::OK, "friends");
+        res.json().await.expect("json")
+    }
+
     /// Opens a WebSocket with the token in the Authorization header and reads its `hello`.
     pub async fn ws(&self, token: &str) -> WsClient {
         let mut client = self.ws_raw(token).await.expect("websocket upgrade");
@@ -305,6 +327,43 @@ impl TestApp {
         let mut conn = AsyncPgConnection::establish(&self.db_url).await.expect("connect");
         sql_query(statement).execute(&mut conn).await.expect("sql");
     }
+}
+
+/// A registered user given a global role by SQL (what `plauder user create --role` makes).
+pub async fn user_with_role(app: &TestApp, name: &str, role: &str) -> TestUser {
+    let user = app.register(name).await;
+    app.sql(&format!("UPDATE users SET role = '{role}' WHERE id = '{}'", user.id)).await;
+    user
+}
+
+/// A support visitor: its guest account (as a `TestUser`), session and room.
+pub struct Visitor {
+    pub guest: TestUser,
+    pub session_id: Uuid,
+    pub room: Uuid,
+}
+
+/// Opens a support session as visitor `name`.
+pub async fn open_session(app: &TestApp, name: &str) -> Visitor {
+    let res = app
+        .post("/api/v1/support/sessions", None, json!({"name": name, "email": format!("{name}@visitor.example")}))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED, "open a support session");
+    let body: Value = res.json().await.expect("json");
+    Visitor {
+        guest: TestUser {
+            id: uuid_of(&body["user"]["id"]),
+            access_token: body["access_token"].as_str().expect("access token").to_owned(),
+            refresh_token: body["refresh_token"].as_str().expect("refresh token").to_owned(),
+        },
+        session_id: uuid_of(&body["session_id"]),
+        room: uuid_of(&body["room"]["id"]),
+    }
+}
+
+/// The UUID in a JSON string.
+pub fn uuid_of(v: &Value) -> Uuid {
+    v.as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("not a uuid: {v}"))
 }
 
 /// Asserts the protocol's error shape and code, returning the body.

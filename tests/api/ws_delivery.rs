@@ -329,12 +329,10 @@ async fn a_new_members_messages_committed_before_its_attach_arrives_still_reach_
     late_attach(&app, bob.id, busy, 1);
     app.send(&ada, busy, "m4").await;
 
-    // Read until the seven expected messages are in (next_frame fails the test after its
-    // time-out), then a little longer for anything extra.
-    let mut frames = Vec::new();
-    while new_bodies(&frames, Some(fresh)).len() + new_bodies(&frames, Some(busy)).len() < 7 {
-        frames.push(bobs.next_frame().await);
-    }
+    // Read until the seven expected messages are in, then a little longer for anything extra.
+    let mut frames = bobs
+        .frames_until("the seven messages", |f| new_bodies(f, Some(fresh)).len() + new_bodies(f, Some(busy)).len() >= 7)
+        .await;
     frames.extend(bobs.frames_within(Duration::from_millis(300)).await);
     assert_eq!(
         new_bodies(&frames, Some(fresh)),

@@ -199,17 +199,9 @@ async fn on_shutdown_running_commands_reply_before_sockets_close_with_1001() {
     let mut idle = app.ws(&ada.access_token).await;
     ws.send_json(json!({"id": 1, "type": "message.send", "data": {"room_id": room, "body": "last words"}})).await;
     app.state.realtime.begin_shutdown();
-    let mut replied = None;
-    let code = loop {
-        let frame = ws.next_frame().await;
-        match frame["type"].as_str() {
-            Some("reply") => replied = Some(frame),
-            Some("closed") => break frame["code"].as_u64().unwrap(),
-            _ => {}
-        }
-    };
+    let (frames, code) = ws.frames_until_closed().await;
     assert_eq!(code, 1001);
-    let reply = replied.expect("the command was answered before the close");
+    let reply = frames.into_iter().find(|f| f["type"] == "reply").expect("the command was answered before the close");
     if reply["ok"] == true {
         let page = app.history(&ada, room, "").await;
         assert_eq!(page["messages"][0]["body"], "last words", "an ok reply means committed");

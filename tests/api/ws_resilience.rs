@@ -65,15 +65,8 @@ async fn a_consumer_that_stops_reading_is_closed_with_4009_and_its_queue_stays_b
         }
     };
     tokio::join!(fast_reader, flood);
-    let mut received = 0;
-    let code = loop {
-        let frame = bobs.next_frame().await;
-        match frame["type"].as_str() {
-            Some("test.filler") => received += 1,
-            Some("closed") => break frame["code"].as_u64().unwrap(),
-            _ => {}
-        }
-    };
+    let (frames, code) = bobs.frames_until_closed().await;
+    let received = frames.iter().filter(|f| f["type"] == "test.filler").count();
     assert_eq!(code, 4009);
     assert!(received < 1500, "a slow consumer must not get everything queued for it ({received})");
     assert!(app.metric("ws_slow_consumers_total").await >= 1.0);
