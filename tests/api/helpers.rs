@@ -8,14 +8,17 @@ use diesel::sql_types::{BigInt, Text};
 use diesel::{QueryableByName, sql_query};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use plauder::config::Settings;
+use plauder::realtime::registry::{RegistryStats, Stats};
 use plauder::startup::Application;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
+use self::wait::{check, eventually};
 use self::ws::WsClient;
 
+pub mod wait;
 pub mod ws;
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -320,6 +323,21 @@ impl TestApp {
             .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
+    }
+
+    /// This instance's registry: its rooms with local connections, and connection-room
+    /// attachments (one per connection and room of its user).
+    pub async fn registry_stats(&self) -> RegistryStats {
+        self.state.realtime.registry.send(Stats).await.expect("the registry answers")
+    }
+
+    /// Waits until this instance's registry holds `n` connection-room attachments: a membership
+    /// change has reached the member's connections (they hear the room from then on, or no more).
+    pub async fn wait_for_attachments(&self, n: usize) {
+        eventually(&format!("{n} connection-room attachments in the registry"), async || {
+            check(self.registry_stats().await, |s| s.attachments == n)
+        })
+        .await;
     }
 
     /// Runs SQL against this test's database, for arranging states the API cannot reach.

@@ -7,6 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Error;
 
+use crate::helpers::wait::{check, eventually};
 use crate::helpers::ws::WsClient;
 use crate::helpers::{PASSWORD, spawn_app, spawn_app_with};
 
@@ -180,8 +181,11 @@ async fn a_silent_connection_is_closed_after_three_heartbeats() {
     let ada = app.register("ada").await;
     let mut ws = app.ws(&ada.access_token).await;
     assert_eq!(ws.hello["data"]["heartbeat_ms"], 100);
-    // Not reading means not answering the server's pings.
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Not reading means not answering the server's pings: the server gives up on the connection.
+    eventually("the server to close the silent connection", async || {
+        check(app.state.realtime.connections(), |&open| open == 0)
+    })
+    .await;
     assert_eq!(ws.closed_with().await, 1001);
     // An attentive client stays: reading answers pings.
     let mut alive = app.ws(&ada.access_token).await;
