@@ -1,5 +1,7 @@
 //! The test harness: `spawn_app()` gives each test its own database (cloned from a migrated
-//! template) and its own server on a random port, and `TestApp` has a method per endpoint.
+//! template) and its own server on a random port, and `TestApp` has a method per endpoint. The
+//! helpers shared by test files live here: `ws` is the WebSocket client, `wait` waits for
+//! conditions (`eventually`) and keeps the unavoidable absence windows explicit.
 
 use std::path::Path;
 use std::time::Duration;
