@@ -6,13 +6,12 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{PASSWORD, TestApp, TestUser, assert_error, spawn_app};
-use crate::support::{open_session, user_with_role};
+use crate::helpers::{PASSWORD, TestApp, TestUser, Visitor, assert_error, open_session, spawn_app, user_with_role};
 
 /// One cell's fresh targets, so no cell changes another's outcome.
 struct Targets {
     user: TestUser,
-    visitor: crate::support::Visitor,
+    visitor: Visitor,
     message: String,
     contact: String,
 }

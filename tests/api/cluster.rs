@@ -9,34 +9,13 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::cluster_support::{Cluster, PgProxy, RedisServer, free_port, instance_metric, instance_settings, redis_url};
-use crate::helpers::{JWT_SECRET, TestApp, TestUser, spawn_app_from, test_settings};
-use crate::ws::{WsClient, new_bodies};
-
-async fn befriend(app: &TestApp, a: &TestUser, b: &TestUser) {
-    let req: Value = app
-        .post("/api/v1/friends/requests", Some(&a.access_token), json!({"user_id": b.id}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let res = app
-        .post(
-            &format!("/api/v1/friends/requests/{}/accept", req["id"].as_str().unwrap()),
-            Some(&b.access_token),
-            json!({}),
-        )
-        .await;
-    assert!(res.status().is_success(), "accept");
-}
+use crate::helpers::wait::{check, eventually, eventually_within};
+use crate::helpers::ws::{WsClient, new_bodies};
+use crate::helpers::{JWT_SECRET, TestApp, TestUser, open_session, spawn_app_from, test_settings, user_with_role};
 
 /// The next `presence` event about `user`.
 async fn presence_of(ws: &mut WsClient, user: &TestUser) -> Value {
-    loop {
-        let ev = ws.event("presence").await;
-        if ev["user_id"] == user.id.to_string() {
-            return ev;
-        }
-    }
+    ws.event_where("presence", |ev| ev["user_id"] == user.id.to_string()).await
 }
 
 #[actix_web::test]
@@ -67,7 +46,10 @@ async fn a_message_reaches_members_on_both_instances_exactly_once() {
     c.front.send(&bob, room, "over REST through nginx").await;
 
     for ws in [&mut ada_a, &mut bob_b] {
-        let bodies = new_bodies(&ws.frames_within(Duration::from_millis(1500)).await, None);
+        let mut frames = ws.frames_until("both messages", |f| new_bodies(f, None).len() >= 2).await;
+        // And a little longer, for a duplicate.
+        frames.extend(ws.frames_within(Duration::from_millis(300)).await);
+        let bodies = new_bodies(&frames, None);
         assert_eq!(bodies, ["over websocket on alpha", "over REST through nginx"], "once each, in order");
     }
     // beta heard alpha's publication through Redis; alpha skipped its own echo.
@@ -100,7 +82,7 @@ async fn presence_is_the_same_on_every_instance() {
     let c = Cluster::start(&redis_url()).await;
     let ada = c.front.register("ada").await;
     let bob = c.front.register("bob").await;
-    befriend(&c.front, &ada, &bob).await;
+    c.front.befriend(&ada, &bob).await;
     let mut bob_b = c.ws_on(&bob.access_token, "beta").await;
 
     let phone = c.ws_on(&ada.access_token, "alpha").await;
@@ -115,7 +97,7 @@ async fn presence_is_the_same_on_every_instance() {
     phone.close().await;
     let frames = bob_b.frames_within(Duration::from_millis(1200)).await;
     assert!(frames.iter().all(|f| f["type"] != "presence" || f["data"]["status"] == "dnd"), "{frames:?}");
-    let friends: Value = c.a.get("/api/v1/friends", Some(&bob.access_token)).await.json().await.unwrap();
+    let friends = c.a.friends(&bob).await;
     assert_eq!(friends["friends"][0]["user"]["presence"]["status"], "dnd", "alpha sees beta's device");
 
     laptop.close().await;
@@ -197,15 +179,11 @@ async fn removal_and_deletion_stop_a_rooms_events_on_every_instance() {
 /// The connection no longer counts itself a member. The change reaches it on the user's channel,
 /// which Redis may deliver a moment after the room's event the client already saw.
 async fn typing_refused(ws: &mut WsClient, room: uuid::Uuid) {
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
+    eventually("typing in the room to be refused", async || {
         let r = ws.command("typing", json!({"room_id": room, "active": true})).await;
-        if r["error"]["code"] == "forbidden" {
-            return;
-        }
-        assert!(Instant::now() < deadline, "typing still accepted: {r}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        check(r, |r| r["error"]["code"] == "forbidden")
+    })
+    .await;
 }
 
 /// Sends `n` messages as `user` over `ws`, returning the seqs committed (acknowledged).
@@ -215,6 +193,8 @@ async fn send_burst(ws: &mut WsClient, room: uuid::Uuid, tag: &str, n: usize) ->
         let r = ws.command("message.send", json!({"room_id": room, "body": format!("{tag} {i}")})).await;
         assert_eq!(r["ok"], true, "{r}");
         seqs.push(r["data"]["message"]["seq"].as_i64().unwrap());
+        // A pause, not a wait for anything: the traffic is spread over time rather than sent
+        // back to back, as clients send.
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     seqs
@@ -236,29 +216,32 @@ async fn with_redis_killed_each_instance_serves_its_own_and_sync_recovers_everyt
     redis.kill();
     committed.extend(send_burst(&mut ada_a, room, "during", 10).await);
     // Local delivery on alpha does not need Redis.
-    let bodies = new_bodies(&cy_a.frames_within(Duration::from_millis(800)).await, None);
-    assert_eq!(bodies.iter().filter(|b| b.starts_with("during")).count(), 10, "{bodies:?}");
+    let tagged = |frames: &[Value], tag: &str| new_bodies(frames, None).iter().filter(|b| b.starts_with(tag)).count();
+    let mut frames = cy_a.frames_until("the ten messages sent during the outage", |f| tagged(f, "during") >= 10).await;
+    frames.extend(cy_a.frames_within(Duration::from_millis(300)).await);
+    assert_eq!(tagged(&frames, "during"), 10, "{:?}", new_bodies(&frames, None));
     let res = c.a.get("/health/ready", None).await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: Value = res.json().await.unwrap();
     assert!(body["checks"]["redis"].as_str().unwrap().starts_with("down"), "{body}");
     assert_eq!(body["checks"]["postgres"], "up");
-    assert!(instance_metric(&c.a, "broker_publish_errors_total", "alpha").await >= 1.0);
+    eventually("alpha to count publishes that failed", async || {
+        check(instance_metric(&c.a, "broker_publish_errors_total", "alpha").await, |&n| n >= 1.0)
+    })
+    .await;
 
     redis.restart().await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while c.b.get("/health/ready", None).await.status() != StatusCode::OK
-        || c.a.get("/health/ready", None).await.status() != StatusCode::OK
-    {
-        assert!(Instant::now() < deadline, "the brokers did not reconnect");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually("both instances ready again (the brokers reconnected)", async || {
+        let ready = (c.b.get("/health/ready", None).await.status(), c.a.get("/health/ready", None).await.status());
+        check(ready, |&r| r == (StatusCode::OK, StatusCode::OK))
+    })
+    .await;
     committed.extend(send_burst(&mut ada_a, room, "after", 3).await);
 
     // Bob on beta saw what crossed before and after; what he missed he gets from sync.
-    let frames = bob_b.frames_within(Duration::from_millis(1500)).await;
-    let bodies = new_bodies(&frames, None);
-    assert!(bodies.iter().filter(|b| b.starts_with("after")).count() == 3, "delivery resumed: {bodies:?}");
+    let mut frames = bob_b.frames_until("the three messages sent after the outage", |f| tagged(f, "after") >= 3).await;
+    frames.extend(bob_b.frames_within(Duration::from_millis(300)).await);
+    assert!(tagged(&frames, "after") == 3, "delivery resumed: {:?}", new_bodies(&frames, None));
     let r = bob_b.command("sync", json!({"room_id": room, "since_seq": 0, "limit": 100})).await;
     let synced: BTreeSet<i64> =
         r["data"]["messages"].as_array().unwrap().iter().map(|m| m["seq"].as_i64().unwrap()).collect();
@@ -308,14 +291,13 @@ async fn an_instance_killed_with_sigkill_has_its_users_offline_everywhere_within
         db_url: alive.db_url.clone(),
         state: alive.state.clone(),
     };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while reqwest::get(format!("{}/health", victim_app.address)).await.is_err() {
-        assert!(Instant::now() < deadline, "plauder serve did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually_within(Duration::from_secs(20), "plauder serve to answer /health", async || {
+        reqwest::get(format!("{}/health", victim_app.address)).await.map(drop)
+    })
+    .await;
     let ada = alive.register("ada").await;
     let bob = alive.register("bob").await;
-    befriend(&alive, &ada, &bob).await;
+    alive.befriend(&ada, &bob).await;
     let mut bob_s = alive.ws(&bob.access_token).await;
     let ada_v = victim_app.ws(&ada.access_token).await;
     assert_eq!(ada_v.hello["data"]["instance"], "victim");
@@ -332,7 +314,7 @@ async fn an_instance_killed_with_sigkill_has_its_users_offline_everywhere_within
     let r = &base.redis;
     let bound = Duration::from_millis(r.instance_ttl_ms + r.heartbeat_interval_ms + 1000);
     assert!(took <= bound, "offline after {took:?}, bound {bound:?}");
-    let friends: Value = alive.get("/api/v1/friends", Some(&bob.access_token)).await.json().await.unwrap();
+    let friends = alive.friends(&bob).await;
     assert_eq!(friends["friends"][0]["user"]["presence"]["status"], "offline");
     drop(ada_v);
 }
@@ -365,17 +347,13 @@ async fn with_postgresql_cut_off_commands_fail_with_unavailable_and_service_resu
     assert_eq!(ws.command("ping", json!({})).await["ok"], true, "the socket survives");
 
     proxy.restore();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    eventually("a send to succeed again (the service resumed)", async || {
         let res = app
             .post(&format!("/api/v1/rooms/{room}/messages"), Some(&ada.access_token), json!({"body": "after"}))
             .await;
-        if res.status() == StatusCode::CREATED {
-            break;
-        }
-        assert!(Instant::now() < deadline, "service did not resume: {}", res.status());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        check(res.status(), |&s| s == StatusCode::CREATED)
+    })
+    .await;
     let r = ws.command("message.send", json!({"room_id": room, "body": "after, over websocket"})).await;
     assert_eq!(r["ok"], true, "{r}");
 }
@@ -392,7 +370,7 @@ async fn an_instance_starts_and_serves_its_own_clients_while_redis_is_unreachabl
 
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
-    befriend(&app, &ada, &bob).await;
+    app.befriend(&ada, &bob).await;
     let room = app.group(&ada, "local", &[&bob]).await;
     let mut bobs = app.ws(&bob.access_token).await;
     let mut adas = app.ws(&ada.access_token).await;
@@ -412,13 +390,40 @@ async fn a_malformed_redis_url_stops_start_up_with_a_clear_error() {
 
 #[actix_web::test]
 async fn an_idle_subscriber_connection_is_kept_not_reconnected() {
-    let c = Cluster::start(&redis_url()).await;
+    // A redis-server of the test's own, whose client list holds only this cluster's connections.
+    let redis = RedisServer::start().await;
+    let c = Cluster::start(&redis.url()).await;
     let ada = c.front.register("ada").await;
     let bob = c.front.register("bob").await;
     let room = c.front.group(&ada, "idle", &[&bob]).await;
     let mut bob_b = c.ws_on(&bob.access_token, "beta").await;
-    // Longer than the subscriber's keep-alive PING period (5 s), with nothing published.
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    // A socket on alpha too, so that both instances hold subscriptions (a connection with none
+    // is no longer in pub/sub mode as Redis lists it).
+    let _ada_a = c.ws_on(&ada.access_token, "alpha").await;
+    // The instances' pub/sub connections, alpha's and beta's.
+    let subscribers: Vec<String> =
+        redis.clients().await.iter().filter(|c| c["flags"].contains('P')).map(|c| c["id"].clone()).collect();
+    assert_eq!(subscribers.len(), 2, "one subscriber connection per instance");
+    let last_commands = async || {
+        let clients = redis.clients().await;
+        let last_of = |id: &String| clients.iter().find(|c| &c["id"] == id).map(|c| c["cmd"].clone());
+        subscribers.iter().map(last_of).collect::<Vec<_>>()
+    };
+    // Idle until each has had its keep-alive PING (every 5 s).
+    eventually_within(Duration::from_secs(20), "a keep-alive PING on both subscriber connections", async || {
+        check(last_commands().await, |cmds| cmds.iter().all(|c| c.as_deref() == Some("ping")))
+    })
+    .await;
+    // The next subscription of each instance (a new user's sockets; they say hello once it is
+    // made) goes over the same connection if the PING's answer was taken well.
+    let cyd = c.front.register("cyd").await;
+    let _cyd_a = c.a.ws(&cyd.access_token).await;
+    let _cyd_b = c.b.ws(&cyd.access_token).await;
+    let cmds = last_commands().await;
+    assert!(
+        cmds.iter().all(|c| c.as_deref() == Some("subscribe")),
+        "the subscriber connections after the PING: {cmds:?}"
+    );
     assert_eq!(
         instance_metric(&c.b, "broker_reconnects_total", "beta").await,
         0.0,
@@ -431,10 +436,10 @@ async fn an_idle_subscriber_connection_is_kept_not_reconnected() {
 #[actix_web::test]
 async fn a_support_session_opened_on_one_instance_reaches_staff_on_the_other() {
     let c = Cluster::start(&redis_url()).await;
-    let admin = crate::support::user_with_role(&c.front, "root", "admin").await;
+    let admin = user_with_role(&c.front, "root", "admin").await;
     let mut admin_b = c.ws_on(&admin.access_token, "beta").await;
 
-    let v = crate::support::open_session(&c.a, "vera").await;
+    let v = open_session(&c.a, "vera").await;
     let created = admin_b.event("support.session_created").await;
     assert_eq!(created["room"]["id"], v.room.to_string());
     // The staff attach crossed too: the visitor's message on alpha reaches the admin on beta.
@@ -445,7 +450,7 @@ async fn a_support_session_opened_on_one_instance_reaches_staff_on_the_other() {
 #[actix_web::test]
 async fn a_role_change_closes_sockets_with_the_same_code_and_text_on_every_instance() {
     let c = Cluster::start(&redis_url()).await;
-    let admin = crate::support::user_with_role(&c.front, "root", "admin").await;
+    let admin = crate::helpers::user_with_role(&c.front, "root", "admin").await;
     let ada = c.front.register("ada").await;
     let mut on_a = c.ws_on(&ada.access_token, "alpha").await;
     let mut on_b = c.ws_on(&ada.access_token, "beta").await;

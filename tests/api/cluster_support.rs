@@ -2,19 +2,20 @@
 //! Redis prefix, a real nginx in front of them, a redis-server of a test's own that it can kill
 //! and restart, and a TCP proxy in front of PostgreSQL that can cut it off.
 
+use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use actix_web::rt::task::JoinHandle;
 use plauder::config::Settings;
 use uuid::Uuid;
 
+use crate::helpers::wait::eventually;
+use crate::helpers::ws::WsClient;
 use crate::helpers::{TestApp, spawn_app_from, test_settings};
-use crate::ws::WsClient;
 
 /// The suite's Redis; scripts/test.sh starts it.
 pub fn redis_url() -> String {
@@ -37,13 +38,10 @@ fn program(name: &str) -> PathBuf {
 }
 
 async fn wait_for_port(port: u16, what: &str) {
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{what} does not listen on {port}");
+    eventually(&format!("{what} to listen on {port}"), async || {
+        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.map(drop)
+    })
+    .await;
 }
 
 fn scratch_dir(kind: &str) -> PathBuf {
@@ -131,6 +129,19 @@ impl RedisServer {
             .expect("start redis-server (scripts/test.sh installs it)");
         self.child = Some(child);
         wait_for_port(self.port, "redis-server").await;
+    }
+
+    /// The connected clients as `CLIENT LIST` shows them, one map per client: `id`, `flags` (`P`
+    /// for a pub/sub connection), `cmd` (the last command it sent), ...
+    pub async fn clients(&self) -> Vec<HashMap<String, String>> {
+        let client = redis::Client::open(self.url()).expect("redis url");
+        let mut conn = client.get_multiplexed_async_connection().await.expect("connect to the test's redis-server");
+        let list: String = redis::cmd("CLIENT").arg("LIST").query_async(&mut conn).await.expect("CLIENT LIST");
+        list.lines()
+            .map(|line| {
+                line.split(' ').filter_map(|f| f.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+            })
+            .collect()
     }
 
     /// SIGKILL: no goodbye to the clients.

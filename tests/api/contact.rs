@@ -3,8 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{assert_error, spawn_app, spawn_app_with};
-use crate::support::user_with_role;
+use crate::helpers::{assert_error, spawn_app, spawn_app_with, user_with_role};
 
 #[actix_web::test]
 async fn a_submitted_message_is_listed_for_staff_until_removed() {

@@ -1,5 +1,7 @@
 //! The test harness: `spawn_app()` gives each test its own database (cloned from a migrated
-//! template) and its own server on a random port, and `TestApp` has a method per endpoint.
+//! template) and its own server on a random port, and `TestApp` has a method per endpoint. The
+//! helpers shared by test files live here: `ws` is the WebSocket client, `wait` waits for
+//! conditions (`eventually`) and keeps the unavoidable absence windows explicit.
 
 use std::path::Path;
 use std::time::Duration;
@@ -8,11 +10,18 @@ use diesel::sql_types::{BigInt, Text};
 use diesel::{QueryableByName, sql_query};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use plauder::config::Settings;
+use plauder::realtime::registry::RegistryStats;
 use plauder::startup::Application;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
+
+use self::wait::{check, eventually};
+use self::ws::WsClient;
+
+pub mod wait;
+pub mod ws;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const JWT_SECRET: &str = "test-secret-that-is-at-least-32-bytes-long!";
@@ -104,7 +113,7 @@ pub async fn fresh_database() -> String {
 pub async fn test_settings() -> Settings {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     let mut settings = Settings::load_unchecked(&dir, "test").expect("config/test.toml");
-    settings.database.url = fresh_database().await.to_string().into();
+    settings.database.url = fresh_database().await.into();
     settings.auth.jwt_secret = JWT_SECRET.to_owned().into();
     settings.database.migrate_on_start = false;
     settings.validate().expect("valid test settings");
@@ -269,8 +278,30 @@ impl TestApp {
         res.json().await.expect("json")
     }
 
+    /// Makes `a` and `b` friends: `a` asks, `b` accepts.
+    pub async fn befriend(&self, a: &TestUser, b: &TestUser) {
+        let res = self.post("/api/v1/friends/requests", Some(&a.access_token), json!({"user_id": b.id})).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "friend request");
+        let req: Value = res.json().await.expect("json");
+        let res = self
+            .post(
+                &format!("/api/v1/friends/requests/{}/accept", req["id"].as_str().expect("request id")),
+                Some(&b.access_token),
+                json!({}),
+            )
+            .await;
+        assert!(res.status().is_success(), "accept: {}", res.status());
+    }
+
+    /// `user`'s friend list (`{"friends": [{"user": {.., "presence": ..}, ..}]}`).
+    pub async fn friends(&self, user: &TestUser) -> Value {
+        let res = self.get("/api/v1/friends", Some(&user.access_token)).await;
+        assert_eq!(res.status(), StatusCode::OK, "friends");
+        res.json().await.expect("json")
+    }
+
     /// Opens a WebSocket with the token in the Authorization header and reads its `hello`.
-    pub async fn ws(&self, token: &str) -> crate::ws::WsClient {
+    pub async fn ws(&self, token: &str) -> WsClient {
         let mut client = self.ws_raw(token).await.expect("websocket upgrade");
         let hello = client.next_frame().await;
         assert_eq!(hello["type"], "hello", "first frame: {hello}");
@@ -279,8 +310,8 @@ impl TestApp {
     }
 
     /// Opens a WebSocket without reading anything.
-    pub async fn ws_raw(&self, token: &str) -> Result<crate::ws::WsClient, tokio_tungstenite::tungstenite::Error> {
-        crate::ws::WsClient::connect(&self.ws_url(), Some(token)).await
+    pub async fn ws_raw(&self, token: &str) -> Result<WsClient, tokio_tungstenite::tungstenite::Error> {
+        WsClient::connect(&self.ws_url(), Some(token)).await
     }
 
     pub fn ws_url(&self) -> String {
@@ -296,11 +327,63 @@ impl TestApp {
             .sum()
     }
 
+    /// This instance's registry: its rooms with local connections, and connection-room
+    /// attachments (one per connection and room of its user).
+    pub async fn registry_stats(&self) -> RegistryStats {
+        self.state.realtime.registry_stats().await.expect("the registry answers")
+    }
+
+    /// Waits until this instance's registry holds `n` connection-room attachments: a membership
+    /// change has reached the member's connections (they hear the room from then on, or no more).
+    pub async fn wait_for_attachments(&self, n: usize) {
+        eventually(&format!("{n} connection-room attachments in the registry"), async || {
+            check(self.registry_stats().await, |s| s.attachments == n)
+        })
+        .await;
+    }
+
     /// Runs SQL against this test's database, for arranging states the API cannot reach.
     pub async fn sql(&self, statement: &str) {
         let mut conn = AsyncPgConnection::establish(&self.db_url).await.expect("connect");
         sql_query(statement).execute(&mut conn).await.expect("sql");
     }
+}
+
+/// A registered user given a global role by SQL (what `plauder user create --role` makes).
+pub async fn user_with_role(app: &TestApp, name: &str, role: &str) -> TestUser {
+    let user = app.register(name).await;
+    app.sql(&format!("UPDATE users SET role = '{role}' WHERE id = '{}'", user.id)).await;
+    user
+}
+
+/// A support visitor: its guest account (as a `TestUser`), session and room.
+pub struct Visitor {
+    pub guest: TestUser,
+    pub session_id: Uuid,
+    pub room: Uuid,
+}
+
+/// Opens a support session as visitor `name`.
+pub async fn open_session(app: &TestApp, name: &str) -> Visitor {
+    let res = app
+        .post("/api/v1/support/sessions", None, json!({"name": name, "email": format!("{name}@visitor.example")}))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED, "open a support session");
+    let body: Value = res.json().await.expect("json");
+    Visitor {
+        guest: TestUser {
+            id: uuid_of(&body["user"]["id"]),
+            access_token: body["access_token"].as_str().expect("access token").to_owned(),
+            refresh_token: body["refresh_token"].as_str().expect("refresh token").to_owned(),
+        },
+        session_id: uuid_of(&body["session_id"]),
+        room: uuid_of(&body["room"]["id"]),
+    }
+}
+
+/// The UUID in a JSON string.
+pub fn uuid_of(v: &Value) -> Uuid {
+    v.as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("not a uuid: {v}"))
 }
 
 /// Asserts the protocol's error shape and code, returning the body.

@@ -22,7 +22,6 @@ mod support;
 mod tokens;
 mod users;
 mod web;
-mod ws;
 mod ws_delivery;
 mod ws_presence;
 mod ws_protocol;

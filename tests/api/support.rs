@@ -8,44 +8,10 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, TestUser, assert_error, spawn_app, spawn_app_with};
+use crate::helpers::{
+    TestApp, TestUser, assert_error, open_session, spawn_app, spawn_app_with, user_with_role, uuid_of,
+};
 use crate::operations::documented_operations;
-
-/// A support visitor: its guest account (as a `TestUser`), session and room.
-pub struct Visitor {
-    pub guest: TestUser,
-    pub session_id: Uuid,
-    pub room: Uuid,
-}
-
-fn uuid_of(v: &Value) -> Uuid {
-    v.as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("not a uuid: {v}"))
-}
-
-/// Opens a support session as visitor `name`.
-pub async fn open_session(app: &TestApp, name: &str) -> Visitor {
-    let res = app
-        .post("/api/v1/support/sessions", None, json!({"name": name, "email": format!("{name}@visitor.example")}))
-        .await;
-    assert_eq!(res.status(), StatusCode::CREATED, "open a support session");
-    let body: Value = res.json().await.expect("json");
-    Visitor {
-        guest: TestUser {
-            id: uuid_of(&body["user"]["id"]),
-            access_token: body["access_token"].as_str().expect("access token").to_owned(),
-            refresh_token: body["refresh_token"].as_str().expect("refresh token").to_owned(),
-        },
-        session_id: uuid_of(&body["session_id"]),
-        room: uuid_of(&body["room"]["id"]),
-    }
-}
-
-/// A registered user given a global role by SQL (what `plauder user create --role` makes).
-pub async fn user_with_role(app: &TestApp, name: &str, role: &str) -> TestUser {
-    let user = app.register(name).await;
-    app.sql(&format!("UPDATE users SET role = '{role}' WHERE id = '{}'", user.id)).await;
-    user
-}
 
 async fn sessions(app: &TestApp, staff: &TestUser, query: &str) -> Vec<Value> {
     let res = app.get(&format!("/api/v1/admin/support/sessions{query}"), Some(&staff.access_token)).await;

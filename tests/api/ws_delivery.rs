@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::helpers::spawn_app;
-use crate::ws::new_bodies;
+use crate::helpers::ws::new_bodies;
 
 #[actix_web::test]
 async fn a_send_reaches_every_connection_of_every_member_once_and_no_one_else() {
@@ -65,13 +65,8 @@ async fn a_retried_client_msg_id_returns_the_original_and_announces_nothing_new(
     assert_eq!(r1["data"]["message"], first["data"]["message"]);
     assert_eq!(r2["data"]["message"], first["data"]["message"]);
     for c in [&mut ws, &mut other] {
-        let news: Vec<Value> = c
-            .frames_within(Duration::from_millis(400))
-            .await
-            .into_iter()
-            .filter(|f| f["type"] == "message.new")
-            .collect();
-        assert_eq!(news.len(), 1, "{news:?}");
+        assert_eq!(c.event("message.new").await["message"], first["data"]["message"]);
+        c.no_event("message.new", Duration::from_millis(400)).await;
     }
 }
 
@@ -233,15 +228,15 @@ async fn joining_starts_a_rooms_events_and_removal_stops_them() {
     assert_eq!(added["room_id"], room.to_string());
     assert_eq!(added["user"]["id"], bob.id.to_string());
     assert_eq!(adas.event("room.member_added").await["user"]["id"], bob.id.to_string());
-    // Give the attach a moment, then bob hears the room.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Once the attach reached the registry (ada's connection and now bob's), bob hears the room.
+    app.wait_for_attachments(2).await;
     app.send(&ada, room, "welcome").await;
     assert_eq!(bobs.event("message.new").await["message"]["body"], "welcome");
 
     app.delete(&format!("/api/v1/rooms/{room}/members/{}", bob.id), Some(&ada.access_token)).await;
     let removed = bobs.event("room.member_removed").await;
     assert_eq!(removed, json!({"room_id": room, "user_id": bob.id}));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.wait_for_attachments(1).await;
     app.send(&ada, room, "after bob left").await;
     assert_eq!(adas.event("message.new").await["message"]["body"], "welcome");
     assert_eq!(adas.event("message.new").await["message"]["body"], "after bob left");
@@ -250,7 +245,7 @@ async fn joining_starts_a_rooms_events_and_removal_stops_them() {
     // Added back: hears the room again.
     app.post(&format!("/api/v1/rooms/{room}/members"), Some(&ada.access_token), json!({"user_ids": [bob.id]})).await;
     bobs.event("room.member_added").await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.wait_for_attachments(2).await;
     app.send(&ada, room, "back again").await;
     assert_eq!(bobs.event("message.new").await["message"]["body"], "back again");
 }
@@ -269,7 +264,8 @@ async fn new_rooms_and_friend_requests_reach_the_people_concerned() {
         .unwrap();
     let ev = bobs.event("room.member_added").await;
     assert_eq!(ev["room_id"], dm["id"]);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // bob's connection (the only one) attached to the new room.
+    app.wait_for_attachments(1).await;
     app.send(&ada, dm["id"].as_str().unwrap().parse().unwrap(), "psst").await;
     assert_eq!(bobs.event("message.new").await["message"]["body"], "psst");
 
@@ -330,12 +326,10 @@ async fn a_new_members_messages_committed_before_its_attach_arrives_still_reach_
     late_attach(&app, bob.id, busy, 1);
     app.send(&ada, busy, "m4").await;
 
-    // Read until the seven expected messages are in (next_frame fails the test after its
-    // time-out), then a little longer for anything extra.
-    let mut frames = Vec::new();
-    while new_bodies(&frames, Some(fresh)).len() + new_bodies(&frames, Some(busy)).len() < 7 {
-        frames.push(bobs.next_frame().await);
-    }
+    // Read until the seven expected messages are in, then a little longer for anything extra.
+    let mut frames = bobs
+        .frames_until("the seven messages", |f| new_bodies(f, Some(fresh)).len() + new_bodies(f, Some(busy)).len() >= 7)
+        .await;
     frames.extend(bobs.frames_within(Duration::from_millis(300)).await);
     assert_eq!(
         new_bodies(&frames, Some(fresh)),

@@ -5,22 +5,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::helpers::wait::{check, eventually};
 use crate::helpers::{TestApp, TestUser, spawn_app};
-
-async fn befriend(app: &TestApp, a: &TestUser, b: &TestUser) {
-    let req: Value = app
-        .post("/api/v1/friends/requests", Some(&a.access_token), json!({"user_id": b.id}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    app.post(
-        &format!("/api/v1/friends/requests/{}/accept", req["id"].as_str().unwrap()),
-        Some(&b.access_token),
-        json!({}),
-    )
-    .await;
-}
 
 /// The statuses in `presence` events about `user` among the frames.
 fn statuses(frames: &[Value], user: &TestUser) -> Vec<String> {
@@ -37,14 +23,14 @@ async fn friends_see_a_user_come_online_change_status_and_go_offline() {
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let eve = app.register("eve").await;
-    befriend(&app, &ada, &bob).await;
+    app.befriend(&ada, &bob).await;
     let mut bobs = app.ws(&bob.access_token).await;
     let mut eves = app.ws(&eve.access_token).await;
 
     let mut phone = app.ws(&ada.access_token).await;
     let ev = bobs.event("presence").await;
     assert_eq!((ev["user_id"].as_str(), ev["status"].as_str()), (Some(ada.id.to_string().as_str()), Some("online")));
-    let friends: Value = app.get("/api/v1/friends", Some(&bob.access_token)).await.json().await.unwrap();
+    let friends = app.friends(&bob).await;
     assert_eq!(friends["friends"][0]["user"]["presence"]["status"], "online");
 
     assert_eq!(phone.command("presence.set", json!({"status": "away"})).await["ok"], true);
@@ -72,9 +58,11 @@ async fn friends_see_a_user_come_online_change_status_and_go_offline() {
     assert!(statuses(&frames, &ada).is_empty(), "{frames:?}");
 
     // last_seen_at reaches the database in the next batch.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let friends: Value = app.get("/api/v1/friends", Some(&bob.access_token)).await.json().await.unwrap();
-    let presence = &friends["friends"][0]["user"]["presence"];
+    let presence = eventually("bob's friend list to show ada offline with the saved last_seen_at", async || {
+        let presence = app.friends(&bob).await["friends"][0]["user"]["presence"].clone();
+        check(presence, |p| p["status"] == "offline" && p["last_seen_at"].is_string())
+    })
+    .await;
     assert_eq!(presence["status"], "offline");
     assert!(presence["last_seen_at"].is_string(), "{presence}");
 }
@@ -84,7 +72,7 @@ async fn a_reload_within_the_grace_period_is_not_seen_as_going_offline() {
     let app = spawn_app_slow_grace().await;
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
-    befriend(&app, &ada, &bob).await;
+    app.befriend(&ada, &bob).await;
     let mut bobs = app.ws(&bob.access_token).await;
     let first = app.ws(&ada.access_token).await;
     assert_eq!(bobs.event("presence").await["status"], "online");
@@ -108,8 +96,15 @@ async fn presence_subscribe_answers_statuses_and_then_sends_changes() {
     let app = spawn_app().await;
     let ada = app.register("ada").await;
     let eve = app.register("eve").await;
+    let before = app.metric("presence_events_total").await;
     let _adas = app.ws(&ada.access_token).await;
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // ada's coming online is published (presence changes go out in batches, every
+    // presence_flush_ms): a status that was never shown has no change to announce, so an ada gone
+    // before it would never be seen going offline.
+    eventually("ada's online status published", async || {
+        check(app.metric("presence_events_total").await, |&n| n > before)
+    })
+    .await;
     let mut eves = app.ws(&eve.access_token).await;
     let r = eves.command("presence.subscribe", json!({"user_ids": [ada.id, uuid::Uuid::new_v4()]})).await;
     let statuses_now = r["data"]["statuses"].as_array().unwrap();

@@ -7,9 +7,11 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Error;
 
+use crate::helpers::wait::{check, eventually};
+use crate::helpers::ws::WsClient;
 use crate::helpers::{PASSWORD, spawn_app, spawn_app_with};
 
-fn upgrade_status(result: Result<crate::ws::WsClient, Error>) -> u16 {
+fn upgrade_status(result: Result<WsClient, Error>) -> u16 {
     match result {
         Err(Error::Http(response)) => response.status().as_u16(),
         Err(other) => panic!("unexpected error {other}"),
@@ -21,10 +23,10 @@ fn upgrade_status(result: Result<crate::ws::WsClient, Error>) -> u16 {
 async fn the_upgrade_needs_a_valid_token_and_a_banned_user_gets_403() {
     let app = spawn_app().await;
     let ada = app.register("ada").await;
-    assert_eq!(upgrade_status(crate::ws::WsClient::connect(&app.ws_url(), None).await), 401);
+    assert_eq!(upgrade_status(WsClient::connect(&app.ws_url(), None).await), 401);
     assert_eq!(upgrade_status(app.ws_raw("garbage").await), 401);
     // The browser form: ?token=
-    let mut via_query = crate::ws::WsClient::connect(&format!("{}?token={}", app.ws_url(), ada.access_token), None)
+    let mut via_query = WsClient::connect(&format!("{}?token={}", app.ws_url(), ada.access_token), None)
         .await
         .expect("?token= accepted");
     assert_eq!(via_query.next_frame().await["type"], "hello");
@@ -179,8 +181,11 @@ async fn a_silent_connection_is_closed_after_three_heartbeats() {
     let ada = app.register("ada").await;
     let mut ws = app.ws(&ada.access_token).await;
     assert_eq!(ws.hello["data"]["heartbeat_ms"], 100);
-    // Not reading means not answering the server's pings.
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Not reading means not answering the server's pings: the server gives up on the connection.
+    eventually("the server to close the silent connection", async || {
+        check(app.state.notify.connections(), |&open| open == 0)
+    })
+    .await;
     assert_eq!(ws.closed_with().await, 1001);
     // An attentive client stays: reading answers pings.
     let mut alive = app.ws(&ada.access_token).await;
@@ -198,17 +203,9 @@ async fn on_shutdown_running_commands_reply_before_sockets_close_with_1001() {
     let mut idle = app.ws(&ada.access_token).await;
     ws.send_json(json!({"id": 1, "type": "message.send", "data": {"room_id": room, "body": "last words"}})).await;
     app.state.realtime.begin_shutdown();
-    let mut replied = None;
-    let code = loop {
-        let frame = ws.next_frame().await;
-        match frame["type"].as_str() {
-            Some("reply") => replied = Some(frame),
-            Some("closed") => break frame["code"].as_u64().unwrap(),
-            _ => {}
-        }
-    };
+    let (frames, code) = ws.frames_until_closed().await;
     assert_eq!(code, 1001);
-    let reply = replied.expect("the command was answered before the close");
+    let reply = frames.into_iter().find(|f| f["type"] == "reply").expect("the command was answered before the close");
     if reply["ok"] == true {
         let page = app.history(&ada, room, "").await;
         assert_eq!(page["messages"][0]["body"], "last words", "an ok reply means committed");

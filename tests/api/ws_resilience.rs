@@ -2,12 +2,15 @@
 //! 4009, a crashed room restarted alone, no actors left behind by churn, and many connections in
 //! many rooms each getting every message once and in order.
 
-use plauder::realtime::broker::{Envelope, Topic};
+use std::cell::Cell;
 use std::time::Duration;
+
+use plauder::realtime::broker::{Envelope, Topic};
 
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::helpers::wait::{check, eventually};
 use crate::helpers::{TestUser, spawn_app, spawn_app_with};
 
 #[actix_web::test]
@@ -17,9 +20,14 @@ async fn a_lost_event_is_read_from_the_database_so_delivery_stays_in_seq_order()
     let bob = app.register("bob").await;
     let room = app.group(&ada, "r", &[&bob]).await;
     let mut bobs = app.ws(&bob.access_token).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The room actor bob's connection started reads the room's seq after hello, as the point
+    // from which it delivers; a change committed before that read counts as history the client
+    // loads itself. It delivers no message before that read, so the first reaching bob shows
+    // the read is done and the next seq is owed to bob.
+    app.send(&ada, room, "first").await;
+    assert_eq!(bobs.event("message.new").await["seq"], 1);
     // A commit whose event never reached the broker (a crash between commit and publish, or
-    // another instance's publish lost with Redis): seq 1 exists only in the database.
+    // another instance's publish lost with Redis): seq 2 exists only in the database.
     app.sql(&format!(
         "WITH s AS (UPDATE rooms SET last_seq = last_seq + 1 WHERE id = '{room}' RETURNING last_seq) \
          INSERT INTO messages (id, room_id, seq, rev, sender_id, body) SELECT gen_random_uuid(), '{room}', s.last_seq, s.last_seq, '{}', 'lost in transit' FROM s",
@@ -27,10 +35,10 @@ async fn a_lost_event_is_read_from_the_database_so_delivery_stays_in_seq_order()
     ))
     .await;
     app.send(&ada, room, "published").await;
-    let first = bobs.event("message.new").await;
-    let second = bobs.event("message.new").await;
-    assert_eq!((first["seq"].as_i64(), first["message"]["body"].as_str()), (Some(1), Some("lost in transit")));
-    assert_eq!((second["seq"].as_i64(), second["message"]["body"].as_str()), (Some(2), Some("published")));
+    let lost = bobs.event("message.new").await;
+    let published = bobs.event("message.new").await;
+    assert_eq!((lost["seq"].as_i64(), lost["message"]["body"].as_str()), (Some(2), Some("lost in transit")));
+    assert_eq!((published["seq"].as_i64(), published["message"]["body"].as_str()), (Some(3), Some("published")));
     assert!(app.metric("realtime_gap_fetches_total").await >= 1.0);
 }
 
@@ -42,42 +50,35 @@ async fn a_consumer_that_stops_reading_is_closed_with_4009_and_its_queue_stays_b
     let room = app.group(&ada, "r", &[&bob]).await;
     let mut bobs = app.ws(&bob.access_token).await;
     let mut adas = app.ws(&ada.access_token).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.wait_for_attachments(2).await;
     // bob does not read while far more than the socket buffers can hold is pushed at the room;
     // ada reads all along.
     let big = "x".repeat(32 * 1024);
+    let read_by_ada = Cell::new(0);
     let fast_reader = async {
-        let mut fast = 0;
-        while fast < 1500 {
+        while read_by_ada.get() < 1500 {
             let frame = adas.next_frame().await;
             assert_ne!(frame["type"], "closed", "the fast consumer must not be closed");
             if frame["type"] == "test.filler" {
-                fast += 1;
+                read_by_ada.set(read_by_ada.get() + 1);
             }
         }
     };
     let flood = async {
         for i in 0..1500 {
+            // Paced by ada's reading: never more than half her outbox limit ahead of her, so a
+            // reading client keeps up however slow the machine; bob, not reading, cannot.
+            eventually("ada to read within 50 events of the flood", async || check(read_by_ada.get(), |&r| i < r + 50))
+                .await;
             // Not a protocol event: published on the room's topic as the services' events are.
             let text = json!({"type": "test.filler", "data": {"i": i, "pad": big}}).to_string();
             let filler = Envelope::Event { seq: None, text: text.into(), exclude_user: None };
             app.state.realtime.broker().publish(Topic::Room(room.into()), filler);
-            // Paced so a reading client keeps up; bob, not reading, cannot.
-            if i % 10 == 0 {
-                tokio::time::sleep(Duration::from_millis(3)).await;
-            }
         }
     };
     tokio::join!(fast_reader, flood);
-    let mut received = 0;
-    let code = loop {
-        let frame = bobs.next_frame().await;
-        match frame["type"].as_str() {
-            Some("test.filler") => received += 1,
-            Some("closed") => break frame["code"].as_u64().unwrap(),
-            _ => {}
-        }
-    };
+    let (frames, code) = bobs.frames_until_closed().await;
+    let received = frames.iter().filter(|f| f["type"] == "test.filler").count();
     assert_eq!(code, 4009);
     assert!(received < 1500, "a slow consumer must not get everything queued for it ({received})");
     assert!(app.metric("ws_slow_consumers_total").await >= 1.0);
@@ -92,17 +93,20 @@ async fn a_crashed_room_actor_is_restarted_and_other_rooms_do_not_notice() {
     let crashing = app.group(&ada, "crashing", &[&bob]).await;
     let calm = app.group(&ada, "calm", &[&bob]).await;
     let mut bobs = app.ws(&bob.access_token).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.wait_for_attachments(2).await;
     app.send(&ada, crashing, "before").await;
     assert_eq!(bobs.event("message.new").await["message"]["body"], "before");
 
+    let restarts_before = app.metric("realtime_room_restarts_total").await;
     let crashed = app.state.realtime.crash_room(crashing.into()).await.unwrap();
     assert!(crashed);
     app.send(&ada, calm, "calm room").await;
     assert_eq!(bobs.event("message.new").await["message"]["body"], "calm room");
     // The registry notices within its check interval and restarts the room with its connections.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert!(app.metric("realtime_room_restarts_total").await >= 1.0);
+    eventually("the registry to restart the crashed room", async || {
+        check(app.metric("realtime_room_restarts_total").await, |&n| n > restarts_before)
+    })
+    .await;
     app.send(&ada, crashing, "after").await;
     let ev = bobs.event("message.new").await;
     assert_eq!((ev["seq"].as_i64(), ev["message"]["body"].as_str()), (Some(2), Some("after")));
@@ -127,28 +131,16 @@ async fn five_hundred_connect_disconnect_cycles_leave_no_actor_or_registry_entry
         ws.close().await;
     }
     // Disconnects are processed, then idle rooms stop (room_idle_ms is 300 in tests).
-    let mut settled = false;
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    eventually("no connection, attachment, registry room or room actor left (in that order)", async || {
         let counts = (
             app.metric("ws_connections").await,
             app.metric("realtime_registry_attachments").await,
             app.metric("realtime_registry_rooms").await,
             app.metric("realtime_rooms_active").await,
         );
-        if counts == (0.0, 0.0, 0.0, 0.0) {
-            settled = true;
-            break;
-        }
-    }
-    assert!(
-        settled,
-        "connections, attachments, rooms: {} {} {} {}",
-        app.metric("ws_connections").await,
-        app.metric("realtime_registry_attachments").await,
-        app.metric("realtime_registry_rooms").await,
-        app.metric("realtime_rooms_active").await
-    );
+        check(counts, |&c| c == (0.0, 0.0, 0.0, 0.0))
+    })
+    .await;
     let stats = app.state.realtime.registry_stats().await.unwrap();
     assert_eq!((stats.rooms, stats.attachments), (0, 0));
 }
@@ -169,7 +161,7 @@ async fn two_hundred_connections_in_twenty_rooms_each_get_every_message_of_their
     for u in &users {
         sockets.push(app.ws(&u.access_token).await);
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.wait_for_attachments(200).await;
     // Every member of every room sends 3 messages, all rooms at once.
     let sends = users.iter().enumerate().map(|(i, u)| {
         let app = &app;

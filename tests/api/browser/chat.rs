@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::webdriver::{Driver, ENTER};
 use super::{count_messages, open_room, open_signed_in, register_session, screenshot_path};
+use crate::helpers::wait::{check, holds_throughout};
 use crate::helpers::{PASSWORD, spawn_app};
 
 /// Records every WebSocket the page opens and, while `__blockSockets` is set, points new ones at
@@ -184,9 +185,12 @@ async fn a_message_sent_while_a_browser_is_offline_appears_after_it_reconnects_o
     .await;
     b.type_into("#composer", &format!("Bob typed this offline{ENTER}")).await;
     b.wait_text("#messages li.pending", "Waiting for connection").await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(count_messages(&b, "Sent while Bob was away").await, 0, "Bob is offline: nothing can arrive");
-    assert_eq!(count_messages(&a, "Bob typed this offline").await, 0);
+    holds_throughout("Bob is offline: nothing can arrive, either way", Duration::from_millis(800), async || {
+        let seen =
+            (count_messages(&b, "Sent while Bob was away").await, count_messages(&a, "Bob typed this offline").await);
+        check(seen, |&seen| seen == (0, 0)).map(drop)
+    })
+    .await;
 
     // The network is back: the client reconnects, syncs the room and sends its queue.
     b.script("window.__blockSockets = false; window.dispatchEvent(new Event('online'));", json!([])).await;
@@ -203,12 +207,15 @@ async fn a_message_sent_while_a_browser_is_offline_appears_after_it_reconnects_o
     )
     .await;
     b.wait_until("the queue to empty", "return !document.querySelector('#messages li.pending');", json!([])).await;
-    // Give late duplicates every chance to show up.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    for body in ["Before the outage", "Sent while Bob was away", "Bob typed this offline"] {
-        assert_eq!(count_messages(&a, body).await, 1, "Ada sees {body:?} once");
-        assert_eq!(count_messages(&b, body).await, 1, "Bob sees {body:?} once");
-    }
+    // Every message is there; give late duplicates every chance to show up.
+    holds_throughout("Ada and Bob see each message once", Duration::from_millis(1500), async || {
+        let mut seen = Vec::new();
+        for body in ["Before the outage", "Sent while Bob was away", "Bob typed this offline"] {
+            seen.push((body, count_messages(&a, body).await, count_messages(&b, body).await));
+        }
+        check(seen, |seen| seen.iter().all(|&(_, by_ada, by_bob)| (by_ada, by_bob) == (1, 1))).map(drop)
+    })
+    .await;
     assert_eq!(b.script("return window.__noReload;", json!([])).await, json!(42), "the page was not reloaded");
     assert!(b.text(".conn").await.is_empty(), "connected again");
     let sockets = b.script("return window.__sockets.length;", json!([])).await.as_u64().unwrap_or(0);

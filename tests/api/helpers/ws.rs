@@ -7,6 +7,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error, Message};
@@ -55,26 +56,39 @@ impl WsClient {
         self.read().await
     }
 
+    /// [`Self::next_frame`], or `None` if nothing arrives before `deadline`.
+    async fn next_frame_before(&mut self, deadline: Instant) -> Option<Value> {
+        if let Some(v) = self.queued.pop_front() {
+            return Some(v);
+        }
+        self.read_before(deadline).await
+    }
+
     async fn read(&mut self) -> Value {
+        let read = self.read_before(Instant::now() + WAIT).await;
+        read.unwrap_or_else(|| panic!("no frame within {WAIT:?}"))
+    }
+
+    async fn read_before(&mut self, deadline: Instant) -> Option<Value> {
         if let Some(code) = self.closed {
             // Reading on after the close would spin: callers must stop at the first "closed".
             panic!("read after the connection closed with {code}");
         }
         loop {
-            let msg = tokio::time::timeout(WAIT, self.stream.next()).await.expect("a frame within the time-out");
+            let msg = tokio::time::timeout_at(deadline, self.stream.next()).await.ok()?;
             match msg {
-                Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).expect("JSON frame"),
+                Some(Ok(Message::Text(t))) => return Some(serde_json::from_str(&t).expect("JSON frame")),
                 Some(Ok(Message::Close(frame))) => {
                     let (code, reason) = frame
                         .map(|f: CloseFrame| (u16::from(f.code), f.reason.to_string()))
                         .unwrap_or((1005, String::new()));
                     self.closed = Some(code);
-                    return json!({"type": "closed", "code": code, "reason": reason});
+                    return Some(json!({"type": "closed", "code": code, "reason": reason}));
                 }
                 Some(Ok(_)) => continue,
                 Some(Err(_)) | None => {
                     self.closed = Some(1006);
-                    return json!({"type": "closed", "code": 1006});
+                    return Some(json!({"type": "closed", "code": 1006}));
                 }
             }
         }
@@ -105,19 +119,46 @@ impl WsClient {
 
     /// The next event of this type, skipping (and dropping) others.
     pub async fn event(&mut self, kind: &str) -> Value {
+        self.event_where(kind, |_| true).await
+    }
+
+    /// The next event of this type whose data satisfies `wanted` (e.g. a `presence` event about
+    /// one user), skipping (and dropping) others.
+    pub async fn event_where(&mut self, kind: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + WAIT;
         loop {
-            let frame = self.next_frame().await;
-            if frame["type"] == kind {
+            let Some(frame) = self.next_frame_before(deadline).await else {
+                panic!("no matching {kind} event within {WAIT:?}");
+            };
+            if frame["type"] == kind && wanted(&frame["data"]) {
                 return frame["data"].clone();
             }
             assert_ne!(frame["type"], "closed", "closed while waiting for {kind}");
         }
     }
 
-    /// Every frame that arrives within `window`.
+    /// Reads frames (queued ones first) until `done` holds for all read so far, and returns them:
+    /// for "until these have arrived", instead of a window guessed long enough. Fails after
+    /// [`WAIT`] naming `what` and what did arrive.
+    pub async fn frames_until(&mut self, what: &str, mut done: impl FnMut(&[Value]) -> bool) -> Vec<Value> {
+        let mut frames = Vec::new();
+        let deadline = Instant::now() + WAIT;
+        while !done(&frames) {
+            let Some(frame) = self.next_frame_before(deadline).await else {
+                panic!("no {what} within {WAIT:?}; arrived: {frames:?}");
+            };
+            let closed = frame["type"] == "closed";
+            frames.push(frame);
+            assert!(!closed || done(&frames), "closed while waiting for {what}: {frames:?}");
+        }
+        frames
+    }
+
+    /// Every frame that arrives within `window`. To wait for frames, use [`Self::frames_until`];
+    /// a window is for what must *not* arrive (see [`Self::no_event`]).
     pub async fn frames_within(&mut self, window: Duration) -> Vec<Value> {
         let mut out: Vec<Value> = self.queued.drain(..).collect();
-        let deadline = tokio::time::Instant::now() + window;
+        let deadline = Instant::now() + window;
         while let Ok(msg) = tokio::time::timeout_at(deadline, self.stream.next()).await {
             match msg {
                 Some(Ok(Message::Text(t))) => out.push(serde_json::from_str(&t).expect("JSON frame")),
@@ -134,7 +175,9 @@ impl WsClient {
         out
     }
 
-    /// Asserts that no event of this type arrives within `window`.
+    /// Asserts that no event of this type arrives within `window`. Absence cannot be awaited, so
+    /// the window is unavoidable: use it after the positive waits that show such an event would
+    /// have arrived by now (a later event of the same path did), and keep it short.
     pub async fn no_event(&mut self, kind: &str, window: Duration) {
         let frames = self.frames_within(window).await;
         assert!(frames.iter().all(|f| f["type"] != kind), "unexpected {kind}: {frames:?}");
@@ -142,12 +185,14 @@ impl WsClient {
 
     /// Reads until the server closes; returns the close code.
     pub async fn closed_with(&mut self) -> u16 {
-        loop {
-            let frame = self.read().await;
-            if frame["type"] == "closed" {
-                return frame["code"].as_u64().expect("code") as u16;
-            }
-        }
+        self.frames_until_closed().await.1
+    }
+
+    /// Reads until the server closes: the frames that came before the close, and its code.
+    pub async fn frames_until_closed(&mut self) -> (Vec<Value>, u16) {
+        let mut frames = self.frames_until("the close", |f| f.last().is_some_and(|f| f["type"] == "closed")).await;
+        let close = frames.pop().expect("the close");
+        (frames, close["code"].as_u64().expect("close code") as u16)
     }
 
     /// The close code and the reason text that came with it.
