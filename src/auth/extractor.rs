@@ -23,24 +23,31 @@ use crate::error::ApiError;
 use crate::ids::UserId;
 use crate::state::AppState;
 
+/// Who is calling, as services see it: the account as it is now, and its global role. The
+/// extractors below produce one after checking the route's role rule; the WebSocket connection
+/// holds the one it was opened with.
 #[derive(Debug, Clone)]
-pub struct AuthUser {
+pub struct Caller {
     pub id: UserId,
     pub role: Role,
     pub user: User,
 }
 
+/// A signed-in caller other than a guest.
+#[derive(Debug, Clone)]
+pub struct AuthUser(pub Caller);
+
 /// A signed-in caller of any role, guests included.
 #[derive(Debug, Clone)]
-pub struct AnyUser(pub AuthUser);
+pub struct AnyUser(pub Caller);
 
 /// A signed-in admin or moderator.
 #[derive(Debug, Clone)]
-pub struct StaffUser(pub AuthUser);
+pub struct StaffUser(pub Caller);
 
 /// A signed-in admin.
 #[derive(Debug, Clone)]
-pub struct AdminUser(pub AuthUser);
+pub struct AdminUser(pub Caller);
 
 type Extracted<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
 
@@ -49,7 +56,7 @@ fn extract<T: 'static>(
     req: &HttpRequest,
     allowed: fn(Role) -> bool,
     refusal: &'static str,
-    wrap: fn(AuthUser) -> T,
+    wrap: fn(Caller) -> T,
 ) -> Extracted<T> {
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let token = bearer_token(req).map(str::to_owned);
@@ -69,7 +76,7 @@ impl FromRequest for AuthUser {
     type Future = Extracted<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        extract(req, |r| r != Role::Guest, "Guests can only use their support room.", |u| u)
+        extract(req, |r| r != Role::Guest, "Guests can only use their support room.", AuthUser)
     }
 }
 
@@ -100,23 +107,30 @@ impl FromRequest for AdminUser {
     }
 }
 
+impl Deref for AuthUser {
+    type Target = Caller;
+    fn deref(&self) -> &Caller {
+        &self.0
+    }
+}
+
 impl Deref for AnyUser {
-    type Target = AuthUser;
-    fn deref(&self) -> &AuthUser {
+    type Target = Caller;
+    fn deref(&self) -> &Caller {
         &self.0
     }
 }
 
 impl Deref for StaffUser {
-    type Target = AuthUser;
-    fn deref(&self) -> &AuthUser {
+    type Target = Caller;
+    fn deref(&self) -> &Caller {
         &self.0
     }
 }
 
 impl Deref for AdminUser {
-    type Target = AuthUser;
-    fn deref(&self) -> &AuthUser {
+    type Target = Caller;
+    fn deref(&self) -> &Caller {
         &self.0
     }
 }
@@ -127,7 +141,7 @@ impl Deref for AdminUser {
 /// # Errors
 /// `unauthorized` for a bad, expired or revoked token or a deleted account; `forbidden` for a
 /// banned one; `unavailable` when the database is down.
-pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, ApiError> {
+pub async fn authenticate(state: &AppState, token: &str) -> Result<Caller, ApiError> {
     let invalid = || ApiError::Unauthorized("Invalid or expired access token.".into());
     let claims = state.jwt.verify(token).ok_or_else(invalid)?;
     let mut conn = state.db().await?;
@@ -140,7 +154,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, Api
     if user.token_version != claims.ver {
         return Err(invalid());
     }
-    Ok(AuthUser { id: user.id, role: user.role, user })
+    Ok(Caller { id: user.id, role: user.role, user })
 }
 
 /// The token from `Authorization: Bearer <token>`.

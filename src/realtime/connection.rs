@@ -15,7 +15,7 @@ use actix_web::web;
 use actix_web_actors::ws::{self, CloseCode};
 use uuid::Uuid;
 
-use crate::auth::AuthUser;
+use crate::auth::Caller;
 use crate::db::models::Role;
 use crate::error::ApiError;
 use crate::ids::{ConnId, RoomId, Seq, UserId};
@@ -34,7 +34,7 @@ use crate::views::UserView;
 pub struct WsConnection {
     id: ConnId,
     state: web::Data<AppState>,
-    caller: AuthUser,
+    caller: Caller,
     session_id: Uuid,
     last_heard: Instant,
     outbox: Arc<Outbox>,
@@ -50,7 +50,7 @@ pub struct WsConnection {
 }
 
 impl WsConnection {
-    pub fn new(state: web::Data<AppState>, caller: AuthUser) -> Self {
+    pub fn new(state: web::Data<AppState>, caller: Caller) -> Self {
         Self {
             id: ConnId(next_subscriber_id()),
             state,
@@ -191,7 +191,7 @@ pub fn start(
     req: &actix_web::HttpRequest,
     stream: web::Payload,
     state: web::Data<AppState>,
-    caller: AuthUser,
+    caller: Caller,
 ) -> Result<actix_web::HttpResponse, actix_web::Error> {
     let frame_size = state.settings.realtime.max_frame_bytes;
     ws::WsResponseBuilder::new(WsConnection::new(state, caller), req, stream).frame_size(frame_size).start()

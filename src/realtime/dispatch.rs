@@ -11,7 +11,7 @@ use actix_web::web;
 use futures_util::future::LocalBoxFuture;
 use serde::Serialize;
 
-use crate::auth::AuthUser;
+use crate::auth::Caller;
 use crate::db::models::Role;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{ConnId, RoomId, UserId};
@@ -62,7 +62,7 @@ pub(super) enum Step {
 /// The connection as the commands see it.
 pub(super) struct Session<'a> {
     pub state: &'a web::Data<AppState>,
-    pub caller: &'a AuthUser,
+    pub caller: &'a Caller,
     pub conn_id: ConnId,
     /// The rooms the connection is attached to: the members' rooms, kept current by the broker.
     pub rooms: &'a HashSet<RoomId>,
@@ -137,7 +137,7 @@ pub(super) fn command(session: Session<'_>, command: Command) -> Step {
 
 async fn react(
     state: web::Data<AppState>,
-    caller: AuthUser,
+    caller: Caller,
     order: Arc<tokio::sync::Mutex<()>>,
     d: ReactionData,
     add: bool,

@@ -11,7 +11,7 @@
 //! - nobody writes to the room of a closed support session (its history stays readable);
 //! - non-members get 403 on a private room; an unknown room is 404.
 
-use crate::auth::AuthUser;
+use crate::auth::Caller;
 use crate::db::models::SupportStatus;
 use crate::db::models::{MemberRole, Role, Room, RoomKind, RoomMember};
 use crate::db::queries::{rooms, support};
@@ -38,11 +38,7 @@ fn not_a_member() -> ApiError {
 impl RoomAccess {
     /// # Errors
     /// `not_found` for an unknown room.
-    pub async fn load(
-        conn: &mut diesel_async::AsyncPgConnection,
-        room_id: RoomId,
-        caller: &AuthUser,
-    ) -> ApiResult<Self> {
+    pub async fn load(conn: &mut diesel_async::AsyncPgConnection, room_id: RoomId, caller: &Caller) -> ApiResult<Self> {
         let (room, member) = rooms::find_with_membership(conn, room_id, caller.id).await?.ok_or_else(no_such_room)?;
         // Only support rooms pay for the second query.
         let support_closed = if room.kind == RoomKind::Support {

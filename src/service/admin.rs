@@ -8,7 +8,7 @@ use diesel_async::AsyncConnection;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::auth::AuthUser;
+use crate::auth::Caller;
 use crate::db::models::{Role, User};
 use crate::db::queries::{stats, users};
 use crate::error::{ApiError, ApiResult};
@@ -140,7 +140,7 @@ pub struct UserUpdate {
 /// `not_found` for an unknown user; `validation_failed` for a bad role, a reason without a ban or
 /// an over-long reason, and for making anyone a guest or a guest anything else (guests are
 /// support visitors, not accounts); `forbidden` for changing one's own role or banning oneself.
-pub async fn update_user(state: &AppState, caller: &AuthUser, id: UserId, req: UserUpdate) -> ApiResult<AdminUserView> {
+pub async fn update_user(state: &AppState, caller: &Caller, id: UserId, req: UserUpdate) -> ApiResult<AdminUserView> {
     let role = req.role.as_deref().map(|r| parse_role("role", r)).transpose()?;
     if req.ban_reason.is_some() && req.banned != Some(true) {
         return Err(ApiError::validation("ban_reason", "ban_reason goes with banned: true."));

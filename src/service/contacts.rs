@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::json;
 
-use crate::auth::AuthUser;
+use crate::auth::Caller;
 use crate::db::models::{Contact, NewContact};
 use crate::db::queries::contacts;
 use crate::error::{ApiError, ApiResult};
@@ -73,7 +73,7 @@ pub async fn list(state: &AppState, limit: Option<i64>, offset: Option<i64>) -> 
 ///
 /// # Errors
 /// `not_found` for an unknown entry.
-pub async fn delete(state: &AppState, caller: &AuthUser, id: ContactId) -> ApiResult<()> {
+pub async fn delete(state: &AppState, caller: &Caller, id: ContactId) -> ApiResult<()> {
     use diesel_async::AsyncConnection;
     let mut conn = state.db().await?;
     let actor = caller.id;

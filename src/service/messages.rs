@@ -5,7 +5,7 @@
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::Serialize;
 
-use crate::auth::AuthUser;
+use crate::auth::Caller;
 use crate::db::models::{Message, RoomKind};
 use crate::db::queries::messages::{self as q, Change, NewMessage};
 use crate::db::queries::{rooms, social};
@@ -95,7 +95,7 @@ async fn check_direct_block(conn: &mut AsyncPgConnection, access: &RoomAccess) -
 /// rooms; `not_found` for an unknown room.
 pub async fn send(
     state: &AppState,
-    caller: &AuthUser,
+    caller: &Caller,
     room_id: RoomId,
     mut req: SendMessage,
 ) -> ApiResult<(MessageView, bool)> {
@@ -160,7 +160,7 @@ fn announce_new(state: &AppState, m: Message) -> MessageView {
 async fn retried_or(
     e: diesel::result::Error,
     conn: &mut AsyncPgConnection,
-    caller: &AuthUser,
+    caller: &Caller,
     new: &NewMessage<'_>,
 ) -> ApiResult<(MessageView, bool)> {
     match (&e, new.client_msg_id) {
@@ -180,7 +180,7 @@ async fn retried_or(
 /// `validation_failed` for a bad limit or negative seq; as [`crate::service::rooms::get`] for access.
 pub async fn history(
     state: &AppState,
-    caller: &AuthUser,
+    caller: &Caller,
     room_id: RoomId,
     before: Option<Seq>,
     after: Option<Seq>,
@@ -234,7 +234,7 @@ pub struct SyncPage {
 /// `validation_failed` for a negative seq or bad limit; access as for history.
 pub async fn sync(
     state: &AppState,
-    caller: &AuthUser,
+    caller: &Caller,
     room_id: RoomId,
     since_seq: Seq,
     limit: Option<i64>,
@@ -259,7 +259,7 @@ pub async fn sync(
 /// The message and the caller's access to its room.
 async fn load_message(
     conn: &mut AsyncPgConnection,
-    caller: &AuthUser,
+    caller: &Caller,
     id: MessageId,
 ) -> ApiResult<(Message, RoomAccess)> {
     let m = q::find(conn, id).await?.ok_or_else(no_such_message)?;
@@ -272,7 +272,7 @@ async fn load_message(
 /// # Errors
 /// `forbidden` for anyone but the sender (who must still be in the room); `conflict` for a
 /// deleted message; body errors as [`send`].
-pub async fn edit(state: &AppState, caller: &AuthUser, id: MessageId, body: &str) -> ApiResult<MessageView> {
+pub async fn edit(state: &AppState, caller: &Caller, id: MessageId, body: &str) -> ApiResult<MessageView> {
     validate_body(body)?;
     let mut conn = state.db().await?;
     let (m, access) = load_message(&mut conn, caller, id).await?;
@@ -312,7 +312,7 @@ async fn lock_and_reload(conn: &mut AsyncPgConnection, room_id: RoomId, id: Mess
 /// # Errors
 /// `forbidden` unless the sender (still a member, and not in a closed support session), a
 /// moderator of the room, or global staff.
-pub async fn delete(state: &AppState, caller: &AuthUser, id: MessageId) -> ApiResult<MessageView> {
+pub async fn delete(state: &AppState, caller: &Caller, id: MessageId) -> ApiResult<MessageView> {
     let mut conn = state.db().await?;
     let (m, access) = load_message(&mut conn, caller, id).await?;
     let own = m.sender_id == Some(caller.id) && access.member.is_some();
@@ -364,13 +364,7 @@ fn validate_emoji(emoji: &str) -> ApiResult<()> {
 /// # Errors
 /// `forbidden` for non-members; `conflict` on a deleted message; `validation_failed` for a bad
 /// emoji.
-pub async fn react(
-    state: &AppState,
-    caller: &AuthUser,
-    id: MessageId,
-    emoji: &str,
-    add: bool,
-) -> ApiResult<MessageView> {
+pub async fn react(state: &AppState, caller: &Caller, id: MessageId, emoji: &str, add: bool) -> ApiResult<MessageView> {
     validate_emoji(emoji)?;
     let mut conn = state.db().await?;
     let (m, access) = load_message(&mut conn, caller, id).await?;
@@ -405,7 +399,7 @@ pub async fn react(
 /// a `room_id` the caller cannot search.
 pub async fn search(
     state: &AppState,
-    caller: &AuthUser,
+    caller: &Caller,
     q_text: &str,
     room_id: Option<RoomId>,
     limit: Option<i64>,

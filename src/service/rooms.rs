@@ -8,7 +8,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::auth::AuthUser;
+use crate::auth::Caller;
 use crate::db::models::{MemberRole, NewRoom, NewRoomMember, Role, RoomChanges, RoomKind, User};
 use crate::db::queries::{messages, rooms, social, users};
 use crate::error::{ApiError, ApiResult, ConflictExt};
@@ -70,7 +70,7 @@ fn validate_topic(topic: &str) -> ApiResult<()> {
     Ok(())
 }
 
-fn no_guests(caller: &AuthUser) -> ApiResult<()> {
+fn no_guests(caller: &Caller) -> ApiResult<()> {
     if caller.role == Role::Guest {
         return Err(ApiError::Forbidden("Guests can only use their support room.".into()));
     }
@@ -107,7 +107,7 @@ async fn other_users(conn: &mut AsyncPgConnection, caller: UserId, ids: &[UserId
 /// `validation_failed` for a bad kind, name, topic or member list; `forbidden` for guests and
 /// for a direct room between users where one blocks the other; `not_found` for an unknown
 /// direct partner.
-pub async fn create(state: &AppState, caller: &AuthUser, req: CreateRoom) -> ApiResult<(RoomView, bool)> {
+pub async fn create(state: &AppState, caller: &Caller, req: CreateRoom) -> ApiResult<(RoomView, bool)> {
     no_guests(caller)?;
     match req.kind.parse::<RoomKind>().ok() {
         Some(RoomKind::Group) => create_group(state, caller, req).await.map(|r| (r, true)),
@@ -119,7 +119,7 @@ pub async fn create(state: &AppState, caller: &AuthUser, req: CreateRoom) -> Api
     }
 }
 
-async fn create_group(state: &AppState, caller: &AuthUser, req: CreateRoom) -> ApiResult<RoomView> {
+async fn create_group(state: &AppState, caller: &Caller, req: CreateRoom) -> ApiResult<RoomView> {
     let name = validate_name(req.name.as_deref().unwrap_or_default())?;
     if let Some(topic) = &req.topic {
         validate_topic(topic)?;
@@ -171,7 +171,7 @@ pub fn direct_pair(key: &str) -> Option<(UserId, UserId)> {
     Some((a.parse().ok()?, b.parse().ok()?))
 }
 
-async fn create_direct(state: &AppState, caller: &AuthUser, member_ids: &[UserId]) -> ApiResult<(RoomView, bool)> {
+async fn create_direct(state: &AppState, caller: &Caller, member_ids: &[UserId]) -> ApiResult<(RoomView, bool)> {
     let [other] = member_ids else {
         return Err(ApiError::validation("member_ids", "A direct room needs exactly one other user."));
     };
@@ -236,7 +236,7 @@ async fn create_direct(state: &AppState, caller: &AuthUser, member_ids: &[UserId
 ///
 /// # Errors
 /// Database failures only.
-pub async fn list(state: &AppState, caller: &AuthUser) -> ApiResult<Vec<RoomListing>> {
+pub async fn list(state: &AppState, caller: &Caller) -> ApiResult<Vec<RoomListing>> {
     let mut conn = state.db().await?;
     let rows = rooms::list_for_user(&mut conn, caller.id).await?;
     let last_ids: Vec<MessageId> = rows.iter().filter_map(|r| r.last_message_id).collect();
@@ -260,7 +260,7 @@ pub async fn list(state: &AppState, caller: &AuthUser) -> ApiResult<Vec<RoomList
 ///
 /// # Errors
 /// `not_found`, or `forbidden` for a private room the caller is not in.
-pub async fn get(state: &AppState, caller: &AuthUser, room_id: RoomId) -> ApiResult<RoomDetail> {
+pub async fn get(state: &AppState, caller: &Caller, room_id: RoomId) -> ApiResult<RoomDetail> {
     let mut conn = state.db().await?;
     let access = RoomAccess::load(&mut conn, room_id, caller).await?;
     access.require_read()?;
@@ -281,7 +281,7 @@ pub async fn get(state: &AppState, caller: &AuthUser, room_id: RoomId) -> ApiRes
 /// # Errors
 /// `forbidden` unless a moderator of the room; `validation_failed` for bad fields or a direct
 /// room.
-pub async fn update(state: &AppState, caller: &AuthUser, room_id: RoomId, req: UpdateRoom) -> ApiResult<RoomView> {
+pub async fn update(state: &AppState, caller: &Caller, room_id: RoomId, req: UpdateRoom) -> ApiResult<RoomView> {
     let mut conn = state.db().await?;
     let access = RoomAccess::load(&mut conn, room_id, caller).await?;
     access.require_moderate()?;
@@ -318,7 +318,7 @@ pub async fn update(state: &AppState, caller: &AuthUser, room_id: RoomId, req: U
 ///
 /// # Errors
 /// `forbidden` unless the owner or a global admin.
-pub async fn delete(state: &AppState, caller: &AuthUser, room_id: RoomId) -> ApiResult<()> {
+pub async fn delete(state: &AppState, caller: &Caller, room_id: RoomId) -> ApiResult<()> {
     let mut conn = state.db().await?;
     let access = RoomAccess::load(&mut conn, room_id, caller).await?;
     access.require_owner()?;
@@ -341,7 +341,7 @@ pub async fn delete(state: &AppState, caller: &AuthUser, room_id: RoomId) -> Api
 ///
 /// # Errors
 /// As [`get`].
-pub async fn members(state: &AppState, caller: &AuthUser, room_id: RoomId) -> ApiResult<Vec<MemberView>> {
+pub async fn members(state: &AppState, caller: &Caller, room_id: RoomId) -> ApiResult<Vec<MemberView>> {
     let mut conn = state.db().await?;
     RoomAccess::load(&mut conn, room_id, caller).await?.require_read()?;
     let rows = rooms::members(&mut conn, room_id).await?;
@@ -355,7 +355,7 @@ pub async fn members(state: &AppState, caller: &AuthUser, room_id: RoomId) -> Ap
 /// that is not a group.
 pub async fn add_members(
     state: &AppState,
-    caller: &AuthUser,
+    caller: &Caller,
     room_id: RoomId,
     user_ids: &[UserId],
 ) -> ApiResult<Vec<MemberView>> {
@@ -396,7 +396,7 @@ pub async fn add_members(
 ///
 /// # Errors
 /// `forbidden` for a kick without the right; `not_found` when the user is not a member.
-pub async fn remove_member(state: &AppState, caller: &AuthUser, room_id: RoomId, user_id: UserId) -> ApiResult<()> {
+pub async fn remove_member(state: &AppState, caller: &Caller, room_id: RoomId, user_id: UserId) -> ApiResult<()> {
     let mut conn = state.db().await?;
     let access = RoomAccess::load(&mut conn, room_id, caller).await?;
     if user_id == caller.id {
@@ -458,7 +458,7 @@ pub async fn remove_member(state: &AppState, caller: &AuthUser, room_id: RoomId,
 /// `validation_failed` for a bad role.
 pub async fn set_member_role(
     state: &AppState,
-    caller: &AuthUser,
+    caller: &Caller,
     room_id: RoomId,
     user_id: UserId,
     role: &str,
@@ -509,7 +509,7 @@ pub async fn set_member_role(
 ///
 /// # Errors
 /// `forbidden` for private, direct and support rooms and for guests.
-pub async fn join(state: &AppState, caller: &AuthUser, room_id: RoomId) -> ApiResult<RoomView> {
+pub async fn join(state: &AppState, caller: &Caller, room_id: RoomId) -> ApiResult<RoomView> {
     no_guests(caller)?;
     let mut conn = state.db().await?;
     let access = RoomAccess::load(&mut conn, room_id, caller).await?;
@@ -532,7 +532,7 @@ pub async fn join(state: &AppState, caller: &AuthUser, room_id: RoomId) -> ApiRe
 ///
 /// # Errors
 /// `forbidden` for non-members; `validation_failed` for a negative seq.
-pub async fn mark_read(state: &AppState, caller: &AuthUser, room_id: RoomId, seq: Seq) -> ApiResult<ReadMarker> {
+pub async fn mark_read(state: &AppState, caller: &Caller, room_id: RoomId, seq: Seq) -> ApiResult<ReadMarker> {
     if seq < Seq::ZERO {
         return Err(ApiError::validation("seq", "seq must not be negative."));
     }

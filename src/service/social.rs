@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::Serialize;
 
-use crate::auth::AuthUser;
+use crate::auth::Caller;
 use crate::db::models::{Role, User};
 use crate::db::queries::{social, users};
 use crate::error::{ApiError, ApiResult, ConflictExt};
@@ -74,7 +74,7 @@ pub async fn rooms_and_friends(state: &AppState, user_id: UserId) -> ApiResult<(
 }
 
 /// Another existing, non-guest user.
-async fn other_user(conn: &mut AsyncPgConnection, caller: &AuthUser, id: UserId) -> ApiResult<User> {
+async fn other_user(conn: &mut AsyncPgConnection, caller: &Caller, id: UserId) -> ApiResult<User> {
     if id == caller.id {
         return Err(ApiError::validation("user_id", "That is you."));
     }
@@ -88,7 +88,7 @@ async fn other_user(conn: &mut AsyncPgConnection, caller: &AuthUser, id: UserId)
 ///
 /// # Errors
 /// Database failures only.
-pub async fn friends(state: &AppState, caller: &AuthUser) -> ApiResult<Vec<FriendView>> {
+pub async fn friends(state: &AppState, caller: &Caller) -> ApiResult<Vec<FriendView>> {
     let mut conn = state.db().await?;
     let rows = social::friends(&mut conn, caller.id).await?;
     drop(conn);
@@ -101,7 +101,7 @@ pub async fn friends(state: &AppState, caller: &AuthUser) -> ApiResult<Vec<Frien
 /// # Errors
 /// `forbidden` when either blocks the other; `conflict` when already friends or a request is
 /// pending either way; `not_found` / `validation_failed` for a bad user id.
-pub async fn send_request(state: &AppState, caller: &AuthUser, to: UserId) -> ApiResult<FriendRequestView> {
+pub async fn send_request(state: &AppState, caller: &Caller, to: UserId) -> ApiResult<FriendRequestView> {
     let mut conn = state.db().await?;
     let target = other_user(&mut conn, caller, to).await?;
     if social::blocked_either_way(&mut conn, caller.id, to).await? {
@@ -130,7 +130,7 @@ pub async fn send_request(state: &AppState, caller: &AuthUser, to: UserId) -> Ap
 ///
 /// # Errors
 /// Database failures only.
-pub async fn requests(state: &AppState, caller: &AuthUser) -> ApiResult<FriendRequests> {
+pub async fn requests(state: &AppState, caller: &Caller) -> ApiResult<FriendRequests> {
     let mut conn = state.db().await?;
     let me = UserView::public(&caller.user);
     let incoming = social::incoming(&mut conn, caller.id).await?;
@@ -165,7 +165,7 @@ fn no_such_request() -> ApiError {
 ///
 /// # Errors
 /// `not_found` unless the request exists and is addressed to the caller.
-pub async fn accept(state: &AppState, caller: &AuthUser, request_id: FriendRequestId) -> ApiResult<FriendView> {
+pub async fn accept(state: &AppState, caller: &Caller, request_id: FriendRequestId) -> ApiResult<FriendView> {
     let mut conn = state.db().await?;
     let request = social::find_request(&mut conn, request_id).await?.filter(|r| r.to_user_id == caller.id);
     let request = request.ok_or_else(no_such_request)?;
@@ -189,7 +189,7 @@ pub async fn accept(state: &AppState, caller: &AuthUser, request_id: FriendReque
 ///
 /// # Errors
 /// `not_found` unless the request exists and involves the caller.
-pub async fn decline(state: &AppState, caller: &AuthUser, request_id: FriendRequestId) -> ApiResult<()> {
+pub async fn decline(state: &AppState, caller: &Caller, request_id: FriendRequestId) -> ApiResult<()> {
     let mut conn = state.db().await?;
     let request = social::find_request(&mut conn, request_id).await?;
     let request =
@@ -202,7 +202,7 @@ pub async fn decline(state: &AppState, caller: &AuthUser, request_id: FriendRequ
 ///
 /// # Errors
 /// `not_found` when they are not friends.
-pub async fn unfriend(state: &AppState, caller: &AuthUser, user_id: UserId) -> ApiResult<()> {
+pub async fn unfriend(state: &AppState, caller: &Caller, user_id: UserId) -> ApiResult<()> {
     let mut conn = state.db().await?;
     if !social::unfriend(&mut conn, caller.id, user_id).await? {
         return Err(ApiError::NotFound("You are not friends with that user.".into()));
@@ -214,7 +214,7 @@ pub async fn unfriend(state: &AppState, caller: &AuthUser, user_id: UserId) -> A
 ///
 /// # Errors
 /// `not_found` / `validation_failed` for a bad user id.
-pub async fn block(state: &AppState, caller: &AuthUser, user_id: UserId) -> ApiResult<(BlockView, bool)> {
+pub async fn block(state: &AppState, caller: &Caller, user_id: UserId) -> ApiResult<(BlockView, bool)> {
     let mut conn = state.db().await?;
     let target = other_user(&mut conn, caller, user_id).await?;
     let (a, b) = (caller.id, user_id);
@@ -234,7 +234,7 @@ pub async fn block(state: &AppState, caller: &AuthUser, user_id: UserId) -> ApiR
 ///
 /// # Errors
 /// `not_found` when the caller does not block that user.
-pub async fn unblock(state: &AppState, caller: &AuthUser, user_id: UserId) -> ApiResult<()> {
+pub async fn unblock(state: &AppState, caller: &Caller, user_id: UserId) -> ApiResult<()> {
     let mut conn = state.db().await?;
     if !social::unblock(&mut conn, caller.id, user_id).await? {
         return Err(ApiError::NotFound("You do not block that user.".into()));
@@ -246,7 +246,7 @@ pub async fn unblock(state: &AppState, caller: &AuthUser, user_id: UserId) -> Ap
 ///
 /// # Errors
 /// Database failures only.
-pub async fn blocks(state: &AppState, caller: &AuthUser) -> ApiResult<Vec<BlockView>> {
+pub async fn blocks(state: &AppState, caller: &Caller) -> ApiResult<Vec<BlockView>> {
     let mut conn = state.db().await?;
     let rows = social::blocks_of(&mut conn, caller.id).await?;
     Ok(rows.iter().map(|(b, u)| BlockView { user: UserView::public(u), created_at: b.created_at }).collect())

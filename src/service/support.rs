@@ -9,7 +9,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::auth::AuthUser;
+use crate::auth::Caller;
 use crate::db::models::{
     MemberRole, NewRoom, NewRoomMember, NewSupportSession, NewUser, Role, RoomKind, SupportSession, SupportStatus,
 };
@@ -231,7 +231,7 @@ async fn views(conn: &mut AsyncPgConnection, rows: Vec<support::InboxRow>) -> Ap
 ///
 /// # Errors
 /// `not_found` for an unknown session.
-pub async fn close(state: &AppState, caller: &AuthUser, id: SessionId) -> ApiResult<SupportSession> {
+pub async fn close(state: &AppState, caller: &Caller, id: SessionId) -> ApiResult<SupportSession> {
     let mut conn = state.db().await?;
     let actor = caller.id;
     let closed = conn
