@@ -1,11 +1,25 @@
 //! Row structs (one file per table or close group): `X` as read, `NewX` to insert, `XChanges` to
-//! update. Text columns with a fixed set of values (roles, kinds) get an enum with `parse`.
+//! update. Text columns with a fixed set of values (roles, kinds, statuses) are enums declared
+//! with `text_enum!`.
 
-/// Maps an enum stored as text (a column with a CHECK constraint) to and from PostgreSQL by
-/// its names (strum's `IntoStaticStr` and `EnumString`, `serialize_all = "lowercase"`). A stored
-/// value the enum does not know is an error, never a silent fallback.
+/// Declares an enum stored as text (a column with a CHECK constraint): its lowercase names on
+/// the wire (serde), in the OpenAPI document, as text (strum's `IntoStaticStr` and `EnumString`)
+/// and in PostgreSQL. A stored value the enum does not know is an error, never a silent fallback.
 macro_rules! text_enum {
-    ($name:ident) => {
+    ($(#[$meta:meta])* pub enum $name:ident { $($variant:ident),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+            strum::EnumString, strum::IntoStaticStr, diesel::expression::AsExpression,
+            diesel::deserialize::FromSqlRow,
+        )]
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        #[serde(rename_all = "lowercase")]
+        #[strum(serialize_all = "lowercase")]
+        pub enum $name {
+            $($variant),+
+        }
+
         impl diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg> for $name {
             fn to_sql<'b>(
                 &'b self,

@@ -2,63 +2,27 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use crate::ids::{RoomId, Seq, UserId};
 use crate::schema::{room_members, rooms};
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    diesel::expression::AsExpression,
-    diesel::deserialize::FromSqlRow,
-)]
-#[diesel(sql_type = diesel::sql_types::Text)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum RoomKind {
-    Group,
-    Direct,
-    Support,
+text_enum! {
+    pub enum RoomKind {
+        Group,
+        Direct,
+        Support,
+    }
 }
 
-text_enum!(RoomKind);
-
-/// A member's role within one room (distinct from the global `Role`).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    diesel::expression::AsExpression,
-    diesel::deserialize::FromSqlRow,
-)]
-#[diesel(sql_type = diesel::sql_types::Text)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum MemberRole {
-    Member,
-    Moderator,
-    Owner,
+text_enum! {
+    /// A member's role within one room (distinct from the global `Role`).
+    #[derive(PartialOrd, Ord)]
+    pub enum MemberRole {
+        Member,
+        Moderator,
+        Owner,
+    }
 }
-
-text_enum!(MemberRole);
 
 #[derive(Debug, Clone, Queryable, Selectable, QueryableByName, Identifiable)]
 #[diesel(table_name = rooms, check_for_backend(diesel::pg::Pg))]

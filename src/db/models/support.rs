@@ -4,35 +4,16 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use serde::{Deserialize, Serialize};
-
 use crate::ids::{ContactId, RoomId, SessionId, UserId};
 use crate::schema::{audit_log, contacts, support_sessions};
 
-/// A support session's state. Stored as text (`support_sessions.status`, with a CHECK constraint).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    diesel::expression::AsExpression,
-    diesel::deserialize::FromSqlRow,
-)]
-#[diesel(sql_type = diesel::sql_types::Text)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum SupportStatus {
-    Open,
-    Closed,
+text_enum! {
+    /// A support session's state. Stored as text (`support_sessions.status`, with a CHECK constraint).
+    pub enum SupportStatus {
+        Open,
+        Closed,
+    }
 }
-
-text_enum!(SupportStatus);
 
 #[derive(Debug, Clone, Queryable, Selectable, QueryableByName, Identifiable)]
 #[diesel(table_name = support_sessions, check_for_backend(diesel::pg::Pg))]

@@ -2,37 +2,19 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use crate::ids::UserId;
 use crate::schema::users;
 
-/// Global role. Stored as text (`users.role`, with a CHECK constraint).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    diesel::expression::AsExpression,
-    diesel::deserialize::FromSqlRow,
-)]
-#[diesel(sql_type = diesel::sql_types::Text)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum Role {
-    Admin,
-    Moderator,
-    User,
-    Guest,
+text_enum! {
+    /// Global role. Stored as text (`users.role`, with a CHECK constraint).
+    pub enum Role {
+        Admin,
+        Moderator,
+        User,
+        Guest,
+    }
 }
-
-text_enum!(Role);
 
 impl Role {
     /// Admins and moderators: the staff who moderate rooms and answer support chats.
