@@ -56,6 +56,16 @@ enum Command {
     },
     /// Print the admin panel's counters from the database as JSON.
     Stats,
+    /// Exit 0 when the server answers 200 on its readiness route, else 1: for container health
+    /// checks, since the image has no curl. Reads no configuration.
+    Healthcheck {
+        /// Where to ask; only plain `http://host:port/path`.
+        #[arg(long, default_value = "http://127.0.0.1:8080/health/ready")]
+        url: String,
+        /// Seconds to wait for the connection and the answer.
+        #[arg(long, default_value_t = 3)]
+        timeout_secs: u64,
+    },
     /// Check the configuration and print it, secrets masked.
     Config {
         #[command(subcommand)]
@@ -125,6 +135,15 @@ enum ConfigCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Healthcheck { url, timeout_secs } = &command {
+        return match healthcheck(url, Duration::from_secs(*timeout_secs)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("plauder healthcheck: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let loaded = match command {
         Command::Migrate => Settings::load_for_migrations(&cli.config_dir),
         _ => Settings::load(&cli.config_dir),
@@ -154,6 +173,7 @@ fn main() -> ExitCode {
             actix_web::rt::System::new().block_on(revoke_tokens(settings, user))
         }
         Command::Stats => actix_web::rt::System::new().block_on(stats(settings)),
+        Command::Healthcheck { .. } => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -364,4 +384,32 @@ fn mask_url_password(url: &str) -> String {
         masked.push_str(&params.join("&"));
     }
     masked
+}
+
+/// One `GET` over plain HTTP/1.0 with std's blocking socket (no HTTP client is compiled into the
+/// server): Ok when the status is 200.
+fn healthcheck(url: &str, timeout: Duration) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    use std::net::{TcpStream, ToSocketAddrs};
+    let rest = url.strip_prefix("http://").ok_or_else(|| anyhow::anyhow!("only http:// URLs: {url}"))?;
+    let (authority, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
+    let addr = authority
+        .to_socket_addrs()
+        .map_err(|e| anyhow::anyhow!("{authority}: {e}"))?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("{authority}: no address"))?;
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| anyhow::anyhow!("{addr}: {e}"))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {authority}\r\nConnection: close\r\n\r\n")?;
+    let mut answer = Vec::new();
+    // The readiness answer is a few hundred bytes; more is not needed to judge it.
+    stream.take(64 * 1024).read_to_end(&mut answer)?;
+    let answer = String::from_utf8_lossy(&answer);
+    let status = answer.lines().next().unwrap_or_default();
+    if status.split_whitespace().nth(1) == Some("200") {
+        return Ok(());
+    }
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    anyhow::bail!("{url}: {status} {body}")
 }

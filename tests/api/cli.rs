@@ -346,3 +346,23 @@ fn config_check_prints_the_settings_with_secrets_masked() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("port"), "{}", stderr(&bad));
 }
+
+#[actix_web::test]
+async fn healthcheck_exits_0_only_when_the_server_is_ready() {
+    let app = spawn_app().await;
+    let ready = format!("{}/health/ready", app.address);
+    // Blocking the test's runtime would stall the server it asks: run the command off it.
+    let check = |url: String| async move {
+        actix_web::rt::task::spawn_blocking(move || plauder().args(["healthcheck", "--url", &url]).output().unwrap())
+            .await
+            .unwrap()
+    };
+    let out = check(ready).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Any other answer, or none, is a failure with the reason.
+    let out = check(format!("{}/health/nothing-here", app.address)).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("404"), "{}", stderr(&out));
+    let out = check(format!("http://127.0.0.1:{}/health/ready", crate::cluster_support::free_port())).await;
+    assert_eq!(out.status.code(), Some(1));
+}
