@@ -24,5 +24,10 @@ ENV PLAUDER_CONFIG_DIR=/etc/plauder \
     PLAUDER_ENV=production
 USER plauder
 EXPOSE 8080
+# The image has no curl: the binary asks its own readiness route (plauder healthcheck, exit 0 on
+# 200). Readiness includes PostgreSQL and Redis, so an outage of either marks every container
+# unhealthy (docs/operations.md, "When Redis is down"); Docker only reports it, it restarts nothing.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["/usr/local/bin/plauder", "healthcheck", "--url", "http://127.0.0.1:8080/health/ready"]
 ENTRYPOINT ["/usr/local/bin/plauder"]
 CMD ["serve"]

@@ -14,6 +14,15 @@ cd "$PLAUDER_ROOT"
 log "checking formatting (cargo fmt --check) and lints (cargo clippy -D warnings)"
 cargo fmt --check
 cargo clippy --quiet --all-targets --features load -- -D warnings
+# Docker and Kubernetes cannot run here: their files are checked against schemas instead.
+log "checking the deployment files (scripts/check-deploy.sh)"
+deploy_status=0
+scripts/check-deploy.sh || deploy_status=$?
+case "$deploy_status" in
+    0) ;;
+    3) log "kubernetes-validate could not be installed: the deployment files were not schema-checked" ;;
+    *) exit 1 ;;
+esac
 
 ensure_postgres
 ensure_packages redis-server nginx

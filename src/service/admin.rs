@@ -141,6 +141,41 @@ pub struct UserUpdate {
 /// an over-long reason, and for making anyone a guest or a guest anything else (guests are
 /// support visitors, not accounts); `forbidden` for changing one's own role or banning oneself.
 pub async fn update_user(state: &AppState, caller: &Caller, id: UserId, req: UserUpdate) -> ApiResult<AdminUserView> {
+    change_user(state, Actor::Admin(caller), id, req).await
+}
+
+/// Who makes an admin change: an admin through the API, or the operator on the command line
+/// (`plauder user …`), who has no account. The operator is recorded in the audit log as a null
+/// actor with `"via": "cli"` in the details, and is not held to the rules that protect an admin
+/// from themselves: the command line is how a locked-out deployment gets an admin back.
+#[derive(Clone, Copy)]
+pub enum Actor<'a> {
+    Admin(&'a Caller),
+    CommandLine,
+}
+
+impl Actor<'_> {
+    fn id(self) -> Option<UserId> {
+        match self {
+            Actor::Admin(caller) => Some(caller.id),
+            Actor::CommandLine => None,
+        }
+    }
+
+    /// The audit entry's details, marked when they come from the command line.
+    fn details(self, mut details: serde_json::Value) -> serde_json::Value {
+        if let (Actor::CommandLine, Some(map)) = (self, details.as_object_mut()) {
+            map.insert("via".to_owned(), json!("cli"));
+        }
+        details
+    }
+}
+
+/// [`update_user`] by either kind of actor.
+///
+/// # Errors
+/// As [`update_user`]; the self-protection rules apply to admins only.
+pub async fn change_user(state: &AppState, by: Actor<'_>, id: UserId, req: UserUpdate) -> ApiResult<AdminUserView> {
     let role = req.role.as_deref().map(|r| parse_role("role", r)).transpose()?;
     if req.ban_reason.is_some() && req.banned != Some(true) {
         return Err(ApiError::validation("ban_reason", "ban_reason goes with banned: true."));
@@ -154,7 +189,7 @@ pub async fn update_user(state: &AppState, caller: &Caller, id: UserId, req: Use
     }
     let mut conn = state.db().await?;
     let target = users::find(&mut conn, id).await?.ok_or_else(|| ApiError::NotFound("No such user.".into()))?;
-    if id == caller.id && (role.is_some_and(|r| r != target.role) || req.banned == Some(true)) {
+    if by.id() == Some(id) && (role.is_some_and(|r| r != target.role) || req.banned == Some(true)) {
         return Err(ApiError::Forbidden("Admins cannot change their own role or ban themselves.".into()));
     }
     let role = role.filter(|r| *r != target.role);
@@ -168,7 +203,7 @@ pub async fn update_user(state: &AppState, caller: &Caller, id: UserId, req: Use
     if role.is_none() && ban.is_none() {
         return Ok(AdminUserView::new(&target));
     }
-    let (actor, old_role) = (caller.id, target.role);
+    let (actor, old_role) = (by.id(), target.role);
     let reason = reason.map(str::to_owned);
     let updated = conn
         .transaction::<_, ApiError, _>(async move |conn| {
@@ -176,17 +211,18 @@ pub async fn update_user(state: &AppState, caller: &Caller, id: UserId, req: Use
             if let Some(new) = role {
                 user = users::set_role(conn, id, new).await?;
                 let details = json!({ "from": old_role.as_str(), "to": new.as_str() });
-                audit::record(conn, actor, audit::Action::UserRoleChanged, id, details).await?;
+                audit::record_by(conn, actor, audit::Action::UserRoleChanged, id, by.details(details)).await?;
             }
             match ban {
                 Some(true) => {
                     user = users::set_banned(conn, id, true, reason.as_deref()).await?;
                     accounts::revoke_all(conn, id).await?;
-                    audit::record(conn, actor, audit::Action::UserBanned, id, json!({ "reason": reason })).await?;
+                    let details = by.details(json!({ "reason": reason }));
+                    audit::record_by(conn, actor, audit::Action::UserBanned, id, details).await?;
                 }
                 Some(false) => {
                     user = users::set_banned(conn, id, false, None).await?;
-                    audit::record(conn, actor, audit::Action::UserUnbanned, id, json!({})).await?;
+                    audit::record_by(conn, actor, audit::Action::UserUnbanned, id, by.details(json!({}))).await?;
                 }
                 None => {}
             }
@@ -200,4 +236,52 @@ pub async fn update_user(state: &AppState, caller: &Caller, id: UserId, req: Use
         state.notify.close_user(id, CloseReason::RoleChanged);
     }
     Ok(AdminUserView::new(&updated))
+}
+
+/// `plauder token revoke`: ends every session of the user (the admin's counterpart of
+/// `POST /auth/logout-all`), audited, and closes their sockets with 4001.
+///
+/// # Errors
+/// `not_found` for an unknown user; database failures.
+pub async fn revoke_sessions(state: &AppState, by: Actor<'_>, id: UserId) -> ApiResult<()> {
+    let mut conn = state.db().await?;
+    users::find(&mut conn, id).await?.ok_or_else(|| ApiError::NotFound("No such user.".into()))?;
+    let details = by.details(json!({}));
+    conn.transaction::<_, ApiError, _>(async move |conn| {
+        accounts::revoke_all(conn, id).await?;
+        audit::record_by(conn, by.id(), audit::Action::UserTokensRevoked, id, details).await
+    })
+    .await?;
+    state.notify.close_user(id, CloseReason::TokensRevoked);
+    Ok(())
+}
+
+/// `plauder user reset-password`: sets a new password without the current one, for a user who
+/// lost theirs, with the strength rules of registration; revokes every token (so whoever held
+/// the account's sessions is out), audits, and closes their sockets.
+///
+/// # Errors
+/// `not_found` for an unknown user; `validation_failed` for a weak password or a guest (guests
+/// have no password and must not gain one).
+pub async fn reset_password(state: &AppState, by: Actor<'_>, id: UserId, password: String) -> ApiResult<()> {
+    let target = {
+        let mut conn = state.db().await?;
+        users::find(&mut conn, id).await?.ok_or_else(|| ApiError::NotFound("No such user.".into()))?
+    };
+    if target.role == Role::Guest {
+        return Err(ApiError::validation("password", "Guests are support visitors and have no password."));
+    }
+    crate::service::validate::password(&password, &target.username)?;
+    // Hashing takes a while by design; no pooled connection is held meanwhile.
+    let hash = state.passwords.hash(password).await.map_err(ApiError::Internal)?;
+    let details = by.details(json!({}));
+    let mut conn = state.db().await?;
+    conn.transaction::<_, ApiError, _>(async move |conn| {
+        users::set_password_hash(conn, id, &hash).await?;
+        accounts::revoke_all(conn, id).await?;
+        audit::record_by(conn, by.id(), audit::Action::UserPasswordReset, id, details).await
+    })
+    .await?;
+    state.notify.close_user(id, CloseReason::PasswordChanged);
+    Ok(())
 }

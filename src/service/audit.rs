@@ -23,6 +23,8 @@ pub enum Action {
     UserRoleChanged,
     UserBanned,
     UserUnbanned,
+    UserPasswordReset,
+    UserTokensRevoked,
     MessageDeleted,
     RoomUpdated,
     RoomMembersAdded,
@@ -39,6 +41,8 @@ impl Action {
             Action::UserRoleChanged => "user.role_changed",
             Action::UserBanned => "user.banned",
             Action::UserUnbanned => "user.unbanned",
+            Action::UserPasswordReset => "user.password_reset",
+            Action::UserTokensRevoked => "user.tokens_revoked",
             Action::MessageDeleted => "message.deleted",
             Action::RoomUpdated => "room.updated",
             Action::RoomMembersAdded => "room.members_added",
@@ -52,7 +56,11 @@ impl Action {
 
     fn target_type(self) -> &'static str {
         match self {
-            Action::UserRoleChanged | Action::UserBanned | Action::UserUnbanned => "user",
+            Action::UserRoleChanged
+            | Action::UserBanned
+            | Action::UserUnbanned
+            | Action::UserPasswordReset
+            | Action::UserTokensRevoked => "user",
             Action::MessageDeleted => "message",
             Action::RoomUpdated
             | Action::RoomMembersAdded
@@ -76,9 +84,24 @@ pub async fn record(
     target: impl Into<Uuid>,
     details: Value,
 ) -> ApiResult<()> {
+    record_by(conn, Some(actor), action, target, details).await
+}
+
+/// Appends one entry whose actor may be no account: the operator on the command line (whose
+/// entries say `"via": "cli"` in their details, see `admin::Actor`).
+///
+/// # Errors
+/// Database failures only.
+pub async fn record_by(
+    conn: &mut AsyncPgConnection,
+    actor: Option<UserId>,
+    action: Action,
+    target: impl Into<Uuid>,
+    details: Value,
+) -> ApiResult<()> {
     let target_id = target.into().to_string();
     let new = NewAuditEntry {
-        actor_id: Some(actor),
+        actor_id: actor,
         action: action.as_str(),
         target_type: action.target_type(),
         target_id: &target_id,
@@ -92,9 +115,11 @@ pub async fn record(
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditEntryView {
     pub id: i64,
-    /// Who acted; null once that account is deleted.
+    /// Who acted; null once that account is deleted, and for the operator on the command line
+    /// (then `details` has `"via": "cli"`).
     pub actor_id: Option<UserId>,
-    /// `user.role_changed`, `user.banned`, `user.unbanned`, `message.deleted`, `room.updated`,
+    /// `user.role_changed`, `user.banned`, `user.unbanned`, `user.password_reset`,
+    /// `user.tokens_revoked`, `message.deleted`, `room.updated`,
     /// `room.members_added`, `room.member_removed`, `room.member_role_changed`, `room.deleted`,
     /// `support.session_closed` or `contact.deleted`.
     pub action: String,

@@ -37,7 +37,8 @@ export class AuditView {
   }
 
   row(e) {
-    const who = h('span', e.actor_id ? e.actor_id.slice(0, 8) : 'deleted account');
+    // No actor: the operator on the command line (details.via) or an account deleted since.
+    const who = h('span', e.actor_id ? e.actor_id.slice(0, 8) : e.details?.via === 'cli' ? 'command line' : 'deleted account');
     if (e.actor_id) this.name(e.actor_id).then((n) => { who.textContent = n; });
     const details = e.details && Object.keys(e.details).length ? JSON.stringify(e.details) : '';
     return h(
