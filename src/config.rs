@@ -70,6 +70,21 @@ pub struct AuthSettings {
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
+    /// Password hashes (register, login, password change) running at once; 0 means one per CPU
+    /// core. Each holds `argon2_memory_kib` while it runs, so this bounds hashing's memory.
+    pub password_hash_max_concurrent: usize,
+    /// Hashes waiting for a running slot; one more is refused with 503 `unavailable`.
+    pub password_hash_max_queued: usize,
+}
+
+impl AuthSettings {
+    /// `password_hash_max_concurrent`, with 0 resolved to the number of cores.
+    pub fn password_hash_concurrency(&self) -> usize {
+        match self.password_hash_max_concurrent {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            n => n,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -81,6 +96,9 @@ pub struct RateLimitSettings {
     pub support_replenish_interval_ms: u64,
     pub contact_burst: u32,
     pub contact_replenish_interval_ms: u64,
+    /// Password changes per user (each costs two Argon2 runs): a burst, then one per interval.
+    pub password_change_burst: u32,
+    pub password_change_replenish_interval_ms: u64,
     pub message_burst: u32,
     pub message_replenish_interval_ms: u64,
     pub command_burst: u32,

@@ -29,6 +29,10 @@ pub enum ApiError {
     /// A dependency (PostgreSQL, Redis) is down or saturated; the cause is logged.
     #[error("service unavailable")]
     Unavailable(#[source] anyhow::Error),
+    /// Unavailable because this instance is at a bound it sets itself (password hashing slots):
+    /// nothing is broken, and the client is told when to try again (Retry-After).
+    #[error("The server is busy; retry in {retry_after_ms} ms.")]
+    Busy { retry_after_ms: u64 },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -74,7 +78,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
-            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Unavailable(_) | ApiError::Busy { .. } => "unavailable",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -83,7 +87,7 @@ impl ApiError {
     pub fn body(&self) -> ErrorBody {
         let (message, details) = match self {
             ApiError::Validation { message, details } => (message.clone(), details.clone()),
-            ApiError::RateLimited { retry_after_ms } => {
+            ApiError::RateLimited { retry_after_ms } | ApiError::Busy { retry_after_ms } => {
                 (self.to_string(), Some(serde_json::json!({ "retry_after_ms": retry_after_ms })))
             }
             ApiError::Unavailable(_) => ("The service is temporarily unavailable; try again shortly.".to_owned(), None),
@@ -105,14 +109,14 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code()).json(self.body());
-        if let ApiError::RateLimited { retry_after_ms } = self {
+        if let ApiError::RateLimited { retry_after_ms } | ApiError::Busy { retry_after_ms } = self {
             // Retry-After is in whole seconds; round up so a client never retries too early.
             let secs = retry_after_ms.div_ceil(1000).max(1);
             if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {

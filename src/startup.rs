@@ -141,6 +141,7 @@ fn spawn_housekeeping(state: Arc<AppState>) {
             state.support_limiter.sweep();
             state.contact_limiter.sweep();
             state.user_limits.sweep();
+            state.password_limiter.sweep();
         }
     });
 }

@@ -8,11 +8,12 @@ use secrecy::ExposeSecret;
 
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::PasswordHasher;
-use crate::auth::ratelimit::{IpRateLimiter, UserRateLimits};
+use crate::auth::ratelimit::{IpRateLimiter, KeyedLimiter, UserRateLimits};
 use crate::config::Settings;
 use crate::db::send_batch::SendBatcher;
 use crate::db::{PgConn, PgPool};
 use crate::error::ApiError;
+use crate::ids::UserId;
 use crate::realtime::Realtime;
 use crate::service::notify::Notify;
 
@@ -26,6 +27,8 @@ pub struct AppState {
     /// Per client IP: contact form entries.
     pub contact_limiter: IpRateLimiter,
     pub user_limits: UserRateLimits,
+    /// Per user: password changes (two Argon2 runs each).
+    pub password_limiter: KeyedLimiter<UserId>,
     /// The WebSocket side: connection actors, rooms, presence. The WebSocket route uses it.
     pub realtime: Arc<Realtime>,
     /// The same, as services see it: where they publish what they changed.
@@ -60,6 +63,10 @@ impl AppState {
                 Duration::from_millis(rl.contact_replenish_interval_ms),
             )?,
             user_limits: UserRateLimits::new(rl)?,
+            password_limiter: KeyedLimiter::new(
+                rl.password_change_burst,
+                Duration::from_millis(rl.password_change_replenish_interval_ms),
+            )?,
             notify: realtime.clone(),
             realtime,
             send_batcher,

@@ -41,7 +41,7 @@ fn limit_by_ip(state: &AppState, req: &HttpRequest) -> ApiResult<()> {
 /// `POST /api/v1/auth/register`
 #[utoipa::path(tag = "auth", request_body = RegisterRequest,
     responses((status = 201, body = AuthResponse), (status = 409, body = ErrorBody),
-              (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+              (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 #[post("/auth/register")]
 pub async fn register(
     state: web::Data<AppState>,
@@ -58,7 +58,7 @@ pub async fn register(
 /// `POST /api/v1/auth/login`
 #[utoipa::path(tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = AuthResponse), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
+              (status = 403, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 #[post("/auth/login")]
 pub async fn login(
     state: web::Data<AppState>,

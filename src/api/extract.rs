@@ -1,6 +1,8 @@
 //! How malformed requests become PROTOCOL.md errors: JSON syntax errors are `bad_request`, JSON of
 //! the wrong shape `validation_failed`, bodies over the limit `payload_too_large`, unparseable
 //! path ids `not_found`, and bad query strings `validation_failed`, all with the usual error body.
+//! A string anywhere in a JSON body that PostgreSQL cannot store (U+0000) is `validation_failed`
+//! naming its field, whatever the route does with it.
 
 use actix_web::dev::Payload;
 use actix_web::error::{PathError, PayloadError, QueryPayloadError};
@@ -58,13 +60,21 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::BadRequest("The request body is empty; JSON was expected.".into()));
     }
-    serde_json::from_slice(bytes).map_err(|e| {
+    let parsed = serde_json::from_slice(bytes).map_err(|e| {
         if e.is_data() && serde_json::from_slice::<IgnoredAny>(bytes).is_ok() {
             ApiError::Validation { message: format!("Invalid request body: {e}"), details: None }
         } else {
             ApiError::BadRequest(format!("Malformed JSON: {e}"))
         }
-    })
+    })?;
+    // JSON can carry U+0000 only as the escape `\u0000` (a raw control byte is malformed), so
+    // bodies without that text skip the second parse that finds and names the field.
+    if bytes.windows(6).any(|w| w == b"\\u0000")
+        && let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes)
+    {
+        crate::protocol::text::json_text(&value)?;
+    }
+    Ok(parsed)
 }
 
 /// Caps request bodies; `ApiJson` reads through it.

@@ -70,13 +70,16 @@ pub async fn update_me(
 #[utoipa::path(tag = "users", security(("bearer" = [])),
     request_body = ChangePasswordRequest,
     responses((status = 204, description = "Changed; every earlier token is revoked."),
-              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
+              (status = 503, body = ErrorBody)))]
 #[post("/users/me/password")]
 pub async fn change_password(
     state: web::Data<AppState>,
     caller: AuthUser,
     body: ApiJson<ChangePasswordRequest>,
 ) -> ApiResult<HttpResponse> {
+    // Before the current password is checked: a wrong guess costs an Argon2 run too.
+    state.password_limiter.check(&caller.id)?;
     let b = body.into_inner();
     accounts::change_password(&state, &caller.user, b.current_password, b.new_password).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -1,6 +1,6 @@
 //! Rate limiting with governor's keyed GCRA: per client IP for the unauthenticated routes that
 //! cost the most or store what anyone sends (register and login, with Argon2; support sessions;
-//! the contact form), and per user for message writes and WebSocket commands.
+//! the contact form), and per user for message writes, WebSocket commands and password changes.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;

@@ -10,9 +10,14 @@
 //! This is a database writer, not a rule: the only rules it applies are the ones the batch
 //! statement checks in SQL (a member, a group room, no reply, a new client_msg_id); everything
 //! else goes back to `service::messages`, which takes the checked path.
+//!
+//! One bad row never fails its neighbours: when the batch statement fails for a reason in its
+//! rows (not a lost connection), the writer inserts the sends one by one, so every good send
+//! commits and only the bad one's sender gets the error.
 
 use std::collections::{HashMap, HashSet};
 
+use diesel_async::AsyncPgConnection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::db::PgPool;
@@ -103,7 +108,10 @@ async fn write(pool: &PgPool, jobs: &mut Vec<Job>) {
             client_msg_id: j.send.client_msg_id.as_deref(),
         })
         .collect();
-    let result = insert(pool, &rows).await;
+    let result = match pool.get().await {
+        Ok(mut conn) => insert(&mut conn, &rows).await,
+        Err(e) => Err(Some(e.into())),
+    };
     drop(rows);
     match result {
         Ok(inserted) => {
@@ -121,11 +129,21 @@ async fn write(pool: &PgPool, jobs: &mut Vec<Job>) {
                 let _ = job.reply.send(Outcome::NotSimple(job.send));
             }
         }
-        Err(Some(error)) => {
+        // No connection (or it broke): trying each row alone would only fail the same way.
+        Err(Some(error @ ApiError::Unavailable(_))) => {
             tracing::error!(error = ?error, size = batch.len(), "send batch failed");
             for job in batch {
                 let _ = job.reply.send(Outcome::Failed(same_error(&error)));
             }
+        }
+        // Something in one row (a value PostgreSQL refuses, a constraint) failed the statement and
+        // rolled back every row. Which one is not told, so each send is tried alone, in arrival
+        // order: the good ones commit (their room's seqs stay gapless, as the failed statement
+        // took none) and only the bad row's sender gets the error.
+        Err(Some(error)) => {
+            tracing::warn!(error = ?error, size = batch.len(), "send batch failed; inserting its sends one by one");
+            metrics::counter!("db_send_batch_isolations_total").increment(1);
+            isolate(pool, batch).await;
         }
     }
     for job in repeats {
@@ -133,11 +151,47 @@ async fn write(pool: &PgPool, jobs: &mut Vec<Job>) {
     }
 }
 
+/// Inserts each send of a failed batch as a batch of one, and answers each with its own outcome.
+async fn isolate(pool: &PgPool, batch: Vec<Job>) {
+    let mut conn = match pool.get().await {
+        Ok(conn) => conn,
+        Err(e) => {
+            let error = ApiError::from(e);
+            for job in batch {
+                let _ = job.reply.send(Outcome::Failed(same_error(&error)));
+            }
+            return;
+        }
+    };
+    for job in batch {
+        let row = NewMessage {
+            id: job.send.id,
+            room_id: job.send.room_id,
+            sender_id: job.send.sender_id,
+            body: &job.send.body,
+            reply_to: None,
+            client_msg_id: job.send.client_msg_id.as_deref(),
+        };
+        let result = insert(&mut conn, std::slice::from_ref(&row)).await;
+        let outcome = match result {
+            Ok(mut inserted) => match inserted.pop() {
+                Some(m) => Outcome::Inserted(m),
+                None => Outcome::NotSimple(job.send),
+            },
+            Err(None) => Outcome::NotSimple(job.send),
+            Err(Some(error)) => {
+                tracing::error!(error = ?error, message_id = %job.send.id, "send failed on its own");
+                Outcome::Failed(error)
+            }
+        };
+        let _ = job.reply.send(outcome);
+    }
+}
+
 /// `Err(None)`: a client_msg_id committed meanwhile clashed, and the statement rolled back whole.
-async fn insert(pool: &PgPool, rows: &[NewMessage<'_>]) -> Result<Vec<Message>, Option<ApiError>> {
+async fn insert(conn: &mut AsyncPgConnection, rows: &[NewMessage<'_>]) -> Result<Vec<Message>, Option<ApiError>> {
     use diesel::result::{DatabaseErrorKind, Error};
-    let mut conn = pool.get().await.map_err(|e| Some(e.into()))?;
-    q::insert_batch(&mut conn, rows).await.map_err(|e| match e {
+    q::insert_batch(conn, rows).await.map_err(|e| match e {
         Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => None,
         other => Some(other.into()),
     })

@@ -126,7 +126,10 @@ pub struct Parsed {
 }
 
 fn data<T: DeserializeOwned>(data: Option<Value>) -> Result<T, ApiError> {
-    serde_json::from_value(data.unwrap_or_else(|| Value::Object(serde_json::Map::new())))
+    let data = data.unwrap_or_else(|| Value::Object(serde_json::Map::new()));
+    // As for REST bodies (`api::extract::parse_json`): no field may carry U+0000 to the database.
+    super::text::json_text(&data)?;
+    serde_json::from_value(data)
         .map_err(|e| ApiError::Validation { message: format!("Invalid data: {e}"), details: None })
 }
 

@@ -58,7 +58,7 @@ async fn create_account(state: &AppState, reg: Registration, role: Role) -> ApiR
         Some(name) => validate::display_name(name)?,
         None => reg.username.clone(),
     };
-    let hash = state.passwords.hash(reg.password).await.map_err(ApiError::Internal)?;
+    let hash = state.passwords.hash(reg.password).await?;
     let mut conn = state.db().await?;
     let new = NewUser {
         id: UserId::new(),
@@ -111,7 +111,7 @@ pub async fn login(state: &AppState, login: &str, password: String) -> ApiResult
     let user = users::find_by_login(&mut conn, login.trim()).await?;
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
     // Verified even for an unknown login (against a dummy hash) so timing does not tell them apart.
-    let ok = state.passwords.verify(password, stored).await.map_err(ApiError::Internal)?;
+    let ok = state.passwords.verify(password, stored).await?;
     let user = user.filter(|_| ok).ok_or_else(invalid_credentials)?;
     if user.is_banned() {
         return Err(banned());
@@ -248,12 +248,12 @@ pub async fn logout_all(state: &AppState, user_id: UserId) -> ApiResult<()> {
 /// # Errors
 /// `forbidden` for a wrong current password, `validation_failed` for a weak new one.
 pub async fn change_password(state: &AppState, user: &User, current: String, new: String) -> ApiResult<()> {
-    let ok = state.passwords.verify(current, user.password_hash.clone()).await.map_err(ApiError::Internal)?;
+    let ok = state.passwords.verify(current, user.password_hash.clone()).await?;
     if !ok {
         return Err(ApiError::Forbidden("The current password is wrong.".into()));
     }
     validate::password(&new, &user.username)?;
-    let hash = state.passwords.hash(new).await.map_err(ApiError::Internal)?;
+    let hash = state.passwords.hash(new).await?;
     let mut conn = state.db().await?;
     let user_id = user.id;
     conn.transaction::<_, ApiError, _>(async move |conn| {

@@ -115,6 +115,9 @@ fn parse_role(field: &str, role: &str) -> ApiResult<Role> {
 pub async fn list_users(state: &AppState, query: UserQuery) -> ApiResult<UserPage> {
     let role = query.role.as_deref().map(|r| parse_role("role", r)).transpose()?;
     let (limit, offset) = crate::service::validate::page(query.limit, query.offset, 50, MAX_PAGE)?;
+    if let Some(q) = &query.q {
+        crate::service::validate::text("q", q)?;
+    }
     if query.q.as_ref().is_some_and(|q| q.chars().count() > 100) {
         return Err(ApiError::validation("q", "q must be at most 100 characters."));
     }

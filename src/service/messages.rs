@@ -404,6 +404,7 @@ pub async fn search(
     room_id: Option<RoomId>,
     limit: Option<i64>,
 ) -> ApiResult<Vec<SearchResult>> {
+    crate::service::validate::text("q", q_text)?;
     let text = q_text.trim();
     if text.is_empty() || text.chars().count() > 200 {
         return Err(ApiError::validation("q", "Search text must be 1 to 200 characters."));

@@ -43,6 +43,7 @@ pub async fn update_profile(state: &AppState, user_id: UserId, update: ProfileUp
 /// # Errors
 /// `validation_failed` for an empty query or a limit out of range.
 pub async fn search(state: &AppState, q: &str, limit: Option<i64>) -> ApiResult<Vec<UserView>> {
+    crate::service::validate::text("q", q)?;
     let q = q.trim();
     if q.is_empty() || q.chars().count() > 64 {
         return Err(ApiError::validation("q", "Search text must be 1 to 64 characters."));

@@ -1,7 +1,10 @@
 //! Field rules for account data and list paging, each returning `validation_failed` naming the
-//! field.
+//! field; and the rule every text field shares, that it holds only what PostgreSQL can store
+//! (`protocol::text`, re-exported: [`text`] for one field, [`json_text`] applied to whole request
+//! bodies and command data where they enter).
 
 use crate::error::{ApiError, ApiResult};
+pub use crate::protocol::text::{json_text, text};
 
 /// 3–32 characters of ASCII letters, digits, `_`, `.` and `-`, starting with a letter or digit:
 /// usernames appear in mentions and URLs, where anything else needs escaping.

@@ -136,3 +136,70 @@ async fn unicode_and_sql_looking_input_is_stored_literally() {
     assert_error(app.login("' OR '1'='1", "' OR '1'='1").await, StatusCode::UNAUTHORIZED, "unauthorized").await;
     assert_eq!(app.login("bobby", PASSWORD).await.status(), StatusCode::OK);
 }
+
+#[actix_web::test]
+async fn registrations_past_the_hashing_slots_get_503_with_retry_after_and_create_nothing() {
+    // One hash at a time and no queue: of concurrent registrations, those arriving while one
+    // hashes are refused at once.
+    let app = spawn_app_with(|s| {
+        s.auth.password_hash_max_concurrent = 1;
+        s.auth.password_hash_max_queued = 0;
+        // Slow enough hashes that the concurrent requests overlap one.
+        s.auth.argon2_memory_kib = 16384;
+        s.auth.argon2_iterations = 3;
+    })
+    .await;
+    let names: Vec<String> = (0..12).map(|i| format!("user{i}")).collect();
+    let emails: Vec<String> = names.iter().map(|n| format!("{n}@example.org")).collect();
+    let results =
+        futures_util::future::join_all(names.iter().zip(&emails).map(|(n, e)| app.register_raw(n, e, PASSWORD))).await;
+    let mut refused = Vec::new();
+    for (name, res) in names.iter().zip(results) {
+        match res.status() {
+            StatusCode::CREATED => {}
+            StatusCode::SERVICE_UNAVAILABLE => {
+                let retry_after = res.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+                assert_eq!(retry_after.as_deref(), Some("1"));
+                let body: Value = res.json().await.unwrap();
+                assert_eq!(body["error"]["code"], "unavailable");
+                assert!(body["error"]["details"]["retry_after_ms"].as_u64().is_some_and(|ms| ms > 0), "{body}");
+                refused.push(name.clone());
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(!refused.is_empty(), "some registrations are refused");
+    assert!(refused.len() < names.len(), "one at least got its slot");
+    // A refused registration created nothing: it goes through when retried.
+    for name in refused {
+        let res = app.register_raw(&name, &format!("{name}@example.org"), PASSWORD).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "{name} on retry");
+    }
+}
+
+#[actix_web::test]
+async fn password_changes_are_limited_per_user() {
+    let app = spawn_app_with(|s| {
+        s.rate_limit.password_change_burst = 2;
+        s.rate_limit.password_change_replenish_interval_ms = 60_000;
+    })
+    .await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    // Wrong guesses of the current password spend the budget as well: each costs a hash.
+    let guess = json!({"current_password": "not it at all", "new_password": "a brand new passphrase"});
+    for _ in 0..2 {
+        let res = app.post("/api/v1/users/me/password", Some(&ada.access_token), guess.clone()).await;
+        assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    }
+    let res = app.post("/api/v1/users/me/password", Some(&ada.access_token), guess.clone()).await;
+    assert!(res.headers().contains_key("retry-after"));
+    let body = assert_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert!(body["error"]["details"]["retry_after_ms"].as_u64().is_some_and(|ms| ms > 0));
+    // The right password is refused too until the budget refills; another user has their own.
+    let right = json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"});
+    let res = app.post("/api/v1/users/me/password", Some(&ada.access_token), right.clone()).await;
+    assert_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    let res = app.post("/api/v1/users/me/password", Some(&bob.access_token), right).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+}

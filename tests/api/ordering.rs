@@ -243,3 +243,56 @@ async fn concurrent_sends_from_members_and_strangers_over_many_rooms_each_get_th
         assert_eq!(seqs, (1..=total).collect::<Vec<_>>(), "room {i}: gapless");
     }
 }
+
+#[actix_web::test]
+async fn a_poisoned_send_in_a_batch_fails_alone_and_every_good_send_commits() {
+    use plauder::db::send_batch::{Outcome, QueuedSend, SendBatcher};
+
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let a = app.group(&ada, "a", &[&bob]).await;
+    let b = app.group(&bob, "b", &[]).await;
+    // One writer of its own, so everything submitted below queues up while it waits and becomes
+    // one batch statement. Validation is bypassed: PostgreSQL refuses the NUL, failing the statement.
+    let batcher = SendBatcher::start(app.state.pool.clone(), 1, 64);
+    let send = |room: Uuid, sender: Uuid, body: &str| QueuedSend {
+        id: MessageId::new(),
+        room_id: room.into(),
+        sender_id: sender.into(),
+        body: body.to_owned(),
+        client_msg_id: None,
+    };
+    let mut sends = Vec::new();
+    for i in 0..10 {
+        let (room, sender) = if i % 2 == 0 { (a, ada.id) } else { (b, bob.id) };
+        sends.push(send(room, sender, &format!("good {i}")));
+        if i == 4 {
+            sends.push(send(a, ada.id, "poison \u{0} here"));
+        }
+    }
+    let outcomes = futures_util::future::join_all(sends.into_iter().map(|s| batcher.submit(s))).await;
+
+    let mut good = Vec::new();
+    let mut failed = 0;
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Inserted(m) => good.push((m.room_id.0, m.body, m.seq.0)),
+            Outcome::Failed(_) => failed += 1,
+            Outcome::NotSimple(s) => panic!("{} came back as not simple", s.body),
+        }
+    }
+    assert_eq!(failed, 1, "only the poisoned send fails");
+    let mut expected = Vec::new();
+    let (mut seq_a, mut seq_b) = (0, 0);
+    for i in 0..10 {
+        let (room, seq) = if i % 2 == 0 { (a, &mut seq_a) } else { (b, &mut seq_b) };
+        *seq += 1;
+        expected.push((room, format!("good {i}"), *seq));
+    }
+    assert_eq!(good, expected, "every good send committed, in order, with gapless seqs");
+    let stored = all_messages(&app, &ada, a).await;
+    assert_eq!(stored.len(), 5);
+    assert!(stored.iter().all(|m| m["body"].as_str().is_some_and(|b| b.starts_with("good"))));
+    assert_eq!(app.send(&bob, b, "next").await["seq"], 6);
+}
