@@ -276,7 +276,7 @@ pub async fn reset_password(state: &AppState, by: Actor<'_>, id: UserId, passwor
     }
     crate::service::validate::password(&password, &target.username)?;
     // Hashing takes a while by design; no pooled connection is held meanwhile.
-    let hash = state.passwords.hash(password).await.map_err(ApiError::Internal)?;
+    let hash = state.passwords.hash(password).await?;
     let details = by.details(json!({}));
     let mut conn = state.db().await?;
     conn.transaction::<_, ApiError, _>(async move |conn| {
