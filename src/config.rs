@@ -28,7 +28,15 @@ pub struct ServerSettings {
     pub instance_id: String,
     pub shutdown_timeout_secs: u64,
     pub max_json_body_bytes: usize,
-    pub trust_forwarded_headers: bool,
+    /// Addresses and CIDR networks of the proxies whose `X-Forwarded-For` is believed (see
+    /// `auth::client_ip`). Empty: the TCP peer is always the client.
+    pub trusted_proxies: Vec<String>,
+    /// Removed: it trusted the forwarding headers of *every* peer, so any client could pick the
+    /// address its limits were counted against. Kept only so that a config still setting it
+    /// true stops start-up with a pointer to `trusted_proxies` instead of silently trusting
+    /// nobody (or everybody); `false` is accepted and means nothing.
+    #[serde(default)]
+    pub trust_forwarded_headers: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -86,6 +94,12 @@ pub struct RateLimitSettings {
     pub command_burst: u32,
     pub command_replenish_interval_ms: u64,
     pub abuse_close_after: u32,
+    /// Login attempts one login name gets before it backs off, from any address.
+    pub login_attempts_before_backoff: u32,
+    /// The first back-off; each further attempt doubles it...
+    pub login_backoff_initial_ms: u64,
+    /// ...up to this.
+    pub login_backoff_max_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -158,7 +172,13 @@ impl Settings {
             .add_source(config::File::from(config_dir.join("default.toml")).required(true))
             .add_source(config::File::from(config_dir.join(format!("{env}.toml"))).required(false))
             .add_source(
-                config::Environment::with_prefix("PLAUDER").prefix_separator("__").separator("__").try_parsing(true),
+                config::Environment::with_prefix("PLAUDER")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true)
+                    // PLAUDER__SERVER__TRUSTED_PROXIES=10.0.0.0/8,192.0.2.7
+                    .list_separator(",")
+                    .with_list_parse_key("server.trusted_proxies"),
             )
             .set_override_option("database.url", conventional("PLAUDER__DATABASE__URL", "DATABASE_URL"))
             .and_then(|b| b.set_override_option("redis.url", conventional("PLAUDER__REDIS__URL", "REDIS_URL")))
@@ -229,6 +249,22 @@ impl Settings {
             if self.redis.channel_prefix.is_empty() || self.redis.channel_prefix.contains(char::is_whitespace) {
                 return bad("redis.channel_prefix", "must be non-empty, without spaces");
             }
+        }
+        if let Err(why) = crate::auth::client_ip::TrustedProxies::parse(&self.server.trusted_proxies) {
+            return bad("server.trusted_proxies", &format!("has an entry {why}"));
+        }
+        if self.server.trust_forwarded_headers == Some(true) {
+            return bad(
+                "server.trust_forwarded_headers",
+                "is removed (it let any client choose its own address): list your proxies' addresses in \
+                 server.trusted_proxies instead",
+            );
+        }
+        if self.rate_limit.login_attempts_before_backoff == 0 {
+            return bad("rate_limit.login_attempts_before_backoff", "must be positive");
+        }
+        if self.rate_limit.login_backoff_max_ms < self.rate_limit.login_backoff_initial_ms {
+            return bad("rate_limit.login_backoff_max_ms", "must be at least rate_limit.login_backoff_initial_ms");
         }
         if self.server.max_json_body_bytes < 1024 {
             return bad("server.max_json_body_bytes", "must be at least 1024");

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret;
 
+use crate::auth::client_ip::TrustedProxies;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::PasswordHasher;
-use crate::auth::ratelimit::{IpRateLimiter, UserRateLimits};
+use crate::auth::ratelimit::{IpRateLimiter, LoginThrottle, UserRateLimits};
 use crate::config::Settings;
 use crate::db::send_batch::SendBatcher;
 use crate::db::{PgConn, PgPool};
@@ -21,6 +22,10 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub passwords: PasswordHasher,
     pub auth_limiter: IpRateLimiter,
+    /// Per login name, from any address: back-off after repeated attempts.
+    pub login_throttle: LoginThrottle,
+    /// Whose `X-Forwarded-For` names the client; `client_ip` applies it.
+    pub trusted_proxies: TrustedProxies,
     /// Per client IP: opening support sessions.
     pub support_limiter: IpRateLimiter,
     /// Per client IP: contact form entries.
@@ -51,6 +56,9 @@ impl AppState {
             jwt: JwtKeys::new(&settings.auth),
             passwords: PasswordHasher::new(&settings.auth)?,
             auth_limiter: IpRateLimiter::new(rl.auth_burst, Duration::from_millis(rl.auth_replenish_interval_ms))?,
+            login_throttle: LoginThrottle::new(rl),
+            trusted_proxies: TrustedProxies::parse(&settings.server.trusted_proxies)
+                .map_err(|why| anyhow::anyhow!("server.trusted_proxies: {why}"))?,
             support_limiter: IpRateLimiter::new(
                 rl.support_burst,
                 Duration::from_millis(rl.support_replenish_interval_ms),
@@ -66,6 +74,12 @@ impl AppState {
             instance_id,
             settings,
         })
+    }
+
+    /// The client address per-IP limits and quotas key on (the peer, or what a trusted proxy
+    /// reports).
+    pub fn client_ip(&self, req: &actix_web::HttpRequest) -> std::net::IpAddr {
+        self.trusted_proxies.client_ip(req)
     }
 
     /// A pooled connection.
