@@ -16,7 +16,25 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub rate_limit: RateLimitSettings,
     pub realtime: RealtimeSettings,
+    pub quota: QuotaSettings,
     pub log: LogSettings,
+}
+
+/// Bounds on what one client may make the server hold (counts, not rates); each refusal is
+/// described in docs/protocol.md.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaSettings {
+    /// Users one WebSocket connection may watch with `presence.subscribe`, over all its calls.
+    pub presence_subscriptions_per_connection_max: usize,
+    /// Distinct reaction strings on one message.
+    pub reactions_per_message_max: i64,
+    /// Reactions one user may put on one message.
+    pub reactions_per_user_per_message_max: i64,
+    /// Open WebSockets of one account on one instance.
+    pub sockets_per_user_max: usize,
+    /// Open WebSockets from one client address on one instance.
+    pub sockets_per_address_max: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -48,6 +66,9 @@ pub struct DatabaseSettings {
     pub migrate_on_start: bool,
     pub send_writers: usize,
     pub send_batch_max: usize,
+    /// PostgreSQL's statement_timeout on every pooled connection: a statement running (or
+    /// waiting for a lock) longer is cancelled and its request answered 503 `unavailable`.
+    pub statement_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -227,6 +248,20 @@ impl Settings {
                 return bad(key, "must be positive");
             }
         }
+        for (key, value) in [
+            (
+                "quota.presence_subscriptions_per_connection_max",
+                self.quota.presence_subscriptions_per_connection_max as i64,
+            ),
+            ("quota.reactions_per_message_max", self.quota.reactions_per_message_max),
+            ("quota.reactions_per_user_per_message_max", self.quota.reactions_per_user_per_message_max),
+            ("quota.sockets_per_user_max", self.quota.sockets_per_user_max as i64),
+            ("quota.sockets_per_address_max", self.quota.sockets_per_address_max as i64),
+        ] {
+            if value <= 0 {
+                return bad(key, "must be positive");
+            }
+        }
         if self.realtime.max_frame_bytes < 1024 {
             return bad("realtime.max_frame_bytes", "must be at least 1024");
         }
@@ -283,6 +318,10 @@ impl Settings {
         }
         if self.database.send_writers == 0 || self.database.send_writers >= self.database.pool_max_size {
             return bad("database.send_writers", "must be positive and below database.pool_max_size");
+        }
+        if self.database.statement_timeout_ms == 0 {
+            // 0 would mean "no limit" to PostgreSQL: the very thing this setting exists to stop.
+            return bad("database.statement_timeout_ms", "must be positive");
         }
         if self.database.send_batch_max == 0 {
             return bad("database.send_batch_max", "must be positive");

@@ -15,6 +15,7 @@ use crate::db::send_batch::SendBatcher;
 use crate::db::{PgConn, PgPool};
 use crate::error::ApiError;
 use crate::realtime::Realtime;
+use crate::realtime::sockets::SocketCounts;
 use crate::service::notify::Notify;
 
 pub struct AppState {
@@ -31,6 +32,8 @@ pub struct AppState {
     /// Per client IP: contact form entries.
     pub contact_limiter: IpRateLimiter,
     pub user_limits: UserRateLimits,
+    /// Open WebSockets per user and per client address on this instance.
+    pub sockets: Arc<SocketCounts>,
     /// The WebSocket side: connection actors, rooms, presence. The WebSocket route uses it.
     pub realtime: Arc<Realtime>,
     /// The same, as services see it: where they publish what they changed.
@@ -68,6 +71,7 @@ impl AppState {
                 Duration::from_millis(rl.contact_replenish_interval_ms),
             )?,
             user_limits: UserRateLimits::new(rl)?,
+            sockets: SocketCounts::new(settings.quota.sockets_per_user_max, settings.quota.sockets_per_address_max),
             notify: realtime.clone(),
             realtime,
             send_batcher,
