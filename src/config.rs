@@ -16,7 +16,25 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub rate_limit: RateLimitSettings,
     pub realtime: RealtimeSettings,
+    pub quota: QuotaSettings,
     pub log: LogSettings,
+}
+
+/// Bounds on what one client may make the server hold (counts, not rates); each refusal is
+/// described in docs/protocol.md.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaSettings {
+    /// Users one WebSocket connection may watch with `presence.subscribe`, over all its calls.
+    pub presence_subscriptions_per_connection_max: usize,
+    /// Distinct reaction strings on one message.
+    pub reactions_per_message_max: i64,
+    /// Reactions one user may put on one message.
+    pub reactions_per_user_per_message_max: i64,
+    /// Open WebSockets of one account on one instance.
+    pub sockets_per_user_max: usize,
+    /// Open WebSockets from one client address on one instance.
+    pub sockets_per_address_max: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -28,7 +46,15 @@ pub struct ServerSettings {
     pub instance_id: String,
     pub shutdown_timeout_secs: u64,
     pub max_json_body_bytes: usize,
-    pub trust_forwarded_headers: bool,
+    /// Addresses and CIDR networks of the proxies whose `X-Forwarded-For` is believed (see
+    /// `auth::client_ip`). Empty: the TCP peer is always the client.
+    pub trusted_proxies: Vec<String>,
+    /// Removed: it trusted the forwarding headers of *every* peer, so any client could pick the
+    /// address its limits were counted against. Kept only so that a config still setting it
+    /// true stops start-up with a pointer to `trusted_proxies` instead of silently trusting
+    /// nobody (or everybody); `false` is accepted and means nothing.
+    #[serde(default)]
+    pub trust_forwarded_headers: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -40,6 +66,9 @@ pub struct DatabaseSettings {
     pub migrate_on_start: bool,
     pub send_writers: usize,
     pub send_batch_max: usize,
+    /// PostgreSQL's statement_timeout on every pooled connection: a statement running (or
+    /// waiting for a lock) longer is cancelled and its request answered 503 `unavailable`.
+    pub statement_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -104,6 +133,12 @@ pub struct RateLimitSettings {
     pub command_burst: u32,
     pub command_replenish_interval_ms: u64,
     pub abuse_close_after: u32,
+    /// Login attempts one login name gets before it backs off, from any address.
+    pub login_attempts_before_backoff: u32,
+    /// The first back-off; each further attempt doubles it...
+    pub login_backoff_initial_ms: u64,
+    /// ...up to this.
+    pub login_backoff_max_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -176,7 +211,13 @@ impl Settings {
             .add_source(config::File::from(config_dir.join("default.toml")).required(true))
             .add_source(config::File::from(config_dir.join(format!("{env}.toml"))).required(false))
             .add_source(
-                config::Environment::with_prefix("PLAUDER").prefix_separator("__").separator("__").try_parsing(true),
+                config::Environment::with_prefix("PLAUDER")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true)
+                    // PLAUDER__SERVER__TRUSTED_PROXIES=10.0.0.0/8,192.0.2.7
+                    .list_separator(",")
+                    .with_list_parse_key("server.trusted_proxies"),
             )
             .set_override_option("database.url", conventional("PLAUDER__DATABASE__URL", "DATABASE_URL"))
             .and_then(|b| b.set_override_option("redis.url", conventional("PLAUDER__REDIS__URL", "REDIS_URL")))
@@ -225,6 +266,20 @@ impl Settings {
                 return bad(key, "must be positive");
             }
         }
+        for (key, value) in [
+            (
+                "quota.presence_subscriptions_per_connection_max",
+                self.quota.presence_subscriptions_per_connection_max as i64,
+            ),
+            ("quota.reactions_per_message_max", self.quota.reactions_per_message_max),
+            ("quota.reactions_per_user_per_message_max", self.quota.reactions_per_user_per_message_max),
+            ("quota.sockets_per_user_max", self.quota.sockets_per_user_max as i64),
+            ("quota.sockets_per_address_max", self.quota.sockets_per_address_max as i64),
+        ] {
+            if value <= 0 {
+                return bad(key, "must be positive");
+            }
+        }
         if self.realtime.max_frame_bytes < 1024 {
             return bad("realtime.max_frame_bytes", "must be at least 1024");
         }
@@ -248,6 +303,22 @@ impl Settings {
                 return bad("redis.channel_prefix", "must be non-empty, without spaces");
             }
         }
+        if let Err(why) = crate::auth::client_ip::TrustedProxies::parse(&self.server.trusted_proxies) {
+            return bad("server.trusted_proxies", &format!("has an entry {why}"));
+        }
+        if self.server.trust_forwarded_headers == Some(true) {
+            return bad(
+                "server.trust_forwarded_headers",
+                "is removed (it let any client choose its own address): list your proxies' addresses in \
+                 server.trusted_proxies instead",
+            );
+        }
+        if self.rate_limit.login_attempts_before_backoff == 0 {
+            return bad("rate_limit.login_attempts_before_backoff", "must be positive");
+        }
+        if self.rate_limit.login_backoff_max_ms < self.rate_limit.login_backoff_initial_ms {
+            return bad("rate_limit.login_backoff_max_ms", "must be at least rate_limit.login_backoff_initial_ms");
+        }
         if self.server.max_json_body_bytes < 1024 {
             return bad("server.max_json_body_bytes", "must be at least 1024");
         }
@@ -265,6 +336,10 @@ impl Settings {
         }
         if self.database.send_writers == 0 || self.database.send_writers >= self.database.pool_max_size {
             return bad("database.send_writers", "must be positive and below database.pool_max_size");
+        }
+        if self.database.statement_timeout_ms == 0 {
+            // 0 would mean "no limit" to PostgreSQL: the very thing this setting exists to stop.
+            return bad("database.statement_timeout_ms", "must be positive");
         }
         if self.database.send_batch_max == 0 {
             return bad("database.send_batch_max", "must be positive");

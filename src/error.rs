@@ -24,6 +24,10 @@ pub enum ApiError {
     Conflict(String),
     #[error("Too many requests; retry in {retry_after_ms} ms.")]
     RateLimited { retry_after_ms: u64 },
+    /// A count the client holds is at its bound (sockets): `rate_limited` like a rate, with a
+    /// message naming the bound.
+    #[error("{message}")]
+    QuotaExceeded { message: String, retry_after_ms: u64 },
     #[error("{0}")]
     PayloadTooLarge(String),
     /// A dependency (PostgreSQL, Redis) is down or saturated; the cause is logged.
@@ -33,6 +37,11 @@ pub enum ApiError {
     /// nothing is broken, and the client is told when to try again (Retry-After).
     #[error("The server is busy; retry in {retry_after_ms} ms.")]
     Busy { retry_after_ms: u64 },
+    /// PostgreSQL cancelled a statement at `database.statement_timeout_ms`: `unavailable` to the
+    /// client (the contract's code for "not now"), with a message that says it was this request
+    /// that took too long rather than the database being down.
+    #[error("statement timeout")]
+    TimedOut(#[source] anyhow::Error),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -76,9 +85,9 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
-            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::RateLimited { .. } | ApiError::QuotaExceeded { .. } => "rate_limited",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
-            ApiError::Unavailable(_) | ApiError::Busy { .. } => "unavailable",
+            ApiError::Unavailable(_) | ApiError::Busy { .. } | ApiError::TimedOut(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -87,10 +96,18 @@ impl ApiError {
     pub fn body(&self) -> ErrorBody {
         let (message, details) = match self {
             ApiError::Validation { message, details } => (message.clone(), details.clone()),
-            ApiError::RateLimited { retry_after_ms } | ApiError::Busy { retry_after_ms } => {
+            ApiError::RateLimited { retry_after_ms }
+            | ApiError::Busy { retry_after_ms }
+            | ApiError::QuotaExceeded { retry_after_ms, .. } => {
                 (self.to_string(), Some(serde_json::json!({ "retry_after_ms": retry_after_ms })))
             }
             ApiError::Unavailable(_) => ("The service is temporarily unavailable; try again shortly.".to_owned(), None),
+            ApiError::TimedOut(_) => (
+                "The database took too long to answer this request and it was cancelled; \
+                 try again shortly, or narrow the request."
+                    .to_owned(),
+                None,
+            ),
             ApiError::Internal(_) => ("Something went wrong on our side.".to_owned(), None),
             other => (other.to_string(), None),
         };
@@ -107,16 +124,19 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } | ApiError::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Unavailable(_) | ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy { .. } | ApiError::TimedOut(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code()).json(self.body());
-        if let ApiError::RateLimited { retry_after_ms } | ApiError::Busy { retry_after_ms } = self {
+        if let ApiError::RateLimited { retry_after_ms }
+        | ApiError::Busy { retry_after_ms }
+        | ApiError::QuotaExceeded { retry_after_ms, .. } = self
+        {
             // Retry-After is in whole seconds; round up so a client never retries too early.
             let secs = retry_after_ms.div_ceil(1000).max(1);
             if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
@@ -130,6 +150,14 @@ impl ResponseError for ApiError {
 impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
+        // diesel-async does not pass the SQLSTATE on (57014 is also a cancel on request), so the
+        // server's message is what tells a statement_timeout apart. It is English unless the
+        // server's lc_messages says otherwise; then this is `internal`, as before.
+        if let Error::DatabaseError(DatabaseErrorKind::Unknown, info) = &e
+            && info.message().contains("statement timeout")
+        {
+            return ApiError::TimedOut(e.into());
+        }
         match e {
             // UnableToSendCommand is what diesel-async reports when the socket to PostgreSQL is
             // gone (server down or restarting, network cut): a pooled connection that broke.

@@ -54,20 +54,37 @@ pub fn cpu_seconds(stat: &str) -> Option<f64> {
     Some(ticks as f64 / 100.0)
 }
 
+/// The method as a metrics label, from a closed set: a client may send any token as its method,
+/// and each distinct label value is a new series the exporter keeps for ever. (The route label is
+/// already closed: a registered pattern or "unmatched".)
+pub fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
 /// Records `http_requests_total` and `http_request_duration_seconds` by method, route and status.
 pub async fn track_requests(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
     let res = next.call(req).await;
     let status = match &res {
         Ok(r) => r.status().as_u16().to_string(),
         Err(e) => e.as_response_error().status_code().as_u16().to_string(),
     };
-    let labels = [("method", method), ("route", route), ("status", status)];
+    let labels = [("method", method.to_owned()), ("route", route), ("status", status)];
     metrics::counter!("http_requests_total", &labels).increment(1);
     metrics::histogram!("http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
     res

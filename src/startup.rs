@@ -138,6 +138,7 @@ fn spawn_housekeeping(state: Arc<AppState>) {
         loop {
             tick.tick().await;
             state.auth_limiter.sweep();
+            state.login_throttle.sweep();
             state.support_limiter.sweep();
             state.contact_limiter.sweep();
             state.user_limits.sweep();

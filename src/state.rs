@@ -6,15 +6,17 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret;
 
+use crate::auth::client_ip::TrustedProxies;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::PasswordHasher;
-use crate::auth::ratelimit::{IpRateLimiter, KeyedLimiter, UserRateLimits};
+use crate::auth::ratelimit::{IpRateLimiter, KeyedLimiter, LoginThrottle, UserRateLimits};
 use crate::config::Settings;
 use crate::db::send_batch::SendBatcher;
 use crate::db::{PgConn, PgPool};
 use crate::error::ApiError;
 use crate::ids::UserId;
 use crate::realtime::Realtime;
+use crate::realtime::sockets::SocketCounts;
 use crate::service::notify::Notify;
 
 pub struct AppState {
@@ -22,6 +24,10 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub passwords: PasswordHasher,
     pub auth_limiter: IpRateLimiter,
+    /// Per login name, from any address: back-off after repeated attempts.
+    pub login_throttle: LoginThrottle,
+    /// Whose `X-Forwarded-For` names the client; `client_ip` applies it.
+    pub trusted_proxies: TrustedProxies,
     /// Per client IP: opening support sessions.
     pub support_limiter: IpRateLimiter,
     /// Per client IP: contact form entries.
@@ -29,6 +35,8 @@ pub struct AppState {
     pub user_limits: UserRateLimits,
     /// Per user: password changes (two Argon2 runs each).
     pub password_limiter: KeyedLimiter<UserId>,
+    /// Open WebSockets per user and per client address on this instance.
+    pub sockets: Arc<SocketCounts>,
     /// The WebSocket side: connection actors, rooms, presence. The WebSocket route uses it.
     pub realtime: Arc<Realtime>,
     /// The same, as services see it: where they publish what they changed.
@@ -54,6 +62,9 @@ impl AppState {
             jwt: JwtKeys::new(&settings.auth),
             passwords: PasswordHasher::new(&settings.auth)?,
             auth_limiter: IpRateLimiter::new(rl.auth_burst, Duration::from_millis(rl.auth_replenish_interval_ms))?,
+            login_throttle: LoginThrottle::new(rl),
+            trusted_proxies: TrustedProxies::parse(&settings.server.trusted_proxies)
+                .map_err(|why| anyhow::anyhow!("server.trusted_proxies: {why}"))?,
             support_limiter: IpRateLimiter::new(
                 rl.support_burst,
                 Duration::from_millis(rl.support_replenish_interval_ms),
@@ -67,12 +78,19 @@ impl AppState {
                 rl.password_change_burst,
                 Duration::from_millis(rl.password_change_replenish_interval_ms),
             )?,
+            sockets: SocketCounts::new(settings.quota.sockets_per_user_max, settings.quota.sockets_per_address_max),
             notify: realtime.clone(),
             realtime,
             send_batcher,
             instance_id,
             settings,
         })
+    }
+
+    /// The client address per-IP limits and quotas key on (the peer, or what a trusted proxy
+    /// reports).
+    pub fn client_ip(&self, req: &actix_web::HttpRequest) -> std::net::IpAddr {
+        self.trusted_proxies.client_ip(req)
     }
 
     /// A pooled connection.

@@ -6,7 +6,6 @@ use utoipa::ToSchema;
 
 use crate::api::extract::ApiJson;
 use crate::auth::AuthUser;
-use crate::auth::ratelimit::client_ip;
 use crate::error::{ApiResult, ErrorBody};
 use crate::service::accounts::{self, AuthResponse, Registration};
 use crate::state::AppState;
@@ -35,7 +34,7 @@ pub struct RefreshRequest {
 }
 
 fn limit_by_ip(state: &AppState, req: &HttpRequest) -> ApiResult<()> {
-    state.auth_limiter.check(&client_ip(req, state.settings.server.trust_forwarded_headers))
+    state.auth_limiter.check(&state.client_ip(req))
 }
 
 /// `POST /api/v1/auth/register`
@@ -67,7 +66,11 @@ pub async fn login(
 ) -> ApiResult<web::Json<AuthResponse>> {
     limit_by_ip(&state, &req)?;
     let b = body.into_inner();
-    Ok(web::Json(accounts::login(&state, &b.login, b.password).await?))
+    // Beside the per-IP budget: one login name gets a few attempts, then backs off, from anywhere.
+    state.login_throttle.attempt(&b.login)?;
+    let response = accounts::login(&state, &b.login, b.password).await?;
+    state.login_throttle.succeeded(&b.login);
+    Ok(web::Json(response))
 }
 
 /// `POST /api/v1/auth/refresh`

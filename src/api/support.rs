@@ -6,7 +6,6 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::api::extract::ApiJson;
-use crate::auth::ratelimit::client_ip;
 use crate::error::{ApiResult, ErrorBody};
 use crate::service::contacts::{self, ContactView};
 use crate::service::support::{self, OpenedSession};
@@ -41,7 +40,7 @@ pub async fn open_session(
     req: HttpRequest,
     body: ApiJson<OpenSessionRequest>,
 ) -> ApiResult<HttpResponse> {
-    state.support_limiter.check(&client_ip(&req, state.settings.server.trust_forwarded_headers))?;
+    state.support_limiter.check(&state.client_ip(&req))?;
     let b = body.into_inner();
     let opened = support::open(&state, &b.name, b.email.as_deref()).await?;
     Ok(HttpResponse::Created().json(opened))
@@ -57,7 +56,7 @@ pub async fn submit_contact(
     req: HttpRequest,
     body: ApiJson<ContactRequest>,
 ) -> ApiResult<HttpResponse> {
-    state.contact_limiter.check(&client_ip(&req, state.settings.server.trust_forwarded_headers))?;
+    state.contact_limiter.check(&state.client_ip(&req))?;
     let b = body.into_inner();
     let contact = contacts::submit(&state, &b.name, &b.email, &b.message).await?;
     Ok(HttpResponse::Created().json(contact))

@@ -1,6 +1,8 @@
 //! Authentication: password hashing, access tokens (JWT), refresh tokens, the `Caller` that
-//! services take and the extractors that produce it and protect routes by role, and per-IP rate limiting of the public routes.
+//! services take and the extractors that produce it and protect routes by role, per-IP rate limiting of the public routes (keyed on the client address
+//! `client_ip` works out behind trusted proxies) and per-account login back-off.
 
+pub mod client_ip;
 pub mod extractor;
 pub mod jwt;
 pub mod password;

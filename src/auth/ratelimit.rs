@@ -1,12 +1,14 @@
 //! Rate limiting with governor's keyed GCRA: per client IP for the unauthenticated routes that
 //! cost the most or store what anyone sends (register and login, with Argon2; support sessions;
-//! the contact form), and per user for message writes, WebSocket commands and password changes.
+//! the contact form), and per user for message writes, WebSocket commands and password changes;
+//! and the per-account login back-off beside the per-IP login limit.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-use actix_web::HttpRequest;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
@@ -82,17 +84,78 @@ impl UserRateLimits {
     }
 }
 
-/// The client's address: the peer, or the proxy-reported one when the proxy is trusted
-/// (`server.trust_forwarded_headers`).
-pub fn client_ip(req: &HttpRequest, trust_forwarded: bool) -> IpAddr {
-    let unspecified = IpAddr::from([0, 0, 0, 0]);
-    if trust_forwarded
-        && let Some(ip) = req
-            .connection_info()
-            .realip_remote_addr()
-            .and_then(|s| s.parse::<std::net::SocketAddr>().map(|a| a.ip()).ok().or_else(|| s.parse().ok()))
-    {
-        return ip;
+/// Per-account login back-off: after `free` attempts on one login name without a success, each
+/// further attempt must wait `initial`, doubling per attempt up to `max`, whatever address it
+/// comes from (the per-IP limit alone lets a botnet try one password per address).
+///
+/// Keyed on the login as typed, case-folded, not on the account: an unknown name backs off
+/// exactly as a known one does, so the throttle does not tell which accounts exist. Attempts are
+/// counted when they start, not when they fail, so concurrent guesses cannot all slip through
+/// before the first failure is recorded; a success forgets the name.
+pub struct LoginThrottle {
+    names: Mutex<HashMap<String, Attempts>>,
+    free: u32,
+    initial: Duration,
+    max: Duration,
+}
+
+struct Attempts {
+    count: u32,
+    blocked_until: Instant,
+    last: Instant,
+}
+
+impl LoginThrottle {
+    pub fn new(settings: &crate::config::RateLimitSettings) -> Self {
+        Self {
+            names: Mutex::new(HashMap::new()),
+            free: settings.login_attempts_before_backoff,
+            initial: Duration::from_millis(settings.login_backoff_initial_ms),
+            max: Duration::from_millis(settings.login_backoff_max_ms),
+        }
     }
-    req.peer_addr().map_or(unspecified, |a| a.ip())
+
+    fn key(login: &str) -> String {
+        login.trim().to_lowercase()
+    }
+
+    fn names(&self) -> std::sync::MutexGuard<'_, HashMap<String, Attempts>> {
+        // Nothing panics while holding the lock; if something ever did, the map is still usable.
+        self.names.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Counts an attempt on `login`.
+    ///
+    /// # Errors
+    /// `rate_limited` with the wait, when the name is backing off (the attempt is not counted).
+    pub fn attempt(&self, login: &str) -> Result<(), ApiError> {
+        let now = Instant::now();
+        let mut names = self.names();
+        let entry = names.entry(Self::key(login)).or_insert(Attempts { count: 0, blocked_until: now, last: now });
+        if entry.blocked_until > now {
+            let wait = entry.blocked_until - now;
+            let retry_after_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+            return Err(ApiError::RateLimited { retry_after_ms });
+        }
+        entry.count = entry.count.saturating_add(1);
+        entry.last = now;
+        if entry.count >= self.free {
+            let doublings = (entry.count - self.free).min(31);
+            let delay = self.initial.saturating_mul(1 << doublings).min(self.max);
+            entry.blocked_until = now + delay;
+        }
+        Ok(())
+    }
+
+    /// The right password: the name starts afresh.
+    pub fn succeeded(&self, login: &str) {
+        self.names().remove(&Self::key(login));
+    }
+
+    /// Forgets names not tried for `max`: their next attempt would pass anyway, and keeping
+    /// every name ever typed would let a script grow the map without bound.
+    pub fn sweep(&self) {
+        let now = Instant::now();
+        self.names().retain(|_, a| a.blocked_until > now || now.duration_since(a.last) < self.max);
+    }
 }

@@ -36,6 +36,23 @@ pub fn build_pool(settings: &DatabaseSettings, url: &str) -> anyhow::Result<PgPo
     // readiness probe and clients' retries cover that window.
     let mut config = ManagerConfig::default();
     config.recycling_method = RecyclingMethod::Fast;
+    // Every connection of the pool carries a statement_timeout: without one, a few slow
+    // statements (a heavy search, a lock held elsewhere) keep their connections for as long as
+    // they take, and everyone else waits for the pool and gets 503. With it PostgreSQL cancels
+    // the statement and the request gets `unavailable` saying why (ApiError::TimedOut). Set once
+    // per connection, when it is opened; it applies to everything that uses the pool (requests,
+    // WebSocket commands, the send writers), not to migrations, which open their own.
+    let statement_timeout_ms = settings.statement_timeout_ms;
+    config.custom_setup = Box::new(move |url| {
+        Box::pin(async move {
+            use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+            let mut conn = AsyncPgConnection::establish(url).await?;
+            conn.batch_execute(&format!("SET statement_timeout = {statement_timeout_ms}"))
+                .await
+                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            Ok(conn)
+        })
+    });
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
     let timeout = Some(Duration::from_millis(settings.pool_timeout_ms));
     Pool::builder(manager)

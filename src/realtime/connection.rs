@@ -27,6 +27,7 @@ use crate::realtime::dispatch::{self, Reply, Session, Step};
 use crate::realtime::outbox::{ConnHandle, Deliver, Outbox};
 use crate::realtime::presence;
 use crate::realtime::registry::{Attach, AttachMany, Detach};
+use crate::realtime::sockets::SocketSlot;
 use crate::service::{social, support};
 use crate::state::AppState;
 use crate::views::UserView;
@@ -47,10 +48,12 @@ pub struct WsConnection {
     /// Commands running; on shutdown the connection closes once they have replied.
     in_flight: usize,
     draining: bool,
+    /// This socket's place in the per-user and per-address counts, given back with the actor.
+    _slot: SocketSlot,
 }
 
 impl WsConnection {
-    pub fn new(state: web::Data<AppState>, caller: Caller) -> Self {
+    pub fn new(state: web::Data<AppState>, caller: Caller, slot: SocketSlot) -> Self {
         Self {
             id: ConnId(next_subscriber_id()),
             state,
@@ -65,6 +68,7 @@ impl WsConnection {
             limited_in_a_row: 0,
             in_flight: 0,
             draining: false,
+            _slot: slot,
         }
     }
 
@@ -168,6 +172,7 @@ impl WsConnection {
             caller: &self.caller,
             conn_id: self.id,
             rooms: &self.rooms,
+            watched: &self.watched,
             write_order: &self.write_order,
         };
         match dispatch::command(session, command) {
@@ -186,7 +191,9 @@ impl WsConnection {
 /// Upgrades an authenticated request to a WebSocket served by a new connection actor.
 ///
 /// # Errors
-/// The request is not a valid WebSocket handshake.
+/// 429 `rate_limited` when the user or the client address already has its most sockets open
+/// (`quota.sockets_per_user_max`, `quota.sockets_per_address_max`); the request is not a valid
+/// WebSocket handshake.
 pub fn start(
     req: &actix_web::HttpRequest,
     stream: web::Payload,
@@ -194,7 +201,8 @@ pub fn start(
     caller: Caller,
 ) -> Result<actix_web::HttpResponse, actix_web::Error> {
     let frame_size = state.settings.realtime.max_frame_bytes;
-    ws::WsResponseBuilder::new(WsConnection::new(state, caller), req, stream).frame_size(frame_size).start()
+    let slot = state.sockets.acquire(caller.id, state.client_ip(req))?;
+    ws::WsResponseBuilder::new(WsConnection::new(state, caller, slot), req, stream).frame_size(frame_size).start()
 }
 
 impl Actor for WsConnection {

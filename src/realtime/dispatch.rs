@@ -66,6 +66,8 @@ pub(super) struct Session<'a> {
     pub conn_id: ConnId,
     /// The rooms the connection is attached to: the members' rooms, kept current by the broker.
     pub rooms: &'a HashSet<RoomId>,
+    /// The users whose presence the connection already receives.
+    pub watched: &'a HashSet<UserId>,
     /// Message writes of one connection commit in the order they were sent.
     pub write_order: &'a Arc<tokio::sync::Mutex<()>>,
 }
@@ -95,6 +97,22 @@ pub(super) fn command(session: Session<'_>, command: Command) -> Step {
         Command::PresenceSubscribe(d) => {
             if d.user_ids.len() > MAX_PRESENCE_SUBSCRIBE {
                 let e = ApiError::validation("user_ids", format!("At most {MAX_PRESENCE_SUBSCRIBE} users."));
+                return Step::Done(Err(e));
+            }
+            // The total per connection is bounded too: each watched user is a broker
+            // subscription (with Redis, a channel every change of the set copies whole), and
+            // guests may subscribe.
+            let max = state.settings.quota.presence_subscriptions_per_connection_max;
+            let new: HashSet<UserId> = d.user_ids.iter().filter(|u| !session.watched.contains(u)).copied().collect();
+            if session.watched.len() + new.len() > max {
+                let e = ApiError::validation(
+                    "user_ids",
+                    format!(
+                        "A connection may watch at most {max} users; this one watches {} and these would add {}.",
+                        session.watched.len(),
+                        new.len()
+                    ),
+                );
                 return Step::Done(Err(e));
             }
             let ids = d.user_ids.clone();

@@ -26,6 +26,7 @@ pub mod outbox;
 pub mod presence;
 pub mod registry;
 pub mod room;
+pub mod sockets;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -11,7 +11,7 @@ use crate::db::queries::messages::{self as q, Change, NewMessage};
 use crate::db::queries::{rooms, social};
 use crate::db::send_batch::{Outcome, QueuedSend};
 use crate::error::{ApiError, ApiResult};
-use crate::ids::{MessageId, RoomId, Seq};
+use crate::ids::{MessageId, RoomId, Seq, UserId};
 use crate::protocol::ServerEvent;
 use crate::service::access::RoomAccess;
 use crate::service::audit;
@@ -370,6 +370,7 @@ pub async fn react(state: &AppState, caller: &Caller, id: MessageId, emoji: &str
     let (m, access) = load_message(&mut conn, caller, id).await?;
     access.require_write()?;
     let (room_id, user_id, emoji) = (m.room_id, caller.id, emoji.to_owned());
+    let quota = state.settings.quota.clone();
     let message = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             let current = lock_and_reload(conn, room_id, id).await?;
@@ -377,6 +378,9 @@ pub async fn react(state: &AppState, caller: &Caller, id: MessageId, emoji: &str
                 return Err(deleted());
             }
             let changed = if add {
+                // Checked under the room lock taken above, so concurrent reactions cannot both
+                // pass the last free place.
+                check_reaction_quota(conn, &quota, id, user_id, &emoji).await?;
                 q::add_reaction(conn, id, user_id, &emoji).await?
             } else {
                 q::remove_reaction(conn, id, user_id, &emoji).await?
@@ -390,6 +394,28 @@ pub async fn react(state: &AppState, caller: &Caller, id: MessageId, emoji: &str
         state.notify.room_event(view.room_id, &ServerEvent::reaction_updated(&view));
     }
     Ok(view)
+}
+
+/// Distinct reactions per message and reactions per user per message are bounded: each
+/// `reaction.updated` carries the message's whole list, so an unbounded one grows every event
+/// and history page that carries the message. Adding a reaction that is already there passes.
+async fn check_reaction_quota(
+    conn: &mut AsyncPgConnection,
+    quota: &crate::config::QuotaSettings,
+    id: MessageId,
+    user_id: UserId,
+    emoji: &str,
+) -> ApiResult<()> {
+    let (distinct, present, by_user) = q::reaction_counts(conn, id, user_id, emoji).await?;
+    if !present && distinct >= quota.reactions_per_message_max {
+        let max = quota.reactions_per_message_max;
+        return Err(ApiError::Conflict(format!("This message already has {max} different reactions.")));
+    }
+    if by_user >= quota.reactions_per_user_per_message_max {
+        let max = quota.reactions_per_user_per_message_max;
+        return Err(ApiError::Conflict(format!("You already have {max} reactions on this message.")));
+    }
+    Ok(())
 }
 
 /// `GET /search/messages`: full-text search over the caller's rooms, or one of them.

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, assert_error, spawn_app, spawn_app_with};
+use crate::helpers::{PASSWORD, TestApp, assert_error, spawn_app, spawn_app_with};
 
 #[actix_web::test]
 async fn register_returns_201_with_the_user_and_a_token_pair() {
@@ -113,6 +113,140 @@ async fn login_and_register_are_rate_limited_per_ip_with_retry_after() {
     // Registration shares the per-IP budget.
     let res = app.register_raw("ada", "ada@example.org", PASSWORD).await;
     assert_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+}
+
+/// A login carrying extra headers (forwarding headers a client made up, or a proxy would set).
+async fn login_with_headers(
+    app: &TestApp,
+    headers: &[(&str, String)],
+    login: &str,
+    password: &str,
+) -> reqwest::Response {
+    let mut req = app.client.post(format!("{}/api/v1/auth/login", app.address));
+    for (name, value) in headers {
+        req = req.header(*name, value);
+    }
+    req.json(&json!({"login": login, "password": password})).send().await.expect("request")
+}
+
+#[actix_web::test]
+async fn forwarding_headers_from_an_untrusted_peer_do_not_move_the_per_ip_limit() {
+    // No trusted proxies (the default): the peer is the client, whatever it claims.
+    let app = spawn_app_with(|s| {
+        s.rate_limit.auth_burst = 3;
+        s.rate_limit.auth_replenish_interval_ms = 60_000;
+    })
+    .await;
+    for i in 0..3 {
+        let spoof = [("forwarded", format!("for=198.51.100.{i}")), ("x-forwarded-for", format!("203.0.113.{i}"))];
+        assert_eq!(login_with_headers(&app, &spoof, "nobody", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
+    }
+    let spoof = [("forwarded", "for=198.51.100.77".to_owned()), ("x-forwarded-for", "203.0.113.77".to_owned())];
+    assert_error(
+        login_with_headers(&app, &spoof, "nobody", PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    )
+    .await;
+    let res = app
+        .client
+        .post(format!("{}/api/v1/auth/register", app.address))
+        .header("forwarded", "for=198.51.100.78")
+        .header("x-forwarded-for", "203.0.113.78")
+        .json(&json!({"username": "ada", "email": "ada@example.org", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+}
+
+#[actix_web::test]
+async fn behind_a_trusted_proxy_the_rightmost_untrusted_hop_is_the_client() {
+    let app = spawn_app_with(|s| {
+        s.server.trusted_proxies = vec!["127.0.0.0/8".to_owned()];
+        s.rate_limit.auth_burst = 2;
+        s.rate_limit.auth_replenish_interval_ms = 60_000;
+    })
+    .await;
+    // The client wrote the left entry (different each time); the proxy appended what it saw.
+    for i in 0..2 {
+        let xff = [("x-forwarded-for", format!("10.{i}.0.1, 198.51.100.7"))];
+        assert_eq!(login_with_headers(&app, &xff, "nobody", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
+    }
+    let xff = [("x-forwarded-for", "10.9.0.1, 198.51.100.7".to_owned())];
+    assert_error(
+        login_with_headers(&app, &xff, "nobody", PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    )
+    .await;
+    // Forwarded is not read even from a trusted peer.
+    let both = [("forwarded", "for=192.0.2.1".to_owned()), ("x-forwarded-for", "198.51.100.7".to_owned())];
+    assert_error(
+        login_with_headers(&app, &both, "nobody", PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    )
+    .await;
+    // Another client behind the same proxy has its own budget.
+    let other = [("x-forwarded-for", "198.51.100.8".to_owned())];
+    assert_eq!(login_with_headers(&app, &other, "nobody", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
+    // A trusted hop on the right is skipped: the client is the first untrusted one.
+    let chain = [("x-forwarded-for", "198.51.100.7, 127.0.0.9".to_owned())];
+    assert_error(
+        login_with_headers(&app, &chain, "nobody", PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn one_login_name_backs_off_exponentially_from_any_address() {
+    let app = spawn_app_with(|s| {
+        // Every attempt from its own address, so only the per-account throttle can stop them.
+        s.server.trusted_proxies = vec!["127.0.0.0/8".to_owned()];
+        s.rate_limit.login_attempts_before_backoff = 3;
+        s.rate_limit.login_backoff_initial_ms = 300;
+        s.rate_limit.login_backoff_max_ms = 60_000;
+    })
+    .await;
+    app.register("ada").await;
+    app.register("bob").await;
+    let from = |i: u32| [("x-forwarded-for", format!("198.51.100.{i}"))];
+    for i in 0..3 {
+        let res = login_with_headers(&app, &from(i), "ada", "wrong password!").await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    // Backing off: even the right password, from a fresh address, in another case, waits.
+    let body = assert_error(
+        login_with_headers(&app, &from(10), "ADA", PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    )
+    .await;
+    let first = body["error"]["details"]["retry_after_ms"].as_u64().unwrap();
+    assert!((1..=300).contains(&first), "{first}");
+    // Other accounts are untouched.
+    assert_eq!(login_with_headers(&app, &from(11), "bob", PASSWORD).await.status(), StatusCode::OK);
+    // After the wait, one more wrong attempt doubles the next wait.
+    tokio::time::sleep(std::time::Duration::from_millis(first + 20)).await;
+    assert_eq!(login_with_headers(&app, &from(12), "ada", "wrong password!").await.status(), StatusCode::UNAUTHORIZED);
+    let body = assert_error(
+        login_with_headers(&app, &from(13), "ada", PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    )
+    .await;
+    let second = body["error"]["details"]["retry_after_ms"].as_u64().unwrap();
+    assert!(second > 300 && second <= 600, "{second}");
+    // The right password after the wait gets in and starts the name afresh.
+    tokio::time::sleep(std::time::Duration::from_millis(second + 20)).await;
+    assert_eq!(login_with_headers(&app, &from(14), "ada", PASSWORD).await.status(), StatusCode::OK);
+    for i in 0..3 {
+        let res = login_with_headers(&app, &from(20 + i), "ada", "wrong password!").await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
 }
 
 #[actix_web::test]

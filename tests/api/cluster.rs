@@ -464,3 +464,34 @@ async fn a_role_change_closes_sockets_with_the_same_code_and_text_on_every_insta
     assert_eq!(on_a.closed_with_reason().await, expected, "on the instance that made the change");
     assert_eq!(on_b.closed_with_reason().await, expected, "on the other instance");
 }
+
+#[actix_web::test]
+async fn through_nginx_a_client_cannot_choose_the_address_its_limits_count() {
+    // The instances trust nginx only; nginx appends the client's address to X-Forwarded-For and
+    // clears Forwarded, as deploy/nginx.conf does. Each request below invents new addresses in
+    // both headers: all of them still count against the one real client (and nginx round-robins,
+    // so each instance sees two of the four).
+    let c = Cluster::start_with(&redis_url(), |s| {
+        s.rate_limit.auth_burst = 2;
+        s.rate_limit.auth_replenish_interval_ms = 60_000;
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let res = c
+            .front
+            .client
+            .post(format!("{}/api/v1/auth/login", c.front.address))
+            .header("forwarded", format!("for=198.51.100.{i}"))
+            .header("x-forwarded-for", format!("203.0.113.{i}"))
+            .json(&json!({"login": "nobody", "password": "whatever it is"}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(res.status());
+    }
+    // Two per instance pass; the rest are refused whichever instance they reach.
+    let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!(refused, 2, "{statuses:?}");
+    assert!(statuses[4..].iter().all(|s| *s == StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+}

@@ -50,8 +50,13 @@ fn scratch_dir(kind: &str) -> PathBuf {
     dir
 }
 
-/// nginx proxying REST and WebSocket upgrades round-robin to the given ports, as
-/// deploy/nginx.conf does.
+/// The address nginx connects to the instances from, and the instances' one trusted proxy. It
+/// differs from the clients' 127.0.0.1 so that, as in production, the client's own address is
+/// not itself a trusted proxy (Linux answers on all of 127.0.0.0/8).
+pub const NGINX_UPSTREAM_ADDR: &str = "127.0.0.2";
+
+/// nginx proxying REST and WebSocket upgrades round-robin to the given ports, with the
+/// forwarding headers deploy/nginx.conf sets.
 pub struct Nginx {
     pub port: u16,
     dir: PathBuf,
@@ -75,6 +80,7 @@ impl Nginx {
                    proxy_pass http://plauder;\n      proxy_http_version 1.1;\n\
                    proxy_set_header Upgrade $http_upgrade;\n      proxy_set_header Connection $connection_upgrade;\n\
                    proxy_set_header Host $host;\n      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
+                   proxy_set_header Forwarded \"\";\n      proxy_bind {NGINX_UPSTREAM_ADDR};\n\
                    proxy_read_timeout 1h;\n    }}\n  }}\n}}\n"
         );
         std::fs::write(dir.join("nginx.conf"), conf).expect("nginx.conf");
@@ -217,6 +223,7 @@ pub fn instance_settings(base: &Settings, redis_url: &str, prefix: &str, id: &st
     s.redis.url = redis_url.to_owned().into();
     s.redis.channel_prefix = prefix.to_owned();
     s.server.instance_id = id.to_owned();
+    s.server.trusted_proxies = vec![NGINX_UPSTREAM_ADDR.to_owned()];
     s
 }
 

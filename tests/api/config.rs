@@ -42,7 +42,7 @@ fn every_shipped_environment_parses() {
     }
     let prod = Settings::load_unchecked(shipped(), "production").unwrap();
     assert_eq!(prod.log.format, LogFormat::Json);
-    assert!(prod.server.trust_forwarded_headers);
+    assert!(!prod.server.trusted_proxies.is_empty());
 }
 
 #[test]

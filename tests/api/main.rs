@@ -15,6 +15,7 @@ mod helpers;
 mod messages;
 mod operations;
 mod ordering;
+mod quotas;
 mod rooms;
 mod search;
 mod social;

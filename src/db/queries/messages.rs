@@ -251,6 +251,26 @@ pub async fn add_reaction(
         .map(|n| n > 0)
 }
 
+/// What the reaction quotas look at before `emoji` by `user_id` is added to a message: the
+/// distinct reaction strings on it, whether `emoji` is one of them, and the user's reactions on
+/// it (0 when the user already has this one: adding it again changes nothing).
+pub async fn reaction_counts(
+    conn: &mut AsyncPgConnection,
+    message_id: MessageId,
+    user_id: UserId,
+    emoji: &str,
+) -> QueryResult<(i64, bool, i64)> {
+    use diesel::dsl::{count, exists};
+    use diesel::expression_methods::AggregateExpressionMethods;
+    let on_message = || reactions::table.filter(reactions::message_id.eq(message_id));
+    let distinct = on_message().select(count(reactions::emoji).aggregate_distinct()).get_result(conn).await?;
+    let present = diesel::select(exists(on_message().filter(reactions::emoji.eq(emoji)))).get_result(conn).await?;
+    let mine = on_message().filter(reactions::user_id.eq(user_id));
+    let already: bool = diesel::select(exists(mine.filter(reactions::emoji.eq(emoji)))).get_result(conn).await?;
+    let by_user = if already { 0 } else { mine.count().get_result(conn).await? };
+    Ok((distinct, present, by_user))
+}
+
 /// Returns whether there was such a reaction.
 pub async fn remove_reaction(
     conn: &mut AsyncPgConnection,
