@@ -100,6 +100,7 @@ pub struct RealtimeSettings {
     pub presence_offline_grace_ms: u64,
     pub presence_flush_ms: u64,
     pub last_seen_flush_ms: u64,
+    pub token_grace_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
