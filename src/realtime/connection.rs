@@ -262,6 +262,10 @@ impl Actor for WsConnection {
         metrics::gauge!("ws_connections").increment(1.0);
         let realtime = &self.state.realtime;
         realtime.connection_opened();
+        // The version and role it was authorised with at the upgrade: a later refresh does not
+        // change what a lost revocation must catch.
+        let user = &self.caller.user;
+        realtime.sockets().insert(self.id, user.id, user.token_version, user.role, ctx.address().recipient());
         self.subscriber = self.id.0;
         realtime.broker().subscribe(Topic::User(self.caller.id), self.subscriber, self.broker_subscriber(ctx));
         if self.caller.role.is_staff() {
@@ -337,6 +341,7 @@ impl Actor for WsConnection {
         metrics::gauge!("ws_connections").decrement(1.0);
         let realtime = &self.state.realtime;
         realtime.connection_closed();
+        realtime.sockets().remove(self.id);
         realtime.registry().do_send(Detach { conn_id: self.id, room_ids: self.rooms.drain().collect() });
         realtime.broker().unsubscribe(Topic::User(self.caller.id), self.subscriber);
         if self.caller.role.is_staff() {
