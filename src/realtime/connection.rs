@@ -222,9 +222,10 @@ impl WsConnection {
     /// account as read now).
     fn refreshed(&mut self, (caller, expires_at): (Caller, u64), ctx: &mut ws::WebsocketContext<Self>) -> ReplyData {
         self.caller = caller;
-        self.token_expires_at = expires_at;
+        // Two refreshes in flight may complete in either order: an older token never shortens.
+        self.token_expires_at = self.token_expires_at.max(expires_at);
         self.arm_token_timer(ctx);
-        let expires_at = i64::try_from(expires_at)
+        let expires_at = i64::try_from(self.token_expires_at)
             .ok()
             .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0))
             .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
