@@ -153,6 +153,8 @@ pub struct RealtimeSettings {
     pub presence_offline_grace_ms: u64,
     pub presence_flush_ms: u64,
     pub last_seen_flush_ms: u64,
+    pub token_grace_ms: u64,
+    pub revalidate_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -237,6 +239,9 @@ impl Settings {
         }
         if self.auth.access_token_ttl_secs == 0 {
             return bad("auth.access_token_ttl_secs", "must be positive");
+        }
+        if self.realtime.revalidate_interval_ms == 0 {
+            return bad("realtime.revalidate_interval_ms", "must be positive");
         }
         if self.auth.refresh_token_ttl_days == 0 {
             return bad("auth.refresh_token_ttl_days", "must be positive");

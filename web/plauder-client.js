@@ -128,6 +128,8 @@ export class PlauderClient extends EventTarget {
   }
 
   #ws; #wanted; #attempt; #nextId; #inflight; #lastSeq; #revs; #syncing; #queue; #helloCount;
+  /** The access token the socket was opened with or last handed through `auth.refresh`. */
+  #socketToken = null;
   #reconnectTimer = null; #refreshTimer = null; #refreshing = null; #watchdog = null;
   #heartbeatMs = 15000; #lastFrameAt = 0; #pingTimer = null;
 
@@ -242,7 +244,20 @@ export class PlauderClient extends EventTarget {
     this.session = { user: res.user, access_token: res.access_token, refresh_token: res.refresh_token };
     this.#saveSession();
     this.#scheduleRefresh();
+    this.#refreshSocket();
     this.#emit('session', { session: this.session });
+  }
+
+  /**
+   * Hands the open socket the current access token: the server closes a socket (4001) once the
+   * token it was opened with has expired, unless `auth.refresh` extended it. Refreshes happen a
+   * minute before expiry, so the socket never reaches its deadline. A refused refresh is left
+   * alone: the socket then closes at its deadline and reconnects with whatever token is current.
+   */
+  #refreshSocket() {
+    if (this.state !== 'open' || !this.session) return;
+    this.#socketToken = this.session.access_token;
+    this.command('auth.refresh', { token: this.session.access_token }).catch(() => {});
   }
 
   #endSession(reason) {
@@ -287,6 +302,7 @@ export class PlauderClient extends EventTarget {
     } else if (this.session && other.user.id === this.session.user.id) {
       this.session = other;
       this.#scheduleRefresh();
+      this.#refreshSocket();
     }
   }
 
@@ -319,6 +335,7 @@ export class PlauderClient extends EventTarget {
         this.session = stored;
         if (!force || tokenExpiry(stored.access_token) * 1000 - Date.now() > 60000) {
           this.#scheduleRefresh();
+          this.#refreshSocket();
           return;
         }
       }
@@ -381,6 +398,7 @@ export class PlauderClient extends EventTarget {
     const url = new URL('/ws', this.baseUrl || globalThis.location.href);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     url.searchParams.set('token', this.session.access_token);
+    this.#socketToken = this.session.access_token;
     let ws;
     try {
       ws = new WebSocket(url.toString());
@@ -498,6 +516,8 @@ export class PlauderClient extends EventTarget {
       this.session.user = { ...this.session.user, ...data.user };
     }
     this.#setState('open');
+    // Tokens refreshed while the socket was connecting: hand it the new one now.
+    if (this.#socketToken !== this.session?.access_token) this.#refreshSocket();
     this.#startWatchdog();
     this.#emit('hello', { ...data, reconnect });
     // Whatever happened while we were away is in the database: catch up, then send what waits.

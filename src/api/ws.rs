@@ -4,7 +4,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use crate::auth::extractor::{authenticate, bearer_token};
+use crate::auth::extractor::{authenticate_until, bearer_token};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -23,11 +23,11 @@ pub async fn connect(
 ) -> Result<HttpResponse, actix_web::Error> {
     let token = bearer_token(&req).map(str::to_owned).or_else(|| query.into_inner().token);
     let token = token.ok_or_else(|| ApiError::Unauthorized("Missing access token.".into()))?;
-    let caller = authenticate(&state, &token).await.inspect_err(|e| {
+    let (caller, expires_at) = authenticate_until(&state, &token).await.inspect_err(|e| {
         // /ws has no request span (see startup), so its server-side failures are logged here.
         if matches!(e, ApiError::Unavailable(_) | ApiError::TimedOut(_) | ApiError::Internal(_)) {
             tracing::error!(error = ?e, "WebSocket upgrade failed");
         }
     })?;
-    crate::realtime::connection::start(&req, stream, state, caller)
+    crate::realtime::connection::start(&req, stream, state, caller, expires_at)
 }

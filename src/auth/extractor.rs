@@ -142,6 +142,15 @@ impl Deref for AdminUser {
 /// `unauthorized` for a bad, expired or revoked token or a deleted account; `forbidden` for a
 /// banned one; `unavailable` when the database is down.
 pub async fn authenticate(state: &AppState, token: &str) -> Result<Caller, ApiError> {
+    authenticate_until(state, token).await.map(|(caller, _)| caller)
+}
+
+/// As [`authenticate`], with the token's expiry (`exp`, seconds since the epoch): a WebSocket
+/// stays authorised until then (plus `realtime.token_grace_ms`) unless `auth.refresh` extends it.
+///
+/// # Errors
+/// As [`authenticate`].
+pub async fn authenticate_until(state: &AppState, token: &str) -> Result<(Caller, u64), ApiError> {
     let invalid = || ApiError::Unauthorized("Invalid or expired access token.".into());
     let claims = state.jwt.verify(token).ok_or_else(invalid)?;
     let mut conn = state.db().await?;
@@ -154,7 +163,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Caller, ApiEr
     if user.token_version != claims.ver {
         return Err(invalid());
     }
-    Ok(Caller { id: user.id, role: user.role, user })
+    Ok((Caller { id: user.id, role: user.role, user }, claims.exp))
 }
 
 /// The token from `Authorization: Bearer <token>`.

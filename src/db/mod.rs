@@ -65,19 +65,43 @@ pub fn build_pool(settings: &DatabaseSettings, url: &str) -> anyhow::Result<PgPo
         .context("building the database pool")
 }
 
+/// The key of the session-level advisory lock migrations run under. Any fixed number works as long
+/// as nothing else in the database uses it; this one spells "plauder" in the first bytes.
+const MIGRATION_LOCK_KEY: i64 = 0x706c_6175_6465_7201;
+
 /// Applies pending migrations. diesel's migration harness is synchronous and starts its own
 /// runtime, which must not happen on an async worker thread: hence `spawn_blocking`.
+///
+/// Several replicas starting together all call this. Without coordination each would see the same
+/// pending migrations and run them concurrently: one wins, the others fail on objects that already
+/// exist (or on creating diesel's own bookkeeping table) and the replica does not start. So the
+/// run holds a PostgreSQL advisory lock: the others wait for it, then find nothing pending. The
+/// lock is per session, so a process that dies while migrating releases it with its connection.
 ///
 /// # Errors
 /// PostgreSQL unreachable, or a migration failed (its message is included).
 pub async fn run_migrations(url: String) -> anyhow::Result<Vec<String>> {
     tokio::task::spawn_blocking(move || {
-        use diesel::Connection;
+        use diesel::sql_types::BigInt;
+        use diesel::{Connection, RunQueryDsl, sql_query};
         let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url)
             .context("connecting to PostgreSQL to migrate")?;
-        let applied =
-            conn.run_pending_migrations(MIGRATIONS).map_err(|e| anyhow::anyhow!("running migrations: {e}"))?;
-        Ok(applied.iter().map(ToString::to_string).collect())
+        sql_query("SELECT pg_advisory_lock($1)")
+            .bind::<BigInt, _>(MIGRATION_LOCK_KEY)
+            .execute(&mut conn)
+            .context("taking the migration lock")?;
+        let applied = conn
+            .run_pending_migrations(MIGRATIONS)
+            .map(|applied| applied.iter().map(ToString::to_string).collect())
+            .map_err(|e| anyhow::anyhow!("running migrations: {e}"));
+        // Released explicitly so a waiting replica goes on at once; if this fails, closing the
+        // connection (dropped below) releases it anyway.
+        if let Err(e) =
+            sql_query("SELECT pg_advisory_unlock($1)").bind::<BigInt, _>(MIGRATION_LOCK_KEY).execute(&mut conn)
+        {
+            tracing::warn!(error = %e, "releasing the migration lock; the connection's close releases it");
+        }
+        applied
     })
     .await
     .context("migration task")?

@@ -31,6 +31,10 @@ pub enum CloseReason {
     /// Logout everywhere (or an admin action that revokes the user's sessions).
     TokensRevoked,
     PasswordChanged,
+    /// The access token the socket was opened (or last refreshed) with expired, and no
+    /// `auth.refresh` extended it within `realtime.token_grace_ms`: a socket lives no longer than
+    /// the credentials it was opened with.
+    TokenExpired,
     /// The global role changed: the connection was set up for the old one (staff topic, support
     /// rooms), so it reconnects as the new one.
     RoleChanged,
@@ -45,7 +49,10 @@ impl CloseReason {
             CloseReason::ShuttingDown | CloseReason::NoHeartbeat | CloseReason::Unavailable => code::GOING_AWAY,
             CloseReason::RateLimitAbuse => code::POLICY,
             CloseReason::FrameTooLarge => code::TOO_BIG,
-            CloseReason::TokensRevoked | CloseReason::PasswordChanged | CloseReason::RoleChanged => code::TOKEN_REVOKED,
+            CloseReason::TokensRevoked
+            | CloseReason::PasswordChanged
+            | CloseReason::RoleChanged
+            | CloseReason::TokenExpired => code::TOKEN_REVOKED,
             CloseReason::Banned => code::BANNED,
             CloseReason::TooSlow => code::TOO_SLOW,
         }
@@ -61,6 +68,7 @@ impl CloseReason {
             CloseReason::FrameTooLarge => "frame too large",
             CloseReason::TokensRevoked => "tokens revoked",
             CloseReason::PasswordChanged => "password changed",
+            CloseReason::TokenExpired => "token expired: send auth.refresh before expiry, or reconnect",
             CloseReason::RoleChanged => "role changed: reconnect",
             CloseReason::Banned => "banned",
             CloseReason::TooSlow => "too slow: reconnect and sync",

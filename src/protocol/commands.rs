@@ -88,6 +88,13 @@ pub struct PresenceSubscribeData {
     pub user_ids: Vec<UserId>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthRefreshData {
+    /// A fresh access token of the socket's user.
+    pub token: String,
+}
+
 #[derive(Debug)]
 pub enum Command {
     Send(SendData),
@@ -100,6 +107,7 @@ pub enum Command {
     Sync(SyncData),
     PresenceSet(PresenceSetData),
     PresenceSubscribe(PresenceSubscribeData),
+    AuthRefresh(AuthRefreshData),
     Ping,
 }
 
@@ -168,6 +176,7 @@ pub fn parse(text: &str) -> Parsed {
         "sync" => data(data_value).map(Command::Sync),
         "presence.set" => data(data_value).map(Command::PresenceSet),
         "presence.subscribe" => data(data_value).map(Command::PresenceSubscribe),
+        "auth.refresh" => data(data_value).map(Command::AuthRefresh),
         "ping" => Ok(Command::Ping),
         other => Err(ApiError::BadRequest(format!("Unknown type '{}'.", other.chars().take(64).collect::<String>()))),
     };

@@ -2,6 +2,8 @@
 //! into commands, applies the per-user rate limits, hands each command to `dispatch` (which runs
 //! the services, off the mailbox when they wait), writes the replies, and writes the event text
 //! that room actors and the broker queue in its outbox. It knows no SQL and no other connection.
+//! It lives no longer than its access token: once the token expired and `auth.refresh` did not
+//! replace it within `realtime.token_grace_ms`, it closes with 4001.
 //!
 //! actix-web-actors is deprecated upstream; it is confined to this file.
 
@@ -17,13 +19,13 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::db::models::Role;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 use crate::ids::{ConnId, RoomId, Seq, UserId};
 use crate::protocol::commands::{self, Command, CommandId};
 use crate::protocol::events::Hello;
 use crate::protocol::{CloseReason, ServerEvent};
 use crate::realtime::broker::{Control, Envelope, Published, Subscriber, SubscriberId, Topic, next_subscriber_id};
-use crate::realtime::dispatch::{self, Reply, Session, Step};
+use crate::realtime::dispatch::{self, Reply, ReplyData, Session, Step};
 use crate::realtime::outbox::{ConnHandle, Deliver, Outbox};
 use crate::realtime::presence;
 use crate::realtime::registry::{Attach, AttachMany, Detach};
@@ -50,10 +52,15 @@ pub struct WsConnection {
     draining: bool,
     /// This socket's place in the per-user and per-address counts, given back with the actor.
     _slot: SocketSlot,
+    /// The `exp` (seconds since the epoch) of the token the socket was opened or last refreshed
+    /// with.
+    token_expires_at: u64,
+    /// The timer that closes the socket at `token_expires_at` plus the grace period.
+    token_timer: Option<SpawnHandle>,
 }
 
 impl WsConnection {
-    pub fn new(state: web::Data<AppState>, caller: Caller, slot: SocketSlot) -> Self {
+    pub fn new(state: web::Data<AppState>, caller: Caller, slot: SocketSlot, token_expires_at: u64) -> Self {
         Self {
             id: ConnId(next_subscriber_id()),
             state,
@@ -69,7 +76,24 @@ impl WsConnection {
             in_flight: 0,
             draining: false,
             _slot: slot,
+            token_expires_at,
+            token_timer: None,
         }
+    }
+
+    /// (Re)arms the timer that closes the socket once its token expired and the grace period
+    /// passed. Wall-clock time, as the token's `exp` is.
+    fn arm_token_timer(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        if let Some(old) = self.token_timer.take() {
+            ctx.cancel_future(old);
+        }
+        let deadline_ms =
+            self.token_expires_at.saturating_mul(1000).saturating_add(self.state.settings.realtime.token_grace_ms);
+        let wait = Duration::from_millis(deadline_ms.saturating_sub(now_ms()));
+        self.token_timer = Some(ctx.run_later(wait, |act, ctx| {
+            act.token_timer = None;
+            act.close(CloseReason::TokenExpired, ctx);
+        }));
     }
 
     fn conn_handle(&self, ctx: &ws::WebsocketContext<Self>) -> ConnHandle {
@@ -120,6 +144,16 @@ impl WsConnection {
     where
         F: Future<Output = Reply> + 'static,
     {
+        self.run_then(id, fut, |_, data, _| data, ctx);
+    }
+
+    /// As `run`, with `apply` changing the connection by the result before the reply goes out.
+    fn run_then<T, F, A>(&mut self, id: Option<CommandId>, fut: F, apply: A, ctx: &mut ws::WebsocketContext<Self>)
+    where
+        T: 'static,
+        F: Future<Output = ApiResult<T>> + 'static,
+        A: FnOnce(&mut Self, T, &mut ws::WebsocketContext<Self>) -> ReplyData + 'static,
+    {
         if self.in_flight >= self.state.settings.realtime.max_in_flight_per_connection {
             metrics::counter!("ws_commands_refused_busy_total").increment(1);
             return self.respond(id, Err(ApiError::RateLimited { retry_after_ms: 50 }), ctx);
@@ -127,6 +161,7 @@ impl WsConnection {
         self.in_flight += 1;
         ctx.spawn(fut.into_actor(self).map(move |result, act, ctx| {
             act.in_flight -= 1;
+            let result = result.map(|value| apply(act, value, ctx));
             act.respond(id, result, ctx);
             if act.draining && act.in_flight == 0 {
                 act.close(CloseReason::ShuttingDown, ctx);
@@ -184,8 +219,29 @@ impl WsConnection {
                 }
                 self.run(id, fut, ctx);
             }
+            Step::Refresh(fut) => self.run_then(id, fut, Self::refreshed, ctx),
         }
     }
+
+    /// A refresh passed the checks: the socket now lives as long as the new token (and holds the
+    /// account as read now).
+    fn refreshed(&mut self, (caller, expires_at): (Caller, u64), ctx: &mut ws::WebsocketContext<Self>) -> ReplyData {
+        self.caller = caller;
+        // Two refreshes in flight may complete in either order: an older token never shortens.
+        self.token_expires_at = self.token_expires_at.max(expires_at);
+        self.arm_token_timer(ctx);
+        let expires_at = i64::try_from(self.token_expires_at)
+            .ok()
+            .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+        ReplyData::Refreshed { expires_at }
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Upgrades an authenticated request to a WebSocket served by a new connection actor.
@@ -199,10 +255,13 @@ pub fn start(
     stream: web::Payload,
     state: web::Data<AppState>,
     caller: Caller,
+    token_expires_at: u64,
 ) -> Result<actix_web::HttpResponse, actix_web::Error> {
     let frame_size = state.settings.realtime.max_frame_bytes;
     let slot = state.sockets.acquire(caller.id, state.client_ip(req))?;
-    ws::WsResponseBuilder::new(WsConnection::new(state, caller, slot), req, stream).frame_size(frame_size).start()
+    ws::WsResponseBuilder::new(WsConnection::new(state, caller, slot, token_expires_at), req, stream)
+        .frame_size(frame_size)
+        .start()
 }
 
 impl Actor for WsConnection {
@@ -212,6 +271,10 @@ impl Actor for WsConnection {
         metrics::gauge!("ws_connections").increment(1.0);
         let realtime = &self.state.realtime;
         realtime.connection_opened();
+        // The version and role it was authorised with at the upgrade: a later refresh does not
+        // change what a lost revocation must catch.
+        let user = &self.caller.user;
+        realtime.sockets().insert(self.id, user.id, user.token_version, user.role, ctx.address().recipient());
         self.subscriber = self.id.0;
         realtime.broker().subscribe(Topic::User(self.caller.id), self.subscriber, self.broker_subscriber(ctx));
         if self.caller.role.is_staff() {
@@ -228,6 +291,8 @@ impl Actor for WsConnection {
             .into_actor(self)
             .map(|_, act, ctx| act.drain(ctx)),
         );
+
+        self.arm_token_timer(ctx);
 
         let heartbeat = Duration::from_millis(self.state.settings.realtime.heartbeat_interval_ms);
         ctx.run_interval(heartbeat, move |act, ctx| {
@@ -285,6 +350,7 @@ impl Actor for WsConnection {
         metrics::gauge!("ws_connections").decrement(1.0);
         let realtime = &self.state.realtime;
         realtime.connection_closed();
+        realtime.sockets().remove(self.id);
         realtime.registry().do_send(Detach { conn_id: self.id, room_ids: self.rooms.drain().collect() });
         realtime.broker().unsubscribe(Topic::User(self.caller.id), self.subscriber);
         if self.caller.role.is_staff() {

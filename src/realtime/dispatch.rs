@@ -12,6 +12,7 @@ use futures_util::future::LocalBoxFuture;
 use serde::Serialize;
 
 use crate::auth::Caller;
+use crate::auth::extractor::authenticate_until;
 use crate::db::models::Role;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{ConnId, RoomId, UserId};
@@ -45,6 +46,10 @@ pub(super) enum ReplyData {
     Statuses {
         statuses: Vec<PresenceStatus>,
     },
+    /// auth.refresh: when the new token expires.
+    Refreshed {
+        expires_at: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 pub(super) type Reply = ApiResult<ReplyData>;
@@ -57,6 +62,9 @@ pub(super) enum Step {
     Run(LocalBoxFuture<'static, Reply>),
     /// Start receiving these users' presence, then as `Run`.
     Watch(Vec<UserId>, LocalBoxFuture<'static, Reply>),
+    /// auth.refresh: run off the mailbox; on success the connection adopts the account as read
+    /// now and the token's expiry (seconds since the epoch).
+    Refresh(LocalBoxFuture<'static, ApiResult<(Caller, u64)>>),
 }
 
 /// The connection as the commands see it.
@@ -124,6 +132,19 @@ pub(super) fn command(session: Session<'_>, command: Command) -> Step {
                 }),
             )
         }
+        Command::AuthRefresh(d) => Step::Refresh(Box::pin(async move {
+            // The same checks as the upgrade (signature, expiry, account, ban, token version).
+            let (fresh, expires_at) = authenticate_until(&state, &d.token).await?;
+            if fresh.id != caller.id {
+                return Err(ApiError::Forbidden("The token belongs to another user.".into()));
+            }
+            // The socket was set up for its role (staff topic, support rooms); a role change
+            // closes it with 4001 anyway, so a token of the new role does not extend it.
+            if fresh.role != caller.role {
+                return Err(ApiError::Forbidden("The role changed: reconnect.".into()));
+            }
+            Ok((fresh, expires_at))
+        })),
         Command::Send(d) => Step::Run(Box::pin(async move {
             let _in_order = order.lock().await;
             let req = messages::SendMessage { body: d.body, client_msg_id: d.client_msg_id, reply_to: d.reply_to };

@@ -25,6 +25,7 @@ pub mod events;
 pub mod outbox;
 pub mod presence;
 pub mod registry;
+pub mod revalidate;
 pub mod room;
 pub mod sockets;
 
@@ -52,6 +53,7 @@ use broker::{Broker, Control, Envelope, Topic};
 use cluster::ClusterPresence;
 use presence::Presence;
 use registry::Registry;
+use revalidate::LocalSockets;
 
 /// The real-time side of one instance. Services see it as [`Notify`]; the connection actors
 /// and the WebSocket route use the rest.
@@ -65,6 +67,8 @@ pub struct Realtime {
     shutdown: tokio::sync::watch::Sender<bool>,
     /// Open WebSocket connections on this instance (the admin panel's `connections`).
     connections: AtomicUsize,
+    /// The same connections as the database re-check sees them (`revalidate.rs`).
+    sockets: Arc<LocalSockets>,
 }
 
 impl Realtime {
@@ -89,6 +93,9 @@ impl Realtime {
             Duration::from_millis(settings.room_idle_ms),
         )
         .start();
+        let sockets = Arc::new(LocalSockets::default());
+        let interval = Duration::from_millis(settings.revalidate_interval_ms);
+        revalidate::start(sockets.clone(), pool.clone(), interval, redis.clone());
         let presence = Presence::new(
             broker.clone(),
             pool,
@@ -102,7 +109,16 @@ impl Realtime {
             cluster.run_heartbeat(presence.clone().recipient());
         }
         let (shutdown, _) = tokio::sync::watch::channel(false);
-        Ok(Arc::new(Self { broker, registry, presence, redis, cluster, shutdown, connections: AtomicUsize::new(0) }))
+        Ok(Arc::new(Self {
+            broker,
+            registry,
+            presence,
+            redis,
+            cluster,
+            shutdown,
+            connections: AtomicUsize::new(0),
+            sockets,
+        }))
     }
 
     /// The broker (public for the tests that publish control changes by hand).
@@ -130,6 +146,10 @@ impl Realtime {
     pub(crate) fn typing(&self, room_id: RoomId, user_id: UserId, active: bool) {
         let event = ServerEvent::Typing(Typing { room_id, user_id, active });
         self.broker.publish(Topic::Room(room_id), Envelope::event_except(&event, user_id));
+    }
+
+    pub(crate) fn sockets(&self) -> &LocalSockets {
+        &self.sockets
     }
 
     pub(crate) fn connection_opened(&self) {

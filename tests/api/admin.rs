@@ -572,3 +572,33 @@ async fn room_moderation_by_global_role_is_audited_and_by_room_role_is_not() {
     assert_eq!(entries[2]["details"]["user_id"], carl.id.to_string());
     assert_eq!(entries[1]["details"], json!({"user_id": bob.id, "from": "member", "to": "moderator"}));
 }
+
+/// A ban and a role change whose close message never reaches the socket's instance (made in SQL
+/// here, so nothing is published at all, as when Redis drops it) still close the sockets: the
+/// instance re-checks its sockets against the database every `revalidate_interval_ms`.
+#[actix_web::test]
+async fn a_ban_or_role_change_whose_message_was_lost_still_closes_the_socket_within_the_interval() {
+    let app = crate::helpers::spawn_app_with(|s| s.realtime.revalidate_interval_ms = 300).await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let mut a = app.ws(&ada.access_token).await;
+    let mut b = app.ws(&bob.access_token).await;
+    // Bob's socket is not touched by Ada's ban.
+    assert_eq!(b.command("ping", json!({})).await["ok"], true);
+
+    let bound = std::time::Duration::from_millis(300 + 2000);
+    let started = std::time::Instant::now();
+    app.sql(&format!(
+        "UPDATE users SET banned_at = now(), ban_reason = 'spam', token_version = token_version + 1 WHERE id = '{}'",
+        ada.id
+    ))
+    .await;
+    assert_eq!(a.closed_with_reason().await, (4003, "banned".to_owned()));
+    assert!(started.elapsed() < bound, "closed after {:?}", started.elapsed());
+    assert_eq!(b.command("ping", json!({})).await["ok"], true, "bob's socket stays");
+
+    let started = std::time::Instant::now();
+    app.sql(&format!("UPDATE users SET role = 'moderator' WHERE id = '{}'", bob.id)).await;
+    assert_eq!(b.closed_with_reason().await, (4001, "role changed: reconnect".to_owned()));
+    assert!(started.elapsed() < bound, "closed after {:?}", started.elapsed());
+}

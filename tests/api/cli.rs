@@ -35,6 +35,47 @@ async fn migrate_applies_the_migrations_once() {
     assert!(String::from_utf8_lossy(&again.stdout).starts_with("0 migration"), "{:?}", again);
 }
 
+/// N replicas starting together on a fresh database: every one starts (none fails on objects
+/// another has just created) and the schema is migrated once.
+#[actix_web::test]
+async fn concurrent_migrations_all_succeed_and_migrate_once() {
+    let db = empty_database().await;
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            plauder()
+                .arg("migrate")
+                .env("DATABASE_URL", &db)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut applied = Vec::new();
+    for run in runs {
+        let out = run.wait_with_output().unwrap();
+        assert!(out.status.success(), "a concurrent migrate failed: {}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let n: usize = stdout.split_whitespace().next().and_then(|n| n.parse().ok()).expect("N migration(s) applied");
+        applied.push(n);
+    }
+    let embedded = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations")).unwrap().count();
+    // One run applied everything, the others found nothing pending.
+    applied.sort_unstable();
+    assert_eq!(applied, vec![0, 0, 0, embedded], "migrations applied per run");
+    use diesel::sql_query;
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = AsyncPgConnection::establish(&db).await.unwrap();
+    let rows: N =
+        sql_query("SELECT count(*) AS n FROM __diesel_schema_migrations").get_result(&mut conn).await.unwrap();
+    assert_eq!(usize::try_from(rows.n).unwrap(), embedded);
+}
+
 async fn empty_database() -> String {
     use diesel::sql_query;
     use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};

@@ -495,3 +495,29 @@ async fn through_nginx_a_client_cannot_choose_the_address_its_limits_count() {
     assert_eq!(refused, 2, "{statuses:?}");
     assert!(statuses[4..].iter().all(|s| *s == StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
 }
+
+/// A ban and a role change made while an instance's Redis connection is down never reach it as
+/// messages (made in SQL here, so nothing is published at all: a publish queued during an outage
+/// may still go out once Redis is back, which would not show anything). The instance re-checks
+/// its sockets against the database as soon as its Redis subscriber reconnects; the interval is
+/// an hour here, so only the reconnect can close them.
+#[actix_web::test]
+async fn a_ban_and_a_role_change_lost_while_redis_was_down_take_effect_when_it_is_back() {
+    let mut redis = RedisServer::start().await;
+    let c = Cluster::start_with(&redis.url(), |s| s.realtime.revalidate_interval_ms = 3_600_000).await;
+    let ada = c.front.register("ada").await;
+    let bob = c.front.register("bob").await;
+    let mut ada_b = c.ws_on(&ada.access_token, "beta").await;
+    let mut bob_b = c.ws_on(&bob.access_token, "beta").await;
+
+    redis.kill();
+    let ban = "UPDATE users SET banned_at = now(), ban_reason = 'spam', token_version = token_version + 1";
+    c.front.sql(&format!("{ban} WHERE id = '{}'", ada.id)).await;
+    c.front.sql(&format!("UPDATE users SET role = 'moderator' WHERE id = '{}'", bob.id)).await;
+    assert_eq!(ada_b.command("ping", json!({})).await["ok"], true, "ada's socket on beta is still open");
+    assert_eq!(bob_b.command("ping", json!({})).await["ok"], true, "bob's socket on beta is still open");
+
+    redis.restart().await;
+    assert_eq!(ada_b.closed_with_reason().await, (4003, "banned".to_owned()));
+    assert_eq!(bob_b.closed_with_reason().await, (4001, "role changed: reconnect".to_owned()));
+}

@@ -203,3 +203,72 @@ async fn a_wrong_current_password_or_a_weak_new_one_changes_nothing() {
     assert_eq!(app.me(&ada.access_token).await.status(), StatusCode::OK);
     assert_eq!(app.login("ada", PASSWORD).await.status(), StatusCode::OK);
 }
+
+// ---- sockets bound to their token (auth.refresh) ----
+
+/// The close reason text a socket gets when its token expired unrefreshed.
+const TOKEN_EXPIRED: &str = "token expired: send auth.refresh before expiry, or reconnect";
+
+/// Short tokens and a short grace, so expiry happens within the test.
+async fn short_token_app(ttl_secs: u64) -> crate::helpers::TestApp {
+    crate::helpers::spawn_app_with(|s| {
+        s.auth.access_token_ttl_secs = ttl_secs;
+        s.realtime.token_grace_ms = 300;
+    })
+    .await
+}
+
+#[actix_web::test]
+async fn a_socket_whose_token_expired_unrefreshed_is_closed_with_4001_saying_so() {
+    let app = short_token_app(1).await;
+    let ada = app.register("ada").await;
+    let started = std::time::Instant::now();
+    let mut ws = app.ws(&ada.access_token).await;
+    assert_eq!(ws.closed_with_reason().await, (4001, TOKEN_EXPIRED.to_owned()));
+    // exp is whole seconds: closed between the expiry plus grace and a little after.
+    let waited = started.elapsed();
+    assert!(waited < std::time::Duration::from_secs(4), "closed after {waited:?}");
+}
+
+#[actix_web::test]
+async fn auth_refresh_with_a_fresh_token_keeps_the_socket_open_past_the_first_expiry() {
+    let app = short_token_app(2).await;
+    let ada = app.register("ada").await;
+    let mut ws = app.ws(&ada.access_token).await;
+    let mut refresh_token = ada.refresh_token.clone();
+    let started = std::time::Instant::now();
+    // Past the first token's expiry plus grace (at most 2.3 s after connecting), refreshing
+    // every 700 ms as the browser client does before each expiry.
+    while started.elapsed() < std::time::Duration::from_millis(4000) {
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        let pair: Value = app.refresh(&refresh_token).await.json().await.unwrap();
+        refresh_token = pair["refresh_token"].as_str().unwrap().to_owned();
+        let reply = ws.command("auth.refresh", json!({"token": pair["access_token"]})).await;
+        assert_eq!(reply["ok"], true, "{reply}");
+        assert!(reply["data"]["expires_at"].is_string(), "{reply}");
+    }
+    let pong = ws.command("ping", json!({})).await;
+    assert_eq!(pong["ok"], true, "still open: {pong}");
+}
+
+#[actix_web::test]
+async fn auth_refresh_with_another_users_or_a_revoked_token_is_refused_and_changes_nothing() {
+    let app = short_token_app(2).await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let mut ws = app.ws(&ada.access_token).await;
+
+    let reply = ws.command("auth.refresh", json!({"token": bob.access_token})).await;
+    assert_eq!((reply["ok"].clone(), reply["error"]["code"].clone()), (json!(false), json!("forbidden")), "{reply}");
+
+    // A well-signed token of Ada's that is revoked: its version is not the account's.
+    let t = now();
+    let revoked = sign(&json!({"sub": ada.id, "role": "user", "ver": 7, "iat": t, "exp": t + 600}), JWT_SECRET);
+    let reply = ws.command("auth.refresh", json!({"token": revoked})).await;
+    assert_eq!((reply["ok"].clone(), reply["error"]["code"].clone()), (json!(false), json!("unauthorized")), "{reply}");
+    let reply = ws.command("auth.refresh", json!({"token": "not a token"})).await;
+    assert_eq!(reply["error"]["code"], "unauthorized", "{reply}");
+
+    // Nothing was extended: the socket still ends when its own token does.
+    assert_eq!(ws.closed_with_reason().await, (4001, TOKEN_EXPIRED.to_owned()));
+}

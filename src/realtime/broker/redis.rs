@@ -55,6 +55,8 @@ struct Shared {
     sub_tx: mpsc::UnboundedSender<SubCommand>,
     pub_tx: mpsc::Sender<(Topic, Vec<u8>)>,
     subscriber_up: AtomicBool,
+    /// Signalled when the subscriber reconnects: messages published meanwhile were lost.
+    reconnected: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -106,6 +108,7 @@ impl RedisBroker {
             sub_tx,
             pub_tx,
             subscriber_up: AtomicBool::new(false),
+            reconnected: tokio::sync::Notify::new(),
         });
         tokio::spawn(subscriber(client, shared.clone(), sub_rx, min, max));
         tokio::spawn(publisher(conn.clone(), shared.clone(), pub_rx));
@@ -128,6 +131,12 @@ impl RedisBroker {
     /// Delivers to this instance's subscribers only (presence while Redis is down).
     pub fn publish_local(&self, topic: Topic, envelope: Envelope) {
         self.shared.local.publish(topic, envelope);
+    }
+
+    /// Resolves after the subscriber connection came back from an outage (a reconnect before the
+    /// call counts once), so revocations lost meanwhile can be re-checked.
+    pub async fn reconnected(&self) {
+        self.shared.reconnected.notified().await;
     }
 
     /// Whether the pub/sub connection is up (cheap; no round trip).
@@ -269,6 +278,7 @@ async fn subscriber(
                     if connected_before {
                         metrics::counter!("broker_reconnects_total", "instance" => instance.clone()).increment(1);
                         tracing::info!(channels = wanted.len(), "Redis is back; resubscribed");
+                        shared.reconnected.notify_one();
                     }
                     connected_before = true;
                     backoff = min;

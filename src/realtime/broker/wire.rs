@@ -173,7 +173,9 @@ mod tests {
 
     #[test]
     fn a_close_control_keeps_its_reason() {
-        for reason in [CloseReason::Banned, CloseReason::RoleChanged, CloseReason::PasswordChanged] {
+        for reason in
+            [CloseReason::Banned, CloseReason::RoleChanged, CloseReason::PasswordChanged, CloseReason::TokenExpired]
+        {
             let env = Envelope::Control(Control::Close(reason));
             let decoded = decode(&encode("n", &env)).expect("decodes");
             assert!(matches!(decoded.envelope, Envelope::Control(Control::Close(r)) if r == reason), "{reason:?}");
