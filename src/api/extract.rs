@@ -67,9 +67,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             ApiError::BadRequest(format!("Malformed JSON: {e}"))
         }
     })?;
-    // JSON can carry U+0000 only as the escape `\u0000` (a raw control byte is malformed), so
-    // bodies without that text skip the second parse that finds and names the field.
-    if bytes.windows(6).any(|w| w == b"\\u0000")
+    // Bodies that cannot hold U+0000 skip the second parse that finds and names the field.
+    if crate::protocol::text::may_hold_nul(bytes)
         && let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes)
     {
         crate::protocol::text::json_text(&value)?;

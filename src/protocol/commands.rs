@@ -133,10 +133,12 @@ pub struct Parsed {
     pub bare_ping: bool,
 }
 
-fn data<T: DeserializeOwned>(data: Option<Value>) -> Result<T, ApiError> {
+fn data<T: DeserializeOwned>(data: Option<Value>, may_hold_nul: bool) -> Result<T, ApiError> {
     let data = data.unwrap_or_else(|| Value::Object(serde_json::Map::new()));
     // As for REST bodies (`api::extract::parse_json`): no field may carry U+0000 to the database.
-    super::text::json_text(&data)?;
+    if may_hold_nul {
+        super::text::json_text(&data)?;
+    }
     serde_json::from_value(data)
         .map_err(|e| ApiError::Validation { message: format!("Invalid data: {e}"), details: None })
 }
@@ -165,18 +167,19 @@ pub fn parse(text: &str) -> Parsed {
         return Parsed { id, command: Err(ApiError::BadRequest("The frame has no type.".into())), bare_ping: false };
     };
     let bare_ping = kind == "ping" && id.is_none();
+    let nul = super::text::may_hold_nul(text.as_bytes());
     let command = match kind {
-        "message.send" => data(data_value).map(Command::Send),
-        "message.edit" => data(data_value).map(Command::Edit),
-        "message.delete" => data(data_value).map(Command::Delete),
-        "reaction.add" => data(data_value).map(Command::ReactionAdd),
-        "reaction.remove" => data(data_value).map(Command::ReactionRemove),
-        "typing" => data(data_value).map(Command::Typing),
-        "read" => data(data_value).map(Command::Read),
-        "sync" => data(data_value).map(Command::Sync),
-        "presence.set" => data(data_value).map(Command::PresenceSet),
-        "presence.subscribe" => data(data_value).map(Command::PresenceSubscribe),
-        "auth.refresh" => data(data_value).map(Command::AuthRefresh),
+        "message.send" => data(data_value, nul).map(Command::Send),
+        "message.edit" => data(data_value, nul).map(Command::Edit),
+        "message.delete" => data(data_value, nul).map(Command::Delete),
+        "reaction.add" => data(data_value, nul).map(Command::ReactionAdd),
+        "reaction.remove" => data(data_value, nul).map(Command::ReactionRemove),
+        "typing" => data(data_value, nul).map(Command::Typing),
+        "read" => data(data_value, nul).map(Command::Read),
+        "sync" => data(data_value, nul).map(Command::Sync),
+        "presence.set" => data(data_value, nul).map(Command::PresenceSet),
+        "presence.subscribe" => data(data_value, nul).map(Command::PresenceSubscribe),
+        "auth.refresh" => data(data_value, nul).map(Command::AuthRefresh),
         "ping" => Ok(Command::Ping),
         other => Err(ApiError::BadRequest(format!("Unknown type '{}'.", other.chars().take(64).collect::<String>()))),
     };

@@ -23,6 +23,13 @@ pub fn text(field: &str, s: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// Whether a JSON text can hold U+0000 at all: JSON carries it only as the escape `\u0000` (a raw
+/// control byte is malformed), so text without that escape needs no walk. Keeps the check off the
+/// hot path: almost no frame or body contains it.
+pub fn may_hold_nul(json: &[u8]) -> bool {
+    json.windows(6).any(|w| w == b"\\u0000")
+}
+
 /// [`text`] for every string in a parsed request body or command's data, so no field (present or
 /// added later) can carry an unstorable character to the database. The field is named by its path
 /// of keys (`body`, `profile.bio`); array elements take their array's name.
