@@ -11,7 +11,9 @@ COPY src src
 COPY migrations migrations
 # The browser client is compiled into the binary (include_bytes! in src/web/assets.rs).
 COPY web web
-RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin plauder
+# The commit goes into plauder_build_info: `docker build --build-arg PLAUDER_GIT_COMMIT=$(git rev-parse --short HEAD)`.
+ARG PLAUDER_GIT_COMMIT=""
+RUN touch src/main.rs src/lib.rs && PLAUDER_GIT_COMMIT="$PLAUDER_GIT_COMMIT" cargo build --release --locked --bin plauder
 
 FROM debian:bookworm-slim
 RUN apt-get update \

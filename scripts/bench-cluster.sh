@@ -58,17 +58,17 @@ start_instance() {
 # broker_counters PORT ID: what one instance received from Redis and dropped.
 broker_counters() {
     curl -sf "http://127.0.0.1:$1/metrics" \
-        | grep -E "^(broker_(published|received|dropped_no_local|publish_errors|reconnects)_total\{instance=\"$2\"\}|realtime_gap_fetches_total)" || true
+        | grep -E "^(broker_(published|received|dropped_no_local|publish_errors|reconnects)_total\{instance=\"$2\"\}|plauder_realtime_gap_fetches_total)" || true
 }
 
 # transit PORT ID: publish-to-decode time of what this instance received from the others, from
 # its histogram: count, mean, and the bucket bounds holding the median and the 99th percentile.
 transit() {
     curl -sf "http://127.0.0.1:$1/metrics" | awk -v id="$2" '
-        index($0, "broker_transit_seconds_bucket{") == 1 && index($0, "instance=\"" id "\"") {
+        index($0, "plauder_broker_transit_seconds_bucket{") == 1 && index($0, "instance=\"" id "\"") {
             match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5); n++; les[n] = le; cum[n] = $NF }
-        index($0, "broker_transit_seconds_sum{") == 1 && index($0, "instance=\"" id "\"") { sum = $NF }
-        index($0, "broker_transit_seconds_count{") == 1 && index($0, "instance=\"" id "\"") { count = $NF }
+        index($0, "plauder_broker_transit_seconds_sum{") == 1 && index($0, "instance=\"" id "\"") { sum = $NF }
+        index($0, "plauder_broker_transit_seconds_count{") == 1 && index($0, "instance=\"" id "\"") { count = $NF }
         END {
             if (count == 0) { print "  " id ": no transit samples"; exit }
             for (i = 1; i <= n; i++) { if (p50 == "" && cum[i] >= count * 0.5) p50 = les[i]; if (p99 == "" && cum[i] >= count * 0.99) p99 = les[i] }
@@ -163,18 +163,18 @@ span)
     started=$(date +%s)
     while :; do
         total=0
-        for p in "${ports[@]}"; do total=$((total + $(metric "$p" ws_connections))); done
+        for p in "${ports[@]}"; do total=$((total + $(metric "$p" plauder_ws_connections))); done
         [ "$total" -ge 75000 ] && break
         [ $(($(date +%s) - started)) -gt 300 ] && { echo "!! only $total connections after 300 s"; break; }
         sleep 2
     done
     echo "open after $(($(date +%s) - started)) s:"
-    for i in 0 1 2 3; do echo "  n$((i + 1)): $(metric "${ports[$i]}" ws_connections) connections, RSS $(( $(metric "${ports[$i]}" process_resident_memory_bytes) / 1000000 )) MB"; done
+    for i in 0 1 2 3; do echo "  n$((i + 1)): $(metric "${ports[$i]}" plauder_ws_connections) connections, RSS $(( $(metric "${ports[$i]}" plauder_process_resident_memory_bytes) / 1000000 )) MB"; done
     echo
     echo "== fan-out through nginx while they are open: each room's 8 members spread over the four instances"
     run_fanout "http://127.0.0.1:$nginx_port" --rooms 50 --members 8
     for i in 0 1 2 3; do
-        echo "  n$((i + 1)): $(metric "${ports[$i]}" ws_connections) connections"
+        echo "  n$((i + 1)): $(metric "${ports[$i]}" plauder_ws_connections) connections"
         broker_counters "${ports[$i]}" "n$((i + 1))"
         transit "${ports[$i]}" "n$((i + 1))"
     done

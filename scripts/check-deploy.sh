@@ -2,7 +2,10 @@
 # Checks the deployment files without Docker or a cluster (neither runs on the development
 # machine): the Kubernetes manifests in deploy/k8s/ against the Kubernetes API schemas
 # (kubernetes-validate, strict: unknown fields fail), and docker-compose.yml as YAML with the
-# services and health checks it must have. The checker lives in a cached virtualenv
+# services and health checks it must have; the Prometheus alert rules with promtool (syntax, and
+# their unit tests in deploy/prometheus/alerts.test.yml) when it is installed (Debian package
+# `prometheus`; scripts/test.sh installs it), and the rules and the Grafana dashboard naming only
+# series plauder exposes. The checker lives in a cached virtualenv
 # (~/.cache/plauder/deploy-venv), installed from PyPI on first use.
 # Exit codes: 0 checked and fine, 1 a file is wrong, 3 the checker could not be installed.
 set -euo pipefail
@@ -44,4 +47,47 @@ for var in ["POSTGRES_PASSWORD", "REDIS_PASSWORD", "PLAUDER_JWT_SECRET"]:
 if problems:
     sys.exit("check-deploy: docker-compose.yml: " + "; ".join(problems))
 print("check-deploy: docker-compose.yml parses, with health checks, migrate and create-admin")
+PY
+
+if command -v promtool >/dev/null; then
+    promtool check rules deploy/prometheus/alerts.yml >/dev/null
+    promtool test rules deploy/prometheus/alerts.test.yml >/dev/null
+    echo "check-deploy: alert rules valid and their tests pass (promtool)"
+else
+    echo "check-deploy: promtool not installed: alert rules checked for structure and names only" >&2
+fi
+
+"$venv/bin/python" - <<'PY'
+import json, re, sys, yaml
+# The series plauder exposes: every name described in src/metrics.rs, and metrics-process's.
+source = open("src/metrics.rs").read()
+known = {"plauder_" + n for n in re.findall(r'describe_(?:counter|gauge|histogram)!\(\s*"(\w+)"', source)}
+known |= {"plauder_process_" + n for n in ["cpu_seconds_total", "open_fds", "max_fds", "virtual_memory_bytes",
+          "virtual_memory_max_bytes", "resident_memory_bytes", "start_time_seconds", "threads"]}
+problems = []
+def names(where, expr):
+    for name in re.findall(r"\bplauder_\w+", expr):
+        base = re.sub(r"_(bucket|sum|count)$", "", name)
+        if name not in known and base not in known:
+            problems.append(f"{where}: {name} is not a series plauder exposes")
+
+rules = yaml.safe_load(open("deploy/prometheus/alerts.yml"))
+count = 0
+for group in rules["groups"]:
+    for rule in group["rules"]:
+        count += 1
+        if not rule.get("alert") or not rule.get("expr") or "summary" not in rule.get("annotations", {}):
+            problems.append(f"alerts.yml: a rule without alert, expr or summary: {rule}")
+        names(f"alerts.yml {rule.get('alert')}", rule.get("expr", ""))
+
+dash = json.load(open("deploy/grafana/plauder-dashboard.json"))
+panels = [p for p in dash["panels"] if p["type"] != "row"]
+for panel in panels:
+    if not panel.get("targets"):
+        problems.append(f"dashboard: panel {panel['title']!r} has no query")
+    for target in panel.get("targets", []):
+        names(f"dashboard {panel['title']!r}", target["expr"])
+if problems:
+    sys.exit("check-deploy: " + "; ".join(problems))
+print(f"check-deploy: {count} alert rules and {len(panels)} dashboard panels name only series plauder exposes")
 PY

@@ -46,7 +46,9 @@ PGPASSWORD="$pg_password" "$PG_BIN/psql" -h 127.0.0.1 -p "$pg_port" -U postgres 
     || PGPASSWORD="$pg_password" "$PG_BIN/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres plauder
 
 log "building plauder (release)"
-cargo build --release --quiet --bin plauder
+# The commit is reported in /metrics (plauder_build_info); none outside a git checkout.
+PLAUDER_GIT_COMMIT="$(git -C "$PLAUDER_ROOT" rev-parse --short HEAD 2>/dev/null || true)" \
+    cargo build --release --quiet --bin plauder
 
 export PLAUDER__AUTH__JWT_SECRET="$(cat "$data/jwt-secret")"
 if [ $# -gt 0 ]; then

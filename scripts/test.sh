@@ -10,12 +10,18 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$PLAUDER_ROOT"
 
+# The commit this build reports in plauder_build_info (the metrics tests check it).
+PLAUDER_GIT_COMMIT="$(git rev-parse --short HEAD 2>/dev/null || true)"
+export PLAUDER_GIT_COMMIT
+
 # Formatting and lints first: they fail in seconds, before any server is started.
 log "checking formatting (cargo fmt --check) and lints (cargo clippy -D warnings)"
 cargo fmt --check
 cargo clippy --quiet --all-targets --features load -- -D warnings
-# Docker and Kubernetes cannot run here: their files are checked against schemas instead.
+# Docker and Kubernetes cannot run here: their files are checked against schemas instead, and the
+# Prometheus alert rules with promtool (from Debian's prometheus package).
 log "checking the deployment files (scripts/check-deploy.sh)"
+(ensure_packages prometheus) || log "prometheus (promtool) could not be installed: alert rules get the structural check only"
 deploy_status=0
 scripts/check-deploy.sh || deploy_status=$?
 case "$deploy_status" in

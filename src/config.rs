@@ -55,6 +55,18 @@ pub struct ServerSettings {
     /// nobody (or everybody); `false` is accepted and means nothing.
     #[serde(default)]
     pub trust_forwarded_headers: Option<bool>,
+    /// `address:port` of a second listener serving only `/metrics`, `/health` and
+    /// `/health/ready`, for operators' networks; when set, `/metrics` leaves the main port (the
+    /// health routes stay there for balancers). Empty: no admin listener, `/metrics` on the main
+    /// port.
+    pub admin_bind: String,
+}
+
+impl ServerSettings {
+    /// The admin listener's address, if one is configured.
+    pub fn admin_address(&self) -> Option<&str> {
+        Some(self.admin_bind.trim()).filter(|a| !a.is_empty())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -323,6 +335,11 @@ impl Settings {
         }
         if self.rate_limit.login_backoff_max_ms < self.rate_limit.login_backoff_initial_ms {
             return bad("rate_limit.login_backoff_max_ms", "must be at least rate_limit.login_backoff_initial_ms");
+        }
+        if let Some(admin) = self.server.admin_address()
+            && admin.parse::<std::net::SocketAddr>().is_err()
+        {
+            return bad("server.admin_bind", "must be an IP address and port, e.g. 127.0.0.1:9090, or empty");
         }
         if self.server.max_json_body_bytes < 1024 {
             return bad("server.max_json_body_bytes", "must be at least 1024");

@@ -1,6 +1,12 @@
-//! Prometheus metrics: the process-wide recorder, its text rendering for `GET /metrics`, and the
-//! middleware that counts and times every request by route pattern (not raw path, which would
-//! make one series per user id) and status.
+//! Prometheus metrics: the process-wide recorder, the help text of every series, the figures
+//! sampled when `/metrics` is scraped (process, pool, queues, build), and the middleware that
+//! counts and times every request by route pattern (not raw path, which would make one series per
+//! user id) and status.
+//!
+//! Every series is exposed as `plauder_<name>`. Call sites name a metric without the prefix
+//! (`metrics::counter!("ws_connections")`); the recorder adds it, so one place decides the
+//! namespace and a name already spelled `plauder_…` is left as it is. Each name recorded anywhere
+//! is described in [`describe`], and a test checks that every exposed series has its `# HELP`.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -9,49 +15,190 @@ use actix_web::Error;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
+use metrics::{
+    Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit, describe_counter, describe_gauge,
+    describe_histogram,
+};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use crate::state::AppState;
+
+/// The namespace of every series this process exposes.
+pub const PREFIX: &str = "plauder_";
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
 
 /// Installs the recorder once per process; later calls (several apps in one test process) reuse it.
 pub fn init() {
     HANDLE.get_or_init(|| {
-        let buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
-        PrometheusBuilder::new()
-            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
-            .and_then(PrometheusBuilder::install_recorder)
-            .map_err(|e| tracing::error!("metrics recorder not installed: {e}"))
-            .ok()
+        let seconds = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+        let batch = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &seconds)
+            .and_then(|b| b.set_buckets_for_metric(Matcher::Full(format!("{PREFIX}db_send_batch_size")), &batch))
+            .map(PrometheusBuilder::build_recorder);
+        let recorder = match recorder {
+            Ok(recorder) => recorder,
+            Err(e) => {
+                tracing::error!("metrics recorder not built: {e}");
+                return None;
+            }
+        };
+        let handle = recorder.handle();
+        if let Err(e) = metrics::set_global_recorder(Prefixed(recorder)) {
+            tracing::error!("metrics recorder not installed: {e}");
+            return None;
+        }
+        describe();
+        let process = PROCESS.get_or_init(metrics_process::Collector::default);
+        process.describe();
+        metrics::gauge!("build_info", "version" => env!("CARGO_PKG_VERSION"), "commit" => commit()).set(1.0);
+        Some(handle)
     });
 }
 
-pub fn render() -> String {
-    if let Some(rss) = resident_memory_bytes() {
-        metrics::gauge!("process_resident_memory_bytes").set(rss as f64);
-    }
-    if let Some(cpu) = cpu_seconds(&std::fs::read_to_string("/proc/self/stat").unwrap_or_default()) {
-        metrics::gauge!("process_cpu_seconds_total").set(cpu);
-    }
+/// The commit this binary was built from: `PLAUDER_GIT_COMMIT` at build time (the scripts and
+/// the Dockerfile set it), else "unknown". An environment variable rather than a build script
+/// running git: a build must work from a tarball or a Docker context without `.git`.
+pub fn commit() -> &'static str {
+    option_env!("PLAUDER_GIT_COMMIT").filter(|c| !c.is_empty()).unwrap_or("unknown")
+}
+
+/// The exposition text, after sampling the figures that are read rather than counted.
+pub fn render(state: &AppState) -> String {
+    sample(state);
     HANDLE.get().and_then(Option::as_ref).map(PrometheusHandle::render).unwrap_or_default()
 }
 
-/// The process's resident set size (Linux), so benchmarks can read memory per connection from
-/// /metrics.
-fn resident_memory_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+/// Gauges whose truth lives elsewhere (the kernel, the pool, the queues), read at scrape time so
+/// that nothing on the hot paths pays for them.
+fn sample(state: &AppState) {
+    if let Some(process) = PROCESS.get() {
+        process.collect();
+    }
+    let pool = state.pool.status();
+    metrics::gauge!("db_pool_max_size").set(pool.max_size as f64);
+    metrics::gauge!("db_pool_size").set(pool.size as f64);
+    metrics::gauge!("db_pool_available").set(pool.available as f64);
+    metrics::gauge!("db_pool_waiting").set(pool.waiting as f64);
+    metrics::gauge!("db_send_queue_depth").set(state.send_batcher.queued() as f64);
+    metrics::gauge!("ws_outbox_queued_events").set(crate::realtime::outbox::queued_total() as f64);
 }
 
-/// User plus system CPU time from a `/proc/<pid>/stat` line (Linux; clock ticks are 1/100 s on
-/// every Linux ABI). Benchmarks divide it by the work done: CPU per delivery stays comparable on a
-/// machine whose other load changes the throughput.
-pub fn cpu_seconds(stat: &str) -> Option<f64> {
-    // The command name may contain spaces and parentheses; the fields after it are fixed.
-    let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(ticks as f64 / 100.0)
+/// Help text for every series recorded anywhere in the crate (short names: the recorder adds the
+/// prefix). The process figures describe themselves (metrics-process).
+fn describe() {
+    use Unit::{Count, Seconds};
+    // HTTP
+    describe_counter!("http_requests_total", Count, "HTTP requests answered, by method, route pattern and status.");
+    describe_histogram!(
+        "http_request_duration_seconds",
+        Seconds,
+        "Time to answer an HTTP request, by method, route pattern and status."
+    );
+    // WebSocket
+    describe_gauge!("ws_connections", Count, "Open WebSocket connections on this instance.");
+    describe_counter!(
+        "ws_commands_total",
+        Count,
+        "WebSocket commands received, by type (unknown types as \"other\") and outcome (ok or error)."
+    );
+    describe_histogram!(
+        "ws_command_duration_seconds",
+        Seconds,
+        "Time from a WebSocket command's frame to its reply, by type."
+    );
+    describe_counter!(
+        "ws_commands_refused_busy_total",
+        Count,
+        "WebSocket commands refused because their connection had too many running."
+    );
+    describe_counter!(
+        "ws_slow_consumers_total",
+        Count,
+        "Connections closed with 4009 for falling realtime.outbox_limit events behind."
+    );
+    describe_gauge!(
+        "ws_outbox_queued_events",
+        Count,
+        "Events queued for WebSocket connections and not yet written, over all connections."
+    );
+    // Real time
+    describe_gauge!("realtime_rooms_active", Count, "Room actors running on this instance.");
+    describe_gauge!("realtime_registry_rooms", Count, "Rooms with local connections in the registry.");
+    describe_gauge!("realtime_registry_attachments", Count, "Connection-room attachments in the registry.");
+    describe_counter!("realtime_gap_fetches_total", Count, "Room actors that read a missing seq from the database.");
+    describe_counter!(
+        "realtime_attach_catch_ups_total",
+        Count,
+        "Connections given what they missed before their attach reached the room actor."
+    );
+    describe_counter!("realtime_room_restarts_total", Count, "Room actors restarted after a panic.");
+    describe_counter!(
+        "realtime_revalidation_closes_total",
+        Count,
+        "Sockets closed by revalidation (ban, revoked token, changed role)."
+    );
+    describe_gauge!("presence_users", Count, "Users with presence held by this instance.");
+    describe_counter!("presence_events_total", Count, "Presence changes published.");
+    // Between instances
+    describe_counter!("broker_published_total", Count, "Events published to Redis, by instance.");
+    describe_counter!(
+        "broker_publish_errors_total",
+        Count,
+        "Events not published to Redis (Redis away, slow, or the queue full), by instance."
+    );
+    describe_counter!("broker_received_total", Count, "Events received from other instances, by instance.");
+    describe_counter!(
+        "broker_dropped_no_local_total",
+        Count,
+        "Events received for a topic with no local subscriber left, by instance."
+    );
+    describe_counter!("broker_decode_errors_total", Count, "Messages from Redis that did not decode, by instance.");
+    describe_counter!("broker_reconnects_total", Count, "Reconnections of the Redis subscriber, by instance.");
+    describe_gauge!("broker_redis_connected", "1 while the Redis subscriber connection is up, by instance.");
+    describe_gauge!("broker_subscribed_channels", Count, "Redis channels this instance subscribes to, by instance.");
+    describe_histogram!(
+        "broker_transit_seconds",
+        Seconds,
+        "Time from publish on another instance to decode here (needs synchronised clocks)."
+    );
+    describe_counter!("cluster_instances_swept_total", Count, "Dead instances whose users this instance took offline.");
+    // Database
+    describe_counter!("db_queries_total", Count, "SQL statements run, by outcome.");
+    describe_histogram!("db_query_duration_seconds", Seconds, "Time a SQL statement took.");
+    describe_gauge!("db_pool_max_size", Count, "Most connections the pool may hold (database.pool_max_size).");
+    describe_gauge!("db_pool_size", Count, "Connections the pool holds, busy or idle.");
+    describe_gauge!("db_pool_available", Count, "Idle connections in the pool.");
+    describe_gauge!("db_pool_waiting", Count, "Tasks waiting for a pool connection.");
+    describe_histogram!(
+        "db_pool_wait_seconds",
+        Seconds,
+        "Time a request waited for a pool connection (including a failed wait)."
+    );
+    describe_counter!(
+        "db_pool_timeouts_total",
+        Count,
+        "Waits for a pool connection that failed (timeout or PostgreSQL unreachable)."
+    );
+    describe_histogram!("db_send_batch_size", Count, "Messages per group-commit statement of the send writers.");
+    describe_histogram!(
+        "db_send_batch_duration_seconds",
+        Seconds,
+        "Time a send writer took to insert and commit one batch."
+    );
+    describe_gauge!("db_send_queue_depth", Count, "Message sends queued for the send writers.");
+    describe_counter!("db_send_batch_isolations_total", Count, "Failed batches whose sends were retried one by one.");
+    // Accounts, support
+    describe_counter!(
+        "password_hashes_refused_total",
+        Count,
+        "Password hashes refused because the hashing queue was full."
+    );
+    describe_counter!("support_sessions_opened_total", Count, "Support sessions opened.");
+    describe_counter!("contacts_received_total", Count, "Contact form entries received.");
+    describe_gauge!("build_info", "Always 1; the labels name this binary's version and commit.");
 }
 
 /// The method as a metrics label, from a closed set: a client may send any token as its method,
@@ -88,4 +235,81 @@ pub async fn track_requests(
     metrics::counter!("http_requests_total", &labels).increment(1);
     metrics::histogram!("http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
     res
+}
+
+/// A WebSocket command on its way to a reply: counts and times it by type when it is answered.
+pub struct CommandTimer {
+    kind: &'static str,
+    started: Instant,
+}
+
+impl CommandTimer {
+    /// `kind` must come from a closed set (the protocol's command types, or "other").
+    pub fn start(kind: &'static str) -> Self {
+        Self { kind, started: Instant::now() }
+    }
+
+    pub fn finish(self, ok: bool) {
+        let outcome = if ok { "ok" } else { "error" };
+        metrics::counter!("ws_commands_total", "command" => self.kind, "outcome" => outcome).increment(1);
+        metrics::histogram!("ws_command_duration_seconds", "command" => self.kind)
+            .record(self.started.elapsed().as_secs_f64());
+    }
+}
+
+/// User plus system CPU time from a `/proc/<pid>/stat` line (Linux; clock ticks are 1/100 s on
+/// every Linux ABI). The load generator reads PostgreSQL's CPU with it.
+pub fn cpu_seconds(stat: &str) -> Option<f64> {
+    // The command name may contain spaces and parentheses; the fields after it are fixed.
+    let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
+/// The Prometheus recorder behind the `plauder_` namespace. Hand-written rather than
+/// metrics-util's `PrefixLayer`: that one joins with a dot and prefixes every name, so a name
+/// already spelled in full would come out twice prefixed.
+struct Prefixed<R>(R);
+
+fn prefixed_name(name: &str) -> Option<String> {
+    (!name.starts_with(PREFIX)).then(|| format!("{PREFIX}{name}"))
+}
+
+fn prefixed_key_name(name: KeyName) -> KeyName {
+    prefixed_name(name.as_str()).map_or(name, KeyName::from)
+}
+
+impl<R: Recorder> Prefixed<R> {
+    fn key<T>(&self, key: &Key, register: impl FnOnce(&Key) -> T) -> T {
+        match prefixed_name(key.name()) {
+            Some(name) => register(&Key::from_parts(name, key.labels().cloned().collect::<Vec<_>>())),
+            None => register(key),
+        }
+    }
+}
+
+impl<R: Recorder> Recorder for Prefixed<R> {
+    fn describe_counter(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.0.describe_counter(prefixed_key_name(key), unit, description);
+    }
+
+    fn describe_gauge(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.0.describe_gauge(prefixed_key_name(key), unit, description);
+    }
+
+    fn describe_histogram(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.0.describe_histogram(prefixed_key_name(key), unit, description);
+    }
+
+    fn register_counter(&self, key: &Key, metadata: &Metadata<'_>) -> Counter {
+        self.key(key, |k| self.0.register_counter(k, metadata))
+    }
+
+    fn register_gauge(&self, key: &Key, metadata: &Metadata<'_>) -> Gauge {
+        self.key(key, |k| self.0.register_gauge(k, metadata))
+    }
+
+    fn register_histogram(&self, key: &Key, metadata: &Metadata<'_>) -> Histogram {
+        self.key(key, |k| self.0.register_histogram(k, metadata))
+    }
 }

@@ -22,6 +22,8 @@ use crate::telemetry::PlauderRootSpan;
 pub struct Application {
     port: u16,
     server: Server,
+    /// The operators' listener (`server.admin_bind`) and its port, when configured.
+    admin: Option<(u16, Server)>,
     pub state: web::Data<AppState>,
 }
 
@@ -47,15 +49,34 @@ impl Application {
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&address).with_context(|| format!("binding {address}"))?;
         let port = listener.local_addr()?.port();
+        let admin_listener = match settings.server.admin_address() {
+            Some(admin) => {
+                Some(TcpListener::bind(admin).with_context(|| format!("binding {admin} (server.admin_bind)"))?)
+            }
+            None => None,
+        };
         let state = web::Data::new(AppState::new(settings, instance_id)?);
-        let server = run(listener, state.clone())?;
+        let server = run(listener, state.clone(), admin_listener.is_none())?;
+        let admin = match admin_listener {
+            Some(listener) => {
+                let admin_port = listener.local_addr()?.port();
+                tracing::info!(port = admin_port, "admin listener (/metrics, /health/ready)");
+                Some((admin_port, run_admin(listener, state.clone())?))
+            }
+            None => None,
+        };
         spawn_housekeeping(state.clone().into_inner());
         tracing::info!(port, instance = %state.instance_id, "plauder listening");
-        Ok(Self { port, server, state })
+        Ok(Self { port, server, admin, state })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The admin listener's port, when `server.admin_bind` is set.
+    pub fn admin_port(&self) -> Option<u16> {
+        self.admin.as_ref().map(|(port, _)| *port)
     }
 
     /// Serves until SIGINT/SIGTERM (actix handles both), then drains in-flight requests for up to
@@ -66,6 +87,11 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
         let state = self.state.clone();
+        let admin = self.admin.map(|(_, server)| {
+            let handle = server.handle();
+            actix_web::rt::spawn(server);
+            handle
+        });
         actix_web::rt::spawn(async move {
             shutdown_signal().await;
             tracing::info!("shutting down: closing WebSockets with 1001, then draining requests");
@@ -73,12 +99,32 @@ impl Application {
             // Connections reply to the commands they are running, then close; give them a moment.
             tokio::time::sleep(Duration::from_millis(500)).await;
             handle.stop(true).await;
+            if let Some(admin) = admin {
+                admin.stop(true).await;
+            }
         });
         self.server.await
     }
 }
 
-fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
+/// The operators' listener: metrics and health only, one worker, none of the API's middleware (a
+/// scrape is not a request to count).
+fn run_admin(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .service(api::health::metrics)
+            .service(api::health::ready)
+            .service(api::health::health)
+            .default_service(web::to(api::extract::not_found))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?;
+    Ok(server.run())
+}
+
+fn run(listener: TcpListener, state: web::Data<AppState>, metrics_here: bool) -> anyhow::Result<Server> {
     let server_settings = state.settings.server.clone();
     let json_limit = server_settings.max_json_body_bytes;
     let mut server = HttpServer::new(move || {
@@ -104,7 +150,7 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
                     // The document does not describe itself, so it goes on the plain actix scope,
                     // ahead of the /api/v1 scope (which would answer for it with its 404).
                     .map(|scope| scope.service(web::resource("/api/v1/openapi.json").get(api::openapi::openapi_json)))
-                    .configure(api::configure)
+                    .configure(|cfg| api::configure(cfg, metrics_here))
                     // The browser client's pages are not part of the API or its document.
                     .map(|scope| scope.configure(crate::web::configure))
                     .default_service(web::to(api::extract::not_found)),

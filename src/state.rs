@@ -98,6 +98,12 @@ impl AppState {
     /// # Errors
     /// `unavailable` when PostgreSQL is down or every connection stays busy past the pool timeout.
     pub async fn db(&self) -> Result<PgConn, ApiError> {
-        Ok(self.pool.get().await?)
+        let started = std::time::Instant::now();
+        let conn = self.pool.get().await;
+        metrics::histogram!("db_pool_wait_seconds").record(started.elapsed().as_secs_f64());
+        if conn.is_err() {
+            metrics::counter!("db_pool_timeouts_total").increment(1);
+        }
+        Ok(conn?)
     }
 }

@@ -36,9 +36,13 @@ use utoipa_actix_web::service_config::ServiceConfig;
 /// Every route of the API, each with its operation in the document. `startup` mounts the rest:
 /// `/ws` outside the middleware, `/api/v1/openapi.json`, and the browser client's pages
 /// (`crate::web`). Paths in the handlers' route macros are relative to the scope they are
-/// registered in.
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(resource(health::health)).service(resource(health::ready)).service(resource(health::metrics));
+/// registered in. `/metrics` is left out when it has a listener of its own
+/// (`server.admin_bind`).
+pub fn configure(cfg: &mut ServiceConfig, metrics_here: bool) {
+    cfg.service(resource(health::health)).service(resource(health::ready));
+    if metrics_here {
+        cfg.service(resource(health::metrics));
+    }
     cfg.service(
         scope("/api/v1")
             .service(resource(auth::register))

@@ -122,7 +122,7 @@ impl Target {
     }
 
     async fn rss(&self) -> anyhow::Result<f64> {
-        self.metric("process_resident_memory_bytes").await
+        self.metric("plauder_process_resident_memory_bytes").await
     }
 
     /// CPU seconds of PostgreSQL's postmaster and its children (backends, WAL writer, …).
@@ -142,7 +142,7 @@ impl Target {
 
     /// The server's CPU seconds so far.
     async fn cpu(&self) -> anyhow::Result<f64> {
-        self.metric("process_cpu_seconds_total").await
+        self.metric("plauder_process_cpu_seconds_total").await
     }
 
     async fn metric(&self, name: &str) -> anyhow::Result<f64> {

@@ -69,6 +69,11 @@ impl SendBatcher {
         Self { writers }
     }
 
+    /// Sends queued for the writers and not yet taken into a batch.
+    pub fn queued(&self) -> usize {
+        self.writers.iter().map(|w| w.max_capacity() - w.capacity()).sum()
+    }
+
     /// Queues a send and waits for its statement to commit (or fail).
     pub async fn submit(&self, send: QueuedSend) -> Outcome {
         let shard = (send.room_id.0.as_u128() % self.writers.len() as u128) as usize;
@@ -84,7 +89,9 @@ async fn run_writer(pool: PgPool, mut rx: mpsc::Receiver<Job>, max_batch: usize)
     let mut jobs = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut jobs, max_batch).await > 0 {
         metrics::histogram!("db_send_batch_size").record(jobs.len() as f64);
+        let started = std::time::Instant::now();
         write(&pool, &mut jobs).await;
+        metrics::histogram!("db_send_batch_duration_seconds").record(started.elapsed().as_secs_f64());
     }
 }
 

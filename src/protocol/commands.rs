@@ -131,6 +131,30 @@ pub struct Parsed {
     pub command: Result<Command, ApiError>,
     /// `{"type":"ping"}` without id: answered with a bare `pong`.
     pub bare_ping: bool,
+    /// The frame's type as a metrics label: one of [`TYPES`], or "other" (unknown, missing, or not
+    /// a frame at all), so a client cannot mint series.
+    pub kind: &'static str,
+}
+
+/// Every command type of the protocol (docs/protocol.md), as the `type` of a frame.
+pub const TYPES: [&str; 12] = [
+    "message.send",
+    "message.edit",
+    "message.delete",
+    "reaction.add",
+    "reaction.remove",
+    "typing",
+    "read",
+    "sync",
+    "presence.set",
+    "presence.subscribe",
+    "auth.refresh",
+    "ping",
+];
+
+/// `kind` as a label from the closed set [`TYPES`].
+fn kind_label(kind: &str) -> &'static str {
+    TYPES.iter().find(|t| **t == kind).copied().unwrap_or("other")
 }
 
 fn data<T: DeserializeOwned>(data: Option<Value>, may_hold_nul: bool) -> Result<T, ApiError> {
@@ -150,7 +174,12 @@ pub fn parse(text: &str) -> Parsed {
         Ok(raw) => raw,
         Err(e) => {
             let message = if e.is_data() { "A frame must be a JSON object." } else { "The frame is not valid JSON." };
-            return Parsed { id: None, command: Err(ApiError::BadRequest(message.into())), bare_ping: false };
+            return Parsed {
+                id: None,
+                command: Err(ApiError::BadRequest(message.into())),
+                bare_ping: false,
+                kind: "other",
+            };
         }
     };
     let id = raw.remove("id").filter(|v| !v.is_null());
@@ -161,10 +190,16 @@ pub fn parse(text: &str) -> Parsed {
             id: None,
             command: Err(ApiError::BadRequest("id must be an integer or a string.".into())),
             bare_ping: false,
+            kind: "other",
         };
     }
     let Some(kind) = kind.as_ref().and_then(Value::as_str) else {
-        return Parsed { id, command: Err(ApiError::BadRequest("The frame has no type.".into())), bare_ping: false };
+        return Parsed {
+            id,
+            command: Err(ApiError::BadRequest("The frame has no type.".into())),
+            bare_ping: false,
+            kind: "other",
+        };
     };
     let bare_ping = kind == "ping" && id.is_none();
     let nul = super::text::may_hold_nul(text.as_bytes());
@@ -183,7 +218,7 @@ pub fn parse(text: &str) -> Parsed {
         "ping" => Ok(Command::Ping),
         other => Err(ApiError::BadRequest(format!("Unknown type '{}'.", other.chars().take(64).collect::<String>()))),
     };
-    Parsed { id, command, bare_ping }
+    Parsed { id, command, bare_ping, kind: kind_label(kind) }
 }
 
 #[derive(Serialize)]

@@ -21,6 +21,7 @@ use crate::auth::Caller;
 use crate::db::models::Role;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{ConnId, RoomId, Seq, UserId};
+use crate::metrics::CommandTimer;
 use crate::protocol::commands::{self, Command, CommandId};
 use crate::protocol::events::Hello;
 use crate::protocol::{CloseReason, ServerEvent};
@@ -130,7 +131,14 @@ impl WsConnection {
         ctx.stop();
     }
 
-    fn respond(&mut self, id: Option<CommandId>, result: Reply, ctx: &mut ws::WebsocketContext<Self>) {
+    fn respond(
+        &mut self,
+        id: Option<CommandId>,
+        timer: CommandTimer,
+        result: Reply,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        timer.finish(result.is_ok());
         match (id, result) {
             (Some(id), Ok(data)) => ctx.text(commands::reply_ok(&id, &data)),
             (Some(id), Err(e)) => ctx.text(commands::reply_err(&id, &e)),
@@ -140,29 +148,35 @@ impl WsConnection {
     }
 
     /// Runs a command's service call off the mailbox and replies when it completes.
-    fn run<F>(&mut self, id: Option<CommandId>, fut: F, ctx: &mut ws::WebsocketContext<Self>)
+    fn run<F>(&mut self, id: Option<CommandId>, timer: CommandTimer, fut: F, ctx: &mut ws::WebsocketContext<Self>)
     where
         F: Future<Output = Reply> + 'static,
     {
-        self.run_then(id, fut, |_, data, _| data, ctx);
+        self.run_then(id, timer, fut, |_, data, _| data, ctx);
     }
 
     /// As `run`, with `apply` changing the connection by the result before the reply goes out.
-    fn run_then<T, F, A>(&mut self, id: Option<CommandId>, fut: F, apply: A, ctx: &mut ws::WebsocketContext<Self>)
-    where
+    fn run_then<T, F, A>(
+        &mut self,
+        id: Option<CommandId>,
+        timer: CommandTimer,
+        fut: F,
+        apply: A,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) where
         T: 'static,
         F: Future<Output = ApiResult<T>> + 'static,
         A: FnOnce(&mut Self, T, &mut ws::WebsocketContext<Self>) -> ReplyData + 'static,
     {
         if self.in_flight >= self.state.settings.realtime.max_in_flight_per_connection {
             metrics::counter!("ws_commands_refused_busy_total").increment(1);
-            return self.respond(id, Err(ApiError::RateLimited { retry_after_ms: 50 }), ctx);
+            return self.respond(id, timer, Err(ApiError::RateLimited { retry_after_ms: 50 }), ctx);
         }
         self.in_flight += 1;
         ctx.spawn(fut.into_actor(self).map(move |result, act, ctx| {
             act.in_flight -= 1;
             let result = result.map(|value| apply(act, value, ctx));
-            act.respond(id, result, ctx);
+            act.respond(id, timer, result, ctx);
             if act.draining && act.in_flight == 0 {
                 act.close(CloseReason::ShuttingDown, ctx);
             }
@@ -179,26 +193,29 @@ impl WsConnection {
 
     fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
         let parsed = commands::parse(text);
+        let timer = CommandTimer::start(parsed.kind);
         if parsed.bare_ping {
             ctx.text(ServerEvent::Pong.to_text());
+            timer.finish(true);
             return;
         }
         let id = parsed.id;
         if self.draining {
             let e = ApiError::Unavailable(anyhow::anyhow!("shutting down"));
-            return self.respond(id, Err(e), ctx);
+            return self.respond(id, timer, Err(e), ctx);
         }
         let command = match parsed.command {
             Ok(c) => c,
-            Err(e) => return self.respond(id, Err(e), ctx),
+            Err(e) => return self.respond(id, timer, Err(e), ctx),
         };
         if !matches!(command, Command::Ping) {
             if let Err(e) = self.state.user_limits.check(self.caller.id, command.is_message_write()) {
                 self.limited_in_a_row += 1;
                 if self.limited_in_a_row > self.state.settings.rate_limit.abuse_close_after {
+                    timer.finish(false);
                     return self.close(CloseReason::RateLimitAbuse, ctx);
                 }
-                return self.respond(id, Err(e), ctx);
+                return self.respond(id, timer, Err(e), ctx);
             }
             self.limited_in_a_row = 0;
         }
@@ -211,15 +228,15 @@ impl WsConnection {
             write_order: &self.write_order,
         };
         match dispatch::command(session, command) {
-            Step::Done(reply) => self.respond(id, reply, ctx),
-            Step::Run(fut) => self.run(id, fut, ctx),
+            Step::Done(reply) => self.respond(id, timer, reply, ctx),
+            Step::Run(fut) => self.run(id, timer, fut, ctx),
             Step::Watch(users, fut) => {
                 for user_id in users {
                     self.watch(user_id, ctx);
                 }
-                self.run(id, fut, ctx);
+                self.run(id, timer, fut, ctx);
             }
-            Step::Refresh(fut) => self.run_then(id, fut, Self::refreshed, ctx),
+            Step::Refresh(fut) => self.run_then(id, timer, fut, Self::refreshed, ctx),
         }
     }
 

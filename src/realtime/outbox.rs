@@ -16,16 +16,33 @@ use bytestring::ByteString;
 #[rtype(result = "()")]
 pub struct Deliver(pub ByteString);
 
+/// Events queued over every outbox of the process, for `plauder_ws_outbox_queued_events`: one
+/// relaxed add per event is cheaper than visiting every connection at scrape time.
+static QUEUED_TOTAL: AtomicUsize = AtomicUsize::new(0);
+
+/// Events queued for connections of this process and not yet written.
+pub fn queued_total() -> usize {
+    QUEUED_TOTAL.load(Ordering::Relaxed)
+}
+
 #[derive(Debug, Default)]
 pub struct Outbox {
     queued: AtomicUsize,
     overflowed: AtomicBool,
 }
 
+impl Drop for Outbox {
+    /// Events still queued when the connection is gone will never be taken.
+    fn drop(&mut self) {
+        QUEUED_TOTAL.fetch_sub(*self.queued.get_mut(), Ordering::Relaxed);
+    }
+}
+
 impl Outbox {
     /// The connection wrote one event out.
     pub fn taken(&self) {
         self.queued.fetch_sub(1, Ordering::Relaxed);
+        QUEUED_TOTAL.fetch_sub(1, Ordering::Relaxed);
     }
 
     pub fn overflowed(&self) -> bool {
@@ -53,6 +70,7 @@ impl ConnHandle {
         if self.outbox.overflowed() {
             return;
         }
+        QUEUED_TOTAL.fetch_add(1, Ordering::Relaxed);
         if self.outbox.queued.fetch_add(1, Ordering::Relaxed) >= self.limit {
             self.outbox.overflowed.store(true, Ordering::Relaxed);
             // One more (empty, and counted like the others) so that the connection, once it runs,

@@ -53,8 +53,8 @@ async fn a_message_reaches_members_on_both_instances_exactly_once() {
         assert_eq!(bodies, ["over websocket on alpha", "over REST through nginx"], "once each, in order");
     }
     // beta heard alpha's publication through Redis; alpha skipped its own echo.
-    assert!(instance_metric(&c.b, "broker_received_total", "beta").await >= 1.0);
-    assert_eq!(instance_metric(&c.a, "broker_dropped_no_local_total", "alpha").await, 0.0);
+    assert!(instance_metric(&c.b, "plauder_broker_received_total", "beta").await >= 1.0);
+    assert_eq!(instance_metric(&c.a, "plauder_broker_dropped_no_local_total", "alpha").await, 0.0);
 }
 
 #[actix_web::test]
@@ -66,14 +66,14 @@ async fn an_instance_hears_only_rooms_it_has_members_of() {
     let shared = c.front.group(&ada, "shared", &[&bob]).await;
     let _ada_a = c.ws_on(&ada.access_token, "alpha").await;
     let mut bob_b = c.ws_on(&bob.access_token, "beta").await;
-    let before = instance_metric(&c.b, "broker_received_total", "beta").await;
+    let before = instance_metric(&c.b, "plauder_broker_received_total", "beta").await;
 
     for i in 0..5 {
         c.a.send(&ada, quiet, &format!("quiet {i}")).await;
     }
     c.a.send(&ada, shared, "shared").await;
     assert_eq!(bob_b.event("message.new").await["message"]["body"], "shared");
-    let received = instance_metric(&c.b, "broker_received_total", "beta").await - before;
+    let received = instance_metric(&c.b, "plauder_broker_received_total", "beta").await - before;
     assert_eq!(received, 1.0, "beta received only the shared room's event");
 }
 
@@ -226,7 +226,7 @@ async fn with_redis_killed_each_instance_serves_its_own_and_sync_recovers_everyt
     assert!(body["checks"]["redis"].as_str().unwrap().starts_with("down"), "{body}");
     assert_eq!(body["checks"]["postgres"], "up");
     eventually("alpha to count publishes that failed", async || {
-        check(instance_metric(&c.a, "broker_publish_errors_total", "alpha").await, |&n| n >= 1.0)
+        check(instance_metric(&c.a, "plauder_broker_publish_errors_total", "alpha").await, |&n| n >= 1.0)
     })
     .await;
 
@@ -425,7 +425,7 @@ async fn an_idle_subscriber_connection_is_kept_not_reconnected() {
         "the subscriber connections after the PING: {cmds:?}"
     );
     assert_eq!(
-        instance_metric(&c.b, "broker_reconnects_total", "beta").await,
+        instance_metric(&c.b, "plauder_broker_reconnects_total", "beta").await,
         0.0,
         "the PING answer was taken as a failure"
     );

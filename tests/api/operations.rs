@@ -178,10 +178,10 @@ async fn metrics_count_requests_by_route_pattern_and_status() {
     let res = app.get("/metrics", None).await;
     assert_eq!(res.status(), StatusCode::OK);
     let text = res.text().await.unwrap();
-    assert!(text.contains("http_requests_total"), "{text}");
+    assert!(text.contains("plauder_http_requests_total"), "{text}");
     assert!(text.contains(r#"route="/api/v1/users/{id}""#), "{text}");
     assert!(text.contains(r#"route="/api/v1/auth/login",status="401""#), "{text}");
-    assert!(text.contains("http_request_duration_seconds_bucket"), "{text}");
+    assert!(text.contains("plauder_http_request_duration_seconds_bucket"), "{text}");
     assert!(!text.contains(&ada.id.to_string()), "raw paths must not become labels");
 }
 
@@ -194,4 +194,121 @@ async fn every_response_carries_a_request_id() {
     let id_b = b.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert!(!id_a.is_empty());
     assert_ne!(id_a, id_b);
+}
+
+/// The exposition's metric families: `# TYPE name kind` lines.
+fn families(text: &str) -> Vec<&str> {
+    text.lines().filter_map(|l| l.strip_prefix("# TYPE ")?.split(' ').next()).collect()
+}
+
+/// A sample's value by its exact series (`name{labels}`), if exposed.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[actix_web::test]
+async fn every_metric_is_named_plauder_and_has_help_text() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let mut ws = app.ws(&ada.access_token).await;
+    assert_eq!(ws.command("ping", serde_json::json!({})).await["ok"], true);
+
+    let text = app.get("/metrics", None).await.text().await.unwrap();
+
+    let names = families(&text);
+    assert!(names.len() > 10, "{text}");
+    for name in &names {
+        assert!(name.starts_with("plauder_"), "{name} lacks the plauder_ prefix");
+        assert!(text.contains(&format!("# HELP {name} ")), "{name} has no help text");
+    }
+    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        assert!(line.starts_with("plauder_"), "{line}");
+    }
+    // Process figures, the pool, the queues, the build.
+    for name in [
+        "plauder_process_cpu_seconds_total",
+        "plauder_process_resident_memory_bytes",
+        "plauder_process_open_fds",
+        "plauder_process_max_fds",
+        "plauder_db_pool_size",
+        "plauder_db_pool_max_size",
+        "plauder_db_pool_available",
+        "plauder_db_pool_waiting",
+        "plauder_db_pool_wait_seconds",
+        "plauder_db_send_queue_depth",
+        "plauder_ws_outbox_queued_events",
+        "plauder_build_info",
+    ] {
+        assert!(names.contains(&name), "{name} missing from\n{text}");
+    }
+    assert!(sample(&text, "plauder_process_open_fds").is_some_and(|n| n > 0.0), "{text}");
+    assert_eq!(sample(&text, "plauder_db_pool_max_size"), Some(app.state.settings.database.pool_max_size as f64));
+    let build = text.lines().find(|l| l.starts_with("plauder_build_info{")).expect("build info");
+    assert!(build.contains(&format!(r#"version="{}""#, env!("CARGO_PKG_VERSION"))), "{build}");
+    let commit =
+        std::env::var("PLAUDER_GIT_COMMIT").ok().filter(|c| !c.is_empty()).unwrap_or_else(|| "unknown".to_owned());
+    assert!(build.contains(&format!(r#"commit="{commit}""#)), "{build}");
+}
+
+#[actix_web::test]
+async fn websocket_commands_are_counted_and_timed_by_type() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let mut ws = app.ws(&ada.access_token).await;
+    let sent = r#"plauder_ws_commands_total{command="typing",outcome="error"}"#;
+    let pings = r#"plauder_ws_commands_total{command="ping",outcome="ok"}"#;
+    let other = r#"plauder_ws_commands_total{command="other",outcome="error"}"#;
+    let text = app.get("/metrics", None).await.text().await.unwrap();
+    let before = |series| sample(&text, series).unwrap_or(0.0);
+    let (pings_before, other_before, sent_before) = (before(pings), before(other), before(sent));
+
+    assert_eq!(ws.command("ping", serde_json::json!({})).await["ok"], true);
+    assert_eq!(ws.command("ping", serde_json::json!({})).await["ok"], true);
+    // A room that does not exist: refused, counted under its type as an error.
+    let typing = ws.command("typing", serde_json::json!({"room_id": Uuid::new_v4(), "active": true})).await;
+    assert_eq!(typing["ok"], false, "{typing}");
+    // A type the protocol does not have must not become a label of its own.
+    assert_eq!(ws.command("no.such.command", serde_json::json!({})).await["ok"], false);
+
+    let text = app.get("/metrics", None).await.text().await.unwrap();
+    assert_eq!(sample(&text, pings), Some(pings_before + 2.0), "{text}");
+    assert_eq!(sample(&text, sent), Some(sent_before + 1.0), "{text}");
+    assert_eq!(sample(&text, other), Some(other_before + 1.0), "{text}");
+    assert!(!text.contains("no.such.command"), "{text}");
+    let timed = sample(&text, r#"plauder_ws_command_duration_seconds_count{command="ping"}"#);
+    assert!(timed.is_some_and(|n| n >= 2.0), "{text}");
+    assert!(text.contains(r#"plauder_ws_command_duration_seconds_bucket{command="typing",le="#), "{text}");
+}
+
+#[actix_web::test]
+async fn the_admin_listener_serves_metrics_and_the_main_port_does_not() {
+    let mut settings = crate::helpers::test_settings().await;
+    settings.server.admin_bind = "127.0.0.1:0".to_owned();
+    let app = plauder::startup::Application::build(settings).await.expect("build the application");
+    let main = format!("http://127.0.0.1:{}", app.port());
+    let admin = format!("http://127.0.0.1:{}", app.admin_port().expect("an admin listener"));
+    actix_web::rt::spawn(app.run_until_stopped());
+    let client = reqwest::Client::new();
+
+    let res = client.get(format!("{admin}/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.text().await.unwrap().contains("# HELP plauder_build_info "));
+    let ready = client.get(format!("{admin}/health/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    assert_eq!(ready.json::<Value>().await.unwrap()["checks"]["postgres"], "up");
+
+    let res = client.get(format!("{main}/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(client.get(format!("{main}/health/ready")).send().await.unwrap().status(), StatusCode::OK);
+    // The API stays on the main port only.
+    let api = client.get(format!("{admin}/api/v1/openapi.json")).send().await.unwrap();
+    assert_eq!(api.status(), StatusCode::NOT_FOUND);
+}
+
+#[actix_web::test]
+async fn a_bad_admin_bind_is_refused_by_name() {
+    let mut settings = crate::helpers::test_settings().await;
+    settings.server.admin_bind = "localhost".to_owned();
+    let err = settings.validate().expect_err("not an address and port");
+    assert!(err.contains("server.admin_bind"), "{err}");
 }

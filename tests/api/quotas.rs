@@ -19,7 +19,10 @@ async fn invented_http_methods_share_one_metrics_label() {
     }
     let text = app.get("/metrics", None).await.text().await.unwrap();
     assert!(!text.contains("BREW"), "{text}");
-    assert!(text.lines().any(|l| l.starts_with("http_requests_total{") && l.contains(r#"method="other""#)), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("plauder_http_requests_total{") && l.contains(r#"method="other""#)),
+        "{text}"
+    );
 }
 
 #[actix_web::test]

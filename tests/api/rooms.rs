@@ -426,9 +426,9 @@ async fn the_room_list_runs_the_same_few_queries_for_2_rooms_or_30() {
             app.request(reqwest::Method::PUT, &path, Some(&ada.access_token), None).await;
             rooms += 1;
         }
-        let before = app.metric("db_queries_total").await;
+        let before = app.metric("plauder_db_queries_total").await;
         let list: Value = app.get("/api/v1/rooms", Some(&ada.access_token)).await.json().await.unwrap();
-        let after = app.metric("db_queries_total").await;
+        let after = app.metric("plauder_db_queries_total").await;
         assert_eq!(list["rooms"].as_array().unwrap().len(), target);
         assert!(list["rooms"].as_array().unwrap().iter().all(|r| r["last_message"]["reactions"][0]["emoji"] == "👍"));
         count_for.push(after - before);

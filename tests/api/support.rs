@@ -414,9 +414,9 @@ async fn the_inbox_runs_the_same_few_queries_for_2_sessions_or_20() {
             app.send(&v.guest, v.room, "hello").await;
             opened += 1;
         }
-        let before = app.metric("db_queries_total").await;
+        let before = app.metric("plauder_db_queries_total").await;
         let list = sessions(&app, &admin, "").await;
-        let after = app.metric("db_queries_total").await;
+        let after = app.metric("plauder_db_queries_total").await;
         assert_eq!(list.len(), target);
         assert!(list.iter().all(|s| s["last_message"]["body"] == "hello" && s["unread_count"] == 1));
         count_for.push(after - before);

@@ -96,13 +96,13 @@ async fn presence_subscribe_answers_statuses_and_then_sends_changes() {
     let app = spawn_app().await;
     let ada = app.register("ada").await;
     let eve = app.register("eve").await;
-    let before = app.metric("presence_events_total").await;
+    let before = app.metric("plauder_presence_events_total").await;
     let _adas = app.ws(&ada.access_token).await;
     // ada's coming online is published (presence changes go out in batches, every
     // presence_flush_ms): a status that was never shown has no change to announce, so an ada gone
     // before it would never be seen going offline.
     eventually("ada's online status published", async || {
-        check(app.metric("presence_events_total").await, |&n| n > before)
+        check(app.metric("plauder_presence_events_total").await, |&n| n > before)
     })
     .await;
     let mut eves = app.ws(&eve.access_token).await;

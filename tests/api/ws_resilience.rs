@@ -39,7 +39,7 @@ async fn a_lost_event_is_read_from_the_database_so_delivery_stays_in_seq_order()
     let published = bobs.event("message.new").await;
     assert_eq!((lost["seq"].as_i64(), lost["message"]["body"].as_str()), (Some(2), Some("lost in transit")));
     assert_eq!((published["seq"].as_i64(), published["message"]["body"].as_str()), (Some(3), Some("published")));
-    assert!(app.metric("realtime_gap_fetches_total").await >= 1.0);
+    assert!(app.metric("plauder_realtime_gap_fetches_total").await >= 1.0);
 }
 
 #[actix_web::test]
@@ -81,7 +81,7 @@ async fn a_consumer_that_stops_reading_is_closed_with_4009_and_its_queue_stays_b
     let received = frames.iter().filter(|f| f["type"] == "test.filler").count();
     assert_eq!(code, 4009);
     assert!(received < 1500, "a slow consumer must not get everything queued for it ({received})");
-    assert!(app.metric("ws_slow_consumers_total").await >= 1.0);
+    assert!(app.metric("plauder_ws_slow_consumers_total").await >= 1.0);
     assert_eq!(adas.command("ping", json!({})).await["ok"], true);
 }
 
@@ -97,14 +97,14 @@ async fn a_crashed_room_actor_is_restarted_and_other_rooms_do_not_notice() {
     app.send(&ada, crashing, "before").await;
     assert_eq!(bobs.event("message.new").await["message"]["body"], "before");
 
-    let restarts_before = app.metric("realtime_room_restarts_total").await;
+    let restarts_before = app.metric("plauder_realtime_room_restarts_total").await;
     let crashed = app.state.realtime.crash_room(crashing.into()).await.unwrap();
     assert!(crashed);
     app.send(&ada, calm, "calm room").await;
     assert_eq!(bobs.event("message.new").await["message"]["body"], "calm room");
     // The registry notices within its check interval and restarts the room with its connections.
     eventually("the registry to restart the crashed room", async || {
-        check(app.metric("realtime_room_restarts_total").await, |&n| n > restarts_before)
+        check(app.metric("plauder_realtime_room_restarts_total").await, |&n| n > restarts_before)
     })
     .await;
     app.send(&ada, crashing, "after").await;
@@ -126,17 +126,17 @@ async fn five_hundred_connect_disconnect_cycles_leave_no_actor_or_registry_entry
         let ws = app.ws(&who.access_token).await;
         if i % 50 == 0 {
             // After hello, the connection is attached to its three rooms.
-            assert!(app.metric("realtime_registry_attachments").await >= 3.0);
+            assert!(app.metric("plauder_realtime_registry_attachments").await >= 3.0);
         }
         ws.close().await;
     }
     // Disconnects are processed, then idle rooms stop (room_idle_ms is 300 in tests).
     eventually("no connection, attachment, registry room or room actor left (in that order)", async || {
         let counts = (
-            app.metric("ws_connections").await,
-            app.metric("realtime_registry_attachments").await,
-            app.metric("realtime_registry_rooms").await,
-            app.metric("realtime_rooms_active").await,
+            app.metric("plauder_ws_connections").await,
+            app.metric("plauder_realtime_registry_attachments").await,
+            app.metric("plauder_realtime_registry_rooms").await,
+            app.metric("plauder_realtime_rooms_active").await,
         );
         check(counts, |&c| c == (0.0, 0.0, 0.0, 0.0))
     })

@@ -58,7 +58,7 @@ pub async fn eventually_within<T, E: Debug>(
 
 /// `Ok(value)` when `holds(&value)`, else `Err(value)`: a probe for [`eventually`] that waits
 /// until a value is right and reports the last wrong one, e.g.
-/// `eventually("no connection left", async || check(app.metric("ws_connections").await, |n| *n == 0.0))`.
+/// `eventually("no connection left", async || check(app.metric("plauder_ws_connections").await, |n| *n == 0.0))`.
 pub fn check<T>(value: T, holds: impl FnOnce(&T) -> bool) -> Result<T, T> {
     if holds(&value) { Ok(value) } else { Err(value) }
 }
