@@ -91,3 +91,22 @@ if problems:
     sys.exit("check-deploy: " + "; ".join(problems))
 print(f"check-deploy: {count} alert rules and {len(panels)} dashboard panels name only series plauder exposes")
 PY
+
+# deploy/nginx.conf as nginx itself reads it (`nginx -t`), with a throw-away certificate at the
+# paths to fill in and the compose service names pointed at this machine.
+nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
+if [ -x "$nginx_bin" ] && command -v openssl >/dev/null; then
+    work="$(mktemp -d "${TMPDIR:-/tmp}/plauder-nginx-check.XXXXXX")"
+    trap 'rm -rf "$work"' EXIT
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost \
+        -keyout "$work/privkey.pem" -out "$work/fullchain.pem" >/dev/null 2>&1
+    grep -q 'Strict-Transport-Security' deploy/nginx.conf || { echo "check-deploy: nginx.conf sends no HSTS" >&2; exit 1; }
+    sed -e "s|/etc/nginx/tls/|$work/|g" -e 's/plauder[12]:8080/127.0.0.1:8080/' deploy/nginx.conf >"$work/nginx.conf"
+    if ! "$nginx_bin" -t -q -e stderr -p "$work" -c "$work/nginx.conf" -g "pid $work/nginx.pid;"; then
+        echo "check-deploy: deploy/nginx.conf does not pass nginx -t" >&2
+        exit 1
+    fi
+    echo "check-deploy: deploy/nginx.conf passes nginx -t (TLS, HSTS)"
+else
+    echo "check-deploy: nginx not installed: deploy/nginx.conf not checked" >&2
+fi

@@ -121,3 +121,28 @@ bench_cleanup() {
     pg_stop "$work/pg"
     rm -rf "$work"
 }
+
+# test_certs DIR: a throw-away CA and, signed by it, a server certificate for "localhost" only (no
+# IP address in it, so a client reaching 127.0.0.1 with sslmode=verify-full must refuse it) and a
+# client certificate; plus a second CA that signed nothing here. For tests/api/tls.rs.
+test_certs() {
+    local dir=$1
+    ensure_packages openssl
+    mkdir -p "$dir"
+    (
+        set -e
+        cd "$dir"
+        ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+        for ca in ca other-ca; do
+            openssl req -x509 "${ec[@]}" -days 7 -subj "/CN=plauder test $ca" -keyout "$ca.key" -out "$ca.crt" \
+                -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+        done
+        openssl req "${ec[@]}" -subj /CN=localhost -keyout server.key -out server.csr
+        printf 'subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n' >server.ext
+        openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 7 -extfile server.ext -out server.crt
+        openssl req "${ec[@]}" -subj /CN=plauder -keyout client.key -out client.csr
+        printf 'extendedKeyUsage=clientAuth\n' >client.ext
+        openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 7 -extfile client.ext -out client.crt
+        chmod 644 ./*.crt ./*.key
+    ) >/dev/null 2>&1 || die "could not make the test certificates in $dir"
+}

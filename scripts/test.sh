@@ -51,15 +51,30 @@ export PLAUDER_TEST_REDIS_URL="redis://127.0.0.1:${redis_port}"
 # The cluster tests start nginx and redis-server themselves; Debian keeps nginx in /usr/sbin.
 export PATH="$PATH:/usr/sbin:/usr/bin"
 
+# A throw-away CA, and certificates from it for PostgreSQL here and the TLS tests' redis-server.
+tls_dir="$pg_dir/tls"
+log "making test certificates in $tls_dir (openssl)"
+test_certs "$tls_dir"
+export PLAUDER_TEST_TLS_DIR="$tls_dir"
+
 pg_port="$(free_port 25432)"
-log "starting a throw-away PostgreSQL on 127.0.0.1:$pg_port"
+log "starting a throw-away PostgreSQL on 127.0.0.1:$pg_port (TLS offered, not required)"
 pg_start "$pg_dir" "$pg_port" --auth=trust
+# PostgreSQL wants its key private to the user it runs as.
+if [ "$(id -u)" -eq 0 ]; then
+    install -o postgres -g postgres -m 600 "$tls_dir/server.key" "$pg_dir/server.key"
+else
+    install -m 600 "$tls_dir/server.key" "$pg_dir/server.key"
+fi
 cat <<CONF | as_pg_owner tee "$pg_dir/extra.conf" >/dev/null
 # Durability buys nothing for throw-away test data and costs most of the I/O.
 fsync = off
 synchronous_commit = off
 full_page_writes = off
 max_connections = 400
+ssl = on
+ssl_cert_file = '$tls_dir/server.crt'
+ssl_key_file = '$pg_dir/server.key'
 CONF
 as_pg_owner "$PG_BIN/pg_ctl" -D "$pg_dir/data" -w restart -o "-p $pg_port" -l "$pg_dir/log" >/dev/null
 
@@ -67,6 +82,17 @@ as_pg_owner "$PG_BIN/pg_ctl" -D "$pg_dir/data" -w restart -o "-p $pg_port" -l "$
 # make sure it still compiles (before the tests, so the test runner's summary closes the output).
 log "building the load tool (plauder-load)"
 cargo build --quiet --features load --bin plauder-load
+
+# The trace test's OTLP receiver (tests/otlp_receiver.py) decodes with the official
+# opentelemetry-proto package, kept in a cached virtualenv.
+otlp_venv="${XDG_CACHE_HOME:-$HOME/.cache}/plauder/otlp-venv"
+if [ ! -x "$otlp_venv/bin/python" ] || ! "$otlp_venv/bin/python" -c 'import opentelemetry.proto' 2>/dev/null; then
+    log "installing opentelemetry-proto into $otlp_venv (pip)"
+    ensure_packages python3-venv
+    python3 -m venv "$otlp_venv"
+    "$otlp_venv/bin/pip" install --quiet 'opentelemetry-proto==1.45.2'
+fi
+export PLAUDER_TEST_OTLP_PYTHON="$otlp_venv/bin/python"
 
 export PLAUDER_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:${pg_port}"
 if cargo nextest --version >/dev/null 2>&1; then

@@ -18,6 +18,17 @@ pub struct Settings {
     pub realtime: RealtimeSettings,
     pub quota: QuotaSettings,
     pub log: LogSettings,
+    pub telemetry: TelemetrySettings,
+}
+
+/// OpenTelemetry trace export (see `telemetry`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySettings {
+    /// Base URL of an OTLP/HTTP collector (`http://collector:4318`); empty: no traces exported.
+    pub otlp_endpoint: String,
+    /// `service.name` of the exported spans.
+    pub service_name: String,
 }
 
 /// Bounds on what one client may make the server hold (counts, not rates); each refusal is
@@ -81,6 +92,13 @@ pub struct DatabaseSettings {
     /// PostgreSQL's statement_timeout on every pooled connection: a statement running (or
     /// waiting for a lock) longer is cancelled and its request answered 503 `unavailable`.
     pub statement_timeout_ms: u64,
+    /// PEM file of the CA(s) the server's certificate must chain to (sslmode in `url`); empty:
+    /// the system's roots for verify-ca/verify-full, no check for prefer/require.
+    pub tls_ca_file: String,
+    /// PEM client certificate and key, for servers that authenticate clients by certificate;
+    /// both or neither.
+    pub tls_client_cert_file: String,
+    pub tls_client_key_file: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -93,6 +111,12 @@ pub struct RedisSettings {
     pub reconnect_min_ms: u64,
     pub reconnect_max_ms: u64,
     pub publish_queue: usize,
+    /// PEM file of the CA(s) a `rediss://` server's certificate must chain to; empty: the
+    /// system's roots.
+    pub tls_ca_file: String,
+    /// PEM client certificate and key for `rediss://` servers that ask for one; both or neither.
+    pub tls_client_cert_file: String,
+    pub tls_client_key_file: String,
 }
 
 impl RedisSettings {
@@ -316,6 +340,9 @@ impl Settings {
             if self.redis.reconnect_max_ms < self.redis.reconnect_min_ms {
                 return bad("redis.reconnect_max_ms", "must be at least redis.reconnect_min_ms");
             }
+            if self.redis.tls_client_cert_file.trim().is_empty() != self.redis.tls_client_key_file.trim().is_empty() {
+                return bad("redis.tls_client_cert_file", "and redis.tls_client_key_file must be set together");
+            }
             if self.redis.channel_prefix.is_empty() || self.redis.channel_prefix.contains(char::is_whitespace) {
                 return bad("redis.channel_prefix", "must be non-empty, without spaces");
             }
@@ -365,6 +392,12 @@ impl Settings {
         }
         if self.database.send_batch_max == 0 {
             return bad("database.send_batch_max", "must be positive");
+        }
+        if let Err(why) = crate::db::tls::split_sslmode(self.database.url.expose_secret()) {
+            return bad("database.url", &why);
+        }
+        if self.database.tls_client_cert_file.trim().is_empty() != self.database.tls_client_key_file.trim().is_empty() {
+            return bad("database.tls_client_cert_file", "and database.tls_client_key_file must be set together");
         }
         Ok(())
     }

@@ -155,7 +155,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    plauder::telemetry::init(&settings.log.level, settings.json_logs());
+    plauder::telemetry::init_with(&settings.log.level, settings.json_logs(), Some(&settings.telemetry));
     let result = match command {
         Command::Serve => actix_web::rt::System::new().block_on(serve(settings)),
         Command::Migrate => actix_web::rt::System::new().block_on(migrate(settings)),
@@ -175,6 +175,7 @@ fn main() -> ExitCode {
         Command::Stats => actix_web::rt::System::new().block_on(stats(settings)),
         Command::Healthcheck { .. } => Ok(()),
     };
+    plauder::telemetry::shutdown();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -193,13 +194,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 async fn migrate(settings: Settings) -> anyhow::Result<()> {
-    let applied = plauder::db::run_migrations(settings.database.url.expose_secret().to_owned()).await?;
+    let applied = plauder::db::run_migrations(&settings.database, settings.database.url.expose_secret()).await?;
     println!("{} migration(s) applied", applied.len());
     Ok(())
 }
 
 async fn create_user(settings: Settings, reg: Registration, role: Role) -> anyhow::Result<()> {
-    plauder::db::run_migrations(settings.database.url.expose_secret().to_owned()).await?;
+    plauder::db::run_migrations(&settings.database, settings.database.url.expose_secret()).await?;
     let state = cli_state(&settings)?;
     let user = accounts::create_user(&state, reg, role).await.map_err(cli_error)?;
     println!("created {} {} ({})", user.role.as_str(), user.username, user.id);

@@ -237,16 +237,23 @@ pub async fn track_requests(
     res
 }
 
-/// A WebSocket command on its way to a reply: counts and times it by type when it is answered.
+/// A WebSocket command on its way to a reply: counts and times it by type when it is answered,
+/// and holds its trace span (`ws.command`) open until then.
 pub struct CommandTimer {
     kind: &'static str,
     started: Instant,
+    span: tracing::Span,
 }
 
 impl CommandTimer {
     /// `kind` must come from a closed set (the protocol's command types, or "other").
-    pub fn start(kind: &'static str) -> Self {
-        Self { kind, started: Instant::now() }
+    pub fn start(kind: &'static str, span: tracing::Span) -> Self {
+        Self { kind, started: Instant::now(), span }
+    }
+
+    /// The command's span, for the work it runs off the connection's mailbox.
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
     }
 
     pub fn finish(self, ok: bool) {

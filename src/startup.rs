@@ -36,7 +36,7 @@ impl Application {
         crate::metrics::init();
         crate::db::instrumentation::install();
         if settings.database.migrate_on_start {
-            let applied = crate::db::run_migrations(settings.database.url.expose_secret().to_owned()).await?;
+            let applied = crate::db::run_migrations(&settings.database, settings.database.url.expose_secret()).await?;
             if !applied.is_empty() {
                 tracing::info!(?applied, "migrations applied");
             }

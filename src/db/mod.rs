@@ -7,6 +7,7 @@ pub mod models;
 pub mod prepared;
 pub mod queries;
 pub mod send_batch;
+pub mod tls;
 
 use std::time::Duration;
 
@@ -25,11 +26,40 @@ pub type PgPool = Pool<AsyncPgConnection>;
 pub type PgConn = Object<AsyncPgConnection>;
 pub use diesel_async::pooled_connection::deadpool::PoolError;
 
+/// One connection to `target`: TLS as its sslmode and certificates say (see [`tls`]).
+///
+/// # Errors
+/// PostgreSQL unreachable, the TLS handshake or certificate refused, or authentication failed.
+pub async fn connect(target: &tls::PgTarget) -> diesel::ConnectionResult<AsyncPgConnection> {
+    use diesel_async::AsyncConnection;
+    let Some(config) = &target.tls else {
+        return AsyncPgConnection::establish(&target.url).await;
+    };
+    let tls = tokio_postgres_rustls::MakeRustlsConnect::new(config.as_ref().clone());
+    let (client, conn) = tokio_postgres::connect(&target.url, tls)
+        .await
+        .map_err(|e| diesel::ConnectionError::BadConnection(error_chain(&e)))?;
+    AsyncPgConnection::try_from_client_and_connection(client, conn).await
+}
+
+/// tokio-postgres's message with its causes: "error performing TLS handshake" alone does not say
+/// that the certificate was refused, or why.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// Builds the pool. Connections are opened lazily, so this succeeds while PostgreSQL is down and
 /// requests fail with `unavailable` until it is back.
 ///
 /// # Errors
-/// Only an invalid pool configuration.
+/// An invalid pool configuration, or TLS settings that cannot be read (see [`tls::pg_target`]).
 pub fn build_pool(settings: &DatabaseSettings, url: &str) -> anyhow::Result<PgPool> {
     // Fast recycling skips a `SELECT 1` on every checkout, a round trip per request. A connection
     // that died meanwhile fails its first query instead (503, and the pool discards it); the
@@ -43,10 +73,12 @@ pub fn build_pool(settings: &DatabaseSettings, url: &str) -> anyhow::Result<PgPo
     // per connection, when it is opened; it applies to everything that uses the pool (requests,
     // WebSocket commands, the send writers), not to migrations, which open their own.
     let statement_timeout_ms = settings.statement_timeout_ms;
-    config.custom_setup = Box::new(move |url| {
+    let target = tls::pg_target(settings, url)?;
+    config.custom_setup = Box::new(move |_| {
+        let target = target.clone();
         Box::pin(async move {
-            use diesel_async::{AsyncConnection, SimpleAsyncConnection};
-            let mut conn = AsyncPgConnection::establish(url).await?;
+            use diesel_async::SimpleAsyncConnection;
+            let mut conn = connect(&target).await?;
             conn.batch_execute(&format!("SET statement_timeout = {statement_timeout_ms}"))
                 .await
                 .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
@@ -80,12 +112,14 @@ const MIGRATION_LOCK_KEY: i64 = 0x706c_6175_6465_7201;
 ///
 /// # Errors
 /// PostgreSQL unreachable, or a migration failed (its message is included).
-pub async fn run_migrations(url: String) -> anyhow::Result<Vec<String>> {
+pub async fn run_migrations(settings: &DatabaseSettings, url: &str) -> anyhow::Result<Vec<String>> {
+    let target = tls::pg_target(settings, url)?;
+    // Connected here, on the runtime that drives the connection; the harness then blocks on it.
+    let conn = connect(&target).await.context("connecting to PostgreSQL to migrate")?;
     tokio::task::spawn_blocking(move || {
         use diesel::sql_types::BigInt;
-        use diesel::{Connection, RunQueryDsl, sql_query};
-        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url)
-            .context("connecting to PostgreSQL to migrate")?;
+        use diesel::{RunQueryDsl, sql_query};
+        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::from(conn);
         sql_query("SELECT pg_advisory_lock($1)")
             .bind::<BigInt, _>(MIGRATION_LOCK_KEY)
             .execute(&mut conn)

@@ -90,7 +90,8 @@ async fn run_writer(pool: PgPool, mut rx: mpsc::Receiver<Job>, max_batch: usize)
     while rx.recv_many(&mut jobs, max_batch).await > 0 {
         metrics::histogram!("db_send_batch_size").record(jobs.len() as f64);
         let started = std::time::Instant::now();
-        write(&pool, &mut jobs).await;
+        let span = tracing::trace_span!("db.send_batch", size = jobs.len());
+        tracing::Instrument::instrument(write(&pool, &mut jobs), span).await;
         metrics::histogram!("db_send_batch_duration_seconds").record(started.elapsed().as_secs_f64());
     }
 }

@@ -40,6 +40,8 @@ pub struct WsConnection {
     state: web::Data<AppState>,
     caller: Caller,
     session_id: Uuid,
+    /// The id of the upgrade request (sent back as `x-request-id`), on every command's span.
+    request_id: Uuid,
     last_heard: Instant,
     outbox: Arc<Outbox>,
     rooms: HashSet<RoomId>,
@@ -61,12 +63,19 @@ pub struct WsConnection {
 }
 
 impl WsConnection {
-    pub fn new(state: web::Data<AppState>, caller: Caller, slot: SocketSlot, token_expires_at: u64) -> Self {
+    pub fn new(
+        state: web::Data<AppState>,
+        caller: Caller,
+        slot: SocketSlot,
+        token_expires_at: u64,
+        request_id: Uuid,
+    ) -> Self {
         Self {
             id: ConnId(next_subscriber_id()),
             state,
             caller,
             session_id: Uuid::new_v4(),
+            request_id,
             last_heard: Instant::now(),
             outbox: Arc::new(Outbox::default()),
             rooms: HashSet::new(),
@@ -173,6 +182,7 @@ impl WsConnection {
             return self.respond(id, timer, Err(ApiError::RateLimited { retry_after_ms: 50 }), ctx);
         }
         self.in_flight += 1;
+        let fut = tracing::Instrument::instrument(fut, timer.span().clone());
         ctx.spawn(fut.into_actor(self).map(move |result, act, ctx| {
             act.in_flight -= 1;
             let result = result.map(|value| apply(act, value, ctx));
@@ -193,7 +203,14 @@ impl WsConnection {
 
     fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
         let parsed = commands::parse(text);
-        let timer = CommandTimer::start(parsed.kind);
+        let span = tracing::trace_span!(
+            "ws.command",
+            command = parsed.kind,
+            conn_id = self.id.0,
+            request_id = %self.request_id,
+            otel.kind = "server",
+        );
+        let timer = CommandTimer::start(parsed.kind, span);
         if parsed.bare_ping {
             ctx.text(ServerEvent::Pong.to_text());
             timer.finish(true);
@@ -276,9 +293,15 @@ pub fn start(
 ) -> Result<actix_web::HttpResponse, actix_web::Error> {
     let frame_size = state.settings.realtime.max_frame_bytes;
     let slot = state.sockets.acquire(caller.id, state.client_ip(req))?;
-    ws::WsResponseBuilder::new(WsConnection::new(state, caller, slot, token_expires_at), req, stream)
-        .frame_size(frame_size)
-        .start()
+    let request_id = Uuid::new_v4();
+    let mut res =
+        ws::WsResponseBuilder::new(WsConnection::new(state, caller, slot, token_expires_at, request_id), req, stream)
+            .frame_size(frame_size)
+            .start()?;
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&request_id.to_string()) {
+        res.headers_mut().insert(actix_web::http::header::HeaderName::from_static("x-request-id"), value);
+    }
+    Ok(res)
 }
 
 impl Actor for WsConnection {

@@ -86,6 +86,7 @@ impl Realtime {
         } else {
             (Arc::new(MemoryBroker::start()), None, None)
         };
+        let broker: Arc<dyn Broker> = Arc::new(broker::Traced(broker));
         let registry = Registry::new(
             pool.clone(),
             broker.clone(),

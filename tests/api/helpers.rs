@@ -87,7 +87,11 @@ async fn template() -> String {
                 let building = format!("{name}_building");
                 sql_query(format!("DROP DATABASE IF EXISTS {building}")).execute(&mut admin).await.expect("drop");
                 sql_query(format!("CREATE DATABASE {building}")).execute(&mut admin).await.expect("create");
-                plauder::db::run_migrations(format!("{}/{building}", base_url())).await.expect("migrate template");
+                let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+                let settings = Settings::load_unchecked(&dir, "test").expect("config/test.toml");
+                plauder::db::run_migrations(&settings.database, &format!("{}/{building}", base_url()))
+                    .await
+                    .expect("migrate template");
                 sql_query(format!("ALTER DATABASE {building} RENAME TO {name}"))
                     .execute(&mut admin)
                     .await

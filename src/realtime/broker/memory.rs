@@ -37,6 +37,8 @@ pub struct TopicCount;
 impl Handler<Publish> for MemoryBrokerActor {
     type Result = ();
     fn handle(&mut self, Publish(topic, envelope): Publish, _: &mut Context<Self>) {
+        // Local publications and those received from other instances both end here.
+        let _span = tracing::trace_span!("broker.deliver", topic = %topic).entered();
         if let Some(subscribers) = self.topics.get_mut(&topic) {
             // A subscriber whose actor is gone is dropped here rather than on its own unsubscribe.
             subscribers.retain(|_, r| r.connected());

@@ -148,6 +148,28 @@ impl Subscriber {
     }
 }
 
+/// A broker whose publications are traced (`broker.publish`, TRACE level: see `telemetry`).
+pub struct Traced(pub Arc<dyn Broker>);
+
+impl Broker for Traced {
+    fn publish(&self, topic: Topic, envelope: Envelope) {
+        let _span = tracing::trace_span!("broker.publish", topic = %topic).entered();
+        self.0.publish(topic, envelope);
+    }
+
+    fn subscribe(&self, topic: Topic, id: SubscriberId, subscriber: Subscriber) {
+        self.0.subscribe(topic, id, subscriber);
+    }
+
+    fn unsubscribe(&self, topic: Topic, id: SubscriberId) {
+        self.0.unsubscribe(topic, id);
+    }
+
+    fn ready(&self) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        self.0.ready()
+    }
+}
+
 pub trait Broker: Send + Sync + 'static {
     /// Sends to every subscriber of `topic` on every instance, once.
     fn publish(&self, topic: Topic, envelope: Envelope);
