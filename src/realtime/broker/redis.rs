@@ -87,8 +87,7 @@ impl RedisBroker {
     /// A malformed Redis URL.
     pub fn start(settings: &RedisSettings, url: &str, instance_id: &str) -> anyhow::Result<Self> {
         // The URL is not repeated: it may hold a password.
-        let client =
-            redis::Client::open(url).map_err(|e| anyhow::anyhow!("redis.url is not a valid Redis URL: {e}"))?;
+        let client = crate::db::tls::redis_client(settings, url)?;
         let min = Duration::from_millis(settings.reconnect_min_ms);
         let max = Duration::from_millis(settings.reconnect_max_ms);
         let config = ConnectionManagerConfig::new()
