@@ -13,6 +13,7 @@ mod config;
 mod contact;
 mod helpers;
 mod messages;
+mod moderation;
 mod operations;
 mod ordering;
 mod quotas;
