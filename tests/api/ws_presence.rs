@@ -195,6 +195,10 @@ async fn a_block_hides_presence_both_ways() {
     let mut bobs = app.ws(&bob.access_token).await;
     assert_eq!(subscribe(&mut bobs, &[&ada]).await.len(), 1);
     assert_eq!(subscribe(&mut adas, &[&bob]).await.len(), 1);
+    // Each one's coming online, if it was announced after the other connected.
+    for ws in [&mut adas, &mut bobs] {
+        ws.frames_within(Duration::from_millis(300)).await;
+    }
 
     let res = app.post("/api/v1/blocks", Some(&bob.access_token), json!({"user_id": ada.id})).await;
     assert_eq!(res.status(), reqwest::StatusCode::CREATED);
