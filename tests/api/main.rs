@@ -12,6 +12,7 @@ mod cluster_support;
 mod config;
 mod contact;
 mod helpers;
+mod hostile;
 mod messages;
 mod moderation;
 mod operations;
