@@ -14,7 +14,7 @@
 //! their sweep belongs here.
 //!
 //! One pass runs at a time in the whole cluster: the pass holds a PostgreSQL advisory lock on
-//! its own connection, taken with `pg_try_advisory_lock`, so an instance that finds it taken
+//! a connection of its own, taken with `pg_try_advisory_lock`, so an instance that finds it taken
 //! skips its turn instead of queueing behind (the next interval comes soon enough). The lock is
 //! the session's, so an instance that dies mid-pass releases it with its connection. Every
 //! statement deletes at most `batch_size` rows, so none runs long or holds many locks.
@@ -22,10 +22,10 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
-use secrecy::ExposeSecret;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::Serialize;
 
+use crate::db::PgConn;
 use crate::db::queries::retention;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::UserId;
@@ -110,15 +110,11 @@ pub async fn run_once(state: &AppState) -> ApiResult<Outcome> {
     result
 }
 
-/// The pass on its own connection (not the pool's: the lock belongs to the session, which must
-/// live exactly as long as the pass).
+/// The pass on a connection of its own: one taken out of the pool for good (so it is set up as
+/// every pooled connection is, statement timeout included), since the lock belongs to the
+/// session, which must live exactly as long as the pass; dropping it closes the session.
 async fn run_locked(state: &AppState) -> ApiResult<Outcome> {
-    let db = &state.settings.database;
-    let mut conn = AsyncPgConnection::establish(db.url.expose_secret())
-        .await
-        .map_err(|e| ApiError::Unavailable(anyhow::anyhow!("retention: connecting to PostgreSQL: {e}")))?;
-    // The same bound on each statement as the pool's connections have.
-    conn.batch_execute(&format!("SET statement_timeout = {}", db.statement_timeout_ms)).await?;
+    let mut conn = PgConn::take(state.db().await?);
     if !retention::try_lock(&mut conn, LOCK_KEY).await? {
         return Ok(Outcome::Skipped);
     }
@@ -148,8 +144,9 @@ async fn delete_expired(state: &AppState, conn: &mut AsyncPgConnection) -> ApiRe
     let cutoff = days(settings.closed_support_session_days);
     loop {
         let guests = retention::guests_of_closed_sessions(conn, cutoff, batch).await?;
-        delete_guests(state, conn, &guests, &mut report).await?;
-        if (guests.len() as i64) < batch {
+        let progressed = delete_guests(state, conn, &guests, &mut report).await?;
+        // A full batch that deleted nothing would come back the same: stop rather than spin.
+        if (guests.len() as i64) < batch || !progressed {
             break;
         }
     }
@@ -157,8 +154,9 @@ async fn delete_expired(state: &AppState, conn: &mut AsyncPgConnection) -> ApiRe
     let cutoff = days(settings.guest_inactive_days);
     loop {
         let guests = retention::inactive_guests(conn, cutoff, batch).await?;
-        delete_guests(state, conn, &guests, &mut report).await?;
-        if (guests.len() as i64) < batch {
+        let progressed = delete_guests(state, conn, &guests, &mut report).await?;
+        // A full batch that deleted nothing would come back the same: stop rather than spin.
+        if (guests.len() as i64) < batch || !progressed {
             break;
         }
     }
@@ -167,14 +165,15 @@ async fn delete_expired(state: &AppState, conn: &mut AsyncPgConnection) -> ApiRe
 
 /// Deletes the guests and their support rooms in one transaction, then tells connected clients:
 /// staff following an open session see its room go, and a guest still connected is closed.
+/// Whether anything was deleted.
 async fn delete_guests(
     state: &AppState,
     conn: &mut AsyncPgConnection,
     guests: &[UserId],
     report: &mut Report,
-) -> ApiResult<()> {
+) -> ApiResult<bool> {
     if guests.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let ids = guests.to_vec();
     let (rooms, deleted) = conn
@@ -184,6 +183,7 @@ async fn delete_guests(
             Ok((rooms, deleted))
         })
         .await?;
+    let progressed_rooms = !rooms.is_empty();
     report.support_sessions += rooms.len() as u64;
     report.guests += deleted as u64;
     for room in rooms {
@@ -192,7 +192,7 @@ async fn delete_guests(
     for guest in guests {
         state.notify.close_user(*guest, CloseReason::AccountDeleted);
     }
-    Ok(())
+    Ok(deleted > 0 || progressed_rooms)
 }
 
 /// Runs a pass every `retention.interval_secs` on this instance (the first one interval after

@@ -156,3 +156,27 @@ fn retention_settings_must_be_positive() {
         "{err}"
     );
 }
+
+#[actix_web::test]
+async fn a_pass_goes_on_batch_after_batch_until_nothing_is_left() {
+    let app = crate::helpers::spawn_app_with(|s| s.retention.batch_size = 2).await;
+    for name in ["ada", "bob", "cy", "dee", "eve"] {
+        app.register(name).await;
+    }
+    app.sql("UPDATE refresh_tokens SET expires_at = now() - interval '8 days'").await;
+    let fresh = app.register("fay").await;
+    for name in ["v1", "v2", "v3"] {
+        let v = open_session(&app, name).await;
+        app.sql(&format!(
+            "UPDATE support_sessions SET status = 'closed', closed_at = now() - interval '91 days' WHERE id = '{}'",
+            v.session_id
+        ))
+        .await;
+    }
+
+    let report = completed(&app).await;
+
+    assert_eq!(report, Report { refresh_tokens: 5, support_sessions: 3, guests: 3 });
+    assert_eq!(refresh_tokens(&app).await, 1);
+    assert_eq!(app.refresh(&fresh.refresh_token).await.status(), reqwest::StatusCode::OK);
+}
