@@ -160,7 +160,7 @@ fn retention_settings_must_be_positive() {
 #[actix_web::test]
 async fn a_pass_goes_on_batch_after_batch_until_nothing_is_left() {
     let app = crate::helpers::spawn_app_with(|s| s.retention.batch_size = 2).await;
-    for name in ["ada", "bob", "cy", "dee", "eve"] {
+    for name in ["ada", "bob", "cyd", "dee", "eve"] {
         app.register(name).await;
     }
     app.sql("UPDATE refresh_tokens SET expires_at = now() - interval '8 days'").await;
