@@ -51,6 +51,12 @@ pub async fn update_profile(conn: &mut AsyncPgConnection, id: UserId, changes: &
     diesel::update(users::table.find(id)).set(changes).returning(User::as_returning()).get_result(conn).await
 }
 
+/// Deletes the account; its memberships, tokens, reactions and social rows go by foreign key,
+/// its messages stay with `sender_id` NULL.
+pub async fn delete(conn: &mut AsyncPgConnection, id: UserId) -> QueryResult<usize> {
+    diesel::delete(users::table.find(id)).execute(conn).await
+}
+
 /// Invalidates every access token issued so far (they carry the old version).
 pub async fn bump_token_version(conn: &mut AsyncPgConnection, id: UserId) -> QueryResult<usize> {
     diesel::update(users::table.find(id))
