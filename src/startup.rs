@@ -66,6 +66,7 @@ impl Application {
             None => None,
         };
         spawn_housekeeping(state.clone().into_inner());
+        crate::service::retention::spawn(state.clone().into_inner());
         tracing::info!(port, instance = %state.instance_id, "plauder listening");
         Ok(Self { port, server, admin, state })
     }
@@ -142,7 +143,7 @@ fn run(listener: TcpListener, state: web::Data<AppState>, metrics_here: bool) ->
             .openapi(api::openapi::ApiDoc::openapi())
             .service(
                 scope("")
-                    .wrap(from_fn(crate::web::cors::widget_cors))
+                    .wrap(from_fn(crate::web::cors::api_cors))
                     .wrap(from_fn(crate::metrics::track_requests))
                     .wrap(from_fn(crate::telemetry::request_id_header))
                     .wrap(Compress::default())
@@ -158,7 +159,7 @@ fn run(listener: TcpListener, state: web::Data<AppState>, metrics_here: bool) ->
             // Unknown paths under a nested scope (/api/v1/…) fall through to the app's default.
             .default_service(web::to(api::extract::not_found))
             .split_for_parts();
-        app.app_data(web::Data::new(api::openapi::Document(document)))
+        app.app_data(web::Data::new(api::openapi::Document(api::openapi::with_error_responses(document))))
     })
     // Small frames (replies, events) must leave at once, not wait for Nagle's algorithm to
     // coalesce them with the next write while the client delays its ACK.
