@@ -239,6 +239,10 @@ impl Notify for Realtime {
         self.broker.publish(Topic::User(user_id), Envelope::Control(Control::Close(reason)));
     }
 
+    fn close_session(&self, user_id: UserId, session: uuid::Uuid) {
+        self.broker.publish(Topic::User(user_id), Envelope::Control(Control::CloseSession { session }));
+    }
+
     fn live_statuses(&self, ids: Vec<UserId>) -> BoxFuture<'_, HashMap<UserId, Visible>> {
         Box::pin(async move {
             if let Some(cluster) = &self.cluster {

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use futures_util::future::BoxFuture;
+use uuid::Uuid;
 
 use crate::error::ApiResult;
 use crate::ids::{RoomId, UserId};
@@ -41,6 +42,10 @@ pub trait Notify: Send + Sync {
 
     /// Closes every connection of the user, on every instance.
     fn close_user(&self, user_id: UserId, reason: CloseReason);
+
+    /// Closes the user's connections opened (or last refreshed) with an access token of this
+    /// login session (refresh-token family), on every instance: the session was logged out.
+    fn close_session(&self, user_id: UserId, session: Uuid);
 
     /// The status others see of each of these users that is not offline, across the cluster
     /// when there is one.
