@@ -28,7 +28,6 @@ use std::time::Duration;
 
 use actix::{Message, Recipient};
 use chrono::{DateTime, Utc};
-use redis::aio::ConnectionManager;
 use tokio::sync::mpsc;
 
 use crate::config::RedisSettings;
@@ -37,7 +36,7 @@ use crate::ids::UserId;
 use crate::protocol::ServerEvent;
 use crate::protocol::events::Presence;
 use crate::protocol::presence::{Status, Visible, shown};
-use crate::realtime::broker::redis::RedisBroker;
+use crate::realtime::broker::redis::{RedisBroker, RedisConn};
 use crate::realtime::broker::{Envelope, Topic, wire};
 use crate::views::format_time;
 
@@ -157,7 +156,7 @@ impl ClusterPresence {
     }
 
     fn key(&self, rest: &str) -> String {
-        format!("{}:{rest}", self.broker.prefix())
+        format!("{}:{rest}", self.broker.key_prefix())
     }
 
     async fn beat(&self, presence: &Recipient<Resync>) -> redis::RedisResult<()> {
@@ -187,7 +186,7 @@ impl ClusterPresence {
     }
 
     /// Removes the reports of instances whose liveness key expired.
-    async fn sweep(&self, conn: &mut ConnectionManager) -> redis::RedisResult<()> {
+    async fn sweep(&self, conn: &mut RedisConn) -> redis::RedisResult<()> {
         let me = self.broker.instance_id();
         let instances: Vec<String> = redis::cmd("SMEMBERS").arg(self.key("instances")).query_async(conn).await?;
         for dead in instances.iter().filter(|i| i.as_str() != me) {
@@ -288,13 +287,8 @@ async fn reporter(broker: RedisBroker, mut rx: mpsc::UnboundedReceiver<Report>, 
     }
 }
 
-async fn run_report(
-    conn: &mut ConnectionManager,
-    broker: &RedisBroker,
-    instance: &str,
-    r: &Report,
-) -> redis::RedisResult<()> {
-    let prefix = broker.prefix();
+async fn run_report(conn: &mut RedisConn, broker: &RedisBroker, instance: &str, r: &Report) -> redis::RedisResult<()> {
+    let (prefix, keys) = (broker.prefix(), broker.key_prefix());
     let text = |status: Visible| {
         let last_seen_at = (status == Visible::Offline).then(|| format_time(&r.last_seen.unwrap_or_else(Utc::now)));
         ServerEvent::Presence(Presence { user_id: r.user_id, status, last_seen_at }).to_text().to_string()
@@ -302,9 +296,9 @@ async fn run_report(
     let shown: Option<String> = redis::cmd("EVAL")
         .arg(REPORT_SCRIPT)
         .arg(3)
-        .arg(format!("{prefix}:presence:{}", r.user_id))
-        .arg(format!("{prefix}:presence_shown:{}", r.user_id))
-        .arg(format!("{prefix}:instance_users:{instance}"))
+        .arg(format!("{keys}:presence:{}", r.user_id))
+        .arg(format!("{keys}:presence_shown:{}", r.user_id))
+        .arg(format!("{keys}:instance_users:{instance}"))
         .arg(instance)
         .arg(r.status.map_or("", Status::as_str))
         .arg(r.user_id.to_string())

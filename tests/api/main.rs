@@ -17,6 +17,7 @@ mod messages;
 mod operations;
 mod ordering;
 mod quotas;
+mod redis_cluster;
 mod rooms;
 mod search;
 mod social;
