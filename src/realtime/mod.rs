@@ -19,6 +19,7 @@
 
 pub mod broker;
 pub mod cluster;
+pub mod cluster_stats;
 pub mod connection;
 mod dispatch;
 pub mod events;
@@ -45,12 +46,13 @@ use crate::ids::{RoomId, Seq, UserId};
 use crate::protocol::events::{MemberAdded, MemberRemoved, RoomDeleted, Typing};
 use crate::protocol::presence::Visible;
 use crate::protocol::{CloseReason, ServerEvent};
-use crate::service::notify::Notify;
+use crate::service::notify::{LiveFigures, Notify};
 use crate::views::{RoomView, UserView};
 use broker::memory::MemoryBroker;
 use broker::redis::RedisBroker;
 use broker::{Broker, Control, Envelope, Topic};
 use cluster::ClusterPresence;
+use cluster_stats::ClusterStats;
 use presence::Presence;
 use registry::Registry;
 use revalidate::LocalSockets;
@@ -64,9 +66,11 @@ pub struct Realtime {
     /// Set when instances share events through Redis (`redis.url`).
     redis: Option<RedisBroker>,
     cluster: Option<Arc<ClusterPresence>>,
+    /// The deployment's live figures (with Redis).
+    cluster_stats: Option<Arc<ClusterStats>>,
     shutdown: tokio::sync::watch::Sender<bool>,
     /// Open WebSocket connections on this instance (the admin panel's `connections`).
-    connections: AtomicUsize,
+    connections: Arc<AtomicUsize>,
     /// The same connections as the database re-check sees them (`revalidate.rs`).
     sockets: Arc<LocalSockets>,
 }
@@ -108,17 +112,14 @@ impl Realtime {
         if let Some(cluster) = &cluster {
             cluster.run_heartbeat(presence.clone().recipient());
         }
+        let connections = Arc::new(AtomicUsize::new(0));
+        let cluster_stats = redis.as_ref().map(|redis| {
+            let interval = Duration::from_millis(all.redis.heartbeat_interval_ms);
+            let ttl = Duration::from_millis(all.redis.instance_ttl_ms);
+            ClusterStats::start(redis.clone(), connections.clone(), interval, ttl)
+        });
         let (shutdown, _) = tokio::sync::watch::channel(false);
-        Ok(Arc::new(Self {
-            broker,
-            registry,
-            presence,
-            redis,
-            cluster,
-            shutdown,
-            connections: AtomicUsize::new(0),
-            sockets,
-        }))
+        Ok(Arc::new(Self { broker, registry, presence, redis, cluster, cluster_stats, shutdown, connections, sockets }))
     }
 
     /// The broker (public for the tests that publish control changes by hand).
@@ -255,16 +256,22 @@ impl Notify for Realtime {
         })
     }
 
-    fn online_count(&self) -> BoxFuture<'_, ApiResult<usize>> {
+    fn live_figures(&self) -> BoxFuture<'_, ApiResult<LiveFigures>> {
         Box::pin(async move {
-            self.presence
+            if let Some(stats) = &self.cluster_stats {
+                match stats.figures().await {
+                    Ok((connections, users_online)) => {
+                        return Ok(LiveFigures { users_online, connections });
+                    }
+                    Err(e) => tracing::debug!("cluster figures unavailable, answering for this instance: {e}"),
+                }
+            }
+            let users_online = self
+                .presence
                 .send(presence::OnlineCount)
                 .await
-                .map_err(|e| ApiError::internal(anyhow::anyhow!("presence: {e}")))
+                .map_err(|e| ApiError::internal(anyhow::anyhow!("presence: {e}")))?;
+            Ok(LiveFigures { users_online, connections: self.connections.load(Ordering::Relaxed) })
         })
-    }
-
-    fn connections(&self) -> usize {
-        self.connections.load(Ordering::Relaxed)
     }
 }

@@ -51,9 +51,14 @@ pub trait Notify: Send + Sync {
     /// when there is one.
     fn live_statuses(&self, ids: Vec<UserId>) -> BoxFuture<'_, HashMap<UserId, Visible>>;
 
-    /// How many users have at least one open connection on this instance.
-    fn online_count(&self) -> BoxFuture<'_, ApiResult<usize>>;
+    /// Users with an open connection and open WebSocket connections: of the whole deployment
+    /// when instances share Redis and it answers, else of this instance.
+    fn live_figures(&self) -> BoxFuture<'_, ApiResult<LiveFigures>>;
+}
 
-    /// Open WebSocket connections on this instance.
-    fn connections(&self) -> usize;
+/// The live counters of the admin panel.
+#[derive(Debug, Clone, Copy)]
+pub struct LiveFigures {
+    pub users_online: usize,
+    pub connections: usize,
 }

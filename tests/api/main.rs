@@ -8,6 +8,7 @@ mod bad_input;
 mod browser;
 mod cli;
 mod cluster;
+mod cluster_figures;
 mod cluster_revoke;
 mod cluster_support;
 mod config;

@@ -244,7 +244,7 @@ async fn a_master_killed_mid_traffic_loses_no_committed_message() {
     // Delivery over the restarted shard resumes (the client subscribed again by itself).
     let tagged = |frames: &[Value], tag: &str| new_bodies(frames, None).iter().filter(|b| b.starts_with(tag)).count();
     let mut after = 0;
-    eventually("a message sent after the restart to reach beta", async || {
+    eventually_within(Duration::from_secs(30), "a message sent after the restart to reach beta", async || {
         committed.extend(send_burst(&mut ada_a, room, "after", 1).await);
         after += tagged(&bob_b.frames_within(Duration::from_millis(500)).await, "after");
         check(after, |&n| n >= 1)

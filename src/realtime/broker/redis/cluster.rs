@@ -177,7 +177,7 @@ pub(super) async fn subscriber(
                     apply(&mut wanted, cmd, &mut barriers);
                 }
                 if !sync_subscriptions(&mut conn, &shared, &wanted, &mut subscribed).await && !down {
-                    lost(&shared, &instance, &mut down);
+                    lost(&shared, &instance, &mut down, &mut subscribed);
                 }
                 answer(barriers);
             }
@@ -189,7 +189,7 @@ pub(super) async fn subscriber(
                             deliver(&shared, &msg);
                         }
                     }
-                    PushKind::Disconnection if !down => lost(&shared, &instance, &mut down),
+                    PushKind::Disconnection if !down => lost(&shared, &instance, &mut down, &mut subscribed),
                     _ => {}
                 }
             }
@@ -215,7 +215,7 @@ pub(super) async fn subscriber(
                         ping.tick().await;
                     }
                 } else if !answered && !down {
-                    lost(&shared, &instance, &mut down);
+                    lost(&shared, &instance, &mut down, &mut subscribed);
                 }
                 if down {
                     backoff = (backoff * 2).min(max);
@@ -228,8 +228,12 @@ pub(super) async fn subscriber(
 }
 
 /// A node's connection was lost (or a command failed): what it published meanwhile is lost.
-fn lost(shared: &Shared, instance: &str, down: &mut bool) {
+/// Every channel is subscribed again once the cluster answers: the client resubscribes by itself
+/// only when it reconnects to the node, which it may not try again until a command is routed
+/// there, and a repeated SSUBSCRIBE is harmless.
+fn lost(shared: &Shared, instance: &str, down: &mut bool, subscribed: &mut HashSet<String>) {
     *down = true;
+    subscribed.clear();
     shared.subscriber_up.store(false, Ordering::Relaxed);
     metrics::gauge!("broker_redis_connected", "instance" => instance.to_owned()).set(0.0);
     tracing::warn!("lost a Redis Cluster connection; local delivery continues, reconnecting");
