@@ -215,6 +215,7 @@ impl WsConnection {
             }
             self.limited_in_a_row = 0;
         }
+        let message_write = command.is_message_write();
         let session = Session {
             state: &self.state,
             caller: &self.caller,
@@ -225,6 +226,15 @@ impl WsConnection {
         };
         match dispatch::command(session, command) {
             Step::Done(reply) => self.respond(id, reply, ctx),
+            Step::Run(fut) if message_write => {
+                // The deployment-wide message limit (Redis) before the write, off the mailbox.
+                let (state, user) = (self.state.clone(), self.caller.id);
+                let gated = async move {
+                    state.user_limits.check_message_shared(user).await?;
+                    fut.await
+                };
+                self.run(id, gated, ctx);
+            }
             Step::Run(fut) => self.run(id, fut, ctx),
             Step::Watch(users, fut) => {
                 for user_id in users {

@@ -19,6 +19,7 @@
 
 pub mod broker;
 pub mod cluster;
+pub mod cluster_limits;
 pub mod cluster_stats;
 pub mod connection;
 mod dispatch;
@@ -125,6 +126,13 @@ impl Realtime {
     /// The broker (public for the tests that publish control changes by hand).
     pub fn broker(&self) -> &dyn Broker {
         self.broker.as_ref()
+    }
+
+    /// The rate-limit buckets every instance shares (with Redis).
+    pub fn shared_buckets(&self) -> Option<Arc<dyn crate::auth::ratelimit::SharedBuckets>> {
+        self.redis.as_ref().map(|redis| {
+            cluster_limits::RedisBuckets::new(redis.clone()) as Arc<dyn crate::auth::ratelimit::SharedBuckets>
+        })
     }
 
     pub(crate) fn registry(&self) -> &Addr<Registry> {
