@@ -76,3 +76,30 @@ async fn while_redis_is_unreachable_each_instance_keeps_its_own_limit() {
         app.post(&format!("/api/v1/rooms/{room}/messages"), Some(&ada.access_token), json!({"body": "three"})).await;
     crate::helpers::assert_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
 }
+
+/// The threads of this test process with this name (Linux).
+fn threads_named(name: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .map(|tasks| {
+            tasks
+                .filter_map(Result::ok)
+                .filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == name))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[actix_web::test]
+async fn the_redis_publisher_and_subscriber_run_on_a_thread_of_their_own() {
+    let before = threads_named("plauder-redis");
+    let c = Cluster::start(&redis_url()).await;
+    // One per instance, beside the actix threads of the room actors and connections.
+    assert_eq!(threads_named("plauder-redis"), before + 2);
+    // And what they carry still arrives.
+    let ada = c.front.register("ada").await;
+    let bob = c.front.register("bob").await;
+    let room = c.front.group(&ada, "threads", &[&bob]).await;
+    let mut bob_b = c.ws_on(&bob.access_token, "beta").await;
+    c.a.send(&ada, room, "across threads").await;
+    assert_eq!(bob_b.event("message.new").await["message"]["body"], "across threads");
+}

@@ -7,8 +7,8 @@
 //! clients while Redis is away.
 //!
 //! An instance hears only what it has local subscribers for: a channel is SUBSCRIBEd when its
-//! topic gets its first local subscriber and UNSUBSCRIBEd when its last one leaves. Two tasks
-//! talk to Redis: the subscriber owns a dedicated pub/sub connection (reconnecting with backoff and
+//! topic gets its first local subscriber and UNSUBSCRIBEd when its last one leaves. Two tasks,
+//! on a thread of their own (`on_own_thread`, off the room actors' thread), talk to Redis: the subscriber owns a dedicated pub/sub connection (reconnecting with backoff and
 //! resubscribing the wanted channels), the publisher sends queued publishes in pipelined batches
 //! over an auto-reconnecting connection. What is published while Redis is unreachable is lost;
 //! clients recover it with `sync`, and room actors fill seq gaps from the database.
@@ -129,11 +129,22 @@ impl RedisBroker {
             .set_number_of_retries(2)
             .set_connection_timeout(Some(REDIS_TIMEOUT))
             .set_response_timeout(Some(REDIS_TIMEOUT));
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?;
         let conn = RedisConn::Single(conn);
         let (shared, sub_rx, pub_rx) = Shared::new(settings, instance_id, settings.channel_prefix.clone());
-        tokio::spawn(subscriber(client, shared.clone(), sub_rx, min, max));
-        tokio::spawn(publisher(conn.clone(), shared.clone(), pub_rx));
+        let tasks = shared.clone();
+        on_own_thread(move || async move {
+            // The publisher's own connection, made here so that its I/O runs on this thread.
+            match ConnectionManager::new_lazy_with_config(client.clone(), config) {
+                Ok(conn) => {
+                    tokio::join!(
+                        subscriber(client, tasks.clone(), sub_rx, min, max),
+                        publisher(RedisConn::Single(conn), tasks, pub_rx)
+                    );
+                }
+                Err(e) => tracing::error!("Redis publisher not started: {e}"),
+            }
+        })?;
         Ok(Self { shared, conn })
     }
 
@@ -145,8 +156,14 @@ impl RedisBroker {
         let (shared, sub_rx, pub_rx) = Shared::new(settings, instance_id, key_prefix);
         let (min, max) =
             (Duration::from_millis(settings.reconnect_min_ms), Duration::from_millis(settings.reconnect_max_ms));
-        tokio::spawn(cluster::subscriber(url.to_owned(), shared.clone(), sub_rx, min, max));
-        tokio::spawn(cluster::publisher(conn.clone(), shared.clone(), pub_rx));
+        let (tasks, url) = (shared.clone(), url.to_owned());
+        on_own_thread(move || async move {
+            let publishing = cluster::connection(&client);
+            tokio::join!(
+                cluster::subscriber(url, tasks.clone(), sub_rx, min, max),
+                cluster::publisher(publishing, tasks, pub_rx)
+            );
+        })?;
         Ok(Self { shared, conn })
     }
 
@@ -247,6 +264,25 @@ impl Broker for RedisBroker {
             }
         })
     }
+}
+
+/// Runs the publisher and the subscriber on a thread of their own, with a single-threaded tokio
+/// runtime: off the thread of the room actors and connections, so that a busy instance does not
+/// delay what crosses to the others (and Redis's replies are read at once). They talk to the rest
+/// through channels (the publish queue, the subscription commands) and hand what they receive to
+/// the local broker's actor, which is thread-safe to message.
+fn on_own_thread<F, Fut>(make: F) -> anyhow::Result<()>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+{
+    std::thread::Builder::new().name("plauder-redis".to_owned()).spawn(move || {
+        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => runtime.block_on(make()),
+            Err(e) => tracing::error!("the Redis broker's runtime did not start: {e}"),
+        }
+    })?;
+    Ok(())
 }
 
 /// Takes queued publishes in batches and sends each batch as one pipeline.
