@@ -33,9 +33,11 @@ use crate::realtime::presence;
 use crate::realtime::registry::{Attach, AttachMany, Detach};
 use crate::realtime::revalidate::{Memberships, SocketInfo};
 use crate::realtime::sockets::SocketSlot;
+use crate::service::social::PresenceStatus;
 use crate::service::{social, support};
 use crate::state::AppState;
 use crate::views::UserView;
+use futures_util::future::LocalBoxFuture;
 
 pub struct WsConnection {
     id: ConnId,
@@ -51,7 +53,11 @@ pub struct WsConnection {
     /// The rooms of `rooms` a staff connection follows without membership (open support rooms).
     staff_rooms: HashSet<RoomId>,
     subscriber: SubscriberId,
+    /// The users whose presence the connection receives.
     watched: HashSet<UserId>,
+    /// The users it named in `presence.subscribe` (counted by the quotas per connection and,
+    /// in `Realtime::watch_quota`, per account; given back on close).
+    named: HashSet<UserId>,
     /// Message writes of one connection commit in the order they were sent.
     write_order: Arc<tokio::sync::Mutex<()>>,
     limited_in_a_row: u32,
@@ -83,6 +89,7 @@ impl WsConnection {
             staff_rooms: HashSet::new(),
             subscriber: 0,
             watched: HashSet::new(),
+            named: HashSet::new(),
             write_order: Arc::new(tokio::sync::Mutex::new(())),
             limited_in_a_row: 0,
             in_flight: 0,
@@ -135,6 +142,47 @@ impl WsConnection {
             let subscriber = self.broker_subscriber(ctx);
             self.state.realtime.broker().subscribe(Topic::Presence(user_id), self.subscriber, subscriber);
         }
+    }
+
+    fn unwatch(&mut self, user_id: UserId) {
+        if self.watched.remove(&user_id) {
+            self.state.realtime.broker().unsubscribe(Topic::Presence(user_id), self.subscriber);
+        }
+    }
+
+    /// Counts newly named users against the account's quota, then runs the subscription; its
+    /// result says whose presence to receive.
+    fn subscribe(
+        &mut self,
+        id: Option<CommandId>,
+        new: Vec<UserId>,
+        fut: LocalBoxFuture<'static, ApiResult<(Vec<UserId>, Vec<PresenceStatus>)>>,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        let quota = self.state.realtime.watch_quota();
+        if let Err(held) = quota.take(self.caller.id, new.len()) {
+            let e = ApiError::validation(
+                "user_ids",
+                format!(
+                    "An account may watch at most {} users over its connections; yours watch {held} and these would add {}.",
+                    quota.max(),
+                    new.len()
+                ),
+            );
+            return self.respond(id, Err(e), ctx);
+        }
+        self.named.extend(new);
+        self.run_then(
+            id,
+            fut,
+            |act, (visible, statuses), ctx| {
+                for user_id in visible {
+                    act.watch(user_id, ctx);
+                }
+                ReplyData::Statuses { statuses }
+            },
+            ctx,
+        );
     }
 
     fn close(&mut self, reason: CloseReason, ctx: &mut ws::WebsocketContext<Self>) {
@@ -221,7 +269,7 @@ impl WsConnection {
             caller: &self.caller,
             conn_id: self.id,
             rooms: &self.rooms,
-            watched: &self.watched,
+            named: &self.named,
             write_order: &self.write_order,
         };
         match dispatch::command(session, command) {
@@ -236,12 +284,7 @@ impl WsConnection {
                 self.run(id, gated, ctx);
             }
             Step::Run(fut) => self.run(id, fut, ctx),
-            Step::Watch(users, fut) => {
-                for user_id in users {
-                    self.watch(user_id, ctx);
-                }
-                self.run(id, fut, ctx);
-            }
+            Step::Subscribe(new, fut) => self.subscribe(id, new, fut, ctx),
             Step::Refresh(fut) => self.run_then(id, fut, Self::refreshed, ctx),
         }
     }
@@ -346,7 +389,9 @@ impl Actor for WsConnection {
             realtime.broker().subscribe(Topic::Staff, self.subscriber, self.broker_subscriber(ctx));
         }
         if self.caller.role != Role::Guest {
-            realtime.presence().do_send(presence::Connect { user_id: self.caller.id, conn_id: self.id });
+            // The status the user chose last, wherever they chose it.
+            let status = self.caller.user.presence_status.into();
+            realtime.presence().do_send(presence::Connect { user_id: self.caller.id, conn_id: self.id, status });
         }
         let mut shutdown = realtime.shutdown_signal();
         ctx.spawn(
@@ -428,6 +473,7 @@ impl Actor for WsConnection {
         for user_id in self.watched.drain() {
             realtime.broker().unsubscribe(Topic::Presence(user_id), self.subscriber);
         }
+        realtime.watch_quota().give_back(self.caller.id, self.named.len());
         if self.caller.role != Role::Guest {
             realtime.presence().do_send(presence::Disconnect { user_id: self.caller.id, conn_id: self.id });
         }
@@ -496,6 +542,13 @@ impl Handler<Published> for WsConnection {
                 }
             }
             Envelope::Control(Control::WatchPresence { user_id }) => self.watch(*user_id, ctx),
+            Envelope::Control(Control::UnwatchPresence { user_id }) => self.unwatch(*user_id),
+            Envelope::Control(Control::ChooseStatus { status }) => {
+                if self.caller.role != Role::Guest {
+                    let set = presence::SetStatus { user_id: self.caller.id, conn_id: self.id, status: *status };
+                    self.state.realtime.presence().do_send(set);
+                }
+            }
             Envelope::Control(Control::Left { room_id }) => self.leave(*room_id),
             Envelope::Control(Control::Detach { .. } | Control::RoomDeleted) => {}
         }

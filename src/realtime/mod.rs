@@ -30,6 +30,7 @@ pub mod registry;
 pub mod revalidate;
 pub mod room;
 pub mod sockets;
+pub mod watch_quota;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,6 +38,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actix::{Actor, Addr};
+use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use secrecy::ExposeSecret;
 
@@ -45,7 +47,7 @@ use crate::db::PgPool;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{RoomId, Seq, UserId};
 use crate::protocol::events::{MemberAdded, MemberRemoved, RoomDeleted, Typing};
-use crate::protocol::presence::Visible;
+use crate::protocol::presence::{Status, Visible};
 use crate::protocol::{CloseReason, ServerEvent};
 use crate::service::notify::{LiveFigures, Notify};
 use crate::views::{RoomView, UserView};
@@ -57,6 +59,7 @@ use cluster_stats::ClusterStats;
 use presence::Presence;
 use registry::Registry;
 use revalidate::LocalSockets;
+use watch_quota::WatchQuota;
 
 /// The real-time side of one instance. Services see it as [`Notify`]; the connection actors
 /// and the WebSocket route use the rest.
@@ -74,6 +77,8 @@ pub struct Realtime {
     connections: Arc<AtomicUsize>,
     /// The same connections as the database re-check sees them (`revalidate.rs`).
     sockets: Arc<LocalSockets>,
+    /// Presence subscriptions per user over their connections here.
+    watch_quota: WatchQuota,
 }
 
 impl Realtime {
@@ -120,7 +125,18 @@ impl Realtime {
             ClusterStats::start(redis.clone(), connections.clone(), interval, ttl)
         });
         let (shutdown, _) = tokio::sync::watch::channel(false);
-        Ok(Arc::new(Self { broker, registry, presence, redis, cluster, cluster_stats, shutdown, connections, sockets }))
+        Ok(Arc::new(Self {
+            broker,
+            registry,
+            presence,
+            redis,
+            cluster,
+            cluster_stats,
+            shutdown,
+            connections,
+            sockets,
+            watch_quota: WatchQuota::new(all.quota.presence_subscriptions_per_user_max),
+        }))
     }
 
     /// The broker (public for the tests that publish control changes by hand).
@@ -167,6 +183,16 @@ impl Realtime {
 
     pub(crate) fn connection_closed(&self) {
         self.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The user chose a status (`presence.set`, already stored): every one of their connections,
+    /// on every instance, takes it.
+    pub(crate) fn status_chosen(&self, user_id: UserId, status: Status) {
+        self.broker.publish(Topic::User(user_id), Envelope::Control(Control::ChooseStatus { status }));
+    }
+
+    pub(crate) fn watch_quota(&self) -> &WatchQuota {
+        &self.watch_quota
     }
 
     /// Resolves when shutdown begins.
@@ -238,6 +264,11 @@ impl Notify for Realtime {
         self.broker.publish(Topic::User(b), Envelope::Control(Control::WatchPresence { user_id: a }));
     }
 
+    fn blocked(&self, a: UserId, b: UserId) {
+        self.broker.publish(Topic::User(a), Envelope::Control(Control::UnwatchPresence { user_id: b }));
+        self.broker.publish(Topic::User(b), Envelope::Control(Control::UnwatchPresence { user_id: a }));
+    }
+
     fn support_opened(&self, room_id: RoomId, event: &ServerEvent<'_>) {
         // A new session's room has no history yet that staff could have seen.
         self.broker.publish(Topic::Staff, Envelope::Control(Control::Attach { room_id, from_seq: Some(Seq::ZERO) }));
@@ -261,6 +292,25 @@ impl Notify for Realtime {
                 }
             }
             self.presence.send(presence::Query(ids)).await.unwrap_or_default()
+        })
+    }
+
+    fn recent_last_seen(&self, ids: Vec<UserId>) -> BoxFuture<'_, HashMap<UserId, DateTime<Utc>>> {
+        Box::pin(async move {
+            // With Redis, the time the cluster's offline event carried; this instance's own for
+            // the rest (Redis away, or the user never reported there).
+            let mut seen = HashMap::new();
+            if let Some(cluster) = &self.cluster {
+                match cluster.last_seen(&ids).await {
+                    Ok(found) => seen = found,
+                    Err(e) => tracing::debug!("last seen times from Redis unavailable: {e}"),
+                }
+            }
+            let rest: Vec<UserId> = ids.into_iter().filter(|id| !seen.contains_key(id)).collect();
+            if !rest.is_empty() {
+                seen.extend(self.presence.send(presence::LastSeen(rest)).await.unwrap_or_default());
+            }
+            seen
         })
     }
 

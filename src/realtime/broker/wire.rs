@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::{Control, Envelope, Topic};
 use crate::ids::{RoomId, Seq, UserId};
 use crate::protocol::CloseReason;
+use crate::protocol::presence::Status;
 
 #[derive(Serialize, Deserialize)]
 struct Header<'a> {
@@ -55,6 +56,12 @@ enum WireControl {
     WatchPresence {
         user_id: UserId,
     },
+    UnwatchPresence {
+        user_id: UserId,
+    },
+    ChooseStatus {
+        status: Status,
+    },
 }
 
 impl From<&Control> for WireControl {
@@ -67,6 +74,8 @@ impl From<&Control> for WireControl {
             Control::Close(reason) => WireControl::Close { reason: *reason },
             Control::CloseSession { session } => WireControl::CloseSession { session: *session },
             Control::WatchPresence { user_id } => WireControl::WatchPresence { user_id: *user_id },
+            Control::UnwatchPresence { user_id } => WireControl::UnwatchPresence { user_id: *user_id },
+            Control::ChooseStatus { status } => WireControl::ChooseStatus { status: *status },
         }
     }
 }
@@ -81,6 +90,8 @@ impl From<WireControl> for Control {
             WireControl::Close { reason } => Control::Close(reason),
             WireControl::CloseSession { session } => Control::CloseSession { session },
             WireControl::WatchPresence { user_id } => Control::WatchPresence { user_id },
+            WireControl::UnwatchPresence { user_id } => Control::UnwatchPresence { user_id },
+            WireControl::ChooseStatus { status } => Control::ChooseStatus { status },
         }
     }
 }
