@@ -61,6 +61,9 @@ pub struct CorsSettings {
 pub struct QuotaSettings {
     /// Users one WebSocket connection may watch with `presence.subscribe`, over all its calls.
     pub presence_subscriptions_per_connection_max: usize,
+    /// Users one account may watch over all its connections on one instance (each connection
+    /// counts the users it named).
+    pub presence_subscriptions_per_user_max: usize,
     /// Distinct reaction strings on one message.
     pub reactions_per_message_max: i64,
     /// Reactions one user may put on one message.
@@ -311,6 +314,7 @@ impl Settings {
                 "quota.presence_subscriptions_per_connection_max",
                 self.quota.presence_subscriptions_per_connection_max as i64,
             ),
+            ("quota.presence_subscriptions_per_user_max", self.quota.presence_subscriptions_per_user_max as i64),
             ("quota.reactions_per_message_max", self.quota.reactions_per_message_max),
             ("quota.reactions_per_user_per_message_max", self.quota.reactions_per_user_per_message_max),
             ("quota.sockets_per_user_max", self.quota.sockets_per_user_max as i64),

@@ -113,7 +113,7 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
             // Unknown paths under a nested scope (/api/v1/…) fall through to the app's default.
             .default_service(web::to(api::extract::not_found))
             .split_for_parts();
-        app.app_data(web::Data::new(api::openapi::Document(document)))
+        app.app_data(web::Data::new(api::openapi::Document(api::openapi::with_error_responses(document))))
     })
     // Small frames (replies, events) must leave at once, not wait for Nagle's algorithm to
     // coalesce them with the next write while the client delays its ACK.

@@ -7,6 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::api::extract::{ApiJson, double_option};
 use crate::auth::{AnyUser, AuthUser};
+use crate::db::models::PresenceVisibility;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::ids::UserId;
 use crate::service::export::{self, Cursor, ExportHead};
@@ -24,6 +25,9 @@ pub struct UpdateMeRequest {
     /// An http(s) URL; `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
     pub avatar_url: Option<Option<String>>,
+    /// Who sees your presence besides staff: `contacts` (friends and people you share a room
+    /// with; the default) or `everyone`. A block hides it either way.
+    pub presence_visibility: Option<PresenceVisibility>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -71,7 +75,12 @@ pub async fn update_me(
     body: ApiJson<UpdateMeRequest>,
 ) -> ApiResult<web::Json<UserView>> {
     let b = body.into_inner();
-    let update = users::ProfileUpdate { display_name: b.display_name, bio: b.bio, avatar_url: b.avatar_url };
+    let update = users::ProfileUpdate {
+        display_name: b.display_name,
+        bio: b.bio,
+        avatar_url: b.avatar_url,
+        presence_visibility: b.presence_visibility,
+    };
     Ok(web::Json(users::update_profile(&state, caller.id, update).await?))
 }
 

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use crate::db::models::{NewUser, Role, User, UserChanges};
+use crate::db::models::{ChosenStatus, NewUser, Role, User, UserChanges};
 use crate::ids::UserId;
 use crate::schema::users;
 
@@ -86,6 +86,14 @@ pub async fn find_many(conn: &mut AsyncPgConnection, ids: &[UserId]) -> QueryRes
         return Ok(Vec::new());
     }
     users::table.filter(users::id.eq_any(ids)).select(User::as_select()).load(conn).await
+}
+
+/// Keeps the status the user chose (`presence.set`) for their next connections.
+pub async fn set_presence_status(conn: &mut AsyncPgConnection, id: UserId, status: ChosenStatus) -> QueryResult<usize> {
+    diesel::update(users::table.find(id).filter(users::presence_status.ne(status)))
+        .set(users::presence_status.eq(status))
+        .execute(conn)
+        .await
 }
 
 /// Records when users were last seen, all in one statement.
