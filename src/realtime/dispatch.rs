@@ -12,7 +12,7 @@ use futures_util::future::LocalBoxFuture;
 use serde::Serialize;
 
 use crate::auth::Caller;
-use crate::auth::extractor::authenticate_until;
+use crate::auth::extractor::{TokenGrant, authenticate_until};
 use crate::db::models::Role;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{ConnId, RoomId, UserId};
@@ -65,8 +65,8 @@ pub(super) enum Step {
     /// presence of the users in the result it may see, and replies with their statuses.
     Subscribe(Vec<UserId>, LocalBoxFuture<'static, ApiResult<(Vec<UserId>, Vec<PresenceStatus>)>>),
     /// auth.refresh: run off the mailbox; on success the connection adopts the account as read
-    /// now and the token's expiry (seconds since the epoch).
-    Refresh(LocalBoxFuture<'static, ApiResult<(Caller, u64)>>),
+    /// now, the token's expiry and its login session.
+    Refresh(LocalBoxFuture<'static, ApiResult<TokenGrant>>),
 }
 
 /// The connection as the commands see it.
@@ -141,7 +141,8 @@ pub(super) fn command(session: Session<'_>, command: Command) -> Step {
         }
         Command::AuthRefresh(d) => Step::Refresh(Box::pin(async move {
             // The same checks as the upgrade (signature, expiry, account, ban, token version).
-            let (fresh, expires_at) = authenticate_until(&state, &d.token).await?;
+            let grant = authenticate_until(&state, &d.token).await?;
+            let fresh = &grant.caller;
             if fresh.id != caller.id {
                 return Err(ApiError::Forbidden("The token belongs to another user.".into()));
             }
@@ -150,7 +151,7 @@ pub(super) fn command(session: Session<'_>, command: Command) -> Step {
             if fresh.role != caller.role {
                 return Err(ApiError::Forbidden("The role changed: reconnect.".into()));
             }
-            Ok((fresh, expires_at))
+            Ok(grant)
         })),
         Command::Send(d) => Step::Run(Box::pin(async move {
             let _in_order = order.lock().await;
