@@ -23,6 +23,10 @@ pub fn init() {
             .map_err(|e| tracing::error!("metrics recorder not installed: {e}"))
             .ok()
     });
+    metrics::describe_counter!(
+        "plauder_realtime_baseline_retries_total",
+        "Room actors' failed reads of a room's latest seq, each tried again after a back-off"
+    );
 }
 
 pub fn render() -> String {

@@ -7,7 +7,7 @@
 //!
 //! actix-web-actors is deprecated upstream; it is confined to this file.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,6 +42,9 @@ pub struct WsConnection {
     last_heard: Instant,
     outbox: Arc<Outbox>,
     rooms: HashSet<RoomId>,
+    /// Staff only: the open support rooms among `rooms`, followed without membership, the one
+    /// followed longest first; at most `quota.staff_support_rooms_per_connection_max`.
+    support_rooms: VecDeque<RoomId>,
     subscriber: SubscriberId,
     watched: HashSet<UserId>,
     /// Message writes of one connection commit in the order they were sent.
@@ -69,6 +72,7 @@ impl WsConnection {
             last_heard: Instant::now(),
             outbox: Arc::new(Outbox::default()),
             rooms: HashSet::new(),
+            support_rooms: VecDeque::new(),
             subscriber: 0,
             watched: HashSet::new(),
             write_order: Arc::new(tokio::sync::Mutex::new(())),
@@ -110,6 +114,28 @@ impl WsConnection {
         if self.rooms.insert(room_id) {
             self.state.realtime.registry().do_send(Attach { room_id, conn: self.conn_handle(ctx), from_seq });
         }
+    }
+
+    /// Staff: follows an open support room (a new session, or one opened with `sync`), letting go
+    /// of the one followed longest when at the bound. A room followed already counts as fresh.
+    fn follow_support(&mut self, room_id: RoomId, from_seq: Option<Seq>, ctx: &ws::WebsocketContext<Self>) {
+        if let Some(pos) = self.support_rooms.iter().position(|r| *r == room_id) {
+            self.support_rooms.remove(pos);
+            self.support_rooms.push_back(room_id);
+            return;
+        }
+        if self.rooms.contains(&room_id) {
+            return;
+        }
+        let max = self.state.settings.quota.staff_support_rooms_per_connection_max;
+        while self.support_rooms.len() >= max {
+            let Some(oldest) = self.support_rooms.pop_front() else { break };
+            if self.rooms.remove(&oldest) {
+                self.state.realtime.registry().do_send(Detach { conn_id: self.id, room_ids: vec![oldest] });
+            }
+        }
+        self.support_rooms.push_back(room_id);
+        self.attach(room_id, from_seq, ctx);
     }
 
     /// How the broker reaches this connection: events through the outbox, control as messages.
@@ -220,6 +246,17 @@ impl WsConnection {
                 self.run(id, fut, ctx);
             }
             Step::Refresh(fut) => self.run_then(id, fut, Self::refreshed, ctx),
+            Step::SyncFollow(fut) => self.run_then(
+                id,
+                fut,
+                |act, (page, follow), ctx| {
+                    if follow {
+                        act.follow_support(page.room_id, Some(page.last_seq), ctx);
+                    }
+                    ReplyData::Sync(page)
+                },
+                ctx,
+            ),
         }
     }
 
@@ -309,9 +346,14 @@ impl Actor for WsConnection {
         let staff = self.caller.role.is_staff();
         let load = async move {
             let (mut rooms, friends) = social::rooms_and_friends(&state, user_id).await?;
+            let mut support_rooms = Vec::new();
             if staff {
-                // Admins and moderators follow every open support room without being members.
-                rooms.extend(support::open_room_ids(&state).await?);
+                // Admins and moderators follow open support rooms without being members: the most
+                // recently active ones, up to the bound (the inbox pages through the rest).
+                let max = state.settings.quota.staff_support_rooms_per_connection_max;
+                support_rooms = support::open_room_ids(&state, max).await?;
+                support_rooms.reverse();
+                rooms.extend(support_rooms.iter().copied());
             }
             let attach = AttachMany { room_ids: rooms.clone(), conn: handle };
             state
@@ -322,11 +364,12 @@ impl Actor for WsConnection {
                 .map_err(|e| ApiError::internal(anyhow::anyhow!("registry: {e}")))?;
             // Subscriptions to other instances' events (Redis) confirmed, or Redis is down.
             state.realtime.broker().ready().await;
-            Ok::<_, ApiError>((rooms, friends))
+            Ok::<_, ApiError>((rooms, support_rooms, friends))
         };
         ctx.wait(load.into_actor(self).map(|loaded, act, ctx| match loaded {
-            Ok((rooms, friends)) => {
+            Ok((rooms, support_rooms, friends)) => {
                 act.rooms.extend(rooms);
+                act.support_rooms.extend(support_rooms);
                 for friend in friends {
                     act.watch(friend, ctx);
                 }
@@ -412,6 +455,10 @@ impl Handler<Published> for WsConnection {
         match msg.envelope.as_ref() {
             // Events come through the outbox (`Subscriber::Connection`), never as messages.
             Envelope::Event { .. } => {}
+            // On the staff topic: a support session opened.
+            Envelope::Control(Control::Attach { room_id, from_seq }) if msg.topic == Topic::Staff => {
+                self.follow_support(*room_id, *from_seq, ctx);
+            }
             Envelope::Control(Control::Attach { room_id, from_seq }) => self.attach(*room_id, *from_seq, ctx),
             Envelope::Control(Control::Close(reason)) => self.close(*reason, ctx),
             Envelope::Control(Control::WatchPresence { user_id }) => self.watch(*user_id, ctx),
