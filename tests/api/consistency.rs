@@ -28,6 +28,9 @@ async fn stored_bodies(app: &TestApp, user: &TestUser, room: uuid::Uuid) -> Vec<
     page["messages"].as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap().to_owned()).collect()
 }
 
+/// A guard more than a demonstration: actix-web keeps running a handler whose client has gone, so
+/// this held before the send moved to a task of its own as well. The WebSocket case below is the
+/// one a closed connection used to lose.
 #[actix_web::test]
 async fn a_send_whose_http_client_left_before_the_commit_is_still_announced() {
     let app = spawn_app().await;
