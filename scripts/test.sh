@@ -24,6 +24,10 @@ case "$deploy_status" in
     *) exit 1 ;;
 esac
 
+# The client package's hand-written TypeScript declarations against its usage examples.
+log "checking the client package's types (scripts/check-client.sh)"
+scripts/check-client.sh
+
 ensure_postgres
 ensure_packages redis-server nginx
 # The browser tests (tests/api/browser) drive headless Chromium through chromedriver. They must

@@ -17,7 +17,41 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     pub realtime: RealtimeSettings,
     pub quota: QuotaSettings,
+    pub retention: RetentionSettings,
+    pub cors: CorsSettings,
     pub log: LogSettings,
+}
+
+/// The retention job (`service::retention`): what it deletes, and how old it must be.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Seconds between passes on each instance (one instance of the cluster runs a pass at a
+    /// time, the others skip); 0 turns the background job off (`plauder retention run` still works).
+    pub interval_secs: u64,
+    /// Refresh tokens are deleted this many days after they were spent, revoked or expired
+    /// (whichever came first). A spent token is kept that long so that presenting it again still
+    /// revokes its family (reuse detection).
+    pub refresh_token_days: u32,
+    /// Guests (support visitors) with no activity for this many days are deleted with their
+    /// support rooms and history.
+    pub guest_inactive_days: u32,
+    /// Closed support sessions are deleted (room, history and the visitor's guest account) this
+    /// many days after they were closed.
+    pub closed_support_session_days: u32,
+    /// Rows deleted per statement, so each statement stays short and holds few locks.
+    pub batch_size: i64,
+}
+
+/// Cross-origin access to the API for the origins of the operator's own front ends (a dev
+/// server, an app on another host); see `web::cors`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsSettings {
+    /// Exact origins (`scheme://host[:port]`) allowed to call every API route.
+    pub allowed_origins: Vec<String>,
+    /// How long a browser may cache a preflight answer.
+    pub max_age_secs: u32,
 }
 
 /// Bounds on what one client may make the server hold (counts, not rates); each refusal is
@@ -27,6 +61,9 @@ pub struct Settings {
 pub struct QuotaSettings {
     /// Users one WebSocket connection may watch with `presence.subscribe`, over all its calls.
     pub presence_subscriptions_per_connection_max: usize,
+    /// Users one account may watch over all its connections on one instance (each connection
+    /// counts the users it named).
+    pub presence_subscriptions_per_user_max: usize,
     /// Distinct reaction strings on one message.
     pub reactions_per_message_max: i64,
     /// Reactions one user may put on one message.
@@ -237,7 +274,8 @@ impl Settings {
                     .try_parsing(true)
                     // PLAUDER__SERVER__TRUSTED_PROXIES=10.0.0.0/8,192.0.2.7
                     .list_separator(",")
-                    .with_list_parse_key("server.trusted_proxies"),
+                    .with_list_parse_key("server.trusted_proxies")
+                    .with_list_parse_key("cors.allowed_origins"),
             )
             .set_override_option("database.url", conventional("PLAUDER__DATABASE__URL", "DATABASE_URL"))
             .and_then(|b| b.set_override_option("redis.url", conventional("PLAUDER__REDIS__URL", "REDIS_URL")))
@@ -294,6 +332,7 @@ impl Settings {
                 "quota.presence_subscriptions_per_connection_max",
                 self.quota.presence_subscriptions_per_connection_max as i64,
             ),
+            ("quota.presence_subscriptions_per_user_max", self.quota.presence_subscriptions_per_user_max as i64),
             ("quota.reactions_per_message_max", self.quota.reactions_per_message_max),
             ("quota.reactions_per_user_per_message_max", self.quota.reactions_per_user_per_message_max),
             ("quota.sockets_per_user_max", self.quota.sockets_per_user_max as i64),
@@ -341,6 +380,21 @@ impl Settings {
         }
         if self.rate_limit.login_backoff_max_ms < self.rate_limit.login_backoff_initial_ms {
             return bad("rate_limit.login_backoff_max_ms", "must be at least rate_limit.login_backoff_initial_ms");
+        }
+        for (key, value) in [
+            ("retention.refresh_token_days", i64::from(self.retention.refresh_token_days)),
+            ("retention.guest_inactive_days", i64::from(self.retention.guest_inactive_days)),
+            ("retention.closed_support_session_days", i64::from(self.retention.closed_support_session_days)),
+            ("retention.batch_size", self.retention.batch_size),
+        ] {
+            if value <= 0 {
+                return bad(key, "must be positive");
+            }
+        }
+        for origin in &self.cors.allowed_origins {
+            if let Err(why) = crate::web::cors::check_origin(origin) {
+                return bad("cors.allowed_origins", &format!("has an entry {why}"));
+            }
         }
         if self.server.max_json_body_bytes < 1024 {
             return bad("server.max_json_body_bytes", "must be at least 1024");

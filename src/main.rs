@@ -1,6 +1,6 @@
 //! The `plauder` binary: parses the command line and hands over to the library.
 //!
-//! The administrative commands (`user …`, `token revoke`, `stats`) call the same service
+//! The administrative commands (`user …`, `token revoke`, `stats`, `retention run`) call the same service
 //! functions as the admin routes, so their rules, audit entries and token revocation are the
 //! same. They run without the WebSocket side of a server: see [`announce_close`] for how the
 //! sockets a change must close on running instances are reached.
@@ -56,6 +56,11 @@ enum Command {
     },
     /// Print the admin panel's counters from the database as JSON.
     Stats,
+    /// Delete what has outlived the `retention.*` settings.
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
     /// Exit 0 when the server answers 200 on its readiness route, else 1: for container health
     /// checks, since the image has no curl. Reads no configuration.
     Healthcheck {
@@ -127,6 +132,13 @@ enum TokenCommand {
 }
 
 #[derive(Subcommand)]
+enum RetentionCommand {
+    /// Run one pass now and print what it deleted; if another process (a server's background
+    /// job) is running one, say so and exit 0 without waiting.
+    Run,
+}
+
+#[derive(Subcommand)]
 enum ConfigCommand {
     /// Load and validate the configuration as `serve` would, and print it with secrets masked.
     Check,
@@ -190,6 +202,9 @@ fn main() -> ExitCode {
             actix_web::rt::System::new().block_on(revoke_tokens(settings, user))
         }
         Command::Stats => actix_web::rt::System::new().block_on(stats(settings)),
+        Command::Retention { command: RetentionCommand::Run } => {
+            actix_web::rt::System::new().block_on(retention_run(settings))
+        }
         Command::Healthcheck { .. } => Ok(()),
     };
     match result {
@@ -323,6 +338,18 @@ async fn stats(settings: Settings) -> anyhow::Result<()> {
         map.remove("connections");
     }
     print_out(&format!("{}\n", serde_json::to_string_pretty(&json)?))
+}
+
+async fn retention_run(settings: Settings) -> anyhow::Result<()> {
+    use plauder::service::retention::{self, Outcome};
+    let state = cli_state(&settings)?;
+    match retention::run_once(&state).await.map_err(cli_error)? {
+        Outcome::Completed(report) => print_out(&format!(
+            "retention pass completed: deleted {} refresh token(s), {} support session(s), {} guest(s)\n",
+            report.refresh_tokens, report.support_sessions, report.guests
+        )),
+        Outcome::Skipped => print_out("retention pass skipped: another process is running one\n"),
+    }
 }
 
 /// Tells the running instances to close the user's WebSockets, as the admin route does through

@@ -151,6 +151,8 @@ diesel::table! {
         last_seen_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        presence_status -> Text,
+        presence_visibility -> Text,
     }
 }
 

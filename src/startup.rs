@@ -50,6 +50,7 @@ impl Application {
         let state = web::Data::new(AppState::new(settings, instance_id)?);
         let server = run(listener, state.clone())?;
         spawn_housekeeping(state.clone().into_inner());
+        crate::service::retention::spawn(state.clone().into_inner());
         tracing::info!(port, instance = %state.instance_id, "plauder listening");
         Ok(Self { port, server, state })
     }
@@ -96,7 +97,7 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
             .openapi(api::openapi::ApiDoc::openapi())
             .service(
                 scope("")
-                    .wrap(from_fn(crate::web::cors::widget_cors))
+                    .wrap(from_fn(crate::web::cors::api_cors))
                     .wrap(from_fn(crate::metrics::track_requests))
                     .wrap(from_fn(crate::telemetry::request_id_header))
                     .wrap(Compress::default())
@@ -112,7 +113,7 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
             // Unknown paths under a nested scope (/api/v1/…) fall through to the app's default.
             .default_service(web::to(api::extract::not_found))
             .split_for_parts();
-        app.app_data(web::Data::new(api::openapi::Document(document)))
+        app.app_data(web::Data::new(api::openapi::Document(api::openapi::with_error_responses(document))))
     })
     // Small frames (replies, events) must leave at once, not wait for Nagle's algorithm to
     // coalesce them with the next write while the client delays its ACK.

@@ -4,7 +4,9 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};
 
-use crate::db::models::{MemberRole, Message, Reaction, Role, Room, RoomKind, RoomMember, User};
+use crate::db::models::{
+    ChosenStatus, MemberRole, Message, PresenceVisibility, Reaction, Role, Room, RoomKind, RoomMember, User,
+};
 use crate::ids::{FriendRequestId, MessageId, RoomId, Seq, UserId};
 use crate::protocol::presence::Visible;
 
@@ -32,6 +34,13 @@ pub struct UserView {
     /// Only in the caller's own profile (`GET /users/me` and auth responses).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// Own profile only: the status chosen last with `presence.set` (what a new connection
+    /// starts with).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub presence_status: Option<ChosenStatus>,
+    /// Own profile only: who sees the user's presence besides staff.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub presence_visibility: Option<PresenceVisibility>,
 }
 
 impl UserView {
@@ -46,12 +55,19 @@ impl UserView {
             role: u.role,
             created_at: u.created_at,
             email: None,
+            presence_status: None,
+            presence_visibility: None,
         }
     }
 
     /// The user as they see themselves.
     pub fn own(u: &User) -> Self {
-        Self { email: u.email.clone(), ..Self::public(u) }
+        Self {
+            email: u.email.clone(),
+            presence_status: Some(u.presence_status),
+            presence_visibility: Some(u.presence_visibility),
+            ..Self::public(u)
+        }
     }
 }
 

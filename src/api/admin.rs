@@ -123,6 +123,22 @@ pub async fn update_user(
     Ok(web::Json(admin::update_user(&state, &caller, id.into_inner(), update).await?))
 }
 
+/// `DELETE /api/v1/admin/users/{id}`
+#[utoipa::path(tag = "admin", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 204, description = "Deleted as by DELETE /users/me; audited as user.deleted; sockets closed"),
+              (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody, description = "Not an admin, or an admin deleting themselves"),
+              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody, description = "A guest")))]
+#[delete("/admin/users/{id}")]
+pub async fn delete_user(
+    state: web::Data<AppState>,
+    caller: AdminUser,
+    id: web::Path<UserId>,
+) -> ApiResult<HttpResponse> {
+    admin::delete_user(&state, admin::Actor::Admin(&caller), id.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 /// `DELETE /api/v1/admin/messages/{id}`
 #[utoipa::path(tag = "admin", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = MessageView, description = "The tombstone"), (status = 401, body = ErrorBody),

@@ -120,7 +120,7 @@ pub async fn delete_message(
 /// `PUT /api/v1/messages/{id}/reactions/{emoji}`
 #[utoipa::path(tag = "messages", security(("bearer" = [])),
     params(("id" = Uuid, Path), ("emoji" = String, Path)),
-    responses((status = 200, body = MessageView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = MessageView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[put("/messages/{id}/reactions/{emoji}")]
 pub async fn add_reaction(
     state: web::Data<AppState>,
@@ -135,7 +135,7 @@ pub async fn add_reaction(
 /// `DELETE /api/v1/messages/{id}/reactions/{emoji}`
 #[utoipa::path(tag = "messages", security(("bearer" = [])),
     params(("id" = Uuid, Path), ("emoji" = String, Path)),
-    responses((status = 200, body = MessageView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = MessageView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[delete("/messages/{id}/reactions/{emoji}")]
 pub async fn remove_reaction(
     state: web::Data<AppState>,

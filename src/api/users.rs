@@ -1,14 +1,17 @@
 //! Profile routes under `/api/v1/users`.
 
-use actix_web::{HttpResponse, get, patch, post, web};
+use actix_web::{HttpResponse, delete, get, patch, post, web};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::extract::{ApiJson, ApiQuery, double_option};
 use crate::auth::ratelimit::UserAction;
 use crate::auth::{AnyUser, AuthUser};
-use crate::error::{ApiResult, ErrorBody};
+use crate::db::models::PresenceVisibility;
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::ids::UserId;
+use crate::service::export::{self, Cursor, ExportHead};
 use crate::service::{accounts, users};
 use crate::state::AppState;
 use crate::views::UserView;
@@ -23,6 +26,9 @@ pub struct UpdateMeRequest {
     /// An http(s) URL; `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
     pub avatar_url: Option<Option<String>>,
+    /// Who sees your presence besides staff: `contacts` (friends and people you share a room
+    /// with; the default) or `everyone`. A block hides it either way.
+    pub presence_visibility: Option<PresenceVisibility>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -30,6 +36,13 @@ pub struct UpdateMeRequest {
 pub struct ChangePasswordRequest {
     pub current_password: String,
     pub new_password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteMeRequest {
+    /// The account's password, confirming the deletion.
+    pub password: String,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -63,7 +76,12 @@ pub async fn update_me(
     body: ApiJson<UpdateMeRequest>,
 ) -> ApiResult<web::Json<UserView>> {
     let b = body.into_inner();
-    let update = users::ProfileUpdate { display_name: b.display_name, bio: b.bio, avatar_url: b.avatar_url };
+    let update = users::ProfileUpdate {
+        display_name: b.display_name,
+        bio: b.bio,
+        avatar_url: b.avatar_url,
+        presence_visibility: b.presence_visibility,
+    };
     Ok(web::Json(users::update_profile(&state, caller.id, update).await?))
 }
 
@@ -112,4 +130,84 @@ pub async fn get_user(
     id: web::Path<UserId>,
 ) -> ApiResult<web::Json<UserView>> {
     Ok(web::Json(users::get(&state, id.into_inner()).await?))
+}
+
+/// `DELETE /api/v1/users/me`
+#[utoipa::path(tag = "users", security(("bearer" = [])), request_body = DeleteMeRequest,
+    responses((status = 204, description = "Deleted: the account, its sessions and memberships are gone; its messages \
+                stay with sender_id null. Open WebSockets close with 4001 \"account deleted\"."),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody, description = "Wrong password, or a guest"),
+              (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+#[delete("/users/me")]
+pub async fn delete_me(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    body: ApiJson<DeleteMeRequest>,
+) -> ApiResult<HttpResponse> {
+    // The password guesses it allows cost an Argon2 run each, as password changes do.
+    state.password_limiter.check(&caller.id)?;
+    accounts::delete_own_account(&state, &caller.user, body.into_inner().password).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Where the streamed export stands.
+enum ExportStep {
+    Messages { after: Option<Cursor>, first: bool },
+    Done,
+}
+
+/// `GET /api/v1/users/me/export`
+///
+/// One JSON object: the fields of `ExportHead`, then `messages`, every message the caller sent
+/// (oldest first). It is streamed, a page of messages at a time, so its size is not bounded by
+/// memory; a failure half-way cuts the response short, which leaves the JSON unterminated (the
+/// client sees a parse error, never a silently partial export).
+#[utoipa::path(tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = ExportHead,
+               description = "The export, as a download: these fields plus `messages`, an array of ExportedMessage"),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[get("/users/me/export")]
+pub async fn export_me(state: web::Data<AppState>, caller: AuthUser) -> ApiResult<HttpResponse> {
+    let head = export::head(&state, &caller).await?;
+    let mut opening = serde_json::to_string(&head).map_err(ApiError::internal)?;
+    // The head serialises as an object; reopen it to append the messages as they are read.
+    opening.pop();
+    opening.push_str(",\"messages\":[");
+    let user_id = caller.id;
+    let pages = futures_util::stream::unfold(ExportStep::Messages { after: None, first: true }, move |step| {
+        let state = state.clone();
+        async move {
+            let ExportStep::Messages { after, first } = step else { return None };
+            let (page, next) = match export::messages_page(&state, user_id, after).await {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::error!(error = ?e, "data export failed half-way; the response is cut short");
+                    return Some((Err(e), ExportStep::Done));
+                }
+            };
+            let mut chunk = String::new();
+            for (i, message) in page.iter().enumerate() {
+                if !(first && i == 0) {
+                    chunk.push(',');
+                }
+                match serde_json::to_string(message) {
+                    Ok(json) => chunk.push_str(&json),
+                    Err(e) => return Some((Err(ApiError::internal(e)), ExportStep::Done)),
+                }
+            }
+            let following = match next {
+                Some(after) => ExportStep::Messages { after: Some(after), first: false },
+                None => {
+                    chunk.push_str("]}");
+                    ExportStep::Done
+                }
+            };
+            Some((Ok(web::Bytes::from(chunk)), following))
+        }
+    });
+    let body = futures_util::stream::once(async move { Ok::<_, ApiError>(web::Bytes::from(opening)) }).chain(pages);
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header(("content-disposition", "attachment; filename=\"plauder-export.json\""))
+        .streaming(body))
 }

@@ -38,6 +38,8 @@ pub enum CloseReason {
     /// The global role changed: the connection was set up for the old one (staff topic, support
     /// rooms), so it reconnects as the new one.
     RoleChanged,
+    /// The account was deleted (by its user, an admin, or the retention job for guests).
+    AccountDeleted,
     Banned,
     /// The outgoing queue passed its limit: the client reconnects and syncs.
     TooSlow,
@@ -52,6 +54,7 @@ impl CloseReason {
             CloseReason::TokensRevoked
             | CloseReason::PasswordChanged
             | CloseReason::RoleChanged
+            | CloseReason::AccountDeleted
             | CloseReason::TokenExpired => code::TOKEN_REVOKED,
             CloseReason::Banned => code::BANNED,
             CloseReason::TooSlow => code::TOO_SLOW,
@@ -70,6 +73,7 @@ impl CloseReason {
             CloseReason::PasswordChanged => "password changed",
             CloseReason::TokenExpired => "token expired: send auth.refresh before expiry, or reconnect",
             CloseReason::RoleChanged => "role changed: reconnect",
+            CloseReason::AccountDeleted => "account deleted",
             CloseReason::Banned => "banned",
             CloseReason::TooSlow => "too slow: reconnect and sync",
         }

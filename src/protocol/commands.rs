@@ -225,3 +225,149 @@ pub fn error_event(err: &ApiError) -> bytestring::ByteString {
 /// The reply data of commands that answer `{}`.
 #[derive(Debug, Serialize)]
 pub struct Empty {}
+
+#[cfg(test)]
+mod tests {
+    //! Property tests of frame parsing: whatever a client sends, `parse` returns (never panics),
+    //! and a frame it cannot take is a typed client error (`bad_request` or `validation_failed`),
+    //! never anything the connection would answer as a server failure. Bounded to a few thousand
+    //! cases so the suite runs them in seconds.
+
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::{Command, parse};
+
+    const NAMES: &[&str] = &[
+        "message.send",
+        "message.edit",
+        "message.delete",
+        "reaction.add",
+        "reaction.remove",
+        "typing",
+        "read",
+        "sync",
+        "presence.set",
+        "presence.subscribe",
+        "auth.refresh",
+        "ping",
+    ];
+
+    /// Any JSON value, a few levels deep, with the strings, numbers and ids commands take.
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<u64>().prop_map(|n| json!(n)),
+            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            any::<String>().prop_map(Value::String),
+            Just(json!(uuid::Uuid::nil())),
+            Just(json!("a\u{0}b")),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map(field_name(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Field names the commands use, and others.
+    fn field_name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "room_id",
+                "message_id",
+                "body",
+                "emoji",
+                "active",
+                "seq",
+                "since_seq",
+                "limit",
+                "status",
+                "user_ids",
+                "token",
+                "client_msg_id",
+                "reply_to",
+            ])
+            .prop_map(str::to_owned),
+            any::<String>(),
+        ]
+    }
+
+    fn assert_typed(text: &str) {
+        let parsed = parse(text);
+        if let Err(e) = &parsed.command {
+            assert!(matches!(e.code(), "bad_request" | "validation_failed"), "{} for {text:?}", e.code());
+        }
+        if parsed.bare_ping {
+            assert!(matches!(parsed.command, Ok(Command::Ping)));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 3000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_text_parses_to_a_command_or_a_client_error(text in any::<String>()) {
+            assert_typed(&text);
+        }
+
+        #[test]
+        fn any_frame_shape_parses_to_a_command_or_a_client_error(
+            id in prop_oneof![Just(None), json_value().prop_map(Some)],
+            kind in prop_oneof![prop::sample::select(NAMES).prop_map(|n| json!(n)), json_value()],
+            data in prop_oneof![Just(None), json_value().prop_map(Some)],
+        ) {
+            let mut frame = serde_json::Map::new();
+            if let Some(id) = id {
+                frame.insert("id".into(), id);
+            }
+            frame.insert("type".into(), kind);
+            if let Some(data) = data {
+                frame.insert("data".into(), data);
+            }
+            assert_typed(&Value::Object(frame).to_string());
+        }
+
+        #[test]
+        fn a_valid_frame_cut_or_spliced_anywhere_still_parses_safely(
+            name in prop::sample::select(NAMES),
+            cut in any::<prop::sample::Index>(),
+            insert in any::<String>(),
+        ) {
+            let frame = json!({"id": 1, "type": name, "data": {
+                "room_id": uuid::Uuid::nil(), "body": "hi", "since_seq": 0, "user_ids": [uuid::Uuid::nil()]
+            }})
+            .to_string();
+            let mut at = cut.index(frame.len() + 1);
+            while !frame.is_char_boundary(at) {
+                at -= 1;
+            }
+            assert_typed(&frame[..at]);
+            assert_typed(&format!("{}{insert}{}", &frame[..at], &frame[at..]));
+        }
+
+        #[test]
+        fn every_data_of_every_command_is_a_command_or_a_validation_error(
+            name in prop::sample::select(NAMES),
+            data in prop::collection::btree_map(field_name(), json_value(), 0..5),
+        ) {
+            let frame = json!({"id": "x", "type": name, "data": data});
+            let parsed = parse(&frame.to_string());
+            prop_assert_eq!(parsed.id, Some(json!("x")));
+            if let Err(e) = parsed.command {
+                prop_assert_eq!(e.code(), "validation_failed");
+            }
+        }
+    }
+
+    #[test]
+    fn frames_nested_past_the_recursion_limit_are_bad_requests() {
+        let deep = format!("{{\"type\":\"ping\",\"data\":{}{}}}", "[".repeat(5000), "]".repeat(5000));
+        let parsed = parse(&deep);
+        assert_eq!(parsed.command.err().map(|e| e.code()), Some("bad_request"));
+    }
+}

@@ -16,6 +16,10 @@
 //! reports through the same script. A dead instance's users are thus offline everywhere within
 //! `instance_ttl_ms + heartbeat_interval_ms` of its last heartbeat.
 //!
+//! The script also keeps the time each offline event carried (`{prefix}:last_seen:{user}`, for
+//! ten minutes), so that every instance answers `presence.subscribe` and friend lists with that
+//! time before the batched save of `users.last_seen_at` has reached the database.
+//!
 //! When Redis lost our reports (restarted empty, or a report failed while it was away), the next
 //! heartbeat notices (our key was gone, or a failure is pending) and the presence actor reports
 //! all its users again, removing the ones that left meanwhile. The first heartbeat does the same,
@@ -52,9 +56,11 @@ pub struct Resync {
 
 /// The rule of `protocol::presence::{combined, shown}` applied across instances, in Lua because
 /// Redis must add up and publish in one atomic step; keep the two in step.
-/// KEYS: the user's presence hash, the user's shown status, the reporting instance's user set.
+/// KEYS: the user's presence hash, the user's shown status, the reporting instance's user set,
+/// the user's last-seen time.
 /// ARGV: instance, status ('' removes the report), user id, channel, then the event's whole text
-/// for each status that can be shown (online, away, dnd, offline), then the payload header line.
+/// for each status that can be shown (online, away, dnd, offline), then the payload header line,
+/// then the last-seen time the offline event carries and how long to keep it (ms).
 /// Returns the status now shown when it changed, else false.
 const REPORT_SCRIPT: &str = r"
 if ARGV[2] == '' then
@@ -81,6 +87,10 @@ else
 end
 local text = texts[best]
 redis.call('PUBLISH', ARGV[4], ARGV[9] .. text)
+-- Last seen: the time this offline event carries, for every instance's answers until saved.
+if best == 'offline' then
+  redis.call('SET', KEYS[4], ARGV[10], 'PX', ARGV[11])
+end
 return best
 ";
 
@@ -245,6 +255,29 @@ impl ClusterPresence {
         }
     }
 
+    /// When each of these users was last seen by any instance, while Redis keeps it (absent:
+    /// not known there).
+    ///
+    /// # Errors
+    /// Redis unreachable.
+    pub async fn last_seen(&self, ids: &[UserId]) -> redis::RedisResult<HashMap<UserId, DateTime<Utc>>> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        if !self.broker.connected() {
+            return Err((redis::ErrorKind::Io, "Redis is unreachable").into());
+        }
+        // One GET per user in a pipeline rather than an MGET: the keys need not share a slot.
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.cmd("GET").arg(last_seen_key(self.broker.prefix(), *id));
+        }
+        let mut conn = self.broker.connection();
+        let seen: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
+        let parse = |s: Option<String>| DateTime::parse_from_rfc3339(&s?).ok().map(|t| t.with_timezone(&Utc));
+        Ok(ids.iter().zip(seen).filter_map(|(id, s)| Some((*id, parse(s)?))).collect())
+    }
+
     /// The status the cluster shows for each of these users (absent: offline).
     ///
     /// # Errors
@@ -295,16 +328,18 @@ async fn run_report(
     r: &Report,
 ) -> redis::RedisResult<()> {
     let prefix = broker.prefix();
+    let last_seen = r.last_seen.unwrap_or_else(Utc::now);
     let text = |status: Visible| {
-        let last_seen_at = (status == Visible::Offline).then(|| format_time(&r.last_seen.unwrap_or_else(Utc::now)));
+        let last_seen_at = (status == Visible::Offline).then(|| format_time(&last_seen));
         ServerEvent::Presence(Presence { user_id: r.user_id, status, last_seen_at }).to_text().to_string()
     };
     let shown: Option<String> = redis::cmd("EVAL")
         .arg(REPORT_SCRIPT)
-        .arg(3)
+        .arg(4)
         .arg(format!("{prefix}:presence:{}", r.user_id))
         .arg(format!("{prefix}:presence_shown:{}", r.user_id))
         .arg(format!("{prefix}:instance_users:{instance}"))
+        .arg(last_seen_key(prefix, r.user_id))
         .arg(instance)
         .arg(r.status.map_or("", Status::as_str))
         .arg(r.user_id.to_string())
@@ -314,10 +349,21 @@ async fn run_report(
         .arg(text(Visible::Dnd))
         .arg(text(Visible::Offline))
         .arg(wire::cluster_header())
+        .arg(last_seen.to_rfc3339())
+        .arg(LAST_SEEN_TTL_MS)
         .query_async(conn)
         .await?;
     if shown.is_some() {
         metrics::counter!("presence_events_total").increment(1);
     }
     Ok(())
+}
+
+/// How long Redis keeps a user's last-seen time (the one their offline event carried, set by the
+/// report script): far longer than any instance takes to save it (`realtime.last_seen_flush_ms`),
+/// after which `users.last_seen_at` holds it.
+const LAST_SEEN_TTL_MS: u64 = 600_000;
+
+fn last_seen_key(prefix: &str, user_id: UserId) -> String {
+    format!("{prefix}:last_seen:{user_id}")
 }

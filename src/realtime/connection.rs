@@ -30,9 +30,11 @@ use crate::realtime::outbox::{ConnHandle, Deliver, Outbox};
 use crate::realtime::presence;
 use crate::realtime::registry::{Attach, AttachMany, Detach};
 use crate::realtime::sockets::SocketSlot;
+use crate::service::social::PresenceStatus;
 use crate::service::{social, support};
 use crate::state::AppState;
 use crate::views::UserView;
+use futures_util::future::LocalBoxFuture;
 
 pub struct WsConnection {
     id: ConnId,
@@ -46,7 +48,11 @@ pub struct WsConnection {
     /// followed longest first; at most `quota.staff_support_rooms_per_connection_max`.
     support_rooms: VecDeque<RoomId>,
     subscriber: SubscriberId,
+    /// The users whose presence the connection receives.
     watched: HashSet<UserId>,
+    /// The users it named in `presence.subscribe` (counted by the quotas per connection and,
+    /// in `Realtime::watch_quota`, per account; given back on close).
+    named: HashSet<UserId>,
     /// Message writes of one connection commit in the order they were sent.
     write_order: Arc<tokio::sync::Mutex<()>>,
     limited_in_a_row: u32,
@@ -75,6 +81,7 @@ impl WsConnection {
             support_rooms: VecDeque::new(),
             subscriber: 0,
             watched: HashSet::new(),
+            named: HashSet::new(),
             write_order: Arc::new(tokio::sync::Mutex::new(())),
             limited_in_a_row: 0,
             in_flight: 0,
@@ -148,6 +155,47 @@ impl WsConnection {
             let subscriber = self.broker_subscriber(ctx);
             self.state.realtime.broker().subscribe(Topic::Presence(user_id), self.subscriber, subscriber);
         }
+    }
+
+    fn unwatch(&mut self, user_id: UserId) {
+        if self.watched.remove(&user_id) {
+            self.state.realtime.broker().unsubscribe(Topic::Presence(user_id), self.subscriber);
+        }
+    }
+
+    /// Counts newly named users against the account's quota, then runs the subscription; its
+    /// result says whose presence to receive.
+    fn subscribe(
+        &mut self,
+        id: Option<CommandId>,
+        new: Vec<UserId>,
+        fut: LocalBoxFuture<'static, ApiResult<(Vec<UserId>, Vec<PresenceStatus>)>>,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        let quota = self.state.realtime.watch_quota();
+        if let Err(held) = quota.take(self.caller.id, new.len()) {
+            let e = ApiError::validation(
+                "user_ids",
+                format!(
+                    "An account may watch at most {} users over its connections; yours watch {held} and these would add {}.",
+                    quota.max(),
+                    new.len()
+                ),
+            );
+            return self.respond(id, Err(e), ctx);
+        }
+        self.named.extend(new);
+        self.run_then(
+            id,
+            fut,
+            |act, (visible, statuses), ctx| {
+                for user_id in visible {
+                    act.watch(user_id, ctx);
+                }
+                ReplyData::Statuses { statuses }
+            },
+            ctx,
+        );
     }
 
     fn close(&mut self, reason: CloseReason, ctx: &mut ws::WebsocketContext<Self>) {
@@ -233,18 +281,13 @@ impl WsConnection {
             caller: &self.caller,
             conn_id: self.id,
             rooms: &self.rooms,
-            watched: &self.watched,
+            named: &self.named,
             write_order: &self.write_order,
         };
         match dispatch::command(session, command) {
             Step::Done(reply) => self.respond(id, reply, ctx),
             Step::Run(fut) => self.run(id, fut, ctx),
-            Step::Watch(users, fut) => {
-                for user_id in users {
-                    self.watch(user_id, ctx);
-                }
-                self.run(id, fut, ctx);
-            }
+            Step::Subscribe(new, fut) => self.subscribe(id, new, fut, ctx),
             Step::Refresh(fut) => self.run_then(id, fut, Self::refreshed, ctx),
             Step::SyncFollow(fut) => self.run_then(
                 id,
@@ -318,7 +361,9 @@ impl Actor for WsConnection {
             realtime.broker().subscribe(Topic::Staff, self.subscriber, self.broker_subscriber(ctx));
         }
         if self.caller.role != Role::Guest {
-            realtime.presence().do_send(presence::Connect { user_id: self.caller.id, conn_id: self.id });
+            // The status the user chose last, wherever they chose it.
+            let status = self.caller.user.presence_status.into();
+            realtime.presence().do_send(presence::Connect { user_id: self.caller.id, conn_id: self.id, status });
         }
         let mut shutdown = realtime.shutdown_signal();
         ctx.spawn(
@@ -402,6 +447,7 @@ impl Actor for WsConnection {
         for user_id in self.watched.drain() {
             realtime.broker().unsubscribe(Topic::Presence(user_id), self.subscriber);
         }
+        realtime.watch_quota().give_back(self.caller.id, self.named.len());
         if self.caller.role != Role::Guest {
             realtime.presence().do_send(presence::Disconnect { user_id: self.caller.id, conn_id: self.id });
         }
@@ -462,6 +508,13 @@ impl Handler<Published> for WsConnection {
             Envelope::Control(Control::Attach { room_id, from_seq }) => self.attach(*room_id, *from_seq, ctx),
             Envelope::Control(Control::Close(reason)) => self.close(*reason, ctx),
             Envelope::Control(Control::WatchPresence { user_id }) => self.watch(*user_id, ctx),
+            Envelope::Control(Control::UnwatchPresence { user_id }) => self.unwatch(*user_id),
+            Envelope::Control(Control::ChooseStatus { status }) => {
+                if self.caller.role != Role::Guest {
+                    let set = presence::SetStatus { user_id: self.caller.id, conn_id: self.id, status: *status };
+                    self.state.realtime.presence().do_send(set);
+                }
+            }
             Envelope::Control(Control::Left { room_id }) => {
                 if self.rooms.remove(room_id) {
                     self.state.realtime.registry().do_send(Detach { conn_id: self.id, room_ids: vec![*room_id] });

@@ -60,8 +60,10 @@ pub(super) enum Step {
     Done(Reply),
     /// Spawn off the mailbox; reply when it completes.
     Run(LocalBoxFuture<'static, Reply>),
-    /// Start receiving these users' presence, then as `Run`.
-    Watch(Vec<UserId>, LocalBoxFuture<'static, Reply>),
+    /// presence.subscribe: count these newly named users against the per-account quota (or
+    /// refuse), then run off the mailbox; on success the connection starts receiving the
+    /// presence of the users in the result it may see, and replies with their statuses.
+    Subscribe(Vec<UserId>, LocalBoxFuture<'static, ApiResult<(Vec<UserId>, Vec<PresenceStatus>)>>),
     /// `sync` of a room the connection does not follow, by staff: as `Run`; when the room is an
     /// open support room, the connection follows it from the page's `last_seq` on.
     SyncFollow(LocalBoxFuture<'static, ApiResult<(SyncPage, bool)>>),
@@ -77,8 +79,8 @@ pub(super) struct Session<'a> {
     pub conn_id: ConnId,
     /// The rooms the connection is attached to: the members' rooms, kept current by the broker.
     pub rooms: &'a HashSet<RoomId>,
-    /// The users whose presence the connection already receives.
-    pub watched: &'a HashSet<UserId>,
+    /// The users the connection named in `presence.subscribe` so far (what its quota counts).
+    pub named: &'a HashSet<UserId>,
     /// Message writes of one connection commit in the order they were sent.
     pub write_order: &'a Arc<tokio::sync::Mutex<()>>,
 }
@@ -96,15 +98,22 @@ pub(super) fn command(session: Session<'_>, command: Command) -> Step {
         } else {
             Err(ApiError::Forbidden("You are not a member of this room.".into()))
         }),
-        Command::PresenceSet(d) => Step::Done(match (d.status(), caller.role) {
-            (_, Role::Guest) => Err(ApiError::Forbidden("Guests have no presence.".into())),
-            (Err(e), _) => Err(e),
+        Command::PresenceSet(d) => match (d.status(), caller.role) {
+            (_, Role::Guest) => Step::Done(Err(ApiError::Forbidden("Guests have no presence.".into()))),
+            (Err(e), _) => Step::Done(Err(e)),
             (Ok(status), _) => {
+                // This connection at once; then stored, so reconnects and new devices start with
+                // it, and taken by every other connection of the user, on every instance.
                 let set = presence::SetStatus { user_id: caller.id, conn_id: session.conn_id, status };
                 state.realtime.presence().do_send(set);
-                Ok(ReplyData::Empty(Empty {}))
+                Step::Run(Box::pin(async move {
+                    let _in_order = order.lock().await;
+                    social::choose_status(&state, &caller, status).await?;
+                    state.realtime.status_chosen(caller.id, status);
+                    Ok(ReplyData::Empty(Empty {}))
+                }))
             }
-        }),
+        },
         Command::PresenceSubscribe(d) => {
             if d.user_ids.len() > MAX_PRESENCE_SUBSCRIBE {
                 let e = ApiError::validation("user_ids", format!("At most {MAX_PRESENCE_SUBSCRIBE} users."));
@@ -113,26 +122,24 @@ pub(super) fn command(session: Session<'_>, command: Command) -> Step {
             // The total per connection is bounded too: each watched user is a broker
             // subscription (with Redis, a channel every change of the set copies whole), and
             // guests may subscribe.
+            // Users named count whether or not their presence turns out to be the caller's to see
+            // (each costs a check, and the answer must not tell the two apart).
             let max = state.settings.quota.presence_subscriptions_per_connection_max;
-            let new: HashSet<UserId> = d.user_ids.iter().filter(|u| !session.watched.contains(u)).copied().collect();
-            if session.watched.len() + new.len() > max {
+            let new: HashSet<UserId> = d.user_ids.iter().filter(|u| !session.named.contains(u)).copied().collect();
+            if session.named.len() + new.len() > max {
                 let e = ApiError::validation(
                     "user_ids",
                     format!(
                         "A connection may watch at most {max} users; this one watches {} and these would add {}.",
-                        session.watched.len(),
+                        session.named.len(),
                         new.len()
                     ),
                 );
                 return Step::Done(Err(e));
             }
-            let ids = d.user_ids.clone();
-            Step::Watch(
-                d.user_ids,
-                Box::pin(async move {
-                    let statuses = social::presence_statuses(&state, &ids).await?;
-                    Ok(ReplyData::Statuses { statuses })
-                }),
+            Step::Subscribe(
+                new.into_iter().collect(),
+                Box::pin(async move { social::presence_statuses(&state, &caller, &d.user_ids).await }),
             )
         }
         Command::AuthRefresh(d) => Step::Refresh(Box::pin(async move {

@@ -28,6 +28,7 @@ pub mod registry;
 pub mod revalidate;
 pub mod room;
 pub mod sockets;
+pub mod watch_quota;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,6 +36,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actix::{Actor, Addr};
+use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use secrecy::ExposeSecret;
 
@@ -43,7 +45,7 @@ use crate::db::PgPool;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{RoomId, Seq, UserId};
 use crate::protocol::events::{MemberAdded, MemberRemoved, RoomDeleted, Typing};
-use crate::protocol::presence::Visible;
+use crate::protocol::presence::{Status, Visible};
 use crate::protocol::{CloseReason, ServerEvent};
 use crate::service::notify::Notify;
 use crate::views::{RoomView, UserView};
@@ -54,6 +56,7 @@ use cluster::ClusterPresence;
 use presence::Presence;
 use registry::Registry;
 use revalidate::LocalSockets;
+use watch_quota::WatchQuota;
 
 /// The real-time side of one instance. Services see it as [`Notify`]; the connection actors
 /// and the WebSocket route use the rest.
@@ -69,6 +72,8 @@ pub struct Realtime {
     connections: AtomicUsize,
     /// The same connections as the database re-check sees them (`revalidate.rs`).
     sockets: Arc<LocalSockets>,
+    /// Presence subscriptions per user over their connections here.
+    watch_quota: WatchQuota,
 }
 
 impl Realtime {
@@ -118,6 +123,7 @@ impl Realtime {
             shutdown,
             connections: AtomicUsize::new(0),
             sockets,
+            watch_quota: WatchQuota::new(all.quota.presence_subscriptions_per_user_max),
         }))
     }
 
@@ -158,6 +164,16 @@ impl Realtime {
 
     pub(crate) fn connection_closed(&self) {
         self.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The user chose a status (`presence.set`, already stored): every one of their connections,
+    /// on every instance, takes it.
+    pub(crate) fn status_chosen(&self, user_id: UserId, status: Status) {
+        self.broker.publish(Topic::User(user_id), Envelope::Control(Control::ChooseStatus { status }));
+    }
+
+    pub(crate) fn watch_quota(&self) -> &WatchQuota {
+        &self.watch_quota
     }
 
     /// Resolves when shutdown begins.
@@ -229,6 +245,11 @@ impl Notify for Realtime {
         self.broker.publish(Topic::User(b), Envelope::Control(Control::WatchPresence { user_id: a }));
     }
 
+    fn blocked(&self, a: UserId, b: UserId) {
+        self.broker.publish(Topic::User(a), Envelope::Control(Control::UnwatchPresence { user_id: b }));
+        self.broker.publish(Topic::User(b), Envelope::Control(Control::UnwatchPresence { user_id: a }));
+    }
+
     fn support_opened(&self, room_id: RoomId, event: &ServerEvent<'_>) {
         // A new session's room has no history yet that staff could have seen.
         self.broker.publish(Topic::Staff, Envelope::Control(Control::Attach { room_id, from_seq: Some(Seq::ZERO) }));
@@ -248,6 +269,25 @@ impl Notify for Realtime {
                 }
             }
             self.presence.send(presence::Query(ids)).await.unwrap_or_default()
+        })
+    }
+
+    fn recent_last_seen(&self, ids: Vec<UserId>) -> BoxFuture<'_, HashMap<UserId, DateTime<Utc>>> {
+        Box::pin(async move {
+            // With Redis, the time the cluster's offline event carried; this instance's own for
+            // the rest (Redis away, or the user never reported there).
+            let mut seen = HashMap::new();
+            if let Some(cluster) = &self.cluster {
+                match cluster.last_seen(&ids).await {
+                    Ok(found) => seen = found,
+                    Err(e) => tracing::debug!("last seen times from Redis unavailable: {e}"),
+                }
+            }
+            let rest: Vec<UserId> = ids.into_iter().filter(|id| !seen.contains_key(id)).collect();
+            if !rest.is_empty() {
+                seen.extend(self.presence.send(presence::LastSeen(rest)).await.unwrap_or_default());
+            }
+            seen
         })
     }
 

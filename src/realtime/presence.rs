@@ -40,6 +40,10 @@ pub struct Presence {
     users: HashMap<UserId, UserPresence>,
     dirty: HashSet<UserId>,
     unsaved_last_seen: HashMap<UserId, DateTime<Utc>>,
+    /// When users whose last connection here closed were last seen, kept a while after the
+    /// batched save: `presence.subscribe` and friend lists answer with the same time the
+    /// `presence` event carried, not an older saved one.
+    recent_last_seen: HashMap<UserId, DateTime<Utc>>,
     broker: Arc<dyn Broker>,
     pool: PgPool,
     grace: Duration,
@@ -62,6 +66,7 @@ impl Presence {
             users: HashMap::new(),
             dirty: HashSet::new(),
             unsaved_last_seen: HashMap::new(),
+            recent_last_seen: HashMap::new(),
             broker,
             pool,
             grace,
@@ -124,6 +129,10 @@ impl Presence {
 
     /// Writes the batch of last-seen times in one statement.
     fn save_last_seen(&mut self, ctx: &mut Context<Self>) {
+        // Long after the save that carries them has committed.
+        let keep = chrono::Duration::from_std(self.save_every * 3 + Duration::from_secs(10)).unwrap_or_default();
+        let cutoff = Utc::now() - keep;
+        self.recent_last_seen.retain(|_, seen| *seen > cutoff);
         if self.unsaved_last_seen.is_empty() {
             return;
         }
@@ -163,6 +172,9 @@ impl Actor for Presence {
 pub struct Connect {
     pub user_id: UserId,
     pub conn_id: ConnId,
+    /// The status the user chose last (stored with the account): a new connection starts with
+    /// it.
+    pub status: Status,
 }
 
 #[derive(Message)]
@@ -178,6 +190,26 @@ pub struct SetStatus {
     pub user_id: UserId,
     pub conn_id: ConnId,
     pub status: Status,
+}
+
+/// When these users were last seen, as far as this instance knows it live (absent: it does not,
+/// and the saved `users.last_seen_at` stands).
+#[derive(Message)]
+#[rtype(result = "HashMap<UserId, DateTime<Utc>>")]
+pub struct LastSeen(pub Vec<UserId>);
+
+impl Handler<LastSeen> for Presence {
+    type Result = MessageResult<LastSeen>;
+    fn handle(&mut self, LastSeen(ids): LastSeen, _: &mut Context<Self>) -> Self::Result {
+        let out = ids
+            .into_iter()
+            .filter_map(|id| {
+                let live = self.users.get(&id).filter(|u| u.conns.is_empty()).and_then(|u| u.last_seen);
+                Some((id, live.or_else(|| self.recent_last_seen.get(&id).copied())?))
+            })
+            .collect();
+        MessageResult(out)
+    }
 }
 
 /// The visible status of each of these users on this instance (absent: offline here).
@@ -220,7 +252,7 @@ impl Handler<Connect> for Presence {
     type Result = ();
     fn handle(&mut self, m: Connect, _: &mut Context<Self>) {
         let user = self.users.entry(m.user_id).or_default();
-        user.conns.insert(m.conn_id, Status::Online);
+        user.conns.insert(m.conn_id, m.status);
         user.empty_since = None;
         self.dirty.insert(m.user_id);
     }
@@ -236,6 +268,7 @@ impl Handler<Disconnect> for Presence {
                 user.empty_since = Some(Instant::now());
                 user.last_seen = Some(now);
                 self.unsaved_last_seen.insert(m.user_id, now);
+                self.recent_last_seen.insert(m.user_id, now);
             }
             self.dirty.insert(m.user_id);
         }

@@ -264,3 +264,69 @@ pub async fn change_password(state: &AppState, user: &User, current: String, new
     state.notify.close_user(user_id, CloseReason::PasswordChanged);
     Ok(())
 }
+
+/// `DELETE /users/me`: the user deletes their own account, confirming with their password.
+///
+/// # Errors
+/// `forbidden` for a wrong password; database failures.
+pub async fn delete_own_account(state: &AppState, user: &User, password: String) -> ApiResult<()> {
+    let ok = state.passwords.verify(password, user.password_hash.clone()).await?;
+    if !ok {
+        return Err(ApiError::Forbidden("The password is wrong.".into()));
+    }
+    erase_account(state, user.id, None).await
+}
+
+/// Deletes an account, the way docs/protocol.md ("Deleting an account") describes: the row goes,
+/// and with it (by foreign key) the email, password, sessions, memberships, friendships, friend
+/// requests, blocks and reactions; the messages stay in their rooms with `sender_id` null, shown
+/// as a deleted user. Rooms the account owned pass to their next owner as when an owner leaves.
+/// `audit` is the entry to record in the same transaction (an admin's or the operator's deletion).
+/// After the commit the rooms' members hear `room.member_removed` and the account's sockets are
+/// closed.
+///
+/// # Errors
+/// `not_found` when the account is already gone; database failures.
+pub async fn erase_account(
+    state: &AppState,
+    id: UserId,
+    audit: Option<(Option<UserId>, serde_json::Value)>,
+) -> ApiResult<()> {
+    use crate::db::models::MemberRole;
+    use crate::db::queries::rooms;
+    let mut conn = state.db().await?;
+    let rooms_left = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            let memberships = rooms::memberships_of(conn, id).await?;
+            for (room_id, role) in &memberships {
+                if *role != MemberRole::Owner {
+                    continue;
+                }
+                // As when an owner leaves: the longest-standing moderator, else member.
+                let mut rest: Vec<_> = rooms::members(conn, *room_id)
+                    .await?
+                    .into_iter()
+                    .map(|(m, _)| m)
+                    .filter(|m| m.user_id != id)
+                    .collect();
+                rest.sort_by_key(|m| std::cmp::Reverse(m.role));
+                if let Some(heir) = rest.first() {
+                    rooms::set_member_role(conn, *room_id, heir.user_id, MemberRole::Owner).await?;
+                }
+            }
+            if let Some((actor, details)) = audit {
+                crate::service::audit::record_by(conn, actor, crate::service::audit::Action::UserDeleted, id, details)
+                    .await?;
+            }
+            if users::delete(conn, id).await? == 0 {
+                return Err(ApiError::NotFound("No such user.".into()));
+            }
+            Ok(memberships.into_iter().map(|(room_id, _)| room_id).collect::<Vec<_>>())
+        })
+        .await?;
+    for room_id in rooms_left {
+        state.notify.member_removed(room_id, id);
+    }
+    state.notify.close_user(id, CloseReason::AccountDeleted);
+    Ok(())
+}

@@ -288,3 +288,29 @@ pub async fn reset_password(state: &AppState, by: Actor<'_>, id: UserId, passwor
     state.notify.close_user(id, CloseReason::PasswordChanged);
     Ok(())
 }
+
+/// `DELETE /admin/users/{id}`: deletes an account as its user could (see
+/// [`accounts::erase_account`]), recorded in the audit log as `user.deleted`, and closes its
+/// sockets. Admins delete their own account with `DELETE /users/me`, which asks for the password.
+///
+/// # Errors
+/// `not_found` for an unknown user; `forbidden` for an admin deleting themselves;
+/// `validation_failed` for a guest (guests go with their support session, by the retention job).
+pub async fn delete_user(state: &AppState, by: Actor<'_>, id: UserId) -> ApiResult<()> {
+    if by.id() == Some(id) {
+        return Err(ApiError::Forbidden("Delete your own account with DELETE /users/me.".into()));
+    }
+    let target = {
+        let mut conn = state.db().await?;
+        users::find(&mut conn, id).await?.ok_or_else(|| ApiError::NotFound("No such user.".into()))?
+    };
+    if target.role == Role::Guest {
+        return Err(ApiError::validation(
+            "id",
+            "Guests are support visitors: they are deleted with their support session by the retention job.",
+        ));
+    }
+    // The username is not recorded: the deletion removes it everywhere else, and the entry's
+    // target id is enough to match it with earlier entries about the same account.
+    accounts::erase_account(state, id, Some((by.id(), by.details(json!({}))))).await
+}

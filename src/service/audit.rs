@@ -25,6 +25,7 @@ pub enum Action {
     UserUnbanned,
     UserPasswordReset,
     UserTokensRevoked,
+    UserDeleted,
     MessageDeleted,
     RoomUpdated,
     RoomMembersAdded,
@@ -43,6 +44,7 @@ impl Action {
             Action::UserUnbanned => "user.unbanned",
             Action::UserPasswordReset => "user.password_reset",
             Action::UserTokensRevoked => "user.tokens_revoked",
+            Action::UserDeleted => "user.deleted",
             Action::MessageDeleted => "message.deleted",
             Action::RoomUpdated => "room.updated",
             Action::RoomMembersAdded => "room.members_added",
@@ -60,7 +62,8 @@ impl Action {
             | Action::UserBanned
             | Action::UserUnbanned
             | Action::UserPasswordReset
-            | Action::UserTokensRevoked => "user",
+            | Action::UserTokensRevoked
+            | Action::UserDeleted => "user",
             Action::MessageDeleted => "message",
             Action::RoomUpdated
             | Action::RoomMembersAdded
@@ -120,7 +123,7 @@ pub struct AuditEntryView {
     /// (then `details` has `"via": "cli"`).
     pub actor_id: Option<UserId>,
     /// `user.role_changed`, `user.banned`, `user.unbanned`, `user.password_reset`,
-    /// `user.tokens_revoked`, `message.deleted`, `room.updated`,
+    /// `user.tokens_revoked`, `user.deleted`, `message.deleted`, `room.updated`,
     /// `room.members_added`, `room.member_removed`, `room.member_role_changed`, `room.deleted`,
     /// `support.session_closed` or `contact.deleted`.
     pub action: String,

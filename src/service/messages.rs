@@ -71,7 +71,8 @@ async fn view(conn: &mut AsyncPgConnection, m: Message) -> ApiResult<MessageView
     Ok(MessageView::new(m, &reactions))
 }
 
-/// In a direct room, a block either way stops messages.
+/// In a direct room, a block either way stops messages, edits and reactions (deleting one's own
+/// messages stays possible).
 async fn check_direct_block(conn: &mut AsyncPgConnection, access: &RoomAccess) -> ApiResult<()> {
     if access.room.kind != RoomKind::Direct {
         return Ok(());
@@ -302,13 +303,14 @@ async fn load_message(
 /// `PATCH /messages/{id}`: the sender changes the body; the message takes a new rev.
 ///
 /// # Errors
-/// `forbidden` for anyone but the sender (who must still be in the room); `conflict` for a
-/// deleted message; body errors as [`send`].
+/// `forbidden` for anyone but the sender (who must still be in the room) and in a direct room with
+/// a block either way; `conflict` for a deleted message; body errors as [`send`].
 pub async fn edit(state: &AppState, caller: &Caller, id: MessageId, body: &str) -> ApiResult<MessageView> {
     validate_body(body)?;
     let mut conn = state.db().await?;
     let (m, access) = load_message(&mut conn, caller, id).await?;
     access.require_write()?;
+    check_direct_block(&mut conn, &access).await?;
     if m.sender_id != Some(caller.id) {
         return Err(ApiError::Forbidden("Only the sender can edit a message.".into()));
     }
@@ -394,13 +396,14 @@ fn validate_emoji(emoji: &str) -> ApiResult<()> {
 /// adding a reaction twice or removing one that is not there returns the message unchanged.
 ///
 /// # Errors
-/// `forbidden` for non-members; `conflict` on a deleted message; `validation_failed` for a bad
-/// emoji.
+/// `forbidden` for non-members and in a direct room with a block either way; `conflict` on a
+/// deleted message; `validation_failed` for a bad emoji.
 pub async fn react(state: &AppState, caller: &Caller, id: MessageId, emoji: &str, add: bool) -> ApiResult<MessageView> {
     validate_emoji(emoji)?;
     let mut conn = state.db().await?;
     let (m, access) = load_message(&mut conn, caller, id).await?;
     access.require_write()?;
+    check_direct_block(&mut conn, &access).await?;
     let (room_id, user_id, emoji) = (m.room_id, caller.id, emoji.to_owned());
     let quota = state.settings.quota.clone();
     let message = conn

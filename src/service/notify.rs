@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 
 use crate::error::ApiResult;
@@ -35,6 +36,10 @@ pub trait Notify: Send + Sync {
     /// Two users became friends: each starts receiving the other's presence.
     fn befriended(&self, a: UserId, b: UserId);
 
+    /// One user blocked the other: neither receives the other's presence any more, whatever
+    /// made them receive it (friendship, a subscription).
+    fn blocked(&self, a: UserId, b: UserId);
+
     /// A new support session (`support.session_created`): every online admin and moderator hears
     /// it, and their connections follow the room from now on.
     fn support_opened(&self, room_id: RoomId, event: &ServerEvent<'_>);
@@ -45,6 +50,11 @@ pub trait Notify: Send + Sync {
     /// The status others see of each of these users that is not offline, across the cluster
     /// when there is one.
     fn live_statuses(&self, ids: Vec<UserId>) -> BoxFuture<'_, HashMap<UserId, Visible>>;
+
+    /// When each of these users was last seen, where the real-time side knows a time that may
+    /// not be saved yet (the one their `presence` event carried); absent ones: the saved time
+    /// stands.
+    fn recent_last_seen(&self, ids: Vec<UserId>) -> BoxFuture<'_, HashMap<UserId, DateTime<Utc>>>;
 
     /// How many users have at least one open connection on this instance.
     fn online_count(&self) -> BoxFuture<'_, ApiResult<usize>>;

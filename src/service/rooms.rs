@@ -100,6 +100,19 @@ async fn other_users(conn: &mut AsyncPgConnection, caller: UserId, ids: &[UserId
     Ok(found)
 }
 
+/// Nobody is put in a group by someone they block.
+///
+/// # Errors
+/// `forbidden` when one of `users` blocks `caller`.
+async fn refuse_blockers(conn: &mut AsyncPgConnection, caller: UserId, users: &[User]) -> ApiResult<()> {
+    let ids: Vec<UserId> = users.iter().map(|u| u.id).collect();
+    if social::blockers_among(conn, caller, &ids).await?.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("You cannot add a user who blocks you.".into()))
+    }
+}
+
 /// `POST /rooms`. Returns the room and whether it was created (a direct room that already
 /// existed comes back with `false`).
 ///
@@ -126,6 +139,7 @@ async fn create_group(state: &AppState, caller: &Caller, req: CreateRoom) -> Api
     }
     let mut conn = state.db().await?;
     let others = other_users(&mut conn, caller.id, &req.member_ids).await?;
+    refuse_blockers(&mut conn, caller.id, &others).await?;
     let mut everyone = vec![UserView::public(&caller.user)];
     everyone.extend(others.iter().map(UserView::public));
     let caller_id = caller.id;
@@ -292,6 +306,14 @@ pub async fn update(state: &AppState, caller: &Caller, room_id: RoomId, req: Upd
     if let Some(Some(topic)) = &req.topic {
         validate_topic(topic)?;
     }
+    // Staff do not read private rooms they are not in: by global role alone they may rename or
+    // clean up a room, but not open a private one to anyone (themselves included).
+    if req.is_public == Some(true) && !access.room.is_public && access.moderates_by_global_role() {
+        return Err(ApiError::Forbidden(
+            "Only the room's owner or moderators may make a private room public; staff do not open private rooms."
+                .into(),
+        ));
+    }
     let changes = RoomChanges { name, topic: req.topic, is_public: req.is_public };
     if changes.name.is_none() && changes.topic.is_none() && changes.is_public.is_none() {
         return Ok(RoomView::new(&access.room));
@@ -368,7 +390,16 @@ pub async fn add_members(
     if user_ids.is_empty() {
         return Err(ApiError::validation("user_ids", "Name at least one user."));
     }
+    // Adding an account (any account: it may be one of theirs) would let staff read a private
+    // room they are not in; only the room's owner and moderators add members to one.
+    if !access.room.is_public && access.moderates_by_global_role() {
+        return Err(ApiError::Forbidden(
+            "Only the room's owner or moderators may add members to a private room; staff do not open private rooms."
+                .into(),
+        ));
+    }
     let users = other_users(&mut conn, caller.id, user_ids).await?;
+    refuse_blockers(&mut conn, caller.id, &users).await?;
     let new: Vec<NewRoomMember> =
         users.iter().map(|u| NewRoomMember { room_id, user_id: u.id, role: MemberRole::Member }).collect();
     let audited = access.moderates_by_global_role();

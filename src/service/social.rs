@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::Serialize;
 
@@ -14,7 +15,7 @@ use crate::error::{ApiError, ApiResult, ConflictExt};
 use crate::ids::{FriendRequestId, RoomId, UserId};
 use crate::protocol::ServerEvent;
 use crate::protocol::events::{FriendAccepted, FriendRequest};
-use crate::protocol::presence::Visible;
+use crate::protocol::presence::{Status, Visible};
 use crate::state::AppState;
 use crate::views::{BlockView, FriendRequestView, FriendView, PresenceView, UserView, UserWithPresence};
 
@@ -24,22 +25,36 @@ pub struct FriendRequests {
     pub outgoing: Vec<FriendRequestView>,
 }
 
-/// Live statuses from the presence tracker for these users; absent ones are offline.
-async fn live_statuses(state: &AppState, ids: Vec<UserId>) -> HashMap<UserId, Visible> {
-    state.notify.live_statuses(ids).await
+/// The live side of presence for some users: who is not offline, and when the ones who went
+/// offline lately were last seen (a time the database may not hold yet).
+struct Live {
+    statuses: HashMap<UserId, Visible>,
+    last_seen: HashMap<UserId, DateTime<Utc>>,
 }
 
-/// What others see of a user's presence: the live status, or offline with when they were last
-/// seen.
-fn presence_of(user: &User, live: &HashMap<UserId, Visible>) -> PresenceView {
-    match live.get(&user.id) {
-        Some(status) if user.role != Role::Guest => PresenceView { status: *status, last_seen_at: None },
-        _ => PresenceView { status: Visible::Offline, last_seen_at: user.last_seen_at },
+impl Live {
+    async fn of(state: &AppState, ids: Vec<UserId>) -> Self {
+        let statuses = state.notify.live_statuses(ids.clone()).await;
+        let offline: Vec<UserId> = ids.into_iter().filter(|id| !statuses.contains_key(id)).collect();
+        let last_seen = if offline.is_empty() { HashMap::new() } else { state.notify.recent_last_seen(offline).await };
+        Self { statuses, last_seen }
     }
-}
 
-fn with_presence(user: &User, live: &HashMap<UserId, Visible>) -> UserWithPresence {
-    UserWithPresence { user: UserView::public(user), presence: presence_of(user, live) }
+    /// What others see of a user's presence: the live status, or offline with when they were
+    /// last seen: the time their `presence` event carried, where the saved one is older.
+    fn presence_of(&self, user: &User) -> PresenceView {
+        match self.statuses.get(&user.id) {
+            Some(status) if user.role != Role::Guest => PresenceView { status: *status, last_seen_at: None },
+            _ => {
+                let live = self.last_seen.get(&user.id).copied();
+                PresenceView { status: Visible::Offline, last_seen_at: live.max(user.last_seen_at) }
+            }
+        }
+    }
+
+    fn with_presence(&self, user: &User) -> UserWithPresence {
+        UserWithPresence { user: UserView::public(user), presence: self.presence_of(user) }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -49,17 +64,39 @@ pub struct PresenceStatus {
     pub presence: PresenceView,
 }
 
-/// `presence.subscribe`'s answer: each named user's status (unknown users are left out).
+/// `presence.subscribe`: those of the named users whose presence the caller may see, and their
+/// statuses. Unknown users, guests, and users whose presence is not the caller's to see are left
+/// out alike, so the answer does not tell them apart: see [`social::presence_visible_to`] for
+/// who sees whom (friends, room co-members, staff, or everyone where the user allows it; never
+/// across a block).
 ///
 /// # Errors
 /// Database failures only.
-pub async fn presence_statuses(state: &AppState, ids: &[UserId]) -> ApiResult<Vec<PresenceStatus>> {
+pub async fn presence_statuses(
+    state: &AppState,
+    caller: &Caller,
+    ids: &[UserId],
+) -> ApiResult<(Vec<UserId>, Vec<PresenceStatus>)> {
     let users = {
         let mut conn = state.db().await?;
-        users::find_many(&mut conn, ids).await?
+        let visible = social::presence_visible_to(&mut conn, caller.id, caller.role.is_staff(), ids).await?;
+        users::find_many(&mut conn, &visible).await?
     };
-    let live = live_statuses(state, ids.to_vec()).await;
-    Ok(users.iter().map(|u| PresenceStatus { user_id: u.id, presence: presence_of(u, &live) }).collect())
+    let visible: Vec<UserId> = users.iter().map(|u| u.id).collect();
+    let live = Live::of(state, visible.clone()).await;
+    let statuses = users.iter().map(|u| PresenceStatus { user_id: u.id, presence: live.presence_of(u) }).collect();
+    Ok((visible, statuses))
+}
+
+/// `presence.set`: keeps the chosen status with the account, so that the user's next
+/// connections (a reconnect, another device) start with it.
+///
+/// # Errors
+/// Database failures only.
+pub async fn choose_status(state: &AppState, caller: &Caller, status: Status) -> ApiResult<()> {
+    let mut conn = state.db().await?;
+    users::set_presence_status(&mut conn, caller.id, status.into()).await?;
+    Ok(())
 }
 
 /// What a new connection needs: the user's rooms (to attach to) and friends (whose presence to
@@ -92,8 +129,8 @@ pub async fn friends(state: &AppState, caller: &Caller) -> ApiResult<Vec<FriendV
     let mut conn = state.db().await?;
     let rows = social::friends(&mut conn, caller.id).await?;
     drop(conn);
-    let live = live_statuses(state, rows.iter().map(|(_, u)| u.id).collect()).await;
-    Ok(rows.iter().map(|(since, u)| FriendView { user: with_presence(u, &live), since: *since }).collect())
+    let live = Live::of(state, rows.iter().map(|(_, u)| u.id).collect()).await;
+    Ok(rows.iter().map(|(since, u)| FriendView { user: live.with_presence(u), since: *since }).collect())
 }
 
 /// `POST /friends/requests`.
@@ -181,8 +218,8 @@ pub async fn accept(state: &AppState, caller: &Caller, request_id: FriendRequest
     state.notify.befriended(caller.id, friend.id);
     let user = UserView::public(&caller.user);
     state.notify.user_event(friend.id, &ServerEvent::FriendAccepted(FriendAccepted { user: &user }));
-    let live = live_statuses(state, vec![friend.id]).await;
-    Ok(FriendView { user: with_presence(&friend, &live), since })
+    let live = Live::of(state, vec![friend.id]).await;
+    Ok(FriendView { user: live.with_presence(&friend), since })
 }
 
 /// `POST /friends/requests/{id}/decline`: the recipient declines, or the sender withdraws.
@@ -227,6 +264,9 @@ pub async fn block(state: &AppState, caller: &Caller, user_id: UserId) -> ApiRes
             Ok((block, existed))
         })
         .await?;
+    // A block hides presence both ways, also where a subscription or the ended friendship had
+    // each receiving the other's.
+    state.notify.blocked(a, b);
     Ok((BlockView { user: UserView::public(&target), created_at: block.created_at }, !existed))
 }
 

@@ -2,7 +2,7 @@
 
 use diesel_async::AsyncConnection;
 
-use crate::db::models::UserChanges;
+use crate::db::models::{PresenceVisibility, UserChanges};
 use crate::db::queries::users;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::UserId;
@@ -16,6 +16,7 @@ pub struct ProfileUpdate {
     pub display_name: Option<String>,
     pub bio: Option<Option<String>>,
     pub avatar_url: Option<Option<String>>,
+    pub presence_visibility: Option<PresenceVisibility>,
 }
 
 /// `PATCH /users/me`.
@@ -30,9 +31,18 @@ pub async fn update_profile(state: &AppState, user_id: UserId, update: ProfileUp
     if let Some(Some(url)) = &update.avatar_url {
         validate::avatar_url(url)?;
     }
-    let changes = UserChanges { display_name, bio: update.bio, avatar_url: update.avatar_url };
+    let changes = UserChanges {
+        display_name,
+        bio: update.bio,
+        avatar_url: update.avatar_url,
+        presence_visibility: update.presence_visibility,
+    };
     let mut conn = state.db().await?;
-    let user = if changes.display_name.is_none() && changes.bio.is_none() && changes.avatar_url.is_none() {
+    let nothing = changes.display_name.is_none()
+        && changes.bio.is_none()
+        && changes.avatar_url.is_none()
+        && changes.presence_visibility.is_none();
+    let user = if nothing {
         users::find(&mut conn, user_id).await?.ok_or_else(|| ApiError::NotFound("No such user.".into()))?
     } else {
         users::update_profile(&mut conn, user_id, &changes).await?

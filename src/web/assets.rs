@@ -17,10 +17,14 @@ pub struct Asset {
 
 macro_rules! asset {
     ($path:literal, $type:expr) => {
+        asset!($path, $type, $path)
+    };
+    // Served at `$path`, read from `web/$file`.
+    ($path:literal, $type:expr, $file:literal) => {
         Asset {
             path: $path,
             content_type: $type,
-            bytes: include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/", $path)),
+            bytes: include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/", $file)),
         }
     };
 }
@@ -31,7 +35,8 @@ const CSS: &str = "text/css; charset=utf-8";
 /// Everything under `/static/`. The pages (index.html, admin.html) and the widget's loader are
 /// not here: they are served at `/`, `/admin` and `/widget.js` with the version filled in.
 static ASSETS: &[Asset] = &[
-    asset!("plauder-client.js", JS),
+    // The npm package's module (web/client/), served as is: one file, two ways to get it.
+    asset!("plauder-client.js", JS, "client/plauder-client.js"),
     asset!("app.css", CSS),
     asset!("icon.svg", "image/svg+xml"),
     asset!("theme.js", JS),

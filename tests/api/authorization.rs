@@ -107,7 +107,8 @@ async fn every_caller_against_every_room_action() {
         ("react", [NO, OK, OK, OK, NO, NO]),
         ("mark read", [NO, OK, OK, OK, NO, NO]),
         ("rename", [NO, NO, OK, OK, OK, OK]),
-        ("add member", [NO, NO, NEW, NEW, NEW, NEW]),
+        // Staff do not open private rooms they are not in (moderation.rs).
+        ("add member", [NO, NO, NEW, NEW, NO, NO]),
         ("kick member", [NO, NO, GONE, GONE, GONE, GONE]),
         ("kick moderator", [NO, NO, NO, GONE, GONE, GONE]),
         ("set role", [NO, NO, NO, OK, NO, OK]),

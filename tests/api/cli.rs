@@ -1,6 +1,6 @@
 //! The `plauder` binary: migrate, user create, the administrative commands (set-role, ban,
-//! unban, reset-password, token revoke, stats, config check), and start-up refusing bad
-//! configuration.
+//! unban, reset-password, token revoke, stats, retention run, config check), and start-up
+//! refusing bad configuration.
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -406,4 +406,37 @@ async fn healthcheck_exits_0_only_when_the_server_is_ready() {
     assert!(stderr(&out).contains("404"), "{}", stderr(&out));
     let out = check(format!("http://127.0.0.1:{}/health/ready", crate::cluster_support::free_port())).await;
     assert_eq!(out.status.code(), Some(1));
+}
+
+#[actix_web::test]
+async fn retention_run_deletes_what_is_past_its_age_and_prints_the_counts() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    app.register("bob").await;
+    app.sql(&format!("UPDATE refresh_tokens SET expires_at = now() - interval '8 days' WHERE user_id = '{}'", ada.id))
+        .await;
+    let visitor = crate::helpers::open_session(&app, "visitor").await;
+    app.sql(&format!(
+        "UPDATE support_sessions SET status = 'closed', closed_at = now() - interval '100 days' WHERE id = '{}'",
+        visitor.session_id
+    ))
+    .await;
+
+    let out = run(&app, &["retention", "run"]);
+
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).trim(),
+        "retention pass completed: deleted 1 refresh token(s), 1 support session(s), 1 guest(s)",
+        "{}",
+        stderr(&out)
+    );
+    // The guest's token went with it; bob's fresh one stays.
+    assert_eq!(app.count("SELECT count(*) AS n FROM refresh_tokens").await, 1);
+    let again = run(&app, &["retention", "run"]);
+    assert!(
+        stdout(&again).contains("deleted 0 refresh token(s), 0 support session(s), 0 guest(s)"),
+        "{}",
+        stdout(&again)
+    );
 }

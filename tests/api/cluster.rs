@@ -106,6 +106,50 @@ async fn presence_is_the_same_on_every_instance() {
     assert!(ev["last_seen_at"].is_string(), "{ev}");
 }
 
+/// Presence privacy, the chosen status and the last-seen time hold across instances: a status
+/// chosen on alpha is every device's, on beta too, and a reconnect keeps it; a stranger on beta
+/// learns nothing; beta answers with the last-seen time alpha's event carried before any save.
+#[actix_web::test]
+async fn chosen_status_privacy_and_last_seen_hold_across_instances() {
+    let c = Cluster::start_with(&redis_url(), |s| s.realtime.last_seen_flush_ms = 60_000).await;
+    let ada = c.front.register("ada").await;
+    let bob = c.front.register("bob").await;
+    let eve = c.front.register("eve").await;
+    c.front.befriend(&ada, &bob).await;
+    let mut bob_b = c.ws_on(&bob.access_token, "beta").await;
+    let mut eve_b = c.ws_on(&eve.access_token, "beta").await;
+    let mut phone = c.ws_on(&ada.access_token, "alpha").await;
+    let laptop = c.ws_on(&ada.access_token, "beta").await;
+    assert_eq!(presence_of(&mut bob_b, &ada).await["status"], "online");
+    let r = eve_b.command("presence.subscribe", json!({"user_ids": [ada.id]})).await;
+    assert_eq!(r["data"]["statuses"], json!([]), "not eve's to see: {r}");
+
+    // Chosen on alpha, taken by the laptop on beta: invisible wins over nothing left online.
+    assert_eq!(phone.command("presence.set", json!({"status": "invisible"})).await["ok"], true);
+    assert_eq!(presence_of(&mut bob_b, &ada).await["status"], "offline");
+    laptop.close().await;
+    let _again = c.ws_on(&ada.access_token, "beta").await;
+    let frames = bob_b.frames_within(Duration::from_millis(800)).await;
+    assert!(frames.iter().all(|f| f["type"] != "presence"), "still invisible after a reconnect: {frames:?}");
+    let frames = eve_b.frames_within(Duration::from_millis(10)).await;
+    assert!(frames.iter().all(|f| f["type"] != "presence"), "{frames:?}");
+
+    phone.command("presence.set", json!({"status": "online"})).await;
+    assert_eq!(presence_of(&mut bob_b, &ada).await["status"], "online");
+    phone.close().await;
+    drop(_again);
+    let ev = presence_of(&mut bob_b, &ada).await;
+    assert_eq!(ev["status"], "offline");
+    for app in [&c.a, &c.b] {
+        let answer = c.ws_on(&bob.access_token, if std::ptr::eq(app, &c.a) { "alpha" } else { "beta" }).await;
+        let mut answer = answer;
+        let r = answer.command("presence.subscribe", json!({"user_ids": [ada.id]})).await;
+        assert_eq!(r["data"]["statuses"][0]["last_seen_at"], ev["last_seen_at"], "{r} vs {ev}");
+        let friends = app.friends(&bob).await;
+        assert_eq!(friends["friends"][0]["user"]["presence"]["last_seen_at"], ev["last_seen_at"], "{friends}");
+    }
+}
+
 #[actix_web::test]
 async fn typing_and_read_markers_cross_instances() {
     let c = Cluster::start(&redis_url()).await;

@@ -342,6 +342,14 @@ impl TestApp {
         .await;
     }
 
+    /// The number a `SELECT count(*) AS n …` (or any query of one bigint `n`) answers on this
+    /// test's database.
+    pub async fn count(&self, query: &str) -> i64 {
+        let mut conn = AsyncPgConnection::establish(&self.db_url).await.expect("connect");
+        let row: Count = sql_query(query).get_result(&mut conn).await.expect("count query");
+        row.n
+    }
+
     /// Runs SQL against this test's database, for arranging states the API cannot reach.
     pub async fn sql(&self, statement: &str) {
         let mut conn = AsyncPgConnection::establish(&self.db_url).await.expect("connect");

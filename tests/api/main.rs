@@ -1,6 +1,7 @@
 //! Integration tests: the real server on a random port against a real PostgreSQL, one fresh
 //! database per test (see helpers.rs). Run them with scripts/test.sh.
 
+mod account_data;
 mod admin;
 mod auth;
 mod authorization;
@@ -13,11 +14,15 @@ mod config;
 mod consistency;
 mod contact;
 mod contract;
+mod cors;
 mod helpers;
+mod hostile;
 mod messages;
+mod moderation;
 mod operations;
 mod ordering;
 mod quotas;
+mod retention;
 mod rooms;
 mod search;
 mod social;

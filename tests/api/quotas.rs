@@ -298,3 +298,36 @@ async fn a_staff_socket_follows_support_rooms_up_to_its_bound_and_opens_the_rest
         .await;
     assert!(frames.iter().all(|f| f["data"]["message"]["body"] != "three again"), "{frames:?}");
 }
+
+#[actix_web::test]
+async fn presence_subscriptions_per_user_are_bounded_over_all_their_connections() {
+    let app = spawn_app_with(|s| {
+        s.quota.presence_subscriptions_per_connection_max = 600;
+        s.quota.presence_subscriptions_per_user_max = 700;
+    })
+    .await;
+    let eve = app.register("eve").await;
+    let batch = |n: usize| (0..n).map(|_| uuid::Uuid::new_v4()).collect::<Vec<_>>();
+    let mut first = app.ws(&eve.access_token).await;
+    let mut second = app.ws(&eve.access_token).await;
+    assert_eq!(first.command("presence.subscribe", json!({"user_ids": batch(500)})).await["ok"], true);
+    // Within the second connection's own bound, past the account's: refused whole, as per
+    // connection.
+    let r = second.command("presence.subscribe", json!({"user_ids": batch(201)})).await;
+    assert_eq!(r["error"]["code"], "validation_failed", "{r}");
+    assert!(r["error"]["details"]["fields"]["user_ids"].as_str().unwrap().contains("700"), "{r}");
+    assert_eq!(second.command("presence.subscribe", json!({"user_ids": batch(200)})).await["ok"], true);
+    let r = second.command("presence.subscribe", json!({"user_ids": batch(1)})).await;
+    assert_eq!(r["error"]["code"], "validation_failed", "{r}");
+    // Another account is not affected.
+    let ada = app.register("ada").await;
+    let mut adas = app.ws(&ada.access_token).await;
+    assert_eq!(adas.command("presence.subscribe", json!({"user_ids": batch(500)})).await["ok"], true);
+    // Closing a connection gives its places back.
+    first.close().await;
+    crate::helpers::wait::eventually("the closed connection's places to come back", async || {
+        let r = second.command("presence.subscribe", json!({"user_ids": batch(1)})).await;
+        crate::helpers::wait::check(r, |r| r["ok"] == true)
+    })
+    .await;
+}

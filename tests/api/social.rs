@@ -117,6 +117,7 @@ async fn a_block_ends_friendship_and_stops_requests_and_direct_rooms_both_ways()
         .await
         .unwrap();
     let dm = dm["id"].as_str().unwrap().to_owned();
+    let group = app.group(&ada, "g", &[&bob]).await;
 
     let res = app.post("/api/v1/blocks", Some(&bob.access_token), json!({"user_id": ada.id})).await;
     assert_eq!(res.status(), StatusCode::CREATED);
@@ -138,8 +139,7 @@ async fn a_block_ends_friendship_and_stops_requests_and_direct_rooms_both_ways()
             app.post(&format!("/api/v1/rooms/{dm}/messages"), Some(&me.access_token), json!({"body": "hello?"})).await;
         assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
     }
-    // Group rooms are not affected.
-    let group = app.group(&ada, "g", &[&bob]).await;
+    // A group room they already share is not affected (see moderation.rs for adding).
     app.send(&ada, group, "still fine here").await;
 
     let blocks: Value = app.get("/api/v1/blocks", Some(&bob.access_token)).await.json().await.unwrap();

@@ -77,6 +77,7 @@ fn sample_body(method: &str, path: &str, someone: Uuid) -> Option<Value> {
     let body = match (method, path) {
         ("patch", "/api/v1/users/me") => json!({"bio": "x"}),
         ("post", "/api/v1/users/me/password") => json!({"current_password": "a", "new_password": "b"}),
+        ("delete", "/api/v1/users/me") => json!({"password": "a"}),
         ("post", "/api/v1/friends/requests") | ("post", "/api/v1/blocks") => json!({"user_id": someone}),
         ("post", "/api/v1/rooms") => json!({"kind": "group", "name": "escape"}),
         ("patch", "/api/v1/rooms/{id}") => json!({"name": "renamed"}),

@@ -309,3 +309,24 @@ async fn a_cross_origin_answer_of_a_widget_route_is_readable_errors_included() {
     assert_eq!(res.headers()["access-control-allow-origin"], "*");
     assert_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
 }
+
+/// The npm package (web/client/) and the server share one module: the served file is the
+/// package's, byte for byte, and the package's entry point and types name that file.
+#[actix_web::test]
+async fn the_served_client_library_is_the_npm_packages_module() {
+    let app = spawn_app().await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web/client");
+    let package: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("package.json")).unwrap()).unwrap();
+    assert_eq!(package["type"], "module");
+    let entry = &package["exports"]["."];
+    assert_eq!(entry["default"], "./plauder-client.js", "{package}");
+    assert_eq!(entry["types"], "./plauder-client.d.ts", "{package}");
+    let module = std::fs::read(dir.join("plauder-client.js")).unwrap();
+    let types = std::fs::read_to_string(dir.join("plauder-client.d.ts")).unwrap();
+    assert!(types.contains("export class PlauderClient") && types.contains("export interface Commands"));
+
+    let served = app.get("/static/plauder-client.js", None).await.bytes().await.unwrap();
+    assert_eq!(served.as_ref(), module.as_slice(), "the served file is the package's module");
+    assert!(!std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web/plauder-client.js").exists(), "one copy only");
+}

@@ -58,4 +58,4 @@ pub use refresh_token::{NewRefreshToken, RefreshToken};
 pub use room::{MemberRole, NewRoom, NewRoomMember, Room, RoomChanges, RoomKind, RoomMember};
 pub use social::{Block, FriendRequest};
 pub use support::{AuditEntry, Contact, NewAuditEntry, NewContact, NewSupportSession, SupportSession, SupportStatus};
-pub use user::{NewUser, Role, User, UserChanges};
+pub use user::{ChosenStatus, NewUser, PresenceVisibility, Role, User, UserChanges};

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use crate::ids::UserId;
+use crate::protocol::presence::Status;
 use crate::schema::users;
 
 text_enum! {
@@ -13,6 +14,49 @@ text_enum! {
         Moderator,
         User,
         Guest,
+    }
+}
+
+text_enum! {
+    /// The presence status a user chose last (`presence.set`), kept so that it outlives the
+    /// connection it was set on (`users.presence_status`). `protocol::presence::Status` is its
+    /// wire twin; the two convert both ways.
+    pub enum ChosenStatus {
+        Online,
+        Away,
+        Dnd,
+        Invisible,
+    }
+}
+
+text_enum! {
+    /// Who sees a user's presence besides staff (`users.presence_visibility`): `contacts`
+    /// (friends and people sharing a room with them) or `everyone`. A block hides it either way.
+    pub enum PresenceVisibility {
+        Contacts,
+        Everyone,
+    }
+}
+
+impl From<ChosenStatus> for Status {
+    fn from(s: ChosenStatus) -> Self {
+        match s {
+            ChosenStatus::Online => Status::Online,
+            ChosenStatus::Away => Status::Away,
+            ChosenStatus::Dnd => Status::Dnd,
+            ChosenStatus::Invisible => Status::Invisible,
+        }
+    }
+}
+
+impl From<Status> for ChosenStatus {
+    fn from(s: Status) -> Self {
+        match s {
+            Status::Online => ChosenStatus::Online,
+            Status::Away => ChosenStatus::Away,
+            Status::Dnd => ChosenStatus::Dnd,
+            Status::Invisible => ChosenStatus::Invisible,
+        }
     }
 }
 
@@ -40,6 +84,8 @@ pub struct User {
     pub last_seen_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub presence_status: ChosenStatus,
+    pub presence_visibility: PresenceVisibility,
 }
 
 impl User {
@@ -66,4 +112,5 @@ pub struct UserChanges {
     pub display_name: Option<String>,
     pub bio: Option<Option<String>>,
     pub avatar_url: Option<Option<String>>,
+    pub presence_visibility: Option<PresenceVisibility>,
 }

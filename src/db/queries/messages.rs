@@ -335,3 +335,18 @@ pub async fn search(
     .load(conn)
     .await
 }
+
+/// Up to `limit` messages sent by `sender`, oldest first, after the (created_at, id) cursor:
+/// a data export's pages (index `messages_sender_idx`).
+pub async fn by_sender_after(
+    conn: &mut AsyncPgConnection,
+    sender: UserId,
+    after: Option<(chrono::DateTime<chrono::Utc>, MessageId)>,
+    limit: i64,
+) -> QueryResult<Vec<Message>> {
+    let mut query = messages::table.filter(messages::sender_id.eq(sender)).into_boxed();
+    if let Some((at, id)) = after {
+        query = query.filter(messages::created_at.gt(at).or(messages::created_at.eq(at).and(messages::id.gt(id))));
+    }
+    query.order((messages::created_at, messages::id)).limit(limit).select(Message::as_select()).load(conn).await
+}

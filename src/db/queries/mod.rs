@@ -5,6 +5,7 @@ pub mod audit_log;
 pub mod contacts;
 pub mod messages;
 pub mod refresh_tokens;
+pub mod retention;
 pub mod rooms;
 pub mod social;
 pub mod stats;

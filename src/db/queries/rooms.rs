@@ -103,6 +103,26 @@ pub async fn members(conn: &mut AsyncPgConnection, room_id: RoomId) -> QueryResu
         .await
 }
 
+/// The rooms `user_id` is a member of, with the role held in each.
+pub async fn memberships_of(conn: &mut AsyncPgConnection, user_id: UserId) -> QueryResult<Vec<(RoomId, MemberRole)>> {
+    room_members::table
+        .filter(room_members::user_id.eq(user_id))
+        .select((room_members::room_id, room_members::role))
+        .load(conn)
+        .await
+}
+
+/// The rooms `user_id` is a member of with the membership, oldest membership first.
+pub async fn rooms_of(conn: &mut AsyncPgConnection, user_id: UserId) -> QueryResult<Vec<(RoomMember, Room)>> {
+    room_members::table
+        .inner_join(rooms::table)
+        .filter(room_members::user_id.eq(user_id))
+        .order((room_members::joined_at, room_members::room_id))
+        .select((RoomMember::as_select(), Room::as_select()))
+        .load(conn)
+        .await
+}
+
 pub async fn member_ids(conn: &mut AsyncPgConnection, room_id: RoomId) -> QueryResult<Vec<UserId>> {
     room_members::table.filter(room_members::room_id.eq(room_id)).select(room_members::user_id).load(conn).await
 }

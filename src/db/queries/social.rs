@@ -185,3 +185,50 @@ pub async fn rooms_and_friends(conn: &mut AsyncPgConnection, user_id: UserId) ->
     .get_result(conn)
     .await
 }
+
+/// Those of `among` who block `blocked`: the users `blocked` may not put in a group.
+pub async fn blockers_among(
+    conn: &mut AsyncPgConnection,
+    blocked: UserId,
+    among: &[UserId],
+) -> QueryResult<Vec<UserId>> {
+    blocks::table
+        .filter(blocks::blocked_id.eq(blocked).and(blocks::blocker_id.eq_any(among)))
+        .select(blocks::blocker_id)
+        .load(conn)
+        .await
+}
+
+#[derive(QueryableByName)]
+struct VisibleId {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    id: UserId,
+}
+
+/// Those of `ids` whose presence `viewer` may see: existing non-guests with no block between
+/// the two either way, who are the viewer, or let everyone see it, or are the viewer's friends
+/// or share a room with them; every one of them when `staff` (blocks still apply).
+pub async fn presence_visible_to(
+    conn: &mut AsyncPgConnection,
+    viewer: UserId,
+    staff: bool,
+    ids: &[UserId],
+) -> QueryResult<Vec<UserId>> {
+    use diesel::sql_types::{Array, Bool, Uuid};
+    let rows: Vec<VisibleId> = diesel::sql_query(
+        "SELECT u.id FROM users u \
+         WHERE u.id = ANY($1) AND u.role <> 'guest' \
+           AND NOT EXISTS (SELECT 1 FROM blocks b \
+                 WHERE (b.blocker_id = u.id AND b.blocked_id = $2) OR (b.blocker_id = $2 AND b.blocked_id = u.id)) \
+           AND ($3 OR u.id = $2 OR u.presence_visibility = 'everyone' \
+                OR EXISTS (SELECT 1 FROM friendships f WHERE f.user_id = $2 AND f.friend_id = u.id) \
+                OR EXISTS (SELECT 1 FROM room_members mine JOIN room_members theirs ON theirs.room_id = mine.room_id \
+                           WHERE mine.user_id = $2 AND theirs.user_id = u.id))",
+    )
+    .bind::<Array<Uuid>, _>(ids)
+    .bind::<Uuid, _>(viewer)
+    .bind::<Bool, _>(staff)
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use crate::db::models::{NewUser, Role, User, UserChanges};
+use crate::db::models::{ChosenStatus, NewUser, Role, User, UserChanges};
 use crate::ids::UserId;
 use crate::schema::users;
 
@@ -51,6 +51,12 @@ pub async fn update_profile(conn: &mut AsyncPgConnection, id: UserId, changes: &
     diesel::update(users::table.find(id)).set(changes).returning(User::as_returning()).get_result(conn).await
 }
 
+/// Deletes the account; its memberships, tokens, reactions and social rows go by foreign key,
+/// its messages stay with `sender_id` NULL.
+pub async fn delete(conn: &mut AsyncPgConnection, id: UserId) -> QueryResult<usize> {
+    diesel::delete(users::table.find(id)).execute(conn).await
+}
+
 /// Invalidates every access token issued so far (they carry the old version).
 pub async fn bump_token_version(conn: &mut AsyncPgConnection, id: UserId) -> QueryResult<usize> {
     diesel::update(users::table.find(id))
@@ -80,6 +86,14 @@ pub async fn find_many(conn: &mut AsyncPgConnection, ids: &[UserId]) -> QueryRes
         return Ok(Vec::new());
     }
     users::table.filter(users::id.eq_any(ids)).select(User::as_select()).load(conn).await
+}
+
+/// Keeps the status the user chose (`presence.set`) for their next connections.
+pub async fn set_presence_status(conn: &mut AsyncPgConnection, id: UserId, status: ChosenStatus) -> QueryResult<usize> {
+    diesel::update(users::table.find(id).filter(users::presence_status.ne(status)))
+        .set(users::presence_status.eq(status))
+        .execute(conn)
+        .await
 }
 
 /// Records when users were last seen, all in one statement.

@@ -19,6 +19,7 @@ use bytestring::ByteString;
 use uuid::Uuid;
 
 use crate::ids::{RoomId, Seq, UserId};
+use crate::protocol::presence::Status;
 use crate::protocol::{CloseReason, ServerEvent};
 use crate::realtime::outbox::ConnHandle;
 
@@ -103,6 +104,11 @@ pub enum Control {
     Close(CloseReason),
     /// On a user topic: start receiving this user's presence (a new friend).
     WatchPresence { user_id: UserId },
+    /// On a user topic: stop receiving this user's presence (a block, either way).
+    UnwatchPresence { user_id: UserId },
+    /// On a user topic: the user chose this status (`presence.set`); every one of their
+    /// connections, on every instance, takes it.
+    ChooseStatus { status: Status },
 }
 
 /// A delivery from the broker to a subscriber.

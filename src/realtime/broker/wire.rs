@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::{Control, Envelope, Topic};
 use crate::ids::{RoomId, Seq, UserId};
 use crate::protocol::CloseReason;
+use crate::protocol::presence::Status;
 
 #[derive(Serialize, Deserialize)]
 struct Header<'a> {
@@ -52,6 +53,12 @@ enum WireControl {
     WatchPresence {
         user_id: UserId,
     },
+    UnwatchPresence {
+        user_id: UserId,
+    },
+    ChooseStatus {
+        status: Status,
+    },
 }
 
 impl From<&Control> for WireControl {
@@ -63,6 +70,8 @@ impl From<&Control> for WireControl {
             Control::Left { room_id } => WireControl::Left { room_id: *room_id },
             Control::Close(reason) => WireControl::Close { reason: *reason },
             Control::WatchPresence { user_id } => WireControl::WatchPresence { user_id: *user_id },
+            Control::UnwatchPresence { user_id } => WireControl::UnwatchPresence { user_id: *user_id },
+            Control::ChooseStatus { status } => WireControl::ChooseStatus { status: *status },
         }
     }
 }
@@ -76,6 +85,8 @@ impl From<WireControl> for Control {
             WireControl::Left { room_id } => Control::Left { room_id },
             WireControl::Close { reason } => Control::Close(reason),
             WireControl::WatchPresence { user_id } => Control::WatchPresence { user_id },
+            WireControl::UnwatchPresence { user_id } => Control::UnwatchPresence { user_id },
+            WireControl::ChooseStatus { status } => Control::ChooseStatus { status },
         }
     }
 }

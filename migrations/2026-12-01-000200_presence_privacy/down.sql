@@ -1,0 +1,2 @@
+ALTER TABLE users DROP COLUMN presence_visibility;
+ALTER TABLE users DROP COLUMN presence_status;

@@ -1,0 +1,184 @@
+//! A user's own data: deleting one's account (DELETE /users/me), an admin deleting one
+//! (DELETE /admin/users/{id}, audited), and the data export (GET /users/me/export).
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{PASSWORD, TestApp, TestUser, assert_error, open_session, spawn_app, user_with_role, uuid_of};
+
+fn delete_me(app: &TestApp, user: &TestUser, password: &str) -> impl Future<Output = reqwest::Response> + use<> {
+    app.request(Method::DELETE, "/api/v1/users/me", Some(&user.access_token), Some(json!({"password": password})))
+}
+
+#[actix_web::test]
+async fn deleting_ones_account_keeps_its_messages_as_a_deleted_users_and_ends_every_session() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let carol = app.register("carol").await;
+    let room = app.group(&ada, "g", &[&bob, &carol]).await;
+    app.befriend(&ada, &bob).await;
+    let said = app.send(&ada, room, "ada was here").await;
+    app.send(&bob, room, "bob too").await;
+    let mut ada_ws = app.ws(&ada.access_token).await;
+    let mut bob_ws = app.ws(&bob.access_token).await;
+
+    // The password confirms it; a wrong one changes nothing.
+    assert_error(delete_me(&app, &ada, "not the password").await, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_eq!(app.me(&ada.access_token).await.status(), StatusCode::OK);
+
+    let res = delete_me(&app, &ada, PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+
+    assert_eq!(ada_ws.closed_with_reason().await, (4001, "account deleted".to_owned()));
+    let removed = bob_ws.event("room.member_removed").await;
+    assert_eq!(removed["user_id"], ada.id.to_string());
+    assert_eq!(removed["room_id"], room.to_string());
+    assert_error(app.login("ada", PASSWORD).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_error(app.me(&ada.access_token).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_error(app.refresh(&ada.refresh_token).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    // The message stays, with no sender: a deleted user's.
+    let history = app.history(&bob, room, "").await;
+    let kept = history["messages"].as_array().unwrap().iter().find(|m| m["id"] == said["id"]).expect("kept");
+    assert_eq!(kept["body"], "ada was here");
+    assert!(kept["sender_id"].is_null(), "{kept}");
+    // The room passed on (bob joined first), the friendship is gone, the user is unknown.
+    let members: Value =
+        app.get(&format!("/api/v1/rooms/{room}/members"), Some(&bob.access_token)).await.json().await.unwrap();
+    let roles: Vec<(String, String)> = members["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["user"]["username"].as_str().unwrap().to_owned(), m["role"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(roles.len(), 2, "{roles:?}");
+    assert!(roles.iter().any(|(name, role)| name == "bob" && role == "owner"), "{roles:?}");
+    assert_eq!(app.friends(&bob).await["friends"].as_array().unwrap().len(), 0);
+    assert_error(
+        app.get(&format!("/api/v1/users/{}", ada.id), Some(&bob.access_token)).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    // Nothing personal is left: the name and email can be taken again.
+    assert_eq!(app.register_raw("ada", "ada@example.org", PASSWORD).await.status(), StatusCode::CREATED);
+}
+
+#[actix_web::test]
+async fn guests_cannot_delete_themselves_and_a_missing_password_is_refused() {
+    let app = spawn_app().await;
+    let visitor = open_session(&app, "visitor").await;
+    assert_error(delete_me(&app, &visitor.guest, "anything").await, StatusCode::FORBIDDEN, "forbidden").await;
+    let ada = app.register("ada").await;
+    let res = app.request(Method::DELETE, "/api/v1/users/me", Some(&ada.access_token), Some(json!({}))).await;
+    assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_eq!(app.me(&ada.access_token).await.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn an_admin_deletes_an_account_audited_closing_its_sockets() {
+    let app = spawn_app().await;
+    let root = user_with_role(&app, "root", "admin").await;
+    let moderator = user_with_role(&app, "mod", "moderator").await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let room = app.group(&ada, "g", &[&bob]).await;
+    app.send(&ada, room, "before").await;
+    let mut ada_ws = app.ws(&ada.access_token).await;
+    let path = format!("/api/v1/admin/users/{}", ada.id);
+
+    assert_error(app.delete(&path, Some(&moderator.access_token)).await, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_error(app.delete(&path, Some(&bob.access_token)).await, StatusCode::FORBIDDEN, "forbidden").await;
+    let own = format!("/api/v1/admin/users/{}", root.id);
+    assert_error(app.delete(&own, Some(&root.access_token)).await, StatusCode::FORBIDDEN, "forbidden").await;
+    let guest = open_session(&app, "visitor").await;
+    let res = app.delete(&format!("/api/v1/admin/users/{}", guest.guest.id), Some(&root.access_token)).await;
+    assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+
+    assert_eq!(app.delete(&path, Some(&root.access_token)).await.status(), StatusCode::NO_CONTENT);
+
+    assert_eq!(ada_ws.closed_with_reason().await, (4001, "account deleted".to_owned()));
+    assert_error(app.login("ada", PASSWORD).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_error(app.delete(&path, Some(&root.access_token)).await, StatusCode::NOT_FOUND, "not_found").await;
+    let history = app.history(&bob, room, "").await;
+    assert!(history["messages"][0]["sender_id"].is_null(), "{history}");
+    let log: Value = app.get("/api/v1/admin/audit-log", Some(&root.access_token)).await.json().await.unwrap();
+    let entry = &log["entries"][0];
+    assert_eq!(entry["action"], "user.deleted", "{log}");
+    assert_eq!(entry["target_type"], "user");
+    assert_eq!(entry["target_id"], ada.id.to_string());
+    assert_eq!(entry["actor_id"], root.id.to_string());
+}
+
+async fn export(app: &TestApp, user: &TestUser) -> (reqwest::header::HeaderMap, String) {
+    let res = app.get("/api/v1/users/me/export", Some(&user.access_token)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let headers = res.headers().clone();
+    (headers, res.text().await.unwrap())
+}
+
+#[actix_web::test]
+async fn the_export_holds_the_callers_profile_friends_rooms_and_messages_only() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let room = app.group(&ada, "ours", &[&bob]).await;
+    let other = app.group(&bob, "bobs", &[]).await;
+    app.befriend(&ada, &bob).await;
+    let mine = [app.send(&ada, room, "first of mine").await, app.send(&ada, room, "second of mine").await];
+    app.send(&bob, room, "bob-secret in a shared room").await;
+    app.send(&bob, other, "bob-secret elsewhere").await;
+    let res =
+        app.delete(&format!("/api/v1/messages/{}", mine[1]["id"].as_str().unwrap()), Some(&ada.access_token)).await;
+    assert!(res.status().is_success());
+
+    let (headers, text) = export(&app, &ada).await;
+
+    assert!(headers["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert!(headers["content-disposition"].to_str().unwrap().contains("attachment"));
+    let doc: Value = serde_json::from_str(&text).expect("the export is one JSON document");
+    assert_eq!(doc["user"]["id"], ada.id.to_string());
+    assert_eq!(doc["user"]["email"], "ada@example.org");
+    assert_eq!(doc["friends"][0]["user_id"], bob.id.to_string());
+    assert_eq!(doc["friends"][0]["username"], "bob");
+    let rooms: Vec<Uuid> = doc["rooms"].as_array().unwrap().iter().map(|r| uuid_of(&r["id"])).collect();
+    assert_eq!(rooms, [room]);
+    assert_eq!(doc["rooms"][0]["role"], "owner");
+    let messages = doc["messages"].as_array().unwrap();
+    let ids: Vec<&Value> = messages.iter().map(|m| &m["id"]).collect();
+    assert_eq!(ids, [&mine[0]["id"], &mine[1]["id"]]);
+    assert_eq!(messages[0]["body"], "first of mine");
+    assert_eq!(messages[1]["deleted"], true);
+    // Nobody else's words or email.
+    assert!(!text.contains("bob-secret") && !text.contains("bob@example.org"), "{text}");
+}
+
+#[actix_web::test]
+async fn a_large_export_is_complete_across_pages() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let room = app.group(&ada, "big", &[]).await;
+    // More than two pages (500 each), all at one instant: the pages are cut by id within a time.
+    app.sql(&format!(
+        "INSERT INTO messages (id, room_id, seq, rev, sender_id, body) \
+         SELECT gen_random_uuid(), '{room}', g, g, '{}', 'bulk ' || g FROM generate_series(1, 1234) g",
+        ada.id
+    ))
+    .await;
+
+    let (_, text) = export(&app, &ada).await;
+
+    let doc: Value = serde_json::from_str(&text).expect("one JSON document");
+    let messages = doc["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 1234);
+    let distinct: std::collections::HashSet<&str> = messages.iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(distinct.len(), 1234, "no message twice");
+    let visitor = open_session(&app, "visitor").await;
+    assert_error(
+        app.get("/api/v1/users/me/export", Some(&visitor.guest.access_token)).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+}

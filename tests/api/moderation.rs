@@ -1,0 +1,148 @@
+//! The edges of moderation: global staff cannot open a private room they are not in to
+//! themselves, and blocks hold in group rooms and in an existing direct room.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, TestUser, assert_error, spawn_app, user_with_role};
+
+async fn direct(app: &TestApp, a: &TestUser, b: &TestUser) -> String {
+    let dm: Value = app
+        .post("/api/v1/rooms", Some(&a.access_token), json!({"kind": "direct", "member_ids": [b.id]}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    dm["id"].as_str().unwrap().to_owned()
+}
+
+async fn block(app: &TestApp, blocker: &TestUser, blocked: &TestUser) {
+    let res = app.post("/api/v1/blocks", Some(&blocker.access_token), json!({"user_id": blocked.id})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+}
+
+#[actix_web::test]
+async fn global_staff_can_neither_make_a_private_room_public_nor_add_members_to_it() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let moderator = user_with_role(&app, "mod", "moderator").await;
+    let admin = user_with_role(&app, "root", "admin").await;
+    // An ordinary account the moderator also holds.
+    let sock = app.register("sockpuppet").await;
+    let room = app.group(&ada, "secret", &[&bob]).await;
+    app.send(&ada, room, "for members only").await;
+    let r = |p: &str| format!("/api/v1/rooms/{room}{p}");
+
+    for staff in [&moderator, &admin] {
+        let t = Some(staff.access_token.as_str());
+        let res = app.patch(&r(""), t, json!({"is_public": true})).await;
+        let body = assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+        assert!(body["error"]["message"].as_str().unwrap().contains("private"), "{body}");
+        let res = app.post(&r("/members"), t, json!({"user_ids": [sock.id]})).await;
+        assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+        let res = app.post(&r("/members"), t, json!({"user_ids": [staff.id]})).await;
+        assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+        // Nothing changed: still private, still unreadable for them and for the other account.
+        assert_error(app.get(&r("/messages"), t).await, StatusCode::FORBIDDEN, "forbidden").await;
+    }
+    assert_error(app.get(&r("/messages"), Some(&sock.access_token)).await, StatusCode::FORBIDDEN, "forbidden").await;
+    let members: Value = app.get(&r("/members"), Some(&ada.access_token)).await.json().await.unwrap();
+    assert_eq!(members["members"].as_array().unwrap().len(), 2, "{members}");
+
+    // What moderation needs stays: renaming, kicking, and making a public room private.
+    let mt = Some(moderator.access_token.as_str());
+    assert_eq!(app.patch(&r(""), mt, json!({"name": "renamed"})).await.status(), StatusCode::OK);
+    assert_eq!(app.delete(&r(&format!("/members/{}", bob.id)), mt).await.status(), StatusCode::NO_CONTENT);
+    // The owner opens it; a public room is anyone's to read, so staff may add to it and close it.
+    let res = app.patch(&r(""), Some(&ada.access_token), json!({"is_public": true})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(app.post(&r("/members"), mt, json!({"user_ids": [sock.id]})).await.status(), StatusCode::CREATED);
+    assert_eq!(app.patch(&r(""), mt, json!({"is_public": false})).await.status(), StatusCode::OK);
+    // Closed again by staff: staff cannot open it a second time.
+    assert_error(app.patch(&r(""), mt, json!({"is_public": true})).await, StatusCode::FORBIDDEN, "forbidden").await;
+}
+
+#[actix_web::test]
+async fn a_user_who_blocks_you_cannot_be_put_in_a_group_by_you() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let carl = app.register("carl").await;
+    let shared = app.group(&ada, "before", &[&bob]).await;
+    block(&app, &bob, &ada).await;
+
+    let res = app
+        .post(
+            "/api/v1/rooms",
+            Some(&ada.access_token),
+            json!({"kind": "group", "name": "g", "member_ids": [carl.id, bob.id]}),
+        )
+        .await;
+    assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    let mine = app.group(&ada, "mine", &[]).await;
+    let res = app
+        .post(&format!("/api/v1/rooms/{mine}/members"), Some(&ada.access_token), json!({"user_ids": [bob.id]}))
+        .await;
+    assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    let members: Value =
+        app.get(&format!("/api/v1/rooms/{mine}/members"), Some(&ada.access_token)).await.json().await.unwrap();
+    assert_eq!(members["members"].as_array().unwrap().len(), 1, "nobody was added: {members}");
+
+    // Others may add the blocker, and the blocker may add whom they block; a room both were in
+    // before the block goes on.
+    let res = app
+        .post(&format!("/api/v1/rooms/{mine}/members"), Some(&ada.access_token), json!({"user_ids": [carl.id]}))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let carls = app.group(&carl, "carl's", &[&bob]).await;
+    assert!(!carls.is_nil());
+    let bobs = app.group(&bob, "bob's", &[&ada]).await;
+    assert!(!bobs.is_nil());
+    app.send(&ada, shared, "still fine here").await;
+}
+
+#[actix_web::test]
+async fn a_block_stops_edits_and_reactions_in_a_direct_room_both_ways() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let dm = direct(&app, &ada, &bob).await;
+    let send = async |u: &TestUser, body: &str| {
+        let m: Value = app
+            .post(&format!("/api/v1/rooms/{dm}/messages"), Some(&u.access_token), json!({"body": body}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        m["id"].as_str().unwrap().to_owned()
+    };
+    let from_ada = send(&ada, "hi bob").await;
+    let from_bob = send(&bob, "hi ada").await;
+    block(&app, &bob, &ada).await;
+
+    for (me, own, theirs) in [(&ada, &from_ada, &from_bob), (&bob, &from_bob, &from_ada)] {
+        let t = Some(me.access_token.as_str());
+        let res = app.patch(&format!("/api/v1/messages/{own}"), t, json!({"body": "edited"})).await;
+        assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+        for target in [own, theirs] {
+            let path = format!("/api/v1/messages/{target}/reactions/%F0%9F%91%8D");
+            assert_error(app.request(Method::PUT, &path, t, None).await, StatusCode::FORBIDDEN, "forbidden").await;
+        }
+        // The same over WebSocket, and sending stays refused as before.
+        let mut ws = app.ws(&me.access_token).await;
+        let r = ws.command("message.edit", json!({"message_id": own, "body": "edited"})).await;
+        assert_eq!(r["error"]["code"], "forbidden", "{r}");
+        let r = ws.command("reaction.add", json!({"message_id": theirs, "emoji": "👍"})).await;
+        assert_eq!(r["error"]["code"], "forbidden", "{r}");
+        let r = ws.command("message.send", json!({"room_id": dm, "body": "hello?"})).await;
+        assert_eq!(r["error"]["code"], "forbidden", "{r}");
+    }
+    let history = app.history(&ada, dm.parse().unwrap(), "").await;
+    let messages = history["messages"].as_array().unwrap();
+    assert!(messages.iter().all(|m| m["rev"] == m["seq"] && m["reactions"] == json!([])), "unchanged: {history}");
+
+    // Taking one's own words back is still possible.
+    let res = app.delete(&format!("/api/v1/messages/{from_ada}"), Some(&ada.access_token)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+}

@@ -1,0 +1,288 @@
+// Type declarations for plauder-client.js, written by hand from docs/protocol.md (the wire
+// contract: objects, REST errors, WebSocket commands and events). `tsc --noEmit` checks them
+// against the usage examples in examples/ (scripts/check-client.sh, run by scripts/test.sh).
+// When the protocol gains a command or an event, add it here and to an example.
+
+// ---- objects ------------------------------------------------------------------------------
+
+/** One of the protocol's error codes. */
+export type ErrorCode =
+  | 'bad_request'
+  | 'validation_failed'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not_found'
+  | 'conflict'
+  | 'rate_limited'
+  | 'payload_too_large'
+  | 'unavailable'
+  | 'internal';
+
+/** RFC 3339 UTC time with milliseconds. */
+export type Timestamp = string;
+
+export type Role = 'admin' | 'moderator' | 'user' | 'guest';
+export type PresenceStatus = 'online' | 'away' | 'dnd' | 'offline';
+/** What a user may set; `invisible` shows as `offline` to others. */
+export type SettablePresence = 'online' | 'away' | 'dnd' | 'invisible';
+
+export interface Presence {
+  status: PresenceStatus;
+  last_seen_at: Timestamp | null;
+}
+
+export interface User {
+  id: string;
+  username: string;
+  display_name: string;
+  avatar_url: string | null;
+  bio: string | null;
+  role: Role;
+  created_at: Timestamp;
+  /** Only on the caller's own user object. */
+  email?: string;
+  presence?: Presence;
+}
+
+export interface Reaction {
+  emoji: string;
+  user_ids: string[];
+}
+
+export interface Message {
+  id: string;
+  room_id: string;
+  /** The room's seq when the message was created. */
+  seq: number;
+  /** The seq of its latest change. */
+  rev: number;
+  /** null once the sender's account is deleted (a "deleted user"). */
+  sender_id: string | null;
+  /** Empty when deleted. */
+  body: string;
+  reply_to: string | null;
+  client_msg_id: string | null;
+  created_at: Timestamp;
+  edited_at: Timestamp | null;
+  deleted: boolean;
+  reactions: Reaction[];
+}
+
+export type RoomKind = 'group' | 'direct' | 'support';
+export type MemberRole = 'owner' | 'moderator' | 'member';
+
+export interface Room {
+  id: string;
+  kind: RoomKind;
+  name: string | null;
+  topic: string | null;
+  is_public: boolean;
+  created_by: string | null;
+  created_at: Timestamp;
+  last_seq: number;
+  /** In listings and details for the caller. */
+  my_role?: MemberRole | null;
+  last_read_seq?: number | null;
+  unread_count?: number | null;
+  last_message?: Message | null;
+}
+
+export interface FriendRequest {
+  id: string;
+  from: User;
+  to: User;
+  created_at: Timestamp;
+}
+
+export interface SupportSessionSummary {
+  id: string;
+  email: string | null;
+  status: 'open' | 'closed';
+  created_at: Timestamp;
+}
+
+export interface Session {
+  user: User;
+  access_token: string;
+  refresh_token: string;
+}
+
+export interface PendingMessage {
+  client_msg_id: string;
+  room_id: string;
+  body: string;
+  reply_to: string | null;
+  state: 'queued' | 'sending' | 'failed';
+  error: ApiError | null;
+  created_at: Timestamp;
+}
+
+export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+/** An error in the protocol's model. */
+export class ApiError extends Error {
+  constructor(code: ErrorCode, message: string, status?: number, details?: Record<string, unknown>);
+  readonly name: 'ApiError';
+  code: ErrorCode;
+  /** The HTTP status; 0 for WebSocket replies and network failures. */
+  status: number;
+  /** E.g. `retry_after_ms` for `rate_limited`, `fields` for `validation_failed`. */
+  details: Record<string, unknown> | undefined;
+}
+
+// ---- WebSocket commands ------------------------------------------------------------------
+
+/** Every client command: its `data` and the `data` of its ok reply. */
+export interface Commands {
+  'message.send': {
+    data: { room_id: string; body: string; client_msg_id?: string; reply_to?: string };
+    reply: { message: Message };
+  };
+  'message.edit': { data: { message_id: string; body: string }; reply: { message: Message } };
+  'message.delete': { data: { message_id: string }; reply: Record<string, never> };
+  'reaction.add': { data: { message_id: string; emoji: string }; reply: { message: Message } };
+  'reaction.remove': { data: { message_id: string; emoji: string }; reply: { message: Message } };
+  typing: { data: { room_id: string; active: boolean }; reply: Record<string, never> };
+  read: { data: { room_id: string; seq: number }; reply: { unread_count: number } };
+  sync: {
+    data: { room_id: string; since_seq: number; limit?: number };
+    reply: { room_id: string; last_seq: number; messages: Message[]; has_more: boolean };
+  };
+  'presence.set': { data: { status: SettablePresence }; reply: Record<string, never> };
+  'presence.subscribe': { data: { user_ids: string[] }; reply: { statuses: PresenceUpdate[] } };
+  'auth.refresh': { data: { token: string }; reply: { expires_at: Timestamp } };
+  ping: { data: Record<string, never>; reply: Record<string, never> };
+}
+
+export type CommandType = keyof Commands;
+
+// ---- events ------------------------------------------------------------------------------
+
+export interface PresenceUpdate {
+  user_id: string;
+  status: PresenceStatus;
+  last_seen_at: Timestamp | null;
+}
+
+/** Server events the client passes on under their own names, with their `data` as detail. */
+export interface ServerEvents {
+  typing: { room_id: string; user_id: string; active: boolean };
+  read: { room_id: string; user_id: string; seq: number };
+  presence: PresenceUpdate;
+  'room.member_added': { room_id: string; user: User; room?: Room };
+  'room.member_removed': { room_id: string; user_id: string };
+  'room.updated': { room: Room };
+  'room.deleted': { room_id: string };
+  'friend.request': { request: FriendRequest };
+  'friend.accepted': { user: User };
+  'support.session_created': { room: Room; user: User; session: SupportSessionSummary };
+  'support.session_closed': { session_id: string; room_id: string; status: 'closed'; closed_at: Timestamp };
+  error: { error: { code: ErrorCode; message: string; details?: Record<string, unknown> } };
+}
+
+/** How a message reached the client: a history event's type, a sync, or the reply to a send. */
+export type MessageKind = 'message.new' | 'message.updated' | 'message.deleted' | 'reaction.updated' | 'sync' | 'sent';
+
+export type SignedOutReason = 'logout' | 'revoked' | 'banned' | 'expired';
+
+/** The client's own events. */
+export interface ClientEvents {
+  state: { state: ConnectionState };
+  hello: { user: User; session_id: string; heartbeat_ms: number; instance: string; reconnect: boolean };
+  message: { message: Message; kind: MessageKind };
+  synced: { room_id: string; last_seq: number };
+  pending: { room_id: string };
+  session: { session: Session };
+  signedout: { reason: SignedOutReason };
+}
+
+/** Every event a {@link PlauderClient} dispatches, by name, with its `detail`. */
+export type PlauderEvents = ClientEvents & ServerEvents;
+
+export type PlauderEventListener<K extends keyof PlauderEvents> = (event: CustomEvent<PlauderEvents[K]>) => void;
+
+// ---- the client --------------------------------------------------------------------------
+
+export interface PlauderClientOptions {
+  /** The server's origin; the page's own by default. */
+  baseUrl?: string;
+  /** Where the session is kept: localStorage by default; null keeps it in memory only. */
+  storage?: Storage | null;
+  /** The storage key, `plauder.session` by default. */
+  storageKey?: string;
+  /** The longest wait between reconnect attempts, 30 s by default. */
+  maxBackoffMs?: number;
+}
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export class PlauderClient extends EventTarget {
+  constructor(options?: PlauderClientOptions);
+
+  readonly baseUrl: string;
+  storage: Storage | null;
+  storageKey: string;
+  maxBackoffMs: number;
+  session: Session | null;
+  state: ConnectionState;
+  /** The signed-in user, or null. */
+  readonly user: User | null;
+
+  register(fields: { username: string; email: string; password: string; display_name?: string }): Promise<User>;
+  login(login: string, password: string): Promise<User>;
+  openSupport(fields: { name: string; email?: string }): Promise<{ session_id: string; room: Room; user: User }>;
+  logout(): Promise<void>;
+
+  /**
+   * A REST call under `/api/v1`; resolves with the JSON body (null for 204), rejects with an
+   * {@link ApiError}. `T` is the body's type as docs/protocol.md gives it, e.g.
+   * `api<{ rooms: Room[] }>('GET', '/rooms')`.
+   */
+  api<T = unknown>(method: HttpMethod, path: string, body?: object): Promise<T>;
+
+  connect(): void;
+  disconnect(): void;
+
+  /** Any WebSocket command; resolves with its reply's data. */
+  command<K extends CommandType>(type: K, data: Commands[K]['data']): Promise<Commands[K]['reply']>;
+
+  watchRoom(roomId: string, lastSeq: number): void;
+  forgetRoom(roomId: string): void;
+  accept(message: Message): boolean;
+
+  send(roomId: string, body: string, options?: { replyTo?: string | null }): Promise<Message>;
+  pending(roomId: string): PendingMessage[];
+  retry(clientMsgId: string): void;
+  discard(clientMsgId: string): void;
+
+  edit(messageId: string, body: string): Promise<Message>;
+  remove(messageId: string): Promise<void>;
+  react(messageId: string, emoji: string): Promise<Message>;
+  unreact(messageId: string, emoji: string): Promise<Message>;
+  /** Never rejects. */
+  typing(roomId: string, active: boolean): Promise<Record<string, never> | void>;
+  markRead(roomId: string, seq: number): Promise<{ unread_count: number }>;
+  setPresence(status: SettablePresence): Promise<Record<string, never>>;
+  subscribePresence(userIds: string[]): Promise<{ statuses: PresenceUpdate[] }>;
+
+  addEventListener<K extends keyof PlauderEvents>(
+    type: K,
+    listener: PlauderEventListener<K>,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  removeEventListener<K extends keyof PlauderEvents>(
+    type: K,
+    listener: PlauderEventListener<K>,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+}
