@@ -118,6 +118,9 @@ pub struct DatabaseSettings {
 #[serde(deny_unknown_fields)]
 pub struct RedisSettings {
     pub url: SecretString,
+    /// `url` lists seed nodes of a Redis Cluster (comma-separated): sharded pub/sub and
+    /// hash-tagged keys (`realtime/broker/redis/cluster.rs`).
+    pub cluster: bool,
     pub channel_prefix: String,
     pub heartbeat_interval_ms: u64,
     pub instance_ttl_ms: u64,
@@ -363,6 +366,15 @@ impl Settings {
             }
             if self.redis.channel_prefix.is_empty() || self.redis.channel_prefix.contains(char::is_whitespace) {
                 return bad("redis.channel_prefix", "must be non-empty, without spaces");
+            }
+            if self.redis.cluster && self.redis.channel_prefix.contains(['{', '}']) {
+                return bad(
+                    "redis.channel_prefix",
+                    "must not hold braces on a Redis Cluster (it becomes the keys' hash tag)",
+                );
+            }
+            if !self.redis.cluster && self.redis.url.expose_secret().contains(',') {
+                return bad("redis.url", "lists several nodes: set redis.cluster = true for a Redis Cluster");
             }
         }
         if let Err(why) = crate::auth::client_ip::TrustedProxies::parse(&self.server.trusted_proxies) {

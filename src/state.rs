@@ -59,23 +59,28 @@ impl AppState {
         let send_batcher =
             SendBatcher::start(pool.clone(), settings.database.send_writers, settings.database.send_batch_max);
         let rl = &settings.rate_limit;
+        // Per-IP limits and the per-user message limit hold across instances (with Redis).
+        let shared = realtime.shared_buckets();
         Ok(Self {
             pool,
             jwt: JwtKeys::new(&settings.auth),
             passwords: PasswordHasher::new(&settings.auth)?,
-            auth_limiter: IpRateLimiter::new(rl.auth_burst, Duration::from_millis(rl.auth_replenish_interval_ms))?,
+            auth_limiter: IpRateLimiter::new(rl.auth_burst, Duration::from_millis(rl.auth_replenish_interval_ms))?
+                .shared(shared.clone(), "auth"),
             login_throttle: LoginThrottle::new(rl),
             trusted_proxies: TrustedProxies::parse(&settings.server.trusted_proxies)
                 .map_err(|why| anyhow::anyhow!("server.trusted_proxies: {why}"))?,
             support_limiter: IpRateLimiter::new(
                 rl.support_burst,
                 Duration::from_millis(rl.support_replenish_interval_ms),
-            )?,
+            )?
+            .shared(shared.clone(), "support"),
             contact_limiter: IpRateLimiter::new(
                 rl.contact_burst,
                 Duration::from_millis(rl.contact_replenish_interval_ms),
-            )?,
-            user_limits: UserRateLimits::new(rl)?,
+            )?
+            .shared(shared.clone(), "contact"),
+            user_limits: UserRateLimits::new(rl, shared)?,
             password_limiter: KeyedLimiter::new(
                 rl.password_change_burst,
                 Duration::from_millis(rl.password_change_replenish_interval_ms),

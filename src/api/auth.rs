@@ -33,8 +33,8 @@ pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
-fn limit_by_ip(state: &AppState, req: &HttpRequest) -> ApiResult<()> {
-    state.auth_limiter.check(&state.client_ip(req))
+async fn limit_by_ip(state: &AppState, req: &HttpRequest) -> ApiResult<()> {
+    state.auth_limiter.check_everywhere(&state.client_ip(req)).await
 }
 
 /// `POST /api/v1/auth/register`
@@ -47,7 +47,7 @@ pub async fn register(
     req: HttpRequest,
     body: ApiJson<RegisterRequest>,
 ) -> ApiResult<HttpResponse> {
-    limit_by_ip(&state, &req)?;
+    limit_by_ip(&state, &req).await?;
     let b = body.into_inner();
     let reg = Registration { username: b.username, email: b.email, password: b.password, display_name: b.display_name };
     let response = accounts::register(&state, reg).await?;
@@ -64,7 +64,7 @@ pub async fn login(
     req: HttpRequest,
     body: ApiJson<LoginRequest>,
 ) -> ApiResult<web::Json<AuthResponse>> {
-    limit_by_ip(&state, &req)?;
+    limit_by_ip(&state, &req).await?;
     let b = body.into_inner();
     // Beside the per-IP budget: one login name gets a few attempts, then backs off, from anywhere.
     state.login_throttle.attempt(&b.login)?;

@@ -81,7 +81,7 @@ pub async fn send_message(
     id: web::Path<RoomId>,
     body: ApiJson<SendRequest>,
 ) -> ApiResult<HttpResponse> {
-    state.user_limits.check(caller.id, true)?;
+    state.user_limits.check_message(caller.id).await?;
     let b = body.into_inner();
     let req = SendMessage { body: b.body, client_msg_id: b.client_msg_id, reply_to: b.reply_to };
     let (message, created) = messages::send(&state, &caller, id.into_inner(), req).await?;
@@ -99,7 +99,7 @@ pub async fn edit_message(
     id: web::Path<MessageId>,
     body: ApiJson<EditRequest>,
 ) -> ApiResult<web::Json<MessageView>> {
-    state.user_limits.check(caller.id, true)?;
+    state.user_limits.check_message(caller.id).await?;
     Ok(web::Json(messages::edit(&state, &caller, id.into_inner(), &body.body).await?))
 }
 
@@ -113,7 +113,7 @@ pub async fn delete_message(
     caller: AnyUser,
     id: web::Path<MessageId>,
 ) -> ApiResult<web::Json<MessageView>> {
-    state.user_limits.check(caller.id, true)?;
+    state.user_limits.check_message(caller.id).await?;
     Ok(web::Json(messages::delete(&state, &caller, id.into_inner()).await?))
 }
 
@@ -127,7 +127,7 @@ pub async fn add_reaction(
     caller: AnyUser,
     path: web::Path<(MessageId, String)>,
 ) -> ApiResult<web::Json<MessageView>> {
-    state.user_limits.check(caller.id, true)?;
+    state.user_limits.check_message(caller.id).await?;
     let (id, emoji) = path.into_inner();
     Ok(web::Json(messages::react(&state, &caller, id, &emoji, true).await?))
 }
@@ -142,7 +142,7 @@ pub async fn remove_reaction(
     caller: AnyUser,
     path: web::Path<(MessageId, String)>,
 ) -> ApiResult<web::Json<MessageView>> {
-    state.user_limits.check(caller.id, true)?;
+    state.user_limits.check_message(caller.id).await?;
     let (id, emoji) = path.into_inner();
     Ok(web::Json(messages::react(&state, &caller, id, &emoji, false).await?))
 }

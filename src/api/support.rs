@@ -40,7 +40,7 @@ pub async fn open_session(
     req: HttpRequest,
     body: ApiJson<OpenSessionRequest>,
 ) -> ApiResult<HttpResponse> {
-    state.support_limiter.check(&state.client_ip(&req))?;
+    state.support_limiter.check_everywhere(&state.client_ip(&req)).await?;
     let b = body.into_inner();
     let opened = support::open(&state, &b.name, b.email.as_deref()).await?;
     Ok(HttpResponse::Created().json(opened))
@@ -56,7 +56,7 @@ pub async fn submit_contact(
     req: HttpRequest,
     body: ApiJson<ContactRequest>,
 ) -> ApiResult<HttpResponse> {
-    state.contact_limiter.check(&state.client_ip(&req))?;
+    state.contact_limiter.check_everywhere(&state.client_ip(&req)).await?;
     let b = body.into_inner();
     let contact = contacts::submit(&state, &b.name, &b.email, &b.message).await?;
     Ok(HttpResponse::Created().json(contact))

@@ -23,7 +23,7 @@ pub async fn connect(
 ) -> Result<HttpResponse, actix_web::Error> {
     let token = bearer_token(&req).map(str::to_owned).or_else(|| query.into_inner().token);
     let token = token.ok_or_else(|| ApiError::Unauthorized("Missing access token.".into()))?;
-    let (caller, expires_at) = authenticate_until(&state, &token).await.inspect_err(|e| {
+    let grant = authenticate_until(&state, &token).await.inspect_err(|e| {
         // /ws has no request span (see startup), so its server-side failures are logged here.
         if matches!(
             e,
@@ -32,5 +32,5 @@ pub async fn connect(
             tracing::error!(error = ?e, "WebSocket upgrade failed");
         }
     })?;
-    crate::realtime::connection::start(&req, stream, state, caller, expires_at)
+    crate::realtime::connection::start(&req, stream, state, grant)
 }

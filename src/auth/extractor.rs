@@ -142,15 +142,26 @@ impl Deref for AdminUser {
 /// `unauthorized` for a bad, expired or revoked token or a deleted account; `forbidden` for a
 /// banned one; `unavailable` when the database is down.
 pub async fn authenticate(state: &AppState, token: &str) -> Result<Caller, ApiError> {
-    authenticate_until(state, token).await.map(|(caller, _)| caller)
+    authenticate_until(state, token).await.map(|grant| grant.caller)
 }
 
-/// As [`authenticate`], with the token's expiry (`exp`, seconds since the epoch): a WebSocket
-/// stays authorised until then (plus `realtime.token_grace_ms`) unless `auth.refresh` extends it.
+/// What an access token grants a WebSocket: the caller, until when, and for which login session.
+#[derive(Debug, Clone)]
+pub struct TokenGrant {
+    pub caller: Caller,
+    /// The token's `exp` (seconds since the epoch): a WebSocket stays authorised until then (plus
+    /// `realtime.token_grace_ms`) unless `auth.refresh` extends it.
+    pub expires_at: u64,
+    /// The login session (refresh-token family) that issued the token: its logout closes the
+    /// socket. `None` for tokens issued before tokens carried it.
+    pub session: Option<uuid::Uuid>,
+}
+
+/// As [`authenticate`], with what the token grants a WebSocket besides the caller.
 ///
 /// # Errors
 /// As [`authenticate`].
-pub async fn authenticate_until(state: &AppState, token: &str) -> Result<(Caller, u64), ApiError> {
+pub async fn authenticate_until(state: &AppState, token: &str) -> Result<TokenGrant, ApiError> {
     let invalid = || ApiError::Unauthorized("Invalid or expired access token.".into());
     let claims = state.jwt.verify(token).ok_or_else(invalid)?;
     let mut conn = state.db().await?;
@@ -163,7 +174,11 @@ pub async fn authenticate_until(state: &AppState, token: &str) -> Result<(Caller
     if user.token_version != claims.ver {
         return Err(invalid());
     }
-    Ok((Caller { id: user.id, role: user.role, user }, claims.exp))
+    Ok(TokenGrant {
+        caller: Caller { id: user.id, role: user.role, user },
+        expires_at: claims.exp,
+        session: claims.sid,
+    })
 }
 
 /// The token from `Authorization: Bearer <token>`.

@@ -1,6 +1,8 @@
 //! Access tokens: HS256 JWTs carrying the user id, role and token version. The version is what
 //! makes revocation immediate: bumping `users.token_version` (logout-all, password change, ban)
-//! makes every token issued before fail the check in the extractor.
+//! makes every token issued before fail the check in the extractor. The session (the
+//! refresh-token family of the login that issued it) is what binds a WebSocket to its login: a
+//! logout of that session closes the sockets opened or refreshed with its tokens.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -9,6 +11,8 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
 use crate::config::AuthSettings;
+use uuid::Uuid;
+
 use crate::db::models::User;
 use crate::ids::UserId;
 
@@ -18,6 +22,10 @@ pub struct Claims {
     pub role: String,
     /// `users.token_version` when the token was issued.
     pub ver: i32,
+    /// The session (refresh-token family) the token was issued for. Absent in tokens issued
+    /// before sessions were carried; those bind their socket to no session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Uuid>,
     pub iat: u64,
     pub exp: u64,
 }
@@ -47,12 +55,13 @@ impl JwtKeys {
 
     /// # Errors
     /// Only if serialising the claims fails.
-    pub fn issue(&self, user: &User) -> anyhow::Result<String> {
+    pub fn issue(&self, user: &User, session: Uuid) -> anyhow::Result<String> {
         let iat = now_secs();
         let claims = Claims {
             sub: user.id,
             role: user.role.as_str().to_owned(),
             ver: user.token_version,
+            sid: Some(session),
             iat,
             exp: iat + self.ttl_secs,
         };

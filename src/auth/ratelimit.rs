@@ -3,23 +3,50 @@
 //! the contact form), and per user for message writes, WebSocket commands, password changes, room
 //! creations, member additions, friend requests and searches; and the per-account login back-off
 //! beside the per-IP login limit.
+//!
+//! With several instances, a limiter can also draw on a bucket the instances share
+//! ([`SharedBuckets`], GCRA in Redis: `realtime::cluster_limits`), so that the per-IP limits and
+//! the per-user message limit hold across the deployment instead of multiplying with the number
+//! of instances. The local limiter always applies as well: it is the bound while Redis is away
+//! (the shared bucket then answers nothing), and it never refuses what the shared bucket would
+//! pass, since it sees a part of the same requests under the same quota.
 
 use std::collections::HashMap;
+use std::fmt::Display;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::future::BoxFuture;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::error::ApiError;
 use crate::ids::UserId;
 
+/// Buckets that every instance draws on (Redis). One request is taken from `name`'s bucket for
+/// `key`: `burst` at once, then one per `interval`.
+pub trait SharedBuckets: Send + Sync {
+    /// `Some(Ok)` taken, `Some(Err(ms))` refused with the wait, `None` when the store cannot
+    /// answer now (the caller relies on its local limiter alone).
+    fn take(
+        &self,
+        name: &'static str,
+        key: String,
+        burst: u32,
+        interval: Duration,
+    ) -> BoxFuture<'static, Option<Result<(), u64>>>;
+}
+
 /// A governor keyed limiter that answers with the protocol's `rate_limited` error.
 pub struct KeyedLimiter<K: std::hash::Hash + Eq + Clone> {
     limiter: DefaultKeyedRateLimiter<K>,
     clock: DefaultClock,
+    burst: u32,
+    replenish: Duration,
+    /// The deployment-wide bucket, and the name its keys go under.
+    shared: Option<(Arc<dyn SharedBuckets>, &'static str)>,
 }
 
 impl<K: std::hash::Hash + Eq + Clone> KeyedLimiter<K> {
@@ -32,7 +59,20 @@ impl<K: std::hash::Hash + Eq + Clone> KeyedLimiter<K> {
         let quota = Quota::with_period(replenish)
             .ok_or_else(|| anyhow::anyhow!("replenish interval must be positive"))?
             .allow_burst(burst);
-        Ok(Self { limiter: RateLimiter::keyed(quota), clock: DefaultClock::default() })
+        Ok(Self {
+            limiter: RateLimiter::keyed(quota),
+            clock: DefaultClock::default(),
+            burst: burst.get(),
+            replenish,
+            shared: None,
+        })
+    }
+
+    /// Also draws on the deployment's shared bucket `name` (when there is one).
+    #[must_use]
+    pub fn shared(mut self, buckets: Option<Arc<dyn SharedBuckets>>, name: &'static str) -> Self {
+        self.shared = buckets.map(|b| (b, name));
+        self
     }
 
     /// # Errors
@@ -43,6 +83,34 @@ impl<K: std::hash::Hash + Eq + Clone> KeyedLimiter<K> {
             let retry_after_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
             ApiError::RateLimited { retry_after_ms }
         })
+    }
+
+    /// The deployment-wide part of the check, after [`Self::check`] passed: nothing to do
+    /// without a shared bucket, or while it cannot answer.
+    ///
+    /// # Errors
+    /// `rate_limited` with the shared bucket's wait.
+    pub async fn check_shared(&self, key: &K) -> Result<(), ApiError>
+    where
+        K: Display,
+    {
+        let Some((buckets, name)) = &self.shared else { return Ok(()) };
+        match buckets.take(name, key.to_string(), self.burst, self.replenish).await {
+            Some(Err(wait_ms)) => Err(ApiError::RateLimited { retry_after_ms: wait_ms.max(1) }),
+            Some(Ok(())) | None => Ok(()),
+        }
+    }
+
+    /// This instance's limit, then the deployment's.
+    ///
+    /// # Errors
+    /// `rate_limited` with the wait of whichever refused.
+    pub async fn check_everywhere(&self, key: &K) -> Result<(), ApiError>
+    where
+        K: Display,
+    {
+        self.check(key)?;
+        self.check_shared(key).await
     }
 
     /// Forgets keys whose allowance is full again, so the map does not grow without bound.
@@ -65,10 +133,16 @@ pub struct UserRateLimits {
 impl UserRateLimits {
     /// # Errors
     /// A zero burst or interval.
-    pub fn new(settings: &crate::config::RateLimitSettings) -> anyhow::Result<Self> {
+    pub fn new(
+        settings: &crate::config::RateLimitSettings,
+        shared: Option<Arc<dyn SharedBuckets>>,
+    ) -> anyhow::Result<Self> {
         let ms = Duration::from_millis;
         Ok(Self {
-            messages: KeyedLimiter::new(settings.message_burst, ms(settings.message_replenish_interval_ms))?,
+            // Message writes are limited across the deployment; the other commands (typing,
+            // presence, reads) stay per instance, where the check costs no round trip.
+            messages: KeyedLimiter::new(settings.message_burst, ms(settings.message_replenish_interval_ms))?
+                .shared(shared, "msg"),
             commands: KeyedLimiter::new(settings.command_burst, ms(settings.command_replenish_interval_ms))?,
         })
     }
@@ -77,6 +151,22 @@ impl UserRateLimits {
     /// `rate_limited` with the wait until the user's next command of this kind would pass.
     pub fn check(&self, user: UserId, message_write: bool) -> Result<(), ApiError> {
         if message_write { self.messages.check(&user) } else { self.commands.check(&user) }
+    }
+
+    /// The message-write limit across the deployment, after [`Self::check`] passed.
+    ///
+    /// # Errors
+    /// `rate_limited` with the wait.
+    pub async fn check_message_shared(&self, user: UserId) -> Result<(), ApiError> {
+        self.messages.check_shared(&user).await
+    }
+
+    /// A message write from REST: this instance's limit, then the deployment's.
+    ///
+    /// # Errors
+    /// `rate_limited` with the wait.
+    pub async fn check_message(&self, user: UserId) -> Result<(), ApiError> {
+        self.messages.check_everywhere(&user).await
     }
 
     pub fn sweep(&self) {

@@ -30,6 +30,9 @@ pub enum CloseReason {
     FrameTooLarge,
     /// Logout everywhere (or an admin action that revokes the user's sessions).
     TokensRevoked,
+    /// The login session whose access token opened (or last refreshed) the socket was logged out
+    /// (`POST /auth/logout`).
+    LoggedOut,
     PasswordChanged,
     /// The access token the socket was opened (or last refreshed) with expired, and no
     /// `auth.refresh` extended it within `realtime.token_grace_ms`: a socket lives no longer than
@@ -52,6 +55,7 @@ impl CloseReason {
             CloseReason::RateLimitAbuse => code::POLICY,
             CloseReason::FrameTooLarge => code::TOO_BIG,
             CloseReason::TokensRevoked
+            | CloseReason::LoggedOut
             | CloseReason::PasswordChanged
             | CloseReason::RoleChanged
             | CloseReason::AccountDeleted
@@ -70,6 +74,7 @@ impl CloseReason {
             CloseReason::RateLimitAbuse => "rate limit exceeded persistently",
             CloseReason::FrameTooLarge => "frame too large",
             CloseReason::TokensRevoked => "tokens revoked",
+            CloseReason::LoggedOut => "session logged out",
             CloseReason::PasswordChanged => "password changed",
             CloseReason::TokenExpired => "token expired: send auth.refresh before expiry, or reconnect",
             CloseReason::RoleChanged => "role changed: reconnect",

@@ -32,7 +32,6 @@ use std::time::Duration;
 
 use actix::{Message, Recipient};
 use chrono::{DateTime, Utc};
-use redis::aio::ConnectionManager;
 use tokio::sync::mpsc;
 
 use crate::config::RedisSettings;
@@ -41,7 +40,7 @@ use crate::ids::UserId;
 use crate::protocol::ServerEvent;
 use crate::protocol::events::Presence;
 use crate::protocol::presence::{Status, Visible, shown};
-use crate::realtime::broker::redis::RedisBroker;
+use crate::realtime::broker::redis::{RedisBroker, RedisConn};
 use crate::realtime::broker::{Envelope, Topic, wire};
 use crate::views::format_time;
 
@@ -167,7 +166,7 @@ impl ClusterPresence {
     }
 
     fn key(&self, rest: &str) -> String {
-        format!("{}:{rest}", self.broker.prefix())
+        format!("{}:{rest}", self.broker.key_prefix())
     }
 
     async fn beat(&self, presence: &Recipient<Resync>) -> redis::RedisResult<()> {
@@ -197,7 +196,7 @@ impl ClusterPresence {
     }
 
     /// Removes the reports of instances whose liveness key expired.
-    async fn sweep(&self, conn: &mut ConnectionManager) -> redis::RedisResult<()> {
+    async fn sweep(&self, conn: &mut RedisConn) -> redis::RedisResult<()> {
         let me = self.broker.instance_id();
         let instances: Vec<String> = redis::cmd("SMEMBERS").arg(self.key("instances")).query_async(conn).await?;
         for dead in instances.iter().filter(|i| i.as_str() != me) {
@@ -267,10 +266,11 @@ impl ClusterPresence {
         if !self.broker.connected() {
             return Err((redis::ErrorKind::Io, "Redis is unreachable").into());
         }
-        // One GET per user in a pipeline rather than an MGET: the keys need not share a slot.
+        // One GET per user in a pipeline rather than an MGET (on a Redis Cluster the keys share
+        // the deployment's hash tag, so the pipeline goes to one node either way).
         let mut pipe = redis::pipe();
         for id in ids {
-            pipe.cmd("GET").arg(last_seen_key(self.broker.prefix(), *id));
+            pipe.cmd("GET").arg(last_seen_key(self.broker.key_prefix(), *id));
         }
         let mut conn = self.broker.connection();
         let seen: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
@@ -321,13 +321,8 @@ async fn reporter(broker: RedisBroker, mut rx: mpsc::UnboundedReceiver<Report>, 
     }
 }
 
-async fn run_report(
-    conn: &mut ConnectionManager,
-    broker: &RedisBroker,
-    instance: &str,
-    r: &Report,
-) -> redis::RedisResult<()> {
-    let prefix = broker.prefix();
+async fn run_report(conn: &mut RedisConn, broker: &RedisBroker, instance: &str, r: &Report) -> redis::RedisResult<()> {
+    let (prefix, keys) = (broker.prefix(), broker.key_prefix());
     let last_seen = r.last_seen.unwrap_or_else(Utc::now);
     let text = |status: Visible| {
         let last_seen_at = (status == Visible::Offline).then(|| format_time(&last_seen));
@@ -336,10 +331,10 @@ async fn run_report(
     let shown: Option<String> = redis::cmd("EVAL")
         .arg(REPORT_SCRIPT)
         .arg(4)
-        .arg(format!("{prefix}:presence:{}", r.user_id))
-        .arg(format!("{prefix}:presence_shown:{}", r.user_id))
-        .arg(format!("{prefix}:instance_users:{instance}"))
-        .arg(last_seen_key(prefix, r.user_id))
+        .arg(format!("{keys}:presence:{}", r.user_id))
+        .arg(format!("{keys}:presence_shown:{}", r.user_id))
+        .arg(format!("{keys}:instance_users:{instance}"))
+        .arg(last_seen_key(keys, r.user_id))
         .arg(instance)
         .arg(r.status.map_or("", Status::as_str))
         .arg(r.user_id.to_string())

@@ -3,11 +3,12 @@
 //! the services, off the mailbox when they wait), writes the replies, and writes the event text
 //! that room actors and the broker queue in its outbox. It knows no SQL and no other connection.
 //! It lives no longer than its access token: once the token expired and `auth.refresh` did not
-//! replace it within `realtime.token_grace_ms`, it closes with 4001.
+//! replace it within `realtime.token_grace_ms`, it closes with 4001, and it is bound to the login
+//! session of that token: logging the session out closes it with 4001 too.
 //!
 //! actix-web-actors is deprecated upstream; it is confined to this file.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,17 +19,19 @@ use actix_web_actors::ws::{self, CloseCode};
 use uuid::Uuid;
 
 use crate::auth::Caller;
+use crate::auth::extractor::TokenGrant;
 use crate::db::models::Role;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{ConnId, RoomId, Seq, UserId};
 use crate::protocol::commands::{self, Command, CommandId};
-use crate::protocol::events::Hello;
+use crate::protocol::events::{Hello, MemberRemoved};
 use crate::protocol::{CloseReason, ServerEvent};
 use crate::realtime::broker::{Control, Envelope, Published, Subscriber, SubscriberId, Topic, next_subscriber_id};
 use crate::realtime::dispatch::{self, Reply, ReplyData, Session, Step};
 use crate::realtime::outbox::{ConnHandle, Deliver, Outbox};
 use crate::realtime::presence;
 use crate::realtime::registry::{Attach, AttachMany, Detach};
+use crate::realtime::revalidate::{Memberships, SocketInfo};
 use crate::realtime::sockets::SocketSlot;
 use crate::service::social::PresenceStatus;
 use crate::service::{social, support};
@@ -44,9 +47,12 @@ pub struct WsConnection {
     last_heard: Instant,
     outbox: Arc<Outbox>,
     rooms: HashSet<RoomId>,
-    /// Staff only: the open support rooms among `rooms`, followed without membership, the one
-    /// followed longest first; at most `quota.staff_support_rooms_per_connection_max`.
-    support_rooms: VecDeque<RoomId>,
+    /// The rooms of `rooms` the connection follows as its user's memberships, with when it
+    /// learnt of each (the periodic re-check only judges those it knew of before its read).
+    member_rooms: HashMap<RoomId, Instant>,
+    /// The rooms of `rooms` a staff connection follows without membership (open support rooms),
+    /// the one followed longest first; at most `quota.staff_support_rooms_per_connection_max`.
+    staff_rooms: VecDeque<RoomId>,
     subscriber: SubscriberId,
     /// The users whose presence the connection receives.
     watched: HashSet<UserId>,
@@ -66,19 +72,22 @@ pub struct WsConnection {
     token_expires_at: u64,
     /// The timer that closes the socket at `token_expires_at` plus the grace period.
     token_timer: Option<SpawnHandle>,
+    /// The login session (refresh-token family) of that token: its logout closes the socket.
+    login_session: Option<Uuid>,
 }
 
 impl WsConnection {
-    pub fn new(state: web::Data<AppState>, caller: Caller, slot: SocketSlot, token_expires_at: u64) -> Self {
+    pub fn new(state: web::Data<AppState>, grant: TokenGrant, slot: SocketSlot) -> Self {
         Self {
             id: ConnId(next_subscriber_id()),
             state,
-            caller,
+            caller: grant.caller,
             session_id: Uuid::new_v4(),
             last_heard: Instant::now(),
             outbox: Arc::new(Outbox::default()),
             rooms: HashSet::new(),
-            support_rooms: VecDeque::new(),
+            member_rooms: HashMap::new(),
+            staff_rooms: VecDeque::new(),
             subscriber: 0,
             watched: HashSet::new(),
             named: HashSet::new(),
@@ -87,8 +96,9 @@ impl WsConnection {
             in_flight: 0,
             draining: false,
             _slot: slot,
-            token_expires_at,
+            token_expires_at: grant.expires_at,
             token_timer: None,
+            login_session: grant.session,
         }
     }
 
@@ -126,22 +136,22 @@ impl WsConnection {
     /// Staff: follows an open support room (a new session, or one opened with `sync`), letting go
     /// of the one followed longest when at the bound. A room followed already counts as fresh.
     fn follow_support(&mut self, room_id: RoomId, from_seq: Option<Seq>, ctx: &ws::WebsocketContext<Self>) {
-        if let Some(pos) = self.support_rooms.iter().position(|r| *r == room_id) {
-            self.support_rooms.remove(pos);
-            self.support_rooms.push_back(room_id);
+        if let Some(pos) = self.staff_rooms.iter().position(|r| *r == room_id) {
+            self.staff_rooms.remove(pos);
+            self.staff_rooms.push_back(room_id);
             return;
         }
         if self.rooms.contains(&room_id) {
             return;
         }
         let max = self.state.settings.quota.staff_support_rooms_per_connection_max;
-        while self.support_rooms.len() >= max {
-            let Some(oldest) = self.support_rooms.pop_front() else { break };
+        while self.staff_rooms.len() >= max {
+            let Some(oldest) = self.staff_rooms.pop_front() else { break };
             if self.rooms.remove(&oldest) {
                 self.state.realtime.registry().do_send(Detach { conn_id: self.id, room_ids: vec![oldest] });
             }
         }
-        self.support_rooms.push_back(room_id);
+        self.staff_rooms.push_back(room_id);
         self.attach(room_id, from_seq, ctx);
     }
 
@@ -276,6 +286,7 @@ impl WsConnection {
             }
             self.limited_in_a_row = 0;
         }
+        let message_write = command.is_message_write();
         let session = Session {
             state: &self.state,
             caller: &self.caller,
@@ -286,6 +297,15 @@ impl WsConnection {
         };
         match dispatch::command(session, command) {
             Step::Done(reply) => self.respond(id, reply, ctx),
+            Step::Run(fut) if message_write => {
+                // The deployment-wide message limit (Redis) before the write, off the mailbox.
+                let (state, user) = (self.state.clone(), self.caller.id);
+                let gated = async move {
+                    state.user_limits.check_message_shared(user).await?;
+                    fut.await
+                };
+                self.run(id, gated, ctx);
+            }
             Step::Run(fut) => self.run(id, fut, ctx),
             Step::Subscribe(new, fut) => self.subscribe(id, new, fut, ctx),
             Step::Refresh(fut) => self.run_then(id, fut, Self::refreshed, ctx),
@@ -305,16 +325,53 @@ impl WsConnection {
 
     /// A refresh passed the checks: the socket now lives as long as the new token (and holds the
     /// account as read now).
-    fn refreshed(&mut self, (caller, expires_at): (Caller, u64), ctx: &mut ws::WebsocketContext<Self>) -> ReplyData {
-        self.caller = caller;
+    fn refreshed(&mut self, grant: TokenGrant, ctx: &mut ws::WebsocketContext<Self>) -> ReplyData {
+        self.caller = grant.caller;
+        // Bound to the session of the token it lives on now.
+        self.login_session = grant.session;
+        self.state.realtime.sockets().set_session(self.id, grant.session);
         // Two refreshes in flight may complete in either order: an older token never shortens.
-        self.token_expires_at = self.token_expires_at.max(expires_at);
+        self.token_expires_at = self.token_expires_at.max(grant.expires_at);
         self.arm_token_timer(ctx);
         let expires_at = i64::try_from(self.token_expires_at)
             .ok()
             .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0))
             .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
         ReplyData::Refreshed { expires_at }
+    }
+}
+
+impl WsConnection {
+    /// Stops following a room the user is no longer in.
+    fn leave(&mut self, room_id: RoomId) {
+        self.member_rooms.remove(&room_id);
+        self.staff_rooms.retain(|r| *r != room_id);
+        if self.rooms.remove(&room_id) {
+            self.state.realtime.registry().do_send(Detach { conn_id: self.id, room_ids: vec![room_id] });
+        }
+    }
+}
+
+impl Handler<Memberships> for WsConnection {
+    type Result = ();
+    /// The periodic re-check read the user's memberships: a room the connection follows as a
+    /// membership it knew of before the read, and which the read no longer has, was lost while
+    /// its kick (or leave, or deletion) did not reach this instance. The client hears what the
+    /// lost message would have told it, `room.member_removed` about itself, and the room's
+    /// events stop.
+    fn handle(&mut self, Memberships { as_of, room_ids }: Memberships, ctx: &mut Self::Context) {
+        let lost: Vec<RoomId> = self
+            .member_rooms
+            .iter()
+            .filter(|(room, since)| **since < as_of && !room_ids.contains(room) && !self.staff_rooms.contains(room))
+            .map(|(room, _)| *room)
+            .collect();
+        for room_id in lost {
+            metrics::counter!("plauder_realtime_revalidation_detaches_total").increment(1);
+            self.leave(room_id);
+            let removed = ServerEvent::MemberRemoved(MemberRemoved { room_id, user_id: self.caller.id });
+            ctx.text(removed.to_text());
+        }
     }
 }
 
@@ -334,14 +391,11 @@ pub fn start(
     req: &actix_web::HttpRequest,
     stream: web::Payload,
     state: web::Data<AppState>,
-    caller: Caller,
-    token_expires_at: u64,
+    grant: TokenGrant,
 ) -> Result<actix_web::HttpResponse, actix_web::Error> {
     let frame_size = state.settings.realtime.max_frame_bytes;
-    let slot = state.sockets.acquire(caller.id, state.client_ip(req))?;
-    ws::WsResponseBuilder::new(WsConnection::new(state, caller, slot, token_expires_at), req, stream)
-        .frame_size(frame_size)
-        .start()
+    let slot = state.sockets.acquire(grant.caller.id, state.client_ip(req))?;
+    ws::WsResponseBuilder::new(WsConnection::new(state, grant, slot), req, stream).frame_size(frame_size).start()
 }
 
 impl Actor for WsConnection {
@@ -354,7 +408,15 @@ impl Actor for WsConnection {
         // The version and role it was authorised with at the upgrade: a later refresh does not
         // change what a lost revocation must catch.
         let user = &self.caller.user;
-        realtime.sockets().insert(self.id, user.id, user.token_version, user.role, ctx.address().recipient());
+        let info = SocketInfo {
+            user_id: user.id,
+            token_version: user.token_version,
+            role: user.role,
+            session: self.login_session,
+            control: ctx.address().recipient(),
+            memberships: ctx.address().recipient(),
+        };
+        realtime.sockets().insert(self.id, info);
         self.subscriber = self.id.0;
         realtime.broker().subscribe(Topic::User(self.caller.id), self.subscriber, self.broker_subscriber(ctx));
         if self.caller.role.is_staff() {
@@ -390,17 +452,18 @@ impl Actor for WsConnection {
         let (state, user_id, handle) = (self.state.clone(), self.caller.id, self.conn_handle(ctx));
         let staff = self.caller.role.is_staff();
         let load = async move {
-            let (mut rooms, friends) = social::rooms_and_friends(&state, user_id).await?;
-            let mut support_rooms = Vec::new();
+            let (rooms, friends) = social::rooms_and_friends(&state, user_id).await?;
+            // Admins and moderators follow open support rooms without being members: the most
+            // recently active ones, up to the bound (the inbox pages through the rest), the
+            // least recent first as the order of `staff_rooms` wants.
+            let mut support = Vec::new();
             if staff {
-                // Admins and moderators follow open support rooms without being members: the most
-                // recently active ones, up to the bound (the inbox pages through the rest).
                 let max = state.settings.quota.staff_support_rooms_per_connection_max;
-                support_rooms = support::open_room_ids(&state, max).await?;
-                support_rooms.reverse();
-                rooms.extend(support_rooms.iter().copied());
+                support = support::open_room_ids(&state, max).await?;
+                support.reverse();
             }
-            let attach = AttachMany { room_ids: rooms.clone(), conn: handle };
+            let room_ids = rooms.iter().chain(&support).copied().collect();
+            let attach = AttachMany { room_ids, conn: handle };
             state
                 .realtime
                 .registry
@@ -409,12 +472,16 @@ impl Actor for WsConnection {
                 .map_err(|e| ApiError::internal(anyhow::anyhow!("registry: {e}")))?;
             // Subscriptions to other instances' events (Redis) confirmed, or Redis is down.
             state.realtime.broker().ready().await;
-            Ok::<_, ApiError>((rooms, support_rooms, friends))
+            Ok::<_, ApiError>((rooms, support, friends))
         };
         ctx.wait(load.into_actor(self).map(|loaded, act, ctx| match loaded {
-            Ok((rooms, support_rooms, friends)) => {
+            Ok((rooms, support, friends)) => {
+                // After the read: a re-check that began before it cannot judge these rooms.
+                let now = Instant::now();
+                act.member_rooms.extend(rooms.iter().map(|r| (*r, now)));
                 act.rooms.extend(rooms);
-                act.support_rooms.extend(support_rooms);
+                act.staff_rooms.extend(support.iter().copied());
+                act.rooms.extend(support);
                 for friend in friends {
                     act.watch(friend, ctx);
                 }
@@ -501,12 +568,21 @@ impl Handler<Published> for WsConnection {
         match msg.envelope.as_ref() {
             // Events come through the outbox (`Subscriber::Connection`), never as messages.
             Envelope::Event { .. } => {}
-            // On the staff topic: a support session opened.
-            Envelope::Control(Control::Attach { room_id, from_seq }) if msg.topic == Topic::Staff => {
-                self.follow_support(*room_id, *from_seq, ctx);
+            Envelope::Control(Control::Attach { room_id, from_seq }) => {
+                // On the staff topic: a support session opened.
+                if msg.topic == Topic::Staff {
+                    self.follow_support(*room_id, *from_seq, ctx);
+                } else {
+                    self.member_rooms.insert(*room_id, Instant::now());
+                    self.attach(*room_id, *from_seq, ctx);
+                }
             }
-            Envelope::Control(Control::Attach { room_id, from_seq }) => self.attach(*room_id, *from_seq, ctx),
             Envelope::Control(Control::Close(reason)) => self.close(*reason, ctx),
+            Envelope::Control(Control::CloseSession { session }) => {
+                if self.login_session == Some(*session) {
+                    self.close(CloseReason::LoggedOut, ctx);
+                }
+            }
             Envelope::Control(Control::WatchPresence { user_id }) => self.watch(*user_id, ctx),
             Envelope::Control(Control::UnwatchPresence { user_id }) => self.unwatch(*user_id),
             Envelope::Control(Control::ChooseStatus { status }) => {
@@ -515,11 +591,7 @@ impl Handler<Published> for WsConnection {
                     self.state.realtime.presence().do_send(set);
                 }
             }
-            Envelope::Control(Control::Left { room_id }) => {
-                if self.rooms.remove(room_id) {
-                    self.state.realtime.registry().do_send(Detach { conn_id: self.id, room_ids: vec![*room_id] });
-                }
-            }
+            Envelope::Control(Control::Left { room_id }) => self.leave(*room_id),
             Envelope::Control(Control::Detach { .. } | Control::RoomDeleted) => {}
         }
     }

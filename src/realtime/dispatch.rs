@@ -12,7 +12,7 @@ use futures_util::future::LocalBoxFuture;
 use serde::Serialize;
 
 use crate::auth::Caller;
-use crate::auth::extractor::authenticate_until;
+use crate::auth::extractor::{TokenGrant, authenticate_until};
 use crate::db::models::Role;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{ConnId, RoomId, UserId};
@@ -68,8 +68,8 @@ pub(super) enum Step {
     /// open support room, the connection follows it from the page's `last_seq` on.
     SyncFollow(LocalBoxFuture<'static, ApiResult<(SyncPage, bool)>>),
     /// auth.refresh: run off the mailbox; on success the connection adopts the account as read
-    /// now and the token's expiry (seconds since the epoch).
-    Refresh(LocalBoxFuture<'static, ApiResult<(Caller, u64)>>),
+    /// now, the token's expiry and its login session.
+    Refresh(LocalBoxFuture<'static, ApiResult<TokenGrant>>),
 }
 
 /// The connection as the commands see it.
@@ -144,7 +144,8 @@ pub(super) fn command(session: Session<'_>, command: Command) -> Step {
         }
         Command::AuthRefresh(d) => Step::Refresh(Box::pin(async move {
             // The same checks as the upgrade (signature, expiry, account, ban, token version).
-            let (fresh, expires_at) = authenticate_until(&state, &d.token).await?;
+            let grant = authenticate_until(&state, &d.token).await?;
+            let fresh = &grant.caller;
             if fresh.id != caller.id {
                 return Err(ApiError::Forbidden("The token belongs to another user.".into()));
             }
@@ -153,7 +154,7 @@ pub(super) fn command(session: Session<'_>, command: Command) -> Step {
             if fresh.role != caller.role {
                 return Err(ApiError::Forbidden("The role changed: reconnect.".into()));
             }
-            Ok((fresh, expires_at))
+            Ok(grant)
         })),
         Command::Send(d) => Step::Run(Box::pin(async move {
             let _in_order = order.lock().await;

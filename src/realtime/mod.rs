@@ -19,6 +19,8 @@
 
 pub mod broker;
 pub mod cluster;
+pub mod cluster_limits;
+pub mod cluster_stats;
 pub mod connection;
 mod dispatch;
 pub mod events;
@@ -47,12 +49,13 @@ use crate::ids::{RoomId, Seq, UserId};
 use crate::protocol::events::{MemberAdded, MemberRemoved, RoomDeleted, Typing};
 use crate::protocol::presence::{Status, Visible};
 use crate::protocol::{CloseReason, ServerEvent};
-use crate::service::notify::Notify;
+use crate::service::notify::{LiveFigures, Notify};
 use crate::views::{RoomView, UserView};
 use broker::memory::MemoryBroker;
 use broker::redis::RedisBroker;
 use broker::{Broker, Control, Envelope, Topic};
 use cluster::ClusterPresence;
+use cluster_stats::ClusterStats;
 use presence::Presence;
 use registry::Registry;
 use revalidate::LocalSockets;
@@ -67,9 +70,11 @@ pub struct Realtime {
     /// Set when instances share events through Redis (`redis.url`).
     redis: Option<RedisBroker>,
     cluster: Option<Arc<ClusterPresence>>,
+    /// The deployment's live figures (with Redis).
+    cluster_stats: Option<Arc<ClusterStats>>,
     shutdown: tokio::sync::watch::Sender<bool>,
     /// Open WebSocket connections on this instance (the admin panel's `connections`).
-    connections: AtomicUsize,
+    connections: Arc<AtomicUsize>,
     /// The same connections as the database re-check sees them (`revalidate.rs`).
     sockets: Arc<LocalSockets>,
     /// Presence subscriptions per user over their connections here.
@@ -113,6 +118,12 @@ impl Realtime {
         if let Some(cluster) = &cluster {
             cluster.run_heartbeat(presence.clone().recipient());
         }
+        let connections = Arc::new(AtomicUsize::new(0));
+        let cluster_stats = redis.as_ref().map(|redis| {
+            let interval = Duration::from_millis(all.redis.heartbeat_interval_ms);
+            let ttl = Duration::from_millis(all.redis.instance_ttl_ms);
+            ClusterStats::start(redis.clone(), connections.clone(), interval, ttl)
+        });
         let (shutdown, _) = tokio::sync::watch::channel(false);
         Ok(Arc::new(Self {
             broker,
@@ -120,8 +131,9 @@ impl Realtime {
             presence,
             redis,
             cluster,
+            cluster_stats,
             shutdown,
-            connections: AtomicUsize::new(0),
+            connections,
             sockets,
             watch_quota: WatchQuota::new(all.quota.presence_subscriptions_per_user_max),
         }))
@@ -130,6 +142,13 @@ impl Realtime {
     /// The broker (public for the tests that publish control changes by hand).
     pub fn broker(&self) -> &dyn Broker {
         self.broker.as_ref()
+    }
+
+    /// The rate-limit buckets every instance shares (with Redis).
+    pub fn shared_buckets(&self) -> Option<Arc<dyn crate::auth::ratelimit::SharedBuckets>> {
+        self.redis.as_ref().map(|redis| {
+            cluster_limits::RedisBuckets::new(redis.clone()) as Arc<dyn crate::auth::ratelimit::SharedBuckets>
+        })
     }
 
     pub(crate) fn registry(&self) -> &Addr<Registry> {
@@ -260,6 +279,10 @@ impl Notify for Realtime {
         self.broker.publish(Topic::User(user_id), Envelope::Control(Control::Close(reason)));
     }
 
+    fn close_session(&self, user_id: UserId, session: uuid::Uuid) {
+        self.broker.publish(Topic::User(user_id), Envelope::Control(Control::CloseSession { session }));
+    }
+
     fn live_statuses(&self, ids: Vec<UserId>) -> BoxFuture<'_, HashMap<UserId, Visible>> {
         Box::pin(async move {
             if let Some(cluster) = &self.cluster {
@@ -291,16 +314,22 @@ impl Notify for Realtime {
         })
     }
 
-    fn online_count(&self) -> BoxFuture<'_, ApiResult<usize>> {
+    fn live_figures(&self) -> BoxFuture<'_, ApiResult<LiveFigures>> {
         Box::pin(async move {
-            self.presence
+            if let Some(stats) = &self.cluster_stats {
+                match stats.figures().await {
+                    Ok((connections, users_online)) => {
+                        return Ok(LiveFigures { users_online, connections });
+                    }
+                    Err(e) => tracing::debug!("cluster figures unavailable, answering for this instance: {e}"),
+                }
+            }
+            let users_online = self
+                .presence
                 .send(presence::OnlineCount)
                 .await
-                .map_err(|e| ApiError::internal(anyhow::anyhow!("presence: {e}")))
+                .map_err(|e| ApiError::internal(anyhow::anyhow!("presence: {e}")))?;
+            Ok(LiveFigures { users_online, connections: self.connections.load(Ordering::Relaxed) })
         })
-    }
-
-    fn connections(&self) -> usize {
-        self.connections.load(Ordering::Relaxed)
     }
 }

@@ -1,36 +1,65 @@
-//! Revocation that does not depend on a message arriving. A ban, a role change or revoked tokens
-//! reach other instances' sockets as `Control::Close` over the broker, and the Redis broker drops
-//! messages while Redis is away or its publish queue is full. So each instance also re-checks its
-//! own sockets against the database: every `realtime.revalidate_interval_ms`, and at once when
-//! its Redis subscriber reconnects (what was published meanwhile is lost). One query reads the
-//! accounts of all local sockets, however many there are; each socket whose account is gone,
-//! banned, has a newer token version or another role than the socket was opened with is closed
-//! with the reason the lost message would have carried. A lost revocation therefore takes effect
-//! within one interval (plus the query).
+//! Revocation that does not depend on a message arriving. A ban, a role change, revoked tokens, a
+//! logout or a kick reach other instances' sockets as control envelopes over the broker, and the
+//! Redis broker drops messages while Redis is away or its publish queue is full. So each instance
+//! also re-checks its own sockets against the database: every `realtime.revalidate_interval_ms`,
+//! and at once when its Redis subscriber reconnects (what was published meanwhile is lost). One
+//! statement reads the standing of all local sockets' accounts, however many sockets there are
+//! (`queries::users::standings`): the account, its room memberships, and which of the sockets'
+//! login sessions were logged out. Then
 //!
-//! Room memberships are not re-checked here: a kick whose `Left` control is lost leaves the
-//! connection attached to the room until it reconnects.
+//! - a socket whose account is gone, banned, has a newer token version or another role than the
+//!   socket was opened with, or whose login session was logged out, is closed with the reason the
+//!   lost message would have carried;
+//! - a socket attached to a room its user is no longer a member of is told `room.member_removed`
+//!   about itself and detached from the room, as the lost kick would have done.
+//!
+//! A lost revocation or kick therefore takes effect within one interval (plus the query).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use actix::Recipient;
+use actix::{Message, Recipient};
+use uuid::Uuid;
 
 use crate::db::PgPool;
-use crate::db::models::{Role, User};
+use crate::db::models::Role;
 use crate::db::queries;
-use crate::ids::{ConnId, UserId};
+use crate::db::queries::users::Standing;
+use crate::ids::{ConnId, RoomId, UserId};
 use crate::protocol::CloseReason;
 use crate::realtime::broker::redis::RedisBroker;
 use crate::realtime::broker::{Control, Envelope, Published, Topic};
 
-/// What a socket was authorised with when it opened, and how to close it.
+/// To a connection: its user's room memberships as read at `as_of`. The connection detaches from
+/// the rooms it joined before `as_of` that are not among them; one joined since may be newer than
+/// the read.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct Memberships {
+    pub as_of: Instant,
+    pub room_ids: Arc<HashSet<RoomId>>,
+}
+
+/// What a socket was authorised with when it opened, and how to reach it.
 struct Entry {
     user_id: UserId,
     token_version: i32,
     role: Role,
+    /// The login session of the token it was opened or last refreshed with.
+    session: Option<Uuid>,
     control: Recipient<Published>,
+    memberships: Recipient<Memberships>,
+}
+
+/// How a socket registers with the re-check.
+pub struct SocketInfo {
+    pub user_id: UserId,
+    pub token_version: i32,
+    pub role: Role,
+    pub session: Option<Uuid>,
+    pub control: Recipient<Published>,
+    pub memberships: Recipient<Memberships>,
 }
 
 /// This instance's open sockets, as the re-check sees them. Connections add themselves when they
@@ -42,49 +71,61 @@ pub struct LocalSockets {
 
 impl LocalSockets {
     fn map(&self) -> MutexGuard<'_, HashMap<ConnId, Entry>> {
-        // Every change is a single insert or remove, so a holder's panic leaves it consistent.
+        // Every change is a single insert, update or remove, so a holder's panic leaves it
+        // consistent.
         self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub(crate) fn insert(
-        &self,
-        conn_id: ConnId,
-        user_id: UserId,
-        token_version: i32,
-        role: Role,
-        control: Recipient<Published>,
-    ) {
-        self.map().insert(conn_id, Entry { user_id, token_version, role, control });
+    pub(crate) fn insert(&self, conn_id: ConnId, info: SocketInfo) {
+        let SocketInfo { user_id, token_version, role, session, control, memberships } = info;
+        self.map().insert(conn_id, Entry { user_id, token_version, role, session, control, memberships });
+    }
+
+    /// The socket now lives on a token of this login session (`auth.refresh`).
+    pub(crate) fn set_session(&self, conn_id: ConnId, session: Option<Uuid>) {
+        if let Some(entry) = self.map().get_mut(&conn_id) {
+            entry.session = session;
+        }
     }
 
     pub(crate) fn remove(&self, conn_id: ConnId) {
         self.map().remove(&conn_id);
     }
 
-    /// The sockets open now and their users (sorted, each once).
-    fn snapshot(&self) -> (HashSet<ConnId>, Vec<UserId>) {
+    /// The sockets open now, their users (sorted, each once) and their login sessions.
+    fn snapshot(&self) -> (HashSet<ConnId>, Vec<UserId>, Vec<Uuid>) {
         let map = self.map();
         let mut ids: Vec<UserId> = map.values().map(|e| e.user_id).collect();
         ids.sort_unstable();
         ids.dedup();
-        (map.keys().copied().collect(), ids)
+        let mut sessions: Vec<Uuid> = map.values().filter_map(|e| e.session).collect();
+        sessions.sort_unstable();
+        sessions.dedup();
+        (map.keys().copied().collect(), ids, sessions)
     }
 }
 
-/// Why a socket opened with `token_version` and `role` may no longer stay open, given its account
-/// as it is now (`None`: deleted). The ban first, as the upgrade reports it first.
-fn verdict(user: Option<&User>, token_version: i32, role: Role) -> Option<CloseReason> {
-    match user {
+/// Why a socket opened with `token_version` and `role` on login `session` may no longer stay
+/// open, given its account as it is now (`None`: deleted). The ban first, as the upgrade reports
+/// it first.
+fn verdict(standing: Option<&Standing>, token_version: i32, role: Role, session: Option<Uuid>) -> Option<CloseReason> {
+    match standing {
         None => Some(CloseReason::TokensRevoked),
-        Some(u) if u.is_banned() => Some(CloseReason::Banned),
-        Some(u) if u.token_version != token_version => Some(CloseReason::TokensRevoked),
-        Some(u) if u.role != role => Some(CloseReason::RoleChanged),
+        Some(s) if s.banned => Some(CloseReason::Banned),
+        Some(s) if s.token_version != token_version => Some(CloseReason::TokensRevoked),
+        Some(s) if s.role != role => Some(CloseReason::RoleChanged),
+        Some(s) if session.is_some_and(|id| s.ended_sessions.contains(&id)) => Some(CloseReason::LoggedOut),
         Some(_) => None,
     }
 }
 
 /// Starts the re-check task: every `interval`, and when `redis` reconnects.
 pub(crate) fn start(sockets: Arc<LocalSockets>, pool: PgPool, interval: Duration, redis: Option<RedisBroker>) {
+    metrics::describe_counter!(
+        "plauder_realtime_revalidation_detaches_total",
+        "Rooms a socket was detached from by the periodic re-check: the user's membership ended and the \
+         message that says so did not reach this instance"
+    );
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -108,15 +149,23 @@ pub(crate) fn start(sockets: Arc<LocalSockets>, pool: PgPool, interval: Duration
 }
 
 async fn check(sockets: &LocalSockets, pool: &PgPool) -> anyhow::Result<()> {
-    let (conns, ids) = sockets.snapshot();
+    let (conns, ids, sessions) = sockets.snapshot();
     if ids.is_empty() {
         return Ok(());
     }
-    let users = {
+    // Before the read: a membership a socket gained before this instant is in the read.
+    let as_of = Instant::now();
+    let standings = {
         let mut conn = pool.get().await?;
-        queries::users::find_many(&mut conn, &ids).await?
+        queries::users::standings(&mut conn, &ids, &sessions).await?
     };
-    let users: HashMap<UserId, User> = users.into_iter().map(|u| (u.id, u)).collect();
+    let standings: HashMap<UserId, (Standing, Arc<HashSet<RoomId>>)> = standings
+        .into_iter()
+        .map(|s| {
+            let rooms = Arc::new(s.room_ids.iter().copied().collect());
+            (s.id, (s, rooms))
+        })
+        .collect();
     // Only the sockets of the snapshot: they were authorised before the read, so the read is
     // the newer word. One opened since may hold a newer state than the read (a role changed
     // just now); it is checked next time.
@@ -124,10 +173,13 @@ async fn check(sockets: &LocalSockets, pool: &PgPool) -> anyhow::Result<()> {
         if !conns.contains(conn_id) {
             continue;
         }
-        if let Some(reason) = verdict(users.get(&entry.user_id), entry.token_version, entry.role) {
+        let standing = standings.get(&entry.user_id);
+        if let Some(reason) = verdict(standing.map(|(s, _)| s), entry.token_version, entry.role, entry.session) {
             metrics::counter!("realtime_revalidation_closes_total").increment(1);
             let envelope = Arc::new(Envelope::Control(Control::Close(reason)));
             entry.control.do_send(Published { topic: Topic::User(entry.user_id), envelope });
+        } else if let Some((_, rooms)) = standing {
+            entry.memberships.do_send(Memberships { as_of, room_ids: rooms.clone() });
         }
     }
     Ok(())

@@ -124,8 +124,9 @@ pub async fn login(state: &AppState, login: &str, password: String) -> ApiResult
 /// # Errors
 /// Database failures only.
 pub async fn start_session(state: &AppState, conn: &mut AsyncPgConnection, user: &User) -> ApiResult<AuthResponse> {
-    let refresh_token = insert_refresh_token(state, conn, user.id, Uuid::new_v4()).await?;
-    respond(state, user, refresh_token)
+    let session = Uuid::new_v4();
+    let refresh_token = insert_refresh_token(state, conn, user.id, session).await?;
+    respond(state, user, session, refresh_token)
 }
 
 async fn insert_refresh_token(
@@ -143,13 +144,14 @@ async fn insert_refresh_token(
     Ok(token)
 }
 
-fn respond(state: &AppState, user: &User, refresh_token: String) -> ApiResult<AuthResponse> {
-    let access_token = state.jwt.issue(user).map_err(ApiError::Internal)?;
+fn respond(state: &AppState, user: &User, session: Uuid, refresh_token: String) -> ApiResult<AuthResponse> {
+    let access_token = state.jwt.issue(user, session).map_err(ApiError::Internal)?;
     Ok(AuthResponse { user: UserView::own(user), access_token, refresh_token, expires_in: state.jwt.ttl_secs })
 }
 
 enum Rotation {
-    Rotated(Box<User>, String),
+    /// The account, the session (family) and its next refresh token.
+    Rotated(Box<User>, Uuid, String),
     Replayed,
     Invalid,
     Banned,
@@ -186,11 +188,11 @@ pub async fn refresh(state: &AppState, token: &str) -> ApiResult<AuthResponse> {
             }
             refresh_tokens::mark_spent(conn, row.id).await?;
             let next = insert_refresh_token(state, conn, user.id, row.family_id).await?;
-            Ok(Rotation::Rotated(Box::new(user), next))
+            Ok(Rotation::Rotated(Box::new(user), row.family_id, next))
         })
         .await?;
     match outcome {
-        Rotation::Rotated(user, next) => respond(state, &user, next),
+        Rotation::Rotated(user, session, next) => respond(state, &user, session, next),
         Rotation::Replayed => {
             tracing::warn!("spent refresh token presented again; its family is revoked");
             Err(invalid_refresh())
@@ -200,21 +202,28 @@ pub async fn refresh(state: &AppState, token: &str) -> ApiResult<AuthResponse> {
     }
 }
 
-/// `POST /auth/logout`: ends the session (refresh-token family) the token belongs to. Unknown
-/// tokens are accepted silently, so logout is idempotent.
+/// `POST /auth/logout`: ends the session (refresh-token family) the token belongs to, and closes
+/// the sockets opened or refreshed with that session's access tokens (4001), on every instance.
+/// Unknown tokens are accepted silently, so logout is idempotent.
 ///
 /// # Errors
 /// Database failures only.
 pub async fn logout(state: &AppState, token: &str) -> ApiResult<()> {
     let hash = refresh::hash(token);
     let mut conn = state.db().await?;
-    conn.transaction::<_, ApiError, _>(async move |conn| {
-        if let Some(row) = refresh_tokens::find_by_hash_for_update(conn, &hash).await? {
+    let ended = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            let Some(row) = refresh_tokens::find_by_hash_for_update(conn, &hash).await? else {
+                return Ok(None);
+            };
             refresh_tokens::revoke_family(conn, row.family_id).await?;
-        }
-        Ok(())
-    })
-    .await
+            Ok(Some((row.user_id, row.family_id)))
+        })
+        .await?;
+    if let Some((user_id, session)) = ended {
+        state.notify.close_session(user_id, session);
+    }
+    Ok(())
 }
 
 /// Revokes every access and refresh token of the user: bumps the token version (access tokens

@@ -27,21 +27,23 @@ pub const MAX_BAN_REASON_CHARS: usize = 500;
 pub struct Stats {
     /// Accounts other than guests.
     pub users_total: i64,
-    /// Users with at least one open WebSocket on this instance.
+    /// Users with at least one open WebSocket (on any instance, with Redis).
     pub users_online: usize,
     pub rooms_total: i64,
     /// Messages not deleted.
     pub messages_total: i64,
     /// Messages not deleted, created since midnight UTC.
     pub messages_today: i64,
-    /// Open WebSocket connections on this instance.
+    /// Open WebSocket connections (of every instance, with Redis).
     pub connections: usize,
     pub support_open: i64,
     /// Mean seconds from a support session's opening to staff's first answer; null before any.
     pub avg_first_response_secs: Option<f64>,
 }
 
-/// `GET /admin/stats`. The live counters (`users_online`, `connections`) are this instance's.
+/// `GET /admin/stats`. The live counters (`users_online`, `connections`) are the deployment's when
+/// instances share Redis (each instance reports its own; see `realtime::cluster_stats`), this
+/// instance's while Redis is away.
 ///
 /// # Errors
 /// Database failures only.
@@ -50,14 +52,14 @@ pub async fn stats(state: &AppState) -> ApiResult<Stats> {
         let mut conn = state.db().await?;
         stats::load(&mut conn).await?
     };
-    let users_online = state.notify.online_count().await?;
+    let live = state.notify.live_figures().await?;
     Ok(Stats {
         users_total: db.users_total,
-        users_online,
+        users_online: live.users_online,
         rooms_total: db.rooms_total,
         messages_total: db.messages_total,
         messages_today: db.messages_today,
-        connections: state.notify.connections(),
+        connections: live.connections,
         support_open: db.support_open,
         avg_first_response_secs: db.avg_first_response_secs,
     })

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
+use uuid::Uuid;
 
 use crate::error::ApiResult;
 use crate::ids::{RoomId, UserId};
@@ -47,6 +48,10 @@ pub trait Notify: Send + Sync {
     /// Closes every connection of the user, on every instance.
     fn close_user(&self, user_id: UserId, reason: CloseReason);
 
+    /// Closes the user's connections opened (or last refreshed) with an access token of this
+    /// login session (refresh-token family), on every instance: the session was logged out.
+    fn close_session(&self, user_id: UserId, session: Uuid);
+
     /// The status others see of each of these users that is not offline, across the cluster
     /// when there is one.
     fn live_statuses(&self, ids: Vec<UserId>) -> BoxFuture<'_, HashMap<UserId, Visible>>;
@@ -56,9 +61,14 @@ pub trait Notify: Send + Sync {
     /// stands.
     fn recent_last_seen(&self, ids: Vec<UserId>) -> BoxFuture<'_, HashMap<UserId, DateTime<Utc>>>;
 
-    /// How many users have at least one open connection on this instance.
-    fn online_count(&self) -> BoxFuture<'_, ApiResult<usize>>;
+    /// Users with an open connection and open WebSocket connections: of the whole deployment
+    /// when instances share Redis and it answers, else of this instance.
+    fn live_figures(&self) -> BoxFuture<'_, ApiResult<LiveFigures>>;
+}
 
-    /// Open WebSocket connections on this instance.
-    fn connections(&self) -> usize;
+/// The live counters of the admin panel.
+#[derive(Debug, Clone, Copy)]
+pub struct LiveFigures {
+    pub users_online: usize,
+    pub connections: usize,
 }

@@ -433,10 +433,25 @@ async fn retention_run_deletes_what_is_past_its_age_and_prints_the_counts() {
     );
     // The guest's token went with it; bob's fresh one stays.
     assert_eq!(app.count("SELECT count(*) AS n FROM refresh_tokens").await, 1);
-    let again = run(&app, &["retention", "run"]);
+    // The pass logs its counts (one JSON line here, as in production).
+    let again = plauder()
+        .args(["retention", "run"])
+        .env("DATABASE_URL", &app.db_url)
+        .env("PLAUDER__LOG__LEVEL", "info")
+        .env("PLAUDER__LOG__FORMAT", "json")
+        .output()
+        .unwrap();
     assert!(
         stdout(&again).contains("deleted 0 refresh token(s), 0 support session(s), 0 guest(s)"),
         "{}",
         stdout(&again)
     );
+    let line = stderr(&again)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["fields"]["message"] == "retention pass completed")
+        .unwrap_or_else(|| panic!("no log line of the pass: {}", stderr(&again)));
+    for kind in ["refresh_tokens", "support_sessions", "guests"] {
+        assert_eq!(line["fields"][kind], 0, "{line}");
+    }
 }

@@ -513,8 +513,8 @@ async fn a_role_change_closes_sockets_with_the_same_code_and_text_on_every_insta
 async fn through_nginx_a_client_cannot_choose_the_address_its_limits_count() {
     // The instances trust nginx only; nginx appends the client's address to X-Forwarded-For and
     // clears Forwarded, as deploy/nginx.conf does. Each request below invents new addresses in
-    // both headers: all of them still count against the one real client (and nginx round-robins,
-    // so each instance sees two of the four).
+    // both headers: all of them still count against the one real client, in the bucket the
+    // instances share (nginx round-robins, so both instances see some).
     let c = Cluster::start_with(&redis_url(), |s| {
         s.rate_limit.auth_burst = 2;
         s.rate_limit.auth_replenish_interval_ms = 60_000;
@@ -534,10 +534,9 @@ async fn through_nginx_a_client_cannot_choose_the_address_its_limits_count() {
             .unwrap();
         statuses.push(res.status());
     }
-    // Two per instance pass; the rest are refused whichever instance they reach.
-    let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
-    assert_eq!(refused, 2, "{statuses:?}");
-    assert!(statuses[4..].iter().all(|s| *s == StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+    // Two pass in all (not two per instance); the rest are refused whichever instance they reach.
+    assert!(statuses[..2].iter().all(|s| *s != StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+    assert!(statuses[2..].iter().all(|s| *s == StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
 }
 
 /// A ban and a role change made while an instance's Redis connection is down never reach it as

@@ -27,7 +27,7 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
-fn program(name: &str) -> PathBuf {
+pub fn program(name: &str) -> PathBuf {
     for dir in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"] {
         let p = Path::new(dir).join(name);
         if p.exists() {
@@ -37,14 +37,14 @@ fn program(name: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-async fn wait_for_port(port: u16, what: &str) {
+pub async fn wait_for_port(port: u16, what: &str) {
     eventually(&format!("{what} to listen on {port}"), async || {
         tokio::net::TcpStream::connect(("127.0.0.1", port)).await.map(drop)
     })
     .await;
 }
 
-fn scratch_dir(kind: &str) -> PathBuf {
+pub fn scratch_dir(kind: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("plauder-{kind}-{}", Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("scratch dir");
     dir

@@ -71,3 +71,17 @@ fn validation_names_the_key_and_its_variable() {
     s.database.pool_max_size = 0;
     assert!(s.validate().unwrap_err().contains("database.pool_max_size"));
 }
+
+#[test]
+fn a_list_of_redis_nodes_needs_redis_cluster_and_a_cluster_prefix_no_braces() {
+    let mut s = Settings::load_unchecked(shipped(), "test").unwrap();
+    s.database.url = "postgres://localhost/x".to_owned().into();
+    s.auth.jwt_secret = "x".repeat(32).into();
+    s.redis.url = "redis://127.0.0.1:7000,redis://127.0.0.1:7001".to_owned().into();
+    let err = s.validate().unwrap_err();
+    assert!(err.contains("redis.url") && err.contains("redis.cluster"), "{err}");
+    s.redis.cluster = true;
+    assert!(s.validate().is_ok());
+    s.redis.channel_prefix = "a{b}".to_owned();
+    assert!(s.validate().unwrap_err().contains("redis.channel_prefix"));
+}

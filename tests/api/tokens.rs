@@ -272,3 +272,51 @@ async fn auth_refresh_with_another_users_or_a_revoked_token_is_refused_and_chang
     // Nothing was extended: the socket still ends when its own token does.
     assert_eq!(ws.closed_with_reason().await, (4001, TOKEN_EXPIRED.to_owned()));
 }
+
+// ---- sockets bound to their login session (logout) ----
+
+/// The close reason text of a socket whose login session was logged out.
+const LOGGED_OUT: &str = "session logged out";
+
+async fn logout(app: &crate::helpers::TestApp, refresh_token: &str) {
+    let res = app.post("/api/v1/auth/logout", None, json!({"refresh_token": refresh_token})).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+}
+
+#[actix_web::test]
+async fn logging_a_session_out_closes_its_sockets_with_4001_and_leaves_other_sessions_open() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let phone: Value = app.login("ada", PASSWORD).await.json().await.unwrap();
+    let mut laptop_a = app.ws(&ada.access_token).await;
+    let mut laptop_b = app.ws(&ada.access_token).await;
+    let mut phone_ws = app.ws(phone["access_token"].as_str().unwrap()).await;
+    // A token of the laptop's session issued by a refresh is of the same session.
+    let refreshed: Value = app.refresh(&ada.refresh_token).await.json().await.unwrap();
+    let mut laptop_c = app.ws(refreshed["access_token"].as_str().unwrap()).await;
+
+    logout(&app, refreshed["refresh_token"].as_str().unwrap()).await;
+    for ws in [&mut laptop_a, &mut laptop_b, &mut laptop_c] {
+        assert_eq!(ws.closed_with_reason().await, (4001, LOGGED_OUT.to_owned()));
+    }
+    assert_eq!(phone_ws.command("ping", json!({})).await["ok"], true, "the other session's socket stays");
+}
+
+#[actix_web::test]
+async fn a_socket_refreshed_with_another_sessions_token_follows_that_session() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let other: Value = app.login("ada", PASSWORD).await.json().await.unwrap();
+    let mut ws = app.ws(&ada.access_token).await;
+    let reply = ws.command("auth.refresh", json!({"token": other["access_token"]})).await;
+    assert_eq!(reply["ok"], true, "{reply}");
+
+    // The session it was opened with no longer holds it...
+    logout(&app, &ada.refresh_token).await;
+    // A close would follow the logout within the request's own broker delivery; give it time.
+    ws.no_event("closed", std::time::Duration::from_millis(500)).await;
+    assert_eq!(ws.command("ping", json!({})).await["ok"], true, "still open after the first logout");
+    // ...the one whose token it lives on does.
+    logout(&app, other["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(ws.closed_with_reason().await, (4001, LOGGED_OUT.to_owned()));
+}

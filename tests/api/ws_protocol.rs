@@ -183,7 +183,7 @@ async fn a_silent_connection_is_closed_after_three_heartbeats() {
     assert_eq!(ws.hello["data"]["heartbeat_ms"], 100);
     // Not reading means not answering the server's pings: the server gives up on the connection.
     eventually("the server to close the silent connection", async || {
-        check(app.state.notify.connections(), |&open| open == 0)
+        check(app.state.notify.live_figures().await.map(|f| f.connections).ok(), |&open| open == Some(0))
     })
     .await;
     assert_eq!(ws.closed_with().await, 1001);

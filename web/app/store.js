@@ -49,6 +49,8 @@ export class Store {
   }
 
   name(userId) {
+    // A message keeps its place when its sender deletes their account; only the sender goes.
+    if (userId === null) return 'Deleted user';
     const u = this.users.get(userId);
     return u ? u.display_name || u.username : 'Someone';
   }

@@ -41,6 +41,10 @@ export interface User {
   created_at: Timestamp;
   /** Only on the caller's own user object. */
   email?: string;
+  /** Only on the caller's own user object: the status chosen last with `presence.set`. */
+  presence_status?: SettablePresence;
+  /** Only on the caller's own user object: who sees the user's presence besides staff. */
+  presence_visibility?: 'contacts' | 'everyone';
   presence?: Presence;
 }
 

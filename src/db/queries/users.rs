@@ -6,7 +6,7 @@ use diesel::sql_types::{Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::db::models::{ChosenStatus, NewUser, Role, User, UserChanges};
-use crate::ids::UserId;
+use crate::ids::{RoomId, UserId};
 use crate::schema::users;
 
 diesel::define_sql_function!(fn lower(x: Text) -> Text);
@@ -201,4 +201,51 @@ pub async fn set_banned(
             .get_result(conn)
             .await
     }
+}
+
+/// What the periodic re-check of WebSocket connections (`realtime::revalidate`) needs to know of
+/// one account as it is now.
+#[derive(Debug, QueryableByName)]
+pub struct Standing {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub id: UserId,
+    #[diesel(sql_type = Text)]
+    pub role: Role,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pub token_version: i32,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub banned: bool,
+    /// Every room the account is a member of.
+    #[diesel(sql_type = diesel::sql_types::Array<diesel::sql_types::Uuid>)]
+    pub room_ids: Vec<RoomId>,
+    /// Those of the asked-about login sessions (refresh-token families) that were logged out.
+    #[diesel(sql_type = diesel::sql_types::Array<diesel::sql_types::Uuid>)]
+    pub ended_sessions: Vec<uuid::Uuid>,
+}
+
+/// The standing of these accounts (a deleted one is missing) and which of `sessions` ended, in
+/// one statement however many accounts and sessions: the re-check runs it once per interval for
+/// all of an instance's sockets. Hand-written SQL: diesel's builder has no `ARRAY(subquery)`.
+pub async fn standings(
+    conn: &mut AsyncPgConnection,
+    ids: &[UserId],
+    sessions: &[uuid::Uuid],
+) -> QueryResult<Vec<Standing>> {
+    use diesel::sql_types::{Array, Uuid as SqlUuid};
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<uuid::Uuid> = ids.iter().map(|id| id.0).collect();
+    diesel::sql_query(
+        "SELECT u.id, u.role, u.token_version, u.banned_at IS NOT NULL AS banned, \
+                ARRAY(SELECT m.room_id FROM room_members m WHERE m.user_id = u.id) AS room_ids, \
+                ARRAY(SELECT DISTINCT t.family_id FROM refresh_tokens t \
+                      WHERE t.family_id = ANY($2) AND t.user_id = u.id AND t.revoked_at IS NOT NULL) \
+                    AS ended_sessions \
+         FROM users u WHERE u.id = ANY($1)",
+    )
+    .bind::<Array<SqlUuid>, _>(ids)
+    .bind::<Array<SqlUuid>, _>(sessions)
+    .load(conn)
+    .await
 }

@@ -102,6 +102,9 @@ pub enum Control {
     Left { room_id: RoomId },
     /// On a user topic: close the user's connections.
     Close(CloseReason),
+    /// On a user topic: close the user's connections bound to this login session (its
+    /// refresh-token family was revoked by a logout), with `CloseReason::LoggedOut`.
+    CloseSession { session: Uuid },
     /// On a user topic: start receiving this user's presence (a new friend).
     WatchPresence { user_id: UserId },
     /// On a user topic: stop receiving this user's presence (a block, either way).

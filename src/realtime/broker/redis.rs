@@ -7,11 +7,16 @@
 //! clients while Redis is away.
 //!
 //! An instance hears only what it has local subscribers for: a channel is SUBSCRIBEd when its
-//! topic gets its first local subscriber and UNSUBSCRIBEd when its last one leaves. Two tasks
-//! talk to Redis: the subscriber owns a dedicated pub/sub connection (reconnecting with backoff and
+//! topic gets its first local subscriber and UNSUBSCRIBEd when its last one leaves. Two tasks,
+//! on a thread of their own (`on_own_thread`, off the room actors' thread), talk to Redis: the subscriber owns a dedicated pub/sub connection (reconnecting with backoff and
 //! resubscribing the wanted channels), the publisher sends queued publishes in pipelined batches
 //! over an auto-reconnecting connection. What is published while Redis is unreachable is lost;
 //! clients recover it with `sync`, and room actors fill seq gaps from the database.
+//!
+//! On a Redis Cluster (`redis.cluster`) the same broker runs over sharded pub/sub: see
+//! `redis/cluster.rs`.
+
+mod cluster;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -22,6 +27,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink};
+
+pub use self::cluster::RedisConn;
 use tokio::sync::{mpsc, oneshot};
 
 use super::memory::MemoryBroker;
@@ -47,6 +54,9 @@ enum SubCommand {
 struct Shared {
     instance_id: String,
     prefix: String,
+    /// The prefix of presence and instance keys: `{prefix}` on a cluster, so that they share one
+    /// hash slot (each script and multi-key command touches one slot); `prefix` on one Redis.
+    key_prefix: String,
     local: MemoryBroker,
     /// Local subscribers per topic: the first one subscribes the channel, the last one leaving
     /// unsubscribes it. Kept here, synchronously, so subscribe commands reach the subscriber task
@@ -59,7 +69,26 @@ struct Shared {
     reconnected: tokio::sync::Notify,
 }
 
+type Queues = (Arc<Shared>, mpsc::UnboundedReceiver<SubCommand>, mpsc::Receiver<(Topic, Vec<u8>)>);
+
 impl Shared {
+    fn new(settings: &RedisSettings, instance_id: &str, key_prefix: String) -> Queues {
+        let (sub_tx, sub_rx) = mpsc::unbounded_channel();
+        let (pub_tx, pub_rx) = mpsc::channel(settings.publish_queue);
+        let shared = Arc::new(Shared {
+            instance_id: instance_id.to_owned(),
+            prefix: settings.channel_prefix.clone(),
+            key_prefix,
+            local: MemoryBroker::start(),
+            topics: Mutex::new(HashMap::new()),
+            sub_tx,
+            pub_tx,
+            subscriber_up: AtomicBool::new(false),
+            reconnected: tokio::sync::Notify::new(),
+        });
+        (shared, sub_rx, pub_rx)
+    }
+
     fn topics(&self) -> MutexGuard<'_, HashMap<Topic, HashMap<SubscriberId, Subscriber>>> {
         // The map stays consistent even if a holder panicked: every change is a single insert or
         // remove.
@@ -76,7 +105,7 @@ impl Shared {
 pub struct RedisBroker {
     shared: Arc<Shared>,
     /// Commands other than pub/sub (PUBLISH, PING, the presence keys); reconnects on its own.
-    conn: ConnectionManager,
+    conn: RedisConn,
 }
 
 impl RedisBroker {
@@ -86,6 +115,9 @@ impl RedisBroker {
     /// # Errors
     /// A malformed Redis URL.
     pub fn start(settings: &RedisSettings, url: &str, instance_id: &str) -> anyhow::Result<Self> {
+        if settings.cluster {
+            return Self::start_cluster(settings, url, instance_id);
+        }
         // The URL is not repeated: it may hold a password.
         let client =
             redis::Client::open(url).map_err(|e| anyhow::anyhow!("redis.url is not a valid Redis URL: {e}"))?;
@@ -97,21 +129,41 @@ impl RedisBroker {
             .set_number_of_retries(2)
             .set_connection_timeout(Some(REDIS_TIMEOUT))
             .set_response_timeout(Some(REDIS_TIMEOUT));
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
-        let (sub_tx, sub_rx) = mpsc::unbounded_channel();
-        let (pub_tx, pub_rx) = mpsc::channel(settings.publish_queue);
-        let shared = Arc::new(Shared {
-            instance_id: instance_id.to_owned(),
-            prefix: settings.channel_prefix.clone(),
-            local: MemoryBroker::start(),
-            topics: Mutex::new(HashMap::new()),
-            sub_tx,
-            pub_tx,
-            subscriber_up: AtomicBool::new(false),
-            reconnected: tokio::sync::Notify::new(),
-        });
-        tokio::spawn(subscriber(client, shared.clone(), sub_rx, min, max));
-        tokio::spawn(publisher(conn.clone(), shared.clone(), pub_rx));
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?;
+        let conn = RedisConn::Single(conn);
+        let (shared, sub_rx, pub_rx) = Shared::new(settings, instance_id, settings.channel_prefix.clone());
+        let tasks = shared.clone();
+        on_own_thread(move || async move {
+            // The publisher's own connection, made here so that its I/O runs on this thread.
+            match ConnectionManager::new_lazy_with_config(client.clone(), config) {
+                Ok(conn) => {
+                    tokio::join!(
+                        subscriber(client, tasks.clone(), sub_rx, min, max),
+                        publisher(RedisConn::Single(conn), tasks, pub_rx)
+                    );
+                }
+                Err(e) => tracing::error!("Redis publisher not started: {e}"),
+            }
+        })?;
+        Ok(Self { shared, conn })
+    }
+
+    /// As `start`, on the Redis Cluster whose seed nodes `url` lists (comma-separated).
+    fn start_cluster(settings: &RedisSettings, url: &str, instance_id: &str) -> anyhow::Result<Self> {
+        let client = cluster::client(url, None)?;
+        let conn = cluster::connection(&client);
+        let key_prefix = format!("{{{}}}", settings.channel_prefix);
+        let (shared, sub_rx, pub_rx) = Shared::new(settings, instance_id, key_prefix);
+        let (min, max) =
+            (Duration::from_millis(settings.reconnect_min_ms), Duration::from_millis(settings.reconnect_max_ms));
+        let (tasks, url) = (shared.clone(), url.to_owned());
+        on_own_thread(move || async move {
+            let publishing = cluster::connection(&client);
+            tokio::join!(
+                cluster::subscriber(url, tasks.clone(), sub_rx, min, max),
+                cluster::publisher(publishing, tasks, pub_rx)
+            );
+        })?;
         Ok(Self { shared, conn })
     }
 
@@ -123,8 +175,13 @@ impl RedisBroker {
         &self.shared.prefix
     }
 
+    /// The prefix of the presence and instance keys (hash-tagged on a cluster).
+    pub fn key_prefix(&self) -> &str {
+        &self.shared.key_prefix
+    }
+
     /// A connection for other Redis commands (the cluster presence uses it).
-    pub fn connection(&self) -> ConnectionManager {
+    pub fn connection(&self) -> RedisConn {
         self.conn.clone()
     }
 
@@ -209,8 +266,27 @@ impl Broker for RedisBroker {
     }
 }
 
+/// Runs the publisher and the subscriber on a thread of their own, with a single-threaded tokio
+/// runtime: off the thread of the room actors and connections, so that a busy instance does not
+/// delay what crosses to the others (and Redis's replies are read at once). They talk to the rest
+/// through channels (the publish queue, the subscription commands) and hand what they receive to
+/// the local broker's actor, which is thread-safe to message.
+fn on_own_thread<F, Fut>(make: F) -> anyhow::Result<()>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+{
+    std::thread::Builder::new().name("plauder-redis".to_owned()).spawn(move || {
+        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => runtime.block_on(make()),
+            Err(e) => tracing::error!("the Redis broker's runtime did not start: {e}"),
+        }
+    })?;
+    Ok(())
+}
+
 /// Takes queued publishes in batches and sends each batch as one pipeline.
-async fn publisher(mut conn: ConnectionManager, shared: Arc<Shared>, mut rx: mpsc::Receiver<(Topic, Vec<u8>)>) {
+async fn publisher(mut conn: RedisConn, shared: Arc<Shared>, mut rx: mpsc::Receiver<(Topic, Vec<u8>)>) {
     let instance = shared.instance_id.clone();
     let mut batch = Vec::with_capacity(PUBLISH_BATCH);
     let mut failing = false;

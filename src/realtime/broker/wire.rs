@@ -50,6 +50,9 @@ enum WireControl {
     Close {
         reason: CloseReason,
     },
+    CloseSession {
+        session: uuid::Uuid,
+    },
     WatchPresence {
         user_id: UserId,
     },
@@ -69,6 +72,7 @@ impl From<&Control> for WireControl {
             Control::RoomDeleted => WireControl::RoomDeleted,
             Control::Left { room_id } => WireControl::Left { room_id: *room_id },
             Control::Close(reason) => WireControl::Close { reason: *reason },
+            Control::CloseSession { session } => WireControl::CloseSession { session: *session },
             Control::WatchPresence { user_id } => WireControl::WatchPresence { user_id: *user_id },
             Control::UnwatchPresence { user_id } => WireControl::UnwatchPresence { user_id: *user_id },
             Control::ChooseStatus { status } => WireControl::ChooseStatus { status: *status },
@@ -84,6 +88,7 @@ impl From<WireControl> for Control {
             WireControl::RoomDeleted => Control::RoomDeleted,
             WireControl::Left { room_id } => Control::Left { room_id },
             WireControl::Close { reason } => Control::Close(reason),
+            WireControl::CloseSession { session } => Control::CloseSession { session },
             WireControl::WatchPresence { user_id } => Control::WatchPresence { user_id },
             WireControl::UnwatchPresence { user_id } => Control::UnwatchPresence { user_id },
             WireControl::ChooseStatus { status } => Control::ChooseStatus { status },
@@ -184,13 +189,19 @@ mod tests {
 
     #[test]
     fn a_close_control_keeps_its_reason() {
-        for reason in
-            [CloseReason::Banned, CloseReason::RoleChanged, CloseReason::PasswordChanged, CloseReason::TokenExpired]
+        for reason in [CloseReason::Banned, CloseReason::RoleChanged, CloseReason::LoggedOut, CloseReason::TokenExpired]
         {
             let env = Envelope::Control(Control::Close(reason));
             let decoded = decode(&encode("n", &env)).expect("decodes");
             assert!(matches!(decoded.envelope, Envelope::Control(Control::Close(r)) if r == reason), "{reason:?}");
         }
+    }
+
+    #[test]
+    fn a_session_close_keeps_its_session() {
+        let session = uuid::Uuid::new_v4();
+        let decoded = decode(&encode("n", &Envelope::Control(Control::CloseSession { session }))).expect("decodes");
+        assert!(matches!(decoded.envelope, Envelope::Control(Control::CloseSession { session: s }) if s == session));
     }
 
     #[test]

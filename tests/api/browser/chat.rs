@@ -493,3 +493,28 @@ async fn a_message_to_someone_who_blocked_you_is_shown_as_not_sent_with_retry_an
     a.close().await;
     b.close().await;
 }
+
+#[actix_web::test]
+async fn a_deleted_accounts_messages_stay_signed_as_a_deleted_user() {
+    let Some(driver) = Driver::start().await else { return };
+    let app = spawn_app().await;
+    let ada = register_session(&app, "ada", "Ada").await;
+    let bob = register_session(&app, "bob", "Bob").await;
+    let room =
+        create_room(&app, &bob, json!({"kind": "group", "name": "team", "member_ids": [ada["user"]["id"]]})).await;
+    let ada_token = ada["access_token"].as_str().expect("token");
+    let res =
+        app.post(&format!("/api/v1/rooms/{room}/messages"), Some(ada_token), json!({"body": "goodbye all"})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = app
+        .request(reqwest::Method::DELETE, "/api/v1/users/me", Some(ada_token), Some(json!({"password": PASSWORD})))
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+
+    let b = driver.browser(1100, 800).await;
+    open_signed_in(&b, &app, &bob).await;
+    b.wait_text("#room-list", "Deleted user: goodbye all").await;
+    open_room(&b, &room).await;
+    b.wait_text("#messages li.msg .author", "Deleted user").await;
+    assert_eq!(count_messages(&b, "goodbye all").await, 1);
+}

@@ -1,0 +1,105 @@
+//! What holds for the deployment rather than per instance: the admin panel's live figures
+//! (whichever instance answers `GET /admin/stats`, `connections` and `users_online` are the same
+//! sums over both) and the rate limits (a user's message budget and an address's budgets are
+//! shared by the instances through Redis, with each instance's own limiter as the fallback).
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::cluster_support::{Cluster, free_port, instance_settings, redis_url};
+use crate::helpers::wait::{check, eventually};
+use crate::helpers::{TestApp, spawn_app_from, test_settings, user_with_role};
+
+async fn live(app: &TestApp, token: &str) -> (i64, i64) {
+    let stats: Value = app.get("/api/v1/admin/stats", Some(token)).await.json().await.unwrap();
+    (stats["connections"].as_i64().unwrap_or(-1), stats["users_online"].as_i64().unwrap_or(-1))
+}
+
+#[actix_web::test]
+async fn admin_stats_count_the_connections_and_users_of_every_instance() {
+    let c = Cluster::start(&redis_url()).await;
+    let admin = user_with_role(&c.front, "root", "admin").await;
+    let ada = c.front.register("ada").await;
+    let bob = c.front.register("bob").await;
+    // Ada on both instances (she counts once), bob on beta: three sockets, two users.
+    let _ada_a = c.ws_on(&ada.access_token, "alpha").await;
+    let _ada_b = c.ws_on(&ada.access_token, "beta").await;
+    let _bob_b = c.ws_on(&bob.access_token, "beta").await;
+
+    for app in [&c.a, &c.b] {
+        eventually("the stats to count both instances", async || {
+            check(live(app, &admin.access_token).await, |&figures| figures == (3, 2))
+        })
+        .await;
+    }
+}
+
+#[actix_web::test]
+async fn a_users_message_budget_is_shared_by_the_instances() {
+    let c = Cluster::start_with(&redis_url(), |s| {
+        s.rate_limit.message_burst = 3;
+        s.rate_limit.message_replenish_interval_ms = 60_000;
+    })
+    .await;
+    let ada = c.front.register("ada").await;
+    let room = c.front.group(&ada, "budget", &[]).await;
+    let mut ada_b = c.ws_on(&ada.access_token, "beta").await;
+
+    // Two over REST on alpha, one over WebSocket on beta: the budget of three is spent.
+    c.a.send(&ada, room, "one").await;
+    c.a.send(&ada, room, "two").await;
+    let r = ada_b.command("message.send", json!({"room_id": room, "body": "three"})).await;
+    assert_eq!(r["ok"], true, "{r}");
+    // Beta's own limiter has seen one message; the shared bucket has seen three.
+    let res =
+        c.b.post(&format!("/api/v1/rooms/{room}/messages"), Some(&ada.access_token), json!({"body": "four"})).await;
+    let body = crate::helpers::assert_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert!(body["error"]["details"]["retry_after_ms"].as_u64().is_some_and(|ms| ms > 1000), "{body}");
+    let r = ada_b.command("message.send", json!({"room_id": room, "body": "four again"})).await;
+    assert_eq!(r["error"]["code"], "rate_limited", "{r}");
+    let history = c.a.history(&ada, room, "").await;
+    assert_eq!(history["messages"].as_array().map(Vec::len), Some(3), "{history}");
+}
+
+#[actix_web::test]
+async fn while_redis_is_unreachable_each_instance_keeps_its_own_limit() {
+    let mut base = test_settings().await;
+    base.rate_limit.message_burst = 2;
+    base.rate_limit.message_replenish_interval_ms = 60_000;
+    let nowhere = format!("redis://127.0.0.1:{}", free_port());
+    let app = spawn_app_from(instance_settings(&base, &nowhere, "tnowhere", "lonely")).await;
+    let ada = app.register("ada").await;
+    let room = app.group(&ada, "local", &[]).await;
+    app.send(&ada, room, "one").await;
+    app.send(&ada, room, "two").await;
+    let res =
+        app.post(&format!("/api/v1/rooms/{room}/messages"), Some(&ada.access_token), json!({"body": "three"})).await;
+    crate::helpers::assert_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+}
+
+/// The threads of this test process with this name (Linux).
+fn threads_named(name: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .map(|tasks| {
+            tasks
+                .filter_map(Result::ok)
+                .filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == name))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[actix_web::test]
+async fn the_redis_publisher_and_subscriber_run_on_a_thread_of_their_own() {
+    let before = threads_named("plauder-redis");
+    let c = Cluster::start(&redis_url()).await;
+    // One per instance, beside the actix threads of the room actors and connections.
+    assert_eq!(threads_named("plauder-redis"), before + 2);
+    // And what they carry still arrives.
+    let ada = c.front.register("ada").await;
+    let bob = c.front.register("bob").await;
+    let room = c.front.group(&ada, "threads", &[&bob]).await;
+    let mut bob_b = c.ws_on(&bob.access_token, "beta").await;
+    c.a.send(&ada, room, "across threads").await;
+    assert_eq!(bob_b.event("message.new").await["message"]["body"], "across threads");
+}
