@@ -265,8 +265,13 @@ impl Notify for Realtime {
     }
 
     fn blocked(&self, a: UserId, b: UserId) {
-        self.broker.publish(Topic::User(a), Envelope::Control(Control::UnwatchPresence { user_id: b }));
-        self.broker.publish(Topic::User(b), Envelope::Control(Control::UnwatchPresence { user_id: a }));
+        self.stop_watching(a, b);
+        self.stop_watching(b, a);
+    }
+
+    fn stop_watching(&self, watcher: UserId, watched: UserId) {
+        let unwatch = Control::UnwatchPresence { user_id: watched };
+        self.broker.publish(Topic::User(watcher), Envelope::Control(unwatch));
     }
 
     fn support_opened(&self, room_id: RoomId, event: &ServerEvent<'_>) {

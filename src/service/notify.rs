@@ -41,6 +41,10 @@ pub trait Notify: Send + Sync {
     /// made them receive it (friendship, a subscription).
     fn blocked(&self, a: UserId, b: UserId);
 
+    /// `watcher`'s connections stop receiving `watched`'s presence (it is no longer theirs to
+    /// see).
+    fn stop_watching(&self, watcher: UserId, watched: UserId);
+
     /// A new support session (`support.session_created`): every online admin and moderator hears
     /// it, and their connections follow the room from now on.
     fn support_opened(&self, room_id: RoomId, event: &ServerEvent<'_>);

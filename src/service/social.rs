@@ -244,6 +244,16 @@ pub async fn unfriend(state: &AppState, caller: &Caller, user_id: UserId) -> Api
     if !social::unfriend(&mut conn, caller.id, user_id).await? {
         return Err(ApiError::NotFound("You are not friends with that user.".into()));
     }
+    // Each stops receiving the other's presence unless it is still theirs to see (a shared room,
+    // staff, or shown to everyone).
+    let other_is_staff = users::find(&mut conn, user_id).await?.is_some_and(|u| u.role.is_staff());
+    for (watcher, staff, watched) in
+        [(caller.id, caller.role.is_staff(), user_id), (user_id, other_is_staff, caller.id)]
+    {
+        if social::presence_visible_to(&mut conn, watcher, staff, &[watched]).await?.is_empty() {
+            state.notify.stop_watching(watcher, watched);
+        }
+    }
     Ok(())
 }
 

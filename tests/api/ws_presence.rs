@@ -269,3 +269,31 @@ async fn presence_subscribe_answers_the_last_seen_time_the_presence_event_carrie
     let friends = app.friends(&bob).await;
     assert_eq!(friends["friends"][0]["user"]["presence"]["last_seen_at"], ev["last_seen_at"], "{friends}");
 }
+
+#[actix_web::test]
+async fn ending_a_friendship_ends_seeing_presence_unless_a_room_is_shared() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let carl = app.register("carl").await;
+    app.befriend(&ada, &bob).await;
+    app.befriend(&ada, &carl).await;
+    app.group(&ada, "with carl", &[&carl]).await;
+    let mut bobs = app.ws(&bob.access_token).await;
+    let mut carls = app.ws(&carl.access_token).await;
+    let mut adas = app.ws(&ada.access_token).await;
+    for ws in [&mut bobs, &mut carls] {
+        ws.event_where("presence", |e| e["user_id"] == ada.id.to_string() && e["status"] == "online").await;
+    }
+
+    for friend in [&bob, &carl] {
+        let res = app.delete(&format!("/api/v1/friends/{}", friend.id), Some(&ada.access_token)).await;
+        assert_eq!(res.status(), reqwest::StatusCode::NO_CONTENT);
+    }
+    adas.command("presence.set", json!({"status": "away"})).await;
+    // Carl shares a room with ada: still hers to show him.
+    carls.event_where("presence", |e| e["user_id"] == ada.id.to_string() && e["status"] == "away").await;
+    let frames = bobs.frames_within(Duration::from_millis(300)).await;
+    assert!(statuses(&frames, &ada).is_empty(), "{frames:?}");
+    assert_eq!(subscribe(&mut bobs, &[&ada]).await, Vec::<Value>::new());
+}
