@@ -83,6 +83,9 @@ pub struct QuotaSettings {
     pub sockets_per_user_max: usize,
     /// Open WebSockets from one client address on one instance.
     pub sockets_per_address_max: usize,
+    /// Open support rooms one staff connection follows live (the most recently active, and the
+    /// ones it opened or that opened since, newest kept).
+    pub staff_support_rooms_per_connection_max: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -136,6 +139,9 @@ pub struct DatabaseSettings {
     /// both or neither.
     pub tls_client_cert_file: String,
     pub tls_client_key_file: String,
+    /// The tighter statement_timeout of a search's transaction (`SET LOCAL`): full-text search
+    /// is the one request whose cost the client's text decides.
+    pub search_statement_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -204,6 +210,18 @@ pub struct RateLimitSettings {
     /// Password changes per user (each costs two Argon2 runs): a burst, then one per interval.
     pub password_change_burst: u32,
     pub password_change_replenish_interval_ms: u64,
+    /// Rooms one user creates (`POST /rooms`): a burst, then one per interval.
+    pub room_create_burst: u32,
+    pub room_create_replenish_interval_ms: u64,
+    /// Member additions one user makes (`POST /rooms/{id}/members`, one per request).
+    pub member_add_burst: u32,
+    pub member_add_replenish_interval_ms: u64,
+    /// Friend requests one user sends.
+    pub friend_request_burst: u32,
+    pub friend_request_replenish_interval_ms: u64,
+    /// Searches one user runs (messages and users together).
+    pub search_burst: u32,
+    pub search_replenish_interval_ms: u64,
     pub message_burst: u32,
     pub message_replenish_interval_ms: u64,
     pub command_burst: u32,
@@ -455,6 +473,12 @@ impl Settings {
         if self.database.statement_timeout_ms == 0 {
             // 0 would mean "no limit" to PostgreSQL: the very thing this setting exists to stop.
             return bad("database.statement_timeout_ms", "must be positive");
+        }
+        if self.quota.staff_support_rooms_per_connection_max == 0 {
+            return bad("quota.staff_support_rooms_per_connection_max", "must be positive");
+        }
+        if self.database.search_statement_timeout_ms == 0 {
+            return bad("database.search_statement_timeout_ms", "must be positive");
         }
         if self.database.send_batch_max == 0 {
             return bad("database.send_batch_max", "must be positive");

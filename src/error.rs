@@ -42,6 +42,10 @@ pub enum ApiError {
     /// that took too long rather than the database being down.
     #[error("statement timeout")]
     TimedOut(#[source] anyhow::Error),
+    /// A search cancelled at its own, tighter `database.search_statement_timeout_ms`: the same
+    /// `unavailable`, with a message that tells the client how to make the search cheaper.
+    #[error("search timeout")]
+    SearchTimedOut(#[source] anyhow::Error),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -72,6 +76,15 @@ impl ApiError {
         ApiError::Validation { message, details: Some(details) }
     }
 
+    /// A statement timeout of a search becomes the search's own error.
+    #[must_use]
+    pub fn as_search_timeout(self) -> Self {
+        match self {
+            ApiError::TimedOut(cause) => ApiError::SearchTimedOut(cause),
+            other => other,
+        }
+    }
+
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
         ApiError::Internal(e.into())
     }
@@ -87,7 +100,9 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::RateLimited { .. } | ApiError::QuotaExceeded { .. } => "rate_limited",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
-            ApiError::Unavailable(_) | ApiError::Busy { .. } | ApiError::TimedOut(_) => "unavailable",
+            ApiError::Unavailable(_) | ApiError::Busy { .. } | ApiError::TimedOut(_) | ApiError::SearchTimedOut(_) => {
+                "unavailable"
+            }
             ApiError::Internal(_) => "internal",
         }
     }
@@ -105,6 +120,12 @@ impl ApiError {
             ApiError::TimedOut(_) => (
                 "The database took too long to answer this request and it was cancelled; \
                  try again shortly, or narrow the request."
+                    .to_owned(),
+                None,
+            ),
+            ApiError::SearchTimedOut(_) => (
+                "The search took too long and was cancelled; try more specific words, or search \
+                 one room."
                     .to_owned(),
                 None,
             ),
@@ -126,7 +147,9 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } | ApiError::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Unavailable(_) | ApiError::Busy { .. } | ApiError::TimedOut(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy { .. } | ApiError::TimedOut(_) | ApiError::SearchTimedOut(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -84,6 +84,10 @@ uuid_id!(
     /// `contacts.id`: entries of the contact form.
     ContactId
 );
+uuid_id!(
+    /// `audit_log.id`: entries of the audit log.
+    AuditEntryId
+);
 
 /// A room's sequence number: every history change of a room (a new message, an edit, a delete,
 /// a reaction) takes the next one, and a message's `seq` and `rev` are both of this kind.

@@ -56,6 +56,10 @@ pub fn init() {
         metrics::gauge!("build_info", "version" => env!("CARGO_PKG_VERSION"), "commit" => commit()).set(1.0);
         Some(handle)
     });
+    metrics::describe_counter!(
+        "plauder_realtime_baseline_retries_total",
+        "Room actors' failed reads of a room's latest seq, each tried again after a back-off"
+    );
 }
 
 /// The commit this binary was built from: `PLAUDER_GIT_COMMIT` at build time (the scripts and

@@ -8,13 +8,14 @@ pub mod sql_types {
 
 diesel::table! {
     audit_log (id) {
-        id -> Int8,
+        seq -> Int8,
         actor_id -> Nullable<Uuid>,
         action -> Text,
         target_type -> Text,
         target_id -> Text,
         details -> Jsonb,
         created_at -> Timestamptz,
+        id -> Uuid,
     }
 }
 

@@ -190,6 +190,7 @@ fn spawn_housekeeping(state: Arc<AppState>) {
             state.contact_limiter.sweep();
             state.user_limits.sweep();
             state.password_limiter.sweep();
+            state.action_limits.sweep();
         }
     });
 }

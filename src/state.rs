@@ -9,7 +9,7 @@ use secrecy::ExposeSecret;
 use crate::auth::client_ip::TrustedProxies;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::PasswordHasher;
-use crate::auth::ratelimit::{IpRateLimiter, KeyedLimiter, LoginThrottle, UserRateLimits};
+use crate::auth::ratelimit::{IpRateLimiter, KeyedLimiter, LoginThrottle, UserActionLimits, UserRateLimits};
 use crate::config::Settings;
 use crate::db::send_batch::SendBatcher;
 use crate::db::{PgConn, PgPool};
@@ -35,6 +35,8 @@ pub struct AppState {
     pub user_limits: UserRateLimits,
     /// Per user: password changes (two Argon2 runs each).
     pub password_limiter: KeyedLimiter<UserId>,
+    /// Per user: room creations, member additions, friend requests, searches.
+    pub action_limits: UserActionLimits,
     /// Open WebSockets per user and per client address on this instance.
     pub sockets: Arc<SocketCounts>,
     /// The WebSocket side: connection actors, rooms, presence. The WebSocket route uses it.
@@ -83,6 +85,7 @@ impl AppState {
                 rl.password_change_burst,
                 Duration::from_millis(rl.password_change_replenish_interval_ms),
             )?,
+            action_limits: UserActionLimits::new(rl)?,
             sockets: SocketCounts::new(settings.quota.sockets_per_user_max, settings.quota.sockets_per_address_max),
             notify: realtime.clone(),
             realtime,

@@ -109,7 +109,12 @@ impl RootSpanBuilder for PlauderRootSpan {
             let cause = response.response().error().map_or_else(
                 || "no error attached".to_owned(),
                 |e| match e.as_error::<ApiError>() {
-                    Some(ApiError::Internal(c) | ApiError::Unavailable(c) | ApiError::TimedOut(c)) => format!("{c:#}"),
+                    Some(
+                        ApiError::Internal(c)
+                        | ApiError::Unavailable(c)
+                        | ApiError::TimedOut(c)
+                        | ApiError::SearchTimedOut(c),
+                    ) => format!("{c:#}"),
                     _ => e.to_string(),
                 },
             );

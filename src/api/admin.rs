@@ -5,10 +5,10 @@ use actix_web::{HttpResponse, delete, get, patch, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::extract::ApiJson;
+use crate::api::extract::{ApiJson, ApiQuery};
 use crate::auth::{AdminUser, StaffUser};
 use crate::error::{ApiResult, ErrorBody};
-use crate::ids::{ContactId, MessageId, SessionId, UserId};
+use crate::ids::{AuditEntryId, ContactId, MessageId, SessionId, UserId};
 use crate::service::admin::{self, AdminUserView, Stats, UserPage, UserQuery, UserUpdate};
 use crate::service::audit::{self, AuditEntryView};
 use crate::service::contacts::{self, ContactView};
@@ -56,7 +56,7 @@ pub struct AuditQuery {
     /// 1 to 500, default 100.
     pub limit: Option<i64>,
     /// Entries older than this id (the last id of the previous page).
-    pub before_id: Option<i64>,
+    pub before_id: Option<AuditEntryId>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -98,9 +98,9 @@ pub async fn get_stats(state: web::Data<AppState>, _caller: AdminUser) -> ApiRes
 pub async fn list_users(
     state: web::Data<AppState>,
     _caller: AdminUser,
-    query: web::Query<UsersQuery>,
+    query: ApiQuery<UsersQuery>,
 ) -> ApiResult<web::Json<UserPage>> {
-    let q = query.into_inner();
+    let q = query.into_inner()?;
     let query = UserQuery { q: q.q, role: q.role, banned: q.banned, limit: q.limit, offset: q.offset };
     Ok(web::Json(admin::list_users(&state, query).await?))
 }
@@ -160,9 +160,9 @@ pub async fn delete_message(
 pub async fn list_support_sessions(
     state: web::Data<AppState>,
     _caller: StaffUser,
-    query: web::Query<SessionsQuery>,
+    query: ApiQuery<SessionsQuery>,
 ) -> ApiResult<web::Json<SessionList>> {
-    let q = query.into_inner();
+    let q = query.into_inner()?;
     Ok(web::Json(SessionList { sessions: support::inbox(&state, q.status.as_deref(), q.limit, q.offset).await? }))
 }
 
@@ -189,9 +189,9 @@ pub async fn close_support_session(
 pub async fn audit_log(
     state: web::Data<AppState>,
     _caller: AdminUser,
-    query: web::Query<AuditQuery>,
+    query: ApiQuery<AuditQuery>,
 ) -> ApiResult<web::Json<AuditLog>> {
-    let q = query.into_inner();
+    let q = query.into_inner()?;
     Ok(web::Json(AuditLog { entries: audit::list(&state, q.limit, q.before_id).await? }))
 }
 
@@ -203,9 +203,9 @@ pub async fn audit_log(
 pub async fn list_contacts(
     state: web::Data<AppState>,
     _caller: StaffUser,
-    query: web::Query<PageQuery>,
+    query: ApiQuery<PageQuery>,
 ) -> ApiResult<web::Json<ContactList>> {
-    let q = query.into_inner();
+    let q = query.into_inner()?;
     Ok(web::Json(ContactList { contacts: contacts::list(&state, q.limit, q.offset).await? }))
 }
 

@@ -92,6 +92,34 @@ pub fn query_config() -> web::QueryConfig {
     })
 }
 
+/// A query string whose error waits for the handler to ask (`into_inner()?`), so that the route's
+/// role check (an extractor such as `AuthUser`, which must read the account) answers first: a
+/// guest or a non-admin gets 403 for a route it may not use however malformed its query string.
+/// actix's `web::Query` fails at once, before the slower authentication has finished, which made
+/// that 422. The error is the same `validation_failed` as `query_config`'s.
+#[derive(Debug)]
+pub struct ApiQuery<T>(Result<T, ApiError>);
+
+impl<T> ApiQuery<T> {
+    /// # Errors
+    /// `validation_failed` for a query string that does not fit `T`.
+    pub fn into_inner(self) -> Result<T, ApiError> {
+        self.0
+    }
+}
+
+impl<T: DeserializeOwned> FromRequest for ApiQuery<T> {
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let parsed = web::Query::<T>::from_query(req.query_string())
+            .map(web::Query::into_inner)
+            .map_err(|err| ApiError::Validation { message: format!("Invalid query string: {err}"), details: None });
+        std::future::ready(Ok(ApiQuery(parsed)))
+    }
+}
+
 /// For PATCH bodies: tells an absent field (`None`) from an explicit `null` (`Some(None)`).
 /// Use with `#[serde(default, deserialize_with = "double_option")]`.
 pub fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>

@@ -5,7 +5,8 @@ use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::extract::ApiJson;
+use crate::api::extract::{ApiJson, ApiQuery};
+use crate::auth::ratelimit::UserAction;
 use crate::auth::{AnyUser, AuthUser};
 use crate::error::{ApiResult, ErrorBody};
 use crate::ids::{MessageId, RoomId, Seq};
@@ -148,13 +149,14 @@ pub async fn remove_reaction(
 
 /// `GET /api/v1/search/messages`
 #[utoipa::path(tag = "messages", security(("bearer" = [])), params(SearchQuery),
-    responses((status = 200, body = SearchResults), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = SearchResults), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 #[get("/search/messages")]
 pub async fn search_messages(
     state: web::Data<AppState>,
     caller: AuthUser,
-    query: web::Query<SearchQuery>,
+    query: ApiQuery<SearchQuery>,
 ) -> ApiResult<web::Json<SearchResults>> {
-    let q = query.into_inner();
+    state.action_limits.check(caller.id, UserAction::Search)?;
+    let q = query.into_inner()?;
     Ok(web::Json(SearchResults { results: messages::search(&state, &caller, &q.q, q.room_id, q.limit).await? }))
 }

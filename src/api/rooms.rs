@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::api::extract::{ApiJson, double_option};
+use crate::auth::ratelimit::UserAction;
 use crate::auth::{AnyUser, AuthUser};
 use crate::error::{ApiResult, ErrorBody};
 use crate::ids::{RoomId, Seq, UserId};
@@ -68,13 +69,14 @@ pub struct MemberList {
 /// `POST /api/v1/rooms`
 #[utoipa::path(tag = "rooms", security(("bearer" = [])), request_body = CreateRoomRequest,
     responses((status = 201, body = RoomView), (status = 200, body = RoomView, description = "The pair's existing direct room"),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 #[post("/rooms")]
 pub async fn create_room(
     state: web::Data<AppState>,
     caller: AuthUser,
     body: ApiJson<CreateRoomRequest>,
 ) -> ApiResult<HttpResponse> {
+    state.action_limits.check(caller.id, UserAction::CreateRoom)?;
     let b = body.into_inner();
     let req =
         CreateRoom { kind: b.kind, name: b.name, topic: b.topic, is_public: b.is_public, member_ids: b.member_ids };
@@ -147,7 +149,7 @@ pub async fn list_members(
 #[utoipa::path(tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)),
     request_body = AddMembersRequest,
     responses((status = 201, body = MemberList, description = "The members added (those already in are skipped)"),
-              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 #[post("/rooms/{id}/members")]
 pub async fn add_members(
     state: web::Data<AppState>,
@@ -155,6 +157,7 @@ pub async fn add_members(
     id: web::Path<RoomId>,
     body: ApiJson<AddMembersRequest>,
 ) -> ApiResult<HttpResponse> {
+    state.action_limits.check(caller.id, UserAction::AddMembers)?;
     let added = rooms::add_members(&state, &caller, id.into_inner(), &body.user_ids).await?;
     Ok(HttpResponse::Created().json(MemberList { members: added }))
 }

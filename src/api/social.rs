@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use crate::api::extract::ApiJson;
 use crate::auth::AuthUser;
+use crate::auth::ratelimit::UserAction;
 use crate::error::{ApiResult, ErrorBody};
 use crate::ids::{FriendRequestId, UserId};
 use crate::service::social::{self, FriendRequests};
@@ -51,13 +52,14 @@ pub async fn remove_friend(
 
 /// `POST /api/v1/friends/requests`
 #[utoipa::path(tag = "friends", security(("bearer" = [])), request_body = UserIdRequest,
-    responses((status = 201, body = FriendRequestView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, body = FriendRequestView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
 #[post("/friends/requests")]
 pub async fn send_friend_request(
     state: web::Data<AppState>,
     caller: AuthUser,
     body: ApiJson<UserIdRequest>,
 ) -> ApiResult<HttpResponse> {
+    state.action_limits.check(caller.id, UserAction::FriendRequest)?;
     let request = social::send_request(&state, &caller, body.user_id).await?;
     Ok(HttpResponse::Created().json(request))
 }

@@ -5,7 +5,8 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::extract::{ApiJson, double_option};
+use crate::api::extract::{ApiJson, ApiQuery, double_option};
+use crate::auth::ratelimit::UserAction;
 use crate::auth::{AnyUser, AuthUser};
 use crate::db::models::PresenceVisibility;
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -105,13 +106,15 @@ pub async fn change_password(
 
 /// `GET /api/v1/users?q=&limit=`
 #[utoipa::path(tag = "users", security(("bearer" = [])), params(SearchQuery),
-    responses((status = 200, body = UserList), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = UserList), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 #[get("/users")]
 pub async fn search_users(
     state: web::Data<AppState>,
-    _caller: AuthUser,
-    query: web::Query<SearchQuery>,
+    caller: AuthUser,
+    query: ApiQuery<SearchQuery>,
 ) -> ApiResult<web::Json<UserList>> {
+    state.action_limits.check(caller.id, UserAction::Search)?;
+    let query = query.into_inner()?;
     let users = users::search(&state, &query.q, query.limit).await?;
     Ok(web::Json(UserList { users }))
 }

@@ -25,7 +25,10 @@ pub async fn connect(
     let token = token.ok_or_else(|| ApiError::Unauthorized("Missing access token.".into()))?;
     let grant = authenticate_until(&state, &token).await.inspect_err(|e| {
         // /ws has no request span (see startup), so its server-side failures are logged here.
-        if matches!(e, ApiError::Unavailable(_) | ApiError::TimedOut(_) | ApiError::Internal(_)) {
+        if matches!(
+            e,
+            ApiError::Unavailable(_) | ApiError::TimedOut(_) | ApiError::SearchTimedOut(_) | ApiError::Internal(_)
+        ) {
             tracing::error!(error = ?e, "WebSocket upgrade failed");
         }
     })?;

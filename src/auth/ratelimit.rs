@@ -1,7 +1,8 @@
 //! Rate limiting with governor's keyed GCRA: per client IP for the unauthenticated routes that
 //! cost the most or store what anyone sends (register and login, with Argon2; support sessions;
-//! the contact form), and per user for message writes, WebSocket commands and password changes;
-//! and the per-account login back-off beside the per-IP login limit.
+//! the contact form), and per user for message writes, WebSocket commands, password changes, room
+//! creations, member additions, friend requests and searches; and the per-account login back-off
+//! beside the per-IP login limit.
 //!
 //! With several instances, a limiter can also draw on a bucket the instances share
 //! ([`SharedBuckets`], GCRA in Redis: `realtime::cluster_limits`), so that the per-IP limits and
@@ -171,6 +172,58 @@ impl UserRateLimits {
     pub fn sweep(&self) {
         self.messages.sweep();
         self.commands.sweep();
+    }
+}
+
+/// What a user does that costs others or the database more than a read, each with its own
+/// per-user budget (`rate_limit.<action>_burst` and `_replenish_interval_ms`).
+#[derive(Debug, Clone, Copy)]
+pub enum UserAction {
+    CreateRoom,
+    AddMembers,
+    FriendRequest,
+    Search,
+}
+
+/// The per-user budgets of [`UserAction`]s: rooms, members and friend requests each make rows
+/// and events for other users (a script could fill anyone's room list or request inbox), and a
+/// search is the one request whose database cost the client's text decides.
+pub struct UserActionLimits {
+    rooms: KeyedLimiter<UserId>,
+    members: KeyedLimiter<UserId>,
+    friend_requests: KeyedLimiter<UserId>,
+    searches: KeyedLimiter<UserId>,
+}
+
+impl UserActionLimits {
+    /// # Errors
+    /// A zero burst or interval.
+    pub fn new(s: &crate::config::RateLimitSettings) -> anyhow::Result<Self> {
+        let ms = Duration::from_millis;
+        Ok(Self {
+            rooms: KeyedLimiter::new(s.room_create_burst, ms(s.room_create_replenish_interval_ms))?,
+            members: KeyedLimiter::new(s.member_add_burst, ms(s.member_add_replenish_interval_ms))?,
+            friend_requests: KeyedLimiter::new(s.friend_request_burst, ms(s.friend_request_replenish_interval_ms))?,
+            searches: KeyedLimiter::new(s.search_burst, ms(s.search_replenish_interval_ms))?,
+        })
+    }
+
+    /// # Errors
+    /// `rate_limited` with the wait until the user's next action of this kind would pass.
+    pub fn check(&self, user: UserId, action: UserAction) -> Result<(), ApiError> {
+        match action {
+            UserAction::CreateRoom => self.rooms.check(&user),
+            UserAction::AddMembers => self.members.check(&user),
+            UserAction::FriendRequest => self.friend_requests.check(&user),
+            UserAction::Search => self.searches.check(&user),
+        }
+    }
+
+    pub fn sweep(&self) {
+        self.rooms.sweep();
+        self.members.sweep();
+        self.friend_requests.sweep();
+        self.searches.sweep();
     }
 }
 

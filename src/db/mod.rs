@@ -19,6 +19,7 @@ use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfi
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::config::DatabaseSettings;
+use crate::error::ApiError;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
@@ -95,6 +96,17 @@ pub fn build_pool(settings: &DatabaseSettings, url: &str) -> anyhow::Result<PgPo
         .runtime(deadpool::Runtime::Tokio1)
         .build()
         .context("building the database pool")
+}
+
+/// Gives the statements of the current transaction their own statement_timeout (`SET LOCAL`, so
+/// the connection goes back to the pool with its usual one). The searches use it: the client's
+/// text decides what they cost. Map the result's error with [`ApiError::as_search_timeout`].
+///
+/// # Errors
+/// Database failures.
+pub async fn set_local_statement_timeout(conn: &mut AsyncPgConnection, timeout_ms: u64) -> Result<(), ApiError> {
+    use diesel_async::SimpleAsyncConnection;
+    Ok(conn.batch_execute(&format!("SET LOCAL statement_timeout = {timeout_ms}")).await?)
 }
 
 /// The key of the session-level advisory lock migrations run under. Any fixed number works as long

@@ -137,8 +137,10 @@ async fn write(pool: &PgPool, jobs: &mut Vec<Job>) {
                 let _ = job.reply.send(Outcome::NotSimple(job.send));
             }
         }
-        // No connection (or it broke): trying each row alone would only fail the same way.
-        Err(Some(error @ ApiError::Unavailable(_))) => {
+        // No connection (or it broke), or the statement ran past statement_timeout (a lock held
+        // elsewhere, an overloaded database): nothing in a row is at fault, and trying each row
+        // alone would only fail the same way, one timeout after another.
+        Err(Some(error @ (ApiError::Unavailable(_) | ApiError::TimedOut(_)))) => {
             tracing::error!(error = ?error, size = batch.len(), "send batch failed");
             for job in batch {
                 let _ = job.reply.send(Outcome::Failed(same_error(&error)));
@@ -209,6 +211,7 @@ async fn insert(conn: &mut AsyncPgConnection, rows: &[NewMessage<'_>]) -> Result
 fn same_error(e: &ApiError) -> ApiError {
     match e {
         ApiError::Unavailable(cause) => ApiError::Unavailable(anyhow::anyhow!("{cause:#}")),
+        ApiError::TimedOut(cause) => ApiError::TimedOut(anyhow::anyhow!("{cause:#}")),
         other => ApiError::Internal(anyhow::anyhow!("{other:#}")),
     }
 }

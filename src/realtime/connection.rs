@@ -8,7 +8,7 @@
 //!
 //! actix-web-actors is deprecated upstream; it is confined to this file.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,8 +53,9 @@ pub struct WsConnection {
     /// The rooms of `rooms` the connection follows as its user's memberships, with when it
     /// learnt of each (the periodic re-check only judges those it knew of before its read).
     member_rooms: HashMap<RoomId, Instant>,
-    /// The rooms of `rooms` a staff connection follows without membership (open support rooms).
-    staff_rooms: HashSet<RoomId>,
+    /// The rooms of `rooms` a staff connection follows without membership (open support rooms),
+    /// the one followed longest first; at most `quota.staff_support_rooms_per_connection_max`.
+    staff_rooms: VecDeque<RoomId>,
     subscriber: SubscriberId,
     /// The users whose presence the connection receives.
     watched: HashSet<UserId>,
@@ -90,7 +91,7 @@ impl WsConnection {
             outbox: Arc::new(Outbox::default()),
             rooms: HashSet::new(),
             member_rooms: HashMap::new(),
-            staff_rooms: HashSet::new(),
+            staff_rooms: VecDeque::new(),
             subscriber: 0,
             watched: HashSet::new(),
             named: HashSet::new(),
@@ -134,6 +135,28 @@ impl WsConnection {
         if self.rooms.insert(room_id) {
             self.state.realtime.registry().do_send(Attach { room_id, conn: self.conn_handle(ctx), from_seq });
         }
+    }
+
+    /// Staff: follows an open support room (a new session, or one opened with `sync`), letting go
+    /// of the one followed longest when at the bound. A room followed already counts as fresh.
+    fn follow_support(&mut self, room_id: RoomId, from_seq: Option<Seq>, ctx: &ws::WebsocketContext<Self>) {
+        if let Some(pos) = self.staff_rooms.iter().position(|r| *r == room_id) {
+            self.staff_rooms.remove(pos);
+            self.staff_rooms.push_back(room_id);
+            return;
+        }
+        if self.rooms.contains(&room_id) {
+            return;
+        }
+        let max = self.state.settings.quota.staff_support_rooms_per_connection_max;
+        while self.staff_rooms.len() >= max {
+            let Some(oldest) = self.staff_rooms.pop_front() else { break };
+            if self.rooms.remove(&oldest) {
+                self.state.realtime.registry().do_send(Detach { conn_id: self.id, room_ids: vec![oldest] });
+            }
+        }
+        self.staff_rooms.push_back(room_id);
+        self.attach(room_id, from_seq, ctx);
     }
 
     /// How the broker reaches this connection: events through the outbox, control as messages.
@@ -316,6 +339,18 @@ impl WsConnection {
             Step::Run(fut) => self.run(id, timer, fut, ctx),
             Step::Subscribe(new, fut) => self.subscribe(id, timer, new, fut, ctx),
             Step::Refresh(fut) => self.run_then(id, timer, fut, Self::refreshed, ctx),
+            Step::SyncFollow(fut) => self.run_then(
+                id,
+                timer,
+                fut,
+                |act, (page, follow), ctx| {
+                    if follow {
+                        act.follow_support(page.room_id, Some(page.last_seq), ctx);
+                    }
+                    ReplyData::Sync(page)
+                },
+                ctx,
+            ),
         }
     }
 
@@ -341,7 +376,7 @@ impl WsConnection {
     /// Stops following a room the user is no longer in.
     fn leave(&mut self, room_id: RoomId) {
         self.member_rooms.remove(&room_id);
-        self.staff_rooms.remove(&room_id);
+        self.staff_rooms.retain(|r| *r != room_id);
         if self.rooms.remove(&room_id) {
             self.state.realtime.registry().do_send(Detach { conn_id: self.id, room_ids: vec![room_id] });
         }
@@ -456,8 +491,15 @@ impl Actor for WsConnection {
         let staff = self.caller.role.is_staff();
         let load = async move {
             let (rooms, friends) = social::rooms_and_friends(&state, user_id).await?;
-            // Admins and moderators follow every open support room without being members.
-            let support = if staff { support::open_room_ids(&state).await? } else { Vec::new() };
+            // Admins and moderators follow open support rooms without being members: the most
+            // recently active ones, up to the bound (the inbox pages through the rest), the
+            // least recent first as the order of `staff_rooms` wants.
+            let mut support = Vec::new();
+            if staff {
+                let max = state.settings.quota.staff_support_rooms_per_connection_max;
+                support = support::open_room_ids(&state, max).await?;
+                support.reverse();
+            }
             let room_ids = rooms.iter().chain(&support).copied().collect();
             let attach = AttachMany { room_ids, conn: handle };
             state
@@ -565,12 +607,13 @@ impl Handler<Published> for WsConnection {
             // Events come through the outbox (`Subscriber::Connection`), never as messages.
             Envelope::Event { .. } => {}
             Envelope::Control(Control::Attach { room_id, from_seq }) => {
+                // On the staff topic: a support session opened.
                 if msg.topic == Topic::Staff {
-                    self.staff_rooms.insert(*room_id);
+                    self.follow_support(*room_id, *from_seq, ctx);
                 } else {
                     self.member_rooms.insert(*room_id, Instant::now());
+                    self.attach(*room_id, *from_seq, ctx);
                 }
-                self.attach(*room_id, *from_seq, ctx);
             }
             Envelope::Control(Control::Close(reason)) => self.close(*reason, ctx),
             Envelope::Control(Control::CloseSession { session }) => {

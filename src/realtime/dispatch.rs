@@ -20,7 +20,7 @@ use crate::protocol::commands::{Command, Empty, ReactionData};
 use crate::realtime::presence;
 use crate::service::messages::SyncPage;
 use crate::service::social::PresenceStatus;
-use crate::service::{messages, rooms, social};
+use crate::service::{messages, rooms, social, support};
 use crate::state::AppState;
 use crate::views::MessageView;
 
@@ -64,6 +64,9 @@ pub(super) enum Step {
     /// refuse), then run off the mailbox; on success the connection starts receiving the
     /// presence of the users in the result it may see, and replies with their statuses.
     Subscribe(Vec<UserId>, LocalBoxFuture<'static, ApiResult<(Vec<UserId>, Vec<PresenceStatus>)>>),
+    /// `sync` of a room the connection does not follow, by staff: as `Run`; when the room is an
+    /// open support room, the connection follows it from the page's `last_seq` on.
+    SyncFollow(LocalBoxFuture<'static, ApiResult<(SyncPage, bool)>>),
     /// auth.refresh: run off the mailbox; on success the connection adopts the account as read
     /// now, the token's expiry and its login session.
     Refresh(LocalBoxFuture<'static, ApiResult<TokenGrant>>),
@@ -175,6 +178,15 @@ pub(super) fn command(session: Session<'_>, command: Command) -> Step {
             let read = rooms::mark_read(&state, &caller, d.room_id, d.seq).await?;
             Ok(ReplyData::Unread { unread_count: read.unread_count })
         })),
+        // Staff open a support chat the connection does not follow (past the bound, or closed
+        // meanwhile) with `sync`: from then on its events arrive live.
+        Command::Sync(d) if caller.role.is_staff() && !session.rooms.contains(&d.room_id) => {
+            Step::SyncFollow(Box::pin(async move {
+                let page = messages::sync(&state, &caller, d.room_id, d.since_seq, d.limit).await?;
+                let follow = support::is_open_room(&state, d.room_id).await?;
+                Ok((page, follow))
+            }))
+        }
         Command::Sync(d) => Step::Run(Box::pin(async move {
             let page = messages::sync(&state, &caller, d.room_id, d.since_seq, d.limit).await?;
             Ok(ReplyData::Sync(page))

@@ -237,15 +237,28 @@ impl Actor for RoomActor {
         // (a message sent right after `hello` commits before this read more often than not),
         // and delivery starts from the lowest of them even when the read already counts it. The
         // read waits until the subscription hears every instance (Redis), so no later event is missed.
+        // A failed read is tried again, backing off, until it succeeds: guessing (seq 0) would
+        // make the first gap replay the room's whole history to every socket. Events keep being
+        // held meanwhile.
         let (pool, room_id) = (self.pool.clone(), self.room_id);
         let subscribed = self.broker.ready();
         let load = async move {
             subscribed.await;
-            let mut conn = pool.get().await.ok()?;
-            rooms::find(&mut conn, room_id).await.ok().flatten().map(|r| r.last_seq)
+            let mut backoff = BASELINE_RETRY_MIN;
+            loop {
+                match read_baseline(&pool, room_id).await {
+                    Ok(last_seq) => return last_seq,
+                    Err(e) => {
+                        metrics::counter!("plauder_realtime_baseline_retries_total").increment(1);
+                        tracing::warn!(room = %room_id, "reading the room's baseline failed, retrying in {backoff:?}: {e}");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(BASELINE_RETRY_MAX);
+                    }
+                }
+            }
         };
         ctx.spawn(load.into_actor(self).map(|last_seq, act, ctx| {
-            let baseline = last_seq.unwrap_or(Seq::ZERO) + 1;
+            let baseline = last_seq + 1;
             let first_held = act.held.keys().next().copied();
             act.next_seq =
                 [Some(baseline), first_held, act.floor.take()].into_iter().flatten().min().unwrap_or(baseline);
@@ -345,6 +358,17 @@ impl Handler<Published> for RoomActor {
             Envelope::Control(_) => {}
         }
     }
+}
+
+/// The first and the longest wait before reading a room's baseline again after a failure.
+const BASELINE_RETRY_MIN: Duration = Duration::from_millis(50);
+const BASELINE_RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// The room's latest seq; zero for a room that no longer exists (nothing will be delivered).
+async fn read_baseline(pool: &PgPool, room_id: RoomId) -> Result<Seq, String> {
+    let mut conn = pool.get().await.map_err(|e| e.to_string())?;
+    let room = rooms::find(&mut conn, room_id).await.map_err(|e| e.to_string())?;
+    Ok(room.map_or(Seq::ZERO, |r| r.last_seq))
 }
 
 /// The room's changes with `since < rev <= upto`, as events in rev order.

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use crate::db::models::{AuditEntry, NewAuditEntry};
 use crate::db::queries::audit_log;
-use crate::error::{ApiError, ApiResult};
-use crate::ids::UserId;
+use crate::error::ApiResult;
+use crate::ids::{AuditEntryId, UserId};
 use crate::state::AppState;
 
 /// Largest page of `GET /admin/audit-log`.
@@ -104,6 +104,7 @@ pub async fn record_by(
 ) -> ApiResult<()> {
     let target_id = target.into().to_string();
     let new = NewAuditEntry {
+        id: AuditEntryId::new(),
         actor_id: actor,
         action: action.as_str(),
         target_type: action.target_type(),
@@ -117,7 +118,7 @@ pub async fn record_by(
 /// An entry as `GET /admin/audit-log` shows it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditEntryView {
-    pub id: i64,
+    pub id: AuditEntryId,
     /// Who acted; null once that account is deleted, and for the operator on the command line
     /// (then `details` has `"via": "cli"`).
     pub actor_id: Option<UserId>,
@@ -154,11 +155,12 @@ impl AuditEntryView {
 ///
 /// # Errors
 /// `validation_failed` for a bad limit or cursor.
-pub async fn list(state: &AppState, limit: Option<i64>, before_id: Option<i64>) -> ApiResult<Vec<AuditEntryView>> {
+pub async fn list(
+    state: &AppState,
+    limit: Option<i64>,
+    before_id: Option<AuditEntryId>,
+) -> ApiResult<Vec<AuditEntryView>> {
     let (limit, _) = crate::service::validate::page(limit, None, 100, MAX_PAGE)?;
-    if before_id.is_some_and(|id| id < 1) {
-        return Err(ApiError::validation("before_id", "before_id must be positive."));
-    }
     let mut conn = state.db().await?;
     let rows = audit_log::list(&mut conn, limit, before_id).await?;
     Ok(rows.into_iter().map(AuditEntryView::new).collect())

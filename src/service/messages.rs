@@ -15,6 +15,7 @@ use crate::ids::{MessageId, RoomId, Seq, UserId};
 use crate::protocol::ServerEvent;
 use crate::service::access::RoomAccess;
 use crate::service::audit;
+use crate::service::notify::Notify;
 use crate::service::rooms::direct_pair;
 use crate::state::AppState;
 use crate::views::MessageView;
@@ -87,8 +88,14 @@ async fn check_direct_block(conn: &mut AsyncPgConnection, access: &RoomAccess) -
 }
 
 /// `POST /rooms/{id}/messages` and `message.send`. Returns the message as committed and whether it
-/// is new: a retry with a known client_msg_id returns the original with `false`, and must not be
-/// announced again.
+/// is new: a retry with a known client_msg_id returns the original with `false`.
+///
+/// The commit and its announcement run in a task of their own ([`uncancelled`]): a request whose
+/// client goes away (its future dropped by actix, a WebSocket closed mid-command) must not leave a
+/// committed message that live sockets never hear of. A retry announces the original again when
+/// it has not changed since (`rev == seq`): if the first announcement was lost, this one is heard;
+/// if not, every room actor drops it as already delivered (its seq is behind), so no connection
+/// gets a message twice.
 ///
 /// # Errors
 /// `payload_too_large` over 4,000 characters; `validation_failed` for an empty body, a bad
@@ -113,21 +120,21 @@ pub async fn send(
     let id = MessageId::new();
     if req.reply_to.is_none() {
         let queued = QueuedSend { id, room_id, sender_id: caller.id, body: req.body, client_msg_id: req.client_msg_id };
-        match state.send_batcher.submit(queued).await {
-            Outcome::Inserted(m) => return Ok((announce_new(state, m), true)),
-            Outcome::NotSimple(back) => (req.body, req.client_msg_id) = (back.body, back.client_msg_id),
-            Outcome::Failed(e) => return Err(e),
+        let (batcher, notify) = (state.send_batcher.clone(), state.notify.clone());
+        let outcome = uncancelled(async move {
+            match batcher.submit(queued).await {
+                Outcome::Inserted(m) => Ok(Ok(announce_new(notify.as_ref(), m))),
+                Outcome::NotSimple(back) => Ok(Err(back)),
+                Outcome::Failed(e) => Err(e),
+            }
+        })
+        .await?;
+        match outcome {
+            Ok(view) => return Ok((view, true)),
+            Err(back) => (req.body, req.client_msg_id) = (back.body, back.client_msg_id),
         }
     }
     let mut conn = state.db().await?;
-    let new = NewMessage {
-        id,
-        room_id,
-        sender_id: caller.id,
-        body: &req.body,
-        reply_to: req.reply_to,
-        client_msg_id: req.client_msg_id.as_deref(),
-    };
     let access = RoomAccess::load(&mut conn, room_id, caller).await?;
     access.require_write()?;
     check_direct_block(&mut conn, &access).await?;
@@ -137,38 +144,63 @@ pub async fn send(
             return Err(ApiError::validation("reply_to", "reply_to must be a message in the same room."));
         }
     }
-    match q::insert_next(&mut conn, &new).await {
-        Ok(m) => {
-            if access.room.kind == RoomKind::Support && caller.role.is_staff() {
-                crate::service::support::answered(&mut conn, room_id).await;
+    let first_response = access.room.kind == RoomKind::Support && caller.role.is_staff();
+    let (sender_id, notify) = (caller.id, state.notify.clone());
+    uncancelled(async move {
+        let new = NewMessage {
+            id,
+            room_id,
+            sender_id,
+            body: &req.body,
+            reply_to: req.reply_to,
+            client_msg_id: req.client_msg_id.as_deref(),
+        };
+        match q::insert_next(&mut conn, &new).await {
+            Ok(m) => {
+                if first_response {
+                    crate::service::support::answered(&mut conn, room_id).await;
+                }
+                Ok((announce_new(notify.as_ref(), m), true))
             }
-            Ok((announce_new(state, m), true))
+            Err(diesel::result::Error::NotFound) => Err(crate::service::access::no_such_room()),
+            Err(e) => retried_or(e, &mut conn, notify.as_ref(), &new).await,
         }
-        Err(diesel::result::Error::NotFound) => Err(crate::service::access::no_such_room()),
-        Err(e) => retried_or(e, &mut conn, caller, &new).await,
-    }
+    })
+    .await
 }
 
-fn announce_new(state: &AppState, m: Message) -> MessageView {
+/// Runs `work` as a task of its own on this thread and waits for it: dropping the caller's
+/// future (a client gone mid-request) does not stop it, so a commit is always followed by its
+/// announcement. (actix's runtime is a thread-local set, so the task need not be `Send`.)
+async fn uncancelled<T: 'static>(work: impl Future<Output = ApiResult<T>> + 'static) -> ApiResult<T> {
+    actix_web::rt::spawn(work).await.map_err(|e| ApiError::internal(anyhow::anyhow!("send task: {e}")))?
+}
+
+fn announce_new(notify: &dyn Notify, m: Message) -> MessageView {
     let view = MessageView::new(m, &[]);
-    state.notify.room_event(view.room_id, &ServerEvent::message_new(&view));
+    notify.room_event(view.room_id, &ServerEvent::message_new(&view));
     view
 }
 
 /// A send that failed on the (room, sender, client_msg_id) key is a retry: answer with the
-/// original, not announced again. The clash rolled back the seq increment with its statement, so
-/// no seq is lost. Any other error stands.
+/// original. The clash rolled back the seq increment with its statement, so no seq is lost. The
+/// original is announced again while it is unchanged (see [`send`]). Any other error stands.
 async fn retried_or(
     e: diesel::result::Error,
     conn: &mut AsyncPgConnection,
-    caller: &Caller,
+    notify: &dyn Notify,
     new: &NewMessage<'_>,
 ) -> ApiResult<(MessageView, bool)> {
     match (&e, new.client_msg_id) {
         (diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _), Some(cmid)) => {
             let original =
-                q::find_by_client_id(conn, new.room_id, caller.id, cmid).await?.ok_or_else(no_such_message)?;
-            Ok((view(conn, original).await?, false))
+                q::find_by_client_id(conn, new.room_id, new.sender_id, cmid).await?.ok_or_else(no_such_message)?;
+            let unchanged = original.rev == original.seq && original.deleted_at.is_none();
+            let view = view(conn, original).await?;
+            if unchanged {
+                notify.room_event(view.room_id, &ServerEvent::message_new(&view));
+            }
+            Ok((view, false))
         }
         _ => Err(e.into()),
     }
@@ -446,9 +478,19 @@ pub async fn search(
     if let Some(room_id) = room_id {
         RoomAccess::load(&mut conn, room_id, caller).await?.require_member()?;
     }
-    let rows = q::search(&mut conn, caller.id, text, room_id, i32::try_from(limit).unwrap_or(50)).await?;
-    let ids: Vec<MessageId> = rows.iter().map(|r| r.message.id).collect();
-    let reactions = q::reactions_for(&mut conn, &ids).await?;
+    let limit = i32::try_from(limit).unwrap_or(50);
+    let timeout_ms = state.settings.database.search_statement_timeout_ms;
+    let caller_id = caller.id;
+    let (rows, reactions) = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            crate::db::set_local_statement_timeout(conn, timeout_ms).await?;
+            let rows = q::search(conn, caller_id, text, room_id, limit).await?;
+            let ids: Vec<MessageId> = rows.iter().map(|r| r.message.id).collect();
+            let reactions = q::reactions_for(conn, &ids).await?;
+            Ok((rows, reactions))
+        })
+        .await
+        .map_err(ApiError::as_search_timeout)?;
     Ok(rows
         .into_iter()
         .map(|r| SearchResult { message: MessageView::new(r.message, &reactions), snippet: r.snippet, rank: r.rank })

@@ -163,13 +163,23 @@ pub async fn answered(conn: &mut AsyncPgConnection, room_id: RoomId) {
     }
 }
 
-/// The rooms of the open sessions, for a staff connection to attach to.
+/// The rooms of the open sessions, most recent activity first, at most `limit`: those a staff
+/// connection follows when it opens.
 ///
 /// # Errors
 /// Database failures only.
-pub async fn open_room_ids(state: &AppState) -> ApiResult<Vec<RoomId>> {
+pub async fn open_room_ids(state: &AppState, limit: usize) -> ApiResult<Vec<RoomId>> {
     let mut conn = state.db().await?;
-    Ok(support::open_room_ids(&mut conn).await?)
+    Ok(support::open_room_ids(&mut conn, i64::try_from(limit).unwrap_or(i64::MAX)).await?)
+}
+
+/// Whether `room_id` is the room of an open session (one a staff connection may follow).
+///
+/// # Errors
+/// Database failures only.
+pub async fn is_open_room(state: &AppState, room_id: RoomId) -> ApiResult<bool> {
+    let mut conn = state.db().await?;
+    Ok(support::is_open_room(&mut conn, room_id).await?)
 }
 
 /// `GET /admin/support/sessions?status=&limit=&offset=`: most recent activity first.

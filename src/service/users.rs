@@ -1,5 +1,7 @@
 //! Profiles: reading and updating one's own, finding others.
 
+use diesel_async::AsyncConnection;
+
 use crate::db::models::{PresenceVisibility, UserChanges};
 use crate::db::queries::users;
 use crate::error::{ApiError, ApiResult};
@@ -63,7 +65,14 @@ pub async fn search(state: &AppState, q: &str, limit: Option<i64>) -> ApiResult<
         return Err(ApiError::validation("limit", "limit must be between 1 and 100."));
     }
     let mut conn = state.db().await?;
-    let found = users::search(&mut conn, q, limit).await?;
+    let timeout_ms = state.settings.database.search_statement_timeout_ms;
+    let found = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            crate::db::set_local_statement_timeout(conn, timeout_ms).await?;
+            Ok(users::search(conn, q, limit).await?)
+        })
+        .await
+        .map_err(ApiError::as_search_timeout)?;
     Ok(found.iter().map(UserView::public).collect())
 }
 

@@ -144,6 +144,164 @@ async fn distinct_reactions_per_message_and_per_user_are_bounded() {
     assert_eq!(r["error"]["code"], "conflict", "{r}");
 }
 
+/// Asserts a 429 `rate_limited` with Retry-After and `details.retry_after_ms`.
+async fn assert_rate_limited(res: reqwest::Response) {
+    assert!(res.headers().get("retry-after").is_some(), "Retry-After on {}", res.status());
+    let body = assert_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert!(body["error"]["details"]["retry_after_ms"].as_u64().is_some_and(|ms| ms > 0), "{body}");
+}
+
+#[actix_web::test]
+async fn room_creations_member_adds_friend_requests_and_searches_are_limited_per_user() {
+    let app = spawn_app_with(|s| {
+        let rl = &mut s.rate_limit;
+        (rl.room_create_burst, rl.room_create_replenish_interval_ms) = (2, 600_000);
+        (rl.member_add_burst, rl.member_add_replenish_interval_ms) = (2, 600_000);
+        (rl.friend_request_burst, rl.friend_request_replenish_interval_ms) = (2, 600_000);
+        (rl.search_burst, rl.search_replenish_interval_ms) = (3, 600_000);
+    })
+    .await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let others: Vec<_> = [app.register("cyd").await, app.register("dia").await, app.register("eddy").await].into();
+    let tok = Some(ada.access_token.as_str());
+
+    // Rooms: two pass, the third is refused; another user still creates rooms.
+    let room = app.group(&ada, "one", &[]).await;
+    app.group(&ada, "two", &[]).await;
+    assert_rate_limited(app.post("/api/v1/rooms", tok, json!({"kind": "group", "name": "three"})).await).await;
+    app.group(&bob, "bob's", &[]).await;
+
+    // Member additions: one per request.
+    let add = |who: uuid::Uuid| app.post(&format!("/api/v1/rooms/{room}/members"), tok, json!({"user_ids": [who]}));
+    assert_eq!(add(others[0].id).await.status(), StatusCode::CREATED);
+    assert_eq!(add(others[1].id).await.status(), StatusCode::CREATED);
+    assert_rate_limited(add(others[2].id).await).await;
+
+    // Friend requests.
+    let ask = |who: uuid::Uuid| app.post("/api/v1/friends/requests", tok, json!({"user_id": who}));
+    assert_eq!(ask(others[0].id).await.status(), StatusCode::CREATED);
+    assert_eq!(ask(others[1].id).await.status(), StatusCode::CREATED);
+    assert_rate_limited(ask(others[2].id).await).await;
+
+    // Searches: messages and users share one budget.
+    assert_eq!(app.get("/api/v1/search/messages?q=hello", tok).await.status(), StatusCode::OK);
+    assert_eq!(app.get("/api/v1/users?q=bo", tok).await.status(), StatusCode::OK);
+    assert_eq!(app.get("/api/v1/search/messages?q=again", tok).await.status(), StatusCode::OK);
+    assert_rate_limited(app.get("/api/v1/users?q=cy", tok).await).await;
+    assert_rate_limited(app.get("/api/v1/search/messages?q=more", tok).await).await;
+    assert_eq!(app.get("/api/v1/users?q=ad", Some(&bob.access_token)).await.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn a_search_gets_a_tighter_statement_timeout_than_other_requests_and_says_so() {
+    let app = spawn_app_with(|s| {
+        s.database.statement_timeout_ms = 10_000;
+        s.database.search_statement_timeout_ms = 200;
+    })
+    .await;
+    let ada = app.register("ada").await;
+    let room = app.group(&ada, "r", &[]).await;
+    app.send(&ada, room, "hello world").await;
+    // Another session holds the messages table, so the search waits on the lock.
+    let mut blocker = AsyncPgConnection::establish(&app.db_url).await.unwrap();
+    blocker.batch_execute("BEGIN; LOCK TABLE messages IN ACCESS EXCLUSIVE MODE").await.unwrap();
+    let started = std::time::Instant::now();
+    let res = tokio::time::timeout(
+        Duration::from_secs(5),
+        app.get("/api/v1/search/messages?q=hello", Some(&ada.access_token)),
+    )
+    .await
+    .expect("the search is cancelled at its own timeout, well before the general one");
+    let body = assert_error(res, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    assert!(body["error"]["message"].as_str().unwrap().contains("search took too long"), "{body}");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    blocker.batch_execute("ROLLBACK").await.unwrap();
+    // The connection went back to the pool with the general timeout: a search works again, and a
+    // request slower than the search timeout but within the general one is not cancelled.
+    let res = app.get("/api/v1/search/messages?q=hello", Some(&ada.access_token)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    blocker.batch_execute("BEGIN; LOCK TABLE messages IN ACCESS EXCLUSIVE MODE").await.unwrap();
+    let release = async {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        blocker.batch_execute("ROLLBACK").await.unwrap();
+    };
+    let (res, ()) = tokio::join!(app.get(&format!("/api/v1/rooms/{room}/messages"), Some(&ada.access_token)), release);
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn a_statement_timeout_in_the_group_commit_batch_is_the_same_clear_503() {
+    let app = spawn_app_with(|s| s.database.statement_timeout_ms = 300).await;
+    let ada = app.register("ada").await;
+    let room = app.group(&ada, "r", &[]).await;
+    let mut blocker = AsyncPgConnection::establish(&app.db_url).await.unwrap();
+    blocker.batch_execute("BEGIN; LOCK TABLE messages IN ACCESS EXCLUSIVE MODE").await.unwrap();
+    let started = std::time::Instant::now();
+    let res = tokio::time::timeout(
+        Duration::from_secs(10),
+        app.post(&format!("/api/v1/rooms/{room}/messages"), Some(&ada.access_token), json!({"body": "hi"})),
+    )
+    .await
+    .expect("answered");
+    let body = assert_error(res, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    assert!(body["error"]["message"].as_str().unwrap().contains("took too long"), "{body}");
+    // One timeout, not one per row tried again alone.
+    assert!(started.elapsed() < Duration::from_millis(2000), "{:?}", started.elapsed());
+    blocker.batch_execute("ROLLBACK").await.unwrap();
+    app.send(&ada, room, "after").await;
+}
+
+#[actix_web::test]
+async fn a_staff_socket_follows_support_rooms_up_to_its_bound_and_opens_the_rest_with_sync() {
+    let app = spawn_app_with(|s| s.quota.staff_support_rooms_per_connection_max = 2).await;
+    let admin = crate::helpers::user_with_role(&app, "root", "admin").await;
+    let mut visitors = Vec::new();
+    for name in ["one", "two", "three"] {
+        visitors.push(crate::helpers::open_session(&app, name).await);
+    }
+    let said = |i: usize, body: &'static str| {
+        let v = &visitors[i];
+        app.post(&format!("/api/v1/rooms/{}/messages", v.room), Some(&v.guest.access_token), json!({"body": body}))
+    };
+    let mut ws = app.ws(&admin.access_token).await;
+
+    // The two most recently active sessions are followed; the oldest is not.
+    assert_eq!(said(0, "from one").await.status(), StatusCode::CREATED);
+    assert_eq!(said(2, "from three").await.status(), StatusCode::CREATED);
+    let frames =
+        ws.frames_until("three's message", |f| f.iter().any(|f| f["data"]["message"]["body"] == "from three")).await;
+    assert!(frames.iter().all(|f| f["data"]["message"]["body"] != "from one"), "{frames:?}");
+
+    // A new session is announced and followed (the one followed longest, two, is let go).
+    let four = crate::helpers::open_session(&app, "four").await;
+    let created = ws.event("support.session_created").await;
+    assert_eq!(created["room"]["id"], json!(four.room));
+    let res = app
+        .post(
+            &format!("/api/v1/rooms/{}/messages", four.room),
+            Some(&four.guest.access_token),
+            json!({"body": "from four"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    ws.event_where("message.new", |d| d["message"]["body"] == "from four").await;
+
+    // Opening one's chat with sync: its history, then its events live.
+    let reply = ws.command("sync", json!({"room_id": visitors[0].room, "since_seq": 0})).await;
+    assert_eq!(reply["ok"], true, "{reply}");
+    assert_eq!(reply["data"]["messages"][0]["body"], "from one");
+    assert_eq!(said(0, "one again").await.status(), StatusCode::CREATED);
+    ws.event_where("message.new", |d| d["message"]["body"] == "one again").await;
+    // Still at most two followed: three was let go for one.
+    assert_eq!(said(2, "three again").await.status(), StatusCode::CREATED);
+    assert_eq!(said(0, "one, third time").await.status(), StatusCode::CREATED);
+    let frames = ws
+        .frames_until("one's third message", |f| f.iter().any(|f| f["data"]["message"]["body"] == "one, third time"))
+        .await;
+    assert!(frames.iter().all(|f| f["data"]["message"]["body"] != "three again"), "{frames:?}");
+}
+
 #[actix_web::test]
 async fn presence_subscriptions_per_user_are_bounded_over_all_their_connections() {
     let app = spawn_app_with(|s| {

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use crate::ids::{ContactId, RoomId, SessionId, UserId};
+use crate::ids::{AuditEntryId, ContactId, RoomId, SessionId, UserId};
 use crate::schema::{audit_log, contacts, support_sessions};
 
 text_enum! {
@@ -61,7 +61,7 @@ pub struct NewContact<'a> {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = audit_log, check_for_backend(diesel::pg::Pg))]
 pub struct AuditEntry {
-    pub id: i64,
+    pub id: AuditEntryId,
     pub actor_id: Option<UserId>,
     pub action: String,
     pub target_type: String,
@@ -73,6 +73,7 @@ pub struct AuditEntry {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = audit_log)]
 pub struct NewAuditEntry<'a> {
+    pub id: AuditEntryId,
     pub actor_id: Option<UserId>,
     pub action: &'a str,
     pub target_type: &'a str,

@@ -7,7 +7,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::db::models::{NewSupportSession, SupportSession, SupportStatus};
 use crate::ids::{MessageId, RoomId, SessionId};
-use crate::schema::support_sessions;
+use crate::schema::{rooms, support_sessions};
 
 pub async fn insert(conn: &mut AsyncPgConnection, new: &NewSupportSession<'_>) -> QueryResult<SupportSession> {
     diesel::insert_into(support_sessions::table)
@@ -53,12 +53,27 @@ pub async fn record_first_response(conn: &mut AsyncPgConnection, room_id: RoomId
 }
 
 /// The rooms of open sessions: what a staff connection attaches to.
-pub async fn open_room_ids(conn: &mut AsyncPgConnection) -> QueryResult<Vec<RoomId>> {
+/// The rooms of the open sessions, most recent activity first, at most `limit`.
+pub async fn open_room_ids(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec<RoomId>> {
     support_sessions::table
+        .inner_join(rooms::table)
         .filter(support_sessions::status.eq(SupportStatus::Open))
+        .order((rooms::last_activity_at.desc(), rooms::id))
+        .limit(limit)
         .select(support_sessions::room_id)
         .load(conn)
         .await
+}
+
+/// Whether `room_id` is the room of an open session.
+pub async fn is_open_room(conn: &mut AsyncPgConnection, room_id: RoomId) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        support_sessions::table
+            .filter(support_sessions::room_id.eq(room_id))
+            .filter(support_sessions::status.eq(SupportStatus::Open)),
+    ))
+    .get_result(conn)
+    .await
 }
 
 /// One row of the inbox.
