@@ -230,20 +230,6 @@ async fn typing_refused(ws: &mut WsClient, room: uuid::Uuid) {
     .await;
 }
 
-/// Sends `n` messages as `user` over `ws`, returning the seqs committed (acknowledged).
-async fn send_burst(ws: &mut WsClient, room: uuid::Uuid, tag: &str, n: usize) -> Vec<i64> {
-    let mut seqs = Vec::new();
-    for i in 0..n {
-        let r = ws.command("message.send", json!({"room_id": room, "body": format!("{tag} {i}")})).await;
-        assert_eq!(r["ok"], true, "{r}");
-        seqs.push(r["data"]["message"]["seq"].as_i64().unwrap());
-        // A pause, not a wait for anything: the traffic is spread over time rather than sent
-        // back to back, as clients send.
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    seqs
-}
-
 #[actix_web::test]
 async fn with_redis_killed_each_instance_serves_its_own_and_sync_recovers_everything_after() {
     let mut redis = RedisServer::start().await;
@@ -256,9 +242,9 @@ async fn with_redis_killed_each_instance_serves_its_own_and_sync_recovers_everyt
     let mut cy_a = c.ws_on(&cy.access_token, "alpha").await;
     let mut bob_b = c.ws_on(&bob.access_token, "beta").await;
 
-    let mut committed = send_burst(&mut ada_a, room, "before", 5).await;
+    let mut committed = ada_a.send_burst(room, "before", 5).await;
     redis.kill();
-    committed.extend(send_burst(&mut ada_a, room, "during", 10).await);
+    committed.extend(ada_a.send_burst(room, "during", 10).await);
     // Local delivery on alpha does not need Redis.
     let tagged = |frames: &[Value], tag: &str| new_bodies(frames, None).iter().filter(|b| b.starts_with(tag)).count();
     let mut frames = cy_a.frames_until("the ten messages sent during the outage", |f| tagged(f, "during") >= 10).await;
@@ -280,7 +266,7 @@ async fn with_redis_killed_each_instance_serves_its_own_and_sync_recovers_everyt
         check(ready, |&r| r == (StatusCode::OK, StatusCode::OK))
     })
     .await;
-    committed.extend(send_burst(&mut ada_a, room, "after", 3).await);
+    committed.extend(ada_a.send_burst(room, "after", 3).await);
 
     // Bob on beta saw what crossed before and after; what he missed he gets from sync.
     let mut frames = bob_b.frames_until("the three messages sent after the outage", |f| tagged(f, "after") >= 3).await;

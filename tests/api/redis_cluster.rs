@@ -203,18 +203,6 @@ async fn delivery_presence_and_a_ban_cross_instances_over_a_redis_cluster() {
     assert_eq!(ada_a.closed_with_reason().await, (4003, "banned".to_owned()));
 }
 
-/// Sends `n` messages over `ws`, returning the seqs committed (acknowledged).
-async fn send_burst(ws: &mut WsClient, room: uuid::Uuid, tag: &str, n: usize) -> Vec<i64> {
-    let mut seqs = Vec::new();
-    for i in 0..n {
-        let r = ws.command("message.send", json!({"room_id": room, "body": format!("{tag} {i}")})).await;
-        assert_eq!(r["ok"], true, "{r}");
-        seqs.push(r["data"]["message"]["seq"].as_i64().unwrap());
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    seqs
-}
-
 #[actix_web::test]
 async fn a_master_killed_mid_traffic_loses_no_committed_message() {
     let mut redis = RedisCluster::start().await;
@@ -225,11 +213,11 @@ async fn a_master_killed_mid_traffic_loses_no_committed_message() {
     let mut ada_a = c.ws_on(&ada.access_token, "alpha").await;
     let mut bob_b = c.ws_on(&bob.access_token, "beta").await;
 
-    let mut committed = send_burst(&mut ada_a, room, "before", 5).await;
+    let mut committed = ada_a.send_burst(room, "before", 5).await;
     // The master of the room's channel goes away in the middle of the traffic.
     let victim = redis.owner_of(&room_channel(&c, room)).await;
     redis.kill(victim);
-    committed.extend(send_burst(&mut ada_a, room, "during", 10).await);
+    committed.extend(ada_a.send_burst(room, "during", 10).await);
     // The outage mattered: the room's publishes had no shard to go to.
     eventually("alpha to count publishes that failed", async || {
         check(instance_metric(&c.a, "plauder_broker_publish_errors_total", "alpha").await, |&n| n >= 1.0)
@@ -245,7 +233,7 @@ async fn a_master_killed_mid_traffic_loses_no_committed_message() {
     let tagged = |frames: &[Value], tag: &str| new_bodies(frames, None).iter().filter(|b| b.starts_with(tag)).count();
     let mut after = 0;
     eventually_within(Duration::from_secs(30), "a message sent after the restart to reach beta", async || {
-        committed.extend(send_burst(&mut ada_a, room, "after", 1).await);
+        committed.extend(ada_a.send_burst(room, "after", 1).await);
         after += tagged(&bob_b.frames_within(Duration::from_millis(500)).await, "after");
         check(after, |&n| n >= 1)
     })

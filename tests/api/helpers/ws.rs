@@ -96,6 +96,20 @@ impl WsClient {
 
     /// Sends a command with a fresh id and returns its reply; events that arrive meanwhile are
     /// kept for later.
+    /// Sends `n` messages to `room`, one every 10 ms, returning the seqs committed
+    /// (acknowledged). The pause spreads the traffic over time, as clients send; it waits for
+    /// nothing.
+    pub async fn send_burst(&mut self, room: uuid::Uuid, tag: &str, n: usize) -> Vec<i64> {
+        let mut seqs = Vec::new();
+        for i in 0..n {
+            let r = self.command("message.send", json!({"room_id": room, "body": format!("{tag} {i}")})).await;
+            assert_eq!(r["ok"], true, "{r}");
+            seqs.push(r["data"]["message"]["seq"].as_i64().expect("an acknowledged send has a seq"));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        seqs
+    }
+
     pub async fn command(&mut self, kind: &str, data: Value) -> Value {
         let id = self.next_id;
         self.next_id += 1;
