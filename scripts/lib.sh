@@ -23,6 +23,24 @@ ensure_packages() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# ensure_venv NAME REQUIREMENT...: prints the path of a cached virtualenv
+# (~/.cache/plauder/NAME-venv) holding the given PyPI requirements, creating or completing it on
+# first use. Test servers for third-party protocols (SMTP, S3, ...) come from PyPI this way: CI
+# installs nothing by hand. Fails (status 3) if python3's venv or pip cannot install them.
+ensure_venv() {
+    local name=$1; shift
+    local venv="${XDG_CACHE_HOME:-$HOME/.cache}/plauder/${name}-venv"
+    local stamp="$venv/.plauder-requirements" wanted="$*"
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
+        if ! python3 -c 'import ensurepip' 2>/dev/null; then
+            (ensure_packages python3-venv) >&2 || return 3
+        fi
+        { python3 -m venv "$venv" && "$venv/bin/pip" install --quiet --disable-pip-version-check "$@"; } >&2 || return 3
+        printf '%s' "$wanted" >"$stamp"
+    fi
+    printf '%s\n' "$venv"
+}
+
 ensure_postgres() {
     if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
         ensure_packages postgresql
