@@ -2,13 +2,15 @@
 # WebSocket benchmarks with the load tool (src/bin/plauder-load.rs) against a release build and a
 # throw-away PostgreSQL with production durability (fsync and synchronous_commit on).
 #
-#   scripts/bench-ws.sh [SCENARIO...]      scenarios: fanout fixed wide idle churn (default: all)
+#   scripts/bench-ws.sh [SCENARIO...]      scenarios: fanout fixed wide idle churn rounds (default: all)
 #
 # Prints each scenario's report; docs/benchmarks.md records runs with the machine's load.
+# PLAUDER_BENCH_SERVER=path runs that server binary instead of this tree's (for before/after
+# comparisons: keep a copy of the earlier build); PLAUDER_BENCH_IDLE=N changes the idle count.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$PLAUDER_ROOT"
-scenarios=("${@:-fanout fixed wide idle churn}")
+scenarios=("${@:-fanout fixed wide idle churn rounds}")
 read -r -a scenarios <<< "${scenarios[*]}"
 
 # One process here may hold at most 20,000 files; the server and the load tool each need that.
@@ -26,7 +28,9 @@ export PLAUDER__RATE_LIMIT__AUTH_BURST=1000000 PLAUDER__RATE_LIMIT__MESSAGE_BURS
 export PLAUDER__DATABASE__POOL_MAX_SIZE="${PLAUDER_BENCH_POOL:-32}"
 # Cheap password hashes: registering thousands of load users is setup, not what is measured.
 export PLAUDER__AUTH__ARGON2_MEMORY_KIB=1024 PLAUDER__AUTH__ARGON2_ITERATIONS=1
-target/release/plauder serve 2>"$work/server.log" &
+server_bin="${PLAUDER_BENCH_SERVER:-target/release/plauder}"
+log "server: $server_bin"
+"$server_bin" serve 2>"$work/server.log" &
 server_pid=$!
 url="http://127.0.0.1:$port"
 for _ in $(seq 100); do curl -sf "$url/health" >/dev/null && break; sleep 0.1; done
@@ -39,8 +43,9 @@ for s in "${scenarios[@]}"; do
         fanout) "${load[@]}" fanout --rooms 100 --members 10 --duration-secs 20 ;;
         fixed) "${load[@]}" fanout --rooms 100 --members 10 --duration-secs 20 --rate 10000 ;;
         wide) "${load[@]}" fanout --rooms 10 --members 100 --duration-secs 20 ;;
-        idle) "${load[@]}" idle --connections 19500 --hold-secs 5 ;;
+        idle) "${load[@]}" idle --connections "${PLAUDER_BENCH_IDLE:-19500}" --hold-secs 5 ;;
         churn) "${load[@]}" churn --cycles 20000 --concurrency 50 ;;
+        rounds) "${load[@]}" churn-rounds --rounds 10 --conns 2000 ;;
         *) die "unknown scenario $s" ;;
     esac || echo "!! scenario $s failed its checks"
 done
