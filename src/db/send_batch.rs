@@ -74,6 +74,11 @@ impl SendBatcher {
         self.writers.iter().map(|w| w.max_capacity() - w.capacity()).sum()
     }
 
+    /// Queues a send and waits for its statement to commit (or fail).
+    pub async fn submit(&self, send: QueuedSend) -> Outcome {
+        self.enqueue(send).await.outcome().await
+    }
+
     /// Queues a send; once this returns, a send queued later for the same room commits after it.
     /// The result is waited for with [`Queued::outcome`].
     pub async fn enqueue(&self, send: QueuedSend) -> Queued {

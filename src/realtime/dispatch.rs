@@ -91,8 +91,8 @@ pub(super) fn command(session: Session<'_>, command: Command) -> Step {
     let caller = session.caller.clone();
     // Taken when the command arrives, so the turns follow the order the client sent in.
     let mut turn = match &command {
-        Command::PresenceSet(_) => session.write_order.next(),
-        c if c.is_message_write() => session.write_order.next(),
+        Command::PresenceSet(_) => session.write_order.take_turn(),
+        c if c.is_message_write() => session.write_order.take_turn(),
         _ => Turn::unordered(),
     };
     match command {

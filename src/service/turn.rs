@@ -28,14 +28,14 @@ pub struct WriteOrder {
 
 impl WriteOrder {
     /// The next write's turn: after every turn handed out before.
-    pub fn next(&mut self) -> Turn {
+    pub fn take_turn(&mut self) -> Turn {
         let (queued_tx, queued_rx) = oneshot::channel();
         let (done_tx, done_rx) = oneshot::channel();
         Turn {
             after_queued: self.queued.replace(queued_rx),
             queued: Some(queued_tx),
             after_done: self.done.replace(done_rx),
-            done: Some(done_tx),
+            _done: Some(done_tx),
         }
     }
 }
@@ -46,13 +46,14 @@ pub struct Turn {
     after_queued: Option<oneshot::Receiver<()>>,
     queued: Option<oneshot::Sender<()>>,
     after_done: Option<oneshot::Receiver<()>>,
-    done: Option<oneshot::Sender<()>>,
+    /// Never sent on: the next turn's `after_done` resolves when this is dropped with the turn.
+    _done: Option<oneshot::Sender<()>>,
 }
 
 impl Turn {
     /// A turn that waits for nothing: a write with no order to keep (a REST request).
     pub fn unordered() -> Self {
-        Self { after_queued: None, queued: None, after_done: None, done: None }
+        Self { after_queued: None, queued: None, after_done: None, _done: None }
     }
 
     /// Waits until every earlier write is queued (or done, for one that is not queued).
@@ -102,7 +103,7 @@ mod tests {
                 let log = Rc::new(RefCell::new(Vec::new()));
                 let mut tasks = Vec::new();
                 // 0: a slow fast-path write; 1: exclusive; 2: a quick fast-path write.
-                let (mut t0, mut t1, mut t2) = (order.next(), order.next(), order.next());
+                let (mut t0, mut t1, mut t2) = (order.take_turn(), order.take_turn(), order.take_turn());
                 let l = log.clone();
                 tasks.push(tokio::task::spawn_local(async move {
                     t0.earlier_queued().await;
@@ -139,8 +140,8 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn a_dropped_turn_releases_the_next() {
         let mut order = WriteOrder::default();
-        let first = order.next();
-        let mut second = order.next();
+        let first = order.take_turn();
+        let mut second = order.take_turn();
         drop(first);
         tokio::time::timeout(Duration::from_secs(1), second.exclusive()).await.expect("released");
     }
