@@ -41,6 +41,8 @@ port="$(free_port 18600)"
 export PLAUDER__AUTH__JWT_SECRET="bench-secret-bench-secret-bench-secret-42"
 export PLAUDER__SERVER__PORT="$port" PLAUDER__LOG__LEVEL=warn
 export PLAUDER__RATE_LIMIT__AUTH_BURST=1000000 PLAUDER__RATE_LIMIT__MESSAGE_BURST=1000000 PLAUDER__RATE_LIMIT__COMMAND_BURST=1000000
+# The load users hold hundreds of sockets each (idle: 19,500 over 100 users).
+export PLAUDER__QUOTA__SOCKETS_PER_USER_MAX=20000
 export PLAUDER__DATABASE__POOL_MAX_SIZE="${PLAUDER_BENCH_POOL:-32}"
 # Cheap password hashes: registering thousands of load users is setup, not what is measured.
 export PLAUDER__AUTH__ARGON2_MEMORY_KIB=1024 PLAUDER__AUTH__ARGON2_ITERATIONS=1
