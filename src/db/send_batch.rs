@@ -11,6 +11,14 @@
 //! statement checks in SQL (a member, a group room, no reply, a new client_msg_id); everything
 //! else goes back to `service::messages`, which takes the checked path.
 //!
+//! Each writer keeps one connection of the pool for itself, on which the batch statement always
+//! runs with its generic plan (`plan_cache_mode = force_generic_plan` for that session only). Left
+//! to choose, PostgreSQL's plan cache compares the generic plan, costed for an array of unknown
+//! length, with plans made for each batch's arrays; with the small batches of a quiet server those
+//! look cheaper, so it planned the six-part statement again for every batch, which doubled
+//! PostgreSQL's CPU per send (docs/benchmarks.md, `scripts/explain-send-batch.sh`). The statement's
+//! generic plan looks every row up by key, so it cannot go bad with the tables' sizes.
+//!
 //! One bad row never fails its neighbours: when the batch statement fails for a reason in its
 //! rows (not a lost connection), the writer inserts the sends one by one, so every good send
 //! commits and only the bad one's sender gets the error.
@@ -107,17 +115,45 @@ impl Queued {
 
 async fn run_writer(pool: PgPool, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
     let mut jobs = Vec::with_capacity(max_batch);
+    let mut own: Option<PooledConn> = None;
     while rx.recv_many(&mut jobs, max_batch).await > 0 {
         metrics::histogram!("db_send_batch_size").record(jobs.len() as f64);
         let started = std::time::Instant::now();
         let span = tracing::trace_span!("db.send_batch", size = jobs.len());
-        tracing::Instrument::instrument(write(&pool, &mut jobs), span).await;
+        tracing::Instrument::instrument(write(&pool, &mut own, &mut jobs), span).await;
         metrics::histogram!("db_send_batch_duration_seconds").record(started.elapsed().as_secs_f64());
+    }
+    discard(own);
+}
+
+type PooledConn = diesel_async::pooled_connection::deadpool::Object<AsyncPgConnection>;
+
+/// A connection of the pool for a writer's own use: its session plans the batch statement once
+/// (see the module's doc). It never goes back to the pool with that setting: see [`discard`].
+///
+/// # Errors
+/// `unavailable` when the pool has no connection or the setting cannot be made.
+pub async fn writer_connection(pool: &PgPool) -> Result<PooledConn, ApiError> {
+    use diesel_async::SimpleAsyncConnection;
+    let mut conn = pool.get().await?;
+    if let Err(e) = conn.batch_execute("SET plan_cache_mode = force_generic_plan").await {
+        discard(Some(conn));
+        return Err(e.into());
+    }
+    Ok(conn)
+}
+
+/// Closes a writer's connection instead of returning it to the pool, where other statements
+/// would inherit its plan setting.
+fn discard(conn: Option<PooledConn>) {
+    if let Some(conn) = conn {
+        drop(deadpool::managed::Object::take(conn));
     }
 }
 
-/// Inserts one batch and answers every job in it.
-async fn write(pool: &PgPool, jobs: &mut Vec<Job>) {
+/// Inserts one batch on the writer's own connection (made on first use, and again after a
+/// failure) and answers every job in it.
+async fn write(pool: &PgPool, own: &mut Option<PooledConn>, jobs: &mut Vec<Job>) {
     // A retry racing its original in the same batch would clash with it inside one statement and
     // fail the whole batch; it goes the checked path instead, after the original has committed.
     let mut seen = HashSet::new();
@@ -136,10 +172,17 @@ async fn write(pool: &PgPool, jobs: &mut Vec<Job>) {
             client_msg_id: j.send.client_msg_id.as_deref(),
         })
         .collect();
-    let result = match pool.get().await {
-        Ok(mut conn) => insert(&mut conn, &rows).await,
-        Err(e) => Err(Some(e.into())),
+    let result = match own {
+        Some(conn) => insert(conn, &rows).await,
+        None => match writer_connection(pool).await {
+            Ok(conn) => insert(own.insert(conn), &rows).await,
+            Err(e) => Err(Some(e)),
+        },
     };
+    // After a failure the connection may be broken: the next batch takes a fresh one.
+    if matches!(result, Err(Some(_))) {
+        discard(own.take());
+    }
     drop(rows);
     match result {
         Ok(inserted) => {

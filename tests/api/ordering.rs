@@ -385,3 +385,28 @@ async fn pipelined_checked_path_writes_keep_their_place_among_fast_sends() {
         all_messages(&app, &ada, direct).await.iter().map(|m| m["body"].as_str().unwrap().to_owned()).collect();
     assert_eq!(in_direct, (0..8).map(|r| format!("{r} direct")).collect::<Vec<_>>());
 }
+
+/// The send writers' own connections run the batch statement with its generic plan (planning it
+/// for every batch doubled PostgreSQL's CPU per send); the pool's other connections keep
+/// PostgreSQL's default.
+#[actix_web::test]
+async fn a_send_writers_connection_plans_generically_and_the_pool_keeps_the_default() {
+    use diesel_async::RunQueryDsl;
+
+    #[derive(diesel::QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        mode: String,
+    }
+    let query = || diesel::sql_query("SELECT current_setting('plan_cache_mode') AS mode");
+    let app = spawn_app().await;
+    let mut own = plauder::db::send_batch::writer_connection(&app.state.pool).await.unwrap();
+    assert_eq!(query().get_result::<Setting>(&mut own).await.unwrap().mode, "force_generic_plan");
+    let mut other = app.state.pool.get().await.unwrap();
+    assert_eq!(query().get_result::<Setting>(&mut other).await.unwrap().mode, "auto");
+    // Sends still commit through the writers.
+    let ada = app.register("ada").await;
+    let room = app.group(&ada, "r", &[]).await;
+    assert_eq!(app.send(&ada, room, "one").await["seq"], 1);
+    assert_eq!(app.send(&ada, room, "two").await["seq"], 2);
+}

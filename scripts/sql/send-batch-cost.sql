@@ -1,0 +1,102 @@
+-- What each part of the batch insert costs PostgreSQL: this backend's own CPU (utime + stime from
+-- /proc/self/stat, 10 ms ticks) for 1,000 batches of 16 sends, each batch committed as the server
+-- commits it, with the statement as it is and with one part taken away (dropped, measured, put
+-- back; VACUUM between runs). For scripts/explain-send-batch.sh (superuser: pg_read_file). It
+-- changes the schema while it runs: only on a throw-away database.
+\pset pager off
+
+CREATE TABLE bench_params AS
+SELECT b, array_agg(gen_random_uuid()) AS ids, array_agg(room_id) AS rooms, array_agg(user_id) AS senders,
+       array_agg('a message body of a few words, number ' || n) AS bodies, array_agg(md5(random()::text)) AS cmids
+FROM (SELECT b, m.room_id, m.user_id, n
+      FROM generate_series(1, 1000) b,
+           LATERAL (SELECT m.room_id, m.user_id, row_number() OVER () AS n FROM room_members m
+                    JOIN rooms r ON r.id = m.room_id AND r.kind = 'group'
+                    WHERE b > 0 ORDER BY random() LIMIT 16) m) s
+GROUP BY b;
+CREATE FUNCTION bench_cpu_ms() RETURNS bigint LANGUAGE sql AS $$
+    SELECT (split_part(pg_read_file('/proc/self/stat'), ' ', 14)::bigint
+          + split_part(pg_read_file('/proc/self/stat'), ' ', 15)::bigint) * 10 $$;
+CREATE PROCEDURE bench_run(variant text, time_ordered boolean, size int DEFAULT 16) LANGUAGE plpgsql AS $$
+DECLARE p record; started bigint := bench_cpu_ms(); n bigint := 0; k bigint;
+BEGIN
+    FOR p IN SELECT * FROM bench_params ORDER BY b LOOP
+        -- New ids and client_msg_ids each run (the same few random values for every variant).
+        p.cmids := ARRAY(SELECT md5(random()::text) FROM generate_series(1, 16));
+        p.ids := ARRAY(SELECT gen_random_uuid() FROM generate_series(1, 16));
+        IF time_ordered THEN
+            -- Time-ordered ids (UUIDv7-like: milliseconds first), as MessageId::new could make.
+            p.ids := ARRAY(SELECT (lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0')
+                                  || substr(md5(random()::text), 1, 20))::uuid FROM generate_series(1, 16));
+        END IF;
+        IF size < 16 THEN
+            p.ids := p.ids[1:size]; p.rooms := p.rooms[1:size]; p.senders := p.senders[1:size];
+            p.bodies := p.bodies[1:size]; p.cmids := p.cmids[1:size];
+        END IF;
+        WITH input AS (SELECT * FROM unnest(p.ids, p.rooms, p.senders, p.bodies, p.cmids)
+                WITH ORDINALITY AS i(id, room_id, sender_id, body, client_msg_id, ord)),
+             ok AS (SELECT i.* FROM input i JOIN rooms r ON r.id = i.room_id
+                    WHERE r.kind = 'group'
+                      AND EXISTS (SELECT 1 FROM room_members m WHERE m.room_id = i.room_id AND m.user_id = i.sender_id)
+                      AND (i.client_msg_id IS NULL OR NOT EXISTS (SELECT 1 FROM messages x
+                           WHERE x.room_id = i.room_id AND x.sender_id = i.sender_id AND x.client_msg_id = i.client_msg_id))),
+             counts AS (SELECT room_id, count(*) AS n FROM ok GROUP BY room_id),
+             bumped AS (UPDATE rooms SET last_seq = rooms.last_seq + counts.n, last_activity_at = now()
+                        FROM counts WHERE rooms.id = counts.room_id RETURNING rooms.id, rooms.last_seq, counts.n),
+             numbered AS (SELECT ok.id, ok.room_id, ok.sender_id, ok.body, ok.client_msg_id,
+                                 b.last_seq - b.n + row_number() OVER (PARTITION BY ok.room_id ORDER BY ok.ord) AS seq
+                          FROM ok JOIN bumped b ON b.id = ok.room_id)
+        INSERT INTO messages (id, room_id, seq, rev, sender_id, body, reply_to, client_msg_id)
+        SELECT id, room_id, seq, seq, sender_id, body, NULL, client_msg_id FROM numbered;
+        GET DIAGNOSTICS k = ROW_COUNT;
+        n := n + k;
+        COMMIT;
+    END LOOP;
+    RAISE NOTICE '% | % ms CPU | % sends | % us per send', variant, bench_cpu_ms() - started, n,
+        round((bench_cpu_ms() - started) * 1000.0 / n, 1);
+END $$;
+\set VERBOSITY terse
+-- Warm-up (caches), then each variant; the statement as it is first and last.
+CALL bench_run('warm-up', false);
+VACUUM ANALYZE messages, rooms;
+CALL bench_run('as is', false);
+VACUUM ANALYZE messages, rooms;
+DROP INDEX messages_search_idx;
+CALL bench_run('without the GIN index', false);
+CREATE INDEX messages_search_idx ON messages USING gin (search);
+VACUUM ANALYZE messages, rooms;
+ALTER TABLE messages DROP CONSTRAINT messages_room_id_fkey, DROP CONSTRAINT messages_sender_id_fkey,
+    DROP CONSTRAINT messages_reply_to_fkey;
+CALL bench_run('without the three foreign keys', false);
+ALTER TABLE messages ADD CONSTRAINT messages_room_id_fkey FOREIGN KEY (room_id) REFERENCES rooms (id) ON DELETE CASCADE,
+    ADD CONSTRAINT messages_sender_id_fkey FOREIGN KEY (sender_id) REFERENCES users (id) ON DELETE SET NULL,
+    ADD CONSTRAINT messages_reply_to_fkey FOREIGN KEY (reply_to) REFERENCES messages (id) ON DELETE SET NULL;
+VACUUM ANALYZE messages, rooms;
+DROP INDEX messages_sender_idx;
+CALL bench_run('without messages_sender_idx', false);
+CREATE INDEX messages_sender_idx ON messages (sender_id, created_at, id);
+VACUUM ANALYZE messages, rooms;
+CALL bench_run('time-ordered ids', true);
+VACUUM ANALYZE messages, rooms;
+ALTER TABLE messages DROP COLUMN search;
+CALL bench_run('without the tsvector column and its index', false);
+ALTER TABLE messages ADD COLUMN search tsvector GENERATED ALWAYS AS (to_tsvector('simple', body)) STORED;
+CREATE INDEX messages_search_idx ON messages USING gin (search);
+VACUUM ANALYZE messages, rooms;
+CALL bench_run('as is (again)', false);
+VACUUM ANALYZE messages, rooms;
+-- The plan: planned for each batch's values (custom) or once (generic), as PostgreSQL's plan cache
+-- may choose for a prepared statement.
+SET plan_cache_mode = force_custom_plan;
+CALL bench_run('custom plan every time', false);
+VACUUM ANALYZE messages, rooms;
+SET plan_cache_mode = force_generic_plan;
+CALL bench_run('generic plan', false);
+RESET plan_cache_mode;
+-- Small batches (a quiet server: one or two sends per commit), with the plan cache left to choose
+-- (in a new session: the choice depends on the custom plans seen so far) and with the generic plan.
+\connect
+CALL bench_run('batches of 2, plan cache left to choose', false, 2);
+SET plan_cache_mode = force_generic_plan;
+CALL bench_run('batches of 2, generic plan', false, 2);
+RESET plan_cache_mode;
