@@ -2,6 +2,7 @@
 // dialogs for new direct and group chats and a room's members.
 
 import { h, replace, avatar, lastSeen, toast, t, statusText } from './dom.js';
+import { icon } from '../icons.js';
 
 function presenceText(p) {
   return p?.status && p.status !== 'offline' ? statusText(p.status) : lastSeen(p?.last_seen_at);
@@ -186,7 +187,7 @@ function rank(store, id) {
 
 /** A modal dialog; resolves when it closes. */
 function dialog(title, body, { onclose } = {}) {
-  const d = h('dialog.modal', { 'aria-label': title }, h('header.modal-head', h('h2', title), h('button.icon', { type: 'button', 'aria-label': t('common.close'), onclick: () => d.close() }, '✕')), body);
+  const d = h('dialog.modal', { 'aria-label': title }, h('header.modal-head', h('h2', title), h('button.icon', { type: 'button', 'aria-label': t('common.close'), onclick: () => d.close() }, icon('close'))), body);
   d.addEventListener('close', () => {
     d.remove();
     onclose?.();
@@ -252,7 +253,7 @@ export function newChatDialog(app) {
                 },
                 avatar(u, store.presence.get(u.id)?.status),
                 h('span.person-text', h('span.person-name', u.display_name || u.username), h('span.muted.small', `@${u.username}`)),
-                kind === 'group' ? h('span.check', chosen.has(u.id) ? '✓' : '') : null,
+                kind === 'group' ? h('span.check', chosen.has(u.id) ? icon('check', 16) : '') : null,
               ),
             ),
           )
