@@ -546,7 +546,7 @@ async fn the_app_switches_to_german_remembers_it_and_counts_members_in_german_pl
         a.script("return document.querySelector('#search').placeholder;", json!([])).await,
         "Nachrichten durchsuchen"
     );
-    assert_eq!(a.text("#tab-people").await.trim(), "Personen");
+    assert!(a.text("#tab-people").await.starts_with("Personen"));
     // Plural forms from Intl.PluralRules: one member, two members; the day heading; the
     // unread badge's accessible name.
     a.wait_until(
