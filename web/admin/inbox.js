@@ -148,7 +148,7 @@ export class InboxView {
         h(
           'span.room-text',
           h('span.room-top', h('span.room-name', s.user.display_name || s.user.username), h('span.room-time', shortTime(last?.created_at ?? s.created_at))),
-          h('span.room-bottom', h('span.room-preview', preview), s.unread_count > 0 ? h('span.badge.unread-badge', { 'aria-label': t('inbox.unanswered', { count: s.unread_count }) }, number(s.unread_count)) : null),
+          h('span.room-bottom', h('span.room-preview', preview), s.unread_count > 0 ? h('span.badge.unread-badge', { role: 'img', 'aria-label': t('inbox.unanswered', { count: s.unread_count }) }, number(s.unread_count)) : null),
         ),
       ),
     );
@@ -156,7 +156,8 @@ export class InboxView {
 
   async openSession(s) {
     const list = h('ol.messages.support-messages#support-messages', { 'aria-live': 'polite' });
-    const scroller = h('div.scroller', list);
+    // Focusable so that keyboard users can scroll it even when it holds nothing else to focus.
+    const scroller = h('div.scroller', { tabindex: '0', role: 'log', 'aria-label': t('chat.messages') }, list);
     const input = h('textarea#reply', { rows: 1, maxlength: 4000, 'aria-label': t('inbox.reply_to', { name: s.user.display_name }), placeholder: t('inbox.reply_placeholder') });
     const send = async (e) => {
       e.preventDefault();

@@ -480,10 +480,13 @@ export class ChatView {
     picker.style.left = `${Math.min(window.innerWidth - picker.offsetWidth - 8, Math.max(8, r.left - picker.offsetWidth / 2))}px`;
     picker.querySelector('button')?.focus();
     this.picker = picker;
+    this.pickerAnchor = anchor;
     setTimeout(() => document.addEventListener('click', this.outside = (e) => !picker.contains(e.target) && this.closePicker()), 0);
   }
 
   closePicker() {
+    // Focus goes back to the button that opened it, if focus was in the picker.
+    if (this.picker?.contains(document.activeElement) && this.pickerAnchor?.isConnected) this.pickerAnchor.focus();
     this.picker?.remove();
     this.picker = null;
     if (this.outside) document.removeEventListener('click', this.outside);

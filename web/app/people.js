@@ -185,12 +185,17 @@ function rank(store, id) {
   return { online: 3, away: 2, dnd: 1 }[store.presence.get(id)?.status] ?? 0;
 }
 
-/** A modal dialog; resolves when it closes. */
+/**
+ * A modal dialog (`<dialog>` with showModal: focus moves in, the page behind is inert, Escape
+ * closes it); when it closes, focus goes back where it was.
+ */
 function dialog(title, body, { onclose } = {}) {
+  const before = document.activeElement;
   const d = h('dialog.modal', { 'aria-label': title }, h('header.modal-head', h('h2', title), h('button.icon', { type: 'button', 'aria-label': t('common.close'), onclick: () => d.close() }, icon('close'))), body);
   d.addEventListener('close', () => {
     d.remove();
     onclose?.();
+    if (before instanceof HTMLElement && before.isConnected) before.focus();
   });
   document.body.append(d);
   d.showModal();

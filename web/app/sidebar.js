@@ -224,7 +224,7 @@ export class Sidebar {
       h(
         'span.room-text',
         h('span.room-top', h('span.room-name', title), h('time.room-time', shortTime(last?.created_at ?? room.created_at))),
-        h('span.room-bottom', h('span.room-preview', preview || (room.topic ?? '')), unread ? h('span.badge.unread-badge', { 'aria-label': t('side.unread', { count: unread }) }, unread > 99 ? '99+' : number(unread)) : null),
+        h('span.room-bottom', h('span.room-preview', preview || (room.topic ?? '')), unread ? h('span.badge.unread-badge', { role: 'img', 'aria-label': t('side.unread', { count: unread }) }, unread > 99 ? '99+' : number(unread)) : null),
       ),
     );
     return li;

@@ -157,7 +157,6 @@ export default {
   'widget.title': 'Schreib uns',
   'widget.button': 'Schreib uns',
   'widget.greeting': 'Hallo! Wie können wir dir helfen? Wir antworten meist innerhalb weniger Minuten.',
-  'widget.new_messages': 'neue Nachrichten',
   'widget.close': 'Chat schließen',
   'widget.start': 'Chat starten',
   'widget.name': 'Dein Name',
@@ -277,4 +276,6 @@ export default {
   'inbox.ctx_language': 'Sprache',
   'inbox.ctx_time': 'Ortszeit',
   'inbox.ctx_time_value': '{time} ({zone})',
+  'widget.unread': { one: '{count} neue Nachricht', other: '{count} neue Nachrichten' },
+  'widget.conversation': 'Gespräch',
 };

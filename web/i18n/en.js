@@ -158,7 +158,6 @@ export default {
   'widget.title': 'Chat with us',
   'widget.button': 'Chat with us',
   'widget.greeting': 'Hi! How can we help? We usually answer within a few minutes.',
-  'widget.new_messages': 'new messages',
   'widget.close': 'Close chat',
   'widget.start': 'Start chat',
   'widget.name': 'Your name',
@@ -278,4 +277,6 @@ export default {
   'inbox.ctx_language': 'Language',
   'inbox.ctx_time': 'Local time',
   'inbox.ctx_time_value': '{time} ({zone})',
+  'widget.unread': { one: '{count} new message', other: '{count} new messages' },
+  'widget.conversation': 'Conversation',
 };

@@ -104,7 +104,14 @@ export function mount({ origin, settings }) {
   const shown = new Map();
   let unseen = 0;
 
-  const badge = el('span', { class: 'badge', hidden: true, 'aria-label': t('widget.new_messages') });
+  const badge = el('span', { class: 'badge', role: 'img', hidden: true });
+  /** Shows `n` new messages on the button (none hides it). */
+  const setBadge = (n) => {
+    unseen = n;
+    badge.textContent = String(n);
+    badge.setAttribute('aria-label', t('widget.unread', { count: n }));
+    badge.hidden = n === 0;
+  };
   const launcher = el(
     'button',
     { class: 'launcher', type: 'button', 'aria-expanded': 'false', 'aria-controls': 'plauder-panel', onclick: () => toggle() },
@@ -139,8 +146,7 @@ export function mount({ origin, settings }) {
     panel.hidden = !open;
     launcher.setAttribute('aria-expanded', String(open));
     if (open) {
-      unseen = 0;
-      badge.hidden = true;
+      setBadge(0);
       (root.querySelector('.panel input, .panel textarea') ?? closeBtn).focus();
       markRead();
     }
@@ -186,7 +192,8 @@ export function mount({ origin, settings }) {
   // ---- the conversation ------------------------------------------------------------------
 
   const list = el('ol', { class: 'messages', 'aria-live': 'polite' });
-  const scroller = el('div', { class: 'scroller' }, el('p', { class: 'greeting bubble staff' }, opts.greeting), list);
+  // Focusable so that keyboard users can scroll it even when it holds nothing else to focus.
+  const scroller = el('div', { class: 'scroller', tabindex: '0', role: 'log', 'aria-label': t('widget.conversation') }, el('p', { class: 'greeting bubble staff' }, opts.greeting), list);
   const input = el('textarea', { rows: 1, maxlength: 4000, 'aria-label': t('widget.message'), placeholder: t('widget.placeholder') });
   const sendBtn = el('button', { class: 'send primary', type: 'submit' }, t('widget.send'));
   const notice = el('p', { class: 'notice', role: 'status', hidden: true });
@@ -263,9 +270,7 @@ export function mount({ origin, settings }) {
     scroller.scrollTop = scroller.scrollHeight;
     if (live && !mine && !m.deleted) {
       if (panel.hidden) {
-        unseen += 1;
-        badge.textContent = String(unseen);
-        badge.hidden = false;
+        setBadge(unseen + 1);
       } else markRead(m.seq);
     }
   }
@@ -349,9 +354,7 @@ export function mount({ origin, settings }) {
       if (room) {
         await openConversation(room);
         if (panel.hidden && room.unread_count > 0) {
-          unseen = room.unread_count;
-          badge.textContent = String(unseen);
-          badge.hidden = false;
+          setBadge(room.unread_count);
         }
         return;
       }

@@ -10,6 +10,11 @@ use super::{open_admin, register_admin, screenshot_path};
 use crate::helpers::spawn_app;
 use crate::helpers::wait::{check, eventually};
 
+/// The shop page of `host_page`, for other modules' tests.
+pub fn shop_page(plauder: &str) -> String {
+    host_page(plauder)
+}
+
 /// Serves one page that embeds the widget from `plauder` on a port of its own: a different
 /// origin, so every call the widget makes is a real cross-origin request. The page's own styles
 /// try to reach the widget's buttons (they must not). Returns the page's URL.
