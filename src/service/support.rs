@@ -15,7 +15,7 @@ use crate::db::models::{
 };
 use crate::db::queries::{messages, rooms, support, users};
 use crate::error::{ApiError, ApiResult};
-use crate::ids::{MessageId, RoomId, SessionId, Seq, UserId};
+use crate::ids::{MessageId, RoomId, Seq, SessionId, UserId};
 use crate::protocol::ServerEvent;
 use crate::protocol::events::{Read, SessionOpened, SupportSessionClosed, SupportSessionCreated};
 use crate::service::{accounts, audit, validate};
@@ -91,7 +91,10 @@ impl VisitorContext {
                 || !(url.starts_with("https://") || url.starts_with("http://"))
                 || url.chars().any(char::is_control))
         {
-            return Err(ApiError::validation("context.page_url", "page_url must be an http(s) address of at most 2000 characters."));
+            return Err(ApiError::validation(
+                "context.page_url",
+                "page_url must be an http(s) address of at most 2000 characters.",
+            ));
         }
         if let Some(lang) = &self.language
             && (lang.len() > 35 || !lang.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
@@ -101,7 +104,10 @@ impl VisitorContext {
         if let Some(zone) = &self.time_zone
             && (zone.len() > 64 || !zone.chars().all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c)))
         {
-            return Err(ApiError::validation("context.time_zone", "time_zone must be an IANA time zone such as Europe/Berlin."));
+            return Err(ApiError::validation(
+                "context.time_zone",
+                "time_zone must be an IANA time zone such as Europe/Berlin.",
+            ));
         }
         // The header is the browser's own word; cut, not refused, since the visitor cannot pick it.
         self.user_agent = user_agent
@@ -350,8 +356,9 @@ pub async fn mark_read(state: &AppState, caller: &Caller, id: SessionId, seq: Se
         return Err(ApiError::validation("seq", "seq must not be negative."));
     }
     let mut conn = state.db().await?;
-    let (room_id, marker) =
-        support::mark_staff_read(&mut conn, id, seq.0).await?.ok_or_else(|| ApiError::NotFound("No such support session.".into()))?;
+    let (room_id, marker) = support::mark_staff_read(&mut conn, id, seq.0)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("No such support session.".into()))?;
     state.notify.room_event(room_id, &ServerEvent::Read(Read { room_id, user_id: caller.id, seq: Seq(marker) }));
     let rows = support::inbox(&mut conn, None, Some(id), 1, 0).await?;
     views(&mut conn, rows).await?.pop().ok_or_else(|| ApiError::NotFound("No such support session.".into()))

@@ -86,6 +86,7 @@ fn sample_body(method: &str, path: &str, someone: Uuid) -> Option<Value> {
         ("post", "/api/v1/rooms/{id}/read") => json!({"seq": 1}),
         ("post", "/api/v1/rooms/{id}/messages") | ("patch", "/api/v1/messages/{id}") => json!({"body": "hi"}),
         ("patch", "/api/v1/admin/users/{id}") => json!({"role": "admin"}),
+        ("post", "/api/v1/admin/support/sessions/{id}/read") => json!({"seq": 1}),
         _ if method == "post" || method == "patch" => json!({}),
         _ => return None,
     };
@@ -440,7 +441,9 @@ async fn staff_mark_a_support_chat_read_so_the_inbox_clears_and_the_visitor_hear
         let app = &app;
         let token = moderator.access_token.clone();
         let id = v.session_id;
-        async move { app.post(&format!("/api/v1/admin/support/sessions/{id}/read"), Some(&token), json!({"seq": seq})).await }
+        async move {
+            app.post(&format!("/api/v1/admin/support/sessions/{id}/read"), Some(&token), json!({"seq": seq})).await
+        }
     };
 
     // Read up to the first message: one left; the visitor hears who read how far.
@@ -468,7 +471,12 @@ async fn staff_mark_a_support_chat_read_so_the_inbox_clears_and_the_visitor_hear
     assert_error(read(json!("x")).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     let unknown = Uuid::new_v4();
     assert_error(
-        app.post(&format!("/api/v1/admin/support/sessions/{unknown}/read"), Some(&moderator.access_token), json!({"seq": 1})).await,
+        app.post(
+            &format!("/api/v1/admin/support/sessions/{unknown}/read"),
+            Some(&moderator.access_token),
+            json!({"seq": 1}),
+        )
+        .await,
         StatusCode::NOT_FOUND,
         "not_found",
     )
@@ -476,7 +484,8 @@ async fn staff_mark_a_support_chat_read_so_the_inbox_clears_and_the_visitor_hear
     let ada = app.register("ada").await;
     for token in [&ada.access_token, &v.guest.access_token] {
         assert_error(
-            app.post(&format!("/api/v1/admin/support/sessions/{}/read", v.session_id), Some(token), json!({"seq": 1})).await,
+            app.post(&format!("/api/v1/admin/support/sessions/{}/read", v.session_id), Some(token), json!({"seq": 1}))
+                .await,
             StatusCode::FORBIDDEN,
             "forbidden",
         )

@@ -84,7 +84,12 @@ async fn every_view_of_the_admin_panel_passes_axe_in_both_themes() {
     register_admin(&app, "root", "Rita Root").await;
     register_session(&app, "ada", "Ada Lovelace").await;
     app.post("/api/v1/support/sessions", None, json!({"name": "Vera", "email": "vera@example.org"})).await;
-    app.post("/api/v1/contact", None, json!({"name": "Carl", "email": "carl@example.org", "message": "Do you ship to Mars?"})).await;
+    app.post(
+        "/api/v1/contact",
+        None,
+        json!({"name": "Carl", "email": "carl@example.org", "message": "Do you ship to Mars?"}),
+    )
+    .await;
 
     let mut found = Vec::new();
     let b = driver.browser(1280, 820).await;
@@ -116,11 +121,20 @@ async fn the_widget_passes_axe_closed_open_and_in_a_conversation_in_both_themes(
     let b = driver.browser(1000, 800).await;
     b.goto(&shop).await;
     let shadow = "const w = document.querySelector('[data-plauder-widget]')?.shadowRoot;";
-    b.wait_until("the widget", &format!("{shadow} return w && w.querySelector('.launcher')?.getClientRects().length > 0;"), json!([])).await;
+    b.wait_until(
+        "the widget",
+        &format!("{shadow} return w && w.querySelector('.launcher')?.getClientRects().length > 0;"),
+        json!([]),
+    )
+    .await;
     let mut found = Vec::new();
     let check = async |what: &str, found: &mut Vec<String>| {
         for scheme in ["light", "dark"] {
-            b.cdp("Emulation.setEmulatedMedia", json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]})).await;
+            b.cdp(
+                "Emulation.setEmulatedMedia",
+                json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]}),
+            )
+            .await;
             tokio::time::sleep(Duration::from_millis(400)).await;
             found.extend(violations(&b, &format!("the widget {what} ({scheme})"), Some("[data-plauder-widget]")).await);
         }
@@ -130,7 +144,9 @@ async fn the_widget_passes_axe_closed_open_and_in_a_conversation_in_both_themes(
     b.wait_until("the start form", &format!("{shadow} return !!w.querySelector('.start');"), json!([])).await;
     check("with its start form", &mut found).await;
     b.script(
-        &format!("{shadow} const i = w.querySelector('.start input[name=name]'); i.value = 'Ida'; i.form.requestSubmit();"),
+        &format!(
+            "{shadow} const i = w.querySelector('.start input[name=name]'); i.value = 'Ida'; i.form.requestSubmit();"
+        ),
         json!([]),
     )
     .await;

@@ -42,7 +42,10 @@ pub async fn violations(browser: &Browser, what: &str, scope: Option<&str>) -> V
     // Content-Security-Policy does not stand in the way.
     if browser.script("return typeof window.axe === 'object';", json!([])).await != true {
         let loaded = browser
-            .script(&format!("{source}\n;if (typeof axe !== 'undefined') window.axe = axe; return typeof window.axe;"), json!([]))
+            .script(
+                &format!("{source}\n;if (typeof axe !== 'undefined') window.axe = axe; return typeof window.axe;"),
+                json!([]),
+            )
             .await;
         assert_eq!(loaded, "object", "axe-core did not load into {what}");
     }

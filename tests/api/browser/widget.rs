@@ -325,7 +325,8 @@ async fn typing_shows_both_ways_links_are_safe_the_badge_survives_a_reload_and_s
     admin.wait_for("#inbox-sound").await;
 
     visitor.goto(&shop).await;
-    widget_wait(&visitor, "the button", "return w.querySelector('.launcher')?.getClientRects().length > 0;", json!([])).await;
+    widget_wait(&visitor, "the button", "return w.querySelector('.launcher')?.getClientRects().length > 0;", json!([]))
+        .await;
     visitor.script(&format!("{SHADOW} w.querySelector('.launcher').click();"), json!([])).await;
     widget_submit(&visitor, ".start input[name=name]", "Ida").await;
     widget_submit(&visitor, ".composer textarea", "Hello there").await;
@@ -336,7 +337,13 @@ async fn typing_shows_both_ways_links_are_safe_the_badge_survives_a_reload_and_s
 
     // Opening the chat marks it read: the inbox stops counting it before any answer, and the
     // visitor sees "Seen". The inbox shows where the visitor came from.
-    admin.wait_until("the unread badge to go", "return !document.querySelector('#session-list .unread-badge');", json!([])).await;
+    admin
+        .wait_until(
+            "the unread badge to go",
+            "return !document.querySelector('#session-list .unread-badge');",
+            json!([]),
+        )
+        .await;
     widget_wait(
         &visitor,
         "Seen under the visitor's message",
@@ -357,7 +364,13 @@ async fn typing_shows_both_ways_links_are_safe_the_badge_survives_a_reload_and_s
         .await;
     admin.wait_text("#visitor-typing", "Ida is typing…").await;
     admin.type_into("#reply", "Let me look").await;
-    widget_wait(&visitor, "staff typing", "return w.querySelector('.typing')?.textContent === 'Support is typing…';", json!([])).await;
+    widget_wait(
+        &visitor,
+        "staff typing",
+        "return w.querySelector('.typing')?.textContent === 'Support is typing…';",
+        json!([]),
+    )
+    .await;
     // Sending ends it; an address in the answer is a safe link in the widget.
     admin.type_into("#reply", &format!(": https://example.org/help.{ENTER}")).await;
     widget_has_message(&visitor, "staff", "Let me look: https://example.org/help.").await;
@@ -374,7 +387,8 @@ async fn typing_shows_both_ways_links_are_safe_the_badge_survives_a_reload_and_s
     visitor.script(&format!("{SHADOW} w.querySelector('.close').click();"), json!([])).await;
     admin.type_into("#reply", &format!("One{ENTER}")).await;
     admin.type_into("#reply", &format!("Two{ENTER}")).await;
-    widget_wait(&visitor, "the badge", "return w.querySelector('.launcher .badge')?.textContent === '2';", json!([])).await;
+    widget_wait(&visitor, "the badge", "return w.querySelector('.launcher .badge')?.textContent === '2';", json!([]))
+        .await;
     visitor.goto(&shop).await;
     widget_wait(
         &visitor,
@@ -398,24 +412,43 @@ async fn typing_shows_both_ways_links_are_safe_the_badge_survives_a_reload_and_s
     })
     .await;
     visitor.goto(&shop).await;
-    widget_wait(&visitor, "the button after the second reload", "return w.querySelector('.launcher')?.getClientRects().length > 0;", json!([])).await;
+    widget_wait(
+        &visitor,
+        "the button after the second reload",
+        "return w.querySelector('.launcher')?.getClientRects().length > 0;",
+        json!([]),
+    )
+    .await;
     widget_has_message(&visitor, "staff", "Two").await;
-    assert_eq!(visitor.script(&format!("{SHADOW} return w.querySelector('.launcher .badge').hidden;"), json!([])).await, true);
+    assert_eq!(
+        visitor.script(&format!("{SHADOW} return w.querySelector('.launcher .badge').hidden;"), json!([])).await,
+        true
+    );
 
     // Alerts are opt-in: none while off; on (and remembered), a visitor's message in a chat the
     // staff member is not looking at raises one.
-    admin.script("window.__alerts = 0; addEventListener('plauder:alert', () => { window.__alerts += 1; });", json!([])).await;
+    admin
+        .script("window.__alerts = 0; addEventListener('plauder:alert', () => { window.__alerts += 1; });", json!([]))
+        .await;
+    // At phone width the inbox shows one pane at a time: back to the list.
+    admin.resize(600, 820).await;
     admin.click("#conversation .back").await;
     widget_submit(&visitor, ".composer textarea", "Are you there?").await;
     admin.wait_text("#session-list", "Are you there?").await;
     assert_eq!(admin.script("return window.__alerts;", json!([])).await, 0);
     admin.click("#inbox-sound").await;
-    assert_eq!(admin.script("return document.querySelector('#inbox-sound').getAttribute('aria-pressed');", json!([])).await, "true");
+    assert_eq!(
+        admin.script("return document.querySelector('#inbox-sound').getAttribute('aria-pressed');", json!([])).await,
+        "true"
+    );
     widget_submit(&visitor, ".composer textarea", "Hello?").await;
     admin.wait_until("an alert", "return window.__alerts === 1;", json!([])).await;
     admin.goto(&format!("{}/admin#support", app.address)).await;
     admin.wait_for("#inbox-sound").await;
-    assert_eq!(admin.script("return document.querySelector('#inbox-sound').getAttribute('aria-pressed');", json!([])).await, "true");
+    assert_eq!(
+        admin.script("return document.querySelector('#inbox-sound').getAttribute('aria-pressed');", json!([])).await,
+        "true"
+    );
 
     visitor.close().await;
     admin.close().await;
