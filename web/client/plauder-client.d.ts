@@ -234,7 +234,12 @@ export class PlauderClient extends EventTarget {
 
   register(fields: { username: string; email: string; password: string; display_name?: string }): Promise<User>;
   login(login: string, password: string): Promise<User>;
-  openSupport(fields: { name: string; email?: string }): Promise<{ session_id: string; room: Room; user: User }>;
+  openSupport(fields: {
+    name: string;
+    email?: string;
+    /** Where the chat started, shown to staff (docs/protocol.md). */
+    context?: { page_url?: string; language?: string; time_zone?: string };
+  }): Promise<{ session_id: string; room: Room; user: User }>;
   logout(): Promise<void>;
 
   /**

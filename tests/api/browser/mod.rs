@@ -5,10 +5,12 @@
 //! docs/screenshots/ that the README shows (see `screenshot_path`). Skipped only when chromedriver is missing and
 //! PLAUDER_REQUIRE_BROWSER is unset (scripts/test.sh installs Chromium and sets it).
 
+mod a11y;
 mod admin;
+pub mod axe;
 mod chat;
 pub mod webdriver;
-mod widget;
+pub mod widget;
 
 use std::path::PathBuf;
 
