@@ -357,3 +357,48 @@ export async function roomMembersDialog(app, room) {
     }, 200);
   });
 }
+
+/**
+ * The profile editor: display name and bio (`PATCH /users/me`), filled from `GET /users/me` (the
+ * session's copy of the user may predate a change made elsewhere); `saved` runs after a change.
+ */
+export async function profileDialog(app, saved) {
+  const { client, store } = app;
+  const me = await attempt(() => client.api('GET', '/users/me'));
+  if (!me) return;
+  const name = h('input#profile-name', { name: 'display_name', maxlength: 64, required: true, autocomplete: 'name', value: me.display_name ?? '' });
+  const bio = h('textarea#profile-bio', { name: 'bio', maxlength: 500, rows: 4 });
+  bio.value = me.bio ?? '';
+  const error = h('p.form-error#profile-error', { role: 'alert' });
+  const submit = h('button.primary', { type: 'submit' }, t('profile.save'));
+  const form = h(
+    'form.profile-form',
+    {
+      onsubmit: async (e) => {
+        e.preventDefault();
+        error.textContent = '';
+        submit.disabled = true;
+        try {
+          const user = await client.api('PATCH', '/users/me', { display_name: name.value.trim(), bio: bio.value.trim() });
+          store.me = { ...store.me, ...user };
+          store.addUser(user);
+          if (client.session?.user) client.session.user = { ...client.session.user, ...user };
+          d.close();
+          toast(t('profile.saved'));
+          saved?.();
+          store.emit('rooms');
+        } catch (err) {
+          error.textContent = Object.values(err.details?.fields ?? {}).map(String).join(' ') || err.message;
+        } finally {
+          submit.disabled = false;
+        }
+      },
+    },
+    h('label.field', h('span', t('auth.display_name')), name),
+    h('label.field', h('span', t('profile.bio')), bio, h('small.hint', t('profile.bio_hint'))),
+    error,
+    h('div.modal-foot', submit),
+  );
+  const d = dialog(t('profile.title'), form);
+  name.focus();
+}

@@ -278,4 +278,9 @@ export default {
   'inbox.ctx_time_value': '{time} ({zone})',
   'widget.unread': { one: '{count} neue Nachricht', other: '{count} neue Nachrichten' },
   'widget.conversation': 'Gespräch',
+  'profile.title': 'Dein Profil',
+  'profile.save': 'Speichern',
+  'profile.saved': 'Profil gespeichert.',
+  'profile.bio': 'Über dich',
+  'profile.bio_hint': 'Optional, bis zu 500 Zeichen; andere sehen es in deinem Profil.',
 };

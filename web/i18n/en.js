@@ -279,4 +279,9 @@ export default {
   'inbox.ctx_time_value': '{time} ({zone})',
   'widget.unread': { one: '{count} new message', other: '{count} new messages' },
   'widget.conversation': 'Conversation',
+  'profile.title': 'Your profile',
+  'profile.save': 'Save',
+  'profile.saved': 'Profile saved.',
+  'profile.bio': 'About you',
+  'profile.bio_hint': 'Optional, up to 500 characters; others see it on your profile.',
 };

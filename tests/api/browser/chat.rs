@@ -656,3 +656,43 @@ async fn addresses_in_messages_become_safe_links_and_message_actions_show_on_foc
     .await;
     a.close().await;
 }
+
+#[actix_web::test]
+async fn the_profile_editor_changes_the_display_name_and_bio_and_shows_the_servers_refusal() {
+    let Some(driver) = Driver::start().await else { return };
+    let app = spawn_app().await;
+    let ada = register_session(&app, "ada", "Ada").await;
+    let a = driver.browser(1280, 820).await;
+    open_signed_in(&a, &app, &ada).await;
+
+    // A blank name passes the field's own check (it is not empty) but not the server's.
+    a.click("#profile").await;
+    a.wait_for("dialog[open] #profile-name").await;
+    assert_eq!(a.script("return document.activeElement.id;", json!([])).await, "profile-name");
+    a.clear("#profile-name").await;
+    a.type_into("#profile-name", &format!("   {ENTER}")).await;
+    a.wait_text("#profile-error", "Display name must be").await;
+
+    a.clear("#profile-name").await;
+    a.type_into("#profile-name", "Ada Lovelace").await;
+    a.type_into("#profile-bio", "Notes on the Analytical Engine.").await;
+    a.click("dialog[open] .profile-form button[type=submit]").await;
+    a.wait_until("the dialog to close", "return !document.querySelector('dialog[open]');", json!([])).await;
+    a.wait_text(".me-name", "Ada Lovelace").await;
+    assert_eq!(a.script("return document.activeElement.id;", json!([])).await, "profile");
+    let me: Value = app.me(ada["access_token"].as_str().expect("token")).await.json().await.expect("json");
+    assert_eq!(
+        (me["display_name"].as_str(), me["bio"].as_str()),
+        (Some("Ada Lovelace"), Some("Notes on the Analytical Engine."))
+    );
+    // A new visit shows the saved values in the editor.
+    a.goto(&format!("{}/", app.address)).await;
+    a.wait_for("#new-chat").await;
+    a.click("#profile").await;
+    a.wait_for("dialog[open] #profile-bio").await;
+    assert_eq!(
+        a.script("return document.querySelector('#profile-bio').value;", json!([])).await,
+        "Notes on the Analytical Engine."
+    );
+    a.close().await;
+}
