@@ -48,6 +48,7 @@ static ASSETS: &[Asset] = &[
     asset!("app/chat.js", JS),
     asset!("app/people.js", JS),
     asset!("app/notify.js", JS),
+    asset!("app/security.js", JS),
     asset!("admin.css", CSS),
     asset!("admin/main.js", JS),
     asset!("admin/common.js", JS),
@@ -57,6 +58,7 @@ static ASSETS: &[Asset] = &[
     asset!("admin/moderation.js", JS),
     asset!("admin/audit.js", JS),
     asset!("admin/contacts.js", JS),
+    asset!("admin/mail.js", JS),
     asset!("widget/widget.js", JS),
     asset!("widget/widget.css", CSS),
 ];

@@ -5,6 +5,7 @@
 //! docs/screenshots/ that the README shows (see `screenshot_path`). Skipped only when chromedriver is missing and
 //! PLAUDER_REQUIRE_BROWSER is unset (scripts/test.sh installs Chromium and sets it).
 
+mod accounts;
 mod admin;
 mod chat;
 pub mod webdriver;
