@@ -10,6 +10,7 @@ import { UsersView } from './users.js';
 import { ModerationView } from './moderation.js';
 import { AuditView } from './audit.js';
 import { ContactsView } from './contacts.js';
+import { MailView } from './mail.js';
 
 // Its own session key: signing in here (or being refused) never touches the chat app's session.
 const client = new PlauderClient({ storageKey: 'plauder.admin.session' });
@@ -23,6 +24,7 @@ const VIEWS = [
   { id: 'moderation', label: 'Messages', admin: false, View: ModerationView },
   { id: 'audit', label: 'Audit log', admin: true, View: AuditView },
   { id: 'contacts', label: 'Contacts', admin: false, View: ContactsView },
+  { id: 'mail', label: 'Mail', admin: true, View: MailView },
 ];
 
 const SIGNED_OUT = {
@@ -56,6 +58,10 @@ function showLogin(notice = '') {
           await client.login(login.value.trim(), password.value);
           start();
         } catch (err) {
+          if (err.code === 'mfa_required') {
+            askCode(err.details.mfa_token);
+            return;
+          }
           error.textContent = err.code === 'unauthorized' ? 'Wrong username/email or password.' : err.message;
         } finally {
           submit.disabled = false;
@@ -66,6 +72,29 @@ function showLogin(notice = '') {
     h('label.field', h('span', 'Password'), password),
     submit,
   );
+  // Two-factor on: the same card asks for the code (or a recovery code).
+  const askCode = (mfaToken) => {
+    const code = h('input#mfa-code', { name: 'code', autocomplete: 'one-time-code', required: true });
+    const codeForm = h(
+      'form.auth-form#mfa-form',
+      {
+        onsubmit: async (e) => {
+          e.preventDefault();
+          error.textContent = '';
+          try {
+            await client.completeLogin(mfaToken, code.value.trim());
+            start();
+          } catch (err) {
+            error.textContent = err.message;
+          }
+        },
+      },
+      h('label.field', h('span', 'Code from your authenticator app, or a recovery code'), code),
+      h('button.primary.wide', { type: 'submit' }, 'Verify'),
+    );
+    form.replaceWith(codeForm);
+    code.focus();
+  };
   replace(
     root,
     h(

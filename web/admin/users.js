@@ -78,6 +78,17 @@ export class UsersView {
     } else if (!self) {
       actions.append(h('button.chip.danger.ban', { type: 'button', onclick: () => banForm() }, 'Ban…'));
     }
+    if (u.role !== 'guest' && u.email) {
+      actions.append(
+        h('button.chip.reset-password', {
+          type: 'button',
+          onclick: async () => {
+            const done = await attempt(() => this.ctx.client.api('POST', `/admin/users/${u.id}/password-reset`));
+            if (done) toast(`A reset link is on its way to ${u.email}.`);
+          },
+        }, 'Send reset link'),
+      );
+    }
     const banForm = () => {
       const reason = h('input.ban-reason', { name: 'reason', required: true, maxlength: 500, placeholder: 'Reason (shown in the audit log)', 'aria-label': `Reason to ban ${u.username}` });
       replace(

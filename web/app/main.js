@@ -244,7 +244,8 @@ function dropRoom(app, roomId, notice) {
   store.emit('rooms');
 }
 
-if (client.session) {
+// A reset mail's link shows the reset form even where someone is signed in.
+if (client.session && !location.hash.startsWith('#reset-password=')) {
   startApp();
 } else {
   showAuth();

@@ -3,6 +3,7 @@
 
 import { h, replace, avatar, shortTime, snippetNodes, toast } from './dom.js';
 import { People, newChatDialog } from './people.js';
+import { securityDialog } from './security.js';
 
 const THEMES = ['system', 'light', 'dark'];
 const THEME_ICON = { system: '◐', light: '☀', dark: '☾' };
@@ -103,6 +104,7 @@ export class Sidebar {
         'div.me-actions',
         h('button.icon#theme-toggle', { type: 'button', title: `Theme: ${theme}`, 'aria-label': `Theme: ${theme}. Change theme`, onclick: () => this.cycleTheme() }, THEME_ICON[theme]),
         h('button.icon#notify-toggle', { type: 'button', title: this.notifier.label(), 'aria-label': this.notifier.label(), onclick: async () => { await this.notifier.toggle(); this.renderMe(); } }, this.notifier.enabled() ? '🔔' : '🔕'),
+        h('button.icon#security', { type: 'button', title: 'Security', 'aria-label': 'Security settings', onclick: () => securityDialog(this.app) }, '🔒'),
         h('button.icon#logout', { type: 'button', title: 'Sign out', 'aria-label': 'Sign out', onclick: () => client.logout() }, '⎋'),
       ),
     );
