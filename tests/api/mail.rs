@@ -119,7 +119,7 @@ async fn a_reset_link_works_once_only_before_it_expires_and_a_newer_one_replaces
     )
     .await;
     let res = app.post("/api/v1/auth/password-reset/confirm", None, json!({ "token": third })).await;
-    assert_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
+    assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     let res = app.raw(reqwest::Method::POST, "/api/v1/auth/password-reset/confirm", None, "{\"token\":").await;
     assert_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
 }
@@ -154,7 +154,7 @@ async fn a_reset_for_an_unknown_address_answers_exactly_as_for_a_known_one_and_s
     // Malformed addresses are refused (that says nothing about accounts).
     assert_error(ask_reset(&app, "not an address").await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     let res = app.post("/api/v1/auth/password-reset", None, json!({ "mail": "ada@example.org" })).await;
-    assert_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
+    assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
 }
 
 #[actix_web::test]
@@ -188,7 +188,7 @@ async fn the_mail_comes_in_the_language_of_the_recipient() {
     let mail = smtp.wait_for_mail_after("grete@example.org", 1).await;
     assert_eq!(mail["subject"], "Reset your plauder password");
     let res = app.patch("/api/v1/users/me/preferences", Some(&token), json!({ "language": "fr" })).await;
-    assert_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
+    assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
 }
 
 #[actix_web::test]
