@@ -19,6 +19,7 @@ mod contract;
 mod cors;
 mod helpers;
 mod hostile;
+mod i18n;
 mod mail;
 mod messages;
 mod mfa;

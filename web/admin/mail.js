@@ -1,7 +1,7 @@
 // The outgoing mail queue (GET /admin/mail): what waits, what went out, what was given up and why.
 // Bodies are never shown (a reset mail holds a live link).
 
-import { h, replace } from '../app/dom.js';
+import { h, replace, t } from '../app/dom.js';
 import { attempt, dateTime, heading } from './common.js';
 
 export class MailView {
@@ -9,16 +9,16 @@ export class MailView {
     this.ctx = ctx;
     this.status = h(
       'select#mail-status',
-      { 'aria-label': 'Which mails', onchange: () => this.load() },
-      h('option', { value: 'all' }, 'All'),
-      h('option', { value: 'queued' }, 'Waiting'),
-      h('option', { value: 'failed' }, 'Given up'),
-      h('option', { value: 'sent' }, 'Sent'),
+      { 'aria-label': t('admin.mail.filter'), onchange: () => this.load() },
+      h('option', { value: 'all' }, t('admin.mail.all')),
+      h('option', { value: 'queued' }, t('admin.mail.queued')),
+      h('option', { value: 'failed' }, t('admin.mail.failed')),
+      h('option', { value: 'sent' }, t('admin.mail.sent')),
     );
     this.list = h('ul.cards#mail-list');
     replace(
       container,
-      heading('Mail', h('button.chip', { type: 'button', onclick: () => this.load() }, 'Reload')),
+      heading(t('admin.nav.mail'), h('button.chip', { type: 'button', onclick: () => this.load() }, t('common.reload'))),
       h('div.filters', this.status),
       this.list,
     );
@@ -29,7 +29,7 @@ export class MailView {
     const res = await attempt(() => this.ctx.client.api('GET', `/admin/mail?status=${this.status.value}&limit=100`));
     if (!res) return;
     if (!res.mails.length) {
-      replace(this.list, h('li.empty-list.muted', 'No mails.'));
+      replace(this.list, h('li.empty-list.muted', t('admin.mail.none')));
       return;
     }
     replace(this.list, res.mails.map((m) => this.item(m)));
@@ -37,12 +37,12 @@ export class MailView {
 
   item(m) {
     const when = m.sent_at ?? m.failed_at ?? m.next_attempt_at;
-    const label = { queued: 'waiting, next try', sent: 'sent', failed: 'given up' }[m.status];
+    const state = t(`admin.mail.state_${m.status}`, { when: dateTime(when) });
     return h(
       `li.card.mail.mail-${m.status}`,
       { dataset: { id: m.id, status: m.status } },
       h('div.card-head', h('strong', m.recipient), h('span.small', m.subject), h('span.small.muted', `${m.kind} · ${m.language}`)),
-      h('p.small', `${label} ${dateTime(when)} · ${m.attempts} ${m.attempts === 1 ? 'try' : 'tries'}`),
+      h('p.small', `${state} · ${t('admin.mail.tries', { count: m.attempts })}`),
       m.last_error ? h('p.small.mail-error', m.last_error) : null,
     );
   }

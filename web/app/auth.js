@@ -2,7 +2,8 @@
 // reset form a mail's link opens (`/#reset-password=<token>`), and the code step of accounts
 // with two-factor on.
 
-import { h, replace } from './dom.js';
+import { h, replace, t } from './dom.js';
+import { languagePicker } from './lang.js';
 
 /**
  * @param {HTMLElement} root
@@ -22,9 +23,9 @@ export function renderAuth(root, client, onSignedIn, signedOutNotice = '') {
   const loginForm = h(
     'form.auth-form#login-form',
     { onsubmit: (e) => submit(e, () => client.login(loginInput.value.trim(), passInput.value)) },
-    field('Username or email', loginInput),
-    field('Password', passInput),
-    h('button.primary.wide', { type: 'submit' }, 'Sign in'),
+    field(t('auth.login'), loginInput),
+    field(t('auth.password'), passInput),
+    h('button.primary.wide', { type: 'submit' }, t('auth.sign_in')),
   );
 
   const regUser = h('input', { name: 'username', autocomplete: 'username', required: true, minlength: 3, maxlength: 32 });
@@ -45,11 +46,11 @@ export function renderAuth(root, client, onSignedIn, signedOutNotice = '') {
           }),
         ),
     },
-    field('Username', regUser, 'Letters, digits, . _ - (3–32)'),
-    field('Display name', regName, 'Optional: how others see you'),
-    field('Email', regEmail),
-    field('Password', regPass, 'At least 8 characters'),
-    h('button.primary.wide', { type: 'submit' }, 'Create account'),
+    field(t('auth.username'), regUser, t('auth.username_hint')),
+    field(t('auth.display_name'), regName, t('auth.display_name_hint')),
+    field(t('auth.email'), regEmail),
+    field(t('auth.password'), regPass, t('auth.password_hint')),
+    h('button.primary.wide', { type: 'submit' }, t('auth.create_account')),
   );
 
   const forgotEmail = h('input', { name: 'email', type: 'email', autocomplete: 'email', required: true });
@@ -60,14 +61,14 @@ export function renderAuth(root, client, onSignedIn, signedOutNotice = '') {
       onsubmit: (e) =>
         submit(e, async () => {
           await client.requestPasswordReset(forgotEmail.value.trim());
-          showDone('If an account has this address, a mail with a link to choose a new password is on its way.');
+          showDone(t('auth.reset_sent'));
           return false;
         }),
     },
-    h('p.small', 'Enter the email address of your account; we mail you a link to choose a new password.'),
-    field('Email', forgotEmail),
-    h('button.primary.wide', { type: 'submit' }, 'Send reset link'),
-    h('button.link#back-to-login', { type: 'button', onclick: () => setMode('login') }, 'Back to sign in'),
+    h('p.small', t('auth.forgot_intro')),
+    field(t('auth.email'), forgotEmail),
+    h('button.primary.wide', { type: 'submit' }, t('auth.send_reset_link')),
+    h('button.link#back-to-login', { type: 'button', onclick: () => setMode('login') }, t('auth.back_to_sign_in')),
   );
 
   const resetToken = readResetToken();
@@ -82,13 +83,13 @@ export function renderAuth(root, client, onSignedIn, signedOutNotice = '') {
           history.replaceState(null, '', location.pathname + location.search);
           setMode('login');
           status.textContent = '';
-          notice.textContent = 'Your password is changed and every session signed out. Sign in with the new one.';
+          notice.textContent = t('auth.password_changed');
           return false;
         }),
     },
-    h('p.small', 'Choose a new password. Every device signed in to your account will be signed out.'),
-    field('New password', resetPass, 'At least 8 characters'),
-    h('button.primary.wide', { type: 'submit' }, 'Set password'),
+    h('p.small', t('auth.reset_intro')),
+    field(t('auth.new_password'), resetPass, t('auth.password_hint')),
+    h('button.primary.wide', { type: 'submit' }, t('auth.set_password')),
   );
 
   let mfaToken = '';
@@ -99,20 +100,20 @@ export function renderAuth(root, client, onSignedIn, signedOutNotice = '') {
       hidden: true,
       onsubmit: (e) => submit(e, () => client.completeLogin(mfaToken, mfaCode.value.trim())),
     },
-    h('p.small', 'Two-factor sign-in is on for this account.'),
-    field('Code from your authenticator app, or a recovery code', mfaCode),
-    h('button.primary.wide', { type: 'submit' }, 'Verify'),
+    h('p.small', t('auth.mfa_intro')),
+    field(t('auth.mfa_code'), mfaCode),
+    h('button.primary.wide', { type: 'submit' }, t('auth.verify')),
   );
 
   const notice = h('p.form-notice#auth-notice', { role: 'status' });
-  const forgotLink = h('button.link#forgot-password', { type: 'button', onclick: () => setMode('forgot') }, 'Forgot password?');
+  const forgotLink = h('button.link#forgot-password', { type: 'button', onclick: () => setMode('forgot') }, t('auth.forgot_password'));
 
   function showDone(text) {
     notice.textContent = text;
   }
 
-  const tabLogin = h('button.tab', { type: 'button', role: 'tab', 'aria-selected': 'true', onclick: () => setMode('login') }, 'Sign in');
-  const tabRegister = h('button.tab#tab-register', { type: 'button', role: 'tab', 'aria-selected': 'false', onclick: () => setMode('register') }, 'Create account');
+  const tabLogin = h('button.tab#tab-login', { type: 'button', role: 'tab', 'aria-selected': 'true', onclick: () => setMode('login') }, t('auth.sign_in'));
+  const tabRegister = h('button.tab#tab-register', { type: 'button', role: 'tab', 'aria-selected': 'false', onclick: () => setMode('register') }, t('auth.create_account'));
   const tabs = h('div.tabs', { role: 'tablist' }, tabLogin, tabRegister);
 
   function setMode(m) {
@@ -153,7 +154,7 @@ export function renderAuth(root, client, onSignedIn, signedOutNotice = '') {
         const slot = form.querySelector(`.field-error[data-for="${CSS.escape(name)}"]`);
         if (slot) slot.textContent = String(reason);
       }
-      status.textContent = err.code === 'unauthorized' && mode === 'login' ? 'Wrong username/email or password.' : err.message;
+      status.textContent = err.code === 'unauthorized' && mode === 'login' ? t('auth.wrong_credentials') : err.message;
     } finally {
       button.disabled = false;
     }
@@ -166,7 +167,7 @@ export function renderAuth(root, client, onSignedIn, signedOutNotice = '') {
       h(
         'section.auth-card',
         h('div.brand', h('span.logo', { 'aria-hidden': 'true' }), h('h1', 'plauder')),
-        h('p.tagline', 'Chat with friends and groups, in real time.'),
+        h('p.tagline', t('auth.tagline')),
         tabs,
         status,
         notice,
@@ -176,6 +177,7 @@ export function renderAuth(root, client, onSignedIn, signedOutNotice = '') {
         forgotForm,
         resetForm,
         mfaForm,
+        h('div.auth-lang', languagePicker()),
       ),
     ),
   );

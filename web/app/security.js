@@ -2,7 +2,7 @@
 // confirm with a code, recovery codes shown once, turn off with password and code) and the
 // language of the mails the account gets.
 
-import { h, replace, toast } from './dom.js';
+import { h, replace, toast, t } from './dom.js';
 
 /** Opens the security settings as a modal dialog. */
 export function securityDialog(app) {
@@ -10,8 +10,8 @@ export function securityDialog(app) {
   const body = h('div.security');
   const d = h(
     'dialog.modal#security-dialog',
-    { 'aria-label': 'Security' },
-    h('header.modal-head', h('h2', 'Security'), h('button.icon', { type: 'button', 'aria-label': 'Close', onclick: () => d.close() }, '✕')),
+    { 'aria-label': t('security.title') },
+    h('header.modal-head', h('h2', t('security.title')), h('button.icon', { type: 'button', 'aria-label': t('common.close'), onclick: () => d.close() }, '✕')),
     body,
   );
   d.addEventListener('close', () => d.remove());
@@ -23,11 +23,11 @@ export function securityDialog(app) {
   const langSelect = h(
     'select#mail-language',
     {
-      'aria-label': 'Language of mails',
+      'aria-label': t('security.mail_language'),
       onchange: async () => {
         try {
           await client.api('PATCH', '/users/me/preferences', { language: langSelect.value });
-          toast('Saved.');
+          toast(t('security.saved'));
         } catch (err) {
           status.textContent = err.message;
         }
@@ -36,7 +36,7 @@ export function securityDialog(app) {
     h('option', { value: 'en' }, 'English'),
     h('option', { value: 'de' }, 'Deutsch'),
   );
-  replace(body, status, section, h('label.field', h('span', 'Language of mails (password reset)'), langSelect));
+  replace(body, status, section, h('label.field', h('span', t('security.mail_language')), langSelect));
   client.api('GET', '/users/me/preferences').then((p) => (langSelect.value = p.language), () => {});
 
   async function show() {
@@ -55,9 +55,9 @@ export function securityDialog(app) {
   function showDisabled(mfa) {
     replace(
       section,
-      h('h3', 'Two-factor sign-in'),
-      h('p#mfa-state', mfa.required ? 'Off. Your role needs it: set it up to use your staff rights.' : 'Off.'),
-      h('button.primary#mfa-setup', { type: 'button', onclick: enrol }, 'Set up two-factor sign-in'),
+      h('h3', t('security.mfa')),
+      h('p#mfa-state', mfa.required ? t('security.mfa_off_required') : t('security.mfa_off')),
+      h('button.primary#mfa-setup', { type: 'button', onclick: enrol }, t('security.mfa_setup')),
     );
   }
 
@@ -85,16 +85,16 @@ export function securityDialog(app) {
           }
         },
       },
-      h('label.field', h('span', 'Code from the app'), code),
-      h('button.primary', { type: 'submit' }, 'Turn on'),
+      h('label.field', h('span', t('security.code')), code),
+      h('button.primary', { type: 'submit' }, t('security.turn_on')),
     );
     replace(
       section,
-      h('h3', 'Two-factor sign-in'),
-      h('p', 'Scan this code with an authenticator app, or type the key into it; then enter the code it shows.'),
+      h('h3', t('security.mfa')),
+      h('p', t('security.scan')),
       // The server renders the QR code; as an image it cannot run anything.
-      h('img.qr#totp-qr', { src: `data:image/svg+xml;base64,${btoa(e.qr_svg)}`, alt: 'QR code of the two-factor key', width: 200, height: 200 }),
-      h('p', 'Key: ', h('code#totp-secret', e.secret)),
+      h('img.qr#totp-qr', { src: `data:image/svg+xml;base64,${btoa(e.qr_svg)}`, alt: t('security.qr_alt'), width: 200, height: 200 }),
+      h('p', t('security.key'), ' ', h('code#totp-secret', e.secret)),
       form,
     );
     code.focus();
@@ -103,10 +103,10 @@ export function securityDialog(app) {
   function showCodes(codes) {
     replace(
       section,
-      h('h3', 'Two-factor sign-in is on'),
-      h('p', 'Keep these recovery codes somewhere safe. Each signs you in once without the app; they are not shown again. Your other devices were signed out.'),
+      h('h3', t('security.mfa_now_on')),
+      h('p', t('security.recovery_intro')),
       h('ul#recovery-codes', codes.map((c) => h('li', h('code', c)))),
-      h('button#mfa-done', { type: 'button', onclick: show }, 'Done'),
+      h('button#mfa-done', { type: 'button', onclick: show }, t('security.done')),
     );
   }
 
@@ -121,21 +121,21 @@ export function securityDialog(app) {
           status.textContent = '';
           try {
             await client.api('POST', '/users/me/mfa/totp/disable', { password: password.value, code: code.value.trim() });
-            toast('Two-factor sign-in is off.');
+            toast(t('security.mfa_turned_off'));
             show();
           } catch (err) {
             status.textContent = err.message;
           }
         },
       },
-      h('label.field', h('span', 'Password'), password),
-      h('label.field', h('span', 'Code from the app, or a recovery code'), code),
-      h('button', { type: 'submit' }, 'Turn off'),
+      h('label.field', h('span', t('auth.password')), password),
+      h('label.field', h('span', t('auth.mfa_code')), code),
+      h('button', { type: 'submit' }, t('security.turn_off')),
     );
     replace(
       section,
-      h('h3', 'Two-factor sign-in'),
-      h('p#mfa-state', `On. ${mfa.recovery_codes_left} recovery codes left.`),
+      h('h3', t('security.mfa')),
+      h('p#mfa-state', t('security.mfa_on', { count: mfa.recovery_codes_left })),
       form,
     );
   }
