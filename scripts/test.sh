@@ -87,6 +87,17 @@ as_pg_owner "$PG_BIN/pg_ctl" -D "$pg_dir/data" -w restart -o "-p $pg_port" -l "$
 log "building the load tool (plauder-load)"
 cargo build --quiet --features load --bin plauder-load
 
+# axe-core for the browser tests' accessibility checks (tests/api/browser/axe.rs), pinned in
+# tests/axe/package-lock.json and installed with npm ci into tests/axe/node_modules the first time.
+axe_dir="$PLAUDER_ROOT/tests/axe"
+axe_pinned="$(node -p "require('$axe_dir/package-lock.json').packages['node_modules/axe-core'].version")"
+axe_installed="$(node -p "try { require('$axe_dir/node_modules/axe-core/package.json').version } catch { '' }")"
+if [ "$axe_installed" != "$axe_pinned" ]; then
+    log "installing axe-core $axe_pinned for the accessibility checks (npm ci)"
+    (cd "$axe_dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
+fi
+export PLAUDER_TEST_AXE="$axe_dir/node_modules/axe-core/axe.min.js"
+
 # The trace test's OTLP receiver (tests/otlp_receiver.py) decodes with the official
 # opentelemetry-proto package, kept in a cached virtualenv.
 otlp_venv="${XDG_CACHE_HOME:-$HOME/.cache}/plauder/otlp-venv"

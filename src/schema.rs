@@ -180,6 +180,11 @@ diesel::table! {
         created_at -> Timestamptz,
         first_response_at -> Nullable<Timestamptz>,
         closed_at -> Nullable<Timestamptz>,
+        staff_read_seq -> Int8,
+        visitor_page_url -> Nullable<Text>,
+        visitor_user_agent -> Nullable<Text>,
+        visitor_language -> Nullable<Text>,
+        visitor_time_zone -> Nullable<Text>,
     }
 }
 

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::extract::{ApiJson, ApiQuery};
+use crate::api::rooms::ReadRequest;
 use crate::auth::{AdminUser, StaffUser};
 use crate::error::{ApiResult, ErrorBody};
 use crate::ids::{AuditEntryId, ContactId, MessageId, SessionId, UserId};
@@ -179,6 +180,22 @@ pub async fn close_support_session(
 ) -> ApiResult<web::Json<SessionView>> {
     let session = support::close(&state, &caller, id.into_inner()).await?;
     Ok(web::Json(support::view_of(&state, session.id).await?))
+}
+
+/// `POST /api/v1/admin/support/sessions/{id}/read`
+#[utoipa::path(tag = "admin", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = ReadRequest,
+    responses((status = 200, body = SessionView, description = "Staff's read marker moved forward; the visitor hears `read`"),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+#[post("/admin/support/sessions/{id}/read")]
+pub async fn read_support_session(
+    state: web::Data<AppState>,
+    caller: StaffUser,
+    id: web::Path<SessionId>,
+    body: ApiJson<ReadRequest>,
+) -> ApiResult<web::Json<SessionView>> {
+    Ok(web::Json(support::mark_read(&state, &caller, id.into_inner(), body.seq).await?))
 }
 
 /// `GET /api/v1/admin/audit-log`

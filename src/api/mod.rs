@@ -90,6 +90,7 @@ pub fn configure(cfg: &mut ServiceConfig, metrics_here: bool) {
             .service(resource(admin::delete_message))
             .service(resource(admin::list_support_sessions))
             .service(resource(admin::close_support_session))
+            .service(resource(admin::read_support_session))
             .service(resource(admin::audit_log))
             .service(resource(admin::list_contacts))
             .service(resource(admin::delete_contact))

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use crate::api::extract::ApiJson;
 use crate::error::{ApiResult, ErrorBody};
 use crate::service::contacts::{self, ContactView};
-use crate::service::support::{self, OpenedSession};
+use crate::service::support::{self, OpenedSession, VisitorContext};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -18,6 +18,9 @@ pub struct OpenSessionRequest {
     pub name: String,
     /// Where the site owner may answer later; optional.
     pub email: Option<String>,
+    /// Where the chat started (page, language, time zone), shown to staff; optional.
+    #[serde(default)]
+    pub context: VisitorContext,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -42,7 +45,8 @@ pub async fn open_session(
 ) -> ApiResult<HttpResponse> {
     state.support_limiter.check_everywhere(&state.client_ip(&req)).await?;
     let b = body.into_inner();
-    let opened = support::open(&state, &b.name, b.email.as_deref()).await?;
+    let user_agent = req.headers().get(actix_web::http::header::USER_AGENT).and_then(|v| v.to_str().ok());
+    let opened = support::open(&state, &b.name, b.email.as_deref(), b.context, user_agent).await?;
     Ok(HttpResponse::Created().json(opened))
 }
 

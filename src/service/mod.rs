@@ -19,5 +19,6 @@ pub mod retention;
 pub mod rooms;
 pub mod social;
 pub mod support;
+pub mod turn;
 pub mod users;
 pub mod validate;

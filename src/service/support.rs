@@ -15,9 +15,9 @@ use crate::db::models::{
 };
 use crate::db::queries::{messages, rooms, support, users};
 use crate::error::{ApiError, ApiResult};
-use crate::ids::{MessageId, RoomId, SessionId, UserId};
+use crate::ids::{MessageId, RoomId, Seq, SessionId, UserId};
 use crate::protocol::ServerEvent;
-use crate::protocol::events::{SessionOpened, SupportSessionClosed, SupportSessionCreated};
+use crate::protocol::events::{Read, SessionOpened, SupportSessionClosed, SupportSessionCreated};
 use crate::service::{accounts, audit, validate};
 use crate::state::AppState;
 use crate::views::{MessageView, RoomView, UserView, format_time};
@@ -57,6 +57,64 @@ pub struct SessionView {
     pub first_response_at: Option<String>,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub closed_at: Option<String>,
+    /// The highest seq staff have marked read (`POST /admin/support/sessions/{id}/read`).
+    pub staff_read_seq: Seq,
+    /// Where the chat started, as the visitor's browser told it.
+    pub context: VisitorContext,
+}
+
+/// What the visitor's browser says about them, all optional: the page the widget was on, the
+/// browser (its User-Agent header, taken by the server), its language and IANA time zone (so
+/// staff can tell the visitor's local time).
+#[derive(Debug, Default, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VisitorContext {
+    /// An http(s) address, at most 2,000 characters.
+    pub page_url: Option<String>,
+    /// Set by the server from the request's User-Agent header (a value sent is ignored).
+    pub user_agent: Option<String>,
+    /// A BCP 47 language tag such as `de-DE`, at most 35 characters.
+    pub language: Option<String>,
+    /// An IANA time zone such as `Europe/Berlin`, at most 64 characters.
+    pub time_zone: Option<String>,
+}
+
+impl VisitorContext {
+    /// Checks what the browser sent; a field that breaks its rule is refused (422), as anywhere.
+    fn validated(mut self, user_agent: Option<&str>) -> ApiResult<Self> {
+        let blank = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        self.page_url = blank(self.page_url);
+        self.language = blank(self.language);
+        self.time_zone = blank(self.time_zone);
+        if let Some(url) = &self.page_url
+            && (url.chars().count() > 2000
+                || !(url.starts_with("https://") || url.starts_with("http://"))
+                || url.chars().any(char::is_control))
+        {
+            return Err(ApiError::validation(
+                "context.page_url",
+                "page_url must be an http(s) address of at most 2000 characters.",
+            ));
+        }
+        if let Some(lang) = &self.language
+            && (lang.len() > 35 || !lang.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        {
+            return Err(ApiError::validation("context.language", "language must be a language tag such as de-DE."));
+        }
+        if let Some(zone) = &self.time_zone
+            && (zone.len() > 64 || !zone.chars().all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c)))
+        {
+            return Err(ApiError::validation(
+                "context.time_zone",
+                "time_zone must be an IANA time zone such as Europe/Berlin.",
+            ));
+        }
+        // The header is the browser's own word; cut, not refused, since the visitor cannot pick it.
+        self.user_agent = user_agent
+            .map(|ua| ua.chars().filter(|c| !c.is_control()).take(512).collect::<String>())
+            .filter(|ua| !ua.is_empty());
+        Ok(self)
+    }
 }
 
 fn opt_time(t: Option<DateTime<Utc>>) -> Option<String> {
@@ -77,8 +135,15 @@ fn validate_name(name: &str) -> ApiResult<String> {
 ///
 /// # Errors
 /// `validation_failed` for a bad name or email.
-pub async fn open(state: &AppState, name: &str, email: Option<&str>) -> ApiResult<OpenedSession> {
+pub async fn open(
+    state: &AppState,
+    name: &str,
+    email: Option<&str>,
+    context: VisitorContext,
+    user_agent: Option<&str>,
+) -> ApiResult<OpenedSession> {
     let name = validate_name(name)?;
+    let context = context.validated(user_agent)?;
     let email = email.map(str::trim).filter(|e| !e.is_empty());
     if let Some(email) = email {
         validate::email(email)?;
@@ -126,6 +191,10 @@ pub async fn open(state: &AppState, name: &str, email: Option<&str>) -> ApiResul
                     guest_id,
                     visitor_name: &name,
                     visitor_email: email,
+                    visitor_page_url: context.page_url.as_deref(),
+                    visitor_user_agent: context.user_agent.as_deref(),
+                    visitor_language: context.language.as_deref(),
+                    visitor_time_zone: context.time_zone.as_deref(),
                 },
             )
             .await?;
@@ -231,6 +300,13 @@ async fn views(conn: &mut AsyncPgConnection, rows: Vec<support::InboxRow>) -> Ap
             created_at: format_time(&s.created_at),
             first_response_at: opt_time(s.first_response_at),
             closed_at: opt_time(s.closed_at),
+            staff_read_seq: Seq(s.staff_read_seq),
+            context: VisitorContext {
+                page_url: s.visitor_page_url.clone(),
+                user_agent: s.visitor_user_agent.clone(),
+                language: s.visitor_language.clone(),
+                time_zone: s.visitor_time_zone.clone(),
+            },
         });
     }
     Ok(out)
@@ -266,6 +342,26 @@ pub async fn close(state: &AppState, caller: &Caller, id: SessionId) -> ApiResul
             support::find(&mut conn, id).await?.ok_or_else(|| ApiError::NotFound("No such support session.".into()))
         }
     }
+}
+
+/// `POST /admin/support/sessions/{id}/read {seq}`: staff have read the conversation up to `seq`.
+/// The marker only moves forward (and never past the room's last message); the inbox's unread
+/// count then leaves out what was read, and the room hears `read` with the staff member's id, so
+/// the visitor sees "seen".
+///
+/// # Errors
+/// `validation_failed` for a negative seq; `not_found` for an unknown session.
+pub async fn mark_read(state: &AppState, caller: &Caller, id: SessionId, seq: Seq) -> ApiResult<SessionView> {
+    if seq < Seq::ZERO {
+        return Err(ApiError::validation("seq", "seq must not be negative."));
+    }
+    let mut conn = state.db().await?;
+    let (room_id, marker) = support::mark_staff_read(&mut conn, id, seq.0)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("No such support session.".into()))?;
+    state.notify.room_event(room_id, &ServerEvent::Read(Read { room_id, user_id: caller.id, seq: Seq(marker) }));
+    let rows = support::inbox(&mut conn, None, Some(id), 1, 0).await?;
+    views(&mut conn, rows).await?.pop().ok_or_else(|| ApiError::NotFound("No such support session.".into()))
 }
 
 /// The inbox entry of one session (what the close route answers).

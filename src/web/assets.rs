@@ -40,6 +40,8 @@ static ASSETS: &[Asset] = &[
     asset!("app.css", CSS),
     asset!("icon.svg", "image/svg+xml"),
     asset!("theme.js", JS),
+    asset!("icons.js", JS),
+    asset!("links.js", JS),
     asset!("i18n/i18n.js", JS),
     asset!("i18n/en.js", JS),
     asset!("i18n/de.js", JS),

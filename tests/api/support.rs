@@ -86,6 +86,7 @@ fn sample_body(method: &str, path: &str, someone: Uuid) -> Option<Value> {
         ("post", "/api/v1/rooms/{id}/read") => json!({"seq": 1}),
         ("post", "/api/v1/rooms/{id}/messages") | ("patch", "/api/v1/messages/{id}") => json!({"body": "hi"}),
         ("patch", "/api/v1/admin/users/{id}") => json!({"role": "admin"}),
+        ("post", "/api/v1/admin/support/sessions/{id}/read") => json!({"seq": 1}),
         _ if method == "post" || method == "patch" => json!({}),
         _ => return None,
     };
@@ -425,4 +426,107 @@ async fn the_inbox_runs_the_same_few_queries_for_2_sessions_or_20() {
     assert_eq!(count_for[0], count_for[1], "queries for 2 sessions vs 20: {count_for:?}");
     // The token check, the sessions with counts, their rooms, visitors, last messages, reactions.
     assert!(count_for[0] <= 6.0, "{count_for:?}");
+}
+
+#[actix_web::test]
+async fn staff_mark_a_support_chat_read_so_the_inbox_clears_and_the_visitor_hears_read() {
+    let app = spawn_app().await;
+    let moderator = user_with_role(&app, "mod", "moderator").await;
+    let v = open_session(&app, "vera").await;
+    app.send(&v.guest, v.room, "one").await;
+    app.send(&v.guest, v.room, "two").await;
+    let mut visitor_ws = app.ws(&v.guest.access_token).await;
+    assert_eq!(sessions(&app, &moderator, "").await[0]["unread_count"], 2);
+    let read = |seq: Value| {
+        let app = &app;
+        let token = moderator.access_token.clone();
+        let id = v.session_id;
+        async move {
+            app.post(&format!("/api/v1/admin/support/sessions/{id}/read"), Some(&token), json!({"seq": seq})).await
+        }
+    };
+
+    // Read up to the first message: one left; the visitor hears who read how far.
+    let res = read(json!(1)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let view: Value = res.json().await.unwrap();
+    assert_eq!(view["unread_count"], 1);
+    assert_eq!(view["staff_read_seq"], 1);
+    let event = visitor_ws.event("read").await;
+    assert_eq!(event["room_id"], v.room.to_string());
+    assert_eq!(event["user_id"], moderator.id.to_string());
+    assert_eq!(event["seq"], 1);
+    // Past the end counts as the end; backwards changes nothing.
+    let view: Value = read(json!(99)).await.json().await.unwrap();
+    assert_eq!((view["unread_count"].clone(), view["staff_read_seq"].clone()), (json!(0), json!(2)));
+    let view: Value = read(json!(1)).await.json().await.unwrap();
+    assert_eq!(view["staff_read_seq"], 2);
+    assert_eq!(sessions(&app, &moderator, "").await[0]["unread_count"], 0);
+    // A new message from the visitor is unread again.
+    app.send(&v.guest, v.room, "three").await;
+    assert_eq!(sessions(&app, &moderator, "").await[0]["unread_count"], 1);
+
+    // Bad input and the wrong callers get the contract's errors.
+    assert_error(read(json!(-1)).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_error(read(json!("x")).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let unknown = Uuid::new_v4();
+    assert_error(
+        app.post(
+            &format!("/api/v1/admin/support/sessions/{unknown}/read"),
+            Some(&moderator.access_token),
+            json!({"seq": 1}),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let ada = app.register("ada").await;
+    for token in [&ada.access_token, &v.guest.access_token] {
+        assert_error(
+            app.post(&format!("/api/v1/admin/support/sessions/{}/read", v.session_id), Some(token), json!({"seq": 1}))
+                .await,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        )
+        .await;
+    }
+}
+
+#[actix_web::test]
+async fn the_visitors_context_is_kept_on_the_session_and_checked() {
+    let app = spawn_app().await;
+    let admin = user_with_role(&app, "root", "admin").await;
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/v1/support/sessions", app.address))
+        .header("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0")
+        .json(&json!({"name": "Vera", "context": {"page_url": "https://shop.example/shoes", "language": "de-DE", "time_zone": "Europe/Berlin"}}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let listed = &sessions(&app, &admin, "").await[0];
+    assert_eq!(
+        listed["context"],
+        json!({"page_url": "https://shop.example/shoes", "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0", "language": "de-DE", "time_zone": "Europe/Berlin"})
+    );
+    // Without one, the fields are null (the browser's header is still taken).
+    let plain = open_session(&app, "otto").await;
+    let listed = sessions(&app, &admin, "").await;
+    let otto = listed.iter().find(|s| s["id"] == plain.session_id.to_string()).unwrap();
+    assert_eq!(otto["context"]["page_url"], Value::Null);
+
+    for (context, field) in [
+        (json!({"page_url": "javascript:alert(1)"}), "context.page_url"),
+        (json!({"page_url": format!("https://x.example/{}", "a".repeat(2000))}), "context.page_url"),
+        (json!({"language": "de DE<script>"}), "context.language"),
+        (json!({"time_zone": "Europe/Berlin; drop"}), "context.time_zone"),
+    ] {
+        let res = app.post("/api/v1/support/sessions", None, json!({"name": "Eve", "context": context})).await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{context}");
+        let body: Value = res.json().await.unwrap();
+        assert!(body["error"]["details"]["fields"][field].is_string(), "{body}");
+    }
+    let res = app.post("/api/v1/support/sessions", None, json!({"name": "Eve", "context": {"colour": "red"}})).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }

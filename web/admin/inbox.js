@@ -4,8 +4,54 @@
 // answer, remove messages from and close.
 
 import { h, replace, shortTime, avatar, t } from '../app/dom.js';
-import { number } from '../i18n/i18n.js';
+import { formatDate, lang, number } from '../i18n/i18n.js';
+import { linkNodes } from '../links.js';
+import { chime } from '../app/notify.js';
+
+/** Typing is re-announced this often while staff type, ends after this pause, and the visitor's
+ * typing shows this long unless renewed (as in the chat app). */
+const TYPING_REPEAT_MS = 3000;
+const TYPING_IDLE_MS = 4000;
+const TYPING_SHOWN_MS = 6000;
+const SOUND_KEY = 'plauder.inbox.sound';
 import { attempt, dateTime, debounce, heading, userLabel } from './common.js';
+
+/** A short name for a User-Agent string: the browser and the system, as far as it tells. */
+function browserName(ua) {
+  const browser = [['Edg/', 'Edge'], ['OPR/', 'Opera'], ['Firefox/', 'Firefox'], ['Chrome/', 'Chrome'], ['Safari/', 'Safari']].find(([k]) => ua.includes(k))?.[1];
+  const system = [['Android', 'Android'], ['iPhone', 'iOS'], ['iPad', 'iPadOS'], ['Windows', 'Windows'], ['Mac OS X', 'macOS'], ['Linux', 'Linux']].find(([k]) => ua.includes(k))?.[1];
+  return [browser, system].filter(Boolean).join(', ') || ua.slice(0, 60);
+}
+
+/** The visitor's context (docs/protocol.md, support sessions) as a definition list. */
+function contextBlock(context) {
+  const rows = [];
+  if (context?.page_url) {
+    const link = h('a', { href: context.page_url, target: '_blank', rel: 'noopener noreferrer' }, context.page_url);
+    rows.push([t('inbox.ctx_page'), link]);
+  }
+  if (context?.user_agent) rows.push([t('inbox.ctx_browser'), h('span', { title: context.user_agent }, browserName(context.user_agent))]);
+  if (context?.language) {
+    let name = context.language;
+    try {
+      name = new Intl.DisplayNames([lang()], { type: 'language' }).of(context.language) ?? name;
+    } catch {
+      // Not a tag Intl knows: shown as given.
+    }
+    rows.push([t('inbox.ctx_language'), name]);
+  }
+  if (context?.time_zone) {
+    let local = '';
+    try {
+      local = formatDate(new Date(), { timeZone: context.time_zone, hour: '2-digit', minute: '2-digit' });
+    } catch {
+      // An unknown zone: only its name.
+    }
+    rows.push([t('inbox.ctx_time'), local ? t('inbox.ctx_time_value', { time: local, zone: context.time_zone }) : context.time_zone]);
+  }
+  if (!rows.length) return null;
+  return h('dl.visitor-context#visitor-context', { 'aria-label': t('inbox.context') }, rows.map(([k, v]) => h('div', h('dt', k), h('dd', v))));
+}
 
 export class InboxView {
   constructor(ctx, container) {
@@ -24,7 +70,10 @@ export class InboxView {
     this.tabs = h('div.tabs', { role: 'tablist', 'aria-label': t('inbox.status') }, tab('open', t('inbox.open')), tab('closed', t('inbox.closed')));
     this.list = h('ul.sessions#session-list', { 'aria-label': t('inbox.chats') });
     this.pane = h('div.conversation#conversation', h('p.muted.empty-chat', t('inbox.pick')));
-    replace(container, heading(t('admin.nav.support'), this.tabs), h('div.inbox', h('div.inbox-list', this.list), this.pane));
+    // Opt-in alert for visitors' messages the staff member is not looking at: a chime, and a
+    // desktop notification where the browser allows them. Remembered per browser.
+    this.soundBtn = h('button.chip#inbox-sound', { type: 'button', 'aria-pressed': String(this.soundOn()), onclick: () => this.toggleSound() }, t('inbox.sound'));
+    replace(container, heading(t('admin.nav.support'), this.soundBtn, this.tabs), h('div.inbox', h('div.inbox-list', this.list), this.pane));
 
     const signal = AbortSignal.any([ctx.signal, this.stopped.signal]);
     const reload = debounce(() => this.load(), 250);
@@ -43,8 +92,23 @@ export class InboxView {
     on('message', ({ message }) => {
       if (this.byRoom.has(message.room_id)) reload();
       else this.unplaced.add(message.room_id);
-      if (this.open && message.room_id === this.open.session.room.id) this.showMessage(message);
+      const open = this.open && message.room_id === this.open.session.room.id;
+      if (open) {
+        this.showMessage(message);
+        this.markRead();
+      }
+      if (this.byRoom.has(message.room_id) && message.sender_id === this.byRoom.get(message.room_id).user.id) {
+        if (open) this.visitorTyping(0);
+        if (!open || document.hidden) this.alert(message);
+      }
     });
+    on('typing', ({ room_id, user_id, active }) => {
+      if (this.open && room_id === this.open.session.room.id && user_id === this.open.session.user.id) this.visitorTyping(active ? Date.now() + TYPING_SHOWN_MS : 0);
+    });
+    // The visitor's typing expires without an event when their connection drops.
+    const tick = setInterval(() => this.visitorTyping(), 1000);
+    document.addEventListener('visibilitychange', () => this.markRead(), { signal });
+    signal.addEventListener('abort', () => clearInterval(tick));
     // After a reconnect, what the list missed is in the database.
     on('hello', ({ reconnect }) => reconnect && reload());
     this.load();
@@ -84,7 +148,7 @@ export class InboxView {
         h(
           'span.room-text',
           h('span.room-top', h('span.room-name', s.user.display_name || s.user.username), h('span.room-time', shortTime(last?.created_at ?? s.created_at))),
-          h('span.room-bottom', h('span.room-preview', preview), s.unread_count > 0 ? h('span.badge.unread-badge', { 'aria-label': t('inbox.unanswered', { count: s.unread_count }) }, number(s.unread_count)) : null),
+          h('span.room-bottom', h('span.room-preview', preview), s.unread_count > 0 ? h('span.badge.unread-badge', { role: 'img', 'aria-label': t('inbox.unanswered', { count: s.unread_count }) }, number(s.unread_count)) : null),
         ),
       ),
     );
@@ -92,13 +156,15 @@ export class InboxView {
 
   async openSession(s) {
     const list = h('ol.messages.support-messages#support-messages', { 'aria-live': 'polite' });
-    const scroller = h('div.scroller', list);
+    // Focusable so that keyboard users can scroll it even when it holds nothing else to focus.
+    const scroller = h('div.scroller', { tabindex: '0', role: 'log', 'aria-label': t('chat.messages') }, list);
     const input = h('textarea#reply', { rows: 1, maxlength: 4000, 'aria-label': t('inbox.reply_to', { name: s.user.display_name }), placeholder: t('inbox.reply_placeholder') });
     const send = async (e) => {
       e.preventDefault();
       const text = input.value;
       if (!text.trim()) return;
       input.value = '';
+      stopTyping();
       const m = await attempt(() => this.ctx.client.send(s.room.id, text));
       if (m) this.showMessage(m);
       else input.value = text;
@@ -106,6 +172,26 @@ export class InboxView {
     input.addEventListener('keydown', (e) => {
       if (e.key === 'Enter' && !e.shiftKey) send(e);
     });
+    // Staff typing reaches the visitor's widget.
+    let typingSentAt = 0;
+    let typingIdle = null;
+    const client = this.ctx.client;
+    const stopTyping = () => {
+      clearTimeout(typingIdle);
+      if (typingSentAt && client.state === 'open') client.typing(s.room.id, false);
+      typingSentAt = 0;
+    };
+    input.addEventListener('input', () => {
+      if (client.state !== 'open') return;
+      if (input.value.trim() && Date.now() - typingSentAt > TYPING_REPEAT_MS) {
+        typingSentAt = Date.now();
+        client.typing(s.room.id, true);
+      }
+      clearTimeout(typingIdle);
+      typingIdle = setTimeout(stopTyping, TYPING_IDLE_MS);
+    });
+    input.addEventListener('blur', stopTyping);
+    const typingLine = h('p.typing-line#visitor-typing', { 'aria-live': 'polite' });
     const composer = h('form.composer-row#reply-form', { onsubmit: send }, input, h('button.primary', { type: 'submit' }, t('chat.send')));
     const closeBtn = h('button.chip.danger#close-session', { type: 'button', onclick: () => this.closeSession(s) }, t('inbox.close'));
     const back = h('button.chip.back', { type: 'button', onclick: () => this.closePane() }, t('inbox.back'));
@@ -118,11 +204,13 @@ export class InboxView {
         h('div.head-text', h('h3#conversation-title', s.user.display_name || s.user.username), h('span.subtitle', t('inbox.subtitle', { email: s.email ?? t('inbox.no_email'), since: dateTime(s.created_at) }))),
         s.status === 'open' ? closeBtn : null,
       ),
+      contextBlock(s.context),
       scroller,
+      typingLine,
       closedNote,
       s.status === 'open' ? composer : null,
     );
-    this.open = { session: s, list, scroller, shown: new Map(), composer, closeBtn, closedNote };
+    this.open = { session: s, list, scroller, shown: new Map(), composer, closeBtn, closedNote, typingLine, typingUntil: 0, readSent: s.staff_read_seq ?? 0 };
     this.container.classList.add('conversation-open');
     for (const b of this.list.querySelectorAll('.session')) {
       const on = b.dataset.sessionId === s.id;
@@ -138,6 +226,23 @@ export class InboxView {
       }
     }
     if (s.status === 'open') input.focus();
+    this.markRead();
+  }
+
+  /**
+   * Staff have seen the open conversation up to its newest message (when the page is visible):
+   * the inbox stops counting it, and the visitor sees "seen". Staff are not room members, so
+   * this is the session's own read marker.
+   */
+  async markRead() {
+    const open = this.open;
+    if (!open || document.hidden) return;
+    const top = Math.max(0, ...[...open.shown.values()].map((li) => Number(li.dataset.seq) || 0));
+    if (top <= open.readSent) return;
+    open.readSent = top;
+    const res = await attempt(() => this.ctx.client.api('POST', `/admin/support/sessions/${open.session.id}/read`, { seq: top }));
+    if (res) this.reload();
+    else open.readSent = 0;
   }
 
   showMessage(m) {
@@ -155,7 +260,7 @@ export class InboxView {
       h(
         'div.msg-main',
         h('div.meta', who, h('time', { datetime: m.created_at }, shortTime(m.created_at))),
-        h('div.bubble', h('span.body', m.deleted ? t('inbox.removed') : m.body)),
+        h('div.bubble', h('span.body', m.deleted ? t('inbox.removed') : linkNodes(m.body))),
         m.deleted
           ? null
           : h('button.link.small.remove-message', { type: 'button', 'aria-label': t('inbox.remove_message'), onclick: () => attempt(() => this.ctx.client.api('DELETE', `/admin/messages/${m.id}`)).then((d) => d && this.showMessage(d)) }, t('inbox.remove')),
@@ -166,6 +271,59 @@ export class InboxView {
       open.list.insertBefore(li, after ?? null);
       open.shown.set(m.id, li);
       open.scroller.scrollTop = open.scroller.scrollHeight;
+    }
+  }
+
+  /** Shows (until `until`, a time) or ends the visitor's typing line; no argument re-checks it. */
+  visitorTyping(until) {
+    const open = this.open;
+    if (!open) return;
+    if (until !== undefined) open.typingUntil = until;
+    const text = Date.now() < open.typingUntil ? t('typing.one', { name: open.session.user.display_name || open.session.user.username }) : '';
+    if (open.typingLine.textContent !== text) open.typingLine.textContent = text;
+  }
+
+  soundOn() {
+    try {
+      return localStorage.getItem(SOUND_KEY) === 'on';
+    } catch {
+      return false;
+    }
+  }
+
+  async toggleSound() {
+    const on = !this.soundOn();
+    try {
+      if (on) localStorage.setItem(SOUND_KEY, 'on');
+      else localStorage.removeItem(SOUND_KEY);
+    } catch {
+      // Storage disabled: nothing to remember it in.
+    }
+    this.soundBtn.setAttribute('aria-pressed', String(on));
+    if (on && globalThis.Notification?.permission === 'default') {
+      try {
+        await Notification.requestPermission();
+      } catch {
+        // Old browsers without the promise form: the chime still works.
+      }
+    }
+    if (on) chime();
+  }
+
+  /** A visitor wrote where the staff member is not looking: chime and, if allowed, notify. */
+  alert(message) {
+    if (!this.soundOn()) return;
+    const who = this.byRoom.get(message.room_id)?.user;
+    const name = who?.display_name || who?.username || t('admin.a_visitor');
+    // Announced on the page too, for whatever else wants to react (the browser tests count them).
+    window.dispatchEvent(new CustomEvent('plauder:alert', { detail: { room_id: message.room_id } }));
+    chime();
+    if (document.hidden && globalThis.Notification?.permission === 'granted') {
+      try {
+        new Notification(t('inbox.alert_title', { name }), { body: message.body.slice(0, 200), tag: message.room_id });
+      } catch {
+        // Notifications only from a service worker on this platform: the chime did it.
+      }
     }
   }
 

@@ -3,6 +3,8 @@
 
 import { h, replace, avatar, dayLabel, lastSeen, toast, t, statusText, fullDate } from './dom.js';
 import { timeOfDay } from '../i18n/i18n.js';
+import { icon } from '../icons.js';
+import { linkNodes } from '../links.js';
 import { roomMembersDialog } from './people.js';
 
 const EMOJI = ['👍', '❤️', '😂', '🎉', '😮', '😢', '🙏', '👀'];
@@ -120,10 +122,10 @@ export class ChatView {
     }
     replace(
       this.head,
-      h('button.icon.back', { type: 'button', 'aria-label': t('chat.back'), onclick: () => this.app.closeRoom() }, '←'),
+      h('button.icon.back', { type: 'button', 'aria-label': t('chat.back'), onclick: () => this.app.closeRoom() }, icon('back')),
       peer ? avatar(peer, store.presence.get(peer.id)?.status ?? 'offline') : avatar({ id: room.id, display_name: store.roomTitle(room) }, undefined, 'square'),
       h('div.head-text', h('h2#room-title', store.roomTitle(room)), h('span.subtitle#room-subtitle', subtitle)),
-      room.kind !== 'direct' ? h('button.icon', { type: 'button', title: t('chat.members_button'), 'aria-label': t('chat.members_button'), onclick: () => roomMembersDialog(this.app, room) }, '👥') : null,
+      room.kind !== 'direct' ? h('button.icon', { type: 'button', title: t('chat.members_button'), 'aria-label': t('chat.members_button'), onclick: () => roomMembersDialog(this.app, room) }, icon('members')) : null,
     );
   }
 
@@ -247,14 +249,14 @@ export class ChatView {
       ? null
       : h(
           'div.actions',
-          h('button.icon.small', { type: 'button', title: t('msg.react'), 'aria-label': t('msg.react'), onclick: (e) => this.openPicker(m, e.currentTarget) }, '☺'),
-          h('button.icon.small', { type: 'button', title: t('msg.reply'), 'aria-label': t('msg.reply'), onclick: () => this.startReply(m) }, '↩'),
-          mine ? h('button.icon.small', { type: 'button', title: t('msg.edit'), 'aria-label': t('msg.edit'), onclick: () => this.startEdit(m) }, '✎') : null,
-          mine || canModerate ? h('button.icon.small', { type: 'button', title: t('msg.delete'), 'aria-label': t('msg.delete'), onclick: () => this.remove(m) }, '🗑') : null,
+          h('button.icon.small', { type: 'button', title: t('msg.react'), 'aria-label': t('msg.react'), onclick: (e) => this.openPicker(m, e.currentTarget) }, icon('react', 16)),
+          h('button.icon.small', { type: 'button', title: t('msg.reply'), 'aria-label': t('msg.reply'), onclick: () => this.startReply(m) }, icon('reply', 16)),
+          mine ? h('button.icon.small', { type: 'button', title: t('msg.edit'), 'aria-label': t('msg.edit'), onclick: () => this.startEdit(m) }, icon('edit', 16)) : null,
+          mine || canModerate ? h('button.icon.small', { type: 'button', title: t('msg.delete'), 'aria-label': t('msg.delete'), onclick: () => this.remove(m) }, icon('trash', 16)) : null,
         );
     return h(
       `li.msg${mine ? '.mine' : ''}${m.deleted ? '.deleted' : ''}${grouped ? '.grouped' : ''}`,
-      { dataset: { id: m.id, seq: String(m.seq), rev: String(m.rev) } },
+      { dataset: { id: m.id, seq: String(m.seq), rev: String(m.rev) }, tabindex: m.deleted ? null : '-1' },
       !grouped && !mine ? avatar(store.users.get(m.sender_id) ?? { id: m.sender_id, display_name: store.name(m.sender_id) }, undefined, 'small') : h('span.avatar-gap'),
       h(
         'div.msg-main',
@@ -264,7 +266,7 @@ export class ChatView {
           m.reply_to
             ? h('button.quote', { type: 'button', onclick: () => this.jumpTo(m.reply_to) }, h('strong', quote ? store.name(quote.sender_id) : t('msg.reply')), h('span', quote ? (quote.deleted ? t('msg.quote_deleted') : quote.body) : t('msg.quote_earlier')))
             : null,
-          h('div.body', m.deleted ? t('msg.deleted') : m.body),
+          h('div.body', m.deleted ? t('msg.deleted') : linkNodes(m.body)),
           m.edited_at && !m.deleted ? h('span.edited', { title: fullDate(m.edited_at) }, t('msg.edited')) : null,
         ),
         m.reactions?.length
@@ -430,7 +432,7 @@ export class ChatView {
     replace(
       this.contextEl,
       h('div.context-text', h('strong', title), h('span', text)),
-      h('button.icon.small', { type: 'button', 'aria-label': t('common.cancel'), onclick: () => this.cancelContext() }, '✕'),
+      h('button.icon.small', { type: 'button', 'aria-label': t('common.cancel'), onclick: () => this.cancelContext() }, icon('close', 16)),
     );
     this.contextEl.hidden = false;
     this.input.focus();
@@ -478,10 +480,13 @@ export class ChatView {
     picker.style.left = `${Math.min(window.innerWidth - picker.offsetWidth - 8, Math.max(8, r.left - picker.offsetWidth / 2))}px`;
     picker.querySelector('button')?.focus();
     this.picker = picker;
+    this.pickerAnchor = anchor;
     setTimeout(() => document.addEventListener('click', this.outside = (e) => !picker.contains(e.target) && this.closePicker()), 0);
   }
 
   closePicker() {
+    // Focus goes back to the button that opened it, if focus was in the picker.
+    if (this.picker?.contains(document.activeElement) && this.pickerAnchor?.isConnected) this.pickerAnchor.focus();
     this.picker?.remove();
     this.picker = null;
     if (this.outside) document.removeEventListener('click', this.outside);

@@ -8,7 +8,6 @@ const KEY = 'plauder.notify';
 export class Notifier {
   constructor(app) {
     this.app = app;
-    this.audio = null;
     app.store.on('rooms', () => this.updateTitle());
     document.addEventListener('visibilitychange', () => this.updateTitle(), { signal: app.signal });
   }
@@ -60,34 +59,36 @@ export class Notifier {
         // Some platforms only allow notifications from a service worker: chime instead.
       }
     }
-    this.chime();
-  }
-
-  /** Two soft notes, made with WebAudio: no sound file to load. */
-  chime() {
-    try {
-      this.audio ??= new AudioContext();
-      const ctx = this.audio;
-      const now = ctx.currentTime;
-      for (const [i, freq] of [880, 1320].entries()) {
-        const osc = ctx.createOscillator();
-        const gain = ctx.createGain();
-        osc.frequency.value = freq;
-        gain.gain.setValueAtTime(0.0001, now + i * 0.12);
-        gain.gain.exponentialRampToValueAtTime(0.15, now + i * 0.12 + 0.02);
-        gain.gain.exponentialRampToValueAtTime(0.0001, now + i * 0.12 + 0.25);
-        osc.connect(gain).connect(ctx.destination);
-        osc.start(now + i * 0.12);
-        osc.stop(now + i * 0.12 + 0.3);
-      }
-    } catch {
-      // Autoplay policy before any user gesture: stay quiet.
-    }
+    chime();
   }
 
   updateTitle() {
     let total = 0;
     for (const r of this.app.store.rooms.values()) total += r.unread_count ?? 0;
     document.title = total ? `(${total}) plauder` : 'plauder';
+  }
+}
+
+let audio = null;
+
+/** Two soft notes, made with WebAudio: no sound file to load. */
+export function chime() {
+  try {
+    audio ??= new AudioContext();
+    const ctx = audio;
+    const now = ctx.currentTime;
+    for (const [i, freq] of [880, 1320].entries()) {
+      const osc = ctx.createOscillator();
+      const gain = ctx.createGain();
+      osc.frequency.value = freq;
+      gain.gain.setValueAtTime(0.0001, now + i * 0.12);
+      gain.gain.exponentialRampToValueAtTime(0.15, now + i * 0.12 + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, now + i * 0.12 + 0.25);
+      osc.connect(gain).connect(ctx.destination);
+      osc.start(now + i * 0.12);
+      osc.stop(now + i * 0.12 + 0.3);
+    }
+  } catch {
+    // Autoplay policy before any user gesture: stay quiet.
   }
 }

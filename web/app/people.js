@@ -2,6 +2,7 @@
 // dialogs for new direct and group chats and a room's members.
 
 import { h, replace, avatar, lastSeen, toast, t, statusText } from './dom.js';
+import { icon } from '../icons.js';
 
 function presenceText(p) {
   return p?.status && p.status !== 'offline' ? statusText(p.status) : lastSeen(p?.last_seen_at);
@@ -184,12 +185,17 @@ function rank(store, id) {
   return { online: 3, away: 2, dnd: 1 }[store.presence.get(id)?.status] ?? 0;
 }
 
-/** A modal dialog; resolves when it closes. */
+/**
+ * A modal dialog (`<dialog>` with showModal: focus moves in, the page behind is inert, Escape
+ * closes it); when it closes, focus goes back where it was.
+ */
 function dialog(title, body, { onclose } = {}) {
-  const d = h('dialog.modal', { 'aria-label': title }, h('header.modal-head', h('h2', title), h('button.icon', { type: 'button', 'aria-label': t('common.close'), onclick: () => d.close() }, '✕')), body);
+  const before = document.activeElement;
+  const d = h('dialog.modal', { 'aria-label': title }, h('header.modal-head', h('h2', title), h('button.icon', { type: 'button', 'aria-label': t('common.close'), onclick: () => d.close() }, icon('close'))), body);
   d.addEventListener('close', () => {
     d.remove();
     onclose?.();
+    if (before instanceof HTMLElement && before.isConnected) before.focus();
   });
   document.body.append(d);
   d.showModal();
@@ -252,7 +258,7 @@ export function newChatDialog(app) {
                 },
                 avatar(u, store.presence.get(u.id)?.status),
                 h('span.person-text', h('span.person-name', u.display_name || u.username), h('span.muted.small', `@${u.username}`)),
-                kind === 'group' ? h('span.check', chosen.has(u.id) ? '✓' : '') : null,
+                kind === 'group' ? h('span.check', chosen.has(u.id) ? icon('check', 16) : '') : null,
               ),
             ),
           )

@@ -4,11 +4,11 @@
 import { h, replace, avatar, shortTime, snippetNodes, toast, t } from './dom.js';
 import { languagePicker } from './lang.js';
 import { number } from '../i18n/i18n.js';
+import { icon } from '../icons.js';
 import { People, newChatDialog } from './people.js';
 import { securityDialog } from './security.js';
 
 const THEMES = ['system', 'light', 'dark'];
-const THEME_ICON = { system: '◐', light: '☀', dark: '☾' };
 
 export class Sidebar {
   constructor(app, el, notifier) {
@@ -104,10 +104,16 @@ export class Sidebar {
       h('div.me-text', h('strong.me-name', me?.display_name || me?.username), statusSel),
       h(
         'div.me-actions',
+<<<<<<< HEAD
         h('button.icon#theme-toggle', { type: 'button', title: t('theme.title', { theme: t(`theme.${theme}`) }), 'aria-label': t('theme.change', { theme: t(`theme.${theme}`) }), onclick: () => this.cycleTheme() }, THEME_ICON[theme]),
         h('button.icon#notify-toggle', { type: 'button', title: this.notifier.label(), 'aria-label': this.notifier.label(), onclick: async () => { await this.notifier.toggle(); this.renderMe(); } }, this.notifier.enabled() ? '🔔' : '🔕'),
         h('button.icon#security', { type: 'button', title: t('security.title'), 'aria-label': t('security.open'), onclick: () => securityDialog(this.app) }, '🔒'),
         h('button.icon#logout', { type: 'button', title: t('side.sign_out'), 'aria-label': t('side.sign_out'), onclick: () => client.logout() }, '⎋'),
+=======
+        h('button.icon#theme-toggle', { type: 'button', title: t('theme.title', { theme: t(`theme.${theme}`) }), 'aria-label': t('theme.change', { theme: t(`theme.${theme}`) }), onclick: () => this.cycleTheme() }, icon(theme)),
+        h('button.icon#notify-toggle', { type: 'button', title: this.notifier.label(), 'aria-label': this.notifier.label(), onclick: async () => { await this.notifier.toggle(); this.renderMe(); } }, icon(this.notifier.enabled() ? 'bell' : 'bellOff')),
+        h('button.icon#logout', { type: 'button', title: t('side.sign_out'), 'aria-label': t('side.sign_out'), onclick: () => client.logout() }, icon('logout')),
+>>>>>>> main
       ),
     );
   }
@@ -226,7 +232,7 @@ export class Sidebar {
       h(
         'span.room-text',
         h('span.room-top', h('span.room-name', title), h('time.room-time', shortTime(last?.created_at ?? room.created_at))),
-        h('span.room-bottom', h('span.room-preview', preview || (room.topic ?? '')), unread ? h('span.badge.unread-badge', { 'aria-label': t('side.unread', { count: unread }) }, unread > 99 ? '99+' : number(unread)) : null),
+        h('span.room-bottom', h('span.room-preview', preview || (room.topic ?? '')), unread ? h('span.badge.unread-badge', { role: 'img', 'aria-label': t('side.unread', { count: unread }) }, unread > 99 ? '99+' : number(unread)) : null),
       ),
     );
     return li;

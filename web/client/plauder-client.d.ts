@@ -237,6 +237,7 @@ export class PlauderClient extends EventTarget {
   register(fields: { username: string; email: string; password: string; display_name?: string }): Promise<User>;
   /** Rejects with code `mfa_required` (and `details.mfa_token`) when two-factor is on. */
   login(login: string, password: string): Promise<User>;
+<<<<<<< HEAD
   completeLogin(mfaToken: string, code: string): Promise<User>;
   /** Resolves the same whether or not the address has an account. */
   requestPasswordReset(email: string): Promise<void>;
@@ -245,6 +246,14 @@ export class PlauderClient extends EventTarget {
   /** Turns two-factor on; the new session replaces this one; resolves with the recovery codes. */
   confirmTotp(code: string): Promise<string[]>;
   openSupport(fields: { name: string; email?: string }): Promise<{ session_id: string; room: Room; user: User }>;
+=======
+  openSupport(fields: {
+    name: string;
+    email?: string;
+    /** Where the chat started, shown to staff (docs/protocol.md). */
+    context?: { page_url?: string; language?: string; time_zone?: string };
+  }): Promise<{ session_id: string; room: Room; user: User }>;
+>>>>>>> main
   logout(): Promise<void>;
 
   /**

@@ -6,7 +6,14 @@
 
 import { PlauderClient } from '../plauder-client.js';
 import { lang, setLang, t, timeOfDay } from '../i18n/i18n.js';
+import { icon } from '../icons.js';
+import { linkNodes } from '../links.js';
 
+/** Typing is re-announced this often while the visitor types, ends after this pause, and staff
+ * typing shows this long unless renewed (as in the chat app). */
+const TYPING_REPEAT_MS = 3000;
+const TYPING_IDLE_MS = 4000;
+const TYPING_SHOWN_MS = 6000;
 const COLOR_SETTINGS = { color: '--pw-accent', textColor: '--pw-accent-text' };
 /** Texts a tag can override; the rest comes from the catalogue of the widget's language. */
 const defaults = () => ({
@@ -53,6 +60,22 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+/**
+ * What staff see about where the chat started: the page (without its query and fragment, which
+ * may carry tokens), the browser's language and time zone. The server adds the browser itself.
+ */
+function visitorContext() {
+  const context = { page_url: location.origin + location.pathname, language: navigator.language };
+  try {
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (zone) context.time_zone = zone;
+  } catch {
+    // No time zone known: the inbox shows none.
+  }
+  if (!/^https?:/.test(context.page_url)) delete context.page_url;
+  return context;
+}
+
 function time(iso) {
   return iso ? timeOfDay(iso) : '';
 }
@@ -81,16 +104,23 @@ export function mount({ origin, settings }) {
   const shown = new Map();
   let unseen = 0;
 
-  const badge = el('span', { class: 'badge', hidden: true, 'aria-label': t('widget.new_messages') });
+  const badge = el('span', { class: 'badge', role: 'img', hidden: true });
+  /** Shows `n` new messages on the button (none hides it). */
+  const setBadge = (n) => {
+    unseen = n;
+    badge.textContent = String(n);
+    badge.setAttribute('aria-label', t('widget.unread', { count: n }));
+    badge.hidden = n === 0;
+  };
   const launcher = el(
     'button',
     { class: 'launcher', type: 'button', 'aria-expanded': 'false', 'aria-controls': 'plauder-panel', onclick: () => toggle() },
-    el('span', { class: 'launcher-icon', 'aria-hidden': 'true' }),
+    icon('chat', 20),
     el('span', { class: 'launcher-label' }, opts.buttonLabel),
     badge,
   );
   const status = el('span', { class: 'status' });
-  const closeBtn = el('button', { class: 'close', type: 'button', 'aria-label': t('widget.close'), onclick: () => toggle(false) }, '×');
+  const closeBtn = el('button', { class: 'close', type: 'button', 'aria-label': t('widget.close'), onclick: () => toggle(false) }, icon('close', 20));
   const body = el('div', { class: 'body' });
   const panel = el(
     'section',
@@ -116,8 +146,7 @@ export function mount({ origin, settings }) {
     panel.hidden = !open;
     launcher.setAttribute('aria-expanded', String(open));
     if (open) {
-      unseen = 0;
-      badge.hidden = true;
+      setBadge(0);
       (root.querySelector('.panel input, .panel textarea') ?? closeBtn).focus();
       markRead();
     }
@@ -147,7 +176,7 @@ export function mount({ origin, settings }) {
       error.textContent = '';
       submit.disabled = true;
       try {
-        const fields = { name: name.value.trim() };
+        const fields = { name: name.value.trim(), context: visitorContext() };
         if (email.value.trim()) fields.email = email.value.trim();
         const { room } = await client.openSupport(fields);
         await openConversation(room);
@@ -163,14 +192,42 @@ export function mount({ origin, settings }) {
   // ---- the conversation ------------------------------------------------------------------
 
   const list = el('ol', { class: 'messages', 'aria-live': 'polite' });
-  const scroller = el('div', { class: 'scroller' }, el('p', { class: 'greeting bubble staff' }, opts.greeting), list);
+  // Focusable so that keyboard users can scroll it even when it holds nothing else to focus.
+  const scroller = el('div', { class: 'scroller', tabindex: '0', role: 'log', 'aria-label': t('widget.conversation') }, el('p', { class: 'greeting bubble staff' }, opts.greeting), list);
   const input = el('textarea', { rows: 1, maxlength: 4000, 'aria-label': t('widget.message'), placeholder: t('widget.placeholder') });
   const sendBtn = el('button', { class: 'send primary', type: 'submit' }, t('widget.send'));
   const notice = el('p', { class: 'notice', role: 'status', hidden: true });
+  const typingLine = el('p', { class: 'typing', 'aria-live': 'polite' });
   const composer = el('form', { class: 'composer', onsubmit: (e) => send(e) }, input, sendBtn);
   input.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && !e.shiftKey) send(e);
   });
+  // The visitor's typing reaches the inbox: announced at most every few seconds while typing,
+  // ended after a pause, on sending and on leaving the field.
+  let typingSentAt = 0;
+  let typingIdle = null;
+  const stopTyping = () => {
+    clearTimeout(typingIdle);
+    if (typingSentAt && roomId && client.state === 'open') client.typing(roomId, false);
+    typingSentAt = 0;
+  };
+  input.addEventListener('input', () => {
+    if (!roomId || client.state !== 'open') return;
+    if (input.value.trim() && Date.now() - typingSentAt > TYPING_REPEAT_MS) {
+      typingSentAt = Date.now();
+      client.typing(roomId, true);
+    }
+    clearTimeout(typingIdle);
+    typingIdle = setTimeout(stopTyping, TYPING_IDLE_MS);
+  });
+  input.addEventListener('blur', stopTyping);
+  // Staff typing in the inbox shows here until they stop, send, or go quiet.
+  let staffTypingUntil = 0;
+  const renderTyping = () => {
+    const text = Date.now() < staffTypingUntil ? t('widget.typing') : '';
+    if (typingLine.textContent !== text) typingLine.textContent = text;
+  };
+  setInterval(renderTyping, 1000);
 
   async function openConversation(room) {
     roomId = room.id;
@@ -179,7 +236,7 @@ export function mount({ origin, settings }) {
     shown.clear();
     notice.hidden = true;
     composer.hidden = false;
-    body.replaceChildren(scroller, notice, composer);
+    body.replaceChildren(scroller, typingLine, notice, composer);
     client.connect();
     try {
       const { messages } = await client.api('GET', `/rooms/${room.id}/messages?limit=100`);
@@ -200,7 +257,7 @@ export function mount({ origin, settings }) {
     item.className = `msg ${mine ? 'mine' : 'staff'}${m.deleted ? ' deleted' : ''}`;
     item.dataset.id = m.id;
     item.replaceChildren(
-      el('span', { class: 'bubble' }, m.deleted ? t('widget.removed') : m.body),
+      el('span', { class: 'bubble' }, m.deleted ? t('widget.removed') : linkNodes(m.body)),
       el('time', { datetime: m.created_at }, time(m.created_at)),
     );
     if (!shown.has(m.id)) {
@@ -209,12 +266,11 @@ export function mount({ origin, settings }) {
     }
     item.dataset.seq = String(m.seq);
     shown.set(m.id, item);
+    renderSeen();
     scroller.scrollTop = scroller.scrollHeight;
     if (live && !mine && !m.deleted) {
       if (panel.hidden) {
-        unseen += 1;
-        badge.textContent = String(unseen);
-        badge.hidden = false;
+        setBadge(unseen + 1);
       } else markRead(m.seq);
     }
   }
@@ -224,6 +280,7 @@ export function mount({ origin, settings }) {
     const text = input.value;
     if (!text.trim() || !roomId) return;
     input.value = '';
+    stopTyping();
     try {
       const m = await client.send(roomId, text);
       show(m, false);
@@ -252,7 +309,30 @@ export function mount({ origin, settings }) {
     notice.hidden = false;
   }
 
-  client.addEventListener('message', (e) => show(e.detail.message, true));
+  client.addEventListener('message', (e) => {
+    if (e.detail.message.sender_id !== client.user?.id) staffTypingUntil = 0;
+    show(e.detail.message, true);
+    renderTyping();
+  });
+  // Staff marked the conversation read: "seen" under the visitor's newest message they read.
+  let staffReadSeq = 0;
+  function renderSeen() {
+    for (const old of list.querySelectorAll('.seen-mark')) old.remove();
+    const read = [...list.querySelectorAll('.msg.mine:not(.deleted)')].filter((li) => Number(li.dataset.seq) <= staffReadSeq).pop();
+    if (read) read.append(el('span', { class: 'seen-mark' }, t('widget.seen')));
+  }
+  client.addEventListener('read', (e) => {
+    const { room_id, user_id, seq } = e.detail;
+    if (room_id !== roomId || user_id === client.user?.id || seq <= staffReadSeq) return;
+    staffReadSeq = seq;
+    renderSeen();
+  });
+  client.addEventListener('typing', (e) => {
+    const { room_id, user_id, active } = e.detail;
+    if (room_id !== roomId || user_id === client.user?.id) return;
+    staffTypingUntil = active ? Date.now() + TYPING_SHOWN_MS : 0;
+    renderTyping();
+  });
   client.addEventListener('support.session_closed', (e) => {
     if (e.detail.room_id === roomId) closed();
   });
@@ -271,7 +351,13 @@ export function mount({ origin, settings }) {
     try {
       const { rooms } = await client.api('GET', '/rooms');
       const room = rooms.find((r) => r.kind === 'support');
-      if (room) return openConversation(room);
+      if (room) {
+        await openConversation(room);
+        if (panel.hidden && room.unread_count > 0) {
+          setBadge(room.unread_count);
+        }
+        return;
+      }
     } catch {
       // An ended session has already shown the form (signedout); an outage shows it too.
     }

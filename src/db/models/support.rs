@@ -27,6 +27,12 @@ pub struct SupportSession {
     pub created_at: DateTime<Utc>,
     pub first_response_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
+    /// The highest seq staff have marked read (they are not room members, see the migration).
+    pub staff_read_seq: i64,
+    pub visitor_page_url: Option<String>,
+    pub visitor_user_agent: Option<String>,
+    pub visitor_language: Option<String>,
+    pub visitor_time_zone: Option<String>,
 }
 
 #[derive(Debug, Insertable)]
@@ -37,6 +43,10 @@ pub struct NewSupportSession<'a> {
     pub guest_id: UserId,
     pub visitor_name: &'a str,
     pub visitor_email: Option<&'a str>,
+    pub visitor_page_url: Option<&'a str>,
+    pub visitor_user_agent: Option<&'a str>,
+    pub visitor_language: Option<&'a str>,
+    pub visitor_time_zone: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -76,6 +76,34 @@ pub async fn is_open_room(conn: &mut AsyncPgConnection, room_id: RoomId) -> Quer
     .await
 }
 
+/// Moves staff's read marker of a session forward to `seq` (never back, never past the room's
+/// last seq). Returns the session's room and the marker, `None` for an unknown session.
+pub async fn mark_staff_read(
+    conn: &mut AsyncPgConnection,
+    id: SessionId,
+    seq: i64,
+) -> QueryResult<Option<(RoomId, i64)>> {
+    diesel::sql_query(
+        "UPDATE support_sessions s SET staff_read_seq = GREATEST(s.staff_read_seq, LEAST($2, r.last_seq)) \
+         FROM rooms r WHERE r.id = s.room_id AND s.id = $1 \
+         RETURNING s.room_id, s.staff_read_seq",
+    )
+    .bind::<SqlUuid, _>(id)
+    .bind::<BigInt, _>(seq)
+    .get_result::<StaffRead>(conn)
+    .await
+    .optional()
+    .map(|row| row.map(|r| (r.room_id, r.staff_read_seq)))
+}
+
+#[derive(Debug, QueryableByName)]
+struct StaffRead {
+    #[diesel(sql_type = SqlUuid)]
+    room_id: RoomId,
+    #[diesel(sql_type = BigInt)]
+    staff_read_seq: i64,
+}
+
 /// One row of the inbox.
 #[derive(Debug, QueryableByName)]
 pub struct InboxRow {
@@ -101,12 +129,15 @@ pub async fn inbox(
 ) -> QueryResult<Vec<InboxRow>> {
     diesel::sql_query(
         "SELECT s.id, s.room_id, s.guest_id, s.visitor_name, s.visitor_email, s.status, s.created_at, \
-                s.first_response_at, s.closed_at, \
+                s.first_response_at, s.closed_at, s.staff_read_seq, s.visitor_page_url, \
+                s.visitor_user_agent, s.visitor_language, s.visitor_time_zone, \
                 (SELECT count(*) FROM messages u \
                   WHERE u.room_id = s.room_id AND u.sender_id = s.guest_id AND u.deleted_at IS NULL \
-                    AND u.seq > COALESCE((SELECT max(a.seq) FROM messages a \
-                                          WHERE a.room_id = s.room_id \
-                                            AND a.sender_id IS DISTINCT FROM s.guest_id), 0)) AS unread_count, \
+                    AND u.seq > GREATEST(s.staff_read_seq, \
+                                         COALESCE((SELECT max(a.seq) FROM messages a \
+                                                   WHERE a.room_id = s.room_id \
+                                                     AND a.sender_id IS DISTINCT FROM s.guest_id), 0))) \
+                  AS unread_count, \
                 (SELECT l.id FROM messages l WHERE l.room_id = s.room_id ORDER BY l.seq DESC LIMIT 1) \
                   AS last_message_id \
          FROM support_sessions s JOIN rooms r ON r.id = s.room_id \

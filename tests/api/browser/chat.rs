@@ -575,3 +575,84 @@ async fn the_app_switches_to_german_remembers_it_and_counts_members_in_german_pl
     assert_eq!(a.text("#new-chat").await, "+ New chat");
     a.close().await;
 }
+
+#[actix_web::test]
+async fn addresses_in_messages_become_safe_links_and_message_actions_show_on_focus_and_on_touch() {
+    let Some(driver) = Driver::start().await else { return };
+    let app = spawn_app().await;
+    let ada = register_session(&app, "ada", "Ada Lovelace").await;
+    let room = create_room(&app, &ada, json!({"kind": "group", "name": "Links"})).await;
+    let body =
+        "See https://example.org/wiki/Foo_(bar). Or javascript:alert(1) and <a href=\"https://evil.example\">x</a>";
+    let res =
+        app.post(&format!("/api/v1/rooms/{room}/messages"), ada["access_token"].as_str(), json!({"body": body})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = app
+        .post(&format!("/api/v1/rooms/{room}/messages"), ada["access_token"].as_str(), json!({"body": "Tap me"}))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let a = driver.browser(1280, 820).await;
+    open_signed_in(&a, &app, &ada).await;
+    open_room(&a, &room).await;
+    a.wait_text("#messages", "See ").await;
+    let links = a
+        .script(
+            "return [...document.querySelectorAll('#messages .body a')].map(l => ({href: l.getAttribute('href'), text: l.textContent, rel: l.rel, target: l.target}));",
+            json!([]),
+        )
+        .await;
+    // The addresses are links: the first without the sentence's full stop (its bracket pair
+    // kept), the second as the text it is (the HTML around it stays text); javascript: is no link.
+    assert_eq!(
+        links,
+        json!([
+            {"href": "https://example.org/wiki/Foo_(bar)", "text": "https://example.org/wiki/Foo_(bar)", "rel": "noopener noreferrer", "target": "_blank"},
+            {"href": "https://evil.example/", "text": "https://evil.example", "rel": "noopener noreferrer", "target": "_blank"},
+        ])
+    );
+    assert_eq!(a.script("return document.querySelector('#messages .body').textContent;", json!([])).await, body);
+
+    // The interface's icons are SVG, not emoji glyphs.
+    let glyphs = a
+        .script(
+            "return [...document.querySelectorAll('button.icon')].filter(b => !b.querySelector('svg') || /\\p{Extended_Pictographic}/u.test(b.textContent)).map(b => b.outerHTML);",
+            json!([]),
+        )
+        .await;
+    assert_eq!(glyphs, json!([]));
+
+    // Where the pointer can hover, the actions are invisible until hovered or focused; where it
+    // cannot (headless Chromium reports no hover), they are always there. Either way, keyboard
+    // focus on an action shows them.
+    let opacity = "return getComputedStyle(document.querySelector('#messages li.msg .actions')).opacity;";
+    a.script("document.querySelector('#composer').focus();", json!([])).await;
+    let can_hover = a.script("return matchMedia('(hover: hover)').matches;", json!([])).await == true;
+    assert_eq!(a.script(opacity, json!([])).await, if can_hover { "0" } else { "1" });
+    a.script("document.querySelector('#messages li.msg .actions button').focus();", json!([])).await;
+    a.wait_until(
+        "the actions to show on focus",
+        "return getComputedStyle(document.querySelector('#messages li.msg .actions')).opacity === '1';",
+        json!([]),
+    )
+    .await;
+
+    // Touch (no hover) at phone width: a tap on the message shows its actions.
+    a.cdp("Emulation.setTouchEmulationEnabled", json!({"enabled": true, "maxTouchPoints": 1})).await;
+    a.cdp(
+        "Emulation.setEmulatedMedia",
+        json!({"features": [{"name": "hover", "value": "none"}, {"name": "pointer", "value": "coarse"}]}),
+    )
+    .await;
+    a.resize(390, 780).await;
+    a.wait_for("section.chat #composer").await;
+    let tapped = "[...document.querySelectorAll('#messages li.msg')].find(l => l.textContent.includes('Tap me'))";
+    a.script(&format!("{tapped}.querySelector('.bubble').setAttribute('id', 'tap-target');"), json!([])).await;
+    a.click("#tap-target").await;
+    a.wait_until(
+        "the actions after a tap",
+        &format!("const x = {tapped}.querySelector('.actions'); return getComputedStyle(x).display !== 'none' && getComputedStyle(x).opacity === '1';"),
+        json!([]),
+    )
+    .await;
+    a.close().await;
+}

@@ -5,11 +5,16 @@
 //! docs/screenshots/ that the README shows (see `screenshot_path`). Skipped only when chromedriver is missing and
 //! PLAUDER_REQUIRE_BROWSER is unset (scripts/test.sh installs Chromium and sets it).
 
+<<<<<<< HEAD
 mod accounts;
+=======
+mod a11y;
+>>>>>>> main
 mod admin;
+pub mod axe;
 mod chat;
 pub mod webdriver;
-mod widget;
+pub mod widget;
 
 use std::path::PathBuf;
 

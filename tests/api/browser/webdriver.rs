@@ -170,6 +170,11 @@ impl Browser {
         self.post("/execute/sync", json!({ "script": body, "args": args })).await
     }
 
+    /// Runs an asynchronous function body: it reports its result by calling its last argument.
+    pub async fn script_async(&self, body: &str, args: Value) -> Value {
+        self.post("/execute/async", json!({ "script": body, "args": args })).await
+    }
+
     pub async fn find(&self, css: &str) -> Element {
         let v = self.post("/element", json!({"using": "css selector", "value": css})).await;
         Element(v[ELEMENT_KEY].as_str().expect("element id").to_owned())

@@ -8,6 +8,12 @@ use serde_json::{Value, json};
 use super::webdriver::{Browser, Driver, ENTER};
 use super::{open_admin, register_admin, screenshot_path};
 use crate::helpers::spawn_app;
+use crate::helpers::wait::{check, eventually};
+
+/// The shop page of `host_page`, for other modules' tests.
+pub fn shop_page(plauder: &str) -> String {
+    host_page(plauder)
+}
 
 /// Serves one page that embeds the widget from `plauder` on a port of its own: a different
 /// origin, so every call the widget makes is a real cross-origin request. The page's own styles
@@ -304,4 +310,146 @@ async fn the_widget_speaks_german_by_data_lang_or_the_browser_and_keeps_its_over
         "Help"
     );
     german.close().await;
+}
+
+#[actix_web::test]
+async fn typing_shows_both_ways_links_are_safe_the_badge_survives_a_reload_and_staff_may_opt_into_alerts() {
+    let Some(driver) = Driver::start().await else { return };
+    let app = spawn_app().await;
+    register_admin(&app, "root", "Rita Root").await;
+    let shop = host_page(&app.address);
+    let visitor = driver.browser(1000, 800).await;
+    let admin = driver.browser(1280, 820).await;
+    open_admin(&admin, &app, "root").await;
+    admin.click("a[data-view=support]").await;
+    admin.wait_for("#inbox-sound").await;
+
+    visitor.goto(&shop).await;
+    widget_wait(&visitor, "the button", "return w.querySelector('.launcher')?.getClientRects().length > 0;", json!([]))
+        .await;
+    visitor.script(&format!("{SHADOW} w.querySelector('.launcher').click();"), json!([])).await;
+    widget_submit(&visitor, ".start input[name=name]", "Ida").await;
+    widget_submit(&visitor, ".composer textarea", "Hello there").await;
+    widget_has_message(&visitor, "mine", "Hello there").await;
+    admin.wait_text("#session-list", "Ida").await;
+    admin.click("#session-list .session").await;
+    admin.wait_text("#support-messages", "Hello there").await;
+
+    // Opening the chat marks it read: the inbox stops counting it before any answer, and the
+    // visitor sees "Seen". The inbox shows where the visitor came from.
+    admin
+        .wait_until(
+            "the unread badge to go",
+            "return !document.querySelector('#session-list .unread-badge');",
+            json!([]),
+        )
+        .await;
+    widget_wait(
+        &visitor,
+        "Seen under the visitor's message",
+        "return [...w.querySelectorAll('.msg.mine .seen-mark')].map(x => x.textContent).join() === 'Seen';",
+        json!([]),
+    )
+    .await;
+    admin.wait_text("#visitor-context", &shop).await;
+    admin.wait_text("#visitor-context", "English").await;
+    admin.wait_text("#visitor-context", "Local time").await;
+
+    // The visitor types: the inbox shows it. Staff type: the widget shows it.
+    visitor
+        .script(
+            &format!("{SHADOW} const i = w.querySelector('.composer textarea'); i.value = 'Also'; i.dispatchEvent(new Event('input'));"),
+            json!([]),
+        )
+        .await;
+    admin.wait_text("#visitor-typing", "Ida is typing…").await;
+    admin.type_into("#reply", "Let me look").await;
+    widget_wait(
+        &visitor,
+        "staff typing",
+        "return w.querySelector('.typing')?.textContent === 'Support is typing…';",
+        json!([]),
+    )
+    .await;
+    // Sending ends it; an address in the answer is a safe link in the widget.
+    admin.type_into("#reply", &format!(": https://example.org/help.{ENTER}")).await;
+    widget_has_message(&visitor, "staff", "Let me look: https://example.org/help.").await;
+    widget_wait(&visitor, "typing to end", "return w.querySelector('.typing')?.textContent === '';", json!([])).await;
+    let link = visitor
+        .script(
+            &format!("{SHADOW} const a = [...w.querySelectorAll('.msg.staff .bubble a')].pop(); return a && [a.getAttribute('href'), a.rel, a.target];"),
+            json!([]),
+        )
+        .await;
+    assert_eq!(link, json!(["https://example.org/help", "noopener noreferrer", "_blank"]));
+
+    // Two answers while the panel is closed: the badge counts them, and still does after a reload.
+    visitor.script(&format!("{SHADOW} w.querySelector('.close').click();"), json!([])).await;
+    admin.type_into("#reply", &format!("One{ENTER}")).await;
+    admin.type_into("#reply", &format!("Two{ENTER}")).await;
+    widget_wait(&visitor, "the badge", "return w.querySelector('.launcher .badge')?.textContent === '2';", json!([]))
+        .await;
+    visitor.goto(&shop).await;
+    widget_wait(
+        &visitor,
+        "the badge after the reload",
+        "const b = w.querySelector('.launcher .badge'); return b && !b.hidden && b.textContent === '2';",
+        json!([]),
+    )
+    .await;
+    // Opening reads them: after another reload there is no badge.
+    visitor.script(&format!("{SHADOW} w.querySelector('.launcher').click();"), json!([])).await;
+    widget_has_message(&visitor, "staff", "Two").await;
+    eventually("the visitor's read marker at the last message", async || {
+        check(
+            app.count(
+                "SELECT count(*) AS n FROM room_members m JOIN users u ON u.id = m.user_id \
+                 WHERE u.role = 'guest' AND m.last_read_seq >= (SELECT max(seq) FROM messages WHERE room_id = m.room_id)",
+            )
+            .await,
+            |n| *n == 1,
+        )
+    })
+    .await;
+    visitor.goto(&shop).await;
+    widget_wait(
+        &visitor,
+        "the button after the second reload",
+        "return w.querySelector('.launcher')?.getClientRects().length > 0;",
+        json!([]),
+    )
+    .await;
+    widget_has_message(&visitor, "staff", "Two").await;
+    assert_eq!(
+        visitor.script(&format!("{SHADOW} return w.querySelector('.launcher .badge').hidden;"), json!([])).await,
+        true
+    );
+
+    // Alerts are opt-in: none while off; on (and remembered), a visitor's message in a chat the
+    // staff member is not looking at raises one.
+    admin
+        .script("window.__alerts = 0; addEventListener('plauder:alert', () => { window.__alerts += 1; });", json!([]))
+        .await;
+    // At phone width the inbox shows one pane at a time: back to the list.
+    admin.resize(600, 820).await;
+    admin.click("#conversation .back").await;
+    widget_submit(&visitor, ".composer textarea", "Are you there?").await;
+    admin.wait_text("#session-list", "Are you there?").await;
+    assert_eq!(admin.script("return window.__alerts;", json!([])).await, 0);
+    admin.click("#inbox-sound").await;
+    assert_eq!(
+        admin.script("return document.querySelector('#inbox-sound').getAttribute('aria-pressed');", json!([])).await,
+        "true"
+    );
+    widget_submit(&visitor, ".composer textarea", "Hello?").await;
+    admin.wait_until("an alert", "return window.__alerts === 1;", json!([])).await;
+    admin.goto(&format!("{}/admin#support", app.address)).await;
+    admin.wait_for("#inbox-sound").await;
+    assert_eq!(
+        admin.script("return document.querySelector('#inbox-sound').getAttribute('aria-pressed');", json!([])).await,
+        "true"
+    );
+
+    visitor.close().await;
+    admin.close().await;
 }
