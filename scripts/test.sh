@@ -109,6 +109,13 @@ if [ ! -x "$otlp_venv/bin/python" ] || ! "$otlp_venv/bin/python" -c 'import open
 fi
 export PLAUDER_TEST_OTLP_PYTHON="$otlp_venv/bin/python"
 
+# The mail tests' SMTP server (tests/smtp_server.py) is aiosmtpd from PyPI, in a cached virtualenv.
+if smtp_venv="$(ensure_venv smtp 'aiosmtpd==1.4.6')"; then
+    export PLAUDER_TEST_SMTP_PYTHON="$smtp_venv/bin/python"
+else
+    die "aiosmtpd could not be installed (python3-venv and PyPI are needed for the mail tests)"
+fi
+
 export PLAUDER_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:${pg_port}"
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --no-fail-fast "$@"

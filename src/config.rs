@@ -21,6 +21,83 @@ pub struct Settings {
     pub cors: CorsSettings,
     pub log: LogSettings,
     pub telemetry: TelemetrySettings,
+    pub email: EmailSettings,
+    pub password_reset: PasswordResetSettings,
+    pub mfa: MfaSettings,
+}
+
+/// Outgoing mail (`service::mail`): the SMTP relay, the queue's retries and the links in mails.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSettings {
+    /// SMTP relay host; empty: no relay, each mail is written to the log instead (and counts as
+    /// sent), so a deployment without mail still works.
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    /// SMTP credentials; both empty: no authentication.
+    pub username: String,
+    pub password: SecretString,
+    /// The `From` of every mail, `Name <address>` or a bare address.
+    pub from: String,
+    /// Where the links in mails point: the public URL of the chat app (`https://chat.example.org`).
+    pub public_url: String,
+    /// Tries per mail before it is marked failed (and shown as such to admins).
+    pub max_attempts: i32,
+    /// The wait after the first failure; each further failure doubles it...
+    pub retry_initial_ms: u64,
+    /// ...up to this.
+    pub retry_max_ms: u64,
+    /// How often an idle worker looks for due mails (mails queued on this instance wake it at once).
+    pub poll_interval_ms: u64,
+    /// Mails one worker claims at a time.
+    pub batch_size: i64,
+    /// Connecting to and talking to the relay, per mail; a claimed mail is not retried by
+    /// another instance before twice this has passed.
+    pub timeout_secs: u64,
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain text (a relay on localhost or a private network only).
+    None,
+    /// Plain connection upgraded with STARTTLS, which must succeed (port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+}
+
+/// `POST /auth/password-reset` and its links.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetSettings {
+    /// How long a reset link works.
+    pub token_ttl_secs: u64,
+    /// Requests per client address: a burst, then one per interval (429 past it).
+    pub ip_burst: u32,
+    pub ip_replenish_interval_ms: u64,
+    /// Mails per address asked for: a burst, then one per interval. Past it the request is
+    /// still answered 202 but no mail goes out, so nobody can flood a mailbox.
+    pub address_burst: u32,
+    pub address_replenish_interval_ms: u64,
+}
+
+/// TOTP two-factor (`service::mfa`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MfaSettings {
+    /// The issuer shown in authenticator apps (the `otpauth://` URI's label and `issuer`).
+    pub issuer: String,
+    /// How long the challenge of a password login stays open for its code.
+    pub challenge_ttl_secs: u64,
+    /// Wrong codes in a row an account takes before it is locked for `lockout_secs`.
+    pub max_failed_attempts: i32,
+    pub lockout_secs: u64,
+    /// Admins and moderators without two-factor act as plain users (no staff rights, REST or
+    /// WebSocket) until they enrol.
+    pub require_for_staff: bool,
 }
 
 /// OpenTelemetry trace export (see `telemetry`).
@@ -452,8 +529,49 @@ impl Settings {
                 return bad("cors.allowed_origins", &format!("has an entry {why}"));
             }
         }
+        self.validate_accounts()?;
         if self.server.max_json_body_bytes < 1024 {
             return bad("server.max_json_body_bytes", "must be at least 1024");
+        }
+        Ok(())
+    }
+
+    /// The settings of mail, password reset and two-factor.
+    fn validate_accounts(&self) -> Result<(), String> {
+        let e = &self.email;
+        for (key, value) in [
+            ("email.max_attempts", i64::from(e.max_attempts)),
+            ("email.retry_initial_ms", e.retry_initial_ms as i64),
+            ("email.poll_interval_ms", e.poll_interval_ms as i64),
+            ("email.batch_size", e.batch_size),
+            ("email.timeout_secs", e.timeout_secs as i64),
+            ("password_reset.token_ttl_secs", self.password_reset.token_ttl_secs as i64),
+            ("password_reset.ip_burst", i64::from(self.password_reset.ip_burst)),
+            ("password_reset.ip_replenish_interval_ms", self.password_reset.ip_replenish_interval_ms as i64),
+            ("password_reset.address_burst", i64::from(self.password_reset.address_burst)),
+            ("password_reset.address_replenish_interval_ms", self.password_reset.address_replenish_interval_ms as i64),
+            ("mfa.challenge_ttl_secs", self.mfa.challenge_ttl_secs as i64),
+            ("mfa.max_failed_attempts", i64::from(self.mfa.max_failed_attempts)),
+            ("mfa.lockout_secs", self.mfa.lockout_secs as i64),
+        ] {
+            if value <= 0 {
+                return bad(key, "must be positive");
+            }
+        }
+        if e.retry_max_ms < e.retry_initial_ms {
+            return bad("email.retry_max_ms", "must be at least email.retry_initial_ms");
+        }
+        if e.from.parse::<lettre::message::Mailbox>().is_err() {
+            return bad("email.from", "must be an address, or `Name <address>`");
+        }
+        if !e.public_url.starts_with("http://") && !e.public_url.starts_with("https://") {
+            return bad("email.public_url", "must be an http:// or https:// URL");
+        }
+        if e.username.is_empty() != e.password.expose_secret().is_empty() {
+            return bad("email.username", "and email.password must be set together");
+        }
+        if self.mfa.issuer.is_empty() || self.mfa.issuer.contains(':') {
+            return bad("mfa.issuer", "must be non-empty, without ':'");
         }
         Ok(())
     }

@@ -115,10 +115,19 @@ enum UserCommand {
         user: String,
     },
     /// Set a new password, read from PLAUDER_USER_PASSWORD or else from the first line of
-    /// standard input; every session of the account is revoked.
+    /// standard input; every session of the account is revoked. With --mail or --print-link,
+    /// the user chooses the password instead, through a reset link.
     ResetPassword {
         /// Username, email or id.
         user: String,
+        /// Queue a reset mail to the account's address (a running server's mail worker sends it);
+        /// the current password keeps working until the link is used.
+        #[arg(long, conflicts_with = "print_link")]
+        mail: bool,
+        /// Print a reset link (valid for password_reset.token_ttl_secs) to hand over yourself;
+        /// nothing is mailed.
+        #[arg(long)]
+        print_link: bool,
     },
 }
 
@@ -277,7 +286,18 @@ async fn manage_user(settings: Settings, command: UserCommand) -> anyhow::Result
         UserCommand::SetRole { user, role } => (user, UserUpdate { role: Some(role), banned: None, ban_reason: None }),
         UserCommand::Ban { user, reason } => (user, UserUpdate { role: None, banned: Some(true), ban_reason: reason }),
         UserCommand::Unban { user } => (user, UserUpdate { role: None, banned: Some(false), ban_reason: None }),
-        UserCommand::ResetPassword { user } => {
+        UserCommand::ResetPassword { user, mail, print_link } if mail || print_link => {
+            let target = find_user(&state, &user).await?;
+            let link = plauder::service::recovery::admin_reset(&state, Actor::CommandLine, target.id, mail)
+                .await
+                .map_err(cli_error)?;
+            if mail {
+                let to = target.email.as_deref().unwrap_or_default();
+                return print_out(&format!("reset mail for {} queued to {to}\n", target.username));
+            }
+            return print_out(&format!("{link}\n"));
+        }
+        UserCommand::ResetPassword { user, .. } => {
             let target = find_user(&state, &user).await?;
             let password = new_password()?;
             admin::reset_password(&state, Actor::CommandLine, target.id, password).await.map_err(cli_error)?;

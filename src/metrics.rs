@@ -169,6 +169,16 @@ fn describe() {
         "Time from publish on another instance to decode here (needs synchronised clocks)."
     );
     describe_counter!("cluster_instances_swept_total", Count, "Dead instances whose users this instance took offline.");
+    // Mail and two-factor
+    describe_counter!("mail_queued_total", Count, "Mails put into the queue, by kind.");
+    describe_counter!("mail_sent_total", Count, "Mails handed to the relay (or to the log without one).");
+    describe_counter!("mail_retries_total", Count, "Failed tries at sending a mail that will be tried again.");
+    describe_counter!("mail_failed_total", Count, "Mails given up after email.max_attempts tries.");
+    describe_counter!(
+        "mfa_lockouts_total",
+        Count,
+        "Accounts whose two-factor codes were locked after too many wrong ones."
+    );
     // Database
     describe_counter!("db_queries_total", Count, "SQL statements run, by outcome.");
     describe_histogram!("db_query_duration_seconds", Seconds, "Time a SQL statement took.");

@@ -55,6 +55,43 @@ diesel::table! {
 }
 
 diesel::table! {
+    mail_queue (id) {
+        id -> Uuid,
+        kind -> Text,
+        recipient -> Text,
+        subject -> Text,
+        body_text -> Text,
+        body_html -> Text,
+        language -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        sent_at -> Nullable<Timestamptz>,
+        failed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    mfa_challenges (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        token_hash -> Bytea,
+        expires_at -> Timestamptz,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    mfa_recovery_codes (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        code_hash -> Bytea,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     use diesel::sql_types::*;
     use super::sql_types::Tsvector;
 
@@ -71,6 +108,17 @@ diesel::table! {
         edited_at -> Nullable<Timestamptz>,
         deleted_at -> Nullable<Timestamptz>,
         search -> Nullable<Tsvector>,
+    }
+}
+
+diesel::table! {
+    password_reset_tokens (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        token_hash -> Bytea,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -141,6 +189,25 @@ diesel::table! {
 }
 
 diesel::table! {
+    user_preferences (user_id) {
+        user_id -> Uuid,
+        language -> Text,
+    }
+}
+
+diesel::table! {
+    user_totp (user_id) {
+        user_id -> Uuid,
+        secret -> Bytea,
+        enabled_at -> Nullable<Timestamptz>,
+        last_used_step -> Int8,
+        failed_attempts -> Int4,
+        locked_until -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Uuid,
         username -> Text,
@@ -163,7 +230,10 @@ diesel::table! {
 
 diesel::joinable!(audit_log -> users (actor_id));
 diesel::joinable!(messages -> rooms (room_id));
+diesel::joinable!(mfa_challenges -> users (user_id));
+diesel::joinable!(mfa_recovery_codes -> users (user_id));
 diesel::joinable!(messages -> users (sender_id));
+diesel::joinable!(password_reset_tokens -> users (user_id));
 diesel::joinable!(reactions -> messages (message_id));
 diesel::joinable!(reactions -> users (user_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
@@ -172,6 +242,8 @@ diesel::joinable!(room_members -> users (user_id));
 diesel::joinable!(rooms -> users (created_by));
 diesel::joinable!(support_sessions -> rooms (room_id));
 diesel::joinable!(support_sessions -> users (guest_id));
+diesel::joinable!(user_preferences -> users (user_id));
+diesel::joinable!(user_totp -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
@@ -179,11 +251,17 @@ diesel::allow_tables_to_appear_in_same_query!(
     contacts,
     friend_requests,
     friendships,
+    mail_queue,
     messages,
+    mfa_challenges,
+    mfa_recovery_codes,
+    password_reset_tokens,
     reactions,
     refresh_tokens,
     room_members,
     rooms,
     support_sessions,
+    user_preferences,
+    user_totp,
     users,
 );

@@ -67,6 +67,7 @@ impl Application {
         };
         spawn_housekeeping(state.clone().into_inner());
         crate::service::retention::spawn(state.clone().into_inner());
+        crate::service::mail::spawn_worker(state.clone().into_inner());
         tracing::info!(port, instance = %state.instance_id, "plauder listening");
         Ok(Self { port, server, admin, state })
     }
@@ -191,6 +192,8 @@ fn spawn_housekeeping(state: Arc<AppState>) {
             state.user_limits.sweep();
             state.password_limiter.sweep();
             state.action_limits.sweep();
+            state.reset_ip_limiter.sweep();
+            state.reset_address_limiter.sweep();
         }
     });
 }

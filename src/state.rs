@@ -44,6 +44,11 @@ pub struct AppState {
     /// The same, as services see it: where they publish what they changed.
     pub notify: Arc<dyn Notify>,
     pub send_batcher: SendBatcher,
+    /// The mail queue's sending side (`service::mail`).
+    pub mailer: crate::service::mail::Mailer,
+    /// `POST /auth/password-reset`: per client IP (429), and per address asked for (no mail).
+    pub reset_ip_limiter: IpRateLimiter,
+    pub reset_address_limiter: KeyedLimiter<String>,
     pub settings: Settings,
     pub instance_id: String,
 }
@@ -80,12 +85,23 @@ impl AppState {
                 Duration::from_millis(rl.contact_replenish_interval_ms),
             )?
             .shared(shared.clone(), "contact"),
-            user_limits: UserRateLimits::new(rl, shared)?,
+            user_limits: UserRateLimits::new(rl, shared.clone())?,
             password_limiter: KeyedLimiter::new(
                 rl.password_change_burst,
                 Duration::from_millis(rl.password_change_replenish_interval_ms),
             )?,
             action_limits: UserActionLimits::new(rl)?,
+            mailer: crate::service::mail::Mailer::new(&settings.email)?,
+            reset_ip_limiter: IpRateLimiter::new(
+                settings.password_reset.ip_burst,
+                Duration::from_millis(settings.password_reset.ip_replenish_interval_ms),
+            )?
+            .shared(shared.clone(), "password_reset"),
+            reset_address_limiter: KeyedLimiter::new(
+                settings.password_reset.address_burst,
+                Duration::from_millis(settings.password_reset.address_replenish_interval_ms),
+            )?
+            .shared(shared.clone(), "password_reset_address"),
             sockets: SocketCounts::new(settings.quota.sockets_per_user_max, settings.quota.sockets_per_address_max),
             notify: realtime.clone(),
             realtime,

@@ -29,6 +29,7 @@ const PATHS = {
   user: [CIRCLE(12, 7, 4), 'M4 21v-1a7 7 0 0 1 7-7h2a7 7 0 0 1 7 7v1'],
   compass: [CIRCLE(12, 12, 9), 'M16 8l-2 6-6 2 2-6z'],
   search: [CIRCLE(11, 11, 7), 'M21 21l-5-5'],
+  lock: ['M5 11h14v10H5z', 'M8 11V7a4 4 0 0 1 8 0v4'],
 };
 
 /** The names of the icons there are. */

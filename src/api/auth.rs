@@ -6,8 +6,10 @@ use utoipa::ToSchema;
 
 use crate::api::extract::ApiJson;
 use crate::auth::AuthUser;
+use crate::db::models::Language;
 use crate::error::{ApiResult, ErrorBody};
-use crate::service::accounts::{self, AuthResponse, Registration};
+use crate::service::accounts::{self, AuthResponse, LoginResponse, Registration};
+use crate::service::{mfa, recovery, validate};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -50,20 +52,23 @@ pub async fn register(
     limit_by_ip(&state, &req).await?;
     let b = body.into_inner();
     let reg = Registration { username: b.username, email: b.email, password: b.password, display_name: b.display_name };
-    let response = accounts::register(&state, reg).await?;
+    // The language of the account's mails, until the user picks another.
+    let accept = req.headers().get(actix_web::http::header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+    let response = accounts::register(&state, reg, Language::from_accept_language(accept)).await?;
     Ok(HttpResponse::Created().json(response))
 }
 
 /// `POST /api/v1/auth/login`
 #[utoipa::path(tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = AuthResponse), (status = 401, body = ErrorBody),
+    responses((status = 200, body = LoginResponse, description = "A session, or for an account with two-factor on, an MFA challenge (`mfa_required: true`, no tokens)."),
+              (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 #[post("/auth/login")]
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
     body: ApiJson<LoginRequest>,
-) -> ApiResult<web::Json<AuthResponse>> {
+) -> ApiResult<web::Json<LoginResponse>> {
     limit_by_ip(&state, &req).await?;
     let b = body.into_inner();
     // Beside the per-IP budget: one login name gets a few attempts, then backs off, from anywhere.
@@ -96,5 +101,94 @@ pub async fn logout(state: web::Data<AppState>, body: ApiJson<RefreshRequest>) -
 #[post("/auth/logout-all")]
 pub async fn logout_all(state: web::Data<AppState>, caller: AuthUser) -> ApiResult<HttpResponse> {
     accounts::logout_all(&state, caller.id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginMfaRequest {
+    /// The `mfa_token` of the login's challenge.
+    pub mfa_token: String,
+    /// The six digits of the authenticator app, or an unused recovery code.
+    pub code: String,
+}
+
+/// `POST /api/v1/auth/login/mfa`
+#[utoipa::path(tag = "auth", request_body = LoginMfaRequest,
+    responses((status = 200, body = AuthResponse), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[post("/auth/login/mfa")]
+pub async fn login_mfa(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: ApiJson<LoginMfaRequest>,
+) -> ApiResult<web::Json<AuthResponse>> {
+    limit_by_ip(&state, &req).await?;
+    Ok(web::Json(mfa::complete_login(&state, &body.mfa_token, &body.code).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetRequest {
+    pub email: String,
+}
+
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct Accepted {
+    pub message: &'static str,
+}
+
+/// `POST /api/v1/auth/password-reset`
+#[utoipa::path(tag = "auth", request_body = PasswordResetRequest,
+    responses((status = 202, body = Accepted, description = "The same for every address: a reset mail is on its way if the address has an account."),
+              (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[post("/auth/password-reset")]
+pub async fn request_password_reset(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: ApiJson<PasswordResetRequest>,
+) -> ApiResult<HttpResponse> {
+    state.reset_ip_limiter.check_everywhere(&state.client_ip(&req)).await?;
+    let email = body.into_inner().email;
+    validate::email(email.trim())?;
+    // Past the address's budget the answer is the same, but no mail goes out.
+    let within_budget = state.reset_address_limiter.check_everywhere(&email.trim().to_lowercase()).await.is_ok();
+    if within_budget {
+        // After the answer: looking the address up and queueing the mail happen only for known
+        // addresses, and their time must not tell known from unknown.
+        let state = state.into_inner();
+        tokio::spawn(async move {
+            if let Err(e) = recovery::request_reset(&state, &email).await {
+                tracing::error!("password reset not queued: {e:#}");
+            }
+        });
+    } else {
+        tracing::info!("password reset mails for one address over budget; none sent");
+    }
+    Ok(HttpResponse::Accepted()
+        .json(Accepted { message: "If an account has this address, a mail with a reset link is on its way." }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetConfirm {
+    /// The token from the mail's link (after `#reset-password=`).
+    pub token: String,
+    pub password: String,
+}
+
+/// `POST /api/v1/auth/password-reset/confirm`
+#[utoipa::path(tag = "auth", request_body = PasswordResetConfirm,
+    responses((status = 204, description = "The password is set; every session of the account is ended."),
+              (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[post("/auth/password-reset/confirm")]
+pub async fn confirm_password_reset(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: ApiJson<PasswordResetConfirm>,
+) -> ApiResult<HttpResponse> {
+    state.reset_ip_limiter.check_everywhere(&state.client_ip(&req)).await?;
+    let b = body.into_inner();
+    recovery::confirm_reset(&state, &b.token, b.password).await?;
     Ok(HttpResponse::NoContent().finish())
 }

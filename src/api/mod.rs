@@ -13,12 +13,14 @@
 //! pages) `startup` registers on the plain actix scope, the one way around it.
 
 pub mod admin;
+pub mod admin_accounts;
 pub mod auth;
 pub mod extract;
 pub mod health;
 pub mod messages;
 pub mod openapi;
 pub mod rooms;
+pub mod security;
 pub mod social;
 pub mod support;
 pub mod users;
@@ -50,6 +52,14 @@ pub fn configure(cfg: &mut ServiceConfig, metrics_here: bool) {
             .service(resource(auth::refresh))
             .service(resource(auth::logout))
             .service(resource(auth::logout_all))
+            .service(resource(auth::login_mfa))
+            .service(resource(auth::request_password_reset))
+            .service(resource(auth::confirm_password_reset))
+            .service(resource(security::get_mfa))
+            .service(resource(security::enrol_totp))
+            .service(resource(security::confirm_totp))
+            .service(resource(security::disable_totp))
+            .service(resource(security::get_preferences).and(security::update_preferences))
             .service(resource(users::get_me).and(users::update_me).and(users::delete_me))
             .service(resource(users::export_me))
             .service(resource(users::change_password))
@@ -83,7 +93,9 @@ pub fn configure(cfg: &mut ServiceConfig, metrics_here: bool) {
             .service(resource(admin::read_support_session))
             .service(resource(admin::audit_log))
             .service(resource(admin::list_contacts))
-            .service(resource(admin::delete_contact)),
+            .service(resource(admin::delete_contact))
+            .service(resource(admin_accounts::list_mail))
+            .service(resource(admin_accounts::reset_user_password)),
     );
 }
 

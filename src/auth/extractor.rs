@@ -174,11 +174,10 @@ pub async fn authenticate_until(state: &AppState, token: &str) -> Result<TokenGr
     if user.token_version != claims.ver {
         return Err(invalid());
     }
-    Ok(TokenGrant {
-        caller: Caller { id: user.id, role: user.role, user },
-        expires_at: claims.exp,
-        session: claims.sid,
-    })
+    // mfa.require_for_staff: staff without two-factor act as plain users until they enrol. The
+    // row keeps its role (what the WebSocket re-check compares with), the caller acts with this.
+    let role = crate::service::mfa::effective_role(state, &mut conn, user.id, user.role).await?;
+    Ok(TokenGrant { caller: Caller { id: user.id, role, user }, expires_at: claims.exp, session: claims.sid })
 }
 
 /// The token from `Authorization: Bearer <token>`.

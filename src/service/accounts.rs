@@ -88,9 +88,16 @@ fn unique_violation(e: &diesel::result::Error) -> Option<String> {
 ///
 /// # Errors
 /// `validation_failed` naming the bad field, `conflict` for a taken username or email.
-pub async fn register(state: &AppState, reg: Registration) -> ApiResult<AuthResponse> {
+pub async fn register(
+    state: &AppState,
+    reg: Registration,
+    language: crate::db::models::Language,
+) -> ApiResult<AuthResponse> {
     let user = create_account(state, reg, Role::User).await?;
     let mut conn = state.db().await?;
+    if language != crate::db::models::Language::En {
+        users::set_language(&mut conn, user.id, language).await?;
+    }
     start_session(state, &mut conn, &user).await
 }
 
@@ -102,11 +109,20 @@ pub async fn create_user(state: &AppState, reg: Registration, role: Role) -> Api
     create_account(state, reg, role).await.map(|u| UserView::own(&u))
 }
 
+/// What `POST /auth/login` answers: a session, or for an account with two-factor on, the
+/// challenge to complete with a code at `POST /auth/login/mfa`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum LoginResponse {
+    Session(AuthResponse),
+    MfaRequired(crate::service::mfa::MfaChallenge),
+}
+
 /// `POST /auth/login`: by username or email, case-insensitively.
 ///
 /// # Errors
 /// The same `unauthorized` for an unknown login and a wrong password; `forbidden` when banned.
-pub async fn login(state: &AppState, login: &str, password: String) -> ApiResult<AuthResponse> {
+pub async fn login(state: &AppState, login: &str, password: String) -> ApiResult<LoginResponse> {
     let mut conn = state.db().await?;
     let user = users::find_by_login(&mut conn, login.trim()).await?;
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
@@ -116,7 +132,10 @@ pub async fn login(state: &AppState, login: &str, password: String) -> ApiResult
     if user.is_banned() {
         return Err(banned());
     }
-    start_session(state, &mut conn, &user).await
+    if let Some(challenge) = crate::service::mfa::challenge_if_enrolled(state, &mut conn, &user).await? {
+        return Ok(LoginResponse::MfaRequired(challenge));
+    }
+    start_session(state, &mut conn, &user).await.map(LoginResponse::Session)
 }
 
 /// Issues an access token and the first refresh token of a new family.
@@ -338,4 +357,36 @@ pub async fn erase_account(
     }
     state.notify.close_user(id, CloseReason::AccountDeleted);
     Ok(())
+}
+
+/// The user's preferences (`GET /users/me/preferences`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Preferences {
+    /// The language of the mails the user gets: `en` or `de`.
+    pub language: crate::db::models::Language,
+}
+
+/// `GET /users/me/preferences`.
+///
+/// # Errors
+/// Database failures only.
+pub async fn preferences(state: &AppState, user_id: UserId) -> ApiResult<Preferences> {
+    let mut conn = state.db().await?;
+    Ok(Preferences { language: users::language(&mut conn, user_id).await? })
+}
+
+/// `PATCH /users/me/preferences`.
+///
+/// # Errors
+/// Database failures only.
+pub async fn set_preferences(
+    state: &AppState,
+    user_id: UserId,
+    language: Option<crate::db::models::Language>,
+) -> ApiResult<Preferences> {
+    let mut conn = state.db().await?;
+    if let Some(language) = language {
+        users::set_language(&mut conn, user_id, language).await?;
+    }
+    Ok(Preferences { language: users::language(&mut conn, user_id).await? })
 }

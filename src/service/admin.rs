@@ -160,6 +160,16 @@ pub enum Actor<'a> {
 }
 
 impl Actor<'_> {
+    /// The acting account, none for the command line.
+    pub fn user_id(self) -> Option<UserId> {
+        self.id()
+    }
+
+    /// [`Self::details`] for other services' audit entries.
+    pub fn audit_details(self, details: serde_json::Value) -> serde_json::Value {
+        self.details(details)
+    }
+
     fn id(self) -> Option<UserId> {
         match self {
             Actor::Admin(caller) => Some(caller.id),

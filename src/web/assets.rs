@@ -53,6 +53,7 @@ static ASSETS: &[Asset] = &[
     asset!("app/chat.js", JS),
     asset!("app/people.js", JS),
     asset!("app/notify.js", JS),
+    asset!("app/security.js", JS),
     asset!("app/lang.js", JS),
     asset!("admin.css", CSS),
     asset!("admin/main.js", JS),
@@ -63,6 +64,7 @@ static ASSETS: &[Asset] = &[
     asset!("admin/moderation.js", JS),
     asset!("admin/audit.js", JS),
     asset!("admin/contacts.js", JS),
+    asset!("admin/mail.js", JS),
     asset!("widget/widget.js", JS),
     asset!("widget/widget.css", CSS),
 ];

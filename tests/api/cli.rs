@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::helpers::{JWT_SECRET, PASSWORD, TestApp, assert_error, fresh_database, spawn_app, spawn_app_with};
 
-fn plauder() -> Command {
+pub fn plauder() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_plauder"));
     cmd.arg("--config-dir")
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/config"))

@@ -11,6 +11,7 @@ import { UsersView } from './users.js';
 import { ModerationView } from './moderation.js';
 import { AuditView } from './audit.js';
 import { ContactsView } from './contacts.js';
+import { MailView } from './mail.js';
 
 // Its own session key: signing in here (or being refused) never touches the chat app's session.
 const client = new PlauderClient({ storageKey: 'plauder.admin.session' });
@@ -24,6 +25,7 @@ const VIEWS = [
   { id: 'moderation', label: () => t('admin.nav.messages'), admin: false, View: ModerationView },
   { id: 'audit', label: () => t('admin.nav.audit'), admin: true, View: AuditView },
   { id: 'contacts', label: () => t('admin.nav.contacts'), admin: false, View: ContactsView },
+  { id: 'mail', label: () => t('admin.nav.mail'), admin: true, View: MailView },
 ];
 
 applyLang();
@@ -59,6 +61,10 @@ function showLogin(notice = '') {
           await client.login(login.value.trim(), password.value);
           start();
         } catch (err) {
+          if (err.code === 'mfa_required') {
+            askCode(err.details.mfa_token);
+            return;
+          }
           error.textContent = err.code === 'unauthorized' ? t('auth.wrong_credentials') : err.message;
         } finally {
           submit.disabled = false;
@@ -69,6 +75,29 @@ function showLogin(notice = '') {
     h('label.field', h('span', t('auth.password')), password),
     submit,
   );
+  // Two-factor on: the same card asks for the code (or a recovery code).
+  const askCode = (mfaToken) => {
+    const code = h('input#mfa-code', { name: 'code', autocomplete: 'one-time-code', required: true });
+    const codeForm = h(
+      'form.auth-form#mfa-form',
+      {
+        onsubmit: async (e) => {
+          e.preventDefault();
+          error.textContent = '';
+          try {
+            await client.completeLogin(mfaToken, code.value.trim());
+            start();
+          } catch (err) {
+            error.textContent = err.message;
+          }
+        },
+      },
+      h('label.field', h('span', t('auth.mfa_code')), code),
+      h('button.primary.wide', { type: 'submit' }, t('auth.verify')),
+    );
+    form.replaceWith(codeForm);
+    code.focus();
+  };
   replace(
     root,
     h(

@@ -79,6 +79,17 @@ export class UsersView {
     } else if (!self) {
       actions.append(h('button.chip.danger.ban', { type: 'button', onclick: () => banForm() }, t('users.ban_open')));
     }
+    if (u.role !== 'guest' && u.email) {
+      actions.append(
+        h('button.chip.reset-password', {
+          type: 'button',
+          onclick: async () => {
+            const done = await attempt(() => this.ctx.client.api('POST', `/admin/users/${u.id}/password-reset`));
+            if (done) toast(t('admin.users.reset_sent', { email: u.email }));
+          },
+        }, t('admin.users.send_reset')),
+      );
+    }
     const banForm = () => {
       const reason = h('input.ban-reason', { name: 'reason', required: true, maxlength: 500, placeholder: t('users.ban_reason'), 'aria-label': t('users.ban_reason_of', { username: u.username }) });
       replace(

@@ -1,4 +1,6 @@
-// The sign-in and registration screen.
+// The sign-in and registration screen, with the "forgot password" flow (a reset mail), the
+// reset form a mail's link opens (`/#reset-password=<token>`), and the code step of accounts
+// with two-factor on.
 
 import { h, replace, t } from './dom.js';
 import { languagePicker } from './lang.js';
@@ -7,11 +9,11 @@ import { languagePicker } from './lang.js';
  * @param {HTMLElement} root
  * @param {import('../plauder-client.js').PlauderClient} client
  * @param {() => void} onSignedIn
- * @param {string} [notice] why the user is here (session ended, banned)
+ * @param {string} [signedOutNotice] why the user is here (session ended, banned)
  */
-export function renderAuth(root, client, onSignedIn, notice = '') {
+export function renderAuth(root, client, onSignedIn, signedOutNotice = '') {
   let mode = 'login';
-  const status = h('p.form-error#auth-error', { role: 'alert' }, notice);
+  const status = h('p.form-error#auth-error', { role: 'alert' }, signedOutNotice);
 
   const field = (label, input, hint = '') =>
     h('label.field', h('span', label), input, hint && h('small.hint', hint), h('small.field-error', { dataset: { for: input.name } }));
@@ -51,17 +53,83 @@ export function renderAuth(root, client, onSignedIn, notice = '') {
     h('button.primary.wide', { type: 'submit' }, t('auth.create_account')),
   );
 
+  const forgotEmail = h('input', { name: 'email', type: 'email', autocomplete: 'email', required: true });
+  const forgotForm = h(
+    'form.auth-form#forgot-form',
+    {
+      hidden: true,
+      onsubmit: (e) =>
+        submit(e, async () => {
+          await client.requestPasswordReset(forgotEmail.value.trim());
+          showDone(t('auth.reset_sent'));
+          return false;
+        }),
+    },
+    h('p.small', t('auth.forgot_intro')),
+    field(t('auth.email'), forgotEmail),
+    h('button.primary.wide', { type: 'submit' }, t('auth.send_reset_link')),
+    h('button.link#back-to-login', { type: 'button', onclick: () => setMode('login') }, t('auth.back_to_sign_in')),
+  );
+
+  const resetToken = readResetToken();
+  const resetPass = h('input', { name: 'password', type: 'password', autocomplete: 'new-password', required: true, minlength: 8 });
+  const resetForm = h(
+    'form.auth-form#reset-form',
+    {
+      hidden: true,
+      onsubmit: (e) =>
+        submit(e, async () => {
+          await client.confirmPasswordReset(resetToken ?? '', resetPass.value);
+          history.replaceState(null, '', location.pathname + location.search);
+          setMode('login');
+          status.textContent = '';
+          notice.textContent = t('auth.password_changed');
+          return false;
+        }),
+    },
+    h('p.small', t('auth.reset_intro')),
+    field(t('auth.new_password'), resetPass, t('auth.password_hint')),
+    h('button.primary.wide', { type: 'submit' }, t('auth.set_password')),
+  );
+
+  let mfaToken = '';
+  const mfaCode = h('input', { name: 'code', autocomplete: 'one-time-code', required: true, inputmode: 'text' });
+  const mfaForm = h(
+    'form.auth-form#mfa-form',
+    {
+      hidden: true,
+      onsubmit: (e) => submit(e, () => client.completeLogin(mfaToken, mfaCode.value.trim())),
+    },
+    h('p.small', t('auth.mfa_intro')),
+    field(t('auth.mfa_code'), mfaCode),
+    h('button.primary.wide', { type: 'submit' }, t('auth.verify')),
+  );
+
+  const notice = h('p.form-notice#auth-notice', { role: 'status' });
+  const forgotLink = h('button.link#forgot-password', { type: 'button', onclick: () => setMode('forgot') }, t('auth.forgot_password'));
+
+  function showDone(text) {
+    notice.textContent = text;
+  }
+
   const tabLogin = h('button.tab#tab-login', { type: 'button', role: 'tab', 'aria-selected': 'true', onclick: () => setMode('login') }, t('auth.sign_in'));
   const tabRegister = h('button.tab#tab-register', { type: 'button', role: 'tab', 'aria-selected': 'false', onclick: () => setMode('register') }, t('auth.create_account'));
+  const tabs = h('div.tabs', { role: 'tablist' }, tabLogin, tabRegister);
 
   function setMode(m) {
     mode = m;
     loginForm.hidden = m !== 'login';
     registerForm.hidden = m !== 'register';
+    forgotForm.hidden = m !== 'forgot';
+    resetForm.hidden = m !== 'reset';
+    mfaForm.hidden = m !== 'mfa';
+    forgotLink.hidden = m !== 'login';
+    tabs.hidden = m === 'reset' || m === 'mfa';
     tabLogin.setAttribute('aria-selected', String(m === 'login'));
     tabRegister.setAttribute('aria-selected', String(m === 'register'));
     status.textContent = '';
-    (m === 'login' ? loginInput : regUser).focus();
+    notice.textContent = '';
+    ({ login: loginInput, register: regUser, forgot: forgotEmail, reset: resetPass, mfa: mfaCode })[m].focus();
   }
 
   async function submit(e, action) {
@@ -72,15 +140,21 @@ export function renderAuth(root, client, onSignedIn, notice = '') {
     status.textContent = '';
     button.disabled = true;
     try {
-      await action();
-      onSignedIn();
+      // An action that does not sign in says so by returning false.
+      if ((await action()) !== false) onSignedIn();
     } catch (err) {
+      if (err.code === 'mfa_required') {
+        mfaToken = err.details.mfa_token;
+        mfaCode.value = '';
+        setMode('mfa');
+        return;
+      }
       const fields = err.details?.fields ?? {};
       for (const [name, reason] of Object.entries(fields)) {
         const slot = form.querySelector(`.field-error[data-for="${CSS.escape(name)}"]`);
         if (slot) slot.textContent = String(reason);
       }
-      status.textContent = err.code === 'unauthorized' ? t('auth.wrong_credentials') : err.message;
+      status.textContent = err.code === 'unauthorized' && mode === 'login' ? t('auth.wrong_credentials') : err.message;
     } finally {
       button.disabled = false;
     }
@@ -94,14 +168,25 @@ export function renderAuth(root, client, onSignedIn, notice = '') {
         'section.auth-card',
         h('div.brand', h('span.logo', { 'aria-hidden': 'true' }), h('h1', 'plauder')),
         h('p.tagline', t('auth.tagline')),
-        h('div.tabs', { role: 'tablist' }, tabLogin, tabRegister),
+        tabs,
         status,
+        notice,
         loginForm,
+        forgotLink,
         registerForm,
+        forgotForm,
+        resetForm,
+        mfaForm,
         h('div.auth-lang', languagePicker()),
       ),
     ),
   );
-  setMode(mode);
-  if (notice) status.textContent = notice;
+  setMode(resetToken ? 'reset' : mode);
+  if (signedOutNotice) status.textContent = signedOutNotice;
+}
+
+/** The token of a reset link (`#reset-password=<token>`), if the page was opened with one. */
+function readResetToken() {
+  const m = location.hash.match(/^#reset-password=([A-Za-z0-9_-]+)$/);
+  return m ? m[1] : null;
 }

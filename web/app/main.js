@@ -247,7 +247,17 @@ function dropRoom(app, roomId, notice) {
   store.emit('rooms');
 }
 
-if (client.session) {
+// A reset mail's link opened in a tab that has the app already: the same page, a new fragment.
+window.addEventListener('hashchange', () => {
+  if (!location.hash.startsWith('#reset-password=')) return;
+  session?.abort();
+  session = null;
+  client.disconnect();
+  showAuth();
+});
+
+// A reset mail's link shows the reset form even where someone is signed in.
+if (client.session && !location.hash.startsWith('#reset-password=')) {
   startApp();
 } else {
   showAuth();

@@ -6,6 +6,7 @@ import { languagePicker } from './lang.js';
 import { number } from '../i18n/i18n.js';
 import { icon } from '../icons.js';
 import { People, newChatDialog, profileDialog } from './people.js';
+import { securityDialog } from './security.js';
 
 const THEMES = ['system', 'light', 'dark'];
 
@@ -106,6 +107,7 @@ export class Sidebar {
         h('button.icon#profile', { type: 'button', title: t('profile.title'), 'aria-label': t('profile.title'), onclick: () => profileDialog(this.app, () => this.renderMe()) }, icon('user')),
         h('button.icon#theme-toggle', { type: 'button', title: t('theme.title', { theme: t(`theme.${theme}`) }), 'aria-label': t('theme.change', { theme: t(`theme.${theme}`) }), onclick: () => this.cycleTheme() }, icon(theme)),
         h('button.icon#notify-toggle', { type: 'button', title: this.notifier.label(), 'aria-label': this.notifier.label(), onclick: async () => { await this.notifier.toggle(); this.renderMe(); } }, icon(this.notifier.enabled() ? 'bell' : 'bellOff')),
+        h('button.icon#security', { type: 'button', title: t('security.title'), 'aria-label': t('security.open'), onclick: () => securityDialog(this.app) }, icon('lock')),
         h('button.icon#logout', { type: 'button', title: t('side.sign_out'), 'aria-label': t('side.sign_out'), onclick: () => client.logout() }, icon('logout')),
       ),
     );

@@ -7,6 +7,8 @@
 
 /** One of the protocol's error codes. */
 export type ErrorCode =
+  /** `login` of an account with two-factor on: `details.mfa_token` goes to `completeLogin`. */
+  | 'mfa_required'
   | 'bad_request'
   | 'validation_failed'
   | 'unauthorized'
@@ -233,7 +235,15 @@ export class PlauderClient extends EventTarget {
   readonly user: User | null;
 
   register(fields: { username: string; email: string; password: string; display_name?: string }): Promise<User>;
+  /** Rejects with code `mfa_required` (and `details.mfa_token`) when two-factor is on. */
   login(login: string, password: string): Promise<User>;
+  completeLogin(mfaToken: string, code: string): Promise<User>;
+  /** Resolves the same whether or not the address has an account. */
+  requestPasswordReset(email: string): Promise<void>;
+  /** Sets the password with a reset mail's token; every session ends (sign in afterwards). */
+  confirmPasswordReset(token: string, password: string): Promise<void>;
+  /** Turns two-factor on; the new session replaces this one; resolves with the recovery codes. */
+  confirmTotp(code: string): Promise<string[]>;
   openSupport(fields: {
     name: string;
     email?: string;

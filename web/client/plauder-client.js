@@ -159,8 +159,70 @@ export class PlauderClient extends EventTarget {
    */
   async login(login, password) {
     const res = await this.#fetch('POST', '/auth/login', { login, password }, null);
+    if (res.mfa_required) {
+      // Two-factor is on: no session yet. `completeLogin` finishes it with a code.
+      throw new ApiError('mfa_required', 'Enter the code from your authenticator app.', 200, {
+        mfa_token: res.mfa_token,
+        expires_in: res.expires_in,
+      });
+    }
     this.#setSession(res);
     return res.user;
+  }
+
+  /**
+   * Completes a login that failed with `mfa_required`, with the authenticator app's code or a
+   * recovery code.
+   * @param {string} mfaToken `details.mfa_token` of that error
+   * @param {string} code
+   * @returns {Promise<User>}
+   */
+  async completeLogin(mfaToken, code) {
+    const res = await this.#fetch('POST', '/auth/login/mfa', { mfa_token: mfaToken, code }, null);
+    this.#setSession(res);
+    return res.user;
+  }
+
+  /**
+   * Asks for a password reset mail. Resolves the same whether or not the address has an account.
+   * @param {string} email
+   * @returns {Promise<void>}
+   */
+  async requestPasswordReset(email) {
+    await this.#fetch('POST', '/auth/password-reset', { email }, null);
+  }
+
+  /**
+   * Sets a new password with the token of a reset mail's link; every session of the account
+   * ends, so sign in afterwards.
+   * @param {string} token
+   * @param {string} password
+   * @returns {Promise<void>}
+   */
+  async confirmPasswordReset(token, password) {
+    await this.#fetch('POST', '/auth/password-reset/confirm', { token, password }, null);
+  }
+
+  /**
+   * Turns two-factor on with the first code of a pending enrolment (`POST /users/me/mfa/totp`).
+   * The server ends every earlier session and answers with a new one, which becomes this
+   * client's; resolves with the ten recovery codes.
+   * @param {string} code
+   * @returns {Promise<string[]>}
+   */
+  async confirmTotp(code) {
+    // The server closes the socket (4001) as it ends the old sessions; closed here first, the
+    // client does not take that for its own session's end before the answer brings the new one.
+    const wanted = this.#wanted;
+    this.disconnect();
+    let res;
+    try {
+      res = await this.api('POST', '/users/me/mfa/totp/confirm', { code });
+      this.#setSession(res);
+    } finally {
+      if (wanted) this.connect();
+    }
+    return res.recovery_codes;
   }
 
   /**

@@ -3,7 +3,10 @@
 
 pub mod audit_log;
 pub mod contacts;
+pub mod mail_queue;
 pub mod messages;
+pub mod mfa;
+pub mod password_resets;
 pub mod refresh_tokens;
 pub mod retention;
 pub mod rooms;

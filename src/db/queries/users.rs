@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use crate::db::models::{ChosenStatus, NewUser, Role, User, UserChanges};
+use crate::db::models::{ChosenStatus, Language, NewUser, Role, User, UserChanges};
 use crate::ids::{RoomId, UserId};
 use crate::schema::users;
 
@@ -248,4 +248,32 @@ pub async fn standings(
     .bind::<Array<SqlUuid>, _>(sessions)
     .load(conn)
     .await
+}
+
+/// The language of the user's mails (`user_preferences.language`, English without a row).
+pub async fn language(conn: &mut AsyncPgConnection, id: UserId) -> QueryResult<Language> {
+    use crate::schema::user_preferences;
+    let found = user_preferences::table.find(id).select(user_preferences::language).first(conn).await.optional()?;
+    Ok(found.unwrap_or(Language::En))
+}
+
+pub async fn set_language(conn: &mut AsyncPgConnection, id: UserId, language: Language) -> QueryResult<usize> {
+    use crate::schema::user_preferences;
+    diesel::insert_into(user_preferences::table)
+        .values((user_preferences::user_id.eq(id), user_preferences::language.eq(language)))
+        .on_conflict(user_preferences::user_id)
+        .do_update()
+        .set(user_preferences::language.eq(language))
+        .execute(conn)
+        .await
+}
+
+/// The account with this email, case-insensitively (as at login).
+pub async fn find_by_email(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<Option<User>> {
+    users::table
+        .filter(lower_opt(users::email).eq(email.to_lowercase()))
+        .select(User::as_select())
+        .first(conn)
+        .await
+        .optional()
 }

@@ -6,6 +6,7 @@
 //! PLAUDER_REQUIRE_BROWSER is unset (scripts/test.sh installs Chromium and sets it).
 
 mod a11y;
+mod accounts;
 mod admin;
 pub mod axe;
 mod chat;

@@ -1,0 +1,106 @@
+//! The caller's account protection under `/api/v1/users/me`: two-factor (TOTP) and the
+//! preferences mails follow (their language).
+
+use actix_web::{HttpResponse, get, patch, post, web};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::api::extract::ApiJson;
+use crate::auth::AuthUser;
+use crate::db::models::Language;
+use crate::error::{ApiResult, ErrorBody};
+use crate::service::accounts::{self, Preferences};
+use crate::service::mfa::{self, Confirmed, Enrolment, MfaStatus};
+use crate::state::AppState;
+
+/// `GET /api/v1/users/me/mfa`
+#[utoipa::path(tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = MfaStatus), (status = 401, body = ErrorBody)))]
+#[get("/users/me/mfa")]
+pub async fn get_mfa(state: web::Data<AppState>, caller: AuthUser) -> ApiResult<web::Json<MfaStatus>> {
+    Ok(web::Json(mfa::status(&state, &caller.user).await?))
+}
+
+/// `POST /api/v1/users/me/mfa/totp`
+#[utoipa::path(tag = "users", security(("bearer" = [])),
+    responses((status = 201, body = Enrolment), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[post("/users/me/mfa/totp")]
+pub async fn enrol_totp(state: web::Data<AppState>, caller: AuthUser) -> ApiResult<HttpResponse> {
+    let enrolment = mfa::begin_enrolment(&state, &caller.user).await?;
+    Ok(HttpResponse::Created().json(enrolment))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmTotpRequest {
+    /// The six digits the authenticator app shows now.
+    pub code: String,
+}
+
+/// `POST /api/v1/users/me/mfa/totp/confirm`
+#[utoipa::path(tag = "users", security(("bearer" = [])), request_body = ConfirmTotpRequest,
+    responses((status = 200, body = Confirmed, description = "Two-factor is on; every earlier session ended, and this is the new one with the recovery codes."),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+#[post("/users/me/mfa/totp/confirm")]
+pub async fn confirm_totp(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    body: ApiJson<ConfirmTotpRequest>,
+) -> ApiResult<web::Json<Confirmed>> {
+    // Each try can be a guess: it draws on the password-change budget.
+    state.password_limiter.check(&caller.id)?;
+    Ok(web::Json(mfa::confirm_enrolment(&state, &caller.user, &body.code).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisableTotpRequest {
+    pub password: String,
+    /// A current code, or an unused recovery code.
+    pub code: String,
+}
+
+/// `POST /api/v1/users/me/mfa/totp/disable`
+#[utoipa::path(tag = "users", security(("bearer" = [])), request_body = DisableTotpRequest,
+    responses((status = 204, description = "Two-factor is off; the recovery codes are gone."),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 429, body = ErrorBody)))]
+#[post("/users/me/mfa/totp/disable")]
+pub async fn disable_totp(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    body: ApiJson<DisableTotpRequest>,
+) -> ApiResult<HttpResponse> {
+    state.password_limiter.check(&caller.id)?;
+    let b = body.into_inner();
+    mfa::disable(&state, &caller.user, b.password, &b.code).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `GET /api/v1/users/me/preferences`
+#[utoipa::path(tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = Preferences), (status = 401, body = ErrorBody)))]
+#[get("/users/me/preferences")]
+pub async fn get_preferences(state: web::Data<AppState>, caller: AuthUser) -> ApiResult<web::Json<Preferences>> {
+    Ok(web::Json(accounts::preferences(&state, caller.id).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePreferencesRequest {
+    /// `en` or `de`: the language of the mails you get.
+    pub language: Option<Language>,
+}
+
+/// `PATCH /api/v1/users/me/preferences`
+#[utoipa::path(tag = "users", security(("bearer" = [])), request_body = UpdatePreferencesRequest,
+    responses((status = 200, body = Preferences), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+#[patch("/users/me/preferences")]
+pub async fn update_preferences(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    body: ApiJson<UpdatePreferencesRequest>,
+) -> ApiResult<web::Json<Preferences>> {
+    Ok(web::Json(accounts::set_preferences(&state, caller.id, body.into_inner().language).await?))
+}

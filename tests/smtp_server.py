@@ -1,0 +1,62 @@
+"""A real SMTP server for the mail tests (tests/api/mail.rs and the reset and two-factor tests):
+aiosmtpd from PyPI (scripts/test.sh installs it into a cached virtualenv), storing every mail it
+receives as one JSON file in the directory named by PLAUDER_TEST_SMTP_DIR: envelope sender and
+recipients, and the parsed message's subject, headers, plain-text and HTML parts (decoded from
+their transfer encoding by Python's email package, so the tests read the text a mail reader
+shows). Files appear atomically (written, then renamed). Prints the port it listens on first.
+
+Usage: PLAUDER_TEST_SMTP_DIR=DIR smtp_server.py PORT   (PORT 0 picks a free one)
+"""
+import asyncio
+import email
+import email.policy
+import json
+import os
+import sys
+import time
+
+from aiosmtpd.smtp import SMTP
+
+OUT = os.environ["PLAUDER_TEST_SMTP_DIR"]
+
+
+def part(message, subtype):
+    body = message.get_body((subtype,))
+    return body.get_content() if body is not None else None
+
+
+class Handler:
+    def __init__(self):
+        self.count = 0
+
+    async def handle_DATA(self, server, session, envelope):
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        record = {
+            "mail_from": envelope.mail_from,
+            "rcpt_tos": envelope.rcpt_tos,
+            "subject": str(message["subject"]),
+            "from": str(message["from"]),
+            "to": str(message["to"]),
+            "content_type": message.get_content_type(),
+            "text": part(message, "plain"),
+            "html": part(message, "html"),
+        }
+        self.count += 1
+        name = os.path.join(OUT, "%d-%04d.json" % (time.time_ns(), self.count))
+        with open(name + ".tmp", "w") as out:
+            json.dump(record, out)
+        os.rename(name + ".tmp", name)
+        return "250 Message accepted"
+
+
+async def main():
+    handler = Handler()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: SMTP(handler, hostname="plauder-test-smtp"), "127.0.0.1", int(sys.argv[1])
+    )
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await server.serve_forever()
+
+
+asyncio.run(main())
