@@ -3,6 +3,7 @@
 // language of the mails the account gets.
 
 import { h, replace, toast, t } from './dom.js';
+import { icon } from '../icons.js';
 
 /** Opens the security settings as a modal dialog. */
 export function securityDialog(app) {
@@ -11,7 +12,7 @@ export function securityDialog(app) {
   const d = h(
     'dialog.modal#security-dialog',
     { 'aria-label': t('security.title') },
-    h('header.modal-head', h('h2', t('security.title')), h('button.icon', { type: 'button', 'aria-label': t('common.close'), onclick: () => d.close() }, '✕')),
+    h('header.modal-head', h('h2', t('security.title')), h('button.icon', { type: 'button', 'aria-label': t('common.close'), onclick: () => d.close() }, icon('close'))),
     body,
   );
   d.addEventListener('close', () => d.remove());
