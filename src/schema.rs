@@ -7,6 +7,21 @@ pub mod sql_types {
 }
 
 diesel::table! {
+    api_tokens (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        name -> Text,
+        token_hash -> Bytea,
+        hint -> Text,
+        scopes -> Array<Text>,
+        expires_at -> Nullable<Timestamptz>,
+        last_used_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     audit_log (id) {
         seq -> Int8,
         actor_id -> Nullable<Uuid>,
@@ -153,9 +168,11 @@ diesel::table! {
         updated_at -> Timestamptz,
         presence_status -> Text,
         presence_visibility -> Text,
+        is_bot -> Bool,
     }
 }
 
+diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(audit_log -> users (actor_id));
 diesel::joinable!(messages -> rooms (room_id));
 diesel::joinable!(messages -> users (sender_id));
@@ -169,6 +186,7 @@ diesel::joinable!(support_sessions -> rooms (room_id));
 diesel::joinable!(support_sessions -> users (guest_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    api_tokens,
     audit_log,
     blocks,
     contacts,

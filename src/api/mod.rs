@@ -21,6 +21,7 @@ pub mod openapi;
 pub mod rooms;
 pub mod social;
 pub mod support;
+pub mod tokens;
 pub mod users;
 pub mod ws;
 
@@ -53,6 +54,8 @@ pub fn configure(cfg: &mut ServiceConfig, metrics_here: bool) {
             .service(resource(users::get_me).and(users::update_me).and(users::delete_me))
             .service(resource(users::export_me))
             .service(resource(users::change_password))
+            .service(resource(tokens::list_tokens).and(tokens::create_token))
+            .service(resource(tokens::revoke_token))
             .service(resource(users::search_users))
             .service(resource(users::get_user))
             .service(resource(social::list_friends))
@@ -82,7 +85,10 @@ pub fn configure(cfg: &mut ServiceConfig, metrics_here: bool) {
             .service(resource(admin::close_support_session))
             .service(resource(admin::audit_log))
             .service(resource(admin::list_contacts))
-            .service(resource(admin::delete_contact)),
+            .service(resource(admin::delete_contact))
+            .service(resource(tokens::list_bots).and(tokens::create_bot))
+            .service(resource(tokens::create_bot_token))
+            .service(resource(tokens::revoke_bot_token)),
     );
 }
 

@@ -12,6 +12,7 @@ use futures_util::future::LocalBoxFuture;
 use serde::Serialize;
 
 use crate::auth::Caller;
+use crate::auth::api_token::{self, Scope};
 use crate::auth::extractor::{TokenGrant, authenticate_until};
 use crate::db::models::Role;
 use crate::error::{ApiError, ApiResult};
@@ -89,6 +90,9 @@ pub(super) fn command(session: Session<'_>, command: Command) -> Step {
     let state = session.state.clone();
     let caller = session.caller.clone();
     let order = session.write_order.clone();
+    if command.needs_write() && !caller.scopes.allows(Scope::Write) {
+        return Step::Done(Err(api_token::missing(Scope::Write)));
+    }
     match command {
         Command::Ping => Step::Done(Ok(ReplyData::Empty(Empty {}))),
         Command::Typing(d) => Step::Done(if session.rooms.contains(&d.room_id) {

@@ -160,7 +160,7 @@ pub enum Actor<'a> {
 }
 
 impl Actor<'_> {
-    fn id(self) -> Option<UserId> {
+    pub fn id(self) -> Option<UserId> {
         match self {
             Actor::Admin(caller) => Some(caller.id),
             Actor::CommandLine => None,
@@ -168,7 +168,7 @@ impl Actor<'_> {
     }
 
     /// The audit entry's details, marked when they come from the command line.
-    fn details(self, mut details: serde_json::Value) -> serde_json::Value {
+    pub fn details(self, mut details: serde_json::Value) -> serde_json::Value {
         if let (Actor::CommandLine, Some(map)) = (self, details.as_object_mut()) {
             map.insert("via".to_owned(), json!("cli"));
         }

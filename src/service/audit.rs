@@ -34,6 +34,7 @@ pub enum Action {
     RoomDeleted,
     SupportClosed,
     ContactDeleted,
+    BotCreated,
 }
 
 impl Action {
@@ -53,6 +54,7 @@ impl Action {
             Action::RoomDeleted => "room.deleted",
             Action::SupportClosed => "support.session_closed",
             Action::ContactDeleted => "contact.deleted",
+            Action::BotCreated => "bot.created",
         }
     }
 
@@ -63,7 +65,8 @@ impl Action {
             | Action::UserUnbanned
             | Action::UserPasswordReset
             | Action::UserTokensRevoked
-            | Action::UserDeleted => "user",
+            | Action::UserDeleted
+            | Action::BotCreated => "user",
             Action::MessageDeleted => "message",
             Action::RoomUpdated
             | Action::RoomMembersAdded
@@ -125,7 +128,7 @@ pub struct AuditEntryView {
     /// `user.role_changed`, `user.banned`, `user.unbanned`, `user.password_reset`,
     /// `user.tokens_revoked`, `user.deleted`, `message.deleted`, `room.updated`,
     /// `room.members_added`, `room.member_removed`, `room.member_role_changed`, `room.deleted`,
-    /// `support.session_closed` or `contact.deleted`.
+    /// `support.session_closed`, `contact.deleted` or `bot.created`.
     pub action: String,
     /// `user`, `message`, `room`, `support_session` or `contact`.
     pub target_type: String,

@@ -15,5 +15,6 @@ pub mod retention;
 pub mod rooms;
 pub mod social;
 pub mod support;
+pub mod tokens;
 pub mod users;
 pub mod validate;

@@ -100,6 +100,7 @@ pub async fn open(state: &AppState, name: &str, email: Option<&str>) -> ApiResul
                     display_name: &name,
                     role: Role::Guest,
                     password_hash: None,
+                    is_bot: false,
                 },
             )
             .await?;
