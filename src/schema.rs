@@ -172,6 +172,49 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhook_attempts (id) {
+        id -> Int8,
+        outbox_id -> Int8,
+        attempted_at -> Timestamptz,
+        status_code -> Nullable<Int4>,
+        latency_ms -> Int4,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    webhook_endpoints (id) {
+        id -> Uuid,
+        url -> Text,
+        event_types -> Array<Text>,
+        room_id -> Nullable<Uuid>,
+        secret -> Text,
+        enabled -> Bool,
+        consecutive_failures -> Int4,
+        disabled_at -> Nullable<Timestamptz>,
+        disabled_reason -> Nullable<Text>,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    webhook_outbox (id) {
+        id -> Int8,
+        endpoint_id -> Uuid,
+        event_id -> Uuid,
+        event_type -> Text,
+        room_id -> Nullable<Uuid>,
+        payload -> Jsonb,
+        state -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        delivered_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(audit_log -> users (actor_id));
 diesel::joinable!(messages -> rooms (room_id));
@@ -184,6 +227,10 @@ diesel::joinable!(room_members -> users (user_id));
 diesel::joinable!(rooms -> users (created_by));
 diesel::joinable!(support_sessions -> rooms (room_id));
 diesel::joinable!(support_sessions -> users (guest_id));
+diesel::joinable!(webhook_attempts -> webhook_outbox (outbox_id));
+diesel::joinable!(webhook_endpoints -> rooms (room_id));
+diesel::joinable!(webhook_endpoints -> users (created_by));
+diesel::joinable!(webhook_outbox -> webhook_endpoints (endpoint_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_tokens,
@@ -199,4 +246,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     rooms,
     support_sessions,
     users,
+    webhook_attempts,
+    webhook_endpoints,
+    webhook_outbox,
 );

@@ -67,6 +67,17 @@ impl Application {
         };
         spawn_housekeeping(state.clone().into_inner());
         crate::service::retention::spawn(state.clone().into_inner());
+        // Before the first request: a send must not miss an endpoint that already exists.
+        {
+            let mut conn = state.pool.get().await.map_err(|e| anyhow::anyhow!("database pool: {e}"))?;
+            state.webhooks.refresh(&mut conn).await.context("reading the webhook endpoints")?;
+        }
+        crate::webhooks::start_refresh(
+            state.pool.clone(),
+            state.webhooks.clone(),
+            std::time::Duration::from_millis(state.settings.webhooks.refresh_interval_ms),
+        );
+        crate::webhooks::deliver::start(state.pool.clone(), state.settings.webhooks.clone())?;
         tracing::info!(port, instance = %state.instance_id, "plauder listening");
         Ok(Self { port, server, admin, state })
     }

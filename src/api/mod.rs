@@ -23,6 +23,7 @@ pub mod social;
 pub mod support;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 pub mod ws;
 
 use actix_web::dev::{AppService, HttpServiceFactory};
@@ -88,7 +89,11 @@ pub fn configure(cfg: &mut ServiceConfig, metrics_here: bool) {
             .service(resource(admin::delete_contact))
             .service(resource(tokens::list_bots).and(tokens::create_bot))
             .service(resource(tokens::create_bot_token))
-            .service(resource(tokens::revoke_bot_token)),
+            .service(resource(tokens::revoke_bot_token))
+            .service(resource(webhooks::list_webhooks).and(webhooks::create_webhook))
+            .service(resource(webhooks::update_webhook).and(webhooks::delete_webhook))
+            .service(resource(webhooks::list_deliveries))
+            .service(resource(webhooks::redeliver)),
     );
 }
 

@@ -35,6 +35,9 @@ pub enum Action {
     SupportClosed,
     ContactDeleted,
     BotCreated,
+    WebhookCreated,
+    WebhookUpdated,
+    WebhookDeleted,
 }
 
 impl Action {
@@ -55,6 +58,9 @@ impl Action {
             Action::SupportClosed => "support.session_closed",
             Action::ContactDeleted => "contact.deleted",
             Action::BotCreated => "bot.created",
+            Action::WebhookCreated => "webhook.created",
+            Action::WebhookUpdated => "webhook.updated",
+            Action::WebhookDeleted => "webhook.deleted",
         }
     }
 
@@ -75,6 +81,7 @@ impl Action {
             | Action::RoomDeleted => "room",
             Action::SupportClosed => "support_session",
             Action::ContactDeleted => "contact",
+            Action::WebhookCreated | Action::WebhookUpdated | Action::WebhookDeleted => "webhook",
         }
     }
 }
@@ -128,7 +135,9 @@ pub struct AuditEntryView {
     /// `user.role_changed`, `user.banned`, `user.unbanned`, `user.password_reset`,
     /// `user.tokens_revoked`, `user.deleted`, `message.deleted`, `room.updated`,
     /// `room.members_added`, `room.member_removed`, `room.member_role_changed`, `room.deleted`,
-    /// `support.session_closed`, `contact.deleted` or `bot.created`.
+    /// `support.session_closed`, `contact.deleted`, `bot.created`, `webhook.created`,
+    /// `webhook.updated`, `webhook.deleted` or `webhook.disabled` (by the delivery worker, after a
+    /// run of failures; no actor).
     pub action: String,
     /// `user`, `message`, `room`, `support_session` or `contact`.
     pub target_type: String,

@@ -18,3 +18,4 @@ pub mod support;
 pub mod tokens;
 pub mod users;
 pub mod validate;
+pub mod webhooks;

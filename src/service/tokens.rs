@@ -85,7 +85,9 @@ pub struct TokenRequest {
 
 fn sessions_only(caller: &Caller) -> ApiResult<()> {
     if caller.api_token.is_some() {
-        return Err(ApiError::Forbidden("API tokens are managed with a signed-in session, not with an API token.".into()));
+        return Err(ApiError::Forbidden(
+            "API tokens are managed with a signed-in session, not with an API token.".into(),
+        ));
     }
     Ok(())
 }
@@ -236,8 +238,14 @@ pub async fn create_bot(
         })?;
         let scopes = vec![Scope::Read.as_str().to_owned(), Scope::Write.as_str().to_owned()];
         let token = insert_token(conn, user.id, "initial", scopes, None).await?;
-        audit::record_by(conn, by.id(), audit::Action::BotCreated, user.id, by.details(json!({ "username": username })))
-            .await?;
+        audit::record_by(
+            conn,
+            by.id(),
+            audit::Action::BotCreated,
+            user.id,
+            by.details(json!({ "username": username })),
+        )
+        .await?;
         Ok(CreatedBot { user: UserView::public(&user), token })
     })
     .await

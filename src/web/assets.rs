@@ -57,6 +57,8 @@ static ASSETS: &[Asset] = &[
     asset!("admin/moderation.js", JS),
     asset!("admin/audit.js", JS),
     asset!("admin/contacts.js", JS),
+    asset!("admin/bots.js", JS),
+    asset!("admin/webhooks.js", JS),
     asset!("widget/widget.js", JS),
     asset!("widget/widget.css", CSS),
 ];

@@ -3,6 +3,7 @@
 
 mod account_data;
 mod admin;
+mod api_tokens;
 mod auth;
 mod authorization;
 mod bad_input;
@@ -35,6 +36,7 @@ mod tokens;
 mod traces;
 mod users;
 mod web;
+mod webhooks;
 mod ws_delivery;
 mod ws_presence;
 mod ws_protocol;

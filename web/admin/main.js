@@ -10,6 +10,8 @@ import { UsersView } from './users.js';
 import { ModerationView } from './moderation.js';
 import { AuditView } from './audit.js';
 import { ContactsView } from './contacts.js';
+import { BotsView } from './bots.js';
+import { WebhooksView } from './webhooks.js';
 
 // Its own session key: signing in here (or being refused) never touches the chat app's session.
 const client = new PlauderClient({ storageKey: 'plauder.admin.session' });
@@ -23,6 +25,8 @@ const VIEWS = [
   { id: 'moderation', label: 'Messages', admin: false, View: ModerationView },
   { id: 'audit', label: 'Audit log', admin: true, View: AuditView },
   { id: 'contacts', label: 'Contacts', admin: false, View: ContactsView },
+  { id: 'bots', label: 'Bots & tokens', admin: true, View: BotsView },
+  { id: 'webhooks', label: 'Webhooks', admin: true, View: WebhooksView },
 ];
 
 const SIGNED_OUT = {

@@ -53,6 +53,7 @@ pub mod room;
 pub mod social;
 pub mod support;
 pub mod user;
+pub mod webhook;
 
 pub use api_token::{ApiToken, NewApiToken};
 pub use message::{Message, Reaction};
@@ -61,3 +62,4 @@ pub use room::{MemberRole, NewRoom, NewRoomMember, Room, RoomChanges, RoomKind, 
 pub use social::{Block, FriendRequest};
 pub use support::{AuditEntry, Contact, NewAuditEntry, NewContact, NewSupportSession, SupportSession, SupportStatus};
 pub use user::{ChosenStatus, NewUser, PresenceVisibility, Role, User, UserChanges};
+pub use webhook::{Attempt, NewWebhookEndpoint, OutboxRow, WebhookEndpoint};

@@ -12,3 +12,4 @@ pub mod social;
 pub mod stats;
 pub mod support;
 pub mod users;
+pub mod webhooks;

@@ -7,6 +7,7 @@
 
 mod admin;
 mod chat;
+mod integrations;
 pub mod webdriver;
 mod widget;
 
