@@ -70,6 +70,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    incoming_webhooks (id) {
+        id -> Uuid,
+        room_id -> Uuid,
+        bot_id -> Uuid,
+        name -> Text,
+        token_hash -> Bytea,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     use diesel::sql_types::*;
     use super::sql_types::Tsvector;
 
@@ -217,6 +229,7 @@ diesel::table! {
 
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(audit_log -> users (actor_id));
+diesel::joinable!(incoming_webhooks -> rooms (room_id));
 diesel::joinable!(messages -> rooms (room_id));
 diesel::joinable!(messages -> users (sender_id));
 diesel::joinable!(reactions -> messages (message_id));
@@ -239,6 +252,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     contacts,
     friend_requests,
     friendships,
+    incoming_webhooks,
     messages,
     reactions,
     refresh_tokens,

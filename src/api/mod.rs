@@ -16,6 +16,7 @@ pub mod admin;
 pub mod auth;
 pub mod extract;
 pub mod health;
+pub mod hooks;
 pub mod messages;
 pub mod openapi;
 pub mod rooms;
@@ -42,6 +43,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 /// (`server.admin_bind`).
 pub fn configure(cfg: &mut ServiceConfig, metrics_here: bool) {
     cfg.service(resource(health::health)).service(resource(health::ready));
+    // Outside /api/v1: the URL handed to other programs, whose token is its credential.
+    cfg.service(resource(hooks::post_hook));
     if metrics_here {
         cfg.service(resource(health::metrics));
     }
@@ -71,6 +74,8 @@ pub fn configure(cfg: &mut ServiceConfig, metrics_here: bool) {
             .service(resource(rooms::list_members).and(rooms::add_members))
             .service(resource(rooms::remove_member).and(rooms::set_member_role))
             .service(resource(rooms::join_room))
+            .service(resource(hooks::list_hooks).and(hooks::create_hook))
+            .service(resource(hooks::delete_hook))
             .service(resource(rooms::mark_read))
             .service(resource(messages::list_messages).and(messages::send_message))
             .service(resource(messages::edit_message).and(messages::delete_message))

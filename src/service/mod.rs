@@ -9,6 +9,7 @@ pub mod admin;
 pub mod audit;
 pub mod contacts;
 pub mod export;
+pub mod incoming_hooks;
 pub mod messages;
 pub mod notify;
 pub mod retention;

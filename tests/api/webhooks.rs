@@ -571,3 +571,40 @@ async fn an_event_committed_before_a_kill_9_is_delivered_after_the_restart() {
     assert_eq!(bodies(&events), ["survives"]);
     assert!(receiver.shared.got.lock().unwrap()[0].verified);
 }
+
+/// Not a check: the cost of webhooks on the send path, printed for the report. Sends the same
+/// closed-loop burst (each `message.send` after the previous reply, i.e. after its commit) with no
+/// endpoint, with an endpoint that wants only edits (the flag for `message.created` stays off),
+/// and with one that wants `message.created` (outbox rows in the send's transaction). Run with
+/// `scripts/test.sh -E 'test(send_path_cost)' --run-ignored only --no-capture`.
+#[actix_web::test]
+#[ignore = "a measurement, run on demand"]
+async fn send_path_cost_with_and_without_webhooks() {
+    const N: usize = 400;
+    let app = app().await;
+    let root = user_with_role(&app, "root", "admin").await;
+    let receiver = Receiver::start().await;
+    let room = app.group(&root, "bench", &[]).await;
+    let mut ws = app.ws(&root.access_token).await;
+    let mut run = async |label: &str| {
+        ws.send_burst(room, "warm", 20).await;
+        let started = std::time::Instant::now();
+        for i in 0..N {
+            let r = ws.command("message.send", json!({"room_id": room, "body": format!("{label} {i}")})).await;
+            assert_eq!(r["ok"], true);
+        }
+        let per = started.elapsed().as_secs_f64() * 1e6 / N as f64;
+        println!("webhooks send-path cost: {label}: {N} sends, {per:.0} µs per send (closed loop)");
+        per
+    };
+    let none = run("no endpoint").await;
+    register(&app, &root, &receiver, &["message.edited"], None).await;
+    let other = run("endpoint for edits only").await;
+    register(&app, &root, &receiver, &["message.created"], None).await;
+    let wanted = run("endpoint for message.created").await;
+    println!(
+        "webhooks send-path cost: ratios {:.2} (flag off) and {:.2} (outbox written)",
+        other / none,
+        wanted / none
+    );
+}

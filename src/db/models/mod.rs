@@ -62,4 +62,4 @@ pub use room::{MemberRole, NewRoom, NewRoomMember, Room, RoomChanges, RoomKind, 
 pub use social::{Block, FriendRequest};
 pub use support::{AuditEntry, Contact, NewAuditEntry, NewContact, NewSupportSession, SupportSession, SupportStatus};
 pub use user::{ChosenStatus, NewUser, PresenceVisibility, Role, User, UserChanges};
-pub use webhook::{Attempt, NewWebhookEndpoint, OutboxRow, WebhookEndpoint};
+pub use webhook::{Attempt, IncomingHook, NewIncomingHook, NewWebhookEndpoint, OutboxRow, WebhookEndpoint};

@@ -1,11 +1,11 @@
-//! The `webhook_endpoints`, `webhook_outbox` and `webhook_attempts` rows.
+//! The `webhook_endpoints`, `webhook_outbox`, `webhook_attempts` and `incoming_webhooks` rows.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
 use crate::ids::{RoomId, UserId};
-use crate::schema::{webhook_attempts, webhook_endpoints, webhook_outbox};
+use crate::schema::{incoming_webhooks, webhook_attempts, webhook_endpoints, webhook_outbox};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = webhook_endpoints, check_for_backend(diesel::pg::Pg))]
@@ -59,4 +59,28 @@ pub struct Attempt {
     pub status_code: Option<i32>,
     pub latency_ms: i32,
     pub error: Option<String>,
+}
+
+/// An incoming webhook: a room's secret URL that posts as its bot.
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = incoming_webhooks, check_for_backend(diesel::pg::Pg))]
+pub struct IncomingHook {
+    pub id: Uuid,
+    pub room_id: RoomId,
+    pub bot_id: UserId,
+    pub name: String,
+    pub token_hash: Vec<u8>,
+    pub created_by: Option<UserId>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = incoming_webhooks)]
+pub struct NewIncomingHook<'a> {
+    pub id: Uuid,
+    pub room_id: RoomId,
+    pub bot_id: UserId,
+    pub name: &'a str,
+    pub token_hash: &'a [u8],
+    pub created_by: Option<UserId>,
 }

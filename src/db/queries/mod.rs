@@ -4,6 +4,7 @@
 pub mod api_tokens;
 pub mod audit_log;
 pub mod contacts;
+pub mod incoming_hooks;
 pub mod messages;
 pub mod refresh_tokens;
 pub mod retention;
