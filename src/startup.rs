@@ -33,6 +33,8 @@ impl Application {
     /// # Errors
     /// PostgreSQL unreachable for migrations, the address in use, or a bad setting.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // The process-wide TLS provider, before any client is built (see `telemetry::init_with`).
+        crate::db::tls::provider();
         crate::metrics::init();
         crate::db::instrumentation::install();
         if settings.database.migrate_on_start {

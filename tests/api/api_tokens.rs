@@ -78,7 +78,7 @@ async fn a_read_only_token_reads_but_cannot_write_over_rest_or_the_websocket() {
     // Events still arrive: it reads.
     app.send(&ada, room, "from the session").await;
     let event = ws.event("message.new").await;
-    assert_eq!(event["data"]["message"]["body"], "from the session");
+    assert_eq!(event["message"]["body"], "from the session");
     assert_eq!(app.count(&format!("SELECT count(*) AS n FROM messages WHERE room_id = '{room}'")).await, 1);
 
     // A write-only token cannot open a socket (it would read every event).
@@ -225,7 +225,7 @@ async fn admins_create_bots_that_join_rooms_post_with_a_badge_and_are_rate_limit
     let reply = bot_ws.command("message.send", json!({"room_id": room, "body": "deployed"})).await;
     assert_eq!(reply["ok"], true, "{reply}");
     let event = ada_ws.event("message.new").await;
-    assert_eq!(event["data"]["message"]["sender_id"], json!(bot_id));
+    assert_eq!(event["message"]["sender_id"], json!(bot_id));
 
     // The same per-user message budget as anyone's.
     let mut limited = false;

@@ -24,8 +24,8 @@ async fn a_rooms_hook_posts_as_its_bot_and_a_forged_token_is_404() {
     let res = app.post(&path, None, json!({"text": "build #42 passed"})).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let event = bob_ws.event("message.new").await;
-    assert_eq!(event["data"]["message"]["body"], "build #42 passed");
-    assert_eq!(event["data"]["message"]["sender_id"], json!(bot_id));
+    assert_eq!(event["message"]["body"], "build #42 passed");
+    assert_eq!(event["message"]["sender_id"], json!(bot_id));
     let members: Value =
         app.get(&format!("/api/v1/rooms/{room}/members"), Some(&ada.access_token)).await.json().await.unwrap();
     assert!(

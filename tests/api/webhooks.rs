@@ -384,10 +384,11 @@ async fn a_change_that_rolls_back_sends_no_event() {
     app.sql(
         "CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
            IF NEW.payload->'data'->'message'->>'body' = 'boom' THEN RAISE EXCEPTION 'refused'; END IF; \
-           RETURN NEW; END $$; \
-         CREATE TRIGGER refuse_boom BEFORE INSERT ON webhook_outbox FOR EACH ROW EXECUTE FUNCTION refuse_boom();",
+           RETURN NEW; END $$",
     )
     .await;
+    app.sql("CREATE TRIGGER refuse_boom BEFORE INSERT ON webhook_outbox FOR EACH ROW EXECUTE FUNCTION refuse_boom()")
+        .await;
     let res =
         app.post(&format!("/api/v1/rooms/{room}/messages"), Some(&root.access_token), json!({"body": "boom"})).await;
     assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
@@ -503,6 +504,8 @@ async fn an_event_committed_before_a_kill_9_is_delivered_after_the_restart() {
             .expect("start plauder serve")
     };
     let mut child = serve();
+    // The test's own HTTP client needs the TLS provider plauder installs at start-up.
+    plauder::db::tls::provider();
     let client = reqwest::Client::new();
     let address = format!("http://127.0.0.1:{port}");
     eventually_within(Duration::from_secs(30), "plauder serve to answer", async || {
@@ -565,7 +568,11 @@ async fn an_event_committed_before_a_kill_9_is_delivered_after_the_restart() {
     assert!(receiver.events().is_empty());
 
     let mut child = serve();
-    let events = receiver.wait_for(1).await;
+    // A process starting on a loaded machine: more than `eventually`'s usual ten seconds.
+    let events = eventually_within(Duration::from_secs(40), "the delivery after the restart", async || {
+        check(receiver.events(), |e| !e.is_empty())
+    })
+    .await;
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(bodies(&events), ["survives"]);
