@@ -43,7 +43,13 @@ async fn a_bot_made_in_the_panel_posts_with_a_badge_and_the_webhook_log_sends_ag
     admin.click("a[data-view=webhooks]").await;
     admin.type_into("#create-webhook-form input[name=url]", &url).await;
     admin.click("#create-webhook-form button[type=submit]").await;
-    admin.wait_text("#webhook-secret", "whsec_").await;
+    admin
+        .wait_until(
+            "the signing secret shown",
+            "return (document.querySelector('#webhook-secret .secret-value')?.value ?? '').startsWith('whsec_');",
+            json!([]),
+        )
+        .await;
 
     // The bot, added to Rita's room, posts; the chat app shows the badge.
     let bot_id = {
