@@ -2,7 +2,7 @@
 // once), enable or disable it, delete it, and read its delivery log (every attempt with status,
 // latency and error) with "Send again" per delivery.
 
-import { h, replace, toast } from '../app/dom.js';
+import { h, replace, t, toast } from '../app/dom.js';
 import { attempt, dateTime, heading } from './common.js';
 
 const EVENTS = ['message.created', 'message.edited', 'message.deleted'];
@@ -13,8 +13,8 @@ export class WebhooksView {
     this.secret = h('div#webhook-secret');
     this.list = h('ul.cards#webhook-list');
     this.log = h('div#delivery-log');
-    const url = h('input', { name: 'url', type: 'url', required: true, placeholder: 'https://receiver.example/hook', 'aria-label': 'Endpoint URL' });
-    const room = h('input', { name: 'room_id', placeholder: 'Room id (optional)', 'aria-label': 'Only this room' });
+    const url = h('input', { name: 'url', type: 'url', required: true, placeholder: 'https://receiver.example/hook', 'aria-label': t('webhooks.url') });
+    const room = h('input', { name: 'room_id', placeholder: t('webhooks.room'), 'aria-label': t('webhooks.only_room') });
     const boxes = EVENTS.map((e) => h('label.small', h('input', { type: 'checkbox', value: e, checked: e === 'message.created' }), ` ${e}`));
     const form = h(
       'form.inline-form#create-webhook-form',
@@ -27,10 +27,10 @@ export class WebhooksView {
           if (!res) return;
           url.value = '';
           room.value = '';
-          const input = h('input.secret-value', { readonly: true, value: res.secret, 'aria-label': 'Signing secret' });
+          const input = h('input.secret-value', { readonly: true, value: res.secret, 'aria-label': t('webhooks.secret') });
           replace(
             this.secret,
-            h('div.card.secret', { role: 'status' }, h('strong', `Signing secret of ${res.url}`), h('p.small.muted', 'Copy it now: it is not shown again. Receivers check the Plauder-Signature header with it.'), input),
+            h('div.card.secret', { role: 'status' }, h('strong', t('webhooks.secret_of', { url: res.url })), h('p.small.muted', t('webhooks.copy_now')), input),
           );
           this.load();
         },
@@ -38,12 +38,12 @@ export class WebhooksView {
       url,
       boxes,
       room,
-      h('button.primary', { type: 'submit' }, 'Add endpoint'),
+      h('button.primary', { type: 'submit' }, t('webhooks.add')),
     );
     replace(
       container,
-      heading('Webhooks', h('button.chip', { type: 'button', onclick: () => this.load() }, 'Reload')),
-      h('p.small.muted', 'Signed JSON POSTs of what happens, from a durable outbox, in order per room, retried with back-off. Internal addresses are refused unless the server allows them.'),
+      heading(t('webhooks.title'), h('button.chip', { type: 'button', onclick: () => this.load() }, t('common.reload'))),
+      h('p.small.muted', t('webhooks.intro')),
       form,
       this.secret,
       this.list,
@@ -55,7 +55,7 @@ export class WebhooksView {
   async load() {
     const res = await attempt(() => this.ctx.client.api('GET', '/admin/webhooks'));
     if (!res) return;
-    if (!res.webhooks.length) replace(this.list, h('li.empty-list.muted', 'No endpoints.'));
+    if (!res.webhooks.length) replace(this.list, h('li.empty-list.muted', t('webhooks.none')));
     else replace(this.list, res.webhooks.map((w) => this.item(w)));
   }
 
@@ -64,23 +64,23 @@ export class WebhooksView {
     return h(
       `li.card.webhook${w.enabled ? '' : '.disabled'}`,
       { dataset: { id: w.id } },
-      h('div.card-head', h('strong', w.url), h('span.small.muted', w.event_types.join(', ')), w.room_id ? h('span.small.muted', `room ${w.room_id}`) : null),
+      h('div.card-head', h('strong', w.url), h('span.small.muted', w.event_types.join(', ')), w.room_id ? h('span.small.muted', t('webhooks.room_named', { id: w.room_id })) : null),
       h(
         'p.small',
-        w.enabled ? `Enabled; ${w.consecutive_failures} failure(s) in a row.` : `Disabled ${dateTime(w.disabled_at)}: ${w.disabled_reason ?? ''}`,
+        w.enabled ? t('webhooks.enabled', { count: w.consecutive_failures }) : t('webhooks.disabled', { when: dateTime(w.disabled_at), reason: w.disabled_reason ?? '' }),
       ),
       h(
         'div.card-actions',
-        h('button.chip', { type: 'button', onclick: () => this.showLog(w) }, 'Delivery log'),
+        h('button.chip', { type: 'button', onclick: () => this.showLog(w) }, t('webhooks.log')),
         h('button.chip', {
           type: 'button',
           onclick: async () => {
             if (await attempt(() => api.api('PATCH', `/admin/webhooks/${w.id}`, { enabled: !w.enabled }))) {
-              toast(w.enabled ? 'Endpoint disabled' : 'Endpoint enabled');
+              toast(w.enabled ? t('webhooks.now_disabled') : t('webhooks.now_enabled'));
               this.load();
             }
           },
-        }, w.enabled ? 'Disable' : 'Enable'),
+        }, w.enabled ? t('webhooks.disable') : t('webhooks.enable')),
         h('button.chip.danger', {
           type: 'button',
           onclick: async () => {
@@ -89,7 +89,7 @@ export class WebhooksView {
               this.load();
             }
           },
-        }, 'Delete'),
+        }, t('webhooks.delete')),
       ),
     );
   }
@@ -111,20 +111,20 @@ export class WebhooksView {
             type: 'button',
             onclick: async () => {
               if (await attempt(() => this.ctx.client.api('POST', `/admin/webhooks/deliveries/${d.id}/redeliver`, {}))) {
-                toast('Queued again');
+                toast(t('webhooks.queued_again'));
                 this.showLog(w);
               }
             },
-          }, 'Send again'),
+          }, t('webhooks.send_again')),
         ),
       ),
     );
     replace(
       this.log,
-      h('h3', `Deliveries to ${w.url}`),
+      h('h3', t('webhooks.deliveries_to', { url: w.url })),
       rows.length
-        ? h('div.table-wrap', h('table.deliveries#delivery-rows', h('thead', h('tr', ['Queued', 'Event', 'State', 'Attempts (status, latency, error)', ''].map((t) => h('th', t)))), h('tbody', rows)))
-        : h('p.muted', 'No deliveries yet.'),
+        ? h('div.table-wrap', h('table.deliveries#delivery-rows', h('thead', h('tr', [t('webhooks.col_queued'), t('webhooks.col_event'), t('webhooks.col_state'), t('webhooks.col_attempts'), ''].map((c) => h('th', c)))), h('tbody', rows)))
+        : h('p.muted', t('webhooks.no_deliveries')),
     );
   }
 
