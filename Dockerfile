@@ -4,6 +4,8 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 # Dependencies first, so code changes do not rebuild them.
 COPY Cargo.toml Cargo.lock ./
+# The patched actix-http (Cargo.toml's [patch.crates-io]) is a dependency like any other.
+COPY vendor vendor
 RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && cargo build --release --locked --bin plauder \
     && rm -rf src

@@ -4,6 +4,7 @@
 //! plauder-load fanout --rooms 100 --members 10 --duration-secs 20 [--rate 10000]
 //! plauder-load idle --connections 19500 --hold-secs 10
 //! plauder-load churn --cycles 20000 --concurrency 50
+//! plauder-load churn-rounds --rounds 10 --conns 2000
 //! ```
 //!
 //! `fanout` registers rooms × members users, puts each room's members in a group, opens one
@@ -13,7 +14,8 @@
 //! order. Reported: deliveries/s, end-to-end latency (send to delivery) p50/p99/max, and the
 //! server's memory from /metrics. `idle` opens connections and holds them (spreading source
 //! addresses over 127.0.0.x past the ~28k ephemeral ports of one address); `churn` connects and
-//! disconnects. Registration needs a server whose auth rate limit allows it
+//! disconnects; `churn-rounds` opens a batch of connections together and closes them all, round
+//! after round (the server's RSS growth says whether freed connection memory is kept). Registration needs a server whose auth rate limit allows it
 //! (PLAUDER__RATE_LIMIT__AUTH_BURST).
 
 use std::collections::HashMap;
@@ -75,6 +77,16 @@ enum Mode {
         #[arg(long, default_value_t = 20_000)]
         cycles: usize,
         #[arg(long, default_value_t = 50)]
+        concurrency: usize,
+    },
+    /// Rounds of opening `conns` connections together and then closing them all: the server's
+    /// memory before, after each round, and at the end (a leak and allocator-retention check).
+    ChurnRounds {
+        #[arg(long, default_value_t = 10)]
+        rounds: usize,
+        #[arg(long, default_value_t = 2_000)]
+        conns: usize,
+        #[arg(long, default_value_t = 200)]
         concurrency: usize,
     },
 }
@@ -477,6 +489,7 @@ async fn idle(
     let id = run_id();
     let accounts = register_many(&t, &format!("i{id}"), users).await?;
     let rss_before = t.rss().await?;
+    let (cpu_before, pg_cpu_before) = (t.cpu().await?, t.pg_cpu());
     let started = Instant::now();
     let opened: Vec<anyhow::Result<Ws>> = futures_util::stream::iter(0..connections)
         .map(|i| {
@@ -488,6 +501,7 @@ async fn idle(
         .collect()
         .await;
     let elapsed = started.elapsed();
+    let (server_cpu, pg_cpu) = (t.cpu().await? - cpu_before, t.pg_cpu() - pg_cpu_before);
     let failed = opened.iter().filter(|r| r.is_err()).count();
     if let Some(Err(e)) = opened.iter().find(|r| r.is_err()) {
         eprintln!("first connect error: {e}");
@@ -504,6 +518,12 @@ async fn idle(
         "opened: {open} ({failed} failed) in {:.2}s: {:.0} connects/s",
         elapsed.as_secs_f64(),
         open as f64 / elapsed.as_secs_f64()
+    );
+    // CPU time per connect is what a shared machine cannot distort the way it distorts the rate.
+    println!(
+        "CPU while connecting: server {server_cpu:.2} s ({:.0} us per connect), PostgreSQL {pg_cpu:.2} s ({:.0} us per connect)",
+        server_cpu * 1e6 / open.max(1) as f64,
+        pg_cpu * 1e6 / open.max(1) as f64
     );
     println!(
         "server RSS: {:.1} MB before, {:.1} MB with them open: {:.2} KiB per connection",
@@ -557,6 +577,47 @@ async fn churn(t: Arc<Target>, cycles: usize, concurrency: usize) -> anyhow::Res
     Ok(())
 }
 
+async fn churn_rounds(t: Arc<Target>, rounds: usize, conns: usize, concurrency: usize) -> anyhow::Result<()> {
+    let id = run_id();
+    let accounts = register_many(&t, &format!("r{id}"), 100).await?;
+    for (_, token) in &accounts {
+        drop(t.connect(token, None).await?);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_before = t.rss().await?;
+    println!("mode: churn-rounds, {rounds} rounds of {conns} connections opened together, then closed");
+    println!("machine load: {}", loadavg());
+    let mut failed = 0;
+    for round in 0..rounds {
+        let opened: Vec<anyhow::Result<Ws>> = futures_util::stream::iter(0..conns)
+            .map(|i| {
+                let (t, token) = (t.clone(), accounts[i % accounts.len()].1.clone());
+                async move { t.connect(&token, source_for(i)).await }
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+        failed += opened.iter().filter(|r| r.is_err()).count();
+        let rss_open = t.rss().await?;
+        futures_util::stream::iter(opened.into_iter().flatten())
+            .for_each_concurrent(concurrency, |mut ws| async move {
+                let _ = ws.close(None).await;
+            })
+            .await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let rss_closed = t.rss().await?;
+        println!("round {}: RSS {:.1} MB open, {:.1} MB closed", round + 1, rss_open / 1e6, rss_closed / 1e6);
+    }
+    let rss_after = t.rss().await?;
+    println!(
+        "server RSS: {:.1} MB before, {:.1} MB after ({:+.1} MB), {failed} connects failed",
+        rss_before / 1e6,
+        rss_after / 1e6,
+        (rss_after - rss_before) / 1e6
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // reqwest is built with rustls and no provider of its own (plauder's webhooks): install ring.
@@ -571,5 +632,6 @@ async fn main() -> anyhow::Result<()> {
             idle(t, connections, Duration::from_secs(hold_secs), users, concurrency).await
         }
         Mode::Churn { cycles, concurrency } => churn(t, cycles, concurrency).await,
+        Mode::ChurnRounds { rounds, conns, concurrency } => churn_rounds(t, rounds, conns, concurrency).await,
     }
 }

@@ -82,12 +82,32 @@ impl SendBatcher {
 
     /// Queues a send and waits for its statement to commit (or fail).
     pub async fn submit(&self, send: QueuedSend) -> Outcome {
+        self.enqueue(send).await.outcome().await
+    }
+
+    /// Queues a send; once this returns, a send queued later for the same room commits after it.
+    /// The result is waited for with [`Queued::outcome`].
+    pub async fn enqueue(&self, send: QueuedSend) -> Queued {
         let shard = (send.room_id.0.as_u128() % self.writers.len() as u128) as usize;
         let (reply, answer) = oneshot::channel();
         if self.writers[shard].send(Job { send, reply }).await.is_err() {
-            return Outcome::Failed(ApiError::Unavailable(anyhow::anyhow!("send writer stopped")));
+            return Queued(None);
         }
-        answer.await.unwrap_or_else(|_| Outcome::Failed(ApiError::Unavailable(anyhow::anyhow!("send writer stopped"))))
+        Queued(Some(answer))
+    }
+}
+
+/// A send in a writer's queue (`None`: the writer had stopped).
+pub struct Queued(Option<oneshot::Receiver<Outcome>>);
+
+impl Queued {
+    /// Waits for the send's statement to commit (or fail).
+    pub async fn outcome(self) -> Outcome {
+        let stopped = || Outcome::Failed(ApiError::Unavailable(anyhow::anyhow!("send writer stopped")));
+        match self.0 {
+            Some(answer) => answer.await.unwrap_or_else(|_| stopped()),
+            None => stopped(),
+        }
     }
 }
 

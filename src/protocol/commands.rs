@@ -287,22 +287,7 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::{Value, json};
 
-    use super::{Command, parse};
-
-    const NAMES: &[&str] = &[
-        "message.send",
-        "message.edit",
-        "message.delete",
-        "reaction.add",
-        "reaction.remove",
-        "typing",
-        "read",
-        "sync",
-        "presence.set",
-        "presence.subscribe",
-        "auth.refresh",
-        "ping",
-    ];
+    use super::{Command, TYPES, parse};
 
     /// Any JSON value, a few levels deep, with the strings, numbers and ids commands take.
     fn json_value() -> impl Strategy<Value = Value> {
@@ -369,7 +354,7 @@ mod tests {
         #[test]
         fn any_frame_shape_parses_to_a_command_or_a_client_error(
             id in prop_oneof![Just(None), json_value().prop_map(Some)],
-            kind in prop_oneof![prop::sample::select(NAMES).prop_map(|n| json!(n)), json_value()],
+            kind in prop_oneof![prop::sample::select(TYPES.to_vec()).prop_map(|n| json!(n)), json_value()],
             data in prop_oneof![Just(None), json_value().prop_map(Some)],
         ) {
             let mut frame = serde_json::Map::new();
@@ -385,7 +370,7 @@ mod tests {
 
         #[test]
         fn a_valid_frame_cut_or_spliced_anywhere_still_parses_safely(
-            name in prop::sample::select(NAMES),
+            name in prop::sample::select(TYPES.to_vec()),
             cut in any::<prop::sample::Index>(),
             insert in any::<String>(),
         ) {
@@ -403,7 +388,7 @@ mod tests {
 
         #[test]
         fn every_data_of_every_command_is_a_command_or_a_validation_error(
-            name in prop::sample::select(NAMES),
+            name in prop::sample::select(TYPES.to_vec()),
             data in prop::collection::btree_map(field_name(), json_value(), 0..5),
         ) {
             let frame = json!({"id": "x", "type": name, "data": data});

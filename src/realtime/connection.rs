@@ -35,6 +35,7 @@ use crate::realtime::registry::{Attach, AttachMany, Detach};
 use crate::realtime::revalidate::{Memberships, SocketInfo};
 use crate::realtime::sockets::SocketSlot;
 use crate::service::social::PresenceStatus;
+use crate::service::turn::WriteOrder;
 use crate::service::{social, support};
 use crate::state::AppState;
 use crate::views::UserView;
@@ -62,8 +63,8 @@ pub struct WsConnection {
     /// The users it named in `presence.subscribe` (counted by the quotas per connection and,
     /// in `Realtime::watch_quota`, per account; given back on close).
     named: HashSet<UserId>,
-    /// Message writes of one connection commit in the order they were sent.
-    write_order: Arc<tokio::sync::Mutex<()>>,
+    /// Message writes of one connection commit, and are answered, in the order they were sent.
+    write_order: WriteOrder,
     limited_in_a_row: u32,
     /// Commands running; on shutdown the connection closes once they have replied.
     in_flight: usize,
@@ -95,7 +96,7 @@ impl WsConnection {
             subscriber: 0,
             watched: HashSet::new(),
             named: HashSet::new(),
-            write_order: Arc::new(tokio::sync::Mutex::new(())),
+            write_order: WriteOrder::default(),
             limited_in_a_row: 0,
             in_flight: 0,
             draining: false,
@@ -323,7 +324,7 @@ impl WsConnection {
             conn_id: self.id,
             rooms: &self.rooms,
             named: &self.named,
-            write_order: &self.write_order,
+            write_order: &mut self.write_order,
         };
         match dispatch::command(session, command) {
             Step::Done(reply) => self.respond(id, timer, reply, ctx),

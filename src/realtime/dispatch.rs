@@ -5,7 +5,6 @@
 //! query never holds up event delivery.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use actix_web::web;
 use futures_util::future::LocalBoxFuture;
@@ -21,6 +20,7 @@ use crate::protocol::commands::{Command, Empty, ReactionData};
 use crate::realtime::presence;
 use crate::service::messages::SyncPage;
 use crate::service::social::PresenceStatus;
+use crate::service::turn::{Turn, WriteOrder};
 use crate::service::{messages, rooms, social, support};
 use crate::state::AppState;
 use crate::views::MessageView;
@@ -82,17 +82,23 @@ pub(super) struct Session<'a> {
     pub rooms: &'a HashSet<RoomId>,
     /// The users the connection named in `presence.subscribe` so far (what its quota counts).
     pub named: &'a HashSet<UserId>,
-    /// Message writes of one connection commit in the order they were sent.
-    pub write_order: &'a Arc<tokio::sync::Mutex<()>>,
+    /// Message writes of one connection commit, and are answered, in the order they were sent
+    /// (`service::turn`); presence changes keep their order the same way.
+    pub write_order: &'a mut WriteOrder,
 }
 
 pub(super) fn command(session: Session<'_>, command: Command) -> Step {
     let state = session.state.clone();
     let caller = session.caller.clone();
-    let order = session.write_order.clone();
     if command.needs_write() && !caller.scopes.allows(Scope::Write) {
         return Step::Done(Err(api_token::missing(Scope::Write)));
     }
+    // Taken when the command arrives, so the turns follow the order the client sent in.
+    let mut turn = match &command {
+        Command::PresenceSet(_) => session.write_order.take_turn(),
+        c if c.is_message_write() => session.write_order.take_turn(),
+        _ => Turn::unordered(),
+    };
     match command {
         Command::Ping => Step::Done(Ok(ReplyData::Empty(Empty {}))),
         Command::Typing(d) => Step::Done(if session.rooms.contains(&d.room_id) {
@@ -111,7 +117,7 @@ pub(super) fn command(session: Session<'_>, command: Command) -> Step {
                 let set = presence::SetStatus { user_id: caller.id, conn_id: session.conn_id, status };
                 state.realtime.presence().do_send(set);
                 Step::Run(Box::pin(async move {
-                    let _in_order = order.lock().await;
+                    turn.exclusive().await;
                     social::choose_status(&state, &caller, status).await?;
                     state.realtime.status_chosen(caller.id, status);
                     Ok(ReplyData::Empty(Empty {}))
@@ -161,23 +167,22 @@ pub(super) fn command(session: Session<'_>, command: Command) -> Step {
             Ok(grant)
         })),
         Command::Send(d) => Step::Run(Box::pin(async move {
-            let _in_order = order.lock().await;
             let req = messages::SendMessage { body: d.body, client_msg_id: d.client_msg_id, reply_to: d.reply_to };
-            let (message, _) = messages::send(&state, &caller, d.room_id, req).await?;
+            let (message, _) = messages::send_in_turn(&state, &caller, d.room_id, req, turn).await?;
             Ok(ReplyData::Message { message })
         })),
         Command::Edit(d) => Step::Run(Box::pin(async move {
-            let _in_order = order.lock().await;
+            turn.exclusive().await;
             let message = messages::edit(&state, &caller, d.message_id, &d.body).await?;
             Ok(ReplyData::Message { message })
         })),
         Command::Delete(d) => Step::Run(Box::pin(async move {
-            let _in_order = order.lock().await;
+            turn.exclusive().await;
             messages::delete(&state, &caller, d.message_id).await?;
             Ok(ReplyData::Empty(Empty {}))
         })),
-        Command::ReactionAdd(d) => Step::Run(Box::pin(react(state, caller, order, d, true))),
-        Command::ReactionRemove(d) => Step::Run(Box::pin(react(state, caller, order, d, false))),
+        Command::ReactionAdd(d) => Step::Run(Box::pin(react(state, caller, turn, d, true))),
+        Command::ReactionRemove(d) => Step::Run(Box::pin(react(state, caller, turn, d, false))),
         Command::Read(d) => Step::Run(Box::pin(async move {
             let read = rooms::mark_read(&state, &caller, d.room_id, d.seq).await?;
             Ok(ReplyData::Unread { unread_count: read.unread_count })
@@ -198,14 +203,8 @@ pub(super) fn command(session: Session<'_>, command: Command) -> Step {
     }
 }
 
-async fn react(
-    state: web::Data<AppState>,
-    caller: Caller,
-    order: Arc<tokio::sync::Mutex<()>>,
-    d: ReactionData,
-    add: bool,
-) -> Reply {
-    let _in_order = order.lock().await;
+async fn react(state: web::Data<AppState>, caller: Caller, mut turn: Turn, d: ReactionData, add: bool) -> Reply {
+    turn.exclusive().await;
     let message = messages::react(&state, &caller, d.message_id, &d.emoji, add).await?;
     Ok(ReplyData::Message { message })
 }

@@ -17,6 +17,7 @@ use crate::service::access::RoomAccess;
 use crate::service::audit;
 use crate::service::notify::Notify;
 use crate::service::rooms::direct_pair;
+use crate::service::turn::Turn;
 use crate::state::AppState;
 use crate::views::MessageView;
 use crate::webhooks::{self, Event, EventType};
@@ -106,7 +107,20 @@ pub async fn send(
     state: &AppState,
     caller: &Caller,
     room_id: RoomId,
+    req: SendMessage,
+) -> ApiResult<(MessageView, bool)> {
+    send_in_turn(state, caller, room_id, req, Turn::unordered()).await
+}
+
+/// [`send`] as one of a client's ordered writes (`service::turn`): a fast-path send is queued at
+/// the group-commit writer after the client's earlier writes and answered after them, without
+/// waiting for their commits; a send that takes the checked path runs once they are done.
+pub async fn send_in_turn(
+    state: &AppState,
+    caller: &Caller,
+    room_id: RoomId,
     mut req: SendMessage,
+    mut turn: Turn,
 ) -> ApiResult<(MessageView, bool)> {
     validate_body(&req.body)?;
     if let Some(id) = &req.client_msg_id {
@@ -122,19 +136,30 @@ pub async fn send(
     if req.reply_to.is_none() {
         let queued = QueuedSend { id, room_id, sender_id: caller.id, body: req.body, client_msg_id: req.client_msg_id };
         let (batcher, notify) = (state.send_batcher.clone(), state.notify.clone());
-        let outcome = uncancelled(async move {
-            match batcher.submit(queued).await {
+        let (outcome, back_turn) = uncancelled(async move {
+            turn.earlier_queued().await;
+            let queued = batcher.enqueue(queued).await;
+            turn.queued();
+            let outcome = match queued.outcome().await {
                 Outcome::Inserted(m) => Ok(Ok(announce_new(notify.as_ref(), m))),
                 Outcome::NotSimple(back) => Ok(Err(back)),
                 Outcome::Failed(e) => Err(e),
-            }
+            };
+            Ok((outcome, turn))
         })
         .await?;
-        match outcome {
+        turn = back_turn;
+        // Answered after the client's earlier writes; a send handed back runs after them.
+        turn.earlier_done().await;
+        match outcome? {
             Ok(view) => return Ok((view, true)),
             Err(back) => (req.body, req.client_msg_id) = (back.body, back.client_msg_id),
         }
+    } else {
+        turn.exclusive().await;
     }
+    // The turn is held to the end: later writes of the client wait for this one's commit.
+    let _turn = turn;
     let mut conn = state.db().await?;
     let access = RoomAccess::load(&mut conn, room_id, caller).await?;
     access.require_write()?;

@@ -17,6 +17,7 @@ pub mod rooms;
 pub mod social;
 pub mod support;
 pub mod tokens;
+pub mod turn;
 pub mod users;
 pub mod validate;
 pub mod webhooks;

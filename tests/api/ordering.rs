@@ -296,3 +296,92 @@ async fn a_poisoned_send_in_a_batch_fails_alone_and_every_good_send_commits() {
     assert!(stored.iter().all(|m| m["body"].as_str().is_some_and(|b| b.starts_with("good"))));
     assert_eq!(app.send(&bob, b, "next").await["seq"], 6);
 }
+
+/// One connection's sends, pipelined without waiting for replies: none is refused, they commit in
+/// the order sent (seqs 1..n, bodies in order), the replies come in that order, and they shared
+/// commits: with a lock held per connection until each commit, every batch held one of them.
+#[actix_web::test]
+async fn pipelined_sends_of_one_connection_share_commits_and_keep_their_order() {
+    const N: usize = 60;
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let room = app.group(&ada, "pipeline", &[]).await;
+    let mut ws = app.ws(&ada.access_token).await;
+    let batches_before = app.metric("plauder_db_send_batch_size_count").await;
+    for i in 0..N {
+        let data = json!({"room_id": room, "body": format!("m{i}"), "client_msg_id": format!("p{i}")});
+        ws.send_json(json!({"id": i, "type": "message.send", "data": data})).await;
+    }
+    let replies = ws.frames_until("every reply", |f| f.iter().filter(|f| f["type"] == "reply").count() == N).await;
+    let replies: Vec<&Value> = replies.iter().filter(|f| f["type"] == "reply").collect();
+    let ids: Vec<u64> = replies.iter().map(|r| r["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, (0..N as u64).collect::<Vec<_>>(), "replies in the order sent");
+    for (i, r) in replies.iter().enumerate() {
+        assert_eq!(r["ok"], true, "none refused: {r}");
+        assert_eq!(r["data"]["message"]["seq"], i as i64 + 1, "{r}");
+        assert_eq!(r["data"]["message"]["body"], format!("m{i}"));
+    }
+    let bodies: Vec<String> =
+        all_messages(&app, &ada, room).await.iter().map(|m| m["body"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(bodies, (0..N).map(|i| format!("m{i}")).collect::<Vec<_>>());
+    let batches = app.metric("plauder_db_send_batch_size_count").await - batches_before;
+    assert!(batches < N as f64, "{N} sends in {batches} commits: none shared one");
+}
+
+/// Pipelined writes that take the checked path (a reply, a direct room, a retry of a
+/// client_msg_id) keep their place among the fast-path sends around them: seqs follow the order
+/// sent, the replies come in order, and a retry answers with the original.
+#[actix_web::test]
+async fn pipelined_checked_path_writes_keep_their_place_among_fast_sends() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let room = app.group(&ada, "mixed", &[&bob]).await;
+    let parent = app.send(&ada, room, "parent").await;
+    let direct: Value = app
+        .post("/api/v1/rooms", Some(&ada.access_token), json!({"kind": "direct", "member_ids": [bob.id]}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let direct = direct["id"].as_str().unwrap().to_owned();
+    let mut ws = app.ws(&ada.access_token).await;
+    // Per round: plain, reply (checked), plain, direct (checked after the writer hands it back),
+    // plain with a client_msg_id, its retry, plain.
+    let mut frames = Vec::new();
+    for round in 0..8 {
+        let g = |body: String| json!({"room_id": room, "body": body});
+        frames.push(g(format!("{round} a")));
+        frames.push(json!({"room_id": room, "body": format!("{round} reply"), "reply_to": parent["id"]}));
+        frames.push(g(format!("{round} b")));
+        frames.push(json!({"room_id": direct, "body": format!("{round} direct")}));
+        frames.push(json!({"room_id": room, "body": format!("{round} c"), "client_msg_id": format!("k{round}")}));
+        frames.push(json!({"room_id": room, "body": format!("{round} c"), "client_msg_id": format!("k{round}")}));
+        frames.push(g(format!("{round} d")));
+    }
+    for (i, data) in frames.iter().enumerate() {
+        ws.send_json(json!({"id": i, "type": "message.send", "data": data})).await;
+    }
+    let n = frames.len();
+    let got = ws.frames_until("every reply", |f| f.iter().filter(|f| f["type"] == "reply").count() == n).await;
+    let replies: Vec<&Value> = got.iter().filter(|f| f["type"] == "reply").collect();
+    let ids: Vec<u64> = replies.iter().map(|r| r["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, (0..n as u64).collect::<Vec<_>>(), "replies in the order sent");
+    assert!(replies.iter().all(|r| r["ok"] == true), "{replies:?}");
+    for pair in replies.chunks(7) {
+        let (first, retry) = (&pair[4]["data"]["message"], &pair[5]["data"]["message"]);
+        assert_eq!(first["id"], retry["id"], "a retry answers with the original");
+    }
+    let expected: Vec<String> = std::iter::once("parent".to_owned())
+        .chain((0..8).flat_map(|r| ["a", "reply", "b", "c", "d"].map(|k| format!("{r} {k}"))))
+        .collect();
+    let stored = all_messages(&app, &ada, room).await;
+    let bodies: Vec<&str> = stored.iter().map(|m| m["body"].as_str().unwrap()).collect();
+    assert_eq!(bodies, expected, "the room's messages in the order sent");
+    let seqs: Vec<i64> = stored.iter().map(|m| m["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, (1..=expected.len() as i64).collect::<Vec<_>>(), "gapless");
+    let direct = Uuid::parse_str(&direct).unwrap();
+    let in_direct: Vec<String> =
+        all_messages(&app, &ada, direct).await.iter().map(|m| m["body"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(in_direct, (0..8).map(|r| format!("{r} direct")).collect::<Vec<_>>());
+}
