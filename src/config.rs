@@ -18,6 +18,7 @@ pub struct Settings {
     pub realtime: RealtimeSettings,
     pub quota: QuotaSettings,
     pub retention: RetentionSettings,
+    pub webhooks: WebhookSettings,
     pub cors: CorsSettings,
     pub log: LogSettings,
     pub telemetry: TelemetrySettings,
@@ -108,6 +109,37 @@ pub struct TelemetrySettings {
     pub otlp_endpoint: String,
     /// `service.name` of the exported spans.
     pub service_name: String,
+}
+
+/// Outgoing webhooks (`webhooks`): where deliveries may go, how long they may take, how often
+/// they are retried.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Lets endpoints resolve to loopback, private, link-local and other internal addresses.
+    /// Off: such URLs are refused at registration and at every delivery (no request forgery into
+    /// the deployment's own network).
+    pub allow_private: bool,
+    /// Networks (CIDR, e.g. `10.1.2.0/24`) allowed even when `allow_private` is off: known
+    /// internal receivers.
+    pub allowed_networks: Vec<String>,
+    /// Milliseconds to wait for the receiver's TCP (and TLS) connection.
+    pub connect_timeout_ms: u64,
+    /// Milliseconds for a whole delivery (connect, send, answer); past it the attempt failed.
+    pub timeout_ms: u64,
+    /// Failed attempts in a row after which an endpoint is disabled (an admin re-enables it).
+    pub max_consecutive_failures: i32,
+    /// The first retry's delay; each further one doubles, up to `retry_max_ms`, with up to half
+    /// of it added at random (jitter) so failed receivers are not hit in lock-step.
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    /// Milliseconds between the delivery worker's looks at the outbox when it found nothing.
+    pub poll_interval_ms: u64,
+    /// Deliveries one worker pass takes (each to a different endpoint and room).
+    pub batch_size: i64,
+    /// Milliseconds between re-reads of which events some endpoint wants (endpoint changes made
+    /// on this instance apply at once; those of other instances within this interval).
+    pub refresh_interval_ms: u64,
 }
 
 /// The retention job (`service::retention`): what it deletes, and how old it must be.
@@ -438,6 +470,14 @@ impl Settings {
             ("realtime.max_in_flight_per_connection", self.realtime.max_in_flight_per_connection as u64),
             ("realtime.presence_flush_ms", self.realtime.presence_flush_ms),
             ("realtime.last_seen_flush_ms", self.realtime.last_seen_flush_ms),
+            ("webhooks.connect_timeout_ms", self.webhooks.connect_timeout_ms),
+            ("webhooks.timeout_ms", self.webhooks.timeout_ms),
+            ("webhooks.retry_base_ms", self.webhooks.retry_base_ms),
+            ("webhooks.retry_max_ms", self.webhooks.retry_max_ms),
+            ("webhooks.poll_interval_ms", self.webhooks.poll_interval_ms),
+            ("webhooks.refresh_interval_ms", self.webhooks.refresh_interval_ms),
+            ("webhooks.max_consecutive_failures", u64::try_from(self.webhooks.max_consecutive_failures).unwrap_or(0)),
+            ("webhooks.batch_size", u64::try_from(self.webhooks.batch_size).unwrap_or(0)),
         ] {
             if value == 0 {
                 return bad(key, "must be positive");

@@ -89,6 +89,12 @@ uuid_id!(
     AuditEntryId
 );
 
+uuid_id!(
+    /// `api_tokens.id`: personal API tokens (also the "login session" a token's sockets belong
+    /// to, so revoking it closes them the way a logout does).
+    ApiTokenId
+);
+
 /// A room's sequence number: every history change of a room (a new message, an edit, a delete,
 /// a reaction) takes the next one, and a message's `seq` and `rev` are both of this kind.
 #[derive(

@@ -14,3 +14,4 @@ pub mod state;
 pub mod telemetry;
 pub mod views;
 pub mod web;
+pub mod webhooks;

@@ -49,6 +49,11 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Manage bot accounts.
+    Bot {
+        #[command(subcommand)]
+        command: BotCommand,
+    },
     /// Manage sessions.
     Token {
         #[command(subcommand)]
@@ -132,6 +137,17 @@ enum UserCommand {
 }
 
 #[derive(Subcommand)]
+enum BotCommand {
+    /// Create a bot account and print its first API token (scopes read and write; shown once).
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum TokenCommand {
     /// Revoke every session (access and refresh tokens) of an account.
     Revoke {
@@ -207,6 +223,9 @@ fn main() -> ExitCode {
             }
         }
         Command::User { command } => actix_web::rt::System::new().block_on(manage_user(settings, command)),
+        Command::Bot { command: BotCommand::Create { username, display_name } } => {
+            actix_web::rt::System::new().block_on(create_bot(settings, username, display_name))
+        }
         Command::Token { command: TokenCommand::Revoke { user } } => {
             actix_web::rt::System::new().block_on(revoke_tokens(settings, user))
         }
@@ -245,6 +264,17 @@ async fn create_user(settings: Settings, reg: Registration, role: Role) -> anyho
     let state = cli_state(&settings)?;
     let user = accounts::create_user(&state, reg, role).await.map_err(cli_error)?;
     println!("created {} {} ({})", user.role.as_str(), user.username, user.id);
+    Ok(())
+}
+
+async fn create_bot(settings: Settings, username: String, display_name: Option<String>) -> anyhow::Result<()> {
+    let state = cli_state(&settings)?;
+    let created = plauder::service::tokens::create_bot(&state, Actor::CommandLine, &username, display_name.as_deref())
+        .await
+        .map_err(cli_error)?;
+    println!("created bot {} ({})", created.user.username, created.user.id);
+    // The token alone on the last line, so scripts can take it with `tail -n1`.
+    println!("{}", created.token.token);
     Ok(())
 }
 

@@ -7,6 +7,21 @@ pub mod sql_types {
 }
 
 diesel::table! {
+    api_tokens (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        name -> Text,
+        token_hash -> Bytea,
+        hint -> Text,
+        scopes -> Array<Text>,
+        expires_at -> Nullable<Timestamptz>,
+        last_used_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     audit_log (id) {
         seq -> Int8,
         actor_id -> Nullable<Uuid>,
@@ -50,6 +65,18 @@ diesel::table! {
     friendships (user_id, friend_id) {
         user_id -> Uuid,
         friend_id -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    incoming_webhooks (id) {
+        id -> Uuid,
+        room_id -> Uuid,
+        bot_id -> Uuid,
+        name -> Text,
+        token_hash -> Bytea,
+        created_by -> Nullable<Uuid>,
         created_at -> Timestamptz,
     }
 }
@@ -225,10 +252,56 @@ diesel::table! {
         updated_at -> Timestamptz,
         presence_status -> Text,
         presence_visibility -> Text,
+        is_bot -> Bool,
     }
 }
 
+diesel::table! {
+    webhook_attempts (id) {
+        id -> Int8,
+        outbox_id -> Int8,
+        attempted_at -> Timestamptz,
+        status_code -> Nullable<Int4>,
+        latency_ms -> Int4,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    webhook_endpoints (id) {
+        id -> Uuid,
+        url -> Text,
+        event_types -> Array<Text>,
+        room_id -> Nullable<Uuid>,
+        secret -> Text,
+        enabled -> Bool,
+        consecutive_failures -> Int4,
+        disabled_at -> Nullable<Timestamptz>,
+        disabled_reason -> Nullable<Text>,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    webhook_outbox (id) {
+        id -> Int8,
+        endpoint_id -> Uuid,
+        event_id -> Uuid,
+        event_type -> Text,
+        room_id -> Nullable<Uuid>,
+        payload -> Jsonb,
+        state -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        delivered_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(audit_log -> users (actor_id));
+diesel::joinable!(incoming_webhooks -> rooms (room_id));
 diesel::joinable!(messages -> rooms (room_id));
 diesel::joinable!(mfa_challenges -> users (user_id));
 diesel::joinable!(mfa_recovery_codes -> users (user_id));
@@ -244,14 +317,20 @@ diesel::joinable!(support_sessions -> rooms (room_id));
 diesel::joinable!(support_sessions -> users (guest_id));
 diesel::joinable!(user_preferences -> users (user_id));
 diesel::joinable!(user_totp -> users (user_id));
+diesel::joinable!(webhook_attempts -> webhook_outbox (outbox_id));
+diesel::joinable!(webhook_endpoints -> rooms (room_id));
+diesel::joinable!(webhook_endpoints -> users (created_by));
+diesel::joinable!(webhook_outbox -> webhook_endpoints (endpoint_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    api_tokens,
     audit_log,
     blocks,
     contacts,
     friend_requests,
     friendships,
     mail_queue,
+    incoming_webhooks,
     messages,
     mfa_challenges,
     mfa_recovery_codes,
@@ -264,4 +343,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     user_preferences,
     user_totp,
     users,
+    webhook_attempts,
+    webhook_endpoints,
+    webhook_outbox,
 );

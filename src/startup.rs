@@ -33,6 +33,8 @@ impl Application {
     /// # Errors
     /// PostgreSQL unreachable for migrations, the address in use, or a bad setting.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // The process-wide TLS provider, before any client is built (see `telemetry::init_with`).
+        crate::db::tls::provider();
         crate::metrics::init();
         crate::db::instrumentation::install();
         if settings.database.migrate_on_start {
@@ -68,6 +70,17 @@ impl Application {
         spawn_housekeeping(state.clone().into_inner());
         crate::service::retention::spawn(state.clone().into_inner());
         crate::service::mail::spawn_worker(state.clone().into_inner());
+        // Before the first request: a send must not miss an endpoint that already exists.
+        {
+            let mut conn = state.pool.get().await.map_err(|e| anyhow::anyhow!("database pool: {e}"))?;
+            state.webhooks.refresh(&mut conn).await.context("reading the webhook endpoints")?;
+        }
+        crate::webhooks::start_refresh(
+            state.pool.clone(),
+            state.webhooks.clone(),
+            std::time::Duration::from_millis(state.settings.webhooks.refresh_interval_ms),
+        );
+        crate::webhooks::deliver::start(state.pool.clone(), state.settings.webhooks.clone())?;
         tracing::info!(port, instance = %state.instance_id, "plauder listening");
         Ok(Self { port, server, admin, state })
     }

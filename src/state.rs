@@ -49,6 +49,10 @@ pub struct AppState {
     /// `POST /auth/password-reset`: per client IP (429), and per address asked for (no mail).
     pub reset_ip_limiter: IpRateLimiter,
     pub reset_address_limiter: KeyedLimiter<String>,
+    /// Which webhook events some endpoint wants (the send path asks it per batch).
+    pub webhooks: Arc<crate::webhooks::Wanted>,
+    /// Where webhook endpoints may point (checked at registration; deliveries check again).
+    pub webhook_guard: Arc<crate::webhooks::guard::Guard>,
     pub settings: Settings,
     pub instance_id: String,
 }
@@ -61,8 +65,14 @@ impl AppState {
     pub fn new(settings: Settings, instance_id: String) -> anyhow::Result<Self> {
         let pool = crate::db::build_pool(&settings.database, settings.database.url.expose_secret())?;
         let realtime = Realtime::start(pool.clone(), &settings, &instance_id)?;
-        let send_batcher =
-            SendBatcher::start(pool.clone(), settings.database.send_writers, settings.database.send_batch_max);
+        let webhooks = Arc::new(crate::webhooks::Wanted::default());
+        let webhook_guard = Arc::new(crate::webhooks::guard::Guard::new(&settings.webhooks)?);
+        let send_batcher = SendBatcher::start(
+            pool.clone(),
+            settings.database.send_writers,
+            settings.database.send_batch_max,
+            webhooks.clone(),
+        );
         let rl = &settings.rate_limit;
         // Per-IP limits and the per-user message limit hold across instances (with Redis).
         let shared = realtime.shared_buckets();
@@ -106,6 +116,8 @@ impl AppState {
             notify: realtime.clone(),
             realtime,
             send_batcher,
+            webhooks,
+            webhook_guard,
             instance_id,
             settings,
         })

@@ -37,6 +37,9 @@ pub fn init(level: &str, json: bool) {
 /// As [`init`], and with `telemetry.otlp_endpoint` set, exports spans to that OTLP collector. An
 /// exporter that cannot be built is logged and left out: tracing is not worth refusing to serve.
 pub fn init_with(level: &str, json: bool, telemetry: Option<&TelemetrySettings>) {
+    // reqwest (the OTLP exporter's client, the webhook deliveries') is built with rustls and no
+    // provider of its own: ring, installed as the process default, is the one plauder uses.
+    crate::db::tls::provider();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let fmt = if json { fmt.json().with_current_span(true).with_span_list(false).boxed() } else { fmt.boxed() };

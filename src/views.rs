@@ -28,6 +28,8 @@ pub struct UserView {
     pub avatar_url: Option<String>,
     pub bio: Option<String>,
     pub role: Role,
+    /// An account for a program (clients show a "bot" badge).
+    pub is_bot: bool,
     #[serde(serialize_with = "ser_time")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
@@ -53,6 +55,7 @@ impl UserView {
             avatar_url: u.avatar_url.clone(),
             bio: u.bio.clone(),
             role: u.role,
+            is_bot: u.is_bot,
             created_at: u.created_at,
             email: None,
             presence_status: None,

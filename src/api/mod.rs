@@ -17,13 +17,16 @@ pub mod admin_accounts;
 pub mod auth;
 pub mod extract;
 pub mod health;
+pub mod hooks;
 pub mod messages;
 pub mod openapi;
 pub mod rooms;
 pub mod security;
 pub mod social;
 pub mod support;
+pub mod tokens;
 pub mod users;
+pub mod webhooks;
 pub mod ws;
 
 use actix_web::dev::{AppService, HttpServiceFactory};
@@ -42,6 +45,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 /// (`server.admin_bind`).
 pub fn configure(cfg: &mut ServiceConfig, metrics_here: bool) {
     cfg.service(resource(health::health)).service(resource(health::ready));
+    // Outside /api/v1: the URL handed to other programs, whose token is its credential.
+    cfg.service(resource(hooks::post_hook));
     if metrics_here {
         cfg.service(resource(health::metrics));
     }
@@ -63,6 +68,8 @@ pub fn configure(cfg: &mut ServiceConfig, metrics_here: bool) {
             .service(resource(users::get_me).and(users::update_me).and(users::delete_me))
             .service(resource(users::export_me))
             .service(resource(users::change_password))
+            .service(resource(tokens::list_tokens).and(tokens::create_token))
+            .service(resource(tokens::revoke_token))
             .service(resource(users::search_users))
             .service(resource(users::get_user))
             .service(resource(social::list_friends))
@@ -77,6 +84,8 @@ pub fn configure(cfg: &mut ServiceConfig, metrics_here: bool) {
             .service(resource(rooms::list_members).and(rooms::add_members))
             .service(resource(rooms::remove_member).and(rooms::set_member_role))
             .service(resource(rooms::join_room))
+            .service(resource(hooks::list_hooks).and(hooks::create_hook))
+            .service(resource(hooks::delete_hook))
             .service(resource(rooms::mark_read))
             .service(resource(messages::list_messages).and(messages::send_message))
             .service(resource(messages::edit_message).and(messages::delete_message))
@@ -95,7 +104,14 @@ pub fn configure(cfg: &mut ServiceConfig, metrics_here: bool) {
             .service(resource(admin::list_contacts))
             .service(resource(admin::delete_contact))
             .service(resource(admin_accounts::list_mail))
-            .service(resource(admin_accounts::reset_user_password)),
+            .service(resource(admin_accounts::reset_user_password))
+            .service(resource(tokens::list_bots).and(tokens::create_bot))
+            .service(resource(tokens::create_bot_token))
+            .service(resource(tokens::revoke_bot_token))
+            .service(resource(webhooks::list_webhooks).and(webhooks::create_webhook))
+            .service(resource(webhooks::update_webhook).and(webhooks::delete_webhook))
+            .service(resource(webhooks::list_deliveries))
+            .service(resource(webhooks::redeliver)),
     );
 }
 

@@ -10,7 +10,7 @@ use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct WsQuery {
-    /// For browsers, which cannot set headers on a WebSocket: the access token.
+    /// For browsers, which cannot set headers on a WebSocket: the access token (or an API token).
     pub token: Option<String>,
 }
 
@@ -32,5 +32,7 @@ pub async fn connect(
             tracing::error!(error = ?e, "WebSocket upgrade failed");
         }
     })?;
+    // A socket receives every event of the user's rooms: reading, whatever it may send.
+    grant.caller.require(crate::auth::api_token::Scope::Read)?;
     crate::realtime::connection::start(&req, stream, state, grant)
 }

@@ -11,6 +11,11 @@
 //! Each checks the token's signature and expiry, then the account as it is now (one primary-key
 //! read), so bans, deletions, role changes and revocations apply at once to tokens already handed
 //! out. A missing or bad token is 401; a banned account or the wrong role 403.
+//!
+//! The bearer may also be a personal API token (`plt_...`, see [`crate::auth::api_token`]): looked
+//! up by hash with its account (one read), refused when revoked or expired (401), and then held to
+//! its scopes: `read` for `GET`/`HEAD`, `write` for other methods, and `admin` as well on the
+//! routes of [`StaffUser`] and [`AdminUser`] (403 naming the missing scope).
 
 use std::future::Future;
 use std::ops::Deref;
@@ -18,9 +23,10 @@ use std::pin::Pin;
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 
+use crate::auth::api_token::{self, Scope, Scopes};
 use crate::db::models::{Role, User};
 use crate::error::ApiError;
-use crate::ids::UserId;
+use crate::ids::{ApiTokenId, UserId};
 use crate::state::AppState;
 
 /// Who is calling, as services see it: the account as it is now, and its global role. The
@@ -31,6 +37,19 @@ pub struct Caller {
     pub id: UserId,
     pub role: Role,
     pub user: User,
+    /// What the credential reaches: everything for a login session, the token's scopes for an
+    /// API token.
+    pub scopes: Scopes,
+    /// The API token the caller authenticated with, if any.
+    pub api_token: Option<ApiTokenId>,
+}
+
+impl Caller {
+    /// # Errors
+    /// `forbidden` when the caller's API token lacks `scope`.
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.scopes.allows(scope) { Ok(()) } else { Err(api_token::missing(scope)) }
+    }
 }
 
 /// A signed-in caller other than a guest.
@@ -52,20 +71,31 @@ pub struct AdminUser(pub Caller);
 type Extracted<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
 
 /// Authenticates the request, then lets `allowed` judge the role; `refusal` is the 403 message.
+/// `staff_route`: the route is one of the staff's, which an API token reaches only with the
+/// `admin` scope.
 fn extract<T: 'static>(
     req: &HttpRequest,
     allowed: fn(Role) -> bool,
     refusal: &'static str,
+    staff_route: bool,
     wrap: fn(Caller) -> T,
 ) -> Extracted<T> {
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let token = bearer_token(req).map(str::to_owned);
+    let method_scope = match *req.method() {
+        actix_web::http::Method::GET | actix_web::http::Method::HEAD => Scope::Read,
+        _ => Scope::Write,
+    };
     Box::pin(async move {
         let state = state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("AppState missing")))?;
         let token = token.ok_or_else(|| ApiError::Unauthorized("Missing access token.".into()))?;
         let caller = authenticate(&state, &token).await?;
         if !allowed(caller.role) {
             return Err(ApiError::Forbidden(refusal.into()));
+        }
+        caller.require(method_scope)?;
+        if staff_route {
+            caller.require(Scope::Admin)?;
         }
         Ok(wrap(caller))
     })
@@ -76,7 +106,7 @@ impl FromRequest for AuthUser {
     type Future = Extracted<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        extract(req, |r| r != Role::Guest, "Guests can only use their support room.", AuthUser)
+        extract(req, |r| r != Role::Guest, "Guests can only use their support room.", false, AuthUser)
     }
 }
 
@@ -85,7 +115,7 @@ impl FromRequest for AnyUser {
     type Future = Extracted<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        extract(req, |_| true, "", AnyUser)
+        extract(req, |_| true, "", false, AnyUser)
     }
 }
 
@@ -94,7 +124,7 @@ impl FromRequest for StaffUser {
     type Future = Extracted<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        extract(req, Role::is_staff, "Only admins and moderators may do that.", StaffUser)
+        extract(req, Role::is_staff, "Only admins and moderators may do that.", true, StaffUser)
     }
 }
 
@@ -103,7 +133,7 @@ impl FromRequest for AdminUser {
     type Future = Extracted<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        extract(req, |r| r == Role::Admin, "Only admins may do that.", AdminUser)
+        extract(req, |r| r == Role::Admin, "Only admins may do that.", true, AdminUser)
     }
 }
 
@@ -162,6 +192,9 @@ pub struct TokenGrant {
 /// # Errors
 /// As [`authenticate`].
 pub async fn authenticate_until(state: &AppState, token: &str) -> Result<TokenGrant, ApiError> {
+    if api_token::is_api_token(token) {
+        return authenticate_api_token(state, token).await;
+    }
     let invalid = || ApiError::Unauthorized("Invalid or expired access token.".into());
     let claims = state.jwt.verify(token).ok_or_else(invalid)?;
     let mut conn = state.db().await?;
@@ -177,7 +210,46 @@ pub async fn authenticate_until(state: &AppState, token: &str) -> Result<TokenGr
     // mfa.require_for_staff: staff without two-factor act as plain users until they enrol. The
     // row keeps its role (what the WebSocket re-check compares with), the caller acts with this.
     let role = crate::service::mfa::effective_role(state, &mut conn, user.id, user.role).await?;
-    Ok(TokenGrant { caller: Caller { id: user.id, role, user }, expires_at: claims.exp, session: claims.sid })
+    Ok(TokenGrant {
+        caller: Caller { id: user.id, role, user, scopes: Scopes::FULL, api_token: None },
+        expires_at: claims.exp,
+        session: claims.sid,
+    })
+}
+
+/// A WebSocket opened with an API token that never expires still needs an `exp`: the end of
+/// year 9999, which the connection's timer treats as never.
+const NEVER_SECS: u64 = 253_402_300_799;
+
+/// Uses of a token closer together than this record no new `last_used_at`.
+const TOUCH_EVERY_SECS: i64 = 60;
+
+/// As [`authenticate_until`], for a personal API token. Its id serves as the grant's login
+/// session, so revoking the token closes its sockets the way a logout closes a session's.
+async fn authenticate_api_token(state: &AppState, token: &str) -> Result<TokenGrant, ApiError> {
+    let invalid = || ApiError::Unauthorized("Invalid, expired or revoked API token.".into());
+    let hash = api_token::hash(token);
+    let mut conn = state.db().await?;
+    let (row, user) = crate::db::queries::api_tokens::find_by_hash(&mut conn, &hash).await?.ok_or_else(invalid)?;
+    let now = chrono::Utc::now();
+    if row.revoked_at.is_some() || row.expires_at.is_some_and(|t| t <= now) {
+        return Err(invalid());
+    }
+    if user.is_banned() {
+        return Err(ApiError::Forbidden("This account is banned.".into()));
+    }
+    if row.last_used_at.is_none_or(|t| (now - t).num_seconds() >= TOUCH_EVERY_SECS) {
+        crate::db::queries::api_tokens::touch(&mut conn, row.id).await?;
+    }
+    let expires_at = row.expires_at.map_or(NEVER_SECS, |t| u64::try_from(t.timestamp()).unwrap_or(0));
+    let mut scopes = Scopes::from_names(&row.scopes);
+    // The admin scope lapses with the role that granted it.
+    scopes.admin &= user.role.is_staff();
+    Ok(TokenGrant {
+        caller: Caller { id: user.id, role: user.role, user, scopes, api_token: Some(row.id) },
+        expires_at,
+        session: Some(row.id.0),
+    })
 }
 
 /// The token from `Authorization: Bearer <token>`.

@@ -2,6 +2,7 @@
 //! services take and the extractors that produce it and protect routes by role, per-IP rate limiting of the public routes (keyed on the client address
 //! `client_ip` works out behind trusted proxies) and per-account login back-off.
 
+pub mod api_token;
 pub mod client_ip;
 pub mod extractor;
 pub mod jwt;

@@ -620,6 +620,8 @@ async fn churn_rounds(t: Arc<Target>, rounds: usize, conns: usize, concurrency: 
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // reqwest is built with rustls and no provider of its own (plauder's webhooks): install ring.
+    plauder::db::tls::provider();
     let cli = Cli::parse();
     let t = Arc::new(Target::new(&cli.url, cli.pg_pid)?);
     match cli.mode {

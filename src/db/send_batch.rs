@@ -19,11 +19,16 @@
 //! PostgreSQL's CPU per send (docs/benchmarks.md, `scripts/explain-send-batch.sh`). The statement's
 //! generic plan looks every row up by key, so it cannot go bad with the tables' sizes.
 //!
+//! Outgoing webhooks: while some endpoint wants `message.created` (`webhooks::Wanted`, one atomic
+//! load per batch), the batch statement and the events' outbox rows commit in one transaction;
+//! otherwise the batch runs exactly as without webhooks.
+//!
 //! One bad row never fails its neighbours: when the batch statement fails for a reason in its
 //! rows (not a lost connection), the writer inserts the sends one by one, so every good send
 //! commits and only the bad one's sender gets the error.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use diesel_async::AsyncPgConnection;
 use tokio::sync::{mpsc, oneshot};
@@ -33,6 +38,7 @@ use crate::db::models::Message;
 use crate::db::queries::messages::{self as q, NewMessage};
 use crate::error::ApiError;
 use crate::ids::{MessageId, RoomId, UserId};
+use crate::webhooks::Wanted;
 
 /// A send as the writer needs it: owned, since it crosses to the writer task.
 pub struct QueuedSend {
@@ -66,11 +72,11 @@ pub struct SendBatcher {
 impl SendBatcher {
     /// Starts `writers` writer tasks on the current runtime, each inserting at most `max_batch`
     /// messages per statement.
-    pub fn start(pool: PgPool, writers: usize, max_batch: usize) -> Self {
+    pub fn start(pool: PgPool, writers: usize, max_batch: usize, hooks: Arc<Wanted>) -> Self {
         let writers = (0..writers.max(1))
             .map(|_| {
                 let (tx, rx) = mpsc::channel(max_batch.max(1) * 4);
-                actix_web::rt::spawn(run_writer(pool.clone(), rx, max_batch.max(1)));
+                actix_web::rt::spawn(run_writer(pool.clone(), rx, max_batch.max(1), hooks.clone()));
                 tx
             })
             .collect();
@@ -113,14 +119,14 @@ impl Queued {
     }
 }
 
-async fn run_writer(pool: PgPool, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+async fn run_writer(pool: PgPool, mut rx: mpsc::Receiver<Job>, max_batch: usize, hooks: Arc<Wanted>) {
     let mut jobs = Vec::with_capacity(max_batch);
     let mut own: Option<PooledConn> = None;
     while rx.recv_many(&mut jobs, max_batch).await > 0 {
         metrics::histogram!("db_send_batch_size").record(jobs.len() as f64);
         let started = std::time::Instant::now();
         let span = tracing::trace_span!("db.send_batch", size = jobs.len());
-        tracing::Instrument::instrument(write(&pool, &mut own, &mut jobs), span).await;
+        tracing::Instrument::instrument(write(&pool, &mut own, &mut jobs, &hooks), span).await;
         metrics::histogram!("db_send_batch_duration_seconds").record(started.elapsed().as_secs_f64());
     }
     discard(own);
@@ -153,7 +159,7 @@ fn discard(conn: Option<PooledConn>) {
 
 /// Inserts one batch on the writer's own connection (made on first use, and again after a
 /// failure) and answers every job in it.
-async fn write(pool: &PgPool, own: &mut Option<PooledConn>, jobs: &mut Vec<Job>) {
+async fn write(pool: &PgPool, own: &mut Option<PooledConn>, jobs: &mut Vec<Job>, hooks: &Wanted) {
     // A retry racing its original in the same batch would clash with it inside one statement and
     // fail the whole batch; it goes the checked path instead, after the original has committed.
     let mut seen = HashSet::new();
@@ -173,9 +179,9 @@ async fn write(pool: &PgPool, own: &mut Option<PooledConn>, jobs: &mut Vec<Job>)
         })
         .collect();
     let result = match own {
-        Some(conn) => insert(conn, &rows).await,
+        Some(conn) => insert(conn, &rows, hooks).await,
         None => match writer_connection(pool).await {
-            Ok(conn) => insert(own.insert(conn), &rows).await,
+            Ok(conn) => insert(own.insert(conn), &rows, hooks).await,
             Err(e) => Err(Some(e)),
         },
     };
@@ -216,7 +222,7 @@ async fn write(pool: &PgPool, own: &mut Option<PooledConn>, jobs: &mut Vec<Job>)
         Err(Some(error)) => {
             tracing::warn!(error = ?error, size = batch.len(), "send batch failed; inserting its sends one by one");
             metrics::counter!("db_send_batch_isolations_total").increment(1);
-            isolate(pool, batch).await;
+            isolate(pool, batch, hooks).await;
         }
     }
     for job in repeats {
@@ -225,7 +231,7 @@ async fn write(pool: &PgPool, own: &mut Option<PooledConn>, jobs: &mut Vec<Job>)
 }
 
 /// Inserts each send of a failed batch as a batch of one, and answers each with its own outcome.
-async fn isolate(pool: &PgPool, batch: Vec<Job>) {
+async fn isolate(pool: &PgPool, batch: Vec<Job>, hooks: &Wanted) {
     let mut conn = match pool.get().await {
         Ok(conn) => conn,
         Err(e) => {
@@ -245,7 +251,7 @@ async fn isolate(pool: &PgPool, batch: Vec<Job>) {
             reply_to: None,
             client_msg_id: job.send.client_msg_id.as_deref(),
         };
-        let result = insert(&mut conn, std::slice::from_ref(&row)).await;
+        let result = insert(&mut conn, std::slice::from_ref(&row), hooks).await;
         let outcome = match result {
             Ok(mut inserted) => match inserted.pop() {
                 Some(m) => Outcome::Inserted(m),
@@ -262,9 +268,24 @@ async fn isolate(pool: &PgPool, batch: Vec<Job>) {
 }
 
 /// `Err(None)`: a client_msg_id committed meanwhile clashed, and the statement rolled back whole.
-async fn insert(conn: &mut AsyncPgConnection, rows: &[NewMessage<'_>]) -> Result<Vec<Message>, Option<ApiError>> {
+async fn insert(
+    conn: &mut AsyncPgConnection,
+    rows: &[NewMessage<'_>],
+    hooks: &Wanted,
+) -> Result<Vec<Message>, Option<ApiError>> {
     use diesel::result::{DatabaseErrorKind, Error};
-    q::insert_batch(conn, rows).await.map_err(|e| match e {
+    let result = if hooks.wants(crate::webhooks::EventType::MessageCreated) {
+        use diesel_async::AsyncConnection;
+        conn.transaction::<_, Error, _>(async |conn| {
+            let inserted = q::insert_batch(conn, rows).await?;
+            crate::webhooks::enqueue_created(conn, hooks, &inserted).await?;
+            Ok(inserted)
+        })
+        .await
+    } else {
+        q::insert_batch(conn, rows).await
+    };
+    result.map_err(|e| match e {
         Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => None,
         other => Some(other.into()),
     })

@@ -206,7 +206,11 @@ fn read_roots(file: &str) -> Result<RootCertStore, String> {
     Ok(roots)
 }
 
-fn system_roots() -> anyhow::Result<RootCertStore> {
+/// The system's CA roots (also for webhook deliveries over HTTPS).
+///
+/// # Errors
+/// None are found.
+pub fn system_roots() -> anyhow::Result<RootCertStore> {
     let mut roots = RootCertStore::empty();
     let found = rustls_native_certs::load_native_certs();
     roots.add_parsable_certificates(found.certs);

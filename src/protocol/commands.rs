@@ -112,6 +112,22 @@ pub enum Command {
 }
 
 impl Command {
+    /// Whether an API token needs the `write` scope for this command (every command that
+    /// changes something); the rest need only `read`, which opening the socket already did.
+    pub fn needs_write(&self) -> bool {
+        matches!(
+            self,
+            Command::Send(_)
+                | Command::Edit(_)
+                | Command::Delete(_)
+                | Command::ReactionAdd(_)
+                | Command::ReactionRemove(_)
+                | Command::Typing(_)
+                | Command::Read(_)
+                | Command::PresenceSet(_)
+        )
+    }
+
     /// Whether this command spends the per-user message budget (the one REST sends share).
     pub fn is_message_write(&self) -> bool {
         matches!(

@@ -11,6 +11,7 @@ use futures_util::future::LocalBoxFuture;
 use serde::Serialize;
 
 use crate::auth::Caller;
+use crate::auth::api_token::{self, Scope};
 use crate::auth::extractor::{TokenGrant, authenticate_until};
 use crate::db::models::Role;
 use crate::error::{ApiError, ApiResult};
@@ -89,6 +90,9 @@ pub(super) struct Session<'a> {
 pub(super) fn command(session: Session<'_>, command: Command) -> Step {
     let state = session.state.clone();
     let caller = session.caller.clone();
+    if command.needs_write() && !caller.scopes.allows(Scope::Write) {
+        return Step::Done(Err(api_token::missing(Scope::Write)));
+    }
     // Taken when the command arrives, so the turns follow the order the client sent in.
     let mut turn = match &command {
         Command::PresenceSet(_) => session.write_order.take_turn(),

@@ -67,6 +67,7 @@ async fn create_account(state: &AppState, reg: Registration, role: Role) -> ApiR
         display_name: &display_name,
         role,
         password_hash: Some(&hash),
+        is_bot: false,
     };
     users::insert(&mut conn, &new).await.map_err(|e| match unique_violation(&e) {
         Some(c) if c.contains("email") => ApiError::Conflict("That email is already registered.".into()),

@@ -161,16 +161,7 @@ pub enum Actor<'a> {
 
 impl Actor<'_> {
     /// The acting account, none for the command line.
-    pub fn user_id(self) -> Option<UserId> {
-        self.id()
-    }
-
-    /// [`Self::details`] for other services' audit entries.
-    pub fn audit_details(self, details: serde_json::Value) -> serde_json::Value {
-        self.details(details)
-    }
-
-    fn id(self) -> Option<UserId> {
+    pub fn id(self) -> Option<UserId> {
         match self {
             Actor::Admin(caller) => Some(caller.id),
             Actor::CommandLine => None,
@@ -178,7 +169,7 @@ impl Actor<'_> {
     }
 
     /// The audit entry's details, marked when they come from the command line.
-    fn details(self, mut details: serde_json::Value) -> serde_json::Value {
+    pub fn details(self, mut details: serde_json::Value) -> serde_json::Value {
         if let (Actor::CommandLine, Some(map)) = (self, details.as_object_mut()) {
             map.insert("via".to_owned(), json!("cli"));
         }

@@ -34,6 +34,10 @@ pub enum Action {
     RoomDeleted,
     SupportClosed,
     ContactDeleted,
+    BotCreated,
+    WebhookCreated,
+    WebhookUpdated,
+    WebhookDeleted,
 }
 
 impl Action {
@@ -53,6 +57,10 @@ impl Action {
             Action::RoomDeleted => "room.deleted",
             Action::SupportClosed => "support.session_closed",
             Action::ContactDeleted => "contact.deleted",
+            Action::BotCreated => "bot.created",
+            Action::WebhookCreated => "webhook.created",
+            Action::WebhookUpdated => "webhook.updated",
+            Action::WebhookDeleted => "webhook.deleted",
         }
     }
 
@@ -63,7 +71,8 @@ impl Action {
             | Action::UserUnbanned
             | Action::UserPasswordReset
             | Action::UserTokensRevoked
-            | Action::UserDeleted => "user",
+            | Action::UserDeleted
+            | Action::BotCreated => "user",
             Action::MessageDeleted => "message",
             Action::RoomUpdated
             | Action::RoomMembersAdded
@@ -72,6 +81,7 @@ impl Action {
             | Action::RoomDeleted => "room",
             Action::SupportClosed => "support_session",
             Action::ContactDeleted => "contact",
+            Action::WebhookCreated | Action::WebhookUpdated | Action::WebhookDeleted => "webhook",
         }
     }
 }
@@ -125,7 +135,9 @@ pub struct AuditEntryView {
     /// `user.role_changed`, `user.banned`, `user.unbanned`, `user.password_reset`,
     /// `user.tokens_revoked`, `user.deleted`, `message.deleted`, `room.updated`,
     /// `room.members_added`, `room.member_removed`, `room.member_role_changed`, `room.deleted`,
-    /// `support.session_closed` or `contact.deleted`.
+    /// `support.session_closed`, `contact.deleted`, `bot.created`, `webhook.created`,
+    /// `webhook.updated`, `webhook.deleted` or `webhook.disabled` (by the delivery worker, after a
+    /// run of failures; no actor).
     pub action: String,
     /// `user`, `message`, `room`, `support_session` or `contact`.
     pub target_type: String,

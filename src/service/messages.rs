@@ -20,6 +20,7 @@ use crate::service::rooms::direct_pair;
 use crate::service::turn::Turn;
 use crate::state::AppState;
 use crate::views::MessageView;
+use crate::webhooks::{self, Event, EventType};
 
 /// Longest body, in Unicode code points.
 pub const MAX_BODY_CHARS: usize = 4000;
@@ -170,7 +171,7 @@ pub async fn send_in_turn(
         }
     }
     let first_response = access.room.kind == RoomKind::Support && caller.role.is_staff();
-    let (sender_id, notify) = (caller.id, state.notify.clone());
+    let (sender_id, notify, hooks) = (caller.id, state.notify.clone(), state.webhooks.clone());
     uncancelled(async move {
         let new = NewMessage {
             id,
@@ -180,7 +181,18 @@ pub async fn send_in_turn(
             reply_to: req.reply_to,
             client_msg_id: req.client_msg_id.as_deref(),
         };
-        match q::insert_next(&mut conn, &new).await {
+        // With a webhook wanting it, the message and its outbox rows commit together.
+        let inserted = if hooks.wants(EventType::MessageCreated) {
+            conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+                let m = q::insert_next(conn, &new).await?;
+                webhooks::enqueue_created(conn, &hooks, std::slice::from_ref(&m)).await?;
+                Ok(m)
+            })
+            .await
+        } else {
+            q::insert_next(&mut conn, &new).await
+        };
+        match inserted {
             Ok(m) => {
                 if first_response {
                     crate::service::support::answered(&mut conn, room_id).await;
@@ -343,13 +355,19 @@ pub async fn edit(state: &AppState, caller: &Caller, id: MessageId, body: &str) 
         return Err(deleted());
     }
     let room_id = m.room_id;
+    let hooks = state.webhooks.clone();
     let changed = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             let current = lock_and_reload(conn, room_id, id).await?;
             if current.deleted_at.is_some() {
                 return Err(deleted());
             }
-            Ok(q::change(conn, room_id, id, Change::Edit(body)).await?)
+            let changed = q::change(conn, room_id, id, Change::Edit(body)).await?;
+            if hooks.wants(EventType::MessageEdited) {
+                let event = Event::message(EventType::MessageEdited, &MessageView::new(changed.clone(), &[]));
+                webhooks::enqueue(conn, &hooks, vec![event]).await?;
+            }
+            Ok(changed)
         })
         .await?;
     let view = view(&mut conn, changed).await?;
@@ -386,6 +404,7 @@ pub async fn delete(state: &AppState, caller: &Caller, id: MessageId) -> ApiResu
     let room_id = m.room_id;
     // Removal by global staff of someone else's message is moderation, and goes on the record.
     let audited = (!own && caller.role.is_staff()).then_some((caller.id, m.sender_id));
+    let hooks = state.webhooks.clone();
     let tombstone = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             let current = lock_and_reload(conn, room_id, id).await?;
@@ -398,7 +417,12 @@ pub async fn delete(state: &AppState, caller: &Caller, id: MessageId) -> ApiResu
                 let details = serde_json::json!({ "room_id": room_id, "sender_id": sender_id });
                 audit::record(conn, actor, audit::Action::MessageDeleted, id, details).await?;
             }
-            Ok((q::change(conn, room_id, id, Change::Delete).await?, true))
+            let tombstone = q::change(conn, room_id, id, Change::Delete).await?;
+            if hooks.wants(EventType::MessageDeleted) {
+                let event = Event::message(EventType::MessageDeleted, &MessageView::new(tombstone.clone(), &[]));
+                webhooks::enqueue(conn, &hooks, vec![event]).await?;
+            }
+            Ok((tombstone, true))
         })
         .await?;
     let (tombstone, changed) = tombstone;

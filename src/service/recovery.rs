@@ -95,8 +95,8 @@ pub async fn admin_reset(state: &AppState, by: Actor<'_>, id: UserId, send_mail:
     if user.role == Role::Guest {
         return Err(ApiError::validation("id", "Guests are support visitors and have no password."));
     }
-    let details = by.audit_details(json!({ "method": if send_mail { "mail" } else { "link" } }));
-    let actor = by.user_id();
+    let details = by.details(json!({ "method": if send_mail { "mail" } else { "link" } }));
+    let actor = by.id();
     let link = conn
         .transaction::<_, ApiError, _>(async |conn| {
             let link = issue(state, conn, &user, true, send_mail).await?;

@@ -165,6 +165,7 @@ pub async fn open(
                     display_name: &name,
                     role: Role::Guest,
                     password_hash: None,
+                    is_bot: false,
                 },
             )
             .await?;

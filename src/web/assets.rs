@@ -65,6 +65,8 @@ static ASSETS: &[Asset] = &[
     asset!("admin/audit.js", JS),
     asset!("admin/contacts.js", JS),
     asset!("admin/mail.js", JS),
+    asset!("admin/bots.js", JS),
+    asset!("admin/webhooks.js", JS),
     asset!("widget/widget.js", JS),
     asset!("widget/widget.css", CSS),
 ];

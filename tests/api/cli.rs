@@ -455,3 +455,18 @@ async fn retention_run_deletes_what_is_past_its_age_and_prints_the_counts() {
         assert_eq!(line["fields"][kind], 0, "{line}");
     }
 }
+
+#[actix_web::test]
+async fn bot_create_prints_a_token_that_authenticates_as_the_bot() {
+    let app = spawn_app().await;
+    let out = run(&app, &["bot", "create", "--username", "ci-bot", "--display-name", "CI"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("created bot ci-bot"), "{text}");
+    let token = text.lines().last().unwrap().trim();
+    let me: Value = app.me(token).await.json().await.unwrap();
+    assert_eq!((me["username"].as_str(), me["is_bot"].as_bool()), (Some("ci-bot"), Some(true)), "{me}");
+    // A bad name is refused with the validation message.
+    let out = run(&app, &["bot", "create", "--username", "x"]);
+    assert!(!out.status.success() && stderr(&out).contains("Username must be"), "{}", stderr(&out));
+}

@@ -3,6 +3,7 @@
 
 mod account_data;
 mod admin;
+mod api_tokens;
 mod auth;
 mod authorization;
 mod bad_input;
@@ -21,6 +22,7 @@ mod helpers;
 mod hostile;
 mod i18n;
 mod mail;
+mod incoming_hooks;
 mod messages;
 mod mfa;
 mod moderation;
@@ -38,6 +40,7 @@ mod tokens;
 mod traces;
 mod users;
 mod web;
+mod webhooks;
 mod ws_delivery;
 mod ws_presence;
 mod ws_protocol;

@@ -255,7 +255,7 @@ async fn a_poisoned_send_in_a_batch_fails_alone_and_every_good_send_commits() {
     let b = app.group(&bob, "b", &[]).await;
     // One writer of its own, so everything submitted below queues up while it waits and becomes
     // one batch statement. Validation is bypassed: PostgreSQL refuses the NUL, failing the statement.
-    let batcher = SendBatcher::start(app.state.pool.clone(), 1, 64);
+    let batcher = SendBatcher::start(app.state.pool.clone(), 1, 64, app.state.webhooks.clone());
     let send = |room: Uuid, sender: Uuid, body: &str| QueuedSend {
         id: MessageId::new(),
         room_id: room.into(),

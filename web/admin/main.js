@@ -12,6 +12,8 @@ import { ModerationView } from './moderation.js';
 import { AuditView } from './audit.js';
 import { ContactsView } from './contacts.js';
 import { MailView } from './mail.js';
+import { BotsView } from './bots.js';
+import { WebhooksView } from './webhooks.js';
 
 // Its own session key: signing in here (or being refused) never touches the chat app's session.
 const client = new PlauderClient({ storageKey: 'plauder.admin.session' });
@@ -26,6 +28,8 @@ const VIEWS = [
   { id: 'audit', label: () => t('admin.nav.audit'), admin: true, View: AuditView },
   { id: 'contacts', label: () => t('admin.nav.contacts'), admin: false, View: ContactsView },
   { id: 'mail', label: () => t('admin.nav.mail'), admin: true, View: MailView },
+  { id: 'bots', label: () => t('admin.nav.bots'), admin: true, View: BotsView },
+  { id: 'webhooks', label: () => t('admin.nav.webhooks'), admin: true, View: WebhooksView },
 ];
 
 applyLang();

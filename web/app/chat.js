@@ -260,7 +260,7 @@ export class ChatView {
       !grouped && !mine ? avatar(store.users.get(m.sender_id) ?? { id: m.sender_id, display_name: store.name(m.sender_id) }, undefined, 'small') : h('span.avatar-gap'),
       h(
         'div.msg-main',
-        grouped ? null : h('div.meta', h('span.author', mine ? t('msg.you') : store.name(m.sender_id)), h('time', { datetime: m.created_at, title: fullDate(m.created_at) }, timeOfDay(m.created_at))),
+        grouped ? null : h('div.meta', h('span.author', mine ? t('msg.you') : store.name(m.sender_id)), store.users.get(m.sender_id)?.is_bot ? h('span.bot-badge', { title: t('msg.bot_title') }, t('msg.bot_badge')) : null, h('time', { datetime: m.created_at, title: fullDate(m.created_at) }, timeOfDay(m.created_at))),
         h(
           'div.bubble',
           m.reply_to

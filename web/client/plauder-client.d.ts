@@ -40,6 +40,8 @@ export interface User {
   avatar_url: string | null;
   bio: string | null;
   role: Role;
+  /** An account for a program (a bot); show it with a badge. */
+  is_bot: boolean;
   created_at: Timestamp;
   /** Only on the caller's own user object. */
   email?: string;

@@ -47,20 +47,24 @@ macro_rules! text_enum {
 }
 
 pub mod account;
+pub mod api_token;
 pub mod message;
 pub mod refresh_token;
 pub mod room;
 pub mod social;
 pub mod support;
 pub mod user;
+pub mod webhook;
 
 pub use account::{
     Language, NewMail, NewMfaChallenge, NewPasswordResetToken, NewRecoveryCode, PasswordResetToken, QueuedMail,
     UserTotp,
 };
+pub use api_token::{ApiToken, NewApiToken};
 pub use message::{Message, Reaction};
 pub use refresh_token::{NewRefreshToken, RefreshToken};
 pub use room::{MemberRole, NewRoom, NewRoomMember, Room, RoomChanges, RoomKind, RoomMember};
 pub use social::{Block, FriendRequest};
 pub use support::{AuditEntry, Contact, NewAuditEntry, NewContact, NewSupportSession, SupportSession, SupportStatus};
 pub use user::{ChosenStatus, NewUser, PresenceVisibility, Role, User, UserChanges};
+pub use webhook::{Attempt, IncomingHook, NewIncomingHook, NewWebhookEndpoint, OutboxRow, WebhookEndpoint};

@@ -86,6 +86,8 @@ pub struct User {
     pub updated_at: DateTime<Utc>,
     pub presence_status: ChosenStatus,
     pub presence_visibility: PresenceVisibility,
+    /// An account for a program, made by an admin; shown with a "bot" badge.
+    pub is_bot: bool,
 }
 
 impl User {
@@ -103,6 +105,7 @@ pub struct NewUser<'a> {
     pub display_name: &'a str,
     pub role: Role,
     pub password_hash: Option<&'a str>,
+    pub is_bot: bool,
 }
 
 /// A profile update: an outer `None` leaves the column alone, `Some(None)` clears it.

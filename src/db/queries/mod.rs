@@ -1,9 +1,11 @@
 //! Queries, one file per table or close group. Each takes `&mut AsyncPgConnection` so services can
 //! run several in one transaction; none knows about HTTP or the protocol's errors.
 
+pub mod api_tokens;
 pub mod audit_log;
 pub mod contacts;
 pub mod mail_queue;
+pub mod incoming_hooks;
 pub mod messages;
 pub mod mfa;
 pub mod password_resets;
@@ -14,3 +16,4 @@ pub mod social;
 pub mod stats;
 pub mod support;
 pub mod users;
+pub mod webhooks;

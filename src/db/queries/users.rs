@@ -69,6 +69,11 @@ pub async fn set_password_hash(conn: &mut AsyncPgConnection, id: UserId, hash: &
     diesel::update(users::table.find(id)).set(users::password_hash.eq(hash)).execute(conn).await
 }
 
+/// Every bot account, by username.
+pub async fn list_bots(conn: &mut AsyncPgConnection) -> QueryResult<Vec<User>> {
+    users::table.filter(users::is_bot).order(lower(users::username)).select(User::as_select()).load(conn).await
+}
+
 /// Escapes LIKE's wildcards so user input matches literally.
 pub fn escape_like(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -218,7 +223,8 @@ pub struct Standing {
     /// Every room the account is a member of.
     #[diesel(sql_type = diesel::sql_types::Array<diesel::sql_types::Uuid>)]
     pub room_ids: Vec<RoomId>,
-    /// Those of the asked-about login sessions (refresh-token families) that were logged out.
+    /// Those of the asked-about login sessions (refresh-token families, or API tokens, whose ids
+    /// serve as their sockets' sessions) that were logged out or revoked.
     #[diesel(sql_type = diesel::sql_types::Array<diesel::sql_types::Uuid>)]
     pub ended_sessions: Vec<uuid::Uuid>,
 }
@@ -239,8 +245,11 @@ pub async fn standings(
     diesel::sql_query(
         "SELECT u.id, u.role, u.token_version, u.banned_at IS NOT NULL AS banned, \
                 ARRAY(SELECT m.room_id FROM room_members m WHERE m.user_id = u.id) AS room_ids, \
-                ARRAY(SELECT DISTINCT t.family_id FROM refresh_tokens t \
-                      WHERE t.family_id = ANY($2) AND t.user_id = u.id AND t.revoked_at IS NOT NULL) \
+                ARRAY(SELECT t.family_id FROM refresh_tokens t \
+                      WHERE t.family_id = ANY($2) AND t.user_id = u.id AND t.revoked_at IS NOT NULL \
+                      UNION \
+                      SELECT a.id FROM api_tokens a \
+                      WHERE a.id = ANY($2) AND a.user_id = u.id AND a.revoked_at IS NOT NULL) \
                     AS ended_sessions \
          FROM users u WHERE u.id = ANY($1)",
     )

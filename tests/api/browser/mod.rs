@@ -10,6 +10,7 @@ mod accounts;
 mod admin;
 pub mod axe;
 mod chat;
+mod integrations;
 pub mod webdriver;
 pub mod widget;
 

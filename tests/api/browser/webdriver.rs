@@ -71,7 +71,11 @@ impl Driver {
         let driver = Self {
             child,
             url: format!("http://127.0.0.1:{port}"),
-            http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client"),
+            http: {
+                // reqwest's TLS (compiled in for plauder's webhooks) needs the process's provider.
+                plauder::db::tls::provider();
+                reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client")
+            },
             chromium: find_program(&["chromium", "chromium-browser", "google-chrome"]),
         };
         let deadline = Instant::now() + Duration::from_secs(20);

@@ -1,0 +1,278 @@
+//! Queries on `webhook_endpoints`, `webhook_outbox` and `webhook_attempts`. The delivery worker's
+//! statements are hand-written SQL: diesel's builder has no `FOR UPDATE ... SKIP LOCKED` with
+//! `NOT EXISTS` over the same table, nor `unnest` of several arrays.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Integer, Jsonb, Nullable, Text, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::db::models::{Attempt, NewWebhookEndpoint, OutboxRow, WebhookEndpoint};
+use crate::schema::{webhook_attempts, webhook_endpoints, webhook_outbox};
+use crate::webhooks::Event;
+
+#[derive(QueryableByName)]
+struct Name {
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+/// The event types some enabled endpoint wants.
+pub async fn wanted_event_types(conn: &mut AsyncPgConnection) -> QueryResult<Vec<String>> {
+    let rows: Vec<Name> =
+        diesel::sql_query("SELECT DISTINCT unnest(event_types) AS name FROM webhook_endpoints WHERE enabled")
+            .load(conn)
+            .await?;
+    Ok(rows.into_iter().map(|r| r.name).collect())
+}
+
+/// One outbox row per event and enabled endpoint that wants it, in the events' order (the
+/// serial ids the worker orders by follow it).
+pub async fn enqueue(conn: &mut AsyncPgConnection, events: &[Event]) -> QueryResult<usize> {
+    let ids: Vec<Uuid> =
+        events.iter().map(|e| e.payload["id"].as_str().and_then(|s| s.parse().ok()).unwrap_or_default()).collect();
+    let types: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    let rooms: Vec<Option<Uuid>> = events.iter().map(|e| e.room_id.map(|r| r.0)).collect();
+    let payloads: Vec<&serde_json::Value> = events.iter().map(|e| &e.payload).collect();
+    diesel::sql_query(
+        "INSERT INTO webhook_outbox (endpoint_id, event_id, event_type, room_id, payload) \
+         SELECT e.id, x.event_id, x.event_type, x.room_id, x.payload \
+         FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::jsonb[]) WITH ORDINALITY \
+              AS x(event_id, event_type, room_id, payload, ord) \
+         JOIN webhook_endpoints e ON e.enabled AND x.event_type = ANY(e.event_types) \
+              AND (e.room_id IS NULL OR e.room_id = x.room_id) \
+         ORDER BY x.ord, e.id",
+    )
+    .bind::<Array<SqlUuid>, _>(ids)
+    .bind::<Array<Text>, _>(types)
+    .bind::<Array<Nullable<SqlUuid>>, _>(rooms)
+    .bind::<Array<Jsonb>, _>(payloads)
+    .execute(conn)
+    .await
+}
+
+/// A delivery the worker holds (its row locked until the worker's transaction ends).
+#[derive(Debug, QueryableByName)]
+pub struct Due {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = SqlUuid)]
+    pub endpoint_id: Uuid,
+    #[diesel(sql_type = Integer)]
+    pub attempts: i32,
+    /// The payload as it is sent (and signed).
+    #[diesel(sql_type = Text)]
+    pub body: String,
+    #[diesel(sql_type = Text)]
+    pub url: String,
+    #[diesel(sql_type = Text)]
+    pub secret: String,
+}
+
+/// Takes up to `limit` deliveries that are due: of each endpoint and room only the oldest pending
+/// one (so a room's events reach an endpoint in order, a retry holding back the ones after it),
+/// skipping rows another worker holds.
+pub async fn claim_due(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec<Due>> {
+    diesel::sql_query(
+        "SELECT o.id, o.endpoint_id, o.attempts, o.payload::text AS body, e.url, e.secret \
+         FROM webhook_outbox o JOIN webhook_endpoints e ON e.id = o.endpoint_id \
+         WHERE o.state = 'pending' AND e.enabled AND o.next_attempt_at <= now() \
+           AND NOT EXISTS (SELECT 1 FROM webhook_outbox p \
+                           WHERE p.endpoint_id = o.endpoint_id AND p.room_id IS NOT DISTINCT FROM o.room_id \
+                             AND p.state = 'pending' AND p.id < o.id) \
+         ORDER BY o.id LIMIT $1 \
+         FOR UPDATE OF o SKIP LOCKED",
+    )
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .await
+}
+
+/// Logs an attempt.
+pub async fn record_attempt(
+    conn: &mut AsyncPgConnection,
+    outbox_id: i64,
+    status_code: Option<i32>,
+    latency_ms: i32,
+    error: Option<&str>,
+) -> QueryResult<usize> {
+    diesel::insert_into(webhook_attempts::table)
+        .values((
+            webhook_attempts::outbox_id.eq(outbox_id),
+            webhook_attempts::status_code.eq(status_code),
+            webhook_attempts::latency_ms.eq(latency_ms),
+            webhook_attempts::error.eq(error),
+        ))
+        .execute(conn)
+        .await
+}
+
+/// A delivery that succeeded: the row is done, and its endpoint's failure run ends.
+pub async fn mark_delivered(conn: &mut AsyncPgConnection, outbox_id: i64, endpoint_id: Uuid) -> QueryResult<()> {
+    diesel::update(webhook_outbox::table.find(outbox_id))
+        .set((
+            webhook_outbox::state.eq("delivered"),
+            webhook_outbox::attempts.eq(webhook_outbox::attempts + 1),
+            webhook_outbox::delivered_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await?;
+    diesel::update(webhook_endpoints::table.find(endpoint_id))
+        .set(webhook_endpoints::consecutive_failures.eq(0))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A delivery that failed: retried at `next_at`; the endpoint's failure run grows, and at
+/// `max_failures` the endpoint is disabled. Returns whether this failure disabled it.
+pub async fn mark_failed(
+    conn: &mut AsyncPgConnection,
+    outbox_id: i64,
+    endpoint_id: Uuid,
+    next_at: DateTime<Utc>,
+    max_failures: i32,
+    reason: &str,
+) -> QueryResult<bool> {
+    diesel::update(webhook_outbox::table.find(outbox_id))
+        .set((webhook_outbox::attempts.eq(webhook_outbox::attempts + 1), webhook_outbox::next_attempt_at.eq(next_at)))
+        .execute(conn)
+        .await?;
+    let run: Option<Run> = diesel::sql_query(
+        "UPDATE webhook_endpoints SET consecutive_failures = consecutive_failures + 1, \
+             enabled = enabled AND consecutive_failures + 1 < $2, \
+             disabled_at = CASE WHEN enabled AND consecutive_failures + 1 >= $2 THEN now() ELSE disabled_at END, \
+             disabled_reason = CASE WHEN enabled AND consecutive_failures + 1 >= $2 THEN $3 ELSE disabled_reason END \
+         WHERE id = $1 RETURNING consecutive_failures, enabled",
+    )
+    .bind::<SqlUuid, _>(endpoint_id)
+    .bind::<Integer, _>(max_failures)
+    .bind::<Text, _>(reason)
+    .get_result(conn)
+    .await
+    .optional()?;
+    // The worker only takes rows of enabled endpoints, so the run reaches the bound exactly once.
+    Ok(run.is_some_and(|r| !r.enabled && r.consecutive_failures == max_failures))
+}
+
+#[derive(QueryableByName)]
+struct Run {
+    #[diesel(sql_type = Integer)]
+    consecutive_failures: i32,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    enabled: bool,
+}
+
+pub async fn insert_endpoint(
+    conn: &mut AsyncPgConnection,
+    new: &NewWebhookEndpoint<'_>,
+) -> QueryResult<WebhookEndpoint> {
+    diesel::insert_into(webhook_endpoints::table)
+        .values(new)
+        .returning(WebhookEndpoint::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn list_endpoints(conn: &mut AsyncPgConnection) -> QueryResult<Vec<WebhookEndpoint>> {
+    webhook_endpoints::table
+        .order((webhook_endpoints::created_at, webhook_endpoints::id))
+        .select(WebhookEndpoint::as_select())
+        .load(conn)
+        .await
+}
+
+pub async fn find_endpoint(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<WebhookEndpoint>> {
+    webhook_endpoints::table.find(id).select(WebhookEndpoint::as_select()).first(conn).await.optional()
+}
+
+/// Enables (ending the failure run) or disables an endpoint by hand.
+pub async fn set_enabled(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    enabled: bool,
+) -> QueryResult<Option<WebhookEndpoint>> {
+    let target = webhook_endpoints::table.find(id);
+    let query = if enabled {
+        diesel::update(target)
+            .set((
+                webhook_endpoints::enabled.eq(true),
+                webhook_endpoints::consecutive_failures.eq(0),
+                webhook_endpoints::disabled_at.eq(None::<DateTime<Utc>>),
+                webhook_endpoints::disabled_reason.eq(None::<String>),
+            ))
+            .returning(WebhookEndpoint::as_returning())
+            .get_result(conn)
+            .await
+    } else {
+        diesel::update(target)
+            .set((
+                webhook_endpoints::enabled.eq(false),
+                webhook_endpoints::disabled_at.eq(diesel::dsl::now),
+                webhook_endpoints::disabled_reason.eq("disabled by an admin"),
+            ))
+            .returning(WebhookEndpoint::as_returning())
+            .get_result(conn)
+            .await
+    };
+    query.optional()
+}
+
+pub async fn delete_endpoint(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<usize> {
+    diesel::delete(webhook_endpoints::table.find(id)).execute(conn).await
+}
+
+/// An endpoint's latest deliveries, newest first, with their attempts.
+pub async fn deliveries(
+    conn: &mut AsyncPgConnection,
+    endpoint_id: Uuid,
+    limit: i64,
+) -> QueryResult<Vec<(OutboxRow, Vec<Attempt>)>> {
+    let rows: Vec<OutboxRow> = webhook_outbox::table
+        .filter(webhook_outbox::endpoint_id.eq(endpoint_id))
+        .order(webhook_outbox::id.desc())
+        .limit(limit)
+        .select(OutboxRow::as_select())
+        .load(conn)
+        .await?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let attempts: Vec<Attempt> = webhook_attempts::table
+        .filter(webhook_attempts::outbox_id.eq_any(&ids))
+        .order(webhook_attempts::id)
+        .select(Attempt::as_select())
+        .load(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let mine = attempts.iter().filter(|a| a.outbox_id == r.id).cloned().collect();
+            (r, mine)
+        })
+        .collect())
+}
+
+/// "Send again": a new pending copy of a delivery (same event id, so receivers can tell), queued
+/// behind the endpoint's other pending events of its room. `None` when there is no such delivery.
+pub async fn redeliver(conn: &mut AsyncPgConnection, outbox_id: i64) -> QueryResult<Option<i64>> {
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    let row: Option<Id> = diesel::sql_query(
+        "INSERT INTO webhook_outbox (endpoint_id, event_id, event_type, room_id, payload) \
+         SELECT endpoint_id, event_id, event_type, room_id, payload FROM webhook_outbox WHERE id = $1 \
+         RETURNING id",
+    )
+    .bind::<BigInt, _>(outbox_id)
+    .get_result(conn)
+    .await
+    .optional()?;
+    Ok(row.map(|r| r.id))
+}
+
+/// The endpoint a delivery belongs to.
+pub async fn endpoint_of(conn: &mut AsyncPgConnection, outbox_id: i64) -> QueryResult<Option<Uuid>> {
+    webhook_outbox::table.find(outbox_id).select(webhook_outbox::endpoint_id).first(conn).await.optional()
+}

@@ -1,0 +1,269 @@
+//! Personal API tokens and bot accounts: scopes over REST and the WebSocket, revocation (REST at
+//! once, sockets closed with 4001), expiry, and bots made by admins posting with a badge.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, TestUser, assert_error, spawn_app, spawn_app_with, user_with_role, uuid_of};
+
+/// Creates a token for `user` with these scopes; returns (value, id).
+pub async fn token(app: &TestApp, user: &TestUser, scopes: &[&str]) -> (String, uuid::Uuid) {
+    let res =
+        app.post("/api/v1/users/me/tokens", Some(&user.access_token), json!({"name": "ci", "scopes": scopes})).await;
+    assert_eq!(res.status(), StatusCode::CREATED, "create a token");
+    let body: Value = res.json().await.unwrap();
+    (body["token"].as_str().unwrap().to_owned(), uuid_of(&body["id"]))
+}
+
+/// Creates a bot as `admin`; returns (bot id, token value).
+pub async fn bot(app: &TestApp, admin: &TestUser, username: &str) -> (uuid::Uuid, String) {
+    let res = app.post("/api/v1/admin/bots", Some(&admin.access_token), json!({"username": username})).await;
+    assert_eq!(res.status(), StatusCode::CREATED, "create a bot");
+    let body: Value = res.json().await.unwrap();
+    (uuid_of(&body["user"]["id"]), body["token"]["token"].as_str().unwrap().to_owned())
+}
+
+#[actix_web::test]
+async fn a_token_is_shown_once_works_as_a_bearer_and_is_listed_with_its_last_use() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let res = app
+        .post(
+            "/api/v1/users/me/tokens",
+            Some(&ada.access_token),
+            json!({"name": "backup script", "scopes": ["read", "write"], "expires_in_days": 30}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let created: Value = res.json().await.unwrap();
+    let value = created["token"].as_str().unwrap();
+    assert!(value.starts_with("plt_") && value.len() > 40, "{created}");
+    assert_eq!(created["scopes"], json!(["read", "write"]));
+    assert!(created["expires_at"].is_string() && created["last_used_at"].is_null(), "{created}");
+
+    let me: Value = app.me(value).await.json().await.unwrap();
+    assert_eq!(me["username"], "ada");
+    assert_eq!(me["is_bot"], false);
+
+    let list: Value = app.get("/api/v1/users/me/tokens", Some(&ada.access_token)).await.json().await.unwrap();
+    let listed = &list["tokens"][0];
+    assert_eq!(listed["name"], "backup script");
+    assert!(value.starts_with(listed["hint"].as_str().unwrap()), "{listed}");
+    assert!(listed.get("token").is_none(), "the value is never listed: {listed}");
+    assert!(listed["last_used_at"].is_string(), "the use was recorded: {listed}");
+    // Only the hash is stored.
+    let stored =
+        app.count(&format!("SELECT count(*) AS n FROM api_tokens WHERE token_hash = sha256('{value}'::bytea)")).await;
+    assert_eq!(stored, 1);
+}
+
+#[actix_web::test]
+async fn a_read_only_token_reads_but_cannot_write_over_rest_or_the_websocket() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let room = app.group(&ada, "r", &[]).await;
+    let (read_only, _) = token(&app, &ada, &["read"]).await;
+
+    let res = app.get(&format!("/api/v1/rooms/{room}/messages"), Some(&read_only)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app.post(&format!("/api/v1/rooms/{room}/messages"), Some(&read_only), json!({"body": "hi"})).await;
+    let body = assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    assert!(body["error"]["message"].as_str().unwrap().contains("'write' scope"), "{body}");
+
+    let mut ws = app.ws(&read_only).await;
+    let reply = ws.command("message.send", json!({"room_id": room, "body": "hi"})).await;
+    assert_eq!((reply["ok"].clone(), reply["error"]["code"].clone()), (json!(false), json!("forbidden")), "{reply}");
+    let reply = ws.command("sync", json!({"room_id": room, "since_seq": 0})).await;
+    assert_eq!(reply["ok"], true, "{reply}");
+    // Events still arrive: it reads.
+    app.send(&ada, room, "from the session").await;
+    let event = ws.event("message.new").await;
+    assert_eq!(event["message"]["body"], "from the session");
+    assert_eq!(app.count(&format!("SELECT count(*) AS n FROM messages WHERE room_id = '{room}'")).await, 1);
+
+    // A write-only token cannot open a socket (it would read every event).
+    let (write_only, _) = token(&app, &ada, &["write"]).await;
+    assert!(app.ws_raw(&write_only).await.is_err(), "upgrade refused");
+    assert_eq!(
+        app.post(&format!("/api/v1/rooms/{room}/messages"), Some(&write_only), json!({"body": "w"})).await.status(),
+        StatusCode::CREATED
+    );
+    assert_error(app.get("/api/v1/rooms", Some(&write_only)).await, StatusCode::FORBIDDEN, "forbidden").await;
+}
+
+#[actix_web::test]
+async fn revoking_a_token_refuses_it_at_once_and_closes_its_sockets_with_4001() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let (value, id) = token(&app, &ada, &["read", "write"]).await;
+    let (other, _) = token(&app, &ada, &["read"]).await;
+    let mut ws = app.ws(&value).await;
+    let mut session_ws = app.ws(&ada.access_token).await;
+
+    let res = app.delete(&format!("/api/v1/users/me/tokens/{id}"), Some(&ada.access_token)).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(ws.closed_with().await, 4001);
+    assert_error(app.me(&value).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert!(app.ws_raw(&value).await.is_err());
+    // Only that token: the session and the other token go on.
+    assert_eq!(app.me(&other).await.status(), StatusCode::OK);
+    assert_eq!(session_ws.command("ping", json!({})).await["ok"], true);
+    let list: Value = app.get("/api/v1/users/me/tokens", Some(&ada.access_token)).await.json().await.unwrap();
+    let revoked = list["tokens"].as_array().unwrap().iter().find(|t| uuid_of(&t["id"]) == id).unwrap().clone();
+    assert!(revoked["revoked_at"].is_string(), "{revoked}");
+    // Another user's token id is not found, nor is a revoked one made any different.
+    let bob = app.register("bob").await;
+    assert_error(
+        app.delete(&format!("/api/v1/users/me/tokens/{id}"), Some(&bob.access_token)).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn a_token_revoked_behind_the_servers_back_is_closed_by_the_periodic_recheck() {
+    let app = spawn_app_with(|s| s.realtime.revalidate_interval_ms = 300).await;
+    let ada = app.register("ada").await;
+    let (value, id) = token(&app, &ada, &["read"]).await;
+    let mut ws = app.ws(&value).await;
+    // As if the revocation's message were lost: only the database knows.
+    app.sql(&format!("UPDATE api_tokens SET revoked_at = now() WHERE id = '{id}'")).await;
+    assert_eq!(ws.closed_with().await, 4001);
+}
+
+#[actix_web::test]
+async fn an_expired_token_is_refused_and_bad_values_are_401() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let (value, id) = token(&app, &ada, &["read"]).await;
+    app.sql(&format!("UPDATE api_tokens SET expires_at = now() - interval '1 second' WHERE id = '{id}'")).await;
+    let body = assert_error(app.me(&value).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert!(body["error"]["message"].as_str().unwrap().contains("API token"), "{body}");
+    assert!(app.ws_raw(&value).await.is_err());
+    for bad in ["plt_", "plt_nope", &format!("{value}x")] {
+        assert_error(app.me(bad).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+}
+
+#[actix_web::test]
+async fn bad_token_requests_get_validation_errors() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    for (body, field) in [
+        (json!({"name": "", "scopes": ["read"]}), "name"),
+        (json!({"name": "x".repeat(101), "scopes": ["read"]}), "name"),
+        (json!({"name": "n", "scopes": []}), "scopes"),
+        (json!({"name": "n", "scopes": ["root"]}), "scopes"),
+        (json!({"name": "n", "scopes": ["admin"]}), "scopes"),
+        (json!({"name": "n", "scopes": ["read"], "expires_in_days": 0}), "expires_in_days"),
+    ] {
+        let res = app.post("/api/v1/users/me/tokens", Some(&ada.access_token), body.clone()).await;
+        let err = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        assert!(err["error"]["details"]["fields"][field].is_string(), "{body} -> {err}");
+    }
+}
+
+#[actix_web::test]
+async fn staff_routes_need_the_admin_scope_and_tokens_cannot_manage_tokens() {
+    let app = spawn_app().await;
+    let root = user_with_role(&app, "root", "admin").await;
+    let (read, read_id) = token(&app, &root, &["read"]).await;
+    let (admin_read, _) = token(&app, &root, &["read", "admin"]).await;
+    let body =
+        assert_error(app.get("/api/v1/admin/users", Some(&read)).await, StatusCode::FORBIDDEN, "forbidden").await;
+    assert!(body["error"]["message"].as_str().unwrap().contains("'admin' scope"), "{body}");
+    assert_eq!(app.get("/api/v1/admin/users", Some(&admin_read)).await.status(), StatusCode::OK);
+    // Reading with the admin scope is not writing.
+    let res = app.post("/api/v1/admin/bots", Some(&admin_read), json!({"username": "helper"})).await;
+    assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+
+    let (all, _) = token(&app, &root, &["read", "write", "admin"]).await;
+    let res = app.post("/api/v1/users/me/tokens", Some(&all), json!({"name": "n", "scopes": ["read"]})).await;
+    assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_error(
+        app.delete(&format!("/api/v1/users/me/tokens/{read_id}"), Some(&all)).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+
+    // The admin scope lapses with the role.
+    app.sql(&format!("UPDATE users SET role = 'user' WHERE id = '{}'", root.id)).await;
+    assert_error(app.get("/api/v1/admin/users", Some(&admin_read)).await, StatusCode::FORBIDDEN, "forbidden").await;
+}
+
+#[actix_web::test]
+async fn admins_create_bots_that_join_rooms_post_with_a_badge_and_are_rate_limited() {
+    let app = spawn_app_with(|s| s.rate_limit.message_burst = 3).await;
+    let root = user_with_role(&app, "root", "admin").await;
+    let ada = app.register("ada").await;
+    assert_error(
+        app.post("/api/v1/admin/bots", Some(&ada.access_token), json!({"username": "nope"})).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let (bot_id, bot_token) = bot(&app, &root, "deploybot").await;
+    assert_error(
+        app.post("/api/v1/admin/bots", Some(&root.access_token), json!({"username": "deploybot"})).await,
+        StatusCode::CONFLICT,
+        "conflict",
+    )
+    .await;
+
+    let profile: Value =
+        app.get(&format!("/api/v1/users/{bot_id}"), Some(&ada.access_token)).await.json().await.unwrap();
+    assert_eq!(profile["is_bot"], true, "{profile}");
+    // No password: it cannot log in.
+    assert_error(app.login("deploybot", "").await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+
+    let bot_user = TestUser { id: bot_id, access_token: bot_token.clone(), refresh_token: String::new() };
+    let room = app.group(&ada, "ops", &[&bot_user]).await;
+    let mut ada_ws = app.ws(&ada.access_token).await;
+    let mut bot_ws = app.ws(&bot_token).await;
+    let reply = bot_ws.command("message.send", json!({"room_id": room, "body": "deployed"})).await;
+    assert_eq!(reply["ok"], true, "{reply}");
+    let event = ada_ws.event("message.new").await;
+    assert_eq!(event["message"]["sender_id"], json!(bot_id));
+
+    // The same per-user message budget as anyone's.
+    let mut limited = false;
+    for i in 0..5 {
+        let res = app
+            .post(&format!("/api/v1/rooms/{room}/messages"), Some(&bot_token), json!({"body": format!("{i}")}))
+            .await;
+        limited |= res.status() == StatusCode::TOO_MANY_REQUESTS;
+    }
+    assert!(limited, "the bot was rate limited");
+
+    let bots: Value = app.get("/api/v1/admin/bots", Some(&root.access_token)).await.json().await.unwrap();
+    assert_eq!(bots["bots"][0]["username"], "deploybot");
+    assert_eq!(bots["bots"][0]["tokens"][0]["scopes"], json!(["read", "write"]));
+    // Another token for the bot, then revoked by the admin.
+    let res = app
+        .post(
+            &format!("/api/v1/admin/bots/{bot_id}/tokens"),
+            Some(&root.access_token),
+            json!({"name": "second", "scopes": ["read"]}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let second: Value = res.json().await.unwrap();
+    let second_id = uuid_of(&second["id"]);
+    let res = app.delete(&format!("/api/v1/admin/bots/{bot_id}/tokens/{second_id}"), Some(&root.access_token)).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_error(app.me(second["token"].as_str().unwrap()).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    // Not a bot: not found.
+    let res = app
+        .post(
+            &format!("/api/v1/admin/bots/{}/tokens", ada.id),
+            Some(&root.access_token),
+            json!({"name": "x", "scopes": ["read"]}),
+        )
+        .await;
+    assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
+
+    let log: Value = app.get("/api/v1/admin/audit-log", Some(&root.access_token)).await.json().await.unwrap();
+    assert!(log["entries"].as_array().unwrap().iter().any(|e| e["action"] == "bot.created"), "{log}");
+}
