@@ -7,6 +7,22 @@ pub mod sql_types {
 }
 
 diesel::table! {
+    attachments (id) {
+        id -> Uuid,
+        owner_id -> Nullable<Uuid>,
+        message_id -> Nullable<Uuid>,
+        room_id -> Nullable<Uuid>,
+        sha256 -> Text,
+        size_bytes -> Int8,
+        content_type -> Text,
+        name -> Text,
+        width -> Nullable<Int4>,
+        height -> Nullable<Int4>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     audit_log (id) {
         seq -> Int8,
         actor_id -> Nullable<Uuid>,
@@ -156,6 +172,9 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(attachments -> messages (message_id));
+diesel::joinable!(attachments -> rooms (room_id));
+diesel::joinable!(attachments -> users (owner_id));
 diesel::joinable!(audit_log -> users (actor_id));
 diesel::joinable!(messages -> rooms (room_id));
 diesel::joinable!(messages -> users (sender_id));
@@ -169,6 +188,7 @@ diesel::joinable!(support_sessions -> rooms (room_id));
 diesel::joinable!(support_sessions -> users (guest_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    attachments,
     audit_log,
     blocks,
     contacts,

@@ -44,6 +44,8 @@ pub struct AppState {
     /// The same, as services see it: where they publish what they changed.
     pub notify: Arc<dyn Notify>,
     pub send_batcher: SendBatcher,
+    /// Uploaded files: their store, link signer and upload limiter.
+    pub attachments: crate::service::attachments::Attachments,
     pub settings: Settings,
     pub instance_id: String,
 }
@@ -90,6 +92,10 @@ impl AppState {
             notify: realtime.clone(),
             realtime,
             send_batcher,
+            attachments: crate::service::attachments::Attachments::new(
+                &settings.attachments,
+                settings.auth.jwt_secret.expose_secret().as_bytes(),
+            )?,
             instance_id,
             settings,
         })

@@ -13,6 +13,7 @@
 //! pages) `startup` registers on the plain actix scope, the one way around it.
 
 pub mod admin;
+pub mod attachments;
 pub mod auth;
 pub mod extract;
 pub mod health;
@@ -72,6 +73,8 @@ pub fn configure(cfg: &mut ServiceConfig, metrics_here: bool) {
             .service(resource(messages::edit_message).and(messages::delete_message))
             .service(resource(messages::add_reaction).and(messages::remove_reaction))
             .service(resource(messages::search_messages))
+            .service(resource(attachments::upload_attachment))
+            .service(resource(attachments::download_attachment))
             .service(resource(support::open_session))
             .service(resource(support::submit_contact))
             .service(resource(admin::get_stats))

@@ -158,7 +158,12 @@ pub(super) fn command(session: Session<'_>, command: Command) -> Step {
         })),
         Command::Send(d) => Step::Run(Box::pin(async move {
             let _in_order = order.lock().await;
-            let req = messages::SendMessage { body: d.body, client_msg_id: d.client_msg_id, reply_to: d.reply_to };
+            let req = messages::SendMessage {
+                body: d.body,
+                client_msg_id: d.client_msg_id,
+                reply_to: d.reply_to,
+                attachment_ids: d.attachment_ids,
+            };
             let (message, _) = messages::send(&state, &caller, d.room_id, req).await?;
             Ok(ReplyData::Message { message })
         })),

@@ -6,6 +6,7 @@
 pub mod access;
 pub mod accounts;
 pub mod admin;
+pub mod attachments;
 pub mod audit;
 pub mod contacts;
 pub mod export;

@@ -3,6 +3,7 @@
 
 mod account_data;
 mod admin;
+mod attachments;
 mod auth;
 mod authorization;
 mod bad_input;

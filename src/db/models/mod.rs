@@ -46,6 +46,7 @@ macro_rules! text_enum {
     };
 }
 
+pub mod attachment;
 pub mod message;
 pub mod refresh_token;
 pub mod room;
@@ -53,6 +54,7 @@ pub mod social;
 pub mod support;
 pub mod user;
 
+pub use attachment::{Attachment, NewAttachment};
 pub use message::{Message, Reaction};
 pub use refresh_token::{NewRefreshToken, RefreshToken};
 pub use room::{MemberRole, NewRoom, NewRoomMember, Room, RoomChanges, RoomKind, RoomMember};

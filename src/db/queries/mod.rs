@@ -1,6 +1,7 @@
 //! Queries, one file per table or close group. Each takes `&mut AsyncPgConnection` so services can
 //! run several in one transaction; none knows about HTTP or the protocol's errors.
 
+pub mod attachments;
 pub mod audit_log;
 pub mod contacts;
 pub mod messages;
