@@ -20,6 +20,7 @@ mod contract;
 mod cors;
 mod helpers;
 mod hostile;
+mod i18n;
 mod messages;
 mod moderation;
 mod operations;

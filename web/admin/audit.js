@@ -1,6 +1,6 @@
 // The audit log (GET /admin/audit-log): every staff action, newest first, paged by id.
 
-import { h, replace } from '../app/dom.js';
+import { h, replace, t } from '../app/dom.js';
 import { attempt, dateTime, heading, userLabel } from './common.js';
 
 const PAGE = 50;
@@ -11,13 +11,13 @@ export class AuditView {
     /** Actor names by id, looked up once each. */
     this.names = new Map();
     this.body = h('tbody#audit-rows');
-    this.more = h('button.chip#audit-more', { type: 'button', hidden: true, onclick: () => this.load(true) }, 'Older entries');
+    this.more = h('button.chip#audit-more', { type: 'button', hidden: true, onclick: () => this.load(true) }, t('audit.older'));
     replace(
       container,
-      heading('Audit log', h('button.chip', { type: 'button', onclick: () => this.load(false) }, 'Reload')),
+      heading(t('admin.nav.audit'), h('button.chip', { type: 'button', onclick: () => this.load(false) }, t('common.reload'))),
       h(
         'div.table-wrap',
-        h('table.table', h('thead', h('tr', ['When', 'Who', 'Action', 'Target', 'Details'].map((t) => h('th', { scope: 'col' }, t)))), this.body),
+        h('table.table', h('thead', h('tr', [t('audit.when'), t('audit.who'), t('audit.action'), t('audit.target'), t('audit.details')].map((label) => h('th', { scope: 'col' }, label)))), this.body),
       ),
       this.more,
     );
@@ -33,12 +33,12 @@ export class AuditView {
     for (const e of res.entries) this.body.append(this.row(e));
     if (res.entries.length) this.oldest = res.entries[res.entries.length - 1].id;
     this.more.hidden = res.entries.length < PAGE;
-    if (!older && !res.entries.length) this.body.append(h('tr', h('td.muted', { colspan: 5 }, 'Nothing recorded yet.')));
+    if (!older && !res.entries.length) this.body.append(h('tr', h('td.muted', { colspan: 5 }, t('audit.empty'))));
   }
 
   row(e) {
     // No actor: the operator on the command line (details.via) or an account deleted since.
-    const who = h('span', e.actor_id ? e.actor_id.slice(0, 8) : e.details?.via === 'cli' ? 'command line' : 'deleted account');
+    const who = h('span', e.actor_id ? e.actor_id.slice(0, 8) : e.details?.via === 'cli' ? t('audit.cli') : t('audit.deleted_account'));
     if (e.actor_id) this.name(e.actor_id).then((n) => { who.textContent = n; });
     const details = e.details && Object.keys(e.details).length ? JSON.stringify(e.details) : '';
     return h(

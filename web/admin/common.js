@@ -1,7 +1,8 @@
 // What the admin panel's views share: running an API call with its failure shown, times,
 // confirmations inside the page (no window.confirm, so keyboard and tests work alike).
 
-import { h, toast } from '../app/dom.js';
+import { h, toast, t } from '../app/dom.js';
+import { formatDate, number } from '../i18n/i18n.js';
 
 /**
  * Runs an action; a failure becomes a toast with the server's message. Resolves with the
@@ -14,27 +15,27 @@ export async function attempt(action) {
   try {
     return await action();
   } catch (err) {
-    toast(err?.message ?? 'Something went wrong.', 'error');
+    toast(err?.message ?? t('error.generic'), 'error');
     return undefined;
   }
 }
 
 /** A full date and time, in the reader's locale. */
 export function dateTime(iso) {
-  return iso ? new Date(iso).toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' }) : '';
+  return iso ? formatDate(iso, { dateStyle: 'medium', timeStyle: 'short' }) : '';
 }
 
 /** Seconds as '42 s', '3 min', '2.5 h'. */
 export function duration(secs) {
   if (secs === null || secs === undefined) return '–';
-  if (secs < 60) return `${Math.round(secs)} s`;
-  if (secs < 3600) return `${Math.round(secs / 60)} min`;
-  return `${(secs / 3600).toFixed(1)} h`;
+  if (secs < 60) return t('duration.seconds', { n: Math.round(secs) });
+  if (secs < 3600) return t('duration.minutes', { n: Math.round(secs / 60) });
+  return t('duration.hours', { n: number(secs / 3600, { maximumFractionDigits: 1, minimumFractionDigits: 1 }) });
 }
 
 /** A user's name for lists: 'Display Name (@username)'. */
 export function userLabel(user) {
-  if (!user) return 'unknown';
+  if (!user) return t('user.unknown');
   return user.display_name && user.display_name !== user.username ? `${user.display_name} (@${user.username})` : `@${user.username}`;
 }
 

@@ -1,13 +1,13 @@
 // Contact-form entries (GET /admin/contacts): read, and delete once handled.
 
-import { h, replace } from '../app/dom.js';
+import { h, replace, t } from '../app/dom.js';
 import { attempt, dateTime, heading } from './common.js';
 
 export class ContactsView {
   constructor(ctx, container) {
     this.ctx = ctx;
     this.list = h('ul.cards#contact-list');
-    replace(container, heading('Contact form', h('button.chip', { type: 'button', onclick: () => this.load() }, 'Reload')), this.list);
+    replace(container, heading(t('contacts.title'), h('button.chip', { type: 'button', onclick: () => this.load() }, t('common.reload'))), this.list);
     this.load();
   }
 
@@ -15,7 +15,7 @@ export class ContactsView {
     const res = await attempt(() => this.ctx.client.api('GET', '/admin/contacts?limit=100'));
     if (!res) return;
     if (!res.contacts.length) {
-      replace(this.list, h('li.empty-list.muted', 'No messages from the contact form.'));
+      replace(this.list, h('li.empty-list.muted', t('contacts.empty')));
       return;
     }
     replace(this.list, res.contacts.map((c) => this.item(c)));
@@ -31,7 +31,7 @@ export class ContactsView {
         'div.card-actions',
         h('button.chip.danger', {
           type: 'button',
-          'aria-label': `Delete the message from ${c.name}`,
+          'aria-label': t('contacts.delete_from', { name: c.name }),
           onclick: async () => {
             const done = await attempt(() => this.ctx.client.api('DELETE', `/admin/contacts/${c.id}`));
             if (done !== undefined) {
@@ -39,7 +39,7 @@ export class ContactsView {
               if (!this.list.children.length) this.load();
             }
           },
-        }, 'Delete'),
+        }, t('contacts.delete')),
       ),
     );
     return li;

@@ -3,7 +3,8 @@
 // message of a support room, `support.session_closed`), and one conversation open to read,
 // answer, remove messages from and close.
 
-import { h, replace, shortTime, avatar } from '../app/dom.js';
+import { h, replace, shortTime, avatar, t } from '../app/dom.js';
+import { number } from '../i18n/i18n.js';
 import { attempt, dateTime, debounce, heading, userLabel } from './common.js';
 
 export class InboxView {
@@ -20,10 +21,10 @@ export class InboxView {
 
     const tab = (status, label) =>
       h('button.tab', { type: 'button', role: 'tab', 'aria-selected': String(status === this.status), dataset: { status }, onclick: () => this.setStatus(status) }, label);
-    this.tabs = h('div.tabs', { role: 'tablist', 'aria-label': 'Session status' }, tab('open', 'Open'), tab('closed', 'Closed'));
-    this.list = h('ul.sessions#session-list', { 'aria-label': 'Support chats' });
-    this.pane = h('div.conversation#conversation', h('p.muted.empty-chat', 'Pick a conversation.'));
-    replace(container, heading('Support', this.tabs), h('div.inbox', h('div.inbox-list', this.list), this.pane));
+    this.tabs = h('div.tabs', { role: 'tablist', 'aria-label': t('inbox.status') }, tab('open', t('inbox.open')), tab('closed', t('inbox.closed')));
+    this.list = h('ul.sessions#session-list', { 'aria-label': t('inbox.chats') });
+    this.pane = h('div.conversation#conversation', h('p.muted.empty-chat', t('inbox.pick')));
+    replace(container, heading(t('admin.nav.support'), this.tabs), h('div.inbox', h('div.inbox-list', this.list), this.pane));
 
     const signal = AbortSignal.any([ctx.signal, this.stopped.signal]);
     const reload = debounce(() => this.load(), 250);
@@ -64,7 +65,7 @@ export class InboxView {
     if ([...this.unplaced].some((room) => this.byRoom.has(room))) this.reload();
     this.unplaced.clear();
     if (!res.sessions.length) {
-      replace(this.list, h('li.empty-list.muted', this.status === 'open' ? 'No open support chats.' : 'No closed support chats.'));
+      replace(this.list, h('li.empty-list.muted', this.status === 'open' ? t('inbox.none_open') : t('inbox.none_closed')));
       return;
     }
     replace(this.list, res.sessions.map((s) => this.item(s)));
@@ -72,7 +73,7 @@ export class InboxView {
 
   item(s) {
     const last = s.last_message;
-    const preview = last ? (last.deleted ? 'Message removed' : last.body) : 'No messages yet';
+    const preview = last ? (last.deleted ? t('inbox.removed') : last.body) : t('inbox.no_messages');
     const active = this.open?.session.id === s.id;
     return h(
       'li',
@@ -83,7 +84,7 @@ export class InboxView {
         h(
           'span.room-text',
           h('span.room-top', h('span.room-name', s.user.display_name || s.user.username), h('span.room-time', shortTime(last?.created_at ?? s.created_at))),
-          h('span.room-bottom', h('span.room-preview', preview), s.unread_count > 0 ? h('span.badge.unread-badge', { 'aria-label': `${s.unread_count} unanswered` }, String(s.unread_count)) : null),
+          h('span.room-bottom', h('span.room-preview', preview), s.unread_count > 0 ? h('span.badge.unread-badge', { 'aria-label': t('inbox.unanswered', { count: s.unread_count }) }, number(s.unread_count)) : null),
         ),
       ),
     );
@@ -92,7 +93,7 @@ export class InboxView {
   async openSession(s) {
     const list = h('ol.messages.support-messages#support-messages', { 'aria-live': 'polite' });
     const scroller = h('div.scroller', list);
-    const input = h('textarea#reply', { rows: 1, maxlength: 4000, 'aria-label': `Reply to ${s.user.display_name}`, placeholder: 'Write a reply…' });
+    const input = h('textarea#reply', { rows: 1, maxlength: 4000, 'aria-label': t('inbox.reply_to', { name: s.user.display_name }), placeholder: t('inbox.reply_placeholder') });
     const send = async (e) => {
       e.preventDefault();
       const text = input.value;
@@ -105,16 +106,16 @@ export class InboxView {
     input.addEventListener('keydown', (e) => {
       if (e.key === 'Enter' && !e.shiftKey) send(e);
     });
-    const composer = h('form.composer-row#reply-form', { onsubmit: send }, input, h('button.primary', { type: 'submit' }, 'Send'));
-    const closeBtn = h('button.chip.danger#close-session', { type: 'button', onclick: () => this.closeSession(s) }, 'Close chat');
-    const back = h('button.chip.back', { type: 'button', onclick: () => this.closePane() }, '← Chats');
-    const closedNote = h('p.muted.small.closed-note', { hidden: s.status !== 'closed' }, 'This conversation is closed.');
+    const composer = h('form.composer-row#reply-form', { onsubmit: send }, input, h('button.primary', { type: 'submit' }, t('chat.send')));
+    const closeBtn = h('button.chip.danger#close-session', { type: 'button', onclick: () => this.closeSession(s) }, t('inbox.close'));
+    const back = h('button.chip.back', { type: 'button', onclick: () => this.closePane() }, t('inbox.back'));
+    const closedNote = h('p.muted.small.closed-note', { hidden: s.status !== 'closed' }, t('inbox.is_closed'));
     replace(
       this.pane,
       h(
         'div.conv-head',
         back,
-        h('div.head-text', h('h3#conversation-title', s.user.display_name || s.user.username), h('span.subtitle', [s.email ?? 'no email given', ' · since ', dateTime(s.created_at)].join(''))),
+        h('div.head-text', h('h3#conversation-title', s.user.display_name || s.user.username), h('span.subtitle', t('inbox.subtitle', { email: s.email ?? t('inbox.no_email'), since: dateTime(s.created_at) }))),
         s.status === 'open' ? closeBtn : null,
       ),
       scroller,
@@ -154,10 +155,10 @@ export class InboxView {
       h(
         'div.msg-main',
         h('div.meta', who, h('time', { datetime: m.created_at }, shortTime(m.created_at))),
-        h('div.bubble', h('span.body', m.deleted ? 'Message removed' : m.body)),
+        h('div.bubble', h('span.body', m.deleted ? t('inbox.removed') : m.body)),
         m.deleted
           ? null
-          : h('button.link.small.remove-message', { type: 'button', 'aria-label': 'Remove this message', onclick: () => attempt(() => this.ctx.client.api('DELETE', `/admin/messages/${m.id}`)).then((d) => d && this.showMessage(d)) }, 'Remove'),
+          : h('button.link.small.remove-message', { type: 'button', 'aria-label': t('inbox.remove_message'), onclick: () => attempt(() => this.ctx.client.api('DELETE', `/admin/messages/${m.id}`)).then((d) => d && this.showMessage(d)) }, t('inbox.remove')),
       ),
     );
     if (!open.shown.has(m.id)) {
@@ -169,8 +170,8 @@ export class InboxView {
   }
 
   name(id) {
-    if (id === this.ctx.me.id) return Promise.resolve('You');
-    if (!this.names.has(id)) this.names.set(id, this.ctx.client.api('GET', `/users/${id}`).then(userLabel, () => 'Staff'));
+    if (id === this.ctx.me.id) return Promise.resolve(t('msg.you'));
+    if (!this.names.has(id)) this.names.set(id, this.ctx.client.api('GET', `/users/${id}`).then(userLabel, () => t('inbox.staff')));
     return this.names.get(id);
   }
 
@@ -193,7 +194,7 @@ export class InboxView {
   closePane() {
     this.open = null;
     this.container.classList.remove('conversation-open');
-    replace(this.pane, h('p.muted.empty-chat', 'Pick a conversation.'));
+    replace(this.pane, h('p.muted.empty-chat', t('inbox.pick')));
   }
 
   stop() {

@@ -3,7 +3,8 @@
 // views their role may use (support, moderation, contacts); the rest are the admin's.
 
 import { PlauderClient } from '../plauder-client.js';
-import { h, replace, toast } from '../app/dom.js';
+import { h, replace, toast, t } from '../app/dom.js';
+import { applyLang, languagePicker } from '../app/lang.js';
 import { OverviewView } from './overview.js';
 import { InboxView } from './inbox.js';
 import { UsersView } from './users.js';
@@ -17,18 +18,20 @@ const root = /** @type {HTMLElement} */ (document.getElementById('app'));
 const STAFF = new Set(['admin', 'moderator']);
 
 const VIEWS = [
-  { id: 'overview', label: 'Overview', admin: true, View: OverviewView },
-  { id: 'support', label: 'Support', admin: false, View: InboxView },
-  { id: 'users', label: 'Users', admin: true, View: UsersView },
-  { id: 'moderation', label: 'Messages', admin: false, View: ModerationView },
-  { id: 'audit', label: 'Audit log', admin: true, View: AuditView },
-  { id: 'contacts', label: 'Contacts', admin: false, View: ContactsView },
+  { id: 'overview', label: () => t('admin.nav.overview'), admin: true, View: OverviewView },
+  { id: 'support', label: () => t('admin.nav.support'), admin: false, View: InboxView },
+  { id: 'users', label: () => t('admin.nav.users'), admin: true, View: UsersView },
+  { id: 'moderation', label: () => t('admin.nav.messages'), admin: false, View: ModerationView },
+  { id: 'audit', label: () => t('admin.nav.audit'), admin: true, View: AuditView },
+  { id: 'contacts', label: () => t('admin.nav.contacts'), admin: false, View: ContactsView },
 ];
 
+applyLang();
+
 const SIGNED_OUT = {
-  banned: 'This account has been suspended.',
-  revoked: 'You were signed out everywhere.',
-  expired: 'Your session has expired; please sign in again.',
+  banned: () => t('admin.signout.banned'),
+  revoked: () => t('signout.revoked'),
+  expired: () => t('signout.expired'),
 };
 
 /** The signed-in panel's listeners and timers, undone together at sign-out. */
@@ -37,14 +40,14 @@ let session = null;
 client.addEventListener('signedout', (e) => {
   session?.abort();
   session = null;
-  showLogin(SIGNED_OUT[e.detail.reason] ?? '');
+  showLogin(SIGNED_OUT[e.detail.reason]?.() ?? '');
 });
 
 function showLogin(notice = '') {
   const login = h('input', { name: 'login', autocomplete: 'username', required: true, autofocus: true });
   const password = h('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true });
   const error = h('p.form-error#auth-error', { role: 'alert' }, notice);
-  const submit = h('button.primary.wide', { type: 'submit' }, 'Sign in');
+  const submit = h('button.primary.wide', { type: 'submit' }, t('auth.sign_in'));
   const form = h(
     'form.auth-form#login-form',
     {
@@ -56,14 +59,14 @@ function showLogin(notice = '') {
           await client.login(login.value.trim(), password.value);
           start();
         } catch (err) {
-          error.textContent = err.code === 'unauthorized' ? 'Wrong username/email or password.' : err.message;
+          error.textContent = err.code === 'unauthorized' ? t('auth.wrong_credentials') : err.message;
         } finally {
           submit.disabled = false;
         }
       },
     },
-    h('label.field', h('span', 'Username or email'), login),
-    h('label.field', h('span', 'Password'), password),
+    h('label.field', h('span', t('auth.login')), login),
+    h('label.field', h('span', t('auth.password')), password),
     submit,
   );
   replace(
@@ -72,15 +75,16 @@ function showLogin(notice = '') {
       'div.auth',
       h(
         'section.auth-card',
-        h('div.brand', h('span.logo', { 'aria-hidden': 'true' }), h('h1', 'plauder admin')),
-        h('p.tagline', 'For administrators and moderators.'),
+        h('div.brand', h('span.logo', { 'aria-hidden': 'true' }), h('h1', t('admin.title'))),
+        h('p.tagline', t('admin.tagline')),
         error,
         form,
-        h('p.small.muted', h('a', { href: '/' }, 'Back to the chat')),
+        h('p.small.muted', h('a', { href: '/' }, t('admin.back_to_chat'))),
+        h('div.auth-lang', languagePicker()),
       ),
     ),
   );
-  document.title = 'plauder admin';
+  document.title = t('admin.title');
   login.focus();
 }
 
@@ -93,10 +97,10 @@ function showRefusal() {
       'div.auth',
       h(
         'section.auth-card#refusal',
-        h('div.brand', h('span.logo', { 'aria-hidden': 'true' }), h('h1', 'plauder admin')),
-        h('p.form-error', { role: 'alert' }, `@${user?.username ?? '?'} is not an administrator or moderator, so this panel is not available to this account.`),
-        h('button.primary.wide', { type: 'button', onclick: () => client.logout() }, 'Sign in with another account'),
-        h('p.small.muted', h('a', { href: '/' }, 'Back to the chat')),
+        h('div.brand', h('span.logo', { 'aria-hidden': 'true' }), h('h1', t('admin.title'))),
+        h('p.form-error', { role: 'alert' }, t('admin.refusal', { username: user?.username ?? '?' })),
+        h('button.primary.wide', { type: 'button', onclick: () => client.logout() }, t('admin.other_account')),
+        h('p.small.muted', h('a', { href: '/' }, t('admin.back_to_chat'))),
       ),
     ),
   );
@@ -116,8 +120,8 @@ function start() {
   const conn = h('span.conn-state', { role: 'status' });
   const nav = h(
     'nav.admin-nav',
-    { 'aria-label': 'Admin sections' },
-    views.map((v) => h('a.nav-link', { href: `#${v.id}`, dataset: { view: v.id } }, v.label)),
+    { 'aria-label': t('admin.sections') },
+    views.map((v) => h('a.nav-link', { href: `#${v.id}`, dataset: { view: v.id } }, v.label())),
   );
   const main = h('main.admin-main#admin-main');
   const themeBtn = h('button.chip#theme-toggle', { type: 'button', onclick: () => cycleTheme(themeBtn) });
@@ -128,14 +132,15 @@ function start() {
       'div.admin',
       h(
         'header.admin-head',
-        h('div.brand', h('span.logo', { 'aria-hidden': 'true' }), h('strong', 'plauder admin')),
+        h('div.brand', h('span.logo', { 'aria-hidden': 'true' }), h('strong', t('admin.title'))),
         nav,
         h(
           'div.admin-me',
           conn,
-          h('span.small.muted#admin-user', `@${client.user.username} · ${client.user.role}`),
+          h('span.small.muted#admin-user', `@${client.user.username} · ${t(`role.${client.user.role}`)}`),
+          languagePicker(),
           themeBtn,
-          h('button.chip#sign-out', { type: 'button', onclick: () => client.logout() }, 'Sign out'),
+          h('button.chip#sign-out', { type: 'button', onclick: () => client.logout() }, t('side.sign_out')),
         ),
       ),
       main,
@@ -149,12 +154,12 @@ function start() {
     const view = views.find((v) => v.id === wanted) ?? views[0];
     if (current?.id === view.id) return;
     current?.instance.stop();
-    const container = h('section.view', { id: `view-${view.id}`, 'aria-label': view.label });
+    const container = h('section.view', { id: `view-${view.id}`, 'aria-label': view.label() });
     replace(main, container);
     current = { id: view.id, instance: new view.View(ctx, container) };
     for (const a of nav.querySelectorAll('a')) a.toggleAttribute('aria-current', a.dataset.view === view.id);
     if (a11yFocus) container.querySelector('h2')?.focus();
-    document.title = `${view.label} · plauder admin`;
+    document.title = `${view.label()} · ${t('admin.title')}`;
   };
   let a11yFocus = false;
   window.addEventListener('hashchange', () => { a11yFocus = true; show(); }, { signal });
@@ -164,12 +169,12 @@ function start() {
     'state',
     (e) => {
       const s = e.detail.state;
-      conn.textContent = s === 'open' ? 'live' : s === 'closed' || s === 'idle' ? '' : 'reconnecting…';
+      conn.textContent = s === 'open' ? t('admin.live') : s === 'closed' || s === 'idle' ? '' : t('conn.reconnecting');
       conn.className = `conn-state ${s}`;
     },
     { signal },
   );
-  client.addEventListener('support.session_created', (e) => toast(`New support chat: ${e.detail.user?.display_name ?? 'a visitor'}`), { signal });
+  client.addEventListener('support.session_created', (e) => toast(t('admin.new_support', { name: e.detail.user?.display_name ?? t('admin.a_visitor') })), { signal });
   client.connect();
   show();
 }
@@ -177,14 +182,14 @@ function start() {
 const THEMES = ['system', 'light', 'dark'];
 
 function themeLabel(btn) {
-  const t = document.documentElement.getAttribute('data-theme') ?? 'system';
-  btn.textContent = `Theme: ${t}`;
+  const theme = document.documentElement.getAttribute('data-theme') ?? 'system';
+  btn.textContent = t('theme.title', { theme: t(`theme.${theme}`) });
 }
 
 /** The same choice the chat app stores, so both pages look alike. */
 function cycleTheme(btn) {
-  const t = document.documentElement.getAttribute('data-theme') ?? 'system';
-  const next = THEMES[(THEMES.indexOf(t) + 1) % THEMES.length];
+  const cur = document.documentElement.getAttribute('data-theme') ?? 'system';
+  const next = THEMES[(THEMES.indexOf(cur) + 1) % THEMES.length];
   if (next === 'system') document.documentElement.removeAttribute('data-theme');
   else document.documentElement.setAttribute('data-theme', next);
   try {

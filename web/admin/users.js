@@ -1,7 +1,8 @@
 // Users (GET /admin/users): search by name, filter by role and ban state, change a role, ban with
 // a reason (the server closes the user's sockets with 4003 at once) and unban.
 
-import { h, replace, toast } from '../app/dom.js';
+import { h, replace, toast, t } from '../app/dom.js';
+import { number } from '../i18n/i18n.js';
 import { attempt, dateTime, debounce, heading, userLabel } from './common.js';
 
 const PAGE = 50;
@@ -11,24 +12,24 @@ export class UsersView {
   constructor(ctx, container) {
     this.ctx = ctx;
     this.offset = 0;
-    this.q = h('input#user-search', { type: 'search', placeholder: 'Search by name', 'aria-label': 'Search users', oninput: debounce(() => this.load(false), 250) });
+    this.q = h('input#user-search', { type: 'search', placeholder: t('users.search_placeholder'), 'aria-label': t('users.search'), oninput: debounce(() => this.load(false), 250) });
     this.role = h(
       'select#user-role-filter',
-      { 'aria-label': 'Role', onchange: () => this.load(false) },
-      h('option', { value: '' }, 'Any role'),
-      [...ROLES, 'guest'].map((r) => h('option', { value: r }, r)),
+      { 'aria-label': t('users.role'), onchange: () => this.load(false) },
+      h('option', { value: '' }, t('users.any_role')),
+      [...ROLES, 'guest'].map((r) => h('option', { value: r }, t(`role.${r}`))),
     );
     this.banned = h(
       'select#user-banned-filter',
-      { 'aria-label': 'Ban state', onchange: () => this.load(false) },
-      h('option', { value: '' }, 'Banned or not'),
-      h('option', { value: 'true' }, 'Banned'),
-      h('option', { value: 'false' }, 'Not banned'),
+      { 'aria-label': t('users.ban_state'), onchange: () => this.load(false) },
+      h('option', { value: '' }, t('users.banned_any')),
+      h('option', { value: 'true' }, t('users.banned_yes')),
+      h('option', { value: 'false' }, t('users.banned_no')),
     );
     this.total = h('span.small.muted#user-total');
     this.list = h('ul.cards#user-list');
-    this.more = h('button.chip', { type: 'button', hidden: true, onclick: () => this.load(true) }, 'More');
-    replace(container, heading('Users', this.total), h('div.filters', this.q, this.role, this.banned), this.list, this.more);
+    this.more = h('button.chip', { type: 'button', hidden: true, onclick: () => this.load(true) }, t('users.more'));
+    replace(container, heading(t('admin.nav.users'), this.total), h('div.filters', this.q, this.role, this.banned), this.list, this.more);
     this.load(false);
   }
 
@@ -42,8 +43,8 @@ export class UsersView {
     if (!res) return;
     if (!more) this.list.replaceChildren();
     for (const u of res.users) this.list.append(this.item(u));
-    if (!res.users.length && !more) this.list.append(h('li.empty-list.muted', 'No users match.'));
-    this.total.textContent = `${res.total ?? res.users.length} in all`;
+    if (!res.users.length && !more) this.list.append(h('li.empty-list.muted', t('users.none')));
+    this.total.textContent = t('users.total', { count: res.total ?? res.users.length });
     this.more.hidden = !res.has_more;
   }
 
@@ -66,20 +67,20 @@ export class UsersView {
     const role = h(
       'select.role-select',
       {
-        'aria-label': `Role of ${u.username}`,
+        'aria-label': t('users.role_of', { username: u.username }),
         disabled: self || u.role === 'guest',
-        onchange: () => update({ role: role.value }, `@${u.username} is now ${role.value}.`),
+        onchange: () => update({ role: role.value }, t('users.role_changed', { username: u.username, role: t(`role.${role.value}`) })),
       },
-      (u.role === 'guest' ? ['guest'] : ROLES).map((r) => h('option', { value: r, selected: r === u.role }, r)),
+      (u.role === 'guest' ? ['guest'] : ROLES).map((r) => h('option', { value: r, selected: r === u.role }, t(`role.${r}`))),
     );
     const actions = h('div.card-actions');
     if (u.banned) {
-      actions.append(h('button.chip.unban', { type: 'button', onclick: () => update({ banned: false }, `@${u.username} is unbanned.`) }, 'Unban'));
+      actions.append(h('button.chip.unban', { type: 'button', onclick: () => update({ banned: false }, t('users.unbanned', { username: u.username })) }, t('users.unban')));
     } else if (!self) {
-      actions.append(h('button.chip.danger.ban', { type: 'button', onclick: () => banForm() }, 'Ban…'));
+      actions.append(h('button.chip.danger.ban', { type: 'button', onclick: () => banForm() }, t('users.ban_open')));
     }
     const banForm = () => {
-      const reason = h('input.ban-reason', { name: 'reason', required: true, maxlength: 500, placeholder: 'Reason (shown in the audit log)', 'aria-label': `Reason to ban ${u.username}` });
+      const reason = h('input.ban-reason', { name: 'reason', required: true, maxlength: 500, placeholder: t('users.ban_reason'), 'aria-label': t('users.ban_reason_of', { username: u.username }) });
       replace(
         actions,
         h(
@@ -87,15 +88,15 @@ export class UsersView {
           {
             onsubmit: (e) => {
               e.preventDefault();
-              update({ banned: true, ban_reason: reason.value.trim() }, `@${u.username} is banned.`);
+              update({ banned: true, ban_reason: reason.value.trim() }, t('users.banned_toast', { username: u.username }));
             },
             onkeydown: (e) => {
               if (e.key === 'Escape') this.fill(li, u);
             },
           },
           reason,
-          h('button.chip.danger', { type: 'submit' }, 'Ban'),
-          h('button.chip', { type: 'button', onclick: () => this.fill(li, u) }, 'Cancel'),
+          h('button.chip.danger', { type: 'submit' }, t('users.ban')),
+          h('button.chip', { type: 'button', onclick: () => this.fill(li, u) }, t('common.cancel')),
         ),
       );
       reason.focus();
@@ -105,11 +106,11 @@ export class UsersView {
       h(
         'div.card-head',
         h('strong', userLabel(u)),
-        u.banned ? h('span.pill.danger', 'banned') : null,
-        h('span.small.muted', u.last_seen_at ? `seen ${dateTime(u.last_seen_at)}` : `joined ${dateTime(u.created_at)}`),
+        u.banned ? h('span.pill.danger', t('users.banned_pill')) : null,
+        h('span.small.muted', u.last_seen_at ? t('users.seen', { when: dateTime(u.last_seen_at) }) : t('users.joined', { when: dateTime(u.created_at) })),
       ),
-      u.banned && u.ban_reason ? h('p.small.ban-note', `Reason: ${u.ban_reason}`) : null,
-      h('div.user-controls', h('label.inline', h('span.small.muted', 'Role'), role), actions),
+      u.banned && u.ban_reason ? h('p.small.ban-note', t('users.reason', { reason: u.ban_reason })) : null,
+      h('div.user-controls', h('label.inline', h('span.small.muted', t('users.role')), role), actions),
     );
   }
 

@@ -1,6 +1,7 @@
 // The sign-in and registration screen.
 
-import { h, replace } from './dom.js';
+import { h, replace, t } from './dom.js';
+import { languagePicker } from './lang.js';
 
 /**
  * @param {HTMLElement} root
@@ -20,9 +21,9 @@ export function renderAuth(root, client, onSignedIn, notice = '') {
   const loginForm = h(
     'form.auth-form#login-form',
     { onsubmit: (e) => submit(e, () => client.login(loginInput.value.trim(), passInput.value)) },
-    field('Username or email', loginInput),
-    field('Password', passInput),
-    h('button.primary.wide', { type: 'submit' }, 'Sign in'),
+    field(t('auth.login'), loginInput),
+    field(t('auth.password'), passInput),
+    h('button.primary.wide', { type: 'submit' }, t('auth.sign_in')),
   );
 
   const regUser = h('input', { name: 'username', autocomplete: 'username', required: true, minlength: 3, maxlength: 32 });
@@ -43,15 +44,15 @@ export function renderAuth(root, client, onSignedIn, notice = '') {
           }),
         ),
     },
-    field('Username', regUser, 'Letters, digits, . _ - (3–32)'),
-    field('Display name', regName, 'Optional: how others see you'),
-    field('Email', regEmail),
-    field('Password', regPass, 'At least 8 characters'),
-    h('button.primary.wide', { type: 'submit' }, 'Create account'),
+    field(t('auth.username'), regUser, t('auth.username_hint')),
+    field(t('auth.display_name'), regName, t('auth.display_name_hint')),
+    field(t('auth.email'), regEmail),
+    field(t('auth.password'), regPass, t('auth.password_hint')),
+    h('button.primary.wide', { type: 'submit' }, t('auth.create_account')),
   );
 
-  const tabLogin = h('button.tab', { type: 'button', role: 'tab', 'aria-selected': 'true', onclick: () => setMode('login') }, 'Sign in');
-  const tabRegister = h('button.tab#tab-register', { type: 'button', role: 'tab', 'aria-selected': 'false', onclick: () => setMode('register') }, 'Create account');
+  const tabLogin = h('button.tab#tab-login', { type: 'button', role: 'tab', 'aria-selected': 'true', onclick: () => setMode('login') }, t('auth.sign_in'));
+  const tabRegister = h('button.tab#tab-register', { type: 'button', role: 'tab', 'aria-selected': 'false', onclick: () => setMode('register') }, t('auth.create_account'));
 
   function setMode(m) {
     mode = m;
@@ -79,7 +80,7 @@ export function renderAuth(root, client, onSignedIn, notice = '') {
         const slot = form.querySelector(`.field-error[data-for="${CSS.escape(name)}"]`);
         if (slot) slot.textContent = String(reason);
       }
-      status.textContent = err.code === 'unauthorized' ? 'Wrong username/email or password.' : err.message;
+      status.textContent = err.code === 'unauthorized' ? t('auth.wrong_credentials') : err.message;
     } finally {
       button.disabled = false;
     }
@@ -92,11 +93,12 @@ export function renderAuth(root, client, onSignedIn, notice = '') {
       h(
         'section.auth-card',
         h('div.brand', h('span.logo', { 'aria-hidden': 'true' }), h('h1', 'plauder')),
-        h('p.tagline', 'Chat with friends and groups, in real time.'),
+        h('p.tagline', t('auth.tagline')),
         h('div.tabs', { role: 'tablist' }, tabLogin, tabRegister),
         status,
         loginForm,
         registerForm,
+        h('div.auth-lang', languagePicker()),
       ),
     ),
   );

@@ -1,7 +1,8 @@
 // The chat view of one room: history (older pages load on scrolling up), the composer with
 // replies and edits, reactions, typing indicators, read receipts and pending sends.
 
-import { h, replace, avatar, dayLabel, lastSeen, toast } from './dom.js';
+import { h, replace, avatar, dayLabel, lastSeen, toast, t, statusText, fullDate } from './dom.js';
+import { timeOfDay } from '../i18n/i18n.js';
 import { roomMembersDialog } from './people.js';
 
 const EMOJI = ['👍', '❤️', '😂', '🎉', '😮', '😢', '🙏', '👀'];
@@ -53,7 +54,7 @@ export class ChatView {
     if (!roomId) {
       replace(
         this.el,
-        h('div.empty-chat', h('span.logo.big', { 'aria-hidden': 'true' }), h('h2', 'Welcome to plauder'), h('p.muted', 'Pick a chat on the left, or start a new one.')),
+        h('div.empty-chat', h('span.logo.big', { 'aria-hidden': 'true' }), h('h2', t('chat.welcome')), h('p.muted', t('chat.welcome_hint'))),
       );
       return;
     }
@@ -81,22 +82,22 @@ export class ChatView {
   build() {
     this.cache = new Map();
     this.head = h('header.chat-head');
-    this.list = h('ol.messages#messages', { 'aria-label': 'Messages' });
+    this.list = h('ol.messages#messages', { 'aria-label': t('chat.messages') });
     this.olderEl = h('div.older');
     this.scroller = h('div.scroller', { role: 'log', 'aria-live': 'polite', tabindex: '0', onscroll: () => this.onScroll() }, this.olderEl, this.list);
     this.typingEl = h('div.typing-line#typing', { 'aria-live': 'polite' });
-    this.jumpBtn = h('button.jump#jump', { type: 'button', hidden: true, onclick: () => { this.scrollToBottom(); this.onScroll(); } }, '↓ Latest');
+    this.jumpBtn = h('button.jump#jump', { type: 'button', hidden: true, onclick: () => { this.scrollToBottom(); this.onScroll(); } }, t('chat.latest'));
     this.contextEl = h('div.compose-context', { hidden: true });
     this.input = h('textarea#composer', {
       rows: 1,
-      placeholder: 'Write a message…',
-      'aria-label': 'Message',
+      placeholder: t('chat.placeholder'),
+      'aria-label': t('chat.message'),
       maxlength: 4000,
       onkeydown: (e) => this.onKey(e),
       oninput: () => this.onInput(),
       onblur: () => this.stopTyping(),
     });
-    this.sendBtn = h('button.primary.send#send', { type: 'submit', 'aria-label': 'Send' }, 'Send');
+    this.sendBtn = h('button.primary.send#send', { type: 'submit' }, t('chat.send'));
     const form = h('form.compose', { onsubmit: (e) => { e.preventDefault(); this.submit(); } }, this.contextEl, h('div.compose-row', this.input, this.sendBtn));
     replace(this.el, h('section.chat', { dataset: { roomId: this.roomId } }, this.head, this.scroller, this.jumpBtn, this.typingEl, form));
   }
@@ -111,18 +112,18 @@ export class ChatView {
     let subtitle;
     if (peer) {
       const p = store.presence.get(peer.id);
-      subtitle = p?.status && p.status !== 'offline' ? { online: 'online', away: 'away', dnd: 'do not disturb' }[p.status] ?? p.status : lastSeen(p?.last_seen_at);
+      subtitle = p?.status && p.status !== 'offline' ? statusText(p.status) : lastSeen(p?.last_seen_at);
     } else {
       const n = members?.size ?? 0;
       const online = [...(members?.keys() ?? [])].filter((id) => id !== store.me?.id && ['online', 'away', 'dnd'].includes(store.presence.get(id)?.status)).length;
-      subtitle = `${n} member${n === 1 ? '' : 's'}${online ? `, ${online} online` : ''}${room.topic ? ` · ${room.topic}` : ''}`;
+      subtitle = [online ? t('chat.members_online', { count: n, online }) : t('chat.members', { count: n }), room.topic].filter(Boolean).join(' · ');
     }
     replace(
       this.head,
-      h('button.icon.back', { type: 'button', 'aria-label': 'Back to chats', onclick: () => this.app.closeRoom() }, '←'),
+      h('button.icon.back', { type: 'button', 'aria-label': t('chat.back'), onclick: () => this.app.closeRoom() }, '←'),
       peer ? avatar(peer, store.presence.get(peer.id)?.status ?? 'offline') : avatar({ id: room.id, display_name: store.roomTitle(room) }, undefined, 'square'),
       h('div.head-text', h('h2#room-title', store.roomTitle(room)), h('span.subtitle#room-subtitle', subtitle)),
-      room.kind !== 'direct' ? h('button.icon', { type: 'button', title: 'Members', 'aria-label': 'Members', onclick: () => roomMembersDialog(this.app, room) }, '👥') : null,
+      room.kind !== 'direct' ? h('button.icon', { type: 'button', title: t('chat.members_button'), 'aria-label': t('chat.members_button'), onclick: () => roomMembersDialog(this.app, room) }, '👥') : null,
     );
   }
 
@@ -139,7 +140,7 @@ export class ChatView {
     if (this.scroller.scrollTop < 120) this.loadOlder();
     if (this.atBottom()) {
       this.jumpBtn.hidden = true;
-      this.jumpBtn.textContent = '↓ Latest';
+      this.jumpBtn.textContent = t('chat.latest');
       this.markRead();
     } else if (this.scroller.scrollHeight - this.scroller.scrollTop - this.scroller.clientHeight > 600) {
       this.jumpBtn.hidden = false;
@@ -153,7 +154,7 @@ export class ChatView {
     const oldest = store.ordered(roomId)[0];
     if (!oldest) return;
     this.loadingOlder = true;
-    this.olderEl.textContent = 'Loading older messages…';
+    this.olderEl.textContent = t('chat.loading_older');
     const fromBottom = this.scroller.scrollHeight - this.scroller.scrollTop;
     try {
       await this.loadPage(roomId, oldest.seq);
@@ -226,13 +227,13 @@ export class ChatView {
       if (this.list.children[i] !== node) this.list.insertBefore(node, this.list.children[i] ?? null);
     });
     while (this.list.children.length > nodes.length) this.list.lastElementChild.remove();
-    if (!nodes.length && this.loaded.has(roomId)) this.list.append(h('li.day', h('span', 'No messages yet: say hello!')));
+    if (!nodes.length && this.loaded.has(roomId)) this.list.append(h('li.day', h('span', t('chat.empty'))));
     if (stick) {
       this.scrollToBottom();
       this.markRead();
     } else if (lastBefore && this.list.lastElementChild !== lastBefore && !this.loadingOlder) {
       // Something arrived below while the reader is up in the history: offer the way down.
-      this.jumpBtn.textContent = '↓ New messages';
+      this.jumpBtn.textContent = t('chat.new_messages');
       this.jumpBtn.hidden = false;
     }
   }
@@ -246,10 +247,10 @@ export class ChatView {
       ? null
       : h(
           'div.actions',
-          h('button.icon.small', { type: 'button', title: 'React', 'aria-label': 'React', onclick: (e) => this.openPicker(m, e.currentTarget) }, '☺'),
-          h('button.icon.small', { type: 'button', title: 'Reply', 'aria-label': 'Reply', onclick: () => this.startReply(m) }, '↩'),
-          mine ? h('button.icon.small', { type: 'button', title: 'Edit', 'aria-label': 'Edit', onclick: () => this.startEdit(m) }, '✎') : null,
-          mine || canModerate ? h('button.icon.small', { type: 'button', title: 'Delete', 'aria-label': 'Delete', onclick: () => this.remove(m) }, '🗑') : null,
+          h('button.icon.small', { type: 'button', title: t('msg.react'), 'aria-label': t('msg.react'), onclick: (e) => this.openPicker(m, e.currentTarget) }, '☺'),
+          h('button.icon.small', { type: 'button', title: t('msg.reply'), 'aria-label': t('msg.reply'), onclick: () => this.startReply(m) }, '↩'),
+          mine ? h('button.icon.small', { type: 'button', title: t('msg.edit'), 'aria-label': t('msg.edit'), onclick: () => this.startEdit(m) }, '✎') : null,
+          mine || canModerate ? h('button.icon.small', { type: 'button', title: t('msg.delete'), 'aria-label': t('msg.delete'), onclick: () => this.remove(m) }, '🗑') : null,
         );
     return h(
       `li.msg${mine ? '.mine' : ''}${m.deleted ? '.deleted' : ''}${grouped ? '.grouped' : ''}`,
@@ -257,14 +258,14 @@ export class ChatView {
       !grouped && !mine ? avatar(store.users.get(m.sender_id) ?? { id: m.sender_id, display_name: store.name(m.sender_id) }, undefined, 'small') : h('span.avatar-gap'),
       h(
         'div.msg-main',
-        grouped ? null : h('div.meta', h('span.author', mine ? 'You' : store.name(m.sender_id)), h('time', { datetime: m.created_at, title: new Date(m.created_at).toLocaleString() }, timeOf(m.created_at))),
+        grouped ? null : h('div.meta', h('span.author', mine ? t('msg.you') : store.name(m.sender_id)), h('time', { datetime: m.created_at, title: fullDate(m.created_at) }, timeOfDay(m.created_at))),
         h(
           'div.bubble',
           m.reply_to
-            ? h('button.quote', { type: 'button', onclick: () => this.jumpTo(m.reply_to) }, h('strong', quote ? store.name(quote.sender_id) : 'Reply'), h('span', quote ? (quote.deleted ? 'message deleted' : quote.body) : 'an earlier message'))
+            ? h('button.quote', { type: 'button', onclick: () => this.jumpTo(m.reply_to) }, h('strong', quote ? store.name(quote.sender_id) : t('msg.reply')), h('span', quote ? (quote.deleted ? t('msg.quote_deleted') : quote.body) : t('msg.quote_earlier')))
             : null,
-          h('div.body', m.deleted ? 'This message was deleted.' : m.body),
-          m.edited_at && !m.deleted ? h('span.edited', { title: new Date(m.edited_at).toLocaleString() }, '(edited)') : null,
+          h('div.body', m.deleted ? t('msg.deleted') : m.body),
+          m.edited_at && !m.deleted ? h('span.edited', { title: fullDate(m.edited_at) }, t('msg.edited')) : null,
         ),
         m.reactions?.length
           ? h(
@@ -279,7 +280,7 @@ export class ChatView {
             )
           : null,
         readers?.length
-          ? h('div.receipt', { title: readers.map((id) => store.name(id)).join(', ') }, room?.kind === 'direct' ? 'Seen' : `Seen by ${readers.map((id) => store.name(id)).join(', ')}`)
+          ? h('div.receipt', { title: readers.map((id) => store.name(id)).join(', ') }, room?.kind === 'direct' ? t('msg.seen') : t('msg.seen_by', { names: readers.map((id) => store.name(id)).join(', ') }))
           : null,
       ),
       actions,
@@ -303,12 +304,12 @@ export class ChatView {
         p.state === 'failed'
           ? h(
               'div.pending-state',
-              h('span', `Not sent: ${p.error?.message ?? 'error'} `),
-              h('button.link', { type: 'button', onclick: () => client.retry(p.client_msg_id) }, 'Retry'),
+              h('span', `${t('msg.not_sent', { reason: p.error?.message ?? t('error.generic') })} `),
+              h('button.link', { type: 'button', onclick: () => client.retry(p.client_msg_id) }, t('msg.retry')),
               ' · ',
-              h('button.link', { type: 'button', onclick: () => client.discard(p.client_msg_id) }, 'Discard'),
+              h('button.link', { type: 'button', onclick: () => client.discard(p.client_msg_id) }, t('msg.discard')),
             )
-          : h('div.pending-state', client.state === 'open' ? 'Sending…' : 'Waiting for connection…'),
+          : h('div.pending-state', client.state === 'open' ? t('msg.sending') : t('msg.waiting')),
       ),
     );
   }
@@ -318,7 +319,7 @@ export class ChatView {
     const { store } = this.app;
     const names = store.typers(this.roomId).map((id) => store.name(id));
     const text =
-      names.length === 0 ? '' : names.length === 1 ? `${names[0]} is typing…` : names.length === 2 ? `${names[0]} and ${names[1]} are typing…` : 'Several people are typing…';
+      names.length === 0 ? '' : names.length === 1 ? t('typing.one', { name: names[0] }) : names.length === 2 ? t('typing.two', { a: names[0], b: names[1] }) : t('typing.many');
     if (this.typingEl.textContent !== text) this.typingEl.textContent = text;
   }
 
@@ -396,7 +397,7 @@ export class ChatView {
       try {
         await this.app.client.edit(id, body);
       } catch (e) {
-        toast(`Not saved: ${e.message}`, 'error');
+        toast(t('msg.not_saved', { reason: e.message }), 'error');
       }
       return;
     }
@@ -414,7 +415,7 @@ export class ChatView {
   startReply(m) {
     this.editing = null;
     this.reply = m;
-    this.showContext(`Replying to ${this.app.store.name(m.sender_id)}`, m.body);
+    this.showContext(t('compose.replying', { name: this.app.store.name(m.sender_id) }), m.body);
   }
 
   startEdit(m) {
@@ -422,14 +423,14 @@ export class ChatView {
     this.editing = m;
     this.input.value = m.body;
     this.onInput();
-    this.showContext('Editing message', 'Enter to save, Esc to cancel');
+    this.showContext(t('compose.editing'), t('compose.editing_hint'));
   }
 
   showContext(title, text) {
     replace(
       this.contextEl,
       h('div.context-text', h('strong', title), h('span', text)),
-      h('button.icon.small', { type: 'button', 'aria-label': 'Cancel', onclick: () => this.cancelContext() }, '✕'),
+      h('button.icon.small', { type: 'button', 'aria-label': t('common.cancel'), onclick: () => this.cancelContext() }, '✕'),
     );
     this.contextEl.hidden = false;
     this.input.focus();
@@ -443,7 +444,7 @@ export class ChatView {
   }
 
   async remove(m) {
-    if (!confirm('Delete this message for everyone?')) return;
+    if (!confirm(t('msg.delete_confirm'))) return;
     try {
       await this.app.client.remove(m.id);
     } catch (e) {
@@ -468,7 +469,7 @@ export class ChatView {
       'div.picker',
       { role: 'menu', onkeydown: (e) => e.key === 'Escape' && this.closePicker() },
       EMOJI.map((emoji) =>
-        h('button.icon', { type: 'button', role: 'menuitem', 'aria-label': `React with ${emoji}`, onclick: () => { this.closePicker(); this.toggleReaction(m, emoji); } }, emoji),
+        h('button.icon', { type: 'button', role: 'menuitem', 'aria-label': t('msg.react_with', { emoji }), onclick: () => { this.closePicker(); this.toggleReaction(m, emoji); } }, emoji),
       ),
     );
     document.body.append(picker);
@@ -498,8 +499,4 @@ export class ChatView {
   jumpIfAsked() {
     if (this.app.pendingJump && this.jumpTo(this.app.pendingJump)) this.app.pendingJump = null;
   }
-}
-
-function timeOf(iso) {
-  return new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 }

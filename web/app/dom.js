@@ -1,6 +1,8 @@
 // DOM helpers. Everything user-supplied goes in through textContent or attribute values, never
 // through HTML parsing: there is no innerHTML anywhere in the app.
 
+import { t, lang, formatDate, timeOfDay } from '../i18n/i18n.js';
+
 /**
  * Builds an element: `h('button.primary', {onclick, title: 'Send'}, 'Send')`.
  * Attributes starting with `on` become listeners; `dataset` and `style` take objects; `class`
@@ -56,32 +58,32 @@ export function shortTime(iso) {
   if (!iso) return '';
   const d = new Date(iso);
   const now = new Date();
-  if (d.toDateString() === now.toDateString()) return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  if (d.toDateString() === now.toDateString()) return timeOfDay(d);
   const days = (now - d) / 86400000;
-  if (days < 6) return d.toLocaleDateString([], { weekday: 'short' });
-  return d.toLocaleDateString([], { day: 'numeric', month: 'short' });
+  if (days < 6) return formatDate(d, { weekday: 'short' });
+  return formatDate(d, { day: 'numeric', month: 'short' });
 }
 
 /** A day heading: 'Today', 'Yesterday' or a date. */
 export function dayLabel(iso) {
   const d = new Date(iso);
   const now = new Date();
-  if (d.toDateString() === now.toDateString()) return 'Today';
+  if (d.toDateString() === now.toDateString()) return t('date.today');
   const y = new Date(now);
   y.setDate(now.getDate() - 1);
-  if (d.toDateString() === y.toDateString()) return 'Yesterday';
-  return d.toLocaleDateString([], { weekday: 'long', day: 'numeric', month: 'long', year: d.getFullYear() === now.getFullYear() ? undefined : 'numeric' });
+  if (d.toDateString() === y.toDateString()) return t('date.yesterday');
+  return formatDate(d, { weekday: 'long', day: 'numeric', month: 'long', year: d.getFullYear() === now.getFullYear() ? undefined : 'numeric' });
 }
 
 /** 'last seen 5 min ago' and the like. */
 export function lastSeen(iso) {
-  if (!iso) return 'offline';
+  if (!iso) return t('presence.offline');
   const mins = Math.round((Date.now() - new Date(iso)) / 60000);
-  if (mins < 1) return 'last seen just now';
-  if (mins < 60) return `last seen ${mins} min ago`;
+  if (mins < 1) return t('presence.seen_now');
+  if (mins < 60) return t('presence.seen_minutes', { count: mins });
   const hours = Math.round(mins / 60);
-  if (hours < 24) return `last seen ${hours} h ago`;
-  return `last seen ${shortTime(iso)}`;
+  if (hours < 24) return t('presence.seen_hours', { count: hours });
+  return t('presence.seen_at', { when: shortTime(iso) });
 }
 
 const HUES = [210, 340, 150, 30, 270, 190, 0, 100, 300, 50];
@@ -93,7 +95,7 @@ export function avatar(user, presence = undefined, size = '') {
   let hash = 0;
   for (const ch of user?.id ?? name) hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;
   const el = h(`span.avatar${size ? `.${size}` : ''}`, { style: { '--hue': HUES[hash % HUES.length] }, 'aria-hidden': 'true' }, initials || '?');
-  if (presence !== undefined) el.append(h(`span.dot.${presence || 'offline'}`, { title: presence || 'offline' }));
+  if (presence !== undefined) el.append(h(`span.dot.${presence || 'offline'}`, { title: t(`presence.${presence || 'offline'}`) }));
   return el;
 }
 
@@ -112,6 +114,18 @@ export function snippetNodes(snippet) {
   }
   return out;
 }
+
+/** A presence status as words ('online', 'away', …). */
+export function statusText(status) {
+  return t(`presence.${status}`);
+}
+
+/** The full date and time of a message, for its tooltip. */
+export function fullDate(iso) {
+  return formatDate(iso, { dateStyle: 'full', timeStyle: 'short' });
+}
+
+export { t, lang };
 
 /** Shows a short message at the bottom of the screen. */
 export function toast(text, kind = 'info') {

@@ -3,7 +3,8 @@
 
 import { PlauderClient } from '../plauder-client.js';
 import { Store } from './store.js';
-import { h, replace, toast } from './dom.js';
+import { h, replace, toast, t } from './dom.js';
+import { applyLang } from './lang.js';
 import { renderAuth } from './auth.js';
 import { Sidebar } from './sidebar.js';
 import { ChatView } from './chat.js';
@@ -14,16 +15,18 @@ const root = /** @type {HTMLElement} */ (document.getElementById('app'));
 /** Listeners of the signed-in session, removed together at sign-out. */
 let session = null;
 
+applyLang();
+
 const SIGNED_OUT = {
-  banned: 'Your account has been suspended.',
-  revoked: 'You were signed out everywhere.',
-  expired: 'Your session has expired; please sign in again.',
+  banned: () => t('signout.banned'),
+  revoked: () => t('signout.revoked'),
+  expired: () => t('signout.expired'),
 };
 
 client.addEventListener('signedout', (e) => {
   session?.abort();
   session = null;
-  const text = SIGNED_OUT[e.detail.reason];
+  const text = SIGNED_OUT[e.detail.reason]?.();
   showAuth(text);
 });
 
@@ -42,7 +45,7 @@ async function startApp() {
   store.addUser(client.user);
 
   const shell = h('div.shell');
-  const aside = h('aside.sidebar', { 'aria-label': 'Chats and people' });
+  const aside = h('aside.sidebar', { 'aria-label': t('app.sidebar') });
   const main = h('main.main');
   shell.append(aside, main);
   replace(root, shell);
@@ -123,7 +126,7 @@ async function startApp() {
   });
   on('room.member_removed', ({ room_id, user_id }) => {
     store.members.get(room_id)?.delete(user_id);
-    if (user_id === store.me?.id) dropRoom(app, room_id, 'You left or were removed from the room.');
+    if (user_id === store.me?.id) dropRoom(app, room_id, t('room.left_notice'));
     store.emit('members', { roomId: room_id });
   });
   on('room.updated', ({ room }) => {
@@ -132,17 +135,17 @@ async function startApp() {
     store.emit('rooms');
     store.emit('current');
   });
-  on('room.deleted', ({ room_id }) => dropRoom(app, room_id, 'The room was deleted.'));
+  on('room.deleted', ({ room_id }) => dropRoom(app, room_id, t('room.deleted_notice')));
   on('friend.request', ({ request }) => {
     store.addUser(request.from);
-    toast(`${request.from.display_name || request.from.username} sent you a friend request.`);
+    toast(t('people.request_received', { name: request.from.display_name || request.from.username }));
     loadPeople(app).catch(() => {});
   });
   on('friend.accepted', ({ user }) => {
-    toast(`${user.display_name || user.username} accepted your friend request.`);
+    toast(t('people.request_accepted', { name: user.display_name || user.username }));
     loadPeople(app).catch(() => {});
   });
-  on('error', ({ error }) => toast(error?.message ?? 'Something went wrong.', 'error'));
+  on('error', ({ error }) => toast(error?.message ?? t('error.generic'), 'error'));
 
   // Drawn before the loads: a room clicked as soon as the list shows must stay open.
   sidebar.render();

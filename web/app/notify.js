@@ -1,6 +1,8 @@
 // New messages while the tab is hidden (or in another room): a desktop notification when the user
 // allowed them, else a short chime; the unread total in the tab title either way.
 
+import { t } from '../i18n/i18n.js';
+
 const KEY = 'plauder.notify';
 
 export class Notifier {
@@ -17,9 +19,9 @@ export class Notifier {
   }
 
   label() {
-    if (!this.enabled()) return 'Notifications off: turn on';
-    if (globalThis.Notification?.permission === 'granted') return 'Desktop notifications on: turn off';
-    return 'Sound on (allow desktop notifications): turn off';
+    if (!this.enabled()) return t('notify.off');
+    if (globalThis.Notification?.permission === 'granted') return t('notify.desktop_on');
+    return t('notify.sound_on');
   }
 
   async toggle() {
@@ -44,7 +46,7 @@ export class Notifier {
     if (visibleHere || !this.enabled()) return;
     if (!document.hidden) return; // another room, tab visible: the badge is enough
     const room = store.rooms.get(m.room_id);
-    const title = room?.kind === 'direct' ? store.name(m.sender_id) : `${store.name(m.sender_id)} in ${store.roomTitle(room)}`;
+    const title = room?.kind === 'direct' ? store.name(m.sender_id) : t('notify.title_in', { name: store.name(m.sender_id), room: store.roomTitle(room) });
     if (globalThis.Notification?.permission === 'granted') {
       try {
         const n = new Notification(title, { body: m.body.slice(0, 200), tag: m.room_id, icon: document.querySelector('link[rel=icon]')?.href });

@@ -1,12 +1,10 @@
 // People: friends with presence and last seen, friend requests, blocks, finding users; and the
 // dialogs for new direct and group chats and a room's members.
 
-import { h, replace, avatar, lastSeen, toast } from './dom.js';
-
-const STATUS_TEXT = { online: 'online', away: 'away', dnd: 'do not disturb' };
+import { h, replace, avatar, lastSeen, toast, t, statusText } from './dom.js';
 
 function presenceText(p) {
-  return p?.status && p.status !== 'offline' ? STATUS_TEXT[p.status] ?? p.status : lastSeen(p?.last_seen_at);
+  return p?.status && p.status !== 'offline' ? statusText(p.status) : lastSeen(p?.last_seen_at);
 }
 
 /** Runs an API action, reporting failure as a toast; returns the result or undefined. */
@@ -35,7 +33,7 @@ export class People {
     this.el = el;
     this.found = null;
     this.timer = null;
-    this.findInput = h('input#find-people', { type: 'search', placeholder: 'Find people by name', 'aria-label': 'Find people', oninput: () => this.find() });
+    this.findInput = h('input#find-people', { type: 'search', placeholder: t('people.find_placeholder'), 'aria-label': t('people.find'), oninput: () => this.find() });
     this.foundEl = h('div.found');
     this.listsEl = h('div.people-lists');
     el.append(h('div.find', this.findInput), this.foundEl, this.listsEl);
@@ -91,19 +89,19 @@ export class People {
     const rel = this.relation(user.id);
     const reload = () => this.app.reloadPeople();
     const out = [];
-    if (rel !== 'blocked') out.push(this.button('Message', () => openDirect(this.app, user.id)));
+    if (rel !== 'blocked') out.push(this.button(t('people.message'), () => openDirect(this.app, user.id)));
     if (rel === 'none')
-      out.push(this.button('Add friend', async () => { await attempt(() => client.api('POST', '/friends/requests', { user_id: user.id }), 'Friend request sent.'); reload(); }));
-    if (rel === 'asked') out.push(h('span.muted.small', 'Request sent'));
-    if (rel === 'asking') out.push(h('span.muted.small', 'Wants to be friends'));
-    if (rel === 'blocked') out.push(this.button('Unblock', async () => { await attempt(() => client.api('DELETE', `/blocks/${user.id}`)); reload(); }));
-    else out.push(this.button('Block', async () => this.block(user), '.danger'));
+      out.push(this.button(t('people.add_friend'), async () => { await attempt(() => client.api('POST', '/friends/requests', { user_id: user.id }), t('people.request_sent_toast')); reload(); }));
+    if (rel === 'asked') out.push(h('span.muted.small', t('people.request_sent')));
+    if (rel === 'asking') out.push(h('span.muted.small', t('people.wants_friends')));
+    if (rel === 'blocked') out.push(this.button(t('people.unblock'), async () => { await attempt(() => client.api('DELETE', `/blocks/${user.id}`)); reload(); }));
+    else out.push(this.button(t('people.block'), async () => this.block(user), '.danger'));
     return out;
   }
 
   async block(user) {
-    if (!confirm(`Block ${user.display_name || user.username}? They will not be able to message you or send you requests.`)) return;
-    await attempt(() => this.app.client.api('POST', '/blocks', { user_id: user.id }), 'Blocked.');
+    if (!confirm(t('people.block_confirm', { name: user.display_name || user.username }))) return;
+    await attempt(() => this.app.client.api('POST', '/blocks', { user_id: user.id }), t('people.blocked_toast'));
     this.app.reloadPeople();
   }
 
@@ -114,8 +112,8 @@ export class People {
     }
     replace(
       this.foundEl,
-      h('h3.section', 'Search results'),
-      this.found.length ? h('ul.people-list', this.found.map((u) => this.userRow(u, this.actionsFor(u)))) : h('p.muted.pad', 'Nobody found.'),
+      h('h3.section', t('people.search_results')),
+      this.found.length ? h('ul.people-list', this.found.map((u) => this.userRow(u, this.actionsFor(u)))) : h('p.muted.pad', t('people.nobody')),
     );
   }
 
@@ -125,13 +123,13 @@ export class People {
     const sections = [];
     if (store.requests.incoming.length) {
       sections.push(
-        h('h3.section', 'Friend requests'),
+        h('h3.section', t('people.requests')),
         h(
           'ul.people-list#incoming-requests',
           store.requests.incoming.map((r) =>
             this.userRow(r.from, [
-              this.button('Accept', async () => { await attempt(() => client.api('POST', `/friends/requests/${r.id}/accept`)); reload(); }, '.primary'),
-              this.button('Decline', async () => { await attempt(() => client.api('POST', `/friends/requests/${r.id}/decline`)); reload(); }),
+              this.button(t('people.accept'), async () => { await attempt(() => client.api('POST', `/friends/requests/${r.id}/accept`)); reload(); }, '.primary'),
+              this.button(t('people.decline'), async () => { await attempt(() => client.api('POST', `/friends/requests/${r.id}/decline`)); reload(); }),
             ]),
           ),
         ),
@@ -139,41 +137,41 @@ export class People {
     }
     if (store.requests.outgoing.length) {
       sections.push(
-        h('h3.section', 'Sent requests'),
+        h('h3.section', t('people.sent_requests')),
         h(
           'ul.people-list',
           store.requests.outgoing.map((r) =>
-            this.userRow(r.to, [this.button('Cancel', async () => { await attempt(() => client.api('POST', `/friends/requests/${r.id}/decline`)); reload(); })]),
+            this.userRow(r.to, [this.button(t('common.cancel'), async () => { await attempt(() => client.api('POST', `/friends/requests/${r.id}/decline`)); reload(); })]),
           ),
         ),
       );
     }
     const friends = [...store.friends].sort((a, b) => rank(store, b.user.id) - rank(store, a.user.id));
     sections.push(
-      h('h3.section', `Friends (${friends.length})`),
+      h('h3.section', t('people.friends', { count: friends.length })),
       friends.length
         ? h(
             'ul.people-list#friends',
             friends.map((f) =>
               this.userRow(f.user, [
-                this.button('Message', () => openDirect(this.app, f.user.id)),
-                this.button('Remove', async () => {
-                  if (!confirm(`Remove ${f.user.display_name} from your friends?`)) return;
+                this.button(t('people.message'), () => openDirect(this.app, f.user.id)),
+                this.button(t('people.remove'), async () => {
+                  if (!confirm(t('people.remove_confirm', { name: f.user.display_name || f.user.username }))) return;
                   await attempt(() => client.api('DELETE', `/friends/${f.user.id}`));
                   reload();
                 }),
-                this.button('Block', () => this.block(f.user), '.danger'),
+                this.button(t('people.block'), () => this.block(f.user), '.danger'),
               ], presenceText(store.presence.get(f.user.id) ?? f.user.presence)),
             ),
           )
-        : h('p.muted.pad', 'No friends yet: find people above.'),
+        : h('p.muted.pad', t('people.no_friends')),
     );
     if (store.blocks.length) {
       sections.push(
-        h('h3.section', 'Blocked'),
+        h('h3.section', t('people.blocked')),
         h(
           'ul.people-list#blocked',
-          store.blocks.map((b) => this.userRow(b.user, [this.button('Unblock', async () => { await attempt(() => client.api('DELETE', `/blocks/${b.user.id}`)); reload(); })])),
+          store.blocks.map((b) => this.userRow(b.user, [this.button(t('people.unblock'), async () => { await attempt(() => client.api('DELETE', `/blocks/${b.user.id}`)); reload(); })])),
         ),
       );
     }
@@ -188,7 +186,7 @@ function rank(store, id) {
 
 /** A modal dialog; resolves when it closes. */
 function dialog(title, body, { onclose } = {}) {
-  const d = h('dialog.modal', { 'aria-label': title }, h('header.modal-head', h('h2', title), h('button.icon', { type: 'button', 'aria-label': 'Close', onclick: () => d.close() }, '✕')), body);
+  const d = h('dialog.modal', { 'aria-label': title }, h('header.modal-head', h('h2', title), h('button.icon', { type: 'button', 'aria-label': t('common.close'), onclick: () => d.close() }, '✕')), body);
   d.addEventListener('close', () => {
     d.remove();
     onclose?.();
@@ -203,20 +201,20 @@ export function newChatDialog(app) {
   const { client, store } = app;
   const chosen = new Map();
   let kind = 'direct';
-  const nameInput = h('input#group-name', { placeholder: 'Group name', 'aria-label': 'Group name', maxlength: 100 });
-  const q = h('input#new-chat-search', { type: 'search', placeholder: 'Search people', 'aria-label': 'Search people' });
+  const nameInput = h('input#group-name', { placeholder: t('newchat.group_name'), 'aria-label': t('newchat.group_name'), maxlength: 100 });
+  const q = h('input#new-chat-search', { type: 'search', placeholder: t('newchat.search'), 'aria-label': t('newchat.search') });
   const results = h('ul.people-list.pick');
   const chips = h('div.chosen');
-  const create = h('button.primary#create-group', { type: 'submit' }, 'Create group');
+  const create = h('button.primary#create-group', { type: 'submit' }, t('newchat.create_group'));
   const groupPart = h('div.group-part', { hidden: true }, nameInput, chips);
   const tabs = h(
     'div.tabs',
     { role: 'tablist' },
-    h('button.tab', { type: 'button', role: 'tab', 'aria-selected': 'true', onclick: (e) => setKind('direct', e.currentTarget) }, 'Direct'),
-    h('button.tab#kind-group', { type: 'button', role: 'tab', 'aria-selected': 'false', onclick: (e) => setKind('group', e.currentTarget) }, 'Group'),
+    h('button.tab', { type: 'button', role: 'tab', 'aria-selected': 'true', onclick: (e) => setKind('direct', e.currentTarget) }, t('newchat.direct')),
+    h('button.tab#kind-group', { type: 'button', role: 'tab', 'aria-selected': 'false', onclick: (e) => setKind('group', e.currentTarget) }, t('newchat.group')),
   );
   const form = h('form.new-chat', { method: 'dialog', onsubmit: (e) => { e.preventDefault(); createGroup(); } }, tabs, groupPart, q, results, h('div.modal-foot', create));
-  const d = dialog('New chat', form);
+  const d = dialog(t('newchat.title'), form);
 
   function setKind(k, btn) {
     kind = k;
@@ -258,7 +256,7 @@ export function newChatDialog(app) {
               ),
             ),
           )
-        : h('li.muted.pad', 'Search for people by name.'),
+        : h('li.muted.pad', t('newchat.hint')),
     );
   }
   function renderChips() {
@@ -279,7 +277,7 @@ export function newChatDialog(app) {
     const name = nameInput.value.trim();
     if (!name) {
       nameInput.focus();
-      toast('Give the group a name.', 'error');
+      toast(t('newchat.name_needed'), 'error');
       return;
     }
     const room = await attempt(() => client.api('POST', '/rooms', { kind: 'group', name, member_ids: [...chosen.keys()] }));
@@ -299,7 +297,7 @@ export async function roomMembersDialog(app, room) {
   const members = await attempt(() => app.loadMembers(room.id));
   if (!members) return;
   const canAdd = ['owner', 'moderator'].includes(room.my_role);
-  const add = h('input', { type: 'search', placeholder: 'Add people', 'aria-label': 'Add people' });
+  const add = h('input', { type: 'search', placeholder: t('members.add'), 'aria-label': t('members.add') });
   const found = h('ul.people-list.pick');
   const body = h(
     'div',
@@ -309,7 +307,7 @@ export async function roomMembersDialog(app, room) {
         h(
           'li.person',
           avatar(m.user, store.presence.get(m.user.id)?.status ?? 'offline'),
-          h('span.person-text', h('span.person-name', m.user.display_name || m.user.username), h('span.muted.small', `${m.role} · ${presenceText(store.presence.get(m.user.id))}`)),
+          h('span.person-text', h('span.person-name', m.user.display_name || m.user.username), h('span.muted.small', `${t(`role.${m.role}`)} · ${presenceText(store.presence.get(m.user.id))}`)),
         ),
       ),
     ),
@@ -320,11 +318,11 @@ export async function roomMembersDialog(app, room) {
       h('button.chip.danger', {
         type: 'button',
         onclick: async () => {
-          if (!confirm('Leave this room?')) return;
+          if (!confirm(t('members.leave_confirm'))) return;
           await attempt(() => client.api('DELETE', `/rooms/${room.id}/members/${store.me.id}`));
           d.close();
         },
-      }, 'Leave room'),
+      }, t('members.leave')),
     ),
   );
   const d = dialog(store.roomTitle(room), body);
@@ -344,7 +342,7 @@ export async function roomMembersDialog(app, room) {
             h('li', h('button.pick-user', {
               type: 'button',
               onclick: async () => {
-                await attempt(() => client.api('POST', `/rooms/${room.id}/members`, { user_ids: [u.id] }), 'Added.');
+                await attempt(() => client.api('POST', `/rooms/${room.id}/members`, { user_ids: [u.id] }), t('members.added'));
                 d.close();
               },
             }, avatar(u), h('span.person-name', u.display_name || u.username))),

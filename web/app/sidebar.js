@@ -1,7 +1,9 @@
 // The sidebar: who I am (status, theme, notifications, sign out), message search, the room list
 // with unread badges and last messages, and the People tab.
 
-import { h, replace, avatar, shortTime, snippetNodes, toast } from './dom.js';
+import { h, replace, avatar, shortTime, snippetNodes, toast, t } from './dom.js';
+import { languagePicker } from './lang.js';
+import { number } from '../i18n/i18n.js';
 import { People, newChatDialog } from './people.js';
 
 const THEMES = ['system', 'light', 'dark'];
@@ -21,8 +23,8 @@ export class Sidebar {
     this.meEl = h('header.me');
     this.searchInput = h('input#search', {
       type: 'search',
-      placeholder: 'Search messages',
-      'aria-label': 'Search messages',
+      placeholder: t('side.search'),
+      'aria-label': t('side.search'),
       oninput: () => this.onSearch(),
       onkeydown: (e) => {
         if (e.key === 'Escape') {
@@ -31,9 +33,9 @@ export class Sidebar {
         }
       },
     });
-    this.tabChats = h('button.tab#tab-chats', { type: 'button', role: 'tab', onclick: () => this.setTab('chats') }, 'Chats');
+    this.tabChats = h('button.tab#tab-chats', { type: 'button', role: 'tab', onclick: () => this.setTab('chats') }, t('side.chats'));
     this.peopleBadge = h('span.badge', { hidden: true });
-    this.tabPeople = h('button.tab#tab-people', { type: 'button', role: 'tab', onclick: () => this.setTab('people') }, 'People ', this.peopleBadge);
+    this.tabPeople = h('button.tab#tab-people', { type: 'button', role: 'tab', onclick: () => this.setTab('people') }, `${t('side.people')} `, this.peopleBadge);
     this.listEl = h('div.list#room-list');
     this.people = new People(app, h('div.people'));
     this.connEl = h('div.conn', { role: 'status' });
@@ -43,7 +45,7 @@ export class Sidebar {
       h('div.search', this.searchInput),
       h('div.tabs', { role: 'tablist' }, this.tabChats, this.tabPeople),
       this.listEl,
-      h('footer.side-foot', h('button.primary.wide#new-chat', { type: 'button', onclick: () => newChatDialog(app) }, '+ New chat')),
+      h('footer.side-foot', h('button.primary.wide#new-chat', { type: 'button', onclick: () => newChatDialog(app) }, t('side.new_chat')), languagePicker()),
     );
 
     const { store } = app;
@@ -67,7 +69,7 @@ export class Sidebar {
 
   renderConnection() {
     const s = this.app.store.connection;
-    const text = { connecting: 'Connecting…', reconnecting: 'Reconnecting…', closed: 'Offline' }[s] ?? '';
+    const text = { connecting: t('conn.connecting'), reconnecting: t('conn.reconnecting'), closed: t('conn.offline') }[s] ?? '';
     this.connEl.textContent = text;
     this.connEl.hidden = !text;
     this.connEl.dataset.state = s;
@@ -80,7 +82,7 @@ export class Sidebar {
     const statusSel = h(
       'select.status#status',
       {
-        'aria-label': 'Your status',
+        'aria-label': t('side.your_status'),
         onchange: async (e) => {
           this.status = e.target.value;
           try {
@@ -92,7 +94,7 @@ export class Sidebar {
         },
       },
       ['online', 'away', 'dnd', 'invisible'].map((s) =>
-        h('option', { value: s, selected: s === this.status }, { online: 'Online', away: 'Away', dnd: 'Do not disturb', invisible: 'Invisible' }[s]),
+        h('option', { value: s, selected: s === this.status }, { online: t('status.online'), away: t('status.away'), dnd: t('status.dnd'), invisible: t('status.invisible') }[s]),
       ),
     );
     replace(
@@ -101,9 +103,9 @@ export class Sidebar {
       h('div.me-text', h('strong.me-name', me?.display_name || me?.username), statusSel),
       h(
         'div.me-actions',
-        h('button.icon#theme-toggle', { type: 'button', title: `Theme: ${theme}`, 'aria-label': `Theme: ${theme}. Change theme`, onclick: () => this.cycleTheme() }, THEME_ICON[theme]),
+        h('button.icon#theme-toggle', { type: 'button', title: t('theme.title', { theme: t(`theme.${theme}`) }), 'aria-label': t('theme.change', { theme: t(`theme.${theme}`) }), onclick: () => this.cycleTheme() }, THEME_ICON[theme]),
         h('button.icon#notify-toggle', { type: 'button', title: this.notifier.label(), 'aria-label': this.notifier.label(), onclick: async () => { await this.notifier.toggle(); this.renderMe(); } }, this.notifier.enabled() ? '🔔' : '🔕'),
-        h('button.icon#logout', { type: 'button', title: 'Sign out', 'aria-label': 'Sign out', onclick: () => client.logout() }, '⎋'),
+        h('button.icon#logout', { type: 'button', title: t('side.sign_out'), 'aria-label': t('side.sign_out'), onclick: () => client.logout() }, '⎋'),
       ),
     );
   }
@@ -175,7 +177,7 @@ export class Sidebar {
     const { store } = this.app;
     const rooms = store.roomList();
     if (!rooms.length) {
-      replace(this.listEl, h('div.empty-list', h('p', 'No chats yet.'), h('p.muted', 'Start one with “New chat”, or find friends under People.')));
+      replace(this.listEl, h('div.empty-list', h('p', t('side.no_chats')), h('p.muted', t('side.no_chats_hint'))));
       return;
     }
     // Items are kept per room and updated in place: a redraw never takes the button a user is
@@ -199,8 +201,8 @@ export class Sidebar {
     const last = room.last_message;
     let preview = '';
     if (last) {
-      const who = last.sender_id === store.me?.id ? 'You: ' : room.kind === 'direct' ? '' : `${store.name(last.sender_id)}: `;
-      preview = last.deleted ? `${who}message deleted` : who + last.body.replace(/\s+/g, ' ');
+      const who = last.sender_id === store.me?.id ? t('side.preview_you') : room.kind === 'direct' ? '' : t('side.preview_who', { name: store.name(last.sender_id) });
+      preview = who + (last.deleted ? t('msg.quote_deleted') : last.body.replace(/\s+/g, ' '));
     }
     const unread = room.unread_count ?? 0;
     const icon = peer ? avatar(peer, store.presence.get(peer.id)?.status ?? 'offline') : avatar({ id: room.id, display_name: title }, undefined, 'square');
@@ -222,7 +224,7 @@ export class Sidebar {
       h(
         'span.room-text',
         h('span.room-top', h('span.room-name', title), h('time.room-time', shortTime(last?.created_at ?? room.created_at))),
-        h('span.room-bottom', h('span.room-preview', preview || (room.topic ?? '')), unread ? h('span.badge.unread-badge', { 'aria-label': `${unread} unread` }, unread > 99 ? '99+' : String(unread)) : null),
+        h('span.room-bottom', h('span.room-preview', preview || (room.topic ?? '')), unread ? h('span.badge.unread-badge', { 'aria-label': t('side.unread', { count: unread }) }, unread > 99 ? '99+' : number(unread)) : null),
       ),
     );
     return li;
@@ -231,11 +233,11 @@ export class Sidebar {
   renderResults() {
     const { store } = this.app;
     if (this.results === null) {
-      replace(this.listEl, h('p.muted.pad', 'Searching…'));
+      replace(this.listEl, h('p.muted.pad', t('side.searching')));
       return;
     }
     if (!this.results.length) {
-      replace(this.listEl, h('p.muted.pad', 'No messages found.'));
+      replace(this.listEl, h('p.muted.pad', t('side.no_results')));
       return;
     }
     replace(

@@ -1,6 +1,8 @@
 // The app's state: rooms, messages per room, users, presence, typing, read markers and the
 // social lists. Views subscribe to topics and re-render the part they own.
 
+import { t } from '../i18n/i18n.js';
+
 /** @typedef {import('../plauder-client.js').Message} Message */
 /** @typedef {import('../plauder-client.js').Room} Room */
 /** @typedef {import('../plauder-client.js').User} User */
@@ -50,9 +52,9 @@ export class Store {
 
   name(userId) {
     // A message keeps its place when its sender deletes their account; only the sender goes.
-    if (userId === null) return 'Deleted user';
+    if (userId === null) return t('user.deleted');
     const u = this.users.get(userId);
-    return u ? u.display_name || u.username : 'Someone';
+    return u ? u.display_name || u.username : t('user.someone');
   }
 
   /** Sorted by recent activity, the way the server lists them. */
@@ -73,9 +75,9 @@ export class Store {
     if (!room) return '';
     if (room.kind === 'direct') {
       const p = this.peer(room);
-      return p ? p.display_name || p.username || 'Direct chat' : 'Direct chat';
+      return p ? p.display_name || p.username || t('room.direct') : t('room.direct');
     }
-    return room.name || (room.kind === 'support' ? 'Support' : 'Untitled room');
+    return room.name || (room.kind === 'support' ? t('room.support') : t('room.untitled'));
   }
 
   /**

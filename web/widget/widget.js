@@ -5,14 +5,40 @@
 // under a key per plauder server, so a reload finds the conversation again.
 
 import { PlauderClient } from '../plauder-client.js';
+import { lang, setLang, t, timeOfDay } from '../i18n/i18n.js';
 
 const COLOR_SETTINGS = { color: '--pw-accent', textColor: '--pw-accent-text' };
-const DEFAULTS = {
-  title: 'Chat with us',
-  greeting: 'Hi! How can we help? We usually answer within a few minutes.',
-  buttonLabel: 'Chat with us',
+/** Texts a tag can override; the rest comes from the catalogue of the widget's language. */
+const defaults = () => ({
+  title: t('widget.title'),
+  greeting: t('widget.greeting'),
+  buttonLabel: t('widget.button'),
   position: 'right',
+});
+
+/**
+ * The server's error in the visitor's language: the codes and fields the widget can meet have
+ * catalogue texts (the server words its messages in English); anything else shows the server's
+ * own message.
+ */
+const FIELD_TEXT = {
+  name: () => t('widget.error.field_name'),
+  email: () => t('widget.error.field_email'),
+  body: () => t('widget.error.field_body'),
 };
+const CODE_TEXT = {
+  rate_limited: () => t('widget.error.rate_limited'),
+  unavailable: () => t('widget.error.unavailable'),
+  internal: () => t('widget.error.internal'),
+  payload_too_large: () => t('widget.error.too_long'),
+};
+function serverText(err) {
+  const fields = Object.entries(err?.details?.fields ?? {});
+  if (err?.code === 'validation_failed' && fields.length) {
+    return fields.map(([f, message]) => FIELD_TEXT[f]?.() ?? String(message)).join(' ');
+  }
+  return CODE_TEXT[err?.code]?.() ?? (err?.message || t('widget.error.start'));
+}
 
 /** Builds an element: children are nodes or strings (text, never HTML). */
 function el(tag, attrs = {}, ...children) {
@@ -28,7 +54,7 @@ function el(tag, attrs = {}, ...children) {
 }
 
 function time(iso) {
-  return iso ? new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : '';
+  return iso ? timeOfDay(iso) : '';
 }
 
 /**
@@ -37,8 +63,11 @@ function time(iso) {
  *   and the script tag's data- attributes (camelCased)
  */
 export function mount({ origin, settings }) {
-  const opts = { ...DEFAULTS, ...Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== '')) };
+  // data-lang picks the catalogue; without it the visitor's browser languages do.
+  setLang(settings.lang || lang());
+  const opts = { ...defaults(), ...Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== '')) };
   const host = el('div', { 'data-plauder-widget': '' });
+  host.setAttribute('lang', lang());
   const root = host.attachShadow({ mode: 'open' });
   for (const [name, prop] of Object.entries(COLOR_SETTINGS)) {
     if (opts[name] && CSS.supports('color', opts[name])) host.style.setProperty(prop, opts[name]);
@@ -52,7 +81,7 @@ export function mount({ origin, settings }) {
   const shown = new Map();
   let unseen = 0;
 
-  const badge = el('span', { class: 'badge', hidden: true, 'aria-label': 'new messages' });
+  const badge = el('span', { class: 'badge', hidden: true, 'aria-label': t('widget.new_messages') });
   const launcher = el(
     'button',
     { class: 'launcher', type: 'button', 'aria-expanded': 'false', 'aria-controls': 'plauder-panel', onclick: () => toggle() },
@@ -61,7 +90,7 @@ export function mount({ origin, settings }) {
     badge,
   );
   const status = el('span', { class: 'status' });
-  const closeBtn = el('button', { class: 'close', type: 'button', 'aria-label': 'Close chat', onclick: () => toggle(false) }, '×');
+  const closeBtn = el('button', { class: 'close', type: 'button', 'aria-label': t('widget.close'), onclick: () => toggle(false) }, '×');
   const body = el('div', { class: 'body' });
   const panel = el(
     'section',
@@ -103,13 +132,13 @@ export function mount({ origin, settings }) {
     const name = el('input', { name: 'name', required: true, maxlength: 64, autocomplete: 'name' });
     const email = el('input', { name: 'email', type: 'email', autocomplete: 'email' });
     const error = el('p', { class: 'error', role: 'alert' }, notice);
-    const submit = el('button', { class: 'primary', type: 'submit' }, 'Start chat');
+    const submit = el('button', { class: 'primary', type: 'submit' }, t('widget.start'));
     const form = el(
       'form',
       { class: 'start', onsubmit: (e) => start(e) },
       el('p', { class: 'greeting' }, opts.greeting),
-      el('label', {}, el('span', {}, 'Your name'), name),
-      el('label', {}, el('span', {}, 'Email (optional, for a reply later)'), email),
+      el('label', {}, el('span', {}, t('widget.name')), name),
+      el('label', {}, el('span', {}, t('widget.email')), email),
       error,
       submit,
     );
@@ -123,8 +152,7 @@ export function mount({ origin, settings }) {
         const { room } = await client.openSupport(fields);
         await openConversation(room);
       } catch (err) {
-        const fields = err.details?.fields ?? {};
-        error.textContent = Object.values(fields).map(String).join(' ') || err.message || 'Could not start the chat.';
+        error.textContent = serverText(err);
         submit.disabled = false;
       }
     }
@@ -136,8 +164,8 @@ export function mount({ origin, settings }) {
 
   const list = el('ol', { class: 'messages', 'aria-live': 'polite' });
   const scroller = el('div', { class: 'scroller' }, el('p', { class: 'greeting bubble staff' }, opts.greeting), list);
-  const input = el('textarea', { rows: 1, maxlength: 4000, 'aria-label': 'Your message', placeholder: 'Write a message…' });
-  const sendBtn = el('button', { class: 'send primary', type: 'submit' }, 'Send');
+  const input = el('textarea', { rows: 1, maxlength: 4000, 'aria-label': t('widget.message'), placeholder: t('widget.placeholder') });
+  const sendBtn = el('button', { class: 'send primary', type: 'submit' }, t('widget.send'));
   const notice = el('p', { class: 'notice', role: 'status', hidden: true });
   const composer = el('form', { class: 'composer', onsubmit: (e) => send(e) }, input, sendBtn);
   input.addEventListener('keydown', (e) => {
@@ -172,7 +200,7 @@ export function mount({ origin, settings }) {
     item.className = `msg ${mine ? 'mine' : 'staff'}${m.deleted ? ' deleted' : ''}`;
     item.dataset.id = m.id;
     item.replaceChildren(
-      el('span', { class: 'bubble' }, m.deleted ? 'Message removed' : m.body),
+      el('span', { class: 'bubble' }, m.deleted ? t('widget.removed') : m.body),
       el('time', { datetime: m.created_at }, time(m.created_at)),
     );
     if (!shown.has(m.id)) {
@@ -203,7 +231,7 @@ export function mount({ origin, settings }) {
       if (err.code === 'forbidden') closed();
       else {
         input.value = text;
-        notice.textContent = err.message;
+        notice.textContent = serverText(err);
         notice.hidden = false;
       }
     }
@@ -218,8 +246,8 @@ export function mount({ origin, settings }) {
   function closed() {
     composer.hidden = true;
     notice.replaceChildren(
-      'This conversation was closed. ',
-      el('button', { class: 'link', type: 'button', onclick: () => client.logout().then(() => showStart()) }, 'Start a new one'),
+      `${t('widget.closed')} `,
+      el('button', { class: 'link', type: 'button', onclick: () => client.logout().then(() => showStart()) }, t('widget.start_new')),
     );
     notice.hidden = false;
   }
@@ -230,10 +258,10 @@ export function mount({ origin, settings }) {
   });
   client.addEventListener('state', (e) => {
     const s = e.detail.state;
-    status.textContent = s === 'open' ? 'online' : s === 'reconnecting' || s === 'connecting' ? 'connecting…' : '';
+    status.textContent = s === 'open' ? t('widget.online') : s === 'reconnecting' || s === 'connecting' ? t('widget.connecting') : '';
   });
   client.addEventListener('signedout', (e) => {
-    if (e.detail.reason !== 'logout') showStart('Your chat session has ended. You can start a new one.');
+    if (e.detail.reason !== 'logout') showStart(t('widget.ended'));
   });
 
   // ---- start-up: resume the visitor's conversation, or offer to start one ------------------

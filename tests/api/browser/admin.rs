@@ -202,3 +202,21 @@ async fn a_user_who_is_not_staff_is_refused_and_a_moderator_sees_only_the_modera
     page.wait_for("#contact-list").await;
     page.close().await;
 }
+
+#[actix_web::test]
+async fn the_panel_switches_to_german_and_formats_its_numbers_in_german() {
+    let Some(driver) = Driver::start().await else { return };
+    let app = spawn_app().await;
+    register_admin(&app, "root", "Rita Root").await;
+    let admin = driver.browser(1280, 820).await;
+    open_admin(&admin, &app, "root").await;
+    admin.wait_text(".admin-nav", "Overview").await;
+    super::pick_language(&admin, "de").await;
+    admin.wait_text(".admin-nav", "Übersicht").await;
+    admin.wait_text("#stats", "Nachrichten heute").await;
+    assert_eq!(admin.text("#sign-out").await, "Abmelden");
+    admin.click("a[data-view=support]").await;
+    admin.wait_text("#session-list", "Keine offenen Support-Chats.").await;
+    assert_eq!(admin.script("return document.title;", json!([])).await, "Support · plauder admin");
+    admin.close().await;
+}

@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use super::webdriver::{Driver, ENTER};
-use super::{count_messages, open_room, open_signed_in, register_session, screenshot_path};
+use super::{count_messages, open_room, open_signed_in, pick_language, register_session, screenshot_path};
 use crate::helpers::wait::{check, holds_throughout};
 use crate::helpers::{PASSWORD, spawn_app};
 
@@ -517,4 +517,61 @@ async fn a_deleted_accounts_messages_stay_signed_as_a_deleted_user() {
     open_room(&b, &room).await;
     b.wait_text("#messages li.msg .author", "Deleted user").await;
     assert_eq!(count_messages(&b, "goodbye all").await, 1);
+}
+
+#[actix_web::test]
+async fn the_app_switches_to_german_remembers_it_and_counts_members_in_german_plurals() {
+    let Some(driver) = Driver::start().await else { return };
+    let app = spawn_app().await;
+    let ada = register_session(&app, "ada", "Ada Lovelace").await;
+    let bob = register_session(&app, "bob", "Bob").await;
+    let bob_id = bob["user"]["id"].as_str().expect("id").to_owned();
+    let solo = create_room(&app, &ada, json!({"kind": "group", "name": "Notizen"})).await;
+    let pair = create_room(&app, &ada, json!({"kind": "group", "name": "Zu zweit", "member_ids": [bob_id]})).await;
+    let res = app
+        .post(&format!("/api/v1/rooms/{pair}/messages"), bob["access_token"].as_str(), json!({"body": "Hallo Ada!"}))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+
+    // An English browser starts in English.
+    let a = driver.browser(1280, 820).await;
+    open_signed_in(&a, &app, &ada).await;
+    assert_eq!(a.text("#new-chat").await, "+ New chat");
+    assert_eq!(a.script("return document.documentElement.lang;", json!([])).await, "en");
+
+    pick_language(&a, "de").await;
+    a.wait_for("#new-chat").await;
+    assert_eq!(a.text("#new-chat").await, "+ Neuer Chat");
+    assert_eq!(
+        a.script("return document.querySelector('#search').placeholder;", json!([])).await,
+        "Nachrichten durchsuchen"
+    );
+    assert!(a.text("#tab-people").await.starts_with("Personen"));
+    // Plural forms from Intl.PluralRules: one member, two members; the day heading; the
+    // unread badge's accessible name.
+    a.wait_until(
+        "the unread badge's German name",
+        "return document.querySelector('#room-list .unread-badge')?.getAttribute('aria-label') === '1 ungelesene Nachricht';",
+        json!([]),
+    )
+    .await;
+    open_room(&a, &solo).await;
+    a.wait_text("#room-subtitle", "1 Mitglied").await;
+    assert_eq!(
+        a.script("return document.querySelector('#composer').placeholder;", json!([])).await,
+        "Nachricht schreiben…"
+    );
+    open_room(&a, &pair).await;
+    a.wait_text("#room-subtitle", "2 Mitglieder").await;
+    a.wait_text("#messages .day", "Heute").await;
+    a.screenshot(&screenshot_path("chat-de.png")).await;
+
+    // Remembered: a reload (and a new visit) stays German, until switched back.
+    a.goto(&format!("{}/", app.address)).await;
+    a.wait_for("#new-chat").await;
+    assert_eq!(a.text("#new-chat").await, "+ Neuer Chat");
+    pick_language(&a, "en").await;
+    a.wait_for("#new-chat").await;
+    assert_eq!(a.text("#new-chat").await, "+ New chat");
+    a.close().await;
 }

@@ -88,3 +88,20 @@ pub async fn open_admin(browser: &Browser, app: &TestApp, login: &str) {
     browser.type_into("#login-form input[name=password]", &format!("{PASSWORD}{}", webdriver::ENTER)).await;
     browser.wait_for(".admin-nav").await;
 }
+
+/// Picks a language in the page's language select, as a user would (the page reloads in it).
+pub async fn pick_language(browser: &Browser, code: &str) {
+    browser
+        .script(
+            "window.__oldPage = true; const s = document.querySelector('#lang-select'); s.value = arguments[0]; s.dispatchEvent(new Event('change'));",
+            json!([code]),
+        )
+        .await;
+    browser
+        .wait_until(
+            "the page reloaded in the new language",
+            "return !window.__oldPage && document.documentElement.lang === arguments[0] && !!document.querySelector('#lang-select');",
+            json!([code]),
+        )
+        .await;
+}

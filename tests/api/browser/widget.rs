@@ -13,13 +13,20 @@ use crate::helpers::spawn_app;
 /// origin, so every call the widget makes is a real cross-origin request. The page's own styles
 /// try to reach the widget's buttons (they must not). Returns the page's URL.
 fn host_page(plauder: &str) -> String {
+    host_page_with(
+        plauder,
+        r##"data-color="#0a7d5a" data-title="Shop support" data-greeting="Hello from the shop! Ask us anything.""##,
+    )
+}
+
+/// The shop page with the widget's script tag carrying `attributes`.
+fn host_page_with(plauder: &str, attributes: &str) -> String {
     let html = format!(
         r##"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Example shop</title>
 <style>button {{ background: rgb(255, 0, 0) !important; font-family: serif; }}</style></head>
 <body><h1>Example shop</h1><p>Shoes, mostly.</p>
-<script src="{plauder}/widget.js" data-color="#0a7d5a" data-title="Shop support"
-  data-greeting="Hello from the shop! Ask us anything." async></script>
+<script src="{plauder}/widget.js" {attributes} async></script>
 </body></html>"##
     );
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind the host page");
@@ -205,4 +212,96 @@ async fn a_visitor_on_another_site_chats_with_an_admin_who_answers_from_the_pane
 
     visitor.close().await;
     admin.close().await;
+}
+
+/// Makes the browser report German as its only language before any page script runs.
+const GERMAN_BROWSER: &str = "Object.defineProperty(navigator, 'languages', { get: () => ['de-DE', 'de'] }); Object.defineProperty(navigator, 'language', { get: () => 'de-DE' });";
+
+/// The launcher's label, the start form's labels and its error, as the visitor sees them.
+async fn widget_texts(browser: &Browser) -> Value {
+    browser
+        .script(
+            &format!("{SHADOW} return {{ button: w.querySelector('.launcher-label')?.textContent, title: w.querySelector('.head strong')?.textContent, labels: [...w.querySelectorAll('.start label span')].map(s => s.textContent), start: w.querySelector('.start button[type=submit]')?.textContent, lang: w.host.getAttribute('lang') }};"),
+            json!([]),
+        )
+        .await
+}
+
+#[actix_web::test]
+async fn the_widget_speaks_german_by_data_lang_or_the_browser_and_keeps_its_overrides() {
+    let Some(driver) = Driver::start().await else { return };
+    let app = spawn_app().await;
+    register_admin(&app, "root", "Rita Root").await;
+
+    // data-lang="de" in an English browser: the widget's own texts are German, the server's
+    // refusal of a blank name too, and an override from the tag stays as written.
+    let shop = host_page_with(&app.address, r#"data-lang="de" data-greeting="Willkommen im Schuhladen!""#);
+    let visitor = driver.browser(1000, 800).await;
+    visitor.goto(&shop).await;
+    widget_wait(&visitor, "the button", "return w.querySelector('.launcher')?.getClientRects().length > 0;", json!([]))
+        .await;
+    visitor.script(&format!("{SHADOW} w.querySelector('.launcher').click();"), json!([])).await;
+    widget_wait(&visitor, "the start form", "return !!w.querySelector('.start');", json!([])).await;
+    let texts = widget_texts(&visitor).await;
+    assert_eq!(texts["button"], "Schreib uns");
+    assert_eq!(texts["title"], "Schreib uns");
+    assert_eq!(texts["start"], "Chat starten");
+    assert_eq!(texts["labels"], json!(["Dein Name", "E-Mail (optional, für eine spätere Antwort)"]));
+    assert_eq!(texts["lang"], "de");
+    assert_eq!(
+        visitor.script(&format!("{SHADOW} return w.querySelector('.greeting').textContent;"), json!([])).await,
+        "Willkommen im Schuhladen!"
+    );
+    widget_submit(&visitor, ".start input[name=name]", "   ").await;
+    widget_wait(
+        &visitor,
+        "the server's refusal, in German",
+        "return w.querySelector('.start .error')?.textContent === 'Der Name muss 1 bis 64 Zeichen lang sein, ohne Steuerzeichen.';",
+        json!([]),
+    )
+    .await;
+    widget_submit(&visitor, ".start input[name=name]", "Greta").await;
+    widget_wait(
+        &visitor,
+        "the composer",
+        "return w.querySelector('.composer textarea')?.getAttribute('placeholder') === 'Nachricht schreiben…';",
+        json!([]),
+    )
+    .await;
+    assert_eq!(
+        visitor
+            .script(
+                &format!("{SHADOW} return w.querySelector('.composer button[type=submit]').textContent;"),
+                json!([])
+            )
+            .await,
+        "Senden"
+    );
+    visitor.screenshot(&screenshot_path("widget-de.png")).await;
+    visitor.close().await;
+
+    // No data-lang, a German browser: German. data-lang="en" in the same browser: English.
+    let german = driver.browser(1000, 800).await;
+    german.on_new_document(GERMAN_BROWSER).await;
+    german.goto(&host_page_with(&app.address, "")).await;
+    widget_wait(
+        &german,
+        "the German button",
+        "return w.querySelector('.launcher-label')?.textContent === 'Schreib uns';",
+        json!([]),
+    )
+    .await;
+    german.goto(&host_page_with(&app.address, r#"data-lang="en" data-button-label="Help""#)).await;
+    widget_wait(
+        &german,
+        "the English widget",
+        "return w.querySelector('.head strong')?.textContent === 'Chat with us';",
+        json!([]),
+    )
+    .await;
+    assert_eq!(
+        german.script(&format!("{SHADOW} return w.querySelector('.launcher-label').textContent;"), json!([])).await,
+        "Help"
+    );
+    german.close().await;
 }
