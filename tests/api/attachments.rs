@@ -11,7 +11,9 @@ use reqwest::header::{CONTENT_DISPOSITION, CONTENT_RANGE, CONTENT_TYPE, RANGE};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{JWT_SECRET, TestApp, TestUser, assert_error, spawn_app, spawn_app_with};
+use crate::helpers::{
+    JWT_SECRET, TestApp, TestUser, assert_error, open_session, spawn_app, spawn_app_with, user_with_role,
+};
 
 /// A valid 1×1 PNG.
 fn png() -> Vec<u8> {
@@ -503,4 +505,25 @@ async fn retention_removes_the_files_of_deleted_messages_rooms_and_unsent_upload
         url.or_else(|| history["messages"][0]["attachments"][0]["url"].as_str().map(str::to_owned)).expect("kept url");
     assert_eq!(fetch_link(&app, &url).await.status(), StatusCode::OK, "the kept file still downloads");
     tokio::time::sleep(Duration::from_millis(1)).await;
+}
+
+#[actix_web::test]
+async fn a_visitors_screenshot_reaches_staff_and_no_other_visitor() {
+    let app = spawn_app().await;
+    let staff = user_with_role(&app, "helper", "moderator").await;
+    let visitor = open_session(&app, "visitor").await;
+    let other = open_session(&app, "stranger").await;
+    let shot = upload(&app, &visitor.guest, "screenshot.png", png()).await;
+
+    let res = send_with(&app, &visitor.guest, visitor.room, "this is what I see", &[&shot]).await;
+
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let history = app.history(&staff, visitor.room, "").await;
+    assert_eq!(history["messages"][0]["attachments"][0]["id"], shot["id"], "{history}");
+    let path = format!("/api/v1/attachments/{}/content", shot["id"].as_str().unwrap_or_default());
+    assert_eq!(app.get(&path, Some(&staff.access_token)).await.status(), StatusCode::OK);
+    assert_error(app.get(&path, Some(&other.guest.access_token)).await, StatusCode::NOT_FOUND, "not_found").await;
+    // Nor can another visitor send it as theirs.
+    let res = send_with(&app, &other.guest, other.room, "mine now", &[&shot]).await;
+    assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
 }
