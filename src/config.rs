@@ -45,6 +45,8 @@ pub struct AttachmentSettings {
     pub max_image_pixels: u64,
     /// Most attachments on one message.
     pub max_per_message: usize,
+    /// Longer side of image thumbnails, in pixels.
+    pub thumbnail_max_px: u32,
     /// A command run on every upload before it can be used, with the file's path as its last
     /// argument: exit 0 accepts, 1 rejects (the file is deleted), anything else or a timeout
     /// refuses the upload as `unavailable`. Empty: no scan.
@@ -494,6 +496,7 @@ impl Settings {
             ("attachments.upload_replenish_interval_ms", self.attachments.upload_replenish_interval_ms),
             ("attachments.max_image_pixels", self.attachments.max_image_pixels),
             ("attachments.max_per_message", self.attachments.max_per_message as u64),
+            ("attachments.thumbnail_max_px", u64::from(self.attachments.thumbnail_max_px)),
             ("attachments.scan_timeout_ms", self.attachments.scan_timeout_ms),
             ("attachments.unsent_retention_secs", self.attachments.unsent_retention_secs),
             ("attachments.url_ttl_secs", self.attachments.url_ttl_secs),

@@ -19,6 +19,8 @@ diesel::table! {
         width -> Nullable<Int4>,
         height -> Nullable<Int4>,
         created_at -> Timestamptz,
+        thumbnail_sha256 -> Nullable<Text>,
+        thumbnail_content_type -> Nullable<Text>,
     }
 }
 

@@ -203,7 +203,8 @@ pub struct AttachmentView {
     /// A signed download link (relative to the server), valid for `attachments.url_ttl_secs` to
     /// twice that; history, sync and events carry fresh ones.
     pub url: String,
-    /// A smaller image for inline display; null when there is none.
+    /// A smaller image (at most `attachments.thumbnail_max_px` a side) for inline display: its
+    /// own link for an image already that small, null for other files.
     pub thumbnail_url: Option<String>,
 }
 
@@ -217,7 +218,13 @@ impl AttachmentView {
             width: a.width,
             height: a.height,
             url: signer.url(a.id, Variant::Content, now),
-            thumbnail_url: None,
+            thumbnail_url: if a.thumbnail_sha256.is_some() {
+                Some(signer.url(a.id, Variant::Thumbnail, now))
+            } else if a.width.is_some() {
+                Some(signer.url(a.id, Variant::Content, now))
+            } else {
+                None
+            },
         }
     }
 }

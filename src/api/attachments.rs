@@ -12,6 +12,7 @@ use utoipa::IntoParams;
 use crate::api::extract::ApiQuery;
 use crate::auth::AnyUser;
 use crate::auth::extractor::{authenticate, bearer_token};
+use crate::auth::signed_url::Variant;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::ids::AttachmentId;
 use crate::service::attachments::{self, DownloadAuth, UploadMeta};
@@ -81,33 +82,65 @@ pub async fn download_attachment(
     id: web::Path<AttachmentId>,
     query: ApiQuery<LinkQuery>,
 ) -> ApiResult<HttpResponse> {
+    serve(&state, &req, id.into_inner(), query, Variant::Content).await
+}
+
+/// `GET /api/v1/attachments/{id}/thumbnail`
+///
+/// An image's thumbnail (see `thumbnail_url`), authorised as the file is; 404 where there is
+/// none. Served whole (no ranges).
+#[utoipa::path(tag = "attachments", security((), ("bearer" = [])),
+    params(("id" = Uuid, Path), LinkQuery),
+    responses((status = 200, description = "The thumbnail"),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody, description = "An expired link"),
+              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[get("/attachments/{id}/thumbnail")]
+pub async fn download_thumbnail(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<AttachmentId>,
+    query: ApiQuery<LinkQuery>,
+) -> ApiResult<HttpResponse> {
+    serve(&state, &req, id.into_inner(), query, Variant::Thumbnail).await
+}
+
+async fn serve(
+    state: &AppState,
+    req: &HttpRequest,
+    id: AttachmentId,
+    query: ApiQuery<LinkQuery>,
+    variant: Variant,
+) -> ApiResult<HttpResponse> {
     let q = query.into_inner()?;
     let auth = match (q.exp, q.sig) {
         (Some(exp), Some(sig)) => DownloadAuth::Signed { exp, sig },
         _ => {
-            let token = bearer_token(&req).ok_or_else(|| ApiError::Unauthorized("Missing access token.".into()))?;
-            DownloadAuth::Caller(Box::new(authenticate(&state, token).await?))
+            let token = bearer_token(req).ok_or_else(|| ApiError::Unauthorized("Missing access token.".into()))?;
+            DownloadAuth::Caller(Box::new(authenticate(state, token).await?))
         }
     };
     let range = req.headers().get(header::RANGE).and_then(|v| v.to_str().ok());
-    let download = attachments::download(&state, id.into_inner(), auth, range).await?;
+    let download = attachments::download(state, id, variant, auth, range).await?;
     let a = &download.attachment;
-    let size = u64::try_from(a.size_bytes).unwrap_or(0);
-    let (status, length) = match &download.range {
-        Some(r) => (StatusCode::PARTIAL_CONTENT, r.end() - r.start() + 1),
-        None => (StatusCode::OK, size),
+    let (status, length) = match (&download.range, download.size) {
+        (Some(r), _) => (StatusCode::PARTIAL_CONTENT, Some(r.end() - r.start() + 1)),
+        (None, size) => (StatusCode::OK, size),
     };
     let mut res = HttpResponse::build(status);
-    res.insert_header((header::CONTENT_TYPE, a.content_type.as_str()))
-        .insert_header((header::ACCEPT_RANGES, "bytes"))
+    res.insert_header((header::CONTENT_TYPE, download.content_type.as_str()))
+        .insert_header((header::ACCEPT_RANGES, if download.size.is_some() { "bytes" } else { "none" }))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         // The bytes under an id never change; only who may fetch them does.
         .insert_header((header::CACHE_CONTROL, "private, max-age=3600"))
-        .insert_header(disposition(&a.name, INLINE_TYPES.contains(&a.content_type.as_str())));
-    if let Some(r) = &download.range {
+        .insert_header(disposition(&a.name, INLINE_TYPES.contains(&download.content_type.as_str())));
+    if let (Some(r), Some(size)) = (&download.range, download.size) {
         res.insert_header((header::CONTENT_RANGE, format!("bytes {}-{}/{size}", r.start(), r.end())));
     }
-    Ok(res.no_chunking(length).streaming(download.body))
+    if let Some(length) = length {
+        res.no_chunking(length);
+    }
+    Ok(res.streaming(download.body))
 }
 
 /// `inline` for images, `attachment` for everything else, with the display name (UTF-8 in

@@ -75,6 +75,7 @@ pub fn configure(cfg: &mut ServiceConfig, metrics_here: bool) {
             .service(resource(messages::search_messages))
             .service(resource(attachments::upload_attachment))
             .service(resource(attachments::download_attachment))
+            .service(resource(attachments::download_thumbnail))
             .service(resource(support::open_session))
             .service(resource(support::submit_contact))
             .service(resource(admin::get_stats))

@@ -22,12 +22,14 @@ type HmacSha256 = Hmac<Sha256>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Variant {
     Content,
+    Thumbnail,
 }
 
 impl Variant {
     pub fn as_str(self) -> &'static str {
         match self {
             Variant::Content => "content",
+            Variant::Thumbnail => "thumbnail",
         }
     }
 }

@@ -222,12 +222,19 @@ where
     let content_type = decide_type(settings, &head, meta.declared_type.as_deref(), &name)?;
     let (width, height) =
         if content_type.starts_with("image/") { image_size(settings, &temp.0).await? } else { (None, None) };
+    // The scanner sees the file as it was sent; what is stored of an image has its metadata
+    // removed (and may be smaller), so its hash and size are taken again.
     scan(settings, &temp.0).await?;
+    let (sha256, size, thumbnail) = if width.is_some() {
+        let processed = process_image(&att.tmp, &temp.0, &content_type, settings.thumbnail_max_px).await?;
+        (processed.sha256, processed.size, processed.thumbnail)
+    } else {
+        (format!("{:x}", hasher.finalize()), size, None)
+    };
     if used.saturating_add(size) > settings.user_quota_bytes {
         return Err(over_quota(settings.user_quota_bytes));
     }
 
-    let sha256 = format!("{:x}", hasher.finalize());
     let new = NewAttachment {
         id: AttachmentId::new(),
         owner_id: caller.id,
@@ -237,9 +244,12 @@ where
         name: &name,
         width,
         height,
+        thumbnail_sha256: thumbnail.as_ref().map(|t| t.sha256.as_str()),
+        thumbnail_content_type: thumbnail.as_ref().map(|t| t.content_type),
     };
     let store = att.store.clone();
     let path = temp.0.clone();
+    let thumb_path = thumbnail.as_ref().map(|t| t.file.0.clone());
     let mut conn = state.db().await?;
     let row = conn
         .transaction::<_, ApiError, _>(async move |conn| {
@@ -248,12 +258,69 @@ where
             q::lock_blobs_shared(conn).await?;
             let row = q::insert(conn, &new).await?;
             store.put_file(&row.sha256, &path).await.map_err(ApiError::internal)?;
+            if let (Some(key), Some(thumb)) = (&row.thumbnail_sha256, &thumb_path) {
+                store.put_file(key, thumb).await.map_err(ApiError::internal)?;
+            }
             Ok(row)
         })
         .await?;
     metrics::counter!("plauder_attachment_uploads_total").increment(1);
     metrics::counter!("plauder_attachment_upload_bytes_total").increment(size);
     Ok(AttachmentView::new(&row, &att.signer, chrono::Utc::now().timestamp()))
+}
+
+/// A thumbnail waiting in `tmp/` to be stored.
+struct Thumbnail {
+    file: TempFile,
+    sha256: String,
+    content_type: &'static str,
+}
+
+/// What is stored of an image: its hash and size once its metadata is removed, and its
+/// thumbnail if it needs one.
+struct ProcessedImage {
+    sha256: String,
+    size: u64,
+    thumbnail: Option<Thumbnail>,
+}
+
+/// Writes `data` to `path` and syncs it (before the file is renamed into the store).
+fn write_synced(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut file = std::fs::File::create(path)?;
+    file.write_all(data)?;
+    file.sync_all()
+}
+
+/// Strips the image's metadata in place and makes its thumbnail (`service::images`), on a
+/// blocking thread.
+async fn process_image(tmp: &Path, path: &Path, content_type: &str, max_side: u32) -> ApiResult<ProcessedImage> {
+    let (tmp, path, content_type) = (tmp.to_owned(), path.to_owned(), content_type.to_owned());
+    let unreadable = |e: String| {
+        tracing::info!(error = %e, "an uploaded image could not be processed");
+        ApiError::validation("file", "The image could not be read.")
+    };
+    tokio::task::spawn_blocking(move || -> ApiResult<ProcessedImage> {
+        let data = std::fs::read(&path).map_err(ApiError::internal)?;
+        let data = if crate::service::images::has_metadata_container(&content_type) {
+            let stripped = crate::service::images::strip_metadata(data).map_err(unreadable)?;
+            write_synced(&path, &stripped).map_err(ApiError::internal)?;
+            stripped
+        } else {
+            data
+        };
+        let thumbnail = match crate::service::images::thumbnail(&data, &content_type, max_side).map_err(unreadable)? {
+            None => None,
+            Some((bytes, kind)) => {
+                let file = TempFile(tmp.join(format!("{}.thumb.part", uuid::Uuid::new_v4())));
+                write_synced(&file.0, &bytes).map_err(ApiError::internal)?;
+                Some(Thumbnail { file, sha256: format!("{:x}", Sha256::digest(&bytes)), content_type: kind })
+            }
+        };
+        Ok(ProcessedImage { sha256: format!("{:x}", Sha256::digest(&data)), size: data.len() as u64, thumbnail })
+    })
+    .await
+    .map_err(ApiError::internal)?
 }
 
 /// Width and height from the image's header, refused past `max_image_pixels` before anything
@@ -321,9 +388,12 @@ pub enum DownloadAuth {
     Caller(Box<Caller>),
 }
 
-/// An attachment's bytes, ready to serve.
+/// An attachment's bytes (or its thumbnail's), ready to serve.
 pub struct Download {
     pub attachment: Attachment,
+    pub content_type: String,
+    /// The whole file's size; unknown for a thumbnail (served whole, without ranges).
+    pub size: Option<u64>,
     pub range: Option<std::ops::RangeInclusive<u64>>,
     pub body: BlobStream,
 }
@@ -344,6 +414,7 @@ fn not_found() -> ApiError {
 pub async fn download(
     state: &crate::state::AppState,
     id: AttachmentId,
+    variant: Variant,
     auth: DownloadAuth,
     range: Option<&str>,
 ) -> ApiResult<Download> {
@@ -352,7 +423,7 @@ pub async fn download(
     match auth {
         DownloadAuth::Signed { exp, sig } => {
             let now = chrono::Utc::now().timestamp();
-            match state.attachments.signer.verify(id, Variant::Content, exp, &sig, now) {
+            match state.attachments.signer.verify(id, variant, exp, &sig, now) {
                 Ok(()) => {}
                 Err(Refused::Invalid) => return Err(not_found()),
                 Err(Refused::Expired) => {
@@ -365,6 +436,13 @@ pub async fn download(
         DownloadAuth::Caller(caller) => may_read(&mut conn, &row, &caller).await?,
     }
     drop(conn);
+    if variant == Variant::Thumbnail {
+        let (Some(key), Some(content_type)) = (row.thumbnail_sha256.clone(), row.thumbnail_content_type.clone()) else {
+            return Err(not_found());
+        };
+        let body = state.attachments.store.get(&key, None).await.map_err(ApiError::internal)?;
+        return Ok(Download { attachment: row, content_type, size: None, range: None, body });
+    }
     let size = u64::try_from(row.size_bytes).unwrap_or(0);
     let range = match range {
         None => None,
@@ -384,7 +462,7 @@ pub async fn download(
             ApiError::internal(e)
         }
     })?;
-    Ok(Download { attachment: row, range, body })
+    Ok(Download { content_type: row.content_type.clone(), attachment: row, size: Some(size), range, body })
 }
 
 async fn may_read(conn: &mut AsyncPgConnection, row: &Attachment, caller: &Caller) -> ApiResult<()> {

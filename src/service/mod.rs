@@ -10,6 +10,7 @@ pub mod attachments;
 pub mod audit;
 pub mod contacts;
 pub mod export;
+pub mod images;
 pub mod messages;
 pub mod notify;
 pub mod retention;

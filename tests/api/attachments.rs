@@ -527,3 +527,82 @@ async fn a_visitors_screenshot_reaches_staff_and_no_other_visitor() {
     let res = send_with(&app, &other.guest, other.room, "mine now", &[&shot]).await;
     assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
 }
+
+/// A `width`×`height` JPEG photo carrying an EXIF segment with a GPS position in it.
+fn jpeg_with_gps(width: u32, height: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 128]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(img).write_to(&mut out, image::ImageFormat::Jpeg).expect("encode jpeg");
+    let mut jpeg = img_parts::jpeg::Jpeg::from_bytes(out.into_inner().into()).expect("parse jpeg");
+    let exif = b"Exif\0\0MM\0*\0\0\0\x08 GPSLatitude 52.5200 N GPSLongitude 13.4050 E".to_vec();
+    let segment = img_parts::jpeg::JpegSegment::new_with_contents(img_parts::jpeg::markers::APP1, exif.into());
+    jpeg.segments_mut().insert(1, segment);
+    let mut bytes = Vec::new();
+    jpeg.encoder().write_to(&mut bytes).expect("write jpeg");
+    bytes
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[actix_web::test]
+async fn a_photo_is_served_without_its_gps_and_with_a_thumbnail_and_both_go_with_the_message() {
+    let app = spawn_app().await;
+    let (ada, bob) = (app.register("ada").await, app.register("bob").await);
+    let room = app.group(&ada, "photos", &[&bob]).await;
+    let original = jpeg_with_gps(640, 480);
+    assert!(contains(&original, b"GPSLatitude"));
+
+    let photo = upload(&app, &ada, "holiday.jpg", original.clone()).await;
+
+    assert_eq!((photo["width"].as_i64(), photo["height"].as_i64()), (Some(640), Some(480)));
+    assert!((photo["size"].as_u64().unwrap_or(0) as usize) < original.len(), "{photo}");
+    let sent: Value = send_with(&app, &ada, room, "", &[&photo]).await.json().await.expect("json");
+    let file = &app.history(&bob, room, "").await["messages"][0]["attachments"][0];
+    let served = fetch_link(&app, file["url"].as_str().expect("url")).await.bytes().await.expect("bytes").to_vec();
+    assert!(!contains(&served, b"GPSLatitude") && !contains(&served, b"Exif"), "metadata removed");
+    assert_eq!(served.len() as u64, photo["size"].as_u64().unwrap_or(0));
+    let decoded = image::load_from_memory(&served).expect("still a valid JPEG");
+    assert_eq!((decoded.width(), decoded.height()), (640, 480));
+
+    let thumb_url = file["thumbnail_url"].as_str().expect("thumbnail_url");
+    assert!(thumb_url.contains("/thumbnail?"), "{thumb_url}");
+    let res = fetch_link(&app, thumb_url).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[CONTENT_TYPE], "image/jpeg");
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    let thumb = image::load_from_memory(&res.bytes().await.expect("bytes")).expect("thumbnail decodes");
+    assert_eq!((thumb.width(), thumb.height()), (320, 240));
+    // A content link does not open the thumbnail route, nor the other way round.
+    let swapped = thumb_url.replace("/thumbnail?", "/content?");
+    assert_error(fetch_link(&app, &swapped).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_eq!(blobs(&app).len(), 2, "the photo and its thumbnail");
+
+    let id = sent["id"].as_str().expect("id");
+    assert_eq!(app.delete(&format!("/api/v1/messages/{id}"), Some(&ada.access_token)).await.status(), StatusCode::OK);
+    plauder::service::retention::run_once(&app.state).await.expect("retention pass");
+    assert!(blobs(&app).is_empty(), "photo and thumbnail removed: {:?}", blobs(&app));
+}
+
+#[actix_web::test]
+async fn a_small_image_is_its_own_thumbnail_and_a_broken_one_is_refused() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+
+    let small = upload(&app, &ada, "dot.png", png()).await;
+    assert_eq!(small["thumbnail_url"], small["url"]);
+    let pdf_file = upload(&app, &ada, "a.pdf", pdf("a")).await;
+    assert!(pdf_file["thumbnail_url"].is_null());
+    let mut broken = png();
+    broken.truncate(40);
+    let body = assert_error(
+        upload_raw(&app, &ada, "broken.png", None, broken).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert!(body["error"]["details"]["fields"]["file"].is_string(), "{body}");
+    assert_eq!(blobs(&app).len(), 2);
+    assert!(temp_files(&app).is_empty(), "{:?}", temp_files(&app));
+}

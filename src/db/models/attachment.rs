@@ -21,6 +21,9 @@ pub struct Attachment {
     pub width: Option<i32>,
     pub height: Option<i32>,
     pub created_at: DateTime<Utc>,
+    /// Images larger than a thumbnail: the thumbnail's blob key and type.
+    pub thumbnail_sha256: Option<String>,
+    pub thumbnail_content_type: Option<String>,
 }
 
 #[derive(Debug, Insertable)]
@@ -34,4 +37,6 @@ pub struct NewAttachment<'a> {
     pub name: &'a str,
     pub width: Option<i32>,
     pub height: Option<i32>,
+    pub thumbnail_sha256: Option<&'a str>,
+    pub thumbnail_content_type: Option<&'a str>,
 }

@@ -110,7 +110,20 @@ pub async fn delete_unsent_before(
     .await
 }
 
-/// Which of these blob keys some row still names.
+/// Which of these blob keys some row still names, as its file or its thumbnail.
 pub async fn referenced(conn: &mut AsyncPgConnection, keys: &[String]) -> QueryResult<Vec<String>> {
-    attachments::table.filter(attachments::sha256.eq_any(keys)).select(attachments::sha256).distinct().load(conn).await
+    let mut live: Vec<String> = attachments::table
+        .filter(attachments::sha256.eq_any(keys))
+        .select(attachments::sha256)
+        .distinct()
+        .load(conn)
+        .await?;
+    let thumbs: Vec<Option<String>> = attachments::table
+        .filter(attachments::thumbnail_sha256.eq_any(keys))
+        .select(attachments::thumbnail_sha256)
+        .distinct()
+        .load(conn)
+        .await?;
+    live.extend(thumbs.into_iter().flatten());
+    Ok(live)
 }
