@@ -51,6 +51,7 @@ PLAUDER_GIT_COMMIT="$(git -C "$PLAUDER_ROOT" rev-parse --short HEAD 2>/dev/null 
     cargo build --release --quiet --bin plauder
 
 export PLAUDER__AUTH__JWT_SECRET="$(cat "$data/jwt-secret")"
+export PLAUDER__ATTACHMENTS__DIRECTORY="${PLAUDER__ATTACHMENTS__DIRECTORY:-$data/attachments}"
 if [ $# -gt 0 ]; then
     exec target/release/plauder "$@"
 fi

@@ -25,6 +25,7 @@ pub struct Settings {
     pub email: EmailSettings,
     pub password_reset: PasswordResetSettings,
     pub mfa: MfaSettings,
+    pub attachments: AttachmentSettings,
 }
 
 /// Outgoing mail (`service::mail`): the SMTP relay, the queue's retries and the links in mails.
@@ -99,6 +100,41 @@ pub struct MfaSettings {
     /// Admins and moderators without two-factor act as plain users (no staff rights, REST or
     /// WebSocket) until they enrol.
     pub require_for_staff: bool,
+}
+
+/// Uploaded files (`service::attachments`): where they are kept, what is accepted, how much.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentSettings {
+    /// Where the local store keeps blobs (`blobs/`) and uploads in progress (`tmp/`). Uploads
+    /// are written here first whatever the store, so it must have room for a few at once.
+    pub directory: String,
+    /// Largest upload; a larger one is refused with 413 as soon as the body passes it.
+    pub max_bytes: u64,
+    /// Media types accepted, as decided from the content (magic bytes).
+    pub allowed_types: Vec<String>,
+    /// Bytes one account may hold in attachments, sent or not.
+    pub user_quota_bytes: u64,
+    /// Uploads per account: a burst, then one more every interval.
+    pub upload_burst: u32,
+    pub upload_replenish_interval_ms: u64,
+    /// Largest image, in pixels (width × height, read from the header before any decoding): a
+    /// small file that would decode to a huge image is refused.
+    pub max_image_pixels: u64,
+    /// Most attachments on one message.
+    pub max_per_message: usize,
+    /// Longer side of image thumbnails, in pixels.
+    pub thumbnail_max_px: u32,
+    /// A command run on every upload before it can be used, with the file's path as its last
+    /// argument: exit 0 accepts, 1 rejects (the file is deleted), anything else or a timeout
+    /// refuses the upload as `unavailable`. Empty: no scan.
+    pub scan_command: String,
+    pub scan_timeout_ms: u64,
+    /// Uploads never sent with a message are deleted (row and bytes) this long after upload,
+    /// by the retention job.
+    pub unsent_retention_secs: u64,
+    /// Signed download links are valid for at least this long, at most twice it.
+    pub url_ttl_secs: u64,
 }
 
 /// OpenTelemetry trace export (see `telemetry`).
@@ -423,7 +459,8 @@ impl Settings {
                     // PLAUDER__SERVER__TRUSTED_PROXIES=10.0.0.0/8,192.0.2.7
                     .list_separator(",")
                     .with_list_parse_key("server.trusted_proxies")
-                    .with_list_parse_key("cors.allowed_origins"),
+                    .with_list_parse_key("cors.allowed_origins")
+                    .with_list_parse_key("attachments.allowed_types"),
             )
             .set_override_option("database.url", conventional("PLAUDER__DATABASE__URL", "DATABASE_URL"))
             .and_then(|b| b.set_override_option("redis.url", conventional("PLAUDER__REDIS__URL", "REDIS_URL")))
@@ -570,6 +607,25 @@ impl Settings {
             }
         }
         self.validate_accounts()?;
+        for (key, value) in [
+            ("attachments.max_bytes", self.attachments.max_bytes),
+            ("attachments.user_quota_bytes", self.attachments.user_quota_bytes),
+            ("attachments.upload_burst", u64::from(self.attachments.upload_burst)),
+            ("attachments.upload_replenish_interval_ms", self.attachments.upload_replenish_interval_ms),
+            ("attachments.max_image_pixels", self.attachments.max_image_pixels),
+            ("attachments.max_per_message", self.attachments.max_per_message as u64),
+            ("attachments.thumbnail_max_px", u64::from(self.attachments.thumbnail_max_px)),
+            ("attachments.scan_timeout_ms", self.attachments.scan_timeout_ms),
+            ("attachments.unsent_retention_secs", self.attachments.unsent_retention_secs),
+            ("attachments.url_ttl_secs", self.attachments.url_ttl_secs),
+        ] {
+            if value == 0 {
+                return bad(key, "must be positive");
+            }
+        }
+        if self.attachments.directory.trim().is_empty() {
+            return bad("attachments.directory", "must name a directory");
+        }
         if self.server.max_json_body_bytes < 1024 {
             return bad("server.max_json_body_bytes", "must be at least 1024");
         }

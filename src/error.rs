@@ -30,6 +30,14 @@ pub enum ApiError {
     QuotaExceeded { message: String, retry_after_ms: u64 },
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// An upload whose content is not an allowed type, or disagrees with its declared type or
+    /// its name's extension.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// A download's Range lies outside the file of `size` bytes (416 with `Content-Range:
+    /// bytes */size`).
+    #[error("The requested range is not within the file ({size} bytes).")]
+    RangeNotSatisfiable { size: u64 },
     /// A dependency (PostgreSQL, Redis) is down or saturated; the cause is logged.
     #[error("service unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -61,7 +69,8 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorObject {
     /// One of PROTOCOL.md's codes: bad_request, validation_failed, unauthorized, forbidden,
-    /// not_found, conflict, rate_limited, payload_too_large, unavailable, internal.
+    /// not_found, conflict, rate_limited, payload_too_large, unsupported_media_type,
+    /// range_not_satisfiable, unavailable, internal.
     pub code: &'static str,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -100,6 +109,8 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::RateLimited { .. } | ApiError::QuotaExceeded { .. } => "rate_limited",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             ApiError::Unavailable(_) | ApiError::Busy { .. } | ApiError::TimedOut(_) | ApiError::SearchTimedOut(_) => {
                 "unavailable"
             }
@@ -147,6 +158,8 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } | ApiError::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::Unavailable(_) | ApiError::Busy { .. } | ApiError::TimedOut(_) | ApiError::SearchTimedOut(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -165,6 +178,11 @@ impl ResponseError for ApiError {
             if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
                 response.headers_mut().insert(RETRY_AFTER, value);
             }
+        }
+        if let ApiError::RangeNotSatisfiable { size } = self
+            && let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}"))
+        {
+            response.headers_mut().insert(actix_web::http::header::CONTENT_RANGE, value);
         }
         response
     }

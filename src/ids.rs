@@ -85,6 +85,10 @@ uuid_id!(
     ContactId
 );
 uuid_id!(
+    /// `attachments.id`: an uploaded file.
+    AttachmentId
+);
+uuid_id!(
     /// `audit_log.id`: entries of the audit log.
     AuditEntryId
 );

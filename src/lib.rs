@@ -11,6 +11,7 @@ pub mod schema;
 pub mod service;
 pub mod startup;
 pub mod state;
+pub mod storage;
 pub mod telemetry;
 pub mod views;
 pub mod web;

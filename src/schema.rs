@@ -22,6 +22,24 @@ diesel::table! {
 }
 
 diesel::table! {
+    attachments (id) {
+        id -> Uuid,
+        owner_id -> Nullable<Uuid>,
+        message_id -> Nullable<Uuid>,
+        room_id -> Nullable<Uuid>,
+        sha256 -> Text,
+        size_bytes -> Int8,
+        content_type -> Text,
+        name -> Text,
+        width -> Nullable<Int4>,
+        height -> Nullable<Int4>,
+        created_at -> Timestamptz,
+        thumbnail_sha256 -> Nullable<Text>,
+        thumbnail_content_type -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     audit_log (id) {
         seq -> Int8,
         actor_id -> Nullable<Uuid>,
@@ -300,6 +318,9 @@ diesel::table! {
 }
 
 diesel::joinable!(api_tokens -> users (user_id));
+diesel::joinable!(attachments -> messages (message_id));
+diesel::joinable!(attachments -> rooms (room_id));
+diesel::joinable!(attachments -> users (owner_id));
 diesel::joinable!(audit_log -> users (actor_id));
 diesel::joinable!(incoming_webhooks -> rooms (room_id));
 diesel::joinable!(messages -> rooms (room_id));
@@ -324,6 +345,7 @@ diesel::joinable!(webhook_outbox -> webhook_endpoints (endpoint_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_tokens,
+    attachments,
     audit_log,
     blocks,
     contacts,

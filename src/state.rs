@@ -53,6 +53,8 @@ pub struct AppState {
     pub webhooks: Arc<crate::webhooks::Wanted>,
     /// Where webhook endpoints may point (checked at registration; deliveries check again).
     pub webhook_guard: Arc<crate::webhooks::guard::Guard>,
+    /// Uploaded files: their store, link signer and upload limiter.
+    pub attachments: crate::service::attachments::Attachments,
     pub settings: Settings,
     pub instance_id: String,
 }
@@ -118,6 +120,10 @@ impl AppState {
             send_batcher,
             webhooks,
             webhook_guard,
+            attachments: crate::service::attachments::Attachments::new(
+                &settings.attachments,
+                settings.auth.jwt_secret.expose_secret().as_bytes(),
+            )?,
             instance_id,
             settings,
         })

@@ -4,10 +4,11 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};
 
+use crate::auth::signed_url::{UrlSigner, Variant};
 use crate::db::models::{
-    ChosenStatus, MemberRole, Message, PresenceVisibility, Reaction, Role, Room, RoomKind, RoomMember, User,
+    Attachment, ChosenStatus, MemberRole, Message, PresenceVisibility, Reaction, Role, Room, RoomKind, RoomMember, User,
 };
-use crate::ids::{FriendRequestId, MessageId, RoomId, Seq, UserId};
+use crate::ids::{AttachmentId, FriendRequestId, MessageId, RoomId, Seq, UserId};
 use crate::protocol::presence::Visible;
 
 /// The protocol's time format: RFC 3339, UTC, milliseconds.
@@ -185,6 +186,50 @@ pub struct MessageView {
     pub edited_at: Option<DateTime<Utc>>,
     pub deleted: bool,
     pub reactions: Vec<ReactionView>,
+    /// Files sent with the message, in upload order; empty once it is deleted.
+    pub attachments: Vec<AttachmentView>,
+}
+
+/// The `attachment` object: a file as a message carries it (and as an upload answers).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AttachmentView {
+    pub id: AttachmentId,
+    /// The uploader's file name, for display only.
+    pub name: String,
+    /// Bytes.
+    pub size: i64,
+    /// Decided from the content at upload.
+    pub content_type: String,
+    /// Images only.
+    pub width: Option<i32>,
+    pub height: Option<i32>,
+    /// A signed download link (relative to the server), valid for `attachments.url_ttl_secs` to
+    /// twice that; history, sync and events carry fresh ones.
+    pub url: String,
+    /// A smaller image (at most `attachments.thumbnail_max_px` a side) for inline display: its
+    /// own link for an image already that small, null for other files.
+    pub thumbnail_url: Option<String>,
+}
+
+impl AttachmentView {
+    pub fn new(a: &Attachment, signer: &UrlSigner, now: i64) -> Self {
+        Self {
+            id: a.id,
+            name: a.name.clone(),
+            size: a.size_bytes,
+            content_type: a.content_type.clone(),
+            width: a.width,
+            height: a.height,
+            url: signer.url(a.id, Variant::Content, now),
+            thumbnail_url: if a.thumbnail_sha256.is_some() {
+                Some(signer.url(a.id, Variant::Thumbnail, now))
+            } else if a.width.is_some() {
+                Some(signer.url(a.id, Variant::Content, now))
+            } else {
+                None
+            },
+        }
+    }
 }
 
 impl MessageView {
@@ -210,6 +255,22 @@ impl MessageView {
             edited_at: m.edited_at,
             deleted: m.deleted_at.is_some(),
             reactions: grouped,
+            attachments: Vec::new(),
+        }
+    }
+
+    /// Sets `attachments` of each view from `rows` (which may hold other messages').
+    pub fn fill_attachments(views: &mut [MessageView], rows: &[Attachment], signer: &UrlSigner) {
+        if rows.is_empty() {
+            return;
+        }
+        let now = chrono::Utc::now().timestamp();
+        for view in views.iter_mut().filter(|v| !v.deleted) {
+            view.attachments = rows
+                .iter()
+                .filter(|a| a.message_id == Some(view.id))
+                .map(|a| AttachmentView::new(a, signer, now))
+                .collect();
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::api::extract::{ApiJson, ApiQuery};
 use crate::auth::ratelimit::UserAction;
 use crate::auth::{AnyUser, AuthUser};
 use crate::error::{ApiResult, ErrorBody};
-use crate::ids::{MessageId, RoomId, Seq};
+use crate::ids::{AttachmentId, MessageId, RoomId, Seq};
 use crate::service::messages::{self, MessagePage, SearchResult, SendMessage};
 use crate::state::AppState;
 use crate::views::MessageView;
@@ -32,6 +32,10 @@ pub struct SendRequest {
     /// Makes retries safe: the same id from the same sender in the same room returns the original.
     pub client_msg_id: Option<String>,
     pub reply_to: Option<MessageId>,
+    /// Ids of the sender's own unsent uploads (`POST /attachments`) to send with the message; with
+    /// at least one, the body may be empty.
+    #[serde(default)]
+    pub attachment_ids: Vec<AttachmentId>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -83,7 +87,12 @@ pub async fn send_message(
 ) -> ApiResult<HttpResponse> {
     state.user_limits.check_message(caller.id).await?;
     let b = body.into_inner();
-    let req = SendMessage { body: b.body, client_msg_id: b.client_msg_id, reply_to: b.reply_to };
+    let req = SendMessage {
+        body: b.body,
+        client_msg_id: b.client_msg_id,
+        reply_to: b.reply_to,
+        attachment_ids: b.attachment_ids,
+    };
     let (message, created) = messages::send(&state, &caller, id.into_inner(), req).await?;
     Ok(if created { HttpResponse::Created().json(message) } else { HttpResponse::Ok().json(message) })
 }

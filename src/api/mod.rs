@@ -14,6 +14,7 @@
 
 pub mod admin;
 pub mod admin_accounts;
+pub mod attachments;
 pub mod auth;
 pub mod extract;
 pub mod health;
@@ -91,6 +92,9 @@ pub fn configure(cfg: &mut ServiceConfig, metrics_here: bool) {
             .service(resource(messages::edit_message).and(messages::delete_message))
             .service(resource(messages::add_reaction).and(messages::remove_reaction))
             .service(resource(messages::search_messages))
+            .service(resource(attachments::upload_attachment))
+            .service(resource(attachments::download_attachment))
+            .service(resource(attachments::download_thumbnail))
             .service(resource(support::open_session))
             .service(resource(support::submit_contact))
             .service(resource(admin::get_stats))

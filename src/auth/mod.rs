@@ -9,5 +9,6 @@ pub mod jwt;
 pub mod password;
 pub mod ratelimit;
 pub mod refresh;
+pub mod signed_url;
 
 pub use extractor::{AdminUser, AnyUser, AuthUser, Caller, StaffUser};

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::ApiError;
-use crate::ids::{MessageId, RoomId, Seq, UserId};
+use crate::ids::{AttachmentId, MessageId, RoomId, Seq, UserId};
 use crate::protocol::events::{ErrorEvent, ServerEvent};
 use crate::protocol::presence::Status;
 
@@ -21,6 +21,9 @@ pub struct SendData {
     pub body: String,
     pub client_msg_id: Option<String>,
     pub reply_to: Option<MessageId>,
+    /// The sender's own unsent uploads to send with the message.
+    #[serde(default)]
+    pub attachment_ids: Vec<AttachmentId>,
 }
 
 #[derive(Debug, Deserialize)]

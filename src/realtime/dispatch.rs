@@ -167,7 +167,12 @@ pub(super) fn command(session: Session<'_>, command: Command) -> Step {
             Ok(grant)
         })),
         Command::Send(d) => Step::Run(Box::pin(async move {
-            let req = messages::SendMessage { body: d.body, client_msg_id: d.client_msg_id, reply_to: d.reply_to };
+            let req = messages::SendMessage {
+                body: d.body,
+                client_msg_id: d.client_msg_id,
+                reply_to: d.reply_to,
+                attachment_ids: d.attachment_ids,
+            };
             let (message, _) = messages::send_in_turn(&state, &caller, d.room_id, req, turn).await?;
             Ok(ReplyData::Message { message })
         })),

@@ -3,7 +3,8 @@
 
 use bytestring::ByteString;
 
-use crate::db::models::{Message, Reaction};
+use crate::auth::signed_url::UrlSigner;
+use crate::db::models::{Attachment, Message, Reaction};
 use crate::protocol::ServerEvent;
 use crate::views::MessageView;
 
@@ -11,9 +12,13 @@ use crate::views::MessageView;
 /// of change produced the row's current rev is not stored, so it is told from the row: a rev
 /// equal to the seq is the creation, a deleted row a deletion, anything else an update (an edit
 /// or a reaction; both carry the whole message, which is what clients apply).
-pub fn from_row(m: Message, reactions: &[Reaction]) -> ByteString {
+pub fn from_row(m: Message, reactions: &[Reaction], files: &[Attachment], links: Option<&UrlSigner>) -> ByteString {
     let (deleted, created) = (m.deleted_at.is_some(), m.rev == m.seq);
-    let view = MessageView::new(m, reactions);
+    let mut view = [MessageView::new(m, reactions)];
+    if let Some(links) = links {
+        MessageView::fill_attachments(&mut view, files, links);
+    }
+    let [view] = view;
     let event = if deleted {
         ServerEvent::message_deleted(&view)
     } else if created {

@@ -102,6 +102,10 @@ impl Realtime {
             broker.clone(),
             Duration::from_millis(settings.gap_timeout_ms),
             Duration::from_millis(settings.room_idle_ms),
+            crate::auth::signed_url::UrlSigner::new(
+                all.auth.jwt_secret.expose_secret().as_bytes(),
+                all.attachments.url_ttl_secs,
+            ),
         )
         .start();
         let sockets = Arc::new(LocalSockets::default());

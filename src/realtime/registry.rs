@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
+use crate::auth::signed_url::UrlSigner;
 use crate::db::PgPool;
 use crate::ids::{ConnId, RoomId, Seq};
 use crate::realtime::broker::Broker;
@@ -21,6 +22,8 @@ pub struct Registry {
     broker: Arc<dyn Broker>,
     gap_timeout: Duration,
     idle_timeout: Duration,
+    /// Signs the attachment links of events rebuilt from the database.
+    links: UrlSigner,
 }
 
 struct RoomEntry {
@@ -29,8 +32,14 @@ struct RoomEntry {
 }
 
 impl Registry {
-    pub fn new(pool: PgPool, broker: Arc<dyn Broker>, gap_timeout: Duration, idle_timeout: Duration) -> Self {
-        Self { rooms: HashMap::new(), pool, broker, gap_timeout, idle_timeout }
+    pub fn new(
+        pool: PgPool,
+        broker: Arc<dyn Broker>,
+        gap_timeout: Duration,
+        idle_timeout: Duration,
+        links: UrlSigner,
+    ) -> Self {
+        Self { rooms: HashMap::new(), pool, broker, gap_timeout, idle_timeout, links }
     }
 
     fn spawn_room(
@@ -51,6 +60,7 @@ impl Registry {
             self.idle_timeout,
         )
         .delivering_after(from_seq)
+        .with_links(self.links.clone())
         .start_subscribed()
     }
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use bytestring::ByteString;
 
+use crate::auth::signed_url::UrlSigner;
 use crate::db::PgPool;
 use crate::db::queries::{messages, rooms};
 use crate::ids::{ConnId, MessageId, RoomId, Seq, UserId};
@@ -66,6 +67,8 @@ pub struct RoomActor {
     gap_timeout: Duration,
     idle_timeout: Duration,
     idle_timer: Option<SpawnHandle>,
+    /// Signs the attachment links of events rebuilt from the database; unset, they carry none.
+    links: Option<UrlSigner>,
 }
 
 impl RoomActor {
@@ -92,7 +95,15 @@ impl RoomActor {
             gap_timeout,
             idle_timeout,
             idle_timer: None,
+            links: None,
         }
+    }
+
+    /// Events this actor rebuilds from the database carry the messages' attachments, their
+    /// links signed with `links`.
+    pub fn with_links(mut self, links: UrlSigner) -> Self {
+        self.links = Some(links);
+        self
     }
 
     /// The actor is started for a connection whose membership began at seq `from_seq`: delivery
@@ -171,7 +182,7 @@ impl RoomActor {
             return;
         }
         metrics::counter!("realtime_gap_fetches_total").increment(1);
-        let fetch = read_changes(self.pool.clone(), self.room_id, since, upto);
+        let fetch = read_changes(self.pool.clone(), self.links.clone(), self.room_id, since, upto);
         ctx.wait(fetch.into_actor(self).map(move |result, act, _| {
             match result {
                 Ok(changed) => {
@@ -195,7 +206,7 @@ impl RoomActor {
     fn catch_up(&mut self, conn: ConnHandle, from: Seq, ctx: &mut Context<Self>) {
         let upto = self.next_seq - 1;
         metrics::counter!("realtime_attach_catch_ups_total").increment(1);
-        let fetch = read_changes(self.pool.clone(), self.room_id, from, upto);
+        let fetch = read_changes(self.pool.clone(), self.links.clone(), self.room_id, from, upto);
         ctx.wait(fetch.into_actor(self).map(move |result, act, _| {
             match result {
                 Ok(changed) => {
@@ -372,10 +383,24 @@ async fn read_baseline(pool: &PgPool, room_id: RoomId) -> Result<Seq, String> {
 }
 
 /// The room's changes with `since < rev <= upto`, as events in rev order.
-async fn read_changes(pool: PgPool, room_id: RoomId, since: Seq, upto: Seq) -> Result<Vec<(Seq, ByteString)>, String> {
+async fn read_changes(
+    pool: PgPool,
+    links: Option<UrlSigner>,
+    room_id: RoomId,
+    since: Seq,
+    upto: Seq,
+) -> Result<Vec<(Seq, ByteString)>, String> {
     let mut conn = pool.get().await.map_err(|e| e.to_string())?;
     let changed = messages::changed_since(&mut conn, room_id, since, upto - since).await.map_err(|e| e.to_string())?;
     let ids: Vec<MessageId> = changed.iter().map(|m| m.id).collect();
     let reactions = messages::reactions_for(&mut conn, &ids).await.map_err(|e| e.to_string())?;
-    Ok(changed.into_iter().filter(|m| m.rev <= upto).map(|m| (m.rev, events::from_row(m, &reactions))).collect())
+    let files = match &links {
+        Some(_) => crate::db::queries::attachments::of_messages(&mut conn, &ids).await.map_err(|e| e.to_string())?,
+        None => Vec::new(),
+    };
+    Ok(changed
+        .into_iter()
+        .filter(|m| m.rev <= upto)
+        .map(|m| (m.rev, events::from_row(m, &reactions, &files, links.as_ref())))
+        .collect())
 }

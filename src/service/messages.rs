@@ -6,20 +6,23 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::Serialize;
 
 use crate::auth::Caller;
-use crate::db::models::{Message, RoomKind};
+use crate::auth::signed_url::UrlSigner;
+use crate::db::models::{Attachment, Message, RoomKind};
+use crate::db::queries::attachments as attachment_q;
 use crate::db::queries::messages::{self as q, Change, NewMessage};
 use crate::db::queries::{rooms, social};
 use crate::db::send_batch::{Outcome, QueuedSend};
 use crate::error::{ApiError, ApiResult};
-use crate::ids::{MessageId, RoomId, Seq, UserId};
+use crate::ids::{AttachmentId, MessageId, RoomId, Seq, UserId};
 use crate::protocol::ServerEvent;
 use crate::service::access::RoomAccess;
+use crate::service::attachments;
 use crate::service::audit;
 use crate::service::notify::Notify;
 use crate::service::rooms::direct_pair;
 use crate::service::turn::Turn;
 use crate::state::AppState;
-use crate::views::MessageView;
+use crate::views::{AttachmentView, MessageView};
 use crate::webhooks::{self, Event, EventType};
 
 /// Longest body, in Unicode code points.
@@ -33,6 +36,8 @@ pub struct SendMessage {
     pub body: String,
     pub client_msg_id: Option<String>,
     pub reply_to: Option<MessageId>,
+    /// The sender's own unsent uploads, sent with the message (empty for most sends).
+    pub attachment_ids: Vec<AttachmentId>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -51,10 +56,15 @@ pub struct SearchResult {
 
 /// Bodies are kept exactly as sent; only the checks look at the trimmed text.
 fn validate_body(body: &str) -> ApiResult<()> {
+    validate_body_with(body, false)
+}
+
+/// As [`validate_body`]; a message carrying files may have an empty body.
+fn validate_body_with(body: &str, has_attachments: bool) -> ApiResult<()> {
     if body.chars().count() > MAX_BODY_CHARS {
         return Err(ApiError::PayloadTooLarge(format!("A message body may hold at most {MAX_BODY_CHARS} characters.")));
     }
-    if body.trim().is_empty() {
+    if body.trim().is_empty() && !has_attachments {
         return Err(ApiError::validation("body", "A message body must not be empty."));
     }
     Ok(())
@@ -68,9 +78,36 @@ fn deleted() -> ApiError {
     ApiError::Conflict("The message was deleted.".into())
 }
 
-async fn view(conn: &mut AsyncPgConnection, m: Message) -> ApiResult<MessageView> {
+async fn view(conn: &mut AsyncPgConnection, signer: &UrlSigner, m: Message) -> ApiResult<MessageView> {
     let reactions = q::reactions_for(conn, &[m.id]).await?;
-    Ok(MessageView::new(m, &reactions))
+    let mut view = [MessageView::new(m, &reactions)];
+    attachments::fill(conn, signer, &mut view).await?;
+    let [view] = view;
+    Ok(view)
+}
+
+/// Attachment ids as a send names them: at most `max`, no repeats.
+fn check_attachment_ids(ids: &[AttachmentId], max: usize) -> ApiResult<()> {
+    if ids.len() > max {
+        return Err(ApiError::validation("attachment_ids", format!("A message may carry at most {max} attachments.")));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if !ids.iter().all(|id| seen.insert(*id)) {
+        return Err(ApiError::validation("attachment_ids", "attachment_ids names a file twice."));
+    }
+    Ok(())
+}
+
+/// Why the checked insert failed: the database, or an attachment the sender may not send.
+enum InsertError {
+    Db(diesel::result::Error),
+    Attachments,
+}
+
+impl From<diesel::result::Error> for InsertError {
+    fn from(e: diesel::result::Error) -> Self {
+        InsertError::Db(e)
+    }
 }
 
 /// In a direct room, a block either way stops messages, edits and reactions (deleting one's own
@@ -122,7 +159,8 @@ pub async fn send_in_turn(
     mut req: SendMessage,
     mut turn: Turn,
 ) -> ApiResult<(MessageView, bool)> {
-    validate_body(&req.body)?;
+    validate_body_with(&req.body, !req.attachment_ids.is_empty())?;
+    check_attachment_ids(&req.attachment_ids, state.settings.attachments.max_per_message)?;
     if let Some(id) = &req.client_msg_id {
         let len = id.chars().count();
         if len == 0 || len > MAX_CLIENT_MSG_ID_CHARS {
@@ -131,9 +169,9 @@ pub async fn send_in_turn(
     }
     // The common case, a member writing to a group room without a reply, goes to the group-commit
     // writer (one statement checks membership, takes the seq and inserts, for many sends at once).
-    // Anything else takes the checked path below.
+    // Anything else (a reply, files) takes the checked path below.
     let id = MessageId::new();
-    if req.reply_to.is_none() {
+    if req.reply_to.is_none() && req.attachment_ids.is_empty() {
         let queued = QueuedSend { id, room_id, sender_id: caller.id, body: req.body, client_msg_id: req.client_msg_id };
         let (batcher, notify) = (state.send_batcher.clone(), state.notify.clone());
         let (outcome, back_turn) = uncancelled(async move {
@@ -171,7 +209,8 @@ pub async fn send_in_turn(
         }
     }
     let first_response = access.room.kind == RoomKind::Support && caller.role.is_staff();
-    let (sender_id, notify, hooks) = (caller.id, state.notify.clone(), state.webhooks.clone());
+    let (sender_id, notify, signer) = (caller.id, state.notify.clone(), state.attachments.signer.clone());
+    let hooks = state.webhooks.clone();
     uncancelled(async move {
         let new = NewMessage {
             id,
@@ -181,26 +220,43 @@ pub async fn send_in_turn(
             reply_to: req.reply_to,
             client_msg_id: req.client_msg_id.as_deref(),
         };
-        // With a webhook wanting it, the message and its outbox rows commit together.
-        let inserted = if hooks.wants(EventType::MessageCreated) {
-            conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        let ids = &req.attachment_ids;
+        let wants_hook = hooks.wants(EventType::MessageCreated);
+        let inserted = if ids.is_empty() && !wants_hook {
+            q::insert_next(&mut conn, &new).await.map(|m| (m, Vec::new())).map_err(InsertError::Db)
+        } else {
+            // The files are linked, and a webhook's outbox rows written, in the message's own
+            // transaction: all of it or no message.
+            conn.transaction::<_, InsertError, _>(async |conn| {
                 let m = q::insert_next(conn, &new).await?;
-                webhooks::enqueue_created(conn, &hooks, std::slice::from_ref(&m)).await?;
-                Ok(m)
+                let linked = if ids.is_empty() {
+                    Vec::new()
+                } else {
+                    attachment_q::link_to_message(conn, ids, sender_id, m.id, room_id).await?
+                };
+                if linked.len() != ids.len() {
+                    return Err(InsertError::Attachments);
+                }
+                if wants_hook {
+                    webhooks::enqueue_created(conn, &hooks, std::slice::from_ref(&m)).await?;
+                }
+                Ok((m, linked))
             })
             .await
-        } else {
-            q::insert_next(&mut conn, &new).await
         };
         match inserted {
-            Ok(m) => {
+            Ok((m, linked)) => {
                 if first_response {
                     crate::service::support::answered(&mut conn, room_id).await;
                 }
-                Ok((announce_new(notify.as_ref(), m), true))
+                Ok((announce_with(notify.as_ref(), m, &linked, &signer), true))
             }
-            Err(diesel::result::Error::NotFound) => Err(crate::service::access::no_such_room()),
-            Err(e) => retried_or(e, &mut conn, notify.as_ref(), &new).await,
+            Err(InsertError::Attachments) => Err(ApiError::validation(
+                "attachment_ids",
+                "attachment_ids must name your own uploads that have not been sent yet.",
+            )),
+            Err(InsertError::Db(diesel::result::Error::NotFound)) => Err(crate::service::access::no_such_room()),
+            Err(InsertError::Db(e)) => retried_or(e, &mut conn, notify.as_ref(), &signer, &new).await,
         }
     })
     .await
@@ -219,6 +275,15 @@ fn announce_new(notify: &dyn Notify, m: Message) -> MessageView {
     view
 }
 
+/// [`announce_new`] for a message sent with files.
+fn announce_with(notify: &dyn Notify, m: Message, linked: &[Attachment], signer: &UrlSigner) -> MessageView {
+    let mut view = MessageView::new(m, &[]);
+    let now = chrono::Utc::now().timestamp();
+    view.attachments = linked.iter().map(|a| AttachmentView::new(a, signer, now)).collect();
+    notify.room_event(view.room_id, &ServerEvent::message_new(&view));
+    view
+}
+
 /// A send that failed on the (room, sender, client_msg_id) key is a retry: answer with the
 /// original. The clash rolled back the seq increment with its statement, so no seq is lost. The
 /// original is announced again while it is unchanged (see [`send`]). Any other error stands.
@@ -226,6 +291,7 @@ async fn retried_or(
     e: diesel::result::Error,
     conn: &mut AsyncPgConnection,
     notify: &dyn Notify,
+    signer: &UrlSigner,
     new: &NewMessage<'_>,
 ) -> ApiResult<(MessageView, bool)> {
     match (&e, new.client_msg_id) {
@@ -233,7 +299,7 @@ async fn retried_or(
             let original =
                 q::find_by_client_id(conn, new.room_id, new.sender_id, cmid).await?.ok_or_else(no_such_message)?;
             let unchanged = original.rev == original.seq && original.deleted_at.is_none();
-            let view = view(conn, original).await?;
+            let view = view(conn, signer, original).await?;
             if unchanged {
                 notify.room_event(view.room_id, &ServerEvent::message_new(&view));
             }
@@ -266,14 +332,15 @@ pub async fn history(
     let mut conn = state.db().await?;
     RoomAccess::load(&mut conn, room_id, caller).await?.require_read()?;
     let rows = q::page(&mut conn, room_id, before, after, limit + 1).await?;
-    let (messages, has_more) = views_of_page(&mut conn, rows, limit).await?;
+    let (messages, has_more) = views_of_page(&mut conn, &state.attachments.signer, rows, limit).await?;
     Ok(MessagePage { messages, has_more })
 }
 
 /// Rows fetched with one more than `limit` (to learn whether more exist): the first `limit` as
-/// views with their reactions (one query), and whether there were more.
+/// views with their reactions and attachments (a query each), and whether there were more.
 async fn views_of_page(
     conn: &mut AsyncPgConnection,
+    signer: &UrlSigner,
     mut rows: Vec<Message>,
     limit: i64,
 ) -> ApiResult<(Vec<MessageView>, bool)> {
@@ -282,7 +349,9 @@ async fn views_of_page(
     rows.truncate(limit);
     let ids: Vec<MessageId> = rows.iter().map(|m| m.id).collect();
     let reactions = q::reactions_for(conn, &ids).await?;
-    Ok((rows.into_iter().map(|m| MessageView::new(m, &reactions)).collect(), has_more))
+    let mut views: Vec<MessageView> = rows.into_iter().map(|m| MessageView::new(m, &reactions)).collect();
+    attachments::fill(conn, signer, &mut views).await?;
+    Ok((views, has_more))
 }
 
 /// What `sync` answers.
@@ -320,7 +389,7 @@ pub async fn sync(
     let access = RoomAccess::load(&mut conn, room_id, caller).await?;
     access.require_read()?;
     let rows = q::changed_since(&mut conn, room_id, since_seq, limit + 1).await?;
-    let (messages, has_more) = views_of_page(&mut conn, rows, limit).await?;
+    let (messages, has_more) = views_of_page(&mut conn, &state.attachments.signer, rows, limit).await?;
     // Changes may have committed between reading the room and reading the messages.
     let last_seq = messages.last().map_or(access.room.last_seq, |m| m.rev.max(access.room.last_seq));
     Ok(SyncPage { room_id, last_seq, messages, has_more })
@@ -370,7 +439,7 @@ pub async fn edit(state: &AppState, caller: &Caller, id: MessageId, body: &str) 
             Ok(changed)
         })
         .await?;
-    let view = view(&mut conn, changed).await?;
+    let view = view(&mut conn, &state.attachments.signer, changed).await?;
     state.notify.room_event(view.room_id, &ServerEvent::message_updated(&view));
     Ok(view)
 }
@@ -413,6 +482,8 @@ pub async fn delete(state: &AppState, caller: &Caller, id: MessageId) -> ApiResu
                 return Ok((current, false));
             }
             q::clear_reactions(conn, id).await?;
+            // The rows go now; the bytes with the retention job's next sweep.
+            attachment_q::delete_of_message(conn, id).await?;
             if let Some((actor, sender_id)) = audited {
                 let details = serde_json::json!({ "room_id": room_id, "sender_id": sender_id });
                 audit::record(conn, actor, audit::Action::MessageDeleted, id, details).await?;
@@ -473,7 +544,7 @@ pub async fn react(state: &AppState, caller: &Caller, id: MessageId, emoji: &str
         })
         .await?;
     let (message, changed) = message;
-    let view = view(&mut conn, message).await?;
+    let view = view(&mut conn, &state.attachments.signer, message).await?;
     if changed {
         state.notify.room_event(view.room_id, &ServerEvent::reaction_updated(&view));
     }
@@ -540,8 +611,11 @@ pub async fn search(
         })
         .await
         .map_err(ApiError::as_search_timeout)?;
+    let mut views: Vec<MessageView> = rows.iter().map(|r| MessageView::new(r.message.clone(), &reactions)).collect();
+    attachments::fill(&mut conn, &state.attachments.signer, &mut views).await?;
     Ok(rows
         .into_iter()
-        .map(|r| SearchResult { message: MessageView::new(r.message, &reactions), snippet: r.snippet, rank: r.rank })
+        .zip(views)
+        .map(|(r, message)| SearchResult { message, snippet: r.snippet, rank: r.rank })
         .collect())
 }

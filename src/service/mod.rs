@@ -6,12 +6,14 @@
 pub mod access;
 pub mod accounts;
 pub mod admin;
+pub mod attachments;
 pub mod audit;
 pub mod contacts;
 pub mod export;
+pub mod images;
+pub mod incoming_hooks;
 pub mod mail;
 pub mod mail_templates;
-pub mod incoming_hooks;
 pub mod messages;
 pub mod mfa;
 pub mod notify;

@@ -10,8 +10,9 @@
 //! - guests with no activity for `guest_inactive_days`, with their support rooms (an abandoned
 //!   open session included).
 //!
-//! There are no attachments yet, so there are no orphaned files to collect; when uploads come,
-//! their sweep belongs here.
+//! - attachments uploaded and never sent, `attachments.unsent_retention_secs` after upload; then
+//!   every stored blob no attachment row names any more (those of deleted messages, rooms and
+//!   unsent uploads: `service::attachments::sweep`).
 //!
 //! One pass runs at a time in the whole cluster: the pass holds a PostgreSQL advisory lock on
 //! a connection of its own, taken with `pg_try_advisory_lock`, so an instance that finds it taken
@@ -43,6 +44,10 @@ pub struct Report {
     /// the open ones of inactive guests.
     pub support_sessions: u64,
     pub guests: u64,
+    /// Unsent uploads deleted.
+    pub unsent_attachments: u64,
+    /// Stored files deleted because nothing refers to them.
+    pub attachment_blobs: u64,
 }
 
 /// How a pass ended.
@@ -57,7 +62,8 @@ pub enum Outcome {
 fn describe_metrics() {
     metrics::describe_counter!(
         "plauder_retention_deleted_total",
-        "Rows deleted by the retention job, by kind (refresh_tokens, support_sessions, guests)."
+        "Rows (and stored files) deleted by the retention job, by kind (refresh_tokens, \
+         support_sessions, guests, unsent_attachments, attachment_blobs)."
     );
     metrics::describe_counter!(
         "plauder_retention_runs_total",
@@ -84,6 +90,8 @@ pub async fn run_once(state: &AppState) -> ApiResult<Outcome> {
                 ("refresh_tokens", report.refresh_tokens),
                 ("support_sessions", report.support_sessions),
                 ("guests", report.guests),
+                ("unsent_attachments", report.unsent_attachments),
+                ("attachment_blobs", report.attachment_blobs),
             ] {
                 metrics::counter!("plauder_retention_deleted_total", "kind" => kind).increment(n);
             }
@@ -92,6 +100,8 @@ pub async fn run_once(state: &AppState) -> ApiResult<Outcome> {
                 refresh_tokens = report.refresh_tokens,
                 support_sessions = report.support_sessions,
                 guests = report.guests,
+                unsent_attachments = report.unsent_attachments,
+                attachment_blobs = report.attachment_blobs,
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "retention pass completed"
             );
@@ -160,6 +170,11 @@ async fn delete_expired(state: &AppState, conn: &mut AsyncPgConnection) -> ApiRe
             break;
         }
     }
+
+    // Last, so the blobs of rooms deleted above go in the same pass.
+    let swept = crate::service::attachments::sweep(state, conn, batch).await?;
+    report.unsent_attachments = swept.unsent;
+    report.attachment_blobs = swept.blobs;
     Ok(report)
 }
 

@@ -121,6 +121,8 @@ pub async fn test_settings() -> Settings {
     settings.database.url = fresh_database().await.into();
     settings.auth.jwt_secret = JWT_SECRET.to_owned().into();
     settings.database.migrate_on_start = false;
+    // Each test's own attachment store, so tests can count its files.
+    settings.attachments.directory = format!("{}/attachments-{}", env!("CARGO_TARGET_TMPDIR"), Uuid::new_v4().simple());
     settings.validate().expect("valid test settings");
     settings
 }

@@ -25,6 +25,8 @@ fn code_of(status: u16) -> Option<&'static str> {
         404 => "not_found",
         409 => "conflict",
         413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        416 => "range_not_satisfiable",
         422 => "validation_failed",
         429 => "rate_limited",
         _ => return None,

@@ -4,6 +4,7 @@
 mod account_data;
 mod admin;
 mod api_tokens;
+mod attachments;
 mod auth;
 mod authorization;
 mod bad_input;
@@ -21,8 +22,8 @@ mod cors;
 mod helpers;
 mod hostile;
 mod i18n;
-mod mail;
 mod incoming_hooks;
+mod mail;
 mod messages;
 mod mfa;
 mod moderation;

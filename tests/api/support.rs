@@ -143,6 +143,12 @@ async fn a_guest_gets_403_on_every_route_outside_its_own_room() {
         if matches!(path, "/api/v1/users/me" | "/api/v1/rooms") && method == "get" {
             continue;
         }
+        // A visitor uploads files (screenshots) to send in their own room, and downloads the
+        // files of their room; anyone else's file is 404 like an unknown id (the contract's
+        // answer for attachments), which attachments.rs tests for visitors.
+        if path.starts_with("/api/v1/attachments") {
+            continue;
+        }
         // Routes open to guests are tried on somebody else's room, a public room and another
         // visitor's room; all the others on the guest's own room too.
         let targets: Vec<(Uuid, Uuid)> = if own_room_routes.contains(&(method, path)) {

@@ -48,6 +48,7 @@ macro_rules! text_enum {
 
 pub mod account;
 pub mod api_token;
+pub mod attachment;
 pub mod message;
 pub mod refresh_token;
 pub mod room;
@@ -61,6 +62,7 @@ pub use account::{
     UserTotp,
 };
 pub use api_token::{ApiToken, NewApiToken};
+pub use attachment::{Attachment, NewAttachment};
 pub use message::{Message, Reaction};
 pub use refresh_token::{NewRefreshToken, RefreshToken};
 pub use room::{MemberRole, NewRoom, NewRoomMember, Room, RoomChanges, RoomKind, RoomMember};

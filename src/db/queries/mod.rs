@@ -2,10 +2,11 @@
 //! run several in one transaction; none knows about HTTP or the protocol's errors.
 
 pub mod api_tokens;
+pub mod attachments;
 pub mod audit_log;
 pub mod contacts;
-pub mod mail_queue;
 pub mod incoming_hooks;
+pub mod mail_queue;
 pub mod messages;
 pub mod mfa;
 pub mod password_resets;

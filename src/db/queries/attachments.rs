@@ -1,0 +1,129 @@
+//! Queries on `attachments`. The blob sweep and uploads coordinate through one advisory lock
+//! ([`BLOB_LOCK_KEY`]): an upload holds it shared from inserting its row to storing its blob, the
+//! sweep exclusively while it decides which blobs nothing names and deletes them, so it never
+//! deletes a blob an upload is about to rely on.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::db::models::{Attachment, NewAttachment};
+use crate::ids::{AttachmentId, MessageId, RoomId, UserId};
+use crate::schema::attachments;
+
+/// The advisory lock key shared by uploads and the blob sweep ("plauder" and 3; migrations use 1,
+/// the retention pass 2).
+pub const BLOB_LOCK_KEY: i64 = 0x706c_6175_6465_7203;
+
+/// Takes [`BLOB_LOCK_KEY`] shared until the end of the transaction (uploads).
+pub async fn lock_blobs_shared(conn: &mut AsyncPgConnection) -> QueryResult<()> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock_shared($1)").bind::<BigInt, _>(BLOB_LOCK_KEY).execute(conn).await?;
+    Ok(())
+}
+
+#[derive(QueryableByName)]
+struct Locked {
+    #[diesel(sql_type = Bool)]
+    locked: bool,
+}
+
+/// Tries [`BLOB_LOCK_KEY`] exclusively until the end of the transaction, without waiting (the
+/// sweep skips a turn rather than stall uploads behind it).
+pub async fn try_lock_blobs(conn: &mut AsyncPgConnection) -> QueryResult<bool> {
+    let row: Locked = diesel::sql_query("SELECT pg_try_advisory_xact_lock($1) AS locked")
+        .bind::<BigInt, _>(BLOB_LOCK_KEY)
+        .get_result(conn)
+        .await?;
+    Ok(row.locked)
+}
+
+pub async fn insert(conn: &mut AsyncPgConnection, new: &NewAttachment<'_>) -> QueryResult<Attachment> {
+    diesel::insert_into(attachments::table).values(new).returning(Attachment::as_returning()).get_result(conn).await
+}
+
+pub async fn find(conn: &mut AsyncPgConnection, id: AttachmentId) -> QueryResult<Option<Attachment>> {
+    attachments::table.find(id).select(Attachment::as_select()).first(conn).await.optional()
+}
+
+/// Bytes the user holds in attachments, sent or not.
+pub async fn bytes_of_owner(conn: &mut AsyncPgConnection, owner: UserId) -> QueryResult<i64> {
+    attachments::table
+        .filter(attachments::owner_id.eq(owner))
+        .select(diesel::dsl::sql::<BigInt>("COALESCE(SUM(size_bytes), 0)::bigint"))
+        .first(conn)
+        .await
+}
+
+/// Links the sender's unused uploads `ids` to the new message: the rows linked, which are fewer
+/// than `ids` when one is someone else's, already used or unknown (the caller then rolls back).
+pub async fn link_to_message(
+    conn: &mut AsyncPgConnection,
+    ids: &[AttachmentId],
+    owner: UserId,
+    message_id: MessageId,
+    room_id: RoomId,
+) -> QueryResult<Vec<Attachment>> {
+    diesel::update(
+        attachments::table
+            .filter(attachments::id.eq_any(ids))
+            .filter(attachments::owner_id.eq(owner))
+            .filter(attachments::message_id.is_null()),
+    )
+    .set((attachments::message_id.eq(message_id), attachments::room_id.eq(room_id)))
+    .returning(Attachment::as_returning())
+    .get_results(conn)
+    .await
+}
+
+/// The attachments of these messages, in upload order within each.
+pub async fn of_messages(conn: &mut AsyncPgConnection, ids: &[MessageId]) -> QueryResult<Vec<Attachment>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    attachments::table
+        .filter(attachments::message_id.eq_any(ids))
+        .order((attachments::created_at.asc(), attachments::id.asc()))
+        .select(Attachment::as_select())
+        .load(conn)
+        .await
+}
+
+/// Deletes a message's attachments (the message is being deleted); the sweep removes the bytes.
+pub async fn delete_of_message(conn: &mut AsyncPgConnection, message_id: MessageId) -> QueryResult<usize> {
+    diesel::delete(attachments::table.filter(attachments::message_id.eq(message_id))).execute(conn).await
+}
+
+/// Deletes up to `limit` uploads never sent and older than `cutoff`.
+pub async fn delete_unsent_before(
+    conn: &mut AsyncPgConnection,
+    cutoff: DateTime<Utc>,
+    limit: i64,
+) -> QueryResult<usize> {
+    diesel::sql_query(
+        "DELETE FROM attachments WHERE id IN (SELECT id FROM attachments \
+         WHERE message_id IS NULL AND created_at < $1 LIMIT $2)",
+    )
+    .bind::<diesel::sql_types::Timestamptz, _>(cutoff)
+    .bind::<BigInt, _>(limit)
+    .execute(conn)
+    .await
+}
+
+/// Which of these blob keys some row still names, as its file or its thumbnail.
+pub async fn referenced(conn: &mut AsyncPgConnection, keys: &[String]) -> QueryResult<Vec<String>> {
+    let mut live: Vec<String> = attachments::table
+        .filter(attachments::sha256.eq_any(keys))
+        .select(attachments::sha256)
+        .distinct()
+        .load(conn)
+        .await?;
+    let thumbs: Vec<Option<String>> = attachments::table
+        .filter(attachments::thumbnail_sha256.eq_any(keys))
+        .select(attachments::thumbnail_sha256)
+        .distinct()
+        .load(conn)
+        .await?;
+    live.extend(thumbs.into_iter().flatten());
+    Ok(live)
+}

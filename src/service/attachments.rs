@@ -1,0 +1,571 @@
+//! Attachments: uploads (streamed to a temporary file while hashed and counted, typed from their
+//! content, checked against the limits and the optional scanner, then stored by content hash),
+//! who may download what, the views messages carry, and the sweep of blobs nothing refers to.
+//!
+//! A file belongs to its uploader until it is sent with a message (`service::messages::send`
+//! links it in the message's own transaction); from then on the message's room decides who may
+//! read it. Deleting the message or the room deletes the row, and the next retention pass the
+//! bytes (unless another row names the same content).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use futures_util::{Stream, StreamExt};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use crate::auth::Caller;
+use crate::auth::ratelimit::KeyedLimiter;
+use crate::auth::signed_url::{Refused, UrlSigner, Variant};
+use crate::config::AttachmentSettings;
+use crate::db::models::{Attachment, NewAttachment};
+use crate::db::queries::attachments as q;
+use crate::error::{ApiError, ApiResult};
+use crate::ids::{AttachmentId, MessageId, UserId};
+use crate::service::access::RoomAccess;
+use crate::storage::{BlobStore, BlobStream};
+use crate::views::{AttachmentView, MessageView};
+
+/// Bytes of an upload's head kept for sniffing its type (infer needs far fewer).
+const SNIFF_BYTES: usize = 8192;
+/// Longest display name kept, in characters.
+const MAX_NAME_CHARS: usize = 200;
+
+/// What the attachment routes share: the store, the link signer, the upload limiter and the
+/// directory uploads are written to first.
+pub struct Attachments {
+    pub store: Arc<dyn BlobStore>,
+    pub signer: UrlSigner,
+    pub limiter: KeyedLimiter<UserId>,
+    tmp: PathBuf,
+    settings: AttachmentSettings,
+}
+
+impl Attachments {
+    /// The local store under `attachments.directory`, and its `tmp/` for uploads.
+    ///
+    /// # Errors
+    /// The directories cannot be created; a bad limiter setting.
+    pub fn new(settings: &AttachmentSettings, jwt_secret: &[u8]) -> anyhow::Result<Self> {
+        let dir = Path::new(&settings.directory);
+        let tmp = dir.join("tmp");
+        std::fs::create_dir_all(&tmp)
+            .map_err(|e| anyhow::anyhow!("attachments.directory {}: {e}", settings.directory))?;
+        let store = crate::storage::local::LocalStore::open(dir)
+            .map_err(|e| anyhow::anyhow!("attachments.directory {}: {e}", settings.directory))?;
+        Ok(Self {
+            store: Arc::new(store),
+            signer: UrlSigner::new(jwt_secret, settings.url_ttl_secs),
+            limiter: KeyedLimiter::new(
+                settings.upload_burst,
+                Duration::from_millis(settings.upload_replenish_interval_ms),
+            )?,
+            tmp,
+            settings: settings.clone(),
+        })
+    }
+}
+
+/// What the client said about an upload; none of it is trusted for anything but display and a
+/// consistency check.
+pub struct UploadMeta {
+    pub name: Option<String>,
+    /// The Content-Type header, if any.
+    pub declared_type: Option<String>,
+    /// The Content-Length header, if any.
+    pub declared_len: Option<u64>,
+}
+
+/// A temporary upload file, deleted when dropped unless it was moved into the store first.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        // Already renamed into the store, or never created: nothing to remove.
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The name as shown to people: the last path component of what the client sent, without
+/// control characters, at most 200 characters; "file" if nothing is left. It is never used as a
+/// path: blobs are stored by hash.
+pub fn display_name(raw: Option<&str>) -> String {
+    let raw = raw.unwrap_or_default();
+    let last = raw.rsplit(['/', '\\']).next().unwrap_or_default();
+    let cleaned: String = last.chars().filter(|c| !c.is_control()).take(MAX_NAME_CHARS).collect();
+    let cleaned = cleaned.trim();
+    if cleaned.is_empty() || cleaned == "." || cleaned == ".." { "file".to_owned() } else { cleaned.to_owned() }
+}
+
+/// The extensions a name may have for each type we can detect; a name whose extension belongs
+/// to another type is a lie about the content.
+const EXTENSIONS: &[(&str, &[&str])] = &[
+    ("image/png", &["png"]),
+    ("image/jpeg", &["jpg", "jpeg", "jpe", "jfif"]),
+    ("image/gif", &["gif"]),
+    ("image/webp", &["webp"]),
+    ("application/pdf", &["pdf"]),
+    ("application/zip", &["zip"]),
+    ("text/plain", &["txt"]),
+];
+
+/// Decides the type from the content and checks it against the settings, the declared type and
+/// the name's extension.
+fn decide_type(settings: &AttachmentSettings, head: &[u8], declared: Option<&str>, name: &str) -> ApiResult<String> {
+    let detected = infer::get(head).map_or("application/octet-stream", |t| t.mime_type());
+    if !settings.allowed_types.iter().any(|t| t == detected) {
+        return Err(ApiError::UnsupportedMediaType(format!("Files of type {detected} are not accepted here.")));
+    }
+    let declared = declared
+        .and_then(|d| d.split(';').next())
+        .map(|d| d.trim().to_ascii_lowercase())
+        .filter(|d| !d.is_empty() && d != "application/octet-stream");
+    if let Some(declared) = declared
+        && declared != detected
+    {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "The file was declared as {declared} but its content is {detected}."
+        )));
+    }
+    if let Some((_, ext)) = name.rsplit_once('.') {
+        let ext = ext.to_ascii_lowercase();
+        let claimed = EXTENSIONS.iter().find(|(_, exts)| exts.contains(&ext.as_str()));
+        if let Some((claimed_type, _)) = claimed
+            && *claimed_type != detected
+        {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "The file is named .{ext} but its content is {detected}."
+            )));
+        }
+    }
+    Ok(detected.to_owned())
+}
+
+fn too_large(max: u64) -> ApiError {
+    ApiError::PayloadTooLarge(format!("A file may be at most {max} bytes."))
+}
+
+fn over_quota(quota: u64) -> ApiError {
+    ApiError::QuotaExceeded {
+        message: format!("Your attachments would pass your quota of {quota} bytes; delete some first."),
+        retry_after_ms: 60_000,
+    }
+}
+
+/// `POST /attachments`: streams `body` to a temporary file while hashing and counting it,
+/// refuses it at `max_bytes`, types it from its content, reads an image's size from its header,
+/// runs the scanner, and stores it. The upload is the caller's, unsent.
+///
+/// # Errors
+/// `rate_limited` past the upload rate or the quota; `payload_too_large` past `max_bytes` or
+/// `max_image_pixels`; `unsupported_media_type` for a type not allowed or one that disagrees with
+/// the declared type or the name; `validation_failed` (`file`) for an empty file, an image whose
+/// header cannot be read, or a file the scanner rejects; `unavailable` when the scanner fails.
+pub async fn upload<S, E>(
+    state: &crate::state::AppState,
+    caller: &Caller,
+    meta: UploadMeta,
+    mut body: S,
+) -> ApiResult<AttachmentView>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let att = &state.attachments;
+    let settings = &att.settings;
+    att.limiter.check(&caller.id)?;
+    if meta.declared_len.is_some_and(|n| n > settings.max_bytes) {
+        return Err(too_large(settings.max_bytes));
+    }
+    let used = {
+        let mut conn = state.db().await?;
+        u64::try_from(q::bytes_of_owner(&mut conn, caller.id).await?).unwrap_or(0)
+    };
+    if used.saturating_add(meta.declared_len.unwrap_or(0)) > settings.user_quota_bytes {
+        return Err(over_quota(settings.user_quota_bytes));
+    }
+    let name = display_name(meta.name.as_deref());
+
+    let temp = TempFile(att.tmp.join(format!("{}.part", uuid::Uuid::new_v4())));
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&temp.0)
+        .await
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("creating {}: {e}", temp.0.display())))?;
+    let mut hasher = Sha256::new();
+    let mut head: Vec<u8> = Vec::with_capacity(SNIFF_BYTES);
+    let mut size: u64 = 0;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("The upload was interrupted: {e}")))?;
+        size += chunk.len() as u64;
+        if size > settings.max_bytes {
+            return Err(too_large(settings.max_bytes));
+        }
+        if head.len() < SNIFF_BYTES {
+            let take = (SNIFF_BYTES - head.len()).min(chunk.len());
+            head.extend_from_slice(&chunk[..take]);
+        }
+        hasher.update(&chunk);
+        file.write_all(&chunk).await.map_err(ApiError::internal)?;
+    }
+    if size == 0 {
+        return Err(ApiError::validation("file", "The file is empty."));
+    }
+    // Durable before it is renamed into the store: a crash then leaves the whole blob or none.
+    file.sync_all().await.map_err(ApiError::internal)?;
+    drop(file);
+
+    let content_type = decide_type(settings, &head, meta.declared_type.as_deref(), &name)?;
+    let (width, height) =
+        if content_type.starts_with("image/") { image_size(settings, &temp.0).await? } else { (None, None) };
+    // The scanner sees the file as it was sent; what is stored of an image has its metadata
+    // removed (and may be smaller), so its hash and size are taken again.
+    scan(settings, &temp.0).await?;
+    let (sha256, size, thumbnail) = if width.is_some() {
+        let processed = process_image(&att.tmp, &temp.0, &content_type, settings.thumbnail_max_px).await?;
+        (processed.sha256, processed.size, processed.thumbnail)
+    } else {
+        (format!("{:x}", hasher.finalize()), size, None)
+    };
+    if used.saturating_add(size) > settings.user_quota_bytes {
+        return Err(over_quota(settings.user_quota_bytes));
+    }
+
+    let new = NewAttachment {
+        id: AttachmentId::new(),
+        owner_id: caller.id,
+        sha256: &sha256,
+        size_bytes: i64::try_from(size).unwrap_or(i64::MAX),
+        content_type: &content_type,
+        name: &name,
+        width,
+        height,
+        thumbnail_sha256: thumbnail.as_ref().map(|t| t.sha256.as_str()),
+        thumbnail_content_type: thumbnail.as_ref().map(|t| t.content_type),
+    };
+    let store = att.store.clone();
+    let path = temp.0.clone();
+    let thumb_path = thumbnail.as_ref().map(|t| t.file.0.clone());
+    let mut conn = state.db().await?;
+    let row = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            // Shared with other uploads, exclusive of the sweep: the blob stored below cannot be
+            // swept between the row's insert and its commit.
+            q::lock_blobs_shared(conn).await?;
+            let row = q::insert(conn, &new).await?;
+            store.put_file(&row.sha256, &path).await.map_err(ApiError::internal)?;
+            if let (Some(key), Some(thumb)) = (&row.thumbnail_sha256, &thumb_path) {
+                store.put_file(key, thumb).await.map_err(ApiError::internal)?;
+            }
+            Ok(row)
+        })
+        .await?;
+    metrics::counter!("plauder_attachment_uploads_total").increment(1);
+    metrics::counter!("plauder_attachment_upload_bytes_total").increment(size);
+    Ok(AttachmentView::new(&row, &att.signer, chrono::Utc::now().timestamp()))
+}
+
+/// A thumbnail waiting in `tmp/` to be stored.
+struct Thumbnail {
+    file: TempFile,
+    sha256: String,
+    content_type: &'static str,
+}
+
+/// What is stored of an image: its hash and size once its metadata is removed, and its
+/// thumbnail if it needs one.
+struct ProcessedImage {
+    sha256: String,
+    size: u64,
+    thumbnail: Option<Thumbnail>,
+}
+
+/// Writes `data` to `path` and syncs it (before the file is renamed into the store).
+fn write_synced(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut file = std::fs::File::create(path)?;
+    file.write_all(data)?;
+    file.sync_all()
+}
+
+/// Strips the image's metadata in place and makes its thumbnail (`service::images`), on a
+/// blocking thread.
+async fn process_image(tmp: &Path, path: &Path, content_type: &str, max_side: u32) -> ApiResult<ProcessedImage> {
+    let (tmp, path, content_type) = (tmp.to_owned(), path.to_owned(), content_type.to_owned());
+    let unreadable = |e: String| {
+        tracing::info!(error = %e, "an uploaded image could not be processed");
+        ApiError::validation("file", "The image could not be read.")
+    };
+    tokio::task::spawn_blocking(move || -> ApiResult<ProcessedImage> {
+        let data = std::fs::read(&path).map_err(ApiError::internal)?;
+        let data = if crate::service::images::has_metadata_container(&content_type) {
+            let stripped = crate::service::images::strip_metadata(data).map_err(unreadable)?;
+            write_synced(&path, &stripped).map_err(ApiError::internal)?;
+            stripped
+        } else {
+            data
+        };
+        let thumbnail = match crate::service::images::thumbnail(&data, &content_type, max_side).map_err(unreadable)? {
+            None => None,
+            Some((bytes, kind)) => {
+                let file = TempFile(tmp.join(format!("{}.thumb.part", uuid::Uuid::new_v4())));
+                write_synced(&file.0, &bytes).map_err(ApiError::internal)?;
+                Some(Thumbnail { file, sha256: format!("{:x}", Sha256::digest(&bytes)), content_type: kind })
+            }
+        };
+        Ok(ProcessedImage { sha256: format!("{:x}", Sha256::digest(&data)), size: data.len() as u64, thumbnail })
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
+/// Width and height from the image's header, refused past `max_image_pixels` before anything
+/// is decoded.
+async fn image_size(settings: &AttachmentSettings, path: &Path) -> ApiResult<(Option<i32>, Option<i32>)> {
+    let path = path.to_owned();
+    let size = tokio::task::spawn_blocking(move || imagesize::size(&path))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|_| ApiError::validation("file", "The image's header could not be read."))?;
+    let pixels = (size.width as u64).saturating_mul(size.height as u64);
+    if pixels > settings.max_image_pixels {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "The image is {}x{} pixels; at most {} pixels are accepted.",
+            size.width, size.height, settings.max_image_pixels
+        )));
+    }
+    let dim = |n: usize| i32::try_from(n).ok();
+    Ok((dim(size.width), dim(size.height)))
+}
+
+/// Runs `attachments.scan_command` on the file (see config/default.toml for the exit codes).
+async fn scan(settings: &AttachmentSettings, path: &Path) -> ApiResult<()> {
+    let command = settings.scan_command.trim();
+    if command.is_empty() {
+        return Ok(());
+    }
+    // `sh -c '<command> "$1"' plauder-scan <path>`: the path is an argument, never part of the
+    // shell text, so no file name can inject anything (and paths are ours anyway).
+    let mut child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{command} \"$1\""))
+        .arg("plauder-scan")
+        .arg(path)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| ApiError::Unavailable(anyhow::anyhow!("starting the scan command: {e}")))?;
+    let timeout = Duration::from_millis(settings.scan_timeout_ms);
+    let status = match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(status) => status.map_err(|e| ApiError::Unavailable(anyhow::anyhow!("scan command: {e}")))?,
+        Err(_) => {
+            metrics::counter!("plauder_attachment_scans_total", "outcome" => "failed").increment(1);
+            return Err(ApiError::Unavailable(anyhow::anyhow!("scan command timed out")));
+        }
+    };
+    let outcome = match status.code() {
+        Some(0) => "clean",
+        Some(1) => "rejected",
+        _ => "failed",
+    };
+    metrics::counter!("plauder_attachment_scans_total", "outcome" => outcome).increment(1);
+    match outcome {
+        "clean" => Ok(()),
+        "rejected" => Err(ApiError::validation("file", "The file was rejected by the server's malware scan.")),
+        _ => Err(ApiError::Unavailable(anyhow::anyhow!("scan command exited with {status}"))),
+    }
+}
+
+/// How a download is authorised: a signed link from a view, or the caller's own access token.
+pub enum DownloadAuth {
+    Signed { exp: i64, sig: String },
+    Caller(Box<Caller>),
+}
+
+/// An attachment's bytes (or its thumbnail's), ready to serve.
+pub struct Download {
+    pub attachment: Attachment,
+    pub content_type: String,
+    /// The whole file's size; unknown for a thumbnail (served whole, without ranges).
+    pub size: Option<u64>,
+    pub range: Option<std::ops::RangeInclusive<u64>>,
+    pub body: BlobStream,
+}
+
+fn not_found() -> ApiError {
+    ApiError::NotFound("No such attachment.".into())
+}
+
+/// `GET /attachments/{id}/content`: the file (or the byte range `range` of it, a Range header's
+/// value) for a valid signed link, for its uploader while unsent, and for whoever may read its
+/// message's room (members; staff in support rooms; anyone signed in for a public group room,
+/// as its history is).
+///
+/// # Errors
+/// `not_found` for an unknown id, a forged link and a caller who may not read it (the same
+/// answer, so ids cannot be probed); `forbidden` for an expired link of ours;
+/// `range_not_satisfiable` for a range outside the file.
+pub async fn download(
+    state: &crate::state::AppState,
+    id: AttachmentId,
+    variant: Variant,
+    auth: DownloadAuth,
+    range: Option<&str>,
+) -> ApiResult<Download> {
+    let mut conn = state.db().await?;
+    let row = q::find(&mut conn, id).await?.ok_or_else(not_found)?;
+    match auth {
+        DownloadAuth::Signed { exp, sig } => {
+            let now = chrono::Utc::now().timestamp();
+            match state.attachments.signer.verify(id, variant, exp, &sig, now) {
+                Ok(()) => {}
+                Err(Refused::Invalid) => return Err(not_found()),
+                Err(Refused::Expired) => {
+                    return Err(ApiError::Forbidden(
+                        "This download link has expired; load the message again for a fresh one.".into(),
+                    ));
+                }
+            }
+        }
+        DownloadAuth::Caller(caller) => may_read(&mut conn, &row, &caller).await?,
+    }
+    drop(conn);
+    if variant == Variant::Thumbnail {
+        let (Some(key), Some(content_type)) = (row.thumbnail_sha256.clone(), row.thumbnail_content_type.clone()) else {
+            return Err(not_found());
+        };
+        let body = state.attachments.store.get(&key, None).await.map_err(ApiError::internal)?;
+        return Ok(Download { attachment: row, content_type, size: None, range: None, body });
+    }
+    let size = u64::try_from(row.size_bytes).unwrap_or(0);
+    let range = match range {
+        None => None,
+        Some(header) => {
+            let ranges = http_range_header::parse_range_header(header)
+                .and_then(|r| r.validate(size))
+                .map_err(|_| ApiError::RangeNotSatisfiable { size })?;
+            // One range is served as such; several (rare; multipart answers) get the whole file,
+            // which RFC 9110 allows.
+            if ranges.len() == 1 { ranges.into_iter().next() } else { None }
+        }
+    };
+    let body = state.attachments.store.get(&row.sha256, range.clone()).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            ApiError::internal(anyhow::anyhow!("attachment {id}: blob {} missing from the store", row.sha256))
+        } else {
+            ApiError::internal(e)
+        }
+    })?;
+    Ok(Download { content_type: row.content_type.clone(), attachment: row, size: Some(size), range, body })
+}
+
+async fn may_read(conn: &mut AsyncPgConnection, row: &Attachment, caller: &Caller) -> ApiResult<()> {
+    match row.room_id {
+        None if row.owner_id == Some(caller.id) => Ok(()),
+        None => Err(not_found()),
+        Some(room_id) => {
+            let access = RoomAccess::load(conn, room_id, caller).await.map_err(|_| not_found())?;
+            access.require_read().map_err(|_| not_found())
+        }
+    }
+}
+
+/// Fills `attachments` of these views (one query for all of them).
+///
+/// # Errors
+/// A database error.
+pub async fn fill(
+    conn: &mut AsyncPgConnection,
+    signer: &UrlSigner,
+    views: &mut [MessageView],
+) -> Result<(), diesel::result::Error> {
+    let ids: Vec<MessageId> = views.iter().filter(|v| !v.deleted).map(|v| v.id).collect();
+    let rows = q::of_messages(conn, &ids).await?;
+    MessageView::fill_attachments(views, &rows, signer);
+    Ok(())
+}
+
+/// What one sweep did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct SweepReport {
+    /// Unsent uploads past `unsent_retention_secs` whose rows were deleted.
+    pub unsent: u64,
+    /// Blobs deleted because no row names them.
+    pub blobs: u64,
+}
+
+/// Keys checked against the database per statement (and per hold of the sweep lock).
+const SWEEP_CHUNK: usize = 500;
+
+/// Deletes unsent uploads past their age, then every blob no row names (those of deleted
+/// messages, rooms and uploads). Run by the retention job.
+///
+/// # Errors
+/// A database or store error; what was deleted before it stays deleted.
+pub async fn sweep(state: &crate::state::AppState, conn: &mut AsyncPgConnection, batch: i64) -> ApiResult<SweepReport> {
+    let att = &state.attachments;
+    let mut report = SweepReport::default();
+    let age = chrono::Duration::seconds(i64::try_from(att.settings.unsent_retention_secs).unwrap_or(i64::MAX / 2));
+    let cutoff = chrono::Utc::now() - age;
+    loop {
+        let n = q::delete_unsent_before(conn, cutoff, batch).await?;
+        report.unsent += n as u64;
+        if (n as i64) < batch {
+            break;
+        }
+    }
+    let keys = att.store.list().await.map_err(ApiError::internal)?;
+    for chunk in keys.chunks(SWEEP_CHUNK) {
+        let store = att.store.clone();
+        let chunk = chunk.to_vec();
+        let deleted = conn
+            .transaction::<_, ApiError, _>(async move |conn| {
+                if !q::try_lock_blobs(conn).await? {
+                    // Uploads are storing blobs right now: leave this chunk to the next pass.
+                    return Ok(0u64);
+                }
+                let live = q::referenced(conn, &chunk).await?;
+                let mut deleted = 0;
+                for key in chunk.iter().filter(|k| !live.contains(k)) {
+                    store.delete(key).await.map_err(ApiError::internal)?;
+                    deleted += 1;
+                }
+                Ok(deleted)
+            })
+            .await?;
+        report.blobs += deleted;
+    }
+    remove_stale_temp_files(&att.tmp, age.to_std().unwrap_or(Duration::from_secs(86_400))).await;
+    Ok(report)
+}
+
+/// Temporary files of uploads that were cut off by a crash (a running upload removes its own).
+async fn remove_stale_temp_files(tmp: &Path, age: Duration) {
+    let tmp = tmp.to_owned();
+    let _ = tokio::task::spawn_blocking(move || {
+        let Ok(entries) = std::fs::read_dir(&tmp) else { return };
+        for entry in entries.flatten() {
+            let old = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+            if old.is_some_and(|elapsed| elapsed > age) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    })
+    .await;
+}
+
+/// Registers the help text of the attachment metrics.
+pub fn describe_metrics() {
+    metrics::describe_counter!("plauder_attachment_uploads_total", "Attachments uploaded and stored.");
+    metrics::describe_counter!("plauder_attachment_upload_bytes_total", "Bytes of attachments uploaded and stored.");
+    metrics::describe_counter!(
+        "plauder_attachment_scans_total",
+        "Uploads run through attachments.scan_command, by outcome: clean, rejected or failed."
+    );
+}

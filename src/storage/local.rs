@@ -1,0 +1,124 @@
+//! The local directory store: `<directory>/blobs/ab/cd/<key>`, two levels of fan-out so no
+//! directory grows huge. A blob arrives by `rename` of a complete, synced temporary file on the
+//! same file system, so a crash leaves either the whole blob or none (at worst a stray temporary
+//! file under `tmp/`, which the sweep removes).
+
+use std::io;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+
+use bytes::{Bytes, BytesMut};
+use futures_util::future::BoxFuture;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use super::{BlobStore, BlobStream, is_key};
+
+/// Chunk size of reads.
+const CHUNK: usize = 64 * 1024;
+
+pub struct LocalStore {
+    blobs: PathBuf,
+}
+
+impl LocalStore {
+    /// A store under `directory/blobs`, created if missing.
+    ///
+    /// # Errors
+    /// The directory cannot be created.
+    pub fn open(directory: &Path) -> io::Result<Self> {
+        let blobs = directory.join("blobs");
+        std::fs::create_dir_all(&blobs)?;
+        Ok(Self { blobs })
+    }
+
+    fn path(&self, key: &str) -> io::Result<PathBuf> {
+        if !is_key(key) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a blob key"));
+        }
+        Ok(self.blobs.join(&key[0..2]).join(&key[2..4]).join(key))
+    }
+}
+
+impl BlobStore for LocalStore {
+    fn put_file<'a>(&'a self, key: &'a str, file: &'a Path) -> BoxFuture<'a, io::Result<()>> {
+        Box::pin(async move {
+            let path = self.path(key)?;
+            if let Some(parent) = path.parent() {
+                tokio::fs::create_dir_all(parent).await?;
+            }
+            // Replacing an existing blob with the same content is harmless, and rename is atomic.
+            tokio::fs::rename(file, &path).await
+        })
+    }
+
+    fn get<'a>(&'a self, key: &'a str, range: Option<RangeInclusive<u64>>) -> BoxFuture<'a, io::Result<BlobStream>> {
+        Box::pin(async move {
+            let mut file = tokio::fs::File::open(self.path(key)?).await?;
+            let remaining = match range {
+                Some(r) => {
+                    file.seek(io::SeekFrom::Start(*r.start())).await?;
+                    r.end() - r.start() + 1
+                }
+                None => file.metadata().await?.len(),
+            };
+            let stream = futures_util::stream::try_unfold((file, remaining), |(mut file, remaining)| async move {
+                if remaining == 0 {
+                    return Ok(None);
+                }
+                let want = usize::try_from(remaining).unwrap_or(CHUNK).min(CHUNK);
+                let mut buf = BytesMut::zeroed(want);
+                let n = file.read(&mut buf).await?;
+                if n == 0 {
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "blob shorter than its row says"));
+                }
+                buf.truncate(n);
+                let chunk: Bytes = buf.freeze();
+                Ok(Some((chunk, (file, remaining - n as u64))))
+            });
+            Ok(Box::pin(stream) as BlobStream)
+        })
+    }
+
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<()>> {
+        Box::pin(async move {
+            match tokio::fs::remove_file(self.path(key)?).await {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            }
+        })
+    }
+
+    fn list(&self) -> BoxFuture<'_, io::Result<Vec<String>>> {
+        let root = self.blobs.clone();
+        Box::pin(async move {
+            // Three levels, known shape: a walk by hand is shorter than a dependency.
+            tokio::task::spawn_blocking(move || {
+                let mut keys = Vec::new();
+                for a in read_dirs(&root)? {
+                    for b in read_dirs(&a)? {
+                        for entry in std::fs::read_dir(&b)? {
+                            let name = entry?.file_name();
+                            if let Some(name) = name.to_str().filter(|n| is_key(n)) {
+                                keys.push(name.to_owned());
+                            }
+                        }
+                    }
+                }
+                Ok(keys)
+            })
+            .await
+            .map_err(io::Error::other)?
+        })
+    }
+}
+
+fn read_dirs(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            out.push(entry.path());
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,43 @@
+//! Where attachment bytes live: a [`BlobStore`] keyed by the content's SHA-256 (lowercase hex),
+//! so a file is stored once however often it is uploaded or sent, and a key never names anything
+//! a client chose. The local directory store is the default; the retention job's sweep deletes
+//! blobs no `attachments` row names any more (see `service::attachments::sweep`).
+//!
+//! The trait returns boxed futures rather than using `async fn` so that the store can be a trait
+//! object picked by configuration at start-up.
+
+pub mod local;
+
+use std::io;
+use std::ops::RangeInclusive;
+use std::path::Path;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
+
+/// A blob's bytes as they are read, chunk by chunk.
+pub type BlobStream = BoxStream<'static, io::Result<Bytes>>;
+
+pub trait BlobStore: Send + Sync {
+    /// Stores the complete file at `file` (a finished upload, on the local disk) under `key`.
+    /// The blob appears whole or not at all; storing a key that exists leaves one blob with the
+    /// same content. `file` may be moved or deleted by the call.
+    fn put_file<'a>(&'a self, key: &'a str, file: &'a Path) -> BoxFuture<'a, io::Result<()>>;
+
+    /// Reads the blob, or the inclusive byte `range` of it (already checked against its size).
+    /// A missing blob is `io::ErrorKind::NotFound`.
+    fn get<'a>(&'a self, key: &'a str, range: Option<RangeInclusive<u64>>) -> BoxFuture<'a, io::Result<BlobStream>>;
+
+    /// Deletes the blob; deleting a missing one is not an error.
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<()>>;
+
+    /// Every key in the store.
+    fn list(&self) -> BoxFuture<'_, io::Result<Vec<String>>>;
+}
+
+/// Whether `key` is a blob key (64 lowercase hex digits): the only names a store ever builds a
+/// path or object name from.
+pub fn is_key(key: &str) -> bool {
+    key.len() == 64 && key.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}

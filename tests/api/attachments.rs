@@ -1,0 +1,608 @@
+//! Attachments: the streamed upload and its refusals, sending files with messages over REST and
+//! WebSocket, who may download them (signed links, tokens, Range), the scan hook, and what the
+//! retention job leaves on disk (the test counts the files of this test's own store).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine as _;
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_DISPOSITION, CONTENT_RANGE, CONTENT_TYPE, RANGE};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{
+    JWT_SECRET, TestApp, TestUser, assert_error, open_session, spawn_app, spawn_app_with, user_with_role,
+};
+
+/// A valid 1×1 PNG.
+fn png() -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
+        .expect("png")
+}
+
+/// The same PNG with its header claiming 100,000 × 100,000 pixels: a few dozen bytes that would
+/// decode to 40 GB.
+fn png_bomb() -> Vec<u8> {
+    let mut bytes = png();
+    // IHDR's width and height follow the 8-byte signature, the chunk length and "IHDR".
+    bytes[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+    bytes[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+    bytes
+}
+
+/// A small PDF (what `infer` and browsers recognise by its `%PDF-` start), with `text` inside.
+fn pdf(text: &str) -> Vec<u8> {
+    format!("%PDF-1.4\n% {text}\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n").into_bytes()
+}
+
+const EICAR: &str = r"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+
+async fn upload_raw(
+    app: &TestApp,
+    user: &TestUser,
+    name: &str,
+    content_type: Option<&str>,
+    bytes: Vec<u8>,
+) -> reqwest::Response {
+    let url = reqwest::Url::parse_with_params(&format!("{}/api/v1/attachments", app.address), &[("name", name)])
+        .expect("url");
+    let mut req = app.client.post(url).bearer_auth(&user.access_token).body(bytes);
+    if let Some(ct) = content_type {
+        req = req.header(CONTENT_TYPE, ct);
+    }
+    req.send().await.expect("upload")
+}
+
+async fn upload(app: &TestApp, user: &TestUser, name: &str, bytes: Vec<u8>) -> Value {
+    let res = upload_raw(app, user, name, None, bytes).await;
+    assert_eq!(res.status(), StatusCode::CREATED, "upload {name}");
+    res.json().await.expect("json")
+}
+
+async fn send_with(app: &TestApp, user: &TestUser, room: Uuid, body: &str, ids: &[&Value]) -> reqwest::Response {
+    let ids: Vec<&Value> = ids.iter().map(|a| &a["id"]).collect();
+    app.post(
+        &format!("/api/v1/rooms/{room}/messages"),
+        Some(&user.access_token),
+        json!({"body": body, "attachment_ids": ids}),
+    )
+    .await
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+fn store_dir(app: &TestApp) -> PathBuf {
+    PathBuf::from(&app.state.settings.attachments.directory)
+}
+
+fn blobs(app: &TestApp) -> Vec<PathBuf> {
+    files_under(&store_dir(app).join("blobs"))
+}
+
+fn temp_files(app: &TestApp) -> Vec<PathBuf> {
+    files_under(&store_dir(app).join("tmp"))
+}
+
+/// Uploads `bytes` with `Transfer-Encoding: chunked` (no Content-Length, so the server only
+/// learns the size by reading), over a plain socket; the response's status line.
+async fn chunked_upload(app: &TestApp, user: &TestUser, bytes: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = app.address.trim_start_matches("http://").to_owned();
+    let mut socket = tokio::net::TcpStream::connect(&host).await.expect("connect");
+    let head = format!(
+        "POST /api/v1/attachments?name=big.pdf HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        user.access_token
+    );
+    socket.write_all(head.as_bytes()).await.expect("head");
+    for chunk in bytes.chunks(500) {
+        // The server may answer and close before the whole body is sent.
+        if socket.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).await.is_err()
+            || socket.write_all(chunk).await.is_err()
+            || socket.write_all(b"\r\n").await.is_err()
+        {
+            break;
+        }
+    }
+    let _ = socket.write_all(b"0\r\n\r\n").await;
+    let mut response = Vec::new();
+    let _ = socket.read_to_end(&mut response).await;
+    String::from_utf8_lossy(&response).lines().next().unwrap_or_default().to_owned()
+}
+
+/// GET of a link from a view (relative to the server), without any Authorization header.
+async fn fetch_link(app: &TestApp, url: &str) -> reqwest::Response {
+    app.client.get(format!("{}{url}", app.address)).send().await.expect("download")
+}
+
+#[actix_web::test]
+async fn an_uploaded_png_is_typed_from_its_content_and_stored_once_by_its_hash() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+
+    let first = upload(&app, &ada, "dot.png", png()).await;
+    let second = upload(&app, &ada, "again.png", png()).await;
+
+    assert_eq!(first["content_type"], "image/png");
+    assert_eq!(first["size"], png().len());
+    assert_eq!((first["width"].as_i64(), first["height"].as_i64()), (Some(1), Some(1)));
+    assert_eq!(first["name"], "dot.png");
+    assert!(first["thumbnail_url"].is_null());
+    assert_ne!(first["id"], second["id"], "two uploads, two attachments");
+    let stored = blobs(&app);
+    assert_eq!(stored.len(), 1, "one blob for one content: {stored:?}");
+    let name = stored[0].file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+    assert_eq!(name.len(), 64, "named by its SHA-256: {name}");
+    assert!(temp_files(&app).is_empty(), "no temporary file left");
+}
+
+#[actix_web::test]
+async fn an_image_and_a_pdf_sent_with_a_message_reach_the_other_member_and_download_by_link() {
+    let app = spawn_app().await;
+    let (ada, bob) = (app.register("ada").await, app.register("bob").await);
+    let room = app.group(&ada, "files", &[&bob]).await;
+    let image = upload(&app, &ada, "dot.png", png()).await;
+    let doc = upload(&app, &ada, "notes.pdf", pdf("notes")).await;
+
+    let res = send_with(&app, &ada, room, "", &[&image, &doc]).await;
+
+    assert_eq!(res.status(), StatusCode::CREATED, "an empty body is fine with files");
+    let sent: Value = res.json().await.expect("json");
+    let history = app.history(&bob, room, "").await;
+    let message = &history["messages"][0];
+    assert_eq!(message["id"], sent["id"]);
+    let files = message["attachments"].as_array().expect("attachments");
+    assert_eq!(files.len(), 2, "{message}");
+    assert_eq!(files[0]["id"], image["id"]);
+    assert_eq!(files[1]["content_type"], "application/pdf");
+
+    let img = fetch_link(&app, files[0]["url"].as_str().expect("url")).await;
+    assert_eq!(img.status(), StatusCode::OK);
+    assert_eq!(img.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(img.headers()[CONTENT_TYPE], "image/png");
+    assert!(img.headers()[CONTENT_DISPOSITION].to_str().unwrap_or_default().starts_with("inline"));
+    assert_eq!(img.bytes().await.expect("bytes").to_vec(), png());
+    let pdf_res = fetch_link(&app, files[1]["url"].as_str().expect("url")).await;
+    assert_eq!(pdf_res.status(), StatusCode::OK);
+    let disposition = pdf_res.headers()[CONTENT_DISPOSITION].to_str().unwrap_or_default().to_owned();
+    assert!(disposition.starts_with("attachment") && disposition.contains("notes.pdf"), "{disposition}");
+    assert_eq!(pdf_res.bytes().await.expect("bytes").to_vec(), pdf("notes"));
+
+    // With a token instead of a link: a member may, the sender's own upload too.
+    let by_token = app
+        .get(
+            &format!("/api/v1/attachments/{}/content", image["id"].as_str().unwrap_or_default()),
+            Some(&bob.access_token),
+        )
+        .await;
+    assert_eq!(by_token.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn a_message_sent_with_files_over_websocket_carries_them_in_the_event_sync_and_edits() {
+    let app = spawn_app().await;
+    let (ada, bob) = (app.register("ada").await, app.register("bob").await);
+    let room = app.group(&ada, "files", &[&bob]).await;
+    let image = upload(&app, &ada, "dot.png", png()).await;
+    let mut ada_ws = app.ws(&ada.access_token).await;
+    let mut bob_ws = app.ws(&bob.access_token).await;
+
+    let reply =
+        ada_ws.command("message.send", json!({"room_id": room, "body": "look", "attachment_ids": [image["id"]]})).await;
+
+    assert_eq!(reply["ok"], true, "{reply}");
+    assert_eq!(reply["data"]["message"]["attachments"][0]["id"], image["id"], "{reply}");
+    let event = bob_ws.event("message.new").await;
+    assert_eq!(event["message"]["attachments"][0]["id"], image["id"], "{event}");
+    assert_eq!(event["message"]["attachments"][0]["width"], 1);
+    let id = event["message"]["id"].as_str().expect("id").to_owned();
+    let sync = bob_ws.command("sync", json!({"room_id": room, "since_seq": 0})).await;
+    assert_eq!(sync["data"]["messages"][0]["attachments"][0]["id"], image["id"], "{sync}");
+    let edited =
+        app.patch(&format!("/api/v1/messages/{id}"), Some(&ada.access_token), json!({"body": "look again"})).await;
+    assert_eq!(edited.status(), StatusCode::OK);
+    let edited: Value = edited.json().await.expect("json");
+    assert_eq!(edited["attachments"][0]["id"], image["id"], "an edit keeps the files: {edited}");
+}
+
+#[actix_web::test]
+async fn another_users_or_a_used_attachment_in_a_send_is_refused_and_no_message_is_made() {
+    let app = spawn_app().await;
+    let (ada, bob) = (app.register("ada").await, app.register("bob").await);
+    let room = app.group(&ada, "files", &[&bob]).await;
+    let bobs = upload(&app, &bob, "dot.png", png()).await;
+    let adas = upload(&app, &ada, "mine.pdf", pdf("mine")).await;
+
+    let res = send_with(&app, &ada, room, "stolen", &[&bobs]).await;
+    assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let res = send_with(&app, &ada, room, "mixed", &[&adas, &bobs]).await;
+    assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let unknown = json!({"id": Uuid::new_v4()});
+    let res = send_with(&app, &ada, room, "guessed", &[&unknown]).await;
+    assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_eq!(app.count("SELECT count(*) AS n FROM messages").await, 0, "no message for a refused send");
+    assert_eq!(app.count("SELECT count(*) AS n FROM attachments WHERE message_id IS NOT NULL").await, 0);
+
+    let res = send_with(&app, &ada, room, "first", &[&adas]).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = send_with(&app, &ada, room, "second", &[&adas]).await;
+    assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let res = send_with(&app, &ada, room, "twice", &[&adas, &adas]).await;
+    assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_eq!(app.count("SELECT count(*) AS n FROM messages").await, 1);
+    let res = app.get(&format!("/api/v1/rooms/{}/messages", room), Some(&bob.access_token)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn wrong_types_lying_names_and_lying_headers_get_415() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+
+    let zip = b"PK\x03\x04\x14\x00\x00\x00\x08\x00rest of a zip archive".to_vec();
+    let body = assert_error(
+        upload_raw(&app, &ada, "a.zip", None, zip).await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+    assert!(body["error"]["message"].as_str().unwrap_or_default().contains("application/zip"), "{body}");
+    let text = b"just some words, no magic number".to_vec();
+    assert_error(
+        upload_raw(&app, &ada, "a.txt", None, text).await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+    // A PDF named like a picture, and one declared as a picture.
+    assert_error(
+        upload_raw(&app, &ada, "holiday.png", None, pdf("x")).await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+    assert_error(
+        upload_raw(&app, &ada, "doc", Some("image/png"), pdf("x")).await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+    // Declared right (parameters and case aside), it passes.
+    let res = upload_raw(&app, &ada, "doc.PDF", Some("Application/PDF; charset=binary"), pdf("x")).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(app.count("SELECT count(*) AS n FROM attachments").await, 1);
+    assert_eq!(blobs(&app).len(), 1);
+    assert!(temp_files(&app).is_empty(), "refused uploads leave no file: {:?}", temp_files(&app));
+}
+
+#[actix_web::test]
+async fn oversize_uploads_bombs_empty_files_and_quota_are_refused_in_the_error_model() {
+    let app = spawn_app_with(|s| {
+        s.attachments.max_bytes = 2000;
+        s.attachments.user_quota_bytes = 600;
+        s.attachments.max_image_pixels = 1_000_000;
+    })
+    .await;
+    let ada = app.register("ada").await;
+
+    let mut big = pdf("big");
+    big.extend(std::iter::repeat_n(b'x', 5000));
+    assert_error(
+        upload_raw(&app, &ada, "big.pdf", None, big.clone()).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    )
+    .await;
+    // Without a Content-Length (chunked) the limit holds while the body streams.
+    let status = chunked_upload(&app, &ada, &big).await;
+    assert!(status.starts_with("HTTP/1.1 413"), "{status}");
+    let body = assert_error(
+        upload_raw(&app, &ada, "bomb.png", None, png_bomb()).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    )
+    .await;
+    assert!(body["error"]["message"].as_str().unwrap_or_default().contains("100000x100000"), "{body}");
+    assert_error(
+        upload_raw(&app, &ada, "empty.pdf", None, Vec::new()).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+
+    let mut half = pdf("half");
+    half.extend(std::iter::repeat_n(b'y', 400));
+    assert_eq!(upload_raw(&app, &ada, "half.pdf", None, half.clone()).await.status(), StatusCode::CREATED);
+    let res = upload_raw(&app, &ada, "more.pdf", None, half).await;
+    assert!(res.headers().get("retry-after").is_some());
+    assert_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+
+    assert_eq!(blobs(&app).len(), 1, "only the accepted upload is stored");
+    assert!(temp_files(&app).is_empty(), "{:?}", temp_files(&app));
+}
+
+#[actix_web::test]
+async fn a_path_like_name_is_kept_for_display_only() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+
+    let a = upload(&app, &ada, "../../etc/passwd.pdf", pdf("p")).await;
+    let b = upload(&app, &ada, "..\\..\\windows\\win.pdf", pdf("q")).await;
+    let c = upload(&app, &ada, "../..", pdf("r")).await;
+
+    assert_eq!(a["name"], "passwd.pdf");
+    assert_eq!(b["name"], "win.pdf");
+    assert_eq!(c["name"], "file");
+    let dir = store_dir(&app);
+    for path in blobs(&app) {
+        let key = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        assert!(key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()), "{path:?}");
+        assert!(path.starts_with(dir.join("blobs")), "{path:?}");
+    }
+    assert_eq!(blobs(&app).len(), 3);
+}
+
+#[actix_web::test]
+async fn only_readers_of_the_room_download_and_links_cannot_be_forged_or_outlive_their_expiry() {
+    let app = spawn_app().await;
+    let (ada, bob, eve) = (app.register("ada").await, app.register("bob").await, app.register("eve").await);
+    let room = app.group(&ada, "private", &[&bob]).await;
+    let doc = upload(&app, &ada, "secret.pdf", pdf("secret")).await;
+    let id = doc["id"].as_str().expect("id").to_owned();
+    let path = format!("/api/v1/attachments/{id}/content");
+
+    // Unsent: the uploader only.
+    assert_eq!(app.get(&path, Some(&ada.access_token)).await.status(), StatusCode::OK);
+    assert_error(app.get(&path, Some(&bob.access_token)).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_eq!(send_with(&app, &ada, room, "here", &[&doc]).await.status(), StatusCode::CREATED);
+    assert_eq!(app.get(&path, Some(&bob.access_token)).await.status(), StatusCode::OK);
+    assert_error(app.get(&path, Some(&eve.access_token)).await, StatusCode::NOT_FOUND, "not_found").await;
+    let guessed = format!("/api/v1/attachments/{}/content", Uuid::new_v4());
+    assert_error(app.get(&guessed, Some(&ada.access_token)).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_error(app.get(&path, None).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+
+    let url = doc["url"].as_str().expect("url").to_owned();
+    assert_eq!(fetch_link(&app, &url).await.status(), StatusCode::OK);
+    let forged = format!("{path}?exp=99999999999&sig=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    assert_error(fetch_link(&app, &forged).await, StatusCode::NOT_FOUND, "not_found").await;
+    let other = url.replace(&id, &Uuid::new_v4().to_string());
+    assert_error(fetch_link(&app, &other).await, StatusCode::NOT_FOUND, "not_found").await;
+    let stretched = url.replacen("exp=", "exp=9", 1);
+    assert_error(fetch_link(&app, &stretched).await, StatusCode::NOT_FOUND, "not_found").await;
+    // A genuine link, signed with the server's key, whose time has passed.
+    let signer = plauder::auth::signed_url::UrlSigner::new(JWT_SECRET.as_bytes(), 60);
+    let old =
+        signer.url(id.parse::<Uuid>().expect("uuid").into(), plauder::auth::signed_url::Variant::Content, 1_000_000);
+    assert_error(fetch_link(&app, &old).await, StatusCode::FORBIDDEN, "forbidden").await;
+}
+
+#[actix_web::test]
+async fn ranges_are_served_and_out_of_bounds_ones_get_416() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bytes = pdf("range test with some length to it");
+    let doc = upload(&app, &ada, "r.pdf", bytes.clone()).await;
+    let url = format!("{}{}", app.address, doc["url"].as_str().expect("url"));
+    let len = bytes.len();
+
+    let res = app.client.get(&url).header(RANGE, "bytes=5-9").send().await.expect("range");
+    assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(res.headers()[CONTENT_RANGE], format!("bytes 5-9/{len}").as_str());
+    assert_eq!(res.bytes().await.expect("bytes").to_vec(), bytes[5..=9].to_vec());
+    let res = app.client.get(&url).header(RANGE, "bytes=-4").send().await.expect("suffix");
+    assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(res.bytes().await.expect("bytes").to_vec(), bytes[len - 4..].to_vec());
+
+    // An end past the file is cut to the file (RFC 9110), not refused.
+    let res = app.client.get(&url).header(RANGE, format!("bytes=10-{}", len + 50)).send().await.expect("long range");
+    assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(res.headers()[CONTENT_RANGE], format!("bytes 10-{}/{len}", len - 1).as_str());
+
+    for bad in [
+        format!("bytes={len}-"),
+        format!("bytes={}-{}", len + 10, len + 20),
+        "bytes=9-5".to_owned(),
+        "lines=1-2".to_owned(),
+    ] {
+        let res = app.client.get(&url).header(RANGE, &bad).send().await.expect("bad range");
+        assert_eq!(
+            res.headers().get(CONTENT_RANGE).and_then(|v| v.to_str().ok()),
+            Some(format!("bytes */{len}").as_str()),
+            "{bad}"
+        );
+        assert_error(res, StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable").await;
+    }
+}
+
+#[actix_web::test]
+async fn the_scan_command_rejects_a_file_which_is_then_gone() {
+    let script = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("scan-{}.sh", Uuid::new_v4().simple()));
+    std::fs::write(&script, "#!/bin/sh\n# A stand-in scanner: rejects files carrying the EICAR test signature.\nif grep -q 'EICAR-STANDARD-ANTIVIRUS-TEST-FILE' \"$1\"; then exit 1; fi\nexit 0\n").expect("script");
+    std::process::Command::new("chmod").arg("+x").arg(&script).status().expect("chmod");
+    let command = script.display().to_string();
+    let app = spawn_app_with(|s| s.attachments.scan_command = command).await;
+    let ada = app.register("ada").await;
+
+    let body = assert_error(
+        upload_raw(&app, &ada, "eicar.pdf", None, pdf(EICAR)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert!(body["error"]["details"]["fields"]["file"].as_str().unwrap_or_default().contains("scan"), "{body}");
+    assert_eq!(app.count("SELECT count(*) AS n FROM attachments").await, 0);
+    assert!(blobs(&app).is_empty() && temp_files(&app).is_empty(), "the rejected file is deleted");
+
+    let res = upload_raw(&app, &ada, "clean.pdf", None, pdf("clean")).await;
+    assert_eq!(res.status(), StatusCode::CREATED, "a clean file passes");
+    assert_eq!(blobs(&app).len(), 1);
+}
+
+#[actix_web::test]
+async fn a_failing_scanner_refuses_the_upload_as_unavailable() {
+    let app = spawn_app_with(|s| s.attachments.scan_command = "exit 2; true".to_owned()).await;
+    let ada = app.register("ada").await;
+
+    assert_error(upload_raw(&app, &ada, "a.pdf", None, pdf("a")).await, StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+        .await;
+    assert!(blobs(&app).is_empty() && temp_files(&app).is_empty());
+}
+
+#[actix_web::test]
+async fn retention_removes_the_files_of_deleted_messages_rooms_and_unsent_uploads() {
+    let app = spawn_app().await;
+    let (ada, bob) = (app.register("ada").await, app.register("bob").await);
+    let kept_room = app.group(&ada, "kept", &[&bob]).await;
+    let doomed_room = app.group(&ada, "doomed", &[&bob]).await;
+    let kept = upload(&app, &ada, "kept.pdf", pdf("kept")).await;
+    let in_deleted_message = upload(&app, &ada, "gone.pdf", pdf("gone with its message")).await;
+    let in_deleted_room = upload(&app, &ada, "room.pdf", pdf("gone with its room")).await;
+    let unsent_old = upload(&app, &ada, "old.pdf", pdf("never sent, old")).await;
+    let _unsent_new = upload(&app, &ada, "new.pdf", pdf("never sent, new")).await;
+    assert_eq!(send_with(&app, &ada, kept_room, "kept", &[&kept]).await.status(), StatusCode::CREATED);
+    let doomed: Value =
+        send_with(&app, &ada, kept_room, "doomed", &[&in_deleted_message]).await.json().await.expect("json");
+    assert_eq!(send_with(&app, &ada, doomed_room, "x", &[&in_deleted_room]).await.status(), StatusCode::CREATED);
+    let deleted =
+        app.delete(&format!("/api/v1/messages/{}", doomed["id"].as_str().expect("id")), Some(&ada.access_token)).await;
+    assert_eq!(deleted.status(), StatusCode::OK);
+    let deleted: Value = deleted.json().await.expect("json");
+    assert_eq!(deleted["attachments"], json!([]), "a deleted message shows no files");
+    assert_eq!(
+        app.delete(&format!("/api/v1/rooms/{doomed_room}"), Some(&ada.access_token)).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    app.sql(&format!(
+        "UPDATE attachments SET created_at = now() - interval '2 days' WHERE id = '{}'",
+        unsent_old["id"].as_str().unwrap_or_default()
+    ))
+    .await;
+    assert_eq!(blobs(&app).len(), 5, "nothing removed before the pass");
+
+    let outcome = plauder::service::retention::run_once(&app.state).await.expect("retention pass");
+
+    let plauder::service::retention::Outcome::Completed(report) = outcome else { panic!("skipped") };
+    assert_eq!((report.unsent_attachments, report.attachment_blobs), (1, 3), "{report:?}");
+    assert_eq!(blobs(&app).len(), 2, "the kept file and the recent unsent one: {:?}", blobs(&app));
+    let history = app.history(&bob, kept_room, "").await;
+    let url = history["messages"][1]["attachments"][0]["url"].as_str().map(str::to_owned);
+    let url =
+        url.or_else(|| history["messages"][0]["attachments"][0]["url"].as_str().map(str::to_owned)).expect("kept url");
+    assert_eq!(fetch_link(&app, &url).await.status(), StatusCode::OK, "the kept file still downloads");
+    tokio::time::sleep(Duration::from_millis(1)).await;
+}
+
+#[actix_web::test]
+async fn a_visitors_screenshot_reaches_staff_and_no_other_visitor() {
+    let app = spawn_app().await;
+    let staff = user_with_role(&app, "helper", "moderator").await;
+    let visitor = open_session(&app, "visitor").await;
+    let other = open_session(&app, "stranger").await;
+    let shot = upload(&app, &visitor.guest, "screenshot.png", png()).await;
+
+    let res = send_with(&app, &visitor.guest, visitor.room, "this is what I see", &[&shot]).await;
+
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let history = app.history(&staff, visitor.room, "").await;
+    assert_eq!(history["messages"][0]["attachments"][0]["id"], shot["id"], "{history}");
+    let path = format!("/api/v1/attachments/{}/content", shot["id"].as_str().unwrap_or_default());
+    assert_eq!(app.get(&path, Some(&staff.access_token)).await.status(), StatusCode::OK);
+    assert_error(app.get(&path, Some(&other.guest.access_token)).await, StatusCode::NOT_FOUND, "not_found").await;
+    // Nor can another visitor send it as theirs.
+    let res = send_with(&app, &other.guest, other.room, "mine now", &[&shot]).await;
+    assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+}
+
+/// A `width`×`height` JPEG photo carrying an EXIF segment with a GPS position in it.
+fn jpeg_with_gps(width: u32, height: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 128]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(img).write_to(&mut out, image::ImageFormat::Jpeg).expect("encode jpeg");
+    let mut jpeg = img_parts::jpeg::Jpeg::from_bytes(out.into_inner().into()).expect("parse jpeg");
+    let exif = b"Exif\0\0MM\0*\0\0\0\x08 GPSLatitude 52.5200 N GPSLongitude 13.4050 E".to_vec();
+    let segment = img_parts::jpeg::JpegSegment::new_with_contents(img_parts::jpeg::markers::APP1, exif.into());
+    jpeg.segments_mut().insert(1, segment);
+    let mut bytes = Vec::new();
+    jpeg.encoder().write_to(&mut bytes).expect("write jpeg");
+    bytes
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[actix_web::test]
+async fn a_photo_is_served_without_its_gps_and_with_a_thumbnail_and_both_go_with_the_message() {
+    let app = spawn_app().await;
+    let (ada, bob) = (app.register("ada").await, app.register("bob").await);
+    let room = app.group(&ada, "photos", &[&bob]).await;
+    let original = jpeg_with_gps(640, 480);
+    assert!(contains(&original, b"GPSLatitude"));
+
+    let photo = upload(&app, &ada, "holiday.jpg", original.clone()).await;
+
+    assert_eq!((photo["width"].as_i64(), photo["height"].as_i64()), (Some(640), Some(480)));
+    assert!((photo["size"].as_u64().unwrap_or(0) as usize) < original.len(), "{photo}");
+    let sent: Value = send_with(&app, &ada, room, "", &[&photo]).await.json().await.expect("json");
+    let file = &app.history(&bob, room, "").await["messages"][0]["attachments"][0];
+    let served = fetch_link(&app, file["url"].as_str().expect("url")).await.bytes().await.expect("bytes").to_vec();
+    assert!(!contains(&served, b"GPSLatitude") && !contains(&served, b"Exif"), "metadata removed");
+    assert_eq!(served.len() as u64, photo["size"].as_u64().unwrap_or(0));
+    let decoded = image::load_from_memory(&served).expect("still a valid JPEG");
+    assert_eq!((decoded.width(), decoded.height()), (640, 480));
+
+    let thumb_url = file["thumbnail_url"].as_str().expect("thumbnail_url");
+    assert!(thumb_url.contains("/thumbnail?"), "{thumb_url}");
+    let res = fetch_link(&app, thumb_url).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[CONTENT_TYPE], "image/jpeg");
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    let thumb = image::load_from_memory(&res.bytes().await.expect("bytes")).expect("thumbnail decodes");
+    assert_eq!((thumb.width(), thumb.height()), (320, 240));
+    // A content link does not open the thumbnail route, nor the other way round.
+    let swapped = thumb_url.replace("/thumbnail?", "/content?");
+    assert_error(fetch_link(&app, &swapped).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_eq!(blobs(&app).len(), 2, "the photo and its thumbnail");
+
+    let id = sent["id"].as_str().expect("id");
+    assert_eq!(app.delete(&format!("/api/v1/messages/{id}"), Some(&ada.access_token)).await.status(), StatusCode::OK);
+    plauder::service::retention::run_once(&app.state).await.expect("retention pass");
+    assert!(blobs(&app).is_empty(), "photo and thumbnail removed: {:?}", blobs(&app));
+}
+
+#[actix_web::test]
+async fn a_small_image_is_its_own_thumbnail_and_a_broken_one_is_refused() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+
+    let small = upload(&app, &ada, "dot.png", png()).await;
+    assert_eq!(small["thumbnail_url"], small["url"]);
+    let pdf_file = upload(&app, &ada, "a.pdf", pdf("a")).await;
+    assert!(pdf_file["thumbnail_url"].is_null());
+    let mut broken = png();
+    broken.truncate(40);
+    let body = assert_error(
+        upload_raw(&app, &ada, "broken.png", None, broken).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert!(body["error"]["details"]["fields"]["file"].is_string(), "{body}");
+    assert_eq!(blobs(&app).len(), 2);
+    assert!(temp_files(&app).is_empty(), "{:?}", temp_files(&app));
+}
