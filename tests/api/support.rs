@@ -432,7 +432,7 @@ async fn bad_support_requests_get_clear_errors() {
 
 #[actix_web::test]
 async fn the_inbox_runs_the_same_few_queries_for_2_sessions_or_20() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(crate::helpers::quiet_workers).await;
     let admin = user_with_role(&app, "root", "admin").await;
     let mut count_for = Vec::new();
     let mut opened = 0;
