@@ -95,7 +95,8 @@ function fileItem(a, renew) {
     if (!linkExpiring(link.href)) return;
     e.preventDefault();
     const now = await renew(a).catch(() => null);
-    if (now?.url) {
+    // Only a link that works now is followed (an old one again would loop).
+    if (now?.url && !linkExpiring(now.url)) {
       link.href = now.url;
       link.click();
     }
@@ -225,6 +226,7 @@ export class Uploads {
   remove(item) {
     this.items = this.items.filter((i) => i !== item);
     item.controller.abort();
+    this.say('');
     this.render();
   }
 

@@ -458,7 +458,7 @@ export class ChatView {
       return;
     }
     if (this.uploads.busy) {
-      // Sent once complete rather than without them: the message waits, the text stays.
+      // Not sent without them: the text stays, and Send works once they are up.
       this.uploads.say(t('upload.wait'));
       return;
     }

@@ -405,5 +405,4 @@ export default {
   'upload.unavailable': '„{name}“ wurde nicht angehängt: Der Server ist nicht erreichbar.',
   'upload.failed': '„{name}“ wurde nicht angehängt: {reason}',
   'widget.screenshot': 'Screenshot anhängen',
-  'widget.attachments': 'Dateien in diesem Gespräch',
 };

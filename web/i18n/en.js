@@ -406,5 +406,4 @@ export default {
   'upload.unavailable': '“{name}” was not attached: the server cannot be reached.',
   'upload.failed': '“{name}” was not attached: {reason}',
   'widget.screenshot': 'Attach a screenshot',
-  'widget.attachments': 'Files in this conversation',
 };

@@ -341,9 +341,11 @@ export function mount({ origin, settings }) {
     item.className = `msg ${mine ? 'mine' : 'staff'}${m.deleted ? ' deleted' : ''}`;
     item.dataset.id = m.id;
     item.replaceChildren(
-      m.deleted || m.body ? el('span', { class: 'bubble' }, m.deleted ? t('widget.removed') : linkNodes(m.body)) : null,
-      m.deleted ? null : files(m.attachments),
-      el('time', { datetime: m.created_at }, time(m.created_at)),
+      ...[
+        m.deleted || m.body ? el('span', { class: 'bubble' }, m.deleted ? t('widget.removed') : linkNodes(m.body)) : null,
+        m.deleted ? null : files(m.attachments),
+        el('time', { datetime: m.created_at }, time(m.created_at)),
+      ].filter(Boolean),
     );
     if (!shown.has(m.id)) {
       const after = [...list.children].find((li) => Number(li.dataset.seq) > m.seq);
