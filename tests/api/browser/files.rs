@@ -1,7 +1,7 @@
 //! Files in the chat app: an image and a PDF picked in one browser reach another live, after a
 //! lost connection (sync) and after a reload (history), open full size and download; refused
 //! files are named next to the composer without losing what was typed; an upload in flight can
-//! be cancelled. The files are made by the test and picked through the real file input.
+//! be cancelled; dropped and pasted files upload like picked ones. The files are made by the test and picked through the real file input.
 
 use std::path::PathBuf;
 
@@ -262,6 +262,33 @@ async fn refused_files_are_named_by_the_composer_a_cancelled_upload_stops_and_th
         app.get(&format!("/api/v1/rooms/{room}/messages"), ada["access_token"].as_str()).await.json().await.expect("json");
     assert_eq!(history["messages"][0]["body"], draft);
     assert_eq!(history["messages"][0]["attachments"], json!([]));
+
+    // Files dropped on the room and pasted into the message field upload the same way.
+    a.script(
+        "const file = (name) => new File(['%PDF-1.4\\n% ' + name + '\\n%%EOF\\n'], name, { type: 'application/pdf' });
+         const dropped = new DataTransfer(); dropped.items.add(file('dropped.pdf'));
+         const section = document.querySelector('section.chat');
+         section.dispatchEvent(new DragEvent('dragover', { dataTransfer: dropped, bubbles: true, cancelable: true }));
+         section.dispatchEvent(new DragEvent('drop', { dataTransfer: dropped, bubbles: true, cancelable: true }));
+         const pasted = new DataTransfer(); pasted.items.add(file('pasted.pdf'));
+         document.querySelector('#composer').dispatchEvent(new ClipboardEvent('paste', { clipboardData: pasted, bubbles: true, cancelable: true }));",
+        json!([]),
+    )
+    .await;
+    a.wait_until(
+        "both files uploaded",
+        "return document.querySelectorAll('#uploads .upload.done').length === 2;",
+        json!([]),
+    )
+    .await;
+    a.click("#send").await;
+    a.wait_until(
+        "the dropped and the pasted file in one message",
+        "return [...document.querySelectorAll('#messages li.msg[data-id]')].some(li => \
+           [...li.querySelectorAll('.att-file .att-name')].map(n => n.textContent).sort().join() === 'dropped.pdf,pasted.pdf');",
+        json!([]),
+    )
+    .await;
     a.close().await;
     assert!(found.is_empty(), "axe-core: serious or critical violations:\n{}", found.join("\n"));
 }
