@@ -64,7 +64,11 @@ pub fn picture_png(width: u32, height: u32, noise: bool) -> Vec<u8> {
             seed ^= seed << 5;
             jitter = f32::from((seed & 0x3f) as u8) - 32.0;
         }
-        image::Rgb([(r + jitter).clamp(0.0, 255.0) as u8, (g + jitter).clamp(0.0, 255.0) as u8, (b + jitter).clamp(0.0, 255.0) as u8])
+        image::Rgb([
+            (r + jitter).clamp(0.0, 255.0) as u8,
+            (g + jitter).clamp(0.0, 255.0) as u8,
+            (b + jitter).clamp(0.0, 255.0) as u8,
+        ])
     });
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, image::ImageFormat::Png).expect("encode the PNG");
@@ -258,8 +262,12 @@ async fn refused_files_are_named_by_the_composer_a_cancelled_upload_stops_and_th
         json!([draft]),
     )
     .await;
-    let history: Value =
-        app.get(&format!("/api/v1/rooms/{room}/messages"), ada["access_token"].as_str()).await.json().await.expect("json");
+    let history: Value = app
+        .get(&format!("/api/v1/rooms/{room}/messages"), ada["access_token"].as_str())
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(history["messages"][0]["body"], draft);
     assert_eq!(history["messages"][0]["attachments"], json!([]));
 

@@ -488,8 +488,9 @@ async fn a_visitors_screenshot_reaches_the_inbox_where_staff_open_it_full_size()
         .script(&format!("{SHADOW} return w.querySelector('.composer .attach').getAttribute('aria-label');"), json!([]))
         .await;
     assert_eq!(label, "Attach a screenshot");
-    let input =
-        visitor.element_by_script(&format!("{SHADOW} return w.querySelector('.composer .shot-input');"), json!([])).await;
+    let input = visitor
+        .element_by_script(&format!("{SHADOW} return w.querySelector('.composer .shot-input');"), json!([]))
+        .await;
     visitor.attach_file_to(&input, &shot).await;
     widget_wait(&visitor, "the screenshot uploaded", "return !!w.querySelector('.uploads .upload.done');", json!([]))
         .await;
@@ -516,7 +517,10 @@ async fn a_visitors_screenshot_reaches_the_inbox_where_staff_open_it_full_size()
         )
         .await;
     assert_eq!(thumb, 320);
-    assert_eq!(admin.script("return document.querySelector('#support-messages .att-image img').alt;", json!([])).await, "checkout.png");
+    assert_eq!(
+        admin.script("return document.querySelector('#support-messages .att-image img').alt;", json!([])).await,
+        "checkout.png"
+    );
     let mut found = violations(&admin, "a support chat with a screenshot", None).await;
     found.extend(violations(&visitor, "the widget with a screenshot", Some("[data-plauder-widget]")).await);
     admin.click("#support-messages .att-image").await;
