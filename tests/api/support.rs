@@ -97,6 +97,8 @@ fn sample_body(method: &str, path: &str, someone: Uuid) -> Option<Value> {
         ("patch", "/api/v1/admin/webhooks/{id}") => json!({"enabled": true}),
         ("post", "/api/v1/rooms/{id}/hooks") => json!({"name": "escape"}),
         ("post", "/api/v1/users/me/mfa/totp/confirm") => json!({"code": "123456"}),
+        ("post", "/api/v1/admin/canned-replies") => json!({"title": "escape", "body": "hi"}),
+        ("post", "/api/v1/admin/support/sessions/{id}/block") => json!({"address": true, "hours": 1}),
         ("post", "/api/v1/users/me/mfa/totp/disable") => json!({"password": "a", "code": "123456"}),
         _ if method == "post" || method == "patch" => json!({}),
         _ => return None,

@@ -5,13 +5,15 @@
 //! docs/screenshots/ that the README shows (see `screenshot_path`). Skipped only when chromedriver is missing and
 //! PLAUDER_REQUIRE_BROWSER is unset (scripts/test.sh installs Chromium and sets it).
 
-mod a11y;
+pub mod a11y;
 mod accounts;
 mod admin;
 pub mod axe;
 mod chat;
 mod files;
 mod integrations;
+mod rooms;
+mod support_tools;
 pub mod webdriver;
 pub mod widget;
 
