@@ -73,10 +73,16 @@ impl Application {
         spawn_housekeeping(state.clone().into_inner());
         crate::service::retention::spawn(state.clone().into_inner());
         crate::service::mail::spawn_worker(state.clone().into_inner());
-        // Before the first request: a send must not miss an endpoint that already exists.
-        {
-            let mut conn = state.pool.get().await.map_err(|e| anyhow::anyhow!("database pool: {e}"))?;
-            state.webhooks.refresh(&mut conn).await.context("reading the webhook endpoints")?;
+        // Before the first request: a send must not miss an endpoint that already exists. Without
+        // PostgreSQL the server still starts (readiness says why); until the endpoints can be read,
+        // every event type counts as wanted.
+        let read = match state.pool.get().await {
+            Ok(mut conn) => state.webhooks.refresh(&mut conn).await.map_err(anyhow::Error::from),
+            Err(e) => Err(anyhow::anyhow!("database pool: {e}")),
+        };
+        if let Err(e) = read {
+            tracing::warn!("reading the webhook endpoints failed, every event is queued until they are read: {e:#}");
+            state.webhooks.want_all();
         }
         crate::webhooks::start_refresh(
             state.pool.clone(),

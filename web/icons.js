@@ -30,6 +30,10 @@ const PATHS = {
   compass: [CIRCLE(12, 12, 9), 'M16 8l-2 6-6 2 2-6z'],
   search: [CIRCLE(11, 11, 7), 'M21 21l-5-5'],
   lock: ['M5 11h14v10H5z', 'M8 11V7a4 4 0 0 1 8 0v4'],
+  paperclip: ['M21.4 11l-9.2 9.2a6 6 0 0 1-8.5-8.5l9.2-9.2a4 4 0 0 1 5.7 5.7l-9.2 9.2a2 2 0 0 1-2.8-2.8l8.5-8.5'],
+  file: ['M14 2H6a2 2 0 0 0-2 2v16a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V8z', 'M14 2v6h6', 'M16 13H8', 'M16 17H8'],
+  image: ['M3 3h18v18H3z', CIRCLE(8.5, 8.5, 1.5), 'M21 15l-5-5L5 21'],
+  download: ['M21 15v4a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2v-4', 'M7 10l5 5 5-5', 'M12 15V3'],
 };
 
 /** The names of the icons there are. */

@@ -55,6 +55,7 @@ static ASSETS: &[Asset] = &[
     asset!("app/notify.js", JS),
     asset!("app/security.js", JS),
     asset!("app/lang.js", JS),
+    asset!("app/attachments.js", JS),
     asset!("admin.css", CSS),
     asset!("admin/main.js", JS),
     asset!("admin/common.js", JS),

@@ -28,9 +28,10 @@ use actix_web::{Error, web};
 /// How long a browser may cache a preflight answer.
 const PREFLIGHT_MAX_AGE_SECS: &str = "600";
 
-/// Whether the widget calls this path: opening a session, keeping its tokens fresh, and its one
-/// room (details, history, read marker). Sending and live events go over `/ws`, which browsers
-/// do not subject to CORS.
+/// Whether the widget calls this path: opening a session, keeping its tokens fresh, its one
+/// room (details, history, read marker) and uploading a screenshot. Sending and live events go
+/// over `/ws`, which browsers do not subject to CORS, and files are shown through their signed
+/// links in `<img>` and `<a>`, which need none either.
 pub fn is_widget_route(path: &str) -> bool {
     let Some(rest) = path.strip_prefix("/api/v1/") else { return false };
     let parts: Vec<&str> = rest.split('/').collect();
@@ -42,6 +43,7 @@ pub fn is_widget_route(path: &str) -> bool {
             | ["rooms"]
             | ["rooms", _]
             | ["rooms", _, "messages" | "read"]
+            | ["attachments"]
     ) && parts.iter().all(|p| !p.is_empty())
 }
 
@@ -168,6 +170,7 @@ mod tests {
             "/api/v1/rooms/abc",
             "/api/v1/rooms/abc/messages",
             "/api/v1/rooms/abc/read",
+            "/api/v1/attachments",
         ] {
             assert!(is_widget_route(path), "{path}");
         }
@@ -180,6 +183,7 @@ mod tests {
             "/api/v1/rooms/abc/members",
             "/api/v1/rooms//messages",
             "/api/v1/contact",
+            "/api/v1/attachments/abc/content",
             "/admin",
             "/ws",
         ] {

@@ -76,6 +76,12 @@ impl Wanted {
         self.bits.load(Ordering::Relaxed) & kind.bit() != 0
     }
 
+    /// Every event type: what the send path assumes until the endpoints have been read once. The
+    /// outbox insert joins the endpoints, so this costs a join that finds none, never a lost event.
+    pub fn want_all(&self) {
+        self.bits.store(u8::MAX, Ordering::Relaxed);
+    }
+
     fn set(&self, names: &[String]) {
         let bits = names.iter().filter_map(|n| EventType::parse(n)).fold(0, |acc, t| acc | t.bit());
         self.bits.store(bits, Ordering::Relaxed);

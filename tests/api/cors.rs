@@ -85,11 +85,16 @@ async fn another_origin_gets_no_cors_headers_outside_the_widget_routes() {
 #[actix_web::test]
 async fn the_widget_routes_answer_every_origin_as_before() {
     let app = cors_app().await;
-    for origin in ["https://shop.example", DEV] {
-        let res = preflight(&app, "/api/v1/support/sessions", origin, "POST").await;
-        assert_eq!(res.status(), StatusCode::NO_CONTENT, "{origin}");
-        assert_eq!(res.headers()["access-control-allow-origin"], "*", "{origin}");
-        assert_eq!(res.headers()["access-control-allow-methods"], "GET, POST", "{origin}");
+    // A visitor's screenshot is uploaded from the site's page too.
+    for (path, origin) in [
+        ("/api/v1/support/sessions", "https://shop.example"),
+        ("/api/v1/support/sessions", DEV),
+        ("/api/v1/attachments", "https://shop.example"),
+    ] {
+        let res = preflight(&app, path, origin, "POST").await;
+        assert_eq!(res.status(), StatusCode::NO_CONTENT, "{path} {origin}");
+        assert_eq!(res.headers()["access-control-allow-origin"], "*", "{path} {origin}");
+        assert_eq!(res.headers()["access-control-allow-methods"], "GET, POST", "{path} {origin}");
     }
 }
 

@@ -413,7 +413,7 @@ async fn malformed_and_unknown_ids_are_404_never_500() {
 
 #[actix_web::test]
 async fn the_room_list_runs_the_same_few_queries_for_2_rooms_or_30() {
-    let app = spawn_app().await;
+    let app = crate::helpers::spawn_app_with(crate::helpers::quiet_workers).await;
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let mut count_for = Vec::new();

@@ -405,6 +405,40 @@ async fn a_change_that_rolls_back_sends_no_event() {
     assert_eq!(bodies(&events), ["fine"]);
 }
 
+/// A send with files links them in the same transaction as the message and its outbox rows: when
+/// the outbox write fails, the files stay unsent and can go with the next message.
+#[actix_web::test]
+async fn a_send_with_files_and_its_event_commit_together_or_not_at_all() {
+    use crate::attachments::{png, send_with, upload};
+    let app = app().await;
+    let root = user_with_role(&app, "root", "admin").await;
+    let receiver = Receiver::start().await;
+    register(&app, &root, &receiver, &["message.created"], None).await;
+    let room = app.group(&root, "ops", &[]).await;
+    app.sql(
+        "CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+           IF NEW.payload->'data'->'message'->>'body' = 'boom' THEN RAISE EXCEPTION 'refused'; END IF; \
+           RETURN NEW; END $$",
+    )
+    .await;
+    app.sql("CREATE TRIGGER refuse_boom BEFORE INSERT ON webhook_outbox FOR EACH ROW EXECUTE FUNCTION refuse_boom()")
+        .await;
+    let file = upload(&app, &root, "dot.png", png()).await;
+
+    let res = send_with(&app, &root, room, "boom", &[&file]).await;
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(app.count("SELECT count(*) AS n FROM messages WHERE body = 'boom'").await, 0);
+    assert_eq!(app.count("SELECT count(*) AS n FROM attachments WHERE message_id IS NULL").await, 1, "still unsent");
+
+    let res = send_with(&app, &root, room, "fine", &[&file]).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let sent: Value = res.json().await.unwrap();
+    assert_eq!(sent["attachments"][0]["id"], file["id"]);
+    let events = receiver.wait_for(1).await;
+    assert_eq!(bodies(&events), ["fine"]);
+    assert_eq!(events[0]["data"]["message"]["id"], sent["id"]);
+}
+
 #[actix_web::test]
 async fn internal_urls_are_refused_at_registration_and_at_delivery() {
     let app = spawn_app_with(|s| s.webhooks.poll_interval_ms = 50).await;

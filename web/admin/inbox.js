@@ -1,12 +1,14 @@
 // The support inbox: the visitors' conversations (GET /admin/support/sessions) with unread
 // counts and last messages, kept live by the WebSocket (`support.session_created`, every
 // message of a support room, `support.session_closed`), and one conversation open to read,
-// answer, remove messages from and close.
+// answer, remove messages from and close. Files the visitor sent (a screenshot, say) show as in
+// the chat app: images inline, opening full size; other files as a download chip.
 
 import { h, replace, shortTime, avatar, t } from '../app/dom.js';
 import { formatDate, lang, number } from '../i18n/i18n.js';
 import { linkNodes } from '../links.js';
 import { chime } from '../app/notify.js';
+import { attachmentList, linkExpiring, quoteText } from '../app/attachments.js';
 
 /** Typing is re-announced this often while staff type, ends after this pause, and the visitor's
  * typing shows this long unless renewed (as in the chat app). */
@@ -137,7 +139,7 @@ export class InboxView {
 
   item(s) {
     const last = s.last_message;
-    const preview = last ? (last.deleted ? t('inbox.removed') : last.body) : t('inbox.no_messages');
+    const preview = last ? (last.deleted ? t('inbox.removed') : quoteText(last)) : t('inbox.no_messages');
     const active = this.open?.session.id === s.id;
     return h(
       'li',
@@ -260,7 +262,8 @@ export class InboxView {
       h(
         'div.msg-main',
         h('div.meta', who, h('time', { datetime: m.created_at }, shortTime(m.created_at))),
-        h('div.bubble', h('span.body', m.deleted ? t('inbox.removed') : linkNodes(m.body))),
+        m.deleted || m.body ? h('div.bubble', h('span.body', m.deleted ? t('inbox.removed') : linkNodes(m.body))) : null,
+        m.deleted ? null : attachmentList(m.attachments, { fresh: (a) => this.freshAttachment(m, a) }),
         m.deleted
           ? null
           : h('button.link.small.remove-message', { type: 'button', 'aria-label': t('inbox.remove_message'), onclick: () => attempt(() => this.ctx.client.api('DELETE', `/admin/messages/${m.id}`)).then((d) => d && this.showMessage(d)) }, t('inbox.remove')),
@@ -272,6 +275,16 @@ export class InboxView {
       open.shown.set(m.id, li);
       open.scroller.scrollTop = open.scroller.scrollHeight;
     }
+  }
+
+  /** The attachment with working links, fetching its message again when they ran out. */
+  async freshAttachment(m, a) {
+    if (!linkExpiring(a.url)) return a;
+    const res = await this.ctx.client.api('GET', `/rooms/${m.room_id}/messages?after_seq=${Math.max(0, m.seq - 1)}&limit=1`);
+    const now = res.messages.find((x) => x.id === m.id);
+    if (!now) return a;
+    m.attachments = now.attachments;
+    return now.attachments.find((x) => x.id === a.id) ?? a;
   }
 
   /** Shows (until `until`, a time) or ends the visitor's typing line; no argument re-checks it. */
@@ -320,7 +333,7 @@ export class InboxView {
     chime();
     if (document.hidden && globalThis.Notification?.permission === 'granted') {
       try {
-        new Notification(t('inbox.alert_title', { name }), { body: message.body.slice(0, 200), tag: message.room_id });
+        new Notification(t('inbox.alert_title', { name }), { body: quoteText(message).slice(0, 200), tag: message.room_id });
       } catch {
         // Notifications only from a service worker on this platform: the chime did it.
       }

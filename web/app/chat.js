@@ -1,11 +1,13 @@
 // The chat view of one room: history (older pages load on scrolling up), the composer with
-// replies and edits, reactions, typing indicators, read receipts and pending sends.
+// replies, edits and files (by button, drag and drop or paste), reactions, typing indicators,
+// read receipts and pending sends.
 
 import { h, replace, avatar, dayLabel, lastSeen, toast, t, statusText, fullDate } from './dom.js';
 import { timeOfDay } from '../i18n/i18n.js';
 import { icon } from '../icons.js';
 import { linkNodes } from '../links.js';
 import { roomMembersDialog } from './people.js';
+import { Uploads, attachmentList, fileInput, linkExpiring, quoteText } from './attachments.js';
 
 const EMOJI = ['👍', '❤️', '😂', '🎉', '😮', '😢', '🙏', '👀'];
 const PAGE = 50;
@@ -49,6 +51,8 @@ export class ChatView {
   /** Shows a room, or the empty state for null. */
   async open(roomId) {
     this.stopTyping();
+    // Files being uploaded for the room left behind are not sent anywhere.
+    this.uploads?.clear();
     this.roomId = roomId;
     this.reply = null;
     this.editing = null;
@@ -100,8 +104,51 @@ export class ChatView {
       onblur: () => this.stopTyping(),
     });
     this.sendBtn = h('button.primary.send#send', { type: 'submit' }, t('chat.send'));
-    const form = h('form.compose', { onsubmit: (e) => { e.preventDefault(); this.submit(); } }, this.contextEl, h('div.compose-row', this.input, this.sendBtn));
-    replace(this.el, h('section.chat', { dataset: { roomId: this.roomId } }, this.head, this.scroller, this.jumpBtn, this.typingEl, form));
+    // Files: picked with the button, dropped anywhere on the room, or pasted into the message.
+    this.uploads = new Uploads(this.app.client);
+    const picker = fileInput((files) => this.uploads.add(files), { id: 'attach-input', label: t('upload.attach') });
+    const attachBtn = h('button.icon.attach#attach', { type: 'button', title: t('upload.attach'), 'aria-label': t('upload.attach'), onclick: () => picker.click() }, icon('paperclip'));
+    this.input.addEventListener('paste', (e) => {
+      const files = [...(e.clipboardData?.files ?? [])];
+      // Text copied from an office program often carries a picture of itself: text wins.
+      if (!files.length || e.clipboardData.types.includes('text/plain')) return;
+      e.preventDefault();
+      this.uploads.add(files);
+    });
+    const form = h('form.compose', { onsubmit: (e) => { e.preventDefault(); this.submit(); } }, this.contextEl, this.uploads.el, this.uploads.alert, h('div.compose-row', attachBtn, picker, this.input, this.sendBtn));
+    const dropHint = h('div.drop-hint', { 'aria-hidden': 'true' }, icon('paperclip', 28), h('span', t('upload.drop')));
+    const section = h('section.chat', { dataset: { roomId: this.roomId } }, this.head, this.scroller, this.jumpBtn, this.typingEl, form, dropHint);
+    const carriesFiles = (e) => [...(e.dataTransfer?.types ?? [])].includes('Files');
+    section.addEventListener('dragover', (e) => {
+      if (!carriesFiles(e)) return;
+      e.preventDefault();
+      e.dataTransfer.dropEffect = 'copy';
+      section.classList.add('dropping');
+    });
+    section.addEventListener('dragleave', (e) => {
+      if (!section.contains(/** @type {Node} */ (e.relatedTarget))) section.classList.remove('dropping');
+    });
+    section.addEventListener('drop', (e) => {
+      section.classList.remove('dropping');
+      if (!carriesFiles(e)) return;
+      e.preventDefault();
+      this.uploads.add([...e.dataTransfer.files]);
+      this.input.focus();
+    });
+    replace(this.el, section);
+  }
+
+  /**
+   * The attachment with links that still work: a message shown for longer than the links live
+   * is fetched again (same revision, fresh links) when one of its files is opened.
+   */
+  async freshAttachment(m, a) {
+    if (!linkExpiring(a.url)) return a;
+    const res = await this.app.client.api('GET', `/rooms/${m.room_id}/messages?after_seq=${Math.max(0, m.seq - 1)}&limit=1`);
+    const now = res.messages.find((x) => x.id === m.id);
+    if (!now) return a;
+    m.attachments = now.attachments;
+    return now.attachments.find((x) => x.id === a.id) ?? a;
   }
 
   renderHead() {
@@ -261,14 +308,18 @@ export class ChatView {
       h(
         'div.msg-main',
         grouped ? null : h('div.meta', h('span.author', mine ? t('msg.you') : store.name(m.sender_id)), store.users.get(m.sender_id)?.is_bot ? h('span.bot-badge', { title: t('msg.bot_title') }, t('msg.bot_badge')) : null, h('time', { datetime: m.created_at, title: fullDate(m.created_at) }, timeOfDay(m.created_at))),
-        h(
-          'div.bubble',
-          m.reply_to
-            ? h('button.quote', { type: 'button', onclick: () => this.jumpTo(m.reply_to) }, h('strong', quote ? store.name(quote.sender_id) : t('msg.reply')), h('span', quote ? (quote.deleted ? t('msg.quote_deleted') : quote.body) : t('msg.quote_earlier')))
-            : null,
-          h('div.body', m.deleted ? t('msg.deleted') : linkNodes(m.body)),
-          m.edited_at && !m.deleted ? h('span.edited', { title: fullDate(m.edited_at) }, t('msg.edited')) : null,
-        ),
+        // A message of files only has no bubble: its files stand on their own.
+        m.deleted || m.body || m.reply_to
+          ? h(
+              'div.bubble',
+              m.reply_to
+                ? h('button.quote', { type: 'button', onclick: () => this.jumpTo(m.reply_to) }, h('strong', quote ? store.name(quote.sender_id) : t('msg.reply')), h('span', quote ? (quote.deleted ? t('msg.quote_deleted') : quoteText(quote)) : t('msg.quote_earlier')))
+                : null,
+              h('div.body', m.deleted ? t('msg.deleted') : linkNodes(m.body)),
+              m.edited_at && !m.deleted ? h('span.edited', { title: fullDate(m.edited_at) }, t('msg.edited')) : null,
+            )
+          : null,
+        m.deleted ? null : attachmentList(m.attachments, { fresh: (a) => this.freshAttachment(m, a) }),
         m.reactions?.length
           ? h(
               'div.reactions',
@@ -298,11 +349,14 @@ export class ChatView {
       h('span.avatar-gap'),
       h(
         'div.msg-main',
-        h(
-          'div.bubble',
-          quote ? h('div.quote', h('strong', store.name(quote.sender_id)), h('span', quote.body)) : null,
-          h('div.body', p.body),
-        ),
+        p.body || quote
+          ? h(
+              'div.bubble',
+              quote ? h('div.quote', h('strong', store.name(quote.sender_id)), h('span', quoteText(quote))) : null,
+              h('div.body', p.body),
+            )
+          : null,
+        attachmentList(p.attachments),
         p.state === 'failed'
           ? h(
               'div.pending-state',
@@ -391,9 +445,9 @@ export class ChatView {
 
   async submit() {
     const body = this.input.value;
-    if (!body.trim()) return;
     const roomId = this.roomId;
     if (this.editing) {
+      if (!body.trim()) return;
       const id = this.editing.id;
       this.cancelContext();
       try {
@@ -403,13 +457,21 @@ export class ChatView {
       }
       return;
     }
+    if (this.uploads.busy) {
+      // Not sent without them: the text stays, and Send works once they are up.
+      this.uploads.say(t('upload.wait'));
+      return;
+    }
+    const attachments = this.uploads.ready();
+    if (!body.trim() && !attachments.length) return;
     const replyTo = this.reply?.id ?? null;
+    this.uploads.clear();
     this.input.value = '';
     this.onInput();
     this.stopTyping();
     this.cancelContext();
     this.scrollToBottom();
-    this.app.client.send(roomId, body, { replyTo }).catch(() => {
+    this.app.client.send(roomId, body.trim() ? body : '', { replyTo, attachments }).catch(() => {
       // The failed entry stays in the list with Retry and Discard.
     });
   }
@@ -417,7 +479,7 @@ export class ChatView {
   startReply(m) {
     this.editing = null;
     this.reply = m;
-    this.showContext(t('compose.replying', { name: this.app.store.name(m.sender_id) }), m.body);
+    this.showContext(t('compose.replying', { name: this.app.store.name(m.sender_id) }), quoteText(m));
   }
 
   startEdit(m) {

@@ -2,6 +2,7 @@
 // allowed them, else a short chime; the unread total in the tab title either way.
 
 import { t } from '../i18n/i18n.js';
+import { quoteText } from './attachments.js';
 
 const KEY = 'plauder.notify';
 
@@ -48,7 +49,7 @@ export class Notifier {
     const title = room?.kind === 'direct' ? store.name(m.sender_id) : t('notify.title_in', { name: store.name(m.sender_id), room: store.roomTitle(room) });
     if (globalThis.Notification?.permission === 'granted') {
       try {
-        const n = new Notification(title, { body: m.body.slice(0, 200), tag: m.room_id, icon: document.querySelector('link[rel=icon]')?.href });
+        const n = new Notification(title, { body: quoteText(m).slice(0, 200), tag: m.room_id, icon: document.querySelector('link[rel=icon]')?.href });
         n.onclick = () => {
           window.focus();
           this.app.openRoom(m.room_id);

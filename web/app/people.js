@@ -195,7 +195,9 @@ function dialog(title, body, { onclose } = {}) {
   d.addEventListener('close', () => {
     d.remove();
     onclose?.();
-    if (before instanceof HTMLElement && before.isConnected) before.focus();
+    // An opener drawn again meanwhile (the sidebar after a profile change) is found by its id.
+    const opener = before instanceof HTMLElement && !before.isConnected && before.id ? document.getElementById(before.id) : before;
+    if (opener instanceof HTMLElement && opener.isConnected) opener.focus();
   });
   document.body.append(d);
   d.showModal();

@@ -7,6 +7,7 @@ import { number } from '../i18n/i18n.js';
 import { icon } from '../icons.js';
 import { People, newChatDialog, profileDialog } from './people.js';
 import { securityDialog } from './security.js';
+import { quoteText } from './attachments.js';
 
 const THEMES = ['system', 'light', 'dark'];
 
@@ -205,7 +206,7 @@ export class Sidebar {
     let preview = '';
     if (last) {
       const who = last.sender_id === store.me?.id ? t('side.preview_you') : room.kind === 'direct' ? '' : t('side.preview_who', { name: store.name(last.sender_id) });
-      preview = who + (last.deleted ? t('msg.quote_deleted') : last.body.replace(/\s+/g, ' '));
+      preview = who + (last.deleted ? t('msg.quote_deleted') : quoteText(last).replace(/\s+/g, ' '));
     }
     const unread = room.unread_count ?? 0;
     const icon = peer ? avatar(peer, store.presence.get(peer.id)?.status ?? 'offline') : avatar({ id: room.id, display_name: title }, undefined, 'square');

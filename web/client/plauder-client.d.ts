@@ -17,6 +17,10 @@ export type ErrorCode =
   | 'conflict'
   | 'rate_limited'
   | 'payload_too_large'
+  /** An upload of a type the server does not accept, or whose name or declared type disagree. */
+  | 'unsupported_media_type'
+  /** A download's `Range` outside the file. */
+  | 'range_not_satisfiable'
   | 'unavailable'
   | 'internal';
 
@@ -57,6 +61,25 @@ export interface Reaction {
   user_ids: string[];
 }
 
+/** A file: uploaded (`upload`), then part of a message once a `send` names it. */
+export interface Attachment {
+  id: string;
+  /** The uploader's file name, for display only. */
+  name: string;
+  /** Bytes. */
+  size: number;
+  /** Decided by the server from the content. */
+  content_type: string;
+  /** Images only. */
+  width: number | null;
+  height: number | null;
+  /** A signed link (relative to the server) that works without a token, e.g. in `<img src>`;
+   * valid for a while (history, sync and events hand out fresh ones). */
+  url: string;
+  /** A smaller image for inline display; null for files that are not images. */
+  thumbnail_url: string | null;
+}
+
 export interface Message {
   id: string;
   room_id: string;
@@ -74,6 +97,8 @@ export interface Message {
   edited_at: Timestamp | null;
   deleted: boolean;
   reactions: Reaction[];
+  /** Files sent with it (empty once deleted, and in room listings' `last_message` previews). */
+  attachments: Attachment[];
 }
 
 export type RoomKind = 'group' | 'direct' | 'support';
@@ -120,6 +145,7 @@ export interface PendingMessage {
   room_id: string;
   body: string;
   reply_to: string | null;
+  attachments: Attachment[];
   state: 'queued' | 'sending' | 'failed';
   error: ApiError | null;
   created_at: Timestamp;
@@ -143,7 +169,7 @@ export class ApiError extends Error {
 /** Every client command: its `data` and the `data` of its ok reply. */
 export interface Commands {
   'message.send': {
-    data: { room_id: string; body: string; client_msg_id?: string; reply_to?: string };
+    data: { room_id: string; body: string; client_msg_id?: string; reply_to?: string; attachment_ids?: string[] };
     reply: { message: Message };
   };
   'message.edit': { data: { message_id: string; body: string }; reply: { message: Message } };
@@ -271,7 +297,17 @@ export class PlauderClient extends EventTarget {
   forgetRoom(roomId: string): void;
   accept(message: Message): boolean;
 
-  send(roomId: string, body: string, options?: { replyTo?: string | null }): Promise<Message>;
+  /**
+   * Uploads a file to send with a message (`POST /attachments`); rejects with an
+   * {@link ApiError} (`unsupported_media_type`, `payload_too_large`, …) or, when `signal`
+   * aborts it, a DOMException named `AbortError`.
+   */
+  upload(
+    file: Blob,
+    options?: { name?: string; onProgress?: (sent: number, total: number) => void; signal?: AbortSignal },
+  ): Promise<Attachment>;
+  /** `attachments`: uploads to send with the message (the body may then be empty). */
+  send(roomId: string, body: string, options?: { replyTo?: string | null; attachments?: Attachment[] }): Promise<Message>;
   pending(roomId: string): PendingMessage[];
   retry(clientMsgId: string): void;
   discard(clientMsgId: string): void;

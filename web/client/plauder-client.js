@@ -8,22 +8,27 @@
 // - recovery: after every `hello` and on any seq gap it `sync`s each watched room from the last
 //   seq it saw, so nothing is lost; every message is announced at most once per (id, rev);
 // - sending: a pending queue with a client_msg_id per message, re-sent after a reconnect (the
-//   server never stores a client_msg_id twice), retried after `rate_limited`.
+//   server never stores a client_msg_id twice), retried after `rate_limited`;
+// - files: uploads with progress and cancel (XMLHttpRequest: fetch reports no upload progress),
+//   sent with a message by their ids.
 
 /**
  * @typedef {{status: string, last_seen_at: ?string}} Presence
  * @typedef {{id: string, username: string, display_name: string, avatar_url: ?string, bio: ?string,
  *   role: string, created_at: string, email?: string, presence?: Presence}} User
  * @typedef {{emoji: string, user_ids: string[]}} Reaction
+ * @typedef {{id: string, name: string, size: number, content_type: string, width: ?number,
+ *   height: ?number, url: string, thumbnail_url: ?string}} Attachment
  * @typedef {{id: string, room_id: string, seq: number, rev: number, sender_id: ?string, body: string,
  *   reply_to: ?string, client_msg_id: ?string, created_at: string, edited_at: ?string,
- *   deleted: boolean, reactions: Reaction[]}} Message
+ *   deleted: boolean, reactions: Reaction[], attachments: Attachment[]}} Message
  * @typedef {{id: string, kind: 'group'|'direct'|'support', name: ?string, topic: ?string,
  *   is_public: boolean, created_by: ?string, created_at: string, last_seq: number,
  *   my_role?: string, last_read_seq?: number, unread_count?: number, last_message?: ?Message}} Room
  * @typedef {{user: User, access_token: string, refresh_token: string}} Session
  * @typedef {{client_msg_id: string, room_id: string, body: string, reply_to: ?string,
- *   state: 'queued'|'sending'|'failed', error: ?ApiError, created_at: string}} PendingMessage
+ *   attachments: Attachment[], state: 'queued'|'sending'|'failed', error: ?ApiError,
+ *   created_at: string}} PendingMessage
  * @typedef {'idle'|'connecting'|'open'|'reconnecting'|'closed'} ConnectionState
  */
 
@@ -272,6 +277,75 @@ export class PlauderClient extends EventTarget {
       }
       throw e;
     }
+  }
+
+  /**
+   * Uploads a file to send with a message (`POST /attachments`, the file as the raw body): it
+   * stays the caller's own until a `send` names it in `attachments`. Reports progress and can
+   * be cancelled through `signal`.
+   * @param {Blob} file
+   * @param {{name?: string, onProgress?: (sent: number, total: number) => void, signal?: AbortSignal}} [options]
+   *   `name` defaults to the File's own name
+   * @returns {Promise<Attachment>}
+   * @throws {ApiError} the server's refusal (`unsupported_media_type`, `payload_too_large`,
+   *   `rate_limited`, …), or a DOMException named `AbortError` when cancelled
+   */
+  async upload(file, options = {}) {
+    if (!this.session) throw new ApiError('unauthorized', 'Not signed in.', 401);
+    await this.#freshToken();
+    const name = options.name ?? /** @type {any} */ (file).name ?? 'file';
+    try {
+      return await this.#upload(file, name, options);
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401 && this.session) {
+        await this.#refresh(true);
+        return this.#upload(file, name, options);
+      }
+      throw e;
+    }
+  }
+
+  #upload(file, name, { onProgress, signal } = {}) {
+    return new Promise((resolve, reject) => {
+      const cancelled = () => new DOMException('The upload was cancelled.', 'AbortError');
+      if (signal?.aborted) {
+        reject(cancelled());
+        return;
+      }
+      const xhr = new XMLHttpRequest();
+      xhr.open('POST', `${this.baseUrl}/api/v1/attachments?name=${encodeURIComponent(name)}`);
+      xhr.setRequestHeader('authorization', `Bearer ${this.session?.access_token}`);
+      // The server decides the type from the bytes; a declared type could only disagree.
+      xhr.setRequestHeader('content-type', 'application/octet-stream');
+      xhr.responseType = 'text';
+      const onAbort = () => xhr.abort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const done = () => signal?.removeEventListener('abort', onAbort);
+      if (onProgress) xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : file.size);
+      xhr.onabort = () => {
+        done();
+        reject(cancelled());
+      };
+      xhr.onerror = () => {
+        done();
+        reject(new ApiError('unavailable', 'The server cannot be reached.', 0));
+      };
+      xhr.onload = () => {
+        done();
+        let json = null;
+        try {
+          json = JSON.parse(xhr.responseText);
+        } catch {
+          // A proxy's HTML error page, say: reported by status below.
+        }
+        if (xhr.status >= 200 && xhr.status < 300 && json) resolve(json);
+        else {
+          const err = json?.error;
+          reject(new ApiError(err?.code ?? 'internal', err?.message ?? `HTTP ${xhr.status}`, xhr.status, err?.details));
+        }
+      };
+      xhr.send(file);
+    });
   }
 
   async #fetch(method, path, body, token) {
@@ -714,7 +788,8 @@ export class PlauderClient extends EventTarget {
    * client_msg_id after a reconnect until the server confirms it.
    * @param {string} roomId
    * @param {string} body
-   * @param {{replyTo?: ?string}} [options]
+   * @param {{replyTo?: ?string, attachments?: Attachment[]}} [options] `attachments`: files
+   *   from {@link PlauderClient#upload} to send with it (the body may then be empty)
    * @returns {Promise<Message>} the stored message; rejects with the server's error when it is
    *   refused for good (the entry then stays in {@link PlauderClient#pending} as `failed`)
    */
@@ -726,6 +801,7 @@ export class PlauderClient extends EventTarget {
         room_id: roomId,
         body,
         reply_to: options.replyTo ?? null,
+        attachments: [...(options.attachments ?? [])],
         state: 'queued',
         error: null,
         created_at: new Date().toISOString(),
@@ -746,7 +822,7 @@ export class PlauderClient extends EventTarget {
   pending(roomId) {
     return this.#queue
       .filter((p) => p.room_id === roomId)
-      .map(({ client_msg_id, room_id, body, reply_to, state, error, created_at }) => ({ client_msg_id, room_id, body, reply_to, state, error, created_at }));
+      .map(({ client_msg_id, room_id, body, reply_to, attachments, state, error, created_at }) => ({ client_msg_id, room_id, body, reply_to, attachments, state, error, created_at }));
   }
 
   /** Sends a failed message again. @param {string} clientMsgId */
@@ -776,6 +852,7 @@ export class PlauderClient extends EventTarget {
       p.state = 'sending';
       const data = { room_id: p.room_id, body: p.body, client_msg_id: p.client_msg_id };
       if (p.reply_to) data.reply_to = p.reply_to;
+      if (p.attachments.length) data.attachment_ids = p.attachments.map((a) => a.id);
       this.command('message.send', data).then(
         (r) => {
           this.#queue = this.#queue.filter((q) => q !== p);

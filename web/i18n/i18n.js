@@ -87,6 +87,26 @@ export function number(n, options = {}) {
   return new Intl.NumberFormat(current, options).format(n);
 }
 
+/**
+ * A file size with its unit in the language's way ('820 bytes', '1.4 MB' / '1,4 MB'), in SI
+ * units as Intl names them (a kilobyte is 1000 bytes).
+ */
+export function fileSize(bytes) {
+  const units = ['byte', 'kilobyte', 'megabyte', 'gigabyte'];
+  let n = Math.max(0, Number(bytes) || 0);
+  let i = 0;
+  while (n >= 1000 && i < units.length - 1) {
+    n /= 1000;
+    i += 1;
+  }
+  return new Intl.NumberFormat(current, {
+    style: 'unit',
+    unit: units[i],
+    unitDisplay: i === 0 ? 'long' : 'short',
+    maximumFractionDigits: i > 0 && n < 10 ? 1 : 0,
+  }).format(n);
+}
+
 /** A time of day ('14:05' / '2:05 PM'). */
 export function timeOfDay(date) {
   return new Date(date).toLocaleTimeString(current, { hour: '2-digit', minute: '2-digit' });

@@ -2,10 +2,11 @@
 // conversation with the site's staff. It lives in a shadow root, so the page's styles do not
 // reach in and its own do not leak out; every text from people goes in through textContent.
 // The visitor's session (a guest account the server creates) is kept in the page's localStorage
-// under a key per plauder server, so a reload finds the conversation again.
+// under a key per plauder server, so a reload finds the conversation again. The visitor can
+// attach a screenshot (picked with the button or pasted), which staff see in the inbox.
 
 import { PlauderClient } from '../plauder-client.js';
-import { lang, setLang, t, timeOfDay } from '../i18n/i18n.js';
+import { fileSize, lang, setLang, t, timeOfDay } from '../i18n/i18n.js';
 import { icon } from '../icons.js';
 import { linkNodes } from '../links.js';
 
@@ -39,6 +40,16 @@ const CODE_TEXT = {
   internal: () => t('widget.error.internal'),
   payload_too_large: () => t('widget.error.too_long'),
 };
+/** A refused upload, in the visitor's language. */
+const UPLOAD_TEXT = {
+  unsupported_media_type: (name) => t('upload.refused_type', { name }),
+  payload_too_large: (name) => t('upload.too_large', { name }),
+  rate_limited: (name) => t('upload.rate_limited', { name }),
+  unavailable: (name) => t('upload.unavailable', { name }),
+};
+function uploadText(err, name) {
+  return UPLOAD_TEXT[err?.code]?.(name) ?? t('upload.failed', { name, reason: err?.message || t('widget.error.internal') });
+}
 function serverText(err) {
   const fields = Object.entries(err?.details?.fields ?? {});
   if (err?.code === 'validation_failed' && fields.length) {
@@ -198,7 +209,80 @@ export function mount({ origin, settings }) {
   const sendBtn = el('button', { class: 'send primary', type: 'submit' }, t('widget.send'));
   const notice = el('p', { class: 'notice', role: 'status', hidden: true });
   const typingLine = el('p', { class: 'typing', 'aria-live': 'polite' });
-  const composer = el('form', { class: 'composer', onsubmit: (e) => send(e) }, input, sendBtn);
+  // A screenshot (or any picture) for staff: picked with the button or pasted into the message;
+  // it uploads at once, with its progress and a cancel button, and goes with the next send.
+  const shotInput = el('input', { type: 'file', accept: 'image/*', hidden: true, class: 'shot-input', 'aria-label': t('widget.screenshot') });
+  const shotBtn = el('button', { class: 'attach', type: 'button', title: t('widget.screenshot'), 'aria-label': t('widget.screenshot'), onclick: () => shotInput.click() }, icon('image', 20));
+  const tray = el('ul', { class: 'uploads', 'aria-label': t('upload.list'), hidden: true });
+  const composer = el('form', { class: 'composer', onsubmit: (e) => send(e) }, shotBtn, shotInput, input, sendBtn);
+  /** @type {{name: string, size: number, state: 'uploading'|'done', controller: AbortController, attachment: any, bar: ?HTMLProgressElement}[]} */
+  let uploads = [];
+  shotInput.addEventListener('change', () => {
+    const files = [...(shotInput.files ?? [])];
+    shotInput.value = '';
+    for (const f of files) upload(f);
+  });
+  input.addEventListener('paste', (e) => {
+    const files = [...(e.clipboardData?.files ?? [])];
+    if (!files.length || e.clipboardData.types.includes('text/plain')) return;
+    e.preventDefault();
+    for (const f of files) upload(f);
+  });
+  function say(text) {
+    notice.textContent = text;
+    notice.hidden = !text;
+    notice.classList.toggle('error', Boolean(text));
+  }
+  function upload(file) {
+    say('');
+    const item = { name: file.name || t('upload.unnamed'), size: file.size, state: 'uploading', controller: new AbortController(), attachment: null, bar: null };
+    uploads.push(item);
+    renderTray();
+    client
+      .upload(file, {
+        name: item.name,
+        signal: item.controller.signal,
+        onProgress: (sent) => {
+          if (item.bar) item.bar.value = item.size ? Math.min(100, Math.round((sent / item.size) * 100)) : 0;
+        },
+      })
+      .then(
+        (attachment) => {
+          if (!uploads.includes(item)) return;
+          item.state = 'done';
+          item.attachment = attachment;
+          renderTray();
+        },
+        (err) => {
+          if (!uploads.includes(item)) return;
+          uploads = uploads.filter((i) => i !== item);
+          renderTray();
+          if (err?.name !== 'AbortError') say(uploadText(err, item.name));
+        },
+      );
+  }
+  function dropUpload(item) {
+    uploads = uploads.filter((i) => i !== item);
+    item.controller.abort();
+    renderTray();
+    input.focus();
+  }
+  function renderTray() {
+    tray.replaceChildren(
+      ...uploads.map((item) => {
+        item.bar = item.state === 'uploading' ? el('progress', { max: 100, value: 0, 'aria-label': t('upload.progress', { name: item.name }) }) : null;
+        const label = item.state === 'uploading' ? t('upload.cancel', { name: item.name }) : t('upload.remove', { name: item.name });
+        return el(
+          'li',
+          { class: `upload ${item.state}` },
+          icon('image', 18),
+          el('span', { class: 'att-text' }, el('span', { class: 'att-name' }, item.name), item.bar ?? el('span', { class: 'att-size' }, fileSize(item.size))),
+          el('button', { class: 'remove', type: 'button', title: label, 'aria-label': label, onclick: () => dropUpload(item) }, icon('close', 16)),
+        );
+      }),
+    );
+    tray.hidden = uploads.length === 0;
+  }
   input.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && !e.shiftKey) send(e);
   });
@@ -236,7 +320,7 @@ export function mount({ origin, settings }) {
     shown.clear();
     notice.hidden = true;
     composer.hidden = false;
-    body.replaceChildren(scroller, typingLine, notice, composer);
+    body.replaceChildren(scroller, typingLine, notice, tray, composer);
     client.connect();
     try {
       const { messages } = await client.api('GET', `/rooms/${room.id}/messages?limit=100`);
@@ -257,8 +341,11 @@ export function mount({ origin, settings }) {
     item.className = `msg ${mine ? 'mine' : 'staff'}${m.deleted ? ' deleted' : ''}`;
     item.dataset.id = m.id;
     item.replaceChildren(
-      el('span', { class: 'bubble' }, m.deleted ? t('widget.removed') : linkNodes(m.body)),
-      el('time', { datetime: m.created_at }, time(m.created_at)),
+      ...[
+        m.deleted || m.body ? el('span', { class: 'bubble' }, m.deleted ? t('widget.removed') : linkNodes(m.body)) : null,
+        m.deleted ? null : files(m.attachments),
+        el('time', { datetime: m.created_at }, time(m.created_at)),
+      ].filter(Boolean),
     );
     if (!shown.has(m.id)) {
       const after = [...list.children].find((li) => Number(li.dataset.seq) > m.seq);
@@ -275,21 +362,65 @@ export function mount({ origin, settings }) {
     }
   }
 
+  /**
+   * A message's files: images as their thumbnail, linking to the full picture in a new tab;
+   * other files as a link with name and size. The links are signed and work from any page.
+   */
+  function files(attachments) {
+    if (!attachments?.length) return null;
+    const abs = (url) => new URL(url, origin).href;
+    return el(
+      'ul',
+      { class: 'attachments', 'aria-label': t('att.list', { count: attachments.length }) },
+      attachments.map((a) => {
+        const image = a.content_type.startsWith('image/') && a.thumbnail_url;
+        const scale = Math.min(1, 200 / Math.max(a.width ?? 200, a.height ?? 200, 1));
+        return el(
+          'li',
+          {},
+          image
+            ? el(
+                'a',
+                { class: 'att-image', href: abs(a.url), target: '_blank', rel: 'noopener', title: a.name, 'aria-label': t('att.open_image', { name: a.name }) },
+                el('img', { src: abs(a.thumbnail_url), alt: a.name, width: Math.round((a.width ?? 200) * scale), height: Math.round((a.height ?? 200) * scale) }),
+              )
+            : el(
+                'a',
+                { class: 'att-file', href: abs(a.url), download: a.name, title: t('att.download', { name: a.name }) },
+                icon('file', 18),
+                el('span', { class: 'att-text' }, el('span', { class: 'att-name' }, a.name), el('span', { class: 'att-size' }, fileSize(a.size))),
+              ),
+        );
+      }),
+    );
+  }
+
   async function send(e) {
     e.preventDefault();
     const text = input.value;
-    if (!text.trim() || !roomId) return;
+    if (!roomId) return;
+    if (uploads.some((i) => i.state === 'uploading')) {
+      say(t('upload.wait'));
+      return;
+    }
+    const sending = uploads.filter((i) => i.state === 'done');
+    if (!text.trim() && !sending.length) return;
     input.value = '';
+    uploads = [];
+    renderTray();
+    say('');
     stopTyping();
     try {
-      const m = await client.send(roomId, text);
+      const m = await client.send(roomId, text.trim() ? text : '', { attachments: sending.map((i) => i.attachment) });
       show(m, false);
     } catch (err) {
       if (err.code === 'forbidden') closed();
       else {
+        // Nothing is lost: the text and the files are back for another try.
         input.value = text;
-        notice.textContent = serverText(err);
-        notice.hidden = false;
+        uploads = [...sending, ...uploads];
+        renderTray();
+        say(serverText(err));
       }
     }
   }
@@ -302,6 +433,8 @@ export function mount({ origin, settings }) {
   /** The staff closed the conversation: it stays readable; a new one can start. */
   function closed() {
     composer.hidden = true;
+    tray.hidden = true;
+    notice.classList.remove('error');
     notice.replaceChildren(
       `${t('widget.closed')} `,
       el('button', { class: 'link', type: 'button', onclick: () => client.logout().then(() => showStart()) }, t('widget.start_new')),

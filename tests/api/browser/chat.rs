@@ -13,7 +13,7 @@ use crate::helpers::{PASSWORD, spawn_app};
 /// Records every WebSocket the page opens and, while `__blockSockets` is set, points new ones at
 /// a path with no WebSocket behind it: the page loses its connection as on a network outage,
 /// without the app being told.
-const SOCKET_CUTTER: &str = r#"
+pub const SOCKET_CUTTER: &str = r#"
 (() => {
   const Native = window.WebSocket;
   window.__sockets = [];

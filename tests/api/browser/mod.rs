@@ -1,7 +1,7 @@
 //! End-to-end tests of the chat app, the admin panel and the support widget in real headless
 //! Chromium, driven over WebDriver (chromedriver) against the real server: two people chatting
-//! live, recovery after a lost connection, message bodies that look like HTML, a visitor on
-//! another site talking to an admin in the panel, and the panel's views. They take the screenshots in
+//! live, recovery after a lost connection, message bodies that look like HTML, files sent between
+//! them, a visitor on another site talking to an admin in the panel, and the panel's views. They take the screenshots in
 //! docs/screenshots/ that the README shows (see `screenshot_path`). Skipped only when chromedriver is missing and
 //! PLAUDER_REQUIRE_BROWSER is unset (scripts/test.sh installs Chromium and sets it).
 
@@ -10,6 +10,7 @@ mod accounts;
 mod admin;
 pub mod axe;
 mod chat;
+mod files;
 mod integrations;
 pub mod webdriver;
 pub mod widget;

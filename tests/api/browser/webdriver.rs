@@ -200,6 +200,26 @@ impl Browser {
         self.on_element(css, "value", json!({ "text": text })).await;
     }
 
+    /// Puts files into the `<input type=file>` matching `css` (shown or not), as picking them
+    /// would: WebDriver takes their absolute paths, one a line, as the keys to send.
+    pub async fn attach_files(&self, css: &str, paths: &[&Path]) {
+        let text = paths.iter().map(|p| p.to_str().expect("UTF-8 path")).collect::<Vec<_>>().join("\n");
+        self.on_element(css, "value", json!({ "text": text })).await;
+    }
+
+    /// The element a script returns (one inside a shadow root, say, where CSS selectors from
+    /// outside do not reach).
+    pub async fn element_by_script(&self, body: &str, args: Value) -> Element {
+        let v = self.script(body, args).await;
+        Element(v[ELEMENT_KEY].as_str().unwrap_or_else(|| panic!("the script returned no element: {v}")).to_owned())
+    }
+
+    /// Puts a file into an `<input type=file>` found by [`Browser::element_by_script`].
+    pub async fn attach_file_to(&self, element: &Element, path: &Path) {
+        let text = path.to_str().expect("UTF-8 path");
+        self.post(&format!("/element/{}/value", element.0), json!({ "text": text })).await;
+    }
+
     /// Empties an input or textarea.
     pub async fn clear(&self, css: &str) {
         self.on_element(css, "clear", json!({})).await;

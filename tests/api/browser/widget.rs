@@ -1,10 +1,13 @@
-//! The support widget on another site's page, and an admin answering from the panel.
+//! The support widget on another site's page, and an admin answering from the panel (a
+//! visitor's screenshot included).
 
 use std::net::TcpListener;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use serde_json::{Value, json};
 
+use super::axe::violations;
+use super::files::{PickedFiles, picture_png};
 use super::webdriver::{Browser, Driver, ENTER};
 use super::{open_admin, register_admin, screenshot_path};
 use crate::helpers::spawn_app;
@@ -452,4 +455,87 @@ async fn typing_shows_both_ways_links_are_safe_the_badge_survives_a_reload_and_s
 
     visitor.close().await;
     admin.close().await;
+}
+
+#[actix_web::test]
+async fn a_visitors_screenshot_reaches_the_inbox_where_staff_open_it_full_size() {
+    let Some(driver) = Driver::start().await else { return };
+    let app = spawn_app().await;
+    register_admin(&app, "root", "Rita Root").await;
+    let shop = host_page(&app.address);
+    let picked = PickedFiles::new();
+    let shot = picked.write("checkout.png", &picture_png(1200, 750, false));
+    let visitor = driver.browser(1100, 800).await;
+    let admin = driver.browser(1280, 820).await;
+    open_admin(&admin, &app, "root").await;
+    admin.click("a[data-view=support]").await;
+
+    visitor.goto(&shop).await;
+    widget_wait(
+        &visitor,
+        "the widget's button",
+        "return w.querySelector('.launcher')?.getClientRects().length > 0;",
+        json!([]),
+    )
+    .await;
+    visitor.script(&format!("{SHADOW} w.querySelector('.launcher').click();"), json!([])).await;
+    widget_submit(&visitor, ".start input[name=name]", "Grace Hopper").await;
+    widget_wait(&visitor, "the composer", "return !!w.querySelector('.composer textarea');", json!([])).await;
+
+    // The screenshot button's file input (inside the widget's shadow root) takes the picture; it
+    // uploads across origins at once and goes with the message.
+    let label = visitor
+        .script(&format!("{SHADOW} return w.querySelector('.composer .attach').getAttribute('aria-label');"), json!([]))
+        .await;
+    assert_eq!(label, "Attach a screenshot");
+    let input = visitor
+        .element_by_script(&format!("{SHADOW} return w.querySelector('.composer .shot-input');"), json!([]))
+        .await;
+    visitor.attach_file_to(&input, &shot).await;
+    widget_wait(&visitor, "the screenshot uploaded", "return !!w.querySelector('.uploads .upload.done');", json!([]))
+        .await;
+    widget_submit(&visitor, ".composer textarea", "The checkout button does nothing, see the screenshot").await;
+    widget_has_message(&visitor, "mine", "The checkout button does nothing, see the screenshot").await;
+    // The visitor sees it too, from the plauder server's signed link on the shop's page.
+    widget_wait(
+        &visitor,
+        "the screenshot in the widget",
+        "const img = w.querySelector('.messages .msg.mine .att-image img'); return !!img && img.complete && img.naturalWidth > 0;",
+        json!([]),
+    )
+    .await;
+    assert_eq!(visitor.script(&format!("{SHADOW} return w.querySelector('.uploads').hidden;"), json!([])).await, true);
+
+    // Staff see the chat in the inbox, the screenshot inline, and open it full size.
+    admin.wait_text("#session-list", "Grace Hopper").await;
+    admin.click("#session-list .session").await;
+    let thumb = admin
+        .wait_until(
+            "the screenshot in the inbox",
+            "const img = document.querySelector('#support-messages .att-image img'); return !!img && img.complete && img.naturalWidth;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(thumb, 320);
+    assert_eq!(
+        admin.script("return document.querySelector('#support-messages .att-image img').alt;", json!([])).await,
+        "checkout.png"
+    );
+    let mut found = violations(&admin, "a support chat with a screenshot", None).await;
+    found.extend(violations(&visitor, "the widget with a screenshot", Some("[data-plauder-widget]")).await);
+    admin.click("#support-messages .att-image").await;
+    let full = admin
+        .wait_until(
+            "the full-size screenshot",
+            "const img = document.querySelector('dialog[open] .lightbox-image'); return !!img && img.complete && img.naturalWidth;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(full, 1200);
+    admin.type_into("dialog[open] button[aria-label=Close]", "\u{E00C}").await;
+    admin.wait_until("the viewer to close", "return !document.querySelector('dialog[open]');", json!([])).await;
+
+    visitor.close().await;
+    admin.close().await;
+    assert!(found.is_empty(), "axe-core: serious or critical violations:\n{}", found.join("\n"));
 }

@@ -31,3 +31,6 @@ await client.setPresence('hidden');
 // @ts-expect-error: the reply of presence.subscribe holds statuses, not users
 const { users } = await client.subscribePresence(['u']);
 console.log(users);
+
+// @ts-expect-error: attachments are uploads' views, not their ids
+await client.send('r', '', { attachments: ['a1'] });

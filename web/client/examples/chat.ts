@@ -54,6 +54,25 @@ try {
   }
 }
 
+// A file with a message: upload it (with progress, cancellable), then send it by its view.
+const picked = new Blob([new Uint8Array([0x25, 0x50, 0x44, 0x46])], { type: 'application/pdf' });
+const cancel = new AbortController();
+try {
+  const file = await client.upload(picked, {
+    name: 'plan.pdf',
+    signal: cancel.signal,
+    onProgress: (sent, total) => console.log(`uploaded ${sent} of ${total} bytes`),
+  });
+  const withFile = await client.send(room.id, '', { attachments: [file] });
+  for (const a of withFile.attachments) console.log(a.name, a.size, a.content_type, a.thumbnail_url ?? a.url);
+} catch (err) {
+  if (err instanceof ApiError && (err.code === 'unsupported_media_type' || err.code === 'payload_too_large')) {
+    console.log('not sent:', err.message);
+  } else if (!(err instanceof DOMException && err.name === 'AbortError')) {
+    throw err;
+  }
+}
+
 // Any command by name: data and reply are checked against the protocol.
 const synced = await client.command('sync', { room_id: room.id, since_seq: 0, limit: 100 });
 console.log(synced.last_seq, synced.messages.length, synced.has_more);
