@@ -768,7 +768,8 @@ async fn a_missing_bucket_or_a_dead_endpoint_stops_the_start_and_bad_s3_settings
     assert!(started.elapsed() < Duration::from_secs(10), "gave up within the timeout: {:?}", started.elapsed());
 
     let base = test_settings().await;
-    let cases: [(&str, fn(&mut Settings)); 5] = [
+    type Spoil = fn(&mut Settings);
+    let cases: [(&str, Spoil); 5] = [
         ("attachments.s3.bucket", |s| s.attachments.s3.bucket = String::new()),
         ("attachments.s3.endpoint", |s| s.attachments.s3.allow_http = false),
         ("attachments.s3.endpoint", |s| s.attachments.s3.endpoint = "minio:9000".to_owned()),
