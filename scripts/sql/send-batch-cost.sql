@@ -35,11 +35,13 @@ BEGIN
         END IF;
         WITH input AS (SELECT * FROM unnest(p.ids, p.rooms, p.senders, p.bodies, p.cmids)
                 WITH ORDINALITY AS i(id, room_id, sender_id, body, client_msg_id, ord)),
-             ok AS (SELECT i.* FROM input i JOIN rooms r ON r.id = i.room_id
-                    WHERE r.kind = 'group'
-                      AND EXISTS (SELECT 1 FROM room_members m WHERE m.room_id = i.room_id AND m.user_id = i.sender_id)
+             ok AS (SELECT i.* FROM input i
+                    WHERE EXISTS (SELECT 1 FROM rooms r WHERE r.id = i.room_id AND r.kind = 'group' OFFSET 0)
+                      AND EXISTS (SELECT 1 FROM room_members m
+                           WHERE m.room_id = i.room_id AND m.user_id = i.sender_id OFFSET 0)
                       AND (i.client_msg_id IS NULL OR NOT EXISTS (SELECT 1 FROM messages x
-                           WHERE x.room_id = i.room_id AND x.sender_id = i.sender_id AND x.client_msg_id = i.client_msg_id))),
+                           WHERE x.room_id = i.room_id AND x.sender_id = i.sender_id AND x.client_msg_id = i.client_msg_id
+                           OFFSET 0))),
              counts AS (SELECT room_id, count(*) AS n FROM ok GROUP BY room_id),
              bumped AS (UPDATE rooms SET last_seq = rooms.last_seq + counts.n, last_activity_at = now()
                         FROM counts WHERE rooms.id = counts.room_id RETURNING rooms.id, rooms.last_seq, counts.n),

@@ -61,6 +61,13 @@ fn insert_params<'a>(new: &'a NewMessage<'a>) -> Vec<Param<'a>> {
 /// violation and roll back, and the batch then takes the checked path too.
 ///
 /// The SQL text does not depend on the batch size, so it is prepared once per connection.
+///
+/// Each check is a subquery with `OFFSET 0`, which keeps PostgreSQL from turning it into a join or
+/// a hashed subplan: it stays a probe of the primary key or unique index per row, whatever the
+/// statistics were when the plan was made. The send writers run this statement with its generic
+/// plan (`db::send_batch`), made once per session; made while `messages` was still empty and never
+/// analyzed, the `client_msg_id` check had become a hash of the whole table built for every batch,
+/// so a batch's cost grew with the table (13 ms for 25 sends at 30,000 messages; docs/benchmarks.md).
 pub async fn insert_batch(conn: &mut AsyncPgConnection, batch: &[NewMessage<'_>]) -> QueryResult<Vec<Message>> {
     const SQL: &[&str] = &[
         "WITH input AS (\
@@ -72,11 +79,13 @@ pub async fn insert_batch(conn: &mut AsyncPgConnection, batch: &[NewMessage<'_>]
         concat!(
             "::text[]) WITH ORDINALITY AS i(id, room_id, sender_id, body, client_msg_id, ord)), \
          ok AS (\
-            SELECT i.* FROM input i JOIN rooms r ON r.id = i.room_id \
-            WHERE r.kind = 'group' \
-              AND EXISTS (SELECT 1 FROM room_members m WHERE m.room_id = i.room_id AND m.user_id = i.sender_id) \
+            SELECT i.* FROM input i \
+            WHERE EXISTS (SELECT 1 FROM rooms r WHERE r.id = i.room_id AND r.kind = 'group' OFFSET 0) \
+              AND EXISTS (SELECT 1 FROM room_members m \
+                   WHERE m.room_id = i.room_id AND m.user_id = i.sender_id OFFSET 0) \
               AND (i.client_msg_id IS NULL OR NOT EXISTS (SELECT 1 FROM messages x \
-                   WHERE x.room_id = i.room_id AND x.sender_id = i.sender_id AND x.client_msg_id = i.client_msg_id))), \
+                   WHERE x.room_id = i.room_id AND x.sender_id = i.sender_id AND x.client_msg_id = i.client_msg_id \
+                   OFFSET 0))), \
          counts AS (SELECT room_id, count(*) AS n FROM ok GROUP BY room_id), \
          bumped AS (\
             UPDATE rooms SET last_seq = rooms.last_seq + counts.n, last_activity_at = now() \
