@@ -37,6 +37,9 @@ impl Bucket {
 
     /// A handle on a bucket that may not exist.
     pub fn named(name: &str) -> Self {
+        // reqwest has no TLS provider of its own in this tree; a test may get here before its app
+        // (which installs ring) is built.
+        plauder::db::tls::provider();
         Self { name: name.to_owned(), client: reqwest::Client::new() }
     }
 
