@@ -40,7 +40,18 @@ impl Bucket {
         // reqwest has no TLS provider of its own in this tree; a test may get here before its app
         // (which installs ring) is built.
         plauder::db::tls::provider();
-        Self { name: name.to_owned(), client: reqwest::Client::new() }
+        // moto checks no signature but refuses some anonymous requests (an object's DELETE is
+        // 403 without an Authorization header), so each request carries a SigV4-shaped one.
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            reqwest::header::HeaderValue::from_static(
+                "AWS4-HMAC-SHA256 Credential=plauder-test/20260101/us-east-1/s3/aws4_request, \
+                 SignedHeaders=host, Signature=0",
+            ),
+        );
+        let client = reqwest::Client::builder().default_headers(headers).build().expect("client");
+        Self { name: name.to_owned(), client }
     }
 
     fn url(&self, key: &str) -> String {
