@@ -77,17 +77,28 @@ impl Attachments {
 }
 
 impl Attachments {
-    /// Asks the store whether it can be used (for S3: lists the bucket once), at start-up.
+    /// Asks the store whether it can be used (for S3: lists the bucket once), at start-up. A
+    /// store that gives no definite answer (nothing listening yet, a timeout, a server error) is
+    /// logged as a warning and the start goes on: files answer `unavailable` until it is back,
+    /// and an object store started beside plauder (a container that comes up later) does not
+    /// stop it.
     ///
     /// # Errors
-    /// The store cannot be reached or refuses us, with the reason (no such bucket, a key it does
-    /// not accept, nothing listening at the endpoint).
+    /// The store refuses us, with the reason (no such bucket, a key it does not accept, access
+    /// denied, a local directory that cannot be used).
     pub async fn check_store(&self) -> anyhow::Result<()> {
         let store = match self.settings.store {
             BlobStoreKind::Local => "the local attachment store",
             BlobStoreKind::S3 => "the S3 attachment store (attachments.s3)",
         };
-        self.store.check().await.map_err(|e| anyhow::anyhow!("{store} cannot be used: {e}"))
+        match self.store.check().await {
+            Ok(()) => Ok(()),
+            Err(e) if crate::storage::is_unreachable(&e) => {
+                tracing::warn!(error = %e, "{store} does not answer; starting anyway, files are unavailable until it does");
+                Ok(())
+            }
+            Err(e) => Err(anyhow::anyhow!("{store} cannot be used: {e}")),
+        }
     }
 }
 

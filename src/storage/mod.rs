@@ -38,7 +38,10 @@ pub trait BlobStore: Send + Sync {
     fn list(&self) -> BoxFuture<'_, io::Result<Vec<String>>>;
 
     /// Whether the store can be used, checked once at start-up: a remote store is asked
-    /// something (a wrong bucket or credentials fail here, not at the first upload).
+    /// something (a wrong bucket or credentials fail here, not at the first upload). An
+    /// [`Unreachable`] error means there was no definite answer (nothing listening yet, a
+    /// timeout, a server error): the caller may start anyway, since requests retry the store;
+    /// any other error is the store's refusal.
     fn check(&self) -> BoxFuture<'_, io::Result<()>> {
         Box::pin(async { Ok(()) })
     }

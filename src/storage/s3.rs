@@ -194,11 +194,40 @@ impl BlobStore for S3Store {
     fn check(&self) -> BoxFuture<'_, io::Result<()>> {
         Box::pin(async move {
             // One listing page under the prefix: needs the bucket to exist and the credentials to
-            // be accepted, and changes nothing.
-            // (A missing bucket is S3's NoSuchBucket, in the message.)
-            self.store.list_with_delimiter(Some(&self.prefix)).await.map(|_| ()).map_err(|e| self.error(e))
+            // be accepted, and changes nothing. (A missing bucket is S3's NoSuchBucket, in the
+            // message.) Only an answer that will not change by itself is a refusal; no answer, or
+            // a server error, leaves the store `Unreachable` (see `BlobStore::check`).
+            match self.store.list_with_delimiter(Some(&self.prefix)).await {
+                Ok(_) => Ok(()),
+                Err(e) if is_definite(&e) => Err(io::Error::other(anyhow::anyhow!("{}: {e}", self.name))),
+                Err(e) => Err(self.error(e)),
+            }
         })
     }
+}
+
+/// Whether the server answered, and with a refusal that trying again will not change (a 4xx:
+/// no such bucket, a key or signature it does not accept, access denied), rather than not at all
+/// (no connection, a timeout, a broken response: an `HttpError` in the chain) or with a server
+/// error, throttling or a request timeout (5xx, 429, 408), which `object_store` has already
+/// retried. The status is read from the message, the one place `object_store` keeps it for a
+/// listing (its `RetryError` is not public); an answer whose status cannot be read counts as
+/// definite, since it was an answer.
+fn is_definite(e: &object_store::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<object_store::client::HttpError>() {
+            return false;
+        }
+        source = err.source();
+    }
+    !matches!(status_in(&e.to_string()), Some(status) if status >= 500 || status == 429 || status == 408)
+}
+
+/// The HTTP status in `object_store`'s "… status code: 404 Not Found: …", if there is one.
+fn status_in(message: &str) -> Option<u16> {
+    let (_, rest) = message.split_once("status code: ")?;
+    rest.get(..3)?.parse().ok()
 }
 
 /// A 404 for the object, not for the bucket: S3 answers both with 404 and tells them apart by
