@@ -292,3 +292,50 @@ async fn oversize_json_is_413_for_messages_too() {
     assert_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
     assert_eq!(last_seq(&app, &ada, room).await, 0);
 }
+
+/// The group-commit statement runs with a generic plan made once per session (`db::send_batch`),
+/// on a new database while `messages` is still empty. Its checks must stay index probes there: the
+/// plan made before had hashed (scanned) the whole of `messages` for every batch, a cost growing
+/// with the table until autovacuum happened to re-plan it (docs/benchmarks.md).
+#[actix_web::test]
+async fn the_send_batchs_generic_plan_made_on_an_empty_table_scans_no_table_whole() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+    use plauder::db::queries::messages::{NewMessage, insert_batch};
+    use plauder::ids::{MessageId, RoomId, UserId};
+
+    #[derive(diesel::QueryableByName)]
+    struct Scans {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let room = app.group(&ada, "plans", &[]).await;
+    let mut conn = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
+    conn.batch_execute("SET plan_cache_mode = force_generic_plan; BEGIN").await.expect("set up");
+    for round in 0..3 {
+        let cmids: Vec<String> = (0..4).map(|i| format!("plan-{round}-{i}")).collect();
+        let rows: Vec<NewMessage<'_>> = cmids
+            .iter()
+            .map(|cmid| NewMessage {
+                id: MessageId::new(),
+                room_id: RoomId(room),
+                sender_id: UserId(ada.id),
+                body: "hello",
+                reply_to: None,
+                client_msg_id: Some(cmid),
+            })
+            .collect();
+        assert_eq!(insert_batch(&mut conn, &rows).await.expect("batch").len(), 4);
+    }
+    // Sequential scans this transaction made, per table (PostgreSQL counts them per session).
+    for table in ["messages", "rooms", "room_members"] {
+        let scans: Scans = diesel::sql_query(format!("SELECT pg_stat_get_xact_numscans('{table}'::regclass) AS n"))
+            .get_result(&mut conn)
+            .await
+            .expect("scans");
+        assert_eq!(scans.n, 0, "sequential scans of {table} by three batches");
+    }
+    conn.batch_execute("ROLLBACK").await.expect("roll back");
+}

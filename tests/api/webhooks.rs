@@ -373,14 +373,14 @@ async fn a_run_of_failures_disables_the_endpoint_with_an_audit_entry_and_send_ag
     .await;
 }
 
-#[actix_web::test]
-async fn a_change_that_rolls_back_sends_no_event() {
+/// An app with a receiver for `message.created` and a room, whose outbox refuses (by a trigger)
+/// the event of any message with the body "boom", failing that message's transaction.
+async fn app_refusing_boom() -> (TestApp, TestUser, Receiver, uuid::Uuid) {
     let app = app().await;
     let root = user_with_role(&app, "root", "admin").await;
     let receiver = Receiver::start().await;
     register(&app, &root, &receiver, &["message.created"], None).await;
     let room = app.group(&root, "ops", &[]).await;
-    // The outbox write fails for this one message: its transaction, message included, rolls back.
     app.sql(
         "CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
            IF NEW.payload->'data'->'message'->>'body' = 'boom' THEN RAISE EXCEPTION 'refused'; END IF; \
@@ -389,6 +389,13 @@ async fn a_change_that_rolls_back_sends_no_event() {
     .await;
     app.sql("CREATE TRIGGER refuse_boom BEFORE INSERT ON webhook_outbox FOR EACH ROW EXECUTE FUNCTION refuse_boom()")
         .await;
+    (app, root, receiver, room)
+}
+
+#[actix_web::test]
+async fn a_change_that_rolls_back_sends_no_event() {
+    // The outbox write fails for this one message: its transaction, message included, rolls back.
+    let (app, root, receiver, room) = app_refusing_boom().await;
     let res =
         app.post(&format!("/api/v1/rooms/{room}/messages"), Some(&root.access_token), json!({"body": "boom"})).await;
     assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
@@ -410,19 +417,7 @@ async fn a_change_that_rolls_back_sends_no_event() {
 #[actix_web::test]
 async fn a_send_with_files_and_its_event_commit_together_or_not_at_all() {
     use crate::attachments::{png, send_with, upload};
-    let app = app().await;
-    let root = user_with_role(&app, "root", "admin").await;
-    let receiver = Receiver::start().await;
-    register(&app, &root, &receiver, &["message.created"], None).await;
-    let room = app.group(&root, "ops", &[]).await;
-    app.sql(
-        "CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
-           IF NEW.payload->'data'->'message'->>'body' = 'boom' THEN RAISE EXCEPTION 'refused'; END IF; \
-           RETURN NEW; END $$",
-    )
-    .await;
-    app.sql("CREATE TRIGGER refuse_boom BEFORE INSERT ON webhook_outbox FOR EACH ROW EXECUTE FUNCTION refuse_boom()")
-        .await;
+    let (app, root, receiver, room) = app_refusing_boom().await;
     let file = upload(&app, &root, "dot.png", png()).await;
 
     let res = send_with(&app, &root, room, "boom", &[&file]).await;
