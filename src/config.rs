@@ -127,6 +127,12 @@ pub struct AttachmentSettings {
     pub max_per_message: usize,
     /// Longer side of image thumbnails, in pixels.
     pub thumbnail_max_px: u32,
+    /// Largest avatar upload (`PUT /users/me/avatar`), read into memory to be decoded; larger
+    /// is 413.
+    pub avatar_max_bytes: u64,
+    /// Side of the square picture made of an avatar upload, in pixels (smaller uploads keep
+    /// their size).
+    pub avatar_px: u32,
     /// A command run on every upload before it can be used, with the file's path as its last
     /// argument: exit 0 accepts, 1 rejects (the file is deleted), anything else or a timeout
     /// refuses the upload as `unavailable`. Empty: no scan.
@@ -656,6 +662,8 @@ impl Settings {
             ("attachments.max_image_pixels", self.attachments.max_image_pixels),
             ("attachments.max_per_message", self.attachments.max_per_message as u64),
             ("attachments.thumbnail_max_px", u64::from(self.attachments.thumbnail_max_px)),
+            ("attachments.avatar_max_bytes", self.attachments.avatar_max_bytes),
+            ("attachments.avatar_px", u64::from(self.attachments.avatar_px)),
             ("attachments.scan_timeout_ms", self.attachments.scan_timeout_ms),
             ("attachments.unsent_retention_secs", self.attachments.unsent_retention_secs),
             ("attachments.url_ttl_secs", self.attachments.url_ttl_secs),
@@ -663,6 +671,9 @@ impl Settings {
             if value == 0 {
                 return bad(key, "must be positive");
             }
+        }
+        if self.attachments.avatar_px > 1024 {
+            return bad("attachments.avatar_px", "must be at most 1024");
         }
         if self.attachments.directory.trim().is_empty() {
             return bad("attachments.directory", "must name a directory");

@@ -40,8 +40,9 @@ pub struct Attachments {
     pub store: Arc<dyn BlobStore>,
     pub signer: UrlSigner,
     pub limiter: KeyedLimiter<UserId>,
-    tmp: PathBuf,
-    settings: AttachmentSettings,
+    /// Uploads in progress (avatars' pictures too, before they are stored).
+    pub(crate) tmp: PathBuf,
+    pub(crate) settings: AttachmentSettings,
 }
 
 impl Attachments {
@@ -104,7 +105,7 @@ impl Attachments {
 
 /// A store's failure as the API answers it: a remote store's is `unavailable` (try again; the
 /// upload was not kept, a download can be retried), a local disk's `internal`.
-fn store_error(e: std::io::Error) -> ApiError {
+pub(crate) fn store_error(e: std::io::Error) -> ApiError {
     if crate::storage::is_unreachable(&e) { ApiError::StoreUnavailable(e.into()) } else { ApiError::internal(e) }
 }
 
@@ -119,7 +120,7 @@ pub struct UploadMeta {
 }
 
 /// A temporary upload file, deleted when dropped unless it was moved into the store first.
-struct TempFile(PathBuf);
+pub(crate) struct TempFile(pub(crate) PathBuf);
 
 impl Drop for TempFile {
     fn drop(&mut self) {
@@ -326,7 +327,7 @@ struct ProcessedImage {
 }
 
 /// Writes `data` to `path` and syncs it (before the file is renamed into the store).
-fn write_synced(path: &Path, data: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_synced(path: &Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
     let mut file = std::fs::File::create(path)?;
     file.write_all(data)?;

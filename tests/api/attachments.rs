@@ -24,13 +24,13 @@ use crate::helpers::{
 
 /// Where a test's app keeps its files.
 #[derive(Clone, Copy, Debug)]
-enum Store {
+pub enum Store {
     Local,
     S3,
 }
 
 /// An app whose attachment store is `store` (S3: a bucket of its own).
-async fn spawn_on(store: Store) -> TestApp {
+pub async fn spawn_on(store: Store) -> TestApp {
     let mut settings = test_settings().await;
     if let Store::S3 = store {
         Bucket::create().await.configure(&mut settings);
@@ -55,6 +55,7 @@ macro_rules! on_each_store {
         }
     )*};
 }
+pub(crate) use on_each_store;
 
 on_each_store!(
     an_uploaded_png_is_typed_from_its_content_and_stored_once_by_its_hash,
@@ -74,7 +75,7 @@ pub fn png() -> Vec<u8> {
 
 /// The same PNG with its header claiming 100,000 × 100,000 pixels: a few dozen bytes that would
 /// decode to 40 GB.
-fn png_bomb() -> Vec<u8> {
+pub fn png_bomb() -> Vec<u8> {
     let mut bytes = png();
     // IHDR's width and height follow the 8-byte signature, the chunk length and "IHDR".
     bytes[16..20].copy_from_slice(&100_000u32.to_be_bytes());
@@ -83,7 +84,7 @@ fn png_bomb() -> Vec<u8> {
 }
 
 /// A small PDF (what `infer` and browsers recognise by its `%PDF-` start), with `text` inside.
-fn pdf(text: &str) -> Vec<u8> {
+pub fn pdf(text: &str) -> Vec<u8> {
     format!("%PDF-1.4\n% {text}\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n").into_bytes()
 }
 
@@ -142,7 +143,7 @@ fn store_dir(app: &TestApp) -> PathBuf {
 
 /// The keys of the blobs in the app's store: the local store's file names under `blobs/`, or the
 /// objects under the test prefix of its bucket (listed over HTTP, not through plauder's store).
-async fn blobs(app: &TestApp) -> Vec<String> {
+pub async fn blobs(app: &TestApp) -> Vec<String> {
     let settings = &app.state.settings.attachments;
     match settings.store {
         BlobStoreKind::Local => files_under(&store_dir(app).join("blobs"))
@@ -617,7 +618,7 @@ async fn a_visitors_screenshot_reaches_staff_and_no_other_visitor() {
 }
 
 /// A `width`×`height` JPEG photo carrying an EXIF segment with a GPS position in it.
-fn jpeg_with_gps(width: u32, height: u32) -> Vec<u8> {
+pub fn jpeg_with_gps(width: u32, height: u32) -> Vec<u8> {
     let img = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 128]));
     let mut out = std::io::Cursor::new(Vec::new());
     image::DynamicImage::ImageRgb8(img).write_to(&mut out, image::ImageFormat::Jpeg).expect("encode jpeg");
@@ -630,7 +631,7 @@ fn jpeg_with_gps(width: u32, height: u32) -> Vec<u8> {
     bytes
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 

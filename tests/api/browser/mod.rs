@@ -8,9 +8,10 @@
 mod a11y;
 mod accounts;
 mod admin;
+mod avatars;
 pub mod axe;
 mod chat;
-mod files;
+pub mod files;
 mod integrations;
 pub mod webdriver;
 pub mod widget;
