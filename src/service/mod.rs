@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod admin;
 pub mod attachments;
 pub mod audit;
+pub mod avatars;
 pub mod contacts;
 pub mod export;
 pub mod history;

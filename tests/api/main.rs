@@ -7,6 +7,7 @@ mod api_tokens;
 mod attachments;
 mod auth;
 mod authorization;
+mod avatars;
 mod bad_input;
 mod browser;
 mod cli;

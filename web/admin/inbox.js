@@ -256,12 +256,19 @@ export class InboxView {
     li.dataset.id = m.id;
     li.dataset.seq = String(m.seq);
     const who = h('span.author', visitor ? open.session.user.display_name : '…');
-    if (!visitor) this.name(m.sender_id).then((n) => { who.textContent = n; });
+    // Staff's own messages carry who wrote them: their picture (or initials) and name.
+    const face = h('span.author-face');
+    if (!visitor) {
+      this.staff(m.sender_id).then((u) => {
+        who.textContent = !u ? t('inbox.staff') : u.id === this.ctx.me.id ? t('msg.you') : userLabel(u);
+        if (u) replace(face, avatar(u, undefined, 'small'));
+      });
+    }
     replace(
       li,
       h(
         'div.msg-main',
-        h('div.meta', who, h('time', { datetime: m.created_at }, shortTime(m.created_at))),
+        h('div.meta', face, who, h('time', { datetime: m.created_at }, shortTime(m.created_at))),
         m.deleted || m.body ? h('div.bubble', h('span.body', m.deleted ? t('inbox.removed') : linkNodes(m.body))) : null,
         m.deleted ? null : attachmentList(m.attachments, { fresh: (a) => this.freshAttachment(m, a) }),
         m.deleted
@@ -340,9 +347,10 @@ export class InboxView {
     }
   }
 
-  name(id) {
-    if (id === this.ctx.me.id) return Promise.resolve(t('msg.you'));
-    if (!this.names.has(id)) this.names.set(id, this.ctx.client.api('GET', `/users/${id}`).then(userLabel, () => t('inbox.staff')));
+  /** A staff member's user object (null if it cannot be read), fetched once. */
+  staff(id) {
+    if (id === this.ctx.me.id) return Promise.resolve(this.ctx.me);
+    if (!this.names.has(id)) this.names.set(id, this.ctx.client.api('GET', `/users/${id}`).catch(() => null));
     return this.names.get(id);
   }
 

@@ -8,9 +8,10 @@
 pub mod a11y;
 mod accounts;
 mod admin;
+mod avatars;
 pub mod axe;
 mod chat;
-mod files;
+pub mod files;
 mod integrations;
 mod rooms;
 mod support_tools;
