@@ -2,13 +2,15 @@
 // counts and last messages, kept live by the WebSocket (`support.session_created`, every
 // message of a support room, `support.session_closed`), and one conversation open to read,
 // answer, remove messages from and close. Files the visitor sent (a screenshot, say) show as in
-// the chat app: images inline, opening full size; other files as a download chip.
+// the chat app: images inline, opening full size; other files as a download chip. Staff attach
+// files to their answers as in the chat app's composer.
 
 import { h, replace, shortTime, avatar, t } from '../app/dom.js';
 import { formatDate, lang, number } from '../i18n/i18n.js';
 import { linkNodes } from '../links.js';
 import { chime } from '../app/notify.js';
-import { attachmentList, linkExpiring, quoteText } from '../app/attachments.js';
+import { Uploads, attachmentList, fileInput, linkExpiring, quoteText } from '../app/attachments.js';
+import { icon } from '../icons.js';
 import { browserName } from '../useragent.js';
 import { blockDialog, blocksDialog, cannedPicker, manageDialog, transcriptDialog } from './supporttools.js';
 
@@ -159,15 +161,34 @@ export class InboxView {
     // Focusable so that keyboard users can scroll it even when it holds nothing else to focus.
     const scroller = h('div.scroller', { tabindex: '0', role: 'log', 'aria-label': t('chat.messages') }, list);
     const input = h('textarea#reply', { rows: 1, maxlength: 4000, 'aria-label': t('inbox.reply_to', { name: s.user.display_name }), placeholder: t('inbox.reply_placeholder') });
+    // Files for the visitor: picked with the button or pasted, uploaded at once, sent with the
+    // next reply (as in the chat app's composer).
+    const uploads = new Uploads(this.ctx.client);
+    const picker = fileInput((files) => uploads.add(files), { id: 'attach-input', label: t('upload.attach') });
+    const attachBtn = h('button.icon.attach#attach', { type: 'button', title: t('upload.attach'), 'aria-label': t('upload.attach'), onclick: () => picker.click() }, icon('paperclip'));
+    input.addEventListener('paste', (e) => {
+      const files = [...(e.clipboardData?.files ?? [])];
+      // Text copied from an office program often carries a picture of itself: text wins.
+      if (!files.length || e.clipboardData.types.includes('text/plain')) return;
+      e.preventDefault();
+      uploads.add(files);
+    });
     const send = async (e) => {
       e.preventDefault();
       const text = input.value;
-      if (!text.trim()) return;
+      if (uploads.busy) {
+        uploads.say(t('upload.wait'));
+        return;
+      }
+      const files = uploads.ready();
+      if (!text.trim() && !files.length) return;
       input.value = '';
       stopTyping();
-      const m = await attempt(() => this.ctx.client.send(s.room.id, text));
-      if (m) this.showMessage(m);
-      else input.value = text;
+      const m = await attempt(() => this.ctx.client.send(s.room.id, text, { attachments: files }));
+      if (m) {
+        this.showMessage(m);
+        uploads.clear();
+      } else input.value = text;
     };
     input.addEventListener('keydown', (e) => {
       if (e.key === 'Enter' && !e.shiftKey) send(e);
@@ -192,7 +213,12 @@ export class InboxView {
     });
     input.addEventListener('blur', stopTyping);
     const typingLine = h('p.typing-line#visitor-typing', { 'aria-live': 'polite' });
-    const composer = h('form.composer-row#reply-form', { onsubmit: send }, cannedPicker(this.ctx, input), input, h('button.primary', { type: 'submit' }, t('chat.send')));
+    const composer = h(
+      'div.reply-box',
+      uploads.el,
+      uploads.alert,
+      h('form.composer-row#reply-form', { onsubmit: send }, attachBtn, picker, cannedPicker(this.ctx, input), input, h('button.primary', { type: 'submit' }, t('chat.send'))),
+    );
     const transcriptBtn = h('button.chip#transcript-button', { type: 'button', onclick: () => transcriptDialog(this.ctx, this.open?.session ?? s) }, t('transcript.button'));
     const blockBtn = h('button.chip.danger#block-button', { type: 'button', onclick: () => blockDialog(this.ctx, this.open?.session ?? s, () => { this.markClosed(); this.load(); }) }, t('block.button'));
     const closeBtn = h('button.chip.danger#close-session', { type: 'button', onclick: () => this.closeSession(s) }, t('inbox.close'));

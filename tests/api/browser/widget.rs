@@ -565,6 +565,26 @@ async fn a_visitors_screenshot_reaches_the_inbox_where_staff_open_it_full_size()
     admin.type_into("dialog[open] button[aria-label=Close]", "\u{E00C}").await;
     admin.wait_until("the viewer to close", "return !document.querySelector('dialog[open]');", json!([])).await;
 
+    // Staff answer with a file of their own, attached in the inbox: the visitor gets it in the
+    // widget as a download with its name, from the plauder server's signed link.
+    let invoice = picked.write("invoice.pdf", b"%PDF-1.4\n% invoice\ntrailer << >>\n%%EOF\n");
+    admin.attach_files("#attach-input", &[&invoice]).await;
+    admin.wait_for("#uploads .upload.done").await;
+    found.extend(violations(&admin, "the inbox's reply box with a file", Some("#conversation")).await);
+    admin.type_into("#reply", &format!("Here is your invoice.{ENTER}")).await;
+    admin.wait_until("the tray to empty", "return document.querySelector('#uploads').hidden;", json!([])).await;
+    widget_has_message(&visitor, "staff", "Here is your invoice.").await;
+    let href = widget_wait(
+        &visitor,
+        "the staff's file in the widget",
+        "const a = [...w.querySelectorAll('.messages .msg.staff .att-file')].find(a => a.querySelector('.att-name')?.textContent === 'invoice.pdf'); return a ? a.href : false;",
+        json!([]),
+    )
+    .await;
+    let res = app.client.get(href.as_str().expect("a link")).send().await.expect("download");
+    assert_eq!(res.status(), reqwest::StatusCode::OK);
+    assert!(res.bytes().await.expect("bytes").starts_with(b"%PDF-1.4"), "the staff's file, as uploaded");
+
     visitor.close().await;
     admin.close().await;
     assert!(found.is_empty(), "axe-core: serious or critical violations:\n{}", found.join("\n"));
