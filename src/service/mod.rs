@@ -6,12 +6,15 @@
 pub mod access;
 pub mod accounts;
 pub mod admin;
+pub mod assistant;
 pub mod attachments;
 pub mod audit;
+pub mod commands;
 pub mod contacts;
 pub mod export;
 pub mod images;
 pub mod incoming_hooks;
+pub mod knowledge;
 pub mod mail;
 pub mod mail_templates;
 pub mod messages;

@@ -4,6 +4,7 @@
 mod account_data;
 mod admin;
 mod api_tokens;
+mod assistant;
 mod attachments;
 mod auth;
 mod authorization;
@@ -34,6 +35,7 @@ mod redis_cluster;
 mod retention;
 mod rooms;
 mod search;
+mod slash_commands;
 mod social;
 mod support;
 mod tls;

@@ -286,3 +286,15 @@ pub async fn find_by_email(conn: &mut AsyncPgConnection, email: &str) -> QueryRe
         .await
         .optional()
 }
+
+/// Admins and moderators who are not banned, at most 1,000: whose presence says whether anyone
+/// staffs the support chats.
+pub async fn staff_ids(conn: &mut AsyncPgConnection) -> QueryResult<Vec<UserId>> {
+    users::table
+        .filter(users::role.eq_any(["admin", "moderator"]))
+        .filter(users::banned_at.is_null())
+        .select(users::id)
+        .limit(1000)
+        .load(conn)
+        .await
+}

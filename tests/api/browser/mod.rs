@@ -8,6 +8,7 @@
 mod a11y;
 mod accounts;
 mod admin;
+mod assistant;
 pub mod axe;
 mod chat;
 mod files;
