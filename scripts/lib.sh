@@ -108,6 +108,28 @@ redis_stop() {
     kill "$(cat "$dir/redis.pid")" 2>/dev/null || true
 }
 
+# s3_start DIR VENV PORT: moto's S3 server from the virtualenv VENV (see ensure_venv) on
+# 127.0.0.1:PORT, pid and log in DIR; returns once it answers.
+s3_start() {
+    local dir=$1 venv=$2 port=$3
+    mkdir -p "$dir"
+    "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$dir/moto.log" 2>&1 &
+    echo $! >"$dir/moto.pid"
+    local i
+    for i in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+        kill -0 "$(cat "$dir/moto.pid")" 2>/dev/null || break
+        sleep 0.1
+    done
+    die "moto_server on port $port does not answer (log: $dir/moto.log)"
+}
+
+s3_stop() {
+    local dir=$1
+    [ -f "$dir/moto.pid" ] || return 0
+    kill "$(cat "$dir/moto.pid")" 2>/dev/null || true
+}
+
 pg_stop() {
     local dir=$1
     [ -f "$dir/data/postmaster.pid" ] || return 0

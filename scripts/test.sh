@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh Debian/Ubuntu machine with Rust installed: installs
 # PostgreSQL, redis-server and nginx if missing, starts a throw-away PostgreSQL cluster (fsync off)
-# and a throw-away Redis on free ports, runs every test against them (each test gets its own
-# database cloned from a migrated template and its own Redis key prefix; the cluster tests start
-# their own nginx, and a redis-server of their own where they kill it), and removes both
-# afterwards. Formatting and clippy's lints are checked first. Arguments go to the test runner,
+# a throw-away Redis and a throw-away S3 server (moto) on free ports, runs every test against them
+# (each test gets its own database cloned from a migrated template, its own Redis key prefix and,
+# where it uses S3, its own bucket; the cluster tests start their own nginx, and a redis-server of
+# their own where they kill it), and removes them afterwards. Formatting and clippy's lints are checked first. Arguments go to the test runner,
 # e.g. `scripts/test.sh auth::`.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -46,7 +46,7 @@ else
 fi
 pg_dir="$(mktemp -d "${TMPDIR:-/tmp}/plauder-test-pg.XXXXXX")"
 chmod 755 "$pg_dir"
-cleanup() { redis_stop "$pg_dir/redis"; pg_stop "$pg_dir"; rm -rf "$pg_dir"; }
+cleanup() { s3_stop "$pg_dir/s3"; redis_stop "$pg_dir/redis"; pg_stop "$pg_dir"; rm -rf "$pg_dir"; }
 trap cleanup EXIT
 redis_port="$(free_port 26379)"
 log "starting a throw-away Redis on 127.0.0.1:$redis_port"
@@ -114,6 +114,17 @@ if smtp_venv="$(ensure_venv smtp 'aiosmtpd==1.4.6')"; then
     export PLAUDER_TEST_SMTP_PYTHON="$smtp_venv/bin/python"
 else
     die "aiosmtpd could not be installed (python3-venv and PyPI are needed for the mail tests)"
+fi
+
+# The S3 attachment store's tests run against moto in server mode (from PyPI, in a cached
+# virtualenv): a real S3 endpoint on a free port, its buckets in memory. Each test makes its own.
+if s3_venv="$(ensure_venv s3 'moto[server,s3]==5.2.5')"; then
+    s3_port="$(free_port 29000)"
+    log "starting a throw-away S3 server (moto) on 127.0.0.1:$s3_port"
+    s3_start "$pg_dir/s3" "$s3_venv" "$s3_port"
+    export PLAUDER_TEST_S3_URL="http://127.0.0.1:${s3_port}"
+else
+    die "moto could not be installed (python3-venv and PyPI are needed for the S3 attachment tests)"
 fi
 
 export PLAUDER_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:${pg_port}"

@@ -153,6 +153,8 @@ pub struct MfaSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AttachmentSettings {
+    /// Where the files are kept: `local` (under `directory`) or `s3` (a bucket, see `s3`).
+    pub store: BlobStoreKind,
     /// Where the local store keeps blobs (`blobs/`) and uploads in progress (`tmp/`). Uploads
     /// are written here first whatever the store, so it must have room for a few at once.
     pub directory: String,
@@ -172,6 +174,12 @@ pub struct AttachmentSettings {
     pub max_per_message: usize,
     /// Longer side of image thumbnails, in pixels.
     pub thumbnail_max_px: u32,
+    /// Largest avatar upload (`PUT /users/me/avatar`), read into memory to be decoded; larger
+    /// is 413.
+    pub avatar_max_bytes: u64,
+    /// Side of the square picture made of an avatar upload, in pixels (smaller uploads keep
+    /// their size).
+    pub avatar_px: u32,
     /// A command run on every upload before it can be used, with the file's path as its last
     /// argument: exit 0 accepts, 1 rejects (the file is deleted), anything else or a timeout
     /// refuses the upload as `unavailable`. Empty: no scan.
@@ -182,6 +190,45 @@ pub struct AttachmentSettings {
     pub unsent_retention_secs: u64,
     /// Signed download links are valid for at least this long, at most twice it.
     pub url_ttl_secs: u64,
+    /// The bucket, when `store = "s3"`.
+    pub s3: S3Settings,
+}
+
+/// Which [`crate::storage::BlobStore`] keeps attachment files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobStoreKind {
+    /// A directory on this machine (`attachments.directory`).
+    Local,
+    /// An S3 bucket (`attachments.s3`), which several instances can share.
+    S3,
+}
+
+/// The bucket of `attachments.store = "s3"` (Amazon S3 or an S3-compatible server).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Settings {
+    /// The bucket's name; it must exist (plauder does not create it).
+    pub bucket: String,
+    /// The bucket's region (S3-compatible servers mostly accept any, `us-east-1` by convention).
+    pub region: String,
+    /// The server's base URL (`https://minio.internal:9000`); empty: Amazon S3 in `region`.
+    pub endpoint: String,
+    /// Addresses the bucket as `<bucket>.<endpoint host>` rather than `<endpoint>/<bucket>`,
+    /// for servers that only take that form.
+    pub virtual_hosted_style: bool,
+    /// The access key's id and secret; both are required.
+    pub access_key_id: String,
+    pub secret_access_key: SecretString,
+    /// Allows an `http://` endpoint (a server on a private network only: the keys sign each
+    /// request, but the files travel in the clear).
+    pub allow_http: bool,
+    /// Objects are named `<prefix>/<sha256>`: several deployments (or other data) can share a
+    /// bucket under different prefixes. Empty: the bucket's top level.
+    pub prefix: String,
+    /// Milliseconds one request to the bucket may take, retries included; past it the upload or
+    /// download gets 503 `unavailable`.
+    pub timeout_ms: u64,
 }
 
 /// OpenTelemetry trace export (see `telemetry`).
@@ -662,6 +709,8 @@ impl Settings {
             ("attachments.max_image_pixels", self.attachments.max_image_pixels),
             ("attachments.max_per_message", self.attachments.max_per_message as u64),
             ("attachments.thumbnail_max_px", u64::from(self.attachments.thumbnail_max_px)),
+            ("attachments.avatar_max_bytes", self.attachments.avatar_max_bytes),
+            ("attachments.avatar_px", u64::from(self.attachments.avatar_px)),
             ("attachments.scan_timeout_ms", self.attachments.scan_timeout_ms),
             ("attachments.unsent_retention_secs", self.attachments.unsent_retention_secs),
             ("attachments.url_ttl_secs", self.attachments.url_ttl_secs),
@@ -670,8 +719,14 @@ impl Settings {
                 return bad(key, "must be positive");
             }
         }
+        if self.attachments.avatar_px > 1024 {
+            return bad("attachments.avatar_px", "must be at most 1024");
+        }
         if self.attachments.directory.trim().is_empty() {
             return bad("attachments.directory", "must name a directory");
+        }
+        if self.attachments.store == BlobStoreKind::S3 {
+            self.attachments.s3.validate()?;
         }
         self.validate_assistant()?;
         if self.server.max_json_body_bytes < 1024 {
@@ -795,6 +850,51 @@ impl Settings {
             LogFormat::Pretty => false,
             LogFormat::Auto => environment() == "production",
         }
+    }
+}
+
+impl S3Settings {
+    /// What can be checked without asking the server (start-up then lists the bucket once).
+    fn validate(&self) -> Result<(), String> {
+        let bucket = self.bucket.trim();
+        if bucket.is_empty() {
+            return bad("attachments.s3.bucket", "is required with attachments.store = \"s3\"");
+        }
+        if bucket != self.bucket || bucket.contains(['/', ' ']) {
+            return bad("attachments.s3.bucket", "must be a bucket name, without spaces or slashes");
+        }
+        if self.region.trim().is_empty() {
+            return bad("attachments.s3.region", "must be set (us-east-1 where the server does not care)");
+        }
+        let endpoint = self.endpoint.trim();
+        if !endpoint.is_empty() {
+            if !endpoint.starts_with("https://") && !endpoint.starts_with("http://") {
+                return bad("attachments.s3.endpoint", "must be an http:// or https:// URL, or empty for Amazon S3");
+            }
+            if endpoint.starts_with("http://") && !self.allow_http {
+                return bad(
+                    "attachments.s3.endpoint",
+                    "is http://: set attachments.s3.allow_http = true to send the files unencrypted",
+                );
+            }
+        }
+        if self.access_key_id.trim().is_empty() || self.secret_access_key.expose_secret().is_empty() {
+            return bad("attachments.s3.access_key_id", "and attachments.s3.secret_access_key are both required");
+        }
+        let prefix = self.prefix.trim_matches('/');
+        let part_ok = |p: &str| {
+            !p.is_empty()
+                && p != "."
+                && p != ".."
+                && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        };
+        if !prefix.is_empty() && !prefix.split('/').all(part_ok) {
+            return bad("attachments.s3.prefix", "must be path segments of letters, digits, '-', '_' and '.'");
+        }
+        if self.timeout_ms == 0 {
+            return bad("attachments.s3.timeout_ms", "must be positive");
+        }
+        Ok(())
     }
 }
 

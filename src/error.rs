@@ -41,6 +41,10 @@ pub enum ApiError {
     /// A dependency (PostgreSQL, Redis) is down or saturated; the cause is logged.
     #[error("service unavailable")]
     Unavailable(#[source] anyhow::Error),
+    /// The attachment store (an S3 bucket) failed or could not be reached: `unavailable`, with a
+    /// message that says only files are affected; the cause is logged.
+    #[error("attachment store unavailable")]
+    StoreUnavailable(#[source] anyhow::Error),
     /// Unavailable because this instance is at a bound it sets itself (password hashing slots):
     /// nothing is broken, and the client is told when to try again (Retry-After).
     #[error("The server is busy; retry in {retry_after_ms} ms.")]
@@ -111,9 +115,11 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
-            ApiError::Unavailable(_) | ApiError::Busy { .. } | ApiError::TimedOut(_) | ApiError::SearchTimedOut(_) => {
-                "unavailable"
-            }
+            ApiError::Unavailable(_)
+            | ApiError::StoreUnavailable(_)
+            | ApiError::Busy { .. }
+            | ApiError::TimedOut(_)
+            | ApiError::SearchTimedOut(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -128,6 +134,10 @@ impl ApiError {
                 (self.to_string(), Some(serde_json::json!({ "retry_after_ms": retry_after_ms })))
             }
             ApiError::Unavailable(_) => ("The service is temporarily unavailable; try again shortly.".to_owned(), None),
+            ApiError::StoreUnavailable(_) => (
+                "Files cannot be stored or read right now; try again shortly. Messages are not affected.".to_owned(),
+                None,
+            ),
             ApiError::TimedOut(_) => (
                 "The database took too long to answer this request and it was cancelled; \
                  try again shortly, or narrow the request."
@@ -160,9 +170,11 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
-            ApiError::Unavailable(_) | ApiError::Busy { .. } | ApiError::TimedOut(_) | ApiError::SearchTimedOut(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Unavailable(_)
+            | ApiError::StoreUnavailable(_)
+            | ApiError::Busy { .. }
+            | ApiError::TimedOut(_)
+            | ApiError::SearchTimedOut(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -293,6 +293,7 @@ fn cli_error(e: ApiError) -> anyhow::Error {
     match e {
         ApiError::Internal(cause) => cause,
         ApiError::Unavailable(cause) => cause.context("the database is unavailable"),
+        ApiError::StoreUnavailable(cause) => cause.context("the attachment store is unavailable"),
         other => anyhow::anyhow!("{}", other.body().error.message),
     }
 }

@@ -271,6 +271,8 @@ diesel::table! {
         presence_status -> Text,
         presence_visibility -> Text,
         is_bot -> Bool,
+        avatar_sha256 -> Nullable<Text>,
+        avatar_content_type -> Nullable<Text>,
     }
 }
 

@@ -58,6 +58,9 @@ impl Application {
             None => None,
         };
         let state = web::Data::new(AppState::new(settings, instance_id)?);
+        // A wrong bucket, endpoint or key stops the start here, with the reason, rather than
+        // failing every upload.
+        state.attachments.check_store().await?;
         let server = run(listener, state.clone(), admin_listener.is_none())?;
         let admin = match admin_listener {
             Some(listener) => {

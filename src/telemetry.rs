@@ -115,6 +115,7 @@ impl RootSpanBuilder for PlauderRootSpan {
                     Some(
                         ApiError::Internal(c)
                         | ApiError::Unavailable(c)
+                        | ApiError::StoreUnavailable(c)
                         | ApiError::TimedOut(c)
                         | ApiError::SearchTimedOut(c),
                     ) => format!("{c:#}"),

@@ -26,6 +26,8 @@ pub struct UserView {
     pub id: UserId,
     pub username: String,
     pub display_name: String,
+    /// The uploaded avatar (`/api/v1/avatars/{key}`, public, cacheable for good), or an external
+    /// http(s) URL the user set; `null` for none.
     pub avatar_url: Option<String>,
     pub bio: Option<String>,
     pub role: Role,
@@ -53,7 +55,7 @@ impl UserView {
             id: u.id,
             username: u.username.clone(),
             display_name: u.display_name.clone(),
-            avatar_url: u.avatar_url.clone(),
+            avatar_url: avatar_url(u),
             bio: u.bio.clone(),
             role: u.role,
             is_bot: u.is_bot,
@@ -72,6 +74,16 @@ impl UserView {
             presence_visibility: Some(u.presence_visibility),
             ..Self::public(u)
         }
+    }
+}
+
+/// Where the user's avatar is: the uploaded picture's public address, named by its key, so it
+/// changes when the picture does and may be cached for good; else the external URL set with
+/// `PATCH /users/me`; else none (clients show initials).
+pub fn avatar_url(u: &User) -> Option<String> {
+    match &u.avatar_sha256 {
+        Some(key) => Some(format!("/api/v1/avatars/{key}")),
+        None => u.avatar_url.clone(),
     }
 }
 

@@ -70,6 +70,8 @@ pub fn configure(cfg: &mut ServiceConfig, metrics_here: bool) {
             .service(resource(security::get_preferences).and(security::update_preferences))
             .service(resource(users::get_me).and(users::update_me).and(users::delete_me))
             .service(resource(users::export_me))
+            .service(resource(users::set_avatar).and(users::remove_avatar))
+            .service(resource(users::get_avatar))
             .service(resource(users::change_password))
             .service(resource(tokens::list_tokens).and(tokens::create_token))
             .service(resource(tokens::revoke_token))

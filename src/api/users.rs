@@ -1,6 +1,7 @@
 //! Profile routes under `/api/v1/users`.
 
-use actix_web::{HttpResponse, delete, get, patch, post, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -12,7 +13,7 @@ use crate::db::models::PresenceVisibility;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::ids::UserId;
 use crate::service::export::{self, Cursor, ExportHead};
-use crate::service::{accounts, users};
+use crate::service::{accounts, avatars, users};
 use crate::state::AppState;
 use crate::views::UserView;
 
@@ -85,6 +86,67 @@ pub async fn update_me(
     Ok(web::Json(users::update_profile(&state, caller.id, update).await?))
 }
 
+/// `PUT /api/v1/users/me/avatar`
+///
+/// The body is the image itself (PNG, JPEG, GIF or WebP, decided from its content); it becomes
+/// a square picture of `attachments.avatar_px` pixels, re-encoded (no EXIF survives), and the
+/// caller's `avatar_url`.
+#[utoipa::path(tag = "users", security(("bearer" = [])),
+    request_body(content = Vec<u8>, content_type = "image/*"),
+    responses((status = 200, body = UserView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+              (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+#[put("/users/me/avatar")]
+pub async fn set_avatar(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    req: HttpRequest,
+    body: web::Payload,
+) -> ApiResult<web::Json<UserView>> {
+    let declared_len =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    Ok(web::Json(avatars::set(&state, &caller, declared_len, body).await?))
+}
+
+/// `DELETE /api/v1/users/me/avatar`
+#[utoipa::path(tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = UserView, description = "No avatar any more (`avatar_url` null)"),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[delete("/users/me/avatar")]
+pub async fn remove_avatar(state: web::Data<AppState>, caller: AuthUser) -> ApiResult<web::Json<UserView>> {
+    Ok(web::Json(avatars::remove(&state, &caller).await?))
+}
+
+/// `GET /api/v1/avatars/{key}`
+///
+/// An uploaded avatar, as a user object's `avatar_url` names it: no credential (the key is the
+/// picture's hash, known only from the user object), cacheable for good (a new picture has a
+/// new key); 404 once nobody has it.
+#[utoipa::path(tag = "users", security(()),
+    params(("key" = String, Path, description = "The picture's SHA-256, as `avatar_url` carries it")),
+    responses((status = 200, description = "The picture (image/jpeg or image/png)"),
+              (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+#[get("/avatars/{key}")]
+pub async fn get_avatar(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    key: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let etag = format!("\"{key}\"");
+    let fresh = req.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str());
+    let picture = avatars::get(&state, &key, !fresh).await?;
+    let mut res = if fresh { HttpResponse::NotModified() } else { HttpResponse::Ok() };
+    res.insert_header((header::CONTENT_TYPE, picture.content_type.as_str()))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        // The bytes under a key never change.
+        .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
+        .insert_header((header::ETAG, etag));
+    Ok(match picture.body {
+        Some(body) => res.streaming(body),
+        None => res.finish(),
+    })
+}
+
 /// `POST /api/v1/users/me/password`
 #[utoipa::path(tag = "users", security(("bearer" = [])),
     request_body = ChangePasswordRequest,
@@ -126,10 +188,10 @@ pub async fn search_users(
 #[get("/users/{id}")]
 pub async fn get_user(
     state: web::Data<AppState>,
-    _caller: AuthUser,
+    caller: AnyUser,
     id: web::Path<UserId>,
 ) -> ApiResult<web::Json<UserView>> {
-    Ok(web::Json(users::get(&state, id.into_inner()).await?))
+    Ok(web::Json(users::get(&state, &caller, id.into_inner()).await?))
 }
 
 /// `DELETE /api/v1/users/me`

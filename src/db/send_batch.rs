@@ -38,6 +38,7 @@ use crate::db::models::Message;
 use crate::db::queries::messages::{self as q, NewMessage};
 use crate::error::ApiError;
 use crate::ids::{MessageId, RoomId, UserId};
+use crate::views::MessageView;
 use crate::webhooks::Wanted;
 
 /// A send as the writer needs it: owned, since it crosses to the writer task.
@@ -278,7 +279,9 @@ async fn insert(
         use diesel_async::AsyncConnection;
         conn.transaction::<_, Error, _>(async |conn| {
             let inserted = q::insert_batch(conn, rows).await?;
-            crate::webhooks::enqueue_created(conn, hooks, &inserted).await?;
+            // The batch takes only sends without files (those go the transactional path).
+            let views: Vec<MessageView> = inserted.iter().map(|m| MessageView::new(m.clone(), &[])).collect();
+            crate::webhooks::enqueue_created(conn, hooks, &views).await?;
             Ok(inserted)
         })
         .await

@@ -20,7 +20,7 @@ use tokio::io::AsyncWriteExt;
 use crate::auth::Caller;
 use crate::auth::ratelimit::KeyedLimiter;
 use crate::auth::signed_url::{Refused, UrlSigner, Variant};
-use crate::config::AttachmentSettings;
+use crate::config::{AttachmentSettings, BlobStoreKind};
 use crate::db::models::{Attachment, NewAttachment};
 use crate::db::queries::attachments as q;
 use crate::error::{ApiError, ApiResult};
@@ -40,24 +40,32 @@ pub struct Attachments {
     pub store: Arc<dyn BlobStore>,
     pub signer: UrlSigner,
     pub limiter: KeyedLimiter<UserId>,
-    tmp: PathBuf,
-    settings: AttachmentSettings,
+    /// Uploads in progress (avatars' pictures too, before they are stored).
+    pub(crate) tmp: PathBuf,
+    pub(crate) settings: AttachmentSettings,
 }
 
 impl Attachments {
-    /// The local store under `attachments.directory`, and its `tmp/` for uploads.
+    /// The store `attachments.store` names (the local one under `attachments.directory`, or the
+    /// S3 bucket), and `tmp/` under `attachments.directory` for uploads in progress. Nothing is
+    /// asked of a remote store yet: [`Attachments::check_store`] does that.
     ///
     /// # Errors
-    /// The directories cannot be created; a bad limiter setting.
+    /// The directories cannot be created; a bad limiter or S3 setting.
     pub fn new(settings: &AttachmentSettings, jwt_secret: &[u8]) -> anyhow::Result<Self> {
         let dir = Path::new(&settings.directory);
         let tmp = dir.join("tmp");
         std::fs::create_dir_all(&tmp)
             .map_err(|e| anyhow::anyhow!("attachments.directory {}: {e}", settings.directory))?;
-        let store = crate::storage::local::LocalStore::open(dir)
-            .map_err(|e| anyhow::anyhow!("attachments.directory {}: {e}", settings.directory))?;
+        let store: Arc<dyn BlobStore> = match settings.store {
+            BlobStoreKind::Local => Arc::new(
+                crate::storage::local::LocalStore::open(dir)
+                    .map_err(|e| anyhow::anyhow!("attachments.directory {}: {e}", settings.directory))?,
+            ),
+            BlobStoreKind::S3 => Arc::new(crate::storage::s3::S3Store::open(&settings.s3)?),
+        };
         Ok(Self {
-            store: Arc::new(store),
+            store,
             signer: UrlSigner::new(jwt_secret, settings.url_ttl_secs),
             limiter: KeyedLimiter::new(
                 settings.upload_burst,
@@ -67,6 +75,38 @@ impl Attachments {
             settings: settings.clone(),
         })
     }
+}
+
+impl Attachments {
+    /// Asks the store whether it can be used (for S3: lists the bucket once), at start-up. A
+    /// store that gives no definite answer (nothing listening yet, a timeout, a server error) is
+    /// logged as a warning and the start goes on: files answer `unavailable` until it is back,
+    /// and an object store started beside plauder (a container that comes up later) does not
+    /// stop it.
+    ///
+    /// # Errors
+    /// The store refuses us, with the reason (no such bucket, a key it does not accept, access
+    /// denied, a local directory that cannot be used).
+    pub async fn check_store(&self) -> anyhow::Result<()> {
+        let store = match self.settings.store {
+            BlobStoreKind::Local => "the local attachment store",
+            BlobStoreKind::S3 => "the S3 attachment store (attachments.s3)",
+        };
+        match self.store.check().await {
+            Ok(()) => Ok(()),
+            Err(e) if crate::storage::is_unreachable(&e) => {
+                tracing::warn!(error = %e, "{store} does not answer; starting anyway, files are unavailable until it does");
+                Ok(())
+            }
+            Err(e) => Err(anyhow::anyhow!("{store} cannot be used: {e}")),
+        }
+    }
+}
+
+/// A store's failure as the API answers it: a remote store's is `unavailable` (try again; the
+/// upload was not kept, a download can be retried), a local disk's `internal`.
+pub(crate) fn store_error(e: std::io::Error) -> ApiError {
+    if crate::storage::is_unreachable(&e) { ApiError::StoreUnavailable(e.into()) } else { ApiError::internal(e) }
 }
 
 /// What the client said about an upload; none of it is trusted for anything but display and a
@@ -80,7 +120,7 @@ pub struct UploadMeta {
 }
 
 /// A temporary upload file, deleted when dropped unless it was moved into the store first.
-struct TempFile(PathBuf);
+pub(crate) struct TempFile(pub(crate) PathBuf);
 
 impl Drop for TempFile {
     fn drop(&mut self) {
@@ -163,7 +203,8 @@ fn over_quota(quota: u64) -> ApiError {
 /// `rate_limited` past the upload rate or the quota; `payload_too_large` past `max_bytes` or
 /// `max_image_pixels`; `unsupported_media_type` for a type not allowed or one that disagrees with
 /// the declared type or the name; `validation_failed` (`file`) for an empty file, an image whose
-/// header cannot be read, or a file the scanner rejects; `unavailable` when the scanner fails.
+/// header cannot be read, or a file the scanner rejects; `unavailable` when the scanner or a
+/// remote store (S3) fails.
 pub async fn upload<S, E>(
     state: &crate::state::AppState,
     caller: &Caller,
@@ -257,9 +298,10 @@ where
             // swept between the row's insert and its commit.
             q::lock_blobs_shared(conn).await?;
             let row = q::insert(conn, &new).await?;
-            store.put_file(&row.sha256, &path).await.map_err(ApiError::internal)?;
+            // A store that fails rolls the row back: the upload is refused whole.
+            store.put_file(&row.sha256, &path).await.map_err(store_error)?;
             if let (Some(key), Some(thumb)) = (&row.thumbnail_sha256, &thumb_path) {
-                store.put_file(key, thumb).await.map_err(ApiError::internal)?;
+                store.put_file(key, thumb).await.map_err(store_error)?;
             }
             Ok(row)
         })
@@ -285,7 +327,7 @@ struct ProcessedImage {
 }
 
 /// Writes `data` to `path` and syncs it (before the file is renamed into the store).
-fn write_synced(path: &Path, data: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_synced(path: &Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
     let mut file = std::fs::File::create(path)?;
     file.write_all(data)?;
@@ -440,7 +482,7 @@ pub async fn download(
         let (Some(key), Some(content_type)) = (row.thumbnail_sha256.clone(), row.thumbnail_content_type.clone()) else {
             return Err(not_found());
         };
-        let body = state.attachments.store.get(&key, None).await.map_err(ApiError::internal)?;
+        let body = state.attachments.store.get(&key, None).await.map_err(store_error)?;
         return Ok(Download { attachment: row, content_type, size: None, range: None, body });
     }
     let size = u64::try_from(row.size_bytes).unwrap_or(0);
@@ -459,7 +501,7 @@ pub async fn download(
         if e.kind() == std::io::ErrorKind::NotFound {
             ApiError::internal(anyhow::anyhow!("attachment {id}: blob {} missing from the store", row.sha256))
         } else {
-            ApiError::internal(e)
+            store_error(e)
         }
     })?;
     Ok(Download { content_type: row.content_type.clone(), attachment: row, size: Some(size), range, body })

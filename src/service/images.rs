@@ -9,7 +9,9 @@
 //!   so a photo stored sideways with a rotate flag shows sideways (its thumbnail is rotated);
 //! - a thumbnail no larger than `attachments.thumbnail_max_px` on its longer side, decoded with
 //!   the `image` crate (only the allowed formats compiled in) after the pixel limit was checked
-//!   on the header, so a decompression bomb is refused before any decoding.
+//!   on the header, so a decompression bomb is refused before any decoding;
+//! - an avatar: the centred square of an upload, scaled and re-encoded ([`avatar`]), so that
+//!   nothing of the upload's container is kept.
 
 use std::io::Cursor;
 
@@ -82,4 +84,51 @@ pub fn thumbnail(data: &[u8], content_type: &str, max_side: u32) -> Result<Optio
         "image/jpeg"
     };
     Ok(Some((out.into_inner(), kind)))
+}
+
+/// An avatar made of an uploaded image: the largest centred square, scaled down to `side` pixels
+/// (a smaller square keeps its size), re-encoded, with its media type: PNG where the image has
+/// transparency, JPEG otherwise. Nothing of the upload's container survives (EXIF, GPS, XMP,
+/// comments): only decoded pixels are encoded again. A JPEG's EXIF orientation is applied first,
+/// so a photo taken upright shows upright.
+///
+/// # Errors
+/// A type that is not an image, or an image that cannot be decoded.
+pub fn avatar(data: &[u8], content_type: &str, side: u32) -> Result<(Vec<u8>, &'static str), String> {
+    let format = match content_type {
+        "image/png" => image::ImageFormat::Png,
+        "image/jpeg" => image::ImageFormat::Jpeg,
+        "image/gif" => image::ImageFormat::Gif,
+        "image/webp" => image::ImageFormat::WebP,
+        other => return Err(format!("{other} is not an image")),
+    };
+    let mut decoder =
+        image::ImageReader::with_format(Cursor::new(data), format).into_decoder().map_err(|e| e.to_string())?;
+    let orientation = image::ImageDecoder::orientation(&mut decoder).map_err(|e| e.to_string())?;
+    let mut img = image::DynamicImage::from_decoder(decoder).map_err(|e| e.to_string())?;
+    img.apply_orientation(orientation);
+    let square = img.width().min(img.height());
+    if square == 0 {
+        return Err("the image is empty".to_owned());
+    }
+    let cropped = img.crop_imm((img.width() - square) / 2, (img.height() - square) / 2, square, square);
+    let target = side.min(square);
+    let small = if target == square {
+        cropped
+    } else {
+        cropped.resize_exact(target, target, image::imageops::FilterType::CatmullRom)
+    };
+    let mut out = Cursor::new(Vec::new());
+    let kind = if small.color().has_alpha() {
+        image::DynamicImage::ImageRgba8(small.to_rgba8())
+            .write_to(&mut out, image::ImageFormat::Png)
+            .map_err(|e| e.to_string())?;
+        "image/png"
+    } else {
+        image::DynamicImage::ImageRgb8(small.to_rgb8())
+            .write_to(&mut out, image::ImageFormat::Jpeg)
+            .map_err(|e| e.to_string())?;
+        "image/jpeg"
+    };
+    Ok((out.into_inner(), kind))
 }

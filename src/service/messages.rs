@@ -243,7 +243,10 @@ pub async fn send_in_turn(
                     return Err(InsertError::Attachments);
                 }
                 if wants_hook {
-                    webhooks::enqueue_created(conn, &hooks, std::slice::from_ref(&m)).await?;
+                    // The event's message is the view the API answers, files included.
+                    let mut view = [MessageView::new(m.clone(), &[])];
+                    MessageView::fill_attachments(&mut view, &linked, &signer);
+                    webhooks::enqueue_created(conn, &hooks, &view).await?;
                 }
                 Ok((m, linked))
             })
@@ -302,7 +305,8 @@ pub async fn post_as_bot(
         .transaction::<_, diesel::result::Error, _>(async |conn| {
             let m = q::insert_next(conn, &new).await?;
             if hooks.wants(EventType::MessageCreated) {
-                webhooks::enqueue_created(conn, hooks, std::slice::from_ref(&m)).await?;
+                let view = MessageView::new(m.clone(), &[]);
+                webhooks::enqueue_created(conn, hooks, std::slice::from_ref(&view)).await?;
             }
             Ok(m)
         })
@@ -477,6 +481,7 @@ pub async fn edit(state: &AppState, caller: &Caller, id: MessageId, body: &str) 
     }
     let room_id = m.room_id;
     let hooks = state.webhooks.clone();
+    let signer = &state.attachments.signer;
     let changed = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             let current = lock_and_reload(conn, room_id, id).await?;
@@ -485,7 +490,10 @@ pub async fn edit(state: &AppState, caller: &Caller, id: MessageId, body: &str) 
             }
             let changed = q::change(conn, room_id, id, Change::Edit(body)).await?;
             if hooks.wants(EventType::MessageEdited) {
-                let event = Event::message(EventType::MessageEdited, &MessageView::new(changed.clone(), &[]));
+                // An edit keeps the files: the event carries them as the API's view does.
+                let mut view = [MessageView::new(changed.clone(), &[])];
+                attachments::fill(conn, signer, &mut view).await?;
+                let event = Event::message(EventType::MessageEdited, &view[0]);
                 webhooks::enqueue(conn, &hooks, vec![event]).await?;
             }
             Ok(changed)

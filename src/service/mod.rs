@@ -9,6 +9,7 @@ pub mod admin;
 pub mod assistant;
 pub mod attachments;
 pub mod audit;
+pub mod avatars;
 pub mod commands;
 pub mod contacts;
 pub mod export;

@@ -2,7 +2,8 @@
 
 use diesel_async::AsyncConnection;
 
-use crate::db::models::{PresenceVisibility, UserChanges};
+use crate::auth::Caller;
+use crate::db::models::{PresenceVisibility, Role, UserChanges};
 use crate::db::queries::users;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::UserId;
@@ -10,7 +11,8 @@ use crate::service::validate;
 use crate::state::AppState;
 use crate::views::UserView;
 
-/// A profile update as the client sent it: absent fields stay, `null` clears bio and avatar.
+/// A profile update as the client sent it: absent fields stay, `null` clears bio and avatar
+/// (an uploaded avatar too).
 #[derive(Debug, Default)]
 pub struct ProfileUpdate {
     pub display_name: Option<String>,
@@ -31,11 +33,16 @@ pub async fn update_profile(state: &AppState, user_id: UserId, update: ProfileUp
     if let Some(Some(url)) = &update.avatar_url {
         validate::avatar_url(url)?;
     }
+    // An external avatar (or clearing it) replaces an uploaded one: a user has one avatar. The
+    // uploaded picture's blob is left to the retention sweep.
+    let clear_uploaded = update.avatar_url.as_ref().map(|_| None);
     let changes = UserChanges {
         display_name,
         bio: update.bio,
         avatar_url: update.avatar_url,
         presence_visibility: update.presence_visibility,
+        avatar_sha256: clear_uploaded.clone(),
+        avatar_content_type: clear_uploaded,
     };
     let mut conn = state.db().await?;
     let nothing = changes.display_name.is_none()
@@ -76,12 +83,16 @@ pub async fn search(state: &AppState, q: &str, limit: Option<i64>) -> ApiResult<
     Ok(found.iter().map(UserView::public).collect())
 }
 
-/// `GET /users/{id}`.
+/// `GET /users/{id}`: any user for a signed-in account; for a guest (a support visitor), only
+/// staff (who answer it, so the widget can show their name and avatar) and itself.
 ///
 /// # Errors
-/// `not_found` for an unknown id.
-pub async fn get(state: &AppState, id: UserId) -> ApiResult<UserView> {
+/// `not_found` for an unknown id, and for a guest asking about anyone else.
+pub async fn get(state: &AppState, caller: &Caller, id: UserId) -> ApiResult<UserView> {
     let mut conn = state.db().await?;
     let user = users::find(&mut conn, id).await?.ok_or_else(|| ApiError::NotFound("No such user.".into()))?;
+    if caller.role == Role::Guest && !(user.role.is_staff() || user.id == caller.id) {
+        return Err(ApiError::NotFound("No such user.".into()));
+    }
     Ok(UserView::public(&user))
 }

@@ -1,12 +1,14 @@
 //! Where attachment bytes live: a [`BlobStore`] keyed by the content's SHA-256 (lowercase hex),
 //! so a file is stored once however often it is uploaded or sent, and a key never names anything
-//! a client chose. The local directory store is the default; the retention job's sweep deletes
+//! a client chose. `attachments.store` picks the local directory store ([`local`], the default) or
+//! an S3 bucket ([`s3`], which several instances can share); the retention job's sweep deletes
 //! blobs no `attachments` row names any more (see `service::attachments::sweep`).
 //!
 //! The trait returns boxed futures rather than using `async fn` so that the store can be a trait
 //! object picked by configuration at start-up.
 
 pub mod local;
+pub mod s3;
 
 use std::io;
 use std::ops::RangeInclusive;
@@ -34,6 +36,31 @@ pub trait BlobStore: Send + Sync {
 
     /// Every key in the store.
     fn list(&self) -> BoxFuture<'_, io::Result<Vec<String>>>;
+
+    /// Whether the store can be used, checked once at start-up: a remote store is asked
+    /// something (a wrong bucket or credentials fail here, not at the first upload). An
+    /// [`Unreachable`] error means there was no definite answer (nothing listening yet, a
+    /// timeout, a server error): the caller may start anyway, since requests retry the store;
+    /// any other error is the store's refusal.
+    fn check(&self) -> BoxFuture<'_, io::Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// A remote store refused a request or could not be reached (as opposed to a local disk's
+/// error): the API answers `unavailable`, the client may try again, and the cause is logged.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:#}")]
+pub struct Unreachable(anyhow::Error);
+
+/// `cause` as an `io::Error` carrying [`Unreachable`].
+pub fn unreachable(cause: anyhow::Error) -> io::Error {
+    io::Error::other(Unreachable(cause))
+}
+
+/// Whether `e` is a remote store's failure ([`Unreachable`]).
+pub fn is_unreachable(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<Unreachable>())
 }
 
 /// Whether `key` is a blob key (64 lowercase hex digits): the only names a store ever builds a

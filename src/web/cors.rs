@@ -29,9 +29,10 @@ use actix_web::{Error, web};
 const PREFLIGHT_MAX_AGE_SECS: &str = "600";
 
 /// Whether the widget calls this path: opening a session, keeping its tokens fresh, its one
-/// room (details, history, read marker) and uploading a screenshot. Sending and live events go
-/// over `/ws`, which browsers do not subject to CORS, and files are shown through their signed
-/// links in `<img>` and `<a>`, which need none either.
+/// room (details, history, read marker), the staff who answer (`/users/{id}`, for their name and
+/// picture) and uploading a screenshot. Sending and live events go over `/ws`, which browsers do
+/// not subject to CORS, and files and avatars are shown through their links in `<img>` and `<a>`,
+/// which need none either.
 pub fn is_widget_route(path: &str) -> bool {
     let Some(rest) = path.strip_prefix("/api/v1/") else { return false };
     let parts: Vec<&str> = rest.split('/').collect();
@@ -39,7 +40,7 @@ pub fn is_widget_route(path: &str) -> bool {
         parts.as_slice(),
         ["support", "sessions"]
             | ["auth", "refresh" | "logout"]
-            | ["users", "me"]
+            | ["users", _]
             | ["rooms"]
             | ["rooms", _]
             | ["rooms", _, "messages" | "read"]
@@ -166,6 +167,7 @@ mod tests {
             "/api/v1/auth/refresh",
             "/api/v1/auth/logout",
             "/api/v1/users/me",
+            "/api/v1/users/abc",
             "/api/v1/rooms",
             "/api/v1/rooms/abc",
             "/api/v1/rooms/abc/messages",
@@ -180,6 +182,7 @@ mod tests {
             "/api/v1/auth/logout-all",
             "/api/v1/admin/users",
             "/api/v1/users/me/password",
+            "/api/v1/users/me/avatar",
             "/api/v1/rooms/abc/members",
             "/api/v1/rooms//messages",
             "/api/v1/contact",

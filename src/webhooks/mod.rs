@@ -24,7 +24,6 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::db::PgPool;
-use crate::db::models::Message;
 use crate::db::queries::webhooks as q;
 use crate::ids::RoomId;
 use crate::views::{MessageView, format_time};
@@ -155,19 +154,19 @@ pub async fn enqueue(conn: &mut AsyncPgConnection, wanted: &Wanted, events: Vec<
     q::enqueue(conn, &events).await.map(|_| ())
 }
 
-/// `message.created` events for messages just inserted (the send path's batch).
+/// `message.created` events for messages just inserted, as the API shows them (`views`, with
+/// their files and signed links; a batch of plain sends has none).
 ///
 /// # Errors
 /// As [`enqueue`].
 pub async fn enqueue_created(
     conn: &mut AsyncPgConnection,
     wanted: &Wanted,
-    messages: &[Message],
+    views: &[MessageView],
 ) -> diesel::QueryResult<()> {
     if !wanted.wants(EventType::MessageCreated) {
         return Ok(());
     }
-    let events =
-        messages.iter().map(|m| Event::message(EventType::MessageCreated, &MessageView::new(m.clone(), &[]))).collect();
+    let events = views.iter().map(|v| Event::message(EventType::MessageCreated, v)).collect();
     enqueue(conn, wanted, events).await
 }

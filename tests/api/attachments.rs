@@ -1,19 +1,70 @@
 //! Attachments: the streamed upload and its refusals, sending files with messages over REST and
 //! WebSocket, who may download them (signed links, tokens, Range), the scan hook, and what the
-//! retention job leaves on disk (the test counts the files of this test's own store).
+//! retention job leaves in the store (the tests count the blobs of their own store). The round
+//! trips run on both stores, the local directory and S3 (a bucket per test on the moto server
+//! scripts/test.sh starts); the S3 store's own cases (a bucket shared by two instances, one that
+//! is missing or goes away) follow them.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine as _;
+use plauder::config::{BlobStoreKind, Settings};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_DISPOSITION, CONTENT_RANGE, CONTENT_TYPE, RANGE};
 use serde_json::{Value, json};
+use sha2::Digest as _;
 use uuid::Uuid;
 
+use crate::helpers::s3::{Bucket, PREFIX};
 use crate::helpers::{
-    JWT_SECRET, TestApp, TestUser, assert_error, open_session, spawn_app, spawn_app_with, user_with_role,
+    JWT_SECRET, TestApp, TestUser, assert_error, open_session, spawn_app, spawn_app_from, spawn_app_with,
+    test_settings, user_with_role,
 };
+
+/// Where a test's app keeps its files.
+#[derive(Clone, Copy, Debug)]
+pub enum Store {
+    Local,
+    S3,
+}
+
+/// An app whose attachment store is `store` (S3: a bucket of its own).
+pub async fn spawn_on(store: Store) -> TestApp {
+    let mut settings = test_settings().await;
+    if let Store::S3 = store {
+        Bucket::create().await.configure(&mut settings);
+    }
+    spawn_app_from(settings).await
+}
+
+/// For each `name`, a module `name` with the tests `local` and `s3`, which run the function
+/// `name(store)` on that store.
+macro_rules! on_each_store {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[actix_web::test]
+            async fn local() {
+                super::$name(super::Store::Local).await;
+            }
+
+            #[actix_web::test]
+            async fn s3() {
+                super::$name(super::Store::S3).await;
+            }
+        }
+    )*};
+}
+pub(crate) use on_each_store;
+
+on_each_store!(
+    an_uploaded_png_is_typed_from_its_content_and_stored_once_by_its_hash,
+    an_image_and_a_pdf_sent_with_a_message_reach_the_other_member_and_download_by_link,
+    ranges_are_served_and_out_of_bounds_ones_get_416,
+    a_file_larger_than_one_part_is_stored_whole_and_served_in_ranges,
+    retention_removes_the_files_of_deleted_messages_rooms_and_unsent_uploads,
+    a_photo_is_served_without_its_gps_and_with_a_thumbnail_and_both_go_with_the_message,
+);
 
 /// A valid 1×1 PNG.
 pub fn png() -> Vec<u8> {
@@ -24,7 +75,7 @@ pub fn png() -> Vec<u8> {
 
 /// The same PNG with its header claiming 100,000 × 100,000 pixels: a few dozen bytes that would
 /// decode to 40 GB.
-fn png_bomb() -> Vec<u8> {
+pub fn png_bomb() -> Vec<u8> {
     let mut bytes = png();
     // IHDR's width and height follow the 8-byte signature, the chunk length and "IHDR".
     bytes[16..20].copy_from_slice(&100_000u32.to_be_bytes());
@@ -33,7 +84,7 @@ fn png_bomb() -> Vec<u8> {
 }
 
 /// A small PDF (what `infer` and browsers recognise by its `%PDF-` start), with `text` inside.
-fn pdf(text: &str) -> Vec<u8> {
+pub fn pdf(text: &str) -> Vec<u8> {
     format!("%PDF-1.4\n% {text}\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n").into_bytes()
 }
 
@@ -90,8 +141,17 @@ fn store_dir(app: &TestApp) -> PathBuf {
     PathBuf::from(&app.state.settings.attachments.directory)
 }
 
-fn blobs(app: &TestApp) -> Vec<PathBuf> {
-    files_under(&store_dir(app).join("blobs"))
+/// The keys of the blobs in the app's store: the local store's file names under `blobs/`, or the
+/// objects under the test prefix of its bucket (listed over HTTP, not through plauder's store).
+pub async fn blobs(app: &TestApp) -> Vec<String> {
+    let settings = &app.state.settings.attachments;
+    match settings.store {
+        BlobStoreKind::Local => files_under(&store_dir(app).join("blobs"))
+            .iter()
+            .filter_map(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_owned))
+            .collect(),
+        BlobStoreKind::S3 => Bucket::named(&settings.s3.bucket).blobs().await,
+    }
 }
 
 fn temp_files(app: &TestApp) -> Vec<PathBuf> {
@@ -130,9 +190,8 @@ async fn fetch_link(app: &TestApp, url: &str) -> reqwest::Response {
     app.client.get(format!("{}{url}", app.address)).send().await.expect("download")
 }
 
-#[actix_web::test]
-async fn an_uploaded_png_is_typed_from_its_content_and_stored_once_by_its_hash() {
-    let app = spawn_app().await;
+async fn an_uploaded_png_is_typed_from_its_content_and_stored_once_by_its_hash(store: Store) {
+    let app = spawn_on(store).await;
     let ada = app.register("ada").await;
 
     let first = upload(&app, &ada, "dot.png", png()).await;
@@ -145,16 +204,15 @@ async fn an_uploaded_png_is_typed_from_its_content_and_stored_once_by_its_hash()
     // No larger than a thumbnail: the image's own link serves as one.
     assert_eq!(first["thumbnail_url"], first["url"]);
     assert_ne!(first["id"], second["id"], "two uploads, two attachments");
-    let stored = blobs(&app);
+    let stored = blobs(&app).await;
     assert_eq!(stored.len(), 1, "one blob for one content: {stored:?}");
-    let name = stored[0].file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+    let name = &stored[0];
     assert_eq!(name.len(), 64, "named by its SHA-256: {name}");
     assert!(temp_files(&app).is_empty(), "no temporary file left");
 }
 
-#[actix_web::test]
-async fn an_image_and_a_pdf_sent_with_a_message_reach_the_other_member_and_download_by_link() {
-    let app = spawn_app().await;
+async fn an_image_and_a_pdf_sent_with_a_message_reach_the_other_member_and_download_by_link(store: Store) {
+    let app = spawn_on(store).await;
     let (ada, bob) = (app.register("ada").await, app.register("bob").await);
     let room = app.group(&ada, "files", &[&bob]).await;
     let image = upload(&app, &ada, "dot.png", png()).await;
@@ -287,7 +345,7 @@ async fn wrong_types_lying_names_and_lying_headers_get_415() {
     let res = upload_raw(&app, &ada, "doc.PDF", Some("Application/PDF; charset=binary"), pdf("x")).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     assert_eq!(app.count("SELECT count(*) AS n FROM attachments").await, 1);
-    assert_eq!(blobs(&app).len(), 1);
+    assert_eq!(blobs(&app).await.len(), 1);
     assert!(temp_files(&app).is_empty(), "refused uploads leave no file: {:?}", temp_files(&app));
 }
 
@@ -333,7 +391,7 @@ async fn oversize_uploads_bombs_empty_files_and_quota_are_refused_in_the_error_m
     assert!(res.headers().get("retry-after").is_some());
     assert_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
 
-    assert_eq!(blobs(&app).len(), 1, "only the accepted upload is stored");
+    assert_eq!(blobs(&app).await.len(), 1, "only the accepted upload is stored");
     assert!(temp_files(&app).is_empty(), "{:?}", temp_files(&app));
 }
 
@@ -350,12 +408,13 @@ async fn a_path_like_name_is_kept_for_display_only() {
     assert_eq!(b["name"], "win.pdf");
     assert_eq!(c["name"], "file");
     let dir = store_dir(&app);
-    for path in blobs(&app) {
-        let key = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
-        assert!(key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()), "{path:?}");
-        assert!(path.starts_with(dir.join("blobs")), "{path:?}");
+    for key in blobs(&app).await {
+        assert!(key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()), "{key}");
     }
-    assert_eq!(blobs(&app).len(), 3);
+    for path in files_under(&dir) {
+        assert!(path.starts_with(dir.join("blobs")), "nothing stored outside blobs/: {path:?}");
+    }
+    assert_eq!(blobs(&app).await.len(), 3);
 }
 
 #[actix_web::test]
@@ -392,9 +451,8 @@ async fn only_readers_of_the_room_download_and_links_cannot_be_forged_or_outlive
     assert_error(fetch_link(&app, &old).await, StatusCode::FORBIDDEN, "forbidden").await;
 }
 
-#[actix_web::test]
-async fn ranges_are_served_and_out_of_bounds_ones_get_416() {
-    let app = spawn_app().await;
+async fn ranges_are_served_and_out_of_bounds_ones_get_416(store: Store) {
+    let app = spawn_on(store).await;
     let ada = app.register("ada").await;
     let bytes = pdf("range test with some length to it");
     let doc = upload(&app, &ada, "r.pdf", bytes.clone()).await;
@@ -430,6 +488,37 @@ async fn ranges_are_served_and_out_of_bounds_ones_get_416() {
     }
 }
 
+/// Past 8 MiB the S3 store uploads in parts: the pieces come back in order, a range across a
+/// part boundary too, and the sweep deletes the whole object.
+async fn a_file_larger_than_one_part_is_stored_whole_and_served_in_ranges(store: Store) {
+    let app = spawn_on(store).await;
+    let ada = app.register("ada").await;
+    let mut bytes = pdf("large");
+    // A pattern that repeats every 251 bytes: a part stored twice or out of order shows.
+    bytes.extend((0..9 * 1024 * 1024 - bytes.len()).map(|i| (i % 251) as u8));
+
+    let doc = upload(&app, &ada, "large.pdf", bytes.clone()).await;
+
+    assert_eq!(blobs(&app).await, vec![format!("{:x}", sha2::Sha256::digest(&bytes))]);
+    let url = format!("{}{}", app.address, doc["url"].as_str().expect("url"));
+    let whole = app.client.get(&url).send().await.expect("download");
+    assert_eq!(whole.status(), StatusCode::OK);
+    assert!(whole.bytes().await.expect("bytes").to_vec() == bytes, "the whole file comes back as sent");
+    let boundary = 8 * 1024 * 1024;
+    let (from, to) = (boundary - 100, boundary + 99);
+    let res = app.client.get(&url).header(RANGE, format!("bytes={from}-{to}")).send().await.expect("range");
+    assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(res.bytes().await.expect("bytes").to_vec(), bytes[from..=to].to_vec());
+
+    app.sql(&format!(
+        "UPDATE attachments SET created_at = now() - interval '2 days' WHERE id = '{}'",
+        doc["id"].as_str().unwrap_or_default()
+    ))
+    .await;
+    plauder::service::retention::run_once(&app.state).await.expect("retention pass");
+    assert!(blobs(&app).await.is_empty(), "{:?}", blobs(&app).await);
+}
+
 #[actix_web::test]
 async fn the_scan_command_rejects_a_file_which_is_then_gone() {
     let script = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("scan-{}.sh", Uuid::new_v4().simple()));
@@ -447,11 +536,11 @@ async fn the_scan_command_rejects_a_file_which_is_then_gone() {
     .await;
     assert!(body["error"]["details"]["fields"]["file"].as_str().unwrap_or_default().contains("scan"), "{body}");
     assert_eq!(app.count("SELECT count(*) AS n FROM attachments").await, 0);
-    assert!(blobs(&app).is_empty() && temp_files(&app).is_empty(), "the rejected file is deleted");
+    assert!(blobs(&app).await.is_empty() && temp_files(&app).is_empty(), "the rejected file is deleted");
 
     let res = upload_raw(&app, &ada, "clean.pdf", None, pdf("clean")).await;
     assert_eq!(res.status(), StatusCode::CREATED, "a clean file passes");
-    assert_eq!(blobs(&app).len(), 1);
+    assert_eq!(blobs(&app).await.len(), 1);
 }
 
 #[actix_web::test]
@@ -461,12 +550,11 @@ async fn a_failing_scanner_refuses_the_upload_as_unavailable() {
 
     assert_error(upload_raw(&app, &ada, "a.pdf", None, pdf("a")).await, StatusCode::SERVICE_UNAVAILABLE, "unavailable")
         .await;
-    assert!(blobs(&app).is_empty() && temp_files(&app).is_empty());
+    assert!(blobs(&app).await.is_empty() && temp_files(&app).is_empty());
 }
 
-#[actix_web::test]
-async fn retention_removes_the_files_of_deleted_messages_rooms_and_unsent_uploads() {
-    let app = spawn_app().await;
+async fn retention_removes_the_files_of_deleted_messages_rooms_and_unsent_uploads(store: Store) {
+    let app = spawn_on(store).await;
     let (ada, bob) = (app.register("ada").await, app.register("bob").await);
     let kept_room = app.group(&ada, "kept", &[&bob]).await;
     let doomed_room = app.group(&ada, "doomed", &[&bob]).await;
@@ -493,13 +581,13 @@ async fn retention_removes_the_files_of_deleted_messages_rooms_and_unsent_upload
         unsent_old["id"].as_str().unwrap_or_default()
     ))
     .await;
-    assert_eq!(blobs(&app).len(), 5, "nothing removed before the pass");
+    assert_eq!(blobs(&app).await.len(), 5, "nothing removed before the pass");
 
     let outcome = plauder::service::retention::run_once(&app.state).await.expect("retention pass");
 
     let plauder::service::retention::Outcome::Completed(report) = outcome else { panic!("skipped") };
     assert_eq!((report.unsent_attachments, report.attachment_blobs), (1, 3), "{report:?}");
-    assert_eq!(blobs(&app).len(), 2, "the kept file and the recent unsent one: {:?}", blobs(&app));
+    assert_eq!(blobs(&app).await.len(), 2, "the kept file and the recent unsent one: {:?}", blobs(&app).await);
     let history = app.history(&bob, kept_room, "").await;
     let url = history["messages"][1]["attachments"][0]["url"].as_str().map(str::to_owned);
     let url =
@@ -530,7 +618,7 @@ async fn a_visitors_screenshot_reaches_staff_and_no_other_visitor() {
 }
 
 /// A `width`×`height` JPEG photo carrying an EXIF segment with a GPS position in it.
-fn jpeg_with_gps(width: u32, height: u32) -> Vec<u8> {
+pub fn jpeg_with_gps(width: u32, height: u32) -> Vec<u8> {
     let img = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 128]));
     let mut out = std::io::Cursor::new(Vec::new());
     image::DynamicImage::ImageRgb8(img).write_to(&mut out, image::ImageFormat::Jpeg).expect("encode jpeg");
@@ -543,13 +631,12 @@ fn jpeg_with_gps(width: u32, height: u32) -> Vec<u8> {
     bytes
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-#[actix_web::test]
-async fn a_photo_is_served_without_its_gps_and_with_a_thumbnail_and_both_go_with_the_message() {
-    let app = spawn_app().await;
+async fn a_photo_is_served_without_its_gps_and_with_a_thumbnail_and_both_go_with_the_message(store: Store) {
+    let app = spawn_on(store).await;
     let (ada, bob) = (app.register("ada").await, app.register("bob").await);
     let room = app.group(&ada, "photos", &[&bob]).await;
     let original = jpeg_with_gps(640, 480);
@@ -578,12 +665,12 @@ async fn a_photo_is_served_without_its_gps_and_with_a_thumbnail_and_both_go_with
     // A content link does not open the thumbnail route, nor the other way round.
     let swapped = thumb_url.replace("/thumbnail?", "/content?");
     assert_error(fetch_link(&app, &swapped).await, StatusCode::NOT_FOUND, "not_found").await;
-    assert_eq!(blobs(&app).len(), 2, "the photo and its thumbnail");
+    assert_eq!(blobs(&app).await.len(), 2, "the photo and its thumbnail");
 
     let id = sent["id"].as_str().expect("id");
     assert_eq!(app.delete(&format!("/api/v1/messages/{id}"), Some(&ada.access_token)).await.status(), StatusCode::OK);
     plauder::service::retention::run_once(&app.state).await.expect("retention pass");
-    assert!(blobs(&app).is_empty(), "photo and thumbnail removed: {:?}", blobs(&app));
+    assert!(blobs(&app).await.is_empty(), "photo and thumbnail removed: {:?}", blobs(&app).await);
 }
 
 #[actix_web::test]
@@ -604,6 +691,142 @@ async fn a_small_image_is_its_own_thumbnail_and_a_broken_one_is_refused() {
     )
     .await;
     assert!(body["error"]["details"]["fields"]["file"].is_string(), "{body}");
-    assert_eq!(blobs(&app).len(), 2);
+    assert_eq!(blobs(&app).await.len(), 2);
     assert!(temp_files(&app).is_empty(), "{:?}", temp_files(&app));
+}
+
+/// Two instances on one database and one bucket (each with its own local directory): a file
+/// uploaded to one downloads from the other, ranges included, and one instance's sweep removes it
+/// once its message is deleted on the other. Objects in the bucket that are not `<prefix>/<key>`
+/// are someone else's and stay.
+#[actix_web::test]
+async fn two_instances_sharing_a_bucket_serve_each_others_files_and_one_sweep_cleans_up() {
+    let bucket = Bucket::create().await;
+    let mut settings = test_settings().await;
+    bucket.configure(&mut settings);
+    let mut other = settings.clone();
+    other.attachments.directory = format!("{}-second", settings.attachments.directory);
+    let (one, two) = (spawn_app_from(settings).await, spawn_app_from(other).await);
+    let (ada, bob) = (one.register("ada").await, one.register("bob").await);
+    let room = one.group(&ada, "shared", &[&bob]).await;
+    let bytes = pdf("uploaded to one, read from two");
+    let foreign =
+        ["elsewhere/report.pdf".to_owned(), format!("{PREFIX}/notes.txt"), format!("{PREFIX}/old/{}", "a".repeat(64))];
+    for key in &foreign {
+        bucket.put(key, b"not plauder's").await;
+    }
+
+    let doc = upload(&one, &ada, "shared.pdf", bytes.clone()).await;
+    let sent: Value = send_with(&one, &ada, room, "for you", &[&doc]).await.json().await.expect("json");
+
+    let history = two.history(&bob, room, "").await;
+    let url = history["messages"][0]["attachments"][0]["url"].as_str().expect("url").to_owned();
+    let res = fetch_link(&two, &url).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.bytes().await.expect("bytes").to_vec(), bytes);
+    let res = two.client.get(format!("{}{url}", two.address)).header(RANGE, "bytes=0-7").send().await.expect("range");
+    assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(res.bytes().await.expect("bytes").to_vec(), bytes[..8].to_vec());
+    assert!(files_under(&store_dir(&two)).is_empty(), "the second instance keeps nothing locally");
+
+    let id = sent["id"].as_str().expect("id");
+    assert_eq!(two.delete(&format!("/api/v1/messages/{id}"), Some(&ada.access_token)).await.status(), StatusCode::OK);
+    let outcome = plauder::service::retention::run_once(&one.state).await.expect("retention pass");
+    let plauder::service::retention::Outcome::Completed(report) = outcome else { panic!("skipped") };
+    assert_eq!(report.attachment_blobs, 1, "{report:?}");
+    let mut left = bucket.keys().await;
+    left.sort();
+    let mut expected = foreign.to_vec();
+    expected.sort();
+    assert_eq!(left, expected, "only the other objects are left");
+    assert_error(fetch_link(&two, &url).await, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+/// A bucket that does not exist (a definite answer) stops the start with the reason; an endpoint
+/// where nothing listens (no answer) does not, and files are `unavailable` until it answers;
+/// settings that cannot work are refused before anything is asked.
+#[actix_web::test]
+async fn a_missing_bucket_stops_the_start_a_dead_endpoint_does_not_and_bad_s3_settings_are_refused() {
+    let mut settings = test_settings().await;
+    Bucket::named("plauder-test-no-such-bucket").configure(&mut settings);
+    settings.validate().expect("the settings themselves are fine");
+    let err = plauder::startup::Application::build(settings).await.err().expect("no start without the bucket");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("attachments.s3")
+            && text.contains("plauder-test-no-such-bucket")
+            && text.contains("NoSuchBucket"),
+        "{text}"
+    );
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let mut settings = test_settings().await;
+    Bucket::named("plauder-test-anything").configure(&mut settings);
+    settings.attachments.s3.endpoint = format!("http://127.0.0.1:{closed}");
+    settings.attachments.s3.timeout_ms = 1000;
+    let started = std::time::Instant::now();
+    let app = spawn_app_from(settings).await;
+    assert!(started.elapsed() < Duration::from_secs(10), "gave up asking within the timeout: {:?}", started.elapsed());
+    let ada = app.register("ada").await;
+    let body = assert_error(
+        upload_raw(&app, &ada, "a.pdf", None, pdf("a")).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+    )
+    .await;
+    assert!(body["error"]["message"].as_str().unwrap_or_default().contains("Files"), "{body}");
+    assert_eq!(app.count("SELECT count(*) AS n FROM attachments").await, 0, "the refused upload left no row");
+
+    let base = test_settings().await;
+    type Spoil = fn(&mut Settings);
+    let cases: [(&str, Spoil); 5] = [
+        ("attachments.s3.bucket", |s| s.attachments.s3.bucket = String::new()),
+        ("attachments.s3.endpoint", |s| s.attachments.s3.allow_http = false),
+        ("attachments.s3.endpoint", |s| s.attachments.s3.endpoint = "minio:9000".to_owned()),
+        ("attachments.s3.access_key_id", |s| s.attachments.s3.secret_access_key = String::new().into()),
+        ("attachments.s3.prefix", |s| s.attachments.s3.prefix = "a/../b".to_owned()),
+    ];
+    for (key, spoil) in cases {
+        let mut settings = base.clone();
+        Bucket::named("plauder-test-anything").configure(&mut settings);
+        spoil(&mut settings);
+        let why = settings.validate().expect_err(key);
+        assert!(why.contains(key) && why.contains("PLAUDER__ATTACHMENTS__S3__"), "{why}");
+    }
+}
+
+/// A bucket that goes away under a running server: uploads and downloads get 503 `unavailable`
+/// saying files are affected, the refused upload leaves nothing behind, and messages (those sent
+/// with files before, and new ones) are not lost. Once the bucket is back, uploads work again.
+#[actix_web::test]
+async fn a_bucket_that_goes_away_gives_503_unavailable_and_loses_no_message() {
+    let bucket = Bucket::create().await;
+    let app = spawn_app_with(|s| bucket.configure(s)).await;
+    let (ada, bob) = (app.register("ada").await, app.register("bob").await);
+    let room = app.group(&ada, "files", &[&bob]).await;
+    let doc = upload(&app, &ada, "before.pdf", pdf("before")).await;
+    assert_eq!(send_with(&app, &ada, room, "with a file", &[&doc]).await.status(), StatusCode::CREATED);
+
+    bucket.delete().await;
+
+    let body = assert_error(
+        upload_raw(&app, &ada, "after.pdf", None, pdf("after")).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+    )
+    .await;
+    assert!(body["error"]["message"].as_str().unwrap_or_default().contains("Files"), "{body}");
+    assert_eq!(app.count("SELECT count(*) AS n FROM attachments").await, 1, "the refused upload left no row");
+    assert!(temp_files(&app).is_empty(), "{:?}", temp_files(&app));
+    let history = app.history(&bob, room, "").await;
+    assert_eq!(history["messages"][0]["body"], "with a file", "{history}");
+    let url = history["messages"][0]["attachments"][0]["url"].as_str().expect("the file is still listed").to_owned();
+    assert_error(fetch_link(&app, &url).await, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    let sent = app.send(&ada, room, "files are down, chat is not").await;
+    assert_eq!(sent["body"], "files are down, chat is not", "{sent}");
+
+    bucket.make().await;
+    let res = upload_raw(&app, &ada, "after.pdf", None, pdf("after")).await;
+    assert_eq!(res.status(), StatusCode::CREATED, "uploads work again once the bucket is back");
+    assert_eq!(bucket.blobs().await.len(), 1);
 }

@@ -163,6 +163,38 @@ fn a_mistyped_or_unknown_setting_stops_start_up_naming_the_key() {
     assert!(err.contains("prot"), "{err}");
 }
 
+/// The S3 store configured wholly through the environment (the secret as
+/// `PLAUDER__ATTACHMENTS__S3__SECRET_ACCESS_KEY`): without the secret the start is refused by
+/// name; with it, a bucket that does not exist stops the start with S3's reason.
+#[actix_web::test]
+async fn an_s3_store_from_the_environment_is_checked_at_start_up() {
+    let db = fresh_database().await;
+    let s3 = |cmd: &mut Command| {
+        cmd.arg("serve")
+            .env("DATABASE_URL", &db)
+            .env("PLAUDER__ATTACHMENTS__STORE", "s3")
+            .env("PLAUDER__ATTACHMENTS__DIRECTORY", std::env::temp_dir().join("plauder-cli-s3"))
+            .env("PLAUDER__ATTACHMENTS__S3__BUCKET", "plauder-test-cli-no-such-bucket")
+            .env("PLAUDER__ATTACHMENTS__S3__ENDPOINT", crate::helpers::s3::url())
+            .env("PLAUDER__ATTACHMENTS__S3__ALLOW_HTTP", "true")
+            .env("PLAUDER__ATTACHMENTS__S3__ACCESS_KEY_ID", "plauder-test");
+    };
+
+    let mut cmd = plauder();
+    s3(&mut cmd);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("PLAUDER__ATTACHMENTS__S3__ACCESS_KEY_ID"), "{err}");
+
+    let mut cmd = plauder();
+    s3(&mut cmd);
+    let out = cmd.env("PLAUDER__ATTACHMENTS__S3__SECRET_ACCESS_KEY", "plauder-test-secret").output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("plauder-test-cli-no-such-bucket") && err.contains("NoSuchBucket"), "{err}");
+}
+
 /// `plauder ARGS` against the app's database; panics only if the binary cannot be started.
 fn run(app: &TestApp, args: &[&str]) -> Output {
     plauder().args(args).env("DATABASE_URL", &app.db_url).env_remove(NEW_PASSWORD_ENV).output().unwrap()

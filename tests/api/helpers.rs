@@ -20,6 +20,7 @@ use uuid::Uuid;
 use self::wait::{check, eventually};
 use self::ws::WsClient;
 
+pub mod s3;
 pub mod smtp;
 pub mod wait;
 pub mod ws;

@@ -8,6 +8,7 @@ mod assistant;
 mod attachments;
 mod auth;
 mod authorization;
+mod avatars;
 mod bad_input;
 mod browser;
 mod cli;

@@ -434,6 +434,74 @@ async fn a_send_with_files_and_its_event_commit_together_or_not_at_all() {
     assert_eq!(events[0]["data"]["message"]["id"], sent["id"]);
 }
 
+/// A message's files travel in its `message.created` and `message.edited` events as the API
+/// shows them (metadata and links, which fetch the file); a deleted message's event has none.
+#[actix_web::test]
+async fn events_of_a_message_with_files_carry_the_files_as_the_api_shows_them() {
+    use crate::attachments::{pdf, png, send_with, upload};
+    let app = app().await;
+    let root = user_with_role(&app, "root", "admin").await;
+    let receiver = Receiver::start().await;
+    register(&app, &root, &receiver, &["message.created", "message.edited", "message.deleted"], None).await;
+    let room = app.group(&root, "files", &[]).await;
+    let image = upload(&app, &root, "dot.png", png()).await;
+    let doc = upload(&app, &root, "plan.pdf", pdf("plan")).await;
+
+    let res = send_with(&app, &root, room, "with files", &[&image, &doc]).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let sent: Value = res.json().await.unwrap();
+    let id = sent["id"].as_str().unwrap().to_owned();
+    let res = app
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/messages/{id}"),
+            Some(&root.access_token),
+            Some(json!({"body": "edited"})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    let events = receiver.wait_for(2).await;
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["message.created", "message.edited"]);
+    for event in &events {
+        let files = event["data"]["message"]["attachments"].as_array().expect("attachments");
+        let summary: Vec<(&str, &str, &str, i64)> = files
+            .iter()
+            .map(|f| {
+                (
+                    f["id"].as_str().unwrap_or_default(),
+                    f["name"].as_str().unwrap_or_default(),
+                    f["content_type"].as_str().unwrap_or_default(),
+                    f["size"].as_i64().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let expected: Vec<(&str, &str, &str, i64)> = [&image, &doc]
+            .iter()
+            .map(|a| {
+                (
+                    a["id"].as_str().unwrap(),
+                    a["name"].as_str().unwrap(),
+                    a["content_type"].as_str().unwrap(),
+                    a["size"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(summary, expected, "{} carries the files: {event}", event["type"]);
+        assert_eq!(files[0]["width"], 1);
+        // The link works without a token, as in a message view.
+        let url = files[1]["url"].as_str().expect("url");
+        let res = app.client.get(format!("{}{url}", app.address)).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.bytes().await.unwrap().to_vec(), pdf("plan"));
+    }
+    assert_eq!(app.delete(&format!("/api/v1/messages/{id}"), Some(&root.access_token)).await.status(), StatusCode::OK);
+    let events = receiver.wait_for(3).await;
+    assert_eq!(events[2]["type"], "message.deleted");
+    assert_eq!(events[2]["data"]["message"]["attachments"], json!([]), "a deleted message's files are gone");
+}
+
 #[actix_web::test]
 async fn internal_urls_are_refused_at_registration_and_at_delivery() {
     let app = spawn_app_with(|s| s.webhooks.poll_interval_ms = 50).await;

@@ -2,13 +2,15 @@
 // counts and last messages, kept live by the WebSocket (`support.session_created`, every
 // message of a support room, `support.session_closed`), and one conversation open to read,
 // answer, remove messages from and close. Files the visitor sent (a screenshot, say) show as in
-// the chat app: images inline, opening full size; other files as a download chip.
+// the chat app: images inline, opening full size; other files as a download chip. Staff attach
+// files to their answers as in the chat app's composer.
 
 import { h, replace, shortTime, avatar, t } from '../app/dom.js';
 import { formatDate, lang, number } from '../i18n/i18n.js';
 import { linkNodes } from '../links.js';
 import { chime } from '../app/notify.js';
-import { attachmentList, linkExpiring, quoteText } from '../app/attachments.js';
+import { Uploads, attachmentList, fileInput, linkExpiring, quoteText } from '../app/attachments.js';
+import { icon } from '../icons.js';
 
 /** Typing is re-announced this often while staff type, ends after this pause, and the visitor's
  * typing shows this long unless renewed (as in the chat app). */
@@ -161,15 +163,34 @@ export class InboxView {
     // Focusable so that keyboard users can scroll it even when it holds nothing else to focus.
     const scroller = h('div.scroller', { tabindex: '0', role: 'log', 'aria-label': t('chat.messages') }, list);
     const input = h('textarea#reply', { rows: 1, maxlength: 4000, 'aria-label': t('inbox.reply_to', { name: s.user.display_name }), placeholder: t('inbox.reply_placeholder') });
+    // Files for the visitor: picked with the button or pasted, uploaded at once, sent with the
+    // next reply (as in the chat app's composer).
+    const uploads = new Uploads(this.ctx.client);
+    const picker = fileInput((files) => uploads.add(files), { id: 'attach-input', label: t('upload.attach') });
+    const attachBtn = h('button.icon.attach#attach', { type: 'button', title: t('upload.attach'), 'aria-label': t('upload.attach'), onclick: () => picker.click() }, icon('paperclip'));
+    input.addEventListener('paste', (e) => {
+      const files = [...(e.clipboardData?.files ?? [])];
+      // Text copied from an office program often carries a picture of itself: text wins.
+      if (!files.length || e.clipboardData.types.includes('text/plain')) return;
+      e.preventDefault();
+      uploads.add(files);
+    });
     const send = async (e) => {
       e.preventDefault();
       const text = input.value;
-      if (!text.trim()) return;
+      if (uploads.busy) {
+        uploads.say(t('upload.wait'));
+        return;
+      }
+      const files = uploads.ready();
+      if (!text.trim() && !files.length) return;
       input.value = '';
       stopTyping();
-      const m = await attempt(() => this.ctx.client.send(s.room.id, text));
-      if (m) this.showMessage(m);
-      else input.value = text;
+      const m = await attempt(() => this.ctx.client.send(s.room.id, text, { attachments: files }));
+      if (m) {
+        this.showMessage(m);
+        uploads.clear();
+      } else input.value = text;
     };
     input.addEventListener('keydown', (e) => {
       if (e.key === 'Enter' && !e.shiftKey) send(e);
@@ -194,7 +215,12 @@ export class InboxView {
     });
     input.addEventListener('blur', stopTyping);
     const typingLine = h('p.typing-line#visitor-typing', { 'aria-live': 'polite' });
-    const composer = h('form.composer-row#reply-form', { onsubmit: send }, input, h('button.primary', { type: 'submit' }, t('chat.send')));
+    const composer = h(
+      'div.reply-box',
+      uploads.el,
+      uploads.alert,
+      h('form.composer-row#reply-form', { onsubmit: send }, attachBtn, picker, input, h('button.primary', { type: 'submit' }, t('chat.send'))),
+    );
     const closeBtn = h('button.chip.danger#close-session', { type: 'button', onclick: () => this.closeSession(s) }, t('inbox.close'));
     const back = h('button.chip.back', { type: 'button', onclick: () => this.closePane() }, t('inbox.back'));
     const closedNote = h('p.muted.small.closed-note', { hidden: s.status !== 'closed' }, t('inbox.is_closed'));
@@ -256,12 +282,19 @@ export class InboxView {
     li.dataset.id = m.id;
     li.dataset.seq = String(m.seq);
     const who = h('span.author', visitor ? open.session.user.display_name : '…');
-    if (!visitor) this.name(m.sender_id).then((n) => { who.textContent = n; });
+    // Staff's own messages carry who wrote them: their picture (or initials) and name.
+    const face = h('span.author-face');
+    if (!visitor) {
+      this.staff(m.sender_id).then((u) => {
+        who.textContent = !u ? t('inbox.staff') : u.id === this.ctx.me.id ? t('msg.you') : userLabel(u);
+        if (u) replace(face, avatar(u, undefined, 'small'));
+      });
+    }
     replace(
       li,
       h(
         'div.msg-main',
-        h('div.meta', who, h('time', { datetime: m.created_at }, shortTime(m.created_at))),
+        h('div.meta', face, who, h('time', { datetime: m.created_at }, shortTime(m.created_at))),
         m.deleted || m.body ? h('div.bubble', h('span.body', m.deleted ? t('inbox.removed') : linkNodes(m.body))) : null,
         m.deleted ? null : attachmentList(m.attachments, { fresh: (a) => this.freshAttachment(m, a) }),
         m.deleted
@@ -340,9 +373,10 @@ export class InboxView {
     }
   }
 
-  name(id) {
-    if (id === this.ctx.me.id) return Promise.resolve(t('msg.you'));
-    if (!this.names.has(id)) this.names.set(id, this.ctx.client.api('GET', `/users/${id}`).then(userLabel, () => t('inbox.staff')));
+  /** A staff member's user object (null if it cannot be read), fetched once. */
+  staff(id) {
+    if (id === this.ctx.me.id) return Promise.resolve(this.ctx.me);
+    if (!this.names.has(id)) this.names.set(id, this.ctx.client.api('GET', `/users/${id}`).catch(() => null));
     return this.names.get(id);
   }
 

@@ -1,7 +1,7 @@
 // Users (GET /admin/users): search by name, filter by role and ban state, change a role, ban with
 // a reason (the server closes the user's sockets with 4003 at once) and unban.
 
-import { h, replace, toast, t } from '../app/dom.js';
+import { h, replace, toast, t, avatar } from '../app/dom.js';
 import { number } from '../i18n/i18n.js';
 import { attempt, dateTime, debounce, heading, userLabel } from './common.js';
 
@@ -116,6 +116,7 @@ export class UsersView {
       li,
       h(
         'div.card-head',
+        avatar(u, undefined, 'small'),
         h('strong', userLabel(u)),
         u.banned ? h('span.pill.danger', t('users.banned_pill')) : null,
         h('span.small.muted', u.last_seen_at ? t('users.seen', { when: dateTime(u.last_seen_at) }) : t('users.joined', { when: dateTime(u.created_at) })),

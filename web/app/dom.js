@@ -88,13 +88,22 @@ export function lastSeen(iso) {
 
 const HUES = [210, 340, 150, 30, 270, 190, 0, 100, 300, 50];
 
-/** A round avatar with initials, coloured by the user id; a presence dot when given. */
+/**
+ * A round avatar: the user's picture (`avatar_url`) over their initials, coloured by the user id,
+ * so a picture that cannot load (gone, or an outside address the page's CSP refuses) leaves the
+ * initials; a presence dot when given.
+ */
 export function avatar(user, presence = undefined, size = '') {
   const name = user?.display_name || user?.username || '?';
   const initials = name.split(/\s+/).filter(Boolean).slice(0, 2).map((w) => [...w][0]).join('').toUpperCase();
   let hash = 0;
   for (const ch of user?.id ?? name) hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;
   const el = h(`span.avatar${size ? `.${size}` : ''}`, { style: { '--hue': HUES[hash % HUES.length] }, 'aria-hidden': 'true' }, initials || '?');
+  if (user?.avatar_url) {
+    const img = h('img.avatar-img', { src: user.avatar_url, alt: '', loading: 'lazy', decoding: 'async', draggable: 'false' });
+    img.addEventListener('error', () => img.remove(), { once: true });
+    el.append(img);
+  }
   if (presence !== undefined) el.append(h(`span.dot.${presence || 'offline'}`, { title: t(`presence.${presence || 'offline'}`) }));
   return el;
 }

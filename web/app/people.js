@@ -360,9 +360,74 @@ export async function roomMembersDialog(app, room) {
   });
 }
 
+/** The avatar editor's message for a refused picture, in the reader's language. */
+function avatarErrorText(err) {
+  switch (err?.code) {
+    case 'unsupported_media_type':
+      return t('profile.avatar_refused_type');
+    case 'payload_too_large':
+      return t('profile.avatar_too_large');
+    case 'rate_limited':
+      return t('profile.avatar_rate_limited');
+    default:
+      return err?.message || t('error.generic');
+  }
+}
+
 /**
- * The profile editor: display name and bio (`PATCH /users/me`), filled from `GET /users/me` (the
- * session's copy of the user may predate a change made elsewhere); `saved` runs after a change.
+ * The profile's picture: a preview, "change" (a file picker; the server crops the picture to a
+ * square) and "remove" (initials again). Each takes effect at once, apart from the form's Save.
+ */
+function avatarEditor(app, me, saved) {
+  const { client, store } = app;
+  let current = me;
+  const preview = h('span.avatar-edit-preview');
+  const error = h('p.form-error#avatar-error', { role: 'alert' });
+  const busy = (on) => {
+    change.disabled = on;
+    remove.disabled = on;
+  };
+  const adopt = (user) => {
+    current = user;
+    store.me = { ...store.me, ...user };
+    store.addUser(user);
+    show();
+    saved?.();
+    store.emit('rooms');
+  };
+  const run = async (action, done) => {
+    error.textContent = '';
+    busy(true);
+    try {
+      adopt(await action());
+      toast(done);
+    } catch (err) {
+      error.textContent = avatarErrorText(err);
+    } finally {
+      busy(false);
+    }
+  };
+  const input = h('input.file-input#avatar-input', { type: 'file', accept: 'image/png,image/jpeg,image/gif,image/webp', hidden: true, 'aria-label': t('profile.avatar_change') });
+  input.addEventListener('change', () => {
+    const file = input.files?.[0];
+    // Emptied so that picking the same file again fires `change` again.
+    input.value = '';
+    if (file) run(() => client.setAvatar(file), t('profile.avatar_saved'));
+  });
+  const change = h('button.chip#avatar-change', { type: 'button', onclick: () => input.click() }, icon('image', 16), ' ', t('profile.avatar_change'));
+  const remove = h('button.chip.danger#avatar-remove', { type: 'button', onclick: () => run(() => client.removeAvatar(), t('profile.avatar_removed')) }, icon('trash', 16), ' ', t('profile.avatar_remove'));
+  function show() {
+    replace(preview, avatar(current, undefined, 'large'));
+    remove.hidden = !current.avatar_url;
+  }
+  show();
+  return h('div.avatar-edit', { role: 'group', 'aria-label': t('profile.avatar') }, preview, h('div.avatar-edit-actions', change, remove, h('small.hint', t('profile.avatar_hint'))), input, error);
+}
+
+/**
+ * The profile editor: the picture (its own requests, see `avatarEditor`), display name and bio
+ * (`PATCH /users/me`), filled from `GET /users/me` (the session's copy of the user may predate a
+ * change made elsewhere); `saved` runs after a change.
  */
 export async function profileDialog(app, saved) {
   const { client, store } = app;
@@ -396,6 +461,7 @@ export async function profileDialog(app, saved) {
         }
       },
     },
+    avatarEditor(app, me, saved),
     h('label.field', h('span', t('auth.display_name')), name),
     h('label.field', h('span', t('profile.bio')), bio, h('small.hint', t('profile.bio_hint'))),
     error,

@@ -322,6 +322,14 @@ export class PlauderClient extends EventTarget {
   accept(message: Message): boolean;
 
   /**
+   * Sets the caller's avatar from an image (`PUT /users/me/avatar`): the server crops it to a
+   * square, scales and re-encodes it; the user comes back with `avatar_url` naming the picture.
+   * Rejects with an {@link ApiError} (`unsupported_media_type`, `payload_too_large`, …).
+   */
+  setAvatar(image: Blob): Promise<User>;
+  /** Removes the caller's avatar (`DELETE /users/me/avatar`). */
+  removeAvatar(): Promise<User>;
+  /**
    * Uploads a file to send with a message (`POST /attachments`); rejects with an
    * {@link ApiError} (`unsupported_media_type`, `payload_too_large`, …) or, when `signal`
    * aborts it, a DOMException named `AbortError`.

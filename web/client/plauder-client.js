@@ -282,6 +282,35 @@ export class PlauderClient extends EventTarget {
   }
 
   /**
+   * Sets the caller's avatar from an image (`PUT /users/me/avatar`, the image as the raw body):
+   * the server crops it to a square, scales and re-encodes it, and answers with the user, whose
+   * `avatar_url` then names the new picture.
+   * @param {Blob} image a PNG, JPEG, GIF or WebP
+   * @returns {Promise<User>}
+   * @throws {ApiError} `unsupported_media_type`, `payload_too_large`, `rate_limited`, …
+   */
+  async setAvatar(image) {
+    return this.#ownUser(await this.api('PUT', '/users/me/avatar', image));
+  }
+
+  /**
+   * Removes the caller's avatar (`DELETE /users/me/avatar`); others see initials again.
+   * @returns {Promise<User>}
+   */
+  async removeAvatar() {
+    return this.#ownUser(await this.api('DELETE', '/users/me/avatar'));
+  }
+
+  /** Keeps the session's copy of the caller current after a profile change. */
+  #ownUser(user) {
+    if (this.session && user) {
+      this.session.user = { ...this.session.user, ...user };
+      this.#saveSession();
+    }
+    return user;
+  }
+
+  /**
    * Uploads a file to send with a message (`POST /attachments`, the file as the raw body): it
    * stays the caller's own until a `send` names it in `attachments`. Reports progress and can
    * be cancelled through `signal`.
@@ -352,14 +381,16 @@ export class PlauderClient extends EventTarget {
 
   async #fetch(method, path, body, token) {
     const headers = {};
-    if (body !== undefined) headers['content-type'] = 'application/json';
+    // A Blob (an avatar's image) goes as the raw body; the server types it from its bytes.
+    const raw = typeof Blob !== 'undefined' && body instanceof Blob;
+    if (body !== undefined) headers['content-type'] = raw ? 'application/octet-stream' : 'application/json';
     if (token) headers.authorization = `Bearer ${token}`;
     let res;
     try {
       res = await fetch(`${this.baseUrl}/api/v1${path}`, {
         method,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
       });
     } catch {
       throw new ApiError('unavailable', 'The server cannot be reached.', 0);

@@ -351,7 +351,7 @@ export function mount({ origin, settings }) {
     item.removeAttribute('aria-busy');
     item.replaceChildren(
       ...[
-        bot ? el('span', { class: 'who' }, t('widget.assistant')) : null,
+        bot ? el('span', { class: 'who' }, t('widget.assistant')) : mine ? null : author(m.sender_id),
         m.deleted || m.body ? el('span', { class: 'bubble' }, m.deleted ? t('widget.removed') : linkNodes(m.body)) : null,
         m.deleted ? null : files(m.attachments),
         el('time', { datetime: m.created_at }, time(m.created_at)),
@@ -371,6 +371,34 @@ export function mount({ origin, settings }) {
         setBadge(unseen + 1);
       } else markRead(m.seq);
     }
+  }
+
+  /** Staff who answered, by id: their user object (null if it cannot be read), fetched once. */
+  const staffUsers = new Map();
+  function staffUser(id) {
+    if (!staffUsers.has(id)) staffUsers.set(id, client.api('GET', `/users/${id}`).catch(() => null));
+    return staffUsers.get(id);
+  }
+
+  /**
+   * Who wrote a staff message: their picture over their initials (the initials show while it
+   * loads or if it cannot), and their name. Filled in once the user is known.
+   */
+  function author(id) {
+    const line = el('span', { class: 'author' });
+    staffUser(id).then((u) => {
+      if (!u) return;
+      const name = u.display_name || u.username;
+      const initials = name.split(/\s+/).filter(Boolean).slice(0, 2).map((w) => [...w][0]).join('').toUpperCase();
+      const face = el('span', { class: 'face', 'aria-hidden': 'true' }, initials || '?');
+      if (u.avatar_url) {
+        const img = el('img', { src: new URL(u.avatar_url, origin).href, alt: '', loading: 'lazy' });
+        img.addEventListener('error', () => img.remove(), { once: true });
+        face.append(img);
+      }
+      line.replaceChildren(face, el('span', { class: 'name' }, name));
+    });
+    return line;
   }
 
   /**

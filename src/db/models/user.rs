@@ -88,6 +88,11 @@ pub struct User {
     pub presence_visibility: PresenceVisibility,
     /// An account for a program, made by an admin; shown with a "bot" badge.
     pub is_bot: bool,
+    /// The uploaded avatar's key in the attachment store (`PUT /users/me/avatar`), served at
+    /// `/api/v1/avatars/{key}`; `None` without one.
+    pub avatar_sha256: Option<String>,
+    /// The uploaded avatar's media type (`image/jpeg`, or `image/png` where it has transparency).
+    pub avatar_content_type: Option<String>,
 }
 
 impl User {
@@ -116,4 +121,8 @@ pub struct UserChanges {
     pub bio: Option<Option<String>>,
     pub avatar_url: Option<Option<String>>,
     pub presence_visibility: Option<PresenceVisibility>,
+    /// Cleared (`Some(None)`) together with `avatar_content_type` when an external `avatar_url`
+    /// is set or removed: a user has one avatar.
+    pub avatar_sha256: Option<Option<String>>,
+    pub avatar_content_type: Option<Option<String>>,
 }

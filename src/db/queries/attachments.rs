@@ -125,5 +125,7 @@ pub async fn referenced(conn: &mut AsyncPgConnection, keys: &[String]) -> QueryR
         .load(conn)
         .await?;
     live.extend(thumbs.into_iter().flatten());
+    // Avatars live in the same store (`service::avatars`).
+    live.extend(crate::db::queries::users::avatar_keys_in(conn, keys).await?);
     Ok(live)
 }

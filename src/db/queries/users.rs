@@ -298,3 +298,40 @@ pub async fn staff_ids(conn: &mut AsyncPgConnection) -> QueryResult<Vec<UserId>>
         .load(conn)
         .await
 }
+
+/// Sets the user's uploaded avatar (`Some((key, content_type))`) or removes it (`None`); either
+/// way an external `avatar_url` goes too, so the user has one avatar.
+pub async fn set_avatar(conn: &mut AsyncPgConnection, id: UserId, avatar: Option<(&str, &str)>) -> QueryResult<User> {
+    let (key, content_type) = avatar.unzip();
+    diesel::update(users::table.find(id))
+        .set((
+            users::avatar_sha256.eq(key),
+            users::avatar_content_type.eq(content_type),
+            users::avatar_url.eq(None::<String>),
+            users::updated_at.eq(now),
+        ))
+        .returning(User::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// The media type of the avatar stored under `key`, if it is someone's avatar now (one row is
+/// enough: the same picture has the same type).
+pub async fn avatar_content_type(conn: &mut AsyncPgConnection, key: &str) -> QueryResult<Option<String>> {
+    users::table
+        .filter(users::avatar_sha256.eq(key))
+        .select(users::avatar_content_type.assume_not_null())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Which of `keys` are someone's avatar (the retention sweep keeps those blobs).
+pub async fn avatar_keys_in(conn: &mut AsyncPgConnection, keys: &[String]) -> QueryResult<Vec<String>> {
+    users::table
+        .filter(users::avatar_sha256.eq_any(keys))
+        .select(users::avatar_sha256.assume_not_null())
+        .distinct()
+        .load(conn)
+        .await
+}

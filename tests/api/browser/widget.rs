@@ -90,7 +90,17 @@ async fn widget_has_message(browser: &Browser, class: &str, body: &str) {
 async fn a_visitor_on_another_site_chats_with_an_admin_who_answers_from_the_panel_live() {
     let Some(driver) = Driver::start().await else { return };
     let app = spawn_app().await;
-    register_admin(&app, "root", "Rita Root").await;
+    let root = register_admin(&app, "root", "Rita Root").await;
+    // Rita has a profile picture: the visitor sees it beside her answers, the inbox beside hers.
+    let res = app
+        .client
+        .put(format!("{}/api/v1/users/me/avatar", app.address))
+        .bearer_auth(root["access_token"].as_str().expect("token"))
+        .body(picture_png(320, 320, false))
+        .send()
+        .await
+        .expect("set the avatar");
+    assert_eq!(res.status(), reqwest::StatusCode::OK);
     // The plauder server and the shop listen on different ports: two origins.
     let shop = host_page(&app.address);
     let visitor = driver.browser(1100, 800).await;
@@ -148,8 +158,25 @@ async fn a_visitor_on_another_site_chats_with_an_admin_who_answers_from_the_pane
     admin.wait_text("#conversation .subtitle", "grace@example.org").await;
     admin.type_into("#reply", &format!("Sorry to hear that, Grace! Let me check.{ENTER}")).await;
 
-    // The visitor sees the answer live; the inbox counts the chat as answered.
+    // The visitor sees the answer live, with who wrote it: Rita's picture (from the plauder
+    // origin, on the shop's page) and name; the inbox counts the chat as answered.
     widget_has_message(&visitor, "staff", "Sorry to hear that, Grace! Let me check.").await;
+    let face = widget_wait(
+        &visitor,
+        "the staff member's picture and name",
+        "const a = w.querySelector('.msg.staff .author'); const img = a?.querySelector('.face img'); \
+         return !!img && img.complete && img.naturalWidth > 0 && a.querySelector('.name').textContent === 'Rita Root' && img.naturalWidth;",
+        json!([]),
+    )
+    .await;
+    assert_eq!(face, 256, "the avatar, made square");
+    admin
+        .wait_until(
+            "Rita's picture beside her answer in the inbox",
+            "const img = document.querySelector('#support-messages .author-face .avatar img'); return !!img && img.complete && img.naturalWidth > 0;",
+            json!([]),
+        )
+        .await;
     admin
         .wait_until("the badge to go", "return !document.querySelector('#session-list .unread-badge');", json!([]))
         .await;
@@ -164,7 +191,10 @@ async fn a_visitor_on_another_site_chats_with_an_admin_who_answers_from_the_pane
         json!([html]),
     )
     .await;
-    assert_eq!(admin.script("return document.querySelectorAll('#support-messages img').length;", json!([])).await, 0);
+    assert_eq!(
+        admin.script("return document.querySelectorAll('#support-messages .body img').length;", json!([])).await,
+        0
+    );
     admin.screenshot(&screenshot_path("admin-support.png")).await;
     visitor.screenshot(&screenshot_path("widget.png")).await;
 
@@ -534,6 +564,26 @@ async fn a_visitors_screenshot_reaches_the_inbox_where_staff_open_it_full_size()
     assert_eq!(full, 1200);
     admin.type_into("dialog[open] button[aria-label=Close]", "\u{E00C}").await;
     admin.wait_until("the viewer to close", "return !document.querySelector('dialog[open]');", json!([])).await;
+
+    // Staff answer with a file of their own, attached in the inbox: the visitor gets it in the
+    // widget as a download with its name, from the plauder server's signed link.
+    let invoice = picked.write("invoice.pdf", b"%PDF-1.4\n% invoice\ntrailer << >>\n%%EOF\n");
+    admin.attach_files("#attach-input", &[&invoice]).await;
+    admin.wait_for("#uploads .upload.done").await;
+    found.extend(violations(&admin, "the inbox's reply box with a file", Some("#conversation")).await);
+    admin.type_into("#reply", &format!("Here is your invoice.{ENTER}")).await;
+    admin.wait_until("the tray to empty", "return document.querySelector('#uploads').hidden;", json!([])).await;
+    widget_has_message(&visitor, "staff", "Here is your invoice.").await;
+    let href = widget_wait(
+        &visitor,
+        "the staff's file in the widget",
+        "const a = [...w.querySelectorAll('.messages .msg.staff .att-file')].find(a => a.querySelector('.att-name')?.textContent === 'invoice.pdf'); return a ? a.href : false;",
+        json!([]),
+    )
+    .await;
+    let res = app.client.get(href.as_str().expect("a link")).send().await.expect("download");
+    assert_eq!(res.status(), reqwest::StatusCode::OK);
+    assert!(res.bytes().await.expect("bytes").starts_with(b"%PDF-1.4"), "the staff's file, as uploaded");
 
     visitor.close().await;
     admin.close().await;

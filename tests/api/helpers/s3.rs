@@ -1,0 +1,112 @@
+//! The S3 server scripts/test.sh starts (moto in server mode, `PLAUDER_TEST_S3_URL`): a bucket of
+//! the test's own, settings that point an app's attachment store at it, and a look at what is in
+//! it by plain HTTP (not through plauder's store, so the store's own listing is checked too).
+//! moto takes any key and does not check signatures; its S3 API is the real one otherwise.
+
+use plauder::config::{BlobStoreKind, Settings};
+use reqwest::StatusCode;
+use uuid::Uuid;
+
+/// The S3 server's base URL.
+pub fn url() -> String {
+    std::env::var("PLAUDER_TEST_S3_URL").expect("PLAUDER_TEST_S3_URL is not set: run the tests with scripts/test.sh")
+}
+
+/// Where the tests' apps keep their objects in a bucket.
+pub const PREFIX: &str = "plauder/files";
+
+pub struct Bucket {
+    pub name: String,
+    client: reqwest::Client,
+}
+
+impl Bucket {
+    /// A new, empty bucket.
+    pub async fn create() -> Self {
+        let bucket = Self::named(&format!("plauder-test-{}", Uuid::new_v4().simple()));
+        bucket.make().await;
+        bucket
+    }
+
+    /// Creates this bucket (again, after [`Bucket::delete`]).
+    pub async fn make(&self) {
+        let res = self.client.put(self.url("")).send().await.expect("create the bucket");
+        let status = res.status();
+        assert_eq!(status, StatusCode::OK, "creating bucket {}: {}", self.name, res.text().await.unwrap_or_default());
+    }
+
+    /// A handle on a bucket that may not exist.
+    pub fn named(name: &str) -> Self {
+        // reqwest has no TLS provider of its own in this tree; a test may get here before its app
+        // (which installs ring) is built.
+        plauder::db::tls::provider();
+        // moto checks no signature but refuses some anonymous requests (an object's DELETE is
+        // 403 without an Authorization header), so each request carries a SigV4-shaped one.
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            reqwest::header::HeaderValue::from_static(
+                "AWS4-HMAC-SHA256 Credential=plauder-test/20260101/us-east-1/s3/aws4_request, \
+                 SignedHeaders=host, Signature=0",
+            ),
+        );
+        let client = reqwest::Client::builder().default_headers(headers).build().expect("client");
+        Self { name: name.to_owned(), client }
+    }
+
+    fn url(&self, key: &str) -> String {
+        if key.is_empty() { format!("{}/{}", url(), self.name) } else { format!("{}/{}/{key}", url(), self.name) }
+    }
+
+    /// Points `settings`' attachment store at this bucket, under [`PREFIX`].
+    pub fn configure(&self, settings: &mut Settings) {
+        let s3 = &mut settings.attachments.s3;
+        settings.attachments.store = BlobStoreKind::S3;
+        s3.bucket = self.name.clone();
+        s3.endpoint = url();
+        s3.allow_http = true;
+        s3.region = "us-east-1".to_owned();
+        s3.access_key_id = "plauder-test".to_owned();
+        s3.secret_access_key = "plauder-test-secret".to_owned().into();
+        s3.prefix = PREFIX.to_owned();
+        s3.timeout_ms = 5000;
+    }
+
+    /// Every object's key, in S3's order.
+    pub async fn keys(&self) -> Vec<String> {
+        let res = self.client.get(format!("{}?list-type=2", self.url(""))).send().await.expect("list the bucket");
+        assert_eq!(res.status(), StatusCode::OK, "listing bucket {}", self.name);
+        let xml = res.text().await.expect("listing");
+        assert!(xml.contains("<IsTruncated>false</IsTruncated>"), "one page is enough for a test: {xml}");
+        xml.split("<Key>").skip(1).filter_map(|rest| rest.split_once("</Key>")).map(|(key, _)| key.to_owned()).collect()
+    }
+
+    /// The blob keys under [`PREFIX`] (what plauder stored).
+    pub async fn blobs(&self) -> Vec<String> {
+        let prefix = format!("{PREFIX}/");
+        self.keys().await.into_iter().filter_map(|k| k.strip_prefix(&prefix).map(str::to_owned)).collect()
+    }
+
+    /// Stores `bytes` as `key`, as another program sharing the bucket would.
+    pub async fn put(&self, key: &str, bytes: &[u8]) {
+        let res = self
+            .client
+            .put(self.url(key))
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .expect("put an object");
+        assert_eq!(res.status(), StatusCode::OK, "putting {key}");
+    }
+
+    /// Empties and deletes the bucket (a store that went away).
+    pub async fn delete(&self) {
+        for key in self.keys().await {
+            let res = self.client.delete(self.url(&key)).send().await.expect("delete an object");
+            assert!(res.status().is_success(), "deleting {key}: {}", res.status());
+        }
+        let res = self.client.delete(self.url("")).send().await.expect("delete the bucket");
+        assert!(res.status().is_success(), "deleting bucket {}: {}", self.name, res.status());
+    }
+}
