@@ -92,6 +92,14 @@ uuid_id!(
     /// `audit_log.id`: entries of the audit log.
     AuditEntryId
 );
+uuid_id!(
+    /// `canned_replies.id`: the support inbox's ready-made answers.
+    CannedReplyId
+);
+uuid_id!(
+    /// `support_blocks.id`: a support visitor blocked by address or browser for a while.
+    SupportBlockId
+);
 
 uuid_id!(
     /// `api_tokens.id`: personal API tokens (also the "login session" a token's sockets belong

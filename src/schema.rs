@@ -61,6 +61,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    canned_replies (id) {
+        id -> Uuid,
+        title -> Text,
+        body -> Text,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     contacts (id) {
         id -> Uuid,
         name -> Text,
@@ -186,6 +197,7 @@ diesel::table! {
         expires_at -> Timestamptz,
         spent_at -> Nullable<Timestamptz>,
         revoked_at -> Nullable<Timestamptz>,
+        user_agent -> Nullable<Text>,
     }
 }
 
@@ -230,6 +242,22 @@ diesel::table! {
         visitor_user_agent -> Nullable<Text>,
         visitor_language -> Nullable<Text>,
         visitor_time_zone -> Nullable<Text>,
+        visitor_address -> Nullable<Text>,
+        visitor_browser_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    support_blocks (id) {
+        id -> Uuid,
+        address -> Nullable<Text>,
+        browser_id -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        session_id -> Nullable<Uuid>,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        lifted_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -324,6 +352,7 @@ diesel::joinable!(attachments -> messages (message_id));
 diesel::joinable!(attachments -> rooms (room_id));
 diesel::joinable!(attachments -> users (owner_id));
 diesel::joinable!(audit_log -> users (actor_id));
+diesel::joinable!(canned_replies -> users (created_by));
 diesel::joinable!(incoming_webhooks -> rooms (room_id));
 diesel::joinable!(messages -> rooms (room_id));
 diesel::joinable!(mfa_challenges -> users (user_id));
@@ -336,6 +365,8 @@ diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(room_members -> rooms (room_id));
 diesel::joinable!(room_members -> users (user_id));
 diesel::joinable!(rooms -> users (created_by));
+diesel::joinable!(support_blocks -> support_sessions (session_id));
+diesel::joinable!(support_blocks -> users (created_by));
 diesel::joinable!(support_sessions -> rooms (room_id));
 diesel::joinable!(support_sessions -> users (guest_id));
 diesel::joinable!(user_preferences -> users (user_id));
@@ -350,6 +381,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     attachments,
     audit_log,
     blocks,
+    canned_replies,
     contacts,
     friend_requests,
     friendships,
@@ -363,6 +395,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     room_members,
     rooms,
+    support_blocks,
     support_sessions,
     user_preferences,
     user_totp,

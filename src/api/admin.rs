@@ -91,6 +91,26 @@ pub async fn get_stats(state: web::Data<AppState>, _caller: AdminUser) -> ApiRes
     Ok(web::Json(admin::stats(&state).await?))
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct HistoryQuery {
+    /// How many days back, today included: 1 to 90, default 30.
+    pub days: Option<i64>,
+}
+
+/// `GET /api/v1/admin/stats/history`
+#[utoipa::path(tag = "admin", security(("bearer" = [])), params(HistoryQuery),
+    responses((status = 200, body = crate::service::history::History, description = "Per UTC day, oldest first: messages, new support sessions, median first response"),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[get("/admin/stats/history")]
+pub async fn get_history(
+    state: web::Data<AppState>,
+    _caller: AdminUser,
+    query: ApiQuery<HistoryQuery>,
+) -> ApiResult<web::Json<crate::service::history::History>> {
+    let query = query.into_inner()?;
+    Ok(web::Json(crate::service::history::history(&state, query.days).await?))
+}
+
 /// `GET /api/v1/admin/users`
 #[utoipa::path(tag = "admin", security(("bearer" = [])), params(UsersQuery),
     responses((status = 200, body = UserPage), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),

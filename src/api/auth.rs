@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, post, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::api::extract::ApiJson;
+use crate::api::extract::{ApiJson, user_agent};
 use crate::auth::AuthUser;
 use crate::db::models::Language;
 use crate::error::{ApiResult, ErrorBody};
@@ -54,7 +54,7 @@ pub async fn register(
     let reg = Registration { username: b.username, email: b.email, password: b.password, display_name: b.display_name };
     // The language of the account's mails, until the user picks another.
     let accept = req.headers().get(actix_web::http::header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
-    let response = accounts::register(&state, reg, Language::from_accept_language(accept)).await?;
+    let response = accounts::register(&state, reg, Language::from_accept_language(accept), user_agent(&req)).await?;
     Ok(HttpResponse::Created().json(response))
 }
 
@@ -73,7 +73,7 @@ pub async fn login(
     let b = body.into_inner();
     // Beside the per-IP budget: one login name gets a few attempts, then backs off, from anywhere.
     state.login_throttle.attempt(&b.login)?;
-    let response = accounts::login(&state, &b.login, b.password).await?;
+    let response = accounts::login(&state, &b.login, b.password, user_agent(&req)).await?;
     state.login_throttle.succeeded(&b.login);
     Ok(web::Json(response))
 }
@@ -124,7 +124,7 @@ pub async fn login_mfa(
     body: ApiJson<LoginMfaRequest>,
 ) -> ApiResult<web::Json<AuthResponse>> {
     limit_by_ip(&state, &req).await?;
-    Ok(web::Json(mfa::complete_login(&state, &body.mfa_token, &body.code).await?))
+    Ok(web::Json(mfa::complete_login(&state, &body.mfa_token, &body.code, user_agent(&req)).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

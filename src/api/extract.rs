@@ -134,3 +134,9 @@ where
 pub async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::NotFound("No such route.".into()))
 }
+
+/// The request's User-Agent header, when it is text: kept with a login session so the sessions
+/// list can name the device.
+pub fn user_agent(req: &HttpRequest) -> Option<&str> {
+    req.headers().get(actix_web::http::header::USER_AGENT).and_then(|v| v.to_str().ok())
+}

@@ -27,6 +27,7 @@ pub mod rooms;
 pub mod security;
 pub mod social;
 pub mod support;
+pub mod support_tools;
 pub mod tokens;
 pub mod users;
 pub mod webhooks;
@@ -68,6 +69,8 @@ pub fn configure(cfg: &mut ServiceConfig, metrics_here: bool) {
             .service(resource(security::confirm_totp))
             .service(resource(security::disable_totp))
             .service(resource(security::get_preferences).and(security::update_preferences))
+            .service(resource(security::list_sessions))
+            .service(resource(security::end_session))
             .service(resource(users::get_me).and(users::update_me).and(users::delete_me))
             .service(resource(users::export_me))
             .service(resource(users::set_avatar).and(users::remove_avatar))
@@ -89,6 +92,7 @@ pub fn configure(cfg: &mut ServiceConfig, metrics_here: bool) {
             .service(resource(rooms::list_members).and(rooms::add_members))
             .service(resource(rooms::remove_member).and(rooms::set_member_role))
             .service(resource(rooms::join_room))
+            .service(resource(rooms::list_directory))
             .service(resource(hooks::list_hooks).and(hooks::create_hook))
             .service(resource(hooks::delete_hook))
             .service(resource(rooms::mark_read))
@@ -102,12 +106,19 @@ pub fn configure(cfg: &mut ServiceConfig, metrics_here: bool) {
             .service(resource(support::open_session))
             .service(resource(support::submit_contact))
             .service(resource(admin::get_stats))
+            .service(resource(admin::get_history))
             .service(resource(admin::list_users))
             .service(resource(admin::update_user).and(admin::delete_user))
             .service(resource(admin::delete_message))
             .service(resource(admin::list_support_sessions))
             .service(resource(admin::close_support_session))
             .service(resource(admin::read_support_session))
+            .service(resource(support_tools::block_visitor))
+            .service(resource(support_tools::send_transcript))
+            .service(resource(support_tools::list_blocks))
+            .service(resource(support_tools::lift_block))
+            .service(resource(support_tools::list_canned_replies).and(support_tools::create_canned_reply))
+            .service(resource(support_tools::update_canned_reply).and(support_tools::delete_canned_reply))
             .service(resource(admin::audit_log))
             .service(resource(admin::list_contacts))
             .service(resource(admin::delete_contact))

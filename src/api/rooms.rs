@@ -2,14 +2,14 @@
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
-use crate::api::extract::{ApiJson, double_option};
+use crate::api::extract::{ApiJson, ApiQuery, double_option};
 use crate::auth::ratelimit::UserAction;
 use crate::auth::{AnyUser, AuthUser};
 use crate::error::{ApiResult, ErrorBody};
 use crate::ids::{RoomId, Seq, UserId};
-use crate::service::rooms::{self, CreateRoom, ReadMarker, RoomDetail, UpdateRoom};
+use crate::service::rooms::{self, CreateRoom, Directory, ReadMarker, RoomDetail, UpdateRoom};
 use crate::state::AppState;
 use crate::views::{MemberView, RoomListing, RoomView};
 
@@ -216,4 +216,30 @@ pub async fn mark_read(
     body: ApiJson<ReadRequest>,
 ) -> ApiResult<web::Json<ReadMarker>> {
     Ok(web::Json(rooms::mark_read(&state, &caller, id.into_inner(), body.seq).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct DirectoryQuery {
+    /// Matches any part of a room's name or topic, ignoring case; at most 100 characters.
+    pub q: Option<String>,
+    /// 1 to 100, default 30.
+    pub limit: Option<i64>,
+    /// Rooms to skip, default 0.
+    pub offset: Option<i64>,
+}
+
+/// `GET /api/v1/directory/rooms?q=&limit=&offset=`
+#[utoipa::path(tag = "rooms", security(("bearer" = [])), params(DirectoryQuery),
+    responses((status = 200, body = Directory, description = "Public group rooms, biggest first; join one with POST /rooms/{id}/join"),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody),
+              (status = 429, body = ErrorBody)))]
+#[get("/directory/rooms")]
+pub async fn list_directory(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    query: ApiQuery<DirectoryQuery>,
+) -> ApiResult<web::Json<Directory>> {
+    state.action_limits.check(caller.id, UserAction::Search)?;
+    let query = query.into_inner()?;
+    Ok(web::Json(rooms::directory(&state, &caller, query.q.as_deref(), query.limit, query.offset).await?))
 }

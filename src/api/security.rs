@@ -1,7 +1,7 @@
-//! The caller's account protection under `/api/v1/users/me`: two-factor (TOTP) and the
-//! preferences mails follow (their language).
+//! The caller's account protection under `/api/v1/users/me`: two-factor (TOTP), the login
+//! sessions (list, sign one device out) and the preferences mails follow (their language).
 
-use actix_web::{HttpResponse, get, patch, post, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -9,7 +9,7 @@ use crate::api::extract::ApiJson;
 use crate::auth::AuthUser;
 use crate::db::models::Language;
 use crate::error::{ApiResult, ErrorBody};
-use crate::service::accounts::{self, Preferences};
+use crate::service::accounts::{self, Preferences, SessionInfo};
 use crate::service::mfa::{self, Confirmed, Enrolment, MfaStatus};
 use crate::state::AppState;
 
@@ -45,12 +45,15 @@ pub struct ConfirmTotpRequest {
 #[post("/users/me/mfa/totp/confirm")]
 pub async fn confirm_totp(
     state: web::Data<AppState>,
+    req: HttpRequest,
     caller: AuthUser,
     body: ApiJson<ConfirmTotpRequest>,
 ) -> ApiResult<web::Json<Confirmed>> {
     // Each try can be a guess: it draws on the password-change budget.
     state.password_limiter.check(&caller.id)?;
-    Ok(web::Json(mfa::confirm_enrolment(&state, &caller.user, &body.code).await?))
+    Ok(web::Json(
+        mfa::confirm_enrolment(&state, &caller.user, &body.code, crate::api::extract::user_agent(&req)).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -103,4 +106,56 @@ pub async fn update_preferences(
     body: ApiJson<UpdatePreferencesRequest>,
 ) -> ApiResult<web::Json<Preferences>> {
     Ok(web::Json(accounts::set_preferences(&state, caller.id, body.into_inner().language).await?))
+}
+
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct SessionList {
+    pub sessions: Vec<SessionInfo>,
+}
+
+/// Sessions are a login's business: an API token neither lists nor ends them (as it does not
+/// manage tokens).
+fn session_caller(caller: &AuthUser) -> ApiResult<()> {
+    if caller.api_token.is_some() {
+        return Err(crate::error::ApiError::Forbidden(
+            "Sessions are managed with a signed-in session, not with an API token.".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The login session of the request's access token (its `sid`), to mark it `current`.
+fn current_session(state: &AppState, req: &HttpRequest) -> Option<uuid::Uuid> {
+    let token = crate::auth::extractor::bearer_token(req)?;
+    state.jwt.verify(token)?.sid
+}
+
+/// `GET /api/v1/users/me/sessions`
+#[utoipa::path(tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = SessionList, description = "The caller's login sessions that can still renew their tokens, most recently active first"),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody, description = "A guest, or called with an API token")))]
+#[get("/users/me/sessions")]
+pub async fn list_sessions(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    caller: AuthUser,
+) -> ApiResult<web::Json<SessionList>> {
+    session_caller(&caller)?;
+    let current = current_session(&state, &req);
+    Ok(web::Json(SessionList { sessions: accounts::sessions(&state, caller.id, current).await? }))
+}
+
+/// `DELETE /api/v1/users/me/sessions/{id}`
+#[utoipa::path(tag = "users", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 204, description = "That device is signed out: its tokens are revoked and its sockets closed (4001)"),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[delete("/users/me/sessions/{id}")]
+pub async fn end_session(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    id: web::Path<uuid::Uuid>,
+) -> ApiResult<HttpResponse> {
+    session_caller(&caller)?;
+    accounts::end_session(&state, caller.id, id.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -36,6 +36,7 @@ pub struct ContactRequest {
 /// `POST /api/v1/support/sessions`
 #[utoipa::path(tag = "support", request_body = OpenSessionRequest,
     responses((status = 201, body = OpenedSession, description = "A guest account confined to its new support room, with its tokens"),
+              (status = 403, body = ErrorBody, description = "The visitor's address or browser is blocked for now"),
               (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 #[post("/support/sessions")]
 pub async fn open_session(
@@ -46,7 +47,8 @@ pub async fn open_session(
     state.support_limiter.check_everywhere(&state.client_ip(&req)).await?;
     let b = body.into_inner();
     let user_agent = req.headers().get(actix_web::http::header::USER_AGENT).and_then(|v| v.to_str().ok());
-    let opened = support::open(&state, &b.name, b.email.as_deref(), b.context, user_agent).await?;
+    let address = state.client_ip(&req).to_string();
+    let opened = support::open(&state, &b.name, b.email.as_deref(), b.context, user_agent, &address).await?;
     Ok(HttpResponse::Created().json(opened))
 }
 

@@ -6,12 +6,13 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::extract::{ApiJson, ApiQuery, double_option};
+use crate::api::extract::{ApiJson, ApiQuery, double_option, user_agent};
 use crate::auth::ratelimit::UserAction;
 use crate::auth::{AnyUser, AuthUser};
 use crate::db::models::PresenceVisibility;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::ids::UserId;
+use crate::service::accounts::AuthResponse;
 use crate::service::export::{self, Cursor, ExportHead};
 use crate::service::{accounts, avatars, users};
 use crate::state::AppState;
@@ -150,20 +151,22 @@ pub async fn get_avatar(
 /// `POST /api/v1/users/me/password`
 #[utoipa::path(tag = "users", security(("bearer" = [])),
     request_body = ChangePasswordRequest,
-    responses((status = 204, description = "Changed; every earlier token is revoked."),
+    responses((status = 200, body = AuthResponse, description = "Changed; every earlier token is revoked, and this is the caller's new session."),
               (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
               (status = 503, body = ErrorBody)))]
 #[post("/users/me/password")]
 pub async fn change_password(
     state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
     caller: AuthUser,
     body: ApiJson<ChangePasswordRequest>,
-) -> ApiResult<HttpResponse> {
+) -> ApiResult<web::Json<AuthResponse>> {
     // Before the current password is checked: a wrong guess costs an Argon2 run too.
     state.password_limiter.check(&caller.id)?;
     let b = body.into_inner();
-    accounts::change_password(&state, &caller.user, b.current_password, b.new_password).await?;
-    Ok(HttpResponse::NoContent().finish())
+    let session =
+        accounts::change_password(&state, &caller.user, b.current_password, b.new_password, user_agent(&req)).await?;
+    Ok(web::Json(session))
 }
 
 /// `GET /api/v1/users?q=&limit=`

@@ -93,13 +93,14 @@ pub async fn register(
     state: &AppState,
     reg: Registration,
     language: crate::db::models::Language,
+    user_agent: Option<&str>,
 ) -> ApiResult<AuthResponse> {
     let user = create_account(state, reg, Role::User).await?;
     let mut conn = state.db().await?;
     if language != crate::db::models::Language::En {
         users::set_language(&mut conn, user.id, language).await?;
     }
-    start_session(state, &mut conn, &user).await
+    start_session(state, &mut conn, &user, user_agent).await
 }
 
 /// `plauder user create`: an account of any role, with the same rules as registration.
@@ -123,7 +124,12 @@ pub enum LoginResponse {
 ///
 /// # Errors
 /// The same `unauthorized` for an unknown login and a wrong password; `forbidden` when banned.
-pub async fn login(state: &AppState, login: &str, password: String) -> ApiResult<LoginResponse> {
+pub async fn login(
+    state: &AppState,
+    login: &str,
+    password: String,
+    user_agent: Option<&str>,
+) -> ApiResult<LoginResponse> {
     let mut conn = state.db().await?;
     let user = users::find_by_login(&mut conn, login.trim()).await?;
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
@@ -136,17 +142,33 @@ pub async fn login(state: &AppState, login: &str, password: String) -> ApiResult
     if let Some(challenge) = crate::service::mfa::challenge_if_enrolled(state, &mut conn, &user).await? {
         return Ok(LoginResponse::MfaRequired(challenge));
     }
-    start_session(state, &mut conn, &user).await.map(LoginResponse::Session)
+    start_session(state, &mut conn, &user, user_agent).await.map(LoginResponse::Session)
 }
 
-/// Issues an access token and the first refresh token of a new family.
+/// Issues an access token and the first refresh token of a new family. `user_agent` is the
+/// request's User-Agent header, kept (cut to [`MAX_USER_AGENT_CHARS`]) so the sessions list can
+/// name the device.
 ///
 /// # Errors
 /// Database failures only.
-pub async fn start_session(state: &AppState, conn: &mut AsyncPgConnection, user: &User) -> ApiResult<AuthResponse> {
+pub async fn start_session(
+    state: &AppState,
+    conn: &mut AsyncPgConnection,
+    user: &User,
+    user_agent: Option<&str>,
+) -> ApiResult<AuthResponse> {
     let session = Uuid::new_v4();
-    let refresh_token = insert_refresh_token(state, conn, user.id, session).await?;
+    let user_agent = user_agent.map(clean_user_agent).filter(|ua| !ua.is_empty());
+    let refresh_token = insert_refresh_token(state, conn, user.id, session, user_agent.as_deref()).await?;
     respond(state, user, session, refresh_token)
+}
+
+/// The longest User-Agent kept with a session; the rest is cut (the client cannot be refused
+/// for its browser's header).
+pub const MAX_USER_AGENT_CHARS: usize = 512;
+
+fn clean_user_agent(ua: &str) -> String {
+    ua.chars().filter(|c| !c.is_control()).take(MAX_USER_AGENT_CHARS).collect::<String>().trim().to_owned()
 }
 
 async fn insert_refresh_token(
@@ -154,12 +176,19 @@ async fn insert_refresh_token(
     conn: &mut AsyncPgConnection,
     user_id: UserId,
     family_id: Uuid,
+    user_agent: Option<&str>,
 ) -> ApiResult<String> {
     let token = refresh::generate().map_err(ApiError::Internal)?;
     let hash = refresh::hash(&token);
     let ttl = Duration::days(i64::from(state.settings.auth.refresh_token_ttl_days));
-    let new =
-        NewRefreshToken { id: Uuid::new_v4(), user_id, family_id, token_hash: &hash, expires_at: Utc::now() + ttl };
+    let new = NewRefreshToken {
+        id: Uuid::new_v4(),
+        user_id,
+        family_id,
+        token_hash: &hash,
+        expires_at: Utc::now() + ttl,
+        user_agent,
+    };
     refresh_tokens::insert(conn, &new).await?;
     Ok(token)
 }
@@ -207,7 +236,8 @@ pub async fn refresh(state: &AppState, token: &str) -> ApiResult<AuthResponse> {
                 return Ok(Rotation::Replayed);
             }
             refresh_tokens::mark_spent(conn, row.id).await?;
-            let next = insert_refresh_token(state, conn, user.id, row.family_id).await?;
+            // The session stays the device it started on.
+            let next = insert_refresh_token(state, conn, user.id, row.family_id, row.user_agent.as_deref()).await?;
             Ok(Rotation::Rotated(Box::new(user), row.family_id, next))
         })
         .await?;
@@ -272,11 +302,18 @@ pub async fn logout_all(state: &AppState, user_id: UserId) -> ApiResult<()> {
 }
 
 /// `POST /users/me/password`: checks the current password, stores the new one and revokes every
-/// earlier token, so other devices must log in again.
+/// earlier token, so other devices must log in again; the device that made the change gets a
+/// new session (as two-factor's confirmation hands one), so it stays signed in.
 ///
 /// # Errors
 /// `forbidden` for a wrong current password, `validation_failed` for a weak new one.
-pub async fn change_password(state: &AppState, user: &User, current: String, new: String) -> ApiResult<()> {
+pub async fn change_password(
+    state: &AppState,
+    user: &User,
+    current: String,
+    new: String,
+    user_agent: Option<&str>,
+) -> ApiResult<AuthResponse> {
     let ok = state.passwords.verify(current, user.password_hash.clone()).await?;
     if !ok {
         return Err(ApiError::Forbidden("The current password is wrong.".into()));
@@ -291,6 +328,69 @@ pub async fn change_password(state: &AppState, user: &User, current: String, new
     })
     .await?;
     state.notify.close_user(user_id, CloseReason::PasswordChanged);
+    // The row again: the token version moved, and the new session's tokens must carry it.
+    let fresh = users::find(&mut conn, user_id).await?.ok_or_else(|| ApiError::NotFound("No such user.".into()))?;
+    start_session(state, &mut conn, &fresh, user_agent).await
+}
+
+/// One login session as `GET /users/me/sessions` lists it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SessionInfo {
+    /// The session's id (what `DELETE /users/me/sessions/{id}` takes).
+    pub id: Uuid,
+    /// When the login happened.
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: String,
+    /// When the session last renewed its tokens (or logged in): a device in use renews them
+    /// every few minutes.
+    #[schema(value_type = String, format = DateTime)]
+    pub last_active_at: String,
+    /// When it ends unless renewed before.
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: String,
+    /// The User-Agent of the browser or program that logged in; null for sessions older than
+    /// this field.
+    pub user_agent: Option<String>,
+    /// Whether this is the session of the token the request came with.
+    pub current: bool,
+}
+
+/// `GET /users/me/sessions`: the caller's sessions that can still renew their tokens, most
+/// recently active first. `current` is the session of the caller's access token, if any.
+///
+/// # Errors
+/// Database failures only.
+pub async fn sessions(state: &AppState, user_id: UserId, current: Option<Uuid>) -> ApiResult<Vec<SessionInfo>> {
+    use crate::views::format_time;
+    let mut conn = state.db().await?;
+    let rows = refresh_tokens::live_sessions(&mut conn, user_id).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| SessionInfo {
+            id: r.family_id,
+            created_at: format_time(&r.started_at),
+            last_active_at: format_time(&r.refreshed_at),
+            expires_at: format_time(&r.expires_at),
+            user_agent: r.user_agent,
+            current: Some(r.family_id) == current,
+        })
+        .collect())
+}
+
+/// `DELETE /users/me/sessions/{id}`: signs one of the caller's devices out, as its own
+/// `POST /auth/logout` would: the session's tokens are revoked and its sockets closed (4001,
+/// `session logged out`), on every instance. Its access tokens keep working until they expire
+/// (minutes), as after a logout.
+///
+/// # Errors
+/// `not_found` when the caller has no live session with this id.
+pub async fn end_session(state: &AppState, user_id: UserId, session: Uuid) -> ApiResult<()> {
+    let mut conn = state.db().await?;
+    let revoked = refresh_tokens::revoke_live_family_of(&mut conn, user_id, session).await?;
+    if revoked == 0 {
+        return Err(ApiError::NotFound("No such session.".into()));
+    }
+    state.notify.close_session(user_id, session);
     Ok(())
 }
 

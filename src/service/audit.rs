@@ -33,6 +33,9 @@ pub enum Action {
     RoomMemberRoleChanged,
     RoomDeleted,
     SupportClosed,
+    SupportVisitorBlocked,
+    SupportVisitorUnblocked,
+    SupportTranscriptSent,
     ContactDeleted,
     BotCreated,
     WebhookCreated,
@@ -56,6 +59,9 @@ impl Action {
             Action::RoomMemberRoleChanged => "room.member_role_changed",
             Action::RoomDeleted => "room.deleted",
             Action::SupportClosed => "support.session_closed",
+            Action::SupportVisitorBlocked => "support.visitor_blocked",
+            Action::SupportVisitorUnblocked => "support.visitor_unblocked",
+            Action::SupportTranscriptSent => "support.transcript_sent",
             Action::ContactDeleted => "contact.deleted",
             Action::BotCreated => "bot.created",
             Action::WebhookCreated => "webhook.created",
@@ -79,7 +85,8 @@ impl Action {
             | Action::RoomMemberRemoved
             | Action::RoomMemberRoleChanged
             | Action::RoomDeleted => "room",
-            Action::SupportClosed => "support_session",
+            Action::SupportClosed | Action::SupportTranscriptSent => "support_session",
+            Action::SupportVisitorBlocked | Action::SupportVisitorUnblocked => "support_block",
             Action::ContactDeleted => "contact",
             Action::WebhookCreated | Action::WebhookUpdated | Action::WebhookDeleted => "webhook",
         }

@@ -59,6 +59,72 @@ pub fn password_reset(language: Language, username: &str, link: &str, minutes: u
     Rendered { subject, text, html }
 }
 
+/// One message of a support transcript.
+#[derive(Debug, Clone)]
+pub struct TranscriptLine {
+    /// The sender's name (the visitor's or a staff member's); empty for a deleted account.
+    pub who: String,
+    /// When, as `YYYY-MM-DD HH:MM UTC`.
+    pub at: String,
+    pub body: String,
+    /// The names of the files sent with it.
+    pub files: Vec<String>,
+}
+
+/// A support conversation for the visitor: `visitor` is the name they gave.
+pub fn transcript(language: Language, visitor: &str, lines: &[TranscriptLine]) -> Rendered {
+    let (subject, greeting, intro, someone, files_label, closing) = match language {
+        Language::En => (
+            "Your support conversation".to_owned(),
+            format!("Hello {visitor},"),
+            "here is your conversation with our support team, as you asked.".to_owned(),
+            "Deleted account",
+            "Files",
+            "Thank you for getting in touch.",
+        ),
+        Language::De => (
+            "Dein Gespräch mit unserem Support".to_owned(),
+            format!("Hallo {visitor},"),
+            "hier ist, wie gewünscht, dein Gespräch mit unserem Support-Team.".to_owned(),
+            "Gelöschtes Konto",
+            "Dateien",
+            "Danke, dass du dich gemeldet hast.",
+        ),
+    };
+    let who = |l: &TranscriptLine| if l.who.is_empty() { someone.to_owned() } else { l.who.clone() };
+    let mut text = format!("{greeting}\n\n{intro}\n\n");
+    let mut items = String::new();
+    for l in lines {
+        text.push_str(&format!("[{}] {}:\n{}\n", l.at, who(l), l.body));
+        if !l.files.is_empty() {
+            text.push_str(&format!("({files_label}: {})\n", l.files.join(", ")));
+        }
+        text.push('\n');
+        let files = if l.files.is_empty() {
+            String::new()
+        } else {
+            format!("<br><small>{}: {}</small>", escape(files_label), escape(&l.files.join(", ")))
+        };
+        items.push_str(&format!(
+            "<li><small>{at}</small> <strong>{who}</strong><br><span style=\"white-space: pre-wrap\">{body}</span>{files}</li>\n",
+            at = escape(&l.at),
+            who = escape(&who(l)),
+            body = escape(&l.body),
+        ));
+    }
+    text.push_str(closing);
+    text.push('\n');
+    let html = format!(
+        "<!DOCTYPE html>\n<html lang=\"{lang}\"><body style=\"font-family: sans-serif\">\n<p>{greeting}</p>\n<p>{intro}</p>\n\
+         <ul style=\"list-style: none; padding: 0\">\n{items}</ul>\n<p>{closing}</p>\n</body></html>\n",
+        lang = language.as_str(),
+        greeting = escape(&greeting),
+        intro = escape(&intro),
+        closing = escape(closing),
+    );
+    Rendered { subject, text, html }
+}
+
 /// HTML-escapes text for element content and quoted attributes. Hand-written: five characters,
 /// not worth a template engine for two mails.
 fn escape(s: &str) -> String {
@@ -79,6 +145,34 @@ fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transcript_is_translated_and_escaped() {
+        let lines = vec![
+            TranscriptLine {
+                who: "Vera".into(),
+                at: "2026-12-02 08:00 UTC".into(),
+                body: "<b>hi</b>".into(),
+                files: vec!["a&b.png".into()],
+            },
+            TranscriptLine {
+                who: String::new(),
+                at: "2026-12-02 08:01 UTC".into(),
+                body: "Hello".into(),
+                files: vec![],
+            },
+        ];
+        let en = transcript(Language::En, "Vera", &lines);
+        assert!(en.text.contains("[2026-12-02 08:00 UTC] Vera:\n<b>hi</b>") && en.text.contains("(Files: a&b.png)"));
+        assert!(en.text.contains("Deleted account:\nHello"));
+        assert!(
+            en.html.contains("&lt;b&gt;hi&lt;/b&gt;") && en.html.contains("a&amp;b.png") && !en.html.contains("<b>hi")
+        );
+        let de = transcript(Language::De, "Vera", &lines);
+        assert!(
+            de.subject.contains("Support") && de.text.starts_with("Hallo Vera,") && de.html.contains("lang=\"de\"")
+        );
+    }
 
     #[test]
     fn reset_mail_is_translated_and_escaped() {

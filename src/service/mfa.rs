@@ -149,7 +149,12 @@ pub async fn begin_enrolment(state: &AppState, user: &User) -> ApiResult<Enrolme
 /// # Errors
 /// `not_found` without a pending enrolment, `conflict` when already on, `validation_failed` on
 /// `code` for a wrong one.
-pub async fn confirm_enrolment(state: &AppState, user: &User, code: &str) -> ApiResult<Confirmed> {
+pub async fn confirm_enrolment(
+    state: &AppState,
+    user: &User,
+    code: &str,
+    user_agent: Option<&str>,
+) -> ApiResult<Confirmed> {
     let codes = new_recovery_codes()?;
     let hashes: Vec<Vec<u8>> = codes.iter().map(|c| hash_code(c)).collect();
     let issuer = state.settings.mfa.issuer.clone();
@@ -176,7 +181,7 @@ pub async fn confirm_enrolment(state: &AppState, user: &User, code: &str) -> Api
     .await?;
     state.notify.close_user(user_id, CloseReason::TokensRevoked);
     let fresh = users::find(&mut conn, user_id).await?.ok_or_else(|| ApiError::NotFound("No such user.".into()))?;
-    let session = accounts::start_session(state, &mut conn, &fresh).await?;
+    let session = accounts::start_session(state, &mut conn, &fresh, user_agent).await?;
     Ok(Confirmed { recovery_codes: codes, session })
 }
 
@@ -285,7 +290,12 @@ fn invalid_challenge() -> ApiError {
 /// # Errors
 /// `unauthorized` for an unknown or expired challenge and for a wrong, used or old code;
 /// `rate_limited` while the account is locked after too many wrong codes; `forbidden` when banned.
-pub async fn complete_login(state: &AppState, mfa_token: &str, code: &str) -> ApiResult<AuthResponse> {
+pub async fn complete_login(
+    state: &AppState,
+    mfa_token: &str,
+    code: &str,
+    user_agent: Option<&str>,
+) -> ApiResult<AuthResponse> {
     let hash = refresh::hash(mfa_token.trim());
     let mut conn = state.db().await?;
     let (challenge_id, user_id) = mfa::challenge_user(&mut conn, &hash).await?.ok_or_else(invalid_challenge)?;
@@ -303,7 +313,7 @@ pub async fn complete_login(state: &AppState, mfa_token: &str, code: &str) -> Ap
         })
         .await?;
     match check {
-        Check::Accepted => accounts::start_session(state, &mut conn, &user).await,
+        Check::Accepted => accounts::start_session(state, &mut conn, &user, user_agent).await,
         other => Err(refusal(other, false)),
     }
 }

@@ -575,3 +575,64 @@ pub async fn mark_read(state: &AppState, caller: &Caller, room_id: RoomId, seq: 
     state.notify.room_event(room_id, &ServerEvent::Read(Read { room_id, user_id: caller.id, seq: marker }));
     Ok(ReadMarker { room_id, last_read_seq: marker, unread_count })
 }
+
+/// Largest page of the room directory.
+pub const MAX_DIRECTORY_PAGE: i64 = 100;
+/// Longest directory search.
+pub const MAX_DIRECTORY_QUERY_CHARS: usize = 100;
+
+/// A public room as the directory lists it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DirectoryEntry {
+    #[serde(flatten)]
+    pub room: RoomView,
+    pub member_count: i64,
+    /// Whether the caller is a member already.
+    pub joined: bool,
+}
+
+/// One page of the directory.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Directory {
+    pub rooms: Vec<DirectoryEntry>,
+    /// How many public rooms match in all.
+    pub total: i64,
+    pub has_more: bool,
+}
+
+/// `GET /directory/rooms?q=&limit=&offset=`: the public group rooms anyone signed in may join,
+/// biggest first; `q` matches any part of the name or topic, ignoring case.
+///
+/// # Errors
+/// `validation_failed` for a query over 100 characters or with control characters, or a bad
+/// limit or offset.
+pub async fn directory(
+    state: &AppState,
+    caller: &Caller,
+    q: Option<&str>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+) -> ApiResult<Directory> {
+    let (limit, offset) = crate::service::validate::page(limit, offset, 30, MAX_DIRECTORY_PAGE)?;
+    let q = q.map(str::trim).filter(|q| !q.is_empty());
+    if let Some(q) = q
+        && (q.chars().count() > MAX_DIRECTORY_QUERY_CHARS || q.chars().any(char::is_control))
+    {
+        return Err(ApiError::validation(
+            "q",
+            format!("q must be at most {MAX_DIRECTORY_QUERY_CHARS} characters without control characters."),
+        ));
+    }
+    let pattern = q.map(|q| format!("%{}%", users::escape_like(q)));
+    let mut conn = state.db().await?;
+    let (rows, total) = rooms::directory(&mut conn, caller.id, pattern.as_deref(), limit, offset).await?;
+    let has_more = offset + i64::try_from(rows.len()).unwrap_or(i64::MAX) < total;
+    Ok(Directory {
+        rooms: rows
+            .into_iter()
+            .map(|r| DirectoryEntry { room: RoomView::new(&r.room), member_count: r.member_count, joined: r.joined })
+            .collect(),
+        total,
+        has_more,
+    })
+}

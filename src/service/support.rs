@@ -61,6 +61,9 @@ pub struct SessionView {
     pub staff_read_seq: Seq,
     /// Where the chat started, as the visitor's browser told it.
     pub context: VisitorContext,
+    /// Whether the visitor's browser is known (its widget sent an id), so that it can be blocked
+    /// (`POST /admin/support/sessions/{id}/block` with `browser`). The id itself is not shown.
+    pub browser_known: bool,
 }
 
 /// What the visitor's browser says about them, all optional: the page the widget was on, the
@@ -77,6 +80,10 @@ pub struct VisitorContext {
     pub language: Option<String>,
     /// An IANA time zone such as `Europe/Berlin`, at most 64 characters.
     pub time_zone: Option<String>,
+    /// A random id the widget keeps in the visitor's browser (16 to 64 letters, digits, `-` and
+    /// `_`), so staff can block the browser rather than only the address. Never shown back.
+    #[serde(default, skip_serializing)]
+    pub browser_id: Option<String>,
 }
 
 impl VisitorContext {
@@ -109,6 +116,14 @@ impl VisitorContext {
                 "time_zone must be an IANA time zone such as Europe/Berlin.",
             ));
         }
+        if let Some(id) = &self.browser_id
+            && !((16..=64).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        {
+            return Err(ApiError::validation(
+                "context.browser_id",
+                "browser_id must be 16 to 64 letters, digits, '-' or '_'.",
+            ));
+        }
         // The header is the browser's own word; cut, not refused, since the visitor cannot pick it.
         self.user_agent = user_agent
             .map(|ua| ua.chars().filter(|c| !c.is_control()).take(512).collect::<String>())
@@ -132,15 +147,17 @@ fn validate_name(name: &str) -> ApiResult<String> {
 
 /// `POST /support/sessions`: a guest account, its support room and the session, in one
 /// transaction, then the guest's first tokens. Online staff hear `support.session_created`.
+/// `address` is the client's (kept for blocking, see `support_tools`).
 ///
 /// # Errors
-/// `validation_failed` for a bad name or email.
+/// `validation_failed` for a bad name or email; `forbidden` for a blocked address or browser.
 pub async fn open(
     state: &AppState,
     name: &str,
     email: Option<&str>,
     context: VisitorContext,
     user_agent: Option<&str>,
+    address: &str,
 ) -> ApiResult<OpenedSession> {
     let name = validate_name(name)?;
     let context = context.validated(user_agent)?;
@@ -149,6 +166,7 @@ pub async fn open(
         validate::email(email)?;
     }
     let mut conn = state.db().await?;
+    crate::service::support_tools::refuse_blocked(&mut conn, address, context.browser_id.as_deref()).await?;
     let guest_id = UserId::new();
     // Guests never log in by name; the id makes the name unique without a retry loop.
     let username = format!("guest-{}", guest_id.0.simple());
@@ -196,10 +214,12 @@ pub async fn open(
                     visitor_user_agent: context.user_agent.as_deref(),
                     visitor_language: context.language.as_deref(),
                     visitor_time_zone: context.time_zone.as_deref(),
+                    visitor_address: Some(address),
+                    visitor_browser_id: context.browser_id.as_deref(),
                 },
             )
             .await?;
-            let auth = accounts::start_session(state, conn, &guest).await?;
+            let auth = accounts::start_session(state, conn, &guest, context.user_agent.as_deref()).await?;
             Ok((session, room, guest, auth))
         })
         .await?;
@@ -307,7 +327,9 @@ async fn views(conn: &mut AsyncPgConnection, rows: Vec<support::InboxRow>) -> Ap
                 user_agent: s.visitor_user_agent.clone(),
                 language: s.visitor_language.clone(),
                 time_zone: s.visitor_time_zone.clone(),
+                browser_id: None,
             },
+            browser_known: s.visitor_browser_id.is_some(),
         });
     }
     Ok(out)

@@ -101,6 +101,8 @@ fn sample_body(method: &str, path: &str, someone: Uuid) -> Option<Value> {
         ("post", "/api/v1/commands/invocations/{id}/reply") => json!({"text": "hi", "visibility": "room"}),
         ("post", "/api/v1/rooms/{id}/hooks") => json!({"name": "escape"}),
         ("post", "/api/v1/users/me/mfa/totp/confirm") => json!({"code": "123456"}),
+        ("post", "/api/v1/admin/canned-replies") => json!({"title": "escape", "body": "hi"}),
+        ("post", "/api/v1/admin/support/sessions/{id}/block") => json!({"address": true, "hours": 1}),
         ("post", "/api/v1/users/me/mfa/totp/disable") => json!({"password": "a", "code": "123456"}),
         _ if method == "post" || method == "patch" => json!({}),
         _ => return None,

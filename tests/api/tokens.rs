@@ -175,7 +175,12 @@ async fn changing_the_password_revokes_earlier_tokens() {
     let new_password = "a much better passphrase";
     let body = json!({"current_password": PASSWORD, "new_password": new_password});
     let res = app.post("/api/v1/users/me/password", Some(&ada.access_token), body).await;
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(res.status(), StatusCode::OK);
+    // The device that changed it carries on with the new session the answer hands it.
+    let fresh: Value = res.json().await.expect("json");
+    let fresh_token = fresh["access_token"].as_str().expect("new access token");
+    assert_eq!(app.me(fresh_token).await.status(), StatusCode::OK);
+    assert_eq!(app.refresh(fresh["refresh_token"].as_str().expect("new refresh token")).await.status(), StatusCode::OK);
     assert_error(app.me(&ada.access_token).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
     assert_error(app.refresh(&ada.refresh_token).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
     assert_error(app.login("ada", PASSWORD).await, StatusCode::UNAUTHORIZED, "unauthorized").await;

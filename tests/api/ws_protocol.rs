@@ -171,7 +171,7 @@ async fn logout_all_and_password_change_close_live_sockets_with_4001() {
             json!({"current_password": PASSWORD, "new_password": "another good passphrase"}),
         )
         .await;
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(bobs.closed_with().await, 4001);
 }
 

@@ -11,6 +11,8 @@ import { linkNodes } from '../links.js';
 import { chime } from '../app/notify.js';
 import { Uploads, attachmentList, fileInput, linkExpiring, quoteText } from '../app/attachments.js';
 import { icon } from '../icons.js';
+import { browserName } from '../useragent.js';
+import { blockDialog, blocksDialog, cannedPicker, manageDialog, transcriptDialog } from './supporttools.js';
 
 /** Typing is re-announced this often while staff type, ends after this pause, and the visitor's
  * typing shows this long unless renewed (as in the chat app). */
@@ -20,12 +22,6 @@ const TYPING_SHOWN_MS = 6000;
 const SOUND_KEY = 'plauder.inbox.sound';
 import { attempt, dateTime, debounce, heading, userLabel } from './common.js';
 
-/** A short name for a User-Agent string: the browser and the system, as far as it tells. */
-function browserName(ua) {
-  const browser = [['Edg/', 'Edge'], ['OPR/', 'Opera'], ['Firefox/', 'Firefox'], ['Chrome/', 'Chrome'], ['Safari/', 'Safari']].find(([k]) => ua.includes(k))?.[1];
-  const system = [['Android', 'Android'], ['iPhone', 'iOS'], ['iPad', 'iPadOS'], ['Windows', 'Windows'], ['Mac OS X', 'macOS'], ['Linux', 'Linux']].find(([k]) => ua.includes(k))?.[1];
-  return [browser, system].filter(Boolean).join(', ') || ua.slice(0, 60);
-}
 
 /** The visitor's context (docs/protocol.md, support sessions) as a definition list. */
 function contextBlock(context) {
@@ -77,7 +73,9 @@ export class InboxView {
     // Opt-in alert for visitors' messages the staff member is not looking at: a chime, and a
     // desktop notification where the browser allows them. Remembered per browser.
     this.soundBtn = h('button.chip#inbox-sound', { type: 'button', 'aria-pressed': String(this.soundOn()), onclick: () => this.toggleSound() }, t('inbox.sound'));
-    replace(container, heading(t('admin.nav.support'), this.soundBtn, this.tabs), h('div.inbox', h('div.inbox-list', this.list), this.pane));
+    const cannedBtn = h('button.chip#canned-open', { type: 'button', onclick: () => manageDialog(ctx) }, t('canned.manage'));
+    const blocksBtn = h('button.chip#blocks-open', { type: 'button', onclick: () => blocksDialog(ctx) }, t('block.list_title'));
+    replace(container, heading(t('admin.nav.support'), cannedBtn, blocksBtn, this.soundBtn, this.tabs), h('div.inbox', h('div.inbox-list', this.list), this.pane));
 
     const signal = AbortSignal.any([ctx.signal, this.stopped.signal]);
     const reload = debounce(() => this.load(), 250);
@@ -219,8 +217,10 @@ export class InboxView {
       'div.reply-box',
       uploads.el,
       uploads.alert,
-      h('form.composer-row#reply-form', { onsubmit: send }, attachBtn, picker, input, h('button.primary', { type: 'submit' }, t('chat.send'))),
+      h('form.composer-row#reply-form', { onsubmit: send }, attachBtn, picker, cannedPicker(this.ctx, input), input, h('button.primary', { type: 'submit' }, t('chat.send'))),
     );
+    const transcriptBtn = h('button.chip#transcript-button', { type: 'button', onclick: () => transcriptDialog(this.ctx, this.open?.session ?? s) }, t('transcript.button'));
+    const blockBtn = h('button.chip.danger#block-button', { type: 'button', onclick: () => blockDialog(this.ctx, this.open?.session ?? s, () => { this.markClosed(); this.load(); }) }, t('block.button'));
     const closeBtn = h('button.chip.danger#close-session', { type: 'button', onclick: () => this.closeSession(s) }, t('inbox.close'));
     const back = h('button.chip.back', { type: 'button', onclick: () => this.closePane() }, t('inbox.back'));
     const closedNote = h('p.muted.small.closed-note', { hidden: s.status !== 'closed' }, t('inbox.is_closed'));
@@ -230,7 +230,7 @@ export class InboxView {
         'div.conv-head',
         back,
         h('div.head-text', h('h3#conversation-title', s.user.display_name || s.user.username), h('span.subtitle', t('inbox.subtitle', { email: s.email ?? t('inbox.no_email'), since: dateTime(s.created_at) }))),
-        s.status === 'open' ? closeBtn : null,
+        h('div.conv-actions', transcriptBtn, blockBtn, s.status === 'open' ? closeBtn : null),
       ),
       contextBlock(s.context),
       scroller,

@@ -1,11 +1,16 @@
 // Overview: the server's numbers (GET /admin/stats), polled every few seconds while shown and
-// reloaded at once when the WebSocket reports activity (a new message or support chat).
+// reloaded at once when the WebSocket reports activity (a new message or support chat); below
+// them the last 30 days (GET /admin/stats/history) as charts: messages and new support chats
+// per day, and the median time to the first answer.
 
 import { h, replace, t } from '../app/dom.js';
 import { number, timeOfDay } from '../i18n/i18n.js';
 import { debounce, duration, heading } from './common.js';
+import { barChart, count } from './charts.js';
 
 const POLL_MS = 5000;
+/** The history changes by the day: reloaded far less often than the counters. */
+const HISTORY_POLL_MS = 60000;
 
 const CARDS = [
   ['users_total', () => t('overview.users')],
@@ -24,9 +29,12 @@ export class OverviewView {
     this.stopped = new AbortController();
     this.grid = h('div.stats#stats', { 'aria-live': 'polite' });
     this.updated = h('span.small.muted#stats-updated');
-    replace(container, heading(t('admin.nav.overview'), this.updated), this.grid);
+    this.charts = h('section.charts#charts', { 'aria-label': t('charts.title') });
+    replace(container, heading(t('admin.nav.overview'), this.updated), this.grid, h('h3.charts-head', t('charts.title')), this.charts);
     this.load();
+    this.loadHistory();
     this.timer = setInterval(() => this.load(), POLL_MS);
+    this.historyTimer = setInterval(() => this.loadHistory(), HISTORY_POLL_MS);
     const soon = debounce(() => this.load(), 400);
     const signal = AbortSignal.any([ctx.signal, this.stopped.signal]);
     for (const type of ['message', 'support.session_created', 'support.session_closed', 'hello']) {
@@ -57,8 +65,30 @@ export class OverviewView {
     this.updated.textContent = t('overview.updated', { time: timeOfDay(new Date()) });
   }
 
+  async loadHistory() {
+    let history;
+    try {
+      history = await this.ctx.client.api('GET', '/admin/stats/history?days=30');
+    } catch (err) {
+      replace(this.charts, h('p.form-error', t('charts.load_failed', { reason: err.message })));
+      return;
+    }
+    if (this.stopped.signal.aborted) return;
+    const days = history.days;
+    // A details element the reader opened stays open across the reload.
+    const open = new Set([...this.charts.querySelectorAll('details[open]')].map((d) => d.closest('figure')?.id));
+    replace(
+      this.charts,
+      barChart({ id: 'chart-messages', title: t('charts.messages'), days, value: (d) => d.messages, show: count }),
+      barChart({ id: 'chart-sessions', title: t('charts.sessions'), days, value: (d) => d.support_sessions, show: count }),
+      barChart({ id: 'chart-response', title: t('charts.response'), days, value: (d) => d.median_first_response_secs, show: duration }),
+    );
+    for (const id of open) if (id) document.getElementById(id)?.querySelector('details')?.setAttribute('open', '');
+  }
+
   stop() {
     clearInterval(this.timer);
+    clearInterval(this.historyTimer);
     this.stopped.abort();
   }
 }

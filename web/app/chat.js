@@ -6,7 +6,7 @@ import { h, replace, avatar, dayLabel, lastSeen, toast, t, statusText, fullDate 
 import { timeOfDay } from '../i18n/i18n.js';
 import { icon } from '../icons.js';
 import { linkNodes } from '../links.js';
-import { roomMembersDialog } from './people.js';
+import { roomDialog } from './rooms.js';
 import { Uploads, attachmentList, fileInput, linkExpiring, quoteText } from './attachments.js';
 
 const EMOJI = ['👍', '❤️', '😂', '🎉', '😮', '😢', '🙏', '👀'];
@@ -174,7 +174,8 @@ export class ChatView {
       h('button.icon.back', { type: 'button', 'aria-label': t('chat.back'), onclick: () => this.app.closeRoom() }, icon('back')),
       peer ? avatar(peer, store.presence.get(peer.id)?.status ?? 'offline') : avatar({ id: room.id, display_name: store.roomTitle(room) }, undefined, 'square'),
       h('div.head-text', h('h2#room-title', store.roomTitle(room)), h('span.subtitle#room-subtitle', subtitle)),
-      room.kind !== 'direct' ? h('button.icon', { type: 'button', title: t('chat.members_button'), 'aria-label': t('chat.members_button'), onclick: () => roomMembersDialog(this.app, room) }, icon('members')) : null,
+      room.kind === 'group' ? h('button.icon#room-settings-button', { type: 'button', title: t('roomset.title'), 'aria-label': t('roomset.title'), onclick: () => roomDialog(this.app, room) }, icon('settings')) : null,
+      room.kind !== 'direct' ? h('button.icon#room-members-button', { type: 'button', title: t('chat.members_button'), 'aria-label': t('chat.members_button'), onclick: () => roomDialog(this.app, room, { focus: 'members' }) }, icon('members')) : null,
     );
   }
 

@@ -1,15 +1,16 @@
 // People: friends with presence and last seen, friend requests, blocks, finding users; and the
-// dialogs for new direct and group chats and a room's members.
+// dialogs for new direct and group chats and the profile (a room's settings and members are in
+// rooms.js).
 
 import { h, replace, avatar, lastSeen, toast, t, statusText } from './dom.js';
 import { icon } from '../icons.js';
 
-function presenceText(p) {
+export function presenceText(p) {
   return p?.status && p.status !== 'offline' ? statusText(p.status) : lastSeen(p?.last_seen_at);
 }
 
 /** Runs an API action, reporting failure as a toast; returns the result or undefined. */
-async function attempt(action, done = '') {
+export async function attempt(action, done = '') {
   try {
     const r = await action();
     if (done) toast(done);
@@ -189,7 +190,7 @@ function rank(store, id) {
  * A modal dialog (`<dialog>` with showModal: focus moves in, the page behind is inert, Escape
  * closes it); when it closes, focus goes back where it was.
  */
-function dialog(title, body, { onclose } = {}) {
+export function dialog(title, body, { onclose } = {}) {
   const before = document.activeElement;
   const d = h('dialog.modal', { 'aria-label': title }, h('header.modal-head', h('h2', title), h('button.icon', { type: 'button', 'aria-label': t('common.close'), onclick: () => d.close() }, icon('close'))), body);
   d.addEventListener('close', () => {
@@ -297,67 +298,6 @@ export function newChatDialog(app) {
   create.hidden = true;
   list(lastUsers);
   q.focus();
-}
-
-/** A room's members with presence; owners and moderators can add people and leave. */
-export async function roomMembersDialog(app, room) {
-  const { client, store } = app;
-  const members = await attempt(() => app.loadMembers(room.id));
-  if (!members) return;
-  const canAdd = ['owner', 'moderator'].includes(room.my_role);
-  const add = h('input', { type: 'search', placeholder: t('members.add'), 'aria-label': t('members.add') });
-  const found = h('ul.people-list.pick');
-  const body = h(
-    'div',
-    h(
-      'ul.people-list',
-      members.map((m) =>
-        h(
-          'li.person',
-          avatar(m.user, store.presence.get(m.user.id)?.status ?? 'offline'),
-          h('span.person-text', h('span.person-name', m.user.display_name || m.user.username), h('span.muted.small', `${t(`role.${m.role}`)} · ${presenceText(store.presence.get(m.user.id))}`)),
-        ),
-      ),
-    ),
-    canAdd ? h('div.find', add) : null,
-    found,
-    h(
-      'div.modal-foot',
-      h('button.chip.danger', {
-        type: 'button',
-        onclick: async () => {
-          if (!confirm(t('members.leave_confirm'))) return;
-          await attempt(() => client.api('DELETE', `/rooms/${room.id}/members/${store.me.id}`));
-          d.close();
-        },
-      }, t('members.leave')),
-    ),
-  );
-  const d = dialog(store.roomTitle(room), body);
-  let timer;
-  add.addEventListener('input', () => {
-    clearTimeout(timer);
-    const text = add.value.trim();
-    timer = setTimeout(async () => {
-      if (!text) return replace(found);
-      const res = await attempt(() => client.api('GET', `/users?q=${encodeURIComponent(text)}&limit=10`));
-      if (!res) return;
-      replace(
-        found,
-        res.users
-          .filter((u) => !members.some((m) => m.user.id === u.id))
-          .map((u) =>
-            h('li', h('button.pick-user', {
-              type: 'button',
-              onclick: async () => {
-                await attempt(() => client.api('POST', `/rooms/${room.id}/members`, { user_ids: [u.id] }), t('members.added'));
-                d.close();
-              },
-            }, avatar(u), h('span.person-name', u.display_name || u.username))),
-          ),
-      );
-    }, 200);
-  });
 }
 
 /** The avatar editor's message for a refused picture, in the reader's language. */

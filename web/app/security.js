@@ -1,9 +1,14 @@
-// The security settings: two-factor sign-in (TOTP: set up with a QR code from the server,
-// confirm with a code, recovery codes shown once, turn off with password and code) and the
-// language of the mails the account gets.
+// The security settings: the password (changed with the current one; other devices are signed
+// out, this one carries on with the new session the server hands it), where the account is
+// signed in (each session with its browser, signed out one by one, this device, or everywhere),
+// two-factor sign-in (TOTP: set up with a QR code from the server, confirm with a code, recovery
+// codes shown once, turn off with password and code) and the language of the mails the account
+// gets.
 
-import { h, replace, toast, t } from './dom.js';
+import { h, replace, toast, t, shortTime } from './dom.js';
+import { formatDate } from '../i18n/i18n.js';
 import { icon } from '../icons.js';
+import { browserName } from '../useragent.js';
 
 /** Opens the security settings as a modal dialog. */
 export function securityDialog(app) {
@@ -15,7 +20,13 @@ export function securityDialog(app) {
     h('header.modal-head', h('h2', t('security.title')), h('button.icon', { type: 'button', 'aria-label': t('common.close'), onclick: () => d.close() }, icon('close'))),
     body,
   );
-  d.addEventListener('close', () => d.remove());
+  // Signed out (this device, everywhere, or by the server): the dialog goes with the session.
+  const gone = new AbortController();
+  client.addEventListener('signedout', () => d.close(), { signal: gone.signal });
+  d.addEventListener('close', () => {
+    gone.abort();
+    d.remove();
+  });
   document.body.append(d);
   d.showModal();
 
@@ -37,7 +48,141 @@ export function securityDialog(app) {
     h('option', { value: 'en' }, 'English'),
     h('option', { value: 'de' }, 'Deutsch'),
   );
-  replace(body, status, section, h('label.field', h('span', t('security.mail_language')), langSelect));
+  const passwordSection = h('section#password-section');
+  const sessionsSection = h('section#sessions-section');
+  replace(body, status, passwordSection, sessionsSection, section, h('label.field', h('span', t('security.mail_language')), langSelect));
+  passwordForm();
+  sessions();
+
+  /** Current password, the new one twice; field errors from the server beside the fields. */
+  function passwordForm() {
+    const field = (id, label, autocomplete) => {
+      const input = h(`input#${id}`, { name: id, type: 'password', autocomplete, required: true, 'aria-describedby': `${id}-error` });
+      const error = h(`small.field-error#${id}-error`);
+      return { input, error, el: h('label.field', h('span', label), input, error) };
+    };
+    const current = field('current-password', t('security.current_password'), 'current-password');
+    const next = field('new-password', t('auth.new_password'), 'new-password');
+    const again = field('repeat-password', t('security.repeat_password'), 'new-password');
+    const submit = h('button.primary', { type: 'submit' }, t('security.change_password'));
+    const form = h(
+      'form.auth-form#password-form',
+      {
+        onsubmit: async (ev) => {
+          ev.preventDefault();
+          status.textContent = '';
+          for (const f of [current, next, again]) f.error.textContent = '';
+          if (next.input.value !== again.input.value) {
+            again.error.textContent = t('security.passwords_differ');
+            again.input.focus();
+            return;
+          }
+          submit.disabled = true;
+          try {
+            await client.changePassword(current.input.value, next.input.value);
+            form.reset();
+            toast(t('security.password_changed'));
+            sessions();
+          } catch (err) {
+            if (err.code === 'forbidden') {
+              current.error.textContent = t('security.wrong_password');
+              current.input.focus();
+            } else if (err.details?.fields?.new_password) {
+              next.error.textContent = String(err.details.fields.new_password);
+              next.input.focus();
+            } else {
+              status.textContent = err.message;
+            }
+          } finally {
+            submit.disabled = false;
+          }
+        },
+      },
+      current.el,
+      next.el,
+      again.el,
+      h('p.small.muted', t('security.password_hint')),
+      submit,
+    );
+    replace(passwordSection, h('h3', t('security.password')), form);
+  }
+
+  /** Where the account is signed in: GET /users/me/sessions. */
+  async function sessions() {
+    let list;
+    try {
+      ({ sessions: list } = await client.api('GET', '/users/me/sessions'));
+    } catch (err) {
+      replace(sessionsSection, h('h3', t('security.sessions')), h('p.form-error', err.message));
+      return;
+    }
+    const confirmBox = h('div.confirm-row#logout-everywhere-confirm', { hidden: true });
+    const everywhere = h('button.chip.danger#logout-everywhere', {
+      type: 'button',
+      onclick: () => {
+        everywhere.hidden = true;
+        confirmBox.hidden = false;
+        confirmBox.querySelector('button')?.focus();
+      },
+    }, t('security.sign_out_everywhere'));
+    replace(
+      confirmBox,
+      h('p', t('security.everywhere_confirm', { count: list.length })),
+      h('button.danger-fill#logout-everywhere-yes', {
+        type: 'button',
+        onclick: async () => {
+          try {
+            await client.logoutEverywhere();
+          } catch (err) {
+            status.textContent = err.message;
+          }
+        },
+      }, t('security.sign_out_everywhere_yes')),
+      h('button.chip', { type: 'button', onclick: () => { confirmBox.hidden = true; everywhere.hidden = false; everywhere.focus(); } }, t('common.cancel')),
+    );
+    replace(
+      sessionsSection,
+      h('h3', t('security.sessions')),
+      h(
+        'ul.sessions-list#sessions-list',
+        list.map((s) =>
+          h(
+            'li.session-item',
+            { dataset: { sessionId: s.id, current: String(s.current) } },
+            h(
+              'div.session-text',
+              h('strong', { title: s.user_agent ?? '' }, s.user_agent ? browserName(s.user_agent) : t('security.unknown_device')),
+              s.current ? h('span.badge.current-badge', t('security.this_device')) : null,
+              h('span.small.muted', t('security.session_times', {
+                since: formatDate(s.created_at, { dateStyle: 'medium' }),
+                active: shortTime(s.last_active_at),
+              })),
+            ),
+            s.current
+              ? h('button.chip.sign-out-session', { type: 'button', onclick: () => client.logout() }, t('security.sign_out_this'))
+              : h('button.chip.sign-out-session', {
+                  type: 'button',
+                  'aria-label': t('security.sign_out_device', { device: s.user_agent ? browserName(s.user_agent) : t('security.unknown_device') }),
+                  onclick: async () => {
+                    try {
+                      await client.api('DELETE', `/users/me/sessions/${s.id}`);
+                      toast(t('security.signed_out_device'));
+                    } catch (err) {
+                      status.textContent = err.message;
+                    }
+                    await sessions();
+                    sessionsSection.querySelector('h3')?.focus();
+                  },
+                }, t('side.sign_out')),
+          ),
+        ),
+      ),
+      everywhere,
+      confirmBox,
+    );
+    sessionsSection.querySelector('h3')?.setAttribute('tabindex', '-1');
+  }
+
   client.api('GET', '/users/me/preferences').then((p) => (langSelect.value = p.language), () => {});
 
   async function show() {

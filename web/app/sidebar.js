@@ -7,6 +7,7 @@ import { number } from '../i18n/i18n.js';
 import { icon } from '../icons.js';
 import { People, newChatDialog, profileDialog } from './people.js';
 import { securityDialog } from './security.js';
+import { directoryDialog } from './directory.js';
 import { quoteText } from './attachments.js';
 
 const THEMES = ['system', 'light', 'dark'];
@@ -47,7 +48,12 @@ export class Sidebar {
       h('div.search', this.searchInput),
       h('div.tabs', { role: 'tablist' }, this.tabChats, this.tabPeople),
       this.listEl,
-      h('footer.side-foot', h('button.primary.wide#new-chat', { type: 'button', onclick: () => newChatDialog(app) }, t('side.new_chat')), languagePicker()),
+      h(
+        'footer.side-foot',
+        h('button.primary.wide#new-chat', { type: 'button', onclick: () => newChatDialog(app) }, t('side.new_chat')),
+        h('button.icon#open-directory', { type: 'button', title: t('directory.title'), 'aria-label': t('directory.title'), onclick: () => directoryDialog(app) }, icon('compass')),
+        languagePicker(),
+      ),
     );
 
     const { store } = app;

@@ -47,9 +47,11 @@ export class Store {
   }
 
   /** Calls `fn` whenever `topic` changes; `detail` says what changed. */
-  on(topic, fn) {
+  /** Calls `fn` on every `topic` event; until `options.signal` aborts, if given. */
+  on(topic, fn, options = {}) {
     if (!this.listeners.has(topic)) this.listeners.set(topic, new Set());
     this.listeners.get(topic).add(fn);
+    options.signal?.addEventListener('abort', () => this.listeners.get(topic)?.delete(fn));
   }
 
   emit(topic, detail = {}) {

@@ -296,13 +296,20 @@ export class PlauderClient extends EventTarget {
   confirmPasswordReset(token: string, password: string): Promise<void>;
   /** Turns two-factor on; the new session replaces this one; resolves with the recovery codes. */
   confirmTotp(code: string): Promise<string[]>;
+  /** Changes the password; other devices are signed out, this one carries on with a new session. */
+  changePassword(current: string, next: string): Promise<void>;
   openSupport(fields: {
     name: string;
     email?: string;
-    /** Where the chat started, shown to staff (docs/protocol.md). */
-    context?: { page_url?: string; language?: string; time_zone?: string };
+    /**
+     * Where the chat started, shown to staff (docs/protocol.md); `browser_id` (16–64 of
+     * `[A-Za-z0-9_-]`) lets staff block this browser and is never shown.
+     */
+    context?: { page_url?: string; language?: string; time_zone?: string; browser_id?: string };
   }): Promise<{ session_id: string; room: Room; user: User }>;
   logout(): Promise<void>;
+  /** Ends every session of the account (`POST /auth/logout-all`), this one included. */
+  logoutEverywhere(): Promise<void>;
 
   /**
    * A REST call under `/api/v1`; resolves with the JSON body (null for 204), rejects with an

@@ -233,6 +233,41 @@ export class PlauderClient extends EventTarget {
   }
 
   /**
+   * Changes the password (`POST /users/me/password`). The server ends every session of the
+   * account, this one included, and answers with a new one, which becomes this client's: other
+   * devices must sign in again, this one carries on.
+   * @param {string} current
+   * @param {string} next
+   * @returns {Promise<void>}
+   */
+  async changePassword(current, next) {
+    // As for two-factor: the old session's socket is closed here before the server closes it.
+    const wanted = this.#wanted;
+    this.disconnect();
+    try {
+      const res = await this.api('POST', '/users/me/password', { current_password: current, new_password: next });
+      this.#setSession(res);
+    } finally {
+      if (wanted) this.connect();
+    }
+  }
+
+  /** Ends every session of the account (`POST /auth/logout-all`), this one included. */
+  async logoutEverywhere() {
+    const wanted = this.#wanted;
+    // Closed here first: the server's 4001 must not read as this session being revoked.
+    this.disconnect();
+    try {
+      await this.api('POST', '/auth/logout-all');
+    } catch (e) {
+      // Nothing ended: the session carries on, and the caller shows the failure.
+      if (wanted) this.connect();
+      throw e;
+    }
+    this.#endSession('logout');
+  }
+
+  /**
    * Opens a support chat as a visitor, without an account: the server creates a guest user and
    * a support room that the site's staff answer, and this becomes the session.
    * @param {{name: string, email?: string}} fields

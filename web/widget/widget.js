@@ -72,11 +72,33 @@ function el(tag, attrs = {}, ...children) {
 }
 
 /**
+ * A random id for this browser, kept beside the widget's session in the page's storage, so that
+ * staff can block a browser that keeps opening chats (docs/protocol.md, support blocks). It says
+ * nothing about the visitor and no other site sees it. Null where storage is disabled.
+ */
+function browserId(origin) {
+  const key = `plauder.widget.browser:${origin}`;
+  try {
+    let id = localStorage.getItem(key);
+    if (!id || !/^[A-Za-z0-9_-]{16,64}$/.test(id)) {
+      id = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+      localStorage.setItem(key, id);
+    }
+    return id;
+  } catch {
+    return null;
+  }
+}
+
+/**
  * What staff see about where the chat started: the page (without its query and fragment, which
  * may carry tokens), the browser's language and time zone. The server adds the browser itself.
+ * `browser_id` is for blocking only and never shown.
  */
-function visitorContext() {
+function visitorContext(origin) {
   const context = { page_url: location.origin + location.pathname, language: navigator.language };
+  const id = browserId(origin);
+  if (id) context.browser_id = id;
   try {
     const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
     if (zone) context.time_zone = zone;
@@ -190,7 +212,7 @@ export function mount({ origin, settings }) {
       error.textContent = '';
       submit.disabled = true;
       try {
-        const fields = { name: name.value.trim(), context: visitorContext() };
+        const fields = { name: name.value.trim(), context: visitorContext(origin) };
         if (email.value.trim()) fields.email = email.value.trim();
         const { room } = await client.openSupport(fields);
         await openConversation(room);

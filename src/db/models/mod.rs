@@ -67,6 +67,9 @@ pub use message::{Message, Reaction};
 pub use refresh_token::{NewRefreshToken, RefreshToken};
 pub use room::{MemberRole, NewRoom, NewRoomMember, Room, RoomChanges, RoomKind, RoomMember};
 pub use social::{Block, FriendRequest};
-pub use support::{AuditEntry, Contact, NewAuditEntry, NewContact, NewSupportSession, SupportSession, SupportStatus};
+pub use support::{
+    AuditEntry, CannedReply, CannedReplyChanges, Contact, NewAuditEntry, NewCannedReply, NewContact, NewSupportBlock,
+    NewSupportSession, SupportBlock, SupportSession, SupportStatus,
+};
 pub use user::{ChosenStatus, NewUser, PresenceVisibility, Role, User, UserChanges};
 pub use webhook::{Attempt, IncomingHook, NewIncomingHook, NewWebhookEndpoint, OutboxRow, WebhookEndpoint};

@@ -18,6 +18,8 @@ pub struct RefreshToken {
     pub expires_at: DateTime<Utc>,
     pub spent_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The User-Agent of the login that started the session (see the migration).
+    pub user_agent: Option<String>,
 }
 
 #[derive(Debug, Insertable)]
@@ -28,4 +30,5 @@ pub struct NewRefreshToken<'a> {
     pub family_id: Uuid,
     pub token_hash: &'a [u8],
     pub expires_at: DateTime<Utc>,
+    pub user_agent: Option<&'a str>,
 }

@@ -212,3 +212,53 @@ pub async fn by_ids(conn: &mut AsyncPgConnection, ids: &[RoomId]) -> QueryResult
     }
     rooms::table.filter(rooms::id.eq_any(ids)).select(Room::as_select()).load(conn).await
 }
+
+/// One public room of the directory, with its size and whether the caller is in it.
+#[derive(Debug, QueryableByName)]
+pub struct DirectoryRow {
+    #[diesel(embed)]
+    pub room: Room,
+    #[diesel(sql_type = BigInt)]
+    pub member_count: i64,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub joined: bool,
+}
+
+/// The public group rooms whose name or topic contains `pattern` (a LIKE pattern, already
+/// escaped; `None`: all), biggest first, then most recently active: one page, and how many match
+/// in all (two statements, over the partial index `rooms_public_idx`).
+pub async fn directory(
+    conn: &mut AsyncPgConnection,
+    caller: UserId,
+    pattern: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> QueryResult<(Vec<DirectoryRow>, i64)> {
+    #[derive(QueryableByName)]
+    struct Total {
+        #[diesel(sql_type = BigInt)]
+        total: i64,
+    }
+    const MATCHES: &str =
+        "r.kind = 'group' AND r.is_public AND ($1::text IS NULL OR r.name ILIKE $1 OR r.topic ILIKE $1)";
+    let total = diesel::sql_query(format!("SELECT count(*) AS total FROM rooms r WHERE {MATCHES}"))
+        .bind::<Nullable<Text>, _>(pattern)
+        .get_result::<Total>(conn)
+        .await?
+        .total;
+    let rows = diesel::sql_query(format!(
+        "SELECT r.id, r.kind, r.name, r.topic, r.is_public, r.created_by, r.created_at, r.last_seq, \
+                r.last_activity_at, r.direct_key, \
+                (SELECT count(*) FROM room_members m WHERE m.room_id = r.id) AS member_count, \
+                EXISTS (SELECT 1 FROM room_members m WHERE m.room_id = r.id AND m.user_id = $2) AS joined \
+         FROM rooms r WHERE {MATCHES} \
+         ORDER BY member_count DESC, r.last_activity_at DESC, r.id LIMIT $3 OFFSET $4"
+    ))
+    .bind::<Nullable<Text>, _>(pattern)
+    .bind::<SqlUuid, _>(caller)
+    .bind::<BigInt, _>(limit)
+    .bind::<BigInt, _>(offset)
+    .load(conn)
+    .await?;
+    Ok((rows, total))
+}

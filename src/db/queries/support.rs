@@ -131,6 +131,7 @@ pub async fn inbox(
         "SELECT s.id, s.room_id, s.guest_id, s.visitor_name, s.visitor_email, s.status, s.created_at, \
                 s.first_response_at, s.closed_at, s.staff_read_seq, s.visitor_page_url, \
                 s.visitor_user_agent, s.visitor_language, s.visitor_time_zone, \
+                s.visitor_address, s.visitor_browser_id, \
                 (SELECT count(*) FROM messages u \
                   WHERE u.room_id = s.room_id AND u.sender_id = s.guest_id AND u.deleted_at IS NULL \
                     AND u.seq > GREATEST(s.staff_read_seq, \

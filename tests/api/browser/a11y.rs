@@ -12,7 +12,7 @@ use crate::helpers::spawn_app;
 
 /// Checks the page in the light theme and in the dark one (as the theme button sets them), with
 /// the system preference pointing the other way each time.
-async fn check_both_themes(browser: &Browser, what: &str, found: &mut Vec<String>) {
+pub async fn check_both_themes(browser: &Browser, what: &str, found: &mut Vec<String>) {
     for theme in ["light", "dark"] {
         let system = if theme == "light" { "dark" } else { "light" };
         browser

@@ -103,3 +103,83 @@ async fn enrolling_two_factor_in_the_security_settings_then_signing_in_with_a_co
     browser.type_into("#mfa-form input[name=code]", &format!("{}{ENTER}", code(&totp, 1))).await;
     browser.wait_for("#new-chat").await;
 }
+
+/// Logs `login` in over the API from a browser with this User-Agent; returns the answer.
+async fn login_from(app: &crate::helpers::TestApp, login: &str, user_agent: &str) -> serde_json::Value {
+    let res = app
+        .client
+        .post(format!("{}/api/v1/auth/login", app.address))
+        .header("user-agent", user_agent)
+        .json(&json!({"login": login, "password": PASSWORD}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), reqwest::StatusCode::OK);
+    res.json().await.expect("json")
+}
+
+#[actix_web::test]
+async fn the_security_settings_list_the_devices_sign_one_out_change_the_password_and_sign_out_everywhere() {
+    let Some(driver) = Driver::start().await else { return };
+    let app = spawn_app().await;
+    let session = register_session(&app, "ada", "Ada").await;
+    let phone =
+        login_from(&app, "ada", "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/131.0 Mobile Safari/537.36")
+            .await;
+    let browser = driver.browser(1100, 900).await;
+    open_signed_in(&browser, &app, &session).await;
+
+    browser.click("#security").await;
+    browser.wait_for("#sessions-list li[data-current=false]").await;
+    let shown = browser.script("return [...document.querySelectorAll('#sessions-list li')].map(li => li.dataset.current + ':' + li.querySelector('strong').textContent);", json!([])).await;
+    // The app's own session was made by the test's API client (no User-Agent); the phone's names its browser.
+    assert_eq!(shown, json!(["false:Chrome, Android", "true:Unknown browser"]), "{shown}");
+    let mut found = Vec::new();
+    super::a11y::check_both_themes(&browser, "the security settings", &mut found).await;
+    assert!(found.is_empty(), "axe-core: serious or critical violations:\n{}", found.join("\n"));
+    browser.screenshot(&screenshot_path("security-sessions.png")).await;
+
+    // Signing the phone out: gone from the list, and its refresh token no longer works.
+    browser.click("#sessions-list li[data-current=false] .sign-out-session").await;
+    browser
+        .wait_until("the phone gone", "return document.querySelectorAll('#sessions-list li').length === 1;", json!([]))
+        .await;
+    let res = app.refresh(phone["refresh_token"].as_str().expect("token")).await;
+    assert_eq!(res.status(), reqwest::StatusCode::UNAUTHORIZED);
+
+    // The password: a wrong current one is refused beside its field; two different new ones too.
+    browser.type_into("#current-password", "not my password").await;
+    browser.type_into("#new-password", "a fresh new passphrase").await;
+    browser.type_into("#repeat-password", &format!("a fresh new passphrase{ENTER}")).await;
+    browser.wait_text("#current-password-error", "wrong").await;
+    browser.clear("#current-password").await;
+    browser.type_into("#current-password", PASSWORD).await;
+    browser.clear("#repeat-password").await;
+    browser.type_into("#repeat-password", &format!("another passphrase{ENTER}")).await;
+    browser.wait_text("#repeat-password-error", "differ").await;
+    browser.clear("#repeat-password").await;
+    browser.type_into("#repeat-password", &format!("a fresh new passphrase{ENTER}")).await;
+    // Changed: this device carries on with the new session; the old tokens are dead.
+    browser
+        .wait_until(
+            "the new session stored",
+            "const s = JSON.parse(localStorage.getItem('plauder.session') || 'null'); return !!s && s.refresh_token !== arguments[0];",
+            json!([session["refresh_token"]]),
+        )
+        .await;
+    let res = app.refresh(session["refresh_token"].as_str().expect("token")).await;
+    assert_eq!(res.status(), reqwest::StatusCode::UNAUTHORIZED);
+    assert_eq!(app.login("ada", "a fresh new passphrase").await.status(), reqwest::StatusCode::OK);
+    browser.wait_for("#sessions-list li[data-current=true]").await;
+    let stored = browser.script("return JSON.parse(localStorage.getItem('plauder.session'));", json!([])).await;
+    assert_eq!(app.me(stored["access_token"].as_str().expect("token")).await.status(), reqwest::StatusCode::OK);
+
+    // Everywhere: asked inside the page first, then every session ends, this one too.
+    browser.click("#logout-everywhere").await;
+    browser.wait_for("#logout-everywhere-confirm:not([hidden])").await;
+    browser.click("#logout-everywhere-yes").await;
+    browser.wait_for("#login-form").await;
+    assert_eq!(browser.script("return !!document.querySelector('dialog[open]');", json!([])).await, json!(false));
+    let res = app.refresh(stored["refresh_token"].as_str().expect("token")).await;
+    assert_eq!(res.status(), reqwest::StatusCode::UNAUTHORIZED);
+}

@@ -220,3 +220,62 @@ async fn the_panel_switches_to_german_and_formats_its_numbers_in_german() {
     assert_eq!(admin.script("return document.title;", json!([])).await, "Support · plauder admin");
     admin.close().await;
 }
+
+#[actix_web::test]
+async fn the_overview_draws_the_last_30_days_as_charts_readable_in_both_themes_and_languages() {
+    let Some(driver) = Driver::start().await else { return };
+    let app = spawn_app().await;
+    register_admin(&app, "root", "Rita Root").await;
+    let ada = register_session(&app, "ada", "Ada Lovelace").await;
+    let token = ada["access_token"].as_str().expect("token").to_owned();
+    let res = app.post("/api/v1/rooms", Some(&token), json!({"kind": "group", "name": "Lab", "member_ids": []})).await;
+    let room: serde_json::Value = res.json().await.expect("room");
+    let room = room["id"].as_str().expect("id").to_owned();
+    for i in 0..12 {
+        app.post(&format!("/api/v1/rooms/{room}/messages"), Some(&token), json!({"body": format!("note {i}")})).await;
+    }
+    // Spread over the month: message i goes back (i * 5) % 30 days, today keeps two.
+    app.sql("UPDATE messages SET created_at = now() - ((substring(body from 6)::int * 5 % 30) || ' days')::interval")
+        .await;
+    for (i, secs) in [(1, 40), (1, 80), (4, 600), (9, 150)] {
+        let res = app.post("/api/v1/support/sessions", None, json!({"name": format!("Visitor {i}")})).await;
+        let opened: serde_json::Value = res.json().await.expect("session");
+        app.sql(&format!(
+            "UPDATE support_sessions SET created_at = now() - interval '{i} days', \
+             first_response_at = now() - interval '{i} days' + interval '{secs} seconds' WHERE id = '{}'",
+            opened["session_id"].as_str().expect("id")
+        ))
+        .await;
+    }
+
+    let admin = driver.browser(1280, 1000).await;
+    open_admin(&admin, &app, "root").await;
+    admin.wait_for("#chart-messages rect.bar").await;
+    let bars = admin
+        .script(
+            "return ['chart-messages', 'chart-sessions', 'chart-response'].map(id => \
+               [...document.querySelectorAll(`#${id} rect.bar`)].filter(r => Number(r.dataset.value) > 0).length);",
+            json!([]),
+        )
+        .await;
+    assert_eq!(bars, json!([6, 3, 3]), "days with messages, with sessions, with answered sessions");
+    let median = admin
+        .script("return document.querySelector('#chart-response rect.bar[data-value=\"60\"]') !== null;", json!([]))
+        .await;
+    assert_eq!(median, true, "the median of 40 s and 80 s is 60 s");
+    // The numbers as a table too.
+    admin.click("#chart-messages summary").await;
+    admin.wait_for("#chart-messages details[open] table").await;
+    let rows = admin.script("return document.querySelectorAll('#chart-messages tbody tr').length;", json!([])).await;
+    assert_eq!(rows, 30);
+    admin.click("#chart-messages summary").await;
+    let mut found = Vec::new();
+    super::a11y::check_both_themes(&admin, "the overview with its charts", &mut found).await;
+    assert!(found.is_empty(), "axe-core: serious or critical violations:\n{}", found.join("\n"));
+    admin.script("document.documentElement.setAttribute('data-theme', 'light');", json!([])).await;
+    admin.screenshot(&screenshot_path("admin-charts.png")).await;
+    super::pick_language(&admin, "de").await;
+    admin.wait_text("#charts", "Nachrichten pro Tag").await;
+    admin.screenshot(&screenshot_path("admin-charts-de.png")).await;
+    admin.close().await;
+}

@@ -5,7 +5,7 @@
 //! docs/screenshots/ that the README shows (see `screenshot_path`). Skipped only when chromedriver is missing and
 //! PLAUDER_REQUIRE_BROWSER is unset (scripts/test.sh installs Chromium and sets it).
 
-mod a11y;
+pub mod a11y;
 mod accounts;
 mod admin;
 mod assistant;
@@ -14,6 +14,8 @@ pub mod axe;
 mod chat;
 pub mod files;
 mod integrations;
+mod rooms;
+mod support_tools;
 pub mod webdriver;
 pub mod widget;
 
