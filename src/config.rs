@@ -26,6 +26,53 @@ pub struct Settings {
     pub password_reset: PasswordResetSettings,
     pub mfa: MfaSettings,
     pub attachments: AttachmentSettings,
+    pub assistant: AssistantSettings,
+}
+
+/// The built-in assistant (`service::assistant`): when it answers, the language model it streams
+/// from (optional: without one it answers from the FAQ), and what it may spend.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssistantSettings {
+    /// Off: the assistant never answers (the knowledge base can still be edited).
+    pub enabled: bool,
+    /// The bot account's username (created on first use); `@username` in a message calls it.
+    pub username: String,
+    /// The bot account's display name.
+    pub display_name: String,
+    /// An OpenAI-compatible chat-completions URL (`https://api.example.com/v1/chat/completions`);
+    /// empty: no model, answers come from the FAQ.
+    pub endpoint: String,
+    /// The `model` of each request.
+    pub model: String,
+    /// The environment variable holding the endpoint's API key (sent as a bearer token); unset or
+    /// empty: no Authorization header. The key itself never goes into config files.
+    pub api_key_env: String,
+    /// In a support chat, how long after a visitor's message the assistant waits for staff to
+    /// answer before it does; with no staff online it answers at once.
+    pub support_wait_ms: u64,
+    /// The model's whole answer, from the request to the last chunk; past it the answer falls back
+    /// to the FAQ.
+    pub timeout_ms: u64,
+    /// The longest silence between two chunks of a streamed answer before it counts as failed.
+    pub idle_timeout_ms: u64,
+    /// `max_tokens` of each request: the longest answer.
+    pub max_tokens: u32,
+    /// Tokens (prompt and answer, as the endpoint reports them, else estimated at four
+    /// characters a token) the model may use per rolling hour; past it answers come from the FAQ.
+    pub tokens_per_hour: u64,
+    /// Answers per rolling minute, across all rooms of this instance; past it the assistant stays
+    /// silent (a loop of bots or a flood of mentions must not become a flood of answers).
+    pub answers_per_minute: u32,
+    /// Earlier messages of the room sent to the model with the question.
+    pub history_messages: i64,
+    /// Knowledge-base passages put into the prompt.
+    pub passages: i64,
+    /// The share of a question's terms (0 to 1) the best FAQ entry must hold for the assistant to
+    /// answer with it when it has no model; below it, it says it does not know.
+    pub faq_min_coverage: f64,
+    /// The instructions put first in every prompt.
+    pub system_prompt: String,
 }
 
 /// Outgoing mail (`service::mail`): the SMTP relay, the queue's retries and the links in mails.
@@ -681,8 +728,43 @@ impl Settings {
         if self.attachments.store == BlobStoreKind::S3 {
             self.attachments.s3.validate()?;
         }
+        self.validate_assistant()?;
         if self.server.max_json_body_bytes < 1024 {
             return bad("server.max_json_body_bytes", "must be at least 1024");
+        }
+        Ok(())
+    }
+
+    /// The assistant's settings.
+    fn validate_assistant(&self) -> Result<(), String> {
+        let a = &self.assistant;
+        for (key, value) in [
+            ("assistant.timeout_ms", a.timeout_ms),
+            ("assistant.idle_timeout_ms", a.idle_timeout_ms),
+            ("assistant.max_tokens", u64::from(a.max_tokens)),
+            ("assistant.answers_per_minute", u64::from(a.answers_per_minute)),
+        ] {
+            if value == 0 {
+                return bad(key, "must be positive");
+            }
+        }
+        if !a.endpoint.is_empty() && !a.endpoint.starts_with("http://") && !a.endpoint.starts_with("https://") {
+            return bad("assistant.endpoint", "must be an http:// or https:// URL, or empty");
+        }
+        if !a.endpoint.is_empty() && a.model.trim().is_empty() {
+            return bad("assistant.model", "must be set when assistant.endpoint is");
+        }
+        if crate::service::validate::username(&a.username).is_err() {
+            return bad("assistant.username", "must be 3 to 32 letters, digits, '_', '.' or '-'");
+        }
+        if a.display_name.trim().is_empty() || a.display_name.chars().count() > 64 {
+            return bad("assistant.display_name", "must be 1 to 64 characters");
+        }
+        if !(0..=50).contains(&a.history_messages) || !(0..=20).contains(&a.passages) {
+            return bad("assistant.history_messages", "must be 0 to 50 (and assistant.passages 0 to 20)");
+        }
+        if !(0.0..=1.0).contains(&a.faq_min_coverage) {
+            return bad("assistant.faq_min_coverage", "must be between 0 and 1");
         }
         Ok(())
     }

@@ -88,6 +88,7 @@ fn sample(state: &AppState) {
     metrics::gauge!("db_pool_waiting").set(pool.waiting as f64);
     metrics::gauge!("db_send_queue_depth").set(state.send_batcher.queued() as f64);
     metrics::gauge!("ws_outbox_queued_events").set(crate::realtime::outbox::queued_total() as f64);
+    metrics::gauge!("assistant_tokens_last_hour").set(state.assistant.tokens_last_hour() as f64);
 }
 
 /// Help text for every series recorded anywhere in the crate (short names: the recorder adds the
@@ -101,6 +102,26 @@ fn describe() {
         Seconds,
         "Time to answer an HTTP request, by method, route pattern and status."
     );
+    // The assistant
+    describe_counter!(
+        "assistant_answers_total",
+        Count,
+        "Answers the assistant posted, by source: model, faq (the best FAQ entry), unknown (it said it does not know)."
+    );
+    describe_counter!(
+        "assistant_failures_total",
+        Count,
+        "Answers the model did not give (timeout, status, garbage, transport, empty) or that failed inside (internal)."
+    );
+    describe_counter!(
+        "assistant_skipped_total",
+        Count,
+        "Occasions the assistant let pass, by reason: busy (already answering in the room), rate, budget (no model, FAQ instead), staff_answered."
+    );
+    describe_counter!("assistant_tokens_total", Count, "Model tokens used, as reported or estimated.");
+    describe_gauge!("assistant_tokens_last_hour", Count, "Model tokens used in the last hour (the budget's window).");
+    describe_histogram!("assistant_model_duration_seconds", Seconds, "Time from the model request to its last chunk.");
+    describe_counter!("slash_commands_total", Count, "Messages routed to a bot as one of its slash commands.");
     // WebSocket
     describe_gauge!("ws_connections", Count, "Open WebSocket connections on this instance.");
     describe_counter!(

@@ -55,6 +55,8 @@ pub struct AppState {
     pub webhook_guard: Arc<crate::webhooks::guard::Guard>,
     /// Uploaded files: their store, link signer and upload limiter.
     pub attachments: crate::service::attachments::Attachments,
+    /// The built-in assistant (inert unless `assistant.enabled`).
+    pub assistant: crate::service::assistant::Assistant,
     pub settings: Settings,
     pub instance_id: String,
 }
@@ -75,6 +77,13 @@ impl AppState {
             settings.database.send_batch_max,
             webhooks.clone(),
         );
+        let notify: Arc<dyn Notify> = realtime.clone();
+        let assistant = crate::service::assistant::Assistant::new(
+            &settings.assistant,
+            pool.clone(),
+            notify.clone(),
+            webhooks.clone(),
+        )?;
         let rl = &settings.rate_limit;
         // Per-IP limits and the per-user message limit hold across instances (with Redis).
         let shared = realtime.shared_buckets();
@@ -115,8 +124,9 @@ impl AppState {
             )?
             .shared(shared.clone(), "password_reset_address"),
             sockets: SocketCounts::new(settings.quota.sockets_per_user_max, settings.quota.sockets_per_address_max),
-            notify: realtime.clone(),
+            notify,
             realtime,
+            assistant,
             send_batcher,
             webhooks,
             webhook_guard,

@@ -16,9 +16,11 @@ pub mod admin;
 pub mod admin_accounts;
 pub mod attachments;
 pub mod auth;
+pub mod commands;
 pub mod extract;
 pub mod health;
 pub mod hooks;
+pub mod knowledge;
 pub mod messages;
 pub mod openapi;
 pub mod rooms;
@@ -128,7 +130,13 @@ pub fn configure(cfg: &mut ServiceConfig, metrics_here: bool) {
             .service(resource(webhooks::list_webhooks).and(webhooks::create_webhook))
             .service(resource(webhooks::update_webhook).and(webhooks::delete_webhook))
             .service(resource(webhooks::list_deliveries))
-            .service(resource(webhooks::redeliver)),
+            .service(resource(webhooks::redeliver))
+            .service(resource(commands::list_commands))
+            .service(resource(commands::register_command).and(commands::unregister_command))
+            .service(resource(commands::reply_to_invocation))
+            .service(resource(knowledge::list_entries).and(knowledge::create_entry))
+            .service(resource(knowledge::search_knowledge))
+            .service(resource(knowledge::get_entry).and(knowledge::update_entry).and(knowledge::delete_entry)),
     );
 }
 

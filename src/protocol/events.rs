@@ -8,7 +8,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::ErrorObject;
-use crate::ids::{RoomId, Seq, SessionId, UserId};
+use crate::ids::{MessageId, RoomId, Seq, SessionId, UserId};
 use crate::protocol::presence::Visible;
 use crate::views::{FriendRequestView, MessageView, RoomView, UserView};
 
@@ -26,6 +26,11 @@ pub enum ServerEvent<'a> {
     MessageDeleted(History<'a>),
     #[serde(rename = "reaction.updated")]
     ReactionUpdated(History<'a>),
+    /// A piece of a message still being written (the assistant streaming an answer). Not
+    /// history: it has no seq and is not replayed; the finished message follows as `message.new`
+    /// with the same id, which is what sync and history return.
+    #[serde(rename = "message.delta")]
+    MessageDelta(MessageDelta<'a>),
     #[serde(rename = "typing")]
     Typing(Typing),
     #[serde(rename = "read")]
@@ -50,6 +55,12 @@ pub enum ServerEvent<'a> {
     /// The visitor's last event of the session; staff following the room hear it too.
     #[serde(rename = "support.session_closed")]
     SupportSessionClosed(SupportSessionClosed),
+    /// To a bot's connections: a message in some room started with one of its slash commands.
+    #[serde(rename = "command.invoked")]
+    CommandInvoked(CommandInvoked<'a>),
+    /// To the caller's connections only: a bot's answer to a slash command that nobody else sees.
+    #[serde(rename = "command.reply")]
+    CommandReply(CommandReply<'a>),
     /// A frame without an id could not be handled.
     #[serde(rename = "error")]
     Error(ErrorEvent<'a>),
@@ -121,6 +132,44 @@ impl<'a> History<'a> {
     fn of(message: &'a MessageView) -> Self {
         History { seq: message.rev, message }
     }
+}
+
+/// A chunk of a streamed message: `index` counts the stream's chunks from 0, so a client that
+/// missed the start (it connected mid-answer) knows to wait for the finished message instead.
+#[derive(Debug, Serialize)]
+pub struct MessageDelta<'a> {
+    pub room_id: RoomId,
+    /// The id the finished message will have.
+    pub message_id: MessageId,
+    pub sender_id: UserId,
+    pub index: u32,
+    /// The text to append.
+    pub delta: &'a str,
+    /// `true` on the last event of a stream that ends without a message (it could not be
+    /// committed): clients drop what they showed of it.
+    pub aborted: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CommandInvoked<'a> {
+    /// What the bot's reply names (`POST /commands/invocations/{id}/reply`).
+    pub invocation_id: Uuid,
+    /// The command without its slash.
+    pub command: &'a str,
+    /// The rest of the message after the command, trimmed.
+    pub args: &'a str,
+    pub room_id: RoomId,
+    /// The message that invoked it (sent to the room like any message).
+    pub message_id: MessageId,
+    pub caller: &'a UserView,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CommandReply<'a> {
+    pub invocation_id: Uuid,
+    pub room_id: RoomId,
+    pub bot_id: UserId,
+    pub text: &'a str,
 }
 
 #[derive(Debug, Serialize)]

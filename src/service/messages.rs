@@ -190,7 +190,11 @@ pub async fn send_in_turn(
         // Answered after the client's earlier writes; a send handed back runs after them.
         turn.earlier_done().await;
         match outcome? {
-            Ok(view) => return Ok((view, true)),
+            Ok(view) => {
+                // The batch writes to group rooms only.
+                after_send(state, caller, RoomKind::Group, &view);
+                return Ok((view, true));
+            }
             Err(back) => (req.body, req.client_msg_id) = (back.body, back.client_msg_id),
         }
     } else {
@@ -209,9 +213,10 @@ pub async fn send_in_turn(
         }
     }
     let first_response = access.room.kind == RoomKind::Support && caller.role.is_staff();
+    let room_kind = access.room.kind;
     let (sender_id, notify, signer) = (caller.id, state.notify.clone(), state.attachments.signer.clone());
     let hooks = state.webhooks.clone();
-    uncancelled(async move {
+    let sent = uncancelled(async move {
         let new = NewMessage {
             id,
             room_id,
@@ -262,7 +267,55 @@ pub async fn send_in_turn(
             Err(InsertError::Db(e)) => retried_or(e, &mut conn, notify.as_ref(), &signer, &new).await,
         }
     })
-    .await
+    .await;
+    if let Ok((view, true)) = &sent {
+        after_send(state, caller, room_kind, view);
+    }
+    sent
+}
+
+/// What a new message may set going once it is committed: the assistant's answer, a slash
+/// command's bot. Both start tasks of their own and return at once.
+fn after_send(state: &AppState, caller: &Caller, room_kind: RoomKind, view: &MessageView) {
+    state.assistant.on_sent(&caller.user, room_kind, view);
+    crate::service::commands::on_sent(state, &caller.user, view);
+}
+
+/// A message of a bot the server runs itself (the assistant): no membership, rate limit or write
+/// turn, since the server decided it speaks, but the same commit as any send (the room's next seq,
+/// the webhook outbox in the same transaction) and the same `message.new`. `id` is chosen by the
+/// caller, so the events announcing the message while it was written can name it. A body over
+/// [`MAX_BODY_CHARS`] is cut.
+///
+/// # Errors
+/// Database failures; `not_found` when the room is gone.
+pub async fn post_as_bot(
+    conn: &mut AsyncPgConnection,
+    hooks: &webhooks::Wanted,
+    notify: &dyn Notify,
+    id: MessageId,
+    room_id: RoomId,
+    sender_id: UserId,
+    body: &str,
+) -> ApiResult<MessageView> {
+    let body: String = body.trim().chars().take(MAX_BODY_CHARS).collect();
+    validate_body(&body)?;
+    let new = NewMessage { id, room_id, sender_id, body: &body, reply_to: None, client_msg_id: None };
+    let m = conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            let m = q::insert_next(conn, &new).await?;
+            if hooks.wants(EventType::MessageCreated) {
+                let view = MessageView::new(m.clone(), &[]);
+                webhooks::enqueue_created(conn, hooks, std::slice::from_ref(&view)).await?;
+            }
+            Ok(m)
+        })
+        .await
+        .map_err(|e| match e {
+            diesel::result::Error::NotFound => crate::service::access::no_such_room(),
+            e => e.into(),
+        })?;
+    Ok(announce_new(notify, m))
 }
 
 /// Runs `work` as a task of its own on this thread and waits for it: dropping the caller's

@@ -6,14 +6,17 @@
 pub mod access;
 pub mod accounts;
 pub mod admin;
+pub mod assistant;
 pub mod attachments;
 pub mod audit;
 pub mod avatars;
+pub mod commands;
 pub mod contacts;
 pub mod export;
 pub mod history;
 pub mod images;
 pub mod incoming_hooks;
+pub mod knowledge;
 pub mod mail;
 pub mod mail_templates;
 pub mod messages;

@@ -73,6 +73,7 @@ static ASSETS: &[Asset] = &[
     asset!("admin/mail.js", JS),
     asset!("admin/bots.js", JS),
     asset!("admin/webhooks.js", JS),
+    asset!("admin/knowledge.js", JS),
     asset!("widget/widget.js", JS),
     asset!("widget/widget.css", CSS),
 ];

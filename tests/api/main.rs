@@ -4,6 +4,7 @@
 mod account_data;
 mod admin;
 mod api_tokens;
+mod assistant;
 mod attachments;
 mod auth;
 mod authorization;
@@ -38,6 +39,7 @@ mod retention;
 mod rooms;
 mod search;
 mod sessions;
+mod slash_commands;
 mod social;
 mod support;
 mod support_tools;

@@ -95,6 +95,10 @@ fn sample_body(method: &str, path: &str, someone: Uuid) -> Option<Value> {
             json!({"url": "https://example.com/hook", "event_types": ["message.created"]})
         }
         ("patch", "/api/v1/admin/webhooks/{id}") => json!({"enabled": true}),
+        ("post", "/api/v1/admin/knowledge") => json!({"kind": "faq", "title": "q", "body": "a"}),
+        ("patch", "/api/v1/admin/knowledge/{id}") => json!({"title": "q", "body": "a"}),
+        ("put", "/api/v1/bots/me/commands/{name}") => json!({"description": "escape"}),
+        ("post", "/api/v1/commands/invocations/{id}/reply") => json!({"text": "hi", "visibility": "room"}),
         ("post", "/api/v1/rooms/{id}/hooks") => json!({"name": "escape"}),
         ("post", "/api/v1/users/me/mfa/totp/confirm") => json!({"code": "123456"}),
         ("post", "/api/v1/admin/canned-replies") => json!({"title": "escape", "body": "hi"}),
@@ -200,6 +204,7 @@ async fn a_guest_gets_403_on_every_route_outside_its_own_room() {
                 .replace("{user_id}", &ada.id.to_string())
                 .replace("{token_id}", &ada.id.to_string())
                 .replace("{hook_id}", &ada.id.to_string())
+                .replace("{name}", "weather")
                 .replace("{emoji}", "%F0%9F%91%8D");
             let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let res = app.request(m, &url, Some(&v.guest.access_token), sample_body(method, path, ada.id)).await;

@@ -14,6 +14,7 @@ import { ContactsView } from './contacts.js';
 import { MailView } from './mail.js';
 import { BotsView } from './bots.js';
 import { WebhooksView } from './webhooks.js';
+import { KnowledgeView } from './knowledge.js';
 
 // Its own session key: signing in here (or being refused) never touches the chat app's session.
 const client = new PlauderClient({ storageKey: 'plauder.admin.session' });
@@ -30,6 +31,7 @@ const VIEWS = [
   { id: 'mail', label: () => t('admin.nav.mail'), admin: true, View: MailView },
   { id: 'bots', label: () => t('admin.nav.bots'), admin: true, View: BotsView },
   { id: 'webhooks', label: () => t('admin.nav.webhooks'), admin: true, View: WebhooksView },
+  { id: 'knowledge', label: () => t('admin.nav.knowledge'), admin: true, View: KnowledgeView },
 ];
 
 applyLang();

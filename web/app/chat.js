@@ -37,6 +37,8 @@ export class ChatView {
     store.on('connection', () => this.roomId && this.renderMessages());
     store.on('receipts', ({ roomId }) => roomId === this.roomId && this.renderMessages());
     store.on('typing', ({ roomId }) => roomId === this.roomId && this.renderTyping());
+    store.on('stream', ({ roomId }) => roomId === this.roomId && this.renderMessages());
+    store.on('users', () => this.roomId && this.renderMessages());
     store.on('presence', () => this.roomId && this.renderHead());
     store.on('members', ({ roomId }) => roomId === this.roomId && this.renderHead());
     store.on('current', () => this.roomId && this.renderHead());
@@ -267,6 +269,14 @@ export class ChatView {
       item(m.id, sig, () => this.messageItem(m, byId, grouped, readers, room));
       prev = m;
     }
+    // Bots' answers to this user's slash commands, seen by nobody else.
+    for (const e of store.ephemeral.get(roomId) ?? []) {
+      item(`eph:${e.id}`, store.name(e.bot_id), () => this.ephemeralItem(e));
+    }
+    // Answers still being written grow below the history until their message arrives.
+    for (const [id, s] of store.streams.get(roomId) ?? []) {
+      item(`stream:${id}`, `${s.text.length}|${store.name(s.sender_id)}`, () => this.streamItem(s));
+    }
     // The live event can beat the send's reply: the stored copy then stands in for the pending one.
     const stored = new Set(messages.filter((m) => m.sender_id === store.me?.id && m.client_msg_id).map((m) => m.client_msg_id));
     for (const p of client.pending(roomId)) {
@@ -367,6 +377,37 @@ export class ChatView {
               h('button.link', { type: 'button', onclick: () => client.discard(p.client_msg_id) }, t('msg.discard')),
             )
           : h('div.pending-state', client.state === 'open' ? t('msg.sending') : t('msg.waiting')),
+      ),
+    );
+  }
+
+  /** A bot's answer to the user's slash command: in the room, for this user's eyes only. */
+  ephemeralItem(e) {
+    const { store } = this.app;
+    const author = store.users.get(e.bot_id) ?? { id: e.bot_id, display_name: store.name(e.bot_id) };
+    return h(
+      'li.msg.ephemeral',
+      avatar(author, undefined, 'small'),
+      h(
+        'div.msg-main',
+        h('div.meta', h('span.author', store.name(e.bot_id)), author.is_bot ? h('span.bot-badge', { title: t('msg.bot_title') }, t('msg.bot_badge')) : null, h('span.writing', t('msg.only_you'))),
+        h('div.bubble', h('div.body', e.text)),
+      ),
+    );
+  }
+
+  /** An answer being streamed: its author, the text so far, and that it is still being written. */
+  streamItem(s) {
+    const { store } = this.app;
+    const author = store.users.get(s.sender_id) ?? { id: s.sender_id, display_name: store.name(s.sender_id) };
+    return h(
+      'li.msg.streaming',
+      { 'aria-busy': 'true' },
+      avatar(author, undefined, 'small'),
+      h(
+        'div.msg-main',
+        h('div.meta', h('span.author', store.name(s.sender_id)), author.is_bot ? h('span.bot-badge', { title: t('msg.bot_title') }, t('msg.bot_badge')) : null, h('span.writing', t('msg.writing'))),
+        h('div.bubble', h('div.body', s.text)),
       ),
     );
   }

@@ -98,10 +98,19 @@ async function startApp() {
     const prevLast = room?.last_seq ?? 0;
     const fresh = (kind === 'message.new' || kind === 'sync') && message.seq > prevLast;
     const changed = store.upsertMessage(message, { live: fresh });
+    learnUser(app, message.sender_id);
     if (changed && fresh && !message.deleted && message.sender_id !== store.me?.id) notifier.message(message);
   });
   on('pending', ({ room_id }) => store.emit('pending', { roomId: room_id }));
   on('typing', ({ room_id, user_id, active }) => store.setTyping(room_id, user_id, active));
+  on('command.reply', (reply) => {
+    learnUser(app, reply.bot_id);
+    store.addEphemeral(reply);
+  });
+  on('message.delta', (delta) => {
+    learnUser(app, delta.sender_id);
+    store.applyDelta(delta);
+  });
   on('read', ({ room_id, user_id, seq }) => {
     store.setReadMarker(room_id, user_id, seq);
     const room = store.rooms.get(room_id);
@@ -261,4 +270,23 @@ if (client.session && !location.hash.startsWith('#reset-password=')) {
   startApp();
 } else {
   showAuth();
+}
+
+/** Users being looked up, so each unknown sender is asked for once. */
+const asked = new Set();
+
+/**
+ * Fetches a sender the store does not know (the assistant, a bot that is no member of the room),
+ * so its name and bot badge show; the messages are drawn again once it is known.
+ */
+function learnUser(app, id) {
+  if (!id || app.store.users.has(id) || asked.has(id)) return;
+  asked.add(id);
+  app.client
+    .api('GET', `/users/${id}`)
+    .then((user) => {
+      app.store.addUser(user);
+      app.store.emit('users');
+    })
+    .catch(() => asked.delete(id));
 }

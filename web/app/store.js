@@ -25,6 +25,18 @@ export class Store {
     this.members = new Map();
     /** Who is typing, per room: user id → expiry time. @type {Map<string, Map<string, number>>} */
     this.typing = new Map();
+    /**
+     * Messages still being written (the assistant streaming an answer), per room: message id →
+     * {sender_id, text, next}. Gone once the message itself arrives.
+     * @type {Map<string, Map<string, {sender_id: string, text: string, next: number}>>}
+     */
+    this.streams = new Map();
+    /**
+     * Bots' answers to the user's slash commands that only the user sees (`command.reply`), per
+     * room, in arrival order; kept until the page reloads, never stored by the server.
+     * @type {Map<string, Array<{id: string, bot_id: string, text: string, at: string}>>}
+     */
+    this.ephemeral = new Map();
     this.friends = [];
     this.requests = { incoming: [], outgoing: [] };
     this.blocks = [];
@@ -93,6 +105,8 @@ export class Store {
     const old = list.get(m.id);
     if (old && old.rev >= m.rev) return false;
     list.set(m.id, m);
+    // The finished message takes the place of its stream.
+    this.streams.get(m.room_id)?.delete(m.id);
     const room = this.rooms.get(m.room_id);
     if (room) {
       room.last_seq = Math.max(room.last_seq ?? 0, m.rev);
@@ -117,6 +131,31 @@ export class Store {
     const m = this.members.get(roomId);
     if ((m.get(userId) ?? 0) < seq || !m.has(userId)) m.set(userId, Math.max(seq, m.get(userId) ?? 0));
     this.emit('receipts', { roomId });
+  }
+
+  /**
+   * A `message.delta`: appends the piece to its stream. A stream seen from its first piece only
+   * (one joined mid-answer waits for the message); an aborted one is dropped.
+   */
+  applyDelta({ room_id: roomId, message_id: id, sender_id: senderId, index, delta, aborted }) {
+    if (this.messages.get(roomId)?.has(id)) return;
+    if (!this.streams.has(roomId)) this.streams.set(roomId, new Map());
+    const streams = this.streams.get(roomId);
+    const s = streams.get(id);
+    if (aborted) streams.delete(id);
+    else if (index === 0 && !s) streams.set(id, { sender_id: senderId, text: delta, next: 1 });
+    else if (s && s.next === index) {
+      s.text += delta;
+      s.next += 1;
+    } else return;
+    this.emit('stream', { roomId });
+  }
+
+  /** A `command.reply`: shown in its room to this user alone. */
+  addEphemeral({ invocation_id: id, room_id: roomId, bot_id: botId, text }) {
+    if (!this.ephemeral.has(roomId)) this.ephemeral.set(roomId, []);
+    this.ephemeral.get(roomId).push({ id: `${id}:${this.ephemeral.get(roomId).length}`, bot_id: botId, text, at: new Date().toISOString() });
+    this.emit('stream', { roomId });
   }
 
   setTyping(roomId, userId, active) {

@@ -201,6 +201,30 @@ export interface PresenceUpdate {
 /** Server events the client passes on under their own names, with their `data` as detail. */
 export interface ServerEvents {
   typing: { room_id: string; user_id: string; active: boolean };
+  /**
+   * A piece of a message still being written (the assistant streaming an answer): append the
+   * `delta`s of one `message_id` in `index` order, replace them with the `message` event that
+   * carries that id; `aborted` ends a stream that will have no message.
+   */
+  'message.delta': {
+    room_id: string;
+    message_id: string;
+    sender_id: string;
+    index: number;
+    delta: string;
+    aborted: boolean;
+  };
+  /** To a bot: a message started with one of its slash commands (docs/integrations.md). */
+  'command.invoked': {
+    invocation_id: string;
+    command: string;
+    args: string;
+    room_id: string;
+    message_id: string;
+    caller: User;
+  };
+  /** A bot's answer to the user's slash command that nobody else sees. */
+  'command.reply': { invocation_id: string; room_id: string; bot_id: string; text: string };
   read: { room_id: string; user_id: string; seq: number };
   presence: PresenceUpdate;
   'room.member_added': { room_id: string; user: User; room?: Room };

@@ -85,7 +85,9 @@ function tokenExpiry(token) {
  * - `pending` `{room_id}`: the pending queue of a room changed (see {@link PlauderClient#pending});
  * - `session` `{session}`: tokens changed (login, refresh); `signedout` `{reason}`: the session
  *   ended (`logout`, `revoked`, `banned`, `expired`);
- * - every other server event under its own name with its `data` as detail: `typing`, `read`,
+ * - every other server event under its own name with its `data` as detail: `typing`,
+ *   `message.delta` (a piece of a message still being written, see docs/protocol.md),
+ *   `command.invoked` and `command.reply` (slash commands), `read`,
  *   `presence`, `room.member_added`, `room.member_removed`, `room.updated`, `room.deleted`,
  *   `friend.request`, `friend.accepted`, `support.session_created`, `support.session_closed`,
  *   `error`.

@@ -135,6 +135,9 @@ export function mount({ origin, settings }) {
   /** @type {?string} */
   let roomId = null;
   const shown = new Map();
+  /** Who streams answers here (the assistant), and the answers still being written. */
+  const assistants = new Set();
+  const streams = new Map();
   let unseen = 0;
 
   const badge = el('span', { class: 'badge', role: 'img', hidden: true });
@@ -225,6 +228,7 @@ export function mount({ origin, settings }) {
   // ---- the conversation ------------------------------------------------------------------
 
   const list = el('ol', { class: 'messages', 'aria-live': 'polite' });
+  const handover = el('li', { class: 'handover' });
   // Focusable so that keyboard users can scroll it even when it holds nothing else to focus.
   const scroller = el('div', { class: 'scroller', tabindex: '0', role: 'log', 'aria-label': t('widget.conversation') }, el('p', { class: 'greeting bubble staff' }, opts.greeting), list);
   const input = el('textarea', { rows: 1, maxlength: 4000, 'aria-label': t('widget.message'), placeholder: t('widget.placeholder') });
@@ -340,6 +344,8 @@ export function mount({ origin, settings }) {
     client.watchRoom(room.id, room.last_seq ?? 0);
     list.replaceChildren();
     shown.clear();
+    streams.clear();
+    recallAssistants();
     notice.hidden = true;
     composer.hidden = false;
     body.replaceChildren(scroller, typingLine, notice, tray, composer);
@@ -359,12 +365,15 @@ export function mount({ origin, settings }) {
   function show(m, live) {
     if (m.room_id !== roomId) return;
     const mine = m.sender_id === client.user?.id;
+    const bot = assistants.has(m.sender_id);
+    streams.delete(m.id);
     const item = shown.get(m.id) ?? el('li');
-    item.className = `msg ${mine ? 'mine' : 'staff'}${m.deleted ? ' deleted' : ''}`;
+    item.className = `msg ${mine ? 'mine' : 'staff'}${bot ? ' assistant' : ''}${m.deleted ? ' deleted' : ''}`;
     item.dataset.id = m.id;
+    item.removeAttribute('aria-busy');
     item.replaceChildren(
       ...[
-        mine ? null : author(m.sender_id),
+        bot ? el('span', { class: 'who' }, t('widget.assistant')) : mine ? null : author(m.sender_id),
         m.deleted || m.body ? el('span', { class: 'bubble' }, m.deleted ? t('widget.removed') : linkNodes(m.body)) : null,
         m.deleted ? null : files(m.attachments),
         el('time', { datetime: m.created_at }, time(m.created_at)),
@@ -377,6 +386,7 @@ export function mount({ origin, settings }) {
     item.dataset.seq = String(m.seq);
     shown.set(m.id, item);
     renderSeen();
+    renderHandover();
     scroller.scrollTop = scroller.scrollHeight;
     if (live && !mine && !m.deleted) {
       if (panel.hidden) {
@@ -492,6 +502,66 @@ export function mount({ origin, settings }) {
     );
     notice.hidden = false;
   }
+
+  // The assistant's answers: streamed in as they are written (`message.delta`), then replaced by
+  // the message. Whoever streams is the assistant; the widget remembers it for this conversation,
+  // labels its messages and, under its latest one while no person has written since, says that a
+  // person will answer.
+  const assistantKey = () => `plauder-widget-assistant:${roomId}`;
+  function learnAssistant(id) {
+    if (assistants.has(id)) return;
+    assistants.add(id);
+    try {
+      sessionStorage.setItem(assistantKey(), JSON.stringify([...assistants]));
+    } catch {
+      // Storage may be off; the label then lasts until the page reloads.
+    }
+  }
+  function recallAssistants() {
+    assistants.clear();
+    try {
+      for (const id of JSON.parse(sessionStorage.getItem(assistantKey()) ?? '[]')) assistants.add(id);
+    } catch {
+      // Nothing remembered.
+    }
+  }
+  function renderHandover() {
+    const items = [...list.querySelectorAll('li.msg')];
+    const last = items.filter((li) => !li.classList.contains('mine')).pop();
+    if (last?.classList.contains('assistant') && !last.hasAttribute('aria-busy')) {
+      handover.textContent = t('widget.handover');
+      last.after(handover);
+    } else handover.remove();
+  }
+  client.addEventListener('message.delta', (e) => {
+    const { room_id, message_id: id, sender_id, index, delta, aborted } = e.detail;
+    if (room_id !== roomId || (shown.has(id) && !streams.has(id))) return;
+    learnAssistant(sender_id);
+    const s = streams.get(id);
+    if (aborted) {
+      streams.delete(id);
+      shown.get(id)?.remove();
+      shown.delete(id);
+      renderHandover();
+      return;
+    }
+    if (index === 0 && !s) {
+      const item = el('li', { class: 'msg staff assistant', 'aria-busy': 'true' }, el('span', { class: 'who' }, t('widget.assistant')), el('span', { class: 'bubble' }, delta));
+      item.dataset.id = id;
+      item.dataset.seq = String(Number.MAX_SAFE_INTEGER);
+      list.append(item);
+      shown.set(id, item);
+      streams.set(id, { text: delta, next: 1 });
+    } else if (s && s.next === index) {
+      s.text += delta;
+      s.next += 1;
+      shown.get(id).querySelector('.bubble').textContent = s.text;
+    } else return;
+    staffTypingUntil = 0;
+    renderTyping();
+    renderHandover();
+    scroller.scrollTop = scroller.scrollHeight;
+  });
 
   client.addEventListener('message', (e) => {
     if (e.detail.message.sender_id !== client.user?.id) staffTypingUntil = 0;

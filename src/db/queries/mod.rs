@@ -4,8 +4,10 @@
 pub mod api_tokens;
 pub mod attachments;
 pub mod audit_log;
+pub mod commands;
 pub mod contacts;
 pub mod incoming_hooks;
+pub mod knowledge;
 pub mod mail_queue;
 pub mod messages;
 pub mod mfa;

@@ -287,6 +287,18 @@ pub async fn find_by_email(conn: &mut AsyncPgConnection, email: &str) -> QueryRe
         .optional()
 }
 
+/// Admins and moderators who are not banned, at most 1,000: whose presence says whether anyone
+/// staffs the support chats.
+pub async fn staff_ids(conn: &mut AsyncPgConnection) -> QueryResult<Vec<UserId>> {
+    users::table
+        .filter(users::role.eq_any(["admin", "moderator"]))
+        .filter(users::banned_at.is_null())
+        .select(users::id)
+        .limit(1000)
+        .load(conn)
+        .await
+}
+
 /// Sets the user's uploaded avatar (`Some((key, content_type))`) or removes it (`None`); either
 /// way an external `avatar_url` goes too, so the user has one avatar.
 pub async fn set_avatar(conn: &mut AsyncPgConnection, id: UserId, avatar: Option<(&str, &str)>) -> QueryResult<User> {

@@ -8,6 +8,7 @@
 pub mod a11y;
 mod accounts;
 mod admin;
+mod assistant;
 mod avatars;
 pub mod axe;
 mod chat;

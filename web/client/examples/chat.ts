@@ -30,6 +30,13 @@ client.addEventListener('message', (e) => show(e.detail.message));
 client.addEventListener('typing', (e) => {
   if (e.detail.active) console.log(`${e.detail.user_id} is typing in ${e.detail.room_id}`);
 });
+// An answer being streamed (the assistant): the pieces of one message id, until its `message`.
+const growing = new Map<string, string>();
+client.addEventListener('message.delta', (e) => {
+  const { message_id, index, delta, aborted } = e.detail;
+  if (aborted) growing.delete(message_id);
+  else if (index === 0 || growing.has(message_id)) growing.set(message_id, (growing.get(message_id) ?? '') + delta);
+});
 client.addEventListener('read', (e) => console.log(`${e.detail.user_id} read up to ${e.detail.seq}`));
 client.addEventListener('state', (e) => console.log('connection', e.detail.state));
 client.addEventListener('hello', (e) => console.log(`connected to ${e.detail.instance}, reconnect: ${e.detail.reconnect}`));

@@ -1,0 +1,2 @@
+DROP TABLE kb_passages;
+DROP TABLE kb_entries;

@@ -1,0 +1,2 @@
+DROP TABLE command_invocations;
+DROP TABLE bot_commands;
