@@ -242,3 +242,24 @@ impl<T> ConflictExt<T> for Result<T, diesel::result::Error> {
         })
     }
 }
+
+/// An error's message with its causes: a library's outermost message ("error performing TLS
+/// handshake", "error sending request") alone does not say what went wrong underneath.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    chain_after(e.to_string(), e)
+}
+
+/// [`error_chain`] for an HTTP client's error, a time-out named as such.
+pub fn http_error_chain(e: &reqwest::Error) -> String {
+    chain_after(if e.is_timeout() { "timed out".to_owned() } else { e.to_string() }, e)
+}
+
+fn chain_after(mut text: String, e: &dyn std::error::Error) -> String {
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

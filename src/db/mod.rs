@@ -39,21 +39,8 @@ pub async fn connect(target: &tls::PgTarget) -> diesel::ConnectionResult<AsyncPg
     let tls = tokio_postgres_rustls::MakeRustlsConnect::new(config.as_ref().clone());
     let (client, conn) = tokio_postgres::connect(&target.url, tls)
         .await
-        .map_err(|e| diesel::ConnectionError::BadConnection(error_chain(&e)))?;
+        .map_err(|e| diesel::ConnectionError::BadConnection(crate::error::error_chain(&e)))?;
     AsyncPgConnection::try_from_client_and_connection(client, conn).await
-}
-
-/// tokio-postgres's message with its causes: "error performing TLS handshake" alone does not say
-/// that the certificate was refused, or why.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Builds the pool. Connections are opened lazily, so this succeeds while PostgreSQL is down and

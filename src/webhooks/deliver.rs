@@ -195,18 +195,6 @@ async fn post(client: &reqwest::Client, guard: &Guard, url: &str, secret: &str, 
                 error: Some(format!("the receiver answered {status}")),
             }
         }
-        Err(e) => fail(error_chain(&e)),
+        Err(e) => fail(crate::error::http_error_chain(&e)),
     }
-}
-
-/// reqwest's error with its causes (its Display names only the outermost).
-fn error_chain(e: &reqwest::Error) -> String {
-    let mut text = if e.is_timeout() { "timed out".to_owned() } else { e.to_string() };
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -13,7 +13,7 @@ const PHONE: &str = "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/1
 const LAPTOP: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
 
 /// Logs `login` in from a browser with this User-Agent; returns the answer's body.
-async fn login_from(app: &TestApp, login: &str, user_agent: &str) -> Value {
+pub(crate) async fn login_from(app: &TestApp, login: &str, user_agent: &str) -> Value {
     let res = app
         .client
         .post(format!("{}/api/v1/auth/login", app.address))

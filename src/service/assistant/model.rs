@@ -161,7 +161,7 @@ impl Client {
         }
         let mut res = match tokio::time::timeout_at(deadline, req.send()).await {
             Err(_) => return Err(Failure::Timeout),
-            Ok(Err(e)) => return Err(Failure::Transport(error_chain(&e))),
+            Ok(Err(e)) => return Err(Failure::Transport(crate::error::http_error_chain(&e))),
             Ok(Ok(res)) => res,
         };
         if !res.status().is_success() {
@@ -178,7 +178,7 @@ impl Client {
             let wait = deadline.min(Instant::now() + self.idle);
             let chunk = match tokio::time::timeout_at(wait, res.chunk()).await {
                 Err(_) => return Err(Failure::Timeout),
-                Ok(Err(e)) => return Err(Failure::Transport(error_chain(&e))),
+                Ok(Err(e)) => return Err(Failure::Transport(crate::error::http_error_chain(&e))),
                 Ok(Ok(None)) => break,
                 Ok(Ok(Some(chunk))) => chunk,
             };
@@ -275,18 +275,6 @@ impl Reader {
 /// At most 80 characters of what went wrong, for the log.
 fn cut(s: &str) -> String {
     s.chars().take(80).collect()
-}
-
-/// reqwest's error with its causes (its Display names only the outermost).
-fn error_chain(e: &reqwest::Error) -> String {
-    let mut text = if e.is_timeout() { "timed out".to_owned() } else { e.to_string() };
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

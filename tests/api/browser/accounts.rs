@@ -104,28 +104,17 @@ async fn enrolling_two_factor_in_the_security_settings_then_signing_in_with_a_co
     browser.wait_for("#new-chat").await;
 }
 
-/// Logs `login` in over the API from a browser with this User-Agent; returns the answer.
-async fn login_from(app: &crate::helpers::TestApp, login: &str, user_agent: &str) -> serde_json::Value {
-    let res = app
-        .client
-        .post(format!("{}/api/v1/auth/login", app.address))
-        .header("user-agent", user_agent)
-        .json(&json!({"login": login, "password": PASSWORD}))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(res.status(), reqwest::StatusCode::OK);
-    res.json().await.expect("json")
-}
-
 #[actix_web::test]
 async fn the_security_settings_list_the_devices_sign_one_out_change_the_password_and_sign_out_everywhere() {
     let Some(driver) = Driver::start().await else { return };
     let app = spawn_app().await;
     let session = register_session(&app, "ada", "Ada").await;
-    let phone =
-        login_from(&app, "ada", "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/131.0 Mobile Safari/537.36")
-            .await;
+    let phone = crate::sessions::login_from(
+        &app,
+        "ada",
+        "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/131.0 Mobile Safari/537.36",
+    )
+    .await;
     let browser = driver.browser(1100, 900).await;
     open_signed_in(&browser, &app, &session).await;
 
