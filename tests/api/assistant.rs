@@ -331,6 +331,11 @@ async fn a_visitor_is_answered_at_once_with_no_staff_online_after_the_wait_with_
     let v = open_session(&app, "vera").await;
     app.send(&v.guest, v.room, "How do I reset my password?").await;
     assert_eq!(answer_number(&app, &v.guest, v.room, &[&v.guest], 1).await, FAQ_ANSWER);
+    // The assistant's answer is not a person's: the inbox still counts the question as unanswered.
+    let inbox = app.get("/api/v1/admin/support/sessions", Some(&admin.access_token)).await;
+    let inbox: Value = inbox.json().await.unwrap();
+    let vera = inbox["sessions"].as_array().unwrap().iter().find(|s| s["room"]["id"] == json!(v.room)).cloned();
+    assert_eq!(vera.map(|s| s["unread_count"].clone()), Some(json!(1)), "unread after the assistant's answer");
 
     // Staff online: the assistant waits support_wait_ms (600 ms) for them first.
     let _staff_ws = app.ws(&admin.access_token).await;

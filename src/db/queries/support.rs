@@ -110,7 +110,8 @@ pub struct InboxRow {
     #[diesel(embed)]
     pub session: SupportSession,
     /// The visitor's messages since staff last wrote in the room (all of them before the first
-    /// answer), deleted ones left out: what is waiting for an answer.
+    /// answer), deleted ones left out: what is waiting for an answer. A bot's message (the
+    /// assistant) is not an answer: the visitor may still need a person.
     #[diesel(sql_type = BigInt)]
     pub unread_count: i64,
     #[diesel(sql_type = Nullable<SqlUuid>)]
@@ -137,7 +138,9 @@ pub async fn inbox(
                     AND u.seq > GREATEST(s.staff_read_seq, \
                                          COALESCE((SELECT max(a.seq) FROM messages a \
                                                    WHERE a.room_id = s.room_id \
-                                                     AND a.sender_id IS DISTINCT FROM s.guest_id), 0))) \
+                                                     AND a.sender_id IS DISTINCT FROM s.guest_id \
+                                                     AND NOT EXISTS (SELECT 1 FROM users b \
+                                                                     WHERE b.id = a.sender_id AND b.is_bot)), 0))) \
                   AS unread_count, \
                 (SELECT l.id FROM messages l WHERE l.room_id = s.room_id ORDER BY l.seq DESC LIMIT 1) \
                   AS last_message_id \
