@@ -27,6 +27,41 @@ pub struct Settings {
     pub mfa: MfaSettings,
     pub attachments: AttachmentSettings,
     pub assistant: AssistantSettings,
+    pub support: SupportSettings,
+    pub accounts: AccountSettings,
+}
+
+/// Mail around support chats (`service::support_mail`): staff answers mailed to a visitor who is
+/// away, the link back into the conversation, and the staff's mail for a new chat.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupportSettings {
+    /// How long after a staff answer to an absent visitor its mail goes out; answers meanwhile
+    /// join the same mail, and none goes when the visitor reads them or is connected by then.
+    pub reply_mail_delay_secs: u64,
+    /// How long the conversation link of such a mail works (closing the session ends it sooner).
+    pub resume_token_ttl_secs: u64,
+    /// `POST /support/resume` per client address: a burst, then one per interval (429 past it).
+    pub resume_burst: u32,
+    pub resume_replenish_interval_ms: u64,
+    /// Mail every admin and moderator with an address when a visitor starts a chat (with its
+    /// first message) while none of them is online.
+    pub staff_new_chat_mail: bool,
+}
+
+/// Registration's email verification (`service::verification`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSettings {
+    /// Registration mails a verification link either way; with this on, an account must follow it
+    /// before it can log in (403 with `details.reason = "email_not_verified"`).
+    pub require_email_verification: bool,
+    /// How long a verification link works.
+    pub verification_token_ttl_secs: u64,
+    /// Verification mails per address asked for (`POST /auth/verify-email/resend`): a burst, then
+    /// one per interval; past it the answer is still 202 but no mail goes out.
+    pub resend_address_burst: u32,
+    pub resend_address_replenish_interval_ms: u64,
 }
 
 /// The built-in assistant (`service::assistant`): when it answers, the language model it streams
@@ -786,6 +821,16 @@ impl Settings {
             ("mfa.challenge_ttl_secs", self.mfa.challenge_ttl_secs as i64),
             ("mfa.max_failed_attempts", i64::from(self.mfa.max_failed_attempts)),
             ("mfa.lockout_secs", self.mfa.lockout_secs as i64),
+            ("support.reply_mail_delay_secs", self.support.reply_mail_delay_secs as i64),
+            ("support.resume_token_ttl_secs", self.support.resume_token_ttl_secs as i64),
+            ("support.resume_burst", i64::from(self.support.resume_burst)),
+            ("support.resume_replenish_interval_ms", self.support.resume_replenish_interval_ms as i64),
+            ("accounts.verification_token_ttl_secs", self.accounts.verification_token_ttl_secs as i64),
+            ("accounts.resend_address_burst", i64::from(self.accounts.resend_address_burst)),
+            (
+                "accounts.resend_address_replenish_interval_ms",
+                self.accounts.resend_address_replenish_interval_ms as i64,
+            ),
         ] {
             if value <= 0 {
                 return bad(key, "must be positive");

@@ -18,6 +18,10 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
+    /// `forbidden` with a machine-readable `details.reason` that tells the client what to do
+    /// (`email_not_verified`: confirm the address first).
+    #[error("{message}")]
+    ForbiddenBecause { reason: &'static str, message: String },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -108,7 +112,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Validation { .. } => "validation_failed",
             ApiError::Unauthorized(_) => "unauthorized",
-            ApiError::Forbidden(_) => "forbidden",
+            ApiError::Forbidden(_) | ApiError::ForbiddenBecause { .. } => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
             ApiError::RateLimited { .. } | ApiError::QuotaExceeded { .. } => "rate_limited",
@@ -128,6 +132,9 @@ impl ApiError {
     pub fn body(&self) -> ErrorBody {
         let (message, details) = match self {
             ApiError::Validation { message, details } => (message.clone(), details.clone()),
+            ApiError::ForbiddenBecause { reason, message } => {
+                (message.clone(), Some(serde_json::json!({ "reason": reason })))
+            }
             ApiError::RateLimited { retry_after_ms }
             | ApiError::Busy { retry_after_ms }
             | ApiError::QuotaExceeded { retry_after_ms, .. } => {
@@ -163,7 +170,7 @@ impl ResponseError for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::ForbiddenBecause { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } | ApiError::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,

@@ -168,6 +168,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    email_verification_tokens (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        email -> Text,
+        token_hash -> Bytea,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     password_reset_tokens (id) {
         id -> Uuid,
         user_id -> Uuid,
@@ -244,6 +256,21 @@ diesel::table! {
         visitor_time_zone -> Nullable<Text>,
         visitor_address -> Nullable<Text>,
         visitor_browser_id -> Nullable<Text>,
+        reply_mail_opt_out -> Bool,
+        reply_mail_due_at -> Nullable<Timestamptz>,
+        reply_mailed_seq -> Int8,
+        staff_mail_pending -> Bool,
+    }
+}
+
+diesel::table! {
+    support_mail_tokens (token_hash) {
+        token_hash -> Bytea,
+        session_id -> Uuid,
+        purpose -> Text,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -301,6 +328,7 @@ diesel::table! {
         is_bot -> Bool,
         avatar_sha256 -> Nullable<Text>,
         avatar_content_type -> Nullable<Text>,
+        email_verified_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -367,6 +395,8 @@ diesel::joinable!(room_members -> users (user_id));
 diesel::joinable!(rooms -> users (created_by));
 diesel::joinable!(support_blocks -> support_sessions (session_id));
 diesel::joinable!(support_blocks -> users (created_by));
+diesel::joinable!(email_verification_tokens -> users (user_id));
+diesel::joinable!(support_mail_tokens -> support_sessions (session_id));
 diesel::joinable!(support_sessions -> rooms (room_id));
 diesel::joinable!(support_sessions -> users (guest_id));
 diesel::joinable!(user_preferences -> users (user_id));
@@ -383,6 +413,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     blocks,
     canned_replies,
     contacts,
+    email_verification_tokens,
     friend_requests,
     friendships,
     mail_queue,
@@ -396,6 +427,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     room_members,
     rooms,
     support_blocks,
+    support_mail_tokens,
     support_sessions,
     user_preferences,
     user_totp,

@@ -73,6 +73,7 @@ impl Application {
         spawn_housekeeping(state.clone().into_inner());
         crate::service::retention::spawn(state.clone().into_inner());
         crate::service::mail::spawn_worker(state.clone().into_inner());
+        crate::service::support_mail::spawn_worker(state.clone().into_inner());
         // Before the first request: a send must not miss an endpoint that already exists. Without
         // PostgreSQL the server still starts (readiness says why); until the endpoints can be read,
         // every event type counts as wanted.
@@ -216,6 +217,8 @@ fn spawn_housekeeping(state: Arc<AppState>) {
             state.action_limits.sweep();
             state.reset_ip_limiter.sweep();
             state.reset_address_limiter.sweep();
+            state.resume_limiter.sweep();
+            state.verify_address_limiter.sweep();
         }
     });
 }

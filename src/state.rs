@@ -49,6 +49,10 @@ pub struct AppState {
     /// `POST /auth/password-reset`: per client IP (429), and per address asked for (no mail).
     pub reset_ip_limiter: IpRateLimiter,
     pub reset_address_limiter: KeyedLimiter<String>,
+    /// `POST /support/resume`: per client IP (429).
+    pub resume_limiter: IpRateLimiter,
+    /// `POST /auth/verify-email/resend`: per address asked for (no mail past it).
+    pub verify_address_limiter: KeyedLimiter<String>,
     /// Which webhook events some endpoint wants (the send path asks it per batch).
     pub webhooks: Arc<crate::webhooks::Wanted>,
     /// Where webhook endpoints may point (checked at registration; deliveries check again).
@@ -123,6 +127,16 @@ impl AppState {
                 Duration::from_millis(settings.password_reset.address_replenish_interval_ms),
             )?
             .shared(shared.clone(), "password_reset_address"),
+            resume_limiter: IpRateLimiter::new(
+                settings.support.resume_burst,
+                Duration::from_millis(settings.support.resume_replenish_interval_ms),
+            )?
+            .shared(shared.clone(), "support_resume"),
+            verify_address_limiter: KeyedLimiter::new(
+                settings.accounts.resend_address_burst,
+                Duration::from_millis(settings.accounts.resend_address_replenish_interval_ms),
+            )?
+            .shared(shared.clone(), "verify_email_address"),
             sockets: SocketCounts::new(settings.quota.sockets_per_user_max, settings.quota.sockets_per_address_max),
             notify,
             realtime,

@@ -39,6 +39,9 @@ pub struct UserView {
     /// Only in the caller's own profile (`GET /users/me` and auth responses).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// Own profile only: whether `email` was confirmed through the link of a verification mail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
     /// Own profile only: the status chosen last with `presence.set` (what a new connection
     /// starts with).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -61,6 +64,7 @@ impl UserView {
             is_bot: u.is_bot,
             created_at: u.created_at,
             email: None,
+            email_verified: None,
             presence_status: None,
             presence_visibility: None,
         }
@@ -70,6 +74,7 @@ impl UserView {
     pub fn own(u: &User) -> Self {
         Self {
             email: u.email.clone(),
+            email_verified: u.email.as_ref().map(|_| u.email_verified_at.is_some()),
             presence_status: Some(u.presence_status),
             presence_visibility: Some(u.presence_visibility),
             ..Self::public(u)

@@ -8,8 +8,8 @@ use crate::api::extract::{ApiJson, user_agent};
 use crate::auth::AuthUser;
 use crate::db::models::Language;
 use crate::error::{ApiResult, ErrorBody};
-use crate::service::accounts::{self, AuthResponse, LoginResponse, Registration};
-use crate::service::{mfa, recovery, validate};
+use crate::service::accounts::{self, AuthResponse, LoginResponse, Registered, Registration};
+use crate::service::{mfa, recovery, validate, verification};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -41,7 +41,9 @@ async fn limit_by_ip(state: &AppState, req: &HttpRequest) -> ApiResult<()> {
 
 /// `POST /api/v1/auth/register`
 #[utoipa::path(tag = "auth", request_body = RegisterRequest,
-    responses((status = 201, body = AuthResponse), (status = 409, body = ErrorBody),
+    responses((status = 201, body = AuthResponse),
+              (status = 202, body = accounts::VerificationRequired, description = "With accounts.require_email_verification on: the account, no tokens; a confirmation mail is on its way"),
+              (status = 409, body = ErrorBody),
               (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 #[post("/auth/register")]
 pub async fn register(
@@ -55,7 +57,10 @@ pub async fn register(
     // The language of the account's mails, until the user picks another.
     let accept = req.headers().get(actix_web::http::header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
     let response = accounts::register(&state, reg, Language::from_accept_language(accept), user_agent(&req)).await?;
-    Ok(HttpResponse::Created().json(response))
+    Ok(match response {
+        Registered::Session(session) => HttpResponse::Created().json(session),
+        Registered::VerificationRequired(pending) => HttpResponse::Accepted().json(pending),
+    })
 }
 
 /// `POST /api/v1/auth/login`
@@ -191,4 +196,63 @@ pub async fn confirm_password_reset(
     let b = body.into_inner();
     recovery::confirm_reset(&state, &b.token, b.password).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyEmailRequest {
+    /// The token from the mail's link (after `#verify-email=`).
+    pub token: String,
+}
+
+/// `POST /api/v1/auth/verify-email`
+#[utoipa::path(tag = "auth", request_body = VerifyEmailRequest,
+    responses((status = 204, description = "The account's address is confirmed."),
+              (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[post("/auth/verify-email")]
+pub async fn verify_email(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: ApiJson<VerifyEmailRequest>,
+) -> ApiResult<HttpResponse> {
+    limit_by_ip(&state, &req).await?;
+    verification::confirm(&state, &body.token).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResendVerificationRequest {
+    pub email: String,
+}
+
+/// `POST /api/v1/auth/verify-email/resend`
+#[utoipa::path(tag = "auth", request_body = ResendVerificationRequest,
+    responses((status = 202, body = Accepted, description = "The same for every address: a new link is on its way if an account has this address unconfirmed."),
+              (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[post("/auth/verify-email/resend")]
+pub async fn resend_verification(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: ApiJson<ResendVerificationRequest>,
+) -> ApiResult<HttpResponse> {
+    limit_by_ip(&state, &req).await?;
+    let email = body.into_inner().email;
+    validate::email(email.trim())?;
+    // Past the address's budget the answer is the same, but no mail goes out.
+    let within_budget = state.verify_address_limiter.check_everywhere(&email.trim().to_lowercase()).await.is_ok();
+    if within_budget {
+        // After the answer, as for password resets: the time must not tell known from unknown.
+        let state = state.into_inner();
+        tokio::spawn(async move {
+            if let Err(e) = verification::resend(&state, &email).await {
+                tracing::error!("verification mail not queued: {e:#}");
+            }
+        });
+    } else {
+        tracing::info!("verification mails for one address over budget; none sent");
+    }
+    Ok(HttpResponse::Accepted().json(Accepted {
+        message: "If an account has this address unconfirmed, a mail with a new link is on its way.",
+    }))
 }

@@ -1,14 +1,18 @@
-//! The public routes for website visitors: `POST /api/v1/support/sessions` (the chat widget) and
-//! `POST /api/v1/contact` (the contact form), both limited per client IP.
+//! The public routes for website visitors: `POST /api/v1/support/sessions` (the chat widget),
+//! `POST /api/v1/support/resume` and `/support/unsubscribe` (the links of reply mails) and
+//! `POST /api/v1/contact` (the contact form), all limited per client IP.
 
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::api::extract::ApiJson;
-use crate::error::{ApiResult, ErrorBody};
+use crate::db::models::Language;
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::service::contacts::{self, ContactView};
 use crate::service::support::{self, OpenedSession, VisitorContext};
+use crate::service::{mail_templates, support_mail};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -66,4 +70,78 @@ pub async fn submit_contact(
     let b = body.into_inner();
     let contact = contacts::submit(&state, &b.name, &b.email, &b.message).await?;
     Ok(HttpResponse::Created().json(contact))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResumeRequest {
+    /// The token of a reply mail's conversation link (after `#plauder-resume=`).
+    pub token: String,
+}
+
+/// `POST /api/v1/support/resume`
+#[utoipa::path(tag = "support", request_body = ResumeRequest,
+    responses((status = 200, body = OpenedSession, description = "A new login of the session's guest, as opening a session answers"),
+              (status = 422, body = ErrorBody, description = "An unknown, expired or revoked token, or a closed session"),
+              (status = 429, body = ErrorBody)))]
+#[post("/support/resume")]
+pub async fn resume_session(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: ApiJson<ResumeRequest>,
+) -> ApiResult<HttpResponse> {
+    state.resume_limiter.check_everywhere(&state.client_ip(&req)).await?;
+    let user_agent = req.headers().get(actix_web::http::header::USER_AGENT).and_then(|v| v.to_str().ok());
+    let opened = support_mail::resume(&state, &body.token, user_agent).await?;
+    Ok(HttpResponse::Ok().json(opened))
+}
+
+#[derive(Debug, Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UnsubscribeRequest {
+    /// The token of a reply mail's unsubscribe link.
+    pub token: String,
+}
+
+/// `GET /api/v1/support/unsubscribe?token=`: the mail's one-click link, answered with a page.
+#[utoipa::path(tag = "support", params(UnsubscribeRequest),
+    responses((status = 200, content_type = "text/html", description = "The session gets no more reply mails; a page says so"),
+              (status = 422, content_type = "text/html", description = "An unknown token; a page says so"),
+              (status = 429, body = ErrorBody)))]
+#[get("/support/unsubscribe")]
+pub async fn unsubscribe_page(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<UnsubscribeRequest>,
+) -> ApiResult<HttpResponse> {
+    state.resume_limiter.check_everywhere(&state.client_ip(&req)).await?;
+    let (status, language, done) = match support_mail::unsubscribe(&state, &query.token).await {
+        Ok(language) => (StatusCode::OK, language, true),
+        Err(ApiError::Validation { .. }) => {
+            let header = req.headers().get(actix_web::http::header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+            (StatusCode::UNPROCESSABLE_ENTITY, Language::from_accept_language(header), false)
+        }
+        Err(e) => return Err(e),
+    };
+    let (title, sentence) = mail_templates::unsubscribed_page(language, done);
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .body(mail_templates::simple_page(language, title, sentence)))
+}
+
+/// `POST /api/v1/support/unsubscribe {token}`: the same for programs (and mail clients' one-click
+/// unsubscribe).
+#[utoipa::path(tag = "support", request_body = UnsubscribeRequest,
+    responses((status = 204, description = "The session gets no more reply mails"),
+              (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[post("/support/unsubscribe")]
+pub async fn unsubscribe(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: ApiJson<UnsubscribeRequest>,
+) -> ApiResult<HttpResponse> {
+    state.resume_limiter.check_everywhere(&state.client_ip(&req)).await?;
+    support_mail::unsubscribe(&state, &body.token).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -32,7 +32,7 @@ pub mod room;
 pub mod sockets;
 pub mod watch_quota;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -305,6 +305,22 @@ impl Notify for Realtime {
         })
     }
 
+    fn connected(&self, ids: Vec<UserId>) -> BoxFuture<'_, HashSet<UserId>> {
+        Box::pin(async move {
+            let wanted: HashSet<UserId> = ids.into_iter().collect();
+            if wanted.is_empty() {
+                return HashSet::new();
+            }
+            if let Some(redis) = &self.redis {
+                match subscribed_users(redis, &wanted).await {
+                    Ok(found) => return found,
+                    Err(e) => tracing::debug!("connections from Redis unavailable, answering for this instance: {e}"),
+                }
+            }
+            self.sockets.users_among(&wanted)
+        })
+    }
+
     fn recent_last_seen(&self, ids: Vec<UserId>) -> BoxFuture<'_, HashMap<UserId, DateTime<Utc>>> {
         Box::pin(async move {
             // With Redis, the time the cluster's offline event carried; this instance's own for
@@ -342,4 +358,29 @@ impl Notify for Realtime {
             Ok(LiveFigures { users_online, connections: self.connections.load(Ordering::Relaxed) })
         })
     }
+}
+
+/// The users among `ids` whose user channel some instance listens on: every connection of a user
+/// subscribes it, and an instance subscribes a channel while it has local subscribers. On a Redis
+/// Cluster the user channels are sharded (`SHARDNUMSUB`, which the client asks every node and
+/// adds up).
+async fn subscribed_users(redis: &RedisBroker, ids: &HashSet<UserId>) -> redis::RedisResult<HashSet<UserId>> {
+    if !redis.connected() {
+        // Do not wait out reconnection attempts: the caller answers from this instance.
+        return Err((redis::ErrorKind::Io, "Redis is unreachable").into());
+    }
+    let mut conn = redis.connection();
+    let sub = match conn {
+        broker::redis::RedisConn::Cluster(_) => "SHARDNUMSUB",
+        broker::redis::RedisConn::Single(_) => "NUMSUB",
+    };
+    let channels: HashMap<String, UserId> =
+        ids.iter().map(|id| (broker::wire::channel(redis.prefix(), Topic::User(*id)), *id)).collect();
+    let mut cmd = redis::cmd("PUBSUB");
+    cmd.arg(sub);
+    for channel in channels.keys() {
+        cmd.arg(channel);
+    }
+    let counts: HashMap<String, i64> = cmd.query_async(&mut conn).await?;
+    Ok(counts.into_iter().filter(|(_, n)| *n > 0).filter_map(|(channel, _)| channels.get(&channel).copied()).collect())
 }

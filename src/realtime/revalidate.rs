@@ -92,6 +92,11 @@ impl LocalSockets {
         self.map().remove(&conn_id);
     }
 
+    /// Which of these users have a socket open here.
+    pub(crate) fn users_among(&self, ids: &HashSet<UserId>) -> HashSet<UserId> {
+        self.map().values().filter(|e| ids.contains(&e.user_id)).map(|e| e.user_id).collect()
+    }
+
     /// The sockets open now, their users (sorted, each once) and their login sessions.
     fn snapshot(&self) -> (HashSet<ConnId>, Vec<UserId>, Vec<Uuid>) {
         let map = self.map();

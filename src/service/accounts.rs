@@ -85,6 +85,22 @@ fn unique_violation(e: &diesel::result::Error) -> Option<String> {
     }
 }
 
+/// What `POST /auth/register` answers: a session, or with `accounts.require_email_verification`
+/// on, the new account without tokens (it may log in once its address is confirmed).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum Registered {
+    Session(AuthResponse),
+    VerificationRequired(VerificationRequired),
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct VerificationRequired {
+    pub user: UserView,
+    /// Always true: a mail with the confirmation link is on its way.
+    pub email_verification_required: bool,
+}
+
 /// `POST /auth/register`.
 ///
 /// # Errors
@@ -94,13 +110,22 @@ pub async fn register(
     reg: Registration,
     language: crate::db::models::Language,
     user_agent: Option<&str>,
-) -> ApiResult<AuthResponse> {
+) -> ApiResult<Registered> {
     let user = create_account(state, reg, Role::User).await?;
     let mut conn = state.db().await?;
     if language != crate::db::models::Language::En {
         users::set_language(&mut conn, user.id, language).await?;
     }
-    start_session(state, &mut conn, &user, user_agent).await
+    if state.settings.accounts.require_email_verification {
+        conn.transaction::<_, ApiError, _>(async |conn| crate::service::verification::issue(state, conn, &user).await)
+            .await?;
+        state.mailer.wake();
+        return Ok(Registered::VerificationRequired(VerificationRequired {
+            user: UserView::own(&user),
+            email_verification_required: true,
+        }));
+    }
+    start_session(state, &mut conn, &user, user_agent).await.map(Registered::Session)
 }
 
 /// `plauder user create`: an account of any role, with the same rules as registration.
@@ -108,7 +133,12 @@ pub async fn register(
 /// # Errors
 /// As [`register`].
 pub async fn create_user(state: &AppState, reg: Registration, role: Role) -> ApiResult<UserView> {
-    create_account(state, reg, role).await.map(|u| UserView::own(&u))
+    let mut user = create_account(state, reg, role).await?;
+    // The operator vouches for the address of an account made on the command line.
+    let mut conn = state.db().await?;
+    crate::service::verification::mark_verified(&mut conn, user.id).await?;
+    user.email_verified_at = Some(Utc::now());
+    Ok(UserView::own(&user))
 }
 
 /// What `POST /auth/login` answers: a session, or for an account with two-factor on, the
@@ -138,6 +168,9 @@ pub async fn login(
     let user = user.filter(|_| ok).ok_or_else(invalid_credentials)?;
     if user.is_banned() {
         return Err(banned());
+    }
+    if crate::service::verification::blocks_login(state, &user) {
+        return Err(crate::service::verification::not_verified());
     }
     if let Some(challenge) = crate::service::mfa::challenge_if_enrolled(state, &mut conn, &user).await? {
         return Ok(LoginResponse::MfaRequired(challenge));

@@ -125,6 +125,177 @@ pub fn transcript(language: Language, visitor: &str, lines: &[TranscriptLine]) -
     Rendered { subject, text, html }
 }
 
+/// Staff's answers to a support visitor who was away: every answer they have not read yet, a link
+/// back into the conversation (`resume_link`) and one that stops these mails (`unsubscribe_link`).
+pub fn support_reply(
+    language: Language,
+    visitor: &str,
+    lines: &[TranscriptLine],
+    resume_link: &str,
+    unsubscribe_link: &str,
+) -> Rendered {
+    let (subject, greeting, intro, someone, files_label, action, unsubscribe) = match language {
+        Language::En => (
+            if lines.len() == 1 {
+                "A new answer from our support team".to_owned()
+            } else {
+                format!("{} new answers from our support team", lines.len())
+            },
+            format!("Hello {visitor},"),
+            "our support team answered you while you were away:".to_owned(),
+            "Support",
+            "Files",
+            "Continue the conversation",
+            "You get these mails because you left this address in our chat. Stop them",
+        ),
+        Language::De => (
+            if lines.len() == 1 {
+                "Eine neue Antwort unseres Supports".to_owned()
+            } else {
+                format!("{} neue Antworten unseres Supports", lines.len())
+            },
+            format!("Hallo {visitor},"),
+            "unser Support-Team hat dir geantwortet, während du weg warst:".to_owned(),
+            "Support",
+            "Dateien",
+            "Gespräch fortsetzen",
+            "Du bekommst diese Mails, weil du diese Adresse in unserem Chat angegeben hast. Abbestellen",
+        ),
+    };
+    let (list_text, items) = message_list(lines, someone, files_label);
+    let text = format!(
+        "{greeting}\n\n{intro}\n\n{list_text}{action}:\n{resume_link}\n\n-- \n{unsubscribe}:\n{unsubscribe_link}\n"
+    );
+    let html = format!(
+        "<!DOCTYPE html>\n<html lang=\"{lang}\"><body style=\"font-family: sans-serif\">\n<p>{greeting}</p>\n<p>{intro}</p>\n\
+         <ul style=\"list-style: none; padding: 0\">\n{items}</ul>\n<p><a href=\"{resume}\">{action}</a></p>\n\
+         <hr>\n<p><small><a href=\"{unsub}\">{unsubscribe}</a></small></p>\n</body></html>\n",
+        lang = language.as_str(),
+        greeting = escape(&greeting),
+        intro = escape(&intro),
+        resume = escape(resume_link),
+        action = escape(action),
+        unsub = escape(unsubscribe_link),
+        unsubscribe = escape(unsubscribe),
+    );
+    Rendered { subject, text, html }
+}
+
+/// A new support chat while no staff member was online: for `staff` (their username), with the
+/// visitor's name, first message and the inbox `link`.
+pub fn support_new_chat(language: Language, staff: &str, visitor: &str, first_message: &str, link: &str) -> Rendered {
+    let (subject, greeting, intro, action) = match language {
+        Language::En => (
+            format!("New support chat from {visitor}"),
+            format!("Hello {staff},"),
+            format!("{visitor} started a support chat while nobody of the team was online. They wrote:"),
+            "Answer in the support inbox",
+        ),
+        Language::De => (
+            format!("Neuer Support-Chat von {visitor}"),
+            format!("Hallo {staff},"),
+            format!("{visitor} hat einen Support-Chat begonnen, als niemand aus dem Team online war. Die Nachricht:"),
+            "Im Support-Posteingang antworten",
+        ),
+    };
+    let quoted: String = first_message.lines().map(|l| format!("> {l}\n")).collect();
+    let text = format!("{greeting}\n\n{intro}\n\n{quoted}\n{action}:\n{link}\n");
+    let html = format!(
+        "<!DOCTYPE html>\n<html lang=\"{lang}\"><body style=\"font-family: sans-serif\">\n<p>{greeting}</p>\n<p>{intro}</p>\n\
+         <blockquote style=\"white-space: pre-wrap\">{message}</blockquote>\n<p><a href=\"{link}\">{action}</a></p>\n</body></html>\n",
+        lang = language.as_str(),
+        greeting = escape(&greeting),
+        intro = escape(&intro),
+        message = escape(first_message),
+        link = escape(link),
+        action = escape(action),
+    );
+    Rendered { subject, text, html }
+}
+
+/// The link that confirms an account's address; `hours` is how long it works.
+pub fn email_verification(language: Language, username: &str, link: &str, hours: u64) -> Rendered {
+    let (subject, greeting, intro, action, validity, ignore) = match language {
+        Language::En => (
+            "Confirm your email address for plauder".to_owned(),
+            format!("Hello {username},"),
+            "please confirm that this address belongs to your plauder account.".to_owned(),
+            "Confirm my address",
+            format!("The link works once, for {hours} hours."),
+            "If you did not create this account, ignore this mail.",
+        ),
+        Language::De => (
+            "Bestätige deine E-Mail-Adresse für plauder".to_owned(),
+            format!("Hallo {username},"),
+            "bitte bestätige, dass diese Adresse zu deinem plauder-Konto gehört.".to_owned(),
+            "Adresse bestätigen",
+            format!("Der Link funktioniert einmal und {hours} Stunden lang."),
+            "Wenn du dieses Konto nicht angelegt hast, ignoriere diese Mail.",
+        ),
+    };
+    let text = format!("{greeting}\n\n{intro}\n\n{action}:\n{link}\n\n{validity}\n\n{ignore}\n");
+    let html = format!(
+        "<!DOCTYPE html>\n<html lang=\"{lang}\"><body style=\"font-family: sans-serif\">\n<p>{greeting}</p>\n<p>{intro}</p>\n\
+         <p><a href=\"{link}\">{action}</a></p>\n<p>{validity}</p>\n<p>{ignore}</p>\n</body></html>\n",
+        lang = language.as_str(),
+        greeting = escape(&greeting),
+        intro = escape(&intro),
+        link = escape(link),
+        action = escape(action),
+        validity = escape(&validity),
+        ignore = escape(ignore),
+    );
+    Rendered { subject, text, html }
+}
+
+/// The page the unsubscribe link of a reply mail opens: its title and sentence.
+pub fn unsubscribed_page(language: Language, done: bool) -> (&'static str, &'static str) {
+    match (language, done) {
+        (Language::En, true) => ("Unsubscribed", "You will get no more mails about this support conversation."),
+        (Language::En, false) => ("Link not valid", "This unsubscribe link is not valid (any more)."),
+        (Language::De, true) => ("Abbestellt", "Du bekommst keine Mails mehr zu diesem Support-Gespräch."),
+        (Language::De, false) => ("Link ungültig", "Dieser Abmeldelink ist nicht (mehr) gültig."),
+    }
+}
+
+/// A page of plain text for a browser: `title` and one sentence, escaped.
+pub fn simple_page(language: Language, title: &str, sentence: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
+         <title>{title}</title></head>\n<body style=\"font-family: sans-serif; max-width: 40em; margin: 3em auto; padding: 0 1em\">\n\
+         <h1>{title}</h1>\n<p>{sentence}</p>\n</body></html>\n",
+        lang = language.as_str(),
+        title = escape(title),
+        sentence = escape(sentence),
+    )
+}
+
+/// The lines of a conversation as plain text and as HTML list items.
+fn message_list(lines: &[TranscriptLine], someone: &str, files_label: &str) -> (String, String) {
+    let who = |l: &TranscriptLine| if l.who.is_empty() { someone.to_owned() } else { l.who.clone() };
+    let mut text = String::new();
+    let mut items = String::new();
+    for l in lines {
+        text.push_str(&format!("[{}] {}:\n{}\n", l.at, who(l), l.body));
+        if !l.files.is_empty() {
+            text.push_str(&format!("({files_label}: {})\n", l.files.join(", ")));
+        }
+        text.push('\n');
+        let files = if l.files.is_empty() {
+            String::new()
+        } else {
+            format!("<br><small>{}: {}</small>", escape(files_label), escape(&l.files.join(", ")))
+        };
+        items.push_str(&format!(
+            "<li><small>{at}</small> <strong>{who}</strong><br><span style=\"white-space: pre-wrap\">{body}</span>{files}</li>\n",
+            at = escape(&l.at),
+            who = escape(&who(l)),
+            body = escape(&l.body),
+        ));
+    }
+    (text, items)
+}
+
 /// HTML-escapes text for element content and quoted attributes. Hand-written: five characters,
 /// not worth a template engine for two mails.
 fn escape(s: &str) -> String {
@@ -181,5 +352,26 @@ mod tests {
         assert!(en.html.contains("Hello a&lt;b,") && en.html.contains("href=\"https://x/#reset-password=t&amp;u\""));
         let de = password_reset(Language::De, "bob", "https://x/", 30, true);
         assert!(de.subject.contains("Passwort") && de.text.contains("Hallo bob,") && de.html.contains("lang=\"de\""));
+    }
+
+    #[test]
+    fn support_mails_are_translated_and_escaped() {
+        let lines = vec![TranscriptLine {
+            who: "Sam <staff>".into(),
+            at: "2026-12-02 08:00 UTC".into(),
+            body: "Try <this>".into(),
+            files: vec![],
+        }];
+        let en = support_reply(Language::En, "Vera", &lines, "https://x/support#plauder-resume=a&b", "https://x/u?t=1");
+        assert_eq!(en.subject, "A new answer from our support team");
+        assert!(en.text.contains("Sam <staff>:\nTry <this>") && en.text.contains("#plauder-resume=a&b"));
+        assert!(en.html.contains("Try &lt;this&gt;") && en.html.contains("plauder-resume=a&amp;b\""));
+        let de = support_reply(Language::De, "Vera", &[lines[0].clone(), lines[0].clone()], "l", "u");
+        assert!(de.subject.starts_with("2 neue Antworten") && de.text.starts_with("Hallo Vera,"));
+        let staff = support_new_chat(Language::De, "sam", "V<a>", "hi\nthere", "https://x/admin#support=1");
+        assert!(staff.subject.contains("V<a>") && staff.text.contains("> hi\n> there"));
+        assert!(staff.html.contains("V&lt;a&gt;") && staff.html.contains("lang=\"de\""));
+        let verify = email_verification(Language::En, "ada", "https://x/#verify-email=t", 24);
+        assert!(verify.text.contains("24 hours") && verify.html.contains("#verify-email=t\""));
     }
 }

@@ -213,6 +213,7 @@ pub async fn send_in_turn(
         }
     }
     let first_response = access.room.kind == RoomKind::Support && caller.role.is_staff();
+    let reply_mail_delay = state.settings.support.reply_mail_delay_secs;
     let room_kind = access.room.kind;
     let (sender_id, notify, signer) = (caller.id, state.notify.clone(), state.attachments.signer.clone());
     let hooks = state.webhooks.clone();
@@ -256,6 +257,7 @@ pub async fn send_in_turn(
             Ok((m, linked)) => {
                 if first_response {
                     crate::service::support::answered(&mut conn, room_id).await;
+                    crate::service::support_mail::staff_answered(&mut conn, room_id, reply_mail_delay).await;
                 }
                 Ok((announce_with(notify.as_ref(), m, &linked, &signer), true))
             }

@@ -234,6 +234,7 @@ pub async fn open(
     let announced =
         ServerEvent::SupportSessionCreated(SupportSessionCreated { room: &room, user: &user, session: session_opened });
     state.notify.support_opened(room.id, &announced);
+    crate::service::support_mail::session_opened(state, session.id).await;
     metrics::counter!("support_sessions_opened_total").increment(1);
     Ok(OpenedSession {
         session_id: session.id,
@@ -346,6 +347,7 @@ pub async fn close(state: &AppState, caller: &Caller, id: SessionId) -> ApiResul
     let closed = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             let Some(session) = support::close(conn, id).await? else { return Ok(None) };
+            crate::service::support_mail::session_closed(conn, id).await?;
             audit::record(conn, actor, audit::Action::SupportClosed, id, json!({ "room_id": session.room_id })).await?;
             Ok(Some(session))
         })

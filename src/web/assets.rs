@@ -80,6 +80,7 @@ static ASSETS: &[Asset] = &[
 
 const INDEX_TEMPLATE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/index.html"));
 const ADMIN_TEMPLATE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/admin.html"));
+const SUPPORT_TEMPLATE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/support.html"));
 const WIDGET_LOADER_TEMPLATE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/widget.js"));
 
 /// The placeholder in index.html that becomes the asset version.
@@ -121,6 +122,9 @@ pub static INDEX: LazyLock<(String, String)> = LazyLock::new(|| versioned(INDEX_
 
 /// The admin panel's page and its ETag.
 pub static ADMIN: LazyLock<(String, String)> = LazyLock::new(|| versioned(ADMIN_TEMPLATE));
+
+/// The page of the support widget alone (`/support`, where reply mails link to) and its ETag.
+pub static SUPPORT: LazyLock<(String, String)> = LazyLock::new(|| versioned(SUPPORT_TEMPLATE));
 
 /// The support widget's loader (`/widget.js`, a classic script other sites include) and its ETag.
 pub static WIDGET_LOADER: LazyLock<(String, String)> = LazyLock::new(|| versioned(WIDGET_LOADER_TEMPLATE));

@@ -28,7 +28,7 @@ use actix_web::{Error, web};
 /// How long a browser may cache a preflight answer.
 const PREFLIGHT_MAX_AGE_SECS: &str = "600";
 
-/// Whether the widget calls this path: opening a session, keeping its tokens fresh, its one
+/// Whether the widget calls this path: opening (or resuming from a mail's link) a session, keeping its tokens fresh, its one
 /// room (details, history, read marker), the staff who answer (`/users/{id}`, for their name and
 /// picture) and uploading a screenshot. Sending and live events go over `/ws`, which browsers do
 /// not subject to CORS, and files and avatars are shown through their links in `<img>` and `<a>`,
@@ -38,7 +38,7 @@ pub fn is_widget_route(path: &str) -> bool {
     let parts: Vec<&str> = rest.split('/').collect();
     matches!(
         parts.as_slice(),
-        ["support", "sessions"]
+        ["support", "sessions" | "resume"]
             | ["auth", "refresh" | "logout"]
             | ["users", _]
             | ["rooms"]
@@ -164,6 +164,7 @@ mod tests {
     fn only_the_widgets_routes_are_cross_origin() {
         for path in [
             "/api/v1/support/sessions",
+            "/api/v1/support/resume",
             "/api/v1/auth/refresh",
             "/api/v1/auth/logout",
             "/api/v1/users/me",
@@ -186,6 +187,7 @@ mod tests {
             "/api/v1/rooms/abc/members",
             "/api/v1/rooms//messages",
             "/api/v1/contact",
+            "/api/v1/support/unsubscribe",
             "/api/v1/attachments/abc/content",
             "/admin",
             "/ws",

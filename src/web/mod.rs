@@ -1,6 +1,6 @@
 //! The browser client: the chat app at `/`, the admin panel at `/admin`, the support widget's
-//! loader at `/widget.js`, and their embedded files under `/static/`, with the caching, security
-//! and cross-origin headers they need. Versioned asset URLs (`/static/<version>/…`, the
+//! loader at `/widget.js` (and the widget alone at `/support`), and their embedded files under
+//! `/static/`, with the caching, security and cross-origin headers they need. Versioned asset URLs (`/static/<version>/…`, the
 //! ones index.html uses) are immutable and cached for a year; unversioned ones
 //! (`/static/plauder-client.js`, for other people's pages) and the page itself revalidate with
 //! their ETag on every use.
@@ -22,6 +22,7 @@ const REVALIDATE: &str = "no-cache";
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/").route(web::get().to(index)).route(web::head().to(index)))
         .service(web::resource("/admin").route(web::get().to(admin)).route(web::head().to(admin)))
+        .service(web::resource("/support").route(web::get().to(support)).route(web::head().to(support)))
         .service(web::resource("/widget.js").route(web::get().to(widget_loader)).route(web::head().to(widget_loader)))
         .service(
             web::resource("/static/{path:.*}").route(web::get().to(static_file)).route(web::head().to(static_file)),
@@ -37,6 +38,13 @@ pub async fn index(req: HttpRequest) -> HttpResponse {
 /// `GET /admin`: the admin panel (the API decides who may use it; the page itself is public).
 pub async fn admin(req: HttpRequest) -> HttpResponse {
     let (html, etag) = &*assets::ADMIN;
+    page(&req, html, etag)
+}
+
+/// `GET /support`: the support widget on a page of its own, where a reply mail's link
+/// (`#plauder-resume=<token>`) continues the visitor's conversation.
+pub async fn support(req: HttpRequest) -> HttpResponse {
+    let (html, etag) = &*assets::SUPPORT;
     page(&req, html, etag)
 }
 

@@ -64,6 +64,8 @@ export class InboxView {
     /** The open conversation: {session, list, shown: Map<id, li>} or null. */
     this.open = null;
     this.names = new Map();
+    /** A room to open once the list is loaded (the panel's `#support=<room id>`). */
+    this.target = ctx.target ?? null;
 
     const tab = (status, label) =>
       h('button.tab', { type: 'button', role: 'tab', 'aria-selected': String(status === this.status), dataset: { status }, onclick: () => this.setStatus(status) }, label);
@@ -135,6 +137,18 @@ export class InboxView {
       return;
     }
     replace(this.list, res.sessions.map((s) => this.item(s)));
+    // The link of a "new support chat" mail (/admin#support=<room id>) opens that chat once.
+    const target = this.target && this.byRoom.get(this.target);
+    this.target = null;
+    if (target) this.openSession(target);
+  }
+
+  /** Opens the chat of this room once the list has it (the panel's `#support=<room id>`). */
+  focusRoom(roomId) {
+    if (!roomId) return;
+    const known = this.byRoom.get(roomId);
+    if (known) this.openSession(known);
+    else this.target = roomId;
   }
 
   item(s) {

@@ -185,13 +185,17 @@ function start() {
   const ctx = { client, signal, isAdmin, me: client.user };
   let current = null;
   const show = () => {
-    const wanted = location.hash.slice(1);
+    // `#view`, or `#view=<target>` (a mail's link to one support chat: `#support=<room id>`).
+    const [wanted, target] = location.hash.slice(1).split('=', 2);
     const view = views.find((v) => v.id === wanted) ?? views[0];
-    if (current?.id === view.id) return;
+    if (current?.id === view.id) {
+      current.instance.focusRoom?.(target);
+      return;
+    }
     current?.instance.stop();
     const container = h('section.view', { id: `view-${view.id}`, 'aria-label': view.label() });
     replace(main, container);
-    current = { id: view.id, instance: new view.View(ctx, container) };
+    current = { id: view.id, instance: new view.View({ ...ctx, target }, container) };
     for (const a of nav.querySelectorAll('a')) a.toggleAttribute('aria-current', a.dataset.view === view.id);
     if (a11yFocus) container.querySelector('h2')?.focus();
     document.title = `${view.label()} · ${t('admin.title')}`;

@@ -1,6 +1,7 @@
 // The sign-in and registration screen, with the "forgot password" flow (a reset mail), the
-// reset form a mail's link opens (`/#reset-password=<token>`), and the code step of accounts
-// with two-factor on.
+// reset form a mail's link opens (`/#reset-password=<token>`), the address confirmation a
+// verification mail's link opens (`/#verify-email=<token>`, and asking for a new link), and the
+// code step of accounts with two-factor on.
 
 import { h, replace, t } from './dom.js';
 import { languagePicker } from './lang.js';
@@ -37,14 +38,20 @@ export function renderAuth(root, client, onSignedIn, signedOutNotice = '') {
     {
       hidden: true,
       onsubmit: (e) =>
-        submit(e, () =>
-          client.register({
+        submit(e, async () => {
+          const email = regEmail.value.trim();
+          await client.register({
             username: regUser.value.trim(),
-            email: regEmail.value.trim(),
+            email,
             password: regPass.value,
             ...(regName.value.trim() ? { display_name: regName.value.trim() } : {}),
-          }),
-        ),
+          });
+          if (client.session) return true;
+          // The server wants the address confirmed first: no session yet.
+          setMode('login');
+          showDone(t('auth.verify_sent', { email }));
+          return false;
+        }),
     },
     field(t('auth.username'), regUser, t('auth.username_hint')),
     field(t('auth.display_name'), regName, t('auth.display_name_hint')),
@@ -92,6 +99,27 @@ export function renderAuth(root, client, onSignedIn, signedOutNotice = '') {
     h('button.primary.wide', { type: 'submit' }, t('auth.set_password')),
   );
 
+  const resendEmail = h('input', { name: 'email', type: 'email', autocomplete: 'email', required: true });
+  const resendForm = h(
+    'form.auth-form#resend-form',
+    {
+      hidden: true,
+      onsubmit: (e) =>
+        submit(e, async () => {
+          const email = resendEmail.value.trim();
+          await client.resendVerification(email);
+          setMode('login');
+          showDone(t('auth.verify_sent', { email }));
+          return false;
+        }),
+    },
+    h('p.small', t('auth.resend_intro')),
+    field(t('auth.email'), resendEmail),
+    h('button.primary.wide', { type: 'submit' }, t('auth.resend_link')),
+    h('button.link', { type: 'button', onclick: () => setMode('login') }, t('auth.back_to_sign_in')),
+  );
+  const resendLink = h('button.link#resend-verification', { type: 'button', hidden: true, onclick: () => setMode('resend') }, t('auth.resend_link'));
+
   let mfaToken = '';
   const mfaCode = h('input', { name: 'code', autocomplete: 'one-time-code', required: true, inputmode: 'text' });
   const mfaForm = h(
@@ -123,13 +151,15 @@ export function renderAuth(root, client, onSignedIn, signedOutNotice = '') {
     forgotForm.hidden = m !== 'forgot';
     resetForm.hidden = m !== 'reset';
     mfaForm.hidden = m !== 'mfa';
+    resendForm.hidden = m !== 'resend';
     forgotLink.hidden = m !== 'login';
-    tabs.hidden = m === 'reset' || m === 'mfa';
+    resendLink.hidden = true;
+    tabs.hidden = m === 'reset' || m === 'mfa' || m === 'resend';
     tabLogin.setAttribute('aria-selected', String(m === 'login'));
     tabRegister.setAttribute('aria-selected', String(m === 'register'));
     status.textContent = '';
     notice.textContent = '';
-    ({ login: loginInput, register: regUser, forgot: forgotEmail, reset: resetPass, mfa: mfaCode })[m].focus();
+    ({ login: loginInput, register: regUser, forgot: forgotEmail, reset: resetPass, mfa: mfaCode, resend: resendEmail })[m].focus();
   }
 
   async function submit(e, action) {
@@ -154,6 +184,12 @@ export function renderAuth(root, client, onSignedIn, signedOutNotice = '') {
         const slot = form.querySelector(`.field-error[data-for="${CSS.escape(name)}"]`);
         if (slot) slot.textContent = String(reason);
       }
+      if (err.details?.reason === 'email_not_verified') {
+        status.textContent = t('auth.email_not_verified');
+        if (loginInput.value.includes('@')) resendEmail.value = loginInput.value.trim();
+        resendLink.hidden = false;
+        return;
+      }
       status.textContent = err.code === 'unauthorized' && mode === 'login' ? t('auth.wrong_credentials') : err.message;
     } finally {
       button.disabled = false;
@@ -173,7 +209,9 @@ export function renderAuth(root, client, onSignedIn, signedOutNotice = '') {
         notice,
         loginForm,
         forgotLink,
+        resendLink,
         registerForm,
+        resendForm,
         forgotForm,
         resetForm,
         mfaForm,
@@ -183,6 +221,27 @@ export function renderAuth(root, client, onSignedIn, signedOutNotice = '') {
   );
   setMode(resetToken ? 'reset' : mode);
   if (signedOutNotice) status.textContent = signedOutNotice;
+  const verifyToken = readVerifyToken();
+  if (verifyToken) {
+    // A verification mail's link: confirmed at once, the token taken out of the address bar.
+    history.replaceState(null, '', location.pathname + location.search);
+    client.verifyEmail(verifyToken).then(
+      () => {
+        if (client.session) onSignedIn();
+        else showDone(t('auth.email_verified'));
+      },
+      (err) => {
+        status.textContent = err.code === 'validation_failed' ? t('auth.verify_failed') : err.message;
+        resendLink.hidden = false;
+      },
+    );
+  }
+}
+
+/** The token of a verification link (`#verify-email=<token>`), if the page was opened with one. */
+function readVerifyToken() {
+  const m = location.hash.match(/^#verify-email=([A-Za-z0-9_-]+)$/);
+  return m ? m[1] : null;
 }
 
 /** The token of a reset link (`#reset-password=<token>`), if the page was opened with one. */

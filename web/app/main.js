@@ -256,9 +256,10 @@ function dropRoom(app, roomId, notice) {
   store.emit('rooms');
 }
 
-// A reset mail's link opened in a tab that has the app already: the same page, a new fragment.
+// A reset (or verification) mail's link opened in a tab that has the app already: the same
+// page, a new fragment.
 window.addEventListener('hashchange', () => {
-  if (!location.hash.startsWith('#reset-password=')) return;
+  if (!location.hash.startsWith('#reset-password=') && !location.hash.startsWith('#verify-email=')) return;
   session?.abort();
   session = null;
   client.disconnect();
@@ -266,7 +267,8 @@ window.addEventListener('hashchange', () => {
 });
 
 // A reset mail's link shows the reset form even where someone is signed in.
-if (client.session && !location.hash.startsWith('#reset-password=')) {
+// A verification mail's link is handled there too (it returns to the app at once when signed in).
+if (client.session && !location.hash.startsWith('#reset-password=') && !location.hash.startsWith('#verify-email=')) {
   startApp();
 } else {
   showAuth();

@@ -49,6 +49,8 @@ export interface User {
   created_at: Timestamp;
   /** Only on the caller's own user object. */
   email?: string;
+  /** Own profile only: whether `email` was confirmed through a verification mail's link. */
+  email_verified?: boolean;
   /** Only on the caller's own user object: the status chosen last with `presence.set`. */
   presence_status?: SettablePresence;
   /** Only on the caller's own user object: who sees the user's presence besides staff. */
@@ -286,6 +288,10 @@ export class PlauderClient extends EventTarget {
   /** The signed-in user, or null. */
   readonly user: User | null;
 
+  /**
+   * Where the server requires a confirmed address, resolves without signing in (the user's
+   * `email_verified` is false; a mail's link confirms it).
+   */
   register(fields: { username: string; email: string; password: string; display_name?: string }): Promise<User>;
   /** Rejects with code `mfa_required` (and `details.mfa_token`) when two-factor is on. */
   login(login: string, password: string): Promise<User>;
@@ -298,6 +304,10 @@ export class PlauderClient extends EventTarget {
   confirmTotp(code: string): Promise<string[]>;
   /** Changes the password; other devices are signed out, this one carries on with a new session. */
   changePassword(current: string, next: string): Promise<void>;
+  /** Confirms the account's address with the token of a verification mail's link. */
+  verifyEmail(token: string): Promise<void>;
+  /** Asks for a new verification mail (answered the same for every address). */
+  resendVerification(email: string): Promise<void>;
   openSupport(fields: {
     name: string;
     email?: string;
@@ -307,6 +317,8 @@ export class PlauderClient extends EventTarget {
      */
     context?: { page_url?: string; language?: string; time_zone?: string; browser_id?: string };
   }): Promise<{ session_id: string; room: Room; user: User }>;
+  /** Continues a support chat from a reply mail's link (`#plauder-resume=<token>`). */
+  resumeSupport(token: string): Promise<{ session_id: string; room: Room; user: User }>;
   logout(): Promise<void>;
   /** Ends every session of the account (`POST /auth/logout-all`), this one included. */
   logoutEverywhere(): Promise<void>;

@@ -154,8 +154,29 @@ export class PlauderClient extends EventTarget {
    */
   async register(fields) {
     const res = await this.#fetch('POST', '/auth/register', fields, null);
-    this.#setSession(res);
+    // Where the server requires a confirmed address, the account comes without tokens
+    // (`email_verification_required`): no session until its mail's link is followed.
+    if (res.access_token) this.#setSession(res);
     return res.user;
+  }
+
+  /**
+   * Confirms the account's address with the token of a verification mail's link
+   * (`#verify-email=<token>`).
+   * @param {string} token
+   * @returns {Promise<void>}
+   */
+  async verifyEmail(token) {
+    await this.#fetch('POST', '/auth/verify-email', { token }, null);
+  }
+
+  /**
+   * Asks for a new verification mail; the server answers the same for every address.
+   * @param {string} email
+   * @returns {Promise<void>}
+   */
+  async resendVerification(email) {
+    await this.#fetch('POST', '/auth/verify-email/resend', { email }, null);
   }
 
   /**
@@ -275,6 +296,18 @@ export class PlauderClient extends EventTarget {
    */
   async openSupport(fields) {
     const res = await this.#fetch('POST', '/support/sessions', fields, null);
+    this.#setSession(res);
+    return { session_id: res.session_id, room: res.room, user: res.user };
+  }
+
+  /**
+   * Continues a support chat from the link of a reply mail (`#plauder-resume=<token>`): the
+   * server answers with a new login of the session's guest, which becomes the session.
+   * @param {string} token
+   * @returns {Promise<{session_id: string, room: Room, user: User}>}
+   */
+  async resumeSupport(token) {
+    const res = await this.#fetch('POST', '/support/resume', { token }, null);
     this.#setSession(res);
     return { session_id: res.session_id, room: res.room, user: res.user };
   }

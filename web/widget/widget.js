@@ -33,6 +33,7 @@ const FIELD_TEXT = {
   name: () => t('widget.error.field_name'),
   email: () => t('widget.error.field_email'),
   body: () => t('widget.error.field_body'),
+  token: () => t('widget.error.resume_link'),
 };
 const CODE_TEXT = {
   rate_limited: () => t('widget.error.rate_limited'),
@@ -107,6 +108,22 @@ function visitorContext(origin) {
   }
   if (!/^https?:/.test(context.page_url)) delete context.page_url;
   return context;
+}
+
+/**
+ * The token of a reply mail's link back into the conversation (`#plauder-resume=<token>` in the
+ * page's address, docs/widget.md), taken out of the address bar and history at once so it is not
+ * bookmarked or shared with the page.
+ */
+function takeResumeToken() {
+  const m = /(?:^#|&)plauder-resume=([A-Za-z0-9_-]{16,128})(?:&|$)/.exec(location.hash);
+  if (!m) return null;
+  try {
+    history.replaceState(history.state, '', location.pathname + location.search);
+  } catch {
+    // A sandboxed page may refuse; the token only resumes this visitor's own conversation.
+  }
+  return m[1];
 }
 
 function time(iso) {
@@ -600,7 +617,20 @@ export function mount({ origin, settings }) {
 
   // ---- start-up: resume the visitor's conversation, or offer to start one ------------------
 
+  const resumeToken = takeResumeToken();
   (async () => {
+    if (resumeToken) {
+      // A mail's link: this browser takes over the visitor's conversation (a new login of the
+      // session's guest), and the panel opens on it.
+      try {
+        const { room } = await client.resumeSupport(resumeToken);
+        await openConversation(room);
+      } catch (err) {
+        showStart(serverText(err));
+      }
+      toggle(true);
+      return;
+    }
     if (client.session?.user?.role !== 'guest') return showStart();
     try {
       const { rooms } = await client.api('GET', '/rooms');

@@ -93,6 +93,8 @@ pub struct User {
     pub avatar_sha256: Option<String>,
     /// The uploaded avatar's media type (`image/jpeg`, or `image/png` where it has transparency).
     pub avatar_content_type: Option<String>,
+    /// When the current address was confirmed through a mailed link (`service::verification`).
+    pub email_verified_at: Option<DateTime<Utc>>,
 }
 
 impl User {

@@ -18,6 +18,7 @@ pub mod rooms;
 pub mod social;
 pub mod stats;
 pub mod support;
+pub mod support_mail;
 pub mod support_tools;
 pub mod users;
 pub mod webhooks;
