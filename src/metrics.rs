@@ -232,6 +232,16 @@ fn describe() {
         "Password hashes refused because the hashing queue was full."
     );
     describe_counter!("support_sessions_opened_total", Count, "Support sessions opened.");
+    describe_counter!(
+        "support_reply_mails_total",
+        Count,
+        "Mails queued with staff answers for a support visitor who was away."
+    );
+    describe_counter!(
+        "support_sessions_resumed_total",
+        Count,
+        "Support sessions continued from a reply mail's link (POST /support/resume)."
+    );
     describe_counter!("contacts_received_total", Count, "Contact form entries received.");
     describe_gauge!("build_info", "Always 1; the labels name this binary's version and commit.");
 }

@@ -137,6 +137,11 @@ async fn a_guest_gets_403_on_every_route_outside_its_own_room() {
         "/api/v1/auth/login/mfa",
         "/api/v1/auth/password-reset",
         "/api/v1/auth/password-reset/confirm",
+        "/api/v1/auth/verify-email",
+        "/api/v1/auth/verify-email/resend",
+        // A reply mail's links: their tokens are the credential (support_mail.rs tests them).
+        "/api/v1/support/resume",
+        "/api/v1/support/unsubscribe",
         // An incoming webhook's secret URL is its credential (incoming_hooks.rs tests it).
         "/hooks/{token}",
         "/api/v1/support/sessions",

@@ -589,3 +589,58 @@ async fn a_visitors_screenshot_reaches_the_inbox_where_staff_open_it_full_size()
     admin.close().await;
     assert!(found.is_empty(), "axe-core: serious or critical violations:\n{}", found.join("\n"));
 }
+
+#[actix_web::test]
+async fn a_reply_mails_link_opens_the_widget_on_the_conversation_where_the_visitor_carries_on() {
+    use crate::helpers::smtp::SmtpServer;
+    use crate::helpers::{open_session, spawn_app_with, user_with_role};
+
+    let Some(driver) = Driver::start().await else { return };
+    let smtp = SmtpServer::start();
+    let app = spawn_app_with(|s| {
+        smtp.configure(s);
+        s.support.reply_mail_delay_secs = 1;
+        s.support.staff_new_chat_mail = false;
+    })
+    .await;
+    let sam = user_with_role(&app, "sam", "admin").await;
+    let v = open_session(&app, "vera").await;
+    app.send(&v.guest, v.room, "Where is my parcel?").await;
+    app.send(&sam, v.room, "It left our warehouse this morning.").await;
+    let mail = smtp.wait_for_mail("vera@visitor.example").await;
+    let text = mail["text"].as_str().expect("text");
+    let link = text.lines().find(|l| l.contains("/support#plauder-resume=")).expect("the conversation link").trim();
+    // The link as the mail has it, on this test's server (email.public_url is the default's).
+    let fragment = &link[link.find("/support#").expect("path")..];
+
+    let visitor = driver.browser(1000, 760).await;
+    visitor.goto(&format!("{}{fragment}", app.address)).await;
+    widget_has_message(&visitor, "mine", "Where is my parcel?").await;
+    widget_has_message(&visitor, "staff", "It left our warehouse this morning.").await;
+    // The panel is open, and the token is gone from the address bar.
+    widget_wait(&visitor, "the open panel", "return !w.querySelector('.panel').hidden;", json!([])).await;
+    assert_eq!(visitor.script("return location.hash;", json!([])).await, "");
+    widget_submit(&visitor, ".composer textarea", "Great, thank you!").await;
+    eventually("the visitor's message in the room", async || {
+        let history = app.history(&sam, v.room, "").await;
+        check(history["messages"].to_string(), |h| h.contains("Great, thank you!"))
+    })
+    .await;
+
+    // A revoked link (the session closed) shows the start form saying so.
+    let res = app
+        .post(&format!("/api/v1/admin/support/sessions/{}/close", v.session_id), Some(&sam.access_token), json!({}))
+        .await;
+    assert_eq!(res.status(), reqwest::StatusCode::OK);
+    let other = driver.browser(1000, 760).await;
+    other.goto(&format!("{}{fragment}", app.address)).await;
+    widget_wait(
+        &other,
+        "the refusal in the start form",
+        "return w.querySelector('.start .error')?.textContent.includes('invalid, expired');",
+        json!([]),
+    )
+    .await;
+    visitor.close().await;
+    other.close().await;
+}

@@ -1,0 +1,325 @@
+//! Mail around support chats against the suite's real SMTP server (aiosmtpd): staff answers
+//! mailed to a visitor who is away (one mail for a burst, none while connected or after reading,
+//! none after unsubscribing), the mail's link resuming the conversation through REST and a real
+//! WebSocket, refused links (wrong, expired, revoked by closing, rate limit), a relay that is
+//! down at first, and the staff's mail for a new chat only when no staff member is connected.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::smtp::{SmtpServer, configure_port, free_port};
+use crate::helpers::wait::{check, eventually};
+use crate::helpers::{TestApp, assert_error, open_session, spawn_app_with, user_with_role, uuid_of};
+
+const VERA: &str = "vera@visitor.example";
+
+/// The token after `marker` in a mail's plain-text part.
+fn link_token(mail: &Value, marker: &str) -> String {
+    let text = mail["text"].as_str().expect("a plain-text part");
+    let start = text.find(marker).unwrap_or_else(|| panic!("{marker} in {text}")) + marker.len();
+    text[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
+}
+
+fn resume_token(mail: &Value) -> String {
+    link_token(mail, "/support#plauder-resume=")
+}
+
+fn unsubscribe_token(mail: &Value) -> String {
+    link_token(mail, "/api/v1/support/unsubscribe?token=")
+}
+
+/// Reply mails after one second; the staff's "new chat" mail off unless a test wants it.
+async fn app_with(smtp_port: u16, staff_mail: bool) -> TestApp {
+    spawn_app_with(|s| {
+        configure_port(s, smtp_port);
+        s.support.reply_mail_delay_secs = 1;
+        s.support.staff_new_chat_mail = staff_mail;
+    })
+    .await
+}
+
+async fn resume(app: &TestApp, token: &str) -> reqwest::Response {
+    app.post("/api/v1/support/resume", None, json!({ "token": token })).await
+}
+
+/// How many mails of `kind` the queue holds.
+async fn queued(app: &TestApp, kind: &str) -> i64 {
+    app.count(&format!("SELECT count(*) AS n FROM mail_queue WHERE kind = '{kind}'")).await
+}
+
+/// Waits until the session's pending reply mail was decided (sent or dropped).
+async fn reply_decided(app: &TestApp, session: Uuid) {
+    eventually("the pending reply mail decided", async || {
+        check(
+            app.count(&format!(
+                "SELECT count(*) AS n FROM support_sessions WHERE id = '{session}' AND reply_mail_due_at IS NOT NULL"
+            ))
+            .await,
+            |n| *n == 0,
+        )
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn a_burst_of_answers_to_an_absent_visitor_makes_one_mail_whose_link_resumes_the_conversation() {
+    let smtp = SmtpServer::start();
+    let app = app_with(smtp.port, false).await;
+    let sam = user_with_role(&app, "sam", "admin").await;
+    let v = open_session(&app, "vera").await;
+    app.send(&v.guest, v.room, "My order has not arrived.").await;
+    for body in ["Sorry to hear that!", "Let me check the <tracking>.", "It ships tomorrow."] {
+        app.send(&sam, v.room, body).await;
+    }
+
+    let mail = smtp.wait_for_mail(VERA).await;
+    assert_eq!(mail["subject"], "3 new answers from our support team", "{mail}");
+    let text = mail["text"].as_str().expect("text");
+    assert!(text.starts_with("Hello vera,"), "{text}");
+    assert!(
+        text.contains("Sorry to hear that!")
+            && text.contains("Let me check the <tracking>.")
+            && text.contains("It ships tomorrow."),
+        "{text}"
+    );
+    assert!(!text.contains("My order has not arrived."), "the visitor's own message is not mailed back: {text}");
+    let html = mail["html"].as_str().expect("html");
+    assert!(html.contains("Let me check the &lt;tracking&gt;."), "{html}");
+    let token = resume_token(&mail);
+    assert!(html.contains(&format!("/support#plauder-resume={token}\"")), "{html}");
+    // Only hashes are stored.
+    assert_eq!(
+        app.count(&format!("SELECT count(*) AS n FROM support_mail_tokens WHERE token_hash = '{token}'::bytea")).await,
+        0
+    );
+    reply_decided(&app, v.session_id).await;
+    assert_eq!(queued(&app, "support_reply").await, 1, "one mail for the burst");
+
+    // The link: a new login of the visitor, answered as opening the session is.
+    let res = resume(&app, &token).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(uuid_of(&body["session_id"]), v.session_id);
+    assert_eq!(uuid_of(&body["room"]["id"]), v.room);
+    assert_eq!(uuid_of(&body["user"]["id"]), v.guest.id);
+    assert_eq!(body["user"]["role"], "guest");
+    assert!(body["refresh_token"].is_string() && body["expires_in"].is_u64(), "{body}");
+    let access = body["access_token"].as_str().expect("access token");
+    // It works like the widget's own: history over REST, writing over a real WebSocket, and staff
+    // hear it.
+    let history: Value =
+        app.get(&format!("/api/v1/rooms/{}/messages", v.room), Some(access)).await.json().await.expect("json");
+    let bodies: Vec<&str> =
+        history["messages"].as_array().expect("messages").iter().filter_map(|m| m["body"].as_str()).collect();
+    assert!(bodies.contains(&"It ships tomorrow."), "{bodies:?}");
+    let mut sam_ws = app.ws(&sam.access_token).await;
+    let mut ws = app.ws(access).await;
+    assert_eq!(uuid_of(&ws.hello["data"]["user"]["id"]), v.guest.id);
+    let reply = ws.command("message.send", json!({ "room_id": v.room, "body": "Thanks, back again!" })).await;
+    assert_eq!(reply["ok"], true, "{reply}");
+    let heard = sam_ws.event_where("message.new", |e| e["message"]["body"] == "Thanks, back again!").await;
+    assert_eq!(uuid_of(&heard["message"]["sender_id"]), v.guest.id);
+    // The link keeps working until it expires or the session closes.
+    assert_eq!(resume(&app, &token).await.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn no_mail_goes_while_the_visitor_is_connected_or_once_they_have_read_the_answers() {
+    let smtp = SmtpServer::start();
+    let app = app_with(smtp.port, false).await;
+    let sam = user_with_role(&app, "sam", "moderator").await;
+    let v = open_session(&app, "vera").await;
+    app.send(&v.guest, v.room, "Hello?").await;
+
+    // Connected: they see the answer live.
+    let ws = app.ws(&v.guest.access_token).await;
+    app.send(&sam, v.room, "Hi, I am here.").await;
+    reply_decided(&app, v.session_id).await;
+    assert_eq!(queued(&app, "support_reply").await, 0);
+    ws.close().await;
+
+    // Away but read (the widget was open in another tab, say): nothing to mail.
+    let answer = app.send(&sam, v.room, "Anything else?").await;
+    let res = app
+        .post(&format!("/api/v1/rooms/{}/read", v.room), Some(&v.guest.access_token), json!({ "seq": answer["seq"] }))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    reply_decided(&app, v.session_id).await;
+    assert_eq!(queued(&app, "support_reply").await, 0);
+
+    // Away and unread: a mail with only what is new (the answer seen live is not in it either).
+    app.send(&sam, v.room, "Closing the loop here.").await;
+    let mail = smtp.wait_for_mail(VERA).await;
+    assert_eq!(mail["subject"], "A new answer from our support team");
+    let text = mail["text"].as_str().expect("text");
+    assert!(text.contains("Closing the loop here."), "{text}");
+    assert!(!text.contains("Hi, I am here.") && !text.contains("Anything else?"), "{text}");
+
+    // The assistant's or another visitor's message is no staff answer: a visitor message alone
+    // schedules nothing.
+    app.send(&v.guest, v.room, "Thanks").await;
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM support_sessions WHERE id = '{}' AND reply_mail_due_at IS NOT NULL",
+            v.session_id
+        ))
+        .await,
+        0
+    );
+}
+
+#[actix_web::test]
+async fn the_mails_unsubscribe_link_stops_further_mails_in_one_click() {
+    let smtp = SmtpServer::start();
+    let app = app_with(smtp.port, false).await;
+    let sam = user_with_role(&app, "sam", "admin").await;
+    let v = open_session(&app, "vera").await;
+    app.send(&sam, v.room, "First answer").await;
+    let mail = smtp.wait_for_mail(VERA).await;
+    let token = unsubscribe_token(&mail);
+    assert!(mail["html"].as_str().is_some_and(|h| h.contains(&format!("unsubscribe?token={token}\""))), "{mail}");
+
+    // A plain GET, as a mail program opens it: a page that says so.
+    let res = app.get(&format!("/api/v1/support/unsubscribe?token={token}"), None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-type"].to_str().is_ok_and(|c| c.starts_with("text/html")));
+    let page = res.text().await.expect("page");
+    assert!(page.contains("Unsubscribed") && page.contains("no more mails"), "{page}");
+    // Again: the same (the link stays valid, the state does not change).
+    assert_eq!(app.get(&format!("/api/v1/support/unsubscribe?token={token}"), None).await.status(), StatusCode::OK);
+
+    app.send(&sam, v.room, "Second answer").await;
+    // Nothing is even scheduled for an unsubscribed session.
+    reply_decided(&app, v.session_id).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(queued(&app, "support_reply").await, 1);
+
+    // A wrong token: a page in the browser's language, and the contract's error over POST.
+    let res = app
+        .client
+        .get(format!("{}/api/v1/support/unsubscribe?token=nope", app.address))
+        .header("accept-language", "de")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.expect("page").contains("Link ungültig"));
+    let res = app.post("/api/v1/support/unsubscribe", None, json!({ "token": "nope" })).await;
+    let body = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert!(body["error"]["details"]["fields"]["token"].is_string(), "{body}");
+    assert_eq!(
+        app.post("/api/v1/support/unsubscribe", None, json!({ "token": token })).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let res = app.get("/api/v1/support/unsubscribe", None).await;
+    assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+}
+
+#[actix_web::test]
+async fn wrong_expired_and_revoked_links_are_refused_and_resuming_is_rate_limited() {
+    let smtp = SmtpServer::start();
+    let app = spawn_app_with(|s| {
+        smtp.configure(s);
+        s.support.reply_mail_delay_secs = 1;
+        s.support.staff_new_chat_mail = false;
+        s.support.resume_burst = 5;
+        s.support.resume_replenish_interval_ms = 600_000;
+    })
+    .await;
+    let sam = user_with_role(&app, "sam", "admin").await;
+    let v = open_session(&app, "vera").await;
+    app.send(&sam, v.room, "An answer").await;
+    let token = resume_token(&smtp.wait_for_mail(VERA).await);
+
+    // 1: wrong.
+    let body =
+        assert_error(resume(&app, "not-a-token").await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert!(body["error"]["details"]["fields"]["token"].is_string(), "{body}");
+    // Malformed: refused before the budget is asked.
+    let res = app.raw(reqwest::Method::POST, "/api/v1/support/resume", None, "{\"token\":").await;
+    assert_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
+    // 2: an unsubscribe token is no resume token.
+    let unsub = unsubscribe_token(&smtp.mails()[0]);
+    assert_error(resume(&app, &unsub).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    // 3: expired.
+    app.sql("UPDATE support_mail_tokens SET expires_at = now() - interval '1 second' WHERE purpose = 'resume'").await;
+    assert_error(resume(&app, &token).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    app.sql("UPDATE support_mail_tokens SET expires_at = now() + interval '1 day' WHERE purpose = 'resume'").await;
+    // 4: valid again.
+    assert_eq!(resume(&app, &token).await.status(), StatusCode::OK);
+    // 5: closing the session revokes it.
+    let res = app
+        .post(&format!("/api/v1/admin/support/sessions/{}/close", v.session_id), Some(&sam.access_token), json!({}))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_error(resume(&app, &token).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    // 6: past the budget of this address (malformed bodies never reached it).
+    assert_error(resume(&app, &token).await, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+}
+
+#[actix_web::test]
+async fn a_reply_mail_waits_while_the_relay_is_down_and_arrives_once_it_is_up() {
+    let port = free_port();
+    let app = app_with(port, false).await;
+    let sam = user_with_role(&app, "sam", "admin").await;
+    let v = open_session(&app, "vera").await;
+    app.send(&sam, v.room, "Are you still there?").await;
+    eventually("a failed try of the reply mail", async || {
+        check(
+            app.count("SELECT count(*) AS n FROM mail_queue WHERE kind = 'support_reply' AND attempts > 0 AND sent_at IS NULL").await,
+            |n| *n == 1,
+        )
+    })
+    .await;
+    let smtp = SmtpServer::start_on(port);
+    let mail = smtp.wait_for_mail(VERA).await;
+    assert!(mail["text"].as_str().is_some_and(|t| t.contains("Are you still there?")), "{mail}");
+}
+
+#[actix_web::test]
+async fn staff_get_a_mail_for_a_new_chat_only_when_none_of_them_is_connected() {
+    let smtp = SmtpServer::start();
+    let app = app_with(smtp.port, true).await;
+    user_with_role(&app, "sam", "admin").await;
+    let mo = user_with_role(&app, "moe", "moderator").await;
+    app.register("ulla").await;
+    let res = app.patch("/api/v1/users/me/preferences", Some(&mo.access_token), json!({ "language": "de" })).await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    // Nobody of the staff is connected: the mail goes with the visitor's first message.
+    let v = open_session(&app, "vera").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(queued(&app, "support_new_chat").await, 0, "not before the visitor wrote");
+    app.send(&v.guest, v.room, "Do you ship to Austria?").await;
+    let to_sam = smtp.wait_for_mail("sam@example.org").await;
+    assert_eq!(to_sam["subject"], "New support chat from vera");
+    let text = to_sam["text"].as_str().expect("text");
+    assert!(text.starts_with("Hello sam,") && text.contains("> Do you ship to Austria?"), "{text}");
+    assert!(text.contains(&format!("/admin#support={}", v.room)), "{text}");
+    let to_mo = smtp.wait_for_mail("moe@example.org").await;
+    assert_eq!(to_mo["subject"], "Neuer Support-Chat von vera");
+    assert!(smtp.mails().iter().all(|m| !m["to"].to_string().contains("ulla")), "no mail for non-staff");
+    // A second message sends nothing more.
+    app.send(&v.guest, v.room, "Or to Switzerland?").await;
+
+    // One staff member connected (invisible, even): no mail for the next chat.
+    let mut ws = app.ws(&mo.access_token).await;
+    assert_eq!(ws.command("presence.set", json!({ "status": "invisible" })).await["ok"], true);
+    let w = open_session(&app, "walt").await;
+    app.send(&w.guest, w.room, "Hello").await;
+    eventually("the new chat's staff mail decided", async || {
+        check(
+            app.count(&format!(
+                "SELECT count(*) AS n FROM support_sessions WHERE id = '{}' AND staff_mail_pending",
+                w.session_id
+            ))
+            .await,
+            |n| *n == 0,
+        )
+    })
+    .await;
+    assert_eq!(queued(&app, "support_new_chat").await, 2, "only the first chat's two mails");
+}
