@@ -32,7 +32,7 @@ pub mod room;
 pub mod sockets;
 pub mod watch_quota;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -302,6 +302,22 @@ impl Notify for Realtime {
                 }
             }
             self.presence.send(presence::Query(ids)).await.unwrap_or_default()
+        })
+    }
+
+    fn connected_users(&self, ids: Vec<UserId>) -> BoxFuture<'_, HashSet<UserId>> {
+        Box::pin(async move {
+            if let Some(cluster) = &self.cluster {
+                match cluster.connected(&ids).await {
+                    // This instance's own count too: its reports reach Redis at the next flush.
+                    Ok(mut found) => {
+                        found.extend(self.presence.send(presence::Connected(ids)).await.unwrap_or_default());
+                        return found;
+                    }
+                    Err(e) => tracing::debug!("cluster presence unavailable, answering from this instance: {e}"),
+                }
+            }
+            self.presence.send(presence::Connected(ids)).await.unwrap_or_default()
         })
     }
 

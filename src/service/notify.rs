@@ -3,7 +3,7 @@
 //! from it. The real-time side (`realtime::Realtime`) implements it; services know no actor,
 //! broker or topic, only the events of `protocol`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
@@ -59,6 +59,10 @@ pub trait Notify: Send + Sync {
     /// The status others see of each of these users that is not offline, across the cluster
     /// when there is one.
     fn live_statuses(&self, ids: Vec<UserId>) -> BoxFuture<'_, HashMap<UserId, Visible>>;
+
+    /// Which of these users have an open connection (any status, invisible included), across the
+    /// cluster when there is one: they need no push, they see the message live.
+    fn connected_users(&self, ids: Vec<UserId>) -> BoxFuture<'_, HashSet<UserId>>;
 
     /// When each of these users was last seen, where the real-time side knows a time that may
     /// not be saved yet (the one their `presence` event carried); absent ones: the saved time
