@@ -97,9 +97,7 @@ pub fn configure(cfg: &mut ServiceConfig, metrics_here: bool) {
             .service(resource(hooks::list_hooks).and(hooks::create_hook))
             .service(resource(hooks::delete_hook))
             .service(resource(rooms::mark_read))
-            .service(
-                resource(push::get_notifications).and(push::put_notifications).and(push::reset_notifications),
-            )
+            .service(resource(push::get_notifications).and(push::put_notifications).and(push::reset_notifications))
             .service(resource(push::vapid_public_key))
             .service(resource(push::list_subscriptions).and(push::subscribe).and(push::unsubscribe))
             .service(resource(messages::list_messages).and(messages::send_message))

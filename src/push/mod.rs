@@ -82,11 +82,8 @@ impl Pusher {
         let push = settings.push.clone();
         // Endpoints must be public addresses (no request forgery into our own network), except the
         // loopback stand-in `allow_insecure_endpoints` admits.
-        let loopback = if push.allow_insecure_endpoints {
-            vec!["127.0.0.0/8".parse()?, "::1/128".parse()?]
-        } else {
-            Vec::new()
-        };
+        let loopback =
+            if push.allow_insecure_endpoints { vec!["127.0.0.0/8".parse()?, "::1/128".parse()?] } else { Vec::new() };
         let guard = Arc::new(Guard::with(false, loopback));
         let roots = crate::db::tls::system_roots().unwrap_or_else(|e| {
             tracing::warn!("push: {e}; HTTPS push services will fail verification");
@@ -136,8 +133,8 @@ impl Pusher {
         tokio::spawn(async move {
             let queued = async {
                 let mut conn = this.pool.get().await.map_err(crate::error::ApiError::from)?;
-                let n = q::enqueue_messages(&mut conn, &ids, ATTACHMENT_PLACEHOLDER_EN, ATTACHMENT_PLACEHOLDER_DE)
-                    .await?;
+                let n =
+                    q::enqueue_messages(&mut conn, &ids, ATTACHMENT_PLACEHOLDER_EN, ATTACHMENT_PLACEHOLDER_DE).await?;
                 ApiResult::Ok(n)
             };
             match queued.await {
@@ -158,8 +155,9 @@ impl Pusher {
             Err(e) => return Outcome::Refused(format!("bad endpoint: {e}")),
         };
         // A host given as an address never reaches the guarded resolver.
-        if let Some(ip) =
-            url.host_str().and_then(|h| h.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().ok())
+        if let Some(ip) = url
+            .host_str()
+            .and_then(|h| h.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().ok())
             && !self.guard.permits(ip)
         {
             return Outcome::Refused(format!("refused: {ip} is an internal address"));
@@ -259,13 +257,8 @@ pub async fn run_once(state: &AppState) -> ApiResult<usize> {
     if claimed.is_empty() {
         return Ok(0);
     }
-    let recipients: Vec<UserId> = claimed
-        .iter()
-        .filter(|p| p.kind == "message")
-        .map(|p| p.user_id)
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
+    let recipients: Vec<UserId> =
+        claimed.iter().filter(|p| p.kind == "message").map(|p| p.user_id).collect::<HashSet<_>>().into_iter().collect();
     let connected = state.notify.connected_users(recipients).await;
     let (live, to_send): (Vec<&ClaimedPush>, Vec<&ClaimedPush>) =
         claimed.iter().partition(|p| p.kind == "message" && connected.contains(&p.user_id));

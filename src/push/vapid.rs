@@ -91,9 +91,9 @@ fn create(path: &Path) -> anyhow::Result<SecretKey> {
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     match options.open(path) {
         Ok(mut file) => {
-            file.write_all(pem.as_bytes()).and_then(|()| file.sync_all()).map_err(|e| {
-                anyhow::anyhow!("writing {}: {e}", path.display())
-            })?;
+            file.write_all(pem.as_bytes())
+                .and_then(|()| file.sync_all())
+                .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
             tracing::info!(path = %path.display(), "VAPID key pair made for Web Push");
             Ok(secret)
         }
@@ -145,7 +145,8 @@ mod tests {
         let (t, k) = header.strip_prefix("vapid t=").and_then(|r| r.split_once(", k=")).expect("shape");
         assert_eq!(k, keys.public_key());
         let claims = t.split('.').nth(1).expect("payload");
-        let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).expect("b64")).expect("json");
+        let claims: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).expect("b64")).expect("json");
         assert_eq!(claims["aud"], "https://push.example.net");
         assert_eq!(claims["exp"], 1_000_000 + TOKEN_TTL_SECS);
         assert_eq!(claims["sub"], "mailto:a@example.org");
