@@ -78,7 +78,13 @@ impl Application {
         // PostgreSQL the server still starts (readiness says why); until the endpoints can be read,
         // every event type counts as wanted.
         let read = match state.pool.get().await {
-            Ok(mut conn) => state.webhooks.refresh(&mut conn).await.map_err(anyhow::Error::from),
+            Ok(mut conn) => {
+                // Whether any push subscription exists; until known, sends queue pushes anyway.
+                if let Err(e) = state.push.refresh(&mut conn).await {
+                    tracing::warn!("reading whether push subscriptions exist failed: {e:#}");
+                }
+                state.webhooks.refresh(&mut conn).await.map_err(anyhow::Error::from)
+            }
             Err(e) => Err(anyhow::anyhow!("database pool: {e}")),
         };
         if let Err(e) = read {

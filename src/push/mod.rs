@@ -16,6 +16,10 @@
 //! Anything else (the push service down, 429, 5xx): retried with exponential back-off, dropped
 //! after `push.max_attempts`.
 //!
+//! While no subscription exists anywhere (`Pusher::subscribed`, read at start, set by a new
+//! subscription here and re-read by the worker every round), nothing is queued and the send path
+//! runs no statement for push at all.
+//!
 //! The queueing task runs right after the commit; a process that dies in between loses those
 //! messages' pushes (never the messages). Inside the send's transaction the statement would cost
 //! the group commit its round trip on every batch.
@@ -25,6 +29,7 @@ pub mod vapid;
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -59,6 +64,9 @@ pub struct Pusher {
     settings: PushSettings,
     pool: PgPool,
     wake: tokio::sync::Notify,
+    /// Whether any subscription exists (in the whole deployment, as last read): without one,
+    /// committed messages queue nothing. True until first read, so nothing is missed meanwhile.
+    subscribed: AtomicBool,
 }
 
 /// What became of one try.
@@ -101,7 +109,15 @@ impl Pusher {
             .user_agent(concat!("plauder-push/", env!("CARGO_PKG_VERSION")))
             .tls_backend_preconfigured(tls)
             .build()?;
-        Ok(Self { keys, client, guard, settings: push, pool, wake: tokio::sync::Notify::new() })
+        Ok(Self {
+            keys,
+            client,
+            guard,
+            settings: push,
+            pool,
+            wake: tokio::sync::Notify::new(),
+            subscribed: AtomicBool::new(true),
+        })
     }
 
     /// The VAPID public key, base64url: what browsers subscribe with.
@@ -118,6 +134,26 @@ impl Pusher {
         self.guard.permits(ip)
     }
 
+    /// Reads whether any subscription exists (at start, and every worker round: another instance
+    /// may have taken the first one or deleted the last).
+    ///
+    /// # Errors
+    /// Database failures (the last answer stands).
+    pub async fn refresh(&self, conn: &mut diesel_async::AsyncPgConnection) -> ApiResult<()> {
+        self.subscribed.store(q::any_subscription(conn).await?, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// A subscription was stored here.
+    pub fn note_subscribed(&self) {
+        self.subscribed.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether pushes can have anyone to go to.
+    pub fn anyone_subscribed(&self) -> bool {
+        self.subscribed.load(Ordering::Relaxed)
+    }
+
     /// Tells this instance's worker that pushes are waiting.
     pub fn wake(&self) {
         self.wake.notify_one();
@@ -126,7 +162,7 @@ impl Pusher {
     /// Queues the pushes of messages that have just committed, in a task of its own (see the
     /// module's doc); returns at once.
     pub fn messages_committed(self: &Arc<Self>, ids: Vec<MessageId>) {
-        if ids.is_empty() {
+        if ids.is_empty() || !self.anyone_subscribed() {
             return;
         }
         let this = self.clone();
@@ -212,6 +248,9 @@ pub async fn support_chat(state: &AppState, room_id: RoomId, visitor_name: &str,
 }
 
 async fn try_support_chat(state: &AppState, room_id: RoomId, visitor_name: &str, first_message: &str) -> ApiResult<()> {
+    if !state.push.anyone_subscribed() {
+        return Ok(());
+    }
     let staff = {
         let mut conn = state.db().await?;
         users::staff_ids(&mut conn).await?
@@ -252,6 +291,7 @@ pub async fn run_once(state: &AppState) -> ApiResult<usize> {
     let lease = Duration::from_millis(pusher.settings.timeout_ms.saturating_mul(2));
     let claimed = {
         let mut conn = state.db().await?;
+        pusher.refresh(&mut conn).await?;
         q::claim_due(&mut conn, pusher.settings.batch_size, lease).await?
     };
     if claimed.is_empty() {

@@ -198,6 +198,7 @@ pub async fn subscribe(
         auth: &auth,
     };
     let row = q::subscribe(&mut conn, &new, state.push.settings().subscriptions_per_user_max).await?;
+    state.push.note_subscribed();
     Ok(SubscriptionView::new(&row))
 }
 

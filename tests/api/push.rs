@@ -355,10 +355,9 @@ async fn levels_mutes_mentions_and_blocks_decide_what_is_pushed() {
     // A group room's default is `mentions`.
     app.send(&ada, room, "hello everyone").await;
     app.send(&ada, room, "hi @Bob!").await;
-    service.wait_for(1).await;
-    let push = &service.received()[0];
-    assert_eq!(push.headers["urgency"], "high");
-    assert_eq!(open(&app, &service, &device, push).await["room_name"], "team");
+    let first = service.wait_for(1).await;
+    assert_eq!(first[0].headers["urgency"], "high");
+    assert_eq!(open(&app, &service, &device, &first[0]).await["room_name"], "team");
 
     // `none`: not even a mention.
     assert_eq!(settings(&app, &bob, room, json!({"level": "none"})).await.status(), StatusCode::OK);

@@ -115,6 +115,11 @@ pub async fn delete_subscription(conn: &mut AsyncPgConnection, id: PushSubscript
     diesel::delete(push_subscriptions::table.find(id)).execute(conn).await
 }
 
+/// Whether any subscription exists at all.
+pub async fn any_subscription(conn: &mut AsyncPgConnection) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(push_subscriptions::table.select(push_subscriptions::id))).get_result(conn).await
+}
+
 /// Queues the pushes of newly committed messages, one statement for a whole batch: for each
 /// message, each subscription of each member other than the sender whose setting for the room
 /// lets it through (the level, `all` in a direct room and `mentions` elsewhere without a row; not
