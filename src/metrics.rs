@@ -198,6 +198,11 @@ fn describe() {
     // Web Push
     describe_counter!("push_queued_total", Count, "Pushes put into the queue (one per subscription), by kind.");
     describe_counter!("push_sent_total", Count, "Pushes the push service accepted.");
+    describe_counter!(
+        "push_enqueue_runs_total",
+        Count,
+        "Queueing statements run for committed messages (each queues zero or more pushes)."
+    );
     describe_counter!("push_retries_total", Count, "Failed tries at a push that will be tried again.");
     describe_counter!(
         "push_failed_total",

@@ -173,7 +173,9 @@ impl Pusher {
                     q::enqueue_messages(&mut conn, &ids, ATTACHMENT_PLACEHOLDER_EN, ATTACHMENT_PLACEHOLDER_DE).await?;
                 ApiResult::Ok(n)
             };
-            match queued.await {
+            let queued = queued.await;
+            metrics::counter!("push_enqueue_runs_total").increment(1);
+            match queued {
                 Ok(0) => {}
                 Ok(n) => {
                     metrics::counter!("push_queued_total", "kind" => "message").increment(n as u64);

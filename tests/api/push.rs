@@ -205,6 +205,15 @@ async fn direct(app: &TestApp, a: &TestUser, b: &TestUser) -> Uuid {
     uuid_of(&res.json::<Value>().await.unwrap()["id"])
 }
 
+/// Waits until the queueing statements of `n` committed sends have run: what a send pushes is
+/// decided then, so a setting changed before that could still change it.
+async fn settled(app: &TestApp, n: usize) {
+    eventually(&format!("{n} sends' pushes queued"), async || {
+        check(app.metric("plauder_push_enqueue_runs_total").await, |v| *v >= n as f64)
+    })
+    .await;
+}
+
 async fn queued(app: &TestApp) -> i64 {
     app.count("SELECT count(*) AS n FROM push_queue").await
 }
@@ -355,6 +364,7 @@ async fn levels_mutes_mentions_and_blocks_decide_what_is_pushed() {
     // A group room's default is `mentions`.
     app.send(&ada, room, "hello everyone").await;
     app.send(&ada, room, "hi @Bob!").await;
+    settled(&app, 2).await;
     let first = service.wait_for(1).await;
     assert_eq!(first[0].headers["urgency"], "high");
     assert_eq!(open(&app, &service, &device, &first[0]).await["room_name"], "team");
@@ -362,16 +372,19 @@ async fn levels_mutes_mentions_and_blocks_decide_what_is_pushed() {
     // `none`: not even a mention.
     assert_eq!(settings(&app, &bob, room, json!({"level": "none"})).await.status(), StatusCode::OK);
     app.send(&ada, room, "@bob are you there").await;
+    settled(&app, 3).await;
     // `all`, but muted for an hour.
     let hour = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
     assert_eq!(settings(&app, &bob, room, json!({"level": "all", "muted_until": hour})).await.status(), StatusCode::OK);
     app.send(&ada, room, "muted @bob").await;
+    settled(&app, 4).await;
     // `all`, not muted: every message. A member bob blocked gets nothing through.
     assert_eq!(settings(&app, &bob, room, json!({"level": "all", "muted_until": null})).await.status(), StatusCode::OK);
     let res = app.post("/api/v1/blocks", Some(&bob.access_token), json!({"user_id": carol.id})).await;
     assert!(res.status().is_success());
     app.send(&carol, room, "@bob from carol").await;
     app.send(&ada, room, "plain news").await;
+    settled(&app, 6).await;
     service.wait_for(2).await;
     eventually("the queue is empty", async || check(queued(&app).await, |n| *n == 0)).await;
     holds_throughout("no further push", Duration::from_millis(300), async || {
@@ -525,8 +538,8 @@ async fn mentions_are_parsed_stored_and_carried_everywhere_a_message_goes() {
     // carol is no member; a mail address and code mention nobody.
     let sent = app.send(&ada, room, "hi @Bob, ask @carol or mail x@bob.example `@ada`").await;
     assert_eq!(sent["mentions"], json!([bob.id]));
-    let event = ws.event_where("message.new", |e| e["data"]["message"]["id"] == sent["id"]).await;
-    assert_eq!(event["data"]["message"]["mentions"], json!([bob.id]));
+    let event = ws.event_where("message.new", |d| d["message"]["id"] == sent["id"]).await;
+    assert_eq!(event["message"]["mentions"], json!([bob.id]));
     let page = app.history(&bob, room, "").await;
     let stored = page["messages"].as_array().unwrap().iter().find(|m| m["id"] == sent["id"]).unwrap().clone();
     assert_eq!(stored["mentions"], json!([bob.id]));
@@ -545,8 +558,8 @@ async fn mentions_are_parsed_stored_and_carried_everywhere_a_message_goes() {
     let mut want = vec![ada.id.to_string(), bob.id.to_string()];
     want.sort();
     assert_eq!(ids, want);
-    let updated = ws.event_where("message.updated", |e| e["data"]["message"]["id"] == sent["id"]).await;
-    assert_eq!(updated["data"]["message"]["mentions"].as_array().unwrap().len(), 2);
+    let updated = ws.event_where("message.updated", |d| d["message"]["id"] == sent["id"]).await;
+    assert_eq!(updated["message"]["mentions"].as_array().unwrap().len(), 2);
     let res =
         app.patch(&format!("/api/v1/messages/{id}"), Some(&ada.access_token), json!({"body": "never mind"})).await;
     assert_eq!(res.json::<Value>().await.unwrap()["mentions"], json!([]));
