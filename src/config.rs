@@ -29,6 +29,7 @@ pub struct Settings {
     pub assistant: AssistantSettings,
     pub support: SupportSettings,
     pub accounts: AccountSettings,
+    pub push: PushSettings,
 }
 
 /// Mail around support chats (`service::support_mail`): staff answers mailed to a visitor who is
@@ -139,6 +140,38 @@ pub struct EmailSettings {
     /// Connecting to and talking to the relay, per mail; a claimed mail is not retried by
     /// another instance before twice this has passed.
     pub timeout_secs: u64,
+}
+
+/// Web Push (`crate::push`): the VAPID key, what subscriptions may name, and the queue's retries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushSettings {
+    /// The VAPID private key (PKCS#8 PEM), made at first start when missing (mode 0600). Empty:
+    /// `vapid_key.pem` under `attachments.directory`, the data directory. Instances of one
+    /// deployment must share it: browsers subscribe with its public key.
+    pub vapid_key_file: String,
+    /// The VAPID `sub` claim: how a push service reaches the operator (`mailto:` or `https:`).
+    pub subject: String,
+    /// Also accept `http://` endpoints on 127.0.0.1, ::1 or localhost (a local stand-in for a push
+    /// service in tests); `https://` is required otherwise, and endpoints must be public addresses.
+    pub allow_insecure_endpoints: bool,
+    /// How long a push service keeps an undelivered notification (the `TTL` header).
+    pub ttl_secs: u32,
+    /// Subscriptions (devices) one account may have; a new one past it replaces the oldest.
+    pub subscriptions_per_user_max: i64,
+    /// Tries per notification before it is dropped.
+    pub max_attempts: i32,
+    /// The wait after the first failure; each further failure doubles it...
+    pub retry_initial_ms: u64,
+    /// ...up to this.
+    pub retry_max_ms: u64,
+    /// How often an idle worker looks for due notifications (ones queued on this instance wake it).
+    pub poll_interval_ms: u64,
+    /// Notifications one worker claims at a time.
+    pub batch_size: i64,
+    /// Milliseconds for one request to the push service; a claimed notification is not tried
+    /// again by another instance before twice this has passed.
+    pub timeout_ms: u64,
 }
 
 /// How the SMTP connection is secured.
@@ -604,6 +637,7 @@ impl Settings {
     /// The first bad setting, named by its key and the environment variable that sets it.
     pub fn validate(&self) -> Result<(), String> {
         self.validate_database()?;
+        self.validate_push()?;
         if self.auth.jwt_secret.expose_secret().len() < 32 {
             return bad("auth.jwt_secret", "must be at least 32 bytes");
         }
@@ -771,6 +805,28 @@ impl Settings {
     }
 
     /// The assistant's settings.
+    fn validate_push(&self) -> Result<(), String> {
+        let p = &self.push;
+        if !(p.subject.starts_with("mailto:") || p.subject.starts_with("https://")) {
+            return bad("push.subject", "must be a mailto: or https: URL");
+        }
+        for (key, value) in [
+            ("push.ttl_secs", u64::from(p.ttl_secs)),
+            ("push.subscriptions_per_user_max", p.subscriptions_per_user_max.max(0) as u64),
+            ("push.max_attempts", p.max_attempts.max(0) as u64),
+            ("push.retry_initial_ms", p.retry_initial_ms),
+            ("push.retry_max_ms", p.retry_max_ms),
+            ("push.poll_interval_ms", p.poll_interval_ms),
+            ("push.batch_size", p.batch_size.max(0) as u64),
+            ("push.timeout_ms", p.timeout_ms),
+        ] {
+            if value == 0 {
+                return bad(key, "must be positive");
+            }
+        }
+        Ok(())
+    }
+
     fn validate_assistant(&self) -> Result<(), String> {
         let a = &self.assistant;
         for (key, value) in [

@@ -163,3 +163,7 @@ impl fmt::Display for ConnId {
         self.0.fmt(f)
     }
 }
+uuid_id!(
+    /// `push_subscriptions.id`: one browser's Web Push subscription.
+    PushSubscriptionId
+);

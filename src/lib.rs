@@ -6,6 +6,7 @@ pub mod error;
 pub mod ids;
 pub mod metrics;
 pub mod protocol;
+pub mod push;
 pub mod realtime;
 pub mod schema;
 pub mod service;

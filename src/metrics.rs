@@ -195,6 +195,30 @@ fn describe() {
     describe_counter!("mail_sent_total", Count, "Mails handed to the relay (or to the log without one).");
     describe_counter!("mail_retries_total", Count, "Failed tries at sending a mail that will be tried again.");
     describe_counter!("mail_failed_total", Count, "Mails given up after email.max_attempts tries.");
+    // Web Push
+    describe_counter!("push_queued_total", Count, "Pushes put into the queue (one per subscription), by kind.");
+    describe_counter!("push_sent_total", Count, "Pushes the push service accepted.");
+    describe_counter!(
+        "push_enqueue_runs_total",
+        Count,
+        "Queueing statements run for committed messages (each queues zero or more pushes)."
+    );
+    describe_counter!("push_retries_total", Count, "Failed tries at a push that will be tried again.");
+    describe_counter!(
+        "push_failed_total",
+        Count,
+        "Pushes dropped: given up after push.max_attempts, or undeliverable."
+    );
+    describe_counter!(
+        "push_skipped_connected_total",
+        Count,
+        "Queued pushes dropped because the recipient was connected."
+    );
+    describe_counter!(
+        "push_subscriptions_gone_total",
+        Count,
+        "Subscriptions deleted because the push service said 404/410."
+    );
     describe_counter!(
         "mfa_lockouts_total",
         Count,

@@ -164,6 +164,7 @@ diesel::table! {
         edited_at -> Nullable<Timestamptz>,
         deleted_at -> Nullable<Timestamptz>,
         search -> Nullable<Tsvector>,
+        mentions -> Nullable<Array<Uuid>>,
     }
 }
 
@@ -375,6 +376,42 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    push_queue (id) {
+        id -> Int8,
+        subscription_id -> Uuid,
+        user_id -> Uuid,
+        kind -> Text,
+        urgency -> Text,
+        payload -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    push_subscriptions (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        session_id -> Nullable<Uuid>,
+        endpoint -> Text,
+        p256dh -> Bytea,
+        auth -> Bytea,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    room_notification_settings (user_id, room_id) {
+        user_id -> Uuid,
+        room_id -> Uuid,
+        level -> Text,
+        muted_until -> Nullable<Timestamptz>,
+    }
+}
+
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(attachments -> messages (message_id));
 diesel::joinable!(attachments -> rooms (room_id));
@@ -387,11 +424,16 @@ diesel::joinable!(mfa_challenges -> users (user_id));
 diesel::joinable!(mfa_recovery_codes -> users (user_id));
 diesel::joinable!(messages -> users (sender_id));
 diesel::joinable!(password_reset_tokens -> users (user_id));
+diesel::joinable!(push_queue -> push_subscriptions (subscription_id));
+diesel::joinable!(push_queue -> users (user_id));
+diesel::joinable!(push_subscriptions -> users (user_id));
 diesel::joinable!(reactions -> messages (message_id));
 diesel::joinable!(reactions -> users (user_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(room_members -> rooms (room_id));
 diesel::joinable!(room_members -> users (user_id));
+diesel::joinable!(room_notification_settings -> rooms (room_id));
+diesel::joinable!(room_notification_settings -> users (user_id));
 diesel::joinable!(rooms -> users (created_by));
 diesel::joinable!(support_blocks -> support_sessions (session_id));
 diesel::joinable!(support_blocks -> users (created_by));
@@ -422,9 +464,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     mfa_challenges,
     mfa_recovery_codes,
     password_reset_tokens,
+    push_queue,
+    push_subscriptions,
     reactions,
     refresh_tokens,
     room_members,
+    room_notification_settings,
     rooms,
     support_blocks,
     support_mail_tokens,

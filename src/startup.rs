@@ -74,11 +74,18 @@ impl Application {
         crate::service::retention::spawn(state.clone().into_inner());
         crate::service::mail::spawn_worker(state.clone().into_inner());
         crate::service::support_mail::spawn_worker(state.clone().into_inner());
+        crate::push::spawn_worker(state.clone().into_inner());
         // Before the first request: a send must not miss an endpoint that already exists. Without
         // PostgreSQL the server still starts (readiness says why); until the endpoints can be read,
         // every event type counts as wanted.
         let read = match state.pool.get().await {
-            Ok(mut conn) => state.webhooks.refresh(&mut conn).await.map_err(anyhow::Error::from),
+            Ok(mut conn) => {
+                // Whether any push subscription exists; until known, sends queue pushes anyway.
+                if let Err(e) = state.push.refresh(&mut conn).await {
+                    tracing::warn!("reading whether push subscriptions exist failed: {e:#}");
+                }
+                state.webhooks.refresh(&mut conn).await.map_err(anyhow::Error::from)
+            }
             Err(e) => Err(anyhow::anyhow!("database pool: {e}")),
         };
         if let Err(e) = read {

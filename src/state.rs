@@ -46,6 +46,8 @@ pub struct AppState {
     pub send_batcher: SendBatcher,
     /// The mail queue's sending side (`service::mail`).
     pub mailer: crate::service::mail::Mailer,
+    /// Web Push: the VAPID keys, the queueing after commits and the worker's client.
+    pub push: Arc<crate::push::Pusher>,
     /// `POST /auth/password-reset`: per client IP (429), and per address asked for (no mail).
     pub reset_ip_limiter: IpRateLimiter,
     pub reset_address_limiter: KeyedLimiter<String>,
@@ -74,12 +76,14 @@ impl AppState {
         let pool = crate::db::build_pool(&settings.database, settings.database.url.expose_secret())?;
         let realtime = Realtime::start(pool.clone(), &settings, &instance_id)?;
         let webhooks = Arc::new(crate::webhooks::Wanted::default());
+        let push = Arc::new(crate::push::Pusher::new(&settings, pool.clone())?);
         let webhook_guard = Arc::new(crate::webhooks::guard::Guard::new(&settings.webhooks)?);
         let send_batcher = SendBatcher::start(
             pool.clone(),
             settings.database.send_writers,
             settings.database.send_batch_max,
             webhooks.clone(),
+            push.clone(),
         );
         let notify: Arc<dyn Notify> = realtime.clone();
         let assistant = crate::service::assistant::Assistant::new(
@@ -139,6 +143,7 @@ impl AppState {
             .shared(shared.clone(), "verify_email_address"),
             sockets: SocketCounts::new(settings.quota.sockets_per_user_max, settings.quota.sockets_per_address_max),
             notify,
+            push,
             realtime,
             assistant,
             send_batcher,

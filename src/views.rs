@@ -193,6 +193,9 @@ pub struct MessageView {
     pub rev: Seq,
     pub sender_id: Option<UserId>,
     pub body: String,
+    /// The room members an `@username` in the body names (resolved when it was sent or last
+    /// edited); empty for most messages.
+    pub mentions: Vec<UserId>,
     pub reply_to: Option<MessageId>,
     pub client_msg_id: Option<String>,
     #[serde(serialize_with = "ser_time")]
@@ -266,6 +269,7 @@ impl MessageView {
             rev: m.rev,
             sender_id: m.sender_id,
             body: m.body,
+            mentions: m.mentions.unwrap_or_default(),
             reply_to: m.reply_to,
             client_msg_id: m.client_msg_id,
             created_at: m.created_at,

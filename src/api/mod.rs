@@ -23,6 +23,7 @@ pub mod hooks;
 pub mod knowledge;
 pub mod messages;
 pub mod openapi;
+pub mod push;
 pub mod rooms;
 pub mod security;
 pub mod social;
@@ -98,6 +99,9 @@ pub fn configure(cfg: &mut ServiceConfig, metrics_here: bool) {
             .service(resource(hooks::list_hooks).and(hooks::create_hook))
             .service(resource(hooks::delete_hook))
             .service(resource(rooms::mark_read))
+            .service(resource(push::get_notifications).and(push::put_notifications).and(push::reset_notifications))
+            .service(resource(push::vapid_public_key))
+            .service(resource(push::list_subscriptions).and(push::subscribe).and(push::unsubscribe))
             .service(resource(messages::list_messages).and(messages::send_message))
             .service(resource(messages::edit_message).and(messages::delete_message))
             .service(resource(messages::add_reaction).and(messages::remove_reaction))

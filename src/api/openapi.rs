@@ -11,7 +11,7 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(title = "plauder", description = "Real-time chat server: REST API. The WebSocket protocol is described in docs/protocol.md."),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "users"), (name = "friends"), (name = "rooms"), (name = "messages"), (name = "support"), (name = "admin"), (name = "operations"))
+    tags((name = "auth"), (name = "users"), (name = "friends"), (name = "rooms"), (name = "messages"), (name = "support"), (name = "push"), (name = "admin"), (name = "operations"))
 )]
 pub struct ApiDoc;
 

@@ -25,6 +25,8 @@ pub enum Param<'a> {
     UuidArray(&'a [Uuid]),
     TextArray(&'a [&'a str]),
     OptTextArray(&'a [Option<&'a str>]),
+    /// A nullable array (a message's mentions: NULL when there are none).
+    OptUuidArray(Option<&'a [Uuid]>),
 }
 
 /// SQL as `parts[0] $1 parts[1] $2 … parts[n]`: one more part than parameters.
@@ -65,6 +67,7 @@ impl QueryFragment<Pg> for Prepared<'_> {
                 Some(Param::UuidArray(v)) => out.push_bind_param::<Array<SqlUuid>, [Uuid]>(*v)?,
                 Some(Param::TextArray(v)) => out.push_bind_param::<Array<Text>, [&str]>(*v)?,
                 Some(Param::OptTextArray(v)) => out.push_bind_param::<Array<Nullable<Text>>, [Option<&str>]>(*v)?,
+                Some(Param::OptUuidArray(v)) => out.push_bind_param::<Nullable<Array<SqlUuid>>, _>(v)?,
             }
         }
         Ok(())

@@ -23,6 +23,10 @@
 //! load per batch), the batch statement and the events' outbox rows commit in one transaction;
 //! otherwise the batch runs exactly as without webhooks.
 //!
+//! Web Push: once a batch has committed and its senders are answered, its message ids go to
+//! `push::Pusher::messages_committed`, which queues their pushes in a task of its own (one
+//! statement per batch); the writer goes on with its next batch at once.
+//!
 //! One bad row never fails its neighbours: when the batch statement fails for a reason in its
 //! rows (not a lost connection), the writer inserts the sends one by one, so every good send
 //! commits and only the bad one's sender gets the error.
@@ -38,6 +42,7 @@ use crate::db::models::Message;
 use crate::db::queries::messages::{self as q, NewMessage};
 use crate::error::ApiError;
 use crate::ids::{MessageId, RoomId, UserId};
+use crate::push::Pusher;
 use crate::views::MessageView;
 use crate::webhooks::Wanted;
 
@@ -73,11 +78,12 @@ pub struct SendBatcher {
 impl SendBatcher {
     /// Starts `writers` writer tasks on the current runtime, each inserting at most `max_batch`
     /// messages per statement.
-    pub fn start(pool: PgPool, writers: usize, max_batch: usize, hooks: Arc<Wanted>) -> Self {
+    pub fn start(pool: PgPool, writers: usize, max_batch: usize, hooks: Arc<Wanted>, push: Arc<Pusher>) -> Self {
         let writers = (0..writers.max(1))
             .map(|_| {
                 let (tx, rx) = mpsc::channel(max_batch.max(1) * 4);
-                actix_web::rt::spawn(run_writer(pool.clone(), rx, max_batch.max(1), hooks.clone()));
+                let out = Outlets { hooks: hooks.clone(), push: push.clone() };
+                actix_web::rt::spawn(run_writer(pool.clone(), rx, max_batch.max(1), out));
                 tx
             })
             .collect();
@@ -120,14 +126,20 @@ impl Queued {
     }
 }
 
-async fn run_writer(pool: PgPool, mut rx: mpsc::Receiver<Job>, max_batch: usize, hooks: Arc<Wanted>) {
+/// What a writer hands committed messages to besides their senders.
+struct Outlets {
+    hooks: Arc<Wanted>,
+    push: Arc<Pusher>,
+}
+
+async fn run_writer(pool: PgPool, mut rx: mpsc::Receiver<Job>, max_batch: usize, out: Outlets) {
     let mut jobs = Vec::with_capacity(max_batch);
     let mut own: Option<PooledConn> = None;
     while rx.recv_many(&mut jobs, max_batch).await > 0 {
         metrics::histogram!("db_send_batch_size").record(jobs.len() as f64);
         let started = std::time::Instant::now();
         let span = tracing::trace_span!("db.send_batch", size = jobs.len());
-        tracing::Instrument::instrument(write(&pool, &mut own, &mut jobs, &hooks), span).await;
+        tracing::Instrument::instrument(write(&pool, &mut own, &mut jobs, &out), span).await;
         metrics::histogram!("db_send_batch_duration_seconds").record(started.elapsed().as_secs_f64());
     }
     discard(own);
@@ -160,7 +172,8 @@ fn discard(conn: Option<PooledConn>) {
 
 /// Inserts one batch on the writer's own connection (made on first use, and again after a
 /// failure) and answers every job in it.
-async fn write(pool: &PgPool, own: &mut Option<PooledConn>, jobs: &mut Vec<Job>, hooks: &Wanted) {
+async fn write(pool: &PgPool, own: &mut Option<PooledConn>, jobs: &mut Vec<Job>, out: &Outlets) {
+    let hooks = out.hooks.as_ref();
     // A retry racing its original in the same batch would clash with it inside one statement and
     // fail the whole batch; it goes the checked path instead, after the original has committed.
     let mut seen = HashSet::new();
@@ -177,6 +190,7 @@ async fn write(pool: &PgPool, own: &mut Option<PooledConn>, jobs: &mut Vec<Job>,
             body: &j.send.body,
             reply_to: None,
             client_msg_id: j.send.client_msg_id.as_deref(),
+            mentions: None,
         })
         .collect();
     let result = match own {
@@ -193,6 +207,7 @@ async fn write(pool: &PgPool, own: &mut Option<PooledConn>, jobs: &mut Vec<Job>,
     drop(rows);
     match result {
         Ok(inserted) => {
+            let committed: Vec<MessageId> = inserted.iter().map(|m| m.id).collect();
             let mut inserted: HashMap<MessageId, Message> = inserted.into_iter().map(|m| (m.id, m)).collect();
             for job in batch {
                 let outcome = match inserted.remove(&job.send.id) {
@@ -201,6 +216,7 @@ async fn write(pool: &PgPool, own: &mut Option<PooledConn>, jobs: &mut Vec<Job>,
                 };
                 let _ = job.reply.send(outcome);
             }
+            out.push.messages_committed(committed);
         }
         Err(None) => {
             for job in batch {
@@ -223,7 +239,7 @@ async fn write(pool: &PgPool, own: &mut Option<PooledConn>, jobs: &mut Vec<Job>,
         Err(Some(error)) => {
             tracing::warn!(error = ?error, size = batch.len(), "send batch failed; inserting its sends one by one");
             metrics::counter!("db_send_batch_isolations_total").increment(1);
-            isolate(pool, batch, hooks).await;
+            isolate(pool, batch, out).await;
         }
     }
     for job in repeats {
@@ -232,7 +248,9 @@ async fn write(pool: &PgPool, own: &mut Option<PooledConn>, jobs: &mut Vec<Job>,
 }
 
 /// Inserts each send of a failed batch as a batch of one, and answers each with its own outcome.
-async fn isolate(pool: &PgPool, batch: Vec<Job>, hooks: &Wanted) {
+async fn isolate(pool: &PgPool, batch: Vec<Job>, out: &Outlets) {
+    let hooks = out.hooks.as_ref();
+    let mut committed = Vec::new();
     let mut conn = match pool.get().await {
         Ok(conn) => conn,
         Err(e) => {
@@ -251,11 +269,15 @@ async fn isolate(pool: &PgPool, batch: Vec<Job>, hooks: &Wanted) {
             body: &job.send.body,
             reply_to: None,
             client_msg_id: job.send.client_msg_id.as_deref(),
+            mentions: None,
         };
         let result = insert(&mut conn, std::slice::from_ref(&row), hooks).await;
         let outcome = match result {
             Ok(mut inserted) => match inserted.pop() {
-                Some(m) => Outcome::Inserted(m),
+                Some(m) => {
+                    committed.push(m.id);
+                    Outcome::Inserted(m)
+                }
                 None => Outcome::NotSimple(job.send),
             },
             Err(None) => Outcome::NotSimple(job.send),
@@ -266,6 +288,7 @@ async fn isolate(pool: &PgPool, batch: Vec<Job>, hooks: &Wanted) {
         };
         let _ = job.reply.send(outcome);
     }
+    out.push.messages_committed(committed);
 }
 
 /// `Err(None)`: a client_msg_id committed meanwhile clashed, and the statement rolled back whole.

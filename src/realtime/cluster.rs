@@ -25,7 +25,7 @@
 //! all its users again, removing the ones that left meanwhile. The first heartbeat does the same,
 //! for an instance restarted under its old id before its previous reports were swept.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -276,6 +276,27 @@ impl ClusterPresence {
         let seen: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
         let parse = |s: Option<String>| DateTime::parse_from_rfc3339(&s?).ok().map(|t| t.with_timezone(&Utc));
         Ok(ids.iter().zip(seen).filter_map(|(id, s)| Some((*id, parse(s)?))).collect())
+    }
+
+    /// Which of these users have a connection on some instance, whatever status it shows
+    /// (invisible included): a report of theirs is in their presence hash.
+    ///
+    /// # Errors
+    /// Redis unreachable.
+    pub async fn connected(&self, ids: &[UserId]) -> redis::RedisResult<HashSet<UserId>> {
+        if ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        if !self.broker.connected() {
+            return Err((redis::ErrorKind::Io, "Redis is unreachable").into());
+        }
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.cmd("EXISTS").arg(self.key(&format!("presence:{id}")));
+        }
+        let mut conn = self.broker.connection();
+        let found: Vec<bool> = pipe.query_async(&mut conn).await?;
+        Ok(ids.iter().zip(found).filter(|(_, here)| *here).map(|(id, _)| *id).collect())
     }
 
     /// The status the cluster shows for each of these users (absent: offline).

@@ -321,6 +321,22 @@ impl Notify for Realtime {
         })
     }
 
+    fn connected_users(&self, ids: Vec<UserId>) -> BoxFuture<'_, HashSet<UserId>> {
+        Box::pin(async move {
+            if let Some(cluster) = &self.cluster {
+                match cluster.connected(&ids).await {
+                    // This instance's own count too: its reports reach Redis at the next flush.
+                    Ok(mut found) => {
+                        found.extend(self.presence.send(presence::Connected(ids)).await.unwrap_or_default());
+                        return found;
+                    }
+                    Err(e) => tracing::debug!("cluster presence unavailable, answering from this instance: {e}"),
+                }
+            }
+            self.presence.send(presence::Connected(ids)).await.unwrap_or_default()
+        })
+    }
+
     fn recent_last_seen(&self, ids: Vec<UserId>) -> BoxFuture<'_, HashMap<UserId, DateTime<Utc>>> {
         Box::pin(async move {
             // With Redis, the time the cluster's offline event carried; this instance's own for

@@ -217,6 +217,23 @@ impl Handler<LastSeen> for Presence {
 #[rtype(result = "HashMap<UserId, Visible>")]
 pub struct Query(pub Vec<UserId>);
 
+/// Which of these users have a connection on this instance, whatever its status (invisible
+/// included) or within the offline grace period.
+#[derive(Message)]
+#[rtype(result = "HashSet<UserId>")]
+pub struct Connected(pub Vec<UserId>);
+
+impl Handler<Connected> for Presence {
+    type Result = MessageResult<Connected>;
+    fn handle(&mut self, Connected(ids): Connected, _: &mut Context<Self>) -> Self::Result {
+        let now = Instant::now();
+        let here = |u: &UserPresence| {
+            !u.conns.is_empty() || u.empty_since.is_some_and(|since| now.duration_since(since) < self.grace)
+        };
+        MessageResult(ids.into_iter().filter(|id| self.users.get(id).is_some_and(here)).collect())
+    }
+}
+
 impl Handler<Resync> for Presence {
     type Result = ();
     fn handle(&mut self, Resync { known }: Resync, _: &mut Context<Self>) {

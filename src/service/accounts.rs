@@ -300,6 +300,8 @@ pub async fn logout(state: &AppState, token: &str) -> ApiResult<()> {
                 return Ok(None);
             };
             refresh_tokens::revoke_family(conn, row.family_id).await?;
+            // The device that signed out gets no more pushes.
+            crate::db::queries::push::delete_of_session(conn, row.family_id).await?;
             Ok(Some((row.user_id, row.family_id)))
         })
         .await?;
@@ -318,6 +320,8 @@ pub async fn revoke_all(conn: &mut AsyncPgConnection, user_id: UserId) -> ApiRes
     conn.transaction::<_, ApiError, _>(async move |conn| {
         users::bump_token_version(conn, user_id).await?;
         refresh_tokens::revoke_all_for_user(conn, user_id).await?;
+        // Pushes went to devices of those sessions; API tokens' subscriptions stay.
+        crate::db::queries::push::delete_of_sessions(conn, user_id).await?;
         Ok(())
     })
     .await
@@ -423,6 +427,7 @@ pub async fn end_session(state: &AppState, user_id: UserId, session: Uuid) -> Ap
     if revoked == 0 {
         return Err(ApiError::NotFound("No such session.".into()));
     }
+    crate::db::queries::push::delete_of_session(&mut conn, session).await?;
     state.notify.close_session(user_id, session);
     Ok(())
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::auth::Caller;
 use crate::auth::signed_url::UrlSigner;
-use crate::db::models::{Attachment, Message, RoomKind};
+use crate::db::models::{Attachment, Message, Role, RoomKind};
 use crate::db::queries::attachments as attachment_q;
 use crate::db::queries::messages::{self as q, Change, NewMessage};
 use crate::db::queries::{rooms, social};
@@ -18,6 +18,7 @@ use crate::protocol::ServerEvent;
 use crate::service::access::RoomAccess;
 use crate::service::attachments;
 use crate::service::audit;
+use crate::service::mentions;
 use crate::service::notify::Notify;
 use crate::service::rooms::direct_pair;
 use crate::service::turn::Turn;
@@ -169,9 +170,11 @@ pub async fn send_in_turn(
     }
     // The common case, a member writing to a group room without a reply, goes to the group-commit
     // writer (one statement checks membership, takes the seq and inserts, for many sends at once).
-    // Anything else (a reply, files) takes the checked path below.
+    // Anything else (a reply, files, an `@name` to resolve) takes the checked path below. A body
+    // without '@' costs the mention check one byte scan.
     let id = MessageId::new();
-    if req.reply_to.is_none() && req.attachment_ids.is_empty() {
+    let names = mentions::parse(&req.body);
+    if req.reply_to.is_none() && req.attachment_ids.is_empty() && names.is_empty() {
         let queued = QueuedSend { id, room_id, sender_id: caller.id, body: req.body, client_msg_id: req.client_msg_id };
         let (batcher, notify) = (state.send_batcher.clone(), state.notify.clone());
         let (outcome, back_turn) = uncancelled(async move {
@@ -215,6 +218,7 @@ pub async fn send_in_turn(
     let first_response = access.room.kind == RoomKind::Support && caller.role.is_staff();
     let reply_mail_delay = state.settings.support.reply_mail_delay_secs;
     let room_kind = access.room.kind;
+    let mentioned = mentions::resolve(&mut conn, room_id, &names).await?;
     let (sender_id, notify, signer) = (caller.id, state.notify.clone(), state.attachments.signer.clone());
     let hooks = state.webhooks.clone();
     let sent = uncancelled(async move {
@@ -225,6 +229,7 @@ pub async fn send_in_turn(
             body: &req.body,
             reply_to: req.reply_to,
             client_msg_id: req.client_msg_id.as_deref(),
+            mentions: mentioned.as_deref(),
         };
         let ids = &req.attachment_ids;
         let wants_hook = hooks.wants(EventType::MessageCreated);
@@ -271,6 +276,10 @@ pub async fn send_in_turn(
     })
     .await;
     if let Ok((view, true)) = &sent {
+        state.push.messages_committed(vec![view.id]);
+        if room_kind == RoomKind::Support && caller.role == Role::Guest && view.seq == Seq(1) {
+            crate::service::support::first_message(state, room_id, &caller.user.display_name, &view.body).await;
+        }
         after_send(state, caller, room_kind, view);
     }
     sent
@@ -302,7 +311,7 @@ pub async fn post_as_bot(
 ) -> ApiResult<MessageView> {
     let body: String = body.trim().chars().take(MAX_BODY_CHARS).collect();
     validate_body(&body)?;
-    let new = NewMessage { id, room_id, sender_id, body: &body, reply_to: None, client_msg_id: None };
+    let new = NewMessage { id, room_id, sender_id, body: &body, reply_to: None, client_msg_id: None, mentions: None };
     let m = conn
         .transaction::<_, diesel::result::Error, _>(async |conn| {
             let m = q::insert_next(conn, &new).await?;
@@ -484,13 +493,15 @@ pub async fn edit(state: &AppState, caller: &Caller, id: MessageId, body: &str) 
     let room_id = m.room_id;
     let hooks = state.webhooks.clone();
     let signer = &state.attachments.signer;
+    // An edit says again who it mentions (an edit notifies nobody anew).
+    let mentioned = mentions::resolve(&mut conn, room_id, &mentions::parse(body)).await?;
     let changed = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             let current = lock_and_reload(conn, room_id, id).await?;
             if current.deleted_at.is_some() {
                 return Err(deleted());
             }
-            let changed = q::change(conn, room_id, id, Change::Edit(body)).await?;
+            let changed = q::change(conn, room_id, id, Change::Edit(body, mentioned.as_deref())).await?;
             if hooks.wants(EventType::MessageEdited) {
                 // An edit keeps the files: the event carries them as the API's view does.
                 let mut view = [MessageView::new(changed.clone(), &[])];

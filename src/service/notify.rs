@@ -66,6 +66,10 @@ pub trait Notify: Send + Sync {
     /// those channels; without Redis (or when it does not answer), this instance's sockets.
     fn connected(&self, ids: Vec<UserId>) -> BoxFuture<'_, HashSet<UserId>>;
 
+    /// Which of these users have an open connection (any status, invisible included), across the
+    /// cluster when there is one: they need no push, they see the message live.
+    fn connected_users(&self, ids: Vec<UserId>) -> BoxFuture<'_, HashSet<UserId>>;
+
     /// When each of these users was last seen, where the real-time side knows a time that may
     /// not be saved yet (the one their `presence` event carried); absent ones: the saved time
     /// stands.

@@ -246,6 +246,12 @@ pub async fn open(
     })
 }
 
+/// A visitor's first message in a new support chat (committed): staff who are all offline hear of
+/// it by push (`crate::push::support_chat`). Failures are logged, never returned.
+pub async fn first_message(state: &AppState, room_id: RoomId, visitor_name: &str, body: &str) {
+    crate::push::support_chat(state, room_id, visitor_name, body).await;
+}
+
 /// Notes staff's first answer in a support room (for `avg_first_response_secs`). The message is
 /// committed by then, so a failure here is logged, not returned.
 pub async fn answered(conn: &mut AsyncPgConnection, room_id: RoomId) {

@@ -35,6 +35,11 @@ impl Guard {
         Ok(Self { allow_private: settings.allow_private, allowed })
     }
 
+    /// A guard with these rules (Web Push, which has its own settings).
+    pub fn with(allow_private: bool, allowed: Vec<IpNet>) -> Self {
+        Self { allow_private, allowed }
+    }
+
     /// Whether a delivery may connect to `ip`.
     pub fn permits(&self, ip: IpAddr) -> bool {
         self.allow_private || !is_internal(ip) || self.allowed.iter().any(|n| n.contains(&ip))

@@ -147,10 +147,11 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     spawn_app_from(settings).await
 }
 
-/// Settings for tests that count the process's database queries: the mail and webhook workers
-/// poll (and count) on their own timers, so they are slowed to once in ten minutes.
+/// Settings for tests that count the process's database queries: the mail, push and webhook
+/// workers poll (and count) on their own timers, so they are slowed to once in ten minutes.
 pub fn quiet_workers(s: &mut Settings) {
     s.email.poll_interval_ms = 600_000;
+    s.push.poll_interval_ms = 600_000;
     s.webhooks.poll_interval_ms = 600_000;
     s.webhooks.refresh_interval_ms = 600_000;
 }

@@ -33,6 +33,7 @@ mod mfa;
 mod moderation;
 mod operations;
 mod ordering;
+mod push;
 mod quotas;
 mod redis_cluster;
 mod retention;

@@ -325,6 +325,7 @@ async fn the_send_batchs_generic_plan_made_on_an_empty_table_scans_no_table_whol
                 body: "hello",
                 reply_to: None,
                 client_msg_id: Some(cmid),
+                mentions: None,
             })
             .collect();
         assert_eq!(insert_batch(&mut conn, &rows).await.expect("batch").len(), 4);

@@ -174,6 +174,7 @@ async fn one_send_batch_inserts_only_the_simple_sends_and_leaves_no_seq_gap() {
         body,
         reply_to: None,
         client_msg_id: cmid,
+        mentions: None,
     };
     let batch = [
         row(a, ada.id, "a1", None),
@@ -255,7 +256,7 @@ async fn a_poisoned_send_in_a_batch_fails_alone_and_every_good_send_commits() {
     let b = app.group(&bob, "b", &[]).await;
     // One writer of its own, so everything submitted below queues up while it waits and becomes
     // one batch statement. Validation is bypassed: PostgreSQL refuses the NUL, failing the statement.
-    let batcher = SendBatcher::start(app.state.pool.clone(), 1, 64, app.state.webhooks.clone());
+    let batcher = SendBatcher::start(app.state.pool.clone(), 1, 64, app.state.webhooks.clone(), app.state.push.clone());
     let send = |room: Uuid, sender: Uuid, body: &str| QueuedSend {
         id: MessageId::new(),
         room_id: room.into(),

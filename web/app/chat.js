@@ -301,6 +301,8 @@ export class ChatView {
   messageItem(m, byId, grouped, readers, room) {
     const { store } = this.app;
     const mine = m.sender_id === store.me?.id;
+    // The server resolved the body's @names to member ids (`mentions`); one of them may be ours.
+    const mentionsMe = !m.deleted && !mine && Boolean(store.me) && (m.mentions ?? []).includes(store.me.id);
     const canModerate = ['owner', 'moderator'].includes(room?.my_role) || ['admin', 'moderator'].includes(store.me?.role);
     const quote = m.reply_to ? byId.get(m.reply_to) : null;
     const actions = m.deleted
@@ -313,7 +315,7 @@ export class ChatView {
           mine || canModerate ? h('button.icon.small', { type: 'button', title: t('msg.delete'), 'aria-label': t('msg.delete'), onclick: () => this.remove(m) }, icon('trash', 16)) : null,
         );
     return h(
-      `li.msg${mine ? '.mine' : ''}${m.deleted ? '.deleted' : ''}${grouped ? '.grouped' : ''}`,
+      `li.msg${mine ? '.mine' : ''}${m.deleted ? '.deleted' : ''}${grouped ? '.grouped' : ''}${mentionsMe ? '.mentions-me' : ''}`,
       { dataset: { id: m.id, seq: String(m.seq), rev: String(m.rev) }, tabindex: m.deleted ? null : '-1' },
       !grouped && !mine ? avatar(store.users.get(m.sender_id) ?? { id: m.sender_id, display_name: store.name(m.sender_id) }, undefined, 'small') : h('span.avatar-gap'),
       h(
@@ -326,7 +328,7 @@ export class ChatView {
               m.reply_to
                 ? h('button.quote', { type: 'button', onclick: () => this.jumpTo(m.reply_to) }, h('strong', quote ? store.name(quote.sender_id) : t('msg.reply')), h('span', quote ? (quote.deleted ? t('msg.quote_deleted') : quoteText(quote)) : t('msg.quote_earlier')))
                 : null,
-              h('div.body', m.deleted ? t('msg.deleted') : linkNodes(m.body)),
+              h('div.body', m.deleted ? t('msg.deleted') : mentionsMe ? markMentions(linkNodes(m.body), store.me.username) : linkNodes(m.body)),
               m.edited_at && !m.deleted ? h('span.edited', { title: fullDate(m.edited_at) }, t('msg.edited')) : null,
             )
           : null,
@@ -608,4 +610,32 @@ export class ChatView {
   jumpIfAsked() {
     if (this.app.pendingJump && this.jumpTo(this.app.pendingJump)) this.app.pendingJump = null;
   }
+}
+
+/**
+ * Wraps each `@username` (the reader's own, any case) in the text parts of `nodes` in a
+ * `mark.mention`; links and other elements stay as they are. The same word boundaries as the
+ * server's parser: not after a letter, digit or address character, not continuing into a longer name.
+ */
+export function markMentions(nodes, username) {
+  if (!username) return nodes;
+  // Usernames hold letters, digits, '_', '.' and '-'; only '.' means something in a pattern.
+  const name = username.replace(/\./g, '\\.');
+  const re = new RegExp(`(^|[^\\p{L}\\p{N}_.\\-@/\\\\+=])(@${name})(?![A-Za-z0-9_]|[.\\-][A-Za-z0-9_])`, 'giu');
+  const out = [];
+  for (const node of nodes) {
+    if (typeof node !== 'string') {
+      out.push(node);
+      continue;
+    }
+    let last = 0;
+    for (const match of node.matchAll(re)) {
+      const start = match.index + match[1].length;
+      if (start > last) out.push(node.slice(last, start));
+      out.push(h('mark.mention', { title: t('msg.mentions_you') }, match[2]));
+      last = start + match[2].length;
+    }
+    if (last < node.length) out.push(node.slice(last));
+  }
+  return out;
 }

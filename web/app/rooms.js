@@ -4,12 +4,66 @@
 // moderators remove members they outrank, `DELETE …/members/{user_id}`; they add people), leaving,
 // and deleting the room with its history (the owner, `DELETE /rooms/{id}`). Other members see the
 // same dialog without the controls their role does not give them; the server decides either way.
+// Every member also sets their own notifications for the room: the level (all, mentions, none)
+// and a mute (`GET/PUT/DELETE /rooms/{id}/notifications`).
 
-import { h, replace, avatar, toast, t } from './dom.js';
+import { h, replace, avatar, toast, t, fullDate } from './dom.js';
 import { icon } from '../icons.js';
 import { attempt, dialog, presenceText } from './people.js';
 
 const ROLES = ['owner', 'moderator', 'member'];
+const LEVELS = ['all', 'mentions', 'none'];
+/** The mute choices, in hours. */
+const MUTES = [1, 8, 24, 168];
+
+/** The caller's notification setting of the room, as a form that saves on every change. */
+async function notifySection(app, room, part) {
+  const { client } = app;
+  // Members only (staff following a support room are none): otherwise the section stays empty.
+  let current = await client.api('GET', `/rooms/${room.id}/notifications`).catch(() => null);
+  if (!current) return;
+  const draw = () => {
+    const level = h(
+      'select#notify-level',
+      { 'aria-label': t('notify.level') },
+      LEVELS.map((l) => h('option', { value: l, selected: l === current.level }, t(`notify.level_${l}`))),
+    );
+    const muted = current.muted_until && new Date(current.muted_until) > new Date();
+    const mute = h(
+      'select#notify-mute',
+      { 'aria-label': t('notify.mute') },
+      h('option', { value: '', selected: !muted }, t('notify.mute_off')),
+      muted ? h('option', { value: 'keep', selected: true }, t('notify.muted_until', { time: fullDate(current.muted_until) })) : null,
+      MUTES.map((hours) => h('option', { value: String(hours) }, t('notify.mute_for', { count: hours }))),
+    );
+    const save = async () => {
+      const until = mute.value === '' ? null : mute.value === 'keep' ? current.muted_until : new Date(Date.now() + Number(mute.value) * 3600e3).toISOString();
+      const saved = await attempt(() => client.api('PUT', `/rooms/${room.id}/notifications`, { level: level.value, muted_until: until }), t('roomset.saved'));
+      if (saved) current = saved;
+      draw();
+      part.querySelector(`#${document.activeElement?.id || 'notify-level'}`)?.focus();
+    };
+    level.addEventListener('change', save);
+    mute.addEventListener('change', save);
+    const reset = current.is_default
+      ? h('p.muted.small#notify-default', t('notify.is_default', { level: t(`notify.level_${current.level}`) }))
+      : h('button.chip#notify-reset', {
+          type: 'button',
+          onclick: async () => {
+            const back = await attempt(() => client.api('DELETE', `/rooms/${room.id}/notifications`), t('roomset.saved'));
+            if (back) current = back;
+            draw();
+          },
+        }, t('notify.reset'));
+    replace(
+      part,
+      h('h3', t('notify.title')),
+      h('div.notify-row', h('label.field', h('span', t('notify.level')), level), h('label.field', h('span', t('notify.mute')), mute)),
+      reset,
+    );
+  };
+  draw();
+}
 
 /**
  * Opens the dialog of `room`; `focus` is 'members' to start at the member list, else the
@@ -21,8 +75,9 @@ export async function roomDialog(app, room, { focus = 'settings' } = {}) {
   if (!members) return;
   const settings = h('section.room-settings#room-settings');
   const memberPart = h('section.room-members#room-members-section');
+  const notifyPart = h('section.room-notify#room-notify');
   const foot = h('div.room-foot');
-  const d = dialog(store.roomTitle(room), h('div.room-dialog', settings, memberPart, foot));
+  const d = dialog(store.roomTitle(room), h('div.room-dialog', settings, notifyPart, memberPart, foot));
   // The room may change or go while the dialog is open: a deletion closes it, the rest redraws.
   const gone = new AbortController();
   d.addEventListener('close', () => gone.abort());
@@ -232,6 +287,7 @@ export async function roomDialog(app, room, { focus = 'settings' } = {}) {
   drawSettings();
   drawMembers();
   drawFoot();
+  notifySection(app, room, notifyPart);
   const first = focus === 'members' ? memberPart.querySelector('h3') : settings.querySelector('input');
   (first ?? memberPart.querySelector('h3'))?.focus();
 }

@@ -21,6 +21,8 @@ pub struct Message {
     pub created_at: DateTime<Utc>,
     pub edited_at: Option<DateTime<Utc>>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// The members an `@username` in the body names (`service::mentions`); None: nobody.
+    pub mentions: Option<Vec<UserId>>,
 }
 
 /// The column list matching [`Message`], for hand-written SQL (`RETURNING`): a macro, so that it
@@ -28,7 +30,7 @@ pub struct Message {
 #[macro_export]
 macro_rules! message_columns {
     () => {
-        "id, room_id, seq, rev, sender_id, body, reply_to, client_msg_id, created_at, edited_at, deleted_at"
+        "id, room_id, seq, rev, sender_id, body, reply_to, client_msg_id, created_at, edited_at, deleted_at, mentions"
     };
 }
 

@@ -50,6 +50,7 @@ pub mod account;
 pub mod api_token;
 pub mod attachment;
 pub mod message;
+pub mod push;
 pub mod refresh_token;
 pub mod room;
 pub mod social;
@@ -64,6 +65,7 @@ pub use account::{
 pub use api_token::{ApiToken, NewApiToken};
 pub use attachment::{Attachment, NewAttachment};
 pub use message::{Message, Reaction};
+pub use push::{ClaimedPush, NewPushSubscription, NotifyLevel, PushSubscription, RoomNotificationSetting};
 pub use refresh_token::{NewRefreshToken, RefreshToken};
 pub use room::{MemberRole, NewRoom, NewRoomMember, Room, RoomChanges, RoomKind, RoomMember};
 pub use social::{Block, FriendRequest};

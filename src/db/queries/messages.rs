@@ -22,6 +22,9 @@ pub struct NewMessage<'a> {
     pub body: &'a str,
     pub reply_to: Option<MessageId>,
     pub client_msg_id: Option<&'a str>,
+    /// Who the body mentions (`service::mentions`); `insert_batch` never has any (a body that
+    /// mentions someone takes the checked path).
+    pub mentions: Option<&'a [Uuid]>,
 }
 
 /// Inserts a message with the room's next seq (also its first rev) and marks the room active.
@@ -29,9 +32,10 @@ pub async fn insert_next(conn: &mut AsyncPgConnection, new: &NewMessage<'_>) -> 
     const SQL: &[&str] = &[
         "WITH s AS (UPDATE rooms SET last_seq = last_seq + 1, last_activity_at = now() WHERE id = ",
         " RETURNING last_seq) \
-         INSERT INTO messages (id, room_id, seq, rev, sender_id, body, reply_to, client_msg_id) SELECT ",
+         INSERT INTO messages (id, room_id, seq, rev, sender_id, body, reply_to, client_msg_id, mentions) SELECT ",
         ", ",
         ", s.last_seq, s.last_seq, ",
+        ", ",
         ", ",
         ", ",
         ", ",
@@ -49,6 +53,7 @@ fn insert_params<'a>(new: &'a NewMessage<'a>) -> Vec<Param<'a>> {
         Param::Text(new.body),
         Param::OptUuid(new.reply_to.map(Into::into)),
         Param::OptText(new.client_msg_id),
+        Param::OptUuidArray(new.mentions),
     ]
 }
 
@@ -69,6 +74,7 @@ fn insert_params<'a>(new: &'a NewMessage<'a>) -> Vec<Param<'a>> {
 /// analyzed, the `client_msg_id` check had become a hash of the whole table built for every batch,
 /// so a batch's cost grew with the table (13 ms for 25 sends at 30,000 messages; docs/benchmarks.md).
 pub async fn insert_batch(conn: &mut AsyncPgConnection, batch: &[NewMessage<'_>]) -> QueryResult<Vec<Message>> {
+    debug_assert!(batch.iter().all(|m| m.mentions.is_none()), "mentions take the checked path");
     const SQL: &[&str] = &[
         "WITH input AS (\
             SELECT * FROM unnest(",
@@ -117,7 +123,8 @@ pub async fn insert_batch(conn: &mut AsyncPgConnection, batch: &[NewMessage<'_>]
 
 /// What a change does to the message besides taking a new rev.
 pub enum Change<'a> {
-    Edit(&'a str),
+    /// A new body and who it mentions.
+    Edit(&'a str, Option<&'a [Uuid]>),
     Delete,
     /// Reactions changed: only the rev moves.
     Touch,
@@ -136,13 +143,14 @@ pub async fn change(
     const EDIT: &[&str] = &[
         HEAD,
         " RETURNING last_seq) UPDATE messages SET rev = s.last_seq, body = ",
+        ", mentions = ",
         ", edited_at = now() FROM s WHERE messages.id = ",
         " AND messages.room_id = ",
         TAIL,
     ];
     const DELETE: &[&str] = &[
         HEAD,
-        " RETURNING last_seq) UPDATE messages SET rev = s.last_seq, body = '', deleted_at = now() FROM s WHERE messages.id = ",
+        " RETURNING last_seq) UPDATE messages SET rev = s.last_seq, body = '', mentions = NULL, deleted_at = now() FROM s WHERE messages.id = ",
         " AND messages.room_id = ",
         TAIL,
     ];
@@ -153,9 +161,15 @@ pub async fn change(
         TAIL,
     ];
     let query = match change {
-        Change::Edit(body) => Prepared::new(
+        Change::Edit(body, mentions) => Prepared::new(
             EDIT,
-            vec![Param::Uuid(room_id.into()), Param::Text(body), Param::Uuid(id.into()), Param::Uuid(room_id.into())],
+            vec![
+                Param::Uuid(room_id.into()),
+                Param::Text(body),
+                Param::OptUuidArray(mentions),
+                Param::Uuid(id.into()),
+                Param::Uuid(room_id.into()),
+            ],
         ),
         Change::Delete => Prepared::new(
             DELETE,
@@ -315,7 +329,7 @@ pub async fn search(
 ) -> QueryResult<Vec<SearchRow>> {
     const SQL: &[&str] = &[
         "SELECT m.id, m.room_id, m.seq, m.rev, m.sender_id, m.body, m.reply_to, m.client_msg_id, \
-                m.created_at, m.edited_at, m.deleted_at, \
+                m.created_at, m.edited_at, m.deleted_at, m.mentions, \
                 ts_rank(m.search, q.query) AS rank, \
                 ts_headline('simple', \
                     replace(replace(replace(replace(m.body, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), '\"', '&quot;'), \

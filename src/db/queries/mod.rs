@@ -12,6 +12,7 @@ pub mod mail_queue;
 pub mod messages;
 pub mod mfa;
 pub mod password_resets;
+pub mod push;
 pub mod refresh_tokens;
 pub mod retention;
 pub mod rooms;

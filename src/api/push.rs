@@ -1,0 +1,155 @@
+//! Notifications for the offline: Web Push subscriptions under `/api/v1/push` and the caller's
+//! notification setting of a room under `/api/v1/rooms/{id}/notifications`.
+
+use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::api::extract::ApiJson;
+use crate::auth::AuthUser;
+use crate::auth::extractor::bearer_token;
+use crate::error::{ApiResult, ErrorBody};
+use crate::ids::RoomId;
+use crate::service::notifications::{self, NotificationSettingView, SubscriptionView};
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VapidKey {
+    /// The VAPID public key (base64url, 65-byte uncompressed P-256 point): the browser's
+    /// `applicationServerKey`.
+    pub public_key: String,
+}
+
+/// `GET /api/v1/push/vapid-public-key`
+#[utoipa::path(tag = "push", responses((status = 200, body = VapidKey)))]
+#[get("/push/vapid-public-key")]
+pub async fn vapid_public_key(state: web::Data<AppState>) -> web::Json<VapidKey> {
+    web::Json(VapidKey { public_key: state.push.public_key().to_owned() })
+}
+
+/// The keys of a `PushSubscription` (its `toJSON()`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionKeys {
+    /// base64url of the browser's 65-byte uncompressed P-256 public key.
+    pub p256dh: String,
+    /// base64url of the 16-byte auth secret.
+    pub auth: String,
+}
+
+/// A browser's `PushSubscription.toJSON()`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubscribeRequest {
+    pub endpoint: String,
+    pub keys: SubscriptionKeys,
+    /// Sent by browsers (usually null); not used.
+    #[serde(default, rename = "expirationTime")]
+    #[schema(value_type = Option<i64>)]
+    pub expiration_time: Option<serde_json::Value>,
+}
+
+/// `POST /api/v1/push/subscriptions`
+#[utoipa::path(tag = "push", security(("bearer" = [])), request_body = SubscribeRequest,
+    responses((status = 201, body = SubscriptionView), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[post("/push/subscriptions")]
+pub async fn subscribe(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    caller: AuthUser,
+    body: ApiJson<SubscribeRequest>,
+) -> ApiResult<HttpResponse> {
+    // The login session of the caller's access token: its logout deletes the subscription.
+    let session = bearer_token(&req).and_then(|t| state.jwt.verify(t)).and_then(|c| c.sid);
+    let b = body.into_inner();
+    let view = notifications::subscribe(&state, &caller, session, &b.endpoint, &b.keys.p256dh, &b.keys.auth).await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubscriptionList {
+    pub subscriptions: Vec<SubscriptionView>,
+}
+
+/// `GET /api/v1/push/subscriptions`
+#[utoipa::path(tag = "push", security(("bearer" = [])),
+    responses((status = 200, body = SubscriptionList), (status = 401, body = ErrorBody)))]
+#[get("/push/subscriptions")]
+pub async fn list_subscriptions(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+) -> ApiResult<web::Json<SubscriptionList>> {
+    Ok(web::Json(SubscriptionList { subscriptions: notifications::subscriptions(&state, &caller).await? }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnsubscribeRequest {
+    pub endpoint: String,
+}
+
+/// `DELETE /api/v1/push/subscriptions`
+#[utoipa::path(tag = "push", security(("bearer" = [])), request_body = UnsubscribeRequest,
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[delete("/push/subscriptions")]
+pub async fn unsubscribe(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    body: ApiJson<UnsubscribeRequest>,
+) -> ApiResult<HttpResponse> {
+    notifications::unsubscribe(&state, &caller, &body.endpoint).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `GET /api/v1/rooms/{id}/notifications`
+#[utoipa::path(tag = "push", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 200, body = NotificationSettingView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[get("/rooms/{id}/notifications")]
+pub async fn get_notifications(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    id: web::Path<RoomId>,
+) -> ApiResult<web::Json<NotificationSettingView>> {
+    Ok(web::Json(notifications::get_setting(&state, &caller, id.into_inner()).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationSettingRequest {
+    /// `all`, `mentions` or `none`.
+    pub level: String,
+    /// RFC 3339, in the future; null or absent: not muted.
+    #[serde(default)]
+    pub muted_until: Option<String>,
+}
+
+/// `PUT /api/v1/rooms/{id}/notifications`
+#[utoipa::path(tag = "push", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    request_body = NotificationSettingRequest,
+    responses((status = 200, body = NotificationSettingView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+#[put("/rooms/{id}/notifications")]
+pub async fn put_notifications(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    id: web::Path<RoomId>,
+    body: ApiJson<NotificationSettingRequest>,
+) -> ApiResult<web::Json<NotificationSettingView>> {
+    let b = body.into_inner();
+    Ok(web::Json(
+        notifications::put_setting(&state, &caller, id.into_inner(), &b.level, b.muted_until.as_deref()).await?,
+    ))
+}
+
+/// `DELETE /api/v1/rooms/{id}/notifications`
+#[utoipa::path(tag = "push", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 200, body = NotificationSettingView, description = "The room's default again."),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[delete("/rooms/{id}/notifications")]
+pub async fn reset_notifications(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    id: web::Path<RoomId>,
+) -> ApiResult<web::Json<NotificationSettingView>> {
+    Ok(web::Json(notifications::reset_setting(&state, &caller, id.into_inner()).await?))
+}
