@@ -82,6 +82,8 @@ async function startApp() {
     wantedRoom: roomFromHash(),
     /** The first room and people lists failed for want of a network: load them when back. */
     unloaded: false,
+    /** The room list has been loaded: a room missing from it is not the user's. */
+    listed: false,
   };
   current = app;
   const notifier = new Notifier(app);
@@ -246,6 +248,7 @@ async function loadRooms(app) {
   // Direct rooms are named after the other person: their members are needed for the list.
   await Promise.all(rooms.filter((r) => r.kind === 'direct' && !store.members.has(r.id)).map((r) => loadMembers(app, r.id).catch(() => {})));
   store.emit('rooms');
+  app.listed = true;
   openWantedRoom(app, true);
 }
 
@@ -324,7 +327,7 @@ window.addEventListener('hashchange', () => {
   const room = roomFromHash();
   if (room && current) {
     current.wantedRoom = room;
-    openWantedRoom(current, false);
+    openWantedRoom(current, current.listed);
     return;
   }
   if (!location.hash.startsWith('#reset-password=')) return;
