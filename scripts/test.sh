@@ -14,6 +14,14 @@ cd "$PLAUDER_ROOT"
 PLAUDER_GIT_COMMIT="$(git rev-parse --short HEAD 2>/dev/null || true)"
 export PLAUDER_GIT_COMMIT
 
+# Two migrations with one version (parallel branches picking the same timestamp) would make the
+# order they run in depend on their names, and diesel records only the version: refuse it here.
+dup_versions="$(ls migrations | sed -n 's/^\([0-9-]*\)_.*/\1/p' | tr -d - | sort | uniq -d)"
+if [ -n "$dup_versions" ]; then
+    echo "migrations share a version: $dup_versions" >&2
+    exit 1
+fi
+
 # Formatting and lints first: they fail in seconds, before any server is started.
 log "checking formatting (cargo fmt --check) and lints (cargo clippy -D warnings)"
 cargo fmt --check

@@ -86,6 +86,11 @@ async fn a_retry_of_a_message_that_was_never_announced_announces_it_once() {
     let bob = app.register("bob").await;
     let room = app.group(&ada, "r", &[&bob]).await;
     let mut bob_ws = app.ws(&bob.access_token).await;
+    // The room actor must be running before the lost message commits: one started after it
+    // reads it as its baseline (already delivered), which is right then, since whoever connects
+    // later reads it from history. A delivered message proves the actor and bob's attachment.
+    app.send(&ada, room, "warm-up").await;
+    message_new(&mut bob_ws, "warm-up").await;
     // Committed but never published, as when the process died between the two.
     app.sql(&format!(
         "WITH r AS (UPDATE rooms SET last_seq = last_seq + 1 WHERE id = '{room}' RETURNING last_seq) \

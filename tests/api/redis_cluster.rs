@@ -11,7 +11,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::cluster_support::{Cluster, free_port, instance_metric, program, scratch_dir, wait_for_port};
+use crate::cluster_support::{Cluster, free_port, instance_metric, program, scratch_dir};
 use crate::helpers::wait::{check, eventually, eventually_within};
 use crate::helpers::ws::{WsClient, new_bodies};
 use crate::helpers::{TestUser, user_with_role};
@@ -26,11 +26,29 @@ struct RedisCluster {
 
 impl RedisCluster {
     async fn start() -> Self {
-        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let dirs: Vec<PathBuf> = (0..3).map(|_| scratch_dir("redis-cluster")).collect();
-        let mut cluster = Self { ports, dirs, children: vec![None, None, None] };
-        for i in 0..3 {
-            cluster.start_node(i).await;
+        let mut cluster = Self { ports: Vec::new(), dirs, children: vec![None, None, None] };
+        // A free port can be taken between our probe and redis-server's bind (the suite runs
+        // many tests at once), and a cluster node also needs port + 10000 for its bus. A node
+        // that exits at start gets fresh ports rather than failing the test.
+        for attempt in 1..=5 {
+            cluster.ports = (0..3).map(|_| free_cluster_port()).collect();
+            let mut all_up = true;
+            for i in 0..3 {
+                if let Err(why) = cluster.start_node(i).await {
+                    eprintln!("cluster node on {} did not start (attempt {attempt}): {why}", cluster.ports[i]);
+                    all_up = false;
+                    break;
+                }
+            }
+            if all_up {
+                break;
+            }
+            for i in 0..3 {
+                cluster.kill(i);
+                let _ = std::fs::remove_file(cluster.dirs[i].join("nodes.conf"));
+            }
+            assert!(attempt < 5, "no redis-server cluster node could be started in 5 attempts");
         }
         let nodes: Vec<String> = cluster.ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
         let out = Command::new(program("redis-cli"))
@@ -48,18 +66,39 @@ impl RedisCluster {
         cluster
     }
 
-    async fn start_node(&mut self, i: usize) {
-        let child = Command::new(program("redis-server"))
+    /// Starts node `i` and waits until it listens; `Err` with its log when it exits first (its
+    /// port or bus port was taken) or does not listen in time.
+    async fn start_node(&mut self, i: usize) -> Result<(), String> {
+        let log = self.dirs[i].join("redis.log");
+        let mut child = Command::new(program("redis-server"))
             .args(["--port", &self.ports[i].to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"])
             .args(["--cluster-node-timeout", "1000", "--cluster-require-full-coverage", "no"])
             .arg("--dir")
             .arg(&self.dirs[i])
+            .arg("--logfile")
+            .arg(&log)
             .stdout(Stdio::null())
             .spawn()
             .expect("start redis-server");
+        let port = self.ports[i];
+        let listening = async {
+            loop {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(format!("exited with {status}"));
+                }
+                if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                    return Ok(());
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        let result = match tokio::time::timeout(Duration::from_secs(15), listening).await {
+            Ok(result) => result,
+            Err(_) => Err("not listening after 15 s".to_owned()),
+        };
         self.children[i] = Some(child);
-        wait_for_port(self.ports[i], "redis-server (cluster node)").await;
+        result.map_err(|why| format!("{why}; log: {}", std::fs::read_to_string(&log).unwrap_or_default()))
     }
 
     /// Waits until node `i` sees the whole cluster serving.
@@ -104,7 +143,9 @@ impl RedisCluster {
 
     /// Restarts node `i` from its nodes.conf: it comes back as the master of its slots.
     async fn restart(&mut self, i: usize) {
-        self.start_node(i).await;
+        if let Err(why) = self.start_node(i).await {
+            panic!("restarting cluster node {i}: {why}");
+        }
         for n in 0..3 {
             self.wait_ok(n).await;
         }
@@ -116,6 +157,16 @@ impl Drop for RedisCluster {
         for i in 0..3 {
             self.kill(i);
             let _ = std::fs::remove_dir_all(&self.dirs[i]);
+        }
+    }
+}
+
+/// A free port whose cluster bus port (port + 10000) is free as well.
+fn free_cluster_port() -> u16 {
+    loop {
+        let port = free_port();
+        if port <= u16::MAX - 10_000 && std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
         }
     }
 }

@@ -3,6 +3,7 @@
 //! need a dozen endpoints, not a crate with its own HTTP stack.
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -62,10 +63,13 @@ impl Driver {
             return None;
         };
         let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        // Its own process group, so that dropping the driver can end the browsers it started
+        // along with it (see Drop).
         let child = Command::new(program)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .expect("start chromedriver");
         let driver = Self {
@@ -119,7 +123,10 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        // chromedriver ends its browsers when it exits.
+        // Killed, chromedriver leaves its browsers running (orphans that pile up over a suite
+        // run); the whole process group goes, browsers and their helpers included.
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -196,8 +203,27 @@ impl Browser {
     }
 
     /// Types into the element (keys like [`ENTER`] included).
+    ///
+    /// ChromeDriver types only characters of the Basic Multilingual Plane; the others (most
+    /// emoji) go in as a paste would, through `insertText` at the caret, which fires the same
+    /// `input` events as typing.
     pub async fn type_into(&self, css: &str, text: &str) {
-        self.on_element(css, "value", json!({ "text": text })).await;
+        let mut run = String::new();
+        for ch in text.chars() {
+            if u32::from(ch) <= 0xFFFF {
+                run.push(ch);
+                continue;
+            }
+            if !run.is_empty() {
+                self.on_element(css, "value", json!({ "text": std::mem::take(&mut run) })).await;
+            }
+            let insert = "const el = document.querySelector(arguments[0]); el.focus(); \
+                          document.execCommand('insertText', false, arguments[1]);";
+            self.script(insert, json!([css, ch.to_string()])).await;
+        }
+        if !run.is_empty() {
+            self.on_element(css, "value", json!({ "text": run })).await;
+        }
     }
 
     /// Puts files into the `<input type=file>` matching `css` (shown or not), as picking them
