@@ -100,15 +100,7 @@ async fn two_browsers_chat_live_and_see_each_others_typing_and_read_receipts() {
     .await;
     a.click(".picker button[aria-label='React with 🎉']").await;
     b.wait_text("#messages .reaction", "🎉 1").await;
-    // ChromeDriver types characters of the Basic Multilingual Plane only: the emoji goes in as a
-    // paste would put it there.
-    a.type_into("#composer", "Lunch at the usual place? ").await;
-    a.script(
-        "const c = document.querySelector('#composer'); c.value += '🍜'; c.dispatchEvent(new Event('input'));",
-        json!([]),
-    )
-    .await;
-    a.type_into("#composer", ENTER).await;
+    a.type_into("#composer", &format!("Lunch at the usual place? 🍜{ENTER}")).await;
     b.wait_text("#messages", "Lunch at the usual place?").await;
     a.wait_text("#messages .receipt", "Seen").await;
     a.screenshot(&screenshot_path("chat.png")).await;
