@@ -31,6 +31,7 @@ macro_rules! asset {
 
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
+const PNG: &str = "image/png";
 
 /// Everything under `/static/`. The pages (index.html, admin.html) and the widget's loader are
 /// not here: they are served at `/`, `/admin` and `/widget.js` with the version filled in.
@@ -39,6 +40,13 @@ static ASSETS: &[Asset] = &[
     asset!("plauder-client.js", JS, "client/plauder-client.js"),
     asset!("app.css", CSS),
     asset!("icon.svg", "image/svg+xml"),
+    // The installed app's icons, rendered once from icon.svg (see docs/client.md) and committed:
+    // the build needs no image tool.
+    asset!("icons/icon-192.png", PNG),
+    asset!("icons/icon-512.png", PNG),
+    asset!("icons/icon-maskable-512.png", PNG),
+    // The service worker's push notifications, a classic script it loads with importScripts.
+    asset!("push.js", JS),
     asset!("theme.js", JS),
     asset!("icons.js", JS),
     asset!("links.js", JS),
@@ -59,6 +67,9 @@ static ASSETS: &[Asset] = &[
     asset!("app/security.js", JS),
     asset!("app/lang.js", JS),
     asset!("app/attachments.js", JS),
+    asset!("app/offline.js", JS),
+    asset!("app/pwa.js", JS),
+    asset!("app/devicepush.js", JS),
     asset!("admin.css", CSS),
     asset!("admin/main.js", JS),
     asset!("admin/common.js", JS),
@@ -82,9 +93,13 @@ const INDEX_TEMPLATE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/
 const ADMIN_TEMPLATE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/admin.html"));
 const SUPPORT_TEMPLATE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/support.html"));
 const WIDGET_LOADER_TEMPLATE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/widget.js"));
+const MANIFEST_TEMPLATE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/manifest.webmanifest"));
+const SERVICE_WORKER_TEMPLATE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/web/sw.js"));
 
 /// The placeholder in index.html that becomes the asset version.
 const VERSION_PLACEHOLDER: &str = "__VERSION__";
+/// The placeholder in sw.js that becomes the list of the app shell's URLs (a JSON array).
+const SHELL_PLACEHOLDER: &str = "__SHELL__";
 
 fn hex(bytes: &[u8], len: usize) -> String {
     bytes
@@ -129,6 +144,32 @@ pub static SUPPORT: LazyLock<(String, String)> = LazyLock::new(|| versioned(SUPP
 /// The support widget's loader (`/widget.js`, a classic script other sites include) and its ETag.
 pub static WIDGET_LOADER: LazyLock<(String, String)> = LazyLock::new(|| versioned(WIDGET_LOADER_TEMPLATE));
 
+/// The web app manifest (`/manifest.webmanifest`) and its ETag.
+pub static MANIFEST: LazyLock<(String, String)> = LazyLock::new(|| versioned(MANIFEST_TEMPLATE));
+
+/// Whether an asset belongs to the chat app's shell. The admin panel and the support widget are
+/// online-only (the panel's navigations pass the service worker by), so they are not cached.
+fn in_shell(path: &str) -> bool {
+    !(path.starts_with("admin") || path.starts_with("widget/"))
+}
+
+/// The URLs the service worker caches at install: the page, the manifest and every file of the
+/// chat app under this build's version.
+pub static SHELL: LazyLock<Vec<String>> = LazyLock::new(|| {
+    let version = VERSION.as_str();
+    ["/".to_owned(), "/manifest.webmanifest".to_owned()]
+        .into_iter()
+        .chain(ASSETS.iter().filter(|a| in_shell(a.path)).map(|a| format!("/static/{version}/{}", a.path)))
+        .collect()
+});
+
+/// The service worker (`/sw.js`) with this build's version and shell list, and its ETag.
+pub static SERVICE_WORKER: LazyLock<(String, String)> = LazyLock::new(|| {
+    // The URLs are ours (paths and a hex version), so they need no escaping beyond the quotes.
+    let list = SHELL.iter().map(|u| format!("'{u}'")).collect::<Vec<_>>().join(", ");
+    versioned(&SERVICE_WORKER_TEMPLATE.replace(SHELL_PLACEHOLDER, &format!("[{list}]")))
+});
+
 /// The asset at `path` (relative to `/static/`) and its ETag.
 pub fn find(path: &str) -> Option<(&'static Asset, &'static str)> {
     let i = ASSETS.iter().position(|a| a.path == path)?;
@@ -159,5 +200,28 @@ mod tests {
         assert!(ADMIN.0.contains(&format!("/static/{}/admin/main.js", *VERSION)));
         assert!(!WIDGET_LOADER.0.contains(VERSION_PLACEHOLDER));
         assert!(WIDGET_LOADER.0.contains(&*VERSION));
+    }
+
+    #[test]
+    fn the_service_worker_caches_the_app_shell_of_this_version_and_nothing_of_the_api() {
+        let sw = &SERVICE_WORKER.0;
+        assert!(!sw.contains(VERSION_PLACEHOLDER) && !sw.contains(SHELL_PLACEHOLDER));
+        assert!(sw.contains(&format!("plauder-shell-{}", *VERSION)));
+        assert!(SHELL.contains(&format!("/static/{}/app/main.js", *VERSION)));
+        assert!(SHELL.contains(&format!("/static/{}/icons/icon-192.png", *VERSION)));
+        assert!(SHELL.iter().all(|u| !u.starts_with("/api/") && !u.contains("/admin") && !u.contains("widget/")));
+        // Every shell URL names a served file (or the page or the manifest).
+        for url in SHELL.iter().skip(2) {
+            let path = url.trim_start_matches(&format!("/static/{}/", *VERSION));
+            assert!(find(path).is_some(), "{url}");
+        }
+    }
+
+    #[test]
+    fn the_manifest_is_json_and_points_at_the_current_version() {
+        let manifest: serde_json::Value = serde_json::from_str(&MANIFEST.0).expect("manifest JSON");
+        assert_eq!(manifest["start_url"], "/");
+        let icons = manifest["icons"].as_array().expect("icons");
+        assert!(icons.iter().all(|i| i["src"].as_str().is_some_and(|s| s.contains(&*VERSION))));
     }
 }

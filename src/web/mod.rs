@@ -3,12 +3,14 @@
 //! `/static/`, with the caching, security and cross-origin headers they need. Versioned asset URLs (`/static/<version>/…`, the
 //! ones index.html uses) are immutable and cached for a year; unversioned ones
 //! (`/static/plauder-client.js`, for other people's pages) and the page itself revalidate with
-//! their ETag on every use.
+//! their ETag on every use. The installable app's manifest (`/manifest.webmanifest`) and its
+//! service worker (`/sw.js`) live at the root, where their scope must be, and revalidate too: a
+//! new build's service worker is found on the next visit.
 
 pub mod assets;
 pub mod cors;
 
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::error::ApiError;
@@ -24,6 +26,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/admin").route(web::get().to(admin)).route(web::head().to(admin)))
         .service(web::resource("/support").route(web::get().to(support)).route(web::head().to(support)))
         .service(web::resource("/widget.js").route(web::get().to(widget_loader)).route(web::head().to(widget_loader)))
+        .service(web::resource("/manifest.webmanifest").route(web::get().to(manifest)).route(web::head().to(manifest)))
+        .service(web::resource("/sw.js").route(web::get().to(service_worker)).route(web::head().to(service_worker)))
         .service(
             web::resource("/static/{path:.*}").route(web::get().to(static_file)).route(web::head().to(static_file)),
         );
@@ -55,6 +59,22 @@ pub async fn widget_loader(req: HttpRequest) -> HttpResponse {
     let (js, etag) = &*assets::WIDGET_LOADER;
     let mut res = cached(&req, etag, REVALIDATE, "text/javascript; charset=utf-8", js.as_bytes());
     res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    res
+}
+
+/// `GET /manifest.webmanifest`: the web app manifest that makes the chat app installable.
+pub async fn manifest(req: HttpRequest) -> HttpResponse {
+    let (json, etag) = &*assets::MANIFEST;
+    cached(&req, etag, REVALIDATE, "application/manifest+json", json.as_bytes())
+}
+
+/// `GET /sw.js`: the chat app's service worker (offline shell, push notifications). Browsers
+/// check it for updates on every navigation anyway; `no-cache` keeps any cache in between from
+/// holding an old build's worker. `Service-Worker-Allowed: /` states the scope it is meant for.
+pub async fn service_worker(req: HttpRequest) -> HttpResponse {
+    let (js, etag) = &*assets::SERVICE_WORKER;
+    let mut res = cached(&req, etag, REVALIDATE, "text/javascript; charset=utf-8", js.as_bytes());
+    res.headers_mut().insert(HeaderName::from_static("service-worker-allowed"), HeaderValue::from_static("/"));
     res
 }
 

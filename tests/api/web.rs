@@ -55,6 +55,8 @@ async fn every_asset_the_page_names_is_served_immutable_with_its_type() {
             "text/javascript"
         } else if url.ends_with(".css") {
             "text/css"
+        } else if url.ends_with(".png") {
+            "image/png"
         } else {
             "image/svg+xml"
         };
@@ -329,4 +331,101 @@ async fn the_served_client_library_is_the_npm_packages_module() {
     let served = app.get("/static/plauder-client.js", None).await.bytes().await.unwrap();
     assert_eq!(served.as_ref(), module.as_slice(), "the served file is the package's module");
     assert!(!std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web/plauder-client.js").exists(), "one copy only");
+}
+
+/// A PNG's width and height, from its IHDR chunk (the first, right after the signature).
+fn png_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    if bytes.len() < 24 || &bytes[..8] != b"\x89PNG\r\n\x1a\n" || &bytes[12..16] != b"IHDR" {
+        return None;
+    }
+    let width = u32::from_be_bytes(bytes[16..20].try_into().ok()?);
+    let height = u32::from_be_bytes(bytes[20..24].try_into().ok()?);
+    Some((width, height))
+}
+
+#[actix_web::test]
+async fn the_web_app_manifest_is_linked_typed_and_names_real_icons_of_its_sizes() {
+    let app = spawn_app().await;
+    let html = app.get("/", None).await.text().await.unwrap();
+    assert!(html.contains(r#"<link rel="manifest" href="/manifest.webmanifest">"#), "{html}");
+
+    let res = app.get("/manifest.webmanifest", None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[CONTENT_TYPE], "application/manifest+json");
+    assert_eq!(res.headers()[CACHE_CONTROL], "no-cache");
+    let etag = res.headers()[ETAG].to_str().unwrap().to_owned();
+    let manifest: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(manifest["name"], "plauder");
+    assert_eq!(manifest["short_name"], "plauder");
+    assert_eq!(manifest["start_url"], "/");
+    assert_eq!(manifest["scope"], "/");
+    assert_eq!(manifest["display"], "standalone");
+    // The colours are the app's own (web/app.css): the light theme's background and panel.
+    let css = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web/app.css")).unwrap();
+    for (field, var) in [("background_color", "--bg"), ("theme_color", "--panel")] {
+        let colour = manifest[field].as_str().unwrap();
+        assert!(css.contains(&format!("{var}: {colour};")), "{field} {colour} is not app.css's {var}");
+    }
+
+    let icons = manifest["icons"].as_array().unwrap();
+    let mut seen = Vec::new();
+    for icon in icons.iter().filter(|i| i["type"] == "image/png") {
+        let src = icon["src"].as_str().unwrap();
+        let res = app.get(src, None).await;
+        assert_eq!(res.status(), StatusCode::OK, "{src}");
+        assert_eq!(res.headers()[CONTENT_TYPE], "image/png", "{src}");
+        let (w, h) = png_size(&res.bytes().await.unwrap()).unwrap_or_else(|| panic!("{src} is no PNG"));
+        assert_eq!(icon["sizes"].as_str().unwrap(), format!("{w}x{h}"), "{src}");
+        seen.push((w, icon["purpose"].as_str().unwrap_or("any").to_owned()));
+    }
+    for wanted in [(192, "any"), (512, "any"), (512, "maskable")] {
+        assert!(seen.iter().any(|(w, p)| (*w, p.as_str()) == wanted), "no {wanted:?} icon in {seen:?}");
+    }
+
+    let again = app
+        .client
+        .get(format!("{}/manifest.webmanifest", app.address))
+        .header(IF_NONE_MATCH, &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+}
+
+#[actix_web::test]
+async fn the_service_worker_revalidates_and_precaches_exactly_this_builds_shell() {
+    let app = spawn_app().await;
+    let html = app.get("/", None).await.text().await.unwrap();
+    let res = app.get("/sw.js", None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("text/javascript"));
+    assert_eq!(res.headers()[CACHE_CONTROL], "no-cache");
+    assert_eq!(res.headers()["service-worker-allowed"], "/");
+    let etag = res.headers()[ETAG].to_str().unwrap().to_owned();
+    let js = res.text().await.unwrap();
+    assert!(!js.contains("__VERSION__") && !js.contains("__SHELL__"));
+
+    // The cache is named after the build the page names, and holds every file the page loads.
+    let main = asset_urls(&html).into_iter().find(|u| u.ends_with("/app/main.js")).unwrap();
+    let version = main.trim_start_matches("/static/").split('/').next().unwrap().to_owned();
+    assert!(js.contains(&format!("plauder-shell-{version}")), "cache not named after {version}");
+    let shell_line = js.lines().find(|l| l.starts_with("const SHELL = ")).expect("the shell list");
+    for url in asset_urls(&html) {
+        assert!(shell_line.contains(&format!("'{url}'")), "{url} is not precached");
+    }
+    for url in ["'/'", "'/manifest.webmanifest'", "app/offline.js'", "i18n/de.js'", "icons/icon-192.png'"] {
+        assert!(shell_line.contains(url), "{url} is not precached");
+    }
+    // Nothing of the API, the admin panel or the widget, and every listed URL is served.
+    assert!(!shell_line.contains("/api/") && !shell_line.contains("admin") && !shell_line.contains("widget"));
+    for url in shell_line.split('\'').skip(1).step_by(2) {
+        assert_eq!(app.get(url, None).await.status(), StatusCode::OK, "{url}");
+    }
+    // The notification code it loads is this build's.
+    assert!(js.contains(&format!("importScripts('/static/{version}/push.js')")));
+
+    let again = app.client.get(format!("{}/sw.js", app.address)).header(IF_NONE_MATCH, &etag).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    let head = app.client.head(format!("{}/sw.js", app.address)).send().await.unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
 }

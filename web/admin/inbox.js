@@ -5,7 +5,7 @@
 // the chat app: images inline, opening full size; other files as a download chip. Staff attach
 // files to their answers as in the chat app's composer.
 
-import { h, replace, shortTime, avatar, t } from '../app/dom.js';
+import { h, replace, shortTime, avatar, t, toast } from '../app/dom.js';
 import { formatDate, lang, number } from '../i18n/i18n.js';
 import { linkNodes } from '../links.js';
 import { chime } from '../app/notify.js';
@@ -64,8 +64,9 @@ export class InboxView {
     /** The open conversation: {session, list, shown: Map<id, li>} or null. */
     this.open = null;
     this.names = new Map();
-    /** A room to open once the list is loaded (the panel's `#support=<room id>`). */
-    this.target = ctx.target ?? null;
+    /** The chat a `#support=<id>` link asks for, until the lists have been searched for it. */
+    this.wanted = null;
+    this.listed = false;
 
     const tab = (status, label) =>
       h('button.tab', { type: 'button', role: 'tab', 'aria-selected': String(status === this.status), dataset: { status }, onclick: () => this.setStatus(status) }, label);
@@ -118,6 +119,29 @@ export class InboxView {
     this.load();
   }
 
+  /** Opens the support chat with this id (a session's, or its room's) once the list has it. */
+  showSession(id) {
+    this.wanted = id;
+    this.findWanted();
+  }
+
+  findWanted() {
+    const id = this.wanted;
+    if (!id || !this.listed) return;
+    const s = [...this.byRoom.values()].find((x) => x.id === id || x.room.id === id);
+    if (s) {
+      this.wanted = null;
+      this.openSession(s);
+    } else if (this.status === 'open') {
+      // A closed chat: the other tab lists it.
+      this.listed = false;
+      this.setStatus('closed');
+    } else {
+      this.wanted = null;
+      toast(t('inbox.link_unknown'), 'error');
+    }
+  }
+
   setStatus(status) {
     this.status = status;
     for (const t of this.tabs.children) t.setAttribute('aria-selected', String(t.dataset.status === status));
@@ -128,27 +152,18 @@ export class InboxView {
     const res = await attempt(() => this.ctx.client.api('GET', `/admin/support/sessions?status=${this.status}&limit=100`));
     if (!res || this.stopped.signal.aborted) return;
     this.byRoom = new Map(res.sessions.map((s) => [s.room.id, s]));
+    this.listed = true;
     // A new chat's first message can arrive after its announcement but before this answer: the
     // answer may predate it, so a chat it lists that had such a message is loaded once more.
     if ([...this.unplaced].some((room) => this.byRoom.has(room))) this.reload();
     this.unplaced.clear();
     if (!res.sessions.length) {
       replace(this.list, h('li.empty-list.muted', this.status === 'open' ? t('inbox.none_open') : t('inbox.none_closed')));
+      this.findWanted();
       return;
     }
     replace(this.list, res.sessions.map((s) => this.item(s)));
-    // The link of a "new support chat" mail (/admin#support=<room id>) opens that chat once.
-    const target = this.target && this.byRoom.get(this.target);
-    this.target = null;
-    if (target) this.openSession(target);
-  }
-
-  /** Opens the chat of this room once the list has it (the panel's `#support=<room id>`). */
-  focusRoom(roomId) {
-    if (!roomId) return;
-    const known = this.byRoom.get(roomId);
-    if (known) this.openSession(known);
-    else this.target = roomId;
+    this.findWanted();
   }
 
   item(s) {

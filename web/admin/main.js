@@ -1,6 +1,7 @@
 // The admin panel's entry point: sign-in for admins and moderators, the navigation between the
 // views, and the one WebSocket connection whose events keep the views live. Moderators see the
-// views their role may use (support, moderation, contacts); the rest are the admin's.
+// views their role may use (support, moderation, contacts); the rest are the admin's. A
+// `#support=<id>` link (a push notification's) opens that support chat in the inbox.
 
 import { PlauderClient } from '../plauder-client.js';
 import { h, replace, toast, t } from '../app/dom.js';
@@ -15,6 +16,7 @@ import { MailView } from './mail.js';
 import { BotsView } from './bots.js';
 import { WebhooksView } from './webhooks.js';
 import { KnowledgeView } from './knowledge.js';
+import { registerServiceWorker, followNotificationClicks } from '../app/pwa.js';
 
 // Its own session key: signing in here (or being refused) never touches the chat app's session.
 const client = new PlauderClient({ storageKey: 'plauder.admin.session' });
@@ -185,17 +187,23 @@ function start() {
   const ctx = { client, signal, isAdmin, me: client.user };
   let current = null;
   const show = () => {
-    // `#view`, or `#view=<target>` (a mail's link to one support chat: `#support=<room id>`).
-    const [wanted, target] = location.hash.slice(1).split('=', 2);
-    const view = views.find((v) => v.id === wanted) ?? views[0];
-    if (current?.id === view.id) {
-      current.instance.focusRoom?.(target);
-      return;
+    const wanted = location.hash.slice(1);
+    const link = /^support=([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i.exec(wanted);
+    const view = views.find((v) => v.id === (link ? 'support' : wanted)) ?? views[0];
+    if (link) {
+      // Followed once: the address becomes the inbox's own, so a reload does not jump back.
+      history.replaceState(null, '', '#support');
+      if (view.id === 'support' && current?.id === 'support') {
+        current.instance.showSession(link[1].toLowerCase());
+        return;
+      }
     }
+    if (current?.id === view.id) return;
     current?.instance.stop();
     const container = h('section.view', { id: `view-${view.id}`, 'aria-label': view.label() });
     replace(main, container);
-    current = { id: view.id, instance: new view.View({ ...ctx, target }, container) };
+    current = { id: view.id, instance: new view.View(ctx, container) };
+    if (link && view.id === 'support') current.instance.showSession(link[1].toLowerCase());
     for (const a of nav.querySelectorAll('a')) a.toggleAttribute('aria-current', a.dataset.view === view.id);
     if (a11yFocus) container.querySelector('h2')?.focus();
     document.title = `${view.label()} · ${t('admin.title')}`;
@@ -239,6 +247,9 @@ function cycleTheme(btn) {
   }
   themeLabel(btn);
 }
+
+registerServiceWorker();
+followNotificationClicks();
 
 if (client.session) {
   // The stored user may be stale (a role changed since): ask the server who this is.

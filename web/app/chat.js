@@ -1,6 +1,7 @@
 // The chat view of one room: history (older pages load on scrolling up), the composer with
 // replies, edits and files (by button, drag and drop or paste), reactions, typing indicators,
-// read receipts and pending sends.
+// read receipts and pending sends. Offline (the server unreachable), the composer goes and the
+// history is marked as possibly out of date: it was loaded live, but nothing says it still is.
 
 import { h, replace, avatar, dayLabel, lastSeen, toast, t, statusText, fullDate } from './dom.js';
 import { timeOfDay } from '../i18n/i18n.js';
@@ -35,6 +36,7 @@ export class ChatView {
     });
     store.on('pending', ({ roomId }) => roomId === this.roomId && this.renderMessages());
     store.on('connection', () => this.roomId && this.renderMessages());
+    store.on('offline', () => this.renderOffline());
     store.on('receipts', ({ roomId }) => roomId === this.roomId && this.renderMessages());
     store.on('typing', ({ roomId }) => roomId === this.roomId && this.renderTyping());
     store.on('stream', ({ roomId }) => roomId === this.roomId && this.renderMessages());
@@ -70,6 +72,7 @@ export class ChatView {
     this.renderHead();
     this.renderMessages();
     this.renderTyping();
+    this.renderOffline();
     this.input.focus();
     this.app.loadMembers(roomId).catch(() => {});
     if (!this.loaded.has(roomId)) {
@@ -77,7 +80,9 @@ export class ChatView {
         await this.loadPage(roomId, null);
         this.loaded.add(roomId);
       } catch (e) {
-        toast(e.message, 'error');
+        // Without a network the banner says so; the history loads when the room opens again.
+        if (e.code === 'unavailable') this.app.reach?.failed();
+        else toast(e.message, 'error');
       }
     }
     if (this.roomId === roomId) {
@@ -117,9 +122,12 @@ export class ChatView {
       e.preventDefault();
       this.uploads.add(files);
     });
+    this.staleEl = h('p.stale-note#stale-note', { hidden: true }, t('offline.stale'));
     const form = h('form.compose', { onsubmit: (e) => { e.preventDefault(); this.submit(); } }, this.contextEl, this.uploads.el, this.uploads.alert, h('div.compose-row', attachBtn, picker, this.input, this.sendBtn));
     const dropHint = h('div.drop-hint', { 'aria-hidden': 'true' }, icon('paperclip', 28), h('span', t('upload.drop')));
-    const section = h('section.chat', { dataset: { roomId: this.roomId } }, this.head, this.scroller, this.jumpBtn, this.typingEl, form, dropHint);
+    this.form = form;
+    const section = h('section.chat', { dataset: { roomId: this.roomId } }, this.head, this.staleEl, this.scroller, this.jumpBtn, this.typingEl, form, dropHint);
+    this.section = section;
     const carriesFiles = (e) => [...(e.dataTransfer?.types ?? [])].includes('Files');
     section.addEventListener('dragover', (e) => {
       if (!carriesFiles(e)) return;
@@ -138,6 +146,20 @@ export class ChatView {
       this.input.focus();
     });
     replace(this.el, section);
+  }
+
+  /** No sending while the server is unreachable, and what is shown marked as possibly stale. */
+  renderOffline() {
+    if (!this.form) return;
+    const offline = this.app.store.offline;
+    // Back online with a room whose history could not load: load it now.
+    const reload = !offline && this.staleEl.hidden === false && this.roomId && !this.loaded.has(this.roomId);
+    this.form.hidden = offline;
+    this.input.disabled = offline;
+    this.sendBtn.disabled = offline;
+    this.staleEl.hidden = !offline;
+    this.section.classList.toggle('stale', offline);
+    if (reload) this.open(this.roomId);
   }
 
   /**

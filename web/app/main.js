@@ -1,5 +1,7 @@
 // The chat app's entry point: signs in (or shows the sign-in screen), loads the user's rooms and
 // friends, feeds the client's events into the store, and lays out the sidebar and chat view.
+// Also the installable app's part: the service worker, the offline banner (offline.js), and
+// `#room=<id>` links (from push notifications) that open a room.
 
 import { PlauderClient } from '../plauder-client.js';
 import { Store } from './store.js';
@@ -9,11 +11,15 @@ import { renderAuth } from './auth.js';
 import { Sidebar } from './sidebar.js';
 import { ChatView } from './chat.js';
 import { Notifier } from './notify.js';
+import { Reachability } from './offline.js';
+import { registerServiceWorker, followNotificationClicks } from './pwa.js';
 
 const client = new PlauderClient();
 const root = /** @type {HTMLElement} */ (document.getElementById('app'));
 /** Listeners of the signed-in session, removed together at sign-out. */
 let session = null;
+/** The signed-in app, for `#room=` links followed while it runs. */
+let current = null;
 
 applyLang();
 
@@ -26,6 +32,7 @@ const SIGNED_OUT = {
 client.addEventListener('signedout', (e) => {
   session?.abort();
   session = null;
+  current = null;
   const text = SIGNED_OUT[e.detail.reason]?.();
   showAuth(text);
 });
@@ -71,11 +78,31 @@ async function startApp() {
     reloadRooms: () => loadRooms(app),
     reloadPeople: () => loadPeople(app),
     loadMembers: (roomId) => loadMembers(app, roomId),
+    /** The room a `#room=<id>` link asks for, opened once the room list has it. */
+    wantedRoom: roomFromHash(),
+    /** The first room and people lists failed for want of a network: load them when back. */
+    unloaded: false,
+    /** The room list has been loaded: a room missing from it is not the user's. */
+    listed: false,
   };
+  current = app;
   const notifier = new Notifier(app);
   const sidebar = new Sidebar(app, aside, notifier);
   const chat = new ChatView(app, main);
   app.sidebar = sidebar;
+  // Offline: a banner over both panes, sending off (chat.js), the screen marked as possibly stale.
+  const banner = h('div.offline-banner#offline-banner', { role: 'status' });
+  shell.prepend(banner);
+  const showOffline = () => {
+    banner.textContent = store.offline ? t('offline.banner') : '';
+    shell.classList.toggle('offline', store.offline);
+  };
+  store.on('offline', showOffline, { signal });
+  const reach = new Reachability(app, () => {
+    client.retryNow();
+    if (app.unloaded) loadLists(app);
+  });
+  app.reach = reach;
 
   const on = (type, fn) => client.addEventListener(type, (e) => fn(e.detail), { signal });
   on('state', ({ state }) => {
@@ -84,10 +111,7 @@ async function startApp() {
   });
   on('hello', ({ reconnect, user }) => {
     if (user) store.addUser(user);
-    if (reconnect) {
-      loadRooms(app).catch(() => {});
-      loadPeople(app).catch(() => {});
-    }
+    if (reconnect || app.unloaded) loadLists(app);
     subscribeKnown(app);
     store.emit('hello', { reconnect });
   });
@@ -159,13 +183,52 @@ async function startApp() {
   // Drawn before the loads: a room clicked as soon as the list shows must stay open.
   sidebar.render();
   chat.open(null);
+  await loadLists(app);
+  if (!client.session || signal.aborted) return;
+  client.connect();
+}
+
+/**
+ * The room list and the people lists. Without a network (the shell came from the service
+ * worker's cache, or the server is down) the failure shows as the offline banner, and the lists
+ * load once the server answers again.
+ */
+async function loadLists(app) {
   try {
     await Promise.all([loadRooms(app), loadPeople(app)]);
+    if (app.unloaded) {
+      app.unloaded = false;
+      app.store.emit('rooms');
+    }
   } catch (e) {
-    if (!client.session) return;
-    toast(e.message, 'error');
+    if (!app.client.session || app.signal.aborted) return;
+    if (e.code === 'unavailable') {
+      app.unloaded = true;
+      app.store.emit('rooms');
+      app.reach.failed();
+    } else toast(e.message, 'error');
   }
-  client.connect();
+}
+
+/** The room id of a `#room=<uuid>` fragment (a notification's link), or null. */
+function roomFromHash() {
+  const m = /^#room=([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i.exec(location.hash);
+  return m ? m[1].toLowerCase() : null;
+}
+
+/**
+ * Opens the room a link asked for once the list holds it; `listed` says the list is complete, so
+ * a room not in it is not the user's. The fragment goes once followed: the next link to the
+ * same room is a new hashchange, and a reload does not jump back.
+ */
+function openWantedRoom(app, listed) {
+  const id = app.wantedRoom;
+  if (!id) return;
+  if (!app.store.rooms.has(id) && !listed) return;
+  app.wantedRoom = null;
+  if (roomFromHash()) history.replaceState(null, '', location.pathname + location.search);
+  if (app.store.rooms.has(id)) app.openRoom(id);
+  else toast(t('room.link_unknown'), 'error');
 }
 
 /** The room list; every room is watched so the client syncs it after a reconnect. */
@@ -185,6 +248,8 @@ async function loadRooms(app) {
   // Direct rooms are named after the other person: their members are needed for the list.
   await Promise.all(rooms.filter((r) => r.kind === 'direct' && !store.members.has(r.id)).map((r) => loadMembers(app, r.id).catch(() => {})));
   store.emit('rooms');
+  app.listed = true;
+  openWantedRoom(app, true);
 }
 
 /** A room's members with their read markers; subscribes to their presence. */
@@ -257,14 +322,23 @@ function dropRoom(app, roomId, notice) {
 }
 
 // A reset (or verification) mail's link opened in a tab that has the app already: the same
-// page, a new fragment.
+// page, a new fragment. A notification's `#room=<id>` link: that room.
 window.addEventListener('hashchange', () => {
+  const room = roomFromHash();
+  if (room && current) {
+    current.wantedRoom = room;
+    openWantedRoom(current, current.listed);
+    return;
+  }
   if (!location.hash.startsWith('#reset-password=') && !location.hash.startsWith('#verify-email=')) return;
   session?.abort();
   session = null;
   client.disconnect();
   showAuth();
 });
+
+registerServiceWorker();
+followNotificationClicks();
 
 // A reset mail's link shows the reset form even where someone is signed in.
 // A verification mail's link is handled there too (it returns to the app at once when signed in).

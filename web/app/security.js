@@ -2,13 +2,14 @@
 // out, this one carries on with the new session the server hands it), where the account is
 // signed in (each session with its browser, signed out one by one, this device, or everywhere),
 // two-factor sign-in (TOTP: set up with a QR code from the server, confirm with a code, recovery
-// codes shown once, turn off with password and code) and the language of the mails the account
-// gets.
+// codes shown once, turn off with password and code), the language of the mails the account
+// gets, and whether this device gets push notifications (devicepush.js).
 
 import { h, replace, toast, t, shortTime } from './dom.js';
 import { formatDate } from '../i18n/i18n.js';
 import { icon } from '../icons.js';
 import { browserName } from '../useragent.js';
+import { pushSection } from './devicepush.js';
 
 /** Opens the security settings as a modal dialog. */
 export function securityDialog(app) {
@@ -50,7 +51,7 @@ export function securityDialog(app) {
   );
   const passwordSection = h('section#password-section');
   const sessionsSection = h('section#sessions-section');
-  replace(body, status, passwordSection, sessionsSection, section, h('label.field', h('span', t('security.mail_language')), langSelect));
+  replace(body, status, passwordSection, sessionsSection, section, h('label.field', h('span', t('security.mail_language')), langSelect), pushSection(app));
   passwordForm();
   sessions();
 

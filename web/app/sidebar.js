@@ -65,6 +65,11 @@ export class Sidebar {
     });
     store.on('people', () => this.renderBadge());
     store.on('connection', () => this.renderConnection());
+    store.on('offline', () => {
+      this.renderConnection();
+      this.renderMe();
+      this.renderList();
+    });
     store.on('members', () => this.renderList());
   }
 
@@ -77,7 +82,8 @@ export class Sidebar {
 
   renderConnection() {
     const s = this.app.store.connection;
-    const text = { connecting: t('conn.connecting'), reconnecting: t('conn.reconnecting'), closed: t('conn.offline') }[s] ?? '';
+    // Offline, the banner over the whole app says it.
+    const text = this.app.store.offline ? '' : { connecting: t('conn.connecting'), reconnecting: t('conn.reconnecting'), closed: t('conn.offline') }[s] ?? '';
     this.connEl.textContent = text;
     this.connEl.hidden = !text;
     this.connEl.dataset.state = s;
@@ -107,7 +113,7 @@ export class Sidebar {
     );
     replace(
       this.meEl,
-      avatar(me, this.status === 'invisible' ? 'offline' : this.status),
+      avatar(me, this.status === 'invisible' || store.offline ? 'offline' : this.status),
       h('div.me-text', h('strong.me-name', me?.display_name || me?.username), statusSel),
       h(
         'div.me-actions',
@@ -186,6 +192,11 @@ export class Sidebar {
     }
     const { store } = this.app;
     const rooms = store.roomList();
+    if (!rooms.length && this.app.unloaded) {
+      // Not loaded (started offline): the list is unknown, not empty.
+      replace(this.listEl, h('div.empty-list#list-unloaded', h('p', t('offline.no_list'))));
+      return;
+    }
     if (!rooms.length) {
       replace(this.listEl, h('div.empty-list', h('p', t('side.no_chats')), h('p.muted', t('side.no_chats_hint'))));
       return;

@@ -43,6 +43,8 @@ export class Store {
     /** @type {?string} */
     this.current = null;
     this.connection = 'idle';
+    /** The server cannot be reached (offline.js): nothing shown is known to be current. */
+    this.offline = false;
     this.listeners = new Map();
   }
 

@@ -331,6 +331,8 @@ export class PlauderClient extends EventTarget {
   api<T = unknown>(method: HttpMethod, path: string, body?: object): Promise<T>;
 
   connect(): void;
+  /** Reconnects at once instead of waiting out the backoff (no-op while connected). */
+  retryNow(): void;
   disconnect(): void;
 
   /** Any WebSocket command; resolves with its reply's data. */

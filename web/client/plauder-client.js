@@ -607,6 +607,14 @@ export class PlauderClient extends EventTarget {
     this.#open();
   }
 
+  /**
+   * Tries to reconnect now instead of waiting out the backoff, when the caller knows the server
+   * is reachable again (the chat app's reachability check). Does nothing while connected.
+   */
+  retryNow() {
+    this.#wakeUp();
+  }
+
   /** Closes the socket and stops reconnecting. Pending messages stay queued. */
   disconnect() {
     this.#wanted = false;

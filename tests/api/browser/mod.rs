@@ -14,6 +14,7 @@ pub mod axe;
 mod chat;
 pub mod files;
 mod integrations;
+mod pwa;
 mod rooms;
 mod support_tools;
 pub mod webdriver;
