@@ -124,6 +124,8 @@ pub async fn test_settings() -> Settings {
     settings.database.migrate_on_start = false;
     // Each test's own attachment store, so tests can count its files.
     settings.attachments.directory = format!("{}/attachments-{}", env!("CARGO_TARGET_TMPDIR"), Uuid::new_v4().simple());
+    // The VAPID key beside it, not in it: the attachment tests count what the store keeps there.
+    settings.push.vapid_key_file = format!("{}/vapid-{}.pem", env!("CARGO_TARGET_TMPDIR"), Uuid::new_v4().simple());
     settings.validate().expect("valid test settings");
     settings
 }
