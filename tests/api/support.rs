@@ -98,6 +98,8 @@ fn sample_body(method: &str, path: &str, someone: Uuid) -> Option<Value> {
         ("post", "/api/v1/admin/knowledge") => json!({"kind": "faq", "title": "q", "body": "a"}),
         ("patch", "/api/v1/admin/knowledge/{id}") => json!({"title": "q", "body": "a"}),
         ("put", "/api/v1/bots/me/commands/{name}") => json!({"description": "escape"}),
+        ("put", "/api/v1/rooms/{id}/notifications") => json!({"level": "none"}),
+        ("delete", "/api/v1/push/subscriptions") => json!({"endpoint": "https://push.example.com/x"}),
         ("post", "/api/v1/commands/invocations/{id}/reply") => json!({"text": "hi", "visibility": "room"}),
         ("post", "/api/v1/rooms/{id}/hooks") => json!({"name": "escape"}),
         ("post", "/api/v1/users/me/mfa/totp/confirm") => json!({"code": "123456"}),
@@ -148,6 +150,8 @@ async fn a_guest_gets_403_on_every_route_outside_its_own_room() {
         "/api/v1/contact",
         // An avatar's address is public; its key is the credential (avatars.rs tests it).
         "/api/v1/avatars/{key}",
+        // The server's VAPID public key: public by design (push.rs tests it).
+        "/api/v1/push/vapid-public-key",
     ];
     let own_room_routes = [
         ("get", "/api/v1/users/me"),
