@@ -100,6 +100,9 @@ fn sample_body(method: &str, path: &str, someone: Uuid) -> Option<Value> {
         ("put", "/api/v1/bots/me/commands/{name}") => json!({"description": "escape"}),
         ("put", "/api/v1/rooms/{id}/notifications") => json!({"level": "none"}),
         ("delete", "/api/v1/push/subscriptions") => json!({"endpoint": "https://push.example.com/x"}),
+        ("post", "/api/v1/push/subscriptions") => {
+            json!({"endpoint": "https://push.example.com/x", "keys": {"p256dh": "x", "auth": "x"}})
+        }
         ("post", "/api/v1/commands/invocations/{id}/reply") => json!({"text": "hi", "visibility": "room"}),
         ("post", "/api/v1/rooms/{id}/hooks") => json!({"name": "escape"}),
         ("post", "/api/v1/users/me/mfa/totp/confirm") => json!({"code": "123456"}),
