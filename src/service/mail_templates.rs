@@ -91,27 +91,8 @@ pub fn transcript(language: Language, visitor: &str, lines: &[TranscriptLine]) -
             "Danke, dass du dich gemeldet hast.",
         ),
     };
-    let who = |l: &TranscriptLine| if l.who.is_empty() { someone.to_owned() } else { l.who.clone() };
-    let mut text = format!("{greeting}\n\n{intro}\n\n");
-    let mut items = String::new();
-    for l in lines {
-        text.push_str(&format!("[{}] {}:\n{}\n", l.at, who(l), l.body));
-        if !l.files.is_empty() {
-            text.push_str(&format!("({files_label}: {})\n", l.files.join(", ")));
-        }
-        text.push('\n');
-        let files = if l.files.is_empty() {
-            String::new()
-        } else {
-            format!("<br><small>{}: {}</small>", escape(files_label), escape(&l.files.join(", ")))
-        };
-        items.push_str(&format!(
-            "<li><small>{at}</small> <strong>{who}</strong><br><span style=\"white-space: pre-wrap\">{body}</span>{files}</li>\n",
-            at = escape(&l.at),
-            who = escape(&who(l)),
-            body = escape(&l.body),
-        ));
-    }
+    let (list, items) = message_list(lines, someone, files_label);
+    let mut text = format!("{greeting}\n\n{intro}\n\n{list}");
     text.push_str(closing);
     text.push('\n');
     let html = format!(
