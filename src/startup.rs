@@ -97,7 +97,7 @@ impl Application {
             state.webhooks.clone(),
             std::time::Duration::from_millis(state.settings.webhooks.refresh_interval_ms),
         );
-        crate::webhooks::deliver::start(state.pool.clone(), state.settings.webhooks.clone())?;
+        crate::webhooks::deliver::start(state.clone().into_inner())?;
         tracing::info!(port, instance = %state.instance_id, "plauder listening");
         Ok(Self { port, server, admin, state })
     }

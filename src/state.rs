@@ -86,15 +86,17 @@ impl AppState {
             push.clone(),
         );
         let notify: Arc<dyn Notify> = realtime.clone();
+        // Per-IP limits, the per-user message limit and the assistant's rate and budget hold
+        // across instances (with Redis).
+        let shared = realtime.shared_buckets();
         let assistant = crate::service::assistant::Assistant::new(
             &settings.assistant,
             pool.clone(),
             notify.clone(),
             webhooks.clone(),
+            shared.clone(),
         )?;
         let rl = &settings.rate_limit;
-        // Per-IP limits and the per-user message limit hold across instances (with Redis).
-        let shared = realtime.shared_buckets();
         Ok(Self {
             pool,
             jwt: JwtKeys::new(&settings.auth),

@@ -37,6 +37,11 @@ pub trait SharedBuckets: Send + Sync {
         burst: u32,
         interval: Duration,
     ) -> BoxFuture<'static, Option<Result<(), u64>>>;
+
+    /// Adds `amount` to `name`'s running total of the last hour (kept per minute, by the store's
+    /// clock) and returns the new total; `amount` 0 only reads it. `None` when the store cannot
+    /// answer now (the caller relies on its own count alone).
+    fn add_to_hour(&self, name: &'static str, amount: u64) -> BoxFuture<'static, Option<u64>>;
 }
 
 /// A governor keyed limiter that answers with the protocol's `rate_limited` error.

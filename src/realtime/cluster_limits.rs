@@ -5,6 +5,9 @@
 //! limited user or address, so on a Redis Cluster the buckets spread over the shards and each
 //! script touches one slot. The time is Redis's own (`TIME`), one clock for every instance.
 //!
+//! Beside the buckets, running totals of the last hour (the assistant's token budget): a hash of
+//! per-minute sums per total, added to and summed in one script.
+//!
 //! Hand-written rather than a crate: the Redis rate-limit crates either need the redis-cell
 //! module or count fixed windows (which let twice the burst through at a window's edge).
 
@@ -32,6 +35,21 @@ if now < tat - tolerance then return tat - tolerance - now end
 local next_tat = tat + interval
 redis.call('SET', KEYS[1], next_tat, 'PX', next_tat - now)
 return 0
+";
+
+/// KEYS: a hash of per-minute totals (field: minutes since the epoch). ARGV: the amount to add.
+/// Drops the minutes older than an hour and returns the sum of the others.
+const HOUR_SCRIPT: &str = r"
+local minute = math.floor(tonumber(redis.call('TIME')[1]) / 60)
+local amount = tonumber(ARGV[1])
+if amount > 0 then redis.call('HINCRBY', KEYS[1], minute, amount) end
+local all = redis.call('HGETALL', KEYS[1])
+local sum = 0
+for i = 1, #all, 2 do
+  if tonumber(all[i]) <= minute - 60 then redis.call('HDEL', KEYS[1], all[i]) else sum = sum + tonumber(all[i + 1]) end
+end
+redis.call('EXPIRE', KEYS[1], 3720)
+return sum
 ";
 
 pub struct RedisBuckets {
@@ -75,6 +93,29 @@ impl SharedBuckets for RedisBuckets {
                 Ok(Ok(wait_ms)) => Some(Err(wait_ms)),
                 Ok(Err(e)) => {
                     tracing::debug!("shared rate-limit bucket unavailable: {e}");
+                    unavailable()
+                }
+                Err(_) => unavailable(),
+            }
+        })
+    }
+
+    fn add_to_hour(&self, name: &'static str, amount: u64) -> BoxFuture<'static, Option<u64>> {
+        let unavailable = || {
+            metrics::counter!("plauder_ratelimit_shared_unavailable_total").increment(1);
+            None
+        };
+        if !self.broker.connected() {
+            return Box::pin(std::future::ready(unavailable()));
+        }
+        let key = format!("{}:hour:{{{name}}}", self.broker.prefix());
+        let mut conn = self.broker.connection();
+        let add = redis::cmd("EVAL").arg(HOUR_SCRIPT).arg(1).arg(key).arg(amount).clone();
+        Box::pin(async move {
+            match tokio::time::timeout(TAKE_TIMEOUT, add.query_async::<u64>(&mut conn)).await {
+                Ok(Ok(total)) => Some(total),
+                Ok(Err(e)) => {
+                    tracing::debug!("shared hourly total unavailable: {e}");
                     unavailable()
                 }
                 Err(_) => unavailable(),

@@ -1,8 +1,9 @@
 //! Slash commands: a bot account registers `/name` (`PUT /bots/me/commands/{name}`); a message
 //! whose first word is `/name` is sent to the room like any message and, once committed, routed to
 //! that bot as a `command.invoked` event on its WebSocket connections. The bot answers the
-//! invocation (`POST /commands/invocations/{id}/reply`) either to the room (a message of the bot)
-//! or to the caller alone (a `command.reply` event on the caller's connections, never stored).
+//! invocation (`POST /commands/invocations/{id}/reply`) either to the room (a message of the bot,
+//! sent like any member's message, once per invocation) or to the caller alone (a `command.reply`
+//! event on the caller's connections, never stored).
 //! A bot that is not connected cannot hear the command: the caller is told so at once.
 
 use serde::Serialize;
@@ -17,6 +18,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::ids::{MessageId, RoomId, UserId};
 use crate::protocol::ServerEvent;
 use crate::protocol::events::{CommandInvoked, CommandReply};
+use crate::service::messages::{self, SendMessage};
 use crate::service::notify::Notify;
 use crate::state::AppState;
 use crate::views::{MessageView, UserView};
@@ -182,7 +184,8 @@ async fn route(
 ///
 /// # Errors
 /// `not_found` for an invocation that is not the caller's (or unknown); `conflict` past the reply
-/// window; `validation_failed` for an empty or long text.
+/// window or for a second room reply; `validation_failed` for an empty or long text; for a room
+/// reply, `rate_limited` and the send's errors (`forbidden` when the bot is not a member).
 pub async fn reply(
     state: &AppState,
     caller: &Caller,
@@ -190,7 +193,7 @@ pub async fn reply(
     text: &str,
     visibility: Visibility,
 ) -> ApiResult<Option<MessageView>> {
-    let max = crate::service::messages::MAX_BODY_CHARS;
+    let max = messages::MAX_BODY_CHARS;
     if text.trim().is_empty() || text.chars().count() > max {
         return Err(ApiError::validation("text", format!("text must be 1 to {max} characters.")));
     }
@@ -204,17 +207,29 @@ pub async fn reply(
     let room_id = RoomId(invocation.room_id);
     match visibility {
         Visibility::Room => {
-            let posted = crate::service::messages::post_as_bot(
-                &mut conn,
-                &state.webhooks,
-                state.notify.as_ref(),
-                MessageId::new(),
-                room_id,
-                caller.id,
-                text,
-            )
-            .await?;
-            Ok(Some(posted))
+            // A room reply is a message of the bot like any other: the sender's message rate
+            // limit here, then the send's own rules (membership, a closed support session, a
+            // block in a direct room), as for a person or an incoming webhook's bot. The one room
+            // reply is claimed first, so a refused second reply costs no budget; a refused send
+            // gives the claim back.
+            if !q::claim_room_reply(&mut conn, id).await? {
+                return Err(ApiError::Conflict("This invocation has been answered in the room already.".into()));
+            }
+            drop(conn);
+            let req =
+                SendMessage { body: text.to_owned(), client_msg_id: None, reply_to: None, attachment_ids: Vec::new() };
+            let sent = match state.user_limits.check_message(caller.id).await {
+                Ok(()) => messages::send(state, caller, room_id, req).await,
+                Err(e) => Err(e),
+            };
+            match sent {
+                Ok((posted, _)) => Ok(Some(posted)),
+                Err(e) => {
+                    let mut conn = state.db().await?;
+                    q::release_room_reply(&mut conn, id).await?;
+                    Err(e)
+                }
+            }
         }
         Visibility::Caller => {
             let reply = CommandReply { invocation_id: id, room_id, bot_id: caller.id, text };

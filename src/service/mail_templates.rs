@@ -194,6 +194,41 @@ pub fn support_new_chat(language: Language, staff: &str, visitor: &str, first_me
     Rendered { subject, text, html }
 }
 
+/// An outgoing webhook endpoint was disabled after a run of failed deliveries: for the admin
+/// `admin` (their username), with the endpoint's `url`, the `reason` as the panel shows it, and
+/// the panel's webhooks `link`.
+pub fn webhook_disabled(language: Language, admin: &str, url: &str, reason: &str, link: &str) -> Rendered {
+    let (subject, greeting, intro, queued, action) = match language {
+        Language::En => (
+            "A plauder webhook endpoint was disabled".to_owned(),
+            format!("Hello {admin},"),
+            format!("plauder stopped delivering events to {url} after failed deliveries:"),
+            "Its events stay queued; once the receiver works again, enable the endpoint in the admin panel and they go out in order.",
+            "Open the webhooks in the admin panel",
+        ),
+        Language::De => (
+            "Ein Webhook-Endpunkt von plauder wurde deaktiviert".to_owned(),
+            format!("Hallo {admin},"),
+            format!("plauder liefert nach fehlgeschlagenen Zustellungen keine Ereignisse mehr an {url}:"),
+            "Die Ereignisse bleiben in der Warteschlange; sobald der Empfänger wieder funktioniert, aktiviere den Endpunkt im Admin-Bereich, dann werden sie der Reihe nach zugestellt.",
+            "Webhooks im Admin-Bereich öffnen",
+        ),
+    };
+    let text = format!("{greeting}\n\n{intro}\n{reason}\n\n{queued}\n\n{action}:\n{link}\n");
+    let html = format!(
+        "<!DOCTYPE html>\n<html lang=\"{lang}\"><body style=\"font-family: sans-serif\">\n<p>{greeting}</p>\n<p>{intro}</p>\n\
+         <blockquote>{reason}</blockquote>\n<p>{queued}</p>\n<p><a href=\"{link}\">{action}</a></p>\n</body></html>\n",
+        lang = language.as_str(),
+        greeting = escape(&greeting),
+        intro = escape(&intro),
+        reason = escape(reason),
+        queued = escape(queued),
+        link = escape(link),
+        action = escape(action),
+    );
+    Rendered { subject, text, html }
+}
+
 /// The link that confirms an account's address; `hours` is how long it works.
 pub fn email_verification(language: Language, username: &str, link: &str, hours: u64) -> Rendered {
     let (subject, greeting, intro, action, validity, ignore) = match language {

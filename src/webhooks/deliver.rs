@@ -1,30 +1,47 @@
-//! The delivery worker: takes due outbox rows with `FOR UPDATE SKIP LOCKED` (several instances
-//! share the work; a row is sent by one of them at a time), POSTs each, signed, and records the
-//! attempt, all in one transaction: a crash mid-delivery leaves the row pending, and it is sent
-//! again after the restart (at-least-once; the event `id` lets receivers drop repeats).
+//! The delivery worker. Three steps, none of which holds a transaction across an HTTP request:
+//!
+//! 1. **Claim** (one statement, committed at once): due outbox rows are taken with `FOR UPDATE
+//!    SKIP LOCKED` (several instances share the work) and leased: their next attempt is pushed out
+//!    by the delivery timeout plus a margin, so no worker takes them again while one posts them.
+//! 2. **Post** each claimed row, signed, in a task of its own: a receiver that hangs until its
+//!    timeout holds only its own delivery (and one of `batch_size` slots), not the others nor a
+//!    database connection.
+//! 3. **Record** the outcome in a short transaction: the attempt, delivered or the next retry,
+//!    and, when the run of failures disables the endpoint, the audit entry and the admins' mails.
+//!
+//! A crash between claim and record leaves the row pending: it comes due again when its lease
+//! runs out and is sent again (at-least-once; the event `id` lets receivers drop repeats).
 //!
 //! Of each endpoint and room only the oldest pending row is due, so a room's events arrive in
-//! order and a failing one holds back those behind it. A failure is retried after
+//! order and a failing (or leased) one holds back those behind it. A failure is retried after
 //! `retry_base_ms` doubling per attempt up to `retry_max_ms`, plus random jitter; after
-//! `max_consecutive_failures` failures in a row the endpoint is disabled and the audit log says
-//! so (`webhook.disabled`), which the admin panel shows.
+//! `max_consecutive_failures` failures in a row the endpoint is disabled, the audit log says so
+//! (`webhook.disabled`) and every admin with an address gets a mail, queued in the same
+//! transaction.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use diesel_async::AsyncConnection;
-use futures_util::future::join_all;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde_json::json;
+use tokio::sync::Semaphore;
 
 use crate::config::WebhookSettings;
-use crate::db::PgPool;
-use crate::db::models::NewAuditEntry;
+use crate::db::models::{Language, NewAuditEntry};
 use crate::db::queries::{audit_log, webhooks as q};
+use crate::error::{ApiError, ApiResult};
 use crate::ids::AuditEntryId;
+use crate::service::{mail, mail_templates};
+use crate::state::AppState;
 use crate::webhooks::guard::{Guard, GuardedResolver};
 use crate::webhooks::sign;
+
+/// The kind of the admins' mail when an endpoint is disabled (`mail_queue.kind`).
+pub const DISABLED_MAIL_KIND: &str = "webhook_disabled";
+/// What a lease adds to the delivery timeout: time to record the outcome.
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
 
 /// The HTTP client of deliveries: checked resolver, timeouts, no redirects (a redirect could
 /// point anywhere), no proxy from the environment, TLS with the system's roots on ring.
@@ -55,7 +72,7 @@ pub fn client(settings: &WebhookSettings, guard: Arc<Guard>) -> anyhow::Result<r
 ///
 /// # Errors
 /// A bad `webhooks.allowed_networks` entry, or the HTTP client cannot be built.
-pub fn start(pool: PgPool, settings: WebhookSettings) -> anyhow::Result<()> {
+pub fn start(state: Arc<AppState>) -> anyhow::Result<()> {
     metrics::describe_counter!(
         "plauder_webhook_attempts_total",
         "Webhook delivery attempts, by outcome (delivered, failed)"
@@ -64,12 +81,16 @@ pub fn start(pool: PgPool, settings: WebhookSettings) -> anyhow::Result<()> {
         "plauder_webhook_endpoints_disabled_total",
         "Webhook endpoints disabled after a run of failures"
     );
-    let guard = Arc::new(Guard::new(&settings)?);
-    let client = client(&settings, guard.clone())?;
+    let settings = &state.settings.webhooks;
+    let guard = Arc::new(Guard::new(settings)?);
+    let client = client(settings, guard.clone())?;
+    let slots = Arc::new(Semaphore::new(usize::try_from(settings.batch_size.max(1)).unwrap_or(1)));
+    let worker = Worker { state, client, guard, slots };
     actix_web::rt::spawn(async move {
+        let settings = &worker.state.settings.webhooks;
         let poll = Duration::from_millis(settings.poll_interval_ms);
         loop {
-            match pass(&pool, &client, &guard, &settings).await {
+            match worker.pass().await {
                 // A full batch: more may be due at once.
                 Ok(n) if i64::try_from(n).unwrap_or(i64::MAX) >= settings.batch_size => continue,
                 Ok(_) => {}
@@ -94,28 +115,66 @@ impl Outcome {
     }
 }
 
-/// One pass: claim, send, record, commit. Returns how many rows it took.
-async fn pass(
-    pool: &PgPool,
-    client: &reqwest::Client,
-    guard: &Guard,
-    settings: &WebhookSettings,
-) -> anyhow::Result<usize> {
-    let mut conn = pool.get().await.map_err(|e| anyhow::anyhow!("database pool: {e}"))?;
-    let taken = conn
-        .transaction::<_, diesel::result::Error, _>(async |conn| {
-            let due = q::claim_due(conn, settings.batch_size).await?;
-            if due.is_empty() {
-                return Ok(0);
-            }
-            let outcomes = join_all(due.iter().map(|d| post(client, guard, &d.url, &d.secret, &d.body))).await;
-            for (d, outcome) in due.iter().zip(outcomes) {
-                let latency = outcome.latency_ms;
-                q::record_attempt(conn, d.id, outcome.status, latency, outcome.error.as_deref()).await?;
+/// The worker's parts, cheap to clone into each delivery's task.
+#[derive(Clone)]
+struct Worker {
+    state: Arc<AppState>,
+    client: reqwest::Client,
+    guard: Arc<Guard>,
+    /// Deliveries in flight on this instance, at most `batch_size`.
+    slots: Arc<Semaphore>,
+}
+
+impl Worker {
+    /// How long a claimed row stays away from other workers: the longest a delivery may take,
+    /// plus a margin for recording its outcome.
+    fn lease(&self) -> Duration {
+        let s = &self.state.settings.webhooks;
+        Duration::from_millis(s.timeout_ms.max(s.connect_timeout_ms)) + LEASE_MARGIN
+    }
+
+    /// One pass: claims as many due rows as there are free slots and starts a task for each.
+    /// Returns how many it took.
+    async fn pass(&self) -> anyhow::Result<usize> {
+        let settings = &self.state.settings.webhooks;
+        let free = i64::try_from(self.slots.available_permits()).unwrap_or(0).min(settings.batch_size);
+        if free == 0 {
+            return Ok(0);
+        }
+        let lease_ms = i64::try_from(self.lease().as_millis()).unwrap_or(i64::MAX);
+        let due = {
+            let mut conn = self.state.pool.get().await.map_err(|e| anyhow::anyhow!("database pool: {e}"))?;
+            q::claim_due(&mut conn, free, lease_ms).await?
+        };
+        let taken = due.len();
+        for d in due {
+            // Never fails: no more rows were claimed than slots were free, and only this loop
+            // takes slots.
+            let Ok(slot) = self.slots.clone().try_acquire_owned() else { break };
+            let worker = self.clone();
+            actix_web::rt::spawn(async move {
+                let outcome = post(&worker.client, &worker.guard, &d.url, &d.secret, &d.body).await;
+                if let Err(e) = worker.record(&d, &outcome).await {
+                    // The row stays pending and comes due again after its lease.
+                    tracing::warn!(endpoint = %d.endpoint_id, "recording a webhook attempt failed: {e:#}");
+                }
+                drop(slot);
+            });
+        }
+        Ok(taken)
+    }
+
+    /// Records one attempt's outcome, in one short transaction.
+    async fn record(&self, d: &q::Due, outcome: &Outcome) -> anyhow::Result<()> {
+        let settings = &self.state.settings.webhooks;
+        let mut conn = self.state.pool.get().await.map_err(|e| anyhow::anyhow!("database pool: {e}"))?;
+        let mails = conn
+            .transaction::<_, ApiError, _>(async |conn| {
+                q::record_attempt(conn, d.id, outcome.status, outcome.latency_ms, outcome.error.as_deref()).await?;
                 if outcome.ok() {
                     metrics::counter!("plauder_webhook_attempts_total", "outcome" => "delivered").increment(1);
                     q::mark_delivered(conn, d.id, d.endpoint_id).await?;
-                    continue;
+                    return Ok(0);
                 }
                 metrics::counter!("plauder_webhook_attempts_total", "outcome" => "failed").increment(1);
                 let next_at = Utc::now() + backoff(settings, d.attempts);
@@ -127,24 +186,41 @@ async fn pass(
                 let disabled =
                     q::mark_failed(conn, d.id, d.endpoint_id, next_at, settings.max_consecutive_failures, &reason)
                         .await?;
-                if disabled {
-                    metrics::counter!("plauder_webhook_endpoints_disabled_total").increment(1);
-                    tracing::warn!(endpoint = %d.endpoint_id, "webhook endpoint disabled: {reason}");
-                    let new = NewAuditEntry {
-                        id: AuditEntryId::new(),
-                        actor_id: None,
-                        action: "webhook.disabled",
-                        target_type: "webhook",
-                        target_id: &d.endpoint_id.to_string(),
-                        details: json!({ "reason": reason, "url": d.url }),
-                    };
-                    audit_log::insert(conn, &new).await?;
+                if !disabled {
+                    return Ok(0);
                 }
-            }
-            Ok(due.len())
-        })
-        .await?;
-    Ok(taken)
+                metrics::counter!("plauder_webhook_endpoints_disabled_total").increment(1);
+                tracing::warn!(endpoint = %d.endpoint_id, "webhook endpoint disabled: {reason}");
+                let new = NewAuditEntry {
+                    id: AuditEntryId::new(),
+                    actor_id: None,
+                    action: "webhook.disabled",
+                    target_type: "webhook",
+                    target_id: &d.endpoint_id.to_string(),
+                    details: json!({ "reason": reason, "url": d.url }),
+                };
+                audit_log::insert(conn, &new).await?;
+                tell_admins(conn, &self.state, &d.url, &reason).await
+            })
+            .await?;
+        if mails > 0 {
+            self.state.mailer.wake();
+        }
+        Ok(())
+    }
+}
+
+/// Queues the "endpoint disabled" mail to every admin with an address, each in their language,
+/// on `conn` (the disabling transaction). How many it queued.
+async fn tell_admins(conn: &mut AsyncPgConnection, state: &AppState, url: &str, reason: &str) -> ApiResult<usize> {
+    let link = format!("{}/admin#webhooks", state.settings.email.public_url.trim_end_matches('/'));
+    let admins = q::admin_recipients(conn).await?;
+    for admin in &admins {
+        let language = admin.language.parse().unwrap_or(Language::En);
+        let rendered = mail_templates::webhook_disabled(language, &admin.username, url, reason, &link);
+        mail::enqueue(conn, DISABLED_MAIL_KIND, &admin.email, language, &rendered).await?;
+    }
+    Ok(admins.len())
 }
 
 /// The delay before retry number `attempts + 1`: doubling from `retry_base_ms`, capped at

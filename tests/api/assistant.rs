@@ -32,7 +32,7 @@ pub enum Mood {
 }
 
 pub const PIECES: [&str; 4] = ["To reset ", "your password, ", "use the link ", "on the sign-in page."];
-const TOKENS: u64 = 42;
+pub const TOKENS: u64 = 42;
 
 #[derive(Default)]
 struct Shared {
@@ -104,13 +104,13 @@ impl Model {
         Model { url: format!("http://127.0.0.1:{port}/v1/chat/completions"), shared }
     }
 
-    fn requests(&self) -> Vec<Value> {
+    pub fn requests(&self) -> Vec<Value> {
         self.shared.requests.lock().unwrap().clone()
     }
 }
 
-const FAQ_QUESTION: &str = "How do I reset my password?";
-const FAQ_ANSWER: &str = "Open the sign-in page, choose \"Forgot password\" and follow the link we mail you.";
+pub const FAQ_QUESTION: &str = "How do I reset my password?";
+pub const FAQ_ANSWER: &str = "Open the sign-in page, choose \"Forgot password\" and follow the link we mail you.";
 const DE_QUESTION: &str = "Wie ändere ich meine E-Mail-Adresse?";
 const DE_ANSWER: &str = "Unter Einstellungen → Konto tragen Sie die neue Adresse ein und bestätigen sie per Link.";
 const DONT_KNOW: &str = "I'm sorry, I don't know the answer to that. A person will follow up here as soon as possible.";

@@ -1,14 +1,16 @@
 //! What holds for the deployment rather than per instance: the admin panel's live figures
 //! (whichever instance answers `GET /admin/stats`, `connections` and `users_online` are the same
 //! sums over both) and the rate limits (a user's message budget and an address's budgets are
-//! shared by the instances through Redis, with each instance's own limiter as the fallback).
+//! shared by the instances through Redis, with each instance's own limiter as the fallback), the
+//! assistant's answer rate and token budget too.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::assistant::{FAQ_ANSWER, FAQ_QUESTION, Model, Mood, PIECES, TOKENS};
 use crate::cluster_support::{Cluster, free_port, instance_settings, redis_url};
-use crate::helpers::wait::{check, eventually};
-use crate::helpers::{TestApp, spawn_app_from, test_settings, user_with_role};
+use crate::helpers::wait::{check, eventually, holds_throughout};
+use crate::helpers::{TestApp, TestUser, spawn_app_from, test_settings, user_with_role};
 
 async fn live(app: &TestApp, token: &str) -> (i64, i64) {
     let stats: Value = app.get("/api/v1/admin/stats", Some(token)).await.json().await.unwrap();
@@ -102,4 +104,91 @@ async fn the_redis_publisher_and_subscriber_run_on_a_thread_of_their_own() {
     let mut bob_b = c.ws_on(&bob.access_token, "beta").await;
     c.a.send(&ada, room, "across threads").await;
     assert_eq!(bob_b.event("message.new").await["message"]["body"], "across threads");
+}
+
+/// The assistant's messages in `room`, oldest first (only `human` writes besides it).
+async fn assistant_answers(app: &TestApp, human: &TestUser, room: uuid::Uuid) -> Vec<String> {
+    let page = app.history(human, room, "?limit=100").await;
+    let mut bodies: Vec<String> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["sender_id"] != json!(human.id))
+        .map(|m| m["body"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    bodies.reverse();
+    bodies
+}
+
+/// A metric with one label value, `name{label="value"}`, of one instance.
+async fn labelled(app: &TestApp, name: &str, label: &str, value: &str) -> f64 {
+    let text = app.get("/metrics", None).await.text().await.unwrap();
+    let pattern = format!("{label}=\"{value}\"");
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(&pattern))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Waits until `n` answers are counted (the test process's metrics: both instances'), which frees
+/// the room for the next question.
+async fn answers_counted(app: &TestApp, n: usize) {
+    eventually("the answer counted", async || {
+        check(app.metric("plauder_assistant_answers_total").await, |c| *c >= n as f64)
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn the_assistants_rate_and_token_budget_are_shared_by_the_instances() {
+    let model = Model::start(Mood::Streams { gap_ms: 0 }).await;
+    let url = model.url.clone();
+    let c = Cluster::start_with(&redis_url(), |s| {
+        s.assistant.enabled = true;
+        s.assistant.endpoint = url.clone();
+        s.assistant.model = "test-model".into();
+        s.assistant.timeout_ms = 5_000;
+        s.assistant.idle_timeout_ms = 1_000;
+        // One answer's tokens spend the budget; two answers a minute.
+        s.assistant.tokens_per_hour = TOKENS;
+        s.assistant.answers_per_minute = 2;
+    })
+    .await;
+    let admin = user_with_role(&c.front, "root", "admin").await;
+    let res = c
+        .front
+        .post(
+            "/api/v1/admin/knowledge",
+            Some(&admin.access_token),
+            json!({"kind": "faq", "title": FAQ_QUESTION, "body": FAQ_ANSWER}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let ada = c.front.register("ada").await;
+    let room = c.front.group(&ada, "help", &[]).await;
+    let ask = "@assistant how do I reset my password?";
+
+    // Alpha answers with the model, spending the hour's budget.
+    c.a.send(&ada, room, ask).await;
+    eventually("alpha's answer", async || check(assistant_answers(&c.a, &ada, room).await, |a| a.len() == 1)).await;
+    assert_eq!(assistant_answers(&c.a, &ada, room).await, [PIECES.concat()]);
+    answers_counted(&c.a, 1).await;
+    // Beta has spent nothing itself, but the deployment has: the FAQ answers, the model is not asked.
+    c.b.send(&ada, room, ask).await;
+    let answers =
+        eventually("beta's answer", async || check(assistant_answers(&c.b, &ada, room).await, |a| a.len() == 2)).await;
+    assert_eq!(answers[1], FAQ_ANSWER, "the budget is the deployment's");
+    assert_eq!(model.requests().len(), 1);
+    assert_eq!(labelled(&c.b, "plauder_assistant_skipped_total", "reason", "budget").await, 1.0);
+    answers_counted(&c.b, 2).await;
+    // Alpha has answered once itself, the deployment twice: the rate of two a minute is used up.
+    c.a.send(&ada, room, ask).await;
+    eventually("alpha's rate skip", async || {
+        check(labelled(&c.a, "plauder_assistant_skipped_total", "reason", "rate").await, |n| *n == 1.0)
+    })
+    .await;
+    holds_throughout("no third answer", std::time::Duration::from_millis(300), async || {
+        check(assistant_answers(&c.a, &ada, room).await.len(), |n| *n == 2).map(drop)
+    })
+    .await;
 }

@@ -9,7 +9,89 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::api_tokens::bot;
-use crate::helpers::{assert_error, spawn_app, user_with_role, uuid_of};
+use crate::helpers::{TestApp, TestUser, assert_error, spawn_app, spawn_app_with, user_with_role, uuid_of};
+
+/// A group of `owner` with `members` and the bot `bot_id`.
+async fn group_with_bot(
+    app: &TestApp,
+    owner: &TestUser,
+    name: &str,
+    members: &[&TestUser],
+    bot_id: uuid::Uuid,
+) -> uuid::Uuid {
+    let mut ids: Vec<uuid::Uuid> = members.iter().map(|m| m.id).collect();
+    ids.push(bot_id);
+    let res = app
+        .post("/api/v1/rooms", Some(&owner.access_token), json!({"kind": "group", "name": name, "member_ids": ids}))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED, "create room");
+    uuid_of(&res.json::<Value>().await.unwrap()["id"])
+}
+
+/// A bot that registered `/name`, with its id, token and connected socket.
+async fn command_bot(app: &TestApp, root: &TestUser, name: &str) -> (uuid::Uuid, String, crate::helpers::ws::WsClient) {
+    let (bot_id, token) = bot(app, root, &format!("{name}bot")).await;
+    let res = app
+        .request(
+            reqwest::Method::PUT,
+            &format!("/api/v1/bots/me/commands/{name}"),
+            Some(&token),
+            Some(json!({"description": "test"})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let ws = app.ws(&token).await;
+    (bot_id, token, ws)
+}
+
+fn reply_path(invoked: &Value) -> String {
+    format!("/api/v1/commands/invocations/{}/reply", uuid_of(&invoked["invocation_id"]))
+}
+
+#[actix_web::test]
+async fn a_bot_that_is_not_a_member_cannot_answer_in_the_room_until_it_is_added() {
+    let app = spawn_app().await;
+    let root = user_with_role(&app, "root", "admin").await;
+    let (bot_id, token, mut bot_ws) = command_bot(&app, &root, "echo").await;
+    let ada = app.register("ada").await;
+    let room = app.group(&ada, "Private", &[]).await;
+    app.send(&ada, room, "/echo hi").await;
+    let path = reply_path(&bot_ws.event("command.invoked").await);
+
+    let res = app.post(&path, Some(&token), json!({"text": "hi", "visibility": "room"})).await;
+    assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_eq!(app.history(&ada, room, "").await["messages"].as_array().unwrap().len(), 1, "nothing posted");
+    // The refused reply did not use up the invocation: once a member, the bot answers.
+    let res = app
+        .post(&format!("/api/v1/rooms/{room}/members"), Some(&ada.access_token), json!({"user_ids": [bot_id]}))
+        .await;
+    assert!(res.status().is_success(), "add the bot: {}", res.status());
+    let res = app.post(&path, Some(&token), json!({"text": "hi", "visibility": "room"})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+}
+
+#[actix_web::test]
+async fn a_bots_room_replies_count_against_its_message_rate_limit() {
+    let app = spawn_app_with(|s| {
+        s.rate_limit.message_burst = 1;
+        s.rate_limit.message_replenish_interval_ms = 600_000;
+    })
+    .await;
+    let root = user_with_role(&app, "root", "admin").await;
+    let (bot_id, token, mut bot_ws) = command_bot(&app, &root, "echo").await;
+    let ada = app.register("ada").await;
+    let room = group_with_bot(&app, &ada, "Busy", &[], bot_id).await;
+    app.send(&ada, room, "/echo hi").await;
+    let path = reply_path(&bot_ws.event("command.invoked").await);
+    // The bot spends its one message on a message of its own.
+    let res = app.post(&format!("/api/v1/rooms/{room}/messages"), Some(&token), json!({"body": "chatty"})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+
+    let res = app.post(&path, Some(&token), json!({"text": "hi", "visibility": "room"})).await;
+    let body = assert_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert!(body["error"]["details"]["retry_after_ms"].as_u64().unwrap() > 0, "{body}");
+    assert_eq!(app.history(&ada, room, "").await["messages"].as_array().unwrap().len(), 2, "no reply posted");
+}
 
 #[actix_web::test]
 async fn a_command_reaches_its_bot_and_the_reply_reaches_the_caller_alone_or_the_room() {
@@ -32,7 +114,7 @@ async fn a_command_reaches_its_bot_and_the_reply_reaches_the_caller_alone_or_the
 
     let ada = app.register("ada").await;
     let bea = app.register("bea").await;
-    let room = app.group(&ada, "Plans", &[&bea]).await;
+    let room = group_with_bot(&app, &ada, "Plans", &[&bea], bot_id).await;
     let mut bot_ws = app.ws(&token).await;
     let mut ada_ws = app.ws(&ada.access_token).await;
     let mut bea_ws = app.ws(&bea.access_token).await;
@@ -64,6 +146,13 @@ async fn a_command_reaches_its_bot_and_the_reply_reaches_the_caller_alone_or_the
     let heard = bea_ws.event_where("message.new", |d| d["message"]["id"] == posted["id"]).await;
     assert_eq!(heard["message"]["sender_id"], json!(bot_id));
     assert_eq!(heard["message"]["body"], "Everyone: sunny");
+    // One room reply per invocation; the caller may still be answered alone.
+    let res = app.post(&reply_path, bot_auth, json!({"text": "Once more, everyone", "visibility": "room"})).await;
+    assert_error(res, StatusCode::CONFLICT, "conflict").await;
+    let res = app.post(&reply_path, bot_auth, json!({"text": "Just you again", "visibility": "caller"})).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let history = app.history(&bea, room, "").await;
+    assert_eq!(history["messages"].as_array().unwrap().len(), 2, "the command and one reply");
 
     // A message that only looks like a command, or names none, goes nowhere.
     app.send(&ada, room, "/unknown thing").await;

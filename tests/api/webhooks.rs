@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use crate::cluster_support::free_port;
-use crate::helpers::wait::{check, eventually, eventually_within};
+use crate::helpers::smtp::SmtpServer;
+use crate::helpers::wait::{check, eventually, eventually_within, holds_throughout};
 use crate::helpers::{JWT_SECRET, TestApp, TestUser, assert_error, spawn_app_with, user_with_role, uuid_of};
 
 /// How the receiver answers its next requests.
@@ -309,9 +310,104 @@ async fn a_receiver_that_hangs_is_timed_out_and_the_event_retried() {
     assert!(attempts[0]["latency_ms"].as_i64().unwrap() >= 450, "{log}");
 }
 
+/// A receiver that hangs holds up only its own deliveries: another endpoint gets the events that
+/// come while the hung delivery waits for its (long) timeout, and the hung endpoint gets nothing
+/// more of that room meanwhile (its order holds).
+#[actix_web::test]
+async fn a_hanging_receiver_does_not_hold_up_the_other_endpoints() {
+    let app = spawn_app_with(|s| {
+        s.webhooks.allow_private = true;
+        s.webhooks.poll_interval_ms = 50;
+        s.webhooks.timeout_ms = 60_000;
+    })
+    .await;
+    let root = user_with_role(&app, "root", "admin").await;
+    let hung = Receiver::start().await;
+    hung.script(&[Mode::Hang]);
+    let healthy = Receiver::start().await;
+    register(&app, &root, &hung, &["message.created"], None).await;
+    register(&app, &root, &healthy, &["message.created"], None).await;
+    let room = app.group(&root, "ops", &[]).await;
+    app.send(&root, room, "first").await;
+    eventually("the hung delivery in flight", async || check(hung.shared.requests.load(Ordering::SeqCst), |n| *n >= 1))
+        .await;
+    healthy.wait_for(1).await;
+
+    // While the first delivery hangs, the next events reach the healthy endpoint.
+    app.send(&root, room, "second").await;
+    let other = app.group(&root, "elsewhere", &[]).await;
+    app.send(&root, other, "third").await;
+    let events = healthy.wait_for(3).await;
+    // Two rooms: their events may cross.
+    let mut got = bodies(&events);
+    got.sort();
+    assert_eq!(got, ["first", "second", "third"]);
+    // The hung endpoint got its other room's event; "second" waits behind "first".
+    eventually("the hung endpoint's other room", async || {
+        check(hung.shared.requests.load(Ordering::SeqCst), |n| *n >= 2)
+    })
+    .await;
+    holds_throughout("nothing more for the hung endpoint", Duration::from_millis(500), async || {
+        check(hung.shared.requests.load(Ordering::SeqCst), |n| *n == 2).map(drop)
+    })
+    .await;
+    assert_eq!(bodies(&hung.events()), ["third"]);
+}
+
+/// An endpoint with a room filter gets that room's events only; an unknown room is refused at
+/// registration.
+#[actix_web::test]
+async fn an_endpoint_with_a_room_filter_gets_that_rooms_events_only() {
+    let app = app().await;
+    let root = user_with_role(&app, "root", "admin").await;
+    let receiver = Receiver::start().await;
+    let room = app.group(&root, "ops", &[]).await;
+    let other = app.group(&root, "other", &[]).await;
+    let endpoint = register(&app, &root, &receiver, &["message.created", "message.deleted"], Some(room)).await;
+    let list: Value = app.get("/api/v1/admin/webhooks", Some(&root.access_token)).await.json().await.unwrap();
+    assert_eq!(list["webhooks"][0]["room_id"], json!(room));
+
+    app.send(&root, other, "not for you").await;
+    let sent = app.send(&root, room, "for you").await;
+    let gone = app.send(&root, other, "not this either").await;
+    let res = app.delete(&format!("/api/v1/messages/{}", gone["id"].as_str().unwrap()), Some(&root.access_token)).await;
+    assert!(res.status().is_success(), "{}", res.status());
+    let res = app.delete(&format!("/api/v1/messages/{}", sent["id"].as_str().unwrap()), Some(&root.access_token)).await;
+    assert!(res.status().is_success(), "{}", res.status());
+    let events = receiver.wait_for(2).await;
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["message.created", "message.deleted"]);
+    assert!(events.iter().all(|e| e["room_id"] == json!(room)), "{events:?}");
+    assert_eq!(
+        app.count(&format!("SELECT count(*) AS n FROM webhook_outbox WHERE endpoint_id = '{endpoint}'")).await,
+        2,
+        "no row for the other room"
+    );
+
+    let res = app
+        .post(
+            "/api/v1/admin/webhooks",
+            Some(&root.access_token),
+            json!({"url": receiver.url, "event_types": ["message.created"], "room_id": uuid::Uuid::new_v4()}),
+        )
+        .await;
+    let body = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert!(body["error"]["details"]["fields"]["room_id"].is_string(), "{body}");
+    let res = app
+        .post(
+            "/api/v1/admin/webhooks",
+            Some(&root.access_token),
+            json!({"url": receiver.url, "event_types": ["message.created"], "room_id": "not-a-uuid"}),
+        )
+        .await;
+    assert!(res.status().is_client_error(), "{}", res.status());
+}
+
 #[actix_web::test]
 async fn a_run_of_failures_disables_the_endpoint_with_an_audit_entry_and_send_again_works_after_re_enabling() {
+    let smtp = SmtpServer::start();
     let app = spawn_app_with(|s| {
+        smtp.configure(s);
         s.webhooks.allow_private = true;
         s.webhooks.poll_interval_ms = 50;
         s.webhooks.retry_base_ms = 50;
@@ -320,6 +416,11 @@ async fn a_run_of_failures_disables_the_endpoint_with_an_audit_entry_and_send_ag
     })
     .await;
     let root = user_with_role(&app, "root", "admin").await;
+    // A second admin who reads German, and a moderator, who does not manage webhooks.
+    let grete = user_with_role(&app, "grete", "admin").await;
+    let res = app.patch("/api/v1/users/me/preferences", Some(&grete.access_token), json!({"language": "de"})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    user_with_role(&app, "modest", "moderator").await;
     let receiver = Receiver::start().await;
     receiver.script(&[Mode::Fail; 10]);
     let endpoint = register(&app, &root, &receiver, &["message.created"], None).await;
@@ -343,6 +444,30 @@ async fn a_run_of_failures_disables_the_endpoint_with_an_audit_entry_and_send_ag
     );
     let tried = receiver.shared.requests.load(Ordering::SeqCst);
     assert_eq!(tried, 3, "no attempt after disabling");
+    // The admins are told by mail, each in their language, with the reason and the panel's link.
+    // (Registration mailed them a verification link before.)
+    let disabled_mail = async |recipient: &str, subject: &str| {
+        eventually(&format!("the disabled mail to {recipient}"), async || {
+            smtp.mails()
+                .into_iter()
+                .find(|m| {
+                    m["rcpt_tos"].as_array().is_some_and(|r| r.iter().any(|a| a == recipient))
+                        && m["subject"] == subject
+                })
+                .ok_or(())
+        })
+        .await
+    };
+    let mail = disabled_mail("root@example.org", "A plauder webhook endpoint was disabled").await;
+    let text = mail["text"].as_str().unwrap();
+    assert!(
+        text.contains(&receiver.url) && text.contains("3 failed deliveries") && text.contains("/admin#webhooks"),
+        "{mail}"
+    );
+    let mail = disabled_mail("grete@example.org", "Ein Webhook-Endpunkt von plauder wurde deaktiviert").await;
+    assert!(mail["html"].as_str().unwrap().contains("lang=\"de\""), "{mail}");
+    let queued = app.count("SELECT count(*) AS n FROM mail_queue WHERE kind = 'webhook_disabled'").await;
+    assert_eq!(queued, 2, "one mail per admin, none for the moderator");
 
     // Re-enabled, with a healthy receiver: the queued event goes out.
     receiver.script(&[]);
@@ -547,31 +672,40 @@ async fn internal_urls_are_refused_at_registration_and_at_delivery() {
         .await;
     assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
 
-    // An endpoint that got in another way (the database) is still refused at delivery.
+    // Endpoints that got in another way (the database) are still refused at delivery: one by its
+    // address, one by a name that resolves to loopback (the resolver's check).
     let receiver = Receiver::start().await;
-    app.sql(&format!(
-        "INSERT INTO webhook_endpoints (id, url, event_types, secret) VALUES (gen_random_uuid(), '{}', '{{message.created}}', 's')",
-        receiver.url
-    ))
-    .await;
+    let by_name = receiver.url.replace("127.0.0.1", "localhost");
+    for url in [&receiver.url, &by_name] {
+        app.sql(&format!(
+            "INSERT INTO webhook_endpoints (id, url, event_types, secret) VALUES (gen_random_uuid(), '{url}', '{{message.created}}', 's')"
+        ))
+        .await;
+    }
     let mut conn = app.state.pool.get().await.unwrap();
     app.state.webhooks.refresh(&mut conn).await.unwrap();
     drop(conn);
     let room = app.group(&root, "ops", &[]).await;
     app.send(&root, room, "to the inside").await;
-    let error = eventually("a refused attempt", async || {
+    let errors = eventually("a refused attempt of each", async || {
         let log: Value = app.get("/api/v1/admin/webhooks", Some(&root.access_token)).await.json().await.unwrap();
-        let id = log["webhooks"][0]["id"].as_str().unwrap().to_owned();
-        let d: Value = app
-            .get(&format!("/api/v1/admin/webhooks/{id}/deliveries"), Some(&root.access_token))
-            .await
-            .json()
-            .await
-            .unwrap();
-        check(d["deliveries"][0]["attempt_log"][0]["error"].as_str().unwrap_or_default().to_owned(), |e| !e.is_empty())
+        let mut errors = Vec::new();
+        for endpoint in log["webhooks"].as_array().unwrap() {
+            let id = endpoint["id"].as_str().unwrap();
+            let d: Value = app
+                .get(&format!("/api/v1/admin/webhooks/{id}/deliveries"), Some(&root.access_token))
+                .await
+                .json()
+                .await
+                .unwrap();
+            errors.push(d["deliveries"][0]["attempt_log"][0]["error"].as_str().unwrap_or_default().to_owned());
+        }
+        check(errors, |e| e.len() == 2 && e.iter().all(|e| !e.is_empty()))
     })
     .await;
-    assert!(error.contains("internal address"), "{error}");
+    for error in &errors {
+        assert!(error.contains("internal address"), "{errors:?}");
+    }
     assert_eq!(receiver.shared.requests.load(Ordering::SeqCst), 0, "nothing reached the receiver");
 }
 
@@ -580,7 +714,7 @@ async fn an_event_committed_before_a_kill_9_is_delivered_after_the_restart() {
     let settings = crate::helpers::test_settings().await;
     let db_url = secrecy::ExposeSecret::expose_secret(&settings.database.url).to_owned();
     let receiver = Receiver::start().await;
-    // The first delivery hangs: the worker holds the row (uncommitted) when the process dies.
+    // The first delivery hangs: the worker has claimed (leased) the row when the process dies.
     receiver.script(&[Mode::Hang]);
     let port = free_port();
     let serve = || {
@@ -595,7 +729,8 @@ async fn an_event_committed_before_a_kill_9_is_delivered_after_the_restart() {
             .env("PLAUDER__SERVER__PORT", port.to_string())
             .env("PLAUDER__WEBHOOKS__ALLOW_PRIVATE", "true")
             .env("PLAUDER__WEBHOOKS__POLL_INTERVAL_MS", "50")
-            .env("PLAUDER__WEBHOOKS__TIMEOUT_MS", "60000")
+            // The hung delivery's lease (timeout plus a margin) runs out soon after the restart.
+            .env("PLAUDER__WEBHOOKS__TIMEOUT_MS", "5000")
             .env_remove("RUST_LOG")
             .spawn()
             .expect("start plauder serve")
@@ -665,7 +800,8 @@ async fn an_event_committed_before_a_kill_9_is_delivered_after_the_restart() {
     assert!(receiver.events().is_empty());
 
     let mut child = serve();
-    // A process starting on a loaded machine: more than `eventually`'s usual ten seconds.
+    // Sent again once the lease runs out; a process starting on a loaded machine: more than
+    // `eventually`'s usual ten seconds.
     let events = eventually_within(Duration::from_secs(40), "the delivery after the restart", async || {
         check(receiver.events(), |e| !e.is_empty())
     })

@@ -1,7 +1,8 @@
 // Overview: the server's numbers (GET /admin/stats), polled every few seconds while shown and
 // reloaded at once when the WebSocket reports activity (a new message or support chat); below
 // them the last 30 days (GET /admin/stats/history) as charts: messages and new support chats
-// per day, and the median time to the first answer.
+// per day, and the median time to the first answer. Above them, a warning while some webhook
+// endpoint is disabled (GET /admin/webhooks), linking to the webhooks view.
 
 import { h, replace, t } from '../app/dom.js';
 import { number, timeOfDay } from '../i18n/i18n.js';
@@ -29,8 +30,9 @@ export class OverviewView {
     this.stopped = new AbortController();
     this.grid = h('div.stats#stats', { 'aria-live': 'polite' });
     this.updated = h('span.small.muted#stats-updated');
+    this.notice = h('p.form-error#webhook-notice', { role: 'status' });
     this.charts = h('section.charts#charts', { 'aria-label': t('charts.title') });
-    replace(container, heading(t('admin.nav.overview'), this.updated), this.grid, h('h3.charts-head', t('charts.title')), this.charts);
+    replace(container, heading(t('admin.nav.overview'), this.updated), this.notice, this.grid, h('h3.charts-head', t('charts.title')), this.charts);
     this.load();
     this.loadHistory();
     this.timer = setInterval(() => this.load(), POLL_MS);
@@ -63,6 +65,21 @@ export class OverviewView {
       ),
     );
     this.updated.textContent = t('overview.updated', { time: timeOfDay(new Date()) });
+    await this.loadNotice();
+  }
+
+  /** The disabled webhook endpoints, if any: the admins' mail may go unread. */
+  async loadNotice() {
+    let list;
+    try {
+      list = await this.ctx.client.api('GET', '/admin/webhooks');
+    } catch {
+      // The counters' own failure message already says the server cannot be reached.
+      return;
+    }
+    if (this.stopped.signal.aborted) return;
+    const disabled = list.webhooks.filter((w) => !w.enabled).length;
+    replace(this.notice, disabled ? [h('a', { href: '#webhooks' }, t('overview.webhooks_disabled', { count: disabled }))] : []);
   }
 
   async loadHistory() {

@@ -115,3 +115,23 @@ pub async fn find_invocation(conn: &mut AsyncPgConnection, id: Uuid, bot: UserId
     .await
     .optional()
 }
+
+/// Takes the invocation's one room reply: `false` when a reply took it already.
+pub async fn claim_room_reply(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+    let n =
+        diesel::sql_query("UPDATE command_invocations SET answered_at = now() WHERE id = $1 AND answered_at IS NULL")
+            .bind::<SqlUuid, _>(id)
+            .execute(conn)
+            .await?;
+    Ok(n == 1)
+}
+
+/// Gives the room reply back after its send was refused (not a member, rate-limited), so a
+/// corrected reply may still answer.
+pub async fn release_room_reply(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()> {
+    diesel::sql_query("UPDATE command_invocations SET answered_at = NULL WHERE id = $1")
+        .bind::<SqlUuid, _>(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -52,7 +52,7 @@ pub async fn enqueue(conn: &mut AsyncPgConnection, events: &[Event]) -> QueryRes
     .await
 }
 
-/// A delivery the worker holds (its row locked until the worker's transaction ends).
+/// A delivery the worker claimed (leased until it records the outcome).
 #[derive(Debug, QueryableByName)]
 pub struct Due {
     #[diesel(sql_type = BigInt)]
@@ -70,21 +70,56 @@ pub struct Due {
     pub secret: String,
 }
 
-/// Takes up to `limit` deliveries that are due: of each endpoint and room only the oldest pending
-/// one (so a room's events reach an endpoint in order, a retry holding back the ones after it),
-/// skipping rows another worker holds.
-pub async fn claim_due(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec<Due>> {
-    diesel::sql_query(
-        "SELECT o.id, o.endpoint_id, o.attempts, o.payload::text AS body, e.url, e.secret \
-         FROM webhook_outbox o JOIN webhook_endpoints e ON e.id = o.endpoint_id \
-         WHERE o.state = 'pending' AND e.enabled AND o.next_attempt_at <= now() \
-           AND NOT EXISTS (SELECT 1 FROM webhook_outbox p \
-                           WHERE p.endpoint_id = o.endpoint_id AND p.room_id IS NOT DISTINCT FROM o.room_id \
-                             AND p.state = 'pending' AND p.id < o.id) \
-         ORDER BY o.id LIMIT $1 \
-         FOR UPDATE OF o SKIP LOCKED",
+/// Claims up to `limit` deliveries that are due, oldest first: of each endpoint and room only the
+/// oldest pending one (so a room's events reach an endpoint in order, a retry holding back the
+/// ones after it), skipping rows another worker is claiming. Each is leased for `lease_ms`: its
+/// next attempt is pushed out that far, in this one statement (committed on its own), so no
+/// worker takes it again while it is being posted, and it comes due again should the worker die
+/// before recording the outcome.
+pub async fn claim_due(conn: &mut AsyncPgConnection, limit: i64, lease_ms: i64) -> QueryResult<Vec<Due>> {
+    let mut due: Vec<Due> = diesel::sql_query(
+        "WITH due AS ( \
+           SELECT o.id FROM webhook_outbox o JOIN webhook_endpoints e ON e.id = o.endpoint_id \
+           WHERE o.state = 'pending' AND e.enabled AND o.next_attempt_at <= now() \
+             AND NOT EXISTS (SELECT 1 FROM webhook_outbox p \
+                             WHERE p.endpoint_id = o.endpoint_id AND p.room_id IS NOT DISTINCT FROM o.room_id \
+                               AND p.state = 'pending' AND p.id < o.id) \
+           ORDER BY o.id LIMIT $1 \
+           FOR UPDATE OF o SKIP LOCKED) \
+         UPDATE webhook_outbox o SET next_attempt_at = now() + $2::float8 * interval '1 millisecond' \
+         FROM due, webhook_endpoints e \
+         WHERE o.id = due.id AND e.id = o.endpoint_id \
+         RETURNING o.id, o.endpoint_id, o.attempts, o.payload::text AS body, e.url, e.secret",
     )
     .bind::<BigInt, _>(limit)
+    .bind::<BigInt, _>(lease_ms)
+    .load(conn)
+    .await?;
+    // RETURNING keeps no order.
+    due.sort_by_key(|d| d.id);
+    Ok(due)
+}
+
+/// An admin who can get mail.
+#[derive(Debug, QueryableByName)]
+pub struct AdminRecipient {
+    #[diesel(sql_type = Text)]
+    pub username: String,
+    #[diesel(sql_type = Text)]
+    pub email: String,
+    #[diesel(sql_type = Text)]
+    pub language: String,
+}
+
+/// Every admin with an address, not banned, with the language of their mails: who hears of a
+/// disabled endpoint (admins alone manage webhooks).
+pub async fn admin_recipients(conn: &mut AsyncPgConnection) -> QueryResult<Vec<AdminRecipient>> {
+    diesel::sql_query(
+        "SELECT u.username, u.email, COALESCE(p.language, 'en') AS language \
+         FROM users u LEFT JOIN user_preferences p ON p.user_id = u.id \
+         WHERE u.role = 'admin' AND u.banned_at IS NULL AND u.email IS NOT NULL AND NOT u.is_bot \
+         ORDER BY u.username LIMIT 1000",
+    )
     .load(conn)
     .await
 }

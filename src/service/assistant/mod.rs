@@ -14,16 +14,20 @@
 //!
 //! Once a staff member has answered in a support session (its first response is recorded), the
 //! assistant stays out of it. Answers are limited per minute (silence past it) and model tokens
-//! per hour (FAQ answers past it); /metrics has the figures.
+//! per hour (FAQ answers past it), across the deployment when Redis is configured (a shared
+//! bucket and a shared running total, `realtime::cluster_limits`), with each instance's own count
+//! as the bound while Redis is away; /metrics has the figures.
 
 pub mod model;
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::auth::ratelimit::SharedBuckets;
 use crate::config::AssistantSettings;
 use crate::db::models::{NewUser, Role, RoomKind, SupportStatus, User};
 use crate::db::queries::knowledge::{self as kb, Hit};
@@ -54,7 +58,13 @@ struct Inner {
     bot: tokio::sync::OnceCell<UserId>,
     /// Rooms with an answer being prepared (or waited for): one at a time per room.
     busy: Mutex<HashSet<RoomId>>,
+    /// This instance's rate and budget windows: the limits alone without Redis (or while it is
+    /// away), and a bound that never refuses what the deployment's count would pass.
     limits: Mutex<Limits>,
+    /// The deployment's count of answers and tokens (Redis), when there is one.
+    shared: Option<Arc<dyn SharedBuckets>>,
+    /// The deployment's tokens of the last hour as Redis last told this instance (for /metrics).
+    shared_tokens: AtomicU64,
 }
 
 /// The rolling windows of the rate and the budget.
@@ -78,6 +88,9 @@ impl Limits {
         self.tokens.iter().map(|(_, n)| n).sum()
     }
 }
+
+/// The name of the deployment's running token total (Redis).
+const TOKENS_TOTAL: &str = "assistant_tokens";
 
 /// Why an answer is being given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +123,7 @@ impl Assistant {
         pool: PgPool,
         notify: Arc<dyn Notify>,
         hooks: Arc<Wanted>,
+        shared: Option<Arc<dyn SharedBuckets>>,
     ) -> anyhow::Result<Self> {
         if !settings.enabled {
             return Ok(Self { inner: None });
@@ -124,17 +138,17 @@ impl Assistant {
                 bot: tokio::sync::OnceCell::new(),
                 busy: Mutex::new(HashSet::new()),
                 limits: Mutex::new(Limits::default()),
+                shared,
+                shared_tokens: AtomicU64::new(0),
             })),
         })
     }
 
-    /// Model tokens spent in the last hour (for /metrics).
+    /// Model tokens spent in the last hour (for /metrics): the deployment's as Redis last told
+    /// this instance, or this instance's own when that is more (or there is no Redis).
     pub fn tokens_last_hour(&self) -> u64 {
         let Some(inner) = &self.inner else { return 0 };
-        inner.limits.lock().map_or(0, |mut l| {
-            l.prune(Instant::now());
-            l.tokens_last_hour()
-        })
+        inner.tokens_last_hour()
     }
 
     /// A message was committed: decides whether the assistant answers it, and if so starts the
@@ -224,7 +238,7 @@ impl Inner {
                 lang = Lang::De;
             }
         }
-        if !self.take_answer_slot() {
+        if !self.take_answer_slot().await {
             metrics::counter!("assistant_skipped_total", "reason" => "rate").increment(1);
             return Ok(None);
         }
@@ -247,8 +261,9 @@ impl Inner {
         };
         let id = MessageId::new();
         let mut streamed_any = false;
+        let within_budget = self.model.is_some() && self.within_budget().await;
         let streamed = match &self.model {
-            Some(client) if self.within_budget() => {
+            Some(client) if within_budget => {
                 let names = names(&mut conn, &recent).await?;
                 drop(conn);
                 let turns = self.prompt(&recent, &names, bot, &hits);
@@ -340,7 +355,7 @@ impl Inner {
             Ok(answer) => answer.tokens.unwrap_or_else(|| estimate(prompt_chars + answer.text.chars().count())),
             Err(_) => estimate(prompt_chars),
         };
-        self.spend(tokens);
+        self.spend(tokens).await;
         *streamed_any = index > 0;
         result.map(|answer| answer.text)
     }
@@ -440,32 +455,69 @@ impl Inner {
             .copied()
     }
 
-    /// Counts an answer against the per-minute rate; `false` when the rate is used up.
-    fn take_answer_slot(&self) -> bool {
-        let Ok(mut limits) = self.limits.lock() else { return false };
-        let now = Instant::now();
-        limits.prune(now);
-        if limits.answers.len() >= self.settings.answers_per_minute as usize {
+    /// Counts an answer against the per-minute rate; `false` when the rate is used up, on this
+    /// instance or (with Redis) in the deployment, whose bucket lets `answers_per_minute` through
+    /// at once and then one per 60 s / `answers_per_minute`.
+    async fn take_answer_slot(&self) -> bool {
+        let per_minute = self.settings.answers_per_minute;
+        {
+            let Ok(mut limits) = self.limits.lock() else { return false };
+            let now = Instant::now();
+            limits.prune(now);
+            if limits.answers.len() >= per_minute as usize {
+                return false;
+            }
+            limits.answers.push_back(now);
+        }
+        let Some(shared) = &self.shared else { return true };
+        let interval = Duration::from_secs(60) / per_minute.max(1);
+        // Unavailable: this instance's window alone decides.
+        !matches!(shared.take("assistant", "answers".to_owned(), per_minute, interval).await, Some(Err(_)))
+    }
+
+    /// Whether the last hour's tokens are below `tokens_per_hour`: this instance's, and (with
+    /// Redis, while it answers) the deployment's.
+    async fn within_budget(&self) -> bool {
+        let local = {
+            let Ok(mut limits) = self.limits.lock() else { return false };
+            limits.prune(Instant::now());
+            limits.tokens_last_hour()
+        };
+        if local >= self.settings.tokens_per_hour {
             return false;
         }
-        limits.answers.push_back(now);
-        true
+        let Some(shared) = &self.shared else { return true };
+        match shared.add_to_hour(TOKENS_TOTAL, 0).await {
+            Some(total) => {
+                self.shared_tokens.store(total, Ordering::Relaxed);
+                total < self.settings.tokens_per_hour
+            }
+            None => true,
+        }
     }
 
-    fn within_budget(&self) -> bool {
-        let Ok(mut limits) = self.limits.lock() else { return false };
-        limits.prune(Instant::now());
-        limits.tokens_last_hour() < self.settings.tokens_per_hour
-    }
-
-    fn spend(&self, tokens: u64) {
+    /// Counts tokens spent, here and (with Redis) in the deployment's total.
+    async fn spend(&self, tokens: u64) {
         metrics::counter!("assistant_tokens_total").increment(tokens);
         if let Ok(mut limits) = self.limits.lock() {
             let now = Instant::now();
             limits.tokens.push_back((now, tokens));
             limits.prune(now);
-            metrics::gauge!("assistant_tokens_last_hour").set(limits.tokens_last_hour() as f64);
         }
+        if let Some(shared) = &self.shared
+            && let Some(total) = shared.add_to_hour(TOKENS_TOTAL, tokens).await
+        {
+            self.shared_tokens.store(total, Ordering::Relaxed);
+        }
+        metrics::gauge!("assistant_tokens_last_hour").set(self.tokens_last_hour() as f64);
+    }
+
+    fn tokens_last_hour(&self) -> u64 {
+        let local = self.limits.lock().map_or(0, |mut l| {
+            l.prune(Instant::now());
+            l.tokens_last_hour()
+        });
+        local.max(self.shared_tokens.load(Ordering::Relaxed))
     }
 }
 

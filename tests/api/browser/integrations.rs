@@ -1,6 +1,7 @@
 //! The admin panel's "Bots & tokens" and "Webhooks" views in the browser, and the chat app's bot
 //! badge: a bot made in the panel (its token shown once) posts into a room, the room shows its
-//! message with the badge, and the webhook's delivery log shows the delivery and sends it again.
+//! message with the badge, and the webhook's delivery log shows the delivery and sends it again;
+//! the overview flags a disabled endpoint.
 
 use serde_json::{Value, json};
 
@@ -82,6 +83,15 @@ async fn a_bot_made_in_the_panel_posts_with_a_badge_and_the_webhook_log_sends_ag
             json!([]),
         )
         .await;
+
+    // A disabled endpoint is flagged on the overview, linking to the webhooks view.
+    let list: Value = app.get("/api/v1/admin/webhooks", Some(&root_token)).await.json().await.expect("list");
+    let endpoint = list["webhooks"][0]["id"].as_str().expect("id").to_owned();
+    let res =
+        app.patch(&format!("/api/v1/admin/webhooks/{endpoint}"), Some(&root_token), json!({"enabled": false})).await;
+    assert!(res.status().is_success());
+    admin.click("a[data-view=overview]").await;
+    admin.wait_text("#webhook-notice a[href='#webhooks']", "1 webhook endpoint is disabled").await;
     chat.close().await;
     admin.close().await;
 }

@@ -1,0 +1,1 @@
+ALTER TABLE command_invocations DROP COLUMN answered_at;
