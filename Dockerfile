@@ -18,14 +18,26 @@ ARG PLAUDER_GIT_COMMIT=""
 RUN touch src/main.rs src/lib.rs && PLAUDER_GIT_COMMIT="$PLAUDER_GIT_COMMIT" cargo build --release --locked --bin plauder
 
 FROM debian:bookworm-slim
+# The data directory, /var/lib/plauder, belongs to the runtime user (uid and gid 10001, as
+# deploy/k8s/deployment.yaml runs it): config/production.toml keeps attachments there
+# (attachments.directory: uploads in progress under tmp/, the local store's blobs/) and, with them,
+# the VAPID key. The root file system may be read-only (Kubernetes); this directory must not be.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin plauder
+    && groupadd --system --gid 10001 plauder \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin plauder \
+    && install -d -o plauder -g plauder -m 0750 /var/lib/plauder
 COPY --from=build /src/target/release/plauder /usr/local/bin/plauder
 COPY config /etc/plauder
 ENV PLAUDER_CONFIG_DIR=/etc/plauder \
     PLAUDER_ENV=production
+# A relative path in a setting resolves here, not in / (which the runtime user cannot write).
+WORKDIR /var/lib/plauder
+# Mount a volume here to keep files across containers, and the same one on every instance of a
+# host (docker-compose.yml); instances on several machines use S3 instead (docs/operations.md).
+# An empty named volume takes the directory's owner from the image.
+VOLUME /var/lib/plauder
 USER plauder
 EXPOSE 8080
 # The image has no curl: the binary asks its own readiness route (plauder healthcheck, exit 0 on

@@ -5,7 +5,8 @@
 # services and health checks it must have; the Prometheus alert rules with promtool (syntax, and
 # their unit tests in deploy/prometheus/alerts.test.yml) when it is installed (Debian package
 # `prometheus`; scripts/test.sh installs it), and the rules and the Grafana dashboard naming only
-# series plauder exposes. The checker lives in a cached virtualenv
+# series plauder exposes; the data directory (attachments and the VAPID key) in the Dockerfile, the
+# production config, compose and Kubernetes (see below). The checker lives in a cached virtualenv
 # (~/.cache/plauder/deploy-venv), installed from PyPI on first use.
 # Exit codes: 0 checked and fine, 1 a file is wrong, 3 the checker could not be installed.
 set -euo pipefail
@@ -47,6 +48,81 @@ for var in ["POSTGRES_PASSWORD", "REDIS_PASSWORD", "PLAUDER_JWT_SECRET"]:
 if problems:
     sys.exit("check-deploy: docker-compose.yml: " + "; ".join(problems))
 print("check-deploy: docker-compose.yml parses, with health checks, migrate and create-admin")
+PY
+
+# The data directory, in every deployment form: the image makes its WORKDIR the data directory,
+# owned by the runtime user and a VOLUME (else, with a relative attachments.directory or none
+# writable, the server cannot start: the runtime user may not write /); production's
+# attachments.directory is absolute and inside it; the compose instances share one named volume
+# there (one store, one VAPID key); the Kubernetes pods, on a read-only root file system, mount a
+# writable volume there and, being several, keep files in S3 and read one VAPID key.
+"$venv/bin/python" - <<'PY'
+import re, sys, tomllib, yaml
+problems = []
+docker = open("Dockerfile").read()
+runtime = docker.rsplit("\nFROM ", 1)[-1]
+def last(instr):
+    found = re.findall(rf"^{instr}\s+(\S+)", runtime, re.M)
+    return found[-1] if found else None
+workdir, volume, user = last("WORKDIR"), last("VOLUME"), last("USER")
+if not workdir or not workdir.startswith("/") or workdir == "/":
+    problems.append(f"Dockerfile: the runtime image's WORKDIR is {workdir!r}, not a data directory")
+if volume != workdir:
+    problems.append(f"Dockerfile: VOLUME {volume!r} is not the WORKDIR {workdir!r}")
+owned = re.search(rf"(install -d -o {user}\b[^\n]*\s{re.escape(workdir or '?')}\b|chown [^\n]*{user}[^\n]*\s{re.escape(workdir or '?')}\b)", runtime)
+if not user or not owned:
+    problems.append(f"Dockerfile: the WORKDIR {workdir!r} is not made and owned by the runtime user {user!r}")
+prod = tomllib.load(open("config/production.toml", "rb"))
+directory = prod.get("attachments", {}).get("directory", "")
+if not directory.startswith("/"):
+    problems.append(f"config/production.toml: attachments.directory {directory!r} is not absolute")
+elif workdir and not (directory + "/").startswith(workdir.rstrip("/") + "/"):
+    problems.append(f"config/production.toml: attachments.directory {directory} is outside the image's data directory {workdir}")
+
+compose = yaml.safe_load(open("docker-compose.yml"))
+instances = [n for n in compose["services"] if re.fullmatch(r"plauder\d+", n)]
+mounts = set()
+for name in instances:
+    vols = [v for v in compose["services"][name].get("volumes", []) if isinstance(v, str) and v.split(":")[1:2] == [workdir]]
+    if not vols:
+        problems.append(f"docker-compose.yml: {name} mounts no volume at {workdir}")
+    mounts.update(v.split(":")[0] for v in vols)
+if len(mounts) > 1:
+    problems.append(f"docker-compose.yml: the instances mount different volumes at {workdir}: {sorted(mounts)}")
+for m in mounts:
+    if m not in (compose.get("volumes") or {}):
+        problems.append(f"docker-compose.yml: {m} is not a named volume (top-level volumes)")
+
+deployment = yaml.safe_load(open("deploy/k8s/deployment.yaml"))
+spec = deployment["spec"]["template"]["spec"]
+volumes = {v["name"]: v for v in spec.get("volumes", [])}
+for c in spec["containers"]:
+    env = {e["name"]: e for e in c.get("env", [])}
+    at = [m for m in c.get("volumeMounts", []) if m["mountPath"] == workdir and not m.get("readOnly")]
+    if not at or at[0]["name"] not in volumes:
+        problems.append(f"deploy/k8s/deployment.yaml: {c['name']} mounts no writable volume at {workdir}")
+    if deployment["spec"].get("replicas", 1) > 1:
+        if env.get("PLAUDER__ATTACHMENTS__STORE", {}).get("value") != "s3":
+            problems.append("deploy/k8s/deployment.yaml: several replicas without attachments.store = s3")
+        if "PLAUDER__ATTACHMENTS__S3__BUCKET" not in env:
+            problems.append("deploy/k8s/deployment.yaml: no S3 bucket from the Secret")
+        key = env.get("PLAUDER__PUSH__VAPID_KEY_FILE", {}).get("value", "")
+        mounted = [m for m in c.get("volumeMounts", []) if key.startswith(m["mountPath"].rstrip("/") + "/")]
+        if not mounted or "secret" not in volumes.get(mounted[0]["name"], {}):
+            problems.append("deploy/k8s/deployment.yaml: several replicas without one VAPID key from the Secret")
+secret = yaml.safe_load(open("deploy/k8s/secret.example.yaml"))["stringData"]
+for e in spec["containers"][0].get("env", []):
+    ref = e.get("valueFrom", {}).get("secretKeyRef")
+    if ref and ref["key"] not in secret:
+        problems.append(f"deploy/k8s/secret.example.yaml: no {ref['key']} (the Deployment reads it)")
+for v in volumes.values():
+    for item in v.get("secret", {}).get("items", []):
+        if item["key"] not in secret:
+            problems.append(f"deploy/k8s/secret.example.yaml: no {item['key']} (the Deployment mounts it)")
+if problems:
+    sys.exit("check-deploy: " + "; ".join(problems))
+print(f"check-deploy: data directory {workdir}: the image's WORKDIR and VOLUME, owned by {user}; "
+      f"production's attachments.directory {directory}; one compose volume; k8s writable, S3 and one VAPID key")
 PY
 
 if command -v promtool >/dev/null; then

@@ -133,7 +133,10 @@ async fn serve(
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         // The bytes under an id never change; only who may fetch them does.
         .insert_header((header::CACHE_CONTROL, "private, max-age=3600"))
-        .insert_header(disposition(&a.name, INLINE_TYPES.contains(&download.content_type.as_str())));
+        .insert_header(disposition(
+            &attachments::download_name(&a.name, &download.content_type),
+            INLINE_TYPES.contains(&download.content_type.as_str()),
+        ));
     if let (Some(r), Some(size)) = (&download.range, download.size) {
         res.insert_header((header::CONTENT_RANGE, format!("bytes {}-{}/{size}", r.start(), r.end())));
     }
@@ -143,8 +146,9 @@ async fn serve(
     Ok(res.streaming(download.body))
 }
 
-/// `inline` for images, `attachment` for everything else, with the display name (UTF-8 in
-/// `filename*`, an ASCII stand-in in `filename` for old clients).
+/// `inline` for images, `attachment` for everything else, with the name to save under (the display
+/// name with an extension that fits the content; UTF-8 in `filename*`, an ASCII stand-in in
+/// `filename` for old clients).
 fn disposition(name: &str, inline: bool) -> ContentDisposition {
     let ascii: String = name.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '_' }).collect();
     let ascii = ascii.replace(['"', '\\'], "_");

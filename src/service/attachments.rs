@@ -140,22 +140,95 @@ pub fn display_name(raw: Option<&str>) -> String {
     if cleaned.is_empty() || cleaned == "." || cleaned == ".." { "file".to_owned() } else { cleaned.to_owned() }
 }
 
-/// The extensions a name may have for each type we can detect; a name whose extension belongs
-/// to another type is a lie about the content.
+/// The extensions a name may have for the types an operator is likely to allow (the first is
+/// the one a download gets when its name has none of them); a name whose extension belongs to
+/// another type is a lie about the content. `infer` knows one extension per type but offers no
+/// look-up by type, hence this table (its names, plus the usual aliases).
 const EXTENSIONS: &[(&str, &[&str])] = &[
     ("image/png", &["png"]),
     ("image/jpeg", &["jpg", "jpeg", "jpe", "jfif"]),
     ("image/gif", &["gif"]),
     ("image/webp", &["webp"]),
+    ("image/avif", &["avif"]),
+    ("image/heif", &["heif", "heic"]),
+    ("image/tiff", &["tif", "tiff"]),
+    ("image/bmp", &["bmp"]),
     ("application/pdf", &["pdf"]),
     ("application/zip", &["zip"]),
+    ("application/gzip", &["gz", "tgz"]),
+    ("application/x-7z-compressed", &["7z"]),
+    ("application/vnd.rar", &["rar"]),
+    ("application/x-tar", &["tar"]),
+    ("application/rtf", &["rtf"]),
+    ("application/epub+zip", &["epub"]),
+    ("application/msword", &["doc"]),
+    ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", &["docx"]),
+    ("application/vnd.ms-excel", &["xls"]),
+    ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", &["xlsx"]),
+    ("application/vnd.ms-powerpoint", &["ppt"]),
+    ("application/vnd.openxmlformats-officedocument.presentationml.presentation", &["pptx"]),
+    ("application/vnd.oasis.opendocument.text", &["odt"]),
+    ("application/vnd.oasis.opendocument.spreadsheet", &["ods"]),
+    ("application/vnd.oasis.opendocument.presentation", &["odp"]),
+    ("video/mp4", &["mp4"]),
+    ("video/webm", &["webm"]),
+    ("video/quicktime", &["mov"]),
+    ("video/x-matroska", &["mkv"]),
+    ("audio/mpeg", &["mp3"]),
+    ("audio/m4a", &["m4a"]),
+    ("audio/ogg", &["ogg", "oga"]),
+    ("audio/opus", &["opus"]),
+    ("audio/x-wav", &["wav"]),
+    ("audio/x-flac", &["flac"]),
     ("text/plain", &["txt"]),
 ];
+
+/// Extensions of types without magic bytes (which `infer` cannot detect) that a browser or
+/// desktop opens as something active or as text: a detected type never has one, so a PDF named
+/// `page.html` is refused rather than saved as a web page.
+const TEXT_EXTENSIONS: &[&str] =
+    &["htm", "html", "xhtml", "shtml", "svg", "svgz", "js", "mjs", "css", "json", "csv", "md", "xml", "hta"];
+
+/// The extensions `content_type` goes by in [`EXTENSIONS`] (none for a type not in it).
+fn extensions_of(content_type: &str) -> &'static [&'static str] {
+    EXTENSIONS.iter().find(|(t, _)| *t == content_type).map_or(&[], |(_, exts)| exts)
+}
+
+/// Whether `ext` (lowercase) names some type: in our table, `infer`'s, or a text type.
+fn is_known_extension(ext: &str) -> bool {
+    EXTENSIONS.iter().any(|(_, exts)| exts.contains(&ext)) || infer::is_supported(ext) || TEXT_EXTENSIONS.contains(&ext)
+}
+
+/// The name's extension, lowercase, if it has one (`.profile` has none, `a.` neither).
+fn extension(name: &str) -> Option<String> {
+    match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() && !ext.is_empty() => Some(ext.to_ascii_lowercase()),
+        _ => None,
+    }
+}
+
+/// The file name a download is saved under: the display name if its extension fits
+/// `content_type`, else the name with the type's extension appended (`notes` → `notes.pdf`,
+/// `page.html` → `page.html.pdf`), so a saved file never opens as something it is not (rows from
+/// before extensions were checked included). A type missing from [`EXTENSIONS`] keeps a name
+/// whose extension `infer` knows (upload checked it fits) and gets `.bin` otherwise.
+pub fn download_name(name: &str, content_type: &str) -> String {
+    let ext = extension(name);
+    match extensions_of(content_type) {
+        [] if ext.as_deref().is_some_and(|e| infer::is_supported(e) && !TEXT_EXTENSIONS.contains(&e)) => {
+            name.to_owned()
+        }
+        [] => format!("{name}.bin"),
+        fits if ext.as_deref().is_some_and(|e| fits.contains(&e)) => name.to_owned(),
+        [canonical, ..] => format!("{name}.{canonical}"),
+    }
+}
 
 /// Decides the type from the content and checks it against the settings, the declared type and
 /// the name's extension.
 fn decide_type(settings: &AttachmentSettings, head: &[u8], declared: Option<&str>, name: &str) -> ApiResult<String> {
-    let detected = infer::get(head).map_or("application/octet-stream", |t| t.mime_type());
+    let kind = infer::get(head);
+    let detected = kind.map_or("application/octet-stream", |t| t.mime_type());
     if !settings.allowed_types.iter().any(|t| t == detected) {
         return Err(ApiError::UnsupportedMediaType(format!("Files of type {detected} are not accepted here.")));
     }
@@ -170,16 +243,13 @@ fn decide_type(settings: &AttachmentSettings, head: &[u8], declared: Option<&str
             "The file was declared as {declared} but its content is {detected}."
         )));
     }
-    if let Some((_, ext)) = name.rsplit_once('.') {
-        let ext = ext.to_ascii_lowercase();
-        let claimed = EXTENSIONS.iter().find(|(_, exts)| exts.contains(&ext.as_str()));
-        if let Some((claimed_type, _)) = claimed
-            && *claimed_type != detected
-        {
-            return Err(ApiError::UnsupportedMediaType(format!(
-                "The file is named .{ext} but its content is {detected}."
-            )));
-        }
+    // An extension nobody knows (`v1.2`, `notes.final`) says nothing; a known one must fit.
+    if let Some(ext) = extension(name)
+        && is_known_extension(&ext)
+        && !extensions_of(detected).contains(&ext.as_str())
+        && kind.is_none_or(|t| !t.extension().eq_ignore_ascii_case(&ext))
+    {
+        return Err(ApiError::UnsupportedMediaType(format!("The file is named .{ext} but its content is {detected}.")));
     }
     Ok(detected.to_owned())
 }
@@ -266,12 +336,15 @@ where
     // The scanner sees the file as it was sent; what is stored of an image has its metadata
     // removed (and may be smaller), so its hash and size are taken again.
     scan(settings, &temp.0).await?;
-    let (sha256, size, thumbnail) = if width.is_some() {
+    let (sha256, size, thumbnail, width, height) = if width.is_some() {
         let processed = process_image(&att.tmp, &temp.0, &content_type, settings.thumbnail_max_px).await?;
-        (processed.sha256, processed.size, processed.thumbnail)
+        // Width and height as the image is shown (upright), like its thumbnail.
+        let (width, height) = if processed.turned { (height, width) } else { (width, height) };
+        (processed.sha256, processed.size, processed.thumbnail, width, height)
     } else {
-        (format!("{:x}", hasher.finalize()), size, None)
+        (format!("{:x}", hasher.finalize()), size, None, width, height)
     };
+    // A first check without the lock (refusing early is cheap); the binding one is below.
     if used.saturating_add(size) > settings.user_quota_bytes {
         return Err(over_quota(settings.user_quota_bytes));
     }
@@ -289,6 +362,7 @@ where
         thumbnail_content_type: thumbnail.as_ref().map(|t| t.content_type),
     };
     let store = att.store.clone();
+    let quota = settings.user_quota_bytes;
     let path = temp.0.clone();
     let thumb_path = thumbnail.as_ref().map(|t| t.file.0.clone());
     let mut conn = state.db().await?;
@@ -297,6 +371,14 @@ where
             // Shared with other uploads, exclusive of the sweep: the blob stored below cannot be
             // swept between the row's insert and its commit.
             q::lock_blobs_shared(conn).await?;
+            // The owner's uploads sum and insert one at a time, so two running at once cannot
+            // each pass the quota with what the other adds (the sum above was read before the
+            // body streamed). A refusal drops the temporary files: nothing was stored.
+            q::lock_owner(conn, new.owner_id).await?;
+            let used = u64::try_from(q::bytes_of_owner(conn, new.owner_id).await?).unwrap_or(0);
+            if used.saturating_add(size) > quota {
+                return Err(over_quota(quota));
+            }
             let row = q::insert(conn, &new).await?;
             // A store that fails rolls the row back: the upload is refused whole.
             store.put_file(&row.sha256, &path).await.map_err(store_error)?;
@@ -324,6 +406,8 @@ struct ProcessedImage {
     sha256: String,
     size: u64,
     thumbnail: Option<Thumbnail>,
+    /// Its EXIF orientation turns it by a quarter: it shows as wide as its pixels are high.
+    turned: bool,
 }
 
 /// Writes `data` to `path` and syncs it (before the file is renamed into the store).
@@ -344,12 +428,13 @@ async fn process_image(tmp: &Path, path: &Path, content_type: &str, max_side: u3
     };
     tokio::task::spawn_blocking(move || -> ApiResult<ProcessedImage> {
         let data = std::fs::read(&path).map_err(ApiError::internal)?;
-        let data = if crate::service::images::has_metadata_container(&content_type) {
+        let (data, turned) = if crate::service::images::has_metadata_container(&content_type) {
             let stripped = crate::service::images::strip_metadata(data).map_err(unreadable)?;
-            write_synced(&path, &stripped).map_err(ApiError::internal)?;
-            stripped
+            write_synced(&path, &stripped.data).map_err(ApiError::internal)?;
+            let turned = stripped.is_turned();
+            (stripped.data, turned)
         } else {
-            data
+            (data, false)
         };
         let thumbnail = match crate::service::images::thumbnail(&data, &content_type, max_side).map_err(unreadable)? {
             None => None,
@@ -359,7 +444,12 @@ async fn process_image(tmp: &Path, path: &Path, content_type: &str, max_side: u3
                 Some(Thumbnail { file, sha256: format!("{:x}", Sha256::digest(&bytes)), content_type: kind })
             }
         };
-        Ok(ProcessedImage { sha256: format!("{:x}", Sha256::digest(&data)), size: data.len() as u64, thumbnail })
+        Ok(ProcessedImage {
+            sha256: format!("{:x}", Sha256::digest(&data)),
+            size: data.len() as u64,
+            thumbnail,
+            turned,
+        })
     })
     .await
     .map_err(ApiError::internal)?

@@ -5,8 +5,11 @@
 //!   (EXIF, XMP), APP13 (IPTC) and comment segments, keeping JFIF, the ICC profile (APP2) and
 //!   Adobe's colour transform (APP14), which change how the pixels look; in PNG the eXIf, text
 //!   and time chunks; in WebP the EXIF and XMP chunks. GPS positions live in EXIF and XMP. GIF
-//!   carries none of them and is left as it is. The price: a JPEG's EXIF orientation goes too,
-//!   so a photo stored sideways with a rotate flag shows sideways (its thumbnail is rotated);
+//!   carries none of them and is left as it is. Only the EXIF orientation survives: a photo a
+//!   phone stored sideways with a "rotate" flag gets a new EXIF block holding that one tag (not
+//!   the original block with the rest blanked: what is not written cannot leak), so browsers
+//!   show it upright at full size, as they do its thumbnail (rotated when it is made). Keeping
+//!   the tag is lossless; rotating the pixels instead would mean re-encoding the photo;
 //! - a thumbnail no larger than `attachments.thumbnail_max_px` on its longer side, decoded with
 //!   the `image` crate (only the allowed formats compiled in) after the pixel limit was checked
 //!   on the header, so a decompression bomb is refused before any decoding;
@@ -15,17 +18,60 @@
 
 use std::io::Cursor;
 
+use image::metadata::Orientation;
 use img_parts::jpeg::markers;
 use img_parts::{DynImage, ImageEXIF};
 
-/// The image with its metadata removed (see the module doc); other bytes come back as they are.
+/// What [`strip_metadata`] leaves of an image.
+pub struct Stripped {
+    pub data: Vec<u8>,
+    /// The EXIF orientation kept, if the image had one other than "upright".
+    pub orientation: Option<Orientation>,
+}
+
+impl Stripped {
+    /// Whether the orientation turns the image by a quarter, so that it shows `height` wide.
+    pub fn is_turned(&self) -> bool {
+        matches!(
+            self.orientation,
+            Some(
+                Orientation::Rotate90
+                    | Orientation::Rotate270
+                    | Orientation::Rotate90FlipH
+                    | Orientation::Rotate270FlipH
+            )
+        )
+    }
+}
+
+/// An EXIF block (TIFF, big-endian) with nothing but the orientation tag: the header, the offset
+/// of the first directory (8), one entry (tag 0x0112, type SHORT, count 1, the value padded to
+/// four bytes), and no next directory. A dozen fixed bytes need no EXIF-writing crate.
+fn orientation_exif(orientation: Orientation) -> Vec<u8> {
+    let mut exif = Vec::with_capacity(26);
+    exif.extend_from_slice(b"MM\0\x2a");
+    exif.extend_from_slice(&8u32.to_be_bytes());
+    exif.extend_from_slice(&1u16.to_be_bytes());
+    exif.extend_from_slice(&0x0112u16.to_be_bytes());
+    exif.extend_from_slice(&3u16.to_be_bytes());
+    exif.extend_from_slice(&1u32.to_be_bytes());
+    exif.extend_from_slice(&u16::from(orientation.to_exif()).to_be_bytes());
+    exif.extend_from_slice(&[0, 0]);
+    exif.extend_from_slice(&0u32.to_be_bytes());
+    exif
+}
+
+/// The image with its metadata removed but for its orientation (see the module doc); other
+/// bytes come back as they are.
 ///
 /// # Errors
 /// A JPEG, PNG or WebP whose container is corrupt or truncated.
-pub fn strip_metadata(data: Vec<u8>) -> Result<Vec<u8>, String> {
+pub fn strip_metadata(data: Vec<u8>) -> Result<Stripped, String> {
     let Some(mut image) = DynImage::from_bytes(data.into()).map_err(|e| e.to_string())? else {
         return Err("not a JPEG, PNG or WebP container".to_owned());
     };
+    let orientation =
+        image.exif().and_then(|exif| Orientation::from_exif_chunk(&exif)).filter(|o| *o != Orientation::NoTransforms);
     match &mut image {
         DynImage::Jpeg(jpeg) => {
             jpeg.segments_mut().retain(|s| !matches!(s.marker(), markers::APP1 | markers::APP13 | markers::COM));
@@ -40,9 +86,12 @@ pub fn strip_metadata(data: Vec<u8>) -> Result<Vec<u8>, String> {
             webp.remove_chunks_by_id(*b"XMP ");
         }
     }
+    if let Some(orientation) = orientation {
+        image.set_exif(Some(orientation_exif(orientation).into()));
+    }
     let mut out = Vec::with_capacity(image.len());
     image.encoder().write_to(&mut out).map_err(|e| e.to_string())?;
-    Ok(out)
+    Ok(Stripped { data: out, orientation })
 }
 
 /// Whether [`strip_metadata`] applies to this type.

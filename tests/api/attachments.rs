@@ -341,12 +341,117 @@ async fn wrong_types_lying_names_and_lying_headers_get_415() {
         "unsupported_media_type",
     )
     .await;
+    // Named as a web page (no magic bytes, so no detected type has it), as another image type, or
+    // with the extension of a type infer detects: each a lie about a PDF or a PNG.
+    for (name, bytes) in [
+        ("page.html", pdf("x")),
+        ("page.HTM", pdf("x")),
+        ("dot.jpg", png()),
+        ("report.docx", pdf("x")),
+        ("a.svg", png()),
+    ] {
+        let body = assert_error(
+            upload_raw(&app, &ada, name, None, bytes).await,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        )
+        .await;
+        let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+        assert!(body["error"]["message"].as_str().unwrap_or_default().contains(&format!(".{ext} ")), "{name}: {body}");
+    }
     // Declared right (parameters and case aside), it passes.
     let res = upload_raw(&app, &ada, "doc.PDF", Some("Application/PDF; charset=binary"), pdf("x")).await;
     assert_eq!(res.status(), StatusCode::CREATED);
-    assert_eq!(app.count("SELECT count(*) AS n FROM attachments").await, 1);
-    assert_eq!(blobs(&app).await.len(), 1);
+    // A name without an extension, or with one no type has, is kept for display, and the download
+    // is saved under it with the detected type's extension.
+    for (name, saved) in [("notes", "notes.pdf"), ("draft v1.2", "draft v1.2.pdf"), ("doc.PDF", "doc.PDF")] {
+        let res = upload_raw(&app, &ada, name, None, pdf("x")).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "{name}");
+        let view: Value = res.json().await.expect("json");
+        assert_eq!(view["name"], name);
+        let res = app
+            .get(&format!("/api/v1/attachments/{}/content", view["id"].as_str().expect("id")), Some(&ada.access_token))
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let disposition = res.headers()[CONTENT_DISPOSITION].to_str().expect("ascii").to_owned();
+        assert!(disposition.starts_with("attachment;"), "{disposition}");
+        assert!(disposition.contains(&format!("filename=\"{saved}\"")), "{name}: {disposition}");
+    }
+    assert_eq!(app.count("SELECT count(*) AS n FROM attachments").await, 4);
+    assert_eq!(blobs(&app).await.len(), 1, "one content, stored once");
     assert!(temp_files(&app).is_empty(), "refused uploads leave no file: {:?}", temp_files(&app));
+}
+
+#[test]
+fn a_download_is_named_with_an_extension_of_its_type() {
+    use plauder::service::attachments::download_name;
+    // Rows stored before names were checked: a PDF named as a web page is saved as a PDF.
+    assert_eq!(download_name("page.html", "application/pdf"), "page.html.pdf");
+    assert_eq!(download_name("photo.JPEG", "image/jpeg"), "photo.JPEG");
+    assert_eq!(download_name("photo", "image/jpeg"), "photo.jpg");
+    assert_eq!(download_name(".profile", "image/png"), ".profile.png");
+    // A type outside the table: a name infer knows is kept, anything else opens as nothing.
+    assert_eq!(download_name("disk.qcow2", "application/x-qemu-disk"), "disk.qcow2");
+    assert_eq!(download_name("disk.html", "application/x-qemu-disk"), "disk.html.bin");
+}
+
+#[actix_web::test]
+async fn two_uploads_at_once_cannot_both_pass_the_quota() {
+    // The scanner's pause keeps both uploads past their first look at the quota before either
+    // is stored: only the check under the owner's lock tells them apart.
+    let app = spawn_app_with(|s| {
+        s.attachments.user_quota_bytes = 600;
+        s.attachments.scan_command = "sleep 0.5; true".to_owned();
+    })
+    .await;
+    let ada = app.register("ada").await;
+    let file = |text: &str| {
+        let mut bytes = pdf(text);
+        bytes.extend(std::iter::repeat_n(b'z', 400));
+        bytes
+    };
+
+    let (one, two) = tokio::join!(
+        upload_raw(&app, &ada, "one.pdf", None, file("one")),
+        upload_raw(&app, &ada, "two.pdf", None, file("two"))
+    );
+
+    let mut statuses = [one.status(), two.status()];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::CREATED, StatusCode::TOO_MANY_REQUESTS]);
+    let refused = if one.status() == StatusCode::CREATED { two } else { one };
+    assert!(refused.headers().get("retry-after").is_some());
+    assert_error(refused, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert_eq!(app.count("SELECT count(*) AS n FROM attachments").await, 1);
+    assert_eq!(blobs(&app).await.len(), 1, "the refused upload is not stored");
+    assert!(temp_files(&app).is_empty(), "{:?}", temp_files(&app));
+}
+
+#[actix_web::test]
+async fn uploads_past_the_burst_get_429_with_retry_after() {
+    let app = spawn_app_with(|s| {
+        s.attachments.upload_burst = 2;
+        s.attachments.upload_replenish_interval_ms = 60_000;
+    })
+    .await;
+    let (ada, bob) = (app.register("ada").await, app.register("bob").await);
+
+    for name in ["one.pdf", "two.pdf"] {
+        assert_eq!(upload_raw(&app, &ada, name, None, pdf(name)).await.status(), StatusCode::CREATED);
+    }
+    let res = upload_raw(&app, &ada, "three.pdf", None, pdf("three")).await;
+    let wait: u64 = res
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After in seconds");
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    // The limit is per account.
+    assert_eq!(upload_raw(&app, &bob, "bobs.pdf", None, pdf("bob")).await.status(), StatusCode::CREATED);
+    assert_eq!(app.count("SELECT count(*) AS n FROM attachments").await, 3);
+    assert!(temp_files(&app).is_empty(), "{:?}", temp_files(&app));
 }
 
 #[actix_web::test]
@@ -631,6 +736,41 @@ pub fn jpeg_with_gps(width: u32, height: u32) -> Vec<u8> {
     bytes
 }
 
+/// An EXIF block (TIFF, big-endian) as a phone writes it, in short: the orientation `orientation`
+/// and a GPS directory whose map datum is "SECRETDATUM" (a string to look for).
+fn exif_with_orientation_and_gps(orientation: u16) -> Vec<u8> {
+    let entry = |tag: u16, kind: u16, count: u32, value: [u8; 4]| {
+        let mut e = Vec::new();
+        e.extend_from_slice(&tag.to_be_bytes());
+        e.extend_from_slice(&kind.to_be_bytes());
+        e.extend_from_slice(&count.to_be_bytes());
+        e.extend_from_slice(&value);
+        e
+    };
+    let mut tiff = b"MM\0\x2a\0\0\0\x08".to_vec();
+    // IFD0 at 8: orientation (SHORT) and the GPS directory's offset (LONG) 38.
+    let [hi, lo] = orientation.to_be_bytes();
+    tiff.extend_from_slice(&2u16.to_be_bytes());
+    tiff.extend(entry(0x0112, 3, 1, [hi, lo, 0, 0]));
+    tiff.extend(entry(0x8825, 4, 1, 38u32.to_be_bytes()));
+    tiff.extend_from_slice(&0u32.to_be_bytes());
+    // The GPS directory at 38: latitude ref "N" and the map datum, 12 bytes at 68.
+    tiff.extend_from_slice(&2u16.to_be_bytes());
+    tiff.extend(entry(0x0001, 2, 2, *b"N\0\0\0"));
+    tiff.extend(entry(0x0012, 2, 12, 68u32.to_be_bytes()));
+    tiff.extend_from_slice(&0u32.to_be_bytes());
+    assert_eq!(tiff.len(), 68);
+    tiff.extend_from_slice(b"SECRETDATUM\0");
+    tiff
+}
+
+/// The orientation in an image's EXIF, if it has one.
+fn orientation_of(bytes: &[u8]) -> Option<u8> {
+    use img_parts::ImageEXIF as _;
+    let image = img_parts::DynImage::from_bytes(bytes.to_vec().into()).expect("container")?;
+    image.exif().and_then(|exif| image::metadata::Orientation::from_exif_chunk(&exif)).map(|o| o.to_exif())
+}
+
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
@@ -829,4 +969,53 @@ async fn a_bucket_that_goes_away_gives_503_unavailable_and_loses_no_message() {
     let res = upload_raw(&app, &ada, "after.pdf", None, pdf("after")).await;
     assert_eq!(res.status(), StatusCode::CREATED, "uploads work again once the bucket is back");
     assert_eq!(bucket.blobs().await.len(), 1);
+}
+
+/// A phone photo: 64×32 pixels stored as taken, EXIF orientation 6 (turn right to view) and a GPS
+/// position; a PNG with the same EXIF in its eXIf chunk and a text chunk.
+fn rotated_photos() -> [(&'static str, Vec<u8>); 2] {
+    use img_parts::ImageEXIF as _;
+    let img = image::RgbImage::from_fn(64, 32, |x, _| image::Rgb([(x * 4) as u8, 0, 128]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(img.clone()).write_to(&mut out, image::ImageFormat::Jpeg).expect("jpeg");
+    let mut jpeg = img_parts::jpeg::Jpeg::from_bytes(out.into_inner().into()).expect("parse jpeg");
+    jpeg.set_exif(Some(exif_with_orientation_and_gps(6).into()));
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(img).write_to(&mut out, image::ImageFormat::Png).expect("png");
+    let mut png = img_parts::png::Png::from_bytes(out.into_inner().into()).expect("parse png");
+    png.set_exif(Some(exif_with_orientation_and_gps(6).into()));
+    png.chunks_mut().insert(1, img_parts::png::PngChunk::new(*b"tEXt", b"Comment\0SECRETTEXT".to_vec().into()));
+    let (mut jpeg_bytes, mut png_bytes) = (Vec::new(), Vec::new());
+    jpeg.encoder().write_to(&mut jpeg_bytes).expect("write jpeg");
+    png.encoder().write_to(&mut png_bytes).expect("write png");
+    [("phone.jpg", jpeg_bytes), ("phone.png", png_bytes)]
+}
+
+#[actix_web::test]
+async fn a_rotated_photo_keeps_its_orientation_and_loses_its_gps() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+
+    for (name, original) in rotated_photos() {
+        assert_eq!(orientation_of(&original), Some(6), "{name}");
+        assert!(contains(&original, b"SECRETDATUM"), "{name}");
+
+        let view = upload(&app, &ada, name, original).await;
+
+        // Width and height as it shows: upright, turned by a quarter.
+        assert_eq!((view["width"].as_i64(), view["height"].as_i64()), (Some(32), Some(64)), "{name}: {view}");
+        let res = app
+            .get(&format!("/api/v1/attachments/{}/content", view["id"].as_str().expect("id")), Some(&ada.access_token))
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let served = res.bytes().await.expect("bytes").to_vec();
+        assert!(
+            !contains(&served, b"SECRETDATUM") && !contains(&served, b"SECRETTEXT"),
+            "{name}: GPS and text removed"
+        );
+        assert_eq!(orientation_of(&served), Some(6), "{name}: the orientation is kept");
+        assert_eq!(served.len() as u64, view["size"].as_u64().unwrap_or(0));
+        let decoded = image::load_from_memory(&served).expect("still a valid image");
+        assert_eq!((decoded.width(), decoded.height()), (64, 32), "{name}: pixels untouched");
+    }
 }

@@ -43,6 +43,9 @@ fn every_shipped_environment_parses() {
     let prod = Settings::load_unchecked(shipped(), "production").unwrap();
     assert_eq!(prod.log.format, LogFormat::Json);
     assert!(!prod.server.trusted_proxies.is_empty());
+    // The image's user cannot write its working directory's parent: a relative directory would
+    // stop the start (scripts/check-deploy.sh checks it is the image's data directory).
+    assert!(Path::new(&prod.attachments.directory).is_absolute(), "{}", prod.attachments.directory);
 }
 
 #[test]

@@ -38,6 +38,22 @@ pub async fn try_lock_blobs(conn: &mut AsyncPgConnection) -> QueryResult<bool> {
     Ok(row.locked)
 }
 
+/// The first key of the two-key advisory locks on one owner's uploads ("pl" "au"); the second is
+/// the owner id's hash. Two-key locks are a key space apart from the one-key ones above.
+const OWNER_LOCK_CLASS: i32 = 0x706c_6175;
+
+/// Takes the lock on `owner`'s uploads until the end of the transaction: uploads of one owner
+/// sum their quota and insert one after the other, so two at once cannot both pass it. Owners
+/// whose ids hash alike merely wait for each other.
+pub async fn lock_owner(conn: &mut AsyncPgConnection, owner: UserId) -> QueryResult<()> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2::text))")
+        .bind::<diesel::sql_types::Integer, _>(OWNER_LOCK_CLASS)
+        .bind::<diesel::sql_types::Uuid, _>(owner)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 pub async fn insert(conn: &mut AsyncPgConnection, new: &NewAttachment<'_>) -> QueryResult<Attachment> {
     diesel::insert_into(attachments::table).values(new).returning(Attachment::as_returning()).get_result(conn).await
 }
