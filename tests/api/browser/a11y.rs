@@ -52,6 +52,21 @@ pub async fn check_widget_both_schemes(browser: &Browser, what: &str, found: &mu
     browser.cdp("Emulation.setEmulatedMedia", json!({"features": []})).await;
 }
 
+/// The interface's buttons under `root` (a script expression for an element or shadow root) that
+/// show an emoji glyph, or carry only a name (an icon button) without an SVG icon: emoji render as
+/// empty boxes where no emoji font is installed.
+pub async fn emoji_glyph_buttons(browser: &Browser, root: &str) -> Value {
+    browser
+        .script(
+            &format!(
+                "const root = {root}; return [...root.querySelectorAll('button')].filter(b => b.getClientRects().length > 0 \
+                 && (/\\p{{Extended_Pictographic}}/u.test(b.textContent) || (!b.textContent.trim() && !b.querySelector('svg')))).map(b => b.outerHTML);"
+            ),
+            json!([]),
+        )
+        .await
+}
+
 async fn create_room(app: &crate::helpers::TestApp, owner: &Value, body: Value) -> String {
     let token = owner["access_token"].as_str().expect("token");
     let res = app.post("/api/v1/rooms", Some(token), body).await;
@@ -172,6 +187,7 @@ async fn every_view_of_the_admin_panel_passes_axe_in_both_themes() {
             b.wait_for("#reply").await;
             b.type_into("#reply", &format!("Hello Vera{ENTER}")).await;
             b.wait_text("#support-messages", "Hello Vera").await;
+            assert_eq!(emoji_glyph_buttons(&b, "document").await, json!([]), "the inbox's buttons");
         }
         check_both_themes(&b, &format!("the panel's {view} view"), &mut found).await;
         if view == "support" {
@@ -244,6 +260,8 @@ async fn the_widget_passes_axe_closed_open_in_a_conversation_and_ended_in_both_l
         .await;
         b.wait_until("the message", &format!("{shadow} return !!w.querySelector('.msg.mine');"), json!([])).await;
         check_widget_both_schemes(&b, &what("in a conversation"), &mut found).await;
+        let shadow_root = "document.querySelector('[data-plauder-widget]').shadowRoot";
+        assert_eq!(emoji_glyph_buttons(&b, shadow_root).await, json!([]), "the widget's buttons");
 
         // Staff end the chat: it stays readable, with the offer to start a new one.
         let token = root["access_token"].as_str();

@@ -516,6 +516,27 @@ async fn typing_shows_both_ways_links_are_safe_the_badge_survives_a_reload_and_s
     );
     widget_submit(&visitor, ".composer textarea", "Hello?").await;
     admin.wait_until("an alert", "return window.__alerts === 1;", json!([])).await;
+
+    // Notifications allowed and the panel's tab in the background: the alert is a desktop
+    // notification too, naming the visitor. (The page's Notification is wrapped to see it made.)
+    admin.cdp("Browser.grantPermissions", json!({"permissions": ["notifications"], "origin": app.address})).await;
+    admin
+        .script(
+            "window.__notes = []; const Real = window.Notification; \
+             window.Notification = new Proxy(Real, { \
+               construct(target, args) { window.__notes.push({ title: args[0], body: args[1]?.body }); return Reflect.construct(target, args); }, \
+               get(target, prop) { return Reflect.get(target, prop); } });",
+            json!([]),
+        )
+        .await;
+    assert_eq!(admin.script("return Notification.permission;", json!([])).await, "granted");
+    let panel = admin.open_tab_in_front().await;
+    widget_submit(&visitor, ".composer textarea", "Anyone?").await;
+    admin.switch_to(&panel).await;
+    let notes =
+        admin.wait_until("a notification", "return window.__notes.length > 0 && window.__notes;", json!([])).await;
+    assert_eq!(notes, json!([{"title": "New message from Ida", "body": "Anyone?"}]));
+    assert_eq!(admin.script("return window.__alerts;", json!([])).await, 2);
     admin.goto(&format!("{}/admin#support", app.address)).await;
     admin.wait_for("#inbox-sound").await;
     assert_eq!(
