@@ -98,6 +98,8 @@ cargo build --quiet --features load --bin plauder-load
 # axe-core for the browser tests' accessibility checks (tests/api/browser/axe.rs), pinned in
 # tests/axe/package-lock.json and installed with npm ci into tests/axe/node_modules the first time.
 axe_dir="$PLAUDER_ROOT/tests/axe"
+# node and npm read the pin and install it: Debian's packages where a machine lacks them.
+{ command -v node && command -v npm; } >/dev/null || ensure_packages nodejs npm
 axe_pinned="$(node -p "require('$axe_dir/package-lock.json').packages['node_modules/axe-core'].version")"
 axe_installed="$(node -p "try { require('$axe_dir/node_modules/axe-core/package.json').version } catch { '' }")"
 if [ "$axe_installed" != "$axe_pinned" ]; then

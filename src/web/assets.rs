@@ -50,6 +50,7 @@ static ASSETS: &[Asset] = &[
     asset!("theme.js", JS),
     asset!("icons.js", JS),
     asset!("links.js", JS),
+    asset!("errors.js", JS),
     asset!("useragent.js", JS),
     asset!("i18n/i18n.js", JS),
     asset!("i18n/en.js", JS),

@@ -29,7 +29,7 @@ mod i18n;
 mod incoming_hooks;
 mod mail;
 mod messages;
-mod mfa;
+pub mod mfa;
 mod moderation;
 mod operations;
 mod ordering;

@@ -3,6 +3,7 @@
 
 import { h, toast, t } from '../app/dom.js';
 import { formatDate, number } from '../i18n/i18n.js';
+import { serverText } from '../errors.js';
 
 /**
  * Runs an action; a failure becomes a toast with the server's message. Resolves with the
@@ -15,7 +16,7 @@ export async function attempt(action) {
   try {
     return await action();
   } catch (err) {
-    toast(err?.message ?? t('error.generic'), 'error');
+    toast(serverText(err), 'error');
     return undefined;
   }
 }

@@ -6,6 +6,7 @@
 import { PlauderClient } from '../plauder-client.js';
 import { h, replace, toast, t } from '../app/dom.js';
 import { applyLang, languagePicker } from '../app/lang.js';
+import { serverText } from '../errors.js';
 import { OverviewView } from './overview.js';
 import { InboxView } from './inbox.js';
 import { UsersView } from './users.js';
@@ -73,7 +74,7 @@ function showLogin(notice = '') {
             askCode(err.details.mfa_token);
             return;
           }
-          error.textContent = err.code === 'unauthorized' ? t('auth.wrong_credentials') : err.message;
+          error.textContent = serverText(err, { codes: { unauthorized: () => t('auth.wrong_credentials') } });
         } finally {
           submit.disabled = false;
         }
@@ -96,7 +97,7 @@ function showLogin(notice = '') {
             await client.completeLogin(mfaToken, code.value.trim());
             start();
           } catch (err) {
-            error.textContent = err.message;
+            error.textContent = serverText(err, { codes: { unauthorized: () => t('auth.mfa_wrong') } });
           }
         },
       },
@@ -260,6 +261,6 @@ if (client.session) {
       start();
     })
     .catch((err) => {
-      if (client.session) showLogin(err.message);
+      if (client.session) showLogin(serverText(err));
     });
 } else showLogin();

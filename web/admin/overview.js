@@ -8,6 +8,7 @@ import { h, replace, t } from '../app/dom.js';
 import { number, timeOfDay } from '../i18n/i18n.js';
 import { debounce, duration, heading } from './common.js';
 import { barChart, count } from './charts.js';
+import { serverText } from '../errors.js';
 
 const POLL_MS = 5000;
 /** The history changes by the day: reloaded far less often than the counters. */
@@ -49,7 +50,7 @@ export class OverviewView {
     try {
       stats = await this.ctx.client.api('GET', '/admin/stats');
     } catch (err) {
-      this.updated.textContent = t('overview.load_failed', { reason: err.message });
+      this.updated.textContent = t('overview.load_failed', { reason: serverText(err) });
       return;
     }
     if (this.stopped.signal.aborted) return;
@@ -87,7 +88,7 @@ export class OverviewView {
     try {
       history = await this.ctx.client.api('GET', '/admin/stats/history?days=30');
     } catch (err) {
-      replace(this.charts, h('p.form-error', t('charts.load_failed', { reason: err.message })));
+      replace(this.charts, h('p.form-error', t('charts.load_failed', { reason: serverText(err) })));
       return;
     }
     if (this.stopped.signal.aborted) return;

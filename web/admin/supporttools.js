@@ -6,12 +6,13 @@
 import { h, replace, toast, t } from '../app/dom.js';
 import { dialog } from '../app/people.js';
 import { attempt, dateTime } from './common.js';
+import { serverText } from '../errors.js';
 
 const BLOCK_HOURS = [1, 24, 24 * 7, 24 * 30];
 
 /** The error of a failed call, with the server's field messages when it named fields. */
 function reason(err) {
-  return Object.values(err?.details?.fields ?? {}).map(String).join(' ') || err?.message || t('error.generic');
+  return serverText(err);
 }
 
 /**

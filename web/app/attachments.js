@@ -8,6 +8,7 @@
 import { h, replace, t } from './dom.js';
 import { fileSize } from '../i18n/i18n.js';
 import { icon } from '../icons.js';
+import { serverText } from '../errors.js';
 
 /** Thumbnails are shown at most this size on their longer side (CSS pixels). */
 const THUMB_PX = 240;
@@ -152,7 +153,7 @@ export function uploadError(err, name) {
     case 'unavailable':
       return t('upload.unavailable', { name });
     default:
-      return t('upload.failed', { name, reason: err?.message ?? t('error.generic') });
+      return t('upload.failed', { name, reason: serverText(err) });
   }
 }
 

@@ -5,6 +5,7 @@
 
 import { h, replace, t } from './dom.js';
 import { languagePicker } from './lang.js';
+import { fieldText, serverText } from '../errors.js';
 
 /**
  * @param {HTMLElement} root
@@ -182,7 +183,7 @@ export function renderAuth(root, client, onSignedIn, signedOutNotice = '') {
       const fields = err.details?.fields ?? {};
       for (const [name, reason] of Object.entries(fields)) {
         const slot = form.querySelector(`.field-error[data-for="${CSS.escape(name)}"]`);
-        if (slot) slot.textContent = String(reason);
+        if (slot) slot.textContent = fieldText(name, reason);
       }
       if (err.details?.reason === 'email_not_verified') {
         status.textContent = t('auth.email_not_verified');
@@ -190,7 +191,13 @@ export function renderAuth(root, client, onSignedIn, signedOutNotice = '') {
         resendLink.hidden = false;
         return;
       }
-      status.textContent = err.code === 'unauthorized' && mode === 'login' ? t('auth.wrong_credentials') : err.message;
+      // What a code means depends on the form: a refused login, a wrong code, a taken name.
+      const own = {
+        login: { unauthorized: () => t('auth.wrong_credentials') },
+        mfa: { unauthorized: () => t('auth.mfa_wrong') },
+        register: { conflict: () => t('auth.taken') },
+      }[mode];
+      status.textContent = serverText(err, { codes: own });
     } finally {
       button.disabled = false;
     }
@@ -231,7 +238,7 @@ export function renderAuth(root, client, onSignedIn, signedOutNotice = '') {
         else showDone(t('auth.email_verified'));
       },
       (err) => {
-        status.textContent = err.code === 'validation_failed' ? t('auth.verify_failed') : err.message;
+        status.textContent = err.code === 'validation_failed' ? t('auth.verify_failed') : serverText(err);
         resendLink.hidden = false;
       },
     );

@@ -9,6 +9,7 @@ import { icon } from '../icons.js';
 import { linkNodes } from '../links.js';
 import { roomDialog } from './rooms.js';
 import { Uploads, attachmentList, fileInput, linkExpiring, quoteText } from './attachments.js';
+import { serverText } from '../errors.js';
 
 const EMOJI = ['👍', '❤️', '😂', '🎉', '😮', '😢', '🙏', '👀'];
 const PAGE = 50;
@@ -82,7 +83,7 @@ export class ChatView {
       } catch (e) {
         // Without a network the banner says so; the history loads when the room opens again.
         if (e.code === 'unavailable') this.app.reach?.failed();
-        else toast(e.message, 'error');
+        else toast(serverText(e), 'error');
       }
     }
     if (this.roomId === roomId) {
@@ -235,7 +236,7 @@ export class ChatView {
       // Keep what the reader was looking at in place while older messages appear above it.
       if (this.roomId === roomId) this.scroller.scrollTop = this.scroller.scrollHeight - fromBottom;
     } catch (e) {
-      toast(e.message, 'error');
+      toast(serverText(e), 'error');
     } finally {
       this.loadingOlder = false;
       if (this.olderEl) this.olderEl.textContent = '';
@@ -395,7 +396,7 @@ export class ChatView {
         p.state === 'failed'
           ? h(
               'div.pending-state',
-              h('span', `${t('msg.not_sent', { reason: p.error?.message ?? t('error.generic') })} `),
+              h('span', `${t('msg.not_sent', { reason: serverText(p.error) })} `),
               h('button.link', { type: 'button', onclick: () => client.retry(p.client_msg_id) }, t('msg.retry')),
               ' · ',
               h('button.link', { type: 'button', onclick: () => client.discard(p.client_msg_id) }, t('msg.discard')),
@@ -519,7 +520,7 @@ export class ChatView {
       try {
         await this.app.client.edit(id, body);
       } catch (e) {
-        toast(t('msg.not_saved', { reason: e.message }), 'error');
+        toast(t('msg.not_saved', { reason: serverText(e) }), 'error');
       }
       return;
     }
@@ -578,7 +579,7 @@ export class ChatView {
     try {
       await this.app.client.remove(m.id);
     } catch (e) {
-      toast(e.message, 'error');
+      toast(serverText(e), 'error');
     }
   }
 
@@ -589,7 +590,7 @@ export class ChatView {
       if (mineAlready) await client.unreact(m.id, emoji);
       else await client.react(m.id, emoji);
     } catch (e) {
-      toast(e.message, 'error');
+      toast(serverText(e), 'error');
     }
   }
 

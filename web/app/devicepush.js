@@ -5,6 +5,7 @@
 
 import { h, replace, t } from './dom.js';
 import { registerServiceWorker } from './pwa.js';
+import { serverText } from '../errors.js';
 
 /** The VAPID key (base64url, as the server sends it) as the bytes `subscribe` wants. */
 function keyBytes(base64url) {
@@ -48,7 +49,7 @@ export function pushSection(app) {
       if (!key.length) throw new Error('no key');
     } catch (e) {
       // The push routes are an optional part of the server (and absent from older ones).
-      say(e?.status === 404 ? t('push.unavailable') : t('push.failed', { reason: e?.message ?? String(e) }));
+      say(e?.status === 404 ? t('push.unavailable') : t('push.failed', { reason: serverText(e) }));
       return;
     }
     registration = await registerServiceWorker();
@@ -109,11 +110,11 @@ export function pushSection(app) {
       else await turnOff();
     } catch (e) {
       toggle.checked = !on;
-      say(t('push.failed', { reason: e?.message ?? String(e) }));
+      say(t('push.failed', { reason: serverText(e) }));
     } finally {
       toggle.disabled = false;
     }
   });
-  check().catch((e) => say(t('push.failed', { reason: e?.message ?? String(e) })));
+  check().catch((e) => say(t('push.failed', { reason: serverText(e) })));
   return section;
 }

@@ -13,6 +13,7 @@ import { ChatView } from './chat.js';
 import { Notifier } from './notify.js';
 import { Reachability } from './offline.js';
 import { registerServiceWorker, followNotificationClicks } from './pwa.js';
+import { serverText } from '../errors.js';
 
 const client = new PlauderClient();
 const root = /** @type {HTMLElement} */ (document.getElementById('app'));
@@ -178,7 +179,7 @@ async function startApp() {
     toast(t('people.request_accepted', { name: user.display_name || user.username }));
     loadPeople(app).catch(() => {});
   });
-  on('error', ({ error }) => toast(error?.message ?? t('error.generic'), 'error'));
+  on('error', ({ error }) => toast(serverText(error), 'error'));
 
   // Drawn before the loads: a room clicked as soon as the list shows must stay open.
   sidebar.render();
@@ -206,7 +207,7 @@ async function loadLists(app) {
       app.unloaded = true;
       app.store.emit('rooms');
       app.reach.failed();
-    } else toast(e.message, 'error');
+    } else toast(serverText(e), 'error');
   }
 }
 

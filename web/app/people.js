@@ -4,6 +4,7 @@
 
 import { h, replace, avatar, lastSeen, toast, t, statusText } from './dom.js';
 import { icon } from '../icons.js';
+import { serverText } from '../errors.js';
 
 export function presenceText(p) {
   return p?.status && p.status !== 'offline' ? statusText(p.status) : lastSeen(p?.last_seen_at);
@@ -16,7 +17,7 @@ export async function attempt(action, done = '') {
     if (done) toast(done);
     return r;
   } catch (e) {
-    toast(e.message, 'error');
+    toast(serverText(e), 'error');
     return undefined;
   }
 }
@@ -310,7 +311,7 @@ function avatarErrorText(err) {
     case 'rate_limited':
       return t('profile.avatar_rate_limited');
     default:
-      return err?.message || t('error.generic');
+      return serverText(err);
   }
 }
 
@@ -395,7 +396,7 @@ export async function profileDialog(app, saved) {
           saved?.();
           store.emit('rooms');
         } catch (err) {
-          error.textContent = Object.values(err.details?.fields ?? {}).map(String).join(' ') || err.message;
+          error.textContent = serverText(err);
         } finally {
           submit.disabled = false;
         }

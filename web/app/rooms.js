@@ -10,6 +10,7 @@
 import { h, replace, avatar, toast, t, fullDate } from './dom.js';
 import { icon } from '../icons.js';
 import { attempt, dialog, presenceText } from './people.js';
+import { serverText } from '../errors.js';
 
 const ROLES = ['owner', 'moderator', 'member'];
 const LEVELS = ['all', 'mentions', 'none'];
@@ -128,7 +129,7 @@ export async function roomDialog(app, room, { focus = 'settings' } = {}) {
             d.querySelector('.modal-head h2').textContent = store.roomTitle(current());
             toast(t('roomset.saved'));
           } catch (err) {
-            error.textContent = Object.values(err.details?.fields ?? {}).map(String).join(' ') || err.message;
+            error.textContent = serverText(err);
           } finally {
             save.disabled = false;
           }

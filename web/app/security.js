@@ -10,6 +10,7 @@ import { formatDate } from '../i18n/i18n.js';
 import { icon } from '../icons.js';
 import { browserName } from '../useragent.js';
 import { pushSection } from './devicepush.js';
+import { fieldText, serverText } from '../errors.js';
 
 /** Opens the security settings as a modal dialog. */
 export function securityDialog(app) {
@@ -42,7 +43,7 @@ export function securityDialog(app) {
           await client.api('PATCH', '/users/me/preferences', { language: langSelect.value });
           toast(t('security.saved'));
         } catch (err) {
-          status.textContent = err.message;
+          status.textContent = serverText(err);
         }
       },
     },
@@ -88,11 +89,12 @@ export function securityDialog(app) {
             if (err.code === 'forbidden') {
               current.error.textContent = t('security.wrong_password');
               current.input.focus();
-            } else if (err.details?.fields?.new_password) {
-              next.error.textContent = String(err.details.fields.new_password);
+            } else if (err.details?.fields?.password) {
+              // The server names the new password `password` (the rules a password must meet).
+              next.error.textContent = fieldText('password', err.details.fields.password);
               next.input.focus();
             } else {
-              status.textContent = err.message;
+              status.textContent = serverText(err);
             }
           } finally {
             submit.disabled = false;
@@ -114,7 +116,7 @@ export function securityDialog(app) {
     try {
       ({ sessions: list } = await client.api('GET', '/users/me/sessions'));
     } catch (err) {
-      replace(sessionsSection, h('h3', t('security.sessions')), h('p.form-error', err.message));
+      replace(sessionsSection, h('h3', t('security.sessions')), h('p.form-error', serverText(err)));
       return;
     }
     const confirmBox = h('div.confirm-row#logout-everywhere-confirm', { hidden: true });
@@ -135,7 +137,7 @@ export function securityDialog(app) {
           try {
             await client.logoutEverywhere();
           } catch (err) {
-            status.textContent = err.message;
+            status.textContent = serverText(err);
           }
         },
       }, t('security.sign_out_everywhere_yes')),
@@ -169,7 +171,7 @@ export function securityDialog(app) {
                       await client.api('DELETE', `/users/me/sessions/${s.id}`);
                       toast(t('security.signed_out_device'));
                     } catch (err) {
-                      status.textContent = err.message;
+                      status.textContent = serverText(err);
                     }
                     await sessions();
                     sessionsSection.querySelector('h3')?.focus();
@@ -192,7 +194,7 @@ export function securityDialog(app) {
     try {
       mfa = await client.api('GET', '/users/me/mfa');
     } catch (err) {
-      status.textContent = err.message;
+      status.textContent = serverText(err);
       return;
     }
     if (mfa.enabled) showEnabled(mfa);
@@ -214,7 +216,7 @@ export function securityDialog(app) {
     try {
       e = await client.api('POST', '/users/me/mfa/totp');
     } catch (err) {
-      status.textContent = err.message;
+      status.textContent = serverText(err);
       return;
     }
     const code = h('input#totp-code', { name: 'code', inputmode: 'numeric', autocomplete: 'one-time-code', required: true, pattern: '[0-9 ]{6,7}', maxlength: 7 });
@@ -228,7 +230,7 @@ export function securityDialog(app) {
             const codes = await client.confirmTotp(code.value.replace(/\s/g, ''));
             showCodes(codes);
           } catch (err) {
-            status.textContent = err.message;
+            status.textContent = serverText(err);
           }
         },
       },
@@ -271,7 +273,7 @@ export function securityDialog(app) {
             toast(t('security.mfa_turned_off'));
             show();
           } catch (err) {
-            status.textContent = err.message;
+            status.textContent = serverText(err, { codes: { forbidden: () => t('security.wrong_password_or_code') } });
           }
         },
       },

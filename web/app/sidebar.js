@@ -9,6 +9,7 @@ import { People, newChatDialog, profileDialog } from './people.js';
 import { securityDialog } from './security.js';
 import { directoryDialog } from './directory.js';
 import { quoteText } from './attachments.js';
+import { serverText } from '../errors.js';
 
 const THEMES = ['system', 'light', 'dark'];
 
@@ -102,7 +103,7 @@ export class Sidebar {
           try {
             await client.setPresence(this.status);
           } catch (err) {
-            toast(err.message, 'error');
+            toast(serverText(err), 'error');
           }
           this.renderMe();
         },
@@ -173,7 +174,7 @@ export class Sidebar {
         if (this.query === q) {
           this.results = [];
           this.renderList();
-          toast(e.message, 'error');
+          toast(serverText(e), 'error');
         }
       }
     }, 250);

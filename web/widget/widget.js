@@ -9,6 +9,7 @@ import { PlauderClient } from '../plauder-client.js';
 import { fileSize, lang, setLang, t, timeOfDay } from '../i18n/i18n.js';
 import { icon } from '../icons.js';
 import { linkNodes } from '../links.js';
+import { serverText as sharedServerText } from '../errors.js';
 
 /** Typing is re-announced this often while the visitor types, ends after this pause, and staff
  * typing shows this long unless renewed (as in the chat app). */
@@ -25,9 +26,8 @@ const defaults = () => ({
 });
 
 /**
- * The server's error in the visitor's language: the codes and fields the widget can meet have
- * catalogue texts (the server words its messages in English); anything else shows the server's
- * own message.
+ * The server's error in the visitor's language: the shared texts (../errors.js), with the
+ * widget's own words first for the codes and fields a visitor meets.
  */
 const FIELD_TEXT = {
   name: () => t('widget.error.field_name'),
@@ -51,12 +51,8 @@ const UPLOAD_TEXT = {
 function uploadText(err, name) {
   return UPLOAD_TEXT[err?.code]?.(name) ?? t('upload.failed', { name, reason: err?.message || t('widget.error.internal') });
 }
-function serverText(err) {
-  const fields = Object.entries(err?.details?.fields ?? {});
-  if (err?.code === 'validation_failed' && fields.length) {
-    return fields.map(([f, message]) => FIELD_TEXT[f]?.() ?? String(message)).join(' ');
-  }
-  return CODE_TEXT[err?.code]?.() ?? (err?.message || t('widget.error.start'));
+function serverText(err, codes = {}) {
+  return sharedServerText(err, { codes: { ...CODE_TEXT, ...codes }, fields: FIELD_TEXT });
 }
 
 /** Builds an element: children are nodes or strings (text, never HTML). */
@@ -234,7 +230,8 @@ export function mount({ origin, settings }) {
         const { room } = await client.openSupport(fields);
         await openConversation(room);
       } catch (err) {
-        error.textContent = serverText(err);
+        // Refused here means this visitor is blocked (docs/protocol.md, support blocks).
+        error.textContent = serverText(err, { forbidden: () => t('widget.error.blocked') });
         submit.disabled = false;
       }
     }

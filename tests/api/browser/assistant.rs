@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::axe::violations;
+use super::a11y::{check_both_themes, check_widget_both_schemes};
 use super::webdriver::Driver;
 use super::widget::shop_page;
 use super::{open_admin, open_room, open_signed_in, register_admin};
@@ -41,7 +41,8 @@ async fn answers_grow_in_the_app_and_the_widget_and_the_panel_keeps_the_knowledg
     admin.type_into("#knowledge-search-form input[name=q]", "I forgot my password").await;
     admin.click("#knowledge-search-form button[type=submit]").await;
     admin.wait_text("#knowledge-hits", "How do I reset my password?").await;
-    let mut found = violations(&admin, "the knowledge base", None).await;
+    let mut found = Vec::new();
+    check_both_themes(&admin, "the knowledge base", &mut found).await;
 
     // The app: a mention; the answer grows in place, then stands as the assistant's message.
     let res = app.post("/api/v1/rooms", Some(&token), json!({"kind": "group", "name": "Help"})).await;
@@ -65,7 +66,7 @@ async fn answers_grow_in_the_app_and_the_widget_and_the_panel_keeps_the_knowledg
         json!([whole]),
     )
     .await;
-    found.extend(violations(&chat, "an answer being streamed", None).await);
+    check_both_themes(&chat, "an answer being streamed", &mut found).await;
     chat.wait_until(
         "the whole answer as a message",
         "return !document.querySelector('#messages li.msg.streaming') && \
@@ -116,6 +117,6 @@ async fn answers_grow_in_the_app_and_the_widget_and_the_panel_keeps_the_knowledg
             json!([whole]),
         )
         .await;
-    found.extend(violations(&visitor, "the widget with the assistant's answer", Some("[data-plauder-widget]")).await);
+    check_widget_both_schemes(&visitor, "the widget with the assistant's answer", &mut found).await;
     assert!(found.is_empty(), "accessibility violations:\n{}", found.join("\n"));
 }

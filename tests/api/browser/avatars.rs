@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::axe::violations;
+use super::a11y::check_both_themes_in;
 use super::files::{PickedFiles, picture_png};
 use super::webdriver::{Driver, ENTER};
 use super::{open_room, open_signed_in, register_session};
@@ -44,7 +44,8 @@ async fn a_picture_set_in_the_profile_editor_shows_in_the_sidebar_and_to_others_
         true,
         "nothing to remove yet"
     );
-    let mut found = violations(&a, "the profile editor", Some("dialog[open]")).await;
+    let mut found = Vec::new();
+    check_both_themes_in(&a, "the profile editor", Some("dialog[open]"), &mut found).await;
 
     // Not a picture: refused next to the picker, nothing changes.
     a.attach_files("#avatar-input", &[&notes]).await;
@@ -58,7 +59,7 @@ async fn a_picture_set_in_the_profile_editor_shows_in_the_sidebar_and_to_others_
     a.wait_until("the picture in the sidebar", PICTURE_LOADED, json!(["header.me .avatar img"])).await;
     assert_eq!(a.text("#avatar-error").await, "");
     assert_eq!(a.script("return document.querySelector('#avatar-remove').hidden;", json!([])).await, false);
-    found.extend(violations(&a, "the profile editor with a picture", Some("dialog[open]")).await);
+    check_both_themes_in(&a, "the profile editor with a picture", Some("dialog[open]"), &mut found).await;
     let me: Value = app.me(&token(&ada)).await.json().await.expect("json");
     let url = me["avatar_url"].as_str().expect("the server has it").to_owned();
     assert!(url.starts_with("/api/v1/avatars/"), "{url}");

@@ -621,13 +621,21 @@ async fn addresses_in_messages_become_safe_links_and_message_actions_show_on_foc
         .await;
     assert_eq!(glyphs, json!([]));
 
-    // Where the pointer can hover, the actions are invisible until hovered or focused; where it
-    // cannot (headless Chromium reports no hover), they are always there. Either way, keyboard
-    // focus on an action shows them.
-    let opacity = "return getComputedStyle(document.querySelector('#messages li.msg .actions')).opacity;";
+    // Where the pointer can hover (emulated: headless Chromium reports none), the actions are
+    // invisible until hovered or focused; keyboard focus on an action shows them.
+    a.cdp(
+        "Emulation.setEmulatedMedia",
+        json!({"features": [{"name": "hover", "value": "hover"}, {"name": "pointer", "value": "fine"}]}),
+    )
+    .await;
+    assert_eq!(a.script("return matchMedia('(hover: hover) and (pointer: fine)').matches;", json!([])).await, true);
     a.script("document.querySelector('#composer').focus();", json!([])).await;
-    let can_hover = a.script("return matchMedia('(hover: hover)').matches;", json!([])).await == true;
-    assert_eq!(a.script(opacity, json!([])).await, if can_hover { "0" } else { "1" });
+    a.wait_until(
+        "the actions hidden while nothing hovers or has focus",
+        "return getComputedStyle(document.querySelector('#messages li.msg .actions')).opacity === '0';",
+        json!([]),
+    )
+    .await;
     a.script("document.querySelector('#messages li.msg .actions button').focus();", json!([])).await;
     a.wait_until(
         "the actions to show on focus",
@@ -658,7 +666,7 @@ async fn addresses_in_messages_become_safe_links_and_message_actions_show_on_foc
 }
 
 #[actix_web::test]
-async fn the_profile_editor_changes_the_display_name_and_bio_and_shows_the_servers_refusal() {
+async fn the_profile_editor_changes_the_display_name_and_bio_and_shows_the_servers_refusal_in_the_pages_language() {
     let Some(driver) = Driver::start().await else { return };
     let app = spawn_app().await;
     let ada = register_session(&app, "ada", "Ada").await;
@@ -694,5 +702,17 @@ async fn the_profile_editor_changes_the_display_name_and_bio_and_shows_the_serve
         a.script("return document.querySelector('#profile-bio').value;", json!([])).await,
         "Notes on the Analytical Engine."
     );
+
+    // In German, the server's refusal reads in German too (the catalogue's text for the field the
+    // server names), not as the server's English message.
+    a.script("document.querySelector('dialog[open]').close();", json!([])).await;
+    pick_language(&a, "de").await;
+    a.wait_for("#new-chat").await;
+    a.click("#profile").await;
+    a.wait_for("dialog[open] #profile-name").await;
+    a.clear("#profile-name").await;
+    a.type_into("#profile-name", &format!("   {ENTER}")).await;
+    a.wait_text("#profile-error", "Der Anzeigename muss 1 bis 64 Zeichen lang sein").await;
+    assert!(!a.text("#profile-error").await.contains("Display name"));
     a.close().await;
 }

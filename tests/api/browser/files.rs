@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::axe::violations;
+use super::a11y::check_both_themes;
 use super::chat::SOCKET_CUTTER;
 use super::webdriver::{Driver, ENTER};
 use super::{open_room, open_signed_in, register_session, screenshot_path};
@@ -161,7 +161,8 @@ async fn an_image_and_a_pdf_go_from_one_browser_to_another_live_after_a_lost_con
     assert_eq!(fetched, json!([200, "application/pdf", "%PDF-"]));
 
     // Bob opens the photo full size, and Escape closes it with focus back on the thumbnail.
-    let mut found = violations(&b, "a room with an image and a PDF", None).await;
+    let mut found = Vec::new();
+    check_both_themes(&b, "a room with an image and a PDF", &mut found).await;
     b.click("#messages .att-image").await;
     let full = b
         .wait_until(
@@ -171,7 +172,7 @@ async fn an_image_and_a_pdf_go_from_one_browser_to_another_live_after_a_lost_con
         )
         .await;
     assert_eq!(full, 960);
-    found.extend(violations(&b, "the image viewer", None).await);
+    check_both_themes(&b, "the image viewer", &mut found).await;
     b.type_into("dialog[open] button[aria-label=Close]", "\u{E00C}").await;
     b.wait_until("the viewer to close", "return !document.querySelector('dialog[open]');", json!([])).await;
     assert_eq!(b.script("return document.activeElement.classList.contains('att-image');", json!([])).await, true);
@@ -232,7 +233,8 @@ async fn refused_files_are_named_by_the_composer_a_cancelled_upload_stops_and_th
     a.wait_text("#compose-error", "“notes.txt” was not attached: files of this type cannot be sent here.").await;
     assert_eq!(a.script(composer, json!([])).await, draft);
     assert_eq!(a.script("return document.querySelectorAll('#uploads .upload').length;", json!([])).await, 0);
-    let mut found = violations(&a, "a refused file by the composer", None).await;
+    let mut found = Vec::new();
+    check_both_themes(&a, "a refused file by the composer", &mut found).await;
 
     // Too large (413).
     a.attach_files("#attach-input", &[&big]).await;
@@ -245,7 +247,7 @@ async fn refused_files_are_named_by_the_composer_a_cancelled_upload_stops_and_th
         .await;
     a.attach_files("#attach-input", &[&small]).await;
     a.wait_for("#uploads .upload.uploading progress").await;
-    found.extend(violations(&a, "an upload in progress", None).await);
+    check_both_themes(&a, "an upload in progress", &mut found).await;
     a.click("#send").await;
     a.wait_text("#compose-error", "files are still uploading").await;
     assert_eq!(a.script(composer, json!([])).await, draft);

@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use serde_json::{Value, json};
 
-use super::axe::violations;
+use super::a11y::{check_both_themes, check_both_themes_in, check_widget_both_schemes};
 use super::files::{PickedFiles, picture_png};
 use super::webdriver::{Browser, Driver, ENTER};
 use super::{open_admin, register_admin, screenshot_path};
@@ -29,7 +29,7 @@ fn host_page(plauder: &str) -> String {
 }
 
 /// The shop page with the widget's script tag carrying `attributes`.
-fn host_page_with(plauder: &str, attributes: &str) -> String {
+pub fn host_page_with(plauder: &str, attributes: &str) -> String {
     let html = format!(
         r##"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Example shop</title>
@@ -251,6 +251,46 @@ async fn a_visitor_on_another_site_chats_with_an_admin_who_answers_from_the_pane
 
     visitor.close().await;
     admin.close().await;
+}
+
+#[actix_web::test]
+async fn a_blocked_visitor_reads_the_refusal_in_the_widgets_language_not_the_servers_english() {
+    let Some(driver) = Driver::start().await else { return };
+    let app = spawn_app().await;
+    let root = register_admin(&app, "root", "Rita Root").await;
+    // Staff blocked the address an earlier chat came from (this machine's, as the browser's is).
+    let res = app.post("/api/v1/support/sessions", None, json!({"name": "Mallory"})).await;
+    assert_eq!(res.status(), reqwest::StatusCode::CREATED);
+    let session: Value = res.json().await.expect("json");
+    let id = session["session_id"].as_str().expect("session id").to_owned();
+    let res = app
+        .post(
+            &format!("/api/v1/admin/support/sessions/{id}/block"),
+            root["access_token"].as_str(),
+            json!({"address": true, "hours": 1, "reason": "Abusive"}),
+        )
+        .await;
+    assert_eq!(res.status(), reqwest::StatusCode::CREATED);
+
+    for (lang, refusal) in [
+        ("de", "Du kannst gerade keinen Support-Chat beginnen."),
+        ("en", "You cannot open a support chat at the moment."),
+    ] {
+        let visitor = driver.browser(1000, 800).await;
+        visitor.goto(&host_page_with(&app.address, &format!(r#"data-lang="{lang}""#))).await;
+        widget_wait(&visitor, "the button", "return !!w.querySelector('.launcher');", json!([])).await;
+        visitor.script(&format!("{SHADOW} w.querySelector('.launcher').click();"), json!([])).await;
+        widget_submit(&visitor, ".start input[name=name]", "Mallory").await;
+        let shown = widget_wait(
+            &visitor,
+            "the refusal",
+            "const e = w.querySelector('.start .error')?.textContent; return e ? e : false;",
+            json!([]),
+        )
+        .await;
+        assert_eq!(shown, refusal, "{lang}");
+        visitor.close().await;
+    }
 }
 
 /// Makes the browser report German as its only language before any page script runs.
@@ -476,6 +516,27 @@ async fn typing_shows_both_ways_links_are_safe_the_badge_survives_a_reload_and_s
     );
     widget_submit(&visitor, ".composer textarea", "Hello?").await;
     admin.wait_until("an alert", "return window.__alerts === 1;", json!([])).await;
+
+    // Notifications allowed and the panel's tab in the background: the alert is a desktop
+    // notification too, naming the visitor. (The page's Notification is wrapped to see it made.)
+    admin.cdp("Browser.grantPermissions", json!({"permissions": ["notifications"], "origin": app.address})).await;
+    admin
+        .script(
+            "window.__notes = []; const Real = window.Notification; \
+             window.Notification = new Proxy(Real, { \
+               construct(target, args) { window.__notes.push({ title: args[0], body: args[1]?.body }); return Reflect.construct(target, args); }, \
+               get(target, prop) { return Reflect.get(target, prop); } });",
+            json!([]),
+        )
+        .await;
+    assert_eq!(admin.script("return Notification.permission;", json!([])).await, "granted");
+    let panel = admin.open_tab_in_front().await;
+    widget_submit(&visitor, ".composer textarea", "Anyone?").await;
+    admin.switch_to(&panel).await;
+    let notes =
+        admin.wait_until("a notification", "return window.__notes.length > 0 && window.__notes;", json!([])).await;
+    assert_eq!(notes, json!([{"title": "New message from Ida", "body": "Anyone?"}]));
+    assert_eq!(admin.script("return window.__alerts;", json!([])).await, 2);
     admin.goto(&format!("{}/admin#support", app.address)).await;
     admin.wait_for("#inbox-sound").await;
     assert_eq!(
@@ -551,8 +612,9 @@ async fn a_visitors_screenshot_reaches_the_inbox_where_staff_open_it_full_size()
         admin.script("return document.querySelector('#support-messages .att-image img').alt;", json!([])).await,
         "checkout.png"
     );
-    let mut found = violations(&admin, "a support chat with a screenshot", None).await;
-    found.extend(violations(&visitor, "the widget with a screenshot", Some("[data-plauder-widget]")).await);
+    let mut found = Vec::new();
+    check_both_themes(&admin, "a support chat with a screenshot", &mut found).await;
+    check_widget_both_schemes(&visitor, "the widget with a screenshot", &mut found).await;
     admin.click("#support-messages .att-image").await;
     let full = admin
         .wait_until(
@@ -570,7 +632,7 @@ async fn a_visitors_screenshot_reaches_the_inbox_where_staff_open_it_full_size()
     let invoice = picked.write("invoice.pdf", b"%PDF-1.4\n% invoice\ntrailer << >>\n%%EOF\n");
     admin.attach_files("#attach-input", &[&invoice]).await;
     admin.wait_for("#uploads .upload.done").await;
-    found.extend(violations(&admin, "the inbox's reply box with a file", Some("#conversation")).await);
+    check_both_themes_in(&admin, "the inbox's reply box with a file", Some("#conversation"), &mut found).await;
     admin.type_into("#reply", &format!("Here is your invoice.{ENTER}")).await;
     admin.wait_until("the tray to empty", "return document.querySelector('#uploads').hidden;", json!([])).await;
     widget_has_message(&visitor, "staff", "Here is your invoice.").await;
