@@ -30,6 +30,7 @@ pub struct Settings {
     pub support: SupportSettings,
     pub accounts: AccountSettings,
     pub push: PushSettings,
+    pub notifications: NotificationSettings,
 }
 
 /// Mail around support chats (`service::support_mail`): staff answers mailed to a visitor who is
@@ -172,6 +173,21 @@ pub struct PushSettings {
     /// Milliseconds for one request to the push service; a claimed notification is not tried
     /// again by another instance before twice this has passed.
     pub timeout_ms: u64,
+}
+
+/// The email digest for users who are away (`service::digest`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationSettings {
+    /// Off: no digests are scheduled or sent (users' own choice, `email_digest`, stays stored).
+    pub email_digest: bool,
+    /// The quiet period: a digest goes this long after the first message it carries, and only to
+    /// a user who has been connected nowhere for this long; messages meanwhile join it.
+    pub digest_delay_secs: u64,
+    /// At most one digest per user per this long.
+    pub digest_interval_secs: u64,
+    /// How often each instance's worker looks for new messages and due digests.
+    pub digest_poll_interval_ms: u64,
 }
 
 /// How the SMTP connection is secured.
@@ -638,6 +654,15 @@ impl Settings {
     pub fn validate(&self) -> Result<(), String> {
         self.validate_database()?;
         self.validate_push()?;
+        for (key, value) in [
+            ("notifications.digest_delay_secs", self.notifications.digest_delay_secs),
+            ("notifications.digest_interval_secs", self.notifications.digest_interval_secs),
+            ("notifications.digest_poll_interval_ms", self.notifications.digest_poll_interval_ms),
+        ] {
+            if value == 0 {
+                return bad(key, "must be positive");
+            }
+        }
         if self.auth.jwt_secret.expose_secret().len() < 32 {
             return bad("auth.jwt_secret", "must be at least 32 bytes");
         }

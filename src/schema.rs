@@ -293,6 +293,32 @@ diesel::table! {
     user_preferences (user_id) {
         user_id -> Uuid,
         language -> Text,
+        email_digest -> Bool,
+    }
+}
+
+diesel::table! {
+    email_digests (user_id) {
+        user_id -> Uuid,
+        due_at -> Nullable<Timestamptz>,
+        mailed_until -> Timestamptz,
+        sent_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    email_digest_scan (id) {
+        id -> Bool,
+        scanned_until -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    email_digest_tokens (token_hash) {
+        token_hash -> Bytea,
+        user_id -> Uuid,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
     }
 }
 
@@ -438,6 +464,8 @@ diesel::joinable!(rooms -> users (created_by));
 diesel::joinable!(support_blocks -> support_sessions (session_id));
 diesel::joinable!(support_blocks -> users (created_by));
 diesel::joinable!(email_verification_tokens -> users (user_id));
+diesel::joinable!(email_digests -> users (user_id));
+diesel::joinable!(email_digest_tokens -> users (user_id));
 diesel::joinable!(support_mail_tokens -> support_sessions (session_id));
 diesel::joinable!(support_sessions -> rooms (room_id));
 diesel::joinable!(support_sessions -> users (guest_id));
@@ -455,6 +483,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     blocks,
     canned_replies,
     contacts,
+    email_digest_scan,
+    email_digest_tokens,
+    email_digests,
     email_verification_tokens,
     friend_requests,
     friendships,

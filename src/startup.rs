@@ -74,6 +74,7 @@ impl Application {
         crate::service::retention::spawn(state.clone().into_inner());
         crate::service::mail::spawn_worker(state.clone().into_inner());
         crate::service::support_mail::spawn_worker(state.clone().into_inner());
+        crate::service::digest::spawn_worker(state.clone().into_inner());
         crate::push::spawn_worker(state.clone().into_inner());
         // Before the first request: a send must not miss an endpoint that already exists. Without
         // PostgreSQL the server still starts (readiness says why); until the endpoints can be read,

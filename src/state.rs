@@ -51,7 +51,8 @@ pub struct AppState {
     /// `POST /auth/password-reset`: per client IP (429), and per address asked for (no mail).
     pub reset_ip_limiter: IpRateLimiter,
     pub reset_address_limiter: KeyedLimiter<String>,
-    /// `POST /support/resume`: per client IP (429).
+    /// `POST /support/resume` and the mails' unsubscribe links (support replies, digests): per
+    /// client IP (429).
     pub resume_limiter: IpRateLimiter,
     /// `POST /auth/verify-email/resend`: per address asked for (no mail past it).
     pub verify_address_limiter: KeyedLimiter<String>,

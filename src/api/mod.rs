@@ -102,6 +102,7 @@ pub fn configure(cfg: &mut ServiceConfig, metrics_here: bool) {
             .service(resource(push::get_notifications).and(push::put_notifications).and(push::reset_notifications))
             .service(resource(push::vapid_public_key))
             .service(resource(push::list_subscriptions).and(push::subscribe).and(push::unsubscribe))
+            .service(resource(push::digest_unsubscribe_page).and(push::digest_unsubscribe))
             .service(resource(messages::list_messages).and(messages::send_message))
             .service(resource(messages::edit_message).and(messages::delete_message))
             .service(resource(messages::add_reaction).and(messages::remove_reaction))

@@ -1,5 +1,6 @@
-//! Notifications for the offline: Web Push subscriptions under `/api/v1/push` and the caller's
-//! notification setting of a room under `/api/v1/rooms/{id}/notifications`.
+//! Notifications for the offline: Web Push subscriptions under `/api/v1/push`, the caller's
+//! notification setting of a room under `/api/v1/rooms/{id}/notifications`, and the email
+//! digest's one-click unsubscribe link under `/api/v1/digest/unsubscribe`.
 
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 use serde::{Deserialize, Serialize};
@@ -8,9 +9,11 @@ use utoipa::ToSchema;
 use crate::api::extract::ApiJson;
 use crate::auth::AuthUser;
 use crate::auth::extractor::bearer_token;
-use crate::error::{ApiResult, ErrorBody};
+use crate::db::models::Language;
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::ids::RoomId;
 use crate::service::notifications::{self, NotificationSettingView, SubscriptionView};
+use crate::service::{digest, mail_templates};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -152,4 +155,54 @@ pub async fn reset_notifications(
     id: web::Path<RoomId>,
 ) -> ApiResult<web::Json<NotificationSettingView>> {
     Ok(web::Json(notifications::reset_setting(&state, &caller, id.into_inner()).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DigestUnsubscribeRequest {
+    /// The token of a digest's unsubscribe link.
+    pub token: String,
+}
+
+/// `GET /api/v1/digest/unsubscribe?token=`: the digest's one-click link, answered with a page.
+#[utoipa::path(tag = "push", params(DigestUnsubscribeRequest),
+    responses((status = 200, content_type = "text/html", description = "The user gets no more digests; a page says so"),
+              (status = 422, content_type = "text/html", description = "An unknown or expired token; a page says so"),
+              (status = 429, body = ErrorBody)))]
+#[get("/digest/unsubscribe")]
+pub async fn digest_unsubscribe_page(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<DigestUnsubscribeRequest>,
+) -> ApiResult<HttpResponse> {
+    state.resume_limiter.check_everywhere(&state.client_ip(&req)).await?;
+    let (status, language, done) = match digest::unsubscribe(&state, &query.token).await {
+        Ok(language) => (actix_web::http::StatusCode::OK, language, true),
+        Err(ApiError::Validation { .. }) => {
+            let header = req.headers().get(actix_web::http::header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+            (actix_web::http::StatusCode::UNPROCESSABLE_ENTITY, Language::from_accept_language(header), false)
+        }
+        Err(e) => return Err(e),
+    };
+    let (title, sentence) = mail_templates::digest_unsubscribed_page(language, done);
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .body(mail_templates::simple_page(language, title, sentence)))
+}
+
+/// `POST /api/v1/digest/unsubscribe {token}`: the same for programs (and mail clients' one-click
+/// unsubscribe).
+#[utoipa::path(tag = "push", request_body = DigestUnsubscribeRequest,
+    responses((status = 204, description = "The user gets no more digests"),
+              (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[post("/digest/unsubscribe")]
+pub async fn digest_unsubscribe(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: ApiJson<DigestUnsubscribeRequest>,
+) -> ApiResult<HttpResponse> {
+    state.resume_limiter.check_everywhere(&state.client_ip(&req)).await?;
+    digest::unsubscribe(&state, &body.token).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -94,6 +94,8 @@ pub async fn get_preferences(state: web::Data<AppState>, caller: AuthUser) -> Ap
 pub struct UpdatePreferencesRequest {
     /// `en` or `de`: the language of the mails you get.
     pub language: Option<Language>,
+    /// Whether you get the email digest of what you missed while away.
+    pub email_digest: Option<bool>,
 }
 
 /// `PATCH /api/v1/users/me/preferences`
@@ -105,7 +107,8 @@ pub async fn update_preferences(
     caller: AuthUser,
     body: ApiJson<UpdatePreferencesRequest>,
 ) -> ApiResult<web::Json<Preferences>> {
-    Ok(web::Json(accounts::set_preferences(&state, caller.id, body.into_inner().language).await?))
+    let body = body.into_inner();
+    Ok(web::Json(accounts::set_preferences(&state, caller.id, body.language, body.email_digest).await?))
 }
 
 #[derive(Debug, serde::Serialize, ToSchema)]

@@ -503,6 +503,16 @@ pub async fn erase_account(
 pub struct Preferences {
     /// The language of the mails the user gets: `en` or `de`.
     pub language: crate::db::models::Language,
+    /// Whether the user gets the email digest of what they missed while away (on by default;
+    /// docs/protocol.md, "Email digest").
+    pub email_digest: bool,
+}
+
+async fn load_preferences(conn: &mut AsyncPgConnection, user_id: UserId) -> ApiResult<Preferences> {
+    Ok(Preferences {
+        language: users::language(conn, user_id).await?,
+        email_digest: users::email_digest(conn, user_id).await?,
+    })
 }
 
 /// `GET /users/me/preferences`.
@@ -511,10 +521,10 @@ pub struct Preferences {
 /// Database failures only.
 pub async fn preferences(state: &AppState, user_id: UserId) -> ApiResult<Preferences> {
     let mut conn = state.db().await?;
-    Ok(Preferences { language: users::language(&mut conn, user_id).await? })
+    load_preferences(&mut conn, user_id).await
 }
 
-/// `PATCH /users/me/preferences`.
+/// `PATCH /users/me/preferences`: each field given is set.
 ///
 /// # Errors
 /// Database failures only.
@@ -522,10 +532,14 @@ pub async fn set_preferences(
     state: &AppState,
     user_id: UserId,
     language: Option<crate::db::models::Language>,
+    email_digest: Option<bool>,
 ) -> ApiResult<Preferences> {
     let mut conn = state.db().await?;
     if let Some(language) = language {
         users::set_language(&mut conn, user_id, language).await?;
     }
-    Ok(Preferences { language: users::language(&mut conn, user_id).await? })
+    if let Some(on) = email_digest {
+        crate::service::digest::set_preference(&mut conn, user_id, on).await?;
+    }
+    load_preferences(&mut conn, user_id).await
 }

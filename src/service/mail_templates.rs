@@ -264,6 +264,133 @@ pub fn email_verification(language: Language, username: &str, link: &str, hours:
     Rendered { subject, text, html }
 }
 
+/// One room of an email digest.
+#[derive(Debug, Clone)]
+pub struct DigestRoom {
+    /// The room's name (for a direct room, the other person's); may be empty.
+    pub name: String,
+    /// The app's link to the room.
+    pub link: String,
+    /// Its newest unread messages, oldest first.
+    pub lines: Vec<TranscriptLine>,
+    /// How many unread messages the room has for the digest, `lines` included.
+    pub total: i64,
+}
+
+/// The digest of what a user missed while away: per room its newest messages, the count of the
+/// earlier ones and a link into the room; `more_rooms` rooms with `more_messages` messages that
+/// did not fit; a link to the app and one that stops these mails.
+pub fn email_digest(
+    language: Language,
+    username: &str,
+    rooms: &[DigestRoom],
+    more_rooms: usize,
+    more_messages: i64,
+    app_link: &str,
+    unsubscribe_link: &str,
+) -> Rendered {
+    let total: i64 = rooms.iter().map(|r| r.total).sum::<i64>() + more_messages;
+    let (subject, greeting, intro, someone, files_label, unnamed, open, open_app, unsubscribe) = match language {
+        Language::En => (
+            if total == 1 {
+                "1 unread message on plauder".to_owned()
+            } else {
+                format!("{total} unread messages on plauder")
+            },
+            format!("Hello {username},"),
+            "this is what you missed while you were away:".to_owned(),
+            "Deleted account",
+            "Files",
+            "Unnamed room",
+            "Open the room",
+            "Open plauder",
+            "You get this summary because email digests are on in your plauder preferences. Stop them",
+        ),
+        Language::De => (
+            if total == 1 {
+                "1 ungelesene Nachricht auf plauder".to_owned()
+            } else {
+                format!("{total} ungelesene Nachrichten auf plauder")
+            },
+            format!("Hallo {username},"),
+            "das hast du verpasst, während du weg warst:".to_owned(),
+            "Gelöschtes Konto",
+            "Dateien",
+            "Raum ohne Namen",
+            "Raum öffnen",
+            "plauder öffnen",
+            "Du bekommst diese Zusammenfassung, weil E-Mail-Zusammenfassungen in deinen plauder-Einstellungen an sind. Abbestellen",
+        ),
+    };
+    let earlier = |n: i64| match (language, n) {
+        (Language::En, 1) => "1 earlier message".to_owned(),
+        (Language::En, n) => format!("{n} earlier messages"),
+        (Language::De, 1) => "1 frühere Nachricht".to_owned(),
+        (Language::De, n) => format!("{n} frühere Nachrichten"),
+    };
+    let mut text = format!("{greeting}\n\n{intro}\n\n");
+    let mut sections = String::new();
+    for room in rooms {
+        let name = if room.name.is_empty() { unnamed } else { room.name.as_str() };
+        let (list, items) = message_list(&room.lines, someone, files_label);
+        let rest = room.total - room.lines.len() as i64;
+        text.push_str(&format!("== {name} ==\n"));
+        if rest > 0 {
+            text.push_str(&format!("(+ {})\n", earlier(rest)));
+        }
+        text.push_str(&format!("{list}{open}: {}\n\n", room.link));
+        let rest_html =
+            if rest > 0 { format!("<p><small>+ {}</small></p>\n", escape(&earlier(rest))) } else { String::new() };
+        sections.push_str(&format!(
+            "<h3>{name}</h3>\n{rest_html}<ul style=\"list-style: none; padding: 0\">\n{items}</ul>\n\
+             <p><a href=\"{link}\">{open}</a></p>\n",
+            name = escape(name),
+            link = escape(&room.link),
+            open = escape(open),
+        ));
+    }
+    let more = match (language, more_rooms) {
+        (_, 0) => String::new(),
+        (Language::En, 1) => format!("And {more_messages} more in 1 other room."),
+        (Language::En, n) => format!("And {more_messages} more in {n} other rooms."),
+        (Language::De, 1) => format!("Und {more_messages} weitere in 1 anderen Raum."),
+        (Language::De, n) => format!("Und {more_messages} weitere in {n} anderen Räumen."),
+    };
+    if !more.is_empty() {
+        text.push_str(&format!("{more}\n\n"));
+        sections.push_str(&format!("<p>{}</p>\n", escape(&more)));
+    }
+    text.push_str(&format!("{open_app}:\n{app_link}\n\n-- \n{unsubscribe}:\n{unsubscribe_link}\n"));
+    let html = format!(
+        "<!DOCTYPE html>\n<html lang=\"{lang}\"><body style=\"font-family: sans-serif\">\n<p>{greeting}</p>\n<p>{intro}</p>\n\
+         {sections}<p><a href=\"{app}\">{open_app}</a></p>\n\
+         <hr>\n<p><small><a href=\"{unsub}\">{unsubscribe}</a></small></p>\n</body></html>\n",
+        lang = language.as_str(),
+        greeting = escape(&greeting),
+        intro = escape(&intro),
+        app = escape(app_link),
+        open_app = escape(open_app),
+        unsub = escape(unsubscribe_link),
+        unsubscribe = escape(unsubscribe),
+    );
+    Rendered { subject, text, html }
+}
+
+/// The page the unsubscribe link of a digest opens: its title and sentence.
+pub fn digest_unsubscribed_page(language: Language, done: bool) -> (&'static str, &'static str) {
+    match (language, done) {
+        (Language::En, true) => {
+            ("Unsubscribed", "You will get no more email digests. You can turn them on again in the app's settings.")
+        }
+        (Language::En, false) => ("Link not valid", "This unsubscribe link is not valid (any more)."),
+        (Language::De, true) => (
+            "Abbestellt",
+            "Du bekommst keine E-Mail-Zusammenfassungen mehr. In den Einstellungen der App kannst du sie wieder einschalten.",
+        ),
+        (Language::De, false) => ("Link ungültig", "Dieser Abmeldelink ist nicht (mehr) gültig."),
+    }
+}
+
 /// The page the unsubscribe link of a reply mail opens: its title and sentence.
 pub fn unsubscribed_page(language: Language, done: bool) -> (&'static str, &'static str) {
     match (language, done) {
@@ -368,6 +495,37 @@ mod tests {
         assert!(en.html.contains("Hello a&lt;b,") && en.html.contains("href=\"https://x/#reset-password=t&amp;u\""));
         let de = password_reset(Language::De, "bob", "https://x/", 30, true);
         assert!(de.subject.contains("Passwort") && de.text.contains("Hallo bob,") && de.html.contains("lang=\"de\""));
+    }
+
+    #[test]
+    fn digest_is_grouped_translated_and_escaped() {
+        let line = |body: &str| TranscriptLine {
+            who: "Bob".into(),
+            at: "2026-12-02 08:00 UTC".into(),
+            body: body.into(),
+            files: vec![],
+        };
+        let rooms = vec![
+            DigestRoom {
+                name: "Team <A>".into(),
+                link: "https://x/#room=1".into(),
+                lines: vec![line("hi <there>"), line("second")],
+                total: 4,
+            },
+            DigestRoom { name: String::new(), link: "https://x/#room=2".into(), lines: vec![line("x")], total: 1 },
+        ];
+        let en = email_digest(Language::En, "ada", &rooms, 2, 7, "https://x/", "https://x/u?token=a&b");
+        assert_eq!(en.subject, "12 unread messages on plauder");
+        assert!(en.text.starts_with("Hello ada,") && en.text.contains("== Team <A> ==\n(+ 2 earlier messages)"));
+        assert!(en.text.contains("Bob:\nhi <there>") && en.text.contains("Open the room: https://x/#room=1"));
+        assert!(en.text.contains("== Unnamed room ==") && en.text.contains("And 7 more in 2 other rooms."));
+        assert!(en.html.contains("<h3>Team &lt;A&gt;</h3>") && en.html.contains("hi &lt;there&gt;"));
+        assert!(en.html.contains("href=\"https://x/u?token=a&amp;b\""));
+        let de = email_digest(Language::De, "ada", &rooms[1..], 0, 0, "https://x/", "u");
+        assert_eq!(de.subject, "1 ungelesene Nachricht auf plauder");
+        assert!(
+            de.text.starts_with("Hallo ada,") && de.text.contains("Raum öffnen") && de.html.contains("lang=\"de\"")
+        );
     }
 
     #[test]

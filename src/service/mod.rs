@@ -12,6 +12,7 @@ pub mod audit;
 pub mod avatars;
 pub mod commands;
 pub mod contacts;
+pub mod digest;
 pub mod export;
 pub mod history;
 pub mod images;

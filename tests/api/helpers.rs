@@ -154,6 +154,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
 pub fn quiet_workers(s: &mut Settings) {
     s.email.poll_interval_ms = 600_000;
     s.push.poll_interval_ms = 600_000;
+    s.notifications.digest_poll_interval_ms = 600_000;
     s.webhooks.poll_interval_ms = 600_000;
     s.webhooks.refresh_interval_ms = 600_000;
 }

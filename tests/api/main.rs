@@ -21,6 +21,7 @@ mod consistency;
 mod contact;
 mod contract;
 mod cors;
+mod digest;
 mod directory;
 mod helpers;
 mod history;

@@ -3,7 +3,8 @@
 // signed in (each session with its browser, signed out one by one, this device, or everywhere),
 // two-factor sign-in (TOTP: set up with a QR code from the server, confirm with a code, recovery
 // codes shown once, turn off with password and code), the language of the mails the account
-// gets, and whether this device gets push notifications (devicepush.js).
+// gets, whether it gets the email digest of what it missed while away, and whether this device
+// gets push notifications (devicepush.js).
 
 import { h, replace, toast, t, shortTime } from './dom.js';
 import { formatDate } from '../i18n/i18n.js';
@@ -50,9 +51,21 @@ export function securityDialog(app) {
     h('option', { value: 'en' }, 'English'),
     h('option', { value: 'de' }, 'Deutsch'),
   );
+  const digestToggle = h('input#email-digest', {
+    type: 'checkbox',
+    onchange: async () => {
+      try {
+        await client.api('PATCH', '/users/me/preferences', { email_digest: digestToggle.checked });
+        toast(t('security.saved'));
+      } catch (err) {
+        status.textContent = err.message;
+        digestToggle.checked = !digestToggle.checked;
+      }
+    },
+  });
   const passwordSection = h('section#password-section');
   const sessionsSection = h('section#sessions-section');
-  replace(body, status, passwordSection, sessionsSection, section, h('label.field', h('span', t('security.mail_language')), langSelect), pushSection(app));
+  replace(body, status, passwordSection, sessionsSection, section, h('label.field', h('span', t('security.mail_language')), langSelect), h('label.check-field', digestToggle, h('span', t('security.email_digest'))), pushSection(app));
   passwordForm();
   sessions();
 
@@ -186,7 +199,10 @@ export function securityDialog(app) {
     sessionsSection.querySelector('h3')?.setAttribute('tabindex', '-1');
   }
 
-  client.api('GET', '/users/me/preferences').then((p) => (langSelect.value = p.language), () => {});
+  client.api('GET', '/users/me/preferences').then((p) => {
+    langSelect.value = p.language;
+    digestToggle.checked = Boolean(p.email_digest);
+  }, () => {});
 
   async function show() {
     status.textContent = '';

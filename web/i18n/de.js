@@ -382,6 +382,7 @@ export default {
   'security.title': 'Sicherheit',
   'security.open': 'Sicherheitseinstellungen',
   'security.mail_language': 'Sprache der Mails (Passwort zurücksetzen)',
+  'security.email_digest': 'Schick mir per E-Mail eine Zusammenfassung ungelesener Nachrichten, wenn ich weg bin',
   'security.saved': 'Gespeichert.',
   'security.mfa': 'Zwei-Faktor-Anmeldung',
   'security.mfa_off': 'Aus.',

@@ -383,6 +383,7 @@ export default {
   'security.title': 'Security',
   'security.open': 'Security settings',
   'security.mail_language': 'Language of mails (password reset)',
+  'security.email_digest': 'Email me a summary of unread messages while I am away',
   'security.saved': 'Saved.',
   'security.mfa': 'Two-factor sign-in',
   'security.mfa_off': 'Off.',

@@ -6,6 +6,7 @@ pub mod attachments;
 pub mod audit_log;
 pub mod commands;
 pub mod contacts;
+pub mod digest;
 pub mod incoming_hooks;
 pub mod knowledge;
 pub mod mail_queue;

@@ -277,6 +277,24 @@ pub async fn set_language(conn: &mut AsyncPgConnection, id: UserId, language: La
         .await
 }
 
+/// Whether the user wants the email digest (`user_preferences.email_digest`, on without a row).
+pub async fn email_digest(conn: &mut AsyncPgConnection, id: UserId) -> QueryResult<bool> {
+    use crate::schema::user_preferences;
+    let found = user_preferences::table.find(id).select(user_preferences::email_digest).first(conn).await.optional()?;
+    Ok(found.unwrap_or(true))
+}
+
+pub async fn set_email_digest(conn: &mut AsyncPgConnection, id: UserId, on: bool) -> QueryResult<usize> {
+    use crate::schema::user_preferences;
+    diesel::insert_into(user_preferences::table)
+        .values((user_preferences::user_id.eq(id), user_preferences::email_digest.eq(on)))
+        .on_conflict(user_preferences::user_id)
+        .do_update()
+        .set(user_preferences::email_digest.eq(on))
+        .execute(conn)
+        .await
+}
+
 /// The account with this email, case-insensitively (as at login).
 pub async fn find_by_email(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<Option<User>> {
     users::table
