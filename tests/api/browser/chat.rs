@@ -621,14 +621,21 @@ async fn addresses_in_messages_become_safe_links_and_message_actions_show_on_foc
         .await;
     assert_eq!(glyphs, json!([]));
 
-    // Where the pointer can hover (emulated: headless Chromium reports none), the actions are
-    // invisible until hovered or focused; keyboard focus on an action shows them.
-    a.cdp(
-        "Emulation.setEmulatedMedia",
-        json!({"features": [{"name": "hover", "value": "hover"}, {"name": "pointer", "value": "fine"}]}),
-    )
-    .await;
-    assert_eq!(a.script("return matchMedia('(hover: hover) and (pointer: fine)').matches;", json!([])).await, true);
+    // Where the pointer can hover, the actions are invisible until hovered or focused; keyboard
+    // focus on an action shows them. Headless Chromium reports `hover: none` and CDP cannot
+    // emulate hover, so the stylesheet's touch rule (`@media (hover: none)`, actions always
+    // shown) is taken out for this check and put back after it.
+    let removed = a
+        .script(
+            "for (const sheet of document.styleSheets) { let rules; try { rules = sheet.cssRules; } catch (e) { continue; }\n\
+               for (let i = 0; i < rules.length; i++) { const r = rules[i];\n\
+                 if (r instanceof CSSMediaRule && r.conditionText.replace(/\\s/g, '') === '(hover:none)') {\n\
+                   window.__touchRule = { sheet, i, text: r.cssText }; sheet.deleteRule(i); return true; } } }\n\
+             return false;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(removed, json!(true), "app.css has a (hover: none) rule for touch screens");
     a.script("document.querySelector('#composer').focus();", json!([])).await;
     a.wait_until(
         "the actions hidden while nothing hovers or has focus",
@@ -643,6 +650,7 @@ async fn addresses_in_messages_become_safe_links_and_message_actions_show_on_foc
         json!([]),
     )
     .await;
+    a.script("const t = window.__touchRule; t.sheet.insertRule(t.text, t.i);", json!([])).await;
 
     // Touch (no hover) at phone width: a tap on the message shows its actions.
     a.cdp("Emulation.setTouchEmulationEnabled", json!({"enabled": true, "maxTouchPoints": 1})).await;
