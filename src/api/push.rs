@@ -191,8 +191,9 @@ pub async fn digest_unsubscribe_page(
         .body(mail_templates::simple_page(language, title, sentence)))
 }
 
-/// `POST /api/v1/digest/unsubscribe {token}`: the same for programs (and mail clients' one-click
-/// unsubscribe).
+/// `POST /api/v1/digest/unsubscribe {token}`: the same for programs, as JSON. (Mail clients'
+/// RFC 8058 one-click unsubscribe would post a form to a `List-Unsubscribe` header's address;
+/// the mail queue sends no such header yet.)
 #[utoipa::path(tag = "push", request_body = DigestUnsubscribeRequest,
     responses((status = 204, description = "The user gets no more digests"),
               (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]

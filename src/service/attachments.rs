@@ -189,9 +189,19 @@ const EXTENSIONS: &[(&str, &[&str])] = &[
 const TEXT_EXTENSIONS: &[&str] =
     &["htm", "html", "xhtml", "shtml", "svg", "svgz", "js", "mjs", "css", "json", "csv", "md", "xml", "hta"];
 
+/// Formats that are zip files inside: `infer` tells some of them apart and reports the others
+/// (an Office file written without the member order it looks for) as `application/zip`, which
+/// they truly are, so these names fit that type too.
+const ZIP_CONTAINERS: &[&str] = &["docx", "xlsx", "pptx", "odt", "ods", "odp", "epub"];
+
 /// The extensions `content_type` goes by in [`EXTENSIONS`] (none for a type not in it).
 fn extensions_of(content_type: &str) -> &'static [&'static str] {
     EXTENSIONS.iter().find(|(t, _)| *t == content_type).map_or(&[], |(_, exts)| exts)
+}
+
+/// Whether a name with extension `ext` (lowercase) fits content of type `content_type`.
+fn extension_fits(content_type: &str, ext: &str) -> bool {
+    extensions_of(content_type).contains(&ext) || (content_type == "application/zip" && ZIP_CONTAINERS.contains(&ext))
 }
 
 /// Whether `ext` (lowercase) names some type: in our table, `infer`'s, or a text type.
@@ -219,7 +229,7 @@ pub fn download_name(name: &str, content_type: &str) -> String {
             name.to_owned()
         }
         [] => format!("{name}.bin"),
-        fits if ext.as_deref().is_some_and(|e| fits.contains(&e)) => name.to_owned(),
+        _ if ext.as_deref().is_some_and(|e| extension_fits(content_type, e)) => name.to_owned(),
         [canonical, ..] => format!("{name}.{canonical}"),
     }
 }
@@ -246,7 +256,7 @@ fn decide_type(settings: &AttachmentSettings, head: &[u8], declared: Option<&str
     // An extension nobody knows (`v1.2`, `notes.final`) says nothing; a known one must fit.
     if let Some(ext) = extension(name)
         && is_known_extension(&ext)
-        && !extensions_of(detected).contains(&ext.as_str())
+        && !extension_fits(detected, &ext)
         && kind.is_none_or(|t| !t.extension().eq_ignore_ascii_case(&ext))
     {
         return Err(ApiError::UnsupportedMediaType(format!("The file is named .{ext} but its content is {detected}.")));
@@ -700,4 +710,20 @@ pub fn describe_metrics() {
         "plauder_attachment_scans_total",
         "Uploads run through attachments.scan_command, by outcome: clean, rejected or failed."
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_office_file_seen_as_a_zip_keeps_its_name_and_a_lying_one_does_not() {
+        assert!(extension_fits("application/zip", "docx"));
+        assert!(extension_fits("application/zip", "zip"));
+        assert!(!extension_fits("application/zip", "pdf"));
+        assert!(!extension_fits("application/pdf", "docx"));
+        assert_eq!(download_name("Bericht.docx", "application/zip"), "Bericht.docx");
+        assert_eq!(download_name("page.html", "application/pdf"), "page.html.pdf");
+        assert_eq!(download_name("notes", "application/pdf"), "notes.pdf");
+    }
 }

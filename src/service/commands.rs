@@ -138,6 +138,11 @@ pub async fn list(state: &AppState) -> ApiResult<Vec<CommandView>> {
 /// A message was committed: when it starts with a registered command, routes it to the command's
 /// bot in a task of its own (the send has been answered already). Returns at once.
 pub fn on_sent(state: &AppState, sender: &User, message: &MessageView) {
+    // A bot's message invokes nothing: a room reply of one bot starting with another's command
+    // would otherwise set two bots answering each other (only the rate limit would slow them).
+    if sender.is_bot {
+        return;
+    }
     let Some((name, args)) = parse(&message.body) else { return };
     let (pool, notify) = (state.pool.clone(), state.notify.clone());
     let (args, caller) = (args.to_owned(), UserView::public(sender));
@@ -216,6 +221,9 @@ pub async fn reply(
                 return Err(ApiError::Conflict("This invocation has been answered in the room already.".into()));
             }
             drop(conn);
+            // Given back unless the send succeeds, also when the request is dropped on the way
+            // (a client gone mid-request must not use up the invocation's one reply).
+            let claim = ClaimGuard { pool: Some(state.pool.clone()), id };
             let req =
                 SendMessage { body: text.to_owned(), client_msg_id: None, reply_to: None, attachment_ids: Vec::new() };
             let sent = match state.user_limits.check_message(caller.id).await {
@@ -223,10 +231,13 @@ pub async fn reply(
                 Err(e) => Err(e),
             };
             match sent {
-                Ok((posted, _)) => Ok(Some(posted)),
+                Ok((posted, _)) => {
+                    claim.keep();
+                    Ok(Some(posted))
+                }
                 Err(e) => {
-                    let mut conn = state.db().await?;
-                    q::release_room_reply(&mut conn, id).await?;
+                    // Given back before answering, so the caller's next try finds it free.
+                    claim.release().await;
                     Err(e)
                 }
             }
@@ -236,6 +247,45 @@ pub async fn reply(
             state.notify.user_event(UserId(invocation.caller_id), &ServerEvent::CommandReply(reply));
             Ok(None)
         }
+    }
+}
+
+/// A claimed room reply, given back when dropped without [`ClaimGuard::keep`]. The release runs
+/// on a task of its own: a drop cannot wait for the database.
+struct ClaimGuard {
+    pool: Option<PgPool>,
+    id: Uuid,
+}
+
+impl ClaimGuard {
+    fn keep(mut self) {
+        self.pool = None;
+    }
+
+    /// Gives the claim back now; if that fails (or is cancelled), the drop tries again.
+    async fn release(self) {
+        let Some(pool) = self.pool.clone() else { return };
+        if let Ok(mut conn) = pool.get().await
+            && q::release_room_reply(&mut conn, self.id).await.is_ok()
+        {
+            self.keep();
+        }
+    }
+}
+
+impl Drop for ClaimGuard {
+    fn drop(&mut self) {
+        let Some(pool) = self.pool.take() else { return };
+        let id = self.id;
+        actix_web::rt::spawn(async move {
+            let released = match pool.get().await {
+                Ok(mut conn) => q::release_room_reply(&mut conn, id).await.map_err(anyhow::Error::from),
+                Err(e) => Err(anyhow::Error::from(e)),
+            };
+            if let Err(e) = released {
+                tracing::warn!(invocation = %id, "a refused room reply's claim was not given back: {e}");
+            }
+        });
     }
 }
 

@@ -48,8 +48,10 @@ pub const MAX_ROOMS: usize = 10;
 /// Characters of a message body a digest shows.
 pub const EXCERPT_CHARS: usize = 200;
 /// How far before its mark the scan reads again, for messages whose transaction started before
-/// the last scan and committed after it (a send's transaction takes milliseconds).
-pub const SCAN_OVERLAP_SECS: i64 = 60;
+/// the last scan and committed after it (a send's transaction takes milliseconds; its statements
+/// are cut off by `database.statement_timeout_ms` long before this). Each round re-reads this
+/// much, so it is kept short.
+pub const SCAN_OVERLAP_SECS: i64 = 15;
 /// Messages older than this are no news: no digest carries them.
 pub const MAX_AGE_DAYS: i64 = 7;
 /// How long an unsubscribe link works.
@@ -148,11 +150,11 @@ async fn decide(state: &AppState, user_id: UserId) -> ApiResult<Decided> {
         let Some(due) = q::claim_due(conn, user_id, verified).await? else { return Ok(Decided::Nothing) };
         let Some(email) = due.email else {
             // No address (any more), opted out, banned: nothing, and nothing is done with.
-            q::done(conn, user_id, false, false).await?;
+            q::done(conn, user_id, None, false).await?;
             return Ok(Decided::Nothing);
         };
         if connected {
-            q::done(conn, user_id, true, false).await?;
+            q::done(conn, user_id, Some(due.now), false).await?;
             return Ok(Decided::Nothing);
         }
         let last_seen = due.last_seen_at.max(live_seen);
@@ -172,9 +174,10 @@ async fn decide(state: &AppState, user_id: UserId) -> ApiResult<Decided> {
         let messages = q::messages_for(conn, user_id, since, PER_ROOM).await?;
         if messages.is_empty() {
             // Read meanwhile (or deleted): nothing to tell.
-            q::done(conn, user_id, false, false).await?;
+            q::done(conn, user_id, None, false).await?;
             return Ok(Decided::Nothing);
         }
+        let newest = messages.iter().map(|m| m.created_at).max().unwrap_or(due.now);
         let mut rooms = group(state, messages);
         let more_rooms: Vec<mail_templates::DigestRoom> = rooms.split_off(rooms.len().min(MAX_ROOMS));
         let more_messages: i64 = more_rooms.iter().map(|r| r.total).sum();
@@ -192,7 +195,7 @@ async fn decide(state: &AppState, user_id: UserId) -> ApiResult<Decided> {
             &unsubscribe_link(state, &token),
         );
         mail::enqueue(conn, MAIL_KIND, &email, language, &rendered).await?;
-        q::done(conn, user_id, true, true).await?;
+        q::done(conn, user_id, Some(newest), true).await?;
         Ok(Decided::Sent)
     })
     .await
@@ -246,7 +249,7 @@ pub fn spawn_worker(state: Arc<AppState>) {
         let poll = Duration::from_millis(state.settings.notifications.digest_poll_interval_ms);
         loop {
             if let Err(e) = run_once(&state).await {
-                tracing::warn!("email digests: {e:#}");
+                tracing::warn!("email digests: {}", crate::error::error_chain(&e));
             }
             tokio::time::sleep(poll).await;
         }

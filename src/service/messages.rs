@@ -293,9 +293,10 @@ fn after_send(state: &AppState, caller: &Caller, room_kind: RoomKind, view: &Mes
 }
 
 /// A message of a bot the server runs itself (the assistant): no membership, rate limit or write
-/// turn, since the server decided it speaks (its answers have their own rate and budget); bots of
-/// users (slash-command replies, incoming webhooks) send through [`send`] like anyone, but the same commit as any send (the room's next seq,
-/// the webhook outbox in the same transaction) and the same `message.new`. `id` is chosen by the
+/// turn, since the server decided it speaks (its answers have their own rate and budget), but the
+/// same commit as any send (the room's next seq, the webhook outbox in the same transaction) and
+/// the same `message.new`. Bots of users (slash-command replies, incoming webhooks) send through
+/// [`send`] like anyone. `id` is chosen by the
 /// caller, so the events announcing the message while it was written can name it. A body over
 /// [`MAX_BODY_CHARS`] is cut.
 ///

@@ -183,9 +183,16 @@ impl Worker {
                     settings.max_consecutive_failures,
                     outcome.error.as_deref().unwrap_or("")
                 );
-                let disabled =
-                    q::mark_failed(conn, d.id, d.endpoint_id, next_at, settings.max_consecutive_failures, &reason)
-                        .await?;
+                let disabled = q::mark_failed(
+                    conn,
+                    d.id,
+                    d.leased_until,
+                    d.endpoint_id,
+                    next_at,
+                    settings.max_consecutive_failures,
+                    &reason,
+                )
+                .await?;
                 if !disabled {
                     return Ok(0);
                 }

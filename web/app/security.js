@@ -58,7 +58,7 @@ export function securityDialog(app) {
         await client.api('PATCH', '/users/me/preferences', { email_digest: digestToggle.checked });
         toast(t('security.saved'));
       } catch (err) {
-        status.textContent = err.message;
+        status.textContent = serverText(err);
         digestToggle.checked = !digestToggle.checked;
       }
     },

@@ -295,10 +295,7 @@ export default {
   'overview.first_response': 'Ø erste Antwort',
   'overview.load_failed': 'Laden fehlgeschlagen: {reason}',
   'overview.updated': 'Aktualisiert {time}',
-  'overview.webhooks_disabled': {
-    one: '{count} Webhook-Endpunkt ist nach fehlgeschlagenen Zustellungen deaktiviert: siehe Webhooks.',
-    other: '{count} Webhook-Endpunkte sind nach fehlgeschlagenen Zustellungen deaktiviert: siehe Webhooks.',
-  },
+  'overview.webhooks_disabled': { one: '{count} Webhook-Endpunkt ist nach fehlgeschlagenen Zustellungen deaktiviert: siehe Webhooks.', other: '{count} Webhook-Endpunkte sind nach fehlgeschlagenen Zustellungen deaktiviert: siehe Webhooks.' },
   'inbox.status': 'Status der Gespräche',
   'inbox.open': 'Offen',
   'inbox.closed': 'Beendet',

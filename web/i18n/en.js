@@ -296,10 +296,7 @@ export default {
   'overview.first_response': 'Avg. first response',
   'overview.load_failed': 'Could not load: {reason}',
   'overview.updated': 'Updated {time}',
-  'overview.webhooks_disabled': {
-    one: '{count} webhook endpoint is disabled after failed deliveries: see Webhooks.',
-    other: '{count} webhook endpoints are disabled after failed deliveries: see Webhooks.',
-  },
+  'overview.webhooks_disabled': { one: '{count} webhook endpoint is disabled after failed deliveries: see Webhooks.', other: '{count} webhook endpoints are disabled after failed deliveries: see Webhooks.' },
   'inbox.status': 'Session status',
   'inbox.open': 'Open',
   'inbox.closed': 'Closed',

@@ -155,17 +155,27 @@ pub async fn postpone(conn: &mut AsyncPgConnection, user_id: UserId, at: DateTim
         .await
 }
 
-/// Ends the pending digest. `covered`: the messages up to now are done with (mailed, or seen
-/// live by a connected user); `sent`: a mail went out now.
-pub async fn done(conn: &mut AsyncPgConnection, user_id: UserId, covered: bool, sent: bool) -> QueryResult<usize> {
+/// Ends the pending digest. `covered`: the messages created up to then are done with (the newest
+/// one a mail carried, or the database's now for a user who was connected and saw them live);
+/// `sent`: a mail went out now.
+///
+/// A mail's mark is its newest message, not the time it was made: a message created before that
+/// time whose send commits after the digest was read would otherwise be in no mail, and one created
+/// after it but committed before the read would be in two.
+pub async fn done(
+    conn: &mut AsyncPgConnection,
+    user_id: UserId,
+    covered: Option<DateTime<Utc>>,
+    sent: bool,
+) -> QueryResult<usize> {
     diesel::sql_query(
         "UPDATE email_digests SET due_at = NULL, \
-                mailed_until = CASE WHEN $2 THEN now() ELSE mailed_until END, \
+                mailed_until = coalesce($2, mailed_until), \
                 sent_at = CASE WHEN $3 THEN now() ELSE sent_at END \
          WHERE user_id = $1",
     )
     .bind::<SqlUuid, _>(user_id)
-    .bind::<Bool, _>(covered)
+    .bind::<Nullable<Timestamptz>, _>(covered)
     .bind::<Bool, _>(sent)
     .execute(conn)
     .await

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Integer, Jsonb, Nullable, Text, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Integer, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -68,6 +68,10 @@ pub struct Due {
     pub url: String,
     #[diesel(sql_type = Text)]
     pub secret: String,
+    /// The lease: the row's `next_attempt_at` as this claim set it. A failure is recorded only
+    /// while it is unchanged (see [`mark_failed`]).
+    #[diesel(sql_type = Timestamptz)]
+    pub leased_until: DateTime<Utc>,
 }
 
 /// Claims up to `limit` deliveries that are due, oldest first: of each endpoint and room only the
@@ -89,7 +93,8 @@ pub async fn claim_due(conn: &mut AsyncPgConnection, limit: i64, lease_ms: i64) 
          UPDATE webhook_outbox o SET next_attempt_at = now() + $2::float8 * interval '1 millisecond' \
          FROM due, webhook_endpoints e \
          WHERE o.id = due.id AND e.id = o.endpoint_id \
-         RETURNING o.id, o.endpoint_id, o.attempts, o.payload::text AS body, e.url, e.secret",
+         RETURNING o.id, o.endpoint_id, o.attempts, o.payload::text AS body, e.url, e.secret, \
+                   o.next_attempt_at AS leased_until",
     )
     .bind::<BigInt, _>(limit)
     .bind::<BigInt, _>(lease_ms)
@@ -143,9 +148,11 @@ pub async fn record_attempt(
         .await
 }
 
-/// A delivery that succeeded: the row is done, and its endpoint's failure run ends.
+/// A delivery that succeeded: the row is done (even if its lease ran out and another worker has
+/// it: that worker's failure then changes nothing, see [`mark_failed`]), and its endpoint's
+/// failure run ends.
 pub async fn mark_delivered(conn: &mut AsyncPgConnection, outbox_id: i64, endpoint_id: Uuid) -> QueryResult<()> {
-    diesel::update(webhook_outbox::table.find(outbox_id))
+    diesel::update(webhook_outbox::table.find(outbox_id).filter(webhook_outbox::state.eq("pending")))
         .set((
             webhook_outbox::state.eq("delivered"),
             webhook_outbox::attempts.eq(webhook_outbox::attempts + 1),
@@ -162,18 +169,32 @@ pub async fn mark_delivered(conn: &mut AsyncPgConnection, outbox_id: i64, endpoi
 
 /// A delivery that failed: retried at `next_at`; the endpoint's failure run grows, and at
 /// `max_failures` the endpoint is disabled. Returns whether this failure disabled it.
+///
+/// Only while the claim's lease `leased_until` is still the row's: a worker that recorded too
+/// late (its lease ran out, another worker claimed the row again, or delivered it) changes
+/// neither the row's next attempt (which would cut the new lease short and let the row go out a
+/// third time) nor the endpoint's failure run.
 pub async fn mark_failed(
     conn: &mut AsyncPgConnection,
     outbox_id: i64,
+    leased_until: DateTime<Utc>,
     endpoint_id: Uuid,
     next_at: DateTime<Utc>,
     max_failures: i32,
     reason: &str,
 ) -> QueryResult<bool> {
-    diesel::update(webhook_outbox::table.find(outbox_id))
-        .set((webhook_outbox::attempts.eq(webhook_outbox::attempts + 1), webhook_outbox::next_attempt_at.eq(next_at)))
-        .execute(conn)
-        .await?;
+    let still_ours = diesel::update(
+        webhook_outbox::table
+            .find(outbox_id)
+            .filter(webhook_outbox::state.eq("pending"))
+            .filter(webhook_outbox::next_attempt_at.eq(leased_until)),
+    )
+    .set((webhook_outbox::attempts.eq(webhook_outbox::attempts + 1), webhook_outbox::next_attempt_at.eq(next_at)))
+    .execute(conn)
+    .await?;
+    if still_ours == 0 {
+        return Ok(false);
+    }
     let run: Option<Run> = diesel::sql_query(
         "UPDATE webhook_endpoints SET consecutive_failures = consecutive_failures + 1, \
              enabled = enabled AND consecutive_failures + 1 < $2, \

@@ -460,9 +460,9 @@ impl Inner {
     /// at once and then one per 60 s / `answers_per_minute`.
     async fn take_answer_slot(&self) -> bool {
         let per_minute = self.settings.answers_per_minute;
+        let now = Instant::now();
         {
             let Ok(mut limits) = self.limits.lock() else { return false };
-            let now = Instant::now();
             limits.prune(now);
             if limits.answers.len() >= per_minute as usize {
                 return false;
@@ -472,7 +472,15 @@ impl Inner {
         let Some(shared) = &self.shared else { return true };
         let interval = Duration::from_secs(60) / per_minute.max(1);
         // Unavailable: this instance's window alone decides.
-        !matches!(shared.take("assistant", "answers".to_owned(), per_minute, interval).await, Some(Err(_)))
+        let refused =
+            matches!(shared.take("assistant", "answers".to_owned(), per_minute, interval).await, Some(Err(_)));
+        if refused && let Ok(mut limits) = self.limits.lock() {
+            // No answer is given: the local window gets its slot back.
+            if let Some(i) = limits.answers.iter().rposition(|t| *t == now) {
+                limits.answers.remove(i);
+            }
+        }
+        !refused
     }
 
     /// Whether the last hour's tokens are below `tokens_per_hour`: this instance's, and (with
