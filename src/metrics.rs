@@ -193,7 +193,11 @@ fn describe() {
     // Mail and two-factor
     describe_counter!("mail_queued_total", Count, "Mails put into the queue, by kind.");
     describe_counter!("digests_scheduled_total", Count, "Email digests scheduled by the scan of new messages.");
-    describe_counter!("digests_decided_total", Count, "Due email digests decided, by outcome (sent, nothing, postponed).");
+    describe_counter!(
+        "digests_decided_total",
+        Count,
+        "Due email digests decided, by outcome (sent, nothing, postponed)."
+    );
     describe_counter!("mail_sent_total", Count, "Mails handed to the relay (or to the log without one).");
     describe_counter!("mail_retries_total", Count, "Failed tries at sending a mail that will be tried again.");
     describe_counter!("mail_failed_total", Count, "Mails given up after email.max_attempts tries.");
