@@ -11,11 +11,12 @@ ALTER TABLE user_preferences ADD COLUMN email_digest BOOLEAN NOT NULL DEFAULT tr
 -- mails what is still unread then, unless they are connected, were connected lately, or got a
 -- digest within the interval (then it moves due_at on). A burst of messages keeps the first
 -- due_at, so it makes one mail. mailed_until: messages up to here were in a digest (or arrived
--- while the user was connected); no digest carries them again. sent_at: the last digest.
+-- while the user was connected); no digest carries them again (it starts at the epoch, not
+-- '-infinity', which chrono cannot read). sent_at: the last digest.
 CREATE TABLE email_digests (
     user_id      UUID PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
     due_at       TIMESTAMPTZ,
-    mailed_until TIMESTAMPTZ NOT NULL DEFAULT '-infinity',
+    mailed_until TIMESTAMPTZ NOT NULL DEFAULT 'epoch',
     sent_at      TIMESTAMPTZ
 );
 CREATE INDEX email_digests_due_idx ON email_digests (due_at) WHERE due_at IS NOT NULL;
