@@ -171,21 +171,6 @@ impl Browser {
         self.cdp("Page.addScriptToEvaluateOnNewDocument", json!({ "source": source })).await;
     }
 
-    /// Opens a new tab in front of the current one (which the page then sees as hidden) and
-    /// switches to it; returns the handle of the tab it left, for `switch_to`.
-    pub async fn open_tab_in_front(&self) -> String {
-        let previous = self.get("/window").await.as_str().expect("a window handle").to_owned();
-        let opened = self.post("/window/new", json!({ "type": "tab" })).await;
-        let handle = opened["handle"].as_str().expect("the new tab's handle").to_owned();
-        self.post("/window", json!({ "handle": handle })).await;
-        previous
-    }
-
-    /// Makes the tab with this handle the current (and front) one.
-    pub async fn switch_to(&self, handle: &str) {
-        self.post("/window", json!({ "handle": handle })).await;
-    }
-
     /// A Chrome DevTools Protocol command, through chromedriver.
     pub async fn cdp(&self, cmd: &str, params: Value) -> Value {
         self.post("/goog/cdp/execute", json!({ "cmd": cmd, "params": params })).await
