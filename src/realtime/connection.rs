@@ -10,7 +10,6 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -29,7 +28,7 @@ use crate::protocol::events::{Hello, MemberRemoved};
 use crate::protocol::{CloseReason, ServerEvent};
 use crate::realtime::broker::{Control, Envelope, Published, Subscriber, SubscriberId, Topic, next_subscriber_id};
 use crate::realtime::dispatch::{self, Reply, ReplyData, Session, Step};
-use crate::realtime::outbox::{ConnHandle, Deliver, Outbox};
+use crate::realtime::outbox::{self, ConnHandle, InboxReady, Item, LocalInbox};
 use crate::realtime::presence;
 use crate::realtime::registry::{Attach, AttachMany, Detach};
 use crate::realtime::revalidate::{Memberships, SocketInfo};
@@ -49,7 +48,9 @@ pub struct WsConnection {
     /// The id of the upgrade request (sent back as `x-request-id`), on every command's span.
     request_id: Uuid,
     last_heard: Instant,
-    outbox: Arc<Outbox>,
+    /// How room actors and the broker address the connection, and the inbox they fill.
+    handle: ConnHandle,
+    inbox: LocalInbox,
     rooms: HashSet<RoomId>,
     /// The rooms of `rooms` the connection follows as its user's memberships, with when it
     /// learnt of each (the periodic re-check only judges those it knew of before its read).
@@ -81,15 +82,19 @@ pub struct WsConnection {
 }
 
 impl WsConnection {
+    /// Made on the worker thread that will run the connection: its inbox joins that thread's hub.
     pub fn new(state: web::Data<AppState>, grant: TokenGrant, slot: SocketSlot, request_id: Uuid) -> Self {
+        let id = ConnId(next_subscriber_id());
+        let (handle, inbox) = outbox::register(id, grant.caller.id, state.settings.realtime.outbox_limit);
         Self {
-            id: ConnId(next_subscriber_id()),
+            id,
             state,
             caller: grant.caller,
             session_id: Uuid::new_v4(),
             request_id,
             last_heard: Instant::now(),
-            outbox: Arc::new(Outbox::default()),
+            handle,
+            inbox,
             rooms: HashSet::new(),
             member_rooms: HashMap::new(),
             staff_rooms: VecDeque::new(),
@@ -122,25 +127,15 @@ impl WsConnection {
         }));
     }
 
-    fn conn_handle(&self, ctx: &ws::WebsocketContext<Self>) -> ConnHandle {
-        ConnHandle {
-            id: self.id,
-            user_id: self.caller.id,
-            recipient: ctx.address().recipient(),
-            outbox: self.outbox.clone(),
-            limit: self.state.settings.realtime.outbox_limit,
-        }
-    }
-
-    fn attach(&mut self, room_id: RoomId, from_seq: Option<Seq>, ctx: &ws::WebsocketContext<Self>) {
+    fn attach(&mut self, room_id: RoomId, from_seq: Option<Seq>) {
         if self.rooms.insert(room_id) {
-            self.state.realtime.registry().do_send(Attach { room_id, conn: self.conn_handle(ctx), from_seq });
+            self.state.realtime.registry().do_send(Attach { room_id, conn: self.handle.clone(), from_seq });
         }
     }
 
     /// Staff: follows an open support room (a new session, or one opened with `sync`), letting go
     /// of the one followed longest when at the bound. A room followed already counts as fresh.
-    fn follow_support(&mut self, room_id: RoomId, from_seq: Option<Seq>, ctx: &ws::WebsocketContext<Self>) {
+    fn follow_support(&mut self, room_id: RoomId, from_seq: Option<Seq>) {
         if let Some(pos) = self.staff_rooms.iter().position(|r| *r == room_id) {
             self.staff_rooms.remove(pos);
             self.staff_rooms.push_back(room_id);
@@ -157,12 +152,12 @@ impl WsConnection {
             }
         }
         self.staff_rooms.push_back(room_id);
-        self.attach(room_id, from_seq, ctx);
+        self.attach(room_id, from_seq);
     }
 
     /// How the broker reaches this connection: events through the outbox, control as messages.
     fn broker_subscriber(&self, ctx: &ws::WebsocketContext<Self>) -> Subscriber {
-        Subscriber::Connection { control: ctx.address().recipient(), outbox: self.conn_handle(ctx) }
+        Subscriber::Connection { control: ctx.address().recipient(), outbox: self.handle.clone() }
     }
 
     fn watch(&mut self, user_id: UserId, ctx: &ws::WebsocketContext<Self>) {
@@ -344,9 +339,9 @@ impl WsConnection {
                 id,
                 timer,
                 fut,
-                |act, (page, follow), ctx| {
+                |act, (page, follow), _| {
                     if follow {
-                        act.follow_support(page.room_id, Some(page.last_seq), ctx);
+                        act.follow_support(page.room_id, Some(page.last_seq));
                     }
                     ReplyData::Sync(page)
                 },
@@ -442,6 +437,7 @@ impl Actor for WsConnection {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         metrics::gauge!("ws_connections").increment(1.0);
+        ctx.add_stream(self.inbox.stream());
         let realtime = &self.state.realtime;
         realtime.connection_opened();
         // The version and role it was authorised with at the upgrade: a later refresh does not
@@ -488,7 +484,7 @@ impl Actor for WsConnection {
 
         // Attached to every room before `hello` and before any frame is handled: from `hello` on,
         // every event of the user's rooms reaches this connection, and typing checks see them.
-        let (state, user_id, handle) = (self.state.clone(), self.caller.id, self.conn_handle(ctx));
+        let (state, user_id, handle) = (self.state.clone(), self.caller.id, self.handle.clone());
         let staff = self.caller.role.is_staff();
         let load = async move {
             let (rooms, friends) = social::rooms_and_friends(&state, user_id).await?;
@@ -588,17 +584,27 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsConnection {
     }
 }
 
-impl Handler<Deliver> for WsConnection {
-    type Result = ();
-    fn handle(&mut self, Deliver(text): Deliver, ctx: &mut Self::Context) {
-        self.outbox.taken();
-        if self.outbox.overflowed() {
-            return self.close(CloseReason::TooSlow, ctx);
-        }
-        if !text.is_empty() {
-            ctx.text(text);
+impl StreamHandler<InboxReady> for WsConnection {
+    /// Everything queued since the connection last ran goes out together, in one buffer.
+    fn handle(&mut self, ready: InboxReady, ctx: &mut Self::Context) {
+        match ready {
+            InboxReady::Events => {
+                // Nothing more is written once a control change closed the socket.
+                while ctx.state() == ActorState::Running
+                    && let Some(item) = self.inbox.pop()
+                {
+                    match item {
+                        Item::Text(text) => ctx.text(text),
+                        Item::Control(published) => <Self as Handler<Published>>::handle(self, published, ctx),
+                    }
+                }
+            }
+            InboxReady::Overflowed => self.close(CloseReason::TooSlow, ctx),
         }
     }
+
+    /// The inbox ends only after an overflow, which closes the socket already.
+    fn finished(&mut self, _: &mut Self::Context) {}
 }
 
 impl Handler<Published> for WsConnection {
@@ -610,10 +616,10 @@ impl Handler<Published> for WsConnection {
             Envelope::Control(Control::Attach { room_id, from_seq }) => {
                 // On the staff topic: a support session opened.
                 if msg.topic == Topic::Staff {
-                    self.follow_support(*room_id, *from_seq, ctx);
+                    self.follow_support(*room_id, *from_seq);
                 } else {
                     self.member_rooms.insert(*room_id, Instant::now());
-                    self.attach(*room_id, *from_seq, ctx);
+                    self.attach(*room_id, *from_seq);
                 }
             }
             Envelope::Control(Control::Close(reason)) => self.close(*reason, ctx),

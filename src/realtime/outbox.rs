@@ -1,22 +1,38 @@
-//! A connection's bounded outgoing queue, as seen by the actors that feed it. Events reach a
-//! connection as `Deliver` messages; the sender counts them in and the connection counts them out
-//! as it writes them to the socket. A connection that falls `limit` events behind (its socket not
-//! draining, so its actor not running) gets nothing more: it is marked overflowed, and closes
-//! with 4009 as soon as it runs again. Memory per connection is thereby bounded by the limit.
+//! How events reach the connections of this process: one fan-out hub per worker thread, and one
+//! bounded inbox per connection.
+//!
+//! Room actors and the broker run on other threads than the connections they feed. Handing every
+//! delivery to a connection's actix mailbox cost a boxed envelope, atomic queue operations and a
+//! cross-thread wake-up per connection per event: at 100 members a room's event crossed threads
+//! 100 times. Instead each worker thread runs a hub (a task on its arbiter) with the inboxes of
+//! the connections that live there: a room actor sends an event once per worker that has its
+//! members (`FanOut`), the hub puts the shared text in each local inbox, and a connection
+//! takes everything queued in its inbox at once and writes it to its socket as one buffer. What
+//! crosses threads is one message per event per worker; what is done per delivery stays on the
+//! connection's own thread (a map lookup, a reference count, a queue push, a local wake-up).
+//!
+//! The inbox is bounded: a connection `limit` events behind (its socket not draining, so its
+//! actor not running) gets nothing more; it is marked overflowed, and closes with 4009 as soon
+//! as it runs again. Memory per connection is thereby bounded by the limit.
+//!
+//! One hub channel per worker keeps each sender's order: what one room actor (or the broker)
+//! sends to a connection arrives in the order it was sent, as through the mailbox before.
 
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker};
+
+use bytestring::ByteString;
+use tokio::sync::mpsc;
 
 use crate::ids::{ConnId, UserId};
-use actix::{Message, Recipient};
-use bytestring::ByteString;
+use crate::realtime::broker::Published;
 
-/// One event's text, shared by every recipient.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Deliver(pub ByteString);
-
-/// Events queued over every outbox of the process, for `plauder_ws_outbox_queued_events`: one
+/// Events queued over every inbox of the process, for `plauder_ws_outbox_queued_events`: one
 /// relaxed add per event is cheaper than visiting every connection at scrape time.
 static QUEUED_TOTAL: AtomicUsize = AtomicUsize::new(0);
 
@@ -25,60 +41,290 @@ pub fn queued_total() -> usize {
     QUEUED_TOTAL.load(Ordering::Relaxed)
 }
 
-#[derive(Debug, Default)]
-pub struct Outbox {
-    queued: AtomicUsize,
-    overflowed: AtomicBool,
+/// Numbers the hubs, so that a room can group its connections by the hub that serves them.
+static NEXT_HUB: AtomicUsize = AtomicUsize::new(0);
+
+/// Most events a hub takes from its channel before it yields to the connections it fed.
+const HUB_BATCH: usize = 256;
+
+/// What a hub is sent.
+enum HubEvent {
+    /// One connection's event (the broker's user, staff and presence topics; a catch-up) or
+    /// control change (broker topics), in one queue so that neither overtakes the other.
+    One { conn: ConnId, item: Item },
+    /// A room's event, for its members on this worker but `exclude_user`'s.
+    Many { text: ByteString, targets: Arc<[ConnId]>, exclude_user: Option<UserId> },
 }
 
-impl Drop for Outbox {
+/// The address of one worker's hub; cheap to clone and to send between threads.
+#[derive(Clone)]
+pub struct HubRef {
+    id: usize,
+    tx: mpsc::UnboundedSender<HubEvent>,
+}
+
+impl HubRef {
+    fn send(&self, event: HubEvent) {
+        // Fails only once the worker's runtime is gone, and its connections with it.
+        let _ = self.tx.send(event);
+    }
+}
+
+/// The hub of the current thread and the inboxes of its connections.
+struct LocalHub {
+    hub: HubRef,
+    inboxes: Rc<RefCell<HashMap<ConnId, Rc<Inbox>>>>,
+}
+
+thread_local! {
+    static LOCAL: RefCell<Option<LocalHub>> = const { RefCell::new(None) };
+}
+
+/// Gives a connection of the current thread its inbox, starting the thread's hub on first use
+/// (or again, when the runtime that ran the previous one has stopped, as between tests).
+/// Must be called on the connection's arbiter, inside its runtime.
+pub fn register(conn: ConnId, user_id: UserId, limit: usize) -> (ConnHandle, LocalInbox) {
+    let inbox = Rc::new(Inbox {
+        user_id,
+        limit,
+        queue: RefCell::new(VecDeque::new()),
+        overflowed: Cell::new(false),
+        waker: RefCell::new(None),
+    });
+    let hub = LOCAL.with_borrow_mut(|local| {
+        let local = match local {
+            Some(running) if !running.hub.tx.is_closed() => running,
+            _ => local.insert(start_hub()),
+        };
+        local.inboxes.borrow_mut().insert(conn, inbox.clone());
+        local.hub.clone()
+    });
+    (ConnHandle { id: conn, user_id, hub }, LocalInbox { conn, inbox })
+}
+
+fn start_hub() -> LocalHub {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let inboxes = Rc::new(RefCell::new(HashMap::new()));
+    actix::spawn(run_hub(rx, inboxes.clone()));
+    LocalHub { hub: HubRef { id: NEXT_HUB.fetch_add(1, Ordering::Relaxed), tx }, inboxes }
+}
+
+async fn run_hub(mut rx: mpsc::UnboundedReceiver<HubEvent>, inboxes: Rc<RefCell<HashMap<ConnId, Rc<Inbox>>>>) {
+    let mut events = Vec::with_capacity(HUB_BATCH);
+    while rx.recv_many(&mut events, HUB_BATCH).await > 0 {
+        let inboxes = inboxes.borrow();
+        for event in events.drain(..) {
+            match event {
+                HubEvent::One { conn, item } => {
+                    if let Some(inbox) = inboxes.get(&conn) {
+                        inbox.push(item);
+                    }
+                }
+                HubEvent::Many { text, targets, exclude_user } => {
+                    for conn in targets.iter() {
+                        // A connection that closed since the room was told is simply not here.
+                        if let Some(inbox) = inboxes.get(conn)
+                            && Some(inbox.user_id) != exclude_user
+                        {
+                            inbox.push(Item::Text(text.clone()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One connection's queue of event texts not yet written, on the connection's thread.
+struct Inbox {
+    user_id: UserId,
+    limit: usize,
+    queue: RefCell<VecDeque<Item>>,
+    overflowed: Cell<bool>,
+    /// The connection's task, while it waits for events.
+    waker: RefCell<Option<Waker>>,
+}
+
+impl Inbox {
+    fn push(&self, item: Item) {
+        if self.overflowed.get() {
+            return;
+        }
+        let mut queue = self.queue.borrow_mut();
+        // A control change is never refused (a close must not be lost); it is rare and comes
+        // from the server, not from traffic a slow reader could pile up.
+        if queue.len() >= self.limit && matches!(item, Item::Text(_)) {
+            self.overflowed.set(true);
+            metrics::counter!("ws_slow_consumers_total").increment(1);
+        } else {
+            queue.push_back(item);
+            QUEUED_TOTAL.fetch_add(1, Ordering::Relaxed);
+        }
+        drop(queue);
+        if let Some(waker) = self.waker.borrow_mut().take() {
+            waker.wake();
+        }
+    }
+}
+
+impl Drop for Inbox {
     /// Events still queued when the connection is gone will never be taken.
     fn drop(&mut self) {
-        QUEUED_TOTAL.fetch_sub(*self.queued.get_mut(), Ordering::Relaxed);
+        QUEUED_TOTAL.fetch_sub(self.queue.get_mut().len(), Ordering::Relaxed);
     }
 }
 
-impl Outbox {
-    /// The connection wrote one event out.
-    pub fn taken(&self) {
-        self.queued.fetch_sub(1, Ordering::Relaxed);
-        QUEUED_TOTAL.fetch_sub(1, Ordering::Relaxed);
+/// What waits in a connection's inbox.
+pub enum Item {
+    /// An event's text, shared by every recipient.
+    Text(ByteString),
+    /// A change to the connection from one of its broker topics.
+    Control(Published),
+}
+
+/// What a connection's inbox says when its task runs.
+pub enum InboxReady {
+    /// Items to handle, taken with [`LocalInbox::pop`].
+    Events,
+    /// The connection fell `limit` events behind: close it (4009).
+    Overflowed,
+}
+
+/// A connection's own view of its inbox. Dropping it (with the connection) takes the inbox out
+/// of the hub.
+pub struct LocalInbox {
+    conn: ConnId,
+    inbox: Rc<Inbox>,
+}
+
+impl LocalInbox {
+    /// The oldest queued item.
+    pub fn pop(&self) -> Option<Item> {
+        let item = self.inbox.queue.borrow_mut().pop_front();
+        if item.is_some() {
+            QUEUED_TOTAL.fetch_sub(1, Ordering::Relaxed);
+        }
+        item
     }
 
-    pub fn overflowed(&self) -> bool {
-        self.overflowed.load(Ordering::Relaxed)
-    }
-
-    pub fn queued(&self) -> usize {
-        self.queued.load(Ordering::Relaxed)
+    /// The stream that wakes the connection while events wait (added to its context).
+    pub fn stream(&self) -> InboxStream {
+        InboxStream { inbox: self.inbox.clone(), ended: false }
     }
 }
 
-/// How room actors and the registry address a connection.
+impl Drop for LocalInbox {
+    fn drop(&mut self) {
+        // `try_with`: a connection dropped while its thread shuts down finds the map gone.
+        let _ = LOCAL.try_with(|local| {
+            if let Some(local) = local.borrow().as_ref() {
+                local.inboxes.borrow_mut().remove(&self.conn);
+            }
+        });
+    }
+}
+
+/// Ready while events wait in a connection's inbox; ends after telling of an overflow.
+pub struct InboxStream {
+    inbox: Rc<Inbox>,
+    ended: bool,
+}
+
+impl futures_util::Stream for InboxStream {
+    type Item = InboxReady;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<InboxReady>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        if self.inbox.overflowed.get() {
+            self.ended = true;
+            return Poll::Ready(Some(InboxReady::Overflowed));
+        }
+        let inbox = &self.inbox;
+        if !inbox.queue.borrow().is_empty() {
+            return Poll::Ready(Some(InboxReady::Events));
+        }
+        let mut waker = inbox.waker.borrow_mut();
+        if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            *waker = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+/// How room actors, the registry and the broker address a connection. `Send`: it names the
+/// connection's hub and the connection in it.
 #[derive(Clone)]
 pub struct ConnHandle {
     pub id: ConnId,
     pub user_id: UserId,
-    pub recipient: Recipient<Deliver>,
-    pub outbox: Arc<Outbox>,
-    pub limit: usize,
+    hub: HubRef,
 }
 
 impl ConnHandle {
-    /// Queues `text` unless the connection is already `limit` events behind.
+    /// Queues `text` for this connection alone.
     pub fn deliver(&self, text: &ByteString) {
-        if self.outbox.overflowed() {
-            return;
+        self.hub.send(HubEvent::One { conn: self.id, item: Item::Text(text.clone()) });
+    }
+
+    /// Queues a control change from a broker topic, behind the events queued before it.
+    pub fn control(&self, published: Published) {
+        self.hub.send(HubEvent::One { conn: self.id, item: Item::Control(published) });
+    }
+}
+
+/// A room's connections, grouped by the hub that serves them so that an event crosses to each
+/// worker once. The groups are made again on the first event after a change of members.
+#[derive(Default)]
+pub struct FanOut {
+    conns: HashMap<ConnId, ConnHandle>,
+    groups: Option<Vec<(HubRef, Arc<[ConnId]>)>>,
+}
+
+impl FanOut {
+    pub fn insert(&mut self, conn: ConnHandle) {
+        self.conns.insert(conn.id, conn);
+        self.groups = None;
+    }
+
+    pub fn remove(&mut self, id: &ConnId) {
+        if self.conns.remove(id).is_some() {
+            self.groups = None;
         }
-        QUEUED_TOTAL.fetch_add(1, Ordering::Relaxed);
-        if self.outbox.queued.fetch_add(1, Ordering::Relaxed) >= self.limit {
-            self.outbox.overflowed.store(true, Ordering::Relaxed);
-            // One more (empty, and counted like the others) so that the connection, once it runs,
-            // notices and closes.
-            self.recipient.do_send(Deliver(ByteString::new()));
-            metrics::counter!("ws_slow_consumers_total").increment(1);
-            return;
+    }
+
+    pub fn clear(&mut self) {
+        self.conns.clear();
+        self.groups = None;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.conns.is_empty()
+    }
+
+    pub fn handles(&self) -> impl Iterator<Item = &ConnHandle> {
+        self.conns.values()
+    }
+
+    /// Queues `text` for every connection but `exclude_user`'s.
+    pub fn deliver(&mut self, text: &ByteString, exclude_user: Option<UserId>) {
+        let conns = &self.conns;
+        let groups = self.groups.get_or_insert_with(|| {
+            let mut by_hub: HashMap<usize, (HubRef, Vec<ConnId>)> = HashMap::new();
+            for conn in conns.values() {
+                by_hub.entry(conn.hub.id).or_insert_with(|| (conn.hub.clone(), Vec::new())).1.push(conn.id);
+            }
+            by_hub.into_values().map(|(hub, ids)| (hub, ids.into())).collect()
+        });
+        for (hub, targets) in groups.iter() {
+            hub.send(HubEvent::Many { text: text.clone(), targets: targets.clone(), exclude_user });
         }
-        self.recipient.do_send(Deliver(text.clone()));
+    }
+}
+
+impl From<HashMap<ConnId, ConnHandle>> for FanOut {
+    fn from(conns: HashMap<ConnId, ConnHandle>) -> Self {
+        Self { conns, groups: None }
     }
 }

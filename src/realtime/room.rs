@@ -19,7 +19,7 @@ use crate::realtime::broker::{
     Broker, Control, Envelope, Published, Subscriber, SubscriberId, Topic, next_subscriber_id,
 };
 use crate::realtime::events;
-use crate::realtime::outbox::ConnHandle;
+use crate::realtime::outbox::{ConnHandle, FanOut};
 
 /// What a room actor tells its owner (the registry): it dropped connections itself, or it has
 /// been idle. Addressed through recipients, so the room knows nothing of who owns it.
@@ -55,7 +55,7 @@ pub struct RoomActor {
     broker: Arc<dyn Broker>,
     owner: Owner,
     subscriber: SubscriberId,
-    conns: HashMap<ConnId, ConnHandle>,
+    conns: FanOut,
     /// The seq the next history event must carry; 0 until the baseline is loaded.
     next_seq: Seq,
     /// History events that arrived ahead of a gap.
@@ -87,7 +87,7 @@ impl RoomActor {
             broker,
             owner,
             subscriber: next_subscriber_id(),
-            conns,
+            conns: conns.into(),
             next_seq: Seq::ZERO,
             held: BTreeMap::new(),
             floor: None,
@@ -127,12 +127,8 @@ impl RoomActor {
         })
     }
 
-    fn fan_out(&self, text: &ByteString, exclude_user: Option<UserId>) {
-        for conn in self.conns.values() {
-            if Some(conn.user_id) != exclude_user {
-                conn.deliver(text);
-            }
-        }
+    fn fan_out(&mut self, text: &ByteString, exclude_user: Option<UserId>) {
+        self.conns.deliver(text, exclude_user);
     }
 
     /// Takes a history event: delivers it if it is next, holds it if it is early, drops it if it
@@ -218,7 +214,7 @@ impl RoomActor {
                     tracing::warn!(room = %act.room_id, "catch-up read failed; the client recovers with sync: {e}")
                 }
             }
-            act.conns.insert(conn.id, conn);
+            act.conns.insert(conn);
         }));
     }
 
@@ -312,11 +308,11 @@ impl Handler<AddConn> for RoomActor {
         match from_seq {
             Some(from) if self.next_seq == Seq::ZERO => {
                 self.floor = Some(self.floor.map_or(from + 1, |f| f.min(from + 1)));
-                self.conns.insert(conn.id, conn);
+                self.conns.insert(conn);
             }
             Some(from) if from + 1 < self.next_seq => self.catch_up(conn, from, ctx),
             _ => {
-                self.conns.insert(conn.id, conn);
+                self.conns.insert(conn);
             }
         }
         self.schedule_idle_check(ctx);
@@ -352,7 +348,7 @@ impl Handler<Published> for RoomActor {
             Envelope::Event { seq: Some(seq), text, .. } => self.on_history(*seq, text.clone(), ctx),
             Envelope::Event { seq: None, text, exclude_user } => self.fan_out(text, *exclude_user),
             Envelope::Control(Control::Detach { user_id }) => {
-                let gone: Vec<ConnId> = self.conns.values().filter(|c| c.user_id == *user_id).map(|c| c.id).collect();
+                let gone: Vec<ConnId> = self.conns.handles().filter(|c| c.user_id == *user_id).map(|c| c.id).collect();
                 for id in gone {
                     self.conns.remove(&id);
                     self.owner.forget.do_send(Forget { room_id: self.room_id, conn_id: id });
@@ -360,8 +356,8 @@ impl Handler<Published> for RoomActor {
                 self.schedule_idle_check(ctx);
             }
             Envelope::Control(Control::RoomDeleted) => {
-                for id in self.conns.keys() {
-                    self.owner.forget.do_send(Forget { room_id: self.room_id, conn_id: *id });
+                for conn in self.conns.handles() {
+                    self.owner.forget.do_send(Forget { room_id: self.room_id, conn_id: conn.id });
                 }
                 self.conns.clear();
                 self.schedule_idle_check(ctx);

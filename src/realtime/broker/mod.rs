@@ -126,9 +126,10 @@ pub struct Published {
 pub type SubscriberId = u64;
 
 /// Who hears a topic. A room actor takes every envelope as a [`Published`] message. A connection
-/// takes events through its bounded outbox, like the events room actors hand it (counted, and
-/// nothing more once it is too far behind, so no topic can grow its memory), and control changes
-/// as messages: they are rare, and a close must not be dropped.
+/// takes everything through its bounded inbox (`outbox`), like the events room actors hand it:
+/// events counted, and nothing more once it is too far behind, so no topic can grow its memory;
+/// control changes in the same queue, so they keep their order with the events, but never
+/// refused, as a close must not be dropped. `control` tells whether the connection still runs.
 #[derive(Clone)]
 pub enum Subscriber {
     Actor(Recipient<Published>),
@@ -143,7 +144,10 @@ impl Subscriber {
                     outbox.deliver(text);
                 }
             }
-            (Subscriber::Connection { control: r, .. } | Subscriber::Actor(r), _) => {
+            (Subscriber::Connection { outbox, .. }, Envelope::Control(_)) => {
+                outbox.control(Published { topic, envelope: envelope.clone() });
+            }
+            (Subscriber::Actor(r), _) => {
                 r.do_send(Published { topic, envelope: envelope.clone() });
             }
         }
