@@ -6,11 +6,12 @@
 //!
 //! ```text
 //! service commits → Notify::room_event → broker topic room:{id} → room actor (seq order)
-//!                 → each local connection's outbox → socket
+//!                 → the fan-out hub of each worker thread with members (once per worker)
+//!                 → each local connection's inbox → socket
 //! ```
 //!
 //! Events to a user (`user:{id}`), to the staff and of presence reach a connection from the broker
-//! directly, through the same bounded outbox (see `broker::Subscriber`).
+//! directly, through the same hub and bounded inbox (see `outbox` and `broker::Subscriber`).
 //!
 //! Support rooms reach admins and moderators, who are not their members, the same way: every
 //! staff connection subscribes the `staff` topic and attaches to the room actor of every open

@@ -56,12 +56,22 @@ pub async fn schedule(
     delay_secs: u64,
     require_verified: bool,
 ) -> QueryResult<usize> {
+    // Only the members a message can reach at all are joined: those it mentions, every member of
+    // a direct room, and those whose level for the room is `all` (LEVEL_ALLOWS lets nobody else
+    // through). Joining every member to every new message first made the scan cost messages ×
+    // members: 150,000 rows and 5.4 million buffer hits per round for 1,500 messages in rooms of
+    // 100 (docs/benchmarks.md), most of PostgreSQL's work in a busy group room for no digest.
     let sql = format!(
         "INSERT INTO email_digests (user_id, due_at) \
          SELECT rm.user_id, min(m.created_at) + make_interval(secs => $2) \
          FROM messages m \
          JOIN rooms r ON r.id = m.room_id AND r.kind <> 'support' \
-         JOIN room_members rm ON rm.room_id = m.room_id AND m.seq > rm.last_read_seq \
+         CROSS JOIN LATERAL (\
+             SELECT unnest(m.mentions) \
+             UNION SELECT dm.user_id FROM room_members dm WHERE dm.room_id = m.room_id AND r.kind = 'direct' \
+             UNION SELECT na.user_id FROM room_notification_settings na WHERE na.room_id = m.room_id AND na.level = 'all'\
+         ) AS reached (user_id) \
+         JOIN room_members rm ON rm.room_id = m.room_id AND rm.user_id = reached.user_id AND m.seq > rm.last_read_seq \
          JOIN users u ON u.id = rm.user_id \
          LEFT JOIN user_preferences up ON up.user_id = u.id \
          LEFT JOIN room_notification_settings ns ON ns.user_id = rm.user_id AND ns.room_id = m.room_id \
