@@ -161,6 +161,11 @@ fn describe() {
     );
     describe_counter!("realtime_room_restarts_total", Count, "Room actors restarted after a panic.");
     describe_counter!(
+        "malloc_trims_total",
+        Count,
+        "Times free allocator memory was returned to the system after many connections closed."
+    );
+    describe_counter!(
         "realtime_revalidation_closes_total",
         Count,
         "Sockets closed by revalidation (ban, revoked token, changed role)."

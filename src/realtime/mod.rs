@@ -25,6 +25,7 @@ pub mod cluster_stats;
 pub mod connection;
 mod dispatch;
 pub mod events;
+mod memory;
 pub mod outbox;
 pub mod presence;
 pub mod registry;
@@ -76,6 +77,8 @@ pub struct Realtime {
     shutdown: tokio::sync::watch::Sender<bool>,
     /// Open WebSocket connections on this instance (the admin panel's `connections`).
     connections: Arc<AtomicUsize>,
+    /// Returns closed connections' memory to the system after a wave of closes.
+    trimmer: Arc<memory::Trimmer>,
     /// The same connections as the database re-check sees them (`revalidate.rs`).
     sockets: Arc<LocalSockets>,
     /// Presence subscriptions per user over their connections here.
@@ -140,6 +143,7 @@ impl Realtime {
             cluster_stats,
             shutdown,
             connections,
+            trimmer: memory::Trimmer::start(),
             sockets,
             watch_quota: WatchQuota::new(all.quota.presence_subscriptions_per_user_max),
         }))
@@ -189,6 +193,7 @@ impl Realtime {
 
     pub(crate) fn connection_closed(&self) {
         self.connections.fetch_sub(1, Ordering::Relaxed);
+        self.trimmer.connection_closed();
     }
 
     /// The user chose a status (`presence.set`, already stored): every one of their connections,
