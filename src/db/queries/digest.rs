@@ -61,6 +61,8 @@ pub async fn schedule(
     // through). Joining every member to every new message first made the scan cost messages ×
     // members: 150,000 rows and 5.4 million buffer hits per round for 1,500 messages in rooms of
     // 100 (docs/benchmarks.md), most of PostgreSQL's work in a busy group room for no digest.
+    // Measured since: PostgreSQL still joins `rm` before the LATERAL list, so the cost remains;
+    // the pairs need forcing first (issue 12, open).
     let sql = format!(
         "INSERT INTO email_digests (user_id, due_at) \
          SELECT rm.user_id, min(m.created_at) + make_interval(secs => $2) \
