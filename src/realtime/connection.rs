@@ -155,7 +155,8 @@ impl WsConnection {
         self.attach(room_id, from_seq);
     }
 
-    /// How the broker reaches this connection: events through the outbox, control as messages.
+    /// How the broker reaches this connection: events and control changes through its inbox, in
+    /// order; the address only tells the broker whether the connection still runs.
     fn broker_subscriber(&self, ctx: &ws::WebsocketContext<Self>) -> Subscriber {
         Subscriber::Connection { control: ctx.address().recipient(), outbox: self.handle.clone() }
     }
