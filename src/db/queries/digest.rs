@@ -56,35 +56,40 @@ pub async fn schedule(
     delay_secs: u64,
     require_verified: bool,
 ) -> QueryResult<usize> {
-    // Only the members a message can reach at all are joined: those it mentions, every member of
-    // a direct room, and those whose level for the room is `all` (LEVEL_ALLOWS lets nobody else
-    // through). Joining every member to every new message first made the scan cost messages ×
-    // members: 150,000 rows and 5.4 million buffer hits per round for 1,500 messages in rooms of
-    // 100 (docs/benchmarks.md), most of PostgreSQL's work in a busy group room for no digest.
-    // Measured since: PostgreSQL still joins `rm` before the LATERAL list, so the cost remains;
-    // the pairs need forcing first (issue 12, open).
+    // The (message, reached member) pairs are formed first and materialised, so PostgreSQL cannot
+    // start from `room_members`: the new messages (found through the BRIN index on `created_at`)
+    // reach those they mention, every member of a direct room, and those whose level for the room
+    // is `all` (LEVEL_ALLOWS lets nobody else through). Joining members first made the scan cost
+    // every member's unread messages: 9.2 million buffer hits per round in the 10 x 100
+    // benchmark, most of PostgreSQL's work there for no digest (docs/benchmarks.md). Its cost now
+    // follows the pairs: none for messages that mention nobody in rooms nobody follows at `all`.
     let sql = format!(
         "INSERT INTO email_digests (user_id, due_at) \
+         WITH m AS MATERIALIZED (\
+             SELECT m.room_id, m.seq, m.sender_id, m.mentions, m.created_at, r.kind \
+             FROM messages m JOIN rooms r ON r.id = m.room_id AND r.kind <> 'support' \
+             WHERE m.created_at > $1 AND m.deleted_at IS NULL\
+         ), pairs AS MATERIALIZED (\
+             SELECT m.*, unnest(m.mentions) AS user_id FROM m \
+             UNION ALL SELECT m.*, dm.user_id FROM m JOIN room_members dm ON dm.room_id = m.room_id WHERE m.kind = 'direct' \
+             UNION ALL SELECT m.*, na.user_id FROM m \
+                 JOIN room_notification_settings na ON na.room_id = m.room_id AND na.level = 'all'\
+         ) \
          SELECT rm.user_id, min(m.created_at) + make_interval(secs => $2) \
-         FROM messages m \
-         JOIN rooms r ON r.id = m.room_id AND r.kind <> 'support' \
-         CROSS JOIN LATERAL (\
-             SELECT unnest(m.mentions) \
-             UNION SELECT dm.user_id FROM room_members dm WHERE dm.room_id = m.room_id AND r.kind = 'direct' \
-             UNION SELECT na.user_id FROM room_notification_settings na WHERE na.room_id = m.room_id AND na.level = 'all'\
-         ) AS reached (user_id) \
-         JOIN room_members rm ON rm.room_id = m.room_id AND rm.user_id = reached.user_id AND m.seq > rm.last_read_seq \
+         FROM pairs m \
+         JOIN room_members rm ON rm.room_id = m.room_id AND rm.user_id = m.user_id AND m.seq > rm.last_read_seq \
          JOIN users u ON u.id = rm.user_id \
          LEFT JOIN user_preferences up ON up.user_id = u.id \
          LEFT JOIN room_notification_settings ns ON ns.user_id = rm.user_id AND ns.room_id = m.room_id \
          LEFT JOIN email_digests d ON d.user_id = rm.user_id \
-         WHERE m.created_at > $1 AND m.deleted_at IS NULL AND m.sender_id IS DISTINCT FROM rm.user_id \
+         WHERE m.sender_id IS DISTINCT FROM rm.user_id \
            AND d.due_at IS NULL AND m.created_at > coalesce(d.mailed_until, '-infinity') \
            AND {recipient} AND {level} \
          GROUP BY rm.user_id \
          ON CONFLICT (user_id) DO UPDATE SET due_at = excluded.due_at WHERE email_digests.due_at IS NULL",
         recipient = RECIPIENT.replace("$verified", "$3"),
-        level = LEVEL_ALLOWS,
+        // LEVEL_ALLOWS reads the room's kind as `r.kind`; here it travels with the message.
+        level = LEVEL_ALLOWS.replace("r.kind", "m.kind"),
     );
     let n = diesel::sql_query(sql)
         .bind::<Timestamptz, _>(since)
