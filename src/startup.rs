@@ -191,7 +191,11 @@ fn run(listener: TcpListener, state: web::Data<AppState>, metrics_here: bool) ->
             // Unknown paths under a nested scope (/api/v1/…) fall through to the app's default.
             .default_service(web::to(api::extract::not_found))
             .split_for_parts();
-        app.app_data(web::Data::new(api::openapi::Document(api::openapi::with_error_responses(document))))
+        let app = app.app_data(web::Data::new(api::openapi::Document(api::openapi::with_error_responses(document))));
+        // What building the app allocated and freed again would otherwise stay resident in this
+        // worker's arena for the process's life.
+        crate::realtime::memory::trim_after_build();
+        app
     })
     // Small frames (replies, events) must leave at once, not wait for Nagle's algorithm to
     // coalesce them with the next write while the client delays its ACK.

@@ -25,7 +25,7 @@ pub mod cluster_stats;
 pub mod connection;
 mod dispatch;
 pub mod events;
-mod memory;
+pub mod memory;
 pub mod outbox;
 pub mod presence;
 pub mod registry;
