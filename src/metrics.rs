@@ -163,7 +163,7 @@ fn describe() {
     describe_counter!(
         "malloc_trims_total",
         Count,
-        "Times free allocator memory was returned to the system after many connections closed."
+        "Times free allocator memory was returned to the system: after start-up and after many connections closed."
     );
     describe_counter!(
         "realtime_revalidation_closes_total",
