@@ -137,6 +137,28 @@ impl Receiver {
     }
 }
 
+/// The endpoint's delivery log once `done` holds. The receiver records a body before it answers,
+/// and the server writes the outcome after the answer, so a log read straight after
+/// `Receiver::wait_for` may not show the last attempt yet.
+async fn delivery_log_once(
+    app: &TestApp,
+    admin: &TestUser,
+    endpoint: uuid::Uuid,
+    query: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    eventually("the delivery log", async || {
+        let log: Value = app
+            .get(&format!("/api/v1/admin/webhooks/{endpoint}/deliveries{query}"), Some(&admin.access_token))
+            .await
+            .json()
+            .await
+            .unwrap();
+        check(log, &done)
+    })
+    .await
+}
+
 /// An app whose deliveries may reach the test's loopback receiver, with quick retries.
 async fn app() -> TestApp {
     spawn_app_with(|s| {
@@ -231,12 +253,10 @@ async fn events_arrive_signed_once_each_and_in_order_per_room() {
     assert_eq!(event_ids.len(), 12, "each event once, each with its own id");
 
     // The delivery log shows every attempt with its status.
-    let log: Value = app
-        .get(&format!("/api/v1/admin/webhooks/{endpoint}/deliveries?limit=50"), Some(&root.access_token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let log = delivery_log_once(&app, &root, endpoint, "?limit=50", |log| {
+        log["deliveries"].as_array().is_some_and(|d| d.iter().all(|d| d["state"] == "delivered"))
+    })
+    .await;
     let deliveries = log["deliveries"].as_array().unwrap();
     assert_eq!(deliveries.len(), 12);
     assert!(deliveries.iter().all(|d| d["state"] == "delivered" && d["attempt_log"][0]["status_code"] == 204), "{log}");
@@ -295,12 +315,7 @@ async fn a_receiver_that_hangs_is_timed_out_and_the_event_retried() {
     app.send(&root, room, "slow").await;
     let events = receiver.wait_for(1).await;
     assert_eq!(bodies(&events), ["slow"]);
-    let log: Value = app
-        .get(&format!("/api/v1/admin/webhooks/{endpoint}/deliveries"), Some(&root.access_token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let log = delivery_log_once(&app, &root, endpoint, "", |log| log["deliveries"][0]["state"] == "delivered").await;
     let attempts = log["deliveries"][0]["attempt_log"].as_array().unwrap().clone();
     assert_eq!(attempts.len(), 2, "{log}");
     assert!(
