@@ -4,8 +4,9 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use crate::auth::extractor::{authenticate_until, bearer_token};
+use crate::auth::extractor::{authenticate_socket, bearer_token};
 use crate::error::ApiError;
+use crate::realtime::connection::Opening;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -23,16 +24,18 @@ pub async fn connect(
 ) -> Result<HttpResponse, actix_web::Error> {
     let token = bearer_token(&req).map(str::to_owned).or_else(|| query.into_inner().token);
     let token = token.ok_or_else(|| ApiError::Unauthorized("Missing access token.".into()))?;
-    let grant = authenticate_until(&state, &token).await.inspect_err(|e| {
-        // /ws has no request span (see startup), so its server-side failures are logged here.
-        if matches!(
-            e,
-            ApiError::Unavailable(_) | ApiError::TimedOut(_) | ApiError::SearchTimedOut(_) | ApiError::Internal(_)
-        ) {
-            tracing::error!(error = ?e, "WebSocket upgrade failed");
-        }
-    })?;
+    // Subscribed to the user's topic before the rooms are read (see `Opening`).
+    let opened =
+        authenticate_socket(&state, &token, |user_id| Opening::new(&state, user_id)).await.inspect_err(|e| {
+            // /ws has no request span (see startup), so its server-side failures are logged here.
+            if matches!(
+                e,
+                ApiError::Unavailable(_) | ApiError::TimedOut(_) | ApiError::SearchTimedOut(_) | ApiError::Internal(_)
+            ) {
+                tracing::error!(error = ?e, "WebSocket upgrade failed");
+            }
+        })?;
     // A socket receives every event of the user's rooms: reading, whatever it may send.
-    grant.caller.require(crate::auth::api_token::Scope::Read)?;
-    crate::realtime::connection::start(&req, stream, state, grant)
+    opened.grant.caller.require(crate::auth::api_token::Scope::Read)?;
+    crate::realtime::connection::start(&req, stream, state, opened)
 }

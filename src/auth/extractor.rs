@@ -26,7 +26,7 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use crate::auth::api_token::{self, Scope, Scopes};
 use crate::db::models::{Role, User};
 use crate::error::ApiError;
-use crate::ids::{ApiTokenId, UserId};
+use crate::ids::{ApiTokenId, RoomId, UserId};
 use crate::state::AppState;
 
 /// Who is calling, as services see it: the account as it is now, and its global role. The
@@ -195,26 +195,75 @@ pub async fn authenticate_until(state: &AppState, token: &str) -> Result<TokenGr
     if api_token::is_api_token(token) {
         return authenticate_api_token(state, token).await;
     }
-    let invalid = || ApiError::Unauthorized("Invalid or expired access token.".into());
-    let claims = state.jwt.verify(token).ok_or_else(invalid)?;
+    let claims = state.jwt.verify(token).ok_or_else(invalid_access_token)?;
     let mut conn = state.db().await?;
-    let user = crate::db::queries::users::find(&mut conn, claims.sub).await?.ok_or_else(invalid)?;
+    let user = crate::db::queries::users::find(&mut conn, claims.sub).await?.ok_or_else(invalid_access_token)?;
+    grant_for(state, &mut conn, &claims, user).await
+}
+
+fn invalid_access_token() -> ApiError {
+    ApiError::Unauthorized("Invalid or expired access token.".into())
+}
+
+/// What the verified access token `claims` grants, the account read being `user`.
+async fn grant_for(
+    state: &AppState,
+    conn: &mut diesel_async::AsyncPgConnection,
+    claims: &crate::auth::jwt::Claims,
+    user: User,
+) -> Result<TokenGrant, ApiError> {
     // Before the version: a ban also revokes the tokens, and the client should learn that it is
     // banned rather than that its token is stale.
     if user.is_banned() {
         return Err(ApiError::Forbidden("This account is banned.".into()));
     }
     if user.token_version != claims.ver {
-        return Err(invalid());
+        return Err(invalid_access_token());
     }
     // mfa.require_for_staff: staff without two-factor act as plain users until they enrol. The
     // row keeps its role (what the WebSocket re-check compares with), the caller acts with this.
-    let role = crate::service::mfa::effective_role(state, &mut conn, user.id, user.role).await?;
+    let role = crate::service::mfa::effective_role(state, conn, user.id, user.role).await?;
     Ok(TokenGrant {
         caller: Caller { id: user.id, role, user, scopes: Scopes::FULL, api_token: None },
         expires_at: claims.exp,
         session: claims.sid,
     })
+}
+
+/// What a WebSocket upgrade reads: the grant, and the user's rooms and friends.
+pub struct SocketGrant<T> {
+    pub grant: TokenGrant,
+    pub rooms: Vec<RoomId>,
+    pub friends: Vec<UserId>,
+    /// What `before_read` made.
+    pub opened: T,
+}
+
+/// As [`authenticate_until`], for a WebSocket upgrade, which also needs the user's room ids and
+/// friend ids. They are read after `before_read` ran for the user (the connection subscribes to
+/// its user's topic there, so that a membership change committed after the read reaches it).
+/// With an access token the account, its rooms and its friends are one statement.
+///
+/// # Errors
+/// As [`authenticate`].
+pub async fn authenticate_socket<T>(
+    state: &AppState,
+    token: &str,
+    before_read: impl FnOnce(UserId) -> T,
+) -> Result<SocketGrant<T>, ApiError> {
+    if api_token::is_api_token(token) {
+        let grant = authenticate_api_token(state, token).await?;
+        let opened = before_read(grant.caller.id);
+        let (rooms, friends) = crate::service::social::rooms_and_friends(state, grant.caller.id).await?;
+        return Ok(SocketGrant { grant, rooms, friends, opened });
+    }
+    let claims = state.jwt.verify(token).ok_or_else(invalid_access_token)?;
+    let opened = before_read(claims.sub);
+    let mut conn = state.db().await?;
+    let found =
+        crate::db::queries::social::user_with_rooms(&mut conn, claims.sub).await?.ok_or_else(invalid_access_token)?;
+    let grant = grant_for(state, &mut conn, &claims, found.user).await?;
+    Ok(SocketGrant { grant, rooms: found.both.rooms, friends: found.both.friends, opened })
 }
 
 /// A WebSocket opened with an API token that never expires still needs an `exp`: the end of

@@ -18,7 +18,7 @@ use actix_web_actors::ws::{self, CloseCode};
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::auth::extractor::TokenGrant;
+use crate::auth::extractor::{SocketGrant, TokenGrant};
 use crate::db::models::Role;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{ConnId, RoomId, Seq, UserId};
@@ -34,8 +34,8 @@ use crate::realtime::registry::{Attach, AttachMany, Detach};
 use crate::realtime::revalidate::{Memberships, SocketInfo};
 use crate::realtime::sockets::SocketSlot;
 use crate::service::social::PresenceStatus;
+use crate::service::support;
 use crate::service::turn::WriteOrder;
-use crate::service::{social, support};
 use crate::state::AppState;
 use crate::views::UserView;
 use futures_util::future::LocalBoxFuture;
@@ -79,13 +79,55 @@ pub struct WsConnection {
     token_timer: Option<SpawnHandle>,
     /// The login session (refresh-token family) of that token: its logout closes the socket.
     login_session: Option<Uuid>,
+    /// The rooms and friends the upgrade read, until `started` takes them.
+    read_at_upgrade: Option<(Vec<RoomId>, Vec<UserId>)>,
+    /// The subscription to the user's topic made at the upgrade, until `started` takes it over.
+    early: Option<EarlySubscription>,
+}
+
+/// A connection being opened, before its actor exists: its id and its inbox on this worker
+/// thread, already subscribed to its user's topic, so that what is published about the user
+/// after the upgrade reads its rooms (a room joined, a logout) waits in the inbox for the actor.
+pub struct Opening {
+    id: ConnId,
+    handle: ConnHandle,
+    inbox: LocalInbox,
+    subscription: EarlySubscription,
+}
+
+impl Opening {
+    /// Made on the worker thread that will run the connection: its inbox joins that thread's hub.
+    pub fn new(state: &web::Data<AppState>, user_id: UserId) -> Self {
+        let id = ConnId(next_subscriber_id());
+        let (handle, inbox) = outbox::register(id, user_id, state.settings.realtime.outbox_limit);
+        let subscriber = Subscriber::Connection { control: None, outbox: handle.clone() };
+        state.realtime.broker().subscribe(Topic::User(user_id), id.0, subscriber);
+        let subscription = EarlySubscription { state: state.clone(), user_id, id: id.0, armed: true };
+        Self { id, handle, inbox, subscription }
+    }
+}
+
+/// Unsubscribes when dropped still armed: the upgrade failed after subscribing, or the actor
+/// never ran. A running actor disarms it, having subscribed itself.
+struct EarlySubscription {
+    state: web::Data<AppState>,
+    user_id: UserId,
+    id: SubscriberId,
+    armed: bool,
+}
+
+impl Drop for EarlySubscription {
+    fn drop(&mut self) {
+        if self.armed {
+            self.state.realtime.broker().unsubscribe(Topic::User(self.user_id), self.id);
+        }
+    }
 }
 
 impl WsConnection {
-    /// Made on the worker thread that will run the connection: its inbox joins that thread's hub.
-    pub fn new(state: web::Data<AppState>, grant: TokenGrant, slot: SocketSlot, request_id: Uuid) -> Self {
-        let id = ConnId(next_subscriber_id());
-        let (handle, inbox) = outbox::register(id, grant.caller.id, state.settings.realtime.outbox_limit);
+    /// From what the upgrade opened and read.
+    fn new(state: web::Data<AppState>, opened: SocketGrant<Opening>, slot: SocketSlot, request_id: Uuid) -> Self {
+        let SocketGrant { grant, rooms, friends, opened: Opening { id, handle, inbox, subscription } } = opened;
         Self {
             id,
             state,
@@ -109,6 +151,8 @@ impl WsConnection {
             token_expires_at: grant.expires_at,
             token_timer: None,
             login_session: grant.session,
+            read_at_upgrade: Some((rooms, friends)),
+            early: Some(subscription),
         }
     }
 
@@ -158,7 +202,7 @@ impl WsConnection {
     /// How the broker reaches this connection: events and control changes through its inbox, in
     /// order; the address only tells the broker whether the connection still runs.
     fn broker_subscriber(&self, ctx: &ws::WebsocketContext<Self>) -> Subscriber {
-        Subscriber::Connection { control: ctx.address().recipient(), outbox: self.handle.clone() }
+        Subscriber::Connection { control: Some(ctx.address().recipient()), outbox: self.handle.clone() }
     }
 
     fn watch(&mut self, user_id: UserId, ctx: &ws::WebsocketContext<Self>) {
@@ -419,12 +463,12 @@ pub fn start(
     req: &actix_web::HttpRequest,
     stream: web::Payload,
     state: web::Data<AppState>,
-    grant: TokenGrant,
+    opened: SocketGrant<Opening>,
 ) -> Result<actix_web::HttpResponse, actix_web::Error> {
     let frame_size = state.settings.realtime.max_frame_bytes;
-    let slot = state.sockets.acquire(grant.caller.id, state.client_ip(req))?;
+    let slot = state.sockets.acquire(opened.grant.caller.id, state.client_ip(req))?;
     let request_id = Uuid::new_v4();
-    let mut res = ws::WsResponseBuilder::new(WsConnection::new(state, grant, slot, request_id), req, stream)
+    let mut res = ws::WsResponseBuilder::new(WsConnection::new(state, opened, slot, request_id), req, stream)
         .frame_size(frame_size)
         .start()?;
     if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&request_id.to_string()) {
@@ -454,7 +498,11 @@ impl Actor for WsConnection {
         };
         realtime.sockets().insert(self.id, info);
         self.subscriber = self.id.0;
+        // Takes over the upgrade's subscription (same id), now with this actor's address.
         realtime.broker().subscribe(Topic::User(self.caller.id), self.subscriber, self.broker_subscriber(ctx));
+        if let Some(mut early) = self.early.take() {
+            early.armed = false;
+        }
         if self.caller.role.is_staff() {
             realtime.broker().subscribe(Topic::Staff, self.subscriber, self.broker_subscriber(ctx));
         }
@@ -485,10 +533,10 @@ impl Actor for WsConnection {
 
         // Attached to every room before `hello` and before any frame is handled: from `hello` on,
         // every event of the user's rooms reaches this connection, and typing checks see them.
-        let (state, user_id, handle) = (self.state.clone(), self.caller.id, self.handle.clone());
+        let (state, handle) = (self.state.clone(), self.handle.clone());
         let staff = self.caller.role.is_staff();
+        let (rooms, friends) = self.read_at_upgrade.take().unwrap_or_default();
         let load = async move {
-            let (rooms, friends) = social::rooms_and_friends(&state, user_id).await?;
             // Admins and moderators follow open support rooms without being members: the most
             // recently active ones, up to the bound (the inbox pages through the rest), the
             // least recent first as the order of `staff_rooms` wants.

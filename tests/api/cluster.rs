@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::cluster_support::{Cluster, PgProxy, RedisServer, free_port, instance_metric, instance_settings, redis_url};
-use crate::helpers::wait::{check, eventually, eventually_within};
+use crate::helpers::wait::{check, eventually, eventually_within, holds_throughout};
 use crate::helpers::ws::{WsClient, new_bodies};
 use crate::helpers::{JWT_SECRET, TestApp, TestUser, open_session, spawn_app_from, test_settings, user_with_role};
 
@@ -193,6 +193,47 @@ async fn closing_a_user_closes_their_sockets_on_every_instance() {
     assert!(res.status().is_success(), "logout-all: {}", res.status());
     assert_eq!(bob_a.closed_with().await, 4001);
     assert_eq!(bob_b.closed_with().await, 4001);
+}
+
+/// A socket subscribes to its user's channel before the upgrade reads its rooms; an upgrade
+/// refused after that (a ban, a stale token) must give the channel back, or every refused attempt
+/// would leave a subscription behind for good.
+#[actix_web::test]
+async fn a_refused_upgrade_leaves_no_subscription_behind() {
+    let c = Cluster::start(&redis_url()).await;
+    let ada = c.front.register("ada").await;
+    let bob = c.front.register("bob").await;
+    let channels = async || instance_metric(&c.a, "plauder_broker_subscribed_channels", "alpha").await;
+    // The gauge counts user channels: bob's socket adds his (its hello waits for the SUBSCRIBE),
+    // its close takes it away again.
+    let bobs = c.a.ws(&bob.access_token).await;
+    let with_bob = eventually("bob's channel", async || check(channels().await, |m| *m >= 1.0)).await;
+    bobs.close().await;
+    eventually("bob's channel given back", async || check(channels().await, |m| *m == with_bob - 1.0)).await;
+
+    app_sql_refusals(&c.a, &ada).await;
+    // bob's hello comes once Redis confirmed everything asked before it, ada's unsubscriptions
+    // included: from then on the gauge must show bob's channel alone, not ada's as well.
+    let bobs = c.a.ws(&bob.access_token).await;
+    eventually("bob's channel again", async || check(channels().await, |m| *m == with_bob)).await;
+    holds_throughout("no channel of ada's", Duration::from_millis(500), async || {
+        check(channels().await, |m| *m == with_bob).map(|_| ())
+    })
+    .await;
+    bobs.close().await;
+}
+
+/// Two upgrades that pass the token's signature and fail on the account: a stale token (401),
+/// then a ban (403).
+async fn app_sql_refusals(app: &TestApp, ada: &TestUser) {
+    let status = |r: Result<WsClient, tokio_tungstenite::tungstenite::Error>| match r {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+        other => panic!("the upgrade should have been refused: {:?}", other.map(|_| ())),
+    };
+    app.sql(&format!("UPDATE users SET token_version = token_version + 1 WHERE id = '{}'", ada.id)).await;
+    assert_eq!(status(app.ws_raw(&ada.access_token).await), 401);
+    app.sql(&format!("UPDATE users SET banned_at = now() WHERE id = '{}'", ada.id)).await;
+    assert_eq!(status(app.ws_raw(&ada.access_token).await), 403);
 }
 
 #[actix_web::test]

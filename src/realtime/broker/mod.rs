@@ -129,11 +129,13 @@ pub type SubscriberId = u64;
 /// takes everything through its bounded inbox (`outbox`), like the events room actors hand it:
 /// events counted, and nothing more once it is too far behind, so no topic can grow its memory;
 /// control changes in the same queue, so they keep their order with the events, but never
-/// refused, as a close must not be dropped. `control` tells whether the connection still runs.
+/// refused, as a close must not be dropped. `control` tells whether the connection still runs;
+/// `None` while it is being opened (it subscribes to its user's topic before the upgrade reads
+/// its rooms, and before its actor exists: the opening unsubscribes should the actor never run).
 #[derive(Clone)]
 pub enum Subscriber {
     Actor(Recipient<Published>),
-    Connection { control: Recipient<Published>, outbox: ConnHandle },
+    Connection { control: Option<Recipient<Published>>, outbox: ConnHandle },
 }
 
 impl Subscriber {
@@ -156,7 +158,8 @@ impl Subscriber {
     /// Whether the subscriber's actor still runs.
     pub fn connected(&self) -> bool {
         match self {
-            Subscriber::Actor(r) | Subscriber::Connection { control: r, .. } => r.connected(),
+            Subscriber::Actor(r) | Subscriber::Connection { control: Some(r), .. } => r.connected(),
+            Subscriber::Connection { control: None, .. } => true,
         }
     }
 }
