@@ -79,10 +79,16 @@ pub struct WsConnection {
     token_timer: Option<SpawnHandle>,
     /// The login session (refresh-token family) of that token: its logout closes the socket.
     login_session: Option<Uuid>,
-    /// The rooms and friends the upgrade read, until `started` takes them.
-    read_at_upgrade: Option<(Vec<RoomId>, Vec<UserId>)>,
-    /// The subscription to the user's topic made at the upgrade, until `started` takes it over.
-    early: Option<EarlySubscription>,
+    /// What the upgrade read and subscribed, until `started` takes it (boxed: an idle socket
+    /// keeps only the empty pointer).
+    from_upgrade: Option<Box<FromUpgrade>>,
+}
+
+struct FromUpgrade {
+    rooms: Vec<RoomId>,
+    friends: Vec<UserId>,
+    /// The subscription to the user's topic, which `started` takes over.
+    early: EarlySubscription,
 }
 
 /// A connection being opened, before its actor exists: its id and its inbox on this worker
@@ -151,8 +157,7 @@ impl WsConnection {
             token_expires_at: grant.expires_at,
             token_timer: None,
             login_session: grant.session,
-            read_at_upgrade: Some((rooms, friends)),
-            early: Some(subscription),
+            from_upgrade: Some(Box::new(FromUpgrade { rooms, friends, early: subscription })),
         }
     }
 
@@ -500,9 +505,11 @@ impl Actor for WsConnection {
         self.subscriber = self.id.0;
         // Takes over the upgrade's subscription (same id), now with this actor's address.
         realtime.broker().subscribe(Topic::User(self.caller.id), self.subscriber, self.broker_subscriber(ctx));
-        if let Some(mut early) = self.early.take() {
+        let from_upgrade = self.from_upgrade.take().map(|f| {
+            let FromUpgrade { rooms, friends, mut early } = *f;
             early.armed = false;
-        }
+            (rooms, friends)
+        });
         if self.caller.role.is_staff() {
             realtime.broker().subscribe(Topic::Staff, self.subscriber, self.broker_subscriber(ctx));
         }
@@ -535,7 +542,7 @@ impl Actor for WsConnection {
         // every event of the user's rooms reaches this connection, and typing checks see them.
         let (state, handle) = (self.state.clone(), self.handle.clone());
         let staff = self.caller.role.is_staff();
-        let (rooms, friends) = self.read_at_upgrade.take().unwrap_or_default();
+        let (rooms, friends) = from_upgrade.unwrap_or_default();
         let load = async move {
             // Admins and moderators follow open support rooms without being members: the most
             // recently active ones, up to the bound (the inbox pages through the rest), the
