@@ -20,6 +20,7 @@
 use std::future::Future;
 use std::ops::Deref;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 
@@ -36,7 +37,9 @@ use crate::state::AppState;
 pub struct Caller {
     pub id: UserId,
     pub role: Role,
-    pub user: User,
+    /// Shared: a command clones its caller, and the sockets of one user on a worker share the
+    /// row they read when it is the same (`realtime::connection`).
+    pub user: Arc<User>,
     /// What the credential reaches: everything for a login session, the token's scopes for an
     /// API token.
     pub scopes: Scopes,
@@ -224,7 +227,7 @@ async fn grant_for(
     // row keeps its role (what the WebSocket re-check compares with), the caller acts with this.
     let role = crate::service::mfa::effective_role(state, conn, user.id, user.role).await?;
     Ok(TokenGrant {
-        caller: Caller { id: user.id, role, user, scopes: Scopes::FULL, api_token: None },
+        caller: Caller { id: user.id, role, user: Arc::new(user), scopes: Scopes::FULL, api_token: None },
         expires_at: claims.exp,
         session: claims.sid,
     })
@@ -295,7 +298,7 @@ async fn authenticate_api_token(state: &AppState, token: &str) -> Result<TokenGr
     // The admin scope lapses with the role that granted it.
     scopes.admin &= user.role.is_staff();
     Ok(TokenGrant {
-        caller: Caller { id: user.id, role: user.role, user, scopes, api_token: Some(row.id) },
+        caller: Caller { id: user.id, role: user.role, user: Arc::new(user), scopes, api_token: Some(row.id) },
         expires_at,
         session: Some(row.id.0),
     })

@@ -33,6 +33,7 @@ use crate::realtime::presence;
 use crate::realtime::registry::{Attach, AttachMany, Detach};
 use crate::realtime::revalidate::{Memberships, SocketInfo};
 use crate::realtime::sockets::SocketSlot;
+use crate::realtime::user_rows;
 use crate::service::social::PresenceStatus;
 use crate::service::support;
 use crate::service::turn::WriteOrder;
@@ -134,10 +135,12 @@ impl WsConnection {
     /// From what the upgrade opened and read.
     fn new(state: web::Data<AppState>, opened: SocketGrant<Opening>, slot: SocketSlot, request_id: Uuid) -> Self {
         let SocketGrant { grant, rooms, friends, opened: Opening { id, handle, inbox, subscription } } = opened;
+        let mut caller = grant.caller;
+        user_rows::share(&mut caller.user);
         Self {
             id,
             state,
-            caller: grant.caller,
+            caller,
             session_id: Uuid::new_v4(),
             request_id,
             last_heard: Instant::now(),
@@ -404,6 +407,7 @@ impl WsConnection {
     /// account as read now).
     fn refreshed(&mut self, grant: TokenGrant, ctx: &mut ws::WebsocketContext<Self>) -> ReplyData {
         self.caller = grant.caller;
+        user_rows::share(&mut self.caller.user);
         // Bound to the session of the token it lives on now.
         self.login_session = grant.session;
         self.state.realtime.sockets().set_session(self.id, grant.session);

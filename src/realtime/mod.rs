@@ -32,6 +32,7 @@ pub mod registry;
 pub mod revalidate;
 pub mod room;
 pub mod sockets;
+mod user_rows;
 pub mod watch_quota;
 
 use std::collections::{HashMap, HashSet};

@@ -67,7 +67,7 @@ impl Role {
     }
 }
 
-#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Identifiable)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, QueryableByName, Selectable, Identifiable)]
 #[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
 pub struct User {
     pub id: UserId,
