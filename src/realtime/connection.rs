@@ -106,7 +106,11 @@ impl Opening {
     /// Made on the worker thread that will run the connection: its inbox joins that thread's hub.
     pub fn new(state: &web::Data<AppState>, user_id: UserId) -> Self {
         let id = ConnId(next_subscriber_id());
-        let (handle, inbox) = outbox::register(id, user_id, state.settings.realtime.outbox_limit);
+        let times = || outbox::HubTimes {
+            heartbeat: Duration::from_millis(state.settings.realtime.heartbeat_interval_ms),
+            shutdown: state.realtime.shutdown_signal(),
+        };
+        let (handle, inbox) = outbox::register(id, user_id, state.settings.realtime.outbox_limit, times);
         let subscriber = Subscriber::Connection { control: None, outbox: handle.clone() };
         state.realtime.broker().subscribe(Topic::User(user_id), id.0, subscriber);
         let subscription = EarlySubscription { state: state.clone(), user_id, id: id.0, armed: true };
@@ -522,25 +526,8 @@ impl Actor for WsConnection {
             let status = self.caller.user.presence_status.into();
             realtime.presence().do_send(presence::Connect { user_id: self.caller.id, conn_id: self.id, status });
         }
-        let mut shutdown = realtime.shutdown_signal();
-        ctx.spawn(
-            async move {
-                let _ = shutdown.changed().await;
-            }
-            .into_actor(self)
-            .map(|_, act, ctx| act.drain(ctx)),
-        );
-
+        // The heartbeat and shutdown come through the inbox, from the worker's hub.
         self.arm_token_timer(ctx);
-
-        let heartbeat = Duration::from_millis(self.state.settings.realtime.heartbeat_interval_ms);
-        ctx.run_interval(heartbeat, move |act, ctx| {
-            if act.last_heard.elapsed() > heartbeat * 3 {
-                act.close(CloseReason::NoHeartbeat, ctx);
-            } else {
-                ctx.ping(b"");
-            }
-        });
 
         // Attached to every room before `hello` and before any frame is handled: from `hello` on,
         // every event of the user's rooms reaches this connection, and typing checks see them.
@@ -660,6 +647,15 @@ impl StreamHandler<InboxReady> for WsConnection {
                 }
             }
             InboxReady::Overflowed => self.close(CloseReason::TooSlow, ctx),
+            InboxReady::Heartbeat => {
+                let heartbeat = Duration::from_millis(self.state.settings.realtime.heartbeat_interval_ms);
+                if self.last_heard.elapsed() > heartbeat * 3 {
+                    self.close(CloseReason::NoHeartbeat, ctx);
+                } else {
+                    ctx.ping(b"");
+                }
+            }
+            InboxReady::Drain => self.drain(ctx),
         }
     }
 

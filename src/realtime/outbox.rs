@@ -11,6 +11,12 @@
 //! crosses threads is one message per event per worker; what is done per delivery stays on the
 //! connection's own thread (a map lookup, a reference count, a queue push, a local wake-up).
 //!
+//! The hub also keeps its connections' time: one timer per worker asks every connection for its
+//! heartbeat (a ping, or a close when the client fell silent), and the hub tells them all when
+//! shutdown begins. Each connection had its own interval and its own wait for the shutdown
+//! signal: two timers and futures per idle socket, which also pushed actix's list of a context's
+//! futures past its inline capacity, onto the heap, twice.
+//!
 //! The inbox is bounded: a connection `limit` events behind (its socket not draining, so its
 //! actor not running) gets nothing more; it is marked overflowed, and closes with 4009 as soon
 //! as it runs again. Memory per connection is thereby bounded by the limit.
@@ -26,8 +32,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
+use std::time::Duration;
+
 use bytestring::ByteString;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
+use tokio::time::MissedTickBehavior;
 
 use crate::ids::{ConnId, UserId};
 use crate::realtime::broker::Published;
@@ -73,7 +82,19 @@ impl HubRef {
 /// The hub of the current thread and the inboxes of its connections.
 struct LocalHub {
     hub: HubRef,
-    inboxes: Rc<RefCell<HashMap<ConnId, Rc<Inbox>>>>,
+    inboxes: Inboxes,
+    /// Shutdown has begun: a connection registered now drains at once.
+    draining: Rc<Cell<bool>>,
+}
+
+type Inboxes = Rc<RefCell<HashMap<ConnId, Rc<Inbox>>>>;
+
+/// What a thread's hub needs besides its inboxes, taken when the first connection starts it.
+pub struct HubTimes {
+    /// How often every connection is asked for its heartbeat (`realtime.heartbeat_interval_ms`).
+    pub heartbeat: Duration,
+    /// Changes to `true` when shutdown begins.
+    pub shutdown: watch::Receiver<bool>,
 }
 
 thread_local! {
@@ -81,37 +102,75 @@ thread_local! {
 }
 
 /// Gives a connection of the current thread its inbox, starting the thread's hub on first use
-/// (or again, when the runtime that ran the previous one has stopped, as between tests).
-/// Must be called on the connection's arbiter, inside its runtime.
-pub fn register(conn: ConnId, user_id: UserId, limit: usize) -> (ConnHandle, LocalInbox) {
+/// (or again, when the runtime that ran the previous one has stopped, as between tests) with
+/// `times`. Must be called on the connection's arbiter, inside its runtime.
+pub fn register(
+    conn: ConnId,
+    user_id: UserId,
+    limit: usize,
+    times: impl FnOnce() -> HubTimes,
+) -> (ConnHandle, LocalInbox) {
     let inbox = Rc::new(Inbox {
         user_id,
         limit,
         queue: RefCell::new(VecDeque::new()),
         overflowed: Cell::new(false),
+        heartbeat_due: Cell::new(false),
+        drain: Cell::new(false),
         waker: RefCell::new(None),
     });
     let hub = LOCAL.with_borrow_mut(|local| {
         let local = match local {
             Some(running) if !running.hub.tx.is_closed() => running,
-            _ => local.insert(start_hub()),
+            _ => local.insert(start_hub(times())),
         };
+        inbox.drain.set(local.draining.get());
         local.inboxes.borrow_mut().insert(conn, inbox.clone());
         local.hub.clone()
     });
     (ConnHandle { id: conn, user_id, hub }, LocalInbox { conn, inbox })
 }
 
-fn start_hub() -> LocalHub {
+fn start_hub(times: HubTimes) -> LocalHub {
     let (tx, rx) = mpsc::unbounded_channel();
-    let inboxes = Rc::new(RefCell::new(HashMap::new()));
-    actix::spawn(run_hub(rx, inboxes.clone()));
-    LocalHub { hub: HubRef { id: NEXT_HUB.fetch_add(1, Ordering::Relaxed), tx }, inboxes }
+    let inboxes = Inboxes::default();
+    let draining = Rc::new(Cell::new(false));
+    actix::spawn(run_hub(rx, inboxes.clone(), times, draining.clone()));
+    LocalHub { hub: HubRef { id: NEXT_HUB.fetch_add(1, Ordering::Relaxed), tx }, inboxes, draining }
 }
 
-async fn run_hub(mut rx: mpsc::UnboundedReceiver<HubEvent>, inboxes: Rc<RefCell<HashMap<ConnId, Rc<Inbox>>>>) {
+async fn run_hub(
+    mut rx: mpsc::UnboundedReceiver<HubEvent>,
+    inboxes: Inboxes,
+    HubTimes { heartbeat, mut shutdown }: HubTimes,
+    draining: Rc<Cell<bool>>,
+) {
     let mut events = Vec::with_capacity(HUB_BATCH);
-    while rx.recv_many(&mut events, HUB_BATCH).await > 0 {
+    let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+    beat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    // Gone (`Err`) only with the server's state, whose connections go with it.
+    let mut watching = true;
+    loop {
+        tokio::select! {
+            biased;
+            received = rx.recv_many(&mut events, HUB_BATCH) => {
+                if received == 0 {
+                    break;
+                }
+            }
+            _ = beat.tick() => {
+                signal(&inboxes, |inbox| inbox.heartbeat_due.set(true));
+                continue;
+            }
+            changed = shutdown.changed(), if watching && !draining.get() => {
+                watching = changed.is_ok();
+                if watching && *shutdown.borrow_and_update() {
+                    draining.set(true);
+                    signal(&inboxes, |inbox| inbox.drain.set(true));
+                }
+                continue;
+            }
+        }
         let inboxes = inboxes.borrow();
         for event in events.drain(..) {
             match event {
@@ -135,12 +194,25 @@ async fn run_hub(mut rx: mpsc::UnboundedReceiver<HubEvent>, inboxes: Rc<RefCell<
     }
 }
 
+/// Sets a flag on every inbox of the hub and wakes its connection.
+fn signal(inboxes: &Inboxes, set: impl Fn(&Inbox)) {
+    for inbox in inboxes.borrow().values() {
+        set(inbox);
+        inbox.wake();
+    }
+}
+
 /// One connection's queue of event texts not yet written, on the connection's thread.
 struct Inbox {
     user_id: UserId,
     limit: usize,
     queue: RefCell<VecDeque<Item>>,
     overflowed: Cell<bool>,
+    /// The hub's heartbeat timer fired since the connection last ran. Flags rather than queued
+    /// items: an idle connection's queue then never allocates.
+    heartbeat_due: Cell<bool>,
+    /// Shutdown has begun.
+    drain: Cell<bool>,
     /// The connection's task, while it waits for events.
     waker: RefCell<Option<Waker>>,
 }
@@ -161,6 +233,10 @@ impl Inbox {
             QUEUED_TOTAL.fetch_add(1, Ordering::Relaxed);
         }
         drop(queue);
+        self.wake();
+    }
+
+    fn wake(&self) {
         if let Some(waker) = self.waker.borrow_mut().take() {
             waker.wake();
         }
@@ -188,6 +264,10 @@ pub enum InboxReady {
     Events,
     /// The connection fell `limit` events behind: close it (4009).
     Overflowed,
+    /// Time to ping the client, or to close if it has been silent too long.
+    Heartbeat,
+    /// Shutdown has begun: close once the commands running have replied (1001).
+    Drain,
 }
 
 /// A connection's own view of its inbox. Dropping it (with the connection) takes the inbox out
@@ -242,8 +322,15 @@ impl futures_util::Stream for InboxStream {
             return Poll::Ready(Some(InboxReady::Overflowed));
         }
         let inbox = &self.inbox;
+        // Events first: what was queued before shutdown began still goes out.
         if !inbox.queue.borrow().is_empty() {
             return Poll::Ready(Some(InboxReady::Events));
+        }
+        if inbox.drain.take() {
+            return Poll::Ready(Some(InboxReady::Drain));
+        }
+        if inbox.heartbeat_due.take() {
+            return Poll::Ready(Some(InboxReady::Heartbeat));
         }
         let mut waker = inbox.waker.borrow_mut();
         if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
