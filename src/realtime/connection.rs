@@ -59,7 +59,6 @@ pub struct WsConnection {
     /// The rooms of `rooms` a staff connection follows without membership (open support rooms),
     /// the one followed longest first; at most `quota.staff_support_rooms_per_connection_max`.
     staff_rooms: VecDeque<RoomId>,
-    subscriber: SubscriberId,
     /// The users whose presence the connection receives.
     watched: HashSet<UserId>,
     /// The users it named in `presence.subscribe` (counted by the quotas per connection and,
@@ -111,7 +110,7 @@ impl Opening {
             shutdown: state.realtime.shutdown_signal(),
         };
         let (handle, inbox) = outbox::register(id, user_id, state.settings.realtime.outbox_limit, times);
-        let subscriber = Subscriber::Connection { control: None, outbox: handle.clone() };
+        let subscriber = Subscriber::Connection(handle.clone());
         state.realtime.broker().subscribe(Topic::User(user_id), id.0, subscriber);
         let subscription = EarlySubscription { state: state.clone(), user_id, id: id.0, armed: true };
         Self { id, handle, inbox, subscription }
@@ -153,7 +152,6 @@ impl WsConnection {
             rooms: HashSet::new(),
             member_rooms: HashMap::new(),
             staff_rooms: VecDeque::new(),
-            subscriber: 0,
             watched: HashSet::new(),
             named: HashSet::new(),
             write_order: WriteOrder::default(),
@@ -212,21 +210,20 @@ impl WsConnection {
     }
 
     /// How the broker reaches this connection: events and control changes through its inbox, in
-    /// order; the address only tells the broker whether the connection still runs.
-    fn broker_subscriber(&self, ctx: &ws::WebsocketContext<Self>) -> Subscriber {
-        Subscriber::Connection { control: Some(ctx.address().recipient()), outbox: self.handle.clone() }
+    /// order. The connection's id is its subscriber id.
+    fn broker_subscriber(&self) -> Subscriber {
+        Subscriber::Connection(self.handle.clone())
     }
 
-    fn watch(&mut self, user_id: UserId, ctx: &ws::WebsocketContext<Self>) {
+    fn watch(&mut self, user_id: UserId) {
         if self.watched.insert(user_id) {
-            let subscriber = self.broker_subscriber(ctx);
-            self.state.realtime.broker().subscribe(Topic::Presence(user_id), self.subscriber, subscriber);
+            self.state.realtime.broker().subscribe(Topic::Presence(user_id), self.id.0, self.broker_subscriber());
         }
     }
 
     fn unwatch(&mut self, user_id: UserId) {
         if self.watched.remove(&user_id) {
-            self.state.realtime.broker().unsubscribe(Topic::Presence(user_id), self.subscriber);
+            self.state.realtime.broker().unsubscribe(Topic::Presence(user_id), self.id.0);
         }
     }
 
@@ -257,9 +254,9 @@ impl WsConnection {
             id,
             timer,
             fut,
-            |act, (visible, statuses), ctx| {
+            |act, (visible, statuses), _| {
                 for user_id in visible {
-                    act.watch(user_id, ctx);
+                    act.watch(user_id);
                 }
                 ReplyData::Statuses { statuses }
             },
@@ -435,16 +432,13 @@ impl WsConnection {
             self.state.realtime.registry().do_send(Detach { conn_id: self.id, room_ids: vec![room_id] });
         }
     }
-}
 
-impl Handler<Memberships> for WsConnection {
-    type Result = ();
     /// The periodic re-check read the user's memberships: a room the connection follows as a
     /// membership it knew of before the read, and which the read no longer has, was lost while
     /// its kick (or leave, or deletion) did not reach this instance. The client hears what the
     /// lost message would have told it, `room.member_removed` about itself, and the room's
     /// events stop.
-    fn handle(&mut self, Memberships { as_of, room_ids }: Memberships, ctx: &mut Self::Context) {
+    fn on_memberships(&mut self, Memberships { as_of, room_ids }: Memberships, ctx: &mut ws::WebsocketContext<Self>) {
         let lost: Vec<RoomId> = self
             .member_rooms
             .iter()
@@ -506,20 +500,17 @@ impl Actor for WsConnection {
             token_version: user.token_version,
             role: user.role,
             session: self.login_session,
-            control: ctx.address().recipient(),
-            memberships: ctx.address().recipient(),
+            outbox: self.handle.clone(),
         };
         realtime.sockets().insert(self.id, info);
-        self.subscriber = self.id.0;
-        // Takes over the upgrade's subscription (same id), now with this actor's address.
-        realtime.broker().subscribe(Topic::User(self.caller.id), self.subscriber, self.broker_subscriber(ctx));
+        // The upgrade's subscription to the user's topic is the connection's from now on.
         let from_upgrade = self.from_upgrade.take().map(|f| {
             let FromUpgrade { rooms, friends, mut early } = *f;
             early.armed = false;
             (rooms, friends)
         });
         if self.caller.role.is_staff() {
-            realtime.broker().subscribe(Topic::Staff, self.subscriber, self.broker_subscriber(ctx));
+            realtime.broker().subscribe(Topic::Staff, self.id.0, self.broker_subscriber());
         }
         if self.caller.role != Role::Guest {
             // The status the user chose last, wherever they chose it.
@@ -565,7 +556,7 @@ impl Actor for WsConnection {
                 act.staff_rooms.extend(support.iter().copied());
                 act.rooms.extend(support);
                 for friend in friends {
-                    act.watch(friend, ctx);
+                    act.watch(friend);
                 }
                 let user = UserView::own(&act.caller.user);
                 let hello = ServerEvent::Hello(Hello {
@@ -589,12 +580,12 @@ impl Actor for WsConnection {
         realtime.connection_closed();
         realtime.sockets().remove(self.id);
         realtime.registry().do_send(Detach { conn_id: self.id, room_ids: self.rooms.drain().collect() });
-        realtime.broker().unsubscribe(Topic::User(self.caller.id), self.subscriber);
+        realtime.broker().unsubscribe(Topic::User(self.caller.id), self.id.0);
         if self.caller.role.is_staff() {
-            realtime.broker().unsubscribe(Topic::Staff, self.subscriber);
+            realtime.broker().unsubscribe(Topic::Staff, self.id.0);
         }
         for user_id in self.watched.drain() {
-            realtime.broker().unsubscribe(Topic::Presence(user_id), self.subscriber);
+            realtime.broker().unsubscribe(Topic::Presence(user_id), self.id.0);
         }
         realtime.watch_quota().give_back(self.caller.id, self.named.len());
         if self.caller.role != Role::Guest {
@@ -642,7 +633,8 @@ impl StreamHandler<InboxReady> for WsConnection {
                 {
                     match item {
                         Item::Text(text) => ctx.text(text),
-                        Item::Control(published) => <Self as Handler<Published>>::handle(self, published, ctx),
+                        Item::Control(published) => self.on_control(&published, ctx),
+                        Item::Memberships(memberships) => self.on_memberships(memberships, ctx),
                     }
                 }
             }
@@ -663,11 +655,11 @@ impl StreamHandler<InboxReady> for WsConnection {
     fn finished(&mut self, _: &mut Self::Context) {}
 }
 
-impl Handler<Published> for WsConnection {
-    type Result = ();
-    fn handle(&mut self, msg: Published, ctx: &mut Self::Context) {
+impl WsConnection {
+    /// A control change from one of the connection's broker topics, or the re-check's close.
+    fn on_control(&mut self, msg: &Published, ctx: &mut ws::WebsocketContext<Self>) {
         match msg.envelope.as_ref() {
-            // Events come through the outbox (`Subscriber::Connection`), never as messages.
+            // Events are queued as their text (`Item::Text`).
             Envelope::Event { .. } => {}
             Envelope::Control(Control::Attach { room_id, from_seq }) => {
                 // On the staff topic: a support session opened.
@@ -684,7 +676,7 @@ impl Handler<Published> for WsConnection {
                     self.close(CloseReason::LoggedOut, ctx);
                 }
             }
-            Envelope::Control(Control::WatchPresence { user_id }) => self.watch(*user_id, ctx),
+            Envelope::Control(Control::WatchPresence { user_id }) => self.watch(*user_id),
             Envelope::Control(Control::UnwatchPresence { user_id }) => self.unwatch(*user_id),
             Envelope::Control(Control::ChooseStatus { status }) => {
                 if self.caller.role != Role::Guest {

@@ -40,6 +40,7 @@ use tokio::time::MissedTickBehavior;
 
 use crate::ids::{ConnId, UserId};
 use crate::realtime::broker::Published;
+use crate::realtime::revalidate::Memberships;
 
 /// Events queued over every inbox of the process, for `plauder_ws_outbox_queued_events`: one
 /// relaxed add per event is cheaper than visiting every connection at scrape time.
@@ -128,7 +129,8 @@ pub fn register(
         local.inboxes.borrow_mut().insert(conn, inbox.clone());
         local.hub.clone()
     });
-    (ConnHandle { id: conn, user_id, hub }, LocalInbox { conn, inbox })
+    let alive = Arc::new(());
+    (ConnHandle { id: conn, user_id, hub, alive: Arc::downgrade(&alive) }, LocalInbox { conn, inbox, _alive: alive })
 }
 
 fn start_hub(times: HubTimes) -> LocalHub {
@@ -254,8 +256,10 @@ impl Drop for Inbox {
 pub enum Item {
     /// An event's text, shared by every recipient.
     Text(ByteString),
-    /// A change to the connection from one of its broker topics.
+    /// A change to the connection from one of its broker topics (or the re-check's close).
     Control(Published),
+    /// The periodic re-check's read of the user's memberships.
+    Memberships(Memberships),
 }
 
 /// What a connection's inbox says when its task runs.
@@ -275,6 +279,8 @@ pub enum InboxReady {
 pub struct LocalInbox {
     conn: ConnId,
     inbox: Rc<Inbox>,
+    /// Lives as long as the connection: what its handles ask (`ConnHandle::is_open`).
+    _alive: Arc<()>,
 }
 
 impl LocalInbox {
@@ -340,13 +346,16 @@ impl futures_util::Stream for InboxStream {
     }
 }
 
-/// How room actors, the registry and the broker address a connection. `Send`: it names the
-/// connection's hub and the connection in it.
+/// How room actors, the registry, the broker and the re-check address a connection. `Send`: it
+/// names the connection's hub and the connection in it. Everything sent through it is queued in
+/// the connection's inbox, in the order sent, instead of going through the actor's mailbox (whose
+/// every address cost the connection two allocations more).
 #[derive(Clone)]
 pub struct ConnHandle {
     pub id: ConnId,
     pub user_id: UserId,
     hub: HubRef,
+    alive: std::sync::Weak<()>,
 }
 
 impl ConnHandle {
@@ -358,6 +367,17 @@ impl ConnHandle {
     /// Queues a control change from a broker topic, behind the events queued before it.
     pub fn control(&self, published: Published) {
         self.hub.send(HubEvent::One { conn: self.id, item: Item::Control(published) });
+    }
+
+    /// Queues the re-check's read of the user's memberships.
+    pub fn memberships(&self, memberships: Memberships) {
+        self.hub.send(HubEvent::One { conn: self.id, item: Item::Memberships(memberships) });
+    }
+
+    /// Whether the connection still exists (being opened, or its actor running): the broker
+    /// drops the subscriptions of one that is gone without unsubscribing.
+    pub fn is_open(&self) -> bool {
+        self.alive.strong_count() > 0
     }
 }
 
@@ -413,5 +433,50 @@ impl FanOut {
 impl From<HashMap<ConnId, ConnHandle>> for FanOut {
     fn from(conns: HashMap<ConnId, ConnHandle>) -> Self {
         Self { conns, groups: None }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+    use uuid::Uuid;
+
+    fn times(heartbeat_ms: u64, shutdown: watch::Receiver<bool>) -> impl FnOnce() -> HubTimes {
+        move || HubTimes { heartbeat: Duration::from_millis(heartbeat_ms), shutdown }
+    }
+
+    #[test]
+    fn a_handle_tells_whether_its_connection_still_exists() {
+        actix_web::rt::System::new().block_on(async {
+            let (_tx, shutdown) = watch::channel(false);
+            let (handle, inbox) = register(ConnId(1), UserId(Uuid::nil()), 8, times(60_000, shutdown));
+            let copy = handle.clone();
+            assert!(handle.is_open() && copy.is_open());
+            drop(inbox);
+            assert!(!handle.is_open() && !copy.is_open());
+        });
+    }
+
+    #[test]
+    fn the_hub_asks_for_heartbeats_and_drains_after_the_queued_events() {
+        actix_web::rt::System::new().block_on(async {
+            let (tx, shutdown) = watch::channel(false);
+            let (handle, inbox) = register(ConnId(2), UserId(Uuid::nil()), 8, times(20, shutdown));
+            let mut ready = inbox.stream();
+            assert!(matches!(ready.next().await, Some(InboxReady::Heartbeat)));
+            assert!(matches!(ready.next().await, Some(InboxReady::Heartbeat)), "and again");
+
+            handle.deliver(&ByteString::from_static("before"));
+            tokio::task::yield_now().await;
+            tx.send(true).unwrap();
+            assert!(matches!(ready.next().await, Some(InboxReady::Events)));
+            assert!(matches!(inbox.pop(), Some(Item::Text(t)) if t == "before"));
+            assert!(matches!(ready.next().await, Some(InboxReady::Drain)));
+
+            // One registered after shutdown began drains at once.
+            let (_, late) = register(ConnId(3), UserId(Uuid::nil()), 8, || unreachable!("the hub runs"));
+            assert!(matches!(late.stream().next().await, Some(InboxReady::Drain)));
+        });
     }
 }

@@ -19,7 +19,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use actix::{Message, Recipient};
 use uuid::Uuid;
 
 use crate::db::PgPool;
@@ -30,12 +29,12 @@ use crate::ids::{ConnId, RoomId, UserId};
 use crate::protocol::CloseReason;
 use crate::realtime::broker::redis::RedisBroker;
 use crate::realtime::broker::{Control, Envelope, Published, Topic};
+use crate::realtime::outbox::ConnHandle;
 
 /// To a connection: its user's room memberships as read at `as_of`. The connection detaches from
 /// the rooms it joined before `as_of` that are not among them; one joined since may be newer than
 /// the read.
-#[derive(Message, Clone)]
-#[rtype(result = "()")]
+#[derive(Clone)]
 pub struct Memberships {
     pub as_of: Instant,
     pub room_ids: Arc<HashSet<RoomId>>,
@@ -48,8 +47,7 @@ struct Entry {
     role: Role,
     /// The login session of the token it was opened or last refreshed with.
     session: Option<Uuid>,
-    control: Recipient<Published>,
-    memberships: Recipient<Memberships>,
+    outbox: ConnHandle,
 }
 
 /// How a socket registers with the re-check.
@@ -58,8 +56,8 @@ pub struct SocketInfo {
     pub token_version: i32,
     pub role: Role,
     pub session: Option<Uuid>,
-    pub control: Recipient<Published>,
-    pub memberships: Recipient<Memberships>,
+    /// Where the verdict goes: the connection's inbox.
+    pub outbox: ConnHandle,
 }
 
 /// This instance's open sockets, as the re-check sees them. Connections add themselves when they
@@ -77,8 +75,8 @@ impl LocalSockets {
     }
 
     pub(crate) fn insert(&self, conn_id: ConnId, info: SocketInfo) {
-        let SocketInfo { user_id, token_version, role, session, control, memberships } = info;
-        self.map().insert(conn_id, Entry { user_id, token_version, role, session, control, memberships });
+        let SocketInfo { user_id, token_version, role, session, outbox } = info;
+        self.map().insert(conn_id, Entry { user_id, token_version, role, session, outbox });
     }
 
     /// The socket now lives on a token of this login session (`auth.refresh`).
@@ -182,9 +180,9 @@ async fn check(sockets: &LocalSockets, pool: &PgPool) -> anyhow::Result<()> {
         if let Some(reason) = verdict(standing.map(|(s, _)| s), entry.token_version, entry.role, entry.session) {
             metrics::counter!("realtime_revalidation_closes_total").increment(1);
             let envelope = Arc::new(Envelope::Control(Control::Close(reason)));
-            entry.control.do_send(Published { topic: Topic::User(entry.user_id), envelope });
+            entry.outbox.control(Published { topic: Topic::User(entry.user_id), envelope });
         } else if let Some((_, rooms)) = standing {
-            entry.memberships.do_send(Memberships { as_of, room_ids: rooms.clone() });
+            entry.outbox.memberships(Memberships { as_of, room_ids: rooms.clone() });
         }
     }
     Ok(())

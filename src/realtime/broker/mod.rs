@@ -129,24 +129,23 @@ pub type SubscriberId = u64;
 /// takes everything through its bounded inbox (`outbox`), like the events room actors hand it:
 /// events counted, and nothing more once it is too far behind, so no topic can grow its memory;
 /// control changes in the same queue, so they keep their order with the events, but never
-/// refused, as a close must not be dropped. `control` tells whether the connection still runs;
-/// `None` while it is being opened (it subscribes to its user's topic before the upgrade reads
-/// its rooms, and before its actor exists: the opening unsubscribes should the actor never run).
+/// refused, as a close must not be dropped. A connection subscribes to its user's topic while it
+/// is being opened, before its actor exists (the opening unsubscribes should the actor never run).
 #[derive(Clone)]
 pub enum Subscriber {
     Actor(Recipient<Published>),
-    Connection { control: Option<Recipient<Published>>, outbox: ConnHandle },
+    Connection(ConnHandle),
 }
 
 impl Subscriber {
     pub fn deliver(&self, topic: Topic, envelope: &Arc<Envelope>) {
         match (self, envelope.as_ref()) {
-            (Subscriber::Connection { outbox, .. }, Envelope::Event { text, exclude_user, .. }) => {
+            (Subscriber::Connection(outbox), Envelope::Event { text, exclude_user, .. }) => {
                 if *exclude_user != Some(outbox.user_id) {
                     outbox.deliver(text);
                 }
             }
-            (Subscriber::Connection { outbox, .. }, Envelope::Control(_)) => {
+            (Subscriber::Connection(outbox), Envelope::Control(_)) => {
                 outbox.control(Published { topic, envelope: envelope.clone() });
             }
             (Subscriber::Actor(r), _) => {
@@ -155,11 +154,11 @@ impl Subscriber {
         }
     }
 
-    /// Whether the subscriber's actor still runs.
+    /// Whether the subscriber still runs (a connection: or is being opened).
     pub fn connected(&self) -> bool {
         match self {
-            Subscriber::Actor(r) | Subscriber::Connection { control: Some(r), .. } => r.connected(),
-            Subscriber::Connection { control: None, .. } => true,
+            Subscriber::Actor(r) => r.connected(),
+            Subscriber::Connection(outbox) => outbox.is_open(),
         }
     }
 }
