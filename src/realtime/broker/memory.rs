@@ -29,11 +29,6 @@ struct Subscribe(Topic, SubscriberId, Subscriber);
 #[rtype(result = "()")]
 struct Unsubscribe(Topic, SubscriberId);
 
-/// How many topics have subscribers: for tests and metrics.
-#[derive(Message)]
-#[rtype(result = "usize")]
-pub struct TopicCount;
-
 impl Handler<Publish> for MemoryBrokerActor {
     type Result = ();
     fn handle(&mut self, Publish(topic, envelope): Publish, _: &mut Context<Self>) {
@@ -68,13 +63,6 @@ impl Handler<Unsubscribe> for MemoryBrokerActor {
                 self.topics.remove(&topic);
             }
         }
-    }
-}
-
-impl Handler<TopicCount> for MemoryBrokerActor {
-    type Result = usize;
-    fn handle(&mut self, _: TopicCount, _: &mut Context<Self>) -> usize {
-        self.topics.len()
     }
 }
 
