@@ -136,7 +136,9 @@ pub fn register(
 fn start_hub(times: HubTimes) -> LocalHub {
     let (tx, rx) = mpsc::unbounded_channel();
     let inboxes = Inboxes::default();
-    let draining = Rc::new(Cell::new(false));
+    // A hub started once shutdown began (the worker's first socket came after it) drains at
+    // once: its receiver was made after the change, which `changed` would never report.
+    let draining = Rc::new(Cell::new(*times.shutdown.borrow()));
     actix::spawn(run_hub(rx, inboxes.clone(), times, draining.clone()));
     LocalHub { hub: HubRef { id: NEXT_HUB.fetch_add(1, Ordering::Relaxed), tx }, inboxes, draining }
 }
@@ -477,6 +479,17 @@ mod tests {
             // One registered after shutdown began drains at once.
             let (_, late) = register(ConnId(3), UserId(Uuid::nil()), 8, || unreachable!("the hub runs"));
             assert!(matches!(late.stream().next().await, Some(InboxReady::Drain)));
+        });
+    }
+
+    #[test]
+    fn a_hub_started_after_shutdown_began_drains_its_connections() {
+        actix_web::rt::System::new().block_on(async {
+            let (tx, _) = watch::channel(false);
+            tx.send_replace(true);
+            let (_handle, inbox) = register(ConnId(4), UserId(Uuid::nil()), 8, times(60_000, tx.subscribe()));
+            let ready = tokio::time::timeout(Duration::from_secs(5), inbox.stream().next()).await;
+            assert!(matches!(ready, Ok(Some(InboxReady::Drain))));
         });
     }
 }
