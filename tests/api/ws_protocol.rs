@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+use diesel::sql_query;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Error;
@@ -201,18 +204,35 @@ async fn on_shutdown_running_commands_reply_before_sockets_close_with_1001() {
     let room = app.group(&ada, "r", &[]).await;
     let mut ws = app.ws(&ada.access_token).await;
     let mut idle = app.ws(&ada.access_token).await;
-    ws.send_json(json!({"id": 1, "type": "message.send", "data": {"room_id": room, "body": "last words"}})).await;
+    // The room's row held locked keeps the send running (it counts the room's sequence), so the
+    // shutdown surely meets it in flight, not before the server read it.
+    let mut lock = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
+    sql_query("BEGIN").execute(&mut lock).await.expect("begin");
+    sql_query(format!("SELECT id FROM rooms WHERE id = '{room}' FOR UPDATE")).execute(&mut lock).await.expect("lock");
+    ws.send_json(json!({"id": 100, "type": "message.send", "data": {"room_id": room, "body": "last words"}})).await;
+    eventually("the send to wait for the room's row", async || {
+        let waiting = "SELECT count(*) AS n FROM pg_stat_activity \
+                       WHERE datname = current_database() AND wait_event_type = 'Lock'";
+        check(app.count(waiting).await, |&n| n == 1)
+    })
+    .await;
     app.state.realtime.begin_shutdown();
+    // The idle socket closes at once; the busy one waits for its command.
+    assert_eq!(idle.closed_with().await, 1001);
+    // A command read once the drain began is refused (the client may send it elsewhere), not dropped.
+    let late = ws.command("message.send", json!({"room_id": room, "body": "too late"})).await;
+    assert_eq!(late["error"]["code"], "unavailable", "{late}");
+    sql_query("COMMIT").execute(&mut lock).await.expect("commit");
     let (frames, code) = ws.frames_until_closed().await;
     assert_eq!(code, 1001);
-    let reply = frames.into_iter().find(|f| f["type"] == "reply").expect("the command was answered before the close");
-    if reply["ok"] == true {
-        let page = app.history(&ada, room, "").await;
-        assert_eq!(page["messages"][0]["body"], "last words", "an ok reply means committed");
-    } else {
-        assert_eq!(reply["error"]["code"], "unavailable");
-    }
-    assert_eq!(idle.closed_with().await, 1001);
+    let reply = frames
+        .into_iter()
+        .find(|f| f["type"] == "reply" && f["id"] == 100)
+        .expect("the command was answered before the close");
+    assert_eq!(reply["ok"], true, "{reply}");
+    let page = app.history(&ada, room, "").await;
+    assert_eq!(page["messages"][0]["body"], "last words", "an ok reply means committed");
+    assert_eq!(page["messages"].as_array().map(Vec::len), Some(1), "the refused command stored nothing");
 }
 
 #[actix_web::test]

@@ -402,11 +402,29 @@ async fn push_payloads_become_notifications_naming_room_and_sender_and_linking_b
     assert_eq!(notes[0]["url"], format!("/#room={room}"));
     assert!(notes[0]["icon"].as_str().is_some_and(|i| i.ends_with("/icons/icon-192.png")), "{notes}");
     // A burst in one room stays one notification, showing the latest; a support chat is another.
+    // Each push is delivered once the one before it shows. Delivered back to back, the second was
+    // once never shown in CI (1 run in ~10); the worker's handler is a single showNotification, so
+    // the loss is in how DevTools hands a worker still busy with the last push its next one.
+    let notes_until = async |what: &str, done: &dyn Fn(&[Value]) -> bool| {
+        let mut notes = Vec::new();
+        for _ in 0..100 {
+            notes = b.script_async(shown, json!([])).await.as_array().cloned().unwrap_or_default();
+            if done(&notes) {
+                return notes;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("{what}: {notes:?}");
+    };
     b.cdp(
         "ServiceWorker.deliverPushMessage",
         json!({"origin": origin, "registrationId": registration, "data": message("Or 1?")}),
     )
     .await;
+    let notes =
+        notes_until("the room's notification to show the latest", &|n| n.iter().any(|n| n["body"] == "Ada: Or 1?"))
+            .await;
+    assert_eq!(notes.len(), 1, "{notes:?}");
     let support = json!({"kind": "support", "room_id": "0c7a7f53-8d0e-4c1e-9a55-7c0f2f0c1d2e", "room_name": "Vera",
         "sender": "Vera", "body": "Hello?", "url": "/admin#support=0c7a7f53-8d0e-4c1e-9a55-7c0f2f0c1d2e"});
     b.cdp(
@@ -414,14 +432,7 @@ async fn push_payloads_become_notifications_naming_room_and_sender_and_linking_b
         json!({"origin": origin, "registrationId": registration, "data": support.to_string()}),
     )
     .await;
-    let mut notes = Vec::new();
-    for _ in 0..50 {
-        notes = b.script_async(shown, json!([])).await.as_array().cloned().unwrap_or_default();
-        if notes.len() == 2 && notes.iter().any(|n| n["body"] == "Ada: Or 1?") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let mut notes = notes_until("a second notification for the support chat", &|n| n.len() >= 2).await;
     notes.sort_by_key(|n| n["title"].as_str().map(str::to_owned));
     assert_eq!(notes.len(), 2, "{notes:?}");
     assert_eq!(notes[0]["body"], "Ada: Or 1?");
