@@ -312,7 +312,10 @@ async fn fanout(
             }
         });
         readers.push((i / members, received, replies, task));
-        senders.push(if i % members == 0 {
+        // Room r's sender is its member r % members, not always its first: connections alternate
+        // between the server's workers as they are accepted, and with an even room size the first
+        // members would all have landed on one worker, which then did every send's work.
+        senders.push(if i % members == (i / members) % members {
             Some(sink)
         } else {
             drop(sink);
