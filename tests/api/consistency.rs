@@ -11,14 +11,6 @@ use serde_json::{Value, json};
 use crate::helpers::ws::WsClient;
 use crate::helpers::{TestApp, TestUser, spawn_app, spawn_app_with};
 
-/// A session holding the room's row, so the send's statement (which bumps `rooms.last_seq`) waits
-/// on it until `release`.
-async fn hold_room_row(app: &TestApp, room: uuid::Uuid) -> AsyncPgConnection {
-    let mut blocker = AsyncPgConnection::establish(&app.db_url).await.unwrap();
-    blocker.batch_execute(&format!("BEGIN; SELECT 1 FROM rooms WHERE id = '{room}' FOR UPDATE")).await.unwrap();
-    blocker
-}
-
 async fn message_new(ws: &mut WsClient, body: &str) -> Value {
     ws.event_where("message.new", |d| d["message"]["body"] == body).await
 }
@@ -39,7 +31,7 @@ async fn a_send_whose_http_client_left_before_the_commit_is_still_announced() {
     let room = app.group(&ada, "r", &[&bob]).await;
     let mut bob_ws = app.ws(&bob.access_token).await;
 
-    let mut blocker = hold_room_row(&app, room).await;
+    let mut blocker = app.hold_room_row(room).await;
     // The client gives up while the send waits for the row: its connection closes mid-request.
     let impatient = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().unwrap();
     let gone = impatient
@@ -66,7 +58,7 @@ async fn a_send_whose_websocket_closed_before_the_commit_is_still_announced() {
     let mut bob_ws = app.ws(&bob.access_token).await;
     let mut ada_ws = app.ws(&ada.access_token).await;
 
-    let mut blocker = hold_room_row(&app, room).await;
+    let mut blocker = app.hold_room_row(room).await;
     ada_ws
         .send_json(json!({"id": 1, "type": "message.send", "data": {"room_id": room, "body": "from a closed socket"}}))
         .await;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use diesel::sql_types::{BigInt, Text};
 use diesel::{QueryableByName, sql_query};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use plauder::config::Settings;
 use plauder::realtime::registry::RegistryStats;
 use plauder::startup::Application;
@@ -368,6 +368,17 @@ impl TestApp {
         let mut conn = AsyncPgConnection::establish(&self.db_url).await.expect("connect");
         let row: Count = sql_query(query).get_result(&mut conn).await.expect("count query");
         row.n
+    }
+
+    /// A session holding `room`'s row, so a send's statement (which bumps `rooms.last_seq`) waits
+    /// on it until the session commits or rolls back.
+    pub async fn hold_room_row(&self, room: uuid::Uuid) -> AsyncPgConnection {
+        let mut blocker = AsyncPgConnection::establish(&self.db_url).await.expect("connect");
+        blocker
+            .batch_execute(&format!("BEGIN; SELECT 1 FROM rooms WHERE id = '{room}' FOR UPDATE"))
+            .await
+            .expect("lock");
+        blocker
     }
 
     /// Runs SQL against this test's database, for arranging states the API cannot reach.

@@ -3,9 +3,7 @@
 
 use std::time::Duration;
 
-use diesel::sql_query;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-
+use diesel_async::SimpleAsyncConnection;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Error;
@@ -206,9 +204,7 @@ async fn on_shutdown_running_commands_reply_before_sockets_close_with_1001() {
     let mut idle = app.ws(&ada.access_token).await;
     // The room's row held locked keeps the send running (it counts the room's sequence), so the
     // shutdown surely meets it in flight, not before the server read it.
-    let mut lock = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
-    sql_query("BEGIN").execute(&mut lock).await.expect("begin");
-    sql_query(format!("SELECT id FROM rooms WHERE id = '{room}' FOR UPDATE")).execute(&mut lock).await.expect("lock");
+    let mut lock = app.hold_room_row(room).await;
     ws.send_json(json!({"id": 100, "type": "message.send", "data": {"room_id": room, "body": "last words"}})).await;
     eventually("the send to wait for the room's row", async || {
         let waiting = "SELECT count(*) AS n FROM pg_stat_activity \
@@ -222,7 +218,7 @@ async fn on_shutdown_running_commands_reply_before_sockets_close_with_1001() {
     // A command read once the drain began is refused (the client may send it elsewhere), not dropped.
     let late = ws.command("message.send", json!({"room_id": room, "body": "too late"})).await;
     assert_eq!(late["error"]["code"], "unavailable", "{late}");
-    sql_query("COMMIT").execute(&mut lock).await.expect("commit");
+    lock.batch_execute("COMMIT").await.expect("commit");
     let (frames, code) = ws.frames_until_closed().await;
     assert_eq!(code, 1001);
     let reply = frames

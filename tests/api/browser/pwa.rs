@@ -15,6 +15,7 @@ use tokio::task::AbortHandle;
 
 use super::webdriver::{Browser, Driver};
 use super::{open_admin, register_admin, register_session, screenshot_path};
+use crate::helpers::wait::{check, eventually};
 use crate::helpers::{TestApp, open_session, spawn_app};
 
 /// A TCP relay in front of the test server that can be cut (every connection dropped, new ones
@@ -405,25 +406,16 @@ async fn push_payloads_become_notifications_naming_room_and_sender_and_linking_b
     // Each push is delivered once the one before it shows. Delivered back to back, the second was
     // once never shown in CI (1 run in ~10); the worker's handler is a single showNotification, so
     // the loss is in how DevTools hands a worker still busy with the last push its next one.
-    let notes_until = async |what: &str, done: &dyn Fn(&[Value]) -> bool| {
-        let mut notes = Vec::new();
-        for _ in 0..100 {
-            notes = b.script_async(shown, json!([])).await.as_array().cloned().unwrap_or_default();
-            if done(&notes) {
-                return notes;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        panic!("{what}: {notes:?}");
-    };
+    let showing = async || b.script_async(shown, json!([])).await.as_array().cloned().unwrap_or_default();
     b.cdp(
         "ServiceWorker.deliverPushMessage",
         json!({"origin": origin, "registrationId": registration, "data": message("Or 1?")}),
     )
     .await;
-    let notes =
-        notes_until("the room's notification to show the latest", &|n| n.iter().any(|n| n["body"] == "Ada: Or 1?"))
-            .await;
+    let notes = eventually("the room's notification to show the latest", async || {
+        check(showing().await, |n| n.iter().any(|n| n["body"] == "Ada: Or 1?"))
+    })
+    .await;
     assert_eq!(notes.len(), 1, "{notes:?}");
     let support = json!({"kind": "support", "room_id": "0c7a7f53-8d0e-4c1e-9a55-7c0f2f0c1d2e", "room_name": "Vera",
         "sender": "Vera", "body": "Hello?", "url": "/admin#support=0c7a7f53-8d0e-4c1e-9a55-7c0f2f0c1d2e"});
@@ -432,7 +424,9 @@ async fn push_payloads_become_notifications_naming_room_and_sender_and_linking_b
         json!({"origin": origin, "registrationId": registration, "data": support.to_string()}),
     )
     .await;
-    let mut notes = notes_until("a second notification for the support chat", &|n| n.len() >= 2).await;
+    let mut notes =
+        eventually("a second notification for the support chat", async || check(showing().await, |n| n.len() >= 2))
+            .await;
     notes.sort_by_key(|n| n["title"].as_str().map(str::to_owned));
     assert_eq!(notes.len(), 2, "{notes:?}");
     assert_eq!(notes[0]["body"], "Ada: Or 1?");
