@@ -34,6 +34,7 @@ use crate::realtime::registry::{Attach, AttachMany, Detach};
 use crate::realtime::revalidate::{Memberships, SocketInfo};
 use crate::realtime::sockets::SocketSlot;
 use crate::realtime::user_rows;
+use crate::realtime::woken::Woken;
 use crate::service::social::PresenceStatus;
 use crate::service::support;
 use crate::service::turn::WriteOrder;
@@ -312,7 +313,8 @@ impl WsConnection {
             return self.respond(id, timer, Err(ApiError::RateLimited { retry_after_ms: 50 }), ctx);
         }
         self.in_flight += 1;
-        let fut = tracing::Instrument::instrument(fut, timer.span().clone());
+        // Polled only when its own work wakes it, not on every wake-up of the connection.
+        let fut = Woken::new(tracing::Instrument::instrument(fut, timer.span().clone()));
         ctx.spawn(fut.into_actor(self).map(move |result, act, ctx| {
             act.in_flight -= 1;
             let result = result.map(|value| apply(act, value, ctx));

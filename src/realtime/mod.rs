@@ -34,6 +34,7 @@ pub mod room;
 pub mod sockets;
 mod user_rows;
 pub mod watch_quota;
+mod woken;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
