@@ -28,17 +28,13 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: F,
         wake: Arc<Wake>,
-        started: bool,
     }
 }
 
 impl<F> Woken<F> {
     pub fn new(inner: F) -> Self {
-        Self {
-            inner,
-            wake: Arc::new(Wake { woken: AtomicBool::new(false), owner: AtomicWaker::new() }),
-            started: false,
-        }
+        // Starts as woken: the first poll reaches the inner future.
+        Self { inner, wake: Arc::new(Wake { woken: AtomicBool::new(true), owner: AtomicWaker::new() }) }
     }
 }
 
@@ -63,11 +59,9 @@ impl<F: Future> Future for Woken<F> {
         // Registered before the flag is read: a wake-up after the read still reaches this owner.
         this.wake.owner.register(cx.waker());
         // Cleared before the inner poll: a wake-up during it is kept for the next.
-        let woken = this.wake.woken.swap(false, Ordering::AcqRel);
-        if *this.started && !woken {
+        if !this.wake.woken.swap(false, Ordering::AcqRel) {
             return Poll::Pending;
         }
-        *this.started = true;
         let waker = waker_ref(this.wake);
         this.inner.poll(&mut Context::from_waker(&waker))
     }
