@@ -6,11 +6,12 @@
 
 use actix_web::dev::Payload;
 use actix_web::error::{PathError, PayloadError, QueryPayloadError};
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Deserializer};
 
+use crate::auth::extractor::AuthPending;
 use crate::error::ApiError;
 
 /// A JSON request body, parsed the way PROTOCOL.md classifies errors. actix's own `Json` cannot
@@ -18,6 +19,8 @@ use crate::error::ApiError;
 /// `validation_failed`), because serde reports both as type errors; this re-checks the syntax on
 /// the error path only. The size limit comes from `PayloadConfig` (`server.max_json_body_bytes`).
 /// The Content-Type is not checked, so clients that forget it still get their JSON read.
+/// A body error waits for the route's caller to be judged (`auth::extractor::AuthPending`), so a
+/// caller who may not use the route learns that (401, 403) rather than what is wrong with the body.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
 
@@ -40,14 +43,26 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let body = web::Bytes::from_request(req, payload);
+        // Present when an authentication extractor comes before this one in the handler's
+        // arguments (as in every handler): extraction polls them in that order, so once the
+        // authentication is decided its error, if any, is the one returned.
+        let pending = req.extensions_mut().remove::<AuthPending>();
         Box::pin(async move {
-            let bytes = body.await.map_err(|e| match e.as_error::<PayloadError>() {
-                Some(PayloadError::Overflow) => {
-                    ApiError::PayloadTooLarge("The request body is larger than the server accepts.".into())
-                }
-                _ => ApiError::BadRequest(format!("Unreadable request body: {e}")),
-            })?;
-            parse_json(&bytes).map(ApiJson)
+            let parsed = match body.await {
+                Ok(bytes) => parse_json(&bytes).map(ApiJson),
+                Err(e) => Err(match e.as_error::<PayloadError>() {
+                    Some(PayloadError::Overflow) => {
+                        ApiError::PayloadTooLarge("The request body is larger than the server accepts.".into())
+                    }
+                    _ => ApiError::BadRequest(format!("Unreadable request body: {e}")),
+                }),
+            };
+            if parsed.is_err()
+                && let Some(AuthPending(decided)) = pending
+            {
+                let _ = decided.await;
+            }
+            parsed
         })
     }
 }

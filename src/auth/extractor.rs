@@ -16,13 +16,19 @@
 //! up by hash with its account (one read), refused when revoked or expired (401), and then held to
 //! its scopes: `read` for `GET`/`HEAD`, `write` for other methods, and `admin` as well on the
 //! routes of [`StaffUser`] and [`AdminUser`] (403 naming the missing scope).
+//!
+//! The caller is judged before the body: actix extracts a handler's arguments together, and a
+//! body error (ready once the body is read) would otherwise win over the account read, so a
+//! non-admin sending a bad body to an admin route learnt `validation_failed` instead of 403. Each
+//! extractor leaves an [`AuthPending`] in the request that [`crate::api::extract::ApiJson`]
+//! waits on before it reports a body error.
 
 use std::future::Future;
 use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
 
 use crate::auth::api_token::{self, Scope, Scopes};
 use crate::db::models::{Role, User};
@@ -73,6 +79,10 @@ pub struct AdminUser(pub Caller);
 
 type Extracted<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
 
+/// In a request's extensions while its caller is being authenticated: resolves once that is
+/// decided (either way), when the authentication drops its sender.
+pub struct AuthPending(pub tokio::sync::oneshot::Receiver<()>);
+
 /// Authenticates the request, then lets `allowed` judge the role; `refusal` is the 403 message.
 /// `staff_route`: the route is one of the staff's, which an API token reaches only with the
 /// `admin` scope.
@@ -89,7 +99,11 @@ fn extract<T: 'static>(
         actix_web::http::Method::GET | actix_web::http::Method::HEAD => Scope::Read,
         _ => Scope::Write,
     };
+    let (decided, pending) = tokio::sync::oneshot::channel();
+    req.extensions_mut().insert(AuthPending(pending));
     Box::pin(async move {
+        // Dropped with this future, when the caller is decided: a body error waits for that.
+        let _decided = decided;
         let state = state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("AppState missing")))?;
         let token = token.ok_or_else(|| ApiError::Unauthorized("Missing access token.".into()))?;
         let caller = authenticate(&state, &token).await?;

@@ -420,6 +420,41 @@ async fn the_audit_log_records_each_admin_and_moderator_action() {
     }
 }
 
+/// The caller is judged before the body: one who may not use a route hears that (401, 403), not
+/// what is wrong with the body, even though the body is read first and the account afterwards.
+#[actix_web::test]
+async fn a_caller_who_may_not_use_a_route_hears_that_before_what_is_wrong_with_the_body() {
+    let app = spawn_app().await;
+    let admin = user_with_role(&app, "root", "admin").await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let path = format!("/api/v1/admin/users/{}", bob.id);
+    let (ada_t, admin_t) = (Some(ada.access_token.as_str()), Some(admin.access_token.as_str()));
+    for (token, status, code) in [
+        (ada_t, StatusCode::FORBIDDEN, "forbidden"),
+        (Some("not-a-token"), StatusCode::UNAUTHORIZED, "unauthorized"),
+        (None, StatusCode::UNAUTHORIZED, "unauthorized"),
+        (admin_t, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+    ] {
+        assert_error(app.patch(&path, token, json!({"role": "owner"})).await, status, code).await;
+    }
+    assert_error(app.raw(Method::PATCH, &path, ada_t, "{\"role\":").await, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_error(app.raw(Method::PATCH, &path, admin_t, "{\"role\":").await, StatusCode::BAD_REQUEST, "bad_request")
+        .await;
+
+    // A member's route, with a token revoked since it was issued (only the account read tells).
+    let room = app.group(&ada, "r", &[]).await;
+    let send = format!("/api/v1/rooms/{room}/messages");
+    assert_error(
+        app.post(&send, ada_t, json!({"body": 5})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(app.post("/api/v1/auth/logout-all", ada_t, json!({})).await.status(), StatusCode::NO_CONTENT);
+    assert_error(app.post(&send, ada_t, json!({"body": 5})).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
+
 #[actix_web::test]
 async fn bad_admin_requests_get_clear_errors() {
     let app = spawn_app().await;
