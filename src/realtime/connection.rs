@@ -349,7 +349,9 @@ impl WsConnection {
             return;
         }
         let id = parsed.id;
-        if self.draining {
+        // The flag as well as the hub's word: the hub tells its connections in its own turn, and
+        // a command read after shutdown began must not start (the client may send it elsewhere).
+        if self.draining || self.state.realtime.shutting_down() {
             let e = ApiError::Unavailable(anyhow::anyhow!("shutting down"));
             return self.respond(id, timer, Err(e), ctx);
         }

@@ -213,6 +213,12 @@ impl Realtime {
         self.shutdown.subscribe()
     }
 
+    /// Whether shutdown has begun: from then on a connection refuses the commands it reads, even
+    /// before its hub has told it to drain.
+    pub fn shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
     /// Tells every local connection to close with 1001, and hands this instance's users over to
     /// the other instances' presence.
     pub fn begin_shutdown(&self) {
