@@ -43,10 +43,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let body = web::Bytes::from_request(req, payload);
-        // Present when an authentication extractor comes before this one in the handler's
-        // arguments (as in every handler): extraction polls them in that order, so once the
-        // authentication is decided its error, if any, is the one returned.
-        let pending = req.extensions_mut().remove::<AuthPending>();
+        let req = req.clone();
         Box::pin(async move {
             let parsed = match body.await {
                 Ok(bytes) => parse_json(&bytes).map(ApiJson),
@@ -57,10 +54,15 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
                     _ => ApiError::BadRequest(format!("Unreadable request body: {e}")),
                 }),
             };
-            if parsed.is_err()
-                && let Some(AuthPending(decided)) = pending
-            {
-                let _ = decided.await;
+            // Looked up only now, not when this extractor was made: actix makes every argument's
+            // extractor before it polls any, so the authentication has left its marker wherever
+            // it stands among the handler's arguments. Once the caller is decided, its error, if
+            // any, is the one the request answers with.
+            if parsed.is_err() {
+                let pending = req.extensions_mut().remove::<AuthPending>();
+                if let Some(AuthPending(decided)) = pending {
+                    let _ = decided.await;
+                }
             }
             parsed
         })
@@ -154,4 +156,58 @@ pub async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
 /// list can name the device.
 pub fn user_agent(req: &HttpRequest) -> Option<&str> {
     req.headers().get(actix_web::http::header::USER_AGENT).and_then(|v| v.to_str().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::{App, HttpResponse, test};
+
+    use super::*;
+
+    /// Stands in for an authentication extractor: leaves its marker in the request and decides a
+    /// poll later (after the body's error is known), letting the caller through or not.
+    struct Judged<const ALLOWED: bool>;
+
+    impl<const ALLOWED: bool> FromRequest for Judged<ALLOWED> {
+        type Error = ApiError;
+        type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+        fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+            let (decided, pending) = tokio::sync::oneshot::channel();
+            req.extensions_mut().insert(AuthPending(pending));
+            Box::pin(async move {
+                let _decided = decided;
+                tokio::task::yield_now().await;
+                if ALLOWED { Ok(Self) } else { Err(ApiError::Unauthorized("Missing access token.".into())) }
+            })
+        }
+    }
+
+    async fn caller_first(_: Judged<false>, _: ApiJson<serde_json::Value>) -> HttpResponse {
+        HttpResponse::Ok().finish()
+    }
+
+    async fn body_first(_: ApiJson<serde_json::Value>, _: Judged<false>) -> HttpResponse {
+        HttpResponse::Ok().finish()
+    }
+
+    async fn body_first_allowed(_: ApiJson<serde_json::Value>, _: Judged<true>) -> HttpResponse {
+        HttpResponse::Ok().finish()
+    }
+
+    #[actix_web::test]
+    async fn a_body_error_waits_for_the_caller_wherever_the_authentication_stands() {
+        let app = test::init_service(
+            App::new()
+                .route("/caller-first", web::post().to(caller_first))
+                .route("/body-first", web::post().to(body_first))
+                .route("/body-first-allowed", web::post().to(body_first_allowed)),
+        )
+        .await;
+        for (path, status) in [("/caller-first", 401), ("/body-first", 401), ("/body-first-allowed", 400)] {
+            let req = test::TestRequest::post().uri(path).set_payload("[1,").to_request();
+            let resp = test::call_service(&app, req).await;
+            assert_eq!(resp.status().as_u16(), status, "{path}");
+        }
+    }
 }
