@@ -173,7 +173,8 @@ enum ConfigCommand {
 /// (19 MiB) come from the per-thread arenas and stay resident once freed (1.2 GB after 2,000
 /// registrations); a fixed threshold keeps every block above it mmapped and returned (26 MB).
 /// Chosen over a global allocator (mimalloc: 46–86 MB, and a C dependency): docs/benchmarks.md,
-/// register RSS. An operator's own `MALLOC_MMAP_THRESHOLD_` wins.
+/// register RSS. An operator's own `MALLOC_MMAP_THRESHOLD_` wins. Mapping a fresh block for every
+/// hash costs page faults; `auth::password` hands one hash's block to the next during a burst.
 fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
