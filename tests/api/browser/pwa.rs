@@ -15,7 +15,6 @@ use tokio::task::AbortHandle;
 
 use super::webdriver::{Browser, Driver};
 use super::{open_admin, register_admin, register_session, screenshot_path};
-use crate::helpers::wait::{check, eventually};
 use crate::helpers::{TestApp, open_session, spawn_app};
 
 /// A TCP relay in front of the test server that can be cut (every connection dropped, new ones
@@ -403,30 +402,32 @@ async fn push_payloads_become_notifications_naming_room_and_sender_and_linking_b
     assert_eq!(notes[0]["url"], format!("/#room={room}"));
     assert!(notes[0]["icon"].as_str().is_some_and(|i| i.ends_with("/icons/icon-192.png")), "{notes}");
     // A burst in one room stays one notification, showing the latest; a support chat is another.
-    // Each push is delivered once the one before it shows. Delivered back to back, the second was
-    // once never shown in CI (1 run in ~10); the worker's handler is a single showNotification, so
-    // the loss is in how DevTools hands a worker still busy with the last push its next one.
-    let showing = async || b.script_async(shown, json!([])).await.as_array().cloned().unwrap_or_default();
-    b.cdp(
-        "ServiceWorker.deliverPushMessage",
-        json!({"origin": origin, "registrationId": registration, "data": message("Or 1?")}),
-    )
-    .await;
-    let notes = eventually("the room's notification to show the latest", async || {
-        check(showing().await, |n| n.iter().any(|n| n["body"] == "Ada: Or 1?"))
-    })
-    .await;
+    // Each push is delivered once the one before it shows. Even so, DevTools now and then drops a
+    // push handed to a worker that has just shown the one before (about 1 run in 10 of the full
+    // suite, on either push; the worker's handler is a single showNotification): a push not shown
+    // within 3 s is delivered again, as a push service retries. A repeat carries the same tag, so
+    // it replaces its notification and the counts below stay exact.
+    let deliver = async |data: String, holds: &dyn Fn(&[Value]) -> bool| -> Vec<Value> {
+        let mut notes = Vec::new();
+        for _ in 0..3 {
+            let params = json!({"origin": origin, "registrationId": registration, "data": data});
+            b.cdp("ServiceWorker.deliverPushMessage", params).await;
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
+            while std::time::Instant::now() < until {
+                notes = b.script_async(shown, json!([])).await.as_array().cloned().unwrap_or_default();
+                if holds(&notes) {
+                    return notes;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+        panic!("a push delivered three times was not shown as expected; showing: {notes:?}");
+    };
+    let notes = deliver(message("Or 1?"), &|n| n.iter().any(|n| n["body"] == "Ada: Or 1?")).await;
     assert_eq!(notes.len(), 1, "{notes:?}");
     let support = json!({"kind": "support", "room_id": "0c7a7f53-8d0e-4c1e-9a55-7c0f2f0c1d2e", "room_name": "Vera",
         "sender": "Vera", "body": "Hello?", "url": "/admin#support=0c7a7f53-8d0e-4c1e-9a55-7c0f2f0c1d2e"});
-    b.cdp(
-        "ServiceWorker.deliverPushMessage",
-        json!({"origin": origin, "registrationId": registration, "data": support.to_string()}),
-    )
-    .await;
-    let mut notes =
-        eventually("a second notification for the support chat", async || check(showing().await, |n| n.len() >= 2))
-            .await;
+    let mut notes = deliver(support.to_string(), &|n| n.len() >= 2).await;
     notes.sort_by_key(|n| n["title"].as_str().map(str::to_owned));
     assert_eq!(notes.len(), 2, "{notes:?}");
     assert_eq!(notes[0]["body"], "Ada: Or 1?");
