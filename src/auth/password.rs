@@ -185,21 +185,20 @@ impl PasswordHasher {
 
 /// An Argon2id PHC string for `password` under `params` and a fresh salt, as the crate's
 /// `PasswordHasher::hash_password` makes it.
-fn hash_with(params: &Params, password: &[u8], memory: &mut [Block]) -> Result<String, anyhow::Error> {
-    let salt = argon2::password_hash::try_generate_salt().map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+fn hash_with(params: &Params, password: &[u8], memory: &mut [Block]) -> anyhow::Result<String> {
+    let salt = argon2::password_hash::try_generate_salt()?;
     let mut out = [0u8; Output::MAX_LENGTH];
     let out = out
         .get_mut(..params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN))
         .ok_or_else(|| anyhow::anyhow!("output length"))?;
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
-        .hash_password_into_with_memory(password, &salt, out, memory)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .hash_password_into_with_memory(password, &salt, out, memory)?;
     let hash = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
-        params: ParamsString::try_from(params).map_err(|e| anyhow::anyhow!("{e}"))?,
-        salt: Some(Salt::new(&salt).map_err(|e| anyhow::anyhow!("{e}"))?),
-        hash: Some(Output::new(out).map_err(|e| anyhow::anyhow!("{e}"))?),
+        params: ParamsString::try_from(params)?,
+        salt: Some(Salt::new(&salt)?),
+        hash: Some(Output::new(out)?),
     };
     Ok(hash.to_string())
 }

@@ -15,6 +15,7 @@ use tokio::task::AbortHandle;
 
 use super::webdriver::{Browser, Driver};
 use super::{open_admin, register_admin, register_session, screenshot_path};
+use crate::helpers::wait::{check, poll_within};
 use crate::helpers::{TestApp, open_session, spawn_app};
 
 /// A TCP relay in front of the test server that can be cut (every connection dropped, new ones
@@ -408,20 +409,19 @@ async fn push_payloads_become_notifications_naming_room_and_sender_and_linking_b
     // within 3 s is delivered again, as a push service retries. A repeat carries the same tag, so
     // it replaces its notification and the counts below stay exact.
     let deliver = async |data: String, holds: &dyn Fn(&[Value]) -> bool| -> Vec<Value> {
-        let mut notes = Vec::new();
+        let mut seen = None;
         for _ in 0..3 {
             let params = json!({"origin": origin, "registrationId": registration, "data": data});
             b.cdp("ServiceWorker.deliverPushMessage", params).await;
-            let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
-            while std::time::Instant::now() < until {
-                notes = b.script_async(shown, json!([])).await.as_array().cloned().unwrap_or_default();
-                if holds(&notes) {
-                    return notes;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let shows = async || {
+                check(b.script_async(shown, json!([])).await.as_array().cloned().unwrap_or_default(), |n| holds(n))
+            };
+            match poll_within(std::time::Duration::from_secs(3), shows).await {
+                Ok(notes) => return notes,
+                Err((_, last)) => seen = last,
             }
         }
-        panic!("a push delivered three times was not shown as expected; showing: {notes:?}");
+        panic!("a push delivered three times was not shown as expected; showing: {seen:?}");
     };
     let notes = deliver(message("Or 1?"), &|n| n.iter().any(|n| n["body"] == "Ada: Or 1?")).await;
     assert_eq!(notes.len(), 1, "{notes:?}");

@@ -31,8 +31,26 @@ pub async fn eventually<T, E: Debug>(what: &str, probe: impl AsyncFnMut() -> Res
 pub async fn eventually_within<T, E: Debug>(
     deadline: Duration,
     what: &str,
-    mut probe: impl AsyncFnMut() -> Result<T, E>,
+    probe: impl AsyncFnMut() -> Result<T, E>,
 ) -> T {
+    match poll_within(deadline, probe).await {
+        Ok(value) => value,
+        Err((tries, Some(last))) => {
+            panic!("timed out after {deadline:?} ({tries} tries) waiting for {what}; last observed: {last:?}")
+        }
+        Err((_, None)) => {
+            panic!("timed out after {deadline:?} waiting for {what}: the probe itself did not finish")
+        }
+    }
+}
+
+/// Polls `probe` every [`POLL`] until it returns `Ok` or `deadline` passes; on time-out, the
+/// number of tries and the last observation (none if the only probe was cut off). For a test that
+/// acts again when a wait runs out; others want [`eventually`].
+pub async fn poll_within<T, E>(
+    deadline: Duration,
+    mut probe: impl AsyncFnMut() -> Result<T, E>,
+) -> Result<T, (u32, Option<E>)> {
     let start = Instant::now();
     let mut tries = 0u32;
     let mut last = None;
@@ -41,16 +59,12 @@ pub async fn eventually_within<T, E: Debug>(
         // A probe that hangs (a request nobody answers) must not stretch the deadline; one cut
         // off by it reports what the tries before it saw.
         match tokio::time::timeout_at(start + deadline, probe()).await {
-            Ok(Ok(value)) => return value,
+            Ok(Ok(value)) => return Ok(value),
             Ok(Err(observed)) => last = Some(observed),
-            Err(_) if last.is_none() => {
-                panic!("timed out after {deadline:?} waiting for {what}: the probe itself did not finish")
-            }
-            Err(_) => {}
+            Err(_) => return Err((tries, last)),
         }
         if start.elapsed() >= deadline {
-            let last = last.expect("a probe finished");
-            panic!("timed out after {deadline:?} ({tries} tries) waiting for {what}; last observed: {last:?}");
+            return Err((tries, last));
         }
         tokio::time::sleep(POLL).await;
     }
