@@ -944,8 +944,10 @@ impl Settings {
         if self.database.pool_max_size == 0 {
             return bad("database.pool_max_size", "must be positive");
         }
-        if self.database.send_writers == 0 || self.database.send_writers >= self.database.pool_max_size {
-            return bad("database.send_writers", "must be positive and below database.pool_max_size");
+        // The writers' connections and the account reader's come out of pool_max_size
+        // (`db::own_connections`); the pool needs at least one left.
+        if self.database.send_writers == 0 || self.database.send_writers + 1 >= self.database.pool_max_size {
+            return bad("database.send_writers", "must be positive and at most database.pool_max_size - 2");
         }
         if self.database.statement_timeout_ms == 0 {
             // 0 would mean "no limit" to PostgreSQL: the very thing this setting exists to stop.

@@ -87,6 +87,17 @@ pub struct ErrorObject {
 }
 
 impl ApiError {
+    /// The same failure for another caller of one shared operation (a batch answering each of its
+    /// callers): `ApiError` is not `Clone`, since it owns its cause.
+    #[must_use]
+    pub fn same_for_another(&self) -> ApiError {
+        match self {
+            ApiError::Unavailable(cause) => ApiError::Unavailable(anyhow::anyhow!("{cause:#}")),
+            ApiError::TimedOut(cause) => ApiError::TimedOut(anyhow::anyhow!("{cause:#}")),
+            other => ApiError::Internal(anyhow::anyhow!("{other:#}")),
+        }
+    }
+
     pub fn validation(field: &str, message: impl Into<String>) -> Self {
         let message = message.into();
         let details = serde_json::json!({ "fields": { field: message } });

@@ -5,6 +5,7 @@ pub mod db;
 pub mod error;
 pub mod ids;
 pub mod metrics;
+pub mod own_thread;
 pub mod protocol;
 pub mod push;
 pub mod realtime;

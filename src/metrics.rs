@@ -36,7 +36,7 @@ pub fn init() {
         let batch = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &seconds)
-            .and_then(|b| b.set_buckets_for_metric(Matcher::Full(format!("{PREFIX}db_send_batch_size")), &batch))
+            .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_batch_size".into()), &batch))
             .map(PrometheusBuilder::build_recorder);
         let recorder = match recorder {
             Ok(recorder) => recorder,
@@ -238,7 +238,11 @@ fn describe() {
     // Database
     describe_counter!("db_queries_total", Count, "SQL statements run, by outcome.");
     describe_histogram!("db_query_duration_seconds", Seconds, "Time a SQL statement took.");
-    describe_gauge!("db_pool_max_size", Count, "Most connections the pool may hold (database.pool_max_size).");
+    describe_gauge!(
+        "db_pool_max_size",
+        Count,
+        "Most connections the pool may hold (database.pool_max_size less the send writers' and the account reader's own)."
+    );
     describe_gauge!("db_pool_size", Count, "Connections the pool holds, busy or idle.");
     describe_gauge!("db_pool_available", Count, "Idle connections in the pool.");
     describe_gauge!("db_pool_waiting", Count, "Tasks waiting for a pool connection.");
@@ -253,6 +257,11 @@ fn describe() {
         "Waits for a pool connection that failed (timeout or PostgreSQL unreachable)."
     );
     describe_histogram!("db_send_batch_size", Count, "Messages per group-commit statement of the send writers.");
+    describe_histogram!(
+        "db_account_read_batch_size",
+        Count,
+        "Accounts per statement of the WebSocket upgrades' account reader."
+    );
     describe_histogram!(
         "db_send_batch_duration_seconds",
         Seconds,

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use secrecy::ExposeSecret;
 
 use crate::auth::client_ip::TrustedProxies;
@@ -11,6 +12,7 @@ use crate::auth::jwt::JwtKeys;
 use crate::auth::password::PasswordHasher;
 use crate::auth::ratelimit::{IpRateLimiter, KeyedLimiter, LoginThrottle, UserActionLimits, UserRateLimits};
 use crate::config::Settings;
+use crate::db::account_reads::AccountReader;
 use crate::db::send_batch::SendBatcher;
 use crate::db::{PgConn, PgPool};
 use crate::error::ApiError;
@@ -44,6 +46,8 @@ pub struct AppState {
     /// The same, as services see it: where they publish what they changed.
     pub notify: Arc<dyn Notify>,
     pub send_batcher: SendBatcher,
+    /// The accounts of WebSocket upgrades, read many per statement.
+    pub account_reads: AccountReader,
     /// The mail queue's sending side (`service::mail`).
     pub mailer: crate::service::mail::Mailer,
     /// Web Push: the VAPID keys, the queueing after commits and the worker's client.
@@ -86,6 +90,8 @@ impl AppState {
             webhooks.clone(),
             push.clone(),
         );
+        let account_reads = AccountReader::start(pool.clone(), crate::db::account_reads::MAX_BATCH)
+            .context("starting the account reader")?;
         let notify: Arc<dyn Notify> = realtime.clone();
         // Per-IP limits, the per-user message limit and the assistant's rate and budget hold
         // across instances (with Redis).
@@ -150,6 +156,7 @@ impl AppState {
             realtime,
             assistant,
             send_batcher,
+            account_reads,
             webhooks,
             webhook_guard,
             attachments: crate::service::attachments::Attachments::new(

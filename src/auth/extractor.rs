@@ -213,9 +213,11 @@ pub async fn authenticate_until(state: &AppState, token: &str) -> Result<TokenGr
         return authenticate_api_token(state, token).await;
     }
     let claims = state.jwt.verify(token).ok_or_else(invalid_access_token)?;
-    let mut conn = state.db().await?;
-    let user = crate::db::queries::users::find(&mut conn, claims.sub).await?.ok_or_else(invalid_access_token)?;
-    grant_for(state, &mut conn, &claims, user).await
+    let user = {
+        let mut conn = state.db().await?;
+        crate::db::queries::users::find(&mut conn, claims.sub).await?.ok_or_else(invalid_access_token)?
+    };
+    grant_for(state, &claims, user).await
 }
 
 fn invalid_access_token() -> ApiError {
@@ -223,12 +225,7 @@ fn invalid_access_token() -> ApiError {
 }
 
 /// What the verified access token `claims` grants, the account read being `user`.
-async fn grant_for(
-    state: &AppState,
-    conn: &mut diesel_async::AsyncPgConnection,
-    claims: &crate::auth::jwt::Claims,
-    user: User,
-) -> Result<TokenGrant, ApiError> {
+async fn grant_for(state: &AppState, claims: &crate::auth::jwt::Claims, user: User) -> Result<TokenGrant, ApiError> {
     // Before the version: a ban also revokes the tokens, and the client should learn that it is
     // banned rather than that its token is stale.
     if user.is_banned() {
@@ -239,7 +236,7 @@ async fn grant_for(
     }
     // mfa.require_for_staff: staff without two-factor act as plain users until they enrol. The
     // row keeps its role (what the WebSocket re-check compares with), the caller acts with this.
-    let role = crate::service::mfa::effective_role(state, conn, user.id, user.role).await?;
+    let role = crate::service::mfa::effective_role(state, user.id, user.role).await?;
     Ok(TokenGrant {
         caller: Caller { id: user.id, role, user: Arc::new(user), scopes: Scopes::FULL, api_token: None },
         expires_at: claims.exp,
@@ -276,10 +273,8 @@ pub async fn authenticate_socket<T>(
     }
     let claims = state.jwt.verify(token).ok_or_else(invalid_access_token)?;
     let opened = before_read(claims.sub);
-    let mut conn = state.db().await?;
-    let found =
-        crate::db::queries::social::user_with_rooms(&mut conn, claims.sub).await?.ok_or_else(invalid_access_token)?;
-    let grant = grant_for(state, &mut conn, &claims, found.user).await?;
+    let found = state.account_reads.read(claims.sub).await?.ok_or_else(invalid_access_token)?;
+    let grant = grant_for(state, &claims, found.user).await?;
     Ok(SocketGrant { grant, rooms: found.both.rooms, friends: found.both.friends, opened })
 }
 

@@ -2,6 +2,7 @@
 //! `queries/` (one file per table) and take `&mut AsyncPgConnection`, so that services can compose
 //! them inside one transaction.
 
+pub mod account_reads;
 pub mod instrumentation;
 pub mod models;
 pub mod prepared;
@@ -76,13 +77,52 @@ pub fn build_pool(settings: &DatabaseSettings, url: &str) -> anyhow::Result<PgPo
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
     let timeout = Some(Duration::from_millis(settings.pool_timeout_ms));
     Pool::builder(manager)
-        .max_size(settings.pool_max_size)
+        .max_size(settings.pool_max_size.saturating_sub(own_connections(settings)).max(1))
         .wait_timeout(timeout)
         .create_timeout(timeout)
         .recycle_timeout(timeout)
         .runtime(deadpool::Runtime::Tokio1)
         .build()
         .context("building the database pool")
+}
+
+/// Connections an instance opens outside its pool, each for one task's own use
+/// ([`own_connection`]): one per send writer and the account reader's. They count against
+/// `database.pool_max_size`, which bounds the instance's connections to PostgreSQL; the pool holds
+/// the rest.
+pub fn own_connections(settings: &DatabaseSettings) -> usize {
+    settings.send_writers + 1
+}
+
+/// A connection of its own for a long-lived task that runs one statement over and over (a send
+/// writer, the upgrades' account reader), opened on the calling thread (whose runtime then reads
+/// its socket) with the pool's set-up, statement_timeout included. It is not the pool's: its
+/// session plans statements once (`plan_cache_mode = force_generic_plan`), and no other statement
+/// should inherit that. Left to choose, PostgreSQL's plan cache compares the generic plan, costed
+/// for an array of unknown length, with plans made for each call's arrays; with the small batches
+/// of a quiet server those look cheaper, so it planned the send writers' six-part statement again
+/// for every batch, which doubled PostgreSQL's CPU per send (docs/benchmarks.md,
+/// `scripts/explain-send-batch.sh`). The statements run on these connections look every row up by
+/// key, so their generic plans cannot go bad with the tables' sizes.
+///
+/// # Errors
+/// `unavailable` when the connection cannot be opened or the setting cannot be made.
+pub async fn own_connection(pool: &PgPool) -> Result<AsyncPgConnection, ApiError> {
+    use deadpool::managed::Manager;
+    use diesel_async::SimpleAsyncConnection;
+    // Bounded as the pool bounds its own connects: with PostgreSQL unreachable, everything
+    // queued behind this task gets its 503 at once instead of after the system's TCP time-out.
+    let failed = |why: String| ApiError::Unavailable(anyhow::anyhow!("opening a connection of its own: {why}"));
+    let create = pool.manager().create();
+    let opened = match pool.timeouts().create {
+        Some(limit) => {
+            tokio::time::timeout(limit, create).await.map_err(|_| failed(format!("no answer in {limit:?}")))?
+        }
+        None => create.await,
+    };
+    let mut conn = opened.map_err(|e| failed(e.to_string()))?;
+    conn.batch_execute("SET plan_cache_mode = force_generic_plan").await?;
+    Ok(conn)
 }
 
 /// Gives the statements of the current transaction their own statement_timeout (`SET LOCAL`, so

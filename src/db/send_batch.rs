@@ -11,13 +11,8 @@
 //! statement checks in SQL (a member, a group room, no reply, a new client_msg_id); everything
 //! else goes back to `service::messages`, which takes the checked path.
 //!
-//! Each writer keeps one connection of the pool for itself, on which the batch statement always
-//! runs with its generic plan (`plan_cache_mode = force_generic_plan` for that session only). Left
-//! to choose, PostgreSQL's plan cache compares the generic plan, costed for an array of unknown
-//! length, with plans made for each batch's arrays; with the small batches of a quiet server those
-//! look cheaper, so it planned the six-part statement again for every batch, which doubled
-//! PostgreSQL's CPU per send (docs/benchmarks.md, `scripts/explain-send-batch.sh`). The statement's
-//! generic plan looks every row up by key, so it cannot go bad with the tables' sizes.
+//! Each writer keeps a connection of its own (`db::own_connection`), on which the batch statement
+//! always runs with its generic plan.
 //!
 //! Outgoing webhooks: while some endpoint wants `message.created` (`webhooks::Wanted`, one atomic
 //! load per batch), the batch statement and the events' outbox rows commit in one transaction;
@@ -134,7 +129,7 @@ struct Outlets {
 
 async fn run_writer(pool: PgPool, mut rx: mpsc::Receiver<Job>, max_batch: usize, out: Outlets) {
     let mut jobs = Vec::with_capacity(max_batch);
-    let mut own: Option<PooledConn> = None;
+    let mut own: Option<AsyncPgConnection> = None;
     while rx.recv_many(&mut jobs, max_batch).await > 0 {
         metrics::histogram!("db_send_batch_size").record(jobs.len() as f64);
         let started = std::time::Instant::now();
@@ -142,37 +137,11 @@ async fn run_writer(pool: PgPool, mut rx: mpsc::Receiver<Job>, max_batch: usize,
         tracing::Instrument::instrument(write(&pool, &mut own, &mut jobs, &out), span).await;
         metrics::histogram!("db_send_batch_duration_seconds").record(started.elapsed().as_secs_f64());
     }
-    discard(own);
-}
-
-type PooledConn = diesel_async::pooled_connection::deadpool::Object<AsyncPgConnection>;
-
-/// A connection of the pool for a writer's own use: its session plans the batch statement once
-/// (see the module's doc). It never goes back to the pool with that setting: see [`discard`].
-///
-/// # Errors
-/// `unavailable` when the pool has no connection or the setting cannot be made.
-pub async fn writer_connection(pool: &PgPool) -> Result<PooledConn, ApiError> {
-    use diesel_async::SimpleAsyncConnection;
-    let mut conn = pool.get().await?;
-    if let Err(e) = conn.batch_execute("SET plan_cache_mode = force_generic_plan").await {
-        discard(Some(conn));
-        return Err(e.into());
-    }
-    Ok(conn)
-}
-
-/// Closes a writer's connection instead of returning it to the pool, where other statements
-/// would inherit its plan setting.
-fn discard(conn: Option<PooledConn>) {
-    if let Some(conn) = conn {
-        drop(deadpool::managed::Object::take(conn));
-    }
 }
 
 /// Inserts one batch on the writer's own connection (made on first use, and again after a
 /// failure) and answers every job in it.
-async fn write(pool: &PgPool, own: &mut Option<PooledConn>, jobs: &mut Vec<Job>, out: &Outlets) {
+async fn write(pool: &PgPool, own: &mut Option<AsyncPgConnection>, jobs: &mut Vec<Job>, out: &Outlets) {
     let hooks = out.hooks.as_ref();
     // A retry racing its original in the same batch would clash with it inside one statement and
     // fail the whole batch; it goes the checked path instead, after the original has committed.
@@ -195,14 +164,14 @@ async fn write(pool: &PgPool, own: &mut Option<PooledConn>, jobs: &mut Vec<Job>,
         .collect();
     let result = match own {
         Some(conn) => insert(conn, &rows, hooks).await,
-        None => match writer_connection(pool).await {
+        None => match crate::db::own_connection(pool).await {
             Ok(conn) => insert(own.insert(conn), &rows, hooks).await,
             Err(e) => Err(Some(e)),
         },
     };
     // After a failure the connection may be broken: the next batch takes a fresh one.
     if matches!(result, Err(Some(_))) {
-        discard(own.take());
+        *own = None;
     }
     drop(rows);
     match result {
@@ -229,7 +198,7 @@ async fn write(pool: &PgPool, own: &mut Option<PooledConn>, jobs: &mut Vec<Job>,
         Err(Some(error @ (ApiError::Unavailable(_) | ApiError::TimedOut(_)))) => {
             tracing::error!(error = ?error, size = batch.len(), "send batch failed");
             for job in batch {
-                let _ = job.reply.send(Outcome::Failed(same_error(&error)));
+                let _ = job.reply.send(Outcome::Failed(error.same_for_another()));
             }
         }
         // Something in one row (a value PostgreSQL refuses, a constraint) failed the statement and
@@ -256,7 +225,7 @@ async fn isolate(pool: &PgPool, batch: Vec<Job>, out: &Outlets) {
         Err(e) => {
             let error = ApiError::from(e);
             for job in batch {
-                let _ = job.reply.send(Outcome::Failed(same_error(&error)));
+                let _ = job.reply.send(Outcome::Failed(error.same_for_another()));
             }
             return;
         }
@@ -315,13 +284,4 @@ async fn insert(
         Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => None,
         other => Some(other.into()),
     })
-}
-
-/// One failure answers every send of the batch; `ApiError` is not `Clone` (it owns its cause).
-fn same_error(e: &ApiError) -> ApiError {
-    match e {
-        ApiError::Unavailable(cause) => ApiError::Unavailable(anyhow::anyhow!("{cause:#}")),
-        ApiError::TimedOut(cause) => ApiError::TimedOut(anyhow::anyhow!("{cause:#}")),
-        other => ApiError::Internal(anyhow::anyhow!("{other:#}")),
-    }
 }

@@ -375,11 +375,14 @@ pub async fn disable(state: &AppState, user: &User, password: String, code: &str
 /// Database failures only.
 pub async fn effective_role(
     state: &AppState,
-    conn: &mut AsyncPgConnection,
     user_id: UserId,
     role: crate::db::models::Role,
 ) -> ApiResult<crate::db::models::Role> {
-    if state.settings.mfa.require_for_staff && role.is_staff() && !mfa::is_enabled(conn, user_id).await? {
+    // Only staff under the setting need a connection: the common case reads nothing.
+    if state.settings.mfa.require_for_staff
+        && role.is_staff()
+        && !mfa::is_enabled(&mut *state.db().await?, user_id).await?
+    {
         return Ok(crate::db::models::Role::User);
     }
     Ok(role)

@@ -401,7 +401,7 @@ async fn a_send_writers_connection_plans_generically_and_the_pool_keeps_the_defa
     }
     let query = || diesel::sql_query("SELECT current_setting('plan_cache_mode') AS mode");
     let app = spawn_app().await;
-    let mut own = plauder::db::send_batch::writer_connection(&app.state.pool).await.unwrap();
+    let mut own = plauder::db::own_connection(&app.state.pool).await.unwrap();
     assert_eq!(query().get_result::<Setting>(&mut own).await.unwrap().mode, "force_generic_plan");
     let mut other = app.state.pool.get().await.unwrap();
     assert_eq!(query().get_result::<Setting>(&mut other).await.unwrap().mode, "auto");

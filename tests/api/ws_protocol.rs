@@ -256,3 +256,78 @@ async fn a_connection_sending_faster_than_commits_is_refused_not_buffered() {
     let page = app.history(&ada, room, "?limit=100").await;
     assert_eq!(page["messages"].as_array().unwrap().len(), ok, "every ok reply is a stored message, nothing else");
 }
+
+/// Upgrades that arrive together share the account reader's statements (`db::account_reads`),
+/// and each still gets its own account and rooms: its rooms' events and no one else's. A revoked
+/// token among them is refused alone.
+#[actix_web::test]
+async fn concurrent_upgrades_each_get_their_own_account_and_rooms() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let cyd = app.register("cyd").await;
+    let dan = app.register("dan").await;
+    let ab = app.group(&ada, "ab", &[&bob]).await;
+    let c = app.group(&cyd, "c", &[]).await;
+    app.post("/api/v1/auth/logout-all", Some(&dan.access_token), json!({})).await;
+    let users = [&ada, &bob, &cyd, &ada, &bob, &cyd];
+    let opening = futures_util::future::join_all(users.iter().map(|u| app.ws(&u.access_token)));
+    let (mut sockets, revoked) = tokio::join!(opening, app.ws_raw(&dan.access_token));
+    assert_eq!(upgrade_status(revoked), 401);
+    for (socket, user) in sockets.iter().zip(users) {
+        assert_eq!(socket.hello["data"]["user"]["id"], user.id.to_string(), "{}", socket.hello);
+    }
+    // ada's and bob's sockets hear "ab" first, cyd's hear "c".
+    app.send(&ada, ab, "to ab").await;
+    app.send(&cyd, c, "to c").await;
+    for (socket, user) in sockets.iter_mut().zip(users) {
+        let first = socket.event("message.new").await;
+        let expected = if user.id == cyd.id { "to c" } else { "to ab" };
+        assert_eq!(first["message"]["body"], expected, "{}: {first}", user.id);
+    }
+}
+
+/// Reads queued while the reader's statement runs are answered by one statement, each with its
+/// own account (or none, for an id with no account), duplicates included.
+#[actix_web::test]
+async fn account_reads_queued_behind_a_statement_share_the_next_one() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection};
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let ab = app.group(&ada, "ab", &[&bob]).await;
+    let reader = &app.state.account_reads;
+    let nobody = plauder::ids::UserId::new();
+    // Another session holds room_members: the first read waits on it, the others queue.
+    let mut blocker = AsyncPgConnection::establish(&app.db_url).await.unwrap();
+    blocker.batch_execute("BEGIN; LOCK TABLE room_members IN ACCESS EXCLUSIVE MODE").await.unwrap();
+    let taken = async || app.metric("plauder_db_account_read_batch_size_count").await;
+    let statements_before = taken().await;
+    // The first read goes alone (the reader takes it and waits on the lock); the other four are
+    // made only then, so they queue behind it.
+    let ids = [ada.id.into(), bob.id.into(), nobody, ada.id.into(), bob.id.into()];
+    let later = async {
+        eventually("the first read taken", async || check(taken().await - statements_before, |n| *n == 1.0)).await;
+        let reads = futures_util::future::join_all(ids[1..].iter().map(|id| reader.read(*id)));
+        let release = async {
+            eventually("four reads queued behind the first", async || check(reader.queued(), |n| *n == 4)).await;
+            blocker.batch_execute("ROLLBACK").await.unwrap();
+        };
+        tokio::join!(reads, release).0
+    };
+    let (first, later) = tokio::join!(reader.read(ids[0]), later);
+    let answers: Vec<_> = std::iter::once(first).chain(later).collect();
+    let statements = taken().await - statements_before;
+    assert_eq!(statements, 2.0, "the first read, then the four queued behind it together");
+    for (id, answer) in ids.iter().zip(answers) {
+        let found = answer.expect("read");
+        if *id == nobody {
+            assert!(found.is_none());
+            continue;
+        }
+        let found = found.expect("an account");
+        assert_eq!(found.user.id, *id);
+        assert_eq!(found.both.rooms, [plauder::ids::RoomId::from(ab)]);
+        assert!(found.both.friends.is_empty());
+    }
+}

@@ -7,6 +7,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use crate::db::models::{Block, FriendRequest, User};
 use crate::ids::{FriendRequestId, RoomId, UserId};
 use crate::schema::{blocks, friend_requests, friendships, users};
+use uuid::Uuid;
 
 pub async fn friends(conn: &mut AsyncPgConnection, user_id: UserId) -> QueryResult<Vec<(DateTime<Utc>, User)>> {
     friendships::table
@@ -163,7 +164,7 @@ pub async fn is_blocking(conn: &mut AsyncPgConnection, blocker: UserId, blocked:
     diesel::select(diesel::dsl::exists(blocks::table.find((blocker, blocked)))).get_result(conn).await
 }
 
-#[derive(QueryableByName)]
+#[derive(Clone, QueryableByName)]
 pub struct RoomsAndFriends {
     #[diesel(sql_type = diesel::sql_types::Array<diesel::sql_types::Uuid>)]
     pub rooms: Vec<RoomId>,
@@ -187,7 +188,7 @@ pub async fn rooms_and_friends(conn: &mut AsyncPgConnection, user_id: UserId) ->
 }
 
 /// An account with its room ids and friend ids.
-#[derive(QueryableByName)]
+#[derive(Clone, QueryableByName)]
 pub struct UserWithRooms {
     #[diesel(embed)]
     pub user: User,
@@ -195,20 +196,18 @@ pub struct UserWithRooms {
     pub both: RoomsAndFriends,
 }
 
-/// The account `user_id` with its room ids and friend ids, in one statement: what a WebSocket
-/// upgrade with an access token reads (one round trip where the account and the rooms took two).
-pub async fn user_with_rooms(conn: &mut AsyncPgConnection, user_id: UserId) -> QueryResult<Option<UserWithRooms>> {
+/// The accounts of `user_ids` that exist, each with its room ids and friend ids, in one statement:
+/// what WebSocket upgrades with an access token read (`db::account_reads` reads the accounts of
+/// concurrent upgrades together).
+pub async fn users_with_rooms(conn: &mut AsyncPgConnection, user_ids: &[Uuid]) -> QueryResult<Vec<UserWithRooms>> {
     const SQL: &[&str] = &[
         "SELECT u.*, \
                 COALESCE((SELECT array_agg(room_id) FROM room_members WHERE user_id = u.id), '{}') AS rooms, \
                 COALESCE((SELECT array_agg(friend_id) FROM friendships WHERE user_id = u.id), '{}') AS friends \
-         FROM users u WHERE u.id = ",
-        "",
+         FROM users u WHERE u.id = ANY(",
+        ")",
     ];
-    crate::db::prepared::Prepared::new(SQL, vec![crate::db::prepared::Param::Uuid(user_id.into())])
-        .get_result(conn)
-        .await
-        .optional()
+    crate::db::prepared::Prepared::new(SQL, vec![crate::db::prepared::Param::UuidArray(user_ids)]).load(conn).await
 }
 
 /// Those of `among` who block `blocked`: the users `blocked` may not put in a group.

@@ -7,9 +7,13 @@
 //! clients while Redis is away.
 //!
 //! An instance hears only what it has local subscribers for: a channel is SUBSCRIBEd when its
-//! topic gets its first local subscriber and UNSUBSCRIBEd when its last one leaves. Two tasks,
-//! on a thread of their own (`on_own_thread`, off the room actors' thread), talk to Redis: the subscriber owns a dedicated pub/sub connection (reconnecting with backoff and
-//! resubscribing the wanted channels), the publisher sends queued publishes in pipelined batches
+//! topic gets its first local subscriber and UNSUBSCRIBEd when its last one leaves. Two tasks talk
+//! to Redis, on a thread of their own (`crate::own_thread`: off the room actors' thread, so that a
+//! busy instance does not delay what crosses to the others, and Redis's replies are read at once).
+//! They reach the rest through channels (the publish queue, the subscription commands) and hand
+//! what they receive to the local broker's actor, which is thread-safe to message. The subscriber
+//! owns a dedicated pub/sub connection (reconnecting with backoff and resubscribing the wanted
+//! channels); the publisher sends queued publishes in pipelined batches
 //! over an auto-reconnecting connection. What is published while Redis is unreachable is lost;
 //! clients recover it with `sync`, and room actors fill seq gaps from the database.
 //!
@@ -132,7 +136,7 @@ impl RedisBroker {
         let conn = RedisConn::Single(conn);
         let (shared, sub_rx, pub_rx) = Shared::new(settings, instance_id, settings.channel_prefix.clone());
         let tasks = shared.clone();
-        on_own_thread(move || async move {
+        crate::own_thread::spawn("plauder-redis", move || async move {
             // The publisher's own connection, made here so that its I/O runs on this thread.
             match ConnectionManager::new_lazy_with_config(client.clone(), config) {
                 Ok(conn) => {
@@ -156,7 +160,7 @@ impl RedisBroker {
         let (min, max) =
             (Duration::from_millis(settings.reconnect_min_ms), Duration::from_millis(settings.reconnect_max_ms));
         let (tasks, url) = (shared.clone(), url.to_owned());
-        on_own_thread(move || async move {
+        crate::own_thread::spawn("plauder-redis", move || async move {
             let publishing = cluster::connection(&client);
             tokio::join!(
                 cluster::subscriber(url, tasks.clone(), sub_rx, min, max),
@@ -263,25 +267,6 @@ impl Broker for RedisBroker {
             }
         })
     }
-}
-
-/// Runs the publisher and the subscriber on a thread of their own, with a single-threaded tokio
-/// runtime: off the thread of the room actors and connections, so that a busy instance does not
-/// delay what crosses to the others (and Redis's replies are read at once). They talk to the rest
-/// through channels (the publish queue, the subscription commands) and hand what they receive to
-/// the local broker's actor, which is thread-safe to message.
-fn on_own_thread<F, Fut>(make: F) -> anyhow::Result<()>
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = ()>,
-{
-    std::thread::Builder::new().name("plauder-redis".to_owned()).spawn(move || {
-        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-            Ok(runtime) => runtime.block_on(make()),
-            Err(e) => tracing::error!("the Redis broker's runtime did not start: {e}"),
-        }
-    })?;
-    Ok(())
 }
 
 /// Takes queued publishes in batches and sends each batch as one pipeline.
