@@ -75,9 +75,8 @@ async fn run(pool: PgPool, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
     let mut own: Option<AsyncPgConnection> = None;
     while rx.recv_many(&mut jobs, max_batch).await > 0 {
         metrics::histogram!("db_account_read_batch_size").record(jobs.len() as f64);
-        let mut ids: Vec<Uuid> = jobs.iter().map(|j| j.user.into()).collect();
-        ids.sort_unstable();
-        ids.dedup();
+        // Two upgrades of one user may both be here: `= ANY` returns the row once all the same.
+        let ids: Vec<Uuid> = jobs.iter().map(|j| j.user.into()).collect();
         let result = match &mut own {
             Some(conn) => social::users_with_rooms(conn, &ids).await.map_err(ApiError::from),
             None => match crate::db::own_connection(&pool).await {
