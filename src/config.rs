@@ -419,6 +419,9 @@ pub struct ServerSettings {
     pub workers: usize,
     pub instance_id: String,
     pub shutdown_timeout_secs: u64,
+    /// actix-web's client disconnect timeout: how long a connection the server is done with
+    /// waits for the client to close it.
+    pub client_disconnect_timeout_ms: u64,
     pub max_json_body_bytes: usize,
     /// Addresses and CIDR networks of the proxies whose `X-Forwarded-For` is believed (see
     /// `auth::client_ip`). Empty: the TCP peer is always the client.

@@ -205,6 +205,7 @@ fn run(listener: TcpListener, state: web::Data<AppState>, metrics_here: bool) ->
         }
     })
     .shutdown_timeout(server_settings.shutdown_timeout_secs)
+    .client_disconnect_timeout(std::time::Duration::from_millis(server_settings.client_disconnect_timeout_ms))
     // Signals are ours (see run_until_stopped): WebSockets must be told before the workers stop.
     .disable_signals()
     .listen(listener)?;

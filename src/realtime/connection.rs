@@ -13,6 +13,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use actix_http::h1::ShutdownAfterBody;
 use actix_web::web;
 use actix_web_actors::ws::{self, CloseCode};
 use uuid::Uuid;
@@ -83,6 +84,11 @@ pub struct WsConnection {
     /// What the upgrade read and subscribed, until `started` takes it (boxed: an idle socket
     /// keeps only the empty pointer).
     from_upgrade: Option<Box<FromUpgrade>>,
+    /// Set when the client's close frame has been answered: the HTTP dispatcher then closes the
+    /// TCP connection at once, server first as RFC 6455 asks, instead of waiting for the client
+    /// to close it (which leaves the TIME-WAIT state, and its port, with the client or the proxy
+    /// in front).
+    close_first: ShutdownAfterBody,
 }
 
 struct FromUpgrade {
@@ -137,7 +143,13 @@ impl Drop for EarlySubscription {
 
 impl WsConnection {
     /// From what the upgrade opened and read.
-    fn new(state: web::Data<AppState>, opened: SocketGrant<Opening>, slot: SocketSlot, request_id: Uuid) -> Self {
+    fn new(
+        state: web::Data<AppState>,
+        opened: SocketGrant<Opening>,
+        slot: SocketSlot,
+        request_id: Uuid,
+        close_first: ShutdownAfterBody,
+    ) -> Self {
         let SocketGrant { grant, rooms, friends, opened: Opening { id, handle, inbox, subscription } } = opened;
         let mut caller = grant.caller;
         user_rows::share(&mut caller.user);
@@ -164,6 +176,7 @@ impl WsConnection {
             token_timer: None,
             login_session: grant.session,
             from_upgrade: Some(Box::new(FromUpgrade { rooms, friends, early: subscription })),
+            close_first,
         }
     }
 
@@ -479,9 +492,10 @@ pub fn start(
     let frame_size = state.settings.realtime.max_frame_bytes;
     let slot = state.sockets.acquire(opened.grant.caller.id, state.client_ip(req))?;
     let request_id = Uuid::new_v4();
-    let mut res = ws::WsResponseBuilder::new(WsConnection::new(state, opened, slot, request_id), req, stream)
-        .frame_size(frame_size)
-        .start()?;
+    let close_first = ShutdownAfterBody::default();
+    let actor = WsConnection::new(state, opened, slot, request_id, close_first.clone());
+    let mut res = ws::WsResponseBuilder::new(actor, req, stream).frame_size(frame_size).start()?;
+    res.extensions_mut().insert(close_first);
     if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&request_id.to_string()) {
         res.headers_mut().insert(actix_web::http::header::HeaderName::from_static("x-request-id"), value);
     }
@@ -614,6 +628,9 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsConnection {
                 ctx.text(commands::error_event(&e));
             }
             Ok(ws::Message::Close(reason)) => {
+                // The client closed first and hears our close frame last: nothing more comes,
+                // so the server closes the TCP connection as soon as that frame is out.
+                self.close_first.set();
                 ctx.close(reason);
                 ctx.stop();
             }

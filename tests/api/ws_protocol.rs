@@ -136,6 +136,42 @@ async fn over_the_rate_limit_commands_and_rest_sends_are_refused_with_a_wait() {
 }
 
 #[actix_web::test]
+async fn a_close_from_the_client_is_answered_and_the_server_hangs_up_first() {
+    // The wait for a client to hang up is set far beyond the client's own wait below, so a TCP
+    // close seen within it comes from the server closing first (RFC 6455, 7.1.1), not from that
+    // wait running out.
+    let app = spawn_app_with(|s| s.server.client_disconnect_timeout_ms = 600_000).await;
+    let ada = app.register("ada").await;
+    let ws = app.ws(&ada.access_token).await;
+    let (answer, hung_up) = ws.close_and_see_the_server_hang_up(1000).await;
+    assert_eq!(answer, 1000, "the close frame echoes the client's code");
+    assert!(hung_up, "the server left the TCP connection open after the close handshake");
+    // The socket is gone on the server too, and a new one for the same user works.
+    eventually("the closed socket to be released", async || {
+        check(app.metric("plauder_ws_connections").await, |&n| n == 0.0)
+    })
+    .await;
+    let mut again = app.ws(&ada.access_token).await;
+    assert_eq!(again.command("ping", json!({})).await["ok"], true);
+}
+
+#[actix_web::test]
+async fn a_close_frame_followed_at_once_by_the_clients_fin_is_still_answered() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    // Several times: the frame and the FIN usually reach the server in one read, which is the
+    // case this is about.
+    for _ in 0..5 {
+        let ws = app.ws(&ada.access_token).await;
+        assert_eq!(ws.close_and_half_close(4000).await, Some(4000), "the close frame was not answered");
+    }
+    eventually("the closed sockets to be released", async || {
+        check(app.metric("plauder_ws_connections").await, |&n| n == 0.0)
+    })
+    .await;
+}
+
+#[actix_web::test]
 async fn sustained_abuse_closes_with_1008() {
     let app = spawn_app_with(|s| {
         s.rate_limit.command_burst = 1;

@@ -223,6 +223,49 @@ impl WsClient {
     pub async fn close(mut self) {
         let _ = self.stream.close(None).await;
     }
+
+    /// Sends a close frame with `code` and at once closes its side of the TCP connection (a
+    /// half-close, as a client in a hurry does), then reads on: the server's answering close
+    /// frame's code, or `None` if the connection ended without one.
+    pub async fn close_and_half_close(mut self, code: u16) -> Option<u16> {
+        use tokio::io::AsyncWriteExt;
+        let frame = CloseFrame { code: code.into(), reason: "".into() };
+        self.stream.send(Message::Close(Some(frame))).await.expect("send the close frame");
+        self.stream.get_mut().shutdown().await.expect("half-close");
+        loop {
+            match tokio::time::timeout(WAIT, self.stream.next()).await.expect("the connection to end") {
+                Some(Ok(Message::Close(frame))) => return Some(frame.map_or(1005, |f| u16::from(f.code))),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
+    /// Sends a close frame with `code`, reads up to the server's answering close frame (its
+    /// code is returned) and then, below the WebSocket, whether the server closes the TCP
+    /// connection within [`WAIT`] while this client keeps its side open: true if it did.
+    pub async fn close_and_see_the_server_hang_up(mut self, code: u16) -> (u16, bool) {
+        use tokio::io::AsyncReadExt;
+        let frame = CloseFrame { code: code.into(), reason: "".into() };
+        self.stream.send(Message::Close(Some(frame))).await.expect("send the close frame");
+        let answer = loop {
+            match tokio::time::timeout(WAIT, self.stream.next()).await.expect("an answer to the close") {
+                Some(Ok(Message::Close(frame))) => break frame.map_or(1005, |f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                other => panic!("the close was not answered: {other:?}"),
+            }
+        };
+        // tungstenite has read the answer and nothing after it (nothing is sent after a close).
+        let mut tcp = self.stream.into_inner();
+        let mut buf = [0u8; 64];
+        let hung_up = match tokio::time::timeout(WAIT, tcp.read(&mut buf)).await {
+            Ok(Ok(0)) => true,
+            Ok(Ok(n)) => panic!("{n} bytes after the close frame"),
+            Ok(Err(e)) => panic!("the TCP connection failed instead of closing: {e}"),
+            Err(_) => false,
+        };
+        (answer, hung_up)
+    }
 }
 
 /// The bodies of the `message.new` events among `frames`, in arrival order; only those of `room`

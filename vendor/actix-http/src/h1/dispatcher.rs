@@ -1,4 +1,5 @@
 use std::{
+    cell::Cell,
     collections::VecDeque,
     fmt,
     future::Future,
@@ -42,6 +43,30 @@ const MAX_PIPELINED_MESSAGES: usize = 16;
 
 /// Write buffer capacity at which we reallocate it after flushing.
 const WRITE_BUFFER_RETENTION_LIMIT: usize = 1024 * 128;
+
+/// plauder patch: put in a response's extensions, tells the dispatcher to close the connection
+/// as soon as the response body ends, once [`set`](Self::set), instead of lingering until the
+/// client closes it.
+///
+/// The dispatcher lingers (reads and discards until the client's EOF, up to the client disconnect
+/// timeout) when a response ends before its request's payload, so that unread input does not turn
+/// the close into a reset. An upgraded protocol with a close handshake of its own has no input
+/// left once that handshake is complete, and RFC 6455 (section 7.1.1) asks the server to close the
+/// TCP connection first then, so that the server holds the TIME-WAIT state rather than the client
+/// or the proxy in front, whose ports it would tie up. Unset, the dispatcher lingers as before.
+#[derive(Debug, Clone, Default)]
+pub struct ShutdownAfterBody(Rc<Cell<bool>>);
+
+impl ShutdownAfterBody {
+    /// The protocol's close handshake is complete: close once the body ends.
+    pub fn set(&self) {
+        self.0.set(true);
+    }
+
+    fn is_set(&self) -> bool {
+        self.0.get()
+    }
+}
 
 bitflags! {
     #[derive(Debug, Clone, Copy)]
@@ -175,6 +200,9 @@ pin_project! {
         payload: Option<PayloadSender>,
         // true when current request uses chunked transfer encoding (drainable when payload is dropped)
         payload_drainable: bool,
+        // plauder patch: true when the current request's payload runs until EOF (an upgrade
+        // streamed through the service, such as a WebSocket), so that EOF ends it cleanly.
+        payload_until_eof: bool,
         messages: VecDeque<DispatcherMessage>,
 
         head_timer: TimerState,
@@ -191,6 +219,9 @@ pin_project! {
 
         // True if backing allocation of `write_buf` needs to be released.
         write_buf_needs_reset: bool,
+
+        // plauder patch: the current response's `ShutdownAfterBody`, if it has one.
+        shutdown_after_body: Option<ShutdownAfterBody>,
 
         codec: Codec,
     }
@@ -296,6 +327,7 @@ where
                     state: State::None,
                     payload: None,
                     payload_drainable: false,
+                    payload_until_eof: false,
                     messages: VecDeque::new(),
 
                     head_timer: TimerState::new(config.client_request_deadline().is_some()),
@@ -308,6 +340,7 @@ where
                     write_buf: BytesMut::with_capacity(HW_BUFFER_SIZE),
                     h1_write_buffer_size: config.h1_write_buffer_size(),
                     write_buf_needs_reset: false,
+                    shutdown_after_body: None,
                     codec: Codec::new(config),
                 },
             },
@@ -497,6 +530,7 @@ where
         let is_upgrade = res.upgrade();
         let (draining, close_for_unread_payload) = {
             let this = self.as_mut().project();
+            *this.shutdown_after_body = res.extensions_mut().remove::<ShutdownAfterBody>();
             (
                 this.flags.contains(Flags::DRAINING),
                 !is_upgrade
@@ -547,6 +581,7 @@ where
         let is_upgrade = res.upgrade();
         let (draining, close_for_unread_payload) = {
             let this = self.as_mut().project();
+            *this.shutdown_after_body = None;
             (
                 this.flags.contains(Flags::DRAINING),
                 !is_upgrade
@@ -707,8 +742,21 @@ where
                                 // set state to None and handle next message
                                 this.state.set(State::None);
 
+                                let shut = this.shutdown_after_body.take();
                                 if not_pipelined && close_for_unread_payload {
-                                    if this.config.client_disconnect_deadline().is_some() {
+                                    // plauder patch: no lingering after a protocol's completed
+                                    // close handshake (`ShutdownAfterBody`); the shutdown timer
+                                    // still bounds the final flush.
+                                    if shut.is_some_and(|s| s.is_set()) {
+                                        this.flags.insert(Flags::SHUTDOWN | Flags::FINISHED);
+                                        if let Some(deadline) = this.config.client_disconnect_deadline() {
+                                            this.shutdown_timer.set_and_init(
+                                                cx,
+                                                sleep_until(deadline.into()),
+                                                line!(),
+                                            );
+                                        }
+                                    } else if this.config.client_disconnect_deadline().is_some() {
                                         Self::enter_linger(this.flags);
                                     } else {
                                         this.flags.insert(Flags::SHUTDOWN | Flags::FINISHED);
@@ -964,6 +1012,8 @@ where
                                     *req.payload() = crate::Payload::H1 { payload };
                                     *this.payload = Some(sender);
                                     *this.payload_drainable = req.chunked().unwrap_or(false);
+                                    *this.payload_until_eof =
+                                        matches!(this.codec.message_type(), MessageType::Stream);
                                 }
                             }
 
@@ -1388,7 +1438,13 @@ where
                         let inner = inner.as_mut().project();
                         inner.flags.insert(Flags::READ_DISCONNECT);
                         if let Some(mut payload) = inner.payload.take() {
-                            payload.set_error(PayloadError::Incomplete(None));
+                            // plauder patch: a payload that runs until EOF is complete at EOF.
+                            // As an error, it kept the service from reading what came before
+                            // it in the same read (a WebSocket's close frame, which then went
+                            // unanswered).
+                            if !*inner.payload_until_eof {
+                                payload.set_error(PayloadError::Incomplete(None));
+                            }
                             payload.feed_eof();
                         }
                     };
