@@ -391,7 +391,7 @@ async fn an_instance_killed_with_sigkill_has_its_users_offline_everywhere_within
 }
 
 #[actix_web::test]
-async fn with_postgresql_cut_off_commands_fail_with_unavailable_and_service_resumes() {
+async fn with_postgresql_cut_off_commands_and_upgrades_fail_with_unavailable_and_service_resumes() {
     let mut base = test_settings().await;
     let db_url = secrecy::ExposeSecret::expose_secret(&base.database.url).to_owned();
     let pg_port: u16 =
@@ -416,8 +416,25 @@ async fn with_postgresql_cut_off_commands_fail_with_unavailable_and_service_resu
     let res = app.get("/health/ready", None).await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(ws.command("ping", json!({})).await["ok"], true, "the socket survives");
+    // A new socket needs its account read first: refused with 503 and the contract's error, not
+    // left hanging.
+    match app.ws_raw(&ada.access_token).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+            assert_eq!(res.status().as_u16(), 503);
+            let body: Value = serde_json::from_slice(res.body().as_deref().unwrap_or_default()).expect("JSON body");
+            assert_eq!(body["error"]["code"], "unavailable", "{body}");
+        }
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(_) => panic!("an upgrade without PostgreSQL was accepted"),
+    }
 
     proxy.restore();
+    // The account reader opens a new connection for its next read.
+    eventually("an upgrade to succeed again", async || match app.ws_raw(&ada.access_token).await {
+        Ok(mut again) => check(again.next_frame().await["type"].clone(), |t| t == "hello"),
+        Err(e) => Err(Value::String(e.to_string())),
+    })
+    .await;
     eventually("a send to succeed again (the service resumed)", async || {
         let res = app
             .post(&format!("/api/v1/rooms/{room}/messages"), Some(&ada.access_token), json!({"body": "after"}))
