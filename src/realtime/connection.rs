@@ -85,9 +85,8 @@ pub struct WsConnection {
     /// keeps only the empty pointer).
     from_upgrade: Option<Box<FromUpgrade>>,
     /// Set when the client's close frame has been answered: the HTTP dispatcher then closes the
-    /// TCP connection at once, server first as RFC 6455 asks, instead of waiting for the client
-    /// to close it (which leaves the TIME-WAIT state, and its port, with the client or the proxy
-    /// in front).
+    /// TCP connection at once, server first as RFC 6455 asks, instead of waiting up to
+    /// `server.client_disconnect_timeout_ms` for the client to close it.
     close_first: ShutdownAfterBody,
 }
 

@@ -52,8 +52,8 @@ const WRITE_BUFFER_RETENTION_LIMIT: usize = 1024 * 128;
 /// timeout) when a response ends before its request's payload, so that unread input does not turn
 /// the close into a reset. An upgraded protocol with a close handshake of its own has no input
 /// left once that handshake is complete, and RFC 6455 (section 7.1.1) asks the server to close the
-/// TCP connection first then, so that the server holds the TIME-WAIT state rather than the client
-/// or the proxy in front, whose ports it would tie up. Unset, the dispatcher lingers as before.
+/// TCP connection first then; a client that waits for that, as the RFC asks of clients, would
+/// otherwise wait out the linger. Unset, the dispatcher lingers as before.
 #[derive(Debug, Clone, Default)]
 pub struct ShutdownAfterBody(Rc<Cell<bool>>);
 
