@@ -224,13 +224,17 @@ impl WsClient {
         let _ = self.stream.close(None).await;
     }
 
+    async fn send_close(&mut self, code: u16) {
+        let frame = CloseFrame { code: code.into(), reason: "".into() };
+        self.stream.send(Message::Close(Some(frame))).await.expect("send the close frame");
+    }
+
     /// Sends a close frame with `code` and at once closes its side of the TCP connection (a
     /// half-close, as a client in a hurry does), then reads on: the server's answering close
     /// frame's code, or `None` if the connection ended without one.
     pub async fn close_and_half_close(mut self, code: u16) -> Option<u16> {
         use tokio::io::AsyncWriteExt;
-        let frame = CloseFrame { code: code.into(), reason: "".into() };
-        self.stream.send(Message::Close(Some(frame))).await.expect("send the close frame");
+        self.send_close(code).await;
         self.stream.get_mut().shutdown().await.expect("half-close");
         loop {
             match tokio::time::timeout(WAIT, self.stream.next()).await.expect("the connection to end") {
@@ -246,8 +250,7 @@ impl WsClient {
     /// connection within [`WAIT`] while this client keeps its side open: true if it did.
     pub async fn close_and_see_the_server_hang_up(mut self, code: u16) -> (u16, bool) {
         use tokio::io::AsyncReadExt;
-        let frame = CloseFrame { code: code.into(), reason: "".into() };
-        self.stream.send(Message::Close(Some(frame))).await.expect("send the close frame");
+        self.send_close(code).await;
         let answer = loop {
             match tokio::time::timeout(WAIT, self.stream.next()).await.expect("an answer to the close") {
                 Some(Ok(Message::Close(frame))) => break frame.map_or(1005, |f| u16::from(f.code)),
