@@ -420,7 +420,8 @@ pub struct ServerSettings {
     pub instance_id: String,
     pub shutdown_timeout_secs: u64,
     /// actix-web's client disconnect timeout: how long a connection the server is done with
-    /// waits for the client to close it.
+    /// waits for the client to close it; also how long a WebSocket closed by the server waits
+    /// for the client's answering close frame.
     pub client_disconnect_timeout_ms: u64,
     pub max_json_body_bytes: usize,
     /// Addresses and CIDR networks of the proxies whose `X-Forwarded-For` is believed (see

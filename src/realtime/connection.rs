@@ -72,6 +72,9 @@ pub struct WsConnection {
     /// Commands running; on shutdown the connection closes once they have replied.
     in_flight: usize,
     draining: bool,
+    /// The server sent its close frame and waits for the client's (`close`): nothing more is
+    /// written, and nothing the client sends but its close frame is handled.
+    closing: bool,
     /// This socket's place in the per-user and per-address counts, given back with the actor.
     _slot: SocketSlot,
     /// The `exp` (seconds since the epoch) of the token the socket was opened or last refreshed
@@ -170,6 +173,7 @@ impl WsConnection {
             limited_in_a_row: 0,
             in_flight: 0,
             draining: false,
+            closing: false,
             _slot: slot,
             token_expires_at: grant.expires_at,
             token_timer: None,
@@ -277,9 +281,32 @@ impl WsConnection {
         );
     }
 
+    /// Starts the closing handshake: sends the close frame and waits for the client's answer, on
+    /// which the server closes the TCP connection at once (RFC 6455, 5.5.1 and 7.1.1). A client
+    /// that does not answer (gone, or not reading: 4009) is hung up on when the wait runs out.
+    /// Stopping at once instead left an answering client waiting for the server's hang-up until
+    /// actix-http's wait for the client (`server.client_disconnect_timeout_ms`) ran out: a
+    /// browser saw a kick, a logout or a shutdown that much late.
     fn close(&mut self, reason: CloseReason, ctx: &mut ws::WebsocketContext<Self>) {
+        if self.closing {
+            return;
+        }
+        self.closing = true;
         let description = Some(reason.text().to_owned());
         ctx.close(Some(ws::CloseReason { code: CloseCode::Other(reason.code()), description }));
+        // 0 lifts actix-http's limit; a socket being closed still must not wait for ever on a
+        // client that is gone, so it then waits one heartbeat interval.
+        let wait = match self.state.settings.server.client_disconnect_timeout_ms {
+            0 => self.state.settings.realtime.heartbeat_interval_ms,
+            ms => ms,
+        };
+        ctx.run_later(Duration::from_millis(wait), |act, ctx| act.hang_up(ctx));
+    }
+
+    /// Ends the socket with the server's FIN first, once the closing handshake is over: the
+    /// dispatcher shuts the connection down as soon as what is written is out.
+    fn hang_up(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        self.close_first.set();
         ctx.stop();
     }
 
@@ -291,6 +318,10 @@ impl WsConnection {
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
         timer.finish(result.is_ok());
+        if self.closing {
+            // After the close frame nothing more may be sent (RFC 6455, 5.5.1).
+            return;
+        }
         match (id, result) {
             (Some(id), Ok(data)) => ctx.text(commands::reply_ok(&id, &data)),
             (Some(id), Err(e)) => ctx.text(commands::reply_err(&id, &e)),
@@ -575,6 +606,10 @@ impl Actor for WsConnection {
                 for friend in friends {
                     act.watch(friend);
                 }
+                if act.closing {
+                    // Closed while the rooms were read (a logout, shutdown): no `hello` then.
+                    return;
+                }
                 let user = UserView::own(&act.caller.user);
                 let hello = ServerEvent::Hello(Hello {
                     user: &user,
@@ -614,6 +649,17 @@ impl Actor for WsConnection {
 impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsConnection {
     fn handle(&mut self, msg: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
         self.last_heard = Instant::now();
+        if self.closing {
+            match msg {
+                // The answer to our close frame: the handshake is over.
+                Ok(ws::Message::Close(_)) => self.hang_up(ctx),
+                // A frame the decoder cannot read is not taken off its buffer: stop reading.
+                Err(_) => ctx.stop(),
+                // What the client sent before it read our close frame.
+                Ok(_) => {}
+            }
+            return;
+        }
         match msg {
             Ok(ws::Message::Text(text)) => self.on_text(&text, ctx),
             Ok(ws::Message::Binary(_)) => {
@@ -633,7 +679,13 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsConnection {
                 ctx.close(reason);
                 ctx.stop();
             }
-            Err(ws::ProtocolError::Overflow) => self.close(CloseReason::FrameTooLarge, ctx),
+            Err(ws::ProtocolError::Overflow) => {
+                // The rest of the frame is still unread and would be read as frames: no answer
+                // can be waited for. The dispatcher discards what comes until the client hangs
+                // up, or its wait runs out.
+                self.close(CloseReason::FrameTooLarge, ctx);
+                ctx.stop();
+            }
             Err(e) => {
                 tracing::debug!("websocket protocol error: {e}");
                 ctx.stop();
@@ -645,10 +697,16 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsConnection {
 impl StreamHandler<InboxReady> for WsConnection {
     /// Everything queued since the connection last ran goes out together, in one buffer.
     fn handle(&mut self, ready: InboxReady, ctx: &mut Self::Context) {
+        if self.closing {
+            // Nothing more is written after the close frame; what is queued is dropped.
+            while self.inbox.pop().is_some() {}
+            return;
+        }
         match ready {
             InboxReady::Events => {
                 // Nothing more is written once a control change closed the socket.
-                while ctx.state() == ActorState::Running
+                while !self.closing
+                    && ctx.state() == ActorState::Running
                     && let Some(item) = self.inbox.pop()
                 {
                     match item {

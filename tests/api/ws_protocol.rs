@@ -156,6 +156,41 @@ async fn a_close_from_the_client_is_answered_and_the_server_hangs_up_first() {
 }
 
 #[actix_web::test]
+async fn a_close_the_server_starts_ends_when_the_client_answers_it() {
+    // As above: a hang-up within the client's wait is the server's answer to the handshake, not
+    // actix-http's wait for the client running out.
+    let app = spawn_app_with(|s| s.server.client_disconnect_timeout_ms = 600_000).await;
+    let ada = app.register("ada").await;
+    let first = app.ws(&ada.access_token).await;
+    let second = app.ws(&ada.access_token).await;
+    app.post("/api/v1/auth/logout-all", Some(&ada.access_token), json!({})).await;
+    let started = std::time::Instant::now();
+    for ws in [first, second] {
+        let (code, hung_up) = ws.answer_the_close_and_see_the_server_hang_up().await;
+        assert_eq!(code, 4001);
+        assert!(hung_up, "the server left the TCP connection open after the client answered its close");
+    }
+    assert!(started.elapsed() < Duration::from_secs(5), "the hang-ups took {:?}", started.elapsed());
+    eventually("the closed sockets to be released", async || {
+        check(app.metric("plauder_ws_connections").await, |&n| n == 0.0)
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn a_client_that_does_not_answer_the_servers_close_is_hung_up_on_when_the_wait_runs_out() {
+    let app = spawn_app_with(|s| s.server.client_disconnect_timeout_ms = 300).await;
+    let ada = app.register("ada").await;
+    let ws = app.ws(&ada.access_token).await;
+    app.post("/api/v1/auth/logout-all", Some(&ada.access_token), json!({})).await;
+    eventually("the unanswered socket to be released", async || {
+        check(app.metric("plauder_ws_connections").await, |&n| n == 0.0)
+    })
+    .await;
+    assert_eq!(ws.close_code_until_the_server_hangs_up().await, Some(4001));
+}
+
+#[actix_web::test]
 async fn a_close_frame_followed_at_once_by_the_clients_fin_is_still_answered() {
     let app = spawn_app().await;
     let ada = app.register("ada").await;
@@ -216,14 +251,16 @@ async fn logout_all_and_password_change_close_live_sockets_with_4001() {
 async fn a_silent_connection_is_closed_after_three_heartbeats() {
     let app = spawn_app_with(|s| s.realtime.heartbeat_interval_ms = 100).await;
     let ada = app.register("ada").await;
-    let mut ws = app.ws(&ada.access_token).await;
+    let ws = app.ws(&ada.access_token).await;
     assert_eq!(ws.hello["data"]["heartbeat_ms"], 100);
     // Not reading means not answering the server's pings: the server gives up on the connection.
     eventually("the server to close the silent connection", async || {
         check(app.state.notify.live_figures().await.map(|f| f.connections).ok(), |&open| open == Some(0))
     })
     .await;
-    assert_eq!(ws.closed_with().await, 1001);
+    // Its pings unanswered, and the close frame too: the server hangs up when its wait for the
+    // answer runs out.
+    assert_eq!(ws.close_code_until_the_server_hangs_up().await, Some(1001));
     // An attentive client stays: reading answers pings.
     let mut alive = app.ws(&ada.access_token).await;
     let frames = alive.frames_within(Duration::from_millis(600)).await;

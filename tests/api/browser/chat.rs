@@ -724,3 +724,40 @@ async fn the_profile_editor_changes_the_display_name_and_bio_and_shows_the_serve
     assert!(!a.text("#profile-error").await.contains("Display name"));
     a.close().await;
 }
+
+/// A close the server starts (a logout everywhere, 4001) completes in the browser as soon as it
+/// has answered the close frame: the server hangs up on the answer, as RFC 6455 asks, instead of
+/// waiting for the browser to hang up, which a browser does not do (Chromium gives the server
+/// two seconds and then drops the connection itself). The server's own wait for a client is set
+/// to ten minutes, so the close event before Chromium's fallback can only come from the
+/// server's hang-up.
+#[actix_web::test]
+async fn the_browser_sees_a_close_the_server_starts_end_cleanly_once_it_answered() {
+    let Some(driver) = Driver::start().await else { return };
+    let app = crate::helpers::spawn_app_with(|s| s.server.client_disconnect_timeout_ms = 600_000).await;
+    let ada = register_session(&app, "ada", "Ada").await;
+    let token = ada["access_token"].as_str().unwrap().to_owned();
+    let a = driver.browser(800, 600).await;
+    a.goto(&format!("{}/", app.address)).await;
+    let url = format!("{}?token={token}", app.ws_url());
+    a.script(
+        "window.__hello = false; window.__closed = null; const ws = new WebSocket(arguments[0]);
+         ws.onmessage = e => { if (JSON.parse(e.data).type === 'hello') window.__hello = true; };
+         ws.onclose = e => { window.__closed = {code: e.code, clean: e.wasClean, at: performance.now()}; };",
+        json!([url]),
+    )
+    .await;
+    a.wait_until("the socket's hello", "return window.__hello;", json!([])).await;
+    let before = a.script("return performance.now();", json!([])).await.as_f64().unwrap();
+    let res = app.post("/api/v1/auth/logout-all", Some(&token), json!({})).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let closed = a.wait_until("the close event", "return window.__closed;", json!([])).await;
+    assert_eq!(closed["code"], 4001, "{closed}");
+    assert_eq!(closed["clean"], true, "{closed}");
+    let took_ms = closed["at"].as_f64().unwrap() - before;
+    assert!(
+        took_ms < 1_500.0,
+        "the close completed {took_ms} ms after the logout: the browser hung up, not the server"
+    );
+    a.close().await;
+}

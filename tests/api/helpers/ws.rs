@@ -269,6 +269,63 @@ impl WsClient {
         };
         (answer, hung_up)
     }
+
+    /// Reads the raw bytes the server sends, without answering anything (not even pings, which
+    /// tungstenite would answer on its next read), until the server closes the TCP connection:
+    /// the code of the close frame among them, if there was one. Panics if the server keeps the
+    /// connection open for [`WAIT`].
+    pub async fn close_code_until_the_server_hangs_up(self) -> Option<u16> {
+        use tokio::io::AsyncReadExt;
+        let mut tcp = self.stream.into_inner();
+        let mut bytes = Vec::new();
+        tokio::time::timeout(WAIT, tcp.read_to_end(&mut bytes))
+            .await
+            .expect("the server to hang up")
+            .expect("the connection to end with a FIN, not an error");
+        // Server frames are not masked: opcode in the first byte, length in the second (126 and
+        // 127: 2 and 8 bytes follow).
+        let mut at = 0;
+        while at + 2 <= bytes.len() {
+            let opcode = bytes[at] & 0x0f;
+            let (len, head) = match bytes[at + 1] & 0x7f {
+                126 => (usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]])), 4),
+                127 => panic!("an 8-byte frame length from the server"),
+                n => (usize::from(n), 2),
+            };
+            let payload = &bytes[at + head..at + head + len];
+            if opcode == 0x8 {
+                return Some(payload.get(..2).map_or(1005, |c| u16::from_be_bytes([c[0], c[1]])));
+            }
+            at += head + len;
+        }
+        None
+    }
+
+    /// Reads up to the close frame the server sends (its code is returned), answers it as a
+    /// browser does, and then, below the WebSocket, whether the server closes the TCP connection
+    /// within [`WAIT`] while this client keeps its side open: true if it did. Whatever the server
+    /// sends after its close frame fails the test.
+    pub async fn answer_the_close_and_see_the_server_hang_up(mut self) -> (u16, bool) {
+        use tokio::io::AsyncReadExt;
+        let code = loop {
+            match tokio::time::timeout(WAIT, self.stream.next()).await.expect("the server's close") {
+                Some(Ok(Message::Close(frame))) => break frame.map_or(1005, |f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                other => panic!("the connection ended without a close frame: {other:?}"),
+            }
+        };
+        // tungstenite queued its answer on reading the close; flushing writes it.
+        self.stream.flush().await.expect("the answer to the close");
+        let mut tcp = self.stream.into_inner();
+        let mut buf = [0u8; 64];
+        let hung_up = match tokio::time::timeout(WAIT, tcp.read(&mut buf)).await {
+            Ok(Ok(0)) => true,
+            Ok(Ok(n)) => panic!("{n} bytes after the close frame"),
+            Ok(Err(e)) => panic!("the TCP connection failed instead of closing: {e}"),
+            Err(_) => false,
+        };
+        (code, hung_up)
+    }
 }
 
 /// The bodies of the `message.new` events among `frames`, in arrival order; only those of `room`
