@@ -43,6 +43,10 @@ use crate::state::AppState;
 use crate::views::UserView;
 use futures_util::future::LocalBoxFuture;
 
+/// How long a close the server starts waits for the client's answer when
+/// `server.client_disconnect_timeout_ms` is 0 (no limit for actix-http).
+const DEFAULT_CLOSE_WAIT_MS: u64 = 1000;
+
 pub struct WsConnection {
     id: ConnId,
     state: web::Data<AppState>,
@@ -75,6 +79,8 @@ pub struct WsConnection {
     /// The server sent its close frame and waits for the client's (`close`): nothing more is
     /// written, and nothing the client sends but its close frame is handled.
     closing: bool,
+    /// `release` has given back what the connection holds outside itself.
+    released: bool,
     /// This socket's place in the per-user and per-address counts, given back with the actor.
     _slot: SocketSlot,
     /// The `exp` (seconds since the epoch) of the token the socket was opened or last refreshed
@@ -174,6 +180,7 @@ impl WsConnection {
             in_flight: 0,
             draining: false,
             closing: false,
+            released: false,
             _slot: slot,
             token_expires_at: grant.expires_at,
             token_timer: None,
@@ -199,7 +206,8 @@ impl WsConnection {
     }
 
     fn attach(&mut self, room_id: RoomId, from_seq: Option<Seq>) {
-        if self.rooms.insert(room_id) {
+        // Released at the close: a command finishing during the closing wait attaches nothing.
+        if !self.closing && self.rooms.insert(room_id) {
             self.state.realtime.registry().do_send(Attach { room_id, conn: self.handle.clone(), from_seq });
         }
     }
@@ -207,6 +215,9 @@ impl WsConnection {
     /// Staff: follows an open support room (a new session, or one opened with `sync`), letting go
     /// of the one followed longest when at the bound. A room followed already counts as fresh.
     fn follow_support(&mut self, room_id: RoomId, from_seq: Option<Seq>) {
+        if self.closing {
+            return;
+        }
         if let Some(pos) = self.staff_rooms.iter().position(|r| *r == room_id) {
             self.staff_rooms.remove(pos);
             self.staff_rooms.push_back(room_id);
@@ -233,7 +244,7 @@ impl WsConnection {
     }
 
     fn watch(&mut self, user_id: UserId) {
-        if self.watched.insert(user_id) {
+        if !self.closing && self.watched.insert(user_id) {
             self.state.realtime.broker().subscribe(Topic::Presence(user_id), self.id.0, self.broker_subscriber());
         }
     }
@@ -294,13 +305,49 @@ impl WsConnection {
         self.closing = true;
         let description = Some(reason.text().to_owned());
         ctx.close(Some(ws::CloseReason { code: CloseCode::Other(reason.code()), description }));
+        // The user leaves presence, rooms and topics now, not when the wait ends: the actor runs
+        // only while the dispatcher polls it, which it stops doing while its write buffer is
+        // full, so a client that stopped reading could hold all of that for as long as its TCP
+        // connection lives.
+        self.release();
+        if reason == CloseReason::TooSlow {
+            // Not reading, so not answering either: the dispatcher discards what comes until
+            // the client hangs up, or its wait runs out.
+            ctx.stop();
+            return;
+        }
         // 0 lifts actix-http's limit; a socket being closed still must not wait for ever on a
-        // client that is gone, so it then waits one heartbeat interval.
+        // client that is gone, nor hold up a shutdown.
         let wait = match self.state.settings.server.client_disconnect_timeout_ms {
-            0 => self.state.settings.realtime.heartbeat_interval_ms,
+            0 => DEFAULT_CLOSE_WAIT_MS,
             ms => ms,
         };
         ctx.run_later(Duration::from_millis(wait), |act, ctx| act.hang_up(ctx));
+    }
+
+    /// Gives back what the connection holds outside itself: its place in presence, its rooms'
+    /// fan-out, its broker topics, its socket record and its watch quota. Idempotent; runs at
+    /// the close the server starts and when the actor stops. While closing, nothing new is
+    /// attached or watched (`attach`, `follow_support`, `watch`).
+    fn release(&mut self) {
+        if self.released {
+            return;
+        }
+        self.released = true;
+        let realtime = &self.state.realtime;
+        realtime.sockets().remove(self.id);
+        realtime.registry().do_send(Detach { conn_id: self.id, room_ids: self.rooms.drain().collect() });
+        realtime.broker().unsubscribe(Topic::User(self.caller.id), self.id.0);
+        if self.caller.role.is_staff() {
+            realtime.broker().unsubscribe(Topic::Staff, self.id.0);
+        }
+        for user_id in self.watched.drain() {
+            realtime.broker().unsubscribe(Topic::Presence(user_id), self.id.0);
+        }
+        realtime.watch_quota().give_back(self.caller.id, self.named.len());
+        if self.caller.role != Role::Guest {
+            realtime.presence().do_send(presence::Disconnect { user_id: self.caller.id, conn_id: self.id });
+        }
     }
 
     /// Ends the socket with the server's FIN first, once the closing handshake is over: the
@@ -606,10 +653,6 @@ impl Actor for WsConnection {
                 for friend in friends {
                     act.watch(friend);
                 }
-                if act.closing {
-                    // Closed while the rooms were read (a logout, shutdown): no `hello` then.
-                    return;
-                }
                 let user = UserView::own(&act.caller.user);
                 let hello = ServerEvent::Hello(Hello {
                     user: &user,
@@ -628,21 +671,8 @@ impl Actor for WsConnection {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         metrics::gauge!("ws_connections").decrement(1.0);
-        let realtime = &self.state.realtime;
-        realtime.connection_closed();
-        realtime.sockets().remove(self.id);
-        realtime.registry().do_send(Detach { conn_id: self.id, room_ids: self.rooms.drain().collect() });
-        realtime.broker().unsubscribe(Topic::User(self.caller.id), self.id.0);
-        if self.caller.role.is_staff() {
-            realtime.broker().unsubscribe(Topic::Staff, self.id.0);
-        }
-        for user_id in self.watched.drain() {
-            realtime.broker().unsubscribe(Topic::Presence(user_id), self.id.0);
-        }
-        realtime.watch_quota().give_back(self.caller.id, self.named.len());
-        if self.caller.role != Role::Guest {
-            realtime.presence().do_send(presence::Disconnect { user_id: self.caller.id, conn_id: self.id });
-        }
+        self.state.realtime.connection_closed();
+        self.release();
     }
 }
 

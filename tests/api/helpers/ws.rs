@@ -284,16 +284,21 @@ impl WsClient {
             .expect("the connection to end with a FIN, not an error");
         // Server frames are not masked: opcode in the first byte, length in the second (126 and
         // 127: 2 and 8 bytes follow).
+        let cut =
+            |from: usize| -> &[u8] { panic!("a frame cut short at byte {from} of the server's bytes: {bytes:?}") };
         let mut at = 0;
-        while at + 2 <= bytes.len() {
-            let opcode = bytes[at] & 0x0f;
-            let (len, head) = match bytes[at + 1] & 0x7f {
-                126 => (usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]])), 4),
+        while at < bytes.len() {
+            let (first, second) = (bytes[at], bytes.get(at + 1).copied().unwrap_or_else(|| cut(at)[0]));
+            let (len, head) = match second & 0x7f {
+                126 => {
+                    let ext = bytes.get(at + 2..at + 4).unwrap_or_else(|| cut(at));
+                    (usize::from(u16::from_be_bytes([ext[0], ext[1]])), 4)
+                }
                 127 => panic!("an 8-byte frame length from the server"),
                 n => (usize::from(n), 2),
             };
-            let payload = &bytes[at + head..at + head + len];
-            if opcode == 0x8 {
+            let payload = bytes.get(at + head..at + head + len).unwrap_or_else(|| cut(at));
+            if first & 0x0f == 0x8 {
                 return Some(payload.get(..2).map_or(1005, |c| u16::from_be_bytes([c[0], c[1]])));
             }
             at += head + len;
@@ -301,12 +306,14 @@ impl WsClient {
         None
     }
 
-    /// Reads up to the close frame the server sends (its code is returned), answers it as a
-    /// browser does, and then, below the WebSocket, whether the server closes the TCP connection
-    /// within [`WAIT`] while this client keeps its side open: true if it did. Whatever the server
-    /// sends after its close frame fails the test.
-    pub async fn answer_the_close_and_see_the_server_hang_up(mut self) -> (u16, bool) {
-        use tokio::io::AsyncReadExt;
+    /// Reads up to the close frame the server sends, then, below the WebSocket: sends a command
+    /// and a ping before answering (a client may have sent them before it read the close), and
+    /// sees whether the server stays silent and keeps the connection open for `quiet`; then
+    /// answers with a close frame and sees whether the server closes the TCP connection within
+    /// [`WAIT`] while this client keeps its side open. Returns the server's close code, whether it
+    /// stayed silent and open until the answer, and whether it hung up after it.
+    pub async fn answer_the_close_late_and_see_the_server_hang_up(mut self, quiet: Duration) -> (u16, bool, bool) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let code = loop {
             match tokio::time::timeout(WAIT, self.stream.next()).await.expect("the server's close") {
                 Some(Ok(Message::Close(frame))) => break frame.map_or(1005, |f| u16::from(f.code)),
@@ -314,17 +321,30 @@ impl WsClient {
                 other => panic!("the connection ended without a close frame: {other:?}"),
             }
         };
-        // tungstenite queued its answer on reading the close; flushing writes it.
-        self.stream.flush().await.expect("the answer to the close");
+        // tungstenite has queued its answer but not written it; from here on the bytes are ours.
+        // Client frames must be masked; a zero mask leaves the payload as it is.
         let mut tcp = self.stream.into_inner();
+        let command = br#"{"id":"late","type":"ping","data":{}}"#;
+        let mut frames = vec![0x81, 0x80 | u8::try_from(command.len()).expect("a short frame"), 0, 0, 0, 0];
+        frames.extend_from_slice(command);
+        frames.extend_from_slice(&[0x89, 0x80, 0, 0, 0, 0]);
+        tcp.write_all(&frames).await.expect("frames before the answer");
         let mut buf = [0u8; 64];
+        let silent = match tokio::time::timeout(quiet, tcp.read(&mut buf)).await {
+            Err(_) => true,
+            Ok(Ok(0)) => false,
+            Ok(Ok(n)) => panic!("{n} bytes after the close frame"),
+            Ok(Err(e)) => panic!("the TCP connection failed before the answer: {e}"),
+        };
+        // The answer: close 1000.
+        tcp.write_all(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]).await.expect("the answer to the close");
         let hung_up = match tokio::time::timeout(WAIT, tcp.read(&mut buf)).await {
             Ok(Ok(0)) => true,
             Ok(Ok(n)) => panic!("{n} bytes after the close frame"),
             Ok(Err(e)) => panic!("the TCP connection failed instead of closing: {e}"),
             Err(_) => false,
         };
-        (code, hung_up)
+        (code, silent, hung_up)
     }
 }
 
