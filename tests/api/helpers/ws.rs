@@ -249,25 +249,11 @@ impl WsClient {
     /// code is returned) and then, below the WebSocket, whether the server closes the TCP
     /// connection within [`WAIT`] while this client keeps its side open: true if it did.
     pub async fn close_and_see_the_server_hang_up(mut self, code: u16) -> (u16, bool) {
-        use tokio::io::AsyncReadExt;
         self.send_close(code).await;
-        let answer = loop {
-            match tokio::time::timeout(WAIT, self.stream.next()).await.expect("an answer to the close") {
-                Some(Ok(Message::Close(frame))) => break frame.map_or(1005, |f| u16::from(f.code)),
-                Some(Ok(_)) => continue,
-                other => panic!("the close was not answered: {other:?}"),
-            }
-        };
+        let answer = self.close_code("an answer to the close").await;
         // tungstenite has read the answer and nothing after it (nothing is sent after a close).
         let mut tcp = self.stream.into_inner();
-        let mut buf = [0u8; 64];
-        let hung_up = match tokio::time::timeout(WAIT, tcp.read(&mut buf)).await {
-            Ok(Ok(0)) => true,
-            Ok(Ok(n)) => panic!("{n} bytes after the close frame"),
-            Ok(Err(e)) => panic!("the TCP connection failed instead of closing: {e}"),
-            Err(_) => false,
-        };
-        (answer, hung_up)
+        (answer, hangs_up(&mut tcp).await)
     }
 
     /// Reads the raw bytes the server sends, without answering anything (not even pings, which
@@ -314,13 +300,7 @@ impl WsClient {
     /// stayed silent and open until the answer, and whether it hung up after it.
     pub async fn answer_the_close_late_and_see_the_server_hang_up(mut self, quiet: Duration) -> (u16, bool, bool) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let code = loop {
-            match tokio::time::timeout(WAIT, self.stream.next()).await.expect("the server's close") {
-                Some(Ok(Message::Close(frame))) => break frame.map_or(1005, |f| u16::from(f.code)),
-                Some(Ok(_)) => continue,
-                other => panic!("the connection ended without a close frame: {other:?}"),
-            }
-        };
+        let code = self.close_code("the server's close").await;
         // tungstenite has queued its answer but not written it; from here on the bytes are ours.
         // Client frames must be masked; a zero mask leaves the payload as it is.
         let mut tcp = self.stream.into_inner();
@@ -338,13 +318,31 @@ impl WsClient {
         };
         // The answer: close 1000.
         tcp.write_all(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]).await.expect("the answer to the close");
-        let hung_up = match tokio::time::timeout(WAIT, tcp.read(&mut buf)).await {
-            Ok(Ok(0)) => true,
-            Ok(Ok(n)) => panic!("{n} bytes after the close frame"),
-            Ok(Err(e)) => panic!("the TCP connection failed instead of closing: {e}"),
-            Err(_) => false,
-        };
-        (code, silent, hung_up)
+        (code, silent, hangs_up(&mut tcp).await)
+    }
+
+    /// Reads frames up to a close frame, and returns its code (1005 for none).
+    async fn close_code(&mut self, what: &str) -> u16 {
+        loop {
+            match tokio::time::timeout(WAIT, self.stream.next()).await.unwrap_or_else(|_| panic!("no {what}")) {
+                Some(Ok(Message::Close(frame))) => return frame.map_or(1005, |f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                other => panic!("the connection ended without {what}: {other:?}"),
+            }
+        }
+    }
+}
+
+/// Whether the server closes the TCP connection within [`WAIT`], this client keeping its side
+/// open. Bytes instead fail the test: nothing may follow a close frame.
+async fn hangs_up(tcp: &mut MaybeTlsStream<TcpStream>) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 64];
+    match tokio::time::timeout(WAIT, tcp.read(&mut buf)).await {
+        Ok(Ok(0)) => true,
+        Ok(Ok(n)) => panic!("{n} bytes after the close frame"),
+        Ok(Err(e)) => panic!("the TCP connection failed instead of closing: {e}"),
+        Err(_) => false,
     }
 }
 
