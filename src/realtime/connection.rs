@@ -294,7 +294,7 @@ impl WsConnection {
 
     /// Starts the closing handshake: sends the close frame and waits for the client's answer, on
     /// which the server closes the TCP connection at once (RFC 6455, 5.5.1 and 7.1.1). A client
-    /// that does not answer (gone, or not reading: 4009) is hung up on when the wait runs out.
+    /// that does not answer is hung up on when the wait runs out.
     /// Stopping at once instead left an answering client waiting for the server's hang-up until
     /// actix-http's wait for the client (`server.client_disconnect_timeout_ms`) ran out: a
     /// browser saw a kick, a logout or a shutdown that much late.
@@ -310,9 +310,10 @@ impl WsConnection {
         // full, so a client that stopped reading could hold all of that for as long as its TCP
         // connection lives.
         self.release();
-        if reason == CloseReason::TooSlow {
-            // Not reading, so not answering either: the dispatcher discards what comes until
-            // the client hangs up, or its wait runs out.
+        // No answer can come from a client that is not reading (4009), nor be told from the rest
+        // of an oversized frame still unread (1009): the dispatcher discards what comes until
+        // the client hangs up, or its wait runs out.
+        if matches!(reason, CloseReason::TooSlow | CloseReason::FrameTooLarge) {
             ctx.stop();
             return;
         }
@@ -705,17 +706,10 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsConnection {
             Ok(ws::Message::Close(reason)) => {
                 // The client closed first and hears our close frame last: nothing more comes,
                 // so the server closes the TCP connection as soon as that frame is out.
-                self.close_first.set();
                 ctx.close(reason);
-                ctx.stop();
+                self.hang_up(ctx);
             }
-            Err(ws::ProtocolError::Overflow) => {
-                // The rest of the frame is still unread and would be read as frames: no answer
-                // can be waited for. The dispatcher discards what comes until the client hangs
-                // up, or its wait runs out.
-                self.close(CloseReason::FrameTooLarge, ctx);
-                ctx.stop();
-            }
+            Err(ws::ProtocolError::Overflow) => self.close(CloseReason::FrameTooLarge, ctx),
             Err(e) => {
                 tracing::debug!("websocket protocol error: {e}");
                 ctx.stop();

@@ -270,21 +270,22 @@ impl WsClient {
             .expect("the connection to end with a FIN, not an error");
         // Server frames are not masked: opcode in the first byte, length in the second (126 and
         // 127: 2 and 8 bytes follow).
-        let cut =
-            |from: usize| -> &[u8] { panic!("a frame cut short at byte {from} of the server's bytes: {bytes:?}") };
+        let take = |range: std::ops::Range<usize>| {
+            bytes.get(range.clone()).unwrap_or_else(|| panic!("a frame cut short at {range:?} of {bytes:?}"))
+        };
         let mut at = 0;
         while at < bytes.len() {
-            let (first, second) = (bytes[at], bytes.get(at + 1).copied().unwrap_or_else(|| cut(at)[0]));
-            let (len, head) = match second & 0x7f {
+            let start = take(at..at + 2);
+            let (len, head) = match start[1] & 0x7f {
                 126 => {
-                    let ext = bytes.get(at + 2..at + 4).unwrap_or_else(|| cut(at));
+                    let ext = take(at + 2..at + 4);
                     (usize::from(u16::from_be_bytes([ext[0], ext[1]])), 4)
                 }
                 127 => panic!("an 8-byte frame length from the server"),
                 n => (usize::from(n), 2),
             };
-            let payload = bytes.get(at + head..at + head + len).unwrap_or_else(|| cut(at));
-            if first & 0x0f == 0x8 {
+            let payload = take(at + head..at + head + len);
+            if start[0] & 0x0f == 0x8 {
                 return Some(payload.get(..2).map_or(1005, |c| u16::from_be_bytes([c[0], c[1]])));
             }
             at += head + len;
