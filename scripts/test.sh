@@ -43,7 +43,8 @@ log "checking the client package's types (scripts/check-client.sh)"
 scripts/check-client.sh
 
 ensure_postgres
-ensure_packages redis-server nginx
+# iproute2: `ss`, which the listen-backlog test reads the listeners' queue length from.
+ensure_packages redis-server nginx iproute2
 # The browser tests (tests/api/browser) drive headless Chromium through chromedriver. They must
 # run wherever the packages can be installed; only a machine that cannot install them skips them.
 # The emoji font is for the screenshots the tests save (reactions, icons).

@@ -423,6 +423,11 @@ pub struct ServerSettings {
     /// waits for the client to close it; also how long a WebSocket closed by the server waits
     /// for the client's answering close frame.
     pub client_disconnect_timeout_ms: u64,
+    /// Length of the listening sockets' queue of connections the kernel has set up and the
+    /// server not yet accepted (`listen(2)`'s backlog; the kernel caps it at
+    /// `net.core.somaxconn`). When it is full the kernel drops the next SYN and the client sends
+    /// it again only after a second.
+    pub listen_backlog: u32,
     pub max_json_body_bytes: usize,
     /// Addresses and CIDR networks of the proxies whose `X-Forwarded-For` is believed (see
     /// `auth::client_ip`). Empty: the TCP peer is always the client.

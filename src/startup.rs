@@ -49,11 +49,12 @@ impl Application {
             settings.server.instance_id.clone()
         };
         let address = format!("{}:{}", settings.server.host, settings.server.port);
-        let listener = TcpListener::bind(&address).with_context(|| format!("binding {address}"))?;
+        let backlog = settings.server.listen_backlog;
+        let listener = listen(&address, backlog).with_context(|| format!("binding {address}"))?;
         let port = listener.local_addr()?.port();
         let admin_listener = match settings.server.admin_address() {
             Some(admin) => {
-                Some(TcpListener::bind(admin).with_context(|| format!("binding {admin} (server.admin_bind)"))?)
+                Some(listen(admin, backlog).with_context(|| format!("binding {admin} (server.admin_bind)"))?)
             }
             None => None,
         };
@@ -138,6 +139,31 @@ impl Application {
         });
         self.server.await
     }
+}
+
+/// Binds the first of `address`'s resolved addresses that is free, as `TcpListener::bind` does,
+/// but with `backlog` for the queue of accepted-by-the-kernel connections instead of std's fixed
+/// 128: a burst of connects larger than the queue has its SYNs dropped and retried a second later
+/// (docs/benchmarks.md, "The listen backlog").
+fn listen(address: &str, backlog: u32) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let mut last_error = None;
+    for addr in std::net::ToSocketAddrs::to_socket_addrs(address)? {
+        let bound = (|| {
+            let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+            // As std does on Unix: a restart may bind while the old process's sockets linger.
+            socket.set_reuse_address(true)?;
+            socket.bind(&addr.into())?;
+            socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+            Ok::<_, std::io::Error>(TcpListener::from(socket))
+        })();
+        match bound {
+            Ok(listener) => return Ok(listener),
+            Err(error) => last_error = Some(error),
+        }
+    }
+    Err(last_error
+        .unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "the address resolved to nothing")))
 }
 
 /// The operators' listener: metrics and health only, one worker, none of the API's middleware (a
