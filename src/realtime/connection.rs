@@ -81,10 +81,11 @@ pub struct WsConnection {
     closing: bool,
     /// `release` has given back what the connection holds outside itself.
     released: bool,
-    /// This socket's place in the per-user and per-address counts, given back by `release`: a
-    /// closing socket whose client does not answer (or stopped reading) must not keep its user
-    /// from opening the next one.
-    slot: Option<SocketSlot>,
+    /// This socket's place in the per-user and per-address counts, given back with the actor,
+    /// not by `release`: a closing socket whose client stopped reading is not polled (its write
+    /// buffer is full) and may live as long as its TCP connection, so it must go on counting,
+    /// or one account could pile up such connections without bound.
+    _slot: SocketSlot,
     /// The `exp` (seconds since the epoch) of the token the socket was opened or last refreshed
     /// with.
     token_expires_at: u64,
@@ -183,7 +184,7 @@ impl WsConnection {
             draining: false,
             closing: false,
             released: false,
-            slot: Some(slot),
+            _slot: slot,
             token_expires_at: grant.expires_at,
             token_timer: None,
             login_session: grant.session,
@@ -329,15 +330,14 @@ impl WsConnection {
     }
 
     /// Gives back what the connection holds outside itself: its place in presence, its rooms'
-    /// fan-out, its broker topics, its socket record, its place in the socket quotas and its
-    /// watch quota. Idempotent; runs at the close the server starts and when the actor stops.
-    /// While closing, nothing new is attached or watched (`attach`, `follow_support`, `watch`).
+    /// fan-out, its broker topics, its socket record and its watch quota. Idempotent; runs at
+    /// the close the server starts and when the actor stops. While closing, nothing new is
+    /// attached or watched (`attach`, `follow_support`, `watch`).
     fn release(&mut self) {
         if self.released {
             return;
         }
         self.released = true;
-        drop(self.slot.take());
         let realtime = &self.state.realtime;
         realtime.sockets().remove(self.id);
         realtime.registry().do_send(Detach { conn_id: self.id, room_ids: self.rooms.drain().collect() });

@@ -51,9 +51,9 @@ fn every_shipped_environment_parses() {
 #[test]
 fn an_unknown_key_in_a_file_is_refused_by_name() {
     let default = std::fs::read_to_string(shipped().join("default.toml")).unwrap();
-    let dir = write_config(&default.replace("[server]\n", "[server]\nlisten_backlog = 5\n"));
+    let dir = write_config(&default.replace("[server]\n", "[server]\naccept_queue = 5\n"));
     let err = Settings::load_unchecked(dir.path(), "none").unwrap_err();
-    assert!(err.contains("listen_backlog"), "{err}");
+    assert!(err.contains("accept_queue"), "{err}");
 }
 
 #[test]

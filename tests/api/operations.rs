@@ -319,25 +319,20 @@ async fn a_bad_admin_bind_is_refused_by_name() {
 /// std's `TcpListener::bind` fixed the queue at 128: a burst of connects larger than that (the
 /// 256 handshakes the benchmark keeps in flight, clients reconnecting after a restart) had SYNs
 /// dropped and sent again a second later. `ss` reports a listener's queue length as its Send-Q.
+/// 100 is below every kernel's cap (`net.core.somaxconn`, at least 128) and differs from std's.
 #[actix_web::test]
 async fn both_listeners_queue_as_many_connections_as_configured() {
     let mut settings = crate::helpers::test_settings().await;
-    settings.server.listen_backlog = 1000;
+    settings.server.listen_backlog = 100;
     settings.server.admin_bind = "127.0.0.1:0".to_owned();
     let app = plauder::startup::Application::build(settings).await.expect("build the application");
-    let somaxconn: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
-        .expect("the kernel's cap on listen queues")
-        .trim()
-        .parse()
-        .expect("a number");
-    let expected = 1000.min(somaxconn).to_string();
     for port in [app.port(), app.admin_port().expect("an admin listener")] {
         let out = std::process::Command::new("ss")
-            .args(["-Hltn", &format!("sport = :{port}")])
+            .args(["-Hltn", &format!("src 127.0.0.1:{port}")])
             .output()
             .expect("ss (iproute2) runs");
         let text = String::from_utf8_lossy(&out.stdout);
         let send_q = text.split_whitespace().nth(2);
-        assert_eq!(send_q, Some(expected.as_str()), "listener on {port}: {text}");
+        assert_eq!(send_q, Some("100"), "listener on {port}: {text}");
     }
 }

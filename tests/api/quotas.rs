@@ -336,23 +336,36 @@ async fn presence_subscriptions_per_user_are_bounded_over_all_their_connections(
 }
 
 #[actix_web::test]
-async fn a_socket_the_server_closes_gives_its_place_back_before_the_client_answers() {
-    // The client holds back its answer to the close far longer than the test runs: a logout's
-    // reconnect must not wait for it (nor for a client that stopped reading).
+async fn a_socket_the_server_is_closing_keeps_its_place_until_the_client_answers() {
+    // A closing socket whose client stopped reading can outlive every timer (its actor is not
+    // polled while its write buffer is full): it must stay counted, or one account could hold
+    // any number of them. A client that answers frees its place at once.
     let app = spawn_app_with(|s| {
         s.quota.sockets_per_user_max = 1;
         s.server.client_disconnect_timeout_ms = 600_000;
     })
     .await;
     let ada = app.register("ada").await;
+    app.group(&ada, "r", &[]).await;
     let ws = app.ws(&ada.access_token).await;
+    eventually("the socket to attach to its room", async || {
+        check(app.metric("plauder_realtime_registry_attachments").await, |&n| n == 1.0)
+    })
+    .await;
     app.post("/api/v1/auth/logout-all", Some(&ada.access_token), json!({})).await;
     let login: serde_json::Value = app.login("ada", crate::helpers::PASSWORD).await.json().await.unwrap();
     let token = login["access_token"].as_str().expect("a new access token").to_owned();
-    eventually("the closing socket to give its place back", async || check(app.ws_raw(&token).await.is_ok(), |ok| *ok))
-        .await;
-    // The first socket was still waiting for the answer all along.
-    let (code, silent, hung_up) = ws.answer_the_close_late_and_see_the_server_hang_up(Duration::ZERO).await;
-    assert_eq!(code, 4001);
-    assert!(silent && hung_up);
+    // Leaving its room is the first thing the close does.
+    eventually("the old socket to leave its room (its close has started)", async || {
+        check(app.metric("plauder_realtime_registry_attachments").await, |&n| n == 0.0)
+    })
+    .await;
+    let body = refused_upgrade(&app, &token).await;
+    assert!(body["error"]["message"].as_str().unwrap().contains("account"), "{body}");
+    let (code, _, hung_up) = ws.answer_the_close_late_and_see_the_server_hang_up(Duration::ZERO).await;
+    assert_eq!((code, hung_up), (4001, true));
+    eventually("the answered socket to give its place back", async || {
+        check(app.ws_raw(&token).await.is_ok(), |ok| *ok)
+    })
+    .await;
 }
