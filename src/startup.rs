@@ -186,6 +186,8 @@ fn run_admin(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Resul
 fn run(listener: TcpListener, state: web::Data<AppState>, metrics_here: bool) -> anyhow::Result<Server> {
     let server_settings = state.settings.server.clone();
     let json_limit = server_settings.max_json_body_bytes;
+    // The bound a silent WebSocket gets from the heartbeat check (three intervals).
+    let stalled_after = Duration::from_millis(state.settings.realtime.heartbeat_interval_ms.saturating_mul(3));
     let mut server = HttpServer::new(move || {
         let (app, document) = App::new()
             .app_data(state.clone())
@@ -223,11 +225,17 @@ fn run(listener: TcpListener, state: web::Data<AppState>, metrics_here: bool) ->
         crate::realtime::memory::trim_after_build();
         app
     })
-    // Small frames (replies, events) must leave at once, not wait for Nagle's algorithm to
-    // coalesce them with the next write while the client delays its ACK.
-    .on_connect(|conn, _| {
+    .on_connect(move |conn, _| {
         if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            // Small frames (replies, events) must leave at once, not wait for Nagle's algorithm
+            // to coalesce them with the next write while the client delays its ACK.
             let _ = tcp.set_nodelay(true);
+            // A client that stops reading fills the socket's buffers; the dispatcher then stops
+            // polling the WebSocket, so no heartbeat, close wait or timer of the connection
+            // actor runs, and the zero-window probes the client's kernel answers would keep the
+            // connection for ever. The kernel aborts it once nothing it sent was taken for this
+            // long (Linux applies the timeout to zero-window probing since 5.11).
+            let _ = socket2::SockRef::from(tcp).set_tcp_user_timeout(Some(stalled_after));
         }
     })
     .shutdown_timeout(server_settings.shutdown_timeout_secs)

@@ -85,6 +85,72 @@ async fn a_consumer_that_stops_reading_is_closed_with_4009_and_its_queue_stays_b
     assert_eq!(adas.command("ping", json!({})).await["ok"], true);
 }
 
+/// A client that stops reading for good fills the socket's buffers; the server then stops polling
+/// its connection, so neither the heartbeat check nor 4009 can end it, and the client's kernel
+/// answers the zero-window probes for ever. The server's kernel must drop it (TCP_USER_TIMEOUT,
+/// three heartbeat intervals), giving back the socket and its place.
+#[actix_web::test]
+async fn a_client_that_never_reads_again_is_dropped_by_the_kernel() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(|s| {
+        s.realtime.heartbeat_interval_ms = 300;
+        s.realtime.outbox_limit = 100;
+    })
+    .await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let room = app.group(&ada, "r", &[&bob]).await;
+    // bob's socket: a receive buffer as small as the kernel allows, read only for the upgrade.
+    let addr: std::net::SocketAddr = app.address.trim_start_matches("http://").parse().unwrap();
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    socket.set_nonblocking(true).unwrap();
+    let mut bobs = tokio::net::TcpStream::from_std(socket.into()).unwrap();
+    let upgrade = format!(
+        "GET /ws?token={} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        bob.access_token
+    );
+    bobs.write_all(upgrade.as_bytes()).await.unwrap();
+    let mut head = [0u8; 12];
+    bobs.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 101");
+    app.wait_for_attachments(1).await;
+    eventually("bob's socket to be counted", async || check(app.metric("plauder_ws_connections").await, |&n| n == 1.0))
+        .await;
+    // Far more than the socket buffers on both sides hold.
+    let pad = "x".repeat(32 * 1024);
+    for i in 0..400 {
+        let text = json!({"type": "test.filler", "data": {"i": i, "pad": pad}}).to_string();
+        let filler = Envelope::Event { seq: None, text: text.into(), exclude_user: None };
+        app.state.realtime.broker().publish(Topic::Room(room.into()), filler);
+        if i % 50 == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    eventually("the stalled socket to be dropped", async || {
+        check(app.metric("plauder_ws_connections").await, |&n| n == 0.0)
+    })
+    .await;
+    // The connection is gone on the client's side too: what was buffered, then a reset.
+    let mut buf = vec![0u8; 64 * 1024];
+    let drained = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match bobs.read(&mut buf).await {
+                Ok(0) => break Ok(()),
+                Ok(_) => continue,
+                Err(e) => break Err(e.kind()),
+            }
+        }
+    })
+    .await;
+    assert!(
+        matches!(drained, Ok(Ok(())) | Ok(Err(std::io::ErrorKind::ConnectionReset))),
+        "the server left the connection open: {drained:?}"
+    );
+}
+
 #[actix_web::test]
 async fn a_crashed_room_actor_is_restarted_and_other_rooms_do_not_notice() {
     let app = spawn_app().await;
