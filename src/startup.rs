@@ -146,24 +146,25 @@ impl Application {
 /// 128: a burst of connects larger than the queue has its SYNs dropped and retried a second later
 /// (docs/benchmarks.md, "The listen backlog").
 fn listen(address: &str, backlog: u32) -> std::io::Result<TcpListener> {
-    use socket2::{Domain, Socket, Type};
     let mut last_error = None;
     for addr in std::net::ToSocketAddrs::to_socket_addrs(address)? {
-        let bound = (|| {
-            let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-            // As std does on Unix: a restart may bind while the old process's sockets linger.
-            socket.set_reuse_address(true)?;
-            socket.bind(&addr.into())?;
-            socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
-            Ok::<_, std::io::Error>(TcpListener::from(socket))
-        })();
-        match bound {
+        match listen_on(addr, backlog) {
             Ok(listener) => return Ok(listener),
             Err(error) => last_error = Some(error),
         }
     }
     Err(last_error
         .unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "the address resolved to nothing")))
+}
+
+fn listen_on(addr: std::net::SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    // As std does on Unix: a restart may bind while the old process's sockets linger.
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    Ok(TcpListener::from(socket))
 }
 
 /// The operators' listener: metrics and health only, one worker, none of the API's middleware (a

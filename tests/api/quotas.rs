@@ -348,18 +348,12 @@ async fn a_socket_the_server_is_closing_keeps_its_place_until_the_client_answers
     let ada = app.register("ada").await;
     app.group(&ada, "r", &[]).await;
     let ws = app.ws(&ada.access_token).await;
-    eventually("the socket to attach to its room", async || {
-        check(app.metric("plauder_realtime_registry_attachments").await, |&n| n == 1.0)
-    })
-    .await;
+    app.wait_for_attachments(1).await;
     app.post("/api/v1/auth/logout-all", Some(&ada.access_token), json!({})).await;
     let login: serde_json::Value = app.login("ada", crate::helpers::PASSWORD).await.json().await.unwrap();
     let token = login["access_token"].as_str().expect("a new access token").to_owned();
-    // Leaving its room is the first thing the close does.
-    eventually("the old socket to leave its room (its close has started)", async || {
-        check(app.metric("plauder_realtime_registry_attachments").await, |&n| n == 0.0)
-    })
-    .await;
+    // Leaving its room is the first thing the close does: the close has started.
+    app.wait_for_attachments(0).await;
     let body = refused_upgrade(&app, &token).await;
     assert!(body["error"]["message"].as_str().unwrap().contains("account"), "{body}");
     let (code, _, hung_up) = ws.answer_the_close_late_and_see_the_server_hang_up(Duration::ZERO).await;

@@ -183,16 +183,10 @@ async fn a_socket_the_server_closes_leaves_its_rooms_before_the_client_answers()
     let ada = app.register("ada").await;
     app.group(&ada, "r", &[]).await;
     let ws = app.ws(&ada.access_token).await;
-    eventually("the socket attached to its room", async || {
-        check(app.metric("plauder_realtime_registry_attachments").await, |&n| n == 1.0)
-    })
-    .await;
+    app.wait_for_attachments(1).await;
     app.post("/api/v1/auth/logout-all", Some(&ada.access_token), json!({})).await;
     // No answer yet: the socket is still open, and already out of its room.
-    eventually("the closing socket to leave its room", async || {
-        check(app.metric("plauder_realtime_registry_attachments").await, |&n| n == 0.0)
-    })
-    .await;
+    app.wait_for_attachments(0).await;
     assert_eq!(app.metric("plauder_ws_connections").await, 1.0, "the socket waits for the answer");
     let (code, _, hung_up) = ws.answer_the_close_late_and_see_the_server_hang_up(Duration::ZERO).await;
     assert_eq!(code, 4001);
