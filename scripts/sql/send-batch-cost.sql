@@ -17,7 +17,8 @@ GROUP BY b;
 CREATE FUNCTION bench_cpu_ms() RETURNS bigint LANGUAGE sql AS $$
     SELECT (split_part(pg_read_file('/proc/self/stat'), ' ', 14)::bigint
           + split_part(pg_read_file('/proc/self/stat'), ' ', 15)::bigint) * 10 $$;
-CREATE PROCEDURE bench_run(variant text, time_ordered boolean, size int DEFAULT 16) LANGUAGE plpgsql AS $$
+CREATE PROCEDURE bench_run(variant text, time_ordered boolean, size int DEFAULT 16, probes boolean DEFAULT true)
+LANGUAGE plpgsql AS $$
 DECLARE p record; started bigint := bench_cpu_ms(); n bigint := 0; k bigint;
 BEGIN
     FOR p IN SELECT * FROM bench_params ORDER BY b LOOP
@@ -36,12 +37,14 @@ BEGIN
         WITH input AS (SELECT * FROM unnest(p.ids, p.rooms, p.senders, p.bodies, p.cmids)
                 WITH ORDINALITY AS i(id, room_id, sender_id, body, client_msg_id, ord)),
              ok AS (SELECT i.* FROM input i
-                    WHERE EXISTS (SELECT 1 FROM rooms r WHERE r.id = i.room_id AND r.kind = 'group' OFFSET 0)
+                    -- probes = false: what checking the room's kind, membership and the
+                    -- client_msg_id elsewhere (the room actor's cache) would leave to PostgreSQL.
+                    WHERE NOT probes OR (EXISTS (SELECT 1 FROM rooms r WHERE r.id = i.room_id AND r.kind = 'group' OFFSET 0)
                       AND EXISTS (SELECT 1 FROM room_members m
                            WHERE m.room_id = i.room_id AND m.user_id = i.sender_id OFFSET 0)
                       AND (i.client_msg_id IS NULL OR NOT EXISTS (SELECT 1 FROM messages x
                            WHERE x.room_id = i.room_id AND x.sender_id = i.sender_id AND x.client_msg_id = i.client_msg_id
-                           OFFSET 0))),
+                           OFFSET 0)))),
              counts AS (SELECT room_id, count(*) AS n FROM ok GROUP BY room_id),
              bumped AS (UPDATE rooms SET last_seq = rooms.last_seq + counts.n, last_activity_at = now()
                         FROM counts WHERE rooms.id = counts.room_id RETURNING rooms.id, rooms.last_seq, counts.n),
@@ -67,12 +70,16 @@ DROP INDEX messages_search_idx;
 CALL bench_run('without the GIN index', false);
 CREATE INDEX messages_search_idx ON messages USING gin (search);
 VACUUM ANALYZE messages, rooms;
-ALTER TABLE messages DROP CONSTRAINT messages_room_id_fkey, DROP CONSTRAINT messages_sender_id_fkey,
-    DROP CONSTRAINT messages_reply_to_fkey;
-CALL bench_run('without the three foreign keys', false);
-ALTER TABLE messages ADD CONSTRAINT messages_room_id_fkey FOREIGN KEY (room_id) REFERENCES rooms (id) ON DELETE CASCADE,
-    ADD CONSTRAINT messages_sender_id_fkey FOREIGN KEY (sender_id) REFERENCES users (id) ON DELETE SET NULL,
+ALTER TABLE messages DROP CONSTRAINT messages_sender_id_fkey, DROP CONSTRAINT messages_reply_to_fkey;
+CALL bench_run('without the two foreign keys', false);
+ALTER TABLE messages ADD CONSTRAINT messages_sender_id_fkey FOREIGN KEY (sender_id) REFERENCES users (id) ON DELETE SET NULL,
     ADD CONSTRAINT messages_reply_to_fkey FOREIGN KEY (reply_to) REFERENCES messages (id) ON DELETE SET NULL;
+VACUUM ANALYZE messages, rooms;
+-- The room's foreign key, a trigger on rooms since migration 2026-12-05-000100 (its check was a
+-- query per inserted row).
+ALTER TABLE messages ADD CONSTRAINT messages_room_id_fkey FOREIGN KEY (room_id) REFERENCES rooms (id) ON DELETE CASCADE;
+CALL bench_run('with the room''s foreign key (before 2026-12-05)', false);
+ALTER TABLE messages DROP CONSTRAINT messages_room_id_fkey;
 VACUUM ANALYZE messages, rooms;
 DROP INDEX messages_sender_idx;
 CALL bench_run('without messages_sender_idx', false);
@@ -84,6 +91,12 @@ ALTER TABLE messages DROP COLUMN search;
 CALL bench_run('without the tsvector column and its index', false);
 ALTER TABLE messages ADD COLUMN search tsvector GENERATED ALWAYS AS (to_tsvector('simple', body)) STORED;
 CREATE INDEX messages_search_idx ON messages USING gin (search);
+VACUUM ANALYZE messages, rooms;
+CALL bench_run('without the kind, membership and client_msg_id probes', false, 16, false);
+VACUUM ANALYZE messages, rooms;
+ALTER TABLE messages DROP CONSTRAINT messages_room_id_rev_key;
+CALL bench_run('without the (room_id, rev) index', false);
+ALTER TABLE messages ADD CONSTRAINT messages_room_id_rev_key UNIQUE (room_id, rev);
 VACUUM ANALYZE messages, rooms;
 CALL bench_run('as is (again)', false);
 VACUUM ANALYZE messages, rooms;
@@ -102,3 +115,25 @@ CALL bench_run('batches of 2, plan cache left to choose', false, 2);
 SET plan_cache_mode = force_generic_plan;
 CALL bench_run('batches of 2, generic plan', false, 2);
 RESET plan_cache_mode;
+-- For scale: the minimal server's table and statement (../shared/bench/ceiling: one primary key,
+-- seqs assigned in memory, no checks, no counter row), the same batches.
+\connect
+CREATE TABLE ceiling_messages (room_id uuid NOT NULL, seq bigint NOT NULL, id uuid NOT NULL,
+    sender_id uuid NOT NULL, body text NOT NULL, client_msg_id text, created_at timestamptz NOT NULL,
+    PRIMARY KEY (room_id, seq));
+CREATE PROCEDURE bench_ceiling() LANGUAGE plpgsql AS $$
+DECLARE p record; started bigint := bench_cpu_ms(); n bigint := 0; k bigint; s bigint := 0;
+BEGIN
+    FOR p IN SELECT * FROM bench_params ORDER BY b LOOP
+        INSERT INTO ceiling_messages
+        SELECT room_id, s + ord, gen_random_uuid(), sender_id, body, md5(random()::text), now()
+        FROM unnest(p.rooms, p.senders, p.bodies) WITH ORDINALITY AS i(room_id, sender_id, body, ord);
+        GET DIAGNOSTICS k = ROW_COUNT;
+        n := n + k;
+        s := s + 16;
+        COMMIT;
+    END LOOP;
+    RAISE NOTICE 'the minimal server''s statement and table | % ms CPU | % sends | % us per send',
+        bench_cpu_ms() - started, n, round((bench_cpu_ms() - started) * 1000.0 / n, 1);
+END $$;
+CALL bench_ceiling();

@@ -8,6 +8,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::helpers::wait::{check, eventually};
 use crate::helpers::ws::WsClient;
 use crate::helpers::{TestApp, TestUser, spawn_app, spawn_app_with};
 
@@ -60,7 +61,9 @@ async fn a_send_whose_websocket_closed_before_the_commit_is_still_announced() {
 
     let mut blocker = app.hold_room_row(room).await;
     ada_ws
-        .send_json(json!({"id": 1, "type": "message.send", "data": {"room_id": room, "body": "from a closed socket"}}))
+        .send_json(
+            json!({"id": 100, "type": "message.send", "data": {"room_id": room, "body": "from a closed socket"}}),
+        )
         .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     ada_ws.close().await;
@@ -138,4 +141,74 @@ async fn a_room_actor_that_cannot_read_its_baseline_retries_and_does_not_replay_
     assert_eq!(news.len(), 1, "only the new message, no history replayed: {news:?}");
     assert_eq!(news[0]["data"]["seq"], 4);
     assert!(app.metric("plauder_realtime_baseline_retries_total").await >= 1.0);
+}
+
+/// Backends of this test's database waiting for a row lock.
+async fn waiting_for_locks(app: &TestApp) -> i64 {
+    app.count(
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    )
+    .await
+}
+
+/// Messages whose room does not exist: the room's trigger (not a foreign key) must leave none.
+async fn orphans(app: &TestApp) -> i64 {
+    app.count("SELECT count(*) AS n FROM messages m WHERE NOT EXISTS (SELECT 1 FROM rooms r WHERE r.id = m.room_id)")
+        .await
+}
+
+/// A message's room is a trigger on `rooms`, not a foreign key (migration 2026-12-05-000100): a
+/// room deleted while a send holds its row must still take the message committed just before.
+#[actix_web::test]
+async fn a_room_deleted_while_a_send_holds_its_row_takes_the_message_with_it() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let room = app.group(&ada, "r", &[]).await;
+    app.send(&ada, room, "before").await;
+    let mut ws = app.ws(&ada.access_token).await;
+
+    // Queue the send, then the deletion, on the room's row: the send gets it first.
+    let mut blocker = app.hold_room_row(room).await;
+    ws.send_json(json!({"id": 100, "type": "message.send", "data": {"room_id": room, "body": "last"}})).await;
+    eventually("the send to wait for the room's row", async || check(waiting_for_locks(&app).await, |&n| n == 1)).await;
+    let mut deleter = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
+    let deletion = tokio::spawn(async move {
+        deleter.batch_execute(&format!("DELETE FROM rooms WHERE id = '{room}'")).await.expect("delete");
+    });
+    eventually("the deletion to wait behind the send", async || check(waiting_for_locks(&app).await, |&n| n == 2))
+        .await;
+    blocker.batch_execute("ROLLBACK").await.expect("rollback");
+
+    let reply = ws.reply_to(json!(100)).await;
+    assert_eq!(reply["ok"], true, "the send committed before the deletion: {reply}");
+    deletion.await.expect("deletion task");
+    let left = app.count(&format!("SELECT count(*) AS n FROM messages WHERE room_id = '{room}'")).await;
+    assert_eq!(left, 0, "the deletion took the message committed while it waited");
+    assert_eq!(orphans(&app).await, 0);
+}
+
+#[actix_web::test]
+async fn a_send_to_a_room_deleted_while_it_waits_stores_nothing() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let room = app.group(&ada, "r", &[]).await;
+    app.send(&ada, room, "before").await;
+    let mut ws = app.ws(&ada.access_token).await;
+
+    // The room deleted but not yet committed: the send waits for the row, then finds it gone.
+    let mut deleter = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
+    deleter.batch_execute(&format!("BEGIN; DELETE FROM rooms WHERE id = '{room}'")).await.expect("delete");
+    ws.send_json(json!({"id": 100, "type": "message.send", "data": {"room_id": room, "body": "too late"}})).await;
+    eventually("the send to wait for the room's row", async || check(waiting_for_locks(&app).await, |&n| n == 1)).await;
+    deleter.batch_execute("COMMIT").await.expect("commit");
+
+    let reply = ws.reply_to(json!(100)).await;
+    assert_eq!(reply["ok"], false, "{reply}");
+    assert_eq!(reply["error"]["code"], "not_found", "{reply}");
+    assert_eq!(orphans(&app).await, 0);
+    assert_eq!(app.count("SELECT count(*) AS n FROM messages").await, 0);
+    // The connection and the writer carry on.
+    let other = app.group(&ada, "s", &[]).await;
+    let reply = ws.command("message.send", json!({"room_id": other, "body": "next"})).await;
+    assert_eq!(reply["ok"], true, "{reply}");
 }

@@ -4,6 +4,10 @@
 //! the change: a CTE increments `rooms.last_seq` (locking the room row until commit) and the
 //! message row takes the returned number. One round trip, and a failed change (a duplicate
 //! client_msg_id, say) rolls the increment back with it, so seq stays gapless.
+//!
+//! Every insert must go through that counter: a message's room is not a foreign key but a trigger
+//! on `rooms` (migration `2026-12-05-000100`), and the counter's row lock is what keeps a room
+//! deleted during the insert from being left with the message (tests/api/consistency.rs).
 
 use diesel::prelude::*;
 use diesel::sql_types::{Float4, Text};
