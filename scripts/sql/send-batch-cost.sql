@@ -17,19 +17,33 @@ GROUP BY b;
 CREATE FUNCTION bench_cpu_ms() RETURNS bigint LANGUAGE sql AS $$
     SELECT (split_part(pg_read_file('/proc/self/stat'), ' ', 14)::bigint
           + split_part(pg_read_file('/proc/self/stat'), ' ', 15)::bigint) * 10 $$;
+-- Each run's message ids and client_msg_ids, made before its clock starts (making them is not the
+-- statement's work; the server makes ids in Rust): new for every run, random (v4) or time-ordered
+-- (UUIDv7's layout: milliseconds, then a counter, then random bits).
+CREATE TABLE bench_ids (b int PRIMARY KEY, ids uuid[], cmids text[]);
+CREATE PROCEDURE bench_make_ids(time_ordered boolean) LANGUAGE plpgsql AS $$
+BEGIN
+    TRUNCATE bench_ids;
+    INSERT INTO bench_ids
+    SELECT b, ARRAY(SELECT CASE WHEN time_ordered
+                        THEN (lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0')
+                              || lpad(to_hex(b * 16 + g), 8, '0') || substr(md5(random()::text), 1, 12))::uuid
+                        ELSE gen_random_uuid() END
+                    -- b > 0 keeps each array a subquery per batch: with time_ordered folded to
+                    -- false it would otherwise be made once and shared by every batch.
+                    FROM generate_series(1, 16) g WHERE b > 0),
+           ARRAY(SELECT md5(random()::text) FROM generate_series(1, 16) g WHERE b > 0)
+    FROM bench_params;
+END $$;
 CREATE PROCEDURE bench_run(variant text, time_ordered boolean, size int DEFAULT 16, probes boolean DEFAULT true)
 LANGUAGE plpgsql AS $$
-DECLARE p record; started bigint := bench_cpu_ms(); n bigint := 0; k bigint;
+DECLARE p record; started bigint; n bigint := 0; k bigint;
 BEGIN
-    FOR p IN SELECT * FROM bench_params ORDER BY b LOOP
-        -- New ids and client_msg_ids each run (the same few random values for every variant).
-        p.cmids := ARRAY(SELECT md5(random()::text) FROM generate_series(1, 16));
-        p.ids := ARRAY(SELECT gen_random_uuid() FROM generate_series(1, 16));
-        IF time_ordered THEN
-            -- Time-ordered ids (UUIDv7-like: milliseconds first), as MessageId::new could make.
-            p.ids := ARRAY(SELECT (lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0')
-                                  || substr(md5(random()::text), 1, 20))::uuid FROM generate_series(1, 16));
-        END IF;
+    CALL bench_make_ids(time_ordered);
+    COMMIT;
+    started := bench_cpu_ms();
+    FOR p IN SELECT bp.b, i.ids, bp.rooms, bp.senders, bp.bodies, i.cmids
+             FROM bench_params bp JOIN bench_ids i USING (b) ORDER BY bp.b LOOP
         IF size < 16 THEN
             p.ids := p.ids[1:size]; p.rooms := p.rooms[1:size]; p.senders := p.senders[1:size];
             p.bodies := p.bodies[1:size]; p.cmids := p.cmids[1:size];
@@ -122,12 +136,16 @@ CREATE TABLE ceiling_messages (room_id uuid NOT NULL, seq bigint NOT NULL, id uu
     sender_id uuid NOT NULL, body text NOT NULL, client_msg_id text, created_at timestamptz NOT NULL,
     PRIMARY KEY (room_id, seq));
 CREATE PROCEDURE bench_ceiling() LANGUAGE plpgsql AS $$
-DECLARE p record; started bigint := bench_cpu_ms(); n bigint := 0; k bigint; s bigint := 0;
+DECLARE p record; started bigint; n bigint := 0; k bigint; s bigint := 0;
 BEGIN
-    FOR p IN SELECT * FROM bench_params ORDER BY b LOOP
+    CALL bench_make_ids(false);
+    COMMIT;
+    started := bench_cpu_ms();
+    FOR p IN SELECT bp.b, i.ids, bp.rooms, bp.senders, bp.bodies, i.cmids
+             FROM bench_params bp JOIN bench_ids i USING (b) ORDER BY bp.b LOOP
         INSERT INTO ceiling_messages
-        SELECT room_id, s + ord, gen_random_uuid(), sender_id, body, md5(random()::text), now()
-        FROM unnest(p.rooms, p.senders, p.bodies) WITH ORDINALITY AS i(room_id, sender_id, body, ord);
+        SELECT room_id, s + ord, id, sender_id, body, cmid, now()
+        FROM unnest(p.rooms, p.senders, p.bodies, p.ids, p.cmids) WITH ORDINALITY AS i(room_id, sender_id, body, id, cmid, ord);
         GET DIAGNOSTICS k = ROW_COUNT;
         n := n + k;
         s := s + 16;
