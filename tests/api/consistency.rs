@@ -143,10 +143,11 @@ async fn a_room_actor_that_cannot_read_its_baseline_retries_and_does_not_replay_
     assert!(app.metric("plauder_realtime_baseline_retries_total").await >= 1.0);
 }
 
-/// Backends of this test's database waiting for a row lock.
+/// Backends of this test's database waiting for a row (its tuple lock or its holder's transaction).
 async fn waiting_for_locks(app: &TestApp) -> i64 {
     app.count(
-        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+         AND wait_event_type = 'Lock' AND wait_event IN ('tuple', 'transactionid')",
     )
     .await
 }
@@ -157,14 +158,14 @@ async fn orphans(app: &TestApp) -> i64 {
         .await
 }
 
-/// A message's room is a trigger on `rooms`, not a foreign key (migration 2026-12-05-000100): a
-/// room deleted while a send holds its row must still take the message committed just before.
+/// A message's room is a trigger on `rooms`, not a foreign key (migration 2026-12-05-000100).
+/// The trigger's half: a room deleted while a send holds its row must still take the message
+/// committed just before (the trigger reads after the wait, not with the deletion's snapshot).
 #[actix_web::test]
 async fn a_room_deleted_while_a_send_holds_its_row_takes_the_message_with_it() {
     let app = spawn_app().await;
     let ada = app.register("ada").await;
     let room = app.group(&ada, "r", &[]).await;
-    app.send(&ada, room, "before").await;
     let mut ws = app.ws(&ada.access_token).await;
 
     // Queue the send, then the deletion, on the room's row: the send gets it first.
@@ -177,6 +178,7 @@ async fn a_room_deleted_while_a_send_holds_its_row_takes_the_message_with_it() {
     });
     eventually("the deletion to wait behind the send", async || check(waiting_for_locks(&app).await, |&n| n == 2))
         .await;
+    assert!(!deletion.is_finished(), "the deletion waits for the room's row");
     blocker.batch_execute("ROLLBACK").await.expect("rollback");
 
     let reply = ws.reply_to(json!(100)).await;
@@ -187,12 +189,13 @@ async fn a_room_deleted_while_a_send_holds_its_row_takes_the_message_with_it() {
     assert_eq!(orphans(&app).await, 0);
 }
 
+/// The insert's half: a send whose room is deleted while it waits for the room's row inserts
+/// nothing, because the batch inserts only rows whose room its counter update returned.
 #[actix_web::test]
 async fn a_send_to_a_room_deleted_while_it_waits_stores_nothing() {
     let app = spawn_app().await;
     let ada = app.register("ada").await;
     let room = app.group(&ada, "r", &[]).await;
-    app.send(&ada, room, "before").await;
     let mut ws = app.ws(&ada.access_token).await;
 
     // The room deleted but not yet committed: the send waits for the row, then finds it gone.

@@ -352,6 +352,59 @@ async fn adding_members_skips_those_already_in() {
     assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
 }
 
+/// Deleting a room deletes its messages (a trigger on `rooms`), and each deleted message clears
+/// the `reply_to` of its replies (a foreign key): both must find their rows by index. Without the
+/// `reply_to` index PostgreSQL read the whole of `messages` once per deleted message.
+#[actix_web::test]
+async fn deleting_a_room_reads_its_messages_by_index_not_once_per_message() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+
+    #[derive(diesel::QueryableByName)]
+    struct Scans {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let room = app.group(&ada, "big", &[]).await;
+    let other = app.group(&ada, "kept", &[]).await;
+    // 3,000 messages in the room deleted, 50 in each of 200 others (a table of many rooms).
+    app.sql(
+        "INSERT INTO rooms (id, kind, name) SELECT gen_random_uuid(), 'group', 'r' || g FROM generate_series(1, 199) g",
+    )
+    .await;
+    app.sql(&format!(
+        "WITH r AS (UPDATE rooms SET last_seq = CASE WHEN id = '{room}' THEN 3000 ELSE 50 END) \
+         INSERT INTO messages (id, room_id, seq, rev, sender_id, body) \
+         SELECT gen_random_uuid(), r.id, g, g, '{ada}', 'message ' || g FROM rooms r, \
+         LATERAL generate_series(1, CASE WHEN r.id = '{room}' THEN 3000 ELSE 50 END) g",
+        ada = ada.id
+    ))
+    .await;
+    // A few replies in each room.
+    app.sql(
+        "UPDATE messages m SET reply_to = p.id FROM messages p \
+         WHERE p.room_id = m.room_id AND p.seq = 1 AND m.seq BETWEEN 2 AND 20",
+    )
+    .await;
+    app.sql("ANALYZE messages").await;
+
+    let mut conn = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
+    conn.batch_execute(&format!("BEGIN; DELETE FROM rooms WHERE id = '{room}'")).await.expect("delete");
+    let scans: Scans = diesel::sql_query("SELECT pg_stat_get_xact_numscans('messages'::regclass) AS n")
+        .get_result(&mut conn)
+        .await
+        .expect("scans");
+    conn.batch_execute("COMMIT").await.expect("commit");
+    assert_eq!(scans.n, 0, "sequential scans of messages while deleting a room of 3,000");
+    let left = |r: Uuid| format!("SELECT count(*) AS n FROM messages WHERE room_id = '{r}'");
+    assert_eq!(app.count(&left(room)).await, 0);
+    assert_eq!(app.count(&left(other)).await, 50, "the other rooms keep their history");
+    let replies = format!("SELECT count(*) AS n FROM messages WHERE room_id = '{other}' AND reply_to IS NOT NULL");
+    assert_eq!(app.count(&replies).await, 19);
+}
+
 #[actix_web::test]
 async fn deleting_a_room_removes_it_and_its_history() {
     let app = spawn_app().await;

@@ -1,0 +1,1 @@
+DROP INDEX messages_reply_to_idx;
