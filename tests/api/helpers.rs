@@ -388,6 +388,16 @@ impl TestApp {
     }
 }
 
+/// Sequential scans of `table` made so far by the transaction open on `conn` (PostgreSQL counts
+/// them per transaction): for tests that a statement finds its rows by index.
+pub async fn seq_scans_in_transaction(conn: &mut AsyncPgConnection, table: &str) -> i64 {
+    let row: Count = sql_query(format!("SELECT pg_stat_get_xact_numscans('{table}'::regclass) AS n"))
+        .get_result(conn)
+        .await
+        .expect("scans");
+    row.n
+}
+
 /// A registered user given a global role by SQL (what `plauder user create --role` makes).
 pub async fn user_with_role(app: &TestApp, name: &str, role: &str) -> TestUser {
     let user = app.register(name).await;

@@ -299,15 +299,9 @@ async fn oversize_json_is_413_for_messages_too() {
 /// with the table until autovacuum happened to re-plan it (docs/benchmarks.md).
 #[actix_web::test]
 async fn the_send_batchs_generic_plan_made_on_an_empty_table_scans_no_table_whole() {
-    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
     use plauder::db::queries::messages::{NewMessage, insert_batch};
     use plauder::ids::{MessageId, RoomId, UserId};
-
-    #[derive(diesel::QueryableByName)]
-    struct Scans {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
 
     let app = spawn_app().await;
     let ada = app.register("ada").await;
@@ -332,11 +326,8 @@ async fn the_send_batchs_generic_plan_made_on_an_empty_table_scans_no_table_whol
     }
     // Sequential scans this transaction made, per table (PostgreSQL counts them per session).
     for table in ["messages", "rooms", "room_members"] {
-        let scans: Scans = diesel::sql_query(format!("SELECT pg_stat_get_xact_numscans('{table}'::regclass) AS n"))
-            .get_result(&mut conn)
-            .await
-            .expect("scans");
-        assert_eq!(scans.n, 0, "sequential scans of {table} by three batches");
+        let scans = crate::helpers::seq_scans_in_transaction(&mut conn, table).await;
+        assert_eq!(scans, 0, "sequential scans of {table} by three batches");
     }
     conn.batch_execute("ROLLBACK").await.expect("roll back");
 }

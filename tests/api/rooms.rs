@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{assert_error, spawn_app};
+use crate::helpers::{assert_error, seq_scans_in_transaction, spawn_app};
 
 #[actix_web::test]
 async fn creating_a_group_returns_201_and_makes_the_creator_owner() {
@@ -357,13 +357,7 @@ async fn adding_members_skips_those_already_in() {
 /// `reply_to` index PostgreSQL read the whole of `messages` once per deleted message.
 #[actix_web::test]
 async fn deleting_a_room_reads_its_messages_by_index_not_once_per_message() {
-    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
-
-    #[derive(diesel::QueryableByName)]
-    struct Scans {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 
     let app = spawn_app().await;
     let ada = app.register("ada").await;
@@ -392,12 +386,9 @@ async fn deleting_a_room_reads_its_messages_by_index_not_once_per_message() {
 
     let mut conn = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
     conn.batch_execute(&format!("BEGIN; DELETE FROM rooms WHERE id = '{room}'")).await.expect("delete");
-    let scans: Scans = diesel::sql_query("SELECT pg_stat_get_xact_numscans('messages'::regclass) AS n")
-        .get_result(&mut conn)
-        .await
-        .expect("scans");
+    let scans = seq_scans_in_transaction(&mut conn, "messages").await;
     conn.batch_execute("COMMIT").await.expect("commit");
-    assert_eq!(scans.n, 0, "sequential scans of messages while deleting a room of 3,000");
+    assert_eq!(scans, 0, "sequential scans of messages while deleting a room of 3,000");
     let left = |r: Uuid| format!("SELECT count(*) AS n FROM messages WHERE room_id = '{r}'");
     assert_eq!(app.count(&left(room)).await, 0);
     assert_eq!(app.count(&left(other)).await, 50, "the other rooms keep their history");
