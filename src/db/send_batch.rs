@@ -1,8 +1,9 @@
 //! Group commit for message sends: concurrent fast-path sends (a member writing to a group room,
-//! no reply) are queued to a few writer tasks, and each writer inserts whatever has queued up while
-//! its previous statement ran as one multi-row statement (`queries::messages::insert_batch`), one
-//! commit. Under load this turns a commit per message into a commit per batch, which is where
-//! PostgreSQL spent its time; with a single sender a batch is one message and nothing waits.
+//! no reply) are queued to the writer tasks (`database.send_writers`, one by default), and each
+//! writer inserts whatever has queued up while its previous statement ran as one multi-row
+//! statement (`queries::messages::insert_batch`), one commit. Under load this turns a commit per
+//! message into a commit per batch, which is where PostgreSQL spent its time; with a single
+//! sender a batch is one message and nothing waits.
 //!
 //! Rooms are spread over the writers by id, so a room's sends stay in arrival order and two
 //! concurrent batches never lock the same room row (no lock-order deadlocks between batches).

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, TestUser, spawn_app};
+use crate::helpers::{TestApp, TestUser, spawn_app, spawn_app_with};
 
 /// Every message of the room, oldest first, paging forwards.
 async fn all_messages(app: &TestApp, user: &TestUser, room: Uuid) -> Vec<Value> {
@@ -200,9 +200,11 @@ async fn one_send_batch_inserts_only_the_simple_sends_and_leaves_no_seq_gap() {
     assert_eq!(app.send(&ada, direct, "first").await["seq"], 1);
 }
 
+/// With several send writers (one is the default), so that rooms are spread over writers whose
+/// batches commit concurrently.
 #[actix_web::test]
 async fn concurrent_sends_from_members_and_strangers_over_many_rooms_each_get_their_answer() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|s| s.database.send_writers = 3).await;
     let ada = app.register("ada").await;
     let eve = app.register("eve").await;
     let mut rooms = Vec::new();
