@@ -83,16 +83,18 @@ impl AppState {
         let webhooks = Arc::new(crate::webhooks::Wanted::default());
         let push = Arc::new(crate::push::Pusher::new(&settings, pool.clone())?);
         let webhook_guard = Arc::new(crate::webhooks::guard::Guard::new(&settings.webhooks)?);
+        let notify: Arc<dyn Notify> = realtime.clone();
+        let announcer = notify.clone();
         let send_batcher = SendBatcher::start(
             pool.clone(),
             settings.database.send_writers,
             settings.database.send_batch_max,
             webhooks.clone(),
             push.clone(),
+            Arc::new(move |messages| crate::service::messages::announce_committed(announcer.as_ref(), messages)),
         );
         let account_reads = AccountReader::start(pool.clone(), crate::db::account_reads::MAX_BATCH)
             .context("starting the account reader")?;
-        let notify: Arc<dyn Notify> = realtime.clone();
         // Per-IP limits, the per-user message limit and the assistant's rate and budget hold
         // across instances (with Redis).
         let shared = realtime.shared_buckets();

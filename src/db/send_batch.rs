@@ -19,6 +19,11 @@
 //! load per batch), the batch statement and the events' outbox rows commit in one transaction;
 //! otherwise the batch runs exactly as without webhooks.
 //!
+//! Announcing: once a batch has committed, the writer hands its messages to the announcer it was
+//! started with (`service::messages::announce_committed`, wired in `state`) before it answers
+//! their senders, on its own thread: that is the actors' thread, so the room actors that deliver
+//! them run next, without waiting for the senders' workers. It also announces in commit order.
+//!
 //! Web Push: once a batch has committed and its senders are answered, its message ids go to
 //! `push::Pusher::messages_committed`, which queues their pushes in a task of its own (one
 //! statement per batch); the writer goes on with its next batch at once.
@@ -51,9 +56,13 @@ pub struct QueuedSend {
     pub client_msg_id: Option<String>,
 }
 
+/// What a writer does with the messages it has just committed (see the module's doc). Called on
+/// the writer's thread before the senders are answered; it must not block.
+pub type Announce = Arc<dyn Fn(&[Message]) + Send + Sync>;
+
 /// What became of a queued send.
 pub enum Outcome {
-    /// Committed; the message as stored.
+    /// Committed and announced; the message as stored.
     Inserted(Message),
     /// Not a fast-path send after all (not a member, not a group room, a known client_msg_id, …):
     /// the caller takes the checked path, which gives the precise answer. The send comes back.
@@ -73,12 +82,19 @@ pub struct SendBatcher {
 
 impl SendBatcher {
     /// Starts `writers` writer tasks on the current runtime, each inserting at most `max_batch`
-    /// messages per statement.
-    pub fn start(pool: PgPool, writers: usize, max_batch: usize, hooks: Arc<Wanted>, push: Arc<Pusher>) -> Self {
+    /// messages per statement and handing what it committed to `announce`.
+    pub fn start(
+        pool: PgPool,
+        writers: usize,
+        max_batch: usize,
+        hooks: Arc<Wanted>,
+        push: Arc<Pusher>,
+        announce: Announce,
+    ) -> Self {
         let writers = (0..writers.max(1))
             .map(|_| {
                 let (tx, rx) = mpsc::channel(max_batch.max(1) * 4);
-                let out = Outlets { hooks: hooks.clone(), push: push.clone() };
+                let out = Outlets { hooks: hooks.clone(), push: push.clone(), announce: announce.clone() };
                 actix_web::rt::spawn(run_writer(pool.clone(), rx, max_batch.max(1), out));
                 tx
             })
@@ -126,6 +142,7 @@ impl Queued {
 struct Outlets {
     hooks: Arc<Wanted>,
     push: Arc<Pusher>,
+    announce: Announce,
 }
 
 async fn run_writer(pool: PgPool, mut rx: mpsc::Receiver<Job>, max_batch: usize, out: Outlets) {
@@ -177,6 +194,7 @@ async fn write(pool: &PgPool, own: &mut Option<AsyncPgConnection>, jobs: &mut Ve
     drop(rows);
     match result {
         Ok(inserted) => {
+            (out.announce)(&inserted);
             let committed: Vec<MessageId> = inserted.iter().map(|m| m.id).collect();
             let mut inserted: HashMap<MessageId, Message> = inserted.into_iter().map(|m| (m.id, m)).collect();
             for job in batch {
@@ -245,6 +263,7 @@ async fn isolate(pool: &PgPool, batch: Vec<Job>, out: &Outlets) {
         let outcome = match result {
             Ok(mut inserted) => match inserted.pop() {
                 Some(m) => {
+                    (out.announce)(std::slice::from_ref(&m));
                     committed.push(m.id);
                     Outcome::Inserted(m)
                 }

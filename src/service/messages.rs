@@ -130,12 +130,13 @@ async fn check_direct_block(conn: &mut AsyncPgConnection, access: &RoomAccess) -
 /// `POST /rooms/{id}/messages` and `message.send`. Returns the message as committed and whether it
 /// is new: a retry with a known client_msg_id returns the original with `false`.
 ///
-/// The commit and its announcement run in a task of their own ([`uncancelled`]): a request whose
-/// client goes away (its future dropped by actix, a WebSocket closed mid-command) must not leave a
-/// committed message that live sockets never hear of. A retry announces the original again when
-/// it has not changed since (`rev == seq`): if the first announcement was lost, this one is heard;
-/// if not, every room actor drops it as already delivered (its seq is behind), so no connection
-/// gets a message twice.
+/// The commit and its announcement run in a task of their own ([`uncancelled`]), or in the
+/// group-commit writer, which announces what it commits itself ([`announce_committed`]): a request
+/// whose client goes away (its future dropped by actix, a WebSocket closed mid-command) must not
+/// leave a committed message that live sockets never hear of. A retry announces the original
+/// again when it has not changed since (`rev == seq`): if the first announcement was lost, this
+/// one is heard; if not, every room actor drops it as already delivered (its seq is behind), so no
+/// connection gets a message twice.
 ///
 /// # Errors
 /// `payload_too_large` over 4,000 characters; `validation_failed` for an empty body, a bad
@@ -176,13 +177,14 @@ pub async fn send_in_turn(
     let names = mentions::parse(&req.body);
     if req.reply_to.is_none() && req.attachment_ids.is_empty() && names.is_empty() {
         let queued = QueuedSend { id, room_id, sender_id: caller.id, body: req.body, client_msg_id: req.client_msg_id };
-        let (batcher, notify) = (state.send_batcher.clone(), state.notify.clone());
+        let batcher = state.send_batcher.clone();
         let (outcome, back_turn) = uncancelled(async move {
             turn.earlier_queued().await;
             let queued = batcher.enqueue(queued).await;
             turn.queued();
             let outcome = match queued.outcome().await {
-                Outcome::Inserted(m) => Ok(Ok(announce_new(notify.as_ref(), m))),
+                // The writer announced it (`announce_committed`) before answering.
+                Outcome::Inserted(m) => Ok(Ok(MessageView::new(m, &[]))),
                 Outcome::NotSimple(back) => Ok(Err(back)),
                 Outcome::Failed(e) => Err(e),
             };
@@ -336,6 +338,15 @@ pub async fn post_as_bot(
 /// announcement. (actix's runtime is a thread-local set, so the task need not be `Send`.)
 async fn uncancelled<T: 'static>(work: impl Future<Output = ApiResult<T>> + 'static) -> ApiResult<T> {
     actix_web::rt::spawn(work).await.map_err(|e| ApiError::internal(anyhow::anyhow!("send task: {e}")))?
+}
+
+/// What the group-commit writer does with each batch it committed (`db::send_batch::Announce`,
+/// wired in `state`): `message.new` for each message, in commit order. Those sends carry no files.
+pub fn announce_committed(notify: &dyn Notify, messages: &[Message]) {
+    for m in messages {
+        let view = MessageView::new(m.clone(), &[]);
+        notify.room_event(view.room_id, &ServerEvent::message_new(&view));
+    }
 }
 
 fn announce_new(notify: &dyn Notify, m: Message) -> MessageView {

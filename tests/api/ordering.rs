@@ -258,7 +258,19 @@ async fn a_poisoned_send_in_a_batch_fails_alone_and_every_good_send_commits() {
     let b = app.group(&bob, "b", &[]).await;
     // One writer of its own, so everything submitted below queues up while it waits and becomes
     // one batch statement. Validation is bypassed: PostgreSQL refuses the NUL, failing the statement.
-    let batcher = SendBatcher::start(app.state.pool.clone(), 1, 64, app.state.webhooks.clone(), app.state.push.clone());
+    // What the writer announces, recorded instead of published.
+    let announced = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = announced.clone();
+    let batcher = SendBatcher::start(
+        app.state.pool.clone(),
+        1,
+        64,
+        app.state.webhooks.clone(),
+        app.state.push.clone(),
+        std::sync::Arc::new(move |ms: &[plauder::db::models::Message]| {
+            record.lock().unwrap().extend(ms.iter().map(|m| (m.room_id.0, m.body.clone(), m.seq.0)));
+        }),
+    );
     let send = |room: Uuid, sender: Uuid, body: &str| QueuedSend {
         id: MessageId::new(),
         room_id: room.into(),
@@ -294,6 +306,7 @@ async fn a_poisoned_send_in_a_batch_fails_alone_and_every_good_send_commits() {
         expected.push((room, format!("good {i}"), *seq));
     }
     assert_eq!(good, expected, "every good send committed, in order, with gapless seqs");
+    assert_eq!(*announced.lock().unwrap(), expected, "each committed send announced once, the failed one not");
     let stored = all_messages(&app, &ada, a).await;
     assert_eq!(stored.len(), 5);
     assert!(stored.iter().all(|m| m["body"].as_str().is_some_and(|b| b.starts_with("good"))));
