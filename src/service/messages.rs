@@ -344,8 +344,7 @@ async fn uncancelled<T: 'static>(work: impl Future<Output = ApiResult<T>> + 'sta
 /// wired in `state`): `message.new` for each message, in commit order. Those sends carry no files.
 pub fn announce_committed(notify: &dyn Notify, messages: &[Message]) {
     for m in messages {
-        let view = MessageView::new(m.clone(), &[]);
-        notify.room_event(view.room_id, &ServerEvent::message_new(&view));
+        announce_new(notify, m.clone());
     }
 }
 
