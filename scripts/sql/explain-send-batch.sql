@@ -17,7 +17,8 @@ PREPARE batch(uuid[], uuid[], uuid[], text[], text[]) AS
 WITH input AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[])
         WITH ORDINALITY AS i(id, room_id, sender_id, body, client_msg_id, ord)),
      ok AS (SELECT i.* FROM input i
-            WHERE EXISTS (SELECT 1 FROM rooms r WHERE r.id = i.room_id AND r.kind = 'group' OFFSET 0)
+            WHERE EXISTS (SELECT 1 FROM rooms r WHERE r.id = i.room_id AND r.kind = 'group' OFFSET 0
+                   FOR NO KEY UPDATE SKIP LOCKED)
               AND EXISTS (SELECT 1 FROM room_members m
                    WHERE m.room_id = i.room_id AND m.user_id = i.sender_id OFFSET 0)
               AND (i.client_msg_id IS NULL OR NOT EXISTS (SELECT 1 FROM messages x

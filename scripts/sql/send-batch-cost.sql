@@ -53,7 +53,8 @@ BEGIN
              ok AS (SELECT i.* FROM input i
                     -- probes = false: what checking the room's kind, membership and the
                     -- client_msg_id elsewhere (the room actor's cache) would leave to PostgreSQL.
-                    WHERE NOT probes OR (EXISTS (SELECT 1 FROM rooms r WHERE r.id = i.room_id AND r.kind = 'group' OFFSET 0)
+                    WHERE NOT probes OR (EXISTS (SELECT 1 FROM rooms r WHERE r.id = i.room_id AND r.kind = 'group' OFFSET 0
+                   FOR NO KEY UPDATE SKIP LOCKED)
                       AND EXISTS (SELECT 1 FROM room_members m
                            WHERE m.room_id = i.room_id AND m.user_id = i.sender_id OFFSET 0)
                       AND (i.client_msg_id IS NULL OR NOT EXISTS (SELECT 1 FROM messages x

@@ -6,7 +6,10 @@
 //! sender a batch is one message and nothing waits.
 //!
 //! Rooms are spread over the writers by id, so a room's sends stay in arrival order and two
-//! concurrent batches never lock the same room row (no lock-order deadlocks between batches).
+//! concurrent batches never lock the same room row (no lock-order deadlocks between batches). A
+//! batch does not wait for a room row that another transaction holds: the statement skips it and
+//! those sends come back as [`Outcome::NotSimple`], to wait on the checked path for their room
+//! alone. With one writer, waiting would hold up every room's sends behind one room's deletion.
 //!
 //! This is a database writer, not a rule: the only rules it applies are the ones the batch
 //! statement checks in SQL (a member, a group room, no reply, a new client_msg_id); everything

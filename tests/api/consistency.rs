@@ -189,6 +189,40 @@ async fn a_room_deleted_while_a_send_holds_its_row_takes_the_message_with_it() {
     assert_eq!(orphans(&app).await, 0);
 }
 
+/// A batch never waits for a room's row: with one send writer (the default), a batch waiting
+/// behind one room's transaction (a deletion taking a large room's messages, a checked-path write)
+/// would hold up every room's sends. The held room's send goes to the checked path and waits there
+/// alone; the other room's sends commit meanwhile.
+#[actix_web::test]
+async fn a_room_whose_row_is_held_elsewhere_holds_up_no_other_rooms_sends() {
+    // statement_timeout far beyond the helpers' wait for a reply (10 s): a batch that waited for
+    // the held row would not give up, and the other room's replies would not come while it is held.
+    let app = spawn_app_with(|s| s.database.statement_timeout_ms = 120_000).await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let held = app.group(&ada, "held", &[]).await;
+    let free = app.group(&bob, "free", &[]).await;
+    let mut ada_ws = app.ws(&ada.access_token).await;
+    let mut bob_ws = app.ws(&bob.access_token).await;
+
+    let mut blocker = app.hold_room_row(held).await;
+    ada_ws.send_json(json!({"id": 1, "type": "message.send", "data": {"room_id": held, "body": "waits"}})).await;
+    eventually("the held room's send to wait for its row", async || check(waiting_for_locks(&app).await, |&n| n == 1))
+        .await;
+    for seq in 1..=3 {
+        let reply = bob_ws.command("message.send", json!({"room_id": free, "body": format!("free {seq}")})).await;
+        assert_eq!(reply["ok"], true, "{reply}");
+        assert_eq!(reply["data"]["message"]["seq"], seq, "{reply}");
+    }
+    assert_eq!(waiting_for_locks(&app).await, 1, "the held room's send still waits for its row");
+    blocker.batch_execute("COMMIT").await.expect("commit");
+
+    let reply = ada_ws.reply_to(json!(1)).await;
+    assert_eq!(reply["ok"], true, "{reply}");
+    assert_eq!(reply["data"]["message"]["seq"], 1, "{reply}");
+    assert_eq!(stored_bodies(&app, &ada, held).await, ["waits"]);
+}
+
 /// The insert's half: a send whose room is deleted while it waits for the room's row inserts
 /// nothing, because the batch inserts only rows whose room its counter update returned.
 #[actix_web::test]

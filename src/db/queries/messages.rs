@@ -77,6 +77,12 @@ fn insert_params<'a>(new: &'a NewMessage<'a>) -> Vec<Param<'a>> {
 /// plan (`db::send_batch`), made once per session; made while `messages` was still empty and never
 /// analyzed, the `client_msg_id` check had become a hash of the whole table built for every batch,
 /// so a batch's cost grew with the table (13 ms for 25 sends at 30,000 messages; docs/benchmarks.md).
+///
+/// The room probe also takes the room's row for the counter's update (`FOR NO KEY UPDATE`, the
+/// lock that update takes anyway) and skips a row another transaction holds: a room being deleted,
+/// or written by the checked path. Its sends are left out, and wait on the checked path for that
+/// room alone; the batch does not wait, so one room's long transaction (a deletion that takes its
+/// messages with it) cannot hold up the sends of every other room behind a writer.
 pub async fn insert_batch(conn: &mut AsyncPgConnection, batch: &[NewMessage<'_>]) -> QueryResult<Vec<Message>> {
     debug_assert!(batch.iter().all(|m| m.mentions.is_none()), "mentions take the checked path");
     const SQL: &[&str] = &[
@@ -90,7 +96,8 @@ pub async fn insert_batch(conn: &mut AsyncPgConnection, batch: &[NewMessage<'_>]
             "::text[]) WITH ORDINALITY AS i(id, room_id, sender_id, body, client_msg_id, ord)), \
          ok AS (\
             SELECT i.* FROM input i \
-            WHERE EXISTS (SELECT 1 FROM rooms r WHERE r.id = i.room_id AND r.kind = 'group' OFFSET 0) \
+            WHERE EXISTS (SELECT 1 FROM rooms r WHERE r.id = i.room_id AND r.kind = 'group' OFFSET 0 \
+                   FOR NO KEY UPDATE SKIP LOCKED) \
               AND EXISTS (SELECT 1 FROM room_members m \
                    WHERE m.room_id = i.room_id AND m.user_id = i.sender_id OFFSET 0) \
               AND (i.client_msg_id IS NULL OR NOT EXISTS (SELECT 1 FROM messages x \
