@@ -20,7 +20,8 @@ WITH input AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text
             WHERE EXISTS (SELECT 1 FROM rooms r WHERE r.id = i.room_id AND r.kind = 'group' OFFSET 0
                    FOR NO KEY UPDATE SKIP LOCKED)
               AND EXISTS (SELECT 1 FROM room_members m
-                   WHERE m.room_id = i.room_id AND m.user_id = i.sender_id OFFSET 0)
+                   WHERE m.room_id = i.room_id AND m.user_id = i.sender_id OFFSET 0
+                           FOR KEY SHARE SKIP LOCKED)
               AND (i.client_msg_id IS NULL OR NOT EXISTS (SELECT 1 FROM messages x
                    WHERE x.room_id = i.room_id AND x.sender_id = i.sender_id AND x.client_msg_id = i.client_msg_id
                    OFFSET 0))),

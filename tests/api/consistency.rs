@@ -1,6 +1,7 @@
 //! Consistency under faults: a committed message is announced even when the request that made it
 //! is gone, a retry announces what was never announced, and a room actor that cannot read where
-//! its room stands waits and tries again instead of replaying the room's history.
+//! its room stands waits and tries again instead of replaying the room's history. Also the races
+//! of a send with its room's or its sender's deletion, which triggers settle, not foreign keys.
 
 use std::time::Duration;
 
@@ -248,4 +249,140 @@ async fn a_send_to_a_room_deleted_while_it_waits_stores_nothing() {
     let other = app.group(&ada, "s", &[]).await;
     let reply = ws.command("message.send", json!({"room_id": other, "body": "next"})).await;
     assert_eq!(reply["ok"], true, "{reply}");
+}
+
+/// Messages whose sender does not exist: the users' trigger (not a foreign key) must leave none.
+async fn senderless_orphans(app: &TestApp) -> i64 {
+    app.count(
+        "SELECT count(*) AS n FROM messages m \
+         WHERE m.sender_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = m.sender_id)",
+    )
+    .await
+}
+
+/// A message's sender is a trigger on `users` and a lock taken by each insert, not a foreign key
+/// (migration 2026-12-05-000400). The checked path's half: a send that holds its sender's row
+/// (its room's row held elsewhere, so it waits there) makes the account's deletion wait, and the
+/// deletion's trigger, reading after that wait, clears the sender of the message committed just
+/// before.
+#[actix_web::test]
+async fn an_account_deleted_while_its_send_waits_leaves_the_message_without_a_sender() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let room = app.group(&bob, "r", &[&ada]).await;
+    let mut ws = app.ws(&ada.access_token).await;
+
+    // The room's row held: the batch skips it, and the checked path locks ada's row, then waits.
+    let mut blocker = app.hold_room_row(room).await;
+    ws.send_json(json!({"id": 100, "type": "message.send", "data": {"room_id": room, "body": "last words"}})).await;
+    eventually("the send to wait for the room's row", async || check(waiting_for_locks(&app).await, |&n| n == 1)).await;
+    let mut deleter = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
+    let ada_id = ada.id;
+    let deletion = tokio::spawn(async move {
+        deleter.batch_execute(&format!("DELETE FROM users WHERE id = '{ada_id}'")).await.expect("delete");
+    });
+    eventually("the deletion to wait for the sender's row", async || check(waiting_for_locks(&app).await, |&n| n == 2))
+        .await;
+    blocker.batch_execute("ROLLBACK").await.expect("rollback");
+
+    let reply = ws.reply_to(json!(100)).await;
+    assert_eq!(reply["ok"], true, "the send committed before the deletion: {reply}");
+    deletion.await.expect("deletion task");
+    let kept =
+        app.count(&format!("SELECT count(*) AS n FROM messages WHERE room_id = '{room}' AND sender_id IS NULL")).await;
+    assert_eq!(kept, 1, "the message stays, without its deleted sender");
+    assert_eq!(senderless_orphans(&app).await, 0);
+}
+
+/// The batch's half, in SQL: a transaction holding a membership row (as the batch's probe does)
+/// and inserting that member's message makes the account's deletion wait, since the deletion
+/// deletes the membership before its statement trigger runs; the trigger then finds the message.
+#[actix_web::test]
+async fn an_account_deletion_waits_for_a_batch_holding_its_membership_and_clears_its_message() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let room = app.group(&bob, "r", &[&ada]).await;
+
+    let mut batch = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
+    batch
+        .batch_execute(&format!(
+            "BEGIN; \
+             SELECT 1 FROM room_members WHERE room_id = '{room}' AND user_id = '{ada}' FOR KEY SHARE; \
+             WITH r AS (UPDATE rooms SET last_seq = last_seq + 1 WHERE id = '{room}' RETURNING last_seq) \
+             INSERT INTO messages (id, room_id, seq, rev, sender_id, body) \
+             SELECT gen_random_uuid(), '{room}', r.last_seq, r.last_seq, '{ada}', 'in the batch' FROM r",
+            ada = ada.id
+        ))
+        .await
+        .expect("batch");
+    let mut deleter = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
+    let ada_id = ada.id;
+    let deletion = tokio::spawn(async move {
+        deleter.batch_execute(&format!("DELETE FROM users WHERE id = '{ada_id}'")).await.expect("delete");
+    });
+    eventually("the deletion to wait for the membership", async || check(waiting_for_locks(&app).await, |&n| n == 1))
+        .await;
+    assert!(!deletion.is_finished(), "the deletion waits for the membership's lock");
+    batch.batch_execute("COMMIT").await.expect("commit");
+    deletion.await.expect("deletion task");
+
+    assert_eq!(senderless_orphans(&app).await, 0, "the trigger cleared the sender committed while it waited");
+    let kept = app.count(&format!("SELECT count(*) AS n FROM messages WHERE room_id = '{room}'")).await;
+    assert_eq!(kept, 1);
+}
+
+/// The insert's half: a send whose account is being deleted finds its membership held and takes
+/// the checked path, which waits for the sender's row and, the account gone, stores nothing.
+#[actix_web::test]
+async fn a_send_whose_account_is_deleted_while_it_waits_stores_nothing() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let room = app.group(&bob, "r", &[&ada]).await;
+    let mut ws = app.ws(&ada.access_token).await;
+
+    let mut deleter = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
+    deleter.batch_execute(&format!("BEGIN; DELETE FROM users WHERE id = '{}'", ada.id)).await.expect("delete");
+    ws.send_json(json!({"id": 100, "type": "message.send", "data": {"room_id": room, "body": "too late"}})).await;
+    eventually("the send to wait for its sender's row", async || check(waiting_for_locks(&app).await, |&n| n == 1))
+        .await;
+    deleter.batch_execute("COMMIT").await.expect("commit");
+
+    let reply = ws.reply_to(json!(100)).await;
+    assert_eq!(reply["ok"], false, "{reply}");
+    assert_eq!(app.count("SELECT count(*) AS n FROM messages").await, 0);
+    assert_eq!(senderless_orphans(&app).await, 0);
+}
+
+/// A batch never waits for an account being deleted: with the sender's foreign key, a member's
+/// send during their account's deletion made the batch wait for the user's row, and with it every
+/// room's sends behind the one writer. The deleted member's send waits on the checked path alone.
+#[actix_web::test]
+async fn an_account_being_deleted_holds_up_no_other_members_sends() {
+    // As in the room's case above: a batch that waited would not give up within the test.
+    let app = spawn_app_with(|s| s.database.statement_timeout_ms = 120_000).await;
+    let bob = app.register("bob").await;
+    let carol = app.register("carol").await;
+    let shared = app.group(&bob, "shared", &[&carol]).await;
+    let free = app.group(&bob, "free", &[]).await;
+    let mut carol_ws = app.ws(&carol.access_token).await;
+    let mut bob_ws = app.ws(&bob.access_token).await;
+
+    let mut deleter = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
+    deleter.batch_execute(&format!("BEGIN; DELETE FROM users WHERE id = '{}'", carol.id)).await.expect("delete");
+    carol_ws.send_json(json!({"id": 1, "type": "message.send", "data": {"room_id": shared, "body": "waits"}})).await;
+    eventually("carol's send to wait for her row", async || check(waiting_for_locks(&app).await, |&n| n == 1)).await;
+    for seq in 1..=3 {
+        let reply = bob_ws.command("message.send", json!({"room_id": free, "body": format!("free {seq}")})).await;
+        assert_eq!(reply["ok"], true, "{reply}");
+        assert_eq!(reply["data"]["message"]["seq"], seq, "{reply}");
+    }
+    assert_eq!(waiting_for_locks(&app).await, 1, "carol's send still waits");
+    // The deletion is called off: carol's send goes through.
+    deleter.batch_execute("ROLLBACK").await.expect("rollback");
+    let reply = carol_ws.reply_to(json!(1)).await;
+    assert_eq!(reply["ok"], true, "{reply}");
+    assert_eq!(reply["data"]["message"]["seq"], 1, "{reply}");
 }

@@ -32,10 +32,16 @@ pub struct NewMessage<'a> {
 }
 
 /// Inserts a message with the room's next seq (also its first rev) and marks the room active.
+///
+/// The sender's row is locked (`FOR KEY SHARE`, what a foreign key's check took) before the
+/// room's counter moves: `messages.sender_id` has no foreign key (migration 2026-12-05-000400), so
+/// this lock is what makes an account's deletion wait for the send, and a send whose sender was
+/// deleted finds no row, moves no counter and inserts nothing (`NotFound`).
 pub async fn insert_next(conn: &mut AsyncPgConnection, new: &NewMessage<'_>) -> QueryResult<Message> {
     const SQL: &[&str] = &[
         "WITH s AS (UPDATE rooms SET last_seq = last_seq + 1, last_activity_at = now() WHERE id = ",
-        " RETURNING last_seq) \
+        " AND EXISTS (SELECT 1 FROM users u WHERE u.id = ",
+        " FOR KEY SHARE) RETURNING last_seq) \
          INSERT INTO messages (id, room_id, seq, rev, sender_id, body, reply_to, client_msg_id, mentions) SELECT ",
         ", ",
         ", s.last_seq, s.last_seq, ",
@@ -51,6 +57,7 @@ pub async fn insert_next(conn: &mut AsyncPgConnection, new: &NewMessage<'_>) -> 
 fn insert_params<'a>(new: &'a NewMessage<'a>) -> Vec<Param<'a>> {
     vec![
         Param::Uuid(new.room_id.into()),
+        Param::Uuid(new.sender_id.into()),
         Param::Uuid(new.id.into()),
         Param::Uuid(new.room_id.into()),
         Param::Uuid(new.sender_id.into()),
@@ -83,6 +90,13 @@ fn insert_params<'a>(new: &'a NewMessage<'a>) -> Vec<Param<'a>> {
 /// or written by the checked path. Its sends are left out, and wait on the checked path for that
 /// room alone; the batch does not wait, so one room's long transaction (a deletion that takes its
 /// messages with it) cannot hold up the sends of every other room behind a writer.
+///
+/// The membership probe locks the row it finds (`FOR KEY SHARE`): `messages.sender_id` has no
+/// foreign key (migration 2026-12-05-000400), and this lock is what makes an account's deletion,
+/// which deletes its memberships, wait for the batch. It skips a row being deleted (the member
+/// leaving, or their account going), so that send takes the checked path, which waits for the
+/// sender's row alone ([`insert_next`]). Read receipts and role changes update the row without
+/// touching its key and do not conflict with the lock.
 pub async fn insert_batch(conn: &mut AsyncPgConnection, batch: &[NewMessage<'_>]) -> QueryResult<Vec<Message>> {
     debug_assert!(batch.iter().all(|m| m.mentions.is_none()), "mentions take the checked path");
     const SQL: &[&str] = &[
@@ -99,7 +113,7 @@ pub async fn insert_batch(conn: &mut AsyncPgConnection, batch: &[NewMessage<'_>]
             WHERE EXISTS (SELECT 1 FROM rooms r WHERE r.id = i.room_id AND r.kind = 'group' OFFSET 0 \
                    FOR NO KEY UPDATE SKIP LOCKED) \
               AND EXISTS (SELECT 1 FROM room_members m \
-                   WHERE m.room_id = i.room_id AND m.user_id = i.sender_id OFFSET 0) \
+                   WHERE m.room_id = i.room_id AND m.user_id = i.sender_id OFFSET 0 FOR KEY SHARE SKIP LOCKED) \
               AND (i.client_msg_id IS NULL OR NOT EXISTS (SELECT 1 FROM messages x \
                    WHERE x.room_id = i.room_id AND x.sender_id = i.sender_id AND x.client_msg_id = i.client_msg_id \
                    OFFSET 0))), \
