@@ -22,7 +22,10 @@ WHERE m.user_id = :usr ORDER BY r.last_activity_at DESC, r.id;
 \echo '### Send: next seq and insert in one statement (rolled back here)'
 BEGIN;
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
-WITH s AS (UPDATE rooms SET last_seq = last_seq + 1, last_activity_at = now() WHERE id = :room RETURNING last_seq)
+WITH r AS (SELECT id FROM rooms WHERE id = :room FOR NO KEY UPDATE),
+     u AS (SELECT 1 FROM users WHERE id = :usr AND EXISTS (SELECT 1 FROM r) FOR KEY SHARE),
+     s AS (UPDATE rooms SET last_seq = rooms.last_seq + 1, last_activity_at = now() FROM r
+           WHERE rooms.id = r.id AND EXISTS (SELECT 1 FROM u) RETURNING rooms.last_seq)
 INSERT INTO messages (id, room_id, seq, rev, sender_id, body, reply_to, client_msg_id)
 SELECT gen_random_uuid(), :room, s.last_seq, s.last_seq, :usr, 'hello there', NULL, 'c-1' FROM s
 RETURNING id, seq;

@@ -260,77 +260,87 @@ async fn senderless_orphans(app: &TestApp) -> i64 {
     .await
 }
 
+/// Another transaction inserting `sender`'s `client_msg_id` "c-1" in `room`, not yet committed: a
+/// send of the same id inserts after the probe that looks for it, and its insert then waits for
+/// this transaction, holding every lock its statement took.
+async fn hold_client_msg_id(app: &TestApp, room: uuid::Uuid, sender: uuid::Uuid) -> AsyncPgConnection {
+    let mut blocker = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
+    blocker
+        .batch_execute(&format!(
+            "BEGIN; INSERT INTO messages (id, room_id, seq, rev, sender_id, body, client_msg_id) \
+             VALUES (gen_random_uuid(), '{room}', 1000000, 1000000, '{sender}', 'elsewhere', 'c-1')"
+        ))
+        .await
+        .expect("insert");
+    blocker
+}
+
+/// Deletes `user` in a task of its own, and waits until it waits for a lock (`waiting` in all).
+async fn delete_user_behind(app: &TestApp, user: uuid::Uuid, waiting: i64) -> tokio::task::JoinHandle<()> {
+    let mut deleter = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
+    let deletion = tokio::spawn(async move {
+        deleter.batch_execute(&format!("DELETE FROM users WHERE id = '{user}'")).await.expect("delete");
+    });
+    eventually("the deletion to wait behind the send", async || check(waiting_for_locks(app).await, |&n| n == waiting))
+        .await;
+    assert!(!deletion.is_finished(), "the deletion waits for the send");
+    deletion
+}
+
 /// A message's sender is a trigger on `users` and a lock taken by each insert, not a foreign key
 /// (migration 2026-12-05-000400). The checked path's half: a send that holds its sender's row
-/// (its room's row held elsewhere, so it waits there) makes the account's deletion wait, and the
-/// deletion's trigger, reading after that wait, clears the sender of the message committed just
-/// before.
+/// (here a reply, waiting in its insert for another transaction's same `client_msg_id`) makes the
+/// account's deletion wait, and the deletion's trigger, reading after that wait, clears the sender
+/// of the message committed just before.
 #[actix_web::test]
 async fn an_account_deleted_while_its_send_waits_leaves_the_message_without_a_sender() {
     let app = spawn_app().await;
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let room = app.group(&bob, "r", &[&ada]).await;
+    let first = app.send(&bob, room, "first").await;
     let mut ws = app.ws(&ada.access_token).await;
 
-    // The room's row held: the batch skips it, and the checked path locks ada's row, then waits.
-    let mut blocker = app.hold_room_row(room).await;
-    ws.send_json(json!({"id": 100, "type": "message.send", "data": {"room_id": room, "body": "last words"}})).await;
-    eventually("the send to wait for the room's row", async || check(waiting_for_locks(&app).await, |&n| n == 1)).await;
-    let mut deleter = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
-    let ada_id = ada.id;
-    let deletion = tokio::spawn(async move {
-        deleter.batch_execute(&format!("DELETE FROM users WHERE id = '{ada_id}'")).await.expect("delete");
-    });
-    eventually("the deletion to wait for the sender's row", async || check(waiting_for_locks(&app).await, |&n| n == 2))
-        .await;
+    let mut blocker = hold_client_msg_id(&app, room, ada.id).await;
+    let data = json!({"room_id": room, "body": "last words", "reply_to": first["id"], "client_msg_id": "c-1"});
+    ws.send_json(json!({"id": 100, "type": "message.send", "data": data})).await;
+    eventually("the send to wait in its insert", async || check(waiting_for_locks(&app).await, |&n| n == 1)).await;
+    let deletion = delete_user_behind(&app, ada.id, 2).await;
     blocker.batch_execute("ROLLBACK").await.expect("rollback");
 
     let reply = ws.reply_to(json!(100)).await;
     assert_eq!(reply["ok"], true, "the send committed before the deletion: {reply}");
     deletion.await.expect("deletion task");
-    let kept =
-        app.count(&format!("SELECT count(*) AS n FROM messages WHERE room_id = '{room}' AND sender_id IS NULL")).await;
+    let kept = app.count("SELECT count(*) AS n FROM messages WHERE body = 'last words' AND sender_id IS NULL").await;
     assert_eq!(kept, 1, "the message stays, without its deleted sender");
     assert_eq!(senderless_orphans(&app).await, 0);
 }
 
-/// The batch's half, in SQL: a transaction holding a membership row (as the batch's probe does)
-/// and inserting that member's message makes the account's deletion wait, since the deletion
-/// deletes the membership before its statement trigger runs; the trigger then finds the message.
+/// The batch's half: a batch holds the membership row its probe found (here while its insert
+/// waits for another transaction's same `client_msg_id`), so the account's deletion, which
+/// deletes that membership before its trigger runs, waits for the batch and then clears the
+/// sender of the message it committed.
 #[actix_web::test]
 async fn an_account_deletion_waits_for_a_batch_holding_its_membership_and_clears_its_message() {
     let app = spawn_app().await;
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let room = app.group(&bob, "r", &[&ada]).await;
+    let mut ws = app.ws(&ada.access_token).await;
 
-    let mut batch = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
-    batch
-        .batch_execute(&format!(
-            "BEGIN; \
-             SELECT 1 FROM room_members WHERE room_id = '{room}' AND user_id = '{ada}' FOR KEY SHARE; \
-             WITH r AS (UPDATE rooms SET last_seq = last_seq + 1 WHERE id = '{room}' RETURNING last_seq) \
-             INSERT INTO messages (id, room_id, seq, rev, sender_id, body) \
-             SELECT gen_random_uuid(), '{room}', r.last_seq, r.last_seq, '{ada}', 'in the batch' FROM r",
-            ada = ada.id
-        ))
-        .await
-        .expect("batch");
-    let mut deleter = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
-    let ada_id = ada.id;
-    let deletion = tokio::spawn(async move {
-        deleter.batch_execute(&format!("DELETE FROM users WHERE id = '{ada_id}'")).await.expect("delete");
-    });
-    eventually("the deletion to wait for the membership", async || check(waiting_for_locks(&app).await, |&n| n == 1))
-        .await;
-    assert!(!deletion.is_finished(), "the deletion waits for the membership's lock");
-    batch.batch_execute("COMMIT").await.expect("commit");
+    let mut blocker = hold_client_msg_id(&app, room, ada.id).await;
+    let data = json!({"room_id": room, "body": "in the batch", "client_msg_id": "c-1"});
+    ws.send_json(json!({"id": 100, "type": "message.send", "data": data})).await;
+    eventually("the batch to wait in its insert", async || check(waiting_for_locks(&app).await, |&n| n == 1)).await;
+    let deletion = delete_user_behind(&app, ada.id, 2).await;
+    blocker.batch_execute("ROLLBACK").await.expect("rollback");
+
+    let reply = ws.reply_to(json!(100)).await;
+    assert_eq!(reply["ok"], true, "the batch committed before the deletion: {reply}");
     deletion.await.expect("deletion task");
-
-    assert_eq!(senderless_orphans(&app).await, 0, "the trigger cleared the sender committed while it waited");
-    let kept = app.count(&format!("SELECT count(*) AS n FROM messages WHERE room_id = '{room}'")).await;
-    assert_eq!(kept, 1);
+    let kept = app.count("SELECT count(*) AS n FROM messages WHERE body = 'in the batch' AND sender_id IS NULL").await;
+    assert_eq!(kept, 1, "the trigger cleared the sender committed while it waited");
+    assert_eq!(senderless_orphans(&app).await, 0);
 }
 
 /// The insert's half: a send whose account is being deleted finds its membership held and takes
@@ -385,4 +395,31 @@ async fn an_account_being_deleted_holds_up_no_other_members_sends() {
     let reply = carol_ws.reply_to(json!(1)).await;
     assert_eq!(reply["ok"], true, "{reply}");
     assert_eq!(reply["data"]["message"]["seq"], 1, "{reply}");
+}
+
+/// One lock order: a transaction that deletes a room and then a user (retention deletes a guest's
+/// support room, then the guest) must not deadlock with that user's send waiting for the room.
+/// The checked path locks the room's row before the sender's, so the waiting send holds nothing
+/// the deletion wants; it then finds the room gone.
+#[actix_web::test]
+async fn a_send_waiting_for_a_room_whose_deleter_then_deletes_its_sender_does_not_deadlock() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let room = app.group(&bob, "r", &[&ada]).await;
+    let mut ws = app.ws(&ada.access_token).await;
+
+    let mut deleter = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
+    deleter.batch_execute(&format!("BEGIN; DELETE FROM rooms WHERE id = '{room}'")).await.expect("delete the room");
+    ws.send_json(json!({"id": 100, "type": "message.send", "data": {"room_id": room, "body": "too late"}})).await;
+    eventually("the send to wait for the room's row", async || check(waiting_for_locks(&app).await, |&n| n == 1)).await;
+    // A deadlock would abort one side after deadlock_timeout (1 s): this statement or the send.
+    deleter.batch_execute(&format!("DELETE FROM users WHERE id = '{}'", ada.id)).await.expect("delete the sender");
+    deleter.batch_execute("COMMIT").await.expect("commit");
+
+    let reply = ws.reply_to(json!(100)).await;
+    assert_eq!(reply["ok"], false, "{reply}");
+    assert_eq!(reply["error"]["code"], "not_found", "{reply}");
+    assert_eq!(app.count("SELECT count(*) AS n FROM messages").await, 0);
+    assert_eq!(senderless_orphans(&app).await, 0);
 }

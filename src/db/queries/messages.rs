@@ -33,15 +33,21 @@ pub struct NewMessage<'a> {
 
 /// Inserts a message with the room's next seq (also its first rev) and marks the room active.
 ///
-/// The sender's row is locked (`FOR KEY SHARE`, what a foreign key's check took) before the
-/// room's counter moves: `messages.sender_id` has no foreign key (migration 2026-12-05-000400), so
-/// this lock is what makes an account's deletion wait for the send, and a send whose sender was
-/// deleted finds no row, moves no counter and inserts nothing (`NotFound`).
+/// `messages.sender_id` has no foreign key (migration 2026-12-05-000400): the statement locks the
+/// sender's row itself (`FOR KEY SHARE`, what the key's check took), so an account's deletion waits
+/// for the send, and a send whose sender was deleted finds no row, moves no counter and inserts
+/// nothing (`NotFound`). The room's row is locked first (`r`, which `u` waits for): room, then
+/// user, the order of every transaction that takes both (retention deletes a guest's support
+/// room, then the guest; an account's deletion passes its rooms on, then deletes the user), so a
+/// send waiting for the room holds nothing such a transaction will want.
 pub async fn insert_next(conn: &mut AsyncPgConnection, new: &NewMessage<'_>) -> QueryResult<Message> {
     const SQL: &[&str] = &[
-        "WITH s AS (UPDATE rooms SET last_seq = last_seq + 1, last_activity_at = now() WHERE id = ",
-        " AND EXISTS (SELECT 1 FROM users u WHERE u.id = ",
-        " FOR KEY SHARE) RETURNING last_seq) \
+        "WITH r AS (SELECT id FROM rooms WHERE id = ",
+        " FOR NO KEY UPDATE), \
+         u AS (SELECT 1 FROM users WHERE id = ",
+        " AND EXISTS (SELECT 1 FROM r) FOR KEY SHARE), \
+         s AS (UPDATE rooms SET last_seq = rooms.last_seq + 1, last_activity_at = now() FROM r \
+               WHERE rooms.id = r.id AND EXISTS (SELECT 1 FROM u) RETURNING rooms.last_seq) \
          INSERT INTO messages (id, room_id, seq, rev, sender_id, body, reply_to, client_msg_id, mentions) SELECT ",
         ", ",
         ", s.last_seq, s.last_seq, ",
