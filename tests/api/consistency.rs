@@ -260,40 +260,11 @@ async fn senderless_orphans(app: &TestApp) -> i64 {
     .await
 }
 
-/// Another transaction inserting `sender`'s `client_msg_id` "c-1" in `room`, not yet committed: a
-/// send of the same id inserts after the probe that looks for it, and its insert then waits for
-/// this transaction, holding every lock its statement took.
-async fn hold_client_msg_id(app: &TestApp, room: uuid::Uuid, sender: uuid::Uuid) -> AsyncPgConnection {
-    let mut blocker = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
-    blocker
-        .batch_execute(&format!(
-            "BEGIN; INSERT INTO messages (id, room_id, seq, rev, sender_id, body, client_msg_id) \
-             VALUES (gen_random_uuid(), '{room}', 1000000, 1000000, '{sender}', 'elsewhere', 'c-1')"
-        ))
-        .await
-        .expect("insert");
-    blocker
-}
-
-/// Deletes `user` in a task of its own, and waits until it waits for a lock (`waiting` in all).
-async fn delete_user_behind(app: &TestApp, user: uuid::Uuid, waiting: i64) -> tokio::task::JoinHandle<()> {
-    let mut deleter = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
-    let deletion = tokio::spawn(async move {
-        deleter.batch_execute(&format!("DELETE FROM users WHERE id = '{user}'")).await.expect("delete");
-    });
-    eventually("the deletion to wait behind the send", async || check(waiting_for_locks(app).await, |&n| n == waiting))
-        .await;
-    assert!(!deletion.is_finished(), "the deletion waits for the send");
-    deletion
-}
-
-/// A message's sender is a trigger on `users` and a lock taken by each insert, not a foreign key
-/// (migration 2026-12-05-000400). The checked path's half: a send that holds its sender's row
-/// (here a reply, waiting in its insert for another transaction's same `client_msg_id`) makes the
-/// account's deletion wait, and the deletion's trigger, reading after that wait, clears the sender
-/// of the message committed just before.
-#[actix_web::test]
-async fn an_account_deleted_while_its_send_waits_leaves_the_message_without_a_sender() {
+/// Ada's send of `data` (with `client_msg_id` "c-1") waits inside its insert for another
+/// transaction inserting the same id, holding every lock its statement took, while her account is
+/// deleted; then the other transaction rolls back. The deletion must wait for the send, and its
+/// trigger, reading after that wait, must clear the sender of the message committed just before.
+async fn delete_the_sender_of_a_waiting_send(data: impl FnOnce(uuid::Uuid, &Value) -> Value) {
     let app = spawn_app().await;
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
@@ -301,11 +272,25 @@ async fn an_account_deleted_while_its_send_waits_leaves_the_message_without_a_se
     let first = app.send(&bob, room, "first").await;
     let mut ws = app.ws(&ada.access_token).await;
 
-    let mut blocker = hold_client_msg_id(&app, room, ada.id).await;
-    let data = json!({"room_id": room, "body": "last words", "reply_to": first["id"], "client_msg_id": "c-1"});
-    ws.send_json(json!({"id": 100, "type": "message.send", "data": data})).await;
+    let mut blocker = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
+    blocker
+        .batch_execute(&format!(
+            "BEGIN; INSERT INTO messages (id, room_id, seq, rev, sender_id, body, client_msg_id) \
+             VALUES (gen_random_uuid(), '{room}', 1000000, 1000000, '{}', 'elsewhere', 'c-1')",
+            ada.id
+        ))
+        .await
+        .expect("insert");
+    ws.send_json(json!({"id": 100, "type": "message.send", "data": data(room, &first)})).await;
     eventually("the send to wait in its insert", async || check(waiting_for_locks(&app).await, |&n| n == 1)).await;
-    let deletion = delete_user_behind(&app, ada.id, 2).await;
+    let mut deleter = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
+    let ada_id = ada.id;
+    let deletion = tokio::spawn(async move {
+        deleter.batch_execute(&format!("DELETE FROM users WHERE id = '{ada_id}'")).await.expect("delete");
+    });
+    eventually("the deletion to wait behind the send", async || check(waiting_for_locks(&app).await, |&n| n == 2))
+        .await;
+    assert!(!deletion.is_finished(), "the deletion waits for the send");
     blocker.batch_execute("ROLLBACK").await.expect("rollback");
 
     let reply = ws.reply_to(json!(100)).await;
@@ -316,31 +301,24 @@ async fn an_account_deleted_while_its_send_waits_leaves_the_message_without_a_se
     assert_eq!(senderless_orphans(&app).await, 0);
 }
 
-/// The batch's half: a batch holds the membership row its probe found (here while its insert
-/// waits for another transaction's same `client_msg_id`), so the account's deletion, which
-/// deletes that membership before its trigger runs, waits for the batch and then clears the
-/// sender of the message it committed.
+/// A message's sender is a trigger on `users` and a lock taken by each insert, not a foreign key
+/// (migration 2026-12-05-000400). The checked path's half: a reply locks its sender's row.
+#[actix_web::test]
+async fn an_account_deleted_while_its_send_waits_leaves_the_message_without_a_sender() {
+    delete_the_sender_of_a_waiting_send(
+        |room, first| json!({"room_id": room, "body": "last words", "reply_to": first["id"], "client_msg_id": "c-1"}),
+    )
+    .await;
+}
+
+/// The batch's half: a batch locks the membership row its probe found, and the account's
+/// deletion deletes that membership before its trigger runs.
 #[actix_web::test]
 async fn an_account_deletion_waits_for_a_batch_holding_its_membership_and_clears_its_message() {
-    let app = spawn_app().await;
-    let ada = app.register("ada").await;
-    let bob = app.register("bob").await;
-    let room = app.group(&bob, "r", &[&ada]).await;
-    let mut ws = app.ws(&ada.access_token).await;
-
-    let mut blocker = hold_client_msg_id(&app, room, ada.id).await;
-    let data = json!({"room_id": room, "body": "in the batch", "client_msg_id": "c-1"});
-    ws.send_json(json!({"id": 100, "type": "message.send", "data": data})).await;
-    eventually("the batch to wait in its insert", async || check(waiting_for_locks(&app).await, |&n| n == 1)).await;
-    let deletion = delete_user_behind(&app, ada.id, 2).await;
-    blocker.batch_execute("ROLLBACK").await.expect("rollback");
-
-    let reply = ws.reply_to(json!(100)).await;
-    assert_eq!(reply["ok"], true, "the batch committed before the deletion: {reply}");
-    deletion.await.expect("deletion task");
-    let kept = app.count("SELECT count(*) AS n FROM messages WHERE body = 'in the batch' AND sender_id IS NULL").await;
-    assert_eq!(kept, 1, "the trigger cleared the sender committed while it waited");
-    assert_eq!(senderless_orphans(&app).await, 0);
+    delete_the_sender_of_a_waiting_send(
+        |room, _| json!({"room_id": room, "body": "last words", "client_msg_id": "c-1"}),
+    )
+    .await;
 }
 
 /// The insert's half: a send whose account is being deleted finds its membership held and takes
