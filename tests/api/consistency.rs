@@ -153,6 +153,18 @@ async fn waiting_for_locks(app: &TestApp) -> i64 {
     .await
 }
 
+/// Runs `deletion` on a connection of its own, in a task, and waits until it waits behind the one
+/// send already waiting (two waiters in all).
+async fn delete_behind_the_waiting_send(app: &TestApp, deletion: String) -> tokio::task::JoinHandle<()> {
+    let mut deleter = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
+    let task = tokio::spawn(async move {
+        deleter.batch_execute(&deletion).await.expect("delete");
+    });
+    eventually("the deletion to wait behind the send", async || check(waiting_for_locks(app).await, |&n| n == 2)).await;
+    assert!(!task.is_finished(), "the deletion waits for the send");
+    task
+}
+
 /// Messages whose room does not exist: the room's trigger (not a foreign key) must leave none.
 async fn orphans(app: &TestApp) -> i64 {
     app.count("SELECT count(*) AS n FROM messages m WHERE NOT EXISTS (SELECT 1 FROM rooms r WHERE r.id = m.room_id)")
@@ -173,13 +185,7 @@ async fn a_room_deleted_while_a_send_holds_its_row_takes_the_message_with_it() {
     let mut blocker = app.hold_room_row(room).await;
     ws.send_json(json!({"id": 100, "type": "message.send", "data": {"room_id": room, "body": "last"}})).await;
     eventually("the send to wait for the room's row", async || check(waiting_for_locks(&app).await, |&n| n == 1)).await;
-    let mut deleter = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
-    let deletion = tokio::spawn(async move {
-        deleter.batch_execute(&format!("DELETE FROM rooms WHERE id = '{room}'")).await.expect("delete");
-    });
-    eventually("the deletion to wait behind the send", async || check(waiting_for_locks(&app).await, |&n| n == 2))
-        .await;
-    assert!(!deletion.is_finished(), "the deletion waits for the room's row");
+    let deletion = delete_behind_the_waiting_send(&app, format!("DELETE FROM rooms WHERE id = '{room}'")).await;
     blocker.batch_execute("ROLLBACK").await.expect("rollback");
 
     let reply = ws.reply_to(json!(100)).await;
@@ -188,6 +194,17 @@ async fn a_room_deleted_while_a_send_holds_its_row_takes_the_message_with_it() {
     let left = app.count(&format!("SELECT count(*) AS n FROM messages WHERE room_id = '{room}'")).await;
     assert_eq!(left, 0, "the deletion took the message committed while it waited");
     assert_eq!(orphans(&app).await, 0);
+}
+
+/// Bob's three sends to `free`, his own room, commit one after the other while another send still
+/// waits for a lock (the one waiter): a batch that had waited with it would answer none of them.
+async fn sends_elsewhere_commit_meanwhile(app: &TestApp, bob_ws: &mut WsClient, free: uuid::Uuid) {
+    for seq in 1..=3 {
+        let reply = bob_ws.command("message.send", json!({"room_id": free, "body": format!("free {seq}")})).await;
+        assert_eq!(reply["ok"], true, "{reply}");
+        assert_eq!(reply["data"]["message"]["seq"], seq, "{reply}");
+    }
+    assert_eq!(waiting_for_locks(app).await, 1, "the other send still waits");
 }
 
 /// A batch never waits for a room's row: with one send writer (the default), a batch waiting
@@ -210,12 +227,7 @@ async fn a_room_whose_row_is_held_elsewhere_holds_up_no_other_rooms_sends() {
     ada_ws.send_json(json!({"id": 1, "type": "message.send", "data": {"room_id": held, "body": "waits"}})).await;
     eventually("the held room's send to wait for its row", async || check(waiting_for_locks(&app).await, |&n| n == 1))
         .await;
-    for seq in 1..=3 {
-        let reply = bob_ws.command("message.send", json!({"room_id": free, "body": format!("free {seq}")})).await;
-        assert_eq!(reply["ok"], true, "{reply}");
-        assert_eq!(reply["data"]["message"]["seq"], seq, "{reply}");
-    }
-    assert_eq!(waiting_for_locks(&app).await, 1, "the held room's send still waits for its row");
+    sends_elsewhere_commit_meanwhile(&app, &mut bob_ws, free).await;
     blocker.batch_execute("COMMIT").await.expect("commit");
 
     let reply = ada_ws.reply_to(json!(1)).await;
@@ -260,17 +272,23 @@ async fn senderless_orphans(app: &TestApp) -> i64 {
     .await
 }
 
+/// Ada, a member of Bob's group room, with her socket open.
+async fn ada_in_bobs_room() -> (TestApp, TestUser, TestUser, uuid::Uuid, WsClient) {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let room = app.group(&bob, "r", &[&ada]).await;
+    let ws = app.ws(&ada.access_token).await;
+    (app, ada, bob, room, ws)
+}
+
 /// Ada's send of `data` (with `client_msg_id` "c-1") waits inside its insert for another
 /// transaction inserting the same id, holding every lock its statement took, while her account is
 /// deleted; then the other transaction rolls back. The deletion must wait for the send, and its
 /// trigger, reading after that wait, must clear the sender of the message committed just before.
 async fn delete_the_sender_of_a_waiting_send(data: impl FnOnce(uuid::Uuid, &Value) -> Value) {
-    let app = spawn_app().await;
-    let ada = app.register("ada").await;
-    let bob = app.register("bob").await;
-    let room = app.group(&bob, "r", &[&ada]).await;
+    let (app, ada, bob, room, mut ws) = ada_in_bobs_room().await;
     let first = app.send(&bob, room, "first").await;
-    let mut ws = app.ws(&ada.access_token).await;
 
     let mut blocker = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
     blocker
@@ -283,14 +301,7 @@ async fn delete_the_sender_of_a_waiting_send(data: impl FnOnce(uuid::Uuid, &Valu
         .expect("insert");
     ws.send_json(json!({"id": 100, "type": "message.send", "data": data(room, &first)})).await;
     eventually("the send to wait in its insert", async || check(waiting_for_locks(&app).await, |&n| n == 1)).await;
-    let mut deleter = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
-    let ada_id = ada.id;
-    let deletion = tokio::spawn(async move {
-        deleter.batch_execute(&format!("DELETE FROM users WHERE id = '{ada_id}'")).await.expect("delete");
-    });
-    eventually("the deletion to wait behind the send", async || check(waiting_for_locks(&app).await, |&n| n == 2))
-        .await;
-    assert!(!deletion.is_finished(), "the deletion waits for the send");
+    let deletion = delete_behind_the_waiting_send(&app, format!("DELETE FROM users WHERE id = '{}'", ada.id)).await;
     blocker.batch_execute("ROLLBACK").await.expect("rollback");
 
     let reply = ws.reply_to(json!(100)).await;
@@ -325,11 +336,7 @@ async fn an_account_deletion_waits_for_a_batch_holding_its_membership_and_clears
 /// the checked path, which waits for the sender's row and, the account gone, stores nothing.
 #[actix_web::test]
 async fn a_send_whose_account_is_deleted_while_it_waits_stores_nothing() {
-    let app = spawn_app().await;
-    let ada = app.register("ada").await;
-    let bob = app.register("bob").await;
-    let room = app.group(&bob, "r", &[&ada]).await;
-    let mut ws = app.ws(&ada.access_token).await;
+    let (app, ada, _bob, room, mut ws) = ada_in_bobs_room().await;
 
     let mut deleter = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
     deleter.batch_execute(&format!("BEGIN; DELETE FROM users WHERE id = '{}'", ada.id)).await.expect("delete");
@@ -362,12 +369,7 @@ async fn an_account_being_deleted_holds_up_no_other_members_sends() {
     deleter.batch_execute(&format!("BEGIN; DELETE FROM users WHERE id = '{}'", carol.id)).await.expect("delete");
     carol_ws.send_json(json!({"id": 1, "type": "message.send", "data": {"room_id": shared, "body": "waits"}})).await;
     eventually("carol's send to wait for her row", async || check(waiting_for_locks(&app).await, |&n| n == 1)).await;
-    for seq in 1..=3 {
-        let reply = bob_ws.command("message.send", json!({"room_id": free, "body": format!("free {seq}")})).await;
-        assert_eq!(reply["ok"], true, "{reply}");
-        assert_eq!(reply["data"]["message"]["seq"], seq, "{reply}");
-    }
-    assert_eq!(waiting_for_locks(&app).await, 1, "carol's send still waits");
+    sends_elsewhere_commit_meanwhile(&app, &mut bob_ws, free).await;
     // The deletion is called off: carol's send goes through.
     deleter.batch_execute("ROLLBACK").await.expect("rollback");
     let reply = carol_ws.reply_to(json!(1)).await;
@@ -381,11 +383,7 @@ async fn an_account_being_deleted_holds_up_no_other_members_sends() {
 /// the deletion wants; it then finds the room gone.
 #[actix_web::test]
 async fn a_send_waiting_for_a_room_whose_deleter_then_deletes_its_sender_does_not_deadlock() {
-    let app = spawn_app().await;
-    let ada = app.register("ada").await;
-    let bob = app.register("bob").await;
-    let room = app.group(&bob, "r", &[&ada]).await;
-    let mut ws = app.ws(&ada.access_token).await;
+    let (app, ada, _bob, room, mut ws) = ada_in_bobs_room().await;
 
     let mut deleter = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
     deleter.batch_execute(&format!("BEGIN; DELETE FROM rooms WHERE id = '{room}'")).await.expect("delete the room");
