@@ -11,6 +11,12 @@
 //! those sends come back as [`Outcome::NotSimple`], to wait on the checked path for their room
 //! alone. With one writer, waiting would hold up every room's sends behind one room's deletion.
 //!
+//! A send handed back keeps its place: until its checked path has finished (the caller holds the
+//! [`HandedBack`] it came with), the writer hands back the same sender's later sends to the same
+//! room as well, before its statement, so that none of them commits ahead of it. Without this, the
+//! next batch committed a connection's later send as soon as the room's row was free, while the
+//! earlier one was still on its way to the checked path, and the later send took the lower seq.
+//!
 //! This is a database writer, not a rule: the only rules it applies are the ones the batch
 //! statement checks in SQL (a member, a group room, no reply, a new client_msg_id); everything
 //! else goes back to `service::messages`, which takes the checked path.
@@ -68,14 +74,44 @@ pub enum Outcome {
     /// Committed and announced; the message as stored.
     Inserted(Message),
     /// Not a fast-path send after all (not a member, not a group room, a known client_msg_id, …):
-    /// the caller takes the checked path, which gives the precise answer. The send comes back.
-    NotSimple(QueuedSend),
+    /// the caller takes the checked path, which gives the precise answer. The send comes back,
+    /// with what the caller holds until that path has finished.
+    NotSimple(QueuedSend, HandedBack),
     Failed(ApiError),
 }
 
 struct Job {
     send: QueuedSend,
     reply: oneshot::Sender<Outcome>,
+}
+
+/// Held by the caller of a send the writer handed back until its checked path has finished
+/// (committed or failed): meanwhile that sender's later sends to the room are handed back too.
+#[derive(Debug)]
+pub struct HandedBack(#[allow(dead_code, reason = "held for its reference count")] Arc<()>);
+
+/// The (room, sender) pairs of sends handed back, each with a count of the [`HandedBack`]s still
+/// held. One writer's, as a room's sends all go to one writer.
+#[derive(Default)]
+struct Fences(HashMap<(RoomId, UserId), Arc<()>>);
+
+impl Fences {
+    /// Answers `job` with [`Outcome::NotSimple`] and fences its (room, sender) pair until the
+    /// answer's `HandedBack` is dropped (at once, if nobody waits for the answer).
+    fn hand_back(&mut self, job: Job) {
+        let fence = self.0.entry((job.send.room_id, job.send.sender_id)).or_default().clone();
+        let _ = job.reply.send(Outcome::NotSimple(job.send, HandedBack(fence)));
+    }
+
+    /// Whether a send of `sender` to `room` was handed back and its checked path has not finished.
+    fn holds(&self, room: RoomId, sender: UserId) -> bool {
+        self.0.get(&(room, sender)).is_some_and(|fence| Arc::strong_count(fence) > 1)
+    }
+
+    /// Forgets the pairs whose handed-back sends have all finished.
+    fn sweep(&mut self) {
+        self.0.retain(|_, fence| Arc::strong_count(fence) > 1);
+    }
 }
 
 #[derive(Clone)]
@@ -151,26 +187,44 @@ struct Outlets {
 async fn run_writer(pool: PgPool, mut rx: mpsc::Receiver<Job>, max_batch: usize, out: Outlets) {
     let mut jobs = Vec::with_capacity(max_batch);
     let mut own: Option<AsyncPgConnection> = None;
+    let mut fences = Fences::default();
     while rx.recv_many(&mut jobs, max_batch).await > 0 {
         metrics::histogram!("db_send_batch_size").record(jobs.len() as f64);
         let started = std::time::Instant::now();
         let span = tracing::trace_span!("db.send_batch", size = jobs.len());
-        tracing::Instrument::instrument(write(&pool, &mut own, &mut jobs, &out), span).await;
+        tracing::Instrument::instrument(write(&pool, &mut own, &mut jobs, &mut fences, &out), span).await;
         metrics::histogram!("db_send_batch_duration_seconds").record(started.elapsed().as_secs_f64());
     }
 }
 
 /// Inserts one batch on the writer's own connection (made on first use, and again after a
 /// failure) and answers every job in it.
-async fn write(pool: &PgPool, own: &mut Option<AsyncPgConnection>, jobs: &mut Vec<Job>, out: &Outlets) {
+async fn write(
+    pool: &PgPool,
+    own: &mut Option<AsyncPgConnection>,
+    jobs: &mut Vec<Job>,
+    fences: &mut Fences,
+    out: &Outlets,
+) {
     let hooks = out.hooks.as_ref();
+    fences.sweep();
     // A retry racing its original in the same batch would clash with it inside one statement and
     // fail the whole batch; it goes the checked path instead, after the original has committed.
+    // A send behind one of its sender's handed back to the checked path follows it there.
     let mut seen = HashSet::new();
-    let (batch, repeats): (Vec<Job>, Vec<Job>) = jobs.drain(..).partition(|j| match &j.send.client_msg_id {
-        Some(cmid) => seen.insert((j.send.room_id, j.send.sender_id, cmid.clone())),
-        None => true,
+    let (batch, repeats): (Vec<Job>, Vec<Job>) = jobs.drain(..).partition(|j| {
+        !fences.holds(j.send.room_id, j.send.sender_id)
+            && match &j.send.client_msg_id {
+                Some(cmid) => seen.insert((j.send.room_id, j.send.sender_id, cmid.clone())),
+                None => true,
+            }
     });
+    if batch.is_empty() {
+        for job in repeats {
+            fences.hand_back(job);
+        }
+        return;
+    }
     let rows: Vec<NewMessage<'_>> = batch
         .iter()
         .map(|j| NewMessage {
@@ -201,17 +255,18 @@ async fn write(pool: &PgPool, own: &mut Option<AsyncPgConnection>, jobs: &mut Ve
             let committed: Vec<MessageId> = inserted.iter().map(|m| m.id).collect();
             let mut inserted: HashMap<MessageId, Message> = inserted.into_iter().map(|m| (m.id, m)).collect();
             for job in batch {
-                let outcome = match inserted.remove(&job.send.id) {
-                    Some(m) => Outcome::Inserted(m),
-                    None => Outcome::NotSimple(job.send),
-                };
-                let _ = job.reply.send(outcome);
+                match inserted.remove(&job.send.id) {
+                    Some(m) => {
+                        let _ = job.reply.send(Outcome::Inserted(m));
+                    }
+                    None => fences.hand_back(job),
+                }
             }
             out.push.messages_committed(committed);
         }
         Err(None) => {
             for job in batch {
-                let _ = job.reply.send(Outcome::NotSimple(job.send));
+                fences.hand_back(job);
             }
         }
         // No connection (or it broke), or the statement ran past statement_timeout (a lock held
@@ -230,16 +285,16 @@ async fn write(pool: &PgPool, own: &mut Option<AsyncPgConnection>, jobs: &mut Ve
         Err(Some(error)) => {
             tracing::warn!(error = ?error, size = batch.len(), "send batch failed; inserting its sends one by one");
             metrics::counter!("db_send_batch_isolations_total").increment(1);
-            isolate(pool, batch, out).await;
+            isolate(pool, batch, fences, out).await;
         }
     }
     for job in repeats {
-        let _ = job.reply.send(Outcome::NotSimple(job.send));
+        fences.hand_back(job);
     }
 }
 
 /// Inserts each send of a failed batch as a batch of one, and answers each with its own outcome.
-async fn isolate(pool: &PgPool, batch: Vec<Job>, out: &Outlets) {
+async fn isolate(pool: &PgPool, batch: Vec<Job>, fences: &mut Fences, out: &Outlets) {
     let hooks = out.hooks.as_ref();
     let mut committed = Vec::new();
     let mut conn = match pool.get().await {
@@ -253,6 +308,11 @@ async fn isolate(pool: &PgPool, batch: Vec<Job>, out: &Outlets) {
         }
     };
     for job in batch {
+        // Behind a send of its sender's handed back just now: it follows it.
+        if fences.holds(job.send.room_id, job.send.sender_id) {
+            fences.hand_back(job);
+            continue;
+        }
         let row = NewMessage {
             id: job.send.id,
             room_id: job.send.room_id,
@@ -263,22 +323,21 @@ async fn isolate(pool: &PgPool, batch: Vec<Job>, out: &Outlets) {
             mentions: None,
         };
         let result = insert(&mut conn, std::slice::from_ref(&row), hooks).await;
-        let outcome = match result {
+        match result {
             Ok(mut inserted) => match inserted.pop() {
                 Some(m) => {
                     (out.announce)(std::slice::from_ref(&m));
                     committed.push(m.id);
-                    Outcome::Inserted(m)
+                    let _ = job.reply.send(Outcome::Inserted(m));
                 }
-                None => Outcome::NotSimple(job.send),
+                None => fences.hand_back(job),
             },
-            Err(None) => Outcome::NotSimple(job.send),
+            Err(None) => fences.hand_back(job),
             Err(Some(error)) => {
                 tracing::error!(error = ?error, message_id = %job.send.id, "send failed on its own");
-                Outcome::Failed(error)
+                let _ = job.reply.send(Outcome::Failed(error));
             }
-        };
-        let _ = job.reply.send(outcome);
+        }
     }
     out.push.messages_committed(committed);
 }

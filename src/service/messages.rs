@@ -175,6 +175,9 @@ pub async fn send_in_turn(
     // without '@' costs the mention check one byte scan.
     let id = MessageId::new();
     let names = mentions::parse(&req.body);
+    // Held to the end for a send the writer handed back: until then it hands back this sender's
+    // later sends to the room as well, so that none commits before this one.
+    let mut _handed_back = None;
     if req.reply_to.is_none() && req.attachment_ids.is_empty() && names.is_empty() {
         let queued = QueuedSend { id, room_id, sender_id: caller.id, body: req.body, client_msg_id: req.client_msg_id };
         let batcher = state.send_batcher.clone();
@@ -185,7 +188,7 @@ pub async fn send_in_turn(
             let outcome = match queued.outcome().await {
                 // The writer announced it (`announce_committed`) before answering.
                 Outcome::Inserted(m) => Ok(Ok(MessageView::new(m, &[]))),
-                Outcome::NotSimple(back) => Ok(Err(back)),
+                Outcome::NotSimple(back, handed_back) => Ok(Err((back, handed_back))),
                 Outcome::Failed(e) => Err(e),
             };
             Ok((outcome, turn))
@@ -200,7 +203,10 @@ pub async fn send_in_turn(
                 after_send(state, caller, RoomKind::Group, &view);
                 return Ok((view, true));
             }
-            Err(back) => (req.body, req.client_msg_id) = (back.body, back.client_msg_id),
+            Err((back, handed_back)) => {
+                (req.body, req.client_msg_id) = (back.body, back.client_msg_id);
+                _handed_back = Some(handed_back);
+            }
         }
     } else {
         turn.exclusive().await;

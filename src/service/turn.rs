@@ -12,7 +12,9 @@
 //! - *done*: every write finishes (and is answered) only after every earlier one finished. A send
 //!   the writer hands back for the checked path, and any write that does not go through the writer
 //!   (a reply, an edit, a reaction), runs only once the earlier writes are done; such a write
-//!   holds its turn through its commit, so later writes neither queue nor commit before it.
+//!   holds its turn through its commit, so later writes neither queue nor commit before it. Later
+//!   sends already queued when the writer hands one back are handed back too, for as long as the
+//!   caller holds its `HandedBack` (`db::send_batch`).
 //!
 //! Each stage is a one-shot channel from a turn to the next; dropping the turn (done, failed, or
 //! cancelled with its connection) releases both, so one write's error never blocks the next.

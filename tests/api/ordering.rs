@@ -7,7 +7,10 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, TestUser, spawn_app, spawn_app_with};
+use diesel_async::SimpleAsyncConnection;
+
+use crate::helpers::wait::{check, eventually};
+use crate::helpers::{TestApp, TestUser, quiet_workers, spawn_app, spawn_app_with};
 
 /// Every message of the room, oldest first, paging forwards.
 async fn all_messages(app: &TestApp, user: &TestUser, room: Uuid) -> Vec<Value> {
@@ -294,7 +297,7 @@ async fn a_poisoned_send_in_a_batch_fails_alone_and_every_good_send_commits() {
         match outcome {
             Outcome::Inserted(m) => good.push((m.room_id.0, m.body, m.seq.0)),
             Outcome::Failed(_) => failed += 1,
-            Outcome::NotSimple(s) => panic!("{} came back as not simple", s.body),
+            Outcome::NotSimple(s, _) => panic!("{} came back as not simple", s.body),
         }
     }
     assert_eq!(failed, 1, "only the poisoned send fails");
@@ -400,6 +403,46 @@ async fn pipelined_checked_path_writes_keep_their_place_among_fast_sends() {
     let in_direct: Vec<String> =
         all_messages(&app, &ada, direct).await.iter().map(|m| m["body"].as_str().unwrap().to_owned()).collect();
     assert_eq!(in_direct, (0..8).map(|r| format!("{r} direct")).collect::<Vec<_>>());
+}
+
+/// A send the writer hands back (here: its room's row was held elsewhere) is not overtaken by the
+/// same connection's next send to that room, which a later batch would otherwise commit as soon as
+/// the row is free. The first send's checked path is kept waiting for a pool connection (the test
+/// holds them all) while the second is written; the second must take the seq after it.
+#[actix_web::test]
+async fn a_send_handed_back_to_the_checked_path_is_not_overtaken_by_the_connections_next_send() {
+    let app = spawn_app_with(|s| {
+        quiet_workers(s);
+        s.realtime.revalidate_interval_ms = 600_000;
+    })
+    .await;
+    let ada = app.register("ada").await;
+    let room = app.group(&ada, "r", &[]).await;
+    let mut ws = app.ws(&ada.access_token).await;
+    let mut blocker = app.hold_room_row(room).await;
+    let mut pool = Vec::new();
+    for _ in 0..app.state.pool.status().max_size {
+        pool.push(app.state.pool.get().await.expect("a pool connection"));
+    }
+
+    ws.send_json(json!({"id": 1, "type": "message.send", "data": {"room_id": room, "body": "first"}})).await;
+    let waiting = async || check(app.state.pool.status().waiting, |&n| n == 1);
+    eventually("the first send, handed back, to wait for a connection", waiting).await;
+    blocker.batch_execute("COMMIT").await.expect("commit");
+    let batches = async || app.metric("plauder_db_send_batch_duration_seconds_count").await;
+    let before = batches().await;
+    ws.send_json(json!({"id": 2, "type": "message.send", "data": {"room_id": room, "body": "second"}})).await;
+    eventually("the writer to take the second send", async || check(batches().await, |&n| n > before)).await;
+    drop(pool);
+
+    for (id, body) in [(1, "first"), (2, "second")] {
+        let reply = ws.reply_to(json!(id)).await;
+        assert_eq!(reply["ok"], true, "{reply}");
+        assert_eq!(reply["data"]["message"]["seq"], id, "{body}: {reply}");
+    }
+    let stored: Vec<String> =
+        all_messages(&app, &ada, room).await.iter().map(|m| m["body"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(stored, ["first", "second"]);
 }
 
 /// The send writers' own connections run the batch statement with its generic plan (planning it
