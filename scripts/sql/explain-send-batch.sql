@@ -25,12 +25,16 @@ WITH input AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text
               AND (i.client_msg_id IS NULL OR NOT EXISTS (SELECT 1 FROM messages x
                    WHERE x.room_id = i.room_id AND x.sender_id = i.sender_id AND x.client_msg_id = i.client_msg_id
                    OFFSET 0))),
-     counts AS (SELECT room_id, count(*) AS n FROM ok GROUP BY room_id),
+     rejected AS (SELECT i.room_id, i.sender_id, min(i.ord) AS ord FROM input i
+                  WHERE NOT EXISTS (SELECT 1 FROM ok WHERE ok.ord = i.ord) GROUP BY i.room_id, i.sender_id),
+     taken AS (SELECT ok.* FROM ok WHERE NOT EXISTS (SELECT 1 FROM rejected r
+                  WHERE r.room_id = ok.room_id AND r.sender_id = ok.sender_id AND r.ord < ok.ord)),
+     counts AS (SELECT room_id, count(*) AS n FROM taken GROUP BY room_id),
      bumped AS (UPDATE rooms SET last_seq = rooms.last_seq + counts.n, last_activity_at = now()
                 FROM counts WHERE rooms.id = counts.room_id RETURNING rooms.id, rooms.last_seq, counts.n),
-     numbered AS (SELECT ok.id, ok.room_id, ok.sender_id, ok.body, ok.client_msg_id,
-                         b.last_seq - b.n + row_number() OVER (PARTITION BY ok.room_id ORDER BY ok.ord) AS seq
-                  FROM ok JOIN bumped b ON b.id = ok.room_id)
+     numbered AS (SELECT t.id, t.room_id, t.sender_id, t.body, t.client_msg_id,
+                         b.last_seq - b.n + row_number() OVER (PARTITION BY t.room_id ORDER BY t.ord) AS seq
+                  FROM taken t JOIN bumped b ON b.id = t.room_id)
 INSERT INTO messages (id, room_id, seq, rev, sender_id, body, reply_to, client_msg_id)
 SELECT id, room_id, seq, seq, sender_id, body, NULL, client_msg_id FROM numbered
 RETURNING id, room_id, seq, rev, sender_id, body, reply_to, client_msg_id, created_at, edited_at, deleted_at;

@@ -37,11 +37,12 @@ BEGIN
 END $$;
 CREATE PROCEDURE bench_run(variant text, time_ordered boolean, size int DEFAULT 16, probes boolean DEFAULT true)
 LANGUAGE plpgsql AS $$
-DECLARE p record; started bigint; n bigint := 0; k bigint;
+DECLARE p record; started bigint; n bigint := 0; k bigint; wal pg_lsn;
 BEGIN
     CALL bench_make_ids(time_ordered);
     COMMIT;
     started := bench_cpu_ms();
+    wal := pg_current_wal_insert_lsn();
     FOR p IN SELECT bp.b, i.ids, bp.rooms, bp.senders, bp.bodies, i.cmids
              FROM bench_params bp JOIN bench_ids i USING (b) ORDER BY bp.b LOOP
         IF size < 16 THEN
@@ -61,20 +62,24 @@ BEGIN
                       AND (i.client_msg_id IS NULL OR NOT EXISTS (SELECT 1 FROM messages x
                            WHERE x.room_id = i.room_id AND x.sender_id = i.sender_id AND x.client_msg_id = i.client_msg_id
                            OFFSET 0)))),
-             counts AS (SELECT room_id, count(*) AS n FROM ok GROUP BY room_id),
+             rejected AS (SELECT i.room_id, i.sender_id, min(i.ord) AS ord FROM input i
+                          WHERE NOT EXISTS (SELECT 1 FROM ok WHERE ok.ord = i.ord) GROUP BY i.room_id, i.sender_id),
+             taken AS (SELECT ok.* FROM ok WHERE NOT EXISTS (SELECT 1 FROM rejected r
+                          WHERE r.room_id = ok.room_id AND r.sender_id = ok.sender_id AND r.ord < ok.ord)),
+             counts AS (SELECT room_id, count(*) AS n FROM taken GROUP BY room_id),
              bumped AS (UPDATE rooms SET last_seq = rooms.last_seq + counts.n, last_activity_at = now()
                         FROM counts WHERE rooms.id = counts.room_id RETURNING rooms.id, rooms.last_seq, counts.n),
-             numbered AS (SELECT ok.id, ok.room_id, ok.sender_id, ok.body, ok.client_msg_id,
-                                 b.last_seq - b.n + row_number() OVER (PARTITION BY ok.room_id ORDER BY ok.ord) AS seq
-                          FROM ok JOIN bumped b ON b.id = ok.room_id)
+             numbered AS (SELECT t.id, t.room_id, t.sender_id, t.body, t.client_msg_id,
+                                 b.last_seq - b.n + row_number() OVER (PARTITION BY t.room_id ORDER BY t.ord) AS seq
+                          FROM taken t JOIN bumped b ON b.id = t.room_id)
         INSERT INTO messages (id, room_id, seq, rev, sender_id, body, reply_to, client_msg_id)
         SELECT id, room_id, seq, seq, sender_id, body, NULL, client_msg_id FROM numbered;
         GET DIAGNOSTICS k = ROW_COUNT;
         n := n + k;
         COMMIT;
     END LOOP;
-    RAISE NOTICE '% | % ms CPU | % sends | % us per send', variant, bench_cpu_ms() - started, n,
-        round((bench_cpu_ms() - started) * 1000.0 / n, 1);
+    RAISE NOTICE '% | % ms CPU | % sends | % us per send | % WAL bytes per send', variant, bench_cpu_ms() - started, n,
+        round((bench_cpu_ms() - started) * 1000.0 / n, 1), round(pg_wal_lsn_diff(pg_current_wal_insert_lsn(), wal) / n);
 END $$;
 \set VERBOSITY terse
 -- Warm-up (caches), then each variant; the statement as it is first and last.
@@ -144,11 +149,12 @@ CREATE TABLE ceiling_messages (room_id uuid NOT NULL, seq bigint NOT NULL, id uu
     sender_id uuid NOT NULL, body text NOT NULL, client_msg_id text, created_at timestamptz NOT NULL,
     PRIMARY KEY (room_id, seq));
 CREATE PROCEDURE bench_ceiling() LANGUAGE plpgsql AS $$
-DECLARE p record; started bigint; n bigint := 0; k bigint; s bigint := 0;
+DECLARE p record; started bigint; n bigint := 0; k bigint; s bigint := 0; wal pg_lsn;
 BEGIN
     CALL bench_make_ids(false);
     COMMIT;
     started := bench_cpu_ms();
+    wal := pg_current_wal_insert_lsn();
     FOR p IN SELECT bp.b, i.ids, bp.rooms, bp.senders, bp.bodies, i.cmids
              FROM bench_params bp JOIN bench_ids i USING (b) ORDER BY bp.b LOOP
         INSERT INTO ceiling_messages
@@ -159,7 +165,8 @@ BEGIN
         s := s + 16;
         COMMIT;
     END LOOP;
-    RAISE NOTICE 'the minimal server''s statement and table | % ms CPU | % sends | % us per send',
-        bench_cpu_ms() - started, n, round((bench_cpu_ms() - started) * 1000.0 / n, 1);
+    RAISE NOTICE 'the minimal server''s statement and table | % ms CPU | % sends | % us per send | % WAL bytes per send',
+        bench_cpu_ms() - started, n, round((bench_cpu_ms() - started) * 1000.0 / n, 1),
+        round(pg_wal_lsn_diff(pg_current_wal_insert_lsn(), wal) / n);
 END $$;
 CALL bench_ceiling();

@@ -11,11 +11,14 @@
 //! those sends come back as [`Outcome::NotSimple`], to wait on the checked path for their room
 //! alone. With one writer, waiting would hold up every room's sends behind one room's deletion.
 //!
-//! A send handed back keeps its place: until its checked path has finished (the caller holds the
-//! [`HandedBack`] it came with), the writer hands back the same sender's later sends to the same
-//! room as well, before its statement, so that none of them commits ahead of it. Without this, the
-//! next batch committed a connection's later send as soon as the room's row was free, while the
-//! earlier one was still on its way to the checked path, and the later send took the lower seq.
+//! A send handed back keeps its place: while the caller holds the [`HandedBack`] it came with
+//! (until that send's checked path has committed or failed), the writer hands back every later
+//! send of the same user to the same room as well, before its statement, so that none of them
+//! commits ahead of it. Without this, the next batch committed a connection's later send as soon as
+//! the room's row was free, while the earlier one was still on its way to the checked path, and
+//! the later send took the lower seq. Within one batch the statement keeps the same order
+//! (`queries::messages::insert_batch`). The cost: a user who keeps pipelining sends to that room
+//! stays on the checked path until a pause lets the handed-back sends all finish.
 //!
 //! This is a database writer, not a rule: the only rules it applies are the ones the batch
 //! statement checks in SQL (a member, a group room, no reply, a new client_msg_id); everything

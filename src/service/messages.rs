@@ -175,9 +175,9 @@ pub async fn send_in_turn(
     // without '@' costs the mention check one byte scan.
     let id = MessageId::new();
     let names = mentions::parse(&req.body);
-    // Held to the end for a send the writer handed back: until then it hands back this sender's
-    // later sends to the room as well, so that none commits before this one.
-    let mut _handed_back = None;
+    // For a send the writer handed back: held until this send's commit (or failure), and until
+    // then the writer hands back this sender's later sends to the room as well.
+    let mut handed_back = None;
     if req.reply_to.is_none() && req.attachment_ids.is_empty() && names.is_empty() {
         let queued = QueuedSend { id, room_id, sender_id: caller.id, body: req.body, client_msg_id: req.client_msg_id };
         let batcher = state.send_batcher.clone();
@@ -203,9 +203,9 @@ pub async fn send_in_turn(
                 after_send(state, caller, RoomKind::Group, &view);
                 return Ok((view, true));
             }
-            Err((back, handed_back)) => {
+            Err((back, fence)) => {
                 (req.body, req.client_msg_id) = (back.body, back.client_msg_id);
-                _handed_back = Some(handed_back);
+                handed_back = Some(fence);
             }
         }
     } else {
@@ -230,6 +230,9 @@ pub async fn send_in_turn(
     let (sender_id, notify, signer) = (caller.id, state.notify.clone(), state.attachments.signer.clone());
     let hooks = state.webhooks.clone();
     let sent = uncancelled(async move {
+        // Moved into the task that commits, so that a connection closing meanwhile does not drop
+        // it before the commit.
+        let _handed_back = handed_back;
         let new = NewMessage {
             id,
             room_id,

@@ -97,6 +97,10 @@ fn insert_params<'a>(new: &'a NewMessage<'a>) -> Vec<Param<'a>> {
 /// room alone; the batch does not wait, so one room's long transaction (a deletion that takes its
 /// messages with it) cannot hold up the sends of every other room behind a writer.
 ///
+/// A row is taken only if no earlier row of its sender to its room was left out (`rejected`,
+/// `taken`): the probes run row by row, and a lock released between two rows of one sender would
+/// otherwise leave the first out and let the second in, to commit ahead of it with the lower seq.
+///
 /// The membership probe locks the row it finds (`FOR KEY SHARE`): `messages.sender_id` has no
 /// foreign key (migration 2026-12-05-000400), and this lock is what makes an account's deletion,
 /// which deletes its memberships, wait for the batch. It skips a row being deleted (the member
@@ -123,14 +127,20 @@ pub async fn insert_batch(conn: &mut AsyncPgConnection, batch: &[NewMessage<'_>]
               AND (i.client_msg_id IS NULL OR NOT EXISTS (SELECT 1 FROM messages x \
                    WHERE x.room_id = i.room_id AND x.sender_id = i.sender_id AND x.client_msg_id = i.client_msg_id \
                    OFFSET 0))), \
-         counts AS (SELECT room_id, count(*) AS n FROM ok GROUP BY room_id), \
+         rejected AS (\
+            SELECT i.room_id, i.sender_id, min(i.ord) AS ord FROM input i \
+            WHERE NOT EXISTS (SELECT 1 FROM ok WHERE ok.ord = i.ord) GROUP BY i.room_id, i.sender_id), \
+         taken AS (\
+            SELECT ok.* FROM ok WHERE NOT EXISTS (SELECT 1 FROM rejected r \
+                WHERE r.room_id = ok.room_id AND r.sender_id = ok.sender_id AND r.ord < ok.ord)), \
+         counts AS (SELECT room_id, count(*) AS n FROM taken GROUP BY room_id), \
          bumped AS (\
             UPDATE rooms SET last_seq = rooms.last_seq + counts.n, last_activity_at = now() \
             FROM counts WHERE rooms.id = counts.room_id RETURNING rooms.id, rooms.last_seq, counts.n), \
          numbered AS (\
-            SELECT ok.id, ok.room_id, ok.sender_id, ok.body, ok.client_msg_id, \
-                   b.last_seq - b.n + row_number() OVER (PARTITION BY ok.room_id ORDER BY ok.ord) AS seq \
-            FROM ok JOIN bumped b ON b.id = ok.room_id) \
+            SELECT t.id, t.room_id, t.sender_id, t.body, t.client_msg_id, \
+                   b.last_seq - b.n + row_number() OVER (PARTITION BY t.room_id ORDER BY t.ord) AS seq \
+            FROM taken t JOIN bumped b ON b.id = t.room_id) \
          INSERT INTO messages (id, room_id, seq, rev, sender_id, body, reply_to, client_msg_id) \
          SELECT id, room_id, seq, seq, sender_id, body, NULL, client_msg_id FROM numbered \
          RETURNING ",
