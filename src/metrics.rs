@@ -269,6 +269,11 @@ fn describe() {
     );
     describe_gauge!("db_send_queue_depth", Count, "Message sends queued for the send writers.");
     describe_counter!("db_send_batch_isolations_total", Count, "Failed batches whose sends were retried one by one.");
+    describe_counter!(
+        "db_send_handed_back_total",
+        Count,
+        "Sends the send writers handed back to the checked path (room row held, not a member, a known client_msg_id, ...)."
+    );
     // Accounts, support
     describe_counter!(
         "password_hashes_refused_total",

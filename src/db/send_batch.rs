@@ -12,13 +12,16 @@
 //! alone. With one writer, waiting would hold up every room's sends behind one room's deletion.
 //!
 //! A send handed back keeps its place: while the caller holds the [`HandedBack`] it came with
-//! (until that send's checked path has committed or failed), the writer hands back every later
-//! send of the same user to the same room as well, before its statement, so that none of them
-//! commits ahead of it. Without this, the next batch committed a connection's later send as soon as
-//! the room's row was free, while the earlier one was still on its way to the checked path, and
-//! the later send took the lower seq. Within one batch the statement keeps the same order
-//! (`queries::messages::insert_batch`). The cost: a user who keeps pipelining sends to that room
-//! stays on the checked path until a pause lets the handed-back sends all finish.
+//! (until that send's checked path has committed or failed), the writer parks every later send of
+//! the same user to the same room, before its statement, so that none of them commits ahead of
+//! it. Without this, the next batch committed a connection's later send as soon as the room's row
+//! was free, while the earlier one was still on its way to the checked path, and the later send
+//! took the lower seq. When the last `HandedBack` of that pair is dropped it wakes the writer, and
+//! the parked sends go into the next batch, in the order they came and ahead of any newer send of
+//! theirs. They are parked rather than handed back too: handed back, each would become a fence of
+//! its own, and a user who kept pipelining to that room would stay on the checked path (a commit
+//! per send) until a pause. Within one batch the statement keeps the same order
+//! (`queries::messages::insert_batch`).
 //!
 //! This is a database writer, not a rule: the only rules it applies are the ones the batch
 //! statement checks in SQL (a member, a group room, no reply, a new client_msg_id); everything
@@ -44,11 +47,11 @@
 //! rows (not a lost connection), the writer inserts the sends one by one, so every good send
 //! commits and only the bad one's sender gets the error.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use diesel_async::AsyncPgConnection;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::db::PgPool;
 use crate::db::models::Message;
@@ -89,31 +92,94 @@ struct Job {
 }
 
 /// Held by the caller of a send the writer handed back until its checked path has finished
-/// (committed or failed): meanwhile that sender's later sends to the room are handed back too.
+/// (committed or failed): meanwhile that sender's later sends to the room wait in the writer.
 #[derive(Debug)]
-pub struct HandedBack(#[allow(dead_code, reason = "held for its reference count")] Arc<()>);
+pub struct HandedBack {
+    fence: Option<Arc<()>>,
+    wake: Arc<Notify>,
+}
 
-/// The (room, sender) pairs of sends handed back, each with a count of the [`HandedBack`]s still
-/// held. One writer's, as a room's sends all go to one writer.
+impl Drop for HandedBack {
+    fn drop(&mut self) {
+        // The count goes down before the wake-up, so that the writer, woken, finds it down.
+        drop(self.fence.take());
+        self.wake.notify_one();
+    }
+}
+
+/// A (room, sender) pair with sends handed back: the count of [`HandedBack`]s still held, and the
+/// sends that came after them, in order.
 #[derive(Default)]
-struct Fences(HashMap<(RoomId, UserId), Arc<()>>);
+struct Fence {
+    held: Arc<()>,
+    parked: VecDeque<Job>,
+}
+
+impl Fence {
+    fn is_held(&self) -> bool {
+        Arc::strong_count(&self.held) > 1
+    }
+}
+
+/// One writer's fences, as a room's sends all go to one writer.
+struct Fences {
+    pairs: HashMap<(RoomId, UserId), Fence>,
+    /// Notified by every [`HandedBack`] dropped.
+    wake: Arc<Notify>,
+    parked: usize,
+}
 
 impl Fences {
+    fn new() -> Self {
+        Self { pairs: HashMap::new(), wake: Arc::new(Notify::new()), parked: 0 }
+    }
+
     /// Answers `job` with [`Outcome::NotSimple`] and fences its (room, sender) pair until the
     /// answer's `HandedBack` is dropped (at once, if nobody waits for the answer).
     fn hand_back(&mut self, job: Job) {
-        let fence = self.0.entry((job.send.room_id, job.send.sender_id)).or_default().clone();
-        let _ = job.reply.send(Outcome::NotSimple(job.send, HandedBack(fence)));
+        metrics::counter!("db_send_handed_back_total").increment(1);
+        let held = self.pairs.entry((job.send.room_id, job.send.sender_id)).or_default().held.clone();
+        let back = HandedBack { fence: Some(held), wake: self.wake.clone() };
+        let _ = job.reply.send(Outcome::NotSimple(job.send, back));
     }
 
-    /// Whether a send of `sender` to `room` was handed back and its checked path has not finished.
-    fn holds(&self, room: RoomId, sender: UserId) -> bool {
-        self.0.get(&(room, sender)).is_some_and(|fence| Arc::strong_count(fence) > 1)
+    /// Parks `job` if a send of its sender to its room was handed back and has not finished, or
+    /// if earlier ones are parked; otherwise gives it back.
+    fn park_if_fenced(&mut self, job: Job) -> Option<Job> {
+        match self.pairs.get_mut(&(job.send.room_id, job.send.sender_id)) {
+            Some(fence) if fence.is_held() || !fence.parked.is_empty() => {
+                fence.parked.push_back(job);
+                self.parked += 1;
+                None
+            }
+            _ => Some(job),
+        }
     }
 
-    /// Forgets the pairs whose handed-back sends have all finished.
+    /// Moves the sends parked behind fences no longer held to `jobs`, at most `max` of them.
+    fn release(&mut self, jobs: &mut Vec<Job>, max: usize) {
+        if self.parked == 0 {
+            return;
+        }
+        for fence in self.pairs.values_mut().filter(|f| !f.is_held()) {
+            let n = fence.parked.len().min(max.saturating_sub(jobs.len()));
+            jobs.extend(fence.parked.drain(..n));
+            self.parked -= n;
+        }
+    }
+
+    /// Forgets the pairs whose handed-back sends have all finished and that have nothing parked.
     fn sweep(&mut self) {
-        self.0.retain(|_, fence| Arc::strong_count(fence) > 1);
+        self.pairs.retain(|_, fence| fence.is_held() || !fence.parked.is_empty());
+    }
+
+    /// Hands back every parked send: the writer is stopping.
+    fn hand_back_parked(&mut self) {
+        let parked: Vec<Job> = self.pairs.values_mut().flat_map(|f| f.parked.drain(..)).collect();
+        self.parked = 0;
+        for job in parked {
+            self.hand_back(job);
+        }
     }
 }
 
@@ -154,7 +220,9 @@ impl SendBatcher {
         self.enqueue(send).await.outcome().await
     }
 
-    /// Queues a send; once this returns, a send queued later for the same room commits after it.
+    /// Queues a send; once this returns, a send of the same sender queued later for the same room
+    /// commits after it (or, if this one comes back as [`Outcome::NotSimple`], after its checked
+    /// path has finished).
     /// The result is waited for with [`Queued::outcome`].
     pub async fn enqueue(&self, send: QueuedSend) -> Queued {
         let shard = (send.room_id.0.as_u128() % self.writers.len() as u128) as usize;
@@ -188,16 +256,29 @@ struct Outlets {
 }
 
 async fn run_writer(pool: PgPool, mut rx: mpsc::Receiver<Job>, max_batch: usize, out: Outlets) {
+    let mut incoming = Vec::with_capacity(max_batch);
     let mut jobs = Vec::with_capacity(max_batch);
     let mut own: Option<AsyncPgConnection> = None;
-    let mut fences = Fences::default();
-    while rx.recv_many(&mut jobs, max_batch).await > 0 {
+    let mut fences = Fences::new();
+    let wake = fences.wake.clone();
+    loop {
+        tokio::select! {
+            n = rx.recv_many(&mut incoming, max_batch) => if n == 0 { break },
+            () = wake.notified(), if fences.parked > 0 => {}
+        }
+        // Sends parked behind a fence just released go first, ahead of their senders' newer ones.
+        fences.release(&mut jobs, max_batch);
+        jobs.append(&mut incoming);
+        if jobs.is_empty() {
+            continue;
+        }
         metrics::histogram!("db_send_batch_size").record(jobs.len() as f64);
         let started = std::time::Instant::now();
         let span = tracing::trace_span!("db.send_batch", size = jobs.len());
         tracing::Instrument::instrument(write(&pool, &mut own, &mut jobs, &mut fences, &out), span).await;
         metrics::histogram!("db_send_batch_duration_seconds").record(started.elapsed().as_secs_f64());
     }
+    fences.hand_back_parked();
 }
 
 /// Inserts one batch on the writer's own connection (made on first use, and again after a
@@ -211,17 +292,20 @@ async fn write(
 ) {
     let hooks = out.hooks.as_ref();
     fences.sweep();
-    // A retry racing its original in the same batch would clash with it inside one statement and
-    // fail the whole batch; it goes the checked path instead, after the original has committed.
-    // A send behind one of its sender's handed back to the checked path follows it there.
+    // A send behind one of its sender's handed back to the checked path waits for it. A retry
+    // racing its original in the same batch would clash with it inside one statement and fail the
+    // whole batch; it goes the checked path instead, after the original has committed.
     let mut seen = HashSet::new();
-    let (batch, repeats): (Vec<Job>, Vec<Job>) = jobs.drain(..).partition(|j| {
-        !fences.holds(j.send.room_id, j.send.sender_id)
-            && match &j.send.client_msg_id {
-                Some(cmid) => seen.insert((j.send.room_id, j.send.sender_id, cmid.clone())),
-                None => true,
-            }
-    });
+    let (mut batch, mut repeats) = (Vec::with_capacity(jobs.len()), Vec::new());
+    for job in jobs.drain(..) {
+        let Some(job) = fences.park_if_fenced(job) else { continue };
+        let repeat = job
+            .send
+            .client_msg_id
+            .as_ref()
+            .is_some_and(|cmid| !seen.insert((job.send.room_id, job.send.sender_id, cmid.clone())));
+        if repeat { repeats.push(job) } else { batch.push(job) }
+    }
     if batch.is_empty() {
         for job in repeats {
             fences.hand_back(job);
@@ -311,11 +395,8 @@ async fn isolate(pool: &PgPool, batch: Vec<Job>, fences: &mut Fences, out: &Outl
         }
     };
     for job in batch {
-        // Behind a send of its sender's handed back just now: it follows it.
-        if fences.holds(job.send.room_id, job.send.sender_id) {
-            fences.hand_back(job);
-            continue;
-        }
+        // Behind a send of its sender's handed back just now: it waits for it.
+        let Some(job) = fences.park_if_fenced(job) else { continue };
         let row = NewMessage {
             id: job.send.id,
             room_id: job.send.room_id,

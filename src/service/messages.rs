@@ -176,7 +176,7 @@ pub async fn send_in_turn(
     let id = MessageId::new();
     let names = mentions::parse(&req.body);
     // For a send the writer handed back: held until this send's commit (or failure), and until
-    // then the writer hands back this sender's later sends to the room as well.
+    // then the writer holds back this sender's later sends to the room.
     let mut handed_back = None;
     if req.reply_to.is_none() && req.attachment_ids.is_empty() && names.is_empty() {
         let queued = QueuedSend { id, room_id, sender_id: caller.id, body: req.body, client_msg_id: req.client_msg_id };

@@ -14,7 +14,7 @@
 //!   (a reply, an edit, a reaction), runs only once the earlier writes are done; such a write
 //!   holds its turn through its commit, so later writes neither queue nor commit before it. Later
 //!   sends to the same room that reach the writer while one it handed back is on the checked path
-//!   are handed back too (`db::send_batch`, `HandedBack`).
+//!   wait in the writer until it has finished (`db::send_batch`, `HandedBack`).
 //!
 //! Each stage is a one-shot channel from a turn to the next; dropping the turn (done, failed, or
 //! cancelled with its connection) releases both, so one write's error never blocks the next.

@@ -445,6 +445,50 @@ async fn a_send_handed_back_to_the_checked_path_is_not_overtaken_by_the_connecti
     assert_eq!(stored, ["first", "second"]);
 }
 
+/// Sends that reach the writer behind one it handed back wait there, not on the checked path: the
+/// room's row is held, the first send is handed back and waits for it on the checked path, the
+/// next four are parked; once the row is free they commit after the first, in order, and only the
+/// first was handed back. (Handed back too, each would have kept the fence up for the next.)
+#[actix_web::test]
+async fn sends_behind_a_handed_back_one_wait_in_the_writer_and_share_its_next_batch() {
+    let app = spawn_app_with(|s| {
+        quiet_workers(s);
+        s.realtime.revalidate_interval_ms = 600_000;
+    })
+    .await;
+    let ada = app.register("ada").await;
+    let room = app.group(&ada, "r", &[]).await;
+    let mut ws = app.ws(&ada.access_token).await;
+    let handed_back = async || app.metric("plauder_db_send_handed_back_total").await;
+    let taken = async || app.metric("plauder_db_send_batch_size_sum").await;
+    let mut blocker = app.hold_room_row(room).await;
+
+    ws.send_json(json!({"id": 1, "type": "message.send", "data": {"room_id": room, "body": "m1"}})).await;
+    eventually("the first send to be handed back", async || check(handed_back().await, |&n| n == 1.0)).await;
+    let before = taken().await;
+    for id in 2..=5 {
+        let data = json!({"room_id": room, "body": format!("m{id}"), "client_msg_id": format!("c{id}")});
+        ws.send_json(json!({"id": id, "type": "message.send", "data": data})).await;
+    }
+    eventually("the writer to take the next four", async || check(taken().await, |&n| n >= before + 4.0)).await;
+    assert_eq!(handed_back().await, 1.0, "the later sends were parked, not handed back");
+    blocker.batch_execute("COMMIT").await.expect("commit");
+
+    for id in 1..=5 {
+        let reply = ws.reply_to(json!(id)).await;
+        assert_eq!(reply["ok"], true, "{reply}");
+        assert_eq!(reply["data"]["message"]["seq"], id, "{reply}");
+    }
+    assert_eq!(handed_back().await, 1.0, "only the first took the checked path");
+    let stored: Vec<String> =
+        all_messages(&app, &ada, room).await.iter().map(|m| m["body"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(stored, ["m1", "m2", "m3", "m4", "m5"]);
+    // The fence is gone with the first send: the next one takes the batch at once.
+    ws.send_json(json!({"id": 6, "type": "message.send", "data": {"room_id": room, "body": "m6"}})).await;
+    assert_eq!(ws.reply_to(json!(6)).await["data"]["message"]["seq"], 6);
+    assert_eq!(handed_back().await, 1.0);
+}
+
 /// The send writers' own connections run the batch statement with its generic plan (planning it
 /// for every batch doubled PostgreSQL's CPU per send); the pool's other connections keep
 /// PostgreSQL's default.
