@@ -21,7 +21,14 @@
 //! theirs. They are parked rather than handed back too: handed back, each would become a fence of
 //! its own, and a user who kept pipelining to that room would stay on the checked path (a commit
 //! per send) until a pause. Within one batch the statement keeps the same order
-//! (`queries::messages::insert_batch`).
+//! (`queries::messages::insert_batch`). A retry of a `client_msg_id` in the same batch as its
+//! original is parked the same way, with its sender's later sends to the room, until the next
+//! batch.
+//!
+//! What keeps parking from deadlocking: a send is only ever parked behind sends of its pair that
+//! came before it (a pair's parked sends are released together, and a send of the batch whose pair
+//! is fenced meanwhile is handed back, not parked), so the sends it waits for never wait for it
+//! through their connection's order (`service::turn`).
 //!
 //! This is a database writer, not a rule: the only rules it applies are the ones the batch
 //! statement checks in SQL (a member, a group room, no reply, a new client_msg_id); everything
@@ -156,15 +163,32 @@ impl Fences {
         }
     }
 
-    /// Moves the sends parked behind fences no longer held to `jobs`, at most `max` of them.
-    fn release(&mut self, jobs: &mut Vec<Job>, max: usize) {
+    /// Parks `job` behind whatever its (room, sender) pair has parked, for the next batch at the
+    /// earliest.
+    fn park(&mut self, job: Job) {
+        self.pairs.entry((job.send.room_id, job.send.sender_id)).or_default().parked.push_back(job);
+        self.parked += 1;
+    }
+
+    /// Whether a send of `sender` to `room` was handed back and its checked path has not finished.
+    fn holds(&self, room: RoomId, sender: UserId) -> bool {
+        self.pairs.get(&(room, sender)).is_some_and(Fence::is_held)
+    }
+
+    /// Whether some parked sends wait for nothing any more.
+    fn releasable(&self) -> bool {
+        self.parked > 0 && self.pairs.values().any(|f| !f.is_held() && !f.parked.is_empty())
+    }
+
+    /// Moves the sends parked behind fences no longer held to `jobs`, each pair's whole queue (a
+    /// pair's sends stay in one batch, in order, so none is parked behind a newer one).
+    fn release(&mut self, jobs: &mut Vec<Job>) {
         if self.parked == 0 {
             return;
         }
         for fence in self.pairs.values_mut().filter(|f| !f.is_held()) {
-            let n = fence.parked.len().min(max.saturating_sub(jobs.len()));
-            jobs.extend(fence.parked.drain(..n));
-            self.parked -= n;
+            self.parked -= fence.parked.len();
+            jobs.extend(fence.parked.drain(..));
         }
     }
 
@@ -262,12 +286,20 @@ async fn run_writer(pool: PgPool, mut rx: mpsc::Receiver<Job>, max_batch: usize,
     let mut fences = Fences::new();
     let wake = fences.wake.clone();
     loop {
-        tokio::select! {
-            n = rx.recv_many(&mut incoming, max_batch) => if n == 0 { break },
-            () = wake.notified(), if fences.parked > 0 => {}
+        if fences.releasable() {
+            // Parked sends are ready: with whatever else has queued, without waiting for more.
+            while incoming.len() < max_batch {
+                let Ok(job) = rx.try_recv() else { break };
+                incoming.push(job);
+            }
+        } else {
+            tokio::select! {
+                n = rx.recv_many(&mut incoming, max_batch) => if n == 0 { break },
+                () = wake.notified(), if fences.parked > 0 => {}
+            }
         }
-        // Sends parked behind a fence just released go first, ahead of their senders' newer ones.
-        fences.release(&mut jobs, max_batch);
+        // Parked sends go first, ahead of their senders' newer ones.
+        fences.release(&mut jobs);
         jobs.append(&mut incoming);
         if jobs.is_empty() {
             continue;
@@ -294,9 +326,12 @@ async fn write(
     fences.sweep();
     // A send behind one of its sender's handed back to the checked path waits for it. A retry
     // racing its original in the same batch would clash with it inside one statement and fail the
-    // whole batch; it goes the checked path instead, after the original has committed.
+    // whole batch; it waits for the next batch instead, when the original has committed (the
+    // statement then leaves it out, for the checked path to answer with the original) or failed,
+    // and its sender's later sends to the room wait behind it. Handed back at once, it would have
+    // fenced sends of this batch that came before it.
     let mut seen = HashSet::new();
-    let (mut batch, mut repeats) = (Vec::with_capacity(jobs.len()), Vec::new());
+    let mut batch = Vec::with_capacity(jobs.len());
     for job in jobs.drain(..) {
         let Some(job) = fences.park_if_fenced(job) else { continue };
         let repeat = job
@@ -304,12 +339,13 @@ async fn write(
             .client_msg_id
             .as_ref()
             .is_some_and(|cmid| !seen.insert((job.send.room_id, job.send.sender_id, cmid.clone())));
-        if repeat { repeats.push(job) } else { batch.push(job) }
+        if repeat {
+            fences.park(job);
+        } else {
+            batch.push(job);
+        }
     }
     if batch.is_empty() {
-        for job in repeats {
-            fences.hand_back(job);
-        }
         return;
     }
     let rows: Vec<NewMessage<'_>> = batch
@@ -375,9 +411,6 @@ async fn write(
             isolate(pool, batch, fences, out).await;
         }
     }
-    for job in repeats {
-        fences.hand_back(job);
-    }
 }
 
 /// Inserts each send of a failed batch as a batch of one, and answers each with its own outcome.
@@ -395,8 +428,12 @@ async fn isolate(pool: &PgPool, batch: Vec<Job>, fences: &mut Fences, out: &Outl
         }
     };
     for job in batch {
-        // Behind a send of its sender's handed back just now: it waits for it.
-        let Some(job) = fences.park_if_fenced(job) else { continue };
+        // Behind a send of its sender's handed back just now: it follows it. (Parked, it could
+        // end up behind a retry of this batch that came after it.)
+        if fences.holds(job.send.room_id, job.send.sender_id) {
+            fences.hand_back(job);
+            continue;
+        }
         let row = NewMessage {
             id: job.send.id,
             room_id: job.send.room_id,

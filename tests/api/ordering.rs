@@ -316,6 +316,51 @@ async fn a_poisoned_send_in_a_batch_fails_alone_and_every_good_send_commits() {
     assert_eq!(app.send(&bob, b, "next").await["seq"], 6);
 }
 
+/// A retry in the same batch as its original waits for the writer's next batch, and its sender's
+/// later sends to the room wait behind it: here the original fails on its own row (a NUL
+/// PostgreSQL refuses, validation bypassed), so the retry stores the message anew, and the send
+/// after it must not commit first. (Handed back to the checked path while the failed batch's
+/// sends were inserted one by one, the retry took the seq after the later send's.)
+#[actix_web::test]
+async fn a_retry_in_its_originals_batch_keeps_its_place_before_the_senders_next_send() {
+    use plauder::db::send_batch::{Outcome, QueuedSend, SendBatcher};
+
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let room = app.group(&ada, "r", &[]).await;
+    let batcher = SendBatcher::start(
+        app.state.pool.clone(),
+        1,
+        64,
+        app.state.webhooks.clone(),
+        app.state.push.clone(),
+        std::sync::Arc::new(|_: &[plauder::db::models::Message]| {}),
+    );
+    let send = |body: &str, cmid: Option<&str>| QueuedSend {
+        id: MessageId::new(),
+        room_id: room.into(),
+        sender_id: ada.id.into(),
+        body: body.to_owned(),
+        client_msg_id: cmid.map(str::to_owned),
+    };
+    // Queued one after the other before the writer runs: one batch.
+    let original = batcher.enqueue(send("poison \u{0} here", Some("c"))).await;
+    let retry = batcher.enqueue(send("retried", Some("c"))).await;
+    let later = batcher.enqueue(send("later", None)).await;
+
+    assert!(matches!(original.outcome().await, Outcome::Failed(_)), "the original fails on its row");
+    for (queued, body, seq) in [(retry, "retried", 1), (later, "later", 2)] {
+        match queued.outcome().await {
+            Outcome::Inserted(m) => assert_eq!((m.body.as_str(), m.seq.0), (body, seq)),
+            Outcome::NotSimple(s, _) => panic!("{} handed back", s.body),
+            Outcome::Failed(e) => panic!("{body} failed: {e:?}"),
+        }
+    }
+    // A retry of the stored message now gets the original back from the checked path.
+    let again = batcher.enqueue(send("retried", Some("c"))).await;
+    assert!(matches!(again.outcome().await, Outcome::NotSimple(..)));
+}
+
 /// One connection's sends, pipelined without waiting for replies: none is refused, they commit in
 /// the order sent (seqs 1..n, bodies in order), the replies come in that order, and they shared
 /// commits: with a lock held per connection until each commit, every batch held one of them.
