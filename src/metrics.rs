@@ -267,12 +267,17 @@ fn describe() {
         Seconds,
         "Time a send writer took to insert and commit one batch."
     );
-    describe_gauge!("db_send_queue_depth", Count, "Message sends queued for the send writers.");
+    describe_gauge!("db_send_queue_depth", Count, "Message sends queued for the send writers, parked ones included.");
     describe_counter!("db_send_batch_isolations_total", Count, "Failed batches whose sends were retried one by one.");
     describe_counter!(
         "db_send_handed_back_total",
         Count,
         "Sends the send writers handed back to the checked path (room row held, not a member, a known client_msg_id, ...)."
+    );
+    describe_counter!(
+        "db_send_parked_total",
+        Count,
+        "Sends a send writer held for a later batch: behind a send of the same sender to the room handed back and not finished, or a retry racing its original."
     );
     // Accounts, support
     describe_counter!(

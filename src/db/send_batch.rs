@@ -5,7 +5,8 @@
 //! message into a commit per batch, which is where PostgreSQL spent its time; with a single
 //! sender a batch is one message and nothing waits.
 //!
-//! Rooms are spread over the writers by id, so a room's sends stay in arrival order and two
+//! Rooms are spread over the writers by id, so a room's sends stay in arrival order (but for the
+//! sends handed back or parked, below: one sender's sends to a room always do) and two
 //! concurrent batches never lock the same room row (no lock-order deadlocks between batches). A
 //! batch does not wait for a room row that another transaction holds: the statement skips it and
 //! those sends come back as [`Outcome::NotSimple`], to wait on the checked path for their room
@@ -25,10 +26,11 @@
 //! original is parked the same way, with its sender's later sends to the room, until the next
 //! batch.
 //!
-//! What keeps parking from deadlocking: a send is only ever parked behind sends of its pair that
-//! came before it (a pair's parked sends are released together, and a send of the batch whose pair
-//! is fenced meanwhile is handed back, not parked), so the sends it waits for never wait for it
-//! through their connection's order (`service::turn`).
+//! Why parking cannot deadlock: every wait points to a send queued earlier. A parked send waits
+//! only for handed-back sends of its pair queued before it (a pair's parked sends are released
+//! together, and a send of a failed batch behind one handed back is handed back too, not parked
+//! behind a retry of that batch that came after it); a handed-back send waits (`service::turn`)
+//! only for its connection's writes queued, or done, before it.
 //!
 //! This is a database writer, not a rule: the only rules it applies are the ones the batch
 //! statement checks in SQL (a member, a group room, no reply, a new client_msg_id); everything
@@ -56,6 +58,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use diesel_async::AsyncPgConnection;
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -134,11 +137,24 @@ struct Fences {
     /// Notified by every [`HandedBack`] dropped.
     wake: Arc<Notify>,
     parked: usize,
+    /// All writers' parked sends, for [`SendBatcher::queued`].
+    parked_total: Arc<AtomicUsize>,
 }
 
 impl Fences {
-    fn new() -> Self {
-        Self { pairs: HashMap::new(), wake: Arc::new(Notify::new()), parked: 0 }
+    fn new(parked_total: Arc<AtomicUsize>) -> Self {
+        Self { pairs: HashMap::new(), wake: Arc::new(Notify::new()), parked: 0, parked_total }
+    }
+
+    fn count_parked(&mut self, n: usize) {
+        self.parked += n;
+        self.parked_total.fetch_add(n, Ordering::Relaxed);
+        metrics::counter!("db_send_parked_total").increment(n as u64);
+    }
+
+    fn count_released(&mut self, n: usize) {
+        self.parked -= n;
+        self.parked_total.fetch_sub(n, Ordering::Relaxed);
     }
 
     /// Answers `job` with [`Outcome::NotSimple`] and fences its (room, sender) pair until the
@@ -156,7 +172,7 @@ impl Fences {
         match self.pairs.get_mut(&(job.send.room_id, job.send.sender_id)) {
             Some(fence) if fence.is_held() || !fence.parked.is_empty() => {
                 fence.parked.push_back(job);
-                self.parked += 1;
+                self.count_parked(1);
                 None
             }
             _ => Some(job),
@@ -167,7 +183,7 @@ impl Fences {
     /// earliest.
     fn park(&mut self, job: Job) {
         self.pairs.entry((job.send.room_id, job.send.sender_id)).or_default().parked.push_back(job);
-        self.parked += 1;
+        self.count_parked(1);
     }
 
     /// Whether a send of `sender` to `room` was handed back and its checked path has not finished.
@@ -180,16 +196,22 @@ impl Fences {
         self.parked > 0 && self.pairs.values().any(|f| !f.is_held() && !f.parked.is_empty())
     }
 
-    /// Moves the sends parked behind fences no longer held to `jobs`, each pair's whole queue (a
-    /// pair's sends stay in one batch, in order, so none is parked behind a newer one).
-    fn release(&mut self, jobs: &mut Vec<Job>) {
+    /// Moves the sends parked behind fences no longer held to `jobs`, until it holds `max`: each
+    /// pair's whole queue (a pair's sends stay in one batch, in order, so none is parked behind a
+    /// newer one), so one pair's may take it past `max`.
+    fn release(&mut self, jobs: &mut Vec<Job>, max: usize) {
         if self.parked == 0 {
             return;
         }
-        for fence in self.pairs.values_mut().filter(|f| !f.is_held()) {
-            self.parked -= fence.parked.len();
+        let mut released = 0;
+        for fence in self.pairs.values_mut().filter(|f| !f.is_held() && !f.parked.is_empty()) {
+            if jobs.len() >= max {
+                break;
+            }
+            released += fence.parked.len();
             jobs.extend(fence.parked.drain(..));
         }
+        self.count_released(released);
     }
 
     /// Forgets the pairs whose handed-back sends have all finished and that have nothing parked.
@@ -200,7 +222,7 @@ impl Fences {
     /// Hands back every parked send: the writer is stopping.
     fn hand_back_parked(&mut self) {
         let parked: Vec<Job> = self.pairs.values_mut().flat_map(|f| f.parked.drain(..)).collect();
-        self.parked = 0;
+        self.count_released(parked.len());
         for job in parked {
             self.hand_back(job);
         }
@@ -210,11 +232,13 @@ impl Fences {
 #[derive(Clone)]
 pub struct SendBatcher {
     writers: Vec<mpsc::Sender<Job>>,
+    parked: Arc<AtomicUsize>,
 }
 
 impl SendBatcher {
     /// Starts `writers` writer tasks on the current runtime, each inserting at most `max_batch`
-    /// messages per statement and handing what it committed to `announce`.
+    /// messages per statement (more only when one sender's parked sends to a room, released
+    /// together, take it past that) and handing what it committed to `announce`.
     pub fn start(
         pool: PgPool,
         writers: usize,
@@ -223,20 +247,23 @@ impl SendBatcher {
         push: Arc<Pusher>,
         announce: Announce,
     ) -> Self {
+        let parked = Arc::new(AtomicUsize::new(0));
         let writers = (0..writers.max(1))
             .map(|_| {
                 let (tx, rx) = mpsc::channel(max_batch.max(1) * 4);
                 let out = Outlets { hooks: hooks.clone(), push: push.clone(), announce: announce.clone() };
-                actix_web::rt::spawn(run_writer(pool.clone(), rx, max_batch.max(1), out));
+                let fences = Fences::new(parked.clone());
+                actix_web::rt::spawn(run_writer(pool.clone(), rx, max_batch.max(1), fences, out));
                 tx
             })
             .collect();
-        Self { writers }
+        Self { writers, parked }
     }
 
-    /// Sends queued for the writers and not yet taken into a batch.
+    /// Sends queued for the writers and not yet taken into a batch, parked ones included.
     pub fn queued(&self) -> usize {
-        self.writers.iter().map(|w| w.max_capacity() - w.capacity()).sum()
+        let parked = self.parked.load(Ordering::Relaxed);
+        parked + self.writers.iter().map(|w| w.max_capacity() - w.capacity()).sum::<usize>()
     }
 
     /// Queues a send and waits for its statement to commit (or fail).
@@ -279,11 +306,10 @@ struct Outlets {
     announce: Announce,
 }
 
-async fn run_writer(pool: PgPool, mut rx: mpsc::Receiver<Job>, max_batch: usize, out: Outlets) {
+async fn run_writer(pool: PgPool, mut rx: mpsc::Receiver<Job>, max_batch: usize, mut fences: Fences, out: Outlets) {
     let mut incoming = Vec::with_capacity(max_batch);
     let mut jobs = Vec::with_capacity(max_batch);
     let mut own: Option<AsyncPgConnection> = None;
-    let mut fences = Fences::new();
     let wake = fences.wake.clone();
     loop {
         if fences.releasable() {
@@ -299,16 +325,13 @@ async fn run_writer(pool: PgPool, mut rx: mpsc::Receiver<Job>, max_batch: usize,
             }
         }
         // Parked sends go first, ahead of their senders' newer ones.
-        fences.release(&mut jobs);
+        fences.release(&mut jobs, max_batch);
         jobs.append(&mut incoming);
         if jobs.is_empty() {
             continue;
         }
-        metrics::histogram!("db_send_batch_size").record(jobs.len() as f64);
-        let started = std::time::Instant::now();
         let span = tracing::trace_span!("db.send_batch", size = jobs.len());
         tracing::Instrument::instrument(write(&pool, &mut own, &mut jobs, &mut fences, &out), span).await;
-        metrics::histogram!("db_send_batch_duration_seconds").record(started.elapsed().as_secs_f64());
     }
     fences.hand_back_parked();
 }
@@ -348,6 +371,8 @@ async fn write(
     if batch.is_empty() {
         return;
     }
+    metrics::histogram!("db_send_batch_size").record(batch.len() as f64);
+    let started = std::time::Instant::now();
     let rows: Vec<NewMessage<'_>> = batch
         .iter()
         .map(|j| NewMessage {
@@ -367,6 +392,7 @@ async fn write(
             Err(e) => Err(Some(e)),
         },
     };
+    metrics::histogram!("db_send_batch_duration_seconds").record(started.elapsed().as_secs_f64());
     // After a failure the connection may be broken: the next batch takes a fresh one.
     if matches!(result, Err(Some(_))) {
         *own = None;

@@ -356,6 +356,7 @@ async fn a_retry_in_its_originals_batch_keeps_its_place_before_the_senders_next_
             Outcome::Failed(e) => panic!("{body} failed: {e:?}"),
         }
     }
+    assert_eq!(app.metric("plauder_db_send_parked_total").await, 2.0, "the retry and the send after it waited");
     // A retry of the stored message now gets the original back from the checked path.
     let again = batcher.enqueue(send("retried", Some("c"))).await;
     assert!(matches!(again.outcome().await, Outcome::NotSimple(..)));
@@ -474,10 +475,9 @@ async fn a_send_handed_back_to_the_checked_path_is_not_overtaken_by_the_connecti
     let waiting = async || check(app.state.pool.status().waiting, |&n| n == 1);
     eventually("the first send, handed back, to wait for a connection", waiting).await;
     blocker.batch_execute("COMMIT").await.expect("commit");
-    let batches = async || app.metric("plauder_db_send_batch_duration_seconds_count").await;
-    let before = batches().await;
+    let parked = async || app.metric("plauder_db_send_parked_total").await;
     ws.send_json(json!({"id": 2, "type": "message.send", "data": {"room_id": room, "body": "second"}})).await;
-    eventually("the writer to take the second send", async || check(batches().await, |&n| n > before)).await;
+    eventually("the writer to take the second send", async || check(parked().await, |&n| n == 1.0)).await;
     drop(pool);
 
     for (id, body) in [(1, "first"), (2, "second")] {
@@ -505,18 +505,21 @@ async fn sends_behind_a_handed_back_one_wait_in_the_writer_and_share_its_next_ba
     let room = app.group(&ada, "r", &[]).await;
     let mut ws = app.ws(&ada.access_token).await;
     let handed_back = async || app.metric("plauder_db_send_handed_back_total").await;
-    let taken = async || app.metric("plauder_db_send_batch_size_sum").await;
+    let parked = async || app.metric("plauder_db_send_parked_total").await;
+    let batches = async || {
+        (app.metric("plauder_db_send_batch_size_count").await, app.metric("plauder_db_send_batch_size_sum").await)
+    };
     let mut blocker = app.hold_room_row(room).await;
 
     ws.send_json(json!({"id": 1, "type": "message.send", "data": {"room_id": room, "body": "m1"}})).await;
     eventually("the first send to be handed back", async || check(handed_back().await, |&n| n == 1.0)).await;
-    let before = taken().await;
     for id in 2..=5 {
         let data = json!({"room_id": room, "body": format!("m{id}"), "client_msg_id": format!("c{id}")});
         ws.send_json(json!({"id": id, "type": "message.send", "data": data})).await;
     }
-    eventually("the writer to take the next four", async || check(taken().await, |&n| n >= before + 4.0)).await;
+    eventually("the writer to park the next four", async || check(parked().await, |&n| n == 4.0)).await;
     assert_eq!(handed_back().await, 1.0, "the later sends were parked, not handed back");
+    let before = batches().await;
     blocker.batch_execute("COMMIT").await.expect("commit");
 
     for id in 1..=5 {
@@ -525,6 +528,8 @@ async fn sends_behind_a_handed_back_one_wait_in_the_writer_and_share_its_next_ba
         assert_eq!(reply["data"]["message"]["seq"], id, "{reply}");
     }
     assert_eq!(handed_back().await, 1.0, "only the first took the checked path");
+    let after = batches().await;
+    assert_eq!((after.0 - before.0, after.1 - before.1), (1.0, 4.0), "the four parked sends shared one statement");
     let stored: Vec<String> =
         all_messages(&app, &ada, room).await.iter().map(|m| m["body"].as_str().unwrap().to_owned()).collect();
     assert_eq!(stored, ["m1", "m2", "m3", "m4", "m5"]);
