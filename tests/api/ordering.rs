@@ -460,6 +460,9 @@ async fn a_send_handed_back_to_the_checked_path_is_not_overtaken_by_the_connecti
     let app = spawn_app_with(|s| {
         quiet_workers(s);
         s.realtime.revalidate_interval_ms = 600_000;
+        // The first send waits for a pool connection while the test holds them all: long enough
+        // for a slow machine, which the default (5 s) might not be.
+        s.database.pool_timeout_ms = 60_000;
     })
     .await;
     let ada = app.register("ada").await;
