@@ -166,17 +166,10 @@ impl Fences {
         let _ = job.reply.send(Outcome::NotSimple(job.send, back));
     }
 
-    /// Parks `job` if a send of its sender to its room was handed back and has not finished, or
-    /// if earlier ones are parked; otherwise gives it back.
-    fn park_if_fenced(&mut self, job: Job) -> Option<Job> {
-        match self.pairs.get_mut(&(job.send.room_id, job.send.sender_id)) {
-            Some(fence) if fence.is_held() || !fence.parked.is_empty() => {
-                fence.parked.push_back(job);
-                self.count_parked(1);
-                None
-            }
-            _ => Some(job),
-        }
+    /// Whether a send of `sender` to `room` must wait: one of theirs handed back has not
+    /// finished, or earlier ones are parked.
+    fn must_wait(&self, room: RoomId, sender: UserId) -> bool {
+        self.pairs.get(&(room, sender)).is_some_and(|f| f.is_held() || !f.parked.is_empty())
     }
 
     /// Parks `job` behind whatever its (room, sender) pair has parked, for the next batch at the
@@ -356,13 +349,10 @@ async fn write(
     let mut seen = HashSet::new();
     let mut batch = Vec::with_capacity(jobs.len());
     for job in jobs.drain(..) {
-        let Some(job) = fences.park_if_fenced(job) else { continue };
-        let repeat = job
-            .send
-            .client_msg_id
-            .as_ref()
-            .is_some_and(|cmid| !seen.insert((job.send.room_id, job.send.sender_id, cmid.clone())));
-        if repeat {
+        let (room, sender) = (job.send.room_id, job.send.sender_id);
+        let wait = fences.must_wait(room, sender)
+            || job.send.client_msg_id.as_ref().is_some_and(|cmid| !seen.insert((room, sender, cmid.clone())));
+        if wait {
             fences.park(job);
         } else {
             batch.push(job);
