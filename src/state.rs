@@ -16,10 +16,11 @@ use crate::db::account_reads::AccountReader;
 use crate::db::send_batch::SendBatcher;
 use crate::db::{PgConn, PgPool};
 use crate::error::ApiError;
-use crate::ids::UserId;
+use crate::ids::{RoomId, UserId};
 use crate::realtime::Realtime;
 use crate::realtime::sockets::SocketCounts;
 use crate::service::notify::Notify;
+use crate::service::room_gate::{RoomGate, RoomGates};
 
 pub struct AppState {
     pub pool: PgPool,
@@ -46,6 +47,8 @@ pub struct AppState {
     /// The same, as services see it: where they publish what they changed.
     pub notify: Arc<dyn Notify>,
     pub send_batcher: SendBatcher,
+    /// How many pool connections may wait for one room's row (`service::room_gate`).
+    pub room_gates: Arc<RoomGates>,
     /// The accounts of WebSocket upgrades, read many per statement.
     pub account_reads: AccountReader,
     /// The mail queue's sending side (`service::mail`).
@@ -158,6 +161,7 @@ impl AppState {
             realtime,
             assistant,
             send_batcher,
+            room_gates: RoomGates::new(Duration::from_millis(settings.database.pool_timeout_ms)),
             account_reads,
             webhooks,
             webhook_guard,
@@ -188,5 +192,28 @@ impl AppState {
             metrics::counter!("db_pool_timeouts_total").increment(1);
         }
         Ok(conn?)
+    }
+
+    /// A place among `room`'s writers (`service::room_gate`), then a pooled connection: for a
+    /// write that will take the room's row.
+    ///
+    /// # Errors
+    /// `unavailable` when either stays taken past `database.pool_timeout_ms`.
+    pub async fn room_write(&self, room: RoomId) -> Result<(RoomGate, PgConn), ApiError> {
+        let gate = self.room_gates.enter(room).await?;
+        Ok((gate, self.db().await?))
+    }
+
+    /// [`Self::room_write`] for a write that already holds `conn` (it had to read which room):
+    /// kept if a place is free now, else given back while the write waits for one.
+    ///
+    /// # Errors
+    /// As [`Self::room_write`].
+    pub async fn room_write_with(&self, room: RoomId, conn: PgConn) -> Result<(RoomGate, PgConn), ApiError> {
+        if let Some(gate) = self.room_gates.try_enter(room) {
+            return Ok((gate, conn));
+        }
+        drop(conn);
+        self.room_write(room).await
     }
 }

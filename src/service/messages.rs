@@ -213,7 +213,8 @@ pub async fn send_in_turn(
     }
     // The turn is held to the end: later writes of the client wait for this one's commit.
     let _turn = turn;
-    let mut conn = state.db().await?;
+    // No connection is held while other writes to the room take its row (`service::room_gate`).
+    let (gate, mut conn) = state.room_write(room_id).await?;
     let access = RoomAccess::load(&mut conn, room_id, caller).await?;
     access.require_write()?;
     check_direct_block(&mut conn, &access).await?;
@@ -233,6 +234,7 @@ pub async fn send_in_turn(
         // Moved into the task that commits, so that a connection closing meanwhile does not drop
         // it before the commit.
         let _handed_back = handed_back;
+        let _gate = gate;
         let new = NewMessage {
             id,
             room_id,
@@ -516,6 +518,7 @@ pub async fn edit(state: &AppState, caller: &Caller, id: MessageId, body: &str) 
     let signer = &state.attachments.signer;
     // An edit says again who it mentions (an edit notifies nobody anew).
     let mentioned = mentions::resolve(&mut conn, room_id, &mentions::parse(body)).await?;
+    let (gate, mut conn) = state.room_write_with(room_id, conn).await?;
     let changed = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             let current = lock_and_reload(conn, room_id, id).await?;
@@ -533,6 +536,7 @@ pub async fn edit(state: &AppState, caller: &Caller, id: MessageId, body: &str) 
             Ok(changed)
         })
         .await?;
+    drop(gate);
     let view = view(&mut conn, &state.attachments.signer, changed).await?;
     state.notify.room_event(view.room_id, &ServerEvent::message_updated(&view));
     Ok(view)
@@ -568,6 +572,7 @@ pub async fn delete(state: &AppState, caller: &Caller, id: MessageId) -> ApiResu
     // Removal by global staff of someone else's message is moderation, and goes on the record.
     let audited = (!own && caller.role.is_staff()).then_some((caller.id, m.sender_id));
     let hooks = state.webhooks.clone();
+    let (gate, mut conn) = state.room_write_with(room_id, conn).await?;
     let tombstone = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             let current = lock_and_reload(conn, room_id, id).await?;
@@ -590,6 +595,7 @@ pub async fn delete(state: &AppState, caller: &Caller, id: MessageId) -> ApiResu
             Ok((tombstone, true))
         })
         .await?;
+    drop(gate);
     let (tombstone, changed) = tombstone;
     let view = MessageView::new(tombstone, &[]);
     if changed {
@@ -620,6 +626,7 @@ pub async fn react(state: &AppState, caller: &Caller, id: MessageId, emoji: &str
     check_direct_block(&mut conn, &access).await?;
     let (room_id, user_id, emoji) = (m.room_id, caller.id, emoji.to_owned());
     let quota = state.settings.quota.clone();
+    let (gate, mut conn) = state.room_write_with(room_id, conn).await?;
     let message = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             let current = lock_and_reload(conn, room_id, id).await?;
@@ -637,6 +644,7 @@ pub async fn react(state: &AppState, caller: &Caller, id: MessageId, emoji: &str
             Ok(if changed { (q::change(conn, room_id, id, Change::Touch).await?, true) } else { (current, false) })
         })
         .await?;
+    drop(gate);
     let (message, changed) = message;
     let view = view(&mut conn, &state.attachments.signer, message).await?;
     if changed {

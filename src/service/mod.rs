@@ -27,6 +27,7 @@ pub mod notifications;
 pub mod notify;
 pub mod recovery;
 pub mod retention;
+pub mod room_gate;
 pub mod rooms;
 pub mod social;
 pub mod support;

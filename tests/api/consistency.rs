@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::wait::{check, eventually};
 use crate::helpers::ws::WsClient;
-use crate::helpers::{TestApp, TestUser, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, TestUser, quiet_workers, spawn_app, spawn_app_with};
 
 async fn message_new(ws: &mut WsClient, body: &str) -> Value {
     ws.event_where("message.new", |d| d["message"]["body"] == body).await
@@ -234,6 +234,80 @@ async fn a_room_whose_row_is_held_elsewhere_holds_up_no_other_rooms_sends() {
     assert_eq!(reply["ok"], true, "{reply}");
     assert_eq!(reply["data"]["message"]["seq"], 1, "{reply}");
     assert_eq!(stored_bodies(&app, &ada, held).await, ["waits"]);
+}
+
+/// Writes waiting for a room's row leave the instance's pool to everyone else: replies and
+/// reactions (the checked path) to a room whose row is held elsewhere (a long deletion, another
+/// instance's transaction) wait, at most two of them on a connection (`service::room_gate`), and a
+/// user of another room is answered meanwhile. Without the gate each waiting write held a
+/// connection of its own, the pool ran dry, and the other user's requests waited for one until
+/// the pool's timeout and failed.
+#[actix_web::test]
+async fn writes_waiting_for_a_held_room_leave_the_pool_to_other_rooms() {
+    // Far beyond what the test takes to arrange the waits: a wait that gave up would answer early.
+    let app = spawn_app_with(|s| {
+        quiet_workers(s);
+        s.database.statement_timeout_ms = 120_000;
+        s.database.pool_timeout_ms = 30_000;
+    })
+    .await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let cyd = app.register("cyd").await;
+    let held = app.group(&ada, "held", &[&bob]).await;
+    let elsewhere = app.group(&cyd, "elsewhere", &[]).await;
+    let first = app.send(&ada, held, "first").await;
+    let cyds = app.send(&cyd, elsewhere, "mine").await;
+    // More writes than the pool has connections: replies, then a reaction each.
+    let replies = app.state.pool.status().max_size + 2;
+    let mut blocker = app.hold_room_row(held).await;
+    let mut writes = Vec::new();
+    for i in 0..replies {
+        let user = if i % 2 == 0 { &ada } else { &bob };
+        let body = json!({"body": format!("reply {i}"), "reply_to": first["id"]});
+        let path = format!("/api/v1/rooms/{held}/messages");
+        writes.push(app.request(reqwest::Method::POST, &path, Some(&user.access_token), Some(body)));
+    }
+    for (user, emoji) in [(&ada, "👍"), (&bob, "🎉")] {
+        let path = format!("/api/v1/messages/{}/reactions/{emoji}", first["id"].as_str().unwrap());
+        writes.push(app.request(reqwest::Method::PUT, &path, Some(&user.access_token), None));
+    }
+    let writes: Vec<_> = writes.into_iter().map(tokio::spawn).collect();
+    let all = i64::try_from(writes.len()).unwrap();
+    // Each write waits somewhere: on the row, at the room's gate, or for a pool connection (where
+    // a background task may wait too).
+    let waits = async || {
+        let on_row = waiting_for_locks(&app).await;
+        let at_gate = app.metric("plauder_room_write_waiting").await as i64;
+        let for_pool = i64::try_from(app.state.pool.status().waiting).unwrap();
+        (on_row, at_gate, for_pool)
+    };
+    let (on_row, ..) =
+        eventually("every write to wait", async || check(waits().await, |&(r, g, p)| r + g + p >= all)).await;
+
+    // Cyd, in another room, needs a pool connection for a reply and for a history page.
+    let reply = app
+        .post(
+            &format!("/api/v1/rooms/{elsewhere}/messages"),
+            Some(&cyd.access_token),
+            json!({"body": "still here", "reply_to": cyds["id"]}),
+        )
+        .await;
+    assert_eq!(reply.status(), StatusCode::CREATED, "{:?}", reply.text().await);
+    assert_eq!(stored_bodies(&app, &cyd, elsewhere).await, ["still here", "mine"], "newest first");
+    assert_eq!(on_row, 2, "two writes of the held room on a connection, the rest at its gate");
+    assert!(writes.iter().all(|w| !w.is_finished()), "the held room's writes still wait");
+
+    blocker.batch_execute("COMMIT").await.expect("commit");
+    for write in writes {
+        let res = write.await.expect("write task");
+        assert!(res.status().is_success(), "{:?}", res.text().await);
+    }
+    let stored = stored_bodies(&app, &ada, held).await;
+    assert_eq!(stored.len(), replies + 1, "{stored:?}");
+    let last = app.count(&format!("SELECT last_seq AS n FROM rooms WHERE id = '{held}'")).await;
+    assert_eq!(last, all + 1, "one seq per reply and per reaction, after the first message's");
+    assert_eq!(app.metric("plauder_room_write_waiting").await, 0.0);
 }
 
 /// The insert's half: a send whose room is deleted while it waits for the room's row inserts
