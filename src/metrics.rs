@@ -274,6 +274,16 @@ fn describe() {
         Count,
         "Sends the send writers handed back to the checked path (room row held, not a member, a known client_msg_id, ...)."
     );
+    describe_gauge!(
+        "room_write_waiting",
+        Count,
+        "Room writes (checked-path sends, edits, deletions, reactions, joins) waiting for one of their room's places, holding no database connection."
+    );
+    describe_counter!(
+        "room_write_gate_timeouts_total",
+        Count,
+        "Room writes that found no place among their room's writers within database.pool_timeout_ms (answered 503 with Retry-After)."
+    );
     describe_counter!(
         "db_send_parked_total",
         Count,

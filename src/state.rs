@@ -194,26 +194,19 @@ impl AppState {
         Ok(conn?)
     }
 
-    /// A place among `room`'s writers (`service::room_gate`), then a pooled connection: for a
-    /// write that will take the room's row.
+    /// A place among `room`'s writers (`service::room_gate`) for a write that will take the room's
+    /// row and has made its checks on `conn`: `conn` is kept if a place is free now; otherwise it
+    /// goes back to the pool while the write waits, and a connection is taken again after.
     ///
     /// # Errors
-    /// `unavailable` when either stays taken past `database.pool_timeout_ms`.
-    pub async fn room_write(&self, room: RoomId) -> Result<(RoomGate, PgConn), ApiError> {
-        let gate = self.room_gates.enter(room).await?;
-        Ok((gate, self.db().await?))
-    }
-
-    /// [`Self::room_write`] for a write that already holds `conn` (it had to read which room):
-    /// kept if a place is free now, else given back while the write waits for one.
-    ///
-    /// # Errors
-    /// As [`Self::room_write`].
-    pub async fn room_write_with(&self, room: RoomId, conn: PgConn) -> Result<(RoomGate, PgConn), ApiError> {
+    /// Busy when no place comes within `database.pool_timeout_ms`; `unavailable` when then no
+    /// connection does.
+    pub async fn room_write(&self, room: RoomId, conn: PgConn) -> Result<(RoomGate, PgConn), ApiError> {
         if let Some(gate) = self.room_gates.try_enter(room) {
             return Ok((gate, conn));
         }
         drop(conn);
-        self.room_write(room).await
+        let gate = self.room_gates.enter(room).await?;
+        Ok((gate, self.db().await?))
     }
 }

@@ -30,7 +30,8 @@
 //! only for handed-back sends of its pair queued before it (a pair's parked sends are released
 //! together, and a send of a failed batch behind one handed back is handed back too, not parked
 //! behind a retry of that batch that came after it); a handed-back send waits (`service::turn`)
-//! only for its connection's writes queued, or done, before it.
+//! only for its connection's writes queued, or done, before it, and then for one of its room's
+//! places (`service::room_gate`), whose holders wait only for the pool and the room's row.
 //!
 //! This is a database writer, not a rule: the only rules it applies are the ones the batch
 //! statement checks in SQL (a member, a group room, no reply, a new client_msg_id); everything

@@ -213,8 +213,7 @@ pub async fn send_in_turn(
     }
     // The turn is held to the end: later writes of the client wait for this one's commit.
     let _turn = turn;
-    // No connection is held while other writes to the room take its row (`service::room_gate`).
-    let (gate, mut conn) = state.room_write(room_id).await?;
+    let mut conn = state.db().await?;
     let access = RoomAccess::load(&mut conn, room_id, caller).await?;
     access.require_write()?;
     check_direct_block(&mut conn, &access).await?;
@@ -228,6 +227,8 @@ pub async fn send_in_turn(
     let reply_mail_delay = state.settings.support.reply_mail_delay_secs;
     let room_kind = access.room.kind;
     let mentioned = mentions::resolve(&mut conn, room_id, &names).await?;
+    // Checked: now one of the room's places, waited for without a connection (`service::room_gate`).
+    let (gate, mut conn) = state.room_write(room_id, conn).await?;
     let (sender_id, notify, signer) = (caller.id, state.notify.clone(), state.attachments.signer.clone());
     let hooks = state.webhooks.clone();
     let sent = uncancelled(async move {
@@ -518,7 +519,7 @@ pub async fn edit(state: &AppState, caller: &Caller, id: MessageId, body: &str) 
     let signer = &state.attachments.signer;
     // An edit says again who it mentions (an edit notifies nobody anew).
     let mentioned = mentions::resolve(&mut conn, room_id, &mentions::parse(body)).await?;
-    let (gate, mut conn) = state.room_write_with(room_id, conn).await?;
+    let (gate, mut conn) = state.room_write(room_id, conn).await?;
     let changed = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             let current = lock_and_reload(conn, room_id, id).await?;
@@ -572,7 +573,7 @@ pub async fn delete(state: &AppState, caller: &Caller, id: MessageId) -> ApiResu
     // Removal by global staff of someone else's message is moderation, and goes on the record.
     let audited = (!own && caller.role.is_staff()).then_some((caller.id, m.sender_id));
     let hooks = state.webhooks.clone();
-    let (gate, mut conn) = state.room_write_with(room_id, conn).await?;
+    let (gate, mut conn) = state.room_write(room_id, conn).await?;
     let tombstone = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             let current = lock_and_reload(conn, room_id, id).await?;
@@ -626,7 +627,7 @@ pub async fn react(state: &AppState, caller: &Caller, id: MessageId, emoji: &str
     check_direct_block(&mut conn, &access).await?;
     let (room_id, user_id, emoji) = (m.room_id, caller.id, emoji.to_owned());
     let quota = state.settings.quota.clone();
-    let (gate, mut conn) = state.room_write_with(room_id, conn).await?;
+    let (gate, mut conn) = state.room_write(room_id, conn).await?;
     let message = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             let current = lock_and_reload(conn, room_id, id).await?;

@@ -1,19 +1,21 @@
 //! How many of an instance's pool connections may wait for one room.
 //!
 //! A room's message writes outside the group-commit writer (a send on the checked path, an edit,
-//! a deletion, a reaction) take the room's row (`rooms.last_seq`) and hold it until they commit. When another transaction holds that row for long (the room being deleted
-//! with its messages, a transaction of another instance), each of those writes used to wait for it
-//! on a pool connection of its own: a busy room could take the whole pool, and every other request
-//! of the instance then waited for a connection and failed at `database.pool_timeout_ms`. Now at
-//! most [`PER_ROOM`] writes per room hold a connection; the others wait here, in arrival order,
-//! holding none, for at most `database.pool_timeout_ms` like a wait for the pool itself.
+//! a deletion, a reaction) take the room's row (`rooms.last_seq`) and hold it until they commit;
+//! a join of a public room waits for that row too. When another transaction holds it for long
+//! (the room being deleted with its messages, a transaction of another instance), each of those
+//! writes used to wait on a pool connection of its own: a busy room could take the whole pool, and
+//! every other request of the instance then waited for a connection and failed at
+//! `database.pool_timeout_ms`. Now at most [`PER_ROOM`] of a room's writes hold a connection; the
+//! others wait here, in arrival order, holding none, for at most `database.pool_timeout_ms`, like
+//! a wait for the pool itself.
 //!
 //! Two rather than one: a room's writes commit one after another anyway (its row's lock), and with
-//! two in flight one reads its access checks while the other commits, so the gate costs a busy
-//! room none of its pace. The sends of the group-commit writer do not pass here: its statement
-//! skips a held room row (`db::send_batch`) and hands those sends to the checked path, which does.
-//! Nor do the room's rarer writers (a join, a rename, the room's deletion) or the assistant's
-//! answers, which have a rate and a budget of their own.
+//! two in flight one makes its checks while the other commits. The sends of the group-commit
+//! writer do not pass here: its statement skips a held room row (`db::send_batch`) and hands those
+//! sends to the checked path, which does. Nor do the room's rare writers (members added or
+//! removed by its owner, a rename, the room's deletion) or the assistant's answers, which have a
+//! rate and a budget of their own.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -27,11 +29,21 @@ use crate::ids::RoomId;
 /// Writes of one room that may hold a pool connection at once, on one instance.
 pub const PER_ROOM: usize = 2;
 
+/// What a writer that found no place in time is told to wait before trying again.
+const RETRY_AFTER_MS: u64 = 1_000;
+
 /// The gates of the rooms written to right now (a room's entry goes with its last writer).
 #[derive(Debug)]
 pub struct RoomGates {
-    rooms: Mutex<HashMap<RoomId, Arc<Semaphore>>>,
+    rooms: Mutex<HashMap<RoomId, Gate>>,
     max_wait: Duration,
+}
+
+/// One room's places, and how many writers hold or await one (the entry's life).
+#[derive(Debug)]
+struct Gate {
+    places: Arc<Semaphore>,
+    writers: usize,
 }
 
 /// A room write's place: held until the write has committed (or failed) and given back its
@@ -40,7 +52,6 @@ pub struct RoomGates {
 pub struct RoomGate {
     gates: Arc<RoomGates>,
     room: RoomId,
-    gate: Arc<Semaphore>,
     permit: Option<OwnedSemaphorePermit>,
 }
 
@@ -50,32 +61,30 @@ impl RoomGates {
         Arc::new(Self { rooms: Mutex::new(HashMap::new()), max_wait })
     }
 
-    fn gate(&self, room: RoomId) -> Arc<Semaphore> {
+    /// Counts a writer in at `room` (until its [`RoomGate`] is dropped) and gives its places.
+    fn join(self: &Arc<Self>, room: RoomId) -> (RoomGate, Arc<Semaphore>) {
         let mut rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
-        rooms.entry(room).or_insert_with(|| Arc::new(Semaphore::new(PER_ROOM))).clone()
+        let gate = rooms.entry(room).or_insert_with(|| Gate { places: Arc::new(Semaphore::new(PER_ROOM)), writers: 0 });
+        gate.writers += 1;
+        (RoomGate { gates: self.clone(), room, permit: None }, gate.places.clone())
     }
 
     /// A place among `room`'s writers, if one is free now.
     pub fn try_enter(self: &Arc<Self>, room: RoomId) -> Option<RoomGate> {
-        let gate = self.gate(room);
-        let permit = gate.clone().try_acquire_owned().ok();
-        let mut entered = RoomGate { gates: self.clone(), room, gate, permit };
-        if entered.permit.is_none() {
-            entered.leave();
-            return None;
-        }
+        let (mut entered, places) = self.join(room);
+        entered.permit = Some(places.try_acquire_owned().ok()?);
         Some(entered)
     }
 
     /// A place among `room`'s writers, after the writes ahead of this one.
     ///
     /// # Errors
-    /// `unavailable` when none was free within `database.pool_timeout_ms`.
+    /// `unavailable` (busy, with a time to retry) when none was free within
+    /// `database.pool_timeout_ms`.
     pub async fn enter(self: &Arc<Self>, room: RoomId) -> ApiResult<RoomGate> {
-        let gate = self.gate(room);
-        let mut entered = RoomGate { gates: self.clone(), room, gate, permit: None };
+        let (mut entered, places) = self.join(room);
         let waiting = Waiting::start();
-        let permit = tokio::time::timeout(self.max_wait, entered.gate.clone().acquire_owned()).await;
+        let permit = tokio::time::timeout(self.max_wait, places.acquire_owned()).await;
         drop(waiting);
         match permit {
             Ok(Ok(permit)) => {
@@ -85,10 +94,8 @@ impl RoomGates {
             // The semaphore is never closed; a timeout is the only way here.
             _ => {
                 metrics::counter!("room_write_gate_timeouts_total").increment(1);
-                Err(ApiError::Unavailable(anyhow::anyhow!(
-                    "room {room}: no place among its writers within {} ms",
-                    self.max_wait.as_millis()
-                )))
+                tracing::warn!(room_id = %room, waited_ms = self.max_wait.as_millis(), "no place among a room's writers");
+                Err(ApiError::Busy { retry_after_ms: RETRY_AFTER_MS })
             }
         }
     }
@@ -121,21 +128,17 @@ impl Drop for Waiting {
     }
 }
 
-impl RoomGate {
-    /// Gives the place back, and forgets the room's gate if nobody else holds or awaits it.
-    fn leave(&mut self) {
+impl Drop for RoomGate {
+    /// Gives the place back (if it got one), and forgets the room after its last writer.
+    fn drop(&mut self) {
         drop(self.permit.take());
         let mut rooms = self.gates.rooms.lock().unwrap_or_else(PoisonError::into_inner);
-        // Under the lock nobody can take a new reference: the map's and this one are the last.
-        if Arc::strong_count(&self.gate) == 2 {
-            rooms.remove(&self.room);
+        if let Some(gate) = rooms.get_mut(&self.room) {
+            gate.writers -= 1;
+            if gate.writers == 0 {
+                rooms.remove(&self.room);
+            }
         }
-    }
-}
-
-impl Drop for RoomGate {
-    fn drop(&mut self) {
-        self.leave();
     }
 }
 
@@ -164,12 +167,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_writer_that_finds_no_place_in_time_is_told_unavailable_and_leaves_no_trace() {
+    async fn a_writer_that_finds_no_place_in_time_is_told_to_retry_and_leaves_no_trace() {
         let gates = RoomGates::new(Duration::from_millis(20));
         let room = RoomId::from(uuid::Uuid::new_v4());
         let held = [gates.enter(room).await.expect("one"), gates.enter(room).await.expect("two")];
         let late = gates.enter(room).await;
-        assert!(matches!(late, Err(ApiError::Unavailable(_))), "{late:?}");
+        assert!(matches!(late, Err(ApiError::Busy { .. })), "{late:?}");
         assert_eq!(gates.len(), 1);
         drop(held);
         assert!(gates.is_empty());

@@ -548,6 +548,8 @@ pub async fn join(state: &AppState, caller: &Caller, room_id: RoomId) -> ApiResu
         if !(access.room.is_public && access.room.kind == RoomKind::Group) {
             return Err(ApiError::Forbidden("This room is not public.".into()));
         }
+        // A public room's joins can come in a crowd, and each waits for the room's row.
+        let (_gate, mut conn) = state.room_write(room_id, conn).await?;
         let me = [NewRoomMember { room_id, user_id: caller.id, role: MemberRole::Member }];
         let added = rooms::add_members(&mut conn, &me).await.on_conflict("Already a member.")?;
         rooms::touch(&mut conn, room_id).await?;

@@ -237,14 +237,15 @@ async fn a_room_whose_row_is_held_elsewhere_holds_up_no_other_rooms_sends() {
 }
 
 /// Writes waiting for a room's row leave the instance's pool to everyone else: replies and
-/// reactions (the checked path) to a room whose row is held elsewhere (a long deletion, another
+/// reactions (the checked path) and joins to a room whose row is held elsewhere (a long deletion, another
 /// instance's transaction) wait, at most two of them on a connection (`service::room_gate`), and a
 /// user of another room is answered meanwhile. Without the gate each waiting write held a
 /// connection of its own, the pool ran dry, and the other user's requests waited for one until
 /// the pool's timeout and failed.
 #[actix_web::test]
 async fn writes_waiting_for_a_held_room_leave_the_pool_to_other_rooms() {
-    // Far beyond what the test takes to arrange the waits: a wait that gave up would answer early.
+    // Far beyond what the test takes to arrange the waits (a wait that gave up would answer
+    // early); the test client's own timeout is the shorter one.
     let app = spawn_app_with(|s| {
         quiet_workers(s);
         s.database.statement_timeout_ms = 120_000;
@@ -254,11 +255,14 @@ async fn writes_waiting_for_a_held_room_leave_the_pool_to_other_rooms() {
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let cyd = app.register("cyd").await;
+    let dee = app.register("dee").await;
     let held = app.group(&ada, "held", &[&bob]).await;
+    let public = app.patch(&format!("/api/v1/rooms/{held}"), Some(&ada.access_token), json!({"is_public": true})).await;
+    assert_eq!(public.status(), StatusCode::OK);
     let elsewhere = app.group(&cyd, "elsewhere", &[]).await;
     let first = app.send(&ada, held, "first").await;
     let cyds = app.send(&cyd, elsewhere, "mine").await;
-    // More writes than the pool has connections: replies, then a reaction each.
+    // More writes than the pool has connections: replies, a reaction each, and a join.
     let replies = app.state.pool.status().max_size + 2;
     let mut blocker = app.hold_room_row(held).await;
     let mut writes = Vec::new();
@@ -272,6 +276,8 @@ async fn writes_waiting_for_a_held_room_leave_the_pool_to_other_rooms() {
         let path = format!("/api/v1/messages/{}/reactions/{emoji}", first["id"].as_str().unwrap());
         writes.push(app.request(reqwest::Method::PUT, &path, Some(&user.access_token), None));
     }
+    let join = format!("/api/v1/rooms/{held}/join");
+    writes.push(app.request(reqwest::Method::POST, &join, Some(&dee.access_token), Some(json!({}))));
     let writes: Vec<_> = writes.into_iter().map(tokio::spawn).collect();
     let all = i64::try_from(writes.len()).unwrap();
     // Each write waits somewhere: on the row, at the room's gate, or for a pool connection (where
@@ -306,7 +312,9 @@ async fn writes_waiting_for_a_held_room_leave_the_pool_to_other_rooms() {
     let stored = stored_bodies(&app, &ada, held).await;
     assert_eq!(stored.len(), replies + 1, "{stored:?}");
     let last = app.count(&format!("SELECT last_seq AS n FROM rooms WHERE id = '{held}'")).await;
-    assert_eq!(last, all + 1, "one seq per reply and per reaction, after the first message's");
+    assert_eq!(last, all, "one seq per reply and per reaction, after the first message's");
+    let dees = app.count(&format!("SELECT count(*) AS n FROM room_members WHERE room_id = '{held}'")).await;
+    assert_eq!(dees, 3, "dee joined");
     assert_eq!(app.metric("plauder_room_write_waiting").await, 0.0);
 }
 
