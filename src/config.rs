@@ -474,6 +474,10 @@ pub struct DatabaseSettings {
     /// The tighter statement_timeout of a search's transaction (`SET LOCAL`): full-text search
     /// is the one request whose cost the client's text decides.
     pub search_statement_timeout_ms: u64,
+    /// The statement_timeout of the deletions that take a room's or an account's data in one
+    /// transaction (`SET LOCAL`): they grow with the messages and may need far longer than
+    /// `statement_timeout_ms`.
+    pub erase_statement_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -967,6 +971,9 @@ impl Settings {
         }
         if self.database.search_statement_timeout_ms == 0 {
             return bad("database.search_statement_timeout_ms", "must be positive");
+        }
+        if self.database.erase_statement_timeout_ms == 0 {
+            return bad("database.erase_statement_timeout_ms", "must be positive");
         }
         if self.database.send_batch_max == 0 {
             return bad("database.send_batch_max", "must be positive");

@@ -462,8 +462,13 @@ pub async fn erase_account(
     use crate::db::models::MemberRole;
     use crate::db::queries::rooms;
     let mut conn = state.db().await?;
-    let rooms_left = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
+    // Every message of the account loses its sender in the same transaction (a trigger): a
+    // prolific account may need far longer than a request's statement_timeout, and once begun,
+    // the deletion runs to its end.
+    let timeout_ms = state.settings.database.erase_statement_timeout_ms;
+    let rooms_left = crate::service::uncancelled(async move {
+        conn.transaction::<_, ApiError, _>(async move |conn| {
+            crate::db::set_local_statement_timeout(conn, timeout_ms).await?;
             let memberships = rooms::memberships_of(conn, id).await?;
             for (room_id, role) in &memberships {
                 if *role != MemberRole::Owner {
@@ -490,7 +495,9 @@ pub async fn erase_account(
             }
             Ok(memberships.into_iter().map(|(room_id, _)| room_id).collect::<Vec<_>>())
         })
-        .await?;
+        .await
+    })
+    .await?;
     for room_id in rooms_left {
         state.notify.member_removed(room_id, id);
     }

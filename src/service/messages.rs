@@ -22,6 +22,7 @@ use crate::service::mentions;
 use crate::service::notify::Notify;
 use crate::service::rooms::direct_pair;
 use crate::service::turn::Turn;
+use crate::service::uncancelled;
 use crate::state::AppState;
 use crate::views::{AttachmentView, MessageView};
 use crate::webhooks::{self, Event, EventType};
@@ -343,13 +344,6 @@ pub async fn post_as_bot(
             e => e.into(),
         })?;
     Ok(announce_new(notify, m))
-}
-
-/// Runs `work` as a task of its own on this thread and waits for it: dropping the caller's
-/// future (a client gone mid-request) does not stop it, so a commit is always followed by its
-/// announcement. (actix's runtime is a thread-local set, so the task need not be `Send`.)
-async fn uncancelled<T: 'static>(work: impl Future<Output = ApiResult<T>> + 'static) -> ApiResult<T> {
-    actix_web::rt::spawn(work).await.map_err(|e| ApiError::internal(anyhow::anyhow!("send task: {e}")))?
 }
 
 /// What the group-commit writer does with each batch it committed (`db::send_batch::Announce`,

@@ -39,3 +39,13 @@ pub mod users;
 pub mod validate;
 pub mod verification;
 pub mod webhooks;
+
+use crate::error::{ApiError, ApiResult};
+
+/// Runs `work` as a task of its own on this thread and waits for it: dropping the caller's
+/// future (a client gone mid-request, a proxy that stopped waiting) does not stop it, so a commit
+/// is always followed by its announcement, and a long deletion runs to its end. (actix's runtime
+/// is a thread-local set, so the task need not be `Send`.)
+pub(crate) async fn uncancelled<T: 'static>(work: impl Future<Output = ApiResult<T>> + 'static) -> ApiResult<T> {
+    actix_web::rt::spawn(work).await.map_err(|e| ApiError::internal(anyhow::anyhow!("service task: {e}")))?
+}

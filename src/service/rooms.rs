@@ -347,12 +347,19 @@ pub async fn delete(state: &AppState, caller: &Caller, room_id: RoomId) -> ApiRe
     let members = rooms::member_ids(&mut conn, room_id).await?;
     let audited = access.owns_by_global_role().then(|| json!({ "name": access.room.name, "kind": access.room.kind }));
     let actor = caller.id;
-    conn.transaction::<_, ApiError, _>(async move |conn| {
-        if let Some(details) = audited {
-            audit::record(conn, actor, Action::RoomDeleted, room_id, details).await?;
-        }
-        rooms::delete(conn, room_id).await?;
-        Ok(())
+    // The room's messages go in the same statement (a trigger), so a large room may need far
+    // longer than a request's statement_timeout; and once begun, it runs to its end.
+    let timeout_ms = state.settings.database.erase_statement_timeout_ms;
+    crate::service::uncancelled(async move {
+        conn.transaction::<_, ApiError, _>(async move |conn| {
+            crate::db::set_local_statement_timeout(conn, timeout_ms).await?;
+            if let Some(details) = audited {
+                audit::record(conn, actor, Action::RoomDeleted, room_id, details).await?;
+            }
+            rooms::delete(conn, room_id).await?;
+            Ok(())
+        })
+        .await
     })
     .await?;
     state.notify.room_deleted(room_id, &members);

@@ -1,14 +1,47 @@
 //! A user's own data: deleting one's account (DELETE /users/me), an admin deleting one
 //! (DELETE /admin/users/{id}, audited), and the data export (GET /users/me/export).
 
+use std::time::Duration;
+
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{PASSWORD, TestApp, TestUser, assert_error, open_session, spawn_app, user_with_role, uuid_of};
+use crate::helpers::{
+    PASSWORD, TestApp, TestUser, assert_error, open_session, spawn_app, spawn_app_with, user_with_role, uuid_of,
+};
 
 fn delete_me(app: &TestApp, user: &TestUser, password: &str) -> impl Future<Output = reqwest::Response> + use<> {
     app.request(Method::DELETE, "/api/v1/users/me", Some(&user.access_token), Some(json!({"password": password})))
+}
+
+/// Deleting an account clears the sender of each of its messages in the same transaction (about
+/// 20 µs a message measured on a 2-core machine: 250,000 passed the default 5 s). It has a
+/// statement_timeout of its own, so a prolific user can still delete their account.
+#[actix_web::test]
+async fn an_account_whose_deletion_outlasts_the_requests_statement_timeout_is_deleted() {
+    const TIMEOUT_MS: u64 = 300;
+    let app = spawn_app_with(|s| s.database.statement_timeout_ms = TIMEOUT_MS).await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let room = app.group(&bob, "busy", &[&ada]).await;
+    app.sql(&format!(
+        "INSERT INTO messages (id, room_id, seq, rev, sender_id, body) \
+         SELECT gen_random_uuid(), '{room}', g, g, '{}', 'message ' || g || ' of a prolific user' \
+         FROM generate_series(1, 50000) g",
+        ada.id
+    ))
+    .await;
+    app.sql(&format!("UPDATE rooms SET last_seq = 50000 WHERE id = '{room}'")).await;
+
+    let started = std::time::Instant::now();
+    let res = delete_me(&app, &ada, PASSWORD).await;
+    let took = started.elapsed();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT, "{:?}", res.text().await);
+    assert!(took > Duration::from_millis(TIMEOUT_MS), "a deletion within {TIMEOUT_MS} ms tests nothing: {took:?}");
+    assert_eq!(app.me(&ada.access_token).await.status(), StatusCode::UNAUTHORIZED);
+    let kept = format!("SELECT count(*) AS n FROM messages WHERE room_id = '{room}' AND sender_id IS NULL");
+    assert_eq!(app.count(&kept).await, 50_000, "the messages stay, without their sender");
 }
 
 #[actix_web::test]
