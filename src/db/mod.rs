@@ -136,6 +136,20 @@ pub async fn set_local_statement_timeout(conn: &mut AsyncPgConnection, timeout_m
     Ok(conn.batch_execute(&format!("SET LOCAL statement_timeout = {timeout_ms}")).await?)
 }
 
+/// `SET LOCAL` for a deletion that takes a room's or an account's data in one transaction:
+/// `statement_timeout` to `timeout_ms` (`database.erase_statement_timeout_ms`), and a check every
+/// second that the client is still there, so that a deletion whose server stopped (a restart)
+/// rolls back at once instead of holding its rows until the timeout.
+///
+/// # Errors
+/// A lost connection.
+pub async fn set_local_erase_limits(conn: &mut AsyncPgConnection, timeout_ms: u64) -> Result<(), ApiError> {
+    use diesel_async::SimpleAsyncConnection;
+    let limits =
+        format!("SET LOCAL statement_timeout = {timeout_ms}; SET LOCAL client_connection_check_interval = 1000");
+    Ok(conn.batch_execute(&limits).await?)
+}
+
 /// The key of the session-level advisory lock migrations run under. Any fixed number works as long
 /// as nothing else in the database uses it; this one spells "plauder" in the first bytes.
 const MIGRATION_LOCK_KEY: i64 = 0x706c_6175_6465_7201;

@@ -464,45 +464,53 @@ pub async fn erase_account(
     let mut conn = state.db().await?;
     // Every message of the account loses its sender in the same transaction (a trigger): a
     // prolific account may need far longer than a request's statement_timeout, and once begun,
-    // the deletion runs to its end.
+    // the deletion runs to its end and is announced, whether or not the client still waits.
     let timeout_ms = state.settings.database.erase_statement_timeout_ms;
-    let rooms_left = crate::service::uncancelled(async move {
-        conn.transaction::<_, ApiError, _>(async move |conn| {
-            crate::db::set_local_statement_timeout(conn, timeout_ms).await?;
-            let memberships = rooms::memberships_of(conn, id).await?;
-            for (room_id, role) in &memberships {
-                if *role != MemberRole::Owner {
-                    continue;
+    let notify = state.notify.clone();
+    crate::service::uncancelled(async move {
+        let rooms_left = conn
+            .transaction::<_, ApiError, _>(async move |conn| {
+                crate::db::set_local_erase_limits(conn, timeout_ms).await?;
+                let memberships = rooms::memberships_of(conn, id).await?;
+                for (room_id, role) in &memberships {
+                    if *role != MemberRole::Owner {
+                        continue;
+                    }
+                    // As when an owner leaves: the longest-standing moderator, else member.
+                    let mut rest: Vec<_> = rooms::members(conn, *room_id)
+                        .await?
+                        .into_iter()
+                        .map(|(m, _)| m)
+                        .filter(|m| m.user_id != id)
+                        .collect();
+                    rest.sort_by_key(|m| std::cmp::Reverse(m.role));
+                    if let Some(heir) = rest.first() {
+                        rooms::set_member_role(conn, *room_id, heir.user_id, MemberRole::Owner).await?;
+                    }
                 }
-                // As when an owner leaves: the longest-standing moderator, else member.
-                let mut rest: Vec<_> = rooms::members(conn, *room_id)
-                    .await?
-                    .into_iter()
-                    .map(|(m, _)| m)
-                    .filter(|m| m.user_id != id)
-                    .collect();
-                rest.sort_by_key(|m| std::cmp::Reverse(m.role));
-                if let Some(heir) = rest.first() {
-                    rooms::set_member_role(conn, *room_id, heir.user_id, MemberRole::Owner).await?;
-                }
-            }
-            if let Some((actor, details)) = audit {
-                crate::service::audit::record_by(conn, actor, crate::service::audit::Action::UserDeleted, id, details)
+                if let Some((actor, details)) = audit {
+                    crate::service::audit::record_by(
+                        conn,
+                        actor,
+                        crate::service::audit::Action::UserDeleted,
+                        id,
+                        details,
+                    )
                     .await?;
-            }
-            if users::delete(conn, id).await? == 0 {
-                return Err(ApiError::NotFound("No such user.".into()));
-            }
-            Ok(memberships.into_iter().map(|(room_id, _)| room_id).collect::<Vec<_>>())
-        })
-        .await
+                }
+                if users::delete(conn, id).await? == 0 {
+                    return Err(ApiError::NotFound("No such user.".into()));
+                }
+                Ok(memberships.into_iter().map(|(room_id, _)| room_id).collect::<Vec<_>>())
+            })
+            .await?;
+        for room_id in rooms_left {
+            notify.member_removed(room_id, id);
+        }
+        notify.close_user(id, CloseReason::AccountDeleted);
+        Ok(())
     })
-    .await?;
-    for room_id in rooms_left {
-        state.notify.member_removed(room_id, id);
-    }
-    state.notify.close_user(id, CloseReason::AccountDeleted);
-    Ok(())
+    .await
 }
 
 /// The user's preferences (`GET /users/me/preferences`).

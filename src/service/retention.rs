@@ -191,8 +191,12 @@ async fn delete_guests(
         return Ok(false);
     }
     let ids = guests.to_vec();
+    // A batch counts guests, not their rooms' messages: under the requests' statement_timeout a
+    // batch with many would fail on every pass, and retention would never get past it.
+    let timeout_ms = state.settings.database.erase_statement_timeout_ms;
     let (rooms, deleted) = conn
         .transaction::<_, ApiError, _>(async move |conn| {
+            crate::db::set_local_erase_limits(conn, timeout_ms).await?;
             let rooms = retention::delete_support_rooms_of(conn, &ids).await?;
             let deleted = retention::delete_guests(conn, &ids).await?;
             Ok((rooms, deleted))

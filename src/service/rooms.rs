@@ -348,22 +348,24 @@ pub async fn delete(state: &AppState, caller: &Caller, room_id: RoomId) -> ApiRe
     let audited = access.owns_by_global_role().then(|| json!({ "name": access.room.name, "kind": access.room.kind }));
     let actor = caller.id;
     // The room's messages go in the same statement (a trigger), so a large room may need far
-    // longer than a request's statement_timeout; and once begun, it runs to its end.
+    // longer than a request's statement_timeout; and once begun, it runs to its end and is
+    // announced, whether or not the client still waits.
     let timeout_ms = state.settings.database.erase_statement_timeout_ms;
+    let notify = state.notify.clone();
     crate::service::uncancelled(async move {
         conn.transaction::<_, ApiError, _>(async move |conn| {
-            crate::db::set_local_statement_timeout(conn, timeout_ms).await?;
+            crate::db::set_local_erase_limits(conn, timeout_ms).await?;
             if let Some(details) = audited {
                 audit::record(conn, actor, Action::RoomDeleted, room_id, details).await?;
             }
             rooms::delete(conn, room_id).await?;
             Ok(())
         })
-        .await
+        .await?;
+        notify.room_deleted(room_id, &members);
+        Ok(())
     })
-    .await?;
-    state.notify.room_deleted(room_id, &members);
-    Ok(())
+    .await
 }
 
 /// `GET /rooms/{id}/members`.

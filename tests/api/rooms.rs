@@ -1,10 +1,10 @@
 //! Rooms: group and direct creation, listing with unread counts, membership, roles, read markers.
 
+use std::time::Duration;
+
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-use std::time::Duration;
 
 use crate::helpers::{assert_error, seq_scans_in_transaction, spawn_app, spawn_app_with};
 
