@@ -962,18 +962,20 @@ impl Settings {
         if self.database.send_writers == 0 || self.database.send_writers + 1 >= self.database.pool_max_size {
             return bad("database.send_writers", "must be positive and at most database.pool_max_size - 2");
         }
-        if self.database.statement_timeout_ms == 0 {
-            // 0 would mean "no limit" to PostgreSQL: the very thing this setting exists to stop.
-            return bad("database.statement_timeout_ms", "must be positive");
+        let db = &self.database;
+        for (key, ms) in [
+            ("database.statement_timeout_ms", db.statement_timeout_ms),
+            ("database.search_statement_timeout_ms", db.search_statement_timeout_ms),
+            ("database.erase_statement_timeout_ms", db.erase_statement_timeout_ms),
+        ] {
+            // 0 would mean "no limit" to PostgreSQL: the very thing these settings exist to stop.
+            // Past i32::MAX PostgreSQL refuses the value, and every statement it guards would fail.
+            if ms == 0 || ms > i32::MAX as u64 {
+                return bad(key, "must be between 1 and 2147483647 (milliseconds)");
+            }
         }
         if self.quota.staff_support_rooms_per_connection_max == 0 {
             return bad("quota.staff_support_rooms_per_connection_max", "must be positive");
-        }
-        if self.database.search_statement_timeout_ms == 0 {
-            return bad("database.search_statement_timeout_ms", "must be positive");
-        }
-        if self.database.erase_statement_timeout_ms == 0 {
-            return bad("database.erase_statement_timeout_ms", "must be positive");
         }
         if self.database.send_batch_max == 0 {
             return bad("database.send_batch_max", "must be positive");

@@ -76,6 +76,28 @@ fn validation_names_the_key_and_its_variable() {
 }
 
 #[test]
+fn a_statement_timeout_must_be_one_postgresql_takes_and_not_none() {
+    let valid = || {
+        let mut s = Settings::load_unchecked(shipped(), "test").unwrap();
+        s.database.url = "postgres://localhost/x".to_owned().into();
+        s.auth.jwt_secret = "x".repeat(32).into();
+        s
+    };
+    assert!(valid().validate().is_ok());
+    for bad in [0, 1 << 31] {
+        let mut s = valid();
+        s.database.erase_statement_timeout_ms = bad;
+        assert!(s.validate().unwrap_err().contains("database.erase_statement_timeout_ms"), "{bad}");
+        let mut s = valid();
+        s.database.statement_timeout_ms = bad;
+        assert!(s.validate().unwrap_err().contains("database.statement_timeout_ms"), "{bad}");
+    }
+    let mut s = valid();
+    s.database.search_statement_timeout_ms = i32::MAX as u64;
+    assert!(s.validate().is_ok(), "PostgreSQL's own bound is allowed");
+}
+
+#[test]
 fn a_list_of_redis_nodes_needs_redis_cluster_and_a_cluster_prefix_no_braces() {
     let mut s = Settings::load_unchecked(shipped(), "test").unwrap();
     s.database.url = "postgres://localhost/x".to_owned().into();
