@@ -25,14 +25,7 @@ async fn an_account_whose_deletion_outlasts_the_requests_statement_timeout_is_de
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let room = app.group(&bob, "busy", &[&ada]).await;
-    app.sql(&format!(
-        "INSERT INTO messages (id, room_id, seq, rev, sender_id, body) \
-         SELECT gen_random_uuid(), '{room}', g, g, '{}', 'message ' || g || ' of a prolific user' \
-         FROM generate_series(1, 50000) g",
-        ada.id
-    ))
-    .await;
-    app.sql(&format!("UPDATE rooms SET last_seq = 50000 WHERE id = '{room}'")).await;
+    app.insert_messages(room, ada.id, 50000).await;
 
     let started = std::time::Instant::now();
     let res = delete_me(&app, &ada, PASSWORD).await;

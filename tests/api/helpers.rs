@@ -381,6 +381,18 @@ impl TestApp {
         blocker
     }
 
+    /// Stores `n` messages of `sender` in `room` (seqs 1..=n, the room's counter moved past them)
+    /// straight in the database: for tests that need a history far larger than sends could make.
+    pub async fn insert_messages(&self, room: uuid::Uuid, sender: uuid::Uuid, n: u32) {
+        self.sql(&format!(
+            "INSERT INTO messages (id, room_id, seq, rev, sender_id, body) \
+             SELECT gen_random_uuid(), '{room}', g, g, '{sender}', 'message ' || g || ' stored by the test' \
+             FROM generate_series(1, {n}) g"
+        ))
+        .await;
+        self.sql(&format!("UPDATE rooms SET last_seq = {n} WHERE id = '{room}'")).await;
+    }
+
     /// Runs SQL against this test's database, for arranging states the API cannot reach.
     pub async fn sql(&self, statement: &str) {
         let mut conn = AsyncPgConnection::establish(&self.db_url).await.expect("connect");

@@ -407,14 +407,7 @@ async fn a_room_whose_deletion_outlasts_the_requests_statement_timeout_is_delete
     let app = spawn_app_with(|s| s.database.statement_timeout_ms = TIMEOUT_MS).await;
     let ada = app.register("ada").await;
     let room = app.group(&ada, "large", &[]).await;
-    app.sql(&format!(
-        "INSERT INTO messages (id, room_id, seq, rev, sender_id, body) \
-         SELECT gen_random_uuid(), '{room}', g, g, '{}', 'message ' || g || ' of a large room' \
-         FROM generate_series(1, 100000) g",
-        ada.id
-    ))
-    .await;
-    app.sql(&format!("UPDATE rooms SET last_seq = 100000 WHERE id = '{room}'")).await;
+    app.insert_messages(room, ada.id, 100000).await;
 
     let started = std::time::Instant::now();
     let res = app.delete(&format!("/api/v1/rooms/{room}"), Some(&ada.access_token)).await;
