@@ -414,3 +414,49 @@ pub async fn by_sender_after(
     }
     query.order((messages::created_at, messages::id)).limit(limit).select(Message::as_select()).load(conn).await
 }
+
+/// Where [`forget_sender_some`] stopped: the last message it cleared, in the sender index's order.
+pub type SenderCursor = (chrono::DateTime<chrono::Utc>, MessageId);
+
+/// Clears the sender of up to `limit` of `sender`'s messages after `after`, in the order of
+/// `messages_sender_idx`, in one statement (a transaction of its own outside one), skipping rows
+/// another transaction holds. Answers how many it cleared and the last one, the next call's
+/// `after` (`None` for the start; a cursor, so that no call walks past the index entries the
+/// earlier ones left dead). An account's deletion calls it until a call clears fewer than
+/// `limit`, so that its own transaction, whose trigger clears what is left (skipped rows,
+/// messages sent meanwhile), holds the account's messages and the rooms it created for moments
+/// rather than for as long as clearing them all takes (`service::accounts::erase_account`).
+/// `sql_query`, planned per call: a few calls per thousand messages, each planned for its sender.
+pub async fn forget_sender_some(
+    conn: &mut AsyncPgConnection,
+    sender: UserId,
+    after: Option<SenderCursor>,
+    limit: i64,
+) -> QueryResult<(usize, Option<SenderCursor>)> {
+    use diesel::sql_types::{BigInt, Timestamptz, Uuid as SqlUuid};
+    #[derive(QueryableByName)]
+    struct Last {
+        #[diesel(sql_type = Timestamptz)]
+        created_at: chrono::DateTime<chrono::Utc>,
+        #[diesel(sql_type = SqlUuid)]
+        id: Uuid,
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let (at, last) = after.map_or((None, Uuid::nil()), |(at, id)| (Some(at), id.into()));
+    let row: Option<Last> = diesel::sql_query(
+        "WITH b AS (SELECT id, created_at FROM messages WHERE sender_id = $1 AND ($2 IS NULL OR (created_at, id) > ($2, $3)) \
+                    ORDER BY created_at, id LIMIT $4 FOR NO KEY UPDATE SKIP LOCKED), \
+              u AS (UPDATE messages SET sender_id = NULL WHERE id = ANY (ARRAY(SELECT id FROM b)) AND sender_id = $1) \
+         SELECT l.created_at, l.id, (SELECT count(*) FROM b) AS n \
+         FROM (SELECT created_at, id FROM b ORDER BY created_at DESC, id DESC LIMIT 1) l",
+    )
+    .bind::<SqlUuid, _>(Uuid::from(sender))
+    .bind::<diesel::sql_types::Nullable<Timestamptz>, _>(at)
+    .bind::<SqlUuid, _>(last)
+    .bind::<BigInt, _>(limit)
+    .get_result(conn)
+    .await
+    .optional()?;
+    Ok(row.map_or((0, None), |r| (usize::try_from(r.n).unwrap_or(0), Some((r.created_at, MessageId(r.id))))))
+}
