@@ -136,7 +136,8 @@ pub async fn set_local_statement_timeout(conn: &mut AsyncPgConnection, timeout_m
     Ok(conn.batch_execute(&format!("SET LOCAL statement_timeout = {timeout_ms}")).await?)
 }
 
-/// `SET LOCAL` for a deletion that takes a room's or an account's data in one transaction:
+/// `SET LOCAL` for a deletion that takes a room's or an account's data in one transaction (and
+/// each transaction of an account's messages losing their sender before it):
 /// `statement_timeout` to `timeout_ms` (`database.erase_statement_timeout_ms`), and a check every
 /// second that the client is still there, so that a deletion whose server stopped (a restart)
 /// rolls back at once instead of holding its rows until the timeout.

@@ -445,7 +445,7 @@ pub async fn delete_own_account(state: &AppState, user: &User, password: String)
 }
 
 /// Messages an account's deletion clears the sender of per transaction before it deletes the
-/// account: about 20 ms of holding them each (docs/benchmarks.md).
+/// account: each transaction holds its thousand for about 40 ms (docs/benchmarks.md).
 const FORGET_SENDER_BATCH: i64 = 1000;
 
 /// Deletes an account, the way docs/protocol.md ("Deleting an account") describes: the row goes,
@@ -476,8 +476,9 @@ pub async fn erase_account(
         // every one of them and the rooms the account created (`rooms.created_by`) to its end:
         // for a prolific account seconds to minutes in which those rooms' sends and the changes
         // to those messages wait and end in 503. The trigger stays the last word: it clears what
-        // was sent, or skipped as held, meanwhile. Should the deletion fail after this, the
-        // messages stay without their sender, as the user asked, and a retry finishes the rest.
+        // was sent, or skipped as held, meanwhile. Should the deletion stop after this (an error,
+        // the server stopped), the account stays and the messages cleared so far stay without
+        // their sender (its user can no longer edit or delete them); a retry finishes the rest.
         let mut after = None;
         loop {
             let (cleared, last) = conn
