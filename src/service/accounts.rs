@@ -471,14 +471,21 @@ pub async fn erase_account(
     let timeout_ms = state.settings.database.erase_statement_timeout_ms;
     let notify = state.notify.clone();
     crate::service::uncancelled(async move {
-        // The messages lose their sender first, a short transaction per batch. The deletion's
+        // Signed out first, everywhere (its sockets hear why now): while its messages lose their
+        // sender the account sends nothing more through a session, so no retry misses its
+        // original, already cleared, by `client_msg_id` and is stored twice, and no device of it
+        // finds its own messages no longer its. (A bot's API token is not a session: what it
+        // sends meanwhile, the trigger clears.)
+        revoke_all(&mut conn, id).await?;
+        notify.close_user(id, CloseReason::AccountDeleted);
+        // The messages lose their sender next, a short transaction per batch. The deletion's
         // trigger would clear them all in its own transaction, about 20 µs a message, holding
         // every one of them and the rooms the account created (`rooms.created_by`) to its end:
         // for a prolific account seconds to minutes in which those rooms' sends and the changes
         // to those messages wait and end in 503. The trigger stays the last word: it clears what
         // was sent, or skipped as held, meanwhile. Should the deletion stop after this (an error,
-        // the server stopped), the account stays and the messages cleared so far stay without
-        // their sender (its user can no longer edit or delete them); a retry finishes the rest.
+        // the server stopped), the account stays, signed out, and the messages cleared so far
+        // stay without their sender (no longer its to edit or delete); a retry finishes the rest.
         let mut after = None;
         loop {
             let (cleared, last) = conn
