@@ -452,9 +452,9 @@ const FORGET_SENDER_BATCH: i64 = 1000;
 /// and with it (by foreign key) the email, password, sessions, memberships, friendships, friend
 /// requests, blocks and reactions; the messages stay in their rooms with `sender_id` null, shown
 /// as a deleted user. Rooms the account owned pass to their next owner as when an owner leaves.
-/// `audit` is the entry to record in the same transaction (an admin's or the operator's deletion).
-/// After the commit the rooms' members hear `room.member_removed` and the account's sockets are
-/// closed.
+/// `audit` is the entry to record in the account's transaction (an admin's or the operator's
+/// deletion). The account is signed out first (its sockets closed); after the commit the rooms'
+/// members hear `room.member_removed` and any socket opened meanwhile is closed.
 ///
 /// # Errors
 /// `not_found` when the account is already gone; database failures.
@@ -471,12 +471,18 @@ pub async fn erase_account(
     let timeout_ms = state.settings.database.erase_statement_timeout_ms;
     let notify = state.notify.clone();
     crate::service::uncancelled(async move {
-        // Signed out first, everywhere (its sockets hear why now): while its messages lose their
-        // sender the account sends nothing more through a session, so no retry misses its
-        // original, already cleared, by `client_msg_id` and is stored twice, and no device of it
-        // finds its own messages no longer its. (A bot's API token is not a session: what it
-        // sends meanwhile, the trigger clears.)
-        revoke_all(&mut conn, id).await?;
+        // Signed out first, everywhere: its sessions and API tokens revoked and its sockets closed
+        // (told why now, as the deletion begins), so that while its messages lose their sender
+        // its devices stop sending: a retry would miss its original, already cleared, by
+        // `client_msg_id` and be stored twice. Requests already under way, and a new login in
+        // that phase, can still send; the trigger clears what they store, the close at the end
+        // ends such a login's sockets.
+        conn.transaction::<_, ApiError, _>(async move |conn| {
+            revoke_all(conn, id).await?;
+            crate::db::queries::api_tokens::revoke_all_of(conn, id).await?;
+            Ok(())
+        })
+        .await?;
         notify.close_user(id, CloseReason::AccountDeleted);
         // The messages lose their sender next, a short transaction per batch. The deletion's
         // trigger would clear them all in its own transaction, about 20 µs a message, holding

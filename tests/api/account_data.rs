@@ -103,8 +103,9 @@ async fn the_rooms_and_messages_of_an_account_being_deleted_stay_writable_meanwh
 }
 
 /// The account is signed out before its messages start losing their sender: its sockets close
-/// and its tokens are refused while the messages are still being cleared, so it sends nothing
-/// more meanwhile (a retried send would miss its cleared original by `client_msg_id`).
+/// and its tokens, API tokens too, are refused while the messages are still being cleared, so its
+/// devices send nothing more meanwhile (a retried send would miss its cleared original by
+/// `client_msg_id`).
 #[actix_web::test]
 async fn an_account_being_deleted_is_signed_out_before_its_messages_are_cleared() {
     let app = spawn_app().await;
@@ -113,18 +114,21 @@ async fn an_account_being_deleted_is_signed_out_before_its_messages_are_cleared(
     let room = app.group(&bob, "busy", &[&ada]).await;
     app.insert_messages(room, ada.id, 100_000).await;
     let mut ada_ws = app.ws(&ada.access_token).await;
+    let (api_token, _) = crate::api_tokens::token(&app, &ada, &["read", "write"]).await;
 
     let naming_her = format!("SELECT count(*) AS n FROM messages WHERE sender_id = '{}'", ada.id);
     let meanwhile = async {
         let closed = ada_ws.closed_with_reason().await;
         let body = json!({"body": "one more", "client_msg_id": "c-1"});
-        let sent = app.post(&format!("/api/v1/rooms/{room}/messages"), Some(&ada.access_token), body).await;
-        (closed, sent.status(), app.count(&naming_her).await)
+        let path = format!("/api/v1/rooms/{room}/messages");
+        let sent = app.post(&path, Some(&ada.access_token), body.clone()).await.status();
+        let by_api = app.post(&path, Some(&api_token), body).await.status();
+        (closed, sent, by_api, app.count(&naming_her).await)
     };
-    let (res, (closed, sent, still_hers)) = tokio::join!(delete_me(&app, &ada, PASSWORD), meanwhile);
+    let (res, (closed, sent, by_api, still_hers)) = tokio::join!(delete_me(&app, &ada, PASSWORD), meanwhile);
     assert_eq!(res.status(), StatusCode::NO_CONTENT, "{:?}", res.text().await);
     assert_eq!(closed, (4001, "account deleted".to_owned()));
-    assert_eq!(sent, StatusCode::UNAUTHORIZED);
+    assert_eq!((sent, by_api), (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED));
     assert!(still_hers > 0, "the socket closed only after all her messages were cleared");
     assert_eq!(app.count(&naming_her).await, 0);
     assert_eq!(app.count(&format!("SELECT count(*) AS n FROM messages WHERE room_id = '{room}'")).await, 100_000);

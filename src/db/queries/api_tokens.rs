@@ -56,3 +56,15 @@ pub async fn revoke(conn: &mut AsyncPgConnection, user_id: UserId, id: ApiTokenI
         .await
         .optional()
 }
+
+/// Revokes every token of the user not yet revoked (an account's deletion, before it clears the
+/// account's messages); answers how many.
+pub async fn revoke_all_of(conn: &mut AsyncPgConnection, user_id: UserId) -> QueryResult<usize> {
+    diesel::update(api_tokens::table.filter(api_tokens::user_id.eq(user_id)).filter(api_tokens::revoked_at.is_null()))
+        .set(
+            api_tokens::revoked_at
+                .eq(diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>>("now()")),
+        )
+        .execute(conn)
+        .await
+}
