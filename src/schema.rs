@@ -356,6 +356,7 @@ diesel::table! {
         avatar_sha256 -> Nullable<Text>,
         avatar_content_type -> Nullable<Text>,
         email_verified_at -> Nullable<Timestamptz>,
+        deleting_since -> Nullable<Timestamptz>,
     }
 }
 

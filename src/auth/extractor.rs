@@ -186,7 +186,8 @@ impl Deref for AdminUser {
 /// WebSocket upgrade (which guests may use).
 ///
 /// # Errors
-/// `unauthorized` for a bad, expired or revoked token or a deleted account; `forbidden` for a
+/// `unauthorized` for a bad, expired or revoked token or a deleted account (or one being deleted);
+/// `forbidden` for a
 /// banned one; `unavailable` when the database is down.
 pub async fn authenticate(state: &AppState, token: &str) -> Result<Caller, ApiError> {
     authenticate_until(state, token).await.map(|grant| grant.caller)
@@ -226,6 +227,11 @@ fn invalid_access_token() -> ApiError {
 
 /// What the verified access token `claims` grants, the account read being `user`.
 async fn grant_for(state: &AppState, claims: &crate::auth::jwt::Claims, user: User) -> Result<TokenGrant, ApiError> {
+    // The mark first: a deletion's sign-out moves the version too, and a token issued while it
+    // began (by a login that had read the account just before) must not outlive it either.
+    if user.is_being_deleted() {
+        return Err(invalid_access_token());
+    }
     // Before the version: a ban also revokes the tokens, and the client should learn that it is
     // banned rather than that its token is stale.
     if user.is_banned() {
@@ -293,7 +299,8 @@ async fn authenticate_api_token(state: &AppState, token: &str) -> Result<TokenGr
     let mut conn = state.db().await?;
     let (row, user) = crate::db::queries::api_tokens::find_by_hash(&mut conn, &hash).await?.ok_or_else(invalid)?;
     let now = chrono::Utc::now();
-    if row.revoked_at.is_some() || row.expires_at.is_some_and(|t| t <= now) {
+    // An account being deleted has its tokens revoked; the mark covers one made meanwhile.
+    if row.revoked_at.is_some() || row.expires_at.is_some_and(|t| t <= now) || user.is_being_deleted() {
         return Err(invalid());
     }
     if user.is_banned() {

@@ -84,6 +84,7 @@ mod tests {
             avatar_sha256: None,
             avatar_content_type: None,
             email_verified_at: None,
+            deleting_since: None,
         }
     }
 

@@ -49,6 +49,11 @@ fn banned() -> ApiError {
     ApiError::Forbidden("This account is banned.".into())
 }
 
+/// For signing in, an account whose deletion has begun is gone already.
+pub(crate) fn being_deleted() -> ApiError {
+    ApiError::Unauthorized("This account is being deleted.".into())
+}
+
 /// Validates and stores a new account with a hashed password; registration and the CLI share it.
 async fn create_account(state: &AppState, reg: Registration, role: Role) -> ApiResult<User> {
     validate::username(&reg.username)?;
@@ -166,6 +171,10 @@ pub async fn login(
     // Verified even for an unknown login (against a dummy hash) so timing does not tell them apart.
     let ok = state.passwords.verify(password, stored).await?;
     let user = user.filter(|_| ok).ok_or_else(invalid_credentials)?;
+    // Before the ban: an account being deleted is going, banned or not.
+    if user.is_being_deleted() {
+        return Err(being_deleted());
+    }
     if user.is_banned() {
         return Err(banned());
     }
@@ -237,6 +246,7 @@ enum Rotation {
     Replayed,
     Invalid,
     Banned,
+    BeingDeleted,
 }
 
 /// `POST /auth/refresh`: spends the token and returns a new pair.
@@ -255,8 +265,11 @@ pub async fn refresh(state: &AppState, token: &str) -> ApiResult<AuthResponse> {
             let Some(user) = users::find(conn, row.user_id).await? else {
                 return Ok(Rotation::Invalid);
             };
-            // Before the token's own state: a ban revokes the tokens too, and the client
-            // should learn that it is banned, not that its token is stale.
+            // Before the token's own state: a deletion and a ban revoke the tokens too, and the
+            // client should learn why, not that its token is stale.
+            if user.is_being_deleted() {
+                return Ok(Rotation::BeingDeleted);
+            }
             if user.is_banned() {
                 return Ok(Rotation::Banned);
             }
@@ -282,6 +295,7 @@ pub async fn refresh(state: &AppState, token: &str) -> ApiResult<AuthResponse> {
         }
         Rotation::Invalid => Err(invalid_refresh()),
         Rotation::Banned => Err(banned()),
+        Rotation::BeingDeleted => Err(being_deleted()),
     }
 }
 
@@ -452,9 +466,11 @@ const FORGET_SENDER_BATCH: i64 = 1000;
 /// and with it (by foreign key) the email, password, sessions, memberships, friendships, friend
 /// requests, blocks and reactions; the messages stay in their rooms with `sender_id` null, shown
 /// as a deleted user. Rooms the account owned pass to their next owner as when an owner leaves.
-/// `audit` is the entry to record in the account's transaction (an admin's or the operator's
-/// deletion). The account is signed out first (its sockets closed); after the commit the rooms'
-/// members hear `room.member_removed` and any socket opened meanwhile is closed.
+/// `audit` is the entry to record as the deletion begins (an admin's or the operator's deletion).
+/// The account is marked and signed out first (its sockets closed), and from then on signs in no
+/// more; after the commit the rooms' members hear `room.member_removed` and any socket opened
+/// meanwhile is closed. A deletion that stops half-way is finished by the retention job
+/// ([`finish_deletions`]), or by calling this again.
 ///
 /// # Errors
 /// `not_found` when the account is already gone; database failures.
@@ -471,15 +487,25 @@ pub async fn erase_account(
     let timeout_ms = state.settings.database.erase_statement_timeout_ms;
     let notify = state.notify.clone();
     crate::service::uncancelled(async move {
-        // Signed out first, everywhere: its sessions and API tokens revoked and its sockets closed
-        // (told why now, as the deletion begins), so that while its messages lose their sender
-        // its devices stop sending: a retry would miss its original, already cleared, by
-        // `client_msg_id` and be stored twice. Requests already under way, and a new login in
-        // that phase, can still send; the trigger clears what they store, the close at the end
-        // ends such a login's sockets.
+        // Marked and signed out first, everywhere: its sessions and API tokens revoked and its
+        // sockets closed (told why now, as the deletion begins), so that while its messages lose
+        // their sender its devices stop sending: a retry would miss its original, already
+        // cleared, by `client_msg_id` and be stored twice. The mark keeps it signed out (no
+        // login, renewal or token is accepted for it any more) and makes the deletion one that
+        // ends: should it stop half-way, the retention job finishes it. Requests already under
+        // way can still send; the trigger clears what they store.
         conn.transaction::<_, ApiError, _>(async move |conn| {
+            if !users::mark_deleting(conn, id).await? {
+                return Err(ApiError::NotFound("No such user.".into()));
+            }
             revoke_all(conn, id).await?;
             crate::db::queries::api_tokens::revoke_all_of(conn, id).await?;
+            // Recorded as it begins, since a begun deletion ends with the account gone; again when
+            // an admin deletes an account whose deletion had stalled, since they acted.
+            if let Some((actor, details)) = audit {
+                crate::service::audit::record_by(conn, actor, crate::service::audit::Action::UserDeleted, id, details)
+                    .await?;
+            }
             Ok(())
         })
         .await?;
@@ -491,7 +517,8 @@ pub async fn erase_account(
         // to those messages wait and end in 503. The trigger stays the last word: it clears what
         // was sent, or skipped as held, meanwhile. Should the deletion stop after this (an error,
         // the server stopped), the account stays, signed out, and the messages cleared so far
-        // stay without their sender (no longer its to edit or delete); a retry finishes the rest.
+        // stay without their sender (no longer its to edit or delete) until the retention job or
+        // a retry finishes the rest.
         let mut after = None;
         loop {
             let (cleared, last) = conn
@@ -525,22 +552,19 @@ pub async fn erase_account(
                         rooms::set_member_role(conn, *room_id, heir.user_id, MemberRole::Owner).await?;
                     }
                 }
-                if let Some((actor, details)) = audit {
-                    crate::service::audit::record_by(
-                        conn,
-                        actor,
-                        crate::service::audit::Action::UserDeleted,
-                        id,
-                        details,
-                    )
-                    .await?;
-                }
                 if users::delete(conn, id).await? == 0 {
                     return Err(ApiError::NotFound("No such user.".into()));
                 }
                 Ok(memberships.into_iter().map(|(room_id, _)| room_id).collect::<Vec<_>>())
             })
-            .await?;
+            .await;
+        let rooms_left = match rooms_left {
+            Ok(rooms) => rooms,
+            // Finished meanwhile by another run of this deletion (the retention job's, or an
+            // admin's), which announced it: what the caller asked for is done.
+            Err(ApiError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
         for room_id in rooms_left {
             notify.member_removed(room_id, id);
         }
@@ -548,6 +572,42 @@ pub async fn erase_account(
         Ok(())
     })
     .await
+}
+
+/// How long a begun deletion is left to the request that began it before the retention job
+/// finishes it: far longer than one takes (about 40 s for a million messages), so the job does
+/// not run one beside its request (which would be harmless, only the work twice).
+pub const UNFINISHED_DELETION_AFTER_MINUTES: i64 = 10;
+
+/// Finishes the deletions that began more than [`UNFINISHED_DELETION_AFTER_MINUTES`] ago and did
+/// not end (an error, a restart half-way), at most `batch` accounts at a time, each as
+/// [`erase_account`] does it. One that fails again is logged and left for the next pass. Returns
+/// how many accounts went.
+///
+/// # Errors
+/// Database failures of the lookup.
+pub async fn finish_deletions(state: &AppState, conn: &mut AsyncPgConnection, batch: i64) -> ApiResult<u64> {
+    let cutoff = Utc::now() - Duration::minutes(UNFINISHED_DELETION_AFTER_MINUTES);
+    let mut deleted = 0;
+    loop {
+        let ids = users::deleting_since_before(conn, cutoff, batch).await?;
+        let mut progressed = false;
+        for &id in &ids {
+            match erase_account(state, id, None).await {
+                Ok(()) => {
+                    deleted += 1;
+                    progressed = true;
+                }
+                // Finished meanwhile by its own request or another instance.
+                Err(ApiError::NotFound(_)) => progressed = true,
+                Err(e) => tracing::error!(error = ?e, user_id = %id, "finishing an account's deletion failed"),
+            }
+        }
+        // A full batch that all failed would come back the same: stop rather than spin.
+        if (ids.len() as i64) < batch || !progressed {
+            return Ok(deleted);
+        }
+    }
 }
 
 /// The user's preferences (`GET /users/me/preferences`).

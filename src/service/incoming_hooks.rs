@@ -149,7 +149,10 @@ pub async fn post(state: &AppState, token: &str, text: String) -> ApiResult<Mess
         let mut conn = state.db().await?;
         q::find_by_hash(&mut conn, &hash(token)).await?
     };
-    let (hook, bot) = found.ok_or_else(|| ApiError::NotFound("No such webhook.".into()))?;
+    // A bot whose deletion has begun is gone already, with its hooks.
+    let (hook, bot) = found
+        .filter(|(_, bot)| !bot.is_being_deleted())
+        .ok_or_else(|| ApiError::NotFound("No such webhook.".into()))?;
     if bot.is_banned() {
         return Err(ApiError::Forbidden("This webhook's bot is banned.".into()));
     }

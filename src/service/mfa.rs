@@ -300,6 +300,10 @@ pub async fn complete_login(
     let mut conn = state.db().await?;
     let (challenge_id, user_id) = mfa::challenge_user(&mut conn, &hash).await?.ok_or_else(invalid_challenge)?;
     let user = users::find(&mut conn, user_id).await?.ok_or_else(invalid_challenge)?;
+    // Before the code is checked: an account being deleted spends no recovery code.
+    if user.is_being_deleted() {
+        return Err(accounts::being_deleted());
+    }
     if user.is_banned() {
         return Err(ApiError::Forbidden("This account is banned.".into()));
     }

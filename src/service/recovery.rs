@@ -72,7 +72,7 @@ pub async fn request_reset(state: &AppState, email: &str) -> ApiResult<()> {
         tracing::info!("password reset asked for an address without an account");
         return Ok(());
     };
-    if user.role == Role::Guest || user.is_banned() {
+    if user.role == Role::Guest || user.is_banned() || user.is_being_deleted() {
         tracing::info!(user_id = %user.id, "password reset asked for an account that cannot have one");
         return Ok(());
     }
@@ -130,7 +130,8 @@ pub async fn confirm_reset(state: &AppState, token: &str, password: String) -> A
             )
             .await?;
         let row = found.filter(|r| r.used_at.is_none() && r.expires_at > Utc::now()).ok_or_else(invalid_token)?;
-        users::find(&mut conn, row.user_id).await?.ok_or_else(invalid_token)?
+        // A link mailed before the account's deletion began leads nowhere now.
+        users::find(&mut conn, row.user_id).await?.filter(|u| !u.is_being_deleted()).ok_or_else(invalid_token)?
     };
     validate::password(&password, &user.username)?;
     // Hashing takes a while by design; no pooled connection is held meanwhile.

@@ -10,6 +10,8 @@
 //! - guests with no activity for `guest_inactive_days`, with their support rooms (an abandoned
 //!   open session included).
 //!
+//! - accounts whose deletion began and stopped half-way (an error, a restart), 10 minutes after it
+//!   began: the deletion is finished (`service::accounts::finish_deletions`);
 //! - attachments uploaded and never sent, `attachments.unsent_retention_secs` after upload; then
 //!   every stored blob no attachment row names any more (those of deleted messages, rooms and
 //!   unsent uploads: `service::attachments::sweep`).
@@ -44,6 +46,8 @@ pub struct Report {
     /// the open ones of inactive guests.
     pub support_sessions: u64,
     pub guests: u64,
+    /// Accounts whose stopped deletion the pass finished.
+    pub accounts: u64,
     /// Unsent uploads deleted.
     pub unsent_attachments: u64,
     /// Stored files deleted because nothing refers to them.
@@ -63,7 +67,7 @@ fn describe_metrics() {
     metrics::describe_counter!(
         "plauder_retention_deleted_total",
         "Rows (and stored files) deleted by the retention job, by kind (refresh_tokens, \
-         support_sessions, guests, unsent_attachments, attachment_blobs)."
+         support_sessions, guests, accounts, unsent_attachments, attachment_blobs)."
     );
     metrics::describe_counter!(
         "plauder_retention_runs_total",
@@ -90,6 +94,7 @@ pub async fn run_once(state: &AppState) -> ApiResult<Outcome> {
                 ("refresh_tokens", report.refresh_tokens),
                 ("support_sessions", report.support_sessions),
                 ("guests", report.guests),
+                ("accounts", report.accounts),
                 ("unsent_attachments", report.unsent_attachments),
                 ("attachment_blobs", report.attachment_blobs),
             ] {
@@ -100,6 +105,7 @@ pub async fn run_once(state: &AppState) -> ApiResult<Outcome> {
                 refresh_tokens = report.refresh_tokens,
                 support_sessions = report.support_sessions,
                 guests = report.guests,
+                accounts = report.accounts,
                 unsent_attachments = report.unsent_attachments,
                 attachment_blobs = report.attachment_blobs,
                 elapsed_ms = started.elapsed().as_millis() as u64,
@@ -170,6 +176,8 @@ async fn delete_expired(state: &AppState, conn: &mut AsyncPgConnection) -> ApiRe
             break;
         }
     }
+
+    report.accounts = crate::service::accounts::finish_deletions(state, conn, batch).await?;
 
     // Last, so the blobs of rooms deleted above go in the same pass.
     let swept = crate::service::attachments::sweep(state, conn, batch).await?;

@@ -85,7 +85,12 @@ pub async fn resend(state: &AppState, email: &str) -> ApiResult<()> {
         tracing::info!("verification mail asked for an address without an account");
         return Ok(());
     };
-    if user.role == Role::Guest || user.is_bot || user.is_banned() || user.email_verified_at.is_some() {
+    if user.role == Role::Guest
+        || user.is_bot
+        || user.is_banned()
+        || user.is_being_deleted()
+        || user.email_verified_at.is_some()
+    {
         tracing::info!(user_id = %user.id, "verification mail asked for an account that needs none");
         return Ok(());
     }

@@ -123,15 +123,68 @@ async fn an_account_being_deleted_is_signed_out_before_its_messages_are_cleared(
         let path = format!("/api/v1/rooms/{room}/messages");
         let sent = app.post(&path, Some(&ada.access_token), body.clone()).await.status();
         let by_api = app.post(&path, Some(&api_token), body).await.status();
-        (closed, sent, by_api, app.count(&naming_her).await)
+        // Nor does the password sign her in again: a new session could send.
+        let login = app.login("ada", PASSWORD).await;
+        let login = (login.status(), login.json::<Value>().await.unwrap()["error"]["message"].clone());
+        (closed, sent, by_api, login, app.count(&naming_her).await)
     };
-    let (res, (closed, sent, by_api, still_hers)) = tokio::join!(delete_me(&app, &ada, PASSWORD), meanwhile);
+    let (res, (closed, sent, by_api, login, still_hers)) = tokio::join!(delete_me(&app, &ada, PASSWORD), meanwhile);
     assert_eq!(res.status(), StatusCode::NO_CONTENT, "{:?}", res.text().await);
     assert_eq!(closed, (4001, "account deleted".to_owned()));
     assert_eq!((sent, by_api), (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED));
+    assert_eq!(login, (StatusCode::UNAUTHORIZED, json!("This account is being deleted.")));
     assert!(still_hers > 0, "the socket closed only after all her messages were cleared");
     assert_eq!(app.count(&naming_her).await, 0);
     assert_eq!(app.count(&format!("SELECT count(*) AS n FROM messages WHERE room_id = '{room}'")).await, 100_000);
+}
+
+/// A deletion that stopped after its first step (an error, a restart) leaves the account marked
+/// and signed out; the retention job finishes it once it is old enough not to be running still.
+#[actix_web::test]
+async fn a_deletion_stopped_half_way_is_finished_by_the_retention_job() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let room = app.group(&ada, "g", &[&bob]).await;
+    let said = app.send(&ada, room, "ada was here").await;
+    let (api_token, _) = crate::api_tokens::token(&app, &ada, &["read", "write"]).await;
+    let mut bob_ws = app.ws(&bob.access_token).await;
+    // The mark without the sign-out's revocations: what a login that read the account just before
+    // the deletion began holds (its session started after the sign-out's statements looked). The
+    // mark alone must keep those tokens out.
+    app.sql(&format!("UPDATE users SET deleting_since = now() - interval '1 minute' WHERE id = '{}'", ada.id)).await;
+
+    assert_error(app.me(&ada.access_token).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_error(app.me(&api_token).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let refresh = assert_error(app.refresh(&ada.refresh_token).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_eq!(refresh["error"]["message"], "This account is being deleted.");
+    let login = assert_error(app.login("ada", PASSWORD).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_eq!(login["error"]["message"], "This account is being deleted.");
+
+    // A minute in, it may still be running: the job leaves it.
+    let report = match plauder::service::retention::run_once(&app.state).await.expect("pass") {
+        plauder::service::retention::Outcome::Completed(report) => report,
+        plauder::service::retention::Outcome::Skipped => panic!("skipped"),
+    };
+    assert_eq!(report.accounts, 0);
+    let hers = format!("SELECT count(*) AS n FROM users WHERE id = '{}'", ada.id);
+    assert_eq!(app.count(&hers).await, 1);
+
+    app.sql(&format!("UPDATE users SET deleting_since = now() - interval '11 minutes' WHERE id = '{}'", ada.id)).await;
+    let report = match plauder::service::retention::run_once(&app.state).await.expect("pass") {
+        plauder::service::retention::Outcome::Completed(report) => report,
+        plauder::service::retention::Outcome::Skipped => panic!("skipped"),
+    };
+    assert_eq!(report.accounts, 1);
+    assert_eq!(app.count(&hers).await, 0);
+    let removed = bob_ws.event("room.member_removed").await;
+    assert_eq!(removed["user_id"], ada.id.to_string());
+    let history = app.history(&bob, room, "").await;
+    let kept = history["messages"].as_array().unwrap().iter().find(|m| m["id"] == said["id"]).expect("kept");
+    assert!(kept["sender_id"].is_null(), "{kept}");
+    let members: Value =
+        app.get(&format!("/api/v1/rooms/{room}/members"), Some(&bob.access_token)).await.json().await.unwrap();
+    assert_eq!(members["members"][0]["role"], "owner", "the room passed to bob: {members}");
 }
 
 #[actix_web::test]

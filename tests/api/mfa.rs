@@ -181,6 +181,27 @@ async fn a_recovery_code_completes_a_login_once() {
     assert_eq!(complete(&app, &challenge, &enrolled.recovery_codes[4]).await.status(), StatusCode::OK);
 }
 
+/// A sign-in begun before the account's deletion began cannot be completed after it, and spends
+/// no recovery code on the way.
+#[actix_web::test]
+async fn a_login_challenge_of_an_account_being_deleted_is_refused_before_its_code_is_checked() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let enrolled = enrol(&app, &ada).await;
+    let challenge = login_challenge(&app, "ada").await;
+    app.sql(&format!("UPDATE users SET deleting_since = now() WHERE id = '{}'", ada.id)).await;
+    let refused = assert_error(
+        complete(&app, &challenge, &enrolled.recovery_codes[0]).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    assert_eq!(refused["error"]["message"], "This account is being deleted.");
+    let unspent =
+        format!("SELECT count(*) AS n FROM mfa_recovery_codes WHERE user_id = '{}' AND used_at IS NULL", ada.id);
+    assert_eq!(app.count(&unspent).await, 10);
+}
+
 #[actix_web::test]
 async fn wrong_codes_past_the_limit_lock_the_account_even_for_the_right_code() {
     let app = spawn_app_with(|s| s.mfa.max_failed_attempts = 3).await;

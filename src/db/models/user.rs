@@ -95,11 +95,20 @@ pub struct User {
     pub avatar_content_type: Option<String>,
     /// When the current address was confirmed through a mailed link (`service::verification`).
     pub email_verified_at: Option<DateTime<Utc>>,
+    /// When the account's deletion began (`service::accounts::erase_account`); it is signed out
+    /// and no longer signs in while the deletion runs, and the retention job finishes a deletion
+    /// that stopped half-way.
+    pub deleting_since: Option<DateTime<Utc>>,
 }
 
 impl User {
     pub fn is_banned(&self) -> bool {
         self.banned_at.is_some()
+    }
+
+    /// Whether the account's deletion has begun: for signing in, it is gone already.
+    pub fn is_being_deleted(&self) -> bool {
+        self.deleting_since.is_some()
     }
 }
 

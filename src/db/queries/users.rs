@@ -1,5 +1,6 @@
 //! Queries on `users`.
 
+use chrono::{DateTime, Utc};
 use diesel::dsl::now;
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
@@ -55,6 +56,34 @@ pub async fn update_profile(conn: &mut AsyncPgConnection, id: UserId, changes: &
 /// its messages stay with `sender_id` NULL.
 pub async fn delete(conn: &mut AsyncPgConnection, id: UserId) -> QueryResult<usize> {
     diesel::delete(users::table.find(id)).execute(conn).await
+}
+
+/// Marks the account's deletion as begun (`users.deleting_since`; an earlier mark is kept).
+/// Whether the account exists.
+pub async fn mark_deleting(conn: &mut AsyncPgConnection, id: UserId) -> QueryResult<bool> {
+    let marked = diesel::update(users::table.find(id).filter(users::deleting_since.is_null()))
+        .set(users::deleting_since.eq(now))
+        .execute(conn)
+        .await?;
+    if marked == 1 {
+        return Ok(true);
+    }
+    Ok(users::table.find(id).select(users::id).first::<UserId>(conn).await.optional()?.is_some())
+}
+
+/// Accounts whose deletion began before `cutoff` and has not ended, the oldest first.
+pub async fn deleting_since_before(
+    conn: &mut AsyncPgConnection,
+    cutoff: DateTime<Utc>,
+    limit: i64,
+) -> QueryResult<Vec<UserId>> {
+    users::table
+        .filter(users::deleting_since.lt(cutoff))
+        .order(users::deleting_since.asc())
+        .select(users::id)
+        .limit(limit)
+        .load(conn)
+        .await
 }
 
 /// Invalidates every access token issued so far (they carry the old version).

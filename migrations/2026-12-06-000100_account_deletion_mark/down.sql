@@ -1,0 +1,2 @@
+DROP INDEX users_deleting_since_idx;
+ALTER TABLE users DROP COLUMN deleting_since;
