@@ -509,32 +509,45 @@ pub async fn edit(state: &AppState, caller: &Caller, id: MessageId, body: &str) 
         return Err(deleted());
     }
     let room_id = m.room_id;
-    let hooks = state.webhooks.clone();
-    let signer = &state.attachments.signer;
     // An edit says again who it mentions (an edit notifies nobody anew).
     let mentioned = mentions::resolve(&mut conn, room_id, &mentions::parse(body)).await?;
     let (gate, mut conn) = state.room_write(room_id, conn).await?;
-    let changed = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
-            let current = lock_and_reload(conn, room_id, id).await?;
-            if current.deleted_at.is_some() {
-                return Err(deleted());
-            }
-            let changed = q::change(conn, room_id, id, Change::Edit(body, mentioned.as_deref())).await?;
-            if hooks.wants(EventType::MessageEdited) {
-                // An edit keeps the files: the event carries them as the API's view does.
-                let mut view = [MessageView::new(changed.clone(), &[])];
-                attachments::fill(conn, signer, &mut view).await?;
-                let event = Event::message(EventType::MessageEdited, &view[0]);
-                webhooks::enqueue(conn, &hooks, vec![event]).await?;
-            }
-            Ok(changed)
-        })
-        .await?;
-    drop(gate);
-    let view = view(&mut conn, &state.attachments.signer, changed).await?;
-    state.notify.room_event(view.room_id, &ServerEvent::message_updated(&view));
-    Ok(view)
+    let (hooks, signer, notify, body) =
+        (state.webhooks.clone(), state.attachments.signer.clone(), state.notify.clone(), body.to_owned());
+    // Committed and announced together, whether or not the client still waits (see [`changed_view`]).
+    uncancelled(async move {
+        let view = conn
+            .transaction::<_, ApiError, _>(async |conn| {
+                let current = lock_and_reload(conn, room_id, id).await?;
+                if current.deleted_at.is_some() {
+                    return Err(deleted());
+                }
+                let changed = q::change(conn, room_id, id, Change::Edit(&body, mentioned.as_deref())).await?;
+                let view = changed_view(conn, &signer, changed).await?;
+                if hooks.wants(EventType::MessageEdited) {
+                    // An edit keeps the files: the event carries them as the API's view does.
+                    let event = Event::message(EventType::MessageEdited, &view);
+                    webhooks::enqueue(conn, &hooks, vec![event]).await?;
+                }
+                Ok(view)
+            })
+            .await?;
+        drop(gate);
+        notify.room_event(view.room_id, &ServerEvent::message_updated(&view));
+        Ok(view)
+    })
+    .await
+}
+
+/// The view of a message changed in the transaction open on `conn`, read in it.
+///
+/// Edits, deletions and reactions commit and announce in a task of their own ([`uncancelled`]),
+/// as sends do: run in the request, a client that hung up (or a socket closed) after the commit
+/// dropped the change's announcement, and the other members learnt of it only when a later event
+/// in the room showed a gap, or never. Their view is read before the commit for the same reason:
+/// read after it, a failure left a committed change unannounced and its author told it failed.
+async fn changed_view(conn: &mut AsyncPgConnection, signer: &UrlSigner, m: Message) -> ApiResult<MessageView> {
+    view(conn, signer, m).await
 }
 
 /// Takes the room lock (see `rooms::lock`), then reads the message as it now stands: a change
@@ -566,37 +579,41 @@ pub async fn delete(state: &AppState, caller: &Caller, id: MessageId) -> ApiResu
     let room_id = m.room_id;
     // Removal by global staff of someone else's message is moderation, and goes on the record.
     let audited = (!own && caller.role.is_staff()).then_some((caller.id, m.sender_id));
-    let hooks = state.webhooks.clone();
+    let (hooks, notify) = (state.webhooks.clone(), state.notify.clone());
     let (gate, mut conn) = state.room_write(room_id, conn).await?;
-    let tombstone = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
-            let current = lock_and_reload(conn, room_id, id).await?;
-            if current.deleted_at.is_some() {
-                // Already deleted: nothing changes, no new rev.
-                return Ok((current, false));
-            }
-            q::clear_reactions(conn, id).await?;
-            // The rows go now; the bytes with the retention job's next sweep.
-            attachment_q::delete_of_message(conn, id).await?;
-            if let Some((actor, sender_id)) = audited {
-                let details = serde_json::json!({ "room_id": room_id, "sender_id": sender_id });
-                audit::record(conn, actor, audit::Action::MessageDeleted, id, details).await?;
-            }
-            let tombstone = q::change(conn, room_id, id, Change::Delete).await?;
-            if hooks.wants(EventType::MessageDeleted) {
-                let event = Event::message(EventType::MessageDeleted, &MessageView::new(tombstone.clone(), &[]));
-                webhooks::enqueue(conn, &hooks, vec![event]).await?;
-            }
-            Ok((tombstone, true))
-        })
-        .await?;
-    drop(gate);
-    let (tombstone, changed) = tombstone;
-    let view = MessageView::new(tombstone, &[]);
-    if changed {
-        state.notify.room_event(view.room_id, &ServerEvent::message_deleted(&view));
-    }
-    Ok(view)
+    // Committed and announced together, whether or not the client still waits (see [`changed_view`]).
+    uncancelled(async move {
+        let tombstone = conn
+            .transaction::<_, ApiError, _>(async move |conn| {
+                let current = lock_and_reload(conn, room_id, id).await?;
+                if current.deleted_at.is_some() {
+                    // Already deleted: nothing changes, no new rev.
+                    return Ok((current, false));
+                }
+                q::clear_reactions(conn, id).await?;
+                // The rows go now; the bytes with the retention job's next sweep.
+                attachment_q::delete_of_message(conn, id).await?;
+                if let Some((actor, sender_id)) = audited {
+                    let details = serde_json::json!({ "room_id": room_id, "sender_id": sender_id });
+                    audit::record(conn, actor, audit::Action::MessageDeleted, id, details).await?;
+                }
+                let tombstone = q::change(conn, room_id, id, Change::Delete).await?;
+                if hooks.wants(EventType::MessageDeleted) {
+                    let event = Event::message(EventType::MessageDeleted, &MessageView::new(tombstone.clone(), &[]));
+                    webhooks::enqueue(conn, &hooks, vec![event]).await?;
+                }
+                Ok((tombstone, true))
+            })
+            .await?;
+        drop(gate);
+        let (tombstone, changed) = tombstone;
+        let view = MessageView::new(tombstone, &[]);
+        if changed {
+            notify.room_event(view.room_id, &ServerEvent::message_deleted(&view));
+        }
+        Ok(view)
+    })
+    .await
 }
 
 fn validate_emoji(emoji: &str) -> ApiResult<()> {
@@ -622,30 +639,34 @@ pub async fn react(state: &AppState, caller: &Caller, id: MessageId, emoji: &str
     let (room_id, user_id, emoji) = (m.room_id, caller.id, emoji.to_owned());
     let quota = state.settings.quota.clone();
     let (gate, mut conn) = state.room_write(room_id, conn).await?;
-    let message = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
-            let current = lock_and_reload(conn, room_id, id).await?;
-            if current.deleted_at.is_some() {
-                return Err(deleted());
-            }
-            let changed = if add {
-                // Checked under the room lock taken above, so concurrent reactions cannot both
-                // pass the last free place.
-                check_reaction_quota(conn, &quota, id, user_id, &emoji).await?;
-                q::add_reaction(conn, id, user_id, &emoji).await?
-            } else {
-                q::remove_reaction(conn, id, user_id, &emoji).await?
-            };
-            Ok(if changed { (q::change(conn, room_id, id, Change::Touch).await?, true) } else { (current, false) })
-        })
-        .await?;
-    drop(gate);
-    let (message, changed) = message;
-    let view = view(&mut conn, &state.attachments.signer, message).await?;
-    if changed {
-        state.notify.room_event(view.room_id, &ServerEvent::reaction_updated(&view));
-    }
-    Ok(view)
+    let (signer, notify) = (state.attachments.signer.clone(), state.notify.clone());
+    // Committed and announced together, whether or not the client still waits (see [`changed_view`]).
+    uncancelled(async move {
+        let (view, changed) = conn
+            .transaction::<_, ApiError, _>(async move |conn| {
+                let current = lock_and_reload(conn, room_id, id).await?;
+                if current.deleted_at.is_some() {
+                    return Err(deleted());
+                }
+                let changed = if add {
+                    // Checked under the room lock taken above, so concurrent reactions cannot both
+                    // pass the last free place.
+                    check_reaction_quota(conn, &quota, id, user_id, &emoji).await?;
+                    q::add_reaction(conn, id, user_id, &emoji).await?
+                } else {
+                    q::remove_reaction(conn, id, user_id, &emoji).await?
+                };
+                let message = if changed { q::change(conn, room_id, id, Change::Touch).await? } else { current };
+                Ok((changed_view(conn, &signer, message).await?, changed))
+            })
+            .await?;
+        drop(gate);
+        if changed {
+            notify.room_event(view.room_id, &ServerEvent::reaction_updated(&view));
+        }
+        Ok(view)
+    })
+    .await
 }
 
 /// Distinct reactions per message and reactions per user per message are bounded: each

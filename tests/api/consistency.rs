@@ -364,6 +364,40 @@ async fn ada_in_bobs_room() -> (TestApp, TestUser, TestUser, uuid::Uuid, WsClien
     (app, ada, bob, room, ws)
 }
 
+/// An edit, a reaction and a deletion, each waiting for its room's row when its client hangs up,
+/// still commit and are announced once the row is free, as a send is: cancelled with its socket
+/// after the commit, a change went unannounced and the other members learnt of it late or never.
+#[actix_web::test]
+async fn changes_whose_client_hung_up_while_they_waited_commit_and_are_announced() {
+    for (kind, data, event) in [
+        ("message.edit", json!({"body": "changed"}), "message.updated"),
+        ("reaction.add", json!({"emoji": "👍"}), "reaction.updated"),
+        ("message.delete", json!({}), "message.deleted"),
+    ] {
+        let (app, _ada, bob, room, mut ws) = ada_in_bobs_room().await;
+        ws.send_json(json!({"id": 1, "type": "message.send", "data": {"room_id": room, "body": "original"}})).await;
+        let sent = ws.reply_to(json!(1)).await;
+        let id = sent["data"]["message"]["id"].clone();
+        let mut bob_ws = app.ws(&bob.access_token).await;
+
+        let mut blocker = app.hold_room_row(room).await;
+        let mut data = data;
+        data["message_id"] = id.clone();
+        ws.send_json(json!({"id": 2, "type": kind, "data": data})).await;
+        eventually("the change to wait for the room's row", async || check(waiting_for_locks(&app).await, |&n| n == 1))
+            .await;
+        ws.close().await;
+        // The hang-up reaches the server (its connection actor stops) before the row is freed.
+        eventually("the socket to close", async || check(app.metric("plauder_ws_connections").await, |&n| n == 1.0))
+            .await;
+        blocker.batch_execute("COMMIT").await.expect("commit");
+
+        let announced = bob_ws.event(event).await;
+        assert_eq!(announced["message"]["id"], id, "{kind}: {announced}");
+        assert_eq!(announced["seq"], 2, "{kind}: {announced}");
+    }
+}
+
 /// Ada's send of `data` (with `client_msg_id` "c-1") waits inside its insert for another
 /// transaction inserting the same id, holding every lock its statement took, while her account is
 /// deleted; then the other transaction rolls back. The deletion must wait for the send, and its
