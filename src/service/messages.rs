@@ -411,8 +411,10 @@ pub async fn history(
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::validation("limit", "limit must be between 1 and 100."));
     }
-    if before.is_some_and(|s| s < Seq::ZERO) || after.is_some_and(|s| s < Seq::ZERO) {
-        return Err(ApiError::validation("before_seq", "seq values must not be negative."));
+    for (field, seq) in [("before_seq", before), ("after_seq", after)] {
+        if seq.is_some_and(|s| s < Seq::ZERO) {
+            return Err(ApiError::validation(field, "seq values must not be negative."));
+        }
     }
     let mut conn = state.db().await?;
     RoomAccess::load(&mut conn, room_id, caller).await?.require_read()?;

@@ -435,7 +435,8 @@ pub async fn add_members(
 /// member leaves is kept with its history.
 ///
 /// # Errors
-/// `forbidden` for a kick without the right; `not_found` when the user is not a member.
+/// `forbidden` for a kick without the right; `validation_failed` on `kind` for a kick from a direct
+/// or support room; `not_found` when the user is not a member.
 pub async fn remove_member(state: &AppState, caller: &Caller, room_id: RoomId, user_id: UserId) -> ApiResult<()> {
     let mut conn = state.db().await?;
     let access = RoomAccess::load(&mut conn, room_id, caller).await?;
@@ -443,6 +444,11 @@ pub async fn remove_member(state: &AppState, caller: &Caller, room_id: RoomId, u
         access.require_member()?;
     } else {
         access.require_moderate()?;
+        // As adding members and roles: a direct room is its two people's, and a support room the
+        // visitor's until staff close the session (which global staff could otherwise bypass).
+        if access.room.kind != RoomKind::Group {
+            return Err(ApiError::validation("kind", "Members can only be removed from group rooms."));
+        }
     }
     let members = rooms::members(&mut conn, room_id).await?;
     let target = members.iter().find(|(m, _)| m.user_id == user_id).map(|(m, _)| m.role);

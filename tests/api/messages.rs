@@ -177,9 +177,21 @@ async fn history_pages_backwards_and_forwards_with_has_more() {
     assert_eq!(seqs(&page), vec![6, 7, 8]);
     assert_eq!(seqs(&app.history(&ada, room, "?limit=100").await).len(), 25);
 
-    for q in ["?limit=0", "?limit=101", "?limit=-1", "?limit=x", "?before_seq=-5", "?after_seq=abc"] {
+    // Numbers out of range name their field; a query string that does not parse is refused whole.
+    for (q, field) in [
+        ("?limit=0", Some("limit")),
+        ("?limit=101", Some("limit")),
+        ("?limit=-1", Some("limit")),
+        ("?before_seq=-5", Some("before_seq")),
+        ("?after_seq=-5", Some("after_seq")),
+        ("?limit=x", None),
+        ("?after_seq=abc", None),
+    ] {
         let res = app.get(&format!("/api/v1/rooms/{room}/messages{q}"), Some(&ada.access_token)).await;
-        assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        let body = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        if let Some(field) = field {
+            assert!(body["error"]["details"]["fields"].get(field).is_some(), "{q}: {body}");
+        }
     }
 }
 

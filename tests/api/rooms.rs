@@ -6,7 +6,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{assert_error, seq_scans_in_transaction, spawn_app, spawn_app_with};
+use crate::helpers::{
+    assert_error, open_session, seq_scans_in_transaction, spawn_app, spawn_app_with, user_with_role, uuid_of,
+};
 
 #[actix_web::test]
 async fn creating_a_group_returns_201_and_makes_the_creator_owner() {
@@ -66,6 +68,33 @@ async fn bad_room_requests_are_422() {
     }
     let rooms: Value = app.get("/api/v1/rooms", t).await.json().await.unwrap();
     assert_eq!(rooms["rooms"].as_array().unwrap().len(), 0, "nothing was created");
+}
+
+/// Kicking is group-room moderation: a direct room is its two people's, and a support room the
+/// visitor's until staff close the session. Global staff, who may moderate any room, once could.
+#[actix_web::test]
+async fn no_one_is_kicked_from_a_direct_or_support_room() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let admin = user_with_role(&app, "root", "admin").await;
+    let res =
+        app.post("/api/v1/rooms", Some(&ada.access_token), json!({"kind": "direct", "member_ids": [bob.id]})).await;
+    let direct = uuid_of(&res.json::<Value>().await.unwrap()["id"]);
+    let visitor = open_session(&app, "Vera").await;
+    // A member of a direct room moderates nothing there.
+    let res = app.delete(&format!("/api/v1/rooms/{direct}/members/{}", bob.id), Some(&ada.access_token)).await;
+    assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    for (room, whom) in [(direct, bob.id), (visitor.room, visitor.guest.id)] {
+        let res = app.delete(&format!("/api/v1/rooms/{room}/members/{whom}"), Some(&admin.access_token)).await;
+        let body = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        assert!(body["error"]["details"]["fields"].get("kind").is_some(), "{body}");
+    }
+    // The visitor keeps their room; bob keeps the direct room.
+    let res = app.get(&format!("/api/v1/rooms/{}", visitor.room), Some(&visitor.guest.access_token)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app.get(&format!("/api/v1/rooms/{direct}/messages"), Some(&bob.access_token)).await;
+    assert_eq!(res.status(), StatusCode::OK);
 }
 
 #[actix_web::test]
