@@ -234,6 +234,12 @@ impl From<diesel::result::Error> for ApiError {
             // gone (server down or restarting, network cut): a pooled connection that broke.
             Error::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _)
             | Error::BrokenTransactionManager => ApiError::Unavailable(e.into()),
+            // A row the request had found, or named, was deleted by another request meanwhile (a
+            // room while a rename, join or member change waited for its row; an account while it
+            // was added somewhere): gone is 404, as it would have been a moment later, not 500.
+            Error::NotFound | Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+                ApiError::NotFound("It no longer exists: it was deleted meanwhile.".into())
+            }
             other => ApiError::Internal(other.into()),
         }
     }

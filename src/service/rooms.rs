@@ -587,7 +587,11 @@ pub async fn mark_read(state: &AppState, caller: &Caller, room_id: RoomId, seq: 
     let mut conn = state.db().await?;
     let access = RoomAccess::load(&mut conn, room_id, caller).await?;
     access.require_member()?;
-    let marker = rooms::advance_read_marker(&mut conn, room_id, caller.id, seq).await?.unwrap_or(Seq::ZERO);
+    let Some(marker) = rooms::advance_read_marker(&mut conn, room_id, caller.id, seq).await? else {
+        // Left, removed or deleted since it was checked: the room as it is now says which.
+        RoomAccess::load(&mut conn, room_id, caller).await?.require_member()?;
+        return Err(ApiError::Conflict("The membership changed meanwhile; try again.".into()));
+    };
     let unread_count = rooms::unread_count(&mut conn, room_id, caller.id, marker).await?;
     state.notify.room_event(room_id, &ServerEvent::Read(Read { room_id, user_id: caller.id, seq: marker }));
     Ok(ReadMarker { room_id, last_read_seq: marker, unread_count })

@@ -398,6 +398,48 @@ async fn changes_whose_client_hung_up_while_they_waited_commit_and_are_announced
     }
 }
 
+/// Requests that found a room and then waited for its row while it was being deleted answer 404,
+/// as they would have a moment later: a rename found no row to update and a join broke the room's
+/// foreign key, and both were 500; a read marker answered 200 for a room no longer there.
+#[actix_web::test]
+async fn requests_waiting_for_a_room_being_deleted_get_404() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    for request in ["rename", "join", "read"] {
+        let res = app
+            .post(
+                "/api/v1/rooms",
+                Some(&ada.access_token),
+                json!({"kind": "group", "name": "doomed", "is_public": true, "member_ids": [bob.id]}),
+            )
+            .await;
+        let room = res.json::<Value>().await.expect("room")["id"].as_str().expect("id").to_owned();
+        let mut deleter = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
+        deleter.batch_execute(&format!("BEGIN; DELETE FROM rooms WHERE id = '{room}'")).await.expect("delete");
+        let carol = app.register(&format!("carol_{request}")).await;
+        let asked = async {
+            match request {
+                "rename" => {
+                    app.patch(&format!("/api/v1/rooms/{room}"), Some(&ada.access_token), json!({"name": "x"})).await
+                }
+                "join" => app.post(&format!("/api/v1/rooms/{room}/join"), Some(&carol.access_token), json!({})).await,
+                _ => app.post(&format!("/api/v1/rooms/{room}/read"), Some(&bob.access_token), json!({"seq": 0})).await,
+            }
+        };
+        let commit_once_it_waits = async {
+            eventually("the request to wait for the room's row", async || {
+                check(waiting_for_locks(&app).await, |&n| n == 1)
+            })
+            .await;
+            deleter.batch_execute("COMMIT").await.expect("commit");
+        };
+        let (res, ()) = tokio::join!(asked, commit_once_it_waits);
+        let body = crate::helpers::assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
+        assert!(body["error"]["message"].as_str().is_some(), "{request}: {body}");
+    }
+}
+
 /// Ada's send of `data` (with `client_msg_id` "c-1") waits inside its insert for another
 /// transaction inserting the same id, holding every lock its statement took, while her account is
 /// deleted; then the other transaction rolls back. The deletion must wait for the send, and its
