@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 /// Close codes (PROTOCOL.md): named so no code appears as a bare number elsewhere.
 pub mod code {
     pub const GOING_AWAY: u16 = 1001;
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    pub const INVALID_DATA: u16 = 1007;
     pub const POLICY: u16 = 1008;
     pub const TOO_BIG: u16 = 1009;
     pub const TOKEN_REVOKED: u16 = 4001;
@@ -28,6 +30,10 @@ pub enum CloseReason {
     RateLimitAbuse,
     /// A text frame over `realtime.max_frame_bytes`.
     FrameTooLarge,
+    /// A text frame whose payload is not UTF-8.
+    InvalidText,
+    /// A frame that breaks the WebSocket protocol (unmasked, a bad opcode or length).
+    ProtocolViolation,
     /// Logout everywhere (or an admin action that revokes the user's sessions).
     TokensRevoked,
     /// The login session whose access token opened (or last refreshed) the socket was logged out
@@ -54,6 +60,8 @@ impl CloseReason {
             CloseReason::ShuttingDown | CloseReason::NoHeartbeat | CloseReason::Unavailable => code::GOING_AWAY,
             CloseReason::RateLimitAbuse => code::POLICY,
             CloseReason::FrameTooLarge => code::TOO_BIG,
+            CloseReason::InvalidText => code::INVALID_DATA,
+            CloseReason::ProtocolViolation => code::PROTOCOL_ERROR,
             CloseReason::TokensRevoked
             | CloseReason::LoggedOut
             | CloseReason::PasswordChanged
@@ -73,6 +81,8 @@ impl CloseReason {
             CloseReason::Unavailable => "service unavailable",
             CloseReason::RateLimitAbuse => "rate limit exceeded persistently",
             CloseReason::FrameTooLarge => "frame too large",
+            CloseReason::InvalidText => "text frame is not UTF-8",
+            CloseReason::ProtocolViolation => "websocket protocol error",
             CloseReason::TokensRevoked => "tokens revoked",
             CloseReason::LoggedOut => "session logged out",
             CloseReason::PasswordChanged => "password changed",

@@ -314,9 +314,16 @@ impl WsConnection {
         // connection lives.
         self.release();
         // No answer can come from a client that is not reading (4009), nor be told from the rest
-        // of an oversized frame still unread (1009): the dispatcher discards what comes until
-        // the client hangs up, or its wait runs out.
-        if matches!(reason, CloseReason::TooSlow | CloseReason::FrameTooLarge) {
+        // of an oversized frame still unread (1009) or of a stream that broke the protocol
+        // (1007, 1002): the dispatcher discards what comes until the client hangs up, or its
+        // wait runs out.
+        if matches!(
+            reason,
+            CloseReason::TooSlow
+                | CloseReason::FrameTooLarge
+                | CloseReason::InvalidText
+                | CloseReason::ProtocolViolation
+        ) {
             ctx.stop();
             return;
         }
@@ -507,11 +514,19 @@ impl WsConnection {
     fn refreshed(&mut self, grant: TokenGrant, ctx: &mut ws::WebsocketContext<Self>) -> ReplyData {
         self.caller = grant.caller;
         user_rows::share(&mut self.caller.user);
+        // Before the session moves: the expiry depends on whether it does.
+        self.token_expires_at = if grant.session == self.login_session {
+            // Two refreshes of one session in flight may complete in either order: an older
+            // token never shortens.
+            self.token_expires_at.max(grant.expires_at)
+        } else {
+            // Another session's token (an API token's socket moving to an access token, or back)
+            // is the one it lives on now, its expiry included.
+            grant.expires_at
+        };
         // Bound to the session of the token it lives on now.
         self.login_session = grant.session;
         self.state.realtime.sockets().set_session(self.id, grant.session);
-        // Two refreshes in flight may complete in either order: an older token never shortens.
-        self.token_expires_at = self.token_expires_at.max(grant.expires_at);
         self.arm_token_timer(ctx);
         let expires_at = i64::try_from(self.token_expires_at)
             .ok()
@@ -715,7 +730,14 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsConnection {
             Err(ws::ProtocolError::Overflow) => self.close(CloseReason::FrameTooLarge, ctx),
             Err(e) => {
                 tracing::debug!("websocket protocol error: {e}");
-                ctx.stop();
+                // RFC 6455 fails such a connection with a close frame: 1007 for a text frame that
+                // is not UTF-8 (actix-web-actors reports it only as an I/O error with
+                // `ByteString`'s message, hence the text match), 1002 for any other violation.
+                let reason = match &e {
+                    ws::ProtocolError::Io(io) if io.to_string().contains("utf-8") => CloseReason::InvalidText,
+                    _ => CloseReason::ProtocolViolation,
+                };
+                self.close(reason, ctx);
             }
         }
     }

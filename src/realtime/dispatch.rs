@@ -112,13 +112,15 @@ pub(super) fn command(session: Session<'_>, command: Command) -> Step {
             (_, Role::Guest) => Step::Done(Err(ApiError::Forbidden("Guests have no presence.".into()))),
             (Err(e), _) => Step::Done(Err(e)),
             (Ok(status), _) => {
-                // This connection at once; then stored, so reconnects and new devices start with
-                // it, and taken by every other connection of the user, on every instance.
-                let set = presence::SetStatus { user_id: caller.id, conn_id: session.conn_id, status };
-                state.realtime.presence().do_send(set);
+                let conn_id = session.conn_id;
                 Step::Run(Box::pin(async move {
                     turn.exclusive().await;
+                    // Stored first, so reconnects and new devices start with it; then this
+                    // connection at once, and every other connection of the user, on every
+                    // instance. A command refused (too many in flight) or failed changes nothing.
                     social::choose_status(&state, &caller, status).await?;
+                    let set = presence::SetStatus { user_id: caller.id, conn_id, status };
+                    state.realtime.presence().do_send(set);
                     state.realtime.status_chosen(caller.id, status);
                     Ok(ReplyData::Empty(Empty {}))
                 }))
@@ -155,6 +157,8 @@ pub(super) fn command(session: Session<'_>, command: Command) -> Step {
         Command::AuthRefresh(d) => Step::Refresh(Box::pin(async move {
             // The same checks as the upgrade (signature, expiry, account, ban, token version).
             let grant = authenticate_until(&state, &d.token).await?;
+            // As at the upgrade: a socket receives every event of the user's rooms.
+            grant.caller.require(crate::auth::api_token::Scope::Read)?;
             let fresh = &grant.caller;
             if fresh.id != caller.id {
                 return Err(ApiError::Forbidden("The token belongs to another user.".into()));

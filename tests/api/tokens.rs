@@ -278,6 +278,25 @@ async fn auth_refresh_with_another_users_or_a_revoked_token_is_refused_and_chang
     assert_eq!(ws.closed_with_reason().await, (4001, TOKEN_EXPIRED.to_owned()));
 }
 
+/// A socket receives every event of the user's rooms, so a token that may not read cannot carry
+/// one, at the upgrade or by `auth.refresh`; and a socket moving from a never-expiring API token to
+/// an access token lives as long as the access token, not for ever.
+#[actix_web::test]
+async fn auth_refresh_needs_a_reading_token_and_takes_the_expiry_of_the_token_it_moves_to() {
+    let app = short_token_app(2).await;
+    let ada = app.register("ada").await;
+    let (reader, _) = crate::api_tokens::token(&app, &ada, &["read"]).await;
+    let (writer, _) = crate::api_tokens::token(&app, &ada, &["write"]).await;
+    let mut ws = app.ws(&reader).await;
+    let reply = ws.command("auth.refresh", json!({"token": writer})).await;
+    assert_eq!((reply["ok"].clone(), reply["error"]["code"].clone()), (json!(false), json!("forbidden")), "{reply}");
+
+    let reply = ws.command("auth.refresh", json!({"token": ada.access_token})).await;
+    assert_eq!(reply["ok"], true, "{reply}");
+    // The access token's two seconds (and the grace), not the API token's never.
+    assert_eq!(ws.closed_with_reason().await, (4001, TOKEN_EXPIRED.to_owned()));
+}
+
 // ---- sockets bound to their login session (logout) ----
 
 /// The close reason text of a socket whose login session was logged out.

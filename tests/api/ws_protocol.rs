@@ -20,6 +20,17 @@ fn upgrade_status(result: Result<WsClient, Error>) -> u16 {
     }
 }
 
+/// A text frame that is not UTF-8 fails the connection as RFC 6455 says: a close frame with 1007,
+/// not a dropped TCP connection (which a client sees as 1006, with no reason).
+#[actix_web::test]
+async fn a_text_frame_that_is_not_utf8_closes_with_1007() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let mut ws = app.ws(&ada.access_token).await;
+    ws.send_raw_text(vec![0xFF, 0xFE, b'{']).await;
+    assert_eq!(ws.closed_with_reason().await, (1007, "text frame is not UTF-8".to_owned()));
+}
+
 #[actix_web::test]
 async fn the_upgrade_needs_a_valid_token_and_a_banned_user_gets_403() {
     let app = spawn_app().await;
@@ -318,6 +329,28 @@ async fn on_shutdown_running_commands_reply_before_sockets_close_with_1001() {
     let page = app.history(&ada, room, "").await;
     assert_eq!(page["messages"][0]["body"], "last words", "an ok reply means committed");
     assert_eq!(page["messages"].as_array().map(Vec::len), Some(1), "the refused command stored nothing");
+}
+
+/// A `presence.set` refused because the connection has too many commands in flight changes
+/// nothing: the connection's status once changed at once, before the refusal, and friends saw it.
+#[actix_web::test]
+async fn a_refused_presence_set_changes_no_status() {
+    let app = spawn_app_with(|s| s.realtime.max_in_flight_per_connection = 1).await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    app.befriend(&ada, &bob).await;
+    let room = app.group(&ada, "r", &[]).await;
+    let mut ws = app.ws(&ada.access_token).await;
+    let mut lock = app.hold_room_row(room).await;
+    ws.send_json(json!({"id": 1, "type": "message.send", "data": {"room_id": room, "body": "waits"}})).await;
+    let refused = ws.command("presence.set", json!({"status": "invisible"})).await;
+    assert_eq!(refused["error"]["code"], "rate_limited", "{refused}");
+    lock.batch_execute("COMMIT").await.expect("commit");
+    assert_eq!(ws.reply_to(json!(1)).await["ok"], true);
+
+    let friends = app.friends(&bob).await;
+    let seen = &friends["friends"][0];
+    assert_eq!(seen["user"]["presence"]["status"], "online", "{friends}");
 }
 
 #[actix_web::test]

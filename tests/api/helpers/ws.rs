@@ -47,6 +47,15 @@ impl WsClient {
         self.stream.send(Message::binary(bytes)).await.expect("send frame");
     }
 
+    /// A text frame with `bytes` as its payload as they are, UTF-8 or not (tungstenite's own text
+    /// messages are always UTF-8).
+    pub async fn send_raw_text(&mut self, bytes: Vec<u8>) {
+        use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+        use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+        let frame = Frame::message(bytes, OpCode::Data(Data::Text), true);
+        self.stream.send(Message::Frame(frame)).await.expect("send frame");
+    }
+
     /// The next JSON frame from the socket, or `{"type":"closed","code":..,"reason":..}` when it
     /// closes.
     pub async fn next_frame(&mut self) -> Value {
