@@ -234,12 +234,6 @@ impl From<diesel::result::Error> for ApiError {
             // gone (server down or restarting, network cut): a pooled connection that broke.
             Error::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _)
             | Error::BrokenTransactionManager => ApiError::Unavailable(e.into()),
-            // A row the request had found, or named, was deleted by another request meanwhile (a
-            // room while a rename, join or member change waited for its row; an account while it
-            // was added somewhere): gone is 404, as it would have been a moment later, not 500.
-            Error::NotFound | Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
-                ApiError::NotFound("It no longer exists: it was deleted meanwhile.".into())
-            }
             other => ApiError::Internal(other.into()),
         }
     }
@@ -265,6 +259,14 @@ impl<T> ConflictExt<T> for Result<T, diesel::result::Error> {
             other => other.into(),
         })
     }
+}
+
+/// Whether `e` is the violation of the foreign key `constraint`: the row a request named (and had
+/// found) was deleted by another request meanwhile. Its caller says which row, where a generic
+/// mapping could not (and a violation elsewhere stays the error it is).
+pub fn violates_foreign_key(e: &diesel::result::Error, constraint: &str) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    matches!(e, Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) if info.constraint_name() == Some(constraint))
 }
 
 /// An error's message with its causes: a library's outermost message ("error performing TLS

@@ -11,14 +11,18 @@ use serde_json::json;
 use crate::auth::Caller;
 use crate::db::models::{MemberRole, NewRoom, NewRoomMember, Role, RoomChanges, RoomKind, User};
 use crate::db::queries::{messages, rooms, social, users};
-use crate::error::{ApiError, ApiResult, ConflictExt};
+use crate::error::{ApiError, ApiResult, ConflictExt, violates_foreign_key};
 use crate::ids::{MessageId, RoomId, Seq, UserId};
 use crate::protocol::ServerEvent;
 use crate::protocol::events::{Read, RoomUpdated};
-use crate::service::access::RoomAccess;
+use crate::service::access::{RoomAccess, no_such_room};
 use crate::service::audit::{self, Action};
 use crate::state::AppState;
 use crate::views::{MemberView, MessageView, RoomListing, RoomView, UserView};
+
+/// The foreign keys of `room_members` (PostgreSQL's default names).
+const ROOM_OF_MEMBER: &str = "room_members_room_id_fkey";
+const USER_OF_MEMBER: &str = "room_members_user_id_fkey";
 
 /// Most users a room can be created with or have added in one call.
 pub const MAX_MEMBERS_PER_CALL: usize = 200;
@@ -238,7 +242,7 @@ async fn create_direct(state: &AppState, caller: &Caller, member_ids: &[UserId])
         }
         // Both users created it at once: the other request won; answer with its room.
         Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
-            let room = rooms::find_direct(&mut conn, &key).await?.ok_or_else(crate::service::access::no_such_room)?;
+            let room = rooms::find_direct(&mut conn, &key).await?.ok_or_else(no_such_room)?;
             Ok((RoomView::new(&room), false))
         }
         Err(e) => Err(e.into()),
@@ -324,7 +328,11 @@ pub async fn update(state: &AppState, caller: &Caller, room_id: RoomId, req: Upd
     let actor = caller.id;
     let room = conn
         .transaction::<_, ApiError, _>(async move |conn| {
-            let room = rooms::update(conn, room_id, &changes).await?;
+            // No row: the room was deleted while this waited for it.
+            let room = rooms::update(conn, room_id, &changes).await.map_err(|e| match e {
+                diesel::result::Error::NotFound => no_such_room(),
+                other => other.into(),
+            })?;
             if let Some(details) = audited {
                 audit::record(conn, actor, Action::RoomUpdated, room_id, details).await?;
             }
@@ -415,7 +423,16 @@ pub async fn add_members(
     let actor = caller.id;
     let added = conn
         .transaction::<_, ApiError, _>(async move |conn| {
-            let added = rooms::add_members(conn, &new).await?;
+            let added = rooms::add_members(conn, &new).await.map_err(|e| {
+                // Deleted meanwhile, after the checks above found them.
+                if violates_foreign_key(&e, ROOM_OF_MEMBER) {
+                    no_such_room()
+                } else if violates_foreign_key(&e, USER_OF_MEMBER) {
+                    ApiError::validation("user_ids", "A user named was deleted meanwhile.")
+                } else {
+                    e.into()
+                }
+            })?;
             if audited && !added.is_empty() {
                 audit::record(conn, actor, Action::RoomMembersAdded, room_id, json!({ "user_ids": added })).await?;
             }
@@ -566,7 +583,11 @@ pub async fn join(state: &AppState, caller: &Caller, room_id: RoomId) -> ApiResu
         // A public room's joins can come in a crowd, and each waits for the room's row.
         let (_gate, mut conn) = state.room_write(room_id, conn).await?;
         let me = [NewRoomMember { room_id, user_id: caller.id, role: MemberRole::Member }];
-        let added = rooms::add_members(&mut conn, &me).await.on_conflict("Already a member.")?;
+        let added = match rooms::add_members(&mut conn, &me).await {
+            // The room was deleted while the join waited for its row.
+            Err(e) if violates_foreign_key(&e, ROOM_OF_MEMBER) => return Err(no_such_room()),
+            other => other.on_conflict("Already a member.")?,
+        };
         rooms::touch(&mut conn, room_id).await?;
         if !added.is_empty() {
             state.notify.members_added(&RoomView::new(&access.room), &[UserView::public(&caller.user)]);
