@@ -162,19 +162,13 @@ async fn a_deletion_stopped_half_way_is_finished_by_the_retention_job() {
     assert_eq!(login["error"]["message"], "This account is being deleted.");
 
     // A minute in, it may still be running: the job leaves it.
-    let report = match plauder::service::retention::run_once(&app.state).await.expect("pass") {
-        plauder::service::retention::Outcome::Completed(report) => report,
-        plauder::service::retention::Outcome::Skipped => panic!("skipped"),
-    };
+    let report = crate::retention::completed(&app).await;
     assert_eq!(report.accounts, 0);
     let hers = format!("SELECT count(*) AS n FROM users WHERE id = '{}'", ada.id);
     assert_eq!(app.count(&hers).await, 1);
 
     app.sql(&format!("UPDATE users SET deleting_since = now() - interval '11 minutes' WHERE id = '{}'", ada.id)).await;
-    let report = match plauder::service::retention::run_once(&app.state).await.expect("pass") {
-        plauder::service::retention::Outcome::Completed(report) => report,
-        plauder::service::retention::Outcome::Skipped => panic!("skipped"),
-    };
+    let report = crate::retention::completed(&app).await;
     assert_eq!(report.accounts, 1);
     assert_eq!(app.count(&hers).await, 0);
     let removed = bob_ws.event("room.member_removed").await;

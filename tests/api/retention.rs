@@ -18,7 +18,8 @@ async fn support_rooms(app: &TestApp) -> i64 {
     app.count("SELECT count(*) AS n FROM rooms r JOIN support_sessions s ON s.room_id = r.id").await
 }
 
-async fn completed(app: &TestApp) -> Report {
+/// A pass run now, which must not have been skipped.
+pub(crate) async fn completed(app: &TestApp) -> Report {
     match retention::run_once(&app.state).await.expect("retention pass") {
         Outcome::Completed(report) => report,
         Outcome::Skipped => panic!("the pass was skipped"),
