@@ -82,12 +82,15 @@ impl RedisCluster {
             .spawn()
             .expect("start redis-server");
         let port = self.ports[i];
+        // Ours answering, not merely something listening: another test's server can hold the port
+        // this one failed to bind (it then exits), and `--cluster create` would fail on it.
+        let pid = format!("process_id:{}\r\n", child.id());
         let listening = async {
             loop {
                 if let Ok(Some(status)) = child.try_wait() {
                     return Err(format!("exited with {status}"));
                 }
-                if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                if node_command(port, &["INFO", "server"]).await.is_some_and(|info| info.contains(&pid)) {
                     return Ok(());
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
