@@ -187,8 +187,7 @@ impl Deref for AdminUser {
 ///
 /// # Errors
 /// `unauthorized` for a bad, expired or revoked token or a deleted account (or one being deleted);
-/// `forbidden` for a
-/// banned one; `unavailable` when the database is down.
+/// `forbidden` for a banned one; `unavailable` when the database is down.
 pub async fn authenticate(state: &AppState, token: &str) -> Result<Caller, ApiError> {
     authenticate_until(state, token).await.map(|grant| grant.caller)
 }

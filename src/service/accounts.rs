@@ -158,7 +158,8 @@ pub enum LoginResponse {
 /// `POST /auth/login`: by username or email, case-insensitively.
 ///
 /// # Errors
-/// The same `unauthorized` for an unknown login and a wrong password; `forbidden` when banned.
+/// The same `unauthorized` for an unknown login and a wrong password, `unauthorized` saying so for
+/// an account being deleted; `forbidden` when banned.
 pub async fn login(
     state: &AppState,
     login: &str,
@@ -253,7 +254,7 @@ enum Rotation {
 ///
 /// # Errors
 /// `unauthorized` for an unknown, expired, revoked or spent token (a spent one also revokes its
-/// family); `forbidden` when the account is banned.
+/// family) and for an account being deleted; `forbidden` when the account is banned.
 pub async fn refresh(state: &AppState, token: &str) -> ApiResult<AuthResponse> {
     let hash = refresh::hash(token);
     let mut conn = state.db().await?;

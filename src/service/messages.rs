@@ -80,6 +80,13 @@ fn deleted() -> ApiError {
     ApiError::Conflict("The message was deleted.".into())
 }
 
+/// The message as the API shows it (reactions, files).
+///
+/// Edits, deletions and reactions read it inside their transaction and commit and announce in a
+/// task of their own ([`uncancelled`]), as sends do: run in the request, a client that hung up
+/// (or a socket closed) after the commit dropped the change's announcement, and the other members
+/// learnt of it only when a later event in the room showed a gap, or never; read after the
+/// commit, a failure left a committed change unannounced and its author told it failed.
 async fn view(conn: &mut AsyncPgConnection, signer: &UrlSigner, m: Message) -> ApiResult<MessageView> {
     let reactions = q::reactions_for(conn, &[m.id]).await?;
     let mut view = [MessageView::new(m, &reactions)];
@@ -516,7 +523,7 @@ pub async fn edit(state: &AppState, caller: &Caller, id: MessageId, body: &str) 
     let (gate, mut conn) = state.room_write(room_id, conn).await?;
     let (hooks, signer, notify, body) =
         (state.webhooks.clone(), state.attachments.signer.clone(), state.notify.clone(), body.to_owned());
-    // Committed and announced together, whether or not the client still waits (see [`changed_view`]).
+    // Committed and announced together, whether or not the client still waits (see [`view`]).
     uncancelled(async move {
         let view = conn
             .transaction::<_, ApiError, _>(async |conn| {
@@ -525,7 +532,7 @@ pub async fn edit(state: &AppState, caller: &Caller, id: MessageId, body: &str) 
                     return Err(deleted());
                 }
                 let changed = q::change(conn, room_id, id, Change::Edit(&body, mentioned.as_deref())).await?;
-                let view = changed_view(conn, &signer, changed).await?;
+                let view = view(conn, &signer, changed).await?;
                 if hooks.wants(EventType::MessageEdited) {
                     // An edit keeps the files: the event carries them as the API's view does.
                     let event = Event::message(EventType::MessageEdited, &view);
@@ -539,17 +546,6 @@ pub async fn edit(state: &AppState, caller: &Caller, id: MessageId, body: &str) 
         Ok(view)
     })
     .await
-}
-
-/// The view of a message changed in the transaction open on `conn`, read in it.
-///
-/// Edits, deletions and reactions commit and announce in a task of their own ([`uncancelled`]),
-/// as sends do: run in the request, a client that hung up (or a socket closed) after the commit
-/// dropped the change's announcement, and the other members learnt of it only when a later event
-/// in the room showed a gap, or never. Their view is read before the commit for the same reason:
-/// read after it, a failure left a committed change unannounced and its author told it failed.
-async fn changed_view(conn: &mut AsyncPgConnection, signer: &UrlSigner, m: Message) -> ApiResult<MessageView> {
-    view(conn, signer, m).await
 }
 
 /// Takes the room lock (see `rooms::lock`), then reads the message as it now stands: a change
@@ -583,7 +579,7 @@ pub async fn delete(state: &AppState, caller: &Caller, id: MessageId) -> ApiResu
     let audited = (!own && caller.role.is_staff()).then_some((caller.id, m.sender_id));
     let (hooks, notify) = (state.webhooks.clone(), state.notify.clone());
     let (gate, mut conn) = state.room_write(room_id, conn).await?;
-    // Committed and announced together, whether or not the client still waits (see [`changed_view`]).
+    // Committed and announced together, whether or not the client still waits (see [`view`]).
     uncancelled(async move {
         let tombstone = conn
             .transaction::<_, ApiError, _>(async move |conn| {
@@ -642,7 +638,7 @@ pub async fn react(state: &AppState, caller: &Caller, id: MessageId, emoji: &str
     let quota = state.settings.quota.clone();
     let (gate, mut conn) = state.room_write(room_id, conn).await?;
     let (signer, notify) = (state.attachments.signer.clone(), state.notify.clone());
-    // Committed and announced together, whether or not the client still waits (see [`changed_view`]).
+    // Committed and announced together, whether or not the client still waits (see [`view`]).
     uncancelled(async move {
         let (view, changed) = conn
             .transaction::<_, ApiError, _>(async move |conn| {
@@ -659,7 +655,7 @@ pub async fn react(state: &AppState, caller: &Caller, id: MessageId, emoji: &str
                     q::remove_reaction(conn, id, user_id, &emoji).await?
                 };
                 let message = if changed { q::change(conn, room_id, id, Change::Touch).await? } else { current };
-                Ok((changed_view(conn, &signer, message).await?, changed))
+                Ok((view(conn, &signer, message).await?, changed))
             })
             .await?;
         drop(gate);
