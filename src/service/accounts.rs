@@ -501,6 +501,12 @@ pub async fn erase_account(
             }
             revoke_all(conn, id).await?;
             crate::db::queries::api_tokens::revoke_all_of(conn, id).await?;
+            // Nothing more reaches the person meanwhile: no push to a device an API token
+            // subscribed (no sign-out ends those), no mail still queued for their address (a
+            // digest of what they missed, a reset link). Mails to support visitors are not theirs
+            // to drop; the mail queries skip the mark for what would be queued later.
+            crate::db::queries::push::delete_all_of(conn, id).await?;
+            crate::db::queries::mail_queue::drop_unsent_to_account(conn, id, ACCOUNT_MAIL_KINDS).await?;
             // Recorded as it begins, since a begun deletion ends with the account gone; again when
             // an admin deletes an account whose deletion had stalled, since they acted.
             if let Some((actor, details)) = audit {
@@ -575,38 +581,48 @@ pub async fn erase_account(
     .await
 }
 
+/// The mails that go to an account's own address because of the account: what its deletion drops
+/// from the queue.
+const ACCOUNT_MAIL_KINDS: &[&str] = &[
+    crate::service::digest::MAIL_KIND,
+    crate::service::verification::MAIL_KIND,
+    crate::service::recovery::MAIL_KIND,
+    crate::service::support_mail::STAFF_MAIL_KIND,
+    crate::webhooks::deliver::DISABLED_MAIL_KIND,
+];
+
 /// How long a begun deletion is left to the request that began it before the retention job
 /// finishes it: far longer than one takes (about 40 s for a million messages), so the job does
 /// not run one beside its request (which would be harmless, only the work twice).
 pub const UNFINISHED_DELETION_AFTER_MINUTES: i64 = 10;
 
 /// Finishes the deletions that began more than [`UNFINISHED_DELETION_AFTER_MINUTES`] ago and did
-/// not end (an error, a restart half-way), at most `batch` accounts at a time, each as
-/// [`erase_account`] does it. One that fails again is logged and left for the next pass. Returns
-/// how many accounts went.
+/// not end (an error, a restart half-way), `batch` accounts per lookup, each as [`erase_account`]
+/// does it. One that fails again is logged and passed over, so it holds up none behind it; the
+/// next pass tries it again. Returns how many accounts went and how many failed.
 ///
 /// # Errors
 /// Database failures of the lookup.
-pub async fn finish_deletions(state: &AppState, conn: &mut AsyncPgConnection, batch: i64) -> ApiResult<u64> {
+pub async fn finish_deletions(state: &AppState, conn: &mut AsyncPgConnection, batch: i64) -> ApiResult<(u64, u64)> {
     let cutoff = Utc::now() - Duration::minutes(UNFINISHED_DELETION_AFTER_MINUTES);
-    let mut deleted = 0;
+    let (mut deleted, mut failed) = (0, 0);
+    let mut after = None;
     loop {
-        let ids = users::deleting_since_before(conn, cutoff, batch).await?;
-        let mut progressed = false;
-        for &id in &ids {
+        let page = users::deleting_since_before(conn, cutoff, after, batch).await?;
+        for &(id, _) in &page {
             match erase_account(state, id, None).await {
-                Ok(()) => {
-                    deleted += 1;
-                    progressed = true;
-                }
+                Ok(()) => deleted += 1,
                 // Finished meanwhile by its own request or another instance.
-                Err(ApiError::NotFound(_)) => progressed = true,
-                Err(e) => tracing::error!(error = ?e, user_id = %id, "finishing an account's deletion failed"),
+                Err(ApiError::NotFound(_)) => {}
+                Err(e) => {
+                    failed += 1;
+                    tracing::error!(error = ?e, user_id = %id, "finishing an account's deletion failed");
+                }
             }
         }
-        // A full batch that all failed would come back the same: stop rather than spin.
-        if (ids.len() as i64) < batch || !progressed {
-            return Ok(deleted);
+        match page.last() {
+            Some(&(id, since)) if page.len() as i64 == batch => after = Some((since, id)),
+            _ => return Ok((deleted, failed)),
         }
     }
 }

@@ -76,6 +76,10 @@ pub struct AdminUserView {
     pub ban_reason: Option<String>,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_seen_at: Option<String>,
+    /// When the account's deletion began: one under way, or stopped half-way (deleting the account
+    /// again finishes it). Null otherwise.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub deleting_since: Option<String>,
 }
 
 impl AdminUserView {
@@ -86,6 +90,7 @@ impl AdminUserView {
             banned_at: u.banned_at.as_ref().map(format_time),
             ban_reason: u.ban_reason.clone(),
             last_seen_at: u.last_seen_at.as_ref().map(format_time),
+            deleting_since: u.deleting_since.as_ref().map(format_time),
         }
     }
 }

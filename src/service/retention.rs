@@ -48,6 +48,9 @@ pub struct Report {
     pub guests: u64,
     /// Accounts whose stopped deletion the pass finished.
     pub accounts: u64,
+    /// Accounts whose stopped deletion failed again in this pass (logged; the next pass tries
+    /// again).
+    pub accounts_failed: u64,
     /// Unsent uploads deleted.
     pub unsent_attachments: u64,
     /// Stored files deleted because nothing refers to them.
@@ -72,6 +75,10 @@ fn describe_metrics() {
     metrics::describe_counter!(
         "plauder_retention_runs_total",
         "Retention passes by outcome: completed, skipped (another instance held the lock) or failed."
+    );
+    metrics::describe_gauge!(
+        "plauder_retention_unfinished_deletions",
+        "Accounts whose stopped deletion failed again in this process's last completed retention pass."
     );
     metrics::describe_gauge!(
         "plauder_retention_last_completed_timestamp_seconds",
@@ -100,12 +107,14 @@ pub async fn run_once(state: &AppState) -> ApiResult<Outcome> {
             ] {
                 metrics::counter!("plauder_retention_deleted_total", "kind" => kind).increment(n);
             }
+            metrics::gauge!("plauder_retention_unfinished_deletions").set(report.accounts_failed as f64);
             metrics::gauge!("plauder_retention_last_completed_timestamp_seconds").set(Utc::now().timestamp() as f64);
             tracing::info!(
                 refresh_tokens = report.refresh_tokens,
                 support_sessions = report.support_sessions,
                 guests = report.guests,
                 accounts = report.accounts,
+                accounts_failed = report.accounts_failed,
                 unsent_attachments = report.unsent_attachments,
                 attachment_blobs = report.attachment_blobs,
                 elapsed_ms = started.elapsed().as_millis() as u64,
@@ -177,7 +186,7 @@ async fn delete_expired(state: &AppState, conn: &mut AsyncPgConnection) -> ApiRe
         }
     }
 
-    report.accounts = crate::service::accounts::finish_deletions(state, conn, batch).await?;
+    (report.accounts, report.accounts_failed) = crate::service::accounts::finish_deletions(state, conn, batch).await?;
 
     // Last, so the blobs of rooms deleted above go in the same pass.
     let swept = crate::service::attachments::sweep(state, conn, batch).await?;

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -115,10 +116,34 @@ async fn an_account_being_deleted_is_signed_out_before_its_messages_are_cleared(
     app.insert_messages(room, ada.id, 100_000).await;
     let mut ada_ws = app.ws(&ada.access_token).await;
     let (api_token, _) = crate::api_tokens::token(&app, &ada, &["read", "write"]).await;
+    // A device subscribed through her API token (no sign-out ends it), and mails waiting for their
+    // turn: a digest of what she missed, and a support answer (support mails go to visitors'
+    // addresses, not the account's, and are not hers to drop).
+    app.sql(&format!(
+        "INSERT INTO push_subscriptions (id, user_id, session_id, endpoint, p256dh, auth) \
+         VALUES (gen_random_uuid(), '{}', NULL, 'https://push.example.org/ada', \
+                 decode(repeat('04', 65), 'hex'), decode(repeat('01', 16), 'hex'))",
+        ada.id
+    ))
+    .await;
+    for kind in ["email_digest", "support_reply"] {
+        app.sql(&format!(
+            "INSERT INTO mail_queue (id, kind, recipient, subject, body_text, body_html, language, next_attempt_at) \
+             VALUES (gen_random_uuid(), '{kind}', 'ada@example.org', 's', 't', 'h', 'en', now() + interval '1 hour')"
+        ))
+        .await;
+    }
+    let queued = |kind: &str| {
+        format!("SELECT count(*) AS n FROM mail_queue WHERE kind = '{kind}' AND recipient = 'ada@example.org'")
+    };
 
     let naming_her = format!("SELECT count(*) AS n FROM messages WHERE sender_id = '{}'", ada.id);
     let meanwhile = async {
         let closed = ada_ws.closed_with_reason().await;
+        // Nothing more reaches her from the moment the deletion begins, not only once it ends.
+        let pushes =
+            app.count(&format!("SELECT count(*) AS n FROM push_subscriptions WHERE user_id = '{}'", ada.id)).await;
+        let digests = app.count(&queued("email_digest")).await;
         let body = json!({"body": "one more", "client_msg_id": "c-1"});
         let path = format!("/api/v1/rooms/{room}/messages");
         let sent = app.post(&path, Some(&ada.access_token), body.clone()).await.status();
@@ -126,11 +151,14 @@ async fn an_account_being_deleted_is_signed_out_before_its_messages_are_cleared(
         // Nor does the password sign her in again: a new session could send.
         let login = app.login("ada", PASSWORD).await;
         let login = (login.status(), login.json::<Value>().await.unwrap()["error"]["message"].clone());
-        (closed, sent, by_api, login, app.count(&naming_her).await)
+        (closed, sent, by_api, login, app.count(&naming_her).await, (pushes, digests))
     };
-    let (res, (closed, sent, by_api, login, still_hers)) = tokio::join!(delete_me(&app, &ada, PASSWORD), meanwhile);
+    let (res, (closed, sent, by_api, login, still_hers, reaching_her)) =
+        tokio::join!(delete_me(&app, &ada, PASSWORD), meanwhile);
     assert_eq!(res.status(), StatusCode::NO_CONTENT, "{:?}", res.text().await);
     assert_eq!(closed, (4001, "account deleted".to_owned()));
+    assert_eq!(reaching_her, (0, 0), "no push subscription, no queued digest");
+    assert_eq!(app.count(&queued("support_reply")).await, 1);
     assert_eq!((sent, by_api), (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED));
     assert_eq!(login, (StatusCode::UNAUTHORIZED, json!("This account is being deleted.")));
     assert!(still_hers > 0, "the socket closed only after all her messages were cleared");
@@ -139,12 +167,30 @@ async fn an_account_being_deleted_is_signed_out_before_its_messages_are_cleared(
 }
 
 /// A deletion that stopped after its first step (an error, a restart) leaves the account marked
-/// and signed out; the retention job finishes it once it is old enough not to be running still.
+/// and signed out; the retention job finishes it once it is old enough not to be running still,
+/// and one that fails again holds up none behind it.
 #[actix_web::test]
 async fn a_deletion_stopped_half_way_is_finished_by_the_retention_job() {
-    let app = spawn_app().await;
+    // One account per lookup, so that the stuck one below fills a whole page.
+    let app = spawn_app_with(|s| {
+        s.retention.batch_size = 1;
+        s.database.erase_statement_timeout_ms = 300;
+    })
+    .await;
+    let root = user_with_role(&app, "root", "admin").await;
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
+    // Cat's deletion stopped earlier than ada's, and cannot finish now: a message of hers is held,
+    // so clearing its sender outlasts the erase timeout.
+    let cat = app.register("cat").await;
+    let hers = app.group(&cat, "c", &[]).await;
+    app.send(&cat, hers, "held").await;
+    app.sql(&format!("UPDATE users SET deleting_since = now() - interval '20 minutes' WHERE id = '{}'", cat.id)).await;
+    let mut holder = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
+    holder
+        .batch_execute(&format!("BEGIN; SELECT 1 FROM messages WHERE sender_id = '{}' FOR UPDATE", cat.id))
+        .await
+        .expect("lock");
     let room = app.group(&ada, "g", &[&bob]).await;
     let said = app.send(&ada, room, "ada was here").await;
     let (api_token, _) = crate::api_tokens::token(&app, &ada, &["read", "write"]).await;
@@ -160,17 +206,31 @@ async fn a_deletion_stopped_half_way_is_finished_by_the_retention_job() {
     assert_eq!(refresh["error"]["message"], "This account is being deleted.");
     let login = assert_error(app.login("ada", PASSWORD).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
     assert_eq!(login["error"]["message"], "This account is being deleted.");
+    // The admin panel shows which accounts are being deleted.
+    let listed: Value = app.get("/api/v1/admin/users?q=", Some(&root.access_token)).await.json().await.unwrap();
+    let since = |name: &str| {
+        listed["users"].as_array().unwrap().iter().find(|u| u["username"] == name).expect(name)["deleting_since"]
+            .clone()
+    };
+    assert!(since("ada").is_string() && since("cat").is_string() && since("bob").is_null(), "{listed}");
 
     // A minute in, it may still be running: the job leaves it.
     let report = crate::retention::completed(&app).await;
-    assert_eq!(report.accounts, 0);
-    let hers = format!("SELECT count(*) AS n FROM users WHERE id = '{}'", ada.id);
-    assert_eq!(app.count(&hers).await, 1);
+    assert_eq!((report.accounts, report.accounts_failed), (0, 1));
+    let exists = |user: Uuid| format!("SELECT count(*) AS n FROM users WHERE id = '{user}'");
+    assert_eq!(app.count(&exists(ada.id)).await, 1);
 
     app.sql(&format!("UPDATE users SET deleting_since = now() - interval '11 minutes' WHERE id = '{}'", ada.id)).await;
     let report = crate::retention::completed(&app).await;
-    assert_eq!(report.accounts, 1);
-    assert_eq!(app.count(&hers).await, 0);
+    assert_eq!((report.accounts, report.accounts_failed), (1, 1), "ada's finished past cat's, which failed again");
+    assert_eq!(app.count(&exists(ada.id)).await, 0);
+    assert_eq!(app.count(&exists(cat.id)).await, 1);
+    assert_eq!(app.metric("plauder_retention_unfinished_deletions").await, 1.0);
+    drop(holder);
+    let report = crate::retention::completed(&app).await;
+    assert_eq!((report.accounts, report.accounts_failed), (1, 0));
+    assert_eq!(app.count(&exists(cat.id)).await, 0);
+    assert_eq!(app.metric("plauder_retention_unfinished_deletions").await, 0.0);
     let removed = bob_ws.event("room.member_removed").await;
     assert_eq!(removed["user_id"], ada.id.to_string());
     let history = app.history(&bob, room, "").await;

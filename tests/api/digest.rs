@@ -224,12 +224,13 @@ async fn no_digest_goes_to_a_user_who_read_the_messages_or_is_connected() {
 }
 
 #[actix_web::test]
-async fn a_user_who_turned_the_digest_off_gets_none() {
+async fn a_user_who_turned_the_digest_off_or_is_being_deleted_gets_none() {
     let smtp = SmtpServer::start();
     let app = app_with(smtp.port, 1).await;
     let ada = app.register("ada").await;
     let eve = app.register("eve").await;
     let bob = app.register("bob").await;
+    let cyd = app.register("cyd").await;
 
     // On by default; a bad value is refused.
     let prefs: Value =
@@ -247,16 +248,22 @@ async fn a_user_who_turned_the_digest_off_gets_none() {
     assert_eq!(prefs["email_digest"], false, "{prefs}");
     assert_eq!(prefs["language"], "en", "{prefs}");
 
-    let team = app.group(&bob, "Team", &[&ada, &eve]).await;
-    set_level(&app, &ada, team, json!({ "level": "all" })).await;
-    set_level(&app, &eve, team, json!({ "level": "all" })).await;
+    let team = app.group(&bob, "Team", &[&ada, &eve, &cyd]).await;
+    for user in [&ada, &eve, &cyd] {
+        set_level(&app, user, team, json!({ "level": "all" })).await;
+    }
+    // Cyd's account is being deleted (its deletion begun, not yet ended).
+    app.sql(&format!("UPDATE users SET deleting_since = now() WHERE id = '{}'", cyd.id)).await;
     app.send(&bob, team, "News for both").await;
 
-    // Eve (on) gets hers; the same scan passed ada by: nothing is even scheduled for her.
+    // Eve (on) gets hers; the same scan passed ada and cyd by: nothing is even scheduled for them.
     let mail = wait_for_digest(&smtp, "eve").await;
     assert!(mail["text"].as_str().is_some_and(|t| t.contains("News for both")), "{mail}");
-    assert_eq!(app.count(&format!("SELECT count(*) AS n FROM email_digests WHERE user_id = '{}'", ada.id)).await, 0);
-    assert_eq!(queued(&app, "ada").await, 0);
+    for (user, name) in [(&ada, "ada"), (&cyd, "cyd")] {
+        let scheduled = format!("SELECT count(*) AS n FROM email_digests WHERE user_id = '{}'", user.id);
+        assert_eq!(app.count(&scheduled).await, 0, "{name}");
+        assert_eq!(queued(&app, name).await, 0, "{name}");
+    }
 }
 
 #[actix_web::test]

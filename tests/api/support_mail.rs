@@ -286,6 +286,9 @@ async fn staff_get_a_mail_for_a_new_chat_only_when_none_of_them_is_connected() {
     user_with_role(&app, "sam", "admin").await;
     let mo = user_with_role(&app, "moe", "moderator").await;
     app.register("ulla").await;
+    // An admin whose account is being deleted gets no mail.
+    let dora = user_with_role(&app, "dora", "admin").await;
+    app.sql(&format!("UPDATE users SET deleting_since = now() WHERE id = '{}'", dora.id)).await;
     let res = app.patch("/api/v1/users/me/preferences", Some(&mo.access_token), json!({ "language": "de" })).await;
     assert_eq!(res.status(), StatusCode::OK);
 
@@ -301,7 +304,10 @@ async fn staff_get_a_mail_for_a_new_chat_only_when_none_of_them_is_connected() {
     assert!(text.contains(&format!("/admin#support={}", v.room)), "{text}");
     let to_mo = smtp.wait_for_mail("moe@example.org").await;
     assert_eq!(to_mo["subject"], "Neuer Support-Chat von vera");
-    assert!(smtp.mails().iter().all(|m| !m["to"].to_string().contains("ulla")), "no mail for non-staff");
+    assert!(
+        smtp.mails().iter().all(|m| !m["to"].to_string().contains("ulla") && !m["to"].to_string().contains("dora")),
+        "no mail for non-staff, nor for staff being deleted"
+    );
     // A second message sends nothing more.
     app.send(&v.guest, v.room, "Or to Switzerland?").await;
 

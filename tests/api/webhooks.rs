@@ -433,6 +433,9 @@ async fn a_run_of_failures_disables_the_endpoint_with_an_audit_entry_and_send_ag
     let res = app.patch("/api/v1/users/me/preferences", Some(&grete.access_token), json!({"language": "de"})).await;
     assert_eq!(res.status(), StatusCode::OK);
     user_with_role(&app, "modest", "moderator").await;
+    // An admin whose account is being deleted is not told.
+    let gone = user_with_role(&app, "gone", "admin").await;
+    app.sql(&format!("UPDATE users SET deleting_since = now() WHERE id = '{}'", gone.id)).await;
     let receiver = Receiver::start().await;
     receiver.script(&[Mode::Fail; 10]);
     let endpoint = register(&app, &root, &receiver, &["message.created"], None).await;
@@ -479,7 +482,7 @@ async fn a_run_of_failures_disables_the_endpoint_with_an_audit_entry_and_send_ag
     let mail = disabled_mail("grete@example.org", "Ein Webhook-Endpunkt von plauder wurde deaktiviert").await;
     assert!(mail["html"].as_str().unwrap().contains("lang=\"de\""), "{mail}");
     let queued = app.count("SELECT count(*) AS n FROM mail_queue WHERE kind = 'webhook_disabled'").await;
-    assert_eq!(queued, 2, "one mail per admin, none for the moderator");
+    assert_eq!(queued, 2, "one mail per admin, none for the moderator or the admin being deleted");
 
     // Re-enabled, with a healthy receiver: the queued event goes out.
     receiver.script(&[]);

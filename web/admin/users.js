@@ -119,6 +119,7 @@ export class UsersView {
         avatar(u, undefined, 'small'),
         h('strong', userLabel(u)),
         u.banned ? h('span.pill.danger', t('users.banned_pill')) : null,
+        u.deleting_since ? h('span.pill.danger.deleting', { title: t('users.deleting_since', { when: dateTime(u.deleting_since) }) }, t('users.deleting_pill')) : null,
         h('span.small.muted', u.last_seen_at ? t('users.seen', { when: dateTime(u.last_seen_at) }) : t('users.joined', { when: dateTime(u.created_at) })),
       ),
       u.banned && u.ban_reason ? h('p.small.ban-note', t('users.reason', { reason: u.ban_reason })) : null,

@@ -337,6 +337,8 @@ export default {
   'users.ban_reason_of': 'Grund für die Sperre von {username}',
   'users.banned_toast': '@{username} ist gesperrt.',
   'users.banned_pill': 'gesperrt',
+  'users.deleting_pill': 'wird gelöscht',
+  'users.deleting_since': 'Löschung begonnen {when}',
   'users.seen': 'zuletzt {when}',
   'users.joined': 'dabei seit {when}',
   'users.reason': 'Grund: {reason}',

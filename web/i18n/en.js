@@ -338,6 +338,8 @@ export default {
   'users.ban_reason_of': 'Reason to ban {username}',
   'users.banned_toast': '@{username} is banned.',
   'users.banned_pill': 'banned',
+  'users.deleting_pill': 'being deleted',
+  'users.deleting_since': 'Deletion began {when}',
   'users.seen': 'seen {when}',
   'users.joined': 'joined {when}',
   'users.reason': 'Reason: {reason}',

@@ -25,9 +25,11 @@ const LEVEL_ALLOWS: &str = "(ns.muted_until IS NULL OR ns.muted_until <= now()) 
      AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = rm.user_id AND b.blocked_id = m.sender_id)";
 
 /// The SQL condition "user `u` (with preferences `up`, LEFT JOINed) can get a digest": an address
-/// (verified when `$verified` is true), a person (no guest, no bot), not banned, not opted out.
+/// (verified when `$verified` is true), a person (no guest, no bot), not banned, not being deleted,
+/// not opted out.
 const RECIPIENT: &str = "u.email IS NOT NULL AND (NOT $verified OR u.email_verified_at IS NOT NULL) \
-     AND u.role <> 'guest' AND NOT u.is_bot AND u.banned_at IS NULL AND coalesce(up.email_digest, true)";
+     AND u.role <> 'guest' AND NOT u.is_bot AND u.banned_at IS NULL AND u.deleting_since IS NULL \
+     AND coalesce(up.email_digest, true)";
 
 #[derive(Debug, QueryableByName)]
 struct ScannedUntil {

@@ -8,10 +8,28 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::db::models::{NewMail, QueuedMail};
+use crate::ids::UserId;
 use crate::schema::mail_queue;
 
 pub async fn insert(conn: &mut AsyncPgConnection, new: &NewMail<'_>) -> QueryResult<usize> {
     diesel::insert_into(mail_queue::table).values(new).execute(conn).await
+}
+
+/// Drops the mails of the given kinds still waiting to go to the account's address (none once it
+/// has no address). A worker sending one at this moment finishes it: its outcome updates nothing.
+pub async fn drop_unsent_to_account(
+    conn: &mut AsyncPgConnection,
+    user_id: UserId,
+    kinds: &[&str],
+) -> QueryResult<usize> {
+    diesel::sql_query(
+        "DELETE FROM mail_queue WHERE sent_at IS NULL AND failed_at IS NULL AND kind = ANY($2) \
+           AND recipient = (SELECT email FROM users WHERE id = $1)",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(user_id)
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(kinds)
+    .execute(conn)
+    .await
 }
 
 /// Claims up to `limit` due mails for this worker: counts the attempt and moves each one's

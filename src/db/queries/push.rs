@@ -99,6 +99,12 @@ pub async fn delete_of_session(conn: &mut AsyncPgConnection, session: uuid::Uuid
     diesel::delete(push_subscriptions::table.filter(push_subscriptions::session_id.eq(session))).execute(conn).await
 }
 
+/// The account is being deleted: every device it subscribed, by a login or an API token, gets
+/// nothing more (their queued pushes go by foreign key).
+pub async fn delete_all_of(conn: &mut AsyncPgConnection, user_id: UserId) -> QueryResult<usize> {
+    diesel::delete(push_subscriptions::table.filter(push_subscriptions::user_id.eq(user_id))).execute(conn).await
+}
+
 /// Every login session of the user ended (logout everywhere, a password change or reset).
 pub async fn delete_of_sessions(conn: &mut AsyncPgConnection, user_id: UserId) -> QueryResult<usize> {
     diesel::delete(

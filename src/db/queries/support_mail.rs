@@ -240,12 +240,14 @@ pub struct StaffRecipient {
     pub language: String,
 }
 
-/// Every admin and moderator with an address, not banned, with the language of their mails.
+/// Every admin and moderator with an address, not banned and not being deleted, with the language
+/// of their mails.
 pub async fn staff_recipients(conn: &mut AsyncPgConnection) -> QueryResult<Vec<StaffRecipient>> {
     diesel::sql_query(
         "SELECT u.id, u.username, u.email, COALESCE(p.language, 'en') AS language \
          FROM users u LEFT JOIN user_preferences p ON p.user_id = u.id \
-         WHERE u.role IN ('admin', 'moderator') AND u.banned_at IS NULL AND u.email IS NOT NULL AND NOT u.is_bot \
+         WHERE u.role IN ('admin', 'moderator') AND u.banned_at IS NULL AND u.deleting_since IS NULL \
+           AND u.email IS NOT NULL AND NOT u.is_bot \
          ORDER BY u.username LIMIT 1000",
     )
     .load(conn)

@@ -71,19 +71,24 @@ pub async fn mark_deleting(conn: &mut AsyncPgConnection, id: UserId) -> QueryRes
     Ok(users::table.find(id).select(users::id).first::<UserId>(conn).await.optional()?.is_some())
 }
 
-/// Accounts whose deletion began before `cutoff` and has not ended, the oldest first.
+/// Accounts whose deletion began before `cutoff` and has not ended, the oldest first, with when
+/// each began; after `after` (a page's last) when given, so that a pass goes past those that fail.
 pub async fn deleting_since_before(
     conn: &mut AsyncPgConnection,
     cutoff: DateTime<Utc>,
+    after: Option<(DateTime<Utc>, UserId)>,
     limit: i64,
-) -> QueryResult<Vec<UserId>> {
-    users::table
+) -> QueryResult<Vec<(UserId, DateTime<Utc>)>> {
+    let mut query = users::table
         .filter(users::deleting_since.lt(cutoff))
-        .order(users::deleting_since.asc())
-        .select(users::id)
+        .select((users::id, users::deleting_since.assume_not_null()))
+        .order((users::deleting_since.asc(), users::id.asc()))
         .limit(limit)
-        .load(conn)
-        .await
+        .into_boxed();
+    if let Some((since, id)) = after {
+        query = query.filter(users::deleting_since.gt(since).or(users::deleting_since.eq(since).and(users::id.gt(id))));
+    }
+    query.load(conn).await
 }
 
 /// Invalidates every access token issued so far (they carry the old version).

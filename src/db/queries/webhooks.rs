@@ -116,13 +116,14 @@ pub struct AdminRecipient {
     pub language: String,
 }
 
-/// Every admin with an address, not banned, with the language of their mails: who hears of a
-/// disabled endpoint (admins alone manage webhooks).
+/// Every admin with an address, not banned and not being deleted, with the language of their mails:
+/// who hears of a disabled endpoint (admins alone manage webhooks).
 pub async fn admin_recipients(conn: &mut AsyncPgConnection) -> QueryResult<Vec<AdminRecipient>> {
     diesel::sql_query(
         "SELECT u.username, u.email, COALESCE(p.language, 'en') AS language \
          FROM users u LEFT JOIN user_preferences p ON p.user_id = u.id \
-         WHERE u.role = 'admin' AND u.banned_at IS NULL AND u.email IS NOT NULL AND NOT u.is_bot \
+         WHERE u.role = 'admin' AND u.banned_at IS NULL AND u.deleting_since IS NULL \
+           AND u.email IS NOT NULL AND NOT u.is_bot \
          ORDER BY u.username LIMIT 1000",
     )
     .load(conn)
