@@ -117,7 +117,10 @@ async fn serve(
         (Some(exp), Some(sig)) => DownloadAuth::Signed { exp, sig },
         _ => {
             let token = bearer_token(req).ok_or_else(|| ApiError::Unauthorized("Missing access token.".into()))?;
-            DownloadAuth::Caller(Box::new(authenticate(state, token).await?))
+            let caller = authenticate(state, token).await?;
+            // Called directly rather than through an extractor, so the scope is checked here.
+            caller.require(crate::auth::api_token::Scope::Read)?;
+            DownloadAuth::Caller(Box::new(caller))
         }
     };
     let range = req.headers().get(header::RANGE).and_then(|v| v.to_str().ok());

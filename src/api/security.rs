@@ -23,9 +23,11 @@ pub async fn get_mfa(state: web::Data<AppState>, caller: AuthUser) -> ApiResult<
 
 /// `POST /api/v1/users/me/mfa/totp`
 #[utoipa::path(tag = "users", security(("bearer" = [])),
-    responses((status = 201, body = Enrolment), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, body = Enrolment), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody, description = "Called with an API token"), (status = 409, body = ErrorBody)))]
 #[post("/users/me/mfa/totp")]
 pub async fn enrol_totp(state: web::Data<AppState>, caller: AuthUser) -> ApiResult<HttpResponse> {
+    session_caller(&caller, TWO_FACTOR)?;
     let enrolment = mfa::begin_enrolment(&state, &caller.user).await?;
     Ok(HttpResponse::Created().json(enrolment))
 }
@@ -40,8 +42,8 @@ pub struct ConfirmTotpRequest {
 /// `POST /api/v1/users/me/mfa/totp/confirm`
 #[utoipa::path(tag = "users", security(("bearer" = [])), request_body = ConfirmTotpRequest,
     responses((status = 200, body = Confirmed, description = "Two-factor is on; every earlier session ended, and this is the new one with the recovery codes."),
-              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-              (status = 422, body = ErrorBody)))]
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody, description = "Called with an API token"),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[post("/users/me/mfa/totp/confirm")]
 pub async fn confirm_totp(
     state: web::Data<AppState>,
@@ -49,6 +51,7 @@ pub async fn confirm_totp(
     caller: AuthUser,
     body: ApiJson<ConfirmTotpRequest>,
 ) -> ApiResult<web::Json<Confirmed>> {
+    session_caller(&caller, TWO_FACTOR)?;
     // Each try can be a guess: it draws on the password-change budget.
     state.password_limiter.check(&caller.id)?;
     Ok(web::Json(
@@ -75,6 +78,7 @@ pub async fn disable_totp(
     caller: AuthUser,
     body: ApiJson<DisableTotpRequest>,
 ) -> ApiResult<HttpResponse> {
+    session_caller(&caller, TWO_FACTOR)?;
     state.password_limiter.check(&caller.id)?;
     let b = body.into_inner();
     mfa::disable(&state, &caller.user, b.password, &b.code).await?;
@@ -116,16 +120,20 @@ pub struct SessionList {
     pub sessions: Vec<SessionInfo>,
 }
 
-/// Sessions are a login's business: an API token neither lists nor ends them (as it does not
-/// manage tokens).
-fn session_caller(caller: &AuthUser) -> ApiResult<()> {
+/// Sessions and two-factor are a login's business: an API token neither lists nor ends sessions
+/// (as it does not manage tokens), and turning two-factor on or off would let a leaked token
+/// start a session of its own (confirming returns one) or lock the owner out.
+fn session_caller(caller: &AuthUser, what: &str) -> ApiResult<()> {
     if caller.api_token.is_some() {
-        return Err(crate::error::ApiError::Forbidden(
-            "Sessions are managed with a signed-in session, not with an API token.".into(),
-        ));
+        return Err(crate::error::ApiError::Forbidden(format!(
+            "{what} managed with a signed-in session, not with an API token."
+        )));
     }
     Ok(())
 }
+
+const SESSIONS: &str = "Sessions are";
+const TWO_FACTOR: &str = "Two-factor login is";
 
 /// The login session of the request's access token (its `sid`), to mark it `current`.
 fn current_session(state: &AppState, req: &HttpRequest) -> Option<uuid::Uuid> {
@@ -143,7 +151,7 @@ pub async fn list_sessions(
     req: HttpRequest,
     caller: AuthUser,
 ) -> ApiResult<web::Json<SessionList>> {
-    session_caller(&caller)?;
+    session_caller(&caller, SESSIONS)?;
     let current = current_session(&state, &req);
     Ok(web::Json(SessionList { sessions: accounts::sessions(&state, caller.id, current).await? }))
 }
@@ -158,7 +166,7 @@ pub async fn end_session(
     caller: AuthUser,
     id: web::Path<uuid::Uuid>,
 ) -> ApiResult<HttpResponse> {
-    session_caller(&caller)?;
+    session_caller(&caller, SESSIONS)?;
     accounts::end_session(&state, caller.id, id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }

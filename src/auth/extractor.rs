@@ -308,12 +308,16 @@ async fn authenticate_api_token(state: &AppState, token: &str) -> Result<TokenGr
     if row.last_used_at.is_none_or(|t| (now - t).num_seconds() >= TOUCH_EVERY_SECS) {
         crate::db::queries::api_tokens::touch(&mut conn, row.id).await?;
     }
+    drop(conn);
+    // As for an access token: under mfa.require_for_staff, staff without two-factor act through
+    // their tokens as plain users too, whatever the token was made with.
+    let role = crate::service::mfa::effective_role(state, user.id, user.role).await?;
     let expires_at = row.expires_at.map_or(NEVER_SECS, |t| u64::try_from(t.timestamp()).unwrap_or(0));
     let mut scopes = Scopes::from_names(&row.scopes);
     // The admin scope lapses with the role that granted it.
-    scopes.admin &= user.role.is_staff();
+    scopes.admin &= role.is_staff();
     Ok(TokenGrant {
-        caller: Caller { id: user.id, role: user.role, user: Arc::new(user), scopes, api_token: Some(row.id) },
+        caller: Caller { id: user.id, role, user: Arc::new(user), scopes, api_token: Some(row.id) },
         expires_at,
         session: Some(row.id.0),
     })

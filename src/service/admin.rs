@@ -228,6 +228,9 @@ pub async fn change_user(state: &AppState, by: Actor<'_>, id: UserId, req: UserU
                 Some(true) => {
                     user = users::set_banned(conn, id, true, reason.as_deref()).await?;
                     accounts::revoke_all(conn, id).await?;
+                    // Also the devices an API token subscribed, which no sign-out reaches: a
+                    // banned account gets no more pushes of its rooms' messages.
+                    crate::db::queries::push::delete_all_of(conn, id).await?;
                     let details = by.details(json!({ "reason": reason }));
                     audit::record_by(conn, actor, audit::Action::UserBanned, id, details).await?;
                 }

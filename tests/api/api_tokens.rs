@@ -57,6 +57,27 @@ async fn a_token_is_shown_once_works_as_a_bearer_and_is_listed_with_its_last_use
     assert_eq!(stored, 1);
 }
 
+/// A file is read like a message: a token without the read scope cannot download it (the route
+/// authenticates by hand, so no extractor checks the scope for it).
+#[actix_web::test]
+async fn a_write_only_token_cannot_download_a_file() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let room = app.group(&ada, "r", &[]).await;
+    let notes = crate::attachments::pdf("meeting notes");
+    let file = crate::attachments::upload(&app, &ada, "notes.pdf", notes.clone()).await;
+    let res = crate::attachments::send_with(&app, &ada, room, "see file", &[&file]).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let content = format!("/api/v1/attachments/{}/content", file["id"].as_str().expect("id"));
+    let (write_only, _) = token(&app, &ada, &["write"]).await;
+    let (read_only, _) = token(&app, &ada, &["read"]).await;
+    let body = assert_error(app.get(&content, Some(&write_only)).await, StatusCode::FORBIDDEN, "forbidden").await;
+    assert!(body["error"]["message"].as_str().unwrap().contains("'read' scope"), "{body}");
+    let res = app.get(&content, Some(&read_only)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.bytes().await.unwrap().as_ref(), notes.as_slice());
+}
+
 #[actix_web::test]
 async fn a_read_only_token_reads_but_cannot_write_over_rest_or_the_websocket() {
     let app = spawn_app().await;

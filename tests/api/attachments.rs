@@ -701,6 +701,39 @@ async fn retention_removes_the_files_of_deleted_messages_rooms_and_unsent_upload
     tokio::time::sleep(Duration::from_millis(1)).await;
 }
 
+/// An upload past the unsent age that is being sent while the retention job runs stays with its
+/// message. The send's transaction (staged here: the link made, not committed) holds the row; the
+/// pass must not delete it once that commits.
+#[actix_web::test]
+async fn an_old_upload_sent_while_the_retention_job_runs_stays_with_its_message() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let room = app.group(&ada, "r", &[]).await;
+    let file = upload(&app, &ada, "old.pdf", pdf("uploaded yesterday, sent now")).await;
+    let file_id = file["id"].as_str().expect("id").to_owned();
+    app.sql(&format!("UPDATE attachments SET created_at = now() - interval '2 days' WHERE id = '{file_id}'")).await;
+    let message = app.send(&ada, room, "the file follows").await;
+    let mut sending = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
+    sending
+        .batch_execute(&format!(
+            "BEGIN; UPDATE attachments SET message_id = '{}', room_id = '{room}' WHERE id = '{file_id}'",
+            message["id"].as_str().expect("id")
+        ))
+        .await
+        .expect("link");
+
+    let commit_later = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        sending.batch_execute("COMMIT").await.expect("commit");
+    };
+    let (report, ()) = tokio::join!(crate::retention::completed(&app), commit_later);
+
+    assert_eq!(report.unsent_attachments, 0, "{report:?}");
+    let linked = format!("SELECT count(*) AS n FROM attachments WHERE id = '{file_id}' AND message_id IS NOT NULL");
+    assert_eq!(app.count(&linked).await, 1);
+}
+
 #[actix_web::test]
 async fn a_visitors_screenshot_reaches_staff_and_no_other_visitor() {
     let app = spawn_app().await;

@@ -269,6 +269,42 @@ async fn disabling_needs_the_password_and_a_code() {
     assert_error(disable(PASSWORD, code(&enrolled.app, 1)).await, StatusCode::NOT_FOUND, "not_found").await;
 }
 
+/// A leaked API token must not turn two-factor on (confirming starts a session and ends the
+/// owner's) or off.
+#[actix_web::test]
+async fn two_factor_is_not_managed_with_an_api_token() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let (token, _) = crate::api_tokens::token(&app, &ada, &["read", "write"]).await;
+    let refused = assert_error(
+        app.post("/api/v1/users/me/mfa/totp", Some(&token), json!({})).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    assert!(refused["error"]["message"].as_str().is_some_and(|m| m.contains("API token")), "{refused}");
+    // Her own enrolment is pending: the token cannot confirm it.
+    let res = app.post("/api/v1/users/me/mfa/totp", Some(&ada.access_token), json!({})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let secret = res.json::<Value>().await.expect("json")["secret"].as_str().expect("secret").to_owned();
+    let confirm = json!({ "code": code(&authenticator(&secret), 0) });
+    assert_error(
+        app.post("/api/v1/users/me/mfa/totp/confirm", Some(&token), confirm).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    assert_eq!(app.me(&ada.access_token).await.status(), StatusCode::OK, "her session goes on");
+    let disable = json!({ "password": PASSWORD, "code": "000000" });
+    assert_error(
+        app.post("/api/v1/users/me/mfa/totp/disable", Some(&token), disable).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    assert_eq!(app.count("SELECT count(*) AS n FROM user_totp WHERE enabled_at IS NOT NULL").await, 0);
+}
+
 #[actix_web::test]
 async fn with_the_staff_requirement_staff_without_two_factor_act_as_plain_users() {
     let app = spawn_app_with(|s| s.mfa.require_for_staff = true).await;
@@ -277,16 +313,38 @@ async fn with_the_staff_requirement_staff_without_two_factor_act_as_plain_users(
         .await;
     let status: Value = app.get("/api/v1/users/me/mfa", Some(&root.access_token)).await.json().await.expect("json");
     assert_eq!(status["required"], true);
-    // Over the WebSocket too: no staff events (a new support session) for them.
+    // Over the WebSocket too: no staff events (a new support session) for them, nor through an API
+    // token they make meanwhile.
+    let (plain_token, _) = crate::api_tokens::token(&app, &root, &["read", "write"]).await;
     let mut ws = app.ws(&root.access_token).await;
-    crate::helpers::open_session(&app, "visitor").await;
+    let mut token_ws = app.ws(&plain_token).await;
+    let visitor = crate::helpers::open_session(&app, "visitor").await;
     ws.no_event("support.session_created", std::time::Duration::from_millis(500)).await;
+    token_ws.no_event("support.session_created", std::time::Duration::from_millis(100)).await;
+    let support_room = format!("/api/v1/rooms/{}/messages", visitor.room);
+    assert_error(app.get(&support_room, Some(&plain_token)).await, StatusCode::FORBIDDEN, "forbidden").await;
     let enrolled = enrol(&app, &root).await;
     assert_eq!(app.get("/api/v1/admin/stats", Some(&enrolled.access_token)).await.status(), StatusCode::OK);
+    assert_eq!(app.get(&support_room, Some(&plain_token)).await.status(), StatusCode::OK, "staff again once enrolled");
     let mut ws = app.ws(&enrolled.access_token).await;
     crate::helpers::open_session(&app, "second").await;
     let event = ws.event("support.session_created").await;
     assert_eq!(event["session"]["email"], "second@visitor.example", "{event}");
+    // A token with the admin scope, made while two-factor was on, lapses with it.
+    let enrolled_user =
+        TestUser { id: root.id, access_token: enrolled.access_token.clone(), refresh_token: String::new() };
+    let (admin_token, _) = crate::api_tokens::token(&app, &enrolled_user, &["read", "admin"]).await;
+    assert_eq!(app.get("/api/v1/admin/stats", Some(&admin_token)).await.status(), StatusCode::OK);
+    let res = app
+        .post(
+            "/api/v1/users/me/mfa/totp/disable",
+            Some(&enrolled.access_token),
+            json!({ "password": PASSWORD, "code": code(&enrolled.app, 1) }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_error(app.get("/api/v1/admin/stats", Some(&admin_token)).await, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_error(app.get(&support_room, Some(&admin_token)).await, StatusCode::FORBIDDEN, "forbidden").await;
     // Plain users are not affected.
     let ada = app.register("ada").await;
     let status: Value = app.get("/api/v1/users/me/mfa", Some(&ada.access_token)).await.json().await.expect("json");

@@ -312,6 +312,37 @@ async fn pushes_wait_while_the_push_service_is_down_and_go_out_when_it_is_back()
     eventually("the queue is empty", async || check(queued(&app).await, |n| *n == 0)).await;
 }
 
+/// A browser profile that signs in to another account and subscribes again keeps its endpoint:
+/// what was queued for the previous account must not reach the new one's screen.
+#[actix_web::test]
+async fn an_endpoint_taken_over_by_another_account_gets_none_of_the_previous_owners_pushes() {
+    let app = spawn_app().await;
+    let spare = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = spare.local_addr().unwrap().port();
+    drop(spare);
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let cat = app.register("cat").await;
+    let device = Device::new(format!("http://127.0.0.1:{port}/push/shared"));
+    subscribe(&app, &bob, &device).await;
+    let bobs = direct(&app, &ada, &bob).await;
+    app.send(&ada, bobs, "for bob only").await;
+    eventually("bob's push failed once and waits for a retry", async || {
+        check(app.count("SELECT count(*) AS n FROM push_queue WHERE attempts >= 1").await, |n| *n == 1)
+    })
+    .await;
+
+    subscribe(&app, &cat, &device).await;
+    assert_eq!(queued(&app).await, 0, "bob's queued push went with his ownership");
+    let service = PushService::on(TcpListener::bind(("127.0.0.1", port)).expect("the same port again"));
+    let cats = direct(&app, &ada, &cat).await;
+    app.send(&ada, cats, "for cat").await;
+    let pushes = service.wait_for(1).await;
+    assert_eq!(open(&app, &service, &device, &pushes[0]).await["body"], "for cat");
+    eventually("the queue is empty", async || check(queued(&app).await, |n| *n == 0)).await;
+    assert_eq!(service.received().len(), 1);
+}
+
 #[actix_web::test]
 async fn a_user_with_an_open_socket_gets_no_push_until_they_leave() {
     let app = spawn_app().await;
@@ -521,6 +552,23 @@ async fn logging_out_deletes_the_sessions_subscriptions() {
     let res =
         app.post("/api/v1/auth/logout", Some(&ada.access_token), json!({"refresh_token": ada.refresh_token})).await;
     assert!(res.status().is_success(), "logout: {}", res.status());
+    assert_eq!(app.count("SELECT count(*) AS n FROM push_subscriptions").await, 0);
+}
+
+/// A ban ends every subscription, also one an API token made (no sign-out ends those).
+#[actix_web::test]
+async fn a_ban_deletes_every_subscription_of_the_account() {
+    let app = spawn_app().await;
+    let root = user_with_role(&app, "root", "admin").await;
+    let bob = app.register("bob").await;
+    let (token, _) = crate::api_tokens::token(&app, &bob, &["read", "write"]).await;
+    let by_token = TestUser { id: bob.id, access_token: token, refresh_token: String::new() };
+    subscribe(&app, &bob, &Device::new("http://127.0.0.1:9/push/session".to_owned())).await;
+    subscribe(&app, &by_token, &Device::new("http://127.0.0.1:9/push/token".to_owned())).await;
+    assert_eq!(app.count("SELECT count(*) AS n FROM push_subscriptions WHERE session_id IS NULL").await, 1);
+    let res =
+        app.patch(&format!("/api/v1/admin/users/{}", bob.id), Some(&root.access_token), json!({"banned": true})).await;
+    assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(app.count("SELECT count(*) AS n FROM push_subscriptions").await, 0);
 }
 

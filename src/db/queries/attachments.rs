@@ -110,15 +110,18 @@ pub async fn delete_of_message(conn: &mut AsyncPgConnection, message_id: Message
     diesel::delete(attachments::table.filter(attachments::message_id.eq(message_id))).execute(conn).await
 }
 
-/// Deletes up to `limit` uploads never sent and older than `cutoff`.
+/// Deletes up to `limit` uploads never sent and older than `cutoff`. An upload being attached to
+/// a message at this moment is left to it: the rows a send holds are skipped, and the outer
+/// condition is checked again on the row as committed (PostgreSQL re-checks only the outer
+/// WHERE after waiting for a row, not the sub-select that chose it).
 pub async fn delete_unsent_before(
     conn: &mut AsyncPgConnection,
     cutoff: DateTime<Utc>,
     limit: i64,
 ) -> QueryResult<usize> {
     diesel::sql_query(
-        "DELETE FROM attachments WHERE id IN (SELECT id FROM attachments \
-         WHERE message_id IS NULL AND created_at < $1 LIMIT $2)",
+        "DELETE FROM attachments WHERE message_id IS NULL AND id IN (SELECT id FROM attachments \
+         WHERE message_id IS NULL AND created_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
     )
     .bind::<diesel::sql_types::Timestamptz, _>(cutoff)
     .bind::<BigInt, _>(limit)

@@ -41,7 +41,8 @@ pub async fn delete_setting(conn: &mut AsyncPgConnection, user_id: UserId, room_
 }
 
 /// Stores a subscription; an endpoint subscribed before (by anyone: the browser profile changed
-/// account) takes the new owner and keys. Then the owner's oldest subscriptions past `max` go.
+/// account) takes the new owner and keys, and what was queued for the previous owner goes: the
+/// new owner's browser would show it. Then the owner's oldest subscriptions past `max` go.
 pub async fn subscribe(
     conn: &mut AsyncPgConnection,
     new: &NewPushSubscription<'_>,
@@ -60,6 +61,11 @@ pub async fn subscribe(
         ))
         .returning(PushSubscription::as_returning())
         .get_result(conn)
+        .await?;
+    diesel::sql_query("DELETE FROM push_queue WHERE subscription_id = $1 AND user_id <> $2")
+        .bind::<SqlUuid, _>(row.id)
+        .bind::<SqlUuid, _>(new.user_id)
+        .execute(conn)
         .await?;
     diesel::sql_query(
         "DELETE FROM push_subscriptions WHERE id IN (\
@@ -192,7 +198,8 @@ pub async fn enqueue_staff(conn: &mut AsyncPgConnection, payload: &str) -> Query
 
 /// Claims up to `limit` due pushes for this worker, as the mail queue does
 /// (`mail_queue::claim_due`): the attempt counted, `next_attempt_at` moved `lease` ahead,
-/// rows chosen with `FOR UPDATE SKIP LOCKED`.
+/// rows chosen with `FOR UPDATE SKIP LOCKED`. A push queued for a subscription's previous owner
+/// (queued while the endpoint changed hands) is never handed out.
 pub async fn claim_due(
     conn: &mut AsyncPgConnection,
     limit: i64,
@@ -208,7 +215,7 @@ pub async fn claim_due(
             RETURNING id, subscription_id, user_id, kind, urgency, payload, attempts) \
          SELECT c.id, c.subscription_id, c.user_id, c.kind, c.urgency, c.payload, c.attempts, \
                 s.endpoint, s.p256dh, s.auth \
-         FROM claimed c JOIN push_subscriptions s ON s.id = c.subscription_id \
+         FROM claimed c JOIN push_subscriptions s ON s.id = c.subscription_id AND s.user_id = c.user_id \
          ORDER BY c.id",
     )
     .bind::<BigInt, _>(limit)
