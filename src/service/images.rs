@@ -1,11 +1,14 @@
 //! Images at upload, run on a blocking thread (`spawn_blocking`), never on an actix worker:
 //!
 //! - metadata is removed losslessly (img-parts rewrites the container without touching the
-//!   compressed pixels, so nothing is re-encoded and no quality is lost): in JPEG the APP1
-//!   (EXIF, XMP), APP13 (IPTC) and comment segments, keeping JFIF, the ICC profile (APP2) and
-//!   Adobe's colour transform (APP14), which change how the pixels look; in PNG the eXIf, text
-//!   and time chunks; in WebP the EXIF and XMP chunks. GPS positions live in EXIF and XMP. GIF
-//!   carries none of them and is left as it is. Only the EXIF orientation survives: a photo a
+//!   compressed pixels, so nothing is re-encoded and no quality is lost): in JPEG every APPn and
+//!   comment segment but JFIF (APP0), the ICC profile (APP2) and Adobe's colour transform
+//!   (APP14), which change how the pixels look, also those between a progressive JPEG's scans,
+//!   and everything after the end-of-image marker (a phone's second picture (MPF) or motion-photo
+//!   video, each with EXIF of its own; the MPF index that points to them goes too); in PNG the
+//!   eXIf, text and time chunks; in WebP the EXIF and XMP chunks. GPS positions live in EXIF and
+//!   XMP. GIF is left as it is: it has no EXIF, but a comment or an application extension could
+//!   carry XMP, which nothing here removes. Only the EXIF orientation survives: a photo a
 //!   phone stored sideways with a "rotate" flag gets a new EXIF block holding that one tag (not
 //!   the original block with the rest blanked: what is not written cannot leak), so browsers
 //!   show it upright at full size, as they do its thumbnail (rotated when it is made). Keeping
@@ -19,7 +22,7 @@
 use std::io::Cursor;
 
 use image::metadata::Orientation;
-use img_parts::jpeg::markers;
+use img_parts::jpeg::{JpegSegment, markers};
 use img_parts::{DynImage, ImageEXIF};
 
 /// What [`strip_metadata`] leaves of an image.
@@ -74,7 +77,16 @@ pub fn strip_metadata(data: Vec<u8>) -> Result<Stripped, String> {
         image.exif().and_then(|exif| Orientation::from_exif_chunk(&exif)).filter(|o| *o != Orientation::NoTransforms);
     match &mut image {
         DynImage::Jpeg(jpeg) => {
-            jpeg.segments_mut().retain(|s| !matches!(s.marker(), markers::APP1 | markers::APP13 | markers::COM));
+            let segments = jpeg.segments_mut();
+            segments.retain(kept_before_the_scans);
+            // img-parts keeps all that follows the first scan's header, verbatim, as that
+            // segment's entropy: the other scans, the end marker and whatever was appended.
+            // The crate shows that part only encoded behind the segment's header.
+            if let Some(sos) = segments.last_mut().filter(|s| s.has_entropy()) {
+                let encoded = sos.clone().encoder().bytes();
+                let rest = scans_only(encoded.get(sos.len()..).unwrap_or_default());
+                *sos = JpegSegment::new_with_entropy(sos.marker(), sos.contents().clone(), rest.into());
+            }
         }
         DynImage::Png(png) => {
             for kind in [*b"eXIf", *b"tEXt", *b"zTXt", *b"iTXt", *b"tIME"] {
@@ -92,6 +104,64 @@ pub fn strip_metadata(data: Vec<u8>) -> Result<Stripped, String> {
     let mut out = Vec::with_capacity(image.len());
     image.encoder().write_to(&mut out).map_err(|e| e.to_string())?;
     Ok(Stripped { data: out, orientation })
+}
+
+/// Whether a JPEG segment before the first scan stays: every one that is not an application
+/// segment or a comment, and of those JFIF, the ICC profile and Adobe's colour transform.
+fn kept_before_the_scans(segment: &JpegSegment) -> bool {
+    match segment.marker() {
+        markers::APP0 | markers::APP14 => true,
+        markers::APP2 => segment.contents().starts_with(b"ICC_PROFILE\0"),
+        marker => !is_app_or_comment(marker),
+    }
+}
+
+fn is_app_or_comment(marker: u8) -> bool {
+    matches!(marker, 0xE0..=0xEF | markers::COM)
+}
+
+/// What follows a JPEG's first scan header, up to and with its end-of-image marker, without the
+/// application and comment segments between scans. Entropy-coded bytes hold 0xFF only as
+/// `FF 00` (a stuffed byte) or a restart marker, so any other `FF xx` is a marker: a segment
+/// with a length, or the end. Bytes cut short come back as they are (the thumbnail's decoding
+/// judges them).
+fn scans_only(rest: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(rest.len());
+    let mut i = 0;
+    while i < rest.len() {
+        let Some(&marker) = rest.get(i + 1).filter(|_| rest[i] == 0xFF) else {
+            out.push(rest[i]);
+            i += 1;
+            continue;
+        };
+        match marker {
+            // A fill byte before a marker.
+            0xFF => {
+                out.push(0xFF);
+                i += 1;
+            }
+            0x00 | 0x01 | 0xD0..=0xD8 => {
+                out.extend_from_slice(&rest[i..i + 2]);
+                i += 2;
+            }
+            markers::EOI => {
+                out.extend_from_slice(&rest[i..i + 2]);
+                return out;
+            }
+            _ => {
+                let Some(len) = rest.get(i + 2..i + 4).map(|l| usize::from(u16::from_be_bytes([l[0], l[1]]))) else {
+                    out.extend_from_slice(&rest[i..]);
+                    return out;
+                };
+                let end = rest.len().min(i + 2 + len);
+                if !is_app_or_comment(marker) {
+                    out.extend_from_slice(&rest[i..end]);
+                }
+                i = end;
+            }
+        }
+    }
+    out
 }
 
 /// Whether [`strip_metadata`] applies to this type.
@@ -180,4 +250,57 @@ pub fn avatar(data: &[u8], content_type: &str, side: u32) -> Result<(Vec<u8>, &'
         "image/jpeg"
     };
     Ok((out.into_inner(), kind))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 16×8 baseline JPEG from the `image` crate, as a camera would start one.
+    fn jpeg() -> Vec<u8> {
+        let img = image::RgbImage::from_fn(16, 8, |x, y| image::Rgb([(x * 16) as u8, (y * 32) as u8, 128]));
+        let mut out = Cursor::new(Vec::new());
+        image::DynamicImage::ImageRgb8(img).write_to(&mut out, image::ImageFormat::Jpeg).expect("encode");
+        out.into_inner()
+    }
+
+    /// `FF <marker>`, the length, and `body`.
+    fn segment(marker: u8, body: &[u8]) -> Vec<u8> {
+        let mut s = vec![0xFF, marker];
+        s.extend_from_slice(&u16::try_from(body.len() + 2).expect("short").to_be_bytes());
+        s.extend_from_slice(body);
+        s
+    }
+
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    #[test]
+    fn a_jpeg_keeps_nothing_after_its_end_nor_in_vendor_segments_an_mpf_index_or_between_scans() {
+        let plain = jpeg();
+        let eoi = plain.len() - 2;
+        assert_eq!(&plain[eoi..], &[0xFF, markers::EOI]);
+        let mut marked = plain[..2].to_vec();
+        marked.extend(segment(markers::APP2, b"ICC_PROFILE\0\x01\x01profile"));
+        marked.extend(segment(markers::APP2, b"MPF\0secret-index"));
+        marked.extend(segment(0xE3, b"secret-vendor"));
+        marked.extend_from_slice(&plain[2..eoi]);
+        // A comment after the last scan, then the end, then a second picture with its own EXIF.
+        marked.extend(segment(markers::COM, b"secret-comment"));
+        marked.extend_from_slice(&[0xFF, markers::EOI]);
+        marked.extend_from_slice(&[0xFF, 0xD8]);
+        marked.extend(segment(markers::APP1, b"Exif\0\0secret-gps"));
+        marked.extend_from_slice(b"secret-video");
+
+        let stripped = strip_metadata(marked).expect("strip").data;
+
+        assert!(!contains(&stripped, b"secret"), "{:?}", String::from_utf8_lossy(&stripped));
+        assert!(contains(&stripped, b"ICC_PROFILE"), "the colour profile stays");
+        assert_eq!(&stripped[stripped.len() - 2..], &[0xFF, markers::EOI]);
+        let decoded = image::load_from_memory_with_format(&stripped, image::ImageFormat::Jpeg).expect("still a JPEG");
+        assert_eq!((decoded.width(), decoded.height()), (16, 8));
+        // Stuffed bytes and the scan itself pass unchanged: without metadata, nothing changes.
+        assert_eq!(strip_metadata(plain.clone()).expect("strip").data, plain);
+    }
 }
