@@ -10,7 +10,7 @@ use crate::auth::signed_url::UrlSigner;
 use crate::db::models::{Attachment, Message, Role, RoomKind};
 use crate::db::queries::attachments as attachment_q;
 use crate::db::queries::messages::{self as q, Change, NewMessage};
-use crate::db::queries::{rooms, social};
+use crate::db::queries::{rooms, social, support as support_q};
 use crate::db::send_batch::{Outcome, QueuedSend};
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{AttachmentId, MessageId, RoomId, Seq, UserId};
@@ -107,10 +107,24 @@ fn check_attachment_ids(ids: &[AttachmentId], max: usize) -> ApiResult<()> {
     Ok(())
 }
 
-/// Why the checked insert failed: the database, or an attachment the sender may not send.
+/// Why the checked insert failed: the database, an attachment the sender may not send, or a
+/// support session closed while the send waited.
 enum InsertError {
     Db(diesel::result::Error),
     Attachments,
+    Closed,
+}
+
+/// A support session's state read again under its room's lock (taken by the write's own
+/// statement or `rooms::lock`). A close takes that lock too (`support::close`), so a write that
+/// held it first commits before the close is announced, and one that waited for it sees the
+/// session closed: nothing is written after `support.session_closed`, the visitor's last event.
+async fn session_still_open(conn: &mut AsyncPgConnection, room_id: RoomId) -> diesel::QueryResult<bool> {
+    support_q::is_open_room(conn, room_id).await
+}
+
+fn session_closed() -> ApiError {
+    ApiError::Forbidden("This support session is closed.".into())
 }
 
 impl From<diesel::result::Error> for InsertError {
@@ -255,13 +269,22 @@ pub async fn send_in_turn(
         };
         let ids = &req.attachment_ids;
         let wants_hook = hooks.wants(EventType::MessageCreated);
-        let inserted = if ids.is_empty() && !wants_hook {
+        let support = room_kind == RoomKind::Support;
+        let inserted = if ids.is_empty() && !wants_hook && !support {
             q::insert_next(&mut conn, &new).await.map(|m| (m, Vec::new())).map_err(InsertError::Db)
         } else {
             // The files are linked, and a webhook's outbox rows written, in the message's own
-            // transaction: all of it or no message.
+            // transaction: all of it or no message. A support room's session is checked in it
+            // again, and staff's first answer recorded with the message (the assistant stays out
+            // once it is).
             conn.transaction::<_, InsertError, _>(async |conn| {
                 let m = q::insert_next(conn, &new).await?;
+                if support && !session_still_open(conn, room_id).await? {
+                    return Err(InsertError::Closed);
+                }
+                if first_response {
+                    support_q::record_first_response(conn, room_id).await?;
+                }
                 let linked = if ids.is_empty() {
                     Vec::new()
                 } else {
@@ -283,11 +306,11 @@ pub async fn send_in_turn(
         match inserted {
             Ok((m, linked)) => {
                 if first_response {
-                    crate::service::support::answered(&mut conn, room_id).await;
                     crate::service::support_mail::staff_answered(&mut conn, room_id, reply_mail_delay).await;
                 }
                 Ok((announce_with(notify.as_ref(), m, &linked, &signer), true))
             }
+            Err(InsertError::Closed) => Err(session_closed()),
             Err(InsertError::Attachments) => Err(ApiError::validation(
                 "attachment_ids",
                 "attachment_ids must name your own uploads that have not been sent yet.",
@@ -320,7 +343,8 @@ fn after_send(state: &AppState, caller: &Caller, room_kind: RoomKind, view: &Mes
 /// the same `message.new`. Bots of users (slash-command replies, incoming webhooks) send through
 /// [`send`] like anyone. `id` is chosen by the
 /// caller, so the events announcing the message while it was written can name it. A body over
-/// [`MAX_BODY_CHARS`] is cut.
+/// [`MAX_BODY_CHARS`] is cut. `None`, with nothing written, in a support room whose session
+/// closed or got staff's answer meanwhile.
 ///
 /// # Errors
 /// Database failures; `not_found` when the room is gone.
@@ -332,13 +356,21 @@ pub async fn post_as_bot(
     room_id: RoomId,
     sender_id: UserId,
     body: &str,
-) -> ApiResult<MessageView> {
+) -> ApiResult<Option<MessageView>> {
     let body: String = body.trim().chars().take(MAX_BODY_CHARS).collect();
     validate_body(&body)?;
     let new = NewMessage { id, room_id, sender_id, body: &body, reply_to: None, client_msg_id: None, mentions: None };
     let m = conn
         .transaction::<_, diesel::result::Error, _>(async |conn| {
             let m = q::insert_next(conn, &new).await?;
+            // In a support room, checked again under the room's lock that the insert took: the
+            // answer may have taken seconds, and the session closed or staff answered meanwhile
+            // (a staff answer records itself with its message), after which it stays out.
+            if let Some(session) = support_q::find_by_room(conn, room_id).await?
+                && (session.status != crate::db::models::SupportStatus::Open || session.first_response_at.is_some())
+            {
+                return Err(diesel::result::Error::RollbackTransaction);
+            }
             if hooks.wants(EventType::MessageCreated) {
                 let view = MessageView::new(m.clone(), &[]);
                 webhooks::enqueue_created(conn, hooks, std::slice::from_ref(&view)).await?;
@@ -346,11 +378,13 @@ pub async fn post_as_bot(
             Ok(m)
         })
         .await
-        .map_err(|e| match e {
-            diesel::result::Error::NotFound => crate::service::access::no_such_room(),
-            e => e.into(),
+        .map(Some)
+        .or_else(|e| match e {
+            diesel::result::Error::RollbackTransaction => Ok(None),
+            diesel::result::Error::NotFound => Err(crate::service::access::no_such_room()),
+            e => Err(e.into()),
         })?;
-    Ok(announce_new(notify, m))
+    Ok(m.map(|m| announce_new(notify, m)))
 }
 
 /// What the group-commit writer does with each batch it committed (`db::send_batch::Announce`,
@@ -517,7 +551,7 @@ pub async fn edit(state: &AppState, caller: &Caller, id: MessageId, body: &str) 
     if m.deleted_at.is_some() {
         return Err(deleted());
     }
-    let room_id = m.room_id;
+    let (room_id, support) = (m.room_id, access.room.kind == RoomKind::Support);
     // An edit says again who it mentions (an edit notifies nobody anew).
     let mentioned = mentions::resolve(&mut conn, room_id, &mentions::parse(body)).await?;
     let (gate, mut conn) = state.room_write(room_id, conn).await?;
@@ -530,6 +564,9 @@ pub async fn edit(state: &AppState, caller: &Caller, id: MessageId, body: &str) 
                 let current = lock_and_reload(conn, room_id, id).await?;
                 if current.deleted_at.is_some() {
                     return Err(deleted());
+                }
+                if support && !session_still_open(conn, room_id).await? {
+                    return Err(session_closed());
                 }
                 let changed = q::change(conn, room_id, id, Change::Edit(&body, mentioned.as_deref())).await?;
                 let view = view(conn, &signer, changed).await?;
@@ -575,6 +612,8 @@ pub async fn delete(state: &AppState, caller: &Caller, id: MessageId) -> ApiResu
         access.require_write()?;
     }
     let room_id = m.room_id;
+    // A sender's own deletion in a support room is a write that a close stops.
+    let support_write = access.room.kind == RoomKind::Support && !access.can_moderate();
     // Removal by global staff of someone else's message is moderation, and goes on the record.
     let audited = (!own && caller.role.is_staff()).then_some((caller.id, m.sender_id));
     let (hooks, notify) = (state.webhooks.clone(), state.notify.clone());
@@ -587,6 +626,9 @@ pub async fn delete(state: &AppState, caller: &Caller, id: MessageId) -> ApiResu
                 if current.deleted_at.is_some() {
                     // Already deleted: nothing changes, no new rev.
                     return Ok((current, false));
+                }
+                if support_write && !session_still_open(conn, room_id).await? {
+                    return Err(session_closed());
                 }
                 q::clear_reactions(conn, id).await?;
                 // The rows go now; the bytes with the retention job's next sweep.
@@ -635,6 +677,7 @@ pub async fn react(state: &AppState, caller: &Caller, id: MessageId, emoji: &str
     access.require_write()?;
     check_direct_block(&mut conn, &access).await?;
     let (room_id, user_id, emoji) = (m.room_id, caller.id, emoji.to_owned());
+    let support = access.room.kind == RoomKind::Support;
     let quota = state.settings.quota.clone();
     let (gate, mut conn) = state.room_write(room_id, conn).await?;
     let (signer, notify) = (state.attachments.signer.clone(), state.notify.clone());
@@ -645,6 +688,9 @@ pub async fn react(state: &AppState, caller: &Caller, id: MessageId, emoji: &str
                 let current = lock_and_reload(conn, room_id, id).await?;
                 if current.deleted_at.is_some() {
                     return Err(deleted());
+                }
+                if support && !session_still_open(conn, room_id).await? {
+                    return Err(session_closed());
                 }
                 let changed = if add {
                     // Checked under the room lock taken above, so concurrent reactions cannot both

@@ -252,14 +252,6 @@ pub async fn first_message(state: &AppState, room_id: RoomId, visitor_name: &str
     crate::push::support_chat(state, room_id, visitor_name, body).await;
 }
 
-/// Notes staff's first answer in a support room (for `avg_first_response_secs`). The message is
-/// committed by then, so a failure here is logged, not returned.
-pub async fn answered(conn: &mut AsyncPgConnection, room_id: RoomId) {
-    if let Err(e) = support::record_first_response(conn, room_id).await {
-        tracing::warn!(room = %room_id, "first response time not recorded: {e}");
-    }
-}
-
 /// The rooms of the open sessions, most recent activity first, at most `limit`: those a staff
 /// connection follows when it opens.
 ///
@@ -352,6 +344,11 @@ pub async fn close(state: &AppState, caller: &Caller, id: SessionId) -> ApiResul
     let actor = caller.id;
     let closed = conn
         .transaction::<_, ApiError, _>(async move |conn| {
+            // The room's lock first, as every write to the room takes it: a send under way
+            // commits before the close, and one that waits for it finds the session closed
+            // (`service::messages`), so `support.session_closed` is the visitor's last event.
+            let Some(found) = support::find(conn, id).await? else { return Ok(None) };
+            crate::db::queries::rooms::lock(conn, found.room_id).await?;
             let Some(session) = support::close(conn, id).await? else { return Ok(None) };
             crate::service::support_mail::session_closed(conn, id).await?;
             audit::record(conn, actor, audit::Action::SupportClosed, id, json!({ "room_id": session.room_id })).await?;

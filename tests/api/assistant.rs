@@ -362,6 +362,26 @@ async fn a_visitor_is_answered_at_once_with_no_staff_online_after_the_wait_with_
     assert_eq!(app.metric("plauder_assistant_answers_total").await, 2.0);
 }
 
+/// Staff answering while the assistant's answer is still being written: the answer is dropped
+/// (its deltas aborted, nothing stored), as one decided after a staff reply would be.
+#[actix_web::test]
+async fn an_answer_still_streaming_when_staff_reply_is_dropped() {
+    let model = Model::start(Mood::Streams { gap_ms: 300 }).await;
+    let (app, admin) = app_with(Some(&model), |_| {}).await;
+    let v = open_session(&app, "vera").await;
+    let mut ws = app.ws(&v.guest.access_token).await;
+    app.send(&v.guest, v.room, "How do I reset my password?").await;
+    let first = ws.event("message.delta").await;
+    assert_eq!(first["aborted"], false, "{first}");
+    app.send(&admin, v.room, "Hello Vera, I am on it.").await;
+
+    let aborted =
+        ws.event_where("message.delta", |d| d["message_id"] == first["message_id"] && d["aborted"] == true).await;
+    assert_eq!(aborted["delta"], "", "{aborted}");
+    assert!(answers(&app, &v.guest, v.room, &[&v.guest, &admin]).await.is_empty(), "no answer stored after staff's");
+    assert_eq!(labelled(&app, "plauder_assistant_skipped_total", "reason", "staff_answered").await, 1.0);
+}
+
 #[actix_web::test]
 async fn a_client_reconnecting_mid_answer_gets_the_whole_message_through_sync() {
     let model = Model::start(Mood::Streams { gap_ms: 400 }).await;

@@ -562,3 +562,62 @@ async fn a_send_waiting_for_a_room_whose_deleter_then_deletes_its_sender_does_no
     assert_eq!(app.count("SELECT count(*) AS n FROM messages").await, 0);
     assert_eq!(senderless_orphans(&app).await, 0);
 }
+
+/// A visitor's send that waits for its support room while staff close the session commits before
+/// the close, which stays the visitor's last event; a send (staff's) or an edit (the visitor's)
+/// that waits behind the close finds the session closed. (Before, the close took no room lock: it went out at once, and the
+/// waiting send wrote into the closed session after it.)
+#[actix_web::test]
+async fn a_support_send_waiting_while_staff_close_the_session_lands_before_the_close() {
+    for late in ["send", "edit"] {
+        let app = spawn_app().await;
+        let staff = crate::helpers::user_with_role(&app, "helper", "moderator").await;
+        let visitor = crate::helpers::open_session(&app, "visitor").await;
+        let first = app.send(&visitor.guest, visitor.room, "first").await;
+        let mut ws = app.ws(&visitor.guest.access_token).await;
+        let mut blocker = app.hold_room_row(visitor.room).await;
+
+        let token = Some(visitor.guest.access_token.as_str());
+        let messages = format!("/api/v1/rooms/{}/messages", visitor.room);
+        let sent = app.post(&messages, token, json!({"body": "last words"}));
+        let then_close_and_more = async {
+            eventually("the send to wait for the room", async || check(waiting_for_locks(&app).await, |&n| n == 1))
+                .await;
+            let close = app.post(
+                &format!("/api/v1/admin/support/sessions/{}/close", visitor.session_id),
+                Some(&staff.access_token),
+                json!({}),
+            );
+            let too_late = async {
+                eventually("the close to wait", async || check(waiting_for_locks(&app).await, |&n| n == 2)).await;
+                if late == "send" {
+                    // Staff's: the visitor's own next send would wait for its first one's commit.
+                    app.post(&messages, Some(&staff.access_token), json!({"body": "too late"})).await
+                } else {
+                    let path = format!("/api/v1/messages/{}", first["id"].as_str().expect("id"));
+                    app.patch(&path, token, json!({"body": "edited"})).await
+                }
+            };
+            let commit = async {
+                eventually("the last request to wait", async || check(waiting_for_locks(&app).await, |&n| n == 3))
+                    .await;
+                blocker.batch_execute("COMMIT").await.expect("commit");
+            };
+            let (closed, refused, ()) = tokio::join!(close, too_late, commit);
+            (closed, refused)
+        };
+        let (sent, (closed, refused)) = tokio::join!(sent, then_close_and_more);
+
+        assert_eq!(sent.status(), StatusCode::CREATED, "{late}");
+        assert_eq!(closed.status(), StatusCode::OK, "{late}");
+        let refused = crate::helpers::assert_error(refused, StatusCode::FORBIDDEN, "forbidden").await;
+        assert_eq!(refused["error"]["message"], "This support session is closed.", "{late}");
+        let news = ws.event("message.new").await;
+        assert_eq!(news["message"]["body"], "last words", "{news}");
+        ws.event("support.session_closed").await;
+        ws.no_event("message.new", Duration::from_millis(200)).await;
+        ws.no_event("message.updated", Duration::from_millis(100)).await;
+        let stored = format!("SELECT count(*) AS n FROM messages WHERE room_id = '{}'", visitor.room);
+        assert_eq!(app.count(&stored).await, 2, "{late}: first and last words only");
+    }
+}

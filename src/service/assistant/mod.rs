@@ -307,13 +307,25 @@ impl Inner {
             &text,
         )
         .await;
-        if let Err(e) = posted {
-            // Whoever saw part of it drops it.
-            let aborted = MessageDelta { room_id, message_id: id, sender_id: bot, index: 0, delta: "", aborted: true };
-            self.notify.room_event(room_id, &ServerEvent::MessageDelta(aborted));
-            return Err(e);
+        match posted {
+            Ok(Some(_)) => Ok(Some(source)),
+            // The session closed, or staff answered, while the answer was made: it stays out.
+            Ok(None) => {
+                metrics::counter!("assistant_skipped_total", "reason" => "staff_answered").increment(1);
+                self.abort(room_id, id, bot);
+                Ok(None)
+            }
+            Err(e) => {
+                self.abort(room_id, id, bot);
+                Err(e)
+            }
         }
-        Ok(Some(source))
+    }
+
+    /// Tells whoever saw part of an answer to drop it: it was not posted.
+    fn abort(&self, room_id: RoomId, id: MessageId, bot: UserId) {
+        let aborted = MessageDelta { room_id, message_id: id, sender_id: bot, index: 0, delta: "", aborted: true };
+        self.notify.room_event(room_id, &ServerEvent::MessageDelta(aborted));
     }
 
     /// Whether the support session of `room_id` still wants the assistant: open, and no staff
