@@ -201,7 +201,7 @@ fn describe() {
     describe_counter!(
         "digests_decided_total",
         Count,
-        "Due email digests decided, by outcome (sent, nothing, postponed)."
+        "Due email digests decided, by outcome (sent, nothing, postponed, failed: tried again next round)."
     );
     describe_counter!("mail_sent_total", Count, "Mails handed to the relay (or to the log without one).");
     describe_counter!("mail_retries_total", Count, "Failed tries at sending a mail that will be tried again.");

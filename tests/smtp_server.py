@@ -37,6 +37,7 @@ class Handler:
             "subject": str(message["subject"]),
             "from": str(message["from"]),
             "to": str(message["to"]),
+            "message_id": str(message["message-id"]),
             "content_type": message.get_content_type(),
             "text": part(message, "plain"),
             "html": part(message, "html"),

@@ -307,7 +307,9 @@ pub async fn run_once(state: &AppState) -> ApiResult<usize> {
     let mut finished: Vec<i64> = live.iter().map(|p| p.id).collect();
     metrics::counter!("push_skipped_connected_total").increment(live.len() as u64);
     let outcomes = join_all(to_send.iter().map(|p| pusher.deliver(p))).await;
-    let mut conn = state.db().await?;
+    // What was delivered is recorded first, and the rest does not stop on an error: a push
+    // delivered but left in the queue would come due again and be shown twice.
+    let (mut gone, mut retries) = (Vec::new(), Vec::new());
     for (push, outcome) in to_send.into_iter().zip(outcomes) {
         match outcome {
             Outcome::Delivered => {
@@ -317,7 +319,7 @@ pub async fn run_once(state: &AppState) -> ApiResult<usize> {
             Outcome::Gone => {
                 tracing::info!(subscription = %push.subscription_id, "push subscription gone; deleted");
                 metrics::counter!("push_subscriptions_gone_total").increment(1);
-                q::delete_subscription(&mut conn, push.subscription_id).await?;
+                gone.push(push.subscription_id);
             }
             Outcome::Refused(error) => {
                 tracing::warn!(push_id = push.id, subscription = %push.subscription_id, %error, "push dropped");
@@ -333,12 +335,25 @@ pub async fn run_once(state: &AppState) -> ApiResult<usize> {
                 let wait = pusher.backoff(push.attempts);
                 tracing::warn!(push_id = push.id, attempts = push.attempts, %error, retry_in_ms = wait.as_millis() as u64, "push not delivered; will retry");
                 let retry_at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
-                q::retry(&mut conn, push.id, &error, retry_at).await?;
+                retries.push((push.id, error, retry_at));
                 metrics::counter!("push_retries_total").increment(1);
             }
         }
     }
+    let mut conn = state.db().await?;
     q::done(&mut conn, &finished).await?;
+    // A failure below leaves those pushes to come due again when their lease runs out, which is
+    // what they wait for anyway.
+    for subscription in gone {
+        if let Err(e) = q::delete_subscription(&mut conn, subscription).await {
+            tracing::warn!(%subscription, "a gone push subscription was not deleted: {e}");
+        }
+    }
+    for (id, error, retry_at) in retries {
+        if let Err(e) = q::retry(&mut conn, id, &error, retry_at).await {
+            tracing::warn!(push_id = id, "a push's retry was not recorded: {e}");
+        }
+    }
     Ok(claimed.len())
 }
 

@@ -589,12 +589,17 @@ pub async fn download(
     let range = match range {
         None => None,
         Some(header) => {
-            let ranges = http_range_header::parse_range_header(header)
-                .and_then(|r| r.validate(size))
-                .map_err(|_| ApiError::RangeNotSatisfiable { size })?;
-            // One range is served as such; several (rare; multipart answers) get the whole file,
-            // which RFC 9110 allows.
-            if ranges.len() == 1 { ranges.into_iter().next() } else { None }
+            use http_range_header::RangeUnsatisfiableError as Refused;
+            match http_range_header::parse_range_header(header).and_then(|r| r.validate(size)) {
+                // One range is served as such; several (rare; multipart answers) get the whole
+                // file, which RFC 9110 allows.
+                Ok(ranges) if ranges.len() == 1 => ranges.into_iter().next(),
+                Ok(_) => None,
+                // Many ranges, or overlapping ones, are several ranges too: the whole file, not
+                // a refusal of what a range request may always get.
+                Err(Refused::Rejected(_)) => None,
+                Err(_) => return Err(ApiError::RangeNotSatisfiable { size }),
+            }
         }
     };
     let body = state.attachments.store.get(&row.sha256, range.clone()).await.map_err(|e| {
@@ -612,7 +617,12 @@ async fn may_read(conn: &mut AsyncPgConnection, row: &Attachment, caller: &Calle
         None if row.owner_id == Some(caller.id) => Ok(()),
         None => Err(not_found()),
         Some(room_id) => {
-            let access = RoomAccess::load(conn, room_id, caller).await.map_err(|_| not_found())?;
+            // Only "may not read" looks like "no such file"; a database that cannot answer is
+            // its own error (503), not a file that is gone.
+            let access = RoomAccess::load(conn, room_id, caller).await.map_err(|e| match e {
+                ApiError::NotFound(_) | ApiError::Forbidden(_) => not_found(),
+                e => e,
+            })?;
             access.require_read().map_err(|_| not_found())
         }
     }

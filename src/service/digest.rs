@@ -226,14 +226,19 @@ pub async fn run_once(state: &AppState) -> ApiResult<usize> {
     };
     let mut queued = 0;
     for user_id in due {
-        let decided = decide(state, user_id).await?;
-        let outcome = match decided {
-            Decided::Sent => {
+        // One user's digest failing (a statement timeout on a huge backlog, say) must not stop
+        // everyone else's: it is logged and stays due for the next round.
+        let outcome = match decide(state, user_id).await {
+            Ok(Decided::Sent) => {
                 queued += 1;
                 "sent"
             }
-            Decided::Nothing => "nothing",
-            Decided::Postponed => "postponed",
+            Ok(Decided::Nothing) => "nothing",
+            Ok(Decided::Postponed) => "postponed",
+            Err(e) => {
+                tracing::warn!(error = ?e, user_id = %user_id, "a digest could not be decided; tried again next round");
+                "failed"
+            }
         };
         metrics::counter!("digests_decided_total", "outcome" => outcome).increment(1);
     }

@@ -90,7 +90,11 @@ impl Mailer {
                 Ok(())
             }
             Transport::Smtp(smtp) => {
+                // lettre adds no Message-ID, and some receivers (Gmail among them) refuse mail
+                // without one: one per queued mail, so a retry carries the same.
+                let domain = self.from.email.domain().to_owned();
                 let message = Message::builder()
+                    .message_id(Some(format!("<{}@{domain}>", mail.id)))
                     .from(self.from.clone())
                     .to(to)
                     .subject(mail.subject.clone())
@@ -151,6 +155,11 @@ pub async fn run_once(state: &AppState) -> ApiResult<usize> {
         mail_queue::claim_due(&mut conn, mailer.settings.batch_size, lease).await?
     };
     for mail in &claimed {
+        // The claim's lease covered the batch's first send only: each mail's is renewed as its
+        // turn comes, and one taken over or dropped meanwhile is left alone (never sent twice).
+        if !mail_queue::renew_lease(&mut *state.db().await?, mail.id, mail.attempts, lease).await? {
+            continue;
+        }
         let outcome = mailer.deliver(mail).await;
         let mut conn = state.db().await?;
         match outcome {

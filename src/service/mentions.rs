@@ -16,8 +16,9 @@ use crate::schema::{room_members, users};
 /// Most distinct names one message can mention; further ones are plain text.
 pub const MAX_MENTIONS: usize = 20;
 
-/// The lowercased names `@name` tokens in `body` may mean, at most [`MAX_MENTIONS`] (without
-/// repeats), in order of appearance.
+/// The lowercased names `@name` tokens in `body` may mean, without repeats, in order of
+/// appearance: those of the first [`MAX_MENTIONS`] tokens that name someone new (a token may give
+/// two candidates, see below, which count as one name).
 ///
 /// A token starts at an '@' that does not continue a word (so `ada@example.org` is no mention),
 /// and runs over the characters a username may hold (ASCII letters, digits, '_', '.', '-'). A
@@ -29,6 +30,7 @@ pub fn parse(body: &str) -> Vec<String> {
         return Vec::new();
     }
     let mut found: Vec<String> = Vec::new();
+    let mut names = 0;
     let mut in_code = false;
     let mut prev: Option<char> = None;
     let mut chars = body.char_indices().peekable();
@@ -40,15 +42,19 @@ pub fn parse(body: &str) -> Vec<String> {
             let len = rest.bytes().take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')).count();
             let token = &rest[..len];
             let trimmed = token.trim_end_matches(['.', '-']);
+            if names >= MAX_MENTIONS {
+                return found;
+            }
+            let before = found.len();
             for name in [token, trimmed] {
-                if found.len() >= MAX_MENTIONS {
-                    return found;
-                }
                 let valid = (3..=32).contains(&name.len()) && name.as_bytes()[0].is_ascii_alphanumeric();
                 let name = name.to_ascii_lowercase();
                 if valid && !found.contains(&name) {
                     found.push(name);
                 }
+            }
+            if found.len() > before {
+                names += 1;
             }
             // Skip the token: an '@' inside it (`@a@b`) starts nothing.
             for _ in 0..len {
@@ -143,6 +149,11 @@ mod tests {
         assert_eq!(found.len(), MAX_MENTIONS);
         assert_eq!(found[0], "user00");
         assert_eq!(found[19], "user19");
+        // Names ending a sentence give two candidates each, and still twenty names count.
+        let body: Vec<String> = (0..30).map(|i| format!("@user{i:02}.")).collect();
+        let found = p(&body.join(" "));
+        assert_eq!(found.len(), 2 * MAX_MENTIONS);
+        assert_eq!(found[38..], ["user19.", "user19"]);
     }
 
     #[test]

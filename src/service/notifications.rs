@@ -55,7 +55,8 @@ fn view_of(room_id: RoomId, kind: RoomKind, row: Option<RoomNotificationSetting>
         Some(row) => NotificationSettingView {
             room_id,
             level: row.level,
-            muted_until: row.muted_until.as_ref().map(format_time),
+            // A mute that has run out shows as none (the row stays until changed).
+            muted_until: row.muted_until.filter(|t| *t > chrono::Utc::now()).as_ref().map(format_time),
             is_default: false,
         },
         None => NotificationSettingView { room_id, level: default_level(kind), muted_until: None, is_default: true },

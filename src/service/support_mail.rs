@@ -105,7 +105,8 @@ fn invalid_link() -> ApiError {
 /// session is, so the widget continues the conversation.
 ///
 /// # Errors
-/// `validation_failed` on `token` for an unknown, expired or revoked token, or a closed session.
+/// `validation_failed` on `token` for an unknown, expired or revoked token, or a closed session;
+/// `forbidden` for a banned guest.
 pub async fn resume(state: &AppState, token: &str, user_agent: Option<&str>) -> ApiResult<OpenedSession> {
     let hash = refresh::hash(token.trim());
     let mut conn = state.db().await?;
@@ -114,6 +115,10 @@ pub async fn resume(state: &AppState, token: &str, user_agent: Option<&str>) -> 
         return Err(invalid_link());
     }
     let guest = users::find(&mut conn, session.guest_id).await?.ok_or_else(invalid_link)?;
+    // A login like any other: a banned guest gets no session here either.
+    if guest.is_banned() {
+        return Err(ApiError::Forbidden("This account is banned.".into()));
+    }
     let room = rooms::find(&mut conn, session.room_id).await?.ok_or_else(invalid_link)?;
     let auth = accounts::start_session(state, &mut conn, &guest, user_agent).await?;
     metrics::counter!("support_sessions_resumed_total").increment(1);

@@ -576,6 +576,10 @@ async fn ranges_are_served_and_out_of_bounds_ones_get_416(store: Store) {
     let res = app.client.get(&url).header(RANGE, format!("bytes=10-{}", len + 50)).send().await.expect("long range");
     assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
     assert_eq!(res.headers()[CONTENT_RANGE], format!("bytes 10-{}/{len}", len - 1).as_str());
+    // Overlapping ranges are several ranges: the whole file.
+    let res = app.client.get(&url).header(RANGE, "bytes=0-9,0-9,0-9").send().await.expect("overlapping");
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.bytes().await.expect("body").len(), len);
 
     for bad in [
         format!("bytes={len}-"),

@@ -42,6 +42,10 @@ async fn a_reset_mail_carries_a_link_that_sets_the_password_ends_sessions_and_cl
     assert_eq!(mail["content_type"], "multipart/alternative");
     assert!(mail["from"].as_str().is_some_and(|f| f.contains("noreply@localhost")), "{mail}");
     assert!(mail["text"].as_str().is_some_and(|t| t.contains("Hello ada,")), "{mail}");
+    // A Message-ID of the sender's domain, named after the queued mail (a retry sends the same).
+    let id = mail["message_id"].as_str().and_then(|m| m.strip_prefix('<')?.strip_suffix("@localhost>"));
+    let id = id.unwrap_or_else(|| panic!("a Message-ID: {mail}"));
+    assert_eq!(app.count(&format!("SELECT count(*) AS n FROM mail_queue WHERE id = '{id}'")).await, 1);
     let token = reset_token(&mail);
     assert!(mail["html"].as_str().is_some_and(|h| h.contains(&format!("#reset-password={token}\""))), "{mail}");
     // Only the hash is stored.

@@ -462,6 +462,16 @@ async fn notification_settings_are_for_members_and_checked() {
     }
     assert_error(settings(&app, &bob, group, json!({})).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
         .await;
+    // A mute that has run out reads as none.
+    let soon = (chrono::Utc::now() + chrono::Duration::milliseconds(500)).to_rfc3339();
+    let res = settings(&app, &bob, dm, json!({"level": "all", "muted_until": soon})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.json::<Value>().await.unwrap()["muted_until"].is_string());
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let got: Value = app.get(&path(dm), Some(&bob.access_token)).await.json().await.unwrap();
+    assert_eq!(got["muted_until"], Value::Null, "{got}");
+    let res = app.request(Method::DELETE, &path(dm), Some(&bob.access_token), None).await;
+    assert!(res.status().is_success(), "back to the default: {}", res.status());
 
     // Not a member, or no such room: 404 for every method.
     for room in [group, Uuid::new_v4()] {

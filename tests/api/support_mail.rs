@@ -225,7 +225,7 @@ async fn wrong_expired_and_revoked_links_are_refused_and_resuming_is_rate_limite
         smtp.configure(s);
         s.support.reply_mail_delay_secs = 1;
         s.support.staff_new_chat_mail = false;
-        s.support.resume_burst = 5;
+        s.support.resume_burst = 6;
         s.support.resume_replenish_interval_ms = 600_000;
     })
     .await;
@@ -250,13 +250,20 @@ async fn wrong_expired_and_revoked_links_are_refused_and_resuming_is_rate_limite
     app.sql("UPDATE support_mail_tokens SET expires_at = now() + interval '1 day' WHERE purpose = 'resume'").await;
     // 4: valid again.
     assert_eq!(resume(&app, &token).await.status(), StatusCode::OK);
-    // 5: closing the session revokes it.
+    // 5: a banned guest gets no session from it.
+    let banned = |on: bool| {
+        format!("UPDATE users SET banned_at = {} WHERE id = '{}'", if on { "now()" } else { "NULL" }, v.guest.id)
+    };
+    app.sql(&banned(true)).await;
+    assert_error(resume(&app, &token).await, StatusCode::FORBIDDEN, "forbidden").await;
+    app.sql(&banned(false)).await;
+    // 6: closing the session revokes it.
     let res = app
         .post(&format!("/api/v1/admin/support/sessions/{}/close", v.session_id), Some(&sam.access_token), json!({}))
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_error(resume(&app, &token).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
-    // 6: past the budget of this address (malformed bodies never reached it).
+    // 7: past the budget of this address (malformed bodies never reached it).
     assert_error(resume(&app, &token).await, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
 }
 

@@ -56,6 +56,30 @@ pub async fn claim_due(
     .await
 }
 
+/// Moves the lease of one claimed mail `lease` ahead from now, just before it is sent, so that a
+/// batch sent one by one never outlasts the lease its claim took. False when the mail is no longer
+/// this claim's: taken over by another worker once the lease ran out (its attempts moved on),
+/// sent, given up, or dropped (an account's deletion).
+pub async fn renew_lease(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    attempts: i32,
+    lease: std::time::Duration,
+) -> QueryResult<bool> {
+    let lease =
+        diesel::pg::data_types::PgInterval::from_microseconds(i64::try_from(lease.as_micros()).unwrap_or(i64::MAX));
+    let renewed = diesel::sql_query(
+        "UPDATE mail_queue SET next_attempt_at = now() + $3 \
+         WHERE id = $1 AND attempts = $2 AND sent_at IS NULL AND failed_at IS NULL",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(id)
+    .bind::<diesel::sql_types::Integer, _>(attempts)
+    .bind::<Interval, _>(lease)
+    .execute(conn)
+    .await?;
+    Ok(renewed == 1)
+}
+
 /// Delivered: the bodies go (a reset link must not outlive its delivery in the database).
 pub async fn mark_sent(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<usize> {
     diesel::update(mail_queue::table.find(id))

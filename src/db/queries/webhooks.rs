@@ -251,6 +251,19 @@ pub async fn set_enabled(
     enabled: bool,
 ) -> QueryResult<Option<WebhookEndpoint>> {
     let target = webhook_endpoints::table.find(id);
+    if enabled {
+        // The events that waited out the failures are due at once, not after their back-off
+        // (up to an hour and a half): an admin turns an endpoint back on when it works again.
+        // Only when it was off, so that no delivery under way (leased) is taken again.
+        diesel::sql_query(
+            "UPDATE webhook_outbox SET next_attempt_at = now() \
+             WHERE endpoint_id = $1 AND state = 'pending' AND next_attempt_at > now() \
+               AND EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = $1 AND NOT enabled)",
+        )
+        .bind::<diesel::sql_types::Uuid, _>(id)
+        .execute(conn)
+        .await?;
+    }
     let query = if enabled {
         diesel::update(target)
             .set((
