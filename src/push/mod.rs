@@ -299,12 +299,14 @@ pub async fn run_once(state: &AppState) -> ApiResult<usize> {
     if claimed.is_empty() {
         return Ok(0);
     }
+    // Queued for an endpoint's previous owner: dropped, not shown to the new one.
+    let (owned, stray): (Vec<&ClaimedPush>, Vec<&ClaimedPush>) = claimed.iter().partition(|p| p.owned);
     let recipients: Vec<UserId> =
-        claimed.iter().filter(|p| p.kind == "message").map(|p| p.user_id).collect::<HashSet<_>>().into_iter().collect();
+        owned.iter().filter(|p| p.kind == "message").map(|p| p.user_id).collect::<HashSet<_>>().into_iter().collect();
     let connected = state.notify.connected_users(recipients).await;
     let (live, to_send): (Vec<&ClaimedPush>, Vec<&ClaimedPush>) =
-        claimed.iter().partition(|p| p.kind == "message" && connected.contains(&p.user_id));
-    let mut finished: Vec<i64> = live.iter().map(|p| p.id).collect();
+        owned.into_iter().partition(|p| p.kind == "message" && connected.contains(&p.user_id));
+    let mut finished: Vec<i64> = live.iter().chain(&stray).map(|p| p.id).collect();
     metrics::counter!("push_skipped_connected_total").increment(live.len() as u64);
     let outcomes = join_all(to_send.iter().map(|p| pusher.deliver(p))).await;
     // What was delivered is recorded first, and the rest does not stop on an error: a push

@@ -589,7 +589,7 @@ pub async fn download(
     let range = match range {
         None => None,
         Some(header) => {
-            use http_range_header::RangeUnsatisfiableError as Refused;
+            use http_range_header::{RangeRejected, RangeUnsatisfiableError as Refused};
             match http_range_header::parse_range_header(header).and_then(|r| r.validate(size)) {
                 // One range is served as such; several (rare; multipart answers) get the whole
                 // file, which RFC 9110 allows.
@@ -597,7 +597,7 @@ pub async fn download(
                 Ok(_) => None,
                 // Many ranges, or overlapping ones, are several ranges too: the whole file, not
                 // a refusal of what a range request may always get.
-                Err(Refused::Rejected(_)) => None,
+                Err(Refused::Rejected(RangeRejected::TooManyOverlapping | RangeRejected::TooMany)) => None,
                 Err(_) => return Err(ApiError::RangeNotSatisfiable { size }),
             }
         }

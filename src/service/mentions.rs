@@ -73,7 +73,8 @@ fn starts_mention(prev: char) -> bool {
     !(prev.is_alphanumeric() || matches!(prev, '_' | '.' | '-' | '@' | '/' | '\\' | '+' | '='))
 }
 
-/// The members of `room_id` whose usernames (case-insensitively) are among `names`, in no
+/// The members of `room_id` whose usernames (case-insensitively) are among `names`, at most
+/// [`MAX_MENTIONS`] (the two candidates of one token can both be members: `x.` and `x`), in no
 /// particular order; None when there are none (what `messages.mentions` stores then).
 ///
 /// # Errors
@@ -92,6 +93,7 @@ pub async fn resolve(
         .filter(room_members::room_id.eq(room_id))
         .filter(lower.eq_any(names))
         .select(users::id)
+        .limit(MAX_MENTIONS as i64)
         .load(conn)
         .await?;
     Ok((!ids.is_empty()).then(|| ids.into_iter().map(Into::into).collect()))

@@ -305,10 +305,13 @@ pub async fn send_in_turn(
         };
         match inserted {
             Ok((m, linked)) => {
+                // Announced before the reply mail is scheduled, which may wait for the session's
+                // row (a close holding it).
+                let view = announce_with(notify.as_ref(), m, &linked, &signer);
                 if first_response {
                     crate::service::support_mail::staff_answered(&mut conn, room_id, reply_mail_delay).await;
                 }
-                Ok((announce_with(notify.as_ref(), m, &linked, &signer), true))
+                Ok((view, true))
             }
             Err(InsertError::Closed) => Err(session_closed()),
             Err(InsertError::Attachments) => Err(ApiError::validation(
@@ -337,6 +340,16 @@ fn after_send(state: &AppState, caller: &Caller, room_kind: RoomKind, view: &Mes
     crate::service::commands::on_sent(state, &caller.user, view);
 }
 
+/// What [`post_as_bot`] posts: the message's chosen id, where, as whom, the text, and whether it
+/// answers a visitor in a support room (dropped once staff answered there).
+pub struct BotPost<'a> {
+    pub id: MessageId,
+    pub room_id: RoomId,
+    pub sender_id: UserId,
+    pub body: &'a str,
+    pub support_answer: bool,
+}
+
 /// A message of a bot the server runs itself (the assistant): no membership, rate limit or write
 /// turn, since the server decided it speaks (its answers have their own rate and budget), but the
 /// same commit as any send (the room's next seq, the webhook outbox in the same transaction) and
@@ -344,7 +357,7 @@ fn after_send(state: &AppState, caller: &Caller, room_kind: RoomKind, view: &Mes
 /// [`send`] like anyone. `id` is chosen by the
 /// caller, so the events announcing the message while it was written can name it. A body over
 /// [`MAX_BODY_CHARS`] is cut. `None`, with nothing written, in a support room whose session
-/// closed or got staff's answer meanwhile.
+/// closed meanwhile, or, for a `support_answer` (not a reply to a mention), got staff's answer.
 ///
 /// # Errors
 /// Database failures; `not_found` when the room is gone.
@@ -352,11 +365,9 @@ pub async fn post_as_bot(
     conn: &mut AsyncPgConnection,
     hooks: &webhooks::Wanted,
     notify: &dyn Notify,
-    id: MessageId,
-    room_id: RoomId,
-    sender_id: UserId,
-    body: &str,
+    post: BotPost<'_>,
 ) -> ApiResult<Option<MessageView>> {
+    let BotPost { id, room_id, sender_id, body, support_answer } = post;
     let body: String = body.trim().chars().take(MAX_BODY_CHARS).collect();
     validate_body(&body)?;
     let new = NewMessage { id, room_id, sender_id, body: &body, reply_to: None, client_msg_id: None, mentions: None };
@@ -364,10 +375,12 @@ pub async fn post_as_bot(
         .transaction::<_, diesel::result::Error, _>(async |conn| {
             let m = q::insert_next(conn, &new).await?;
             // In a support room, checked again under the room's lock that the insert took: the
-            // answer may have taken seconds, and the session closed or staff answered meanwhile
-            // (a staff answer records itself with its message), after which it stays out.
+            // answer may have taken seconds, and the session closed meanwhile, or staff answered
+            // (a staff answer records itself with its message), after which the assistant stays
+            // out of the session unless called by name.
             if let Some(session) = support_q::find_by_room(conn, room_id).await?
-                && (session.status != crate::db::models::SupportStatus::Open || session.first_response_at.is_some())
+                && (session.status != crate::db::models::SupportStatus::Open
+                    || (support_answer && session.first_response_at.is_some()))
             {
                 return Err(diesel::result::Error::RollbackTransaction);
             }

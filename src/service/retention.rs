@@ -76,9 +76,10 @@ fn describe_metrics() {
         "plauder_retention_runs_total",
         "Retention passes by outcome: completed, skipped (another instance held the lock) or failed."
     );
-    metrics::describe_gauge!(
-        "plauder_retention_unfinished_deletions",
-        "Accounts whose stopped deletion failed again in this process's last completed retention pass."
+    metrics::describe_counter!(
+        "plauder_retention_failed_total",
+        "Rows the retention job failed to delete and left for its next pass, by kind (accounts: a \
+         stopped deletion that failed again)."
     );
     metrics::describe_gauge!(
         "plauder_retention_last_completed_timestamp_seconds",
@@ -107,7 +108,9 @@ pub async fn run_once(state: &AppState) -> ApiResult<Outcome> {
             ] {
                 metrics::counter!("plauder_retention_deleted_total", "kind" => kind).increment(n);
             }
-            metrics::gauge!("plauder_retention_unfinished_deletions").set(report.accounts_failed as f64);
+            // A counter, not a gauge of the last pass: each instance would keep its own last
+            // figure, long after another's pass finished those deletions.
+            metrics::counter!("plauder_retention_failed_total", "kind" => "accounts").increment(report.accounts_failed);
             metrics::gauge!("plauder_retention_last_completed_timestamp_seconds").set(Utc::now().timestamp() as f64);
             tracing::info!(
                 refresh_tokens = report.refresh_tokens,

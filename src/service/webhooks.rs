@@ -236,7 +236,8 @@ pub async fn list(state: &AppState) -> ApiResult<Vec<EndpointView>> {
 /// `not_found`.
 pub async fn set_enabled(state: &AppState, caller: &Caller, id: Uuid, enabled: bool) -> ApiResult<EndpointView> {
     let mut conn = state.db().await?;
-    let endpoint = q::set_enabled(&mut conn, id, enabled).await?.ok_or_else(not_found)?;
+    let lease = crate::webhooks::deliver::lease(&state.settings.webhooks);
+    let endpoint = q::set_enabled(&mut conn, id, enabled, lease).await?.ok_or_else(not_found)?;
     audit::record(&mut conn, caller.id, audit::Action::WebhookUpdated, id, json!({ "enabled": enabled })).await?;
     drop(conn);
     refresh(state).await?;

@@ -125,12 +125,15 @@ struct Worker {
     slots: Arc<Semaphore>,
 }
 
+/// How long a claimed row stays away from other workers: the longest a delivery may take, plus a
+/// margin for recording its outcome.
+pub fn lease(s: &crate::config::WebhookSettings) -> Duration {
+    Duration::from_millis(s.timeout_ms.max(s.connect_timeout_ms)) + LEASE_MARGIN
+}
+
 impl Worker {
-    /// How long a claimed row stays away from other workers: the longest a delivery may take,
-    /// plus a margin for recording its outcome.
     fn lease(&self) -> Duration {
-        let s = &self.state.settings.webhooks;
-        Duration::from_millis(s.timeout_ms.max(s.connect_timeout_ms)) + LEASE_MARGIN
+        lease(&self.state.settings.webhooks)
     }
 
     /// One pass: claims as many due rows as there are free slots and starts a task for each.

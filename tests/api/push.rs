@@ -334,6 +334,14 @@ async fn an_endpoint_taken_over_by_another_account_gets_none_of_the_previous_own
 
     subscribe(&app, &cat, &device).await;
     assert_eq!(queued(&app).await, 0, "bob's queued push went with his ownership");
+    // One queued for bob as the endpoint changed hands (a send whose statement read the
+    // subscription before the change) is dropped by the worker, not delivered.
+    app.sql(&format!(
+        "INSERT INTO push_queue (subscription_id, user_id, kind, urgency, payload) \
+         SELECT id, '{}', 'message', 'normal', '{{\"body\": \"stray for bob\"}}' FROM push_subscriptions",
+        bob.id
+    ))
+    .await;
     let service = PushService::on(TcpListener::bind(("127.0.0.1", port)).expect("the same port again"));
     let cats = direct(&app, &ada, &cat).await;
     app.send(&ada, cats, "for cat").await;

@@ -77,4 +77,8 @@ pub struct ClaimedPush {
     pub p256dh: Vec<u8>,
     #[diesel(sql_type = Bytea)]
     pub auth: Vec<u8>,
+    /// Whether the subscription still belongs to the push's recipient: one queued while the
+    /// endpoint changed hands is dropped, never sent to the new owner's browser.
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub owned: bool,
 }

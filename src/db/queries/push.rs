@@ -199,7 +199,8 @@ pub async fn enqueue_staff(conn: &mut AsyncPgConnection, payload: &str) -> Query
 /// Claims up to `limit` due pushes for this worker, as the mail queue does
 /// (`mail_queue::claim_due`): the attempt counted, `next_attempt_at` moved `lease` ahead,
 /// rows chosen with `FOR UPDATE SKIP LOCKED`. A push queued for a subscription's previous owner
-/// (queued while the endpoint changed hands) is never handed out.
+/// (queued while the endpoint changed hands) comes back marked not `owned`, for the worker to
+/// drop.
 pub async fn claim_due(
     conn: &mut AsyncPgConnection,
     limit: i64,
@@ -214,8 +215,8 @@ pub async fn claim_due(
                          ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) \
             RETURNING id, subscription_id, user_id, kind, urgency, payload, attempts) \
          SELECT c.id, c.subscription_id, c.user_id, c.kind, c.urgency, c.payload, c.attempts, \
-                s.endpoint, s.p256dh, s.auth \
-         FROM claimed c JOIN push_subscriptions s ON s.id = c.subscription_id AND s.user_id = c.user_id \
+                s.endpoint, s.p256dh, s.auth, s.user_id = c.user_id AS owned \
+         FROM claimed c JOIN push_subscriptions s ON s.id = c.subscription_id \
          ORDER BY c.id",
     )
     .bind::<BigInt, _>(limit)

@@ -244,23 +244,29 @@ pub async fn find_endpoint(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResul
     webhook_endpoints::table.find(id).select(WebhookEndpoint::as_select()).first(conn).await.optional()
 }
 
-/// Enables (ending the failure run) or disables an endpoint by hand.
+/// Enables (ending the failure run) or disables an endpoint by hand. `lease`: how long a
+/// delivery under way holds its row (`webhooks::deliver::lease`).
 pub async fn set_enabled(
     conn: &mut AsyncPgConnection,
     id: Uuid,
     enabled: bool,
+    lease: std::time::Duration,
 ) -> QueryResult<Option<WebhookEndpoint>> {
     let target = webhook_endpoints::table.find(id);
     if enabled {
         // The events that waited out the failures are due at once, not after their back-off
         // (up to an hour and a half): an admin turns an endpoint back on when it works again.
-        // Only when it was off, so that no delivery under way (leased) is taken again.
+        // Only when it was off, and only rows due later than a lease from now: a delivery still
+        // under way (its lease is its next_attempt_at) is not taken again.
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
         diesel::sql_query(
             "UPDATE webhook_outbox SET next_attempt_at = now() \
-             WHERE endpoint_id = $1 AND state = 'pending' AND next_attempt_at > now() \
+             WHERE endpoint_id = $1 AND state = 'pending' \
+               AND next_attempt_at > now() + $2::float8 * interval '1 millisecond' \
                AND EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = $1 AND NOT enabled)",
         )
         .bind::<diesel::sql_types::Uuid, _>(id)
+        .bind::<BigInt, _>(lease_ms)
         .execute(conn)
         .await?;
     }

@@ -297,19 +297,18 @@ impl Inner {
             self.notify.room_event(room_id, &ServerEvent::MessageDelta(whole));
         }
         let mut conn = self.db().await?;
-        let posted = crate::service::messages::post_as_bot(
-            &mut conn,
-            &self.hooks,
-            self.notify.as_ref(),
+        let post = crate::service::messages::BotPost {
             id,
             room_id,
-            bot,
-            &text,
-        )
-        .await;
+            sender_id: bot,
+            body: &text,
+            support_answer: occasion == Occasion::Support,
+        };
+        let posted = crate::service::messages::post_as_bot(&mut conn, &self.hooks, self.notify.as_ref(), post).await;
         match posted {
             Ok(Some(_)) => Ok(Some(source)),
-            // The session closed, or staff answered, while the answer was made: it stays out.
+            // The session closed, or staff answered a visitor, while the answer was made: it
+            // stays out.
             Ok(None) => {
                 metrics::counter!("assistant_skipped_total", "reason" => "staff_answered").increment(1);
                 self.abort(room_id, id, bot);
