@@ -387,7 +387,11 @@ pub async fn mark_read(state: &AppState, caller: &Caller, id: SessionId, seq: Se
     let (room_id, marker) = support::mark_staff_read(&mut conn, id, seq.0)
         .await?
         .ok_or_else(|| ApiError::NotFound("No such support session.".into()))?;
-    state.notify.room_event(room_id, &ServerEvent::Read(Read { room_id, user_id: caller.id, seq: Seq(marker) }));
+    // The marker still moves for the inbox, but a closed session's room hears nothing more:
+    // `support.session_closed` was the visitor's last event.
+    if support::is_open_room(&mut conn, room_id).await? {
+        state.notify.room_event(room_id, &ServerEvent::Read(Read { room_id, user_id: caller.id, seq: Seq(marker) }));
+    }
     let rows = support::inbox(&mut conn, None, Some(id), 1, 0).await?;
     views(&mut conn, rows).await?.pop().ok_or_else(|| ApiError::NotFound("No such support session.".into()))
 }

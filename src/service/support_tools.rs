@@ -354,9 +354,19 @@ pub async fn send_transcript(
             .ok_or_else(|| ApiError::validation("email", "The visitor gave no email address: name one."))?,
     };
     validate::email(&email)?;
-    let mut history: Vec<_> =
-        messages::page(&mut conn, session.room_id, None, Some(Seq::ZERO), MAX_TRANSCRIPT_MESSAGES).await?;
-    history.retain(|m| m.deleted_at.is_none());
+    // Page by page: deleted messages (tombstones) must not take places of the ones kept.
+    let mut history = Vec::new();
+    let mut after = Seq::ZERO;
+    loop {
+        let page = messages::page(&mut conn, session.room_id, None, Some(after), MAX_TRANSCRIPT_MESSAGES).await?;
+        let more = page.len() as i64 == MAX_TRANSCRIPT_MESSAGES;
+        after = page.last().map_or(after, |m| m.seq);
+        history.extend(page.into_iter().filter(|m| m.deleted_at.is_none()));
+        if !more || history.len() as i64 >= MAX_TRANSCRIPT_MESSAGES {
+            break;
+        }
+    }
+    history.truncate(usize::try_from(MAX_TRANSCRIPT_MESSAGES).unwrap_or(usize::MAX));
     if history.is_empty() {
         return Err(ApiError::Conflict("The conversation has no messages yet.".into()));
     }

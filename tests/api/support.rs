@@ -519,6 +519,19 @@ async fn staff_mark_a_support_chat_read_so_the_inbox_clears_and_the_visitor_hear
     // A new message from the visitor is unread again.
     app.send(&v.guest, v.room, "three").await;
     assert_eq!(sessions(&app, &moderator, "").await[0]["unread_count"], 1);
+    // Once closed, reading still clears the inbox, but the visitor hears nothing after the close.
+    let res = app
+        .post(
+            &format!("/api/v1/admin/support/sessions/{}/close", v.session_id),
+            Some(&moderator.access_token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    visitor_ws.event("support.session_closed").await;
+    let view: Value = read(json!(3)).await.json().await.unwrap();
+    assert_eq!(view["unread_count"], 0);
+    visitor_ws.no_event("read", std::time::Duration::from_millis(300)).await;
 
     // Bad input and the wrong callers get the contract's errors.
     assert_error(read(json!(-1)).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;

@@ -216,6 +216,30 @@ async fn bad_blocks_get_the_contracts_errors() {
     opened(&app, "Vera again", Some(BROWSER)).await;
 }
 
+/// Deleted messages do not take the places of kept ones: a session whose first 2,000 messages
+/// were deleted still mails the later ones (the cap once counted the tombstones).
+#[actix_web::test]
+async fn a_transcript_leaves_deleted_messages_out_without_losing_later_ones() {
+    let smtp = SmtpServer::start();
+    let app = spawn_app_with(|s| smtp.configure(s)).await;
+    let admin = user_with_role(&app, "root", "admin").await;
+    let first = opened(&app, "Vera", None).await;
+    let session = first["session_id"].as_str().expect("session id");
+    let room: uuid::Uuid = first["room"]["id"].as_str().and_then(|r| r.parse().ok()).expect("room");
+    let guest_id: uuid::Uuid = first["user"]["id"].as_str().and_then(|r| r.parse().ok()).expect("guest");
+    let guest = first["access_token"].as_str().expect("token");
+    app.insert_messages(room, guest_id, 2000).await;
+    app.sql(&format!("UPDATE messages SET deleted_at = now(), body = '' WHERE room_id = '{room}'")).await;
+    for body in ["Still there?", "Hello?", "Thanks!"] {
+        let res = app.post(&format!("/api/v1/rooms/{room}/messages"), Some(guest), json!({ "body": body })).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let path = format!("/api/v1/admin/support/sessions/{session}/transcript");
+    let res = app.post(&path, Some(&admin.access_token), json!({})).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    assert_eq!(res.json::<Value>().await.expect("json")["messages"], 3);
+}
+
 #[actix_web::test]
 async fn a_transcript_is_mailed_to_the_visitor_in_their_language_and_audited() {
     let smtp = SmtpServer::start();

@@ -103,6 +103,8 @@ function visitorContext(origin) {
     // No time zone known: the inbox shows none.
   }
   if (!/^https?:/.test(context.page_url)) delete context.page_url;
+  // The server takes at most 2,000 characters; a longer path would keep the chat from starting.
+  else context.page_url = context.page_url.slice(0, 2000);
   return context;
 }
 
