@@ -107,6 +107,7 @@ impl AppState {
             notify.clone(),
             webhooks.clone(),
             shared.clone(),
+            settings.mfa.require_for_staff,
         )?;
         let rl = &settings.rate_limit;
         Ok(Self {

@@ -255,14 +255,14 @@ async fn try_support_chat(state: &AppState, room_id: RoomId, visitor_name: &str,
     }
     let staff = {
         let mut conn = state.db().await?;
-        users::staff_ids(&mut conn).await?
+        users::staff_ids(&mut conn, state.settings.mfa.require_for_staff).await?
     };
     if staff.is_empty() || !state.notify.connected_users(staff).await.is_empty() {
         return Ok(());
     }
     let payload = support_payload(room_id, visitor_name, first_message);
     let mut conn = state.db().await?;
-    let n = q::enqueue_staff(&mut conn, &payload).await?;
+    let n = q::enqueue_staff(&mut conn, &payload, state.settings.mfa.require_for_staff).await?;
     if n > 0 {
         metrics::counter!("push_queued_total", "kind" => "support").increment(n as u64);
         state.push.wake();

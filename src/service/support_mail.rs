@@ -221,7 +221,7 @@ async fn reply_mail(state: &AppState, id: SessionId) -> ApiResult<bool> {
 async fn staff_online(state: &AppState) -> ApiResult<bool> {
     let staff = {
         let mut conn = state.db().await?;
-        users::staff_ids(&mut conn).await?
+        users::staff_ids(&mut conn, state.settings.mfa.require_for_staff).await?
     };
     Ok(!state.notify.connected(staff).await.is_empty())
 }
@@ -235,7 +235,7 @@ async fn staff_mail(state: &AppState, online: bool) -> ApiResult<Option<usize>> 
         let mut queued = 0;
         if !online {
             let link = inbox_link(state, chat.room_id);
-            for staff in q::staff_recipients(conn).await? {
+            for staff in q::staff_recipients(conn, state.settings.mfa.require_for_staff).await? {
                 let language = staff.language.parse().unwrap_or(Language::En);
                 let rendered = mail_templates::support_new_chat(
                     language,

@@ -336,3 +336,28 @@ async fn staff_get_a_mail_for_a_new_chat_only_when_none_of_them_is_connected() {
     .await;
     assert_eq!(queued(&app, "support_new_chat").await, 2, "only the first chat's two mails");
 }
+
+/// Under `mfa.require_for_staff`, staff without two-factor act as plain users and cannot open the
+/// inbox: their open app does not count as staff online, and they get no new-chat mail; staff
+/// with two-factor do.
+#[actix_web::test]
+async fn with_the_two_factor_requirement_only_staff_who_have_it_count_and_are_mailed() {
+    let smtp = SmtpServer::start();
+    let app = spawn_app_with(|s| {
+        configure_port(s, smtp.port);
+        s.support.staff_new_chat_mail = true;
+        s.mfa.require_for_staff = true;
+    })
+    .await;
+    let sam = user_with_role(&app, "sam", "admin").await;
+    let moe = user_with_role(&app, "moe", "moderator").await;
+    crate::mfa::enrol(&app, &moe).await;
+    // Sam, without two-factor, has the app open; moe, who could answer, does not.
+    let _sams_app = app.ws(&sam.access_token).await;
+
+    let v = open_session(&app, "vera").await;
+    app.send(&v.guest, v.room, "Anyone there?").await;
+    let to_moe = smtp.wait_for_mail("moe@example.org").await;
+    assert_eq!(to_moe["subject"], "New support chat from vera");
+    assert_eq!(queued(&app, "support_new_chat").await, 1, "none for sam");
+}

@@ -241,15 +241,18 @@ pub struct StaffRecipient {
 }
 
 /// Every admin and moderator with an address, not banned and not being deleted, with the language
-/// of their mails.
-pub async fn staff_recipients(conn: &mut AsyncPgConnection) -> QueryResult<Vec<StaffRecipient>> {
+/// of their mails; with `two_factor` (`mfa.require_for_staff`) only those who can open the inbox,
+/// having two-factor on.
+pub async fn staff_recipients(conn: &mut AsyncPgConnection, two_factor: bool) -> QueryResult<Vec<StaffRecipient>> {
     diesel::sql_query(
         "SELECT u.id, u.username, u.email, COALESCE(p.language, 'en') AS language \
          FROM users u LEFT JOIN user_preferences p ON p.user_id = u.id \
          WHERE u.role IN ('admin', 'moderator') AND u.banned_at IS NULL AND u.deleting_since IS NULL \
            AND u.email IS NOT NULL AND NOT u.is_bot \
+           AND (NOT $1 OR EXISTS (SELECT 1 FROM user_totp t WHERE t.user_id = u.id AND t.enabled_at IS NOT NULL)) \
          ORDER BY u.username LIMIT 1000",
     )
+    .bind::<diesel::sql_types::Bool, _>(two_factor)
     .load(conn)
     .await
 }

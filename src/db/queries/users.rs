@@ -340,15 +340,23 @@ pub async fn find_by_email(conn: &mut AsyncPgConnection, email: &str) -> QueryRe
 }
 
 /// Admins and moderators who are not banned, at most 1,000: whose presence says whether anyone
-/// staffs the support chats.
-pub async fn staff_ids(conn: &mut AsyncPgConnection) -> QueryResult<Vec<UserId>> {
-    users::table
+/// staffs the support chats. With `two_factor` (`mfa.require_for_staff`) only those who have it
+/// on: the others act as plain users and cannot open the inbox.
+pub async fn staff_ids(conn: &mut AsyncPgConnection, two_factor: bool) -> QueryResult<Vec<UserId>> {
+    let mut query = users::table
         .filter(users::role.eq_any(["admin", "moderator"]))
         .filter(users::banned_at.is_null())
         .select(users::id)
         .limit(1000)
-        .load(conn)
-        .await
+        .into_boxed();
+    if two_factor {
+        query = query.filter(diesel::dsl::exists(
+            crate::schema::user_totp::table
+                .filter(crate::schema::user_totp::user_id.eq(users::id))
+                .filter(crate::schema::user_totp::enabled_at.is_not_null()),
+        ));
+    }
+    query.load(conn).await
 }
 
 /// Sets the user's uploaded avatar (`Some((key, content_type))`) or removes it (`None`); either

@@ -65,6 +65,9 @@ struct Inner {
     shared: Option<Arc<dyn SharedBuckets>>,
     /// The deployment's tokens of the last hour as Redis last told this instance (for /metrics).
     shared_tokens: AtomicU64,
+    /// `mfa.require_for_staff`: staff without two-factor cannot answer, so they do not count as
+    /// online.
+    staff_need_two_factor: bool,
 }
 
 /// The rolling windows of the rate and the budget.
@@ -124,6 +127,7 @@ impl Assistant {
         notify: Arc<dyn Notify>,
         hooks: Arc<Wanted>,
         shared: Option<Arc<dyn SharedBuckets>>,
+        staff_need_two_factor: bool,
     ) -> anyhow::Result<Self> {
         if !settings.enabled {
             return Ok(Self { inner: None });
@@ -140,6 +144,7 @@ impl Assistant {
                 limits: Mutex::new(Limits::default()),
                 shared,
                 shared_tokens: AtomicU64::new(0),
+                staff_need_two_factor,
             })),
         })
     }
@@ -420,7 +425,7 @@ impl Inner {
     async fn staff_online(&self) -> ApiResult<bool> {
         let staff = {
             let mut conn = self.db().await?;
-            users::staff_ids(&mut conn).await?
+            users::staff_ids(&mut conn, self.staff_need_two_factor).await?
         };
         if staff.is_empty() {
             return Ok(false);
