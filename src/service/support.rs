@@ -374,8 +374,8 @@ pub async fn close(state: &AppState, caller: &Caller, id: SessionId) -> ApiResul
 
 /// `POST /admin/support/sessions/{id}/read {seq}`: staff have read the conversation up to `seq`.
 /// The marker only moves forward (and never past the room's last message); the inbox's unread
-/// count then leaves out what was read, and the room hears `read` with the staff member's id, so
-/// the visitor sees "seen".
+/// count then leaves out what was read, and, while the session is open, the room hears `read` with
+/// the staff member's id, so the visitor sees "seen".
 ///
 /// # Errors
 /// `validation_failed` for a negative seq; `not_found` for an unknown session.
@@ -384,13 +384,14 @@ pub async fn mark_read(state: &AppState, caller: &Caller, id: SessionId, seq: Se
         return Err(ApiError::validation("seq", "seq must not be negative."));
     }
     let mut conn = state.db().await?;
-    let (room_id, marker) = support::mark_staff_read(&mut conn, id, seq.0)
+    let read = support::mark_staff_read(&mut conn, id, seq.0)
         .await?
         .ok_or_else(|| ApiError::NotFound("No such support session.".into()))?;
     // The marker still moves for the inbox, but a closed session's room hears nothing more:
     // `support.session_closed` was the visitor's last event.
-    if support::is_open_room(&mut conn, room_id).await? {
-        state.notify.room_event(room_id, &ServerEvent::Read(Read { room_id, user_id: caller.id, seq: Seq(marker) }));
+    if read.open {
+        let (room_id, seq) = (read.room_id, Seq(read.staff_read_seq));
+        state.notify.room_event(room_id, &ServerEvent::Read(Read { room_id, user_id: caller.id, seq }));
     }
     let rows = support::inbox(&mut conn, None, Some(id), 1, 0).await?;
     views(&mut conn, rows).await?.pop().ok_or_else(|| ApiError::NotFound("No such support session.".into()))

@@ -14,7 +14,7 @@ use crate::auth::Caller;
 use crate::db::models::{CannedReply, CannedReplyChanges, Language, NewCannedReply, NewSupportBlock, SupportBlock};
 use crate::db::queries::{attachments, messages, support, support_tools, users};
 use crate::error::{ApiError, ApiResult, ConflictExt};
-use crate::ids::{CannedReplyId, MessageId, Seq, SessionId, SupportBlockId, UserId};
+use crate::ids::{CannedReplyId, MessageId, SessionId, SupportBlockId, UserId};
 use crate::service::{audit, mail, mail_templates, validate};
 use crate::state::AppState;
 use crate::views::format_time;
@@ -354,19 +354,8 @@ pub async fn send_transcript(
             .ok_or_else(|| ApiError::validation("email", "The visitor gave no email address: name one."))?,
     };
     validate::email(&email)?;
-    // Page by page: deleted messages (tombstones) must not take places of the ones kept.
-    let mut history = Vec::new();
-    let mut after = Seq::ZERO;
-    loop {
-        let page = messages::page(&mut conn, session.room_id, None, Some(after), MAX_TRANSCRIPT_MESSAGES).await?;
-        let more = page.len() as i64 == MAX_TRANSCRIPT_MESSAGES;
-        after = page.last().map_or(after, |m| m.seq);
-        history.extend(page.into_iter().filter(|m| m.deleted_at.is_none()));
-        if !more || history.len() as i64 >= MAX_TRANSCRIPT_MESSAGES {
-            break;
-        }
-    }
-    history.truncate(usize::try_from(MAX_TRANSCRIPT_MESSAGES).unwrap_or(usize::MAX));
+    // Deleted messages (tombstones) are left out by the query, so they take no places.
+    let history = messages::kept_from_start(&mut conn, session.room_id, MAX_TRANSCRIPT_MESSAGES).await?;
     if history.is_empty() {
         return Err(ApiError::Conflict("The conversation has no messages yet.".into()));
     }

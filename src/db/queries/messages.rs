@@ -250,6 +250,18 @@ pub async fn by_ids(conn: &mut AsyncPgConnection, ids: &[MessageId]) -> QueryRes
     messages::table.filter(messages::id.eq_any(ids)).select(Message::as_select()).load(conn).await
 }
 
+/// The first `limit` messages of the room that are not deleted, oldest first (a transcript).
+pub async fn kept_from_start(conn: &mut AsyncPgConnection, room_id: RoomId, limit: i64) -> QueryResult<Vec<Message>> {
+    messages::table
+        .filter(messages::room_id.eq(room_id))
+        .filter(messages::deleted_at.is_null())
+        .order(messages::seq.asc())
+        .limit(limit)
+        .select(Message::as_select())
+        .load(conn)
+        .await
+}
+
 /// A history page: newest first below `before` when `after` is absent, oldest first above
 /// `after` otherwise (and below `before` when both are given). Fetches `limit` rows; the caller
 /// asks for one more than it shows to learn `has_more`.

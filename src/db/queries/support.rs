@@ -77,31 +77,30 @@ pub async fn is_open_room(conn: &mut AsyncPgConnection, room_id: RoomId) -> Quer
 }
 
 /// Moves staff's read marker of a session forward to `seq` (never back, never past the room's
-/// last seq). Returns the session's room and the marker, `None` for an unknown session.
-pub async fn mark_staff_read(
-    conn: &mut AsyncPgConnection,
-    id: SessionId,
-    seq: i64,
-) -> QueryResult<Option<(RoomId, i64)>> {
+/// last seq). `None` for an unknown session.
+pub async fn mark_staff_read(conn: &mut AsyncPgConnection, id: SessionId, seq: i64) -> QueryResult<Option<StaffRead>> {
     diesel::sql_query(
         "UPDATE support_sessions s SET staff_read_seq = GREATEST(s.staff_read_seq, LEAST($2, r.last_seq)) \
          FROM rooms r WHERE r.id = s.room_id AND s.id = $1 \
-         RETURNING s.room_id, s.staff_read_seq",
+         RETURNING s.room_id, s.staff_read_seq, s.status = 'open' AS open",
     )
     .bind::<SqlUuid, _>(id)
     .bind::<BigInt, _>(seq)
     .get_result::<StaffRead>(conn)
     .await
     .optional()
-    .map(|row| row.map(|r| (r.room_id, r.staff_read_seq)))
 }
 
+/// Staff's read marker of a session as moved, and whether the session is open (as of the update,
+/// which a close's update of the same row waits for or is seen by).
 #[derive(Debug, QueryableByName)]
-struct StaffRead {
+pub struct StaffRead {
     #[diesel(sql_type = SqlUuid)]
-    room_id: RoomId,
+    pub room_id: RoomId,
     #[diesel(sql_type = BigInt)]
-    staff_read_seq: i64,
+    pub staff_read_seq: i64,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub open: bool,
 }
 
 /// One row of the inbox.
