@@ -283,9 +283,7 @@ async fn a_subscription_the_push_service_says_is_gone_is_deleted() {
 async fn pushes_wait_while_the_push_service_is_down_and_go_out_when_it_is_back() {
     let app = spawn_app().await;
     // A port with nothing listening: the push service is down.
-    let spare = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = spare.local_addr().unwrap().port();
-    drop(spare);
+    let port = crate::helpers::smtp::free_port();
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let room = direct(&app, &ada, &bob).await;
@@ -317,9 +315,7 @@ async fn pushes_wait_while_the_push_service_is_down_and_go_out_when_it_is_back()
 #[actix_web::test]
 async fn an_endpoint_taken_over_by_another_account_gets_none_of_the_previous_owners_pushes() {
     let app = spawn_app().await;
-    let spare = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = spare.local_addr().unwrap().port();
-    drop(spare);
+    let port = crate::helpers::smtp::free_port();
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let cat = app.register("cat").await;

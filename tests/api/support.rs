@@ -13,6 +13,10 @@ use crate::helpers::{
 };
 use crate::operations::documented_operations;
 
+async fn close(app: &TestApp, staff: &TestUser, session: Uuid) -> reqwest::Response {
+    app.post(&format!("/api/v1/admin/support/sessions/{session}/close"), Some(&staff.access_token), json!({})).await
+}
+
 async fn sessions(app: &TestApp, staff: &TestUser, query: &str) -> Vec<Value> {
     let res = app.get(&format!("/api/v1/admin/support/sessions{query}"), Some(&staff.access_token)).await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -333,13 +337,7 @@ async fn closing_a_session_sends_a_final_event_and_the_visitor_cannot_write_any_
     let mut visitor_ws = app.ws(&v.guest.access_token).await;
     let mut mod_ws = app.ws(&moderator.access_token).await;
 
-    let res = app
-        .post(
-            &format!("/api/v1/admin/support/sessions/{}/close", v.session_id),
-            Some(&moderator.access_token),
-            json!({}),
-        )
-        .await;
+    let res = close(&app, &moderator, v.session_id).await;
     assert_eq!(res.status(), StatusCode::OK);
     let closed: Value = res.json().await.unwrap();
     assert_eq!(closed["status"], "closed");
@@ -374,13 +372,7 @@ async fn closing_a_session_sends_a_final_event_and_the_visitor_cannot_write_any_
     assert_eq!(sessions(&app, &moderator, "?status=open").await.len(), 0);
     assert_eq!(sessions(&app, &moderator, "?status=closed").await.len(), 1);
     // Closing again changes nothing.
-    let again = app
-        .post(
-            &format!("/api/v1/admin/support/sessions/{}/close", v.session_id),
-            Some(&moderator.access_token),
-            json!({}),
-        )
-        .await;
+    let again = close(&app, &moderator, v.session_id).await;
     assert_eq!(again.status(), StatusCode::OK);
     assert_eq!(again.json::<Value>().await.unwrap()["closed_at"], closed["closed_at"]);
 }
@@ -520,13 +512,7 @@ async fn staff_mark_a_support_chat_read_so_the_inbox_clears_and_the_visitor_hear
     app.send(&v.guest, v.room, "three").await;
     assert_eq!(sessions(&app, &moderator, "").await[0]["unread_count"], 1);
     // Once closed, reading still clears the inbox, but the visitor hears nothing after the close.
-    let res = app
-        .post(
-            &format!("/api/v1/admin/support/sessions/{}/close", v.session_id),
-            Some(&moderator.access_token),
-            json!({}),
-        )
-        .await;
+    let res = close(&app, &moderator, v.session_id).await;
     assert_eq!(res.status(), StatusCode::OK);
     visitor_ws.event("support.session_closed").await;
     let view: Value = read(json!(3)).await.json().await.unwrap();
