@@ -75,7 +75,7 @@ impl RoomAccess {
             return Err(not_a_member());
         }
         if self.support_closed {
-            return Err(ApiError::Forbidden("This support session is closed.".into()));
+            return Err(support_session_closed());
         }
         Ok(())
     }
@@ -126,4 +126,10 @@ impl RoomAccess {
             Err(ApiError::Forbidden("Only the room's owner may do that.".into()))
         }
     }
+}
+
+/// A write to the room of a closed support session (also when the close came while the write
+/// waited for the room: `service::messages`).
+pub fn support_session_closed() -> ApiError {
+    ApiError::Forbidden("This support session is closed.".into())
 }

@@ -16,6 +16,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::ids::{AttachmentId, MessageId, RoomId, Seq, UserId};
 use crate::protocol::ServerEvent;
 use crate::service::access::RoomAccess;
+use crate::service::access::support_session_closed as session_closed;
 use crate::service::attachments;
 use crate::service::audit;
 use crate::service::mentions;
@@ -108,23 +109,14 @@ fn check_attachment_ids(ids: &[AttachmentId], max: usize) -> ApiResult<()> {
 }
 
 /// Why the checked insert failed: the database, an attachment the sender may not send, or a
-/// support session closed while the send waited.
+/// support session closed while the send waited. Writes to a support room read its session again
+/// under the room's lock (taken by the write's own statement or `rooms::lock`); a close takes that
+/// lock too (`support::close`), so a write that held it first commits before the close, and one
+/// that waited for it sees the session closed: nothing is written after the close.
 enum InsertError {
     Db(diesel::result::Error),
     Attachments,
     Closed,
-}
-
-/// A support session's state read again under its room's lock (taken by the write's own
-/// statement or `rooms::lock`). A close takes that lock too (`support::close`), so a write that
-/// held it first commits before the close is announced, and one that waited for it sees the
-/// session closed: nothing is written after `support.session_closed`, the visitor's last event.
-async fn session_still_open(conn: &mut AsyncPgConnection, room_id: RoomId) -> diesel::QueryResult<bool> {
-    support_q::is_open_room(conn, room_id).await
-}
-
-fn session_closed() -> ApiError {
-    ApiError::Forbidden("This support session is closed.".into())
 }
 
 impl From<diesel::result::Error> for InsertError {
@@ -279,7 +271,7 @@ pub async fn send_in_turn(
             // once it is).
             conn.transaction::<_, InsertError, _>(async |conn| {
                 let m = q::insert_next(conn, &new).await?;
-                if support && !session_still_open(conn, room_id).await? {
+                if support && !support_q::is_open_room(conn, room_id).await? {
                     return Err(InsertError::Closed);
                 }
                 if first_response {
@@ -578,7 +570,7 @@ pub async fn edit(state: &AppState, caller: &Caller, id: MessageId, body: &str) 
                 if current.deleted_at.is_some() {
                     return Err(deleted());
                 }
-                if support && !session_still_open(conn, room_id).await? {
+                if support && !support_q::is_open_room(conn, room_id).await? {
                     return Err(session_closed());
                 }
                 let changed = q::change(conn, room_id, id, Change::Edit(&body, mentioned.as_deref())).await?;
@@ -640,7 +632,7 @@ pub async fn delete(state: &AppState, caller: &Caller, id: MessageId) -> ApiResu
                     // Already deleted: nothing changes, no new rev.
                     return Ok((current, false));
                 }
-                if support_write && !session_still_open(conn, room_id).await? {
+                if support_write && !support_q::is_open_room(conn, room_id).await? {
                     return Err(session_closed());
                 }
                 q::clear_reactions(conn, id).await?;
@@ -702,7 +694,7 @@ pub async fn react(state: &AppState, caller: &Caller, id: MessageId, emoji: &str
                 if current.deleted_at.is_some() {
                     return Err(deleted());
                 }
-                if support && !session_still_open(conn, room_id).await? {
+                if support && !support_q::is_open_room(conn, room_id).await? {
                     return Err(session_closed());
                 }
                 let changed = if add {
