@@ -75,8 +75,9 @@ impl Guard {
 }
 
 /// Loopback, private, link-local, unspecified, multicast, broadcast, shared (CGNAT),
-/// documentation and other special-purpose ranges, IPv4 and IPv6, IPv4-mapped and -compatible
-/// IPv6 judged as the IPv4 address they carry. Hand-written: `std`'s `is_global` is unstable.
+/// documentation and other special-purpose ranges, IPv4 and IPv6; IPv4-mapped, -compatible and
+/// 6to4 IPv6 judged as the IPv4 address they carry, Teredo refused. Hand-written: `std`'s
+/// `is_global` is unstable.
 pub fn is_internal(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_internal_v4(v4),
@@ -117,6 +118,15 @@ fn is_internal_v6(ip: Ipv6Addr) -> bool {
         || ip.is_multicast()
         || ip.is_unique_local()
         || ip.is_unicast_link_local()
+        // 2002::/16, 6to4: the relay delivers to the IPv4 address in bits 16-47, so it is judged
+        // by that (2002:7f00:1:: reaches 127.0.0.1 where a relay runs).
+        || (segments[0] == 0x2002
+            && is_internal_v4(Ipv4Addr::from((u32::from(segments[1]) << 16) | u32::from(segments[2]))))
+        // 2001::/32, Teredo: tunnelled to an obfuscated IPv4 address behind a NAT the guard cannot
+        // see; no webhook receiver needs it, so it is refused outright.
+        || (segments[0] == 0x2001 && segments[1] == 0)
+        // 100::/64, discard-only.
+        || (segments[0] == 0x100 && segments[1..4].iter().all(|s| *s == 0))
         // 2001:db8::/32, documentation.
         || (segments[0] == 0x2001 && segments[1] == 0x0db8)
         // 64:ff9b:1::/48, local-use NAT64 (the well-known 64:ff9b::/96 maps public IPv4 and is
@@ -176,10 +186,23 @@ mod tests {
             "::ffff:169.254.169.254",
             "::127.0.0.1",
             "64:ff9b::a00:1",
+            "2002:7f00:1::1",
+            "2002:a9fe:a9fe::",
+            "2002:c0a8:101::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "100::1",
         ] {
             assert!(internal(ip), "{ip} should be internal");
         }
-        for ip in ["1.1.1.1", "93.184.216.34", "2606:4700:4700::1111", "::ffff:1.1.1.1", "64:ff9b::101:101"] {
+        for ip in [
+            "1.1.1.1",
+            "93.184.216.34",
+            "2606:4700:4700::1111",
+            "::ffff:1.1.1.1",
+            "64:ff9b::101:101",
+            "2002:101:101::1",
+            "2001:4860:4860::8888",
+        ] {
             assert!(!internal(ip), "{ip} should be public");
         }
     }

@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::helpers::{
-    TestApp, TestUser, assert_error, open_session, spawn_app, spawn_app_with, user_with_role, uuid_of,
+    TestApp, TestUser, assert_error, open_session, seq_scans_in_transaction, spawn_app, spawn_app_with, user_with_role,
+    uuid_of,
 };
 use crate::operations::documented_operations;
 
@@ -582,4 +583,56 @@ async fn the_visitors_context_is_kept_on_the_session_and_checked() {
     }
     let res = app.post("/api/v1/support/sessions", None, json!({"name": "Eve", "context": {"colour": "red"}})).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// Presence, new-chat mails and pushes find the staff through one condition and a partial index
+/// on `users.role`, not by reading every account: the table gains a row per support visitor. With
+/// `mfa.require_for_staff` only staff with two-factor on count, since the others cannot open the
+/// inbox.
+#[actix_web::test]
+async fn staff_are_found_by_index_among_many_visitors_and_two_factor_narrows_them() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+    use plauder::db::queries::{push, support_mail, users};
+
+    let app = spawn_app().await;
+    let admin = user_with_role(&app, "admin1", "admin").await;
+    let moderator = user_with_role(&app, "mod1", "moderator").await;
+    let banned = user_with_role(&app, "mod2", "moderator").await;
+    app.sql(&format!("UPDATE users SET banned_at = now() WHERE id = '{}'", banned.id)).await;
+    app.sql(&format!(
+        "INSERT INTO user_totp (user_id, secret, enabled_at) VALUES ('{}', '\\x00', now())",
+        moderator.id
+    ))
+    .await;
+    // One push subscription each.
+    app.sql(
+        "INSERT INTO push_subscriptions (id, user_id, endpoint, p256dh, auth) \
+         SELECT gen_random_uuid(), id, 'https://push.example/' || id, \
+                decode(repeat('04', 65), 'hex'), decode(repeat('01', 16), 'hex') FROM users",
+    )
+    .await;
+    app.sql(
+        "INSERT INTO users (id, username, display_name, role) \
+         SELECT gen_random_uuid(), 'guest' || g, 'Guest ' || g, 'guest' FROM generate_series(1, 5000) g",
+    )
+    .await;
+    app.sql("ANALYZE users").await;
+
+    let mut conn = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
+    conn.batch_execute("BEGIN").await.expect("begin");
+    let mut all = users::staff_ids(&mut conn, false).await.expect("staff");
+    all.sort_by_key(|id| id.to_string());
+    let mut expected = vec![admin.id.to_string(), moderator.id.to_string()];
+    expected.sort();
+    assert_eq!(all.iter().map(|id| id.to_string()).collect::<Vec<_>>(), expected);
+    let with_two_factor = users::staff_ids(&mut conn, true).await.expect("staff with two-factor");
+    assert_eq!(with_two_factor.iter().map(|id| id.to_string()).collect::<Vec<_>>(), [moderator.id.to_string()]);
+    let recipients = support_mail::staff_recipients(&mut conn, true).await.expect("recipients");
+    assert_eq!(recipients.iter().map(|r| r.username.as_str()).collect::<Vec<_>>(), ["mod1"]);
+    assert_eq!(support_mail::staff_recipients(&mut conn, false).await.expect("recipients").len(), 2);
+    assert_eq!(push::enqueue_staff(&mut conn, "{}", true).await.expect("pushes"), 1);
+    assert_eq!(push::enqueue_staff(&mut conn, "{}", false).await.expect("pushes"), 2);
+    let scans = seq_scans_in_transaction(&mut conn, "users").await;
+    conn.batch_execute("ROLLBACK").await.expect("rollback");
+    assert_eq!(scans, 0, "sequential scans of users among 5,000 visitors");
 }

@@ -183,16 +183,15 @@ pub async fn enqueue_messages(
     .await
 }
 
-/// Queues `payload` for every subscription of every admin and moderator (not banned; with
-/// `two_factor`, `mfa.require_for_staff`, only those who have it on and so can open the inbox).
+/// Queues `payload` for every subscription of the staff who can answer support chats
+/// (`staff_who_can_answer!`; `two_factor` is `mfa.require_for_staff`).
 pub async fn enqueue_staff(conn: &mut AsyncPgConnection, payload: &str, two_factor: bool) -> QueryResult<usize> {
-    diesel::sql_query(
+    diesel::sql_query(concat!(
         "INSERT INTO push_queue (subscription_id, user_id, kind, urgency, payload) \
          SELECT ps.id, ps.user_id, 'support', 'high', $1 \
-         FROM push_subscriptions ps JOIN users u ON u.id = ps.user_id \
-         WHERE u.role IN ('admin', 'moderator') AND u.banned_at IS NULL \
-           AND (NOT $2 OR EXISTS (SELECT 1 FROM user_totp t WHERE t.user_id = u.id AND t.enabled_at IS NOT NULL))",
-    )
+         FROM push_subscriptions ps JOIN users u ON u.id = ps.user_id WHERE ",
+        crate::staff_who_can_answer!("$2")
+    ))
     .bind::<Text, _>(payload)
     .bind::<diesel::sql_types::Bool, _>(two_factor)
     .execute(conn)

@@ -240,18 +240,17 @@ pub struct StaffRecipient {
     pub language: String,
 }
 
-/// Every admin and moderator with an address, not banned and not being deleted, with the language
-/// of their mails; with `two_factor` (`mfa.require_for_staff`) only those who can open the inbox,
-/// having two-factor on.
+/// The staff who can answer support chats (`staff_who_can_answer!`; `two_factor` is
+/// `mfa.require_for_staff`) with an address, not bots and not being deleted, with the language of
+/// their mails.
 pub async fn staff_recipients(conn: &mut AsyncPgConnection, two_factor: bool) -> QueryResult<Vec<StaffRecipient>> {
-    diesel::sql_query(
+    diesel::sql_query(concat!(
         "SELECT u.id, u.username, u.email, COALESCE(p.language, 'en') AS language \
          FROM users u LEFT JOIN user_preferences p ON p.user_id = u.id \
-         WHERE u.role IN ('admin', 'moderator') AND u.banned_at IS NULL AND u.deleting_since IS NULL \
-           AND u.email IS NOT NULL AND NOT u.is_bot \
-           AND (NOT $1 OR EXISTS (SELECT 1 FROM user_totp t WHERE t.user_id = u.id AND t.enabled_at IS NOT NULL)) \
-         ORDER BY u.username LIMIT 1000",
-    )
+         WHERE u.deleting_since IS NULL AND u.email IS NOT NULL AND NOT u.is_bot AND ",
+        crate::staff_who_can_answer!("$1"),
+        " ORDER BY u.username LIMIT 1000"
+    ))
     .bind::<diesel::sql_types::Bool, _>(two_factor)
     .load(conn)
     .await

@@ -339,24 +339,37 @@ pub async fn find_by_email(conn: &mut AsyncPgConnection, email: &str) -> QueryRe
         .optional()
 }
 
-/// Admins and moderators who are not banned, at most 1,000: whose presence says whether anyone
-/// staffs the support chats. With `two_factor` (`mfa.require_for_staff`) only those who have it
-/// on: the others act as plain users and cannot open the inbox.
+/// The SQL condition on `users u` that makes an account staff who can answer support chats: an
+/// admin or moderator, not banned, and with `$two_factor` (a bind placeholder such as `"$1"`, the
+/// value of `mfa.require_for_staff`) two-factor on, since the others cannot open the inbox. One
+/// definition for presence, mails and pushes; a macro so that it can be `concat!`ed into static
+/// SQL. Served by the partial index `users_staff_idx`.
+#[macro_export]
+macro_rules! staff_who_can_answer {
+    ($two_factor:literal) => {
+        concat!(
+            "u.role IN ('admin', 'moderator') AND u.banned_at IS NULL AND (NOT ",
+            $two_factor,
+            " OR EXISTS (SELECT 1 FROM user_totp t WHERE t.user_id = u.id AND t.enabled_at IS NOT NULL))"
+        )
+    };
+}
+
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    id: UserId,
+}
+
+/// Staff who can answer support chats ([`staff_who_can_answer`]), at most 1,000: whose presence
+/// says whether anyone staffs them.
 pub async fn staff_ids(conn: &mut AsyncPgConnection, two_factor: bool) -> QueryResult<Vec<UserId>> {
-    let mut query = users::table
-        .filter(users::role.eq_any(["admin", "moderator"]))
-        .filter(users::banned_at.is_null())
-        .select(users::id)
-        .limit(1000)
-        .into_boxed();
-    if two_factor {
-        query = query.filter(diesel::dsl::exists(
-            crate::schema::user_totp::table
-                .filter(crate::schema::user_totp::user_id.eq(users::id))
-                .filter(crate::schema::user_totp::enabled_at.is_not_null()),
-        ));
-    }
-    query.load(conn).await
+    let rows: Vec<IdRow> =
+        diesel::sql_query(concat!("SELECT u.id FROM users u WHERE ", staff_who_can_answer!("$1"), " LIMIT 1000"))
+            .bind::<diesel::sql_types::Bool, _>(two_factor)
+            .load(conn)
+            .await?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
 }
 
 /// Sets the user's uploaded avatar (`Some((key, content_type))`) or removes it (`None`); either
