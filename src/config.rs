@@ -343,6 +343,9 @@ pub struct WebhookSettings {
     pub timeout_ms: u64,
     /// Failed attempts in a row after which an endpoint is disabled (an admin re-enables it).
     pub max_consecutive_failures: i32,
+    /// Failed attempts after which one event is given up (`failed`), so that its room's later
+    /// events go out; "Send again" queues it once more.
+    pub max_attempts: i32,
     /// The first retry's delay; each further one doubles, up to `retry_max_ms`, with up to half
     /// of it added at random (jitter) so failed receivers are not hit in lock-step.
     pub retry_base_ms: u64,
@@ -715,6 +718,7 @@ impl Settings {
             ("webhooks.poll_interval_ms", self.webhooks.poll_interval_ms),
             ("webhooks.refresh_interval_ms", self.webhooks.refresh_interval_ms),
             ("webhooks.max_consecutive_failures", u64::try_from(self.webhooks.max_consecutive_failures).unwrap_or(0)),
+            ("webhooks.max_attempts", u64::try_from(self.webhooks.max_attempts).unwrap_or(0)),
             ("webhooks.batch_size", u64::try_from(self.webhooks.batch_size).unwrap_or(0)),
         ] {
             if value == 0 {

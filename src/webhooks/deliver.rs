@@ -17,7 +17,10 @@
 //! `retry_base_ms` doubling per attempt up to `retry_max_ms`, plus random jitter; after
 //! `max_consecutive_failures` failures in a row the endpoint is disabled, the audit log says so
 //! (`webhook.disabled`) and every admin with an address gets a mail, queued in the same
-//! transaction.
+//! transaction. An event that has failed `max_attempts` times is given up (`failed`), so that one
+//! event the receiver always refuses, while it takes the others, does not hold back its room for
+//! good; with `max_attempts` above `max_consecutive_failures`, a receiver that is down is disabled
+//! (its events kept) before any event is given up.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -179,8 +182,16 @@ impl Worker {
                     q::mark_delivered(conn, d.id, d.endpoint_id).await?;
                     return Ok(0);
                 }
-                metrics::counter!("plauder_webhook_attempts_total", "outcome" => "failed").increment(1);
-                let next_at = Utc::now() + backoff(settings, d.attempts);
+                // A receiver that refuses one event for good but takes the others keeps resetting
+                // the endpoint's failure run; giving the event up is what lets its room move on.
+                let give_up = d.attempts.saturating_add(1) >= settings.max_attempts;
+                let outcome_label = if give_up { "gave_up" } else { "failed" };
+                metrics::counter!("plauder_webhook_attempts_total", "outcome" => outcome_label).increment(1);
+                if give_up {
+                    tracing::warn!(endpoint = %d.endpoint_id, outbox = d.id, attempts = d.attempts + 1,
+                        "webhook event given up: {}", outcome.error.as_deref().unwrap_or(""));
+                }
+                let retry_at = (!give_up).then(|| Utc::now() + backoff(settings, d.attempts));
                 let reason = format!(
                     "{} failed deliveries in a row; the last: {}",
                     settings.max_consecutive_failures,
@@ -191,7 +202,7 @@ impl Worker {
                     d.id,
                     d.leased_until,
                     d.endpoint_id,
-                    next_at,
+                    retry_at,
                     settings.max_consecutive_failures,
                     &reason,
                 )

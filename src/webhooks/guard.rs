@@ -215,6 +215,7 @@ mod tests {
             connect_timeout_ms: 1,
             timeout_ms: 1,
             max_consecutive_failures: 1,
+            max_attempts: 1,
             retry_base_ms: 1,
             retry_max_ms: 1,
             poll_interval_ms: 1,

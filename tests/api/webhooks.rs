@@ -41,6 +41,8 @@ struct Shared {
     script: Mutex<Vec<Mode>>,
     got: Mutex<Vec<Got>>,
     requests: AtomicUsize,
+    /// A text whose events are refused with 400 every time (a receiver that cannot take them).
+    refuse: Mutex<Option<String>>,
 }
 
 /// The receiver's check, written from the documented recipe (docs/integrations.md), not with
@@ -85,6 +87,15 @@ impl Receiver {
             App::new().app_data(data.clone()).default_service(web::to(
                 |req: HttpRequest, body: web::Bytes, s: web::Data<Shared>| async move {
                     s.requests.fetch_add(1, Ordering::SeqCst);
+                    let refused = s
+                        .refuse
+                        .lock()
+                        .unwrap()
+                        .as_deref()
+                        .is_some_and(|text| String::from_utf8_lossy(&body).contains(text));
+                    if refused {
+                        return HttpResponse::BadRequest().body("cannot take this one");
+                    }
                     let mode = {
                         let mut script = s.script.lock().unwrap();
                         if script.is_empty() { Mode::Ok } else { script.remove(0) }
@@ -173,6 +184,7 @@ async fn app() -> TestApp {
         s.webhooks.retry_max_ms = 400;
         s.webhooks.timeout_ms = 1500;
         s.webhooks.max_consecutive_failures = 50;
+        s.webhooks.max_attempts = 50;
     })
     .await
 }
@@ -292,6 +304,67 @@ async fn a_receiver_that_fails_then_recovers_gets_everything_in_order_and_the_lo
     // The run of failures ended with the success.
     let list: Value = app.get("/api/v1/admin/webhooks", Some(&root.access_token)).await.json().await.unwrap();
     assert_eq!(list["webhooks"][0]["consecutive_failures"], 0);
+}
+
+/// A receiver that refuses one event for good but takes the others never builds a run of
+/// failures (each success ends it), so only giving the event up after `max_attempts` lets its
+/// room's later events through; other rooms are not held meanwhile. "Send again" queues it anew.
+#[actix_web::test]
+async fn an_event_the_receiver_always_refuses_is_given_up_and_its_room_moves_on() {
+    let app = spawn_app_with(|s| {
+        s.webhooks.allow_private = true;
+        s.webhooks.poll_interval_ms = 50;
+        s.webhooks.retry_base_ms = 100;
+        s.webhooks.retry_max_ms = 200;
+        s.webhooks.max_consecutive_failures = 10;
+        s.webhooks.max_attempts = 3;
+    })
+    .await;
+    let root = user_with_role(&app, "root", "admin").await;
+    let receiver = Receiver::start().await;
+    *receiver.shared.refuse.lock().unwrap() = Some("poison".into());
+    let endpoint = register(&app, &root, &receiver, &["message.created"], None).await;
+    let room = app.group(&root, "ops", &[]).await;
+    let other = app.group(&root, "other", &[]).await;
+    app.send(&root, room, "poison").await;
+    app.send(&root, room, "after").await;
+    app.send(&root, other, "elsewhere").await;
+
+    let events = receiver.wait_for(2).await;
+    let mut got = bodies(&events);
+    got.sort();
+    assert_eq!(got, ["after", "elsewhere"]);
+    let log = delivery_log_once(&app, &root, endpoint, "", |log| {
+        log["deliveries"].as_array().is_some_and(|d| d.iter().any(|d| d["state"] == "failed"))
+    })
+    .await;
+    let poison = log["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["payload"]["data"]["message"]["body"] == "poison")
+        .unwrap()
+        .clone();
+    assert_eq!(poison["state"], "failed", "{poison}");
+    assert_eq!(poison["attempts"], 3, "{poison}");
+    let statuses: Vec<Value> =
+        poison["attempt_log"].as_array().unwrap().iter().map(|a| a["status_code"].clone()).collect();
+    assert_eq!(statuses, [json!(400), json!(400), json!(400)], "{poison}");
+    let list: Value = app.get("/api/v1/admin/webhooks", Some(&root.access_token)).await.json().await.unwrap();
+    assert_eq!(list["webhooks"][0]["enabled"], true, "one refused event does not disable the endpoint");
+
+    // Once the receiver can take it, "Send again" delivers it.
+    *receiver.shared.refuse.lock().unwrap() = None;
+    let res = app
+        .post(
+            &format!("/api/v1/admin/webhooks/deliveries/{}/redeliver", poison["id"]),
+            Some(&root.access_token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let events = receiver.wait_for(3).await;
+    assert_eq!(bodies(&events[2..]), ["poison"]);
 }
 
 #[actix_web::test]

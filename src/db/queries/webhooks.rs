@@ -168,7 +168,8 @@ pub async fn mark_delivered(conn: &mut AsyncPgConnection, outbox_id: i64, endpoi
     Ok(())
 }
 
-/// A delivery that failed: retried at `next_at`; the endpoint's failure run grows, and at
+/// A delivery that failed: retried at `retry_at`, or without one given up, marked `failed` (it no
+/// longer holds back its room's later events); the endpoint's failure run grows, and at
 /// `max_failures` the endpoint is disabled. Returns whether this failure disabled it.
 ///
 /// Only while the claim's lease `leased_until` is still the row's: a worker that recorded too
@@ -180,7 +181,7 @@ pub async fn mark_failed(
     outbox_id: i64,
     leased_until: DateTime<Utc>,
     endpoint_id: Uuid,
-    next_at: DateTime<Utc>,
+    retry_at: Option<DateTime<Utc>>,
     max_failures: i32,
     reason: &str,
 ) -> QueryResult<bool> {
@@ -190,7 +191,11 @@ pub async fn mark_failed(
             .filter(webhook_outbox::state.eq("pending"))
             .filter(webhook_outbox::next_attempt_at.eq(leased_until)),
     )
-    .set((webhook_outbox::attempts.eq(webhook_outbox::attempts + 1), webhook_outbox::next_attempt_at.eq(next_at)))
+    .set((
+        webhook_outbox::attempts.eq(webhook_outbox::attempts + 1),
+        webhook_outbox::next_attempt_at.eq(retry_at.unwrap_or(leased_until)),
+        webhook_outbox::state.eq(if retry_at.is_some() { "pending" } else { "failed" }),
+    ))
     .execute(conn)
     .await?;
     if still_ours == 0 {
