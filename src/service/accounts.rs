@@ -280,6 +280,8 @@ pub async fn refresh(state: &AppState, token: &str) -> ApiResult<AuthResponse> {
             if row.spent_at.is_some() {
                 // Committed, not rolled back: the revocation must outlive this failed request.
                 refresh_tokens::revoke_family(conn, row.family_id).await?;
+                // As at a logout: the session's device (or the thief) gets no more pushes.
+                crate::db::queries::push::delete_of_session(conn, row.family_id).await?;
                 return Ok(Rotation::Replayed);
             }
             refresh_tokens::mark_spent(conn, row.id).await?;
@@ -438,11 +440,17 @@ pub async fn sessions(state: &AppState, user_id: UserId, current: Option<Uuid>) 
 /// `not_found` when the caller has no live session with this id.
 pub async fn end_session(state: &AppState, user_id: UserId, session: Uuid) -> ApiResult<()> {
     let mut conn = state.db().await?;
-    let revoked = refresh_tokens::revoke_live_family_of(&mut conn, user_id, session).await?;
-    if revoked == 0 {
-        return Err(ApiError::NotFound("No such session.".into()));
-    }
-    crate::db::queries::push::delete_of_session(&mut conn, session).await?;
+    conn.transaction::<_, ApiError, _>(async |conn| {
+        let revoked = refresh_tokens::revoke_live_family_of(conn, user_id, session).await?;
+        if revoked == 0 {
+            return Err(ApiError::NotFound("No such session.".into()));
+        }
+        // In the revocation's transaction, so that a subscription made meanwhile is either seen
+        // here or refused (`notifications::subscribe`).
+        crate::db::queries::push::delete_of_session(conn, session).await?;
+        Ok(())
+    })
+    .await?;
     state.notify.close_session(user_id, session);
     Ok(())
 }

@@ -5,11 +5,12 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
+use diesel_async::AsyncConnection;
 use serde::Serialize;
 
 use crate::auth::Caller;
 use crate::db::models::{NewPushSubscription, NotifyLevel, PushSubscription, RoomKind, RoomNotificationSetting};
-use crate::db::queries::{push as q, rooms};
+use crate::db::queries::{push as q, refresh_tokens, rooms};
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{PushSubscriptionId, RoomId};
 use crate::state::AppState;
@@ -170,9 +171,12 @@ fn key_bytes(field: &str, text: &str, len: usize) -> ApiResult<Vec<u8>> {
 
 /// `POST /push/subscriptions`: stores (or, for a known endpoint, takes over) the browser's
 /// subscription. `session`: the login session the caller's token belongs to; its logout deletes
-/// the subscription.
+/// the subscription. An access token outlives its session by minutes, so the session is checked
+/// (and held against a concurrent logout) in the insert's transaction: a device that signed out
+/// must not be tied to pushes no later logout would end.
 ///
 /// # Errors
+/// `unauthorized` when `session` has ended (signed out, or signed out elsewhere).
 /// `validation_failed` for an endpoint that is not an https URL (see [`check_endpoint`]), a
 /// `p256dh` that is not a 65-byte uncompressed P-256 point or an `auth` that is not 16 bytes.
 pub async fn subscribe(
@@ -198,7 +202,17 @@ pub async fn subscribe(
         p256dh: &p256dh,
         auth: &auth,
     };
-    let row = q::subscribe(&mut conn, &new, state.push.settings().subscriptions_per_user_max).await?;
+    let max = state.push.settings().subscriptions_per_user_max;
+    let row = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            if let Some(session) = session
+                && !refresh_tokens::lock_unrevoked_family(conn, caller.id, session).await?
+            {
+                return Err(ApiError::Unauthorized("This session has ended; sign in again.".into()));
+            }
+            Ok(q::subscribe(conn, &new, max).await?)
+        })
+        .await?;
     state.push.note_subscribed();
     Ok(SubscriptionView::new(&row))
 }

@@ -22,7 +22,7 @@ use sha2::Sha256;
 use uuid::Uuid;
 
 use crate::helpers::wait::{check, eventually, holds_throughout};
-use crate::helpers::{TestApp, TestUser, assert_error, open_session, spawn_app, user_with_role, uuid_of};
+use crate::helpers::{PASSWORD, TestApp, TestUser, assert_error, open_session, spawn_app, user_with_role, uuid_of};
 
 /// What the stand-in received.
 #[derive(Debug, Clone)]
@@ -566,6 +566,55 @@ async fn logging_out_deletes_the_sessions_subscriptions() {
     let res =
         app.post("/api/v1/auth/logout", Some(&ada.access_token), json!({"refresh_token": ada.refresh_token})).await;
     assert!(res.status().is_success(), "logout: {}", res.status());
+    assert_eq!(app.count("SELECT count(*) AS n FROM push_subscriptions").await, 0);
+}
+
+/// An access token works for minutes after its session ended, but it cannot tie a device to
+/// pushes any more: no later sign-out would end them. A replayed refresh token ends its session's
+/// subscriptions as a logout does.
+#[actix_web::test]
+async fn a_session_that_has_ended_cannot_subscribe_and_a_replayed_refresh_ends_its_subscriptions() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let res =
+        app.post("/api/v1/auth/logout", Some(&ada.access_token), json!({"refresh_token": ada.refresh_token})).await;
+    assert!(res.status().is_success(), "logout: {}", res.status());
+    let device = Device::new("http://127.0.0.1:9/push/late".to_owned());
+    let res = app.post("/api/v1/push/subscriptions", Some(&ada.access_token), device.subscription()).await;
+    assert_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_eq!(app.count("SELECT count(*) AS n FROM push_subscriptions").await, 0);
+    // The token still reads: only tying the ended session to a device is refused.
+    assert_eq!(app.get("/api/v1/push/subscriptions", Some(&ada.access_token)).await.status(), StatusCode::OK);
+
+    // A session ended from another device (`DELETE /users/me/sessions/{id}`).
+    let bob = app.register("bob").await;
+    let login: Value = app.login("bob", PASSWORD).await.json().await.unwrap();
+    let other = TestUser {
+        id: bob.id,
+        access_token: login["access_token"].as_str().unwrap().to_owned(),
+        refresh_token: login["refresh_token"].as_str().unwrap().to_owned(),
+    };
+    let sessions: Value = app.get("/api/v1/users/me/sessions", Some(&other.access_token)).await.json().await.unwrap();
+    let first = sessions["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == false)
+        .expect("bob's first session")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = app.delete(&format!("/api/v1/users/me/sessions/{first}"), Some(&other.access_token)).await;
+    assert!(res.status().is_success(), "end session: {}", res.status());
+    let res = app.post("/api/v1/push/subscriptions", Some(&bob.access_token), device.subscription()).await;
+    assert_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    subscribe(&app, &other, &device).await;
+
+    // A spent refresh token presented again revokes its session and ends its subscriptions.
+    let res = app.refresh(&other.refresh_token).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app.refresh(&other.refresh_token).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(app.count("SELECT count(*) AS n FROM push_subscriptions").await, 0);
 }
 

@@ -25,6 +25,29 @@ pub async fn find_by_hash_for_update(conn: &mut AsyncPgConnection, hash: &[u8]) 
         .optional()
 }
 
+/// Whether `user_id`'s session `family_id` has not been revoked, holding one of its unrevoked rows
+/// `FOR SHARE` until the transaction ends: a revocation (which updates every unrevoked row of the
+/// family) then waits for the caller's commit, so what the caller ties to the session is seen by
+/// the revocation's clean-up, and a revocation committed first makes this return false. A spent
+/// row counts: a refresh rotating the session meanwhile does not end it.
+pub async fn lock_unrevoked_family(
+    conn: &mut AsyncPgConnection,
+    user_id: UserId,
+    family_id: Uuid,
+) -> QueryResult<bool> {
+    let row: Option<Uuid> = refresh_tokens::table
+        .filter(refresh_tokens::family_id.eq(family_id))
+        .filter(refresh_tokens::user_id.eq(user_id))
+        .filter(refresh_tokens::revoked_at.is_null())
+        .select(refresh_tokens::id)
+        .limit(1)
+        .for_share()
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(row.is_some())
+}
+
 pub async fn mark_spent(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<usize> {
     diesel::update(refresh_tokens::table.find(id)).set(refresh_tokens::spent_at.eq(now)).execute(conn).await
 }
