@@ -332,13 +332,15 @@ fn after_send(state: &AppState, caller: &Caller, room_kind: RoomKind, view: &Mes
     crate::service::commands::on_sent(state, &caller.user, view);
 }
 
-/// What [`post_as_bot`] posts: the message's chosen id, where, as whom, the text, and whether it
-/// answers a visitor in a support room (dropped once staff answered there).
+/// What [`post_as_bot`] posts: the message's chosen id, where, as whom, the text, the message of
+/// the same room it answers, and whether it answers a visitor in a support room (dropped once
+/// staff answered there).
 pub struct BotPost<'a> {
     pub id: MessageId,
     pub room_id: RoomId,
     pub sender_id: UserId,
     pub body: &'a str,
+    pub reply_to: Option<MessageId>,
     pub support_answer: bool,
 }
 
@@ -359,10 +361,10 @@ pub async fn post_as_bot(
     notify: &dyn Notify,
     post: BotPost<'_>,
 ) -> ApiResult<Option<MessageView>> {
-    let BotPost { id, room_id, sender_id, body, support_answer } = post;
+    let BotPost { id, room_id, sender_id, body, reply_to, support_answer } = post;
     let body: String = body.trim().chars().take(MAX_BODY_CHARS).collect();
     validate_body(&body)?;
-    let new = NewMessage { id, room_id, sender_id, body: &body, reply_to: None, client_msg_id: None, mentions: None };
+    let new = NewMessage { id, room_id, sender_id, body: &body, reply_to, client_msg_id: None, mentions: None };
     let m = conn
         .transaction::<_, diesel::result::Error, _>(async |conn| {
             let m = q::insert_next(conn, &new).await?;

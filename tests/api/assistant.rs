@@ -238,6 +238,55 @@ async fn a_mention_streams_deltas_over_the_socket_then_commits_the_whole_answer_
     assert_eq!(app.metric("plauder_assistant_tokens_last_hour").await, TOKENS as f64);
 }
 
+/// A mention is answered as of its own message: a message someone else sends while the answer
+/// is being made is neither the question nor in the prompt, and the answer replies to the
+/// mention. Staged with the assistant's account held uncreated (a transaction inserting the same
+/// username) until the other message is in.
+#[actix_web::test]
+async fn a_mention_is_answered_as_of_its_own_message_not_what_came_after_it() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+
+    let model = Model::start(Mood::Streams { gap_ms: 0 }).await;
+    let (app, _admin) = app_with(Some(&model), |_| {}).await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let room = app.group(&ada, "help", &[&bob]).await;
+    let mut holder = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
+    holder
+        .batch_execute(
+            "BEGIN; INSERT INTO users (id, username, display_name, is_bot) \
+             VALUES (gen_random_uuid(), 'assistant', 'held', true)",
+        )
+        .await
+        .expect("hold the assistant's username");
+
+    let asked = app.send(&ada, room, "@assistant how do I reset my password?").await;
+    eventually("the assistant waiting to create its account", async || {
+        let waiting = app
+            .count(
+                "SELECT count(*) AS n FROM pg_stat_activity \
+                 WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO \"users\"%'",
+            )
+            .await;
+        check(waiting, |n| *n == 1)
+    })
+    .await;
+    app.send(&bob, room, "lol, me neither").await;
+    holder.batch_execute("ROLLBACK").await.expect("let the assistant go on");
+
+    let answer = eventually("the answer", async || {
+        let found = answers(&app, &ada, room, &[&ada, &bob]).await;
+        check(found, |f| !f.is_empty())
+    })
+    .await;
+    assert_eq!(answer[0]["reply_to"], asked["id"], "the answer replies to the mention");
+    let request = &model.requests()[0];
+    let turns = request["messages"].as_array().unwrap();
+    let last = turns.last().unwrap()["content"].as_str().unwrap();
+    assert!(last.ends_with("@assistant how do I reset my password?"), "{turns:?}");
+    assert!(!turns.iter().any(|t| t["content"].as_str().unwrap().contains("lol")), "{turns:?}");
+}
+
 #[actix_web::test]
 async fn a_slow_endpoint_times_out_and_the_faq_answers() {
     let model = Model::start(Mood::Slow).await;

@@ -34,7 +34,7 @@ use crate::db::queries::knowledge::{self as kb, Hit};
 use crate::db::queries::{messages, support, users};
 use crate::db::{PgConn, PgPool};
 use crate::error::{ApiError, ApiResult};
-use crate::ids::{MessageId, RoomId, UserId};
+use crate::ids::{MessageId, RoomId, Seq, UserId};
 use crate::protocol::ServerEvent;
 use crate::protocol::events::MessageDelta;
 use crate::service::notify::Notify;
@@ -102,6 +102,14 @@ enum Occasion {
     Support,
     /// Someone wrote `@assistant`.
     Mention,
+}
+
+/// The message that called the assistant.
+#[derive(Debug, Clone, Copy)]
+struct Call {
+    id: MessageId,
+    seq: Seq,
+    sender: UserId,
 }
 
 /// Removes a room from the busy set when the answer's task ends, however it ends.
@@ -172,6 +180,7 @@ impl Assistant {
             return;
         };
         let room_id = message.room_id;
+        let call = Call { id: message.id, seq: message.seq, sender: sender.id };
         let claimed = inner.busy.lock().is_ok_and(|mut busy| busy.insert(room_id));
         if !claimed {
             metrics::counter!("assistant_skipped_total", "reason" => "busy").increment(1);
@@ -180,7 +189,7 @@ impl Assistant {
         let claim = Claim { inner: inner.clone(), room_id };
         let inner = inner.clone();
         actix_web::rt::spawn(async move {
-            let result = inner.run(room_id, occasion).await;
+            let result = inner.run(room_id, occasion, call).await;
             // The room is free again before the answer is counted, so whoever sees the count can
             // call the assistant again.
             drop(claim);
@@ -228,7 +237,7 @@ impl Inner {
     }
 
     /// Works out and posts one answer; the source of the answer posted, if any.
-    async fn run(&self, room_id: RoomId, occasion: Occasion) -> ApiResult<Option<&'static str>> {
+    async fn run(&self, room_id: RoomId, occasion: Occasion, call: Call) -> ApiResult<Option<&'static str>> {
         let mut lang = Lang::En;
         if occasion == Occasion::Support {
             let Some(german) = self.session_needs_answer(room_id).await? else { return Ok(None) };
@@ -250,11 +259,19 @@ impl Inner {
         let bot = self.bot().await?;
         let mut conn = self.db().await?;
         let limit = self.settings.history_messages.max(1);
-        let mut recent = messages::page(&mut conn, room_id, None, None, limit).await?;
+        // A mention is answered as of its own message: what others wrote after it is neither the
+        // question nor in the prompt, and the answer replies to it. A visitor is answered as of
+        // their latest message: what they added while the answer waited is part of the question.
+        let before = (occasion == Occasion::Mention).then(|| call.seq + 1);
+        let mut recent = messages::page(&mut conn, room_id, before, None, limit).await?;
         recent.reverse();
         recent.retain(|m| m.deleted_at.is_none() && !m.body.trim().is_empty());
-        // The question: the latest message that is not the assistant's own.
-        let Some(question) = recent.iter().rev().find(|m| m.sender_id != Some(bot)).map(|m| m.body.clone()) else {
+        let asked = match occasion {
+            Occasion::Mention => recent.iter().find(|m| m.id == call.id),
+            Occasion::Support => recent.iter().rev().find(|m| m.sender_id == Some(call.sender)),
+        };
+        // Deleted meanwhile: nothing to answer.
+        let Some(question) = asked.map(|m| m.body.clone()) else {
             return Ok(None);
         };
         let question = strip_mention(&question, &self.settings.username);
@@ -307,6 +324,7 @@ impl Inner {
             room_id,
             sender_id: bot,
             body: &text,
+            reply_to: (occasion == Occasion::Mention).then_some(call.id),
             support_answer: occasion == Occasion::Support,
         };
         let posted = crate::service::messages::post_as_bot(&mut conn, &self.hooks, self.notify.as_ref(), post).await;
