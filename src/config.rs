@@ -405,6 +405,8 @@ pub struct QuotaSettings {
     pub reactions_per_message_max: i64,
     /// Reactions one user may put on one message.
     pub reactions_per_user_per_message_max: i64,
+    /// Incoming webhooks one room may have (each posts as a bot account of its own).
+    pub incoming_hooks_per_room_max: i64,
     /// Open WebSockets of one account on one instance.
     pub sockets_per_user_max: usize,
     /// Open WebSockets from one client address on one instance.
@@ -733,6 +735,7 @@ impl Settings {
             ("quota.presence_subscriptions_per_user_max", self.quota.presence_subscriptions_per_user_max as i64),
             ("quota.reactions_per_message_max", self.quota.reactions_per_message_max),
             ("quota.reactions_per_user_per_message_max", self.quota.reactions_per_user_per_message_max),
+            ("quota.incoming_hooks_per_room_max", self.quota.incoming_hooks_per_room_max),
             ("quota.sockets_per_user_max", self.quota.sockets_per_user_max as i64),
             ("quota.sockets_per_address_max", self.quota.sockets_per_address_max as i64),
         ] {

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::api::extract::ApiJson;
 use crate::auth::AuthUser;
+use crate::auth::ratelimit::UserAction;
 use crate::error::{ApiResult, ErrorBody};
 use crate::ids::RoomId;
 use crate::service::incoming_hooks::{self, CreatedHook, HookView};
@@ -37,7 +38,7 @@ pub struct HookPost {
 #[utoipa::path(tag = "rooms", security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = CreateHookRequest,
     responses((status = 201, body = CreatedHook, description = "`path` holds the secret token, shown once"),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 422, body = ErrorBody)))]
+              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 #[post("/rooms/{id}/hooks")]
 pub async fn create_hook(
     state: web::Data<AppState>,
@@ -45,6 +46,8 @@ pub async fn create_hook(
     id: web::Path<RoomId>,
     body: ApiJson<CreateHookRequest>,
 ) -> ApiResult<HttpResponse> {
+    // Each hook makes an account and a membership, as a room makes rows: the same budget.
+    state.action_limits.check(caller.id, UserAction::CreateRoom)?;
     let created = incoming_hooks::create(&state, &caller, id.into_inner(), &body.into_inner().name).await?;
     Ok(HttpResponse::Created().json(created))
 }

@@ -64,7 +64,7 @@ fn hash(token: &str) -> Vec<u8> {
 ///
 /// # Errors
 /// `forbidden` unless the room's owner or an admin; `validation_failed` for a room that is not a
-/// group or a bad name.
+/// group or a bad name; `conflict` when the room has `quota.incoming_hooks_per_room_max` already.
 pub async fn create(state: &AppState, caller: &Caller, room_id: RoomId, name: &str) -> ApiResult<CreatedHook> {
     let name = validate::display_name(name)
         .map_err(|_| ApiError::validation("name", "name must be 1 to 64 characters without control characters."))?;
@@ -79,8 +79,16 @@ pub async fn create(state: &AppState, caller: &Caller, room_id: RoomId, name: &s
     let token = format!("plh_{}", URL_SAFE_NO_PAD.encode(bytes));
     let token_hash = hash(&token);
     let actor = caller.id;
+    let max = state.settings.quota.incoming_hooks_per_room_max;
     let (hook, bot) = conn
         .transaction::<_, ApiError, _>(async |conn| {
+            // Under the room's lock, so that concurrent creations cannot both take the last place.
+            if !rooms::lock(conn, room_id).await? {
+                return Err(crate::service::access::no_such_room());
+            }
+            if q::count_for_room(conn, room_id).await? >= max {
+                return Err(ApiError::Conflict(format!("This room already has {max} incoming webhooks.")));
+            }
             let bot_id = UserId::new();
             // The id makes the name unique without a retry loop.
             let username = format!("hook-{}", &bot_id.0.simple().to_string()[..12]);

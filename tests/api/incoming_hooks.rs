@@ -114,3 +114,31 @@ async fn a_hooks_bot_is_rate_limited_and_once_removed_from_the_room_cannot_post(
     let res = app.post(gone["path"].as_str().unwrap(), None, json!({"text": "still here?"})).await;
     assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
 }
+
+/// Each hook makes a bot account: a room holds a bounded number (409 past it, a place freed by
+/// deleting one), and creating them spends the creator's room budget (429 past it).
+#[actix_web::test]
+async fn hooks_per_room_are_bounded_and_creating_them_is_rate_limited() {
+    let app = spawn_app_with(|s| {
+        s.quota.incoming_hooks_per_room_max = 2;
+        s.rate_limit.room_create_burst = 4;
+    })
+    .await;
+    let ada = app.register("ada").await;
+    let room = app.group(&ada, "ops", &[]).await;
+    let create = |name: &'static str| {
+        app.post(&format!("/api/v1/rooms/{room}/hooks"), Some(&ada.access_token), json!({ "name": name }))
+    };
+    let first: Value = create("one").await.json().await.unwrap();
+    assert_eq!(create("two").await.status(), StatusCode::CREATED);
+    let body = assert_error(create("three").await, StatusCode::CONFLICT, "conflict").await;
+    assert!(body["error"]["message"].as_str().unwrap().contains("2 incoming webhooks"), "{body}");
+    let res = app
+        .delete(&format!("/api/v1/rooms/{room}/hooks/{}", first["id"].as_str().unwrap()), Some(&ada.access_token))
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    // The room and three creations (the refused one too) spent the burst of 4.
+    let res = create("four").await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "{}", res.text().await.unwrap_or_default());
+    assert_eq!(app.count(&format!("SELECT count(*) AS n FROM incoming_webhooks WHERE room_id = '{room}'")).await, 1);
+}

@@ -38,6 +38,11 @@ pub async fn list_for_room(conn: &mut AsyncPgConnection, room_id: RoomId) -> Que
         .await
 }
 
+/// How many incoming webhooks `room_id` has.
+pub async fn count_for_room(conn: &mut AsyncPgConnection, room_id: RoomId) -> QueryResult<i64> {
+    incoming_webhooks::table.filter(incoming_webhooks::room_id.eq(room_id)).count().get_result(conn).await
+}
+
 pub async fn delete(conn: &mut AsyncPgConnection, room_id: RoomId, id: Uuid) -> QueryResult<usize> {
     diesel::delete(
         incoming_webhooks::table.filter(incoming_webhooks::id.eq(id)).filter(incoming_webhooks::room_id.eq(room_id)),
