@@ -378,9 +378,10 @@ where
     let mut conn = state.db().await?;
     let row = conn
         .transaction::<_, ApiError, _>(async move |conn| {
-            // Shared with other uploads, exclusive of the sweep: the blob stored below cannot be
+            // Shared with other uploads, exclusive of the sweep: the blobs stored below cannot be
             // swept between the row's insert and its commit.
-            q::lock_blobs_shared(conn).await?;
+            let keys: Vec<&str> = std::iter::once(new.sha256).chain(new.thumbnail_sha256).collect();
+            q::lock_blobs_shared(conn, &keys).await?;
             // The owner's uploads sum and insert one at a time, so two running at once cannot
             // each pass the quota with what the other adds (the sum above was read before the
             // body streamed). A refusal drops the temporary files: nothing was stored.
@@ -652,7 +653,7 @@ pub struct SweepReport {
     pub blobs: u64,
 }
 
-/// Keys checked against the database per statement (and per hold of the sweep lock).
+/// Keys checked against the database per statement.
 const SWEEP_CHUNK: usize = 500;
 
 /// Deletes unsent uploads past their age, then every blob no row names (those of deleted
@@ -674,24 +675,25 @@ pub async fn sweep(state: &crate::state::AppState, conn: &mut AsyncPgConnection,
     }
     let keys = att.store.list().await.map_err(ApiError::internal)?;
     for chunk in keys.chunks(SWEEP_CHUNK) {
-        let store = att.store.clone();
-        let chunk = chunk.to_vec();
-        let deleted = conn
-            .transaction::<_, ApiError, _>(async move |conn| {
-                if !q::try_lock_blobs(conn).await? {
-                    // Uploads are storing blobs right now: leave this chunk to the next pass.
-                    return Ok(0u64);
-                }
-                let live = q::referenced(conn, &chunk).await?;
-                let mut deleted = 0;
-                for key in chunk.iter().filter(|k| !live.contains(k)) {
+        let live = q::referenced(conn, chunk).await?;
+        // Each candidate is deleted under its own lock, checked once more there: a blob an upload
+        // is storing (lock held) waits for the next pass, one whose row committed since the check
+        // above stays, and an upload of other content never waits for the store's deletes.
+        for key in chunk.iter().filter(|k| !live.contains(k)) {
+            let store = att.store.clone();
+            let deleted = conn
+                .transaction::<_, ApiError, _>(async |conn| {
+                    if !q::try_lock_blob(conn, key).await?
+                        || !q::referenced(conn, std::slice::from_ref(key)).await?.is_empty()
+                    {
+                        return Ok(false);
+                    }
                     store.delete(key).await.map_err(ApiError::internal)?;
-                    deleted += 1;
-                }
-                Ok(deleted)
-            })
-            .await?;
-        report.blobs += deleted;
+                    Ok(true)
+                })
+                .await?;
+            report.blobs += u64::from(deleted);
+        }
     }
     remove_stale_temp_files(&att.tmp, age.to_std().unwrap_or(Duration::from_secs(86_400))).await;
     Ok(report)

@@ -101,7 +101,7 @@ where
         .transaction::<_, ApiError, _>(async move |conn| {
             // Shared with uploads, exclusive of the sweep: the blob stored below is not swept
             // between the store and the commit that names it.
-            blobs::lock_blobs_shared(conn).await?;
+            blobs::lock_blobs_shared(conn, &[key.as_str()]).await?;
             let user = users::set_avatar(conn, user_id, Some((&key, content_type))).await?;
             // A store that fails rolls the change back.
             store.put_file(&key, &temp.0).await.map_err(store_error)?;

@@ -1056,3 +1056,45 @@ async fn a_rotated_photo_keeps_its_orientation_and_loses_its_gps() {
         assert_eq!((decoded.width(), decoded.height()), (64, 32), "{name}: pixels untouched");
     }
 }
+
+/// The sweep and uploads meet on one lock per blob: a blob an upload is storing (its lock held
+/// shared) is left to the next pass, and an upload of the very blob the sweep is deleting (its lock
+/// held exclusively) waits for that delete, then stores it again; uploads of other content never
+/// wait for the sweep's deletes.
+#[actix_web::test]
+async fn the_sweep_and_uploads_meet_on_each_blobs_own_lock() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+    use plauder::db::queries::attachments::BLOB_LOCK_CLASS;
+
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let orphan = pdf("nothing names me");
+    let key: String = sha2::Sha256::digest(&orphan).iter().map(|b| format!("{b:02x}")).collect();
+    let file = upload(&app, &ada, "orphan.pdf", orphan.clone()).await;
+    app.sql(&format!("DELETE FROM attachments WHERE id = '{}'", file["id"].as_str().expect("id"))).await;
+    assert!(blobs(&app).await.contains(&key));
+
+    let mut holder = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
+    let lock = |mode: &str| format!("BEGIN; SELECT pg_advisory_xact_lock{mode}({BLOB_LOCK_CLASS}, hashtext('{key}'))");
+    holder.batch_execute(&lock("_shared")).await.expect("hold as an upload would");
+    let report = crate::retention::completed(&app).await;
+    assert_eq!(report.attachment_blobs, 0, "{report:?}");
+    assert!(blobs(&app).await.contains(&key), "a blob being stored stays");
+    // Another upload goes on meanwhile.
+    upload(&app, &ada, "other.pdf", pdf("other content")).await;
+    holder.batch_execute("ROLLBACK").await.expect("release");
+    assert_eq!(crate::retention::completed(&app).await.attachment_blobs, 1);
+    assert!(!blobs(&app).await.contains(&key));
+
+    // The sweep "deleting" the blob: an upload of the same bytes waits, then stores it.
+    holder.batch_execute(&lock("")).await.expect("hold as the sweep would");
+    let release_later = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        holder.batch_execute("ROLLBACK").await.expect("release");
+    };
+    let started = std::time::Instant::now();
+    let (again, ()) = tokio::join!(upload(&app, &ada, "again.pdf", orphan), release_later);
+    assert!(started.elapsed() >= Duration::from_millis(300), "the upload waited for the blob's lock");
+    assert!(again["id"].is_string());
+    assert!(blobs(&app).await.contains(&key));
+}

@@ -1,7 +1,8 @@
-//! Queries on `attachments`. The blob sweep and uploads coordinate through one advisory lock
-//! ([`BLOB_LOCK_KEY`]): an upload holds it shared from inserting its row to storing its blob, the
-//! sweep exclusively while it decides which blobs nothing names and deletes them, so it never
-//! deletes a blob an upload is about to rely on.
+//! Queries on `attachments`. The blob sweep and uploads coordinate through an advisory lock per
+//! blob key ([`lock_blobs_shared`], [`try_lock_blob`]): an upload holds its blobs' locks shared
+//! from inserting its row to storing them, the sweep one blob's exclusively while it checks that
+//! nothing names it and deletes it, so it never deletes a blob an upload is about to rely on, and
+//! an upload waits for the sweep only when it stores the very blob being deleted.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -12,13 +13,18 @@ use crate::db::models::{Attachment, NewAttachment};
 use crate::ids::{AttachmentId, MessageId, RoomId, UserId};
 use crate::schema::attachments;
 
-/// The advisory lock key shared by uploads and the blob sweep ("plauder" and 3; migrations use 1,
-/// the retention pass 2).
-pub const BLOB_LOCK_KEY: i64 = 0x706c_6175_6465_7203;
+/// The first key of the two-key advisory locks on one blob ("pl" "ab"); the second is the blob
+/// key's hash. Keys that hash alike merely wait for each other.
+pub const BLOB_LOCK_CLASS: i32 = 0x706c_6162;
 
-/// Takes [`BLOB_LOCK_KEY`] shared until the end of the transaction (uploads).
-pub async fn lock_blobs_shared(conn: &mut AsyncPgConnection) -> QueryResult<()> {
-    diesel::sql_query("SELECT pg_advisory_xact_lock_shared($1)").bind::<BigInt, _>(BLOB_LOCK_KEY).execute(conn).await?;
+/// Takes the locks on blobs `keys` shared until the end of the transaction (uploads, avatars):
+/// shared with other uploads of the same content, exclusive of the sweep deleting that blob.
+pub async fn lock_blobs_shared(conn: &mut AsyncPgConnection, keys: &[&str]) -> QueryResult<()> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock_shared($1, hashtext(k)) FROM unnest($2::text[]) k")
+        .bind::<diesel::sql_types::Integer, _>(BLOB_LOCK_CLASS)
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(keys)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -28,11 +34,12 @@ struct Locked {
     locked: bool,
 }
 
-/// Tries [`BLOB_LOCK_KEY`] exclusively until the end of the transaction, without waiting (the
-/// sweep skips a turn rather than stall uploads behind it).
-pub async fn try_lock_blobs(conn: &mut AsyncPgConnection) -> QueryResult<bool> {
-    let row: Locked = diesel::sql_query("SELECT pg_try_advisory_xact_lock($1) AS locked")
-        .bind::<BigInt, _>(BLOB_LOCK_KEY)
+/// Tries the lock on blob `key` exclusively until the end of the transaction, without waiting
+/// (the sweep leaves a blob being stored to its next pass rather than stall the upload).
+pub async fn try_lock_blob(conn: &mut AsyncPgConnection, key: &str) -> QueryResult<bool> {
+    let row: Locked = diesel::sql_query("SELECT pg_try_advisory_xact_lock($1, hashtext($2)) AS locked")
+        .bind::<diesel::sql_types::Integer, _>(BLOB_LOCK_CLASS)
+        .bind::<diesel::sql_types::Text, _>(key)
         .get_result(conn)
         .await?;
     Ok(row.locked)
