@@ -10,7 +10,7 @@
 
 use std::io;
 use std::ops::RangeInclusive;
-use std::path::Path as FilePath;
+use std::path::{Path as FilePath, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,33 +95,55 @@ impl S3Store {
     /// A failure of the store as an [`Unreachable`](super::Unreachable) `io::Error` naming the
     /// bucket.
     fn error(&self, e: object_store::Error) -> io::Error {
-        unreachable(anyhow::anyhow!("{}: {e}", self.name))
+        store_error(&self.name, e)
     }
+}
 
-    /// A multipart upload of the open file, aborted (its parts deleted) if anything fails.
-    async fn put_multipart(&self, path: &Path, file: &mut tokio::fs::File) -> io::Result<()> {
-        let upload = self.store.put_multipart(path).await.map_err(|e| self.error(e))?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
-        let mut buf = vec![0u8; READ_CHUNK];
-        let written: io::Result<()> = async {
-            loop {
-                let n = file.read(&mut buf).await?;
-                if n == 0 {
-                    return Ok(());
-                }
-                writer.wait_for_capacity(PARTS_IN_FLIGHT).await.map_err(|e| self.error(e))?;
-                writer.write(&buf[..n]);
+fn store_error(name: &str, e: object_store::Error) -> io::Error {
+    unreachable(anyhow::anyhow!("{name}: {e}"))
+}
+
+/// Stores the file at `file` as `path`, then removes the file. Runs as a task of its own (see
+/// `put_file`), so it owns what it uses.
+async fn put_owned(store: Arc<dyn ObjectStore>, name: String, path: Path, file: PathBuf) -> io::Result<()> {
+    let mut f = tokio::fs::File::open(&file).await?;
+    let len = f.metadata().await?.len();
+    if len <= PART_BYTES as u64 {
+        let mut data = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        f.read_to_end(&mut data).await?;
+        // Storing a key that exists writes the same bytes again: harmless.
+        store.put(&path, PutPayload::from(data)).await.map_err(|e| store_error(&name, e))?;
+    } else {
+        put_multipart(store.as_ref(), &name, &path, &mut f).await?;
+    }
+    drop(f);
+    // The caller's temporary file is ours to remove (the local store renames it away).
+    tokio::fs::remove_file(&file).await
+}
+
+/// A multipart upload of the open file, aborted (its parts deleted) if anything fails.
+async fn put_multipart(store: &dyn ObjectStore, name: &str, path: &Path, file: &mut tokio::fs::File) -> io::Result<()> {
+    let upload = store.put_multipart(path).await.map_err(|e| store_error(name, e))?;
+    let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
+    let mut buf = vec![0u8; READ_CHUNK];
+    let written: io::Result<()> = async {
+        loop {
+            let n = file.read(&mut buf).await?;
+            if n == 0 {
+                return Ok(());
             }
+            writer.wait_for_capacity(PARTS_IN_FLIGHT).await.map_err(|e| store_error(name, e))?;
+            writer.write(&buf[..n]);
         }
-        .await;
-        match written {
-            Ok(()) => writer.finish().await.map(|_| ()).map_err(|e| self.error(e)),
-            Err(e) => {
-                if let Err(abort) = writer.abort().await {
-                    tracing::warn!(error = %abort, "aborting a failed multipart upload");
-                }
-                Err(e)
+    }
+    .await;
+    match written {
+        Ok(()) => writer.finish().await.map(|_| ()).map_err(|e| store_error(name, e)),
+        Err(e) => {
+            if let Err(abort) = writer.abort().await {
+                tracing::warn!(error = %abort, "aborting a failed multipart upload");
             }
+            Err(e)
         }
     }
 }
@@ -130,19 +152,12 @@ impl BlobStore for S3Store {
     fn put_file<'a>(&'a self, key: &'a str, file: &'a FilePath) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             let path = self.path(key)?;
-            let mut f = tokio::fs::File::open(file).await?;
-            let len = f.metadata().await?.len();
-            if len <= PART_BYTES as u64 {
-                let mut data = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-                f.read_to_end(&mut data).await?;
-                // Storing a key that exists writes the same bytes again: harmless.
-                self.store.put(&path, PutPayload::from(data)).await.map_err(|e| self.error(e))?;
-            } else {
-                self.put_multipart(&path, &mut f).await?;
-            }
-            drop(f);
-            // The caller's temporary file is ours to remove (the local store renames it away).
-            tokio::fs::remove_file(file).await
+            // In a task of its own: a caller dropped mid-way (a client gone, the shutdown timeout)
+            // would otherwise drop a multipart upload without aborting it, and its parts would
+            // stay in the bucket, unlisted and billed. Finished without a caller, the object has
+            // no row and the next sweep deletes it.
+            let task = tokio::spawn(put_owned(self.store.clone(), self.name.clone(), path, file.to_owned()));
+            task.await.map_err(io::Error::other)?
         })
     }
 

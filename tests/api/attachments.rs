@@ -17,6 +17,7 @@ use sha2::Digest as _;
 use uuid::Uuid;
 
 use crate::helpers::s3::{Bucket, PREFIX};
+use crate::helpers::wait::{check, eventually};
 use crate::helpers::{
     JWT_SECRET, TestApp, TestUser, assert_error, open_session, spawn_app, spawn_app_from, spawn_app_with,
     test_settings, user_with_role,
@@ -1097,4 +1098,33 @@ async fn the_sweep_and_uploads_meet_on_each_blobs_own_lock() {
     assert!(started.elapsed() >= Duration::from_millis(300), "the upload waited for the blob's lock");
     assert!(again["id"].is_string());
     assert!(blobs(&app).await.contains(&key));
+}
+
+/// A multipart upload to S3 whose caller goes away mid-way (a client that disconnected, the
+/// shutdown timeout) is finished by a task of its own instead of being left in parts, which S3
+/// keeps (and bills) unlisted until someone aborts them; the finished object has no row, so the
+/// next sweep deletes it.
+#[actix_web::test]
+async fn a_multipart_upload_whose_caller_goes_away_is_finished_not_left_in_parts() {
+    let app = spawn_on(Store::S3).await;
+    let bucket = Bucket::named(&app.state.settings.attachments.s3.bucket);
+    let bytes: Vec<u8> = (0..20 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let key: String = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let file = std::env::temp_dir().join(format!("plauder-multipart-{}", Uuid::new_v4()));
+    std::fs::write(&file, &bytes).expect("write the file");
+
+    let store = app.state.attachments.store.clone();
+    let mut put = store.put_file(&key, &file);
+    let begun = async {
+        eventually("the multipart upload begun", async || check(bucket.pending_uploads().await, |n| *n > 0)).await
+    };
+    tokio::select! {
+        done = &mut put => panic!("stored before it could be dropped: {done:?}"),
+        _ = begun => {}
+    }
+    drop(put);
+
+    eventually("the object stored", async || check(bucket.blobs().await, |b| b.contains(&key))).await;
+    assert_eq!(bucket.pending_uploads().await, 0, "no parts left behind");
+    eventually("the temporary file removed", async || check(file.exists(), |e| !e)).await;
 }

@@ -87,6 +87,14 @@ impl Bucket {
         self.keys().await.into_iter().filter_map(|k| k.strip_prefix(&prefix).map(str::to_owned)).collect()
     }
 
+    /// Multipart uploads begun and neither completed nor aborted (their parts are kept, unlisted
+    /// by [`Bucket::keys`]).
+    pub async fn pending_uploads(&self) -> usize {
+        let res = self.client.get(format!("{}?uploads", self.url(""))).send().await.expect("list uploads");
+        assert_eq!(res.status(), StatusCode::OK, "listing uploads of {}", self.name);
+        res.text().await.expect("listing").matches("<Upload>").count()
+    }
+
     /// Stores `bytes` as `key`, as another program sharing the bucket would.
     pub async fn put(&self, key: &str, bytes: &[u8]) {
         let res = self
