@@ -152,10 +152,11 @@ impl BlobStore for S3Store {
     fn put_file<'a>(&'a self, key: &'a str, file: &'a FilePath) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             let path = self.path(key)?;
-            // In a task of its own: a caller dropped mid-way (a client gone, the shutdown timeout)
-            // would otherwise drop a multipart upload without aborting it, and its parts would
-            // stay in the bucket, unlisted and billed. Finished without a caller, the object has
-            // no row and the next sweep deletes it.
+            // In a task of its own: a caller dropped mid-way (the client hung up) would otherwise
+            // drop a multipart upload without aborting it, and its parts would stay in the bucket,
+            // unlisted and billed. Finished without a caller, the object has no row and the next
+            // sweep deletes it. The task lives on the worker's runtime, so a shutdown that stops
+            // the worker mid-upload still leaves parts: the bucket's lifecycle rule covers that.
             let task = tokio::spawn(put_owned(self.store.clone(), self.name.clone(), path, file.to_owned()));
             task.await.map_err(io::Error::other)?
         })

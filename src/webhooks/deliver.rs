@@ -19,8 +19,9 @@
 //! (`webhook.disabled`) and every admin with an address gets a mail, queued in the same
 //! transaction. An event that has failed `max_attempts` times is given up (`failed`), so that one
 //! event the receiver always refuses, while it takes the others, does not hold back its room for
-//! good; with `max_attempts` above `max_consecutive_failures`, a receiver that is down is disabled
-//! (its events kept) before any event is given up.
+//! good; with `max_attempts` above `max_consecutive_failures`, and the count of attempts started
+//! anew when an endpoint is re-enabled, a receiver that is down is disabled (its events kept)
+//! before any event is given up, unless an event had already failed while others went through.
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -498,6 +498,7 @@ async fn a_run_of_failures_disables_the_endpoint_with_an_audit_entry_and_send_ag
         s.webhooks.retry_base_ms = 50;
         s.webhooks.retry_max_ms = 100;
         s.webhooks.max_consecutive_failures = 3;
+        s.webhooks.max_attempts = 4;
     })
     .await;
     let root = user_with_role(&app, "root", "admin").await;
@@ -556,6 +557,26 @@ async fn a_run_of_failures_disables_the_endpoint_with_an_audit_entry_and_send_ag
     assert!(mail["html"].as_str().unwrap().contains("lang=\"de\""), "{mail}");
     let queued = app.count("SELECT count(*) AS n FROM mail_queue WHERE kind = 'webhook_disabled'").await;
     assert_eq!(queued, 2, "one mail per admin, none for the moderator or the admin being deleted");
+
+    // Re-enabled while the receiver is still down: disabled again after its run of three, and the
+    // event, whose count of attempts started anew, is kept (3 + 3 attempts would be past
+    // max_attempts, 4, had the count gone on).
+    receiver.script(&[Mode::Fail; 3]);
+    let res = app
+        .patch(&format!("/api/v1/admin/webhooks/{endpoint}"), Some(&root.access_token), json!({"enabled": true}))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    eventually("the endpoint disabled again", async || {
+        let list: Value = app.get("/api/v1/admin/webhooks", Some(&root.access_token)).await.json().await.unwrap();
+        check(list["webhooks"][0].clone(), |e| e["enabled"] == false)
+    })
+    .await;
+    let log = delivery_log_once(&app, &root, endpoint, "", |log| {
+        log["deliveries"][0]["attempt_log"].as_array().is_some_and(|a| a.len() == 6)
+    })
+    .await;
+    assert_eq!(log["deliveries"][0]["state"], "pending", "{log}");
+    assert_eq!(log["deliveries"][0]["attempts"], 3, "{log}");
 
     // Re-enabled, with a healthy receiver: the queued event goes out at once, however long its
     // back-off had left to run.

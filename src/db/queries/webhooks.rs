@@ -193,7 +193,7 @@ pub async fn mark_failed(
     )
     .set((
         webhook_outbox::attempts.eq(webhook_outbox::attempts + 1),
-        webhook_outbox::next_attempt_at.eq(retry_at.unwrap_or(leased_until)),
+        webhook_outbox::next_attempt_at.eq(retry_at.unwrap_or_else(Utc::now)),
         webhook_outbox::state.eq(if retry_at.is_some() { "pending" } else { "failed" }),
     ))
     .execute(conn)
@@ -262,12 +262,16 @@ pub async fn set_enabled(
         // The events that waited out the failures are due at once, not after their back-off
         // (up to an hour and a half): an admin turns an endpoint back on when it works again.
         // Only when it was off, and only rows due later than a lease from now: a delivery still
-        // under way (its lease is its next_attempt_at) is not taken again.
+        // under way (its lease is its next_attempt_at) is not taken again. Their count of
+        // attempts starts anew with the endpoint's run of failures, so that an event is given up
+        // (`webhooks.max_attempts`) for failing while the receiver takes others, not because the
+        // receiver was down across a re-enabling; the attempt log keeps every attempt.
         let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
         diesel::sql_query(
-            "UPDATE webhook_outbox SET next_attempt_at = now() \
+            "UPDATE webhook_outbox SET attempts = 0, \
+                 next_attempt_at = CASE WHEN next_attempt_at > now() + $2::float8 * interval '1 millisecond' \
+                                        THEN now() ELSE next_attempt_at END \
              WHERE endpoint_id = $1 AND state = 'pending' \
-               AND next_attempt_at > now() + $2::float8 * interval '1 millisecond' \
                AND EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = $1 AND NOT enabled)",
         )
         .bind::<diesel::sql_types::Uuid, _>(id)

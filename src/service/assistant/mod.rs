@@ -270,7 +270,8 @@ impl Inner {
             Occasion::Mention => recent.iter().find(|m| m.id == call.id),
             Occasion::Support => recent.iter().rev().find(|m| m.sender_id == Some(call.sender)),
         };
-        // Deleted meanwhile: nothing to answer.
+        // The mention deleted meanwhile, or none of the visitor's messages left in the window:
+        // nothing to answer.
         let Some(question) = asked.map(|m| m.body.clone()) else {
             return Ok(None);
         };
