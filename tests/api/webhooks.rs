@@ -367,6 +367,49 @@ async fn an_event_the_receiver_always_refuses_is_given_up_and_its_room_moves_on(
     assert_eq!(bodies(&events[2..]), ["poison"]);
 }
 
+/// A send whose event meets the deletion of an endpoint that wants it waits for the deletion and
+/// leaves the endpoint out; before, the outbox row's foreign key failed the send (500).
+#[actix_web::test]
+async fn a_send_racing_the_deletion_of_an_endpoint_goes_through_without_it() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+
+    let app = app().await;
+    let root = user_with_role(&app, "root", "admin").await;
+    let receiver = Receiver::start().await;
+    let endpoint = register(&app, &root, &receiver, &["message.created"], None).await;
+    let room = app.group(&root, "ops", &[]).await;
+    let first = app.send(&root, room, "first").await;
+    receiver.wait_for(1).await;
+    let mut deleting = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
+    deleting
+        .batch_execute(&format!("BEGIN; DELETE FROM webhook_endpoints WHERE id = '{endpoint}'"))
+        .await
+        .expect("delete, uncommitted");
+    // A reply takes the checked path: one transaction, not retried as a batch's sends are.
+    let send = app.post(
+        &format!("/api/v1/rooms/{room}/messages"),
+        Some(&root.access_token),
+        json!({"body": "hi", "reply_to": first["id"]}),
+    );
+    let commit = async {
+        eventually("the send waiting for the endpoint's row", async || {
+            let waiting = app
+                .count(
+                    "SELECT count(*) AS n FROM pg_stat_activity \
+                     WHERE wait_event_type = 'Lock' AND query LIKE '%webhook_outbox%'",
+                )
+                .await;
+            check(waiting, |n| *n == 1)
+        })
+        .await;
+        deleting.batch_execute("COMMIT").await.expect("commit the deletion");
+    };
+    let (res, ()) = tokio::join!(send, commit);
+    assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap_or_default());
+    assert_eq!(app.count("SELECT count(*) AS n FROM webhook_outbox").await, 0);
+    assert_eq!(app.count(&format!("SELECT count(*) AS n FROM messages WHERE room_id = '{room}'")).await, 2);
+}
+
 #[actix_web::test]
 async fn a_receiver_that_hangs_is_timed_out_and_the_event_retried() {
     let app = spawn_app_with(|s| {

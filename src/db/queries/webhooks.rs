@@ -28,7 +28,9 @@ pub async fn wanted_event_types(conn: &mut AsyncPgConnection) -> QueryResult<Vec
 }
 
 /// One outbox row per event and enabled endpoint that wants it, in the events' order (the
-/// serial ids the worker orders by follow it).
+/// serial ids the worker orders by follow it). The endpoints are locked as the foreign key's
+/// check would lock them, but before the rows are made: an endpoint deleted meanwhile is waited
+/// for and then left out, where the check would have failed the change it reports.
 pub async fn enqueue(conn: &mut AsyncPgConnection, events: &[Event]) -> QueryResult<usize> {
     let ids: Vec<Uuid> =
         events.iter().map(|e| e.payload["id"].as_str().and_then(|s| s.parse().ok()).unwrap_or_default()).collect();
@@ -42,7 +44,8 @@ pub async fn enqueue(conn: &mut AsyncPgConnection, events: &[Event]) -> QueryRes
               AS x(event_id, event_type, room_id, payload, ord) \
          JOIN webhook_endpoints e ON e.enabled AND x.event_type = ANY(e.event_types) \
               AND (e.room_id IS NULL OR e.room_id = x.room_id) \
-         ORDER BY x.ord, e.id",
+         ORDER BY x.ord, e.id \
+         FOR KEY SHARE OF e",
     )
     .bind::<Array<SqlUuid>, _>(ids)
     .bind::<Array<Text>, _>(types)
