@@ -529,6 +529,25 @@ async fn an_endpoint_with_a_room_filter_gets_that_rooms_events_only() {
         )
         .await;
     assert!(res.status().is_client_error(), "{}", res.status());
+
+    // Deleting the room deletes the endpoint scoped to it (it could never match again), and the
+    // audit log says so; the other endpoint stays.
+    let everywhere = register(&app, &root, &receiver, &["message.created"], None).await;
+    let res = app.delete(&format!("/api/v1/rooms/{room}"), Some(&root.access_token)).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let list: Value = app.get("/api/v1/admin/webhooks", Some(&root.access_token)).await.json().await.unwrap();
+    let ids: Vec<&Value> = list["webhooks"].as_array().unwrap().iter().map(|w| &w["id"]).collect();
+    assert_eq!(ids, [&json!(everywhere)]);
+    let audit: Value = app.get("/api/v1/admin/audit-log", Some(&root.access_token)).await.json().await.unwrap();
+    let entry = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "webhook.deleted" && e["target_id"] == json!(endpoint.to_string()))
+        .unwrap_or_else(|| panic!("{audit}"))
+        .clone();
+    assert_eq!(entry["details"]["reason"], "its room was deleted", "{entry}");
+    assert_eq!(entry["details"]["url"], json!(receiver.url), "{entry}");
 }
 
 #[actix_web::test]

@@ -2,6 +2,7 @@
 //! statements are hand-written SQL: diesel's builder has no `FOR UPDATE ... SKIP LOCKED` with
 //! `NOT EXISTS` over the same table, nor `unnest` of several arrays.
 
+use crate::ids::RoomId;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Integer, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
@@ -305,6 +306,15 @@ pub async fn set_enabled(
             .await
     };
     query.optional()
+}
+
+/// The endpoints scoped to `room_id` (id and URL): they go with the room (a foreign key's cascade).
+pub async fn endpoints_of_room(conn: &mut AsyncPgConnection, room_id: RoomId) -> QueryResult<Vec<(Uuid, String)>> {
+    webhook_endpoints::table
+        .filter(webhook_endpoints::room_id.eq(room_id))
+        .select((webhook_endpoints::id, webhook_endpoints::url))
+        .load(conn)
+        .await
 }
 
 pub async fn delete_endpoint(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<usize> {
