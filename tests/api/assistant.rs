@@ -261,16 +261,8 @@ async fn a_mention_is_answered_as_of_its_own_message_not_what_came_after_it() {
         .expect("hold the assistant's username");
 
     let asked = app.send(&ada, room, "@assistant how do I reset my password?").await;
-    eventually("the assistant waiting to create its account", async || {
-        let waiting = app
-            .count(
-                "SELECT count(*) AS n FROM pg_stat_activity \
-                 WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO \"users\"%'",
-            )
-            .await;
-        check(waiting, |n| *n == 1)
-    })
-    .await;
+    // The assistant creating its account, held up.
+    app.wait_for_a_lock_wait("INSERT INTO \"users\"%").await;
     app.send(&bob, room, "lol, me neither").await;
     holder.batch_execute("ROLLBACK").await.expect("let the assistant go on");
 

@@ -381,6 +381,20 @@ impl TestApp {
         blocker
     }
 
+    /// Waits until one backend of this test's database waits for a lock, running a statement
+    /// whose text is `LIKE query` (`%` for any): a request the test holds up has reached it.
+    pub async fn wait_for_a_lock_wait(&self, query: &str) {
+        let sql = format!(
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+             AND wait_event_type = 'Lock' AND query LIKE '{}'",
+            query.replace('\'', "''")
+        );
+        crate::helpers::wait::eventually(&format!("a statement like {query:?} waiting for a lock"), async || {
+            crate::helpers::wait::check(self.count(&sql).await, |&n| n == 1)
+        })
+        .await;
+    }
+
     /// Stores `n` messages of `sender` in `room` (seqs 1..=n, the room's counter moved past them)
     /// straight in the database: for tests that need a history far larger than sends could make.
     pub async fn insert_messages(&self, room: uuid::Uuid, sender: uuid::Uuid, n: u32) {

@@ -177,6 +177,11 @@ fn all_delivered(log: &Value) -> bool {
 
 /// An app whose deliveries may reach the test's loopback receiver, with quick retries.
 async fn app() -> TestApp {
+    app_with(|_| {}).await
+}
+
+/// [`app`] with `adjust` applied after its settings.
+async fn app_with(adjust: impl FnOnce(&mut plauder::config::Settings)) -> TestApp {
     spawn_app_with(|s| {
         s.webhooks.allow_private = true;
         s.webhooks.poll_interval_ms = 50;
@@ -185,6 +190,7 @@ async fn app() -> TestApp {
         s.webhooks.timeout_ms = 1500;
         s.webhooks.max_consecutive_failures = 50;
         s.webhooks.max_attempts = 50;
+        adjust(s);
     })
     .await
 }
@@ -311,11 +317,7 @@ async fn a_receiver_that_fails_then_recovers_gets_everything_in_order_and_the_lo
 /// room's later events through; other rooms are not held meanwhile. "Send again" queues it anew.
 #[actix_web::test]
 async fn an_event_the_receiver_always_refuses_is_given_up_and_its_room_moves_on() {
-    let app = spawn_app_with(|s| {
-        s.webhooks.allow_private = true;
-        s.webhooks.poll_interval_ms = 50;
-        s.webhooks.retry_base_ms = 100;
-        s.webhooks.retry_max_ms = 200;
+    let app = app_with(|s| {
         s.webhooks.max_consecutive_failures = 10;
         s.webhooks.max_attempts = 3;
     })
@@ -392,16 +394,7 @@ async fn a_send_racing_the_deletion_of_an_endpoint_goes_through_without_it() {
         json!({"body": "hi", "reply_to": first["id"]}),
     );
     let commit = async {
-        eventually("the send waiting for the endpoint's row", async || {
-            let waiting = app
-                .count(
-                    "SELECT count(*) AS n FROM pg_stat_activity \
-                     WHERE wait_event_type = 'Lock' AND query LIKE '%webhook_outbox%'",
-                )
-                .await;
-            check(waiting, |n| *n == 1)
-        })
-        .await;
+        app.wait_for_a_lock_wait("%webhook_outbox%").await;
         deleting.batch_execute("COMMIT").await.expect("commit the deletion");
     };
     let (res, ()) = tokio::join!(send, commit);

@@ -306,12 +306,7 @@ async fn on_shutdown_running_commands_reply_before_sockets_close_with_1001() {
     // shutdown surely meets it in flight, not before the server read it.
     let mut lock = app.hold_room_row(room).await;
     ws.send_json(json!({"id": 100, "type": "message.send", "data": {"room_id": room, "body": "last words"}})).await;
-    eventually("the send to wait for the room's row", async || {
-        let waiting = "SELECT count(*) AS n FROM pg_stat_activity \
-                       WHERE datname = current_database() AND wait_event_type = 'Lock'";
-        check(app.count(waiting).await, |&n| n == 1)
-    })
-    .await;
+    app.wait_for_a_lock_wait("%").await;
     app.state.realtime.begin_shutdown();
     // The idle socket closes at once; the busy one waits for its command.
     assert_eq!(idle.closed_with().await, 1001);
