@@ -368,10 +368,8 @@ pub async fn delete(state: &AppState, caller: &Caller, room_id: RoomId) -> ApiRe
             }
             // Webhook endpoints scoped to the room can never match again and go with it, with
             // what they had queued; the audit log says so, since only admins manage them.
-            for (id, url) in crate::db::queries::webhooks::endpoints_of_room(conn, room_id).await? {
-                let details = json!({ "url": url, "reason": "its room was deleted" });
-                audit::record(conn, actor, Action::WebhookDeleted, id, details).await?;
-            }
+            rooms::lock_for_delete(conn, room_id).await?;
+            crate::service::webhooks::record_going_with_rooms(conn, Some(actor), &[room_id]).await?;
             rooms::delete(conn, room_id).await?;
             Ok(())
         })

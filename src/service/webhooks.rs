@@ -80,8 +80,10 @@ pub struct DeliveryView {
     pub event_id: Uuid,
     pub event_type: String,
     pub room_id: Option<Uuid>,
-    /// `pending` (queued or being retried) or `delivered`.
+    /// `pending` (queued or being retried), `delivered`, or `failed` (given up after
+    /// `webhooks.max_attempts`).
     pub state: String,
+    /// Failed attempts since the endpoint was last re-enabled (`attempt_log` has them all).
     pub attempts: i32,
     #[schema(value_type = String, format = DateTime)]
     pub next_attempt_at: String,
@@ -255,6 +257,25 @@ pub async fn delete(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<()
     audit::record(&mut conn, caller.id, audit::Action::WebhookDeleted, id, json!({ "url": endpoint.url })).await?;
     drop(conn);
     refresh(state).await
+}
+
+/// Records `webhook.deleted` for each endpoint scoped to one of `rooms`, which are being deleted
+/// (the endpoints and what they had queued go with them, by foreign key), by `actor` (none: the
+/// retention job). In the deletion's transaction, with the rooms' rows locked `FOR UPDATE` first,
+/// so that no endpoint is added to them unrecorded.
+///
+/// # Errors
+/// Database failures.
+pub async fn record_going_with_rooms(
+    conn: &mut diesel_async::AsyncPgConnection,
+    actor: Option<crate::ids::UserId>,
+    rooms: &[RoomId],
+) -> ApiResult<()> {
+    for (id, url) in q::endpoints_of_rooms(conn, rooms).await? {
+        let details = json!({ "url": url, "reason": "its room was deleted" });
+        audit::record_by(conn, actor, audit::Action::WebhookDeleted, id, details).await?;
+    }
+    Ok(())
 }
 
 /// `GET /admin/webhooks/{id}/deliveries?limit=`: newest first, each with its attempts.

@@ -79,7 +79,7 @@ pub fn client(settings: &WebhookSettings, guard: Arc<Guard>) -> anyhow::Result<r
 pub fn start(state: Arc<AppState>) -> anyhow::Result<()> {
     metrics::describe_counter!(
         "plauder_webhook_attempts_total",
-        "Webhook delivery attempts, by outcome (delivered, failed)"
+        "Webhook delivery attempts, by outcome (delivered, failed, gave_up)"
     );
     metrics::describe_counter!(
         "plauder_webhook_endpoints_disabled_total",
@@ -198,16 +198,7 @@ impl Worker {
                     settings.max_consecutive_failures,
                     outcome.error.as_deref().unwrap_or("")
                 );
-                let disabled = q::mark_failed(
-                    conn,
-                    d.id,
-                    d.leased_until,
-                    d.endpoint_id,
-                    retry_at,
-                    settings.max_consecutive_failures,
-                    &reason,
-                )
-                .await?;
+                let disabled = q::mark_failed(conn, d, retry_at, settings.max_consecutive_failures, &reason).await?;
                 if !disabled {
                     return Ok(0);
                 }

@@ -100,6 +100,15 @@ async fn a_pass_deletes_inactive_guests_and_old_closed_sessions_with_their_rooms
     }
     assert_eq!((guests(&app).await, support_rooms(&app).await), (5, 5));
     let messages_before = app.count("SELECT count(*) AS n FROM messages").await;
+    // A webhook endpoint scoped to a room that goes, and one to a room that stays.
+    for v in [&closed_long_ago, &fresh] {
+        app.sql(&format!(
+            "INSERT INTO webhook_endpoints (id, url, event_types, room_id, secret) \
+             VALUES (gen_random_uuid(), 'https://hooks.example/{}', '{{message.created}}', '{}', 'whsec_x')",
+            v.room, v.room
+        ))
+        .await;
+    }
 
     let report = completed(&app).await;
 
@@ -116,6 +125,14 @@ async fn a_pass_deletes_inactive_guests_and_old_closed_sessions_with_their_rooms
     for kept in [&fresh, &old_but_talking, &closed_lately] {
         assert_eq!(app.me(&kept.guest.access_token).await.status(), reqwest::StatusCode::OK);
     }
+    // The endpoint went with its room, recorded in the audit log (by no account: the job).
+    assert_eq!(app.count("SELECT count(*) AS n FROM webhook_endpoints").await, 1);
+    let recorded = format!(
+        "SELECT count(*) AS n FROM audit_log WHERE action = 'webhook.deleted' AND actor_id IS NULL \
+         AND details->>'url' = 'https://hooks.example/{}' AND details->>'reason' = 'its room was deleted'",
+        closed_long_ago.room
+    );
+    assert_eq!(app.count(&recorded).await, 1);
     assert_eq!(app.metric("plauder_retention_deleted_total{kind=\"guests\"}").await, 2.0);
     assert_eq!(app.metric("plauder_retention_deleted_total{kind=\"support_sessions\"}").await, 2.0);
 

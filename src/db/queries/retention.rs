@@ -98,6 +98,19 @@ struct RoomRow {
     id: RoomId,
 }
 
+/// Locks the support rooms of these guests as their deletion would (`FOR UPDATE`), returning their
+/// ids: what goes with them can be recorded first, and nothing is added to them meanwhile.
+pub async fn lock_support_rooms_of(conn: &mut AsyncPgConnection, guests: &[UserId]) -> QueryResult<Vec<RoomId>> {
+    let rows: Vec<RoomRow> = diesel::sql_query(
+        "SELECT id FROM rooms WHERE kind = 'support' \
+         AND id IN (SELECT room_id FROM support_sessions WHERE guest_id = ANY($1)) ORDER BY id FOR UPDATE",
+    )
+    .bind::<Array<SqlUuid>, _>(guests)
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
 /// Deletes the support rooms of these guests (their sessions, messages and memberships go with
 /// them), returning the rooms' ids. Run before [`delete_guests`], which would cut the link.
 pub async fn delete_support_rooms_of(conn: &mut AsyncPgConnection, guests: &[UserId]) -> QueryResult<Vec<RoomId>> {

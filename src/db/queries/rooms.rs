@@ -47,6 +47,13 @@ pub async fn delete(conn: &mut AsyncPgConnection, id: RoomId) -> QueryResult<usi
     diesel::delete(rooms::table.find(id)).execute(conn).await
 }
 
+/// Locks the room row as its deletion will (`FOR UPDATE`): nothing can be added that points at it
+/// (a foreign key's check waits) until the deletion commits.
+pub async fn lock_for_delete(conn: &mut AsyncPgConnection, id: RoomId) -> QueryResult<()> {
+    rooms::table.find(id).select(rooms::id).for_update().load::<Uuid>(conn).await?;
+    Ok(())
+}
+
 /// Locks the room row until the transaction ends. Every change to a room's history takes this
 /// lock before any other (the send CTE takes it in its first step), so concurrent changes queue
 /// on the room instead of deadlocking on each other's message and reaction rows. Returns whether

@@ -176,24 +176,24 @@ pub async fn mark_delivered(conn: &mut AsyncPgConnection, outbox_id: i64, endpoi
 /// longer holds back its room's later events); the endpoint's failure run grows, and at
 /// `max_failures` the endpoint is disabled. Returns whether this failure disabled it.
 ///
-/// Only while the claim's lease `leased_until` is still the row's: a worker that recorded too
-/// late (its lease ran out, another worker claimed the row again, or delivered it) changes
-/// neither the row's next attempt (which would cut the new lease short and let the row go out a
-/// third time) nor the endpoint's failure run.
+/// Only while the claim's lease `leased_until` is still the row's, and its count of attempts
+/// `attempts` as claimed: a worker that recorded too late (its lease ran out, another worker
+/// claimed the row again, or delivered it; or the endpoint was re-enabled meanwhile, which
+/// started the count anew) changes neither the row's next attempt (which would cut the new lease
+/// short and let the row go out a third time) nor its state nor the endpoint's failure run.
 pub async fn mark_failed(
     conn: &mut AsyncPgConnection,
-    outbox_id: i64,
-    leased_until: DateTime<Utc>,
-    endpoint_id: Uuid,
+    claimed: &Due,
     retry_at: Option<DateTime<Utc>>,
     max_failures: i32,
     reason: &str,
 ) -> QueryResult<bool> {
     let still_ours = diesel::update(
         webhook_outbox::table
-            .find(outbox_id)
+            .find(claimed.id)
             .filter(webhook_outbox::state.eq("pending"))
-            .filter(webhook_outbox::next_attempt_at.eq(leased_until)),
+            .filter(webhook_outbox::next_attempt_at.eq(claimed.leased_until))
+            .filter(webhook_outbox::attempts.eq(claimed.attempts)),
     )
     .set((
         webhook_outbox::attempts.eq(webhook_outbox::attempts + 1),
@@ -212,7 +212,7 @@ pub async fn mark_failed(
              disabled_reason = CASE WHEN enabled AND consecutive_failures + 1 >= $2 THEN $3 ELSE disabled_reason END \
          WHERE id = $1 RETURNING consecutive_failures, enabled",
     )
-    .bind::<SqlUuid, _>(endpoint_id)
+    .bind::<SqlUuid, _>(claimed.endpoint_id)
     .bind::<Integer, _>(max_failures)
     .bind::<Text, _>(reason)
     .get_result(conn)
@@ -308,10 +308,11 @@ pub async fn set_enabled(
     query.optional()
 }
 
-/// The endpoints scoped to `room_id` (id and URL): they go with the room (a foreign key's cascade).
-pub async fn endpoints_of_room(conn: &mut AsyncPgConnection, room_id: RoomId) -> QueryResult<Vec<(Uuid, String)>> {
+/// The endpoints scoped to one of `rooms` (id and URL): they go with their room (a foreign key's
+/// cascade).
+pub async fn endpoints_of_rooms(conn: &mut AsyncPgConnection, rooms: &[RoomId]) -> QueryResult<Vec<(Uuid, String)>> {
     webhook_endpoints::table
-        .filter(webhook_endpoints::room_id.eq(room_id))
+        .filter(webhook_endpoints::room_id.eq_any(rooms))
         .select((webhook_endpoints::id, webhook_endpoints::url))
         .load(conn)
         .await
