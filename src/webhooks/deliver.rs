@@ -177,6 +177,12 @@ impl Worker {
         let mut conn = self.state.pool.get().await.map_err(|e| anyhow::anyhow!("database pool: {e}"))?;
         let mails = conn
             .transaction::<_, ApiError, _>(async |conn| {
+                // The endpoint first, as its deletion takes it before cascading to the outbox:
+                // recording the attempt locks the outbox row, and the other order deadlocked with
+                // a deletion. Gone meanwhile: its rows went with it, nothing to record.
+                if !q::lock_endpoint(conn, d.endpoint_id).await? {
+                    return Ok(0);
+                }
                 q::record_attempt(conn, d.id, outcome.status, outcome.latency_ms, outcome.error.as_deref()).await?;
                 if outcome.ok() {
                     metrics::counter!("plauder_webhook_attempts_total", "outcome" => "delivered").increment(1);

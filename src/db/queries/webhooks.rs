@@ -153,6 +153,19 @@ pub async fn record_attempt(
         .await
 }
 
+/// Locks an endpoint's row (`FOR NO KEY UPDATE`: its deletion waits, sends that queue for it do
+/// not) until the transaction ends; whether it exists.
+pub async fn lock_endpoint(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+    let found: Option<Uuid> = webhook_endpoints::table
+        .find(id)
+        .select(webhook_endpoints::id)
+        .for_no_key_update()
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(found.is_some())
+}
+
 /// A delivery that succeeded: the row is done (even if its lease ran out and another worker has
 /// it: that worker's failure then changes nothing, see [`mark_failed`]), and its endpoint's
 /// failure run ends.
