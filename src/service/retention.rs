@@ -217,9 +217,9 @@ async fn delete_guests(
     let (rooms, deleted) = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             crate::db::set_local_erase_limits(conn, timeout_ms).await?;
-            let locked = retention::lock_support_rooms_of(conn, &ids).await?;
-            crate::service::webhooks::record_going_with_rooms(conn, None, &locked).await?;
-            let rooms = retention::delete_support_rooms_of(conn, &ids).await?;
+            let rooms = retention::lock_support_rooms_of(conn, &ids).await?;
+            crate::service::webhooks::record_going_with_rooms(conn, None, &rooms).await?;
+            retention::delete_rooms(conn, &rooms).await?;
             let deleted = retention::delete_guests(conn, &ids).await?;
             Ok((rooms, deleted))
         })

@@ -98,8 +98,9 @@ struct RoomRow {
     id: RoomId,
 }
 
-/// Locks the support rooms of these guests as their deletion would (`FOR UPDATE`), returning their
-/// ids: what goes with them can be recorded first, and nothing is added to them meanwhile.
+/// Locks the support rooms of these guests as their deletion will (`FOR UPDATE`), returning their
+/// ids for [`delete_rooms`]: what goes with them can be recorded first, and nothing is added to
+/// them meanwhile.
 pub async fn lock_support_rooms_of(conn: &mut AsyncPgConnection, guests: &[UserId]) -> QueryResult<Vec<RoomId>> {
     let rows: Vec<RoomRow> = diesel::sql_query(
         "SELECT id FROM rooms WHERE kind = 'support' \
@@ -111,17 +112,10 @@ pub async fn lock_support_rooms_of(conn: &mut AsyncPgConnection, guests: &[UserI
     Ok(rows.into_iter().map(|r| r.id).collect())
 }
 
-/// Deletes the support rooms of these guests (their sessions, messages and memberships go with
-/// them), returning the rooms' ids. Run before [`delete_guests`], which would cut the link.
-pub async fn delete_support_rooms_of(conn: &mut AsyncPgConnection, guests: &[UserId]) -> QueryResult<Vec<RoomId>> {
-    let rows: Vec<RoomRow> = diesel::sql_query(
-        "DELETE FROM rooms WHERE kind = 'support' \
-         AND id IN (SELECT room_id FROM support_sessions WHERE guest_id = ANY($1)) RETURNING id",
-    )
-    .bind::<Array<SqlUuid>, _>(guests)
-    .load(conn)
-    .await?;
-    Ok(rows.into_iter().map(|r| r.id).collect())
+/// Deletes these rooms (their sessions, messages and memberships go with them). Run before
+/// [`delete_guests`], which would cut the link from a guest to its support rooms.
+pub async fn delete_rooms(conn: &mut AsyncPgConnection, rooms: &[RoomId]) -> QueryResult<usize> {
+    diesel::sql_query("DELETE FROM rooms WHERE id = ANY($1)").bind::<Array<SqlUuid>, _>(rooms).execute(conn).await
 }
 
 /// Deletes these accounts if they are guests; the rest of their rows follow by foreign key.

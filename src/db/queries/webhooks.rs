@@ -2,7 +2,6 @@
 //! statements are hand-written SQL: diesel's builder has no `FOR UPDATE ... SKIP LOCKED` with
 //! `NOT EXISTS` over the same table, nor `unnest` of several arrays.
 
-use crate::ids::RoomId;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Integer, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
@@ -10,6 +9,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::db::models::{Attempt, NewWebhookEndpoint, OutboxRow, WebhookEndpoint};
+use crate::ids::RoomId;
 use crate::schema::{webhook_attempts, webhook_endpoints, webhook_outbox};
 use crate::webhooks::Event;
 
