@@ -550,6 +550,7 @@ pub async fn erase_account(
         let rooms_left = conn
             .transaction::<_, ApiError, _>(async move |conn| {
                 crate::db::set_local_erase_limits(conn, timeout_ms).await?;
+                rooms::lock_changed_by_deleting(conn, id).await?;
                 let memberships = rooms::memberships_of(conn, id).await?;
                 for (room_id, role) in &memberships {
                     if *role != MemberRole::Owner {

@@ -342,6 +342,46 @@ async fn an_admin_deletes_an_account_audited_closing_its_sockets() {
     assert_eq!(entry["actor_id"], root.id.to_string());
 }
 
+/// One lock order, room before user. A request of the account's still under way (here a reply,
+/// which takes the checked path) holds its room's row and waits for the account's. An account's
+/// deletion changes the rooms the account created (the foreign key clears their `created_by`)
+/// and hands on those it owns: had it taken the account's row first and then waited for such a
+/// room, each would wait for the other, and PostgreSQL would abort one of them after a second.
+/// It locks those rooms first, so it waits behind the send, which commits.
+#[actix_web::test]
+async fn a_send_under_way_in_a_room_the_account_created_does_not_deadlock_with_its_deletion() {
+    use crate::helpers::wait::{check, eventually};
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let room = app.group(&ada, "ada's", &[&bob]).await;
+    let first = app.send(&bob, room, "first").await;
+    let waiting = "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+                   AND wait_event_type = 'Lock'";
+
+    // The send waits for the room's row, then the deletion does too (for its first lock, or, in
+    // the other order, for the foreign key's update after the account's row).
+    let mut blocker = app.hold_room_row(room).await;
+    let body = json!({"body": "last words", "reply_to": first["id"]});
+    let sent = tokio::spawn(app.post(&format!("/api/v1/rooms/{room}/messages"), Some(&ada.access_token), body));
+    eventually("the send to wait for the room", async || check(app.count(waiting).await, |&n| n == 1)).await;
+    let deleted = tokio::spawn(delete_me(&app, &ada, PASSWORD));
+    eventually("the deletion to wait too", async || check(app.count(waiting).await, |&n| n == 2)).await;
+    blocker.batch_execute("ROLLBACK").await.expect("rollback");
+
+    let sent = sent.await.expect("send task");
+    assert_eq!(sent.status(), StatusCode::CREATED, "{:?}", sent.text().await);
+    let deleted = deleted.await.expect("deletion task");
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT, "{:?}", deleted.text().await);
+    let kept = format!("SELECT count(*) AS n FROM messages WHERE room_id = '{room}' AND sender_id IS NULL");
+    assert_eq!(app.count(&kept).await, 1, "the send's message stays, without its deleted sender");
+    let owner = format!(
+        "SELECT count(*) AS n FROM room_members WHERE room_id = '{room}' AND role = 'owner' AND user_id = '{}'",
+        bob.id
+    );
+    assert_eq!(app.count(&owner).await, 1, "the room was handed on");
+}
+
 async fn export(app: &TestApp, user: &TestUser) -> (reqwest::header::HeaderMap, String) {
     let res = app.get("/api/v1/users/me/export", Some(&user.access_token)).await;
     assert_eq!(res.status(), StatusCode::OK);

@@ -38,8 +38,9 @@ pub struct NewMessage<'a> {
 /// for the send, and a send whose sender was deleted finds no row, moves no counter and inserts
 /// nothing (`NotFound`). The room's row is locked first (`r`, which `u` waits for): room, then
 /// user, the order of every transaction that takes both (retention deletes a guest's support
-/// room, then the guest; an account's deletion passes its rooms on, then deletes the user), so a
-/// send waiting for the room holds nothing such a transaction will want.
+/// room, then the guest; an account's deletion locks the rooms it created or owns, then deletes
+/// the user: `rooms::lock_changed_by_deleting`), so a send waiting for the room holds nothing such
+/// a transaction will want.
 pub async fn insert_next(conn: &mut AsyncPgConnection, new: &NewMessage<'_>) -> QueryResult<Message> {
     const SQL: &[&str] = &[
         "WITH r AS (SELECT id FROM rooms WHERE id = ",

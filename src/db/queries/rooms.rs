@@ -69,6 +69,23 @@ pub async fn lock(conn: &mut AsyncPgConnection, id: RoomId) -> QueryResult<bool>
         .map(|r| r.is_some())
 }
 
+/// Locks, in id order, the rooms an account's deletion changes: those it created (the foreign key
+/// clears their `created_by`) and those it owns (handed on). Taken before the account's row, so
+/// the deletion keeps the order every other transaction takes a room and an account in, room
+/// first (a send, a hook's creation, adding a member): one of those holding such a room and
+/// waiting for the account's row would otherwise wait for a deletion waiting for it.
+pub async fn lock_changed_by_deleting(conn: &mut AsyncPgConnection, user_id: UserId) -> QueryResult<()> {
+    diesel::sql_query(
+        "SELECT id FROM rooms WHERE id IN (SELECT id FROM rooms WHERE created_by = $1 \
+           UNION SELECT room_id FROM room_members WHERE user_id = $1 AND role = 'owner') \
+         ORDER BY id FOR NO KEY UPDATE",
+    )
+    .bind::<SqlUuid, _>(user_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Marks activity (a join): GET /rooms sorts by it.
 pub async fn touch(conn: &mut AsyncPgConnection, id: RoomId) -> QueryResult<usize> {
     diesel::update(rooms::table.find(id)).set(rooms::last_activity_at.eq(now)).execute(conn).await
