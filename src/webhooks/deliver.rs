@@ -192,20 +192,22 @@ impl Worker {
                 // A receiver that refuses one event for good but takes the others keeps resetting
                 // the endpoint's failure run; giving the event up is what lets its room move on.
                 let give_up = d.attempts.saturating_add(1) >= settings.max_attempts;
-                let outcome_label = if give_up { "gave_up" } else { "failed" };
-                metrics::counter!("plauder_webhook_attempts_total", "outcome" => outcome_label).increment(1);
-                if give_up {
-                    tracing::warn!(endpoint = %d.endpoint_id, outbox = d.id, attempts = d.attempts + 1,
-                        "webhook event given up: {}", outcome.error.as_deref().unwrap_or(""));
-                }
                 let retry_at = (!give_up).then(|| Utc::now() + backoff(settings, d.attempts));
                 let reason = format!(
                     "{} failed deliveries in a row; the last: {}",
                     settings.max_consecutive_failures,
                     outcome.error.as_deref().unwrap_or("")
                 );
-                let disabled = q::mark_failed(conn, d, retry_at, settings.max_consecutive_failures, &reason).await?;
-                if !disabled {
+                let marked = q::mark_failed(conn, d, retry_at, settings.max_consecutive_failures, &reason).await?;
+                // Given up only if this claim was still the row's: a stale one changed nothing.
+                let gave_up = give_up && marked.is_some();
+                let outcome_label = if gave_up { "gave_up" } else { "failed" };
+                metrics::counter!("plauder_webhook_attempts_total", "outcome" => outcome_label).increment(1);
+                if gave_up {
+                    tracing::warn!(endpoint = %d.endpoint_id, outbox = d.id, attempts = d.attempts + 1,
+                        "webhook event given up: {}", outcome.error.as_deref().unwrap_or(""));
+                }
+                if marked != Some(true) {
                     return Ok(0);
                 }
                 metrics::counter!("plauder_webhook_endpoints_disabled_total").increment(1);

@@ -24,6 +24,8 @@ enum Mode {
     Ok,
     Fail,
     Hang,
+    /// 500 once the test calls `Receiver::release`.
+    HeldThenFail,
 }
 
 /// One request as the receiver saw it.
@@ -43,6 +45,7 @@ struct Shared {
     requests: AtomicUsize,
     /// A text whose events are refused with 400 every time (a receiver that cannot take them).
     refuse: Mutex<Option<String>>,
+    release: tokio::sync::Notify,
 }
 
 /// The receiver's check, written from the documented recipe (docs/integrations.md), not with
@@ -106,6 +109,10 @@ impl Receiver {
                             HttpResponse::Ok().finish()
                         }
                         Mode::Fail => HttpResponse::InternalServerError().body("not today"),
+                        Mode::HeldThenFail => {
+                            s.release.notified().await;
+                            HttpResponse::InternalServerError().body("not today")
+                        }
                         Mode::Ok => {
                             let signature = req
                                 .headers()
@@ -137,6 +144,11 @@ impl Receiver {
 
     fn script(&self, modes: &[Mode]) {
         *self.shared.script.lock().unwrap() = modes.to_vec();
+    }
+
+    /// Lets the request held by `Mode::HeldThenFail` (or the next one) fail.
+    fn release(&self) {
+        self.shared.release.notify_one();
     }
 
     fn events(&self) -> Vec<Value> {
@@ -367,6 +379,41 @@ async fn an_event_the_receiver_always_refuses_is_given_up_and_its_room_moves_on(
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     let events = receiver.wait_for(3).await;
     assert_eq!(bodies(&events[2..]), ["poison"]);
+}
+
+/// A failure recorded by a worker whose claim predates a re-enabling changes nothing: the
+/// re-enabling started the event's count of attempts anew, so the stale claim's count (one
+/// attempt before, the last allowed) must not give the event up. The event goes out again and is
+/// delivered, and no `gave_up` is counted.
+#[actix_web::test]
+async fn a_failure_recorded_after_a_re_enabling_by_an_older_claim_gives_nothing_up() {
+    let app = app_with(|s| s.webhooks.max_attempts = 2).await;
+    let root = user_with_role(&app, "root", "admin").await;
+    let receiver = Receiver::start().await;
+    // The first attempt fails; the second is held until the endpoint was turned off and on.
+    receiver.script(&[Mode::Fail, Mode::HeldThenFail]);
+    let endpoint = register(&app, &root, &receiver, &["message.created"], None).await;
+    let room = app.group(&root, "ops", &[]).await;
+    app.send(&root, room, "kept").await;
+    eventually("the second attempt under way", async || {
+        check(receiver.shared.requests.load(Ordering::SeqCst), |&n| n == 2)
+    })
+    .await;
+    let path = format!("/api/v1/admin/webhooks/{endpoint}");
+    for enabled in [false, true] {
+        let res = app.patch(&path, Some(&root.access_token), json!({"enabled": enabled})).await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    receiver.release();
+
+    let events = receiver.wait_for(1).await;
+    assert_eq!(bodies(&events), ["kept"]);
+    let log = delivery_log_once(&app, &root, endpoint, "", |log| log["deliveries"][0]["state"] == "delivered").await;
+    let statuses: Vec<Value> =
+        log["deliveries"][0]["attempt_log"].as_array().unwrap().iter().map(|a| a["status_code"].clone()).collect();
+    assert_eq!(statuses, [json!(500), json!(500), json!(204)], "{log}");
+    assert_eq!(app.metric("plauder_webhook_attempts_total{outcome=\"gave_up\"}").await, 0.0);
+    assert_eq!(app.metric("plauder_webhook_attempts_total{outcome=\"failed\"}").await, 2.0);
 }
 
 /// A send whose event meets the deletion of an endpoint that wants it waits for the deletion and

@@ -187,7 +187,8 @@ pub async fn mark_delivered(conn: &mut AsyncPgConnection, outbox_id: i64, endpoi
 
 /// A delivery that failed: retried at `retry_at`, or without one given up, marked `failed` (it no
 /// longer holds back its room's later events); the endpoint's failure run grows, and at
-/// `max_failures` the endpoint is disabled. Returns whether this failure disabled it.
+/// `max_failures` the endpoint is disabled. Returns whether this failure disabled it, or `None`
+/// if the claim was no longer the row's and nothing changed.
 ///
 /// Only while the claim's lease `leased_until` is still the row's, and its count of attempts
 /// `attempts` as claimed: a worker that recorded too late (its lease ran out, another worker
@@ -200,7 +201,7 @@ pub async fn mark_failed(
     retry_at: Option<DateTime<Utc>>,
     max_failures: i32,
     reason: &str,
-) -> QueryResult<bool> {
+) -> QueryResult<Option<bool>> {
     let still_ours = diesel::update(
         webhook_outbox::table
             .find(claimed.id)
@@ -216,7 +217,7 @@ pub async fn mark_failed(
     .execute(conn)
     .await?;
     if still_ours == 0 {
-        return Ok(false);
+        return Ok(None);
     }
     let run: Option<Run> = diesel::sql_query(
         "UPDATE webhook_endpoints SET consecutive_failures = consecutive_failures + 1, \
@@ -232,7 +233,7 @@ pub async fn mark_failed(
     .await
     .optional()?;
     // The worker only takes rows of enabled endpoints, so the run reaches the bound exactly once.
-    Ok(run.is_some_and(|r| !r.enabled && r.consecutive_failures == max_failures))
+    Ok(Some(run.is_some_and(|r| !r.enabled && r.consecutive_failures == max_failures)))
 }
 
 #[derive(QueryableByName)]
