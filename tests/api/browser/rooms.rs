@@ -183,3 +183,49 @@ async fn the_directory_finds_public_rooms_as_one_types_and_joining_opens_the_roo
     b.wait_text("#directory-status", "No public room").await;
     b.close().await;
 }
+
+/// A click on a room in the list opens it even when the list is drawn again between the press
+/// and the release (a message arriving elsewhere, presence, the people list loading). The list
+/// keeps each room's button but rebuilds what is inside it; a press on the room's name followed by
+/// a release over the new name is no click in Chromium (the pressed element is gone), so the room
+/// did not open: the click was lost, seen in a test under load.
+#[actix_web::test]
+async fn a_room_opens_when_the_list_is_drawn_again_between_press_and_release() {
+    let Some(driver) = Driver::start().await else { return };
+    let app = spawn_app().await;
+    let ada = register_session(&app, "ada", "Ada Lovelace").await;
+    let bob = register_session(&app, "bob", "Bob").await;
+    let (ada_token, bob_token) =
+        (ada["access_token"].as_str().expect("token"), bob["access_token"].as_str().expect("token"));
+    let mut rooms = Vec::new();
+    for name in ["Target", "Elsewhere"] {
+        let res = app
+            .post("/api/v1/rooms", Some(ada_token), json!({"kind": "group", "name": name, "member_ids": [id_of(&bob)]}))
+            .await;
+        let room: Value = res.json().await.expect("json");
+        rooms.push(room["id"].as_str().expect("room id").to_owned());
+    }
+    let (target, elsewhere) = (&rooms[0], &rooms[1]);
+
+    let b = driver.browser(1200, 900).await;
+    open_signed_in(&b, &app, &ada).await;
+    let name = format!("#room-list .room[data-room-id=\"{target}\"] .room-name");
+    b.wait_for(&name).await;
+    let at = b
+        .script(
+            "const r = document.querySelector(arguments[0]).getBoundingClientRect(); \
+             window.pressed = document.querySelector(arguments[0]); \
+             return [r.x + r.width / 2, r.y + r.height / 2];",
+            json!([name]),
+        )
+        .await;
+    let mouse = |kind: &str| json!({"type": kind, "x": at[0], "y": at[1], "button": "left", "clickCount": 1});
+    b.cdp("Input.dispatchMouseEvent", mouse("mousePressed")).await;
+    // A message elsewhere draws the list again, the pressed element with it.
+    let res = app.post(&format!("/api/v1/rooms/{elsewhere}/messages"), Some(bob_token), json!({"body": "hi"})).await;
+    assert!(res.status().is_success());
+    b.wait_until("the list drawn again", "return window.pressed && !window.pressed.isConnected;", json!([])).await;
+    b.cdp("Input.dispatchMouseEvent", mouse("mouseReleased")).await;
+
+    b.wait_for(&format!("section.chat[data-room-id=\"{target}\"] #composer")).await;
+}
