@@ -109,11 +109,30 @@ pub fn query_config() -> web::QueryConfig {
     })
 }
 
+/// Parses a query string as actix's `web::Query` does (serde_urlencoded), but a value that does
+/// not fit its parameter (`?limit=x`) is refused naming it (`details.fields.limit`), as the
+/// contract's validation errors do; serde_urlencoded's own error says only "invalid digit found in
+/// string"; so is an unknown one where `T` denies them. A missing parameter is refused with
+/// serde's message, which names it.
+///
+/// # Errors
+/// `validation_failed` for a query string that does not fit `T`.
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize(de).map_err(|err| match err.path().iter().next() {
+        Some(serde_path_to_error::Segment::Map { key }) => {
+            let message = format!("Invalid query parameter {key}: {}", err.inner());
+            ApiError::validation(key, message)
+        }
+        _ => ApiError::Validation { message: format!("Invalid query string: {}", err.inner()), details: None },
+    })
+}
+
 /// A query string whose error waits for the handler to ask (`into_inner()?`), so that the route's
 /// role check (an extractor such as `AuthUser`, which must read the account) answers first: a
 /// guest or a non-admin gets 403 for a route it may not use however malformed its query string.
 /// actix's `web::Query` fails at once, before the slower authentication has finished, which made
-/// that 422. The error is the same `validation_failed` as `query_config`'s.
+/// that 422. The error is [`parse_query`]'s.
 #[derive(Debug)]
 pub struct ApiQuery<T>(Result<T, ApiError>);
 
@@ -130,10 +149,7 @@ impl<T: DeserializeOwned> FromRequest for ApiQuery<T> {
     type Future = std::future::Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let parsed = web::Query::<T>::from_query(req.query_string())
-            .map(web::Query::into_inner)
-            .map_err(|err| ApiError::Validation { message: format!("Invalid query string: {err}"), details: None });
-        std::future::ready(Ok(ApiQuery(parsed)))
+        std::future::ready(Ok(ApiQuery(parse_query(req.query_string()))))
     }
 }
 
@@ -209,5 +225,55 @@ mod tests {
             let resp = test::call_service(&app, req).await;
             assert_eq!(resp.status().as_u16(), status, "{path}");
         }
+    }
+}
+
+#[cfg(test)]
+mod query_tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Page {
+        q: String,
+        limit: Option<u32>,
+        #[serde(default)]
+        archived: bool,
+    }
+
+    fn fields(err: &ApiError) -> Option<&serde_json::Value> {
+        match err {
+            ApiError::Validation { details, .. } => details.as_ref().map(|d| &d["fields"]),
+            other => panic!("not a validation error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_query_string_parses_as_actix_parses_it() {
+        for query in ["q=a%20b&limit=5", "q=%C3%BC&archived=true", "limit=7&q=x", "q="] {
+            let ours: Page = parse_query(query).expect(query);
+            let actix = web::Query::<Page>::from_query(query).expect(query).into_inner();
+            assert_eq!(ours, actix, "{query}");
+        }
+    }
+
+    #[test]
+    fn a_value_that_does_not_parse_names_its_parameter() {
+        for (query, field) in
+            [("q=a&limit=x", "limit"), ("limit=-1&q=a", "limit"), ("q=a&archived=perhaps", "archived")]
+        {
+            let err = parse_query::<Page>(query).expect_err(query);
+            let fields = fields(&err).unwrap_or_else(|| panic!("{query}: no fields in {err:?}"));
+            assert!(fields[field].as_str().is_some_and(|m| m.contains(field)), "{query}: {fields}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_parameter_is_named_and_a_missing_one_in_the_message() {
+        let err = parse_query::<Page>("q=a&colour=red").expect_err("unknown");
+        assert!(fields(&err).is_some_and(|f| f["colour"].is_string()), "{err:?}");
+        let err = parse_query::<Page>("limit=5").expect_err("missing");
+        assert!(fields(&err).is_none(), "{err:?}");
+        assert!(err.to_string().contains("missing field `q`"), "{err}");
     }
 }

@@ -67,9 +67,9 @@ pub async fn list_messages(
     state: web::Data<AppState>,
     caller: AnyUser,
     id: web::Path<RoomId>,
-    query: web::Query<HistoryQuery>,
+    query: ApiQuery<HistoryQuery>,
 ) -> ApiResult<web::Json<MessagePage>> {
-    let q = query.into_inner();
+    let q = query.into_inner()?;
     Ok(web::Json(messages::history(&state, &caller, id.into_inner(), q.before_seq, q.after_seq, q.limit).await?))
 }
 

@@ -29,7 +29,8 @@ async fn a_caller_on_a_route_it_may_not_use_gets_403_however_malformed_its_query
     }
     // Allowed to use the route, the same query is still a validation error.
     let res = app.get("/api/v1/users?q=a&limit=many", user).await;
-    assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let body = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert!(body["error"]["details"]["fields"]["limit"].is_string(), "{body}");
 }
 
 #[actix_web::test]
