@@ -37,8 +37,9 @@ ROLLBACK;
 \timing off
 \echo 'the same without them'
 BEGIN;
-DROP INDEX audit_log_actor_idx, rooms_created_by_idx, support_sessions_guest_idx, attachments_room_idx,
-    friendships_friend_idx, command_invocations_room_idx, command_invocations_caller_idx, command_invocations_bot_idx;
+DROP INDEX audit_log_actor_idx, rooms_created_by_idx, support_sessions_guest_idx, support_blocks_session_idx,
+    attachments_room_idx, friendships_friend_idx, command_invocations_room_idx, command_invocations_caller_idx,
+    command_invocations_bot_idx, push_queue_user_idx;
 CREATE TEMP TABLE batch ON COMMIT DROP AS
 SELECT guest_id AS id FROM support_sessions WHERE status = 'closed' ORDER BY closed_at LIMIT 1000;
 \timing on

@@ -363,12 +363,14 @@ pub async fn delete(state: &AppState, caller: &Caller, room_id: RoomId) -> ApiRe
     crate::service::uncancelled(async move {
         conn.transaction::<_, ApiError, _>(async move |conn| {
             crate::db::set_local_erase_limits(conn, timeout_ms).await?;
+            // The room before anything that locks an account's row (the audit entry's actor, by
+            // its foreign key): room before user, as an account's deletion takes them.
+            rooms::lock_for_delete(conn, room_id).await?;
             if let Some(details) = audited {
                 audit::record(conn, actor, Action::RoomDeleted, room_id, details).await?;
             }
             // Webhook endpoints scoped to the room can never match again and go with it, with
             // what they had queued; the audit log says so, since only admins manage them.
-            rooms::lock_for_delete(conn, room_id).await?;
             crate::service::webhooks::record_going_with_rooms(conn, Some(actor), &[room_id]).await?;
             rooms::delete(conn, room_id).await?;
             Ok(())

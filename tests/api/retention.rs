@@ -202,8 +202,8 @@ async fn a_pass_goes_on_batch_after_batch_until_nothing_is_left() {
 /// A batch of guests goes in three statements (their support rooms locked, the rooms deleted,
 /// the guests deleted), and every row that refers to a deleted guest or room is found by a query
 /// per deleted row (PostgreSQL's foreign-key triggers). Each must find it by index: without one,
-/// a batch of 1,000 guests read each growing table a thousand times, 11 s per batch with 200,000
-/// attachments or audit-log entries, past the statement timeout on every pass.
+/// a batch of 1,000 guests read each growing table a thousand times, about a minute of a core per
+/// batch among 100,000 support rooms and 400,000 attachments (docs/benchmarks.md).
 #[actix_web::test]
 async fn deleting_a_batch_of_guests_finds_what_refers_to_them_by_index() {
     use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
@@ -299,4 +299,44 @@ async fn deleting_a_batch_of_guests_finds_what_refers_to_them_by_index() {
     assert_eq!(app.count("SELECT count(*) AS n FROM attachments").await, 6000);
     assert_eq!(app.count("SELECT count(*) AS n FROM command_invocations").await, 6000);
     assert_eq!(app.count("SELECT count(*) AS n FROM audit_log WHERE actor_id IS NULL").await, GUESTS * 5);
+}
+
+/// Every foreign key is checked, on each deletion of the row it refers to, by a query on the
+/// referring table; on a table that grows with use that query needs an index on the referring
+/// columns, or deleting many rows (retention's batches) reads the table once per row. Only these
+/// keys, on tables that stay small (admins' configuration), may go without one.
+#[actix_web::test]
+async fn every_foreign_key_of_a_table_that_grows_is_indexed() {
+    const SMALL: &[&str] = &[
+        "canned_replies_created_by_fkey",
+        "incoming_webhooks_bot_id_fkey",
+        "incoming_webhooks_created_by_fkey",
+        "kb_entries_created_by_fkey",
+        "support_blocks_created_by_fkey",
+        "webhook_endpoints_created_by_fkey",
+        "webhook_endpoints_room_id_fkey",
+    ];
+    #[derive(diesel::QueryableByName)]
+    struct Key {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+    let app = spawn_app().await;
+    let mut conn = app.state.pool.get().await.expect("connection");
+    // A key is covered by an index whose leading columns are the key's columns, in any order.
+    let unindexed: Vec<Key> = diesel_async::RunQueryDsl::load(
+        diesel::sql_query(
+            "SELECT c.conname::text AS name FROM pg_constraint c \
+             WHERE c.contype = 'f' AND c.connamespace = 'public'::regnamespace \
+               AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.conrelid \
+                 AND (i.indkey::int2[])[0:cardinality(c.conkey) - 1] @> c.conkey \
+                 AND (i.indkey::int2[])[0:cardinality(c.conkey) - 1] <@ c.conkey) \
+             ORDER BY c.conname::text COLLATE \"C\"",
+        ),
+        &mut conn,
+    )
+    .await
+    .expect("keys");
+    let unindexed: Vec<&str> = unindexed.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(unindexed, SMALL, "foreign keys without an index on their columns");
 }

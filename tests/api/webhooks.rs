@@ -387,8 +387,16 @@ async fn an_event_the_receiver_always_refuses_is_given_up_and_its_room_moves_on(
 /// delivered, and no `gave_up` is counted.
 #[actix_web::test]
 async fn a_failure_recorded_after_a_re_enabling_by_an_older_claim_gives_nothing_up() {
-    let app = app_with(|s| s.webhooks.max_attempts = 2).await;
+    // A held attempt must not time out on the worker's side (its status would be null).
+    let app = app_with(|s| {
+        s.webhooks.max_attempts = 2;
+        s.webhooks.timeout_ms = 20_000;
+    })
+    .await;
     let root = user_with_role(&app, "root", "admin").await;
+    let counted =
+        async |outcome: &str| app.metric(&format!("plauder_webhook_attempts_total{{outcome=\"{outcome}\"}}")).await;
+    let (gave_up, failed) = (counted("gave_up").await, counted("failed").await);
     let receiver = Receiver::start().await;
     // The first attempt fails; the second is held until the endpoint was turned off and on.
     receiver.script(&[Mode::Fail, Mode::HeldThenFail]);
@@ -405,6 +413,14 @@ async fn a_failure_recorded_after_a_re_enabling_by_an_older_claim_gives_nothing_
         assert_eq!(res.status(), StatusCode::OK);
     }
     receiver.release();
+    let log = delivery_log_once(&app, &root, endpoint, "", |log| {
+        log["deliveries"][0]["attempt_log"].as_array().is_some_and(|a| a.len() == 2)
+    })
+    .await;
+    assert_eq!(log["deliveries"][0]["state"], "pending", "not given up: {log}");
+    assert_eq!(log["deliveries"][0]["attempts"], 0, "the count started anew: {log}");
+    // The stale claim's lease (20 s and more) runs out at once, rather than the test waiting.
+    app.sql("UPDATE webhook_outbox SET next_attempt_at = now() WHERE state = 'pending'").await;
 
     let events = receiver.wait_for(1).await;
     assert_eq!(bodies(&events), ["kept"]);
@@ -412,8 +428,8 @@ async fn a_failure_recorded_after_a_re_enabling_by_an_older_claim_gives_nothing_
     let statuses: Vec<Value> =
         log["deliveries"][0]["attempt_log"].as_array().unwrap().iter().map(|a| a["status_code"].clone()).collect();
     assert_eq!(statuses, [json!(500), json!(500), json!(204)], "{log}");
-    assert_eq!(app.metric("plauder_webhook_attempts_total{outcome=\"gave_up\"}").await, 0.0);
-    assert_eq!(app.metric("plauder_webhook_attempts_total{outcome=\"failed\"}").await, 2.0);
+    assert_eq!(counted("gave_up").await - gave_up, 0.0);
+    assert_eq!(counted("failed").await - failed, 2.0);
 }
 
 /// A send whose event meets the deletion of an endpoint that wants it waits for the deletion and

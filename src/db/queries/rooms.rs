@@ -72,7 +72,7 @@ pub async fn lock(conn: &mut AsyncPgConnection, id: RoomId) -> QueryResult<bool>
 /// Locks, in id order, the rooms an account's deletion changes: those it created (the foreign key
 /// clears their `created_by`) and those it owns (handed on). Taken before the account's row, so
 /// the deletion keeps the order every other transaction takes a room and an account in, room
-/// first (a send, a hook's creation, adding a member): one of those holding such a room and
+/// first (a send, a hook's creation, a room's deletion): one of those holding such a room and
 /// waiting for the account's row would otherwise wait for a deletion waiting for it.
 pub async fn lock_changed_by_deleting(conn: &mut AsyncPgConnection, user_id: UserId) -> QueryResult<()> {
     diesel::sql_query(

@@ -206,11 +206,26 @@ async fn a_room_opens_when_the_list_is_drawn_again_between_press_and_release() {
         rooms.push(room["id"].as_str().expect("room id").to_owned());
     }
     let (target, elsewhere) = (&rooms[0], &rooms[1]);
+    // A message elsewhere first, so that the room it goes to is at the top of the list before the
+    // press and stays there: a list that moved the target away from under the pointer would lose
+    // the click by right (the release would be on another room).
+    let say = async |body: &str| {
+        let path = format!("/api/v1/rooms/{elsewhere}/messages");
+        let res = app.post(&path, Some(bob_token), json!({"body": body})).await;
+        assert!(res.status().is_success());
+    };
+    say("first").await;
 
     let b = driver.browser(1200, 900).await;
     open_signed_in(&b, &app, &ada).await;
     let name = format!("#room-list .room[data-room-id=\"{target}\"] .room-name");
     b.wait_for(&name).await;
+    b.wait_until(
+        "the room with the message at the top",
+        "return document.querySelector('#room-list .room').dataset.roomId === arguments[0];",
+        json!([elsewhere]),
+    )
+    .await;
     let at = b
         .script(
             "const r = document.querySelector(arguments[0]).getBoundingClientRect(); \
@@ -221,9 +236,8 @@ async fn a_room_opens_when_the_list_is_drawn_again_between_press_and_release() {
         .await;
     let mouse = |kind: &str| json!({"type": kind, "x": at[0], "y": at[1], "button": "left", "clickCount": 1});
     b.cdp("Input.dispatchMouseEvent", mouse("mousePressed")).await;
-    // A message elsewhere draws the list again, the pressed element with it.
-    let res = app.post(&format!("/api/v1/rooms/{elsewhere}/messages"), Some(bob_token), json!({"body": "hi"})).await;
-    assert!(res.status().is_success());
+    // Another message there draws the list again, the pressed element with it.
+    say("hi").await;
     b.wait_until("the list drawn again", "return window.pressed && !window.pressed.isConnected;", json!([])).await;
     b.cdp("Input.dispatchMouseEvent", mouse("mouseReleased")).await;
 
