@@ -162,27 +162,47 @@ export class InboxView {
       this.findWanted();
       return;
     }
-    replace(this.list, res.sessions.map((s) => this.item(s)));
+    // Entries are kept per chat and updated in place, as the chat app's room list: this runs on
+    // every message of a listed chat, and a list built anew would take the entry staff are
+    // focusing or clicking away from under them (a click whose press and release fall on two
+    // versions of an entry is no click).
+    this.items ??= new Map();
+    const keep = new Set(res.sessions.map((s) => s.id));
+    for (const id of this.items.keys()) if (!keep.has(id)) this.items.delete(id);
+    const lis = res.sessions.map((s) => this.item(s));
+    lis.forEach((li, i) => {
+      if (this.list.children[i] !== li) this.list.insertBefore(li, this.list.children[i] ?? null);
+    });
+    while (this.list.children.length > lis.length) this.list.lastElementChild.remove();
     this.findWanted();
   }
 
   item(s) {
+    let li = this.items.get(s.id);
+    if (!li) {
+      // Opens the chat as the list last had it.
+      const open = () => this.openSession(this.byRoom.get(s.room.id) ?? s);
+      li = h('li', h('button.room.session', { type: 'button', dataset: { sessionId: s.id, roomId: s.room.id }, onclick: open }));
+      this.items.set(s.id, li);
+    }
+    const button = li.firstChild;
     const last = s.last_message;
     const preview = last ? (last.deleted ? t('inbox.removed') : quoteText(last)) : t('inbox.no_messages');
     const active = this.open?.session.id === s.id;
-    return h(
-      'li',
+    button.classList.toggle('active', active);
+    button.classList.toggle('unread', s.unread_count > 0);
+    if (active) button.setAttribute('aria-current', 'true');
+    else button.removeAttribute('aria-current');
+    replace(
+      button,
+      avatar(s.user),
       h(
-        'button.room.session',
-        { type: 'button', class: [active && 'active', s.unread_count > 0 && 'unread'].filter(Boolean).join(' '), dataset: { sessionId: s.id, roomId: s.room.id }, 'aria-current': active ? 'true' : false, onclick: () => this.openSession(s) },
-        avatar(s.user),
-        h(
-          'span.room-text',
-          h('span.room-top', h('span.room-name', s.user.display_name || s.user.username), h('span.room-time', shortTime(last?.created_at ?? s.created_at))),
-          h('span.room-bottom', h('span.room-preview', preview), s.unread_count > 0 ? h('span.badge.unread-badge', { role: 'img', 'aria-label': t('inbox.unanswered', { count: s.unread_count }) }, number(s.unread_count)) : null),
-        ),
+        'span.room-text',
+        h('span.room-top', h('span.room-name', s.user.display_name || s.user.username), h('span.room-time', shortTime(last?.created_at ?? s.created_at))),
+        h('span.room-bottom', h('span.room-preview', preview), s.unread_count > 0 ? h('span.badge.unread-badge', { role: 'img', 'aria-label': t('inbox.unanswered', { count: s.unread_count }) }, number(s.unread_count)) : null),
       ),
     );
+    return li;
   }
 
   async openSession(s) {

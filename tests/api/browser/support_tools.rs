@@ -148,3 +148,43 @@ async fn staff_insert_a_canned_reply_mail_the_transcript_and_block_the_visitors_
     admin.close().await;
     assert!(found.is_empty(), "axe-core: serious or critical violations:\n{}", found.join("\n"));
 }
+
+/// A click on a chat in the inbox opens it even when the list is loaded again between the press
+/// and the release, as it is after every message of a listed chat. The list was built anew each
+/// time, so the press and the release fell on two versions of the entry, which is no click: staff
+/// clicking a chat while its visitor typed had to click again.
+#[actix_web::test]
+async fn a_chat_opens_when_the_inbox_is_loaded_again_between_press_and_release() {
+    let Some(driver) = Driver::start().await else { return };
+    let app = spawn_app_with(|_| {}).await;
+    register_admin(&app, "root", "Rita Root").await;
+    let visitor = crate::helpers::open_session(&app, "tom").await;
+    let say = async |body: &str| {
+        let path = format!("/api/v1/rooms/{}/messages", visitor.room);
+        let res = app.post(&path, Some(&visitor.guest.access_token), json!({"body": body})).await;
+        assert!(res.status().is_success());
+    };
+    say("Where is my parcel?").await;
+
+    let admin = driver.browser(1280, 860).await;
+    open_admin(&admin, &app, "root").await;
+    admin.click("a[data-view=support]").await;
+    let name = "#session-list .session .room-name";
+    admin.wait_text(name, "tom").await;
+    let at = admin
+        .script(
+            "const r = document.querySelector(arguments[0]).getBoundingClientRect(); \
+             window.pressed = document.querySelector(arguments[0]); \
+             return [r.x + r.width / 2, r.y + r.height / 2];",
+            json!([name]),
+        )
+        .await;
+    let mouse = |kind: &str| json!({"type": kind, "x": at[0], "y": at[1], "button": "left", "clickCount": 1});
+    admin.cdp("Input.dispatchMouseEvent", mouse("mousePressed")).await;
+    // The visitor's next message loads the list again (the only chat: nothing moves).
+    say("Hello?").await;
+    admin.wait_until("the list loaded again", "return window.pressed && !window.pressed.isConnected;", json!([])).await;
+    admin.cdp("Input.dispatchMouseEvent", mouse("mouseReleased")).await;
+
+    admin.wait_text("#support-messages", "Hello?").await;
+}
