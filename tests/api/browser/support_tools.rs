@@ -171,6 +171,18 @@ async fn a_chat_opens_when_the_inbox_is_loaded_again_between_press_and_release()
     admin.click("a[data-view=support]").await;
     let name = "#session-list .session .room-name";
     admin.wait_text(name, "tom").await;
+    // A keyboard user on the entry keeps the focus there when the list is loaded again.
+    admin
+        .script(
+            "document.querySelector('#session-list .session').focus(); window.pressed = document.querySelector(arguments[0]);",
+            json!([name]),
+        )
+        .await;
+    say("Anyone there?").await;
+    admin.wait_until("the list loaded again", "return window.pressed && !window.pressed.isConnected;", json!([])).await;
+    let focused = admin.script("return document.activeElement.matches('#session-list .session');", json!([])).await;
+    assert_eq!(focused, true, "the focus stays on the entry");
+
     let at = admin
         .script(
             "const r = document.querySelector(arguments[0]).getBoundingClientRect(); \
