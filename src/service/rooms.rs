@@ -462,55 +462,61 @@ pub async fn add_members(
 /// or support room; `not_found` when the user is not a member.
 pub async fn remove_member(state: &AppState, caller: &Caller, room_id: RoomId, user_id: UserId) -> ApiResult<()> {
     let mut conn = state.db().await?;
-    let access = RoomAccess::load(&mut conn, room_id, caller).await?;
-    if user_id == caller.id {
-        access.require_member()?;
-    } else {
-        access.require_moderate()?;
-        // As adding members and roles: a direct room is its two people's, and a support room the
-        // visitor's until staff close the session (which global staff could otherwise bypass).
-        if access.room.kind != RoomKind::Group {
-            return Err(ApiError::validation("kind", "Members can only be removed from group rooms."));
+    // Decided under the room's lock, on the room and members as they are then: a room deleted or
+    // a member gone meanwhile is 404 (not 204 for nothing done), and two removals of an owner
+    // cannot both hand the room on.
+    conn.transaction::<_, ApiError, _>(async |conn| {
+        if !rooms::lock(conn, room_id).await? {
+            return Err(no_such_room());
         }
-    }
-    let members = rooms::members(&mut conn, room_id).await?;
-    let target = members.iter().find(|(m, _)| m.user_id == user_id).map(|(m, _)| m.role);
-    let target = target.ok_or_else(|| ApiError::NotFound("That user is not a member of this room.".into()))?;
-    if user_id != caller.id {
-        let allowed = match access.my_role() {
-            _ if caller.role == Role::Admin => true,
+        let access = RoomAccess::load(conn, room_id, caller).await?;
+        if user_id == caller.id {
+            access.require_member()?;
+        } else {
+            access.require_moderate()?;
+            // As adding members and roles: a direct room is its two people's, and a support room
+            // the visitor's until staff close the session (which global staff could otherwise
+            // bypass).
+            if access.room.kind != RoomKind::Group {
+                return Err(ApiError::validation("kind", "Members can only be removed from group rooms."));
+            }
+        }
+        let members = rooms::members(conn, room_id).await?;
+        let target = members.iter().find(|(m, _)| m.user_id == user_id).map(|(m, _)| m.role);
+        let target = target.ok_or_else(|| ApiError::NotFound("That user is not a member of this room.".into()))?;
+        if user_id != caller.id {
+            let allowed = match access.my_role() {
+                _ if caller.role == Role::Admin => true,
+                Some(MemberRole::Owner) => true,
+                _ if caller.role.is_staff() => target != MemberRole::Owner,
+                Some(MemberRole::Moderator) => target == MemberRole::Member,
+                _ => false,
+            };
+            if !allowed {
+                return Err(ApiError::Forbidden("You cannot remove this member.".into()));
+            }
+        }
+        let heir = (target == MemberRole::Owner)
+            .then(|| {
+                let mut rest: Vec<_> = members.iter().filter(|(m, _)| m.user_id != user_id).map(|(m, _)| m).collect();
+                // Moderators first, then seniority (members() is ordered by joined_at).
+                rest.sort_by_key(|m| std::cmp::Reverse(m.role));
+                rest.first().map(|m| m.user_id)
+            })
+            .flatten();
+        // A kick the caller's room role alone would not allow was made by global role.
+        let by_room_role = match access.my_role() {
             Some(MemberRole::Owner) => true,
-            _ if caller.role.is_staff() => target != MemberRole::Owner,
             Some(MemberRole::Moderator) => target == MemberRole::Member,
             _ => false,
         };
-        if !allowed {
-            return Err(ApiError::Forbidden("You cannot remove this member.".into()));
-        }
-    }
-    let heir = (target == MemberRole::Owner)
-        .then(|| {
-            let mut rest: Vec<_> = members.iter().filter(|(m, _)| m.user_id != user_id).map(|(m, _)| m).collect();
-            // Moderators first, then seniority (members() is ordered by joined_at).
-            rest.sort_by_key(|m| std::cmp::Reverse(m.role));
-            rest.first().map(|m| m.user_id)
-        })
-        .flatten();
-    // A kick the caller's room role alone would not allow was made by global role.
-    let by_room_role = match access.my_role() {
-        Some(MemberRole::Owner) => true,
-        Some(MemberRole::Moderator) => target == MemberRole::Member,
-        _ => false,
-    };
-    let audited = (user_id != caller.id && !by_room_role).then(|| json!({ "user_id": user_id, "role": target }));
-    let actor = caller.id;
-    conn.transaction::<_, ApiError, _>(async move |conn| {
         rooms::remove_member(conn, room_id, user_id).await?;
         if let Some(heir) = heir {
             rooms::set_member_role(conn, room_id, heir, MemberRole::Owner).await?;
         }
-        if let Some(details) = audited {
-            audit::record(conn, actor, Action::RoomMemberRemoved, room_id, details).await?;
+        if user_id != caller.id && !by_room_role {
+            let details = json!({ "user_id": user_id, "role": target });
+            audit::record(conn, caller.id, Action::RoomMemberRemoved, room_id, details).await?;
         }
         Ok(())
     })
@@ -536,40 +542,42 @@ pub async fn set_member_role(
         .parse::<MemberRole>()
         .map_err(|_| ApiError::validation("role", "role must be owner, moderator or member."))?;
     let mut conn = state.db().await?;
-    let access = RoomAccess::load(&mut conn, room_id, caller).await?;
-    access.require_owner()?;
-    if access.room.kind != RoomKind::Group {
-        return Err(ApiError::validation("kind", "Only group rooms have roles."));
-    }
-    let members = rooms::members(&mut conn, room_id).await?;
-    let (target, user) = members
-        .iter()
-        .find(|(m, _)| m.user_id == user_id)
-        .ok_or_else(|| ApiError::NotFound("That user is not a member of this room.".into()))?;
-    if target.role == MemberRole::Owner && role != MemberRole::Owner {
-        return Err(ApiError::Conflict("Hand ownership to another member instead.".into()));
-    }
-    let previous_owners: Vec<UserId> = members
-        .iter()
-        .filter(|(m, _)| m.role == MemberRole::Owner && m.user_id != user_id)
-        .map(|(m, _)| m.user_id)
-        .collect();
-    let audited = access.owns_by_global_role().then(|| json!({ "user_id": user_id, "from": target.role, "to": role }));
-    let actor = caller.id;
-    conn.transaction::<_, ApiError, _>(async move |conn| {
-        rooms::set_member_role(conn, room_id, user_id, role).await?;
-        if role == MemberRole::Owner {
-            for old in previous_owners {
-                rooms::set_member_role(conn, room_id, old, MemberRole::Moderator).await?;
+    // Decided under the room's lock, as removing a member is: a room deleted or a member gone
+    // meanwhile is 404, and two hand-overs of ownership cannot both take effect.
+    let (target, user) = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            if !rooms::lock(conn, room_id).await? {
+                return Err(no_such_room());
             }
-        }
-        if let Some(details) = audited {
-            audit::record(conn, actor, Action::RoomMemberRoleChanged, room_id, details).await?;
-        }
-        Ok(())
-    })
-    .await?;
-    let mut view = MemberView::new(target, user);
+            let access = RoomAccess::load(conn, room_id, caller).await?;
+            access.require_owner()?;
+            if access.room.kind != RoomKind::Group {
+                return Err(ApiError::validation("kind", "Only group rooms have roles."));
+            }
+            let members = rooms::members(conn, room_id).await?;
+            let (target, user) = members
+                .iter()
+                .find(|(m, _)| m.user_id == user_id)
+                .cloned()
+                .ok_or_else(|| ApiError::NotFound("That user is not a member of this room.".into()))?;
+            if target.role == MemberRole::Owner && role != MemberRole::Owner {
+                return Err(ApiError::Conflict("Hand ownership to another member instead.".into()));
+            }
+            rooms::set_member_role(conn, room_id, user_id, role).await?;
+            if role == MemberRole::Owner {
+                let previous = members.iter().filter(|(m, _)| m.role == MemberRole::Owner && m.user_id != user_id);
+                for (old, _) in previous {
+                    rooms::set_member_role(conn, room_id, old.user_id, MemberRole::Moderator).await?;
+                }
+            }
+            if access.owns_by_global_role() {
+                let details = json!({ "user_id": user_id, "from": target.role, "to": role });
+                audit::record(conn, caller.id, Action::RoomMemberRoleChanged, room_id, details).await?;
+            }
+            Ok((target, user))
+        })
+        .await?;
+    let mut view = MemberView::new(&target, &user);
     view.role = role;
     Ok(view)
 }

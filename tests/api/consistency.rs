@@ -400,14 +400,14 @@ async fn changes_whose_client_hung_up_while_they_waited_commit_and_are_announced
 
 /// Requests that found a room and then waited for its row while it was being deleted answer 404,
 /// as they would have a moment later: a rename found no row to update and a join or an added
-/// member broke the room's foreign key, all 500; a read marker answered 200 for a room no longer
-/// there.
+/// member broke the room's foreign key, all 500; a read marker answered 200, a kick 204 and a
+/// role change 200 for a room no longer there.
 #[actix_web::test]
 async fn requests_waiting_for_a_room_being_deleted_get_404() {
     let app = spawn_app().await;
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
-    for request in ["rename", "join", "add", "read"] {
+    for request in ["rename", "join", "add", "read", "kick", "role"] {
         let res = app
             .post(
                 "/api/v1/rooms",
@@ -428,6 +428,13 @@ async fn requests_waiting_for_a_room_being_deleted_get_404() {
                 "add" => {
                     let path = format!("/api/v1/rooms/{room}/members");
                     app.post(&path, Some(&ada.access_token), json!({"user_ids": [carol.id]})).await
+                }
+                "kick" => {
+                    app.delete(&format!("/api/v1/rooms/{room}/members/{}", bob.id), Some(&ada.access_token)).await
+                }
+                "role" => {
+                    let path = format!("/api/v1/rooms/{room}/members/{}", bob.id);
+                    app.patch(&path, Some(&ada.access_token), json!({"role": "moderator"})).await
                 }
                 _ => app.post(&format!("/api/v1/rooms/{room}/read"), Some(&bob.access_token), json!({"seq": 0})).await,
             }
