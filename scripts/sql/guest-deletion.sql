@@ -23,31 +23,13 @@ FROM generate_series(1, 200000) g;
 VACUUM ANALYZE;
 
 \echo '1,000 guests: lock their rooms, delete the rooms, delete the guests; with the indexes'
-\timing on
 BEGIN;
-CREATE TEMP TABLE batch ON COMMIT DROP AS
-SELECT guest_id AS id FROM support_sessions WHERE status = 'closed' ORDER BY closed_at LIMIT 1000;
-SELECT count(*) AS rooms_locked FROM (
-    SELECT id FROM rooms WHERE kind = 'support'
-       AND id IN (SELECT room_id FROM support_sessions WHERE guest_id = ANY (ARRAY(SELECT id FROM batch)))
-     ORDER BY id FOR UPDATE) l;
-DELETE FROM rooms WHERE id = ANY (ARRAY(SELECT room_id FROM support_sessions WHERE guest_id IN (SELECT id FROM batch)));
-DELETE FROM users WHERE id = ANY (ARRAY(SELECT id FROM batch)) AND role = 'guest';
+\ir guest-deletion-batch.sql
 ROLLBACK;
-\timing off
 \echo 'the same without them'
 BEGIN;
 DROP INDEX audit_log_actor_idx, rooms_created_by_idx, support_sessions_guest_idx, support_blocks_session_idx,
     attachments_room_idx, friendships_friend_idx, command_invocations_room_idx, command_invocations_caller_idx,
     command_invocations_bot_idx, push_queue_user_idx;
-CREATE TEMP TABLE batch ON COMMIT DROP AS
-SELECT guest_id AS id FROM support_sessions WHERE status = 'closed' ORDER BY closed_at LIMIT 1000;
-\timing on
-SELECT count(*) AS rooms_locked FROM (
-    SELECT id FROM rooms WHERE kind = 'support'
-       AND id IN (SELECT room_id FROM support_sessions WHERE guest_id = ANY (ARRAY(SELECT id FROM batch)))
-     ORDER BY id FOR UPDATE) l;
-DELETE FROM rooms WHERE id = ANY (ARRAY(SELECT room_id FROM support_sessions WHERE guest_id IN (SELECT id FROM batch)));
-DELETE FROM users WHERE id = ANY (ARRAY(SELECT id FROM batch)) AND role = 'guest';
-\timing off
+\ir guest-deletion-batch.sql
 ROLLBACK;

@@ -462,28 +462,20 @@ pub async fn add_members(
 /// or support room; `not_found` when the user is not a member.
 pub async fn remove_member(state: &AppState, caller: &Caller, room_id: RoomId, user_id: UserId) -> ApiResult<()> {
     let mut conn = state.db().await?;
-    // Decided under the room's lock, on the room and members as they are then: a room deleted or
-    // a member gone meanwhile is 404 (not 204 for nothing done), and two removals of an owner
-    // cannot both hand the room on.
+    // Judged once before the room's lock, so that a caller without the right holds it up for
+    // nobody, and again under it, on the room and memberships as they are then: a room deleted or
+    // a member gone meanwhile is 404 (not 204 for nothing done).
+    may_remove(&RoomAccess::load(&mut conn, room_id, caller).await?, caller, user_id)?;
     conn.transaction::<_, ApiError, _>(async |conn| {
         if !rooms::lock(conn, room_id).await? {
             return Err(no_such_room());
         }
         let access = RoomAccess::load(conn, room_id, caller).await?;
-        if user_id == caller.id {
-            access.require_member()?;
-        } else {
-            access.require_moderate()?;
-            // As adding members and roles: a direct room is its two people's, and a support room
-            // the visitor's until staff close the session (which global staff could otherwise
-            // bypass).
-            if access.room.kind != RoomKind::Group {
-                return Err(ApiError::validation("kind", "Members can only be removed from group rooms."));
-            }
-        }
-        let members = rooms::members(conn, room_id).await?;
-        let target = members.iter().find(|(m, _)| m.user_id == user_id).map(|(m, _)| m.role);
-        let target = target.ok_or_else(|| ApiError::NotFound("That user is not a member of this room.".into()))?;
+        may_remove(&access, caller, user_id)?;
+        let target = match rooms::find_with_membership(conn, room_id, user_id).await? {
+            Some((_, Some(member))) => member.role,
+            _ => return Err(ApiError::NotFound("That user is not a member of this room.".into())),
+        };
         if user_id != caller.id {
             let allowed = match access.my_role() {
                 _ if caller.role == Role::Admin => true,
@@ -496,32 +488,53 @@ pub async fn remove_member(state: &AppState, caller: &Caller, room_id: RoomId, u
                 return Err(ApiError::Forbidden("You cannot remove this member.".into()));
             }
         }
-        let heir = (target == MemberRole::Owner)
-            .then(|| {
-                let mut rest: Vec<_> = members.iter().filter(|(m, _)| m.user_id != user_id).map(|(m, _)| m).collect();
-                // Moderators first, then seniority (members() is ordered by joined_at).
-                rest.sort_by_key(|m| std::cmp::Reverse(m.role));
-                rest.first().map(|m| m.user_id)
-            })
-            .flatten();
-        // A kick the caller's room role alone would not allow was made by global role.
+        // A kick the caller's room role alone would not allow was made by global role. Recorded
+        // before the memberships change: the entry's actor (a user's row) before member rows, as
+        // an account's deletion takes them.
         let by_room_role = match access.my_role() {
             Some(MemberRole::Owner) => true,
             Some(MemberRole::Moderator) => target == MemberRole::Member,
             _ => false,
         };
-        rooms::remove_member(conn, room_id, user_id).await?;
-        if let Some(heir) = heir {
-            rooms::set_member_role(conn, room_id, heir, MemberRole::Owner).await?;
-        }
         if user_id != caller.id && !by_room_role {
             let details = json!({ "user_id": user_id, "role": target });
             audit::record(conn, caller.id, Action::RoomMemberRemoved, room_id, details).await?;
+        }
+        if rooms::remove_member(conn, room_id, user_id).await? == 0 {
+            return Err(ApiError::NotFound("That user is not a member of this room.".into()));
+        }
+        if target == MemberRole::Owner {
+            // The room goes to the longest-standing moderator, else member (members() is ordered
+            // by joined_at); one who went meanwhile (an account's deletion does not wait for this
+            // lock) is passed over.
+            let mut rest: Vec<_> = rooms::members(conn, room_id).await?.into_iter().map(|(m, _)| m).collect();
+            rest.sort_by_key(|m| std::cmp::Reverse(m.role));
+            for heir in rest {
+                if rooms::set_member_role(conn, room_id, heir.user_id, MemberRole::Owner).await? == 1 {
+                    break;
+                }
+            }
         }
         Ok(())
     })
     .await?;
     state.notify.member_removed(room_id, user_id);
+    Ok(())
+}
+
+/// Who may remove `user_id` from the room as far as the caller's access and the room's kind go
+/// (the target's role is judged by the caller).
+fn may_remove(access: &RoomAccess, caller: &Caller, user_id: UserId) -> ApiResult<()> {
+    if user_id == caller.id {
+        access.require_member()?;
+        return Ok(());
+    }
+    access.require_moderate()?;
+    // As adding members and roles: a direct room is its two people's, and a support room the
+    // visitor's until staff close the session (which global staff could otherwise bypass).
+    if access.room.kind != RoomKind::Group {
+        return Err(ApiError::validation("kind", "Members can only be removed from group rooms."));
+    }
     Ok(())
 }
 
@@ -542,18 +555,16 @@ pub async fn set_member_role(
         .parse::<MemberRole>()
         .map_err(|_| ApiError::validation("role", "role must be owner, moderator or member."))?;
     let mut conn = state.db().await?;
-    // Decided under the room's lock, as removing a member is: a room deleted or a member gone
-    // meanwhile is 404, and two hand-overs of ownership cannot both take effect.
+    // Judged before the room's lock and again under it, as removing a member is: a room deleted
+    // or a member gone meanwhile is 404, and two hand-overs of ownership cannot both take effect.
+    may_set_roles(&RoomAccess::load(&mut conn, room_id, caller).await?)?;
     let (target, user) = conn
         .transaction::<_, ApiError, _>(async |conn| {
             if !rooms::lock(conn, room_id).await? {
                 return Err(no_such_room());
             }
             let access = RoomAccess::load(conn, room_id, caller).await?;
-            access.require_owner()?;
-            if access.room.kind != RoomKind::Group {
-                return Err(ApiError::validation("kind", "Only group rooms have roles."));
-            }
+            may_set_roles(&access)?;
             let members = rooms::members(conn, room_id).await?;
             let (target, user) = members
                 .iter()
@@ -563,16 +574,21 @@ pub async fn set_member_role(
             if target.role == MemberRole::Owner && role != MemberRole::Owner {
                 return Err(ApiError::Conflict("Hand ownership to another member instead.".into()));
             }
-            rooms::set_member_role(conn, room_id, user_id, role).await?;
+            // The entry's actor (a user's row) before member rows, as an account's deletion.
+            if access.owns_by_global_role() {
+                let details = json!({ "user_id": user_id, "from": target.role, "to": role });
+                audit::record(conn, caller.id, Action::RoomMemberRoleChanged, room_id, details).await?;
+            }
+            // An account's deletion does not wait for the room's lock: a member gone meanwhile
+            // is 404, with nothing changed.
+            if rooms::set_member_role(conn, room_id, user_id, role).await? == 0 {
+                return Err(ApiError::NotFound("That user is not a member of this room.".into()));
+            }
             if role == MemberRole::Owner {
                 let previous = members.iter().filter(|(m, _)| m.role == MemberRole::Owner && m.user_id != user_id);
                 for (old, _) in previous {
                     rooms::set_member_role(conn, room_id, old.user_id, MemberRole::Moderator).await?;
                 }
-            }
-            if access.owns_by_global_role() {
-                let details = json!({ "user_id": user_id, "from": target.role, "to": role });
-                audit::record(conn, caller.id, Action::RoomMemberRoleChanged, room_id, details).await?;
             }
             Ok((target, user))
         })
@@ -580,6 +596,15 @@ pub async fn set_member_role(
     let mut view = MemberView::new(&target, &user);
     view.role = role;
     Ok(view)
+}
+
+/// Only the owner (or an admin) sets roles, and only in group rooms.
+fn may_set_roles(access: &RoomAccess) -> ApiResult<()> {
+    access.require_owner()?;
+    if access.room.kind != RoomKind::Group {
+        return Err(ApiError::validation("kind", "Only group rooms have roles."));
+    }
+    Ok(())
 }
 
 /// `POST /rooms/{id}/join`: public group rooms only; joining again is harmless.

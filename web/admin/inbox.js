@@ -170,10 +170,14 @@ export class InboxView {
     const keep = new Set(res.sessions.map((s) => s.id));
     for (const id of this.items.keys()) if (!keep.has(id)) this.items.delete(id);
     const lis = res.sessions.map((s) => this.item(s));
+    // Moving an entry (the chat with the newest message goes to the top) takes it out of the
+    // page for a moment, and the keyboard focus with it: given back.
+    const focused = document.activeElement;
     lis.forEach((li, i) => {
       if (this.list.children[i] !== li) this.list.insertBefore(li, this.list.children[i] ?? null);
     });
     while (this.list.children.length > lis.length) this.list.lastElementChild.remove();
+    if (focused !== document.activeElement && focused?.isConnected) focused.focus({ preventScroll: true });
     this.findWanted();
   }
 
@@ -292,7 +296,8 @@ export class InboxView {
     for (const b of this.list.querySelectorAll('.session')) {
       const on = b.dataset.sessionId === s.id;
       b.classList.toggle('active', on);
-      b.toggleAttribute('aria-current', on);
+      if (on) b.setAttribute('aria-current', 'true');
+      else b.removeAttribute('aria-current');
     }
     this.ctx.client.watchRoom(s.room.id, s.room.last_seq ?? 0);
     const res = await attempt(() => this.ctx.client.api('GET', `/rooms/${s.room.id}/messages?limit=100`));

@@ -209,10 +209,14 @@ export class Sidebar {
     const keep = new Set(rooms.map((r) => r.id));
     for (const id of this.items.keys()) if (!keep.has(id)) this.items.delete(id);
     const lis = rooms.map((r) => this.roomItem(r));
+    // Moving an entry (a room with a new message goes to the top) takes it out of the page for a
+    // moment, and the keyboard focus with it: given back.
+    const focused = document.activeElement;
     lis.forEach((li, i) => {
       if (this.roomsEl.children[i] !== li) this.roomsEl.insertBefore(li, this.roomsEl.children[i] ?? null);
     });
     while (this.roomsEl.children.length > lis.length) this.roomsEl.lastElementChild.remove();
+    if (focused !== document.activeElement && focused?.isConnected) focused.focus({ preventScroll: true });
     if (this.listEl.firstChild !== this.roomsEl || this.listEl.childNodes.length !== 1) replace(this.listEl, this.roomsEl);
   }
 

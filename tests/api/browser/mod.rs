@@ -72,6 +72,31 @@ pub async fn open_room(browser: &Browser, room_id: &str) {
     browser.wait_for(&format!("section.chat[data-room-id=\"{room_id}\"] #composer")).await;
 }
 
+/// Presses the mouse on the middle of the element `css` names, runs `meanwhile`, which must draw
+/// that element anew (this waits until the pressed one has left the page), and releases at the
+/// same point: a click that meets a list drawn again under the pointer.
+pub async fn click_across_a_redraw(browser: &Browser, css: &str, meanwhile: impl Future<Output = ()>) {
+    let at = browser
+        .script(
+            "const r = document.querySelector(arguments[0]).getBoundingClientRect(); \
+             window.pressed = document.querySelector(arguments[0]); \
+             return [r.x + r.width / 2, r.y + r.height / 2];",
+            json!([css]),
+        )
+        .await;
+    let mouse = |kind: &str| json!({"type": kind, "x": at[0], "y": at[1], "button": "left", "clickCount": 1});
+    browser.cdp("Input.dispatchMouseEvent", mouse("mousePressed")).await;
+    meanwhile.await;
+    browser
+        .wait_until(
+            "the pressed element drawn anew",
+            "return window.pressed && !window.pressed.isConnected;",
+            json!([]),
+        )
+        .await;
+    browser.cdp("Input.dispatchMouseEvent", mouse("mouseReleased")).await;
+}
+
 /// How many message items in the open room have exactly this body.
 pub async fn count_messages(browser: &Browser, body: &str) -> u64 {
     browser

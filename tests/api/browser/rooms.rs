@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::a11y::check_both_themes;
 use super::webdriver::Driver;
-use super::{open_room, open_signed_in, register_session, screenshot_path};
+use super::{click_across_a_redraw, open_room, open_signed_in, register_session, screenshot_path};
 use crate::helpers::{TestApp, spawn_app};
 
 async fn members(app: &TestApp, token: &str, room: &str) -> Vec<(String, String)> {
@@ -226,20 +226,8 @@ async fn a_room_opens_when_the_list_is_drawn_again_between_press_and_release() {
         json!([elsewhere]),
     )
     .await;
-    let at = b
-        .script(
-            "const r = document.querySelector(arguments[0]).getBoundingClientRect(); \
-             window.pressed = document.querySelector(arguments[0]); \
-             return [r.x + r.width / 2, r.y + r.height / 2];",
-            json!([name]),
-        )
-        .await;
-    let mouse = |kind: &str| json!({"type": kind, "x": at[0], "y": at[1], "button": "left", "clickCount": 1});
-    b.cdp("Input.dispatchMouseEvent", mouse("mousePressed")).await;
     // Another message there draws the list again, the pressed element with it.
-    say("hi").await;
-    b.wait_until("the list drawn again", "return window.pressed && !window.pressed.isConnected;", json!([])).await;
-    b.cdp("Input.dispatchMouseEvent", mouse("mouseReleased")).await;
+    click_across_a_redraw(&b, &name, say("hi")).await;
 
     b.wait_for(&format!("section.chat[data-room-id=\"{target}\"] #composer")).await;
 }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::a11y::check_both_themes;
 use super::webdriver::{Driver, ENTER};
-use super::{open_admin, register_admin, screenshot_path};
+use super::{click_across_a_redraw, open_admin, register_admin, screenshot_path};
 use crate::helpers::smtp::SmtpServer;
 use crate::helpers::spawn_app_with;
 
@@ -150,53 +150,47 @@ async fn staff_insert_a_canned_reply_mail_the_transcript_and_block_the_visitors_
 }
 
 /// A click on a chat in the inbox opens it even when the list is loaded again between the press
-/// and the release, as it is after every message of a listed chat. The list was built anew each
-/// time, so the press and the release fell on two versions of the entry, which is no click: staff
-/// clicking a chat while its visitor typed had to click again.
+/// and the release, as it is after every message of a listed chat, and a keyboard user's focus
+/// stays on their entry, also when it moves to the top. The list was built anew each time, so the
+/// press and the release fell on two versions of the entry, which is no click (staff clicking a
+/// chat while its visitor typed had to click again), and the focus went to the page.
 #[actix_web::test]
 async fn a_chat_opens_when_the_inbox_is_loaded_again_between_press_and_release() {
     let Some(driver) = Driver::start().await else { return };
     let app = spawn_app_with(|_| {}).await;
     register_admin(&app, "root", "Rita Root").await;
-    let visitor = crate::helpers::open_session(&app, "tom").await;
-    let say = async |body: &str| {
-        let path = format!("/api/v1/rooms/{}/messages", visitor.room);
-        let res = app.post(&path, Some(&visitor.guest.access_token), json!({"body": body})).await;
+    let ann = crate::helpers::open_session(&app, "ann").await;
+    let tom = crate::helpers::open_session(&app, "tom").await;
+    let say = async |who: &crate::helpers::Visitor, body: &str| {
+        let path = format!("/api/v1/rooms/{}/messages", who.room);
+        let res = app.post(&path, Some(&who.guest.access_token), json!({"body": body})).await;
         assert!(res.status().is_success());
     };
-    say("Where is my parcel?").await;
+    say(&ann, "Where is my parcel?").await;
+    say(&tom, "Do you ship abroad?").await;
 
     let admin = driver.browser(1280, 860).await;
     open_admin(&admin, &app, "root").await;
     admin.click("a[data-view=support]").await;
-    let name = "#session-list .session .room-name";
-    admin.wait_text(name, "tom").await;
-    // A keyboard user on the entry keeps the focus there when the list is loaded again.
+    let first = "#session-list li:first-child .session";
+    admin.wait_text(&format!("{first} .room-name"), "tom").await;
+    // A keyboard user on ann's entry, second in the list, keeps the focus there when her message
+    // loads the list again and moves her entry to the top.
+    let ann_entry = format!("#session-list .session[data-session-id=\"{}\"]", ann.session_id);
     admin
         .script(
-            "document.querySelector('#session-list .session').focus(); window.pressed = document.querySelector(arguments[0]);",
-            json!([name]),
+            "window.pressed = document.querySelector(arguments[0] + ' .room-name'); \
+             document.querySelector(arguments[0]).focus();",
+            json!([ann_entry]),
         )
         .await;
-    say("Anyone there?").await;
+    say(&ann, "Anyone there?").await;
     admin.wait_until("the list loaded again", "return window.pressed && !window.pressed.isConnected;", json!([])).await;
-    let focused = admin.script("return document.activeElement.matches('#session-list .session');", json!([])).await;
+    admin.wait_text(&format!("{first} .room-name"), "ann").await;
+    let focused = admin.script("return document.activeElement.matches(arguments[0]);", json!([ann_entry])).await;
     assert_eq!(focused, true, "the focus stays on the entry");
 
-    let at = admin
-        .script(
-            "const r = document.querySelector(arguments[0]).getBoundingClientRect(); \
-             window.pressed = document.querySelector(arguments[0]); \
-             return [r.x + r.width / 2, r.y + r.height / 2];",
-            json!([name]),
-        )
-        .await;
-    let mouse = |kind: &str| json!({"type": kind, "x": at[0], "y": at[1], "button": "left", "clickCount": 1});
-    admin.cdp("Input.dispatchMouseEvent", mouse("mousePressed")).await;
-    // The visitor's next message loads the list again (the only chat: nothing moves).
-    say("Hello?").await;
-    admin.wait_until("the list loaded again", "return window.pressed && !window.pressed.isConnected;", json!([])).await;
-    admin.cdp("Input.dispatchMouseEvent", mouse("mouseReleased")).await;
-
+    // Her next message loads the list again while staff press on her entry (at the top, it stays).
+    click_across_a_redraw(&admin, &format!("{ann_entry} .room-name"), say(&ann, "Hello?")).await;
     admin.wait_text("#support-messages", "Hello?").await;
 }
