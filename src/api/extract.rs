@@ -111,9 +111,9 @@ pub fn query_config() -> web::QueryConfig {
 
 /// Parses a query string as actix's `web::Query` does (serde_urlencoded), but a value that does
 /// not fit its parameter (`?limit=x`) is refused naming it (`details.fields.limit`), as the
-/// contract's validation errors do; serde_urlencoded's own error says only "invalid digit found in
-/// string"; so is an unknown one where `T` denies them. A missing parameter is refused with
-/// serde's message, which names it.
+/// contract's validation errors do (serde_urlencoded's own error says only "invalid digit found
+/// in string"), and so is a parameter `T` does not take where it denies unknown ones. A missing
+/// parameter is refused with serde's message, which names it.
 ///
 /// # Errors
 /// `validation_failed` for a query string that does not fit `T`.

@@ -522,8 +522,8 @@ pub async fn remove_member(state: &AppState, caller: &Caller, room_id: RoomId, u
     Ok(())
 }
 
-/// Who may remove `user_id` from the room as far as the caller's access and the room's kind go
-/// (the target's role is judged by the caller).
+/// Whether the caller may remove `user_id` from the room as far as their access and the room's
+/// kind go; the target's role is judged next, on the membership read under the room's lock.
 fn may_remove(access: &RoomAccess, caller: &Caller, user_id: UserId) -> ApiResult<()> {
     if user_id == caller.id {
         access.require_member()?;
