@@ -584,6 +584,13 @@ async fn a_support_send_waiting_while_staff_close_the_session_lands_before_the_c
         let first = app.send(&visitor.guest, visitor.room, "first").await;
         let mut ws = app.ws(&visitor.guest.access_token).await;
         let mut blocker = app.hold_room_row(visitor.room).await;
+        // The close, once it has the room, waits for the session's row, so that the last request
+        // queues behind a close that holds the room. Queued behind a close still waiting for the
+        // room, it could overtake it: PostgreSQL does not keep the order of two requests waiting
+        // for a row that a third one (the send) updates meanwhile, and under load it did not.
+        let mut session_holder = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
+        let hold = format!("BEGIN; SELECT 1 FROM support_sessions WHERE id = '{}' FOR UPDATE", visitor.session_id);
+        session_holder.batch_execute(&hold).await.expect("hold the session");
 
         let token = Some(visitor.guest.access_token.as_str());
         let messages = format!("/api/v1/rooms/{}/messages", visitor.room);
@@ -598,20 +605,29 @@ async fn a_support_send_waiting_while_staff_close_the_session_lands_before_the_c
             );
             let too_late = async {
                 eventually("the close to wait", async || check(waiting_for_locks(&app).await, |&n| n == 2)).await;
-                if late == "send" {
-                    // Staff's: the visitor's own next send would wait for its first one's commit.
-                    app.post(&messages, Some(&staff.access_token), json!({"body": "too late"})).await
-                } else {
-                    let path = format!("/api/v1/messages/{}", first["id"].as_str().expect("id"));
-                    app.patch(&path, token, json!({"body": "edited"})).await
-                }
-            };
-            let commit = async {
-                eventually("the last request to wait", async || check(waiting_for_locks(&app).await, |&n| n == 3))
-                    .await;
                 blocker.batch_execute("COMMIT").await.expect("commit");
+                // The send commits; the close takes the room and waits for the session's row.
+                app.wait_for_a_lock_wait("UPDATE \"support_sessions\"%").await;
+                let request = async {
+                    if late == "send" {
+                        // Staff's: the visitor's own next send would wait for its first one's commit.
+                        app.post(&messages, Some(&staff.access_token), json!({"body": "too late"})).await
+                    } else {
+                        let path = format!("/api/v1/messages/{}", first["id"].as_str().expect("id"));
+                        app.patch(&path, token, json!({"body": "edited"})).await
+                    }
+                };
+                let release = async {
+                    eventually("the last request to wait for the room", async || {
+                        check(waiting_for_locks(&app).await, |&n| n == 2)
+                    })
+                    .await;
+                    session_holder.batch_execute("COMMIT").await.expect("commit");
+                };
+                let (refused, ()) = tokio::join!(request, release);
+                refused
             };
-            let (closed, refused, ()) = tokio::join!(close, too_late, commit);
+            let (closed, refused) = tokio::join!(close, too_late);
             (closed, refused)
         };
         let (sent, (closed, refused)) = tokio::join!(sent, then_close_and_more);
