@@ -5,7 +5,7 @@
 // the chat app: images inline, opening full size; other files as a download chip. Staff attach
 // files to their answers as in the chat app's composer.
 
-import { h, replace, shortTime, avatar, t, toast } from '../app/dom.js';
+import { h, replace, shortTime, avatar, t, toast, KeptList, markEntry } from '../app/dom.js';
 import { formatDate, lang, number } from '../i18n/i18n.js';
 import { linkNodes } from '../links.js';
 import { chime } from '../app/notify.js';
@@ -162,41 +162,24 @@ export class InboxView {
       this.findWanted();
       return;
     }
-    // Entries are kept per chat and updated in place, as the chat app's room list: this runs on
-    // every message of a listed chat, and a list built anew would take the entry staff are
-    // focusing or clicking away from under them (a click whose press and release fall on two
-    // versions of an entry is no click).
-    this.items ??= new Map();
-    const keep = new Set(res.sessions.map((s) => s.id));
-    for (const id of this.items.keys()) if (!keep.has(id)) this.items.delete(id);
-    const lis = res.sessions.map((s) => this.item(s));
-    // Moving an entry (the chat with the newest message goes to the top) takes it out of the
-    // page for a moment, and the keyboard focus with it: given back.
-    const focused = document.activeElement;
-    lis.forEach((li, i) => {
-      if (this.list.children[i] !== li) this.list.insertBefore(li, this.list.children[i] ?? null);
-    });
-    while (this.list.children.length > lis.length) this.list.lastElementChild.remove();
-    if (focused !== document.activeElement && focused?.isConnected) focused.focus({ preventScroll: true });
+    // Entries are kept per chat (KeptList), as in the chat app's room list: this runs on every
+    // message of a listed chat.
+    this.entries ??= new KeptList(this.list);
+    this.entries.show(
+      res.sessions,
+      (s) => s.id,
+      // Opens the chat as the list last had it.
+      (s) => h('li', h('button.room.session', { type: 'button', dataset: { sessionId: s.id, roomId: s.room.id }, onclick: () => this.openSession(this.byRoom.get(s.room.id) ?? s) })),
+      (li, s) => this.item(li.firstChild, s),
+    );
     this.findWanted();
   }
 
-  item(s) {
-    let li = this.items.get(s.id);
-    if (!li) {
-      // Opens the chat as the list last had it.
-      const open = () => this.openSession(this.byRoom.get(s.room.id) ?? s);
-      li = h('li', h('button.room.session', { type: 'button', dataset: { sessionId: s.id, roomId: s.room.id }, onclick: open }));
-      this.items.set(s.id, li);
-    }
-    const button = li.firstChild;
+  /** Brings a chat's entry in the list up to date. */
+  item(button, s) {
     const last = s.last_message;
     const preview = last ? (last.deleted ? t('inbox.removed') : quoteText(last)) : t('inbox.no_messages');
-    const active = this.open?.session.id === s.id;
-    button.classList.toggle('active', active);
-    button.classList.toggle('unread', s.unread_count > 0);
-    if (active) button.setAttribute('aria-current', 'true');
-    else button.removeAttribute('aria-current');
+    markEntry(button, { active: this.open?.session.id === s.id, unread: s.unread_count > 0 });
     replace(
       button,
       avatar(s.user),
@@ -206,7 +189,6 @@ export class InboxView {
         h('span.room-bottom', h('span.room-preview', preview), s.unread_count > 0 ? h('span.badge.unread-badge', { role: 'img', 'aria-label': t('inbox.unanswered', { count: s.unread_count }) }, number(s.unread_count)) : null),
       ),
     );
-    return li;
   }
 
   async openSession(s) {
@@ -293,12 +275,7 @@ export class InboxView {
     );
     this.open = { session: s, list, scroller, shown: new Map(), composer, closeBtn, closedNote, typingLine, typingUntil: 0, readSent: s.staff_read_seq ?? 0 };
     this.container.classList.add('conversation-open');
-    for (const b of this.list.querySelectorAll('.session')) {
-      const on = b.dataset.sessionId === s.id;
-      b.classList.toggle('active', on);
-      if (on) b.setAttribute('aria-current', 'true');
-      else b.removeAttribute('aria-current');
-    }
+    for (const b of this.list.querySelectorAll('.session')) markEntry(b, { active: b.dataset.sessionId === s.id });
     this.ctx.client.watchRoom(s.room.id, s.room.last_seq ?? 0);
     const res = await attempt(() => this.ctx.client.api('GET', `/rooms/${s.room.id}/messages?limit=100`));
     if (res && this.open?.session.id === s.id) {

@@ -53,6 +53,60 @@ export function replace(el, ...children) {
   return el;
 }
 
+/**
+ * A list whose entries are kept per key across redraws and brought up to date in place. Lists
+ * that redraw on every message or presence change need this: an entry built anew takes the
+ * element a user is focusing or clicking away from under them (a click whose press and release
+ * fall on two versions of an entry is no click).
+ */
+export class KeptList {
+  /** @param {HTMLElement} el the list element (`ul`, `ol`) */
+  constructor(el) {
+    this.el = el;
+    /** key → the record's entry */
+    this.entries = new Map();
+  }
+
+  /**
+   * Shows `records` in order, one entry each, and nothing else: `make(record)` builds a record's
+   * entry the first time, `update(entry, record)` brings it up to date every time.
+   */
+  show(records, key, make, update) {
+    const keys = records.map(key);
+    const keep = new Set(keys);
+    for (const k of this.entries.keys()) if (!keep.has(k)) this.entries.delete(k);
+    const entries = records.map((r, i) => {
+      let entry = this.entries.get(keys[i]);
+      if (!entry) {
+        entry = make(r);
+        this.entries.set(keys[i], entry);
+      }
+      update(entry, r);
+      return entry;
+    });
+    // Moving an entry (the room with the newest message goes to the top) takes it out of the
+    // page for a moment, and the keyboard focus with it: given back.
+    const focused = document.activeElement;
+    entries.forEach((entry, i) => {
+      if (this.el.children[i] !== entry) this.el.insertBefore(entry, this.el.children[i] ?? null);
+    });
+    while (this.el.children.length > entries.length) this.el.lastElementChild.remove();
+    if (focused !== document.activeElement && focused?.isConnected) focused.focus({ preventScroll: true });
+    return this.el;
+  }
+}
+
+/**
+ * Marks a list entry's button as the one open (`aria-current`) or not, and as having unread
+ * messages or not (left as it is when `unread` is not given).
+ */
+export function markEntry(button, { active, unread }) {
+  button.classList.toggle('active', active);
+  if (unread !== undefined) button.classList.toggle('unread', unread);
+  if (active) button.setAttribute('aria-current', 'true');
+  else button.removeAttribute('aria-current');
+}
+
 /** 'HH:MM' today, else a short date. */
 export function shortTime(iso) {
   if (!iso) return '';

@@ -1,7 +1,7 @@
 // The sidebar: who I am (status, theme, notifications, sign out), message search, the room list
 // with unread badges and last messages, and the People tab.
 
-import { h, replace, avatar, shortTime, snippetNodes, toast, t } from './dom.js';
+import { h, replace, avatar, shortTime, snippetNodes, toast, t, KeptList, markEntry } from './dom.js';
 import { languagePicker } from './lang.js';
 import { number } from '../i18n/i18n.js';
 import { icon } from '../icons.js';
@@ -202,25 +202,20 @@ export class Sidebar {
       replace(this.listEl, h('div.empty-list', h('p', t('side.no_chats')), h('p.muted', t('side.no_chats_hint'))));
       return;
     }
-    // Items are kept per room and updated in place: a redraw never takes the button a user is
-    // focusing or clicking away from under them.
-    this.items ??= new Map();
-    this.roomsEl ??= h('ul.rooms', { role: 'list' });
-    const keep = new Set(rooms.map((r) => r.id));
-    for (const id of this.items.keys()) if (!keep.has(id)) this.items.delete(id);
-    const lis = rooms.map((r) => this.roomItem(r));
-    // Moving an entry (a room with a new message goes to the top) takes it out of the page for a
-    // moment, and the keyboard focus with it: given back.
-    const focused = document.activeElement;
-    lis.forEach((li, i) => {
-      if (this.roomsEl.children[i] !== li) this.roomsEl.insertBefore(li, this.roomsEl.children[i] ?? null);
-    });
-    while (this.roomsEl.children.length > lis.length) this.roomsEl.lastElementChild.remove();
-    if (focused !== document.activeElement && focused?.isConnected) focused.focus({ preventScroll: true });
-    if (this.listEl.firstChild !== this.roomsEl || this.listEl.childNodes.length !== 1) replace(this.listEl, this.roomsEl);
+    // Entries are kept per room (KeptList): a redraw never takes the button a user is focusing or
+    // clicking away from under them.
+    this.roomList ??= new KeptList(h('ul.rooms', { role: 'list' }));
+    const ul = this.roomList.show(
+      rooms,
+      (r) => r.id,
+      (r) => h('li', h('button.room', { type: 'button', dataset: { roomId: r.id }, onclick: () => this.app.openRoom(r.id) })),
+      (li, r) => this.roomItem(li.firstChild, r),
+    );
+    if (this.listEl.firstChild !== ul || this.listEl.childNodes.length !== 1) replace(this.listEl, ul);
   }
 
-  roomItem(room) {
+  /** Brings a room's entry in the list up to date. */
+  roomItem(button, room) {
     const { store } = this.app;
     const peer = store.peer(room);
     const title = store.roomTitle(room);
@@ -232,18 +227,7 @@ export class Sidebar {
     }
     const unread = room.unread_count ?? 0;
     const icon = peer ? avatar(peer, store.presence.get(peer.id)?.status ?? 'offline') : avatar({ id: room.id, display_name: title }, undefined, 'square');
-    let li = this.items.get(room.id);
-    if (!li) {
-      const button = h('button.room', { type: 'button', dataset: { roomId: room.id }, onclick: () => this.app.openRoom(room.id) });
-      li = h('li', button);
-      this.items.set(room.id, li);
-    }
-    const button = li.firstChild;
-    const active = store.current === room.id;
-    button.classList.toggle('active', active);
-    button.classList.toggle('unread', unread > 0);
-    if (active) button.setAttribute('aria-current', 'true');
-    else button.removeAttribute('aria-current');
+    markEntry(button, { active: store.current === room.id, unread: unread > 0 });
     replace(
       button,
       icon,
@@ -253,7 +237,6 @@ export class Sidebar {
         h('span.room-bottom', h('span.room-preview', preview || (room.topic ?? '')), unread ? h('span.badge.unread-badge', { role: 'img', 'aria-label': t('side.unread', { count: unread }) }, unread > 99 ? '99+' : number(unread)) : null),
       ),
     );
-    return li;
   }
 
   renderResults() {
@@ -266,29 +249,27 @@ export class Sidebar {
       replace(this.listEl, h('p.muted.pad', t('side.no_results')));
       return;
     }
-    replace(
-      this.listEl,
-      h(
-        'ul.results#search-results',
-        this.results.map(({ message, snippet }) =>
-          h(
-            'li',
-            h(
-              'button.result',
-              {
-                type: 'button',
-                onclick: () => {
-                  this.app.openRoom(message.room_id);
-                  this.app.pendingJump = message.id;
-                },
-              },
-              h('span.room-top', h('span.room-name', store.roomTitle(store.rooms.get(message.room_id))), h('time.room-time', shortTime(message.created_at))),
-              h('span.result-who', store.name(message.sender_id)),
-              h('span.snippet', snippetNodes(snippet)),
-            ),
-          ),
+    // Kept per message like the rooms: the results redraw on every message and presence change.
+    this.resultList ??= new KeptList(h('ul.results#search-results'));
+    const ul = this.resultList.show(
+      this.results,
+      (r) => r.message.id,
+      ({ message }) =>
+        h('li', h('button.result', {
+          type: 'button',
+          onclick: () => {
+            this.app.openRoom(message.room_id);
+            this.app.pendingJump = message.id;
+          },
+        })),
+      (li, { message, snippet }) =>
+        replace(
+          li.firstChild,
+          h('span.room-top', h('span.room-name', store.roomTitle(store.rooms.get(message.room_id))), h('time.room-time', shortTime(message.created_at))),
+          h('span.result-who', store.name(message.sender_id)),
+          h('span.snippet', snippetNodes(snippet)),
         ),
-      ),
     );
+    if (this.listEl.firstChild !== ul || this.listEl.childNodes.length !== 1) replace(this.listEl, ul);
   }
 }

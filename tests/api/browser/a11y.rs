@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::axe::violations;
 use super::webdriver::{Browser, Driver, ENTER};
-use super::{open_admin, open_room, open_signed_in, register_admin, register_session};
+use super::{create_room, open_admin, open_room, open_signed_in, register_admin, register_session};
 use crate::helpers::{PASSWORD, spawn_app};
 
 /// Checks the page in the light theme and in the dark one (as the theme button sets them), with
@@ -65,13 +65,6 @@ pub async fn emoji_glyph_buttons(browser: &Browser, root: &str) -> Value {
             json!([]),
         )
         .await
-}
-
-async fn create_room(app: &crate::helpers::TestApp, owner: &Value, body: Value) -> String {
-    let token = owner["access_token"].as_str().expect("token");
-    let res = app.post("/api/v1/rooms", Some(token), body).await;
-    let room: Value = res.json().await.expect("json");
-    room["id"].as_str().expect("room id").to_owned()
 }
 
 #[actix_web::test]

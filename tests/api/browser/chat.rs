@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use super::webdriver::{Driver, ENTER};
-use super::{count_messages, open_room, open_signed_in, pick_language, register_session, screenshot_path};
+use super::{count_messages, create_room, open_room, open_signed_in, pick_language, register_session, screenshot_path};
 use crate::helpers::wait::{check, holds_throughout};
 use crate::helpers::{PASSWORD, spawn_app};
 
@@ -29,14 +29,6 @@ pub const SOCKET_CUTTER: &str = r#"
   window.WebSocket = Cuttable;
 })();
 "#;
-
-async fn create_room(app: &crate::helpers::TestApp, owner: &Value, body: Value) -> String {
-    let token = owner["access_token"].as_str().expect("token");
-    let res = app.post("/api/v1/rooms", Some(token), body).await;
-    assert!(res.status() == StatusCode::CREATED || res.status() == StatusCode::OK, "create room: {}", res.status());
-    let room: Value = res.json().await.expect("json");
-    room["id"].as_str().expect("room id").to_owned()
-}
 
 #[actix_web::test]
 async fn two_browsers_chat_live_and_see_each_others_typing_and_read_receipts() {

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::a11y::check_both_themes;
 use super::chat::SOCKET_CUTTER;
 use super::webdriver::{Driver, ENTER};
-use super::{open_room, open_signed_in, register_session, screenshot_path};
+use super::{create_room, open_room, open_signed_in, register_session, screenshot_path};
 use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 
 /// A directory of the test's own for the files the browser picks; removed when dropped.
@@ -78,13 +78,6 @@ pub fn picture_png(width: u32, height: u32, noise: bool) -> Vec<u8> {
 /// A small PDF (browsers and the server know it by its `%PDF-` start).
 pub fn pdf() -> Vec<u8> {
     b"%PDF-1.4\n% Trip plan\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n".to_vec()
-}
-
-async fn create_room(app: &TestApp, owner: &Value, body: Value) -> String {
-    let res = app.post("/api/v1/rooms", owner["access_token"].as_str(), body).await;
-    assert_eq!(res.status(), StatusCode::CREATED, "create room");
-    let room: Value = res.json().await.expect("json");
-    room["id"].as_str().expect("room id").to_owned()
 }
 
 /// Uploads a file over the API (as another client would) and returns its view.

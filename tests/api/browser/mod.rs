@@ -97,6 +97,16 @@ pub async fn click_across_a_redraw(browser: &Browser, css: &str, meanwhile: impl
     browser.cdp("Input.dispatchMouseEvent", mouse("mouseReleased")).await;
 }
 
+/// Creates a room over the API as `owner` (a session from `register_session`) and returns its id.
+pub async fn create_room(app: &TestApp, owner: &Value, body: Value) -> String {
+    let token = owner["access_token"].as_str().expect("token");
+    let res = app.post("/api/v1/rooms", Some(token), body).await;
+    // 200: a direct room that already existed.
+    assert!(res.status() == StatusCode::CREATED || res.status() == StatusCode::OK, "create room: {}", res.status());
+    let room: Value = res.json().await.expect("json");
+    room["id"].as_str().expect("room id").to_owned()
+}
+
 /// How many message items in the open room have exactly this body.
 pub async fn count_messages(browser: &Browser, body: &str) -> u64 {
     browser

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::a11y::check_both_themes;
 use super::webdriver::Driver;
-use super::{click_across_a_redraw, open_room, open_signed_in, register_session, screenshot_path};
+use super::{click_across_a_redraw, create_room, open_room, open_signed_in, register_session, screenshot_path};
 use crate::helpers::{TestApp, spawn_app};
 
 async fn members(app: &TestApp, token: &str, room: &str) -> Vec<(String, String)> {
@@ -228,6 +228,63 @@ async fn a_room_opens_when_the_list_is_drawn_again_between_press_and_release() {
     .await;
     // Another message there draws the list again, the pressed element with it.
     click_across_a_redraw(&b, &name, say("hi")).await;
+
+    b.wait_for(&format!("section.chat[data-room-id=\"{target}\"] #composer")).await;
+}
+
+#[actix_web::test]
+async fn a_room_moving_to_the_top_keeps_the_keyboard_focus() {
+    let Some(driver) = Driver::start().await else { return };
+    let app = spawn_app().await;
+    let ada = register_session(&app, "ada", "Ada Lovelace").await;
+    let bob = register_session(&app, "bob", "Bob").await;
+    let bob_token = bob["access_token"].as_str().expect("token");
+    let target = create_room(&app, &ada, json!({"kind": "group", "name": "Target", "member_ids": [id_of(&bob)]})).await;
+    let elsewhere =
+        create_room(&app, &ada, json!({"kind": "group", "name": "Elsewhere", "member_ids": [id_of(&bob)]})).await;
+    let say = async |room: &str, body: &str| {
+        let res = app.post(&format!("/api/v1/rooms/{room}/messages"), Some(bob_token), json!({"body": body})).await;
+        assert!(res.status().is_success());
+    };
+    say(&elsewhere, "first").await;
+
+    let b = driver.browser(1200, 900).await;
+    open_signed_in(&b, &app, &ada).await;
+    let top = "return document.querySelector('#room-list .room').dataset.roomId === arguments[0];";
+    b.wait_until("the room with the message at the top", top, json!([elsewhere])).await;
+    // A keyboard user on the target's entry (below the top one) when a message moves it up.
+    b.script("document.querySelector(`#room-list .room[data-room-id=\"${arguments[0]}\"]`).focus();", json!([target]))
+        .await;
+    say(&target, "hi").await;
+    b.wait_until("the target at the top", top, json!([target])).await;
+    let focused = b.script("return document.activeElement?.dataset?.roomId ?? null;", json!([])).await;
+    assert_eq!(focused, json!(target), "the focus stays on the entry that moved");
+}
+
+#[actix_web::test]
+async fn a_search_result_opens_when_the_results_are_drawn_again_between_press_and_release() {
+    let Some(driver) = Driver::start().await else { return };
+    let app = spawn_app().await;
+    let ada = register_session(&app, "ada", "Ada Lovelace").await;
+    let bob = register_session(&app, "bob", "Bob").await;
+    let bob_token = bob["access_token"].as_str().expect("token");
+    let target = create_room(&app, &ada, json!({"kind": "group", "name": "Target", "member_ids": [id_of(&bob)]})).await;
+    let elsewhere =
+        create_room(&app, &ada, json!({"kind": "group", "name": "Elsewhere", "member_ids": [id_of(&bob)]})).await;
+    let say = async |room: &str, body: &str| {
+        let res = app.post(&format!("/api/v1/rooms/{room}/messages"), Some(bob_token), json!({"body": body})).await;
+        assert!(res.status().is_success());
+    };
+    say(&target, "the needle is here").await;
+
+    let b = driver.browser(1200, 900).await;
+    open_signed_in(&b, &app, &ada).await;
+    b.wait_for(&format!("#room-list .room[data-room-id=\"{target}\"]")).await;
+    b.type_into("#search", "needle").await;
+    let snippet = "#search-results .result .snippet";
+    b.wait_text(snippet, "needle").await;
+    // A message in another room redraws the sidebar, the results with it.
+    click_across_a_redraw(&b, snippet, say(&elsewhere, "elsewhere")).await;
 
     b.wait_for(&format!("section.chat[data-room-id=\"{target}\"] #composer")).await;
 }
