@@ -62,6 +62,11 @@ pub enum ApiError {
     /// `unavailable`, with a message that tells the client how to make the search cheaper.
     #[error("search timeout")]
     SearchTimedOut(#[source] anyhow::Error),
+    /// PostgreSQL aborted the request's transaction to break a deadlock with another one, or
+    /// because it could not be serialised with one: nothing of it was written, and the same
+    /// request tried again can succeed, so `unavailable` (503) rather than `internal`.
+    #[error("transaction aborted by a conflicting one")]
+    Contended(#[source] anyhow::Error),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -94,6 +99,7 @@ impl ApiError {
         match self {
             ApiError::Unavailable(cause) => ApiError::Unavailable(anyhow::anyhow!("{cause:#}")),
             ApiError::TimedOut(cause) => ApiError::TimedOut(anyhow::anyhow!("{cause:#}")),
+            ApiError::Contended(cause) => ApiError::Contended(anyhow::anyhow!("{cause:#}")),
             other => ApiError::Internal(anyhow::anyhow!("{other:#}")),
         }
     }
@@ -134,7 +140,8 @@ impl ApiError {
             | ApiError::StoreUnavailable(_)
             | ApiError::Busy { .. }
             | ApiError::TimedOut(_)
-            | ApiError::SearchTimedOut(_) => "unavailable",
+            | ApiError::SearchTimedOut(_)
+            | ApiError::Contended(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -168,6 +175,12 @@ impl ApiError {
                     .to_owned(),
                 None,
             ),
+            ApiError::Contended(_) => (
+                "This request met another one changing the same data and was stopped before it \
+                 changed anything; try again."
+                    .to_owned(),
+                None,
+            ),
             ApiError::Internal(_) => ("Something went wrong on our side.".to_owned(), None),
             other => (other.to_string(), None),
         };
@@ -192,7 +205,8 @@ impl ResponseError for ApiError {
             | ApiError::StoreUnavailable(_)
             | ApiError::Busy { .. }
             | ApiError::TimedOut(_)
-            | ApiError::SearchTimedOut(_) => StatusCode::SERVICE_UNAVAILABLE,
+            | ApiError::SearchTimedOut(_)
+            | ApiError::Contended(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -224,12 +238,17 @@ impl From<diesel::result::Error> for ApiError {
         // diesel-async does not pass the SQLSTATE on (57014 is also a cancel on request), so the
         // server's message is what tells a statement_timeout apart. It is English unless the
         // server's lc_messages says otherwise; then this is `internal`, as before.
-        if let Error::DatabaseError(DatabaseErrorKind::Unknown, info) = &e
-            && info.message().contains("statement timeout")
-        {
-            return ApiError::TimedOut(e.into());
+        if let Error::DatabaseError(DatabaseErrorKind::Unknown, info) = &e {
+            if info.message().contains("statement timeout") {
+                return ApiError::TimedOut(e.into());
+            }
+            // 40P01, the deadlock detector's victim: its text the same way.
+            if info.message().contains("deadlock detected") {
+                return ApiError::Contended(e.into());
+            }
         }
         match e {
+            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => ApiError::Contended(e.into()),
             // UnableToSendCommand is what diesel-async reports when the socket to PostgreSQL is
             // gone (server down or restarting, network cut): a pooled connection that broke.
             Error::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _)
@@ -288,4 +307,34 @@ fn chain_after(mut text: String, e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::result::{DatabaseErrorKind, Error};
+
+    fn database_error(kind: DatabaseErrorKind, message: &str) -> Error {
+        Error::DatabaseError(kind, Box::new(message.to_owned()))
+    }
+
+    #[test]
+    fn a_deadlock_or_serialization_failure_is_unavailable_and_not_internal() {
+        // PostgreSQL's own texts for 40P01 and 40001; diesel-async gives the first no kind.
+        for e in [
+            database_error(DatabaseErrorKind::Unknown, "deadlock detected"),
+            database_error(
+                DatabaseErrorKind::SerializationFailure,
+                "could not serialize access due to concurrent update",
+            ),
+        ] {
+            let error = ApiError::from(e);
+            assert!(matches!(error, ApiError::Contended(_)), "{error:?}");
+            assert_eq!(error.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(error.code(), "unavailable");
+            assert!(matches!(error.same_for_another(), ApiError::Contended(_)));
+        }
+        let other = ApiError::from(database_error(DatabaseErrorKind::Unknown, "division by zero"));
+        assert!(matches!(other, ApiError::Internal(_)), "{other:?}");
+    }
 }

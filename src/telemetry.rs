@@ -117,7 +117,8 @@ impl RootSpanBuilder for PlauderRootSpan {
                         | ApiError::Unavailable(c)
                         | ApiError::StoreUnavailable(c)
                         | ApiError::TimedOut(c)
-                        | ApiError::SearchTimedOut(c),
+                        | ApiError::SearchTimedOut(c)
+                        | ApiError::Contended(c),
                     ) => format!("{c:#}"),
                     _ => e.to_string(),
                 },

@@ -30,7 +30,11 @@ pub async fn connect(
             // /ws has no request span (see startup), so its server-side failures are logged here.
             if matches!(
                 e,
-                ApiError::Unavailable(_) | ApiError::TimedOut(_) | ApiError::SearchTimedOut(_) | ApiError::Internal(_)
+                ApiError::Unavailable(_)
+                    | ApiError::TimedOut(_)
+                    | ApiError::SearchTimedOut(_)
+                    | ApiError::Contended(_)
+                    | ApiError::Internal(_)
             ) {
                 tracing::error!(error = ?e, "WebSocket upgrade failed");
             }

@@ -471,6 +471,10 @@ pub async fn delete_own_account(state: &AppState, user: &User, password: String)
 /// account: each transaction holds its thousand for about 40 ms (docs/benchmarks.md).
 const FORGET_SENDER_BATCH: i64 = 1000;
 
+/// How often an account deletion's last transaction is tried again after PostgreSQL aborted it
+/// for a conflicting one.
+const CONTENDED_TRIES: u32 = 3;
+
 /// Deletes an account, the way docs/protocol.md ("Deleting an account") describes: the row goes,
 /// and with it (by foreign key) the email, password, sessions, memberships, friendships, friend
 /// requests, blocks and reactions; the messages stay in their rooms with `sender_id` null, shown
@@ -547,33 +551,46 @@ pub async fn erase_account(
             }
             after = last;
         }
-        let rooms_left = conn
-            .transaction::<_, ApiError, _>(async move |conn| {
-                crate::db::set_local_erase_limits(conn, timeout_ms).await?;
-                rooms::lock_changed_by_deleting(conn, id).await?;
-                let memberships = rooms::memberships_of(conn, id).await?;
-                for (room_id, role) in &memberships {
-                    if *role != MemberRole::Owner {
-                        continue;
+        // The account is signed out by now, so its owner cannot try again: a transaction aborted
+        // by a conflicting one (a deadlock's victim; nothing of it was written) is tried again
+        // here, and only a conflict that persists is left to the retention job.
+        let mut tries = 0;
+        let rooms_left = loop {
+            let attempt = conn
+                .transaction::<_, ApiError, _>(async move |conn| {
+                    crate::db::set_local_erase_limits(conn, timeout_ms).await?;
+                    rooms::lock_changed_by_deleting(conn, id).await?;
+                    let memberships = rooms::memberships_of(conn, id).await?;
+                    for (room_id, role) in &memberships {
+                        if *role != MemberRole::Owner {
+                            continue;
+                        }
+                        // As when an owner leaves: the longest-standing moderator, else member.
+                        let mut rest: Vec<_> = rooms::members(conn, *room_id)
+                            .await?
+                            .into_iter()
+                            .map(|(m, _)| m)
+                            .filter(|m| m.user_id != id)
+                            .collect();
+                        rest.sort_by_key(|m| std::cmp::Reverse(m.role));
+                        if let Some(heir) = rest.first() {
+                            rooms::set_member_role(conn, *room_id, heir.user_id, MemberRole::Owner).await?;
+                        }
                     }
-                    // As when an owner leaves: the longest-standing moderator, else member.
-                    let mut rest: Vec<_> = rooms::members(conn, *room_id)
-                        .await?
-                        .into_iter()
-                        .map(|(m, _)| m)
-                        .filter(|m| m.user_id != id)
-                        .collect();
-                    rest.sort_by_key(|m| std::cmp::Reverse(m.role));
-                    if let Some(heir) = rest.first() {
-                        rooms::set_member_role(conn, *room_id, heir.user_id, MemberRole::Owner).await?;
+                    if users::delete(conn, id).await? == 0 {
+                        return Err(ApiError::NotFound("No such user.".into()));
                     }
+                    Ok(memberships.into_iter().map(|(room_id, _)| room_id).collect::<Vec<_>>())
+                })
+                .await;
+            match attempt {
+                Err(ApiError::Contended(e)) if tries < CONTENDED_TRIES => {
+                    tries += 1;
+                    tracing::warn!(error = ?e, user_id = %id, "account deletion aborted for a conflict; trying again");
                 }
-                if users::delete(conn, id).await? == 0 {
-                    return Err(ApiError::NotFound("No such user.".into()));
-                }
-                Ok(memberships.into_iter().map(|(room_id, _)| room_id).collect::<Vec<_>>())
-            })
-            .await;
+                other => break other,
+            }
+        };
         let rooms_left = match rooms_left {
             Ok(rooms) => rooms,
             // Finished meanwhile by another run of this deletion (the retention job's, or an

@@ -382,6 +382,51 @@ async fn a_send_under_way_in_a_room_the_account_created_does_not_deadlock_with_i
     assert_eq!(app.count(&owner).await, 1, "the room was handed on");
 }
 
+/// An account's deletion chosen as a deadlock's victim tries its last transaction again: its owner
+/// is signed out by then and could not. Staged with that transaction, which locks the account's
+/// rooms and then hands them on (the heir's membership row, held here) while another transaction
+/// holding that membership asks for the room.
+#[actix_web::test]
+async fn a_deletion_chosen_as_a_deadlocks_victim_tries_again_and_ends() {
+    use crate::helpers::wait::{check, eventually};
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let room = app.group(&ada, "ada's", &[&bob]).await;
+    let waiting = "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+                   AND wait_event_type = 'Lock'";
+
+    let mut other = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
+    other
+        .batch_execute(&format!(
+            "BEGIN; SELECT 1 FROM room_members WHERE room_id = '{room}' AND user_id = '{}' FOR UPDATE",
+            bob.id
+        ))
+        .await
+        .expect("hold the heir's membership");
+    let deleted = tokio::spawn(delete_me(&app, &ada, PASSWORD));
+    eventually("the deletion to wait for the heir", async || check(app.count(waiting).await, |&n| n == 1)).await;
+    // The deletion holds the room and waits first, so its deadlock check (deadlock_timeout after
+    // its wait began) finds the cycle before this one's: it is the one aborted, which gives this
+    // transaction the room (the deletion could not have committed).
+    other
+        .batch_execute(&format!("SELECT 1 FROM rooms WHERE id = '{room}' FOR UPDATE"))
+        .await
+        .expect("the room, once the deletion's transaction was aborted");
+    eventually("the deletion's second try to wait for the room", async || check(app.count(waiting).await, |&n| n == 1))
+        .await;
+    other.batch_execute("ROLLBACK").await.expect("rollback");
+
+    let res = deleted.await.expect("deletion task");
+    assert_eq!(res.status(), StatusCode::NO_CONTENT, "{:?}", res.text().await);
+    assert_eq!(app.count(&format!("SELECT count(*) AS n FROM users WHERE id = '{}'", ada.id)).await, 0);
+    let owner = format!(
+        "SELECT count(*) AS n FROM room_members WHERE room_id = '{room}' AND role = 'owner' AND user_id = '{}'",
+        bob.id
+    );
+    assert_eq!(app.count(&owner).await, 1, "the room was handed on");
+}
+
 async fn export(app: &TestApp, user: &TestUser) -> (reqwest::header::HeaderMap, String) {
     let res = app.get("/api/v1/users/me/export", Some(&user.access_token)).await;
     assert_eq!(res.status(), StatusCode::OK);
