@@ -6,12 +6,12 @@
 use std::time::Duration;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::wait::{check, eventually};
 use crate::helpers::ws::WsClient;
-use crate::helpers::{TestApp, TestUser, quiet_workers, spawn_app, spawn_app_with};
+use crate::helpers::{PASSWORD, TestApp, TestUser, quiet_workers, spawn_app, spawn_app_with};
 
 async fn message_new(ws: &mut WsClient, body: &str) -> Value {
     ws.event_where("message.new", |d| d["message"]["body"] == body).await
@@ -450,6 +450,87 @@ async fn requests_waiting_for_a_room_being_deleted_get_404() {
         let body = crate::helpers::assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
         assert!(body["error"]["message"].as_str().is_some(), "{request}: {body}");
     }
+}
+
+/// A kick or a role change that waited for the room's row while the member's account was deleted
+/// (a deletion does not wait for that lock) answers 404 with nothing changed, judged again on the
+/// memberships as they are under the lock.
+#[actix_web::test]
+async fn a_kick_or_role_change_waiting_while_the_members_account_is_deleted_gets_404() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    for request in ["kick", "role"] {
+        let bob = app.register(&format!("bob_{request}")).await;
+        let room = app.group(&ada, "r", &[&bob]).await;
+        let mut blocker = app.hold_room_row(room).await;
+        let path = format!("/api/v1/rooms/{room}/members/{}", bob.id);
+        let asked = match request {
+            "kick" => tokio::spawn(app.request(Method::DELETE, &path, Some(&ada.access_token), None)),
+            _ => tokio::spawn(app.request(
+                Method::PATCH,
+                &path,
+                Some(&ada.access_token),
+                Some(json!({"role": "moderator"})),
+            )),
+        };
+        eventually("the request to wait for the room's row", async || {
+            check(waiting_for_locks(&app).await, |&n| n == 1)
+        })
+        .await;
+        let gone = app
+            .request(Method::DELETE, "/api/v1/users/me", Some(&bob.access_token), Some(json!({"password": PASSWORD})))
+            .await;
+        assert_eq!(gone.status(), StatusCode::NO_CONTENT, "{request}: the deletion waits for nothing");
+        blocker.batch_execute("ROLLBACK").await.expect("rollback");
+        let res = asked.await.expect("request task");
+        crate::helpers::assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
+        let members = format!("SELECT count(*) AS n FROM room_members WHERE room_id = '{room}'");
+        assert_eq!(app.count(&members).await, 1, "{request}: the owner alone is left");
+    }
+}
+
+/// An owner who leaves hands the room to the longest-standing moderator, else member; an heir whose
+/// membership goes while the hand-over waits for it (as an account's deletion takes it, without the
+/// room's lock) is passed over for the next one, and the room is not left without an owner.
+#[actix_web::test]
+async fn an_heir_who_goes_while_the_owner_leaves_is_passed_over() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let carol = app.register("carol").await;
+    let room = app.group(&ada, "r", &[&bob, &carol]).await;
+    let res = app
+        .patch(
+            &format!("/api/v1/rooms/{room}/members/{}", bob.id),
+            Some(&ada.access_token),
+            json!({"role": "moderator"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    let mut heir = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
+    heir.batch_execute(&format!(
+        "BEGIN; SELECT 1 FROM room_members WHERE room_id = '{room}' AND user_id = '{}' FOR UPDATE",
+        bob.id
+    ))
+    .await
+    .expect("hold the heir's membership");
+    let path = format!("/api/v1/rooms/{room}/members/{}", ada.id);
+    let left = tokio::spawn(app.request(Method::DELETE, &path, Some(&ada.access_token), None));
+    eventually("the hand-over to wait for the heir", async || check(waiting_for_locks(&app).await, |&n| n == 1)).await;
+    heir.batch_execute(&format!(
+        "DELETE FROM room_members WHERE room_id = '{room}' AND user_id = '{}'; COMMIT",
+        bob.id
+    ))
+    .await
+    .expect("the heir goes");
+
+    let res = left.await.expect("leave task");
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let owners = format!("SELECT count(*) AS n FROM room_members WHERE room_id = '{room}' AND role = 'owner'");
+    assert_eq!(app.count(&owners).await, 1, "the room has an owner");
+    let carol_owns = format!("{owners} AND user_id = '{}'", carol.id);
+    assert_eq!(app.count(&carol_owns).await, 1, "the next in line owns the room");
 }
 
 /// Ada's send of `data` (with `client_msg_id` "c-1") waits inside its insert for another
