@@ -242,8 +242,8 @@ impl From<diesel::result::Error> for ApiError {
             if info.message().contains("statement timeout") {
                 return ApiError::TimedOut(e.into());
             }
-            // 40P01, the deadlock detector's victim: its text the same way.
-            if info.message().contains("deadlock detected") {
+            // 40P01, the deadlock detector's victim: its whole primary message, the same way.
+            if info.message() == "deadlock detected" {
                 return ApiError::Contended(e.into());
             }
         }

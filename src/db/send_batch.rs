@@ -421,7 +421,8 @@ async fn write(
         // Something in one row (a value PostgreSQL refuses, a constraint) failed the statement and
         // rolled back every row. Which one is not told, so each send is tried alone, in arrival
         // order: the good ones commit (their room's seqs stay gapless, as the failed statement
-        // took none) and only the bad row's sender gets the error.
+        // took none) and only the bad row's sender gets the error. A batch aborted as a
+        // deadlock's victim (`Contended`) takes the same way: its sends tried again, one by one.
         Err(Some(error)) => {
             tracing::warn!(error = ?error, size = batch.len(), "send batch failed; inserting its sends one by one");
             metrics::counter!("db_send_batch_isolations_total").increment(1);

@@ -562,19 +562,9 @@ pub async fn erase_account(
                     rooms::lock_changed_by_deleting(conn, id).await?;
                     let memberships = rooms::memberships_of(conn, id).await?;
                     for (room_id, role) in &memberships {
-                        if *role != MemberRole::Owner {
-                            continue;
-                        }
-                        // As when an owner leaves: the longest-standing moderator, else member.
-                        let mut rest: Vec<_> = rooms::members(conn, *room_id)
-                            .await?
-                            .into_iter()
-                            .map(|(m, _)| m)
-                            .filter(|m| m.user_id != id)
-                            .collect();
-                        rest.sort_by_key(|m| std::cmp::Reverse(m.role));
-                        if let Some(heir) = rest.first() {
-                            rooms::set_member_role(conn, *room_id, heir.user_id, MemberRole::Owner).await?;
+                        // As when an owner leaves (the room is locked above).
+                        if *role == MemberRole::Owner {
+                            crate::service::rooms::hand_over(conn, *room_id, id).await?;
                         }
                     }
                     if users::delete(conn, id).await? == 0 {
@@ -587,6 +577,10 @@ pub async fn erase_account(
                 Err(ApiError::Contended(e)) if tries < CONTENDED_TRIES => {
                     tries += 1;
                     tracing::warn!(error = ?e, user_id = %id, "account deletion aborted for a conflict; trying again");
+                }
+                // Not "try again" to a caller who is signed out by now: the retention job ends it.
+                Err(ApiError::Contended(e)) => {
+                    break Err(ApiError::internal(e.context("account deletion aborted for a conflict, tries spent")));
                 }
                 other => break other,
             }

@@ -504,21 +504,29 @@ pub async fn remove_member(state: &AppState, caller: &Caller, room_id: RoomId, u
             return Err(ApiError::NotFound("That user is not a member of this room.".into()));
         }
         if target == MemberRole::Owner {
-            // The room goes to the longest-standing moderator, else member (members() is ordered
-            // by joined_at); one who went meanwhile (an account's deletion does not wait for this
-            // lock) is passed over.
-            let mut rest: Vec<_> = rooms::members(conn, room_id).await?.into_iter().map(|(m, _)| m).collect();
-            rest.sort_by_key(|m| std::cmp::Reverse(m.role));
-            for heir in rest {
-                if rooms::set_member_role(conn, room_id, heir.user_id, MemberRole::Owner).await? == 1 {
-                    break;
-                }
-            }
+            hand_over(conn, room_id, user_id).await?;
         }
         Ok(())
     })
     .await?;
     state.notify.member_removed(room_id, user_id);
+    Ok(())
+}
+
+/// Gives the room of an owner who goes (`leaving`: a leave, a kick, an account's deletion) to the
+/// longest-standing moderator, else member (`members()` is ordered by joined_at), under the
+/// room's lock. An heir whose membership went meanwhile (an account's deletion does not wait for
+/// the room's lock) is passed over for the next; a room left with no one keeps no owner.
+pub(crate) async fn hand_over(conn: &mut AsyncPgConnection, room_id: RoomId, leaving: UserId) -> ApiResult<()> {
+    let mut rest: Vec<_> =
+        rooms::members(conn, room_id).await?.into_iter().map(|(m, _)| m).filter(|m| m.user_id != leaving).collect();
+    // A stable sort: the longest-standing first within a role.
+    rest.sort_by_key(|m| std::cmp::Reverse(m.role));
+    for heir in rest {
+        if rooms::set_member_role(conn, room_id, heir.user_id, MemberRole::Owner).await? == 1 {
+            break;
+        }
+    }
     Ok(())
 }
 

@@ -399,15 +399,16 @@ async fn a_deletion_chosen_as_a_deadlocks_victim_tries_again_and_ends() {
     let mut other = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
     other
         .batch_execute(&format!(
-            "BEGIN; SELECT 1 FROM room_members WHERE room_id = '{room}' AND user_id = '{}' FOR UPDATE",
+            "BEGIN; SET LOCAL deadlock_timeout = '60s'; \
+             SELECT 1 FROM room_members WHERE room_id = '{room}' AND user_id = '{}' FOR UPDATE",
             bob.id
         ))
         .await
         .expect("hold the heir's membership");
     let deleted = tokio::spawn(delete_me(&app, &ada, PASSWORD));
     eventually("the deletion to wait for the heir", async || check(app.count(waiting).await, |&n| n == 1)).await;
-    // The deletion holds the room and waits first, so its deadlock check (deadlock_timeout after
-    // its wait began) finds the cycle before this one's: it is the one aborted, which gives this
+    // This transaction checks for a deadlock only after a minute, so the deletion's check (a
+    // second after its wait began) finds the cycle: it is the one aborted, which gives this
     // transaction the room (the deletion could not have committed).
     other
         .batch_execute(&format!("SELECT 1 FROM rooms WHERE id = '{room}' FOR UPDATE"))

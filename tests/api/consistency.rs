@@ -1,7 +1,8 @@
 //! Consistency under faults: a committed message is announced even when the request that made it
 //! is gone, a retry announces what was never announced, and a room actor that cannot read where
 //! its room stands waits and tries again instead of replaying the room's history. Also the races
-//! of a send with its room's or its sender's deletion, which triggers settle, not foreign keys.
+//! of a send with its room's or its sender's deletion, which triggers settle, not foreign keys,
+//! and of requests that wait for a room's lock while a room, a member or an heir goes.
 
 use std::time::Duration;
 
@@ -489,48 +490,62 @@ async fn a_kick_or_role_change_waiting_while_the_members_account_is_deleted_gets
     }
 }
 
-/// An owner who leaves hands the room to the longest-standing moderator, else member; an heir whose
-/// membership goes while the hand-over waits for it (as an account's deletion takes it, without the
-/// room's lock) is passed over for the next one, and the room is not left without an owner.
+/// An owner who leaves, or whose account is deleted, hands the room to the longest-standing
+/// moderator, else member; an heir whose membership goes while the hand-over waits for it (as an
+/// account's deletion takes it, without the room's lock) is passed over for the next one, and the
+/// room is not left without an owner.
 #[actix_web::test]
 async fn an_heir_who_goes_while_the_owner_leaves_is_passed_over() {
     let app = spawn_app().await;
-    let ada = app.register("ada").await;
-    let bob = app.register("bob").await;
-    let carol = app.register("carol").await;
-    let room = app.group(&ada, "r", &[&bob, &carol]).await;
-    let res = app
-        .patch(
-            &format!("/api/v1/rooms/{room}/members/{}", bob.id),
-            Some(&ada.access_token),
-            json!({"role": "moderator"}),
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::OK);
+    for how in ["leave", "deletion"] {
+        let ada = app.register(&format!("ada_{how}")).await;
+        let bob = app.register(&format!("bob_{how}")).await;
+        let carol = app.register(&format!("carol_{how}")).await;
+        let room = app.group(&ada, "r", &[&bob, &carol]).await;
+        let res = app
+            .patch(
+                &format!("/api/v1/rooms/{room}/members/{}", bob.id),
+                Some(&ada.access_token),
+                json!({"role": "moderator"}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
 
-    let mut heir = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
-    heir.batch_execute(&format!(
-        "BEGIN; SELECT 1 FROM room_members WHERE room_id = '{room}' AND user_id = '{}' FOR UPDATE",
-        bob.id
-    ))
-    .await
-    .expect("hold the heir's membership");
-    let path = format!("/api/v1/rooms/{room}/members/{}", ada.id);
-    let left = tokio::spawn(app.request(Method::DELETE, &path, Some(&ada.access_token), None));
-    eventually("the hand-over to wait for the heir", async || check(waiting_for_locks(&app).await, |&n| n == 1)).await;
-    heir.batch_execute(&format!(
-        "DELETE FROM room_members WHERE room_id = '{room}' AND user_id = '{}'; COMMIT",
-        bob.id
-    ))
-    .await
-    .expect("the heir goes");
+        let mut heir = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
+        heir.batch_execute(&format!(
+            "BEGIN; SELECT 1 FROM room_members WHERE room_id = '{room}' AND user_id = '{}' FOR UPDATE",
+            bob.id
+        ))
+        .await
+        .expect("hold the heir's membership");
+        let gone = match how {
+            "leave" => {
+                let path = format!("/api/v1/rooms/{room}/members/{}", ada.id);
+                tokio::spawn(app.request(Method::DELETE, &path, Some(&ada.access_token), None))
+            }
+            _ => tokio::spawn(app.request(
+                Method::DELETE,
+                "/api/v1/users/me",
+                Some(&ada.access_token),
+                Some(json!({"password": PASSWORD})),
+            )),
+        };
+        eventually("the hand-over to wait for the heir", async || check(waiting_for_locks(&app).await, |&n| n == 1))
+            .await;
+        heir.batch_execute(&format!(
+            "DELETE FROM room_members WHERE room_id = '{room}' AND user_id = '{}'; COMMIT",
+            bob.id
+        ))
+        .await
+        .expect("the heir goes");
 
-    let res = left.await.expect("leave task");
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    let owners = format!("SELECT count(*) AS n FROM room_members WHERE room_id = '{room}' AND role = 'owner'");
-    assert_eq!(app.count(&owners).await, 1, "the room has an owner");
-    let carol_owns = format!("{owners} AND user_id = '{}'", carol.id);
-    assert_eq!(app.count(&carol_owns).await, 1, "the next in line owns the room");
+        let res = gone.await.expect("request task");
+        assert_eq!(res.status(), StatusCode::NO_CONTENT, "{how}");
+        let owners = format!("SELECT count(*) AS n FROM room_members WHERE room_id = '{room}' AND role = 'owner'");
+        assert_eq!(app.count(&owners).await, 1, "{how}: the room has an owner");
+        let carol_owns = format!("{owners} AND user_id = '{}'", carol.id);
+        assert_eq!(app.count(&carol_owns).await, 1, "{how}: the next in line owns the room");
+    }
 }
 
 /// Ada's send of `data` (with `client_msg_id` "c-1") waits inside its insert for another

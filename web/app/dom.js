@@ -97,8 +97,9 @@ export class KeptList {
 }
 
 /**
- * Marks a list entry's button as the one open (`aria-current`) or not, and as having unread
- * messages or not (left as it is when `unread` is not given).
+ * Marks a list entry's button as the one open (`aria-current`) or not (`active` must be given: a
+ * missing one would flip the class), and as having unread messages or not (left as it is when
+ * `unread` is not given).
  */
 export function markEntry(button, { active, unread }) {
   button.classList.toggle('active', active);

@@ -1,7 +1,9 @@
 //! A group room's settings and members in the chat app: the owner renames it, gives it a topic,
 //! makes it public, makes a member a moderator, removes one, adds another and finally deletes the
 //! room; a moderator sees the controls their role gives them and no more. Each change is checked
-//! on the server, and axe-core runs over the dialog in both themes.
+//! on the server, and axe-core runs over the dialog in both themes. Also the chat list's and the
+//! search results' entries, kept across redraws: a click during one still opens, and the keyboard
+//! focus stays on an entry that moves.
 
 use serde_json::{Value, json};
 
