@@ -562,8 +562,11 @@ pub async fn erase_account(
                     rooms::lock_changed_by_deleting(conn, id).await?;
                     let memberships = rooms::memberships_of(conn, id).await?;
                     for (room_id, role) in &memberships {
-                        // As when an owner leaves (the room is locked above).
+                        // As when an owner leaves, under the room's lock. Taken again here (no
+                        // wait for a room locked above) for a room handed to the account after
+                        // that statement's snapshot.
                         if *role == MemberRole::Owner {
+                            rooms::lock(conn, *room_id).await?;
                             crate::service::rooms::hand_over(conn, *room_id, id).await?;
                         }
                     }

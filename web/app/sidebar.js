@@ -1,7 +1,7 @@
 // The sidebar: who I am (status, theme, notifications, sign out), message search, the room list
 // with unread badges and last messages, and the People tab.
 
-import { h, replace, avatar, shortTime, snippetNodes, toast, t, KeptList, markEntry } from './dom.js';
+import { h, replace, avatar, shortTime, snippetNodes, statusText, toast, t, KeptList, markEntry } from './dom.js';
 import { languagePicker } from './lang.js';
 import { number } from '../i18n/i18n.js';
 import { icon } from '../icons.js';
@@ -226,8 +226,11 @@ export class Sidebar {
       preview = who + (last.deleted ? t('msg.quote_deleted') : quoteText(last).replace(/\s+/g, ' '));
     }
     const unread = room.unread_count ?? 0;
-    const icon = peer ? avatar(peer, store.presence.get(peer.id)?.status ?? 'offline') : avatar({ id: room.id, display_name: title }, undefined, 'square');
+    const status = peer ? (store.presence.get(peer.id)?.status ?? 'offline') : null;
+    const icon = peer ? avatar(peer, status) : avatar({ id: room.id, display_name: title }, undefined, 'square');
     markEntry(button, { active: store.current === room.id, unread: unread > 0 });
+    // The presence dot takes no pointer events (see app.css), so its tooltip is the entry's.
+    if (peer) button.title = t('side.peer_presence', { name: title, status: statusText(status) });
     replace(
       button,
       icon,

@@ -122,6 +122,7 @@ export default {
   'side.no_chats': 'Noch keine Chats.',
   'side.no_chats_hint': 'Starte einen mit „Neuer Chat“ oder finde Freunde unter Personen.',
   'side.preview_you': 'Du: ',
+  'side.peer_presence': '{name}: {status}',
   'side.preview_who': '{name}: ',
   'side.unread': { one: '{count} ungelesene Nachricht', other: '{count} ungelesene Nachrichten' },
   'side.searching': 'Suche…',

@@ -123,6 +123,7 @@ export default {
   'side.no_chats': 'No chats yet.',
   'side.no_chats_hint': 'Start one with “New chat”, or find friends under People.',
   'side.preview_you': 'You: ',
+  'side.peer_presence': '{name}: {status}',
   'side.preview_who': '{name}: ',
   'side.unread': { one: '{count} unread message', other: '{count} unread messages' },
   'side.searching': 'Searching…',

@@ -128,6 +128,13 @@ async fn two_browsers_chat_live_and_see_each_others_typing_and_read_receipts() {
     .await;
     b.screenshot(&screenshot_path("people.png")).await;
     a.click("#tab-chats").await;
+    // The presence dot in a direct room's entry takes no pointer events: the entry says it.
+    a.wait_until(
+        "the peer's presence as the entry's tooltip",
+        "return document.querySelector('#room-list .room')?.title === 'Bob: online';",
+        json!([]),
+    )
+    .await;
     a.resize(390, 780).await;
     a.wait_until(
         "phone layout",
