@@ -1,6 +1,6 @@
 //! Deviations from docs/protocol.md found by driving the server as an independent client would:
-//! the role check answers before the query string is validated, and audit entry ids are opaque
-//! UUID strings like every other id.
+//! the role check answers before the query string is validated, audit entry ids are opaque UUID
+//! strings like every other id, and every route's query string names the parameter it refuses.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -64,4 +64,32 @@ async fn audit_entry_ids_are_uuid_strings_and_page_newest_first() {
     assert_eq!(rest, all[1..]);
     // An id that names no entry: nothing older to show.
     assert!(list(format!("?before_id={}", uuid::Uuid::new_v4())).await.is_empty());
+}
+
+/// Every route that reads a query string refuses a value that does not fit its parameter naming
+/// that parameter (`details.fields`), as every other validation error does, for a caller who may
+/// use the route.
+#[actix_web::test]
+async fn a_query_value_that_does_not_parse_is_refused_naming_its_parameter_on_every_route() {
+    let app = spawn_app().await;
+    let admin = user_with_role(&app, "root", "admin").await;
+    let room = app.group(&admin, "r", &[]).await;
+    let routes = [
+        (format!("/api/v1/rooms/{room}/messages?limit=x"), "limit"),
+        ("/api/v1/search/messages?q=a&limit=x".to_owned(), "limit"),
+        ("/api/v1/directory/rooms?offset=x".to_owned(), "offset"),
+        ("/api/v1/users?q=a&limit=x".to_owned(), "limit"),
+        ("/api/v1/admin/mail?offset=x".to_owned(), "offset"),
+        ("/api/v1/admin/knowledge?limit=x".to_owned(), "limit"),
+        ("/api/v1/admin/stats/history?days=x".to_owned(), "days"),
+        ("/api/v1/admin/users?banned=perhaps".to_owned(), "banned"),
+        ("/api/v1/admin/support/sessions?offset=x".to_owned(), "offset"),
+        ("/api/v1/admin/audit-log?limit=x".to_owned(), "limit"),
+        ("/api/v1/admin/contacts?offset=x".to_owned(), "offset"),
+    ];
+    for (path, field) in routes {
+        let res = app.get(&path, Some(&admin.access_token)).await;
+        let body = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        assert!(body["error"]["details"]["fields"][field].is_string(), "{path}: {body}");
+    }
 }
