@@ -157,7 +157,7 @@ pub async fn reset_notifications(
     Ok(web::Json(notifications::reset_setting(&state, &caller, id.into_inner()).await?))
 }
 
-#[derive(Debug, Deserialize, ToSchema, utoipa::IntoParams)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DigestUnsubscribeRequest {
     /// The token of a digest's unsubscribe link.
@@ -165,7 +165,7 @@ pub struct DigestUnsubscribeRequest {
 }
 
 /// `GET /api/v1/digest/unsubscribe?token=`: the digest's one-click link, answered with a page.
-#[utoipa::path(tag = "push", params(DigestUnsubscribeRequest),
+#[utoipa::path(tag = "push", params(crate::api::support::MailLinkQuery),
     responses((status = 200, content_type = "text/html", description = "The user gets no more digests; a page says so"),
               (status = 422, content_type = "text/html", description = "An unknown or expired token; a page says so"),
               (status = 429, body = ErrorBody)))]
@@ -173,7 +173,7 @@ pub struct DigestUnsubscribeRequest {
 pub async fn digest_unsubscribe_page(
     state: web::Data<AppState>,
     req: HttpRequest,
-    query: web::Query<DigestUnsubscribeRequest>,
+    query: web::Query<crate::api::support::MailLinkQuery>,
 ) -> ApiResult<HttpResponse> {
     state.resume_limiter.check_everywhere(&state.client_ip(&req)).await?;
     let (status, language, done) = match digest::unsubscribe(&state, &query.token).await {

@@ -96,15 +96,24 @@ pub async fn resume_session(
     Ok(HttpResponse::Ok().json(opened))
 }
 
-#[derive(Debug, Deserialize, ToSchema, utoipa::IntoParams)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UnsubscribeRequest {
     /// The token of a reply mail's unsubscribe link.
     pub token: String,
 }
 
+/// A mail link's query string (`?token=`), for the pages its links open. Unlike request bodies it
+/// takes parameters it does not know: mail services and link scanners append their own
+/// (`utm_source` and the like), and the link must still work.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct MailLinkQuery {
+    /// The link's token.
+    pub token: String,
+}
+
 /// `GET /api/v1/support/unsubscribe?token=`: the mail's one-click link, answered with a page.
-#[utoipa::path(tag = "support", params(UnsubscribeRequest),
+#[utoipa::path(tag = "support", params(MailLinkQuery),
     responses((status = 200, content_type = "text/html", description = "The session gets no more reply mails; a page says so"),
               (status = 422, content_type = "text/html", description = "An unknown token; a page says so"),
               (status = 429, body = ErrorBody)))]
@@ -112,7 +121,7 @@ pub struct UnsubscribeRequest {
 pub async fn unsubscribe_page(
     state: web::Data<AppState>,
     req: HttpRequest,
-    query: web::Query<UnsubscribeRequest>,
+    query: web::Query<MailLinkQuery>,
 ) -> ApiResult<HttpResponse> {
     state.resume_limiter.check_everywhere(&state.client_ip(&req)).await?;
     let (status, language, done) = match support_mail::unsubscribe(&state, &query.token).await {

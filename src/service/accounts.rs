@@ -560,11 +560,12 @@ pub async fn erase_account(
                 .transaction::<_, ApiError, _>(async move |conn| {
                     crate::db::set_local_erase_limits(conn, timeout_ms).await?;
                     rooms::lock_changed_by_deleting(conn, id).await?;
-                    let memberships = rooms::memberships_of(conn, id).await?;
+                    let memberships = rooms::lock_memberships_of(conn, id).await?;
                     for (room_id, role) in &memberships {
                         // As when an owner leaves, under the room's lock. Taken again here (no
                         // wait for a room locked above) for a room handed to the account after
-                        // that statement's snapshot.
+                        // that statement's snapshot: out of id order, which can deadlock, and
+                        // then this transaction is tried again.
                         if *role == MemberRole::Owner {
                             rooms::lock(conn, *room_id).await?;
                             crate::service::rooms::hand_over(conn, *room_id, id).await?;
@@ -581,7 +582,8 @@ pub async fn erase_account(
                     tries += 1;
                     tracing::warn!(error = ?e, user_id = %id, "account deletion aborted for a conflict; trying again");
                 }
-                // Not "try again" to a caller who is signed out by now: the retention job ends it.
+                // Not "try again": the deletion has begun and the retention job ends it (the
+                // account's owner is signed out by now; an admin need not act again).
                 Err(ApiError::Contended(e)) => {
                     break Err(ApiError::internal(e.context("account deletion aborted for a conflict, tries spent")));
                 }

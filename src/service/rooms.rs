@@ -516,10 +516,15 @@ pub async fn remove_member(state: &AppState, caller: &Caller, room_id: RoomId, u
 /// Gives the room of an owner who goes (`leaving`: a leave, a kick, an account's deletion) to the
 /// longest-standing moderator, else member (`members()` is ordered by joined_at), under the
 /// room's lock. An heir whose membership went meanwhile (an account's deletion does not wait for
-/// the room's lock) is passed over for the next; a room left with no one keeps no owner.
+/// the room's lock) is passed over for the next, and so is one whose account is being deleted
+/// (the room would go with it); a room left with no one keeps no owner.
 pub(crate) async fn hand_over(conn: &mut AsyncPgConnection, room_id: RoomId, leaving: UserId) -> ApiResult<()> {
-    let mut rest: Vec<_> =
-        rooms::members(conn, room_id).await?.into_iter().map(|(m, _)| m).filter(|m| m.user_id != leaving).collect();
+    let mut rest: Vec<_> = rooms::members(conn, room_id)
+        .await?
+        .into_iter()
+        .filter(|(m, u)| m.user_id != leaving && !u.is_being_deleted())
+        .map(|(m, _)| m)
+        .collect();
     // A stable sort: the longest-standing first within a role.
     rest.sort_by_key(|m| std::cmp::Reverse(m.role));
     for heir in rest {

@@ -548,6 +548,68 @@ async fn an_heir_who_goes_while_the_owner_leaves_is_passed_over() {
     }
 }
 
+/// An heir whose account is being deleted is passed over: the room would go with that account.
+#[actix_web::test]
+async fn an_heir_whose_account_is_being_deleted_is_passed_over() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let carol = app.register("carol").await;
+    let room = app.group(&ada, "r", &[&bob, &carol]).await;
+    let path = format!("/api/v1/rooms/{room}/members/{}", bob.id);
+    assert_eq!(app.patch(&path, Some(&ada.access_token), json!({"role": "moderator"})).await.status(), StatusCode::OK);
+    // Bob's deletion has begun (marked, as its first transaction leaves it).
+    app.sql(&format!("UPDATE users SET deleting_since = now() WHERE id = '{}'", bob.id)).await;
+
+    let path = format!("/api/v1/rooms/{room}/members/{}", ada.id);
+    assert_eq!(app.delete(&path, Some(&ada.access_token)).await.status(), StatusCode::NO_CONTENT);
+    let carol_owns = format!(
+        "SELECT count(*) AS n FROM room_members WHERE room_id = '{room}' AND role = 'owner' AND user_id = '{}'",
+        carol.id
+    );
+    assert_eq!(app.count(&carol_owns).await, 1, "the next in line owns the room");
+}
+
+/// A room handed to an account while its deletion runs is handed on: the deletion reads the
+/// account's memberships with a lock, so it waits for the hand-over under way and sees the account
+/// as the owner, instead of deleting the room's new owner with the account.
+#[actix_web::test]
+async fn a_room_handed_to_an_account_being_deleted_is_handed_on() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let heidi = app.register("heidi").await;
+    let room = app.group(&heidi, "heidi's", &[&ada]).await;
+
+    // Heidi's hand-over to Ada, under way (as `set_member_role` writes it) and not committed.
+    let mut handing = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
+    handing
+        .batch_execute(&format!(
+            "BEGIN; SELECT 1 FROM rooms WHERE id = '{room}' FOR NO KEY UPDATE; \
+             UPDATE room_members SET role = 'owner' WHERE room_id = '{room}' AND user_id = '{}'; \
+             UPDATE room_members SET role = 'moderator' WHERE room_id = '{room}' AND user_id = '{}'",
+            ada.id, heidi.id
+        ))
+        .await
+        .expect("hand over");
+    let deleted = tokio::spawn(app.request(
+        Method::DELETE,
+        "/api/v1/users/me",
+        Some(&ada.access_token),
+        Some(json!({"password": PASSWORD})),
+    ));
+    eventually("the deletion to wait for the hand-over", async || check(waiting_for_locks(&app).await, |&n| n == 1))
+        .await;
+    handing.batch_execute("COMMIT").await.expect("commit");
+
+    let res = deleted.await.expect("deletion task");
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let heidi_owns = format!(
+        "SELECT count(*) AS n FROM room_members WHERE room_id = '{room}' AND role = 'owner' AND user_id = '{}'",
+        heidi.id
+    );
+    assert_eq!(app.count(&heidi_owns).await, 1, "the room was handed on, back to Heidi");
+}
+
 /// Ada's send of `data` (with `client_msg_id` "c-1") waits inside its insert for another
 /// transaction inserting the same id, holding every lock its statement took, while her account is
 /// deleted; then the other transaction rolls back. The deletion must wait for the send, and its

@@ -292,8 +292,10 @@ async fn the_digests_unsubscribe_link_turns_it_off_in_one_click() {
     let prefs: Value =
         app.get("/api/v1/users/me/preferences", Some(&ada.access_token)).await.json().await.expect("json");
     assert_eq!(prefs["email_digest"], false, "{prefs}");
-    // Again, and over POST: the same.
+    // Again, and over POST: the same. A link with parameters a mail service appended still works.
     assert_eq!(app.get(&format!("/api/v1/digest/unsubscribe?token={token}"), None).await.status(), StatusCode::OK);
+    let tracked = format!("/api/v1/digest/unsubscribe?token={token}&utm_source=digest&utm_medium=email");
+    assert_eq!(app.get(&tracked, None).await.status(), StatusCode::OK);
     let res = app.post("/api/v1/digest/unsubscribe", None, json!({ "token": token })).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
 

@@ -188,8 +188,11 @@ async fn the_mails_unsubscribe_link_stops_further_mails_in_one_click() {
     assert!(res.headers()["content-type"].to_str().is_ok_and(|c| c.starts_with("text/html")));
     let page = res.text().await.expect("page");
     assert!(page.contains("Unsubscribed") && page.contains("no more mails"), "{page}");
-    // Again: the same (the link stays valid, the state does not change).
+    // Again: the same (the link stays valid, the state does not change), also with parameters a
+    // mail service appended.
     assert_eq!(app.get(&format!("/api/v1/support/unsubscribe?token={token}"), None).await.status(), StatusCode::OK);
+    let tracked = format!("/api/v1/support/unsubscribe?token={token}&utm_source=mail");
+    assert_eq!(app.get(&tracked, None).await.status(), StatusCode::OK);
 
     app.send(&sam, v.room, "Second answer").await;
     // Nothing is even scheduled for an unsubscribed session.

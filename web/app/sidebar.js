@@ -231,6 +231,7 @@ export class Sidebar {
     markEntry(button, { active: store.current === room.id, unread: unread > 0 });
     // The presence dot takes no pointer events (see app.css), so its tooltip is the entry's.
     if (peer) button.title = t('side.peer_presence', { name: title, status: statusText(status) });
+    else button.removeAttribute('title');
     replace(
       button,
       icon,

@@ -127,11 +127,18 @@ pub async fn members(conn: &mut AsyncPgConnection, room_id: RoomId) -> QueryResu
         .await
 }
 
-/// The rooms `user_id` is a member of, with the role held in each.
-pub async fn memberships_of(conn: &mut AsyncPgConnection, user_id: UserId) -> QueryResult<Vec<(RoomId, MemberRole)>> {
+/// The rooms `user_id` is a member of, with the role held in each, the memberships locked until
+/// the transaction ends. For an account's deletion: a locking read waits for a change under way
+/// (a hand-over of a room to the account) and returns the role as committed, where a plain read
+/// would see the account as a member still and leave the room it is handed to without an owner.
+pub async fn lock_memberships_of(
+    conn: &mut AsyncPgConnection,
+    user_id: UserId,
+) -> QueryResult<Vec<(RoomId, MemberRole)>> {
     room_members::table
         .filter(room_members::user_id.eq(user_id))
         .select((room_members::room_id, room_members::role))
+        .for_no_key_update()
         .load(conn)
         .await
 }
