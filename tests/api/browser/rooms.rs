@@ -186,6 +186,36 @@ async fn the_directory_finds_public_rooms_as_one_types_and_joining_opens_the_roo
     b.close().await;
 }
 
+/// What the list tests set up: Ada and Bob in two group rooms, "Target" and "Elsewhere" (made in
+/// that order), and a way for Bob to send.
+struct TwoRooms<'a> {
+    app: &'a TestApp,
+    ada: Value,
+    bob_token: String,
+    target: String,
+    elsewhere: String,
+}
+
+impl<'a> TwoRooms<'a> {
+    async fn new(app: &'a TestApp) -> Self {
+        let ada = register_session(app, "ada", "Ada Lovelace").await;
+        let bob = register_session(app, "bob", "Bob").await;
+        let bob_token = bob["access_token"].as_str().expect("token").to_owned();
+        let room = async |name: &str| {
+            create_room(app, &ada, json!({"kind": "group", "name": name, "member_ids": [id_of(&bob)]})).await
+        };
+        let (target, elsewhere) = (room("Target").await, room("Elsewhere").await);
+        TwoRooms { app, ada, bob_token, target, elsewhere }
+    }
+
+    /// Bob sends `body` to `room`.
+    async fn bob_says(&self, room: &str, body: &str) {
+        let path = format!("/api/v1/rooms/{room}/messages");
+        let res = self.app.post(&path, Some(&self.bob_token), json!({"body": body})).await;
+        assert!(res.status().is_success());
+    }
+}
+
 /// A click on a room in the list opens it even when the list is drawn again between the press
 /// and the release (a message arriving elsewhere, presence, the people list loading). The list
 /// keeps each room's button but rebuilds what is inside it; a press on the room's name followed by
@@ -195,31 +225,15 @@ async fn the_directory_finds_public_rooms_as_one_types_and_joining_opens_the_roo
 async fn a_room_opens_when_the_list_is_drawn_again_between_press_and_release() {
     let Some(driver) = Driver::start().await else { return };
     let app = spawn_app().await;
-    let ada = register_session(&app, "ada", "Ada Lovelace").await;
-    let bob = register_session(&app, "bob", "Bob").await;
-    let (ada_token, bob_token) =
-        (ada["access_token"].as_str().expect("token"), bob["access_token"].as_str().expect("token"));
-    let mut rooms = Vec::new();
-    for name in ["Target", "Elsewhere"] {
-        let res = app
-            .post("/api/v1/rooms", Some(ada_token), json!({"kind": "group", "name": name, "member_ids": [id_of(&bob)]}))
-            .await;
-        let room: Value = res.json().await.expect("json");
-        rooms.push(room["id"].as_str().expect("room id").to_owned());
-    }
-    let (target, elsewhere) = (&rooms[0], &rooms[1]);
+    let rooms = TwoRooms::new(&app).await;
+    let (target, elsewhere) = (&rooms.target, &rooms.elsewhere);
     // A message elsewhere first, so that the room it goes to is at the top of the list before the
     // press and stays there: a list that moved the target away from under the pointer would lose
     // the click by right (the release would be on another room).
-    let say = async |body: &str| {
-        let path = format!("/api/v1/rooms/{elsewhere}/messages");
-        let res = app.post(&path, Some(bob_token), json!({"body": body})).await;
-        assert!(res.status().is_success());
-    };
-    say("first").await;
+    rooms.bob_says(elsewhere, "first").await;
 
     let b = driver.browser(1200, 900).await;
-    open_signed_in(&b, &app, &ada).await;
+    open_signed_in(&b, &app, &rooms.ada).await;
     let name = format!("#room-list .room[data-room-id=\"{target}\"] .room-name");
     b.wait_for(&name).await;
     b.wait_until(
@@ -229,7 +243,7 @@ async fn a_room_opens_when_the_list_is_drawn_again_between_press_and_release() {
     )
     .await;
     // Another message there draws the list again, the pressed element with it.
-    click_across_a_redraw(&b, &name, say("hi")).await;
+    click_across_a_redraw(&b, &name, rooms.bob_says(elsewhere, "hi")).await;
 
     b.wait_for(&format!("section.chat[data-room-id=\"{target}\"] #composer")).await;
 }
@@ -238,26 +252,18 @@ async fn a_room_opens_when_the_list_is_drawn_again_between_press_and_release() {
 async fn a_room_moving_to_the_top_keeps_the_keyboard_focus() {
     let Some(driver) = Driver::start().await else { return };
     let app = spawn_app().await;
-    let ada = register_session(&app, "ada", "Ada Lovelace").await;
-    let bob = register_session(&app, "bob", "Bob").await;
-    let bob_token = bob["access_token"].as_str().expect("token");
-    let target = create_room(&app, &ada, json!({"kind": "group", "name": "Target", "member_ids": [id_of(&bob)]})).await;
-    let elsewhere =
-        create_room(&app, &ada, json!({"kind": "group", "name": "Elsewhere", "member_ids": [id_of(&bob)]})).await;
-    let say = async |room: &str, body: &str| {
-        let res = app.post(&format!("/api/v1/rooms/{room}/messages"), Some(bob_token), json!({"body": body})).await;
-        assert!(res.status().is_success());
-    };
-    say(&elsewhere, "first").await;
+    let rooms = TwoRooms::new(&app).await;
+    let (target, elsewhere) = (&rooms.target, &rooms.elsewhere);
+    rooms.bob_says(elsewhere, "first").await;
 
     let b = driver.browser(1200, 900).await;
-    open_signed_in(&b, &app, &ada).await;
+    open_signed_in(&b, &app, &rooms.ada).await;
     let top = "return document.querySelector('#room-list .room').dataset.roomId === arguments[0];";
     b.wait_until("the room with the message at the top", top, json!([elsewhere])).await;
     // A keyboard user on the target's entry (below the top one) when a message moves it up.
     b.script("document.querySelector(`#room-list .room[data-room-id=\"${arguments[0]}\"]`).focus();", json!([target]))
         .await;
-    say(&target, "hi").await;
+    rooms.bob_says(target, "hi").await;
     b.wait_until("the target at the top", top, json!([target])).await;
     let focused = b.script("return document.activeElement?.dataset?.roomId ?? null;", json!([])).await;
     assert_eq!(focused, json!(target), "the focus stays on the entry that moved");
@@ -267,26 +273,18 @@ async fn a_room_moving_to_the_top_keeps_the_keyboard_focus() {
 async fn a_search_result_opens_when_the_results_are_drawn_again_between_press_and_release() {
     let Some(driver) = Driver::start().await else { return };
     let app = spawn_app().await;
-    let ada = register_session(&app, "ada", "Ada Lovelace").await;
-    let bob = register_session(&app, "bob", "Bob").await;
-    let bob_token = bob["access_token"].as_str().expect("token");
-    let target = create_room(&app, &ada, json!({"kind": "group", "name": "Target", "member_ids": [id_of(&bob)]})).await;
-    let elsewhere =
-        create_room(&app, &ada, json!({"kind": "group", "name": "Elsewhere", "member_ids": [id_of(&bob)]})).await;
-    let say = async |room: &str, body: &str| {
-        let res = app.post(&format!("/api/v1/rooms/{room}/messages"), Some(bob_token), json!({"body": body})).await;
-        assert!(res.status().is_success());
-    };
-    say(&target, "the needle is here").await;
+    let rooms = TwoRooms::new(&app).await;
+    let (target, elsewhere) = (&rooms.target, &rooms.elsewhere);
+    rooms.bob_says(target, "the needle is here").await;
 
     let b = driver.browser(1200, 900).await;
-    open_signed_in(&b, &app, &ada).await;
+    open_signed_in(&b, &app, &rooms.ada).await;
     b.wait_for(&format!("#room-list .room[data-room-id=\"{target}\"]")).await;
     b.type_into("#search", "needle").await;
     let snippet = "#search-results .result .snippet";
     b.wait_text(snippet, "needle").await;
     // A message in another room redraws the sidebar, the results with it.
-    click_across_a_redraw(&b, snippet, say(&elsewhere, "elsewhere")).await;
+    click_across_a_redraw(&b, snippet, rooms.bob_says(elsewhere, "elsewhere")).await;
 
     b.wait_for(&format!("section.chat[data-room-id=\"{target}\"] #composer")).await;
 }
