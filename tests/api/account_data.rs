@@ -96,11 +96,7 @@ async fn the_rooms_and_messages_of_an_account_being_deleted_stay_writable_meanwh
     assert_eq!(app.count(&kept).await, 100_000);
     let bobs = format!("SELECT count(*) AS n FROM messages WHERE room_id = '{room}' AND sender_id = '{}'", bob.id);
     assert_eq!(app.count(&bobs).await, rounds);
-    let owner = format!(
-        "SELECT count(*) AS n FROM room_members WHERE room_id = '{room}' AND role = 'owner' AND user_id = '{}'",
-        bob.id
-    );
-    assert_eq!(app.count(&owner).await, 1);
+    assert_eq!(app.owners(room).await, [bob.id]);
 }
 
 /// The account is signed out before its messages start losing their sender: its sockets close
@@ -375,11 +371,7 @@ async fn a_send_under_way_in_a_room_the_account_created_does_not_deadlock_with_i
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT, "{:?}", deleted.text().await);
     let kept = format!("SELECT count(*) AS n FROM messages WHERE room_id = '{room}' AND sender_id IS NULL");
     assert_eq!(app.count(&kept).await, 1, "the send's message stays, without its deleted sender");
-    let owner = format!(
-        "SELECT count(*) AS n FROM room_members WHERE room_id = '{room}' AND role = 'owner' AND user_id = '{}'",
-        bob.id
-    );
-    assert_eq!(app.count(&owner).await, 1, "the room was handed on");
+    assert_eq!(app.owners(room).await, [bob.id], "the room was handed on");
 }
 
 /// An account's deletion chosen as a deadlock's victim tries its last transaction again: its owner
@@ -396,15 +388,9 @@ async fn a_deletion_chosen_as_a_deadlocks_victim_tries_again_and_ends() {
     let waiting = "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
                    AND wait_event_type = 'Lock'";
 
-    let mut other = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
-    other
-        .batch_execute(&format!(
-            "BEGIN; SET LOCAL deadlock_timeout = '60s'; \
-             SELECT 1 FROM room_members WHERE room_id = '{room}' AND user_id = '{}' FOR UPDATE",
-            bob.id
-        ))
-        .await
-        .expect("hold the heir's membership");
+    let mut other = app.hold_membership_row(room, bob.id).await;
+    // Read when this transaction starts to wait, below.
+    other.batch_execute("SET LOCAL deadlock_timeout = '60s'").await.expect("set");
     let deleted = tokio::spawn(delete_me(&app, &ada, PASSWORD));
     eventually("the deletion to wait for the heir", async || check(app.count(waiting).await, |&n| n == 1)).await;
     // This transaction checks for a deadlock only after a minute, so the deletion's check (a
@@ -421,11 +407,7 @@ async fn a_deletion_chosen_as_a_deadlocks_victim_tries_again_and_ends() {
     let res = deleted.await.expect("deletion task");
     assert_eq!(res.status(), StatusCode::NO_CONTENT, "{:?}", res.text().await);
     assert_eq!(app.count(&format!("SELECT count(*) AS n FROM users WHERE id = '{}'", ada.id)).await, 0);
-    let owner = format!(
-        "SELECT count(*) AS n FROM room_members WHERE room_id = '{room}' AND role = 'owner' AND user_id = '{}'",
-        bob.id
-    );
-    assert_eq!(app.count(&owner).await, 1, "the room was handed on");
+    assert_eq!(app.owners(room).await, [bob.id], "the room was handed on");
 }
 
 async fn export(app: &TestApp, user: &TestUser) -> (reqwest::header::HeaderMap, String) {

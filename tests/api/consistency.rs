@@ -511,13 +511,7 @@ async fn an_heir_who_goes_while_the_owner_leaves_is_passed_over() {
             .await;
         assert_eq!(res.status(), StatusCode::OK);
 
-        let mut heir = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
-        heir.batch_execute(&format!(
-            "BEGIN; SELECT 1 FROM room_members WHERE room_id = '{room}' AND user_id = '{}' FOR UPDATE",
-            bob.id
-        ))
-        .await
-        .expect("hold the heir's membership");
+        let mut heir = app.hold_membership_row(room, bob.id).await;
         let gone = match how {
             "leave" => {
                 let path = format!("/api/v1/rooms/{room}/members/{}", ada.id);
@@ -541,10 +535,7 @@ async fn an_heir_who_goes_while_the_owner_leaves_is_passed_over() {
 
         let res = gone.await.expect("request task");
         assert_eq!(res.status(), StatusCode::NO_CONTENT, "{how}");
-        let owners = format!("SELECT count(*) AS n FROM room_members WHERE room_id = '{room}' AND role = 'owner'");
-        assert_eq!(app.count(&owners).await, 1, "{how}: the room has an owner");
-        let carol_owns = format!("{owners} AND user_id = '{}'", carol.id);
-        assert_eq!(app.count(&carol_owns).await, 1, "{how}: the next in line owns the room");
+        assert_eq!(app.owners(room).await, [carol.id], "{how}: the room has one owner, the next in line");
     }
 }
 
@@ -563,11 +554,7 @@ async fn an_heir_whose_account_is_being_deleted_is_passed_over() {
 
     let path = format!("/api/v1/rooms/{room}/members/{}", ada.id);
     assert_eq!(app.delete(&path, Some(&ada.access_token)).await.status(), StatusCode::NO_CONTENT);
-    let carol_owns = format!(
-        "SELECT count(*) AS n FROM room_members WHERE room_id = '{room}' AND role = 'owner' AND user_id = '{}'",
-        carol.id
-    );
-    assert_eq!(app.count(&carol_owns).await, 1, "the next in line owns the room");
+    assert_eq!(app.owners(room).await, [carol.id], "the next in line owns the room");
 }
 
 /// A room handed to an account while its deletion runs is handed on: the deletion reads the
@@ -603,11 +590,7 @@ async fn a_room_handed_to_an_account_being_deleted_is_handed_on() {
 
     let res = deleted.await.expect("deletion task");
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    let heidi_owns = format!(
-        "SELECT count(*) AS n FROM room_members WHERE room_id = '{room}' AND role = 'owner' AND user_id = '{}'",
-        heidi.id
-    );
-    assert_eq!(app.count(&heidi_owns).await, 1, "the room was handed on, back to Heidi");
+    assert_eq!(app.owners(room).await, [heidi.id], "the room was handed on, back to Heidi");
 }
 
 /// Ada's send of `data` (with `client_msg_id` "c-1") waits inside its insert for another

@@ -373,12 +373,34 @@ impl TestApp {
     /// A session holding `room`'s row, so a send's statement (which bumps `rooms.last_seq`) waits
     /// on it until the session commits or rolls back.
     pub async fn hold_room_row(&self, room: uuid::Uuid) -> AsyncPgConnection {
-        let mut blocker = AsyncPgConnection::establish(&self.db_url).await.expect("connect");
-        blocker
-            .batch_execute(&format!("BEGIN; SELECT 1 FROM rooms WHERE id = '{room}' FOR UPDATE"))
+        self.hold(&format!("SELECT 1 FROM rooms WHERE id = '{room}' FOR UPDATE")).await
+    }
+
+    /// A session holding `user`'s membership row of `room` (a hand-over to them waits on it).
+    pub async fn hold_membership_row(&self, room: uuid::Uuid, user: uuid::Uuid) -> AsyncPgConnection {
+        self.hold(&format!("SELECT 1 FROM room_members WHERE room_id = '{room}' AND user_id = '{user}' FOR UPDATE"))
             .await
-            .expect("lock");
+    }
+
+    /// A session in a transaction that has run `statements` and holds what they locked.
+    async fn hold(&self, statements: &str) -> AsyncPgConnection {
+        let mut blocker = AsyncPgConnection::establish(&self.db_url).await.expect("connect");
+        blocker.batch_execute(&format!("BEGIN; {statements}")).await.expect("lock");
         blocker
+    }
+
+    /// The owners of `room` by user id (one, or none for a room left empty).
+    pub async fn owners(&self, room: uuid::Uuid) -> Vec<Uuid> {
+        #[derive(QueryableByName)]
+        struct Owner {
+            #[diesel(sql_type = diesel::sql_types::Uuid)]
+            user_id: Uuid,
+        }
+        let mut conn = AsyncPgConnection::establish(&self.db_url).await.expect("connect");
+        let query =
+            format!("SELECT user_id FROM room_members WHERE room_id = '{room}' AND role = 'owner' ORDER BY user_id");
+        let rows: Vec<Owner> = sql_query(query).load(&mut conn).await.expect("owners query");
+        rows.into_iter().map(|r| r.user_id).collect()
     }
 
     /// Waits until one backend of this test's database waits for a lock, running a statement
