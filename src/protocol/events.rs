@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::error::ErrorObject;
 use crate::ids::{MessageId, RoomId, Seq, SessionId, UserId};
-use crate::protocol::presence::Visible;
+use crate::protocol::presence::{Status, Visible};
 use crate::views::{FriendRequestView, MessageView, RoomView, UserView};
 
 #[derive(Debug, Serialize)]
@@ -37,6 +37,9 @@ pub enum ServerEvent<'a> {
     Read(Read),
     #[serde(rename = "presence")]
     Presence(Presence),
+    /// To every connection of a user who chose a status with `presence.set` on one of them.
+    #[serde(rename = "presence.chosen")]
+    PresenceChosen(PresenceChosen),
     #[serde(rename = "room.member_added")]
     MemberAdded(MemberAdded<'a>),
     #[serde(rename = "room.member_removed")]
@@ -192,6 +195,11 @@ pub struct Presence {
     pub status: Visible,
     /// Set when the status is offline and the time is known.
     pub last_seen_at: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PresenceChosen {
+    pub status: Status,
 }
 
 #[derive(Debug, Serialize)]

@@ -25,7 +25,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::ids::{ConnId, RoomId, Seq, UserId};
 use crate::metrics::CommandTimer;
 use crate::protocol::commands::{self, Command, CommandId};
-use crate::protocol::events::{Hello, MemberRemoved};
+use crate::protocol::events::{Hello, MemberRemoved, PresenceChosen};
 use crate::protocol::{CloseReason, ServerEvent};
 use crate::realtime::broker::{Control, Envelope, Published, Subscriber, SubscriberId, Topic, next_subscriber_id};
 use crate::realtime::dispatch::{self, Reply, ReplyData, Session, Step};
@@ -809,6 +809,9 @@ impl WsConnection {
                 if self.caller.role != Role::Guest {
                     let set = presence::SetStatus { user_id: self.caller.id, conn_id: self.id, status: *status };
                     self.state.realtime.presence().do_send(set);
+                    // The client shows the status it has chosen: chosen on another device, it
+                    // changes here too.
+                    ctx.text(ServerEvent::PresenceChosen(PresenceChosen { status: *status }).to_text());
                 }
             }
             Envelope::Control(Control::Left { room_id }) => self.leave(*room_id),

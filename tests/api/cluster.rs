@@ -119,7 +119,7 @@ async fn chosen_status_privacy_and_last_seen_hold_across_instances() {
     let mut bob_b = c.ws_on(&bob.access_token, "beta").await;
     let mut eve_b = c.ws_on(&eve.access_token, "beta").await;
     let mut phone = c.ws_on(&ada.access_token, "alpha").await;
-    let laptop = c.ws_on(&ada.access_token, "beta").await;
+    let mut laptop = c.ws_on(&ada.access_token, "beta").await;
     assert_eq!(presence_of(&mut bob_b, &ada).await["status"], "online");
     let r = eve_b.command("presence.subscribe", json!({"user_ids": [ada.id]})).await;
     assert_eq!(r["data"]["statuses"], json!([]), "not eve's to see: {r}");
@@ -127,6 +127,7 @@ async fn chosen_status_privacy_and_last_seen_hold_across_instances() {
     // Chosen on alpha, taken by the laptop on beta: invisible wins over nothing left online.
     assert_eq!(phone.command("presence.set", json!({"status": "invisible"})).await["ok"], true);
     assert_eq!(presence_of(&mut bob_b, &ada).await["status"], "offline");
+    assert_eq!(laptop.event("presence.chosen").await, json!({"status": "invisible"}), "the laptop shows it too");
     laptop.close().await;
     let _again = c.ws_on(&ada.access_token, "beta").await;
     let frames = bob_b.frames_within(Duration::from_millis(800)).await;

@@ -41,6 +41,10 @@ async fn friends_see_a_user_come_online_change_status_and_go_offline() {
     assert!(statuses(&frames, &ada).is_empty(), "{frames:?}");
     laptop.command("presence.set", json!({"status": "dnd"})).await;
     assert_eq!(bobs.event("presence").await["status"], "dnd");
+    // Each of ada's devices is told what she chose, so that each shows it.
+    assert_eq!(phone.event("presence.chosen").await, json!({"status": "away"}), "its own choice first");
+    assert_eq!(phone.event("presence.chosen").await, json!({"status": "dnd"}));
+    assert_eq!(laptop.event("presence.chosen").await, json!({"status": "dnd"}));
     laptop.command("presence.set", json!({"status": "invisible"})).await;
     let ev = bobs.event("presence").await;
     assert_eq!(ev["status"], "offline", "invisible shows as offline");

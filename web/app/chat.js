@@ -3,7 +3,7 @@
 // read receipts and pending sends. Offline (the server unreachable), the composer goes and the
 // history is marked as possibly out of date: it was loaded live, but nothing says it still is.
 
-import { h, replace, avatar, dayLabel, lastSeen, toast, t, statusText, fullDate } from './dom.js';
+import { h, replace, redraw, avatar, dayLabel, lastSeen, toast, t, statusText, fullDate } from './dom.js';
 import { timeOfDay } from '../i18n/i18n.js';
 import { icon } from '../icons.js';
 import { linkNodes } from '../links.js';
@@ -192,7 +192,7 @@ export class ChatView {
       const online = [...(members?.keys() ?? [])].filter((id) => id !== store.me?.id && ['online', 'away', 'dnd'].includes(store.presence.get(id)?.status)).length;
       subtitle = [online ? t('chat.members_online', { count: n, online }) : t('chat.members', { count: n }), room.topic].filter(Boolean).join(' · ');
     }
-    replace(
+    redraw(
       this.head,
       h('button.icon.back', { type: 'button', 'aria-label': t('chat.back'), onclick: () => this.app.closeRoom() }, icon('back')),
       peer ? avatar(peer, store.presence.get(peer.id)?.status ?? 'offline') : avatar({ id: room.id, display_name: store.roomTitle(room) }, undefined, 'square'),

@@ -54,6 +54,21 @@ export function replace(el, ...children) {
 }
 
 /**
+ * Replaces an element's children and gives the keyboard focus back to the control that had it,
+ * found again in the new children by its id or its `data-key`. For parts of the page drawn again
+ * on other people's events (presence, a profile change): a plain `replace` would drop the focus
+ * to the page's body under a keyboard user.
+ */
+export function redraw(el, ...children) {
+  const focused = document.activeElement;
+  const inside = focused instanceof HTMLElement && focused !== el && el.contains(focused);
+  const selector = !inside ? null : focused.id ? `#${CSS.escape(focused.id)}` : focused.dataset.key ? `[data-key="${CSS.escape(focused.dataset.key)}"]` : null;
+  replace(el, ...children);
+  if (selector && !focused.isConnected) el.querySelector(selector)?.focus({ preventScroll: true });
+  return el;
+}
+
+/**
  * A list whose entries are kept per key across redraws and brought up to date in place. Lists
  * that redraw on every message or presence change need this: an entry built anew takes the
  * element a user is focusing or clicking away from under them (a click whose press and release

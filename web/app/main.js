@@ -112,6 +112,11 @@ async function startApp() {
   });
   on('hello', ({ reconnect, user }) => {
     if (user) store.addUser(user);
+    // The session's copy of the user may predate a status chosen on another device.
+    if (user && user.id === store.me?.id) {
+      store.me = { ...store.me, ...user };
+      store.emit('me');
+    }
     if (reconnect || app.unloaded) loadLists(app);
     subscribeKnown(app);
     store.emit('hello', { reconnect });
@@ -143,6 +148,10 @@ async function startApp() {
       room.unread_count = 0;
       store.emit('rooms');
     }
+  });
+  on('presence.chosen', ({ status }) => {
+    store.me = { ...store.me, presence_status: status };
+    store.emit('me');
   });
   on('presence', ({ user_id, status, last_seen_at }) => {
     store.presence.set(user_id, { status, last_seen_at });

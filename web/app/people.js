@@ -2,7 +2,7 @@
 // dialogs for new direct and group chats and the profile (a room's settings and members are in
 // rooms.js).
 
-import { h, replace, avatar, lastSeen, toast, t, statusText } from './dom.js';
+import { h, replace, redraw, avatar, lastSeen, toast, t, statusText } from './dom.js';
 import { icon } from '../icons.js';
 import { serverText } from '../errors.js';
 
@@ -74,6 +74,8 @@ export class People {
   userRow(user, buttons, sub = '') {
     const { store } = this.app;
     const p = store.presence.get(user.id);
+    // The list is drawn again on every presence change: a focused button is found again by this.
+    for (const b of buttons) if (b instanceof HTMLButtonElement) b.dataset.key = `${user.id}:${b.textContent}`;
     return h(
       'li.person',
       { dataset: { userId: user.id } },
@@ -113,7 +115,7 @@ export class People {
       replace(this.foundEl);
       return;
     }
-    replace(
+    redraw(
       this.foundEl,
       h('h3.section', t('people.search_results')),
       this.found.length ? h('ul.people-list', this.found.map((u) => this.userRow(u, this.actionsFor(u)))) : h('p.muted.pad', t('people.nobody')),
@@ -178,7 +180,7 @@ export class People {
         ),
       );
     }
-    replace(this.listsEl, sections);
+    redraw(this.listsEl, sections);
     this.renderFound();
   }
 }

@@ -1,7 +1,7 @@
 // The sidebar: who I am (status, theme, notifications, sign out), message search, the room list
 // with unread badges and last messages, and the People tab.
 
-import { h, replace, avatar, shortTime, snippetNodes, statusText, toast, t, KeptList, markEntry } from './dom.js';
+import { h, replace, redraw, avatar, shortTime, snippetNodes, statusText, toast, t, KeptList, markEntry } from './dom.js';
 import { languagePicker } from './lang.js';
 import { number } from '../i18n/i18n.js';
 import { icon } from '../icons.js';
@@ -22,7 +22,8 @@ export class Sidebar {
     this.query = '';
     this.results = null;
     this.searchTimer = null;
-    this.status = 'online';
+    // The status the user chose last, on any device (kept with the account).
+    this.status = app.store.me?.presence_status ?? 'online';
 
     this.meEl = h('header.me');
     this.searchInput = h('input#search', {
@@ -60,8 +61,9 @@ export class Sidebar {
     const { store } = app;
     store.on('rooms', () => this.renderList());
     store.on('current', () => this.renderList());
-    store.on('presence', () => {
-      this.renderList();
+    store.on('presence', () => this.renderList());
+    store.on('me', () => {
+      this.status = store.me?.presence_status ?? this.status;
       this.renderMe();
     });
     store.on('people', () => this.renderBadge());
@@ -99,10 +101,12 @@ export class Sidebar {
       {
         'aria-label': t('side.your_status'),
         onchange: async (e) => {
+          const was = this.status;
           this.status = e.target.value;
           try {
             await client.setPresence(this.status);
           } catch (err) {
+            this.status = was;
             toast(serverText(err), 'error');
           }
           this.renderMe();
@@ -112,7 +116,7 @@ export class Sidebar {
         h('option', { value: s, selected: s === this.status }, { online: t('status.online'), away: t('status.away'), dnd: t('status.dnd'), invisible: t('status.invisible') }[s]),
       ),
     );
-    replace(
+    redraw(
       this.meEl,
       avatar(me, this.status === 'invisible' || store.offline ? 'offline' : this.status),
       h('div.me-text', h('strong.me-name', me?.display_name || me?.username), statusSel),

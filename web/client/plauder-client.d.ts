@@ -229,6 +229,8 @@ export interface ServerEvents {
   'command.reply': { invocation_id: string; room_id: string; bot_id: string; text: string };
   read: { room_id: string; user_id: string; seq: number };
   presence: PresenceUpdate;
+  /** To each of the user's own connections: the status chosen with `presence.set` on any of them. */
+  'presence.chosen': { status: SettablePresence };
   'room.member_added': { room_id: string; user: User; room?: Room };
   'room.member_removed': { room_id: string; user_id: string };
   'room.updated': { room: Room };

@@ -88,7 +88,8 @@ function tokenExpiry(token) {
  * - every other server event under its own name with its `data` as detail: `typing`,
  *   `message.delta` (a piece of a message still being written, see docs/protocol.md),
  *   `command.invoked` and `command.reply` (slash commands), `read`,
- *   `presence`, `room.member_added`, `room.member_removed`, `room.updated`, `room.deleted`,
+ *   `presence`, `presence.chosen` (the user's own status, chosen on this or another device),
+ *   `room.member_added`, `room.member_removed`, `room.updated`, `room.deleted`,
  *   `friend.request`, `friend.accepted`, `support.session_created`, `support.session_closed`,
  *   `error`.
  */
