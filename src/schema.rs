@@ -125,6 +125,7 @@ diesel::table! {
         created_at -> Timestamptz,
         sent_at -> Nullable<Timestamptz>,
         failed_at -> Nullable<Timestamptz>,
+        list_unsubscribe -> Nullable<Text>,
     }
 }
 

@@ -39,6 +39,8 @@ class Handler:
             "to": str(message["to"]),
             "message_id": str(message["message-id"]),
             "content_type": message.get_content_type(),
+            "list_unsubscribe": message["list-unsubscribe"] and str(message["list-unsubscribe"]),
+            "list_unsubscribe_post": message["list-unsubscribe-post"] and str(message["list-unsubscribe-post"]),
             "text": part(message, "plain"),
             "html": part(message, "html"),
         }

@@ -21,6 +21,7 @@ pub mod extract;
 pub mod health;
 pub mod hooks;
 pub mod knowledge;
+pub mod mail_links;
 pub mod messages;
 pub mod openapi;
 pub mod push;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::api::extract::ApiJson;
+use crate::api::mail_links::{MailLinkQuery, MailUnsubscribeRequest, UnsubscribeToken};
 use crate::auth::AuthUser;
 use crate::auth::extractor::bearer_token;
 use crate::db::models::Language;
@@ -157,15 +158,8 @@ pub async fn reset_notifications(
     Ok(web::Json(notifications::reset_setting(&state, &caller, id.into_inner()).await?))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DigestUnsubscribeRequest {
-    /// The token of a digest's unsubscribe link.
-    pub token: String,
-}
-
 /// `GET /api/v1/digest/unsubscribe?token=`: the digest's one-click link, answered with a page.
-#[utoipa::path(tag = "push", params(crate::api::support::MailLinkQuery),
+#[utoipa::path(tag = "push", params(MailLinkQuery),
     responses((status = 200, content_type = "text/html", description = "The user gets no more digests; a page says so"),
               (status = 422, content_type = "text/html", description = "An unknown or expired token; a page says so"),
               (status = 429, body = ErrorBody)))]
@@ -173,7 +167,7 @@ pub struct DigestUnsubscribeRequest {
 pub async fn digest_unsubscribe_page(
     state: web::Data<AppState>,
     req: HttpRequest,
-    query: web::Query<crate::api::support::MailLinkQuery>,
+    query: web::Query<MailLinkQuery>,
 ) -> ApiResult<HttpResponse> {
     state.resume_limiter.check_everywhere(&state.client_ip(&req)).await?;
     let (status, language, done) = match digest::unsubscribe(&state, &query.token).await {
@@ -191,19 +185,19 @@ pub async fn digest_unsubscribe_page(
         .body(mail_templates::simple_page(language, title, sentence)))
 }
 
-/// `POST /api/v1/digest/unsubscribe {token}`: the same for programs, as JSON. (Mail clients'
-/// RFC 8058 one-click unsubscribe would post a form to a `List-Unsubscribe` header's address;
-/// the mail queue sends no such header yet.)
-#[utoipa::path(tag = "push", request_body = DigestUnsubscribeRequest,
+/// `POST /api/v1/digest/unsubscribe`: the same for programs (`{token}`) and for mail programs'
+/// one-click unsubscribe (the form `List-Unsubscribe=One-Click` posted to the mail's link, RFC 8058).
+#[utoipa::path(tag = "push", request_body(content = MailUnsubscribeRequest,
+        description = "Or, from a mail program, `?token=` with the form `List-Unsubscribe=One-Click`"),
     responses((status = 204, description = "The user gets no more digests"),
               (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 #[post("/digest/unsubscribe")]
 pub async fn digest_unsubscribe(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: ApiJson<DigestUnsubscribeRequest>,
+    token: UnsubscribeToken,
 ) -> ApiResult<HttpResponse> {
     state.resume_limiter.check_everywhere(&state.client_ip(&req)).await?;
-    digest::unsubscribe(&state, &body.token).await?;
+    digest::unsubscribe(&state, &token.0).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::api::extract::ApiJson;
+use crate::api::mail_links::{MailLinkQuery, MailUnsubscribeRequest, UnsubscribeToken};
 use crate::db::models::Language;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::service::contacts::{self, ContactView};
@@ -96,22 +97,6 @@ pub async fn resume_session(
     Ok(HttpResponse::Ok().json(opened))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UnsubscribeRequest {
-    /// The token of a reply mail's unsubscribe link.
-    pub token: String,
-}
-
-/// A mail link's query string (`?token=`), for the pages its links open. Unlike request bodies it
-/// takes parameters it does not know: mail services and link scanners append their own
-/// (`utm_source` and the like), and the link must still work.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-pub struct MailLinkQuery {
-    /// The link's token.
-    pub token: String,
-}
-
 /// `GET /api/v1/support/unsubscribe?token=`: the mail's one-click link, answered with a page.
 #[utoipa::path(tag = "support", params(MailLinkQuery),
     responses((status = 200, content_type = "text/html", description = "The session gets no more reply mails; a page says so"),
@@ -139,18 +124,19 @@ pub async fn unsubscribe_page(
         .body(mail_templates::simple_page(language, title, sentence)))
 }
 
-/// `POST /api/v1/support/unsubscribe {token}`: the same for programs (and mail clients' one-click
-/// unsubscribe).
-#[utoipa::path(tag = "support", request_body = UnsubscribeRequest,
+/// `POST /api/v1/support/unsubscribe`: the same for programs (`{token}`) and for mail programs'
+/// one-click unsubscribe (the form `List-Unsubscribe=One-Click` posted to the mail's link, RFC 8058).
+#[utoipa::path(tag = "support", request_body(content = MailUnsubscribeRequest,
+        description = "Or, from a mail program, `?token=` with the form `List-Unsubscribe=One-Click`"),
     responses((status = 204, description = "The session gets no more reply mails"),
               (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 #[post("/support/unsubscribe")]
 pub async fn unsubscribe(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: ApiJson<UnsubscribeRequest>,
+    token: UnsubscribeToken,
 ) -> ApiResult<HttpResponse> {
     state.resume_limiter.check_everywhere(&state.client_ip(&req)).await?;
-    support_mail::unsubscribe(&state, &body.token).await?;
+    support_mail::unsubscribe(&state, &token.0).await?;
     Ok(HttpResponse::NoContent().finish())
 }

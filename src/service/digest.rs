@@ -185,6 +185,7 @@ async fn decide(state: &AppState, user_id: UserId) -> ApiResult<Decided> {
         q::insert_token(conn, &refresh::hash(&token), user_id, due.now + chrono::Duration::days(UNSUBSCRIBE_TTL_DAYS))
             .await?;
         let language: Language = due.language.parse().unwrap_or(Language::En);
+        let unsubscribe = unsubscribe_link(state, &token);
         let rendered = mail_templates::email_digest(
             language,
             &due.username,
@@ -192,9 +193,9 @@ async fn decide(state: &AppState, user_id: UserId) -> ApiResult<Decided> {
             more_rooms.len(),
             more_messages,
             &format!("{}/", public_url(state)),
-            &unsubscribe_link(state, &token),
+            &unsubscribe,
         );
-        mail::enqueue(conn, MAIL_KIND, &email, language, &rendered).await?;
+        mail::enqueue_unsubscribable(conn, MAIL_KIND, &email, language, &rendered, Some(&unsubscribe)).await?;
         q::done(conn, user_id, Some(newest), true).await?;
         Ok(Decided::Sent)
     })

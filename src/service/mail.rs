@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use diesel_async::AsyncPgConnection;
+use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
@@ -28,6 +29,11 @@ use crate::error::{ApiError, ApiResult};
 use crate::service::mail_templates::Rendered;
 use crate::state::AppState;
 use crate::views::format_time;
+
+/// A mail's one-click unsubscribe (RFC 8058): mail programs offer their own button, which posts
+/// `List-Unsubscribe=One-Click` to the address in `List-Unsubscribe`.
+const LIST_UNSUBSCRIBE: HeaderName = HeaderName::new_from_ascii_str("List-Unsubscribe");
+const LIST_UNSUBSCRIBE_POST: HeaderName = HeaderName::new_from_ascii_str("List-Unsubscribe-Post");
 
 /// The queue's sending side on this instance: the transport and the worker's wake-up.
 pub struct Mailer {
@@ -93,11 +99,17 @@ impl Mailer {
                 // lettre adds no Message-ID, and some receivers (Gmail among them) refuse mail
                 // without one: one per queued mail, so a retry carries the same.
                 let domain = self.from.email.domain().to_owned();
-                let message = Message::builder()
+                let mut message = Message::builder()
                     .message_id(Some(format!("<{}@{domain}>", mail.id)))
                     .from(self.from.clone())
                     .to(to)
-                    .subject(mail.subject.clone())
+                    .subject(mail.subject.clone());
+                if let Some(url) = &mail.list_unsubscribe {
+                    message = message
+                        .raw_header(HeaderValue::new(LIST_UNSUBSCRIBE, format!("<{url}>")))
+                        .raw_header(HeaderValue::new(LIST_UNSUBSCRIBE_POST, "List-Unsubscribe=One-Click".to_owned()));
+                }
+                let message = message
                     .multipart(MultiPart::alternative_plain_html(mail.body_text.clone(), mail.body_html.clone()))
                     .map_err(|e| format!("building the message: {e}"))?;
                 smtp.send(message).await.map(|_| ()).map_err(|e| e.to_string())
@@ -126,6 +138,23 @@ pub async fn enqueue(
     language: Language,
     rendered: &Rendered,
 ) -> ApiResult<Uuid> {
+    enqueue_unsubscribable(conn, kind, recipient, language, rendered, None).await
+}
+
+/// [`enqueue`] for a mail the recipient may stop (support replies, digests): `list_unsubscribe`
+/// is the address that stops it in one click, for the mail's `List-Unsubscribe` header. It must
+/// answer a POST of the form `List-Unsubscribe=One-Click` (RFC 8058).
+///
+/// # Errors
+/// Database failures only.
+pub async fn enqueue_unsubscribable(
+    conn: &mut AsyncPgConnection,
+    kind: &str,
+    recipient: &str,
+    language: Language,
+    rendered: &Rendered,
+    list_unsubscribe: Option<&str>,
+) -> ApiResult<Uuid> {
     let id = Uuid::new_v4();
     let new = NewMail {
         id,
@@ -135,6 +164,7 @@ pub async fn enqueue(
         body_text: &rendered.text,
         body_html: &rendered.html,
         language,
+        list_unsubscribe,
     };
     mail_queue::insert(conn, &new).await?;
     metrics::counter!("mail_queued_total", "kind" => kind.to_owned()).increment(1);

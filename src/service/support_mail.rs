@@ -201,14 +201,16 @@ async fn reply_mail(state: &AppState, id: SessionId) -> ApiResult<bool> {
                 .collect();
             let resume = issue_token(conn, id, RESUME, ttl).await?;
             let unsubscribe = issue_token(conn, id, UNSUBSCRIBE, chrono::Duration::days(UNSUBSCRIBE_TTL_DAYS)).await?;
+            let unsubscribe = unsubscribe_link(state, &unsubscribe);
             let rendered = mail_templates::support_reply(
                 language,
                 &s.visitor_name,
                 &lines,
                 &resume_link(state, &resume),
-                &unsubscribe_link(state, &unsubscribe),
+                &unsubscribe,
             );
-            mail::enqueue(conn, REPLY_MAIL_KIND, &email, language, &rendered).await?;
+            mail::enqueue_unsubscribable(conn, REPLY_MAIL_KIND, &email, language, &rendered, Some(&unsubscribe))
+                .await?;
             q::reply_done(conn, id, Some(last_seq)).await?;
             Ok(true)
         })

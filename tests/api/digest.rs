@@ -10,7 +10,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::smtp::{SmtpServer, configure_port};
+use crate::helpers::smtp::{ONE_CLICK_MULTIPART, SmtpServer, configure_port, one_click_address, post_form};
 use crate::helpers::wait::{check, eventually};
 use crate::helpers::{TestApp, TestUser, assert_error, spawn_app_with};
 
@@ -322,6 +322,54 @@ async fn the_digests_unsubscribe_link_turns_it_off_in_one_click() {
         "validation_failed",
     )
     .await;
+}
+
+/// A mail program's own "unsubscribe" button (RFC 8058): the digest names its one-click address
+/// in `List-Unsubscribe` (with `List-Unsubscribe-Post`), and the form a mail program posts there,
+/// without credentials, turns digests off. A form without the one-click field, one posted without
+/// the link's token, and a broken multipart body change nothing and get the contract's errors.
+#[actix_web::test]
+async fn a_mail_programs_one_click_unsubscribe_turns_the_digest_off() {
+    let smtp = SmtpServer::start();
+    let app = app_with(smtp.port, 1).await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let team = app.group(&bob, "Team", &[&ada]).await;
+    app.send(&bob, team, "Hello @ada").await;
+    let mail = wait_for_digest(&smtp, "ada").await;
+    let address = one_click_address(&mail);
+    assert_eq!(address, format!("/api/v1/digest/unsubscribe?token={}", unsubscribe_token(&mail)));
+    // Once sent, the queue keeps no copy of the address (its token works for a year).
+    eventually("the sent digest's address dropped from the queue", async || {
+        check(app.count("SELECT count(*) AS n FROM mail_queue WHERE list_unsubscribe IS NOT NULL").await, |n| *n == 0)
+    })
+    .await;
+    let form = "application/x-www-form-urlencoded";
+
+    let res = post_form(&app, &address, form, "List-Unsubscribe=Later").await;
+    let body = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert!(body["error"]["details"]["fields"]["List-Unsubscribe"].is_string(), "{body}");
+    let res = post_form(&app, "/api/v1/digest/unsubscribe", form, "List-Unsubscribe=One-Click").await;
+    let body = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert!(body["error"]["details"]["fields"]["token"].is_string(), "{body}");
+    let res = post_form(&app, "/api/v1/digest/unsubscribe?token=nope", form, "List-Unsubscribe=One-Click").await;
+    let body = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert!(body["error"]["details"]["fields"]["token"].is_string(), "{body}");
+    let res = post_form(&app, &address, "multipart/form-data", "List-Unsubscribe=One-Click").await;
+    assert_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
+    let res = post_form(&app, &address, "multipart/form-data; boundary=x", "--x\r\nno headers, no end").await;
+    assert_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
+    let prefs: Value =
+        app.get("/api/v1/users/me/preferences", Some(&ada.access_token)).await.json().await.expect("json");
+    assert_eq!(prefs["email_digest"], true, "nothing refused changed anything: {prefs}");
+
+    let (multipart, body) = ONE_CLICK_MULTIPART;
+    assert_eq!(post_form(&app, &address, multipart, body).await.status(), StatusCode::NO_CONTENT);
+    let prefs: Value =
+        app.get("/api/v1/users/me/preferences", Some(&ada.access_token)).await.json().await.expect("json");
+    assert_eq!(prefs["email_digest"], false, "{prefs}");
+    // A second press: the same answer.
+    assert_eq!(post_form(&app, &address, form, "List-Unsubscribe=One-Click").await.status(), StatusCode::NO_CONTENT);
 }
 
 #[actix_web::test]

@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::smtp::{SmtpServer, configure_port, free_port};
+use crate::helpers::smtp::{SmtpServer, configure_port, free_port, one_click_address, post_form};
 use crate::helpers::wait::{check, eventually};
 use crate::helpers::{TestApp, assert_error, open_session, spawn_app_with, user_with_role, uuid_of};
 
@@ -219,6 +219,32 @@ async fn the_mails_unsubscribe_link_stops_further_mails_in_one_click() {
     );
     let res = app.get("/api/v1/support/unsubscribe", None).await;
     assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+}
+
+/// A mail program's own "unsubscribe" button (RFC 8058) on a reply mail: the mail names its
+/// one-click address, and the form posted there (no credentials, the token in the address) stops
+/// the session's reply mails, as the link does. (digest.rs tries the refused forms.)
+#[actix_web::test]
+async fn a_mail_programs_one_click_unsubscribe_stops_further_mails() {
+    let smtp = SmtpServer::start();
+    let app = app_with(smtp.port, true).await;
+    let sam = user_with_role(&app, "sam", "admin").await;
+    let v = open_session(&app, "vera").await;
+    app.send(&v.guest, v.room, "Do you ship to Austria?").await;
+    // The staff's notice of a new chat is no mail to unsubscribe from.
+    let to_sam = smtp.wait_for_mail("sam@example.org").await;
+    assert!(to_sam["list_unsubscribe"].is_null() && to_sam["list_unsubscribe_post"].is_null(), "{to_sam}");
+    app.send(&sam, v.room, "First answer").await;
+    let mail = smtp.wait_for_mail(VERA).await;
+    let address = one_click_address(&mail);
+    assert_eq!(address, format!("/api/v1/support/unsubscribe?token={}", unsubscribe_token(&mail)));
+
+    let res = post_form(&app, &address, "application/x-www-form-urlencoded", "List-Unsubscribe=One-Click").await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    app.send(&sam, v.room, "Second answer").await;
+    reply_decided(&app, v.session_id).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(queued(&app, "support_reply").await, 1, "no second mail");
 }
 
 #[actix_web::test]

@@ -61,6 +61,8 @@ pub struct QueuedMail {
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
     pub failed_at: Option<DateTime<Utc>>,
+    /// The one-click unsubscribe address, sent as `List-Unsubscribe` (RFC 8058).
+    pub list_unsubscribe: Option<String>,
 }
 
 #[derive(Debug, Insertable)]
@@ -73,6 +75,7 @@ pub struct NewMail<'a> {
     pub body_text: &'a str,
     pub body_html: &'a str,
     pub language: Language,
+    pub list_unsubscribe: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

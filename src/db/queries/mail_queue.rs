@@ -80,7 +80,8 @@ pub async fn renew_lease(
     Ok(renewed == 1)
 }
 
-/// Delivered: the bodies go (a reset link must not outlive its delivery in the database).
+/// Delivered: the bodies and the unsubscribe address go (a reset link must not outlive its
+/// delivery in the database, nor an unsubscribe token).
 pub async fn mark_sent(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<usize> {
     diesel::update(mail_queue::table.find(id))
         .set((
@@ -88,6 +89,7 @@ pub async fn mark_sent(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<us
             mail_queue::last_error.eq(None::<String>),
             mail_queue::body_text.eq(""),
             mail_queue::body_html.eq(""),
+            mail_queue::list_unsubscribe.eq(None::<String>),
         ))
         .execute(conn)
         .await
@@ -114,6 +116,7 @@ pub async fn mark_failed(conn: &mut AsyncPgConnection, id: Uuid, error: &str) ->
             mail_queue::last_error.eq(error),
             mail_queue::body_text.eq(""),
             mail_queue::body_html.eq(""),
+            mail_queue::list_unsubscribe.eq(None::<String>),
         ))
         .execute(conn)
         .await

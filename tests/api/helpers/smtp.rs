@@ -11,6 +11,7 @@ use std::time::Duration;
 use plauder::config::{Settings, SmtpTls};
 use serde_json::Value;
 
+use super::TestApp;
 use super::wait::{eventually, eventually_within};
 
 pub struct SmtpServer {
@@ -118,6 +119,32 @@ pub fn reset_token(mail: &Value) -> String {
     let start = text.find("#reset-password=").expect("a reset link in the mail") + "#reset-password=".len();
     text[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
 }
+
+/// The one-click unsubscribe address a mail names for mail programs (RFC 8058), as a path with
+/// its query: checks that `List-Unsubscribe` holds exactly the link in the mail's text, in angle
+/// brackets, and that `List-Unsubscribe-Post` asks for the one-click POST.
+pub fn one_click_address(mail: &Value) -> String {
+    assert_eq!(mail["list_unsubscribe_post"], "List-Unsubscribe=One-Click", "{mail}");
+    let header = mail["list_unsubscribe"].as_str().unwrap_or_else(|| panic!("a List-Unsubscribe header: {mail}"));
+    let url = header.strip_prefix('<').and_then(|h| h.strip_suffix('>')).unwrap_or_else(|| panic!("<url>: {header}"));
+    let text = mail["text"].as_str().expect("a plain-text part");
+    assert!(text.lines().any(|l| l.trim() == url), "the header's address is the mail's link: {url} in {text}");
+    let path = url.find("/api/").unwrap_or_else(|| panic!("an API address: {url}"));
+    url[path..].to_owned()
+}
+
+/// Posts `body` as `content_type` to `path`, with no credentials: what a mail program's own
+/// "unsubscribe" button sends.
+pub async fn post_form(app: &TestApp, path: &str, content_type: &str, body: &str) -> reqwest::Response {
+    let req = app.client.post(format!("{}{path}", app.address)).header("content-type", content_type);
+    req.body(body.to_owned()).send().await.expect("request")
+}
+
+/// RFC 8058's own example of the one-click POST: multipart/form-data.
+pub const ONE_CLICK_MULTIPART: (&str, &str) = (
+    "multipart/form-data; boundary=---FormBoundaryjWmhtjORrn",
+    "-----FormBoundaryjWmhtjORrn\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n-----FormBoundaryjWmhtjORrn--\r\n",
+);
 
 /// A free TCP port on localhost (nothing listens on it once this returns).
 pub fn free_port() -> u16 {
