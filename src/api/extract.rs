@@ -47,12 +47,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
         Box::pin(async move {
             let parsed = match body.await {
                 Ok(bytes) => parse_json(&bytes).map(ApiJson),
-                Err(e) => Err(match e.as_error::<PayloadError>() {
-                    Some(PayloadError::Overflow) => {
-                        ApiError::PayloadTooLarge("The request body is larger than the server accepts.".into())
-                    }
-                    _ => ApiError::BadRequest(format!("Unreadable request body: {e}")),
-                }),
+                Err(e) => Err(body_error(&e)),
             };
             // Looked up only now, not when this extractor was made: actix makes every argument's
             // extractor before it polls any, so the authentication has left its marker wherever
@@ -66,6 +61,16 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
             }
             parsed
         })
+    }
+}
+
+/// The contract's error for a body that could not be read: too large (413) or cut short (400).
+pub fn body_error(e: &actix_web::Error) -> ApiError {
+    match e.as_error::<PayloadError>() {
+        Some(PayloadError::Overflow) => {
+            ApiError::PayloadTooLarge("The request body is larger than the server accepts.".into())
+        }
+        _ => ApiError::BadRequest(format!("Unreadable request body: {e}")),
     }
 }
 

@@ -1,6 +1,7 @@
-//! What the links in mails hand to their routes: the query string of the pages they open, and the
-//! token of an unsubscribe POST, sent by a program as JSON or by a mail program's own
-//! "unsubscribe" button as a form (RFC 8058 one-click, to the mail's `List-Unsubscribe` address).
+//! What the links in mails hand to their routes: the query string of the pages they open, the
+//! token of an unsubscribe POST from a program, and a mail program's one-click unsubscribe
+//! (RFC 8058): the form its own "unsubscribe" button posts to the mail's `List-Unsubscribe`
+//! address.
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
@@ -8,7 +9,7 @@ use futures_util::future::LocalBoxFuture;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::api::extract::ApiJson;
+use crate::api::extract::body_error;
 use crate::error::ApiError;
 
 /// A mail link's query string (`?token=`), for the pages its links open. Unlike request bodies it
@@ -20,7 +21,7 @@ pub struct MailLinkQuery {
     pub token: String,
 }
 
-/// `POST …/unsubscribe` as JSON.
+/// `POST …/unsubscribe {token}`, from a program.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MailUnsubscribeRequest {
@@ -28,64 +29,80 @@ pub struct MailUnsubscribeRequest {
     pub token: String,
 }
 
-/// The token of an unsubscribe POST: `{token}` as JSON, or, from a mail program, the token in the
-/// query string (the `List-Unsubscribe` address is the mail's link) with the form field
-/// `List-Unsubscribe=One-Click` as `application/x-www-form-urlencoded` or `multipart/form-data`.
-/// The field is what tells a mail program's deliberate POST from anything else (RFC 8058 §3.2).
-#[derive(Debug)]
-pub struct UnsubscribeToken(pub String);
+/// The form of a one-click unsubscribe (RFC 8058 §3.2), as `application/x-www-form-urlencoded`
+/// or `multipart/form-data`; the token is in the address's query string. Read by [`OneClick`];
+/// this type describes it in the OpenAPI document.
+#[derive(Debug, ToSchema)]
+pub struct OneClickForm {
+    /// `One-Click`.
+    #[schema(rename = "List-Unsubscribe")]
+    pub list_unsubscribe: String,
+}
 
-/// The one-click form's field and value (RFC 8058), sent as the mail's `List-Unsubscribe-Post`.
+/// A one-click unsubscribe: the token of the address posted to, once the form says
+/// `List-Unsubscribe=One-Click` (the one thing that tells a mail program's deliberate POST from
+/// anything else that reaches the address).
+#[derive(Debug)]
+pub struct OneClick {
+    pub token: String,
+}
+
+/// The one-click form's field and value, as the mail's `List-Unsubscribe-Post` names them.
 const FIELD: &str = "List-Unsubscribe";
 const ONE_CLICK: &str = "One-Click";
 
-impl FromRequest for UnsubscribeToken {
+impl FromRequest for OneClick {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let boundary = match req.mime_type() {
-            Ok(Some(m)) if m.essence_str() == "application/x-www-form-urlencoded" => None,
-            Ok(Some(m)) if m.essence_str() == "multipart/form-data" => {
-                Some(m.get_param(actix_web::mime::BOUNDARY).map(|b| b.as_str().to_owned()))
-            }
-            _ => {
-                let json = ApiJson::<MailUnsubscribeRequest>::from_request(req, payload);
-                return Box::pin(async move { Ok(Self(json.await?.into_inner().token)) });
-            }
+        // None: urlencoded; Some(boundary): multipart.
+        let form = match req.mime_type() {
+            Ok(Some(m)) if m.essence_str() == "application/x-www-form-urlencoded" => Ok(None),
+            Ok(Some(m)) if m.essence_str() == "multipart/form-data" => match m.get_param(actix_web::mime::BOUNDARY) {
+                Some(b) => Ok(Some(b.as_str().to_owned())),
+                None => Err(ApiError::BadRequest("multipart/form-data without a boundary.".into())),
+            },
+            _ => Err(ApiError::UnsupportedMediaType(
+                "A one-click unsubscribe is a form: application/x-www-form-urlencoded or multipart/form-data.".into(),
+            )),
         };
         let body = web::Bytes::from_request(req, payload);
         let query = req.query_string().to_owned();
         Box::pin(async move {
-            let body = body.await.map_err(|e| ApiError::BadRequest(format!("Unreadable request body: {e}")))?;
-            let one_click = match boundary {
-                None => form_urlencoded::parse(&body).any(|(k, v)| k == FIELD && v == ONE_CLICK),
-                Some(None) => return Err(ApiError::BadRequest("multipart/form-data without a boundary.".into())),
-                Some(Some(boundary)) => multipart_one_click(body, boundary).await?,
+            let form = form?;
+            let body = body.await.map_err(|e| body_error(&e))?;
+            let values = match form {
+                None => {
+                    form_urlencoded::parse(&body).filter(|(k, _)| k == FIELD).map(|(_, v)| v.into_owned()).collect()
+                }
+                Some(boundary) => multipart_values(body, boundary).await?,
             };
-            if !one_click {
-                return Err(ApiError::validation(FIELD, "A form here must carry List-Unsubscribe=One-Click."));
+            if !values.iter().any(|v| v.trim() == ONE_CLICK) {
+                return Err(ApiError::validation(FIELD, "The form must say List-Unsubscribe=One-Click."));
             }
             form_urlencoded::parse(query.as_bytes())
                 .find(|(k, _)| k == "token")
-                .map(|(_, v)| Self(v.into_owned()))
-                .filter(|t| !t.0.is_empty())
+                .map(|(_, v)| v.into_owned())
+                .filter(|t| !t.is_empty())
+                .map(|token| Self { token })
                 .ok_or_else(|| {
-                    ApiError::validation("token", "The address has no token: post to the mail's link as it is.")
+                    ApiError::validation("token", "The address has no token: post to the mail's address as it is.")
                 })
         })
     }
 }
 
-/// Whether a multipart/form-data body has the one-click field.
-async fn multipart_one_click(body: web::Bytes, boundary: String) -> Result<bool, ApiError> {
+/// The values of the one-click field in a multipart/form-data body.
+async fn multipart_values(body: web::Bytes, boundary: String) -> Result<Vec<String>, ApiError> {
     let bad = |e: multer::Error| ApiError::BadRequest(format!("Malformed multipart/form-data: {e}"));
     let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
     let mut form = multer::Multipart::new(stream, boundary);
+    let mut values = Vec::new();
     while let Some(field) = form.next_field().await.map_err(bad)? {
         if field.name() == Some(FIELD) {
-            return Ok(field.text().await.map_err(bad)?.trim() == ONE_CLICK);
+            values.push(field.text().await.map_err(bad)?);
         }
     }
-    Ok(false)
+    Ok(values)
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::api::extract::ApiJson;
-use crate::api::mail_links::{MailLinkQuery, MailUnsubscribeRequest, UnsubscribeToken};
+use crate::api::mail_links::{MailLinkQuery, MailUnsubscribeRequest, OneClick, OneClickForm};
 use crate::auth::AuthUser;
 use crate::auth::extractor::bearer_token;
 use crate::db::models::Language;
@@ -185,19 +185,30 @@ pub async fn digest_unsubscribe_page(
         .body(mail_templates::simple_page(language, title, sentence)))
 }
 
-/// `POST /api/v1/digest/unsubscribe`: the same for programs (`{token}`) and for mail programs'
-/// one-click unsubscribe (the form `List-Unsubscribe=One-Click` posted to the mail's link, RFC 8058).
-#[utoipa::path(tag = "push", request_body(content = MailUnsubscribeRequest,
-        description = "Or, from a mail program, `?token=` with the form `List-Unsubscribe=One-Click`"),
+/// `POST /api/v1/digest/unsubscribe {token}`: the same for programs.
+#[utoipa::path(tag = "push", request_body = MailUnsubscribeRequest,
     responses((status = 204, description = "The user gets no more digests"),
               (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 #[post("/digest/unsubscribe")]
 pub async fn digest_unsubscribe(
     state: web::Data<AppState>,
     req: HttpRequest,
-    token: UnsubscribeToken,
+    body: ApiJson<MailUnsubscribeRequest>,
 ) -> ApiResult<HttpResponse> {
     state.resume_limiter.check_everywhere(&state.client_ip(&req)).await?;
-    digest::unsubscribe(&state, &token.0).await?;
+    digest::unsubscribe(&state, &body.token).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `POST /api/v1/digest/unsubscribe/one-click?token=`: a mail program's one-click unsubscribe
+/// (RFC 8058), the address in a digest's `List-Unsubscribe`; POST only and not limited per client
+/// address, as the support mails' (`support::unsubscribe_one_click`).
+#[utoipa::path(tag = "push", params(MailLinkQuery),
+    request_body(content = OneClickForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 204, description = "The user gets no more digests"),
+              (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[post("/digest/unsubscribe/one-click")]
+pub async fn digest_unsubscribe_one_click(state: web::Data<AppState>, click: OneClick) -> ApiResult<HttpResponse> {
+    digest::unsubscribe(&state, &click.token).await?;
     Ok(HttpResponse::NoContent().finish())
 }

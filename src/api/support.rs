@@ -8,7 +8,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::api::extract::ApiJson;
-use crate::api::mail_links::{MailLinkQuery, MailUnsubscribeRequest, UnsubscribeToken};
+use crate::api::mail_links::{MailLinkQuery, MailUnsubscribeRequest, OneClick, OneClickForm};
 use crate::db::models::Language;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::service::contacts::{self, ContactView};
@@ -124,19 +124,31 @@ pub async fn unsubscribe_page(
         .body(mail_templates::simple_page(language, title, sentence)))
 }
 
-/// `POST /api/v1/support/unsubscribe`: the same for programs (`{token}`) and for mail programs'
-/// one-click unsubscribe (the form `List-Unsubscribe=One-Click` posted to the mail's link, RFC 8058).
-#[utoipa::path(tag = "support", request_body(content = MailUnsubscribeRequest,
-        description = "Or, from a mail program, `?token=` with the form `List-Unsubscribe=One-Click`"),
+/// `POST /api/v1/support/unsubscribe {token}`: the same for programs.
+#[utoipa::path(tag = "support", request_body = MailUnsubscribeRequest,
     responses((status = 204, description = "The session gets no more reply mails"),
               (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 #[post("/support/unsubscribe")]
 pub async fn unsubscribe(
     state: web::Data<AppState>,
     req: HttpRequest,
-    token: UnsubscribeToken,
+    body: ApiJson<MailUnsubscribeRequest>,
 ) -> ApiResult<HttpResponse> {
     state.resume_limiter.check_everywhere(&state.client_ip(&req)).await?;
-    support_mail::unsubscribe(&state, &token.0).await?;
+    support_mail::unsubscribe(&state, &body.token).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `POST /api/v1/support/unsubscribe/one-click?token=`: a mail program's one-click unsubscribe
+/// (RFC 8058), the address in a reply mail's `List-Unsubscribe`. POST only, so that a scanner
+/// fetching the header's address unsubscribes nobody; and not limited per client address, since a
+/// mail provider posts for all its users from a few addresses (the token is 256 random bits).
+#[utoipa::path(tag = "support", params(MailLinkQuery),
+    request_body(content = OneClickForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 204, description = "The session gets no more reply mails"),
+              (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[post("/support/unsubscribe/one-click")]
+pub async fn unsubscribe_one_click(state: web::Data<AppState>, click: OneClick) -> ApiResult<HttpResponse> {
+    support_mail::unsubscribe(&state, &click.token).await?;
     Ok(HttpResponse::NoContent().finish())
 }

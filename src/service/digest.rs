@@ -73,6 +73,11 @@ pub fn unsubscribe_link(state: &AppState, token: &str) -> String {
     format!("{}/api/v1/digest/unsubscribe?token={token}", public_url(state))
 }
 
+/// The same for mail programs' one-click unsubscribe (RFC 8058): POST only.
+fn one_click_link(state: &AppState, token: &str) -> String {
+    format!("{}/api/v1/digest/unsubscribe/one-click?token={token}", public_url(state))
+}
+
 /// The unsubscribe link: the user gets no more digests (until they turn them on again in their
 /// preferences). Returns their language, for the page that says so.
 ///
@@ -185,7 +190,6 @@ async fn decide(state: &AppState, user_id: UserId) -> ApiResult<Decided> {
         q::insert_token(conn, &refresh::hash(&token), user_id, due.now + chrono::Duration::days(UNSUBSCRIBE_TTL_DAYS))
             .await?;
         let language: Language = due.language.parse().unwrap_or(Language::En);
-        let unsubscribe = unsubscribe_link(state, &token);
         let rendered = mail_templates::email_digest(
             language,
             &due.username,
@@ -193,9 +197,10 @@ async fn decide(state: &AppState, user_id: UserId) -> ApiResult<Decided> {
             more_rooms.len(),
             more_messages,
             &format!("{}/", public_url(state)),
-            &unsubscribe,
+            &unsubscribe_link(state, &token),
         );
-        mail::enqueue_unsubscribable(conn, MAIL_KIND, &email, language, &rendered, Some(&unsubscribe)).await?;
+        let one_click = one_click_link(state, &token);
+        mail::enqueue_unsubscribable(conn, MAIL_KIND, &email, language, &rendered, &one_click).await?;
         q::done(conn, user_id, Some(newest), true).await?;
         Ok(Decided::Sent)
     })

@@ -138,16 +138,29 @@ pub async fn enqueue(
     language: Language,
     rendered: &Rendered,
 ) -> ApiResult<Uuid> {
-    enqueue_unsubscribable(conn, kind, recipient, language, rendered, None).await
+    insert(conn, kind, recipient, language, rendered, None).await
 }
 
-/// [`enqueue`] for a mail the recipient may stop (support replies, digests): `list_unsubscribe`
-/// is the address that stops it in one click, for the mail's `List-Unsubscribe` header. It must
-/// answer a POST of the form `List-Unsubscribe=One-Click` (RFC 8058).
+/// [`enqueue`] for a mail the recipient may stop (support replies, digests): `one_click` is the
+/// address that stops it, for the mail's `List-Unsubscribe` header; it must answer a POST of the
+/// form `List-Unsubscribe=One-Click` (RFC 8058). RFC 8058 wants an HTTPS address: with an
+/// `http://` `email.public_url` (a laptop) the mail goes without the header, its link still works.
 ///
 /// # Errors
 /// Database failures only.
 pub async fn enqueue_unsubscribable(
+    conn: &mut AsyncPgConnection,
+    kind: &str,
+    recipient: &str,
+    language: Language,
+    rendered: &Rendered,
+    one_click: &str,
+) -> ApiResult<Uuid> {
+    let list_unsubscribe = one_click.starts_with("https://").then_some(one_click);
+    insert(conn, kind, recipient, language, rendered, list_unsubscribe).await
+}
+
+async fn insert(
     conn: &mut AsyncPgConnection,
     kind: &str,
     recipient: &str,

@@ -59,6 +59,11 @@ pub fn unsubscribe_link(state: &AppState, token: &str) -> String {
     format!("{}/api/v1/support/unsubscribe?token={token}", public_url(state))
 }
 
+/// The same for mail programs' one-click unsubscribe (RFC 8058): POST only.
+fn one_click_link(state: &AppState, token: &str) -> String {
+    format!("{}/api/v1/support/unsubscribe/one-click?token={token}", public_url(state))
+}
+
 /// The inbox's link to one session's room, for staff.
 pub fn inbox_link(state: &AppState, room_id: RoomId) -> String {
     format!("{}/admin#support={room_id}", public_url(state))
@@ -201,16 +206,15 @@ async fn reply_mail(state: &AppState, id: SessionId) -> ApiResult<bool> {
                 .collect();
             let resume = issue_token(conn, id, RESUME, ttl).await?;
             let unsubscribe = issue_token(conn, id, UNSUBSCRIBE, chrono::Duration::days(UNSUBSCRIBE_TTL_DAYS)).await?;
-            let unsubscribe = unsubscribe_link(state, &unsubscribe);
             let rendered = mail_templates::support_reply(
                 language,
                 &s.visitor_name,
                 &lines,
                 &resume_link(state, &resume),
-                &unsubscribe,
+                &unsubscribe_link(state, &unsubscribe),
             );
-            mail::enqueue_unsubscribable(conn, REPLY_MAIL_KIND, &email, language, &rendered, Some(&unsubscribe))
-                .await?;
+            let one_click = one_click_link(state, &unsubscribe);
+            mail::enqueue_unsubscribable(conn, REPLY_MAIL_KIND, &email, language, &rendered, &one_click).await?;
             q::reply_done(conn, id, Some(last_seq)).await?;
             Ok(true)
         })

@@ -277,6 +277,8 @@ async fn the_digests_unsubscribe_link_turns_it_off_in_one_click() {
     let mail = wait_for_digest(&smtp, "ada").await;
     let token = unsubscribe_token(&mail);
     assert!(mail["html"].as_str().is_some_and(|h| h.contains(&format!("unsubscribe?token={token}\""))), "{mail}");
+    // An http:// public address (a laptop's) gets no List-Unsubscribe: RFC 8058 wants HTTPS.
+    assert!(mail["list_unsubscribe"].is_null() && mail["list_unsubscribe_post"].is_null(), "{mail}");
     // Only its hash is stored.
     assert_eq!(
         app.count(&format!("SELECT count(*) AS n FROM email_digest_tokens WHERE token_hash = '{token}'::bytea")).await,
@@ -324,37 +326,51 @@ async fn the_digests_unsubscribe_link_turns_it_off_in_one_click() {
     .await;
 }
 
-/// A mail program's own "unsubscribe" button (RFC 8058): the digest names its one-click address
-/// in `List-Unsubscribe` (with `List-Unsubscribe-Post`), and the form a mail program posts there,
-/// without credentials, turns digests off. A form without the one-click field, one posted without
-/// the link's token, and a broken multipart body change nothing and get the contract's errors.
+/// A mail program's own "unsubscribe" button (RFC 8058): the digest names a POST-only address in
+/// `List-Unsubscribe` (with `List-Unsubscribe-Post`), so that a scanner fetching it unsubscribes
+/// nobody, and the form a mail program posts there, without credentials, turns digests off. A
+/// form without the one-click field, one posted without the link's token, a body that is no form
+/// or too large, and a broken multipart body change nothing and get the contract's errors.
 #[actix_web::test]
 async fn a_mail_programs_one_click_unsubscribe_turns_the_digest_off() {
     let smtp = SmtpServer::start();
-    let app = app_with(smtp.port, 1).await;
+    let app = spawn_app_with(|s| {
+        configure_port(s, smtp.port);
+        s.notifications.digest_delay_secs = 1;
+        s.notifications.digest_poll_interval_ms = 100;
+        s.email.public_url = "https://chat.example.org".to_owned();
+    })
+    .await;
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let team = app.group(&bob, "Team", &[&ada]).await;
     app.send(&bob, team, "Hello @ada").await;
     let mail = wait_for_digest(&smtp, "ada").await;
     let address = one_click_address(&mail);
-    assert_eq!(address, format!("/api/v1/digest/unsubscribe?token={}", unsubscribe_token(&mail)));
+    assert_eq!(address, format!("/api/v1/digest/unsubscribe/one-click?token={}", unsubscribe_token(&mail)));
     // Once sent, the queue keeps no copy of the address (its token works for a year).
     eventually("the sent digest's address dropped from the queue", async || {
         check(app.count("SELECT count(*) AS n FROM mail_queue WHERE list_unsubscribe IS NOT NULL").await, |n| *n == 0)
     })
     .await;
     let form = "application/x-www-form-urlencoded";
+    let one_click = "/api/v1/digest/unsubscribe/one-click";
 
+    let res = app.get(&address, None).await;
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED, "a scanner's GET does nothing");
     let res = post_form(&app, &address, form, "List-Unsubscribe=Later").await;
     let body = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     assert!(body["error"]["details"]["fields"]["List-Unsubscribe"].is_string(), "{body}");
-    let res = post_form(&app, "/api/v1/digest/unsubscribe", form, "List-Unsubscribe=One-Click").await;
+    let res = post_form(&app, one_click, form, "List-Unsubscribe=One-Click").await;
     let body = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     assert!(body["error"]["details"]["fields"]["token"].is_string(), "{body}");
-    let res = post_form(&app, "/api/v1/digest/unsubscribe?token=nope", form, "List-Unsubscribe=One-Click").await;
+    let res = post_form(&app, &format!("{one_click}?token=nope"), form, "List-Unsubscribe=One-Click").await;
     let body = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     assert!(body["error"]["details"]["fields"]["token"].is_string(), "{body}");
+    let res = post_form(&app, &address, "application/json", "{}").await;
+    assert_error(res, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
+    let res = post_form(&app, &address, form, &format!("List-Unsubscribe=One-Click&pad={}", "x".repeat(70_000))).await;
+    assert_error(res, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
     let res = post_form(&app, &address, "multipart/form-data", "List-Unsubscribe=One-Click").await;
     assert_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
     let res = post_form(&app, &address, "multipart/form-data; boundary=x", "--x\r\nno headers, no end").await;
@@ -368,7 +384,8 @@ async fn a_mail_programs_one_click_unsubscribe_turns_the_digest_off() {
     let prefs: Value =
         app.get("/api/v1/users/me/preferences", Some(&ada.access_token)).await.json().await.expect("json");
     assert_eq!(prefs["email_digest"], false, "{prefs}");
-    // A second press: the same answer.
+    // A second press, as the other form, a content type in capitals with a charset: the same.
+    let form = "Application/X-WWW-Form-URLEncoded; charset=UTF-8";
     assert_eq!(post_form(&app, &address, form, "List-Unsubscribe=One-Click").await.status(), StatusCode::NO_CONTENT);
 }
 

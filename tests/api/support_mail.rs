@@ -227,7 +227,12 @@ async fn the_mails_unsubscribe_link_stops_further_mails_in_one_click() {
 #[actix_web::test]
 async fn a_mail_programs_one_click_unsubscribe_stops_further_mails() {
     let smtp = SmtpServer::start();
-    let app = app_with(smtp.port, true).await;
+    let app = spawn_app_with(|s| {
+        configure_port(s, smtp.port);
+        s.support.reply_mail_delay_secs = 1;
+        s.email.public_url = "https://chat.example.org".to_owned();
+    })
+    .await;
     let sam = user_with_role(&app, "sam", "admin").await;
     let v = open_session(&app, "vera").await;
     app.send(&v.guest, v.room, "Do you ship to Austria?").await;
@@ -237,7 +242,7 @@ async fn a_mail_programs_one_click_unsubscribe_stops_further_mails() {
     app.send(&sam, v.room, "First answer").await;
     let mail = smtp.wait_for_mail(VERA).await;
     let address = one_click_address(&mail);
-    assert_eq!(address, format!("/api/v1/support/unsubscribe?token={}", unsubscribe_token(&mail)));
+    assert_eq!(address, format!("/api/v1/support/unsubscribe/one-click?token={}", unsubscribe_token(&mail)));
 
     let res = post_form(&app, &address, "application/x-www-form-urlencoded", "List-Unsubscribe=One-Click").await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
