@@ -152,8 +152,10 @@ async fn a_guest_gets_403_on_every_route_outside_its_own_room() {
         // A reply mail's links: their tokens are the credential (support_mail.rs tests them).
         "/api/v1/support/resume",
         "/api/v1/support/unsubscribe",
+        "/api/v1/support/unsubscribe/one-click",
         // A digest's unsubscribe link: its token is the credential (digest.rs tests it).
         "/api/v1/digest/unsubscribe",
+        "/api/v1/digest/unsubscribe/one-click",
         // An incoming webhook's secret URL is its credential (incoming_hooks.rs tests it).
         "/hooks/{token}",
         "/api/v1/support/sessions",

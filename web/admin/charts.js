@@ -78,7 +78,8 @@ export function barChart({ id, title, days, value, show }) {
     { id, dataset: { max: String(max) } },
     h('figcaption.chart-title', title),
     chart,
-    h('details.chart-data', h('summary', t('charts.as_table')), h('div.table-wrap', table)),
+    // The key finds the summary again when the charts are drawn anew (`redraw`).
+    h('details.chart-data', h('summary', { dataset: { key: id } }, t('charts.as_table')), h('div.table-wrap', table)),
   );
 }
 

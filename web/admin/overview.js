@@ -4,7 +4,7 @@
 // per day, and the median time to the first answer. Above them, a warning while some webhook
 // endpoint is disabled (GET /admin/webhooks), linking to the webhooks view.
 
-import { h, replace, t } from '../app/dom.js';
+import { h, replace, redraw, t } from '../app/dom.js';
 import { number, timeOfDay } from '../i18n/i18n.js';
 import { debounce, duration, heading } from './common.js';
 import { barChart, count } from './charts.js';
@@ -80,7 +80,8 @@ export class OverviewView {
     }
     if (this.stopped.signal.aborted) return;
     const disabled = list.webhooks.filter((w) => !w.enabled).length;
-    replace(this.notice, disabled ? [h('a', { href: '#webhooks' }, t('overview.webhooks_disabled', { count: disabled }))] : []);
+    // Drawn every few seconds: `redraw` keeps a keyboard user on the link.
+    redraw(this.notice, disabled ? [h('a#webhooks-notice', { href: '#webhooks' }, t('overview.webhooks_disabled', { count: disabled }))] : []);
   }
 
   async loadHistory() {
@@ -95,7 +96,7 @@ export class OverviewView {
     const days = history.days;
     // A details element the reader opened stays open across the reload.
     const open = new Set([...this.charts.querySelectorAll('details[open]')].map((d) => d.closest('figure')?.id));
-    replace(
+    redraw(
       this.charts,
       barChart({ id: 'chart-messages', title: t('charts.messages'), days, value: (d) => d.messages, show: count }),
       barChart({ id: 'chart-sessions', title: t('charts.sessions'), days, value: (d) => d.support_sessions, show: count }),

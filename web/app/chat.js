@@ -194,7 +194,7 @@ export class ChatView {
     }
     redraw(
       this.head,
-      h('button.icon.back', { type: 'button', 'aria-label': t('chat.back'), onclick: () => this.app.closeRoom() }, icon('back')),
+      h('button.icon.back#room-back', { type: 'button', 'aria-label': t('chat.back'), onclick: () => this.app.closeRoom() }, icon('back')),
       peer ? avatar(peer, store.presence.get(peer.id)?.status ?? 'offline') : avatar({ id: room.id, display_name: store.roomTitle(room) }, undefined, 'square'),
       h('div.head-text', h('h2#room-title', store.roomTitle(room)), h('span.subtitle#room-subtitle', subtitle)),
       room.kind === 'group' ? h('button.icon#room-settings-button', { type: 'button', title: t('roomset.title'), 'aria-label': t('roomset.title'), onclick: () => roomDialog(this.app, room) }, icon('settings')) : null,

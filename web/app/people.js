@@ -75,7 +75,7 @@ export class People {
     const { store } = this.app;
     const p = store.presence.get(user.id);
     // The list is drawn again on every presence change: a focused button is found again by this.
-    for (const b of buttons) if (b instanceof HTMLButtonElement) b.dataset.key = `${user.id}:${b.textContent}`;
+    for (const b of buttons) if (b instanceof HTMLButtonElement) b.dataset.key = `${user.id}:${b.dataset.action}`;
     return h(
       'li.person',
       { dataset: { userId: user.id } },
@@ -85,8 +85,9 @@ export class People {
     );
   }
 
-  button(label, onclick, cls = '') {
-    return h(`button.chip${cls}`, { type: 'button', onclick }, label);
+  /** A row's button; `action` names it among the row's (see `userRow`). */
+  button(action, label, onclick, cls = '') {
+    return h(`button.chip${cls}`, { type: 'button', onclick, dataset: { action } }, label);
   }
 
   actionsFor(user) {
@@ -94,13 +95,13 @@ export class People {
     const rel = this.relation(user.id);
     const reload = () => this.app.reloadPeople();
     const out = [];
-    if (rel !== 'blocked') out.push(this.button(t('people.message'), () => openDirect(this.app, user.id)));
+    if (rel !== 'blocked') out.push(this.button('message', t('people.message'), () => openDirect(this.app, user.id)));
     if (rel === 'none')
-      out.push(this.button(t('people.add_friend'), async () => { await attempt(() => client.api('POST', '/friends/requests', { user_id: user.id }), t('people.request_sent_toast')); reload(); }));
+      out.push(this.button('add_friend', t('people.add_friend'), async () => { await attempt(() => client.api('POST', '/friends/requests', { user_id: user.id }), t('people.request_sent_toast')); reload(); }));
     if (rel === 'asked') out.push(h('span.muted.small', t('people.request_sent')));
     if (rel === 'asking') out.push(h('span.muted.small', t('people.wants_friends')));
-    if (rel === 'blocked') out.push(this.button(t('people.unblock'), async () => { await attempt(() => client.api('DELETE', `/blocks/${user.id}`)); reload(); }));
-    else out.push(this.button(t('people.block'), async () => this.block(user), '.danger'));
+    if (rel === 'blocked') out.push(this.button('unblock', t('people.unblock'), async () => { await attempt(() => client.api('DELETE', `/blocks/${user.id}`)); reload(); }));
+    else out.push(this.button('block', t('people.block'), async () => this.block(user), '.danger'));
     return out;
   }
 
@@ -133,8 +134,8 @@ export class People {
           'ul.people-list#incoming-requests',
           store.requests.incoming.map((r) =>
             this.userRow(r.from, [
-              this.button(t('people.accept'), async () => { await attempt(() => client.api('POST', `/friends/requests/${r.id}/accept`)); reload(); }, '.primary'),
-              this.button(t('people.decline'), async () => { await attempt(() => client.api('POST', `/friends/requests/${r.id}/decline`)); reload(); }),
+              this.button('accept', t('people.accept'), async () => { await attempt(() => client.api('POST', `/friends/requests/${r.id}/accept`)); reload(); }, '.primary'),
+              this.button('decline', t('people.decline'), async () => { await attempt(() => client.api('POST', `/friends/requests/${r.id}/decline`)); reload(); }),
             ]),
           ),
         ),
@@ -146,7 +147,7 @@ export class People {
         h(
           'ul.people-list',
           store.requests.outgoing.map((r) =>
-            this.userRow(r.to, [this.button(t('common.cancel'), async () => { await attempt(() => client.api('POST', `/friends/requests/${r.id}/decline`)); reload(); })]),
+            this.userRow(r.to, [this.button('cancel', t('common.cancel'), async () => { await attempt(() => client.api('POST', `/friends/requests/${r.id}/decline`)); reload(); })]),
           ),
         ),
       );
@@ -159,13 +160,13 @@ export class People {
             'ul.people-list#friends',
             friends.map((f) =>
               this.userRow(f.user, [
-                this.button(t('people.message'), () => openDirect(this.app, f.user.id)),
-                this.button(t('people.remove'), async () => {
+                this.button('message', t('people.message'), () => openDirect(this.app, f.user.id)),
+                this.button('remove', t('people.remove'), async () => {
                   if (!confirm(t('people.remove_confirm', { name: f.user.display_name || f.user.username }))) return;
                   await attempt(() => client.api('DELETE', `/friends/${f.user.id}`));
                   reload();
                 }),
-                this.button(t('people.block'), () => this.block(f.user), '.danger'),
+                this.button('block', t('people.block'), () => this.block(f.user), '.danger'),
               ], presenceText(store.presence.get(f.user.id) ?? f.user.presence)),
             ),
           )
@@ -176,7 +177,7 @@ export class People {
         h('h3.section', t('people.blocked')),
         h(
           'ul.people-list#blocked',
-          store.blocks.map((b) => this.userRow(b.user, [this.button(t('people.unblock'), async () => { await attempt(() => client.api('DELETE', `/blocks/${b.user.id}`)); reload(); })])),
+          store.blocks.map((b) => this.userRow(b.user, [this.button('unblock', t('people.unblock'), async () => { await attempt(() => client.api('DELETE', `/blocks/${b.user.id}`)); reload(); })])),
         ),
       );
     }

@@ -24,6 +24,8 @@ export class Sidebar {
     this.searchTimer = null;
     // The status the user chose last, on any device (kept with the account).
     this.status = app.store.me?.presence_status ?? 'online';
+    /** `presence.set` calls of this page still unanswered. */
+    this.choosing = 0;
 
     this.meEl = h('header.me');
     this.searchInput = h('input#search', {
@@ -62,8 +64,12 @@ export class Sidebar {
     store.on('rooms', () => this.renderList());
     store.on('current', () => this.renderList());
     store.on('presence', () => this.renderList());
+    // The status chosen on another device (or the hello's, after a reconnect). While a choice of
+    // this page's own is on its way, the echoes of earlier ones would undo the newer one.
     store.on('me', () => {
-      this.status = store.me?.presence_status ?? this.status;
+      const chosen = store.me?.presence_status;
+      if (this.choosing || !chosen || chosen === this.status) return;
+      this.status = chosen;
       this.renderMe();
     });
     store.on('people', () => this.renderBadge());
@@ -101,15 +107,27 @@ export class Sidebar {
       {
         'aria-label': t('side.your_status'),
         onchange: async (e) => {
-          const was = this.status;
-          this.status = e.target.value;
-          try {
-            await client.setPresence(this.status);
-          } catch (err) {
-            this.status = was;
-            toast(serverText(err), 'error');
-          }
+          const chosen = e.target.value;
+          this.status = chosen;
           this.renderMe();
+          this.choosing += 1;
+          try {
+            await client.setPresence(chosen);
+            store.me = { ...store.me, presence_status: chosen };
+          } catch (err) {
+            toast(serverText(err), 'error');
+          } finally {
+            this.choosing -= 1;
+          }
+          // The last choice settled: show what the account has (this one, or what it was before
+          // a refused one, or another device's since).
+          if (!this.choosing) {
+            const settled = store.me?.presence_status ?? 'online';
+            if (settled !== this.status) {
+              this.status = settled;
+              this.renderMe();
+            }
+          }
         },
       },
       ['online', 'away', 'dnd', 'invisible'].map((s) =>

@@ -15,7 +15,8 @@
 /**
  * @typedef {{status: string, last_seen_at: ?string}} Presence
  * @typedef {{id: string, username: string, display_name: string, avatar_url: ?string, bio: ?string,
- *   role: string, created_at: string, email?: string, presence?: Presence}} User
+ *   role: string, created_at: string, email?: string, presence?: Presence,
+ *   presence_status?: 'online'|'away'|'dnd'|'invisible', presence_visibility?: 'contacts'|'everyone'}} User
  * @typedef {{emoji: string, user_ids: string[]}} Reaction
  * @typedef {{id: string, name: string, size: number, content_type: string, width: ?number,
  *   height: ?number, url: string, thumbnail_url: ?string}} Attachment
@@ -750,6 +751,8 @@ export class PlauderClient extends EventTarget {
     if (frame.type === 'room.deleted' || (frame.type === 'room.member_removed' && data.user_id === this.user?.id)) {
       this.forgetRoom(data.room_id);
     }
+    // Kept with the session, so that a reload before the next `hello` starts from it.
+    if (frame.type === 'presence.chosen') this.#ownUser({ presence_status: data.status });
     this.#emit(frame.type, data);
   }
 
@@ -758,9 +761,7 @@ export class PlauderClient extends EventTarget {
     this.#helloCount += 1;
     this.#attempt = 0;
     this.#heartbeatMs = data.heartbeat_ms || 15000;
-    if (data.user && this.session) {
-      this.session.user = { ...this.session.user, ...data.user };
-    }
+    this.#ownUser(data.user);
     this.#setState('open');
     // Tokens refreshed while the socket was connecting: hand it the new one now.
     if (this.#socketToken !== this.session?.access_token) this.#refreshSocket();

@@ -740,6 +740,12 @@ async fn the_status_menu_shows_the_status_chosen_on_another_device_and_after_a_r
     let mut phone = app.ws(ada["access_token"].as_str().expect("token")).await;
     assert_eq!(phone.command("presence.set", json!({"status": "dnd"})).await["ok"], true);
     a.wait_until("the phone's choice", &shows("dnd"), json!([])).await;
+    a.wait_until(
+        "the stored session to follow it (a reload before the next hello starts from it)",
+        "return JSON.parse(localStorage.getItem('plauder.session')).user.presence_status === 'dnd';",
+        json!([]),
+    )
+    .await;
     a.goto(&format!("{}/", app.address)).await;
     a.wait_for("#new-chat").await;
     a.wait_until("the choice after a reload", &shows("dnd"), json!([])).await;
@@ -807,9 +813,18 @@ async fn redraws_keep_the_keyboard_focus_in_the_rooms_head_the_header_and_the_pe
     a.wait_until("a theme chosen", "return document.documentElement.dataset.theme === 'light';", json!([])).await;
     assert_eq!(a.script(focused, json!([])).await, "theme-toggle", "after the theme changed");
 
+    // At phone width the room's head has its back button, the way to the list.
+    a.resize(390, 780).await;
+    a.wait_for("#room-back").await;
+    a.script("document.querySelector('#room-back').focus();", json!([])).await;
+    bobs.command("presence.set", json!({"status": "away"})).await;
+    drawn("away").await;
+    assert_eq!(a.script(focused, json!([])).await, "room-back", "after Bob went away again");
+    a.click("#room-back").await;
+
     a.click("#tab-people").await;
-    a.wait_text("#friends", "do not disturb").await;
-    let message_bob = format!("{bob_id}:Message");
+    a.wait_text("#friends", "away").await;
+    let message_bob = format!("{bob_id}:message");
     a.script("document.querySelector(`#friends button[data-key=\"${arguments[0]}\"]`).focus();", json!([message_bob]))
         .await;
     bobs.command("presence.set", json!({"status": "online"})).await;
