@@ -35,15 +35,19 @@ EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
 SELECT id, seq, rev FROM messages WHERE room_id = :room AND rev > 450 ORDER BY rev LIMIT 101;
 \echo '### Search: GET /search/messages?q=release (rooms of the caller)'
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
-SELECT m.id, ts_rank(m.search, q.query) AS rank
-FROM websearch_to_tsquery('simple', 'release') AS q(query), room_members rm
-JOIN messages m ON m.room_id = rm.room_id
+SELECT m.id, ts_rank(m.search, q.query) + ts_rank(m.search, e.exact) AS rank
+FROM websearch_to_tsquery('simple', 'release') AS e(exact)
+CROSS JOIN LATERAL (SELECT regexp_replace(e.exact::text,
+    '(^|[ !(])''((?:[^'']|''''){3,})''', '\1''\2'':*', 'g')::tsquery) AS q(query),
+room_members rm JOIN messages m ON m.room_id = rm.room_id
 WHERE rm.user_id = :usr AND m.search @@ q.query AND m.deleted_at IS NULL
 ORDER BY rank DESC, m.created_at DESC, m.id LIMIT 20;
 \echo '### Search for a rare term: the GIN index on messages.search leads'
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
-SELECT m.id, ts_rank(m.search, q.query) AS rank
-FROM websearch_to_tsquery('simple', '499') AS q(query), room_members rm
-JOIN messages m ON m.room_id = rm.room_id
+SELECT m.id, ts_rank(m.search, q.query) + ts_rank(m.search, e.exact) AS rank
+FROM websearch_to_tsquery('simple', '499') AS e(exact)
+CROSS JOIN LATERAL (SELECT regexp_replace(e.exact::text,
+    '(^|[ !(])''((?:[^'']|''''){3,})''', '\1''\2'':*', 'g')::tsquery) AS q(query),
+room_members rm JOIN messages m ON m.room_id = rm.room_id
 WHERE rm.user_id = :usr AND m.search @@ q.query AND m.deleted_at IS NULL
 ORDER BY rank DESC, m.created_at DESC, m.id LIMIT 20;

@@ -56,6 +56,31 @@ async fn search_works_for_non_english_text() {
     }
 }
 
+/// A word of three letters or more also finds the longer words it begins, so that a search works
+/// for inflected and compound words without a language's stemmer; shorter words find only
+/// themselves, and an exact word ranks above a longer one. Phrases and exclusions take
+/// beginnings too.
+#[actix_web::test]
+async fn a_word_finds_the_longer_words_it_begins() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let room = app.group(&ada, "r", &[]).await;
+    // The exact word is sent first: were the two equal, the newer would come first.
+    for body in ["eine Nachricht", "Drei neue Nachrichten", "Die Haustür klemmt", "an apple", "another one"] {
+        app.send(&ada, room, body).await;
+    }
+    let results = search(&app, &ada, "q=nachricht").await;
+    assert_eq!(bodies(&results), ["eine Nachricht", "Drei neue Nachrichten"], "the exact word first");
+    let snippet = results[1]["snippet"].as_str().unwrap();
+    assert!(snippet.contains("<mark>Nachrichten</mark>"), "{snippet}");
+    assert_eq!(bodies(&search(&app, &ada, "q=HAUS").await), ["Die Haustür klemmt"]);
+    assert_eq!(bodies(&search(&app, &ada, "q=an").await), ["an apple"], "two letters: the word itself only");
+    assert_eq!(bodies(&search(&app, &ada, "q=nachricht%20-neu").await), ["eine Nachricht"]);
+    assert_eq!(bodies(&search(&app, &ada, "q=%22neue%20nachr%22").await), ["Drei neue Nachrichten"]);
+    assert_eq!(bodies(&search(&app, &ada, "q=klemmt%20or%20apple").await).len(), 2);
+    assert!(search(&app, &ada, "q=nachrichtenzentrale").await.is_empty(), "a longer query word is no prefix");
+}
+
 #[actix_web::test]
 async fn search_covers_only_the_callers_rooms_and_skips_deleted_messages() {
     let app = spawn_app().await;

@@ -374,6 +374,14 @@ pub struct SearchRow {
 
 /// Full-text search over the rooms `user_id` belongs to (optionally one of them), best first.
 /// The snippet is HTML-escaped text with `<mark>` around matches, so it is safe to render as HTML.
+///
+/// The index has words as written (`simple`: no stemming, so any language works). Each word of
+/// the query of three letters or more matches as a prefix (`nachricht` finds `Nachrichten`,
+/// `haus` finds `Haustür`): German inflects and compounds, and a stemmer of one language would
+/// fail the others. Shorter words match only themselves, so `a` does not match half the words
+/// (and the index's prefix scan stays short). Exact words rank above longer ones. The rewrite
+/// works on the query's text form, where a lexeme is quoted and follows the start, a space, `!`
+/// or `(`: a closing quote never does, so no match spans two lexemes.
 pub async fn search(
     conn: &mut AsyncPgConnection,
     user_id: UserId,
@@ -384,12 +392,15 @@ pub async fn search(
     const SQL: &[&str] = &[
         "SELECT m.id, m.room_id, m.seq, m.rev, m.sender_id, m.body, m.reply_to, m.client_msg_id, \
                 m.created_at, m.edited_at, m.deleted_at, m.mentions, \
-                ts_rank(m.search, q.query) AS rank, \
+                ts_rank(m.search, q.query) + ts_rank(m.search, e.exact) AS rank, \
                 ts_headline('simple', \
                     replace(replace(replace(replace(m.body, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), '\"', '&quot;'), \
                     q.query, 'StartSel=<mark>, StopSel=</mark>, MaxWords=24, MinWords=8, MaxFragments=2') AS snippet \
          FROM websearch_to_tsquery('simple', ",
-        ") AS q(query), room_members rm \
+        ") AS e(exact) \
+         CROSS JOIN LATERAL (SELECT regexp_replace(e.exact::text, \
+             '(^|[ !(])''((?:[^'']|''''){3,})''', '\\1''\\2'':*', 'g')::tsquery) AS q(query), \
+         room_members rm \
          JOIN messages m ON m.room_id = rm.room_id \
          WHERE rm.user_id = ",
         " AND (",
