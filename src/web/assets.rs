@@ -59,6 +59,7 @@ static ASSETS: &[Asset] = &[
     asset!("app/dom.js", JS),
     asset!("app/auth.js", JS),
     asset!("app/store.js", JS),
+    asset!("app/drafts.js", JS),
     asset!("app/sidebar.js", JS),
     asset!("app/chat.js", JS),
     asset!("app/people.js", JS),

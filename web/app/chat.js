@@ -70,6 +70,8 @@ export class ChatView {
       return;
     }
     this.build();
+    this.input.value = this.app.store.drafts.get(roomId);
+    this.resize();
     this.renderHead();
     this.renderMessages();
     this.renderTyping();
@@ -108,7 +110,11 @@ export class ChatView {
       'aria-label': t('chat.message'),
       maxlength: 4000,
       onkeydown: (e) => this.onKey(e),
-      oninput: () => this.onInput(),
+      oninput: () => {
+        // What is typed here is the room's draft; an edit's text is the message's, not one.
+        if (!this.editing) this.app.store.drafts.set(this.roomId, this.input.value);
+        this.onInput();
+      },
       onblur: () => this.stopTyping(),
     });
     this.sendBtn = h('button.primary.send#send', { type: 'submit' }, t('chat.send'));
@@ -491,9 +497,14 @@ export class ChatView {
     }
   }
 
-  onInput() {
+  /** The composer as tall as its text, up to a limit. */
+  resize() {
     this.input.style.height = 'auto';
     this.input.style.height = `${Math.min(this.input.scrollHeight, 200)}px`;
+  }
+
+  onInput() {
+    this.resize();
     if (this.editing) return;
     const now = Date.now();
     if (this.input.value.trim() && now - this.typingSentAt > TYPING_REPEAT_MS) {
@@ -534,6 +545,7 @@ export class ChatView {
     const replyTo = this.reply?.id ?? null;
     this.uploads.clear();
     this.input.value = '';
+    this.app.store.drafts.set(roomId, '');
     this.onInput();
     this.stopTyping();
     this.cancelContext();
@@ -568,7 +580,11 @@ export class ChatView {
   }
 
   cancelContext() {
-    if (this.editing) this.input.value = '';
+    // The text that was there before the edit began comes back.
+    if (this.editing) {
+      this.input.value = this.app.store.drafts.get(this.roomId);
+      this.resize();
+    }
     this.reply = null;
     this.editing = null;
     if (this.contextEl) this.contextEl.hidden = true;

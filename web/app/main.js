@@ -5,6 +5,7 @@
 
 import { PlauderClient } from '../plauder-client.js';
 import { Store } from './store.js';
+import { Drafts } from './drafts.js';
 import { h, replace, toast, t } from './dom.js';
 import { applyLang } from './lang.js';
 import { renderAuth } from './auth.js';
@@ -31,6 +32,8 @@ const SIGNED_OUT = {
 };
 
 client.addEventListener('signedout', (e) => {
+  current?.store.drafts.cancel();
+  Drafts.clear();
   session?.abort();
   session = null;
   current = null;
@@ -51,6 +54,8 @@ async function startApp() {
   const store = new Store();
   store.me = client.user;
   store.addUser(client.user);
+  store.drafts = new Drafts(client.user.id);
+  window.addEventListener('pagehide', () => store.drafts.save(), { signal });
 
   const shell = h('div.shell');
   const aside = h('aside.sidebar', { 'aria-label': t('app.sidebar') });
@@ -255,6 +260,8 @@ async function loadRooms(app) {
     client.watchRoom(r.id, r.last_seq);
   }
   for (const id of [...store.rooms.keys()]) if (!seen.has(id)) dropRoom(app, id, null);
+  // Rooms left or deleted while this browser was away.
+  store.drafts.retain(seen);
   // Direct rooms are named after the other person: their members are needed for the list.
   await Promise.all(rooms.filter((r) => r.kind === 'direct' && !store.members.has(r.id)).map((r) => loadMembers(app, r.id).catch(() => {})));
   store.emit('rooms');
@@ -322,6 +329,7 @@ async function loadPeople(app) {
 function dropRoom(app, roomId, notice) {
   const { store, client } = app;
   client.forgetRoom(roomId);
+  store.drafts.set(roomId, '');
   store.rooms.delete(roomId);
   store.messages.delete(roomId);
   if (store.current === roomId) {

@@ -247,6 +247,9 @@ export class Sidebar {
       const who = last.sender_id === store.me?.id ? t('side.preview_you') : room.kind === 'direct' ? '' : t('side.preview_who', { name: store.name(last.sender_id) });
       preview = who + (last.deleted ? t('msg.quote_deleted') : quoteText(last).replace(/\s+/g, ' '));
     }
+    // Text left unsent in another room than the open one, as chat apps show it.
+    const draft = room.id === store.current ? '' : store.drafts.get(room.id);
+    const draftPreview = draft ? h('span.room-preview.draft', h('strong', t('side.draft')), ' ', draft.replace(/\s+/g, ' ')) : null;
     const unread = room.unread_count ?? 0;
     const status = peer ? (store.presence.get(peer.id)?.status ?? 'offline') : null;
     const icon = peer ? avatar(peer, status) : avatar({ id: room.id, display_name: title }, undefined, 'square');
@@ -260,7 +263,7 @@ export class Sidebar {
       h(
         'span.room-text',
         h('span.room-top', h('span.room-name', title), h('time.room-time', shortTime(last?.created_at ?? room.created_at))),
-        h('span.room-bottom', h('span.room-preview', preview || (room.topic ?? '')), unread ? h('span.badge.unread-badge', { role: 'img', 'aria-label': t('side.unread', { count: unread }) }, unread > 99 ? '99+' : number(unread)) : null),
+        h('span.room-bottom', draftPreview ?? h('span.room-preview', preview || (room.topic ?? '')), unread ? h('span.badge.unread-badge', { role: 'img', 'aria-label': t('side.unread', { count: unread }) }, unread > 99 ? '99+' : number(unread)) : null),
       ),
     );
   }

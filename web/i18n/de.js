@@ -121,6 +121,7 @@ export default {
   'side.sign_out': 'Abmelden',
   'side.no_chats': 'Noch keine Chats.',
   'side.no_chats_hint': 'Starte einen mit „Neuer Chat“ oder finde Freunde unter Personen.',
+  'side.draft': 'Entwurf:',
   'side.preview_you': 'Du: ',
   'side.peer_presence': '{name}: {status}',
   'side.preview_who': '{name}: ',

@@ -122,6 +122,7 @@ export default {
   'side.sign_out': 'Sign out',
   'side.no_chats': 'No chats yet.',
   'side.no_chats_hint': 'Start one with “New chat”, or find friends under People.',
+  'side.draft': 'Draft:',
   'side.preview_you': 'You: ',
   'side.peer_presence': '{name}: {status}',
   'side.preview_who': '{name}: ',

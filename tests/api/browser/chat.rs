@@ -833,6 +833,82 @@ async fn redraws_keep_the_keyboard_focus_in_the_rooms_head_the_header_and_the_pe
     a.close().await;
 }
 
+/// What is written and not sent stays with its room: opening another room keeps it as the room's
+/// draft, which the list shows; it is back on returning and after a reload, and an edit begun
+/// over it gives it back when cancelled. A restored draft tells nobody "typing", sending ends it,
+/// and signing out forgets every draft in the browser.
+#[actix_web::test]
+async fn unsent_text_stays_with_its_room_as_a_draft_until_sent_or_signed_out() {
+    let Some(driver) = Driver::start().await else { return };
+    let app = spawn_app().await;
+    let ada = register_session(&app, "ada", "Ada").await;
+    let bob = register_session(&app, "bob", "Bob").await;
+    let members = json!([bob["user"]["id"]]);
+    let first = create_room(&app, &ada, json!({"kind": "group", "name": "First", "member_ids": members})).await;
+    let second = create_room(&app, &ada, json!({"kind": "group", "name": "Second", "member_ids": members})).await;
+    let mut bobs = app.ws(bob["access_token"].as_str().expect("token")).await;
+    let a = driver.browser(1280, 820).await;
+    open_signed_in(&a, &app, &ada).await;
+    open_room(&a, &first).await;
+    a.type_into("#composer", &format!("An older one{ENTER}")).await;
+    a.wait_text("#messages li.msg.mine[data-id]", "An older one").await;
+    let composer = "return document.querySelector('#composer').value;";
+    let preview = format!("#room-list .room[data-room-id=\"{first}\"] .room-preview");
+
+    a.type_into("#composer", "Half a thought").await;
+    open_room(&a, &second).await;
+    assert_eq!(a.script(composer, json!([])).await, "");
+    a.wait_text(&preview, "Draft: Half a thought").await;
+    open_room(&a, &first).await;
+    assert_eq!(a.script(composer, json!([])).await, "Half a thought");
+    a.wait_until(
+        "the open room's entry to show its last message",
+        "return document.querySelector(arguments[0]).textContent.includes('An older one');",
+        json!([preview]),
+    )
+    .await;
+
+    // An edit begun over it, then cancelled: the draft is back, not the edited message's text.
+    a.script(
+        "const li = [...document.querySelectorAll('#messages li.msg.mine')].find(l => l.textContent.includes('An older one')); \
+         li.querySelector('.actions button[aria-label=Edit]').click();",
+        json!([]),
+    )
+    .await;
+    a.wait_text(".compose-context", "Editing").await;
+    assert_eq!(a.script(composer, json!([])).await, "An older one");
+    a.type_into("#composer", "\u{E00C}").await; // Escape
+    assert_eq!(a.script(composer, json!([])).await, "Half a thought");
+
+    // A reload: the draft is there, and restoring it is no typing (what Ada's typing sent so far
+    // is read first; a stop may still come from the page that goes).
+    bobs.frames_within(Duration::from_millis(300)).await;
+    a.goto(&format!("{}/", app.address)).await;
+    a.wait_text(&preview, "Draft: Half a thought").await;
+    open_room(&a, &first).await;
+    assert_eq!(a.script(composer, json!([])).await, "Half a thought");
+    let frames = bobs.frames_within(Duration::from_millis(700)).await;
+    assert!(!frames.iter().any(|f| f["type"] == "typing" && f["data"]["active"] == true), "{frames:?}");
+
+    a.type_into("#composer", &format!(" is whole{ENTER}")).await;
+    a.wait_text("#messages", "Half a thought is whole").await;
+    open_room(&a, &second).await;
+    a.wait_text(&preview, "You: Half a thought is whole").await;
+
+    // Signing out forgets the drafts: nothing is left in the browser for the next person.
+    a.type_into("#composer", "Not for the next person").await;
+    a.wait_until(
+        "the draft stored",
+        "return (localStorage.getItem('plauder.drafts') ?? '').includes('Not for the next person');",
+        json!([]),
+    )
+    .await;
+    a.click("#logout").await;
+    a.wait_for("#login-form").await;
+    assert_eq!(a.script("return localStorage.getItem('plauder.drafts');", json!([])).await, Value::Null);
+    a.close().await;
+}
+
 /// A close the server starts (a logout everywhere, 4001) completes in the browser as soon as it
 /// has answered the close frame: the server hangs up on the answer, as RFC 6455 asks, instead of
 /// waiting for the browser to hang up, which a browser does not do (Chromium gives the server
