@@ -38,7 +38,7 @@ EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
 SELECT m.id, ts_rank(m.search, q.query) + ts_rank(m.search, e.exact) AS rank
 FROM websearch_to_tsquery('simple', 'release') AS e(exact)
 CROSS JOIN LATERAL (SELECT regexp_replace(e.exact::text,
-    '(^|[ !(])''((?:[^'']|''''){3,})''', '\1''\2'':*', 'g')::tsquery) AS q(query),
+    '(^|[ ])(!?)''((?:[^'']|''''){3,})''', '\1\2''\3'':*', 'g')::tsquery) AS q(query),
 room_members rm JOIN messages m ON m.room_id = rm.room_id
 WHERE rm.user_id = :usr AND m.search @@ q.query AND m.deleted_at IS NULL
 ORDER BY rank DESC, m.created_at DESC, m.id LIMIT 20;
@@ -47,7 +47,7 @@ EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
 SELECT m.id, ts_rank(m.search, q.query) + ts_rank(m.search, e.exact) AS rank
 FROM websearch_to_tsquery('simple', '499') AS e(exact)
 CROSS JOIN LATERAL (SELECT regexp_replace(e.exact::text,
-    '(^|[ !(])''((?:[^'']|''''){3,})''', '\1''\2'':*', 'g')::tsquery) AS q(query),
+    '(^|[ ])(!?)''((?:[^'']|''''){3,})''', '\1\2''\3'':*', 'g')::tsquery) AS q(query),
 room_members rm JOIN messages m ON m.room_id = rm.room_id
 WHERE rm.user_id = :usr AND m.search @@ q.query AND m.deleted_at IS NULL
 ORDER BY rank DESC, m.created_at DESC, m.id LIMIT 20;

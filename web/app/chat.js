@@ -556,7 +556,8 @@ export class ChatView {
   }
 
   startReply(m) {
-    this.editing = null;
+    // A reply begun during an edit ends the edit, and the draft comes back.
+    if (this.editing) this.cancelContext();
     this.reply = m;
     this.showContext(t('compose.replying', { name: this.app.store.name(m.sender_id) }), quoteText(m));
   }

@@ -32,13 +32,13 @@ const SIGNED_OUT = {
 };
 
 client.addEventListener('signedout', (e) => {
-  current?.store.drafts.cancel();
-  Drafts.clear();
   session?.abort();
   session = null;
   current = null;
   const text = SIGNED_OUT[e.detail.reason]?.();
   showAuth(text);
+  // Whoever uses this browser next finds no unsent words of this account.
+  Drafts.clear();
 });
 
 function showAuth(notice = '') {
@@ -54,8 +54,7 @@ async function startApp() {
   const store = new Store();
   store.me = client.user;
   store.addUser(client.user);
-  store.drafts = new Drafts(client.user.id);
-  window.addEventListener('pagehide', () => store.drafts.save(), { signal });
+  store.drafts = new Drafts(client.user.id, signal);
 
   const shell = h('div.shell');
   const aside = h('aside.sidebar', { 'aria-label': t('app.sidebar') });

@@ -380,8 +380,9 @@ pub struct SearchRow {
 /// `haus` finds `Haustür`): German inflects and compounds, and a stemmer of one language would
 /// fail the others. Shorter words match only themselves, so `a` does not match half the words
 /// (and the index's prefix scan stays short). Exact words rank above longer ones. The rewrite
-/// works on the query's text form, where a lexeme is quoted and follows the start, a space, `!`
-/// or `(`: a closing quote never does, so no match spans two lexemes.
+/// works on the query's text form, where a lexeme is quoted and follows the start or a space,
+/// with a `!` between for an exclusion. A lexeme holds no space (a URL's may end in `(` or `!`),
+/// so a closing quote never follows one and no match spans two lexemes.
 pub async fn search(
     conn: &mut AsyncPgConnection,
     user_id: UserId,
@@ -399,7 +400,7 @@ pub async fn search(
          FROM websearch_to_tsquery('simple', ",
         ") AS e(exact) \
          CROSS JOIN LATERAL (SELECT regexp_replace(e.exact::text, \
-             '(^|[ !(])''((?:[^'']|''''){3,})''', '\\1''\\2'':*', 'g')::tsquery) AS q(query), \
+             '(^|[ ])(!?)''((?:[^'']|''''){3,})''', '\\1\\2''\\3'':*', 'g')::tsquery) AS q(query), \
          room_members rm \
          JOIN messages m ON m.room_id = rm.room_id \
          WHERE rm.user_id = ",
