@@ -236,14 +236,16 @@ impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
         // diesel-async does not pass the SQLSTATE on (57014 is also a cancel on request), so the
-        // server's message is what tells a statement_timeout apart. It is English unless the
-        // server's lc_messages says otherwise; then this is `internal`, as before.
+        // server's message is what tells a statement_timeout apart, and the deadlock detector's
+        // victim (40P01). It is in the server's lc_messages: English (C) or German, PostgreSQL's
+        // own texts, are known; in another language these are `internal`, and the start warns
+        // (`db::check_message_language`).
         if let Error::DatabaseError(DatabaseErrorKind::Unknown, info) = &e {
-            if info.message().contains("statement timeout") {
+            let message = info.message();
+            if message.contains("statement timeout") || message.contains("Zeitüberschreitung der Anfrage") {
                 return ApiError::TimedOut(e.into());
             }
-            // 40P01, the deadlock detector's victim: its whole primary message, the same way.
-            if info.message() == "deadlock detected" {
+            if message == "deadlock detected" || message == "Verklemmung (Deadlock) entdeckt" {
                 return ApiError::Contended(e.into());
             }
         }
@@ -323,6 +325,7 @@ mod tests {
         // PostgreSQL's own texts for 40P01 and 40001; diesel-async gives the first no kind.
         for e in [
             database_error(DatabaseErrorKind::Unknown, "deadlock detected"),
+            database_error(DatabaseErrorKind::Unknown, "Verklemmung (Deadlock) entdeckt"),
             database_error(
                 DatabaseErrorKind::SerializationFailure,
                 "could not serialize access due to concurrent update",
@@ -336,5 +339,20 @@ mod tests {
         }
         let other = ApiError::from(database_error(DatabaseErrorKind::Unknown, "division by zero"));
         assert!(matches!(other, ApiError::Internal(_)), "{other:?}");
+    }
+
+    #[test]
+    fn a_statement_timeout_is_timed_out_in_english_and_german() {
+        // PostgreSQL 15's texts for 57014 from statement_timeout, in C and in its German catalogue.
+        for text in
+            ["canceling statement due to statement timeout", "storniere Anfrage wegen Zeitüberschreitung der Anfrage"]
+        {
+            let error = ApiError::from(database_error(DatabaseErrorKind::Unknown, text));
+            assert!(matches!(error, ApiError::TimedOut(_)), "{text}: {error:?}");
+        }
+        // A cancel on request (the same SQLSTATE, another text) is not a timeout.
+        let cancel =
+            ApiError::from(database_error(DatabaseErrorKind::Unknown, "canceling statement due to user request"));
+        assert!(matches!(cancel, ApiError::Internal(_)), "{cancel:?}");
     }
 }

@@ -62,6 +62,7 @@ impl Application {
         // A wrong bucket, endpoint or key stops the start here, with the reason, rather than
         // failing every upload.
         state.attachments.check_store().await?;
+        crate::db::check_message_language(&state.pool).await;
         let server = run(listener, state.clone(), admin_listener.is_none())?;
         let admin = match admin_listener {
             Some(listener) => {

@@ -155,6 +155,44 @@ pub async fn set_local_erase_limits(conn: &mut AsyncPgConnection, timeout_ms: u6
 /// as nothing else in the database uses it; this one spells "plauder" in the first bytes.
 const MIGRATION_LOCK_KEY: i64 = 0x706c_6175_6465_7201;
 
+/// Warns when PostgreSQL answers in a language whose error texts plauder does not know: it tells a
+/// statement timeout and a deadlock's victim by their text (diesel-async passes no SQLSTATE on,
+/// see `ApiError::from`), in English or German, so in another language those answer 500 instead
+/// of 503 and are not tried again. Once at start; a failing check is only logged.
+pub async fn check_message_language(pool: &PgPool) {
+    #[derive(diesel::QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        value: String,
+    }
+    let setting = async {
+        let mut conn = pool.get().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let row: Setting = diesel_async::RunQueryDsl::get_result(
+            diesel::sql_query("SELECT current_setting('lc_messages') AS value"),
+            &mut conn,
+        )
+        .await?;
+        anyhow::Ok(row.value)
+    };
+    match setting.await {
+        Ok(value) if known_message_language(&value) => {}
+        Ok(value) => tracing::warn!(
+            lc_messages = %value,
+            "PostgreSQL writes its messages in a language plauder does not read: statement timeouts and \
+             deadlocks will answer 500 instead of 503. As a superuser: ALTER ROLE <plauder's role> SET \
+             lc_messages = 'C'"
+        ),
+        Err(e) => tracing::warn!(error = %e, "reading PostgreSQL's lc_messages"),
+    }
+}
+
+/// Whether PostgreSQL's messages under this `lc_messages` are ones `ApiError::from` reads:
+/// English (the C locale, or none set) or German.
+fn known_message_language(lc_messages: &str) -> bool {
+    let lang = lc_messages.split(['_', '.', '@']).next().unwrap_or_default();
+    matches!(lang, "" | "C" | "POSIX" | "en" | "de") || lc_messages.starts_with("C.")
+}
+
 /// Applies pending migrations. diesel's migration harness is synchronous and starts its own
 /// runtime, which must not happen on an async worker thread: hence `spawn_blocking`.
 ///
@@ -193,4 +231,19 @@ pub async fn run_migrations(settings: &DatabaseSettings, url: &str) -> anyhow::R
     })
     .await
     .context("migration task")?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::known_message_language;
+
+    #[test]
+    fn english_and_german_messages_are_known_and_others_are_not() {
+        for known in ["C", "C.UTF-8", "C.utf8", "POSIX", "", "en_US.UTF-8", "en_GB", "de_DE.UTF-8", "de_AT@euro"] {
+            assert!(known_message_language(known), "{known}");
+        }
+        for unknown in ["fr_FR.UTF-8", "es_ES", "Deutsch", "ru_RU.UTF-8"] {
+            assert!(!known_message_language(unknown), "{unknown}");
+        }
+    }
 }
