@@ -2,7 +2,7 @@
 // dialogs for new direct and group chats and the profile (a room's settings and members are in
 // rooms.js).
 
-import { h, replace, redraw, avatar, lastSeen, toast, t, statusText } from './dom.js';
+import { h, replace, redraw, avatar, lastSeen, toast, t, statusText, KeptList } from './dom.js';
 import { icon } from '../icons.js';
 import { serverText } from '../errors.js';
 
@@ -41,7 +41,11 @@ export class People {
     this.listsEl = h('div.people-lists');
     el.append(h('div.find', this.findInput), this.foundEl, this.listsEl);
     app.store.on('people', () => this.render());
-    app.store.on('presence', () => this.render());
+    // Presence changes often: the friends' entries are brought up to date in place (KeptList), so
+    // that a press on one of their buttons is not lost to a list drawn anew under it.
+    app.store.on('presence', () => {
+      if (this.friendList && this.app.store.friends.length) this.friendsList();
+    });
   }
 
   find() {
@@ -74,7 +78,7 @@ export class People {
   userRow(user, buttons, sub = '') {
     const { store } = this.app;
     const p = store.presence.get(user.id);
-    // The list is drawn again on every presence change: a focused button is found again by this.
+    // Lists drawn again (when the friend requests or blocks change) find a focused button by this.
     for (const b of buttons) if (b instanceof HTMLButtonElement) b.dataset.key = `${user.id}:${b.dataset.action}`;
     return h(
       'li.person',
@@ -109,6 +113,49 @@ export class People {
     if (!confirm(t('people.block_confirm', { name: user.display_name || user.username }))) return;
     await attempt(() => this.app.client.api('POST', '/blocks', { user_id: user.id }), t('people.blocked_toast'));
     this.app.reloadPeople();
+  }
+
+  /** The friends, online first, each entry kept across redraws and brought up to date. */
+  friendsList() {
+    const { store } = this.app;
+    const friends = [...store.friends].sort((a, b) => rank(store, b.user.id) - rank(store, a.user.id));
+    this.friendList ??= new KeptList(h('ul.people-list#friends'));
+    return this.friendList.show(
+      friends,
+      (f) => f.user.id,
+      (f) => this.friendRow(f.user.id),
+      (li, f) => {
+        const p = store.presence.get(f.user.id) ?? f.user.presence;
+        li.replaceChild(avatar(f.user, p?.status ?? 'offline'), li.firstChild);
+        li.querySelector('.person-name').textContent = f.user.display_name || f.user.username;
+        li.querySelector('.person-sub').textContent = presenceText(p);
+      },
+    );
+  }
+
+  /** A friend's entry: its buttons stay for as long as the entry does. */
+  friendRow(id) {
+    const { client, store } = this.app;
+    const friend = () => store.friends.find((f) => f.user.id === id)?.user ?? store.users.get(id);
+    const buttons = [
+      this.button('message', t('people.message'), () => openDirect(this.app, id)),
+      this.button('remove', t('people.remove'), async () => {
+        const user = friend();
+        if (!confirm(t('people.remove_confirm', { name: user?.display_name || user?.username }))) return;
+        await attempt(() => client.api('DELETE', `/friends/${id}`));
+        this.app.reloadPeople();
+      }),
+      this.button('block', t('people.block'), () => this.block(friend()), '.danger'),
+    ];
+    for (const b of buttons) b.dataset.key = `${id}:${b.dataset.action}`;
+    // The avatar, name and presence are filled in by `friendsList`'s update.
+    return h(
+      'li.person',
+      { dataset: { userId: id } },
+      h('span.avatar'),
+      h('span.person-text', h('span.person-name'), h('span.muted.small.person-sub')),
+      h('span.person-actions', buttons),
+    );
   }
 
   renderFound() {
@@ -152,25 +199,10 @@ export class People {
         ),
       );
     }
-    const friends = [...store.friends].sort((a, b) => rank(store, b.user.id) - rank(store, a.user.id));
+    const friends = store.friends.length;
     sections.push(
-      h('h3.section', t('people.friends', { count: friends.length })),
-      friends.length
-        ? h(
-            'ul.people-list#friends',
-            friends.map((f) =>
-              this.userRow(f.user, [
-                this.button('message', t('people.message'), () => openDirect(this.app, f.user.id)),
-                this.button('remove', t('people.remove'), async () => {
-                  if (!confirm(t('people.remove_confirm', { name: f.user.display_name || f.user.username }))) return;
-                  await attempt(() => client.api('DELETE', `/friends/${f.user.id}`));
-                  reload();
-                }),
-                this.button('block', t('people.block'), () => this.block(f.user), '.danger'),
-              ], presenceText(store.presence.get(f.user.id) ?? f.user.presence)),
-            ),
-          )
-        : h('p.muted.pad', t('people.no_friends')),
+      h('h3.section', t('people.friends', { count: friends })),
+      friends ? this.friendsList() : h('p.muted.pad', t('people.no_friends')),
     );
     if (store.blocks.length) {
       sections.push(

@@ -760,9 +760,10 @@ async fn the_status_menu_shows_the_status_chosen_on_another_device_and_after_a_r
     a.close().await;
 }
 
-/// Presence changes draw the open room's head and the People list again, and the sidebar's header
-/// is drawn again by its own buttons; a keyboard user's focus stays on the control it was on
-/// instead of falling to the page's body. (Presence drew the header too, for nothing: seen as the
+/// Presence changes draw the open room's head again and bring the People list's entries up to
+/// date, and the sidebar's header is drawn again by its own buttons; a keyboard user's focus stays
+/// on the control it was on instead of falling to the page's body, and a press on a friend's
+/// button across a presence change is still a click. (Presence drew the header too, for nothing: seen as the
 /// profile test failing under load, when the people list's first presence came just after the
 /// profile dialog had given the focus back to its button.)
 #[actix_web::test]
@@ -830,6 +831,23 @@ async fn redraws_keep_the_keyboard_focus_in_the_rooms_head_the_header_and_the_pe
     bobs.command("presence.set", json!({"status": "online"})).await;
     a.wait_text("#friends", "online").await;
     assert_eq!(a.script(focused, json!([])).await, json!(message_bob), "after Bob came back");
+
+    // A press on "Message" while Bob's presence changes, released after: still a click (the
+    // entry is brought up to date, not drawn anew under the pointer), and the chat opens.
+    let at = a
+        .script(
+            "const b = document.querySelector(`#friends button[data-key=\"${arguments[0]}\"]`); window.pressed = b; \
+             const r = b.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2];",
+            json!([message_bob]),
+        )
+        .await;
+    let mouse = |kind: &str| json!({"type": kind, "x": at[0], "y": at[1], "button": "left", "clickCount": 1});
+    a.cdp("Input.dispatchMouseEvent", mouse("mousePressed")).await;
+    bobs.command("presence.set", json!({"status": "dnd"})).await;
+    a.wait_text("#friends", "do not disturb").await;
+    assert_eq!(a.script("return window.pressed.isConnected;", json!([])).await, true, "the same button");
+    a.cdp("Input.dispatchMouseEvent", mouse("mouseReleased")).await;
+    a.wait_text("section.chat #room-title", "Bob").await;
     a.close().await;
 }
 
