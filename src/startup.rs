@@ -62,7 +62,9 @@ impl Application {
         // A wrong bucket, endpoint or key stops the start here, with the reason, rather than
         // failing every upload.
         state.attachments.check_store().await?;
-        crate::db::check_message_language(&state.pool).await;
+        // In the background: PostgreSQL down at start must not delay the start by a pool timeout.
+        let pool = state.pool.clone();
+        tokio::spawn(async move { crate::db::check_message_language(&pool).await });
         let server = run(listener, state.clone(), admin_listener.is_none())?;
         let admin = match admin_listener {
             Some(listener) => {

@@ -363,3 +363,12 @@ async fn a_socket_the_server_is_closing_keeps_its_place_until_the_client_answers
     })
     .await;
 }
+
+/// The start's check that PostgreSQL writes its messages in a language plauder reads asks
+/// PostgreSQL itself: a statement made to time out on the test cluster (C locale) is read as a
+/// statement timeout, so the check passes and the start warns about nothing.
+#[actix_web::test]
+async fn the_message_language_is_checked_with_a_statement_made_to_time_out() {
+    let app = spawn_app().await;
+    assert!(plauder::db::reads_messages(&app.state.pool).await.expect("a connection"));
+}

@@ -64,7 +64,12 @@ export function redraw(el, ...children) {
   const inside = focused instanceof HTMLElement && focused !== el && el.contains(focused);
   const selector = !inside ? null : focused.id ? `#${CSS.escape(focused.id)}` : focused.dataset.key ? `[data-key="${CSS.escape(focused.dataset.key)}"]` : null;
   replace(el, ...children);
-  if (selector && !focused.isConnected) el.querySelector(selector)?.focus({ preventScroll: true });
+  // A control kept across the redraw (a KeptList's entry put back) lost the focus all the same
+  // when it left the page for a moment.
+  if (inside && document.activeElement !== focused) {
+    const again = focused.isConnected ? focused : selector ? el.querySelector(selector) : null;
+    again?.focus({ preventScroll: true });
+  }
   return el;
 }
 

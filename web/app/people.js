@@ -126,8 +126,19 @@ export class People {
       (f) => this.friendRow(f.user.id),
       (li, f) => {
         const p = store.presence.get(f.user.id) ?? f.user.presence;
-        li.replaceChild(avatar(f.user, p?.status ?? 'offline'), li.firstChild);
-        li.querySelector('.person-name').textContent = f.user.display_name || f.user.username;
+        const status = p?.status ?? 'offline';
+        // The picture is drawn anew only when it or the name changed (a new image would flicker
+        // on every presence change); otherwise the dot alone.
+        const look = `${f.user.avatar_url ?? ''}|${f.user.display_name || f.user.username}`;
+        if (li.dataset.look !== look) {
+          li.dataset.look = look;
+          li.replaceChild(avatar(f.user, status), li.firstChild);
+          li.querySelector('.person-name').textContent = f.user.display_name || f.user.username;
+        } else {
+          const dot = li.querySelector('.avatar > .dot');
+          dot.className = `dot ${status}`;
+          dot.title = t(`presence.${status}`);
+        }
         li.querySelector('.person-sub').textContent = presenceText(p);
       },
     );
@@ -145,7 +156,7 @@ export class People {
         await attempt(() => client.api('DELETE', `/friends/${id}`));
         this.app.reloadPeople();
       }),
-      this.button('block', t('people.block'), () => this.block(friend()), '.danger'),
+      this.button('block', t('people.block'), () => this.block(friend() ?? { id }), '.danger'),
     ];
     for (const b of buttons) b.dataset.key = `${id}:${b.dataset.action}`;
     // The avatar, name and presence are filled in by `friendsList`'s update.

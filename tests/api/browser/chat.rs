@@ -831,6 +831,12 @@ async fn redraws_keep_the_keyboard_focus_in_the_rooms_head_the_header_and_the_pe
     bobs.command("presence.set", json!({"status": "online"})).await;
     a.wait_text("#friends", "online").await;
     assert_eq!(a.script(focused, json!([])).await, json!(message_bob), "after Bob came back");
+    // A friend request draws the tab anew around the kept entries: the focus stays too.
+    let carol = register_session(&app, "carol", "Carol").await;
+    let asks = app.post("/api/v1/friends/requests", Some(&token(&carol)), json!({"user_id": ada["user"]["id"]})).await;
+    assert_eq!(asks.status(), StatusCode::CREATED);
+    a.wait_text("#incoming-requests", "Carol").await;
+    assert_eq!(a.script(focused, json!([])).await, json!(message_bob), "after Carol asked");
 
     // A press on "Message" while Bob's presence changes, released after: still a click (the
     // entry is brought up to date, not drawn anew under the pointer), and the chat opens.
