@@ -59,23 +59,19 @@ const UNSUBSCRIBE_TTL_DAYS: i64 = 365;
 /// Due digests a worker round handles at most.
 const BATCH: i64 = 50;
 
-fn public_url(state: &AppState) -> &str {
-    state.settings.email.public_url.trim_end_matches('/')
-}
-
 /// The app's link to a room (the web app opens `#room=<id>`).
 pub fn room_link(state: &AppState, room_id: RoomId) -> String {
-    format!("{}/#room={room_id}", public_url(state))
+    mail::link(state, &format!("/#room={room_id}"))
 }
 
 /// The one-click unsubscribe link (a GET, so that it works from any mail program).
 pub fn unsubscribe_link(state: &AppState, token: &str) -> String {
-    format!("{}/api/v1/digest/unsubscribe?token={token}", public_url(state))
+    mail::link(state, &format!("/api/v1/digest/unsubscribe?token={token}"))
 }
 
 /// The same for mail programs' one-click unsubscribe (RFC 8058): POST only.
 fn one_click_link(state: &AppState, token: &str) -> String {
-    format!("{}/api/v1/digest/unsubscribe/one-click?token={token}", public_url(state))
+    mail::link(state, &format!("/api/v1/digest/unsubscribe/one-click?token={token}"))
 }
 
 /// The unsubscribe link: the user gets no more digests (until they turn them on again in their
@@ -196,7 +192,7 @@ async fn decide(state: &AppState, user_id: UserId) -> ApiResult<Decided> {
             &rooms,
             more_rooms.len(),
             more_messages,
-            &format!("{}/", public_url(state)),
+            &mail::link(state, "/"),
             &unsubscribe_link(state, &token),
         );
         let one_click = one_click_link(state, &token);

@@ -126,6 +126,12 @@ impl Mailer {
     }
 }
 
+/// A link in a mail: `rest` (a path, with its query or fragment) under `email.public_url`, never a
+/// request's Host header.
+pub fn link(state: &AppState, rest: &str) -> String {
+    format!("{}{rest}", state.settings.email.public_url.trim_end_matches('/'))
+}
+
 /// Queues one rendered mail; the caller's transaction decides whether it goes out. Call
 /// [`Mailer::wake`] after the commit.
 ///

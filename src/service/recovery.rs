@@ -25,7 +25,7 @@ pub const MAIL_KIND: &str = "password_reset";
 /// The link a reset mail carries. The token is in the fragment, so it reaches neither the
 /// server's access logs nor a `Referer`.
 pub fn reset_link(state: &AppState, token: &str) -> String {
-    format!("{}/#reset-password={token}", state.settings.email.public_url.trim_end_matches('/'))
+    crate::service::mail::link(state, &format!("/#reset-password={token}"))
 }
 
 /// Stores a new reset token for `user` (spending their earlier ones) and queues its mail, in the

@@ -44,29 +44,25 @@ const UNSUBSCRIBE_TTL_DAYS: i64 = 3650;
 const RESUME: &str = "resume";
 const UNSUBSCRIBE: &str = "unsubscribe";
 
-fn public_url(state: &AppState) -> &str {
-    state.settings.email.public_url.trim_end_matches('/')
-}
-
 /// The link back into the conversation: the server's support page, which loads the widget; the
 /// widget takes the token from the fragment (which reaches neither access logs nor a Referer).
 pub fn resume_link(state: &AppState, token: &str) -> String {
-    format!("{}/support#plauder-resume={token}", public_url(state))
+    mail::link(state, &format!("/support#plauder-resume={token}"))
 }
 
 /// The one-click unsubscribe link (a GET, so that it works from any mail program).
 pub fn unsubscribe_link(state: &AppState, token: &str) -> String {
-    format!("{}/api/v1/support/unsubscribe?token={token}", public_url(state))
+    mail::link(state, &format!("/api/v1/support/unsubscribe?token={token}"))
 }
 
 /// The same for mail programs' one-click unsubscribe (RFC 8058): POST only.
 fn one_click_link(state: &AppState, token: &str) -> String {
-    format!("{}/api/v1/support/unsubscribe/one-click?token={token}", public_url(state))
+    mail::link(state, &format!("/api/v1/support/unsubscribe/one-click?token={token}"))
 }
 
 /// The inbox's link to one session's room, for staff.
 pub fn inbox_link(state: &AppState, room_id: RoomId) -> String {
-    format!("{}/admin#support={room_id}", public_url(state))
+    mail::link(state, &format!("/admin#support={room_id}"))
 }
 
 /// Staff answered in a support room: schedules the session's reply mail. The answer is committed

@@ -27,7 +27,7 @@ pub const MAIL_KIND: &str = "email_verification";
 /// The link a verification mail carries; the token is in the fragment, so it reaches neither the
 /// server's access logs nor a `Referer`.
 pub fn verify_link(state: &AppState, token: &str) -> String {
-    format!("{}/#verify-email={token}", state.settings.email.public_url.trim_end_matches('/'))
+    crate::service::mail::link(state, &format!("/#verify-email={token}"))
 }
 
 /// The refusal of a login that needs a confirmed address first.

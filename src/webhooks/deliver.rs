@@ -234,7 +234,7 @@ impl Worker {
 /// Queues the "endpoint disabled" mail to every admin with an address, each in their language,
 /// on `conn` (the disabling transaction). How many it queued.
 async fn tell_admins(conn: &mut AsyncPgConnection, state: &AppState, url: &str, reason: &str) -> ApiResult<usize> {
-    let link = format!("{}/admin#webhooks", state.settings.email.public_url.trim_end_matches('/'));
+    let link = crate::service::mail::link(state, "/admin#webhooks");
     let admins = q::admin_recipients(conn).await?;
     for admin in &admins {
         let language = admin.language.parse().unwrap_or(Language::En);
