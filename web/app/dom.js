@@ -179,8 +179,17 @@ export function avatar(user, presence = undefined, size = '') {
     img.addEventListener('error', () => img.remove(), { once: true });
     el.append(img);
   }
-  if (presence !== undefined) el.append(h(`span.dot.${presence || 'offline'}`, { title: t(`presence.${presence || 'offline'}`) }));
+  if (presence !== undefined) setPresenceDot(el, presence);
   return el;
+}
+
+/** Shows `presence` as the dot of an avatar made by `avatar` (added if it has none). */
+export function setPresenceDot(avatarEl, presence) {
+  const status = presence || 'offline';
+  let dot = avatarEl.querySelector(':scope > .dot');
+  if (!dot) dot = avatarEl.appendChild(h('span.dot'));
+  dot.className = `dot ${status}`;
+  dot.title = t(`presence.${status}`);
 }
 
 /**

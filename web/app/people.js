@@ -2,7 +2,7 @@
 // dialogs for new direct and group chats and the profile (a room's settings and members are in
 // rooms.js).
 
-import { h, replace, redraw, avatar, lastSeen, toast, t, statusText, KeptList } from './dom.js';
+import { h, replace, redraw, avatar, setPresenceDot, lastSeen, toast, t, statusText, KeptList } from './dom.js';
 import { icon } from '../icons.js';
 import { serverText } from '../errors.js';
 
@@ -78,8 +78,6 @@ export class People {
   userRow(user, buttons, sub = '') {
     const { store } = this.app;
     const p = store.presence.get(user.id);
-    // Lists drawn again (when the friend requests or blocks change) find a focused button by this.
-    for (const b of buttons) if (b instanceof HTMLButtonElement) b.dataset.key = `${user.id}:${b.dataset.action}`;
     return h(
       'li.person',
       { dataset: { userId: user.id } },
@@ -89,9 +87,12 @@ export class People {
     );
   }
 
-  /** A row's button; `action` names it among the row's (see `userRow`). */
-  button(action, label, onclick, cls = '') {
-    return h(`button.chip${cls}`, { type: 'button', onclick, dataset: { action } }, label);
+  /**
+   * A button of a user's row. Its key (user and action) finds it again when the list is drawn
+   * anew (`redraw`), so a keyboard user stays on it.
+   */
+  button(userId, action, label, onclick, cls = '') {
+    return h(`button.chip${cls}`, { type: 'button', onclick, dataset: { key: `${userId}:${action}` } }, label);
   }
 
   actionsFor(user) {
@@ -99,13 +100,13 @@ export class People {
     const rel = this.relation(user.id);
     const reload = () => this.app.reloadPeople();
     const out = [];
-    if (rel !== 'blocked') out.push(this.button('message', t('people.message'), () => openDirect(this.app, user.id)));
+    if (rel !== 'blocked') out.push(this.button(user.id, 'message', t('people.message'), () => openDirect(this.app, user.id)));
     if (rel === 'none')
-      out.push(this.button('add_friend', t('people.add_friend'), async () => { await attempt(() => client.api('POST', '/friends/requests', { user_id: user.id }), t('people.request_sent_toast')); reload(); }));
+      out.push(this.button(user.id, 'add_friend', t('people.add_friend'), async () => { await attempt(() => client.api('POST', '/friends/requests', { user_id: user.id }), t('people.request_sent_toast')); reload(); }));
     if (rel === 'asked') out.push(h('span.muted.small', t('people.request_sent')));
     if (rel === 'asking') out.push(h('span.muted.small', t('people.wants_friends')));
-    if (rel === 'blocked') out.push(this.button('unblock', t('people.unblock'), async () => { await attempt(() => client.api('DELETE', `/blocks/${user.id}`)); reload(); }));
-    else out.push(this.button('block', t('people.block'), async () => this.block(user), '.danger'));
+    if (rel === 'blocked') out.push(this.button(user.id, 'unblock', t('people.unblock'), async () => { await attempt(() => client.api('DELETE', `/blocks/${user.id}`)); reload(); }));
+    else out.push(this.button(user.id, 'block', t('people.block'), async () => this.block(user), '.danger'));
     return out;
   }
 
@@ -135,9 +136,7 @@ export class People {
           li.replaceChild(avatar(f.user, status), li.firstChild);
           li.querySelector('.person-name').textContent = f.user.display_name || f.user.username;
         } else {
-          const dot = li.querySelector('.avatar > .dot');
-          dot.className = `dot ${status}`;
-          dot.title = t(`presence.${status}`);
+          setPresenceDot(li.firstChild, status);
         }
         li.querySelector('.person-sub').textContent = presenceText(p);
       },
@@ -149,16 +148,15 @@ export class People {
     const { client, store } = this.app;
     const friend = () => store.friends.find((f) => f.user.id === id)?.user ?? store.users.get(id);
     const buttons = [
-      this.button('message', t('people.message'), () => openDirect(this.app, id)),
-      this.button('remove', t('people.remove'), async () => {
+      this.button(id, 'message', t('people.message'), () => openDirect(this.app, id)),
+      this.button(id, 'remove', t('people.remove'), async () => {
         const user = friend();
         if (!confirm(t('people.remove_confirm', { name: user?.display_name || user?.username }))) return;
         await attempt(() => client.api('DELETE', `/friends/${id}`));
         this.app.reloadPeople();
       }),
-      this.button('block', t('people.block'), () => this.block(friend() ?? { id }), '.danger'),
+      this.button(id, 'block', t('people.block'), () => this.block(friend() ?? { id }), '.danger'),
     ];
-    for (const b of buttons) b.dataset.key = `${id}:${b.dataset.action}`;
     // The avatar, name and presence are filled in by `friendsList`'s update.
     return h(
       'li.person',
@@ -192,8 +190,8 @@ export class People {
           'ul.people-list#incoming-requests',
           store.requests.incoming.map((r) =>
             this.userRow(r.from, [
-              this.button('accept', t('people.accept'), async () => { await attempt(() => client.api('POST', `/friends/requests/${r.id}/accept`)); reload(); }, '.primary'),
-              this.button('decline', t('people.decline'), async () => { await attempt(() => client.api('POST', `/friends/requests/${r.id}/decline`)); reload(); }),
+              this.button(r.from.id, 'accept', t('people.accept'), async () => { await attempt(() => client.api('POST', `/friends/requests/${r.id}/accept`)); reload(); }, '.primary'),
+              this.button(r.from.id, 'decline', t('people.decline'), async () => { await attempt(() => client.api('POST', `/friends/requests/${r.id}/decline`)); reload(); }),
             ]),
           ),
         ),
@@ -205,7 +203,7 @@ export class People {
         h(
           'ul.people-list',
           store.requests.outgoing.map((r) =>
-            this.userRow(r.to, [this.button('cancel', t('common.cancel'), async () => { await attempt(() => client.api('POST', `/friends/requests/${r.id}/decline`)); reload(); })]),
+            this.userRow(r.to, [this.button(r.to.id, 'cancel', t('common.cancel'), async () => { await attempt(() => client.api('POST', `/friends/requests/${r.id}/decline`)); reload(); })]),
           ),
         ),
       );
@@ -220,7 +218,7 @@ export class People {
         h('h3.section', t('people.blocked')),
         h(
           'ul.people-list#blocked',
-          store.blocks.map((b) => this.userRow(b.user, [this.button('unblock', t('people.unblock'), async () => { await attempt(() => client.api('DELETE', `/blocks/${b.user.id}`)); reload(); })])),
+          store.blocks.map((b) => this.userRow(b.user, [this.button(b.user.id, 'unblock', t('people.unblock'), async () => { await attempt(() => client.api('DELETE', `/blocks/${b.user.id}`)); reload(); })])),
         ),
       );
     }
