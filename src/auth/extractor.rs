@@ -224,6 +224,14 @@ fn invalid_access_token() -> ApiError {
     ApiError::Unauthorized("Invalid or expired access token.".into())
 }
 
+fn invalid_api_token() -> ApiError {
+    ApiError::Unauthorized("Invalid, expired or revoked API token.".into())
+}
+
+fn banned() -> ApiError {
+    ApiError::Forbidden("This account is banned.".into())
+}
+
 /// What the verified access token `claims` grants, the account read being `user`.
 async fn grant_for(state: &AppState, claims: &crate::auth::jwt::Claims, user: User) -> Result<TokenGrant, ApiError> {
     // The mark first: a deletion's sign-out moves the version too, and a token issued while it
@@ -234,7 +242,7 @@ async fn grant_for(state: &AppState, claims: &crate::auth::jwt::Claims, user: Us
     // Before the version: a ban also revokes the tokens, and the client should learn that it is
     // banned rather than that its token is stale.
     if user.is_banned() {
-        return Err(ApiError::Forbidden("This account is banned.".into()));
+        return Err(banned());
     }
     if user.token_version != claims.ver {
         return Err(invalid_access_token());
@@ -260,8 +268,9 @@ pub struct SocketGrant<T> {
 
 /// As [`authenticate_until`], for a WebSocket upgrade, which also needs the user's room ids and
 /// friend ids. They are read after `before_read` ran for the user (the connection subscribes to
-/// its user's topic there, so that a membership change committed after the read reaches it).
-/// With an access token the account, its rooms and its friends are one statement.
+/// its user's topic there, so that a membership change or a chosen status committed after the
+/// read reaches it). The account, its rooms and its friends are one statement
+/// (`db::account_reads`); an API token's account is read there again after its lookup.
 ///
 /// # Errors
 /// As [`authenticate`].
@@ -271,10 +280,21 @@ pub async fn authenticate_socket<T>(
     before_read: impl FnOnce(UserId) -> T,
 ) -> Result<SocketGrant<T>, ApiError> {
     if api_token::is_api_token(token) {
-        let grant = authenticate_api_token(state, token).await?;
+        let mut grant = authenticate_api_token(state, token).await?;
         let opened = before_read(grant.caller.id);
-        let (rooms, friends) = crate::service::social::rooms_and_friends(state, grant.caller.id).await?;
-        return Ok(SocketGrant { grant, rooms, friends, opened });
+        // The account read again after the subscription, as with an access token: a status chosen
+        // on another device while the token was looked up is in this read, or reaches the socket
+        // on the user's topic; with the lookup's row the socket could announce a status older
+        // than the choice and miss the choice itself.
+        let found = state.account_reads.read(grant.caller.id).await?.ok_or_else(invalid_api_token)?;
+        if found.user.is_being_deleted() {
+            return Err(invalid_api_token());
+        }
+        if found.user.is_banned() {
+            return Err(banned());
+        }
+        grant.caller.user = Arc::new(found.user);
+        return Ok(SocketGrant { grant, rooms: found.both.rooms, friends: found.both.friends, opened });
     }
     let claims = state.jwt.verify(token).ok_or_else(invalid_access_token)?;
     let opened = before_read(claims.sub);
@@ -293,7 +313,7 @@ const TOUCH_EVERY_SECS: i64 = 60;
 /// As [`authenticate_until`], for a personal API token. Its id serves as the grant's login
 /// session, so revoking the token closes its sockets the way a logout closes a session's.
 async fn authenticate_api_token(state: &AppState, token: &str) -> Result<TokenGrant, ApiError> {
-    let invalid = || ApiError::Unauthorized("Invalid, expired or revoked API token.".into());
+    let invalid = invalid_api_token;
     let hash = api_token::hash(token);
     let mut conn = state.db().await?;
     let (row, user) = crate::db::queries::api_tokens::find_by_hash(&mut conn, &hash).await?.ok_or_else(invalid)?;
@@ -303,7 +323,7 @@ async fn authenticate_api_token(state: &AppState, token: &str) -> Result<TokenGr
         return Err(invalid());
     }
     if user.is_banned() {
-        return Err(ApiError::Forbidden("This account is banned.".into()));
+        return Err(banned());
     }
     if row.last_used_at.is_none_or(|t| (now - t).num_seconds() >= TOUCH_EVERY_SECS) {
         crate::db::queries::api_tokens::touch(&mut conn, row.id).await?;

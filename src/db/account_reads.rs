@@ -1,4 +1,4 @@
-//! Group reads for WebSocket upgrades: every upgrade with an access token reads its account, room
+//! Group reads for WebSocket upgrades: every upgrade reads its account, room
 //! ids and friend ids (`queries::social::users_with_rooms`). Concurrent upgrades queue their user
 //! ids to one reader, which reads whatever has queued while its previous statement ran with one
 //! statement. A statement this small costs PostgreSQL several times more in its round trip than in

@@ -12,7 +12,7 @@ use crate::auth::Caller;
 use crate::db::models::{Role, User};
 use crate::db::queries::{social, users};
 use crate::error::{ApiError, ApiResult, ConflictExt};
-use crate::ids::{FriendRequestId, RoomId, UserId};
+use crate::ids::{FriendRequestId, UserId};
 use crate::protocol::ServerEvent;
 use crate::protocol::events::{FriendAccepted, FriendRequest};
 use crate::protocol::presence::{Status, Visible};
@@ -97,17 +97,6 @@ pub async fn choose_status(state: &AppState, caller: &Caller, status: Status) ->
     let mut conn = state.db().await?;
     users::set_presence_status(&mut conn, caller.id, status.into()).await?;
     Ok(())
-}
-
-/// What a new connection needs: the user's rooms (to attach to) and friends (whose presence to
-/// follow).
-///
-/// # Errors
-/// Database failures only.
-pub async fn rooms_and_friends(state: &AppState, user_id: UserId) -> ApiResult<(Vec<RoomId>, Vec<UserId>)> {
-    let mut conn = state.db().await?;
-    let both = social::rooms_and_friends(&mut conn, user_id).await?;
-    Ok((both.rooms, both.friends))
 }
 
 /// Another existing, non-guest user.

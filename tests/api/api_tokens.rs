@@ -112,6 +112,50 @@ async fn a_read_only_token_reads_but_cannot_write_over_rest_or_the_websocket() {
     assert_error(app.get("/api/v1/rooms", Some(&write_only)).await, StatusCode::FORBIDDEN, "forbidden").await;
 }
 
+/// A status chosen on another device while an API token's socket opens is that socket's too. The
+/// socket used to keep the account as the token's lookup read it, before it subscribed to the
+/// user's topic: it kept the older status (online, which showed an invisible user to her friends
+/// once her other devices had gone) and missed the choice. Here the token's first use is made to wait for its row (locked by this
+/// test) between the lookup and the subscription, and ada turns invisible meanwhile.
+#[actix_web::test]
+async fn a_status_chosen_while_an_api_token_socket_opens_is_that_sockets_too() {
+    use diesel_async::SimpleAsyncConnection;
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    app.befriend(&ada, &bob).await;
+    let mut bobs = app.ws(&bob.access_token).await;
+    let mut phone = app.ws(&ada.access_token).await;
+    assert_eq!(bobs.event("presence").await["status"], "online");
+    let (value, id) = token(&app, &ada, &["read"]).await;
+
+    let mut blocker = app.hold(&format!("SELECT 1 FROM api_tokens WHERE id = '{id}' FOR UPDATE")).await;
+    let choose = async {
+        crate::helpers::wait::eventually("the token's use waits for its row", async || {
+            let n = app
+                .count(
+                    "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+                     AND wait_event_type = 'Lock' AND query LIKE 'UPDATE api_tokens %'",
+                )
+                .await;
+            crate::helpers::wait::check(n, |n| *n == 1)
+        })
+        .await;
+        assert_eq!(phone.command("presence.set", json!({"status": "invisible"})).await["ok"], true);
+        assert_eq!(bobs.event("presence").await["status"], "offline");
+        blocker.batch_execute("ROLLBACK").await.unwrap();
+    };
+    let (mut by_token, ()) = tokio::join!(app.ws(&value), choose);
+
+    assert_eq!(by_token.hello["data"]["user"]["presence_status"], "invisible", "{}", by_token.hello);
+    // Invisible on the token's socket too: with the phone gone, ada stays offline to bob.
+    phone.close().await;
+    let frames = bobs.frames_within(std::time::Duration::from_millis(800)).await;
+    let seen: Vec<_> = frames.iter().filter(|f| f["type"] == "presence").collect();
+    assert!(seen.is_empty(), "ada stays offline to bob: {seen:?}");
+    assert_eq!(by_token.command("ping", json!({})).await["ok"], true);
+}
+
 #[actix_web::test]
 async fn revoking_a_token_refuses_it_at_once_and_closes_its_sockets_with_4001() {
     let app = spawn_app().await;

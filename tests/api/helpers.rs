@@ -383,7 +383,7 @@ impl TestApp {
     }
 
     /// A session in a transaction that has run `statements` and holds what they locked.
-    async fn hold(&self, statements: &str) -> AsyncPgConnection {
+    pub async fn hold(&self, statements: &str) -> AsyncPgConnection {
         let mut blocker = AsyncPgConnection::establish(&self.db_url).await.expect("connect");
         blocker.batch_execute(&format!("BEGIN; {statements}")).await.expect("lock");
         blocker

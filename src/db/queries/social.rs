@@ -172,21 +172,6 @@ pub struct RoomsAndFriends {
     pub friends: Vec<UserId>,
 }
 
-/// A user's room ids and friend ids in one round trip: what a new WebSocket connection needs.
-pub async fn rooms_and_friends(conn: &mut AsyncPgConnection, user_id: UserId) -> QueryResult<RoomsAndFriends> {
-    const SQL: &[&str] = &[
-        "SELECT COALESCE((SELECT array_agg(room_id) FROM room_members WHERE user_id = ",
-        "), '{}') AS rooms, COALESCE((SELECT array_agg(friend_id) FROM friendships WHERE user_id = ",
-        "), '{}') AS friends",
-    ];
-    crate::db::prepared::Prepared::new(
-        SQL,
-        vec![crate::db::prepared::Param::Uuid(user_id.into()), crate::db::prepared::Param::Uuid(user_id.into())],
-    )
-    .get_result(conn)
-    .await
-}
-
 /// An account with its room ids and friend ids.
 #[derive(Clone, QueryableByName)]
 pub struct UserWithRooms {
@@ -197,7 +182,7 @@ pub struct UserWithRooms {
 }
 
 /// The accounts of `user_ids` that exist, each with its room ids and friend ids, in one statement:
-/// what WebSocket upgrades with an access token read (`db::account_reads` reads the accounts of
+/// what WebSocket upgrades read (`db::account_reads` reads the accounts of
 /// concurrent upgrades together).
 pub async fn users_with_rooms(conn: &mut AsyncPgConnection, user_ids: &[Uuid]) -> QueryResult<Vec<UserWithRooms>> {
     const SQL: &[&str] = &[
