@@ -10,8 +10,9 @@ export class Drafts {
   /**
    * @param {string} userId whose drafts these are: another account's stored ones are not read
    * @param {AbortSignal} signal ends this page's session: the last write, then none
+   * @param {() => void} onchange called when another tab's stored change moved a draft here
    */
-  constructor(userId, signal) {
+  constructor(userId, signal, onchange = () => {}) {
     this.userId = userId;
     /** room id → text */
     this.rooms = this.stored();
@@ -24,11 +25,14 @@ export class Drafts {
       (e) => {
         if (e.key !== KEY && e.key !== null) return;
         const stored = this.stored();
+        let moved = false;
         for (const id of new Set([...this.rooms.keys(), ...stored.keys()])) {
-          if (this.changed.has(id)) continue;
+          if (this.changed.has(id) || this.rooms.get(id) === stored.get(id)) continue;
           if (stored.has(id)) this.rooms.set(id, stored.get(id));
           else this.rooms.delete(id);
+          moved = true;
         }
+        if (moved && !this.closed) onchange();
       },
       { signal },
     );

@@ -54,7 +54,8 @@ async function startApp() {
   const store = new Store();
   store.me = client.user;
   store.addUser(client.user);
-  store.drafts = new Drafts(client.user.id, signal);
+  // Another tab's drafts show in this tab's room list as they are stored.
+  store.drafts = new Drafts(client.user.id, signal, () => store.emit('drafts'));
 
   const shell = h('div.shell');
   const aside = h('aside.sidebar', { 'aria-label': t('app.sidebar') });

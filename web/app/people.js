@@ -45,6 +45,7 @@ export class People {
     // that a press on one of their buttons is not lost to a list drawn anew under it.
     app.store.on('presence', () => {
       if (this.friendList && this.app.store.friends.length) this.friendsList();
+      this.presenceDots();
     });
   }
 
@@ -141,6 +142,22 @@ export class People {
         li.querySelector('.person-sub').textContent = presenceText(p);
       },
     );
+  }
+
+  /**
+   * The dots of the other lists' rows (search results, requests, blocks) follow presence too,
+   * set in place: drawing those lists anew on every presence change would lose a press. A row
+   * gets a dot once its user's presence is known (the server tells it of friends and of users
+   * the page subscribed to, never of strangers).
+   */
+  presenceDots() {
+    const { presence } = this.app.store;
+    for (const li of this.el.querySelectorAll('li.person[data-user-id]')) {
+      if (li.closest('#friends')) continue;
+      const status = presence.get(li.dataset.userId)?.status;
+      const pic = li.querySelector(':scope > .avatar');
+      if (status && pic) setPresenceDot(pic, status);
+    }
   }
 
   /** A friend's entry: its buttons stay for as long as the entry does. */

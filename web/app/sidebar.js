@@ -64,6 +64,7 @@ export class Sidebar {
     store.on('rooms', () => this.renderList());
     store.on('current', () => this.renderList());
     store.on('presence', () => this.renderList());
+    store.on('drafts', () => this.renderList());
     // The status chosen on another device (or the hello's, after a reconnect). While a choice of
     // this page's own is on its way, the echoes of earlier ones would undo the newer one.
     store.on('me', () => {

@@ -763,7 +763,8 @@ async fn the_status_menu_shows_the_status_chosen_on_another_device_and_after_a_r
 /// Presence changes draw the open room's head again and bring the People list's entries up to
 /// date, and the sidebar's header is drawn again by its own buttons; a keyboard user's focus stays
 /// on the control it was on instead of falling to the page's body, and a press on a friend's
-/// button across a presence change is still a click. (Presence drew the header too, for nothing: seen as the
+/// button across a presence change is still a click; a search result's presence dot follows
+/// too. (Presence drew the header too, for nothing: seen as the
 /// profile test failing under load, when the people list's first presence came just after the
 /// profile dialog had given the focus back to its button.)
 #[actix_web::test]
@@ -837,6 +838,21 @@ async fn redraws_keep_the_keyboard_focus_in_the_rooms_head_the_header_and_the_pe
     assert_eq!(asks.status(), StatusCode::CREATED);
     a.wait_text("#incoming-requests", "Carol").await;
     assert_eq!(a.script(focused, json!([])).await, json!(message_bob), "after Carol asked");
+    // Found by a search, Bob's row there follows his presence as well (its dot set in place).
+    a.type_into("#find-people", "bob").await;
+    let dot = "const d = document.querySelector(`.found li.person[data-user-id=\"${arguments[0]}\"] .avatar > .dot`); \
+               return d ? d.className : '';";
+    let dot_is = async |class: &str| {
+        a.wait_until(
+            &format!("Bob's dot in the search results: {class}"),
+            &format!("return (() => {{ {dot} }})() === arguments[1];"),
+            json!([bob_id, class]),
+        )
+        .await;
+    };
+    dot_is("dot online").await;
+    bobs.command("presence.set", json!({"status": "away"})).await;
+    dot_is("dot away").await;
 
     // A press on "Message" while Bob's presence changes, released after: still a click (the
     // entry is brought up to date, not drawn anew under the pointer), and the chat opens.
@@ -928,6 +944,69 @@ async fn unsent_text_stays_with_its_room_as_a_draft_until_sent_or_signed_out() {
     a.wait_for("#login-form").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(a.script("return localStorage.getItem('plauder.drafts');", json!([])).await, Value::Null);
+    a.close().await;
+}
+
+/// Two tabs of one browser share the drafts: a draft typed in one shows in the other's room list
+/// as soon as it is stored, and in its composer when the room is opened there; a tab's write
+/// keeps the other's drafts; and a draft sent in one tab is gone from the other.
+#[actix_web::test]
+async fn two_tabs_show_each_others_drafts_and_keep_them() {
+    let Some(driver) = Driver::start().await else { return };
+    let app = spawn_app().await;
+    let ada = register_session(&app, "ada", "Ada").await;
+    let bob = register_session(&app, "bob", "Bob").await;
+    let members = json!([bob["user"]["id"]]);
+    let first = create_room(&app, &ada, json!({"kind": "group", "name": "First", "member_ids": members})).await;
+    let second = create_room(&app, &ada, json!({"kind": "group", "name": "Second", "member_ids": members})).await;
+    let third = create_room(&app, &ada, json!({"kind": "group", "name": "Third", "member_ids": members})).await;
+    let preview = |room: &str| format!("#room-list .room[data-room-id=\"{room}\"] .room-preview");
+    let composer = "return document.querySelector('#composer').value;";
+    let a = driver.browser(1280, 820).await;
+    open_signed_in(&a, &app, &ada).await;
+    let one = a.tab().await;
+    open_room(&a, &third).await;
+
+    let two = a.new_tab().await;
+    a.goto(&format!("{}/", app.address)).await;
+    a.wait_for("#new-chat").await;
+    open_room(&a, &second).await;
+    a.type_into("#composer", "From the second tab").await;
+    let stored = async |room: &str, text: &str| {
+        a.wait_until(
+            &format!("{text:?} stored as the draft of {room}"),
+            "const d = JSON.parse(localStorage.getItem('plauder.drafts') ?? '{}'); \
+             return (d.rooms ?? {})[arguments[0]] === arguments[1];",
+            json!([room, text]),
+        )
+        .await;
+    };
+    stored(&second, "From the second tab").await;
+
+    a.switch_to(&one).await;
+    a.wait_text(&preview(&second), "Draft: From the second tab").await;
+    open_room(&a, &first).await;
+    a.type_into("#composer", "From the first tab").await;
+    stored(&first, "From the first tab").await;
+    stored(&second, "From the second tab").await;
+
+    a.switch_to(&two).await;
+    a.wait_text(&preview(&first), "Draft: From the first tab").await;
+    assert_eq!(a.script(composer, json!([])).await, "From the second tab");
+    a.type_into("#composer", ENTER).await;
+    a.wait_text("#messages li.msg.mine[data-id]", "From the second tab").await;
+    stored(&first, "From the first tab").await;
+
+    a.switch_to(&one).await;
+    a.wait_text(&preview(&second), "You: From the second tab").await;
+    open_room(&a, &second).await;
+    assert_eq!(a.script(composer, json!([])).await, "", "the sent draft is not offered again");
+    open_room(&a, &first).await;
+    assert_eq!(a.script(composer, json!([])).await, "From the first tab");
+    let errors = "return window.__errors || [];";
+    a.switch_to(&two).await;
+    assert_eq!(a.script(errors, json!([])).await, json!([]), "the second tab reported errors");
+    a.switch_to(&one).await;
     a.close().await;
 }
 

@@ -337,6 +337,26 @@ impl Browser {
         self.post("/window/rect", json!({ "width": width, "height": height })).await;
     }
 
+    /// The handle of the current tab.
+    pub async fn tab(&self) -> String {
+        self.get("/window").await.as_str().expect("window handle").to_owned()
+    }
+
+    /// Opens a new tab of this browser (the same profile: its storage is shared with the other
+    /// tabs), switches to it and returns its handle. Its pages collect errors as the first tab's.
+    pub async fn new_tab(&self) -> String {
+        let tab = self.post("/window/new", json!({"type": "tab"})).await;
+        let handle = tab["handle"].as_str().expect("new tab's handle").to_owned();
+        self.switch_to(&handle).await;
+        self.on_new_document(ERROR_COLLECTOR).await;
+        handle
+    }
+
+    /// Makes the tab `handle` the one the next commands go to.
+    pub async fn switch_to(&self, handle: &str) {
+        self.post("/window", json!({"handle": handle})).await;
+    }
+
     /// Ends the session, failing the test if the page reported errors or CSP violations.
     pub async fn close(self) {
         let errors = self.script("return window.__errors || [];", json!([])).await;
