@@ -1,7 +1,8 @@
 //! The admin panel's "Bots & tokens" and "Webhooks" views in the browser, and the chat app's bot
 //! badge: a bot made in the panel (its token shown once) posts into a room, the room shows its
 //! message with the badge, and the webhook's delivery log shows the delivery and sends it again;
-//! the overview flags a disabled endpoint.
+//! the overview flags a disabled endpoint, and keeps a keyboard user on that flag as it is drawn
+//! again.
 
 use serde_json::{Value, json};
 
@@ -92,6 +93,24 @@ async fn a_bot_made_in_the_panel_posts_with_a_badge_and_the_webhook_log_sends_ag
     assert!(res.status().is_success());
     admin.click("a[data-view=overview]").await;
     admin.wait_text("#webhook-notice a[href='#webhooks']", "1 webhook endpoint is disabled").await;
+    // The overview is drawn again every few seconds and on activity (a message here): a keyboard
+    // user on the notice's link stays on it.
+    admin
+        .script(
+            "window.noticeBefore = document.querySelector('#webhooks-notice'); window.noticeBefore.focus();",
+            json!([]),
+        )
+        .await;
+    let res = app.post(&format!("/api/v1/rooms/{room_id}/messages"), Some(&root_token), json!({"body": "again"})).await;
+    assert!(res.status().is_success());
+    admin
+        .wait_until(
+            "the notice drawn anew",
+            "const n = document.querySelector('#webhooks-notice'); return !!n && n !== window.noticeBefore;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(admin.script("return document.activeElement.id;", json!([])).await, "webhooks-notice");
     chat.close().await;
     admin.close().await;
 }
