@@ -31,7 +31,7 @@ use std::sync::Arc;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
 
 use crate::auth::api_token::{self, Scope, Scopes};
-use crate::db::models::{Role, User};
+use crate::db::models::{ApiToken, Role, User};
 use crate::error::ApiError;
 use crate::ids::{ApiTokenId, RoomId, UserId};
 use crate::state::AppState;
@@ -280,20 +280,15 @@ pub async fn authenticate_socket<T>(
     before_read: impl FnOnce(UserId) -> T,
 ) -> Result<SocketGrant<T>, ApiError> {
     if api_token::is_api_token(token) {
-        let mut grant = authenticate_api_token(state, token).await?;
-        let opened = before_read(grant.caller.id);
-        // The account read again after the subscription, as with an access token: a status chosen
-        // on another device while the token was looked up is in this read, or reaches the socket
-        // on the user's topic; with the lookup's row the socket could announce a status older
-        // than the choice and miss the choice itself.
-        let found = state.account_reads.read(grant.caller.id).await?.ok_or_else(invalid_api_token)?;
-        if found.user.is_being_deleted() {
-            return Err(invalid_api_token());
-        }
-        if found.user.is_banned() {
-            return Err(banned());
-        }
-        grant.caller.user = Arc::new(found.user);
+        let (row, user) = find_api_token(state, token).await?;
+        let opened = before_read(user.id);
+        // The account read again after the subscription, as with an access token, and the grant
+        // made from that read: a status chosen on another device, or a role changed, while the
+        // token was looked up is in it, or reaches the socket on the user's topic. With the
+        // lookup's row the socket missed both (the WebSocket re-check compares the role it was
+        // made with against the account's).
+        let found = state.account_reads.read(user.id).await?.ok_or_else(invalid_api_token)?;
+        let grant = api_token_grant(state, &row, found.user).await?;
         return Ok(SocketGrant { grant, rooms: found.both.rooms, friends: found.both.friends, opened });
     }
     let claims = state.jwt.verify(token).ok_or_else(invalid_access_token)?;
@@ -313,22 +308,43 @@ const TOUCH_EVERY_SECS: i64 = 60;
 /// As [`authenticate_until`], for a personal API token. Its id serves as the grant's login
 /// session, so revoking the token closes its sockets the way a logout closes a session's.
 async fn authenticate_api_token(state: &AppState, token: &str) -> Result<TokenGrant, ApiError> {
-    let invalid = invalid_api_token;
+    let (row, user) = find_api_token(state, token).await?;
+    api_token_grant(state, &row, user).await
+}
+
+/// The personal API token `token` and its account, refused when the token is revoked or expired
+/// or the account is being deleted or banned; its use is recorded.
+async fn find_api_token(state: &AppState, token: &str) -> Result<(ApiToken, User), ApiError> {
     let hash = api_token::hash(token);
     let mut conn = state.db().await?;
-    let (row, user) = crate::db::queries::api_tokens::find_by_hash(&mut conn, &hash).await?.ok_or_else(invalid)?;
+    let (row, user) =
+        crate::db::queries::api_tokens::find_by_hash(&mut conn, &hash).await?.ok_or_else(invalid_api_token)?;
     let now = chrono::Utc::now();
-    // An account being deleted has its tokens revoked; the mark covers one made meanwhile.
-    if row.revoked_at.is_some() || row.expires_at.is_some_and(|t| t <= now) || user.is_being_deleted() {
-        return Err(invalid());
+    if row.revoked_at.is_some() || row.expires_at.is_some_and(|t| t <= now) {
+        return Err(invalid_api_token());
+    }
+    check_token_account(&user)?;
+    if row.last_used_at.is_none_or(|t| (now - t).num_seconds() >= TOUCH_EVERY_SECS) {
+        crate::db::queries::api_tokens::touch(&mut conn, row.id).await?;
+    }
+    Ok((row, user))
+}
+
+/// An API token's account may act: not being deleted (its tokens are revoked; the mark covers
+/// one made meanwhile), not banned.
+fn check_token_account(user: &User) -> Result<(), ApiError> {
+    if user.is_being_deleted() {
+        return Err(invalid_api_token());
     }
     if user.is_banned() {
         return Err(banned());
     }
-    if row.last_used_at.is_none_or(|t| (now - t).num_seconds() >= TOUCH_EVERY_SECS) {
-        crate::db::queries::api_tokens::touch(&mut conn, row.id).await?;
-    }
-    drop(conn);
+    Ok(())
+}
+
+/// What the checked token `row` grants, its account read as `user`.
+async fn api_token_grant(state: &AppState, row: &ApiToken, user: User) -> Result<TokenGrant, ApiError> {
+    check_token_account(&user)?;
     // As for an access token: under mfa.require_for_staff, staff without two-factor act through
     // their tokens as plain users too, whatever the token was made with.
     let role = crate::service::mfa::effective_role(state, user.id, user.role).await?;

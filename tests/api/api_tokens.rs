@@ -1,10 +1,16 @@
 //! Personal API tokens and bot accounts: scopes over REST and the WebSocket, revocation (REST at
 //! once, sockets closed with 4001), expiry, and bots made by admins posting with a badge.
 
+use std::time::Duration;
+
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestUser, assert_error, spawn_app, spawn_app_with, user_with_role, uuid_of};
+use crate::helpers::wait::{check, eventually};
+use crate::helpers::ws::WsClient;
+use crate::helpers::{
+    TestApp, TestUser, assert_error, open_session, spawn_app, spawn_app_with, user_with_role, uuid_of,
+};
 
 /// Creates a token for `user` with these scopes; returns (value, id).
 pub async fn token(app: &TestApp, user: &TestUser, scopes: &[&str]) -> (String, uuid::Uuid) {
@@ -112,14 +118,37 @@ async fn a_read_only_token_reads_but_cannot_write_over_rest_or_the_websocket() {
     assert_error(app.get("/api/v1/rooms", Some(&write_only)).await, StatusCode::FORBIDDEN, "forbidden").await;
 }
 
+/// Opens a WebSocket with the API token `value` (id `id`, not used before) and runs `meanwhile`
+/// while the upgrade waits between the token's lookup and the socket's subscription to its
+/// user's topic: the token's first use is recorded by an update of its row, which is held locked
+/// until `meanwhile` is done.
+async fn open_while_held(app: &TestApp, value: &str, id: uuid::Uuid, meanwhile: impl Future<Output = ()>) -> WsClient {
+    use diesel_async::SimpleAsyncConnection;
+    let mut blocker = app.hold(&format!("SELECT 1 FROM api_tokens WHERE id = '{id}' FOR UPDATE")).await;
+    let held = async {
+        eventually("the token's use waits for its row", async || {
+            let n = app
+                .count(
+                    "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+                     AND wait_event_type = 'Lock' AND query LIKE 'UPDATE api_tokens %'",
+                )
+                .await;
+            check(n, |n| *n == 1)
+        })
+        .await;
+        meanwhile.await;
+        blocker.batch_execute("ROLLBACK").await.expect("release the token's row");
+    };
+    let (ws, ()) = tokio::join!(app.ws(value), held);
+    ws
+}
+
 /// A status chosen on another device while an API token's socket opens is that socket's too. The
 /// socket used to keep the account as the token's lookup read it, before it subscribed to the
 /// user's topic: it kept the older status (online, which showed an invisible user to her friends
-/// once her other devices had gone) and missed the choice. Here the token's first use is made to wait for its row (locked by this
-/// test) between the lookup and the subscription, and ada turns invisible meanwhile.
+/// once her other devices had gone) and missed the choice.
 #[actix_web::test]
 async fn a_status_chosen_while_an_api_token_socket_opens_is_that_sockets_too() {
-    use diesel_async::SimpleAsyncConnection;
     let app = spawn_app().await;
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
@@ -129,30 +158,43 @@ async fn a_status_chosen_while_an_api_token_socket_opens_is_that_sockets_too() {
     assert_eq!(bobs.event("presence").await["status"], "online");
     let (value, id) = token(&app, &ada, &["read"]).await;
 
-    let mut blocker = app.hold(&format!("SELECT 1 FROM api_tokens WHERE id = '{id}' FOR UPDATE")).await;
-    let choose = async {
-        crate::helpers::wait::eventually("the token's use waits for its row", async || {
-            let n = app
-                .count(
-                    "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
-                     AND wait_event_type = 'Lock' AND query LIKE 'UPDATE api_tokens %'",
-                )
-                .await;
-            crate::helpers::wait::check(n, |n| *n == 1)
-        })
-        .await;
+    let mut by_token = open_while_held(&app, &value, id, async {
         assert_eq!(phone.command("presence.set", json!({"status": "invisible"})).await["ok"], true);
         assert_eq!(bobs.event("presence").await["status"], "offline");
-        blocker.batch_execute("ROLLBACK").await.unwrap();
-    };
-    let (mut by_token, ()) = tokio::join!(app.ws(&value), choose);
-
+    })
+    .await;
     assert_eq!(by_token.hello["data"]["user"]["presence_status"], "invisible", "{}", by_token.hello);
     // Invisible on the token's socket too: with the phone gone, ada stays offline to bob.
     phone.close().await;
-    let frames = bobs.frames_within(std::time::Duration::from_millis(800)).await;
+    let frames = bobs.frames_within(Duration::from_millis(800)).await;
     let seen: Vec<_> = frames.iter().filter(|f| f["type"] == "presence").collect();
     assert!(seen.is_empty(), "ada stays offline to bob: {seen:?}");
+    assert_eq!(by_token.command("ping", json!({})).await["ok"], true);
+}
+
+/// An admin demoted while her API token's socket opens gets the socket of a plain user. The role's
+/// change closes the sockets on the user's topic, which this one is not on yet, and the WebSocket
+/// re-check compares the role a socket was made with against the account's: a socket made with
+/// the lookup's role and the later read's account would have kept staff rights for its life.
+#[actix_web::test]
+async fn an_admin_demoted_while_an_api_token_socket_opens_gets_a_plain_users_socket() {
+    let app = spawn_app().await;
+    let root = user_with_role(&app, "root", "admin").await;
+    let ada = user_with_role(&app, "ada", "admin").await;
+    let (value, id) = token(&app, &ada, &["read", "admin"]).await;
+    let mut roots = app.ws(&root.access_token).await;
+
+    let mut by_token = open_while_held(&app, &value, id, async {
+        let demote =
+            app.patch(&format!("/api/v1/admin/users/{}", ada.id), Some(&root.access_token), json!({"role": "user"}));
+        assert_eq!(demote.await.status(), StatusCode::OK);
+    })
+    .await;
+    assert_eq!(by_token.hello["data"]["user"]["role"], "user", "{}", by_token.hello);
+    // New support chats reach staff, no longer ada.
+    open_session(&app, "vera").await;
+    roots.event("support.session_created").await;
+    by_token.no_event("support.session_created", Duration::from_millis(500)).await;
     assert_eq!(by_token.command("ping", json!({})).await["ok"], true);
 }
 
