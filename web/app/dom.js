@@ -74,10 +74,33 @@ export function redraw(el, ...children) {
 }
 
 /**
+ * The element a pointer is pressed on, from its press to its release, and what waits for the
+ * release. A browser gives no click when the element pressed left the page before the release,
+ * even to be put back at once (Blink and Gecko alike), so lists do not move an entry under a press.
+ */
+const press = { target: null, waiting: new Set() };
+document.addEventListener('pointerdown', (e) => { press.target = e.target; }, true);
+for (const type of ['pointerup', 'pointercancel']) {
+  document.addEventListener(
+    type,
+    () => {
+      press.target = null;
+      const waiting = [...press.waiting];
+      press.waiting.clear();
+      // After the click this release makes, which it must still find in its place.
+      if (waiting.length) setTimeout(() => waiting.forEach((run) => run()));
+    },
+    true,
+  );
+}
+
+/**
  * A list whose entries are kept per key across redraws and brought up to date in place. Lists
  * that redraw on every message or presence change need this: an entry built anew takes the
  * element a user is focusing or clicking away from under them (a click whose press and release
- * fall on two versions of an entry is no click).
+ * fall on two versions of an entry is no click). Entries change places only when no press is
+ * held on the list: a move takes the entry out of the page for a moment, and a press on it, or
+ * on an entry moved around it, would be no click either; the order follows at the release.
  */
 export class KeptList {
   /** @param {HTMLElement} el the list element (`ul`, `ol`) */
@@ -85,6 +108,9 @@ export class KeptList {
     this.el = el;
     /** key → the record's entry */
     this.entries = new Map();
+    /** The entries in the order last shown. */
+    this.order = [];
+    this.arrangeLater = () => this.arrange();
   }
 
   /**
@@ -95,7 +121,7 @@ export class KeptList {
     const keys = records.map(key);
     const keep = new Set(keys);
     for (const k of this.entries.keys()) if (!keep.has(k)) this.entries.delete(k);
-    const entries = records.map((r, i) => {
+    this.order = records.map((r, i) => {
       let entry = this.entries.get(keys[i]);
       if (!entry) {
         entry = make(r);
@@ -104,15 +130,28 @@ export class KeptList {
       update(entry, r);
       return entry;
     });
+    if (press.target && this.el.contains(press.target)) {
+      // Under a press: entries gone are taken away and new ones added at the end, nothing moves.
+      const shown = new Set(this.order);
+      for (const child of [...this.el.children]) if (!shown.has(child)) child.remove();
+      for (const entry of this.order) if (entry.parentNode !== this.el) this.el.append(entry);
+      press.waiting.add(this.arrangeLater);
+    } else {
+      this.arrange();
+    }
+    return this.el;
+  }
+
+  /** Puts the entries in the order last shown. */
+  arrange() {
     // Moving an entry (the room with the newest message goes to the top) takes it out of the
     // page for a moment, and the keyboard focus with it: given back.
     const focused = document.activeElement;
-    entries.forEach((entry, i) => {
+    this.order.forEach((entry, i) => {
       if (this.el.children[i] !== entry) this.el.insertBefore(entry, this.el.children[i] ?? null);
     });
-    while (this.el.children.length > entries.length) this.el.lastElementChild.remove();
+    while (this.el.children.length > this.order.length) this.el.lastElementChild.remove();
     if (focused !== document.activeElement && focused?.isConnected) focused.focus({ preventScroll: true });
-    return this.el;
   }
 }
 

@@ -873,6 +873,63 @@ async fn redraws_keep_the_keyboard_focus_in_the_rooms_head_the_header_and_the_pe
     a.close().await;
 }
 
+/// A press on a friend's button while a presence change moves that friend up the list is still a
+/// click: entries change places only once the press is released. (Moving an entry takes it out of
+/// the page for a moment, and a browser gives no click on an element that left the page between
+/// press and release, even to come back at once.)
+#[actix_web::test]
+async fn a_press_on_a_friend_who_moves_up_the_list_is_still_a_click() {
+    let Some(driver) = Driver::start().await else { return };
+    let app = spawn_app().await;
+    let ada = register_session(&app, "ada", "Ada").await;
+    let bob = register_session(&app, "bob", "Bob").await;
+    let carol = register_session(&app, "carol", "Carol").await;
+    let token = |s: &Value| s["access_token"].as_str().expect("token").to_owned();
+    let id = |s: &Value| s["user"]["id"].as_str().expect("id").to_owned();
+    let user = |s: &Value| crate::helpers::TestUser {
+        id: s["user"]["id"].as_str().and_then(|i| i.parse().ok()).expect("id"),
+        access_token: token(s),
+        refresh_token: String::new(),
+    };
+    app.befriend(&user(&ada), &user(&bob)).await;
+    app.befriend(&user(&ada), &user(&carol)).await;
+    let mut bobs = app.ws(&token(&bob)).await;
+    let mut carols = app.ws(&token(&carol)).await;
+    carols.command("presence.set", json!({"status": "away"})).await;
+
+    let a = driver.browser(1280, 820).await;
+    open_signed_in(&a, &app, &ada).await;
+    a.click("#tab-people").await;
+    let order = "return [...document.querySelectorAll('#friends > li')].map(l => l.dataset.userId).join(' ');";
+    let in_order = async |first: &Value, second: &Value, why: &str| {
+        a.wait_until(
+            why,
+            &format!("return (() => {{ {order} }})() === arguments[0];"),
+            json!([format!("{} {}", id(first), id(second))]),
+        )
+        .await;
+    };
+    in_order(&bob, &carol, "Bob (online) above Carol (away)").await;
+
+    let at = a
+        .script(
+            "const b = document.querySelector(`#friends button[data-key=\"${arguments[0]}\"]`); window.pressed = b; \
+             const r = b.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2];",
+            json!([format!("{}:message", id(&carol))]),
+        )
+        .await;
+    let mouse = |kind: &str| json!({"type": kind, "x": at[0], "y": at[1], "button": "left", "clickCount": 1});
+    a.cdp("Input.dispatchMouseEvent", mouse("mousePressed")).await;
+    // Bob goes below Carol: his entry says so at once, the places wait for the release.
+    bobs.command("presence.set", json!({"status": "dnd"})).await;
+    a.wait_text("#friends", "do not disturb").await;
+    assert_eq!(a.script(order, json!([])).await, json!(format!("{} {}", id(&bob), id(&carol))), "nothing moved");
+    a.cdp("Input.dispatchMouseEvent", mouse("mouseReleased")).await;
+    a.wait_text("section.chat #room-title", "Carol").await;
+    in_order(&carol, &bob, "Carol above Bob after the release").await;
+    a.close().await;
+}
+
 /// What is written and not sent stays with its room: opening another room keeps it as the room's
 /// draft, which the list shows; it is back on returning and after a reload, and an edit begun
 /// over it gives it back when cancelled. A restored draft tells nobody "typing", sending ends it,
