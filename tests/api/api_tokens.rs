@@ -6,7 +6,6 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::wait::{check, eventually};
 use crate::helpers::ws::WsClient;
 use crate::helpers::{
     TestApp, TestUser, assert_error, open_session, spawn_app, spawn_app_with, user_with_role, uuid_of,
@@ -126,16 +125,7 @@ async fn open_while_held(app: &TestApp, value: &str, id: uuid::Uuid, meanwhile: 
     use diesel_async::SimpleAsyncConnection;
     let mut blocker = app.hold(&format!("SELECT 1 FROM api_tokens WHERE id = '{id}' FOR UPDATE")).await;
     let held = async {
-        eventually("the token's use waits for its row", async || {
-            let n = app
-                .count(
-                    "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
-                     AND wait_event_type = 'Lock' AND query LIKE 'UPDATE api_tokens %'",
-                )
-                .await;
-            check(n, |n| *n == 1)
-        })
-        .await;
+        app.wait_for_a_lock_wait("UPDATE api_tokens %").await;
         meanwhile.await;
         blocker.batch_execute("ROLLBACK").await.expect("release the token's row");
     };

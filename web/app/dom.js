@@ -74,25 +74,58 @@ export function redraw(el, ...children) {
 }
 
 /**
- * The element a pointer is pressed on, from its press to its release, and what waits for the
- * release. A browser gives no click when the element pressed left the page before the release,
- * even to be put back at once (Blink and Gecko alike), so lists do not move an entry under a press.
+ * The element the primary pointer is pressed on, from its press to its release, and what waits
+ * for the release. A browser gives no click when the element pressed left the page before the
+ * release, even to be put back at once (Blink and Gecko alike), so lists do not move an entry
+ * under a press.
  */
-const press = { target: null, waiting: new Set() };
-document.addEventListener('pointerdown', (e) => { press.target = e.target; }, true);
-for (const type of ['pointerup', 'pointercancel']) {
-  document.addEventListener(
-    type,
-    () => {
-      press.target = null;
-      const waiting = [...press.waiting];
-      press.waiting.clear();
-      // After the click this release makes, which it must still find in its place.
-      if (waiting.length) setTimeout(() => waiting.forEach((run) => run()));
-    },
-    true,
-  );
+const press = { target: null, waiting: new Set(), timer: 0 };
+
+/** Runs what waited for the release, once. */
+function released() {
+  clearTimeout(press.timer);
+  document.removeEventListener('click', afterClick, true);
+  // A new press meanwhile (a double click): its own release runs them.
+  if (press.target) return;
+  const waiting = [...press.waiting];
+  press.waiting.clear();
+  waiting.forEach((run) => run());
 }
+
+function afterClick() {
+  // After this click's handlers, which must still find the entry in its place.
+  setTimeout(released);
+}
+
+document.addEventListener(
+  'pointerdown',
+  (e) => {
+    if (e.isPrimary && e.button === 0) press.target = e.target;
+  },
+  true,
+);
+document.addEventListener(
+  'pointerup',
+  (e) => {
+    if (!e.isPrimary || !press.target) return;
+    press.target = null;
+    if (!press.waiting.size) return;
+    // The click follows a mouse's release at once, a finger's later: the order waits for it,
+    // or a moment when none comes (a press that ended off the entry).
+    document.addEventListener('click', afterClick, { capture: true, once: true });
+    press.timer = setTimeout(released, 400);
+  },
+  true,
+);
+// A press that ends without a release (scrolled away by touch, a drag, a context menu, the
+// window left) lets the list take its order at once: no click follows.
+const abandoned = () => {
+  if (!press.target) return;
+  press.target = null;
+  setTimeout(released);
+};
+for (const type of ['pointercancel', 'dragstart', 'contextmenu']) document.addEventListener(type, abandoned, true);
+window.addEventListener('blur', abandoned);
 
 /**
  * A list whose entries are kept per key across redraws and brought up to date in place. Lists

@@ -913,7 +913,7 @@ async fn a_press_on_a_friend_who_moves_up_the_list_is_still_a_click() {
 
     let at = a
         .script(
-            "const b = document.querySelector(`#friends button[data-key=\"${arguments[0]}\"]`); window.pressed = b; \
+            "const b = document.querySelector(`#friends button[data-key=\"${arguments[0]}\"]`); \
              const r = b.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2];",
             json!([format!("{}:message", id(&carol))]),
         )
