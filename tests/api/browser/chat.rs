@@ -6,7 +6,10 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use super::webdriver::{Driver, ENTER};
-use super::{count_messages, create_room, open_room, open_signed_in, pick_language, register_session, screenshot_path};
+use super::{
+    count_messages, create_room, open_room, open_signed_in, pick_language, register_session, screenshot_path,
+    session_user,
+};
 use crate::helpers::wait::{check, holds_throughout};
 use crate::helpers::{PASSWORD, spawn_app};
 
@@ -775,12 +778,7 @@ async fn redraws_keep_the_keyboard_focus_in_the_rooms_head_the_header_and_the_pe
     let bob = register_session(&app, "bob", "Bob").await;
     let token = |s: &Value| s["access_token"].as_str().expect("token").to_owned();
     let bob_id = bob["user"]["id"].as_str().expect("id").to_owned();
-    let user = |s: &Value| crate::helpers::TestUser {
-        id: s["user"]["id"].as_str().and_then(|i| i.parse().ok()).expect("id"),
-        access_token: token(s),
-        refresh_token: String::new(),
-    };
-    app.befriend(&user(&ada), &user(&bob)).await;
+    app.befriend(&session_user(&ada), &session_user(&bob)).await;
     create_room(&app, &ada, json!({"kind": "direct", "member_ids": [bob_id]})).await;
     let group = create_room(&app, &ada, json!({"kind": "group", "name": "Team", "member_ids": [bob_id]})).await;
 
@@ -886,13 +884,8 @@ async fn a_press_on_a_friend_who_moves_up_the_list_is_still_a_click() {
     let carol = register_session(&app, "carol", "Carol").await;
     let token = |s: &Value| s["access_token"].as_str().expect("token").to_owned();
     let id = |s: &Value| s["user"]["id"].as_str().expect("id").to_owned();
-    let user = |s: &Value| crate::helpers::TestUser {
-        id: s["user"]["id"].as_str().and_then(|i| i.parse().ok()).expect("id"),
-        access_token: token(s),
-        refresh_token: String::new(),
-    };
-    app.befriend(&user(&ada), &user(&bob)).await;
-    app.befriend(&user(&ada), &user(&carol)).await;
+    app.befriend(&session_user(&ada), &session_user(&bob)).await;
+    app.befriend(&session_user(&ada), &session_user(&carol)).await;
     let mut bobs = app.ws(&token(&bob)).await;
     let mut carols = app.ws(&token(&carol)).await;
     carols.command("presence.set", json!({"status": "away"})).await;

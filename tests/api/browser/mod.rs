@@ -57,6 +57,16 @@ pub async fn register_session(app: &TestApp, username: &str, display_name: &str)
     json!({"user": body["user"], "access_token": body["access_token"], "refresh_token": body["refresh_token"]})
 }
 
+/// The API's view of a session made by [`register_session`], for the helpers that take a
+/// `TestUser` (friendships, sockets).
+pub fn session_user(session: &Value) -> crate::helpers::TestUser {
+    crate::helpers::TestUser {
+        id: session["user"]["id"].as_str().and_then(|i| i.parse().ok()).expect("the session's user id"),
+        access_token: session["access_token"].as_str().expect("the session's access token").to_owned(),
+        refresh_token: session["refresh_token"].as_str().unwrap_or_default().to_owned(),
+    }
+}
+
 /// Opens the app signed in as `session` (put where the client library keeps it) and waits
 /// until the room list is there.
 pub async fn open_signed_in(browser: &Browser, app: &TestApp, session: &Value) {
