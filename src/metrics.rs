@@ -267,6 +267,11 @@ fn describe() {
         Seconds,
         "Time a send writer took to insert and commit one batch."
     );
+    describe_histogram!(
+        "db_send_queue_wait_seconds",
+        Seconds,
+        "Time a send waited in a send writer's queue (parked included) until its batch's statement began."
+    );
     describe_gauge!("db_send_queue_depth", Count, "Message sends queued for the send writers, parked ones included.");
     describe_counter!("db_send_batch_isolations_total", Count, "Failed batches whose sends were retried one by one.");
     describe_counter!(

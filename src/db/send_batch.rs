@@ -100,6 +100,8 @@ pub enum Outcome {
 struct Job {
     send: QueuedSend,
     reply: oneshot::Sender<Outcome>,
+    /// When the send was queued: its wait for its batch's statement is measured from here.
+    queued_at: std::time::Instant,
 }
 
 /// Held by the caller of a send the writer handed back until its checked path has finished
@@ -272,7 +274,7 @@ impl SendBatcher {
     pub async fn enqueue(&self, send: QueuedSend) -> Queued {
         let shard = (send.room_id.0.as_u128() % self.writers.len() as u128) as usize;
         let (reply, answer) = oneshot::channel();
-        if self.writers[shard].send(Job { send, reply }).await.is_err() {
+        if self.writers[shard].send(Job { send, reply, queued_at: std::time::Instant::now() }).await.is_err() {
             return Queued(None);
         }
         Queued(Some(answer))
@@ -364,6 +366,13 @@ async fn write(
     }
     metrics::histogram!("db_send_batch_size").record(batch.len() as f64);
     let started = std::time::Instant::now();
+    // How long each send waited for the statement that carries it (the writer busy with earlier
+    // batches, or the send parked): with the batch's duration, the part of a send's time spent
+    // in the writer, against the rest (`ws_command_duration_seconds`), in hops between threads.
+    let waited = metrics::histogram!("db_send_queue_wait_seconds");
+    for job in &batch {
+        waited.record(started.duration_since(job.queued_at).as_secs_f64());
+    }
     let rows: Vec<NewMessage<'_>> = batch
         .iter()
         .map(|j| NewMessage {

@@ -373,6 +373,7 @@ async fn pipelined_sends_of_one_connection_share_commits_and_keep_their_order() 
     let room = app.group(&ada, "pipeline", &[]).await;
     let mut ws = app.ws(&ada.access_token).await;
     let batches_before = app.metric("plauder_db_send_batch_size_count").await;
+    let waits_before = app.metric("plauder_db_send_queue_wait_seconds_count").await;
     for i in 0..N {
         let data = json!({"room_id": room, "body": format!("m{i}"), "client_msg_id": format!("p{i}")});
         ws.send_json(json!({"id": i, "type": "message.send", "data": data})).await;
@@ -391,6 +392,8 @@ async fn pipelined_sends_of_one_connection_share_commits_and_keep_their_order() 
     assert_eq!(bodies, (0..N).map(|i| format!("m{i}")).collect::<Vec<_>>());
     let batches = app.metric("plauder_db_send_batch_size_count").await - batches_before;
     assert!(batches < N as f64, "{N} sends in {batches} commits: none shared one");
+    let waits = app.metric("plauder_db_send_queue_wait_seconds_count").await - waits_before;
+    assert_eq!(waits, N as f64, "each send's wait for its statement measured once");
 }
 
 /// Pipelined writes that take the checked path (a reply, a direct room, a retry of a
