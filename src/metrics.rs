@@ -27,6 +27,9 @@ use crate::state::AppState;
 pub const PREFIX: &str = "plauder_";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// How often the histograms' queued samples are drained into their buckets between scrapes.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
 
 /// Installs the recorder once per process; later calls (several apps in one test process) reuse it.
@@ -49,6 +52,20 @@ pub fn init() {
         if let Err(e) = metrics::set_global_recorder(Prefixed(recorder)) {
             tracing::error!("metrics recorder not installed: {e}");
             return None;
+        }
+        // A recorder built rather than installed by the exporter gets no upkeep of its own: each
+        // histogram sample stays queued in memory until something drains it, which only a scrape
+        // did. A server nobody scrapes (a laptop's) grew by every request's and every send's
+        // samples; drained every few seconds, they cost nothing between scrapes.
+        let upkeep = handle.clone();
+        let spawned = std::thread::Builder::new().name("plauder-metrics-upkeep".into()).spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                upkeep.run_upkeep();
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::error!("metrics upkeep thread not started (histogram samples pile up until scraped): {e}");
         }
         describe();
         let process = PROCESS.get_or_init(metrics_process::Collector::default);
@@ -270,7 +287,7 @@ fn describe() {
     describe_histogram!(
         "db_send_queue_wait_seconds",
         Seconds,
-        "Time a send waited in a send writer's queue (parked included) until its batch's statement began."
+        "Time a send waited in a send writer's queue (parked included) until its batch's statement began (for a batch tried again one send at a time, the failed statement's start)."
     );
     describe_gauge!("db_send_queue_depth", Count, "Message sends queued for the send writers, parked ones included.");
     describe_counter!("db_send_batch_isolations_total", Count, "Failed batches whose sends were retried one by one.");
