@@ -27,10 +27,10 @@ use crate::state::AppState;
 pub const PREFIX: &str = "plauder_";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
 
 /// How often the histograms' queued samples are drained into their buckets between scrapes.
 const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
-static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
 
 /// Installs the recorder once per process; later calls (several apps in one test process) reuse it.
 pub fn init() {

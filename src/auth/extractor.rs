@@ -228,10 +228,6 @@ fn invalid_api_token() -> ApiError {
     ApiError::Unauthorized("Invalid, expired or revoked API token.".into())
 }
 
-fn banned() -> ApiError {
-    ApiError::Forbidden("This account is banned.".into())
-}
-
 /// What the verified access token `claims` grants, the account read being `user`.
 async fn grant_for(state: &AppState, claims: &crate::auth::jwt::Claims, user: User) -> Result<TokenGrant, ApiError> {
     // The mark first: a deletion's sign-out moves the version too, and a token issued while it
@@ -242,7 +238,7 @@ async fn grant_for(state: &AppState, claims: &crate::auth::jwt::Claims, user: Us
     // Before the version: a ban also revokes the tokens, and the client should learn that it is
     // banned rather than that its token is stale.
     if user.is_banned() {
-        return Err(banned());
+        return Err(crate::service::accounts::banned());
     }
     if user.token_version != claims.ver {
         return Err(invalid_access_token());
@@ -337,7 +333,7 @@ fn check_token_account(user: &User) -> Result<(), ApiError> {
         return Err(invalid_api_token());
     }
     if user.is_banned() {
-        return Err(banned());
+        return Err(crate::service::accounts::banned());
     }
     Ok(())
 }

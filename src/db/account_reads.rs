@@ -1,7 +1,6 @@
-//! Group reads for WebSocket upgrades: every upgrade reads its account, room
-//! ids and friend ids (`queries::social::users_with_rooms`). Concurrent upgrades queue their user
-//! ids to one reader, which reads whatever has queued while its previous statement ran with one
-//! statement. A statement this small costs PostgreSQL several times more in its round trip than in
+//! Group reads for WebSocket upgrades: every upgrade reads its account, room ids and friend ids
+//! (`queries::social::users_with_rooms`). Concurrent upgrades queue their user ids to one reader,
+//! which reads whatever has queued while its previous statement ran with one statement. A statement this small costs PostgreSQL several times more in its round trip than in
 //! its execution (22 µs of execution against about 100 µs of CPU per upgrade, docs/benchmarks.md),
 //! so a reconnect storm (a deploy, a network blip) costs the database a fraction of what one
 //! statement per upgrade did; with a single upgrade a batch is one read and nothing waits.

@@ -45,7 +45,8 @@ fn invalid_refresh() -> ApiError {
     ApiError::Unauthorized("Invalid or expired refresh token.".into())
 }
 
-fn banned() -> ApiError {
+/// The answer to a banned account, wherever it signs in or acts.
+pub fn banned() -> ApiError {
     ApiError::Forbidden("This account is banned.".into())
 }
 

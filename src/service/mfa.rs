@@ -305,7 +305,7 @@ pub async fn complete_login(
         return Err(accounts::being_deleted());
     }
     if user.is_banned() {
-        return Err(ApiError::Forbidden("This account is banned.".into()));
+        return Err(accounts::banned());
     }
     let check = conn
         .transaction::<_, ApiError, _>(async |conn| {

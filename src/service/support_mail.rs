@@ -118,7 +118,7 @@ pub async fn resume(state: &AppState, token: &str, user_agent: Option<&str>) -> 
     let guest = users::find(&mut conn, session.guest_id).await?.ok_or_else(invalid_link)?;
     // A login like any other: a banned guest gets no session here either.
     if guest.is_banned() {
-        return Err(ApiError::Forbidden("This account is banned.".into()));
+        return Err(crate::service::accounts::banned());
     }
     let room = rooms::find(&mut conn, session.room_id).await?.ok_or_else(invalid_link)?;
     let auth = accounts::start_session(state, &mut conn, &guest, user_agent).await?;
