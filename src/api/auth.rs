@@ -102,9 +102,11 @@ pub async fn logout(state: web::Data<AppState>, body: ApiJson<RefreshRequest>) -
 
 /// `POST /api/v1/auth/logout-all`
 #[utoipa::path(tag = "auth", security(("bearer" = [])),
-    responses((status = 204, description = "Every token of the caller is revoked."), (status = 401, body = ErrorBody)))]
+    responses((status = 204, description = "Every token of the caller is revoked."), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody, description = "Called with an API token")))]
 #[post("/auth/logout-all")]
 pub async fn logout_all(state: web::Data<AppState>, caller: AuthUser) -> ApiResult<HttpResponse> {
+    crate::api::security::session_caller(&caller, crate::api::security::SESSIONS)?;
     accounts::logout_all(&state, caller.id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -120,10 +120,12 @@ pub struct SessionList {
     pub sessions: Vec<SessionInfo>,
 }
 
-/// Sessions and two-factor are a login's business: an API token neither lists nor ends sessions
-/// (as it does not manage tokens), and turning two-factor on or off would let a leaked token
-/// start a session of its own (confirming returns one) or lock the owner out.
-fn session_caller(caller: &AuthUser, what: &str) -> ApiResult<()> {
+/// Sessions, two-factor, the password and the account itself are a login's business: an API token
+/// neither lists nor ends sessions (as it does not manage tokens); turning two-factor on or off or
+/// changing the password would let a leaked token start a session of its own (each returns one,
+/// and a password change needs no second factor) or lock the owner out; and a token that could
+/// delete its account, or sign every device out, would be a leaked token's way to do it.
+pub(crate) fn session_caller(caller: &AuthUser, what: &str) -> ApiResult<()> {
     if caller.api_token.is_some() {
         return Err(crate::error::ApiError::Forbidden(format!(
             "{what} managed with a signed-in session, not with an API token."
@@ -132,8 +134,10 @@ fn session_caller(caller: &AuthUser, what: &str) -> ApiResult<()> {
     Ok(())
 }
 
-const SESSIONS: &str = "Sessions are";
+pub(crate) const SESSIONS: &str = "Sessions are";
 const TWO_FACTOR: &str = "Two-factor login is";
+pub(crate) const PASSWORD: &str = "The password is";
+pub(crate) const ACCOUNT: &str = "The account's deletion is";
 
 /// The login session of the request's access token (its `sid`), to mark it `current`.
 fn current_session(state: &AppState, req: &HttpRequest) -> Option<uuid::Uuid> {

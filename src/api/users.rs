@@ -152,8 +152,8 @@ pub async fn get_avatar(
 #[utoipa::path(tag = "users", security(("bearer" = [])),
     request_body = ChangePasswordRequest,
     responses((status = 200, body = AuthResponse, description = "Changed; every earlier token is revoked, and this is the caller's new session."),
-              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+              (status = 403, body = ErrorBody, description = "Wrong current password, or called with an API token"),
+              (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 #[post("/users/me/password")]
 pub async fn change_password(
     state: web::Data<AppState>,
@@ -161,6 +161,7 @@ pub async fn change_password(
     caller: AuthUser,
     body: ApiJson<ChangePasswordRequest>,
 ) -> ApiResult<web::Json<AuthResponse>> {
+    crate::api::security::session_caller(&caller, crate::api::security::PASSWORD)?;
     // Before the current password is checked: a wrong guess costs an Argon2 run too.
     state.password_limiter.check(&caller.id)?;
     let b = body.into_inner();
@@ -201,7 +202,7 @@ pub async fn get_user(
 #[utoipa::path(tag = "users", security(("bearer" = [])), request_body = DeleteMeRequest,
     responses((status = 204, description = "Deleted: the account, its sessions and memberships are gone; its messages \
                 stay with sender_id null. Open WebSockets close with 4001 \"account deleted\"."),
-              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody, description = "Wrong password, or a guest"),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody, description = "Wrong password, a guest, or called with an API token"),
               (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 #[delete("/users/me")]
 pub async fn delete_me(
@@ -209,6 +210,7 @@ pub async fn delete_me(
     caller: AuthUser,
     body: ApiJson<DeleteMeRequest>,
 ) -> ApiResult<HttpResponse> {
+    crate::api::security::session_caller(&caller, crate::api::security::ACCOUNT)?;
     // The password guesses it allows cost an Argon2 run each, as password changes do.
     state.password_limiter.check(&caller.id)?;
     accounts::delete_own_account(&state, &caller.user, body.into_inner().password).await?;

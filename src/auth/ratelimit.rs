@@ -300,10 +300,56 @@ impl LoginThrottle {
         self.names().remove(&Self::key(login));
     }
 
-    /// Forgets names not tried for `max`: their next attempt would pass anyway, and keeping
-    /// every name ever typed would let a script grow the map without bound.
+    /// Forgets names not tried for `max` that never reached the back-off (keeping every name ever
+    /// typed would let a script grow the map without bound), and names that did once they have
+    /// rested for [`BACKED_OFF_REMEMBERED`]. Forgetting those after `max` too gave a guesser the
+    /// free attempts and the short waits again every quarter of an hour: tens of guesses an hour
+    /// where the doubling allows a few.
     pub fn sweep(&self) {
         let now = Instant::now();
-        self.names().retain(|_, a| a.blocked_until > now || now.duration_since(a.last) < self.max);
+        let (free, max) = (self.free, self.max);
+        self.names().retain(|_, a| {
+            let rest = if a.count >= free { BACKED_OFF_REMEMBERED.max(max) } else { max };
+            a.blocked_until > now || now.duration_since(a.last) < rest
+        });
+    }
+}
+
+/// How long a login name that reached the back-off keeps its count after its last attempt.
+const BACKED_OFF_REMEMBERED: Duration = Duration::from_secs(24 * 60 * 60);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn throttle() -> LoginThrottle {
+        LoginThrottle {
+            names: Mutex::new(HashMap::new()),
+            free: 2,
+            initial: Duration::from_millis(10),
+            max: Duration::from_millis(40),
+        }
+    }
+
+    #[test]
+    fn a_name_that_backed_off_keeps_its_count_past_the_sweep() {
+        let limit = throttle();
+        for _ in 0..3 {
+            limit.attempt("Ada").expect("before and at the back-off's first wait");
+            std::thread::sleep(Duration::from_millis(45));
+        }
+        limit.sweep();
+        // The wait is over, so this attempt passes; it is the fourth, so the next one waits.
+        limit.attempt("ada").expect("the wait is over");
+        assert!(matches!(limit.attempt("ada"), Err(ApiError::RateLimited { .. })), "the count was forgotten");
+    }
+
+    #[test]
+    fn a_name_tried_below_the_back_off_is_forgotten_after_the_longest_wait() {
+        let limit = throttle();
+        limit.attempt("someone").expect("free");
+        std::thread::sleep(Duration::from_millis(45));
+        limit.sweep();
+        assert!(limit.names().is_empty());
     }
 }

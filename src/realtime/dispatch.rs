@@ -47,8 +47,9 @@ pub(super) enum ReplyData {
     Statuses {
         statuses: Vec<PresenceStatus>,
     },
-    /// auth.refresh: when the new token expires.
+    /// auth.refresh: when the new token expires (with milliseconds, as every time on the wire).
     Refreshed {
+        #[serde(serialize_with = "crate::views::ser_time")]
         expires_at: chrono::DateTime<chrono::Utc>,
     },
 }
@@ -101,13 +102,15 @@ pub(super) fn command(session: Session<'_>, command: Command) -> Step {
     };
     match command {
         Command::Ping => Step::Done(Ok(ReplyData::Empty(Empty {}))),
-        Command::Typing(d) => Step::Done(if session.rooms.contains(&d.room_id) {
-            // Membership is known locally; typing never touches the database.
+        Command::Typing(d) if !session.rooms.contains(&d.room_id) => {
+            Step::Done(Err(ApiError::Forbidden("You are not a member of this room.".into())))
+        }
+        // A read of the room's access (a block, a closed support session) before it is shown.
+        Command::Typing(d) => Step::Run(Box::pin(async move {
+            crate::service::messages::check_typing(&state, &caller, d.room_id).await?;
             state.realtime.typing(d.room_id, caller.id, d.active);
             Ok(ReplyData::Empty(Empty {}))
-        } else {
-            Err(ApiError::Forbidden("You are not a member of this room.".into()))
-        }),
+        })),
         Command::PresenceSet(d) => match (d.status(), caller.role) {
             (_, Role::Guest) => Step::Done(Err(ApiError::Forbidden("Guests have no presence.".into()))),
             (Err(e), _) => Step::Done(Err(e)),

@@ -261,10 +261,19 @@ pub async fn refresh(state: &AppState, token: &str) -> ApiResult<AuthResponse> {
     let mut conn = state.db().await?;
     let outcome = conn
         .transaction::<_, ApiError, _>(async move |conn| {
-            let Some(row) = refresh_tokens::find_by_hash_for_update(conn, &hash).await? else {
+            // The account's row first, held until the commit: a revocation of all its tokens
+            // (a password change or reset, logout-all, two-factor turned on, a ban) or of this
+            // session takes that row before it revokes, so it either comes first, and the token
+            // is found revoked below, or waits for this commit and revokes the successor too. A
+            // revocation that waited only for the token's row would not see the successor,
+            // inserted after its statement began, and leave it live.
+            let Some(user_id) = refresh_tokens::user_of_hash(conn, &hash).await? else {
                 return Ok(Rotation::Invalid);
             };
-            let Some(user) = users::find(conn, row.user_id).await? else {
+            let Some(user) = users::find_for_share(conn, user_id).await? else {
+                return Ok(Rotation::Invalid);
+            };
+            let Some(row) = refresh_tokens::find_by_hash_for_update(conn, &hash).await? else {
                 return Ok(Rotation::Invalid);
             };
             // Before the token's own state: a deletion and a ban revoke the tokens too, and the
@@ -330,7 +339,8 @@ pub async fn logout(state: &AppState, token: &str) -> ApiResult<()> {
 }
 
 /// Revokes every access and refresh token of the user: bumps the token version (access tokens
-/// carry it) and revokes all refresh tokens, in one transaction.
+/// carry it), revokes all refresh tokens and drops open two-factor login challenges, in one
+/// transaction.
 ///
 /// # Errors
 /// Database failures only.
@@ -338,6 +348,9 @@ pub async fn revoke_all(conn: &mut AsyncPgConnection, user_id: UserId) -> ApiRes
     conn.transaction::<_, ApiError, _>(async move |conn| {
         users::bump_token_version(conn, user_id).await?;
         refresh_tokens::revoke_all_for_user(conn, user_id).await?;
+        // A login waiting for its second factor would otherwise end in a session after this: a
+        // challenge opened with the password just changed, or by the thief just signed out.
+        crate::db::queries::mfa::delete_challenges_of(conn, user_id).await?;
         // Pushes went to devices of those sessions; API tokens' subscriptions stay.
         crate::db::queries::push::delete_of_sessions(conn, user_id).await?;
         Ok(())
@@ -442,6 +455,9 @@ pub async fn sessions(state: &AppState, user_id: UserId, current: Option<Uuid>) 
 pub async fn end_session(state: &AppState, user_id: UserId, session: Uuid) -> ApiResult<()> {
     let mut conn = state.db().await?;
     conn.transaction::<_, ApiError, _>(async |conn| {
+        // As a revocation of all tokens does (`revoke_all`): a refresh of this session under way
+        // commits its successor first, and the statement below revokes that too.
+        users::lock_for_revocation(conn, user_id).await?;
         let revoked = refresh_tokens::revoke_live_family_of(conn, user_id, session).await?;
         if revoked == 0 {
             return Err(ApiError::NotFound("No such session.".into()));

@@ -56,6 +56,16 @@ pub struct CreatedHook {
     pub path: String,
 }
 
+/// How a hook's bot's username begins; no other bot's may (`service::tokens::create_bot`).
+pub const HOOK_BOT_PREFIX: &str = "hook-";
+
+/// Whether `user` is the bot of an incoming webhook (made with the hook, kept after it as the
+/// author of its messages). Such a bot takes no API token: it posts through its hook's address,
+/// and a token would let an admin read the room its owner gave the hook.
+pub fn is_hook_bot(user: &crate::db::models::User) -> bool {
+    user.is_bot && user.username.starts_with(HOOK_BOT_PREFIX)
+}
+
 fn hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
@@ -74,6 +84,13 @@ pub async fn create(state: &AppState, caller: &Caller, room_id: RoomId, name: &s
     if access.room.kind != RoomKind::Group {
         return Err(ApiError::validation("room_id", "Incoming webhooks post into group rooms only."));
     }
+    // The hook's bot becomes a member, and reads what members read: an admin who does not own a
+    // private room may no more give it one than add anyone to it (`service::rooms::add_members`).
+    if !access.room.is_public && access.owns_by_global_role() {
+        return Err(ApiError::Forbidden(
+            "Only the room's owner adds incoming webhooks to a private room; staff do not open private rooms.".into(),
+        ));
+    }
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| ApiError::internal(anyhow::anyhow!("random source: {e}")))?;
     let token = format!("plh_{}", URL_SAFE_NO_PAD.encode(bytes));
@@ -91,7 +108,7 @@ pub async fn create(state: &AppState, caller: &Caller, room_id: RoomId, name: &s
             }
             let bot_id = UserId::new();
             // The id makes the name unique without a retry loop.
-            let username = format!("hook-{}", &bot_id.0.simple().to_string()[..12]);
+            let username = format!("{HOOK_BOT_PREFIX}{}", &bot_id.0.simple().to_string()[..12]);
             let bot = users::insert(
                 conn,
                 &NewUser {

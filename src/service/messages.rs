@@ -128,17 +128,35 @@ impl From<diesel::result::Error> for InsertError {
 /// In a direct room, a block either way stops messages, edits and reactions (deleting one's own
 /// messages stays possible).
 async fn check_direct_block(conn: &mut AsyncPgConnection, access: &RoomAccess) -> ApiResult<()> {
-    if access.room.kind != RoomKind::Direct {
-        return Ok(());
-    }
-    let Some((a, b)) = access.room.direct_key.as_deref().and_then(direct_pair) else {
-        return Ok(());
-    };
-    let other = if a == access.caller_id { b } else { a };
-    if social::blocked_either_way(conn, access.caller_id, other).await? {
+    if blocked_in_direct_room(conn, access).await? {
         return Err(ApiError::Forbidden("You cannot message this user.".into()));
     }
     Ok(())
+}
+
+/// Whether the room is a direct room whose two members are blocked either way.
+pub(crate) async fn blocked_in_direct_room(conn: &mut AsyncPgConnection, access: &RoomAccess) -> ApiResult<bool> {
+    if access.room.kind != RoomKind::Direct {
+        return Ok(false);
+    }
+    let Some((a, b)) = access.room.direct_key.as_deref().and_then(direct_pair) else {
+        return Ok(false);
+    };
+    let other = if a == access.caller_id { b } else { a };
+    Ok(social::blocked_either_way(conn, access.caller_id, other).await?)
+}
+
+/// `typing`: the caller may show that they are writing where they may write. A block stops it in
+/// a direct room as it stops messages, and a closed support session hears nothing after its
+/// `support.session_closed`. The membership the connection knows is checked before this.
+///
+/// # Errors
+/// `forbidden` across a block, in a closed support session, or for a member who left meanwhile.
+pub async fn check_typing(state: &AppState, caller: &Caller, room_id: RoomId) -> ApiResult<()> {
+    let mut conn = state.db().await?;
+    let access = RoomAccess::load(&mut conn, room_id, caller).await?;
+    access.require_write()?;
+    check_direct_block(&mut conn, &access).await
 }
 
 /// `POST /rooms/{id}/messages` and `message.send`. Returns the message as committed and whether it
@@ -547,7 +565,8 @@ async fn load_message(
 /// `forbidden` for anyone but the sender (who must still be in the room) and in a direct room with
 /// a block either way; `conflict` for a deleted message; body errors as [`send`].
 pub async fn edit(state: &AppState, caller: &Caller, id: MessageId, body: &str) -> ApiResult<MessageView> {
-    validate_body(body)?;
+    // The length now; an empty body once the message is known (files make it allowed).
+    validate_body_with(body, true)?;
     let mut conn = state.db().await?;
     let (m, access) = load_message(&mut conn, caller, id).await?;
     access.require_write()?;
@@ -557,6 +576,12 @@ pub async fn edit(state: &AppState, caller: &Caller, id: MessageId, body: &str) 
     }
     if m.deleted_at.is_some() {
         return Err(deleted());
+    }
+    // A message with files may be sent without words, so it may be edited to none: an edit keeps
+    // its files.
+    if body.trim().is_empty() {
+        let has_files = !crate::db::queries::attachments::of_messages(&mut conn, &[id]).await?.is_empty();
+        validate_body_with(body, has_files)?;
     }
     let (room_id, support) = (m.room_id, access.room.kind == RoomKind::Support);
     // An edit says again who it mentions (an edit notifies nobody anew).

@@ -310,8 +310,11 @@ pub async fn complete_login(
     let check = conn
         .transaction::<_, ApiError, _>(async |conn| {
             let check = check_code(state, conn, &user, code).await?;
-            if matches!(check, Check::Accepted) {
-                mfa::delete_challenge(conn, challenge_id, user_id).await?;
+            // One session per challenge: a second completion (with the next code), or one after a
+            // revocation of the account's tokens dropped the challenge, finds it gone, and the
+            // code's acceptance rolls back with it.
+            if matches!(check, Check::Accepted) && !mfa::spend_challenge(conn, challenge_id, user_id).await? {
+                return Err(invalid_challenge());
             }
             Ok(check)
         })

@@ -515,7 +515,8 @@ pub async fn remove_member(state: &AppState, caller: &Caller, room_id: RoomId, u
 
 /// Gives the room of an owner who goes (`leaving`: a leave, a kick, an account's deletion) to the
 /// longest-standing moderator, else member (`members()` is ordered by joined_at), under the
-/// room's lock. An heir whose membership went meanwhile (an account's deletion does not wait for
+/// room's lock; a person before any bot (an incoming webhook's or an admin's), whose owner
+/// could no longer be reached by the room's people and whose credentials admins hold. An heir whose membership went meanwhile (an account's deletion does not wait for
 /// the room's lock) is passed over for the next, and so is one whose account is being deleted
 /// (the room would go with it); a room left with no one keeps no owner.
 pub(crate) async fn hand_over(conn: &mut AsyncPgConnection, room_id: RoomId, leaving: UserId) -> ApiResult<()> {
@@ -523,11 +524,11 @@ pub(crate) async fn hand_over(conn: &mut AsyncPgConnection, room_id: RoomId, lea
         .await?
         .into_iter()
         .filter(|(m, u)| m.user_id != leaving && !u.is_being_deleted())
-        .map(|(m, _)| m)
+        .map(|(m, u)| (u.is_bot, m))
         .collect();
-    // A stable sort: the longest-standing first within a role.
-    rest.sort_by_key(|m| std::cmp::Reverse(m.role));
-    for heir in rest {
+    // A stable sort: people first, then by role, the longest-standing first within a role.
+    rest.sort_by_key(|(bot, m)| (*bot, std::cmp::Reverse(m.role)));
+    for (_, heir) in rest {
         if rooms::set_member_role(conn, room_id, heir.user_id, MemberRole::Owner).await? == 1 {
             break;
         }
@@ -666,7 +667,14 @@ pub async fn mark_read(state: &AppState, caller: &Caller, room_id: RoomId, seq: 
         return Err(ApiError::Conflict("The membership changed meanwhile; try again.".into()));
     };
     let unread_count = rooms::unread_count(&mut conn, room_id, caller.id, marker).await?;
-    state.notify.room_event(room_id, &ServerEvent::Read(Read { room_id, user_id: caller.id, seq: marker }));
+    let read = ServerEvent::Read(Read { room_id, user_id: caller.id, seq: marker });
+    // Across a block the other member no longer sees "seen"; the reader's own devices still
+    // follow the marker.
+    if crate::service::messages::blocked_in_direct_room(&mut conn, &access).await? {
+        state.notify.user_event(caller.id, &read);
+    } else {
+        state.notify.room_event(room_id, &read);
+    }
     Ok(ReadMarker { room_id, last_read_seq: marker, unread_count })
 }
 

@@ -214,6 +214,9 @@ pub async fn create_bot(
     display_name: Option<&str>,
 ) -> ApiResult<CreatedBot> {
     validate::username(username)?;
+    if username.to_lowercase().starts_with(crate::service::incoming_hooks::HOOK_BOT_PREFIX) {
+        return Err(ApiError::validation("username", "Names beginning with hook- are the incoming webhooks' bots'."));
+    }
     let display_name = match display_name {
         Some(name) => validate::display_name(name)?,
         None => username.to_owned(),
@@ -277,6 +280,11 @@ pub async fn list_bots(state: &AppState) -> ApiResult<Vec<BotView>> {
 pub async fn create_bot_token(state: &AppState, bot_id: UserId, req: TokenRequest) -> ApiResult<CreatedToken> {
     let mut conn = state.db().await?;
     let bot = find_bot(&mut conn, bot_id).await?;
+    if crate::service::incoming_hooks::is_hook_bot(&bot) {
+        return Err(ApiError::Forbidden(
+            "An incoming webhook's bot takes no token: it posts through its hook's address.".into(),
+        ));
+    }
     let (name, scopes, expires_at) = validate_request(&req, bot.role)?;
     insert_token(&mut conn, bot.id, &name, scopes, expires_at).await
 }

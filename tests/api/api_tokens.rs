@@ -364,3 +364,32 @@ async fn admins_create_bots_that_join_rooms_post_with_a_badge_and_are_rate_limit
     let log: Value = app.get("/api/v1/admin/audit-log", Some(&root.access_token)).await.json().await.unwrap();
     assert!(log["entries"].as_array().unwrap().iter().any(|e| e["action"] == "bot.created"), "{log}");
 }
+
+/// A token changes neither the password nor the account's sessions, nor deletes the account:
+/// the password's change returns a session that needs no second factor (a leaked token and a
+/// phished password would make themselves a login), and signing every device out or deleting the
+/// account would be a leaked token's to do. Each is 403 and changes nothing.
+#[actix_web::test]
+async fn a_token_cannot_change_the_password_sign_everyone_out_or_delete_the_account() {
+    use crate::helpers::PASSWORD;
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let (value, _) = token(&app, &ada, &["read", "write"]).await;
+    let change = json!({"current_password": PASSWORD, "new_password": "a much better passphrase"});
+    assert_error(app.post("/api/v1/users/me/password", Some(&value), change).await, StatusCode::FORBIDDEN, "forbidden")
+        .await;
+    assert_error(
+        app.post("/api/v1/auth/logout-all", Some(&value), json!({})).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let delete =
+        app.request(reqwest::Method::DELETE, "/api/v1/users/me", Some(&value), Some(json!({"password": PASSWORD})));
+    assert_error(delete.await, StatusCode::FORBIDDEN, "forbidden").await;
+    // Nothing changed: the password, the session, the token and the account are as they were.
+    assert_eq!(app.login("ada", PASSWORD).await.status(), StatusCode::OK);
+    assert_eq!(app.me(&ada.access_token).await.status(), StatusCode::OK);
+    assert_eq!(app.refresh(&ada.refresh_token).await.status(), StatusCode::OK);
+    assert_eq!(app.me(&value).await.status(), StatusCode::OK);
+}

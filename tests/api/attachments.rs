@@ -278,6 +278,16 @@ async fn a_message_sent_with_files_over_websocket_carries_them_in_the_event_sync
     assert_eq!(edited.status(), StatusCode::OK);
     let edited: Value = edited.json().await.expect("json");
     assert_eq!(edited["attachments"][0]["id"], image["id"], "an edit keeps the files: {edited}");
+    // As it could have been sent without words, it can be edited to none (it used to be 422)...
+    let res = app.patch(&format!("/api/v1/messages/{id}"), Some(&ada.access_token), json!({"body": " "})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let edited: Value = res.json().await.expect("json");
+    assert_eq!((edited["body"].as_str(), edited["attachments"][0]["id"].clone()), (Some(" "), image["id"].clone()));
+    // ...and a message without files cannot.
+    let plain = app.send(&ada, room, "words only").await;
+    let plain = plain["id"].as_str().expect("id");
+    let res = app.patch(&format!("/api/v1/messages/{plain}"), Some(&ada.access_token), json!({"body": ""})).await;
+    assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
 }
 
 #[actix_web::test]

@@ -417,6 +417,16 @@ impl TestApp {
         .await;
     }
 
+    /// Waits until `n` backends of this test's database wait for a lock, whatever they run.
+    pub async fn wait_for_lock_waits(&self, n: i64) {
+        let sql = "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+                   AND wait_event_type = 'Lock'";
+        crate::helpers::wait::eventually(&format!("{n} statements waiting for a lock"), async || {
+            crate::helpers::wait::check(self.count(sql).await, |&waiting| waiting == n)
+        })
+        .await;
+    }
+
     /// Stores `n` messages of `sender` in `room` (seqs 1..=n, the room's counter moved past them)
     /// straight in the database: for tests that need a history far larger than sends could make.
     pub async fn insert_messages(&self, room: uuid::Uuid, sender: uuid::Uuid, n: u32) {

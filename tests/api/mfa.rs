@@ -164,6 +164,27 @@ async fn login_of_an_enrolled_account_needs_a_code_and_each_code_works_once() {
     assert_error(res, StatusCode::BAD_REQUEST, "bad_request").await;
 }
 
+/// A login waiting for its code ends when every token of the account is revoked: a challenge
+/// opened with a password since changed (or by someone signed out everywhere) used to complete
+/// into a session for five more minutes.
+#[actix_web::test]
+async fn a_login_challenge_opened_before_a_password_change_is_refused_after_it() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let enrolled = enrol(&app, &ada).await;
+    let challenge = login_challenge(&app, "ada").await;
+    let change = json!({"current_password": PASSWORD, "new_password": "a much better passphrase"});
+    let res = app.post("/api/v1/users/me/password", Some(&enrolled.access_token), change).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_error(complete(&app, &challenge, &code(&enrolled.app, 1)).await, StatusCode::UNAUTHORIZED, "unauthorized")
+        .await;
+    // A challenge opened with the new password completes.
+    let res = app.login("ada", "a much better passphrase").await;
+    let body: Value = res.json().await.expect("json");
+    let res = complete(&app, body["mfa_token"].as_str().expect("mfa_token"), &code(&enrolled.app, 1)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
 #[actix_web::test]
 async fn a_recovery_code_completes_a_login_once() {
     let app = spawn_app().await;

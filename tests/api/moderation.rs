@@ -146,3 +146,74 @@ async fn a_block_stops_edits_and_reactions_in_a_direct_room_both_ways() {
     let res = app.delete(&format!("/api/v1/messages/{from_ada}"), Some(&ada.access_token)).await;
     assert_eq!(res.status(), StatusCode::OK);
 }
+
+/// An incoming webhook's bot is a member of its room, and admins hold bots' credentials: an admin
+/// who does not own a private room gives it no hook, and takes no token for the bot of a hook its
+/// owner made. Either used to let an admin read the room through the bot.
+#[actix_web::test]
+async fn an_admin_reads_no_private_room_through_an_incoming_webhooks_bot() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let admin = user_with_role(&app, "root", "admin").await;
+    let room = app.group(&ada, "secret", &[]).await;
+    app.send(&ada, room, "for members only").await;
+    let hooks = format!("/api/v1/rooms/{room}/hooks");
+    let at = Some(admin.access_token.as_str());
+
+    let res = app.post(&hooks, at, json!({"name": "x"})).await;
+    let body = assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    assert!(body["error"]["message"].as_str().unwrap().contains("private"), "{body}");
+    let members: Value =
+        app.get(&format!("/api/v1/rooms/{room}/members"), Some(&ada.access_token)).await.json().await.unwrap();
+    assert_eq!(members["members"].as_array().unwrap().len(), 1, "no bot joined: {members}");
+
+    // The owner's own hook: its bot takes no token from an admin, and no bot may be named like one.
+    let res = app.post(&hooks, Some(&ada.access_token), json!({"name": "CI"})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let hook: Value = res.json().await.unwrap();
+    let bot = hook["bot"]["id"].as_str().unwrap();
+    let res = app.post(&format!("/api/v1/admin/bots/{bot}/tokens"), at, json!({"name": "t", "scopes": ["read"]})).await;
+    assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    let tokens = app.count(&format!("SELECT count(*) AS n FROM api_tokens WHERE user_id = '{bot}'")).await;
+    assert_eq!(tokens, 0);
+    let res = app.post("/api/v1/admin/bots", at, json!({"username": "hook-0123456789ab"})).await;
+    assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+
+    // A public room is anyone's to read: there an admin may add a hook.
+    let res = app.patch(&format!("/api/v1/rooms/{room}"), Some(&ada.access_token), json!({"is_public": true})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(app.post(&hooks, at, json!({"name": "ops"})).await.status(), StatusCode::CREATED);
+}
+
+/// A block stops typing in a direct room both ways, as it stops messages, and the other member no
+/// longer sees "seen": a read moves the reader's marker and reaches only the reader's devices.
+#[actix_web::test]
+async fn a_block_stops_typing_and_read_receipts_in_a_direct_room_both_ways() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let dm = direct(&app, &ada, &bob).await;
+    let mut ada_ws = app.ws(&ada.access_token).await;
+    let mut bob_ws = app.ws(&bob.access_token).await;
+    let mut bobs_phone = app.ws(&bob.access_token).await;
+    assert_eq!(ada_ws.command("typing", json!({"room_id": dm, "active": true})).await["ok"], true);
+    assert_eq!(bob_ws.event("typing").await["user_id"], ada.id.to_string(), "shown before the block");
+    let sent: Value = app
+        .post(&format!("/api/v1/rooms/{dm}/messages"), Some(&ada.access_token), json!({"body": "hi bob"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    block(&app, &bob, &ada).await;
+
+    for ws in [&mut ada_ws, &mut bob_ws] {
+        let reply = ws.command("typing", json!({"room_id": dm, "active": true})).await;
+        assert_eq!(reply["error"]["code"], "forbidden", "{reply}");
+    }
+    let res = app.post(&format!("/api/v1/rooms/{dm}/read"), Some(&bob.access_token), json!({"seq": sent["seq"]})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(bobs_phone.event("read").await["seq"], sent["seq"], "the reader's own devices follow");
+    let frames = ada_ws.frames_within(std::time::Duration::from_millis(400)).await;
+    assert!(frames.iter().all(|f| f["type"] != "typing" && f["type"] != "read"), "{frames:?}");
+    bob_ws.no_event("typing", std::time::Duration::from_millis(100)).await;
+}

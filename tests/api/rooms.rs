@@ -326,6 +326,25 @@ async fn renaming_and_topic_changes_follow_patch_semantics() {
     assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
 }
 
+/// A room's owner who leaves hands it to a person, not to a bot that joined earlier (an incoming
+/// webhook's, whose owner no person could reach, and whose credentials admins hold).
+#[actix_web::test]
+async fn an_owner_who_leaves_hands_the_room_to_a_person_before_a_bot() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let room = app.group(&ada, "r", &[]).await;
+    let res = app.post(&format!("/api/v1/rooms/{room}/hooks"), Some(&ada.access_token), json!({"name": "CI"})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = app
+        .post(&format!("/api/v1/rooms/{room}/members"), Some(&ada.access_token), json!({"user_ids": [bob.id]}))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = app.delete(&format!("/api/v1/rooms/{room}/members/{}", ada.id), Some(&ada.access_token)).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.owners(room).await, [bob.id], "the person inherits, though the hook's bot joined first");
+}
+
 #[actix_web::test]
 async fn ownership_can_be_handed_over_and_the_owner_cannot_be_demoted_directly() {
     let app = spawn_app().await;

@@ -339,6 +339,9 @@ async fn closing_a_session_sends_a_final_event_and_the_visitor_cannot_write_any_
     let msg = app.send(&v.guest, v.room, "bye").await;
     let mut visitor_ws = app.ws(&v.guest.access_token).await;
     let mut mod_ws = app.ws(&moderator.access_token).await;
+    // Typing shows while the session is open.
+    assert_eq!(visitor_ws.command("typing", json!({"room_id": v.room, "active": true})).await["ok"], true);
+    assert_eq!(mod_ws.event("typing").await["user_id"], v.guest.id.to_string());
 
     let res = close(&app, &moderator, v.session_id).await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -348,6 +351,13 @@ async fn closing_a_session_sends_a_final_event_and_the_visitor_cannot_write_any_
     let event = visitor_ws.event("support.session_closed").await;
     assert_eq!(event["session_id"], v.session_id.to_string());
     assert_eq!(mod_ws.event("support.session_closed").await["room_id"], v.room.to_string());
+    // Nothing follows the final event, typing included (it used to be shown after it).
+    for ws in [&mut visitor_ws, &mut mod_ws] {
+        let reply = ws.command("typing", json!({"room_id": v.room, "active": true})).await;
+        assert_eq!(reply["error"]["code"], "forbidden", "{reply}");
+    }
+    visitor_ws.no_event("typing", Duration::from_millis(300)).await;
+    mod_ws.no_event("typing", Duration::from_millis(100)).await;
 
     let t = Some(v.guest.access_token.as_str());
     let res = app.post(&format!("/api/v1/rooms/{}/messages", v.room), t, json!({"body": "wait"})).await;

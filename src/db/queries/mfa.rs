@@ -140,13 +140,19 @@ pub async fn challenge_user(conn: &mut AsyncPgConnection, hash: &[u8]) -> QueryR
         .optional()
 }
 
-/// A completed challenge is spent, and expired ones of the user go with it.
-pub async fn delete_challenge(conn: &mut AsyncPgConnection, id: Uuid, user_id: UserId) -> QueryResult<usize> {
+/// A completed challenge is spent, and expired ones of the user go with it. False when it was gone
+/// already: spent by a completion that came first, or dropped by [`delete_challenges_of`].
+pub async fn spend_challenge(conn: &mut AsyncPgConnection, id: Uuid, user_id: UserId) -> QueryResult<bool> {
     diesel::delete(
-        mfa_challenges::table
-            .filter(mfa_challenges::user_id.eq(user_id))
-            .filter(mfa_challenges::id.eq(id).or(mfa_challenges::expires_at.le(now))),
+        mfa_challenges::table.filter(mfa_challenges::user_id.eq(user_id)).filter(mfa_challenges::expires_at.le(now)),
     )
     .execute(conn)
-    .await
+    .await?;
+    let spent = diesel::delete(mfa_challenges::table.filter(mfa_challenges::id.eq(id))).execute(conn).await?;
+    Ok(spent == 1)
+}
+
+/// Every open login challenge of the user: a revocation of all its tokens ends half-done logins too.
+pub async fn delete_challenges_of(conn: &mut AsyncPgConnection, user_id: UserId) -> QueryResult<usize> {
+    diesel::delete(mfa_challenges::table.filter(mfa_challenges::user_id.eq(user_id))).execute(conn).await
 }

@@ -13,6 +13,17 @@ pub async fn insert(conn: &mut AsyncPgConnection, new: &NewRefreshToken<'_>) -> 
     diesel::insert_into(refresh_tokens::table).values(new).execute(conn).await
 }
 
+/// The account the token with this hash belongs to, read without a lock: what a refresh locks
+/// before the token (`service::accounts::refresh`).
+pub async fn user_of_hash(conn: &mut AsyncPgConnection, hash: &[u8]) -> QueryResult<Option<UserId>> {
+    refresh_tokens::table
+        .filter(refresh_tokens::token_hash.eq(hash))
+        .select(refresh_tokens::user_id)
+        .first(conn)
+        .await
+        .optional()
+}
+
 /// The token with this hash, row-locked so two concurrent refreshes of one token serialise and the
 /// second sees it spent.
 pub async fn find_by_hash_for_update(conn: &mut AsyncPgConnection, hash: &[u8]) -> QueryResult<Option<RefreshToken>> {

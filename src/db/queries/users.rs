@@ -21,6 +21,21 @@ pub async fn find(conn: &mut AsyncPgConnection, id: UserId) -> QueryResult<Optio
     users::table.find(id).select(User::as_select()).first(conn).await.optional()
 }
 
+/// The account, its row held `FOR SHARE` until the transaction ends: every revocation of the
+/// account's tokens (`bump_token_version`, [`lock_for_revocation`]) then waits for the caller's
+/// commit and sees what it wrote.
+pub async fn find_for_share(conn: &mut AsyncPgConnection, id: UserId) -> QueryResult<Option<User>> {
+    users::table.find(id).select(User::as_select()).for_share().first(conn).await.optional()
+}
+
+/// Locks the account's row against [`find_for_share`] (a refresh rotating one of its tokens) until
+/// the transaction ends, as `bump_token_version` does; false when there is no such account.
+pub async fn lock_for_revocation(conn: &mut AsyncPgConnection, id: UserId) -> QueryResult<bool> {
+    let row: Option<UserId> =
+        users::table.find(id).select(users::id).for_no_key_update().first(conn).await.optional()?;
+    Ok(row.is_some())
+}
+
 /// The account whose username or email equals `login`, ignoring case (both unique that way).
 pub async fn find_by_login(conn: &mut AsyncPgConnection, login: &str) -> QueryResult<Option<User>> {
     let login = login.to_lowercase();
