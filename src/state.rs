@@ -175,10 +175,15 @@ impl AppState {
         })
     }
 
-    /// The client address per-IP limits and quotas key on (the peer, or what a trusted proxy
-    /// reports).
+    /// The client's address (the peer, or what a trusted proxy reports), as stored and shown.
     pub fn client_ip(&self, req: &actix_web::HttpRequest) -> std::net::IpAddr {
         self.trusted_proxies.client_ip(req)
+    }
+
+    /// What per-address limits and quotas key on: the client's address, an IPv6 one as its /64
+    /// network (`auth::client_ip::limit_key`).
+    pub fn client_limit_key(&self, req: &actix_web::HttpRequest) -> std::net::IpAddr {
+        crate::auth::client_ip::limit_key(self.client_ip(req))
     }
 
     /// A pooled connection.

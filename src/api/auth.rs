@@ -36,7 +36,7 @@ pub struct RefreshRequest {
 }
 
 async fn limit_by_ip(state: &AppState, req: &HttpRequest) -> ApiResult<()> {
-    state.auth_limiter.check_everywhere(&state.client_ip(req)).await
+    state.auth_limiter.check_everywhere(&state.client_limit_key(req)).await
 }
 
 /// `POST /api/v1/auth/register`
@@ -155,7 +155,7 @@ pub async fn request_password_reset(
     req: HttpRequest,
     body: ApiJson<PasswordResetRequest>,
 ) -> ApiResult<HttpResponse> {
-    state.reset_ip_limiter.check_everywhere(&state.client_ip(&req)).await?;
+    state.reset_ip_limiter.check_everywhere(&state.client_limit_key(&req)).await?;
     let email = body.into_inner().email;
     validate::email(email.trim())?;
     // Past the address's budget the answer is the same, but no mail goes out.
@@ -194,7 +194,7 @@ pub async fn confirm_password_reset(
     req: HttpRequest,
     body: ApiJson<PasswordResetConfirm>,
 ) -> ApiResult<HttpResponse> {
-    state.reset_ip_limiter.check_everywhere(&state.client_ip(&req)).await?;
+    state.reset_ip_limiter.check_everywhere(&state.client_limit_key(&req)).await?;
     let b = body.into_inner();
     recovery::confirm_reset(&state, &b.token, b.password).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -169,7 +169,7 @@ pub async fn digest_unsubscribe_page(
     req: HttpRequest,
     query: web::Query<MailLinkQuery>,
 ) -> ApiResult<HttpResponse> {
-    state.resume_limiter.check_everywhere(&state.client_ip(&req)).await?;
+    state.resume_limiter.check_everywhere(&state.client_limit_key(&req)).await?;
     let (status, language, done) = match digest::unsubscribe(&state, &query.token).await {
         Ok(language) => (actix_web::http::StatusCode::OK, language, true),
         Err(ApiError::Validation { .. }) => {
@@ -195,7 +195,7 @@ pub async fn digest_unsubscribe(
     req: HttpRequest,
     body: ApiJson<MailUnsubscribeRequest>,
 ) -> ApiResult<HttpResponse> {
-    state.resume_limiter.check_everywhere(&state.client_ip(&req)).await?;
+    state.resume_limiter.check_everywhere(&state.client_limit_key(&req)).await?;
     digest::unsubscribe(&state, &body.token).await?;
     Ok(HttpResponse::NoContent().finish())
 }

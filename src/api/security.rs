@@ -21,14 +21,29 @@ pub async fn get_mfa(state: web::Data<AppState>, caller: AuthUser) -> ApiResult<
     Ok(web::Json(mfa::status(&state, &caller.user).await?))
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolTotpRequest {
+    /// The account's password: a signed-in session alone (a stolen access token) must not put a
+    /// second factor of someone else's on the account.
+    pub password: String,
+}
+
 /// `POST /api/v1/users/me/mfa/totp`
-#[utoipa::path(tag = "users", security(("bearer" = [])),
+#[utoipa::path(tag = "users", security(("bearer" = [])), request_body = EnrolTotpRequest,
     responses((status = 201, body = Enrolment), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody, description = "Called with an API token"), (status = 409, body = ErrorBody)))]
+              (status = 403, body = ErrorBody, description = "A wrong password, or called with an API token"),
+              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 #[post("/users/me/mfa/totp")]
-pub async fn enrol_totp(state: web::Data<AppState>, caller: AuthUser) -> ApiResult<HttpResponse> {
+pub async fn enrol_totp(
+    state: web::Data<AppState>,
+    caller: AuthUser,
+    body: ApiJson<EnrolTotpRequest>,
+) -> ApiResult<HttpResponse> {
     session_caller(&caller, TWO_FACTOR)?;
-    let enrolment = mfa::begin_enrolment(&state, &caller.user).await?;
+    // Before the password is checked: a wrong guess costs an Argon2 run too.
+    state.password_limiter.check(&caller.id)?;
+    let enrolment = mfa::begin_enrolment(&state, &caller.user, body.into_inner().password).await?;
     Ok(HttpResponse::Created().json(enrolment))
 }
 

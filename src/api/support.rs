@@ -49,7 +49,7 @@ pub async fn open_session(
     req: HttpRequest,
     body: ApiJson<OpenSessionRequest>,
 ) -> ApiResult<HttpResponse> {
-    state.support_limiter.check_everywhere(&state.client_ip(&req)).await?;
+    state.support_limiter.check_everywhere(&state.client_limit_key(&req)).await?;
     let b = body.into_inner();
     let user_agent = req.headers().get(actix_web::http::header::USER_AGENT).and_then(|v| v.to_str().ok());
     let address = state.client_ip(&req).to_string();
@@ -67,7 +67,7 @@ pub async fn submit_contact(
     req: HttpRequest,
     body: ApiJson<ContactRequest>,
 ) -> ApiResult<HttpResponse> {
-    state.contact_limiter.check_everywhere(&state.client_ip(&req)).await?;
+    state.contact_limiter.check_everywhere(&state.client_limit_key(&req)).await?;
     let b = body.into_inner();
     let contact = contacts::submit(&state, &b.name, &b.email, &b.message).await?;
     Ok(HttpResponse::Created().json(contact))
@@ -91,7 +91,7 @@ pub async fn resume_session(
     req: HttpRequest,
     body: ApiJson<ResumeRequest>,
 ) -> ApiResult<HttpResponse> {
-    state.resume_limiter.check_everywhere(&state.client_ip(&req)).await?;
+    state.resume_limiter.check_everywhere(&state.client_limit_key(&req)).await?;
     let user_agent = req.headers().get(actix_web::http::header::USER_AGENT).and_then(|v| v.to_str().ok());
     let opened = support_mail::resume(&state, &body.token, user_agent).await?;
     Ok(HttpResponse::Ok().json(opened))
@@ -108,7 +108,7 @@ pub async fn unsubscribe_page(
     req: HttpRequest,
     query: web::Query<MailLinkQuery>,
 ) -> ApiResult<HttpResponse> {
-    state.resume_limiter.check_everywhere(&state.client_ip(&req)).await?;
+    state.resume_limiter.check_everywhere(&state.client_limit_key(&req)).await?;
     let (status, language, done) = match support_mail::unsubscribe(&state, &query.token).await {
         Ok(language) => (StatusCode::OK, language, true),
         Err(ApiError::Validation { .. }) => {
@@ -134,7 +134,7 @@ pub async fn unsubscribe(
     req: HttpRequest,
     body: ApiJson<MailUnsubscribeRequest>,
 ) -> ApiResult<HttpResponse> {
-    state.resume_limiter.check_everywhere(&state.client_ip(&req)).await?;
+    state.resume_limiter.check_everywhere(&state.client_limit_key(&req)).await?;
     support_mail::unsubscribe(&state, &body.token).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -76,6 +76,16 @@ fn parse_hop(entry: &str) -> Option<IpAddr> {
     entry.parse::<IpAddr>().or_else(|_| entry.parse::<SocketAddr>().map(|a| a.ip())).ok().map(canonical)
 }
 
+/// What a per-address limit counts against: an IPv4 address itself, an IPv6 address's /64
+/// network. A single host is commonly given a whole /64 and can use any address in it, so keyed on
+/// the full address every limit would be as many budgets as the host cares to make.
+pub fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !(u128::MAX >> 64))),
+        IpAddr::V4(_) => ip,
+    }
+}
+
 /// An IPv4 peer on a dual-stack socket shows as `::ffff:a.b.c.d`; limits and the proxy list
 /// speak of it as `a.b.c.d`.
 fn canonical(ip: IpAddr) -> IpAddr {
@@ -95,6 +105,14 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().expect("ip")
+    }
+
+    #[test]
+    fn an_ipv6_address_is_limited_as_its_64_and_an_ipv4_one_as_itself() {
+        assert_eq!(limit_key(ip("2001:db8:1:2:aaaa:bbbb:cccc:dddd")), ip("2001:db8:1:2::"));
+        assert_eq!(limit_key(ip("2001:db8:1:2::1")), limit_key(ip("2001:db8:1:2:ffff::9")));
+        assert_ne!(limit_key(ip("2001:db8:1:2::1")), limit_key(ip("2001:db8:1:3::1")));
+        assert_eq!(limit_key(ip("198.51.100.7")), ip("198.51.100.7"));
     }
 
     #[test]

@@ -586,7 +586,7 @@ pub fn start(
     opened: SocketGrant<Opening>,
 ) -> Result<actix_web::HttpResponse, actix_web::Error> {
     let frame_size = state.settings.realtime.max_frame_bytes;
-    let slot = state.sockets.acquire(opened.grant.caller.id, state.client_ip(req))?;
+    let slot = state.sockets.acquire(opened.grant.caller.id, state.client_limit_key(req))?;
     let request_id = Uuid::new_v4();
     let close_first = ShutdownAfterBody::default();
     let actor = WsConnection::new(state, opened, slot, request_id, close_first.clone());

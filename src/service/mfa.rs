@@ -113,12 +113,18 @@ fn new_recovery_codes() -> ApiResult<Vec<String>> {
     Ok(codes)
 }
 
-/// `POST /users/me/mfa/totp`: a new secret for the caller, pending until confirmed. Starting
-/// again replaces a pending secret.
+/// `POST /users/me/mfa/totp {password}`: a new secret for the caller, pending until confirmed.
+/// Starting again replaces a pending secret. The password is asked for because confirming ends
+/// every other session and makes the code the only way in besides the recovery codes it hands out:
+/// with an access token alone, whoever held it (taken from a shared computer, a log) could make the
+/// account theirs, and a password reset leaves two-factor on.
 ///
 /// # Errors
-/// `conflict` when two-factor is already on.
-pub async fn begin_enrolment(state: &AppState, user: &User) -> ApiResult<Enrolment> {
+/// `forbidden` for a wrong password; `conflict` when two-factor is already on.
+pub async fn begin_enrolment(state: &AppState, user: &User, password: String) -> ApiResult<Enrolment> {
+    if !state.passwords.verify(password, user.password_hash.clone()).await? {
+        return Err(ApiError::Forbidden("The password is wrong.".into()));
+    }
     let mut secret = [0u8; SECRET_BYTES];
     getrandom::fill(&mut secret).map_err(|e| ApiError::internal(anyhow::anyhow!("random source: {e}")))?;
     let totp = totp(&secret, &state.settings.mfa.issuer, &user.username)?;
@@ -243,11 +249,16 @@ async fn check_code(state: &AppState, conn: &mut AsyncPgConnection, user: &User,
     if accepted {
         return Ok(Check::Accepted);
     }
-    let failed = row.failed_attempts + 1;
-    let max = state.settings.mfa.max_failed_attempts;
-    if failed >= max {
-        let until = now + Duration::seconds(i64::try_from(state.settings.mfa.lockout_secs).unwrap_or(i64::MAX));
-        mfa::record_failure(conn, user.id, 0, Some(until)).await?;
+    let failed = row.failed_attempts.saturating_add(1);
+    let max = state.settings.mfa.max_failed_attempts.max(1);
+    // Every `max`-th wrong code in a row locks, each lock twice as long as the one before (up to a
+    // day): the count goes on through the locks until a code is accepted. A lock of the same
+    // length each time let a guesser with the password try `max` codes per lock for ever.
+    if failed % max == 0 {
+        let doublings = u32::try_from(failed / max - 1).unwrap_or(0).min(16);
+        let secs = state.settings.mfa.lockout_secs.saturating_mul(1 << doublings).min(MAX_LOCKOUT_SECS);
+        let until = now + Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX));
+        mfa::record_failure(conn, user.id, failed, Some(until)).await?;
         tracing::warn!(user_id = %user.id, "two-factor locked after {max} wrong codes");
         metrics::counter!("mfa_lockouts_total").increment(1);
         return Ok(Check::Wrong { locked: true });
@@ -255,6 +266,9 @@ async fn check_code(state: &AppState, conn: &mut AsyncPgConnection, user: &User,
     mfa::record_failure(conn, user.id, failed, None).await?;
     Ok(Check::Wrong { locked: false })
 }
+
+/// The longest a run of wrong codes locks an account's codes for.
+const MAX_LOCKOUT_SECS: u64 = 24 * 60 * 60;
 
 /// For a password login: the challenge to answer instead of tokens, when the account has
 /// two-factor on.

@@ -146,6 +146,14 @@ pub async fn confirm_reset(state: &AppState, token: &str, password: String) -> A
         }
         password_resets::spend_all_for_user(conn, user_id).await?;
         users::set_password_hash(conn, user_id, &password_hash).await?;
+        // An address never confirmed may have been registered by someone else before its owner
+        // came (`accounts.require_email_verification` off): the owner takes the account back by
+        // this reset, and what that someone made for themselves must not outlast it. Sessions go
+        // below as at every reset; API tokens go too, but only here, so that a reset does not
+        // break the integrations of an account whose address was proven.
+        if user.email_verified_at.is_none() {
+            crate::db::queries::api_tokens::revoke_all_of(conn, user_id).await?;
+        }
         accounts::revoke_all(conn, user_id).await
     })
     .await?;

@@ -130,18 +130,25 @@ pub async fn friends(state: &AppState, caller: &Caller) -> ApiResult<Vec<FriendV
 pub async fn send_request(state: &AppState, caller: &Caller, to: UserId) -> ApiResult<FriendRequestView> {
     let mut conn = state.db().await?;
     let target = other_user(&mut conn, caller, to).await?;
-    if social::blocked_either_way(&mut conn, caller.id, to).await? {
-        return Err(ApiError::Forbidden("You cannot send this user a friend request.".into()));
-    }
-    if social::are_friends(&mut conn, caller.id, to).await? {
-        return Err(ApiError::Conflict("You are already friends.".into()));
-    }
-    if social::request_from(&mut conn, to, caller.id).await?.is_some() {
-        return Err(ApiError::Conflict("They already sent you a request: accept it instead.".into()));
-    }
-    let request = social::insert_request(&mut conn, FriendRequestId::new(), caller.id, to)
-        .await
-        .on_conflict("You already sent this user a request.")?;
+    let from = caller.id;
+    let request = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            // Under the pair's lock, so a block committing meanwhile is seen (`lock_pair`).
+            social::lock_pair(conn, from, to).await?;
+            if social::blocked_either_way(conn, from, to).await? {
+                return Err(ApiError::Forbidden("You cannot send this user a friend request.".into()));
+            }
+            if social::are_friends(conn, from, to).await? {
+                return Err(ApiError::Conflict("You are already friends.".into()));
+            }
+            if social::request_from(conn, to, from).await?.is_some() {
+                return Err(ApiError::Conflict("They already sent you a request: accept it instead.".into()));
+            }
+            social::insert_request(conn, FriendRequestId::new(), from, to)
+                .await
+                .on_conflict("You already sent this user a request.")
+        })
+        .await?;
     let view = FriendRequestView {
         id: request.id,
         from: UserView::public(&caller.user),
@@ -199,6 +206,13 @@ pub async fn accept(state: &AppState, caller: &Caller, request_id: FriendRequest
     let (a, b) = (caller.id, friend.id);
     let since = conn
         .transaction::<_, ApiError, _>(async move |conn| {
+            // Under the pair's lock: a block (which ends the request) either committed before,
+            // and the request is gone, or waits for this and then ends the friendship.
+            social::lock_pair(conn, a, b).await?;
+            if social::find_request(conn, request_id).await?.is_none() || social::blocked_either_way(conn, a, b).await?
+            {
+                return Err(no_such_request());
+            }
             let since = social::befriend(conn, a, b).await?;
             social::delete_requests_between(conn, a, b).await?;
             Ok(since)
@@ -256,6 +270,7 @@ pub async fn block(state: &AppState, caller: &Caller, user_id: UserId) -> ApiRes
     let (a, b) = (caller.id, user_id);
     let (block, existed) = conn
         .transaction::<_, ApiError, _>(async move |conn| {
+            social::lock_pair(conn, a, b).await?;
             let existed = social::is_blocking(conn, a, b).await?;
             let block = social::block(conn, a, b).await?;
             social::unfriend(conn, a, b).await?;

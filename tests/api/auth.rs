@@ -160,6 +160,32 @@ async fn forwarding_headers_from_an_untrusted_peer_do_not_move_the_per_ip_limit(
     assert_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
 }
 
+/// The addresses of one IPv6 /64 share a budget: a host holding the network could otherwise
+/// register and guess from a new address each time.
+#[actix_web::test]
+async fn the_addresses_of_one_ipv6_network_share_the_login_budget() {
+    let app = spawn_app_with(|s| {
+        s.server.trusted_proxies = vec!["127.0.0.0/8".to_owned()];
+        s.rate_limit.auth_burst = 2;
+        s.rate_limit.auth_replenish_interval_ms = 60_000;
+    })
+    .await;
+    for address in ["2001:db8:1:2::1", "2001:db8:1:2:a:b:c:d"] {
+        let xff = [("x-forwarded-for", address.to_owned())];
+        assert_eq!(login_with_headers(&app, &xff, "nobody", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
+    }
+    let xff = [("x-forwarded-for", "2001:db8:1:2:ffff::9".to_owned())];
+    assert_error(
+        login_with_headers(&app, &xff, "nobody", PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    )
+    .await;
+    // The next network has its own.
+    let other = [("x-forwarded-for", "2001:db8:1:3::1".to_owned())];
+    assert_eq!(login_with_headers(&app, &other, "nobody", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
+}
+
 #[actix_web::test]
 async fn behind_a_trusted_proxy_the_rightmost_untrusted_hop_is_the_client() {
     let app = spawn_app_with(|s| {

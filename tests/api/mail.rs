@@ -75,6 +75,27 @@ async fn a_reset_mail_carries_a_link_that_sets_the_password_ends_sessions_and_cl
     .await;
 }
 
+/// An account whose address was never confirmed may have been made by someone else before the
+/// address's owner came: the owner's reset ends the API tokens made on it, which used to outlast
+/// the reset and let their maker go on reading. A confirmed address's tokens stay.
+#[actix_web::test]
+async fn a_reset_of_an_unconfirmed_account_revokes_its_api_tokens_and_of_a_confirmed_one_keeps_them() {
+    let smtp = SmtpServer::start();
+    let app = app_with_smtp(&smtp).await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    app.sql(&format!("UPDATE users SET email_verified_at = now() WHERE id = '{}'", bob.id)).await;
+    let (adas, _) = crate::api_tokens::token(&app, &ada, &["read"]).await;
+    let (bobs, _) = crate::api_tokens::token(&app, &bob, &["read"]).await;
+    for (who, email) in [("ada", "ada@example.org"), ("bob", "bob@example.org")] {
+        assert_eq!(ask_reset(&app, email).await.status(), StatusCode::ACCEPTED, "{who}");
+        let token = reset_token(&smtp.wait_for_mail(email).await);
+        assert_eq!(confirm(&app, &token, NEW_PASSWORD).await.status(), StatusCode::NO_CONTENT, "{who}");
+    }
+    assert_error(app.me(&adas).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_eq!(app.me(&bobs).await.status(), StatusCode::OK);
+}
+
 #[actix_web::test]
 async fn a_reset_link_works_once_only_before_it_expires_and_a_newer_one_replaces_it() {
     let smtp = SmtpServer::start();

@@ -41,7 +41,7 @@ pub struct Enrolled {
 }
 
 pub async fn enrol(app: &TestApp, user: &TestUser) -> Enrolled {
-    let res = app.post("/api/v1/users/me/mfa/totp", Some(&user.access_token), json!({})).await;
+    let res = app.post("/api/v1/users/me/mfa/totp", Some(&user.access_token), json!({"password": PASSWORD})).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let enrolment: Value = res.json().await.expect("json");
     let totp = authenticator(enrolment["secret"].as_str().expect("secret"));
@@ -89,7 +89,7 @@ async fn enrolling_shows_a_secret_uri_and_qr_code_and_the_first_code_turns_it_on
     let res = app.post("/api/v1/users/me/mfa/totp/confirm", Some(&ada.access_token), json!({ "code": "123456" })).await;
     assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
 
-    let res = app.post("/api/v1/users/me/mfa/totp", Some(&ada.access_token), json!({})).await;
+    let res = app.post("/api/v1/users/me/mfa/totp", Some(&ada.access_token), json!({"password": PASSWORD})).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let enrolment: Value = res.json().await.expect("json");
     let secret = enrolment["secret"].as_str().expect("secret");
@@ -128,8 +128,31 @@ async fn enrolling_shows_a_secret_uri_and_qr_code_and_the_first_code_turns_it_on
     let status: Value = app.get("/api/v1/users/me/mfa", Some(token)).await.json().await.expect("json");
     assert_eq!(status, json!({ "enabled": true, "recovery_codes_left": 10, "required": false }));
     // Enrolling again while on is refused.
-    assert_error(app.post("/api/v1/users/me/mfa/totp", Some(token), json!({})).await, StatusCode::CONFLICT, "conflict")
-        .await;
+    assert_error(
+        app.post("/api/v1/users/me/mfa/totp", Some(token), json!({"password": PASSWORD})).await,
+        StatusCode::CONFLICT,
+        "conflict",
+    )
+    .await;
+}
+
+/// Turning two-factor on takes the password: with a signed-in session alone (a stolen access
+/// token) anyone could put their own authenticator on the account, whose other sessions the
+/// confirmation ends and whose password reset leaves two-factor on.
+#[actix_web::test]
+async fn enrolling_needs_the_password() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let enrol = async |body: Value| app.post("/api/v1/users/me/mfa/totp", Some(&ada.access_token), body).await;
+    let res = enrol(json!({"password": "not hers"})).await;
+    let body = assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("password")), "{body}");
+    assert_error(enrol(json!({})).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    // Nothing is pending, so nothing can be confirmed.
+    assert_eq!(app.count("SELECT count(*) AS n FROM user_totp").await, 0);
+    let res = app.post("/api/v1/users/me/mfa/totp/confirm", Some(&ada.access_token), json!({ "code": "123456" })).await;
+    assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
+    assert_eq!(enrol(json!({"password": PASSWORD})).await.status(), StatusCode::CREATED);
 }
 
 #[actix_web::test]
@@ -243,9 +266,23 @@ async fn wrong_codes_past_the_limit_lock_the_account_even_for_the_right_code() {
     let fresh = login_challenge(&app, "ada").await;
     assert_error(complete(&app, &fresh, &code(&enrolled.app, 1)).await, StatusCode::TOO_MANY_REQUESTS, "rate_limited")
         .await;
-    // Once the lock has passed, the right code works.
+    // Once the lock has passed, the count goes on: the next run of wrong codes locks twice as
+    // long (it used to start over with the same lock each time).
+    app.sql("UPDATE user_totp SET locked_until = now() - interval '1 second'").await;
+    for wrong in ["333333", "444444", "555555"] {
+        assert_error(complete(&app, &fresh, wrong).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+    let body = assert_error(
+        complete(&app, &fresh, &code(&enrolled.app, 1)).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    )
+    .await;
+    assert!(body["error"]["details"]["retry_after_ms"].as_u64().is_some_and(|ms| ms > 550_000), "{body}");
+    // Once that lock has passed, the right code works, and the count starts over.
     app.sql("UPDATE user_totp SET locked_until = now() - interval '1 second'").await;
     assert_eq!(complete(&app, &fresh, &code(&enrolled.app, 1)).await.status(), StatusCode::OK);
+    assert_eq!(app.count("SELECT count(*) AS n FROM user_totp WHERE failed_attempts = 0").await, 1);
 }
 
 #[actix_web::test]
@@ -298,14 +335,14 @@ async fn two_factor_is_not_managed_with_an_api_token() {
     let ada = app.register("ada").await;
     let (token, _) = crate::api_tokens::token(&app, &ada, &["read", "write"]).await;
     let refused = assert_error(
-        app.post("/api/v1/users/me/mfa/totp", Some(&token), json!({})).await,
+        app.post("/api/v1/users/me/mfa/totp", Some(&token), json!({"password": PASSWORD})).await,
         StatusCode::FORBIDDEN,
         "forbidden",
     )
     .await;
     assert!(refused["error"]["message"].as_str().is_some_and(|m| m.contains("API token")), "{refused}");
     // Her own enrolment is pending: the token cannot confirm it.
-    let res = app.post("/api/v1/users/me/mfa/totp", Some(&ada.access_token), json!({})).await;
+    let res = app.post("/api/v1/users/me/mfa/totp", Some(&ada.access_token), json!({"password": PASSWORD})).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let secret = res.json::<Value>().await.expect("json")["secret"].as_str().expect("secret").to_owned();
     let confirm = json!({ "code": code(&authenticator(&secret), 0) });

@@ -170,3 +170,34 @@ async fn blocking_yourself_or_nobody_is_refused() {
     let res = app.post("/api/v1/blocks", Some(&ada.access_token), json!({"user_id": Uuid::new_v4()})).await;
     assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
 }
+
+/// A request accepted while a block between the two commits does not make them friends: the
+/// acceptance used to read the request before the block ended it and insert the friendship after
+/// the block had ended the old one, so the two stayed friends across the block (and watched each
+/// other's presence). Here the block is held half-way, on the request's row.
+#[actix_web::test]
+async fn a_request_accepted_while_a_block_commits_makes_no_friendship() {
+    use diesel_async::SimpleAsyncConnection;
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let req: Value = request(&app, &ada, bob.id).await.json().await.unwrap();
+    let id = req["id"].as_str().unwrap().to_owned();
+    let mut blocker = app.hold(&format!("SELECT 1 FROM friend_requests WHERE id = '{id}' FOR UPDATE")).await;
+    let blocked = app.post("/api/v1/blocks", Some(&ada.access_token), json!({ "user_id": bob.id }));
+    let accepted = async {
+        // The block first, up to the request's row; then the acceptance.
+        app.wait_for_a_lock_wait("DELETE FROM \"friend_requests\"%").await;
+        let accept = app.post(&format!("/api/v1/friends/requests/{id}/accept"), Some(&bob.access_token), json!({}));
+        let release = async {
+            app.wait_for_lock_waits(2).await;
+            blocker.batch_execute("ROLLBACK").await.expect("release the request's row");
+        };
+        tokio::join!(accept, release).0
+    };
+    let (blocked, accepted) = tokio::join!(blocked, accepted);
+    assert_eq!(blocked.status(), StatusCode::CREATED);
+    assert_error(accepted, StatusCode::NOT_FOUND, "not_found").await;
+    assert!(friends_of(&app, &ada).await.is_empty() && friends_of(&app, &bob).await.is_empty());
+    assert_eq!(app.count("SELECT count(*) AS n FROM friendships").await, 0);
+}

@@ -218,21 +218,35 @@ export function securityDialog(app) {
   }
 
   function showDisabled(mfa) {
+    // The server asks for the password: turning two-factor on ends every other session.
+    const password = h('input#mfa-setup-password', { name: 'password', type: 'password', autocomplete: 'current-password', required: true });
+    const form = h(
+      'form.auth-form#mfa-setup-form',
+      {
+        onsubmit: (ev) => {
+          ev.preventDefault();
+          enrol(password.value);
+        },
+      },
+      h('label.field', h('span', t('auth.password')), password),
+      h('button.primary#mfa-setup', { type: 'submit' }, t('security.mfa_setup')),
+    );
     replace(
       section,
       h('h3', t('security.mfa')),
       h('p#mfa-state', mfa.required ? t('security.mfa_off_required') : t('security.mfa_off')),
-      h('button.primary#mfa-setup', { type: 'button', onclick: enrol }, t('security.mfa_setup')),
+      h('p', t('security.mfa_password')),
+      form,
     );
   }
 
-  async function enrol() {
+  async function enrol(password) {
     status.textContent = '';
     let e;
     try {
-      e = await client.api('POST', '/users/me/mfa/totp');
+      e = await client.api('POST', '/users/me/mfa/totp', { password });
     } catch (err) {
-      status.textContent = serverText(err);
+      status.textContent = serverText(err, { codes: { forbidden: () => t('security.wrong_password') } });
       return;
     }
     const code = h('input#totp-code', { name: 'code', inputmode: 'numeric', autocomplete: 'one-time-code', required: true, pattern: '[0-9 ]{6,7}', maxlength: 7 });

@@ -389,6 +389,7 @@ export default {
   'security.mfa_off': 'Aus.',
   'security.mfa_off_required': 'Aus. Deine Rolle verlangt sie: richte sie ein, um deine Team-Rechte zu nutzen.',
   'security.mfa_setup': 'Zwei-Faktor-Anmeldung einrichten',
+  'security.mfa_password': 'Bestätige mit deinem Passwort: Das Einschalten meldet deine anderen Geräte ab.',
   'security.scan': 'Scanne diesen Code mit einer Authenticator-App oder tippe den Schlüssel ein; gib dann den Code ein, den sie zeigt.',
   'security.qr_alt': 'QR-Code des Zwei-Faktor-Schlüssels',
   'security.key': 'Schlüssel:',

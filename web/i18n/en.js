@@ -390,6 +390,7 @@ export default {
   'security.mfa_off': 'Off.',
   'security.mfa_off_required': 'Off. Your role needs it: set it up to use your staff rights.',
   'security.mfa_setup': 'Set up two-factor sign-in',
+  'security.mfa_password': 'Confirm with your password: turning it on signs out your other devices.',
   'security.scan': 'Scan this code with an authenticator app, or type the key into it; then enter the code it shows.',
   'security.qr_alt': 'QR code of the two-factor key',
   'security.key': 'Key:',

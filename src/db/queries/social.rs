@@ -9,6 +9,24 @@ use crate::ids::{FriendRequestId, RoomId, UserId};
 use crate::schema::{blocks, friend_requests, friendships, users};
 use uuid::Uuid;
 
+/// The advisory lock class of a pair of users' relationship ("plfp").
+const PAIR_LOCK_CLASS: i32 = 0x706c_6670;
+
+/// Serialises what changes the relationship of `a` and `b` (a request sent or accepted, a block)
+/// until the transaction ends: each checks the other's result under it, so a request accepted
+/// while a block between the two commits cannot make them friends across it.
+pub async fn lock_pair(conn: &mut AsyncPgConnection, a: UserId, b: UserId) -> QueryResult<()> {
+    diesel::sql_query(
+        "SELECT pg_advisory_xact_lock($1, hashtext(least($2::uuid, $3::uuid)::text || greatest($2::uuid, $3::uuid)::text))",
+    )
+    .bind::<diesel::sql_types::Integer, _>(PAIR_LOCK_CLASS)
+    .bind::<diesel::sql_types::Uuid, _>(a)
+    .bind::<diesel::sql_types::Uuid, _>(b)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 pub async fn friends(conn: &mut AsyncPgConnection, user_id: UserId) -> QueryResult<Vec<(DateTime<Utc>, User)>> {
     friendships::table
         .inner_join(users::table.on(users::id.eq(friendships::friend_id)))

@@ -64,6 +64,7 @@ async fn enrolling_two_factor_in_the_security_settings_then_signing_in_with_a_co
     open_signed_in(&browser, &app, &session).await;
 
     browser.click("#security").await;
+    browser.type_into("#mfa-setup-password", PASSWORD).await;
     browser.click("#mfa-setup").await;
     browser.wait_for("#totp-qr").await;
     let secret = browser.text("#totp-secret").await;
