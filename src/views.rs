@@ -167,13 +167,13 @@ pub struct MemberView {
     #[schema(value_type = String, format = DateTime)]
     pub joined_at: DateTime<Utc>,
     /// The member's read marker, so clients can show read receipts from the start (live changes
-    /// come as `read` events).
-    pub last_read_seq: Seq,
+    /// come as `read` events); null for the other member of a direct room across a block.
+    pub last_read_seq: Option<Seq>,
 }
 
 impl MemberView {
     pub fn new(m: &RoomMember, u: &User) -> Self {
-        Self { user: UserView::public(u), role: m.role, joined_at: m.joined_at, last_read_seq: m.last_read_seq }
+        Self { user: UserView::public(u), role: m.role, joined_at: m.joined_at, last_read_seq: Some(m.last_read_seq) }
     }
 }
 

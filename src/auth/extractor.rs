@@ -327,9 +327,10 @@ async fn find_api_token(state: &AppState, token: &str) -> Result<(ApiToken, User
 }
 
 /// An API token's account may act: not being deleted (its tokens are revoked; the mark covers
-/// one made meanwhile), not banned.
+/// one made meanwhile), not banned, and not an incoming webhook's bot (which takes no token: one
+/// made before that was refused would let an admin read the hook's room).
 fn check_token_account(user: &User) -> Result<(), ApiError> {
-    if user.is_being_deleted() {
+    if user.is_being_deleted() || crate::service::incoming_hooks::is_hook_bot(user) {
         return Err(invalid_api_token());
     }
     if user.is_banned() {

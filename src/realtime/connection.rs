@@ -72,6 +72,9 @@ pub struct WsConnection {
     named: HashSet<UserId>,
     /// Message writes of one connection commit, and are answered, in the order they were sent.
     write_order: WriteOrder,
+    /// The order of its `typing` commands, apart from its writes: each is shown after the one
+    /// before it, so a quick start and stop cannot arrive the other way round.
+    typing_order: WriteOrder,
     limited_in_a_row: u32,
     /// Commands running; on shutdown the connection closes once they have replied.
     in_flight: usize,
@@ -179,6 +182,7 @@ impl WsConnection {
             watched: HashSet::new(),
             named: HashSet::new(),
             write_order: WriteOrder::default(),
+            typing_order: WriteOrder::default(),
             limited_in_a_row: 0,
             in_flight: 0,
             draining: false,
@@ -479,6 +483,7 @@ impl WsConnection {
             rooms: &self.rooms,
             named: &self.named,
             write_order: &mut self.write_order,
+            typing_order: &mut self.typing_order,
         };
         match dispatch::command(session, command) {
             Step::Done(reply) => self.respond(id, timer, reply, ctx),

@@ -86,6 +86,8 @@ pub(super) struct Session<'a> {
     /// Message writes of one connection commit, and are answered, in the order they were sent
     /// (`service::turn`); presence changes keep their order the same way.
     pub write_order: &'a mut WriteOrder,
+    /// `typing` commands keep their order among themselves (not behind the writes).
+    pub typing_order: &'a mut WriteOrder,
 }
 
 pub(super) fn command(session: Session<'_>, command: Command) -> Step {
@@ -98,6 +100,7 @@ pub(super) fn command(session: Session<'_>, command: Command) -> Step {
     let mut turn = match &command {
         Command::PresenceSet(_) => session.write_order.take_turn(),
         c if c.is_message_write() => session.write_order.take_turn(),
+        Command::Typing(d) if session.rooms.contains(&d.room_id) => session.typing_order.take_turn(),
         _ => Turn::unordered(),
     };
     match command {
@@ -105,8 +108,10 @@ pub(super) fn command(session: Session<'_>, command: Command) -> Step {
         Command::Typing(d) if !session.rooms.contains(&d.room_id) => {
             Step::Done(Err(ApiError::Forbidden("You are not a member of this room.".into())))
         }
-        // A read of the room's access (a block, a closed support session) before it is shown.
+        // A read of the room's access (a block, a closed support session) before it is shown,
+        // after the connection's earlier `typing` was shown.
         Command::Typing(d) => Step::Run(Box::pin(async move {
+            turn.exclusive().await;
             crate::service::messages::check_typing(&state, &caller, d.room_id).await?;
             state.realtime.typing(d.room_id, caller.id, d.active);
             Ok(ReplyData::Empty(Empty {}))

@@ -203,8 +203,33 @@ pub async fn start_session(
 ) -> ApiResult<AuthResponse> {
     let session = Uuid::new_v4();
     let user_agent = user_agent.map(clean_user_agent).filter(|ua| !ua.is_empty());
-    let refresh_token = insert_refresh_token(state, conn, user.id, session, user_agent.as_deref()).await?;
-    respond(state, user, session, refresh_token)
+    let (user_id, version) = (user.id, user.token_version);
+    let (current, refresh_token) = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            // The account's row, held as a revocation holds it: `user` was read before the
+            // password or code was checked, and a revocation (a password change, logout-all, a
+            // ban) that committed since then must not be followed by a session made from that
+            // check; one that comes after this commit revokes the new session with the rest.
+            let current = users::find_locked(conn, user_id).await?.ok_or_else(changed_meanwhile)?;
+            if current.is_being_deleted() {
+                return Err(being_deleted());
+            }
+            if current.is_banned() {
+                return Err(banned());
+            }
+            if current.token_version != version {
+                return Err(changed_meanwhile());
+            }
+            let token = insert_refresh_token(state, conn, user_id, session, user_agent.as_deref()).await?;
+            Ok((current, token))
+        })
+        .await?;
+    respond(state, &current, session, refresh_token)
+}
+
+/// A sign-in whose account had its tokens revoked (or went) while it was checked.
+fn changed_meanwhile() -> ApiError {
+    ApiError::Unauthorized("The account's sign-ins were ended while this one was checked; sign in again.".into())
 }
 
 /// The longest User-Agent kept with a session; the rest is cut (the client cannot be refused
@@ -270,7 +295,7 @@ pub async fn refresh(state: &AppState, token: &str) -> ApiResult<AuthResponse> {
             let Some(user_id) = refresh_tokens::user_of_hash(conn, &hash).await? else {
                 return Ok(Rotation::Invalid);
             };
-            let Some(user) = users::find_for_share(conn, user_id).await? else {
+            let Some(user) = users::find_locked(conn, user_id).await? else {
                 return Ok(Rotation::Invalid);
             };
             let Some(row) = refresh_tokens::find_by_hash_for_update(conn, &hash).await? else {
@@ -323,6 +348,13 @@ pub async fn logout(state: &AppState, token: &str) -> ApiResult<()> {
     let mut conn = state.db().await?;
     let ended = conn
         .transaction::<_, ApiError, _>(async move |conn| {
+            // The account first, as every revocation takes it: a refresh of this session under
+            // way (with its live token, where this logout may name a spent one) commits its
+            // successor first, which the family's revocation then sees.
+            let Some(user_id) = refresh_tokens::user_of_hash(conn, &hash).await? else {
+                return Ok(None);
+            };
+            users::lock_for_revocation(conn, user_id).await?;
             let Some(row) = refresh_tokens::find_by_hash_for_update(conn, &hash).await? else {
                 return Ok(None);
             };
@@ -351,6 +383,9 @@ pub async fn revoke_all(conn: &mut AsyncPgConnection, user_id: UserId) -> ApiRes
         // A login waiting for its second factor would otherwise end in a session after this: a
         // challenge opened with the password just changed, or by the thief just signed out.
         crate::db::queries::mfa::delete_challenges_of(conn, user_id).await?;
+        // And a lock of its two-factor codes: wrong codes typed with the password just changed
+        // (or by whoever was just signed out) must not keep the owner out.
+        crate::db::queries::mfa::reset_failures(conn, user_id).await?;
         // Pushes went to devices of those sessions; API tokens' subscriptions stay.
         crate::db::queries::push::delete_of_sessions(conn, user_id).await?;
         Ok(())

@@ -285,6 +285,11 @@ pub async fn reset_password(state: &AppState, by: Actor<'_>, id: UserId, passwor
     if target.role == Role::Guest {
         return Err(ApiError::validation("password", "Guests are support visitors and have no password."));
     }
+    // A bot acts through API tokens; a password would let whoever set it sign in as the bot,
+    // into the rooms it is a member of (an incoming webhook's bot's private room).
+    if target.is_bot {
+        return Err(ApiError::validation("password", "Bots act through API tokens and have no password."));
+    }
     crate::service::validate::password(&password, &target.username)?;
     // Hashing takes a while by design; no pooled connection is held meanwhile.
     let hash = state.passwords.hash(password).await?;

@@ -84,13 +84,7 @@ pub async fn create(state: &AppState, caller: &Caller, room_id: RoomId, name: &s
     if access.room.kind != RoomKind::Group {
         return Err(ApiError::validation("room_id", "Incoming webhooks post into group rooms only."));
     }
-    // The hook's bot becomes a member, and reads what members read: an admin who does not own a
-    // private room may no more give it one than add anyone to it (`service::rooms::add_members`).
-    if !access.room.is_public && access.owns_by_global_role() {
-        return Err(ApiError::Forbidden(
-            "Only the room's owner adds incoming webhooks to a private room; staff do not open private rooms.".into(),
-        ));
-    }
+    let by_global_role = access.owns_by_global_role();
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| ApiError::internal(anyhow::anyhow!("random source: {e}")))?;
     let token = format!("plh_{}", URL_SAFE_NO_PAD.encode(bytes));
@@ -102,6 +96,17 @@ pub async fn create(state: &AppState, caller: &Caller, room_id: RoomId, name: &s
             // Under the room's lock, so that concurrent creations cannot both take the last place.
             if !rooms::lock(conn, room_id).await? {
                 return Err(crate::service::access::no_such_room());
+            }
+            // The hook's bot becomes a member, and reads what members read: an admin who does not
+            // own a private room may no more give it one than add anyone to it
+            // (`service::rooms::add_members`). Read under the room's lock, so the room cannot
+            // turn private meanwhile.
+            let public = rooms::find(conn, room_id).await?.is_some_and(|r| r.is_public);
+            if by_global_role && !public {
+                return Err(ApiError::Forbidden(
+                    "Only the room's owner adds incoming webhooks to a private room; staff do not open private rooms."
+                        .into(),
+                ));
             }
             if q::count_for_room(conn, room_id).await? >= max {
                 return Err(ApiError::Conflict(format!("This room already has {max} incoming webhooks.")));

@@ -223,11 +223,19 @@ async fn check_code(state: &AppState, conn: &mut AsyncPgConnection, user: &User,
         return Ok(Check::NotEnrolled);
     }
     let now = Utc::now();
+    let code = code.trim();
     if let Some(until) = row.locked_until.filter(|u| *u > now) {
+        // A recovery code still works: fifty random bits are not guessed five at a time, and
+        // without it whoever holds the password could keep the owner out with a few wrong codes
+        // a day. Its failures are not counted while locked.
+        if normalise_recovery(code).len() == 10 && mfa::use_recovery_code(conn, user.id, &hash_code(code)).await? {
+            mfa::reset_failures(conn, user.id).await?;
+            tracing::info!(user_id = %user.id, "recovery code used while codes were locked");
+            return Ok(Check::Accepted);
+        }
         let retry_after_ms = u64::try_from((until - now).num_milliseconds()).unwrap_or(1).max(1);
         return Ok(Check::Locked { retry_after_ms });
     }
-    let code = code.trim();
     let digits: String = code.chars().filter(|c| !c.is_whitespace()).collect();
     let accepted = if digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit()) {
         let totp = totp(&row.secret, &state.settings.mfa.issuer, &user.username)?;

@@ -153,6 +153,8 @@ pub async fn confirm_reset(state: &AppState, token: &str, password: String) -> A
         // break the integrations of an account whose address was proven.
         if user.email_verified_at.is_none() {
             crate::db::queries::api_tokens::revoke_all_of(conn, user_id).await?;
+            // With the pushes its tokens subscribed (a session's go with the session below).
+            crate::db::queries::push::delete_all_of(conn, user_id).await?;
         }
         accounts::revoke_all(conn, user_id).await
     })

@@ -388,9 +388,21 @@ pub async fn delete(state: &AppState, caller: &Caller, room_id: RoomId) -> ApiRe
 /// As [`get`].
 pub async fn members(state: &AppState, caller: &Caller, room_id: RoomId) -> ApiResult<Vec<MemberView>> {
     let mut conn = state.db().await?;
-    RoomAccess::load(&mut conn, room_id, caller).await?.require_read()?;
+    let access = RoomAccess::load(&mut conn, room_id, caller).await?;
+    access.require_read()?;
     let rows = rooms::members(&mut conn, room_id).await?;
-    Ok(rows.iter().map(|(m, u)| MemberView::new(m, u)).collect())
+    // Across a block neither sees what the other has read, here as in the `read` events.
+    let blocked = crate::service::messages::blocked_in_direct_room(&mut conn, &access).await?;
+    Ok(rows
+        .iter()
+        .map(|(m, u)| {
+            let mut view = MemberView::new(m, u);
+            if blocked && u.id != caller.id {
+                view.last_read_seq = None;
+            }
+            view
+        })
+        .collect())
 }
 
 /// `POST /rooms/{id}/members`: adds users (skipping those already in); returns those added.

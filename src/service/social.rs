@@ -209,8 +209,9 @@ pub async fn accept(state: &AppState, caller: &Caller, request_id: FriendRequest
             // Under the pair's lock: a block (which ends the request) either committed before,
             // and the request is gone, or waits for this and then ends the friendship.
             social::lock_pair(conn, a, b).await?;
-            if social::find_request(conn, request_id).await?.is_none() || social::blocked_either_way(conn, a, b).await?
-            {
+            // Spent here, so that a withdrawal or a decline racing this one makes one of the two
+            // find nothing: the request is either accepted or withdrawn, not both.
+            if social::delete_request(conn, request_id).await? == 0 || social::blocked_either_way(conn, a, b).await? {
                 return Err(no_such_request());
             }
             let since = social::befriend(conn, a, b).await?;
@@ -234,7 +235,10 @@ pub async fn decline(state: &AppState, caller: &Caller, request_id: FriendReques
     let request = social::find_request(&mut conn, request_id).await?;
     let request =
         request.filter(|r| r.to_user_id == caller.id || r.from_user_id == caller.id).ok_or_else(no_such_request)?;
-    social::delete_request(&mut conn, request.id).await?;
+    // Gone meanwhile (accepted, or declined from the other side): nothing was declined.
+    if social::delete_request(&mut conn, request.id).await? == 0 {
+        return Err(no_such_request());
+    }
     Ok(())
 }
 

@@ -178,6 +178,17 @@ async fn an_admin_reads_no_private_room_through_an_incoming_webhooks_bot() {
     assert_eq!(tokens, 0);
     let res = app.post("/api/v1/admin/bots", at, json!({"username": "hook-0123456789ab"})).await;
     assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    // A token a hook's bot got before that was refused no longer works (a bot given the name of
+    // one stands for it here).
+    let made: Value = app.post("/api/v1/admin/bots", at, json!({"username": "cibot"})).await.json().await.unwrap();
+    let token = made["token"]["token"].as_str().unwrap();
+    assert_eq!(app.me(token).await.status(), StatusCode::OK);
+    app.sql(&format!(
+        "UPDATE users SET username = 'hook-0123456789ab' WHERE id = '{}'",
+        made["user"]["id"].as_str().unwrap()
+    ))
+    .await;
+    assert_error(app.me(token).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
 
     // A public room is anyone's to read: there an admin may add a hook.
     let res = app.patch(&format!("/api/v1/rooms/{room}"), Some(&ada.access_token), json!({"is_public": true})).await;
@@ -216,4 +227,14 @@ async fn a_block_stops_typing_and_read_receipts_in_a_direct_room_both_ways() {
     let frames = ada_ws.frames_within(std::time::Duration::from_millis(400)).await;
     assert!(frames.iter().all(|f| f["type"] != "typing" && f["type"] != "read"), "{frames:?}");
     bob_ws.no_event("typing", std::time::Duration::from_millis(100)).await;
+    // Nor does the members list show it: each sees their own marker, not the other's.
+    for (me, other) in [(&ada, &bob), (&bob, &ada)] {
+        let body: Value =
+            app.get(&format!("/api/v1/rooms/{dm}/members"), Some(&me.access_token)).await.json().await.unwrap();
+        let marker = |id: uuid::Uuid| {
+            body["members"].as_array().unwrap().iter().find(|m| m["user"]["id"] == json!(id)).unwrap()["last_read_seq"]
+                .clone()
+        };
+        assert!(marker(me.id).is_number() && marker(other.id).is_null(), "{body}");
+    }
 }

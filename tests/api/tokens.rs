@@ -192,7 +192,9 @@ async fn changing_the_password_revokes_earlier_tokens() {
 /// Returns the refresh's answer.
 async fn refresh_during(app: &TestApp, user: &TestUser, revoke: impl Future<Output = StatusCode>) -> Value {
     use diesel_async::SimpleAsyncConnection;
-    let mut blocker = app.hold(&format!("SELECT 1 FROM refresh_tokens WHERE user_id = '{}' FOR UPDATE", user.id)).await;
+    let mut blocker = app
+        .hold(&format!("SELECT 1 FROM refresh_tokens WHERE user_id = '{}' AND spent_at IS NULL FOR UPDATE", user.id))
+        .await;
     let refreshed = async { app.refresh(&user.refresh_token).await };
     let revoked = async {
         app.wait_for_a_lock_wait(r#"SELECT %FROM "refresh_tokens"%FOR UPDATE%"#).await;
@@ -228,6 +230,62 @@ async fn a_password_change_during_a_refresh_revokes_the_refreshed_token_too() {
         "unauthorized",
     )
     .await;
+}
+
+/// A logout presented with a session's spent token (a stale tab's) while the session's live token
+/// is refreshed ends the session with the token that refresh hands out: the family's revocation,
+/// begun before that token was inserted, used to leave it live.
+#[actix_web::test]
+async fn a_logout_with_a_spent_token_during_a_refresh_revokes_the_refreshed_token_too() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let second: Value = app.refresh(&ada.refresh_token).await.json().await.expect("json");
+    let live = TestUser {
+        id: ada.id,
+        access_token: second["access_token"].as_str().expect("access token").to_owned(),
+        refresh_token: second["refresh_token"].as_str().expect("refresh token").to_owned(),
+    };
+    let pair = refresh_during(&app, &live, async {
+        app.post("/api/v1/auth/logout", None, json!({"refresh_token": ada.refresh_token})).await.status()
+    })
+    .await;
+    let successor = pair["refresh_token"].as_str().expect("refresh token");
+    assert_error(app.refresh(successor).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
+
+/// A login whose password was checked while a revocation of the account's tokens was under way
+/// gets no session that outlives it: the session used to be inserted after the revocation's
+/// statement had run, and stayed live. Here the revocation (as a password change, logout-all or
+/// ban writes it) is held open until the login waits for it.
+#[actix_web::test]
+async fn a_login_during_a_revocation_of_the_accounts_tokens_gets_no_session_that_outlives_it() {
+    use diesel_async::SimpleAsyncConnection;
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let mut revocation = app
+        .hold(&format!(
+            "UPDATE users SET token_version = token_version + 1 WHERE id = '{0}'; \
+             UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = '{0}' AND revoked_at IS NULL",
+            ada.id
+        ))
+        .await;
+    let login = app.login("ada", PASSWORD);
+    let commit = async {
+        app.wait_for_lock_waits(1).await;
+        revocation.batch_execute("COMMIT").await.expect("commit the revocation");
+    };
+    let (login, ()) = tokio::join!(login, commit);
+    assert_error(login, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM refresh_tokens WHERE user_id = '{}' AND revoked_at IS NULL",
+            ada.id
+        ))
+        .await,
+        0
+    );
+    // Signing in again works.
+    assert_eq!(app.login("ada", PASSWORD).await.status(), StatusCode::OK);
 }
 
 /// The same for signing one device out from another while that device refreshes.

@@ -234,7 +234,7 @@ export class PlauderClient extends EventTarget {
   }
 
   /**
-   * Turns two-factor on with the first code of a pending enrolment (`POST /users/me/mfa/totp`).
+   * Turns two-factor on with the first code of a pending enrolment (`POST /users/me/mfa/totp/confirm`; the enrolment began with `POST /users/me/mfa/totp {password}`).
    * The server ends every earlier session and answers with a new one, which becomes this
    * client's; resolves with the ten recovery codes.
    * @param {string} code

@@ -21,15 +21,18 @@ pub async fn find(conn: &mut AsyncPgConnection, id: UserId) -> QueryResult<Optio
     users::table.find(id).select(User::as_select()).first(conn).await.optional()
 }
 
-/// The account, its row held `FOR SHARE` until the transaction ends: every revocation of the
-/// account's tokens (`bump_token_version`, [`lock_for_revocation`]) then waits for the caller's
-/// commit and sees what it wrote.
-pub async fn find_for_share(conn: &mut AsyncPgConnection, id: UserId) -> QueryResult<Option<User>> {
-    users::table.find(id).select(User::as_select()).for_share().first(conn).await.optional()
+/// The account, its row held until the transaction ends as every revocation of its tokens holds
+/// it (`bump_token_version`, [`lock_for_revocation`]): a revocation committed first is seen, and
+/// one that comes later waits for the caller's commit and sees what it wrote. Exclusive, so that
+/// one account's refreshes and new sessions also follow one another (a replayed token's family
+/// revocation then sees every successor).
+pub async fn find_locked(conn: &mut AsyncPgConnection, id: UserId) -> QueryResult<Option<User>> {
+    users::table.find(id).select(User::as_select()).for_no_key_update().first(conn).await.optional()
 }
 
-/// Locks the account's row against [`find_for_share`] (a refresh rotating one of its tokens) until
-/// the transaction ends, as `bump_token_version` does; false when there is no such account.
+/// Locks the account's row as [`find_locked`] does (a refresh rotating one of its tokens, a new
+/// session) until the transaction ends, as `bump_token_version` does; false when there is no
+/// such account.
 pub async fn lock_for_revocation(conn: &mut AsyncPgConnection, id: UserId) -> QueryResult<bool> {
     let row: Option<UserId> =
         users::table.find(id).select(users::id).for_no_key_update().first(conn).await.optional()?;

@@ -238,7 +238,7 @@ async fn a_room_opens_when_the_list_is_drawn_again_between_press_and_release() {
     b.wait_for(&name).await;
     b.wait_until(
         "the room with the message at the top",
-        "return document.querySelector('#room-list .room').dataset.roomId === arguments[0];",
+        "return document.querySelector('#room-list .room')?.dataset.roomId === arguments[0];",
         json!([elsewhere]),
     )
     .await;
@@ -258,7 +258,7 @@ async fn a_room_moving_to_the_top_keeps_the_keyboard_focus() {
 
     let b = driver.browser(1200, 900).await;
     open_signed_in(&b, &app, &rooms.ada).await;
-    let top = "return document.querySelector('#room-list .room').dataset.roomId === arguments[0];";
+    let top = "return document.querySelector('#room-list .room')?.dataset.roomId === arguments[0];";
     b.wait_until("the room with the message at the top", top, json!([elsewhere])).await;
     // A keyboard user on the target's entry (below the top one) when a message moves it up.
     b.script("document.querySelector(`#room-list .room[data-room-id=\"${arguments[0]}\"]`).focus();", json!([target]))
