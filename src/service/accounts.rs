@@ -228,7 +228,7 @@ pub async fn start_session(
 }
 
 /// A sign-in whose account had its tokens revoked (or went) while it was checked.
-fn changed_meanwhile() -> ApiError {
+pub(crate) fn changed_meanwhile() -> ApiError {
     ApiError::Unauthorized("The account's sign-ins were ended while this one was checked; sign in again.".into())
 }
 
@@ -378,14 +378,17 @@ pub async fn logout(state: &AppState, token: &str) -> ApiResult<()> {
 /// Database failures only.
 pub async fn revoke_all(conn: &mut AsyncPgConnection, user_id: UserId) -> ApiResult<()> {
     conn.transaction::<_, ApiError, _>(async move |conn| {
+        // The account's row, then its two-factor row, then its tokens and challenges: the order
+        // in which the two-factor transactions take them too (`service::mfa`), so none waits for
+        // the other in a circle.
         users::bump_token_version(conn, user_id).await?;
+        // A lock of its two-factor codes goes: wrong codes typed with the password just changed
+        // (or by whoever was just signed out) must not keep the owner out.
+        crate::db::queries::mfa::reset_failures(conn, user_id).await?;
         refresh_tokens::revoke_all_for_user(conn, user_id).await?;
         // A login waiting for its second factor would otherwise end in a session after this: a
         // challenge opened with the password just changed, or by the thief just signed out.
         crate::db::queries::mfa::delete_challenges_of(conn, user_id).await?;
-        // And a lock of its two-factor codes: wrong codes typed with the password just changed
-        // (or by whoever was just signed out) must not keep the owner out.
-        crate::db::queries::mfa::reset_failures(conn, user_id).await?;
         // Pushes went to devices of those sessions; API tokens' subscriptions stay.
         crate::db::queries::push::delete_of_sessions(conn, user_id).await?;
         Ok(())

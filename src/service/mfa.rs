@@ -169,6 +169,9 @@ pub async fn confirm_enrolment(
     let code = code.trim().to_owned();
     let mut conn = state.db().await?;
     conn.transaction::<_, ApiError, _>(async |conn| {
+        // The account's row before the two-factor row, as every revocation takes them
+        // (`accounts::revoke_all`, which this ends with).
+        users::lock_for_revocation(conn, user_id).await?;
         let Some(row) = mfa::find_for_update(conn, user_id).await? else {
             return Err(ApiError::NotFound("Start enrolling first (POST /users/me/mfa/totp).".into()));
         };
@@ -299,7 +302,19 @@ pub async fn challenge_if_enrolled(
         token_hash: &refresh::hash(&token),
         expires_at: Utc::now() + Duration::seconds(i64::try_from(ttl).unwrap_or(i64::MAX)),
     };
-    mfa::insert_challenge(conn, &new).await?;
+    let version = user.token_version;
+    conn.transaction::<_, ApiError, _>(async |conn| {
+        // As `accounts::start_session` does for a session: a revocation that committed while the
+        // password was checked (which dropped the open challenges) is not followed by a challenge
+        // made from that check, and one that comes later drops this one.
+        let current = users::find_locked(conn, new.user_id).await?;
+        if current.is_none_or(|u| u.token_version != version || u.is_banned() || u.is_being_deleted()) {
+            return Err(accounts::changed_meanwhile());
+        }
+        mfa::insert_challenge(conn, &new).await?;
+        Ok(())
+    })
+    .await?;
     Ok(Some(MfaChallenge { mfa_required: true, mfa_token: token, expires_in: ttl }))
 }
 

@@ -72,7 +72,7 @@ pub async fn request_reset(state: &AppState, email: &str) -> ApiResult<()> {
         tracing::info!("password reset asked for an address without an account");
         return Ok(());
     };
-    if user.role == Role::Guest || user.is_banned() || user.is_being_deleted() {
+    if user.role == Role::Guest || user.is_bot || user.is_banned() || user.is_being_deleted() {
         tracing::info!(user_id = %user.id, "password reset asked for an account that cannot have one");
         return Ok(());
     }
@@ -94,6 +94,10 @@ pub async fn admin_reset(state: &AppState, by: Actor<'_>, id: UserId, send_mail:
     let user = users::find(&mut conn, id).await?.ok_or_else(|| ApiError::NotFound("No such user.".into()))?;
     if user.role == Role::Guest {
         return Err(ApiError::validation("id", "Guests are support visitors and have no password."));
+    }
+    // A bot acts through API tokens; a password would let whoever set it sign in as the bot.
+    if user.is_bot {
+        return Err(ApiError::validation("id", "Bots act through API tokens and have no password."));
     }
     let details = by.details(json!({ "method": if send_mail { "mail" } else { "link" } }));
     let actor = by.id();
@@ -131,7 +135,10 @@ pub async fn confirm_reset(state: &AppState, token: &str, password: String) -> A
             .await?;
         let row = found.filter(|r| r.used_at.is_none() && r.expires_at > Utc::now()).ok_or_else(invalid_token)?;
         // A link mailed before the account's deletion began leads nowhere now.
-        users::find(&mut conn, row.user_id).await?.filter(|u| !u.is_being_deleted()).ok_or_else(invalid_token)?
+        users::find(&mut conn, row.user_id)
+            .await?
+            .filter(|u| !u.is_being_deleted() && !u.is_bot)
+            .ok_or_else(invalid_token)?
     };
     validate::password(&password, &user.username)?;
     // Hashing takes a while by design; no pooled connection is held meanwhile.

@@ -331,6 +331,30 @@ async fn reset_password_takes_the_new_one_from_stdin_or_the_environment_and_revo
     assert_eq!(none.status.code(), Some(1));
     assert!(stderr(&none).contains("no new password"), "{}", stderr(&none));
     assert_eq!(app.login("ada", "another long passphrase").await.status(), StatusCode::OK, "unchanged");
+
+    // A bot gets no password: it would sign in as the bot, into its rooms (an incoming webhook's
+    // bot's private room).
+    let bot = app.register("deploybot").await;
+    app.sql(&format!("UPDATE users SET is_bot = true, password_hash = NULL WHERE id = '{}'", bot.id)).await;
+    let out = plauder()
+        .args(["user", "reset-password", "deploybot"])
+        .env("DATABASE_URL", &app.db_url)
+        .env(NEW_PASSWORD_ENV, "a bot's new passphrase")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("Bots act through API tokens"), "{}", stderr(&out));
+    // Nor a link to set one.
+    let out = plauder()
+        .args(["user", "reset-password", "deploybot", "--print-link"])
+        .env("DATABASE_URL", &app.db_url)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("Bots act through API tokens"), "{}", stderr(&out));
+    assert_eq!(app.count("SELECT count(*) AS n FROM password_reset_tokens").await, 0);
+    assert_error(app.login("deploybot", "a bot's new passphrase").await, StatusCode::UNAUTHORIZED, "unauthorized")
+        .await;
 }
 
 #[actix_web::test]

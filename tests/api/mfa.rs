@@ -208,6 +208,56 @@ async fn a_login_challenge_opened_before_a_password_change_is_refused_after_it()
     assert_eq!(res.status(), StatusCode::OK);
 }
 
+/// A login completing its code while the account's tokens are revoked (logout-all) ends with
+/// both answered: the revocation and the code check take the account's rows in one order. With
+/// the revocation reaching the two-factor row last, the two waited for each other and PostgreSQL
+/// aborted one. Here the two-factor row is held until both wait for it.
+#[actix_web::test]
+async fn a_code_checked_while_the_account_signs_out_everywhere_deadlocks_nothing() {
+    use diesel_async::SimpleAsyncConnection;
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let enrolled = enrol(&app, &ada).await;
+    let challenge = login_challenge(&app, "ada").await;
+    let mut blocker = app.hold(&format!("SELECT 1 FROM user_totp WHERE user_id = '{}' FOR UPDATE", ada.id)).await;
+    let next = code(&enrolled.app, 1);
+    let completed = complete(&app, &challenge, &next);
+    let signed_out = async {
+        app.wait_for_lock_waits(1).await;
+        let logout = app.post("/api/v1/auth/logout-all", Some(&enrolled.access_token), json!({}));
+        let release = async {
+            app.wait_for_lock_waits(2).await;
+            blocker.batch_execute("ROLLBACK").await.expect("release the two-factor row");
+        };
+        tokio::join!(logout, release).0
+    };
+    let (completed, signed_out) = tokio::join!(completed, signed_out);
+    assert_eq!(signed_out.status(), StatusCode::NO_CONTENT);
+    // The code was right, but every sign-in ended while it was checked.
+    assert_error(completed, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_eq!(app.count("SELECT count(*) AS n FROM refresh_tokens WHERE revoked_at IS NULL").await, 0);
+}
+
+/// A password login of a two-factor account whose password was checked while its tokens were
+/// revoked gets no challenge (it would complete into a session after the revocation).
+#[actix_web::test]
+async fn a_login_during_a_revocation_gets_no_challenge() {
+    use diesel_async::SimpleAsyncConnection;
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    enrol(&app, &ada).await;
+    let mut revocation =
+        app.hold(&format!("UPDATE users SET token_version = token_version + 1 WHERE id = '{}'", ada.id)).await;
+    let login = app.login("ada", PASSWORD);
+    let commit = async {
+        app.wait_for_lock_waits(1).await;
+        revocation.batch_execute("COMMIT").await.expect("commit the revocation");
+    };
+    let (login, ()) = tokio::join!(login, commit);
+    assert_error(login, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_eq!(app.count("SELECT count(*) AS n FROM mfa_challenges").await, 0);
+}
+
 #[actix_web::test]
 async fn a_recovery_code_completes_a_login_once() {
     let app = spawn_app().await;
