@@ -203,33 +203,40 @@ pub async fn start_session(
 ) -> ApiResult<AuthResponse> {
     let session = Uuid::new_v4();
     let user_agent = user_agent.map(clean_user_agent).filter(|ua| !ua.is_empty());
-    let (user_id, version) = (user.id, user.token_version);
     let (current, refresh_token) = conn
         .transaction::<_, ApiError, _>(async |conn| {
-            // The account's row, held as a revocation holds it: `user` was read before the
-            // password or code was checked, and a revocation (a password change, logout-all, a
-            // ban) that committed since then must not be followed by a session made from that
-            // check; one that comes after this commit revokes the new session with the rest.
-            let current = users::find_locked(conn, user_id).await?.ok_or_else(changed_meanwhile)?;
-            if current.is_being_deleted() {
-                return Err(being_deleted());
-            }
-            if current.is_banned() {
-                return Err(banned());
-            }
-            if current.token_version != version {
-                return Err(changed_meanwhile());
-            }
-            let token = insert_refresh_token(state, conn, user_id, session, user_agent.as_deref()).await?;
+            let current = lock_unrevoked(conn, user).await?;
+            let token = insert_refresh_token(state, conn, user.id, session, user_agent.as_deref()).await?;
             Ok((current, token))
         })
         .await?;
     respond(state, &current, session, refresh_token)
 }
 
-/// A sign-in whose account had its tokens revoked (or went) while it was checked.
-pub(crate) fn changed_meanwhile() -> ApiError {
-    ApiError::Unauthorized("The account's sign-ins were ended while this one was checked; sign in again.".into())
+/// The account's row, locked until the transaction ends as a revocation locks it, for a sign-in
+/// (a session, a two-factor challenge) checked against `user` as it was read before the password
+/// or code: a revocation (a password change, logout-all, a ban) that committed since then must not
+/// be followed by a sign-in made from that check (401, sign in again), and one that comes after
+/// this commit revokes what it issues with the rest.
+///
+/// # Errors
+/// `unauthorized` when the account's tokens were revoked meanwhile or it is being deleted;
+/// `forbidden` when it was banned.
+pub(crate) async fn lock_unrevoked(conn: &mut AsyncPgConnection, user: &User) -> ApiResult<User> {
+    let changed_meanwhile = || {
+        ApiError::Unauthorized("The account's sign-ins were ended while this one was checked; sign in again.".into())
+    };
+    let current = users::find_locked(conn, user.id).await?.ok_or_else(changed_meanwhile)?;
+    if current.is_being_deleted() {
+        return Err(being_deleted());
+    }
+    if current.is_banned() {
+        return Err(banned());
+    }
+    if current.token_version != user.token_version {
+        return Err(changed_meanwhile());
+    }
+    Ok(current)
 }
 
 /// The longest User-Agent kept with a session; the rest is cut (the client cannot be refused

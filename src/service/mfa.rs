@@ -302,15 +302,10 @@ pub async fn challenge_if_enrolled(
         token_hash: &refresh::hash(&token),
         expires_at: Utc::now() + Duration::seconds(i64::try_from(ttl).unwrap_or(i64::MAX)),
     };
-    let version = user.token_version;
     conn.transaction::<_, ApiError, _>(async |conn| {
-        // As `accounts::start_session` does for a session: a revocation that committed while the
-        // password was checked (which dropped the open challenges) is not followed by a challenge
-        // made from that check, and one that comes later drops this one.
-        let current = users::find_locked(conn, new.user_id).await?;
-        if current.is_none_or(|u| u.token_version != version || u.is_banned() || u.is_being_deleted()) {
-            return Err(accounts::changed_meanwhile());
-        }
+        // As for a session: a revocation that committed while the password was checked (and
+        // dropped the open challenges) is not followed by a challenge made from that check.
+        accounts::lock_unrevoked(conn, user).await?;
         mfa::insert_challenge(conn, &new).await?;
         Ok(())
     })
