@@ -13,6 +13,7 @@
 # (500,000 messages) and ANALYZEs it: PostgreSQL's work per message on a large database instead
 # of a fresh one. PLAUDER_BENCH_PGSS=1 loads pg_stat_statements and prints, after the scenarios,
 # the costliest statements with their buffers and WAL per row (scripts/sql/pgss-report.sql).
+# PLAUDER_BENCH_RATE=N sends N messages/s in the fixed scenario instead of 10,000.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$PLAUDER_ROOT"
@@ -66,7 +67,7 @@ for s in "${scenarios[@]}"; do
     echo "== $s  ($(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg))"
     case "$s" in
         fanout) "${load[@]}" fanout --rooms 100 --members 10 --duration-secs 20 ;;
-        fixed) "${load[@]}" fanout --rooms 100 --members 10 --duration-secs 20 --rate 10000 ;;
+        fixed) "${load[@]}" fanout --rooms 100 --members 10 --duration-secs 20 --rate "${PLAUDER_BENCH_RATE:-10000}" ;;
         wide) "${load[@]}" fanout --rooms 10 --members 100 --duration-secs 20 ;;
         idle) "${load[@]}" idle --connections "${PLAUDER_BENCH_IDLE:-19500}" --hold-secs 5 ;;
         churn) "${load[@]}" churn --cycles 20000 --concurrency 50 ;;
