@@ -287,6 +287,7 @@ diesel::table! {
         created_at -> Timestamptz,
         expires_at -> Timestamptz,
         lifted_at -> Nullable<Timestamptz>,
+        address_key -> Nullable<Text>,
     }
 }
 

@@ -86,6 +86,12 @@ pub fn limit_key(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// [`limit_key`] of an address the server wrote down (a support session's `visitor_address`), as
+/// text: what a support block by address matches. An address that does not parse is its own key.
+pub fn address_key(address: &str) -> String {
+    address.parse::<IpAddr>().map_or_else(|_| address.to_owned(), |ip| limit_key(canonical(ip)).to_string())
+}
+
 /// An IPv4 peer on a dual-stack socket shows as `::ffff:a.b.c.d`; limits and the proxy list
 /// speak of it as `a.b.c.d`.
 fn canonical(ip: IpAddr) -> IpAddr {
@@ -105,6 +111,14 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().expect("ip")
+    }
+
+    #[test]
+    fn a_written_address_keys_as_its_limit() {
+        assert_eq!(address_key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::");
+        assert_eq!(address_key("::ffff:192.0.2.1"), "192.0.2.1");
+        assert_eq!(address_key("192.0.2.1"), "192.0.2.1");
+        assert_eq!(address_key("not an address"), "not an address");
     }
 
     #[test]

@@ -237,6 +237,8 @@ pub async fn block_visitor(
     } else {
         None
     };
+    // An IPv6 address blocks its /64, as the per-address limits count it.
+    let address_key = address.as_deref().map(crate::auth::client_ip::address_key);
     let expires_at: DateTime<Utc> = Utc::now() + Duration::hours(i64::from(req.hours));
     let actor = caller.id;
     let block = conn
@@ -246,6 +248,7 @@ pub async fn block_visitor(
                 &NewSupportBlock {
                     id: SupportBlockId::new(),
                     address: address.as_deref(),
+                    address_key: address_key.as_deref(),
                     browser_id: browser_id.as_deref(),
                     reason,
                     session_id: Some(session_id),
@@ -313,7 +316,9 @@ pub async fn refuse_blocked(
     address: &str,
     browser_id: Option<&str>,
 ) -> ApiResult<()> {
-    match support_tools::block_matching(conn, Some(address), browser_id).await? {
+    // An IPv6 visitor is matched by their /64 (see `block_visitor`).
+    let key = crate::auth::client_ip::address_key(address);
+    match support_tools::block_matching(conn, Some((address, &key)), browser_id).await? {
         Some(_) => Err(ApiError::Forbidden("You cannot open a support chat at the moment.".into())),
         None => Ok(()),
     }

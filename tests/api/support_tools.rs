@@ -177,6 +177,52 @@ async fn an_address_block_refuses_every_browser_there_until_it_runs_out() {
     assert_eq!(list["blocks"], json!([]));
 }
 
+/// A session opened from `address` (behind a trusted proxy that saw it).
+async fn open_behind_proxy(app: &TestApp, name: &str, address: &str) -> reqwest::Response {
+    app.client
+        .post(format!("{}/api/v1/support/sessions", app.address))
+        .header("x-forwarded-for", address)
+        .json(&json!({"name": name, "email": "vera@visitor.example", "context": {"language": "de-DE"}}))
+        .send()
+        .await
+        .expect("request")
+}
+
+/// A host is commonly given a whole IPv6 /64 and can use any address in it: blocking one address
+/// blocks the network, as the per-address limits count it, and no more.
+#[actix_web::test]
+async fn an_ipv6_address_block_covers_its_64_and_not_the_next() {
+    let app = spawn_app_with(|s| s.server.trusted_proxies = vec!["127.0.0.0/8".to_owned()]).await;
+    let moderator = user_with_role(&app, "mona", "moderator").await;
+    let res = open_behind_proxy(&app, "Troll", "2001:db8:1:2::1").await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let first: Value = res.json().await.expect("json");
+    let session = first["session_id"].as_str().expect("session id");
+    let res = app
+        .post(
+            &format!("/api/v1/admin/support/sessions/{session}/block"),
+            Some(&moderator.access_token),
+            json!({"address": true, "hours": 1}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let block: Value = res.json().await.expect("json");
+    assert_eq!(block["address"], "2001:db8:1:2::1", "staff see the address they blocked");
+
+    let res = open_behind_proxy(&app, "Troll again", "2001:db8:1:2:a:b:c:d").await;
+    assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    let res = open_behind_proxy(&app, "Neighbour", "2001:db8:1:3::1").await;
+    assert_eq!(res.status(), StatusCode::CREATED, "the next /64 is not blocked");
+    let res = open_behind_proxy(&app, "Someone on IPv4", "192.0.2.1").await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+
+    // A block written before the key existed (the migration wrote its key in PostgreSQL's
+    // spelling, or left none) still matches its own address.
+    app.sql("UPDATE support_blocks SET address_key = NULL").await;
+    let res = open_behind_proxy(&app, "Troll, third time", "2001:db8:1:2::1").await;
+    assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+}
+
 #[actix_web::test]
 async fn bad_blocks_get_the_contracts_errors() {
     let app = spawn_app().await;

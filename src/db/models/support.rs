@@ -101,6 +101,8 @@ pub struct SupportBlock {
 pub struct NewSupportBlock<'a> {
     pub id: SupportBlockId,
     pub address: Option<&'a str>,
+    /// What a later session's address is matched by (`auth::client_ip::address_key`).
+    pub address_key: Option<&'a str>,
     pub browser_id: Option<&'a str>,
     pub reason: Option<&'a str>,
     pub session_id: Option<SessionId>,

@@ -56,21 +56,28 @@ pub async fn block_insert(conn: &mut AsyncPgConnection, new: &NewSupportBlock<'_
         .await
 }
 
-/// A block in force (not expired, not lifted) of this address or this browser id, the one
-/// running longest.
+/// A block in force (not expired, not lifted) of this address (by its key, or by the address
+/// itself for a block whose key the migration wrote in PostgreSQL's spelling) or this browser
+/// id, the one running longest.
 pub async fn block_matching(
     conn: &mut AsyncPgConnection,
-    address: Option<&str>,
+    address: Option<(&str, &str)>,
     browser_id: Option<&str>,
 ) -> QueryResult<Option<SupportBlock>> {
     if address.is_none() && browser_id.is_none() {
         return Ok(None);
     }
+    let (address, key) = (address.map(|a| a.0), address.map(|a| a.1));
     // A NULL on one side matches nothing there (NULL = NULL is not true).
     support_blocks::table
         .filter(support_blocks::lifted_at.is_null())
         .filter(support_blocks::expires_at.gt(now))
-        .filter(support_blocks::address.eq(address).or(support_blocks::browser_id.eq(browser_id)))
+        .filter(
+            support_blocks::address_key
+                .eq(key)
+                .or(support_blocks::address.eq(address))
+                .or(support_blocks::browser_id.eq(browser_id)),
+        )
         .order(support_blocks::expires_at.desc())
         .select(SupportBlock::as_select())
         .first(conn)

@@ -1,0 +1,1 @@
+ALTER TABLE support_blocks DROP COLUMN address_key;
