@@ -77,7 +77,8 @@ async fn a_reset_mail_carries_a_link_that_sets_the_password_ends_sessions_and_cl
 
 /// An account whose address was never confirmed may have been made by someone else before the
 /// address's owner came: the owner's reset ends the API tokens made on it, which used to outlast
-/// the reset and let their maker go on reading. A confirmed address's tokens stay.
+/// the reset and let their maker go on reading, and the pushes they subscribed. A confirmed
+/// address's tokens and their pushes stay.
 #[actix_web::test]
 async fn a_reset_of_an_unconfirmed_account_revokes_its_api_tokens_and_of_a_confirmed_one_keeps_them() {
     let smtp = SmtpServer::start();
@@ -87,6 +88,16 @@ async fn a_reset_of_an_unconfirmed_account_revokes_its_api_tokens_and_of_a_confi
     app.sql(&format!("UPDATE users SET email_verified_at = now() WHERE id = '{}'", bob.id)).await;
     let (adas, _) = crate::api_tokens::token(&app, &ada, &["read"]).await;
     let (bobs, _) = crate::api_tokens::token(&app, &bob, &["read"]).await;
+    // A device each, subscribed as through an API token (no login session behind it).
+    for user in [&ada, &bob] {
+        app.sql(&format!(
+            "INSERT INTO push_subscriptions (id, user_id, session_id, endpoint, p256dh, auth) \
+             VALUES (gen_random_uuid(), '{}', NULL, 'https://push.example/{}', \
+             decode(repeat('04', 65), 'hex'), decode(repeat('00', 16), 'hex'))",
+            user.id, user.id
+        ))
+        .await;
+    }
     for (who, email) in [("ada", "ada@example.org"), ("bob", "bob@example.org")] {
         assert_eq!(ask_reset(&app, email).await.status(), StatusCode::ACCEPTED, "{who}");
         let token = reset_token(&smtp.wait_for_mail(email).await);
@@ -94,6 +105,11 @@ async fn a_reset_of_an_unconfirmed_account_revokes_its_api_tokens_and_of_a_confi
     }
     assert_error(app.me(&adas).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
     assert_eq!(app.me(&bobs).await.status(), StatusCode::OK);
+    let devices = |user: &crate::helpers::TestUser| {
+        format!("SELECT count(*) AS n FROM push_subscriptions WHERE user_id = '{}'", user.id)
+    };
+    assert_eq!(app.count(&devices(&ada)).await, 0, "the unconfirmed account's pushes end");
+    assert_eq!(app.count(&devices(&bob)).await, 1, "the confirmed account's stay");
 }
 
 #[actix_web::test]
