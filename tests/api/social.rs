@@ -201,3 +201,32 @@ async fn a_request_accepted_while_a_block_commits_makes_no_friendship() {
     assert!(friends_of(&app, &ada).await.is_empty() && friends_of(&app, &bob).await.is_empty());
     assert_eq!(app.count("SELECT count(*) AS n FROM friendships").await, 0);
 }
+
+/// A request withdrawn while its recipient accepts it is either withdrawn or accepted, not both:
+/// the acceptance used to befriend the two after the withdrawal had answered 204. Here the
+/// withdrawal reaches the request's row first, and the acceptance queues behind it.
+#[actix_web::test]
+async fn a_request_withdrawn_while_it_is_accepted_makes_no_friendship() {
+    use diesel_async::SimpleAsyncConnection;
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let req: Value = request(&app, &ada, bob.id).await.json().await.unwrap();
+    let id = req["id"].as_str().unwrap().to_owned();
+    let mut holder = app.hold(&format!("SELECT 1 FROM friend_requests WHERE id = '{id}' FOR UPDATE")).await;
+    let withdrawn = app.post(&format!("/api/v1/friends/requests/{id}/decline"), Some(&ada.access_token), json!({}));
+    let accepted = async {
+        app.wait_for_a_lock_wait("DELETE FROM \"friend_requests\"%").await;
+        let accept = app.post(&format!("/api/v1/friends/requests/{id}/accept"), Some(&bob.access_token), json!({}));
+        let release = async {
+            app.wait_for_lock_waits(2).await;
+            holder.batch_execute("ROLLBACK").await.expect("release the request's row");
+        };
+        tokio::join!(accept, release).0
+    };
+    let (withdrawn, accepted) = tokio::join!(withdrawn, accepted);
+    assert_eq!(withdrawn.status(), StatusCode::NO_CONTENT);
+    assert_error(accepted, StatusCode::NOT_FOUND, "not_found").await;
+    assert!(friends_of(&app, &ada).await.is_empty() && friends_of(&app, &bob).await.is_empty());
+    assert_eq!(app.count("SELECT count(*) AS n FROM friendships").await, 0);
+}
