@@ -238,6 +238,39 @@ async fn a_code_checked_while_the_account_signs_out_everywhere_deadlocks_nothing
     assert_eq!(app.count("SELECT count(*) AS n FROM refresh_tokens WHERE revoked_at IS NULL").await, 0);
 }
 
+/// An enrolment confirmed while the account signs out everywhere: the two take the account's row
+/// and then the two-factor row in the same order, so neither waits for the other. Confirming used
+/// to lock the two-factor row first and waited for the account's row, which the revocation held
+/// while it waited for the two-factor row: PostgreSQL aborted one. Here the account's row is held
+/// until the revocation and then the confirmation wait for it, in that order.
+#[actix_web::test]
+async fn an_enrolment_confirmed_while_the_account_signs_out_everywhere_deadlocks_nothing() {
+    use diesel_async::SimpleAsyncConnection;
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let res = app.post("/api/v1/users/me/mfa/totp", Some(&ada.access_token), json!({"password": PASSWORD})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let enrolment: Value = res.json().await.expect("json");
+    let totp = authenticator(enrolment["secret"].as_str().expect("secret"));
+    let mut blocker = app.hold(&format!("SELECT 1 FROM users WHERE id = '{}' FOR UPDATE", ada.id)).await;
+    let signed_out = app.post("/api/v1/auth/logout-all", Some(&ada.access_token), json!({}));
+    let confirmed = async {
+        app.wait_for_lock_waits(1).await;
+        let confirm =
+            app.post("/api/v1/users/me/mfa/totp/confirm", Some(&ada.access_token), json!({ "code": code(&totp, 0) }));
+        let release = async {
+            app.wait_for_lock_waits(2).await;
+            blocker.batch_execute("ROLLBACK").await.expect("release the account's row");
+        };
+        tokio::join!(confirm, release).0
+    };
+    let (signed_out, confirmed) = tokio::join!(signed_out, confirmed);
+    assert_eq!(signed_out.status(), StatusCode::NO_CONTENT);
+    assert_eq!(confirmed.status(), StatusCode::OK, "{}", confirmed.text().await.unwrap_or_default());
+    let on = format!("SELECT count(*) AS n FROM user_totp WHERE user_id = '{}' AND enabled_at IS NOT NULL", ada.id);
+    assert_eq!(app.count(&on).await, 1);
+}
+
 /// A password login of a two-factor account whose password was checked while its tokens were
 /// revoked gets no challenge (it would complete into a session after the revocation).
 #[actix_web::test]
