@@ -164,8 +164,8 @@ diesel::table! {
         created_at -> Timestamptz,
         edited_at -> Nullable<Timestamptz>,
         deleted_at -> Nullable<Timestamptz>,
-        search -> Nullable<Tsvector>,
         mentions -> Nullable<Array<Uuid>>,
+        search -> Nullable<Tsvector>,
     }
 }
 

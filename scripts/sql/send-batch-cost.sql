@@ -116,7 +116,8 @@ CALL bench_run('time-ordered ids', true);
 VACUUM ANALYZE messages, rooms;
 ALTER TABLE messages DROP COLUMN search;
 CALL bench_run('without the tsvector column and its index', false);
-ALTER TABLE messages ADD COLUMN search tsvector GENERATED ALWAYS AS (to_tsvector('simple', body)) STORED;
+ALTER TABLE messages ADD COLUMN search tsvector
+    GENERATED ALWAYS AS (to_tsvector('simple', translate(body, '<>&', '   '))) STORED;
 CREATE INDEX messages_search_idx ON messages USING gin (search) WITH (gin_pending_list_limit = 256);
 VACUUM ANALYZE messages, rooms;
 CALL bench_run('without the kind, membership and client_msg_id probes', false, 16, false);

@@ -56,6 +56,26 @@ async fn search_works_for_non_english_text() {
     }
 }
 
+/// A chat message is text as typed, not HTML: words in angle brackets or after an ampersand are
+/// found like any other (the parser read `<String>` as a tag and `&amp;` as an entity and left their
+/// words out of the index), and the snippet shows the text escaped, with the match marked.
+#[actix_web::test]
+async fn words_in_angle_brackets_and_after_ampersands_are_found() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let room = app.group(&ada, "r", &[]).await;
+    app.send(&ada, room, "returns Vec<String> now").await;
+    app.send(&ada, room, "open the <details> element").await;
+    app.send(&ada, room, "Tom&Jerry &amp; friends").await;
+    assert_eq!(bodies(&search(&app, &ada, "q=string").await), ["returns Vec<String> now"]);
+    assert_eq!(bodies(&search(&app, &ada, "q=Vec%3CString%3E").await), ["returns Vec<String> now"]);
+    assert_eq!(bodies(&search(&app, &ada, "q=details").await), ["open the <details> element"]);
+    assert_eq!(bodies(&search(&app, &ada, "q=jerry").await), ["Tom&Jerry &amp; friends"]);
+    let results = search(&app, &ada, "q=details").await;
+    let snippet = results[0]["snippet"].as_str().unwrap();
+    assert!(snippet.contains("&lt;<mark>details</mark>&gt;"), "{snippet}");
+}
+
 /// A word of three letters or more also finds the longer words it begins, so that a search works
 /// for inflected and compound words without a language's stemmer; shorter words find only
 /// themselves, and an exact word ranks above a longer one. Phrases and exclusions take
