@@ -4,11 +4,11 @@
 -- left behind by the visitor's next address. `address` stays what staff blocked (the session's
 -- address); `address_key` is what `POST /support/sessions` matches, written by the server.
 ALTER TABLE support_blocks ADD COLUMN address_key text;
--- The blocks made before: the same key, as PostgreSQL writes it. Rust writes an address as RFC 5952
--- asks, which PostgreSQL's output may not match for every address: the server also matches
--- `address` itself, so such an old block keeps at least the one address it had.
+-- The blocks made before: the same key, as PostgreSQL writes it (as Rust does, RFC 5952, for the
+-- addresses tried; the server also matches `address` itself, so an old block whose key were
+-- written otherwise keeps at least the one address it had). Only what parses as an address.
 UPDATE support_blocks
 SET address_key = CASE WHEN family(address::inet) = 6 THEN host(network(set_masklen(address::inet, 64)))
                        ELSE host(address::inet) END
-WHERE address IS NOT NULL;
+WHERE address ~ '^[0-9A-Fa-f:.]+$';
 CREATE INDEX support_blocks_address_key_idx ON support_blocks (address_key, expires_at) WHERE address_key IS NOT NULL;

@@ -9,6 +9,10 @@
 -- and added again, which rewrites `messages` under an exclusive lock (no reads or writes of the
 -- table meanwhile), and the index is built again. CHANGELOG.md's upgrade notes give the time this
 -- took here per million messages.
+-- The exclusive lock waits behind every transaction using the table (an account's erasure may run
+-- for minutes), and every read and send of messages would queue behind that wait: give up instead,
+-- and let the operator run the migration again.
+SET LOCAL lock_timeout = '10s';
 DROP INDEX messages_search_idx;
 ALTER TABLE messages DROP COLUMN search;
 ALTER TABLE messages ADD COLUMN search tsvector

@@ -436,6 +436,11 @@ pub async fn change_password(
     let mut conn = state.db().await?;
     let user_id = user.id;
     conn.transaction::<_, ApiError, _>(async move |conn| {
+        // The current password was checked against the account as it was when the request came
+        // in. A revocation committed since then (above all the owner's own password change) ends
+        // this change: it would otherwise set a password over the owner's and start a session
+        // with it, from a check of the password the owner had just replaced.
+        lock_unrevoked(conn, user).await?;
         users::set_password_hash(conn, user_id, &hash).await?;
         revoke_all(conn, user_id).await
     })

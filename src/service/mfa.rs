@@ -170,8 +170,11 @@ pub async fn confirm_enrolment(
     let mut conn = state.db().await?;
     conn.transaction::<_, ApiError, _>(async |conn| {
         // The account's row before the two-factor row, as every revocation takes them
-        // (`accounts::revoke_all`, which this ends with).
-        users::lock_for_revocation(conn, user_id).await?;
+        // (`accounts::revoke_all`, which this ends with). A revocation committed since the caller
+        // was authenticated (the owner changing the password, signing out everywhere) ends this
+        // confirmation too: it would otherwise put the pending authenticator on the account and
+        // hand its holder a new session after the revocation.
+        accounts::lock_unrevoked(conn, user).await?;
         let Some(row) = mfa::find_for_update(conn, user_id).await? else {
             return Err(ApiError::NotFound("Start enrolling first (POST /users/me/mfa/totp).".into()));
         };

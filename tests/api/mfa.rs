@@ -239,12 +239,14 @@ async fn a_code_checked_while_the_account_signs_out_everywhere_deadlocks_nothing
 }
 
 /// An enrolment confirmed while the account signs out everywhere: the two take the account's row
-/// and then the two-factor row in the same order, so neither waits for the other. Confirming used
+/// and then the two-factor row in the same order, so neither waits for the other (confirming used
 /// to lock the two-factor row first and waited for the account's row, which the revocation held
-/// while it waited for the two-factor row: PostgreSQL aborted one. Here the account's row is held
-/// until the revocation and then the confirmation wait for it, in that order.
+/// while it waited for the two-factor row: PostgreSQL aborted one), and the revocation, committed
+/// first, ends the confirmation: no authenticator goes on the account and no session comes out of
+/// it (it used to do both). Here the account's row is held until the revocation and then the
+/// confirmation wait for it, in that order.
 #[actix_web::test]
-async fn an_enrolment_confirmed_while_the_account_signs_out_everywhere_deadlocks_nothing() {
+async fn an_enrolment_confirmed_while_the_account_signs_out_everywhere_deadlocks_nothing_and_is_refused() {
     use diesel_async::SimpleAsyncConnection;
     let app = spawn_app().await;
     let ada = app.register("ada").await;
@@ -266,9 +268,10 @@ async fn an_enrolment_confirmed_while_the_account_signs_out_everywhere_deadlocks
     };
     let (signed_out, confirmed) = tokio::join!(signed_out, confirmed);
     assert_eq!(signed_out.status(), StatusCode::NO_CONTENT);
-    assert_eq!(confirmed.status(), StatusCode::OK, "{}", confirmed.text().await.unwrap_or_default());
+    assert_error(confirmed, StatusCode::UNAUTHORIZED, "unauthorized").await;
     let on = format!("SELECT count(*) AS n FROM user_totp WHERE user_id = '{}' AND enabled_at IS NOT NULL", ada.id);
-    assert_eq!(app.count(&on).await, 1);
+    assert_eq!(app.count(&on).await, 0);
+    assert_eq!(app.count("SELECT count(*) AS n FROM refresh_tokens WHERE revoked_at IS NULL").await, 0);
 }
 
 /// A password login of a two-factor account whose password was checked while its tokens were

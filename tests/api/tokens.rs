@@ -257,6 +257,41 @@ async fn a_logout_with_a_spent_token_during_a_refresh_revokes_the_refreshed_toke
 /// gets no session that outlives it: the session used to be inserted after the revocation's
 /// statement had run, and stayed live. Here the revocation (as a password change, logout-all or
 /// ban writes it) is held open until the login waits for it.
+/// A password change whose current password was checked while the owner changed it (or signed
+/// out everywhere) is refused: it used to set its own password over the owner's new one and start
+/// a session, from a check of the password the owner had just replaced. Here the owner's change is
+/// held open until the second change waits for it.
+#[actix_web::test]
+async fn a_password_change_checked_while_another_commits_is_refused() {
+    use diesel_async::SimpleAsyncConnection;
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let mut owner = app
+        .hold(&format!(
+            "UPDATE users SET token_version = token_version + 1, password_hash = 'changed by the owner' \
+             WHERE id = '{}'",
+            ada.id
+        ))
+        .await;
+    let body = json!({"current_password": PASSWORD, "new_password": "the intruder's passphrase"});
+    let changed = app.post("/api/v1/users/me/password", Some(&ada.access_token), body);
+    let commit = async {
+        app.wait_for_lock_waits(1).await;
+        owner.batch_execute("COMMIT").await.expect("commit the owner's change");
+    };
+    let (changed, ()) = tokio::join!(changed, commit);
+    assert_error(changed, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let kept =
+        format!("SELECT count(*) AS n FROM users WHERE id = '{}' AND password_hash = 'changed by the owner'", ada.id);
+    assert_eq!(app.count(&kept).await, 1, "the owner's password stays");
+    let live = format!("SELECT count(*) AS n FROM refresh_tokens WHERE user_id = '{}' AND revoked_at IS NULL", ada.id);
+    assert_eq!(
+        app.count(&live).await,
+        1,
+        "no new session (only the registration's, which the held change did not revoke)"
+    );
+}
+
 #[actix_web::test]
 async fn a_login_during_a_revocation_of_the_accounts_tokens_gets_no_session_that_outlives_it() {
     use diesel_async::SimpleAsyncConnection;
