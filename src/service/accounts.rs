@@ -435,19 +435,21 @@ pub async fn change_password(
     let hash = state.passwords.hash(new).await?;
     let mut conn = state.db().await?;
     let user_id = user.id;
-    conn.transaction::<_, ApiError, _>(async move |conn| {
-        // The current password was checked against the account as it was when the request came
-        // in. A revocation committed since then (above all the owner's own password change) ends
-        // this change: it would otherwise set a password over the owner's and start a session
-        // with it, from a check of the password the owner had just replaced.
-        lock_unrevoked(conn, user).await?;
-        users::set_password_hash(conn, user_id, &hash).await?;
-        revoke_all(conn, user_id).await
-    })
-    .await?;
+    let fresh = conn
+        .transaction::<_, ApiError, _>(async move |conn| {
+            // The current password was checked against the account as it was when the request
+            // came in. A revocation committed since then (above all the owner's own password
+            // change) ends this change: it would otherwise set a password over the owner's and
+            // start a session with it, from a check of the password the owner had just replaced.
+            lock_unrevoked(conn, user).await?;
+            users::set_password_hash(conn, user_id, &hash).await?;
+            revoke_all(conn, user_id).await?;
+            // The row as this change leaves it (the token version moved), read under its lock:
+            // the new session then checks it against any revocation committed after this one.
+            users::find(conn, user_id).await?.ok_or_else(|| ApiError::NotFound("No such user.".into()))
+        })
+        .await?;
     state.notify.close_user(user_id, CloseReason::PasswordChanged);
-    // The row again: the token version moved, and the new session's tokens must carry it.
-    let fresh = users::find(&mut conn, user_id).await?.ok_or_else(|| ApiError::NotFound("No such user.".into()))?;
     start_session(state, &mut conn, &fresh, user_agent).await
 }
 

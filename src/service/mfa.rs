@@ -168,31 +168,34 @@ pub async fn confirm_enrolment(
     let username = user.username.clone();
     let code = code.trim().to_owned();
     let mut conn = state.db().await?;
-    conn.transaction::<_, ApiError, _>(async |conn| {
-        // The account's row before the two-factor row, as every revocation takes them
-        // (`accounts::revoke_all`, which this ends with). A revocation committed since the caller
-        // was authenticated (the owner changing the password, signing out everywhere) ends this
-        // confirmation too: it would otherwise put the pending authenticator on the account and
-        // hand its holder a new session after the revocation.
-        accounts::lock_unrevoked(conn, user).await?;
-        let Some(row) = mfa::find_for_update(conn, user_id).await? else {
-            return Err(ApiError::NotFound("Start enrolling first (POST /users/me/mfa/totp).".into()));
-        };
-        if row.enabled_at.is_some() {
-            return Err(ApiError::Conflict("Two-factor authentication is already on.".into()));
-        }
-        let step = totp(&row.secret, &issuer, &username)?.check(&code, now_secs()).ok_or_else(|| {
-            ApiError::validation("code", "That code is wrong; check the app's clock and try the next one.")
-        })?;
-        mfa::enable(conn, user_id, i64::try_from(step).unwrap_or(i64::MAX)).await?;
-        let new: Vec<NewRecoveryCode> =
-            hashes.iter().map(|h| NewRecoveryCode { id: Uuid::new_v4(), user_id, code_hash: h }).collect();
-        mfa::replace_recovery_codes(conn, user_id, &new).await?;
-        accounts::revoke_all(conn, user_id).await
-    })
-    .await?;
+    let fresh = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            // The account's row before the two-factor row, as every revocation takes them
+            // (`accounts::revoke_all`, which this ends with). A revocation committed since the caller
+            // was authenticated (the owner changing the password, signing out everywhere) ends this
+            // confirmation too: it would otherwise put the pending authenticator on the account and
+            // hand its holder a new session after the revocation.
+            accounts::lock_unrevoked(conn, user).await?;
+            let Some(row) = mfa::find_for_update(conn, user_id).await? else {
+                return Err(ApiError::NotFound("Start enrolling first (POST /users/me/mfa/totp).".into()));
+            };
+            if row.enabled_at.is_some() {
+                return Err(ApiError::Conflict("Two-factor authentication is already on.".into()));
+            }
+            let step = totp(&row.secret, &issuer, &username)?.check(&code, now_secs()).ok_or_else(|| {
+                ApiError::validation("code", "That code is wrong; check the app's clock and try the next one.")
+            })?;
+            mfa::enable(conn, user_id, i64::try_from(step).unwrap_or(i64::MAX)).await?;
+            let new: Vec<NewRecoveryCode> =
+                hashes.iter().map(|h| NewRecoveryCode { id: Uuid::new_v4(), user_id, code_hash: h }).collect();
+            mfa::replace_recovery_codes(conn, user_id, &new).await?;
+            accounts::revoke_all(conn, user_id).await?;
+            // As this confirmation leaves the row, read under its lock: the new session then checks
+            // it against any revocation committed after this one.
+            users::find(conn, user_id).await?.ok_or_else(|| ApiError::NotFound("No such user.".into()))
+        })
+        .await?;
     state.notify.close_user(user_id, CloseReason::TokensRevoked);
-    let fresh = users::find(&mut conn, user_id).await?.ok_or_else(|| ApiError::NotFound("No such user.".into()))?;
     let session = accounts::start_session(state, &mut conn, &fresh, user_agent).await?;
     Ok(Confirmed { recovery_codes: codes, session })
 }
@@ -391,6 +394,10 @@ pub async fn disable(state: &AppState, user: &User, password: String, code: &str
     let mut conn = state.db().await?;
     let check = conn
         .transaction::<_, ApiError, _>(async |conn| {
+            // The password was checked against the account as the request found it: a revocation
+            // committed since (the owner changing the password, signing out everywhere) ends this
+            // too, as it ends every sign-in checked before it. The account's row first, as ever.
+            accounts::lock_unrevoked(conn, user).await?;
             let check = check_code(state, conn, user, code).await?;
             if matches!(check, Check::Accepted) {
                 mfa::delete_all(conn, user.id).await?;

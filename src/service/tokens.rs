@@ -155,7 +155,14 @@ pub async fn create(state: &AppState, caller: &Caller, req: TokenRequest) -> Api
     sessions_only(caller)?;
     let (name, scopes, expires_at) = validate_request(&req, caller.role)?;
     let mut conn = state.db().await?;
-    insert_token(&mut conn, caller.id, &name, scopes, expires_at).await
+    conn.transaction::<_, ApiError, _>(async |conn| {
+        // The session was checked when the request came in: a revocation committed since (a
+        // password change or reset, logout-all, a ban) ends this too, or the token would outlive
+        // it. The account's row first, as every revocation takes it.
+        crate::service::accounts::lock_unrevoked(conn, &caller.user).await?;
+        insert_token(conn, caller.id, &name, scopes, expires_at).await
+    })
+    .await
 }
 
 /// `GET /users/me/tokens`: newest first, revoked ones included.

@@ -393,3 +393,24 @@ async fn a_token_cannot_change_the_password_sign_everyone_out_or_delete_the_acco
     assert_eq!(app.refresh(&ada.refresh_token).await.status(), StatusCode::OK);
     assert_eq!(app.me(&value).await.status(), StatusCode::OK);
 }
+
+/// A token asked for by a session that a revocation (a password change or reset, logout-all, a
+/// ban) ended while the request was under way is not made: it would outlive the revocation. Here
+/// the revocation is held open until the creation waits for it.
+#[actix_web::test]
+async fn a_token_asked_for_while_the_account_is_signed_out_everywhere_is_not_made() {
+    use diesel_async::SimpleAsyncConnection;
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let mut revocation =
+        app.hold(&format!("UPDATE users SET token_version = token_version + 1 WHERE id = '{}'", ada.id)).await;
+    let created =
+        app.post("/api/v1/users/me/tokens", Some(&ada.access_token), json!({"name": "ci", "scopes": ["read"]}));
+    let commit = async {
+        app.wait_for_lock_waits(1).await;
+        revocation.batch_execute("COMMIT").await.expect("commit the revocation");
+    };
+    let (created, ()) = tokio::join!(created, commit);
+    assert_error(created, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_eq!(app.count(&format!("SELECT count(*) AS n FROM api_tokens WHERE user_id = '{}'", ada.id)).await, 0);
+}

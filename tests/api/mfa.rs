@@ -274,6 +274,32 @@ async fn an_enrolment_confirmed_while_the_account_signs_out_everywhere_deadlocks
     assert_eq!(app.count("SELECT count(*) AS n FROM refresh_tokens WHERE revoked_at IS NULL").await, 0);
 }
 
+/// Two-factor turned off with a password checked while the owner changed it is not turned off:
+/// the owner's change (a revocation) ends everything authorised before it. Here the owner's change
+/// is held open until the disabling waits for it.
+#[actix_web::test]
+async fn two_factor_turned_off_while_the_owner_changes_the_password_stays_on() {
+    use diesel_async::SimpleAsyncConnection;
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let enrolled = enrol(&app, &ada).await;
+    let mut owner =
+        app.hold(&format!("UPDATE users SET token_version = token_version + 1 WHERE id = '{}'", ada.id)).await;
+    let disabled = app.post(
+        "/api/v1/users/me/mfa/totp/disable",
+        Some(&enrolled.access_token),
+        json!({"password": PASSWORD, "code": code(&enrolled.app, 1)}),
+    );
+    let commit = async {
+        app.wait_for_lock_waits(1).await;
+        owner.batch_execute("COMMIT").await.expect("commit the owner's change");
+    };
+    let (disabled, ()) = tokio::join!(disabled, commit);
+    assert_error(disabled, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let on = format!("SELECT count(*) AS n FROM user_totp WHERE user_id = '{}' AND enabled_at IS NOT NULL", ada.id);
+    assert_eq!(app.count(&on).await, 1);
+}
+
 /// A password login of a two-factor account whose password was checked while its tokens were
 /// revoked gets no challenge (it would complete into a session after the revocation).
 #[actix_web::test]

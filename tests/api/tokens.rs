@@ -253,10 +253,6 @@ async fn a_logout_with_a_spent_token_during_a_refresh_revokes_the_refreshed_toke
     assert_error(app.refresh(successor).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
 }
 
-/// A login whose password was checked while a revocation of the account's tokens was under way
-/// gets no session that outlives it: the session used to be inserted after the revocation's
-/// statement had run, and stayed live. Here the revocation (as a password change, logout-all or
-/// ban writes it) is held open until the login waits for it.
 /// A password change whose current password was checked while the owner changed it (or signed
 /// out everywhere) is refused: it used to set its own password over the owner's new one and start
 /// a session, from a check of the password the owner had just replaced. Here the owner's change is
@@ -292,6 +288,10 @@ async fn a_password_change_checked_while_another_commits_is_refused() {
     );
 }
 
+/// A login whose password was checked while a revocation of the account's tokens was under way
+/// gets no session that outlives it: the session used to be inserted after the revocation's
+/// statement had run, and stayed live. Here the revocation (as a password change, logout-all or
+/// ban writes it) is held open until the login waits for it.
 #[actix_web::test]
 async fn a_login_during_a_revocation_of_the_accounts_tokens_gets_no_session_that_outlives_it() {
     use diesel_async::SimpleAsyncConnection;
