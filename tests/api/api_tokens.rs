@@ -399,18 +399,18 @@ async fn a_token_cannot_change_the_password_sign_everyone_out_or_delete_the_acco
 /// the revocation is held open until the creation waits for it.
 #[actix_web::test]
 async fn a_token_asked_for_while_the_account_is_signed_out_everywhere_is_not_made() {
-    use diesel_async::SimpleAsyncConnection;
     let app = spawn_app().await;
     let ada = app.register("ada").await;
-    let mut revocation =
+    let revocation =
         app.hold(&format!("UPDATE users SET token_version = token_version + 1 WHERE id = '{}'", ada.id)).await;
-    let created =
-        app.post("/api/v1/users/me/tokens", Some(&ada.access_token), json!({"name": "ci", "scopes": ["read"]}));
-    let commit = async {
-        app.wait_for_lock_waits(1).await;
-        revocation.batch_execute("COMMIT").await.expect("commit the revocation");
-    };
-    let (created, ()) = tokio::join!(created, commit);
+    let created = app
+        .while_held(
+            revocation,
+            1,
+            "COMMIT",
+            app.post("/api/v1/users/me/tokens", Some(&ada.access_token), json!({"name": "ci", "scopes": ["read"]})),
+        )
+        .await;
     assert_error(created, StatusCode::UNAUTHORIZED, "unauthorized").await;
     assert_eq!(app.count(&format!("SELECT count(*) AS n FROM api_tokens WHERE user_id = '{}'", ada.id)).await, 0);
 }

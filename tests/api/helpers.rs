@@ -389,6 +389,23 @@ impl TestApp {
         blocker
     }
 
+    /// Runs `request` while `held` (from [`hold`](Self::hold)) keeps its locks, and ends `held`'s
+    /// transaction with `end` (`COMMIT` or `ROLLBACK`) once `waits` statements of this test's
+    /// database wait for a lock: a race staged with the request queued behind the held rows.
+    pub async fn while_held<T>(
+        &self,
+        mut held: AsyncPgConnection,
+        waits: i64,
+        end: &str,
+        request: impl std::future::Future<Output = T>,
+    ) -> T {
+        let release = async {
+            self.wait_for_lock_waits(waits).await;
+            held.batch_execute(end).await.expect("end the held transaction");
+        };
+        tokio::join!(request, release).0
+    }
+
     /// The owners of `room` by user id (one, or none for a room left empty).
     pub async fn owners(&self, room: uuid::Uuid) -> Vec<Uuid> {
         #[derive(QueryableByName)]

@@ -214,22 +214,22 @@ async fn a_login_challenge_opened_before_a_password_change_is_refused_after_it()
 /// aborted one. Here the two-factor row is held until both wait for it.
 #[actix_web::test]
 async fn a_code_checked_while_the_account_signs_out_everywhere_deadlocks_nothing() {
-    use diesel_async::SimpleAsyncConnection;
     let app = spawn_app().await;
     let ada = app.register("ada").await;
     let enrolled = enrol(&app, &ada).await;
     let challenge = login_challenge(&app, "ada").await;
-    let mut blocker = app.hold(&format!("SELECT 1 FROM user_totp WHERE user_id = '{}' FOR UPDATE", ada.id)).await;
+    let blocker = app.hold(&format!("SELECT 1 FROM user_totp WHERE user_id = '{}' FOR UPDATE", ada.id)).await;
     let next = code(&enrolled.app, 1);
     let completed = complete(&app, &challenge, &next);
     let signed_out = async {
         app.wait_for_lock_waits(1).await;
-        let logout = app.post("/api/v1/auth/logout-all", Some(&enrolled.access_token), json!({}));
-        let release = async {
-            app.wait_for_lock_waits(2).await;
-            blocker.batch_execute("ROLLBACK").await.expect("release the two-factor row");
-        };
-        tokio::join!(logout, release).0
+        app.while_held(
+            blocker,
+            2,
+            "ROLLBACK",
+            app.post("/api/v1/auth/logout-all", Some(&enrolled.access_token), json!({})),
+        )
+        .await
     };
     let (completed, signed_out) = tokio::join!(completed, signed_out);
     assert_eq!(signed_out.status(), StatusCode::NO_CONTENT);
@@ -247,24 +247,23 @@ async fn a_code_checked_while_the_account_signs_out_everywhere_deadlocks_nothing
 /// confirmation wait for it, in that order.
 #[actix_web::test]
 async fn an_enrolment_confirmed_while_the_account_signs_out_everywhere_deadlocks_nothing_and_is_refused() {
-    use diesel_async::SimpleAsyncConnection;
     let app = spawn_app().await;
     let ada = app.register("ada").await;
     let res = app.post("/api/v1/users/me/mfa/totp", Some(&ada.access_token), json!({"password": PASSWORD})).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let enrolment: Value = res.json().await.expect("json");
     let totp = authenticator(enrolment["secret"].as_str().expect("secret"));
-    let mut blocker = app.hold(&format!("SELECT 1 FROM users WHERE id = '{}' FOR UPDATE", ada.id)).await;
+    let blocker = app.hold(&format!("SELECT 1 FROM users WHERE id = '{}' FOR UPDATE", ada.id)).await;
     let signed_out = app.post("/api/v1/auth/logout-all", Some(&ada.access_token), json!({}));
     let confirmed = async {
         app.wait_for_lock_waits(1).await;
-        let confirm =
-            app.post("/api/v1/users/me/mfa/totp/confirm", Some(&ada.access_token), json!({ "code": code(&totp, 0) }));
-        let release = async {
-            app.wait_for_lock_waits(2).await;
-            blocker.batch_execute("ROLLBACK").await.expect("release the account's row");
-        };
-        tokio::join!(confirm, release).0
+        app.while_held(
+            blocker,
+            2,
+            "ROLLBACK",
+            app.post("/api/v1/users/me/mfa/totp/confirm", Some(&ada.access_token), json!({ "code": code(&totp, 0) })),
+        )
+        .await
     };
     let (signed_out, confirmed) = tokio::join!(signed_out, confirmed);
     assert_eq!(signed_out.status(), StatusCode::NO_CONTENT);
@@ -279,22 +278,22 @@ async fn an_enrolment_confirmed_while_the_account_signs_out_everywhere_deadlocks
 /// is held open until the disabling waits for it.
 #[actix_web::test]
 async fn two_factor_turned_off_while_the_owner_changes_the_password_stays_on() {
-    use diesel_async::SimpleAsyncConnection;
     let app = spawn_app().await;
     let ada = app.register("ada").await;
     let enrolled = enrol(&app, &ada).await;
-    let mut owner =
-        app.hold(&format!("UPDATE users SET token_version = token_version + 1 WHERE id = '{}'", ada.id)).await;
-    let disabled = app.post(
-        "/api/v1/users/me/mfa/totp/disable",
-        Some(&enrolled.access_token),
-        json!({"password": PASSWORD, "code": code(&enrolled.app, 1)}),
-    );
-    let commit = async {
-        app.wait_for_lock_waits(1).await;
-        owner.batch_execute("COMMIT").await.expect("commit the owner's change");
-    };
-    let (disabled, ()) = tokio::join!(disabled, commit);
+    let owner = app.hold(&format!("UPDATE users SET token_version = token_version + 1 WHERE id = '{}'", ada.id)).await;
+    let disabled = app
+        .while_held(
+            owner,
+            1,
+            "COMMIT",
+            app.post(
+                "/api/v1/users/me/mfa/totp/disable",
+                Some(&enrolled.access_token),
+                json!({"password": PASSWORD, "code": code(&enrolled.app, 1)}),
+            ),
+        )
+        .await;
     assert_error(disabled, StatusCode::UNAUTHORIZED, "unauthorized").await;
     let on = format!("SELECT count(*) AS n FROM user_totp WHERE user_id = '{}' AND enabled_at IS NOT NULL", ada.id);
     assert_eq!(app.count(&on).await, 1);
@@ -304,18 +303,12 @@ async fn two_factor_turned_off_while_the_owner_changes_the_password_stays_on() {
 /// revoked gets no challenge (it would complete into a session after the revocation).
 #[actix_web::test]
 async fn a_login_during_a_revocation_gets_no_challenge() {
-    use diesel_async::SimpleAsyncConnection;
     let app = spawn_app().await;
     let ada = app.register("ada").await;
     enrol(&app, &ada).await;
-    let mut revocation =
+    let revocation =
         app.hold(&format!("UPDATE users SET token_version = token_version + 1 WHERE id = '{}'", ada.id)).await;
-    let login = app.login("ada", PASSWORD);
-    let commit = async {
-        app.wait_for_lock_waits(1).await;
-        revocation.batch_execute("COMMIT").await.expect("commit the revocation");
-    };
-    let (login, ()) = tokio::join!(login, commit);
+    let login = app.while_held(revocation, 1, "COMMIT", app.login("ada", PASSWORD)).await;
     assert_error(login, StatusCode::UNAUTHORIZED, "unauthorized").await;
     assert_eq!(app.count("SELECT count(*) AS n FROM mfa_challenges").await, 0);
 }

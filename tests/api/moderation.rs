@@ -201,20 +201,15 @@ async fn an_admin_reads_no_private_room_through_an_incoming_webhooks_bot() {
 /// until the creation waits for it.
 #[actix_web::test]
 async fn a_room_turning_private_while_an_admin_adds_a_hook_gets_none() {
-    use diesel_async::SimpleAsyncConnection;
     let app = spawn_app().await;
     let ada = app.register("ada").await;
     let admin = user_with_role(&app, "root", "admin").await;
     let room = app.group(&ada, "lobby", &[]).await;
     app.sql(&format!("UPDATE rooms SET is_public = true WHERE id = '{room}'")).await;
-    let mut owner = app.hold(&format!("UPDATE rooms SET is_public = false WHERE id = '{room}'")).await;
+    let owner = app.hold(&format!("UPDATE rooms SET is_public = false WHERE id = '{room}'")).await;
     let hooks = format!("/api/v1/rooms/{room}/hooks");
     let created = app.post(&hooks, Some(&admin.access_token), json!({"name": "ops"}));
-    let commit = async {
-        app.wait_for_lock_waits(1).await;
-        owner.batch_execute("COMMIT").await.expect("the room turns private");
-    };
-    let res = tokio::join!(created, commit).0;
+    let res = app.while_held(owner, 1, "COMMIT", created).await;
     assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
     assert_eq!(app.count(&format!("SELECT count(*) AS n FROM incoming_webhooks WHERE room_id = '{room}'")).await, 0);
     let members = app.count(&format!("SELECT count(*) AS n FROM room_members WHERE room_id = '{room}'")).await;

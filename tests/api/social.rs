@@ -177,23 +177,23 @@ async fn blocking_yourself_or_nobody_is_refused() {
 /// other's presence). Here the block is held half-way, on the request's row.
 #[actix_web::test]
 async fn a_request_accepted_while_a_block_commits_makes_no_friendship() {
-    use diesel_async::SimpleAsyncConnection;
     let app = spawn_app().await;
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let req: Value = request(&app, &ada, bob.id).await.json().await.unwrap();
     let id = req["id"].as_str().unwrap().to_owned();
-    let mut blocker = app.hold(&format!("SELECT 1 FROM friend_requests WHERE id = '{id}' FOR UPDATE")).await;
+    let blocker = app.hold(&format!("SELECT 1 FROM friend_requests WHERE id = '{id}' FOR UPDATE")).await;
     let blocked = app.post("/api/v1/blocks", Some(&ada.access_token), json!({ "user_id": bob.id }));
     let accepted = async {
         // The block first, up to the request's row; then the acceptance.
         app.wait_for_a_lock_wait("DELETE FROM \"friend_requests\"%").await;
-        let accept = app.post(&format!("/api/v1/friends/requests/{id}/accept"), Some(&bob.access_token), json!({}));
-        let release = async {
-            app.wait_for_lock_waits(2).await;
-            blocker.batch_execute("ROLLBACK").await.expect("release the request's row");
-        };
-        tokio::join!(accept, release).0
+        app.while_held(
+            blocker,
+            2,
+            "ROLLBACK",
+            app.post(&format!("/api/v1/friends/requests/{id}/accept"), Some(&bob.access_token), json!({})),
+        )
+        .await
     };
     let (blocked, accepted) = tokio::join!(blocked, accepted);
     assert_eq!(blocked.status(), StatusCode::CREATED);
@@ -207,22 +207,22 @@ async fn a_request_accepted_while_a_block_commits_makes_no_friendship() {
 /// withdrawal reaches the request's row first, and the acceptance queues behind it.
 #[actix_web::test]
 async fn a_request_withdrawn_while_it_is_accepted_makes_no_friendship() {
-    use diesel_async::SimpleAsyncConnection;
     let app = spawn_app().await;
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
     let req: Value = request(&app, &ada, bob.id).await.json().await.unwrap();
     let id = req["id"].as_str().unwrap().to_owned();
-    let mut holder = app.hold(&format!("SELECT 1 FROM friend_requests WHERE id = '{id}' FOR UPDATE")).await;
+    let holder = app.hold(&format!("SELECT 1 FROM friend_requests WHERE id = '{id}' FOR UPDATE")).await;
     let withdrawn = app.post(&format!("/api/v1/friends/requests/{id}/decline"), Some(&ada.access_token), json!({}));
     let accepted = async {
         app.wait_for_a_lock_wait("DELETE FROM \"friend_requests\"%").await;
-        let accept = app.post(&format!("/api/v1/friends/requests/{id}/accept"), Some(&bob.access_token), json!({}));
-        let release = async {
-            app.wait_for_lock_waits(2).await;
-            holder.batch_execute("ROLLBACK").await.expect("release the request's row");
-        };
-        tokio::join!(accept, release).0
+        app.while_held(
+            holder,
+            2,
+            "ROLLBACK",
+            app.post(&format!("/api/v1/friends/requests/{id}/accept"), Some(&bob.access_token), json!({})),
+        )
+        .await
     };
     let (withdrawn, accepted) = tokio::join!(withdrawn, accepted);
     assert_eq!(withdrawn.status(), StatusCode::NO_CONTENT);

@@ -259,10 +259,9 @@ async fn a_logout_with_a_spent_token_during_a_refresh_revokes_the_refreshed_toke
 /// held open until the second change waits for it.
 #[actix_web::test]
 async fn a_password_change_checked_while_another_commits_is_refused() {
-    use diesel_async::SimpleAsyncConnection;
     let app = spawn_app().await;
     let ada = app.register("ada").await;
-    let mut owner = app
+    let owner = app
         .hold(&format!(
             "UPDATE users SET token_version = token_version + 1, password_hash = 'changed by the owner' \
              WHERE id = '{}'",
@@ -270,12 +269,8 @@ async fn a_password_change_checked_while_another_commits_is_refused() {
         ))
         .await;
     let body = json!({"current_password": PASSWORD, "new_password": "the intruder's passphrase"});
-    let changed = app.post("/api/v1/users/me/password", Some(&ada.access_token), body);
-    let commit = async {
-        app.wait_for_lock_waits(1).await;
-        owner.batch_execute("COMMIT").await.expect("commit the owner's change");
-    };
-    let (changed, ()) = tokio::join!(changed, commit);
+    let changed =
+        app.while_held(owner, 1, "COMMIT", app.post("/api/v1/users/me/password", Some(&ada.access_token), body)).await;
     assert_error(changed, StatusCode::UNAUTHORIZED, "unauthorized").await;
     let kept =
         format!("SELECT count(*) AS n FROM users WHERE id = '{}' AND password_hash = 'changed by the owner'", ada.id);
@@ -294,22 +289,16 @@ async fn a_password_change_checked_while_another_commits_is_refused() {
 /// ban writes it) is held open until the login waits for it.
 #[actix_web::test]
 async fn a_login_during_a_revocation_of_the_accounts_tokens_gets_no_session_that_outlives_it() {
-    use diesel_async::SimpleAsyncConnection;
     let app = spawn_app().await;
     let ada = app.register("ada").await;
-    let mut revocation = app
+    let revocation = app
         .hold(&format!(
             "UPDATE users SET token_version = token_version + 1 WHERE id = '{0}'; \
              UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = '{0}' AND revoked_at IS NULL",
             ada.id
         ))
         .await;
-    let login = app.login("ada", PASSWORD);
-    let commit = async {
-        app.wait_for_lock_waits(1).await;
-        revocation.batch_execute("COMMIT").await.expect("commit the revocation");
-    };
-    let (login, ()) = tokio::join!(login, commit);
+    let login = app.while_held(revocation, 1, "COMMIT", app.login("ada", PASSWORD)).await;
     assert_error(login, StatusCode::UNAUTHORIZED, "unauthorized").await;
     assert_eq!(
         app.count(&format!(
