@@ -569,3 +569,39 @@ async fn a_send_writers_connection_plans_generically_and_the_pool_keeps_the_defa
     assert_eq!(app.send(&ada, room, "one").await["seq"], 1);
     assert_eq!(app.send(&ada, room, "two").await["seq"], 2);
 }
+
+/// A connection's `typing` commands are shown in the order they were sent. Each reads the room's
+/// access first (a block, a closed support session); those reads, run side by side, used to
+/// finish in any order, so a stop could be shown before the start sent ahead of it, and the
+/// others then saw a member typing who had stopped. Here the reads wait behind a lock on the
+/// members' table and are then let go together.
+#[actix_web::test]
+async fn a_connections_typing_commands_are_shown_in_the_order_sent() {
+    const N: usize = 20;
+    // No background job reads the members' table meanwhile (it would wait on the lock too).
+    let app = spawn_app_with(|s| {
+        quiet_workers(s);
+        s.realtime.revalidate_interval_ms = 600_000;
+    })
+    .await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let room = app.group(&ada, "typing", &[&bob]).await;
+    let mut ada_ws = app.ws(&ada.access_token).await;
+    let mut bob_ws = app.ws(&bob.access_token).await;
+    let held = app.hold("LOCK TABLE room_members IN ACCESS EXCLUSIVE MODE").await;
+    let send = async {
+        for i in 0..N {
+            let data = json!({"room_id": room, "active": i % 2 == 0});
+            ada_ws.send_json(json!({"id": i, "type": "typing", "data": data})).await;
+        }
+    };
+    app.while_held(held, 1, "ROLLBACK", send).await;
+    let replies = ada_ws.frames_until("every reply", |f| f.iter().filter(|f| f["type"] == "reply").count() == N).await;
+    assert!(replies.iter().filter(|f| f["type"] == "reply").all(|r| r["ok"] == true), "{replies:?}");
+    let shown =
+        bob_ws.frames_until("every typing event", |f| f.iter().filter(|f| f["type"] == "typing").count() == N).await;
+    let active: Vec<bool> =
+        shown.iter().filter(|f| f["type"] == "typing").map(|f| f["data"]["active"].as_bool().unwrap()).collect();
+    assert_eq!(active, (0..N).map(|i| i % 2 == 0).collect::<Vec<_>>(), "shown in the order sent");
+}

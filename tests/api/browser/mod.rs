@@ -86,17 +86,41 @@ pub async fn open_room(browser: &Browser, room_id: &str) {
 /// Presses the mouse on the middle of the element `css` names, runs `meanwhile`, which must draw
 /// that element anew (this waits until the pressed one has left the page), and releases at the
 /// same point: a click that meets a list drawn again under the pointer.
+///
+/// The point is taken once the socket is open: while it connects the chat's sidebar shows
+/// "Connecting…" above the lists (the lists are drawn first), and that line's coming and going
+/// moves them under a point taken earlier (the press then missed the entry: a flaky failure on a
+/// loaded machine). The admin panel has no such line.
 pub async fn click_across_a_redraw(browser: &Browser, css: &str, meanwhile: impl Future<Output = ()>) {
+    browser
+        .wait_until(
+            "the socket open (no status line above the lists)",
+            "const line = document.querySelector('.conn'); return !line || line.dataset.state === 'open';",
+            json!([]),
+        )
+        .await;
     let at = browser
         .script(
             "const r = document.querySelector(arguments[0]).getBoundingClientRect(); \
              window.pressed = document.querySelector(arguments[0]); \
+             document.addEventListener('pointerdown', (e) => { window.pressedOn = e.target; }, { capture: true, once: true }); \
              return [r.x + r.width / 2, r.y + r.height / 2];",
             json!([css]),
         )
         .await;
     let mouse = |kind: &str| json!({"type": kind, "x": at[0], "y": at[1], "button": "left", "clickCount": 1});
     browser.cdp("Input.dispatchMouseEvent", mouse("mousePressed")).await;
+    // The press must have met the element, or the list entry around it (whose content takes no
+    // pointer events), or the test would test nothing.
+    let on = browser
+        .script(
+            "const on = window.pressedOn, entry = window.pressed.closest('li'); \
+             return !!on && !!entry && (on.contains(window.pressed) || window.pressed.contains(on)) \
+                 && on.closest('li') === entry || String(on?.outerHTML).slice(0, 200);",
+            json!([]),
+        )
+        .await;
+    assert_eq!(on, json!(true), "the press fell on another element than {css}");
     meanwhile.await;
     browser
         .wait_until(
