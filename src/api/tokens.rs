@@ -115,11 +115,12 @@ pub async fn create_bot(
 #[post("/admin/bots/{id}/tokens")]
 pub async fn create_bot_token(
     state: web::Data<AppState>,
-    _caller: AdminUser,
+    caller: AdminUser,
     id: web::Path<UserId>,
     body: ApiJson<CreateTokenRequest>,
 ) -> ApiResult<HttpResponse> {
-    let created = tokens::create_bot_token(&state, id.into_inner(), body.into_inner().into()).await?;
+    let created =
+        tokens::create_bot_token(&state, Actor::Admin(&caller), id.into_inner(), body.into_inner().into()).await?;
     Ok(HttpResponse::Created().json(created))
 }
 

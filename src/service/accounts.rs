@@ -10,7 +10,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::auth::refresh;
+use crate::auth::{Caller, refresh};
 use crate::db::models::{NewRefreshToken, NewUser, Role, User};
 use crate::db::queries::{messages, refresh_tokens, users};
 use crate::error::{ApiError, ApiResult};
@@ -223,20 +223,44 @@ pub async fn start_session(
 /// `unauthorized` when the account's tokens were revoked meanwhile or it is being deleted;
 /// `forbidden` when it was banned.
 pub(crate) async fn lock_unrevoked(conn: &mut AsyncPgConnection, user: &User) -> ApiResult<User> {
-    let changed_meanwhile = || {
-        ApiError::Unauthorized("The account's sign-ins were ended while this one was checked; sign in again.".into())
-    };
-    let current = users::find_locked(conn, user.id).await?.ok_or_else(changed_meanwhile)?;
+    let current = lock_usable(conn, user.id).await?;
+    if current.token_version != user.token_version {
+        return Err(sign_ins_ended());
+    }
+    Ok(current)
+}
+
+/// [`lock_unrevoked`] for a request's caller, whatever it signed in with. For an API token, the
+/// token's row is held as well (`FOR SHARE`, after the account's, as an account's deletion takes
+/// them), so that its revocation waits for the caller's commit or, committed first, refuses it;
+/// the account's sign-ins ended elsewhere do not concern a token (a password change leaves API
+/// tokens alone).
+///
+/// # Errors
+/// As [`lock_unrevoked`]; `unauthorized` for an API token revoked meanwhile.
+pub(crate) async fn lock_unrevoked_caller(conn: &mut AsyncPgConnection, caller: &Caller) -> ApiResult<User> {
+    let Some(token) = caller.api_token else { return lock_unrevoked(conn, &caller.user).await };
+    let current = lock_usable(conn, caller.id).await?;
+    if !crate::db::queries::api_tokens::lock_unrevoked(conn, caller.id, token).await? {
+        return Err(ApiError::Unauthorized("This API token was revoked.".into()));
+    }
+    Ok(current)
+}
+
+/// The account's row, locked as revocations lock it, if it may still be used at all.
+async fn lock_usable(conn: &mut AsyncPgConnection, id: UserId) -> ApiResult<User> {
+    let current = users::find_locked(conn, id).await?.ok_or_else(sign_ins_ended)?;
     if current.is_being_deleted() {
         return Err(being_deleted());
     }
     if current.is_banned() {
         return Err(banned());
     }
-    if current.token_version != user.token_version {
-        return Err(changed_meanwhile());
-    }
     Ok(current)
+}
+
+fn sign_ins_ended() -> ApiError {
+    ApiError::Unauthorized("The account's sign-ins were ended while this one was checked; sign in again.".into())
 }
 
 /// The longest User-Agent kept with a session; the rest is cut (the client cannot be refused
@@ -533,7 +557,7 @@ pub async fn delete_own_account(state: &AppState, user: &User, password: String)
     if !ok {
         return Err(ApiError::Forbidden("The password is wrong.".into()));
     }
-    erase_account(state, user.id, None).await
+    erase_account(state, user.id, Some(user), None).await
 }
 
 /// Messages an account's deletion clears the sender of per transaction before it deletes the
@@ -548,6 +572,9 @@ const CONTENDED_TRIES: u32 = 3;
 /// and with it (by foreign key) the email, password, sessions, memberships, friendships, friend
 /// requests, blocks and reactions; the messages stay in their rooms with `sender_id` null, shown
 /// as a deleted user. Rooms the account owned pass to their next owner as when an owner leaves.
+/// `checked` is the account as read when its owner's password was checked (an own deletion): a
+/// revocation committed since then (a password change, a sign-out everywhere, a ban) refuses the
+/// deletion, since the password it was confirmed with may be the one just replaced.
 /// `audit` is the entry to record as the deletion begins (an admin's or the operator's deletion).
 /// The account is marked and signed out first (its sockets closed), and from then on signs in no
 /// more; after the commit the rooms' members hear `room.member_removed` and any socket opened
@@ -555,10 +582,12 @@ const CONTENDED_TRIES: u32 = 3;
 /// ([`finish_deletions`]), or by calling this again.
 ///
 /// # Errors
-/// `not_found` when the account is already gone; database failures.
+/// `not_found` when the account is already gone; `unauthorized` or `forbidden` as
+/// [`lock_unrevoked`] for an own deletion checked before a revocation; database failures.
 pub async fn erase_account(
     state: &AppState,
     id: UserId,
+    checked: Option<&User>,
     audit: Option<(Option<UserId>, serde_json::Value)>,
 ) -> ApiResult<()> {
     use crate::db::models::MemberRole;
@@ -568,6 +597,7 @@ pub async fn erase_account(
     // waits.
     let timeout_ms = state.settings.database.erase_statement_timeout_ms;
     let notify = state.notify.clone();
+    let checked = checked.cloned();
     crate::service::uncancelled(async move {
         // Marked and signed out first, everywhere: its sessions and API tokens revoked and its
         // sockets closed (told why now, as the deletion begins), so that while its messages lose
@@ -577,6 +607,9 @@ pub async fn erase_account(
         // ends: should it stop half-way, the retention job finishes it. Requests already under
         // way can still send; the trigger clears what they store.
         conn.transaction::<_, ApiError, _>(async move |conn| {
+            if let Some(checked) = &checked {
+                lock_unrevoked(conn, checked).await?;
+            }
             if !users::mark_deleting(conn, id).await? {
                 return Err(ApiError::NotFound("No such user.".into()));
             }
@@ -704,7 +737,7 @@ pub async fn finish_deletions(state: &AppState, conn: &mut AsyncPgConnection, ba
     loop {
         let page = users::deleting_since_before(conn, cutoff, after, batch).await?;
         for &(id, _) in &page {
-            match erase_account(state, id, None).await {
+            match erase_account(state, id, None, None).await {
                 Ok(()) => deleted += 1,
                 // Finished meanwhile by its own request or another instance.
                 Err(ApiError::NotFound(_)) => {}

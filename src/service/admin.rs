@@ -328,5 +328,5 @@ pub async fn delete_user(state: &AppState, by: Actor<'_>, id: UserId) -> ApiResu
     }
     // The username is not recorded: the deletion removes it everywhere else, and the entry's
     // target id is enough to match it with earlier entries about the same account.
-    accounts::erase_account(state, id, Some((by.id(), by.details(json!({}))))).await
+    accounts::erase_account(state, id, None, Some((by.id(), by.details(json!({}))))).await
 }

@@ -176,7 +176,8 @@ fn key_bytes(field: &str, text: &str, len: usize) -> ApiResult<Vec<u8>> {
 /// must not be tied to pushes no later logout would end.
 ///
 /// # Errors
-/// `unauthorized` when `session` has ended (signed out, or signed out elsewhere).
+/// `unauthorized` when `session` has ended (signed out, or signed out elsewhere), or the API token
+/// the caller used was revoked; `forbidden` for an account banned meanwhile.
 /// `validation_failed` for an endpoint that is not an https URL (see [`check_endpoint`]), a
 /// `p256dh` that is not a 65-byte uncompressed P-256 point or an `auth` that is not 16 bytes.
 pub async fn subscribe(
@@ -205,10 +206,18 @@ pub async fn subscribe(
     let max = state.push.settings().subscriptions_per_user_max;
     let row = conn
         .transaction::<_, ApiError, _>(async |conn| {
-            if let Some(session) = session
-                && !refresh_tokens::lock_unrevoked_family(conn, caller.id, session).await?
-            {
-                return Err(ApiError::Unauthorized("This session has ended; sign in again.".into()));
+            match session {
+                Some(session) => {
+                    if !refresh_tokens::lock_unrevoked_family(conn, caller.id, session).await? {
+                        return Err(ApiError::Unauthorized("This session has ended; sign in again.".into()));
+                    }
+                }
+                // An API token's subscription, held the same way against what deletes an
+                // account's token-made subscriptions: a ban, and an unconfirmed account's reset
+                // (which revokes the tokens too). One made meanwhile must not outlast them.
+                None => {
+                    crate::service::accounts::lock_unrevoked_caller(conn, caller).await?;
+                }
             }
             Ok(q::subscribe(conn, &new, max).await?)
         })

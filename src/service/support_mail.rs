@@ -111,26 +111,34 @@ fn invalid_link() -> ApiError {
 pub async fn resume(state: &AppState, token: &str, user_agent: Option<&str>) -> ApiResult<OpenedSession> {
     let hash = refresh::hash(token.trim());
     let mut conn = state.db().await?;
-    let session = q::session_of_token(&mut conn, &hash, RESUME).await?.ok_or_else(invalid_link)?;
-    if session.status != SupportStatus::Open {
-        return Err(invalid_link());
-    }
-    let guest = users::find(&mut conn, session.guest_id).await?.ok_or_else(invalid_link)?;
-    // A login like any other: a banned guest gets no session here either.
-    if guest.is_banned() {
-        return Err(crate::service::accounts::banned());
-    }
-    let room = rooms::find(&mut conn, session.room_id).await?.ok_or_else(invalid_link)?;
-    let auth = accounts::start_session(state, &mut conn, &guest, user_agent).await?;
+    let opened = conn
+        .transaction::<_, ApiError, _>(async |conn| {
+            // The link's row held until the session is issued: staff closing the chat meanwhile
+            // revoke the link (`session_closed`) after this commits, or first, and then it is
+            // refused here; a guest session used to be issued from a check made before the close.
+            let session = q::lock_session_of_token(conn, &hash, RESUME).await?.ok_or_else(invalid_link)?;
+            if session.status != SupportStatus::Open {
+                return Err(invalid_link());
+            }
+            let guest = users::find(conn, session.guest_id).await?.ok_or_else(invalid_link)?;
+            // A login like any other: a banned guest gets no session here either.
+            if guest.is_banned() {
+                return Err(crate::service::accounts::banned());
+            }
+            let room = rooms::find(conn, session.room_id).await?.ok_or_else(invalid_link)?;
+            let auth = accounts::start_session(state, conn, &guest, user_agent).await?;
+            Ok(OpenedSession {
+                session_id: session.id,
+                room: RoomView::new(&room),
+                user: UserView::own(&guest),
+                access_token: auth.access_token,
+                refresh_token: auth.refresh_token,
+                expires_in: auth.expires_in,
+            })
+        })
+        .await?;
     metrics::counter!("support_sessions_resumed_total").increment(1);
-    Ok(OpenedSession {
-        session_id: session.id,
-        room: RoomView::new(&room),
-        user: UserView::own(&guest),
-        access_token: auth.access_token,
-        refresh_token: auth.refresh_token,
-        expires_in: auth.expires_in,
-    })
+    Ok(opened)
 }
 
 /// The unsubscribe link: the session gets no more reply mails. Returns the visitor's language

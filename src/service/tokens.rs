@@ -213,7 +213,8 @@ pub struct CreatedBot {
 /// and its first token (read and write, no expiry), recorded in the audit log.
 ///
 /// # Errors
-/// `validation_failed` for a bad username or display name; `conflict` for a taken username.
+/// `validation_failed` for a bad username or display name; `conflict` for a taken username; as
+/// [`lock_acting_admin`] for an admin banned, demoted or signed out meanwhile.
 pub async fn create_bot(
     state: &AppState,
     by: Actor<'_>,
@@ -231,6 +232,7 @@ pub async fn create_bot(
     let mut conn = state.db().await?;
     let username = username.to_owned();
     conn.transaction::<_, ApiError, _>(async move |conn| {
+        lock_acting_admin(conn, by).await?;
         let new = NewUser {
             id: UserId::new(),
             username: &username,
@@ -280,11 +282,32 @@ pub async fn list_bots(state: &AppState) -> ApiResult<Vec<BotView>> {
     Ok(out)
 }
 
+/// The acting admin's row, locked as a revocation locks it, for a credential made on an admin's
+/// word (a bot, a bot's token): the admin was checked when the request came in, and a ban, a
+/// demotion, or a revocation of their sign-ins or of the API token they used, committed since
+/// then refuses it (a token minted from that check would outlive what ended the admin's access);
+/// one that comes later waits for it.
+/// The command line has no row to check.
+async fn lock_acting_admin(conn: &mut AsyncPgConnection, by: Actor<'_>) -> ApiResult<()> {
+    let Actor::Admin(caller) = by else { return Ok(()) };
+    let current = crate::service::accounts::lock_unrevoked_caller(conn, caller).await?;
+    if current.role != Role::Admin {
+        return Err(ApiError::Forbidden("Only admins may do that.".into()));
+    }
+    Ok(())
+}
+
 /// `POST /admin/bots/{id}/tokens`: another token for a bot (admins hold bots' credentials).
 ///
 /// # Errors
-/// `not_found` for an account that is not a bot; as [`create`] for the request.
-pub async fn create_bot_token(state: &AppState, bot_id: UserId, req: TokenRequest) -> ApiResult<CreatedToken> {
+/// `not_found` for an account that is not a bot; as [`create`] for the request; as
+/// [`crate::service::accounts::lock_unrevoked`], or `forbidden` for an admin demoted meanwhile.
+pub async fn create_bot_token(
+    state: &AppState,
+    by: Actor<'_>,
+    bot_id: UserId,
+    req: TokenRequest,
+) -> ApiResult<CreatedToken> {
     let mut conn = state.db().await?;
     let bot = find_bot(&mut conn, bot_id).await?;
     if crate::service::incoming_hooks::is_hook_bot(&bot) {
@@ -293,7 +316,11 @@ pub async fn create_bot_token(state: &AppState, bot_id: UserId, req: TokenReques
         ));
     }
     let (name, scopes, expires_at) = validate_request(&req, bot.role)?;
-    insert_token(&mut conn, bot.id, &name, scopes, expires_at).await
+    conn.transaction::<_, ApiError, _>(async |conn| {
+        lock_acting_admin(conn, by).await?;
+        insert_token(conn, bot.id, &name, scopes, expires_at).await
+    })
+    .await
 }
 
 /// `DELETE /admin/bots/{id}/tokens/{token_id}`.

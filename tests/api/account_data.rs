@@ -292,6 +292,26 @@ async fn deleting_ones_account_keeps_its_messages_as_a_deleted_users_and_ends_ev
     assert_eq!(app.register_raw("ada", "ada@example.org", PASSWORD).await.status(), StatusCode::CREATED);
 }
 
+/// A deletion confirmed with a password the owner replaced while it was checked is refused: the
+/// password change commits first (held open here until the deletion waits for the account's row),
+/// and the old password, which the intruder knew, deletes nothing.
+#[actix_web::test]
+async fn a_deletion_checked_while_the_owner_changes_the_password_is_refused() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let owner = app
+        .hold(&format!(
+            "UPDATE users SET token_version = token_version + 1, password_hash = 'changed by the owner' \
+             WHERE id = '{}'",
+            ada.id
+        ))
+        .await;
+    let deleted = app.while_held(owner, 1, "COMMIT", delete_me(&app, &ada, PASSWORD)).await;
+    assert_error(deleted, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let kept = format!("SELECT count(*) AS n FROM users WHERE id = '{}' AND deleting_since IS NULL", ada.id);
+    assert_eq!(app.count(&kept).await, 1, "the account stays, not marked for deletion");
+}
+
 #[actix_web::test]
 async fn guests_cannot_delete_themselves_and_a_missing_password_is_refused() {
     let app = spawn_app().await;

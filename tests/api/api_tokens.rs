@@ -365,6 +365,66 @@ async fn admins_create_bots_that_join_rooms_post_with_a_badge_and_are_rate_limit
     assert!(log["entries"].as_array().unwrap().iter().any(|e| e["action"] == "bot.created"), "{log}");
 }
 
+/// A bot token or a bot asked for by an admin whom another admin bans or demotes meanwhile, or
+/// with an admin's API token revoked meanwhile, is not made: the admin was checked as the request
+/// came in, and a credential minted from that check outlived the ban (the bot's token stays usable
+/// by whoever holds it). Here the ban, the demotion and the revocation, as they write their rows,
+/// are held open until the request waits for the row.
+#[actix_web::test]
+async fn a_bot_or_bot_token_asked_for_by_an_admin_banned_or_demoted_meanwhile_is_not_made() {
+    let app = spawn_app().await;
+    let root = user_with_role(&app, "root", "admin").await;
+    let (bot_id, _) = bot(&app, &root, "deploybot").await;
+    let bot_tokens = format!("SELECT count(*) AS n FROM api_tokens WHERE user_id = '{bot_id}'");
+    assert_eq!(app.count(&bot_tokens).await, 1);
+
+    let sam = user_with_role(&app, "sam", "admin").await;
+    let ban = app
+        .hold(&format!("UPDATE users SET banned_at = now(), token_version = token_version + 1 WHERE id = '{}'", sam.id))
+        .await;
+    let minted = app.while_held(
+        ban,
+        1,
+        "COMMIT",
+        app.post(
+            &format!("/api/v1/admin/bots/{bot_id}/tokens"),
+            Some(&sam.access_token),
+            json!({"name": "mine", "scopes": ["read", "write"]}),
+        ),
+    );
+    assert_error(minted.await, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_eq!(app.count(&bot_tokens).await, 1, "no token made");
+
+    let max = user_with_role(&app, "max", "admin").await;
+    let demotion = app.hold(&format!("UPDATE users SET role = 'user' WHERE id = '{}'", max.id)).await;
+    let made = app.while_held(
+        demotion,
+        1,
+        "COMMIT",
+        app.post("/api/v1/admin/bots", Some(&max.access_token), json!({"username": "maxbot"})),
+    );
+    assert_error(made.await, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_eq!(app.count("SELECT count(*) AS n FROM users WHERE username = 'maxbot'").await, 0, "no bot made");
+
+    // An admin's API token revoked meanwhile, likewise (used once first, so that recording its
+    // use is not what waits).
+    let (admins, admins_id) = token(&app, &root, &["read", "write", "admin"]).await;
+    assert_eq!(app.me(&admins).await.status(), StatusCode::OK);
+    let revocation = app.hold(&format!("UPDATE api_tokens SET revoked_at = now() WHERE id = '{admins_id}'")).await;
+    let minted = app.while_held(
+        revocation,
+        1,
+        "COMMIT",
+        app.post(
+            &format!("/api/v1/admin/bots/{bot_id}/tokens"),
+            Some(&admins),
+            json!({"name": "via a token", "scopes": ["read"]}),
+        ),
+    );
+    assert_error(minted.await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_eq!(app.count(&bot_tokens).await, 1, "no token made");
+}
+
 /// A token changes neither the password nor the account's sessions, nor deletes the account:
 /// the password's change returns a session that needs no second factor (a leaked token and a
 /// phished password would make themselves a login), and signing every device out or deleting the

@@ -503,6 +503,26 @@ async fn bots_do_not_call_the_assistant_and_an_assistant_that_is_off_says_nothin
     ws.no_event("message.new", Duration::from_millis(500)).await;
 }
 
+/// Words written in angle brackets or between an ampersand and a semicolon are found, in an entry
+/// and in the question: the parser took `<details>` for an HTML tag and `&Pepper;` for an entity,
+/// and dropped both, so the entry below was found by neither word, and a question `<details>`
+/// asked for nothing.
+#[actix_web::test]
+async fn knowledge_search_finds_words_in_angle_brackets_and_after_ampersands() {
+    let (app, admin) = app_with(None, |_| {}).await;
+    let at = Some(admin.access_token.as_str());
+    let body = "Open the <details> panel (see Salt&Pepper; for the rest).";
+    let res = app
+        .post("/api/v1/admin/knowledge", at, json!({"kind": "faq", "title": "Where are the settings?", "body": body}))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let id = uuid_of(&res.json::<Value>().await.unwrap()["id"]);
+    for q in ["details", "pepper", "%3Cdetails%3E"] {
+        let hits: Value = app.get(&format!("/api/v1/admin/knowledge/search?q={q}"), at).await.json().await.unwrap();
+        assert_eq!(hits["passages"][0]["entry_id"], json!(id), "{q}: {hits}");
+    }
+}
+
 #[actix_web::test]
 async fn admins_manage_the_knowledge_base_and_bad_input_gets_the_contracts_errors() {
     let (app, admin) = app_with(None, |_| {}).await;

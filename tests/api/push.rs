@@ -499,6 +499,50 @@ async fn notification_settings_are_for_members_and_checked() {
     assert_eq!(app.count("SELECT count(*) AS n FROM room_notification_settings").await, 1);
 }
 
+/// A device subscribed with an API token while the token is being revoked (an unconfirmed
+/// account's reset revokes its API tokens and deletes what they subscribed), or while the account
+/// is being banned (which deletes them too), is refused rather than left behind: the subscription
+/// used to be stored after the clean-up had run, and pushes went on to whoever held the token.
+/// Here the reset's and the ban's writes are held open until the subscription waits for the
+/// token's row, and for the account's.
+#[actix_web::test]
+async fn a_device_subscribed_with_a_token_being_revoked_or_an_account_being_banned_is_refused() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let subscribe_with = |token: &str| {
+        let device = Device::new(format!("https://push.example.org/{}", Uuid::new_v4()));
+        app.post("/api/v1/push/subscriptions", Some(token), device.subscription())
+    };
+    let devices = "SELECT count(*) AS n FROM push_subscriptions";
+    // Used once first: its use is then not recorded again for a minute, so the request's only
+    // wait is the subscription's own.
+    let (token, _) = crate::api_tokens::token(&app, &ada, &["read", "write"]).await;
+    assert_eq!(app.me(&token).await.status(), StatusCode::OK);
+    let reset = app
+        .hold(&format!(
+            "UPDATE api_tokens SET revoked_at = now() WHERE user_id = '{0}' AND revoked_at IS NULL; \
+             DELETE FROM push_subscriptions WHERE user_id = '{0}'",
+            ada.id
+        ))
+        .await;
+    let subscribed = app.while_held(reset, 1, "COMMIT", subscribe_with(&token)).await;
+    assert_error(subscribed, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_eq!(app.count(devices).await, 0);
+
+    let (token, _) = crate::api_tokens::token(&app, &ada, &["read", "write"]).await;
+    assert_eq!(app.me(&token).await.status(), StatusCode::OK);
+    let ban = app
+        .hold(&format!(
+            "UPDATE users SET banned_at = now(), token_version = token_version + 1 WHERE id = '{0}'; \
+             DELETE FROM push_subscriptions WHERE user_id = '{0}'",
+            ada.id
+        ))
+        .await;
+    let subscribed = app.while_held(ban, 1, "COMMIT", subscribe_with(&token)).await;
+    assert_error(subscribed, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_eq!(app.count(devices).await, 0);
+}
+
 #[actix_web::test]
 async fn bad_subscriptions_are_refused_with_422() {
     let app = spawn_app().await;

@@ -252,6 +252,31 @@ async fn a_mail_programs_one_click_unsubscribe_stops_further_mails() {
     assert_eq!(queued(&app, "support_reply").await, 1, "no second mail");
 }
 
+/// A resume link used while staff close the chat gives no session: the close revokes the link,
+/// and a resume checked before that commit used to issue a guest login after it. Here the close,
+/// as it writes the session and its links, is held open until the resume waits for the link.
+#[actix_web::test]
+async fn a_link_used_while_staff_close_the_chat_gives_no_session() {
+    let smtp = SmtpServer::start();
+    let app = app_with(smtp.port, false).await;
+    let sam = user_with_role(&app, "sam", "admin").await;
+    let v = open_session(&app, "vera").await;
+    app.send(&sam, v.room, "An answer").await;
+    let token = resume_token(&smtp.wait_for_mail(VERA).await);
+    let sessions = format!("SELECT count(*) AS n FROM refresh_tokens WHERE user_id = '{}'", v.guest.id);
+    let before = app.count(&sessions).await;
+    let close = app
+        .hold(&format!(
+            "UPDATE support_sessions SET status = 'closed', closed_at = now() WHERE id = '{0}'; \
+             UPDATE support_mail_tokens SET revoked_at = now() WHERE session_id = '{0}' AND purpose = 'resume'",
+            v.session_id
+        ))
+        .await;
+    let resumed = app.while_held(close, 1, "COMMIT", resume(&app, &token)).await;
+    assert_error(resumed, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert_eq!(app.count(&sessions).await, before, "no guest session was issued");
+}
+
 #[actix_web::test]
 async fn wrong_expired_and_revoked_links_are_refused_and_resuming_is_rate_limited() {
     let smtp = SmtpServer::start();

@@ -34,6 +34,24 @@ pub async fn touch(conn: &mut AsyncPgConnection, id: ApiTokenId) -> QueryResult<
     .await
 }
 
+/// Whether `user_id`'s token `id` has not been revoked, holding its row `FOR SHARE` until the
+/// transaction ends: a revocation (`revoke`, `revoke_all_of`) then waits for the caller's commit,
+/// so what the caller made with the token is there for whatever follows the revocation in its
+/// transaction (a reset deletes what the tokens subscribed), and a revocation committed first
+/// makes this return false.
+pub async fn lock_unrevoked(conn: &mut AsyncPgConnection, user_id: UserId, id: ApiTokenId) -> QueryResult<bool> {
+    let row: Option<ApiTokenId> = api_tokens::table
+        .filter(api_tokens::id.eq(id))
+        .filter(api_tokens::user_id.eq(user_id))
+        .filter(api_tokens::revoked_at.is_null())
+        .select(api_tokens::id)
+        .for_share()
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(row.is_some())
+}
+
 /// The user's tokens, newest first, revoked ones included (they show as revoked).
 pub async fn list_for_user(conn: &mut AsyncPgConnection, user_id: UserId) -> QueryResult<Vec<ApiToken>> {
     api_tokens::table

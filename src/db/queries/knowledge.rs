@@ -152,7 +152,8 @@ pub struct Hit {
 /// of it is taken as the question's (its terms are the ones that carry meaning), both on a tie. A
 /// passage's `coverage` is the share of those terms it holds, which is what says whether the
 /// knowledge base knows the answer at all; `ts_rank` orders passages of equal coverage. The GIN
-/// index finds the candidates: passages holding any term of either stemming.
+/// index finds the candidates: passages holding any term of either stemming. `<`, `>` and `&` are
+/// read as spaces, as in the passages' search column (the parser would take `<details>` for a tag).
 pub async fn search(
     conn: &mut AsyncPgConnection,
     question: &str,
@@ -160,11 +161,12 @@ pub async fn search(
     limit: i64,
 ) -> QueryResult<Vec<Hit>> {
     let hits: Vec<Hit> = diesel::sql_query(
-        "WITH q AS ( \
-             SELECT tsvector_to_array(to_tsvector('english', $1)) AS en, \
-                    tsvector_to_array(to_tsvector('german', $1)) AS de, \
-                    replace(plainto_tsquery('english', $1)::text, ' & ', ' | ')::tsquery \
-                      || replace(plainto_tsquery('german', $1)::text, ' & ', ' | ')::tsquery AS any_term \
+        "WITH asked AS (SELECT translate($1, '<>&', '   ') AS question), q AS ( \
+             SELECT tsvector_to_array(to_tsvector('english', question)) AS en, \
+                    tsvector_to_array(to_tsvector('german', question)) AS de, \
+                    replace(plainto_tsquery('english', question)::text, ' & ', ' | ')::tsquery \
+                      || replace(plainto_tsquery('german', question)::text, ' & ', ' | ')::tsquery AS any_term \
+             FROM asked \
          ), t AS ( \
              SELECT any_term, CASE WHEN cardinality(en) < cardinality(de) THEN en \
                                    WHEN cardinality(de) < cardinality(en) THEN de \

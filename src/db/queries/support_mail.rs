@@ -155,6 +155,26 @@ pub async fn session_of_token(
     .optional()
 }
 
+/// [`session_of_token`], holding the token's row `FOR SHARE` until the transaction ends: a
+/// revocation of the link (`revoke_resume_tokens`, as the session closes) waits for the caller's
+/// commit, and one committed first makes this find nothing.
+pub async fn lock_session_of_token(
+    conn: &mut AsyncPgConnection,
+    hash: &[u8],
+    purpose: &str,
+) -> QueryResult<Option<SupportSession>> {
+    diesel::sql_query(
+        "SELECT s.* FROM support_mail_tokens t JOIN support_sessions s ON s.id = t.session_id \
+         WHERE t.token_hash = $1 AND t.purpose = $2 AND t.revoked_at IS NULL AND t.expires_at > now() \
+         FOR SHARE OF t",
+    )
+    .bind::<Bytea, _>(hash)
+    .bind::<Text, _>(purpose)
+    .get_result(conn)
+    .await
+    .optional()
+}
+
 /// Revokes the session's live resume links (the session closed).
 pub async fn revoke_resume_tokens(conn: &mut AsyncPgConnection, session_id: SessionId) -> QueryResult<usize> {
     diesel::sql_query(
