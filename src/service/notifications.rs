@@ -206,18 +206,22 @@ pub async fn subscribe(
     let max = state.push.settings().subscriptions_per_user_max;
     let row = conn
         .transaction::<_, ApiError, _>(async |conn| {
-            match session {
-                Some(session) => {
+            let ended = || ApiError::Unauthorized("This session has ended; sign in again.".into());
+            match (session, caller.api_token) {
+                (Some(session), _) => {
                     if !refresh_tokens::lock_unrevoked_family(conn, caller.id, session).await? {
-                        return Err(ApiError::Unauthorized("This session has ended; sign in again.".into()));
+                        return Err(ended());
                     }
                 }
                 // An API token's subscription, held the same way against what deletes an
                 // account's token-made subscriptions: a ban, and an unconfirmed account's reset
                 // (which revokes the tokens too). One made meanwhile must not outlast them.
-                None => {
+                (None, Some(_)) => {
                     crate::service::accounts::lock_unrevoked_caller(conn, caller).await?;
                 }
+                // Every access token names its session; one whose session could not be read (it
+                // expired since the request was let in) would tie the device to no sign-out.
+                (None, None) => return Err(ended()),
             }
             Ok(q::subscribe(conn, &new, max).await?)
         })

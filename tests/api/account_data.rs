@@ -299,13 +299,7 @@ async fn deleting_ones_account_keeps_its_messages_as_a_deleted_users_and_ends_ev
 async fn a_deletion_checked_while_the_owner_changes_the_password_is_refused() {
     let app = spawn_app().await;
     let ada = app.register("ada").await;
-    let owner = app
-        .hold(&format!(
-            "UPDATE users SET token_version = token_version + 1, password_hash = 'changed by the owner' \
-             WHERE id = '{}'",
-            ada.id
-        ))
-        .await;
+    let owner = app.hold_password_change(&ada).await;
     let deleted = app.while_held(owner, 1, "COMMIT", delete_me(&app, &ada, PASSWORD)).await;
     assert_error(deleted, StatusCode::UNAUTHORIZED, "unauthorized").await;
     let kept = format!("SELECT count(*) AS n FROM users WHERE id = '{}' AND deleting_since IS NULL", ada.id);

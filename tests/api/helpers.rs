@@ -172,6 +172,9 @@ pub async fn spawn_app_from(settings: Settings) -> TestApp {
     TestApp { address, client, db_url, state }
 }
 
+/// The password hash [`TestApp::hold_password_change`] writes.
+pub const CHANGED_PASSWORD_HASH: &str = "changed by the owner";
+
 /// A registered account with its tokens.
 pub struct TestUser {
     pub id: Uuid,
@@ -387,6 +390,18 @@ impl TestApp {
         let mut blocker = AsyncPgConnection::establish(&self.db_url).await.expect("connect");
         blocker.batch_execute(&format!("BEGIN; {statements}")).await.expect("lock");
         blocker
+    }
+
+    /// A session holding the owner's password change of `user` open, as it writes the account's
+    /// row (the hash [`CHANGED_PASSWORD_HASH`], the token version moved): what was checked against
+    /// the old password waits for it.
+    pub async fn hold_password_change(&self, user: &TestUser) -> AsyncPgConnection {
+        self.hold(&format!(
+            "UPDATE users SET token_version = token_version + 1, password_hash = '{CHANGED_PASSWORD_HASH}' \
+             WHERE id = '{}'",
+            user.id
+        ))
+        .await
     }
 
     /// Runs `request` while `held` (from [`hold`](Self::hold)) keeps its locks, and ends `held`'s

@@ -513,34 +513,28 @@ async fn a_device_subscribed_with_a_token_being_revoked_or_an_account_being_bann
         let device = Device::new(format!("https://push.example.org/{}", Uuid::new_v4()));
         app.post("/api/v1/push/subscriptions", Some(token), device.subscription())
     };
-    let devices = "SELECT count(*) AS n FROM push_subscriptions";
-    // Used once first: its use is then not recorded again for a minute, so the request's only
-    // wait is the subscription's own.
-    let (token, _) = crate::api_tokens::token(&app, &ada, &["read", "write"]).await;
-    assert_eq!(app.me(&token).await.status(), StatusCode::OK);
-    let reset = app
-        .hold(&format!(
-            "UPDATE api_tokens SET revoked_at = now() WHERE user_id = '{0}' AND revoked_at IS NULL; \
-             DELETE FROM push_subscriptions WHERE user_id = '{0}'",
-            ada.id
-        ))
-        .await;
-    let subscribed = app.while_held(reset, 1, "COMMIT", subscribe_with(&token)).await;
-    assert_error(subscribed, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    assert_eq!(app.count(devices).await, 0);
-
-    let (token, _) = crate::api_tokens::token(&app, &ada, &["read", "write"]).await;
-    assert_eq!(app.me(&token).await.status(), StatusCode::OK);
-    let ban = app
-        .hold(&format!(
-            "UPDATE users SET banned_at = now(), token_version = token_version + 1 WHERE id = '{0}'; \
-             DELETE FROM push_subscriptions WHERE user_id = '{0}'",
-            ada.id
-        ))
-        .await;
-    let subscribed = app.while_held(ban, 1, "COMMIT", subscribe_with(&token)).await;
-    assert_error(subscribed, StatusCode::FORBIDDEN, "forbidden").await;
-    assert_eq!(app.count(devices).await, 0);
+    let reset = format!(
+        "UPDATE api_tokens SET revoked_at = now() WHERE user_id = '{0}' AND revoked_at IS NULL; \
+         DELETE FROM push_subscriptions WHERE user_id = '{0}'",
+        ada.id
+    );
+    let ban = format!(
+        "UPDATE users SET banned_at = now(), token_version = token_version + 1 WHERE id = '{0}'; \
+         DELETE FROM push_subscriptions WHERE user_id = '{0}'",
+        ada.id
+    );
+    for (writes, status, code) in
+        [(reset, StatusCode::UNAUTHORIZED, "unauthorized"), (ban, StatusCode::FORBIDDEN, "forbidden")]
+    {
+        // Used once first: its use is then not recorded again for a minute, so the request's
+        // only wait is the subscription's own.
+        let (token, _) = crate::api_tokens::token(&app, &ada, &["read", "write"]).await;
+        assert_eq!(app.me(&token).await.status(), StatusCode::OK);
+        let held = app.hold(&writes).await;
+        let subscribed = app.while_held(held, 1, "COMMIT", subscribe_with(&token)).await;
+        assert_error(subscribed, status, code).await;
+        assert_eq!(app.count("SELECT count(*) AS n FROM push_subscriptions").await, 0, "{writes}");
+    }
 }
 
 #[actix_web::test]

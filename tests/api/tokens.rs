@@ -6,7 +6,7 @@ use jsonwebtoken::{EncodingKey, Header, encode};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{JWT_SECRET, PASSWORD, TestApp, TestUser, assert_error, spawn_app};
+use crate::helpers::{CHANGED_PASSWORD_HASH, JWT_SECRET, PASSWORD, TestApp, TestUser, assert_error, spawn_app};
 
 fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
@@ -261,19 +261,15 @@ async fn a_logout_with_a_spent_token_during_a_refresh_revokes_the_refreshed_toke
 async fn a_password_change_checked_while_another_commits_is_refused() {
     let app = spawn_app().await;
     let ada = app.register("ada").await;
-    let owner = app
-        .hold(&format!(
-            "UPDATE users SET token_version = token_version + 1, password_hash = 'changed by the owner' \
-             WHERE id = '{}'",
-            ada.id
-        ))
-        .await;
+    let owner = app.hold_password_change(&ada).await;
     let body = json!({"current_password": PASSWORD, "new_password": "the intruder's passphrase"});
     let changed =
         app.while_held(owner, 1, "COMMIT", app.post("/api/v1/users/me/password", Some(&ada.access_token), body)).await;
     assert_error(changed, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    let kept =
-        format!("SELECT count(*) AS n FROM users WHERE id = '{}' AND password_hash = 'changed by the owner'", ada.id);
+    let kept = format!(
+        "SELECT count(*) AS n FROM users WHERE id = '{}' AND password_hash = '{CHANGED_PASSWORD_HASH}'",
+        ada.id
+    );
     assert_eq!(app.count(&kept).await, 1, "the owner's password stays");
     let live = format!("SELECT count(*) AS n FROM refresh_tokens WHERE user_id = '{}' AND revoked_at IS NULL", ada.id);
     assert_eq!(

@@ -144,15 +144,7 @@ pub async fn session_of_token(
     hash: &[u8],
     purpose: &str,
 ) -> QueryResult<Option<SupportSession>> {
-    diesel::sql_query(
-        "SELECT s.* FROM support_mail_tokens t JOIN support_sessions s ON s.id = t.session_id \
-         WHERE t.token_hash = $1 AND t.purpose = $2 AND t.revoked_at IS NULL AND t.expires_at > now()",
-    )
-    .bind::<Bytea, _>(hash)
-    .bind::<Text, _>(purpose)
-    .get_result(conn)
-    .await
-    .optional()
+    find_session_of_token(conn, hash, purpose, "").await
 }
 
 /// [`session_of_token`], holding the token's row `FOR SHARE` until the transaction ends: a
@@ -163,11 +155,19 @@ pub async fn lock_session_of_token(
     hash: &[u8],
     purpose: &str,
 ) -> QueryResult<Option<SupportSession>> {
-    diesel::sql_query(
+    find_session_of_token(conn, hash, purpose, " FOR SHARE OF t").await
+}
+
+async fn find_session_of_token(
+    conn: &mut AsyncPgConnection,
+    hash: &[u8],
+    purpose: &str,
+    locking: &str,
+) -> QueryResult<Option<SupportSession>> {
+    diesel::sql_query(format!(
         "SELECT s.* FROM support_mail_tokens t JOIN support_sessions s ON s.id = t.session_id \
-         WHERE t.token_hash = $1 AND t.purpose = $2 AND t.revoked_at IS NULL AND t.expires_at > now() \
-         FOR SHARE OF t",
-    )
+         WHERE t.token_hash = $1 AND t.purpose = $2 AND t.revoked_at IS NULL AND t.expires_at > now(){locking}"
+    ))
     .bind::<Bytea, _>(hash)
     .bind::<Text, _>(purpose)
     .get_result(conn)
