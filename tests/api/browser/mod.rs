@@ -83,15 +83,32 @@ pub async fn open_room(browser: &Browser, room_id: &str) {
     browser.wait_for(&format!("section.chat[data-room-id=\"{room_id}\"] #composer")).await;
 }
 
-/// Presses the mouse on the middle of the element `css` names, runs `meanwhile`, which must draw
-/// that element anew (this waits until the pressed one has left the page), and releases at the
-/// same point: a click that meets a list drawn again under the pointer.
+/// What presses in [`press_across_a_redraw`].
+#[derive(Clone, Copy, Debug)]
+pub enum Pointer {
+    Mouse,
+    Finger,
+}
+
+/// [`press_across_a_redraw`] with the mouse.
+pub async fn click_across_a_redraw(browser: &Browser, css: &str, meanwhile: impl Future<Output = ()>) {
+    press_across_a_redraw(browser, css, Pointer::Mouse, meanwhile).await;
+}
+
+/// Presses on the middle of the element `css` names (the mouse's button, or a finger: a tap), runs
+/// `meanwhile`, which must draw that element anew (this waits until the pressed one has left the
+/// page), and releases at the same point: a click that meets a list drawn again under the pointer.
 ///
 /// The point is taken once the socket is open: while it connects the chat's sidebar shows
 /// "Connecting…" above the lists (the lists are drawn first), and that line's coming and going
 /// moves them under a point taken earlier (the press then missed the entry: a flaky failure on a
 /// loaded machine). The admin panel has no such line.
-pub async fn click_across_a_redraw(browser: &Browser, css: &str, meanwhile: impl Future<Output = ()>) {
+pub async fn press_across_a_redraw(
+    browser: &Browser,
+    css: &str,
+    pointer: Pointer,
+    meanwhile: impl Future<Output = ()>,
+) {
     browser
         .wait_until(
             "the socket open (no status line above the lists)",
@@ -108,8 +125,18 @@ pub async fn click_across_a_redraw(browser: &Browser, css: &str, meanwhile: impl
             json!([css]),
         )
         .await;
-    let mouse = |kind: &str| json!({"type": kind, "x": at[0], "y": at[1], "button": "left", "clickCount": 1});
-    browser.cdp("Input.dispatchMouseEvent", mouse("mousePressed")).await;
+    let (x, y) = (at[0].clone(), at[1].clone());
+    let (press, release) = match pointer {
+        Pointer::Mouse => {
+            let mouse = |kind: &str| json!({"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1});
+            (("Input.dispatchMouseEvent", mouse("mousePressed")), ("Input.dispatchMouseEvent", mouse("mouseReleased")))
+        }
+        Pointer::Finger => (
+            ("Input.dispatchTouchEvent", json!({"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})),
+            ("Input.dispatchTouchEvent", json!({"type": "touchEnd", "touchPoints": []})),
+        ),
+    };
+    browser.cdp(press.0, press.1).await;
     // The press must have met the element, or the list entry around it (whose content takes no
     // pointer events), or the test would test nothing.
     let on = browser
@@ -120,7 +147,7 @@ pub async fn click_across_a_redraw(browser: &Browser, css: &str, meanwhile: impl
             json!([]),
         )
         .await;
-    assert_eq!(on, json!(true), "the press fell on another element than {css}");
+    assert_eq!(on, json!(true), "the {pointer:?} press fell on another element than {css}");
     meanwhile.await;
     browser
         .wait_until(
@@ -129,7 +156,7 @@ pub async fn click_across_a_redraw(browser: &Browser, css: &str, meanwhile: impl
             json!([]),
         )
         .await;
-    browser.cdp("Input.dispatchMouseEvent", mouse("mouseReleased")).await;
+    browser.cdp(release.0, release.1).await;
 }
 
 /// Creates a room over the API as `owner` (a session from `register_session`) and returns its id.

@@ -9,7 +9,10 @@ use serde_json::{Value, json};
 
 use super::a11y::check_both_themes;
 use super::webdriver::Driver;
-use super::{click_across_a_redraw, create_room, open_room, open_signed_in, register_session, screenshot_path};
+use super::{
+    Pointer, click_across_a_redraw, create_room, open_room, open_signed_in, press_across_a_redraw, register_session,
+    screenshot_path,
+};
 use crate::helpers::{TestApp, spawn_app};
 
 async fn members(app: &TestApp, token: &str, room: &str) -> Vec<(String, String)> {
@@ -246,6 +249,37 @@ async fn a_room_opens_when_the_list_is_drawn_again_between_press_and_release() {
     click_across_a_redraw(&b, &name, rooms.bob_says(elsewhere, "hi")).await;
 
     b.wait_for(&format!("section.chat[data-room-id=\"{target}\"] #composer")).await;
+}
+
+/// A room pressed (with the mouse, or a finger) while a message moves it to the top opens, and
+/// moves only after the release: moved at once, the entry left from under the pointer, so the
+/// press and the release fell on two entries and no room opened.
+async fn a_pressed_room_moving_to_the_top_opens_then_moves(pointer: Pointer) {
+    let Some(driver) = Driver::start().await else { return };
+    let app = spawn_app().await;
+    let rooms = TwoRooms::new(&app).await;
+    let (target, elsewhere) = (&rooms.target, &rooms.elsewhere);
+    rooms.bob_says(elsewhere, "first").await;
+
+    let b = driver.browser(1200, 900).await;
+    open_signed_in(&b, &app, &rooms.ada).await;
+    let top = "return document.querySelector('#room-list .room')?.dataset.roomId === arguments[0];";
+    b.wait_until("the other room at the top", top, json!([elsewhere])).await;
+    let name = format!("#room-list .room[data-room-id=\"{target}\"] .room-name");
+    press_across_a_redraw(&b, &name, pointer, rooms.bob_says(target, "hi")).await;
+
+    b.wait_for(&format!("section.chat[data-room-id=\"{target}\"] #composer")).await;
+    b.wait_until("the opened room at the top", top, json!([target])).await;
+}
+
+#[actix_web::test]
+async fn a_room_clicked_while_a_message_moves_it_to_the_top_opens_then_moves() {
+    a_pressed_room_moving_to_the_top_opens_then_moves(Pointer::Mouse).await;
+}
+
+#[actix_web::test]
+async fn a_room_tapped_while_a_message_moves_it_to_the_top_opens_then_moves() {
+    a_pressed_room_moving_to_the_top_opens_then_moves(Pointer::Finger).await;
 }
 
 #[actix_web::test]
