@@ -8,7 +8,7 @@
 use serde_json::{Value, json};
 
 use super::a11y::check_both_themes;
-use super::webdriver::Driver;
+use super::webdriver::{Browser, Driver};
 use super::{
     Pointer, click_across_a_redraw, create_room, open_room, open_signed_in, press_across_a_redraw, register_session,
     screenshot_path,
@@ -189,6 +189,9 @@ async fn the_directory_finds_public_rooms_as_one_types_and_joining_opens_the_roo
     b.close().await;
 }
 
+/// Whether the room `arguments[0]` is at the top of the chat list (for `wait_until`).
+const AT_THE_TOP: &str = "return document.querySelector('#room-list .room')?.dataset.roomId === arguments[0];";
+
 /// What the list tests set up: Ada and Bob in two group rooms, "Target" and "Elsewhere" (made in
 /// that order), and a way for Bob to send.
 struct TwoRooms<'a> {
@@ -209,6 +212,16 @@ impl<'a> TwoRooms<'a> {
         };
         let (target, elsewhere) = (room("Target").await, room("Elsewhere").await);
         TwoRooms { app, ada, bob_token, target, elsewhere }
+    }
+
+    /// Bob writes "first" in Elsewhere; then Ada's page opens and shows Elsewhere at the top of
+    /// her list, Target below it.
+    async fn ada_sees_elsewhere_on_top(&self, driver: &Driver) -> Browser {
+        self.bob_says(&self.elsewhere, "first").await;
+        let b = driver.browser(1200, 900).await;
+        open_signed_in(&b, self.app, &self.ada).await;
+        b.wait_until("the room with the message at the top", AT_THE_TOP, json!([self.elsewhere])).await;
+        b
     }
 
     /// Bob sends `body` to `room`.
@@ -233,18 +246,9 @@ async fn a_room_opens_when_the_list_is_drawn_again_between_press_and_release() {
     // A message elsewhere first, so that the room it goes to is at the top of the list before the
     // press and stays there: a list that moved the target away from under the pointer would lose
     // the click by right (the release would be on another room).
-    rooms.bob_says(elsewhere, "first").await;
-
-    let b = driver.browser(1200, 900).await;
-    open_signed_in(&b, &app, &rooms.ada).await;
+    let b = rooms.ada_sees_elsewhere_on_top(&driver).await;
     let name = format!("#room-list .room[data-room-id=\"{target}\"] .room-name");
     b.wait_for(&name).await;
-    b.wait_until(
-        "the room with the message at the top",
-        "return document.querySelector('#room-list .room')?.dataset.roomId === arguments[0];",
-        json!([elsewhere]),
-    )
-    .await;
     // Another message there draws the list again, the pressed element with it.
     click_across_a_redraw(&b, &name, rooms.bob_says(elsewhere, "hi")).await;
 
@@ -253,23 +257,18 @@ async fn a_room_opens_when_the_list_is_drawn_again_between_press_and_release() {
 
 /// A room pressed (with the mouse, or a finger) while a message moves it to the top opens, and
 /// moves only after the release: moved at once, the entry left from under the pointer, so the
-/// press and the release fell on two entries and no room opened.
+/// press and the release fell on two entries: the mouse opened no room, the tap the one below.
 async fn a_pressed_room_moving_to_the_top_opens_then_moves(pointer: Pointer) {
     let Some(driver) = Driver::start().await else { return };
     let app = spawn_app().await;
     let rooms = TwoRooms::new(&app).await;
-    let (target, elsewhere) = (&rooms.target, &rooms.elsewhere);
-    rooms.bob_says(elsewhere, "first").await;
-
-    let b = driver.browser(1200, 900).await;
-    open_signed_in(&b, &app, &rooms.ada).await;
-    let top = "return document.querySelector('#room-list .room')?.dataset.roomId === arguments[0];";
-    b.wait_until("the other room at the top", top, json!([elsewhere])).await;
+    let target = &rooms.target;
+    let b = rooms.ada_sees_elsewhere_on_top(&driver).await;
     let name = format!("#room-list .room[data-room-id=\"{target}\"] .room-name");
     press_across_a_redraw(&b, &name, pointer, rooms.bob_says(target, "hi")).await;
 
     b.wait_for(&format!("section.chat[data-room-id=\"{target}\"] #composer")).await;
-    b.wait_until("the opened room at the top", top, json!([target])).await;
+    b.wait_until("the opened room at the top", AT_THE_TOP, json!([target])).await;
 }
 
 #[actix_web::test]
@@ -287,18 +286,13 @@ async fn a_room_moving_to_the_top_keeps_the_keyboard_focus() {
     let Some(driver) = Driver::start().await else { return };
     let app = spawn_app().await;
     let rooms = TwoRooms::new(&app).await;
-    let (target, elsewhere) = (&rooms.target, &rooms.elsewhere);
-    rooms.bob_says(elsewhere, "first").await;
-
-    let b = driver.browser(1200, 900).await;
-    open_signed_in(&b, &app, &rooms.ada).await;
-    let top = "return document.querySelector('#room-list .room')?.dataset.roomId === arguments[0];";
-    b.wait_until("the room with the message at the top", top, json!([elsewhere])).await;
+    let target = &rooms.target;
+    let b = rooms.ada_sees_elsewhere_on_top(&driver).await;
     // A keyboard user on the target's entry (below the top one) when a message moves it up.
     b.script("document.querySelector(`#room-list .room[data-room-id=\"${arguments[0]}\"]`).focus();", json!([target]))
         .await;
     rooms.bob_says(target, "hi").await;
-    b.wait_until("the target at the top", top, json!([target])).await;
+    b.wait_until("the target at the top", AT_THE_TOP, json!([target])).await;
     let focused = b.script("return document.activeElement?.dataset?.roomId ?? null;", json!([])).await;
     assert_eq!(focused, json!(target), "the focus stays on the entry that moved");
 }
