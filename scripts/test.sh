@@ -120,11 +120,12 @@ if [ ! -x "$otlp_venv/bin/python" ] || ! "$otlp_venv/bin/python" -c 'import open
 fi
 export PLAUDER_TEST_OTLP_PYTHON="$otlp_venv/bin/python"
 
-# The mail tests' SMTP server (tests/smtp_server.py) is aiosmtpd from PyPI, in a cached virtualenv.
-if smtp_venv="$(ensure_venv smtp 'aiosmtpd==1.4.6')"; then
+# The mail tests' SMTP server (tests/smtp_server.py) is aiosmtpd from PyPI, with dkimpy checking
+# the mails' DKIM signatures, in a cached virtualenv.
+if smtp_venv="$(ensure_venv smtp 'aiosmtpd==1.4.6' 'dkimpy==1.1.8')"; then
     export PLAUDER_TEST_SMTP_PYTHON="$smtp_venv/bin/python"
 else
-    die "aiosmtpd could not be installed (python3-venv and PyPI are needed for the mail tests)"
+    die "aiosmtpd and dkimpy could not be installed (python3-venv and PyPI are needed for the mail tests)"
 fi
 
 # The S3 attachment store's tests run against moto in server mode (from PyPI, in a cached

@@ -141,6 +141,13 @@ pub struct EmailSettings {
     /// Connecting to and talking to the relay, per mail; a claimed mail is not retried by
     /// another instance before twice this has passed.
     pub timeout_secs: u64,
+    /// DKIM (RFC 6376): the selector whose public key is published at
+    /// `<selector>._domainkey.<domain>`. Empty: mails go out unsigned (the relay may sign).
+    pub dkim_selector: String,
+    /// The signing domain (`d=`); empty: the domain of `from`.
+    pub dkim_domain: String,
+    /// The RSA private key that signs, PEM (PKCS#1 or PKCS#8), at least 1024 bits; read at start.
+    pub dkim_key_file: String,
 }
 
 /// Web Push (`crate::push`): the VAPID key, what subscriptions may name, and the queue's retries.
@@ -949,6 +956,18 @@ impl Settings {
         if e.username.is_empty() != e.password.expose_secret().is_empty() {
             return bad("email.username", "and email.password must be set together");
         }
+        if !e.dkim_selector.is_empty() {
+            // DNS labels: the selector and the domain name a TXT record (RFC 6376, 3.1).
+            if !is_dns_name(&e.dkim_selector) {
+                return bad("email.dkim_selector", "must be a DNS name: letters, digits, '-' and '.'");
+            }
+            if !e.dkim_domain.is_empty() && !is_dns_name(&e.dkim_domain) {
+                return bad("email.dkim_domain", "must be a domain name, or empty for the domain of email.from");
+            }
+            if e.dkim_key_file.trim().is_empty() {
+                return bad("email.dkim_key_file", "must name the signing key when email.dkim_selector is set");
+            }
+        }
         if self.mfa.issuer.is_empty() || self.mfa.issuer.contains(':') {
             return bad("mfa.issuer", "must be non-empty, without ':'");
         }
@@ -1054,4 +1073,15 @@ impl S3Settings {
 fn bad(key: &str, why: &str) -> Result<(), String> {
     let var = format!("PLAUDER__{}", key.replace('.', "__").to_uppercase());
     Err(format!("configuration: {key} {why} (set it in config/ or with {var})"))
+}
+
+/// Dot-separated labels of letters, digits and inner hyphens, each 1 to 63 long.
+fn is_dns_name(name: &str) -> bool {
+    name.len() <= 253
+        && name.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
 }

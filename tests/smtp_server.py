@@ -5,6 +5,12 @@ recipients, and the parsed message's subject, headers, plain-text and HTML parts
 their transfer encoding by Python's email package, so the tests read the text a mail reader
 shows). Files appear atomically (written, then renamed). Prints the port it listens on first.
 
+Each mail's DKIM signature is verified by dkimpy (an implementation independent of plauder's
+lettre) against the TXT records in PLAUDER_TEST_SMTP_DKIM_DNS, a JSON object of names
+("<selector>._domainkey.<domain>") to record texts, instead of DNS: the record's "dkim" says
+whether the mail was signed, for which domain and selector, which headers the signature covers,
+and whether it verified.
+
 Usage: PLAUDER_TEST_SMTP_DIR=DIR smtp_server.py PORT   (PORT 0 picks a free one)
 """
 import asyncio
@@ -15,9 +21,38 @@ import os
 import sys
 import time
 
+import dkim
 from aiosmtpd.smtp import SMTP
 
 OUT = os.environ["PLAUDER_TEST_SMTP_DIR"]
+DNS = json.loads(os.environ.get("PLAUDER_TEST_SMTP_DKIM_DNS") or "{}")
+
+
+def txt(name, timeout=5):
+    """dkimpy's DNS lookup, answered from PLAUDER_TEST_SMTP_DKIM_DNS (`name` comes as bytes)."""
+    record = DNS.get(name.decode().rstrip("."))
+    return record.encode() if record is not None else None
+
+
+def verify_dkim(content):
+    try:
+        signer = dkim.DKIM(content)
+    except dkim.DKIMException as e:
+        return {"signed": None, "error": str(e)}
+    if not any(name.lower() == b"dkim-signature" for name, _ in signer.headers):
+        return {"signed": False}
+    try:
+        verified, error = signer.verify(dnsfunc=txt), None
+    except dkim.DKIMException as e:
+        verified, error = False, str(e)
+    return {
+        "signed": True,
+        "verified": bool(verified),
+        "error": error,
+        "domain": signer.domain and signer.domain.decode(),
+        "selector": signer.selector and signer.selector.decode(),
+        "headers": [h.decode() for h in getattr(signer, "include_headers", ())],
+    }
 
 
 def part(message, subtype):
@@ -43,6 +78,7 @@ class Handler:
             "list_unsubscribe_post": message["list-unsubscribe-post"] and str(message["list-unsubscribe-post"]),
             "text": part(message, "plain"),
             "html": part(message, "html"),
+            "dkim": verify_dkim(envelope.original_content or envelope.content),
         }
         self.count += 1
         name = os.path.join(OUT, "%d-%04d.json" % (time.time_ns(), self.count))

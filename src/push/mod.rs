@@ -241,33 +241,46 @@ impl Pusher {
     }
 }
 
-/// A new support chat's first message: when no admin or moderator has a connection anywhere,
-/// every staff subscription gets a `support` push. Failures are logged: the message is committed.
-pub async fn support_chat(state: &AppState, room_id: RoomId, visitor_name: &str, first_message: &str) {
-    if let Err(e) = try_support_chat(state, room_id, visitor_name, first_message).await {
-        tracing::warn!(room = %room_id, "staff push for a new support chat not queued: {e:#}");
-    }
+/// What staff's push for a new support chat needs, borrowed from the shared state's parts: it is
+/// queued from a send's own task (`service::messages`), which holds those parts and not the state.
+pub struct StaffPush<'a> {
+    pub pool: &'a PgPool,
+    pub push: &'a Pusher,
+    pub notify: &'a dyn crate::service::notify::Notify,
+    /// `mfa.require_for_staff`: only staff with two-factor count, and are pushed.
+    pub need_mfa: bool,
 }
 
-async fn try_support_chat(state: &AppState, room_id: RoomId, visitor_name: &str, first_message: &str) -> ApiResult<()> {
-    if !state.push.anyone_subscribed() {
-        return Ok(());
+impl StaffPush<'_> {
+    /// A new support chat's first message: when no admin or moderator has a connection
+    /// anywhere, every staff subscription gets a `support` push. Failures are logged: the message
+    /// is committed.
+    pub async fn support_chat(&self, room_id: RoomId, visitor_name: &str, first_message: &str) {
+        if let Err(e) = self.try_support_chat(room_id, visitor_name, first_message).await {
+            tracing::warn!(room = %room_id, "staff push for a new support chat not queued: {e:#}");
+        }
     }
-    let staff = {
-        let mut conn = state.db().await?;
-        users::staff_ids(&mut conn, state.settings.mfa.require_for_staff).await?
-    };
-    if staff.is_empty() || !state.notify.connected_users(staff).await.is_empty() {
-        return Ok(());
+
+    async fn try_support_chat(&self, room_id: RoomId, visitor_name: &str, first_message: &str) -> ApiResult<()> {
+        if !self.push.anyone_subscribed() {
+            return Ok(());
+        }
+        let staff = {
+            let mut conn = self.pool.get().await?;
+            users::staff_ids(&mut conn, self.need_mfa).await?
+        };
+        if staff.is_empty() || !self.notify.connected_users(staff).await.is_empty() {
+            return Ok(());
+        }
+        let payload = support_payload(room_id, visitor_name, first_message);
+        let mut conn = self.pool.get().await?;
+        let n = q::enqueue_staff(&mut conn, &payload, self.need_mfa).await?;
+        if n > 0 {
+            metrics::counter!("push_queued_total", "kind" => "support").increment(n as u64);
+            self.push.wake();
+        }
+        Ok(())
     }
-    let payload = support_payload(room_id, visitor_name, first_message);
-    let mut conn = state.db().await?;
-    let n = q::enqueue_staff(&mut conn, &payload, state.settings.mfa.require_for_staff).await?;
-    if n > 0 {
-        metrics::counter!("push_queued_total", "kind" => "support").increment(n as u64);
-        state.push.wake();
-    }
-    Ok(())
 }
 
 /// The `support` payload (docs/protocol.md): the names cut so that it stays small whatever they are.

@@ -6,6 +6,8 @@
 //! event on the caller's connections, never stored).
 //! A bot that is not connected cannot hear the command: the caller is told so at once.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -137,14 +139,14 @@ pub async fn list(state: &AppState) -> ApiResult<Vec<CommandView>> {
 
 /// A message was committed: when it starts with a registered command, routes it to the command's
 /// bot in a task of its own (the send has been answered already). Returns at once.
-pub fn on_sent(state: &AppState, sender: &User, message: &MessageView) {
+pub fn on_sent(pool: &PgPool, notify: &Arc<dyn Notify>, sender: &User, message: &MessageView) {
     // A bot's message invokes nothing: a room reply of one bot starting with another's command
     // would otherwise set two bots answering each other (only the rate limit would slow them).
     if sender.is_bot {
         return;
     }
     let Some((name, args)) = parse(&message.body) else { return };
-    let (pool, notify) = (state.pool.clone(), state.notify.clone());
+    let (pool, notify) = (pool.clone(), notify.clone());
     let (args, caller) = (args.to_owned(), UserView::public(sender));
     let (room_id, message_id) = (message.room_id, message.id);
     actix_web::rt::spawn(async move {

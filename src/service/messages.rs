@@ -213,13 +213,19 @@ pub async fn send_in_turn(
     if req.reply_to.is_none() && req.attachment_ids.is_empty() && names.is_empty() {
         let queued = QueuedSend { id, room_id, sender_id: caller.id, body: req.body, client_msg_id: req.client_msg_id };
         let batcher = state.send_batcher.clone();
+        let after = AfterSend::of(state, caller);
         let (outcome, back_turn) = uncancelled(async move {
             turn.earlier_queued().await;
             let queued = batcher.enqueue(queued).await;
             turn.queued();
             let outcome = match queued.outcome().await {
-                // The writer announced it (`announce_committed`) before answering.
-                Outcome::Inserted(m) => Ok(Ok(MessageView::new(m, &[]))),
+                // The writer announced it (`announce_committed`) and queued its pushes before
+                // answering. The batch writes to group rooms only.
+                Outcome::Inserted(m) => {
+                    let view = MessageView::new(m, &[]);
+                    after.run(RoomKind::Group, &view, true).await;
+                    Ok(Ok(view))
+                }
                 Outcome::NotSimple(back, handed_back) => Ok(Err((back, handed_back))),
                 Outcome::Failed(e) => Err(e),
             };
@@ -230,11 +236,7 @@ pub async fn send_in_turn(
         // Answered after the client's earlier writes; a send handed back runs after them.
         turn.earlier_done().await;
         match outcome? {
-            Ok(view) => {
-                // The batch writes to group rooms only.
-                after_send(state, caller, RoomKind::Group, &view);
-                return Ok((view, true));
-            }
+            Ok(view) => return Ok((view, true)),
             Err((back, fence)) => {
                 (req.body, req.client_msg_id) = (back.body, back.client_msg_id);
                 handed_back = Some(fence);
@@ -263,7 +265,8 @@ pub async fn send_in_turn(
     let (gate, mut conn) = state.room_write(room_id, conn).await?;
     let (sender_id, notify, signer) = (caller.id, state.notify.clone(), state.attachments.signer.clone());
     let hooks = state.webhooks.clone();
-    let sent = uncancelled(async move {
+    let after = AfterSend::of(state, caller);
+    uncancelled(async move {
         // Moved into the task that commits, so that a connection closing meanwhile does not drop
         // it before the commit.
         let _handed_back = handed_back;
@@ -321,6 +324,8 @@ pub async fn send_in_turn(
                 if first_response {
                     crate::service::support_mail::staff_answered(&mut conn, room_id, reply_mail_delay).await;
                 }
+                drop(conn);
+                after.run(room_kind, &view, false).await;
                 Ok((view, true))
             }
             Err(InsertError::Closed) => Err(session_closed()),
@@ -332,22 +337,55 @@ pub async fn send_in_turn(
             Err(InsertError::Db(e)) => retried_or(e, &mut conn, notify.as_ref(), &signer, &new).await,
         }
     })
-    .await;
-    if let Ok((view, true)) = &sent {
-        state.push.messages_committed(vec![view.id]);
-        if room_kind == RoomKind::Support && caller.role == Role::Guest && view.seq == Seq(1) {
-            crate::service::support::first_message(state, room_id, &caller.user.display_name, &view.body).await;
-        }
-        after_send(state, caller, room_kind, view);
-    }
-    sent
+    .await
 }
 
-/// What a new message may set going once it is committed: the assistant's answer, a slash
-/// command's bot. Both start tasks of their own and return at once.
-fn after_send(state: &AppState, caller: &Caller, room_kind: RoomKind, view: &MessageView) {
-    state.assistant.on_sent(&caller.user, room_kind, view);
-    crate::service::commands::on_sent(state, &caller.user, view);
+/// What a new message sets going once it is committed, besides its announcement: its pushes,
+/// staff's push for a new support chat, the assistant's answer and a slash command's bot. It runs
+/// in the send's own task ([`uncancelled`]), not in the request's future, and so holds its own
+/// handles: a client gone right after sending (a tab closed, a phone off the network) has had its
+/// message committed and delivered live, and must not lose its pushes or its command either.
+struct AfterSend {
+    push: std::sync::Arc<crate::push::Pusher>,
+    assistant: crate::service::assistant::Assistant,
+    pool: crate::db::PgPool,
+    notify: std::sync::Arc<dyn Notify>,
+    staff_need_mfa: bool,
+    sender: std::sync::Arc<crate::db::models::User>,
+    role: Role,
+}
+
+impl AfterSend {
+    fn of(state: &AppState, caller: &Caller) -> Self {
+        Self {
+            push: state.push.clone(),
+            assistant: state.assistant.clone(),
+            pool: state.pool.clone(),
+            notify: state.notify.clone(),
+            staff_need_mfa: state.settings.mfa.require_for_staff,
+            sender: caller.user.clone(),
+            role: caller.role,
+        }
+    }
+
+    /// `pushed`: the send writer has queued the message's pushes already. The assistant and the
+    /// command start tasks of their own; staff's push is queued before this returns.
+    async fn run(&self, room_kind: RoomKind, view: &MessageView, pushed: bool) {
+        if !pushed {
+            self.push.messages_committed(vec![view.id]);
+        }
+        if room_kind == RoomKind::Support && self.role == Role::Guest && view.seq == Seq(1) {
+            let staff = crate::push::StaffPush {
+                pool: &self.pool,
+                push: &self.push,
+                notify: self.notify.as_ref(),
+                need_mfa: self.staff_need_mfa,
+            };
+            staff.support_chat(view.room_id, &self.sender.display_name, &view.body).await;
+        }
+        self.assistant.on_sent(&self.sender, room_kind, view);
+        crate::service::commands::on_sent(&self.pool, &self.notify, &self.sender, view);
+    }
 }
 
 /// What [`post_as_bot`] posts: the message's chosen id, where, as whom, the text, the message of

@@ -246,12 +246,6 @@ pub async fn open(
     })
 }
 
-/// A visitor's first message in a new support chat (committed): staff who are all offline hear of
-/// it by push (`crate::push::support_chat`). Failures are logged, never returned.
-pub async fn first_message(state: &AppState, room_id: RoomId, visitor_name: &str, body: &str) {
-    crate::push::support_chat(state, room_id, visitor_name, body).await;
-}
-
 /// The rooms of the open sessions, most recent activity first, at most `limit`: those a staff
 /// connection follows when it opens.
 ///

@@ -29,6 +29,7 @@ mod hostile;
 mod i18n;
 mod incoming_hooks;
 mod mail;
+mod mail_signing;
 mod messages;
 pub mod mfa;
 mod moderation;

@@ -347,6 +347,34 @@ async fn an_endpoint_taken_over_by_another_account_gets_none_of_the_previous_own
     assert_eq!(service.received().len(), 1);
 }
 
+/// A send's pushes follow its commit even when the sender's socket closed before it (a tab
+/// closed, a phone off the network right after sending): the message is committed and delivered
+/// live all the same, so the offline recipient's push must not go with the sender's connection.
+#[actix_web::test]
+async fn a_message_whose_senders_socket_closed_before_its_commit_is_still_pushed() {
+    use diesel_async::SimpleAsyncConnection;
+
+    let app = spawn_app().await;
+    let service = PushService::start().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let room = direct(&app, &ada, &bob).await;
+    let device = Device::new(format!("{}/push/bob", service.base));
+    subscribe(&app, &bob, &device).await;
+    let mut ws = app.ws(&ada.access_token).await;
+    // A direct room's send takes the checked path, which waits here for the room's row.
+    let mut held = app.hold_room_row(room).await;
+    let data = json!({ "room_id": room, "body": "sent, then gone" });
+    ws.send_json(json!({ "id": 1, "type": "message.send", "data": data })).await;
+    app.wait_for_lock_waits(1).await;
+    assert_eq!(ws.close_and_see_the_server_hang_up(1000).await, (1000, true));
+    held.batch_execute("COMMIT").await.expect("release the room");
+
+    let pushes = service.wait_for(1).await;
+    assert_eq!(open(&app, &service, &device, &pushes[0]).await["body"], "sent, then gone");
+    assert_eq!(app.count(&format!("SELECT count(*) AS n FROM messages WHERE room_id = '{room}'")).await, 1);
+}
+
 #[actix_web::test]
 async fn a_user_with_an_open_socket_gets_no_push_until_they_leave() {
     let app = spawn_app().await;

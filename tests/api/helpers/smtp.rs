@@ -1,7 +1,8 @@
 //! A real SMTP server for a test: tests/smtp_server.py (aiosmtpd, from the virtualenv
 //! scripts/test.sh prepares) in a process of its own, storing each mail it receives as a JSON
-//! file in a directory of this test's. [`SmtpServer::settings`] points an app's `email.*` at it;
-//! [`SmtpServer::wait_for_mail`] reads what arrived. Killed when dropped.
+//! file in a directory of this test's, with what dkimpy found of its DKIM signature.
+//! [`SmtpServer::configure`] points an app's `email.*` at it; [`SmtpServer::wait_for_mail`] reads
+//! what arrived. Killed when dropped.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -28,6 +29,16 @@ impl SmtpServer {
 
     /// On `port` (0: a free one).
     pub fn start_on(port: u16) -> Self {
+        Self::spawn(port, &serde_json::json!({}))
+    }
+
+    /// On a free port, checking each mail's DKIM signature against `records` (an object of
+    /// `<selector>._domainkey.<domain>` to TXT record text) as DNS would answer them.
+    pub fn start_with_dkim_records(records: &Value) -> Self {
+        Self::spawn(0, records)
+    }
+
+    fn spawn(port: u16, dkim_records: &Value) -> Self {
         let python = std::env::var("PLAUDER_TEST_SMTP_PYTHON")
             .expect("PLAUDER_TEST_SMTP_PYTHON: run the tests with scripts/test.sh");
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_server.py");
@@ -37,6 +48,7 @@ impl SmtpServer {
             .arg(script)
             .arg(port.to_string())
             .env("PLAUDER_TEST_SMTP_DIR", &dir)
+            .env("PLAUDER_TEST_SMTP_DKIM_DNS", dkim_records.to_string())
             .stdout(Stdio::piped())
             .spawn()
             .expect("start the SMTP server");
