@@ -186,19 +186,36 @@ fn data<T: DeserializeOwned>(data: Option<Value>, may_hold_nul: bool) -> Result<
         .map_err(|e| ApiError::Validation { message: format!("Invalid data: {e}"), details: None })
 }
 
+/// The id of a JSON object that serde_json cannot read as a whole, with everything but the id
+/// skipped unread: serde_json skips a value it does not keep without converting numbers or
+/// counting depth. `None` when the text is no JSON object, or its id is not a valid one.
+fn id_of_unreadable(text: &str) -> Option<Value> {
+    #[derive(serde::Deserialize)]
+    struct IdOnly {
+        id: Option<Value>,
+    }
+    // serde reads a struct from an array too.
+    if !text.trim_start().starts_with('{') {
+        return None;
+    }
+    let id = serde_json::from_str::<IdOnly>(text).ok()?.id?;
+    (id.is_i64() || id.is_u64() || id.is_string()).then_some(id)
+}
+
 /// Parses one text frame.
 pub fn parse(text: &str) -> Parsed {
     // A map, not a struct: serde would read a struct from a JSON array too.
     let mut raw: serde_json::Map<String, Value> = match serde_json::from_str(text) {
         Ok(raw) => raw,
         Err(e) => {
-            let message = if e.is_data() { "A frame must be a JSON object." } else { "The frame is not valid JSON." };
-            return Parsed {
-                id: None,
-                command: Err(ApiError::BadRequest(message.into())),
-                bare_ping: false,
-                kind: "other",
+            // A frame serde_json reads as a syntax error may still be a JSON object whose id its
+            // client waits on: a number beyond f64's range, or nesting deeper than 128, is JSON.
+            let (id, message) = match id_of_unreadable(text) {
+                Some(id) => (Some(id), "The frame holds a number out of range or is nested too deeply."),
+                None if e.is_data() => (None, "A frame must be a JSON object."),
+                None => (None, "The frame is not valid JSON."),
             };
+            return Parsed { id, command: Err(ApiError::BadRequest(message.into())), bare_ping: false, kind: "other" };
         }
     };
     let id = raw.remove("id").filter(|v| !v.is_null());
@@ -234,7 +251,11 @@ pub fn parse(text: &str) -> Parsed {
         "presence.set" => data(data_value, nul).map(Command::PresenceSet),
         "presence.subscribe" => data(data_value, nul).map(Command::PresenceSubscribe),
         "auth.refresh" => data(data_value, nul).map(Command::AuthRefresh),
-        "ping" => Ok(Command::Ping),
+        "ping" => match data_value {
+            None | Some(Value::Null) => Ok(Command::Ping),
+            Some(Value::Object(fields)) if fields.is_empty() => Ok(Command::Ping),
+            Some(_) => Err(ApiError::Validation { message: "ping takes no data.".into(), details: None }),
+        },
         other => Err(ApiError::BadRequest(format!("Unknown type '{}'.", other.chars().take(64).collect::<String>()))),
     };
     Parsed { id, command, bare_ping, kind: kind_label(kind) }

@@ -117,12 +117,25 @@ enum InsertError {
     Db(diesel::result::Error),
     Attachments,
     Closed,
+    /// Refused by the write checks made again under the room's row ([`check_write_again`]).
+    Refused(ApiError),
 }
 
 impl From<diesel::result::Error> for InsertError {
     fn from(e: diesel::result::Error) -> Self {
         InsertError::Db(e)
     }
+}
+
+/// The write checks of `caller` in `room_id` made again in a transaction that holds the room's
+/// row: a removal from the room, or a block between a direct room's two, that committed after
+/// the checks made before the row was taken refuses the write, which would otherwise land after
+/// it. Both take that row (`rooms::lock`; a block, `rooms::lock_direct`), so either one waits for
+/// the write, or the write for it and then sees it here.
+async fn check_write_again(conn: &mut AsyncPgConnection, room_id: RoomId, caller: &Caller) -> ApiResult<()> {
+    let access = RoomAccess::load(conn, room_id, caller).await?;
+    access.require_write()?;
+    check_direct_block(conn, &access).await
 }
 
 /// In a direct room, a block either way stops messages, edits and reactions (deleting one's own
@@ -266,6 +279,7 @@ pub async fn send_in_turn(
     let (sender_id, notify, signer) = (caller.id, state.notify.clone(), state.attachments.signer.clone());
     let hooks = state.webhooks.clone();
     let after = AfterSend::of(state, caller);
+    let writer = caller.clone();
     uncancelled(async move {
         // Moved into the task that commits, so that a connection closing meanwhile does not drop
         // it before the commit.
@@ -283,17 +297,20 @@ pub async fn send_in_turn(
         let ids = &req.attachment_ids;
         let wants_hook = hooks.wants(EventType::MessageCreated);
         let support = room_kind == RoomKind::Support;
-        let inserted = if ids.is_empty() && !wants_hook && !support {
-            q::insert_next(&mut conn, &new).await.map(|m| (m, Vec::new())).map_err(InsertError::Db)
-        } else {
-            // The files are linked, and a webhook's outbox rows written, in the message's own
-            // transaction: all of it or no message. A support room's session is checked in it
-            // again, and staff's first answer recorded with the message (the assistant stays out
-            // once it is).
-            conn.transaction::<_, InsertError, _>(async |conn| {
+        // The files are linked, and a webhook's outbox rows written, in the message's own
+        // transaction: all of it or no message. The write is checked in it again once the insert
+        // holds the room's row: a support room's session, or else the membership and a direct
+        // room's blocks. Staff's first answer is recorded with the message (the assistant stays out
+        // once it is).
+        let inserted = conn
+            .transaction::<_, InsertError, _>(async |conn| {
                 let m = q::insert_next(conn, &new).await?;
-                if support && !support_q::is_open_room(conn, room_id).await? {
-                    return Err(InsertError::Closed);
+                if support {
+                    if !support_q::is_open_room(conn, room_id).await? {
+                        return Err(InsertError::Closed);
+                    }
+                } else {
+                    check_write_again(conn, room_id, &writer).await.map_err(InsertError::Refused)?;
                 }
                 if first_response {
                     support_q::record_first_response(conn, room_id).await?;
@@ -314,8 +331,7 @@ pub async fn send_in_turn(
                 }
                 Ok((m, linked))
             })
-            .await
-        };
+            .await;
         match inserted {
             Ok((m, linked)) => {
                 // Announced before the reply mail is scheduled, which may wait for the session's
@@ -329,6 +345,7 @@ pub async fn send_in_turn(
                 Ok((view, true))
             }
             Err(InsertError::Closed) => Err(session_closed()),
+            Err(InsertError::Refused(e)) => Err(e),
             Err(InsertError::Attachments) => Err(ApiError::validation(
                 "attachment_ids",
                 "attachment_ids must name your own uploads that have not been sent yet.",
@@ -627,6 +644,7 @@ pub async fn edit(state: &AppState, caller: &Caller, id: MessageId, body: &str) 
     let (gate, mut conn) = state.room_write(room_id, conn).await?;
     let (hooks, signer, notify, body) =
         (state.webhooks.clone(), state.attachments.signer.clone(), state.notify.clone(), body.to_owned());
+    let editor = caller.clone();
     // Committed and announced together, whether or not the client still waits (see [`view`]).
     uncancelled(async move {
         let view = conn
@@ -637,6 +655,9 @@ pub async fn edit(state: &AppState, caller: &Caller, id: MessageId, body: &str) 
                 }
                 if support && !support_q::is_open_room(conn, room_id).await? {
                     return Err(session_closed());
+                }
+                if !support {
+                    check_write_again(conn, room_id, &editor).await?;
                 }
                 let changed = q::change(conn, room_id, id, Change::Edit(&body, mentioned.as_deref())).await?;
                 let view = view(conn, &signer, changed).await?;
@@ -750,7 +771,7 @@ pub async fn react(state: &AppState, caller: &Caller, id: MessageId, emoji: &str
     let support = access.room.kind == RoomKind::Support;
     let quota = state.settings.quota.clone();
     let (gate, mut conn) = state.room_write(room_id, conn).await?;
-    let (signer, notify) = (state.attachments.signer.clone(), state.notify.clone());
+    let (signer, notify, reactor) = (state.attachments.signer.clone(), state.notify.clone(), caller.clone());
     // Committed and announced together, whether or not the client still waits (see [`view`]).
     uncancelled(async move {
         let (view, changed) = conn
@@ -761,6 +782,9 @@ pub async fn react(state: &AppState, caller: &Caller, id: MessageId, emoji: &str
                 }
                 if support && !support_q::is_open_room(conn, room_id).await? {
                     return Err(session_closed());
+                }
+                if !support {
+                    check_write_again(conn, room_id, &reactor).await?;
                 }
                 let changed = if add {
                     // Checked under the room lock taken above, so concurrent reactions cannot both

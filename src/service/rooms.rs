@@ -178,7 +178,7 @@ async fn create_group(state: &AppState, caller: &Caller, req: CreateRoom) -> Api
 }
 
 /// The key that makes a pair's direct room unique, whoever creates it.
-fn direct_key(a: UserId, b: UserId) -> String {
+pub(crate) fn direct_key(a: UserId, b: UserId) -> String {
     let (lo, hi) = if a < b { (a, b) } else { (b, a) };
     format!("{lo}:{hi}")
 }

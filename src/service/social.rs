@@ -275,6 +275,10 @@ pub async fn block(state: &AppState, caller: &Caller, user_id: UserId) -> ApiRes
     let (block, existed) = conn
         .transaction::<_, ApiError, _>(async move |conn| {
             social::lock_pair(conn, a, b).await?;
+            // Their direct room's row, after the pair's lock (the order a block always takes):
+            // a message, edit or reaction there checked before this commits lands first, or is
+            // refused once it has (`service::messages`).
+            crate::db::queries::rooms::lock_direct(conn, &crate::service::rooms::direct_key(a, b)).await?;
             let existed = social::is_blocking(conn, a, b).await?;
             let block = social::block(conn, a, b).await?;
             social::unfriend(conn, a, b).await?;

@@ -791,3 +791,84 @@ async fn a_support_send_waiting_while_staff_close_the_session_lands_before_the_c
         assert_eq!(app.count(&stored).await, 2, "{late}: first and last words only");
     }
 }
+
+/// What a removal from `room` does in the database, held open: the room's row taken (as
+/// `rooms::lock`), then `user`'s membership deleted.
+async fn hold_removal(app: &TestApp, room: uuid::Uuid, user: &TestUser) -> AsyncPgConnection {
+    app.hold(&format!(
+        "SELECT 1 FROM rooms WHERE id = '{room}' FOR NO KEY UPDATE; \
+         DELETE FROM room_members WHERE room_id = '{room}' AND user_id = '{}'",
+        user.id
+    ))
+    .await
+}
+
+/// A member's send, edit or reaction checked while the owner removes them, and waiting for the
+/// room's row the removal holds, is refused once the removal commits (403, nothing written, no seq
+/// taken): it would otherwise land after the removal, from someone no longer in the room.
+#[actix_web::test]
+async fn a_write_checked_before_its_writer_was_removed_from_the_room_is_refused() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let room = app.group(&ada, "Team", &[&bob]).await;
+    let mine = app.send(&bob, room, "before").await;
+    let id = mine["id"].as_str().unwrap().to_owned();
+    let last_seq = format!("SELECT last_seq AS n FROM rooms WHERE id = '{room}'");
+    let before = app.count(&last_seq).await;
+
+    let send = app.post(&format!("/api/v1/rooms/{room}/messages"), Some(&bob.access_token), json!({ "body": "after" }));
+    let res = app.while_held(hold_removal(&app, room, &bob).await, 1, "COMMIT", send).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.count(&last_seq).await, before, "no seq taken");
+    assert_eq!(app.count(&format!("SELECT count(*) AS n FROM messages WHERE room_id = '{room}'")).await, 1);
+
+    // Put back, and removed again while editing, then while reacting.
+    app.sql(&format!("INSERT INTO room_members (room_id, user_id, role) VALUES ('{room}', '{}', 'member')", bob.id))
+        .await;
+    let edit = app.patch(&format!("/api/v1/messages/{id}"), Some(&bob.access_token), json!({ "body": "changed" }));
+    let res = app.while_held(hold_removal(&app, room, &bob).await, 1, "COMMIT", edit).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    app.sql(&format!("INSERT INTO room_members (room_id, user_id, role) VALUES ('{room}', '{}', 'member')", bob.id))
+        .await;
+    let react = app.request(Method::PUT, &format!("/api/v1/messages/{id}/reactions/👍"), Some(&bob.access_token), None);
+    let res = app.while_held(hold_removal(&app, room, &bob).await, 1, "COMMIT", react).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.count(&last_seq).await, before, "neither the edit nor the reaction took a rev");
+    let stored = app.count(&format!("SELECT count(*) AS n FROM messages WHERE id = '{id}' AND body = 'before'")).await;
+    assert_eq!(stored, 1);
+    assert_eq!(app.count("SELECT count(*) AS n FROM reactions").await, 0);
+}
+
+/// A block takes the pair's direct room's row: a message there checked before the block committed
+/// and waiting for that row is refused once it has (403), and a block waits for a write that
+/// holds the row (so that write lands before it).
+#[actix_web::test]
+async fn a_message_checked_before_a_block_committed_is_refused_and_a_block_waits_for_the_room() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let res =
+        app.post("/api/v1/rooms", Some(&ada.access_token), json!({ "kind": "direct", "member_ids": [bob.id] })).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let room = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+
+    let held = app
+        .hold(&format!(
+            "SELECT 1 FROM rooms WHERE id = '{room}' FOR NO KEY UPDATE; \
+             INSERT INTO blocks (blocker_id, blocked_id) VALUES ('{}', '{}')",
+            bob.id, ada.id
+        ))
+        .await;
+    let send = app.post(&format!("/api/v1/rooms/{room}/messages"), Some(&ada.access_token), json!({ "body": "hi" }));
+    let res = app.while_held(held, 1, "COMMIT", send).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.count(&format!("SELECT count(*) AS n FROM messages WHERE room_id = '{room}'")).await, 0);
+    app.sql(&format!("DELETE FROM blocks WHERE blocker_id = '{}'", bob.id)).await;
+
+    // The block itself waits for the room's row.
+    let room_id = uuid::Uuid::parse_str(&room).unwrap();
+    let block = app.post("/api/v1/blocks", Some(&bob.access_token), json!({ "user_id": ada.id }));
+    let res = app.while_held(app.hold_room_row(room_id).await, 1, "COMMIT", block).await;
+    assert!(res.status().is_success(), "{}", res.status());
+}

@@ -102,6 +102,16 @@ async fn bad_frames_get_errors_and_the_connection_stays_usable() {
     assert_eq!(r["error"]["code"], "payload_too_large");
     ws.send_json(json!({"id": {"nested": true}, "type": "ping"})).await;
     assert_eq!(ws.next_frame().await["data"]["error"]["code"], "bad_request");
+    // JSON that serde_json cannot hold (a number beyond f64's range, nesting past 128) still gets
+    // the reply its id waits for.
+    ws.send_text(format!(r#"{{"id":7,"type":"sync","data":{{"room_id":"{room}","since_seq":1e400}}}}"#)).await;
+    let r = ws.reply_to(json!(7)).await;
+    assert_eq!((r["ok"].as_bool(), r["error"]["code"].as_str()), (Some(false), Some("bad_request")), "{r}");
+    ws.send_text(format!(r#"{{"id":"deep","type":"ping","data":{}{}}}"#, "[".repeat(200), "]".repeat(200))).await;
+    assert_eq!(ws.reply_to(json!("deep")).await["error"]["code"], "bad_request");
+    // Command data is read like a REST body: ping takes none.
+    assert_eq!(ws.command("ping", json!({"bogus": 1})).await["error"]["code"], "validation_failed");
+    assert_eq!(ws.command("ping", Value::Null).await["ok"], true);
 
     // Still open and working.
     let r = ws.command("message.send", json!({"room_id": room, "body": "still here"})).await;

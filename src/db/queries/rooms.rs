@@ -24,6 +24,19 @@ pub async fn find_direct(conn: &mut AsyncPgConnection, key: &str) -> QueryResult
     rooms::table.filter(rooms::direct_key.eq(key)).select(Room::as_select()).first(conn).await.optional()
 }
 
+/// Locks the direct room with `key`, if there is one, as [`lock`] does: a block takes it, so that
+/// a write to the room checked before the block committed lands before it or is refused
+/// (`service::messages`).
+pub async fn lock_direct(conn: &mut AsyncPgConnection, key: &str) -> QueryResult<()> {
+    rooms::table
+        .filter(rooms::direct_key.eq(key))
+        .select(rooms::id)
+        .for_no_key_update()
+        .load::<Uuid>(conn)
+        .await
+        .map(drop)
+}
+
 /// The room and the user's membership in it, in one round trip: what every authorisation needs.
 pub async fn find_with_membership(
     conn: &mut AsyncPgConnection,
