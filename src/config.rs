@@ -1076,7 +1076,7 @@ fn bad(key: &str, why: &str) -> Result<(), String> {
 }
 
 /// Dot-separated labels of letters, digits and inner hyphens, each 1 to 63 long.
-fn is_dns_name(name: &str) -> bool {
+pub(crate) fn is_dns_name(name: &str) -> bool {
     name.len() <= 253
         && name.split('.').all(|label| {
             (1..=63).contains(&label.len())

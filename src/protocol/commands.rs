@@ -211,7 +211,9 @@ pub fn parse(text: &str) -> Parsed {
             // A frame serde_json reads as a syntax error may still be a JSON object whose id its
             // client waits on: a number beyond f64's range, or nesting deeper than 128, is JSON.
             let (id, message) = match id_of_unreadable(text) {
-                Some(id) => (Some(id), "The frame holds a number out of range or is nested too deeply."),
+                Some(id) => {
+                    (Some(id), "The frame holds JSON the server cannot read (a number out of range, nesting too deep).")
+                }
                 None if e.is_data() => (None, "A frame must be a JSON object."),
                 None => (None, "The frame is not valid JSON."),
             };
@@ -237,7 +239,6 @@ pub fn parse(text: &str) -> Parsed {
             kind: "other",
         };
     };
-    let bare_ping = kind == "ping" && id.is_none();
     let nul = super::text::may_hold_nul(text.as_bytes());
     let command = match kind {
         "message.send" => data(data_value, nul).map(Command::Send),
@@ -258,6 +259,8 @@ pub fn parse(text: &str) -> Parsed {
         },
         other => Err(ApiError::BadRequest(format!("Unknown type '{}'.", other.chars().take(64).collect::<String>()))),
     };
+    // Answered with a pong before anything else: only a ping the server takes.
+    let bare_ping = id.is_none() && matches!(command, Ok(Command::Ping));
     Parsed { id, command, bare_ping, kind: kind_label(kind) }
 }
 

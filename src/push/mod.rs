@@ -6,7 +6,7 @@
 //! the rules that live in the database (room membership, the recipient's level and mute for the
 //! room, blocks, having a subscription at all); a message that reaches nobody adds no row. A new
 //! support chat with no staff online queues a push to every staff subscription
-//! ([`support_chat`]).
+//! ([`StaffPush::support_chat`]).
 //!
 //! Every instance runs a worker ([`spawn_worker`]) that claims due rows as the mail queue does
 //! (`FOR UPDATE SKIP LOCKED`, a lease), asks the cluster's presence which recipients are connected

@@ -177,6 +177,11 @@ fn dkim_signer(settings: &EmailSettings, from: &Mailbox) -> anyhow::Result<Optio
         "" => from.email.domain().to_owned(),
         domain => domain.to_owned(),
     };
+    // The domain of `from` may be an IP literal or an internationalised name in its Unicode form:
+    // signed for such a `d=`, no receiver could verify a mail.
+    if !crate::config::is_dns_name(&domain) {
+        anyhow::bail!("email.dkim_domain: {domain:?} (the domain of email.from) is no ASCII DNS name; set it");
+    }
     let relaxed =
         DkimCanonicalization { header: DkimCanonicalizationType::Relaxed, body: DkimCanonicalizationType::Relaxed };
     let headers = DKIM_SIGNED.iter().map(|name| HeaderName::new_from_ascii_str(name)).collect();

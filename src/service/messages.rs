@@ -283,8 +283,8 @@ pub async fn send_in_turn(
     uncancelled(async move {
         // Moved into the task that commits, so that a connection closing meanwhile does not drop
         // it before the commit.
-        let _handed_back = handed_back;
-        let _gate = gate;
+        let handed_back = handed_back;
+        let gate = gate;
         let new = NewMessage {
             id,
             room_id,
@@ -340,7 +340,9 @@ pub async fn send_in_turn(
                 if first_response {
                     crate::service::support_mail::staff_answered(&mut conn, room_id, reply_mail_delay).await;
                 }
-                drop(conn);
+                // What follows waits on others (staff's presence, the pool): the room's place and
+                // the sender's later sends are let go first.
+                drop((conn, gate, handed_back));
                 after.run(room_kind, &view, false).await;
                 Ok((view, true))
             }

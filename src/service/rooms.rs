@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::auth::Caller;
-use crate::db::models::{MemberRole, NewRoom, NewRoomMember, Role, RoomChanges, RoomKind, User};
+use crate::db::models::{MemberRole, NewRoom, NewRoomMember, Role, Room, RoomChanges, RoomKind, User};
 use crate::db::queries::{messages, rooms, social, users};
 use crate::error::{ApiError, ApiResult, ConflictExt, violates_foreign_key};
 use crate::ids::{MessageId, RoomId, Seq, UserId};
@@ -199,24 +199,29 @@ async fn create_direct(state: &AppState, caller: &Caller, member_ids: &[UserId])
     let mut conn = state.db().await?;
     let partner = users::find(&mut conn, *other).await?.filter(|u| u.role != Role::Guest);
     let partner = partner.ok_or_else(|| ApiError::NotFound("No such user.".into()))?;
-    if social::blocked_either_way(&mut conn, caller.id, partner.id).await? {
-        return Err(ApiError::Forbidden("You cannot open a direct room with this user.".into()));
-    }
     let key = direct_key(caller.id, partner.id);
     let (caller_id, partner_id) = (caller.id, partner.id);
     let members =
         |room_id| [caller_id, partner_id].map(|user_id| NewRoomMember { room_id, user_id, role: MemberRole::Member });
     let pair = [UserView::public(&caller.user), UserView::public(&partner)];
-    if let Some(room) = rooms::find_direct(&mut conn, &key).await? {
-        // Someone who left comes back into the same room and history.
-        let back = rooms::add_members(&mut conn, &members(room.id)).await?;
-        let view = RoomView::new(&room);
-        let returning: Vec<UserView> = pair.into_iter().filter(|u| back.contains(&u.id)).collect();
-        state.notify.members_added(&view, &returning);
-        return Ok((view, false));
+    enum Opened {
+        New(Room),
+        /// The pair's room, and who of the two came back into it.
+        Again(Room, Vec<UserId>),
     }
+    // Under the pair's lock, which a block takes first: a block committing meanwhile is seen here,
+    // or waits until the room is made (and then stops its messages).
     let created = conn
-        .transaction::<_, diesel::result::Error, _>(async |conn| {
+        .transaction::<_, ApiError, _>(async |conn| {
+            social::lock_pair(conn, caller_id, partner_id).await?;
+            if social::blocked_either_way(conn, caller_id, partner_id).await? {
+                return Err(ApiError::Forbidden("You cannot open a direct room with this user.".into()));
+            }
+            if let Some(room) = rooms::find_direct(conn, &key).await? {
+                // Someone who left comes back into the same room and history.
+                let back = rooms::add_members(conn, &members(room.id)).await?;
+                return Ok(Opened::Again(room, back));
+            }
             let room = rooms::insert(
                 conn,
                 &NewRoom {
@@ -231,21 +236,21 @@ async fn create_direct(state: &AppState, caller: &Caller, member_ids: &[UserId])
             )
             .await?;
             rooms::add_members(conn, &members(room.id)).await?;
-            Ok(room)
+            Ok(Opened::New(room))
         })
         .await;
-    match created {
-        Ok(room) => {
+    match created? {
+        Opened::New(room) => {
             let view = RoomView::new(&room);
             state.notify.members_added(&view, &pair);
             Ok((view, true))
         }
-        // Both users created it at once: the other request won; answer with its room.
-        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
-            let room = rooms::find_direct(&mut conn, &key).await?.ok_or_else(no_such_room)?;
-            Ok((RoomView::new(&room), false))
+        Opened::Again(room, back) => {
+            let view = RoomView::new(&room);
+            let returning: Vec<UserView> = pair.into_iter().filter(|u| back.contains(&u.id)).collect();
+            state.notify.members_added(&view, &returning);
+            Ok((view, false))
         }
-        Err(e) => Err(e.into()),
     }
 }
 

@@ -872,3 +872,26 @@ async fn a_message_checked_before_a_block_committed_is_refused_and_a_block_waits
     let res = app.while_held(app.hold_room_row(room_id).await, 1, "COMMIT", block).await;
     assert!(res.status().is_success(), "{}", res.status());
 }
+
+/// Opening a direct room with someone whose block of the opener is committing: the block holds
+/// the pair's lock (`social::lock_pair`, the advisory lock below), the opening waits for it and
+/// then sees the block (403, no room made), instead of making a room across it.
+#[actix_web::test]
+async fn a_direct_room_opened_while_a_block_commits_is_refused() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let (a, b) = (ada.id, bob.id);
+    let held = app
+        .hold(&format!(
+            "SELECT pg_advisory_xact_lock({}, hashtext(least('{a}'::uuid, '{b}'::uuid)::text \
+                 || greatest('{a}'::uuid, '{b}'::uuid)::text)); \
+             INSERT INTO blocks (blocker_id, blocked_id) VALUES ('{b}', '{a}')",
+            0x706c_6670
+        ))
+        .await;
+    let open = app.post("/api/v1/rooms", Some(&ada.access_token), json!({ "kind": "direct", "member_ids": [b] }));
+    let res = app.while_held(held, 1, "COMMIT", open).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.count("SELECT count(*) AS n FROM rooms WHERE kind = 'direct'").await, 0);
+}

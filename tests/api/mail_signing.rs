@@ -141,7 +141,8 @@ async fn a_mail_signed_with_another_key_than_the_published_one_does_not_verify_a
 
 /// A key file that is missing, holds no RSA key, or a key under 1024 bits (RFC 8301) stops the
 /// mailer from starting, naming `email.dkim_key_file`; a selector without a key file, or one that
-/// is no DNS name, fails validation. A PKCS#1 key (`openssl genrsa -traditional`) is taken as
+/// is no DNS name, fails validation; a default signing domain (that of `from`) that is no ASCII
+/// DNS name stops the start too. A PKCS#1 key (`openssl genrsa -traditional`) is taken as
 /// well as a PKCS#8 one.
 #[test]
 fn a_dkim_key_that_cannot_sign_stops_the_start_with_its_setting_named() {
@@ -175,6 +176,15 @@ fn a_dkim_key_that_cannot_sign_stops_the_start_with_its_setting_named() {
     assert!(std::fs::read_to_string(&pkcs1).expect("key").starts_with("-----BEGIN RSA PRIVATE KEY-----"));
     assert!(Mailer::new(&settings(&pkcs1).email).is_ok());
     assert!(Mailer::new(&settings(&keys.rsa("pkcs8.pem", 1024)).email).is_ok());
+
+    // The default domain, that of `from`, must be one a TXT record can be published for.
+    let mut s = settings(&pkcs1);
+    s.email.from = "plauder <noreply@bücher.example>".to_owned();
+    assert!(s.validate().is_ok());
+    let err = Mailer::new(&s.email).err().expect("a Unicode domain refused").to_string();
+    assert!(err.contains("email.dkim_domain"), "{err}");
+    s.email.dkim_domain = "xn--bcher-kva.example".to_owned();
+    assert!(Mailer::new(&s.email).is_ok());
 
     let mut s = settings(&pkcs1);
     s.email.dkim_key_file = String::new();
