@@ -205,6 +205,28 @@ async fn direct(app: &TestApp, a: &TestUser, b: &TestUser) -> Uuid {
     uuid_of(&res.json::<Value>().await.unwrap()["id"])
 }
 
+/// Ada and Bob, registered, in a direct room, Bob's device subscribed at the stand-in push
+/// service under `/push/<path>`.
+struct DirectPair {
+    app: TestApp,
+    service: PushService,
+    ada: TestUser,
+    bob: TestUser,
+    room: Uuid,
+    device: Device,
+}
+
+async fn bob_subscribed_in_a_direct_room(path: &str) -> DirectPair {
+    let app = spawn_app().await;
+    let service = PushService::start().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let room = direct(&app, &ada, &bob).await;
+    let device = Device::new(format!("{}/push/{path}", service.base));
+    subscribe(&app, &bob, &device).await;
+    DirectPair { app, service, ada, bob, room, device }
+}
+
 /// Waits until the queueing statements of `n` committed sends have run: what a send pushes is
 /// decided then, so a setting changed before that could still change it.
 async fn settled(app: &TestApp, n: usize) {
@@ -224,13 +246,7 @@ async fn settings(app: &TestApp, user: &TestUser, room: Uuid, body: Value) -> re
 
 #[actix_web::test]
 async fn an_offline_member_gets_an_encrypted_signed_push_of_a_direct_message() {
-    let app = spawn_app().await;
-    let service = PushService::start().await;
-    let ada = app.register("ada").await;
-    let bob = app.register("bob").await;
-    let room = direct(&app, &ada, &bob).await;
-    let device = Device::new(format!("{}/push/bob-1", service.base));
-    subscribe(&app, &bob, &device).await;
+    let DirectPair { app, service, ada, bob, room, device } = bob_subscribed_in_a_direct_room("bob-1").await;
     let listed: Value = app.get("/api/v1/push/subscriptions", Some(&bob.access_token)).await.json().await.unwrap();
     assert_eq!(listed["subscriptions"][0]["endpoint"], device.endpoint.as_str());
 
@@ -354,13 +370,7 @@ async fn an_endpoint_taken_over_by_another_account_gets_none_of_the_previous_own
 async fn a_message_whose_senders_socket_closed_before_its_commit_is_still_pushed() {
     use diesel_async::SimpleAsyncConnection;
 
-    let app = spawn_app().await;
-    let service = PushService::start().await;
-    let ada = app.register("ada").await;
-    let bob = app.register("bob").await;
-    let room = direct(&app, &ada, &bob).await;
-    let device = Device::new(format!("{}/push/bob", service.base));
-    subscribe(&app, &bob, &device).await;
+    let DirectPair { app, service, ada, room, device, .. } = bob_subscribed_in_a_direct_room("bob").await;
     let mut ws = app.ws(&ada.access_token).await;
     // A direct room's send takes the checked path, which waits here for the room's row.
     let mut held = app.hold_room_row(room).await;
@@ -377,13 +387,7 @@ async fn a_message_whose_senders_socket_closed_before_its_commit_is_still_pushed
 
 #[actix_web::test]
 async fn a_user_with_an_open_socket_gets_no_push_until_they_leave() {
-    let app = spawn_app().await;
-    let service = PushService::start().await;
-    let ada = app.register("ada").await;
-    let bob = app.register("bob").await;
-    let room = direct(&app, &ada, &bob).await;
-    let device = Device::new(format!("{}/push/bob", service.base));
-    subscribe(&app, &bob, &device).await;
+    let DirectPair { app, service, ada, bob, room, device } = bob_subscribed_in_a_direct_room("bob").await;
     let mut ws = app.ws(&bob.access_token).await;
     app.send(&ada, room, "you are online").await;
     ws.event("message.new").await;
