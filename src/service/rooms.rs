@@ -209,13 +209,29 @@ async fn create_direct(state: &AppState, caller: &Caller, member_ids: &[UserId])
         /// The pair's room, and who of the two came back into it.
         Again(Room, Vec<UserId>),
     }
+    enum Failed {
+        Api(ApiError),
+        /// The pair's room was made meanwhile by a request that did not take the pair's lock (an
+        /// older instance, during a rolling update): its insert clashed on `direct_key`.
+        Raced,
+    }
+    impl From<diesel::result::Error> for Failed {
+        fn from(e: diesel::result::Error) -> Self {
+            Failed::Api(e.into())
+        }
+    }
+    impl From<ApiError> for Failed {
+        fn from(e: ApiError) -> Self {
+            Failed::Api(e)
+        }
+    }
     // Under the pair's lock, which a block takes first: a block committing meanwhile is seen here,
     // or waits until the room is made (and then stops its messages).
     let created = conn
-        .transaction::<_, ApiError, _>(async |conn| {
+        .transaction::<_, Failed, _>(async |conn| {
             social::lock_pair(conn, caller_id, partner_id).await?;
             if social::blocked_either_way(conn, caller_id, partner_id).await? {
-                return Err(ApiError::Forbidden("You cannot open a direct room with this user.".into()));
+                return Err(ApiError::Forbidden("You cannot open a direct room with this user.".into()).into());
             }
             if let Some(room) = rooms::find_direct(conn, &key).await? {
                 // Someone who left comes back into the same room and history.
@@ -234,12 +250,27 @@ async fn create_direct(state: &AppState, caller: &Caller, member_ids: &[UserId])
                     direct_key: Some(&key),
                 },
             )
-            .await?;
+            .await
+            .map_err(|e| match e {
+                diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+                    Failed::Raced
+                }
+                other => other.into(),
+            })?;
             rooms::add_members(conn, &members(room.id)).await?;
             Ok(Opened::New(room))
         })
         .await;
-    match created? {
+    let created = match created {
+        Ok(opened) => opened,
+        Err(Failed::Api(e)) => return Err(e),
+        // The other request's room: answered as found.
+        Err(Failed::Raced) => {
+            let room = rooms::find_direct(&mut conn, &key).await?.ok_or_else(no_such_room)?;
+            return Ok((RoomView::new(&room), false));
+        }
+    };
+    match created {
         Opened::New(room) => {
             let view = RoomView::new(&room);
             state.notify.members_added(&view, &pair);

@@ -895,3 +895,26 @@ async fn a_direct_room_opened_while_a_block_commits_is_refused() {
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert_eq!(app.count("SELECT count(*) AS n FROM rooms WHERE kind = 'direct'").await, 0);
 }
+
+/// A direct room made by a request that does not take the pair's lock (an older instance during a
+/// rolling update), committing while this one inserts the same pair's room: this one answers with
+/// that room (200), not an error.
+#[actix_web::test]
+async fn a_direct_room_made_meanwhile_without_the_pairs_lock_is_answered_as_found() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let (lo, hi) = if ada.id < bob.id { (ada.id, bob.id) } else { (bob.id, ada.id) };
+    let other = uuid::Uuid::new_v4();
+    let held = app
+        .hold(&format!(
+            "INSERT INTO rooms (id, kind, is_public, created_by, direct_key) \
+             VALUES ('{other}', 'direct', false, '{}', '{lo}:{hi}')",
+            bob.id
+        ))
+        .await;
+    let open = app.post("/api/v1/rooms", Some(&ada.access_token), json!({ "kind": "direct", "member_ids": [bob.id] }));
+    let res = app.while_held(held, 1, "COMMIT", open).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap()["id"], other.to_string());
+}
