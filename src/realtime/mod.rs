@@ -250,6 +250,10 @@ impl Notify for Realtime {
         self.broker.publish(Topic::Room(room_id), Envelope::event(event));
     }
 
+    fn room_event_again(&self, room_id: RoomId, event: &ServerEvent<'_>) {
+        self.broker.publish(Topic::Room(room_id), Envelope::event_again(event));
+    }
+
     fn user_event(&self, user_id: UserId, event: &ServerEvent<'_>) {
         self.broker.publish(Topic::User(user_id), Envelope::event(event));
     }

@@ -60,6 +60,10 @@ pub struct RoomActor {
     next_seq: Seq,
     /// History events that arrived ahead of a gap.
     held: BTreeMap<Seq, ByteString>,
+    /// While the baseline loads: history events published again (`Envelope::Event`'s `again`).
+    /// Delivered only if delivery starts at or before them: an old message announced again is
+    /// no news, and taken for the start it would replay the room's history since.
+    held_again: BTreeMap<Seq, ByteString>,
     /// While the baseline loads: the lowest seq a connection attached for a new membership still
     /// needs (its events may have been published before this actor subscribed).
     floor: Option<Seq>,
@@ -90,6 +94,7 @@ impl RoomActor {
             conns: conns.into(),
             next_seq: Seq::ZERO,
             held: BTreeMap::new(),
+            held_again: BTreeMap::new(),
             floor: None,
             gap_timer: None,
             gap_timeout,
@@ -133,10 +138,11 @@ impl RoomActor {
 
     /// Takes a history event: delivers it if it is next, holds it if it is early, drops it if it
     /// was already delivered.
-    fn on_history(&mut self, seq: Seq, text: ByteString, ctx: &mut Context<Self>) {
+    fn on_history(&mut self, seq: Seq, text: ByteString, again: bool, ctx: &mut Context<Self>) {
         if self.next_seq == Seq::ZERO {
             // The baseline is still loading; see `started`.
-            self.held.insert(seq, text);
+            let held = if again { &mut self.held_again } else { &mut self.held };
+            held.insert(seq, text);
             return;
         }
         if seq < self.next_seq {
@@ -242,7 +248,8 @@ impl Actor for RoomActor {
         // themselves. History events that arrive while it loads are held: they were published
         // after this actor subscribed, so they are news to connections that attached before
         // (a message sent right after `hello` commits before this read more often than not),
-        // and delivery starts from the lowest of them even when the read already counts it. The
+        // and delivery starts from the lowest of them even when the read already counts it (not
+        // from one published again, which may be of any age: `held_again`). The
         // read waits until the subscription hears every instance (Redis), so no later event is missed.
         // A failed read is tried again, backing off, until it succeeds: guessing (seq 0) would
         // make the first gap replay the room's whole history to every socket. Events keep being
@@ -269,6 +276,9 @@ impl Actor for RoomActor {
             let first_held = act.held.keys().next().copied();
             act.next_seq =
                 [Some(baseline), first_held, act.floor.take()].into_iter().flatten().min().unwrap_or(baseline);
+            for (seq, text) in std::mem::take(&mut act.held_again).split_off(&act.next_seq) {
+                act.held.entry(seq).or_insert(text);
+            }
             act.drain();
             if act.next_seq < baseline {
                 // A new member's first events were committed before this actor subscribed.
@@ -345,8 +355,8 @@ impl Handler<Published> for RoomActor {
     type Result = ();
     fn handle(&mut self, msg: Published, ctx: &mut Context<Self>) {
         match msg.envelope.as_ref() {
-            Envelope::Event { seq: Some(seq), text, .. } => self.on_history(*seq, text.clone(), ctx),
-            Envelope::Event { seq: None, text, exclude_user } => self.fan_out(text, *exclude_user),
+            Envelope::Event { seq: Some(seq), text, again, .. } => self.on_history(*seq, text.clone(), *again, ctx),
+            Envelope::Event { seq: None, text, exclude_user, .. } => self.fan_out(text, *exclude_user),
             Envelope::Control(Control::Detach { user_id }) => {
                 let gone: Vec<ConnId> = self.conns.handles().filter(|c| c.user_id == *user_id).map(|c| c.id).collect();
                 for id in gone {

@@ -509,7 +509,7 @@ async fn retried_or(
             let unchanged = original.rev == original.seq && original.deleted_at.is_none();
             let view = view(conn, signer, original).await?;
             if unchanged {
-                notify.room_event(view.room_id, &ServerEvent::message_new(&view));
+                notify.room_event_again(view.room_id, &ServerEvent::message_new(&view));
             }
             Ok((view, false))
         }

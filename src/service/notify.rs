@@ -20,6 +20,11 @@ pub trait Notify: Send + Sync {
     /// room). History events are delivered in their seq order.
     fn room_event(&self, room_id: RoomId, event: &ServerEvent<'_>);
 
+    /// A history event announced once more (a retried send whose original may not have been
+    /// heard): delivered where it is still awaited, and dropped where it was delivered. A room
+    /// that starts meanwhile does not take it for news, so it cannot replay the history since.
+    fn room_event_again(&self, room_id: RoomId, event: &ServerEvent<'_>);
+
     /// To every connection of one user.
     fn user_event(&self, user_id: UserId, event: &ServerEvent<'_>);
 

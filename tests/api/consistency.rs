@@ -145,6 +145,44 @@ async fn a_room_actor_that_cannot_read_its_baseline_retries_and_does_not_replay_
     assert!(app.metric("plauder_realtime_baseline_retries_total").await >= 1.0);
 }
 
+/// A retried send announces its original again. A room actor that starts while that happens
+/// must not take the old message for the start of delivery: it would replay the room's history
+/// since to every socket.
+#[actix_web::test]
+async fn a_message_announced_again_while_a_room_actor_starts_replays_no_history() {
+    let app = spawn_app_with(|s| s.database.statement_timeout_ms = 300).await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let room = app.group(&ada, "r", &[&bob]).await;
+    let first = json!({"body": "old 1", "client_msg_id": "c-1"});
+    let path = format!("/api/v1/rooms/{room}/messages");
+    assert_eq!(app.post(&path, Some(&ada.access_token), first.clone()).await.status(), StatusCode::CREATED);
+    for i in 2..=4 {
+        app.send(&ada, room, &format!("old {i}")).await;
+    }
+    // bob's room actor starts while the rooms table is locked: its read of the room's latest seq
+    // fails, and is tried again after 50, 100, 200, … ms. Once it waits 1.6 s, the lock goes and
+    // ada's retry announces "old 1" again within that wait.
+    let mut blocker = AsyncPgConnection::establish(&app.db_url).await.unwrap();
+    blocker.batch_execute("BEGIN; LOCK TABLE rooms IN ACCESS EXCLUSIVE MODE").await.unwrap();
+    let mut bob_ws = app.ws(&bob.access_token).await;
+    eventually("the room actor's sixth failed read", async || {
+        check(app.metric("plauder_realtime_baseline_retries_total").await, |&n| n >= 6.0)
+    })
+    .await;
+    blocker.batch_execute("ROLLBACK").await.unwrap();
+    let res = app.post(&path, Some(&ada.access_token), first).await;
+    assert_eq!(res.status(), StatusCode::OK, "the retry gets the original");
+
+    app.send(&ada, room, "new").await;
+    let frames =
+        bob_ws.frames_until("the new message", |f| f.iter().any(|f| f["data"]["message"]["body"] == "new")).await;
+    let news: Vec<_> =
+        frames.iter().filter(|f| f["type"] == "message.new").map(|f| &f["data"]["message"]["body"]).collect();
+    assert_eq!(news, [&json!("new")], "only the new message, no history replayed");
+    assert_eq!(app.metric("plauder_realtime_baseline_retries_total").await, 6.0, "the retry came within the wait");
+}
+
 /// Backends of this test's database waiting for a row (its tuple lock or its holder's transaction).
 async fn waiting_for_locks(app: &TestApp) -> i64 {
     app.count(

@@ -72,7 +72,7 @@ async fn a_consumer_that_stops_reading_is_closed_with_4009_and_its_queue_stays_b
                 .await;
             // Not a protocol event: published on the room's topic as the services' events are.
             let text = json!({"type": "test.filler", "data": {"i": i, "pad": big}}).to_string();
-            let filler = Envelope::Event { seq: None, text: text.into(), exclude_user: None };
+            let filler = Envelope::Event { seq: None, text: text.into(), exclude_user: None, again: false };
             app.state.realtime.broker().publish(Topic::Room(room.into()), filler);
         }
     };
@@ -123,7 +123,7 @@ async fn a_client_that_never_reads_again_is_dropped_by_the_kernel() {
     let pad = "x".repeat(32 * 1024);
     for i in 0..400 {
         let text = json!({"type": "test.filler", "data": {"i": i, "pad": pad}}).to_string();
-        let filler = Envelope::Event { seq: None, text: text.into(), exclude_user: None };
+        let filler = Envelope::Event { seq: None, text: text.into(), exclude_user: None, again: false };
         app.state.realtime.broker().publish(Topic::Room(room.into()), filler);
         if i % 50 == 0 {
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -70,6 +70,10 @@ pub enum Envelope {
         text: ByteString,
         /// Not delivered to this user's connections (typing goes to the others only).
         exclude_user: Option<UserId>,
+        /// A history event published again (a retried send announcing its original once more):
+        /// news to a room actor still waiting for that seq, but never where a starting room
+        /// actor begins delivering (see `room::RoomActor::on_history`).
+        again: bool,
     },
     /// Membership and session changes that actors act on.
     Control(Control),
@@ -78,12 +82,17 @@ pub enum Envelope {
 impl Envelope {
     /// A protocol event, serialised here once; history events carry their seq.
     pub fn event(event: &ServerEvent<'_>) -> Self {
-        Envelope::Event { seq: event.seq(), text: event.to_text(), exclude_user: None }
+        Envelope::Event { seq: event.seq(), text: event.to_text(), exclude_user: None, again: false }
+    }
+
+    /// A history event published once more ([`Envelope::Event`]'s `again`).
+    pub fn event_again(event: &ServerEvent<'_>) -> Self {
+        Envelope::Event { seq: event.seq(), text: event.to_text(), exclude_user: None, again: true }
     }
 
     /// An event for everyone on the topic but this user's connections.
     pub fn event_except(event: &ServerEvent<'_>, user_id: UserId) -> Self {
-        Envelope::Event { seq: event.seq(), text: event.to_text(), exclude_user: Some(user_id) }
+        Envelope::Event { seq: event.seq(), text: event.to_text(), exclude_user: Some(user_id), again: false }
     }
 }
 

@@ -29,6 +29,10 @@ struct Header<'a> {
     /// When it was published (µs since the Unix epoch), for the transit-time histogram.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     t: Option<u64>,
+    /// A history event published again (`Envelope::Event`'s `again`); absent means false, as
+    /// from an instance that predates it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    a: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -105,10 +109,12 @@ pub fn now_us() -> u64 {
 pub fn encode(origin: &str, envelope: &Envelope) -> Vec<u8> {
     let t = Some(now_us());
     let (header, text) = match envelope {
-        Envelope::Event { seq, text, exclude_user } => {
-            (Header { o: Cow::Borrowed(origin), s: *seq, x: *exclude_user, c: None, t }, Some(text))
+        Envelope::Event { seq, text, exclude_user, again } => {
+            (Header { o: Cow::Borrowed(origin), s: *seq, x: *exclude_user, c: None, t, a: *again }, Some(text))
         }
-        Envelope::Control(c) => (Header { o: Cow::Borrowed(origin), s: None, x: None, c: Some(c.into()), t }, None),
+        Envelope::Control(c) => {
+            (Header { o: Cow::Borrowed(origin), s: None, x: None, c: Some(c.into()), t, a: false }, None)
+        }
     };
     // A header of known types cannot fail to serialise; an empty one would be rejected on decode.
     let mut out = serde_json::to_vec(&header).unwrap_or_default();
@@ -145,7 +151,12 @@ pub fn decode(payload: &[u8]) -> Result<Decoded, String> {
             if text.is_empty() {
                 return Err("empty event".to_owned());
             }
-            Envelope::Event { seq: header.s, text: ByteString::from(text.to_owned()), exclude_user: header.x }
+            Envelope::Event {
+                seq: header.s,
+                text: ByteString::from(text.to_owned()),
+                exclude_user: header.x,
+                again: header.a,
+            }
         }
     };
     Ok(Decoded { origin: header.o.into_owned(), envelope, published_us: header.t })
@@ -174,17 +185,28 @@ mod tests {
             seq: Some(Seq(7)),
             text: "{\"type\":\"x\",\"data\":\"a\\nb\"}".into(),
             exclude_user: Some(user),
+            again: true,
         };
         let decoded = decode(&encode("node-a", &env)).expect("decodes");
         assert_eq!(decoded.origin, "node-a");
         match decoded.envelope {
-            Envelope::Event { seq, text, exclude_user } => {
+            Envelope::Event { seq, text, exclude_user, again } => {
                 assert_eq!(seq, Some(Seq(7)));
                 assert_eq!(&*text, "{\"type\":\"x\",\"data\":\"a\\nb\"}");
                 assert_eq!(exclude_user, Some(user));
+                assert!(again);
             }
             Envelope::Control(_) => panic!("not an event"),
         }
+    }
+
+    #[test]
+    fn an_event_from_an_instance_that_predates_again_is_not_again() {
+        let decoded = decode(b"{\"o\":\"old\",\"s\":3}\n{\"type\":\"x\"}").expect("decodes");
+        assert!(matches!(decoded.envelope, Envelope::Event { seq: Some(Seq(3)), again: false, .. }));
+        let first =
+            encode("n", &Envelope::Event { seq: Some(Seq(3)), text: "x".into(), exclude_user: None, again: false });
+        assert!(!String::from_utf8_lossy(&first).contains("\"a\""), "false is not written");
     }
 
     #[test]
