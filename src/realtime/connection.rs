@@ -75,6 +75,8 @@ pub struct WsConnection {
     /// The order of its `typing` commands, apart from its writes: each is shown after the one
     /// before it, so a quick start and stop cannot arrive the other way round.
     typing_order: WriteOrder,
+    /// Commands refused by a rate limit (this instance's, or for message writes the deployment's)
+    /// since the last one let through: past `rate_limit.abuse_close_after`, the socket closes.
     limited_in_a_row: u32,
     /// Commands running; on shutdown the connection closes once they have replied.
     in_flight: usize,
@@ -293,7 +295,7 @@ impl WsConnection {
                 for user_id in visible {
                     act.watch(user_id);
                 }
-                ReplyData::Statuses { statuses }
+                Ok(ReplyData::Statuses { statuses })
             },
             ctx,
         );
@@ -397,7 +399,7 @@ impl WsConnection {
     where
         F: Future<Output = Reply> + 'static,
     {
-        self.run_then(id, timer, fut, |_, data, _| data, ctx);
+        self.run_then(id, timer, fut, |_, data, _| Ok(data), ctx);
     }
 
     /// As `run`, with `apply` changing the connection by the result before the reply goes out.
@@ -411,7 +413,7 @@ impl WsConnection {
     ) where
         T: 'static,
         F: Future<Output = ApiResult<T>> + 'static,
-        A: FnOnce(&mut Self, T, &mut ws::WebsocketContext<Self>) -> ReplyData + 'static,
+        A: FnOnce(&mut Self, T, &mut ws::WebsocketContext<Self>) -> Reply + 'static,
     {
         if self.in_flight >= self.state.settings.realtime.max_in_flight_per_connection {
             metrics::counter!("ws_commands_refused_busy_total").increment(1);
@@ -422,7 +424,7 @@ impl WsConnection {
         let fut = Woken::new(tracing::Instrument::instrument(fut, timer.span().clone()));
         ctx.spawn(fut.into_actor(self).map(move |result, act, ctx| {
             act.in_flight -= 1;
-            let result = result.map(|value| apply(act, value, ctx));
+            let result = result.and_then(|value| apply(act, value, ctx));
             act.respond(id, timer, result, ctx);
             if act.draining && act.in_flight == 0 {
                 act.close(CloseReason::ShuttingDown, ctx);
@@ -466,14 +468,16 @@ impl WsConnection {
         };
         if !matches!(command, Command::Ping) {
             if let Err(e) = self.state.user_limits.check(self.caller.id, command.is_message_write()) {
-                self.limited_in_a_row += 1;
-                if self.limited_in_a_row > self.state.settings.rate_limit.abuse_close_after {
+                if self.limited(ctx) {
                     timer.finish(false);
-                    return self.close(CloseReason::RateLimitAbuse, ctx);
+                    return;
                 }
                 return self.respond(id, timer, Err(e), ctx);
             }
-            self.limited_in_a_row = 0;
+            // A message write is let through once the deployment's limit passes it too (below).
+            if !command.is_message_write() {
+                self.limited_in_a_row = 0;
+            }
         }
         let message_write = command.is_message_write();
         let session = Session {
@@ -486,15 +490,34 @@ impl WsConnection {
             typing_order: &mut self.typing_order,
         };
         match dispatch::command(session, command) {
-            Step::Done(reply) => self.respond(id, timer, reply, ctx),
+            Step::Done(reply) => {
+                // Let through by the limits (a message write answered before the deployment's
+                // limit is asked: a validation error, a room it is not in).
+                self.limited_in_a_row = 0;
+                self.respond(id, timer, reply, ctx);
+            }
             Step::Run(fut) if message_write => {
-                // The deployment-wide message limit (Redis) before the write, off the mailbox.
+                // The deployment-wide message limit (Redis) before the write, off the mailbox. Its
+                // refusals count toward the abuse close as this instance's do: a client that
+                // floods from sockets on several instances passes each one's own limit.
                 let (state, user) = (self.state.clone(), self.caller.id);
                 let gated = async move {
-                    state.user_limits.check_message_shared(user).await?;
-                    fut.await
+                    Ok(match state.user_limits.check_message_shared(user).await {
+                        Ok(()) => Shared::Passed(fut.await),
+                        Err(e) => Shared::Refused(e),
+                    })
                 };
-                self.run(id, timer, gated, ctx);
+                let counted = |act: &mut Self, shared, ctx: &mut ws::WebsocketContext<Self>| match shared {
+                    Shared::Passed(reply) => {
+                        act.limited_in_a_row = 0;
+                        reply
+                    }
+                    Shared::Refused(e) => {
+                        act.limited(ctx);
+                        Err(e)
+                    }
+                };
+                self.run_then(id, timer, gated, counted, ctx);
             }
             Step::Run(fut) => self.run(id, timer, fut, ctx),
             Step::Subscribe(new, fut) => self.subscribe(id, timer, new, fut, ctx),
@@ -507,16 +530,27 @@ impl WsConnection {
                     if follow {
                         act.follow_support(page.room_id, Some(page.last_seq));
                     }
-                    ReplyData::Sync(page)
+                    Ok(ReplyData::Sync(page))
                 },
                 ctx,
             ),
         }
     }
 
+    /// One more command refused by a rate limit; past the allowance the socket closes (1008) and
+    /// this says so.
+    fn limited(&mut self, ctx: &mut ws::WebsocketContext<Self>) -> bool {
+        self.limited_in_a_row += 1;
+        if self.limited_in_a_row > self.state.settings.rate_limit.abuse_close_after {
+            self.close(CloseReason::RateLimitAbuse, ctx);
+            return true;
+        }
+        false
+    }
+
     /// A refresh passed the checks: the socket now lives as long as the new token (and holds the
     /// account as read now).
-    fn refreshed(&mut self, grant: TokenGrant, ctx: &mut ws::WebsocketContext<Self>) -> ReplyData {
+    fn refreshed(&mut self, grant: TokenGrant, ctx: &mut ws::WebsocketContext<Self>) -> Reply {
         self.caller = grant.caller;
         user_rows::share(&mut self.caller.user);
         // Before the session moves: the expiry depends on whether it does.
@@ -537,8 +571,14 @@ impl WsConnection {
             .ok()
             .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0))
             .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
-        ReplyData::Refreshed { expires_at }
+        Ok(ReplyData::Refreshed { expires_at })
     }
+}
+
+/// A message write's check against the deployment's limit: the write's reply if it passed.
+enum Shared {
+    Passed(Reply),
+    Refused(ApiError),
 }
 
 impl WsConnection {

@@ -63,6 +63,32 @@ async fn a_users_message_budget_is_shared_by_the_instances() {
     assert_eq!(history["messages"].as_array().map(Vec::len), Some(3), "{history}");
 }
 
+/// A socket whose message writes the deployment's limit keeps refusing (its own instance's limit
+/// passes them: the budget was spent on another instance) is closed as any abuser is.
+#[actix_web::test]
+async fn refusals_by_the_shared_message_limit_count_toward_the_abuse_close() {
+    let c = Cluster::start_with(&redis_url(), |s| {
+        s.rate_limit.message_burst = 3;
+        s.rate_limit.message_replenish_interval_ms = 60_000;
+        s.rate_limit.abuse_close_after = 3;
+    })
+    .await;
+    let ada = c.front.register("ada").await;
+    let room = c.front.group(&ada, "budget", &[]).await;
+    for body in ["one", "two", "three"] {
+        c.a.send(&ada, room, body).await;
+    }
+    let mut ada_b = c.ws_on(&ada.access_token, "beta").await;
+    for n in 1..=3 {
+        let r = ada_b.command("message.send", json!({"room_id": room, "body": format!("over {n}")})).await;
+        assert_eq!(r["error"]["code"], "rate_limited", "{r}");
+    }
+    ada_b.send_json(json!({"id": "last", "type": "message.send", "data": {"room_id": room, "body": "over 4"}})).await;
+    assert_eq!(ada_b.closed_with().await, 1008);
+    let history = c.a.history(&ada, room, "").await;
+    assert_eq!(history["messages"].as_array().map(Vec::len), Some(3), "{history}");
+}
+
 #[actix_web::test]
 async fn while_redis_is_unreachable_each_instance_keeps_its_own_limit() {
     let mut base = test_settings().await;
