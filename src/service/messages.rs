@@ -172,6 +172,19 @@ pub async fn check_typing(state: &AppState, caller: &Caller, room_id: RoomId) ->
     check_direct_block(&mut conn, &access).await
 }
 
+/// What a send's data alone refuses: its body, its files' ids, its client_msg_id.
+fn validate_send(req: &SendMessage, max_attachments: usize) -> ApiResult<()> {
+    validate_body_with(&req.body, !req.attachment_ids.is_empty())?;
+    check_attachment_ids(&req.attachment_ids, max_attachments)?;
+    if let Some(id) = &req.client_msg_id {
+        let len = id.chars().count();
+        if len == 0 || len > MAX_CLIENT_MSG_ID_CHARS {
+            return Err(ApiError::validation("client_msg_id", "client_msg_id must be 1 to 64 characters."));
+        }
+    }
+    Ok(())
+}
+
 /// `POST /rooms/{id}/messages` and `message.send`. Returns the message as committed and whether it
 /// is new: a retry with a known client_msg_id returns the original with `false`.
 ///
@@ -206,13 +219,12 @@ pub async fn send_in_turn(
     mut req: SendMessage,
     mut turn: Turn,
 ) -> ApiResult<(MessageView, bool)> {
-    validate_body_with(&req.body, !req.attachment_ids.is_empty())?;
-    check_attachment_ids(&req.attachment_ids, state.settings.attachments.max_per_message)?;
-    if let Some(id) = &req.client_msg_id {
-        let len = id.chars().count();
-        if len == 0 || len > MAX_CLIENT_MSG_ID_CHARS {
-            return Err(ApiError::validation("client_msg_id", "client_msg_id must be 1 to 64 characters."));
-        }
+    if let Err(e) = validate_send(&req, state.settings.attachments.max_per_message) {
+        // Answered in its place among the client's writes; the later ones queue without it.
+        turn.earlier_queued().await;
+        turn.queued();
+        turn.earlier_done().await;
+        return Err(e);
     }
     // The common case, a member writing to a group room without a reply, goes to the group-commit
     // writer (one statement checks membership, takes the seq and inserts, for many sends at once).

@@ -17,7 +17,10 @@
 //!   wait in the writer until it has finished (`db::send_batch`, `HandedBack`).
 //!
 //! Each stage is a one-shot channel from a turn to the next; dropping the turn (done, failed, or
-//! cancelled with its connection) releases both, so one write's error never blocks the next.
+//! cancelled with its connection) releases both, so one write's error never blocks the next. A
+//! turn dropped before the writes ahead of it got that far (a write refused at once: too many in
+//! flight, a rate limit) passes its waits on to the next instead, so the writes behind it still
+//! come after those ahead of it.
 
 use tokio::sync::oneshot;
 
@@ -37,7 +40,7 @@ impl WriteOrder {
             after_queued: self.queued.replace(queued_rx),
             queued: Some(queued_tx),
             after_done: self.done.replace(done_rx),
-            _done: Some(done_tx),
+            done: Some(done_tx),
         }
     }
 }
@@ -49,13 +52,38 @@ pub struct Turn {
     queued: Option<oneshot::Sender<()>>,
     after_done: Option<oneshot::Receiver<()>>,
     /// Never sent on: the next turn's `after_done` resolves when this is dropped with the turn.
-    _done: Option<oneshot::Sender<()>>,
+    done: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        if self.after_queued.is_none() && self.after_done.is_none() {
+            // The common case: this turn waited for the writes ahead of it; the next one goes.
+            return;
+        }
+        let (after_queued, queued) = (self.after_queued.take(), self.queued.take());
+        let (after_done, done) = (self.after_done.take(), self.done.take());
+        let forward = async move {
+            if let Some(earlier) = after_queued {
+                let _ = earlier.await;
+            }
+            drop(queued);
+            if let Some(earlier) = after_done {
+                let _ = earlier.await;
+            }
+            drop(done);
+        };
+        // Without a runtime (its shutdown), nothing behind this turn is left to run.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(forward);
+        }
+    }
 }
 
 impl Turn {
     /// A turn that waits for nothing: a write with no order to keep (a REST request).
     pub fn unordered() -> Self {
-        Self { after_queued: None, queued: None, after_done: None, _done: None }
+        Self { after_queued: None, queued: None, after_done: None, done: None }
     }
 
     /// Waits until every earlier write is queued (or done, for one that is not queued).
@@ -136,6 +164,24 @@ mod tests {
                 assert_eq!(*log.borrow(), ["queued 0", "done 0", "exclusive 1", "done 1", "queued 2", "done 2"]);
             })
             .await;
+    }
+
+    /// A turn dropped before the turns ahead of it went (its write refused at once) does not let
+    /// the next one overtake them.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_turn_dropped_early_passes_its_waits_on() {
+        let mut order = WriteOrder::default();
+        let mut first = order.take_turn();
+        drop(order.take_turn());
+        let mut third = order.take_turn();
+        let wait = Duration::from_millis(50);
+        assert!(tokio::time::timeout(wait, third.earlier_queued()).await.is_err(), "the first is not queued yet");
+        first.earlier_queued().await;
+        first.queued();
+        tokio::time::timeout(Duration::from_secs(1), third.earlier_queued()).await.expect("released once queued");
+        assert!(tokio::time::timeout(wait, third.earlier_done()).await.is_err(), "the first is not done yet");
+        drop(first);
+        tokio::time::timeout(Duration::from_secs(1), third.earlier_done()).await.expect("released once done");
     }
 
     /// A turn dropped without finishing (its write failed or was cancelled) releases the next.

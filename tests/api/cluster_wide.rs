@@ -4,6 +4,9 @@
 //! shared by the instances through Redis, with each instance's own limiter as the fallback), the
 //! assistant's answer rate and token budget too.
 
+use std::time::Duration;
+
+use diesel_async::SimpleAsyncConnection;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -87,6 +90,42 @@ async fn refusals_by_the_shared_message_limit_count_toward_the_abuse_close() {
     assert_eq!(ada_b.closed_with().await, 1008);
     let history = c.a.history(&ada, room, "").await;
     assert_eq!(history["messages"].as_array().map(Vec::len), Some(3), "{history}");
+}
+
+/// A pipelined write that the deployment's limit refuses is answered at once, but the writes
+/// after it still come after the ones before it: here a send to another room does not commit,
+/// nor get its reply, before the reply (checked path) ahead of it, which waits for its room.
+#[actix_web::test]
+async fn a_write_refused_by_the_shared_limit_lets_no_later_write_overtake_an_earlier_one() {
+    let c = Cluster::start_with(&redis_url(), |s| {
+        s.rate_limit.message_burst = 3;
+        s.rate_limit.message_replenish_interval_ms = 1_000;
+    })
+    .await;
+    let ada = c.front.register("ada").await;
+    let (room, other) = (c.front.group(&ada, "held", &[]).await, c.front.group(&ada, "free", &[]).await);
+    // Two of the three spent on alpha; the reply below takes the third.
+    let parent = c.a.send(&ada, room, "parent").await;
+    c.a.send(&ada, other, "two").await;
+    let mut ws = c.ws_on(&ada.access_token, "beta").await;
+    let mut blocker = c.b.hold_room_row(room).await;
+    let reply = json!({"room_id": room, "body": "reply", "reply_to": parent["id"]});
+    ws.send_json(json!({"id": "a", "type": "message.send", "data": reply})).await;
+    let b = json!({"room_id": other, "body": "refused"});
+    ws.send_json(json!({"id": "b", "type": "message.send", "data": b})).await;
+    let refused = ws.reply_to(json!("b")).await;
+    assert_eq!(refused["error"]["code"], "rate_limited", "{refused}");
+    // Once the shared bucket has a place again, a send to the free room.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let c_send = json!({"room_id": other, "body": "after"});
+    ws.send_json(json!({"id": "c", "type": "message.send", "data": c_send})).await;
+    let early = ws.frames_within(Duration::from_millis(500)).await;
+    assert!(early.iter().all(|f| f["type"] != "reply"), "answered before the write ahead of it: {early:?}");
+    blocker.batch_execute("COMMIT").await.unwrap();
+    let got = ws.frames_until("both replies", |f| f.iter().filter(|f| f["type"] == "reply").count() == 2).await;
+    let replies: Vec<&Value> = got.iter().filter(|f| f["type"] == "reply").collect();
+    assert_eq!(replies.iter().map(|r| r["id"].clone()).collect::<Vec<_>>(), [json!("a"), json!("c")]);
+    assert!(replies.iter().all(|r| r["ok"] == true), "{replies:?}");
 }
 
 #[actix_web::test]

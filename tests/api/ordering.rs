@@ -454,6 +454,48 @@ async fn pipelined_checked_path_writes_keep_their_place_among_fast_sends() {
     assert_eq!(in_direct, (0..8).map(|r| format!("{r} direct")).collect::<Vec<_>>());
 }
 
+/// Pipelined sends that their data refuses (an empty or too long body, a bad client_msg_id,
+/// a file named twice) are answered in their place among the connection's writes, as docs/protocol.md
+/// says of a connection's message-write replies, and the writes around them commit in order.
+#[actix_web::test]
+async fn pipelined_sends_refused_for_their_data_are_answered_in_their_place() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let room = app.group(&ada, "refusals", &[]).await;
+    let mut ws = app.ws(&ada.access_token).await;
+    let file = Uuid::new_v4();
+    let frames = [
+        (json!({"room_id": room, "body": "a"}), None),
+        (json!({"room_id": room, "body": "   "}), Some("validation_failed")),
+        (json!({"room_id": room, "body": "b"}), None),
+        (json!({"room_id": room, "body": "x".repeat(4001)}), Some("payload_too_large")),
+        (json!({"room_id": room, "body": "c"}), None),
+        (json!({"room_id": room, "body": "d", "client_msg_id": "k".repeat(65)}), Some("validation_failed")),
+        (json!({"room_id": room, "body": "e", "attachment_ids": [file, file]}), Some("validation_failed")),
+        (json!({"room_id": room, "body": "f"}), None),
+    ];
+    for round in 0..4 {
+        for (i, (data, _)) in frames.iter().enumerate() {
+            ws.send_json(json!({"id": round * 100 + i, "type": "message.send", "data": data})).await;
+        }
+    }
+    let n = frames.len() * 4;
+    let got = ws.frames_until("every reply", |f| f.iter().filter(|f| f["type"] == "reply").count() == n).await;
+    let replies: Vec<&Value> = got.iter().filter(|f| f["type"] == "reply").collect();
+    let ids: Vec<u64> = replies.iter().map(|r| r["id"].as_u64().unwrap()).collect();
+    let sent: Vec<u64> = (0..4).flat_map(|round| (0..frames.len() as u64).map(move |i| round * 100 + i)).collect();
+    assert_eq!(ids, sent, "replies in the order sent");
+    for (reply, (_, refused)) in replies.iter().zip(frames.iter().cycle()) {
+        match refused {
+            None => assert_eq!(reply["ok"], true, "{reply}"),
+            Some(code) => assert_eq!(reply["error"]["code"], *code, "{reply}"),
+        }
+    }
+    let stored = all_messages(&app, &ada, room).await;
+    let bodies: Vec<&str> = stored.iter().map(|m| m["body"].as_str().unwrap()).collect();
+    assert_eq!(bodies, ["a", "b", "c", "f"].repeat(4), "the writes around the refusals, in order");
+}
+
 /// A send the writer hands back (here: its room's row was held elsewhere) is not overtaken by the
 /// same connection's next send to that room, which a later batch would otherwise commit as soon as
 /// the row is free. The first send's checked path is kept waiting for a pool connection (the test
