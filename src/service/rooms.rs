@@ -104,12 +104,15 @@ async fn other_users(conn: &mut AsyncPgConnection, caller: UserId, ids: &[UserId
     Ok(found)
 }
 
-/// Nobody is put in a group by someone they block.
+/// Nobody is put in a group by someone they block. Checked in the transaction that adds them,
+/// under the pairs' locks, which a block takes too: a block committing meanwhile is seen here, or
+/// waits until the users are in (and was made after they were added).
 ///
 /// # Errors
 /// `forbidden` when one of `users` blocks `caller`.
 async fn refuse_blockers(conn: &mut AsyncPgConnection, caller: UserId, users: &[User]) -> ApiResult<()> {
     let ids: Vec<UserId> = users.iter().map(|u| u.id).collect();
+    social::lock_pairs(conn, caller, &ids).await?;
     if social::blockers_among(conn, caller, &ids).await?.is_empty() {
         Ok(())
     } else {
@@ -143,12 +146,12 @@ async fn create_group(state: &AppState, caller: &Caller, req: CreateRoom) -> Api
     }
     let mut conn = state.db().await?;
     let others = other_users(&mut conn, caller.id, &req.member_ids).await?;
-    refuse_blockers(&mut conn, caller.id, &others).await?;
     let mut everyone = vec![UserView::public(&caller.user)];
     everyone.extend(others.iter().map(UserView::public));
     let caller_id = caller.id;
     let room = conn
         .transaction::<_, ApiError, _>(async move |conn| {
+            refuse_blockers(conn, caller_id, &others).await?;
             let room = rooms::insert(
                 conn,
                 &NewRoom {
@@ -470,13 +473,13 @@ pub async fn add_members(
         ));
     }
     let users = other_users(&mut conn, caller.id, user_ids).await?;
-    refuse_blockers(&mut conn, caller.id, &users).await?;
     let new: Vec<NewRoomMember> =
         users.iter().map(|u| NewRoomMember { room_id, user_id: u.id, role: MemberRole::Member }).collect();
     let audited = access.moderates_by_global_role();
     let actor = caller.id;
     let added = conn
         .transaction::<_, ApiError, _>(async move |conn| {
+            refuse_blockers(conn, actor, &users).await?;
             let added = rooms::add_members(conn, &new).await.map_err(|e| {
                 // Deleted meanwhile, after the checks above found them.
                 if violates_foreign_key(&e, ROOM_OF_MEMBER) {

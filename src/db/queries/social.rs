@@ -27,6 +27,22 @@ pub async fn lock_pair(conn: &mut AsyncPgConnection, a: UserId, b: UserId) -> Qu
     Ok(())
 }
 
+/// [`lock_pair`] for `a` and each of `others`, taken in the order of the locks' keys, as every
+/// request that takes several does, so two such requests never wait on each other.
+pub async fn lock_pairs(conn: &mut AsyncPgConnection, a: UserId, others: &[UserId]) -> QueryResult<()> {
+    diesel::sql_query(
+        "SELECT pg_advisory_xact_lock($1, k) FROM (SELECT DISTINCT \
+         hashtext(least($2::uuid, o)::text || greatest($2::uuid, o)::text) AS k \
+         FROM unnest($3::uuid[]) AS o ORDER BY k) AS pairs",
+    )
+    .bind::<diesel::sql_types::Integer, _>(PAIR_LOCK_CLASS)
+    .bind::<diesel::sql_types::Uuid, _>(a)
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(others)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 pub async fn friends(conn: &mut AsyncPgConnection, user_id: UserId) -> QueryResult<Vec<(DateTime<Utc>, User)>> {
     friendships::table
         .inner_join(users::table.on(users::id.eq(friendships::friend_id)))
