@@ -290,6 +290,16 @@ pub fn violates_foreign_key(e: &diesel::result::Error, constraint: &str) -> bool
     matches!(e, Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) if info.constraint_name() == Some(constraint))
 }
 
+/// `gone()` for a foreign-key violation, for statements whose every foreign key names a row the
+/// request had found (a user deleted by another request meanwhile); any other error as it is.
+pub fn gone_meanwhile(e: diesel::result::Error, gone: impl FnOnce() -> ApiError) -> ApiError {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => gone(),
+        other => other.into(),
+    }
+}
+
 /// An error's message with its causes: a library's outermost message ("error performing TLS
 /// handshake", "error sending request") alone does not say what went wrong underneath.
 pub fn error_chain(e: &dyn std::error::Error) -> String {

@@ -104,6 +104,15 @@ async fn other_users(conn: &mut AsyncPgConnection, caller: UserId, ids: &[UserId
     Ok(found)
 }
 
+/// A user named in `field` to be added, found by the checks, was deleted before the insert.
+fn named_user_deleted(e: diesel::result::Error, field: &str) -> ApiError {
+    if violates_foreign_key(&e, USER_OF_MEMBER) {
+        ApiError::validation(field, "A user named was deleted meanwhile.")
+    } else {
+        e.into()
+    }
+}
+
 /// Nobody is put in a group by someone they block. Checked in the transaction that adds them,
 /// under the pairs' locks, which a block takes too: a block committing meanwhile is seen here, or
 /// waits until the users are in (and was made after they were added).
@@ -171,7 +180,7 @@ async fn create_group(state: &AppState, caller: &Caller, req: CreateRoom) -> Api
                 user_id: u.id,
                 role: MemberRole::Member,
             }));
-            rooms::add_members(conn, &members).await?;
+            rooms::add_members(conn, &members).await.map_err(|e| named_user_deleted(e, "member_ids"))?;
             Ok(room)
         })
         .await?;
@@ -190,6 +199,11 @@ pub(crate) fn direct_key(a: UserId, b: UserId) -> String {
 pub fn direct_pair(key: &str) -> Option<(UserId, UserId)> {
     let (a, b) = key.split_once(':')?;
     Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+/// The other user of a direct room being opened was deleted meanwhile.
+fn partner_deleted(e: diesel::result::Error) -> ApiError {
+    if violates_foreign_key(&e, USER_OF_MEMBER) { ApiError::NotFound("No such user.".into()) } else { e.into() }
 }
 
 async fn create_direct(state: &AppState, caller: &Caller, member_ids: &[UserId]) -> ApiResult<(RoomView, bool)> {
@@ -238,7 +252,7 @@ async fn create_direct(state: &AppState, caller: &Caller, member_ids: &[UserId])
             }
             if let Some(room) = rooms::find_direct(conn, &key).await? {
                 // Someone who left comes back into the same room and history.
-                let back = rooms::add_members(conn, &members(room.id)).await?;
+                let back = rooms::add_members(conn, &members(room.id)).await.map_err(partner_deleted)?;
                 return Ok(Opened::Again(room, back));
             }
             let room = rooms::insert(
@@ -260,7 +274,7 @@ async fn create_direct(state: &AppState, caller: &Caller, member_ids: &[UserId])
                 }
                 other => other.into(),
             })?;
-            rooms::add_members(conn, &members(room.id)).await?;
+            rooms::add_members(conn, &members(room.id)).await.map_err(partner_deleted)?;
             Ok(Opened::New(room))
         })
         .await;
@@ -481,13 +495,11 @@ pub async fn add_members(
         .transaction::<_, ApiError, _>(async move |conn| {
             refuse_blockers(conn, actor, &users).await?;
             let added = rooms::add_members(conn, &new).await.map_err(|e| {
-                // Deleted meanwhile, after the checks above found them.
+                // Deleted meanwhile, after the checks above found it.
                 if violates_foreign_key(&e, ROOM_OF_MEMBER) {
                     no_such_room()
-                } else if violates_foreign_key(&e, USER_OF_MEMBER) {
-                    ApiError::validation("user_ids", "A user named was deleted meanwhile.")
                 } else {
-                    e.into()
+                    named_user_deleted(e, "user_ids")
                 }
             })?;
             if audited && !added.is_empty() {

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::auth::Caller;
 use crate::db::models::{Role, User};
 use crate::db::queries::{social, users};
-use crate::error::{ApiError, ApiResult, ConflictExt};
+use crate::error::{ApiError, ApiResult, gone_meanwhile};
 use crate::ids::{FriendRequestId, UserId};
 use crate::protocol::ServerEvent;
 use crate::protocol::events::{FriendAccepted, FriendRequest};
@@ -104,10 +104,11 @@ async fn other_user(conn: &mut AsyncPgConnection, caller: &Caller, id: UserId) -
     if id == caller.id {
         return Err(ApiError::validation("user_id", "That is you."));
     }
-    users::find(conn, id)
-        .await?
-        .filter(|u| u.role != Role::Guest)
-        .ok_or_else(|| ApiError::NotFound("No such user.".into()))
+    users::find(conn, id).await?.filter(|u| u.role != Role::Guest).ok_or_else(no_such_user)
+}
+
+fn no_such_user() -> ApiError {
+    ApiError::NotFound("No such user.".into())
 }
 
 /// `GET /friends`.
@@ -144,9 +145,13 @@ pub async fn send_request(state: &AppState, caller: &Caller, to: UserId) -> ApiR
             if social::request_from(conn, to, from).await?.is_some() {
                 return Err(ApiError::Conflict("They already sent you a request: accept it instead.".into()));
             }
-            social::insert_request(conn, FriendRequestId::new(), from, to)
-                .await
-                .on_conflict("You already sent this user a request.")
+            social::insert_request(conn, FriendRequestId::new(), from, to).await.map_err(|e| match e {
+                diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+                    ApiError::Conflict("You already sent this user a request.".into())
+                }
+                // Either account deleted meanwhile.
+                other => gone_meanwhile(other, no_such_user),
+            })
         })
         .await?;
     let view = FriendRequestView {
@@ -214,7 +219,8 @@ pub async fn accept(state: &AppState, caller: &Caller, request_id: FriendRequest
             if social::delete_request(conn, request_id).await? == 0 || social::blocked_either_way(conn, a, b).await? {
                 return Err(no_such_request());
             }
-            let since = social::befriend(conn, a, b).await?;
+            // Either account deleted meanwhile: the request went with it.
+            let since = social::befriend(conn, a, b).await.map_err(|e| gone_meanwhile(e, no_such_request))?;
             social::delete_requests_between(conn, a, b).await?;
             Ok(since)
         })
@@ -280,7 +286,7 @@ pub async fn block(state: &AppState, caller: &Caller, user_id: UserId) -> ApiRes
             // refused once it has (`service::messages`).
             crate::db::queries::rooms::lock_direct(conn, &crate::service::rooms::direct_key(a, b)).await?;
             let existed = social::is_blocking(conn, a, b).await?;
-            let block = social::block(conn, a, b).await?;
+            let block = social::block(conn, a, b).await.map_err(|e| gone_meanwhile(e, no_such_user))?;
             social::unfriend(conn, a, b).await?;
             social::delete_requests_between(conn, a, b).await?;
             Ok((block, existed))

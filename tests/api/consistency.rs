@@ -1001,3 +1001,62 @@ async fn a_direct_room_made_meanwhile_without_the_pairs_lock_is_answered_as_foun
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.json::<Value>().await.unwrap()["id"], other.to_string());
 }
+
+/// Requests that name a user whose account is being deleted (its row deleted by a transaction
+/// not yet committed) wait for the deletion and answer as for an unknown user, not 500.
+#[actix_web::test]
+async fn requests_naming_a_user_deleted_meanwhile_answer_as_for_an_unknown_user() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let deleting = async |name: &str| {
+        let user = app.register(name).await;
+        let held = app.hold(&format!("DELETE FROM users WHERE id = '{}'", user.id)).await;
+        (user, held)
+    };
+    let token = Some(ada.access_token.as_str());
+
+    let (bob, held) = deleting("bob").await;
+    let request = app.post("/api/v1/friends/requests", token, json!({ "user_id": bob.id }));
+    let res = app.while_held(held, 1, "COMMIT", request).await;
+    crate::helpers::assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
+
+    let (cyd, held) = deleting("cyd").await;
+    let block = app.post("/api/v1/blocks", token, json!({ "user_id": cyd.id }));
+    let res = app.while_held(held, 1, "COMMIT", block).await;
+    crate::helpers::assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
+
+    let (dan, held) = deleting("dan").await;
+    let direct = app.post("/api/v1/rooms", token, json!({ "kind": "direct", "member_ids": [dan.id] }));
+    let res = app.while_held(held, 1, "COMMIT", direct).await;
+    crate::helpers::assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
+
+    let eve = app.register("eve").await;
+    let (fay, held) = deleting("fay").await;
+    let group =
+        app.post("/api/v1/rooms", token, json!({ "kind": "group", "name": "g", "member_ids": [eve.id, fay.id] }));
+    let res = app.while_held(held, 1, "COMMIT", group).await;
+    let body = crate::helpers::assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert!(body["error"]["details"]["fields"]["member_ids"].is_string(), "{body}");
+    assert_eq!(app.count("SELECT count(*) AS n FROM rooms").await, 0, "no room made");
+}
+
+/// Opening a direct room again while that room is being deleted waits for the deletion and makes
+/// the pair a new room (201), instead of adding them to the room that is gone (500).
+#[actix_web::test]
+async fn a_direct_room_opened_again_while_it_is_deleted_is_made_anew() {
+    let app = spawn_app().await;
+    let ada = app.register("ada").await;
+    let bob = app.register("bob").await;
+    let open =
+        || app.post("/api/v1/rooms", Some(&ada.access_token), json!({ "kind": "direct", "member_ids": [bob.id] }));
+    let res = open().await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let old = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let held = app.hold(&format!("DELETE FROM rooms WHERE id = '{old}'")).await;
+    let res = app.while_held(held, 1, "COMMIT", open()).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let new = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    let members = format!("SELECT count(*) AS n FROM room_members WHERE room_id = '{new}'");
+    assert_eq!(app.count(&members).await, 2);
+}

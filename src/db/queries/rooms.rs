@@ -21,7 +21,15 @@ pub async fn find(conn: &mut AsyncPgConnection, id: RoomId) -> QueryResult<Optio
 }
 
 pub async fn find_direct(conn: &mut AsyncPgConnection, key: &str) -> QueryResult<Option<Room>> {
-    rooms::table.filter(rooms::direct_key.eq(key)).select(Room::as_select()).first(conn).await.optional()
+    // Kept (in a transaction) until it ends: a deletion of the room committing meanwhile is waited
+    // for and the room not found, rather than found and then gone when members are added to it.
+    rooms::table
+        .filter(rooms::direct_key.eq(key))
+        .select(Room::as_select())
+        .for_key_share()
+        .first(conn)
+        .await
+        .optional()
 }
 
 /// Locks the direct room with `key`, if there is one, as [`lock`] does: a block takes it, so that
