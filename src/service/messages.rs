@@ -108,16 +108,11 @@ fn check_attachment_ids(ids: &[AttachmentId], max: usize) -> ApiResult<()> {
     Ok(())
 }
 
-/// Why the checked insert failed: the database, an attachment the sender may not send, or a
-/// support session closed while the send waited. Writes to a support room read its session again
-/// under the room's lock (taken by the write's own statement or `rooms::lock`); a close takes that
-/// lock too (`support::close`), so a write that held it first commits before the close, and one
-/// that waited for it sees the session closed: nothing is written after the close.
+/// Why the checked insert failed: the database, an attachment the sender may not send, or the
+/// write checks made again under the room's row ([`check_write_again`]).
 enum InsertError {
     Db(diesel::result::Error),
     Attachments,
-    Closed,
-    /// Refused by the write checks made again under the room's row ([`check_write_again`]).
     Refused(ApiError),
 }
 
@@ -128,10 +123,11 @@ impl From<diesel::result::Error> for InsertError {
 }
 
 /// The write checks of `caller` in `room_id` made again in a transaction that holds the room's
-/// row: a removal from the room, or a block between a direct room's two, that committed after
-/// the checks made before the row was taken refuses the write, which would otherwise land after
-/// it. Both take that row (`rooms::lock`; a block, `rooms::lock_direct`), so either one waits for
-/// the write, or the write for it and then sees it here.
+/// row: a removal from the room, a block between a direct room's two, or a support session's
+/// close, that committed after the checks made before the row was taken refuses the write, which
+/// would otherwise land after it. Each takes that row (`rooms::lock`; a block,
+/// `rooms::lock_direct`; a close, `support::close`), so either it waits for the write, or the
+/// write for it and then sees it here: nothing is written after it.
 async fn check_write_again(conn: &mut AsyncPgConnection, room_id: RoomId, caller: &Caller) -> ApiResult<()> {
     let access = RoomAccess::load(conn, room_id, caller).await?;
     access.require_write()?;
@@ -293,10 +289,6 @@ pub async fn send_in_turn(
     let after = AfterSend::of(state, caller);
     let writer = caller.clone();
     uncancelled(async move {
-        // Moved into the task that commits, so that a connection closing meanwhile does not drop
-        // it before the commit.
-        let handed_back = handed_back;
-        let gate = gate;
         let new = NewMessage {
             id,
             room_id,
@@ -308,22 +300,14 @@ pub async fn send_in_turn(
         };
         let ids = &req.attachment_ids;
         let wants_hook = hooks.wants(EventType::MessageCreated);
-        let support = room_kind == RoomKind::Support;
         // The files are linked, and a webhook's outbox rows written, in the message's own
         // transaction: all of it or no message. The write is checked in it again once the insert
-        // holds the room's row: a support room's session, or else the membership and a direct
-        // room's blocks. Staff's first answer is recorded with the message (the assistant stays out
-        // once it is).
+        // holds the room's row. Staff's first answer is recorded with the message (the assistant
+        // stays out once it is).
         let inserted = conn
             .transaction::<_, InsertError, _>(async |conn| {
                 let m = q::insert_next(conn, &new).await?;
-                if support {
-                    if !support_q::is_open_room(conn, room_id).await? {
-                        return Err(InsertError::Closed);
-                    }
-                } else {
-                    check_write_again(conn, room_id, &writer).await.map_err(InsertError::Refused)?;
-                }
+                check_write_again(conn, room_id, &writer).await.map_err(InsertError::Refused)?;
                 if first_response {
                     support_q::record_first_response(conn, room_id).await?;
                 }
@@ -358,7 +342,6 @@ pub async fn send_in_turn(
                 after.run(room_kind, &view, false).await;
                 Ok((view, true))
             }
-            Err(InsertError::Closed) => Err(session_closed()),
             Err(InsertError::Refused(e)) => Err(e),
             Err(InsertError::Attachments) => Err(ApiError::validation(
                 "attachment_ids",
@@ -652,7 +635,7 @@ pub async fn edit(state: &AppState, caller: &Caller, id: MessageId, body: &str) 
         let has_files = !crate::db::queries::attachments::of_messages(&mut conn, &[id]).await?.is_empty();
         validate_body_with(body, has_files)?;
     }
-    let (room_id, support) = (m.room_id, access.room.kind == RoomKind::Support);
+    let room_id = m.room_id;
     // An edit says again who it mentions (an edit notifies nobody anew).
     let mentioned = mentions::resolve(&mut conn, room_id, &mentions::parse(body)).await?;
     let (gate, mut conn) = state.room_write(room_id, conn).await?;
@@ -667,12 +650,7 @@ pub async fn edit(state: &AppState, caller: &Caller, id: MessageId, body: &str) 
                 if current.deleted_at.is_some() {
                     return Err(deleted());
                 }
-                if support && !support_q::is_open_room(conn, room_id).await? {
-                    return Err(session_closed());
-                }
-                if !support {
-                    check_write_again(conn, room_id, &editor).await?;
-                }
+                check_write_again(conn, room_id, &editor).await?;
                 let changed = q::change(conn, room_id, id, Change::Edit(&body, mentioned.as_deref())).await?;
                 let view = view(conn, &signer, changed).await?;
                 if hooks.wants(EventType::MessageEdited) {
@@ -782,7 +760,6 @@ pub async fn react(state: &AppState, caller: &Caller, id: MessageId, emoji: &str
     access.require_write()?;
     check_direct_block(&mut conn, &access).await?;
     let (room_id, user_id, emoji) = (m.room_id, caller.id, emoji.to_owned());
-    let support = access.room.kind == RoomKind::Support;
     let quota = state.settings.quota.clone();
     let (gate, mut conn) = state.room_write(room_id, conn).await?;
     let (signer, notify, reactor) = (state.attachments.signer.clone(), state.notify.clone(), caller.clone());
@@ -794,12 +771,7 @@ pub async fn react(state: &AppState, caller: &Caller, id: MessageId, emoji: &str
                 if current.deleted_at.is_some() {
                     return Err(deleted());
                 }
-                if support && !support_q::is_open_room(conn, room_id).await? {
-                    return Err(session_closed());
-                }
-                if !support {
-                    check_write_again(conn, room_id, &reactor).await?;
-                }
+                check_write_again(conn, room_id, &reactor).await?;
                 let changed = if add {
                     // Checked under the room lock taken above, so concurrent reactions cannot both
                     // pass the last free place.

@@ -886,10 +886,7 @@ async fn a_message_checked_before_a_block_committed_is_refused_and_a_block_waits
     let app = spawn_app().await;
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
-    let res =
-        app.post("/api/v1/rooms", Some(&ada.access_token), json!({ "kind": "direct", "member_ids": [bob.id] })).await;
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let room = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let room = app.direct(&ada, &bob).await;
 
     let held = app
         .hold(&format!(
@@ -905,9 +902,8 @@ async fn a_message_checked_before_a_block_committed_is_refused_and_a_block_waits
     app.sql(&format!("DELETE FROM blocks WHERE blocker_id = '{}'", bob.id)).await;
 
     // The block itself waits for the room's row.
-    let room_id = uuid::Uuid::parse_str(&room).unwrap();
     let block = app.post("/api/v1/blocks", Some(&bob.access_token), json!({ "user_id": ada.id }));
-    let res = app.while_held(app.hold_room_row(room_id).await, 1, "COMMIT", block).await;
+    let res = app.while_held(app.hold_room_row(room).await, 1, "COMMIT", block).await;
     assert!(res.status().is_success(), "{}", res.status());
 }
 

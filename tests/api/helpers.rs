@@ -286,6 +286,15 @@ impl TestApp {
         body["id"].as_str().and_then(|s| s.parse().ok()).expect("room id")
     }
 
+    /// The direct room of `a` and `b`, opened by `a` (made, or found), asserting success.
+    pub async fn direct(&self, a: &TestUser, b: &TestUser) -> Uuid {
+        let res =
+            self.post("/api/v1/rooms", Some(&a.access_token), json!({"kind": "direct", "member_ids": [b.id]})).await;
+        assert!(res.status().is_success(), "open a direct room: {}", res.status());
+        let body: Value = res.json().await.expect("json");
+        body["id"].as_str().and_then(|s| s.parse().ok()).expect("room id")
+    }
+
     /// Sends `body` to `room` as `user`, asserting success; returns the message.
     pub async fn send(&self, user: &TestUser, room: Uuid, body: &str) -> Value {
         let res =

@@ -6,16 +6,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, TestUser, assert_error, spawn_app, user_with_role};
 
-async fn direct(app: &TestApp, a: &TestUser, b: &TestUser) -> String {
-    let dm: Value = app
-        .post("/api/v1/rooms", Some(&a.access_token), json!({"kind": "direct", "member_ids": [b.id]}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    dm["id"].as_str().unwrap().to_owned()
-}
-
 async fn block(app: &TestApp, blocker: &TestUser, blocked: &TestUser) {
     let res = app.post("/api/v1/blocks", Some(&blocker.access_token), json!({"user_id": blocked.id})).await;
     assert_eq!(res.status(), StatusCode::CREATED);
@@ -107,7 +97,7 @@ async fn a_block_stops_edits_and_reactions_in_a_direct_room_both_ways() {
     let app = spawn_app().await;
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
-    let dm = direct(&app, &ada, &bob).await;
+    let dm = app.direct(&ada, &bob).await;
     let send = async |u: &TestUser, body: &str| {
         let m: Value = app
             .post(&format!("/api/v1/rooms/{dm}/messages"), Some(&u.access_token), json!({"body": body}))
@@ -138,7 +128,7 @@ async fn a_block_stops_edits_and_reactions_in_a_direct_room_both_ways() {
         let r = ws.command("message.send", json!({"room_id": dm, "body": "hello?"})).await;
         assert_eq!(r["error"]["code"], "forbidden", "{r}");
     }
-    let history = app.history(&ada, dm.parse().unwrap(), "").await;
+    let history = app.history(&ada, dm, "").await;
     let messages = history["messages"].as_array().unwrap();
     assert!(messages.iter().all(|m| m["rev"] == m["seq"] && m["reactions"] == json!([])), "unchanged: {history}");
 
@@ -223,7 +213,7 @@ async fn a_block_stops_typing_and_read_receipts_in_a_direct_room_both_ways() {
     let app = spawn_app().await;
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
-    let dm = direct(&app, &ada, &bob).await;
+    let dm = app.direct(&ada, &bob).await;
     let mut ada_ws = app.ws(&ada.access_token).await;
     let mut bob_ws = app.ws(&bob.access_token).await;
     let mut bobs_phone = app.ws(&bob.access_token).await;

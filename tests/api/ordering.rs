@@ -154,13 +154,7 @@ async fn one_send_batch_inserts_only_the_simple_sends_and_leaves_no_seq_gap() {
     let eve = app.register("eve").await;
     let a = app.group(&ada, "a", &[&bob]).await;
     let b = app.group(&bob, "b", &[]).await;
-    let direct: Value = app
-        .post("/api/v1/rooms", Some(&ada.access_token), json!({"kind": "direct", "member_ids": [bob.id]}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let direct = Uuid::parse_str(direct["id"].as_str().unwrap()).unwrap();
+    let direct = app.direct(&ada, &bob).await;
     let earlier = app
         .post(
             &format!("/api/v1/rooms/{a}/messages"),
@@ -406,13 +400,7 @@ async fn pipelined_checked_path_writes_keep_their_place_among_fast_sends() {
     let bob = app.register("bob").await;
     let room = app.group(&ada, "mixed", &[&bob]).await;
     let parent = app.send(&ada, room, "parent").await;
-    let direct: Value = app
-        .post("/api/v1/rooms", Some(&ada.access_token), json!({"kind": "direct", "member_ids": [bob.id]}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let direct = direct["id"].as_str().unwrap().to_owned();
+    let direct = app.direct(&ada, &bob).await;
     let mut ws = app.ws(&ada.access_token).await;
     // Per round: plain, reply (checked), plain, direct (checked after the writer hands it back),
     // plain with a client_msg_id, its retry, plain.
@@ -448,7 +436,6 @@ async fn pipelined_checked_path_writes_keep_their_place_among_fast_sends() {
     assert_eq!(bodies, expected, "the room's messages in the order sent");
     let seqs: Vec<i64> = stored.iter().map(|m| m["seq"].as_i64().unwrap()).collect();
     assert_eq!(seqs, (1..=expected.len() as i64).collect::<Vec<_>>(), "gapless");
-    let direct = Uuid::parse_str(&direct).unwrap();
     let in_direct: Vec<String> =
         all_messages(&app, &ada, direct).await.iter().map(|m| m["body"].as_str().unwrap().to_owned()).collect();
     assert_eq!(in_direct, (0..8).map(|r| format!("{r} direct")).collect::<Vec<_>>());

@@ -22,7 +22,7 @@ use sha2::Sha256;
 use uuid::Uuid;
 
 use crate::helpers::wait::{check, eventually, holds_throughout};
-use crate::helpers::{PASSWORD, TestApp, TestUser, assert_error, open_session, spawn_app, user_with_role, uuid_of};
+use crate::helpers::{PASSWORD, TestApp, TestUser, assert_error, open_session, spawn_app, user_with_role};
 
 /// What the stand-in received.
 #[derive(Debug, Clone)]
@@ -199,12 +199,6 @@ async fn subscribe(app: &TestApp, user: &TestUser, device: &Device) {
     assert_eq!(res.status(), StatusCode::CREATED, "subscribe: {}", res.text().await.unwrap_or_default());
 }
 
-async fn direct(app: &TestApp, a: &TestUser, b: &TestUser) -> Uuid {
-    let res = app.post("/api/v1/rooms", Some(&a.access_token), json!({"kind": "direct", "member_ids": [b.id]})).await;
-    assert!(res.status().is_success());
-    uuid_of(&res.json::<Value>().await.unwrap()["id"])
-}
-
 /// Ada and Bob, registered, in a direct room, Bob's device subscribed at the stand-in push
 /// service under `/push/<path>`.
 struct DirectPair {
@@ -221,7 +215,7 @@ async fn bob_subscribed_in_a_direct_room(path: &str) -> DirectPair {
     let service = PushService::start().await;
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
-    let room = direct(&app, &ada, &bob).await;
+    let room = app.direct(&ada, &bob).await;
     let device = Device::new(format!("{}/push/{path}", service.base));
     subscribe(&app, &bob, &device).await;
     DirectPair { app, service, ada, bob, room, device }
@@ -282,7 +276,7 @@ async fn a_subscription_the_push_service_says_is_gone_is_deleted() {
     service.status.store(410, Ordering::SeqCst);
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
-    let room = direct(&app, &ada, &bob).await;
+    let room = app.direct(&ada, &bob).await;
     subscribe(&app, &bob, &Device::new(format!("{}/push/gone", service.base))).await;
     app.send(&ada, room, "are you there?").await;
     service.wait_for(1).await;
@@ -302,7 +296,7 @@ async fn pushes_wait_while_the_push_service_is_down_and_go_out_when_it_is_back()
     let port = crate::helpers::smtp::free_port();
     let ada = app.register("ada").await;
     let bob = app.register("bob").await;
-    let room = direct(&app, &ada, &bob).await;
+    let room = app.direct(&ada, &bob).await;
     let device = Device::new(format!("http://127.0.0.1:{port}/push/bob"));
     subscribe(&app, &bob, &device).await;
     app.send(&ada, room, "first").await;
@@ -337,7 +331,7 @@ async fn an_endpoint_taken_over_by_another_account_gets_none_of_the_previous_own
     let cat = app.register("cat").await;
     let device = Device::new(format!("http://127.0.0.1:{port}/push/shared"));
     subscribe(&app, &bob, &device).await;
-    let bobs = direct(&app, &ada, &bob).await;
+    let bobs = app.direct(&ada, &bob).await;
     app.send(&ada, bobs, "for bob only").await;
     eventually("bob's push failed once and waits for a retry", async || {
         check(app.count("SELECT count(*) AS n FROM push_queue WHERE attempts >= 1").await, |n| *n == 1)
@@ -355,7 +349,7 @@ async fn an_endpoint_taken_over_by_another_account_gets_none_of_the_previous_own
     ))
     .await;
     let service = PushService::on(TcpListener::bind(("127.0.0.1", port)).expect("the same port again"));
-    let cats = direct(&app, &ada, &cat).await;
+    let cats = app.direct(&ada, &cat).await;
     app.send(&ada, cats, "for cat").await;
     let pushes = service.wait_for(1).await;
     assert_eq!(open(&app, &service, &device, &pushes[0]).await["body"], "for cat");
@@ -479,7 +473,7 @@ async fn notification_settings_are_for_members_and_checked() {
     let bob = app.register("bob").await;
     let eve = app.register("eve").await;
     let group = app.group(&ada, "team", &[&bob]).await;
-    let dm = direct(&app, &ada, &bob).await;
+    let dm = app.direct(&ada, &bob).await;
     let path = |room: Uuid| format!("/api/v1/rooms/{room}/notifications");
 
     let got: Value = app.get(&path(group), Some(&bob.access_token)).await.json().await.unwrap();

@@ -110,13 +110,7 @@ async fn a_block_ends_friendship_and_stops_requests_and_direct_rooms_both_ways()
         json!({}),
     )
     .await;
-    let dm: Value = app
-        .post("/api/v1/rooms", Some(&ada.access_token), json!({"kind": "direct", "member_ids": [bob.id]}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let dm = dm["id"].as_str().unwrap().to_owned();
+    let dm = app.direct(&ada, &bob).await;
     let group = app.group(&ada, "g", &[&bob]).await;
 
     let res = app.post("/api/v1/blocks", Some(&bob.access_token), json!({"user_id": ada.id})).await;
