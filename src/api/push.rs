@@ -9,7 +9,6 @@ use utoipa::ToSchema;
 use crate::api::extract::ApiJson;
 use crate::api::mail_links::{MailLinkQuery, MailUnsubscribeRequest, OneClick, OneClickForm};
 use crate::auth::AuthUser;
-use crate::auth::extractor::bearer_token;
 use crate::db::models::Language;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::ids::RoomId;
@@ -59,14 +58,11 @@ pub struct SubscribeRequest {
 #[post("/push/subscriptions")]
 pub async fn subscribe(
     state: web::Data<AppState>,
-    req: HttpRequest,
     caller: AuthUser,
     body: ApiJson<SubscribeRequest>,
 ) -> ApiResult<HttpResponse> {
-    // The login session of the caller's access token: its logout deletes the subscription.
-    let session = bearer_token(&req).and_then(|t| state.jwt.verify(t)).and_then(|c| c.sid);
     let b = body.into_inner();
-    let view = notifications::subscribe(&state, &caller, session, &b.endpoint, &b.keys.p256dh, &b.keys.auth).await?;
+    let view = notifications::subscribe(&state, &caller, &b.endpoint, &b.keys.p256dh, &b.keys.auth).await?;
     Ok(HttpResponse::Created().json(view))
 }
 

@@ -154,25 +154,15 @@ const TWO_FACTOR: &str = "Two-factor login is";
 pub(crate) const PASSWORD: &str = "The password is";
 pub(crate) const ACCOUNT: &str = "The account's deletion is";
 
-/// The login session of the request's access token (its `sid`), to mark it `current`.
-fn current_session(state: &AppState, req: &HttpRequest) -> Option<uuid::Uuid> {
-    let token = crate::auth::extractor::bearer_token(req)?;
-    state.jwt.verify(token)?.sid
-}
-
 /// `GET /api/v1/users/me/sessions`
 #[utoipa::path(tag = "users", security(("bearer" = [])),
     responses((status = 200, body = SessionList, description = "The caller's login sessions that can still renew their tokens, most recently active first"),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody, description = "A guest, or called with an API token")))]
 #[get("/users/me/sessions")]
-pub async fn list_sessions(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    caller: AuthUser,
-) -> ApiResult<web::Json<SessionList>> {
+pub async fn list_sessions(state: web::Data<AppState>, caller: AuthUser) -> ApiResult<web::Json<SessionList>> {
     session_caller(&caller, SESSIONS)?;
-    let current = current_session(&state, &req);
-    Ok(web::Json(SessionList { sessions: accounts::sessions(&state, caller.id, current).await? }))
+    // The login session of the request's access token is marked `current`.
+    Ok(web::Json(SessionList { sessions: accounts::sessions(&state, caller.id, caller.login_session).await? }))
 }
 
 /// `DELETE /api/v1/users/me/sessions/{id}`

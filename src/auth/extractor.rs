@@ -51,6 +51,9 @@ pub struct Caller {
     pub scopes: Scopes,
     /// The API token the caller authenticated with, if any.
     pub api_token: Option<ApiTokenId>,
+    /// The login session of the caller's access token (its `sid`); none for an API token or a
+    /// bot acting for an incoming webhook.
+    pub login_session: Option<uuid::Uuid>,
 }
 
 impl Caller {
@@ -247,7 +250,14 @@ async fn grant_for(state: &AppState, claims: &crate::auth::jwt::Claims, user: Us
     // row keeps its role (what the WebSocket re-check compares with), the caller acts with this.
     let role = crate::service::mfa::effective_role(state, user.id, user.role).await?;
     Ok(TokenGrant {
-        caller: Caller { id: user.id, role, user: Arc::new(user), scopes: Scopes::FULL, api_token: None },
+        caller: Caller {
+            id: user.id,
+            role,
+            user: Arc::new(user),
+            scopes: Scopes::FULL,
+            api_token: None,
+            login_session: claims.sid,
+        },
         expires_at: claims.exp,
         session: claims.sid,
     })
@@ -350,7 +360,14 @@ async fn api_token_grant(state: &AppState, row: &ApiToken, user: User) -> Result
     // The admin scope lapses with the role that granted it.
     scopes.admin &= role.is_staff();
     Ok(TokenGrant {
-        caller: Caller { id: user.id, role, user: Arc::new(user), scopes, api_token: Some(row.id) },
+        caller: Caller {
+            id: user.id,
+            role,
+            user: Arc::new(user),
+            scopes,
+            api_token: Some(row.id),
+            login_session: None,
+        },
         expires_at,
         session: Some(row.id.0),
     })

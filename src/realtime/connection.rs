@@ -76,7 +76,8 @@ pub struct WsConnection {
     /// before it, so a quick start and stop cannot arrive the other way round.
     typing_order: WriteOrder,
     /// Commands refused by a rate limit (this instance's, or for message writes the deployment's)
-    /// since the last one let through: past `rate_limit.abuse_close_after`, the socket closes.
+    /// since the last one let through (a message write: once it has run, past both limits; a
+    /// ping counts as neither): past `rate_limit.abuse_close_after`, the socket closes.
     limited_in_a_row: u32,
     /// Commands running; on shutdown the connection closes once they have replied.
     in_flight: usize,
@@ -490,12 +491,7 @@ impl WsConnection {
             typing_order: &mut self.typing_order,
         };
         match dispatch::command(session, command) {
-            Step::Done(reply) => {
-                // Let through by the limits (a message write answered before the deployment's
-                // limit is asked: a validation error, a room it is not in).
-                self.limited_in_a_row = 0;
-                self.respond(id, timer, reply, ctx);
-            }
+            Step::Done(reply) => self.respond(id, timer, reply, ctx),
             Step::Run(fut) if message_write => {
                 // The deployment-wide message limit (Redis) before the write, off the mailbox. Its
                 // refusals count toward the abuse close as this instance's do: a client that

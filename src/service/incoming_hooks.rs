@@ -187,8 +187,14 @@ pub async fn post(state: &AppState, token: &str, text: String) -> ApiResult<Mess
         return Err(ApiError::Forbidden("This webhook's bot is banned.".into()));
     }
     state.user_limits.check_message(bot.id).await?;
-    let caller =
-        Caller { id: bot.id, role: bot.role, user: std::sync::Arc::new(bot), scopes: Scopes::FULL, api_token: None };
+    let caller = Caller {
+        id: bot.id,
+        role: bot.role,
+        user: std::sync::Arc::new(bot),
+        scopes: Scopes::FULL,
+        api_token: None,
+        login_session: None,
+    };
     let req = SendMessage { body: text, client_msg_id: None, reply_to: None, attachment_ids: Vec::new() };
     Ok(messages::send(state, &caller, hook.room_id, req).await?.0)
 }

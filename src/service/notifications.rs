@@ -170,8 +170,8 @@ fn key_bytes(field: &str, text: &str, len: usize) -> ApiResult<Vec<u8>> {
 }
 
 /// `POST /push/subscriptions`: stores (or, for a known endpoint, takes over) the browser's
-/// subscription. `session`: the login session the caller's token belongs to; its logout deletes
-/// the subscription. An access token outlives its session by minutes, so the session is checked
+/// subscription, tied to the login session of the caller's access token: its logout deletes the
+/// subscription. An access token outlives its session by minutes, so the session is checked
 /// (and held against a concurrent logout) in the insert's transaction: a device that signed out
 /// must not be tied to pushes no later logout would end.
 ///
@@ -183,7 +183,6 @@ fn key_bytes(field: &str, text: &str, len: usize) -> ApiResult<Vec<u8>> {
 pub async fn subscribe(
     state: &AppState,
     caller: &Caller,
-    session: Option<uuid::Uuid>,
     endpoint: &str,
     p256dh: &str,
     auth: &str,
@@ -195,6 +194,7 @@ pub async fn subscribe(
     }
     let auth = key_bytes("keys.auth", auth, 16)?;
     let mut conn = state.db().await?;
+    let session = caller.login_session;
     let new = NewPushSubscription {
         id: PushSubscriptionId::new(),
         user_id: caller.id,
@@ -219,8 +219,8 @@ pub async fn subscribe(
                 (None, Some(_)) => {
                     crate::service::accounts::lock_unrevoked_caller(conn, caller).await?;
                 }
-                // Every access token names its session; one whose session could not be read (it
-                // expired since the request was let in) would tie the device to no sign-out.
+                // An access token without a session (none is issued so) would tie the device to
+                // no sign-out.
                 (None, None) => return Err(ended()),
             }
             Ok(q::subscribe(conn, &new, max).await?)

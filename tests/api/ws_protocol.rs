@@ -258,6 +258,14 @@ async fn sustained_abuse_closes_with_1008() {
         ws.send_json(json!({"type": "typing", "data": {"room_id": room, "active": true}})).await;
     }
     assert_eq!(ws.closed_with().await, 1008);
+
+    // A ping between the refusals is no command let through: it does not start the count again.
+    let mut ws = app.ws(&ada.access_token).await;
+    for _ in 0..10 {
+        ws.send_json(json!({"type": "typing", "data": {"room_id": room, "active": true}})).await;
+        ws.send_json(json!({"id": "p", "type": "ping"})).await;
+    }
+    assert_eq!(ws.closed_with().await, 1008);
 }
 
 #[actix_web::test]

@@ -28,7 +28,10 @@ pub async fn lock_pair(conn: &mut AsyncPgConnection, a: UserId, b: UserId) -> Qu
 }
 
 /// [`lock_pair`] for `a` and each of `others`, taken in the order of the locks' keys, as every
-/// request that takes several does, so two such requests never wait on each other.
+/// request that takes several does, so two such requests never wait on each other. The outer
+/// select calls the lock function row by row in the sorted subquery's order (nothing above it
+/// joins or sorts again); were PostgreSQL ever to call them otherwise, two such requests could
+/// deadlock, which it detects (one of them answered 503 `unavailable`), never a hang.
 pub async fn lock_pairs(conn: &mut AsyncPgConnection, a: UserId, others: &[UserId]) -> QueryResult<()> {
     diesel::sql_query(
         "SELECT pg_advisory_xact_lock($1, k) FROM (SELECT DISTINCT \
