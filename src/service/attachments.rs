@@ -347,7 +347,9 @@ where
     // removed (and may be smaller), so its hash and size are taken again.
     scan(settings, &temp.0).await?;
     let (sha256, size, thumbnail, width, height) = if width.is_some() {
-        let processed = process_image(&att.tmp, &temp.0, &content_type, settings.thumbnail_max_px).await?;
+        let processed =
+            process_image(&att.tmp, &temp.0, &content_type, settings.thumbnail_max_px, settings.max_image_pixels)
+                .await?;
         // Width and height as the image is shown (upright), like its thumbnail.
         let (width, height) = if processed.turned { (height, width) } else { (width, height) };
         (processed.sha256, processed.size, processed.thumbnail, width, height)
@@ -431,13 +433,18 @@ pub(crate) fn write_synced(path: &Path, data: &[u8]) -> std::io::Result<()> {
 
 /// Strips the image's metadata in place and makes its thumbnail (`service::images`), on a
 /// blocking thread.
-async fn process_image(tmp: &Path, path: &Path, content_type: &str, max_side: u32) -> ApiResult<ProcessedImage> {
+async fn process_image(
+    tmp: &Path,
+    path: &Path,
+    content_type: &str,
+    max_side: u32,
+    max_pixels: u64,
+) -> ApiResult<ProcessedImage> {
     let (tmp, path, content_type) = (tmp.to_owned(), path.to_owned(), content_type.to_owned());
-    let unreadable = |e: String| {
-        tracing::info!(error = %e, "an uploaded image could not be processed");
-        ApiError::validation("file", "The image could not be read.")
-    };
+    let unreadable = |e: String| crate::service::images::Failure::Unreadable(e).into_api();
+    let decoding = crate::service::images::decoding().await.map_err(ApiError::internal)?;
     tokio::task::spawn_blocking(move || -> ApiResult<ProcessedImage> {
+        let _decoding = decoding;
         let data = std::fs::read(&path).map_err(ApiError::internal)?;
         let (data, turned) = if crate::service::images::has_metadata_container(&content_type) {
             let stripped = crate::service::images::strip_metadata(data).map_err(unreadable)?;
@@ -447,7 +454,9 @@ async fn process_image(tmp: &Path, path: &Path, content_type: &str, max_side: u3
         } else {
             (data, false)
         };
-        let thumbnail = match crate::service::images::thumbnail(&data, &content_type, max_side).map_err(unreadable)? {
+        let thumbnail = match crate::service::images::thumbnail(&data, &content_type, max_side, max_pixels)
+            .map_err(crate::service::images::Failure::into_api)?
+        {
             None => None,
             Some((bytes, kind)) => {
                 let file = TempFile(tmp.join(format!("{}.thumb.part", uuid::Uuid::new_v4())));

@@ -83,11 +83,12 @@ where
     let side = settings.avatar_px;
     let temp = TempFile(att.tmp.join(format!("{}.avatar.part", uuid::Uuid::new_v4())));
     let path = temp.0.clone();
+    let max_pixels = settings.max_image_pixels;
+    let decoding = crate::service::images::decoding().await.map_err(ApiError::internal)?;
     let (key, content_type) = tokio::task::spawn_blocking(move || -> ApiResult<(String, &'static str)> {
-        let (picture, content_type) = crate::service::images::avatar(&data, detected, side).map_err(|e| {
-            tracing::info!(error = %e, "an avatar upload could not be decoded");
-            ApiError::validation("file", "The image could not be read.")
-        })?;
+        let _decoding = decoding;
+        let (picture, content_type) = crate::service::images::avatar(&data, detected, side, max_pixels)
+            .map_err(crate::service::images::Failure::into_api)?;
         write_synced(&path, &picture).map_err(ApiError::internal)?;
         Ok((format!("{:x}", Sha256::digest(&picture)), content_type))
     })

@@ -15,7 +15,11 @@
 //!   the tag is lossless; rotating the pixels instead would mean re-encoding the photo;
 //! - a thumbnail no larger than `attachments.thumbnail_max_px` on its longer side, decoded with
 //!   the `image` crate (only the allowed formats compiled in) after the pixel limit was checked
-//!   on the header, so a decompression bomb is refused before any decoding;
+//!   on the header, so a decompression bomb is refused before any decoding. The header is not the
+//!   whole truth (a GIF's frame may be larger than the screen its header gives, a PNG may hold
+//!   16 bits a channel), so the decoder may also allocate no more than the header's limit allows
+//!   an 8-bit RGBA picture ([`Failure::TooLarge`]), and at most one image per core is decoded at
+//!   once ([`decoding`]): what decoding takes stays bounded whatever the uploads claim;
 //! - an avatar: the centred square of an upload, scaled and re-encoded ([`avatar`]), so that
 //!   nothing of the upload's container is kept.
 
@@ -24,6 +28,64 @@ use std::io::Cursor;
 use image::metadata::Orientation;
 use img_parts::jpeg::{JpegSegment, markers};
 use img_parts::{DynImage, ImageEXIF};
+
+/// Why an image was not made: it needs more memory to decode than its pixel limit allows, or it
+/// cannot be decoded at all.
+#[derive(Debug)]
+pub enum Failure {
+    TooLarge,
+    Unreadable(String),
+}
+
+impl From<image::ImageError> for Failure {
+    fn from(e: image::ImageError) -> Self {
+        match e {
+            image::ImageError::Limits(_) => Failure::TooLarge,
+            other => Failure::Unreadable(other.to_string()),
+        }
+    }
+}
+
+impl Failure {
+    /// As the contract's error: 413 for an image that needs more memory than its size allows,
+    /// 422 for one that cannot be read (the decoder's reason is logged).
+    pub fn into_api(self) -> crate::error::ApiError {
+        match self {
+            Failure::TooLarge => crate::error::ApiError::PayloadTooLarge(
+                "The image needs more memory to decode than an image of the accepted size.".into(),
+            ),
+            Failure::Unreadable(e) => {
+                tracing::info!(error = %e, "an uploaded image could not be decoded");
+                crate::error::ApiError::validation("file", "The image could not be read.")
+            }
+        }
+    }
+}
+
+/// A place among the images being decoded, at most one per core: decoding is CPU-bound, so more
+/// at once would finish no sooner and only hold more memory.
+///
+/// # Errors
+/// None in practice: the semaphore is never closed.
+pub async fn decoding() -> Result<tokio::sync::SemaphorePermit<'static>, tokio::sync::AcquireError> {
+    static DECODING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get))
+    });
+    DECODING.acquire().await
+}
+
+/// The image, upright, decoded with at most `max_pixels` × 4 bytes (see the module's doc).
+fn decode(data: &[u8], format: image::ImageFormat, max_pixels: u64) -> Result<image::DynamicImage, Failure> {
+    let mut reader = image::ImageReader::with_format(Cursor::new(data), format);
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(max_pixels.saturating_mul(4));
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder()?;
+    let orientation = image::ImageDecoder::orientation(&mut decoder)?;
+    let mut img = image::DynamicImage::from_decoder(decoder)?;
+    img.apply_orientation(orientation);
+    Ok(img)
+}
 
 /// What [`strip_metadata`] leaves of an image.
 pub struct Stripped {
@@ -174,8 +236,13 @@ pub fn has_metadata_container(content_type: &str) -> bool {
 /// link serves as its thumbnail) and for types that are not images.
 ///
 /// # Errors
-/// An image that cannot be decoded.
-pub fn thumbnail(data: &[u8], content_type: &str, max_side: u32) -> Result<Option<(Vec<u8>, &'static str)>, String> {
+/// An image that cannot be decoded, or not within `max_pixels` (see [`decode`]).
+pub fn thumbnail(
+    data: &[u8],
+    content_type: &str,
+    max_side: u32,
+    max_pixels: u64,
+) -> Result<Option<(Vec<u8>, &'static str)>, Failure> {
     let format = match content_type {
         "image/png" => image::ImageFormat::Png,
         "image/jpeg" => image::ImageFormat::Jpeg,
@@ -183,23 +250,17 @@ pub fn thumbnail(data: &[u8], content_type: &str, max_side: u32) -> Result<Optio
         "image/webp" => image::ImageFormat::WebP,
         _ => return Ok(None),
     };
-    let mut decoder =
-        image::ImageReader::with_format(Cursor::new(data), format).into_decoder().map_err(|e| e.to_string())?;
-    let orientation = image::ImageDecoder::orientation(&mut decoder).map_err(|e| e.to_string())?;
-    let mut img = image::DynamicImage::from_decoder(decoder).map_err(|e| e.to_string())?;
-    img.apply_orientation(orientation);
+    let img = decode(data, format, max_pixels)?;
     if img.width() <= max_side && img.height() <= max_side {
         return Ok(None);
     }
     let small = img.thumbnail(max_side, max_side);
     let mut out = Cursor::new(Vec::new());
     let kind = if small.color().has_alpha() {
-        small.write_to(&mut out, image::ImageFormat::Png).map_err(|e| e.to_string())?;
+        small.write_to(&mut out, image::ImageFormat::Png)?;
         "image/png"
     } else {
-        image::DynamicImage::ImageRgb8(small.to_rgb8())
-            .write_to(&mut out, image::ImageFormat::Jpeg)
-            .map_err(|e| e.to_string())?;
+        image::DynamicImage::ImageRgb8(small.to_rgb8()).write_to(&mut out, image::ImageFormat::Jpeg)?;
         "image/jpeg"
     };
     Ok(Some((out.into_inner(), kind)))
@@ -212,23 +273,19 @@ pub fn thumbnail(data: &[u8], content_type: &str, max_side: u32) -> Result<Optio
 /// so a photo taken upright shows upright.
 ///
 /// # Errors
-/// A type that is not an image, or an image that cannot be decoded.
-pub fn avatar(data: &[u8], content_type: &str, side: u32) -> Result<(Vec<u8>, &'static str), String> {
+/// A type that is not an image, an image that cannot be decoded, or not within `max_pixels`.
+pub fn avatar(data: &[u8], content_type: &str, side: u32, max_pixels: u64) -> Result<(Vec<u8>, &'static str), Failure> {
     let format = match content_type {
         "image/png" => image::ImageFormat::Png,
         "image/jpeg" => image::ImageFormat::Jpeg,
         "image/gif" => image::ImageFormat::Gif,
         "image/webp" => image::ImageFormat::WebP,
-        other => return Err(format!("{other} is not an image")),
+        other => return Err(Failure::Unreadable(format!("{other} is not an image"))),
     };
-    let mut decoder =
-        image::ImageReader::with_format(Cursor::new(data), format).into_decoder().map_err(|e| e.to_string())?;
-    let orientation = image::ImageDecoder::orientation(&mut decoder).map_err(|e| e.to_string())?;
-    let mut img = image::DynamicImage::from_decoder(decoder).map_err(|e| e.to_string())?;
-    img.apply_orientation(orientation);
+    let img = decode(data, format, max_pixels)?;
     let square = img.width().min(img.height());
     if square == 0 {
-        return Err("the image is empty".to_owned());
+        return Err(Failure::Unreadable("the image is empty".to_owned()));
     }
     let cropped = img.crop_imm((img.width() - square) / 2, (img.height() - square) / 2, square, square);
     let target = side.min(square);
@@ -239,14 +296,10 @@ pub fn avatar(data: &[u8], content_type: &str, side: u32) -> Result<(Vec<u8>, &'
     };
     let mut out = Cursor::new(Vec::new());
     let kind = if small.color().has_alpha() {
-        image::DynamicImage::ImageRgba8(small.to_rgba8())
-            .write_to(&mut out, image::ImageFormat::Png)
-            .map_err(|e| e.to_string())?;
+        image::DynamicImage::ImageRgba8(small.to_rgba8()).write_to(&mut out, image::ImageFormat::Png)?;
         "image/png"
     } else {
-        image::DynamicImage::ImageRgb8(small.to_rgb8())
-            .write_to(&mut out, image::ImageFormat::Jpeg)
-            .map_err(|e| e.to_string())?;
+        image::DynamicImage::ImageRgb8(small.to_rgb8()).write_to(&mut out, image::ImageFormat::Jpeg)?;
         "image/jpeg"
     };
     Ok((out.into_inner(), kind))

@@ -84,6 +84,16 @@ pub fn png_bomb() -> Vec<u8> {
     bytes
 }
 
+/// A GIF whose header says 1 × 1 pixels and whose one frame is `side` × `side`, all one colour (a
+/// few KB): the header check passes it, and a decoder left alone allocates `side`² × 4 bytes.
+pub fn gif_bomb(side: u16) -> Vec<u8> {
+    let mut encoder = gif::Encoder::new(Vec::new(), 1, 1, &[0, 0, 0, 255, 255, 255]).expect("gif");
+    let pixels = vec![0; usize::from(side) * usize::from(side)];
+    let frame = gif::Frame { width: side, height: side, buffer: pixels.into(), ..gif::Frame::default() };
+    encoder.write_frame(&frame).expect("frame");
+    encoder.into_inner().expect("trailer")
+}
+
 /// A small PDF (what `infer` and browsers recognise by its `%PDF-` start), with `text` inside.
 pub fn pdf(text: &str) -> Vec<u8> {
     format!("%PDF-1.4\n% {text}\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n").into_bytes()
@@ -463,6 +473,36 @@ async fn uploads_past_the_burst_get_429_with_retry_after() {
     assert_eq!(upload_raw(&app, &bob, "bobs.pdf", None, pdf("bob")).await.status(), StatusCode::CREATED);
     assert_eq!(app.count("SELECT count(*) AS n FROM attachments").await, 3);
     assert!(temp_files(&app).is_empty(), "{:?}", temp_files(&app));
+}
+
+/// An image whose frame is larger than its header says is refused by what its decoder may
+/// allocate (the header's pixel limit as an 8-bit RGBA picture), as an upload and as an avatar,
+/// and nothing is stored; one within the limit is taken.
+#[actix_web::test]
+async fn an_image_larger_than_its_header_says_is_refused_not_decoded() {
+    let app = spawn_app_with(|s| s.attachments.max_image_pixels = 1_000_000).await;
+    let ada = app.register("ada").await;
+    let bomb = gif_bomb(2000);
+    let body = assert_error(
+        upload_raw(&app, &ada, "bomb.gif", None, bomb.clone()).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    )
+    .await;
+    assert!(body["error"]["message"].as_str().unwrap_or_default().contains("memory"), "{body}");
+    let avatar = app
+        .client
+        .put(format!("{}/api/v1/users/me/avatar", app.address))
+        .bearer_auth(&ada.access_token)
+        .body(bomb)
+        .send()
+        .await
+        .expect("put avatar");
+    assert_error(avatar, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    assert_eq!(app.count("SELECT count(*) AS n FROM attachments").await, 0);
+
+    let fine = upload_raw(&app, &ada, "fine.gif", None, gif_bomb(400)).await;
+    assert_eq!(fine.status(), StatusCode::CREATED);
 }
 
 #[actix_web::test]
