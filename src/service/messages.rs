@@ -382,13 +382,23 @@ impl AfterSend {
         }
     }
 
+    /// Whether `view` is the visitor's first message in their support chat: seq 1, or later when
+    /// staff greeted first. A failed read counts as not first (no push rather than a second).
+    async fn first_of_visitor(&self, view: &MessageView) -> bool {
+        if view.seq == Seq(1) {
+            return true;
+        }
+        let Ok(mut conn) = self.pool.get().await else { return false };
+        q::sent_before(&mut conn, view.room_id, self.sender.id, view.seq).await.is_ok_and(|before| !before)
+    }
+
     /// `pushed`: the send writer has queued the message's pushes already. The assistant and the
     /// command start tasks of their own; staff's push is queued before this returns.
     async fn run(&self, room_kind: RoomKind, view: &MessageView, pushed: bool) {
         if !pushed {
             self.push.messages_committed(vec![view.id]);
         }
-        if room_kind == RoomKind::Support && self.role == Role::Guest && view.seq == Seq(1) {
+        if room_kind == RoomKind::Support && self.role == Role::Guest && self.first_of_visitor(view).await {
             let staff = crate::push::StaffPush {
                 pool: &self.pool,
                 push: &self.push,

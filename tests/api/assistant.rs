@@ -379,12 +379,20 @@ async fn a_visitor_is_answered_at_once_with_no_staff_online_after_the_wait_with_
     assert_eq!(vera.map(|s| s["unread_count"].clone()), Some(json!(1)), "unread after the assistant's answer");
 
     // Staff online: the assistant waits support_wait_ms (600 ms) for them first.
-    let _staff_ws = app.ws(&admin.access_token).await;
+    let mut staff_ws = app.ws(&admin.access_token).await;
     let w = open_session(&app, "walt").await;
     let sent = std::time::Instant::now();
     app.send(&w.guest, w.room, "How do I reset my password?").await;
     assert_eq!(answer_number(&app, &w.guest, w.room, &[&w.guest], 1).await, FAQ_ANSWER);
     assert!(sent.elapsed() >= Duration::from_millis(600), "answered after {:?}", sent.elapsed());
+    // Invisible is still there: the same wait.
+    let r = staff_ws.command("presence.set", json!({"status": "invisible"})).await;
+    assert_eq!(r["ok"], true, "{r}");
+    let y = open_session(&app, "yuri").await;
+    let sent = std::time::Instant::now();
+    app.send(&y.guest, y.room, "How do I reset my password?").await;
+    assert_eq!(answer_number(&app, &y.guest, y.room, &[&y.guest], 1).await, FAQ_ANSWER);
+    assert!(sent.elapsed() >= Duration::from_millis(600), "invisible staff: answered after {:?}", sent.elapsed());
 
     // Staff answer within the wait: the assistant stays out, then and later.
     let x = open_session(&app, "xena").await;
@@ -400,7 +408,7 @@ async fn a_visitor_is_answered_at_once_with_no_staff_online_after_the_wait_with_
     app.send(&x.guest, x.room, "Thanks! And how do I reset my password?").await;
     skipped(2.0).await;
     assert!(answers(&app, &x.guest, x.room, &[&x.guest, &admin]).await.is_empty(), "no answer after a staff reply");
-    assert_eq!(app.metric("plauder_assistant_answers_total").await, 2.0);
+    assert_eq!(app.metric("plauder_assistant_answers_total").await, 3.0);
 }
 
 /// Staff answering while the assistant's answer is still being written: the answer is dropped

@@ -768,6 +768,12 @@ async fn staff_get_a_push_for_a_new_support_chat_when_none_of_them_is_online() {
     );
     // Only the first message opens the chat.
     app.send(&visitor.guest, visitor.room, "hello?").await;
+    // Greeted by staff first, the visitor's first message is not seq 1: it opens the chat all the same.
+    let greeted = open_session(&app, "Gus").await;
+    app.send(&admin, greeted.room, "Hello, how can we help?").await;
+    app.send(&greeted.guest, greeted.room, "My parcel is lost").await;
+    let pushes = service.wait_for(2).await;
+    assert_eq!(open(&app, &service, &device, &pushes[1]).await["body"], "My parcel is lost");
 
     // With a moderator online, nobody is pushed. The decision is made before the send answers.
     let _ws = app.ws(&moderator.access_token).await;
@@ -779,7 +785,7 @@ async fn staff_get_a_push_for_a_new_support_chat_when_none_of_them_is_online() {
     app.send(&second.guest, second.room, "Anyone there?").await;
     assert_eq!(queued(&app).await, 0);
     holds_throughout("no push while staff is online", Duration::from_millis(400), async || {
-        check(service.received().len(), |n| *n == 1).map(|_| ())
+        check(service.received().len(), |n| *n == 2).map(|_| ())
     })
     .await;
     assert_eq!(queued(&app).await, 0);

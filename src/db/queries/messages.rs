@@ -228,6 +228,23 @@ pub async fn find(conn: &mut AsyncPgConnection, id: MessageId) -> QueryResult<Op
     messages::table.find(id).select(Message::as_select()).first(conn).await.optional()
 }
 
+/// Whether `sender_id` wrote in `room_id` before `seq` (deleted messages count).
+pub async fn sent_before(
+    conn: &mut AsyncPgConnection,
+    room_id: RoomId,
+    sender_id: UserId,
+    seq: Seq,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        messages::table
+            .filter(messages::room_id.eq(room_id))
+            .filter(messages::sender_id.eq(sender_id))
+            .filter(messages::seq.lt(seq)),
+    ))
+    .get_result(conn)
+    .await
+}
+
 pub async fn find_by_client_id(
     conn: &mut AsyncPgConnection,
     room_id: RoomId,

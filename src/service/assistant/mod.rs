@@ -440,7 +440,8 @@ impl Inner {
         turns
     }
 
-    /// Whether anyone of the staff has a connection (any status but offline).
+    /// Whether anyone of the staff has a connection, whatever their status: an invisible admin
+    /// still reads the inbox and may answer, as the new-chat mail and push count them.
     async fn staff_online(&self) -> ApiResult<bool> {
         let staff = {
             let mut conn = self.db().await?;
@@ -449,7 +450,7 @@ impl Inner {
         if staff.is_empty() {
             return Ok(false);
         }
-        Ok(!self.notify.live_statuses(staff).await.is_empty())
+        Ok(!self.notify.connected(staff).await.is_empty())
     }
 
     /// The bot account, found by its username or made on first use.
