@@ -686,6 +686,10 @@ impl Actor for WsConnection {
             // least recent first as the order of `staff_rooms` wants.
             let mut support = Vec::new();
             if staff {
+                // Read once the staff topic (subscribed above) hears every instance: a session
+                // opened elsewhere is then in the read or announced on the topic, not missed
+                // between the two.
+                state.realtime.broker().ready().await;
                 let max = state.settings.quota.staff_support_rooms_per_connection_max;
                 support = support::open_room_ids(&state, max).await?;
                 support.reverse();

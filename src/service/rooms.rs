@@ -731,9 +731,10 @@ pub async fn mark_read(state: &AppState, caller: &Caller, room_id: RoomId, seq: 
     };
     let unread_count = rooms::unread_count(&mut conn, room_id, caller.id, marker).await?;
     let read = ServerEvent::Read(Read { room_id, user_id: caller.id, seq: marker });
-    // Across a block the other member no longer sees "seen"; the reader's own devices still
-    // follow the marker.
-    if crate::service::messages::blocked_in_direct_room(&mut conn, &access).await? {
+    // Across a block the other member no longer sees "seen", and a closed support session's room
+    // hears nothing after `support.session_closed`; the reader's own devices still follow the
+    // marker.
+    if access.support_closed || crate::service::messages::blocked_in_direct_room(&mut conn, &access).await? {
         state.notify.user_event(caller.id, &read);
     } else {
         state.notify.room_event(room_id, &read);

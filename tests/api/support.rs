@@ -358,6 +358,11 @@ async fn closing_a_session_sends_a_final_event_and_the_visitor_cannot_write_any_
     }
     visitor_ws.no_event("typing", Duration::from_millis(300)).await;
     mod_ws.no_event("typing", Duration::from_millis(100)).await;
+    // The visitor may still mark it read: their own devices follow, the room hears nothing.
+    let read = visitor_ws.command("read", json!({"room_id": v.room, "seq": msg["seq"]})).await;
+    assert_eq!(read["ok"], true, "{read}");
+    assert_eq!(visitor_ws.event("read").await["seq"], msg["seq"]);
+    mod_ws.no_event("read", Duration::from_millis(300)).await;
 
     let t = Some(v.guest.access_token.as_str());
     let res = app.post(&format!("/api/v1/rooms/{}/messages", v.room), t, json!({"body": "wait"})).await;
