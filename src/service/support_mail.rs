@@ -120,6 +120,11 @@ pub async fn resume(state: &AppState, token: &str, user_agent: Option<&str>) -> 
             if session.status != SupportStatus::Open {
                 return Err(invalid_link());
             }
+            // A visitor blocked since (by this chat's address or browser) gets no new login.
+            if let Some(address) = &session.visitor_address {
+                crate::service::support_tools::refuse_blocked(conn, address, session.visitor_browser_id.as_deref())
+                    .await?;
+            }
             let guest = users::find(conn, session.guest_id).await?.ok_or_else(invalid_link)?;
             // A login like any other: a banned guest gets no session here either.
             if guest.is_banned() {

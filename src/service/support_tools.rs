@@ -269,7 +269,19 @@ pub async fn block_visitor(
         })
         .await?;
     if req.close {
+        // Every open chat of the visitor the block matches, not only this one: a spammer's
+        // other sessions would stay open and writable.
+        let mut others = support::open_visitors(&mut conn).await?;
+        others.retain(|(id, other_address, other_browser)| {
+            *id != session_id
+                && (address_key.as_deref().is_some_and(|key| {
+                    other_address.as_deref().map(crate::auth::client_ip::address_key).as_deref() == Some(key)
+                }) || browser_id.is_some() && *other_browser == browser_id)
+        });
         crate::service::support::close(state, caller, session_id).await?;
+        for (other, _, _) in others {
+            crate::service::support::close(state, caller, other).await?;
+        }
     }
     Ok(BlockView::new(block))
 }

@@ -284,7 +284,7 @@ async fn wrong_expired_and_revoked_links_are_refused_and_resuming_is_rate_limite
         smtp.configure(s);
         s.support.reply_mail_delay_secs = 1;
         s.support.staff_new_chat_mail = false;
-        s.support.resume_burst = 6;
+        s.support.resume_burst = 7;
         s.support.resume_replenish_interval_ms = 600_000;
     })
     .await;
@@ -316,13 +316,26 @@ async fn wrong_expired_and_revoked_links_are_refused_and_resuming_is_rate_limite
     app.sql(&banned(true)).await;
     assert_error(resume(&app, &token).await, StatusCode::FORBIDDEN, "forbidden").await;
     app.sql(&banned(false)).await;
-    // 6: closing the session revokes it.
+    // 6: a visitor blocked since (the chat left open) gets no session from it either.
+    let block = app
+        .post(
+            &format!("/api/v1/admin/support/sessions/{}/block", v.session_id),
+            Some(&sam.access_token),
+            json!({"address": true, "hours": 1, "close": false}),
+        )
+        .await;
+    assert_eq!(block.status(), StatusCode::CREATED);
+    assert_error(resume(&app, &token).await, StatusCode::FORBIDDEN, "forbidden").await;
+    let id = block.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let lifted = app.delete(&format!("/api/v1/admin/support/blocks/{id}"), Some(&sam.access_token)).await;
+    assert_eq!(lifted.status(), StatusCode::NO_CONTENT);
+    // 7: closing the session revokes it.
     let res = app
         .post(&format!("/api/v1/admin/support/sessions/{}/close", v.session_id), Some(&sam.access_token), json!({}))
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_error(resume(&app, &token).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
-    // 7: past the budget of this address (malformed bodies never reached it).
+    // 8: past the budget of this address (malformed bodies never reached it).
     assert_error(resume(&app, &token).await, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
 }
 

@@ -144,6 +144,43 @@ async fn a_blocked_browser_cannot_open_a_new_session_until_the_block_is_lifted()
     assert_error(again, StatusCode::NOT_FOUND, "not_found").await;
 }
 
+/// A block that closes its chat closes the visitor's other open chats it matches too (a spammer's
+/// other tabs stayed open and writable), and nobody else's.
+#[actix_web::test]
+async fn a_block_closes_every_open_chat_of_the_visitor_it_matches() {
+    let app = spawn_app().await;
+    let admin = user_with_role(&app, "root", "admin").await;
+    let first = opened(&app, "Troll", Some(BROWSER)).await;
+    let second = opened(&app, "Troll, second tab", Some(BROWSER)).await;
+    let bystander = opened(&app, "Bystander", Some("bystander-browser-0123456789")).await;
+    let session = first["session_id"].as_str().expect("session id");
+    let block = format!("/api/v1/admin/support/sessions/{session}/block");
+    let res = app.post(&block, Some(&admin.access_token), json!({"browser": true, "hours": 24})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+
+    let ids = async |status: &str| {
+        let page: Value = app
+            .get(&format!("/api/v1/admin/support/sessions?status={status}"), Some(&admin.access_token))
+            .await
+            .json()
+            .await
+            .expect("json");
+        let mut ids: Vec<Value> =
+            page["sessions"].as_array().expect("sessions").iter().map(|s| s["id"].clone()).collect();
+        ids.sort_by_key(ToString::to_string);
+        ids
+    };
+    let mut both = vec![first["session_id"].clone(), second["session_id"].clone()];
+    both.sort_by_key(ToString::to_string);
+    assert_eq!(ids("closed").await, both);
+    assert_eq!(ids("open").await, [bystander["session_id"].clone()]);
+    let room = second["room"]["id"].as_str().expect("room id");
+    let res = app
+        .post(&format!("/api/v1/rooms/{room}/messages"), second["access_token"].as_str(), json!({"body": "still here"}))
+        .await;
+    assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+}
+
 #[actix_web::test]
 async fn an_address_block_refuses_every_browser_there_until_it_runs_out() {
     let app = spawn_app().await;

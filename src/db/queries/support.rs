@@ -40,6 +40,17 @@ pub async fn close(conn: &mut AsyncPgConnection, id: SessionId) -> QueryResult<O
         .optional()
 }
 
+/// The open sessions with their visitors' address and browser id (what a block matches).
+pub async fn open_visitors(
+    conn: &mut AsyncPgConnection,
+) -> QueryResult<Vec<(SessionId, Option<String>, Option<String>)>> {
+    support_sessions::table
+        .filter(support_sessions::status.eq(SupportStatus::Open))
+        .select((support_sessions::id, support_sessions::visitor_address, support_sessions::visitor_browser_id))
+        .load(conn)
+        .await
+}
+
 /// Notes the first answer by staff in the session of this room (later answers change nothing).
 pub async fn record_first_response(conn: &mut AsyncPgConnection, room_id: RoomId) -> QueryResult<usize> {
     diesel::update(
