@@ -392,7 +392,7 @@ where
             if used.saturating_add(size) > quota {
                 return Err(over_quota(quota));
             }
-            let row = q::insert(conn, &new).await?;
+            let row = q::insert(conn, &new).await.map_err(|e| crate::error::gone_meanwhile(e, account_gone))?;
             // A store that fails rolls the row back: the upload is refused whole.
             store.put_file(&row.sha256, &path).await.map_err(store_error)?;
             if let (Some(key), Some(thumb)) = (&row.thumbnail_sha256, &thumb_path) {
@@ -404,6 +404,11 @@ where
     metrics::counter!("plauder_attachment_uploads_total").increment(1);
     metrics::counter!("plauder_attachment_upload_bytes_total").increment(size);
     Ok(AttachmentView::new(&row, &att.signer, chrono::Utc::now().timestamp()))
+}
+
+/// The uploader's account was deleted while the upload streamed.
+pub(crate) fn account_gone() -> ApiError {
+    ApiError::Unauthorized("The account was deleted.".into())
 }
 
 /// A thumbnail waiting in `tmp/` to be stored.

@@ -12,6 +12,7 @@
 //! is someone's avatar).
 
 use bytes::Bytes;
+use diesel::OptionalExtension;
 use diesel_async::AsyncConnection;
 use futures_util::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
@@ -103,7 +104,11 @@ where
             // Shared with uploads, exclusive of the sweep: the blob stored below is not swept
             // between the store and the commit that names it.
             blobs::lock_blobs_shared(conn, &[key.as_str()]).await?;
-            let user = users::set_avatar(conn, user_id, Some((&key, content_type))).await?;
+            // The account deleted while the picture was made: no row to change.
+            let user = users::set_avatar(conn, user_id, Some((&key, content_type)))
+                .await
+                .optional()?
+                .ok_or_else(crate::service::attachments::account_gone)?;
             // A store that fails rolls the change back.
             store.put_file(&key, &temp.0).await.map_err(store_error)?;
             Ok(user)

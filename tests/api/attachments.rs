@@ -505,6 +505,33 @@ async fn an_image_larger_than_its_header_says_is_refused_not_decoded() {
     assert_eq!(fine.status(), StatusCode::CREATED);
 }
 
+/// An upload or an avatar finishing while the uploader's account is deleted (its row deleted by a
+/// transaction not yet committed) waits for the deletion and answers 401, not 500.
+#[actix_web::test]
+async fn an_upload_overtaken_by_its_accounts_deletion_is_401() {
+    let app = spawn_app().await;
+    for avatar in [false, true] {
+        let ada = app.register(if avatar { "ada2" } else { "ada" }).await;
+        let held = app.hold(&format!("DELETE FROM users WHERE id = '{}'", ada.id)).await;
+        let upload = async {
+            if avatar {
+                app.client
+                    .put(format!("{}/api/v1/users/me/avatar", app.address))
+                    .bearer_auth(&ada.access_token)
+                    .body(png())
+                    .send()
+                    .await
+                    .expect("put avatar")
+            } else {
+                upload_raw(&app, &ada, "late.png", None, png()).await
+            }
+        };
+        let res = app.while_held(held, 1, "COMMIT", upload).await;
+        assert_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+    assert_eq!(app.count("SELECT count(*) AS n FROM attachments").await, 0);
+}
+
 #[actix_web::test]
 async fn oversize_uploads_bombs_empty_files_and_quota_are_refused_in_the_error_model() {
     let app = spawn_app_with(|s| {
