@@ -124,7 +124,7 @@ pub(crate) struct TempFile(pub(crate) PathBuf);
 
 impl Drop for TempFile {
     fn drop(&mut self) {
-        // Already renamed into the store, or never created: nothing to remove.
+        // The store has its own link or copy; never created: nothing to remove.
         let _ = std::fs::remove_file(&self.0);
     }
 }
@@ -373,37 +373,72 @@ where
         thumbnail_sha256: thumbnail.as_ref().map(|t| t.sha256.as_str()),
         thumbnail_content_type: thumbnail.as_ref().map(|t| t.content_type),
     };
-    let store = att.store.clone();
+    let blobs: Vec<(&str, &Path)> = std::iter::once((sha256.as_str(), temp.0.as_path()))
+        .chain(thumbnail.as_ref().map(|t| (t.sha256.as_str(), t.file.0.as_path())))
+        .collect();
+    put_blobs(att.store.as_ref(), &blobs).await?;
     let quota = settings.user_quota_bytes;
-    let path = temp.0.clone();
-    let thumb_path = thumbnail.as_ref().map(|t| t.file.0.clone());
     let mut conn = state.db().await?;
     let row = conn
         .transaction::<_, ApiError, _>(async move |conn| {
-            // Shared with other uploads, exclusive of the sweep: the blobs stored below cannot be
-            // swept between the row's insert and its commit.
-            let keys: Vec<&str> = std::iter::once(new.sha256).chain(new.thumbnail_sha256).collect();
-            q::lock_blobs_shared(conn, &keys).await?;
             // The owner's uploads sum and insert one at a time, so two running at once cannot
             // each pass the quota with what the other adds (the sum above was read before the
-            // body streamed). A refusal drops the temporary files: nothing was stored.
+            // body streamed).
             q::lock_owner(conn, new.owner_id).await?;
+            // Shared with other uploads, exclusive of the sweep: once this row commits, no sweep
+            // deletes its blobs, and one deleting them now has finished when this lock is ours.
+            let keys: Vec<&str> = std::iter::once(new.sha256).chain(new.thumbnail_sha256).collect();
+            q::lock_blobs_shared(conn, &keys).await?;
             let used = u64::try_from(q::bytes_of_owner(conn, new.owner_id).await?).unwrap_or(0);
             if used.saturating_add(size) > quota {
                 return Err(over_quota(quota));
             }
-            let row = q::insert(conn, &new).await.map_err(|e| crate::error::gone_meanwhile(e, account_gone))?;
-            // A store that fails rolls the row back: the upload is refused whole.
-            store.put_file(&row.sha256, &path).await.map_err(store_error)?;
-            if let (Some(key), Some(thumb)) = (&row.thumbnail_sha256, &thumb_path) {
-                store.put_file(key, thumb).await.map_err(store_error)?;
-            }
-            Ok(row)
+            q::insert(conn, &new).await.map_err(|e| crate::error::gone_meanwhile(e, account_gone))
         })
-        .await?;
+        .await;
+    let row = match row {
+        Ok(row) => row,
+        Err(e) => {
+            forget_blobs(&mut conn, att.store.as_ref(), &blobs).await;
+            return Err(e);
+        }
+    };
+    drop(conn);
+    ensure_stored(att.store.as_ref(), &blobs).await?;
     metrics::counter!("plauder_attachment_uploads_total").increment(1);
     metrics::counter!("plauder_attachment_upload_bytes_total").increment(size);
     Ok(AttachmentView::new(&row, &att.signer, chrono::Utc::now().timestamp()))
+}
+
+/// Stores each (key, file) of `blobs`, before the transaction whose row names them: a remote
+/// store's PUT takes as long as the file takes to send, and a transaction around it would hold a
+/// pooled connection (and the owner's lock) for that long, so that a few slow uploads would make
+/// every other request wait for the pool.
+///
+/// # Errors
+/// `unavailable` when a remote store fails, `internal` when the local disk does.
+pub(crate) async fn put_blobs(store: &dyn crate::storage::BlobStore, blobs: &[(&str, &Path)]) -> ApiResult<()> {
+    for (key, file) in blobs {
+        store.put_file(key, file).await.map_err(store_error)?;
+    }
+    Ok(())
+}
+
+/// After the commit of a row naming `blobs` (taking their locks shared, `lock_blobs_shared`):
+/// stores again any the sweep deleted between [`put_blobs`] and that lock, while nothing named
+/// them. No sweep deletes them after the commit, and a delete begun before it has finished (the
+/// sweep holds the blob's lock exclusively until it has), so one look at the store tells.
+///
+/// # Errors
+/// As [`put_blobs`]; the row stays, naming a missing blob, until its owner tries again.
+pub(crate) async fn ensure_stored(store: &dyn crate::storage::BlobStore, blobs: &[(&str, &Path)]) -> ApiResult<()> {
+    for (key, file) in blobs {
+        if !store.exists(key).await.map_err(store_error)? {
+            metrics::counter!("plauder_attachment_blobs_stored_again_total").increment(1);
+            store.put_file(key, file).await.map_err(store_error)?;
+        }
+    }
+    Ok(())
 }
 
 /// The uploader's account was deleted while the upload streamed.
@@ -691,26 +726,49 @@ pub async fn sweep(state: &crate::state::AppState, conn: &mut AsyncPgConnection,
     for chunk in keys.chunks(SWEEP_CHUNK) {
         let live = q::referenced(conn, chunk).await?;
         // Each candidate is deleted under its own lock, checked once more there: a blob an upload
-        // is storing (lock held) waits for the next pass, one whose row committed since the check
-        // above stays, and an upload of other content never waits for the store's deletes.
+        // is naming (lock held) waits for the next pass, one whose row committed since the check
+        // above stays, and an upload of other content never waits for the store's deletes. A
+        // blob stored by an upload whose row has not taken the lock yet may go: that upload
+        // stores it again after its commit (`ensure_stored`).
         for key in chunk.iter().filter(|k| !live.contains(k)) {
-            let store = att.store.clone();
-            let deleted = conn
-                .transaction::<_, ApiError, _>(async |conn| {
-                    if !q::try_lock_blob(conn, key).await?
-                        || !q::referenced(conn, std::slice::from_ref(key)).await?.is_empty()
-                    {
-                        return Ok(false);
-                    }
-                    store.delete(key).await.map_err(ApiError::internal)?;
-                    Ok(true)
-                })
-                .await?;
-            report.blobs += u64::from(deleted);
+            report.blobs += u64::from(delete_unnamed(conn, att.store.as_ref(), key).await?);
         }
     }
     remove_stale_temp_files(&att.tmp, age.to_std().unwrap_or(Duration::from_secs(86_400))).await;
     Ok(report)
+}
+
+/// Deletes blob `key` if no row names it, under its lock taken without waiting (a blob being
+/// named is left alone). Whether it was deleted.
+async fn delete_unnamed(
+    conn: &mut AsyncPgConnection,
+    store: &dyn crate::storage::BlobStore,
+    key: &str,
+) -> ApiResult<bool> {
+    conn.transaction::<_, ApiError, _>(async |conn| {
+        let key = key.to_owned();
+        if !q::try_lock_blob(conn, &key).await? || !q::referenced(conn, std::slice::from_ref(&key)).await?.is_empty() {
+            return Ok(false);
+        }
+        store.delete(&key).await.map_err(store_error)?;
+        Ok(true)
+    })
+    .await
+}
+
+/// After an upload stored `blobs` and was then refused (the quota, its account gone): deletes
+/// those that no row names, so a refusal leaves nothing behind. A failure here is only logged:
+/// the sweep deletes what is left.
+pub(crate) async fn forget_blobs(
+    conn: &mut AsyncPgConnection,
+    store: &dyn crate::storage::BlobStore,
+    blobs: &[(&str, &Path)],
+) {
+    for (key, _) in blobs {
+        if let Err(e) = delete_unnamed(conn, store, key).await {
+            tracing::warn!(error = %e, "deleting the blob of a refused upload; the sweep will");
+        }
+    }
 }
 
 /// Temporary files of uploads that were cut off by a crash (a running upload removes its own).
@@ -732,6 +790,10 @@ async fn remove_stale_temp_files(tmp: &Path, age: Duration) {
 pub fn describe_metrics() {
     metrics::describe_counter!("plauder_attachment_uploads_total", "Attachments uploaded and stored.");
     metrics::describe_counter!("plauder_attachment_upload_bytes_total", "Bytes of attachments uploaded and stored.");
+    metrics::describe_counter!(
+        "plauder_attachment_blobs_stored_again_total",
+        "Blobs an upload stored again because the sweep deleted them before the upload's row named them."
+    );
     metrics::describe_counter!(
         "plauder_attachment_scans_total",
         "Uploads run through attachments.scan_command, by outcome: clean, rejected or failed."

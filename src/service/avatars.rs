@@ -96,24 +96,31 @@ where
     .await
     .map_err(ApiError::internal)??;
 
-    let store = att.store.clone();
+    let blobs = [(key.as_str(), temp.0.as_path())];
+    crate::service::attachments::put_blobs(att.store.as_ref(), &blobs).await?;
     let user_id = caller.id;
     let mut conn = state.db().await?;
     let user = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
-            // Shared with uploads, exclusive of the sweep: the blob stored below is not swept
-            // between the store and the commit that names it.
+        .transaction::<_, ApiError, _>(async |conn| {
+            // Shared with uploads, exclusive of the sweep: once this change commits, no sweep
+            // deletes the picture (`attachments::ensure_stored`).
             blobs::lock_blobs_shared(conn, &[key.as_str()]).await?;
             // The account deleted while the picture was made: no row to change.
-            let user = users::set_avatar(conn, user_id, Some((&key, content_type)))
+            users::set_avatar(conn, user_id, Some((&key, content_type)))
                 .await
                 .optional()?
-                .ok_or_else(crate::service::attachments::account_gone)?;
-            // A store that fails rolls the change back.
-            store.put_file(&key, &temp.0).await.map_err(store_error)?;
-            Ok(user)
+                .ok_or_else(crate::service::attachments::account_gone)
         })
-        .await?;
+        .await;
+    let user = match user {
+        Ok(user) => user,
+        Err(e) => {
+            crate::service::attachments::forget_blobs(&mut conn, att.store.as_ref(), &blobs).await;
+            return Err(e);
+        }
+    };
+    drop(conn);
+    crate::service::attachments::ensure_stored(att.store.as_ref(), &blobs).await?;
     Ok(UserView::own(&user))
 }
 

@@ -1,7 +1,7 @@
 //! The local directory store: `<directory>/blobs/ab/cd/<key>`, two levels of fan-out so no
-//! directory grows huge. A blob arrives by `rename` of a complete, synced temporary file on the
+//! directory grows huge. A blob arrives as a hard link to a complete, synced temporary file on the
 //! same file system, so a crash leaves either the whole blob or none (at worst a stray temporary
-//! file under `tmp/`, which the sweep removes).
+//! file under `tmp/`, which the sweep removes), and the temporary file stays the caller's.
 
 use std::io;
 use std::ops::RangeInclusive;
@@ -46,9 +46,17 @@ impl BlobStore for LocalStore {
             if let Some(parent) = path.parent() {
                 tokio::fs::create_dir_all(parent).await?;
             }
-            // Replacing an existing blob with the same content is harmless, and rename is atomic.
-            tokio::fs::rename(file, &path).await
+            // A link appears whole (it is one directory entry). A blob already there has the same
+            // content, its name being its hash.
+            match tokio::fs::hard_link(file, &path).await {
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+                other => other,
+            }
         })
+    }
+
+    fn exists<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<bool>> {
+        Box::pin(async move { tokio::fs::try_exists(self.path(key)?).await })
     }
 
     fn get<'a>(&'a self, key: &'a str, range: Option<RangeInclusive<u64>>) -> BoxFuture<'a, io::Result<BlobStream>> {

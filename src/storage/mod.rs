@@ -24,8 +24,12 @@ pub type BlobStream = BoxStream<'static, io::Result<Bytes>>;
 pub trait BlobStore: Send + Sync {
     /// Stores the complete file at `file` (a finished upload, on the local disk) under `key`.
     /// The blob appears whole or not at all; storing a key that exists leaves one blob with the
-    /// same content. `file` may be moved or deleted by the call.
+    /// same content. `file` stays the caller's, unchanged: an upload may need to store it again
+    /// (`service::attachments::ensure_stored`).
     fn put_file<'a>(&'a self, key: &'a str, file: &'a Path) -> BoxFuture<'a, io::Result<()>>;
+
+    /// Whether the blob is in the store.
+    fn exists<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<bool>>;
 
     /// Reads the blob, or the inclusive byte `range` of it (already checked against its size).
     /// A missing blob is `io::ErrorKind::NotFound`.

@@ -10,7 +10,7 @@
 
 use std::io;
 use std::ops::RangeInclusive;
-use std::path::{Path as FilePath, PathBuf};
+use std::path::Path as FilePath;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -103,10 +103,9 @@ fn store_error(name: &str, e: object_store::Error) -> io::Error {
     unreachable(anyhow::anyhow!("{name}: {e}"))
 }
 
-/// Stores the file at `file` as `path`, then removes the file. Runs as a task of its own (see
-/// `put_file`), so it owns what it uses.
-async fn put_owned(store: Arc<dyn ObjectStore>, name: String, path: Path, file: PathBuf) -> io::Result<()> {
-    let mut f = tokio::fs::File::open(&file).await?;
+/// Stores the open file `f` as `path`. Runs as a task of its own (see `put_file`), so it owns
+/// what it uses.
+async fn put_owned(store: Arc<dyn ObjectStore>, name: String, path: Path, mut f: tokio::fs::File) -> io::Result<()> {
     let len = f.metadata().await?.len();
     if len <= PART_BYTES as u64 {
         let mut data = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
@@ -116,9 +115,7 @@ async fn put_owned(store: Arc<dyn ObjectStore>, name: String, path: Path, file: 
     } else {
         put_multipart(store.as_ref(), &name, &path, &mut f).await?;
     }
-    drop(f);
-    // The caller's temporary file is ours to remove (the local store renames it away).
-    tokio::fs::remove_file(&file).await
+    Ok(())
 }
 
 /// A multipart upload of the open file, aborted (its parts deleted) if anything fails.
@@ -155,9 +152,11 @@ impl BlobStore for S3Store {
             // In a task of its own: a caller dropped mid-way (the client hung up) would otherwise
             // drop a multipart upload without aborting it, and its parts would stay in the bucket,
             // unlisted and billed. Finished without a caller, the object has no row and the next
-            // sweep deletes it. The task lives on the worker's runtime, so a shutdown that stops
+            // sweep deletes it. The file is opened first, so the caller's removing it cannot cut
+            // the upload short. The task lives on the worker's runtime, so a shutdown that stops
             // the worker mid-upload still leaves parts: the bucket's lifecycle rule covers that.
-            let task = tokio::spawn(put_owned(self.store.clone(), self.name.clone(), path, file.to_owned()));
+            let file = tokio::fs::File::open(file).await?;
+            let task = tokio::spawn(put_owned(self.store.clone(), self.name.clone(), path, file));
             task.await.map_err(io::Error::other)?
         })
     }
@@ -176,6 +175,16 @@ impl BlobStore for S3Store {
             // A failure mid-stream ends the response early; the client sees a short body.
             let stream = result.into_stream().map_err(move |e| unreachable(anyhow::anyhow!("{name}: {e}")));
             Ok(stream.boxed())
+        })
+    }
+
+    fn exists<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<bool>> {
+        Box::pin(async move {
+            match self.store.head(&self.path(key)?).await {
+                Ok(_) => Ok(true),
+                Err(e) if is_missing_object(&e) => Ok(false),
+                Err(e) => Err(self.error(e)),
+            }
         })
     }
 

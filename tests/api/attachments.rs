@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use sha2::Digest as _;
 use uuid::Uuid;
 
-use crate::helpers::s3::{Bucket, PREFIX};
+use crate::helpers::s3::{Bucket, PREFIX, Relay};
 use crate::helpers::wait::{check, eventually};
 use crate::helpers::{
     JWT_SECRET, TestApp, TestUser, assert_error, open_session, spawn_app, spawn_app_from, spawn_app_with,
@@ -65,7 +65,50 @@ on_each_store!(
     a_file_larger_than_one_part_is_stored_whole_and_served_in_ranges,
     retention_removes_the_files_of_deleted_messages_rooms_and_unsent_uploads,
     a_photo_is_served_without_its_gps_and_with_a_thumbnail_and_both_go_with_the_message,
+    a_blob_the_sweep_deletes_before_its_upload_names_it_is_stored_again,
 );
+
+/// An upload stores its blob, then names it in its row's transaction: a sweep that runs in between
+/// finds the blob named by nothing and deletes it, and the upload, once its row has committed,
+/// finds it gone and stores it again. (The upload is staged between the two by holding its owner's
+/// lock, which its transaction takes first.)
+async fn a_blob_the_sweep_deletes_before_its_upload_names_it_is_stored_again(store: Store) {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+    use plauder::db::queries::attachments::OWNER_LOCK_CLASS;
+
+    let app = spawn_on(store).await;
+    let ada = app.register("ada").await;
+    let bytes = pdf("swept in between");
+    let key: String = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let mut holder = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
+    holder
+        .batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({OWNER_LOCK_CLASS}, hashtext('{}'))", ada.id))
+        .await
+        .expect("hold ada's uploads");
+
+    let uploaded = upload_raw(&app, &ada, "late.pdf", None, bytes.clone());
+    let sweep_between = async {
+        eventually("the blob stored", async || check(blobs(&app).await, |b| b.contains(&key))).await;
+        let report = crate::retention::completed(&app).await;
+        assert_eq!(report.attachment_blobs, 1, "{report:?}");
+        assert!(!blobs(&app).await.contains(&key), "the sweep deleted the blob nothing named yet");
+        holder.batch_execute("ROLLBACK").await.expect("release");
+    };
+    let (res, ()) = tokio::join!(uploaded, sweep_between);
+
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let view: Value = res.json().await.expect("json");
+    assert!(blobs(&app).await.contains(&key), "stored again");
+    let content = app
+        .get(
+            &format!("/api/v1/attachments/{}/content", view["id"].as_str().unwrap_or_default()),
+            Some(&ada.access_token),
+        )
+        .await;
+    assert_eq!(content.status(), StatusCode::OK);
+    assert_eq!(content.bytes().await.expect("bytes").to_vec(), bytes);
+    assert_eq!(crate::retention::completed(&app).await.attachment_blobs, 0, "named now: the sweep keeps it");
+}
 
 /// A valid 1×1 PNG.
 pub fn png() -> Vec<u8> {
@@ -1201,7 +1244,48 @@ async fn a_multipart_upload_whose_caller_goes_away_is_finished_not_left_in_parts
     }
     drop(put);
 
+    // The file is the caller's: removing it does not cut the upload short.
+    std::fs::remove_file(&file).expect("remove the file");
     eventually("the object stored", async || check(bucket.blobs().await, |b| b.contains(&key))).await;
     assert_eq!(bucket.pending_uploads().await, 0, "no parts left behind");
-    eventually("the temporary file removed", async || check(file.exists(), |e| !e)).await;
+}
+
+/// The blob is stored before the transaction whose row names it: while a slow store keeps an
+/// upload waiting, the upload holds no pooled connection, so other requests go on with a pool of
+/// one; the upload completes when the store answers.
+#[actix_web::test]
+async fn an_upload_waiting_for_a_slow_store_holds_no_database_connection() {
+    let relay = Relay::start().await;
+    let mut settings = test_settings().await;
+    Bucket::create().await.configure(&mut settings);
+    settings.attachments.s3.endpoint = relay.url.clone();
+    settings.attachments.s3.timeout_ms = 30_000;
+    settings.database.pool_max_size = plauder::db::own_connections(&settings.database) + 1;
+    settings.database.pool_timeout_ms = 1000;
+    let app = spawn_app_from(settings).await;
+    let ada = app.register("ada").await;
+
+    relay.hold();
+    let stored = upload_raw(&app, &ada, "slow.pdf", None, pdf("slow store"));
+    let meanwhile = async {
+        eventually("the upload's PUT held", async || check(relay.held_bytes(), |n| *n > 0)).await;
+        let mut statuses = Vec::new();
+        for _ in 0..3 {
+            statuses.push(app.get("/api/v1/rooms", Some(&ada.access_token)).await.status());
+        }
+        relay.release();
+        statuses
+    };
+    let (res, statuses) = tokio::join!(stored, meanwhile);
+
+    assert_eq!(statuses, [StatusCode::OK; 3], "requests went on while the upload waited for the store");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let view: Value = res.json().await.expect("json");
+    let content = app
+        .get(
+            &format!("/api/v1/attachments/{}/content", view["id"].as_str().unwrap_or_default()),
+            Some(&ada.access_token),
+        )
+        .await;
+    assert_eq!(content.bytes().await.expect("bytes").to_vec(), pdf("slow store"));
 }

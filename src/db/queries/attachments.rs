@@ -1,8 +1,10 @@
 //! Queries on `attachments`. The blob sweep and uploads coordinate through an advisory lock per
-//! blob key ([`lock_blobs_shared`], [`try_lock_blob`]): an upload holds its blobs' locks shared
-//! from inserting its row to storing them, the sweep one blob's exclusively while it checks that
-//! nothing names it and deletes it, so it never deletes a blob an upload is about to rely on, and
-//! an upload waits for the sweep only when it stores the very blob being deleted.
+//! blob key ([`lock_blobs_shared`], [`try_lock_blob`]): an upload stores its blobs first, then holds
+//! their locks shared while it inserts the row that names them, the sweep one blob's exclusively
+//! while it checks that nothing names it and deletes it. So the sweep never deletes a blob a
+//! committed row names, an upload waits for the sweep only when it names the very blob being
+//! deleted, and after its commit the upload finds such a blob gone and stores it again
+//! (`service::attachments::ensure_stored`).
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -47,7 +49,7 @@ pub async fn try_lock_blob(conn: &mut AsyncPgConnection, key: &str) -> QueryResu
 
 /// The first key of the two-key advisory locks on one owner's uploads ("pl" "au"); the second is
 /// the owner id's hash. Two-key locks are a key space apart from the one-key ones above.
-const OWNER_LOCK_CLASS: i32 = 0x706c_6175;
+pub const OWNER_LOCK_CLASS: i32 = 0x706c_6175;
 
 /// Takes the lock on `owner`'s uploads until the end of the transaction: uploads of one owner
 /// sum their quota and insert one after the other, so two at once cannot both pass it. Owners

@@ -118,3 +118,90 @@ impl Bucket {
         assert!(res.status().is_success(), "deleting bucket {}: {}", self.name, res.status());
     }
 }
+
+/// A TCP relay in front of the S3 server whose requests can be held: while it holds, what clients
+/// send waits in the relay and the server sees nothing, as with a store that stopped answering in
+/// the middle of an upload.
+pub struct Relay {
+    /// The base URL to give an app as its S3 endpoint.
+    pub url: String,
+    open: tokio::sync::watch::Sender<bool>,
+    held: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Relay {
+    /// Starts the relay on a thread and runtime of its own, so that it relays whatever the test's
+    /// own runtime is doing.
+    pub async fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the relay");
+        listener.set_nonblocking(true).expect("non-blocking");
+        let url_of_relay = format!("http://{}", listener.local_addr().expect("address"));
+        let upstream = url().trim_start_matches("http://").trim_end_matches('/').to_owned();
+        let (open, _) = tokio::sync::watch::channel(true);
+        let held = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (gate, count) = (open.clone(), held.clone());
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                while let Ok((client, _)) = listener.accept().await {
+                    match tokio::net::TcpStream::connect(&upstream).await {
+                        Ok(server) => {
+                            tokio::spawn(relay(client, server, gate.subscribe(), count.clone()));
+                        }
+                        Err(e) => eprintln!("relay: connecting to {upstream}: {e}"),
+                    }
+                }
+            });
+        });
+        Self { url: url_of_relay, open, held }
+    }
+
+    /// From now on, what clients send is held.
+    pub fn hold(&self) {
+        self.open.send_replace(false);
+    }
+
+    /// Sends on what was held, and everything after it.
+    pub fn release(&self) {
+        self.open.send_replace(true);
+    }
+
+    /// Bytes a client sent that the relay holds.
+    pub fn held_bytes(&self) -> usize {
+        self.held.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+async fn relay(
+    client: tokio::net::TcpStream,
+    server: tokio::net::TcpStream,
+    mut open: tokio::sync::watch::Receiver<bool>,
+    held: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::Ordering::SeqCst;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut from_client, mut to_client) = client.into_split();
+    let (mut from_server, mut to_server) = server.into_split();
+    let answers = tokio::spawn(async move { tokio::io::copy(&mut from_server, &mut to_client).await });
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from_client.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if !*open.borrow() {
+            held.fetch_add(n, SeqCst);
+            let released = open.wait_for(|open| *open).await.is_ok();
+            held.fetch_sub(n, SeqCst);
+            if !released {
+                break;
+            }
+        }
+        if to_server.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to_server.shutdown().await;
+    let _ = answers.await;
+}
