@@ -396,15 +396,16 @@ where
             q::insert(conn, &new).await.map_err(|e| crate::error::gone_meanwhile(e, account_gone))
         })
         .await;
+    drop(conn);
     let row = match row {
         Ok(row) => row,
         Err(e) => {
-            forget_blobs(&mut conn, att.store.as_ref(), &blobs).await;
+            forget_blobs(state, blobs.iter().map(|(key, _)| (*key).to_owned()).collect());
             return Err(e);
         }
     };
-    drop(conn);
-    ensure_stored(att.store.as_ref(), &blobs).await?;
+    let files = std::iter::once((sha256.clone(), temp)).chain(thumbnail.map(|t| (t.sha256, t.file))).collect();
+    ensure_stored(att.store.clone(), files).await?;
     metrics::counter!("plauder_attachment_uploads_total").increment(1);
     metrics::counter!("plauder_attachment_upload_bytes_total").increment(size);
     Ok(AttachmentView::new(&row, &att.signer, chrono::Utc::now().timestamp()))
@@ -427,18 +428,29 @@ pub(crate) async fn put_blobs(store: &dyn crate::storage::BlobStore, blobs: &[(&
 /// After the commit of a row naming `blobs` (taking their locks shared, `lock_blobs_shared`):
 /// stores again any the sweep deleted between [`put_blobs`] and that lock, while nothing named
 /// them. No sweep deletes them after the commit, and a delete begun before it has finished (the
-/// sweep holds the blob's lock exclusively until it has), so one look at the store tells.
+/// sweep holds the blob's lock exclusively until it has), so one look at the store tells (a store
+/// that shows a delete to the next read at once: S3, MinIO, R2 and the local directory do).
+///
+/// In a task of its own, which owns the files: a request dropped after its commit (the client
+/// hung up) still puts its blobs back.
 ///
 /// # Errors
 /// As [`put_blobs`]; the row stays, naming a missing blob, until its owner tries again.
-pub(crate) async fn ensure_stored(store: &dyn crate::storage::BlobStore, blobs: &[(&str, &Path)]) -> ApiResult<()> {
-    for (key, file) in blobs {
-        if !store.exists(key).await.map_err(store_error)? {
-            metrics::counter!("plauder_attachment_blobs_stored_again_total").increment(1);
-            store.put_file(key, file).await.map_err(store_error)?;
+pub(crate) async fn ensure_stored(
+    store: Arc<dyn crate::storage::BlobStore>,
+    blobs: Vec<(String, TempFile)>,
+) -> ApiResult<()> {
+    tokio::spawn(async move {
+        for (key, file) in &blobs {
+            if !store.exists(key).await.map_err(store_error)? {
+                metrics::counter!("plauder_attachment_blobs_stored_again_total").increment(1);
+                store.put_file(key, &file.0).await.map_err(store_error)?;
+            }
         }
-    }
-    Ok(())
+        Ok(())
+    })
+    .await
+    .map_err(ApiError::internal)?
 }
 
 /// The uploader's account was deleted while the upload streamed.
@@ -756,19 +768,24 @@ async fn delete_unnamed(
     .await
 }
 
-/// After an upload stored `blobs` and was then refused (the quota, its account gone): deletes
-/// those that no row names, so a refusal leaves nothing behind. A failure here is only logged:
-/// the sweep deletes what is left.
-pub(crate) async fn forget_blobs(
-    conn: &mut AsyncPgConnection,
-    store: &dyn crate::storage::BlobStore,
-    blobs: &[(&str, &Path)],
-) {
-    for (key, _) in blobs {
-        if let Err(e) = delete_unnamed(conn, store, key).await {
-            tracing::warn!(error = %e, "deleting the blob of a refused upload; the sweep will");
+/// After an upload stored the blobs `keys` and its transaction was then refused (the quota, its
+/// account gone): deletes those that no row names, in a task of its own with a connection of its
+/// own, so that the refusal is answered at once (a remote store's delete may take a while). A
+/// failure here is only logged, and what a refusal leaves otherwise (a pool timeout, a store that
+/// failed half-way) too: the sweep deletes it.
+pub(crate) fn forget_blobs(state: &crate::state::AppState, keys: Vec<String>) {
+    let (pool, store) = (state.pool.clone(), state.attachments.store.clone());
+    tokio::spawn(async move {
+        let mut conn = match pool.get().await {
+            Ok(conn) => conn,
+            Err(e) => return tracing::warn!(error = %e, "deleting the blobs of a refused upload; the sweep will"),
+        };
+        for key in keys {
+            if let Err(e) = delete_unnamed(&mut conn, store.as_ref(), &key).await {
+                tracing::warn!(error = %e, "deleting the blob of a refused upload; the sweep will");
+            }
         }
-    }
+    });
 }
 
 /// Temporary files of uploads that were cut off by a crash (a running upload removes its own).

@@ -112,15 +112,15 @@ where
                 .ok_or_else(crate::service::attachments::account_gone)
         })
         .await;
+    drop(conn);
     let user = match user {
         Ok(user) => user,
         Err(e) => {
-            crate::service::attachments::forget_blobs(&mut conn, att.store.as_ref(), &blobs).await;
+            crate::service::attachments::forget_blobs(state, vec![key]);
             return Err(e);
         }
     };
-    drop(conn);
-    crate::service::attachments::ensure_stored(att.store.as_ref(), &blobs).await?;
+    crate::service::attachments::ensure_stored(att.store.clone(), vec![(key, temp)]).await?;
     Ok(UserView::own(&user))
 }
 

@@ -50,6 +50,9 @@ impl BlobStore for LocalStore {
             // content, its name being its hash.
             match tokio::fs::hard_link(file, &path).await {
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+                // A file system without hard links (SMB, some FUSE mounts): a synced copy, renamed
+                // into place so that it too appears whole.
+                Err(e) if e.kind() != io::ErrorKind::NotFound => copy_into_place(file, &path).await,
                 other => other,
             }
         })
@@ -118,6 +121,21 @@ impl BlobStore for LocalStore {
             .map_err(io::Error::other)?
         })
     }
+}
+
+/// Copies `file` to a temporary name beside `path`, syncs it and renames it to `path`.
+async fn copy_into_place(file: &Path, path: &Path) -> io::Result<()> {
+    let part = path.with_extension(format!("{}.part", uuid::Uuid::new_v4().simple()));
+    let copied = async {
+        tokio::fs::copy(file, &part).await?;
+        tokio::fs::File::open(&part).await?.sync_all().await?;
+        tokio::fs::rename(&part, path).await
+    }
+    .await;
+    if copied.is_err() {
+        let _ = tokio::fs::remove_file(&part).await;
+    }
+    copied
 }
 
 fn read_dirs(dir: &Path) -> io::Result<Vec<PathBuf>> {

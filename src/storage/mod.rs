@@ -24,8 +24,9 @@ pub type BlobStream = BoxStream<'static, io::Result<Bytes>>;
 pub trait BlobStore: Send + Sync {
     /// Stores the complete file at `file` (a finished upload, on the local disk) under `key`.
     /// The blob appears whole or not at all; storing a key that exists leaves one blob with the
-    /// same content. `file` stays the caller's, unchanged: an upload may need to store it again
-    /// (`service::attachments::ensure_stored`).
+    /// same content. `file` stays the caller's (an upload may need to store it again:
+    /// `service::attachments::ensure_stored`), and the caller must not change it afterwards: the
+    /// local store's blob may be the same file.
     fn put_file<'a>(&'a self, key: &'a str, file: &'a Path) -> BoxFuture<'a, io::Result<()>>;
 
     /// Whether the blob is in the store.

@@ -37,7 +37,7 @@ struct Locked {
 }
 
 /// Tries the lock on blob `key` exclusively until the end of the transaction, without waiting
-/// (the sweep leaves a blob being stored to its next pass rather than stall the upload).
+/// (the sweep leaves a blob being named to its next pass rather than stall the upload).
 pub async fn try_lock_blob(conn: &mut AsyncPgConnection, key: &str) -> QueryResult<bool> {
     let row: Locked = diesel::sql_query("SELECT pg_try_advisory_xact_lock($1, hashtext($2)) AS locked")
         .bind::<diesel::sql_types::Integer, _>(BLOB_LOCK_CLASS)
