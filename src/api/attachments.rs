@@ -61,8 +61,9 @@ pub struct LinkQuery {
     pub sig: Option<String>,
 }
 
-/// Types shown inline by a browser; everything else is served as a download.
-const INLINE_TYPES: &[&str] = &["image/png", "image/jpeg", "image/gif", "image/webp"];
+/// Types shown inline by a browser (the images plauder read and stripped at upload); everything
+/// else, other image types an operator allowed included, is served as a download.
+const INLINE_TYPES: &[&str] = crate::service::images::IMAGE_TYPES;
 
 /// `GET /api/v1/attachments/{id}/content`
 ///

@@ -341,8 +341,13 @@ where
     drop(file);
 
     let content_type = decide_type(settings, &head, meta.declared_type.as_deref(), &name)?;
-    let (width, height) =
-        if content_type.starts_with("image/") { image_size(settings, &temp.0).await? } else { (None, None) };
+    // An image type plauder does not read (one an operator allowed beyond `images::IMAGE_TYPES`)
+    // is a plain file: no size, no thumbnail, stored as sent.
+    let (width, height) = if crate::service::images::IMAGE_TYPES.contains(&content_type.as_str()) {
+        image_size(settings, &temp.0).await?
+    } else {
+        (None, None)
+    };
     // The scanner sees the file as it was sent; what is stored of an image has its metadata
     // removed (and may be smaller), so its hash and size are taken again.
     scan(settings, &temp.0).await?;

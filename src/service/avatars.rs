@@ -25,9 +25,6 @@ use crate::state::AppState;
 use crate::storage::BlobStream;
 use crate::views::UserView;
 
-/// The image types an avatar may be made from (the formats the `image` crate is built with).
-const IMAGE_TYPES: &[&str] = &["image/png", "image/jpeg", "image/gif", "image/webp"];
-
 fn too_large(max: u64) -> ApiError {
     ApiError::PayloadTooLarge(format!("An avatar may be at most {max} bytes."))
 }
@@ -66,7 +63,7 @@ where
         return Err(ApiError::validation("file", "The file is empty."));
     }
     let detected = infer::get(&data).map_or("application/octet-stream", |t| t.mime_type());
-    if !IMAGE_TYPES.contains(&detected) {
+    if !crate::service::images::IMAGE_TYPES.contains(&detected) {
         return Err(ApiError::UnsupportedMediaType(format!(
             "An avatar must be a PNG, JPEG, GIF or WebP image; this file is {detected}."
         )));

@@ -25,6 +25,11 @@
 
 use std::io::Cursor;
 
+/// The image types plauder reads: their size from the header, their metadata removed, a
+/// thumbnail, an avatar (the decoders and header readers compiled in). Other image types an
+/// operator allows (`attachments.allowed_types`) are stored and served as plain files.
+pub const IMAGE_TYPES: &[&str] = &["image/png", "image/jpeg", "image/gif", "image/webp"];
+
 use image::metadata::Orientation;
 use img_parts::jpeg::{JpegSegment, markers};
 use img_parts::{DynImage, ImageEXIF};

@@ -972,6 +972,48 @@ async fn a_photo_is_served_without_its_gps_and_with_a_thumbnail_and_both_go_with
     assert!(blobs(&app).await.is_empty(), "photo and thumbnail removed: {:?}", blobs(&app).await);
 }
 
+/// An image type the operator allows beyond the four plauder reads (here BMP) is a plain file:
+/// accepted, stored exactly as sent, without size or thumbnail, and downloaded rather than shown
+/// inline. (It was 422, its header "unreadable", whatever the setting said.)
+#[actix_web::test]
+async fn an_allowed_image_type_plauder_does_not_read_is_stored_as_a_plain_file() {
+    let app = spawn_app_with(|s| s.attachments.allowed_types.push("image/bmp".to_owned())).await;
+    let ada = app.register("ada").await;
+    // A 1×1 BMP: file header, BITMAPINFOHEADER, one 24-bit pixel padded to four bytes.
+    let mut bmp: Vec<u8> = b"BM".to_vec();
+    bmp.extend(58u32.to_le_bytes());
+    bmp.extend([0u8; 4]);
+    bmp.extend(54u32.to_le_bytes());
+    bmp.extend(40u32.to_le_bytes());
+    bmp.extend(1i32.to_le_bytes());
+    bmp.extend(1i32.to_le_bytes());
+    bmp.extend(1u16.to_le_bytes());
+    bmp.extend(24u16.to_le_bytes());
+    bmp.extend([0u8; 24]);
+    bmp.extend([0x00, 0x00, 0xff, 0x00]);
+
+    let view = upload(&app, &ada, "red.bmp", bmp.clone()).await;
+
+    assert_eq!(view["content_type"], "image/bmp", "{view}");
+    assert!(view["width"].is_null() && view["height"].is_null(), "{view}");
+    assert!(view.get("thumbnail_url").is_none_or(Value::is_null), "{view}");
+    let res = app
+        .get(
+            &format!("/api/v1/attachments/{}/content", view["id"].as_str().unwrap_or_default()),
+            Some(&ada.access_token),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let disposition = res.headers()[CONTENT_DISPOSITION].to_str().unwrap_or_default().to_owned();
+    assert!(disposition.starts_with("attachment"), "{disposition}");
+    assert_eq!(res.bytes().await.expect("bytes").to_vec(), bmp, "stored as sent");
+    // Not allowed, it is refused as before.
+    let other = spawn_app().await;
+    let bob = other.register("bob").await;
+    let res = upload_raw(&other, &bob, "red.bmp", None, bmp).await;
+    assert_error(res, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
+}
+
 #[actix_web::test]
 async fn a_small_image_is_its_own_thumbnail_and_a_broken_one_is_refused() {
     let app = spawn_app().await;
