@@ -99,12 +99,7 @@ async fn a_blob_the_sweep_deletes_before_its_upload_names_it_is_stored_again(sto
     assert_eq!(res.status(), StatusCode::CREATED);
     let view: Value = res.json().await.expect("json");
     assert!(blobs(&app).await.contains(&key), "stored again");
-    let content = app
-        .get(
-            &format!("/api/v1/attachments/{}/content", view["id"].as_str().unwrap_or_default()),
-            Some(&ada.access_token),
-        )
-        .await;
+    let content = content_by_token(&app, &ada, &view).await;
     assert_eq!(content.status(), StatusCode::OK);
     assert_eq!(content.bytes().await.expect("bytes").to_vec(), bytes);
     assert_eq!(crate::retention::completed(&app).await.attachment_blobs, 0, "named now: the sweep keeps it");
@@ -239,6 +234,15 @@ async fn chunked_upload(app: &TestApp, user: &TestUser, bytes: &[u8]) -> String 
     String::from_utf8_lossy(&response).lines().next().unwrap_or_default().to_owned()
 }
 
+/// GET of an attachment's content with `user`'s access token (`view`: its upload's or message's view).
+async fn content_by_token(app: &TestApp, user: &TestUser, view: &Value) -> reqwest::Response {
+    app.get(
+        &format!("/api/v1/attachments/{}/content", view["id"].as_str().unwrap_or_default()),
+        Some(&user.access_token),
+    )
+    .await
+}
+
 /// GET of a link from a view (relative to the server), without any Authorization header.
 async fn fetch_link(app: &TestApp, url: &str) -> reqwest::Response {
     app.client.get(format!("{}{url}", app.address)).send().await.expect("download")
@@ -297,12 +301,7 @@ async fn an_image_and_a_pdf_sent_with_a_message_reach_the_other_member_and_downl
     assert_eq!(pdf_res.bytes().await.expect("bytes").to_vec(), pdf("notes"));
 
     // With a token instead of a link: a member may, the sender's own upload too.
-    let by_token = app
-        .get(
-            &format!("/api/v1/attachments/{}/content", image["id"].as_str().unwrap_or_default()),
-            Some(&bob.access_token),
-        )
-        .await;
+    let by_token = content_by_token(&app, &bob, &image).await;
     assert_eq!(by_token.status(), StatusCode::OK);
 }
 
@@ -997,12 +996,7 @@ async fn an_allowed_image_type_plauder_does_not_read_is_stored_as_a_plain_file()
     assert_eq!(view["content_type"], "image/bmp", "{view}");
     assert!(view["width"].is_null() && view["height"].is_null(), "{view}");
     assert!(view.get("thumbnail_url").is_none_or(Value::is_null), "{view}");
-    let res = app
-        .get(
-            &format!("/api/v1/attachments/{}/content", view["id"].as_str().unwrap_or_default()),
-            Some(&ada.access_token),
-        )
-        .await;
+    let res = content_by_token(&app, &ada, &view).await;
     assert_eq!(res.status(), StatusCode::OK);
     let disposition = res.headers()[CONTENT_DISPOSITION].to_str().unwrap_or_default().to_owned();
     assert!(disposition.starts_with("attachment"), "{disposition}");
@@ -1324,11 +1318,6 @@ async fn an_upload_waiting_for_a_slow_store_holds_no_database_connection() {
     assert_eq!(statuses, [StatusCode::OK; 3], "requests went on while the upload waited for the store");
     assert_eq!(res.status(), StatusCode::CREATED);
     let view: Value = res.json().await.expect("json");
-    let content = app
-        .get(
-            &format!("/api/v1/attachments/{}/content", view["id"].as_str().unwrap_or_default()),
-            Some(&ada.access_token),
-        )
-        .await;
+    let content = content_by_token(&app, &ada, &view).await;
     assert_eq!(content.bytes().await.expect("bytes").to_vec(), pdf("slow store"));
 }
