@@ -18,17 +18,22 @@ const CHUNK: usize = 64 * 1024;
 
 pub struct LocalStore {
     blobs: PathBuf,
+    /// `directory/tmp`, where uploads stream (`service::attachments`) and where a copy is made
+    /// before it is renamed into `blobs` (a crash leaves it where the sweep removes stale files).
+    tmp: PathBuf,
 }
 
 impl LocalStore {
-    /// A store under `directory/blobs`, created if missing.
+    /// A store under `directory/blobs` (and `directory/tmp`), created if missing.
     ///
     /// # Errors
     /// The directory cannot be created.
     pub fn open(directory: &Path) -> io::Result<Self> {
         let blobs = directory.join("blobs");
+        let tmp = directory.join("tmp");
         std::fs::create_dir_all(&blobs)?;
-        Ok(Self { blobs })
+        std::fs::create_dir_all(&tmp)?;
+        Ok(Self { blobs, tmp })
     }
 
     fn path(&self, key: &str) -> io::Result<PathBuf> {
@@ -52,7 +57,7 @@ impl BlobStore for LocalStore {
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
                 // A file system without hard links (SMB, some FUSE mounts): a synced copy, renamed
                 // into place so that it too appears whole.
-                Err(e) if e.kind() != io::ErrorKind::NotFound => copy_into_place(file, &path).await,
+                Err(e) if e.kind() != io::ErrorKind::NotFound => copy_into_place(file, &path, &self.tmp).await,
                 other => other,
             }
         })
@@ -123,9 +128,10 @@ impl BlobStore for LocalStore {
     }
 }
 
-/// Copies `file` to a temporary name beside `path`, syncs it and renames it to `path`.
-async fn copy_into_place(file: &Path, path: &Path) -> io::Result<()> {
-    let part = path.with_extension(format!("{}.part", uuid::Uuid::new_v4().simple()));
+/// Copies `file` to a temporary file in `tmp` (on the same file system as `path`), syncs it and
+/// renames it to `path`.
+async fn copy_into_place(file: &Path, path: &Path, tmp: &Path) -> io::Result<()> {
+    let part = tmp.join(format!("{}.copy", uuid::Uuid::new_v4().simple()));
     let copied = async {
         tokio::fs::copy(file, &part).await?;
         tokio::fs::File::open(&part).await?.sync_all().await?;
@@ -147,4 +153,33 @@ fn read_dirs(dir: &Path) -> io::Result<Vec<PathBuf>> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fallback for file systems without hard links (which this machine's has): the blob
+    /// appears with the file's content, the file stays, and no copy is left behind.
+    #[tokio::test]
+    async fn a_copy_into_place_leaves_the_blob_the_file_and_nothing_else() {
+        let dir = std::env::temp_dir().join(format!("plauder-local-{}", uuid::Uuid::new_v4().simple()));
+        let store = LocalStore::open(&dir).expect("open");
+        let file = store.tmp.join("upload.part");
+        std::fs::write(&file, b"some bytes").expect("write");
+        let key = "ab".repeat(32);
+        let path = store.path(&key).expect("path");
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("dirs");
+
+        copy_into_place(&file, &path, &store.tmp).await.expect("copy");
+        // Again over an existing blob: replaced whole.
+        copy_into_place(&file, &path, &store.tmp).await.expect("copy again");
+
+        assert_eq!(std::fs::read(&path).expect("blob"), b"some bytes");
+        assert!(store.exists(&key).await.expect("exists"));
+        assert_eq!(store.list().await.expect("list"), vec![key]);
+        let left: Vec<_> = std::fs::read_dir(&store.tmp).expect("tmp").flatten().map(|e| e.file_name()).collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("upload.part")], "only the caller's file");
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
 }
