@@ -260,6 +260,7 @@ export default {
   'widget.removed': 'Nachricht entfernt',
   'widget.closed': 'Dieses Gespräch wurde beendet.',
   'widget.start_new': 'Neues Gespräch starten',
+  'widget.unsent_kept': 'Was du noch nicht gesendet hattest, bleibt für das neue erhalten.',
   'widget.online': 'online',
   'widget.connecting': 'verbinde…',
   'widget.ended': 'Deine Chat-Sitzung ist beendet. Du kannst ein neues Gespräch starten.',

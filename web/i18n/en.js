@@ -261,6 +261,7 @@ export default {
   'widget.removed': 'Message removed',
   'widget.closed': 'This conversation was closed.',
   'widget.start_new': 'Start a new one',
+  'widget.unsent_kept': 'What you had not sent yet is kept for the new one.',
   'widget.online': 'online',
   'widget.connecting': 'connecting…',
   'widget.ended': 'Your chat session has ended. You can start a new one.',

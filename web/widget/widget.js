@@ -149,6 +149,10 @@ export function mount({ origin, settings }) {
   const client = new PlauderClient({ baseUrl: origin, storageKey: `plauder.widget:${origin}` });
   /** @type {?string} */
   let roomId = null;
+  // What the visitor wrote and could not send because the conversation was closed meanwhile (its
+  // close arrived while they typed, or was missed while offline and the send was refused): the
+  // next conversation's composer starts with it rather than losing it.
+  let unsent = '';
   const shown = new Map();
   /** Who streams answers here (the assistant), and the answers still being written. */
   const assistants = new Set();
@@ -365,6 +369,10 @@ export function mount({ origin, settings }) {
     notice.hidden = true;
     composer.hidden = false;
     body.replaceChildren(scroller, typingLine, notice, tray, composer);
+    if (unsent) {
+      input.value = unsent;
+      unsent = '';
+    }
     client.connect();
     try {
       const { messages } = await client.api('GET', `/rooms/${room.id}/messages?limit=100`);
@@ -491,8 +499,11 @@ export function mount({ origin, settings }) {
       const m = await client.send(roomId, text.trim() ? text : '', { attachments: sending.map((i) => i.attachment) });
       show(m, false);
     } catch (err) {
-      if (err.code === 'forbidden') closed();
-      else {
+      if (err.code === 'forbidden') {
+        // Closed meanwhile: the text goes with the visitor to a new conversation.
+        input.value = text;
+        closed();
+      } else {
         // Nothing is lost: the text and the files are back for another try.
         input.value = text;
         uploads = [...sending, ...uploads];
@@ -509,11 +520,14 @@ export function mount({ origin, settings }) {
 
   /** The staff closed the conversation: it stays readable; a new one can start. */
   function closed() {
+    if (input.value.trim()) unsent = input.value;
+    input.value = '';
     composer.hidden = true;
     tray.hidden = true;
     notice.classList.remove('error');
     notice.replaceChildren(
       `${t('widget.closed')} `,
+      unsent ? `${t('widget.unsent_kept')} ` : '',
       el('button', { class: 'link', type: 'button', onclick: () => client.logout().then(() => showStart()) }, t('widget.start_new')),
     );
     notice.hidden = false;

@@ -30,10 +30,15 @@ fn host_page(plauder: &str) -> String {
 
 /// The shop page with the widget's script tag carrying `attributes`.
 pub fn host_page_with(plauder: &str, attributes: &str) -> String {
+    host_page_with_head(plauder, attributes, "")
+}
+
+/// The shop page with `head` (markup) in its head, before the widget loads.
+fn host_page_with_head(plauder: &str, attributes: &str, head: &str) -> String {
     let html = format!(
         r##"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Example shop</title>
-<style>button {{ background: rgb(255, 0, 0) !important; font-family: serif; }}</style></head>
+<style>button {{ background: rgb(255, 0, 0) !important; font-family: serif; }}</style>{head}</head>
 <body><h1>Example shop</h1><p>Shoes, mostly.</p>
 <script src="{plauder}/widget.js" {attributes} async></script>
 </body></html>"##
@@ -291,6 +296,106 @@ async fn a_blocked_visitor_reads_the_refusal_in_the_widgets_language_not_the_ser
         assert_eq!(shown, refusal, "{lang}");
         visitor.close().await;
     }
+}
+
+/// A page script that loses the `support.session_closed` frames the page's WebSockets receive
+/// while `window.dropClosed` is set (as a widget offline at the close would miss it), counting
+/// them in `window.droppedClosed`.
+const LOSES_CLOSE_EVENTS: &str = r#"<script>
+window.dropClosed = false;
+window.droppedClosed = 0;
+const RealWebSocket = window.WebSocket;
+window.WebSocket = class extends RealWebSocket {
+  get onmessage() { return super.onmessage; }
+  set onmessage(handler) {
+    super.onmessage = handler && ((e) => {
+      if (window.dropClosed && String(e.data).includes('"support.session_closed"')) {
+        window.droppedClosed += 1;
+        return;
+      }
+      handler.call(this, e);
+    });
+  }
+};
+</script>"#;
+
+/// Closes the one open support chat, as staff.
+async fn close_the_open_chat(app: &crate::helpers::TestApp, token: &str) {
+    let res = app.get("/api/v1/admin/support/sessions?status=open", Some(token)).await;
+    let inbox: Value = res.json().await.expect("json");
+    let id = inbox["sessions"][0]["id"].as_str().expect("an open chat").to_owned();
+    let res = app.post(&format!("/api/v1/admin/support/sessions/{id}/close"), Some(token), json!({})).await;
+    assert_eq!(res.status(), reqwest::StatusCode::OK);
+}
+
+/// The text in the composer of the conversation the widget shows, once there is one.
+async fn composer_text(browser: &Browser) -> Value {
+    widget_wait(
+        browser,
+        "a conversation's composer with text in it",
+        "const v = w.querySelector('.composer textarea')?.value; return v ? v : false;",
+        json!([]),
+    )
+    .await
+}
+
+#[actix_web::test]
+async fn a_visitors_unsent_text_outlives_the_chats_close_and_starts_the_next_chat() {
+    let Some(driver) = Driver::start().await else { return };
+    let app = spawn_app().await;
+    let root = register_admin(&app, "root", "Rita Root").await;
+    let token = root["access_token"].as_str().expect("token");
+    let visitor = driver.browser(1000, 800).await;
+    visitor.goto(&host_page_with_head(&app.address, "", LOSES_CLOSE_EVENTS)).await;
+    widget_wait(&visitor, "the button", "return !!w.querySelector('.launcher');", json!([])).await;
+    visitor.script(&format!("{SHADOW} w.querySelector('.launcher').click();"), json!([])).await;
+    widget_submit(&visitor, ".start input[name=name]", "Grace").await;
+    widget_submit(&visitor, ".composer textarea", "Hello?").await;
+    widget_has_message(&visitor, "mine", "Hello?").await;
+
+    // The close is missed (as while offline): the visitor writes on, and the refused send shows
+    // the close and keeps the text.
+    visitor.script("window.dropClosed = true;", json!([])).await;
+    close_the_open_chat(&app, token).await;
+    eventually("the close's event lost on its way", async || {
+        check(visitor.script("return window.droppedClosed;", json!([])).await, |n| n == &json!(1))
+    })
+    .await;
+    widget_submit(&visitor, ".composer textarea", "Are you still there?").await;
+    widget_wait(
+        &visitor,
+        "the closed notice saying the text is kept",
+        "const n = w.querySelector('.notice'); return !n.hidden && n.textContent.includes('closed') && n.textContent.includes('kept');",
+        json!([]),
+    )
+    .await;
+    visitor.script(&format!("{SHADOW} w.querySelector('.notice button').click();"), json!([])).await;
+    widget_submit(&visitor, ".start input[name=name]", "Grace").await;
+    assert_eq!(composer_text(&visitor).await, "Are you still there?");
+    visitor.script(&format!("{SHADOW} w.querySelector('.composer').requestSubmit();"), json!([])).await;
+    widget_has_message(&visitor, "mine", "Are you still there?").await;
+
+    // The close arrives while the visitor is typing: the draft goes to the next chat too.
+    visitor.script("window.dropClosed = false;", json!([])).await;
+    visitor
+        .script(
+            &format!("{SHADOW} const i = w.querySelector('.composer textarea'); i.value = 'One more thing'; i.dispatchEvent(new Event('input'));"),
+            json!([]),
+        )
+        .await;
+    close_the_open_chat(&app, token).await;
+    widget_wait(
+        &visitor,
+        "the closed notice saying the draft is kept",
+        "const n = w.querySelector('.notice'); return !n.hidden && n.textContent.includes('kept');",
+        json!([]),
+    )
+    .await;
+    visitor.script(&format!("{SHADOW} w.querySelector('.notice button').click();"), json!([])).await;
+    widget_submit(&visitor, ".start input[name=name]", "Grace").await;
+    assert_eq!(composer_text(&visitor).await, "One more thing");
+    assert_eq!(visitor.script("return window.droppedClosed;", json!([])).await, json!(1));
+    visitor.close().await;
 }
 
 /// Makes the browser report German as its only language before any page script runs.
