@@ -522,8 +522,12 @@ export function mount({ origin, settings }) {
   function closed() {
     if (input.value.trim()) unsent = input.value;
     input.value = '';
+    // The files picked for this chat belong to its guest: a next conversation's sends could not
+    // take them (every send refused while they sat in the hidden tray).
+    for (const item of uploads) item.controller.abort();
+    uploads = [];
+    renderTray();
     composer.hidden = true;
-    tray.hidden = true;
     notice.classList.remove('error');
     notice.replaceChildren(
       `${t('widget.closed')} `,

@@ -375,8 +375,17 @@ async fn a_visitors_unsent_text_outlives_the_chats_close_and_starts_the_next_cha
     visitor.script(&format!("{SHADOW} w.querySelector('.composer').requestSubmit();"), json!([])).await;
     widget_has_message(&visitor, "mine", "Are you still there?").await;
 
-    // The close arrives while the visitor is typing: the draft goes to the next chat too.
+    // The close arrives while the visitor is typing, a screenshot in the tray: the draft goes to
+    // the next chat too, the screenshot (the closed chat's guest's) does not.
     visitor.script("window.dropClosed = false;", json!([])).await;
+    let picked = PickedFiles::new();
+    let shot = picked.write("cart.png", &picture_png(200, 120, false));
+    let file_input = visitor
+        .element_by_script(&format!("{SHADOW} return w.querySelector('.composer .shot-input');"), json!([]))
+        .await;
+    visitor.attach_file_to(&file_input, &shot).await;
+    widget_wait(&visitor, "the screenshot uploaded", "return !!w.querySelector('.uploads .upload.done');", json!([]))
+        .await;
     visitor
         .script(
             &format!("{SHADOW} const i = w.querySelector('.composer textarea'); i.value = 'One more thing'; i.dispatchEvent(new Event('input'));"),
@@ -394,6 +403,12 @@ async fn a_visitors_unsent_text_outlives_the_chats_close_and_starts_the_next_cha
     visitor.script(&format!("{SHADOW} w.querySelector('.notice button').click();"), json!([])).await;
     widget_submit(&visitor, ".start input[name=name]", "Grace").await;
     assert_eq!(composer_text(&visitor).await, "One more thing");
+    assert_eq!(
+        visitor.script(&format!("{SHADOW} return w.querySelectorAll('.uploads .upload').length;"), json!([])).await,
+        0
+    );
+    visitor.script(&format!("{SHADOW} w.querySelector('.composer').requestSubmit();"), json!([])).await;
+    widget_has_message(&visitor, "mine", "One more thing").await;
     assert_eq!(visitor.script("return window.droppedClosed;", json!([])).await, json!(1));
     visitor.close().await;
 }
