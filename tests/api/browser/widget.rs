@@ -298,6 +298,16 @@ async fn a_blocked_visitor_reads_the_refusal_in_the_widgets_language_not_the_ser
     }
 }
 
+/// Picks `file` with the composer's screenshot button and waits until it has uploaded.
+async fn attach_screenshot(browser: &Browser, file: &std::path::Path) {
+    let input = browser
+        .element_by_script(&format!("{SHADOW} return w.querySelector('.composer .shot-input');"), json!([]))
+        .await;
+    browser.attach_file_to(&input, file).await;
+    widget_wait(browser, "the screenshot uploaded", "return !!w.querySelector('.uploads .upload.done');", json!([]))
+        .await;
+}
+
 /// A page script that loses the `support.session_closed` frames the page's WebSockets receive
 /// while `window.dropClosed` is set (as a widget offline at the close would miss it), counting
 /// them in `window.droppedClosed`.
@@ -380,12 +390,7 @@ async fn a_visitors_unsent_text_outlives_the_chats_close_and_starts_the_next_cha
     visitor.script("window.dropClosed = false;", json!([])).await;
     let picked = PickedFiles::new();
     let shot = picked.write("cart.png", &picture_png(200, 120, false));
-    let file_input = visitor
-        .element_by_script(&format!("{SHADOW} return w.querySelector('.composer .shot-input');"), json!([]))
-        .await;
-    visitor.attach_file_to(&file_input, &shot).await;
-    widget_wait(&visitor, "the screenshot uploaded", "return !!w.querySelector('.uploads .upload.done');", json!([]))
-        .await;
+    attach_screenshot(&visitor, &shot).await;
     visitor
         .script(
             &format!("{SHADOW} const i = w.querySelector('.composer textarea'); i.value = 'One more thing'; i.dispatchEvent(new Event('input'));"),
@@ -708,12 +713,7 @@ async fn a_visitors_screenshot_reaches_the_inbox_where_staff_open_it_full_size()
         .script(&format!("{SHADOW} return w.querySelector('.composer .attach').getAttribute('aria-label');"), json!([]))
         .await;
     assert_eq!(label, "Attach a screenshot");
-    let input = visitor
-        .element_by_script(&format!("{SHADOW} return w.querySelector('.composer .shot-input');"), json!([]))
-        .await;
-    visitor.attach_file_to(&input, &shot).await;
-    widget_wait(&visitor, "the screenshot uploaded", "return !!w.querySelector('.uploads .upload.done');", json!([]))
-        .await;
+    attach_screenshot(&visitor, &shot).await;
     widget_submit(&visitor, ".composer textarea", "The checkout button does nothing, see the screenshot").await;
     widget_has_message(&visitor, "mine", "The checkout button does nothing, see the screenshot").await;
     // The visitor sees it too, from the plauder server's signed link on the shop's page.
