@@ -6,7 +6,8 @@ use serde::{Serialize, Serializer};
 
 use crate::auth::signed_url::{UrlSigner, Variant};
 use crate::db::models::{
-    Attachment, ChosenStatus, MemberRole, Message, PresenceVisibility, Reaction, Role, Room, RoomKind, RoomMember, User,
+    Attachment, ChosenStatus, MemberRole, Message, PresenceVisibility, Reaction, Role, Room, RoomKind, RoomMember,
+    SupportStatus, User,
 };
 use crate::ids::{AttachmentId, FriendRequestId, MessageId, RoomId, Seq, UserId};
 use crate::protocol::presence::Visible;
@@ -157,6 +158,9 @@ pub struct RoomListing {
     pub last_read_seq: Seq,
     pub unread_count: i64,
     pub last_message: Option<MessageView>,
+    /// Support rooms only: whether their session is `open` or `closed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub support_status: Option<SupportStatus>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::auth::Caller;
-use crate::db::models::{MemberRole, NewRoom, NewRoomMember, Role, Room, RoomChanges, RoomKind, User};
+use crate::db::models::{MemberRole, NewRoom, NewRoomMember, Role, Room, RoomChanges, RoomKind, SupportStatus, User};
 use crate::db::queries::{messages, rooms, social, users};
 use crate::error::{ApiError, ApiResult, ConflictExt, violates_foreign_key};
 use crate::ids::{MessageId, RoomId, Seq, UserId};
@@ -49,6 +49,10 @@ pub struct RoomDetail {
     pub my_role: Option<MemberRole>,
     pub last_read_seq: Option<Seq>,
     pub unread_count: Option<i64>,
+    /// Support rooms only: whether their session is `open` or `closed` (how a visitor's widget
+    /// that was offline at the close learns of it: `support.session_closed` is not replayed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub support_status: Option<SupportStatus>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -323,6 +327,9 @@ pub async fn list(state: &AppState, caller: &Caller) -> ApiResult<Vec<RoomListin
             last_read_seq: row.last_read_seq,
             unread_count: row.unread_count,
             last_message: row.last_message_id.and_then(|id| last.remove(&id)),
+            // A support room without its session reads as closed, as `RoomAccess` treats it.
+            support_status: (row.room.kind == RoomKind::Support)
+                .then(|| row.support_status.unwrap_or(SupportStatus::Closed)),
         })
         .collect())
 }
@@ -344,6 +351,11 @@ pub async fn get(state: &AppState, caller: &Caller, room_id: RoomId) -> ApiResul
         my_role: access.my_role(),
         last_read_seq: access.member.as_ref().map(|m| m.last_read_seq),
         unread_count,
+        support_status: (access.room.kind == RoomKind::Support).then_some(if access.support_closed {
+            SupportStatus::Closed
+        } else {
+            SupportStatus::Open
+        }),
     })
 }
 

@@ -395,6 +395,42 @@ async fn closing_a_session_sends_a_final_event_and_the_visitor_cannot_write_any_
     assert_eq!(again.json::<Value>().await.unwrap()["closed_at"], closed["closed_at"]);
 }
 
+/// `support_status` of the visitor's room in `GET /rooms` and of `GET /rooms/{id}` as `token`
+/// sees it.
+async fn support_status(app: &TestApp, token: &str, room: Uuid) -> (Value, Value) {
+    let rooms: Value = app.get("/api/v1/rooms", Some(token)).await.json().await.unwrap();
+    let listed = rooms["rooms"].as_array().unwrap().iter().find(|r| r["id"] == room.to_string()).cloned();
+    let detail: Value = app.get(&format!("/api/v1/rooms/{room}"), Some(token)).await.json().await.unwrap();
+    (listed.map_or(Value::Null, |r| r["support_status"].clone()), detail["support_status"].clone())
+}
+
+#[actix_web::test]
+async fn a_visitor_offline_at_the_close_learns_it_from_its_room() {
+    let app = spawn_app().await;
+    let moderator = user_with_role(&app, "mod", "moderator").await;
+    let v = open_session(&app, "vera").await;
+    let member = app.register("gus").await;
+    let group = app.group(&member, "Lounge", &[]).await;
+    let t = v.guest.access_token.as_str();
+    assert_eq!(support_status(&app, t, v.room).await, (json!("open"), json!("open")));
+    // Staff do not list support rooms; the room itself tells them too.
+    let detail: Value =
+        app.get(&format!("/api/v1/rooms/{}", v.room), Some(&moderator.access_token)).await.json().await.unwrap();
+    assert_eq!(detail["support_status"], "open");
+
+    // No socket of the visitor's is open at the close: `support.session_closed` reaches nobody
+    // of theirs, and the room says it.
+    assert_eq!(close(&app, &moderator, v.session_id).await.status(), StatusCode::OK);
+    assert_eq!(support_status(&app, t, v.room).await, (json!("closed"), json!("closed")));
+
+    // Other rooms carry no such field.
+    let rooms: Value = app.get("/api/v1/rooms", Some(&member.access_token)).await.json().await.unwrap();
+    assert!(rooms["rooms"][0].get("support_status").is_none(), "{rooms}");
+    let detail: Value =
+        app.get(&format!("/api/v1/rooms/{group}"), Some(&member.access_token)).await.json().await.unwrap();
+    assert!(detail.get("support_status").is_none(), "{detail}");
+}
+
 #[actix_web::test]
 async fn a_returning_visitor_with_its_token_sees_its_history() {
     let app = spawn_app().await;

@@ -383,7 +383,26 @@ export function mount({ origin, settings }) {
     } catch (err) {
       if (err.code === 'forbidden' || err.code === 'not_found') return closed();
     }
+    // Closed while this browser was away: say so now rather than at the visitor's next send.
+    if (room.support_status === 'closed') return closed();
     if (!panel.hidden) input.focus();
+  }
+
+  /**
+   * After each (re)connect: `support.session_closed` reaches only the sockets open at the close,
+   * and `sync` brings back messages, not the close. So a conversation still shown as open asks
+   * the room whether it is.
+   */
+  async function checkStillOpen() {
+    const id = roomId;
+    if (!id || composer.hidden) return;
+    try {
+      const room = await client.api('GET', `/rooms/${id}`);
+      if (room.support_status !== 'closed') return;
+    } catch (err) {
+      if (err.code !== 'forbidden' && err.code !== 'not_found') return;
+    }
+    if (id === roomId && !composer.hidden) closed();
   }
 
   function show(m, live) {
@@ -624,6 +643,7 @@ export function mount({ origin, settings }) {
   client.addEventListener('support.session_closed', (e) => {
     if (e.detail.room_id === roomId) closed();
   });
+  client.addEventListener('hello', () => checkStillOpen());
   client.addEventListener('state', (e) => {
     const s = e.detail.state;
     status.textContent = s === 'open' ? t('widget.online') : s === 'reconnecting' || s === 'connecting' ? t('widget.connecting') : '';

@@ -9,7 +9,7 @@ use crate::ids::{MessageId, RoomId, Seq, UserId};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::db::models::{MemberRole, NewRoom, NewRoomMember, Room, RoomChanges, RoomMember, User};
+use crate::db::models::{MemberRole, NewRoom, NewRoomMember, Room, RoomChanges, RoomMember, SupportStatus, User};
 use crate::schema::{room_members, rooms, users};
 
 pub async fn insert(conn: &mut AsyncPgConnection, new: &NewRoom<'_>) -> QueryResult<Room> {
@@ -236,6 +236,9 @@ pub struct RoomListRow {
     pub unread_count: i64,
     #[diesel(sql_type = Nullable<SqlUuid>)]
     pub last_message_id: Option<MessageId>,
+    /// For a support room, its session's status (`None` for other rooms).
+    #[diesel(sql_type = Nullable<Text>)]
+    pub support_status: Option<SupportStatus>,
 }
 
 /// The user's rooms, most recent activity first, each with role, unread count and the id of its
@@ -250,7 +253,9 @@ pub async fn list_for_user(conn: &mut AsyncPgConnection, user_id: UserId) -> Que
                   WHERE u.room_id = r.id AND u.seq > m.last_read_seq \
                     AND u.deleted_at IS NULL AND u.sender_id IS DISTINCT FROM m.user_id) AS unread_count, \
                 (SELECT l.id FROM messages l WHERE l.room_id = r.id ORDER BY l.seq DESC LIMIT 1) \
-                  AS last_message_id \
+                  AS last_message_id, \
+                CASE WHEN r.kind = 'support' \
+                  THEN (SELECT s.status FROM support_sessions s WHERE s.room_id = r.id) END AS support_status \
          FROM room_members m JOIN rooms r ON r.id = m.room_id \
          WHERE m.user_id = ",
         " ORDER BY r.last_activity_at DESC, r.id",

@@ -310,12 +310,14 @@ async fn attach_screenshot(browser: &Browser, file: &std::path::Path) {
 
 /// A page script that loses the `support.session_closed` frames the page's WebSockets receive
 /// while `window.dropClosed` is set (as a widget offline at the close would miss it), counting
-/// them in `window.droppedClosed`.
+/// them in `window.droppedClosed`; `window.lastSocket` is the socket opened last, and
+/// `window.socketsOpened` counts them.
 const LOSES_CLOSE_EVENTS: &str = r#"<script>
 window.dropClosed = false;
 window.droppedClosed = 0;
 const RealWebSocket = window.WebSocket;
 window.WebSocket = class extends RealWebSocket {
+  constructor(...args) { super(...args); window.lastSocket = this; window.socketsOpened = (window.socketsOpened ?? 0) + 1; }
   get onmessage() { return super.onmessage; }
   set onmessage(handler) {
     super.onmessage = handler && ((e) => {
@@ -415,6 +417,57 @@ async fn a_visitors_unsent_text_outlives_the_chats_close_and_starts_the_next_cha
     visitor.script(&format!("{SHADOW} w.querySelector('.composer').requestSubmit();"), json!([])).await;
     widget_has_message(&visitor, "mine", "One more thing").await;
     assert_eq!(visitor.script("return window.droppedClosed;", json!([])).await, json!(1));
+    visitor.close().await;
+}
+
+/// Whether the widget shows its conversation as closed: the notice up, the composer gone.
+const SHOWS_CLOSED: &str = "const n = w.querySelector('.notice'); return !!n && !n.hidden && n.textContent.includes('closed') && w.querySelector('.composer').hidden;";
+
+#[actix_web::test]
+async fn a_widget_offline_at_the_close_shows_it_once_back_without_a_send() {
+    let Some(driver) = Driver::start().await else { return };
+    let app = spawn_app().await;
+    let root = register_admin(&app, "root", "Rita Root").await;
+    let token = root["access_token"].as_str().expect("token");
+    let visitor = driver.browser(1000, 800).await;
+    let page = host_page_with_head(&app.address, "", LOSES_CLOSE_EVENTS);
+    visitor.goto(&page).await;
+    widget_wait(&visitor, "the button", "return !!w.querySelector('.launcher');", json!([])).await;
+    visitor.script(&format!("{SHADOW} w.querySelector('.launcher').click();"), json!([])).await;
+    widget_submit(&visitor, ".start input[name=name]", "Grace").await;
+    widget_submit(&visitor, ".composer textarea", "Hello?").await;
+    widget_has_message(&visitor, "mine", "Hello?").await;
+
+    // The close's frame is lost (the visitor's network was down), then the socket drops and the
+    // widget reconnects: it finds the chat closed before the visitor writes anything.
+    visitor.script("window.dropClosed = true;", json!([])).await;
+    close_the_open_chat(&app, token).await;
+    eventually("the close's event lost on its way", async || {
+        check(visitor.script("return window.droppedClosed;", json!([])).await, |n| n == &json!(1))
+    })
+    .await;
+    let opened = visitor.script("return window.socketsOpened;", json!([])).await;
+    assert_eq!(
+        visitor.script(&format!("{SHADOW} return w.querySelector('.composer').hidden;"), json!([])).await,
+        false
+    );
+    visitor.script("window.lastSocket.close();", json!([])).await;
+    widget_wait(&visitor, "the closed notice after the reconnect", SHOWS_CLOSED, json!([])).await;
+    let reopened = visitor.script("return window.socketsOpened;", json!([])).await;
+    assert!(reopened.as_u64() > opened.as_u64(), "a new socket: {opened} then {reopened}");
+
+    // The page reloaded later shows the conversation closed from the start, its history kept.
+    visitor.goto(&page).await;
+    widget_wait(&visitor, "the closed notice after the reload", SHOWS_CLOSED, json!([])).await;
+    widget_has_message(&visitor, "mine", "Hello?").await;
+    // And the visitor opens the widget and starts a new conversation from there.
+    visitor.script(&format!("{SHADOW} w.querySelector('.launcher').click();"), json!([])).await;
+    assert_eq!(visitor.script(&format!("{SHADOW} return w.querySelector('.panel').hidden;"), json!([])).await, false);
+    visitor.script(&format!("{SHADOW} w.querySelector('.notice button').click();"), json!([])).await;
+    widget_submit(&visitor, ".start input[name=name]", "Grace").await;
+    widget_submit(&visitor, ".composer textarea", "Back again").await;
+    widget_has_message(&visitor, "mine", "Back again").await;
+    assert_eq!(visitor.script("return window.droppedClosed;", json!([])).await, json!(0));
     visitor.close().await;
 }
 
