@@ -383,9 +383,10 @@ where
         .collect();
     put_blobs(att.store.as_ref(), &blobs).await?;
     let quota = settings.user_quota_bytes;
+    let store = att.store.as_ref();
     let mut conn = state.db().await?;
     let row = conn
-        .transaction::<_, ApiError, _>(async move |conn| {
+        .transaction::<_, ApiError, _>(async |conn| {
             // The owner's uploads sum and insert one at a time, so two running at once cannot
             // each pass the quota with what the other adds (the sum above was read before the
             // body streamed).
@@ -398,6 +399,7 @@ where
             if used.saturating_add(size) > quota {
                 return Err(over_quota(quota));
             }
+            restore_swept(store, &blobs).await?;
             q::insert(conn, &new).await.map_err(|e| crate::error::gone_meanwhile(e, account_gone))
         })
         .await;
@@ -409,8 +411,6 @@ where
             return Err(e);
         }
     };
-    let files = std::iter::once((sha256.clone(), temp)).chain(thumbnail.map(|t| (t.sha256, t.file))).collect();
-    ensure_stored(att.store.clone(), files).await?;
     metrics::counter!("plauder_attachment_uploads_total").increment(1);
     metrics::counter!("plauder_attachment_upload_bytes_total").increment(size);
     Ok(AttachmentView::new(&row, &att.signer, chrono::Utc::now().timestamp()))
@@ -430,32 +430,29 @@ pub(crate) async fn put_blobs(store: &dyn crate::storage::BlobStore, blobs: &[(&
     Ok(())
 }
 
-/// After the commit of a row naming `blobs` (taking their locks shared, `lock_blobs_shared`):
-/// stores again any the sweep deleted between [`put_blobs`] and that lock, while nothing named
-/// them. No sweep deletes them after the commit, and a delete begun before it has finished (the
-/// sweep holds the blob's lock exclusively until it has), so one look at the store tells (a store
-/// that shows a delete to the next read at once: S3, MinIO, R2 and the local directory do).
+/// Inside the transaction that names `blobs`, once it holds their locks shared
+/// (`lock_blobs_shared`): stores again any the sweep deleted between [`put_blobs`] and that lock,
+/// while nothing named them. No sweep deletes them while the lock is held, and a delete begun
+/// before it has finished (the sweep holds the blob's lock exclusively until it has), so one look
+/// at the store tells (a store that shows a delete to the next read at once: S3, MinIO, R2 and
+/// the local directory do).
 ///
-/// In a task of its own, which owns the files: a request dropped after its commit (the client
-/// hung up) still puts its blobs back.
+/// Inside the transaction rather than after its commit, so that a row commits only with its
+/// blobs in the store: a store failing here refuses the write and names nothing missing, and a
+/// request dropped during its commit (the client hung up) leaves nothing undone. The price is a
+/// look at the store (a HEAD request on S3) while the transaction holds its locks, and, only in
+/// that race, a whole PUT.
 ///
 /// # Errors
-/// As [`put_blobs`]; the row stays, naming a missing blob, until its owner tries again.
-pub(crate) async fn ensure_stored(
-    store: Arc<dyn crate::storage::BlobStore>,
-    blobs: Vec<(String, TempFile)>,
-) -> ApiResult<()> {
-    tokio::spawn(async move {
-        for (key, file) in &blobs {
-            if !store.exists(key).await.map_err(store_error)? {
-                metrics::counter!("plauder_attachment_blobs_stored_again_total").increment(1);
-                store.put_file(key, &file.0).await.map_err(store_error)?;
-            }
+/// As [`put_blobs`].
+pub(crate) async fn restore_swept(store: &dyn crate::storage::BlobStore, blobs: &[(&str, &Path)]) -> ApiResult<()> {
+    for (key, file) in blobs {
+        if !store.exists(key).await.map_err(store_error)? {
+            metrics::counter!("plauder_attachment_blobs_stored_again_total").increment(1);
+            store.put_file(key, file).await.map_err(store_error)?;
         }
-        Ok(())
-    })
-    .await
-    .map_err(ApiError::internal)?
+    }
+    Ok(())
 }
 
 /// The uploader's account was deleted while the upload streamed.
@@ -746,7 +743,7 @@ pub async fn sweep(state: &crate::state::AppState, conn: &mut AsyncPgConnection,
         // is naming (lock held) waits for the next pass, one whose row committed since the check
         // above stays, and an upload of other content never waits for the store's deletes. A
         // blob stored by an upload whose row has not taken the lock yet may go: that upload
-        // stores it again after its commit (`ensure_stored`).
+        // stores it again before its commit (`restore_swept`).
         for key in chunk.iter().filter(|k| !live.contains(k)) {
             report.blobs += u64::from(delete_unnamed(conn, att.store.as_ref(), key).await?);
         }

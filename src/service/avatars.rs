@@ -96,12 +96,15 @@ where
     let blobs = [(key.as_str(), temp.0.as_path())];
     crate::service::attachments::put_blobs(att.store.as_ref(), &blobs).await?;
     let user_id = caller.id;
+    let store = att.store.as_ref();
     let mut conn = state.db().await?;
     let user = conn
         .transaction::<_, ApiError, _>(async |conn| {
             // Shared with uploads, exclusive of the sweep: once this change commits, no sweep
-            // deletes the picture (`attachments::ensure_stored`).
+            // deletes the picture, and one that deleted it before is undone here
+            // (`attachments::restore_swept`).
             blobs::lock_blobs_shared(conn, &[key.as_str()]).await?;
+            crate::service::attachments::restore_swept(store, &blobs).await?;
             // The account deleted while the picture was made: no row to change.
             users::set_avatar(conn, user_id, Some((&key, content_type)))
                 .await
@@ -117,7 +120,6 @@ where
             return Err(e);
         }
     };
-    crate::service::attachments::ensure_stored(att.store.clone(), vec![(key, temp)]).await?;
     Ok(UserView::own(&user))
 }
 

@@ -25,7 +25,7 @@ pub trait BlobStore: Send + Sync {
     /// Stores the complete file at `file` (a finished upload, on the local disk) under `key`.
     /// The blob appears whole or not at all; storing a key that exists leaves one blob with the
     /// same content. `file` stays the caller's (an upload may need to store it again:
-    /// `service::attachments::ensure_stored`), and the caller must not change it afterwards: the
+    /// `service::attachments::restore_swept`), and the caller must not change it afterwards: the
     /// local store's blob may be the same file.
     fn put_file<'a>(&'a self, key: &'a str, file: &'a Path) -> BoxFuture<'a, io::Result<()>>;
 

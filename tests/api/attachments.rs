@@ -66,6 +66,7 @@ on_each_store!(
     retention_removes_the_files_of_deleted_messages_rooms_and_unsent_uploads,
     a_photo_is_served_without_its_gps_and_with_a_thumbnail_and_both_go_with_the_message,
     a_blob_the_sweep_deletes_before_its_upload_names_it_is_stored_again,
+    an_upload_whose_client_hangs_up_during_its_commit_leaves_no_row_without_its_blob,
 );
 
 /// An upload stores its blob, then names it in its row's transaction: a sweep that runs in between
@@ -103,6 +104,79 @@ async fn a_blob_the_sweep_deletes_before_its_upload_names_it_is_stored_again(sto
     assert_eq!(content.status(), StatusCode::OK);
     assert_eq!(content.bytes().await.expect("bytes").to_vec(), bytes);
     assert_eq!(crate::retention::completed(&app).await.attachment_blobs, 0, "named now: the sweep keeps it");
+}
+
+/// As above, with the client hanging up while the upload's row commits (the commit made slow by
+/// a deferred trigger of the test's): the row commits all the same, so its blob, deleted by the
+/// sweep in between, must be back in the store by then; no step after the commit may be needed
+/// (the request's handler is dropped with its client).
+async fn an_upload_whose_client_hangs_up_during_its_commit_leaves_no_row_without_its_blob(store: Store) {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+    use plauder::db::queries::attachments::OWNER_LOCK_CLASS;
+
+    let app = spawn_on(store).await;
+    let ada = app.register("ada").await;
+    let bytes = pdf("hung up at the commit");
+    let key: String = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let mut holder = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
+    holder
+        .batch_execute(
+            "CREATE FUNCTION test_slow_commit() RETURNS trigger LANGUAGE plpgsql AS \
+               $$ BEGIN PERFORM pg_sleep(1); RETURN NULL; END $$; \
+             CREATE CONSTRAINT TRIGGER test_slow_commit AFTER INSERT ON attachments \
+               DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_slow_commit();",
+        )
+        .await
+        .expect("slow commits");
+    holder
+        .batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({OWNER_LOCK_CLASS}, hashtext('{}'))", ada.id))
+        .await
+        .expect("hold ada's uploads");
+
+    // A raw connection, so that hanging up resets it: the server's next read fails at once, and
+    // the dispatcher drops the request's handler (a plain close can go unnoticed until it answers).
+    let addr = app.address.trim_start_matches("http://").to_owned();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.expect("connect to the server");
+    let head = format!(
+        "POST /api/v1/attachments?name=gone.pdf HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\n\r\n",
+        ada.access_token,
+        bytes.len()
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut conn, head.as_bytes()).await.expect("request head");
+    tokio::io::AsyncWriteExt::write_all(&mut conn, &bytes).await.expect("request body");
+    eventually("the blob stored", async || check(blobs(&app).await, |b| b.contains(&key))).await;
+    assert_eq!(crate::retention::completed(&app).await.attachment_blobs, 1);
+    assert!(!blobs(&app).await.contains(&key), "the sweep deleted the blob nothing named yet");
+    holder.batch_execute("ROLLBACK").await.expect("release");
+
+    // The upload's transaction is committing (in the trigger's sleep): its client hangs up.
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    eventually("the upload's commit under way", async || {
+        let c: Count = diesel::sql_query(
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND datname = current_database()",
+        )
+        .get_result(&mut holder)
+        .await
+        .expect("activity");
+        check(c.n, |n| *n == 1)
+    })
+    .await;
+    conn.set_zero_linger().expect("linger");
+    drop(conn);
+
+    let rows = async |holder: &mut AsyncPgConnection| -> i64 {
+        diesel::sql_query(format!("SELECT count(*) AS n FROM attachments WHERE sha256 = '{key}'"))
+            .get_result::<Count>(holder)
+            .await
+            .expect("rows")
+            .n
+    };
+    eventually("the row committed", async || check(rows(&mut holder).await, |n| *n == 1)).await;
+    assert!(blobs(&app).await.contains(&key), "a committed row names a blob the store does not have");
 }
 
 /// A valid 1×1 PNG.
@@ -1164,6 +1238,44 @@ async fn a_bucket_that_goes_away_gives_503_unavailable_and_loses_no_message() {
     let res = upload_raw(&app, &ada, "after.pdf", None, pdf("after")).await;
     assert_eq!(res.status(), StatusCode::CREATED, "uploads work again once the bucket is back");
     assert_eq!(bucket.blobs().await.len(), 1);
+}
+
+/// The sweep deletes an upload's blob before its row names it, and then the store goes away: the
+/// upload cannot store the blob again, so it is refused (503) and leaves no row naming a file the
+/// store does not have (its owner's quota not taken either). Staged as in
+/// `a_blob_the_sweep_deletes_before_its_upload_names_it_is_stored_again`.
+#[actix_web::test]
+async fn an_upload_that_cannot_store_its_swept_blob_again_leaves_no_row() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+    use plauder::db::queries::attachments::OWNER_LOCK_CLASS;
+
+    let bucket = Bucket::create().await;
+    let app = spawn_app_with(|s| bucket.configure(s)).await;
+    let ada = app.register("ada").await;
+    let bytes = pdf("swept, then the store went away");
+    let key: String = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let mut holder = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
+    holder
+        .batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({OWNER_LOCK_CLASS}, hashtext('{}'))", ada.id))
+        .await
+        .expect("hold ada's uploads");
+
+    let uploaded = upload_raw(&app, &ada, "late.pdf", None, bytes.clone());
+    let sweep_then_outage = async {
+        eventually("the blob stored", async || check(bucket.blobs().await, |b| b.contains(&key))).await;
+        assert_eq!(crate::retention::completed(&app).await.attachment_blobs, 1);
+        bucket.delete().await;
+        holder.batch_execute("ROLLBACK").await.expect("release");
+    };
+    let (res, ()) = tokio::join!(uploaded, sweep_then_outage);
+
+    assert_error(res, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    assert_eq!(app.count("SELECT count(*) AS n FROM attachments").await, 0, "no row names the missing blob");
+    bucket.make().await;
+    let view = upload(&app, &ada, "late.pdf", bytes.clone()).await;
+    assert_eq!(bucket.blobs().await, [key]);
+    let content = content_by_token(&app, &ada, &view).await;
+    assert_eq!(content.bytes().await.expect("bytes").to_vec(), bytes);
 }
 
 /// A phone photo: 64×32 pixels stored as taken, EXIF orientation 6 (turn right to view) and a GPS

@@ -3,8 +3,8 @@
 //! their locks shared while it inserts the row that names them, the sweep one blob's exclusively
 //! while it checks that nothing names it and deletes it. So the sweep never deletes a blob a
 //! committed row names, an upload waits for the sweep only when it names the very blob being
-//! deleted, and after its commit the upload finds such a blob gone and stores it again
-//! (`service::attachments::ensure_stored`).
+//! deleted, and before its commit, holding the lock, the upload finds such a blob gone and
+//! stores it again (`service::attachments::restore_swept`).
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
