@@ -69,23 +69,36 @@ on_each_store!(
     an_upload_whose_client_hangs_up_during_its_commit_leaves_no_row_without_its_blob,
 );
 
+/// A connection holding `user`'s uploads lock (`OWNER_LOCK_CLASS`) in an open transaction: their
+/// next upload stores its blob, then waits before its row until the holder rolls back.
+async fn hold_uploads_of(app: &TestApp, user: &TestUser) -> diesel_async::AsyncPgConnection {
+    use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+    use plauder::db::queries::attachments::OWNER_LOCK_CLASS;
+    let mut holder = diesel_async::AsyncPgConnection::establish(&app.db_url).await.expect("connect");
+    holder
+        .batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({OWNER_LOCK_CLASS}, hashtext('{}'))", user.id))
+        .await
+        .expect("hold the user's uploads");
+    holder
+}
+
+/// The store's key of `bytes`: their SHA-256 in hex.
+fn sha256_hex(bytes: &[u8]) -> String {
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// An upload stores its blob, then names it in its row's transaction: a sweep that runs in between
 /// finds the blob named by nothing and deletes it, and the upload, once its row has committed,
 /// finds it gone and stores it again. (The upload is staged between the two by holding its owner's
 /// lock, which its transaction takes first.)
 async fn a_blob_the_sweep_deletes_before_its_upload_names_it_is_stored_again(store: Store) {
-    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
-    use plauder::db::queries::attachments::OWNER_LOCK_CLASS;
+    use diesel_async::SimpleAsyncConnection;
 
     let app = spawn_on(store).await;
     let ada = app.register("ada").await;
     let bytes = pdf("swept in between");
-    let key: String = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
-    let mut holder = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
-    holder
-        .batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({OWNER_LOCK_CLASS}, hashtext('{}'))", ada.id))
-        .await
-        .expect("hold ada's uploads");
+    let key = sha256_hex(&bytes);
+    let mut holder = hold_uploads_of(&app, &ada).await;
 
     let uploaded = upload_raw(&app, &ada, "late.pdf", None, bytes.clone());
     let sweep_between = async {
@@ -111,27 +124,22 @@ async fn a_blob_the_sweep_deletes_before_its_upload_names_it_is_stored_again(sto
 /// sweep in between, must be back in the store by then; no step after the commit may be needed
 /// (the request's handler is dropped with its client).
 async fn an_upload_whose_client_hangs_up_during_its_commit_leaves_no_row_without_its_blob(store: Store) {
-    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
-    use plauder::db::queries::attachments::OWNER_LOCK_CLASS;
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 
     let app = spawn_on(store).await;
     let ada = app.register("ada").await;
     let bytes = pdf("hung up at the commit");
-    let key: String = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
-    let mut holder = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
-    holder
-        .batch_execute(
-            "CREATE FUNCTION test_slow_commit() RETURNS trigger LANGUAGE plpgsql AS \
-               $$ BEGIN PERFORM pg_sleep(1); RETURN NULL; END $$; \
-             CREATE CONSTRAINT TRIGGER test_slow_commit AFTER INSERT ON attachments \
-               DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_slow_commit();",
-        )
-        .await
-        .expect("slow commits");
-    holder
-        .batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({OWNER_LOCK_CLASS}, hashtext('{}'))", ada.id))
-        .await
-        .expect("hold ada's uploads");
+    let key = sha256_hex(&bytes);
+    let mut slow = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
+    slow.batch_execute(
+        "CREATE FUNCTION test_slow_commit() RETURNS trigger LANGUAGE plpgsql AS \
+           $$ BEGIN PERFORM pg_sleep(1); RETURN NULL; END $$; \
+         CREATE CONSTRAINT TRIGGER test_slow_commit AFTER INSERT ON attachments \
+           DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_slow_commit();",
+    )
+    .await
+    .expect("slow commits");
+    let mut holder = hold_uploads_of(&app, &ada).await;
 
     // A raw connection, so that hanging up resets it: the server's next read fails at once, and
     // the dispatcher drops the request's handler (a plain close can go unnoticed until it answers).
@@ -150,32 +158,14 @@ async fn an_upload_whose_client_hangs_up_during_its_commit_leaves_no_row_without
     holder.batch_execute("ROLLBACK").await.expect("release");
 
     // The upload's transaction is committing (in the trigger's sleep): its client hangs up.
-    #[derive(diesel::QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    eventually("the upload's commit under way", async || {
-        let c: Count = diesel::sql_query(
-            "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND datname = current_database()",
-        )
-        .get_result(&mut holder)
-        .await
-        .expect("activity");
-        check(c.n, |n| *n == 1)
-    })
-    .await;
+    let sleeping =
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND datname = current_database()";
+    eventually("the upload's commit under way", async || check(app.count(sleeping).await, |n| *n == 1)).await;
     conn.set_zero_linger().expect("linger");
     drop(conn);
 
-    let rows = async |holder: &mut AsyncPgConnection| -> i64 {
-        diesel::sql_query(format!("SELECT count(*) AS n FROM attachments WHERE sha256 = '{key}'"))
-            .get_result::<Count>(holder)
-            .await
-            .expect("rows")
-            .n
-    };
-    eventually("the row committed", async || check(rows(&mut holder).await, |n| *n == 1)).await;
+    let rows = format!("SELECT count(*) AS n FROM attachments WHERE sha256 = '{key}'");
+    eventually("the row committed", async || check(app.count(&rows).await, |n| *n == 1)).await;
     assert!(blobs(&app).await.contains(&key), "a committed row names a blob the store does not have");
 }
 
@@ -1246,19 +1236,14 @@ async fn a_bucket_that_goes_away_gives_503_unavailable_and_loses_no_message() {
 /// `a_blob_the_sweep_deletes_before_its_upload_names_it_is_stored_again`.
 #[actix_web::test]
 async fn an_upload_that_cannot_store_its_swept_blob_again_leaves_no_row() {
-    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
-    use plauder::db::queries::attachments::OWNER_LOCK_CLASS;
+    use diesel_async::SimpleAsyncConnection;
 
     let bucket = Bucket::create().await;
     let app = spawn_app_with(|s| bucket.configure(s)).await;
     let ada = app.register("ada").await;
     let bytes = pdf("swept, then the store went away");
-    let key: String = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
-    let mut holder = AsyncPgConnection::establish(&app.db_url).await.expect("connect");
-    holder
-        .batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({OWNER_LOCK_CLASS}, hashtext('{}'))", ada.id))
-        .await
-        .expect("hold ada's uploads");
+    let key = sha256_hex(&bytes);
+    let mut holder = hold_uploads_of(&app, &ada).await;
 
     let uploaded = upload_raw(&app, &ada, "late.pdf", None, bytes.clone());
     let sweep_then_outage = async {
@@ -1339,7 +1324,7 @@ async fn the_sweep_and_uploads_meet_on_each_blobs_own_lock() {
     let app = spawn_app().await;
     let ada = app.register("ada").await;
     let orphan = pdf("nothing names me");
-    let key: String = sha2::Sha256::digest(&orphan).iter().map(|b| format!("{b:02x}")).collect();
+    let key = sha256_hex(&orphan);
     let file = upload(&app, &ada, "orphan.pdf", orphan.clone()).await;
     app.sql(&format!("DELETE FROM attachments WHERE id = '{}'", file["id"].as_str().expect("id"))).await;
     assert!(blobs(&app).await.contains(&key));
@@ -1378,7 +1363,7 @@ async fn a_multipart_upload_whose_caller_goes_away_is_finished_not_left_in_parts
     let app = spawn_on(Store::S3).await;
     let bucket = Bucket::named(&app.state.settings.attachments.s3.bucket);
     let bytes: Vec<u8> = (0..20 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
-    let key: String = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let key = sha256_hex(&bytes);
     let file = std::env::temp_dir().join(format!("plauder-multipart-{}", Uuid::new_v4()));
     std::fs::write(&file, &bytes).expect("write the file");
 

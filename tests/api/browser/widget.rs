@@ -340,6 +340,23 @@ async fn close_the_open_chat(app: &crate::helpers::TestApp, token: &str) {
     assert_eq!(res.status(), reqwest::StatusCode::OK);
 }
 
+/// Opens `page` (with [`LOSES_CLOSE_EVENTS`]), starts a chat as Grace saying "Hello?", then has
+/// staff close it while the page loses the close's frame, as a widget offline at the close would.
+async fn lose_the_close_of_a_new_chat(visitor: &Browser, page: &str, app: &crate::helpers::TestApp, token: &str) {
+    visitor.goto(page).await;
+    widget_wait(visitor, "the button", "return !!w.querySelector('.launcher');", json!([])).await;
+    visitor.script(&format!("{SHADOW} w.querySelector('.launcher').click();"), json!([])).await;
+    widget_submit(visitor, ".start input[name=name]", "Grace").await;
+    widget_submit(visitor, ".composer textarea", "Hello?").await;
+    widget_has_message(visitor, "mine", "Hello?").await;
+    visitor.script("window.dropClosed = true;", json!([])).await;
+    close_the_open_chat(app, token).await;
+    eventually("the close's event lost on its way", async || {
+        check(visitor.script("return window.droppedClosed;", json!([])).await, |n| n == &json!(1))
+    })
+    .await;
+}
+
 /// The text in the composer of the conversation the widget shows, once there is one.
 async fn composer_text(browser: &Browser) -> Value {
     widget_wait(
@@ -358,21 +375,10 @@ async fn a_visitors_unsent_text_outlives_the_chats_close_and_starts_the_next_cha
     let root = register_admin(&app, "root", "Rita Root").await;
     let token = root["access_token"].as_str().expect("token");
     let visitor = driver.browser(1000, 800).await;
-    visitor.goto(&host_page_with_head(&app.address, "", LOSES_CLOSE_EVENTS)).await;
-    widget_wait(&visitor, "the button", "return !!w.querySelector('.launcher');", json!([])).await;
-    visitor.script(&format!("{SHADOW} w.querySelector('.launcher').click();"), json!([])).await;
-    widget_submit(&visitor, ".start input[name=name]", "Grace").await;
-    widget_submit(&visitor, ".composer textarea", "Hello?").await;
-    widget_has_message(&visitor, "mine", "Hello?").await;
-
     // The close is missed (as while offline): the visitor writes on, and the refused send shows
     // the close and keeps the text.
-    visitor.script("window.dropClosed = true;", json!([])).await;
-    close_the_open_chat(&app, token).await;
-    eventually("the close's event lost on its way", async || {
-        check(visitor.script("return window.droppedClosed;", json!([])).await, |n| n == &json!(1))
-    })
-    .await;
+    lose_the_close_of_a_new_chat(&visitor, &host_page_with_head(&app.address, "", LOSES_CLOSE_EVENTS), &app, token)
+        .await;
     widget_submit(&visitor, ".composer textarea", "Are you still there?").await;
     widget_wait(
         &visitor,
@@ -431,21 +437,9 @@ async fn a_widget_offline_at_the_close_shows_it_once_back_without_a_send() {
     let token = root["access_token"].as_str().expect("token");
     let visitor = driver.browser(1000, 800).await;
     let page = host_page_with_head(&app.address, "", LOSES_CLOSE_EVENTS);
-    visitor.goto(&page).await;
-    widget_wait(&visitor, "the button", "return !!w.querySelector('.launcher');", json!([])).await;
-    visitor.script(&format!("{SHADOW} w.querySelector('.launcher').click();"), json!([])).await;
-    widget_submit(&visitor, ".start input[name=name]", "Grace").await;
-    widget_submit(&visitor, ".composer textarea", "Hello?").await;
-    widget_has_message(&visitor, "mine", "Hello?").await;
-
     // The close's frame is lost (the visitor's network was down), then the socket drops and the
     // widget reconnects: it finds the chat closed before the visitor writes anything.
-    visitor.script("window.dropClosed = true;", json!([])).await;
-    close_the_open_chat(&app, token).await;
-    eventually("the close's event lost on its way", async || {
-        check(visitor.script("return window.droppedClosed;", json!([])).await, |n| n == &json!(1))
-    })
-    .await;
+    lose_the_close_of_a_new_chat(&visitor, &page, &app, token).await;
     let opened = visitor.script("return window.socketsOpened;", json!([])).await;
     assert_eq!(
         visitor.script(&format!("{SHADOW} return w.querySelector('.composer').hidden;"), json!([])).await,
