@@ -49,6 +49,15 @@ impl RoomAccess {
         Ok(Self { room, member, caller_id: caller.id, caller_role: caller.role, support_closed })
     }
 
+    /// For a support room, whether its session is open (`None` for other rooms).
+    pub fn support_status(&self) -> Option<SupportStatus> {
+        (self.room.kind == RoomKind::Support).then_some(if self.support_closed {
+            SupportStatus::Closed
+        } else {
+            SupportStatus::Open
+        })
+    }
+
     pub fn my_role(&self) -> Option<MemberRole> {
         self.member.as_ref().map(|m| m.role)
     }

@@ -327,9 +327,7 @@ pub async fn list(state: &AppState, caller: &Caller) -> ApiResult<Vec<RoomListin
             last_read_seq: row.last_read_seq,
             unread_count: row.unread_count,
             last_message: row.last_message_id.and_then(|id| last.remove(&id)),
-            // A support room without its session reads as closed, as `RoomAccess` treats it.
-            support_status: (row.room.kind == RoomKind::Support)
-                .then(|| row.support_status.unwrap_or(SupportStatus::Closed)),
+            support_status: row.support_status,
         })
         .collect())
 }
@@ -351,11 +349,7 @@ pub async fn get(state: &AppState, caller: &Caller, room_id: RoomId) -> ApiResul
         my_role: access.my_role(),
         last_read_seq: access.member.as_ref().map(|m| m.last_read_seq),
         unread_count,
-        support_status: (access.room.kind == RoomKind::Support).then_some(if access.support_closed {
-            SupportStatus::Closed
-        } else {
-            SupportStatus::Open
-        }),
+        support_status: access.support_status(),
     })
 }
 

@@ -236,7 +236,8 @@ pub struct RoomListRow {
     pub unread_count: i64,
     #[diesel(sql_type = Nullable<SqlUuid>)]
     pub last_message_id: Option<MessageId>,
-    /// For a support room, its session's status (`None` for other rooms).
+    /// For a support room, its session's status, `closed` without one, as `RoomAccess` reads it
+    /// (`None` for other rooms).
     #[diesel(sql_type = Nullable<Text>)]
     pub support_status: Option<SupportStatus>,
 }
@@ -255,7 +256,8 @@ pub async fn list_for_user(conn: &mut AsyncPgConnection, user_id: UserId) -> Que
                 (SELECT l.id FROM messages l WHERE l.room_id = r.id ORDER BY l.seq DESC LIMIT 1) \
                   AS last_message_id, \
                 CASE WHEN r.kind = 'support' \
-                  THEN (SELECT s.status FROM support_sessions s WHERE s.room_id = r.id) END AS support_status \
+                  THEN coalesce((SELECT s.status FROM support_sessions s WHERE s.room_id = r.id), 'closed') \
+                  END AS support_status \
          FROM room_members m JOIN rooms r ON r.id = m.room_id \
          WHERE m.user_id = ",
         " ORDER BY r.last_activity_at DESC, r.id",
