@@ -1,5 +1,5 @@
 //! A future its owner polls again only after it was woken: for the commands a connection runs
-//! off its mailbox.
+//! off its mailbox, and for its token's expiry timer.
 //!
 //! An actix context polls every future spawned into it each time anything wakes the context: a
 //! delivery in its inbox, a frame from the client, another command's reply. A connection that
