@@ -389,9 +389,10 @@ export function mount({ origin, settings }) {
   }
 
   /**
-   * After a reconnect: `support.session_closed` reaches only the sockets open at the close, and
+   * On every `hello`: `support.session_closed` reaches only the sockets open at the close, and
    * `sync` brings back messages, not the close. So a conversation still shown as open asks the
-   * room whether it is. (A page load reads the same from `GET /rooms`, in `openConversation`.)
+   * room whether it is, once its socket hears the room: after a reconnect, and on the first
+   * `hello` too, since a close between a page load's `GET /rooms` and that `hello` is in neither.
    */
   async function checkStillOpen() {
     const id = roomId;
@@ -643,7 +644,7 @@ export function mount({ origin, settings }) {
   client.addEventListener('support.session_closed', (e) => {
     if (e.detail.room_id === roomId) closed();
   });
-  client.addEventListener('hello', (e) => e.detail.reconnect && checkStillOpen());
+  client.addEventListener('hello', () => checkStillOpen());
   client.addEventListener('state', (e) => {
     const s = e.detail.state;
     status.textContent = s === 'open' ? t('widget.online') : s === 'reconnecting' || s === 'connecting' ? t('widget.connecting') : '';

@@ -465,6 +465,51 @@ async fn a_widget_offline_at_the_close_shows_it_once_back_without_a_send() {
     visitor.close().await;
 }
 
+/// A page script that, while `localStorage.holdRooms` is set, holds the answer to the page's
+/// `GET /api/v1/rooms` until `window.releaseRooms()` is called (`window.roomsHeld` says it
+/// arrived), as a slow network would between a page load's read of its rooms and its socket.
+const HOLDS_ROOMS: &str = r#"<script>
+const realFetch = window.fetch;
+window.fetch = async (input, init) => {
+  const res = await realFetch(input, init);
+  const url = typeof input === 'string' ? input : input.url;
+  if (localStorage.getItem('holdRooms') && url.endsWith('/api/v1/rooms') && (init?.method ?? 'GET') === 'GET') {
+    await new Promise((resolve) => { window.releaseRooms = resolve; window.roomsHeld = true; });
+  }
+  return res;
+};
+</script>"#;
+
+#[actix_web::test]
+async fn a_close_between_the_page_loads_read_of_its_rooms_and_its_socket_shows_without_a_send() {
+    let Some(driver) = Driver::start().await else { return };
+    let app = spawn_app().await;
+    let root = register_admin(&app, "root", "Rita Root").await;
+    let token = root["access_token"].as_str().expect("token");
+    let visitor = driver.browser(1000, 800).await;
+    let page = host_page_with_head(&app.address, "", HOLDS_ROOMS);
+    visitor.goto(&page).await;
+    widget_wait(&visitor, "the button", "return !!w.querySelector('.launcher');", json!([])).await;
+    visitor.script(&format!("{SHADOW} w.querySelector('.launcher').click();"), json!([])).await;
+    widget_submit(&visitor, ".start input[name=name]", "Grace").await;
+    widget_submit(&visitor, ".composer textarea", "Hello?").await;
+    widget_has_message(&visitor, "mine", "Hello?").await;
+
+    // The page loads again and reads its rooms (the chat open); staff close it before the widget
+    // has its answer, so before its socket exists: no socket hears the close.
+    visitor.script("localStorage.setItem('holdRooms', '1');", json!([])).await;
+    visitor.goto(&page).await;
+    eventually("the page's read of its rooms held", async || {
+        check(visitor.script("return window.roomsHeld === true;", json!([])).await, |held| held == &json!(true))
+    })
+    .await;
+    close_the_open_chat(&app, token).await;
+    visitor.script("localStorage.removeItem('holdRooms'); window.releaseRooms();", json!([])).await;
+    widget_wait(&visitor, "the closed notice once the socket is up", SHOWS_CLOSED, json!([])).await;
+    widget_has_message(&visitor, "mine", "Hello?").await;
+    visitor.close().await;
+}
+
 /// Makes the browser report German as its only language before any page script runs.
 const GERMAN_BROWSER: &str = "Object.defineProperty(navigator, 'languages', { get: () => ['de-DE', 'de'] }); Object.defineProperty(navigator, 'language', { get: () => 'de-DE' });";
 
