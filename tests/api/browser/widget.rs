@@ -340,15 +340,20 @@ async fn close_the_open_chat(app: &crate::helpers::TestApp, token: &str) {
     assert_eq!(res.status(), reqwest::StatusCode::OK);
 }
 
-/// Opens `page` (with [`LOSES_CLOSE_EVENTS`]), starts a chat as Grace saying "Hello?", then has
-/// staff close it while the page loses the close's frame, as a widget offline at the close would.
-async fn lose_the_close_of_a_new_chat(visitor: &Browser, page: &str, app: &crate::helpers::TestApp, token: &str) {
+/// Opens `page` and starts a chat as Grace saying "Hello?".
+async fn start_a_chat(visitor: &Browser, page: &str) {
     visitor.goto(page).await;
     widget_wait(visitor, "the button", "return !!w.querySelector('.launcher');", json!([])).await;
     visitor.script(&format!("{SHADOW} w.querySelector('.launcher').click();"), json!([])).await;
     widget_submit(visitor, ".start input[name=name]", "Grace").await;
     widget_submit(visitor, ".composer textarea", "Hello?").await;
     widget_has_message(visitor, "mine", "Hello?").await;
+}
+
+/// Opens `page` (with [`LOSES_CLOSE_EVENTS`]), starts a chat as Grace saying "Hello?", then has
+/// staff close it while the page loses the close's frame, as a widget offline at the close would.
+async fn lose_the_close_of_a_new_chat(visitor: &Browser, page: &str, app: &crate::helpers::TestApp, token: &str) {
+    start_a_chat(visitor, page).await;
     visitor.script("window.dropClosed = true;", json!([])).await;
     close_the_open_chat(app, token).await;
     eventually("the close's event lost on its way", async || {
@@ -488,12 +493,7 @@ async fn a_close_between_the_page_loads_read_of_its_rooms_and_its_socket_shows_w
     let token = root["access_token"].as_str().expect("token");
     let visitor = driver.browser(1000, 800).await;
     let page = host_page_with_head(&app.address, "", HOLDS_ROOMS);
-    visitor.goto(&page).await;
-    widget_wait(&visitor, "the button", "return !!w.querySelector('.launcher');", json!([])).await;
-    visitor.script(&format!("{SHADOW} w.querySelector('.launcher').click();"), json!([])).await;
-    widget_submit(&visitor, ".start input[name=name]", "Grace").await;
-    widget_submit(&visitor, ".composer textarea", "Hello?").await;
-    widget_has_message(&visitor, "mine", "Hello?").await;
+    start_a_chat(&visitor, &page).await;
 
     // The page loads again and reads its rooms (the chat open); staff close it before the widget
     // has its answer, so before its socket exists: no socket hears the close.
