@@ -374,6 +374,7 @@ export class PlauderClient extends EventTarget {
   /** Never rejects. */
   typing(roomId: string, active: boolean): Promise<Record<string, never> | void>;
   markRead(roomId: string, seq: number): Promise<{ unread_count: number }>;
+  /** While the socket is (re)connecting, the choice is sent after the next `hello`; the last one wins. */
   setPresence(status: SettablePresence): Promise<Record<string, never>>;
   subscribePresence(userIds: string[]): Promise<{ statuses: PresenceUpdate[] }>;
 

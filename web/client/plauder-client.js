@@ -141,6 +141,8 @@ export class PlauderClient extends EventTarget {
   #socketToken = null;
   #reconnectTimer = null; #refreshTimer = null; #refreshing = null; #watchdog = null;
   #heartbeatMs = 15000; #lastFrameAt = 0; #pingTimer = null;
+  /** A presence status chosen while the socket was not open, and the callers waiting for it. */
+  #presenceChoice = null;
 
   /** The signed-in user, or null. @returns {?User} */
   get user() {
@@ -712,6 +714,12 @@ export class PlauderClient extends EventTarget {
   #setState(state) {
     if (this.state === state) return;
     this.state = state;
+    // Closed for good (signed out, or disconnect()): a choice still waiting will not be sent.
+    if (state === 'closed' && this.#presenceChoice) {
+      const { waiters } = this.#presenceChoice;
+      this.#presenceChoice = null;
+      for (const w of waiters) w.reject(new ApiError('unavailable', 'Not connected.', 0));
+    }
     this.#emit('state', { state });
   }
 
@@ -766,6 +774,7 @@ export class PlauderClient extends EventTarget {
     // Tokens refreshed while the socket was connecting: hand it the new one now.
     if (this.#socketToken !== this.session?.access_token) this.#refreshSocket();
     this.#startWatchdog();
+    this.#sendPresenceChoice();
     this.#emit('hello', { ...data, reconnect });
     // Whatever happened while we were away is in the database: catch up, then send what waits.
     await Promise.all([...this.#lastSeq.keys()].map((room) => this.#syncRoom(room).catch(() => {})));
@@ -1044,9 +1053,45 @@ export class PlauderClient extends EventTarget {
     return this.api('POST', `/rooms/${encodeURIComponent(roomId)}/read`, { seq });
   }
 
-  /** @param {'online'|'away'|'dnd'|'invisible'} status */
+  /**
+   * Sets the account's chosen status. Chosen while the socket is connecting or reconnecting (a
+   * page just loaded, a network change), the choice is sent after the next `hello` instead of
+   * failing with `unavailable`, as queued messages are; a later choice replaces a waiting one,
+   * and every caller waiting is answered with the last one's reply.
+   * @param {'online'|'away'|'dnd'|'invisible'} status
+   */
   setPresence(status) {
-    return this.command('presence.set', { status });
+    if (this.state === 'open' || !this.#wanted || !this.session) {
+      return this.command('presence.set', { status });
+    }
+    return new Promise((resolve, reject) => {
+      const choice = this.#presenceChoice ?? { waiters: [] };
+      choice.status = status;
+      choice.waiters.push({ resolve, reject });
+      this.#presenceChoice = choice;
+    });
+  }
+
+  /** Sends the status chosen while the socket was not open; called once it is. */
+  #sendPresenceChoice() {
+    const choice = this.#presenceChoice;
+    if (!choice) return;
+    this.#presenceChoice = null;
+    this.command('presence.set', { status: choice.status }).then(
+      (data) => {
+        for (const w of choice.waiters) w.resolve(data);
+      },
+      (e) => {
+        // The socket went down before the reply: the choice waits for the next hello again,
+        // behind a newer one if that came meanwhile.
+        if (e.code === 'unavailable' && this.#wanted && this.session) {
+          if (this.#presenceChoice) this.#presenceChoice.waiters.unshift(...choice.waiters);
+          else this.#presenceChoice = choice;
+          return;
+        }
+        for (const w of choice.waiters) w.reject(e);
+      },
+    );
   }
 
   /**

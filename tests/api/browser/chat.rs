@@ -763,6 +763,53 @@ async fn the_status_menu_shows_the_status_chosen_on_another_device_and_after_a_r
     a.close().await;
 }
 
+/// A status chosen while the page's socket is down (reconnecting; a page just loaded is the same
+/// case) stays in the menu and is set once the socket is back, instead of failing with "Not
+/// connected." and the menu going back (which also made the test above fail when its page's new
+/// socket was slower than the choice).
+#[actix_web::test]
+async fn a_status_chosen_while_the_socket_is_down_is_set_once_it_is_back() {
+    let Some(driver) = Driver::start().await else { return };
+    let app = spawn_app().await;
+    let ada = register_session(&app, "ada", "Ada").await;
+    let a = driver.browser(1280, 820).await;
+    a.on_new_document(SOCKET_CUTTER).await;
+    open_signed_in(&a, &app, &ada).await;
+    let shows = |status: &str| format!("return document.querySelector('#status').value === '{status}';");
+    a.wait_until("online at first", &shows("online"), json!([])).await;
+    let mut phone = app.ws(ada["access_token"].as_str().expect("token")).await;
+
+    a.script("window.__blockSockets = true; window.__sockets.forEach(s => s.close());", json!([])).await;
+    a.wait_text(".conn", "Reconnecting").await;
+    a.script(
+        "const s = document.querySelector('#status'); s.value = 'away'; s.dispatchEvent(new Event('change'));",
+        json!([]),
+    )
+    .await;
+    holds_throughout("the choice kept while offline, no error", Duration::from_millis(800), async || {
+        let page = a
+            .script(
+                "return [document.querySelector('#status').value, document.querySelectorAll('#toasts .toast.error').length];",
+                json!([]),
+            )
+            .await;
+        check(page, |page| page == &json!(["away", 0])).map(drop)
+    })
+    .await;
+    phone.no_event("presence.chosen", Duration::from_millis(200)).await;
+
+    a.script("window.__blockSockets = false; window.dispatchEvent(new Event('online'));", json!([])).await;
+    assert_eq!(phone.event("presence.chosen").await, json!({"status": "away"}), "set once the socket is back");
+    a.wait_until(
+        "the stored session to have it",
+        "return JSON.parse(localStorage.getItem('plauder.session')).user.presence_status === 'away';",
+        json!([]),
+    )
+    .await;
+    a.wait_until("the menu to still show it", &shows("away"), json!([])).await;
+    a.close().await;
+}
+
 /// Presence changes draw the open room's head again and bring the People list's entries up to
 /// date, and the sidebar's header is drawn again by its own buttons; a keyboard user's focus stays
 /// on the control it was on instead of falling to the page's body, and a press on a friend's
