@@ -26,6 +26,7 @@ use crate::db::queries::attachments as q;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{AttachmentId, MessageId, UserId};
 use crate::service::access::RoomAccess;
+use crate::service::upload_quota::{InFlight, over_quota};
 use crate::storage::{BlobStore, BlobStream};
 use crate::views::{AttachmentView, MessageView};
 
@@ -40,6 +41,8 @@ pub struct Attachments {
     pub store: Arc<dyn BlobStore>,
     pub signer: UrlSigner,
     pub limiter: KeyedLimiter<UserId>,
+    /// The bytes of each owner's uploads in progress, held against the quota.
+    pub in_flight: InFlight,
     /// Uploads in progress (avatars' pictures too, before they are stored).
     pub(crate) tmp: PathBuf,
     pub(crate) settings: AttachmentSettings,
@@ -71,6 +74,7 @@ impl Attachments {
                 settings.upload_burst,
                 Duration::from_millis(settings.upload_replenish_interval_ms),
             )?,
+            in_flight: InFlight::default(),
             tmp,
             settings: settings.clone(),
         })
@@ -264,15 +268,14 @@ fn decide_type(settings: &AttachmentSettings, head: &[u8], declared: Option<&str
     Ok(detected.to_owned())
 }
 
-fn too_large(max: u64) -> ApiError {
-    ApiError::PayloadTooLarge(format!("A file may be at most {max} bytes."))
+/// What `owner`'s stored attachments take, sent or not.
+async fn stored_bytes(state: &crate::state::AppState, owner: UserId) -> ApiResult<u64> {
+    let mut conn = state.db().await?;
+    Ok(u64::try_from(q::bytes_of_owner(&mut conn, owner).await?).unwrap_or(0))
 }
 
-fn over_quota(quota: u64) -> ApiError {
-    ApiError::QuotaExceeded {
-        message: format!("Your attachments would pass your quota of {quota} bytes; delete some first."),
-        retry_after_ms: 60_000,
-    }
+fn too_large(max: u64) -> ApiError {
+    ApiError::PayloadTooLarge(format!("A file may be at most {max} bytes."))
 }
 
 /// `POST /attachments`: streams `body` to a temporary file while hashing and counting it,
@@ -301,13 +304,10 @@ where
     if meta.declared_len.is_some_and(|n| n > settings.max_bytes) {
         return Err(too_large(settings.max_bytes));
     }
-    let used = {
-        let mut conn = state.db().await?;
-        u64::try_from(q::bytes_of_owner(&mut conn, caller.id).await?).unwrap_or(0)
-    };
-    if used.saturating_add(meta.declared_len.unwrap_or(0)) > settings.user_quota_bytes {
-        return Err(over_quota(settings.user_quota_bytes));
-    }
+    let used = stored_bytes(state, caller.id).await?;
+    let quota = settings.user_quota_bytes;
+    // Held until this upload ends: another of the owner's that starts meanwhile counts it.
+    let mut reserved = att.in_flight.reserve(caller.id, used, meta.declared_len.unwrap_or(0), quota)?;
     let name = display_name(meta.name.as_deref());
 
     let temp = TempFile(att.tmp.join(format!("{}.part", uuid::Uuid::new_v4())));
@@ -325,6 +325,10 @@ where
         size += chunk.len() as u64;
         if size > settings.max_bytes {
             return Err(too_large(settings.max_bytes));
+        }
+        // Without a Content-Length the size is learnt while reading: the quota holds as it grows.
+        if size > reserved.bytes() {
+            reserved.resize(used, size, quota)?;
         }
         if head.len() < SNIFF_BYTES {
             let take = (SNIFF_BYTES - head.len()).min(chunk.len());
@@ -361,10 +365,10 @@ where
     } else {
         (format!("{:x}", hasher.finalize()), size, None, width, height)
     };
-    // A first check without the lock (refusing early is cheap); the binding one is below.
-    if used.saturating_add(size) > settings.user_quota_bytes {
-        return Err(over_quota(settings.user_quota_bytes));
-    }
+    // A check without the lock before the store's PUT (refusing early is cheap), with the sum read
+    // again: uploads that finished while this one streamed are in it now. The binding one is below.
+    let used = stored_bytes(state, caller.id).await?;
+    reserved.resize(used, size, quota)?;
 
     let new = NewAttachment {
         id: AttachmentId::new(),
@@ -382,7 +386,6 @@ where
         .chain(thumbnail.as_ref().map(|t| (t.sha256.as_str(), t.file.0.as_path())))
         .collect();
     put_blobs(att.store.as_ref(), &blobs).await?;
-    let quota = settings.user_quota_bytes;
     let store = att.store.as_ref();
     let mut conn = state.db().await?;
     let row = conn
@@ -404,6 +407,8 @@ where
         })
         .await;
     drop(conn);
+    // Committed, the row counts in the stored sum; failed, it counts nowhere.
+    drop(reserved);
     let row = match row {
         Ok(row) => row,
         Err(e) => {

@@ -35,6 +35,7 @@ pub mod support_mail;
 pub mod support_tools;
 pub mod tokens;
 pub mod turn;
+pub mod upload_quota;
 pub mod users;
 pub mod validate;
 pub mod verification;

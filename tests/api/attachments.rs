@@ -522,13 +522,65 @@ fn a_download_is_named_with_an_extension_of_its_type() {
     assert_eq!(download_name("disk.html", "application/x-qemu-disk"), "disk.html.bin");
 }
 
+/// Two uploads at once on two instances (each counts only its own uploads in progress), both
+/// held in the store's PUT, so past every early look at the quota before either commits: only the
+/// check under the owner's lock tells them apart, and the refused one's file is deleted again.
 #[actix_web::test]
 async fn two_uploads_at_once_cannot_both_pass_the_quota() {
-    // The scanner's pause keeps both uploads past their first look at the quota before either
-    // is stored: only the check under the owner's lock tells them apart.
+    let relay = Relay::start().await;
+    let mut settings = test_settings().await;
+    Bucket::create().await.configure(&mut settings);
+    settings.attachments.s3.endpoint = relay.url.clone();
+    settings.attachments.s3.timeout_ms = 30_000;
+    settings.attachments.user_quota_bytes = 600;
+    let one = spawn_app_from(settings.clone()).await;
+    let two = spawn_app_from(settings).await;
+    let ada = one.register("ada").await;
+    let file = |text: &str| {
+        let mut bytes = pdf(text);
+        bytes.extend(std::iter::repeat_n(b'z', 400));
+        bytes
+    };
+
+    relay.hold();
+    let (measured, go) = tokio::sync::oneshot::channel::<()>();
+    let first = upload_raw(&one, &ada, "one.pdf", None, file("one"));
+    let second = async {
+        // Started once the first's PUT alone has been measured.
+        let _ = go.await;
+        upload_raw(&two, &ada, "two.pdf", None, file("two")).await
+    };
+    let both_held = async {
+        // The two PUTs are alike (same length, same headers): the second is held once the relay
+        // holds twice what it held for the first alone.
+        eventually("the first PUT held", async || check(relay.held_bytes(), |n| *n > 0)).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let one_put = relay.held_bytes();
+        let _ = measured.send(());
+        eventually("both PUTs held", async || check(relay.held_bytes(), |n| *n + 64 >= 2 * one_put)).await;
+        relay.release();
+    };
+    let (first, second, ()) = tokio::join!(first, second, both_held);
+
+    let mut statuses = [first.status(), second.status()];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::CREATED, StatusCode::TOO_MANY_REQUESTS]);
+    let refused = if first.status() == StatusCode::CREATED { second } else { first };
+    assert!(refused.headers().get("retry-after").is_some());
+    let body = assert_error(refused, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert!(body["error"]["message"].as_str().unwrap_or_default().contains("delete some"), "{body}");
+    assert_eq!(one.count("SELECT count(*) AS n FROM attachments").await, 1);
+    eventually("the refused upload's file deleted", async || check(blobs(&one).await.len(), |n| *n == 1)).await;
+}
+
+/// On one instance, an upload that would pass the quota beside another of the owner's still in
+/// progress is refused at once, before its body is read or stored, with a shorter wait than a
+/// full quota's; once the first has ended, its share is given back.
+#[actix_web::test]
+async fn an_upload_past_the_quota_beside_one_in_progress_is_refused_before_it_is_stored() {
     let app = spawn_app_with(|s| {
         s.attachments.user_quota_bytes = 600;
-        s.attachments.scan_command = "sleep 0.5; true".to_owned();
+        s.attachments.scan_command = "sleep 2; true".to_owned();
     })
     .await;
     let ada = app.register("ada").await;
@@ -537,21 +589,33 @@ async fn two_uploads_at_once_cannot_both_pass_the_quota() {
         bytes.extend(std::iter::repeat_n(b'z', 400));
         bytes
     };
+    let first = actix_web::rt::spawn({
+        let request = app
+            .client
+            .post(format!("{}/api/v1/attachments?name=one.pdf", app.address))
+            .bearer_auth(&ada.access_token)
+            .body(file("one"));
+        async move { request.send().await.expect("the first upload").status() }
+    });
+    // The first is in the scanner: read, written to its temporary file, not stored.
+    eventually("the first upload read", async || check(temp_files(&app).len(), |n| *n == 1)).await;
 
-    let (one, two) = tokio::join!(
-        upload_raw(&app, &ada, "one.pdf", None, file("one")),
-        upload_raw(&app, &ada, "two.pdf", None, file("two"))
-    );
+    let refused = upload_raw(&app, &ada, "two.pdf", None, file("two")).await;
+    assert!(!first.is_finished(), "refused while the first was still in progress, not after it");
+    let wait: u64 = refused
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After in seconds");
+    assert_eq!(wait, 5);
+    let body = assert_error(refused, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert!(body["error"]["message"].as_str().unwrap_or_default().contains("in progress"), "{body}");
+    assert_eq!(temp_files(&app).len(), 1, "the second's body was not written");
 
-    let mut statuses = [one.status(), two.status()];
-    statuses.sort();
-    assert_eq!(statuses, [StatusCode::CREATED, StatusCode::TOO_MANY_REQUESTS]);
-    let refused = if one.status() == StatusCode::CREATED { two } else { one };
-    assert!(refused.headers().get("retry-after").is_some());
-    assert_error(refused, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
-    assert_eq!(app.count("SELECT count(*) AS n FROM attachments").await, 1);
-    // The refused upload's file was stored before the quota's binding check, and is deleted again.
-    eventually("the refused upload's file deleted", async || check(blobs(&app).await.len(), |n| *n == 1)).await;
+    assert_eq!(first.await.expect("the first upload's task"), StatusCode::CREATED);
+    assert_eq!(app.state.attachments.in_flight.held_by(ada.id.into()), 0, "the share given back");
+    assert_eq!(blobs(&app).await.len(), 1, "only the first was stored");
     assert!(temp_files(&app).is_empty(), "{:?}", temp_files(&app));
 }
 
@@ -642,7 +706,8 @@ async fn an_upload_overtaken_by_its_accounts_deletion_is_401() {
 #[actix_web::test]
 async fn oversize_uploads_bombs_empty_files_and_quota_are_refused_in_the_error_model() {
     let app = spawn_app_with(|s| {
-        s.attachments.max_bytes = 2000;
+        // Below the quota, so that a body streamed without a Content-Length passes it first.
+        s.attachments.max_bytes = 500;
         s.attachments.user_quota_bytes = 600;
         s.attachments.max_image_pixels = 1_000_000;
     })
@@ -677,9 +742,12 @@ async fn oversize_uploads_bombs_empty_files_and_quota_are_refused_in_the_error_m
     let mut half = pdf("half");
     half.extend(std::iter::repeat_n(b'y', 400));
     assert_eq!(upload_raw(&app, &ada, "half.pdf", None, half.clone()).await.status(), StatusCode::CREATED);
-    let res = upload_raw(&app, &ada, "more.pdf", None, half).await;
+    let res = upload_raw(&app, &ada, "more.pdf", None, half.clone()).await;
     assert!(res.headers().get("retry-after").is_some());
     assert_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    // Without a Content-Length the quota holds while the body streams, as the size limit does.
+    let status = chunked_upload(&app, &ada, &half).await;
+    assert!(status.starts_with("HTTP/1.1 429"), "{status}");
 
     assert_eq!(blobs(&app).await.len(), 1, "only the accepted upload is stored");
     assert!(temp_files(&app).is_empty(), "{:?}", temp_files(&app));
