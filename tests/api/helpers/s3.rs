@@ -127,6 +127,7 @@ pub struct Relay {
     pub url: String,
     open: tokio::sync::watch::Sender<bool>,
     held: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    waiting: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Relay {
@@ -139,7 +140,8 @@ impl Relay {
         let upstream = url().trim_start_matches("http://").trim_end_matches('/').to_owned();
         let (open, _) = tokio::sync::watch::channel(true);
         let held = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let (gate, count) = (open.clone(), held.clone());
+        let waiting = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (gate, count, waits) = (open.clone(), held.clone(), waiting.clone());
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             runtime.block_on(async move {
@@ -147,14 +149,14 @@ impl Relay {
                 while let Ok((client, _)) = listener.accept().await {
                     match tokio::net::TcpStream::connect(&upstream).await {
                         Ok(server) => {
-                            tokio::spawn(relay(client, server, gate.subscribe(), count.clone()));
+                            tokio::spawn(relay(client, server, gate.subscribe(), count.clone(), waits.clone()));
                         }
                         Err(e) => eprintln!("relay: connecting to {upstream}: {e}"),
                     }
                 }
             });
         });
-        Self { url: url_of_relay, open, held }
+        Self { url: url_of_relay, open, held, waiting }
     }
 
     /// From now on, what clients send is held.
@@ -171,6 +173,12 @@ impl Relay {
     pub fn held_bytes(&self) -> usize {
         self.held.load(std::sync::atomic::Ordering::SeqCst)
     }
+
+    /// Connections whose client's sending the relay holds (one request each at most, since what
+    /// follows the held read is not read until the release).
+    pub fn held_connections(&self) -> usize {
+        self.waiting.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 async fn relay(
@@ -178,6 +186,7 @@ async fn relay(
     server: tokio::net::TcpStream,
     mut open: tokio::sync::watch::Receiver<bool>,
     held: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    waiting: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 ) {
     use std::sync::atomic::Ordering::SeqCst;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -192,7 +201,9 @@ async fn relay(
         };
         if !*open.borrow() {
             held.fetch_add(n, SeqCst);
+            waiting.fetch_add(1, SeqCst);
             let released = open.wait_for(|open| *open).await.is_ok();
+            waiting.fetch_sub(1, SeqCst);
             held.fetch_sub(n, SeqCst);
             if !released {
                 break;
