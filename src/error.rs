@@ -28,10 +28,11 @@ pub enum ApiError {
     Conflict(String),
     #[error("Too many requests; retry in {retry_after_ms} ms.")]
     RateLimited { retry_after_ms: u64 },
-    /// A count the client holds is at its bound (sockets): `rate_limited` like a rate, with a
-    /// message naming the bound.
+    /// A count the client holds is at its bound (sockets, attachment bytes): `rate_limited` like a
+    /// rate, with a message naming the bound, and a `reason` in the details where a client should
+    /// tell it from a rate (a full attachment quota needs files deleted, not a wait).
     #[error("{message}")]
-    QuotaExceeded { message: String, retry_after_ms: u64 },
+    QuotaExceeded { message: String, retry_after_ms: u64, reason: Option<&'static str> },
     #[error("{0}")]
     PayloadTooLarge(String),
     /// An upload whose content is not an allowed type, or disagrees with its declared type or
@@ -152,6 +153,9 @@ impl ApiError {
             ApiError::Validation { message, details } => (message.clone(), details.clone()),
             ApiError::ForbiddenBecause { reason, message } => {
                 (message.clone(), Some(serde_json::json!({ "reason": reason })))
+            }
+            ApiError::QuotaExceeded { retry_after_ms, reason: Some(reason), .. } => {
+                (self.to_string(), Some(serde_json::json!({ "retry_after_ms": retry_after_ms, "reason": reason })))
             }
             ApiError::RateLimited { retry_after_ms }
             | ApiError::Busy { retry_after_ms }

@@ -55,6 +55,7 @@ impl SocketCounts {
             return Err(ApiError::QuotaExceeded {
                 message: format!("This account already has {max} open sockets; close one first."),
                 retry_after_ms: RETRY_AFTER_MS,
+                reason: None,
             });
         }
         let by_address = open.by_address.get(&address).copied().unwrap_or(0);
@@ -63,6 +64,7 @@ impl SocketCounts {
             return Err(ApiError::QuotaExceeded {
                 message: format!("This address already has {max} open sockets; close one first."),
                 retry_after_ms: RETRY_AFTER_MS,
+                reason: None,
             });
         }
         *open.by_user.entry(user).or_default() += 1;

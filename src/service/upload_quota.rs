@@ -102,6 +102,7 @@ fn check(used: u64, others: u64, bytes: u64, quota: u64) -> Result<(), ApiError>
                  wait for them to finish."
             ),
             retry_after_ms: IN_PROGRESS_RETRY_MS,
+            reason: Some("uploads_in_progress"),
         });
     }
     Ok(())
@@ -112,6 +113,7 @@ pub fn over_quota(quota: u64) -> ApiError {
     ApiError::QuotaExceeded {
         message: format!("Your attachments would pass your quota of {quota} bytes; delete some first."),
         retry_after_ms: 60_000,
+        reason: Some("attachment_quota"),
     }
 }
 

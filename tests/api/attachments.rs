@@ -605,6 +605,7 @@ async fn an_upload_past_the_quota_beside_one_in_progress_is_refused_before_it_is
     assert_eq!(wait, 5);
     let body = assert_error(refused, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
     assert!(body["error"]["message"].as_str().unwrap_or_default().contains("in progress"), "{body}");
+    assert_eq!(body["error"]["details"]["reason"], "uploads_in_progress", "{body}");
     assert_eq!(temp_files(&app).len(), 1, "the second's body was not written");
 
     assert_eq!(first.await.expect("the first upload's task"), StatusCode::CREATED);
@@ -738,7 +739,9 @@ async fn oversize_uploads_bombs_empty_files_and_quota_are_refused_in_the_error_m
     assert_eq!(upload_raw(&app, &ada, "half.pdf", None, half.clone()).await.status(), StatusCode::CREATED);
     let res = upload_raw(&app, &ada, "more.pdf", None, half.clone()).await;
     assert!(res.headers().get("retry-after").is_some());
-    assert_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    let body = assert_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    // Told apart from a rate: files have to go first.
+    assert_eq!(body["error"]["details"]["reason"], "attachment_quota", "{body}");
     // Without a Content-Length the quota holds while the body streams: this body passes the quota
     // with its first 500 bytes, before it reaches the size limit (read whole, it was 413).
     let status = chunked_upload(&app, &ada, &big).await;

@@ -149,7 +149,8 @@ export function uploadError(err, name) {
     case 'payload_too_large':
       return t('upload.too_large', { name });
     case 'rate_limited':
-      return t('upload.rate_limited', { name });
+      // A full quota is not a wait: files have to go first.
+      return t(err.details?.reason === 'attachment_quota' ? 'upload.quota_full' : 'upload.rate_limited', { name });
     case 'unavailable':
       return t('upload.unavailable', { name });
     default:

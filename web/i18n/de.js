@@ -564,6 +564,7 @@ export default {
   'upload.wait': 'Einen Moment bitte: Dateien werden noch hochgeladen. Deine Nachricht bleibt erhalten.',
   'upload.refused_type': '„{name}“ wurde nicht angehängt: Dateien dieser Art können hier nicht gesendet werden.',
   'upload.too_large': '„{name}“ wurde nicht angehängt: Die Datei ist zu groß.',
+  'upload.quota_full': '„{name}“ wurde nicht angehängt: Deine Dateien würden dein Speicherkontingent überschreiten. Lösche zuerst einige davon.',
   'upload.rate_limited': '„{name}“ wurde nicht angehängt: zu viele Dateien auf einmal. Versuch es gleich noch einmal.',
   'upload.unavailable': '„{name}“ wurde nicht angehängt: Der Server ist nicht erreichbar.',
   'upload.failed': '„{name}“ wurde nicht angehängt: {reason}',

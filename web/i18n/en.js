@@ -565,6 +565,7 @@ export default {
   'upload.wait': 'Wait a moment: files are still uploading. Your message is kept.',
   'upload.refused_type': '“{name}” was not attached: files of this type cannot be sent here.',
   'upload.too_large': '“{name}” was not attached: it is too large to send.',
+  'upload.quota_full': '“{name}” was not attached: your files would pass your storage quota. Delete some of them first.',
   'upload.rate_limited': '“{name}” was not attached: too many files at once. Try again in a moment.',
   'upload.unavailable': '“{name}” was not attached: the server cannot be reached.',
   'upload.failed': '“{name}” was not attached: {reason}',

@@ -201,6 +201,31 @@ async fn an_image_and_a_pdf_go_from_one_browser_to_another_live_after_a_lost_con
     assert!(found.is_empty(), "axe-core: serious or critical violations:\n{}", found.join("\n"));
 }
 
+/// A file refused for a full attachment quota says that files have to go first, not that there
+/// were too many at once (both are 429 `rate_limited`; the quota's carries `details.reason`).
+#[actix_web::test]
+async fn a_file_past_the_storage_quota_says_so_by_the_composer() {
+    let Some(driver) = Driver::start().await else { return };
+    let app = spawn_app_with(|s| s.attachments.user_quota_bytes = 100).await;
+    let ada = register_session(&app, "ada", "Ada").await;
+    let room = create_room(&app, &ada, json!({"kind": "group", "name": "Team", "member_ids": []})).await;
+    let picked = PickedFiles::new();
+    let small = picked.write("small.png", &picture_png(64, 48, false));
+    assert!(std::fs::metadata(&small).expect("small.png").len() > 100, "small.png must be over the quota");
+    let a = driver.browser(1100, 800).await;
+    open_signed_in(&a, &app, &ada).await;
+    open_room(&a, &room).await;
+
+    a.attach_files("#attach-input", &[&small]).await;
+    a.wait_text(
+        "#compose-error",
+        "“small.png” was not attached: your files would pass your storage quota. Delete some of them first.",
+    )
+    .await;
+    assert_eq!(a.script("return document.querySelectorAll('#uploads .upload').length;", json!([])).await, 0);
+    a.close().await;
+}
+
 #[actix_web::test]
 async fn refused_files_are_named_by_the_composer_a_cancelled_upload_stops_and_the_text_stays() {
     let Some(driver) = Driver::start().await else { return };
