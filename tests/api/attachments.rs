@@ -271,6 +271,15 @@ fn temp_files(app: &TestApp) -> Vec<PathBuf> {
     files_under(&store_dir(app).join("tmp"))
 }
 
+/// A refusal's `Retry-After`, in seconds.
+fn retry_after_secs(res: &reqwest::Response) -> u64 {
+    res.headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After in seconds")
+}
+
 /// Uploads `bytes` with `Transfer-Encoding: chunked` (no Content-Length, so the server only
 /// learns the size by reading), over a plain socket; the response's status line.
 async fn chunked_upload(app: &TestApp, user: &TestUser, bytes: &[u8]) -> String {
@@ -596,12 +605,7 @@ async fn an_upload_past_the_quota_beside_one_in_progress_is_refused_before_it_is
 
     let refused = upload_raw(&app, &ada, "two.pdf", None, file("two")).await;
     assert!(!first.is_finished(), "refused while the first was still in progress, not after it");
-    let wait: u64 = refused
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .expect("Retry-After in seconds");
+    let wait = retry_after_secs(&refused);
     assert_eq!(wait, 5);
     let body = assert_error(refused, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
     assert!(body["error"]["message"].as_str().unwrap_or_default().contains("in progress"), "{body}");
@@ -627,12 +631,7 @@ async fn uploads_past_the_burst_get_429_with_retry_after() {
         assert_eq!(upload_raw(&app, &ada, name, None, pdf(name)).await.status(), StatusCode::CREATED);
     }
     let res = upload_raw(&app, &ada, "three.pdf", None, pdf("three")).await;
-    let wait: u64 = res
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .expect("Retry-After in seconds");
+    let wait = retry_after_secs(&res);
     assert!((1..=60).contains(&wait), "{wait}");
     assert_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
     // The limit is per account.
